@@ -1,0 +1,41 @@
+# Compiler warnings, hardening and the ccache launcher for every chukan target.
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM)
+  set(CMAKE_C_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")
+endif()
+
+include(CheckPIESupported)
+check_pie_supported()
+set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+
+add_library(chukan_flags INTERFACE)
+target_compile_options(chukan_flags INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Woverloaded-virtual
+  -Wold-style-cast -Wformat=2
+  -fstack-protector-strong)
+if(CHUKAN_WERROR)
+  target_compile_options(chukan_flags INTERFACE -Werror)
+endif()
+# _FORTIFY_SOURCE needs optimisation; it is meaningless (and warns) at -O0.
+if(NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
+  target_compile_definitions(chukan_flags INTERFACE _FORTIFY_SOURCE=2)
+endif()
+target_link_options(chukan_flags INTERFACE -Wl,-z,relro,-z,now)
+if(CHUKAN_SANITIZE)
+  target_compile_options(chukan_flags INTERFACE -fsanitize=address,undefined
+                         -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_link_options(chukan_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
+# chukan_test(NAME SOURCES... LIBS ...) — one GoogleTest executable registered with ctest.
+function(chukan_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} chukan_flags GTest::gtest GTest::gmock GTest::gtest_main)
+  set(labels unit)
+  if(T_LABELS)
+    set(labels ${T_LABELS})
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${labels}" TIMEOUT 300)
+endfunction()

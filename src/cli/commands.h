@@ -1,0 +1,28 @@
+// The `chukan` command line: one binary whose subcommands are registered by each component's
+// command file (pki_command.cc, audit_command.cc, …). Messages for staff are Japanese first,
+// with English after a slash; `--lang en` would be the place to switch (not yet needed).
+#ifndef CHUKAN_CLI_COMMANDS_H_
+#define CHUKAN_CLI_COMMANDS_H_
+
+#include <functional>
+#include <memory>
+
+namespace CLI {
+class App;
+}
+
+namespace chukan::cli {
+
+// A registered subcommand sets `run` to the action to perform once parsing succeeds; the
+// action returns the process exit code (0 success, 1 operation failed, 2 usage error).
+struct Action {
+  std::function<int()> run;
+};
+
+// Each adds its subcommands to `app`; `action` is filled by whichever subcommand was chosen.
+void RegisterPkiCommands(CLI::App& app, Action& action);
+void RegisterAuditCommands(CLI::App& app, Action& action);
+
+}  // namespace chukan::cli
+
+#endif  // CHUKAN_CLI_COMMANDS_H_

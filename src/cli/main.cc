@@ -1,0 +1,24 @@
+// chukan — the single binary: hub, server, demo, and the admin and client subcommands.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"chukan — 中間サーバー (intermediate server) and reference hub / 中間サーバーと参照ハブ"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "chukan 0.1.0");
+  chukan::cli::Action action;
+  chukan::cli::RegisterPkiCommands(app, action);
+  chukan::cli::RegisterAuditCommands(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (!action.run) {
+    std::fprintf(stderr, "chukan: サブコマンドを指定してください / a subcommand is required\n");
+    return 2;
+  }
+  return action.run();
+}

@@ -1,0 +1,89 @@
+#include "common/ids.h"
+
+#include <sys/random.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+namespace chukan {
+namespace internal {
+
+namespace {
+// A short, printable rendering of untrusted input for error messages.
+std::string Excerpt(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 32)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+  }
+  if (s.size() > 32) out += "...";
+  return out;
+}
+}  // namespace
+
+Status CheckPrefixedDigits(std::string_view type_name, std::string_view prefix, size_t digits,
+                           std::string_view s) {
+  const size_t want = prefix.size() + digits;
+  if (s.size() != want || s.substr(0, prefix.size()) != prefix) {
+    std::string m(type_name);
+    m += ": expected ";
+    if (!prefix.empty()) m.append("\"").append(prefix).append("\" + ");
+    m += std::to_string(digits) + " digits, got \"" + Excerpt(s) + "\" (" +
+         std::to_string(s.size()) + " characters)";
+    return InvalidArgumentError(std::move(m));
+  }
+  for (size_t i = prefix.size(); i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') {
+      return InvalidArgumentError(std::string(type_name) + ": character " + std::to_string(i + 1) +
+                                  " of \"" + Excerpt(s) + "\" is not a digit");
+    }
+  }
+  return Status();
+}
+
+}  // namespace internal
+
+Result<TenantId> TenantId::Parse(std::string_view s) {
+  if (s.empty() || s[0] != 't') {
+    return InvalidArgumentError("tenant id: expected \"t\" + 16 digits");
+  }
+  RETURN_IF_ERROR(internal::CheckPrefixedDigits("tenant id", "t", 16, s));
+  return TenantId(std::string(s));
+}
+
+OrgCode TenantId::org() const {
+  // Invariant: value_ is "t" + 16 digits, established by both constructors.
+  return OrgCode::Parse(std::string_view(value_).substr(1)).value();
+}
+
+RequestId RequestId::Generate() {
+  std::array<unsigned char, 16> raw{};
+  size_t got = 0;
+  while (got < raw.size()) {
+    const ssize_t n = getrandom(raw.data() + got, raw.size() - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+    // EINTR: retry. getrandom cannot otherwise fail for 16 bytes on Linux >= 3.17.
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(32, '0');
+  for (size_t i = 0; i < raw.size(); ++i) {
+    s[2 * i] = kHex[raw[i] >> 4];
+    s[2 * i + 1] = kHex[raw[i] & 0xf];
+  }
+  return RequestId(std::move(s));
+}
+
+Result<RequestId> RequestId::Parse(std::string_view s) {
+  if (s.size() < 8 || s.size() > 64) {
+    return InvalidArgumentError("request id: expected 8..64 characters");
+  }
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return InvalidArgumentError("request id: only [A-Za-z0-9-_] allowed");
+  }
+  return RequestId(std::string(s));
+}
+
+}  // namespace chukan

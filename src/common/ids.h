@@ -1,0 +1,144 @@
+// Validated identifier types. An identifier never crosses an interface as a bare std::string:
+// it is parsed once, at the edge, and its type says what it is.
+//
+//   OrgCode    機関コード             16 digits
+//   AtenaNo    団体内統合宛名番号     15 digits
+//   ResidentId 住民票コード           11 digits (sent once to obtain a code; never stored)
+//   TmCode     特定個人情報名コード   "TM" + 14 digits
+//   JtCode     事務手続コード         "JT" + 14 digits
+//   JmCode     事務コード             "JM" + 14 digits
+//   TenantId   a tenant's storage name: "t" + its OrgCode (safe as a file or schema name)
+//
+// Values are immutable and thread-compatible.
+#ifndef CHUKAN_COMMON_IDS_H_
+#define CHUKAN_COMMON_IDS_H_
+
+#include <compare>
+#include <cstddef>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace chukan {
+
+namespace internal {
+// Checks that `s` is `prefix` followed by exactly `digits` ASCII digits. On failure returns
+// kInvalidArgument naming `type_name` and what was wrong (never echoing more than 32 bytes).
+Status CheckPrefixedDigits(std::string_view type_name, std::string_view prefix, size_t digits,
+                           std::string_view s);
+}  // namespace internal
+
+// A string identifier of the form prefix + N digits, distinguished by Traits.
+template <typename Traits>
+class PrefixedDigits {
+ public:
+  static Result<PrefixedDigits> Parse(std::string_view s) {
+    RETURN_IF_ERROR(
+        internal::CheckPrefixedDigits(Traits::kName, Traits::kPrefix, Traits::kDigits, s));
+    return PrefixedDigits(std::string(s));
+  }
+  // True iff Parse(s) would succeed.
+  static bool IsValid(std::string_view s) { return Parse(s).ok(); }
+
+  const std::string& str() const { return value_; }
+  friend auto operator<=>(const PrefixedDigits&, const PrefixedDigits&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const PrefixedDigits& id) {
+    return os << id.value_;
+  }
+
+ private:
+  explicit PrefixedDigits(std::string v) : value_(std::move(v)) {}
+  std::string value_;
+};
+
+struct OrgCodeTraits {
+  static constexpr std::string_view kName = "org_code (機関コード)";
+  static constexpr std::string_view kPrefix = "";
+  static constexpr size_t kDigits = 16;
+};
+struct AtenaNoTraits {
+  static constexpr std::string_view kName = "atena_no (団体内統合宛名番号)";
+  static constexpr std::string_view kPrefix = "";
+  static constexpr size_t kDigits = 15;
+};
+struct ResidentIdTraits {
+  static constexpr std::string_view kName = "resident_id (住民票コード)";
+  static constexpr std::string_view kPrefix = "";
+  static constexpr size_t kDigits = 11;
+};
+struct TmCodeTraits {
+  static constexpr std::string_view kName = "tm_code (特定個人情報名コード)";
+  static constexpr std::string_view kPrefix = "TM";
+  static constexpr size_t kDigits = 14;
+};
+struct JtCodeTraits {
+  static constexpr std::string_view kName = "jt_code (事務手続コード)";
+  static constexpr std::string_view kPrefix = "JT";
+  static constexpr size_t kDigits = 14;
+};
+struct JmCodeTraits {
+  static constexpr std::string_view kName = "jm_code (事務コード)";
+  static constexpr std::string_view kPrefix = "JM";
+  static constexpr size_t kDigits = 14;
+};
+
+using OrgCode = PrefixedDigits<OrgCodeTraits>;
+using AtenaNo = PrefixedDigits<AtenaNoTraits>;
+using ResidentId = PrefixedDigits<ResidentIdTraits>;
+using TmCode = PrefixedDigits<TmCodeTraits>;
+using JtCode = PrefixedDigits<JtCodeTraits>;
+using JmCode = PrefixedDigits<JmCodeTraits>;
+
+// The storage name of one tenant: "t" + org code. Usable as a SQLite file name and as a
+// PostgreSQL schema name without quoting.
+class TenantId {
+ public:
+  static TenantId ForOrg(const OrgCode& org) { return TenantId("t" + org.str()); }
+  // Accepts "t" + 16 digits.
+  static Result<TenantId> Parse(std::string_view s);
+
+  const std::string& str() const { return value_; }
+  // The organisation this tenant belongs to.
+  OrgCode org() const;
+  friend auto operator<=>(const TenantId&, const TenantId&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const TenantId& t) { return os << t.value_; }
+
+ private:
+  explicit TenantId(std::string v) : value_(std::move(v)) {}
+  std::string value_;
+};
+
+// A request id: 16 random bytes, hex-encoded (32 characters). Carried in logs and error bodies so
+// an operator can find one request everywhere. Generation uses the OS CSPRNG.
+class RequestId {
+ public:
+  static RequestId Generate();
+  // Accepts 8..64 characters of [A-Za-z0-9-_] (ids forwarded by a trusted proxy).
+  static Result<RequestId> Parse(std::string_view s);
+  const std::string& str() const { return value_; }
+  friend auto operator<=>(const RequestId&, const RequestId&) = default;
+
+ private:
+  explicit RequestId(std::string v) : value_(std::move(v)) {}
+  std::string value_;
+};
+
+}  // namespace chukan
+
+template <typename Traits>
+struct std::hash<chukan::PrefixedDigits<Traits>> {
+  size_t operator()(const chukan::PrefixedDigits<Traits>& id) const noexcept {
+    return std::hash<std::string>()(id.str());
+  }
+};
+template <>
+struct std::hash<chukan::TenantId> {
+  size_t operator()(const chukan::TenantId& id) const noexcept {
+    return std::hash<std::string>()(id.str());
+  }
+};
+
+#endif  // CHUKAN_COMMON_IDS_H_

@@ -1,0 +1,76 @@
+#include "common/ids.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/status_matchers.h"
+
+namespace chukan {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using ::testing::HasSubstr;
+
+TEST(IdsTest, OrgCodeAcceptsSixteenDigits) {
+  auto r = OrgCode::Parse("1234567890123456");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->str(), "1234567890123456");
+}
+
+TEST(IdsTest, OrgCodeRejectsWrongLengthAndNonDigits) {
+  EXPECT_THAT(OrgCode::Parse("123456789012345"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("16 digits")));
+  EXPECT_THAT(OrgCode::Parse("12345678901234567"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(OrgCode::Parse("123456789012345a"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("character 16")));
+  EXPECT_THAT(OrgCode::Parse(""), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(IdsTest, PrefixedCodes) {
+  EXPECT_TRUE(TmCode::IsValid("TM00000000000002"));
+  EXPECT_FALSE(TmCode::IsValid("JT00000000000002"));
+  EXPECT_FALSE(TmCode::IsValid("tm00000000000002"));
+  EXPECT_FALSE(TmCode::IsValid("TM0000000000002"));
+  EXPECT_TRUE(JtCode::IsValid("JT01010000000001"));
+  EXPECT_TRUE(JmCode::IsValid("JM01010000000001"));
+  EXPECT_FALSE(JmCode::IsValid("JM0101000000000X"));
+  EXPECT_TRUE(AtenaNo::IsValid("000000000000001"));
+  EXPECT_FALSE(AtenaNo::IsValid("0000000000000001"));
+  EXPECT_TRUE(ResidentId::IsValid("12345678901"));
+  EXPECT_FALSE(ResidentId::IsValid("1234567890"));
+}
+
+TEST(IdsTest, ErrorNamesTheTypeAndEscapesInput) {
+  auto r = TmCode::Parse("TM\n0000000000000");
+  EXPECT_THAT(r, StatusIs(StatusCode::kInvalidArgument, HasSubstr("特定個人情報名コード")));
+  EXPECT_THAT(r.status().message(), ::testing::Not(HasSubstr("\n")));
+}
+
+TEST(IdsTest, TenantIdRoundTrip) {
+  auto org = OrgCode::Parse("0000000000000131").value();
+  TenantId t = TenantId::ForOrg(org);
+  EXPECT_EQ(t.str(), "t0000000000000131");
+  EXPECT_EQ(t.org(), org);
+  EXPECT_EQ(TenantId::Parse("t0000000000000131").value(), t);
+  EXPECT_THAT(TenantId::Parse("x0000000000000131"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(TenantId::Parse("t000000000000013"), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(IdsTest, RequestIdsAreRandomHex) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    RequestId r = RequestId::Generate();
+    EXPECT_EQ(r.str().size(), 32u);
+    EXPECT_EQ(r.str().find_first_not_of("0123456789abcdef"), std::string::npos);
+    seen.insert(r.str());
+  }
+  EXPECT_EQ(seen.size(), 100u);
+  EXPECT_THAT(RequestId::Parse("short"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(RequestId::Parse("abc def ghi"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_TRUE(RequestId::Parse("abc-def_ghi").ok());
+}
+
+}  // namespace
+}  // namespace chukan
