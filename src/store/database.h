@@ -1,0 +1,195 @@
+// Database and Transaction: the one storage interface of chukan, with two backends — SQLite (the
+// embedded default) and PostgreSQL via libpq. docs/storage.md is the full contract.
+//
+// SQL is written once, in a portable subset (docs/storage.md), with `?` placeholders. The
+// PostgreSQL backend rewrites each `?` outside quoted literals, quoted identifiers and comments
+// to `$1, $2, …`. Both backends prepare each distinct SQL text once per connection and reuse
+// the prepared statement afterwards. Type differences (INTEGER/BIGINT, BLOB/BYTEA, AUTOINCREMENT
+// /BIGSERIAL) belong in migrations only (migrations.h), which carry SQL for each backend.
+//
+// Errors from the database are mapped onto chukan status codes the same way on both backends:
+//   kAlreadyExists       unique or primary-key violation
+//   kFailedPrecondition  other constraint violations; a write in a read-only transaction;
+//                        use of a closed database
+//   kPermissionDenied    access outside the tenant's own data (SQLite authorizer denial,
+//                        PostgreSQL SQLSTATE 42501)
+//   kInvalidArgument     malformed SQL, unknown table or column, wrong parameter count
+//   kUnavailable         busy/locked beyond the timeout, lost connection, pool exhausted
+//   kAborted             serialization failure or deadlock (retry the transaction); a statement
+//                        in a transaction poisoned by an earlier error
+//   kDataLoss            a corrupt database file
+//   kInternal            anything else
+// Messages carry the backend's own text and the first 120 characters of the SQL.
+//
+// Thread-safety: Database is thread-safe. A Transaction is not: use it from one thread at a
+// time (it may be handed between threads). A Transaction keeps its connection pool alive itself,
+// so destroying the Database handle before the Transaction is safe.
+#ifndef CHUKAN_STORE_DATABASE_H_
+#define CHUKAN_STORE_DATABASE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "store/value.h"
+
+namespace chukan::store {
+
+enum class Backend { kSqlite, kPostgres };
+
+// "sqlite" or "postgres".
+std::string_view BackendName(Backend b);
+
+// One transaction on one connection. Obtained from Database::Begin() (read-write) or
+// Database::BeginRead() (read-only). Ends with Commit(); destroying it without a successful
+// Commit() rolls it back (and blocks for that round trip).
+//
+// After a statement fails, the transaction is poisoned on both backends alike (PostgreSQL aborts
+// the transaction itself; SQLite is made to behave the same): every later Exec/Query returns
+// kAborted quoting the first error, and Commit() returns that first error and rolls back — unless
+// RollbackToSavepoint() undoes the failed statement first.
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  virtual Backend backend() const = 0;
+
+  // Runs one statement with `params` bound to its `?` placeholders, discarding any result rows.
+  // Errors: as listed in the file comment; kInvalidArgument if the number of placeholders differs
+  // from params.size() or `sql` holds more than one statement.
+  virtual Status Exec(std::string_view sql, const std::vector<Value>& params = {}) = 0;
+
+  // Like Exec, and returns the number of rows inserted, updated or deleted.
+  virtual Result<int64_t> ExecCount(std::string_view sql,
+                                    const std::vector<Value>& params = {}) = 0;
+
+  // Runs one statement and returns all its rows (possibly none). Errors as Exec.
+  virtual Result<std::vector<Row>> Query(std::string_view sql,
+                                         const std::vector<Value>& params = {}) = 0;
+
+  // Runs one statement expected to yield at most one row: std::nullopt for no row, the row for
+  // one, kFailedPrecondition if it yields more than one. Errors otherwise as Exec.
+  virtual Result<std::optional<Row>> QueryOne(std::string_view sql,
+                                              const std::vector<Value>& params = {}) = 0;
+
+  // Runs a script of one or more statements without parameters and without statement caching
+  // (`?` is not rewritten). Meant for migrations and DDL. Errors as Exec.
+  virtual Status ExecScript(std::string_view sql) = 0;
+
+  // Savepoints inside this transaction. `name` must match [A-Za-z_][A-Za-z0-9_]{0,62}
+  // (else kInvalidArgument). RollbackToSavepoint undoes everything after the savepoint, clears a
+  // poisoned state caused after it, and keeps the savepoint; ReleaseSavepoint forgets it.
+  virtual Status Savepoint(std::string_view name) = 0;
+  virtual Status RollbackToSavepoint(std::string_view name) = 0;
+  virtual Status ReleaseSavepoint(std::string_view name) = 0;
+
+  // Commits. On success the writes are durable to the degree the database was opened with
+  // (SQLite synchronous=FULL / PostgreSQL synchronous_commit=on by default). On failure the
+  // transaction is rolled back and the error returned (a poisoned transaction returns its
+  // first error). Calling anything after Commit() returns kFailedPrecondition.
+  virtual Status Commit() = 0;
+
+  // Rolls back explicitly (the destructor does the same). Idempotent.
+  virtual Status Rollback() = 0;
+
+ protected:
+  Transaction() = default;
+};
+
+// Counters for tests and metrics. Monotonic over the database's lifetime.
+struct DatabaseStats {
+  int64_t statements_prepared = 0;  // prepare calls (cache misses), all connections together
+  int64_t statements_executed = 0;  // Exec/ExecCount/Query/QueryOne calls
+  int64_t transactions_committed = 0;
+  int64_t connections_opened = 0;
+};
+
+// A handle to one database (SQLite: one file; PostgreSQL: one schema in one cluster, reached
+// through a bounded pool of connections). Create one with OpenSqlite()/OpenPostgres() (below) or
+// through a TenantStore (tenant_store.h).
+class Database {
+ public:
+  virtual ~Database() = default;
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  virtual Backend backend() const = 0;
+
+  // Begins a read-write transaction. Blocks until a writer is available:
+  //   SQLite: one writer connection per database, BEGIN IMMEDIATE, so write transactions are
+  //     serialised inside the process (others wait here) and across processes (busy timeout).
+  //   PostgreSQL: a connection from the pool (waiting up to the acquire timeout), BEGIN; writers
+  //     run concurrently under READ COMMITTED.
+  // Do not call Begin() again on the same thread while holding a write transaction of the same
+  // SQLite database: it would wait for itself (deadlock).
+  // Errors: kUnavailable (busy or pool exhausted after the timeout; connection failure),
+  // kFailedPrecondition (database closed).
+  virtual Result<std::unique_ptr<Transaction>> Begin() = 0;
+
+  // Begins a read-only transaction that sees one consistent snapshot (SQLite: a reader connection
+  // in WAL mode, concurrent with the writer; PostgreSQL: BEGIN READ ONLY, REPEATABLE READ).
+  // Writes inside it fail with kFailedPrecondition. Errors as Begin().
+  virtual Result<std::unique_ptr<Transaction>> BeginRead() = 0;
+
+  virtual DatabaseStats stats() const = 0;
+
+  // Closes idle connections and refuses new transactions (kFailedPrecondition). Transactions
+  // still open finish normally; their connections are closed when they end. Idempotent.
+  virtual Status Close() = 0;
+
+ protected:
+  Database() = default;
+};
+
+// A standalone SQLite database file (the TenantStore uses this for each tenant file).
+struct SqliteOptions {
+  std::string path;
+  // Create the file (mode 0600) if missing; otherwise a missing file is kNotFound.
+  bool create = true;
+  // PRAGMA synchronous=FULL (fsync at every commit) when true; NORMAL otherwise.
+  bool synchronous_full = true;
+  // How long to wait for a lock held by another process.
+  int busy_timeout_ms = 5000;
+  // Read-only connections kept for BeginRead(), opened lazily.
+  int max_readers = 4;
+  // Deny ATTACH/DETACH (sqlite3_set_authorizer), so this handle cannot reach another file.
+  bool deny_attach = true;
+};
+
+// Opens (and configures: WAL, synchronous, busy timeout, foreign keys) a SQLite database.
+// Errors: kNotFound (missing and !create), kUnavailable (cannot open or lock), kDataLoss (not a
+// database), kInvalidArgument (bad options).
+Result<std::shared_ptr<Database>> OpenSqlite(const SqliteOptions& options);
+
+// A PostgreSQL database reached through a connection pool; optionally confined to one schema.
+struct PostgresOptions {
+  // libpq connection string ("host=127.0.0.1 port=5432 user=u dbname=d").
+  std::string dsn;
+  // When not empty, each connection runs `SET ROLE <role>`: every statement runs with that
+  // role's privileges only.
+  std::string role;
+  // When not empty, each connection runs `SET search_path TO <schema>`, so unqualified table
+  // names resolve in that schema.
+  std::string schema;
+  // Maximum connections (opened lazily).
+  int pool_size = 4;
+  // synchronous_commit on (true) or off.
+  bool synchronous_commit = true;
+  // How long Begin()/BeginRead() wait for a free connection before kUnavailable.
+  int acquire_timeout_ms = 30000;
+};
+
+// Opens a pool and checks it by connecting once. `role` and `schema` must be plain identifiers
+// ([a-z_][a-z0-9_]*). Errors: kUnavailable (cannot connect), kInvalidArgument (bad options),
+// kPermissionDenied (SET ROLE refused).
+Result<std::shared_ptr<Database>> OpenPostgres(const PostgresOptions& options);
+
+}  // namespace chukan::store
+
+#endif  // CHUKAN_STORE_DATABASE_H_

@@ -1,0 +1,99 @@
+// GroupCommitter: many logical writes share one durable commit.
+//
+// A durable commit costs one fsync (SQLite synchronous=FULL, PostgreSQL synchronous_commit=on),
+// which caps one-commit-per-write throughput at the disk's fsync rate (a few thousand per
+// second). Writers hand their write to the committer instead; one writer thread takes everything
+// pending (up to max_batch), runs each write in one transaction under its own SAVEPOINT, commits
+// once, and only then completes each write's future. A write that fails is rolled back to its
+// savepoint alone and gets its own error; the others commit. When a future completes with OK,
+// the write is durable.
+//
+// A write function runs on the committer thread, inside the shared transaction: it must only
+// issue SQL through the Transaction it is given, must not begin another transaction on the same
+// database (that would deadlock on SQLite), and should be quick — it delays the whole batch. If
+// it throws, the exception is caught and the write fails with kInternal.
+//
+// Thread-safety: Submit/SubmitAsync/Stop are thread-safe.
+#ifndef CHUKAN_STORE_GROUP_COMMIT_H_
+#define CHUKAN_STORE_GROUP_COMMIT_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "common/status.h"
+#include "store/database.h"
+
+namespace chukan::store {
+
+class GroupCommitter {
+ public:
+  using WriteFn = std::function<Status(Transaction&)>;
+  using DoneFn = std::function<void(Status)>;
+
+  struct Options {
+    // Most writes in one transaction.
+    int max_batch = 1024;
+    // After the first pending write, how long to wait for more before committing when fewer than
+    // max_batch are pending. 0 = commit at once; writes arriving meanwhile form the next batch
+    // (under load batches form by themselves while the previous commit runs).
+    std::chrono::microseconds max_delay{0};
+  };
+
+  struct Stats {
+    int64_t batches = 0;  // transactions committed (or attempted)
+    int64_t writes = 0;   // writes completed (OK or not)
+  };
+
+  // Starts the writer thread. kInvalidArgument for a null db, max_batch < 1 or a negative delay.
+  static Result<std::unique_ptr<GroupCommitter>> Create(std::shared_ptr<Database> db,
+                                                        Options options);
+  // Stops (draining what was submitted).
+  ~GroupCommitter();
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  // Queues `write`; the future completes with its status after the batch commits (OK = durable),
+  // with the write's own error if it failed, with the commit's error if the commit failed, or
+  // with kFailedPrecondition if the committer is stopped. Never blocks on I/O.
+  std::future<Status> Submit(WriteFn write);
+
+  // As Submit, but calls `done` (on the committer thread, or on the caller's when stopped) with
+  // the status instead. `done` must be quick and must not call Stop().
+  void SubmitAsync(WriteFn write, DoneFn done);
+
+  // Stops accepting writes, commits everything already submitted, joins the thread. Idempotent.
+  void Stop();
+
+  Stats stats() const;
+
+ private:
+  struct Pending {
+    WriteFn write;
+    DoneFn done;
+  };
+
+  GroupCommitter(std::shared_ptr<Database> db, Options options);
+  void Run();
+  void RunBatch(std::deque<Pending>& batch);
+
+  const std::shared_ptr<Database> db_;
+  const Options options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;      // GUARDED_BY(mu_)
+  Stats stats_;                // GUARDED_BY(mu_)
+  std::mutex stop_mu_;         // serialises Stop() (join once)
+  std::thread thread_;
+};
+
+}  // namespace chukan::store
+
+#endif  // CHUKAN_STORE_GROUP_COMMIT_H_

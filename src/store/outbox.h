@@ -1,0 +1,116 @@
+// Outbox: durable messages written in the same transaction as the state change that causes them,
+// then delivered by workers with leases, retries and exponential backoff. Later issues use it for
+// every message between servers and hub ("a crash at any point loses nothing and duplicates
+// nothing": the sender re-delivers until acknowledged, receivers are idempotent).
+//
+// States of an item:
+//   pending  waiting until not_before, then claimable
+//   leased   claimed by one owner until lease_until; if not acknowledged by then, claimable again
+//   done     acknowledged (kept for dedupe until purged)
+//   dead     failed max_attempts times; kept for an operator, never claimed again
+// `attempts` counts claims. Fail() after the n-th attempt schedules the next one at
+//   now + d·(1 − jitter·u),  d = min(backoff_cap, backoff_base · 2^(n−1)),  u uniform in [0, 1)
+// and after max_attempts the item is dead. A lease that expires after the last attempt makes the
+// item dead at the next Claim().
+//
+// The table `outbox` is created by OutboxMigrations() (component "outbox"); apply them with
+// ApplyMigrations(db, "outbox", OutboxMigrations()) on each database that uses an outbox.
+//
+// Thread-safety: Outbox is thread-safe. Several processes may claim from one database at once:
+// on PostgreSQL Claim uses FOR UPDATE SKIP LOCKED; SQLite serialises writers. Two claimers never
+// hold the same item.
+#ifndef CHUKAN_STORE_OUTBOX_H_
+#define CHUKAN_STORE_OUTBOX_H_
+
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "store/database.h"
+#include "store/migrations.h"
+#include "store/value.h"
+
+namespace chukan::store {
+
+// The migrations creating the outbox table (component "outbox").
+const std::vector<Migration>& OutboxMigrations();
+
+enum class OutboxState { kPending, kLeased, kDone, kDead };
+std::string_view OutboxStateName(OutboxState s);  // "pending", "leased", "done", "dead"
+
+struct OutboxItem {
+  int64_t id = 0;
+  std::string topic;
+  std::string dedupe_key;
+  Bytes payload;
+  int attempts = 0;       // including the current claim
+  TimePoint not_before;   // when it became claimable
+  TimePoint lease_until;  // end of the current lease
+  OutboxState state = OutboxState::kPending;
+  std::string last_error;  // from the last Fail()
+};
+
+struct OutboxOptions {
+  int max_attempts = 10;
+  Duration backoff_base = std::chrono::seconds(1);
+  Duration backoff_cap = std::chrono::hours(1);
+  double jitter = 0.2;  // in [0, 1]; 0 = deterministic
+  uint64_t seed = 0;    // jitter RNG seed; 0 = from std::random_device
+};
+
+class Outbox {
+ public:
+  // `clock` must outlive the Outbox. kInvalidArgument for max_attempts < 1, a non-positive base,
+  // cap < base, or jitter outside [0, 1].
+  static Result<std::unique_ptr<Outbox>> Create(const OutboxOptions& options, const Clock& clock);
+
+  // Adds an item inside `txn` (it becomes visible when txn commits). An item with the same
+  // (topic, dedupe_key) already present — in any state — is left as it is and nothing is added
+  // (returns OK). kInvalidArgument for an empty topic or dedupe key (or longer than 200 bytes).
+  Status Enqueue(Transaction& txn, std::string_view topic, std::string_view dedupe_key,
+                 const Bytes& payload, TimePoint not_before) const;
+
+  // Claims up to `limit` claimable items (pending and due, or leased with an expired lease) for
+  // `owner` until now + lease, in one transaction of its own; oldest not_before first. Items
+  // whose lease expired after their last attempt become dead instead. An empty vector when
+  // nothing is due. kInvalidArgument for an empty owner, limit < 1 or lease <= 0.
+  Result<std::vector<OutboxItem>> Claim(Database& db, std::string_view owner, int limit,
+                                        Duration lease) const;
+
+  // Marks a leased item done. kFailedPrecondition if it is not leased by `owner` (the lease was
+  // lost to another claimer, or it was already acknowledged); kNotFound if no such id.
+  Status Ack(Database& db, int64_t id, std::string_view owner) const;
+
+  // Records a failed delivery: pending again after the backoff, or dead after max_attempts.
+  // Errors as Ack.
+  Status Fail(Database& db, int64_t id, std::string_view owner, std::string_view error) const;
+
+  // Reads one item (any state). kNotFound if absent.
+  Result<OutboxItem> Get(Database& db, int64_t id) const;
+
+  // Deletes done items acknowledged before `before`; returns how many.
+  Result<int64_t> PurgeDone(Database& db, TimePoint before) const;
+
+  // The delay Fail() applies after `attempts` attempts, before jitter (for docs and tests).
+  Duration BackoffBeforeJitter(int attempts) const;
+
+ private:
+  Outbox(const OutboxOptions& options, const Clock& clock);
+  Duration Backoff(int attempts) const;
+  Status Finish(Database& db, int64_t id, std::string_view owner, bool ok,
+                std::string_view error) const;
+
+  const OutboxOptions options_;
+  const Clock& clock_;
+  mutable std::mutex rng_mu_;
+  mutable std::mt19937_64 rng_;  // GUARDED_BY(rng_mu_)
+};
+
+}  // namespace chukan::store
+
+#endif  // CHUKAN_STORE_OUTBOX_H_
