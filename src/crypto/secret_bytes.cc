@@ -1,0 +1,98 @@
+#include "crypto/secret_bytes.h"
+
+#include <sodium.h>
+
+#include <ostream>
+#include <utility>
+
+#include "crypto/bytes.h"
+#include "crypto/sodium_init.h"
+
+namespace chukan::crypto {
+
+namespace internal {
+// Defined in bytes.cc.
+Result<size_t> DecodeBase64Url(std::string_view text, uint8_t* out, size_t out_cap);
+}  // namespace internal
+
+SecretBytes::SecretBytes(size_t n) : buf_(n) {
+  internal::InitializeOrDie();
+  // Best effort (see the header): failure (RLIMIT_MEMLOCK) leaves the secret unpinned but still
+  // wiped on destruction.
+  if (!buf_.empty()) (void)sodium_mlock(buf_.data(), buf_.size());
+}
+
+SecretBytes::~SecretBytes() { Wipe(); }
+
+void SecretBytes::Wipe() noexcept {
+  if (!buf_.empty()) {
+    // sodium_munlock zeroes the memory before unlocking it; the explicit wipe keeps that
+    // guarantee even if a future libsodium changed it.
+    sodium_memzero(buf_.data(), buf_.size());
+    (void)sodium_munlock(buf_.data(), buf_.size());
+  }
+  buf_ = std::vector<uint8_t>();  // release the (now zero) buffer
+}
+
+SecretBytes::SecretBytes(SecretBytes&& other) noexcept : buf_(std::move(other.buf_)) {
+  other.buf_ = std::vector<uint8_t>();
+}
+
+SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
+  if (this != &other) {
+    Wipe();
+    buf_.swap(other.buf_);  // other is empty after Wipe(), so it ends up empty
+  }
+  return *this;
+}
+
+SecretBytes SecretBytes::Random(size_t n) {
+  SecretBytes s(n);
+  if (n > 0) randombytes_buf(s.data(), n);
+  return s;
+}
+
+SecretBytes SecretBytes::FromBytes(std::span<const uint8_t> bytes) {
+  SecretBytes s(bytes.size());
+  if (!bytes.empty()) std::copy(bytes.begin(), bytes.end(), s.data());
+  return s;
+}
+
+SecretBytes SecretBytes::FromString(std::string_view text) { return FromBytes(AsBytes(text)); }
+
+Result<SecretBytes> SecretBytes::FromHex(std::string_view hex) {
+  RETURN_IF_ERROR(EnsureInitialized());
+  if (hex.size() % 2 != 0) {
+    return InvalidArgumentError("hex: odd length " + std::to_string(hex.size()));
+  }
+  SecretBytes s(hex.size() / 2);
+  size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_hex2bin(s.data(), s.size(), hex.data(), hex.size(), nullptr, &len, &end) != 0 ||
+      len != s.size()) {
+    const size_t offset = end == nullptr ? 0 : static_cast<size_t>(end - hex.data());
+    return InvalidArgumentError("hex: invalid character at offset " + std::to_string(offset));
+  }
+  return s;
+}
+
+Result<SecretBytes> SecretBytes::FromBase64Url(std::string_view text) {
+  RETURN_IF_ERROR(EnsureInitialized());
+  // Decode into a locked scratch buffer of the maximum size, then copy the exact length into the
+  // result; the scratch buffer is wiped when it goes out of scope.
+  SecretBytes scratch(text.size() * 3 / 4 + 1);
+  ASSIGN_OR_RETURN(size_t len, internal::DecodeBase64Url(text, scratch.data(), scratch.size()));
+  return FromBytes(scratch.span().first(len));
+}
+
+SecretBytes SecretBytes::Clone() const { return FromBytes(span()); }
+
+bool SecretBytes::ConstantTimeEquals(const SecretBytes& other) const {
+  return crypto::ConstantTimeEquals(span(), other.span());
+}
+
+void PrintTo(const SecretBytes& s, std::ostream* os) {
+  *os << "SecretBytes[" << s.size() << " bytes]";
+}
+
+}  // namespace chukan::crypto
