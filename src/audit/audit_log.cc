@@ -1,0 +1,369 @@
+#include "audit/audit_log.h"
+
+#include <map>
+#include <utility>
+
+#include "common/utf8.h"
+#include "crypto/hash.h"
+
+namespace chukan::audit {
+namespace {
+
+constexpr size_t kHashBytes = 32;
+constexpr std::string_view kEntryDomain{"chukan-audit-v1\0", 16};
+constexpr std::string_view kCheckpointDomain{"chukan-audit-checkpoint-v1\0", 27};
+
+void PutBe64(std::vector<uint8_t>& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
+}
+
+void PutBe32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
+}
+
+void PutString(std::vector<uint8_t>& out, std::string_view s) {
+  PutBe32(out, static_cast<uint32_t>(s.size()));
+  out.insert(out.end(), s.begin(), s.end());
+}
+
+Status CheckField(std::string_view name, const std::string& value, size_t max, bool required) {
+  if (required && value.empty()) {
+    return InvalidArgumentError("audit event: field \"" + std::string(name) + "\" is required");
+  }
+  if (value.size() > max) {
+    return InvalidArgumentError("audit event: field \"" + std::string(name) + "\" is " +
+                                std::to_string(value.size()) + " bytes, over the limit of " +
+                                std::to_string(max));
+  }
+  if (!IsValidUtf8(value)) {
+    return InvalidArgumentError("audit event: field \"" + std::string(name) +
+                                "\" is not valid UTF-8");
+  }
+  return Status();
+}
+
+Status CheckEvent(const AuditEvent& e) {
+  RETURN_IF_ERROR(CheckField("scope", e.scope, kMaxScopeBytes, true));
+  RETURN_IF_ERROR(CheckField("actor", e.actor, kMaxActorBytes, true));
+  RETURN_IF_ERROR(CheckField("action", e.action, kMaxActionBytes, true));
+  RETURN_IF_ERROR(CheckField("target", e.target, kMaxTargetBytes, false));
+  RETURN_IF_ERROR(CheckField("outcome", e.outcome, kMaxOutcomeBytes, true));
+  RETURN_IF_ERROR(CheckField("request_id", e.request_id, kMaxRequestIdBytes, false));
+  return Status();
+}
+
+const char kSqliteSchema[] = R"sql(
+CREATE TABLE audit_log (
+  seq        INTEGER PRIMARY KEY,
+  time_us    INTEGER NOT NULL,
+  scope      TEXT    NOT NULL,
+  actor      TEXT    NOT NULL,
+  action     TEXT    NOT NULL,
+  target     TEXT    NOT NULL,
+  outcome    TEXT    NOT NULL,
+  request_id TEXT    NOT NULL,
+  prev_hash  BLOB    NOT NULL,
+  hash       BLOB    NOT NULL
+);
+CREATE TABLE audit_head (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  seq  INTEGER NOT NULL,
+  hash BLOB    NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, zeroblob(32));
+CREATE TABLE audit_checkpoint (
+  seq        INTEGER PRIMARY KEY,
+  time_us    INTEGER NOT NULL,
+  hash       BLOB    NOT NULL,
+  verify_key BLOB    NOT NULL,
+  signature  BLOB    NOT NULL
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+)sql";
+
+const char kPostgresSchema[] = R"sql(
+CREATE TABLE audit_log (
+  seq        BIGINT PRIMARY KEY,
+  time_us    BIGINT NOT NULL,
+  scope      TEXT   NOT NULL,
+  actor      TEXT   NOT NULL,
+  action     TEXT   NOT NULL,
+  target     TEXT   NOT NULL,
+  outcome    TEXT   NOT NULL,
+  request_id TEXT   NOT NULL,
+  prev_hash  BYTEA  NOT NULL,
+  hash       BYTEA  NOT NULL
+);
+CREATE TABLE audit_head (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  seq  BIGINT  NOT NULL,
+  hash BYTEA   NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));
+CREATE TABLE audit_checkpoint (
+  seq        BIGINT PRIMARY KEY,
+  time_us    BIGINT NOT NULL,
+  hash       BYTEA  NOT NULL,
+  verify_key BYTEA  NOT NULL,
+  signature  BYTEA  NOT NULL
+);
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS
+$fn$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $fn$;
+CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+)sql";
+
+}  // namespace
+
+const std::vector<store::Migration>& AuditMigrations() {
+  static const auto* const kMigrations = new std::vector<store::Migration>{
+      {1, "create audit_log, audit_head, audit_checkpoint", kSqliteSchema, kPostgresSchema},
+  };
+  return *kMigrations;
+}
+
+std::vector<uint8_t> EntryHash(int64_t seq, int64_t time_us, const AuditEvent& event,
+                               const std::vector<uint8_t>& prev_hash) {
+  std::vector<uint8_t> buf;
+  buf.reserve(128 + event.target.size() + event.actor.size());
+  buf.insert(buf.end(), kEntryDomain.begin(), kEntryDomain.end());
+  PutBe64(buf, static_cast<uint64_t>(seq));
+  PutBe64(buf, static_cast<uint64_t>(time_us));
+  PutString(buf, event.scope);
+  PutString(buf, event.actor);
+  PutString(buf, event.action);
+  PutString(buf, event.target);
+  PutString(buf, event.outcome);
+  PutString(buf, event.request_id);
+  buf.insert(buf.end(), prev_hash.begin(), prev_hash.end());
+  return crypto::Blake2b(buf, kHashBytes);
+}
+
+std::vector<uint8_t> CheckpointMessage(int64_t seq, const std::vector<uint8_t>& hash,
+                                       int64_t time_us) {
+  std::vector<uint8_t> buf(kCheckpointDomain.begin(), kCheckpointDomain.end());
+  PutBe64(buf, static_cast<uint64_t>(seq));
+  buf.insert(buf.end(), hash.begin(), hash.end());
+  PutBe64(buf, static_cast<uint64_t>(time_us));
+  return buf;
+}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(std::shared_ptr<store::Database> db,
+                                                 Options options) {
+  if (db == nullptr) return InvalidArgumentError("audit log: no database");
+  if (options.clock == nullptr) options.clock = &SystemClock::Get();
+  if (options.checkpoint_every < 0) {
+    return InvalidArgumentError("audit log: checkpoint_every must be >= 0");
+  }
+  RETURN_IF_ERROR(store::ApplyMigrations(*db, "audit", AuditMigrations(), *options.clock));
+  return std::unique_ptr<AuditLog>(new AuditLog(std::move(db), options));
+}
+
+Result<int64_t> AuditLog::Append(store::Transaction& tx, const AuditEvent& event) {
+  RETURN_IF_ERROR(CheckEvent(event));
+  // Updating the head first takes its row lock, which serialises concurrent appenders on
+  // PostgreSQL; SQLite write transactions are already exclusive.
+  ASSIGN_OR_RETURN(std::optional<store::Row> head,
+                   tx.QueryOne("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 "
+                               "RETURNING seq, hash"));
+  if (!head) return DataLossError("audit log: the head row is missing (table altered)");
+  ASSIGN_OR_RETURN(const int64_t seq, head->GetInt(0));
+  ASSIGN_OR_RETURN(std::vector<uint8_t> prev, head->GetBlob(1));
+  const int64_t time_us = ToUnixMicros(options_.clock->Now());
+  std::vector<uint8_t> hash = EntryHash(seq, time_us, event, prev);
+  RETURN_IF_ERROR(tx.Exec(
+      "INSERT INTO audit_log (seq, time_us, scope, actor, action, target, outcome, request_id, "
+      "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      {seq, time_us, event.scope, event.actor, event.action, event.target, event.outcome,
+       event.request_id, prev, hash}));
+  RETURN_IF_ERROR(tx.Exec("UPDATE audit_head SET hash = ? WHERE id = 1", {hash}));
+  if (options_.checkpoint_key != nullptr && options_.checkpoint_every > 0 &&
+      seq % options_.checkpoint_every == 0) {
+    RETURN_IF_ERROR(WriteCheckpoint(tx, seq, hash));
+  }
+  return seq;
+}
+
+Result<int64_t> AuditLog::Append(const AuditEvent& event) {
+  ASSIGN_OR_RETURN(std::unique_ptr<store::Transaction> tx, db_->Begin());
+  ASSIGN_OR_RETURN(const int64_t seq, Append(*tx, event));
+  RETURN_IF_ERROR(tx->Commit());
+  return seq;
+}
+
+Status AuditLog::WriteCheckpoint(store::Transaction& tx, int64_t seq,
+                                 const std::vector<uint8_t>& hash) {
+  const int64_t time_us = ToUnixMicros(options_.clock->Now());
+  const crypto::SigningKey& key = *options_.checkpoint_key;
+  std::vector<uint8_t> signature = key.Sign(CheckpointMessage(seq, hash, time_us));
+  return tx.Exec(
+      "INSERT INTO audit_checkpoint (seq, time_us, hash, verify_key, signature) "
+      "VALUES (?, ?, ?, ?, ?)",
+      {seq, time_us, hash, key.verify_key().bytes(), signature});
+}
+
+Result<int64_t> AuditLog::Checkpoint() {
+  if (options_.checkpoint_key == nullptr) {
+    return FailedPreconditionError("audit log: no checkpoint signing key configured");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<store::Transaction> tx, db_->Begin());
+  ASSIGN_OR_RETURN(std::optional<store::Row> head,
+                   tx->QueryOne("SELECT seq, hash FROM audit_head WHERE id = 1"));
+  if (!head) return DataLossError("audit log: the head row is missing (table altered)");
+  ASSIGN_OR_RETURN(const int64_t seq, head->GetInt(0));
+  if (seq == 0) return int64_t{0};
+  ASSIGN_OR_RETURN(std::optional<store::Row> existing,
+                   tx->QueryOne("SELECT seq FROM audit_checkpoint WHERE seq = ?", {seq}));
+  if (existing) return seq;  // the head is already checkpointed
+  ASSIGN_OR_RETURN(std::vector<uint8_t> hash, head->GetBlob(1));
+  RETURN_IF_ERROR(WriteCheckpoint(*tx, seq, hash));
+  RETURN_IF_ERROR(tx->Commit());
+  return seq;
+}
+
+namespace {
+
+struct StoredCheckpoint {
+  int64_t time_us = 0;
+  std::vector<uint8_t> hash;
+  std::vector<uint8_t> verify_key;
+  std::vector<uint8_t> signature;
+};
+
+VerifyReport Bad(VerifyReport r, int64_t seq, std::string problem) {
+  r.ok = false;
+  r.first_bad_seq = seq;
+  r.problem = std::move(problem);
+  return r;
+}
+
+// Checks a checkpoint's signature; returns the problem, or "" when it is good.
+std::string CheckSignature(int64_t seq, const StoredCheckpoint& cp, const VerifyOptions& options) {
+  Result<crypto::VerifyKey> key = crypto::VerifyKey::FromBytes(cp.verify_key);
+  if (!key.ok()) return "checkpoint at seq " + std::to_string(seq) + " has a malformed key";
+  if (!options.trusted_keys.empty()) {
+    bool trusted = false;
+    for (const crypto::VerifyKey& k : options.trusted_keys) {
+      if (k.bytes() == key->bytes()) trusted = true;
+    }
+    if (!trusted) {
+      return "checkpoint at seq " + std::to_string(seq) + " is signed by an untrusted key";
+    }
+  }
+  if (!key->Verify(CheckpointMessage(seq, cp.hash, cp.time_us), cp.signature).ok()) {
+    return "checkpoint at seq " + std::to_string(seq) + " has an invalid signature";
+  }
+  return "";
+}
+
+}  // namespace
+
+Result<VerifyReport> Verify(store::Database& db, const VerifyOptions& options) {
+  VerifyReport report;
+  report.keys_pinned = !options.trusted_keys.empty();
+  if (options.page_size <= 0) return InvalidArgumentError("audit verify: page_size must be > 0");
+  ASSIGN_OR_RETURN(std::unique_ptr<store::Transaction> tx, db.BeginRead());
+
+  std::map<int64_t, StoredCheckpoint> checkpoints;
+  {
+    ASSIGN_OR_RETURN(std::vector<store::Row> rows,
+                     tx->Query("SELECT seq, time_us, hash, verify_key, signature "
+                               "FROM audit_checkpoint ORDER BY seq"));
+    for (const store::Row& row : rows) {
+      StoredCheckpoint cp;
+      ASSIGN_OR_RETURN(const int64_t seq, row.GetInt(0));
+      ASSIGN_OR_RETURN(cp.time_us, row.GetInt(1));
+      ASSIGN_OR_RETURN(cp.hash, row.GetBlob(2));
+      ASSIGN_OR_RETURN(cp.verify_key, row.GetBlob(3));
+      ASSIGN_OR_RETURN(cp.signature, row.GetBlob(4));
+      checkpoints.emplace(seq, std::move(cp));
+    }
+  }
+
+  std::vector<uint8_t> prev(kHashBytes, 0);
+  int64_t expected = 1;
+  while (true) {
+    ASSIGN_OR_RETURN(
+        std::vector<store::Row> rows,
+        tx->Query("SELECT seq, time_us, scope, actor, action, target, outcome, request_id, "
+                  "prev_hash, hash FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?",
+                  {expected, int64_t{options.page_size}}));
+    if (rows.empty()) break;
+    for (const store::Row& row : rows) {
+      AuditEntry e;
+      ASSIGN_OR_RETURN(e.seq, row.GetInt(0));
+      ASSIGN_OR_RETURN(e.time_us, row.GetInt(1));
+      ASSIGN_OR_RETURN(e.event.scope, row.GetText(2));
+      ASSIGN_OR_RETURN(e.event.actor, row.GetText(3));
+      ASSIGN_OR_RETURN(e.event.action, row.GetText(4));
+      ASSIGN_OR_RETURN(e.event.target, row.GetText(5));
+      ASSIGN_OR_RETURN(e.event.outcome, row.GetText(6));
+      ASSIGN_OR_RETURN(e.event.request_id, row.GetText(7));
+      ASSIGN_OR_RETURN(e.prev_hash, row.GetBlob(8));
+      ASSIGN_OR_RETURN(e.hash, row.GetBlob(9));
+      if (e.seq != expected) {
+        return Bad(report, expected,
+                   "entry " + std::to_string(expected) + " is missing (the next entry is " +
+                       std::to_string(e.seq) + "): entries were deleted");
+      }
+      if (e.prev_hash != prev) {
+        return Bad(report, e.seq,
+                   "entry " + std::to_string(e.seq) +
+                       ": its previous-hash link does not match entry " +
+                       std::to_string(e.seq - 1) + " (entries inserted, deleted or reordered)");
+      }
+      if (EntryHash(e.seq, e.time_us, e.event, e.prev_hash) != e.hash) {
+        return Bad(report, e.seq,
+                   "entry " + std::to_string(e.seq) +
+                       ": its content does not match its hash (the entry was edited)");
+      }
+      if (auto it = checkpoints.find(e.seq); it != checkpoints.end()) {
+        if (it->second.hash != e.hash) {
+          return Bad(report, e.seq,
+                     "checkpoint at seq " + std::to_string(e.seq) +
+                         " does not match the chain (entries up to it were rewritten)");
+        }
+        std::string problem = CheckSignature(e.seq, it->second, options);
+        if (!problem.empty()) return Bad(report, e.seq, std::move(problem));
+        ++report.checkpoints;
+      }
+      prev = e.hash;
+      report.entries++;
+      report.last_seq = e.seq;
+      ++expected;
+    }
+  }
+
+  if (!checkpoints.empty() && checkpoints.rbegin()->first > report.last_seq) {
+    return Bad(report, report.last_seq + 1,
+               "a checkpoint exists at seq " + std::to_string(checkpoints.rbegin()->first) +
+                   " but the chain ends at " + std::to_string(report.last_seq) +
+                   ": entries were removed from the end");
+  }
+  ASSIGN_OR_RETURN(std::optional<store::Row> head,
+                   tx->QueryOne("SELECT seq, hash FROM audit_head WHERE id = 1"));
+  if (!head) return Bad(report, report.last_seq + 1, "the head row is missing");
+  ASSIGN_OR_RETURN(const int64_t head_seq, head->GetInt(0));
+  ASSIGN_OR_RETURN(std::vector<uint8_t> head_hash, head->GetBlob(1));
+  if (head_seq > report.last_seq) {
+    return Bad(report, report.last_seq + 1,
+               "the head records " + std::to_string(head_seq) + " entries but the chain ends at " +
+                   std::to_string(report.last_seq) + ": entries were removed from the end");
+  }
+  if (head_seq < report.last_seq) {
+    return Bad(report, head_seq + 1,
+               "entries after " + std::to_string(head_seq) +
+                   " were added outside the log (the head does not know them)");
+  }
+  if (head_hash != prev) {
+    return Bad(report, report.last_seq,
+               "the head's hash does not match entry " + std::to_string(report.last_seq));
+  }
+  report.ok = true;
+  return report;
+}
+
+}  // namespace chukan::audit
