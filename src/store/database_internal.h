@@ -1,0 +1,80 @@
+// Internal to chukan_store: pieces shared by the SQLite and PostgreSQL backends. Not a public
+// header; only the store's own .cc files include it.
+#ifndef CHUKAN_STORE_DATABASE_INTERNAL_H_
+#define CHUKAN_STORE_DATABASE_INTERNAL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/database.h"
+
+namespace chukan::store::internal {
+
+// Counters shared by a database and all its transactions.
+struct Counters {
+  std::atomic<int64_t> prepared{0};
+  std::atomic<int64_t> executed{0};
+  std::atomic<int64_t> committed{0};
+  std::atomic<int64_t> connections{0};
+  DatabaseStats Snapshot() const;
+};
+
+// The first 120 bytes of `sql`, newlines folded, for error messages.
+std::string SqlExcerpt(std::string_view sql);
+
+// True iff `name` matches [A-Za-z_][A-Za-z0-9_]{0,62}.
+bool IsPlainIdentifier(std::string_view name);
+
+// Implements the backend-independent rules of Transaction (finished/poisoned state, savepoint
+// name checks, QueryOne on top of Query); backends implement the Run* hooks.
+class TransactionBase : public Transaction {
+ public:
+  Status Exec(std::string_view sql, const std::vector<Value>& params) final;
+  Result<int64_t> ExecCount(std::string_view sql, const std::vector<Value>& params) final;
+  Result<std::vector<Row>> Query(std::string_view sql, const std::vector<Value>& params) final;
+  Result<std::optional<Row>> QueryOne(std::string_view sql, const std::vector<Value>& params) final;
+  Status ExecScript(std::string_view sql) final;
+  Status Savepoint(std::string_view name) final;
+  Status RollbackToSavepoint(std::string_view name) final;
+  Status ReleaseSavepoint(std::string_view name) final;
+  Status Commit() final;
+  Status Rollback() final;
+
+ protected:
+  enum class Want { kNothing, kCount, kRows };
+  explicit TransactionBase(Counters* counters) : counters_(counters) {}
+
+  // Runs one statement (prepared and cached). Fills *rows or *count per `want`.
+  virtual Status Run(std::string_view sql, const std::vector<Value>& params, Want want,
+                     std::vector<Row>* rows, int64_t* count) = 0;
+  // Runs a parameterless script, uncached.
+  virtual Status RunScript(std::string_view sql) = 0;
+  // Transaction-control statements (SAVEPOINT …); default: RunScript.
+  virtual Status RunControl(std::string_view sql) { return RunScript(sql); }
+  virtual Status RunCommit() = 0;
+  virtual Status RunRollback() = 0;
+  // After an error: true if the backend already ended the whole transaction (no savepoint can
+  // recover it).
+  virtual bool Lost() { return false; }
+  // Called once when the transaction ends (after commit or rollback), to return the connection.
+  virtual void Finish() = 0;
+
+  // Subclass destructors call this: rolls back if still open, then Finish().
+  void EndInDestructor();
+
+ private:
+  Status CheckUsable() const;
+  Status Track(Status s);
+
+  Counters* counters_;
+  bool finished_ = false;
+  Status poisoned_;
+};
+
+}  // namespace chukan::store::internal
+
+#endif  // CHUKAN_STORE_DATABASE_INTERNAL_H_

@@ -1,0 +1,249 @@
+#include "store/database.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "store/store_test_util.h"
+
+namespace chukan::store {
+namespace {
+
+using ::chukan::testing::IsOk;
+using ::chukan::testing::StatusIs;
+using ::testing::HasSubstr;
+
+class DatabaseTest : public testing::StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    db_ = NewDatabase();
+    ASSERT_NE(db_, nullptr);
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK(txn->ExecScript(
+        "CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT, score DOUBLE PRECISION, data " +
+        std::string(GetParam() == Backend::kSqlite ? "BLOB" : "BYTEA") + ")"));
+    ASSERT_OK(txn->Commit());
+  }
+
+  int64_t Count() {
+    auto txn = db_->BeginRead();
+    EXPECT_OK(txn);
+    auto row = (*txn)->QueryOne("SELECT COUNT(*) FROM items");
+    EXPECT_OK(row);
+    return (*row)->GetInt(0).value();
+  }
+
+  std::shared_ptr<Database> db_;
+};
+
+TEST_P(DatabaseTest, CommitMakesWritesVisible) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  ASSERT_OK(txn->Exec("INSERT INTO items (id, name) VALUES (?, ?)", {int64_t{1}, "one"}));
+  ASSERT_OK(txn->Exec("INSERT INTO items (id, name) VALUES (?, ?)", {int64_t{2}, "two"}));
+  ASSERT_OK(txn->Commit());
+  EXPECT_EQ(Count(), 2);
+  EXPECT_THAT(txn->Exec("SELECT 1"), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(txn->Commit(), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+TEST_P(DatabaseTest, RollbackAndDestructorDiscardWrites) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{1}}));
+    ASSERT_OK(txn->Rollback());
+    EXPECT_OK(txn->Rollback());  // idempotent
+  }
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{2}}));
+    // destroyed without Commit
+  }
+  EXPECT_EQ(Count(), 0);
+  // The writer is free again after the implicit rollback.
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{3}}));
+  ASSERT_OK(txn->Commit());
+  EXPECT_EQ(Count(), 1);
+}
+
+TEST_P(DatabaseTest, TypedRowsRoundTrip) {
+  const Bytes blob = {0x00, 0x01, 0x00, 0xff, 0x00};
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  ASSERT_OK(txn->Exec("INSERT INTO items (id, name, score, data) VALUES (?, ?, ?, ?)",
+                      {std::numeric_limits<int64_t>::min(), "名前 'quoted'", 0.1, blob}));
+  ASSERT_OK(txn->Exec("INSERT INTO items (id, name, score, data) VALUES (?, ?, ?, ?)",
+                      {std::numeric_limits<int64_t>::max(), "", -2.5e300, Bytes{}}));
+  ASSERT_OK(txn->Exec("INSERT INTO items (id, name, score, data) VALUES (?, ?, ?, ?)",
+                      {int64_t{0}, nullptr, nullptr, nullptr}));
+  ASSERT_OK(txn->Commit());
+
+  ASSERT_OK_AND_ASSIGN(auto r, db_->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto rows, r->Query("SELECT id, name, score, data FROM items ORDER BY id"));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].GetInt(0).value(), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(rows[0].GetText(1).value(), "名前 'quoted'");
+  EXPECT_EQ(rows[0].GetDouble(2).value(), 0.1);
+  EXPECT_EQ(rows[0].GetBlob(3).value(), blob);
+  EXPECT_EQ(rows[0].ColumnName(1), "name");
+
+  EXPECT_EQ(rows[1].GetInt(0).value(), 0);
+  EXPECT_TRUE(rows[1].IsNull(1));
+  EXPECT_TRUE(rows[1].IsNull(2));
+  EXPECT_TRUE(rows[1].IsNull(3));
+  EXPECT_THAT(rows[1].GetText(1), StatusIs(StatusCode::kInternal, HasSubstr("column 1 (name)")));
+  EXPECT_EQ(rows[1].GetOptionalText(1).value(), std::nullopt);
+
+  EXPECT_EQ(rows[2].GetInt(0).value(), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(rows[2].GetText(1).value(), "");  // empty text is not NULL
+  EXPECT_FALSE(rows[2].IsNull(1));
+  EXPECT_EQ(rows[2].GetDouble(2).value(), -2.5e300);
+  EXPECT_EQ(rows[2].GetBlob(3).value(), Bytes{});  // empty blob is not NULL
+  EXPECT_FALSE(rows[2].IsNull(3));
+
+  EXPECT_THAT(rows[0].GetText(0), StatusIs(StatusCode::kInternal, HasSubstr("found INTEGER")));
+  EXPECT_THAT(rows[0].GetInt(4), StatusIs(StatusCode::kOutOfRange, HasSubstr("4 columns")));
+}
+
+TEST_P(DatabaseTest, QuestionMarkInsideLiteralIsNotAPlaceholder) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  ASSERT_OK(txn->Exec("INSERT INTO items (id, name) VALUES (?, 'why? it''s ?') -- really?",
+                      {int64_t{7}}));
+  ASSERT_OK_AND_ASSIGN(auto row, txn->QueryOne("SELECT name, ? FROM items WHERE id = ? /* ? */",
+                                               {"x?", int64_t{7}}));
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->GetText(0).value(), "why? it's ?");
+  EXPECT_EQ(row->GetText(1).value(), "x?");
+}
+
+TEST_P(DatabaseTest, PreparedStatementsAreReused) {
+  const int64_t before = db_->stats().statements_prepared;
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  for (int64_t i = 0; i < 50; ++i) {
+    ASSERT_OK(txn->Exec("INSERT INTO items (id, name) VALUES (?, ?)", {i, "n"}));
+  }
+  ASSERT_OK(txn->Commit());
+  // One prepare for the INSERT, plus at most COMMIT (SQLite prepares transaction control too;
+  // its BEGIN IMMEDIATE was prepared by an earlier transaction on this connection).
+  EXPECT_LE(db_->stats().statements_prepared - before, 2);
+  EXPECT_GE(db_->stats().statements_prepared - before, 1);
+  ASSERT_OK_AND_ASSIGN(auto txn2, db_->Begin());
+  const int64_t mid = db_->stats().statements_prepared;
+  for (int64_t i = 50; i < 60; ++i) {
+    ASSERT_OK(txn2->Exec("INSERT INTO items (id, name) VALUES (?, ?)", {i, "n"}));
+  }
+  ASSERT_OK(txn2->Commit());
+  EXPECT_EQ(db_->stats().statements_prepared, mid);  // all cached on this connection
+  EXPECT_EQ(Count(), 60);
+}
+
+TEST_P(DatabaseTest, WrongParameterCountIsInvalidArgument) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  EXPECT_THAT(txn->Exec("INSERT INTO items (id, name) VALUES (?, ?)", {int64_t{1}}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("2 placeholders but 1")));
+}
+
+TEST_P(DatabaseTest, MultipleStatementsNeedExecScript) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    EXPECT_THAT(txn->Exec("INSERT INTO items (id) VALUES (1); INSERT INTO items (id) VALUES (2)"),
+                StatusIs(StatusCode::kInvalidArgument));
+  }
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  ASSERT_OK(
+      txn->ExecScript("INSERT INTO items (id) VALUES (1); INSERT INTO items (id) VALUES (2)"));
+  ASSERT_OK(txn->Commit());
+  EXPECT_EQ(Count(), 2);
+}
+
+TEST_P(DatabaseTest, UniqueViolationIsAlreadyExistsAndPoisonsTheTransaction) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{1}}));
+  EXPECT_THAT(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{1}}),
+              StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_THAT(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{2}}),
+              StatusIs(StatusCode::kAborted, HasSubstr("earlier error")));
+  EXPECT_THAT(txn->Commit(), StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_P(DatabaseTest, SavepointRecoversFromAFailedStatement) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{1}}));
+  ASSERT_OK(txn->Savepoint("sp1"));
+  ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{2}}));
+  EXPECT_THAT(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{1}}),
+              StatusIs(StatusCode::kAlreadyExists));
+  ASSERT_OK(txn->RollbackToSavepoint("sp1"));
+  ASSERT_OK(txn->ReleaseSavepoint("sp1"));
+  ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{3}}));
+  ASSERT_OK(txn->Commit());
+  ASSERT_OK_AND_ASSIGN(auto r, db_->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto rows, r->Query("SELECT id FROM items ORDER BY id"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].GetInt(0).value(), 1);
+  EXPECT_EQ(rows[1].GetInt(0).value(), 3);
+  EXPECT_THAT(r->Savepoint("bad name"), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_P(DatabaseTest, ReadTransactionRefusesWrites) {
+  ASSERT_OK_AND_ASSIGN(auto r, db_->BeginRead());
+  EXPECT_THAT(r->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{1}}),
+              StatusIs(StatusCode::kFailedPrecondition));
+}
+
+TEST_P(DatabaseTest, ReadTransactionSeesASnapshotWhileTheWriterCommits) {
+  ASSERT_OK_AND_ASSIGN(auto r, db_->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto before, r->QueryOne("SELECT COUNT(*) FROM items"));
+  EXPECT_EQ(before->GetInt(0).value(), 0);
+  ASSERT_OK_AND_ASSIGN(auto w, db_->Begin());
+  ASSERT_OK(w->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{1}}));
+  ASSERT_OK(w->Commit());
+  ASSERT_OK_AND_ASSIGN(auto after, r->QueryOne("SELECT COUNT(*) FROM items"));
+  EXPECT_EQ(after->GetInt(0).value(), 0);
+  ASSERT_OK(r->Commit());
+  EXPECT_EQ(Count(), 1);
+}
+
+TEST_P(DatabaseTest, QueryOneWithManyRowsIsFailedPrecondition) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (1)"));
+  ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (2)"));
+  EXPECT_THAT(txn->QueryOne("SELECT id FROM items"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("got 2")));
+  ASSERT_OK_AND_ASSIGN(auto txn2, db_->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto none,
+                       txn2->QueryOne("SELECT id FROM items WHERE id = ?", {int64_t{9}}));
+  EXPECT_FALSE(none.has_value());
+}
+
+TEST_P(DatabaseTest, ExecCountReportsAffectedRows) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  for (int64_t i = 0; i < 5; ++i) ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {i}));
+  ASSERT_OK_AND_ASSIGN(int64_t n,
+                       txn->ExecCount("UPDATE items SET name = ? WHERE id < ?", {"x", int64_t{3}}));
+  EXPECT_EQ(n, 3);
+  ASSERT_OK_AND_ASSIGN(n, txn->ExecCount("DELETE FROM items WHERE id = ?", {int64_t{99}}));
+  EXPECT_EQ(n, 0);
+}
+
+TEST_P(DatabaseTest, UnknownTableIsInvalidArgument) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->BeginRead());
+  EXPECT_THAT(txn->Query("SELECT * FROM no_such_table"), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_P(DatabaseTest, ClosedDatabaseRefusesTransactions) {
+  ASSERT_OK_AND_ASSIGN(auto open, db_->Begin());  // stays usable after Close()
+  ASSERT_OK(db_->Close());
+  EXPECT_THAT(db_->Begin(), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(db_->BeginRead(), StatusIs(StatusCode::kFailedPrecondition));
+  ASSERT_OK(open->Exec("INSERT INTO items (id) VALUES (1)"));
+  EXPECT_OK(open->Commit());
+}
+
+CHUKAN_INSTANTIATE_BOTH_BACKENDS(DatabaseTest);
+
+}  // namespace
+}  // namespace chukan::store

@@ -1,0 +1,132 @@
+#include "store/group_commit.h"
+
+#include <exception>
+
+namespace chukan::store {
+
+GroupCommitter::GroupCommitter(std::shared_ptr<Database> db, Options options)
+    : db_(std::move(db)), options_(options) {}
+
+Result<std::unique_ptr<GroupCommitter>> GroupCommitter::Create(std::shared_ptr<Database> db,
+                                                               Options options) {
+  if (!db) return InvalidArgumentError("group commit: null database");
+  if (options.max_batch < 1 || options.max_delay.count() < 0) {
+    return InvalidArgumentError("group commit: max_batch must be >= 1 and max_delay >= 0");
+  }
+  std::unique_ptr<GroupCommitter> gc(new GroupCommitter(std::move(db), options));  // private
+  gc->thread_ = std::thread([p = gc.get()] { p->Run(); });
+  return gc;
+}
+
+GroupCommitter::~GroupCommitter() { Stop(); }
+
+std::future<Status> GroupCommitter::Submit(WriteFn write) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  std::future<Status> future = promise->get_future();
+  SubmitAsync(std::move(write), [promise](Status s) { promise->set_value(std::move(s)); });
+  return future;
+}
+
+void GroupCommitter::SubmitAsync(WriteFn write, DoneFn done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(Pending{std::move(write), std::move(done)});
+      if (queue_.size() == 1 || static_cast<int>(queue_.size()) >= options_.max_batch) {
+        cv_.notify_one();
+      }
+      return;
+    }
+  }
+  done(FailedPreconditionError("group commit: stopped"));
+}
+
+void GroupCommitter::Stop() {
+  std::lock_guard<std::mutex> stop_lock(stop_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+GroupCommitter::Stats GroupCommitter::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void GroupCommitter::Run() {
+  std::deque<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything drained
+      if (options_.max_delay.count() > 0 && !stopping_ &&
+          static_cast<int>(queue_.size()) < options_.max_batch) {
+        const auto deadline = std::chrono::steady_clock::now() + options_.max_delay;
+        cv_.wait_until(lock, deadline, [&] {
+          return stopping_ || static_cast<int>(queue_.size()) >= options_.max_batch;
+        });
+      }
+      const size_t n = std::min(queue_.size(), static_cast<size_t>(options_.max_batch));
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    RunBatch(batch);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.batches += 1;
+      stats_.writes += static_cast<int64_t>(batch.size());
+    }
+    batch.clear();
+  }
+}
+
+void GroupCommitter::RunBatch(std::deque<Pending>& batch) {
+  std::vector<Status> results(batch.size());
+  auto fail_all = [&](const Status& s) {
+    for (Pending& p : batch) p.done(s);
+  };
+  auto txn = db_->Begin();
+  if (!txn.ok()) {
+    fail_all(txn.status());
+    return;
+  }
+  Transaction& t = **txn;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Status sp = t.Savepoint("chukan_gc");
+    if (!sp.ok()) {  // the transaction itself is broken: nothing in this batch can commit
+      fail_all(sp);
+      return;
+    }
+    Status s;
+    try {
+      s = batch[i].write(t);
+    } catch (const std::exception& e) {
+      s = InternalError(std::string("group commit: write threw: ") + e.what());
+    } catch (...) {
+      s = InternalError("group commit: write threw a non-standard exception");
+    }
+    if (s.ok()) {
+      s = t.ReleaseSavepoint("chukan_gc");
+    } else {
+      Status undo = t.RollbackToSavepoint("chukan_gc");
+      if (undo.ok()) undo = t.ReleaseSavepoint("chukan_gc");
+      if (!undo.ok()) {
+        fail_all(undo.WithContext("group commit: cannot undo a failed write"));
+        return;
+      }
+    }
+    results[i] = s;
+  }
+  const Status commit = t.Commit();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i].done(results[i].ok() ? commit : results[i]);
+  }
+}
+
+}  // namespace chukan::store

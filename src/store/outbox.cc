@@ -1,0 +1,250 @@
+#include "store/outbox.h"
+
+#include <algorithm>
+
+namespace chukan::store {
+namespace {
+
+constexpr std::string_view kColumns =
+    "id, topic, dedupe_key, payload, attempts, not_before, lease_until, state, last_error";
+
+Result<OutboxState> ParseState(std::string_view s) {
+  if (s == "pending") return OutboxState::kPending;
+  if (s == "leased") return OutboxState::kLeased;
+  if (s == "done") return OutboxState::kDone;
+  if (s == "dead") return OutboxState::kDead;
+  return DataLossError("outbox: unknown state \"" + std::string(s.substr(0, 16)) + "\"");
+}
+
+Result<OutboxItem> ItemFromRow(const Row& r) {
+  OutboxItem item;
+  ASSIGN_OR_RETURN(item.id, r.GetInt(0));
+  ASSIGN_OR_RETURN(item.topic, r.GetText(1));
+  ASSIGN_OR_RETURN(item.dedupe_key, r.GetText(2));
+  ASSIGN_OR_RETURN(item.payload, r.GetBlob(3));
+  ASSIGN_OR_RETURN(int64_t attempts, r.GetInt(4));
+  item.attempts = static_cast<int>(attempts);
+  ASSIGN_OR_RETURN(int64_t not_before, r.GetInt(5));
+  item.not_before = FromUnixMicros(not_before);
+  ASSIGN_OR_RETURN(std::optional<int64_t> lease_until, r.GetOptionalInt(6));
+  if (lease_until) item.lease_until = FromUnixMicros(*lease_until);
+  ASSIGN_OR_RETURN(std::string state, r.GetText(7));
+  ASSIGN_OR_RETURN(item.state, ParseState(state));
+  ASSIGN_OR_RETURN(std::optional<std::string> err, r.GetOptionalText(8));
+  item.last_error = err.value_or("");
+  return item;
+}
+
+}  // namespace
+
+const std::vector<Migration>& OutboxMigrations() {
+  static const std::vector<Migration>* const kMigrations = new std::vector<Migration>{
+      // NOLINT
+      {1, "create outbox",
+       "CREATE TABLE outbox ("
+       " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+       " topic TEXT NOT NULL,"
+       " dedupe_key TEXT NOT NULL,"
+       " payload BLOB NOT NULL,"
+       " state TEXT NOT NULL DEFAULT 'pending',"
+       " attempts INTEGER NOT NULL DEFAULT 0,"
+       " not_before BIGINT NOT NULL,"
+       " lease_owner TEXT,"
+       " lease_until BIGINT,"
+       " last_error TEXT,"
+       " updated_at BIGINT NOT NULL,"
+       " UNIQUE (topic, dedupe_key));"
+       "CREATE INDEX outbox_pending ON outbox (state, not_before);"
+       "CREATE INDEX outbox_leased ON outbox (state, lease_until);",
+       "CREATE TABLE outbox ("
+       " id BIGSERIAL PRIMARY KEY,"
+       " topic TEXT NOT NULL,"
+       " dedupe_key TEXT NOT NULL,"
+       " payload BYTEA NOT NULL,"
+       " state TEXT NOT NULL DEFAULT 'pending',"
+       " attempts INTEGER NOT NULL DEFAULT 0,"
+       " not_before BIGINT NOT NULL,"
+       " lease_owner TEXT,"
+       " lease_until BIGINT,"
+       " last_error TEXT,"
+       " updated_at BIGINT NOT NULL,"
+       " UNIQUE (topic, dedupe_key));"
+       "CREATE INDEX outbox_pending ON outbox (state, not_before);"
+       "CREATE INDEX outbox_leased ON outbox (state, lease_until);"},
+  };
+  return *kMigrations;
+}
+
+std::string_view OutboxStateName(OutboxState s) {
+  switch (s) {
+    case OutboxState::kPending:
+      return "pending";
+    case OutboxState::kLeased:
+      return "leased";
+    case OutboxState::kDone:
+      return "done";
+    case OutboxState::kDead:
+      return "dead";
+  }
+  return "unknown";
+}
+
+Outbox::Outbox(const OutboxOptions& options, const Clock& clock)
+    : options_(options),
+      clock_(clock),
+      rng_(options.seed ? options.seed : std::random_device()()) {}
+
+Result<std::unique_ptr<Outbox>> Outbox::Create(const OutboxOptions& options, const Clock& clock) {
+  if (options.max_attempts < 1) return InvalidArgumentError("outbox: max_attempts must be >= 1");
+  if (options.backoff_base <= Duration::zero() || options.backoff_cap < options.backoff_base) {
+    return InvalidArgumentError("outbox: need 0 < backoff_base <= backoff_cap");
+  }
+  if (!(options.jitter >= 0.0 && options.jitter <= 1.0)) {
+    return InvalidArgumentError("outbox: jitter must be in [0, 1]");
+  }
+  return std::unique_ptr<Outbox>(new Outbox(options, clock));  // private constructor
+}
+
+Duration Outbox::BackoffBeforeJitter(int attempts) const {
+  Duration d = options_.backoff_base;
+  for (int i = 1; i < attempts && d < options_.backoff_cap; ++i) {
+    d = d > options_.backoff_cap / 2 ? options_.backoff_cap : d * 2;
+  }
+  return std::min(d, options_.backoff_cap);
+}
+
+Duration Outbox::Backoff(int attempts) const {
+  const Duration d = BackoffBeforeJitter(attempts);
+  if (options_.jitter == 0.0) return d;
+  double u;
+  {
+    std::lock_guard<std::mutex> lock(rng_mu_);
+    u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+  }
+  const auto cut =
+      std::chrono::duration_cast<Duration>(std::chrono::duration<double, Duration::period>(
+          static_cast<double>(d.count()) * options_.jitter * u));
+  return d - cut;
+}
+
+Status Outbox::Enqueue(Transaction& txn, std::string_view topic, std::string_view dedupe_key,
+                       const Bytes& payload, TimePoint not_before) const {
+  if (topic.empty() || topic.size() > 200 || dedupe_key.empty() || dedupe_key.size() > 200) {
+    return InvalidArgumentError("outbox: topic and dedupe key must be 1..200 bytes");
+  }
+  return txn.Exec(
+      "INSERT INTO outbox (topic, dedupe_key, payload, state, attempts, not_before, updated_at) "
+      "VALUES (?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (topic, dedupe_key) DO NOTHING",
+      {std::string(topic), std::string(dedupe_key), payload, ToUnixMicros(not_before),
+       ToUnixMicros(clock_.Now())});
+}
+
+Result<std::vector<OutboxItem>> Outbox::Claim(Database& db, std::string_view owner, int limit,
+                                              Duration lease) const {
+  if (owner.empty() || limit < 1 || lease <= Duration::zero()) {
+    return InvalidArgumentError("outbox: Claim needs an owner, limit >= 1 and a positive lease");
+  }
+  const int64_t now = ToUnixMicros(clock_.Now());
+  const int64_t until = ToUnixMicros(clock_.Now() + lease);
+  ASSIGN_OR_RETURN(auto txn, db.Begin());
+  RETURN_IF_ERROR(
+      txn->Exec("UPDATE outbox SET state = 'dead', lease_owner = NULL, updated_at = ?,"
+                " last_error = 'lease expired after the last attempt'"
+                " WHERE state = 'leased' AND lease_until <= ? AND attempts >= ?",
+                {now, now, static_cast<int64_t>(options_.max_attempts)}));
+  // SQLite serialises writers, so a plain subquery suffices; PostgreSQL claimers skip each
+  // other's locked rows instead of waiting for them or claiming them twice.
+  const std::string lock = db.backend() == Backend::kPostgres ? " FOR UPDATE SKIP LOCKED" : "";
+  ASSIGN_OR_RETURN(
+      std::vector<Row> rows,
+      txn->Query("UPDATE outbox SET state = 'leased', lease_owner = ?, lease_until = ?,"
+                 " attempts = attempts + 1, updated_at = ?"
+                 " WHERE id IN (SELECT id FROM outbox"
+                 " WHERE (state = 'pending' AND not_before <= ?)"
+                 " OR (state = 'leased' AND lease_until <= ?)"
+                 " ORDER BY not_before, id LIMIT ?" +
+                     lock + ") RETURNING " + std::string(kColumns),
+                 {std::string(owner), until, now, now, now, static_cast<int64_t>(limit)}));
+  std::vector<OutboxItem> items;
+  items.reserve(rows.size());
+  for (const Row& r : rows) {
+    ASSIGN_OR_RETURN(OutboxItem item, ItemFromRow(r));
+    items.push_back(std::move(item));
+  }
+  RETURN_IF_ERROR(txn->Commit());
+  std::sort(items.begin(), items.end(), [](const OutboxItem& a, const OutboxItem& b) {
+    return a.not_before != b.not_before ? a.not_before < b.not_before : a.id < b.id;
+  });
+  return items;
+}
+
+Status Outbox::Finish(Database& db, int64_t id, std::string_view owner, bool ok,
+                      std::string_view error) const {
+  const int64_t now = ToUnixMicros(clock_.Now());
+  ASSIGN_OR_RETURN(auto txn, db.Begin());
+  ASSIGN_OR_RETURN(
+      auto row,
+      txn->QueryOne("SELECT attempts, state, lease_owner FROM outbox WHERE id = ?", {id}));
+  if (!row) return NotFoundError("outbox: no item " + std::to_string(id));
+  ASSIGN_OR_RETURN(int64_t attempts, row->GetInt(0));
+  ASSIGN_OR_RETURN(std::string state, row->GetText(1));
+  ASSIGN_OR_RETURN(std::optional<std::string> holder, row->GetOptionalText(2));
+  auto not_held = [&] {
+    return FailedPreconditionError("outbox: item " + std::to_string(id) + " is " + state +
+                                   (holder ? ", leased by another owner" : "") +
+                                   ", not leased by this owner");
+  };
+  if (state != "leased" || holder != std::string(owner)) return not_held();
+  int64_t changed = 0;
+  if (ok) {
+    ASSIGN_OR_RETURN(changed, txn->ExecCount("UPDATE outbox SET state = 'done', lease_owner = NULL,"
+                                             " lease_until = NULL, updated_at = ?"
+                                             " WHERE id = ? AND state = 'leased'"
+                                             " AND lease_owner = ?",
+                                             {now, id, std::string(owner)}));
+  } else {
+    const bool dead = attempts >= options_.max_attempts;
+    const int64_t next =
+        dead ? now : ToUnixMicros(clock_.Now() + Backoff(static_cast<int>(attempts)));
+    ASSIGN_OR_RETURN(
+        changed, txn->ExecCount("UPDATE outbox SET state = ?, lease_owner = NULL,"
+                                " lease_until = NULL, not_before = ?,"
+                                " last_error = ?, updated_at = ?"
+                                " WHERE id = ? AND state = 'leased'"
+                                " AND lease_owner = ?",
+                                {std::string(dead ? "dead" : "pending"), next,
+                                 std::string(error.substr(0, 1000)), now, id, std::string(owner)}));
+  }
+  // PostgreSQL: another claimer may have taken the row between our read and our update.
+  if (changed != 1) return not_held();
+  return txn->Commit();
+}
+
+Status Outbox::Ack(Database& db, int64_t id, std::string_view owner) const {
+  return Finish(db, id, owner, true, {});
+}
+
+Status Outbox::Fail(Database& db, int64_t id, std::string_view owner,
+                    std::string_view error) const {
+  return Finish(db, id, owner, false, error);
+}
+
+Result<OutboxItem> Outbox::Get(Database& db, int64_t id) const {
+  ASSIGN_OR_RETURN(auto txn, db.BeginRead());
+  ASSIGN_OR_RETURN(
+      auto row,
+      txn->QueryOne("SELECT " + std::string(kColumns) + " FROM outbox WHERE id = ?", {id}));
+  if (!row) return NotFoundError("outbox: no item " + std::to_string(id));
+  return ItemFromRow(*row);
+}
+
+Result<int64_t> Outbox::PurgeDone(Database& db, TimePoint before) const {
+  ASSIGN_OR_RETURN(auto txn, db.Begin());
+  ASSIGN_OR_RETURN(int64_t n, txn->ExecCount("DELETE FROM outbox WHERE state = 'done'"
+                                             " AND updated_at < ?",
+                                             {ToUnixMicros(before)}));
+  RETURN_IF_ERROR(txn->Commit());
+  return n;
+}
+
+}  // namespace chukan::store

@@ -1,0 +1,445 @@
+// SQLite backend: one writer connection (BEGIN IMMEDIATE, serialised in-process by a flag and a
+// condition variable, across processes by SQLite's lock and busy timeout) and a lazily grown set
+// of read-only connections for BeginRead(). WAL journal; synchronous FULL or NORMAL.
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
+#include "store/database.h"
+#include "store/database_internal.h"
+
+namespace chukan::store {
+namespace {
+
+using internal::Counters;
+using internal::SqlExcerpt;
+
+Status SqliteError(int rc, std::string_view what, std::string_view sql = {}) {
+  std::string m = "sqlite: ";
+  m += what;
+  m += " (";
+  m += sqlite3_errstr(rc);
+  m += ", code " + std::to_string(rc) + ")";
+  if (!sql.empty()) m += " in: " + SqlExcerpt(sql);
+  switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+      if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return AlreadyExistsError(std::move(m));
+      }
+      return FailedPreconditionError(std::move(m));
+    case SQLITE_AUTH:
+      return PermissionDeniedError(std::move(m));
+    case SQLITE_READONLY:
+      return FailedPreconditionError(std::move(m));
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+      return UnavailableError(std::move(m));
+    case SQLITE_ERROR:
+    case SQLITE_RANGE:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+      return InvalidArgumentError(std::move(m));
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return DataLossError(std::move(m));
+    case SQLITE_INTERRUPT:
+      return CancelledError(std::move(m));
+    default:
+      return InternalError(std::move(m));
+  }
+}
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+struct DbDeleter {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbDeleter>;
+
+// Denies ATTACH and DETACH: a handle stays on its own file.
+int DenyAttach(void*, int action, const char*, const char*, const char*, const char*) {
+  return (action == SQLITE_ATTACH || action == SQLITE_DETACH) ? SQLITE_DENY : SQLITE_OK;
+}
+
+// One connection and its statement cache. Statements are finalized before the connection closes
+// (member order).
+struct Conn {
+  DbPtr db;
+  std::unordered_map<std::string, StmtPtr> stmts;
+  ~Conn() { stmts.clear(); }
+
+  Status Error(int rc, std::string_view sql) const {
+    return SqliteError(rc, db ? sqlite3_errmsg(db.get()) : "no connection", sql);
+  }
+
+  Result<sqlite3_stmt*> Prepare(std::string_view sql, Counters* counters) {
+    auto it = stmts.find(std::string(sql));
+    if (it != stmts.end()) return it->second.get();
+    if (sql.size() > 1000000) return InvalidArgumentError("sqlite: statement too long");
+    sqlite3_stmt* raw = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &raw, &tail);
+    StmtPtr stmt(raw);
+    if (rc != SQLITE_OK) return Error(rc, sql);
+    if (!stmt) return InvalidArgumentError("sqlite: empty statement: " + SqlExcerpt(sql));
+    const size_t used = static_cast<size_t>(tail - sql.data());
+    if (used < sql.size()) {
+      sqlite3_stmt* extra = nullptr;
+      rc = sqlite3_prepare_v2(db.get(), tail, static_cast<int>(sql.size() - used), &extra, nullptr);
+      StmtPtr extra_owner(extra);
+      if (rc != SQLITE_OK || extra != nullptr) {
+        return InvalidArgumentError(
+            "sqlite: more than one statement (use ExecScript for scripts) in: " + SqlExcerpt(sql));
+      }
+    }
+    counters->prepared.fetch_add(1, std::memory_order_relaxed);
+    sqlite3_stmt* out = stmt.get();
+    stmts.emplace(std::string(sql), std::move(stmt));
+    return out;
+  }
+};
+
+// Resets a statement when a run ends, so it holds no lock or stale binding.
+class StmtReset {
+ public:
+  explicit StmtReset(sqlite3_stmt* s) : s_(s) {}
+  ~StmtReset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  StmtReset(const StmtReset&) = delete;
+  StmtReset& operator=(const StmtReset&) = delete;
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+Status Bind(sqlite3_stmt* stmt, const std::vector<Value>& params, std::string_view sql) {
+  const int want = sqlite3_bind_parameter_count(stmt);
+  if (static_cast<size_t>(want) != params.size()) {
+    return InvalidArgumentError("sqlite: statement has " + std::to_string(want) +
+                                " placeholders but " + std::to_string(params.size()) +
+                                " parameters were given in: " + SqlExcerpt(sql));
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    const int idx = static_cast<int>(i) + 1;
+    int rc = SQLITE_OK;
+    const Value& v = params[i];
+    if (std::holds_alternative<std::nullptr_t>(v)) {
+      rc = sqlite3_bind_null(stmt, idx);
+    } else if (const auto* n = std::get_if<int64_t>(&v)) {
+      rc = sqlite3_bind_int64(stmt, idx, *n);
+    } else if (const auto* d = std::get_if<double>(&v)) {
+      rc = sqlite3_bind_double(stmt, idx, *d);
+    } else if (const auto* s = std::get_if<std::string>(&v)) {
+      rc = sqlite3_bind_text64(stmt, idx, s->data(), s->size(), SQLITE_STATIC, SQLITE_UTF8);
+    } else if (const auto* b = std::get_if<Bytes>(&v)) {
+      // A null pointer would bind NULL: an empty blob needs zeroblob(0).
+      rc = b->empty() ? sqlite3_bind_zeroblob(stmt, idx, 0)
+                      : sqlite3_bind_blob64(stmt, idx, b->data(), b->size(), SQLITE_STATIC);
+    }
+    if (rc != SQLITE_OK) {
+      return SqliteError(rc, "binding parameter " + std::to_string(idx), sql);
+    }
+  }
+  return Status();
+}
+
+Value ColumnValue(sqlite3_stmt* stmt, int col) {
+  switch (sqlite3_column_type(stmt, col)) {
+    case SQLITE_INTEGER:
+      return static_cast<int64_t>(sqlite3_column_int64(stmt, col));
+    case SQLITE_FLOAT:
+      return sqlite3_column_double(stmt, col);
+    case SQLITE_TEXT: {
+      const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, col));
+      const int n = sqlite3_column_bytes(stmt, col);
+      return std::string(p ? p : "", static_cast<size_t>(n));
+    }
+    case SQLITE_BLOB: {
+      const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt, col));
+      const int n = sqlite3_column_bytes(stmt, col);
+      return p ? Bytes(p, p + n) : Bytes();
+    }
+    default:
+      return nullptr;
+  }
+}
+
+class SqlitePool;
+
+class SqliteTransaction final : public internal::TransactionBase {
+ public:
+  // `reader` owns a reader connection (null for the writer, which the pool keeps owning).
+  SqliteTransaction(std::shared_ptr<SqlitePool> pool, Conn* conn, std::unique_ptr<Conn> reader,
+                    Counters* counters)
+      : TransactionBase(counters),
+        pool_(std::move(pool)),
+        conn_(conn),
+        reader_(std::move(reader)),
+        counters_(counters) {}
+  ~SqliteTransaction() override { EndInDestructor(); }
+
+  Backend backend() const override { return Backend::kSqlite; }
+
+ protected:
+  Status Run(std::string_view sql, const std::vector<Value>& params, Want want,
+             std::vector<Row>* rows, int64_t* count) override {
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt, conn_->Prepare(sql, counters_));
+    StmtReset reset(stmt);
+    RETURN_IF_ERROR(Bind(stmt, params, sql));
+    std::shared_ptr<std::vector<std::string>> names;
+    for (;;) {
+      const int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return conn_->Error(rc, sql);
+      if (want != Want::kRows) continue;
+      const int n = sqlite3_column_count(stmt);
+      if (!names) {
+        names = std::make_shared<std::vector<std::string>>();
+        for (int c = 0; c < n; ++c) {
+          const char* nm = sqlite3_column_name(stmt, c);
+          names->emplace_back(nm ? nm : "");
+        }
+      }
+      std::vector<Value> values;
+      values.reserve(static_cast<size_t>(n));
+      for (int c = 0; c < n; ++c) values.push_back(ColumnValue(stmt, c));
+      rows->emplace_back(names, std::move(values));
+    }
+    if (want == Want::kCount) *count = sqlite3_changes64(conn_->db.get());
+    return Status();
+  }
+
+  Status RunScript(std::string_view sql) override {
+    const std::string s(sql);
+    char* err = nullptr;
+    const int rc = sqlite3_exec(conn_->db.get(), s.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string msg = err ? err : "";
+      sqlite3_free(err);
+      return SqliteError(rc, msg, sql);
+    }
+    return Status();
+  }
+
+  Status RunControl(std::string_view sql) override {
+    return Run(sql, {}, Want::kNothing, nullptr, nullptr);
+  }
+  Status RunCommit() override { return RunControl("COMMIT"); }
+  Status RunRollback() override {
+    if (sqlite3_get_autocommit(conn_->db.get())) return Status();  // already ended by SQLite
+    return RunControl("ROLLBACK");
+  }
+  bool Lost() override { return sqlite3_get_autocommit(conn_->db.get()) != 0; }
+  void Finish() override;
+
+ private:
+  std::shared_ptr<SqlitePool> pool_;
+  Conn* conn_;
+  std::unique_ptr<Conn> reader_;
+  Counters* counters_;
+};
+
+Result<std::unique_ptr<Conn>> OpenConn(const SqliteOptions& o, bool read_only, Counters* counters) {
+  sqlite3* raw = nullptr;
+  const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+                    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  const int rc = sqlite3_open_v2(o.path.c_str(), &raw, flags, nullptr);
+  auto conn = std::make_unique<Conn>();
+  conn->db.reset(raw);
+  if (rc != SQLITE_OK) {
+    return SqliteError(rc, "cannot open " + o.path + ": " + (raw ? sqlite3_errmsg(raw) : ""));
+  }
+  counters->connections.fetch_add(1, std::memory_order_relaxed);
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, o.busy_timeout_ms);
+  sqlite3_db_config(raw, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_db_config(raw, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+  if (o.deny_attach) sqlite3_set_authorizer(raw, DenyAttach, nullptr);
+  auto exec = [&](const char* sql) -> Status {
+    char* err = nullptr;
+    const int r = sqlite3_exec(raw, sql, nullptr, nullptr, &err);
+    if (r != SQLITE_OK) {
+      std::string msg = o.path + ": " + (err ? err : "");
+      sqlite3_free(err);
+      return SqliteError(r, msg, sql);
+    }
+    return Status();
+  };
+  if (!read_only) {
+    // Reads the header: fails with SQLITE_NOTADB for a file that is not a database.
+    RETURN_IF_ERROR(exec("PRAGMA journal_mode=WAL"));
+    RETURN_IF_ERROR(
+        exec(o.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  }
+  RETURN_IF_ERROR(exec("PRAGMA foreign_keys=ON"));
+  return conn;
+}
+
+class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
+ public:
+  explicit SqlitePool(SqliteOptions o) : options_(std::move(o)) {}
+
+  Status Init() {
+    ASSIGN_OR_RETURN(writer_, OpenConn(options_, false, &counters_));
+    return Status();
+  }
+
+  Result<std::unique_ptr<Transaction>> Begin(bool read_only) {
+    Conn* conn = nullptr;
+    std::unique_ptr<Conn> reader;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!read_only) {
+        cv_.wait(lock, [&] { return closed_ || !writer_busy_; });
+        if (closed_) return Closed();
+        writer_busy_ = true;
+        conn = writer_.get();
+      } else {
+        cv_.wait(lock, [&] {
+          return closed_ || !idle_readers_.empty() || readers_open_ < options_.max_readers;
+        });
+        if (closed_) return Closed();
+        if (!idle_readers_.empty()) {
+          reader = std::move(idle_readers_.back());
+          idle_readers_.pop_back();
+        } else {
+          ++readers_open_;
+          lock.unlock();
+          auto opened = OpenConn(options_, true, &counters_);
+          if (!opened.ok()) {
+            lock.lock();
+            --readers_open_;
+            cv_.notify_all();
+            return opened.status();
+          }
+          reader = std::move(opened).value();
+        }
+        conn = reader.get();
+      }
+    }
+    // From here the connection is checked out: the transaction owns the return trip.
+    auto txn = std::make_unique<SqliteTransaction>(shared_from_this(), conn, std::move(reader),
+                                                   &counters_);
+    // Raw statement, not Exec(): a failed BEGIN must not count as a poisoned transaction.
+    sqlite3_stmt* stmt = nullptr;
+    auto prepared = conn->Prepare(read_only ? "BEGIN" : "BEGIN IMMEDIATE", &counters_);
+    if (!prepared.ok()) return prepared.status();
+    stmt = *prepared;
+    int rc;
+    {
+      StmtReset reset(stmt);
+      rc = sqlite3_step(stmt);
+    }
+    if (rc != SQLITE_DONE) {
+      Status s = conn->Error(rc, read_only ? "BEGIN" : "BEGIN IMMEDIATE");
+      Status ignored = txn->Rollback();  // returns the connection
+      ignored.IgnoreError();
+      return s;
+    }
+    return std::unique_ptr<Transaction>(std::move(txn));
+  }
+
+  // Takes back a connection: the writer when `reader` is null, else that reader.
+  void Release(std::unique_ptr<Conn> reader) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!reader) {
+      writer_busy_ = false;
+      if (closed_) writer_.reset();
+    } else if (closed_) {
+      reader.reset();
+      --readers_open_;
+    } else {
+      idle_readers_.push_back(std::move(reader));
+    }
+    cv_.notify_all();
+  }
+
+  Status Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return Status();
+    closed_ = true;
+    readers_open_ -= static_cast<int>(idle_readers_.size());
+    idle_readers_.clear();
+    if (!writer_busy_) writer_.reset();
+    cv_.notify_all();
+    return Status();
+  }
+
+  DatabaseStats stats() const { return counters_.Snapshot(); }
+
+ private:
+  Status Closed() const {
+    return FailedPreconditionError("sqlite: database " + options_.path + " is closed");
+  }
+
+  const SqliteOptions options_;
+  Counters counters_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool closed_ = false;                             // GUARDED_BY(mu_)
+  bool writer_busy_ = false;                        // GUARDED_BY(mu_)
+  std::unique_ptr<Conn> writer_;                    // GUARDED_BY(mu_) when not busy
+  std::deque<std::unique_ptr<Conn>> idle_readers_;  // GUARDED_BY(mu_)
+  int readers_open_ = 0;                            // GUARDED_BY(mu_)
+};
+
+void SqliteTransaction::Finish() { pool_->Release(std::move(reader_)); }
+
+class SqliteDatabase final : public Database {
+ public:
+  explicit SqliteDatabase(std::shared_ptr<SqlitePool> pool) : pool_(std::move(pool)) {}
+  ~SqliteDatabase() override { pool_->Close().IgnoreError(); }  // Close() cannot fail
+  Backend backend() const override { return Backend::kSqlite; }
+  Result<std::unique_ptr<Transaction>> Begin() override { return pool_->Begin(false); }
+  Result<std::unique_ptr<Transaction>> BeginRead() override { return pool_->Begin(true); }
+  DatabaseStats stats() const override { return pool_->stats(); }
+  Status Close() override { return pool_->Close(); }
+
+ private:
+  std::shared_ptr<SqlitePool> pool_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<Database>> OpenSqlite(const SqliteOptions& options) {
+  if (options.path.empty()) return InvalidArgumentError("sqlite: empty database path");
+  if (options.max_readers < 1 || options.busy_timeout_ms < 0) {
+    return InvalidArgumentError("sqlite: max_readers must be >= 1 and busy_timeout_ms >= 0");
+  }
+  struct stat st;
+  if (::stat(options.path.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      return UnavailableError("sqlite: " + options.path + ": " + std::strerror(errno));
+    }
+    if (!options.create) return NotFoundError("sqlite: no database at " + options.path);
+    // Create it ourselves so it is 0600 whatever the umask; SQLite gives -wal/-shm the same mode.
+    const int fd = ::open(options.path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) {
+      return UnavailableError("sqlite: cannot create " + options.path + ": " +
+                              std::strerror(errno));
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  auto pool = std::make_shared<SqlitePool>(options);
+  RETURN_IF_ERROR(pool->Init());
+  return std::shared_ptr<Database>(std::make_shared<SqliteDatabase>(std::move(pool)));
+}
+
+}  // namespace chukan::store

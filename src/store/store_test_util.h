@@ -1,0 +1,135 @@
+// Tests only: runs a test suite against both backends.
+//
+// StoreTest is a TestWithParam<Backend>. For kPostgres it reads CHUKAN_TEST_PG_DSN (set by
+// scripts/with-postgres); when that is unset the test is skipped — or FAILS when CI is set, so
+// CI can never silently skip the PostgreSQL half. Each test gets its own namespace (a random
+// pg_prefix for PostgreSQL, a temp dir for SQLite) and cleans it up, so test processes can run
+// in parallel against one cluster.
+#ifndef CHUKAN_STORE_STORE_TEST_UTIL_H_
+#define CHUKAN_STORE_STORE_TEST_UTIL_H_
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "common/status_matchers.h"
+#include "common/test_util.h"
+#include "store/database.h"
+#include "store/tenant_store.h"
+
+namespace chukan::store::testing {
+
+inline std::string RandomSuffix() {
+  std::random_device rd;
+  static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s;
+  for (int i = 0; i < 10; ++i) s += kAlphabet[rd() % 36];
+  return s;
+}
+
+class StoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Backend::kPostgres) {
+      const char* dsn = std::getenv("CHUKAN_TEST_PG_DSN");
+      if (dsn == nullptr || *dsn == '\0') {
+        const char* ci = std::getenv("CI");
+        if (ci != nullptr && *ci != '\0') {
+          FAIL() << "CHUKAN_TEST_PG_DSN is not set, and CI is: PostgreSQL tests must run in CI. "
+                    "Run the tests under scripts/with-postgres.";
+        }
+        GTEST_SKIP() << "PostgreSQL tests need CHUKAN_TEST_PG_DSN: run them with "
+                        "scripts/with-postgres ctest ... / scripts/with-postgres ./test";
+      }
+      dsn_ = dsn;
+      prefix_ = "ct_" + RandomSuffix();
+    }
+  }
+
+  void TearDown() override {
+    for (auto& s : stores_) s->Close().IgnoreError();  // Close() cannot fail
+    stores_.clear();
+    if (GetParam() == Backend::kPostgres && !dsn_.empty()) DropPgNamespace();
+  }
+
+  StoreOptions Options() const {
+    StoreOptions o;
+    o.backend = GetParam();
+    o.data_dir = dir_.File("data");
+    o.dsn = dsn_;
+    o.pg_prefix = prefix_.empty() ? "chukan" : prefix_;
+    o.pool_size = 4;
+    o.acquire_timeout_ms = 20000;
+    return o;
+  }
+
+  // Opens a TenantStore (closed in TearDown; the pointer stays valid until then).
+  TenantStore* OpenStore(StoreOptions o) {
+    auto s = TenantStore::Open(o);
+    EXPECT_OK(s);
+    if (!s.ok()) return nullptr;
+    stores_.push_back(std::move(s).value());
+    return stores_.back().get();
+  }
+  TenantStore* OpenStore() { return OpenStore(Options()); }
+
+  // A fresh, empty database: the platform database of a new store.
+  std::shared_ptr<Database> NewDatabase() {
+    TenantStore* s = OpenStore();
+    if (s == nullptr) return nullptr;
+    auto db = s->Platform();
+    EXPECT_OK(db);
+    return db.ok() ? *db : nullptr;
+  }
+
+  const std::string& dsn() const { return dsn_; }
+  const std::string& prefix() const { return prefix_; }
+  const chukan::testing::TempDir& dir() const { return dir_; }
+
+ private:
+  // Drops every schema and role this test created (they all start with prefix_).
+  void DropPgNamespace() {
+    PostgresOptions o;
+    o.dsn = dsn_;
+    o.pool_size = 1;
+    auto db = OpenPostgres(o);
+    ASSERT_OK(db);
+    auto txn = (*db)->Begin();
+    ASSERT_OK(txn);
+    const std::string like = prefix_ + "\\_%";
+    auto schemas =
+        (*txn)->Query("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE ?", {like});
+    ASSERT_OK(schemas);
+    auto roles = (*txn)->Query("SELECT rolname::text FROM pg_roles WHERE rolname LIKE ?", {like});
+    ASSERT_OK(roles);
+    for (const Row& r : *schemas) {
+      ASSERT_OK((*txn)->ExecScript("DROP SCHEMA " + r.GetText(0).value() + " CASCADE"));
+    }
+    for (const Row& r : *roles) {
+      ASSERT_OK((*txn)->ExecScript("DROP ROLE " + r.GetText(0).value()));
+    }
+    ASSERT_OK((*txn)->Commit());
+  }
+
+  chukan::testing::TempDir dir_;
+  std::string dsn_;
+  std::string prefix_;
+  std::vector<std::unique_ptr<TenantStore>> stores_;
+};
+
+inline std::string BackendParamName(const ::testing::TestParamInfo<Backend>& info) {
+  return std::string(BackendName(info.param));
+}
+
+#define CHUKAN_INSTANTIATE_BOTH_BACKENDS(Suite)                                                  \
+  INSTANTIATE_TEST_SUITE_P(                                                                      \
+      Backends, Suite,                                                                           \
+      ::testing::Values(::chukan::store::Backend::kSqlite, ::chukan::store::Backend::kPostgres), \
+      ::chukan::store::testing::BackendParamName)
+
+}  // namespace chukan::store::testing
+
+#endif  // CHUKAN_STORE_STORE_TEST_UTIL_H_
