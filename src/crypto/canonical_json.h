@@ -32,9 +32,10 @@ inline constexpr size_t kCanonicalJsonMaxDepth = 32;
 inline constexpr int64_t kCanonicalJsonMaxInteger = (int64_t{1} << 53) - 1;
 
 // Parses `json_text` strictly and returns its canonical form.
-// Errors: kInvalidArgument, with a message that says which rule was broken and at which byte
-// offset (never echoing the input), for: text over 1 MiB, nesting deeper than 32, a syntax error,
-// a BOM, invalid UTF-8, a duplicate key, a non-integer number, an integer out of range.
+// Errors: kInvalidArgument, with a message that says which rule was broken (with the byte offset
+// for syntax errors; naming a duplicate key only if it is short printable ASCII; never echoing
+// values), for: text over 1 MiB, nesting deeper than 32, a syntax error, a BOM, invalid UTF-8,
+// a duplicate key, a non-integer number, an integer out of range.
 Result<std::string> CanonicalizeJson(std::string_view json_text);
 
 // Signs the canonical form of `json_text` (64-byte Ed25519 signature).

@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "crypto/bytes.h"
 #include "crypto/secret_bytes.h"
 
 namespace chukan::crypto {

@@ -12,6 +12,7 @@ namespace chukan::crypto {
 
 namespace internal {
 // Defined in bytes.cc.
+std::string HexErrorMessage(std::string_view hex);
 Result<size_t> DecodeBase64Url(std::string_view text, uint8_t* out, size_t out_cap);
 }  // namespace internal
 
@@ -67,11 +68,9 @@ Result<SecretBytes> SecretBytes::FromHex(std::string_view hex) {
   }
   SecretBytes s(hex.size() / 2);
   size_t len = 0;
-  const char* end = nullptr;
-  if (sodium_hex2bin(s.data(), s.size(), hex.data(), hex.size(), nullptr, &len, &end) != 0 ||
+  if (sodium_hex2bin(s.data(), s.size(), hex.data(), hex.size(), nullptr, &len, nullptr) != 0 ||
       len != s.size()) {
-    const size_t offset = end == nullptr ? 0 : static_cast<size_t>(end - hex.data());
-    return InvalidArgumentError("hex: invalid character at offset " + std::to_string(offset));
+    return InvalidArgumentError(internal::HexErrorMessage(hex));
   }
   return s;
 }
