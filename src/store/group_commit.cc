@@ -76,33 +76,28 @@ void GroupCommitter::Run() {
         queue_.pop_front();
       }
     }
-    RunBatch(batch);
+    std::vector<Status> results = RunBatch(batch);
     {
+      // Counted before anyone is told, so a caller who saw its future complete sees the stats.
       std::lock_guard<std::mutex> lock(mu_);
       stats_.batches += 1;
       stats_.writes += static_cast<int64_t>(batch.size());
     }
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
     batch.clear();
   }
 }
 
-void GroupCommitter::RunBatch(std::deque<Pending>& batch) {
+std::vector<Status> GroupCommitter::RunBatch(std::deque<Pending>& batch) {
   std::vector<Status> results(batch.size());
-  auto fail_all = [&](const Status& s) {
-    for (Pending& p : batch) p.done(s);
-  };
+  auto fail_all = [&](const Status& s) { return std::vector<Status>(batch.size(), s); };
   auto txn = db_->Begin();
-  if (!txn.ok()) {
-    fail_all(txn.status());
-    return;
-  }
+  if (!txn.ok()) return fail_all(txn.status());
   Transaction& t = **txn;
   for (size_t i = 0; i < batch.size(); ++i) {
     Status sp = t.Savepoint("chukan_gc");
-    if (!sp.ok()) {  // the transaction itself is broken: nothing in this batch can commit
-      fail_all(sp);
-      return;
-    }
+    // The transaction itself is broken: nothing in this batch can commit.
+    if (!sp.ok()) return fail_all(sp);
     Status s;
     try {
       s = batch[i].write(t);
@@ -116,17 +111,15 @@ void GroupCommitter::RunBatch(std::deque<Pending>& batch) {
     } else {
       Status undo = t.RollbackToSavepoint("chukan_gc");
       if (undo.ok()) undo = t.ReleaseSavepoint("chukan_gc");
-      if (!undo.ok()) {
-        fail_all(undo.WithContext("group commit: cannot undo a failed write"));
-        return;
-      }
+      if (!undo.ok()) return fail_all(undo.WithContext("group commit: cannot undo a failed write"));
     }
     results[i] = s;
   }
   const Status commit = t.Commit();
-  for (size_t i = 0; i < batch.size(); ++i) {
-    batch[i].done(results[i].ok() ? commit : results[i]);
+  for (Status& r : results) {
+    if (r.ok()) r = commit;
   }
+  return results;
 }
 
 }  // namespace chukan::store

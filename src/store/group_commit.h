@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "common/status.h"
 #include "store/database.h"
@@ -81,7 +82,8 @@ class GroupCommitter {
 
   GroupCommitter(std::shared_ptr<Database> db, Options options);
   void Run();
-  void RunBatch(std::deque<Pending>& batch);
+  // Runs one batch in one transaction; returns each write's outcome (not yet reported).
+  std::vector<Status> RunBatch(std::deque<Pending>& batch);
 
   const std::shared_ptr<Database> db_;
   const Options options_;

@@ -1,0 +1,157 @@
+#include "store/group_commit.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <thread>
+
+#include "store/store_test_util.h"
+
+namespace chukan::store {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using ::testing::HasSubstr;
+
+class GroupCommitTest : public testing::StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    db_ = NewDatabase();
+    ASSERT_NE(db_, nullptr);
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK(txn->ExecScript("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT NOT NULL)"));
+    ASSERT_OK(txn->Commit());
+  }
+
+  static GroupCommitter::WriteFn Insert(int64_t id) {
+    return [id](Transaction& txn) {
+      return txn.Exec("INSERT INTO t (id, v) VALUES (?, ?)", {id, "v" + std::to_string(id)});
+    };
+  }
+
+  // Counts rows through a brand-new store handle (new connections / new file handles).
+  int64_t CountFromFreshHandle() {
+    TenantStore* s = OpenStore();
+    EXPECT_NE(s, nullptr);
+    auto db = s->Platform();
+    EXPECT_OK(db);
+    auto txn = (*db)->BeginRead();
+    EXPECT_OK(txn);
+    return (*txn)->QueryOne("SELECT COUNT(*) FROM t")->value().GetInt(0).value();
+  }
+
+  std::shared_ptr<Database> db_;
+};
+
+TEST_P(GroupCommitTest, ManyConcurrentSubmittersAreAllDurable) {
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 150;
+  std::vector<std::thread> threads;
+  std::vector<int> failures(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::future<Status>> futures;
+      for (int i = 0; i < kPerThread; ++i) futures.push_back(gc->Submit(Insert(t * 1000 + i)));
+      for (auto& f : futures) failures[t] += f.get().ok() ? 0 : 1;
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[t], 0);
+  const auto stats = gc->stats();
+  EXPECT_EQ(stats.writes, kThreads * kPerThread);
+  EXPECT_EQ(stats.batches, db_->stats().transactions_committed - 1);  // -1: CREATE TABLE
+  // Close everything, then count through new handles: every acknowledged write is there.
+  gc.reset();
+  ASSERT_OK(db_->Close());
+  EXPECT_EQ(CountFromFreshHandle(), kThreads * kPerThread);
+}
+
+TEST_P(GroupCommitTest, WritesQueuedDuringACommitShareTheNextOne) {
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
+  std::promise<void> started;
+  std::promise<void> gate;
+  std::shared_future<void> gate_f = gate.get_future().share();
+  auto first = gc->Submit([&](Transaction& txn) {
+    started.set_value();
+    gate_f.wait();  // holds the committer until the others are queued
+    return Insert(0)(txn);
+  });
+  started.get_future().wait();
+  std::vector<std::future<Status>> rest;
+  for (int i = 1; i <= 100; ++i) rest.push_back(gc->Submit(Insert(i)));
+  gate.set_value();
+  EXPECT_OK(first.get());
+  for (auto& f : rest) EXPECT_OK(f.get());
+  EXPECT_EQ(gc->stats().batches, 2);  // {first}, then the 100 queued meanwhile
+  EXPECT_EQ(gc->stats().writes, 101);
+}
+
+TEST_P(GroupCommitTest, OneFailingWriteDoesNotFailTheOthers) {
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
+  std::promise<void> started;
+  std::promise<void> gate;
+  std::shared_future<void> gate_f = gate.get_future().share();
+  auto blocker = gc->Submit([&](Transaction& txn) {
+    started.set_value();
+    gate_f.wait();
+    return Insert(1)(txn);
+  });
+  started.get_future().wait();
+  // These three share one transaction.
+  auto ok1 = gc->Submit(Insert(2));
+  auto bad = gc->Submit([](Transaction& txn) -> Status {
+    RETURN_IF_ERROR(txn.Exec("INSERT INTO t (id, v) VALUES (?, ?)", {int64_t{50}, "partial"}));
+    return txn.Exec("INSERT INTO t (id, v) VALUES (?, ?)", {int64_t{2}, "duplicate"});
+  });
+  auto thrower = gc->Submit([](Transaction&) -> Status { throw std::runtime_error("oops"); });
+  auto ok2 = gc->Submit(Insert(3));
+  gate.set_value();
+  EXPECT_OK(blocker.get());
+  EXPECT_OK(ok1.get());
+  EXPECT_THAT(bad.get(), StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_THAT(thrower.get(), StatusIs(StatusCode::kInternal, HasSubstr("oops")));
+  EXPECT_OK(ok2.get());
+  EXPECT_EQ(gc->stats().batches, 2);
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto rows, txn->Query("SELECT id FROM t ORDER BY id"));
+  ASSERT_EQ(rows.size(), 3u);  // 1, 2, 3; not the failed write's 50
+  EXPECT_EQ(rows[0].GetInt(0).value(), 1);
+  EXPECT_EQ(rows[1].GetInt(0).value(), 2);
+  EXPECT_EQ(rows[2].GetInt(0).value(), 3);
+}
+
+TEST_P(GroupCommitTest, StopDrainsThenRefuses) {
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
+  std::vector<std::future<Status>> futures;
+  for (int i = 0; i < 50; ++i) futures.push_back(gc->Submit(Insert(i)));
+  gc->Stop();
+  for (auto& f : futures) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+    EXPECT_OK(f.get());
+  }
+  EXPECT_THAT(gc->Submit(Insert(99)).get(), StatusIs(StatusCode::kFailedPrecondition));
+  gc->Stop();  // idempotent
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->BeginRead());
+  EXPECT_EQ(txn->QueryOne("SELECT COUNT(*) FROM t")->value().GetInt(0).value(), 50);
+}
+
+TEST_P(GroupCommitTest, MaxBatchBoundsATransaction) {
+  GroupCommitter::Options o;
+  o.max_batch = 10;
+  o.max_delay = std::chrono::milliseconds(200);
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, o));
+  std::vector<std::future<Status>> futures;
+  for (int i = 0; i < 35; ++i) futures.push_back(gc->Submit(Insert(i)));
+  for (auto& f : futures) EXPECT_OK(f.get());
+  EXPECT_GE(gc->stats().batches, 4);  // 35 writes, at most 10 per transaction
+  EXPECT_THAT(GroupCommitter::Create(nullptr, {}), StatusIs(StatusCode::kInvalidArgument));
+}
+
+CHUKAN_INSTANTIATE_BOTH_BACKENDS(GroupCommitTest);
+
+}  // namespace
+}  // namespace chukan::store

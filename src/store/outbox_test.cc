@@ -1,0 +1,267 @@
+#include "store/outbox.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "store/store_test_util.h"
+
+namespace chukan::store {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+
+class OutboxTest : public testing::StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    db_ = NewDatabase();
+    ASSERT_NE(db_, nullptr);
+    ASSERT_OK(ApplyMigrations(*db_, "outbox", OutboxMigrations()));
+    OutboxOptions o;
+    o.max_attempts = 5;
+    o.backoff_base = seconds(1);
+    o.backoff_cap = seconds(8);
+    o.jitter = 0;
+    ASSERT_OK_AND_ASSIGN(outbox_, Outbox::Create(o, clock_));
+  }
+
+  void Enqueue(const std::string& key, TimePoint not_before, const std::string& topic = "t") {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK(outbox_->Enqueue(*txn, topic, key, ToBytes("payload " + key), not_before));
+    ASSERT_OK(txn->Commit());
+  }
+
+  int64_t Count() {
+    auto txn = db_->BeginRead();
+    EXPECT_OK(txn);
+    return (*txn)->QueryOne("SELECT COUNT(*) FROM outbox")->value().GetInt(0).value();
+  }
+
+  FakeClock clock_;
+  std::shared_ptr<Database> db_;
+  std::unique_ptr<Outbox> outbox_;
+};
+
+TEST_P(OutboxTest, EnqueueClaimAck) {
+  Enqueue("a", clock_.Now());
+  Enqueue("b", clock_.Now() + milliseconds(1));
+  Enqueue("c", clock_.Now() - seconds(1));  // oldest first
+  clock_.Advance(milliseconds(1));
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w1", 2, seconds(30)));
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].dedupe_key, "c");
+  EXPECT_EQ(items[1].dedupe_key, "a");
+  EXPECT_EQ(items[1].payload, ToBytes("payload a"));
+  EXPECT_EQ(items[1].topic, "t");
+  EXPECT_EQ(items[1].attempts, 1);
+  EXPECT_EQ(items[1].state, OutboxState::kLeased);
+  EXPECT_EQ(items[1].lease_until, clock_.Now() + seconds(30));
+
+  ASSERT_OK(outbox_->Ack(*db_, items[0].id, "w1"));
+  ASSERT_OK_AND_ASSIGN(auto done, outbox_->Get(*db_, items[0].id));
+  EXPECT_EQ(done.state, OutboxState::kDone);
+  EXPECT_THAT(outbox_->Ack(*db_, items[0].id, "w1"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("is done")));
+
+  ASSERT_OK_AND_ASSIGN(auto rest, outbox_->Claim(*db_, "w1", 10, seconds(30)));
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].dedupe_key, "b");
+}
+
+TEST_P(OutboxTest, NotClaimedBeforeNotBefore) {
+  Enqueue("later", clock_.Now() + seconds(10));
+  ASSERT_OK_AND_ASSIGN(auto none, outbox_->Claim(*db_, "w", 10, seconds(5)));
+  EXPECT_TRUE(none.empty());
+  clock_.Advance(seconds(10));
+  ASSERT_OK_AND_ASSIGN(auto one, outbox_->Claim(*db_, "w", 10, seconds(5)));
+  EXPECT_EQ(one.size(), 1u);
+}
+
+TEST_P(OutboxTest, SameDedupeKeyIsNotDuplicated) {
+  Enqueue("k", clock_.Now());
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK(outbox_->Enqueue(*txn, "t", "k", ToBytes("different"), clock_.Now()));
+    ASSERT_OK(outbox_->Enqueue(*txn, "t", "k", ToBytes("different"), clock_.Now()));
+    ASSERT_OK(txn->Commit());
+  }
+  EXPECT_EQ(Count(), 1);
+  Enqueue("k", clock_.Now(), "other-topic");  // keys are per topic
+  EXPECT_EQ(Count(), 2);
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w", 10, seconds(5)));
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].payload, ToBytes("payload k"));  // the first one was kept
+}
+
+TEST_P(OutboxTest, EnqueueIsPartOfTheTransaction) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK(outbox_->Enqueue(*txn, "t", "k", ToBytes("x"), clock_.Now()));
+    // rolled back by the destructor
+  }
+  EXPECT_EQ(Count(), 0);
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  EXPECT_THAT(outbox_->Enqueue(*txn, "", "k", {}, clock_.Now()),
+              StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_P(OutboxTest, ExpiredLeaseIsReclaimable) {
+  Enqueue("a", clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto first, outbox_->Claim(*db_, "w1", 10, seconds(30)));
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto none, outbox_->Claim(*db_, "w2", 10, seconds(30)));
+  EXPECT_TRUE(none.empty());
+  clock_.Advance(seconds(30));
+  ASSERT_OK_AND_ASSIGN(auto second, outbox_->Claim(*db_, "w2", 10, seconds(30)));
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].id, first[0].id);
+  EXPECT_EQ(second[0].attempts, 2);
+  // The first owner lost its lease.
+  EXPECT_THAT(outbox_->Ack(*db_, first[0].id, "w1"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("another owner")));
+  EXPECT_OK(outbox_->Ack(*db_, first[0].id, "w2"));
+}
+
+TEST_P(OutboxTest, FailRetriesWithExponentialBackoffThenDies) {
+  Enqueue("a", clock_.Now());
+  // base 1 s, cap 8 s, no jitter, 5 attempts: waits 1, 2, 4, 8, then dead.
+  const std::vector<int> expected_wait_s = {1, 2, 4, 8};
+  for (size_t attempt = 1; attempt <= 5; ++attempt) {
+    ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w", 1, seconds(60)));
+    ASSERT_EQ(items.size(), 1u) << "attempt " << attempt;
+    EXPECT_EQ(items[0].attempts, static_cast<int>(attempt));
+    ASSERT_OK(outbox_->Fail(*db_, items[0].id, "w", "boom " + std::to_string(attempt)));
+    ASSERT_OK_AND_ASSIGN(auto item, outbox_->Get(*db_, items[0].id));
+    EXPECT_EQ(item.last_error, "boom " + std::to_string(attempt));
+    if (attempt == 5) {
+      EXPECT_EQ(item.state, OutboxState::kDead);
+      break;
+    }
+    EXPECT_EQ(item.state, OutboxState::kPending);
+    const auto wait = seconds(expected_wait_s[attempt - 1]);
+    EXPECT_EQ(item.not_before, clock_.Now() + wait);
+    clock_.Advance(wait - milliseconds(1));
+    ASSERT_OK_AND_ASSIGN(auto early, outbox_->Claim(*db_, "w", 1, seconds(60)));
+    EXPECT_TRUE(early.empty()) << "claimable before its backoff ended, attempt " << attempt;
+    clock_.Advance(milliseconds(1));
+  }
+  clock_.Advance(hours(24));
+  ASSERT_OK_AND_ASSIGN(auto never, outbox_->Claim(*db_, "w", 10, seconds(60)));
+  EXPECT_TRUE(never.empty());
+}
+
+TEST_P(OutboxTest, LeaseExpiringAfterTheLastAttemptMakesItDead) {
+  OutboxOptions o;
+  o.max_attempts = 1;
+  o.jitter = 0;
+  ASSERT_OK_AND_ASSIGN(auto outbox, Outbox::Create(o, clock_));
+  Enqueue("a", clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto items, outbox->Claim(*db_, "w", 1, seconds(10)));
+  ASSERT_EQ(items.size(), 1u);
+  clock_.Advance(seconds(10));
+  ASSERT_OK_AND_ASSIGN(auto none, outbox->Claim(*db_, "w2", 1, seconds(10)));
+  EXPECT_TRUE(none.empty());
+  ASSERT_OK_AND_ASSIGN(auto item, outbox->Get(*db_, items[0].id));
+  EXPECT_EQ(item.state, OutboxState::kDead);
+  EXPECT_EQ(item.last_error, "lease expired after the last attempt");
+}
+
+TEST_P(OutboxTest, JitterShortensTheDelayWithinItsFraction) {
+  OutboxOptions o;
+  o.backoff_base = seconds(10);
+  o.backoff_cap = seconds(10);
+  o.jitter = 0.5;
+  o.seed = 42;
+  ASSERT_OK_AND_ASSIGN(auto outbox, Outbox::Create(o, clock_));
+  for (int i = 0; i < 20; ++i) Enqueue("k" + std::to_string(i), clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto items, outbox->Claim(*db_, "w", 20, seconds(60)));
+  ASSERT_EQ(items.size(), 20u);
+  std::set<int64_t> distinct;
+  for (const auto& it : items) {
+    ASSERT_OK(outbox->Fail(*db_, it.id, "w", "e"));
+    ASSERT_OK_AND_ASSIGN(auto item, outbox->Get(*db_, it.id));
+    const auto wait = item.not_before - clock_.Now();
+    EXPECT_GT(wait, seconds(5));
+    EXPECT_LE(wait, seconds(10));
+    distinct.insert(ToUnixMicros(item.not_before));
+  }
+  EXPECT_GT(distinct.size(), 10u);  // jitter actually spreads retries
+}
+
+TEST_P(OutboxTest, ErrorsAreSpecific) {
+  EXPECT_THAT(outbox_->Ack(*db_, 12345, "w"), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(outbox_->Get(*db_, 12345), StatusIs(StatusCode::kNotFound));
+  Enqueue("a", clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w", 1, seconds(10)));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_THAT(outbox_->Fail(*db_, items[0].id, "intruder", "x"),
+              StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(outbox_->Claim(*db_, "", 1, seconds(1)), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(outbox_->Claim(*db_, "w", 0, seconds(1)), StatusIs(StatusCode::kInvalidArgument));
+  OutboxOptions bad;
+  bad.jitter = 1.5;
+  EXPECT_THAT(Outbox::Create(bad, clock_), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_P(OutboxTest, PurgeDoneDeletesOnlyOldDoneItems) {
+  Enqueue("a", clock_.Now());
+  Enqueue("b", clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w", 1, seconds(10)));
+  ASSERT_OK(outbox_->Ack(*db_, items[0].id, "w"));
+  clock_.Advance(seconds(1));
+  ASSERT_OK_AND_ASSIGN(int64_t n, outbox_->PurgeDone(*db_, clock_.Now()));
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(Count(), 1);
+}
+
+TEST_P(OutboxTest, ConcurrentClaimersNeverGetTheSameItem) {
+  constexpr int kItems = 120;
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    for (int i = 0; i < kItems; ++i) {
+      ASSERT_OK(outbox_->Enqueue(*txn, "t", "k" + std::to_string(i), {}, clock_.Now()));
+    }
+    ASSERT_OK(txn->Commit());
+  }
+  constexpr int kThreads = 4;
+  std::vector<std::vector<int64_t>> got(kThreads);
+  std::vector<Status> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string owner = "w" + std::to_string(t);
+      for (;;) {
+        auto items = outbox_->Claim(*db_, owner, 3, hours(1));
+        if (!items.ok()) {
+          errors[t] = items.status();
+          return;
+        }
+        if (items->empty()) return;
+        for (const auto& it : *items) got[t].push_back(it.id);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<int64_t> all;
+  size_t total = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_OK(errors[t]);
+    total += got[t].size();
+    all.insert(got[t].begin(), got[t].end());
+  }
+  EXPECT_EQ(total, static_cast<size_t>(kItems));
+  EXPECT_EQ(all.size(), static_cast<size_t>(kItems));  // no id claimed twice
+}
+
+CHUKAN_INSTANTIATE_BOTH_BACKENDS(OutboxTest);
+
+}  // namespace
+}  // namespace chukan::store
