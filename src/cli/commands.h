@@ -22,6 +22,7 @@ struct Action {
 // Each adds its subcommands to `app`; `action` is filled by whichever subcommand was chosen.
 void RegisterPkiCommands(CLI::App& app, Action& action);
 void RegisterAuditCommands(CLI::App& app, Action& action);
+void RegisterDemoCommands(CLI::App& app, Action& action);
 
 }  // namespace chukan::cli
 

@@ -5,12 +5,14 @@
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"chukan — 中間サーバー (intermediate server) and reference hub / 中間サーバーと参照ハブ"};
+  CLI::App app{
+      "chukan — 中間サーバー (intermediate server) and reference hub / 中間サーバーと参照ハブ"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "chukan 0.1.0");
   chukan::cli::Action action;
   chukan::cli::RegisterPkiCommands(app, action);
   chukan::cli::RegisterAuditCommands(app, action);
+  chukan::cli::RegisterDemoCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
