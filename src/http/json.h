@@ -1,0 +1,112 @@
+// Strict JSON for request handlers: parse a request body into a JsonObject and read typed
+// fields with limits, so that every field is checked and unknown ones are rejected; and a small
+// JsonWriter for responses. No JSON library appears in this header (nlohmann stays in json.cc).
+//
+// Strictness: the body must be one JSON object; duplicate keys anywhere are rejected; nesting
+// deeper than `max_depth` and bodies larger than `max_bytes` are rejected; integers must be
+// integral JSON numbers within the asked range (1.0 and 1e3 are not integers). Every error is
+// kInvalidArgument and names the field: `field "name": expected a string`.
+//
+// Thread-safety: a JsonObject is immutable after parsing and may be read from several threads;
+// JsonWriter is thread-compatible.
+#ifndef CHUKAN_HTTP_JSON_H_
+#define CHUKAN_HTTP_JSON_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace chukan::http {
+
+struct JsonLimits {
+  size_t max_bytes = 1 << 20;  // body size
+  int max_depth = 16;          // nesting of objects and arrays (the top object is depth 1)
+};
+
+class JsonObject {
+ public:
+  ~JsonObject();
+  JsonObject(const JsonObject&);
+  JsonObject& operator=(const JsonObject&);
+  JsonObject(JsonObject&&) noexcept;
+  JsonObject& operator=(JsonObject&&) noexcept;
+
+  bool Has(std::string_view field) const;
+
+  // Required fields: kInvalidArgument `field "x": required` when missing (null counts as
+  // missing), `field "x": expected a string` for a wrong type, and so on.
+  // GetString: UTF-8 text of at most `max_len` bytes.
+  Result<std::string> GetString(std::string_view field, size_t max_len) const;
+  // GetInt: an integral number in [min, max].
+  Result<int64_t> GetInt(std::string_view field, int64_t min, int64_t max) const;
+  Result<bool> GetBool(std::string_view field) const;
+  // A nested object; errors in it name the path ("outer.inner").
+  Result<JsonObject> GetObject(std::string_view field) const;
+  // An array of at most `max_items` strings, each at most `max_len` bytes.
+  Result<std::vector<std::string>> GetStringArray(std::string_view field, size_t max_items,
+                                                  size_t max_len) const;
+
+  // Optional variants: nullopt when the field is absent or null; type errors as above.
+  Result<std::optional<std::string>> GetOptionalString(std::string_view field,
+                                                       size_t max_len) const;
+  Result<std::optional<int64_t>> GetOptionalInt(std::string_view field, int64_t min,
+                                                int64_t max) const;
+  Result<std::optional<bool>> GetOptionalBool(std::string_view field) const;
+
+  // kInvalidArgument `field "x": unknown field` for the first field not in `allowed`.
+  Status RejectUnknownFields(std::initializer_list<std::string_view> allowed) const;
+
+  // The field names, in document order.
+  std::vector<std::string> Keys() const;
+
+  struct Impl;  // defined in json.cc
+
+ private:
+  explicit JsonObject(std::unique_ptr<Impl> impl);
+  friend Result<JsonObject> ParseJsonObject(std::string_view body, const JsonLimits& limits);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses `body` as one JSON object under `limits`.
+// Errors (kInvalidArgument): "body: larger than N bytes", "body: invalid JSON at byte N",
+// "body: expected a JSON object", `field "x": duplicate key`, "body: nested deeper than N".
+Result<JsonObject> ParseJsonObject(std::string_view body, const JsonLimits& limits = {});
+
+// Builds compact JSON text. Calls must be well nested (a programming error otherwise, caught by
+// Finish() returning kInternal); strings are escaped and invalid UTF-8 replaced by U+FFFD.
+//   JsonWriter w; w.BeginObject().Key("id").String("7").Key("n").Int(3).EndObject();
+//   std::string text = w.Finish().value();
+class JsonWriter {
+ public:
+  JsonWriter& BeginObject();
+  JsonWriter& EndObject();
+  JsonWriter& BeginArray();
+  JsonWriter& EndArray();
+  JsonWriter& Key(std::string_view key);
+  JsonWriter& String(std::string_view value);
+  JsonWriter& Int(int64_t value);
+  JsonWriter& Bool(bool value);
+  JsonWriter& Null();
+  // Errors: kInternal if objects/arrays are unbalanced or a key lacks its value.
+  Result<std::string> Finish();
+
+ private:
+  void BeforeValue();
+  std::string out_;
+  // One entry per open container: true while it has no element yet.
+  std::vector<bool> first_;
+  std::vector<bool> is_object_;
+  bool after_key_ = false;
+  bool error_ = false;
+};
+
+}  // namespace chukan::http
+
+#endif  // CHUKAN_HTTP_JSON_H_

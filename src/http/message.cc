@@ -1,0 +1,212 @@
+#include "http/message.h"
+
+#include "common/log.h"
+
+namespace chukan::http {
+namespace {
+
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::optional<std::string_view> FindParam(
+    const std::vector<std::pair<std::string, std::string>>& params, std::string_view name) {
+  for (const auto& [k, v] : params) {
+    if (k == name) return std::string_view(v);
+  }
+  return std::nullopt;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (Lower(a[i]) != Lower(b[i])) return false;
+  }
+  return true;
+}
+
+void Headers::Add(std::string_view name, std::string_view value) {
+  fields_.emplace_back(std::string(name), std::string(value));
+}
+
+void Headers::Set(std::string_view name, std::string_view value) {
+  Remove(name);
+  Add(name, value);
+}
+
+void Headers::Remove(std::string_view name) {
+  std::erase_if(fields_, [&](const Field& f) { return EqualsIgnoreCase(f.first, name); });
+}
+
+std::optional<std::string_view> Headers::Get(std::string_view name) const {
+  for (const Field& f : fields_) {
+    if (EqualsIgnoreCase(f.first, name)) return std::string_view(f.second);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> Request::Query(std::string_view name) const {
+  return FindParam(query, name);
+}
+std::optional<std::string_view> Request::PathParam(std::string_view name) const {
+  return FindParam(path_params, name);
+}
+
+Response Response::Json(int status, std::string json_text) {
+  return Response(status, "application/json", std::move(json_text));
+}
+
+Response Response::Text(int status, std::string text) {
+  return Response(status, "text/plain; charset=utf-8", std::move(text));
+}
+
+Response Response::Error(int status, std::string_view code, std::string_view message,
+                         const RequestId& request_id) {
+  std::string body;
+  body.reserve(64 + code.size() + message.size() + request_id.str().size());
+  body += "{\"error\":{\"code\":";
+  log::AppendJsonString(body, code);
+  body += ",\"message\":";
+  log::AppendJsonString(body, message);
+  body += ",\"request_id\":";
+  log::AppendJsonString(body, request_id.str());
+  body += "}}";
+  return Json(status, std::move(body));
+}
+
+int HttpStatusFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kOutOfRange:
+      return 400;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kAborted:
+      return 409;
+    case StatusCode::kFailedPrecondition:
+      return 412;
+    case StatusCode::kResourceExhausted:
+      return 429;
+    case StatusCode::kCancelled:
+      return 499;
+    case StatusCode::kUnimplemented:
+      return 501;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kDeadlineExceeded:
+      return 504;
+    case StatusCode::kUnknown:
+    case StatusCode::kInternal:
+    case StatusCode::kDataLoss:
+      return 500;
+  }
+  return 500;
+}
+
+Response FromStatus(const Status& status, const RequestId& request_id) {
+  if (status.ok()) {
+    return Response::Error(500, "INTERNAL", "internal error", request_id);
+  }
+  const int http_status = HttpStatusFor(status.code());
+  std::string_view message = status.message();
+  if (http_status == 500) message = "internal error; quote the request id to the operator";
+  return Response::Error(http_status, StatusCodeName(status.code()), message, request_id);
+}
+
+std::string_view ReasonPhrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 411:
+      return "Length Required";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 499:
+      return "Client Closed Request";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "";
+  }
+}
+
+Result<std::string> PercentDecode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%') {
+      if (i + 2 >= s.size()) {
+        return InvalidArgumentError("malformed percent escape");
+      }
+      int hi = HexValue(s[i + 1]);
+      int lo = HexValue(s[i + 2]);
+      if (hi < 0 || lo < 0) return InvalidArgumentError("malformed percent escape");
+      char d = static_cast<char>(hi * 16 + lo);
+      if (d == '\0') return InvalidArgumentError("percent-encoded NUL");
+      out.push_back(d);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace chukan::http

@@ -1,0 +1,61 @@
+#include "http/message.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/status_matchers.h"
+
+namespace chukan::http {
+namespace {
+
+using ::chukan::testing::StatusIs;
+
+TEST(HeadersTest, CaseInsensitiveLookupFirstWins) {
+  Headers h;
+  h.Add("Content-Type", "a");
+  h.Add("content-type", "b");
+  EXPECT_EQ(h.Get("CONTENT-TYPE"), "a");
+  h.Set("CONTENT-type", "c");
+  EXPECT_EQ(h.size(), 1u);
+  EXPECT_EQ(h.Get("content-type"), "c");
+  EXPECT_EQ(h.Get("missing"), std::nullopt);
+}
+
+TEST(StatusMapTest, OnePlaceMapping) {
+  EXPECT_EQ(HttpStatusFor(StatusCode::kInvalidArgument), 400);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kUnauthenticated), 401);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kPermissionDenied), 403);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kNotFound), 404);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kAlreadyExists), 409);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kAborted), 409);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kFailedPrecondition), 412);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kResourceExhausted), 429);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kUnavailable), 503);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kDeadlineExceeded), 504);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kDataLoss), 500);
+  EXPECT_EQ(HttpStatusFor(StatusCode::kInternal), 500);
+}
+
+TEST(StatusMapTest, FromStatusBodyAndHidesInternalDetails) {
+  auto id = *RequestId::Parse("req-12345678");
+  Response r = FromStatus(NotFoundError("tenant \"x\" not found"), id);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(r.body, R"({"error":{"code":"NOT_FOUND","message":"tenant \"x\" not found",)"
+                    R"("request_id":"req-12345678"}})");
+  Response internal = FromStatus(InternalError("db at /secret/path failed"), id);
+  EXPECT_EQ(internal.status, 500);
+  EXPECT_EQ(internal.body.find("/secret/path"), std::string::npos);
+  EXPECT_NE(internal.body.find("\"code\":\"INTERNAL\""), std::string::npos);
+}
+
+TEST(PercentDecodeTest, DecodesAndRejectsMalformed) {
+  EXPECT_EQ(*PercentDecode("a%20b+c", false), "a b+c");
+  EXPECT_EQ(*PercentDecode("a%20b+c", true), "a b c");
+  EXPECT_THAT(PercentDecode("%2", false), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(PercentDecode("%zz", false), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(PercentDecode("%00", false), StatusIs(StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace chukan::http

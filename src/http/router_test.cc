@@ -1,0 +1,63 @@
+#include "http/router.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/status_matchers.h"
+
+namespace chukan::http {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+Handler Named(std::string name) {
+  return [name](Request&) { return Response::Text(200, name); };
+}
+
+std::string Call(const Router::Match& m) {
+  Request req(RequestId::Generate());
+  return (*m.handler)(req).body;
+}
+
+TEST(RouterTest, ExactAndParamSegments) {
+  Router r;
+  ASSERT_OK(r.Add("GET", "/api/v1/items/{id}", Named("item")));
+  ASSERT_OK(r.Add("GET", "/api/v1/items/special", Named("special")));
+  ASSERT_OK(r.Add("POST", "/api/v1/items", Named("create")));
+  Params p;
+  auto m = r.Find("GET", "/api/v1/items/a%2Fb", p);
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(Call(m), "item");
+  EXPECT_EQ(p, (Params{{"id", "a/b"}}));
+  EXPECT_EQ(r.pattern(static_cast<size_t>(m.route)), "/api/v1/items/{id}");
+  m = r.Find("GET", "/api/v1/items/special", p);
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(Call(m), "special");
+}
+
+TEST(RouterTest, NotFoundAndMethodNotAllowed) {
+  Router r;
+  ASSERT_OK(r.Add("GET", "/a/{x}", Named("get")));
+  ASSERT_OK(r.Add("DELETE", "/a/{y}", Named("del")));
+  Params p;
+  EXPECT_EQ(r.Find("GET", "/a", p).status, 404);
+  EXPECT_EQ(r.Find("GET", "/a/1/2", p).status, 404);
+  EXPECT_EQ(r.Find("GET", "/a/", p).status, 404);
+  auto m = r.Find("POST", "/a/1", p);
+  EXPECT_EQ(m.status, 405);
+  EXPECT_EQ(m.allow, "GET, DELETE");
+}
+
+TEST(RouterTest, RejectsBadPatternsAndDuplicates) {
+  Router r;
+  EXPECT_THAT(r.Add("GET", "nope", Named("x")), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(r.Add("GET", "/a//b", Named("x")), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(r.Add("GET", "/a/{b", Named("x")), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(r.Add("GET", "/a/{}", Named("x")), StatusIs(StatusCode::kInvalidArgument));
+  ASSERT_OK(r.Add("GET", "/a/{b}", Named("x")));
+  EXPECT_THAT(r.Add("GET", "/a/{c}", Named("x")), StatusIs(StatusCode::kAlreadyExists));
+}
+
+}  // namespace
+}  // namespace chukan::http

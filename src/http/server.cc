@@ -1,0 +1,733 @@
+// The HTTP server. All Beast/Asio code of the server side lives in this file (compile time).
+#include "http/server.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "common/log.h"
+
+namespace chukan::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+// ---- metrics -------------------------------------------------------------------------------
+
+constexpr std::array<std::string_view, 8> kMethods = {"GET",    "HEAD",  "POST",    "PUT",
+                                                      "DELETE", "PATCH", "OPTIONS", "OTHER"};
+constexpr int kClasses = 5;  // 1xx..5xx
+constexpr std::array<double, 14> kBucketsSeconds = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+
+int MethodIndex(std::string_view m) {
+  for (size_t i = 0; i + 1 < kMethods.size(); ++i) {
+    if (kMethods[i] == m) return static_cast<int>(i);
+  }
+  return static_cast<int>(kMethods.size() - 1);
+}
+
+// Counters are relaxed atomics: a scrape may see a request counted in one series and not yet in
+// another, which Prometheus tolerates; nothing here allocates per request.
+struct Metrics {
+  explicit Metrics(size_t route_labels)
+      : routes(route_labels),
+        requests(
+            std::make_unique<std::atomic<uint64_t>[]>(route_labels * kMethods.size() * kClasses)) {}
+  size_t routes;
+  std::unique_ptr<std::atomic<uint64_t>[]> requests;
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<int64_t> connections_open{0};
+  std::atomic<uint64_t> connections_total{0};
+  std::atomic<uint64_t> connections_rejected{0};
+  std::array<std::atomic<uint64_t>, kBucketsSeconds.size() + 1> buckets{};
+  std::atomic<uint64_t> duration_sum_ns{0};
+
+  void Record(int route, int method, int status, std::chrono::nanoseconds d) {
+    int cls = status / 100 - 1;
+    if (cls < 0 || cls >= kClasses) cls = kClasses - 1;
+    requests[(static_cast<size_t>(route) * kMethods.size() + static_cast<size_t>(method)) *
+                 kClasses +
+             static_cast<size_t>(cls)]
+        .fetch_add(1, std::memory_order_relaxed);
+    const double s = std::chrono::duration<double>(d).count();
+    size_t b = 0;
+    while (b < kBucketsSeconds.size() && s > kBucketsSeconds[b]) ++b;
+    buckets[b].fetch_add(1, std::memory_order_relaxed);
+    duration_sum_ns.fetch_add(static_cast<uint64_t>(d.count()), std::memory_order_relaxed);
+  }
+};
+
+// ---- small helpers ---------------------------------------------------------------------------
+
+// "Date: Thu, 26 Nov 2026 15:23:46 GMT\r\n", recomputed at most once per second per thread.
+std::string_view DateHeader() {
+  thread_local std::time_t cached_second = 0;
+  thread_local char buf[64];
+  thread_local size_t len = 0;
+  std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    len = std::strftime(buf, sizeof(buf), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    cached_second = now;
+  }
+  return std::string_view(buf, len);
+}
+
+bool HasCrLf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+// Request ids: a random per-server prefix and a counter. Unique per server run and cheap (no
+// syscall per request); they are correlation handles, not secrets.
+class RequestIdSource {
+ public:
+  RequestIdSource() : prefix_(RequestId::Generate().str().substr(0, 16)) {}
+  RequestId Next() {
+    uint64_t n = counter_.fetch_add(1, std::memory_order_relaxed);
+    char buf[40];
+    std::snprintf(buf, sizeof(buf), "%s%016llx", prefix_.c_str(),
+                  static_cast<unsigned long long>(n));
+    auto id = RequestId::Parse(buf);
+    return id.ok() ? *id : RequestId::Generate();
+  }
+
+ private:
+  const std::string prefix_;
+  std::atomic<uint64_t> counter_{0};
+};
+
+std::optional<PeerIdentity> IdentityFromSsl(SSL* ssl_handle) {
+  X509* cert = SSL_get0_peer_certificate(ssl_handle);
+  if (cert == nullptr || SSL_get_verify_result(ssl_handle) != X509_V_OK) return std::nullopt;
+  PeerIdentity id;
+  X509_NAME* name = X509_get_subject_name(cert);
+  int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+  if (idx >= 0) {
+    ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+    id.common_name.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                          static_cast<size_t>(ASN1_STRING_length(s)));
+  }
+  constexpr std::string_view kPrefix = "urn:chukan:org:";
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans) && !id.org; ++i) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+      if (gn->type != GEN_URI) continue;
+      std::string_view uri(
+          reinterpret_cast<const char*>(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier)),
+          static_cast<size_t>(ASN1_STRING_length(gn->d.uniformResourceIdentifier)));
+      if (uri.substr(0, kPrefix.size()) == kPrefix) {
+        auto org = OrgCode::Parse(uri.substr(kPrefix.size()));
+        if (org.ok()) id.org = *org;
+      }
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  if (!id.org) {
+    idx = X509_NAME_get_index_by_NID(name, NID_serialNumber, -1);
+    if (idx >= 0) {
+      ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+      auto org =
+          OrgCode::Parse(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                          static_cast<size_t>(ASN1_STRING_length(s))));
+      if (org.ok()) id.org = *org;
+    }
+  }
+  return id;
+}
+
+// One connection's state as seen by Stop(): touched only on the connection's strand.
+struct ConnState {
+  explicit ConnState(asio::any_io_executor ex) : executor(std::move(ex)) {}
+  asio::any_io_executor executor;
+  tcp::socket* socket = nullptr;  // null once the session has ended
+  bool idle = false;              // waiting for the first byte of a request
+};
+
+// Why the read loop ended early with a response to send before closing.
+struct EarlyReply {
+  int status = 0;
+  std::string_view code;
+  std::string_view message;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(ServerOptions o, Router r)
+      : options(std::move(o)), router(std::move(r)), metrics(router.route_count() + 3) {}
+
+  // Declared before io so that they outlive every coroutine frame, which the io_context
+  // destroys in its destructor.
+  ServerOptions options;
+  Router router;
+  Metrics metrics;
+  RequestIdSource ids;
+  std::unique_ptr<ssl::context> tls;
+  std::atomic<bool> stopping{false};
+  bool started = false;
+  bool stopped = false;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<std::shared_ptr<ConnState>> conns;  // GUARDED_BY(mu)
+
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+
+  int healthz_route() const { return static_cast<int>(router.route_count()); }
+  int metrics_route() const { return healthz_route() + 1; }
+  int unmatched_route() const { return healthz_route() + 2; }
+
+  asio::awaitable<void> Accept();
+  asio::awaitable<void> Session(tcp::socket socket);
+  template <class Stream>
+  asio::awaitable<void> Serve(Stream& stream, tcp::socket& socket, ConnState& conn, Peer peer);
+  Response Dispatch(Request& req, std::string_view raw_path, int& route);
+  void SerializeHead(const Response& res, bool keep_alive, bool head_request, std::string& out);
+  std::string MetricsText() const;
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { Stop(Duration::zero()); }
+
+Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Router router) {
+  if (options.threads < 1 || options.threads > 256)
+    return InvalidArgumentError("http server: threads must be between 1 and 256");
+  std::vector<std::pair<std::string, std::string>> unused;
+  if (router.Find("GET", "/healthz", unused).status != 404 ||
+      router.Find("GET", "/metrics", unused).status != 404)
+    return InvalidArgumentError("http server: /healthz and /metrics are built in");
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(options.host, ec);
+  if (ec)
+    return InvalidArgumentError("http server: host \"" + options.host + "\": not an IP address");
+
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(router));
+  const ServerOptions& o = impl->options;
+  if (o.tls) {
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+    SSL_CTX* native = ctx->native_handle();
+    SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION);
+    SSL_CTX_set_max_proto_version(native, TLS1_3_VERSION);
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression, ec);
+    ctx->use_certificate_chain_file(o.tls_options.cert_file, ec);
+    if (ec)
+      return InvalidArgumentError("http server: certificate file " + o.tls_options.cert_file +
+                                  ": " + ec.message());
+    ctx->use_private_key_file(o.tls_options.key_file, ssl::context::pem, ec);
+    if (ec)
+      return InvalidArgumentError("http server: key file " + o.tls_options.key_file + ": " +
+                                  ec.message());
+    if (SSL_CTX_check_private_key(native) != 1)
+      return InvalidArgumentError("http server: key file " + o.tls_options.key_file +
+                                  " does not match " + o.tls_options.cert_file);
+    if (!o.tls_options.client_ca_file.empty()) {
+      ctx->load_verify_file(o.tls_options.client_ca_file, ec);
+      if (ec)
+        return InvalidArgumentError("http server: client CA file " + o.tls_options.client_ca_file +
+                                    ": " + ec.message());
+      STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(o.tls_options.client_ca_file.c_str());
+      if (names != nullptr) SSL_CTX_set_client_CA_list(native, names);
+      ssl::verify_mode mode = ssl::verify_peer;
+      if (o.tls_options.require_client_cert) mode |= ssl::verify_fail_if_no_peer_cert;
+      ctx->set_verify_mode(mode);
+      // Client certificates must carry the clientAuth purpose.
+      X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(native), X509_PURPOSE_SSL_CLIENT);
+      static constexpr unsigned char kSidCtx[] = "chukan";
+      SSL_CTX_set_session_id_context(native, kSidCtx, sizeof(kSidCtx) - 1);
+    }
+    impl->tls = std::move(ctx);
+  }
+
+  tcp::endpoint endpoint(address, o.port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return UnavailableError("http server: listen on " + o.host + ":" + std::to_string(o.port) +
+                            ": " + ec.message());
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Status Server::Start() {
+  Impl& s = *impl_;
+  if (s.started) return FailedPreconditionError("http server: already started");
+  s.started = true;
+  s.work.emplace(s.io.get_executor());
+  asio::co_spawn(s.io, s.Accept(), asio::detached);
+  for (int i = 0; i < s.options.threads; ++i) {
+    s.threads.emplace_back([&s] { s.io.run(); });
+  }
+  log::Info("http.listen", {{"host", s.options.host},
+                            {"port", static_cast<int>(port())},
+                            {"tls", s.options.tls},
+                            {"threads", s.options.threads}});
+  return Status::Ok();
+}
+
+uint16_t Server::port() const {
+  boost::system::error_code ec;
+  auto ep = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void Server::Stop(Duration grace) {
+  Impl& s = *impl_;
+  if (s.stopped) return;
+  s.stopped = true;
+  s.stopping.store(true);
+  if (!s.started) return;
+  asio::post(s.acceptor.get_executor(), [&s] {
+    boost::system::error_code ec;
+    s.acceptor.close(ec);
+  });
+  auto close_idle = [](const std::shared_ptr<ConnState>& c, bool all) {
+    asio::post(c->executor, [c, all] {
+      if (c->socket != nullptr && (all || c->idle)) {
+        boost::system::error_code ec;
+        c->socket->close(ec);
+      }
+    });
+  };
+  std::unique_lock<std::mutex> lock(s.mu);
+  for (const auto& c : s.conns) close_idle(c, false);
+  s.cv.wait_for(lock, grace, [&s] { return s.conns.empty(); });
+  for (const auto& c : s.conns) close_idle(c, true);
+  lock.unlock();
+  s.work.reset();
+  // Give the closes a moment to run, then stop whatever is left.
+  {
+    std::unique_lock<std::mutex> l2(s.mu);
+    s.cv.wait_for(l2, std::chrono::milliseconds(100), [&s] { return s.conns.empty(); });
+  }
+  s.io.stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+  log::Info("http.stopped", {{"port", static_cast<int>(port())}});
+}
+
+std::string Server::MetricsText() const { return impl_->MetricsText(); }
+
+asio::awaitable<void> Server::Impl::Accept() {
+  for (;;) {
+    auto strand = asio::make_strand(io);
+    auto [ec, socket] = co_await acceptor.async_accept(asio::any_io_executor(strand), kUse);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopping.load()) co_return;
+      // EMFILE and friends: back off briefly instead of spinning.
+      log::Warn("http.accept_error", {{"error", ec.message()}});
+      asio::steady_timer t(io, std::chrono::milliseconds(50));
+      co_await t.async_wait(kUse);
+      continue;
+    }
+    if (stopping.load()) co_return;
+    if (metrics.connections_open.load(std::memory_order_relaxed) >=
+        static_cast<int64_t>(options.limits.max_connections)) {
+      metrics.connections_rejected.fetch_add(1, std::memory_order_relaxed);
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    asio::any_io_executor ex = socket.get_executor();
+    asio::co_spawn(ex, Session(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
+  metrics.connections_total.fetch_add(1, std::memory_order_relaxed);
+  metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
+  auto conn = std::make_shared<ConnState>(socket.get_executor());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    conns.insert(conn);
+  }
+  Peer peer;
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (!ec) {
+    peer.address = remote.address().to_string();
+    peer.port = remote.port();
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+
+  if (tls) {
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+    tcp::socket& raw = beast::get_lowest_layer(stream).socket();
+    conn->socket = &raw;
+    peer.tls = true;
+    beast::get_lowest_layer(stream).expires_after(options.limits.header_timeout);
+    auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kUse);
+    if (!hec) {
+      peer.identity = IdentityFromSsl(stream.native_handle());
+      co_await Serve(stream, raw, *conn, std::move(peer));
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+      auto [sec] = co_await stream.async_shutdown(kUse);
+      (void)sec;  // the peer may already be gone
+    } else {
+      log::Debug("http.tls_handshake_failed", {{"peer", peer.address}, {"error", hec.message()}});
+      // Lingering close: stop sending, then drain what the client already sent, so the kernel
+      // does not answer with a reset that would destroy our TLS alert before the client reads
+      // it.
+      raw.shutdown(tcp::socket::shutdown_send, ec);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+      std::array<char, 1024> sink;
+      for (;;) {
+        auto [rec, n] =
+            co_await beast::get_lowest_layer(stream).async_read_some(asio::buffer(sink), kUse);
+        if (rec) break;
+      }
+    }
+    conn->socket = nullptr;
+  } else {
+    beast::tcp_stream stream(std::move(socket));
+    tcp::socket& raw = stream.socket();
+    conn->socket = &raw;
+    co_await Serve(stream, raw, *conn, std::move(peer));
+    raw.shutdown(tcp::socket::shutdown_send, ec);
+    conn->socket = nullptr;
+  }
+  metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    conns.erase(conn);
+  }
+  cv.notify_all();
+}
+
+template <class Stream>
+asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, ConnState& conn,
+                                          Peer peer) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  const ServerLimits& limits = options.limits;
+  beast::flat_buffer buffer;
+  std::string head;  // reused for every response head
+  head.reserve(512);
+  uint32_t served = 0;
+  (void)socket;
+
+  for (;;) {
+    // Wait for the first byte of the next request: the idle (keep-alive) timeout, or for a
+    // new connection the header timeout, which then also covers the rest of the header.
+    if (buffer.size() == 0) {
+      if (stopping.load(std::memory_order_relaxed)) co_return;
+      conn.idle = true;
+      lowest.expires_after(served == 0 ? limits.header_timeout : limits.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kUse);
+      conn.idle = false;
+      if (ec) co_return;  // closed, timed out, or Stop()
+      buffer.commit(n);
+      if (served != 0) lowest.expires_after(limits.header_timeout);
+    } else {
+      lowest.expires_after(limits.header_timeout);
+    }
+
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(
+        std::min<size_t>(limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    parser.body_limit(limits.max_body_bytes);
+    EarlyReply early;
+    {
+      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUse);
+      if (ec == bhttp::error::header_limit) {
+        early = {431, "HEADER_TOO_LARGE", "request header too large"};
+      } else if (ec == bhttp::error::body_limit) {
+        early = {413, "BODY_TOO_LARGE", "request body too large"};
+      } else if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+                 ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+                 ec == asio::error::connection_reset) {
+        co_return;
+      } else if (ec) {
+        early = {400, "BAD_REQUEST", "malformed request"};
+      }
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    if (early.status == 0 && !parser.is_done()) {
+      auto expect = parser.get()[bhttp::field::expect];
+      if (!expect.empty() && EqualsIgnoreCase(expect, "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        lowest.expires_after(limits.write_timeout);
+        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), kUse);
+        if (wec) co_return;
+      }
+      lowest.expires_after(limits.body_timeout);
+      auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kUse);
+      if (ec == bhttp::error::body_limit) {
+        early = {413, "BODY_TOO_LARGE", "request body too large"};
+      } else if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+                 ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+                 ec == bhttp::error::partial_message || ec == asio::error::connection_reset) {
+        co_return;
+      } else if (ec) {
+        early = {400, "BAD_REQUEST", "malformed request"};
+      }
+    }
+    ++served;
+    metrics.in_flight.fetch_add(1, std::memory_order_relaxed);
+
+    auto& msg = parser.get();
+    Response response;
+    int route = unmatched_route();
+    const bool head_request = msg.method() == bhttp::verb::head;
+    const std::string_view method_sv(msg.method_string().data(), msg.method_string().size());
+    bool keep_alive = early.status == 0 && msg.keep_alive() &&
+                      served < limits.max_requests_per_connection &&
+                      !stopping.load(std::memory_order_relaxed);
+    std::optional<RequestId> rid;
+    auto xrid = msg["X-Request-Id"];
+    if (!xrid.empty()) {
+      auto parsed = RequestId::Parse(std::string_view(xrid.data(), xrid.size()));
+      if (parsed.ok()) rid = std::move(*parsed);
+    }
+    Request req(rid ? std::move(*rid) : ids.Next());
+    if (early.status != 0) {
+      response = Response::Error(early.status, early.code, early.message, req.request_id);
+    } else {
+      req.method.assign(method_sv);
+      req.target.assign(msg.target().data(), msg.target().size());
+      std::string_view target = req.target;
+      size_t q = target.find('?');
+      std::string_view raw_path = target.substr(0, q);
+      auto decoded = PercentDecode(raw_path, false);
+      if (!decoded.ok() || raw_path.empty() || raw_path.front() != '/') {
+        response = Response::Error(400, "BAD_REQUEST", "malformed request target", req.request_id);
+      } else {
+        req.path = std::move(*decoded);
+        bool query_ok = true;
+        if (q != std::string_view::npos) {
+          std::string_view qs = target.substr(q + 1);
+          while (!qs.empty() && query_ok) {
+            size_t amp = qs.find('&');
+            std::string_view pair = qs.substr(0, amp);
+            size_t eq = pair.find('=');
+            auto k = PercentDecode(pair.substr(0, eq), true);
+            auto v = PercentDecode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+            if (!k.ok() || !v.ok()) {
+              query_ok = false;
+            } else if (!k->empty()) {
+              req.query.emplace_back(std::move(*k), std::move(*v));
+            }
+            if (amp == std::string_view::npos) break;
+            qs.remove_prefix(amp + 1);
+          }
+        }
+        if (!query_ok) {
+          response = Response::Error(400, "BAD_REQUEST", "malformed query string", req.request_id);
+        } else {
+          for (const auto& f : msg) {
+            req.headers.Add(std::string_view(f.name_string().data(), f.name_string().size()),
+                            std::string_view(f.value().data(), f.value().size()));
+          }
+          req.body = std::move(msg.body());
+          req.peer = peer;
+          response = Dispatch(req, raw_path, route);
+        }
+      }
+    }
+
+    // Re-checked after the handler: a Stop() during the request closes after this response.
+    keep_alive = keep_alive && !stopping.load(std::memory_order_relaxed);
+    SerializeHead(response, keep_alive, head_request, head);
+    const bool inline_body = !head_request && response.body.size() <= 16 * 1024;
+    if (inline_body) head.append(response.body);
+    lowest.expires_after(limits.write_timeout);
+    boost::system::error_code wec;
+    if (inline_body || head_request) {
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head), kUse);
+      wec = ec;
+    } else {
+      std::array<asio::const_buffer, 2> bufs = {asio::buffer(head), asio::buffer(response.body)};
+      auto [ec, n] = co_await asio::async_write(stream, bufs, kUse);
+      wec = ec;
+    }
+    metrics.Record(route, MethodIndex(method_sv), response.status,
+                   std::chrono::steady_clock::now() - t0);
+    metrics.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (options.log_requests && log::Enabled(log::Level::kDebug)) {
+      log::Debug("http.request", {{"method", std::string(method_sv)},
+                                  {"route", route < static_cast<int>(router.route_count())
+                                                ? router.pattern(static_cast<size_t>(route))
+                                                : std::string("-")},
+                                  {"status", response.status},
+                                  log::RequestIdField(req.request_id)});
+    }
+    if (wec || !keep_alive) co_return;
+  }
+}
+
+Response Server::Impl::Dispatch(Request& req, std::string_view raw_path, int& route) {
+  if (raw_path == "/healthz" || raw_path == "/metrics") {
+    const bool healthz = raw_path == "/healthz";
+    route = healthz ? healthz_route() : metrics_route();
+    if (req.method != "GET" && req.method != "HEAD") {
+      Response r = Response::Error(405, "METHOD_NOT_ALLOWED", "method not allowed", req.request_id);
+      r.headers.Set("Allow", "GET, HEAD");
+      return r;
+    }
+    if (healthz) return Response::Json(200, "{\"status\":\"ok\"}");
+    return Response(200, "text/plain; version=0.0.4; charset=utf-8", MetricsText());
+  }
+  Router::Match m = router.Find(req.method, raw_path, req.path_params);
+  if (m.status == 404) {
+    route = unmatched_route();
+    return Response::Error(404, "NOT_FOUND", "no such resource", req.request_id);
+  }
+  route = m.route;
+  if (m.status == 405) {
+    Response r = Response::Error(405, "METHOD_NOT_ALLOWED", "method not allowed", req.request_id);
+    r.headers.Set("Allow", m.allow);
+    return r;
+  }
+  try {
+    return (*m.handler)(req);
+  } catch (const std::exception& e) {
+    log::Error("http.handler_exception", {{"route", router.pattern(static_cast<size_t>(route))},
+                                          {"error", std::string(e.what()).substr(0, 200)},
+                                          log::RequestIdField(req.request_id)});
+  } catch (...) {
+    log::Error("http.handler_exception", {{"route", router.pattern(static_cast<size_t>(route))},
+                                          {"error", "non-standard exception"},
+                                          log::RequestIdField(req.request_id)});
+  }
+  return FromStatus(InternalError("handler failed"), req.request_id);
+}
+
+void Server::Impl::SerializeHead(const Response& res, bool keep_alive, bool head_request,
+                                 std::string& out) {
+  (void)head_request;  // HEAD: same head (with the body's Content-Length), no body
+  out.clear();
+  char status_line[64];
+  int status = (res.status >= 100 && res.status <= 999) ? res.status : 500;
+  std::string_view reason = ReasonPhrase(status);
+  int n = std::snprintf(status_line, sizeof(status_line), "HTTP/1.1 %d %.*s\r\n", status,
+                        static_cast<int>(reason.size()), reason.data());
+  out.append(status_line, static_cast<size_t>(n));
+  out.append(DateHeader());
+  if (!HasCrLf(res.content_type)) {
+    out.append("Content-Type: ");
+    out.append(res.content_type);
+    out.append("\r\n");
+  }
+  char len[48];
+  n = std::snprintf(len, sizeof(len), "Content-Length: %zu\r\n", res.body.size());
+  out.append(len, static_cast<size_t>(n));
+  if (!keep_alive) out.append("Connection: close\r\n");
+  for (const auto& [k, v] : res.headers.fields()) {
+    if (HasCrLf(k) || HasCrLf(v) || k.empty() || EqualsIgnoreCase(k, "Content-Length") ||
+        EqualsIgnoreCase(k, "Connection") || EqualsIgnoreCase(k, "Transfer-Encoding"))
+      continue;  // never let a handler split or desynchronise the response
+    out.append(k);
+    out.append(": ");
+    out.append(v);
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+}
+
+std::string Server::Impl::MetricsText() const {
+  std::string out;
+  out.reserve(4096);
+  auto label_route = [&](size_t r) -> std::string {
+    if (r < router.route_count()) return router.pattern(r);
+    if (static_cast<int>(r) == healthz_route()) return "/healthz";
+    if (static_cast<int>(r) == metrics_route()) return "/metrics";
+    return "unmatched";
+  };
+  out +=
+      "# HELP chukan_http_requests_total HTTP requests answered, by method, route pattern and "
+      "status class.\n# TYPE chukan_http_requests_total counter\n";
+  for (size_t r = 0; r < metrics.routes; ++r) {
+    for (size_t m = 0; m < kMethods.size(); ++m) {
+      for (int c = 0; c < kClasses; ++c) {
+        uint64_t v =
+            metrics.requests[(r * kMethods.size() + m) * kClasses + static_cast<size_t>(c)].load(
+                std::memory_order_relaxed);
+        if (v == 0) continue;
+        std::string route;
+        log::AppendJsonString(route, label_route(r));  // quoted and escaped like Prometheus
+        out += "chukan_http_requests_total{method=\"" + std::string(kMethods[m]) +
+               "\",route=" + route + ",code=\"" + std::to_string(c + 1) + "xx\"} " +
+               std::to_string(v) + "\n";
+      }
+    }
+  }
+  out +=
+      "# HELP chukan_http_requests_in_flight Requests being handled now.\n"
+      "# TYPE chukan_http_requests_in_flight gauge\nchukan_http_requests_in_flight " +
+      std::to_string(metrics.in_flight.load()) + "\n";
+  out +=
+      "# HELP chukan_http_connections_open Open client connections.\n"
+      "# TYPE chukan_http_connections_open gauge\nchukan_http_connections_open " +
+      std::to_string(metrics.connections_open.load()) + "\n";
+  out +=
+      "# HELP chukan_http_connections_total Connections accepted.\n"
+      "# TYPE chukan_http_connections_total counter\nchukan_http_connections_total " +
+      std::to_string(metrics.connections_total.load()) + "\n";
+  out +=
+      "# HELP chukan_http_connections_rejected_total Connections closed at once because "
+      "max_connections were open.\n"
+      "# TYPE chukan_http_connections_rejected_total counter\n"
+      "chukan_http_connections_rejected_total " +
+      std::to_string(metrics.connections_rejected.load()) + "\n";
+  out +=
+      "# HELP chukan_http_request_duration_seconds Time from a complete request header to the "
+      "response written.\n# TYPE chukan_http_request_duration_seconds histogram\n";
+  uint64_t cumulative = 0;
+  char buf[512];
+  for (size_t b = 0; b < kBucketsSeconds.size(); ++b) {
+    cumulative += metrics.buckets[b].load(std::memory_order_relaxed);
+    std::snprintf(buf, sizeof(buf), "chukan_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                  kBucketsSeconds[b], static_cast<unsigned long long>(cumulative));
+    out += buf;
+  }
+  cumulative += metrics.buckets.back().load(std::memory_order_relaxed);
+  std::snprintf(buf, sizeof(buf),
+                "chukan_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                "chukan_http_request_duration_seconds_sum %.9f\n"
+                "chukan_http_request_duration_seconds_count %llu\n",
+                static_cast<unsigned long long>(cumulative),
+                static_cast<double>(metrics.duration_sum_ns.load()) / 1e9,
+                static_cast<unsigned long long>(cumulative));
+  out += buf;
+  return out;
+}
+
+}  // namespace chukan::http
