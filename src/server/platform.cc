@@ -1,0 +1,354 @@
+#include "server/platform.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "common/utf8.h"
+#include "crypto/bytes.h"
+#include "crypto/hash.h"
+#include "crypto/key_wrap.h"
+#include "server/key_file.h"
+
+namespace chukan::server {
+namespace {
+
+constexpr std::string_view kTokenPrefix = "ck_";
+constexpr size_t kTokenRandomBytes = 32;
+constexpr size_t kDataKeyBytes = 32;
+
+const char kPlatformSqlite[] = R"sql(
+CREATE TABLE tenants (
+  org_code      TEXT    PRIMARY KEY,
+  name          TEXT    NOT NULL,
+  wrapped_key   BLOB,
+  state         TEXT    NOT NULL,
+  created_at_us INTEGER NOT NULL,
+  deleted_at_us INTEGER
+);
+CREATE TABLE clients (
+  token_hash    BLOB    PRIMARY KEY,
+  org_code      TEXT    NOT NULL,
+  name          TEXT    NOT NULL,
+  role          TEXT    NOT NULL,
+  created_at_us INTEGER NOT NULL,
+  revoked_at_us INTEGER
+);
+CREATE UNIQUE INDEX clients_active_name ON clients (org_code, name) WHERE revoked_at_us IS NULL;
+)sql";
+
+const char kPlatformPostgres[] = R"sql(
+CREATE TABLE tenants (
+  org_code      TEXT   PRIMARY KEY,
+  name          TEXT   NOT NULL,
+  wrapped_key   BYTEA,
+  state         TEXT   NOT NULL,
+  created_at_us BIGINT NOT NULL,
+  deleted_at_us BIGINT
+);
+CREATE TABLE clients (
+  token_hash    BYTEA  PRIMARY KEY,
+  org_code      TEXT   NOT NULL,
+  name          TEXT   NOT NULL,
+  role          TEXT   NOT NULL,
+  created_at_us BIGINT NOT NULL,
+  revoked_at_us BIGINT
+);
+CREATE UNIQUE INDEX clients_active_name ON clients (org_code, name) WHERE revoked_at_us IS NULL;
+)sql";
+
+Status CheckName(std::string_view what, const std::string& name, size_t max) {
+  if (name.empty()) return InvalidArgumentError(std::string(what) + " must not be empty");
+  if (name.size() > max) {
+    return InvalidArgumentError(std::string(what) + " is longer than " + std::to_string(max) +
+                                " bytes");
+  }
+  if (!IsValidUtf8(name)) return InvalidArgumentError(std::string(what) + " is not valid UTF-8");
+  for (char c : name) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return InvalidArgumentError(std::string(what) + " contains a control character");
+    }
+  }
+  return Status();
+}
+
+std::vector<uint8_t> TokenHash(std::string_view token) {
+  std::vector<uint8_t> buf;
+  const std::string_view domain = "chukan-client-token-v1";
+  buf.reserve(domain.size() + 1 + token.size());
+  buf.insert(buf.end(), domain.begin(), domain.end());
+  buf.push_back(0);
+  buf.insert(buf.end(), token.begin(), token.end());
+  return crypto::Blake2b(buf, 32);
+}
+
+Result<TenantInfo> RowToTenant(const store::Row& row) {
+  ASSIGN_OR_RETURN(std::string org_text, row.GetText(0));
+  ASSIGN_OR_RETURN(OrgCode org, OrgCode::Parse(org_text));
+  TenantInfo t{org, TenantId::ForOrg(org)};
+  ASSIGN_OR_RETURN(t.name, row.GetText(1));
+  ASSIGN_OR_RETURN(t.state, row.GetText(2));
+  ASSIGN_OR_RETURN(t.created_at_us, row.GetInt(3));
+  ASSIGN_OR_RETURN(t.active_clients, row.GetInt(4));
+  return t;
+}
+
+constexpr char kSelectTenants[] =
+    "SELECT t.org_code, t.name, t.state, t.created_at_us, "
+    "(SELECT COUNT(*) FROM clients c WHERE c.org_code = t.org_code AND c.revoked_at_us IS NULL) "
+    "FROM tenants t";
+
+}  // namespace
+
+const std::vector<store::Migration>& PlatformMigrations() {
+  static const auto* const kMigrations = new std::vector<store::Migration>{
+      {1, "create tenants and clients", kPlatformSqlite, kPlatformPostgres},
+  };
+  return *kMigrations;
+}
+
+std::string CliActor() {
+  const struct passwd* pw = getpwuid(getuid());
+  return std::string("cli:") + (pw != nullptr ? pw->pw_name : std::to_string(getuid()));
+}
+
+Platform::Platform(const Clock& clock, std::unique_ptr<store::TenantStore> store,
+                   std::shared_ptr<store::Database> db, crypto::SecretBytes master,
+                   crypto::SigningKey audit_key)
+    : clock_(clock),
+      store_(std::move(store)),
+      db_(std::move(db)),
+      master_(std::move(master)),
+      audit_key_(std::move(audit_key)) {}
+
+Platform::~Platform() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tenants_.clear();
+  }
+  audit_.reset();
+  if (store_) store_->Close().IgnoreError();  // shutting down: nothing left to report to
+}
+
+Result<std::unique_ptr<Platform>> Platform::Open(const ServerConfig& config, bool create_keys,
+                                                 const Clock& clock) {
+  Result<crypto::SecretBytes> master =
+      LoadOrCreateKeyFile(config.master_key_file(), 32, create_keys);
+  if (!master.ok()) {
+    if (master.status().code() == StatusCode::kNotFound) {
+      return FailedPreconditionError(
+          config.master_key_file() +
+          ": platform master key is missing (a new installation creates it with "
+          "`chukan tenant create`)");
+    }
+    return master.status();
+  }
+  ASSIGN_OR_RETURN(crypto::SecretBytes seed,
+                   LoadOrCreateKeyFile(config.audit_key_file(), 32, create_keys));
+  ASSIGN_OR_RETURN(crypto::SigningKey audit_key, crypto::SigningKey::FromSeed(seed));
+  ASSIGN_OR_RETURN(std::unique_ptr<store::TenantStore> ts, store::TenantStore::Open(config.store));
+  ASSIGN_OR_RETURN(std::shared_ptr<store::Database> db, ts->Platform());
+  RETURN_IF_ERROR(store::ApplyMigrations(*db, "platform", PlatformMigrations(), clock));
+  std::unique_ptr<Platform> p(
+      new Platform(clock, std::move(ts), db, std::move(*master), std::move(audit_key)));
+  audit::AuditLog::Options lo;
+  lo.checkpoint_key = &p->audit_key_;
+  lo.clock = &clock;
+  ASSIGN_OR_RETURN(p->audit_, audit::AuditLog::Open(db, lo));
+  return p;
+}
+
+Result<TenantInfo> Platform::CreateTenant(const OrgCode& org, const std::string& name,
+                                          const std::string& actor) {
+  RETURN_IF_ERROR(CheckName("tenant name", name, kMaxTenantNameBytes));
+  const TenantId id = TenantId::ForOrg(org);
+  crypto::SecretBytes data_key = crypto::SecretBytes::Random(kDataKeyBytes);
+  ASSIGN_OR_RETURN(std::vector<uint8_t> wrapped, crypto::WrapKey(master_, data_key, KeyId(id)));
+  const int64_t now = ToUnixMicros(clock_.Now());
+
+  // Storage first: if registering fails afterwards, an unregistered empty store is harmless and
+  // is reused by the next attempt; a registered tenant without storage would not be.
+  Status created = store_->CreateTenant(id);
+  if (!created.ok() && created.code() != StatusCode::kAlreadyExists) return created;
+
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  ASSIGN_OR_RETURN(std::optional<store::Row> existing,
+                   tx->QueryOne("SELECT state FROM tenants WHERE org_code = ?", {org.str()}));
+  if (existing) {
+    ASSIGN_OR_RETURN(std::string state, existing->GetText(0));
+    if (state == "active") {
+      return AlreadyExistsError("tenant " + org.str() + " already exists");
+    }
+    RETURN_IF_ERROR(tx->Exec(
+        "UPDATE tenants SET name = ?, wrapped_key = ?, state = 'active', created_at_us = ?, "
+        "deleted_at_us = NULL WHERE org_code = ?",
+        {name, wrapped, now, org.str()}));
+  } else {
+    RETURN_IF_ERROR(
+        tx->Exec("INSERT INTO tenants (org_code, name, wrapped_key, state, created_at_us) "
+                 "VALUES (?, ?, ?, 'active', ?)",
+                 {org.str(), name, wrapped, now}));
+  }
+  RETURN_IF_ERROR(
+      audit_->Append(*tx, {"platform", actor, "tenant.create", "tenant " + id.str(), "ok", ""})
+          .status());
+  RETURN_IF_ERROR(tx->Commit());
+
+  // The tenant's own audit log starts with its creation.
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, Tenant(id));
+  RETURN_IF_ERROR(
+      ctx->audit->Append({id.str(), actor, "tenant.create", "tenant " + id.str(), "ok", ""})
+          .status());
+  return GetTenant(org);
+}
+
+Result<std::vector<TenantInfo>> Platform::ListTenants() {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(std::vector<store::Row> rows,
+                   tx->Query(std::string(kSelectTenants) + " ORDER BY t.org_code"));
+  std::vector<TenantInfo> out;
+  for (const store::Row& row : rows) {
+    ASSIGN_OR_RETURN(TenantInfo t, RowToTenant(row));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Result<TenantInfo> Platform::GetTenant(const OrgCode& org) {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(
+      std::optional<store::Row> row,
+      tx->QueryOne(std::string(kSelectTenants) + " WHERE t.org_code = ?", {org.str()}));
+  if (!row) return NotFoundError("tenant " + org.str() + " does not exist");
+  return RowToTenant(*row);
+}
+
+Status Platform::DeleteTenant(const OrgCode& org, const std::string& actor) {
+  const TenantId id = TenantId::ForOrg(org);
+  {
+    ASSIGN_OR_RETURN(auto tx, db_->Begin());
+    ASSIGN_OR_RETURN(std::optional<store::Row> row,
+                     tx->QueryOne("SELECT state FROM tenants WHERE org_code = ?", {org.str()}));
+    if (!row) return NotFoundError("tenant " + org.str() + " does not exist");
+    // Crypto-erasure first: once this commits, the tenant's data cannot be decrypted by anyone.
+    RETURN_IF_ERROR(
+        tx->Exec("UPDATE tenants SET wrapped_key = NULL, state = 'deleted', deleted_at_us = ? "
+                 "WHERE org_code = ?",
+                 {ToUnixMicros(clock_.Now()), org.str()}));
+    RETURN_IF_ERROR(tx->Exec(
+        "UPDATE clients SET revoked_at_us = ? WHERE org_code = ? AND revoked_at_us IS NULL",
+        {ToUnixMicros(clock_.Now()), org.str()}));
+    RETURN_IF_ERROR(
+        audit_->Append(*tx, {"platform", actor, "tenant.delete", "tenant " + id.str(), "ok", ""})
+            .status());
+    RETURN_IF_ERROR(tx->Commit());
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tenants_.erase(id.str());  // wipes the cached data key
+  }
+  Status dropped = store_->DropTenant(id);
+  if (!dropped.ok() && dropped.code() != StatusCode::kNotFound) {
+    return dropped.WithContext("tenant " + org.str() +
+                               ": key destroyed, but removing its storage failed (run delete "
+                               "again)");
+  }
+  return Status();
+}
+
+Result<std::string> Platform::AddClient(const OrgCode& org, const std::string& name,
+                                        const std::string& role, const std::string& actor) {
+  RETURN_IF_ERROR(CheckName("client name", name, kMaxClientNameBytes));
+  if (role != "system" && role != "approver") {
+    return InvalidArgumentError("client role must be \"system\" or \"approver\"");
+  }
+  const TenantId id = TenantId::ForOrg(org);
+  const std::string token =
+      std::string(kTokenPrefix) + crypto::ToBase64Url(crypto::RandomBytes(kTokenRandomBytes));
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  ASSIGN_OR_RETURN(std::optional<store::Row> t,
+                   tx->QueryOne("SELECT state FROM tenants WHERE org_code = ?", {org.str()}));
+  if (!t) return NotFoundError("tenant " + org.str() + " does not exist");
+  ASSIGN_OR_RETURN(std::string state, t->GetText(0));
+  if (state != "active") return NotFoundError("tenant " + org.str() + " does not exist");
+  Status inserted = tx->Exec(
+      "INSERT INTO clients (token_hash, org_code, name, role, created_at_us) "
+      "VALUES (?, ?, ?, ?, ?)",
+      {TokenHash(token), org.str(), name, role, ToUnixMicros(clock_.Now())});
+  if (inserted.code() == StatusCode::kAlreadyExists) {
+    return AlreadyExistsError("tenant " + org.str() + " already has an active client named \"" +
+                              name + "\"");
+  }
+  RETURN_IF_ERROR(inserted);
+  RETURN_IF_ERROR(audit_
+                      ->Append(*tx, {"platform", actor, "client.add",
+                                     "tenant " + id.str() + " client " + name, "ok", ""})
+                      .status());
+  RETURN_IF_ERROR(tx->Commit());
+  return token;
+}
+
+Status Platform::RevokeClient(const OrgCode& org, const std::string& name,
+                              const std::string& actor) {
+  const TenantId id = TenantId::ForOrg(org);
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  ASSIGN_OR_RETURN(int64_t n, tx->ExecCount("UPDATE clients SET revoked_at_us = ? WHERE "
+                                            "org_code = ? AND name = ? AND revoked_at_us IS NULL",
+                                            {ToUnixMicros(clock_.Now()), org.str(), name}));
+  if (n == 0) {
+    return NotFoundError("tenant " + org.str() + " has no active client named \"" + name + "\"");
+  }
+  RETURN_IF_ERROR(audit_
+                      ->Append(*tx, {"platform", actor, "client.revoke",
+                                     "tenant " + id.str() + " client " + name, "ok", ""})
+                      .status());
+  return tx->Commit();
+}
+
+Result<ClientIdentity> Platform::Authenticate(std::string_view token) {
+  const Status denied = UnauthenticatedError("unknown or revoked token");
+  if (token.size() != kTokenPrefix.size() + 43 || !token.starts_with(kTokenPrefix)) return denied;
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(
+      std::optional<store::Row> row,
+      tx->QueryOne("SELECT c.org_code, c.name, c.role FROM clients c JOIN tenants t ON "
+                   "t.org_code = c.org_code WHERE c.token_hash = ? AND c.revoked_at_us IS NULL "
+                   "AND t.state = 'active'",
+                   {TokenHash(token)}));
+  if (!row) return denied;
+  ASSIGN_OR_RETURN(std::string org_text, row->GetText(0));
+  ASSIGN_OR_RETURN(OrgCode org, OrgCode::Parse(org_text));
+  ASSIGN_OR_RETURN(std::string name, row->GetText(1));
+  ASSIGN_OR_RETURN(std::string role, row->GetText(2));
+  return ClientIdentity{org, TenantId::ForOrg(org), std::move(name), std::move(role)};
+}
+
+Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = tenants_.find(tenant.str()); it != tenants_.end()) return it->second;
+  }
+  std::vector<uint8_t> wrapped;
+  {
+    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+    ASSIGN_OR_RETURN(std::optional<store::Row> row,
+                     tx->QueryOne("SELECT wrapped_key FROM tenants WHERE org_code = ? AND "
+                                  "state = 'active'",
+                                  {tenant.org().str()}));
+    if (!row || row->IsNull(0)) return NotFoundError("tenant " + tenant.str() + " is not active");
+    ASSIGN_OR_RETURN(wrapped, row->GetBlob(0));
+  }
+  auto ctx = std::make_shared<TenantContext>(TenantContext{tenant, tenant.org(), nullptr, {}, {}});
+  ASSIGN_OR_RETURN(ctx->data_key, crypto::UnwrapKey(master_, wrapped, KeyId(tenant)));
+  ASSIGN_OR_RETURN(ctx->db, store_->Tenant(tenant));
+  audit::AuditLog::Options lo;
+  lo.checkpoint_key = &audit_key_;
+  lo.clock = &clock_;
+  ASSIGN_OR_RETURN(ctx->audit, audit::AuditLog::Open(ctx->db, lo));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = tenants_.emplace(tenant.str(), std::move(ctx));
+  return it->second;
+}
+
+}  // namespace chukan::server

@@ -1,0 +1,134 @@
+// Platform: one intermediate-server installation (中間サーバー・プラットフォーム) hosting many
+// tenants. It owns the platform database (tenant registry, existing-system clients, the platform
+// audit log), the platform master key that wraps every tenant's data key, and each tenant's
+// storage. Platform administrators act through it (`chukan tenant …`, `chukan client …`), and
+// the server authenticates existing systems (既存業務システム) through it.
+//
+// Tenancy rules: a tenant's data key is stored only wrapped under the master key, with the
+// tenant id as associated data; deleting a tenant destroys its wrapped key first (crypto-
+// erasure), then its storage. A client's bearer token is shown once; only its BLAKE2b hash is
+// stored. The tenant of an API call comes from its token, never from the request.
+//
+// Every administrative action appends to the platform audit log in the same transaction.
+//
+// Thread-safety: thread-safe.
+#ifndef CHUKAN_SERVER_PLATFORM_H_
+#define CHUKAN_SERVER_PLATFORM_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/audit_log.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "crypto/ed25519.h"
+#include "crypto/secret_bytes.h"
+#include "server/server_config.h"
+#include "store/tenant_store.h"
+
+namespace chukan::server {
+
+inline constexpr size_t kMaxTenantNameBytes = 200;
+inline constexpr size_t kMaxClientNameBytes = 64;
+
+struct TenantInfo {
+  OrgCode org;
+  TenantId id;
+  std::string name;
+  std::string state;  // "active" or "deleted"
+  int64_t created_at_us = 0;
+  int64_t active_clients = 0;
+};
+
+// Who is calling: an existing system authenticated by its token.
+struct ClientIdentity {
+  OrgCode org;
+  TenantId tenant;
+  std::string name;  // the client's name, unique among the tenant's active clients
+  std::string role;  // "system" (existing system) or "approver" (staff, until the console exists)
+};
+
+// A tenant's open storage and its unwrapped data key.
+struct TenantContext {
+  TenantId id;
+  OrgCode org;
+  std::shared_ptr<store::Database> db;
+  crypto::SecretBytes data_key;  // 32 bytes; encrypts the tenant's personal data at rest
+  std::unique_ptr<audit::AuditLog> audit;
+};
+
+class Platform {
+ public:
+  // Opens the store and the platform database (applying migrations) and loads the keys from
+  // config.keys_dir, creating them when missing and `create_keys` is true.
+  // Errors: from the store and key files (key_file.h); kFailedPrecondition when keys are
+  // missing and !create_keys.
+  static Result<std::unique_ptr<Platform>> Open(const ServerConfig& config, bool create_keys,
+                                                const Clock& clock = SystemClock::Get());
+  ~Platform();
+
+  // Registers a tenant: storage (file or schema), a fresh data key wrapped under the master key,
+  // and its migrations. A deleted tenant's org code can be registered again (with a new key).
+  // Errors: kAlreadyExists (active tenant); kInvalidArgument (name empty, too long, not UTF-8).
+  Result<TenantInfo> CreateTenant(const OrgCode& org, const std::string& name,
+                                  const std::string& actor);
+  // All tenants ever registered (active and deleted), by org code.
+  Result<std::vector<TenantInfo>> ListTenants();
+  // kNotFound if never registered.
+  Result<TenantInfo> GetTenant(const OrgCode& org);
+  // Crypto-erasure then removal: the wrapped key is destroyed and the tenant marked deleted (one
+  // durable, audited transaction), its clients revoked, then its storage dropped. Re-running it
+  // after a failure in the second half finishes the job. kNotFound if never registered.
+  Status DeleteTenant(const OrgCode& org, const std::string& actor);
+
+  // Adds an existing-system client to an active tenant and returns its bearer token — the only
+  // time the token exists outside the caller. Errors: kNotFound (no active tenant),
+  // kAlreadyExists (an active client has that name), kInvalidArgument (bad name/role).
+  Result<std::string> AddClient(const OrgCode& org, const std::string& name,
+                                const std::string& role, const std::string& actor);
+  // Revokes the active client `name`. kNotFound if there is none.
+  Status RevokeClient(const OrgCode& org, const std::string& name, const std::string& actor);
+
+  // Maps a bearer token to its client. Errors: kUnauthenticated for an unknown, malformed or
+  // revoked token, or a deleted tenant (one message for all, so a caller learns nothing).
+  Result<ClientIdentity> Authenticate(std::string_view token);
+
+  // The tenant's storage and unwrapped key (cached). kNotFound if not an active tenant.
+  Result<std::shared_ptr<TenantContext>> Tenant(const TenantId& tenant);
+
+  audit::AuditLog& audit() { return *audit_; }
+  const crypto::VerifyKey& audit_verify_key() const { return audit_key_.verify_key(); }
+  store::TenantStore& store() { return *store_; }
+  const Clock& clock() const { return clock_; }
+
+ private:
+  Platform(const Clock& clock, std::unique_ptr<store::TenantStore> store,
+           std::shared_ptr<store::Database> db, crypto::SecretBytes master,
+           crypto::SigningKey audit_key);
+
+  std::string KeyId(const TenantId& t) const { return "tenant:" + t.str() + ":data:v1"; }
+
+  const Clock& clock_;
+  std::unique_ptr<store::TenantStore> store_;
+  std::shared_ptr<store::Database> db_;
+  crypto::SecretBytes master_;
+  crypto::SigningKey audit_key_;
+  std::unique_ptr<audit::AuditLog> audit_;
+
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<TenantContext>> tenants_;  // GUARDED_BY(mu_)
+};
+
+// The migrations of the platform database (component "platform").
+const std::vector<store::Migration>& PlatformMigrations();
+
+// "cli:<user>" for the invoking OS user, for audit entries written by admin commands.
+std::string CliActor();
+
+}  // namespace chukan::server
+
+#endif  // CHUKAN_SERVER_PLATFORM_H_

@@ -1,0 +1,79 @@
+#include "server/server_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/status_matchers.h"
+#include "common/test_util.h"
+
+namespace chukan::server {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using ::testing::HasSubstr;
+
+std::string Write(const chukan::testing::TempDir& dir, const std::string& text) {
+  const std::string path = dir.File("chukan.toml");
+  std::ofstream out(path);
+  out << text;
+  return path;
+}
+
+TEST(ServerConfigTest, DefaultsAndRelativePaths) {
+  chukan::testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(ServerConfig c, LoadServerConfig(Write(dir, "[server]\nport = 0\n")));
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 0);
+  EXPECT_EQ(c.store.backend, store::Backend::kSqlite);
+  EXPECT_EQ(c.store.data_dir, dir.File("data"));
+  EXPECT_EQ(c.master_key_file(), dir.File("data/keys/master.key"));
+  EXPECT_EQ(c.layout_dir, dir.File("data/layout"));
+  EXPECT_TRUE(c.tls_cert.empty());
+}
+
+TEST(ServerConfigTest, FullFile) {
+  chukan::testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(ServerConfig c, LoadServerConfig(Write(dir, R"(
+[server]
+host = "127.0.0.1"
+port = 8443
+threads = 4
+[tls]
+cert = "pki/server.crt"
+key = "/etc/chukan/server.key"
+[store]
+backend = "postgres"
+dsn = "host=127.0.0.1 dbname=chukan"
+pg_prefix = "city"
+[log]
+level = "warn"
+)")));
+  EXPECT_EQ(c.port, 8443);
+  EXPECT_EQ(c.threads, 4);
+  EXPECT_EQ(c.tls_cert, dir.File("pki/server.crt"));
+  EXPECT_EQ(c.tls_key, "/etc/chukan/server.key");
+  EXPECT_EQ(c.store.backend, store::Backend::kPostgres);
+  EXPECT_EQ(c.store.pg_prefix, "city");
+  EXPECT_EQ(c.log.level, log::Level::kWarn);
+}
+
+TEST(ServerConfigTest, ErrorsNameFileLineAndKey) {
+  chukan::testing::TempDir dir;
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[server]\nprot = 1\n")),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("chukan.toml:2: unknown key 'server.prot'")));
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[store]\nbackend = \"mysql\"\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'store.backend'")));
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[store]\nbackend = \"postgres\"\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'store.dsn' is required")));
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[server]\nport = 70000\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("outside [0, 65535]")));
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[tls]\ncert = \"a.crt\"\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("given together")));
+  EXPECT_THAT(LoadServerConfig(dir.File("missing.toml")), StatusIs(StatusCode::kNotFound));
+}
+
+}  // namespace
+}  // namespace chukan::server
