@@ -30,6 +30,7 @@ Result<Bytes> FromHex(std::string_view hex) {
   if (hex.size() % 2 != 0) {
     return InvalidArgumentError("hex: odd length " + std::to_string(hex.size()));
   }
+  if (hex.empty()) return Bytes();  // libsodium wants a non-null output buffer
   Bytes out(hex.size() / 2);
   size_t len = 0;
   if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &len, nullptr) != 0 ||
@@ -89,6 +90,7 @@ Result<Bytes> FromBase64Url(std::string_view text) {
 Bytes RandomBytes(size_t n) {
   internal::InitializeOrDie();
   Bytes out(n);
+  if (n == 0) return out;  // randombytes_buf wants a non-null buffer
   randombytes_buf(out.data(), out.size());
   return out;
 }

@@ -1,5 +1,6 @@
 #include "crypto/key_wrap.h"
 
+#include <cstring>
 #include <string>
 
 #include "crypto/aead.h"
@@ -12,11 +13,14 @@ namespace {
 constexpr std::string_view kKeyWrapLabel = "chukan/key-wrap";
 
 Bytes AssociatedData(uint8_t version, std::string_view key_id) {
-  Bytes ad;
-  ad.reserve(kKeyWrapLabel.size() + 1 + key_id.size());
-  ad.insert(ad.end(), kKeyWrapLabel.begin(), kKeyWrapLabel.end());
-  ad.push_back(version);
-  ad.insert(ad.end(), key_id.begin(), key_id.end());
+  // Sized up front and filled with memcpy: GCC 12 at -O2 warns (-Wstringop-overflow, a false
+  // positive) on the equivalent vector::insert sequence.
+  Bytes ad(kKeyWrapLabel.size() + 1 + key_id.size());
+  std::memcpy(ad.data(), kKeyWrapLabel.data(), kKeyWrapLabel.size());
+  ad[kKeyWrapLabel.size()] = version;
+  if (!key_id.empty()) {
+    std::memcpy(ad.data() + kKeyWrapLabel.size() + 1, key_id.data(), key_id.size());
+  }
   return ad;
 }
 
@@ -44,10 +48,9 @@ Result<Bytes> WrapKey(const SecretBytes& master, const SecretBytes& data_key,
   }
   ASSIGN_OR_RETURN(Bytes sealed,
                    Encrypt(master, data_key.span(), AssociatedData(kKeyWrapVersion1, key_id)));
-  Bytes out;
-  out.reserve(1 + sealed.size());
-  out.push_back(kKeyWrapVersion1);
-  out.insert(out.end(), sealed.begin(), sealed.end());
+  Bytes out(1 + sealed.size());
+  out[0] = kKeyWrapVersion1;
+  std::memcpy(out.data() + 1, sealed.data(), sealed.size());
   return out;
 }
 

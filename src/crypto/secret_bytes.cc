@@ -16,22 +16,13 @@ std::string HexErrorMessage(std::string_view hex);
 Result<size_t> DecodeBase64Url(std::string_view text, uint8_t* out, size_t out_cap);
 }  // namespace internal
 
-SecretBytes::SecretBytes(size_t n) : buf_(n) {
-  internal::InitializeOrDie();
-  // Best effort (see the header): failure (RLIMIT_MEMLOCK) leaves the secret unpinned but still
-  // wiped on destruction.
-  if (!buf_.empty()) (void)sodium_mlock(buf_.data(), buf_.size());
-}
+SecretBytes::SecretBytes(size_t n) : buf_(n) { internal::InitializeOrDie(); }
 
 SecretBytes::~SecretBytes() { Wipe(); }
 
 void SecretBytes::Wipe() noexcept {
-  if (!buf_.empty()) {
-    // sodium_munlock zeroes the memory before unlocking it; the explicit wipe keeps that
-    // guarantee even if a future libsodium changed it.
-    sodium_memzero(buf_.data(), buf_.size());
-    (void)sodium_munlock(buf_.data(), buf_.size());
-  }
+  // sodium_memzero cannot be optimised away, unlike a memset before free.
+  if (!buf_.empty()) sodium_memzero(buf_.data(), buf_.size());
   buf_ = std::vector<uint8_t>();  // release the (now zero) buffer
 }
 
@@ -66,6 +57,7 @@ Result<SecretBytes> SecretBytes::FromHex(std::string_view hex) {
   if (hex.size() % 2 != 0) {
     return InvalidArgumentError("hex: odd length " + std::to_string(hex.size()));
   }
+  if (hex.empty()) return SecretBytes();  // libsodium wants a non-null output buffer
   SecretBytes s(hex.size() / 2);
   size_t len = 0;
   if (sodium_hex2bin(s.data(), s.size(), hex.data(), hex.size(), nullptr, &len, nullptr) != 0 ||
@@ -77,7 +69,7 @@ Result<SecretBytes> SecretBytes::FromHex(std::string_view hex) {
 
 Result<SecretBytes> SecretBytes::FromBase64Url(std::string_view text) {
   RETURN_IF_ERROR(EnsureInitialized());
-  // Decode into a locked scratch buffer of the maximum size, then copy the exact length into the
+  // Decode into a scratch secret of the maximum size, then copy the exact length into the
   // result; the scratch buffer is wiped when it goes out of scope.
   SecretBytes scratch(text.size() * 3 / 4 + 1);
   ASSIGN_OR_RETURN(size_t len, internal::DecodeBase64Url(text, scratch.data(), scratch.size()));
