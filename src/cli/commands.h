@@ -23,6 +23,7 @@ struct Action {
 void RegisterPkiCommands(CLI::App& app, Action& action);
 void RegisterAuditCommands(CLI::App& app, Action& action);
 void RegisterDemoCommands(CLI::App& app, Action& action);
+void RegisterTenantCommands(CLI::App& app, Action& action);
 
 }  // namespace chukan::cli
 

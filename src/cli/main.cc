@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   chukan::cli::RegisterPkiCommands(app, action);
   chukan::cli::RegisterAuditCommands(app, action);
   chukan::cli::RegisterDemoCommands(app, action);
+  chukan::cli::RegisterTenantCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

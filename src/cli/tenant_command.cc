@@ -1,0 +1,202 @@
+// chukan tenant create|list|show|delete and chukan client add|revoke — platform administration
+// on the data directory or database named by the server's configuration file. Every action is
+// audited in the platform audit log. Exit codes: 0 done, 1 failed, 2 usage.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+#include "common/clock.h"
+#include "server/platform.h"
+#include "server/server_config.h"
+
+namespace chukan::cli {
+namespace {
+
+struct AdminArgs {
+  std::string config;
+  std::string org;
+  std::string name;
+  std::string role = "system";
+  bool yes = false;
+};
+
+void PrintError(const char* what_ja, const char* what_en, const Status& s) {
+  std::fprintf(stderr, "chukan: %s / %s: %s\n", what_ja, what_en, s.ToString().c_str());
+}
+
+// Loads the config, opens the platform and parses --org when `need_org`. Prints errors.
+Result<std::unique_ptr<server::Platform>> OpenPlatform(const AdminArgs& args, bool create_keys) {
+  Result<server::ServerConfig> cfg = server::LoadServerConfig(args.config);
+  if (!cfg.ok()) {
+    PrintError("設定ファイルを読めません", "cannot load the configuration", cfg.status());
+    return cfg.status();
+  }
+  Result<std::unique_ptr<server::Platform>> p = server::Platform::Open(*cfg, create_keys);
+  if (!p.ok()) PrintError("プラットフォームを開けません", "cannot open the platform", p.status());
+  return p;
+}
+
+Result<OrgCode> ParseOrg(const AdminArgs& args) {
+  Result<OrgCode> org = OrgCode::Parse(args.org);
+  if (!org.ok()) PrintError("--org が不正です", "bad --org", org.status());
+  return org;
+}
+
+void PrintTenant(const server::TenantInfo& t) {
+  std::printf("%s  %-8s  %-18s  clients=%lld  %s  %s\n", t.org.str().c_str(),
+              t.state == "active" ? "有効" : "削除済", t.id.str().c_str(),
+              static_cast<long long>(t.active_clients),
+              FormatRfc3339(FromUnixMicros(t.created_at_us)).substr(0, 19).c_str(), t.name.c_str());
+}
+
+int TenantCreate(const AdminArgs& args) {
+  Result<OrgCode> org = ParseOrg(args);
+  if (!org.ok()) return 2;
+  auto p = OpenPlatform(args, /*create_keys=*/true);
+  if (!p.ok()) return 1;
+  Result<server::TenantInfo> t = (*p)->CreateTenant(*org, args.name, server::CliActor());
+  if (!t.ok()) {
+    PrintError("テナントを作成できません", "cannot create the tenant", t.status());
+    return 1;
+  }
+  std::printf("テナントを作成しました / tenant created:\n");
+  PrintTenant(*t);
+  return 0;
+}
+
+int TenantList(const AdminArgs& args) {
+  auto p = OpenPlatform(args, false);
+  if (!p.ok()) return 1;
+  Result<std::vector<server::TenantInfo>> list = (*p)->ListTenants();
+  if (!list.ok()) {
+    PrintError("一覧を取得できません", "cannot list tenants", list.status());
+    return 1;
+  }
+  std::printf(
+      "機関コード        状態      テナントID          利用者    作成日時             名称\n"
+      "org code          state     tenant id           clients   created (UTC)        name\n");
+  for (const auto& t : *list) PrintTenant(t);
+  std::printf("%zu 件 / tenants\n", list->size());
+  return 0;
+}
+
+int TenantShow(const AdminArgs& args) {
+  Result<OrgCode> org = ParseOrg(args);
+  if (!org.ok()) return 2;
+  auto p = OpenPlatform(args, false);
+  if (!p.ok()) return 1;
+  Result<server::TenantInfo> t = (*p)->GetTenant(*org);
+  if (!t.ok()) {
+    PrintError("テナントがありません", "no such tenant", t.status());
+    return 1;
+  }
+  std::printf(
+      "機関コード / org code:   %s\n名称 / name:            %s\n"
+      "テナントID / tenant id: %s\n状態 / state:           %s\n"
+      "有効な利用者 / active clients: %lld\n作成 / created:         %s\n",
+      t->org.str().c_str(), t->name.c_str(), t->id.str().c_str(), t->state.c_str(),
+      static_cast<long long>(t->active_clients),
+      FormatRfc3339(FromUnixMicros(t->created_at_us)).c_str());
+  return 0;
+}
+
+int TenantDelete(const AdminArgs& args) {
+  Result<OrgCode> org = ParseOrg(args);
+  if (!org.ok()) return 2;
+  if (!args.yes) {
+    std::fprintf(stderr,
+                 "chukan tenant delete: テナントの鍵とデータを完全に消去します。--yes を付けて"
+                 "再実行してください / this destroys the tenant's key and data for good; "
+                 "re-run with --yes\n");
+    return 2;
+  }
+  auto p = OpenPlatform(args, false);
+  if (!p.ok()) return 1;
+  Status s = (*p)->DeleteTenant(*org, server::CliActor());
+  if (!s.ok()) {
+    PrintError("テナントを削除できません", "cannot delete the tenant", s);
+    return 1;
+  }
+  std::printf("テナント %s の鍵を破棄し、データを削除しました / key destroyed and data removed\n",
+              org->str().c_str());
+  return 0;
+}
+
+int ClientAdd(const AdminArgs& args) {
+  Result<OrgCode> org = ParseOrg(args);
+  if (!org.ok()) return 2;
+  auto p = OpenPlatform(args, false);
+  if (!p.ok()) return 1;
+  Result<std::string> token = (*p)->AddClient(*org, args.name, args.role, server::CliActor());
+  if (!token.ok()) {
+    PrintError("利用者を追加できません", "cannot add the client", token.status());
+    return 1;
+  }
+  std::fprintf(
+      stderr,
+      "利用者 \"%s\" を追加しました。トークンは今回だけ表示されます。安全に保管してください"
+      " / client added; the token is shown only this once — store it safely:\n",
+      args.name.c_str());
+  std::printf("%s\n", token->c_str());
+  return 0;
+}
+
+int ClientRevoke(const AdminArgs& args) {
+  Result<OrgCode> org = ParseOrg(args);
+  if (!org.ok()) return 2;
+  auto p = OpenPlatform(args, false);
+  if (!p.ok()) return 1;
+  Status s = (*p)->RevokeClient(*org, args.name, server::CliActor());
+  if (!s.ok()) {
+    PrintError("利用者を失効できません", "cannot revoke the client", s);
+    return 1;
+  }
+  std::printf("利用者 \"%s\" を失効させました / client revoked\n", args.name.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void RegisterTenantCommands(CLI::App& app, Action& action) {
+  auto args = std::make_shared<AdminArgs>();
+  auto add_config = [&](CLI::App* cmd) {
+    cmd->add_option("--config", args->config, "server configuration file (TOML)")->required();
+  };
+  CLI::App* tenant = app.add_subcommand("tenant", "テナント管理 / tenant administration");
+  tenant->require_subcommand(1);
+  CLI::App* create = tenant->add_subcommand("create", "テナントを作成 / create a tenant");
+  add_config(create);
+  create->add_option("--org", args->org, "機関コード (16 digits)")->required();
+  create->add_option("--name", args->name, "名称 / name")->required();
+  create->callback([&action, args] { action.run = [args] { return TenantCreate(*args); }; });
+  CLI::App* list = tenant->add_subcommand("list", "テナント一覧 / list tenants");
+  add_config(list);
+  list->callback([&action, args] { action.run = [args] { return TenantList(*args); }; });
+  CLI::App* show = tenant->add_subcommand("show", "テナントを表示 / show a tenant");
+  add_config(show);
+  show->add_option("--org", args->org, "機関コード (16 digits)")->required();
+  show->callback([&action, args] { action.run = [args] { return TenantShow(*args); }; });
+  CLI::App* del = tenant->add_subcommand(
+      "delete", "鍵を破棄してテナントを削除 / destroy the key and delete the tenant");
+  add_config(del);
+  del->add_option("--org", args->org, "機関コード (16 digits)")->required();
+  del->add_flag("--yes", args->yes, "confirm");
+  del->callback([&action, args] { action.run = [args] { return TenantDelete(*args); }; });
+
+  CLI::App* client = app.add_subcommand("client", "既存システムの利用者 / existing-system clients");
+  client->require_subcommand(1);
+  CLI::App* cadd = client->add_subcommand("add", "利用者を追加しトークンを発行 / add a client");
+  add_config(cadd);
+  cadd->add_option("--tenant", args->org, "機関コード (16 digits)")->required();
+  cadd->add_option("--name", args->name, "利用者名 / client name")->required();
+  cadd->add_option("--role", args->role, "system (default) or approver");
+  cadd->callback([&action, args] { action.run = [args] { return ClientAdd(*args); }; });
+  CLI::App* crev = client->add_subcommand("revoke", "利用者を失効 / revoke a client");
+  add_config(crev);
+  crev->add_option("--tenant", args->org, "機関コード (16 digits)")->required();
+  crev->add_option("--name", args->name, "利用者名 / client name")->required();
+  crev->callback([&action, args] { action.run = [args] { return ClientRevoke(*args); }; });
+}
+
+}  // namespace chukan::cli
