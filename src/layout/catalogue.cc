@@ -1,0 +1,106 @@
+#include "layout/catalogue.h"
+
+#include <algorithm>
+
+namespace chukan::layout {
+
+std::string_view ItemKindName(ItemKind kind) {
+  switch (kind) {
+    case ItemKind::kHeader:
+      return "header";
+    case ItemKind::kRepeating:
+      return "repeating";
+    case ItemKind::kDate:
+      return "date";
+    case ItemKind::kSingle:
+      return "single";
+  }
+  return "?";
+}
+
+std::string_view ValueTypeName(ValueType type) {
+  switch (type) {
+    case ValueType::kText:
+      return "text";
+    case ValueType::kNumber:
+      return "number";
+    case ValueType::kDate:
+      return "date";
+    case ValueType::kCode:
+      return "code";
+  }
+  return "?";
+}
+
+const CodeEntry* CodeList::FindEntry(std::string_view code) const noexcept {
+  auto it = std::lower_bound(
+      sorted_.begin(), sorted_.end(), code,
+      [this](uint32_t i, std::string_view c) { return std::string_view(entries_[i].code) < c; });
+  if (it == sorted_.end() || entries_[*it].code != code) return nullptr;
+  return &entries_[*it];
+}
+
+bool CodeList::Contains(std::string_view code) const noexcept { return FindEntry(code) != nullptr; }
+
+const std::string* CodeList::Label(std::string_view code) const noexcept {
+  const CodeEntry* e = FindEntry(code);
+  return e == nullptr ? nullptr : &e->label;
+}
+
+const Item* LayoutVersion::FindItem(std::string_view code) const {
+  auto it = index_.find(code);
+  return it == index_.end() ? nullptr : items_[it->second];
+}
+
+std::optional<size_t> LayoutVersion::ItemIndex(std::string_view code) const {
+  auto it = index_.find(code);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+const DataSet* InfoName::FindDataSet(std::string_view code) const {
+  for (const auto& ds : data_sets_) {
+    if (ds.code == code) return &ds;
+  }
+  return nullptr;
+}
+
+const LayoutVersion* InfoName::Version(std::string_view version) const {
+  for (const LayoutVersion* v : version_ptrs_) {
+    if (v->version() == version) return v;
+  }
+  return nullptr;
+}
+
+const LayoutVersion* InfoName::VersionAt(const Date& d) const {
+  for (const LayoutVersion* v : version_ptrs_) {
+    if (v->IsValidOn(d)) return v;
+  }
+  return nullptr;
+}
+
+const InfoName* Catalogue::Find(const TmCode& code) const { return Find(code.str()); }
+
+const InfoName* Catalogue::Find(std::string_view tm_code) const {
+  auto it = infos_.find(tm_code);
+  return it == infos_.end() ? nullptr : it->second.get();
+}
+
+const Affair* Catalogue::FindAffair(const JmCode& code) const {
+  auto it = std::lower_bound(affairs_.begin(), affairs_.end(), code,
+                             [](const Affair& a, const JmCode& c) { return a.code < c; });
+  return it != affairs_.end() && it->code == code ? &*it : nullptr;
+}
+
+const Procedure* Catalogue::FindProcedure(const JtCode& code) const {
+  auto it = std::lower_bound(procedures_.begin(), procedures_.end(), code,
+                             [](const Procedure& p, const JtCode& c) { return p.code < c; });
+  return it != procedures_.end() && it->code == code ? &*it : nullptr;
+}
+
+const CodeList* Catalogue::FindCodeList(std::string_view id) const {
+  auto it = code_lists_.find(id);
+  return it == code_lists_.end() ? nullptr : it->second.get();
+}
+
+}  // namespace chukan::layout

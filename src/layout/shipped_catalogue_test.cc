@@ -1,0 +1,172 @@
+// Loads the catalogue shipped in data/layout and checks its content.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/status_matchers.h"
+#include "layout/catalogue_loader.h"
+#include "layout/value_check.h"
+
+namespace chukan::layout {
+namespace {
+
+using ::testing::ElementsAre;
+
+std::shared_ptr<const Catalogue> Shipped() {
+  static const std::shared_ptr<const Catalogue> catalogue = [] {
+    auto r = LoadCatalogue(CHUKAN_LAYOUT_DIR);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : nullptr;
+  }();
+  return catalogue;
+}
+
+TEST(ShippedCatalogueTest, HasTheSixInformationNames) {
+  auto c = Shipped();
+  ASSERT_NE(c, nullptr);
+  std::vector<std::string> names;
+  for (const InfoName* info : c->infos()) names.push_back(info->code().str() + " " + info->name());
+  EXPECT_THAT(names,
+              ElementsAre("TM00000000000002 地方税関係情報", "TM00000000000004 介護保険関係情報",
+                          "TM90000000000101 住民票関係情報", "TM90000000000102 生活保護関係情報",
+                          "TM90000000000103 障害者関係情報", "TM90000000000104 児童手当関係情報"));
+}
+
+TEST(ShippedCatalogueTest, ItemCodesFollowTheScheme) {
+  // IT + last 6 digits of the TM code + 4-digit data set (0000 = common) + 4-digit sequence.
+  auto c = Shipped();
+  ASSERT_NE(c, nullptr);
+  for (const InfoName* info : c->infos()) {
+    const std::string prefix = "IT" + info->code().str().substr(10);
+    for (const Item* item : info->all_items()) {
+      EXPECT_EQ(item->code().substr(0, 8), prefix) << item->code();
+      const std::string ds = item->data_set().empty() ? "0000" : item->data_set();
+      EXPECT_EQ(item->code().substr(8, 4), ds) << item->code();
+    }
+  }
+}
+
+TEST(ShippedCatalogueTest, LocalTaxVersionsAndKey) {
+  auto c = Shipped();
+  ASSERT_NE(c, nullptr);
+  auto tm = TmCode::Parse("TM00000000000002");
+  ASSERT_OK(tm.status());
+  const InfoName* tax = c->Find(*tm);
+  ASSERT_NE(tax, nullptr);
+  EXPECT_EQ(tax->name_en(), "Local tax information");
+  EXPECT_FALSE(tax->approval_required());
+  ASSERT_EQ(tax->versions().size(), 2u);
+  const LayoutVersion* v1 = tax->Version("0001");
+  const LayoutVersion* v2 = tax->Version("0002");
+  ASSERT_NE(v1, nullptr);
+  ASSERT_NE(v2, nullptr);
+  EXPECT_EQ(tax->Version("0003"), nullptr);
+  EXPECT_EQ(v1->item_count(), 15u);
+  EXPECT_EQ(v2->item_count(), 16u);  // 定額減税額 from 0002
+  EXPECT_EQ(v1->FindItem("IT00000200000016"), nullptr);
+  ASSERT_NE(v2->FindItem("IT00000200000016"), nullptr);
+  EXPECT_EQ(v2->FindItem("IT00000200000016")->name(), "定額減税額");
+  EXPECT_EQ(tax->VersionAt(*Date::Parse("2024-05-31")), v1);
+  EXPECT_EQ(tax->VersionAt(*Date::Parse("2024-06-01")), v2);
+  EXPECT_EQ(tax->VersionAt(*Date::Parse("2017-07-17")), nullptr);
+  EXPECT_EQ(&tax->LatestVersion(), v2);
+  EXPECT_THAT(tax->record_key(), ElementsAre("IT00000200000001"));
+  EXPECT_THAT(std::vector<size_t>(v2->key_item_indexes().begin(), v2->key_item_indexes().end()),
+              ElementsAre(0u));
+  const Item* income = v2->FindItem("IT00000200000005");
+  ASSERT_NE(income, nullptr);
+  EXPECT_EQ(income->name(), "合計所得金額");
+  EXPECT_TRUE(income->allow_sign());
+  EXPECT_EQ(v2->ItemIndex("IT00000200000005"), std::optional<size_t>(4));
+}
+
+TEST(ShippedCatalogueTest, LongTermCareDataSets) {
+  auto c = Shipped();
+  ASSERT_NE(c, nullptr);
+  const InfoName* kaigo = c->Find("TM00000000000004");
+  ASSERT_NE(kaigo, nullptr);
+  std::vector<std::string> sets;
+  for (const DataSet& ds : kaigo->data_sets()) sets.push_back(ds.code + " " + ds.name);
+  EXPECT_THAT(sets, ElementsAre("0101 被保険者情報", "0102 住所地特例情報", "0201 受給者基本情報",
+                                "0202 負担割合"));
+  const LayoutVersion& v = kaigo->LatestVersion();
+  EXPECT_EQ(v.data_set_item_index(), std::optional<size_t>(0));
+  EXPECT_THAT(kaigo->record_key(), ElementsAre("IT00000400000001", "IT00000400000002"));
+  const Item* wariai = v.FindItem("IT00000402020001");
+  ASSERT_NE(wariai, nullptr);
+  EXPECT_EQ(wariai->data_set(), "0202");
+  ASSERT_NE(wariai->code_list(), nullptr);
+  EXPECT_EQ(*wariai->code_list()->Label("3"), "3割");
+  EXPECT_EQ(CheckValue(*wariai, "4"), ValueError::kUnknownCode);
+  const Item* yokaigo = v.FindItem("IT00000402010001");
+  ASSERT_NE(yokaigo, nullptr);
+  EXPECT_EQ(yokaigo->code_list()->id(), "yokaigo_kubun");
+  EXPECT_EQ(*yokaigo->code_list()->Label("25"), "要介護5");
+}
+
+TEST(ShippedCatalogueTest, FlagsOfPublicAssistanceAndDisability) {
+  auto c = Shipped();
+  ASSERT_NE(c, nullptr);
+  const InfoName* hogo = c->Find("TM90000000000102");
+  ASSERT_NE(hogo, nullptr);
+  EXPECT_FALSE(hogo->approval_required());
+  std::vector<std::string> approval;
+  for (const Item* i : hogo->all_items()) {
+    if (i->approval_required()) approval.push_back(i->name());
+  }
+  EXPECT_THAT(approval, ElementsAre("保護廃止事由", "最低生活費月額", "収入認定額月額"));
+
+  const InfoName* shogai = c->Find("TM90000000000103");
+  ASSERT_NE(shogai, nullptr);
+  EXPECT_TRUE(shogai->approval_required());
+  for (const Item* i : shogai->all_items()) {
+    EXPECT_TRUE(i->approval_required()) << i->code();  // inherited from the TM
+    EXPECT_EQ(i->non_disclosure(), i->name() == "障害名") << i->code();
+  }
+}
+
+TEST(ShippedCatalogueTest, ChildAllowanceDropsIncomeLimitInVersion2) {
+  auto c = Shipped();
+  ASSERT_NE(c, nullptr);
+  const InfoName* jido = c->Find("TM90000000000104");
+  ASSERT_NE(jido, nullptr);
+  const LayoutVersion* v1 = jido->Version("0001");
+  const LayoutVersion* v2 = jido->Version("0002");
+  ASSERT_NE(v1, nullptr);
+  ASSERT_NE(v2, nullptr);
+  EXPECT_NE(v1->FindItem("IT00010400000008"), nullptr);
+  EXPECT_EQ(v2->FindItem("IT00010400000008"), nullptr);
+  EXPECT_EQ(v2->ItemIndex("IT00010400000009"), std::optional<size_t>(7));
+  EXPECT_EQ(jido->VersionAt(*Date::Parse("2024-10-01")), v2);
+}
+
+TEST(ShippedCatalogueTest, ProceduresAndAffairs) {
+  auto c = Shipped();
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->affairs().size(), 7u);
+  EXPECT_EQ(c->procedures().size(), 12u);
+  auto jt = JtCode::Parse("JT90000000000202");
+  ASSERT_OK(jt.status());
+  const Procedure* p = c->FindProcedure(*jt);
+  ASSERT_NE(p, nullptr);
+  const Affair* a = c->FindAffair(p->affair);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->name, "介護保険法による保険給付の支給又は保険料の徴収に関する事務");
+  auto unknown = JtCode::Parse("JT00000000000000");
+  ASSERT_OK(unknown.status());
+  EXPECT_EQ(c->FindProcedure(*unknown), nullptr);
+}
+
+TEST(ShippedCatalogueTest, SharedCodeLists) {
+  auto c = Shipped();
+  ASSERT_NE(c, nullptr);
+  const CodeList* sex = c->FindCodeList("sex");
+  ASSERT_NE(sex, nullptr);
+  EXPECT_EQ(sex->name(), "男女区分");
+  EXPECT_EQ(*sex->Label("2"), "女");
+  EXPECT_EQ(sex->Label("3"), nullptr);
+  EXPECT_NE(c->FindCodeList("zokugara"), nullptr);
+  EXPECT_EQ(c->FindCodeList("nope"), nullptr);
+}
+
+}  // namespace
+}  // namespace chukan::layout
