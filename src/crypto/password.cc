@@ -91,7 +91,10 @@ Status VerifyPassword(std::string_view encoded, std::string_view password) {
 
 bool PasswordNeedsRehash(std::string_view encoded, PwhashLimits limits) {
   if (!EnsureInitialized().ok()) return true;
-  if (encoded.size() >= crypto_pwhash_STRBYTES) return true;
+  if (encoded.size() >= crypto_pwhash_STRBYTES ||
+      encoded.substr(0, kArgon2idPrefix.size()) != kArgon2idPrefix) {
+    return true;  // VerifyPassword would refuse it: replace it
+  }
   const std::string str(encoded);
   return crypto_pwhash_str_needs_rehash(str.c_str(), limits.opslimit, limits.memlimit) != 0;
 }

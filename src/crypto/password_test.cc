@@ -57,6 +57,9 @@ TEST(PasswordTest, MalformedEncodingIsInvalidArgument) {
   EXPECT_THAT(VerifyPassword(encoded.substr(0, 20), "pw"), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(VerifyPassword(std::string(200, '$'), "pw"), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_TRUE(PasswordNeedsRehash("not a hash"));
+  std::string argon2i = encoded;
+  argon2i.replace(0, 10, "$argon2i$");
+  EXPECT_TRUE(PasswordNeedsRehash(argon2i, kFast));
 }
 
 TEST(PasswordTest, TamperedHashDoesNotVerify) {
