@@ -1,0 +1,183 @@
+#include "replica_io/json_lines_reader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "common/status_matchers.h"
+#include "replica_io/test_sources.h"
+
+namespace chukan::replica {
+namespace {
+
+using ::chukan::replica::testing::ChunkedSource;
+using ::chukan::replica::testing::FailingSource;
+using ::chukan::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+struct Outcome {
+  std::vector<Fields> objects;
+  std::vector<int64_t> lines;
+  Status status;
+  bool operator==(const Outcome&) const = default;
+};
+
+Outcome ReadAll(ByteSource& src, JsonLinesOptions options = {}) {
+  Outcome out;
+  JsonLinesReader reader(src, options);
+  for (;;) {
+    Result<bool> more = reader.Next();
+    if (!more.ok()) {
+      out.status = more.status();
+      EXPECT_EQ(reader.Next().status(), out.status);
+      return out;
+    }
+    if (!*more) return out;
+    out.objects.push_back(reader.fields());
+    out.lines.push_back(reader.line());
+    EXPECT_EQ(reader.records(), static_cast<int64_t>(out.objects.size()));
+  }
+}
+
+Outcome Read(std::string_view text, JsonLinesOptions options = {}) {
+  StringSource whole(text);
+  const Outcome expected = ReadAll(whole, options);
+  ChunkedSource bytewise(text, 1);
+  EXPECT_EQ(ReadAll(bytewise, options), expected) << "one byte at a time";
+  ChunkedSource random(text, 1 + text.size() / 3, 5);
+  EXPECT_EQ(ReadAll(random, options), expected) << "random chunks";
+  return expected;
+}
+
+TEST(JsonLinesReaderTest, ReadsFlatObjects) {
+  Outcome o = Read(
+      "{\"atena_no\":\"000000000000001\",\"name\":\"髙橋 ①\",\"amount\":350000}\n"
+      "{\"atena_no\":\"000000000000002\",\"note\":null,\"n\":-12,\"esc\":\"a\\\"b\\u5730\\n\"}\r\n"
+      "  {\"big\": 18446744073709551615 , \"zero\":-0}");
+  ASSERT_OK(o.status);
+  ASSERT_EQ(o.objects.size(), 3u);
+  EXPECT_EQ(o.objects[0],
+            (Fields{{"atena_no", "000000000000001"}, {"name", "髙橋 ①"}, {"amount", "350000"}}));
+  EXPECT_EQ(o.objects[1],
+            (Fields{{"atena_no", "000000000000002"}, {"n", "-12"}, {"esc", "a\"b地\n"}}));
+  EXPECT_EQ(o.objects[2], (Fields{{"big", "18446744073709551615"}, {"zero", "0"}}));
+  EXPECT_THAT(o.lines, ElementsAre(1, 2, 3));
+}
+
+TEST(JsonLinesReaderTest, EmptyObjectAndByteOrderMark) {
+  Outcome o = Read("\xEF\xBB\xBF{}\n{\"a\":\"b\"}\n");
+  ASSERT_OK(o.status);
+  EXPECT_EQ(o.objects, (std::vector<Fields>{{}, {{"a", "b"}}}));
+  EXPECT_THAT(Read("{}\n\xEF\xBB\xBF{}\n").status,
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 2: invalid JSON: byte order mark inside the input"));
+}
+
+TEST(JsonLinesReaderTest, EmptyLines) {
+  EXPECT_EQ(Read("").objects.size(), 0u);
+  EXPECT_OK(Read("").status);
+  Outcome trailing = Read("{}\n\n");
+  EXPECT_OK(trailing.status);
+  EXPECT_EQ(trailing.objects.size(), 1u);
+  EXPECT_OK(Read("{}\r\n\r\n").status);
+  EXPECT_THAT(Read("{}\n\n{}\n").status,
+              StatusIs(StatusCode::kInvalidArgument, "line 2: empty line"));
+  EXPECT_THAT(Read("{}\n\n\n").status,
+              StatusIs(StatusCode::kInvalidArgument, "line 2: empty line"));
+  EXPECT_THAT(Read("{}\n   \n").status,
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 2: invalid JSON: ")));
+}
+
+TEST(JsonLinesReaderTest, RefusesValuesOtherThanStringsIntegersAndNull) {
+  EXPECT_THAT(Read("{\"a\":\"x\"}\n{\"amount\":1.5}\n").status,
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 2: key \"amount\": floating-point values are not allowed"));
+  EXPECT_THAT(Read("{\"e\":1e3}").status,
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 1: key \"e\": floating-point values are not allowed"));
+  EXPECT_THAT(Read("{\"flag\":true}").status,
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 1: key \"flag\": boolean values are not allowed"));
+  EXPECT_THAT(
+      Read("{\"list\":[1]}").status,
+      StatusIs(StatusCode::kInvalidArgument, "line 1: key \"list\": array values are not allowed"));
+  EXPECT_THAT(
+      Read("{\"obj\":{\"x\":\"y\"}}").status,
+      StatusIs(StatusCode::kInvalidArgument, "line 1: key \"obj\": object values are not allowed"));
+}
+
+TEST(JsonLinesReaderTest, TopLevelMustBeAnObject) {
+  for (const char* line : {"[]", "\"text\"", "12", "null", "true"}) {
+    EXPECT_THAT(Read(line).status,
+                StatusIs(StatusCode::kInvalidArgument, "line 1: expected a JSON object"))
+        << line;
+  }
+}
+
+TEST(JsonLinesReaderTest, DuplicateKeys) {
+  EXPECT_THAT(Read("{\"a\":\"1\",\"b\":\"2\",\"a\":\"3\"}").status,
+              StatusIs(StatusCode::kInvalidArgument, "line 1: duplicate key \"a\""));
+  EXPECT_THAT(Read("{\"a\":null,\"a\":\"3\"}").status,
+              StatusIs(StatusCode::kInvalidArgument, "line 1: duplicate key \"a\""));
+}
+
+TEST(JsonLinesReaderTest, InvalidJsonGivesAReasonWithoutQuotingTheInput) {
+  Outcome o = Read("{}\n{\"name\":\"secret-value\"\n");
+  EXPECT_THAT(o.status, StatusIs(StatusCode::kInvalidArgument,
+                                 HasSubstr("line 2: invalid JSON: syntax error")));
+  EXPECT_THAT(o.status.message(), Not(HasSubstr("secret-value")));
+  EXPECT_THAT(Read("{\"a\":\"b\"} x").status,
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1: invalid JSON: ")));
+  EXPECT_THAT(Read("{\"a\":\"\xFF\"}").status,
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1: invalid JSON: ")));
+  EXPECT_THAT(Read("{\"a\":\"\\ud800\"}").status,
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1: invalid JSON: ")));
+  EXPECT_THAT(Read("{\"a\":\"b\",}").status,
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1: invalid JSON: ")));
+}
+
+TEST(JsonLinesReaderTest, Limits) {
+  JsonLinesOptions options;
+  options.max_fields = 2;
+  options.max_value_bytes = 5;
+  options.max_line_bytes = 40;
+  EXPECT_OK(Read("{\"a\":\"12345\",\"b\":null}", options).status);
+  EXPECT_THAT(Read("{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}", options).status,
+              StatusIs(StatusCode::kResourceExhausted, "line 1: more than max_fields (2) fields"));
+  EXPECT_THAT(Read("{\"a\":\"123456\"}", options).status,
+              StatusIs(StatusCode::kResourceExhausted,
+                       "line 1: key \"a\": value exceeds max_value_bytes (5)"));
+  EXPECT_THAT(Read("{}\n{\"a\":\"1\",                                    }\n", options).status,
+              StatusIs(StatusCode::kResourceExhausted, "line 2: line exceeds max_line_bytes (40)"));
+  EXPECT_THAT(Read("{\"" + std::string(300, 'k') + "\":\"v\"}").status,
+              StatusIs(StatusCode::kInvalidArgument, "line 1: key longer than 256 bytes"));
+}
+
+TEST(JsonLinesReaderTest, SourceErrorsPropagate) {
+  FailingSource src("{\"a\":\"1\"}\n{\"b\"", UnavailableError("client went away"));
+  Outcome o = ReadAll(src);
+  EXPECT_THAT(o.status, StatusIs(StatusCode::kUnavailable, "client went away"));
+  EXPECT_EQ(o.objects.size(), 1u);
+}
+
+TEST(JsonLinesReaderTest, LargeInputErrorDeepInside) {
+  std::string text;
+  for (int i = 1; i <= 200'000; ++i) {
+    text += i == 150'000 ? "{\"atena_no\":\"x\",\"amount\":true}\n"
+                         : "{\"atena_no\":\"" + std::to_string(i) + "\",\"name\":\"山田\"}\n";
+  }
+  ChunkedSource src(text, 70'000, 9);
+  Outcome o = ReadAll(src);
+  EXPECT_THAT(o.status, StatusIs(StatusCode::kInvalidArgument,
+                                 "line 150000: key \"amount\": boolean values are not allowed"));
+  EXPECT_EQ(o.objects.size(), 149'999u);
+}
+
+}  // namespace
+}  // namespace chukan::replica
