@@ -1,5 +1,6 @@
 #include "replica_io/csv_reader.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <string>
@@ -18,6 +19,32 @@ constexpr std::array<bool, 256> kSpecial = [] {
   t[static_cast<unsigned char>('\n')] = true;
   return t;
 }();
+
+// Offset of the first invalid UTF-8 sequence in `s`, or s.size() if it is all valid. Inlines the
+// common cases (ASCII and the 3-byte sequences of Japanese text) and defers the rest to the
+// shared strict check.
+size_t FirstInvalidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    // E1..EC and EE..EF take any two continuation bytes (E0 and ED have narrower ranges).
+    if (((c >= 0xE1 && c <= 0xEC) || c >= 0xEE) && c <= 0xEF && i + 2 < n &&
+        (p[i + 1] & 0xC0) == 0x80 && (p[i + 2] & 0xC0) == 0x80) {
+      i += 3;
+      continue;
+    }
+    const size_t k = Utf8SequenceLength(s, i);
+    if (k == 0) return i;
+    i += k;
+  }
+  return n;
+}
 
 std::string Line(int64_t line) { return "line " + std::to_string(line) + ": "; }
 std::string Column(size_t column) { return "column " + std::to_string(column) + ": "; }
@@ -99,12 +126,11 @@ Status CsvReader::EndField(size_t begin, size_t size) {
   }
   if ((field_bits_ & 0x80) != 0) {
     const std::string_view value(buf_.data() + begin, size);
-    int64_t line = field_line_;
-    for (size_t i = 0; i < value.size();) {
-      const size_t n = Utf8SequenceLength(value, i);
-      if (n == 0) return InvalidArgumentError(Line(line) + Column(column) + "invalid UTF-8");
-      if (value[i] == '\n') ++line;  // a quoted field may span lines
-      i += n;
+    const size_t bad = FirstInvalidUtf8(value);
+    if (bad != value.size()) {
+      // A quoted field may span lines: name the line of the bad byte.
+      const int64_t line = field_line_ + std::count(value.begin(), value.begin() + bad, '\n');
+      return InvalidArgumentError(Line(line) + Column(column) + "invalid UTF-8");
     }
   }
   spans_.emplace_back(begin - begin_, size);

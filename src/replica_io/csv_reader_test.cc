@@ -177,6 +177,15 @@ TEST(CsvReaderTest, InvalidUtf8NamesLineAndColumn) {
               StatusIs(StatusCode::kInvalidArgument, "line 1: column 2: invalid UTF-8"));
   EXPECT_THAT(Read("a,\xE5\x9C,b").status,
               StatusIs(StatusCode::kInvalidArgument, "line 1: column 2: invalid UTF-8"));
+  // The 3-byte fast path: E0 needs A0..BF next (overlong otherwise); a sequence cut short.
+  EXPECT_THAT(Read("\xE0\x80\x80").status,
+              StatusIs(StatusCode::kInvalidArgument, "line 1: column 1: invalid UTF-8"));
+  EXPECT_THAT(Read("ok,\xE3\x81").status,
+              StatusIs(StatusCode::kInvalidArgument, "line 1: column 2: invalid UTF-8"));
+  EXPECT_THAT(Read("\xE3\x81\xC2").status,
+              StatusIs(StatusCode::kInvalidArgument, "line 1: column 1: invalid UTF-8"));
+  EXPECT_EQ(ReadOk("\xEF\xBF\xBF,\xE0\xA0\x80,\xF0\x9F\x98\x80"),
+            (Records{{"\xEF\xBF\xBF", "\xE0\xA0\x80", "😀"}}));
   // Inside a quoted field that spans lines: the physical line of the bad byte.
   EXPECT_THAT(Read("x,\"one\ntwo\nthr\xC3\"\n").status,
               StatusIs(StatusCode::kInvalidArgument, "line 3: column 2: invalid UTF-8"));

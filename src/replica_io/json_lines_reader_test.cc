@@ -101,6 +101,9 @@ TEST(JsonLinesReaderTest, RefusesValuesOtherThanStringsIntegersAndNull) {
   EXPECT_THAT(Read("{\"e\":1e3}").status,
               StatusIs(StatusCode::kInvalidArgument,
                        "line 1: key \"e\": floating-point values are not allowed"));
+  EXPECT_THAT(Read("{\"big\":18446744073709551616}").status,
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 1: key \"big\": floating-point values are not allowed"));
   EXPECT_THAT(Read("{\"flag\":true}").status,
               StatusIs(StatusCode::kInvalidArgument,
                        "line 1: key \"flag\": boolean values are not allowed"));
