@@ -8,6 +8,7 @@
 #define CHUKAN_REPLICA_IO_CHUNK_BUFFER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "common/status.h"
@@ -21,7 +22,8 @@ class ChunkBuffer {
 
   // `src` is owned by the caller and must outlive the buffer. The caller never keeps more than
   // `max_keep` bytes across a Refill; the buffer then never grows beyond max_keep + kChunk.
-  ChunkBuffer(ByteSource& src, size_t max_keep) : src_(src), limit_(max_keep + kChunk) {}
+  ChunkBuffer(ByteSource& src, size_t max_keep)
+      : src_(src), limit_(max_keep > SIZE_MAX - kChunk - 1 ? SIZE_MAX : max_keep + kChunk + 1) {}
 
   char* data() { return data_.data(); }
   const char* data() const { return data_.data(); }

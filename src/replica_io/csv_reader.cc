@@ -52,7 +52,7 @@ std::string Column(size_t column) { return "column " + std::to_string(column) + 
 }  // namespace
 
 CsvReader::CsvReader(ByteSource& src, CsvOptions options)
-    : buf_(src, options.max_record_bytes + 1), options_(options) {}
+    : buf_(src, options.max_record_bytes), options_(options) {}
 
 Status CsvReader::Fail(Status s) {
   error_ = s;

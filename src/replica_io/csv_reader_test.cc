@@ -264,6 +264,14 @@ TEST(CsvReaderTest, RecordLimitBoundsMemoryOnEndlessInput) {
   EXPECT_LE(src.total(), size_t{(4 << 20) + ChunkBuffer::kChunk * 2});
 }
 
+TEST(CsvReaderTest, UnboundedLimitsDoNotOverflow) {
+  CsvOptions options;
+  options.max_record_bytes = SIZE_MAX;
+  options.max_field_bytes = SIZE_MAX;
+  options.max_fields = SIZE_MAX;
+  EXPECT_EQ(Read("a,b\n", options).records, (Records{{"a", "b"}}));
+}
+
 TEST(CsvReaderTest, SourceErrorsPropagate) {
   FailingSource src("a,b\nc,", DataLossError("disk on fire"));
   Outcome o = ReadAll(src);

@@ -120,7 +120,7 @@ class FlatObjectHandler {
 }  // namespace
 
 JsonLinesReader::JsonLinesReader(ByteSource& src, JsonLinesOptions options)
-    : buf_(src, options.max_line_bytes + 1), options_(options) {}
+    : buf_(src, options.max_line_bytes), options_(options) {}
 
 JsonLinesReader::~JsonLinesReader() = default;
 
