@@ -24,6 +24,7 @@ void RegisterPkiCommands(CLI::App& app, Action& action);
 void RegisterAuditCommands(CLI::App& app, Action& action);
 void RegisterDemoCommands(CLI::App& app, Action& action);
 void RegisterTenantCommands(CLI::App& app, Action& action);
+void RegisterServerCommands(CLI::App& app, Action& action);
 
 }  // namespace chukan::cli
 

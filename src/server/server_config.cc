@@ -18,10 +18,11 @@ std::string Resolve(const std::filesystem::path& base, const std::string& p) {
 
 Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ASSIGN_OR_RETURN(Config c, Config::LoadFile(path));
-  RETURN_IF_ERROR(c.CheckKnownKeys(
-      {"server.host", "server.port", "server.threads", "tls.cert", "tls.key", "tls.client_ca",
-       "store.backend", "store.data_dir", "store.dsn", "store.pg_prefix", "store.pool_size",
-       "store.synchronous_full", "keys.dir", "layout.dir", "log.level", "log.path"}));
+  RETURN_IF_ERROR(
+      c.CheckKnownKeys({"server.host", "server.port", "server.threads", "server.max_body_mb",
+                        "tls.cert", "tls.key", "tls.client_ca", "store.backend", "store.data_dir",
+                        "store.dsn", "store.pg_prefix", "store.pool_size", "store.synchronous_full",
+                        "keys.dir", "layout.dir", "log.level", "log.path"}));
   const std::filesystem::path base =
       std::filesystem::absolute(std::filesystem::path(path)).parent_path();
   ServerConfig cfg;
@@ -31,6 +32,8 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   cfg.port = static_cast<uint16_t>(port);
   ASSIGN_OR_RETURN(int64_t threads, c.GetInt("server.threads", 2, 1, 256));
   cfg.threads = static_cast<int>(threads);
+  ASSIGN_OR_RETURN(int64_t max_body_mb, c.GetInt("server.max_body_mb", 1024, 1, 65536));
+  cfg.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
   ASSIGN_OR_RETURN(std::string cert, c.GetString("tls.cert", ""));
   ASSIGN_OR_RETURN(std::string key, c.GetString("tls.key", ""));
   ASSIGN_OR_RETURN(std::string client_ca, c.GetString("tls.client_ca", ""));

@@ -2,7 +2,7 @@
 // from TOML. The admin commands (`chukan tenant …`, `chukan client …`) read the same file, so
 // they act on the same data directory or database as the server. Unknown keys are refused.
 //
-//   [server]   host, port, threads
+//   [server]   host, port, threads, max_body_mb
 //   [tls]      cert, key, client_ca            (optional: HTTPS when cert is set)
 //   [store]    backend = "sqlite" | "postgres", data_dir, dsn, pg_prefix, pool_size
 //   [keys]     dir (default <data_dir>/keys): master.key, audit-signing.key
@@ -14,6 +14,7 @@
 #ifndef CHUKAN_SERVER_SERVER_CONFIG_H_
 #define CHUKAN_SERVER_SERVER_CONFIG_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -28,6 +29,8 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
   int threads = 2;
+  // Largest request body accepted (imports stream; other requests are small).
+  size_t max_body_bytes = size_t{1} << 30;
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;

@@ -1,0 +1,77 @@
+// RecordSource: the rows of an import (or reconcile) file in layout terms — atena_no plus the
+// values of a layout version's items, in item order — whatever the file's format (CSV with a
+// header row of item codes, or JSON Lines) and charset (UTF-8 or Shift_JIS/CP932).
+//
+// The raw bytes are hashed as they are read (BLAKE2b-256), so an import records the hash of
+// exactly what it received.
+//
+// Single-threaded objects.
+#ifndef CHUKAN_REPLICA_RECORD_SOURCE_H_
+#define CHUKAN_REPLICA_RECORD_SOURCE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "layout/catalogue.h"
+#include "replica_io/byte_source.h"
+
+namespace chukan::replica {
+
+enum class FileFormat { kCsv, kJsonLines };
+// "csv", "jsonl" (also "text/csv", "application/x-ndjson", "application/jsonl").
+Result<FileFormat> ParseFileFormat(std::string_view s);
+
+// One row. Views are valid until the next call to Next().
+struct RowView {
+  int64_t line = 0;  // where the row starts in the file (1-based; the CSV header is line 1)
+  std::string_view atena_no;
+  std::span<const std::string_view> values;  // one per item of the version, "" when absent
+};
+
+// A problem with one row that does not stop reading (the row is skipped), e.g. an unknown key
+// in a JSON Lines object.
+struct RowProblem {
+  int64_t line = 0;
+  std::string field;
+  std::string reason;
+  std::string message;
+};
+
+class RecordSource {
+ public:
+  virtual ~RecordSource() = default;
+  // Reads the next row into `row`; returns false at the end. A row with a problem of its own is
+  // reported through `problem` (set) and `row` is then not valid. Errors: malformed files that
+  // cannot be read further (broken quoting, invalid Shift_JIS, oversize records) — kInvalidArgument
+  // or kResourceExhausted whose message starts with "line N".
+  virtual Result<bool> Next(RowView& row, std::optional<RowProblem>& problem) = 0;
+};
+
+// Makes the RecordSource for a layout version (the CSV header is checked against it), and
+// reports the hash of all bytes read.
+class RecordSourceFactory {
+ public:
+  virtual ~RecordSourceFactory() = default;
+  // May be called once. Errors: a header that does not fit the version (kInvalidArgument
+  // "line 1, column K: unknown item code …", "line 1: atena_no column missing", duplicates).
+  virtual Result<std::unique_ptr<RecordSource>> Open(const layout::LayoutVersion& version) = 0;
+  // Reads whatever is left of the input (so the hash covers the whole file).
+  virtual Status Drain() = 0;
+  // "blake2b-256:<hex>" of every byte read so far.
+  virtual std::string FileHash() const = 0;
+};
+
+// The factory over a byte stream. `charset` is "utf-8" or a Shift_JIS/CP932 name
+// (replica_io ParseCharset). Errors: kInvalidArgument for an unknown charset.
+Result<std::unique_ptr<RecordSourceFactory>> MakeRecordSourceFactory(
+    std::unique_ptr<replica::ByteSource> raw, FileFormat format, std::string_view charset);
+
+}  // namespace chukan::replica
+
+#endif  // CHUKAN_REPLICA_RECORD_SOURCE_H_

@@ -1,0 +1,729 @@
+#include "replica/replica_store.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_set>
+
+#include "crypto/aead.h"
+#include "crypto/bytes.h"
+#include "crypto/hash.h"
+#include "layout/value_check.h"
+#include "replica_io/csv_writer.h"
+
+namespace chukan::replica {
+namespace {
+
+constexpr size_t kHashBytes = 16;  // blind-index hashes: 128 bits
+constexpr uint8_t kRecordFormatV1 = 1;
+// Rows fetched per query when streaming an export or scanning for reconcile.
+constexpr int64_t kScanPage = 5000;
+
+const char kReplicaSqlite[] = R"sql(
+CREATE TABLE replica_record (
+  tm            TEXT    NOT NULL,
+  key_hash      BLOB    NOT NULL,
+  atena_hash    BLOB    NOT NULL,
+  version       TEXT    NOT NULL,
+  ord           INTEGER NOT NULL,
+  sealed        BLOB    NOT NULL,
+  import_id     TEXT    NOT NULL,
+  updated_at_us INTEGER NOT NULL,
+  PRIMARY KEY (tm, key_hash)
+);
+CREATE INDEX replica_record_atena ON replica_record (atena_hash, tm);
+CREATE INDEX replica_record_order ON replica_record (tm, version, ord);
+CREATE TABLE replica_import (
+  import_id       TEXT    PRIMARY KEY,
+  idempotency_key TEXT    UNIQUE,
+  file_hash       TEXT    NOT NULL,
+  tm              TEXT    NOT NULL,
+  version         TEXT    NOT NULL,
+  mode            TEXT    NOT NULL,
+  rows_total      INTEGER NOT NULL,
+  inserted        INTEGER NOT NULL,
+  updated         INTEGER NOT NULL,
+  deleted         INTEGER NOT NULL,
+  not_found       INTEGER NOT NULL,
+  actor           TEXT    NOT NULL,
+  created_at_us   INTEGER NOT NULL
+);
+CREATE TABLE replica_seq (id INTEGER PRIMARY KEY CHECK (id = 1), next_ord INTEGER NOT NULL);
+INSERT INTO replica_seq (id, next_ord) VALUES (1, 1);
+)sql";
+
+const char kReplicaPostgres[] = R"sql(
+CREATE TABLE replica_record (
+  tm            TEXT   NOT NULL,
+  key_hash      BYTEA  NOT NULL,
+  atena_hash    BYTEA  NOT NULL,
+  version       TEXT   NOT NULL,
+  ord           BIGINT NOT NULL,
+  sealed        BYTEA  NOT NULL,
+  import_id     TEXT   NOT NULL,
+  updated_at_us BIGINT NOT NULL,
+  PRIMARY KEY (tm, key_hash)
+);
+CREATE INDEX replica_record_atena ON replica_record (atena_hash, tm);
+CREATE INDEX replica_record_order ON replica_record (tm, version, ord);
+CREATE TABLE replica_import (
+  import_id       TEXT   PRIMARY KEY,
+  idempotency_key TEXT   UNIQUE,
+  file_hash       TEXT   NOT NULL,
+  tm              TEXT   NOT NULL,
+  version         TEXT   NOT NULL,
+  mode            TEXT   NOT NULL,
+  rows_total      BIGINT NOT NULL,
+  inserted        BIGINT NOT NULL,
+  updated         BIGINT NOT NULL,
+  deleted         BIGINT NOT NULL,
+  not_found       BIGINT NOT NULL,
+  actor           TEXT   NOT NULL,
+  created_at_us   BIGINT NOT NULL
+);
+CREATE TABLE replica_seq (id INTEGER PRIMARY KEY CHECK (id = 1), next_ord BIGINT NOT NULL);
+INSERT INTO replica_seq (id, next_ord) VALUES (1, 1);
+)sql";
+
+using Hash16 = std::array<uint8_t, kHashBytes>;
+
+struct Hash16Hasher {
+  size_t operator()(const Hash16& h) const noexcept {
+    uint64_t v;
+    std::memcpy(&v, h.data(), sizeof(v));
+    return static_cast<size_t>(v);
+  }
+};
+
+void PutVarint(std::vector<uint8_t>& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<uint8_t>(v));
+}
+
+bool GetVarint(std::span<const uint8_t> in, size_t& pos, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && pos < in.size(); shift += 7) {
+    const uint8_t b = in[pos++];
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+// Record plaintext, format 1: 0x01 || varint(count) || count × (varint(len) || bytes);
+// the first value is atena_no, then the version's items in order.
+void EncodeRecord(std::string_view atena_no, std::span<const std::string_view> values,
+                  std::vector<uint8_t>& out) {
+  out.clear();
+  out.push_back(kRecordFormatV1);
+  PutVarint(out, values.size() + 1);
+  PutVarint(out, atena_no.size());
+  out.insert(out.end(), atena_no.begin(), atena_no.end());
+  for (std::string_view v : values) {
+    PutVarint(out, v.size());
+    out.insert(out.end(), v.begin(), v.end());
+  }
+}
+
+Result<std::vector<std::string>> DecodeRecord(std::span<const uint8_t> in) {
+  if (in.empty() || in[0] != kRecordFormatV1) {
+    return DataLossError("replica record: unknown format");
+  }
+  size_t pos = 1;
+  uint64_t count;
+  if (!GetVarint(in, pos, count) || count == 0 || count > 4096) {
+    return DataLossError("replica record: bad value count");
+  }
+  std::vector<std::string> out;
+  out.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t len;
+    if (!GetVarint(in, pos, len) || len > in.size() - pos) {
+      return DataLossError("replica record: truncated value");
+    }
+    out.emplace_back(reinterpret_cast<const char*>(in.data() + pos), len);
+    pos += len;
+  }
+  if (pos != in.size()) return DataLossError("replica record: trailing bytes");
+  return out;
+}
+
+bool IsFileProblem(const Status& s) {
+  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kResourceExhausted;
+}
+
+// A reader error as a problem: "line N: …", where the line is where the trouble began (for an
+// unterminated quote, the line that opened it).
+Problem MalformedFile(const Status& s) {
+  const std::string& m = s.message();
+  int64_t line = 0;
+  if (m.starts_with("line ")) line = std::atoll(m.c_str() + 5);
+  const std::string opened = "opened on line ";
+  if (size_t pos = m.find(opened); pos != std::string::npos) {
+    line = std::atoll(m.c_str() + pos + opened.size());
+  }
+  return Problem{line, "", "malformed_file", m};
+}
+
+Problem ToProblem(const RowProblem& p) { return Problem{p.line, p.field, p.reason, p.message}; }
+
+// Accumulates problems: keeps the first kMaxReportedProblems, counts all.
+struct ProblemList {
+  int64_t count = 0;
+  std::vector<Problem> list;
+  void Add(Problem p) {
+    ++count;
+    if (list.size() < kMaxReportedProblems) list.push_back(std::move(p));
+  }
+};
+
+// Open-addressing set of 16-byte hashes mapping to the line first seen: bounded and compact
+// (24 bytes a slot) for duplicate-key detection over millions of rows.
+class SeenKeys {
+ public:
+  SeenKeys() : slots_(1 << 12) {}
+  // Returns the line of an earlier identical key, or 0 after inserting this one.
+  int64_t InsertOrGet(const Hash16& h, int64_t line) {
+    if ((size_ + 1) * 10 > slots_.size() * 7) Grow();
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = Hash16Hasher()(h) & mask;; i = (i + 1) & mask) {
+      Slot& s = slots_[i];
+      if (s.line == 0) {
+        s.hash = h;
+        s.line = line;
+        ++size_;
+        return 0;
+      }
+      if (s.hash == h) return s.line;
+    }
+  }
+  bool Contains(const Hash16& h) const {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = Hash16Hasher()(h) & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (s.line == 0) return false;
+      if (s.hash == h) return true;
+    }
+  }
+
+ private:
+  struct Slot {
+    Hash16 hash{};
+    int64_t line = 0;
+  };
+  void Grow() {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(old.size() * 2, Slot{});
+    size_ = 0;
+    for (const Slot& s : old) {
+      if (s.line != 0) InsertOrGet(s.hash, s.line);
+    }
+  }
+  std::vector<Slot> slots_;
+  size_t size_ = 0;
+};
+
+std::string NewImportId() { return crypto::ToHex(crypto::RandomBytes(12)); }
+
+}  // namespace
+
+struct ReplicaStore::Keys {
+  crypto::SecretBytes seal;   // the tenant data key itself
+  crypto::SecretBytes index;  // blind-index key, derived
+  std::string ad_prefix;      // "chukan-replica-v1\0" + tenant + "\0"
+
+  Hash16 AtenaHash(std::string_view atena_no) const {
+    crypto::Blake2bHasher h(index, kHashBytes);
+    h.Update(std::string_view("atena\0", 6)).Update(atena_no);
+    Hash16 out;
+    const crypto::Bytes d = h.Finish();
+    std::copy(d.begin(), d.end(), out.begin());
+    return out;
+  }
+  Hash16 KeyHash(std::string_view tm, std::string_view atena_no,
+                 std::span<const std::string_view> values, std::span<const size_t> key_idx) const {
+    crypto::Blake2bHasher h(index, kHashBytes);
+    h.Update(std::string_view("key\0", 4)).Update(tm).Update(std::string_view("\0", 1));
+    h.Update(atena_no);
+    for (size_t i : key_idx) {
+      const uint32_t len = static_cast<uint32_t>(values[i].size());
+      const uint8_t lb[4] = {static_cast<uint8_t>(len >> 24), static_cast<uint8_t>(len >> 16),
+                             static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len)};
+      h.Update(std::span<const uint8_t>(lb, 4)).Update(values[i]);
+    }
+    Hash16 out;
+    const crypto::Bytes d = h.Finish();
+    std::copy(d.begin(), d.end(), out.begin());
+    return out;
+  }
+  // Associated data binding tenant, TM and record key.
+  void Ad(std::string_view tm, const Hash16& key_hash, std::vector<uint8_t>& out) const {
+    out.assign(ad_prefix.begin(), ad_prefix.end());
+    out.insert(out.end(), tm.begin(), tm.end());
+    out.push_back(0);
+    out.insert(out.end(), key_hash.begin(), key_hash.end());
+  }
+};
+
+std::string_view ImportModeName(ImportMode m) {
+  switch (m) {
+    case ImportMode::kUpsert:
+      return "upsert";
+    case ImportMode::kReplace:
+      return "replace";
+    case ImportMode::kDelete:
+      return "delete";
+  }
+  return "upsert";
+}
+
+Result<ImportMode> ParseImportMode(std::string_view s) {
+  if (s.empty() || s == "upsert") return ImportMode::kUpsert;
+  if (s == "replace") return ImportMode::kReplace;
+  if (s == "delete") return ImportMode::kDelete;
+  return InvalidArgumentError("mode: expected upsert, replace or delete");
+}
+
+const std::vector<store::Migration>& ReplicaMigrations() {
+  static const auto* const kMigrations = new std::vector<store::Migration>{
+      {1, "create replica_record, replica_import, replica_seq", kReplicaSqlite, kReplicaPostgres},
+  };
+  return *kMigrations;
+}
+
+ReplicaStore::ReplicaStore(TenantId tenant, std::shared_ptr<store::Database> db,
+                           std::unique_ptr<Keys> keys,
+                           std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock)
+    : tenant_(std::move(tenant)),
+      db_(std::move(db)),
+      keys_(std::move(keys)),
+      catalogue_(std::move(catalogue)),
+      clock_(clock) {}
+
+ReplicaStore::~ReplicaStore() = default;
+
+Result<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(
+    TenantId tenant, std::shared_ptr<store::Database> db, const crypto::SecretBytes& data_key,
+    std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock) {
+  if (data_key.size() != 32)
+    return InvalidArgumentError("replica store: data key must be 32 bytes");
+  if (db == nullptr || catalogue == nullptr) {
+    return InvalidArgumentError("replica store: database and catalogue are required");
+  }
+  RETURN_IF_ERROR(store::ApplyMigrations(*db, "replica", ReplicaMigrations(), clock));
+  auto keys = std::make_unique<Keys>();
+  keys->seal = data_key.Clone();
+  const crypto::Bytes idx = crypto::Blake2bKeyed(
+      data_key,
+      crypto::Bytes{'r', 'e', 'p', 'l', 'i', 'c', 'a', '-', 'i', 'n', 'd', 'e', 'x', '-', 'v', '1'},
+      32);
+  keys->index = crypto::SecretBytes::FromBytes(idx);
+  keys->ad_prefix = std::string("chukan-replica-v1\0", 18) + tenant.str() + std::string(1, '\0');
+  return std::unique_ptr<ReplicaStore>(new ReplicaStore(
+      std::move(tenant), std::move(db), std::move(keys), std::move(catalogue), clock));
+}
+
+Result<const layout::LayoutVersion*> ReplicaStore::FindVersion(const TmCode& tm,
+                                                               const std::string& version) {
+  const layout::InfoName* info = catalogue_->Find(tm);
+  if (info == nullptr) {
+    return NotFoundError("tm " + tm.str() + " is not in the data standard layout");
+  }
+  if (version.empty()) return &info->LatestVersion();
+  const layout::LayoutVersion* v = info->Version(version);
+  if (v == nullptr) {
+    return NotFoundError("tm " + tm.str() + " has no layout version \"" + version.substr(0, 8) +
+                         "\"");
+  }
+  return v;
+}
+
+Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
+                                          RecordSourceFactory& factory, const AuditHook& audit) {
+  if (request.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
+    return InvalidArgumentError("idempotency key is longer than 128 bytes");
+  }
+  ASSIGN_OR_RETURN(const layout::LayoutVersion* version, FindVersion(request.tm, request.version));
+  const std::string tm = request.tm.str();
+
+  ImportReport report;
+  report.tm = tm;
+  report.version = version->version();
+  report.mode = std::string(ImportModeName(request.mode));
+
+  // A re-sent import: answer with the first one's report, after checking it is the same file.
+  if (!request.idempotency_key.empty()) {
+    ASSIGN_OR_RETURN(auto rtx, db_->BeginRead());
+    ASSIGN_OR_RETURN(
+        std::optional<store::Row> prior,
+        rtx->QueryOne("SELECT import_id, file_hash, tm, version, mode, rows_total, inserted, "
+                      "updated, deleted, not_found FROM replica_import WHERE idempotency_key = ?",
+                      {request.idempotency_key}));
+    rtx.reset();
+    if (prior) {
+      RETURN_IF_ERROR(factory.Drain());
+      ASSIGN_OR_RETURN(std::string prior_hash, prior->GetText(1));
+      if (prior_hash != factory.FileHash()) {
+        return AlreadyExistsError("idempotency key was already used for a different file (import " +
+                                  prior->GetText(0).value_or("") + ")");
+      }
+      ImportReport r;
+      ASSIGN_OR_RETURN(r.import_id, prior->GetText(0));
+      r.file_hash = prior_hash;
+      ASSIGN_OR_RETURN(r.tm, prior->GetText(2));
+      ASSIGN_OR_RETURN(r.version, prior->GetText(3));
+      ASSIGN_OR_RETURN(r.mode, prior->GetText(4));
+      ASSIGN_OR_RETURN(r.rows, prior->GetInt(5));
+      ASSIGN_OR_RETURN(r.inserted, prior->GetInt(6));
+      ASSIGN_OR_RETURN(r.updated, prior->GetInt(7));
+      ASSIGN_OR_RETURN(r.deleted, prior->GetInt(8));
+      ASSIGN_OR_RETURN(r.not_found, prior->GetInt(9));
+      r.committed = true;
+      r.replayed = true;
+      return r;
+    }
+  }
+
+  ASSIGN_OR_RETURN(std::unique_ptr<RecordSource> rows, factory.Open(*version));
+  report.import_id = NewImportId();
+  const int64_t now = ToUnixMicros(clock_.Now());
+
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  ASSIGN_OR_RETURN(std::optional<store::Row> seq_row,
+                   tx->QueryOne("UPDATE replica_seq SET next_ord = next_ord WHERE id = 1 "
+                                "RETURNING next_ord"));
+  if (!seq_row) return DataLossError("replica store: sequence row missing");
+  ASSIGN_OR_RETURN(int64_t ord, seq_row->GetInt(0));
+  if (request.mode == ImportMode::kReplace) {
+    ASSIGN_OR_RETURN(report.deleted,
+                     tx->ExecCount("DELETE FROM replica_record WHERE tm = ?", {tm}));
+  }
+
+  ProblemList problems;
+  SeenKeys seen;
+  std::vector<layout::FieldProblem> field_problems;
+  std::vector<uint8_t> plain;
+  std::vector<uint8_t> ad;
+  const std::span<const size_t> key_idx = version->key_item_indexes();
+  bool writing = true;
+  RowView row;
+  std::optional<RowProblem> row_problem;
+  const std::string insert_sql =
+      "INSERT INTO replica_record (tm, key_hash, atena_hash, version, ord, sealed, import_id, "
+      "updated_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tm, key_hash) DO NOTHING";
+  const std::string update_sql =
+      "UPDATE replica_record SET version = ?, sealed = ?, import_id = ?, updated_at_us = ? "
+      "WHERE tm = ? AND key_hash = ?";
+
+  while (true) {
+    Result<bool> more = rows->Next(row, row_problem);
+    if (!more.ok()) {
+      // The file cannot be read further (broken quoting, bad Shift_JIS …): one problem, stop.
+      // Anything else (the connection dropped, a disk error) fails the import.
+      if (!IsFileProblem(more.status())) return more.status();
+      problems.Add(MalformedFile(more.status()));
+      writing = false;
+      break;
+    }
+    if (!*more) break;
+    if (row_problem) {
+      problems.Add(ToProblem(*row_problem));
+      writing = false;
+      report.rows++;
+      continue;
+    }
+    report.rows++;
+    bool row_ok = true;
+    if (!layout::IsValidAtenaNo(row.atena_no)) {
+      problems.Add(Problem{row.line, "atena_no", "bad_atena_no",
+                           "atena_no (団体内統合宛名番号): expected 15 digits"});
+      row_ok = false;
+    }
+    const bool check_all = request.mode != ImportMode::kDelete;
+    if (check_all && layout::CheckRecord(*version, row.values, field_problems) > 0) {
+      for (const layout::FieldProblem& fp : field_problems) {
+        if (fp.error == layout::ValueError::kFieldCount) {
+          problems.Add(Problem{row.line, "", "field_count", "wrong number of values"});
+          continue;
+        }
+        const layout::Item& item = version->item(fp.index);
+        problems.Add(Problem{row.line, item.code(), std::string(layout::ValueErrorName(fp.error)),
+                             layout::DescribeValueError(item, fp.error, row.values[fp.index])});
+      }
+      row_ok = false;
+    }
+    if (!row_ok) {
+      writing = false;
+      continue;
+    }
+    const Hash16 key_hash = keys_->KeyHash(tm, row.atena_no, row.values, key_idx);
+    if (const int64_t first = seen.InsertOrGet(key_hash, row.line); first != 0) {
+      problems.Add(
+          Problem{row.line, "", "duplicate_key",
+                  "the record key (atena_no and key items) repeats line " + std::to_string(first)});
+      writing = false;
+      continue;
+    }
+    if (!writing) continue;  // keep validating to count every problem, but write nothing more
+
+    store::Bytes kh(key_hash.begin(), key_hash.end());
+    if (request.mode == ImportMode::kDelete) {
+      ASSIGN_OR_RETURN(int64_t n, tx->ExecCount("DELETE FROM replica_record WHERE tm = ? AND "
+                                                "key_hash = ?",
+                                                {tm, kh}));
+      if (n == 0) {
+        report.not_found++;
+      } else {
+        report.deleted++;
+      }
+      continue;
+    }
+    EncodeRecord(row.atena_no, row.values, plain);
+    keys_->Ad(tm, key_hash, ad);
+    ASSIGN_OR_RETURN(crypto::Bytes sealed, crypto::Encrypt(keys_->seal, plain, ad));
+    std::fill(plain.begin(), plain.end(), 0);
+    const Hash16 atena_hash = keys_->AtenaHash(row.atena_no);
+    ASSIGN_OR_RETURN(
+        int64_t n,
+        tx->ExecCount(insert_sql, {tm, kh, store::Bytes(atena_hash.begin(), atena_hash.end()),
+                                   version->version(), ord++, sealed, report.import_id, now}));
+    if (n == 1) {
+      report.inserted++;
+    } else {
+      RETURN_IF_ERROR(tx->Exec(update_sql, {version->version(), std::move(sealed), report.import_id,
+                                            now, tm, std::move(kh)}));
+      report.updated++;
+    }
+  }
+  RETURN_IF_ERROR(factory.Drain());
+  report.file_hash = factory.FileHash();
+  report.problem_count = problems.count;
+  report.problems = std::move(problems.list);
+
+  if (report.problem_count > 0) {
+    RETURN_IF_ERROR(tx->Rollback());
+    report.committed = false;
+    report.inserted = report.updated = report.deleted = report.not_found = 0;
+    if (audit) RETURN_IF_ERROR(audit(nullptr, report));
+    return report;
+  }
+  RETURN_IF_ERROR(tx->Exec("UPDATE replica_seq SET next_ord = ? WHERE id = 1", {ord}));
+  const Status recorded = tx->Exec(
+      "INSERT INTO replica_import (import_id, idempotency_key, file_hash, tm, version, mode, "
+      "rows_total, inserted, updated, deleted, not_found, actor, created_at_us) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      {report.import_id,
+       request.idempotency_key.empty() ? store::Value(nullptr)
+                                       : store::Value(request.idempotency_key),
+       report.file_hash, tm, report.version, report.mode, report.rows, report.inserted,
+       report.updated, report.deleted, report.not_found, request.actor, now});
+  if (recorded.code() == StatusCode::kAlreadyExists) {
+    return AbortedError("the same idempotency key is being imported concurrently; retry");
+  }
+  RETURN_IF_ERROR(recorded);
+  report.committed = true;
+  if (audit) RETURN_IF_ERROR(audit(tx.get(), report));
+  RETURN_IF_ERROR(tx->Commit());
+  return report;
+}
+
+Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
+                                               const std::optional<TmCode>& tm) {
+  const Hash16 ah = keys_->AtenaHash(atena_no.str());
+  store::Bytes ahb(ah.begin(), ah.end());
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  std::vector<store::Row> rows;
+  if (tm) {
+    ASSIGN_OR_RETURN(rows, tx->Query("SELECT tm, key_hash, version, sealed FROM replica_record "
+                                     "WHERE atena_hash = ? AND tm = ? ORDER BY tm, ord",
+                                     {ahb, tm->str()}));
+  } else {
+    ASSIGN_OR_RETURN(rows, tx->Query("SELECT tm, key_hash, version, sealed FROM replica_record "
+                                     "WHERE atena_hash = ? ORDER BY tm, ord",
+                                     {ahb}));
+  }
+  std::vector<Record> out;
+  std::vector<uint8_t> ad;
+  for (const store::Row& row : rows) {
+    Record r;
+    ASSIGN_OR_RETURN(r.tm, row.GetText(0));
+    ASSIGN_OR_RETURN(store::Bytes kh, row.GetBlob(1));
+    ASSIGN_OR_RETURN(r.version, row.GetText(2));
+    ASSIGN_OR_RETURN(store::Bytes sealed, row.GetBlob(3));
+    if (kh.size() != kHashBytes) return DataLossError("replica record: bad key hash");
+    Hash16 key_hash;
+    std::copy(kh.begin(), kh.end(), key_hash.begin());
+    keys_->Ad(r.tm, key_hash, ad);
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+    ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
+    // A 128-bit hash collision on atena_no is not a practical concern, but check anyway.
+    if (values[0] != atena_no.str()) continue;
+    r.atena_no = std::move(values[0]);
+    r.values.assign(std::make_move_iterator(values.begin() + 1),
+                    std::make_move_iterator(values.end()));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<int64_t> ReplicaStore::Export(const TmCode& tm, const std::string& version_in,
+                                     const ChunkSink& sink) {
+  std::string version = version_in;
+  if (version.empty()) {
+    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+    ASSIGN_OR_RETURN(
+        std::optional<store::Row> row,
+        tx->QueryOne("SELECT MAX(version) FROM replica_record WHERE tm = ?", {tm.str()}));
+    if (row && !row->IsNull(0)) {
+      ASSIGN_OR_RETURN(version, row->GetText(0));
+    }
+  }
+  ASSIGN_OR_RETURN(const layout::LayoutVersion* v, FindVersion(tm, version));
+  std::string chunk;
+  std::vector<std::string_view> fields;
+  fields.push_back("atena_no");
+  for (const layout::Item* item : v->items()) fields.push_back(item->code());
+  AppendCsvRecord(chunk, fields);
+
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());  // one snapshot for the whole export
+  int64_t count = 0;
+  int64_t after = -1;
+  std::vector<uint8_t> ad;
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<store::Row> rows,
+                     tx->Query("SELECT key_hash, sealed, ord FROM replica_record WHERE tm = ? AND "
+                               "version = ? AND ord > ? ORDER BY ord LIMIT ?",
+                               {tm.str(), v->version(), after, kScanPage}));
+    if (rows.empty()) break;
+    for (const store::Row& row : rows) {
+      ASSIGN_OR_RETURN(store::Bytes kh, row.GetBlob(0));
+      ASSIGN_OR_RETURN(store::Bytes sealed, row.GetBlob(1));
+      ASSIGN_OR_RETURN(after, row.GetInt(2));
+      if (kh.size() != kHashBytes) return DataLossError("replica record: bad key hash");
+      Hash16 key_hash;
+      std::copy(kh.begin(), kh.end(), key_hash.begin());
+      keys_->Ad(tm.str(), key_hash, ad);
+      ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+      ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
+      fields.assign(values.begin(), values.end());
+      AppendCsvRecord(chunk, fields);
+      ++count;
+      if (chunk.size() >= (256 << 10)) {
+        RETURN_IF_ERROR(sink(chunk));
+        chunk.clear();
+      }
+    }
+  }
+  if (!chunk.empty()) RETURN_IF_ERROR(sink(chunk));
+  return count;
+}
+
+Result<ReconcileReport> ReplicaStore::Reconcile(const TmCode& tm, const std::string& version,
+                                                RecordSourceFactory& factory) {
+  ASSIGN_OR_RETURN(const layout::LayoutVersion* v, FindVersion(tm, version));
+  ASSIGN_OR_RETURN(std::unique_ptr<RecordSource> rows, factory.Open(*v));
+  ReconcileReport report;
+  ProblemList problems;
+  SeenKeys seen;
+  const std::span<const size_t> key_idx = v->key_item_indexes();
+  const std::string tms = tm.str();
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  RowView row;
+  std::optional<RowProblem> row_problem;
+  std::vector<uint8_t> ad;
+  while (true) {
+    Result<bool> more = rows->Next(row, row_problem);
+    if (!more.ok()) {
+      if (!IsFileProblem(more.status())) return more.status();
+      problems.Add(MalformedFile(more.status()));
+      break;
+    }
+    if (!*more) break;
+    report.rows++;
+    if (row_problem) {
+      problems.Add(ToProblem(*row_problem));
+      continue;
+    }
+    if (!layout::IsValidAtenaNo(row.atena_no)) {
+      problems.Add(Problem{row.line, "atena_no", "bad_atena_no",
+                           "atena_no (団体内統合宛名番号): expected 15 digits"});
+      continue;
+    }
+    const Hash16 key_hash = keys_->KeyHash(tms, row.atena_no, row.values, key_idx);
+    seen.InsertOrGet(key_hash, row.line);
+    ASSIGN_OR_RETURN(std::optional<store::Row> stored,
+                     tx->QueryOne("SELECT sealed FROM replica_record WHERE tm = ? AND key_hash = ?",
+                                  {tms, store::Bytes(key_hash.begin(), key_hash.end())}));
+    if (!stored) {
+      report.missing++;
+      if (report.missing_lines.size() < kMaxReportedProblems) {
+        report.missing_lines.push_back(row.line);
+      }
+      continue;
+    }
+    ASSIGN_OR_RETURN(store::Bytes sealed, stored->GetBlob(0));
+    keys_->Ad(tms, key_hash, ad);
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+    ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
+    ReconcileDifference diff{row.line, {}};
+    for (size_t i = 0; i < v->item_count(); ++i) {
+      const std::string_view stored_value =
+          i + 1 < values.size() ? std::string_view(values[i + 1]) : std::string_view();
+      if (!layout::ValuesEqual(v->item(i), stored_value, row.values[i])) {
+        diff.fields.push_back(v->item(i).code());
+      }
+    }
+    if (diff.fields.empty()) {
+      report.matching++;
+    } else {
+      report.different++;
+      if (report.differences.size() < kMaxReportedProblems) {
+        report.differences.push_back(std::move(diff));
+      }
+    }
+  }
+  RETURN_IF_ERROR(factory.Drain());
+  // Records in the replica that the original does not have.
+  store::Bytes after;
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<store::Row> page,
+                     tx->Query("SELECT key_hash, sealed FROM replica_record WHERE tm = ? AND "
+                               "key_hash > ? ORDER BY key_hash LIMIT ?",
+                               {tms, after, kScanPage}));
+    if (page.empty()) break;
+    for (const store::Row& r : page) {
+      ASSIGN_OR_RETURN(after, r.GetBlob(0));
+      if (after.size() != kHashBytes) return DataLossError("replica record: bad key hash");
+      Hash16 key_hash;
+      std::copy(after.begin(), after.end(), key_hash.begin());
+      if (seen.Contains(key_hash)) continue;
+      report.extra++;
+      if (report.extra_atena_nos.size() < kMaxReportedProblems) {
+        ASSIGN_OR_RETURN(store::Bytes sealed, r.GetBlob(1));
+        keys_->Ad(tms, key_hash, ad);
+        ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+        ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
+        report.extra_atena_nos.push_back(values[0]);
+      }
+    }
+  }
+  report.problem_count = problems.count;
+  report.problems = std::move(problems.list);
+  return report;
+}
+
+Result<int64_t> ReplicaStore::Count(const std::optional<TmCode>& tm) {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(
+      std::optional<store::Row> row,
+      tm ? tx->QueryOne("SELECT COUNT(*) FROM replica_record WHERE tm = ?", {tm->str()})
+         : tx->QueryOne("SELECT COUNT(*) FROM replica_record"));
+  if (!row) return int64_t{0};
+  return row->GetInt(0);
+}
+
+}  // namespace chukan::replica

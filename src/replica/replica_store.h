@@ -1,0 +1,165 @@
+// ReplicaStore: one tenant's provision database (情報提供データベース) of replicas (副本) of
+// specific personal information — import, view, export for reconciliation, and reconcile.
+//
+// At rest every record is sealed with XChaCha20-Poly1305 under the tenant's data key; the
+// associated data binds tenant, TM and record key, so a sealed record moved to another row,
+// TM or tenant does not open. Records are found through keyed BLAKE2b hashes (a blind index:
+// the key is derived from the tenant's data key) of atena_no and of the record key, so the
+// database holds no imported value — not even atena_no — in plaintext.
+//
+// Imports are atomic: all rows or none. They run in one write transaction; rows are validated
+// against the data standard layout as they stream in, and the first problem stops the writing
+// (validation continues, to report up to 100 problems and the total). An idempotency key makes
+// a re-sent import a no-op that returns the first import's report.
+//
+// Thread-safety: thread-safe (the database serialises writers).
+#ifndef CHUKAN_REPLICA_REPLICA_STORE_H_
+#define CHUKAN_REPLICA_REPLICA_STORE_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "crypto/secret_bytes.h"
+#include "layout/catalogue.h"
+#include "replica/record_source.h"
+#include "store/database.h"
+#include "store/migrations.h"
+
+namespace chukan::replica {
+
+inline constexpr size_t kMaxReportedProblems = 100;
+inline constexpr size_t kMaxIdempotencyKeyBytes = 128;
+
+enum class ImportMode { kUpsert, kReplace, kDelete };
+// "upsert", "replace", "delete".
+std::string_view ImportModeName(ImportMode m);
+Result<ImportMode> ParseImportMode(std::string_view s);
+
+// One problem in an import or reconcile file.
+struct Problem {
+  int64_t line = 0;
+  std::string field;    // item code, "atena_no", or "" for the whole row
+  std::string reason;   // machine name ("not_a_date", "duplicate_key", …)
+  std::string message;  // English, naming the item; never the value
+};
+
+struct ImportReport {
+  std::string import_id;
+  std::string tm;
+  std::string version;
+  std::string mode;
+  bool committed = false;
+  bool replayed = false;  // the idempotency key was seen before: nothing was done again
+  int64_t rows = 0;
+  int64_t inserted = 0;
+  int64_t updated = 0;
+  int64_t deleted = 0;
+  int64_t not_found = 0;  // delete mode: keys with no record
+  int64_t problem_count = 0;
+  std::vector<Problem> problems;  // the first kMaxReportedProblems
+  std::string file_hash;          // "blake2b-256:<hex>" of the bytes as received
+};
+
+struct ImportRequest {
+  TmCode tm;
+  std::string version;  // 版番号; empty: the latest version
+  ImportMode mode = ImportMode::kUpsert;
+  std::string idempotency_key;  // optional
+  std::string actor;            // for the audit log: "client:<name>"
+  std::string request_id;
+};
+
+// A decoded record, in layout terms.
+struct Record {
+  std::string tm;
+  std::string version;
+  std::string atena_no;
+  std::vector<std::string> values;  // in the version's item order
+};
+
+struct ReconcileDifference {
+  int64_t line = 0;
+  std::vector<std::string> fields;  // item codes whose values differ
+};
+
+struct ReconcileReport {
+  int64_t rows = 0;  // rows in the original file
+  int64_t matching = 0;
+  int64_t missing = 0;                           // in the original, not in the replica
+  int64_t extra = 0;                             // in the replica, not in the original
+  int64_t different = 0;                         // in both, with different values
+  std::vector<int64_t> missing_lines;            // first kMaxReportedProblems
+  std::vector<ReconcileDifference> differences;  // first kMaxReportedProblems
+  std::vector<std::string> extra_atena_nos;      // first kMaxReportedProblems
+  int64_t problem_count = 0;                     // invalid rows in the original
+  std::vector<Problem> problems;
+};
+
+// Called by Export with chunks of CSV text; returning an error stops the export.
+using ChunkSink = std::function<Status(std::string_view chunk)>;
+
+// The tenant-database migrations of the replica store (component "replica").
+const std::vector<store::Migration>& ReplicaMigrations();
+
+class ReplicaStore {
+ public:
+  // `db` is the tenant's database (migrations are applied), `data_key` its 32-byte data key.
+  // The catalogue must outlive the store. Errors: from the store; kInvalidArgument for a key
+  // that is not 32 bytes.
+  static Result<std::unique_ptr<ReplicaStore>> Open(
+      TenantId tenant, std::shared_ptr<store::Database> db, const crypto::SecretBytes& data_key,
+      std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock = SystemClock::Get());
+
+  // Imports the rows of `source` (CSV or JSON Lines, see record_source.h). `audit` is called
+  // inside the import's transaction when it commits (so the import and its audit entry commit
+  // together), and separately when it is refused.
+  // Returns the report whether or not it committed (problems are not errors). Errors:
+  // kNotFound (unknown TM or version), kAlreadyExists (idempotency key reused for different
+  // content), kInvalidArgument (a malformed header, which names line 1 and the column), and
+  // store or I/O errors (nothing written).
+  using AuditHook = std::function<Status(store::Transaction* tx, const ImportReport& report)>;
+  Result<ImportReport> Import(const ImportRequest& request, RecordSourceFactory& source,
+                              const AuditHook& audit);
+
+  // The records of one resident (all TMs, or one). kInvalidArgument for a bad atena_no.
+  Result<std::vector<Record>> Find(const AtenaNo& atena_no, const std::optional<TmCode>& tm);
+
+  // Streams the records of `tm` (version: as given, else the latest with records) as CSV in the
+  // import format (header "atena_no,<item codes>"), in import order, to `sink`.
+  // Returns the number of records. kNotFound for an unknown TM/version.
+  Result<int64_t> Export(const TmCode& tm, const std::string& version, const ChunkSink& sink);
+
+  // Compares the business system's original file with the replica of its TM.
+  Result<ReconcileReport> Reconcile(const TmCode& tm, const std::string& version,
+                                    RecordSourceFactory& source);
+
+  // Number of records of `tm` (all TMs when nullopt).
+  Result<int64_t> Count(const std::optional<TmCode>& tm);
+
+ private:
+  struct Keys;
+  ReplicaStore(TenantId tenant, std::shared_ptr<store::Database> db, std::unique_ptr<Keys> keys,
+               std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock);
+  Result<const layout::LayoutVersion*> FindVersion(const TmCode& tm, const std::string& version);
+
+ public:
+  ~ReplicaStore();
+
+ private:
+  TenantId tenant_;
+  std::shared_ptr<store::Database> db_;
+  std::unique_ptr<Keys> keys_;
+  std::shared_ptr<const layout::Catalogue> catalogue_;
+  const Clock& clock_;
+};
+
+}  // namespace chukan::replica
+
+#endif  // CHUKAN_REPLICA_REPLICA_STORE_H_

@@ -1,0 +1,336 @@
+#include "replica/replica_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <iconv.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/status_matchers.h"
+#include "layout/catalogue_loader.h"
+#include "replica_io/byte_source.h"
+#include "store/store_test_util.h"
+
+namespace chukan::replica {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const TmCode kTax = TmCode::Parse("TM00000000000002").value();
+const std::string kTaxHeader =
+    "atena_no,IT00000200000001,IT00000200000002,IT00000200000003,IT00000200000004,"
+    "IT00000200000005,IT00000200000006,IT00000200000007,IT00000200000008,IT00000200000009,"
+    "IT00000200000010,IT00000200000011,IT00000200000012,IT00000200000013,IT00000200000014,"
+    "IT00000200000015,IT00000200000016\n";
+
+// One valid row of 地方税関係情報 version 0002.
+std::string TaxRow(int person, int year, const std::string& income) {
+  char atena[16];
+  std::snprintf(atena, sizeof(atena), "%015d", person);
+  return std::string(atena) + "," + std::to_string(year) + ",2026-01-01,1," + income +
+         ",100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+}
+
+std::shared_ptr<const layout::Catalogue> Catalogue() {
+  static auto* const c = new std::shared_ptr<const layout::Catalogue>(
+      layout::LoadCatalogue(CHUKAN_LAYOUT_DIR).value());
+  return *c;
+}
+
+class ReplicaStoreTest : public store::testing::StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    store::TenantStore* ts = OpenStore();
+    ASSERT_NE(ts, nullptr);
+    ASSERT_OK(ts->CreateTenant(tenant_));
+    ASSERT_OK_AND_ASSIGN(db_, ts->Tenant(tenant_));
+    ASSERT_OK_AND_ASSIGN(store_, ReplicaStore::Open(tenant_, db_, key_, Catalogue(), clock_));
+  }
+
+  Result<ImportReport> Import(const std::string& body, ImportMode mode = ImportMode::kUpsert,
+                              const std::string& idem = "", FileFormat format = FileFormat::kCsv,
+                              const std::string& charset = "utf-8") {
+    ASSIGN_OR_RETURN(auto factory,
+                     MakeRecordSourceFactory(std::make_unique<StringSource>(std::string(body)),
+                                             format, charset));
+    audited_.clear();
+    return store_->Import({kTax, "", mode, idem, "client:test", "req-1"}, *factory,
+                          [this](store::Transaction* tx, const ImportReport& r) {
+                            audited_.push_back((tx != nullptr ? "tx:" : "own:") +
+                                               std::string(r.committed ? "ok" : "rejected"));
+                            return Status();
+                          });
+  }
+
+  std::string ExportAll(const std::string& version = "") {
+    std::string out;
+    auto n = store_->Export(kTax, version, [&](std::string_view c) {
+      out.append(c);
+      return Status();
+    });
+    EXPECT_OK(n);
+    return out;
+  }
+
+  TenantId tenant_ = TenantId::ForOrg(OrgCode::Parse("0000000000000131").value());
+  crypto::SecretBytes key_ = crypto::SecretBytes::Random(32);
+  FakeClock clock_;
+  std::shared_ptr<store::Database> db_;
+  std::unique_ptr<ReplicaStore> store_;
+  std::vector<std::string> audited_;
+};
+
+TEST_P(ReplicaStoreTest, ImportViewExportRoundTrip) {
+  std::string file = kTaxHeader;
+  for (int i = 1; i <= 50; ++i) file += TaxRow(i, 2026, std::to_string(1000000 + i));
+  // A second record (another fiscal year) of person 1, with a loss in 合計所得金額 (signed).
+  std::string loss = TaxRow(1, 2025, "5000");
+  loss.replace(loss.find(",100000,"), 8, ",-250000,");
+  file += loss;
+  ASSERT_OK_AND_ASSIGN(ImportReport r, Import(file));
+  EXPECT_TRUE(r.committed);
+  EXPECT_EQ(r.rows, 51);
+  EXPECT_EQ(r.inserted, 51);
+  EXPECT_EQ(r.updated, 0);
+  EXPECT_EQ(r.problem_count, 0);
+  EXPECT_EQ(r.version, "0002");
+  EXPECT_TRUE(r.file_hash.starts_with("blake2b-256:"));
+  EXPECT_THAT(audited_, ElementsAre("tx:ok"));
+
+  ASSERT_OK_AND_ASSIGN(auto records, store_->Find(AtenaNo::Parse("000000000000001").value(), kTax));
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].atena_no, "000000000000001");
+  EXPECT_EQ(records[0].values[0], "2026");
+  EXPECT_EQ(records[0].values[3], "1000001");
+  EXPECT_EQ(records[1].values[3], "5000");
+  EXPECT_EQ(records[1].values[4], "-250000");
+  ASSERT_OK_AND_ASSIGN(auto none,
+                       store_->Find(AtenaNo::Parse("000000000000999").value(), std::nullopt));
+  EXPECT_TRUE(none.empty());
+
+  // Export is the import format, in import order: byte-identical to what went in.
+  EXPECT_EQ(ExportAll(), file);
+  // Importing the export again changes nothing but updates every record in place.
+  ASSERT_OK_AND_ASSIGN(ImportReport again, Import(ExportAll()));
+  EXPECT_EQ(again.inserted, 0);
+  EXPECT_EQ(again.updated, 51);
+  EXPECT_EQ(ExportAll(), file);
+  EXPECT_EQ(*store_->Count(kTax), 51);
+}
+
+TEST_P(ReplicaStoreTest, BadRowDeepInFileLeavesStoreUnchanged) {
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1")));
+  std::string file = kTaxHeader;
+  for (int i = 1; i <= 3000; ++i) {
+    std::string row = TaxRow(i + 10, 2026, "100");
+    if (i == 2000) row.replace(row.find("2026-01-01"), 10, "2026-02-30");  // line 2001
+    if (i == 2500) row.replace(row.find(",1,100,"), 7, ",9,100,");         // bad code
+    file += row;
+  }
+  ASSERT_OK_AND_ASSIGN(ImportReport r, Import(file));
+  EXPECT_FALSE(r.committed);
+  EXPECT_EQ(r.rows, 3000);
+  EXPECT_EQ(r.problem_count, 2);
+  ASSERT_EQ(r.problems.size(), 2u);
+  EXPECT_EQ(r.problems[0].line, 2001);
+  EXPECT_EQ(r.problems[0].field, "IT00000200000002");
+  EXPECT_EQ(r.problems[0].reason, "not_a_date");
+  EXPECT_EQ(r.problems[1].line, 2501);
+  EXPECT_EQ(r.problems[1].field, "IT00000200000003");
+  EXPECT_EQ(r.problems[1].reason, "unknown_code");
+  EXPECT_EQ(r.inserted, 0);
+  EXPECT_THAT(audited_, ElementsAre("own:rejected"));
+  EXPECT_EQ(*store_->Count(kTax), 1);  // unchanged
+}
+
+TEST_P(ReplicaStoreTest, ReportsFirstHundredProblemsAndTotal) {
+  std::string file = kTaxHeader;
+  for (int i = 1; i <= 150; ++i) file += "12345," + TaxRow(i, 2026, "1").substr(16);
+  ASSERT_OK_AND_ASSIGN(ImportReport r, Import(file));
+  EXPECT_EQ(r.problem_count, 150);
+  EXPECT_EQ(r.problems.size(), 100u);
+  EXPECT_EQ(r.problems[99].line, 101);
+  EXPECT_EQ(r.problems[0].field, "atena_no");
+}
+
+TEST_P(ReplicaStoreTest, DuplicateKeyAndBrokenQuote) {
+  ASSERT_OK_AND_ASSIGN(ImportReport dup, Import(kTaxHeader + TaxRow(1, 2026, "1") +
+                                                TaxRow(2, 2026, "1") + TaxRow(1, 2026, "2")));
+  EXPECT_FALSE(dup.committed);
+  ASSERT_EQ(dup.problems.size(), 1u);
+  EXPECT_EQ(dup.problems[0].line, 4);
+  EXPECT_EQ(dup.problems[0].reason, "duplicate_key");
+  EXPECT_THAT(dup.problems[0].message, HasSubstr("repeats line 2"));
+
+  ASSERT_OK_AND_ASSIGN(ImportReport broken,
+                       Import(kTaxHeader + TaxRow(1, 2026, "1") + "\"000000000000002,2026\n" +
+                              TaxRow(3, 2026, "1")));
+  EXPECT_FALSE(broken.committed);
+  ASSERT_EQ(broken.problems.size(), 1u);
+  EXPECT_EQ(broken.problems[0].reason, "malformed_file");
+  EXPECT_EQ(broken.problems[0].line, 3);
+  EXPECT_EQ(*store_->Count(kTax), 0);
+}
+
+TEST_P(ReplicaStoreTest, HeaderErrorsNameTheColumn) {
+  EXPECT_THAT(Import("atena_no,IT00000200000001,XX00000000000000\n"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1, column 3")));
+  EXPECT_THAT(Import("IT00000200000001\n"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("no atena_no column")));
+}
+
+TEST_P(ReplicaStoreTest, ReplaceAndDeleteModes) {
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1") + TaxRow(2, 2026, "1")));
+  ASSERT_OK_AND_ASSIGN(ImportReport rep,
+                       Import(kTaxHeader + TaxRow(3, 2026, "1"), ImportMode::kReplace));
+  EXPECT_EQ(rep.deleted, 2);
+  EXPECT_EQ(rep.inserted, 1);
+  EXPECT_EQ(*store_->Count(kTax), 1);
+  ASSERT_OK_AND_ASSIGN(
+      ImportReport del,
+      Import(kTaxHeader + TaxRow(3, 2026, "1") + TaxRow(4, 2026, "1"), ImportMode::kDelete));
+  EXPECT_EQ(del.deleted, 1);
+  EXPECT_EQ(del.not_found, 1);
+  EXPECT_EQ(*store_->Count(kTax), 0);
+}
+
+TEST_P(ReplicaStoreTest, IdempotencyKey) {
+  const std::string file = kTaxHeader + TaxRow(1, 2026, "1");
+  ASSERT_OK_AND_ASSIGN(ImportReport first, Import(file, ImportMode::kUpsert, "batch-0001"));
+  ASSERT_OK_AND_ASSIGN(ImportReport again, Import(file, ImportMode::kUpsert, "batch-0001"));
+  EXPECT_TRUE(again.replayed);
+  EXPECT_EQ(again.import_id, first.import_id);
+  EXPECT_EQ(again.inserted, 1);
+  EXPECT_EQ(again.file_hash, first.file_hash);
+  EXPECT_EQ(*store_->Count(kTax), 1);
+  EXPECT_THAT(Import(kTaxHeader + TaxRow(2, 2026, "1"), ImportMode::kUpsert, "batch-0001"),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("different file")));
+}
+
+TEST_P(ReplicaStoreTest, ShiftJisAndJsonLines) {
+  // 住民票関係情報 would carry Japanese text; here the tax file is sent in CP932 with a
+  // Japanese-free body except the charset, so the bytes are identical — the decoder must pass
+  // ASCII through unchanged. A bad byte on line 3 must be named.
+  ASSERT_OK_AND_ASSIGN(ImportReport sj,
+                       Import(kTaxHeader + TaxRow(1, 2026, "1"), ImportMode::kUpsert, "",
+                              FileFormat::kCsv, "Shift_JIS"));
+  EXPECT_TRUE(sj.committed);
+  ASSERT_OK_AND_ASSIGN(ImportReport bad,
+                       Import(kTaxHeader + TaxRow(2, 2026, "1") + "\x81\x20\n", ImportMode::kUpsert,
+                              "", FileFormat::kCsv, "cp932"));
+  EXPECT_FALSE(bad.committed);
+  ASSERT_EQ(bad.problems.size(), 1u);
+  EXPECT_EQ(bad.problems[0].line, 3);
+  EXPECT_THAT(bad.problems[0].message, HasSubstr("Shift_JIS"));
+
+  const std::string jsonl =
+      R"({"atena_no":"000000000000005","IT00000200000001":2026,"IT00000200000002":"2026-01-01",)"
+      R"("IT00000200000003":"1","IT00000200000004":"777"})"
+      "\n";
+  ASSERT_OK_AND_ASSIGN(ImportReport j,
+                       Import(jsonl, ImportMode::kUpsert, "", FileFormat::kJsonLines));
+  EXPECT_TRUE(j.committed) << (j.problems.empty() ? "" : j.problems[0].message);
+  ASSERT_OK_AND_ASSIGN(auto rec, store_->Find(AtenaNo::Parse("000000000000005").value(), kTax));
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0].values[3], "777");
+  EXPECT_EQ(rec[0].values[4], "");
+
+  ASSERT_OK_AND_ASSIGN(ImportReport unknown,
+                       Import(R"({"atena_no":"000000000000006","IT99999999999999":"1"})"
+                              "\n",
+                              ImportMode::kUpsert, "", FileFormat::kJsonLines));
+  EXPECT_FALSE(unknown.committed);
+  EXPECT_EQ(unknown.problems[0].reason, "unknown_field");
+}
+
+TEST_P(ReplicaStoreTest, Reconcile) {
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "100") + TaxRow(2, 2026, "200") +
+                   TaxRow(3, 2026, "300")));
+  // The original: 1 unchanged, 2 changed, 3 absent (extra in the replica), 4 new (missing).
+  const std::string original =
+      kTaxHeader + TaxRow(1, 2026, "100") + TaxRow(2, 2026, "999") + TaxRow(4, 2026, "400");
+  ASSERT_OK_AND_ASSIGN(
+      auto factory,
+      MakeRecordSourceFactory(std::make_unique<StringSource>(original), FileFormat::kCsv, "utf-8"));
+  ASSERT_OK_AND_ASSIGN(ReconcileReport r, store_->Reconcile(kTax, "", *factory));
+  EXPECT_EQ(r.rows, 3);
+  EXPECT_EQ(r.matching, 1);
+  EXPECT_EQ(r.different, 1);
+  EXPECT_EQ(r.missing, 1);
+  EXPECT_EQ(r.extra, 1);
+  ASSERT_EQ(r.differences.size(), 1u);
+  EXPECT_EQ(r.differences[0].line, 3);
+  EXPECT_THAT(r.differences[0].fields, ElementsAre("IT00000200000004"));
+  EXPECT_THAT(r.missing_lines, ElementsAre(4));
+  EXPECT_THAT(r.extra_atena_nos, ElementsAre("000000000000003"));
+}
+
+TEST_P(ReplicaStoreTest, AnotherKeyCannotReadAndMovedRowsDoNotOpen) {
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1")));
+  crypto::SecretBytes other = crypto::SecretBytes::Random(32);
+  ASSERT_OK_AND_ASSIGN(auto wrong, ReplicaStore::Open(tenant_, db_, other, Catalogue(), clock_));
+  // With another key the blind index finds nothing.
+  ASSERT_OK_AND_ASSIGN(auto found, wrong->Find(AtenaNo::Parse("000000000000001").value(), kTax));
+  EXPECT_TRUE(found.empty());
+  std::string out;
+  EXPECT_THAT(wrong->Export(kTax, "",
+                            [&](std::string_view c) {
+                              out.append(c);
+                              return Status();
+                            }),
+              StatusIs(StatusCode::kDataLoss));
+}
+
+TEST_P(ReplicaStoreTest, NoImportedValueIsStoredInPlaintext) {
+  const std::string marker_income = "987654321012";
+  const std::string marker_atena = "424242424242424";
+  std::string file = kTaxHeader + TaxRow(7, 2026, marker_income);
+  file += marker_atena + TaxRow(1, 2024, marker_income).substr(15);
+  ASSERT_OK_AND_ASSIGN(ImportReport r, Import(file));
+  ASSERT_TRUE(r.committed);
+  std::string raw;
+  if (GetParam() == store::Backend::kSqlite) {
+    ASSERT_OK(db_->Close());
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir().path())) {
+      if (!e.is_regular_file()) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      raw += ss.str();
+    }
+    ASSERT_GT(raw.size(), 1000u);
+  } else {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->BeginRead());
+    for (const char* table : {"replica_record", "replica_import"}) {
+      ASSERT_OK_AND_ASSIGN(auto rows,
+                           tx->Query(std::string("SELECT t::text FROM ") + table + " t"));
+      for (const auto& row : rows) raw += *row.GetText(0);
+    }
+    ASSERT_GT(raw.size(), 200u);
+  }
+  for (const std::string& marker : {marker_income, marker_atena, std::string("000000000000007")}) {
+    EXPECT_EQ(raw.find(marker), std::string::npos) << marker;
+    std::string hex;
+    for (unsigned char c : marker) {
+      static const char* kHex = "0123456789abcdef";
+      hex += kHex[c >> 4];
+      hex += kHex[c & 15];
+    }
+    EXPECT_EQ(raw.find(hex), std::string::npos) << hex;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ReplicaStoreTest,
+                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
+                         [](const auto& info) {
+                           return std::string(store::BackendName(info.param));
+                         });
+
+}  // namespace
+}  // namespace chukan::replica

@@ -1,0 +1,303 @@
+#include "server/replica_api.h"
+
+#include <cstdio>
+
+#include "common/log.h"
+#include "http/json.h"
+#include "replica/record_source.h"
+#include "replica_io/byte_source.h"
+
+namespace chukan::server {
+namespace {
+
+http::Response JsonResponse(int status, http::JsonWriter& w) {
+  Result<std::string> body = w.Finish();
+  if (!body.ok()) return http::Response::Json(500, "{}");
+  return http::Response::Json(status, std::move(*body));
+}
+
+void WriteProblems(http::JsonWriter& w, const std::vector<replica::Problem>& problems) {
+  w.BeginArray();
+  for (const replica::Problem& p : problems) {
+    w.BeginObject().Key("line").Int(p.line).Key("field").String(p.field);
+    w.Key("reason").String(p.reason).Key("message").String(p.message).EndObject();
+  }
+  w.EndArray();
+}
+
+void WriteImportReport(http::JsonWriter& w, const replica::ImportReport& r) {
+  w.BeginObject();
+  w.Key("import_id").String(r.import_id);
+  w.Key("tm").String(r.tm).Key("version").String(r.version).Key("mode").String(r.mode);
+  w.Key("committed").Bool(r.committed).Key("replayed").Bool(r.replayed);
+  w.Key("rows").Int(r.rows).Key("inserted").Int(r.inserted).Key("updated").Int(r.updated);
+  w.Key("deleted").Int(r.deleted).Key("not_found").Int(r.not_found);
+  w.Key("file_hash").String(r.file_hash);
+  w.Key("problem_count").Int(r.problem_count);
+  w.Key("problems");
+  WriteProblems(w, r.problems);
+  w.EndObject();
+}
+
+// The media type's charset parameter, or "utf-8".
+std::string CharsetOf(const http::Request& req) {
+  const std::optional<std::string_view> ct = req.Header("Content-Type");
+  if (!ct) return "utf-8";
+  const size_t pos = ct->find("charset=");
+  if (pos == std::string_view::npos) return "utf-8";
+  std::string_view cs = ct->substr(pos + 8);
+  const size_t end = cs.find(';');
+  if (end != std::string_view::npos) cs = cs.substr(0, end);
+  if (cs.size() >= 2 && cs.front() == '"' && cs.back() == '"') cs = cs.substr(1, cs.size() - 2);
+  return std::string(cs);
+}
+
+// "csv" or "jsonl" from ?format=, else from the Content-Type, else CSV.
+Result<replica::FileFormat> FormatOf(const http::Request& req) {
+  if (auto f = req.Query("format")) return replica::ParseFileFormat(*f);
+  if (auto ct = req.Header("Content-Type")) {
+    std::string_view media = ct->substr(0, ct->find(';'));
+    while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+    if (!media.empty()) return replica::ParseFileFormat(media);
+  }
+  return replica::FileFormat::kCsv;
+}
+
+Result<TmCode> TmOf(const http::Request& req) {
+  std::optional<std::string_view> tm = req.Query("tm");
+  if (!tm) return InvalidArgumentError("query parameter \"tm\" is required");
+  Result<TmCode> code = TmCode::Parse(*tm);
+  if (!code.ok()) return code.status().WithContext("query parameter \"tm\"");
+  return code;
+}
+
+std::string VersionOf(const http::Request& req) {
+  std::optional<std::string_view> v = req.Query("version");
+  return v ? std::string(v->substr(0, 8)) : std::string();
+}
+
+Result<std::unique_ptr<replica::RecordSourceFactory>> BodySource(const http::Request& req) {
+  ASSIGN_OR_RETURN(replica::FileFormat format, FormatOf(req));
+  return replica::MakeRecordSourceFactory(std::make_unique<replica::StringSource>(req.body), format,
+                                          CharsetOf(req));
+}
+
+}  // namespace
+
+ReplicaApi::ReplicaApi(Platform& platform, std::shared_ptr<const layout::Catalogue> catalogue)
+    : platform_(platform), catalogue_(std::move(catalogue)) {}
+
+Status ReplicaApi::Register(http::Router& router) {
+  RETURN_IF_ERROR(router.Add("POST", "/api/v1/replica/imports",
+                             [this](http::Request& r) { return Import(r); }));
+  RETURN_IF_ERROR(router.Add("GET", "/api/v1/replica/records",
+                             [this](http::Request& r) { return Records(r); }));
+  RETURN_IF_ERROR(
+      router.Add("GET", "/api/v1/replica/export", [this](http::Request& r) { return Export(r); }));
+  RETURN_IF_ERROR(router.Add("POST", "/api/v1/replica/reconcile",
+                             [this](http::Request& r) { return Reconcile(r); }));
+  return Status();
+}
+
+Result<ClientIdentity> ReplicaApi::Authenticate(const http::Request& req) {
+  std::optional<std::string_view> auth = req.Header("Authorization");
+  if (!auth || !auth->starts_with("Bearer ")) {
+    return UnauthenticatedError("a bearer token is required (Authorization: Bearer …)");
+  }
+  return platform_.Authenticate(auth->substr(7));
+}
+
+Result<replica::ReplicaStore*> ReplicaApi::Store(const ClientIdentity& who) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = stores_.find(who.tenant.str()); it != stores_.end()) return it->second.get();
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, platform_.Tenant(who.tenant));
+  ASSIGN_OR_RETURN(std::unique_ptr<replica::ReplicaStore> store,
+                   replica::ReplicaStore::Open(who.tenant, ctx->db, ctx->data_key, catalogue_,
+                                               platform_.clock()));
+  replica::ReplicaStore* raw = store.get();
+  stores_.emplace(who.tenant.str(), std::move(store));
+  return raw;
+}
+
+void ReplicaApi::Audit(const ClientIdentity& who, const http::Request& req, std::string_view action,
+                       const std::string& target, const std::string& outcome) {
+  Result<std::shared_ptr<TenantContext>> ctx = platform_.Tenant(who.tenant);
+  Status s = ctx.ok() ? (*ctx)
+                            ->audit
+                            ->Append({who.tenant.str(), "client:" + who.name, std::string(action),
+                                      target, outcome, req.request_id.str()})
+                            .status()
+                      : ctx.status();
+  if (!s.ok()) {
+    log::Error(
+        "audit.append_failed",
+        {{"tenant", who.tenant.str()}, log::RequestIdField(req.request_id), log::StatusField(s)});
+  }
+}
+
+#define CHUKAN_API_AUTH(who, req)                                               \
+  Result<ClientIdentity> who##_r = Authenticate(req);                           \
+  if (!who##_r.ok()) {                                                          \
+    http::Response denied = http::FromStatus(who##_r.status(), req.request_id); \
+    denied.headers.Set("WWW-Authenticate", "Bearer");                           \
+    return denied;                                                              \
+  }                                                                             \
+  const ClientIdentity& who = *who##_r
+
+http::Response ReplicaApi::Import(http::Request& req) {
+  CHUKAN_API_AUTH(who, req);
+  auto fail = [&](const Status& s) {
+    Audit(who, req, "replica.import", "", "error:" + std::string(StatusCodeName(s.code())));
+    return http::FromStatus(s, req.request_id);
+  };
+  Result<TmCode> tm = TmOf(req);
+  if (!tm.ok()) return fail(tm.status());
+  Result<replica::ImportMode> mode = replica::ParseImportMode(req.Query("mode").value_or(""));
+  if (!mode.ok()) return fail(mode.status());
+  Result<replica::ReplicaStore*> store = Store(who);
+  if (!store.ok()) return fail(store.status());
+  Result<std::unique_ptr<replica::RecordSourceFactory>> source = BodySource(req);
+  if (!source.ok()) return fail(source.status());
+
+  replica::ImportRequest ir{*tm,
+                            VersionOf(req),
+                            *mode,
+                            std::string(req.Header("Idempotency-Key").value_or("")),
+                            "client:" + who.name,
+                            req.request_id.str()};
+  Result<std::shared_ptr<TenantContext>> ctx = platform_.Tenant(who.tenant);
+  if (!ctx.ok()) return fail(ctx.status());
+  audit::AuditLog& log = *(*ctx)->audit;
+  auto audit_hook = [&](store::Transaction* tx, const replica::ImportReport& r) -> Status {
+    const std::string target = "import " + r.import_id + " tm=" + r.tm + " v=" + r.version +
+                               " mode=" + r.mode + " rows=" + std::to_string(r.rows) +
+                               " inserted=" + std::to_string(r.inserted) +
+                               " updated=" + std::to_string(r.updated) +
+                               " deleted=" + std::to_string(r.deleted) + " file=" + r.file_hash;
+    const audit::AuditEvent e{who.tenant.str(),
+                              "client:" + who.name,
+                              "replica.import",
+                              target,
+                              r.committed ? "ok" : "rejected",
+                              req.request_id.str()};
+    return tx != nullptr ? log.Append(*tx, e).status() : log.Append(e).status();
+  };
+  Result<replica::ImportReport> report = (*store)->Import(ir, **source, audit_hook);
+  if (!report.ok()) return fail(report.status());
+  http::JsonWriter w;
+  WriteImportReport(w, *report);
+  if (report->replayed) {
+    Audit(who, req, "replica.import", "import " + report->import_id + " replayed", "ok");
+    return JsonResponse(200, w);
+  }
+  return JsonResponse(report->committed ? 201 : 422, w);
+}
+
+http::Response ReplicaApi::Records(http::Request& req) {
+  CHUKAN_API_AUTH(who, req);
+  auto fail = [&](const Status& s) {
+    Audit(who, req, "replica.view", "", "error:" + std::string(StatusCodeName(s.code())));
+    return http::FromStatus(s, req.request_id);
+  };
+  std::optional<std::string_view> atena = req.Query("atena_no");
+  if (!atena) return fail(InvalidArgumentError("query parameter \"atena_no\" is required"));
+  Result<AtenaNo> atena_no = AtenaNo::Parse(*atena);
+  if (!atena_no.ok()) return fail(atena_no.status().WithContext("query parameter \"atena_no\""));
+  std::optional<TmCode> tm;
+  if (req.Query("tm")) {
+    Result<TmCode> t = TmOf(req);
+    if (!t.ok()) return fail(t.status());
+    tm = *t;
+  }
+  Result<replica::ReplicaStore*> store = Store(who);
+  if (!store.ok()) return fail(store.status());
+  Result<std::vector<replica::Record>> records = (*store)->Find(*atena_no, tm);
+  if (!records.ok()) return fail(records.status());
+  http::JsonWriter w;
+  w.BeginObject().Key("atena_no").String(atena_no->str()).Key("records").BeginArray();
+  for (const replica::Record& r : *records) {
+    const layout::InfoName* info = catalogue_->Find(r.tm);
+    const layout::LayoutVersion* v = info != nullptr ? info->Version(r.version) : nullptr;
+    w.BeginObject().Key("tm").String(r.tm);
+    w.Key("tm_name").String(info != nullptr ? info->name() : "");
+    w.Key("version").String(r.version).Key("items").BeginArray();
+    for (size_t i = 0; i < r.values.size(); ++i) {
+      const layout::Item* item = v != nullptr && i < v->item_count() ? &v->item(i) : nullptr;
+      w.BeginObject().Key("code").String(item != nullptr ? item->code() : "");
+      w.Key("name").String(item != nullptr ? item->name() : "");
+      w.Key("value").String(r.values[i]).EndObject();
+    }
+    w.EndArray().EndObject();
+  }
+  w.EndArray().EndObject();
+  // The target names the lookup by TM only: an atena_no is personal data and stays out of logs.
+  Audit(who, req, "replica.view",
+        "records tm=" + (tm ? tm->str() : std::string("*")) +
+            " found=" + std::to_string(records->size()),
+        "ok");
+  return JsonResponse(200, w);
+}
+
+http::Response ReplicaApi::Export(http::Request& req) {
+  CHUKAN_API_AUTH(who, req);
+  auto fail = [&](const Status& s) {
+    Audit(who, req, "replica.export", "", "error:" + std::string(StatusCodeName(s.code())));
+    return http::FromStatus(s, req.request_id);
+  };
+  Result<TmCode> tm = TmOf(req);
+  if (!tm.ok()) return fail(tm.status());
+  Result<replica::ReplicaStore*> store = Store(who);
+  if (!store.ok()) return fail(store.status());
+  std::string body;
+  Result<int64_t> n = (*store)->Export(*tm, VersionOf(req), [&](std::string_view chunk) {
+    body.append(chunk);
+    return Status();
+  });
+  if (!n.ok()) return fail(n.status());
+  Audit(who, req, "replica.export", "export tm=" + tm->str() + " records=" + std::to_string(*n),
+        "ok");
+  http::Response resp(200, "text/csv; charset=utf-8", std::move(body));
+  resp.headers.Set("X-Record-Count", std::to_string(*n));
+  return resp;
+}
+
+http::Response ReplicaApi::Reconcile(http::Request& req) {
+  CHUKAN_API_AUTH(who, req);
+  auto fail = [&](const Status& s) {
+    Audit(who, req, "replica.reconcile", "", "error:" + std::string(StatusCodeName(s.code())));
+    return http::FromStatus(s, req.request_id);
+  };
+  Result<TmCode> tm = TmOf(req);
+  if (!tm.ok()) return fail(tm.status());
+  Result<replica::ReplicaStore*> store = Store(who);
+  if (!store.ok()) return fail(store.status());
+  Result<std::unique_ptr<replica::RecordSourceFactory>> source = BodySource(req);
+  if (!source.ok()) return fail(source.status());
+  Result<replica::ReconcileReport> r = (*store)->Reconcile(*tm, VersionOf(req), **source);
+  if (!r.ok()) return fail(r.status());
+  http::JsonWriter w;
+  w.BeginObject().Key("tm").String(tm->str());
+  w.Key("rows").Int(r->rows).Key("matching").Int(r->matching).Key("missing").Int(r->missing);
+  w.Key("extra").Int(r->extra).Key("different").Int(r->different);
+  w.Key("missing_lines").BeginArray();
+  for (int64_t l : r->missing_lines) w.Int(l);
+  w.EndArray().Key("differences").BeginArray();
+  for (const auto& d : r->differences) {
+    w.BeginObject().Key("line").Int(d.line).Key("fields").BeginArray();
+    for (const auto& f : d.fields) w.String(f);
+    w.EndArray().EndObject();
+  }
+  w.EndArray().Key("extra_atena_nos").BeginArray();
+  for (const auto& a : r->extra_atena_nos) w.String(a);
+  w.EndArray().Key("problem_count").Int(r->problem_count).Key("problems");
+  WriteProblems(w, r->problems);
+  w.EndObject();
+  Audit(who, req, "replica.reconcile",
+        "reconcile tm=" + tm->str() + " rows=" + std::to_string(r->rows) +
+            " missing=" + std::to_string(r->missing) + " extra=" + std::to_string(r->extra) +
+            " different=" + std::to_string(r->different),
+        "ok");
+  return JsonResponse(200, w);
+}
+
+}  // namespace chukan::server
