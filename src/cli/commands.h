@@ -25,6 +25,7 @@ void RegisterAuditCommands(CLI::App& app, Action& action);
 void RegisterDemoCommands(CLI::App& app, Action& action);
 void RegisterTenantCommands(CLI::App& app, Action& action);
 void RegisterServerCommands(CLI::App& app, Action& action);
+void RegisterReplicaCommands(CLI::App& app, Action& action);
 
 }  // namespace chukan::cli
 

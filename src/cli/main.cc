@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   chukan::cli::RegisterDemoCommands(app, action);
   chukan::cli::RegisterTenantCommands(app, action);
   chukan::cli::RegisterServerCommands(app, action);
+  chukan::cli::RegisterReplicaCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,307 @@
+// chukan replica import|show|export|reconcile — the client side of the replica API, for an
+// existing system's operator: sends a file to a running server and prints a readable summary
+// (Japanese first, English after the slash). Exit codes: 0 done, 1 refused or failed, 2 usage.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/commands.h"
+#include "http/client.h"
+
+namespace chukan::cli {
+namespace {
+
+using nlohmann::json;
+
+struct ReplicaArgs {
+  std::string server;  // base URL, e.g. https://127.0.0.1:8443
+  std::string token;
+  std::string token_file;
+  std::string ca;
+  std::string cert;
+  std::string key;
+  std::string tm;
+  std::string version;
+  std::string mode = "upsert";
+  std::string format;
+  std::string charset = "utf-8";
+  std::string idempotency_key;
+  std::string atena_no;
+  std::string output;
+  std::string file;
+  int timeout_s = 3600;
+};
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "chukan replica: %s\n", message.c_str());
+  return 2;
+}
+
+Result<std::string> Token(const ReplicaArgs& a) {
+  if (!a.token.empty()) return a.token;
+  if (!a.token_file.empty()) {
+    std::ifstream in(a.token_file);
+    std::string t;
+    if (!in || !std::getline(in, t)) return NotFoundError(a.token_file + ": cannot read token");
+    return t;
+  }
+  if (const char* env = std::getenv("CHUKAN_TOKEN"); env != nullptr && *env != '\0') {
+    return std::string(env);
+  }
+  return InvalidArgumentError("a token is required (--token, --token-file or CHUKAN_TOKEN)");
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError(path + ": cannot open");
+  std::string data;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    data.append(buf, static_cast<size_t>(in.gcount()));
+  }
+  return data;
+}
+
+std::string Query(const std::initializer_list<std::pair<const char*, std::string>>& params) {
+  std::string q;
+  for (const auto& [k, v] : params) {
+    if (v.empty()) continue;
+    q += q.empty() ? "?" : "&";
+    q += k;
+    q += "=";
+    for (unsigned char c : v) {
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+        q.push_back(static_cast<char>(c));
+      } else {
+        char hex[4];
+        std::snprintf(hex, sizeof(hex), "%%%02X", c);
+        q += hex;
+      }
+    }
+  }
+  return q;
+}
+
+// Sends one request; prints transport errors and API error bodies. Returns the response for
+// statuses the caller handles (2xx and 422).
+Result<http::Response> Call(const ReplicaArgs& a, std::string method, std::string path,
+                            std::string body, std::string content_type, http::Headers extra = {}) {
+  ASSIGN_OR_RETURN(std::string token, Token(a));
+  http::ClientOptions co;
+  co.ca_file = a.ca;
+  co.cert_file = a.cert;
+  co.key_file = a.key;
+  co.request_timeout = std::chrono::seconds(a.timeout_s);
+  co.max_response_bytes = size_t{4} << 30;
+  ASSIGN_OR_RETURN(std::unique_ptr<http::Client> client, http::Client::Create(co));
+  http::ClientRequest req{std::move(method), a.server + path, std::move(extra), std::move(body)};
+  req.headers.Set("Authorization", "Bearer " + token);
+  if (!content_type.empty()) req.headers.Set("Content-Type", content_type);
+  ASSIGN_OR_RETURN(http::Response resp, client->Send(req));
+  if ((resp.status >= 200 && resp.status < 300) || resp.status == 422) return resp;
+  std::string message = resp.body;
+  json j = json::parse(resp.body, nullptr, false);
+  if (!j.is_discarded() && j.contains("error")) {
+    message = j["error"].value("code", "") + ": " + j["error"].value("message", "") + " (request " +
+              j["error"].value("request_id", "") + ")";
+  }
+  return Status(resp.status == 401   ? StatusCode::kUnauthenticated
+                : resp.status == 404 ? StatusCode::kNotFound
+                                     : StatusCode::kFailedPrecondition,
+                "HTTP " + std::to_string(resp.status) + ": " + message);
+}
+
+int Failed(const char* ja, const char* en, const Status& s) {
+  std::fprintf(stderr, "chukan replica: %s / %s: %s\n", ja, en, s.ToString().c_str());
+  return 1;
+}
+
+void PrintProblems(const json& problems, int64_t total) {
+  std::printf("  問題 / problems: %lld 件 (最初の %zu 件 / first %zu shown)\n",
+              static_cast<long long>(total), problems.size(), problems.size());
+  for (const json& p : problems) {
+    std::printf("    %lld 行目 / line %lld  %-18s %s\n", p.value("line", 0LL), p.value("line", 0LL),
+                p.value("field", "").c_str(), p.value("message", "").c_str());
+  }
+}
+
+int Import(const ReplicaArgs& a) {
+  if (a.tm.empty() || a.file.empty()) return Usage("--tm and a FILE are required");
+  std::string format = a.format;
+  if (format.empty()) format = a.file.ends_with(".jsonl") ? "jsonl" : "csv";
+  if (format != "csv" && format != "jsonl") return Usage("--format must be csv or jsonl");
+  const auto t0 = std::chrono::steady_clock::now();
+  Result<std::string> data = ReadFile(a.file);
+  if (!data.ok()) return Failed("ファイルを読めません", "cannot read the file", data.status());
+  const double mib = static_cast<double>(data->size()) / (1 << 20);
+  std::fprintf(stderr, "送信中 / sending %s (%.1f MiB) …\n", a.file.c_str(), mib);
+  http::Headers extra;
+  if (!a.idempotency_key.empty()) extra.Set("Idempotency-Key", a.idempotency_key);
+  const std::string ctype =
+      (format == "csv" ? "text/csv" : "application/jsonl") + std::string("; charset=") + a.charset;
+  Result<http::Response> resp = Call(
+      a, "POST",
+      "/api/v1/replica/imports" + Query({{"tm", a.tm}, {"version", a.version}, {"mode", a.mode}}),
+      std::move(*data), ctype, std::move(extra));
+  if (!resp.ok()) return Failed("取込に失敗しました", "import failed", resp.status());
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  json r = json::parse(resp->body, nullptr, false);
+  if (r.is_discarded()) return Failed("応答が不正です", "bad response", InternalError(resp->body));
+  const long long rows = r.value("rows", 0LL);
+  if (resp->status == 422) {
+    std::printf("取込を拒否しました (何も変更していません) / import REFUSED, nothing changed: %s\n",
+                a.file.c_str());
+    std::printf("  行数 / rows: %lld\n", rows);
+    PrintProblems(r["problems"], r.value("problem_count", 0LL));
+    return 1;
+  }
+  std::printf("%s / %s: %s\n", r.value("replayed", false) ? "取込済み (再送)" : "取込完了",
+              r.value("replayed", false) ? "already imported (replayed)" : "import committed",
+              a.file.c_str());
+  std::printf(
+      "  取込ID / import id: %s\n  特定個人情報名 / TM: %s 版 %s, モード / mode: %s\n"
+      "  行数 / rows: %lld  追加 / inserted: %lld  更新 / updated: %lld  削除 / deleted: "
+      "%lld  該当なし / not found: %lld\n  ファイル / file: %s\n  所要 / took: %.2f s (%.0f "
+      "rows/s)\n",
+      r.value("import_id", "").c_str(), r.value("tm", "").c_str(), r.value("version", "").c_str(),
+      r.value("mode", "").c_str(), rows, r.value("inserted", 0LL), r.value("updated", 0LL),
+      r.value("deleted", 0LL), r.value("not_found", 0LL), r.value("file_hash", "").c_str(), secs,
+      secs > 0 ? static_cast<double>(rows) / secs : 0.0);
+  return 0;
+}
+
+int Show(const ReplicaArgs& a) {
+  if (a.atena_no.empty()) return Usage("--atena-no is required");
+  Result<http::Response> resp =
+      Call(a, "GET", "/api/v1/replica/records" + Query({{"atena_no", a.atena_no}, {"tm", a.tm}}),
+           "", "");
+  if (!resp.ok()) return Failed("照会に失敗しました", "lookup failed", resp.status());
+  json r = json::parse(resp->body, nullptr, false);
+  if (r.is_discarded()) return Failed("応答が不正です", "bad response", InternalError(""));
+  const json& records = r["records"];
+  std::printf("宛名番号 / atena_no %s: %zu 件 / records\n", r.value("atena_no", "").c_str(),
+              records.size());
+  for (const json& rec : records) {
+    std::printf("\n  %s %s (版 / version %s)\n", rec.value("tm", "").c_str(),
+                rec.value("tm_name", "").c_str(), rec.value("version", "").c_str());
+    for (const json& item : rec["items"]) {
+      std::printf("    %s  %-24s %s\n", item.value("code", "").c_str(),
+                  item.value("name", "").c_str(), item.value("value", "").c_str());
+    }
+  }
+  return 0;
+}
+
+int Export(const ReplicaArgs& a) {
+  if (a.tm.empty()) return Usage("--tm is required");
+  Result<http::Response> resp = Call(
+      a, "GET", "/api/v1/replica/export" + Query({{"tm", a.tm}, {"version", a.version}}), "", "");
+  if (!resp.ok()) return Failed("出力に失敗しました", "export failed", resp.status());
+  if (a.output.empty() || a.output == "-") {
+    std::fwrite(resp->body.data(), 1, resp->body.size(), stdout);
+  } else {
+    std::ofstream out(a.output, std::ios::binary | std::ios::trunc);
+    out.write(resp->body.data(), static_cast<std::streamsize>(resp->body.size()));
+    if (!out) return Failed("書き込めません", "cannot write", InternalError(a.output));
+  }
+  std::fprintf(stderr, "出力 / exported: %s 件 / records%s%s\n",
+               std::string(resp->headers.Get("X-Record-Count").value_or("?")).c_str(),
+               a.output.empty() ? "" : " → ", a.output.c_str());
+  return 0;
+}
+
+int Reconcile(const ReplicaArgs& a) {
+  if (a.tm.empty() || a.file.empty()) return Usage("--tm and a FILE are required");
+  Result<std::string> data = ReadFile(a.file);
+  if (!data.ok()) return Failed("ファイルを読めません", "cannot read the file", data.status());
+  std::string format = a.format.empty() ? (a.file.ends_with(".jsonl") ? "jsonl" : "csv") : a.format;
+  const std::string ctype =
+      (format == "csv" ? "text/csv" : "application/jsonl") + std::string("; charset=") + a.charset;
+  Result<http::Response> resp =
+      Call(a, "POST", "/api/v1/replica/reconcile" + Query({{"tm", a.tm}, {"version", a.version}}),
+           std::move(*data), ctype);
+  if (!resp.ok()) return Failed("突合に失敗しました", "reconcile failed", resp.status());
+  json r = json::parse(resp->body, nullptr, false);
+  if (r.is_discarded()) return Failed("応答が不正です", "bad response", InternalError(""));
+  std::printf(
+      "突合結果 / reconciliation of %s with the replica of %s\n"
+      "  原本の行数 / rows in the original: %lld\n  一致 / matching: %lld\n"
+      "  副本に無い / missing from the replica: %lld\n  原本に無い / extra in the replica: %lld\n"
+      "  相違 / different: %lld\n",
+      a.file.c_str(), a.tm.c_str(), r.value("rows", 0LL), r.value("matching", 0LL),
+      r.value("missing", 0LL), r.value("extra", 0LL), r.value("different", 0LL));
+  for (const json& l : r["missing_lines"]) {
+    std::printf("    副本に無い / missing: %lld 行目 / line\n", l.get<long long>());
+  }
+  for (const json& d : r["differences"]) {
+    std::string fields;
+    for (const json& f : d["fields"]) fields += (fields.empty() ? "" : ", ") + f.get<std::string>();
+    std::printf("    相違 / different: %lld 行目 / line: %s\n", d.value("line", 0LL),
+                fields.c_str());
+  }
+  for (const json& e : r["extra_atena_nos"]) {
+    std::printf("    原本に無い / extra: atena_no %s\n", e.get<std::string>().c_str());
+  }
+  if (r.value("problem_count", 0LL) > 0)
+    PrintProblems(r["problems"], r.value("problem_count", 0LL));
+  const bool clean = r.value("missing", 0LL) == 0 && r.value("extra", 0LL) == 0 &&
+                     r.value("different", 0LL) == 0 && r.value("problem_count", 0LL) == 0;
+  std::printf("%s\n", clean ? "副本は原本と一致しています / the replica matches the original"
+                            : "差異があります / there are differences");
+  return clean ? 0 : 1;
+}
+
+}  // namespace
+
+void RegisterReplicaCommands(CLI::App& app, Action& action) {
+  auto a = std::make_shared<ReplicaArgs>();
+  CLI::App* replica = app.add_subcommand("replica", "副本の操作 / replica operations (client)");
+  replica->require_subcommand(1);
+  auto common = [&](CLI::App* c) {
+    c->add_option("--server", a->server, "server base URL, e.g. https://127.0.0.1:8443")
+        ->required();
+    c->add_option("--token", a->token, "bearer token (or --token-file, or CHUKAN_TOKEN)");
+    c->add_option("--token-file", a->token_file, "file holding the bearer token");
+    c->add_option("--ca", a->ca, "CA certificate for https");
+    c->add_option("--cert", a->cert, "client certificate (mutual TLS)");
+    c->add_option("--key", a->key, "client key (mutual TLS)");
+    c->add_option("--timeout", a->timeout_s, "request timeout in seconds (default 3600)");
+  };
+  CLI::App* imp = replica->add_subcommand("import", "副本を取込 / import a replica file");
+  common(imp);
+  imp->add_option("--tm", a->tm, "特定個人情報名コード, e.g. TM00000000000002")->required();
+  imp->add_option("--version", a->version, "版番号 (default: the latest)");
+  imp->add_option("--mode", a->mode, "upsert (default), replace or delete");
+  imp->add_option("--format", a->format, "csv or jsonl (default: from the file name)");
+  imp->add_option("--charset", a->charset, "utf-8 (default) or shift_jis");
+  imp->add_option("--idempotency-key", a->idempotency_key, "makes a re-sent import a no-op");
+  imp->add_option("FILE", a->file, "the file to import")->required();
+  imp->callback([&action, a] { action.run = [a] { return Import(*a); }; });
+  CLI::App* show = replica->add_subcommand("show", "副本を表示 / show a resident's records");
+  common(show);
+  show->add_option("--atena-no", a->atena_no, "団体内統合宛名番号 (15 digits)")->required();
+  show->add_option("--tm", a->tm, "only this TM");
+  show->callback([&action, a] { action.run = [a] { return Show(*a); }; });
+  CLI::App* exp = replica->add_subcommand("export", "照合用に出力 / export for reconciliation");
+  common(exp);
+  exp->add_option("--tm", a->tm, "特定個人情報名コード")->required();
+  exp->add_option("--version", a->version, "版番号");
+  exp->add_option("--output,-o", a->output, "output file (default: standard output)");
+  exp->callback([&action, a] { action.run = [a] { return Export(*a); }; });
+  CLI::App* rec = replica->add_subcommand("reconcile", "原本と突合 / reconcile with the original");
+  common(rec);
+  rec->add_option("--tm", a->tm, "特定個人情報名コード")->required();
+  rec->add_option("--version", a->version, "版番号");
+  rec->add_option("--format", a->format, "csv or jsonl");
+  rec->add_option("--charset", a->charset, "utf-8 (default) or shift_jis");
+  rec->add_option("FILE", a->file, "the business system's original file")->required();
+  rec->callback([&action, a] { action.run = [a] { return Reconcile(*a); }; });
+}
+
+}  // namespace chukan::cli
