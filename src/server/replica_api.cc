@@ -135,9 +135,22 @@ void ReplicaApi::Audit(const ClientIdentity& who, const http::Request& req, std:
   }
 }
 
+void ReplicaApi::AuditDenied(const http::Request& req) {
+  // No tenant is known: the refusal goes to the platform's log. The token is not recorded.
+  Status s =
+      platform_.audit()
+          .Append({"platform", "unauthenticated:" + req.peer.address, "api.authenticate",
+                   req.method + " " + req.path.substr(0, 200), "denied", req.request_id.str()})
+          .status();
+  if (!s.ok()) {
+    log::Error("audit.append_failed", {log::RequestIdField(req.request_id), log::StatusField(s)});
+  }
+}
+
 #define CHUKAN_API_AUTH(who, req)                                               \
   Result<ClientIdentity> who##_r = Authenticate(req);                           \
   if (!who##_r.ok()) {                                                          \
+    AuditDenied(req);                                                           \
     http::Response denied = http::FromStatus(who##_r.status(), req.request_id); \
     denied.headers.Set("WWW-Authenticate", "Bearer");                           \
     return denied;                                                              \

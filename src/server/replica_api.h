@@ -30,6 +30,7 @@ class ReplicaApi {
   // Authenticates the request; on failure returns the 401 response in `denied`.
   Result<ClientIdentity> Authenticate(const http::Request& req);
   Result<replica::ReplicaStore*> Store(const ClientIdentity& who);
+  void AuditDenied(const http::Request& req);
   void Audit(const ClientIdentity& who, const http::Request& req, std::string_view action,
              const std::string& target, const std::string& outcome);
 
