@@ -227,6 +227,25 @@ class SeenKeys {
   size_t size_ = 0;
 };
 
+constexpr size_t kInsertBatch = 256;
+
+struct PendingRecord {
+  Hash16 key_hash;
+  Hash16 atena_hash;
+  crypto::Bytes sealed;
+};
+
+// INSERT of `rows` records that skips existing keys and returns the keys it inserted.
+std::string InsertSql(size_t rows) {
+  std::string sql =
+      "INSERT INTO replica_record (tm, key_hash, atena_hash, version, ord, sealed, import_id, "
+      "updated_at_us) VALUES ";
+  for (size_t i = 0; i < rows; ++i)
+    sql += i == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?)";
+  sql += " ON CONFLICT (tm, key_hash) DO NOTHING RETURNING key_hash";
+  return sql;
+}
+
 std::string NewImportId() { return crypto::ToHex(crypto::RandomBytes(12)); }
 
 }  // namespace
@@ -412,12 +431,53 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   bool writing = true;
   RowView row;
   std::optional<RowProblem> row_problem;
-  const std::string insert_sql =
-      "INSERT INTO replica_record (tm, key_hash, atena_hash, version, ord, sealed, import_id, "
-      "updated_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tm, key_hash) DO NOTHING";
-  const std::string update_sql =
-      "UPDATE replica_record SET version = ?, sealed = ?, import_id = ?, updated_at_us = ? "
-      "WHERE tm = ? AND key_hash = ?";
+  // New records are written in multi-row INSERTs (one round trip per batch, which is what makes
+  // PostgreSQL fast); the keys it reports as not inserted already existed and are updated.
+  std::vector<PendingRecord> batch;
+  batch.reserve(kInsertBatch);
+  const std::string full_batch_sql = InsertSql(kInsertBatch);
+  std::vector<store::Value> params;
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return Status();
+    params.clear();
+    params.reserve(batch.size() * 8);
+    for (PendingRecord& p : batch) {
+      params.emplace_back(tm);
+      params.emplace_back(store::Bytes(p.key_hash.begin(), p.key_hash.end()));
+      params.emplace_back(store::Bytes(p.atena_hash.begin(), p.atena_hash.end()));
+      params.emplace_back(version->version());
+      params.emplace_back(ord++);
+      params.emplace_back(std::move(p.sealed));
+      params.emplace_back(report.import_id);
+      params.emplace_back(now);
+    }
+    ASSIGN_OR_RETURN(
+        std::vector<store::Row> inserted,
+        tx->Query(batch.size() == kInsertBatch ? full_batch_sql : InsertSql(batch.size()), params));
+    report.inserted += static_cast<int64_t>(inserted.size());
+    if (inserted.size() != batch.size()) {
+      std::unordered_set<Hash16, Hash16Hasher> fresh;
+      for (const store::Row& r : inserted) {
+        ASSIGN_OR_RETURN(store::Bytes kh, r.GetBlob(0));
+        if (kh.size() != kHashBytes) return DataLossError("replica record: bad key hash");
+        Hash16 h;
+        std::copy(kh.begin(), kh.end(), h.begin());
+        fresh.insert(h);
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (fresh.contains(batch[i].key_hash)) continue;
+        // params[8*i + 5] holds the sealed record moved out of batch[i].
+        RETURN_IF_ERROR(
+            tx->Exec("UPDATE replica_record SET version = ?, sealed = ?, import_id = ?, "
+                     "updated_at_us = ? WHERE tm = ? AND key_hash = ?",
+                     {version->version(), params[8 * i + 5], report.import_id, now, tm,
+                      store::Bytes(batch[i].key_hash.begin(), batch[i].key_hash.end())}));
+        report.updated++;
+      }
+    }
+    batch.clear();
+    return Status();
+  };
 
   while (true) {
     Result<bool> more = rows->Next(row, row_problem);
@@ -486,19 +546,10 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
     keys_->Ad(tm, key_hash, ad);
     ASSIGN_OR_RETURN(crypto::Bytes sealed, crypto::Encrypt(keys_->seal, plain, ad));
     std::fill(plain.begin(), plain.end(), 0);
-    const Hash16 atena_hash = keys_->AtenaHash(row.atena_no);
-    ASSIGN_OR_RETURN(
-        int64_t n,
-        tx->ExecCount(insert_sql, {tm, kh, store::Bytes(atena_hash.begin(), atena_hash.end()),
-                                   version->version(), ord++, sealed, report.import_id, now}));
-    if (n == 1) {
-      report.inserted++;
-    } else {
-      RETURN_IF_ERROR(tx->Exec(update_sql, {version->version(), std::move(sealed), report.import_id,
-                                            now, tm, std::move(kh)}));
-      report.updated++;
-    }
+    batch.push_back(PendingRecord{key_hash, keys_->AtenaHash(row.atena_no), std::move(sealed)});
+    if (batch.size() == kInsertBatch) RETURN_IF_ERROR(flush());
   }
+  if (writing) RETURN_IF_ERROR(flush());
   RETURN_IF_ERROR(factory.Drain());
   report.file_hash = factory.FileHash();
   report.problem_count = problems.count;

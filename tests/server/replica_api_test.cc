@@ -1,0 +1,280 @@
+// End-to-end tests of the replica API: a real `chukan server` process on loopback, driven over
+// HTTP, on SQLite and on the private PostgreSQL (scripts/with-postgres).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/status_matchers.h"
+#include "http/client.h"
+#include "server_process.h"
+#include "store/store_test_util.h"
+
+namespace chukan {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+const std::string kTaxHeader =
+    "atena_no,IT00000200000001,IT00000200000002,IT00000200000003,IT00000200000004,"
+    "IT00000200000005,IT00000200000006,IT00000200000007,IT00000200000008,IT00000200000009,"
+    "IT00000200000010,IT00000200000011,IT00000200000012,IT00000200000013,IT00000200000014,"
+    "IT00000200000015,IT00000200000016\n";
+
+std::string Atena(int person) {
+  char atena[16];
+  std::snprintf(atena, sizeof(atena), "%015d", person);
+  return atena;
+}
+
+std::string TaxRow(int person, const std::string& income) {
+  return Atena(person) + ",2026,2026-01-01,1," + income +
+         ",100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+}
+
+std::string TaxFile(int first, int count, const std::string& income = "3120000") {
+  std::string f = kTaxHeader;
+  f.reserve(kTaxHeader.size() + static_cast<size_t>(count) * 110);
+  for (int i = first; i < first + count; ++i) f += TaxRow(i, income);
+  return f;
+}
+
+class ReplicaApiTest : public store::testing::StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    config_ = dir().File("chukan.toml");
+    {
+      std::ofstream out(config_);
+      out << "[server]\nport = 0\nthreads = 2\n[layout]\ndir = \"" << CHUKAN_LAYOUT_DIR
+          << "\"\n[log]\nlevel = \"warn\"\n[store]\n";
+      if (GetParam() == store::Backend::kPostgres) {
+        out << "backend = \"postgres\"\ndsn = \"" << dsn() << "\"\npg_prefix = \"" << prefix()
+            << "\"\n";
+      } else {
+        out << "data_dir = \"" << dir().File("data") << "\"\n";
+      }
+      out << "[keys]\ndir = \"" << dir().File("keys") << "\"\n";
+    }
+    ASSERT_EQ(Admin("tenant create --org 0000000000000131 --name 札幌市").exit_code, 0);
+    ASSERT_EQ(Admin("tenant create --org 0000000000000132 --name 函館市").exit_code, 0);
+    token_a_ = Token("0000000000000131", "juki-a");
+    token_b_ = Token("0000000000000132", "juki-b");
+    std::string log;
+    ASSERT_TRUE(server_.Start(config_, &log)) << log;
+    http::ClientOptions co;
+    co.request_timeout = std::chrono::minutes(5);
+    ASSERT_OK_AND_ASSIGN(client_, http::Client::Create(co));
+  }
+
+  void TearDown() override {
+    if (!IsSkipped()) EXPECT_EQ(server_.Stop(), 0);
+    StoreTest::TearDown();
+  }
+
+  testing::CommandOutput Admin(const std::string& args) {
+    return testing::RunChukan(args + " --config " + config_);
+  }
+  std::string Token(const std::string& org, const std::string& name) {
+    testing::CommandOutput r = Admin("client add --tenant " + org + " --name " + name);
+    EXPECT_EQ(r.exit_code, 0);
+    std::string t = r.out;
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+    return t;
+  }
+
+  http::Response Call(const std::string& token, const std::string& method, const std::string& path,
+                      std::string body = "", const std::string& content_type = "text/csv",
+                      const std::string& idempotency_key = "") {
+    http::ClientRequest req{method, server_.url() + path, {}, std::move(body)};
+    if (!token.empty()) req.headers.Set("Authorization", "Bearer " + token);
+    if (!req.body.empty()) req.headers.Set("Content-Type", content_type);
+    if (!idempotency_key.empty()) req.headers.Set("Idempotency-Key", idempotency_key);
+    Result<http::Response> r = client_->Send(req);
+    EXPECT_OK(r);
+    return r.ok() ? *r : http::Response(599, "", "");
+  }
+  http::Response Import(const std::string& token, std::string body,
+                        const std::string& content_type = "text/csv", const std::string& key = "") {
+    return Call(token, "POST", "/api/v1/replica/imports?tm=TM00000000000002", std::move(body),
+                content_type, key);
+  }
+  std::string Export(const std::string& token) {
+    http::Response r = Call(token, "GET", "/api/v1/replica/export?tm=TM00000000000002");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.body;
+  }
+  json Records(const std::string& token, int person) {
+    http::Response r = Call(token, "GET", "/api/v1/replica/records?atena_no=" + Atena(person));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body, nullptr, false);
+  }
+
+  std::string config_;
+  std::string token_a_;
+  std::string token_b_;
+  testing::ServerProcess server_;
+  std::unique_ptr<http::Client> client_;
+};
+
+TEST_P(ReplicaApiTest, ImportViewExportAndIdempotentResend) {
+  const std::string file = TaxFile(1, 2000);
+  http::Response r = Import(token_a_, file, "text/csv", "batch-20260401");
+  ASSERT_EQ(r.status, 201) << r.body;
+  json report = json::parse(r.body);
+  EXPECT_EQ(report["rows"], 2000);
+  EXPECT_EQ(report["inserted"], 2000);
+  EXPECT_EQ(report["committed"], true);
+
+  json rec = Records(token_a_, 42);
+  ASSERT_EQ(rec["records"].size(), 1u);
+  EXPECT_EQ(rec["records"][0]["tm_name"], "地方税関係情報");
+  EXPECT_EQ(rec["records"][0]["items"][3]["code"], "IT00000200000004");
+  EXPECT_EQ(rec["records"][0]["items"][3]["value"], "3120000");
+
+  EXPECT_EQ(Export(token_a_), file);  // export → import is an identity
+
+  http::Response again = Import(token_a_, file, "text/csv", "batch-20260401");
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(json::parse(again.body)["replayed"], true);
+  EXPECT_EQ(json::parse(again.body)["import_id"], report["import_id"]);
+  http::Response reused = Import(token_a_, TaxFile(1, 5), "text/csv", "batch-20260401");
+  EXPECT_EQ(reused.status, 409);
+}
+
+TEST_P(ReplicaApiTest, TenantsNeverSeeOrChangeEachOthersRows) {
+  const std::string file_a = TaxFile(1, 100, "1111111");
+  ASSERT_EQ(Import(token_a_, file_a).status, 201);
+
+  // View: B asking for A's resident finds nothing.
+  EXPECT_EQ(Records(token_b_, 7)["records"].size(), 0u);
+  // Export: B's replica is empty.
+  EXPECT_EQ(Export(token_b_), kTaxHeader);
+  // Reconcile: against A's file, B has none of the rows.
+  http::Response rc =
+      Call(token_b_, "POST", "/api/v1/replica/reconcile?tm=TM00000000000002", file_a);
+  ASSERT_EQ(rc.status, 200) << rc.body;
+  EXPECT_EQ(json::parse(rc.body)["missing"], 100);
+  EXPECT_EQ(json::parse(rc.body)["matching"], 0);
+  // Import: B's rows for the same atena numbers land in B only; deleting them touches B only.
+  ASSERT_EQ(Import(token_b_, TaxFile(1, 100, "2222222")).status, 201);
+  ASSERT_EQ(Call(token_b_, "POST", "/api/v1/replica/imports?tm=TM00000000000002&mode=replace",
+                 TaxFile(1, 1, "2222222"))
+                .status,
+            201);
+  EXPECT_EQ(Export(token_a_), file_a);
+  EXPECT_EQ(Records(token_a_, 7)["records"][0]["items"][3]["value"], "1111111");
+  EXPECT_EQ(Records(token_b_, 1)["records"][0]["items"][3]["value"], "2222222");
+  EXPECT_EQ(Records(token_b_, 7)["records"].size(), 0u);
+}
+
+TEST_P(ReplicaApiTest, TokensAreRequiredAndRevocationIsImmediate) {
+  http::Response none = Call("", "GET", "/api/v1/replica/records?atena_no=" + Atena(1));
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.headers.Get("WWW-Authenticate").value_or(""), "Bearer");
+  EXPECT_THAT(none.body, HasSubstr("UNAUTHENTICATED"));
+  EXPECT_EQ(Call("ck_" + std::string(43, 'A'), "GET", "/api/v1/replica/export?tm=TM00000000000002")
+                .status,
+            401);
+  EXPECT_EQ(Import("not-a-token", TaxFile(1, 1)).status, 401);
+  ASSERT_EQ(Call(token_a_, "GET", "/api/v1/replica/export?tm=TM00000000000002").status, 200);
+  ASSERT_EQ(Admin("client revoke --tenant 0000000000000131 --name juki-a").exit_code, 0);
+  EXPECT_EQ(Call(token_a_, "GET", "/api/v1/replica/export?tm=TM00000000000002").status, 401);
+  EXPECT_EQ(Call(token_b_, "GET", "/api/v1/replica/export?tm=TM00000000000002").status, 200);
+}
+
+json Refused(const http::Response& r) {
+  EXPECT_EQ(r.status, 422) << r.body.substr(0, 500);
+  json j = json::parse(r.body, nullptr, false);
+  EXPECT_EQ(j["committed"], false);
+  return j;
+}
+
+TEST_P(ReplicaApiTest, BadRowsAreRefusedWithLineAndFieldAndChangeNothing) {
+  ASSERT_EQ(Import(token_a_, TaxFile(900001, 10)).status, 201);
+  const std::string before = Export(token_a_);
+
+  // A wrong date on line 700,000 of a large file.
+  std::string big = TaxFile(1, 699998);
+  big += TaxRow(699999, "5").replace(Atena(1).size() + 6, 10, "2026-02-29");
+  big += TaxRow(700000, "5");
+  json j = Refused(Import(token_a_, std::move(big)));
+  EXPECT_EQ(j["rows"], 700000);
+  EXPECT_EQ(j["problem_count"], 1);
+  EXPECT_EQ(j["problems"][0]["line"], 700000);
+  EXPECT_EQ(j["problems"][0]["field"], "IT00000200000002");
+  EXPECT_EQ(j["problems"][0]["reason"], "not_a_date");
+
+  // A field over its length (課税年度 has 4 digits), a bad code, a broken quote, bad Shift_JIS.
+  std::string too_long = TaxFile(1, 3) + Atena(4) + ",20261" + TaxRow(4, "1").substr(20);
+  j = Refused(Import(token_a_, too_long));
+  EXPECT_EQ(j["problems"][0]["line"], 5);
+  EXPECT_EQ(j["problems"][0]["field"], "IT00000200000001");
+  EXPECT_EQ(j["problems"][0]["reason"], "too_long");
+
+  std::string bad_code = TaxFile(1, 3);
+  std::string row = TaxRow(4, "1");
+  row.replace(row.find("2026-01-01,1,") + 11, 1, "7");
+  j = Refused(Import(token_a_, bad_code + row));
+  EXPECT_EQ(j["problems"][0]["line"], 5);
+  EXPECT_EQ(j["problems"][0]["field"], "IT00000200000003");
+  EXPECT_EQ(j["problems"][0]["reason"], "unknown_code");
+
+  j = Refused(Import(token_a_, TaxFile(1, 3) + "\"" + TaxRow(4, "1")));
+  EXPECT_EQ(j["problems"][0]["line"], 5);
+  EXPECT_EQ(j["problems"][0]["reason"], "malformed_file");
+
+  j = Refused(Import(token_a_, TaxFile(1, 5) + "\x82\xff\n", "text/csv; charset=Shift_JIS"));
+  EXPECT_EQ(j["problems"][0]["line"], 7);
+  EXPECT_THAT(j["problems"][0]["message"].get<std::string>(), HasSubstr("Shift_JIS"));
+
+  EXPECT_EQ(Export(token_a_), before);  // nothing changed
+}
+
+TEST_P(ReplicaApiTest, NoImportedValueIsStoredInPlaintext) {
+  const std::string marker_income = "918273645546";
+  const std::string marker_atena = "707070707070707";
+  std::string file = TaxFile(31, 20, marker_income);
+  file += marker_atena + TaxRow(1, "1").substr(15);
+  ASSERT_EQ(Import(token_a_, file).status, 201);
+  ASSERT_EQ(Records(token_a_, 40)["records"].size(), 1u);
+  ASSERT_EQ(server_.Stop(), 0);
+
+  std::string raw;
+  if (GetParam() == store::Backend::kSqlite) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir().File("data"))) {
+      if (!e.is_regular_file()) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      raw += ss.str();
+    }
+  } else {
+    const std::string cmd = "/usr/lib/postgresql/15/bin/pg_dump --data-only \"" + dsn() +
+                            "\" --schema='" + prefix() + "_*' 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) raw.append(buf, n);
+    ASSERT_EQ(pclose(p), 0) << raw.substr(0, 300);
+  }
+  ASSERT_GT(raw.size(), 5000u);
+  for (const std::string& marker : {marker_income, marker_atena, Atena(40)}) {
+    EXPECT_EQ(raw.find(marker), std::string::npos) << marker;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ReplicaApiTest,
+                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
+                         [](const auto& info) {
+                           return std::string(store::BackendName(info.param));
+                         });
+
+}  // namespace
+}  // namespace chukan

@@ -1,0 +1,98 @@
+// Tests only: runs the real `chukan` binary — `chukan server` as a child process on a free
+// loopback port, and one-shot admin commands — and stops what it started.
+#ifndef CHUKAN_TESTS_SERVER_SERVER_PROCESS_H_
+#define CHUKAN_TESTS_SERVER_SERVER_PROCESS_H_
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace chukan::testing {
+
+struct CommandOutput {
+  int exit_code = -1;
+  std::string out;  // stdout only
+};
+
+// Runs `chukan ARGS` (shell-quoted by the caller) and captures standard output.
+inline CommandOutput RunChukan(const std::string& args) {
+  CommandOutput r;
+  const std::string cmd = std::string(CHUKAN_BINARY) + " " + args + " 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// `chukan server --config FILE` in a child process. Start() waits for its "listening on" line.
+class ServerProcess {
+ public:
+  ~ServerProcess() { Stop(); }
+
+  // Returns false (with the server's output in `log`) if it did not come up.
+  bool Start(const std::string& config, std::string* log) {
+    int pipefd[2];
+    if (pipe(pipefd) != 0) return false;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(pipefd[1], STDOUT_FILENO);
+      close(pipefd[0]);
+      close(pipefd[1]);
+      execl(CHUKAN_BINARY, CHUKAN_BINARY, "server", "--config", config.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(pipefd[1]);
+    out_ = fdopen(pipefd[0], "r");
+    char line[512];
+    while (fgets(line, sizeof(line), out_) != nullptr) {
+      const std::string s(line);
+      log->append(s);
+      const size_t at = s.find("127.0.0.1:");
+      if (s.find("listening on") != std::string::npos && at != std::string::npos) {
+        port_ = std::stoi(s.substr(at + 10));
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // SIGTERM, then wait: the server stops gracefully. Returns its exit code (the same code
+  // again on later calls).
+  int Stop() {
+    int& code = exit_code_;
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+      code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      pid_ = -1;
+    }
+    if (out_ != nullptr) {
+      fclose(out_);
+      out_ = nullptr;
+    }
+    return code;
+  }
+
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+  FILE* out_ = nullptr;
+  int port_ = 0;
+};
+
+}  // namespace chukan::testing
+
+#endif  // CHUKAN_TESTS_SERVER_SERVER_PROCESS_H_
