@@ -23,8 +23,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <set>
@@ -117,10 +119,11 @@ class RequestIdSource {
   RequestIdSource() : prefix_(RequestId::Generate().str().substr(0, 16)) {}
   RequestId Next() {
     uint64_t n = counter_.fetch_add(1, std::memory_order_relaxed);
-    char buf[40];
-    std::snprintf(buf, sizeof(buf), "%s%016llx", prefix_.c_str(),
-                  static_cast<unsigned long long>(n));
-    auto id = RequestId::Parse(buf);
+    static constexpr char kHex[] = "0123456789abcdef";
+    char buf[32];
+    std::memcpy(buf, prefix_.data(), 16);
+    for (int i = 31; i >= 16; --i, n >>= 4) buf[i] = kHex[n & 0xf];
+    auto id = RequestId::Parse(std::string_view(buf, sizeof(buf)));
     return id.ok() ? *id : RequestId::Generate();
   }
 
@@ -201,12 +204,14 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   bool started = false;
   bool stopped = false;
+  uint16_t bound_port = 0;
 
   std::mutex mu;
   std::condition_variable cv;
   std::set<std::shared_ptr<ConnState>> conns;  // GUARDED_BY(mu)
 
-  asio::io_context io;
+  // The concurrency hint lets Asio skip cross-thread bookkeeping with a single io thread.
+  asio::io_context io{options.threads};
   tcp::acceptor acceptor{io};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
@@ -292,6 +297,7 @@ Status Server::Start() {
   Impl& s = *impl_;
   if (s.started) return FailedPreconditionError("http server: already started");
   s.started = true;
+  s.bound_port = port();
   s.work.emplace(s.io.get_executor());
   asio::co_spawn(s.io, s.Accept(), asio::detached);
   for (int i = 0; i < s.options.threads; ++i) {
@@ -342,15 +348,18 @@ void Server::Stop(Duration grace) {
   s.io.stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
-  log::Info("http.stopped", {{"port", static_cast<int>(port())}});
+  log::Info("http.stopped", {{"port", static_cast<int>(s.bound_port)}});
 }
 
 std::string Server::MetricsText() const { return impl_->MetricsText(); }
 
 asio::awaitable<void> Server::Impl::Accept() {
   for (;;) {
-    auto strand = asio::make_strand(io);
-    auto [ec, socket] = co_await acceptor.async_accept(asio::any_io_executor(strand), kUse);
+    // One io thread needs no strand (and its mutex); several threads get one per connection.
+    asio::any_io_executor conn_executor = options.threads == 1
+                                              ? asio::any_io_executor(io.get_executor())
+                                              : asio::any_io_executor(asio::make_strand(io));
+    auto [ec, socket] = co_await acceptor.async_accept(conn_executor, kUse);
     if (ec) {
       if (ec == asio::error::operation_aborted || stopping.load()) co_return;
       // EMFILE and friends: back off briefly instead of spinning.
@@ -466,7 +475,16 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
     parser.body_limit(limits.max_body_bytes);
     EarlyReply early;
     {
-      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUse);
+      // Fast path: the whole header is usually in the buffer already (it arrived with the
+      // first read), so parse it in place and skip an asynchronous operation.
+      boost::system::error_code ec;
+      size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == bhttp::error::need_more) ec = {};
+      if (!ec && !parser.is_header_done()) {
+        auto [rec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUse);
+        ec = rec;
+      }
       if (ec == bhttp::error::header_limit) {
         early = {431, "HEADER_TOO_LARGE", "request header too large"};
       } else if (ec == bhttp::error::body_limit) {
@@ -634,21 +652,23 @@ void Server::Impl::SerializeHead(const Response& res, bool keep_alive, bool head
                                  std::string& out) {
   (void)head_request;  // HEAD: same head (with the body's Content-Length), no body
   out.clear();
-  char status_line[64];
+  char num[24];
   int status = (res.status >= 100 && res.status <= 999) ? res.status : 500;
-  std::string_view reason = ReasonPhrase(status);
-  int n = std::snprintf(status_line, sizeof(status_line), "HTTP/1.1 %d %.*s\r\n", status,
-                        static_cast<int>(reason.size()), reason.data());
-  out.append(status_line, static_cast<size_t>(n));
+  out.append("HTTP/1.1 ");
+  out.append(num, static_cast<size_t>(std::to_chars(num, num + sizeof(num), status).ptr - num));
+  out.push_back(' ');
+  out.append(ReasonPhrase(status));
+  out.append("\r\n");
   out.append(DateHeader());
   if (!HasCrLf(res.content_type)) {
     out.append("Content-Type: ");
     out.append(res.content_type);
     out.append("\r\n");
   }
-  char len[48];
-  n = std::snprintf(len, sizeof(len), "Content-Length: %zu\r\n", res.body.size());
-  out.append(len, static_cast<size_t>(n));
+  out.append("Content-Length: ");
+  out.append(num,
+             static_cast<size_t>(std::to_chars(num, num + sizeof(num), res.body.size()).ptr - num));
+  out.append("\r\n");
   if (!keep_alive) out.append("Connection: close\r\n");
   for (const auto& [k, v] : res.headers.fields()) {
     if (HasCrLf(k) || HasCrLf(v) || k.empty() || EqualsIgnoreCase(k, "Content-Length") ||
