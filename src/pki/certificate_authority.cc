@@ -231,8 +231,14 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Init(
     const std::string& dir, const std::string& common_name) {
   if (dir.empty()) return InvalidArgumentError("pki init: directory must not be empty");
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  const bool created = std::filesystem::create_directories(dir, ec);
   if (ec) return InternalError(dir + ": " + ec.message());
+  if (created) {
+    // Only the owner may list or enter a new CA directory; an existing one is left as it is.
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
+    if (ec) return InternalError(dir + ": chmod: " + ec.message());
+  }
   const std::string key_path = dir + "/ca.key";
   const std::string cert_path = dir + "/ca.crt";
   if (std::filesystem::exists(key_path, ec) || std::filesystem::exists(cert_path, ec))

@@ -103,6 +103,7 @@ TEST(CertificateAuthorityTest, InitCreatesSelfSignedCaWithPrivateKey) {
   const std::string dir = tmp.File("ca");
   ASSERT_OK_AND_ASSIGN(auto ca, CertificateAuthority::Init(dir));
   EXPECT_EQ(Mode(dir + "/ca.key"), 0600u);
+  EXPECT_EQ(Mode(dir), 0700u);
   X509Ptr cert = ReadCert(dir + "/ca.crt");
   ASSERT_NE(cert, nullptr);
   EXPECT_EQ(X509_check_ca(cert.get()), 1);
