@@ -224,6 +224,52 @@ TEST(HttpServerTest, SlowClientIsCutOffAfterHeaderTimeout) {
   EXPECT_LT(elapsed, 3s);  // far below ReadAll's own 5 s limit: the server closed it
 }
 
+TEST(HttpServerTest, StalledBodyIsCutOffAfterBodyTimeout) {
+  ServerOptions o;
+  o.limits.body_timeout = 200ms;
+  auto server = StartServer(o);
+  int fd = RawConnect(server->port());
+  ASSERT_GE(fd, 0);
+  const std::string partial = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab";
+  ASSERT_EQ(::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(partial.size()));
+  auto t0 = std::chrono::steady_clock::now();
+  std::string resp = ReadAll(fd);
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  ::close(fd);
+  EXPECT_EQ(resp, "");
+  EXPECT_GE(elapsed, 150ms);
+  EXPECT_LT(elapsed, 3s);
+}
+
+TEST(HttpServerTest, SeveralIoThreadsAndConcurrentClientCalls) {
+  ServerOptions o;
+  o.threads = 2;
+  auto server = StartServer(o);
+  auto client = MakeClient();
+  std::vector<std::future<int>> results;
+  for (int t = 0; t < 4; ++t) {
+    results.push_back(std::async(std::launch::async, [&, t] {
+      int ok = 0;
+      for (int i = 0; i < 25; ++i) {
+        ClientRequest post;
+        post.method = "POST";
+        post.url = Url(*server, "/echo");
+        post.body = "t" + std::to_string(t) + "-" + std::to_string(i);
+        auto r = client->Send(post);
+        if (r.ok() && r->status == 200 && r->body == post.body) ++ok;
+      }
+      return ok;
+    }));
+  }
+  for (auto& f : results) EXPECT_EQ(f.get(), 25);
+  const std::string m = server->MetricsText();
+  EXPECT_EQ(MetricValue(m, R"(chukan_http_requests_total{method="POST",route="/echo",code="2xx"})"),
+            100u);
+  // At most one pooled connection per concurrent caller.
+  EXPECT_LE(MetricValue(m, "chukan_http_connections_total"), 4u);
+}
+
 TEST(HttpServerTest, GracefulStopFinishesInFlightRequest) {
   std::promise<void> entered;
   std::promise<void> release;
