@@ -1,8 +1,12 @@
 #include "replica/replica_store.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <unordered_set>
 
 #include "crypto/aead.h"
@@ -19,20 +23,20 @@ constexpr uint8_t kRecordFormatV1 = 1;
 // Rows fetched per query when streaming an export or scanning for reconcile.
 constexpr int64_t kScanPage = 5000;
 
+// Records are appended in id order (sequential pages); the one random-order index is key_hash:
+// 8 bytes of the atena_no's blind hash followed by 8 bytes of the record key's, so it is both
+// the unique record key and, by prefix range, the lookup by resident (docs/replica.md). One
+// index instead of two halves an import's random writes.
 const char kReplicaSqlite[] = R"sql(
 CREATE TABLE replica_record (
+  id            INTEGER PRIMARY KEY,
+  key_hash      BLOB    NOT NULL UNIQUE,
   tm            TEXT    NOT NULL,
-  key_hash      BLOB    NOT NULL,
-  atena_hash    BLOB    NOT NULL,
   version       TEXT    NOT NULL,
-  ord           INTEGER NOT NULL,
   sealed        BLOB    NOT NULL,
   import_id     TEXT    NOT NULL,
-  updated_at_us INTEGER NOT NULL,
-  PRIMARY KEY (tm, key_hash)
+  updated_at_us INTEGER NOT NULL
 );
-CREATE INDEX replica_record_atena ON replica_record (atena_hash, tm);
-CREATE INDEX replica_record_order ON replica_record (tm, version, ord);
 CREATE TABLE replica_import (
   import_id       TEXT    PRIMARY KEY,
   idempotency_key TEXT    UNIQUE,
@@ -48,24 +52,18 @@ CREATE TABLE replica_import (
   actor           TEXT    NOT NULL,
   created_at_us   INTEGER NOT NULL
 );
-CREATE TABLE replica_seq (id INTEGER PRIMARY KEY CHECK (id = 1), next_ord INTEGER NOT NULL);
-INSERT INTO replica_seq (id, next_ord) VALUES (1, 1);
 )sql";
 
 const char kReplicaPostgres[] = R"sql(
 CREATE TABLE replica_record (
+  id            BIGSERIAL PRIMARY KEY,
+  key_hash      BYTEA  NOT NULL UNIQUE,
   tm            TEXT   NOT NULL,
-  key_hash      BYTEA  NOT NULL,
-  atena_hash    BYTEA  NOT NULL,
   version       TEXT   NOT NULL,
-  ord           BIGINT NOT NULL,
   sealed        BYTEA  NOT NULL,
   import_id     TEXT   NOT NULL,
-  updated_at_us BIGINT NOT NULL,
-  PRIMARY KEY (tm, key_hash)
+  updated_at_us BIGINT NOT NULL
 );
-CREATE INDEX replica_record_atena ON replica_record (atena_hash, tm);
-CREATE INDEX replica_record_order ON replica_record (tm, version, ord);
 CREATE TABLE replica_import (
   import_id       TEXT   PRIMARY KEY,
   idempotency_key TEXT   UNIQUE,
@@ -81,8 +79,6 @@ CREATE TABLE replica_import (
   actor           TEXT   NOT NULL,
   created_at_us   BIGINT NOT NULL
 );
-CREATE TABLE replica_seq (id INTEGER PRIMARY KEY CHECK (id = 1), next_ord BIGINT NOT NULL);
-INSERT INTO replica_seq (id, next_ord) VALUES (1, 1);
 )sql";
 
 using Hash16 = std::array<uint8_t, kHashBytes>;
@@ -231,18 +227,112 @@ constexpr size_t kInsertBatch = 256;
 
 struct PendingRecord {
   Hash16 key_hash;
-  Hash16 atena_hash;
   crypto::Bytes sealed;
+};
+
+// The database side of an import, on its own thread: reading, validating and sealing (the
+// caller's thread) overlap with the inserts — two stages for two cores. At most kMaxQueued
+// batches wait, so memory stays bounded. After a write fails, Push and Finish return that error.
+class WriterStage {
+ public:
+  using WriteFn = std::function<Status(std::vector<PendingRecord>&)>;
+  explicit WriterStage(WriteFn write) : write_(std::move(write)), thread_([this] { Run(); }) {}
+  ~WriterStage() { Finish().IgnoreError(); }  // the caller has already reported any error
+  WriterStage(const WriterStage&) = delete;
+  WriterStage& operator=(const WriterStage&) = delete;
+
+  // Queues a batch; blocks while the queue is full.
+  Status Push(std::vector<PendingRecord> batch) {
+    std::unique_lock<std::mutex> lock(mu_);
+    space_.wait(lock, [&] { return queue_.size() < kMaxQueued || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    queue_.push_back(std::move(batch));
+    ready_.notify_one();
+    return Status();
+  }
+
+  // Waits until every queued batch is written; returns the first write error.
+  Status Finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closing_ = true;
+    }
+    ready_.notify_one();
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
+
+ private:
+  static constexpr size_t kMaxQueued = 4;
+
+  void Run() {
+    while (true) {
+      std::vector<PendingRecord> batch;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        ready_.wait(lock, [&] { return !queue_.empty() || closing_; });
+        if (queue_.empty()) return;
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+        space_.notify_one();
+      }
+      Status s = write_(batch);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        error_ = s;
+        queue_.clear();
+        space_.notify_all();
+        return;
+      }
+    }
+  }
+
+  WriteFn write_;
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::condition_variable space_;
+  std::deque<std::vector<PendingRecord>> queue_;  // GUARDED_BY(mu_)
+  bool closing_ = false;                          // GUARDED_BY(mu_)
+  Status error_;                                  // GUARDED_BY(mu_)
+  std::thread thread_;                            // last: starts after the members it uses exist
+};
+
+// XChaCha20 nonces for one import: 16 random bytes drawn once, then a 64-bit counter. Unique
+// under the tenant key with overwhelming probability across imports (a 128-bit random prefix),
+// and it spares the getrandom() system call per record that random nonces would cost.
+class NonceSequence {
+ public:
+  NonceSequence() {
+    const crypto::Bytes r = crypto::RandomBytes(16);
+    std::copy(r.begin(), r.end(), nonce_.begin());
+  }
+  // nonce || ciphertext || tag: the format crypto::Decrypt reads.
+  Result<crypto::Bytes> Seal(const crypto::SecretBytes& key, std::span<const uint8_t> plain,
+                             std::span<const uint8_t> ad) {
+    for (int i = 0; i < 8; ++i)
+      nonce_[16 + static_cast<size_t>(i)] = static_cast<uint8_t>(counter_ >> (8 * i));
+    ++counter_;
+    ASSIGN_OR_RETURN(crypto::Bytes body, crypto::EncryptWithNonce(key, nonce_, plain, ad));
+    crypto::Bytes out;
+    out.reserve(nonce_.size() + body.size());
+    out.insert(out.end(), nonce_.begin(), nonce_.end());
+    out.insert(out.end(), body.begin(), body.end());
+    return out;
+  }
+
+ private:
+  std::array<uint8_t, 24> nonce_{};
+  uint64_t counter_ = 0;
 };
 
 // INSERT of `rows` records that skips existing keys and returns the keys it inserted.
 std::string InsertSql(size_t rows) {
   std::string sql =
-      "INSERT INTO replica_record (tm, key_hash, atena_hash, version, ord, sealed, import_id, "
-      "updated_at_us) VALUES ";
-  for (size_t i = 0; i < rows; ++i)
-    sql += i == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?)";
-  sql += " ON CONFLICT (tm, key_hash) DO NOTHING RETURNING key_hash";
+      "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us) "
+      "VALUES ";
+  for (size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)";
+  sql += " ON CONFLICT (key_hash) DO NOTHING RETURNING key_hash";
   return sql;
 }
 
@@ -255,14 +345,20 @@ struct ReplicaStore::Keys {
   crypto::SecretBytes index;  // blind-index key, derived
   std::string ad_prefix;      // "chukan-replica-v1\0" + tenant + "\0"
 
-  Hash16 AtenaHash(std::string_view atena_no) const {
+  // The first 8 bytes of every key_hash of a resident: a keyed hash of atena_no. A collision
+  // between two residents only costs an extra decryption, since Find() compares the decrypted
+  // atena_no.
+  std::array<uint8_t, 8> AtenaPrefix(std::string_view atena_no) const {
     crypto::Blake2bHasher h(index, kHashBytes);
     h.Update(std::string_view("atena\0", 6)).Update(atena_no);
-    Hash16 out;
     const crypto::Bytes d = h.Finish();
-    std::copy(d.begin(), d.end(), out.begin());
+    std::array<uint8_t, 8> out;
+    std::copy(d.begin(), d.begin() + 8, out.begin());
     return out;
   }
+  // key_hash = AtenaPrefix(atena_no) || 8 bytes of a keyed hash of (tm, atena_no, key items).
+  // Two records collide only if both halves do: same resident prefix and a 64-bit collision
+  // among that resident's own records.
   Hash16 KeyHash(std::string_view tm, std::string_view atena_no,
                  std::span<const std::string_view> values, std::span<const size_t> key_idx) const {
     crypto::Blake2bHasher h(index, kHashBytes);
@@ -274,9 +370,11 @@ struct ReplicaStore::Keys {
                              static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len)};
       h.Update(std::span<const uint8_t>(lb, 4)).Update(values[i]);
     }
-    Hash16 out;
     const crypto::Bytes d = h.Finish();
-    std::copy(d.begin(), d.end(), out.begin());
+    const std::array<uint8_t, 8> prefix = AtenaPrefix(atena_no);
+    Hash16 out;
+    std::copy(prefix.begin(), prefix.end(), out.begin());
+    std::copy(d.begin(), d.begin() + 8, out.begin() + 8);
     return out;
   }
   // Associated data binding tenant, TM and record key.
@@ -309,7 +407,7 @@ Result<ImportMode> ParseImportMode(std::string_view s) {
 
 const std::vector<store::Migration>& ReplicaMigrations() {
   static const auto* const kMigrations = new std::vector<store::Migration>{
-      {1, "create replica_record, replica_import, replica_seq", kReplicaSqlite, kReplicaPostgres},
+      {1, "create replica_record and replica_import", kReplicaSqlite, kReplicaPostgres},
   };
   return *kMigrations;
 }
@@ -412,11 +510,11 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   const int64_t now = ToUnixMicros(clock_.Now());
 
   ASSIGN_OR_RETURN(auto tx, db_->Begin());
-  ASSIGN_OR_RETURN(std::optional<store::Row> seq_row,
-                   tx->QueryOne("UPDATE replica_seq SET next_ord = next_ord WHERE id = 1 "
-                                "RETURNING next_ord"));
-  if (!seq_row) return DataLossError("replica store: sequence row missing");
-  ASSIGN_OR_RETURN(int64_t ord, seq_row->GetInt(0));
+  if (tx->backend() == store::Backend::kSqlite) {
+    // The random-order key_hash index is the import's working set: give the writer connection a
+    // cache that holds it (64 MiB; SQLite's default is 2 MiB), or every insert rereads pages.
+    RETURN_IF_ERROR(tx->Exec("PRAGMA cache_size = -65536"));
+  }
   if (request.mode == ImportMode::kReplace) {
     ASSIGN_OR_RETURN(report.deleted,
                      tx->ExecCount("DELETE FROM replica_record WHERE tm = ?", {tm}));
@@ -424,6 +522,7 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
 
   ProblemList problems;
   SeenKeys seen;
+  NonceSequence nonces;
   std::vector<layout::FieldProblem> field_problems;
   std::vector<uint8_t> plain;
   std::vector<uint8_t> ad;
@@ -433,20 +532,16 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   std::optional<RowProblem> row_problem;
   // New records are written in multi-row INSERTs (one round trip per batch, which is what makes
   // PostgreSQL fast); the keys it reports as not inserted already existed and are updated.
-  std::vector<PendingRecord> batch;
-  batch.reserve(kInsertBatch);
   const std::string full_batch_sql = InsertSql(kInsertBatch);
-  std::vector<store::Value> params;
-  auto flush = [&]() -> Status {
+  std::vector<store::Value> params;  // the writer thread's
+  auto write_batch = [&](std::vector<PendingRecord>& batch) -> Status {
     if (batch.empty()) return Status();
     params.clear();
-    params.reserve(batch.size() * 8);
+    params.reserve(batch.size() * 6);
     for (PendingRecord& p : batch) {
-      params.emplace_back(tm);
       params.emplace_back(store::Bytes(p.key_hash.begin(), p.key_hash.end()));
-      params.emplace_back(store::Bytes(p.atena_hash.begin(), p.atena_hash.end()));
+      params.emplace_back(tm);
       params.emplace_back(version->version());
-      params.emplace_back(ord++);
       params.emplace_back(std::move(p.sealed));
       params.emplace_back(report.import_id);
       params.emplace_back(now);
@@ -466,18 +561,21 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
       }
       for (size_t i = 0; i < batch.size(); ++i) {
         if (fresh.contains(batch[i].key_hash)) continue;
-        // params[8*i + 5] holds the sealed record moved out of batch[i].
+        // params[6*i + 3] holds the sealed record moved out of batch[i].
         RETURN_IF_ERROR(
             tx->Exec("UPDATE replica_record SET version = ?, sealed = ?, import_id = ?, "
-                     "updated_at_us = ? WHERE tm = ? AND key_hash = ?",
-                     {version->version(), params[8 * i + 5], report.import_id, now, tm,
+                     "updated_at_us = ? WHERE key_hash = ?",
+                     {version->version(), params[6 * i + 3], report.import_id, now,
                       store::Bytes(batch[i].key_hash.begin(), batch[i].key_hash.end())}));
         report.updated++;
       }
     }
-    batch.clear();
     return Status();
   };
+  // Declared after `tx`, so the writer thread is joined before the transaction is destroyed.
+  WriterStage writer(write_batch);
+  std::vector<PendingRecord> batch;
+  batch.reserve(kInsertBatch);
 
   while (true) {
     Result<bool> more = rows->Next(row, row_problem);
@@ -532,9 +630,8 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
 
     store::Bytes kh(key_hash.begin(), key_hash.end());
     if (request.mode == ImportMode::kDelete) {
-      ASSIGN_OR_RETURN(int64_t n, tx->ExecCount("DELETE FROM replica_record WHERE tm = ? AND "
-                                                "key_hash = ?",
-                                                {tm, kh}));
+      ASSIGN_OR_RETURN(int64_t n,
+                       tx->ExecCount("DELETE FROM replica_record WHERE key_hash = ?", {kh}));
       if (n == 0) {
         report.not_found++;
       } else {
@@ -544,12 +641,17 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
     }
     EncodeRecord(row.atena_no, row.values, plain);
     keys_->Ad(tm, key_hash, ad);
-    ASSIGN_OR_RETURN(crypto::Bytes sealed, crypto::Encrypt(keys_->seal, plain, ad));
+    ASSIGN_OR_RETURN(crypto::Bytes sealed, nonces.Seal(keys_->seal, plain, ad));
     std::fill(plain.begin(), plain.end(), 0);
-    batch.push_back(PendingRecord{key_hash, keys_->AtenaHash(row.atena_no), std::move(sealed)});
-    if (batch.size() == kInsertBatch) RETURN_IF_ERROR(flush());
+    batch.push_back(PendingRecord{key_hash, std::move(sealed)});
+    if (batch.size() == kInsertBatch) {
+      RETURN_IF_ERROR(writer.Push(std::move(batch)));
+      batch.clear();
+      batch.reserve(kInsertBatch);
+    }
   }
-  if (writing) RETURN_IF_ERROR(flush());
+  if (writing) RETURN_IF_ERROR(writer.Push(std::move(batch)));
+  RETURN_IF_ERROR(writer.Finish());
   RETURN_IF_ERROR(factory.Drain());
   report.file_hash = factory.FileHash();
   report.problem_count = problems.count;
@@ -562,7 +664,6 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
     if (audit) RETURN_IF_ERROR(audit(nullptr, report));
     return report;
   }
-  RETURN_IF_ERROR(tx->Exec("UPDATE replica_seq SET next_ord = ? WHERE id = 1", {ord}));
   const Status recorded = tx->Exec(
       "INSERT INTO replica_import (import_id, idempotency_key, file_hash, tm, version, mode, "
       "rows_total, inserted, updated, deleted, not_found, actor, created_at_us) "
@@ -584,18 +685,22 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
 
 Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
                                                const std::optional<TmCode>& tm) {
-  const Hash16 ah = keys_->AtenaHash(atena_no.str());
-  store::Bytes ahb(ah.begin(), ah.end());
+  const std::array<uint8_t, 8> prefix = keys_->AtenaPrefix(atena_no.str());
+  store::Bytes lo(prefix.begin(), prefix.end());
+  store::Bytes hi = lo;
+  lo.resize(kHashBytes, 0x00);
+  hi.resize(kHashBytes, 0xff);
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   std::vector<store::Row> rows;
   if (tm) {
     ASSIGN_OR_RETURN(rows, tx->Query("SELECT tm, key_hash, version, sealed FROM replica_record "
-                                     "WHERE atena_hash = ? AND tm = ? ORDER BY tm, ord",
-                                     {ahb, tm->str()}));
+                                     "WHERE key_hash >= ? AND key_hash <= ? AND tm = ? "
+                                     "ORDER BY tm, id",
+                                     {lo, hi, tm->str()}));
   } else {
     ASSIGN_OR_RETURN(rows, tx->Query("SELECT tm, key_hash, version, sealed FROM replica_record "
-                                     "WHERE atena_hash = ? ORDER BY tm, ord",
-                                     {ahb}));
+                                     "WHERE key_hash >= ? AND key_hash <= ? ORDER BY tm, id",
+                                     {lo, hi}));
   }
   std::vector<Record> out;
   std::vector<uint8_t> ad;
@@ -646,9 +751,9 @@ Result<int64_t> ReplicaStore::Export(const TmCode& tm, const std::string& versio
   std::vector<uint8_t> ad;
   while (true) {
     ASSIGN_OR_RETURN(std::vector<store::Row> rows,
-                     tx->Query("SELECT key_hash, sealed, ord FROM replica_record WHERE tm = ? AND "
-                               "version = ? AND ord > ? ORDER BY ord LIMIT ?",
-                               {tm.str(), v->version(), after, kScanPage}));
+                     tx->Query("SELECT key_hash, sealed, id FROM replica_record WHERE id > ? AND "
+                               "tm = ? AND version = ? ORDER BY id LIMIT ?",
+                               {after, tm.str(), v->version(), kScanPage}));
     if (rows.empty()) break;
     for (const store::Row& row : rows) {
       ASSIGN_OR_RETURN(store::Bytes kh, row.GetBlob(0));
@@ -707,8 +812,8 @@ Result<ReconcileReport> ReplicaStore::Reconcile(const TmCode& tm, const std::str
     const Hash16 key_hash = keys_->KeyHash(tms, row.atena_no, row.values, key_idx);
     seen.InsertOrGet(key_hash, row.line);
     ASSIGN_OR_RETURN(std::optional<store::Row> stored,
-                     tx->QueryOne("SELECT sealed FROM replica_record WHERE tm = ? AND key_hash = ?",
-                                  {tms, store::Bytes(key_hash.begin(), key_hash.end())}));
+                     tx->QueryOne("SELECT sealed FROM replica_record WHERE key_hash = ?",
+                                  {store::Bytes(key_hash.begin(), key_hash.end())}));
     if (!stored) {
       report.missing++;
       if (report.missing_lines.size() < kMaxReportedProblems) {
@@ -739,18 +844,19 @@ Result<ReconcileReport> ReplicaStore::Reconcile(const TmCode& tm, const std::str
   }
   RETURN_IF_ERROR(factory.Drain());
   // Records in the replica that the original does not have.
-  store::Bytes after;
+  int64_t after = -1;
   while (true) {
     ASSIGN_OR_RETURN(std::vector<store::Row> page,
-                     tx->Query("SELECT key_hash, sealed FROM replica_record WHERE tm = ? AND "
-                               "key_hash > ? ORDER BY key_hash LIMIT ?",
+                     tx->Query("SELECT key_hash, sealed, id FROM replica_record WHERE tm = ? AND "
+                               "id > ? ORDER BY id LIMIT ?",
                                {tms, after, kScanPage}));
     if (page.empty()) break;
     for (const store::Row& r : page) {
-      ASSIGN_OR_RETURN(after, r.GetBlob(0));
-      if (after.size() != kHashBytes) return DataLossError("replica record: bad key hash");
+      ASSIGN_OR_RETURN(store::Bytes kh, r.GetBlob(0));
+      ASSIGN_OR_RETURN(after, r.GetInt(2));
+      if (kh.size() != kHashBytes) return DataLossError("replica record: bad key hash");
       Hash16 key_hash;
-      std::copy(after.begin(), after.end(), key_hash.begin());
+      std::copy(kh.begin(), kh.end(), key_hash.begin());
       if (seen.Contains(key_hash)) continue;
       report.extra++;
       if (report.extra_atena_nos.size() < kMaxReportedProblems) {
