@@ -296,8 +296,8 @@ TEST_P(AuditLogTest, ConcurrentAppendersKeepOneChain) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, AuditLogTest,
                          ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
-                         [](const auto& info) {
-                           return std::string(store::BackendName(info.param));
+                         [](const auto& param_info) {
+                           return std::string(store::BackendName(param_info.param));
                          });
 
 }  // namespace

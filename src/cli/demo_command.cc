@@ -79,7 +79,9 @@ struct StepResult {
 class Steps {
  public:
   void Run(std::string ja, std::string en, const std::function<Result<std::string>()>& body) {
-    StepResult r{std::move(ja), std::move(en)};
+    StepResult r;
+    r.ja = std::move(ja);
+    r.en = std::move(en);
     const auto t0 = std::chrono::steady_clock::now();
     Result<std::string> out = body();
     r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

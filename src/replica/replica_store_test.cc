@@ -328,8 +328,8 @@ TEST_P(ReplicaStoreTest, NoImportedValueIsStoredInPlaintext) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, ReplicaStoreTest,
                          ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
-                         [](const auto& info) {
-                           return std::string(store::BackendName(info.param));
+                         [](const auto& param_info) {
+                           return std::string(store::BackendName(param_info.param));
                          });
 
 }  // namespace

@@ -86,7 +86,7 @@ std::vector<uint8_t> TokenHash(std::string_view token) {
 Result<TenantInfo> RowToTenant(const store::Row& row) {
   ASSIGN_OR_RETURN(std::string org_text, row.GetText(0));
   ASSIGN_OR_RETURN(OrgCode org, OrgCode::Parse(org_text));
-  TenantInfo t{org, TenantId::ForOrg(org)};
+  TenantInfo t{org, TenantId::ForOrg(org), {}, {}, 0, 0};
   ASSIGN_OR_RETURN(t.name, row.GetText(1));
   ASSIGN_OR_RETURN(t.state, row.GetText(2));
   ASSIGN_OR_RETURN(t.created_at_us, row.GetInt(3));

@@ -166,8 +166,8 @@ TEST_P(PlatformTest, EveryAdministrativeActionIsAudited) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, PlatformTest,
                          ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
-                         [](const auto& info) {
-                           return std::string(store::BackendName(info.param));
+                         [](const auto& param_info) {
+                           return std::string(store::BackendName(param_info.param));
                          });
 
 }  // namespace

@@ -73,7 +73,9 @@ class ReplicaApiTest : public store::testing::StoreTest {
   }
 
   void TearDown() override {
-    if (!IsSkipped()) EXPECT_EQ(server_.Stop(), 0);
+    if (!IsSkipped()) {
+      EXPECT_EQ(server_.Stop(), 0);
+    }
     StoreTest::TearDown();
   }
 
@@ -272,8 +274,8 @@ TEST_P(ReplicaApiTest, NoImportedValueIsStoredInPlaintext) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, ReplicaApiTest,
                          ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
-                         [](const auto& info) {
-                           return std::string(store::BackendName(info.param));
+                         [](const auto& param_info) {
+                           return std::string(store::BackendName(param_info.param));
                          });
 
 }  // namespace
