@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -15,16 +16,22 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cerrno>
+#include <charconv>
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
+
+#include "http/asio_waker.h"
+#include "http/stream_pipe.h"
 
 namespace chukan::http {
 
@@ -33,6 +40,10 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = boost::asio::ip::tcp;
+using internal::StreamPipe;
+using internal::WaitForWake;
+using internal::WakeFn;
+using internal::Waker;
 
 namespace {
 
@@ -170,9 +181,26 @@ struct Client::Impl {
   template <class Stream>
   asio::awaitable<boost::system::error_code> Exchange(Stream& stream, Conn& conn,
                                                       const std::string& wire, bool head,
-                                                      Response& out, bool& keep_alive);
+                                                      Response& out, bool& keep_alive,
+                                                      bool& got_response);
   asio::awaitable<void> DoSend(ParsedUrl url, std::string wire, std::string method,
                                Result<Response>* out);
+
+  // The io side of SendStreaming (see there).
+  struct StreamExchange {
+    ParsedUrl url;
+    std::string head;  // request line and header, framing included
+    std::string method;
+    std::shared_ptr<StreamPipe> upload;  // null: no upload
+    bool upload_chunked = false;
+    uint64_t upload_length = 0;
+    std::shared_ptr<StreamPipe> response;  // null: collect into Response::body
+    std::shared_ptr<Waker> waker;
+  };
+  asio::awaitable<void> DoStream(StreamExchange ex, Result<Response>* out);
+  template <class Stream>
+  asio::awaitable<Status> StreamOn(Stream& stream, Conn& conn, StreamExchange& ex,
+                                   Response& response, bool& keep_alive, bool& got_response);
 };
 
 asio::awaitable<Result<std::unique_ptr<Conn>>> Client::Impl::Connect(const ParsedUrl& url) {
@@ -226,7 +254,8 @@ template <class Stream>
 asio::awaitable<boost::system::error_code> Client::Impl::Exchange(Stream& stream, Conn& conn,
                                                                   const std::string& wire,
                                                                   bool head, Response& out,
-                                                                  bool& keep_alive) {
+                                                                  bool& keep_alive,
+                                                                  bool& got_response) {
   conn.lowest().expires_after(options.request_timeout);
   auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(wire), kUse);
   if (wec) co_return wec;
@@ -235,6 +264,7 @@ asio::awaitable<boost::system::error_code> Client::Impl::Exchange(Stream& stream
   parser.body_limit(options.max_response_bytes);
   if (head) parser.skip(true);
   auto [rec, rn] = co_await bhttp::async_read(stream, conn.buffer, parser, kUse);
+  got_response = parser.got_some();
   if (rec) co_return rec;
   auto& msg = parser.get();
   out.status = static_cast<int>(msg.result_int());
@@ -267,15 +297,20 @@ asio::awaitable<void> Client::Impl::DoSend(ParsedUrl url, std::string wire, std:
     }
     Response response;
     bool keep_alive = false;
+    bool got_response = false;
     boost::system::error_code ec;
     if (conn->tls) {
-      ec = co_await Exchange(*conn->tls, *conn, wire, method == "HEAD", response, keep_alive);
+      ec = co_await Exchange(*conn->tls, *conn, wire, method == "HEAD", response, keep_alive,
+                             got_response);
     } else {
-      ec = co_await Exchange(*conn->plain, *conn, wire, method == "HEAD", response, keep_alive);
+      ec = co_await Exchange(*conn->plain, *conn, wire, method == "HEAD", response, keep_alive,
+                             got_response);
     }
     if (ec) {
       conn.reset();
-      if (reused && PeerClosed(ec) && Idempotent(method)) continue;  // stale pooled connection
+      // A stale pooled connection: retried, unless part of a response came (then the server
+      // did act on the request and ended it early).
+      if (reused && !got_response && PeerClosed(ec) && Idempotent(method)) continue;
       *out = MapError(ec, method + " " + where);
       co_return;
     }
@@ -332,13 +367,13 @@ Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
-Result<Response> Client::Send(const ClientRequest& request) {
-  ASSIGN_OR_RETURN(ParsedUrl url, ParseUrl(request.url));
-  if (url.tls && !impl_->tls) return InvalidArgumentError("https needs ClientOptions::ca_file");
+namespace {
+
+// The request line and header fields (Host first), without the framing fields and the blank
+// line. Errors: kInvalidArgument for a bad method or header.
+Status BuildHead(const ClientRequest& request, const ParsedUrl& url, std::string& wire) {
   if (request.method.empty() || request.method.find_first_of(" \r\n\t") != std::string::npos)
     return InvalidArgumentError("method: invalid");
-  std::string wire;
-  wire.reserve(256 + request.body.size());
   wire += request.method;
   wire += ' ';
   wire += url.target;
@@ -351,12 +386,25 @@ Result<Response> Client::Send(const ClientRequest& request) {
     if (k.empty() || k.find_first_of("\r\n: ") != std::string::npos ||
         v.find_first_of("\r\n") != std::string::npos)
       return InvalidArgumentError("header \"" + k.substr(0, 64) + "\": invalid name or value");
-    if (EqualsIgnoreCase(k, "Host") || EqualsIgnoreCase(k, "Content-Length")) continue;
+    if (EqualsIgnoreCase(k, "Host") || EqualsIgnoreCase(k, "Content-Length") ||
+        EqualsIgnoreCase(k, "Transfer-Encoding"))
+      continue;
     wire += k;
     wire += ": ";
     wire += v;
     wire += "\r\n";
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Response> Client::Send(const ClientRequest& request) {
+  ASSIGN_OR_RETURN(ParsedUrl url, ParseUrl(request.url));
+  if (url.tls && !impl_->tls) return InvalidArgumentError("https needs ClientOptions::ca_file");
+  std::string wire;
+  wire.reserve(256 + request.body.size());
+  RETURN_IF_ERROR(BuildHead(request, url, wire));
   if (!request.body.empty() || (request.method != "GET" && request.method != "HEAD")) {
     wire += "Content-Length: ";
     wire += std::to_string(request.body.size());
@@ -370,6 +418,297 @@ Result<Response> Client::Send(const ClientRequest& request) {
   asio::co_spawn(impl_->io, impl_->DoSend(std::move(url), std::move(wire), request.method, &result),
                  [&done](std::exception_ptr) { done.set_value(); });
   done.get_future().wait();
+  return result;
+}
+
+asio::awaitable<void> Client::Impl::DoStream(StreamExchange ex, Result<Response>* out) {
+  // Whatever happens, release the caller's thread if it is blocked on a pipe.
+  struct ReleaseCaller {
+    StreamExchange& ex;
+    Result<Response>* out;
+    ~ReleaseCaller() {
+      if (ex.upload) ex.upload->CloseConsumer(UnavailableError("http client: connection ended"));
+      if (ex.response) ex.response->CloseProducer(out->ok() ? Status::Ok() : out->status());
+    }
+  } release{ex, out};
+  const std::string key = ex.url.key();
+  std::unique_ptr<Conn> conn = TakeIdle(key);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      auto c = co_await Connect(ex.url);
+      if (!c.ok()) {
+        *out = c.status();
+        co_return;
+      }
+      conn = std::move(*c);
+    }
+    Response response;
+    bool keep_alive = false;
+    bool retryable = false;
+    Status st;
+    // (No co_await inside ?: — GCC 12 destroys such temporaries twice.)
+    if (conn->tls) {
+      st = co_await StreamOn(*conn->tls, *conn, ex, response, keep_alive, retryable);
+    } else {
+      st = co_await StreamOn(*conn->plain, *conn, ex, response, keep_alive, retryable);
+    }
+    if (!st.ok()) {
+      conn.reset();
+      // Only a request without upload can be sent again (a source cannot be replayed).
+      if (reused && retryable && !ex.upload && Idempotent(ex.method)) continue;
+      *out = std::move(st);
+      co_return;
+    }
+    if (keep_alive) PutIdle(key, std::move(conn));
+    *out = std::move(response);
+    co_return;
+  }
+  *out = UnavailableError(ex.method + " " + ex.url.host + ":" + std::to_string(ex.url.port) +
+                          ": connection closed");
+}
+
+template <class Stream>
+asio::awaitable<Status> Client::Impl::StreamOn(Stream& stream, Conn& conn, StreamExchange& ex,
+                                               Response& response, bool& keep_alive,
+                                               bool& retryable) {
+  const std::string what = ex.method + " " + ex.url.host + ":" + std::to_string(ex.url.port);
+  auto& lowest = conn.lowest();
+  const auto idle_timeout = options.request_timeout;
+  lowest.expires_after(idle_timeout);
+  auto [hec, hn] = co_await asio::async_write(stream, asio::buffer(ex.head), kUse);
+  if (hec) {
+    retryable = PeerClosed(hec);
+    co_return MapError(hec, what);
+  }
+
+  // Upload: the caller's thread fills the pipe; each chunk is written as it comes.
+  boost::system::error_code write_error;
+  if (ex.upload) {
+    uint64_t sent = 0;
+    std::string chunk;
+    static constexpr std::string_view kCrLf = "\r\n";
+    for (;;) {
+      auto state = ex.upload->Pop(chunk, /*arm=*/true);
+      if (state == StreamPipe::IoState::kWait) {
+        co_await WaitForWake(*ex.waker);
+        continue;
+      }
+      if (state == StreamPipe::IoState::kClosed) {
+        Status ps = ex.upload->producer_status();
+        if (!ps.ok()) co_return ps;  // the source failed: the connection is dropped
+        if (!ex.upload_chunked && sent != ex.upload_length)
+          co_return InvalidArgumentError("upload: the source produced " + std::to_string(sent) +
+                                         " bytes, upload_length is " +
+                                         std::to_string(ex.upload_length));
+        if (ex.upload_chunked) {
+          static constexpr std::string_view kLast = "0\r\n\r\n";
+          lowest.expires_after(idle_timeout);
+          auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kLast), kUse);
+          write_error = ec;
+        }
+        break;
+      }
+      sent += chunk.size();
+      if (!ex.upload_chunked && sent > ex.upload_length) {
+        ex.upload->Release(chunk.size());
+        Status too_long =
+            InvalidArgumentError("upload: the source produced more than " +
+                                 std::to_string(ex.upload_length) + " bytes (upload_length)");
+        ex.upload->CloseConsumer(too_long);
+        co_return too_long;
+      }
+      lowest.expires_after(idle_timeout);
+      boost::system::error_code ec;
+      if (ex.upload_chunked) {
+        char size_line[24];
+        auto res = std::to_chars(size_line, size_line + sizeof(size_line) - 2, chunk.size(), 16);
+        *res.ptr++ = '\r';
+        *res.ptr++ = '\n';
+        std::array<asio::const_buffer, 3> bufs = {
+            asio::buffer(size_line, static_cast<size_t>(res.ptr - size_line)), asio::buffer(chunk),
+            asio::buffer(kCrLf)};
+        auto [wec, n] = co_await asio::async_write(stream, bufs, kUse);
+        ec = wec;
+      } else {
+        auto [wec, n] = co_await asio::async_write(stream, asio::buffer(chunk), kUse);
+        ec = wec;
+      }
+      ex.upload->Release(chunk.size());
+      chunk.clear();
+      if (ec) {
+        // The server may have answered early (e.g. 413) and closed: try to read that answer.
+        write_error = ec;
+        ex.upload->CloseConsumer(MapError(ec, what));
+        break;
+      }
+    }
+  }
+
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  parser.header_limit(64 * 1024);
+  if (ex.response) {
+    parser.body_limit(boost::none);
+  } else {
+    parser.body_limit(options.max_response_bytes);
+  }
+  if (ex.method == "HEAD") parser.skip(true);
+  lowest.expires_after(idle_timeout);
+  auto [rec, rn] = co_await bhttp::async_read_header(stream, conn.buffer, parser, kUse);
+  if (rec) {
+    if (write_error) co_return MapError(write_error, what);
+    retryable = !parser.got_some() && PeerClosed(rec);
+    co_return MapError(rec, what);
+  }
+  {
+    auto& msg = parser.get();
+    response.status = static_cast<int>(msg.result_int());
+    response.content_type.clear();
+    for (const auto& f : msg) {
+      std::string_view name(f.name_string().data(), f.name_string().size());
+      std::string_view value(f.value().data(), f.value().size());
+      if (EqualsIgnoreCase(name, "Content-Type")) response.content_type.assign(value);
+      response.headers.Add(name, value);
+    }
+    keep_alive = msg.keep_alive() && !write_error;
+  }
+
+  std::string chunk;
+  while (!parser.is_done()) {
+    char* base = nullptr;
+    size_t cap = 0;
+    size_t old_size = 0;
+    if (ex.response) {
+      auto state = ex.response->CanPush(/*arm=*/true);
+      if (state == StreamPipe::IoState::kWait) {
+        co_await WaitForWake(*ex.waker);
+        continue;
+      }
+      if (state == StreamPipe::IoState::kClosed) {  // the caller's callback failed
+        keep_alive = false;
+        co_return ex.response->consumer_status();
+      }
+      chunk.resize(internal::kStreamChunkBytes);
+      base = chunk.data();
+      cap = chunk.size();
+    } else {
+      old_size = response.body.size();
+      response.body.resize(old_size + 64 * 1024);
+      base = response.body.data() + old_size;
+      cap = 64 * 1024;
+    }
+    size_t filled = 0;
+    boost::system::error_code ec;
+    while (filled < cap && !parser.is_done()) {
+      parser.get().body().data = base + filled;
+      parser.get().body().size = cap - filled;
+      lowest.expires_after(idle_timeout);
+      auto [rec2, n] = co_await bhttp::async_read_some(stream, conn.buffer, parser, kUse);
+      filled = cap - parser.get().body().size;
+      ec = rec2;
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) break;
+      // Hand a partial chunk over when the caller has nothing to do.
+      if (ex.response && filled > 0 && filled < cap && ex.response->buffered_bytes() == 0) break;
+    }
+    if (ex.response) {
+      if (filled > 0) {
+        chunk.resize(filled);
+        ex.response->Push(std::move(chunk));
+        chunk.clear();
+      }
+    } else {
+      response.body.resize(old_size + filled);
+    }
+    if (ec) {
+      keep_alive = false;
+      if (ec == bhttp::error::partial_message || ec == bhttp::error::end_of_stream ||
+          ec == asio::error::eof || ec == asio::error::connection_reset ||
+          ec == ssl::error::stream_truncated)
+        co_return UnavailableError(what + ": response body truncated (" + ec.message() + ")");
+      co_return MapError(ec, what);
+    }
+  }
+  if (ex.response) ex.response->CloseProducer(Status::Ok());
+  co_return Status::Ok();
+}
+
+Result<Response> Client::SendStreaming(
+    const ClientRequest& request, BodySource* upload, std::optional<uint64_t> upload_length,
+    const std::function<Status(std::string_view)>& on_response_body,
+    const std::function<void(uint64_t sent)>& on_progress) {
+  ASSIGN_OR_RETURN(ParsedUrl url, ParseUrl(request.url));
+  if (url.tls && !impl_->tls) return InvalidArgumentError("https needs ClientOptions::ca_file");
+  if (upload != nullptr && !request.body.empty())
+    return InvalidArgumentError("http client: an upload source and a request body together");
+  Impl::StreamExchange ex;
+  RETURN_IF_ERROR(BuildHead(request, url, ex.head));
+  if (upload != nullptr) {
+    if (upload_length) {
+      ex.head += "Content-Length: " + std::to_string(*upload_length) + "\r\n";
+      ex.upload_length = *upload_length;
+    } else {
+      ex.head += "Transfer-Encoding: chunked\r\n";
+      ex.upload_chunked = true;
+    }
+  } else if (!request.body.empty() || (request.method != "GET" && request.method != "HEAD")) {
+    ex.head += "Content-Length: " + std::to_string(request.body.size()) + "\r\n";
+  }
+  ex.head += "\r\n";
+  if (upload == nullptr) ex.head += request.body;
+  ex.url = std::move(url);
+  ex.method = request.method;
+  ex.waker = std::make_shared<Waker>(impl_->io.get_executor());
+  if (upload != nullptr) {
+    ex.upload = std::make_shared<StreamPipe>();
+    ex.upload->SetWake(WakeFn(ex.waker));
+  }
+  if (on_response_body) {
+    ex.response = std::make_shared<StreamPipe>();
+    ex.response->SetWake(WakeFn(ex.waker));
+  }
+  std::shared_ptr<StreamPipe> upload_pipe = ex.upload;
+  std::shared_ptr<StreamPipe> response_pipe = ex.response;
+
+  Result<Response> result = InternalError("http client: no result");
+  std::promise<void> done;
+  asio::co_spawn(impl_->io, impl_->DoStream(std::move(ex), &result),
+                 [&done](std::exception_ptr) { done.set_value(); });
+  Status local;  // the source's or the callback's own error wins over the connection's
+  if (upload_pipe) {
+    std::string buf(internal::kStreamChunkBytes, '\0');
+    uint64_t sent = 0;
+    for (;;) {
+      Result<size_t> n = upload->Read(buf.data(), buf.size());
+      if (!n.ok()) {
+        local = n.status().WithContext("upload source");
+        upload_pipe->CloseProducer(local);
+        break;
+      }
+      if (*n == 0) {
+        upload_pipe->CloseProducer(Status::Ok());
+        break;
+      }
+      if (!upload_pipe->Write(std::string_view(buf.data(), *n)).ok()) break;  // see result
+      sent += *n;
+      if (on_progress) on_progress(sent);
+    }
+  }
+  if (response_pipe) {
+    std::string buf(internal::kStreamChunkBytes, '\0');
+    for (;;) {
+      Result<size_t> n = response_pipe->Read(buf.data(), buf.size());
+      if (!n.ok() || *n == 0) break;  // the result tells why
+      Status cs = on_response_body(std::string_view(buf.data(), *n));
+      if (!cs.ok()) {
+        local = cs;
+        response_pipe->CloseConsumer(cs);
+        break;
+      }
+    }
+  }
+  done.get_future().wait();
+  if (!local.ok()) return local;
   return result;
 }
 

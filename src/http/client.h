@@ -9,10 +9,15 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
+#include "http/body.h"
 #include "http/message.h"
 
 namespace chukan::http {
@@ -25,7 +30,9 @@ struct ClientOptions {
   std::string key_file;
   // Covers TCP connect and the TLS handshake.
   std::chrono::milliseconds connect_timeout{5'000};
-  // Covers writing the request and reading the whole response.
+  // Send: covers writing the request and reading the whole response.
+  // SendStreaming: an idle timeout instead — each socket read or write (of up to 256 KiB) must
+  // make progress within this time, however long the whole exchange takes.
   std::chrono::milliseconds request_timeout{30'000};
   size_t max_idle_per_host = 8;
   size_t max_response_bytes = 64 << 20;
@@ -61,6 +68,42 @@ class Client {
   //                      (or sent none we accept) during the handshake
   //   kResourceExhausted response larger than max_response_bytes
   Result<Response> Send(const ClientRequest& request);
+
+  // Like Send, but the request body and/or the response body are streamed through a bounded
+  // buffer (4 × 256 KiB) instead of being held whole in memory. Blocks; runs `upload->Read`,
+  // `on_response_body` and `on_progress` on the calling thread.
+  //   upload           nullable. When set, the body is read from it until it returns 0, and
+  //                    `request.body` must be empty. When null, `request.body` is sent as by
+  //                    Send.
+  //   upload_length    with `upload`: sent as Content-Length, and the source must produce
+  //                    exactly that many bytes (else kInvalidArgument, connection dropped);
+  //                    nullopt: "Transfer-Encoding: chunked".
+  //   on_response_body nullable. When set, receives the response body in pieces, in order
+  //                    (for every status, 4xx/5xx included), and Response::body stays empty;
+  //                    max_response_bytes does not apply. A non-OK return stops the
+  //                    exchange (the connection is dropped) and is returned by SendStreaming.
+  //                    When null, the body is collected into Response::body (limited by
+  //                    max_response_bytes).
+  //   on_progress      nullable. Called after each piece of the upload is handed to the
+  //                    connection, with the total bytes so far: non-decreasing, the last call
+  //                    equals the whole upload. (It runs at most 1 MiB ahead of the socket.)
+  // Timeouts: connect_timeout as for Send; request_timeout is an idle timeout here (see
+  // ClientOptions). A pooled connection is used if it looks alive; a request with an upload
+  // is never retried (the source cannot be replayed); one without is retried once like Send
+  // when a pooled connection turns out closed before any response byte.
+  // Errors: those of Send, and
+  //   kInvalidArgument  upload together with a non-empty request.body; upload shorter or
+  //                     longer than upload_length
+  //   kUnavailable      the response body ended early (the server aborted a streamed
+  //                     response: a truncated body is never returned as a success)
+  //   the source's error when upload->Read fails; the callback's error when on_response_body
+  //   fails.
+  // If the server answers before the upload is complete (e.g. 413) and closes, the response is
+  // returned when it could still be read, else the write error (kUnavailable).
+  Result<Response> SendStreaming(const ClientRequest& request, BodySource* upload,
+                                 std::optional<uint64_t> upload_length,
+                                 const std::function<Status(std::string_view)>& on_response_body,
+                                 const std::function<void(uint64_t sent)>& on_progress);
 
   struct Impl;
 

@@ -15,6 +15,7 @@
 
 #include "common/ids.h"
 #include "common/status.h"
+#include "http/body.h"
 
 namespace chukan::http {
 
@@ -91,6 +92,14 @@ class Response {
   std::string body;
   // Extra headers. Content-Type and Content-Length are set by the server from the fields above.
   Headers headers;
+  // A streamed body instead of `body` (which must then be empty): the server sends the header
+  // with "Transfer-Encoding: chunked" (HTTP/1.1; an HTTP/1.0 client gets a body ended by
+  // closing the connection) and then calls `stream` once on a stream worker thread, with a
+  // BodyWriter that blocks for backpressure. Not called for HEAD requests, nor when the
+  // server replaces the response (e.g. 413). Works for responses of ordinary and streaming
+  // routes. The producer runs after the handler has returned: capture handler locals by value
+  // (the Request itself stays alive until the producer returns).
+  BodyProducer stream;
 
   // `json_text` must already be JSON (e.g. from JsonWriter).
   static Response Json(int status, std::string json_text);

@@ -30,6 +30,18 @@ bool SameShape(const std::vector<std::string_view>& a, const std::vector<std::st
 }  // namespace
 
 Status Router::Add(std::string_view method, std::string_view pattern, Handler handler) {
+  if (!handler) return InvalidArgumentError("router: empty handler");
+  return AddRoute(method, pattern, std::move(handler), nullptr);
+}
+
+Status Router::AddStreaming(std::string_view method, std::string_view pattern,
+                            StreamingHandler handler) {
+  if (!handler) return InvalidArgumentError("router: empty handler");
+  return AddRoute(method, pattern, nullptr, std::move(handler));
+}
+
+Status Router::AddRoute(std::string_view method, std::string_view pattern, Handler handler,
+                        StreamingHandler streaming) {
   if (method.empty()) return InvalidArgumentError("router: empty method");
   if (pattern.empty() || pattern.front() != '/')
     return InvalidArgumentError("router: pattern must start with '/': " + std::string(pattern));
@@ -53,18 +65,18 @@ Status Router::Add(std::string_view method, std::string_view pattern, Handler ha
     std::vector<std::string_view> existing;
     SplitPath(p.text, existing);
     if (!SameShape(existing, parts)) continue;
-    for (const auto& [m, h] : p.methods) {
-      if (m == method)
+    for (const auto& m : p.methods) {
+      if (m.method == method)
         return AlreadyExistsError("router: " + std::string(method) + " " + std::string(pattern) +
                                   " is already registered (as " + p.text + ")");
     }
-    p.methods.emplace_back(std::string(method), std::move(handler));
+    p.methods.push_back({std::string(method), std::move(handler), std::move(streaming)});
     return Status::Ok();
   }
   Pattern p;
   p.text = std::string(pattern);
   p.segments = std::move(segments);
-  p.methods.emplace_back(std::string(method), std::move(handler));
+  p.methods.push_back({std::string(method), std::move(handler), std::move(streaming)});
   patterns_.push_back(std::move(p));
   return Status::Ok();
 }
@@ -114,10 +126,14 @@ Router::Match Router::Find(std::string_view method, std::string_view path,
   }
   if (best == nullptr) return result;
   result.route = best_index;
-  for (const auto& [m, h] : best->methods) {
-    if (m == method) {
+  for (const auto& m : best->methods) {
+    if (m.method == method) {
       result.status = 200;
-      result.handler = &h;
+      if (m.streaming) {
+        result.streaming = &m.streaming;
+      } else {
+        result.handler = &m.handler;
+      }
       params.clear();
       for (size_t i = 0; i < n; ++i) {
         if (!best->segments[i].param) continue;
@@ -126,6 +142,7 @@ Router::Match Router::Find(std::string_view method, std::string_view path,
           // A malformed escape in a parameter cannot name any resource.
           result.status = 404;
           result.handler = nullptr;
+          result.streaming = nullptr;
           result.route = -1;
           return result;
         }
@@ -135,9 +152,9 @@ Router::Match Router::Find(std::string_view method, std::string_view path,
     }
   }
   result.status = 405;
-  for (const auto& [m, h] : best->methods) {
+  for (const auto& m : best->methods) {
     if (!result.allow.empty()) result.allow += ", ";
-    result.allow += m;
+    result.allow += m.method;
   }
   return result;
 }

@@ -24,17 +24,31 @@ namespace chukan::http {
 // caught by the server, logged, and answered with a 500 carrying the request id.
 using Handler = std::function<Response(Request&)>;
 
+// A handler whose request body is streamed rather than buffered: the server matches the route
+// as soon as the header has arrived, then calls the handler on a stream worker thread (see
+// ServerOptions::stream_threads) — it may block — while the io thread feeds `body` through a
+// bounded buffer. Request::body stays empty. The handler may stop reading early: the server then
+// discards the rest of the body (up to ServerLimits::stream_discard_bytes, else it closes the
+// connection after the response). Exceptions are turned into a 500 as for Handler. Errors the
+// reader returns are listed in http/body.h; after kResourceExhausted the server answers 413 and
+// after kDeadlineExceeded / kUnavailable it closes the connection, whatever the handler returns.
+using StreamingHandler = std::function<Response(Request&, BodyReader& body)>;
+
 class Router {
  public:
   // Registers `handler` for `method` (e.g. "GET") and `pattern` (must start with '/').
   // Errors: kInvalidArgument for a malformed pattern (empty segment, bad `{}`), or
   // kAlreadyExists if the same method and pattern shape are already registered.
   Status Add(std::string_view method, std::string_view pattern, Handler handler);
+  // Registers a streaming handler (see StreamingHandler); same rules and errors as Add.
+  Status AddStreaming(std::string_view method, std::string_view pattern, StreamingHandler handler);
 
   struct Match {
-    // One of: 200 (found: handler and route set), 404 or 405 (allow set).
+    // One of: 200 (found: exactly one of handler / streaming set, and route), 404 or 405
+    // (allow set).
     int status = 404;
     const Handler* handler = nullptr;
+    const StreamingHandler* streaming = nullptr;
     // Index of the matched route pattern (0..route_count()-1) when status != 404 — used to
     // label metrics with the pattern rather than the raw path. -1 for 404.
     int route = -1;
@@ -57,8 +71,15 @@ class Router {
   struct Pattern {
     std::string text;
     std::vector<Segment> segments;
-    std::vector<std::pair<std::string, Handler>> methods;
+    struct Method {
+      std::string method;
+      Handler handler;
+      StreamingHandler streaming;
+    };
+    std::vector<Method> methods;
   };
+  Status AddRoute(std::string_view method, std::string_view pattern, Handler handler,
+                  StreamingHandler streaming);
   std::vector<Pattern> patterns_;
 };
 

@@ -59,5 +59,32 @@ TEST(RouterTest, RejectsBadPatternsAndDuplicates) {
   EXPECT_THAT(r.Add("GET", "/a/{c}", Named("x")), StatusIs(StatusCode::kAlreadyExists));
 }
 
+TEST(RouterTest, StreamingRoutesShareTheTableWithOrdinaryOnes) {
+  Router r;
+  ASSERT_OK(r.Add("GET", "/imports/{id}", Named("get")));
+  ASSERT_OK(r.AddStreaming("POST", "/imports/{id}", [](Request& req, BodyReader&) {
+    return Response::Text(200, "stream " + std::string(*req.PathParam("id")));
+  }));
+  EXPECT_THAT(
+      r.AddStreaming("POST", "/imports/{x}", [](Request&, BodyReader&) { return Response(); }),
+      StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_THAT(r.AddStreaming("PUT", "/x", nullptr), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(r.Add("PUT", "/x", nullptr), StatusIs(StatusCode::kInvalidArgument));
+  Params p;
+  auto post = r.Find("POST", "/imports/7", p);
+  ASSERT_EQ(post.status, 200);
+  EXPECT_EQ(post.handler, nullptr);
+  ASSERT_NE(post.streaming, nullptr);
+  EXPECT_EQ(p, (Params{{"id", "7"}}));
+  auto get = r.Find("GET", "/imports/7", p);
+  ASSERT_EQ(get.status, 200);
+  EXPECT_EQ(get.streaming, nullptr);
+  EXPECT_EQ(Call(get), "get");
+  EXPECT_EQ(post.route, get.route);
+  auto del = r.Find("DELETE", "/imports/7", p);
+  EXPECT_EQ(del.status, 405);
+  EXPECT_EQ(del.allow, "GET, POST");
+}
+
 }  // namespace
 }  // namespace chukan::http

@@ -14,11 +14,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -28,12 +31,16 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "common/log.h"
+#include "http/asio_waker.h"
+#include "http/stream_pipe.h"
 
 namespace chukan::http {
 
@@ -42,6 +49,9 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = boost::asio::ip::tcp;
+using internal::WaitForWake;
+using internal::WakeFn;
+using internal::Waker;
 
 namespace {
 
@@ -77,6 +87,16 @@ struct Metrics {
   std::atomic<uint64_t> connections_rejected{0};
   std::array<std::atomic<uint64_t>, kBucketsSeconds.size() + 1> buckets{};
   std::atomic<uint64_t> duration_sum_ns{0};
+  std::atomic<uint64_t> streamed_requests{0};
+  std::atomic<uint64_t> streamed_responses{0};
+  std::atomic<uint64_t> stream_buffered_max{0};
+
+  void RecordStreamPeak(uint64_t peak) {
+    uint64_t cur = stream_buffered_max.load(std::memory_order_relaxed);
+    while (peak > cur &&
+           !stream_buffered_max.compare_exchange_weak(cur, peak, std::memory_order_relaxed)) {
+    }
+  }
 
   void Record(int route, int method, int status, std::chrono::nanoseconds d) {
     int cls = status / 100 - 1;
@@ -179,6 +199,57 @@ struct ConnState {
   asio::any_io_executor executor;
   tcp::socket* socket = nullptr;  // null once the session has ended
   bool idle = false;              // waiting for the first byte of a request
+  bool abort = false;             // close without a graceful (TLS) shutdown: truncated response
+};
+
+// The stream worker threads: a FIFO of tasks. Stop() runs what is queued, then joins.
+class StreamPool {
+ public:
+  void Start(int n) {
+    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  void Submit(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+  }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+        if (tasks_.empty()) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;                    // GUARDED_BY(mu_)
+  std::vector<std::thread> threads_;
+};
+
+// The socket a streamed request's body pump is reading from, if it is; touched only on the
+// connection's executor.
+struct PendingBodyRead {
+  tcp::socket* socket = nullptr;
 };
 
 // Why the read loop ended early with a response to send before closing.
@@ -210,6 +281,12 @@ struct Server::Impl {
   std::condition_variable cv;
   std::set<std::shared_ptr<ConnState>> conns;  // GUARDED_BY(mu)
 
+  // Streams in use, so that Stop() can fail the workers blocked on them once the io threads
+  // are gone. The pool is joined before `io` is destroyed (handlers use coroutine frames).
+  std::mutex streams_mu;
+  std::set<std::shared_ptr<internal::StreamPipe>> streams;  // GUARDED_BY(streams_mu)
+  StreamPool pool;
+
   // The concurrency hint lets Asio skip cross-thread bookkeeping with a single io thread.
   asio::io_context io{options.threads};
   tcp::acceptor acceptor{io};
@@ -224,8 +301,29 @@ struct Server::Impl {
   asio::awaitable<void> Session(tcp::socket socket);
   template <class Stream>
   asio::awaitable<void> Serve(Stream& stream, tcp::socket& socket, ConnState& conn, Peer peer);
-  Response Dispatch(Request& req, std::string_view raw_path, int& route);
-  void SerializeHead(const Response& res, bool keep_alive, bool head_request, std::string& out);
+
+  class StreamRegistration;
+  struct StreamedRequest {
+    Response response;
+    bool keep_alive = true;  // false: "Connection: close" on the response
+    bool close_now = false;  // close without a response (client gone, body stalled)
+  };
+  // Runs a streaming handler on the pool while feeding it the body; see StreamingHandler.
+  template <class Stream>
+  asio::awaitable<StreamedRequest> ServeStreamedRequest(
+      Stream& stream, beast::flat_buffer& buffer, bhttp::request_parser<bhttp::empty_body>& hparser,
+      Request& req, const StreamingHandler& handler, Waker& waker,
+      std::shared_ptr<Waker> waker_ref);
+  // Runs `producer` on the pool and writes what it produces (chunked unless `chunked` is
+  // false). Returns false when the body could not be completed (producer error or client
+  // gone): the connection must then be aborted.
+  template <class Stream>
+  asio::awaitable<bool> WriteStreamedBody(Stream& stream, BodyProducer producer, bool chunked,
+                                          const Request& req, Waker& waker,
+                                          std::shared_ptr<Waker> waker_ref);
+  Response Dispatch(Request& req, std::string_view raw_path, const Router::Match& m, int& route);
+  void SerializeHead(const Response& res, bool keep_alive, bool head_request, bool chunked_ok,
+                     std::string& out);
   std::string MetricsText() const;
 };
 
@@ -236,6 +334,8 @@ Server::~Server() { Stop(Duration::zero()); }
 Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Router router) {
   if (options.threads < 1 || options.threads > 256)
     return InvalidArgumentError("http server: threads must be between 1 and 256");
+  if (options.stream_threads < 1 || options.stream_threads > 256)
+    return InvalidArgumentError("http server: stream_threads must be between 1 and 256");
   std::vector<std::pair<std::string, std::string>> unused;
   if (router.Find("GET", "/healthz", unused).status != 404 ||
       router.Find("GET", "/metrics", unused).status != 404)
@@ -299,6 +399,7 @@ Status Server::Start() {
   s.started = true;
   s.bound_port = port();
   s.work.emplace(s.io.get_executor());
+  s.pool.Start(s.options.stream_threads);
   asio::co_spawn(s.io, s.Accept(), asio::detached);
   for (int i = 0; i < s.options.threads; ++i) {
     s.threads.emplace_back([&s] { s.io.run(); });
@@ -348,10 +449,20 @@ void Server::Stop(Duration grace) {
   s.io.stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
+  // No coroutine will move a stream forward any more: fail the workers waiting on one.
+  {
+    std::lock_guard<std::mutex> streams_lock(s.streams_mu);
+    for (const auto& p : s.streams) p->Abort(UnavailableError("http: server stopping"));
+  }
+  s.pool.Stop();
   log::Info("http.stopped", {{"port", static_cast<int>(s.bound_port)}});
 }
 
 std::string Server::MetricsText() const { return impl_->MetricsText(); }
+
+uint64_t Server::MaxStreamBufferedBytes() const {
+  return impl_->metrics.stream_buffered_max.load(std::memory_order_relaxed);
+}
 
 asio::awaitable<void> Server::Impl::Accept() {
   for (;;) {
@@ -408,9 +519,13 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     if (!hec) {
       peer.identity = IdentityFromSsl(stream.native_handle());
       co_await Serve(stream, raw, *conn, std::move(peer));
-      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
-      auto [sec] = co_await stream.async_shutdown(kUse);
-      (void)sec;  // the peer may already be gone
+      if (conn->abort) {
+        raw.close(ec);  // no close_notify: the client must see a truncated response
+      } else {
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+        auto [sec] = co_await stream.async_shutdown(kUse);
+        (void)sec;  // the peer may already be gone
+      }
     } else {
       log::Debug("http.tls_handshake_failed", {{"peer", peer.address}, {"error", hec.message()}});
       // Lingering close: stop sending, then drain what the client already sent, so the kernel
@@ -431,7 +546,13 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
     tcp::socket& raw = stream.socket();
     conn->socket = &raw;
     co_await Serve(stream, raw, *conn, std::move(peer));
-    raw.shutdown(tcp::socket::shutdown_send, ec);
+    if (conn->abort) {
+      // A reset rather than a clean end of stream: the response was truncated.
+      raw.set_option(asio::socket_base::linger(true, 0), ec);
+      raw.close(ec);
+    } else {
+      raw.shutdown(tcp::socket::shutdown_send, ec);
+    }
     conn->socket = nullptr;
   }
   metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
@@ -451,6 +572,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
   std::string head;  // reused for every response head
   head.reserve(512);
   uint32_t served = 0;
+  std::shared_ptr<Waker> waker;  // made on the first streamed request or response
   (void)socket;
 
   for (;;) {
@@ -469,26 +591,26 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
       lowest.expires_after(limits.header_timeout);
     }
 
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(
+    // The header is parsed alone; the body limit depends on the route, which is known only
+    // once the header is (Content-Length is checked by hand below, before any body byte).
+    bhttp::request_parser<bhttp::empty_body> hparser;
+    hparser.header_limit(static_cast<std::uint32_t>(
         std::min<size_t>(limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
-    parser.body_limit(limits.max_body_bytes);
+    hparser.body_limit(boost::none);
     EarlyReply early;
     {
       // Fast path: the whole header is usually in the buffer already (it arrived with the
       // first read), so parse it in place and skip an asynchronous operation.
       boost::system::error_code ec;
-      size_t used = parser.put(buffer.data(), ec);
+      size_t used = hparser.put(buffer.data(), ec);
       buffer.consume(used);
       if (ec == bhttp::error::need_more) ec = {};
-      if (!ec && !parser.is_header_done()) {
-        auto [rec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUse);
+      if (!ec && !hparser.is_header_done()) {
+        auto [rec, n] = co_await bhttp::async_read_header(stream, buffer, hparser, kUse);
         ec = rec;
       }
       if (ec == bhttp::error::header_limit) {
         early = {431, "HEADER_TOO_LARGE", "request header too large"};
-      } else if (ec == bhttp::error::body_limit) {
-        early = {413, "BODY_TOO_LARGE", "request body too large"};
       } else if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
                  ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
                  ec == asio::error::connection_reset) {
@@ -498,55 +620,41 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
       }
     }
     const auto t0 = std::chrono::steady_clock::now();
-    if (early.status == 0 && !parser.is_done()) {
-      auto expect = parser.get()[bhttp::field::expect];
-      if (!expect.empty() && EqualsIgnoreCase(expect, "100-continue")) {
-        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        lowest.expires_after(limits.write_timeout);
-        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), kUse);
-        if (wec) co_return;
-      }
-      lowest.expires_after(limits.body_timeout);
-      auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kUse);
-      if (ec == bhttp::error::body_limit) {
-        early = {413, "BODY_TOO_LARGE", "request body too large"};
-      } else if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-                 ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-                 ec == bhttp::error::partial_message || ec == asio::error::connection_reset) {
-        co_return;
-      } else if (ec) {
-        early = {400, "BAD_REQUEST", "malformed request"};
-      }
-    }
     ++served;
     metrics.in_flight.fetch_add(1, std::memory_order_relaxed);
 
-    auto& msg = parser.get();
-    Response response;
-    int route = unmatched_route();
-    const bool head_request = msg.method() == bhttp::verb::head;
-    const std::string_view method_sv(msg.method_string().data(), msg.method_string().size());
-    bool keep_alive = early.status == 0 && msg.keep_alive() &&
+    const auto& hmsg = hparser.get();
+    const std::string method(hmsg.method_string().data(), hmsg.method_string().size());
+    const bool head_request = hmsg.method() == bhttp::verb::head;
+    const bool http10 = hmsg.version() < 11;
+    bool keep_alive = early.status == 0 && hmsg.keep_alive() &&
                       served < limits.max_requests_per_connection &&
                       !stopping.load(std::memory_order_relaxed);
     std::optional<RequestId> rid;
-    auto xrid = msg["X-Request-Id"];
+    auto xrid = hmsg["X-Request-Id"];
     if (!xrid.empty()) {
       auto parsed = RequestId::Parse(std::string_view(xrid.data(), xrid.size()));
       if (parsed.ok()) rid = std::move(*parsed);
     }
     Request req(rid ? std::move(*rid) : ids.Next());
-    if (early.status != 0) {
-      response = Response::Error(early.status, early.code, early.message, req.request_id);
-    } else {
-      req.method.assign(method_sv);
-      req.target.assign(msg.target().data(), msg.target().size());
+    Response response;
+    int route = unmatched_route();
+
+    // Target, query and route need only the header.
+    std::optional<Response> target_error;
+    std::string_view raw_path;
+    Router::Match match;
+    std::vector<std::pair<std::string, std::string>> params;
+    if (early.status == 0) {
+      req.method = method;
+      req.target.assign(hmsg.target().data(), hmsg.target().size());
       std::string_view target = req.target;
       size_t q = target.find('?');
-      std::string_view raw_path = target.substr(0, q);
+      raw_path = target.substr(0, q);
       auto decoded = PercentDecode(raw_path, false);
       if (!decoded.ok() || raw_path.empty() || raw_path.front() != '/') {
-        response = Response::Error(400, "BAD_REQUEST", "malformed request target", req.request_id);
+        target_error =
+            Response::Error(400, "BAD_REQUEST", "malformed request target", req.request_id);
       } else {
         req.path = std::move(*decoded);
         bool query_ok = true;
@@ -568,27 +676,92 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
           }
         }
         if (!query_ok) {
-          response = Response::Error(400, "BAD_REQUEST", "malformed query string", req.request_id);
-        } else {
-          for (const auto& f : msg) {
-            req.headers.Add(std::string_view(f.name_string().data(), f.name_string().size()),
-                            std::string_view(f.value().data(), f.value().size()));
-          }
-          req.body = std::move(msg.body());
-          req.peer = peer;
-          response = Dispatch(req, raw_path, route);
+          target_error =
+              Response::Error(400, "BAD_REQUEST", "malformed query string", req.request_id);
+        } else if (raw_path != "/healthz" && raw_path != "/metrics") {
+          match = router.Find(req.method, raw_path, params);
         }
       }
+      for (const auto& f : hmsg) {
+        req.headers.Add(std::string_view(f.name_string().data(), f.name_string().size()),
+                        std::string_view(f.value().data(), f.value().size()));
+      }
+      req.peer = peer;
+      const bool streaming_route = !target_error && match.streaming != nullptr;
+      const uint64_t limit = streaming_route ? limits.max_stream_body_bytes : limits.max_body_bytes;
+      if (hparser.content_length() && *hparser.content_length() > limit) {
+        early = {413, "BODY_TOO_LARGE", "request body too large"};
+        keep_alive = false;
+      }
+    }
+
+    bool close_now = false;  // end the connection without writing a response
+    if (early.status == 0 && !target_error && match.streaming != nullptr) {
+      route = match.route;
+      req.path_params = std::move(params);
+      metrics.streamed_requests.fetch_add(1, std::memory_order_relaxed);
+      if (!waker) waker = std::make_shared<Waker>(stream.get_executor());
+      StreamedRequest sr = co_await ServeStreamedRequest(stream, buffer, hparser, req,
+                                                         *match.streaming, *waker, waker);
+      response = std::move(sr.response);
+      close_now = sr.close_now;
+      if (!sr.keep_alive) keep_alive = false;
+    } else if (early.status == 0) {
+      // Buffered body (every ordinary route, and unmatched paths).
+      bhttp::request_parser<bhttp::string_body> parser(std::move(hparser));
+      parser.body_limit(limits.max_body_bytes);
+      if (!parser.is_done()) {
+        auto expect = parser.get()[bhttp::field::expect];
+        if (!expect.empty() && EqualsIgnoreCase(expect, "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          lowest.expires_after(limits.write_timeout);
+          auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), kUse);
+          if (wec) close_now = true;
+        }
+        if (!close_now) {
+          lowest.expires_after(limits.body_timeout);
+          auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kUse);
+          if (ec == bhttp::error::body_limit) {
+            early = {413, "BODY_TOO_LARGE", "request body too large"};
+          } else if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+                     ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+                     ec == bhttp::error::partial_message || ec == asio::error::connection_reset) {
+            close_now = true;
+          } else if (ec) {
+            early = {400, "BAD_REQUEST", "malformed request"};
+          }
+          if (early.status != 0) keep_alive = false;
+        }
+      }
+      if (!close_now && early.status == 0) {
+        if (target_error) {
+          response = std::move(*target_error);
+        } else {
+          req.body = std::move(parser.get().body());
+          req.path_params = std::move(params);
+          response = Dispatch(req, raw_path, match, route);
+        }
+      }
+    }
+    if (early.status != 0) {
+      route = unmatched_route();
+      response = Response::Error(early.status, early.code, early.message, req.request_id);
+    }
+    if (close_now) {
+      metrics.in_flight.fetch_sub(1, std::memory_order_relaxed);
+      co_return;
     }
 
     // Re-checked after the handler: a Stop() during the request closes after this response.
     keep_alive = keep_alive && !stopping.load(std::memory_order_relaxed);
-    SerializeHead(response, keep_alive, head_request, head);
-    const bool inline_body = !head_request && response.body.size() <= 16 * 1024;
+    const bool streamed = static_cast<bool>(response.stream);
+    if (streamed && http10) keep_alive = false;  // the body ends with the connection
+    SerializeHead(response, keep_alive, head_request, !http10, head);
+    const bool inline_body = !streamed && !head_request && response.body.size() <= 16 * 1024;
     if (inline_body) head.append(response.body);
     lowest.expires_after(limits.write_timeout);
     boost::system::error_code wec;
-    if (inline_body || head_request) {
+    if (inline_body || head_request || streamed) {
       auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head), kUse);
       wec = ec;
     } else {
@@ -596,22 +769,285 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
       auto [ec, n] = co_await asio::async_write(stream, bufs, kUse);
       wec = ec;
     }
-    metrics.Record(route, MethodIndex(method_sv), response.status,
+    bool abort = false;
+    if (streamed && !head_request && !wec) {
+      metrics.streamed_responses.fetch_add(1, std::memory_order_relaxed);
+      if (!waker) waker = std::make_shared<Waker>(stream.get_executor());
+      abort = !co_await WriteStreamedBody(stream, std::move(response.stream), !http10, req, *waker,
+                                          waker);
+    }
+    metrics.Record(route, MethodIndex(method), response.status,
                    std::chrono::steady_clock::now() - t0);
     metrics.in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (options.log_requests && log::Enabled(log::Level::kDebug)) {
-      log::Debug("http.request", {{"method", std::string(method_sv)},
+      log::Debug("http.request", {{"method", method},
                                   {"route", route < static_cast<int>(router.route_count())
                                                 ? router.pattern(static_cast<size_t>(route))
                                                 : std::string("-")},
                                   {"status", response.status},
                                   log::RequestIdField(req.request_id)});
     }
-    if (wec || !keep_alive) co_return;
+    if (abort) conn.abort = true;
+    if (wec || abort || !keep_alive) co_return;
   }
 }
 
-Response Server::Impl::Dispatch(Request& req, std::string_view raw_path, int& route) {
+// Registers a pipe for Stop() to abort (its worker may be blocked on it) while it is in use.
+class Server::Impl::StreamRegistration {
+ public:
+  StreamRegistration(Impl& impl, std::shared_ptr<internal::StreamPipe> pipe)
+      : impl_(impl), pipe_(std::move(pipe)) {
+    std::lock_guard<std::mutex> lock(impl_.streams_mu);
+    impl_.streams.insert(pipe_);
+  }
+  ~StreamRegistration() {
+    impl_.metrics.RecordStreamPeak(pipe_->peak_bytes());
+    std::lock_guard<std::mutex> lock(impl_.streams_mu);
+    impl_.streams.erase(pipe_);
+  }
+  StreamRegistration(const StreamRegistration&) = delete;
+  StreamRegistration& operator=(const StreamRegistration&) = delete;
+
+ private:
+  Impl& impl_;
+  std::shared_ptr<internal::StreamPipe> pipe_;
+};
+
+template <class Stream>
+asio::awaitable<Server::Impl::StreamedRequest> Server::Impl::ServeStreamedRequest(
+    Stream& stream, beast::flat_buffer& buffer, bhttp::request_parser<bhttp::empty_body>& hparser,
+    Request& req, const StreamingHandler& handler, Waker& waker, std::shared_ptr<Waker> waker_ref) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  const ServerLimits& limits = options.limits;
+  StreamedRequest out;
+  bhttp::request_parser<bhttp::buffer_body> parser(std::move(hparser));
+  parser.body_limit(limits.max_stream_body_bytes);
+  auto pipe = std::make_shared<internal::StreamPipe>();
+  pipe->SetWake(WakeFn(waker_ref));
+  StreamRegistration registration(*this, pipe);
+
+  if (!parser.is_done()) {
+    auto expect = parser.get()[bhttp::field::expect];
+    if (!expect.empty() && EqualsIgnoreCase(expect, "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      lowest.expires_after(limits.write_timeout);
+      auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), kUse);
+      if (wec) pipe->CloseProducer(UnavailableError("http: client connection lost"));
+    }
+  } else {
+    pipe->CloseProducer(Status::Ok());
+  }
+
+  // The handler owns the response slot until it closes the consumer side of the pipe; the
+  // pipe's mutex orders the write before our read.
+  auto result = std::make_shared<Response>();
+  // When the handler returns while the pump waits for body bytes that a client may never send
+  // (it may be waiting for our answer), that read is cancelled so the answer goes out at once.
+  auto pending_read = std::make_shared<PendingBodyRead>();
+  asio::any_io_executor executor = stream.get_executor();
+  pool.Submit([this, pipe, result, pending_read, executor, &req, &handler] {
+    try {
+      *result = handler(req, *pipe);
+    } catch (const std::exception& e) {
+      log::Error("http.handler_exception", {{"route", req.path.substr(0, 200)},
+                                            {"error", std::string(e.what()).substr(0, 200)},
+                                            log::RequestIdField(req.request_id)});
+      *result = FromStatus(InternalError("handler failed"), req.request_id);
+    } catch (...) {
+      log::Error("http.handler_exception", {{"route", req.path.substr(0, 200)},
+                                            {"error", "non-standard exception"},
+                                            log::RequestIdField(req.request_id)});
+      *result = FromStatus(InternalError("handler failed"), req.request_id);
+    }
+    pipe->CloseConsumer(Status::Ok());
+    asio::post(executor, [pending_read] {
+      if (pending_read->socket != nullptr) {
+        boost::system::error_code ignored;
+        pending_read->socket->cancel(ignored);
+      }
+    });
+  });
+
+  // Pump the body into the pipe while the handler reads it.
+  std::optional<Response> replacement;
+  bool body_failed = false;
+  std::string chunk;
+  while (!parser.is_done() && !body_failed) {
+    auto state = pipe->CanPush(/*arm=*/true);
+    if (state == internal::StreamPipe::IoState::kClosed) break;  // handler returned
+    if (state == internal::StreamPipe::IoState::kWait) {
+      co_await WaitForWake(waker);
+      continue;
+    }
+    if (chunk.empty()) chunk.resize(internal::kStreamChunkBytes);
+    size_t filled = 0;
+    // Fill the chunk; hand over a partial one only when the handler is starving.
+    while (filled < chunk.size() && !parser.is_done()) {
+      // Checked in the same executor turn as the read starts: see pending_read.
+      if (pipe->ConsumerClosed(false) == internal::StreamPipe::IoState::kClosed) break;
+      parser.get().body().data = chunk.data() + filled;
+      parser.get().body().size = chunk.size() - filled;
+      lowest.expires_after(limits.body_timeout);
+      pending_read->socket = &lowest.socket();
+      auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, kUse);
+      pending_read->socket = nullptr;
+      filled = chunk.size() - parser.get().body().size;
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec == asio::error::operation_aborted &&
+          pipe->ConsumerClosed(false) == internal::StreamPipe::IoState::kClosed &&
+          !stopping.load(std::memory_order_relaxed)) {
+        break;  // cancelled because the handler returned
+      }
+      if (ec) {
+        body_failed = true;
+        Status st;
+        if (ec == bhttp::error::body_limit) {
+          st = ResourceExhaustedError("http: request body larger than " +
+                                      std::to_string(limits.max_stream_body_bytes) + " bytes");
+          replacement =
+              Response::Error(413, "BODY_TOO_LARGE", "request body too large", req.request_id);
+        } else if (ec == beast::error::timeout) {
+          st = DeadlineExceededError("http: request body stalled");
+          out.close_now = true;
+        } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_chunk).category() &&
+                   ec != bhttp::error::partial_message && ec != bhttp::error::end_of_stream) {
+          st = InvalidArgumentError("http: malformed request body: " + ec.message());
+          replacement = Response::Error(400, "BAD_REQUEST", "malformed request", req.request_id);
+        } else {
+          // Closed, reset, TLS failure, or the socket closed by Stop().
+          st = UnavailableError("http: client connection lost: " + ec.message());
+          out.close_now = true;
+        }
+        if (filled > 0) {
+          chunk.resize(filled);
+          pipe->Push(std::move(chunk));
+          chunk.clear();
+        }
+        pipe->CloseProducer(std::move(st));
+        break;
+      }
+      if (filled > 0 && filled < chunk.size() && pipe->buffered_bytes() == 0) {
+        break;  // the handler has nothing to read: hand over what arrived
+      }
+    }
+    if (!body_failed && filled > 0) {
+      chunk.resize(filled);
+      pipe->Push(std::move(chunk));
+      chunk.clear();
+    }
+  }
+  if (!body_failed && parser.is_done()) pipe->CloseProducer(Status::Ok());
+  while (pipe->ConsumerClosed(/*arm=*/true) != internal::StreamPipe::IoState::kClosed)
+    co_await WaitForWake(waker);
+
+  if (!body_failed && !parser.is_done()) {
+    // The handler returned early: read and drop the rest, within limits, so the connection can
+    // carry the next request; otherwise close it after the response.
+    uint64_t discarded = 0;
+    auto cl = parser.content_length_remaining();
+    if (cl && *cl > limits.stream_discard_bytes) {
+      out.keep_alive = false;
+    } else {
+      std::string sink(64 * 1024, '\0');
+      while (!parser.is_done()) {
+        parser.get().body().data = sink.data();
+        parser.get().body().size = sink.size();
+        lowest.expires_after(limits.body_timeout);
+        auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, kUse);
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) {
+          out.close_now = true;
+          break;
+        }
+        discarded += sink.size() - parser.get().body().size;
+        if (discarded > limits.stream_discard_bytes && !parser.is_done()) {
+          out.keep_alive = false;
+          break;
+        }
+      }
+    }
+  }
+  out.response = replacement ? std::move(*replacement) : std::move(*result);
+  if (replacement) out.keep_alive = false;
+  co_return out;
+}
+
+template <class Stream>
+asio::awaitable<bool> Server::Impl::WriteStreamedBody(Stream& stream, BodyProducer producer,
+                                                      bool chunked, const Request& req,
+                                                      Waker& waker,
+                                                      std::shared_ptr<Waker> waker_ref) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  auto pipe = std::make_shared<internal::StreamPipe>();
+  pipe->SetWake(WakeFn(waker_ref));
+  StreamRegistration registration(*this, pipe);
+  pool.Submit([pipe, producer = std::move(producer)]() mutable {
+    Status st;
+    try {
+      st = producer(*pipe);
+    } catch (const std::exception& e) {
+      st = InternalError(std::string("response producer threw: ") + e.what());
+    } catch (...) {
+      st = InternalError("response producer threw");
+    }
+    producer = nullptr;  // release what it captured before the connection moves on
+    pipe->CloseProducer(std::move(st));
+  });
+  bool ok = true;
+  std::string chunk;
+  for (;;) {
+    auto state = pipe->Pop(chunk, /*arm=*/true);
+    if (state == internal::StreamPipe::IoState::kWait) {
+      co_await WaitForWake(waker);
+      continue;
+    }
+    if (state == internal::StreamPipe::IoState::kClosed) {
+      Status st = pipe->producer_status();
+      if (!st.ok()) {
+        log::Warn("http.stream_producer_failed",
+                  {{"error", st.ToString().substr(0, 300)}, log::RequestIdField(req.request_id)});
+        ok = false;
+      } else if (chunked) {
+        static constexpr std::string_view kLast = "0\r\n\r\n";
+        lowest.expires_after(options.limits.write_timeout);
+        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kLast), kUse);
+        if (ec) ok = false;
+      }
+      break;
+    }
+    char size_line[24];
+    auto res = std::to_chars(size_line, size_line + sizeof(size_line) - 2, chunk.size(), 16);
+    *res.ptr++ = '\r';
+    *res.ptr++ = '\n';
+    static constexpr std::string_view kCrLf = "\r\n";
+    lowest.expires_after(options.limits.write_timeout);
+    boost::system::error_code ec;
+    if (chunked) {
+      std::array<asio::const_buffer, 3> bufs = {
+          asio::buffer(size_line, static_cast<size_t>(res.ptr - size_line)), asio::buffer(chunk),
+          asio::buffer(kCrLf)};
+      auto [wec, n] = co_await asio::async_write(stream, bufs, kUse);
+      ec = wec;
+    } else {
+      auto [wec, n] = co_await asio::async_write(stream, asio::buffer(chunk), kUse);
+      ec = wec;
+    }
+    pipe->Release(chunk.size());
+    chunk.clear();
+    if (ec) {
+      pipe->CloseConsumer(UnavailableError("http: client connection lost: " + ec.message()));
+      ok = false;
+      break;
+    }
+  }
+  // The producer may still be running (client gone): wait, since it may use the Request.
+  while (pipe->ProducerClosed(/*arm=*/true) != internal::StreamPipe::IoState::kClosed)
+    co_await WaitForWake(waker);
+  co_return ok;
+}
+
+Response Server::Impl::Dispatch(Request& req, std::string_view raw_path, const Router::Match& m,
+                                int& route) {
   if (raw_path == "/healthz" || raw_path == "/metrics") {
     const bool healthz = raw_path == "/healthz";
     route = healthz ? healthz_route() : metrics_route();
@@ -623,7 +1059,6 @@ Response Server::Impl::Dispatch(Request& req, std::string_view raw_path, int& ro
     if (healthz) return Response::Json(200, "{\"status\":\"ok\"}");
     return Response(200, "text/plain; version=0.0.4; charset=utf-8", MetricsText());
   }
-  Router::Match m = router.Find(req.method, raw_path, req.path_params);
   if (m.status == 404) {
     route = unmatched_route();
     return Response::Error(404, "NOT_FOUND", "no such resource", req.request_id);
@@ -649,7 +1084,7 @@ Response Server::Impl::Dispatch(Request& req, std::string_view raw_path, int& ro
 }
 
 void Server::Impl::SerializeHead(const Response& res, bool keep_alive, bool head_request,
-                                 std::string& out) {
+                                 bool chunked_ok, std::string& out) {
   (void)head_request;  // HEAD: same head (with the body's Content-Length), no body
   out.clear();
   char num[24];
@@ -665,10 +1100,15 @@ void Server::Impl::SerializeHead(const Response& res, bool keep_alive, bool head
     out.append(res.content_type);
     out.append("\r\n");
   }
-  out.append("Content-Length: ");
-  out.append(num,
-             static_cast<size_t>(std::to_chars(num, num + sizeof(num), res.body.size()).ptr - num));
-  out.append("\r\n");
+  if (res.stream) {
+    // HTTP/1.0 has no chunked coding: the body ends when the connection closes.
+    if (chunked_ok) out.append("Transfer-Encoding: chunked\r\n");
+  } else {
+    out.append("Content-Length: ");
+    out.append(
+        num, static_cast<size_t>(std::to_chars(num, num + sizeof(num), res.body.size()).ptr - num));
+    out.append("\r\n");
+  }
   if (!keep_alive) out.append("Connection: close\r\n");
   for (const auto& [k, v] : res.headers.fields()) {
     if (HasCrLf(k) || HasCrLf(v) || k.empty() || EqualsIgnoreCase(k, "Content-Length") ||
@@ -727,6 +1167,21 @@ std::string Server::Impl::MetricsText() const {
       "# TYPE chukan_http_connections_rejected_total counter\n"
       "chukan_http_connections_rejected_total " +
       std::to_string(metrics.connections_rejected.load()) + "\n";
+  out +=
+      "# HELP chukan_http_streamed_requests_total Requests whose body was streamed to a "
+      "streaming handler.\n# TYPE chukan_http_streamed_requests_total counter\n"
+      "chukan_http_streamed_requests_total " +
+      std::to_string(metrics.streamed_requests.load()) + "\n";
+  out +=
+      "# HELP chukan_http_streamed_responses_total Responses whose body was streamed "
+      "(chunked).\n# TYPE chukan_http_streamed_responses_total counter\n"
+      "chukan_http_streamed_responses_total " +
+      std::to_string(metrics.streamed_responses.load()) + "\n";
+  out +=
+      "# HELP chukan_http_stream_buffered_bytes_max Most body bytes buffered at once by one "
+      "stream.\n# TYPE chukan_http_stream_buffered_bytes_max gauge\n"
+      "chukan_http_stream_buffered_bytes_max " +
+      std::to_string(metrics.stream_buffered_max.load()) + "\n";
   out +=
       "# HELP chukan_http_request_duration_seconds Time from a complete request header to the "
       "response written.\n# TYPE chukan_http_request_duration_seconds histogram\n";

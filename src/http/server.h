@@ -11,6 +11,20 @@
 //   max_requests_per_connection reached        → "Connection: close" on that response
 //   max_connections open                       → new connections accepted and closed at once
 //   malformed request                          → 400, connection closed
+//   streamed body over max_stream_body_bytes   → 413, connection closed (Content-Length checked
+//                                                before the handler runs; a chunked body when
+//                                                it crosses the limit: the reader fails with
+//                                                kResourceExhausted)
+//   streamed body idle for body_timeout        → reader fails, connection closed (no response)
+//   streaming handler returned before the end  → the rest is read and discarded, up to
+//                                                stream_discard_bytes; beyond that the response
+//                                                carries "Connection: close" and the connection
+//                                                is closed after it
+//
+// Streaming: routes added with Router::AddStreaming get their body through a BodyReader and
+// run on `stream_threads` worker threads; any Response may carry a `stream` producer (sent
+// chunked) which also runs on those threads. The io threads never block on either: bytes cross
+// through a bounded buffer of 4 × 256 KiB per stream, with backpressure on the socket.
 //
 // Thread-safety: Start/Stop/port may be called from any one controlling thread; handlers run
 // concurrently on the io threads (`threads`). Destroying a running Server stops it with a zero
@@ -43,7 +57,14 @@ struct TlsServerOptions {
 struct ServerLimits {
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 1 << 20;
+  // Limit for the bodies of streaming routes (Router::AddStreaming), counted in decoded bytes.
+  uint64_t max_stream_body_bytes = uint64_t{4} << 30;
+  // What the server reads and throws away after a streaming handler returned before the end
+  // of its body, to keep the connection usable; a longer rest closes the connection instead.
+  uint64_t stream_discard_bytes = uint64_t{1} << 20;
   std::chrono::milliseconds header_timeout{10'000};  // also bounds the TLS handshake
+  // Buffered bodies: the whole body must arrive within this time. Streamed bodies: no new
+  // bytes for this long (an idle timeout, as a large upload legitimately takes long).
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds write_timeout{30'000};
@@ -55,7 +76,10 @@ struct ServerOptions {
   std::string host = "127.0.0.1";  // an IP address literal
   uint16_t port = 0;               // 0: an ephemeral port, see Server::port()
   int threads = 1;                 // io_context threads (1..256)
-  bool tls = false;                // if true, `tls_options` must name the files
+  // Worker threads (1..256) that run streaming handlers and response producers. A stream
+  // waits for a free worker when all are busy (its socket is not read meanwhile).
+  int stream_threads = 2;
+  bool tls = false;  // if true, `tls_options` must name the files
   TlsServerOptions tls_options;
   ServerLimits limits;
   // Log one line per request at debug level (never at info: it would cost throughput).
@@ -87,6 +111,10 @@ class Server {
 
   // Scrape text of /metrics (Prometheus text format 0.0.4).
   std::string MetricsText() const;
+
+  // The most body bytes ever buffered at once by one stream (request or response) — bounded
+  // by 4 × 256 KiB whatever the body size; exported as chukan_http_stream_buffered_bytes_max.
+  uint64_t MaxStreamBufferedBytes() const;
 
   struct Impl;
 
