@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
@@ -57,17 +59,6 @@ Result<std::string> Token(const ReplicaArgs& a) {
   return InvalidArgumentError("a token is required (--token, --token-file or CHUKAN_TOKEN)");
 }
 
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFoundError(path + ": cannot open");
-  std::string data;
-  char buf[1 << 16];
-  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
-    data.append(buf, static_cast<size_t>(in.gcount()));
-  }
-  return data;
-}
-
 std::string Query(const std::initializer_list<std::pair<const char*, std::string>>& params) {
   std::string q;
   for (const auto& [k, v] : params) {
@@ -88,10 +79,74 @@ std::string Query(const std::initializer_list<std::pair<const char*, std::string
   return q;
 }
 
-// Sends one request; prints transport errors and API error bodies. Returns the response for
-// statuses the caller handles (2xx and 422).
+// Streams a file as a request body.
+class FileUpload final : public http::BodySource {
+ public:
+  static Result<std::unique_ptr<FileUpload>> Open(const std::string& path) {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) return NotFoundError(path + ": cannot open");
+    std::fseek(f, 0, SEEK_END);
+    const long size = std::ftell(f);
+    std::fseek(f, 0, SEEK_SET);
+    if (size < 0) {
+      std::fclose(f);
+      return InternalError(path + ": cannot size");
+    }
+    return std::unique_ptr<FileUpload>(new FileUpload(f, static_cast<uint64_t>(size)));
+  }
+  ~FileUpload() override { std::fclose(f_); }
+  Result<size_t> Read(char* buf, size_t n) override {
+    const size_t got = std::fread(buf, 1, n, f_);
+    if (got == 0 && std::ferror(f_)) return InternalError("read error");
+    return got;
+  }
+  uint64_t size() const { return size_; }
+
+ private:
+  FileUpload(FILE* f, uint64_t size) : f_(f), size_(size) {}
+  FILE* f_;
+  uint64_t size_;
+};
+
+// A progress line on standard error ("\r"-updated on a terminal, every 10 % otherwise).
+class Progress {
+ public:
+  Progress(std::string label, uint64_t total)
+      : label_(std::move(label)),
+        total_(total),
+        tty_(isatty(STDERR_FILENO) != 0),
+        start_(std::chrono::steady_clock::now()) {}
+  void Update(uint64_t sent) {
+    const int pct = total_ == 0 ? 100 : static_cast<int>(sent * 100 / total_);
+    if (!tty_ && pct < next_pct_) return;
+    next_pct_ = pct + 10;
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double mib = static_cast<double>(sent) / (1 << 20);
+    std::fprintf(stderr, "%s%s %.1f / %.1f MiB (%d%%) %.1f MiB/s%s", tty_ ? "\r" : "",
+                 label_.c_str(), mib, static_cast<double>(total_) / (1 << 20), pct,
+                 secs > 0 ? mib / secs : 0.0, tty_ ? "" : "\n");
+    std::fflush(stderr);
+  }
+  void Done() {
+    if (tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  std::string label_;
+  uint64_t total_;
+  bool tty_;
+  int next_pct_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// Sends one request — its body from `upload` when given, the response body into `sink` when
+// given — and turns transport errors and API error bodies into a Status. Returns the response
+// for statuses the caller handles (2xx and 422).
 Result<http::Response> Call(const ReplicaArgs& a, std::string method, std::string path,
-                            std::string body, std::string content_type, http::Headers extra = {}) {
+                            std::string body, std::string content_type, http::Headers extra = {},
+                            FileUpload* upload = nullptr, Progress* progress = nullptr,
+                            const std::function<Status(std::string_view)>* sink = nullptr) {
   ASSIGN_OR_RETURN(std::string token, Token(a));
   http::ClientOptions co;
   co.ca_file = a.ca;
@@ -103,7 +158,33 @@ Result<http::Response> Call(const ReplicaArgs& a, std::string method, std::strin
   http::ClientRequest req{std::move(method), a.server + path, std::move(extra), std::move(body)};
   req.headers.Set("Authorization", "Bearer " + token);
   if (!content_type.empty()) req.headers.Set("Content-Type", content_type);
-  ASSIGN_OR_RETURN(http::Response resp, client->Send(req));
+  http::Response resp;
+  if (upload == nullptr && sink == nullptr) {
+    ASSIGN_OR_RETURN(resp, client->Send(req));
+  } else {
+    std::function<void(uint64_t)> on_progress;
+    if (progress != nullptr) on_progress = [progress](uint64_t sent) { progress->Update(sent); };
+    // A sink only takes successful bodies; error bodies are collected to be shown.
+    std::string error_body;
+    bool streaming_ok = true;
+    std::function<Status(std::string_view)> on_body;
+    if (sink != nullptr) {
+      on_body = [&](std::string_view chunk) -> Status {
+        if (!streaming_ok) {
+          if (error_body.size() < 65536) error_body.append(chunk);
+          return Status();
+        }
+        return (*sink)(chunk);
+      };
+    }
+    ASSIGN_OR_RETURN(
+        resp,
+        client->SendStreaming(
+            req, upload, upload != nullptr ? std::optional<uint64_t>(upload->size()) : std::nullopt,
+            on_body, on_progress));
+    if (progress != nullptr) progress->Done();
+    if (sink != nullptr && resp.status != 200) resp.body = error_body;
+  }
   if ((resp.status >= 200 && resp.status < 300) || resp.status == 422) return resp;
   std::string message = resp.body;
   json j = json::parse(resp.body, nullptr, false);
@@ -137,10 +218,9 @@ int Import(const ReplicaArgs& a) {
   if (format.empty()) format = a.file.ends_with(".jsonl") ? "jsonl" : "csv";
   if (format != "csv" && format != "jsonl") return Usage("--format must be csv or jsonl");
   const auto t0 = std::chrono::steady_clock::now();
-  Result<std::string> data = ReadFile(a.file);
-  if (!data.ok()) return Failed("ファイルを読めません", "cannot read the file", data.status());
-  const double mib = static_cast<double>(data->size()) / (1 << 20);
-  std::fprintf(stderr, "送信中 / sending %s (%.1f MiB) …\n", a.file.c_str(), mib);
+  Result<std::unique_ptr<FileUpload>> upload = FileUpload::Open(a.file);
+  if (!upload.ok()) return Failed("ファイルを読めません", "cannot read the file", upload.status());
+  Progress progress("取込中 / importing", (*upload)->size());
   http::Headers extra;
   if (!a.idempotency_key.empty()) extra.Set("Idempotency-Key", a.idempotency_key);
   const std::string ctype =
@@ -148,7 +228,7 @@ int Import(const ReplicaArgs& a) {
   Result<http::Response> resp = Call(
       a, "POST",
       "/api/v1/replica/imports" + Query({{"tm", a.tm}, {"version", a.version}, {"mode", a.mode}}),
-      std::move(*data), ctype, std::move(extra));
+      "", ctype, std::move(extra), upload->get(), &progress);
   if (!resp.ok()) return Failed("取込に失敗しました", "import failed", resp.status());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   json r = json::parse(resp->body, nullptr, false);
@@ -200,32 +280,42 @@ int Show(const ReplicaArgs& a) {
 
 int Export(const ReplicaArgs& a) {
   if (a.tm.empty()) return Usage("--tm is required");
-  Result<http::Response> resp = Call(
-      a, "GET", "/api/v1/replica/export" + Query({{"tm", a.tm}, {"version", a.version}}), "", "");
-  if (!resp.ok()) return Failed("出力に失敗しました", "export failed", resp.status());
-  if (a.output.empty() || a.output == "-") {
-    std::fwrite(resp->body.data(), 1, resp->body.size(), stdout);
-  } else {
-    std::ofstream out(a.output, std::ios::binary | std::ios::trunc);
-    out.write(resp->body.data(), static_cast<std::streamsize>(resp->body.size()));
-    if (!out) return Failed("書き込めません", "cannot write", InternalError(a.output));
+  FILE* out = stdout;
+  if (!a.output.empty() && a.output != "-") {
+    out = std::fopen(a.output.c_str(), "wb");
+    if (out == nullptr) return Failed("書き込めません", "cannot write", NotFoundError(a.output));
   }
-  std::fprintf(stderr, "出力 / exported: %s 件 / records%s%s\n",
-               std::string(resp->headers.Get("X-Record-Count").value_or("?")).c_str(),
-               a.output.empty() ? "" : " → ", a.output.c_str());
+  int64_t lines = 0;
+  std::function<Status(std::string_view)> sink = [&](std::string_view chunk) -> Status {
+    for (char c : chunk) lines += c == '\n' ? 1 : 0;
+    if (std::fwrite(chunk.data(), 1, chunk.size(), out) != chunk.size()) {
+      return InternalError("write failed");
+    }
+    return Status();
+  };
+  Result<http::Response> resp =
+      Call(a, "GET", "/api/v1/replica/export" + Query({{"tm", a.tm}, {"version", a.version}}), "",
+           "", {}, nullptr, nullptr, &sink);
+  const bool closed = out == stdout || std::fclose(out) == 0;
+  if (!resp.ok()) return Failed("出力に失敗しました", "export failed", resp.status());
+  if (!closed) return Failed("書き込めません", "cannot write", InternalError(a.output));
+  std::fprintf(stderr, "出力 / exported: %lld 件 / records%s%s\n",
+               static_cast<long long>(lines > 0 ? lines - 1 : 0), a.output.empty() ? "" : " → ",
+               a.output.c_str());
   return 0;
 }
 
 int Reconcile(const ReplicaArgs& a) {
   if (a.tm.empty() || a.file.empty()) return Usage("--tm and a FILE are required");
-  Result<std::string> data = ReadFile(a.file);
-  if (!data.ok()) return Failed("ファイルを読めません", "cannot read the file", data.status());
+  Result<std::unique_ptr<FileUpload>> upload = FileUpload::Open(a.file);
+  if (!upload.ok()) return Failed("ファイルを読めません", "cannot read the file", upload.status());
   std::string format = a.format.empty() ? (a.file.ends_with(".jsonl") ? "jsonl" : "csv") : a.format;
   const std::string ctype =
       (format == "csv" ? "text/csv" : "application/jsonl") + std::string("; charset=") + a.charset;
+  Progress progress("突合中 / reconciling", (*upload)->size());
   Result<http::Response> resp =
       Call(a, "POST", "/api/v1/replica/reconcile" + Query({{"tm", a.tm}, {"version", a.version}}),
-           std::move(*data), ctype);
+           "", ctype, {}, upload->get(), &progress);
   if (!resp.ok()) return Failed("突合に失敗しました", "reconcile failed", resp.status());
   json r = json::parse(resp->body, nullptr, false);
   if (r.is_discarded()) return Failed("応答が不正です", "bad response", InternalError(""));

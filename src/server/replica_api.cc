@@ -76,9 +76,21 @@ std::string VersionOf(const http::Request& req) {
   return v ? std::string(v->substr(0, 8)) : std::string();
 }
 
-Result<std::unique_ptr<replica::RecordSourceFactory>> BodySource(const http::Request& req) {
+// The request body as the replica readers' byte source: bytes come straight off the socket
+// through the server's bounded buffer, so an import of any size needs little memory.
+class BodyByteSource final : public replica::ByteSource {
+ public:
+  explicit BodyByteSource(http::BodyReader& body) : body_(body) {}
+  Result<size_t> Read(char* buf, size_t n) override { return body_.Read(buf, n); }
+
+ private:
+  http::BodyReader& body_;
+};
+
+Result<std::unique_ptr<replica::RecordSourceFactory>> BodySource(const http::Request& req,
+                                                                 http::BodyReader& body) {
   ASSIGN_OR_RETURN(replica::FileFormat format, FormatOf(req));
-  return replica::MakeRecordSourceFactory(std::make_unique<replica::StringSource>(req.body), format,
+  return replica::MakeRecordSourceFactory(std::make_unique<BodyByteSource>(body), format,
                                           CharsetOf(req));
 }
 
@@ -88,14 +100,16 @@ ReplicaApi::ReplicaApi(Platform& platform, std::shared_ptr<const layout::Catalog
     : platform_(platform), catalogue_(std::move(catalogue)) {}
 
 Status ReplicaApi::Register(http::Router& router) {
-  RETURN_IF_ERROR(router.Add("POST", "/api/v1/replica/imports",
-                             [this](http::Request& r) { return Import(r); }));
+  RETURN_IF_ERROR(router.AddStreaming(
+      "POST", "/api/v1/replica/imports",
+      [this](http::Request& r, http::BodyReader& body) { return Import(r, body); }));
   RETURN_IF_ERROR(router.Add("GET", "/api/v1/replica/records",
                              [this](http::Request& r) { return Records(r); }));
   RETURN_IF_ERROR(
       router.Add("GET", "/api/v1/replica/export", [this](http::Request& r) { return Export(r); }));
-  RETURN_IF_ERROR(router.Add("POST", "/api/v1/replica/reconcile",
-                             [this](http::Request& r) { return Reconcile(r); }));
+  RETURN_IF_ERROR(router.AddStreaming(
+      "POST", "/api/v1/replica/reconcile",
+      [this](http::Request& r, http::BodyReader& body) { return Reconcile(r, body); }));
   return Status();
 }
 
@@ -157,7 +171,7 @@ void ReplicaApi::AuditDenied(const http::Request& req) {
   }                                                                             \
   const ClientIdentity& who = *who##_r
 
-http::Response ReplicaApi::Import(http::Request& req) {
+http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
   CHUKAN_API_AUTH(who, req);
   auto fail = [&](const Status& s) {
     Audit(who, req, "replica.import", "", "error:" + std::string(StatusCodeName(s.code())));
@@ -169,7 +183,7 @@ http::Response ReplicaApi::Import(http::Request& req) {
   if (!mode.ok()) return fail(mode.status());
   Result<replica::ReplicaStore*> store = Store(who);
   if (!store.ok()) return fail(store.status());
-  Result<std::unique_ptr<replica::RecordSourceFactory>> source = BodySource(req);
+  Result<std::unique_ptr<replica::RecordSourceFactory>> source = BodySource(req, body);
   if (!source.ok()) return fail(source.status());
 
   replica::ImportRequest ir{*tm,
@@ -261,20 +275,41 @@ http::Response ReplicaApi::Export(http::Request& req) {
   if (!tm.ok()) return fail(tm.status());
   Result<replica::ReplicaStore*> store = Store(who);
   if (!store.ok()) return fail(store.status());
-  std::string body;
-  Result<int64_t> n = (*store)->Export(*tm, VersionOf(req), [&](std::string_view chunk) {
-    body.append(chunk);
-    return Status();
-  });
-  if (!n.ok()) return fail(n.status());
-  Audit(who, req, "replica.export", "export tm=" + tm->str() + " records=" + std::to_string(*n),
-        "ok");
-  http::Response resp(200, "text/csv; charset=utf-8", std::move(body));
-  resp.headers.Set("X-Record-Count", std::to_string(*n));
+  // The CSV is produced while it is sent (bounded memory whatever the TM's size); the audit
+  // entry follows once the producer knows how it ended.
+  http::Response resp(200, "text/csv; charset=utf-8", "");
+  resp.stream = [this, store = *store, tm = *tm, version = VersionOf(req), who,
+                 rid = req.request_id, method = req.method,
+                 path = req.path](http::BodyWriter& out) -> Status {
+    Result<int64_t> n =
+        store->Export(tm, version, [&](std::string_view chunk) { return out.Write(chunk); });
+    const std::string target =
+        "export tm=" + tm.str() + (n.ok() ? " records=" + std::to_string(*n) : std::string());
+    const std::string outcome =
+        n.ok() ? "ok" : "error:" + std::string(StatusCodeName(n.status().code()));
+    Result<std::shared_ptr<TenantContext>> ctx = platform_.Tenant(who.tenant);
+    const Status audited = ctx.ok() ? (*ctx)
+                                          ->audit
+                                          ->Append({who.tenant.str(), "client:" + who.name,
+                                                    "replica.export", target, outcome, rid.str()})
+                                          .status()
+                                    : ctx.status();
+    if (!audited.ok()) {
+      log::Error(
+          "audit.append_failed",
+          {{"tenant", who.tenant.str()}, log::RequestIdField(rid), log::StatusField(audited)});
+    }
+    if (!n.ok()) {
+      log::Error(
+          "replica.export_failed",
+          {{"tenant", who.tenant.str()}, log::RequestIdField(rid), log::StatusField(n.status())});
+    }
+    return n.status();
+  };
   return resp;
 }
 
-http::Response ReplicaApi::Reconcile(http::Request& req) {
+http::Response ReplicaApi::Reconcile(http::Request& req, http::BodyReader& body) {
   CHUKAN_API_AUTH(who, req);
   auto fail = [&](const Status& s) {
     Audit(who, req, "replica.reconcile", "", "error:" + std::string(StatusCodeName(s.code())));
@@ -284,7 +319,7 @@ http::Response ReplicaApi::Reconcile(http::Request& req) {
   if (!tm.ok()) return fail(tm.status());
   Result<replica::ReplicaStore*> store = Store(who);
   if (!store.ok()) return fail(store.status());
-  Result<std::unique_ptr<replica::RecordSourceFactory>> source = BodySource(req);
+  Result<std::unique_ptr<replica::RecordSourceFactory>> source = BodySource(req, body);
   if (!source.ok()) return fail(source.status());
   Result<replica::ReconcileReport> r = (*store)->Reconcile(*tm, VersionOf(req), **source);
   if (!r.ok()) return fail(r.status());

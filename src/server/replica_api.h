@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 
+#include "http/body.h"
 #include "http/router.h"
 #include "layout/catalogue.h"
 #include "replica/replica_store.h"
@@ -34,10 +35,10 @@ class ReplicaApi {
   void Audit(const ClientIdentity& who, const http::Request& req, std::string_view action,
              const std::string& target, const std::string& outcome);
 
-  http::Response Import(http::Request& req);
+  http::Response Import(http::Request& req, http::BodyReader& body);
   http::Response Records(http::Request& req);
   http::Response Export(http::Request& req);
-  http::Response Reconcile(http::Request& req);
+  http::Response Reconcile(http::Request& req, http::BodyReader& body);
 
   Platform& platform_;
   std::shared_ptr<const layout::Catalogue> catalogue_;
