@@ -2,8 +2,12 @@
 // keep-alive connection (the handshake is paid once, outside the timed loop).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "common/log.h"
@@ -83,6 +87,109 @@ void RoundTrip(benchmark::State& state, bool tls, size_t body_size) {
   (*server)->Stop(std::chrono::seconds(1));
   if (!dir.empty()) std::filesystem::remove_all(dir);
 }
+
+// Streaming: a 64 MiB body through Client::SendStreaming and a streaming route (upload), or
+// through a Response::stream producer (download); the bytes come from / go to memory, so this
+// measures the HTTP path (pipes, worker hand-off, chunked framing, TLS).
+class RepeatSource final : public BodySource {
+ public:
+  explicit RepeatSource(uint64_t total) : left_(total), block_(256 * 1024, 'c') {}
+  Result<size_t> Read(char* buf, size_t n) override {
+    size_t k = static_cast<size_t>(std::min<uint64_t>({n, left_, block_.size()}));
+    std::memcpy(buf, block_.data(), k);
+    left_ -= k;
+    return k;
+  }
+
+ private:
+  uint64_t left_;
+  std::string block_;
+};
+
+void Stream(benchmark::State& state, bool tls, bool upload, bool chunked) {
+  constexpr uint64_t kSize = 64 << 20;
+  (void)log::Init({.level = log::Level::kWarn, .path = ""});
+  std::string dir;
+  ServerOptions so;
+  ClientOptions co;
+  if (tls) {
+    dir = MakePki();
+    so.tls = true;
+    so.tls_options.cert_file = dir + "/ca/server.crt";
+    so.tls_options.key_file = dir + "/ca/server.key";
+    co.ca_file = dir + "/ca/ca.crt";
+  }
+  Router r;
+  (void)r.AddStreaming("POST", "/sink", [](Request&, BodyReader& body) {
+    std::string buf(256 * 1024, '\0');
+    uint64_t total = 0;
+    for (;;) {
+      auto n = body.Read(buf.data(), buf.size());
+      if (!n.ok()) return Response::Text(500, n.status().ToString());
+      if (*n == 0) break;
+      total += *n;
+    }
+    return Response::Text(200, std::to_string(total));
+  });
+  (void)r.Add("GET", "/source", [](Request&) {
+    Response resp(200, "application/octet-stream", "");
+    resp.stream = [](BodyWriter& w) -> Status {
+      const std::string block(256 * 1024, 's');
+      for (uint64_t sent = 0; sent < kSize; sent += block.size()) RETURN_IF_ERROR(w.Write(block));
+      return Status::Ok();
+    };
+    return resp;
+  });
+  auto server = Server::Create(so, std::move(r));
+  if (!server.ok() || !(*server)->Start().ok()) {
+    state.SkipWithError("server start failed");
+    return;
+  }
+  auto client = Client::Create(co);
+  if (!client.ok()) {
+    state.SkipWithError("client create failed");
+    return;
+  }
+  ClientRequest req;
+  std::string base =
+      std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string((*server)->port());
+  req.method = upload ? "POST" : "GET";
+  req.url = base + (upload ? "/sink" : "/source");
+  for (auto _ : state) {
+    uint64_t received = 0;
+    RepeatSource src(kSize);
+    auto resp = (*client)->SendStreaming(
+        req, upload ? &src : nullptr,
+        upload && !chunked ? std::optional<uint64_t>(kSize) : std::nullopt,
+        upload ? std::function<Status(std::string_view)>()
+               : [&](std::string_view piece) {
+                   received += piece.size();
+                   return Status::Ok();
+                 },
+        nullptr);
+    if (!resp.ok() || resp->status != 200 ||
+        (upload ? resp->body != std::to_string(kSize) : received != kSize)) {
+      state.SkipWithError("stream failed");
+      break;
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(kSize));
+  state.counters["max_buffered_bytes"] = static_cast<double>((*server)->MaxStreamBufferedBytes());
+  client->reset();
+  (*server)->Stop(std::chrono::seconds(1));
+  if (!dir.empty()) std::filesystem::remove_all(dir);
+}
+
+void BM_HttpStreamUpload64MiBPlain(benchmark::State& s) { Stream(s, false, true, false); }
+void BM_HttpStreamUpload64MiBChunkedPlain(benchmark::State& s) { Stream(s, false, true, true); }
+void BM_HttpStreamUpload64MiBTls(benchmark::State& s) { Stream(s, true, true, false); }
+void BM_HttpStreamDownload64MiBPlain(benchmark::State& s) { Stream(s, false, false, false); }
+void BM_HttpStreamDownload64MiBTls(benchmark::State& s) { Stream(s, true, false, false); }
+BENCHMARK(BM_HttpStreamUpload64MiBPlain)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HttpStreamUpload64MiBChunkedPlain)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HttpStreamUpload64MiBTls)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HttpStreamDownload64MiBPlain)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HttpStreamDownload64MiBTls)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_HttpRoundTripPlain(benchmark::State& s) { RoundTrip(s, false, 0); }
 void BM_HttpRoundTripTls(benchmark::State& s) { RoundTrip(s, true, 0); }

@@ -215,6 +215,8 @@ asio::awaitable<Result<std::unique_ptr<Conn>>> Client::Impl::Connect(const Parse
     for (const auto& r : results) endpoints.push_back(r.endpoint());
   }
   auto conn = std::make_unique<Conn>();
+  // Beast receives at most the buffer's free capacity per call (512 bytes minimum).
+  conn->buffer.reserve(64 * 1024);
   if (url.tls) {
     if (!tls) co_return InvalidArgumentError("https needs ClientOptions::ca_file");
     conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(io, *tls);
@@ -573,6 +575,9 @@ asio::awaitable<Status> Client::Impl::StreamOn(Stream& stream, Conn& conn, Strea
     keep_alive = msg.keep_alive() && !write_error;
   }
 
+  // Beast reads at most the buffer's free capacity per receive call (512 bytes minimum): give
+  // it room, or a large body costs one recvmsg per few hundred bytes.
+  if (!parser.is_done()) conn.buffer.reserve(64 * 1024);
   std::string chunk;
   while (!parser.is_done()) {
     char* base = nullptr;

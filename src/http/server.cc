@@ -827,6 +827,8 @@ asio::awaitable<Server::Impl::StreamedRequest> Server::Impl::ServeStreamedReques
   StreamRegistration registration(*this, pipe);
 
   if (!parser.is_done()) {
+    // Beast reads at most the buffer's free capacity per receive call: give it room.
+    buffer.reserve(64 * 1024);
     auto expect = parser.get()[bhttp::field::expect];
     if (!expect.empty() && EqualsIgnoreCase(expect, "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
