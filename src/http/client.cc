@@ -549,11 +549,7 @@ asio::awaitable<Status> Client::Impl::StreamOn(Stream& stream, Conn& conn, Strea
 
   bhttp::response_parser<bhttp::buffer_body> parser;
   parser.header_limit(64 * 1024);
-  if (ex.response) {
-    parser.body_limit(boost::none);
-  } else {
-    parser.body_limit(options.max_response_bytes);
-  }
+  parser.body_limit(boost::none);  // decided below, once the status is known
   if (ex.method == "HEAD") parser.skip(true);
   lowest.expires_after(idle_timeout);
   auto [rec, rn] = co_await bhttp::async_read_header(stream, conn.buffer, parser, kUse);
@@ -574,6 +570,17 @@ asio::awaitable<Status> Client::Impl::StreamOn(Stream& stream, Conn& conn, Strea
     }
     keep_alive = msg.keep_alive() && !write_error;
   }
+  // Only a 2xx body goes to the callback; any other (an error document) is collected into
+  // Response::body, limited like Send's.
+  const bool to_callback = ex.response && response.status >= 200 && response.status < 300;
+  if (!to_callback) {
+    auto length = parser.content_length();
+    if (length && *length > options.max_response_bytes) {
+      keep_alive = false;
+      co_return ResourceExhaustedError(what + ": response too large");
+    }
+    parser.body_limit(options.max_response_bytes);
+  }
 
   // Beast reads at most the buffer's free capacity per receive call (512 bytes minimum): give
   // it room, or a large body costs one recvmsg per few hundred bytes.
@@ -583,7 +590,7 @@ asio::awaitable<Status> Client::Impl::StreamOn(Stream& stream, Conn& conn, Strea
     char* base = nullptr;
     size_t cap = 0;
     size_t old_size = 0;
-    if (ex.response) {
+    if (to_callback) {
       auto state = ex.response->CanPush(/*arm=*/true);
       if (state == StreamPipe::IoState::kWait) {
         co_await WaitForWake(*ex.waker);
@@ -614,9 +621,9 @@ asio::awaitable<Status> Client::Impl::StreamOn(Stream& stream, Conn& conn, Strea
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) break;
       // Hand a partial chunk over when the caller has nothing to do.
-      if (ex.response && filled > 0 && filled < cap && ex.response->buffered_bytes() == 0) break;
+      if (to_callback && filled > 0 && filled < cap && ex.response->buffered_bytes() == 0) break;
     }
-    if (ex.response) {
+    if (to_callback) {
       if (filled > 0) {
         chunk.resize(filled);
         ex.response->Push(std::move(chunk));

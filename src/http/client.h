@@ -78,12 +78,13 @@ class Client {
   //   upload_length    with `upload`: sent as Content-Length, and the source must produce
   //                    exactly that many bytes (else kInvalidArgument, connection dropped);
   //                    nullopt: "Transfer-Encoding: chunked".
-  //   on_response_body nullable. When set, receives the response body in pieces, in order
-  //                    (for every status, 4xx/5xx included), and Response::body stays empty;
-  //                    max_response_bytes does not apply. A non-OK return stops the
-  //                    exchange (the connection is dropped) and is returned by SendStreaming.
-  //                    When null, the body is collected into Response::body (limited by
-  //                    max_response_bytes).
+  //   on_response_body nullable. When set and the status is 2xx, receives the response body
+  //                    in pieces, in order, and Response::body stays empty; max_response_bytes
+  //                    does not apply. Any other status (an error document) is collected into
+  //                    Response::body as by Send, without calling it. A non-OK return stops
+  //                    the exchange (the connection is dropped) and is returned by
+  //                    SendStreaming. When null, every body is collected into Response::body
+  //                    (limited by max_response_bytes).
   //   on_progress      nullable. Called after each piece of the upload is handed to the
   //                    connection, with the total bytes so far: non-decreasing, the last call
   //                    equals the whole upload. (It runs at most 1 MiB ahead of the socket.)

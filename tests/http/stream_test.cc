@@ -381,6 +381,18 @@ TEST_P(HttpStreamTest, ResponseCallbackErrorStopsTheExchange) {
   // The client and server are still usable.
   ASSERT_OK_AND_ASSIGN(Response h, client->Send(Req(*server, "GET", "/healthz")));
   EXPECT_EQ(h.status, 200);
+  // An error document is not given to the callback: it lands in Response::body.
+  int calls = 0;
+  ASSERT_OK_AND_ASSIGN(Response nf, client->SendStreaming(
+                                        Req(*server, "GET", "/nope"), nullptr, std::nullopt,
+                                        [&](std::string_view) {
+                                          ++calls;
+                                          return Status::Ok();
+                                        },
+                                        nullptr));
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_THAT(nf.body, HasSubstr("NOT_FOUND"));
+  EXPECT_EQ(calls, 0);
 }
 
 TEST_P(HttpStreamTest, ChunkedUploadOverTheStreamLimitGets413) {
