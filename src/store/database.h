@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,10 @@ enum class Backend { kSqlite, kPostgres };
 
 // "sqlite" or "postgres".
 std::string_view BackendName(Backend b);
+
+// GoogleTest printer (found by argument-dependent lookup): parameterised tests show "sqlite" /
+// "postgres" instead of raw bytes in their names and failure messages.
+inline void PrintTo(Backend b, std::ostream* os) { *os << BackendName(b); }
 
 // One transaction on one connection. Obtained from Database::Begin() (read-write) or
 // Database::BeginRead() (read-only). Ends with Commit(); destroying it without a successful
