@@ -58,7 +58,7 @@ class AuditCliTest : public ::testing::Test {
 
 TEST_F(AuditCliTest, IntactChainExitsZero) {
   CommandResult r = Chukan("audit verify --db " + dir_.File("platform.db") + " --verify-key " +
-                 crypto::ToHex(key_.verify_key().bytes()));
+                           crypto::ToHex(key_.verify_key().bytes()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("audit chain intact"));
   EXPECT_THAT(r.output, HasSubstr("entries: 12 (last seq 12)"));
@@ -82,7 +82,7 @@ TEST_F(AuditCliTest, EditedEntryIsNamed) {
 TEST_F(AuditCliTest, WrongPinnedKeyFails) {
   crypto::SigningKey other = crypto::SigningKey::Generate();
   CommandResult r = Chukan("audit verify --db " + dir_.File("platform.db") + " --verify-key " +
-                 crypto::ToHex(other.verify_key().bytes()));
+                           crypto::ToHex(other.verify_key().bytes()));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("untrusted key"));
 }
