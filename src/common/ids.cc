@@ -42,6 +42,23 @@ Status CheckPrefixedDigits(std::string_view type_name, std::string_view prefix, 
   return Status();
 }
 
+Status CheckHex128(std::string_view type_name, std::string_view s) {
+  if (s.size() != 32) {
+    return InvalidArgumentError(std::string(type_name) + ": expected 32 hex digits, got " +
+                                std::to_string(s.size()) + " characters");
+  }
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return InvalidArgumentError(std::string(type_name) + ": character " + std::to_string(i + 1) +
+                                  " is not a lower-case hex digit");
+    }
+  }
+  return Status();
+}
+
+std::string RandomHex128() { return RequestId::Generate().str(); }
+
 }  // namespace internal
 
 Result<TenantId> TenantId::Parse(std::string_view s) {

@@ -8,6 +8,8 @@
 //   JtCode     事務手続コード         "JT" + 14 digits
 //   JmCode     事務コード             "JM" + 14 digits
 //   TenantId   a tenant's storage name: "t" + its OrgCode (safe as a file or schema name)
+//   SubjectCode 機関別符号             32 lower-case hex digits (128 random bits, from the hub)
+//   PermitId    提供許可証の番号        32 lower-case hex digits (128 random bits, from the hub)
 //
 // Values are immutable and thread-compatible.
 #ifndef CHUKAN_COMMON_IDS_H_
@@ -91,6 +93,43 @@ using ResidentId = PrefixedDigits<ResidentIdTraits>;
 using TmCode = PrefixedDigits<TmCodeTraits>;
 using JtCode = PrefixedDigits<JtCodeTraits>;
 using JmCode = PrefixedDigits<JmCodeTraits>;
+
+namespace internal {
+// Checks that `s` is exactly 32 lower-case hex digits; kInvalidArgument naming `type_name`.
+Status CheckHex128(std::string_view type_name, std::string_view s);
+// 32 lower-case hex digits from 16 bytes of the OS CSPRNG.
+std::string RandomHex128();
+}  // namespace internal
+
+// A 128-bit random identifier written as 32 lower-case hex digits, distinguished by Traits.
+template <typename Traits>
+class Hex128Id {
+ public:
+  static Result<Hex128Id> Parse(std::string_view s) {
+    RETURN_IF_ERROR(internal::CheckHex128(Traits::kName, s));
+    return Hex128Id(std::string(s));
+  }
+  // A fresh random identifier (OS CSPRNG).
+  static Hex128Id Generate() { return Hex128Id(internal::RandomHex128()); }
+  const std::string& str() const { return value_; }
+  friend auto operator<=>(const Hex128Id&, const Hex128Id&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const Hex128Id& id) { return os << id.value_; }
+
+ private:
+  explicit Hex128Id(std::string v) : value_(std::move(v)) {}
+  std::string value_;
+};
+
+struct SubjectCodeTraits {
+  static constexpr std::string_view kName = "subject_code (機関別符号)";
+};
+struct PermitIdTraits {
+  static constexpr std::string_view kName = "permit_id (提供許可証番号)";
+};
+// 機関別符号: a person's pseudonymous code for one organisation. Random, so it reveals nothing
+// about the person or about the person's codes at other organisations.
+using SubjectCode = Hex128Id<SubjectCodeTraits>;
+using PermitId = Hex128Id<PermitIdTraits>;
 
 // The storage name of one tenant: "t" + org code. Usable as a SQLite file name and as a
 // PostgreSQL schema name without quoting.

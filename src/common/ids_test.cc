@@ -72,5 +72,21 @@ TEST(IdsTest, RequestIdsAreRandomHex) {
   EXPECT_TRUE(RequestId::Parse("abc-def_ghi").ok());
 }
 
+TEST(IdsTest, SubjectCodeAndPermitIdAre32LowerHexDigits) {
+  ASSERT_OK_AND_ASSIGN(SubjectCode c, SubjectCode::Parse("0123456789abcdef0123456789abcdef"));
+  EXPECT_EQ(c.str(), "0123456789abcdef0123456789abcdef");
+  EXPECT_THAT(SubjectCode::Parse("0123456789ABCDEF0123456789abcdef"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("character 11")));
+  EXPECT_THAT(PermitId::Parse("0123"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("permit_id")));
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    PermitId p = PermitId::Generate();
+    EXPECT_TRUE(PermitId::Parse(p.str()).ok()) << p.str();
+    seen.insert(p.str());
+  }
+  EXPECT_EQ(seen.size(), 100u);
+}
+
 }  // namespace
 }  // namespace chukan

@@ -180,6 +180,27 @@ Result<JsonObject> JsonObject::GetObject(std::string_view field) const {
   return JsonObject(std::move(impl));
 }
 
+Result<std::vector<JsonObject>> JsonObject::GetObjectArray(std::string_view field,
+                                                           size_t max_items) const {
+  const json* v = Lookup(*impl_, field);
+  if (v == nullptr) return FieldError(*impl_, field, "required");
+  if (!v->is_array()) return FieldError(*impl_, field, "expected an array of objects");
+  if (v->size() > max_items)
+    return FieldError(*impl_, field, "more than " + std::to_string(max_items) + " items");
+  std::vector<JsonObject> out;
+  out.reserve(v->size());
+  for (size_t i = 0; i < v->size(); ++i) {
+    std::string name = std::string(field) + "[" + std::to_string(i) + "]";
+    if (!(*v)[i].is_object()) return FieldError(*impl_, name, "expected an object");
+    auto impl = std::make_unique<Impl>();
+    impl->root = impl_->root;
+    impl->node = &(*v)[i];
+    impl->prefix = impl_->prefix + name + ".";
+    out.push_back(JsonObject(std::move(impl)));
+  }
+  return out;
+}
+
 Result<std::vector<std::string>> JsonObject::GetStringArray(std::string_view field,
                                                             size_t max_items,
                                                             size_t max_len) const {

@@ -49,6 +49,8 @@ class JsonObject {
   Result<bool> GetBool(std::string_view field) const;
   // A nested object; errors in it name the path ("outer.inner").
   Result<JsonObject> GetObject(std::string_view field) const;
+  // An array of at most `max_items` objects; errors in one name its path ("rules[3].tm").
+  Result<std::vector<JsonObject>> GetObjectArray(std::string_view field, size_t max_items) const;
   // An array of at most `max_items` strings, each at most `max_len` bytes.
   Result<std::vector<std::string>> GetStringArray(std::string_view field, size_t max_items,
                                                   size_t max_len) const;

@@ -42,6 +42,18 @@ TEST(JsonTest, TypedGettersAndFieldNamedErrors) {
   EXPECT_OK(o.RejectUnknownFields({"name", "n", "f", "b", "nul", "in", "a"}));
 }
 
+TEST(JsonTest, ObjectArraysNameThePathOfAnError) {
+  ASSERT_OK_AND_ASSIGN(JsonObject o, ParseJsonObject(R"({"rules":[{"tm":"a"},{"tm":7}],"n":[1]})"));
+  ASSERT_OK_AND_ASSIGN(std::vector<JsonObject> rules, o.GetObjectArray("rules", 10));
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0].GetString("tm", 10).value(), "a");
+  EXPECT_THAT(rules[1].GetString("tm", 10),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("rules[1].tm")));
+  EXPECT_THAT(o.GetObjectArray("rules", 1),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("more than 1 items")));
+  EXPECT_THAT(o.GetObjectArray("n", 5), StatusIs(StatusCode::kInvalidArgument, HasSubstr("n[0]")));
+}
+
 TEST(JsonTest, StrictParsing) {
   EXPECT_THAT(ParseJsonObject(R"({"a":1,"a":2})"),
               StatusIs(StatusCode::kInvalidArgument, "field \"a\": duplicate key"));

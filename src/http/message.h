@@ -52,6 +52,9 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 struct PeerIdentity {
   std::string common_name;     // subject CN
   std::optional<OrgCode> org;  // from SAN URI urn:chukan:org:<code>, else subject serialNumber
+  // Lower-case hex SHA-256 of the certificate's DER encoding, for pinning a registered
+  // certificate (the hub's organisation registry).
+  std::string cert_sha256;
 };
 struct Peer {
   std::string address;  // remote IP address, textual

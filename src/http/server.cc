@@ -1,6 +1,7 @@
 // The HTTP server. All Beast/Asio code of the server side lives in this file (compile time).
 #include "http/server.h"
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -156,6 +157,15 @@ std::optional<PeerIdentity> IdentityFromSsl(SSL* ssl_handle) {
   X509* cert = SSL_get0_peer_certificate(ssl_handle);
   if (cert == nullptr || SSL_get_verify_result(ssl_handle) != X509_V_OK) return std::nullopt;
   PeerIdentity id;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &md_len) != 1) return std::nullopt;
+  static constexpr char kHex[] = "0123456789abcdef";
+  id.cert_sha256.reserve(2 * md_len);
+  for (unsigned int i = 0; i < md_len; ++i) {
+    id.cert_sha256.push_back(kHex[md[i] >> 4]);
+    id.cert_sha256.push_back(kHex[md[i] & 0xf]);
+  }
   X509_NAME* name = X509_get_subject_name(cert);
   int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
   if (idx >= 0) {

@@ -51,6 +51,20 @@ struct IssuedPaths {
   std::string cert_file;
 };
 
+// What a certificate says about its holder.
+struct CertificateInfo {
+  std::string common_name;
+  // From the SAN URI urn:chukan:org:<code>, else the subject serialNumber (as the TLS server
+  // reads it, http/message.h PeerIdentity).
+  std::optional<OrgCode> org;
+  // Lower-case hex SHA-256 of the DER encoding: the value PeerIdentity::cert_sha256 carries.
+  std::string sha256;
+};
+
+// Reads the first certificate of a PEM file. Errors: kNotFound (no such file); kInvalidArgument
+// naming the file when it holds no PEM certificate.
+Result<CertificateInfo> ReadCertificateFile(const std::string& path);
+
 class CertificateAuthority {
  public:
   ~CertificateAuthority();

@@ -8,8 +8,8 @@
 #include "common/utf8.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
+#include "crypto/key_file.h"
 #include "crypto/key_wrap.h"
-#include "server/key_file.h"
 
 namespace chukan::server {
 namespace {
@@ -134,7 +134,7 @@ Platform::~Platform() {
 Result<std::unique_ptr<Platform>> Platform::Open(const ServerConfig& config, bool create_keys,
                                                  const Clock& clock) {
   Result<crypto::SecretBytes> master =
-      LoadOrCreateKeyFile(config.master_key_file(), 32, create_keys);
+      crypto::LoadOrCreateKeyFile(config.master_key_file(), 32, create_keys);
   if (!master.ok()) {
     if (master.status().code() == StatusCode::kNotFound) {
       return FailedPreconditionError(
@@ -145,7 +145,7 @@ Result<std::unique_ptr<Platform>> Platform::Open(const ServerConfig& config, boo
     return master.status();
   }
   ASSIGN_OR_RETURN(crypto::SecretBytes seed,
-                   LoadOrCreateKeyFile(config.audit_key_file(), 32, create_keys));
+                   crypto::LoadOrCreateKeyFile(config.audit_key_file(), 32, create_keys));
   ASSIGN_OR_RETURN(crypto::SigningKey audit_key, crypto::SigningKey::FromSeed(seed));
   ASSIGN_OR_RETURN(std::unique_ptr<store::TenantStore> ts, store::TenantStore::Open(config.store));
   ASSIGN_OR_RETURN(std::shared_ptr<store::Database> db, ts->Platform());

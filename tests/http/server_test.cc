@@ -39,7 +39,8 @@ Router TestRouter() {
   (void)r.Add("GET", "/whoami", [](Request& req) {
     if (!req.peer.identity) return Response::Text(200, "anonymous");
     return Response::Text(200, req.peer.identity->common_name + "|" +
-                                   (req.peer.identity->org ? req.peer.identity->org->str() : "-"));
+                                   (req.peer.identity->org ? req.peer.identity->org->str() : "-") +
+                                   "|" + req.peer.identity->cert_sha256);
   });
   (void)r.Add("GET", "/slow", [](Request& req) {
     std::this_thread::sleep_for(
@@ -424,7 +425,14 @@ TEST_F(HttpTlsTest, MutualTlsMapsIdentityToOrgCode) {
   auto client = MakeClient(ClientTls("city"));
   ASSERT_OK_AND_ASSIGN(Response r, client->Send(Get(Url(*server, "/whoami", true))));
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, "city|0000000000000042");
+  // The fingerprint the server reports is the one pki reads from the certificate file (what the
+  // hub's registry pins); check its shape too, so that two empty strings cannot pass.
+  ASSERT_OK_AND_ASSIGN(pki::CertificateInfo info,
+                       pki::ReadCertificateFile(dir_.File("ca/city.crt")));
+  EXPECT_EQ(info.common_name, "city");
+  EXPECT_EQ(info.org->str(), "0000000000000042");
+  EXPECT_EQ(info.sha256.size(), 64u);
+  EXPECT_EQ(r.body, "city|0000000000000042|" + info.sha256);
 }
 
 TEST_F(HttpTlsTest, MutualTlsRefusesMissingOrForeignClientCertificate) {

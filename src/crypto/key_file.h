@@ -5,23 +5,23 @@
 //
 // Thread-safety: functions are thread-safe; concurrent creation of the same file is resolved by
 // O_EXCL (one creator wins, the other loads its key).
-#ifndef CHUKAN_SERVER_KEY_FILE_H_
-#define CHUKAN_SERVER_KEY_FILE_H_
+#ifndef CHUKAN_CRYPTO_KEY_FILE_H_
+#define CHUKAN_CRYPTO_KEY_FILE_H_
 
 #include <string>
 
 #include "common/status.h"
 #include "crypto/secret_bytes.h"
 
-namespace chukan::server {
+namespace chukan::crypto {
 
 // Loads the `size`-byte secret in `path`, creating it with fresh random bytes (mode 0600, and
 // its directory 0700) when it does not exist and `create` is true.
 // Errors: kNotFound (missing and !create); kPermissionDenied (the file is readable or writable
 // by group or others — refused, like ssh does); kDataLoss (not `size` bytes of hex);
 // kInternal (I/O failure, naming the path).
-Result<crypto::SecretBytes> LoadOrCreateKeyFile(const std::string& path, size_t size, bool create);
+Result<SecretBytes> LoadOrCreateKeyFile(const std::string& path, size_t size, bool create);
 
-}  // namespace chukan::server
+}  // namespace chukan::crypto
 
-#endif  // CHUKAN_SERVER_KEY_FILE_H_
+#endif  // CHUKAN_CRYPTO_KEY_FILE_H_

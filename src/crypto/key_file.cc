@@ -1,4 +1,4 @@
-#include "server/key_file.h"
+#include "crypto/key_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,14 +11,14 @@
 
 #include "crypto/bytes.h"
 
-namespace chukan::server {
+namespace chukan::crypto {
 namespace {
 
 std::string Errno(const std::string& path, const char* what) {
   return path + ": " + what + ": " + std::strerror(errno);
 }
 
-Result<crypto::SecretBytes> ReadKey(const std::string& path, size_t size) {
+Result<SecretBytes> ReadKey(const std::string& path, size_t size) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     if (errno == ENOENT) return NotFoundError(path + ": key file does not exist");
@@ -54,15 +54,15 @@ Result<crypto::SecretBytes> ReadKey(const std::string& path, size_t size) {
     return DataLossError(path + ": key file must hold " + std::to_string(2 * size) +
                          " hex characters");
   }
-  Result<crypto::SecretBytes> key = crypto::SecretBytes::FromHex(hex);
+  Result<SecretBytes> key = crypto::SecretBytes::FromHex(hex);
   if (!key.ok()) return DataLossError(path + ": key file is not valid hex");
   return key;
 }
 
 }  // namespace
 
-Result<crypto::SecretBytes> LoadOrCreateKeyFile(const std::string& path, size_t size, bool create) {
-  Result<crypto::SecretBytes> existing = ReadKey(path, size);
+Result<SecretBytes> LoadOrCreateKeyFile(const std::string& path, size_t size, bool create) {
+  Result<SecretBytes> existing = ReadKey(path, size);
   if (existing.ok() || existing.status().code() != StatusCode::kNotFound || !create) {
     return existing;
   }
@@ -103,4 +103,4 @@ Result<crypto::SecretBytes> LoadOrCreateKeyFile(const std::string& path, size_t 
   return key;
 }
 
-}  // namespace chukan::server
+}  // namespace chukan::crypto

@@ -1,4 +1,4 @@
-#include "server/key_file.h"
+#include "crypto/key_file.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include "common/status_matchers.h"
 #include "common/test_util.h"
 
-namespace chukan::server {
+namespace chukan::crypto {
 namespace {
 
 using ::chukan::testing::StatusIs;
@@ -67,4 +67,4 @@ TEST(KeyFileTest, RejectsWrongLengthAndBadHex) {
 }
 
 }  // namespace
-}  // namespace chukan::server
+}  // namespace chukan::crypto

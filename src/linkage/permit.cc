@@ -1,0 +1,162 @@
+#include "linkage/permit.h"
+
+#include "crypto/canonical_json.h"
+#include "http/json.h"
+
+namespace chukan::linkage {
+namespace {
+
+constexpr size_t kMaxDocumentBytes = 16 * 1024;
+
+bool IsVersion(std::string_view v) {
+  if (v.size() != 4) return false;
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// Parses an identifier field with its type's Parse, naming the field on error.
+template <typename Id>
+Result<Id> IdField(const http::JsonObject& o, std::string_view field) {
+  ASSIGN_OR_RETURN(std::string text, o.GetString(field, 64));
+  Result<Id> id = Id::Parse(text);
+  if (!id.ok()) {
+    return InvalidArgumentError("field \"" + std::string(field) + "\": " + id.status().message());
+  }
+  return id;
+}
+
+}  // namespace
+
+Status CheckReference(std::string_view reference) {
+  if (reference.empty() || reference.size() > kMaxReferenceBytes) {
+    return InvalidArgumentError("reference: expected 1 to 64 characters");
+  }
+  for (char c : reference) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return InvalidArgumentError("reference: only A-Z, a-z, 0-9, '-' and '_' allowed");
+  }
+  return Status();
+}
+
+std::string PermitDocument(const ProvisionPermit& p) {
+  http::JsonWriter w;
+  w.BeginObject()
+      .Key("format")
+      .String(kPermitFormat)
+      .Key("permit_id")
+      .String(p.id.str())
+      .Key("issued_at_ms")
+      .Int(p.issued_at_ms)
+      .Key("expires_at_ms")
+      .Int(p.expires_at_ms)
+      .Key("inquirer")
+      .String(p.inquirer.str())
+      .Key("provider")
+      .String(p.provider.str())
+      .Key("procedure")
+      .String(p.procedure.str())
+      .Key("tm")
+      .String(p.tm.str())
+      .Key("layout_version")
+      .String(p.layout_version)
+      .Key("subject_code")
+      .String(p.subject.str())
+      .Key("reply_key")
+      .String(crypto::ToBase64Url(p.reply_key))
+      .Key("reference")
+      .String(p.reference)
+      .EndObject();
+  // Invariant: the writer is balanced and the values are plain strings and small integers, so
+  // both steps succeed.
+  return crypto::CanonicalizeJson(w.Finish().value()).value();
+}
+
+Result<ProvisionPermit> ParsePermitDocument(std::string_view document) {
+  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(document, {kMaxDocumentBytes, 2}));
+  RETURN_IF_ERROR(o.RejectUnknownFields(
+      {"format", "permit_id", "issued_at_ms", "expires_at_ms", "inquirer", "provider", "procedure",
+       "tm", "layout_version", "subject_code", "reply_key", "reference"}));
+  ASSIGN_OR_RETURN(std::string format, o.GetString("format", 64));
+  if (format != kPermitFormat) {
+    return InvalidArgumentError("field \"format\": expected \"" + std::string(kPermitFormat) +
+                                "\"");
+  }
+  ProvisionPermit p;
+  ASSIGN_OR_RETURN(p.id, IdField<PermitId>(o, "permit_id"));
+  ASSIGN_OR_RETURN(p.issued_at_ms, o.GetInt("issued_at_ms", 0, crypto::kCanonicalJsonMaxInteger));
+  ASSIGN_OR_RETURN(p.expires_at_ms, o.GetInt("expires_at_ms", 0, crypto::kCanonicalJsonMaxInteger));
+  if (p.expires_at_ms <= p.issued_at_ms) {
+    return InvalidArgumentError("field \"expires_at_ms\": not after issued_at_ms");
+  }
+  ASSIGN_OR_RETURN(p.inquirer, IdField<OrgCode>(o, "inquirer"));
+  ASSIGN_OR_RETURN(p.provider, IdField<OrgCode>(o, "provider"));
+  ASSIGN_OR_RETURN(p.procedure, IdField<JtCode>(o, "procedure"));
+  ASSIGN_OR_RETURN(p.tm, IdField<TmCode>(o, "tm"));
+  ASSIGN_OR_RETURN(p.layout_version, o.GetString("layout_version", 4));
+  if (!IsVersion(p.layout_version)) {
+    return InvalidArgumentError("field \"layout_version\": expected 4 digits");
+  }
+  ASSIGN_OR_RETURN(p.subject, IdField<SubjectCode>(o, "subject_code"));
+  ASSIGN_OR_RETURN(std::string key, o.GetString("reply_key", 64));
+  Result<crypto::Bytes> raw = crypto::FromBase64Url(key);
+  if (!raw.ok() || raw->size() != 32) {
+    return InvalidArgumentError("field \"reply_key\": expected 32 bytes in base64url");
+  }
+  p.reply_key = std::move(*raw);
+  ASSIGN_OR_RETURN(p.reference, o.GetString("reference", kMaxReferenceBytes));
+  if (Status s = CheckReference(p.reference); !s.ok()) {
+    return InvalidArgumentError("field \"reference\": " + s.message());
+  }
+  return p;
+}
+
+SignedDocument SignPermit(const ProvisionPermit& permit, const crypto::SigningKey& hub_key) {
+  SignedDocument out;
+  out.document = PermitDocument(permit);
+  out.signature = hub_key.Sign(crypto::AsBytes(out.document));
+  return out;
+}
+
+Result<ProvisionPermit> VerifyPermit(const SignedDocument& signed_permit,
+                                     const crypto::VerifyKey& hub_key, TimePoint now) {
+  RETURN_IF_ERROR(VerifyDocument(signed_permit, hub_key, "permit"));
+  Result<ProvisionPermit> p = ParsePermitDocument(signed_permit.document);
+  if (!p.ok()) return InvalidArgumentError("permit: " + p.status().message());
+  const int64_t now_ms = ToUnixMicros(now) / 1000;
+  if (p->issued_at_ms > now_ms + kMaxClockSkewMs) {
+    return FailedPreconditionError("permit " + p->id.str() + ": issued in the future");
+  }
+  if (now_ms >= p->expires_at_ms) {
+    return FailedPreconditionError("permit " + p->id.str() + ": expired at " +
+                                   FormatRfc3339(FromUnixMicros(p->expires_at_ms * 1000)));
+  }
+  return p;
+}
+
+std::string SignedPermitJson(const SignedDocument& signed_permit) {
+  http::JsonWriter w;
+  w.BeginObject()
+      .Key("permit")
+      .String(signed_permit.document)
+      .Key("signature")
+      .String(crypto::ToBase64Url(signed_permit.signature))
+      .EndObject();
+  return w.Finish().value();
+}
+
+Result<SignedDocument> ParseSignedPermitJson(std::string_view body) {
+  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {64 * 1024, 2}));
+  RETURN_IF_ERROR(o.RejectUnknownFields({"permit", "signature"}));
+  SignedDocument out;
+  ASSIGN_OR_RETURN(out.document, o.GetString("permit", kMaxDocumentBytes));
+  ASSIGN_OR_RETURN(std::string sig, o.GetString("signature", 128));
+  Result<crypto::Bytes> raw = crypto::FromBase64Url(sig);
+  if (!raw.ok()) return InvalidArgumentError("field \"signature\": not base64url");
+  out.signature = std::move(*raw);
+  return out;
+}
+
+}  // namespace chukan::linkage

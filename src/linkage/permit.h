@@ -1,0 +1,75 @@
+// ProvisionPermit (提供許可証): the hub's signed authorisation for one exchange — this inquirer
+// may ask this provider, for this procedure (事務手続), for this specific personal information
+// (TM and 版番号) about the person the provider knows by `subject`, and the answer must be
+// sealed to `reply_key`. Issued by the hub, verified by the provider's server before it answers
+// and by the inquirer's server when the answer comes back. Format: docs/linkage-protocol.md.
+//
+// Thread-safety: plain value types; the functions are thread-safe.
+#ifndef CHUKAN_LINKAGE_PERMIT_H_
+#define CHUKAN_LINKAGE_PERMIT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/status.h"
+#include "crypto/bytes.h"
+#include "crypto/ed25519.h"
+#include "linkage/signed_document.h"
+
+namespace chukan::linkage {
+
+inline constexpr std::string_view kPermitFormat = "chukan-permit/1";
+// The inquirer's own reference for the inquiry (its 処理通番): 1..64 of [A-Za-z0-9_-].
+inline constexpr size_t kMaxReferenceBytes = 64;
+// Clock skew tolerated between hub and servers when checking issue times.
+inline constexpr int64_t kMaxClockSkewMs = 5 * 60 * 1000;
+
+struct ProvisionPermit {
+  PermitId id = PermitId::Generate();
+  int64_t issued_at_ms = 0;   // Unix time, milliseconds
+  int64_t expires_at_ms = 0;  // the provider must not answer after this
+  OrgCode inquirer = OrgCode::Parse("0000000000000000").value();
+  OrgCode provider = OrgCode::Parse("0000000000000000").value();
+  JtCode procedure = JtCode::Parse("JT00000000000000").value();
+  TmCode tm = TmCode::Parse("TM00000000000000").value();
+  std::string layout_version;                     // 版番号, 4 digits
+  SubjectCode subject = SubjectCode::Generate();  // the provider-side code (機関別符号)
+  crypto::Bytes reply_key;  // the inquirer's one-time X25519 public key, 32 bytes
+  std::string reference;    // the inquirer's reference
+};
+
+// Checks a reference string. kInvalidArgument naming the rule otherwise.
+Status CheckReference(std::string_view reference);
+
+// The permit as canonical JSON.
+std::string PermitDocument(const ProvisionPermit& permit);
+
+// Parses a permit document: every field required and checked, unknown fields refused.
+// Errors: kInvalidArgument naming the field.
+Result<ProvisionPermit> ParsePermitDocument(std::string_view document);
+
+// Signs the permit with the hub's key.
+SignedDocument SignPermit(const ProvisionPermit& permit, const crypto::SigningKey& hub_key);
+
+// What a receiver checks before acting on a permit: the document is canonical and signed by
+// `hub_key`, it parses, it was not issued in the future (beyond kMaxClockSkewMs) and has not
+// expired at `now`. Addressee and one-time use are the receiver's checks (it knows who it is
+// and which permits it has seen). Errors:
+//   kInvalidArgument   malformed or non-canonical document, bad field
+//   kUnauthenticated   "permit: signature verification failed" (forged or tampered)
+//   kFailedPrecondition "permit <id>: expired at <time>" / "…: issued in the future"
+Result<ProvisionPermit> VerifyPermit(const SignedDocument& signed_permit,
+                                     const crypto::VerifyKey& hub_key, TimePoint now);
+
+// The body of POST /node/v1/provision-requests: {"permit": "<document>", "signature": "<b64url>"}.
+std::string SignedPermitJson(const SignedDocument& signed_permit);
+// Parses that body (strictly). Errors: kInvalidArgument naming the field.
+Result<SignedDocument> ParseSignedPermitJson(std::string_view body);
+
+}  // namespace chukan::linkage
+
+#endif  // CHUKAN_LINKAGE_PERMIT_H_

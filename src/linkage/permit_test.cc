@@ -1,0 +1,98 @@
+#include "linkage/permit.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/status_matchers.h"
+#include "crypto/canonical_json.h"
+
+namespace chukan::linkage {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using ::testing::HasSubstr;
+
+constexpr int64_t kNowMs = 1'790'000'000'000;
+
+ProvisionPermit SamplePermit() {
+  ProvisionPermit p;
+  p.id = PermitId::Parse("00112233445566778899aabbccddeeff").value();
+  p.issued_at_ms = kNowMs;
+  p.expires_at_ms = kNowMs + 600'000;
+  p.inquirer = OrgCode::Parse("0000000000000001").value();
+  p.provider = OrgCode::Parse("0000000000000002").value();
+  p.procedure = JtCode::Parse("JT90000000000101").value();
+  p.tm = TmCode::Parse("TM00000000000002").value();
+  p.layout_version = "0001";
+  p.subject = SubjectCode::Parse("ffeeddccbbaa99887766554433221100").value();
+  p.reply_key = crypto::Bytes(32, 7);
+  p.reference = "inq-42";
+  return p;
+}
+
+TimePoint At(int64_t ms) { return FromUnixMicros(ms * 1000); }
+
+TEST(PermitTest, SignedPermitRoundTripsThroughTheWire) {
+  crypto::SigningKey hub = crypto::SigningKey::Generate();
+  SignedDocument signed_permit = SignPermit(SamplePermit(), hub);
+  ASSERT_OK_AND_ASSIGN(SignedDocument back, ParseSignedPermitJson(SignedPermitJson(signed_permit)));
+  ASSERT_OK_AND_ASSIGN(ProvisionPermit p, VerifyPermit(back, hub.verify_key(), At(kNowMs + 1)));
+  EXPECT_EQ(p.id.str(), "00112233445566778899aabbccddeeff");
+  EXPECT_EQ(p.provider.str(), "0000000000000002");
+  EXPECT_EQ(p.subject.str(), "ffeeddccbbaa99887766554433221100");
+  EXPECT_EQ(p.reply_key, crypto::Bytes(32, 7));
+  EXPECT_EQ(p.reference, "inq-42");
+  EXPECT_EQ(p.layout_version, "0001");
+  // The document is canonical: sorted keys, no whitespace.
+  EXPECT_EQ(signed_permit.document.substr(0, 20), R"({"expires_at_ms":179)");
+}
+
+TEST(PermitTest, ForgedTamperedExpiredAndFuturePermitsAreRefused) {
+  crypto::SigningKey hub = crypto::SigningKey::Generate();
+  crypto::SigningKey forger = crypto::SigningKey::Generate();
+  // Forged: signed by another key.
+  EXPECT_THAT(VerifyPermit(SignPermit(SamplePermit(), forger), hub.verify_key(), At(kNowMs)),
+              StatusIs(StatusCode::kUnauthenticated, "permit: signature verification failed"));
+  // Tampered: the provider-side code changed after signing (still canonical).
+  SignedDocument tampered = SignPermit(SamplePermit(), hub);
+  const size_t at = tampered.document.find("ffeeddcc");
+  ASSERT_NE(at, std::string::npos);
+  tampered.document[at] = '0';
+  EXPECT_THAT(VerifyPermit(tampered, hub.verify_key(), At(kNowMs)),
+              StatusIs(StatusCode::kUnauthenticated, "permit: signature verification failed"));
+  // Reformatted: a signature covers the canonical bytes only.
+  SignedDocument spaced = SignPermit(SamplePermit(), hub);
+  spaced.document.insert(1, " ");
+  EXPECT_THAT(VerifyPermit(spaced, hub.verify_key(), At(kNowMs)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not in canonical form")));
+  // Expired: at expires_at_ms it is no longer valid.
+  SignedDocument ok = SignPermit(SamplePermit(), hub);
+  EXPECT_OK(VerifyPermit(ok, hub.verify_key(), At(kNowMs + 599'999)).status());
+  EXPECT_THAT(VerifyPermit(ok, hub.verify_key(), At(kNowMs + 600'000)),
+              StatusIs(StatusCode::kFailedPrecondition,
+                       HasSubstr("permit 00112233445566778899aabbccddeeff: expired at")));
+  // Issued in the future beyond the tolerated skew.
+  EXPECT_THAT(VerifyPermit(ok, hub.verify_key(), At(kNowMs - kMaxClockSkewMs - 1)),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("issued in the future")));
+}
+
+TEST(PermitTest, DocumentsWithBadOrUnknownFieldsAreRefused) {
+  crypto::SigningKey hub = crypto::SigningKey::Generate();
+  auto sign_text = [&](std::string text) { return SignDocument(text, hub).value(); };
+  std::string doc = PermitDocument(SamplePermit());
+  // An extra field, validly signed, is still refused.
+  std::string extra = doc;
+  extra.insert(1, R"("admin":true,)");
+  EXPECT_THAT(VerifyPermit(sign_text(extra), hub.verify_key(), At(kNowMs)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"admin\": unknown field")));
+  std::string bad_tm = doc;
+  bad_tm.replace(bad_tm.find("TM00000000000002"), 16, "TM0000000000000X");
+  EXPECT_THAT(VerifyPermit(sign_text(bad_tm), hub.verify_key(), At(kNowMs)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("field \"tm\"")));
+  EXPECT_THAT(CheckReference("has space"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseSignedPermitJson(R"({"permit":"{}","signature":"***"})"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("signature")));
+}
+
+}  // namespace
+}  // namespace chukan::linkage
