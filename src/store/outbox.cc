@@ -178,10 +178,10 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Database& db, std::string_view own
   return items;
 }
 
-Status Outbox::Finish(Database& db, int64_t id, std::string_view owner, bool ok,
+Status Outbox::Finish(Transaction& tx, int64_t id, std::string_view owner, bool ok,
                       std::string_view error) const {
+  Transaction* txn = &tx;
   const int64_t now = ToUnixMicros(clock_.Now());
-  ASSIGN_OR_RETURN(auto txn, db.Begin());
   ASSIGN_OR_RETURN(
       auto row,
       txn->QueryOne("SELECT attempts, state, lease_owner FROM outbox WHERE id = ?", {id}));
@@ -217,7 +217,38 @@ Status Outbox::Finish(Database& db, int64_t id, std::string_view owner, bool ok,
   }
   // PostgreSQL: another claimer may have taken the row between our read and our update.
   if (changed != 1) return not_held();
+  return Status();
+}
+
+Status Outbox::Finish(Database& db, int64_t id, std::string_view owner, bool ok,
+                      std::string_view error) const {
+  ASSIGN_OR_RETURN(auto txn, db.Begin());
+  RETURN_IF_ERROR(Finish(*txn, id, owner, ok, error));
   return txn->Commit();
+}
+
+Status Outbox::Ack(Transaction& tx, int64_t id, std::string_view owner) const {
+  return Finish(tx, id, owner, true, {});
+}
+
+Status Outbox::Fail(Transaction& tx, int64_t id, std::string_view owner,
+                    std::string_view error) const {
+  return Finish(tx, id, owner, false, error);
+}
+
+Result<int64_t> Outbox::ReleaseLeases(Database& db, std::string_view owner_prefix) const {
+  if (owner_prefix.empty()) return InvalidArgumentError("outbox: empty owner prefix");
+  const int64_t now = ToUnixMicros(clock_.Now());
+  ASSIGN_OR_RETURN(auto txn, db.Begin());
+  // Attempts stay counted: a delivery cut short by a crash still used one attempt.
+  ASSIGN_OR_RETURN(int64_t n,
+                   txn->ExecCount("UPDATE outbox SET state = 'pending', lease_owner = NULL,"
+                                  " lease_until = NULL, not_before = ?, updated_at = ?"
+                                  " WHERE state = 'leased' AND substr(lease_owner, 1, ?) = ?",
+                                  {now, now, static_cast<int64_t>(owner_prefix.size()),
+                                   std::string(owner_prefix)}));
+  RETURN_IF_ERROR(txn->Commit());
+  return n;
 }
 
 Status Outbox::Ack(Database& db, int64_t id, std::string_view owner) const {

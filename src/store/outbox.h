@@ -90,6 +90,15 @@ class Outbox {
   // Errors as Ack.
   Status Fail(Database& db, int64_t id, std::string_view owner, std::string_view error) const;
 
+  // As Ack/Fail, inside the caller's write transaction `tx` (committed by the caller), so many
+  // acknowledgements can share one durable commit (e.g. through a GroupCommitter).
+  Status Ack(Transaction& tx, int64_t id, std::string_view owner) const;
+  Status Fail(Transaction& tx, int64_t id, std::string_view owner, std::string_view error) const;
+  // Makes every item leased by an owner whose name starts with `owner_prefix` claimable at once
+  // (pending, due now), and returns how many. For a process restarting after a crash: the
+  // leases its previous incarnation held would otherwise block those items until they expire.
+  // Only use a prefix no other live claimer shares. kInvalidArgument for an empty prefix.
+  Result<int64_t> ReleaseLeases(Database& db, std::string_view owner_prefix) const;
   // Reads one item (any state). kNotFound if absent.
   Result<OutboxItem> Get(Database& db, int64_t id) const;
 
@@ -103,6 +112,8 @@ class Outbox {
   Outbox(const OutboxOptions& options, const Clock& clock);
   Duration Backoff(int attempts) const;
   Status Finish(Database& db, int64_t id, std::string_view owner, bool ok,
+                std::string_view error) const;
+  Status Finish(Transaction& tx, int64_t id, std::string_view owner, bool ok,
                 std::string_view error) const;
 
   const OutboxOptions options_;

@@ -196,6 +196,36 @@ TEST_P(OutboxTest, JitterShortensTheDelayWithinItsFraction) {
   EXPECT_GT(distinct.size(), 10u);  // jitter actually spreads retries
 }
 
+TEST_P(OutboxTest, AcksInOneTransactionAndLeasesReleasedAfterARestart) {
+  Enqueue("a", clock_.Now());
+  Enqueue("b", clock_.Now());
+  Enqueue("c", clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "hub-1:boot7", 3, seconds(30)));
+  ASSERT_EQ(items.size(), 3u);
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK(outbox_->Ack(*txn, items[0].id, "hub-1:boot7"));
+    ASSERT_OK(outbox_->Fail(*txn, items[1].id, "hub-1:boot7", "503"));
+    EXPECT_THAT(outbox_->Ack(*txn, items[2].id, "someone-else"),
+                StatusIs(StatusCode::kFailedPrecondition, HasSubstr("not leased by this owner")));
+    // The failed check left the transaction usable: nothing was written by it.
+    ASSERT_OK(txn->Commit());
+  }
+  EXPECT_EQ(outbox_->Get(*db_, items[0].id)->state, OutboxState::kDone);
+  EXPECT_EQ(outbox_->Get(*db_, items[1].id)->state, OutboxState::kPending);
+  EXPECT_EQ(outbox_->Get(*db_, items[2].id)->state, OutboxState::kLeased);
+  // The process "restarts": its old leases are released at once, others' are not.
+  ASSERT_OK_AND_ASSIGN(int64_t none, outbox_->ReleaseLeases(*db_, "hub-2:"));
+  EXPECT_EQ(none, 0);
+  ASSERT_OK_AND_ASSIGN(int64_t released, outbox_->ReleaseLeases(*db_, "hub-1:"));
+  EXPECT_EQ(released, 1);
+  ASSERT_OK_AND_ASSIGN(auto again, outbox_->Claim(*db_, "hub-1:boot8", 10, seconds(30)));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].dedupe_key, "c");
+  EXPECT_EQ(again[0].attempts, 2);
+  EXPECT_THAT(outbox_->ReleaseLeases(*db_, ""), StatusIs(StatusCode::kInvalidArgument));
+}
+
 TEST_P(OutboxTest, ErrorsAreSpecific) {
   EXPECT_THAT(outbox_->Ack(*db_, 12345, "w"), StatusIs(StatusCode::kNotFound));
   EXPECT_THAT(outbox_->Get(*db_, 12345), StatusIs(StatusCode::kNotFound));
