@@ -124,6 +124,33 @@ TEST_P(ReplicaStoreTest, ImportViewExportRoundTrip) {
   EXPECT_EQ(*store_->Count(kTax), 51);
 }
 
+// Several writer batches (256 records each) of mixed new and existing keys: every existing record
+// gets its new value in place, new ones are appended, and each record keeps its own values.
+TEST_P(ReplicaStoreTest, UpsertAcrossBatchesUpdatesInPlaceAndAppends) {
+  std::string first = kTaxHeader;
+  for (int i = 1; i <= 600; ++i) first += TaxRow(2 * i, 2026, std::to_string(1000 + i));
+  ASSERT_OK_AND_ASSIGN(ImportReport r1, Import(first));
+  EXPECT_EQ(r1.inserted, 600);
+
+  // Odd persons are new; even persons 2..1200 exist and get a longer income value.
+  std::string second = kTaxHeader;
+  for (int i = 1; i <= 1200; ++i) second += TaxRow(i, 2026, std::to_string(7000000 + i));
+  ASSERT_OK_AND_ASSIGN(ImportReport r2, Import(second));
+  EXPECT_TRUE(r2.committed);
+  EXPECT_EQ(r2.inserted, 600);
+  EXPECT_EQ(r2.updated, 600);
+  EXPECT_EQ(*store_->Count(kTax), 1200);
+
+  // Export order is insertion order: the 600 updated records first, then the new ones.
+  std::string want = kTaxHeader;
+  for (int i = 2; i <= 1200; i += 2) want += TaxRow(i, 2026, std::to_string(7000000 + i));
+  for (int i = 1; i <= 1200; i += 2) want += TaxRow(i, 2026, std::to_string(7000000 + i));
+  EXPECT_EQ(ExportAll(), want);
+  ASSERT_OK_AND_ASSIGN(auto records, store_->Find(AtenaNo::Parse("000000000000778").value(), kTax));
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].values[3], "7000778");
+}
+
 TEST_P(ReplicaStoreTest, BadRowDeepInFileLeavesStoreUnchanged) {
   ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1")));
   std::string file = kTaxHeader;
