@@ -1,5 +1,7 @@
 #include "common/config.h"
 
+#include <filesystem>
+
 // Header-only, exception-free toml++: Debian's shared library is built with exceptions.
 #define TOML_EXCEPTIONS 0
 #define TOML_HEADER_ONLY 1
@@ -189,6 +191,17 @@ Status Config::CheckKnownKeys(const std::vector<std::string>& known) const {
     }
   }
   return Status();
+}
+
+std::string ResolvePath(const std::string& base, const std::string& p) {
+  if (p.empty()) return p;
+  std::filesystem::path path(p);
+  if (path.is_absolute()) return p;
+  return (std::filesystem::path(base) / path).lexically_normal().string();
+}
+
+std::string ConfigDirectory(const std::string& config_path) {
+  return std::filesystem::absolute(std::filesystem::path(config_path)).parent_path().string();
 }
 
 }  // namespace chukan

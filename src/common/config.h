@@ -47,6 +47,13 @@ class Config {
   std::string source_;
 };
 
+// `p` resolved against the directory `base` (a relative path in a configuration file means
+// relative to that file's directory); absolute and empty paths are returned as they are.
+std::string ResolvePath(const std::string& base, const std::string& p);
+
+// The absolute directory of the file `config_path`.
+std::string ConfigDirectory(const std::string& config_path);
+
 }  // namespace chukan
 
 #endif  // CHUKAN_COMMON_CONFIG_H_

@@ -92,4 +92,11 @@ Bytes Blake2bHasher::Finish() {
   return out;
 }
 
+Bytes Sha256(std::span<const uint8_t> data) {
+  internal::InitializeOrDie();
+  Bytes out(crypto_hash_sha256_BYTES);
+  crypto_hash_sha256(out.data(), data.data(), data.size());
+  return out;
+}
+
 }  // namespace chukan::crypto

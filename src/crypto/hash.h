@@ -33,6 +33,10 @@ Bytes Blake2b(std::span<const uint8_t> data, size_t out_len = kBlake2bDefaultByt
 Bytes Blake2bKeyed(const SecretBytes& key, std::span<const uint8_t> data,
                    size_t out_len = kBlake2bDefaultBytes);
 
+// SHA-256 (32 bytes) of `data`, for fingerprints that other tools compute too (file and
+// envelope digests an operator may check with sha256sum).
+Bytes Sha256(std::span<const uint8_t> data);
+
 // Incremental BLAKE2b, for data that arrives in pieces. Feeding the same bytes in any split gives
 // the same digest as Blake2b(). Copyable and movable (the state is plain data; a keyed hasher's
 // state is derived from the key, so treat copies of it with the same care).

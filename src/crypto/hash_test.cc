@@ -70,5 +70,10 @@ TEST(Blake2bDeathTest, PreconditionsAbort) {
       "Finish called twice");
 }
 
+TEST(HashTest, Sha256MatchesFips180Vector) {
+  EXPECT_EQ(ToHex(Sha256(AsBytes("abc"))),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
 }  // namespace
 }  // namespace chukan::crypto

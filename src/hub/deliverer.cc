@@ -1,0 +1,180 @@
+#include "hub/deliverer.h"
+
+#include <chrono>
+
+#include "common/log.h"
+#include "crypto/bytes.h"
+
+namespace chukan::hub {
+
+Result<std::unique_ptr<Deliverer>> Deliverer::Create(Hub& hub, Options options) {
+  http::ClientOptions co = options.client;
+  co.request_timeout = options.config.timeout;
+  co.connect_timeout = std::min(options.config.timeout, std::chrono::milliseconds(5000));
+  co.max_idle_per_host = static_cast<size_t>(options.config.threads);
+  co.max_response_bytes = 64 * 1024;
+  ASSIGN_OR_RETURN(std::unique_ptr<http::Client> client, http::Client::Create(co));
+  return std::unique_ptr<Deliverer>(new Deliverer(hub, std::move(options), std::move(client)));
+}
+
+Deliverer::Deliverer(Hub& hub, Options options, std::unique_ptr<http::Client> client)
+    : hub_(hub),
+      options_(std::move(options)),
+      client_(std::move(client)),
+      owner_(options_.instance + ":" + RequestId::Generate().str().substr(0, 12)) {}
+
+Deliverer::~Deliverer() { Stop(); }
+
+Status Deliverer::Start() {
+  ASSIGN_OR_RETURN(int64_t released,
+                   hub_.outbox().ReleaseLeases(*hub_.db(), options_.instance + ":"));
+  if (released > 0) {
+    log::Info("hub.delivery_leases_released", {{"items", released}});
+  }
+  dispatcher_ = std::thread([this] { Dispatch(); });
+  for (int i = 0; i < options_.config.threads; ++i) {
+    workers_.emplace_back([this] { Work(); });
+  }
+  return Status();
+}
+
+void Deliverer::Notify() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    notified_ = true;
+  }
+  dispatch_cv_.notify_one();
+}
+
+void Deliverer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !dispatcher_.joinable()) return;
+    stopping_ = true;
+  }
+  dispatch_cv_.notify_all();
+  work_cv_.notify_all();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+  // Items still queued stay leased by this owner; the next Start() releases them.
+}
+
+Deliverer::Stats Deliverer::stats() const {
+  return {delivered_.load(), refused_.load(), retried_.load()};
+}
+
+void Deliverer::Dispatch() {
+  const size_t capacity = static_cast<size_t>(2 * options_.config.threads);
+  while (true) {
+    size_t room = 0;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      dispatch_cv_.wait_for(lock, std::chrono::milliseconds(250),
+                            [&] { return stopping_ || (notified_ && queue_.size() < capacity); });
+      if (stopping_) return;
+      notified_ = false;
+      if (queue_.size() >= capacity) continue;
+      room = capacity - queue_.size();
+    }
+    const int limit = static_cast<int>(std::min<size_t>(room, options_.config.batch));
+    Result<std::vector<store::OutboxItem>> items =
+        hub_.outbox().Claim(*hub_.db(), owner_, limit, options_.config.lease);
+    if (!items.ok()) {
+      log::Warn("hub.delivery_claim_failed", {{"error", items.status().ToString()}});
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    if (items->empty()) continue;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (store::OutboxItem& item : *items) queue_.push_back(std::move(item));
+      // A full claim suggests more is waiting: claim again as soon as there is room.
+      if (static_cast<int>(items->size()) == limit) notified_ = true;
+    }
+    work_cv_.notify_all();
+  }
+}
+
+void Deliverer::Work() {
+  while (true) {
+    store::OutboxItem item;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      item = std::move(queue_.front());
+      queue_.pop_front();
+      notified_ = true;  // room again: let the dispatcher top the queue up
+    }
+    dispatch_cv_.notify_one();
+    Deliver(item);
+  }
+}
+
+void Deliverer::Deliver(const store::OutboxItem& item) {
+  const std::string_view payload(reinterpret_cast<const char*>(item.payload.data()),
+                                 item.payload.size());
+  const size_t nl = payload.find('\n');
+  std::string error;
+  bool ack = false;
+  Result<OrgCode> to = OrgCode::Parse(payload.substr(0, nl == std::string_view::npos ? 0 : nl));
+  const std::string_view path = item.topic == kTopicProvisionRequest ? kProvisionRequestPath
+                                : item.topic == kTopicInquiryResult  ? kInquiryResultPath
+                                                                     : std::string_view();
+  if (!to.ok() || path.empty()) {
+    // Not something this hub wrote: park it for an operator.
+    error = "malformed outbox item";
+  } else if (Result<OrgRecord> org = hub_.FindOrg(*to); !org.ok()) {
+    error = org.status().message();
+  } else if (org->state != "active") {
+    error = "organisation " + to->str() + " is disabled";
+  } else {
+    http::ClientRequest req;
+    req.method = "POST";
+    req.url = org->endpoint + std::string(path);
+    req.headers.Add("Content-Type", "application/json");
+    req.headers.Add("X-Chukan-Permit-Id", item.dedupe_key);
+    req.body = std::string(payload.substr(nl + 1));
+    Result<http::Response> resp = client_->Send(req);
+    if (!resp.ok()) {
+      error = resp.status().ToString();
+    } else if (resp->status >= 200 && resp->status < 300) {
+      ack = true;
+      delivered_.fetch_add(1);
+    } else if (resp->status >= 400 && resp->status < 500 && resp->status != 408 &&
+               resp->status != 429) {
+      // The receiver refuses this message for good (e.g. an expired permit): retrying cannot
+      // help. Acknowledge, and leave a trace for the operator.
+      ack = true;
+      refused_.fetch_add(1);
+      log::Warn("hub.delivery_refused", {{"topic", item.topic},
+                                         {"permit_id", item.dedupe_key},
+                                         {"org", to->str()},
+                                         {"status", resp->status}});
+    } else {
+      error = "HTTP " + std::to_string(resp->status);
+    }
+  }
+  if (!ack) {
+    retried_.fetch_add(1);
+    log::Warn("hub.delivery_failed", {{"topic", item.topic},
+                                      {"permit_id", item.dedupe_key},
+                                      {"attempt", item.attempts},
+                                      {"error", error}});
+  }
+  const int64_t id = item.id;
+  const std::string owner = owner_;
+  store::Outbox& outbox = hub_.outbox();
+  hub_.committer().SubmitAsync(
+      [&outbox, id, owner, ack, error](store::Transaction& tx) {
+        return ack ? outbox.Ack(tx, id, owner) : outbox.Fail(tx, id, owner, error);
+      },
+      [id](Status s) {
+        // A lost lease means another claimer took the item over; it will be delivered again
+        // (receivers are idempotent), so this is only worth a note.
+        if (!s.ok()) log::Warn("hub.delivery_ack_failed", {{"id", id}, {"error", s.ToString()}});
+      });
+}
+
+}  // namespace chukan::hub

@@ -1,0 +1,609 @@
+#include "hub/hub.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <map>
+
+#include "common/log.h"
+#include "crypto/bytes.h"
+#include "crypto/hash.h"
+#include "crypto/key_file.h"
+#include "linkage/envelope.h"
+#include "linkage/permit.h"
+
+namespace chukan::hub {
+namespace {
+
+constexpr std::string_view kRidHashContext = "chukan-hub-resident-id-v1";
+// A permit row is kept this long after it expired, so that a late re-sent envelope is still
+// recognised as a replay rather than an unknown permit.
+constexpr int64_t kPermitKeepMs = int64_t{30} * 86'400'000;
+// Delivered outbox items are kept this long (for operators) before the sweeper deletes them.
+constexpr auto kOutboxKeep = std::chrono::hours(24);
+
+int64_t NowMs(const Clock& clock) { return ToUnixMicros(clock.Now()) / 1000; }
+
+// Whether answers for this TM version may wait for a staff approval (自動応答不可 on the TM or on
+// any of its items); such permits get the long validity.
+bool NeedsApproval(const layout::InfoName& info, const layout::LayoutVersion& version) {
+  if (info.approval_required()) return true;
+  for (const layout::Item* item : version.items()) {
+    if (item->approval_required()) return true;
+  }
+  return false;
+}
+
+bool NonDisclosure(const layout::InfoName* info) {
+  if (info == nullptr) return false;
+  if (info->non_disclosure()) return true;
+  for (const layout::Item* item : info->all_items()) {
+    if (item->non_disclosure()) return true;
+  }
+  return false;
+}
+
+std::string OutboxPayload(const OrgCode& to, const std::string& body) {
+  return to.str() + "\n" + body;
+}
+
+// Writes the public half of the hub key beside it, so operators can hand it to servers.
+Status WritePublicKey(const std::string& path, const crypto::VerifyKey& key) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) return Status();
+  std::ofstream out(path, std::ios::trunc);
+  out << crypto::ToHex(key.bytes()) << "\n";
+  if (!out) return InternalError(path + ": cannot write the hub's public key");
+  return Status();
+}
+
+}  // namespace
+
+struct Hub::Snapshot {
+  std::string registry_stamp;
+  int64_t list_version = 0;
+  std::map<OrgCode, OrgRecord> orgs;
+  std::shared_ptr<const linkage::PermissionList> list;  // null until a list is loaded
+};
+
+Result<HubKeys> LoadHubKeys(const HubConfig& config, bool create) {
+  ASSIGN_OR_RETURN(crypto::SecretBytes seed,
+                   crypto::LoadOrCreateKeyFile(config.signing_key_file(), 32, create));
+  ASSIGN_OR_RETURN(crypto::SigningKey signing, crypto::SigningKey::FromSeed(seed));
+  ASSIGN_OR_RETURN(crypto::SecretBytes code_secret,
+                   crypto::LoadOrCreateKeyFile(config.code_secret_file(), 32, create));
+  ASSIGN_OR_RETURN(crypto::SecretBytes audit_seed,
+                   crypto::LoadOrCreateKeyFile(config.audit_key_file(), 32, create));
+  ASSIGN_OR_RETURN(crypto::SigningKey audit, crypto::SigningKey::FromSeed(audit_seed));
+  if (create) {
+    RETURN_IF_ERROR(WritePublicKey(config.keys_dir + "/hub-signing.pub", signing.verify_key()));
+  }
+  return HubKeys{std::move(signing), std::move(code_secret), std::move(audit)};
+}
+
+Result<std::shared_ptr<store::Database>> OpenHubDatabase(
+    const HubConfig& config, std::unique_ptr<store::TenantStore>* owner) {
+  ASSIGN_OR_RETURN(*owner, store::TenantStore::Open(config.store));
+  return (*owner)->Platform();
+}
+
+Hub::Hub(const HubConfig& config, std::shared_ptr<store::Database> db, HubKeys keys,
+         std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock)
+    : config_(config),
+      db_(std::move(db)),
+      keys_(std::move(keys)),
+      catalogue_(std::move(catalogue)),
+      clock_(clock) {}
+
+Hub::~Hub() {
+  if (committer_) committer_->Stop();
+}
+
+Result<std::unique_ptr<Hub>> Hub::Open(const HubConfig& config, std::shared_ptr<store::Database> db,
+                                       HubKeys keys,
+                                       std::shared_ptr<const layout::Catalogue> catalogue,
+                                       const Clock& clock) {
+  std::unique_ptr<Hub> hub(
+      new Hub(config, std::move(db), std::move(keys), std::move(catalogue), clock));
+  ASSIGN_OR_RETURN(hub->store_, HubStore::Open(hub->db_, &hub->keys_.audit, clock));
+  RETURN_IF_ERROR(store::ApplyMigrations(*hub->db_, "outbox", store::OutboxMigrations(), clock));
+  store::OutboxOptions oo;
+  oo.max_attempts = config.delivery.max_attempts;
+  oo.backoff_base = config.delivery.backoff_base;
+  oo.backoff_cap = config.delivery.backoff_cap;
+  ASSIGN_OR_RETURN(hub->outbox_, store::Outbox::Create(oo, clock));
+  ASSIGN_OR_RETURN(hub->committer_, store::GroupCommitter::Create(hub->db_, {}));
+  RETURN_IF_ERROR(hub->Refresh());
+  return hub;
+}
+
+std::shared_ptr<const Hub::Snapshot> Hub::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_;
+}
+
+void Hub::SetDeliveryNotifier(std::function<void()> notify) {
+  std::lock_guard<std::mutex> lock(mu_);
+  notify_ = std::move(notify);
+}
+
+void Hub::Notify() {
+  std::function<void()> notify;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    notify = notify_;
+  }
+  if (notify) notify();
+}
+
+Status Hub::Commit(store::GroupCommitter::WriteFn write) {
+  return committer_->Submit(std::move(write)).get();
+}
+
+Status Hub::Refresh() {
+  ASSIGN_OR_RETURN(std::string stamp, store_->RegistryStamp());
+  ASSIGN_OR_RETURN(int64_t version, store_->LatestPermissionListVersion());
+  {
+    std::shared_ptr<const Snapshot> current = snapshot();
+    if (current && current->registry_stamp == stamp && current->list_version == version) {
+      return Status();
+    }
+  }
+  auto next = std::make_shared<Snapshot>();
+  next->registry_stamp = stamp;
+  ASSIGN_OR_RETURN(std::vector<OrgRecord> orgs, store_->ListOrgs());
+  std::map<OrgCode, std::string> classes;
+  for (OrgRecord& o : orgs) {
+    if (o.state == "active") classes[o.code] = o.org_class;
+    OrgCode code = o.code;
+    next->orgs.emplace(std::move(code), std::move(o));
+  }
+  ASSIGN_OR_RETURN(std::optional<PermissionListVersion> list, store_->LatestPermissionList());
+  if (list) {
+    next->list_version = list->version;
+    next->list = std::make_shared<linkage::PermissionList>(list->version, 0, 0, list->rules,
+                                                           std::move(classes));
+  }
+  log::Info("hub.state_loaded", {{"orgs", static_cast<int64_t>(next->orgs.size())},
+                                 {"permission_list_version", next->list_version}});
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_ = std::move(next);
+  return Status();
+}
+
+Result<OrgRecord> Hub::Authenticate(const std::optional<OrgCode>& cert_org,
+                                    const std::string& cert_sha256) {
+  if (!cert_org || cert_sha256.empty()) {
+    return UnauthenticatedError(
+        "a client certificate naming a registered organisation is required");
+  }
+  std::shared_ptr<const Snapshot> s = snapshot();
+  auto it = s->orgs.find(*cert_org);
+  if (it == s->orgs.end() || !crypto::ConstantTimeEquals(crypto::AsBytes(it->second.cert_sha256),
+                                                         crypto::AsBytes(cert_sha256))) {
+    // One answer for "unknown" and "not the registered certificate".
+    return UnauthenticatedError("organisation " + cert_org->str() +
+                                " is not registered with this certificate");
+  }
+  if (it->second.state != "active") {
+    return PermissionDeniedError("organisation " + cert_org->str() + " is disabled");
+  }
+  return it->second;
+}
+
+Result<OrgRecord> Hub::FindOrg(const OrgCode& code) {
+  std::shared_ptr<const Snapshot> s = snapshot();
+  auto it = s->orgs.find(code);
+  if (it == s->orgs.end())
+    return NotFoundError("organisation " + code.str() + " is not registered");
+  return it->second;
+}
+
+Result<SubjectCode> Hub::IssueCode(const OrgCode& org, const ResidentId& rid) {
+  crypto::Blake2bHasher hasher(keys_.code_secret, 32);
+  hasher.Update(kRidHashContext).Update(std::string_view("\0", 1)).Update(rid.str());
+  const crypto::Bytes rid_hash = hasher.Finish();
+  const int64_t now = ToUnixMicros(clock_.Now());
+  auto result = std::make_shared<std::optional<SubjectCode>>();
+  auto write = [&, result](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto person, tx.QueryOne("SELECT person_id FROM hub_person WHERE rid_hash = ?",
+                                              {rid_hash}));
+    int64_t person_id = 0;
+    if (person) {
+      ASSIGN_OR_RETURN(person_id, person->GetInt(0));
+      ASSIGN_OR_RETURN(auto code, tx.QueryOne("SELECT subject_code FROM hub_code"
+                                              " WHERE person_id = ? AND org_code = ?",
+                                              {person_id, org.str()}));
+      if (code) {
+        ASSIGN_OR_RETURN(std::string text, code->GetText(0));
+        ASSIGN_OR_RETURN(SubjectCode existing, SubjectCode::Parse(text));
+        *result = existing;
+        return Status();
+      }
+    } else {
+      ASSIGN_OR_RETURN(auto inserted, tx.QueryOne("INSERT INTO hub_person (rid_hash, created_at_us)"
+                                                  " VALUES (?, ?) RETURNING person_id",
+                                                  {rid_hash, now}));
+      ASSIGN_OR_RETURN(person_id, inserted->GetInt(0));
+    }
+    SubjectCode fresh = SubjectCode::Generate();
+    RETURN_IF_ERROR(
+        tx.Exec("INSERT INTO hub_code (subject_code, org_code, person_id,"
+                " created_at_us) VALUES (?, ?, ?, ?)",
+                {fresh.str(), org.str(), person_id, now}));
+    *result = fresh;
+    return Status();
+  };
+  Status s = Commit(write);
+  // Two hubs (or two requests on PostgreSQL) creating the same person or code at once: one
+  // wins the unique constraint, the other reads the winner's row.
+  if (s.code() == StatusCode::kAlreadyExists) s = Commit(write);
+  RETURN_IF_ERROR(s);
+  return **result;
+}
+
+Result<std::optional<PermitOutcome>> Hub::Previous(const OrgCode& inquirer,
+                                                   const std::string& reference) {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT r.outcome, r.reason, r.permit_id,"
+                                          " p.expires_at_ms FROM hub_record r"
+                                          " LEFT JOIN hub_permit p ON p.permit_id = r.permit_id"
+                                          " WHERE r.inquirer = ? AND r.reference = ?",
+                                          {inquirer.str(), reference}));
+  if (!row) return std::optional<PermitOutcome>();
+  PermitOutcome out;
+  out.repeated = true;
+  ASSIGN_OR_RETURN(std::string outcome, row->GetText(0));
+  ASSIGN_OR_RETURN(std::optional<std::string> reason, row->GetOptionalText(1));
+  ASSIGN_OR_RETURN(std::optional<std::string> permit_id, row->GetOptionalText(2));
+  ASSIGN_OR_RETURN(std::optional<int64_t> expires, row->GetOptionalInt(3));
+  out.permitted = outcome != "refused";
+  if (out.permitted && permit_id) {
+    ASSIGN_OR_RETURN(PermitId id, PermitId::Parse(*permit_id));
+    out.permit_id = id;
+    out.expires_at_ms = expires.value_or(0);
+  } else {
+    out.reason = reason.value_or("");
+    out.message = "refused earlier for this reference";
+  }
+  return std::optional<PermitOutcome>(std::move(out));
+}
+
+Result<PermitOutcome> Hub::Refuse(const OrgCode& inquirer, const PermitRequest& request,
+                                  std::string_view reason, std::string message,
+                                  bool non_disclosure) {
+  const int64_t now = ToUnixMicros(clock_.Now());
+  const std::string reason_text(reason);
+  Status s = Commit([&](store::Transaction& tx) {
+    return tx.Exec(
+        "INSERT INTO hub_record (inquirer, reference, provider, procedure_code, tm,"
+        " layout_version, inquirer_code, requested_at_us, outcome, reason, non_disclosure)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'refused', ?, ?)",
+        {inquirer.str(), request.reference, request.provider.str(), request.procedure.str(),
+         request.tm.str(), request.layout_version, request.subject.str(), now, reason_text,
+         static_cast<int64_t>(non_disclosure ? 1 : 0)});
+  });
+  if (s.code() == StatusCode::kAlreadyExists) {
+    ASSIGN_OR_RETURN(std::optional<PermitOutcome> previous, Previous(inquirer, request.reference));
+    if (previous) return *previous;
+  }
+  RETURN_IF_ERROR(s);
+  log::Info("hub.permit_refused", {{"inquirer", inquirer.str()},
+                                   {"provider", request.provider.str()},
+                                   {"reason", reason_text}});
+  PermitOutcome out;
+  out.reason = reason_text;
+  out.message = std::move(message);
+  return out;
+}
+
+Result<PermitOutcome> Hub::RequestPermit(const OrgCode& inquirer, const PermitRequest& request) {
+  RETURN_IF_ERROR(linkage::CheckReference(request.reference));
+  if (request.reply_key.size() != 32) {
+    return InvalidArgumentError("reply_key: expected 32 bytes");
+  }
+  ASSIGN_OR_RETURN(std::optional<PermitOutcome> previous, Previous(inquirer, request.reference));
+  if (previous) return *previous;
+
+  std::shared_ptr<const Snapshot> s = snapshot();
+  const layout::InfoName* info = catalogue_->Find(request.tm);
+  const bool non_disclosure = NonDisclosure(info);
+  if (!s->list) {
+    return Refuse(inquirer, request, kNoPermissionList, "the hub has no permission list loaded",
+                  non_disclosure);
+  }
+  if (info == nullptr) {
+    return Refuse(inquirer, request, kUnknownTm,
+                  request.tm.str() + " is not in the data standard layout", false);
+  }
+  const layout::LayoutVersion* version = info->Version(request.layout_version);
+  if (version == nullptr) {
+    return Refuse(inquirer, request, kUnknownLayoutVersion,
+                  request.tm.str() + " has no layout version " + request.layout_version,
+                  non_disclosure);
+  }
+  auto provider = s->orgs.find(request.provider);
+  if (provider == s->orgs.end()) {
+    return Refuse(inquirer, request, kUnknownProvider,
+                  "provider " + request.provider.str() + " is not registered", non_disclosure);
+  }
+  if (provider->second.state != "active") {
+    return Refuse(inquirer, request, kProviderDisabled,
+                  "provider " + request.provider.str() + " is disabled", non_disclosure);
+  }
+  const linkage::PermissionRule* rule =
+      s->list->Find(inquirer, request.procedure, request.provider, request.tm);
+  if (rule == nullptr) {
+    return Refuse(inquirer, request, kNotPermitted,
+                  "the permission list (version " + std::to_string(s->list_version) +
+                      ") does not allow " + request.procedure.str() + " / " + request.tm.str() +
+                      " from " + inquirer.str() + " to " + request.provider.str(),
+                  non_disclosure);
+  }
+  // Translate the inquirer's code into the provider's.
+  std::optional<SubjectCode> provider_code;
+  {
+    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+    ASSIGN_OR_RETURN(auto row,
+                     tx->QueryOne("SELECT c2.subject_code FROM hub_code c1"
+                                  " LEFT JOIN hub_code c2 ON c2.person_id = c1.person_id"
+                                  " AND c2.org_code = ?"
+                                  " WHERE c1.subject_code = ? AND c1.org_code = ?",
+                                  {request.provider.str(), request.subject.str(), inquirer.str()}));
+    if (!row) {
+      RETURN_IF_ERROR(tx->Commit());
+      return Refuse(inquirer, request, kUnknownSubject,
+                    "subject_code is not one of the inquirer's codes", non_disclosure);
+    }
+    ASSIGN_OR_RETURN(std::optional<std::string> code, row->GetOptionalText(0));
+    if (code) {
+      ASSIGN_OR_RETURN(SubjectCode c, SubjectCode::Parse(*code));
+      provider_code = c;
+    }
+  }
+  if (!provider_code) {
+    return Refuse(inquirer, request, kNoSubjectAtProvider,
+                  "the provider has no code for this person", non_disclosure);
+  }
+
+  linkage::ProvisionPermit permit;
+  permit.issued_at_ms = NowMs(clock_);
+  const auto validity =
+      NeedsApproval(*info, *version) ? config_.approval_permit_validity : config_.permit_validity;
+  permit.expires_at_ms =
+      permit.issued_at_ms + std::chrono::duration_cast<std::chrono::milliseconds>(validity).count();
+  permit.inquirer = inquirer;
+  permit.provider = request.provider;
+  permit.procedure = request.procedure;
+  permit.tm = request.tm;
+  permit.layout_version = request.layout_version;
+  permit.subject = *provider_code;
+  permit.reply_key = request.reply_key;
+  permit.reference = request.reference;
+  const linkage::SignedDocument signed_permit = linkage::SignPermit(permit, keys_.signing);
+  const std::string body = linkage::SignedPermitJson(signed_permit);
+  const int64_t now = ToUnixMicros(clock_.Now());
+  Status committed = Commit([&](store::Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Exec(
+        "INSERT INTO hub_record (inquirer, reference, provider, procedure_code, tm,"
+        " layout_version, inquirer_code, provider_code, permit_id, requested_at_us, outcome,"
+        " non_disclosure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'permitted', ?)",
+        {inquirer.str(), request.reference, request.provider.str(), request.procedure.str(),
+         request.tm.str(), request.layout_version, request.subject.str(), provider_code->str(),
+         permit.id.str(), now, static_cast<int64_t>(non_disclosure ? 1 : 0)}));
+    RETURN_IF_ERROR(
+        tx.Exec("INSERT INTO hub_permit (permit_id, inquirer, provider,"
+                " expires_at_ms, document, signature, created_at_us)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                {permit.id.str(), inquirer.str(), request.provider.str(), permit.expires_at_ms,
+                 signed_permit.document, signed_permit.signature, now}));
+    return outbox_->Enqueue(tx, kTopicProvisionRequest, permit.id.str(),
+                            crypto::ToBytes(OutboxPayload(request.provider, body)), clock_.Now());
+  });
+  if (committed.code() == StatusCode::kAlreadyExists) {
+    // The same reference raced in twice: answer with the one that was recorded.
+    ASSIGN_OR_RETURN(std::optional<PermitOutcome> raced, Previous(inquirer, request.reference));
+    if (raced) return *raced;
+  }
+  RETURN_IF_ERROR(committed);
+  Notify();
+  PermitOutcome out;
+  out.permitted = true;
+  out.permit_id = permit.id;
+  out.expires_at_ms = permit.expires_at_ms;
+  return out;
+}
+
+Status Hub::AcceptProvision(const OrgCode& provider, const linkage::SignedDocument& envelope) {
+  Result<linkage::Envelope> parsed = linkage::ParseEnvelopeDocument(envelope.document);
+  if (!parsed.ok()) {
+    return InvalidArgumentError("MALFORMED_ENVELOPE: " + parsed.status().message());
+  }
+  std::string permit_document;
+  crypto::Bytes permit_signature;
+  std::optional<crypto::Bytes> provided_hash;
+  std::string permit_provider;
+  std::string permit_inquirer;
+  int64_t expires_at_ms = 0;
+  {
+    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+    ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT inquirer, provider, expires_at_ms, document,"
+                                            " signature, envelope_sha256 FROM hub_permit"
+                                            " WHERE permit_id = ?",
+                                            {parsed->permit_id.str()}));
+    if (!row) {
+      return NotFoundError("UNKNOWN_PERMIT: no permit " + parsed->permit_id.str());
+    }
+    ASSIGN_OR_RETURN(permit_inquirer, row->GetText(0));
+    ASSIGN_OR_RETURN(permit_provider, row->GetText(1));
+    ASSIGN_OR_RETURN(expires_at_ms, row->GetInt(2));
+    ASSIGN_OR_RETURN(permit_document, row->GetText(3));
+    ASSIGN_OR_RETURN(permit_signature, row->GetBlob(4));
+    ASSIGN_OR_RETURN(provided_hash, row->GetOptionalBlob(5));
+  }
+  if (permit_provider != provider.str()) {
+    return PermissionDeniedError("WRONG_PROVIDER: permit " + parsed->permit_id.str() +
+                                 " is not addressed to " + provider.str());
+  }
+  if (parsed->provider != provider || parsed->inquirer.str() != permit_inquirer) {
+    return InvalidArgumentError(
+        "ENVELOPE_MISMATCH: the envelope's provider or inquirer differs from the permit's");
+  }
+  ASSIGN_OR_RETURN(OrgRecord org, FindOrg(provider));
+  ASSIGN_OR_RETURN(crypto::VerifyKey key, crypto::VerifyKey::FromBytes(org.sign_key));
+  if (Status s = linkage::VerifyDocument(envelope, key, "envelope"); !s.ok()) {
+    if (s.code() == StatusCode::kUnauthenticated) {
+      return UnauthenticatedError("BAD_SIGNATURE: " + s.message());
+    }
+    return InvalidArgumentError("MALFORMED_ENVELOPE: " + s.message());
+  }
+  const crypto::Bytes hash = crypto::Sha256(crypto::AsBytes(envelope.document));
+  if (provided_hash) {
+    if (crypto::ConstantTimeEquals(*provided_hash, hash)) return Status();  // a re-send
+    return AlreadyExistsError("ALREADY_PROVIDED: permit " + parsed->permit_id.str() +
+                              " was already answered with another envelope");
+  }
+  if (NowMs(clock_) >= expires_at_ms) {
+    return FailedPreconditionError("PERMIT_EXPIRED: permit " + parsed->permit_id.str() +
+                                   " expired at " +
+                                   FormatRfc3339(FromUnixMicros(expires_at_ms * 1000)));
+  }
+  linkage::ProvisionResult result;
+  result.permit = {permit_document, permit_signature};
+  result.envelope = envelope;
+  const std::string body = linkage::ProvisionResultJson(result);
+  const OrgCode inquirer = parsed->inquirer;
+  const int64_t now = ToUnixMicros(clock_.Now());
+  auto again = std::make_shared<bool>(false);
+  Status committed = Commit([&, again](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(int64_t n, tx.ExecCount("UPDATE hub_permit SET envelope_sha256 = ?,"
+                                             " provided_at_us = ? WHERE permit_id = ?"
+                                             " AND envelope_sha256 IS NULL",
+                                             {hash, now, parsed->permit_id.str()}));
+    if (n == 0) {  // answered concurrently
+      *again = true;
+      return Status();
+    }
+    RETURN_IF_ERROR(
+        tx.Exec("UPDATE hub_record SET provided_at_us = ?, outcome = 'provided'"
+                " WHERE permit_id = ?",
+                {now, parsed->permit_id.str()}));
+    return outbox_->Enqueue(tx, kTopicInquiryResult, parsed->permit_id.str(),
+                            crypto::ToBytes(OutboxPayload(inquirer, body)), clock_.Now());
+  });
+  RETURN_IF_ERROR(committed);
+  if (*again) {
+    // Decide by the envelope that won.
+    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+    ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT envelope_sha256 FROM hub_permit"
+                                            " WHERE permit_id = ?",
+                                            {parsed->permit_id.str()}));
+    if (row && !row->IsNull(0) && crypto::ConstantTimeEquals(row->GetBlob(0).value(), hash)) {
+      return Status();
+    }
+    return AlreadyExistsError("ALREADY_PROVIDED: permit " + parsed->permit_id.str() +
+                              " was already answered with another envelope");
+  }
+  Notify();
+  return Status();
+}
+
+Result<std::vector<RecordView>> Hub::ListRecords(const OrgCode& org, int64_t after_id, int limit) {
+  if (limit < 1 || limit > 1000) return InvalidArgumentError("limit: expected 1 to 1000");
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  // A provider never sees refusals: it was not contacted, and its code was never handed out.
+  ASSIGN_OR_RETURN(
+      auto rows,
+      tx->Query("SELECT id, inquirer, provider, procedure_code, tm, layout_version,"
+                " inquirer_code, provider_code, permit_id, reference, requested_at_us,"
+                " provided_at_us, outcome, reason, non_disclosure FROM hub_record"
+                " WHERE id > ? AND (inquirer = ? OR (provider = ? AND outcome <> 'refused'))"
+                " ORDER BY id LIMIT ?",
+                {after_id, org.str(), org.str(), static_cast<int64_t>(limit)}));
+  std::vector<RecordView> out;
+  out.reserve(rows.size());
+  for (const store::Row& r : rows) {
+    RecordView v;
+    ASSIGN_OR_RETURN(v.id, r.GetInt(0));
+    ASSIGN_OR_RETURN(std::string inquirer, r.GetText(1));
+    ASSIGN_OR_RETURN(std::string provider, r.GetText(2));
+    const bool as_inquirer = inquirer == org.str();
+    v.role = as_inquirer ? "inquirer" : "provider";
+    v.counterpart = as_inquirer ? provider : inquirer;
+    ASSIGN_OR_RETURN(v.procedure, r.GetText(3));
+    ASSIGN_OR_RETURN(v.tm, r.GetText(4));
+    ASSIGN_OR_RETURN(v.layout_version, r.GetText(5));
+    ASSIGN_OR_RETURN(std::string inquirer_code, r.GetText(6));
+    ASSIGN_OR_RETURN(std::optional<std::string> provider_code, r.GetOptionalText(7));
+    v.subject_code = as_inquirer ? inquirer_code : provider_code.value_or("");
+    ASSIGN_OR_RETURN(std::optional<std::string> permit_id, r.GetOptionalText(8));
+    v.permit_id = permit_id.value_or("");
+    ASSIGN_OR_RETURN(std::string reference, r.GetText(9));
+    if (as_inquirer) v.reference = reference;
+    ASSIGN_OR_RETURN(v.requested_at_us, r.GetInt(10));
+    ASSIGN_OR_RETURN(v.provided_at_us, r.GetOptionalInt(11));
+    ASSIGN_OR_RETURN(v.outcome, r.GetText(12));
+    ASSIGN_OR_RETURN(std::optional<std::string> reason, r.GetOptionalText(13));
+    v.reason = reason.value_or("");
+    ASSIGN_OR_RETURN(int64_t nd, r.GetInt(14));
+    v.non_disclosure = nd != 0;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<std::string> Hub::PublishedPermissionList() {
+  std::shared_ptr<const Snapshot> s = snapshot();
+  if (!s->list) return FailedPreconditionError("no permission list has been loaded");
+  const TimePoint now = clock_.Now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Re-sign when the list or the registry changed, or after a tenth of the validity, so that
+    // every copy handed out stays valid for at least 90% of list_validity.
+    if (published_ && published_->version == s->list_version &&
+        published_->stamp == s->registry_stamp &&
+        now - published_->signed_at < config_.list_validity / 10) {
+      return published_->body;
+    }
+  }
+  const int64_t issued = ToUnixMicros(now) / 1000;
+  linkage::PermissionList list(
+      s->list_version, issued,
+      issued + std::chrono::duration_cast<std::chrono::milliseconds>(config_.list_validity).count(),
+      s->list->rules(), s->list->classes());
+  ASSIGN_OR_RETURN(linkage::SignedDocument signed_list,
+                   linkage::SignDocument(list.Document(), keys_.signing));
+  std::string body = linkage::PublishedListJson(signed_list);
+  std::lock_guard<std::mutex> lock(mu_);
+  published_ = PublishedList{s->list_version, s->registry_stamp, now, body};
+  return body;
+}
+
+Result<SweepReport> Hub::Sweep() {
+  SweepReport report;
+  const TimePoint now = clock_.Now();
+  const int64_t cutoff_us =
+      ToUnixMicros(now) - config_.retention_days * int64_t{86'400} * 1'000'000;
+  {
+    ASSIGN_OR_RETURN(auto tx, db_->Begin());
+    ASSIGN_OR_RETURN(
+        report.records_purged,
+        tx->ExecCount("DELETE FROM hub_record WHERE requested_at_us < ?", {cutoff_us}));
+    ASSIGN_OR_RETURN(report.permits_purged,
+                     tx->ExecCount("DELETE FROM hub_permit WHERE expires_at_ms < ?",
+                                   {ToUnixMicros(now) / 1000 - kPermitKeepMs}));
+    if (report.records_purged > 0 || report.permits_purged > 0) {
+      RETURN_IF_ERROR(store_->audit()
+                          .Append(*tx, {"hub", "system", "records.sweep",
+                                        std::to_string(report.records_purged) + " records, " +
+                                            std::to_string(report.permits_purged) + " permits",
+                                        "ok", ""})
+                          .status());
+    }
+    RETURN_IF_ERROR(tx->Commit());
+  }
+  ASSIGN_OR_RETURN(report.outbox_purged, outbox_->PurgeDone(*db_, now - kOutboxKeep));
+  return report;
+}
+
+}  // namespace chukan::hub

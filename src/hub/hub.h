@@ -1,0 +1,216 @@
+// Hub: the reference network hub (情報提供ネットワークシステム) — the request-time logic behind
+// the /hub/v1 API, independent of HTTP so that tests drive it directly with a fake clock.
+//
+//   IssueCode        符号: a random 128-bit subject code per (person, organisation), stable; the
+//                    person is known only by a keyed hash of the resident identifier.
+//   RequestPermit    checks the permission list (deny by default), translates the inquirer's
+//                    code into the provider's, signs a provision permit (提供許可証), records it
+//                    and queues its delivery to the provider — one durable commit; or records a
+//                    refusal with its reason. Idempotent per (inquirer, reference).
+//   AcceptProvision  verifies the provider's envelope against a live permit addressed to it,
+//                    records the provision and queues the envelope, unopened, for the inquirer.
+//   ListRecords      情報提供等記録: an organisation's own records only.
+//   Sweep            purges records past retention (7 years by default), dead permits and
+//                    delivered outbox items.
+//
+// State the hot paths need (the registry and the permission list) is cached in memory and
+// reloaded by Refresh() when the database changes (the `chukan hub` admin commands write the
+// database while the hub runs; the hub process calls Refresh() every second).
+//
+// Durability: every write goes through a GroupCommitter, so an answer is sent only after its
+// state is durable, and many requests share one commit.
+//
+// Thread-safety: thread-safe.
+#ifndef CHUKAN_HUB_HUB_H_
+#define CHUKAN_HUB_HUB_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/status.h"
+#include "crypto/ed25519.h"
+#include "crypto/secret_bytes.h"
+#include "hub/hub_config.h"
+#include "hub/hub_store.h"
+#include "layout/catalogue.h"
+#include "linkage/permission_list.h"
+#include "linkage/signed_document.h"
+#include "store/group_commit.h"
+#include "store/outbox.h"
+#include "store/tenant_store.h"
+
+namespace chukan::hub {
+
+// Outbox topics and the node paths they are delivered to.
+inline constexpr std::string_view kTopicProvisionRequest = "provision-request";
+inline constexpr std::string_view kTopicInquiryResult = "inquiry-result";
+inline constexpr std::string_view kProvisionRequestPath = "/node/v1/provision-requests";
+inline constexpr std::string_view kInquiryResultPath = "/node/v1/inquiry-results";
+
+// The hub's keys, kept as files in the keys directory (crypto/key_file.h).
+struct HubKeys {
+  crypto::SigningKey signing;       // signs permits and the published permission list
+  crypto::SecretBytes code_secret;  // keys the hash of resident identifiers
+  crypto::SigningKey audit;         // signs audit checkpoints
+};
+// Loads the keys, creating missing ones when `create` (and writing hub-signing.pub, the hex
+// public key that servers need to verify permits). kFailedPrecondition when missing and !create.
+Result<HubKeys> LoadHubKeys(const HubConfig& config, bool create);
+
+// Opens the hub's database (the store's platform database) from the configuration.
+Result<std::shared_ptr<store::Database>> OpenHubDatabase(
+    const HubConfig& config, std::unique_ptr<store::TenantStore>* owner);
+
+// What an inquirer asks for (the body of POST /hub/v1/inquiries).
+struct PermitRequest {
+  OrgCode provider = OrgCode::Parse("0000000000000000").value();
+  JtCode procedure = JtCode::Parse("JT00000000000000").value();
+  TmCode tm = TmCode::Parse("TM00000000000000").value();
+  std::string layout_version;
+  SubjectCode subject = SubjectCode::Generate();  // the inquirer's own code for the person
+  crypto::Bytes reply_key;                        // 32 bytes
+  std::string reference;                          // the inquirer's reference, unique per inquirer
+};
+
+// Stable reason codes of a refusal (recorded, and returned to the inquirer).
+inline constexpr std::string_view kNoPermissionList = "NO_PERMISSION_LIST";
+inline constexpr std::string_view kUnknownTm = "UNKNOWN_TM";
+inline constexpr std::string_view kUnknownLayoutVersion = "UNKNOWN_LAYOUT_VERSION";
+inline constexpr std::string_view kUnknownProvider = "UNKNOWN_PROVIDER";
+inline constexpr std::string_view kProviderDisabled = "PROVIDER_DISABLED";
+inline constexpr std::string_view kNotPermitted = "NOT_PERMITTED";
+inline constexpr std::string_view kUnknownSubject = "UNKNOWN_SUBJECT";
+inline constexpr std::string_view kNoSubjectAtProvider = "NO_SUBJECT_AT_PROVIDER";
+
+struct PermitOutcome {
+  bool permitted = false;
+  std::optional<PermitId> permit_id;
+  int64_t expires_at_ms = 0;
+  std::string reason;     // a refusal's reason code
+  std::string message;    // a refusal's explanation, for people
+  bool repeated = false;  // this reference had been answered before (nothing new recorded)
+};
+
+// One record of provision as its organisation sees it.
+struct RecordView {
+  int64_t id = 0;
+  std::string role;         // "inquirer" or "provider"
+  std::string counterpart;  // the other organisation's code
+  std::string procedure;
+  std::string tm;
+  std::string layout_version;
+  std::string subject_code;  // the caller's own code for the person ("" when unknown)
+  std::string permit_id;     // "" for a refusal
+  std::string reference;     // the inquirer's reference (inquirer's view only)
+  int64_t requested_at_us = 0;
+  std::optional<int64_t> provided_at_us;
+  std::string outcome;  // "permitted", "provided" or "refused"
+  std::string reason;   // refusal reason code
+  bool non_disclosure = false;
+};
+
+struct SweepReport {
+  int64_t records_purged = 0;
+  int64_t permits_purged = 0;
+  int64_t outbox_purged = 0;
+};
+
+class Hub {
+ public:
+  // `clock` must outlive the hub. Applies migrations, loads state.
+  static Result<std::unique_ptr<Hub>> Open(const HubConfig& config,
+                                           std::shared_ptr<store::Database> db, HubKeys keys,
+                                           std::shared_ptr<const layout::Catalogue> catalogue,
+                                           const Clock& clock = SystemClock::Get());
+  ~Hub();
+
+  // Maps a verified TLS client identity to its registered organisation.
+  // Errors: kUnauthenticated (no certificate, no org code in it, not registered, or not the
+  // registered certificate); kPermissionDenied (the organisation is disabled).
+  Result<OrgRecord> Authenticate(const std::optional<OrgCode>& cert_org,
+                                 const std::string& cert_sha256);
+
+  // The caller's subject code for the person with `rid`, created on first request.
+  Result<SubjectCode> IssueCode(const OrgCode& org, const ResidentId& rid);
+
+  // See the file comment. Errors (as Status) only for malformed requests (kInvalidArgument)
+  // and storage failures; a refusal is an outcome.
+  Result<PermitOutcome> RequestPermit(const OrgCode& inquirer, const PermitRequest& request);
+
+  // Errors, each message starting with its reason code:
+  //   kInvalidArgument   MALFORMED_ENVELOPE / ENVELOPE_MISMATCH (fields disagree with the permit)
+  //   kNotFound          UNKNOWN_PERMIT (no such permit: forged or purged)
+  //   kPermissionDenied  WRONG_PROVIDER (the permit is addressed to another provider)
+  //   kUnauthenticated   BAD_SIGNATURE (not signed by the provider's registered key)
+  //   kFailedPrecondition PERMIT_EXPIRED
+  //   kAlreadyExists     ALREADY_PROVIDED (a different envelope for an answered permit: replay)
+  // Re-sending the same envelope is accepted again (returns OK, nothing new recorded).
+  Status AcceptProvision(const OrgCode& provider, const linkage::SignedDocument& envelope);
+
+  // The caller's records with id > after_id, oldest first, at most `limit` (1..1000).
+  Result<std::vector<RecordView>> ListRecords(const OrgCode& org, int64_t after_id, int limit);
+
+  // The body of GET /hub/v1/permission-list (signed now or recently).
+  // kFailedPrecondition when no list was ever loaded.
+  Result<std::string> PublishedPermissionList();
+
+  // A registered organisation (any state). kNotFound otherwise.
+  Result<OrgRecord> FindOrg(const OrgCode& code);
+
+  // Reloads the registry and the permission list if the database changed.
+  Status Refresh();
+  // Purges what retention allows; audited when anything was purged.
+  Result<SweepReport> Sweep();
+
+  // Called after a commit that queued outbox items (wakes the deliverer).
+  void SetDeliveryNotifier(std::function<void()> notify);
+
+  const crypto::VerifyKey& verify_key() const { return keys_.signing.verify_key(); }
+  HubStore& store() { return *store_; }
+  store::Outbox& outbox() { return *outbox_; }
+  store::GroupCommitter& committer() { return *committer_; }
+  std::shared_ptr<store::Database> db() const { return db_; }
+
+ private:
+  struct Snapshot;
+  Hub(const HubConfig& config, std::shared_ptr<store::Database> db, HubKeys keys,
+      std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock);
+  std::shared_ptr<const Snapshot> snapshot() const;
+  Result<PermitOutcome> Refuse(const OrgCode& inquirer, const PermitRequest& request,
+                               std::string_view reason, std::string message, bool non_disclosure);
+  Result<std::optional<PermitOutcome>> Previous(const OrgCode& inquirer,
+                                                const std::string& reference);
+  Status Commit(store::GroupCommitter::WriteFn write);
+  void Notify();
+
+  const HubConfig config_;
+  std::shared_ptr<store::Database> db_;
+  HubKeys keys_;
+  std::shared_ptr<const layout::Catalogue> catalogue_;
+  const Clock& clock_;
+  std::unique_ptr<HubStore> store_;
+  std::unique_ptr<store::Outbox> outbox_;
+  std::unique_ptr<store::GroupCommitter> committer_;
+
+  mutable std::mutex mu_;
+  std::shared_ptr<const Snapshot> snapshot_;  // GUARDED_BY(mu_)
+  std::function<void()> notify_;              // GUARDED_BY(mu_)
+  struct PublishedList {
+    int64_t version = 0;
+    std::string stamp;
+    TimePoint signed_at;
+    std::string body;
+  };
+  std::optional<PublishedList> published_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace chukan::hub
+
+#endif  // CHUKAN_HUB_HUB_H_

@@ -1,0 +1,279 @@
+#include "hub/hub_api.h"
+
+#include <charconv>
+
+#include "common/log.h"
+#include "crypto/bytes.h"
+#include "http/json.h"
+#include "linkage/envelope.h"
+#include "linkage/permit.h"
+
+namespace chukan::hub {
+namespace {
+
+constexpr size_t kMaxSmallBody = 16 * 1024;
+
+// Reads a whole request body of at most `max` bytes.
+Result<std::string> ReadAll(http::BodyReader& body, size_t max) {
+  std::string out;
+  char buf[16 * 1024];
+  while (true) {
+    ASSIGN_OR_RETURN(size_t n, body.Read(buf, sizeof(buf)));
+    if (n == 0) return out;
+    if (out.size() + n > max) {
+      return ResourceExhaustedError("body: larger than " + std::to_string(max) + " bytes");
+    }
+    out.append(buf, n);
+  }
+}
+
+// An error response. A message of the form "REASON_CODE: text" (Hub's provision errors) puts
+// REASON_CODE in the error's code; otherwise the status code's name.
+http::Response ErrorResponse(const Status& s, const RequestId& rid) {
+  if (s.code() == StatusCode::kInternal || s.code() == StatusCode::kUnknown ||
+      s.code() == StatusCode::kDataLoss || s.code() == StatusCode::kUnavailable) {
+    log::Error("hub.request_failed", {{"error", s.ToString()}, log::RequestIdField(rid)});
+    return http::FromStatus(s, rid);
+  }
+  std::string_view message = s.message();
+  std::string code(StatusCodeName(s.code()));
+  const size_t colon = message.find(": ");
+  if (colon != std::string_view::npos && colon > 0 &&
+      message.substr(0, colon).find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") ==
+          std::string_view::npos) {
+    code = std::string(message.substr(0, colon));
+  }
+  return http::Response::Error(http::HttpStatusFor(s.code()), code, message, rid);
+}
+
+template <typename Id>
+Result<Id> IdField(const http::JsonObject& o, std::string_view field) {
+  ASSIGN_OR_RETURN(std::string text, o.GetString(field, 64));
+  Result<Id> id = Id::Parse(text);
+  if (!id.ok()) {
+    return InvalidArgumentError("field \"" + std::string(field) + "\": " + id.status().message());
+  }
+  return id;
+}
+
+Result<int64_t> QueryInt(const http::Request& req, std::string_view name, int64_t fallback,
+                         int64_t min, int64_t max) {
+  std::optional<std::string_view> v = req.Query(name);
+  if (!v) return fallback;
+  int64_t out = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || end != v->data() + v->size() || out < min || out > max) {
+    return InvalidArgumentError("query parameter " + std::string(name) + ": expected an integer " +
+                                std::to_string(min) + ".." + std::to_string(max));
+  }
+  return out;
+}
+
+Result<PermitRequest> ParsePermitRequest(std::string_view body) {
+  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {kMaxSmallBody, 2}));
+  RETURN_IF_ERROR(o.RejectUnknownFields(
+      {"provider", "procedure", "tm", "layout_version", "subject_code", "reply_key", "reference"}));
+  PermitRequest r;
+  ASSIGN_OR_RETURN(r.provider, IdField<OrgCode>(o, "provider"));
+  ASSIGN_OR_RETURN(r.procedure, IdField<JtCode>(o, "procedure"));
+  ASSIGN_OR_RETURN(r.tm, IdField<TmCode>(o, "tm"));
+  ASSIGN_OR_RETURN(r.layout_version, o.GetString("layout_version", 4));
+  if (r.layout_version.size() != 4 ||
+      r.layout_version.find_first_not_of("0123456789") != std::string::npos) {
+    return InvalidArgumentError("field \"layout_version\": expected 4 digits");
+  }
+  ASSIGN_OR_RETURN(r.subject, IdField<SubjectCode>(o, "subject_code"));
+  ASSIGN_OR_RETURN(std::string key, o.GetString("reply_key", 64));
+  Result<crypto::Bytes> raw = crypto::FromBase64Url(key);
+  if (!raw.ok() || raw->size() != 32) {
+    return InvalidArgumentError("field \"reply_key\": expected 32 bytes in base64url");
+  }
+  r.reply_key = std::move(*raw);
+  ASSIGN_OR_RETURN(r.reference, o.GetString("reference", 64));
+  if (Status s = linkage::CheckReference(r.reference); !s.ok()) {
+    return InvalidArgumentError("field \"reference\": " + s.message());
+  }
+  return r;
+}
+
+}  // namespace
+
+Status HubApi::Register(http::Router& router) {
+  // Runs `fn` for an authenticated organisation; turns errors into responses.
+  auto route = [this](size_t max_body, auto fn) {
+    return [this, max_body, fn](http::Request& req, http::BodyReader& body) -> http::Response {
+      const std::optional<OrgCode> org =
+          req.peer.identity ? req.peer.identity->org : std::optional<OrgCode>();
+      const std::string fingerprint = req.peer.identity ? req.peer.identity->cert_sha256 : "";
+      Result<OrgRecord> caller = hub_.Authenticate(org, fingerprint);
+      if (!caller.ok()) return ErrorResponse(caller.status(), req.request_id);
+      Result<std::string> text = ReadAll(body, max_body);
+      if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
+      Result<http::Response> r = fn(*caller, req, *text);
+      if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
+      return std::move(*r);
+    };
+  };
+
+  {
+    auto handler = route(
+        kMaxSmallBody,
+        [this](const OrgRecord& caller, http::Request&,
+               const std::string& body) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {kMaxSmallBody, 2}));
+          RETURN_IF_ERROR(o.RejectUnknownFields({"resident_id"}));
+          ASSIGN_OR_RETURN(ResidentId rid, IdField<ResidentId>(o, "resident_id"));
+          ASSIGN_OR_RETURN(SubjectCode code, hub_.IssueCode(caller.code, rid));
+          http::JsonWriter w;
+          w.BeginObject().Key("subject_code").String(code.str()).EndObject();
+          ASSIGN_OR_RETURN(std::string json, w.Finish());
+          return http::Response::Json(200, std::move(json));
+        });
+    RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/codes", std::move(handler)));
+  }
+
+  {
+    auto handler = route(kMaxSmallBody,
+                         [this](const OrgRecord& caller, http::Request& req,
+                                const std::string& body) -> Result<http::Response> {
+                           ASSIGN_OR_RETURN(PermitRequest pr, ParsePermitRequest(body));
+                           ASSIGN_OR_RETURN(PermitOutcome out, hub_.RequestPermit(caller.code, pr));
+                           http::JsonWriter w;
+                           if (!out.permitted) {
+                             w.BeginObject()
+                                 .Key("error")
+                                 .BeginObject()
+                                 .Key("code")
+                                 .String("REFUSED")
+                                 .Key("reason")
+                                 .String(out.reason)
+                                 .Key("message")
+                                 .String(out.message)
+                                 .Key("request_id")
+                                 .String(req.request_id.str())
+                                 .EndObject()
+                                 .EndObject();
+                             ASSIGN_OR_RETURN(std::string json, w.Finish());
+                             return http::Response::Json(403, std::move(json));
+                           }
+                           w.BeginObject()
+                               .Key("status")
+                               .String("permitted")
+                               .Key("permit_id")
+                               .String(out.permit_id->str())
+                               .Key("expires_at_ms")
+                               .Int(out.expires_at_ms)
+                               .EndObject();
+                           ASSIGN_OR_RETURN(std::string json, w.Finish());
+                           return http::Response::Json(out.repeated ? 200 : 201, std::move(json));
+                         });
+    RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/inquiries", std::move(handler)));
+  }
+
+  {
+    auto handler =
+        route(linkage::kMaxEnvelopeMessageBytes,
+              [this](const OrgRecord& caller, http::Request&,
+                     const std::string& body) -> Result<http::Response> {
+                Result<linkage::SignedDocument> envelope = linkage::ParseSignedEnvelopeJson(body);
+                if (!envelope.ok()) {
+                  return InvalidArgumentError("MALFORMED_ENVELOPE: " + envelope.status().message());
+                }
+                RETURN_IF_ERROR(hub_.AcceptProvision(caller.code, *envelope));
+                return http::Response::Json(202, R"({"status":"accepted"})");
+              });
+    RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/provisions", std::move(handler)));
+  }
+
+  {
+    auto handler =
+        route(0,
+              [this](const OrgRecord& caller, http::Request& req,
+                     const std::string&) -> Result<http::Response> {
+                ASSIGN_OR_RETURN(int64_t after, QueryInt(req, "after", 0, 0, INT64_MAX));
+                ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
+                ASSIGN_OR_RETURN(std::vector<RecordView> records,
+                                 hub_.ListRecords(caller.code, after, static_cast<int>(limit)));
+                http::JsonWriter w;
+                w.BeginObject().Key("records").BeginArray();
+                for (const RecordView& r : records) {
+                  w.BeginObject()
+                      .Key("id")
+                      .Int(r.id)
+                      .Key("role")
+                      .String(r.role)
+                      .Key("counterpart")
+                      .String(r.counterpart)
+                      .Key("procedure")
+                      .String(r.procedure)
+                      .Key("tm")
+                      .String(r.tm)
+                      .Key("layout_version")
+                      .String(r.layout_version)
+                      .Key("subject_code")
+                      .String(r.subject_code)
+                      .Key("permit_id")
+                      .String(r.permit_id)
+                      .Key("reference")
+                      .String(r.reference)
+                      .Key("requested_at")
+                      .String(FormatRfc3339(FromUnixMicros(r.requested_at_us)));
+                  w.Key("provided_at");
+                  if (r.provided_at_us) {
+                    w.String(FormatRfc3339(FromUnixMicros(*r.provided_at_us)));
+                  } else {
+                    w.Null();
+                  }
+                  w.Key("outcome")
+                      .String(r.outcome)
+                      .Key("reason")
+                      .String(r.reason)
+                      .Key("non_disclosure")
+                      .Bool(r.non_disclosure)
+                      .EndObject();
+                }
+                w.EndArray().Key("next_after").Int(records.empty() ? after : records.back().id);
+                w.EndObject();
+                ASSIGN_OR_RETURN(std::string json, w.Finish());
+                return http::Response::Json(200, std::move(json));
+              });
+    RETURN_IF_ERROR(router.AddStreaming("GET", "/hub/v1/records", std::move(handler)));
+  }
+
+  {
+    auto handler = route(
+        0, [this](const OrgRecord&, http::Request&, const std::string&) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(std::string body, hub_.PublishedPermissionList());
+          return http::Response::Json(200, std::move(body));
+        });
+    RETURN_IF_ERROR(router.AddStreaming("GET", "/hub/v1/permission-list", std::move(handler)));
+  }
+
+  {
+    auto handler = route(
+        0,
+        [this](const OrgRecord&, http::Request& req, const std::string&) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(OrgCode code, OrgCode::Parse(req.PathParam("org_code").value_or("")));
+          ASSIGN_OR_RETURN(OrgRecord org, hub_.FindOrg(code));
+          http::JsonWriter w;
+          w.BeginObject()
+              .Key("org_code")
+              .String(org.code.str())
+              .Key("name")
+              .String(org.name)
+              .Key("class")
+              .String(org.org_class)
+              .Key("state")
+              .String(org.state)
+              .Key("sign_key")
+              .String(crypto::ToBase64Url(org.sign_key))
+              .EndObject();
+          ASSIGN_OR_RETURN(std::string json, w.Finish());
+          return http::Response::Json(200, std::move(json));
+        });
+    RETURN_IF_ERROR(router.AddStreaming("GET", "/hub/v1/orgs/{org_code}", std::move(handler)));
+  }
+  return Status();
+}
+
+}  // namespace chukan::hub

@@ -1,0 +1,76 @@
+#include "hub/hub_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/status_matchers.h"
+#include "common/test_util.h"
+
+namespace chukan::hub {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using ::chukan::testing::TempDir;
+using ::testing::HasSubstr;
+
+std::string Write(const TempDir& dir, const std::string& text) {
+  const std::string path = dir.File("hub.toml");
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(HubConfigTest, ReadsSettingsAndResolvesPathsAgainstTheFile) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(HubConfig c, LoadHubConfig(Write(dir, R"(
+[hub]
+port = 0
+workers = 8
+instance = "hub-a"
+[tls]
+cert = "pki/hub.crt"
+key = "pki/hub.key"
+client_ca = "pki/ca.crt"
+[store]
+data_dir = "state"
+[permits]
+validity_seconds = 120
+[delivery]
+threads = 4
+timeout_ms = 2000
+lease_seconds = 30
+[records]
+retention_days = 10
+)")));
+  EXPECT_EQ(c.port, 0);
+  EXPECT_EQ(c.workers, 8);
+  EXPECT_EQ(c.instance, "hub-a");
+  EXPECT_EQ(c.tls_cert, dir.File("pki/hub.crt"));
+  EXPECT_EQ(c.store.data_dir, dir.File("state"));
+  EXPECT_EQ(c.keys_dir, dir.File("state") + "/keys");
+  EXPECT_EQ(c.store.pg_prefix, "chukan_hub");
+  EXPECT_EQ(c.permit_validity, std::chrono::seconds(120));
+  EXPECT_EQ(c.approval_permit_validity, std::chrono::seconds(259'200));
+  EXPECT_EQ(c.delivery.threads, 4);
+  EXPECT_EQ(c.delivery.timeout, std::chrono::milliseconds(2000));
+  EXPECT_EQ(c.retention_days, 10);
+}
+
+TEST(HubConfigTest, ErrorsNameTheKey) {
+  TempDir dir;
+  const std::string tls = "[tls]\ncert = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\n";
+  EXPECT_THAT(LoadHubConfig(Write(dir, "[hub]\nport = 0\n")),
+              StatusIs(StatusCode::kNotFound, HasSubstr("tls.cert")));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[hub]\nprot = 1\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("hub.prot")));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[delivery]\nlease_seconds = 5\ntimeout_ms = 9000\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("delivery.lease_seconds")));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[hub]\ninstance = \"a:b\"\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("hub.instance")));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[store]\nbackend = \"postgres\"\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("store.dsn")));
+}
+
+}  // namespace
+}  // namespace chukan::hub

@@ -1,0 +1,299 @@
+#include "hub/hub_store.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "common/utf8.h"
+#include "crypto/bytes.h"
+#include "crypto/hash.h"
+#include "http/json.h"
+
+namespace chukan::hub {
+namespace {
+
+// Times are Unix microseconds; permits' expiry in the permit's own unit (milliseconds).
+constexpr std::string_view kSqliteV1 = R"sql(
+CREATE TABLE hub_org (
+  org_code TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  org_class TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  sign_key BLOB NOT NULL,
+  cert_sha256 TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active', 'disabled')),
+  revision INTEGER NOT NULL,
+  created_at_us INTEGER NOT NULL,
+  updated_at_us INTEGER NOT NULL
+);
+CREATE TABLE hub_person (
+  person_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  rid_hash BLOB NOT NULL UNIQUE,
+  created_at_us INTEGER NOT NULL
+);
+CREATE TABLE hub_code (
+  subject_code TEXT PRIMARY KEY,
+  org_code TEXT NOT NULL,
+  person_id INTEGER NOT NULL REFERENCES hub_person (person_id),
+  created_at_us INTEGER NOT NULL,
+  UNIQUE (person_id, org_code)
+);
+CREATE TABLE hub_permission_list (
+  version INTEGER PRIMARY KEY,
+  rules TEXT NOT NULL,
+  rule_count INTEGER NOT NULL,
+  source_name TEXT NOT NULL,
+  source_sha256 TEXT NOT NULL,
+  loaded_at_us INTEGER NOT NULL,
+  loaded_by TEXT NOT NULL
+);
+CREATE TABLE hub_permit (
+  permit_id TEXT PRIMARY KEY,
+  inquirer TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  document TEXT NOT NULL,
+  signature BLOB NOT NULL,
+  envelope_sha256 BLOB,
+  provided_at_us INTEGER,
+  created_at_us INTEGER NOT NULL
+);
+CREATE INDEX hub_permit_expiry ON hub_permit (expires_at_ms);
+CREATE TABLE hub_record (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  inquirer TEXT NOT NULL,
+  reference TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  procedure_code TEXT NOT NULL,
+  tm TEXT NOT NULL,
+  layout_version TEXT NOT NULL,
+  inquirer_code TEXT NOT NULL,
+  provider_code TEXT,
+  permit_id TEXT,
+  requested_at_us INTEGER NOT NULL,
+  provided_at_us INTEGER,
+  outcome TEXT NOT NULL,
+  reason TEXT,
+  non_disclosure INTEGER NOT NULL,
+  UNIQUE (inquirer, reference)
+);
+CREATE INDEX hub_record_requested ON hub_record (requested_at_us);
+CREATE INDEX hub_record_provider ON hub_record (provider, id);
+CREATE INDEX hub_record_permit ON hub_record (permit_id);
+)sql";
+
+std::string PostgresV1() {
+  std::string s(kSqliteV1);
+  auto replace_all = [&s](std::string_view from, std::string_view to) {
+    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) {
+      s.replace(p, from.size(), to);
+    }
+  };
+  replace_all("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY");
+  replace_all("INTEGER", "BIGINT");
+  replace_all("BLOB", "BYTEA");
+  return s;
+}
+
+Status CheckOrg(const OrgRecord& org) {
+  if (org.name.empty() || org.name.size() > kMaxOrgNameBytes || !IsValidUtf8(org.name)) {
+    return InvalidArgumentError("name: 1 to 200 bytes of UTF-8 required");
+  }
+  RETURN_IF_ERROR(linkage::CheckOrgClass(org.org_class));
+  const bool http = org.endpoint.rfind("http://", 0) == 0;
+  const bool https = org.endpoint.rfind("https://", 0) == 0;
+  if ((!http && !https) || org.endpoint.size() > kMaxEndpointBytes ||
+      org.endpoint.find_first_of(" \t\r\n?#") != std::string::npos || org.endpoint.back() == '/') {
+    return InvalidArgumentError(
+        "endpoint: expected a base URL such as https://host:port (no path ending in '/', no "
+        "query)");
+  }
+  if (!crypto::VerifyKey::FromBytes(org.sign_key).ok()) {
+    return InvalidArgumentError("sign key: not a valid Ed25519 public key");
+  }
+  if (org.cert_sha256.size() != 64 || !crypto::FromHex(org.cert_sha256).ok()) {
+    return InvalidArgumentError("certificate fingerprint: expected 64 hex digits");
+  }
+  return Status();
+}
+
+Result<OrgRecord> OrgFromRow(const store::Row& r) {
+  OrgRecord o;
+  ASSIGN_OR_RETURN(std::string code, r.GetText(0));
+  ASSIGN_OR_RETURN(o.code, OrgCode::Parse(code));
+  ASSIGN_OR_RETURN(o.name, r.GetText(1));
+  ASSIGN_OR_RETURN(o.org_class, r.GetText(2));
+  ASSIGN_OR_RETURN(o.endpoint, r.GetText(3));
+  ASSIGN_OR_RETURN(o.sign_key, r.GetBlob(4));
+  ASSIGN_OR_RETURN(o.cert_sha256, r.GetText(5));
+  ASSIGN_OR_RETURN(o.state, r.GetText(6));
+  ASSIGN_OR_RETURN(o.created_at_us, r.GetInt(7));
+  ASSIGN_OR_RETURN(o.updated_at_us, r.GetInt(8));
+  return o;
+}
+
+// The rules of a version as stored: the permission list document's "rules" (no classes; the
+// registry supplies them when the list is published).
+std::string RulesJson(const std::vector<linkage::PermissionRule>& rules, int64_t version) {
+  linkage::PermissionList list(version, 0, 1, rules, {});
+  return list.Document();
+}
+
+// Every registry change gets the next revision, so the hub notices it whatever the clock says.
+Result<int64_t> NextRevision(store::Transaction& tx) {
+  ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT COALESCE(MAX(revision), 0) FROM hub_org"));
+  ASSIGN_OR_RETURN(int64_t latest, row->GetInt(0));
+  return latest + 1;
+}
+
+}  // namespace
+
+const std::vector<store::Migration>& HubMigrations() {
+  static const auto* m =
+      new std::vector<store::Migration>{{1, "registry, codes, permission lists, permits, records",
+                                         std::string(kSqliteV1), PostgresV1()}};
+  return *m;
+}
+
+Result<std::unique_ptr<HubStore>> HubStore::Open(std::shared_ptr<store::Database> db,
+                                                 const crypto::SigningKey* audit_key,
+                                                 const Clock& clock) {
+  RETURN_IF_ERROR(store::ApplyMigrations(*db, "hub", HubMigrations(), clock));
+  audit::AuditLog::Options ao;
+  ao.checkpoint_key = audit_key;
+  ao.clock = &clock;
+  ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditLog> audit, audit::AuditLog::Open(db, ao));
+  return std::unique_ptr<HubStore>(new HubStore(std::move(db), std::move(audit), clock));
+}
+
+Status HubStore::AddOrg(const OrgRecord& org, const std::string& actor) {
+  RETURN_IF_ERROR(CheckOrg(org));
+  const int64_t now = ToUnixMicros(clock_.Now());
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  ASSIGN_OR_RETURN(
+      auto existing,
+      tx->QueryOne("SELECT created_at_us FROM hub_org WHERE org_code = ?", {org.code.str()}));
+  ASSIGN_OR_RETURN(int64_t revision, NextRevision(*tx));
+  if (existing) {
+    RETURN_IF_ERROR(tx->Exec(
+        "UPDATE hub_org SET name = ?, org_class = ?, endpoint = ?, sign_key = ?,"
+        " cert_sha256 = ?, state = 'active', revision = ?, updated_at_us = ? WHERE org_code = ?",
+        {org.name, org.org_class, org.endpoint, org.sign_key, org.cert_sha256, revision, now,
+         org.code.str()}));
+  } else {
+    RETURN_IF_ERROR(
+        tx->Exec("INSERT INTO hub_org (org_code, name, org_class, endpoint, sign_key, cert_sha256,"
+                 " state, revision, created_at_us, updated_at_us)"
+                 " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+                 {org.code.str(), org.name, org.org_class, org.endpoint, org.sign_key,
+                  org.cert_sha256, revision, now, now}));
+  }
+  RETURN_IF_ERROR(audit_
+                      ->Append(*tx, {"hub", actor, existing ? "org.update" : "org.add",
+                                     "org " + org.code.str(), "ok", ""})
+                      .status());
+  return tx->Commit();
+}
+
+Status HubStore::DisableOrg(const OrgCode& code, const std::string& actor) {
+  const int64_t now = ToUnixMicros(clock_.Now());
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  ASSIGN_OR_RETURN(int64_t revision, NextRevision(*tx));
+  ASSIGN_OR_RETURN(int64_t n, tx->ExecCount("UPDATE hub_org SET state = 'disabled',"
+                                            " revision = ?, updated_at_us = ? WHERE org_code = ?",
+                                            {revision, now, code.str()}));
+  if (n == 0) return NotFoundError("organisation " + code.str() + " is not registered");
+  RETURN_IF_ERROR(
+      audit_->Append(*tx, {"hub", actor, "org.disable", "org " + code.str(), "ok", ""}).status());
+  return tx->Commit();
+}
+
+Result<std::vector<OrgRecord>> HubStore::ListOrgs() {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(auto rows,
+                   tx->Query("SELECT org_code, name, org_class, endpoint, sign_key, cert_sha256,"
+                             " state, created_at_us, updated_at_us FROM hub_org"
+                             " ORDER BY org_code"));
+  std::vector<OrgRecord> out;
+  for (const store::Row& r : rows) {
+    ASSIGN_OR_RETURN(OrgRecord o, OrgFromRow(r));
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Result<std::string> HubStore::RegistryStamp() {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT COUNT(*), COALESCE(MAX(revision), 0)"
+                                          " FROM hub_org"));
+  ASSIGN_OR_RETURN(int64_t n, row->GetInt(0));
+  ASSIGN_OR_RETURN(int64_t latest, row->GetInt(1));
+  return std::to_string(n) + "/" + std::to_string(latest);
+}
+
+Result<int64_t> HubStore::AddPermissionList(const std::vector<linkage::PermissionRule>& rules,
+                                            const std::string& source_name,
+                                            const std::string& source_sha256,
+                                            const std::string& actor) {
+  const int64_t now = ToUnixMicros(clock_.Now());
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  ASSIGN_OR_RETURN(auto row,
+                   tx->QueryOne("SELECT COALESCE(MAX(version), 0) FROM hub_permission_list"));
+  ASSIGN_OR_RETURN(int64_t latest, row->GetInt(0));
+  const int64_t version = latest + 1;
+  RETURN_IF_ERROR(tx->Exec(
+      "INSERT INTO hub_permission_list (version, rules, rule_count, source_name, source_sha256,"
+      " loaded_at_us, loaded_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      {version, RulesJson(rules, version), static_cast<int64_t>(rules.size()), source_name,
+       source_sha256, now, actor}));
+  RETURN_IF_ERROR(
+      audit_
+          ->Append(*tx, {"hub", actor, "permissions.load",
+                         "permission list v" + std::to_string(version) + " (" +
+                             std::to_string(rules.size()) + " rules, sha256 " + source_sha256 + ")",
+                         "ok", ""})
+          .status());
+  RETURN_IF_ERROR(tx->Commit());
+  return version;
+}
+
+Result<std::optional<PermissionListVersion>> HubStore::LatestPermissionList() {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT version, rules, source_name, source_sha256,"
+                                          " loaded_at_us FROM hub_permission_list"
+                                          " ORDER BY version DESC LIMIT 1"));
+  if (!row) return std::optional<PermissionListVersion>();
+  PermissionListVersion v;
+  ASSIGN_OR_RETURN(v.version, row->GetInt(0));
+  ASSIGN_OR_RETURN(std::string rules, row->GetText(1));
+  ASSIGN_OR_RETURN(v.source_name, row->GetText(2));
+  ASSIGN_OR_RETURN(v.source_sha256, row->GetText(3));
+  ASSIGN_OR_RETURN(v.loaded_at_us, row->GetInt(4));
+  Result<linkage::PermissionList> list = linkage::PermissionList::ParseDocument(rules);
+  if (!list.ok()) {
+    return DataLossError("hub_permission_list version " + std::to_string(v.version) + ": " +
+                         list.status().message());
+  }
+  v.rules = list->rules();
+  return std::optional<PermissionListVersion>(std::move(v));
+}
+
+Result<int64_t> HubStore::LatestPermissionListVersion() {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(auto row,
+                   tx->QueryOne("SELECT COALESCE(MAX(version), 0) FROM hub_permission_list"));
+  return row->GetInt(0);
+}
+
+Result<linkage::PermissionList> ReadPermissionListFile(const std::string& path,
+                                                       const layout::Catalogue& catalogue,
+                                                       std::string* sha256_hex) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError(path + ": cannot open the file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  if (sha256_hex != nullptr) *sha256_hex = crypto::ToHex(crypto::Sha256(crypto::AsBytes(text)));
+  return linkage::PermissionList::ParseSource(text, path, catalogue);
+}
+
+}  // namespace chukan::hub

@@ -1,0 +1,110 @@
+// HubStore: the hub's persistent state in one database — the organisation registry, issued
+// codes (符号), permission list versions, permits, records of provision (情報提供等記録) — with
+// the administrative operations the `chukan hub …` commands perform (each audited in the same
+// transaction). The request-time logic lives in Hub (hub.h).
+//
+// What is stored about people: a keyed BLAKE2b hash of each resident identifier (住民票コード;
+// the key is the hub's code secret, kept outside the database), never the identifier itself,
+// and the random per-organisation codes. Envelopes are never stored — only their SHA-256 —
+// except sealed, inside the outbox until delivered.
+//
+// Thread-safety: thread-safe (the database serialises writers).
+#ifndef CHUKAN_HUB_HUB_STORE_H_
+#define CHUKAN_HUB_HUB_STORE_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/audit_log.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/status.h"
+#include "crypto/ed25519.h"
+#include "layout/catalogue.h"
+#include "linkage/permission_list.h"
+#include "store/database.h"
+#include "store/migrations.h"
+
+namespace chukan::hub {
+
+inline constexpr size_t kMaxOrgNameBytes = 200;
+inline constexpr size_t kMaxEndpointBytes = 200;
+
+// The migrations of the hub database (component "hub").
+const std::vector<store::Migration>& HubMigrations();
+
+// One registered organisation (機関).
+struct OrgRecord {
+  OrgCode code = OrgCode::Parse("0000000000000000").value();
+  std::string name;
+  std::string org_class;    // "municipality", "insurer", …
+  std::string endpoint;     // base URL of its server: "https://host:port"
+  crypto::Bytes sign_key;   // Ed25519 public key (32 bytes) that signs its envelopes
+  std::string cert_sha256;  // the pinned TLS client certificate (hex SHA-256 of the DER)
+  std::string state;        // "active" or "disabled"
+  int64_t created_at_us = 0;
+  int64_t updated_at_us = 0;
+};
+
+// One loaded permission list version.
+struct PermissionListVersion {
+  int64_t version = 0;
+  std::vector<linkage::PermissionRule> rules;
+  std::string source_name;
+  std::string source_sha256;
+  int64_t loaded_at_us = 0;
+};
+
+class HubStore {
+ public:
+  // Applies the hub and audit migrations to `db`. `audit_key` signs audit checkpoints (not
+  // owned; must outlive the store).
+  static Result<std::unique_ptr<HubStore>> Open(std::shared_ptr<store::Database> db,
+                                                const crypto::SigningKey* audit_key,
+                                                const Clock& clock = SystemClock::Get());
+
+  // Registers an organisation, or re-registers (replaces name, class, endpoint, keys and
+  // certificate of) an existing one, which also re-activates it.
+  // Errors: kInvalidArgument naming the field (name empty or too long, endpoint not an
+  // http(s) URL, class syntax, sign key not a valid Ed25519 public key, fingerprint not 64 hex).
+  Status AddOrg(const OrgRecord& org, const std::string& actor);
+  // Refuses the organisation from now on (its requests get 403; permits naming it as provider
+  // are refused). kNotFound if not registered.
+  Status DisableOrg(const OrgCode& code, const std::string& actor);
+  Result<std::vector<OrgRecord>> ListOrgs();
+  // A cheap fingerprint of the registry (count and latest change), to notice changes.
+  Result<std::string> RegistryStamp();
+
+  // Stores `rules` as the next version (1, 2, …) and returns it. Audited with the source's
+  // name, hash and rule count.
+  Result<int64_t> AddPermissionList(const std::vector<linkage::PermissionRule>& rules,
+                                    const std::string& source_name,
+                                    const std::string& source_sha256, const std::string& actor);
+  // The newest version, or nullopt when none was ever loaded.
+  Result<std::optional<PermissionListVersion>> LatestPermissionList();
+  Result<int64_t> LatestPermissionListVersion();  // 0 when none
+
+  std::shared_ptr<store::Database> db() const { return db_; }
+  audit::AuditLog& audit() { return *audit_; }
+  const Clock& clock() const { return clock_; }
+
+ private:
+  HubStore(std::shared_ptr<store::Database> db, std::unique_ptr<audit::AuditLog> audit,
+           const Clock& clock)
+      : db_(std::move(db)), audit_(std::move(audit)), clock_(clock) {}
+  std::shared_ptr<store::Database> db_;
+  std::unique_ptr<audit::AuditLog> audit_;
+  const Clock& clock_;
+};
+
+// Reads a permission list source file and checks it against `catalogue`.
+// Errors: kNotFound (no file), those of PermissionList::ParseSource.
+Result<linkage::PermissionList> ReadPermissionListFile(const std::string& path,
+                                                       const layout::Catalogue& catalogue,
+                                                       std::string* sha256_hex);
+
+}  // namespace chukan::hub
+
+#endif  // CHUKAN_HUB_HUB_STORE_H_

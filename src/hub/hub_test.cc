@@ -1,0 +1,386 @@
+#include "hub/hub.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "crypto/bytes.h"
+#include "crypto/sealed_box.h"
+#include "layout/catalogue_loader.h"
+#include "linkage/envelope.h"
+#include "linkage/permit.h"
+#include "store/store_test_util.h"
+
+namespace chukan::hub {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using ::testing::HasSubstr;
+
+OrgCode Org(std::string_view s) { return OrgCode::Parse(s).value(); }
+const OrgCode kCityA = Org("0000000000000011");
+const OrgCode kCityB = Org("0000000000000012");
+const OrgCode kInsurer = Org("0000000000000013");
+const ResidentId kRid = ResidentId::Parse("12345678901").value();
+const ResidentId kRid2 = ResidentId::Parse("98765432109").value();
+
+class HubTest : public store::testing::StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    db_ = NewDatabase();
+    ASSERT_NE(db_, nullptr);
+    ASSERT_OK_AND_ASSIGN(catalogue_, layout::LoadCatalogue(CHUKAN_LAYOUT_DIR));
+    HubKeys keys{crypto::SigningKey::Generate(), crypto::SecretBytes::Random(32),
+                 crypto::SigningKey::Generate()};
+    ASSERT_OK_AND_ASSIGN(hub_, Hub::Open(config_, db_, std::move(keys), catalogue_, clock_));
+    for (const auto& [org, cls] :
+         {std::pair{kCityA, "municipality"}, std::pair{kCityB, "municipality"},
+          std::pair{kInsurer, "insurer"}}) {
+      keys_.emplace(org, crypto::SigningKey::Generate());
+      OrgRecord rec;
+      rec.code = org;
+      rec.name = "org " + org.str();
+      rec.org_class = cls;
+      rec.endpoint = "https://127.0.0.1:1";
+      rec.sign_key = keys_.at(org).verify_key().bytes();
+      rec.cert_sha256 = std::string(63, 'a') + org.str().substr(15);
+      ASSERT_OK(hub_->store().AddOrg(rec, "test"));
+    }
+    std::string sha;
+    ASSERT_OK_AND_ASSIGN(
+        linkage::PermissionList list,
+        ReadPermissionListFile(std::string(CHUKAN_LAYOUT_DIR) + "/../permissions/sample.csv",
+                               *catalogue_, &sha));
+    ASSERT_OK(hub_->store().AddPermissionList(list.rules(), "sample.csv", sha, "test").status());
+    ASSERT_OK(hub_->Refresh());
+  }
+  void TearDown() override {
+    hub_.reset();
+    StoreTest::TearDown();
+  }
+
+  PermitRequest Request(const OrgCode& provider, std::string jt, std::string tm,
+                        const SubjectCode& subject, std::string reference) {
+    PermitRequest r;
+    r.provider = provider;
+    r.procedure = JtCode::Parse(jt).value();
+    r.tm = TmCode::Parse(tm).value();
+    r.layout_version = "0001";
+    r.subject = subject;
+    r.reply_key = reply_.public_key();
+    r.reference = std::move(reference);
+    return r;
+  }
+
+  // Outbox items of `topic`, oldest first.
+  std::vector<store::OutboxItem> Queued(std::string_view topic) {
+    std::vector<store::OutboxItem> out;
+    auto tx = db_->BeginRead().value();
+    auto rows = tx->Query("SELECT id FROM outbox WHERE topic = ? ORDER BY id", {std::string(topic)})
+                    .value();
+    for (const store::Row& r : rows)
+      out.push_back(hub_->outbox().Get(*db_, r.GetInt(0).value()).value());
+    return out;
+  }
+
+  int64_t CountRecords(std::string_view outcome) {
+    auto tx = db_->BeginRead().value();
+    return tx->QueryOne("SELECT COUNT(*) FROM hub_record WHERE outcome = ?", {std::string(outcome)})
+        .value()
+        ->GetInt(0)
+        .value();
+  }
+
+  // A permit A → B for the tax TM, and the permit as B would receive it.
+  linkage::ProvisionPermit IssueTaxPermit(const std::string& reference) {
+    SubjectCode a = hub_->IssueCode(kCityA, kRid).value();
+    EXPECT_OK(hub_->IssueCode(kCityB, kRid).status());
+    PermitOutcome out = hub_->RequestPermit(kCityA, Request(kCityB, "JT90000000000101",
+                                                            "TM00000000000002", a, reference))
+                            .value();
+    EXPECT_TRUE(out.permitted) << out.reason;
+    for (const store::OutboxItem& item : Queued(kTopicProvisionRequest)) {
+      std::string payload(item.payload.begin(), item.payload.end());
+      auto signed_permit =
+          linkage::ParseSignedPermitJson(payload.substr(payload.find('\n') + 1)).value();
+      auto p = linkage::VerifyPermit(signed_permit, hub_->verify_key(), clock_.Now()).value();
+      if (p.id == *out.permit_id) return p;
+    }
+    ADD_FAILURE() << "permit not queued";
+    return {};
+  }
+
+  linkage::SignedDocument Answer(const linkage::ProvisionPermit& p, const OrgCode& from,
+                                 std::string_view plaintext) {
+    linkage::Envelope e;
+    e.permit_id = p.id;
+    e.provider = from;
+    e.inquirer = p.inquirer;
+    e.sealed_at_ms = ToUnixMicros(clock_.Now()) / 1000;
+    e.sealed = crypto::Seal(p.reply_key, crypto::AsBytes(plaintext)).value();
+    return linkage::SignEnvelope(e, keys_.at(from));
+  }
+
+  FakeClock clock_;
+  HubConfig config_;
+  std::shared_ptr<store::Database> db_;
+  std::shared_ptr<const layout::Catalogue> catalogue_;
+  std::unique_ptr<Hub> hub_;
+  std::map<OrgCode, crypto::SigningKey> keys_;
+  crypto::BoxKeyPair reply_ = crypto::BoxKeyPair::Generate();
+};
+
+TEST_P(HubTest, CodesAreStablePerOrganisationAndUnlinkable) {
+  ASSERT_OK_AND_ASSIGN(SubjectCode a1, hub_->IssueCode(kCityA, kRid));
+  ASSERT_OK_AND_ASSIGN(SubjectCode a2, hub_->IssueCode(kCityA, kRid));
+  ASSERT_OK_AND_ASSIGN(SubjectCode b1, hub_->IssueCode(kCityB, kRid));
+  ASSERT_OK_AND_ASSIGN(SubjectCode a_other, hub_->IssueCode(kCityA, kRid2));
+  EXPECT_EQ(a1, a2);
+  EXPECT_NE(a1, b1);
+  EXPECT_NE(a1, a_other);
+  // Nothing in the hub's tables holds the resident identifier, in any column.
+  auto tx = db_->BeginRead().value();
+  for (const char* sql : {"SELECT * FROM hub_person", "SELECT * FROM hub_code"}) {
+    const std::vector<store::Row> rows = tx->Query(sql).value();
+    for (const store::Row& r : rows) {
+      for (const store::Value& v : r.values()) {
+        if (auto* s = std::get_if<std::string>(&v)) {
+          EXPECT_EQ(s->find(kRid.str()), std::string::npos) << sql;
+        }
+        if (auto* b = std::get_if<store::Bytes>(&v)) {
+          EXPECT_EQ(std::string(b->begin(), b->end()).find(kRid.str()), std::string::npos);
+          EXPECT_EQ(crypto::ToHex(*b).find(kRid.str()), std::string::npos);
+        }
+      }
+    }
+  }
+}
+
+TEST_P(HubTest, PermitCarriesTheProvidersCodeAndIsRecordedAndQueuedOnce) {
+  ASSERT_OK_AND_ASSIGN(SubjectCode a, hub_->IssueCode(kCityA, kRid));
+  ASSERT_OK_AND_ASSIGN(SubjectCode b, hub_->IssueCode(kCityB, kRid));
+  ASSERT_OK_AND_ASSIGN(PermitOutcome out,
+                       hub_->RequestPermit(kCityA, Request(kCityB, "JT90000000000101",
+                                                           "TM00000000000002", a, "ref-1")));
+  ASSERT_TRUE(out.permitted) << out.reason;
+  EXPECT_FALSE(out.repeated);
+  EXPECT_EQ(out.expires_at_ms, ToUnixMicros(clock_.Now()) / 1000 + 600'000);
+  auto queued = Queued(kTopicProvisionRequest);
+  ASSERT_EQ(queued.size(), 1u);
+  std::string payload(queued[0].payload.begin(), queued[0].payload.end());
+  EXPECT_EQ(payload.substr(0, 17), kCityB.str() + "\n");
+  ASSERT_OK_AND_ASSIGN(auto signed_permit, linkage::ParseSignedPermitJson(payload.substr(17)));
+  ASSERT_OK_AND_ASSIGN(linkage::ProvisionPermit p,
+                       linkage::VerifyPermit(signed_permit, hub_->verify_key(), clock_.Now()));
+  EXPECT_EQ(p.id, *out.permit_id);
+  EXPECT_EQ(p.subject, b);  // translated: the provider's code, not the inquirer's
+  EXPECT_EQ(p.inquirer, kCityA);
+  EXPECT_EQ(p.reply_key, reply_.public_key());
+  EXPECT_EQ(p.reference, "ref-1");
+  // The same reference again: the same permit, nothing new.
+  ASSERT_OK_AND_ASSIGN(PermitOutcome again,
+                       hub_->RequestPermit(kCityA, Request(kCityB, "JT90000000000101",
+                                                           "TM00000000000002", a, "ref-1")));
+  EXPECT_TRUE(again.repeated);
+  EXPECT_EQ(again.permit_id, out.permit_id);
+  EXPECT_EQ(Queued(kTopicProvisionRequest).size(), 1u);
+  EXPECT_EQ(CountRecords("permitted"), 1);
+}
+
+TEST_P(HubTest, RefusalsCarryReasonsAreRecordedAndContactNobody) {
+  ASSERT_OK_AND_ASSIGN(SubjectCode a, hub_->IssueCode(kCityA, kRid));
+  ASSERT_OK_AND_ASSIGN(SubjectCode b, hub_->IssueCode(kCityB, kRid));
+  ASSERT_OK_AND_ASSIGN(SubjectCode only_a, hub_->IssueCode(kCityA, kRid2));
+  ASSERT_OK_AND_ASSIGN(SubjectCode insurer, hub_->IssueCode(kInsurer, kRid));
+  struct Case {
+    OrgCode inquirer;
+    PermitRequest request;
+    std::string_view reason;
+  };
+  PermitRequest bad_version =
+      Request(kCityB, "JT90000000000101", "TM00000000000002", a, "r-version");
+  bad_version.layout_version = "0999";
+  std::vector<Case> cases = {
+      // An insurer asking a city for public-assistance data: not in the list.
+      {kInsurer, Request(kCityB, "JT90000000000402", "TM90000000000102", insurer, "r-list"),
+       kNotPermitted},
+      // The right TM under a procedure that does not allow it.
+      {kCityA, Request(kCityB, "JT90000000000102", "TM00000000000004", a, "r-proc"), kNotPermitted},
+      // Someone else's code.
+      {kCityA, Request(kCityB, "JT90000000000101", "TM00000000000002", b, "r-code"),
+       kUnknownSubject},
+      // A person the provider does not know.
+      {kCityA, Request(kCityB, "JT90000000000101", "TM00000000000002", only_a, "r-none"),
+       kNoSubjectAtProvider},
+      {kCityA, Request(Org("0000000000000099"), "JT90000000000101", "TM00000000000002", a, "r-who"),
+       kUnknownProvider},
+      {kCityA, bad_version, kUnknownLayoutVersion},
+  };
+  for (const Case& c : cases) {
+    ASSERT_OK_AND_ASSIGN(PermitOutcome out, hub_->RequestPermit(c.inquirer, c.request));
+    EXPECT_FALSE(out.permitted) << c.request.reference;
+    EXPECT_EQ(out.reason, c.reason) << c.request.reference << ": " << out.message;
+  }
+  ASSERT_OK(hub_->store().DisableOrg(kCityB, "test"));
+  ASSERT_OK(hub_->Refresh());
+  ASSERT_OK_AND_ASSIGN(PermitOutcome disabled,
+                       hub_->RequestPermit(kCityA, Request(kCityB, "JT90000000000101",
+                                                           "TM00000000000002", a, "r-off")));
+  EXPECT_EQ(disabled.reason, kProviderDisabled);
+  EXPECT_EQ(CountRecords("refused"), static_cast<int64_t>(cases.size()) + 1);
+  EXPECT_EQ(CountRecords("permitted"), 0);
+  EXPECT_TRUE(Queued(kTopicProvisionRequest).empty());
+  // A refused reference stays refused.
+  ASSERT_OK_AND_ASSIGN(PermitOutcome again, hub_->RequestPermit(kInsurer, cases[0].request));
+  EXPECT_TRUE(again.repeated);
+  EXPECT_EQ(again.reason, kNotPermitted);
+}
+
+TEST_P(HubTest, ProvisionIsVerifiedRecordedAndRelayedUnopened) {
+  linkage::ProvisionPermit p = IssueTaxPermit("ref-p");
+  const std::string marker = "MARKER-7f3a9c-課税所得";
+  linkage::SignedDocument envelope = Answer(p, kCityB, marker);
+  ASSERT_OK(hub_->AcceptProvision(kCityB, envelope));
+  auto relayed = Queued(kTopicInquiryResult);
+  ASSERT_EQ(relayed.size(), 1u);
+  std::string payload(relayed[0].payload.begin(), relayed[0].payload.end());
+  EXPECT_EQ(payload.substr(0, 17), kCityA.str() + "\n");
+  EXPECT_EQ(payload.find("MARKER"), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(linkage::ProvisionResult result,
+                       linkage::ParseProvisionResultJson(payload.substr(17)));
+  EXPECT_EQ(result.envelope.document, envelope.document);
+  ASSERT_OK_AND_ASSIGN(linkage::Envelope e,
+                       linkage::VerifyEnvelope(result.envelope, keys_.at(kCityB).verify_key()));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes opened, crypto::Open(reply_, e.sealed));
+  EXPECT_EQ(opened.AsStringView(), marker);
+  EXPECT_EQ(CountRecords("provided"), 1);
+  // The same envelope again (the provider's retry): accepted, nothing new.
+  ASSERT_OK(hub_->AcceptProvision(kCityB, envelope));
+  EXPECT_EQ(Queued(kTopicInquiryResult).size(), 1u);
+  // A different envelope for the answered permit: a replay.
+  EXPECT_THAT(hub_->AcceptProvision(kCityB, Answer(p, kCityB, "other")),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("ALREADY_PROVIDED")));
+}
+
+TEST_P(HubTest, ForgedTamperedWrongProviderUnknownAndExpiredEnvelopesAreRefused) {
+  linkage::ProvisionPermit p = IssueTaxPermit("ref-q");
+  // Signed by the inquirer's key, claiming to be the provider.
+  linkage::SignedDocument forged = Answer(p, kCityB, "x");
+  forged = linkage::SignEnvelope(linkage::ParseEnvelopeDocument(forged.document).value(),
+                                 keys_.at(kCityA));
+  EXPECT_THAT(hub_->AcceptProvision(kCityB, forged),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("BAD_SIGNATURE")));
+  linkage::SignedDocument tampered = Answer(p, kCityB, "x");
+  const size_t at = tampered.document.find("\"sealed_at_ms\":") + 15;
+  tampered.document[at] = tampered.document[at] == '1' ? '2' : '1';
+  EXPECT_THAT(hub_->AcceptProvision(kCityB, tampered),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("BAD_SIGNATURE")));
+  // The inquirer (or anyone else) answering a permit addressed to B.
+  EXPECT_THAT(hub_->AcceptProvision(kCityA, Answer(p, kCityA, "x")),
+              StatusIs(StatusCode::kPermissionDenied, HasSubstr("WRONG_PROVIDER")));
+  linkage::ProvisionPermit unknown = p;
+  unknown.id = PermitId::Generate();
+  EXPECT_THAT(hub_->AcceptProvision(kCityB, Answer(unknown, kCityB, "x")),
+              StatusIs(StatusCode::kNotFound, HasSubstr("UNKNOWN_PERMIT")));
+  clock_.Advance(std::chrono::seconds(600));
+  EXPECT_THAT(hub_->AcceptProvision(kCityB, Answer(p, kCityB, "x")),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("PERMIT_EXPIRED")));
+  EXPECT_TRUE(Queued(kTopicInquiryResult).empty());
+  EXPECT_EQ(CountRecords("provided"), 0);
+}
+
+TEST_P(HubTest, EachOrganisationSeesOnlyItsOwnRecordsWithItsOwnCodes) {
+  linkage::ProvisionPermit p = IssueTaxPermit("ref-r");
+  ASSERT_OK(hub_->AcceptProvision(kCityB, Answer(p, kCityB, "x")));
+  ASSERT_OK_AND_ASSIGN(SubjectCode insurer, hub_->IssueCode(kInsurer, kRid));
+  ASSERT_OK(hub_->RequestPermit(kInsurer, Request(kCityB, "JT90000000000402", "TM90000000000102",
+                                                  insurer, "r-refused"))
+                .status());
+  ASSERT_OK_AND_ASSIGN(auto a, hub_->ListRecords(kCityA, 0, 100));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].role, "inquirer");
+  EXPECT_EQ(a[0].counterpart, kCityB.str());
+  EXPECT_EQ(a[0].subject_code, hub_->IssueCode(kCityA, kRid)->str());
+  EXPECT_EQ(a[0].outcome, "provided");
+  EXPECT_EQ(a[0].reference, "ref-r");
+  EXPECT_TRUE(a[0].provided_at_us.has_value());
+  ASSERT_OK_AND_ASSIGN(auto b, hub_->ListRecords(kCityB, 0, 100));
+  ASSERT_EQ(b.size(), 1u);  // not the insurer's refused inquiry
+  EXPECT_EQ(b[0].role, "provider");
+  EXPECT_EQ(b[0].subject_code, p.subject.str());
+  EXPECT_EQ(b[0].reference, "");
+  ASSERT_OK_AND_ASSIGN(auto c, hub_->ListRecords(kInsurer, 0, 100));
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].outcome, "refused");
+  EXPECT_EQ(c[0].reason, kNotPermitted);
+  ASSERT_OK_AND_ASSIGN(auto after, hub_->ListRecords(kCityA, a[0].id, 100));
+  EXPECT_TRUE(after.empty());
+}
+
+TEST_P(HubTest, SweeperPurgesRecordsAfterRetentionOnly) {
+  IssueTaxPermit("ref-s");
+  clock_.Advance(std::chrono::hours(24 * 2556));
+  ASSERT_OK_AND_ASSIGN(SweepReport early, hub_->Sweep());
+  EXPECT_EQ(early.records_purged, 0);
+  EXPECT_EQ(early.permits_purged, 1);  // long expired; the record keeps its id
+  EXPECT_EQ(CountRecords("permitted"), 1);
+  clock_.Advance(std::chrono::hours(24 * 2));
+  ASSERT_OK_AND_ASSIGN(SweepReport late, hub_->Sweep());
+  EXPECT_EQ(late.records_purged, 1);
+  EXPECT_EQ(CountRecords("permitted"), 0);
+  auto tx = db_->BeginRead().value();
+  auto row = tx->QueryOne("SELECT action, target FROM audit_log ORDER BY seq DESC LIMIT 1").value();
+  EXPECT_EQ(row->GetText(0).value(), "records.sweep");
+  EXPECT_EQ(row->GetText(1).value(), "1 records, 0 permits");
+}
+
+TEST_P(HubTest, PublishedListIsSignedCarriesClassesAndIsResignedBeforeExpiry) {
+  ASSERT_OK_AND_ASSIGN(std::string body, hub_->PublishedPermissionList());
+  ASSERT_OK_AND_ASSIGN(linkage::PermissionList list,
+                       linkage::VerifyPublishedList(body, hub_->verify_key(), clock_.Now()));
+  EXPECT_EQ(list.version(), 1);
+  EXPECT_EQ(list.classes().at(kInsurer), "insurer");
+  EXPECT_EQ(list.expires_at_ms(), ToUnixMicros(clock_.Now()) / 1000 + 86'400'000);
+  clock_.Advance(std::chrono::hours(23));
+  ASSERT_OK_AND_ASSIGN(std::string later, hub_->PublishedPermissionList());
+  EXPECT_OK(
+      linkage::VerifyPublishedList(later, hub_->verify_key(), clock_.Now() + std::chrono::hours(20))
+          .status());
+  // A disabled organisation drops out of the classes at the next refresh.
+  ASSERT_OK(hub_->store().DisableOrg(kInsurer, "test"));
+  ASSERT_OK(hub_->Refresh());
+  ASSERT_OK_AND_ASSIGN(std::string after, hub_->PublishedPermissionList());
+  ASSERT_OK_AND_ASSIGN(linkage::PermissionList l2,
+                       linkage::VerifyPublishedList(after, hub_->verify_key(), clock_.Now()));
+  EXPECT_EQ(l2.classes().count(kInsurer), 0u);
+}
+
+TEST_P(HubTest, AuthenticationNeedsTheRegisteredCertificateOfAnActiveOrganisation) {
+  const std::string fp = std::string(63, 'a') + "1";
+  ASSERT_OK_AND_ASSIGN(OrgRecord a, hub_->Authenticate(kCityA, fp));
+  EXPECT_EQ(a.code, kCityA);
+  EXPECT_THAT(hub_->Authenticate(kCityA, std::string(64, 'b')),
+              StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_THAT(hub_->Authenticate(Org("0000000000000099"), fp),
+              StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_THAT(hub_->Authenticate(std::nullopt, fp), StatusIs(StatusCode::kUnauthenticated));
+  ASSERT_OK(hub_->store().DisableOrg(kCityA, "test"));
+  ASSERT_OK(hub_->Refresh());
+  EXPECT_THAT(hub_->Authenticate(kCityA, fp),
+              StatusIs(StatusCode::kPermissionDenied, HasSubstr("disabled")));
+  EXPECT_THAT(hub_->store().DisableOrg(Org("0000000000000099"), "test"),
+              StatusIs(StatusCode::kNotFound));
+  OrgRecord bad = a;
+  bad.endpoint = "ftp://x";
+  EXPECT_THAT(hub_->store().AddOrg(bad, "test"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("endpoint")));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, HubTest,
+                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres));
+
+}  // namespace
+}  // namespace chukan::hub
