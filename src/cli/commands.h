@@ -26,6 +26,7 @@ void RegisterDemoCommands(CLI::App& app, Action& action);
 void RegisterTenantCommands(CLI::App& app, Action& action);
 void RegisterServerCommands(CLI::App& app, Action& action);
 void RegisterReplicaCommands(CLI::App& app, Action& action);
+void RegisterHubCommands(CLI::App& app, Action& action);
 
 }  // namespace chukan::cli
 

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   chukan::cli::RegisterTenantCommands(app, action);
   chukan::cli::RegisterServerCommands(app, action);
   chukan::cli::RegisterReplicaCommands(app, action);
+  chukan::cli::RegisterHubCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,12 +1,16 @@
 // `chukan pki init` and `chukan pki issue`: a development CA for TLS and mutual TLS.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "common/ids.h"
+#include "crypto/bytes.h"
+#include "crypto/ed25519.h"
+#include "crypto/key_file.h"
 #include "pki/certificate_authority.h"
 
 namespace chukan::cli {
@@ -93,6 +97,46 @@ void RegisterPkiCommands(CLI::App& app, Action& action) {
       }
       std::printf("証明書を発行しました / issued: %s %s\n", paths->cert_file.c_str(),
                   paths->key_file.c_str());
+      return 0;
+    };
+  });
+
+  // An organisation's Ed25519 signing key (envelopes; the hub registers the public half).
+  struct SignKeyArgs {
+    std::string dir;
+    std::string name;
+  };
+  auto sk = std::make_shared<SignKeyArgs>();
+  CLI::App* sign_key = pki->add_subcommand(
+      "sign-key", "署名鍵 (Ed25519) を作成 / create an organisation's Ed25519 signing key");
+  sign_key->add_option("--dir", sk->dir, "出力ディレクトリ / directory")->required();
+  sign_key->add_option("--name", sk->name, "鍵の名前 / key name ([A-Za-z0-9._-])")->required();
+  sign_key->callback([sk, &action] {
+    action.run = [sk]() -> int {
+      if (Status st = pki::ValidateCertName(sk->name); !st.ok()) {
+        PrintError("鍵の名前が不正です", st);
+        return 2;
+      }
+      const std::string key_path = sk->dir + "/" + sk->name + ".sign.key";
+      const std::string pub_path = sk->dir + "/" + sk->name + ".sign.pub";
+      auto seed = crypto::LoadOrCreateKeyFile(key_path, 32, true);
+      if (!seed.ok()) {
+        PrintError("署名鍵を作成できません", seed.status());
+        return 1;
+      }
+      auto key = crypto::SigningKey::FromSeed(*seed);
+      if (!key.ok()) {
+        PrintError("署名鍵を読めません", key.status());
+        return 1;
+      }
+      std::ofstream out(pub_path, std::ios::trunc);
+      out << crypto::ToHex(key->verify_key().bytes()) << "\n";
+      if (!out) {
+        PrintError("公開鍵を書けません", InternalError(pub_path + ": write failed"));
+        return 1;
+      }
+      std::printf("署名鍵 / signing key: %s (0600)\n公開鍵 / public key: %s\n", key_path.c_str(),
+                  pub_path.c_str());
       return 0;
     };
   });

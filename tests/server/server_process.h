@@ -1,4 +1,4 @@
-// Tests only: runs the real `chukan` binary — `chukan server` as a child process on a free
+// Tests only: runs the real `chukan` binary — `chukan server` or `chukan hub` as a child process on a free
 // loopback port, and one-shot admin commands — and stops what it started.
 #ifndef CHUKAN_TESTS_SERVER_SERVER_PROCESS_H_
 #define CHUKAN_TESTS_SERVER_SERVER_PROCESS_H_
@@ -38,7 +38,8 @@ class ServerProcess {
   ~ServerProcess() { Stop(); }
 
   // Returns false (with the server's output in `log`) if it did not come up.
-  bool Start(const std::string& config, std::string* log) {
+  // `command` is the subcommand that takes --config: "server" or "hub".
+  bool Start(const std::string& config, std::string* log, const char* command = "server") {
     int pipefd[2];
     if (pipe(pipefd) != 0) return false;
     pid_ = fork();
@@ -46,7 +47,7 @@ class ServerProcess {
       dup2(pipefd[1], STDOUT_FILENO);
       close(pipefd[0]);
       close(pipefd[1]);
-      execl(CHUKAN_BINARY, CHUKAN_BINARY, "server", "--config", config.c_str(),
+      execl(CHUKAN_BINARY, CHUKAN_BINARY, command, "--config", config.c_str(),
             static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -81,6 +82,21 @@ class ServerProcess {
       out_ = nullptr;
     }
     return code;
+  }
+
+  // SIGKILL: the process dies at whatever point it is (crash tests).
+  void Kill() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+      exit_code_ = -1;
+      pid_ = -1;
+    }
+    if (out_ != nullptr) {
+      fclose(out_);
+      out_ = nullptr;
+    }
   }
 
   int port() const { return port_; }

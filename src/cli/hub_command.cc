@@ -1,0 +1,369 @@
+// chukan hub — the reference network hub (情報提供ネットワークシステム) and its administration:
+//   chukan hub --config FILE                      run until SIGINT/SIGTERM
+//   chukan hub org add|list|disable --config FILE …
+//   chukan hub permissions load|show --config FILE …
+// Exit codes: 0 success, 1 operation failed, 2 usage error.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "cli/commands.h"
+#include "common/log.h"
+#include "crypto/bytes.h"
+#include "crypto/process_hardening.h"
+#include "http/server.h"
+#include "hub/deliverer.h"
+#include "hub/hub.h"
+#include "hub/hub_api.h"
+#include "hub/hub_config.h"
+#include "hub/hub_store.h"
+#include "layout/catalogue_loader.h"
+#include "linkage/envelope.h"
+#include "pki/certificate_authority.h"
+#include "server/platform.h"
+
+namespace chukan::cli {
+namespace {
+
+int Fail(const char* ja, const char* en, const Status& s) {
+  std::fprintf(stderr, "chukan hub: %s / %s: %s\n", ja, en, s.ToString().c_str());
+  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+// What the admin commands need: the configuration, the database and the store over it.
+struct AdminContext {
+  hub::HubConfig config;
+  std::unique_ptr<store::TenantStore> owner;
+  std::unique_ptr<hub::HubKeys> keys;
+  std::unique_ptr<hub::HubStore> store;
+};
+
+Result<std::unique_ptr<AdminContext>> OpenAdmin(const std::string& config_path) {
+  auto ctx = std::make_unique<AdminContext>();
+  ASSIGN_OR_RETURN(ctx->config, hub::LoadHubConfig(config_path));
+  ASSIGN_OR_RETURN(hub::HubKeys keys, hub::LoadHubKeys(ctx->config, true));
+  ctx->keys = std::make_unique<hub::HubKeys>(std::move(keys));
+  ASSIGN_OR_RETURN(std::shared_ptr<store::Database> db,
+                   hub::OpenHubDatabase(ctx->config, &ctx->owner));
+  ASSIGN_OR_RETURN(ctx->store, hub::HubStore::Open(db, &ctx->keys->audit));
+  return ctx;
+}
+
+// A public key file: 64 hex digits (what `chukan pki sign-key` writes).
+Result<crypto::Bytes> ReadPublicKeyFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFoundError(path + ": cannot open the file");
+  std::string text;
+  std::getline(in, text);
+  Result<crypto::Bytes> key = crypto::FromHex(text);
+  if (!key.ok() || key->size() != 32) {
+    return InvalidArgumentError(path + ": expected an Ed25519 public key as 64 hex digits");
+  }
+  return key;
+}
+
+int RunHub(const std::string& config_path) {
+  Result<hub::HubConfig> cfg = hub::LoadHubConfig(config_path);
+  if (!cfg.ok())
+    return Fail("設定ファイルを読めません", "cannot load the configuration", cfg.status());
+  if (Status s = log::Init(cfg->log); !s.ok())
+    return Fail("ログを開けません", "cannot open the log", s);
+  if (Status s = crypto::HardenProcess(); !s.ok()) {
+    return Fail("プロセスを保護できません", "cannot harden the process", s);
+  }
+  auto catalogue = layout::LoadCatalogue(cfg->layout_dir);
+  if (!catalogue.ok()) {
+    return Fail("データ標準レイアウトが不正です", "the data standard layout is broken",
+                catalogue.status());
+  }
+  Result<hub::HubKeys> keys = hub::LoadHubKeys(*cfg, true);
+  if (!keys.ok()) return Fail("鍵を読めません", "cannot load the keys", keys.status());
+  std::unique_ptr<store::TenantStore> owner;
+  auto db = hub::OpenHubDatabase(*cfg, &owner);
+  if (!db.ok()) return Fail("データベースを開けません", "cannot open the database", db.status());
+  auto hub = hub::Hub::Open(*cfg, *db, std::move(*keys), *catalogue);
+  if (!hub.ok()) return Fail("ハブを開けません", "cannot open the hub", hub.status());
+
+  hub::Deliverer::Options dopt;
+  dopt.config = cfg->delivery;
+  dopt.instance = cfg->instance;
+  dopt.client.ca_file = cfg->tls_client_ca;
+  dopt.client.cert_file = cfg->tls_cert;
+  dopt.client.key_file = cfg->tls_key;
+  auto deliverer = hub::Deliverer::Create(**hub, dopt);
+  if (!deliverer.ok()) {
+    return Fail("配送を準備できません", "cannot set up delivery", deliverer.status());
+  }
+  (*hub)->SetDeliveryNotifier([d = deliverer->get()] { d->Notify(); });
+
+  http::Router router;
+  hub::HubApi api(**hub);
+  if (Status s = api.Register(router); !s.ok()) {
+    return Fail("経路を登録できません", "cannot register routes", s);
+  }
+  http::ServerOptions so;
+  so.host = cfg->host;
+  so.port = cfg->port;
+  so.threads = cfg->threads;
+  so.stream_threads = cfg->workers;
+  so.tls = true;
+  so.tls_options = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, true};
+  so.limits.max_stream_body_bytes = 2 * linkage::kMaxEnvelopeMessageBytes;
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto server = http::Server::Create(so, std::move(router));
+  if (!server.ok()) return Fail("待ち受けできません", "cannot listen", server.status());
+  if (Status s = (*deliverer)->Start(); !s.ok()) {
+    return Fail("配送を開始できません", "cannot start delivery", s);
+  }
+  if (Status s = (*server)->Start(); !s.ok()) return Fail("起動できません", "cannot start", s);
+
+  // Housekeeping: pick up registry and permission-list changes every second; sweep records.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread housekeeper([&] {
+    auto next_sweep = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> lock(mu);
+    while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
+      lock.unlock();
+      if (Status s = (*hub)->Refresh(); !s.ok()) {
+        log::Warn("hub.refresh_failed", {{"error", s.ToString()}});
+      }
+      if (std::chrono::steady_clock::now() >= next_sweep) {
+        Result<hub::SweepReport> r = (*hub)->Sweep();
+        if (!r.ok()) {
+          log::Warn("hub.sweep_failed", {{"error", r.status().ToString()}});
+        } else if (r->records_purged + r->permits_purged + r->outbox_purged > 0) {
+          log::Info("hub.swept", {{"records", r->records_purged},
+                                  {"permits", r->permits_purged},
+                                  {"outbox", r->outbox_purged}});
+        }
+        next_sweep = std::chrono::steady_clock::now() + cfg->sweep_interval;
+      }
+      lock.lock();
+    }
+  });
+
+  std::printf("chukan hub: 起動しました / listening on https://%s:%u\n", so.host.c_str(),
+              static_cast<unsigned>((*server)->port()));
+  std::fflush(stdout);
+  log::Info("hub.started", {{"port", static_cast<int>((*server)->port())},
+                            {"hub_key", crypto::ToHex((*hub)->verify_key().bytes())}});
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::Info("hub.stopping", {{"signal", sig}});
+  (*server)->Stop(std::chrono::seconds(10));
+  (*deliverer)->Stop();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  housekeeper.join();
+  const hub::Deliverer::Stats st = (*deliverer)->stats();
+  log::Info("hub.stopped",
+            {{"delivered", st.delivered}, {"refused", st.refused}, {"retried", st.retried}});
+  std::printf("chukan hub: 停止しました / stopped\n");
+  return 0;
+}
+
+struct OrgArgs {
+  std::string config;
+  std::string code;
+  std::string name;
+  std::string org_class;
+  std::string endpoint;
+  std::string sign_key;
+  std::string cert;
+};
+
+int OrgAdd(const OrgArgs& a) {
+  Result<OrgCode> code = OrgCode::Parse(a.code);
+  if (!code.ok()) return Fail("機関コードが不正です", "bad --code", code.status());
+  Result<crypto::Bytes> key = ReadPublicKeyFile(a.sign_key);
+  if (!key.ok()) return Fail("署名鍵を読めません", "cannot read --sign-key", key.status());
+  Result<pki::CertificateInfo> cert = pki::ReadCertificateFile(a.cert);
+  if (!cert.ok()) return Fail("証明書を読めません", "cannot read --cert", cert.status());
+  if (!cert->org || *cert->org != *code) {
+    return Fail("証明書の機関コードが一致しません", "the certificate is not for this organisation",
+                InvalidArgumentError(a.cert + ": names organisation " +
+                                     (cert->org ? cert->org->str() : std::string("(none)")) +
+                                     ", not " + code->str()));
+  }
+  auto ctx = OpenAdmin(a.config);
+  if (!ctx.ok())
+    return Fail("ハブのデータを開けません", "cannot open the hub's data", ctx.status());
+  hub::OrgRecord rec;
+  rec.code = *code;
+  rec.name = a.name;
+  rec.org_class = a.org_class;
+  rec.endpoint = a.endpoint;
+  rec.sign_key = *key;
+  rec.cert_sha256 = cert->sha256;
+  if (Status s = (*ctx)->store->AddOrg(rec, server::CliActor()); !s.ok()) {
+    return Fail("機関を登録できません", "cannot register the organisation", s);
+  }
+  std::printf("機関を登録しました / registered: %s %s (%s) %s\n", code->str().c_str(),
+              a.name.c_str(), a.org_class.c_str(), a.endpoint.c_str());
+  return 0;
+}
+
+int OrgList(const std::string& config) {
+  auto ctx = OpenAdmin(config);
+  if (!ctx.ok())
+    return Fail("ハブのデータを開けません", "cannot open the hub's data", ctx.status());
+  auto orgs = (*ctx)->store->ListOrgs();
+  if (!orgs.ok()) return Fail("一覧を読めません", "cannot list", orgs.status());
+  std::printf("%-16s  %-8s  %-14s  %-32s  %s\n", "機関コード/org", "状態/state", "種別/class",
+              "接続先/endpoint", "名称/name");
+  for (const hub::OrgRecord& o : *orgs) {
+    std::printf("%-16s  %-8s  %-14s  %-32s  %s\n", o.code.str().c_str(), o.state.c_str(),
+                o.org_class.c_str(), o.endpoint.c_str(), o.name.c_str());
+  }
+  std::printf("%zu 機関 / organisations\n", orgs->size());
+  return 0;
+}
+
+int OrgDisable(const std::string& config, const std::string& code_text) {
+  Result<OrgCode> code = OrgCode::Parse(code_text);
+  if (!code.ok()) return Fail("機関コードが不正です", "bad --code", code.status());
+  auto ctx = OpenAdmin(config);
+  if (!ctx.ok())
+    return Fail("ハブのデータを開けません", "cannot open the hub's data", ctx.status());
+  if (Status s = (*ctx)->store->DisableOrg(*code, server::CliActor()); !s.ok()) {
+    return Fail("機関を停止できません", "cannot disable the organisation", s);
+  }
+  std::printf(
+      "機関を停止しました / disabled: %s (稼働中のハブには1秒以内に反映 / a running hub "
+      "applies it within a second)\n",
+      code->str().c_str());
+  return 0;
+}
+
+int PermissionsLoad(const std::string& config, const std::string& file) {
+  auto ctx = OpenAdmin(config);
+  if (!ctx.ok())
+    return Fail("ハブのデータを開けません", "cannot open the hub's data", ctx.status());
+  auto catalogue = layout::LoadCatalogue((*ctx)->config.layout_dir);
+  if (!catalogue.ok()) {
+    return Fail("データ標準レイアウトが不正です", "the data standard layout is broken",
+                catalogue.status());
+  }
+  std::string sha;
+  auto list = hub::ReadPermissionListFile(file, **catalogue, &sha);
+  if (!list.ok()) {
+    return Fail("照会許可用照合リストが不正です", "the permission list is invalid", list.status());
+  }
+  auto version = (*ctx)->store->AddPermissionList(list->rules(), file, sha, server::CliActor());
+  if (!version.ok()) return Fail("登録できません", "cannot store the list", version.status());
+  std::printf(
+      "照会許可用照合リストを登録しました / loaded permission list version %lld: %zu "
+      "rules (sha256 %s)\n",
+      static_cast<long long>(*version), list->rules().size(), sha.c_str());
+  return 0;
+}
+
+int PermissionsShow(const std::string& config) {
+  auto ctx = OpenAdmin(config);
+  if (!ctx.ok())
+    return Fail("ハブのデータを開けません", "cannot open the hub's data", ctx.status());
+  auto latest = (*ctx)->store->LatestPermissionList();
+  if (!latest.ok()) return Fail("読めません", "cannot read", latest.status());
+  if (!*latest) {
+    std::printf("照会許可用照合リストは未登録です / no permission list loaded\n");
+    return 1;
+  }
+  const hub::PermissionListVersion& v = **latest;
+  std::printf("版 / version %lld, %zu rules, %s, sha256 %s, loaded %s\n",
+              static_cast<long long>(v.version), v.rules.size(), v.source_name.c_str(),
+              v.source_sha256.c_str(), FormatRfc3339(FromUnixMicros(v.loaded_at_us)).c_str());
+  for (const linkage::PermissionRule& r : v.rules) {
+    std::printf("  %s %s -> %s %s  %s\n", r.inquirer.ToString().c_str(), r.procedure.str().c_str(),
+                r.provider.ToString().c_str(), r.tm.str().c_str(), r.legal_basis.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterHubCommands(CLI::App& app, Action& action) {
+  auto run_config = std::make_shared<std::string>();
+  CLI::App* hub = app.add_subcommand(
+      "hub", "情報提供ネットワークシステム (参照ハブ) / the reference network hub");
+  hub->require_subcommand(0, 1);
+  hub->add_option("--config", *run_config, "設定ファイル (TOML) / configuration file");
+  hub->callback([hub, run_config, &action] {
+    if (!hub->get_subcommands().empty()) return;
+    if (run_config->empty()) throw CLI::RequiredError("--config");
+    action.run = [run_config] { return RunHub(*run_config); };
+  });
+
+  CLI::App* org = hub->add_subcommand("org", "機関の登録簿 / the organisation registry");
+  org->require_subcommand(1);
+  auto oa = std::make_shared<OrgArgs>();
+  CLI::App* add = org->add_subcommand("add", "機関を登録 / register an organisation");
+  add->add_option("--config", oa->config, "ハブの設定ファイル / hub configuration")->required();
+  add->add_option("--code", oa->code, "機関コード (16桁) / org code")->required();
+  add->add_option("--name", oa->name, "名称 / name")->required();
+  add->add_option("--class", oa->org_class, "機関種別 / organisation class (municipality, …)")
+      ->required();
+  add->add_option("--endpoint", oa->endpoint, "中間サーバーのURL / server base URL")->required();
+  add->add_option("--sign-key", oa->sign_key, "署名公開鍵ファイル / signing public key file")
+      ->required();
+  add->add_option("--cert", oa->cert, "クライアント証明書 / the TLS client certificate")
+      ->required();
+  add->callback([oa, &action] { action.run = [oa] { return OrgAdd(*oa); }; });
+
+  auto list_config = std::make_shared<std::string>();
+  CLI::App* list = org->add_subcommand("list", "登録簿の一覧 / list organisations");
+  list->add_option("--config", *list_config, "ハブの設定ファイル / hub configuration")->required();
+  list->callback(
+      [list_config, &action] { action.run = [list_config] { return OrgList(*list_config); }; });
+
+  auto disable_config = std::make_shared<std::string>();
+  auto disable_code = std::make_shared<std::string>();
+  CLI::App* disable = org->add_subcommand("disable", "機関を停止 / disable an organisation");
+  disable->add_option("--config", *disable_config, "ハブの設定ファイル / hub configuration")
+      ->required();
+  disable->add_option("--code", *disable_code, "機関コード / org code")->required();
+  disable->callback([disable_config, disable_code, &action] {
+    action.run = [disable_config, disable_code] {
+      return OrgDisable(*disable_config, *disable_code);
+    };
+  });
+
+  CLI::App* perms =
+      hub->add_subcommand("permissions", "照会許可用照合リスト / the permission list");
+  perms->require_subcommand(1);
+  auto load_config = std::make_shared<std::string>();
+  auto load_file = std::make_shared<std::string>();
+  CLI::App* load = perms->add_subcommand("load", "新しい版を登録 / load a new version");
+  load->add_option("--config", *load_config, "ハブの設定ファイル / hub configuration")->required();
+  load->add_option("file", *load_file, "リストのCSVファイル / the list (CSV)")->required();
+  load->callback([load_config, load_file, &action] {
+    action.run = [load_config, load_file] { return PermissionsLoad(*load_config, *load_file); };
+  });
+  auto show_config = std::make_shared<std::string>();
+  CLI::App* show = perms->add_subcommand("show", "現在の版を表示 / show the current version");
+  show->add_option("--config", *show_config, "ハブの設定ファイル / hub configuration")->required();
+  show->callback([show_config, &action] {
+    action.run = [show_config] { return PermissionsShow(*show_config); };
+  });
+}
+
+}  // namespace chukan::cli

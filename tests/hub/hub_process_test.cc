@@ -1,0 +1,347 @@
+// The hub as a real process (`chukan hub`) over mutual TLS on loopback, with the test nodes of
+// test_node.h standing in for organisations' servers.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/status_matchers.h"
+#include "common/test_util.h"
+#include "crypto/bytes.h"
+#include "crypto/sealed_box.h"
+#include "http/client.h"
+#include "http/json.h"
+#include "linkage/envelope.h"
+#include "linkage/permission_list.h"
+#include "linkage/permit.h"
+#include "pki/certificate_authority.h"
+#include "server_process.h"
+#include "test_node.h"
+
+namespace chukan::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+const OrgCode kCityA = OrgCode::Parse("0000000000000021").value();
+const OrgCode kCityB = OrgCode::Parse("0000000000000022").value();
+const OrgCode kInsurer = OrgCode::Parse("0000000000000023").value();
+const OrgCode kStranger = OrgCode::Parse("0000000000000029").value();
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Every file under `dir`, concatenated (to search a database and its WAL for plaintext).
+std::string ReadTree(const std::string& dir) {
+  std::string all;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) all += ReadFile(e.path().string());
+  }
+  return all;
+}
+
+class HubProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(ca_, pki::CertificateAuthority::Init(dir_.File("pki")));
+    Issue("hub", std::nullopt, true);
+    for (const auto& [name, org] :
+         {std::pair{"city-a", kCityA}, std::pair{"city-b", kCityB}, std::pair{"insurer", kInsurer},
+          std::pair{"stranger", kStranger}}) {
+      Issue(name, org, true);
+      sign_keys_.emplace(org, crypto::SigningKey::Generate());
+      std::ofstream(dir_.File(std::string("pki/") + name + ".sign.pub"))
+          << crypto::ToHex(sign_keys_.at(org).verify_key().bytes()) << "\n";
+    }
+    config_ = dir_.File("hub.toml");
+    std::ofstream(config_) << "[hub]\nport = 0\nworkers = 16\n"
+                           << "[tls]\ncert = \"pki/hub.crt\"\nkey = \"pki/hub.key\"\n"
+                           << "client_ca = \"pki/ca.crt\"\n"
+                           << "[store]\ndata_dir = \"state\"\n"
+                           << "[layout]\ndir = \"" << CHUKAN_LAYOUT_DIR << "\"\n"
+                           << "[delivery]\nthreads = 8\nbackoff_base_ms = 50\n"
+                           << "backoff_cap_ms = 500\ntimeout_ms = 3000\nlease_seconds = 10\n"
+                           << "[log]\nlevel = \"info\"\npath = \"hub.log\"\n";
+    // The hub's keys exist once any hub command ran; nodes need the public key first.
+    CommandOutput show = RunChukan("hub permissions show --config " + config_);
+    ASSERT_EQ(show.exit_code, 1) << show.out;  // no list yet
+    ASSERT_OK_AND_ASSIGN(
+        hub_key_, crypto::FromHex(ReadFile(dir_.File("state/keys/hub-signing.pub")).substr(0, 64)));
+    StartNode(kCityA, "city-a");
+    StartNode(kCityB, "city-b");
+    StartNode(kInsurer, "insurer");
+    Register(kCityA, "city-a", "municipality");
+    Register(kCityB, "city-b", "municipality");
+    Register(kInsurer, "insurer", "insurer");
+    CommandOutput load = RunChukan("hub permissions load --config " + config_ + " " +
+                                   CHUKAN_LAYOUT_DIR + "/../permissions/sample.csv");
+    ASSERT_EQ(load.exit_code, 0) << load.out;
+    EXPECT_THAT(load.out, HasSubstr("version 1: 13 rules"));
+    StartHub();
+  }
+
+  void Issue(const std::string& name, std::optional<OrgCode> org, bool server) {
+    pki::IssueRequest req;
+    req.name = name;
+    req.org = org;
+    req.client = true;
+    if (server) req.server_hosts = {"127.0.0.1"};
+    ASSERT_OK(ca_->Issue(req).status());
+  }
+
+  void StartNode(const OrgCode& org, const std::string& name,
+                 std::chrono::milliseconds delay = {}) {
+    TestNode::Options o;
+    o.org = org;
+    o.cert_file = dir_.File("pki/" + name + ".crt");
+    o.key_file = dir_.File("pki/" + name + ".key");
+    o.ca_file = dir_.File("pki/ca.crt");
+    o.hub_key = hub_key_;
+    o.delay = delay;
+    std::string error;
+    nodes_[org] = TestNode::Start(o, &error);
+    ASSERT_NE(nodes_[org], nullptr) << error;
+  }
+
+  void Register(const OrgCode& org, const std::string& name, const std::string& cls) {
+    CommandOutput r = RunChukan(
+        "hub org add --config " + config_ + " --code " + org.str() + " --name " + name +
+        " --class " + cls + " --endpoint " + nodes_[org]->endpoint() + " --sign-key " +
+        dir_.File("pki/" + name + ".sign.pub") + " --cert " + dir_.File("pki/" + name + ".crt"));
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+  }
+
+  void StartHub() {
+    std::string log;
+    ASSERT_TRUE(hub_.Start(config_, &log, "hub")) << log;
+  }
+
+  std::unique_ptr<http::Client> ClientFor(const std::string& name) {
+    http::ClientOptions o;
+    o.ca_file = dir_.File("pki/ca.crt");
+    o.cert_file = dir_.File("pki/" + name + ".crt");
+    o.key_file = dir_.File("pki/" + name + ".key");
+    auto c = http::Client::Create(o);
+    EXPECT_OK(c);
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+
+  http::Response Post(http::Client& c, const std::string& path, const std::string& body) {
+    http::ClientRequest req;
+    req.method = "POST";
+    req.url = "https://127.0.0.1:" + std::to_string(hub_.port()) + path;
+    req.body = body;
+    req.headers.Add("Content-Type", "application/json");
+    Result<http::Response> r = c.Send(req);
+    EXPECT_OK(r);
+    return r.ok() ? *r : http::Response(0, "", r.status().ToString());
+  }
+
+  http::Response Get(http::Client& c, const std::string& path) {
+    http::ClientRequest req;
+    req.url = "https://127.0.0.1:" + std::to_string(hub_.port()) + path;
+    Result<http::Response> r = c.Send(req);
+    EXPECT_OK(r);
+    return r.ok() ? *r : http::Response(0, "", r.status().ToString());
+  }
+
+  std::string Code(http::Client& c, const std::string& rid) {
+    http::Response r = Post(c, "/hub/v1/codes", R"({"resident_id":")" + rid + R"("})");
+    EXPECT_EQ(r.status, 200) << r.body;
+    auto o = http::ParseJsonObject(r.body);
+    return o.ok() ? o->GetString("subject_code", 64).value_or("") : "";
+  }
+
+  std::string InquiryBody(const OrgCode& provider, const std::string& jt, const std::string& tm,
+                          const std::string& code, const std::string& reference) {
+    return R"({"provider":")" + provider.str() + R"(","procedure":")" + jt + R"(","tm":")" + tm +
+           R"(","layout_version":"0001","subject_code":")" + code + R"(","reply_key":")" +
+           crypto::ToBase64Url(reply_.public_key()) + R"(","reference":")" + reference + "\"}";
+  }
+
+  TempDir dir_;
+  std::unique_ptr<pki::CertificateAuthority> ca_;
+  std::map<OrgCode, crypto::SigningKey> sign_keys_;
+  std::map<OrgCode, std::unique_ptr<TestNode>> nodes_;
+  std::string config_;
+  crypto::Bytes hub_key_;
+  ServerProcess hub_;
+  crypto::BoxKeyPair reply_ = crypto::BoxKeyPair::Generate();
+};
+
+TEST_F(HubProcessTest, InquiryPermitProvisionAndBlindRelayEndToEnd) {
+  auto a = ClientFor("city-a");
+  auto b = ClientFor("city-b");
+  const std::string code_a = Code(*a, "12345678901");
+  const std::string code_b = Code(*b, "12345678901");
+  ASSERT_EQ(code_a.size(), 32u);
+  EXPECT_NE(code_a, code_b);
+  EXPECT_EQ(Code(*a, "12345678901"), code_a);
+
+  // B answers each permit it receives: the marker sealed to the permit's reply key.
+  const std::string marker = "MARKER-e2e-5d21-課税標準額-9876543";
+  nodes_[kCityB]->set_on_permit([&](const linkage::ProvisionPermit& p) {
+    linkage::Envelope e;
+    e.permit_id = p.id;
+    e.provider = kCityB;
+    e.inquirer = p.inquirer;
+    e.sealed_at_ms = ToUnixMicros(SystemClock::Get().Now()) / 1000;
+    e.sealed = crypto::Seal(p.reply_key, crypto::AsBytes(marker)).value();
+    auto client = ClientFor("city-b");
+    http::Response r =
+        Post(*client, "/hub/v1/provisions",
+             linkage::SignedEnvelopeJson(linkage::SignEnvelope(e, sign_keys_.at(kCityB))));
+    EXPECT_EQ(r.status, 202) << r.body;
+  });
+  http::Response r =
+      Post(*a, "/hub/v1/inquiries",
+           InquiryBody(kCityB, "JT90000000000101", "TM00000000000002", code_a, "inq-0001"));
+  ASSERT_EQ(r.status, 201) << r.body;
+  ASSERT_OK_AND_ASSIGN(http::JsonObject permitted, http::ParseJsonObject(r.body));
+  const std::string permit_id = permitted.GetString("permit_id", 64).value();
+
+  ASSERT_TRUE(nodes_[kCityA]->WaitForResults(1, std::chrono::seconds(20)));
+  // The provider got the permit with its own code for the person.
+  ASSERT_EQ(nodes_[kCityB]->permits(), std::vector<std::string>{permit_id});
+  auto results = nodes_[kCityA]->results();
+  ASSERT_EQ(results.count(permit_id), 1u);
+  ASSERT_OK_AND_ASSIGN(
+      linkage::Envelope env,
+      linkage::VerifyEnvelope(results.at(permit_id), sign_keys_.at(kCityB).verify_key()));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes plain, crypto::Open(reply_, env.sealed));
+  EXPECT_EQ(plain.AsStringView(), marker);
+
+  // Records: A sees its inquiry as provided, with its own code.
+  http::Response records = Get(*a, "/hub/v1/records");
+  ASSERT_EQ(records.status, 200) << records.body;
+  EXPECT_THAT(records.body, HasSubstr("\"outcome\":\"provided\""));
+  EXPECT_THAT(records.body, HasSubstr(code_a));
+  EXPECT_THAT(records.body, ::testing::Not(HasSubstr(code_b)));
+
+  // The published list verifies with the hub key.
+  http::Response list = Get(*a, "/hub/v1/permission-list");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_OK_AND_ASSIGN(crypto::VerifyKey hub_key, crypto::VerifyKey::FromBytes(hub_key_));
+  ASSERT_OK_AND_ASSIGN(linkage::PermissionList copy,
+                       linkage::VerifyPublishedList(list.body, hub_key, SystemClock::Get().Now()));
+  EXPECT_EQ(copy.version(), 1);
+
+  // Neither the marker nor the resident identifier is anywhere in the hub's files (database,
+  // WAL, keys) or its log.
+  hub_.Stop();
+  const std::string state = ReadTree(dir_.File("state")) + ReadFile(dir_.File("hub.log"));
+  EXPECT_GT(state.size(), 10000u);
+  EXPECT_EQ(state.find("MARKER-e2e"), std::string::npos);
+  EXPECT_EQ(state.find("9876543"), std::string::npos);
+  EXPECT_EQ(state.find("12345678901"), std::string::npos);
+  EXPECT_NE(state.find(permit_id), std::string::npos);  // the search itself works
+}
+
+TEST_F(HubProcessTest, RefusedCombinationIsRecordedAndTheProviderNeverContacted) {
+  auto insurer = ClientFor("insurer");
+  auto a = ClientFor("city-a");
+  auto b = ClientFor("city-b");
+  const std::string code_i = Code(*insurer, "22222222222");
+  const std::string code_a = Code(*a, "22222222222");
+  Code(*b, "22222222222");
+  http::Response refused =
+      Post(*insurer, "/hub/v1/inquiries",
+           InquiryBody(kCityB, "JT90000000000402", "TM90000000000102", code_i, "ins-1"));
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_THAT(refused.body, HasSubstr(R"("code":"REFUSED")"));
+  EXPECT_THAT(refused.body, HasSubstr(R"("reason":"NOT_PERMITTED")"));
+  // A permitted inquiry afterwards: once it arrived, B has received exactly that one.
+  http::Response ok =
+      Post(*a, "/hub/v1/inquiries",
+           InquiryBody(kCityB, "JT90000000000101", "TM00000000000002", code_a, "a-1"));
+  ASSERT_EQ(ok.status, 201) << ok.body;
+  ASSERT_TRUE(nodes_[kCityB]->WaitForPermits(1, std::chrono::seconds(20)));
+  EXPECT_EQ(nodes_[kCityB]->wire_permits(), 1);
+  http::Response records = Get(*insurer, "/hub/v1/records");
+  EXPECT_THAT(records.body, HasSubstr(R"("outcome":"refused","reason":"NOT_PERMITTED")"));
+  EXPECT_THAT(Get(*b, "/hub/v1/records").body, ::testing::Not(HasSubstr("refused")));
+}
+
+TEST_F(HubProcessTest, UnknownForeignAndDisabledOrganisationsAreRefused) {
+  // A certificate of the right CA for an organisation that is not registered.
+  auto stranger = ClientFor("stranger");
+  http::Response r = Post(*stranger, "/hub/v1/codes", R"({"resident_id":"12345678901"})");
+  EXPECT_EQ(r.status, 401);
+  // A certificate from another CA never gets through the handshake.
+  ASSERT_OK_AND_ASSIGN(auto other, pki::CertificateAuthority::Init(dir_.File("other")));
+  pki::IssueRequest req;
+  req.name = "intruder";
+  req.org = kCityA;
+  req.client = true;
+  ASSERT_OK(other->Issue(req).status());
+  http::ClientOptions o;
+  o.ca_file = dir_.File("pki/ca.crt");
+  o.cert_file = dir_.File("other/intruder.crt");
+  o.key_file = dir_.File("other/intruder.key");
+  ASSERT_OK_AND_ASSIGN(auto intruder, http::Client::Create(o));
+  http::ClientRequest get;
+  get.url = "https://127.0.0.1:" + std::to_string(hub_.port()) + "/hub/v1/permission-list";
+  EXPECT_THAT(intruder->Send(get), StatusIs(StatusCode::kUnauthenticated));
+  // Bad input names the field.
+  auto a = ClientFor("city-a");
+  http::Response bad = Post(*a, "/hub/v1/codes", R"({"resident_id":"123"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, HasSubstr("resident_id"));
+  // Disabled: refused within about a second, by the running hub.
+  CommandOutput d = RunChukan("hub org disable --config " + config_ + " --code " + kCityA.str());
+  ASSERT_EQ(d.exit_code, 0) << d.out;
+  int status = 0;
+  for (int i = 0; i < 50 && status != 403; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = Get(*a, "/hub/v1/records").status;
+  }
+  EXPECT_EQ(status, 403);
+}
+
+TEST_F(HubProcessTest, HubKilledMidDeliveryDeliversEachPermitExactlyOnceAfterRestart) {
+  // A slow provider, so that deliveries are in flight when the hub dies.
+  nodes_.erase(kCityB);
+  StartNode(kCityB, "city-b", std::chrono::milliseconds(20));
+  Register(kCityB, "city-b", "municipality");
+  auto a = ClientFor("city-a");
+  auto b = ClientFor("city-b");
+  constexpr int kPermits = 120;
+  std::vector<std::string> codes;
+  for (int i = 0; i < kPermits; ++i) {
+    const std::string rid = std::to_string(30000000000LL + i);
+    codes.push_back(Code(*a, rid));
+    Code(*b, rid);
+  }
+  // Wait until the running hub has picked up B's new endpoint.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::set<std::string> issued;
+  for (int i = 0; i < kPermits; ++i) {
+    http::Response r = Post(*a, "/hub/v1/inquiries",
+                            InquiryBody(kCityB, "JT90000000000101", "TM00000000000002", codes[i],
+                                        "crash-" + std::to_string(i)));
+    ASSERT_EQ(r.status, 201) << r.body;
+    issued.insert(http::ParseJsonObject(r.body)->GetString("permit_id", 64).value());
+  }
+  ASSERT_TRUE(nodes_[kCityB]->WaitForPermits(10, std::chrono::seconds(20)));
+  hub_.Kill();
+  const size_t before_restart = nodes_[kCityB]->permits().size();
+  EXPECT_LT(before_restart, static_cast<size_t>(kPermits)) << "the crash came too late to test";
+  StartHub();
+  ASSERT_TRUE(nodes_[kCityB]->WaitForPermits(kPermits, std::chrono::seconds(60)))
+      << nodes_[kCityB]->permits().size() << " of " << kPermits;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // late duplicates, if any
+  const std::vector<std::string> got = nodes_[kCityB]->permits();
+  EXPECT_EQ(got.size(), static_cast<size_t>(kPermits));
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), issued);
+  EXPECT_GE(nodes_[kCityB]->wire_permits(), kPermits);
+  EXPECT_TRUE(nodes_[kCityB]->refused().empty());
+}
+
+}  // namespace
+}  // namespace chukan::testing
