@@ -9,3 +9,13 @@ endif()
 if(TARGET chukan_http_bench AND TARGET chukan_pki)
   target_link_libraries(chukan_http_bench PRIVATE chukan_pki)
 endif()
+# The hub's permits/s load generator (scripts/bench-hub): a real `chukan hub` process and a test
+# node (tests/hub/test_node.h) on loopback.
+if(TARGET chukan_hub AND TARGET chukan_pki)
+  add_executable(chukan_hub_load hub_load.cc)
+  target_link_libraries(chukan_hub_load PRIVATE chukan_http chukan_pki chukan_linkage chukan_crypto
+                        chukan_flags CLI11::CLI11)
+  target_include_directories(chukan_hub_load PRIVATE ${PROJECT_SOURCE_DIR}/tests/hub
+                             ${PROJECT_SOURCE_DIR}/tests/server)
+  target_compile_definitions(chukan_hub_load PRIVATE CHUKAN_BINARY="$<TARGET_FILE:chukan>")
+endif()

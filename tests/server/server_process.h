@@ -39,7 +39,9 @@ class ServerProcess {
 
   // Returns false (with the server's output in `log`) if it did not come up.
   // `command` is the subcommand that takes --config: "server" or "hub".
-  bool Start(const std::string& config, std::string* log, const char* command = "server") {
+  // `binary` defaults to the chukan built with the tests (CHUKAN_BINARY).
+  bool Start(const std::string& config, std::string* log, const char* command = "server",
+             const char* binary = CHUKAN_BINARY) {
     int pipefd[2];
     if (pipe(pipefd) != 0) return false;
     pid_ = fork();
@@ -47,7 +49,7 @@ class ServerProcess {
       dup2(pipefd[1], STDOUT_FILENO);
       close(pipefd[0]);
       close(pipefd[1]);
-      execl(CHUKAN_BINARY, CHUKAN_BINARY, command, "--config", config.c_str(),
+      execl(binary, binary, command, "--config", config.c_str(),
             static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -100,6 +102,7 @@ class ServerProcess {
   }
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
  private:
