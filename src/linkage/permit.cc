@@ -136,6 +136,33 @@ Result<ProvisionPermit> VerifyPermit(const SignedDocument& signed_permit,
   return p;
 }
 
+Status CheckAddressedTo(const ProvisionPermit& permit, const OrgCode& self) {
+  if (permit.provider != self) {
+    return PermissionDeniedError("permit " + permit.id.str() + ": addressed to " +
+                                 permit.provider.str() + ", not " + self.str());
+  }
+  return Status();
+}
+
+Status PermitLedger::Use(const ProvisionPermit& permit, TimePoint now) {
+  const int64_t now_ms = ToUnixMicros(now) / 1000;
+  std::lock_guard<std::mutex> lock(mu_);
+  while (!by_expiry_.empty() && by_expiry_.begin()->first <= now_ms) {
+    ids_.erase(by_expiry_.begin()->second);
+    by_expiry_.erase(by_expiry_.begin());
+  }
+  if (!ids_.insert(permit.id.str()).second) {
+    return AlreadyExistsError("permit " + permit.id.str() + ": already used");
+  }
+  by_expiry_.emplace(permit.expires_at_ms, permit.id.str());
+  return Status();
+}
+
+size_t PermitLedger::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ids_.size();
+}
+
 std::string SignedPermitJson(const SignedDocument& signed_permit) {
   http::JsonWriter w;
   w.BeginObject()

@@ -10,6 +10,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -64,6 +67,26 @@ SignedDocument SignPermit(const ProvisionPermit& permit, const crypto::SigningKe
 //   kFailedPrecondition "permit <id>: expired at <time>" / "…: issued in the future"
 Result<ProvisionPermit> VerifyPermit(const SignedDocument& signed_permit,
                                      const crypto::VerifyKey& hub_key, TimePoint now);
+
+// The receiver's addressee check: kPermissionDenied "permit <id>: addressed to <provider>, not
+// <self>" when the permit names another provider.
+Status CheckAddressedTo(const ProvisionPermit& permit, const OrgCode& self);
+
+// One-time use of permits, as a provider must enforce it: Use() records a permit id and
+// refuses one seen before with kAlreadyExists "permit <id>: already used" (a replay). Ids are
+// forgotten once their permit has expired (an expired permit is refused by VerifyPermit anyway),
+// so memory stays bounded by the permits live at once. In memory: a server that must survive a
+// restart keeps the same rule in its database. Thread-safe.
+class PermitLedger {
+ public:
+  Status Use(const ProvisionPermit& permit, TimePoint now);
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::set<std::string> ids_;                      // GUARDED_BY(mu_)
+  std::multimap<int64_t, std::string> by_expiry_;  // GUARDED_BY(mu_): expires_at_ms → id
+};
 
 // The body of POST /node/v1/provision-requests: {"permit": "<document>", "signature": "<b64url>"}.
 std::string SignedPermitJson(const SignedDocument& signed_permit);

@@ -94,5 +94,23 @@ TEST(PermitTest, DocumentsWithBadOrUnknownFieldsAreRefused) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("signature")));
 }
 
+TEST(PermitTest, WrongProviderAndReplayedPermitsAreRefused) {
+  ProvisionPermit p = SamplePermit();
+  EXPECT_OK(CheckAddressedTo(p, OrgCode::Parse("0000000000000002").value()));
+  EXPECT_THAT(CheckAddressedTo(p, OrgCode::Parse("0000000000000003").value()),
+              StatusIs(StatusCode::kPermissionDenied,
+                       "permit 00112233445566778899aabbccddeeff: addressed to 0000000000000002, "
+                       "not 0000000000000003"));
+  PermitLedger ledger;
+  EXPECT_OK(ledger.Use(p, At(kNowMs)));
+  EXPECT_THAT(ledger.Use(p, At(kNowMs + 1)),
+              StatusIs(StatusCode::kAlreadyExists,
+                       "permit 00112233445566778899aabbccddeeff: already used"));
+  ProvisionPermit other = SamplePermit();
+  other.id = PermitId::Generate();
+  EXPECT_OK(ledger.Use(other, At(kNowMs)));
+  EXPECT_EQ(ledger.size(), 2u);
+}
+
 }  // namespace
 }  // namespace chukan::linkage

@@ -162,11 +162,13 @@ class TestNode {
           permit.status().code() == StatusCode::kFailedPrecondition ? 412 : 401,
           permit.status().code() == StatusCode::kFailedPrecondition ? "expired" : "signature");
     }
-    if (permit->provider != options_.org) return Refuse(403, "addressee");
+    if (!linkage::CheckAddressedTo(*permit, options_.org).ok()) return Refuse(403, "addressee");
     std::function<void(const linkage::ProvisionPermit&)> hook;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!seen_permits_.insert(permit->id.str()).second) {
+      // A re-delivery of a permit already handed to the application is acknowledged (the hub
+      // must stop re-sending it) but not handed over again.
+      if (!ledger_.Use(*permit, SystemClock::Get().Now()).ok()) {
         return http::Response::Json(200, R"({"status":"duplicate"})");
       }
       permit_order_.push_back(permit->id.str());
@@ -209,7 +211,7 @@ class TestNode {
   std::unique_ptr<http::Server> server_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::set<std::string> seen_permits_;
+  linkage::PermitLedger ledger_;
   std::vector<std::string> permit_order_;
   std::map<std::string, linkage::SignedDocument> results_;
   std::map<std::string, int> refused_;
