@@ -1,0 +1,78 @@
+// libFuzzer target for server::ParseBatchInquiryFile (the batch inquiry file, 一括照会ファイル).
+//
+// The first input byte picks the read size of the source (1..128 bytes, to move the chunk
+// boundaries around; bit 7 selects CP932 decoding); the rest is the file. Small limits (50 lines,
+// 512 bytes a line) so the limit paths are reached. Beyond "no crash, no sanitizer report", it
+// checks the contract: every line read either yields exactly one inquiry or at least one error,
+// both lists are in line order, and every line number is in 1..lines.
+//
+// Build (clang only; the normal build never needs it). There is no CMake target yet: compile it
+// against the chukan_server library as src/replica_io/CMakeLists.txt does for
+// chukan_csv_reader_fuzz, or by hand (see docs/batch-inquiry-format.md, "Fuzzing").
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <string_view>
+
+#include "replica_io/byte_source.h"
+#include "server/batch_inquiry.h"
+
+namespace {
+
+using chukan::Result;
+using chukan::replica::ByteSource;
+
+class SmallReads final : public ByteSource {
+ public:
+  SmallReads(std::string_view data, size_t max) : data_(data), max_(max) {}
+  Result<size_t> Read(char* buf, size_t n) override {
+    const size_t k = std::min({n, max_, data_.size() - pos_});
+    if (k > 0) std::memcpy(buf, data_.data() + pos_, k);
+    pos_ += k;
+    return k;
+  }
+
+ private:
+  std::string_view data_;
+  size_t max_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  chukan::server::BatchOptions options;
+  options.charset =
+      (data[0] & 0x80) != 0 ? chukan::replica::Charset::kCp932 : chukan::replica::Charset::kUtf8;
+  options.max_lines = 50;
+  options.max_line_bytes = 512;
+  const size_t read_size = 1 + (data[0] & 0x7F);
+  const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
+
+  SmallReads src(text, read_size);
+  Result<chukan::server::BatchParseResult> r = chukan::server::ParseBatchInquiryFile(src, options);
+  if (!r.ok()) return 0;
+
+  if (r->lines < 1 || r->lines > options.max_lines) std::abort();
+  std::set<int64_t> bad;
+  int64_t last = 0;
+  for (const auto& e : r->errors) {
+    if (e.line < last || e.line < 1 || e.line > r->lines) std::abort();
+    if (e.field.empty() || e.reason.empty()) std::abort();
+    last = e.line;
+    bad.insert(e.line);
+  }
+  last = 0;
+  for (const auto& inquiry : r->inquiries) {
+    if (inquiry.line <= last || inquiry.line > r->lines || bad.contains(inquiry.line)) {
+      std::abort();
+    }
+    last = inquiry.line;
+  }
+  if (static_cast<int64_t>(bad.size() + r->inquiries.size()) != r->lines) std::abort();
+  return 0;
+}

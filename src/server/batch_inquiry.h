@@ -1,0 +1,116 @@
+// The batch inquiry file (一括照会ファイル): many inquiries (情報照会) in one upload, one per line,
+// as existing systems (既存業務システム) send them to POST /api/v1/inquiries/batch. Each line is 19
+// comma-separated fixed-width fields (docs/batch-inquiry-format.md has the table, the padding
+// rules, the code lists and an example; the layout is representative — the real system's
+// specification is not public).
+//
+// ParseBatchInquiryFile checks every field and the rules between fields, and reports each bad
+// line by line number, field and reason while the other lines still parse, so the caller can
+// answer per line. It does not check anything that needs the tenant or the hub: that the
+// inquirer org (照会者機関コード) is the tenant's own, that the permission list allows the
+// procedure, or that the layout catalogue knows the TM code — the caller does, with the values
+// exposed here.
+//
+// Thread-safety: pure functions over a caller-owned source; safe to call concurrently on
+// different sources.
+#ifndef CHUKAN_SERVER_BATCH_INQUIRY_H_
+#define CHUKAN_SERVER_BATCH_INQUIRY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/status.h"
+#include "layout/date.h"
+#include "replica_io/byte_source.h"
+#include "replica_io/charset.h"
+
+namespace chukan::server {
+
+// 番号体系: which number identifies the person on the line.
+enum class NumberingScheme {
+  kBusinessNo = 1,  // "1": 宛名番号 (the business system's own number) given
+  kAtenaNo = 2,     // "2": 団体内統合宛名番号 (AtenaNo) given
+};
+
+// One valid line of the file.
+struct BatchInquiry {
+  int64_t line = 0;  // 1-based line number in the file
+  NumberingScheme scheme = NumberingScheme::kAtenaNo;
+  // 宛名番号: 1–15 digits, padding removed. Always set for kBusinessNo; set for kAtenaNo only
+  // when the line carries one (echoed back for the business system's reference).
+  std::optional<std::string> business_no;
+  // 団体内統合宛名番号: set for kAtenaNo, never for kBusinessNo (the caller resolves business_no
+  // through the tenant's own mapping).
+  std::optional<AtenaNo> atena_no;
+  // 照会依頼日時, written in Japan time (JST, UTC+9, no daylight saving) and converted here.
+  TimePoint requested_at;
+  std::string department;  // 部署コード, padding removed (1–10 of [A-Za-z0-9])
+  std::string user_id;     // ユーザーID, padding removed (1–20 of [A-Za-z0-9._@-])
+  OrgCode inquirer;  // 照会者機関コード — the caller checks it is the tenant's own org
+  bool non_disclosure = false;      // 不開示コード "1"
+  JmCode jm;                        // 事務コード
+  JtCode jt;                        // 事務手続コード
+  std::vector<OrgCode> delegators;  // 委任元機関コード 1–3, blanks dropped, in field order
+  OrgCode provider;                 // 提供者機関コード
+  TmCode tm;                        // 特定個人情報名コード
+  std::string condition_kind;       // 照会条件区分: "00", "01", "02" or "03"
+  std::string year_kind;            // 照会年度区分: "0", "1" or "2"
+  std::optional<layout::Date> from;  // 照会開始日付
+  std::optional<layout::Date> to;    // 照会終了日付
+};
+
+// One problem on one line. A line may have several (one per bad field); a line with any error
+// yields no BatchInquiry.
+struct BatchLineError {
+  int64_t line = 0;
+  // The field in Japanese and English, e.g. "事務手続コード (procedure)"; "レコード (record)" for
+  // problems of the whole line (field count, encoding, empty line).
+  std::string field;
+  // What is wrong, in English, fit for the client. Never contains a resident's number
+  // (宛名番号, 統合宛名番号); other values are quoted with non-printable bytes escaped.
+  std::string reason;
+
+  friend bool operator==(const BatchLineError&, const BatchLineError&) = default;
+};
+
+struct BatchParseResult {
+  std::vector<BatchInquiry> inquiries;  // valid lines, in file order
+  std::vector<BatchLineError> errors;   // in file order (by line, then by field)
+  int64_t lines = 0;                    // lines read, valid or not
+};
+
+struct BatchOptions {
+  replica::Charset charset = replica::Charset::kUtf8;
+  // More lines than this is a file-level error.
+  int64_t max_lines = 100'000;
+  // Bytes of one line without its line ending (a valid line has 241); longer is a file-level
+  // error, as it means the file is not a batch inquiry file at all.
+  size_t max_line_bytes = 1024;
+};
+
+// Field count and total width of a valid line (without the line ending).
+inline constexpr size_t kBatchFieldCount = 19;
+inline constexpr size_t kBatchLineWidth = 241;
+
+// Reads `src` (owned by the caller; read to its end, blocking as it does) in options.charset
+// and parses every line. Line-level problems go to BatchParseResult::errors and never fail the
+// call. A UTF-8 byte order mark at the start is skipped; lines end in LF or CRLF (each line on
+// its own); the last line's ending is optional.
+// File-level errors (nothing is returned):
+//  - kResourceExhausted "batch inquiry file: more than N lines" (options.max_lines);
+//  - kResourceExhausted "batch inquiry file: line N: longer than B bytes" (max_line_bytes);
+//  - kInvalidArgument "batch inquiry file: empty" for a file without a line;
+//  - errors of `src` and of the CP932 decoder (invalid Shift_JIS bytes), with the prefix
+//    "batch inquiry file: ".
+Result<BatchParseResult> ParseBatchInquiryFile(replica::ByteSource& src,
+                                               const BatchOptions& options);
+
+}  // namespace chukan::server
+
+#endif  // CHUKAN_SERVER_BATCH_INQUIRY_H_
