@@ -3,10 +3,12 @@
 // audited in the platform audit log. Exit codes: 0 done, 1 failed, 2 usage.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 #include "cli/commands.h"
 #include "common/clock.h"
+#include "crypto/bytes.h"
 #include "server/platform.h"
 #include "server/server_config.h"
 
@@ -19,6 +21,7 @@ struct AdminArgs {
   std::string name;
   std::string role = "system";
   bool yes = false;
+  std::string sign_pub;  // tenant show: write the org signing public key here
 };
 
 void PrintError(const char* what_ja, const char* what_en, const Status& s) {
@@ -98,6 +101,24 @@ int TenantShow(const AdminArgs& args) {
       t->org.str().c_str(), t->name.c_str(), t->id.str().c_str(), t->state.c_str(),
       static_cast<long long>(t->active_clients),
       FormatRfc3339(FromUnixMicros(t->created_at_us)).c_str());
+  if (t->state == "active") {
+    Result<std::shared_ptr<server::TenantContext>> ctx = (*p)->Tenant(t->id);
+    if (!ctx.ok()) {
+      PrintError("テナントを開けません", "cannot open the tenant", ctx.status());
+      return 1;
+    }
+    const std::string pub = crypto::ToHex((*ctx)->org_key->verify_key().bytes());
+    std::printf("署名公開鍵 / signing public key: %s\n", pub.c_str());
+    if (!args.sign_pub.empty()) {
+      std::ofstream out(args.sign_pub, std::ios::trunc);
+      out << pub << "\n";
+      if (!out) {
+        PrintError("公開鍵を書けません", "cannot write the public key",
+                   InternalError(args.sign_pub + ": write failed"));
+        return 1;
+      }
+    }
+  }
   return 0;
 }
 
@@ -176,6 +197,9 @@ void RegisterTenantCommands(CLI::App& app, Action& action) {
   CLI::App* show = tenant->add_subcommand("show", "テナントを表示 / show a tenant");
   add_config(show);
   show->add_option("--org", args->org, "機関コード (16 digits)")->required();
+  show->add_option("--sign-pub", args->sign_pub,
+                   "署名公開鍵をこのファイルに書く (ハブへの登録用) / write the signing public key "
+                   "here (for registering with the hub)");
   show->callback([&action, args] { action.run = [args] { return TenantShow(*args); }; });
   CLI::App* del = tenant->add_subcommand(
       "delete", "鍵を破棄してテナントを削除 / destroy the key and delete the tenant");

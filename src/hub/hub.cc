@@ -299,6 +299,7 @@ Result<PermitOutcome> Hub::Refuse(const OrgCode& inquirer, const PermitRequest& 
 
 Result<PermitOutcome> Hub::RequestPermit(const OrgCode& inquirer, const PermitRequest& request) {
   RETURN_IF_ERROR(linkage::CheckReference(request.reference));
+  RETURN_IF_ERROR(linkage::CheckQuery(request.query));
   if (request.reply_key.size() != 32) {
     return InvalidArgumentError("reply_key: expected 32 bytes");
   }
@@ -380,6 +381,7 @@ Result<PermitOutcome> Hub::RequestPermit(const OrgCode& inquirer, const PermitRe
   permit.subject = *provider_code;
   permit.reply_key = request.reply_key;
   permit.reference = request.reference;
+  permit.query = request.query;
   const linkage::SignedDocument signed_permit = linkage::SignPermit(permit, keys_.signing);
   const std::string body = linkage::SignedPermitJson(signed_permit);
   const int64_t now = ToUnixMicros(clock_.Now());

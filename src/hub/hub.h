@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -77,6 +78,7 @@ struct PermitRequest {
   SubjectCode subject = SubjectCode::Generate();  // the inquirer's own code for the person
   crypto::Bytes reply_key;                        // 32 bytes
   std::string reference;                          // the inquirer's reference, unique per inquirer
+  std::map<std::string, std::string> query;       // query conditions, passed on in the permit
 };
 
 // Stable reason codes of a refusal (recorded, and returned to the inquirer).

@@ -70,9 +70,9 @@ Result<int64_t> QueryInt(const http::Request& req, std::string_view name, int64_
 }
 
 Result<PermitRequest> ParsePermitRequest(std::string_view body) {
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {kMaxSmallBody, 2}));
-  RETURN_IF_ERROR(o.RejectUnknownFields(
-      {"provider", "procedure", "tm", "layout_version", "subject_code", "reply_key", "reference"}));
+  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {kMaxSmallBody, 3}));
+  RETURN_IF_ERROR(o.RejectUnknownFields({"provider", "procedure", "tm", "layout_version",
+                                         "subject_code", "reply_key", "reference", "query"}));
   PermitRequest r;
   ASSIGN_OR_RETURN(r.provider, IdField<OrgCode>(o, "provider"));
   ASSIGN_OR_RETURN(r.procedure, IdField<JtCode>(o, "procedure"));
@@ -92,6 +92,9 @@ Result<PermitRequest> ParsePermitRequest(std::string_view body) {
   ASSIGN_OR_RETURN(r.reference, o.GetString("reference", 64));
   if (Status s = linkage::CheckReference(r.reference); !s.ok()) {
     return InvalidArgumentError("field \"reference\": " + s.message());
+  }
+  if (o.Has("query")) {
+    ASSIGN_OR_RETURN(r.query, linkage::ParseQuery(o));
   }
   return r;
 }

@@ -1,5 +1,6 @@
 #include "linkage/permit.h"
 
+#include "common/utf8.h"
 #include "crypto/canonical_json.h"
 #include "http/json.h"
 
@@ -28,6 +29,39 @@ Result<Id> IdField(const http::JsonObject& o, std::string_view field) {
 }
 
 }  // namespace
+
+Result<std::map<std::string, std::string>> ParseQuery(const http::JsonObject& o) {
+  std::map<std::string, std::string> query;
+  ASSIGN_OR_RETURN(http::JsonObject q, o.GetObject("query"));
+  for (const std::string& key : q.Keys()) {
+    if (query.size() == kMaxQueryConditions) break;  // CheckQuery reports the excess
+    ASSIGN_OR_RETURN(std::string value, q.GetString(key, kMaxQueryValueBytes));
+    query.emplace(key, std::move(value));
+  }
+  if (q.Keys().size() > kMaxQueryConditions) {
+    return InvalidArgumentError("field \"query\": at most 8 conditions");
+  }
+  RETURN_IF_ERROR(CheckQuery(query));
+  return query;
+}
+
+Status CheckQuery(const std::map<std::string, std::string>& query) {
+  if (query.size() > kMaxQueryConditions) {
+    return InvalidArgumentError("query: at most " + std::to_string(kMaxQueryConditions) +
+                                " conditions");
+  }
+  for (const auto& [key, value] : query) {
+    if (key.empty() || key.size() > kMaxQueryKeyBytes ||
+        key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+            std::string::npos) {
+      return InvalidArgumentError("query: keys are 1 to 32 of A-Z, a-z, 0-9, '_'");
+    }
+    if (value.size() > kMaxQueryValueBytes || !IsValidUtf8(value)) {
+      return InvalidArgumentError("query \"" + key + "\": at most 64 bytes of UTF-8");
+    }
+  }
+  return Status();
+}
 
 Status CheckReference(std::string_view reference) {
   if (reference.empty() || reference.size() > kMaxReferenceBytes) {
@@ -67,18 +101,20 @@ std::string PermitDocument(const ProvisionPermit& p) {
       .Key("reply_key")
       .String(crypto::ToBase64Url(p.reply_key))
       .Key("reference")
-      .String(p.reference)
-      .EndObject();
+      .String(p.reference);
+  w.Key("query").BeginObject();
+  for (const auto& [key, value] : p.query) w.Key(key).String(value);
+  w.EndObject().EndObject();
   // Invariant: the writer is balanced and the values are plain strings and small integers, so
   // both steps succeed.
   return crypto::CanonicalizeJson(w.Finish().value()).value();
 }
 
 Result<ProvisionPermit> ParsePermitDocument(std::string_view document) {
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(document, {kMaxDocumentBytes, 2}));
+  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(document, {kMaxDocumentBytes, 3}));
   RETURN_IF_ERROR(o.RejectUnknownFields(
       {"format", "permit_id", "issued_at_ms", "expires_at_ms", "inquirer", "provider", "procedure",
-       "tm", "layout_version", "subject_code", "reply_key", "reference"}));
+       "tm", "layout_version", "subject_code", "reply_key", "reference", "query"}));
   ASSIGN_OR_RETURN(std::string format, o.GetString("format", 64));
   if (format != kPermitFormat) {
     return InvalidArgumentError("field \"format\": expected \"" + std::string(kPermitFormat) +
@@ -110,6 +146,7 @@ Result<ProvisionPermit> ParsePermitDocument(std::string_view document) {
   if (Status s = CheckReference(p.reference); !s.ok()) {
     return InvalidArgumentError("field \"reference\": " + s.message());
   }
+  ASSIGN_OR_RETURN(p.query, ParseQuery(o));
   return p;
 }
 

@@ -43,7 +43,17 @@ struct ProvisionPermit {
   SubjectCode subject = SubjectCode::Generate();  // the provider-side code (機関別符号)
   crypto::Bytes reply_key;  // the inquirer's one-time X25519 public key, 32 bytes
   std::string reference;    // the inquirer's reference
+  // Query conditions (照会条件): item code → value the provider's records must have (e.g. the
+  // fiscal year item "IT00000200000001" → "2026"). At most kMaxQueryConditions, sorted by key.
+  std::map<std::string, std::string> query;
 };
+
+inline constexpr size_t kMaxQueryConditions = 8;
+inline constexpr size_t kMaxQueryKeyBytes = 32;
+inline constexpr size_t kMaxQueryValueBytes = 64;
+// Checks query conditions: keys 1–32 of [A-Za-z0-9_], values valid UTF-8 of at most 64 bytes,
+// at most 8 entries. kInvalidArgument naming the offending key otherwise.
+Status CheckQuery(const std::map<std::string, std::string>& query);
 
 // Checks a reference string. kInvalidArgument naming the rule otherwise.
 Status CheckReference(std::string_view reference);
@@ -87,6 +97,14 @@ class PermitLedger {
   std::set<std::string> ids_;                      // GUARDED_BY(mu_)
   std::multimap<int64_t, std::string> by_expiry_;  // GUARDED_BY(mu_): expires_at_ms → id
 };
+
+}  // namespace chukan::linkage
+namespace chukan::http {
+class JsonObject;
+}
+namespace chukan::linkage {
+// Reads the "query" object of a permit (or of a permit request). Errors: kInvalidArgument.
+Result<std::map<std::string, std::string>> ParseQuery(const http::JsonObject& o);
 
 // The body of POST /node/v1/provision-requests: {"permit": "<document>", "signature": "<b64url>"}.
 std::string SignedPermitJson(const SignedDocument& signed_permit);

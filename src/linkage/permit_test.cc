@@ -27,6 +27,7 @@ ProvisionPermit SamplePermit() {
   p.subject = SubjectCode::Parse("ffeeddccbbaa99887766554433221100").value();
   p.reply_key = crypto::Bytes(32, 7);
   p.reference = "inq-42";
+  p.query = {{"IT00000200000001", "2026"}};
   return p;
 }
 
@@ -43,6 +44,10 @@ TEST(PermitTest, SignedPermitRoundTripsThroughTheWire) {
   EXPECT_EQ(p.reply_key, crypto::Bytes(32, 7));
   EXPECT_EQ(p.reference, "inq-42");
   EXPECT_EQ(p.layout_version, "0001");
+  EXPECT_EQ(p.query, (std::map<std::string, std::string>{{"IT00000200000001", "2026"}}));
+  EXPECT_THAT(CheckQuery({{"bad key", "x"}}), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(CheckQuery({{"k", std::string(65, 'x')}}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("at most 64 bytes")));
   // The document is canonical: sorted keys, no whitespace.
   EXPECT_EQ(signed_permit.document.substr(0, 20), R"({"expires_at_ms":179)");
 }

@@ -337,7 +337,7 @@ TEST_P(ReplicaStoreTest, NoImportedValueIsStoredInPlaintext) {
     for (const char* table : {"replica_record", "replica_import"}) {
       ASSERT_OK_AND_ASSIGN(auto rows,
                            tx->Query(std::string("SELECT t::text FROM ") + table + " t"));
-      for (const auto& row : rows) raw += *row.GetText(0);
+      for (const auto& row : rows) raw += store::testing::DecodeByteaRuns(*row.GetText(0));
     }
     ASSERT_GT(raw.size(), 200u);
   }

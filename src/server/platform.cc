@@ -99,6 +99,12 @@ constexpr char kSelectTenants[] =
     "(SELECT COUNT(*) FROM clients c WHERE c.org_code = t.org_code AND c.revoked_at_us IS NULL) "
     "FROM tenants t";
 
+// Wipes a temporary copy of secret material.
+void WipeBytes(crypto::Bytes& b) {
+  volatile uint8_t* p = b.data();
+  for (size_t i = 0; i < b.size(); ++i) p[i] = 0;
+}
+
 }  // namespace
 
 const std::vector<store::Migration>& PlatformMigrations() {
@@ -339,8 +345,17 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
     if (!row || row->IsNull(0)) return NotFoundError("tenant " + tenant.str() + " is not active");
     ASSIGN_OR_RETURN(wrapped, row->GetBlob(0));
   }
-  auto ctx = std::make_shared<TenantContext>(TenantContext{tenant, tenant.org(), nullptr, {}, {}});
+  auto ctx = std::make_shared<TenantContext>(
+      TenantContext{tenant, tenant.org(), nullptr, {}, {}, std::nullopt});
   ASSIGN_OR_RETURN(ctx->data_key, crypto::UnwrapKey(master_, wrapped, KeyId(tenant)));
+  {
+    crypto::Bytes derived =
+        crypto::Blake2bKeyed(ctx->data_key, crypto::AsBytes("chukan-tenant-org-sign-v1"), 32);
+    crypto::SecretBytes seed = crypto::SecretBytes::FromBytes(derived);
+    WipeBytes(derived);
+    ASSIGN_OR_RETURN(crypto::SigningKey key, crypto::SigningKey::FromSeed(seed));
+    ctx->org_key = std::move(key);
+  }
   ASSIGN_OR_RETURN(ctx->db, store_->Tenant(tenant));
   audit::AuditLog::Options lo;
   lo.checkpoint_key = &audit_key_;

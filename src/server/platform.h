@@ -59,6 +59,11 @@ struct TenantContext {
   std::shared_ptr<store::Database> db;
   crypto::SecretBytes data_key;  // 32 bytes; encrypts the tenant's personal data at rest
   std::unique_ptr<audit::AuditLog> audit;
+  // The organisation's Ed25519 key that signs its envelopes (the hub registers its public half:
+  // `chukan tenant show --sign-pub FILE`). Derived from the data key with a separate context
+  // (BLAKE2b keyed by the data key over "chukan-tenant-org-sign-v1"), so it needs no storage of
+  // its own and is erased with the tenant's key.
+  std::optional<crypto::SigningKey> org_key;
 };
 
 class Platform {

@@ -9,10 +9,34 @@ namespace chukan::server {
 
 Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ASSIGN_OR_RETURN(Config c, Config::LoadFile(path));
-  std::vector<std::string> known = {"server.host", "server.port",   "server.threads",
-                                    "server.max_body_mb", "tls.cert", "tls.key",
-                                    "tls.client_ca", "keys.dir", "layout.dir",
-                                    "log.level", "log.path"};
+  std::vector<std::string> known = {"server.host",
+                                    "server.port",
+                                    "server.threads",
+                                    "server.max_body_mb",
+                                    "tls.cert",
+                                    "tls.key",
+                                    "tls.client_ca",
+                                    "keys.dir",
+                                    "layout.dir",
+                                    "log.level",
+                                    "log.path",
+                                    "hub.url",
+                                    "hub.ca",
+                                    "hub.public_key",
+                                    "hub.tenant_tls_dir",
+                                    "hub.list_refresh_seconds",
+                                    "node.host",
+                                    "node.port",
+                                    "node.cert",
+                                    "node.key",
+                                    "node.client_ca",
+                                    "inquiry.timeout_seconds",
+                                    "retention.result_days",
+                                    "delivery.threads",
+                                    "delivery.timeout_ms",
+                                    "delivery.max_attempts",
+                                    "delivery.backoff_base_ms",
+                                    "delivery.backoff_cap_ms"};
   for (std::string& k : store::StoreConfigKeys()) known.push_back(std::move(k));
   RETURN_IF_ERROR(c.CheckKnownKeys(known));
   const std::string base = ConfigDirectory(path);
@@ -48,6 +72,41 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   cfg.log.level = *lv;
   ASSIGN_OR_RETURN(std::string log_path, c.GetString("log.path", ""));
   cfg.log.path = ResolvePath(base, log_path);
+
+  ASSIGN_OR_RETURN(cfg.hub_url, c.GetString("hub.url", ""));
+  if (!cfg.hub_url.empty()) {
+    if (cfg.hub_url.rfind("https://", 0) != 0 || cfg.hub_url.back() == '/') {
+      return InvalidArgumentError(path + ": key 'hub.url': expected https://host:port");
+    }
+    ASSIGN_OR_RETURN(std::string hub_ca, c.GetString("hub.ca"));
+    cfg.hub_ca = ResolvePath(base, hub_ca);
+    ASSIGN_OR_RETURN(std::string hub_key, c.GetString("hub.public_key"));
+    cfg.hub_public_key = ResolvePath(base, hub_key);
+    ASSIGN_OR_RETURN(std::string tls_dir, c.GetString("hub.tenant_tls_dir"));
+    cfg.tenant_tls_dir = ResolvePath(base, tls_dir);
+    ASSIGN_OR_RETURN(std::string node_cert, c.GetString("node.cert"));
+    ASSIGN_OR_RETURN(std::string node_key, c.GetString("node.key"));
+    ASSIGN_OR_RETURN(std::string node_ca, c.GetString("node.client_ca"));
+    cfg.node_cert = ResolvePath(base, node_cert);
+    cfg.node_key = ResolvePath(base, node_key);
+    cfg.node_client_ca = ResolvePath(base, node_ca);
+  }
+  ASSIGN_OR_RETURN(cfg.list_refresh_seconds, c.GetInt("hub.list_refresh_seconds", 300, 1, 86'400));
+  ASSIGN_OR_RETURN(cfg.node_host, c.GetString("node.host", "127.0.0.1"));
+  ASSIGN_OR_RETURN(int64_t node_port, c.GetInt("node.port", 0, 0, 65535));
+  cfg.node_port = static_cast<uint16_t>(node_port);
+  ASSIGN_OR_RETURN(cfg.inquiry_timeout_seconds,
+                   c.GetInt("inquiry.timeout_seconds", 3600, 1, 30 * 86'400));
+  ASSIGN_OR_RETURN(cfg.result_days, c.GetInt("retention.result_days", 30, 0, 3650));
+  ASSIGN_OR_RETURN(int64_t dthreads, c.GetInt("delivery.threads", 8, 1, 256));
+  cfg.delivery_threads = static_cast<int>(dthreads);
+  ASSIGN_OR_RETURN(cfg.delivery_timeout_ms, c.GetInt("delivery.timeout_ms", 10'000, 100, 600'000));
+  ASSIGN_OR_RETURN(int64_t attempts, c.GetInt("delivery.max_attempts", 12, 1, 1000));
+  cfg.delivery_max_attempts = static_cast<int>(attempts);
+  ASSIGN_OR_RETURN(cfg.delivery_backoff_base_ms,
+                   c.GetInt("delivery.backoff_base_ms", 1'000, 1, 3'600'000));
+  ASSIGN_OR_RETURN(cfg.delivery_backoff_cap_ms, c.GetInt("delivery.backoff_cap_ms", 600'000,
+                                                         cfg.delivery_backoff_base_ms, 86'400'000));
   return cfg;
 }
 

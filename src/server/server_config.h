@@ -8,6 +8,12 @@
 //   [keys]     dir (default <data_dir>/keys): master.key, audit-signing.key
 //   [layout]   dir (default "data/layout")
 //   [log]      level, path
+//   [hub]      url, ca, public_key, tenant_tls_dir, list_refresh_seconds — linkage with the hub
+//              (optional: without url the server does no linkage)
+//   [node]     host, port, cert, key, client_ca — the hub-facing listener (mutual TLS)
+//   [inquiry]  timeout_seconds (3600): inquiries unanswered by then end as expired
+//   [retention] result_days (30): results are deleted this long after their inquiry ends
+//   [delivery] threads, timeout_ms, max_attempts, backoff_base_ms, backoff_cap_ms
 //
 // Relative paths are resolved against the directory of the configuration file.
 // An immutable value type.
@@ -38,6 +44,25 @@ struct ServerConfig {
   std::string keys_dir;
   std::string layout_dir;
   log::Options log;
+
+  // Linkage (情報照会・情報提供) through the hub; disabled when hub_url is empty.
+  std::string hub_url;
+  std::string hub_ca;          // CA of the hub's server certificate
+  std::string hub_public_key;  // file: the hub's Ed25519 public key, 64 hex digits
+  std::string tenant_tls_dir;  // per tenant <org_code>.crt / .key: its client certificate
+  int64_t list_refresh_seconds = 300;
+  std::string node_host = "127.0.0.1";
+  uint16_t node_port = 0;
+  std::string node_cert;
+  std::string node_key;
+  std::string node_client_ca;  // CA of the hub's client certificate
+  int64_t inquiry_timeout_seconds = 3600;
+  int64_t result_days = 30;
+  int delivery_threads = 8;
+  int64_t delivery_timeout_ms = 10'000;
+  int delivery_max_attempts = 12;
+  int64_t delivery_backoff_base_ms = 1'000;
+  int64_t delivery_backoff_cap_ms = 600'000;
 
   std::string master_key_file() const { return keys_dir + "/master.key"; }
   std::string audit_key_file() const { return keys_dir + "/audit-signing.key"; }

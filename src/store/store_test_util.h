@@ -130,6 +130,36 @@ inline std::string BackendParamName(const ::testing::TestParamInfo<Backend>& inf
       ::testing::Values(::chukan::store::Backend::kSqlite, ::chukan::store::Backend::kPostgres), \
       ::chukan::store::testing::BackendParamName)
 
+// PostgreSQL prints bytea as "\\x" and hex digits. Searching that text for a digit string would
+// match the hex of ordinary ciphertext bytes (a nonce counter "07 00 00 …" reads as digits), so
+// each run is turned back into the bytes actually stored before the search.
+inline std::string DecodeByteaRuns(const std::string& text) {
+  auto hex_value = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == '\\' && i + 1 < text.size() && text[i + 1] == 'x') {
+      size_t j = i + 2;
+      std::string bytes;
+      while (j + 1 < text.size() && hex_value(text[j]) >= 0 && hex_value(text[j + 1]) >= 0) {
+        bytes += static_cast<char>(hex_value(text[j]) * 16 + hex_value(text[j + 1]));
+        j += 2;
+      }
+      if (!bytes.empty()) {
+        out += bytes;
+        i = j;
+        continue;
+      }
+    }
+    out += text[i++];
+  }
+  return out;
+}
+
 }  // namespace chukan::store::testing
 
 #endif  // CHUKAN_STORE_STORE_TEST_UTIL_H_

@@ -1,0 +1,122 @@
+#include "server/hub_link.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "common/log.h"
+#include "crypto/bytes.h"
+#include "http/json.h"
+
+namespace chukan::server {
+
+Result<std::unique_ptr<HubLink>> HubLink::Create(Options options, const Clock& clock) {
+  std::ifstream in(options.public_key_file);
+  if (!in) return NotFoundError(options.public_key_file + ": cannot open the hub's public key");
+  std::string hex;
+  in >> hex;
+  Result<crypto::Bytes> raw = crypto::FromHex(hex);
+  if (!raw.ok() || raw->size() != 32) {
+    return InvalidArgumentError(options.public_key_file +
+                                ": expected the hub's Ed25519 public key as 64 hex digits");
+  }
+  ASSIGN_OR_RETURN(crypto::VerifyKey key, crypto::VerifyKey::FromBytes(*raw));
+  return std::unique_ptr<HubLink>(new HubLink(std::move(options), std::move(key), clock));
+}
+
+Result<http::Client*> HubLink::ClientFor(const OrgCode& as) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = clients_.find(as); it != clients_.end()) return it->second.get();
+  http::ClientOptions o;
+  o.ca_file = options_.ca_file;
+  o.cert_file = options_.tenant_tls_dir + "/" + as.str() + ".crt";
+  o.key_file = options_.tenant_tls_dir + "/" + as.str() + ".key";
+  o.request_timeout = options_.timeout;
+  o.max_idle_per_host = 32;
+  struct stat st;
+  if (::stat(o.cert_file.c_str(), &st) != 0) {
+    return FailedPreconditionError("tenant " + as.str() + " has no TLS certificate for the hub (" +
+                                   o.cert_file + ")");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<http::Client> client, http::Client::Create(o));
+  http::Client* raw = client.get();
+  clients_.emplace(as, std::move(client));
+  return raw;
+}
+
+Result<http::Response> HubLink::Post(const OrgCode& as, std::string_view path, std::string body) {
+  ASSIGN_OR_RETURN(http::Client * client, ClientFor(as));
+  http::ClientRequest req;
+  req.method = "POST";
+  req.url = options_.url + std::string(path);
+  req.headers.Add("Content-Type", "application/json");
+  req.body = std::move(body);
+  return client->Send(req);
+}
+
+Result<http::Response> HubLink::Get(const OrgCode& as, std::string_view path) {
+  ASSIGN_OR_RETURN(http::Client * client, ClientFor(as));
+  http::ClientRequest req;
+  req.url = options_.url + std::string(path);
+  return client->Send(req);
+}
+
+Status HubLink::RefreshPermissionList(const OrgCode& as) {
+  auto fail = [&](Status s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    list_error_ = s.message();
+    return s;
+  };
+  Result<http::Response> r = Get(as, "/hub/v1/permission-list");
+  if (!r.ok()) return fail(r.status().WithContext("fetching the permission list"));
+  if (r->status != 200) {
+    return fail(
+        UnavailableError("fetching the permission list: HTTP " + std::to_string(r->status)));
+  }
+  Result<linkage::PermissionList> list =
+      linkage::VerifyPublishedList(r->body, hub_key_, clock_.Now());
+  if (!list.ok()) return fail(list.status().WithContext("the hub's permission list"));
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool changed = !list_ || list_->version() != list->version();
+  list_ = std::make_shared<linkage::PermissionList>(std::move(*list));
+  list_error_.clear();
+  if (changed) {
+    log::Info("server.permission_list_loaded", {{"version", list_->version()}});
+  }
+  return Status();
+}
+
+Result<std::shared_ptr<const linkage::PermissionList>> HubLink::PermissionList() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!list_) {
+    return FailedPreconditionError(
+        "no valid permission list copy (照会許可用照合リストがありません): " + list_error_);
+  }
+  if (ToUnixMicros(clock_.Now()) / 1000 >= list_->expires_at_ms()) {
+    return FailedPreconditionError("the permission list copy expired at " +
+                                   FormatRfc3339(FromUnixMicros(list_->expires_at_ms() * 1000)) +
+                                   " (照会許可用照合リストの有効期限切れ): " + list_error_);
+  }
+  return list_;
+}
+
+Result<crypto::VerifyKey> HubLink::OrgKey(const OrgCode& as, const OrgCode& org) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = org_keys_.find(org); it != org_keys_.end()) return it->second;
+  }
+  ASSIGN_OR_RETURN(http::Response r, Get(as, "/hub/v1/orgs/" + org.str()));
+  if (r.status != 200) {
+    return UnavailableError("the hub did not give the key of " + org.str() + ": HTTP " +
+                            std::to_string(r.status));
+  }
+  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(r.body));
+  ASSIGN_OR_RETURN(std::string key_text, o.GetString("sign_key", 64));
+  ASSIGN_OR_RETURN(crypto::Bytes raw, crypto::FromBase64Url(key_text));
+  ASSIGN_OR_RETURN(crypto::VerifyKey key, crypto::VerifyKey::FromBytes(raw));
+  std::lock_guard<std::mutex> lock(mu_);
+  org_keys_.emplace(org, key);
+  return key;
+}
+
+}  // namespace chukan::server

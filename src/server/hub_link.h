@@ -1,0 +1,77 @@
+// HubLink: the intermediate server's side of the connection to the hub (情報提供ネットワーク
+// システム). Each tenant talks to the hub as its own organisation, over mutual TLS with its own
+// client certificate (<tenant_tls_dir>/<org_code>.crt/.key), so the hub authenticates the
+// organisation and not the platform. HubLink also holds the hub's public key (the trust anchor
+// of permits and of the permission list), the verified copy of the permission list, and a
+// cache of other organisations' envelope-signing keys.
+//
+// Thread-safety: thread-safe. Calls block (HTTP round trips).
+#ifndef CHUKAN_SERVER_HUB_LINK_H_
+#define CHUKAN_SERVER_HUB_LINK_H_
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/status.h"
+#include "crypto/ed25519.h"
+#include "http/client.h"
+#include "linkage/permission_list.h"
+
+namespace chukan::server {
+
+class HubLink {
+ public:
+  struct Options {
+    std::string url;              // https://host:port
+    std::string ca_file;          // CA of the hub's server certificate
+    std::string public_key_file;  // the hub's Ed25519 public key, 64 hex digits
+    std::string tenant_tls_dir;   // <org_code>.crt / <org_code>.key per tenant
+    std::chrono::milliseconds timeout{10'000};
+  };
+
+  // Reads the hub's public key. Errors: kNotFound / kInvalidArgument naming the file.
+  static Result<std::unique_ptr<HubLink>> Create(Options options,
+                                                 const Clock& clock = SystemClock::Get());
+
+  // One request to the hub as organisation `as`. Errors: those of http::Client (transport);
+  // kFailedPrecondition when the tenant has no certificate in tenant_tls_dir.
+  Result<http::Response> Post(const OrgCode& as, std::string_view path, std::string body);
+  Result<http::Response> Get(const OrgCode& as, std::string_view path);
+
+  const crypto::VerifyKey& hub_key() const { return hub_key_; }
+
+  // Fetches the permission list as `as`, verifies the hub's signature and expiry, and keeps
+  // it. On failure the previous copy stays (and keeps expiring). Errors name the cause.
+  Status RefreshPermissionList(const OrgCode& as);
+  // The current copy, if it is still valid now. kFailedPrecondition saying why otherwise
+  // ("no permission list copy has been fetched: <last error>" / "… expired at <time>").
+  Result<std::shared_ptr<const linkage::PermissionList>> PermissionList() const;
+
+  // The envelope-signing key of `org`, from GET /hub/v1/orgs/{org} (asked as `as`), cached.
+  Result<crypto::VerifyKey> OrgKey(const OrgCode& as, const OrgCode& org);
+
+ private:
+  HubLink(Options options, crypto::VerifyKey hub_key, const Clock& clock)
+      : options_(std::move(options)), hub_key_(std::move(hub_key)), clock_(clock) {}
+  Result<http::Client*> ClientFor(const OrgCode& as);
+
+  const Options options_;
+  const crypto::VerifyKey hub_key_;
+  const Clock& clock_;
+  mutable std::mutex mu_;
+  std::map<OrgCode, std::unique_ptr<http::Client>> clients_;  // GUARDED_BY(mu_)
+  std::shared_ptr<const linkage::PermissionList> list_;       // GUARDED_BY(mu_)
+  std::string list_error_ = "not fetched yet";                // GUARDED_BY(mu_)
+  std::map<OrgCode, crypto::VerifyKey> org_keys_;             // GUARDED_BY(mu_)
+};
+
+}  // namespace chukan::server
+
+#endif  // CHUKAN_SERVER_HUB_LINK_H_

@@ -1,0 +1,42 @@
+// LinkageApi: the HTTP side of LinkageService.
+//
+// For existing systems (bearer tokens, like the replica API; every call audited):
+//   POST /api/v1/codes                {"atena_no","resident_id"} → {"subject_code"}   (FGU)
+//   POST /api/v1/codes/bulk           text/csv "atena_no,resident_id" lines → per-line results
+//   POST /api/v1/inquiries            → 202 {"inquiry_id","state":"accepted"}          (SKI)
+//   GET  /api/v1/inquiries/{id}       state, times, and the decoded result when completed
+//   GET  /api/v1/inquiries?state=&since=&limit=
+//   GET  /api/v1/approvals            (approver role) answers waiting for a decision (自動応答不可)
+//   POST /api/v1/approvals/{permit_id} {"decision":"approve"|"reject","comment"}
+//
+// For the hub (the node listener, mutual TLS; RegisterNode):
+//   POST /node/v1/provision-requests  a permit to answer                              (TKY)
+//   POST /node/v1/inquiry-results     the relayed, sealed answer to one of our inquiries
+//
+// Thread-safety: Register once; handlers are thread-safe.
+#ifndef CHUKAN_SERVER_LINKAGE_API_H_
+#define CHUKAN_SERVER_LINKAGE_API_H_
+
+#include "http/router.h"
+#include "server/linkage_service.h"
+#include "server/platform.h"
+
+namespace chukan::server {
+
+class LinkageApi {
+ public:
+  LinkageApi(Platform& platform, LinkageService& linkage)
+      : platform_(platform), linkage_(linkage) {}
+  // The /api/v1 routes.
+  Status Register(http::Router& router);
+  // The /node/v1 routes (to be served on the mutual-TLS node listener only).
+  Status RegisterNode(http::Router& router);
+
+ private:
+  Platform& platform_;
+  LinkageService& linkage_;
+};
+
+}  // namespace chukan::server
+
+#endif  // CHUKAN_SERVER_LINKAGE_API_H_

@@ -1,0 +1,846 @@
+#include "server/linkage_service.h"
+
+#include "common/log.h"
+#include "common/utf8.h"
+#include "crypto/aead.h"
+#include "crypto/bytes.h"
+#include "crypto/hash.h"
+#include "crypto/sealed_box.h"
+#include "http/json.h"
+#include "layout/date.h"
+
+namespace chukan::server {
+namespace {
+
+constexpr std::string_view kSqliteV1 = R"sql(
+CREATE TABLE subject_codes (
+  subject_code TEXT PRIMARY KEY,
+  atena_index BLOB NOT NULL UNIQUE,
+  atena_sealed BLOB NOT NULL,
+  created_at_us INTEGER NOT NULL
+);
+CREATE TABLE inquiries (
+  inquiry_id TEXT PRIMARY KEY,
+  idempotency_key TEXT UNIQUE,
+  client TEXT NOT NULL,
+  subject_code TEXT NOT NULL,
+  procedure_code TEXT NOT NULL,
+  tm TEXT NOT NULL,
+  layout_version TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  query TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT,
+  permit_id TEXT,
+  reply_public BLOB NOT NULL,
+  reply_secret BLOB,
+  result BLOB,
+  result_deleted INTEGER NOT NULL DEFAULT 0,
+  created_at_us INTEGER NOT NULL,
+  permitted_at_us INTEGER,
+  ended_at_us INTEGER,
+  expires_at_us INTEGER NOT NULL
+);
+CREATE INDEX inquiries_open ON inquiries (state, expires_at_us);
+CREATE INDEX inquiries_ended ON inquiries (ended_at_us);
+CREATE INDEX inquiries_created ON inquiries (created_at_us);
+CREATE TABLE provisions (
+  permit_id TEXT PRIMARY KEY,
+  inquirer TEXT NOT NULL,
+  procedure_code TEXT NOT NULL,
+  tm TEXT NOT NULL,
+  layout_version TEXT NOT NULL,
+  subject_code TEXT NOT NULL,
+  permit TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT,
+  answer BLOB,
+  decided_by TEXT,
+  comment TEXT,
+  received_at_us INTEGER NOT NULL,
+  decided_at_us INTEGER,
+  sent_at_us INTEGER
+);
+CREATE INDEX provisions_state ON provisions (state, received_at_us);
+)sql";
+
+std::string PostgresV1() {
+  std::string s(kSqliteV1);
+  for (size_t p = s.find("INTEGER"); p != std::string::npos; p = s.find("INTEGER", p + 6)) {
+    s.replace(p, 7, "BIGINT");
+  }
+  for (size_t p = s.find("BLOB"); p != std::string::npos; p = s.find("BLOB", p + 5)) {
+    s.replace(p, 4, "BYTEA");
+  }
+  return s;
+}
+
+crypto::Bytes Aad(std::string_view kind, const TenantId& t, std::string_view id) {
+  return crypto::ToBytes("chukan-linkage-v1\n" + std::string(kind) + "\n" + t.str() + "\n" +
+                         std::string(id));
+}
+
+// Whether answers of this TM version wait for a staff approval (自動応答不可).
+bool NeedsApproval(const layout::InfoName& info, const layout::LayoutVersion& v) {
+  if (info.approval_required()) return true;
+  for (const layout::Item* item : v.items()) {
+    if (item->approval_required()) return true;
+  }
+  return false;
+}
+
+// A reason code at the start of a hub error document, or the HTTP status.
+std::string HubReason(const http::Response& r) {
+  Result<http::JsonObject> o = http::ParseJsonObject(r.body);
+  if (o.ok()) {
+    Result<http::JsonObject> e = o->GetObject("error");
+    if (e.ok()) {
+      if (auto reason = e->GetOptionalString("reason", 64); reason.ok() && *reason) return **reason;
+      if (auto code = e->GetOptionalString("code", 64); code.ok() && *code) return **code;
+    }
+  }
+  return "HTTP_" + std::to_string(r.status);
+}
+
+}  // namespace
+
+const std::vector<store::Migration>& LinkageMigrations() {
+  static const auto* m = new std::vector<store::Migration>{
+      {1, "subject codes, inquiries, provisions", std::string(kSqliteV1), PostgresV1()}};
+  return *m;
+}
+
+struct LinkageService::TenantState {
+  std::shared_ptr<TenantContext> ctx;
+  std::unique_ptr<replica::ReplicaStore> replicas;
+  std::unique_ptr<store::GroupCommitter> committer;
+  crypto::SecretBytes index_key;  // keys the atena_no index of subject_codes
+};
+
+LinkageService::LinkageService(Platform& platform,
+                               std::shared_ptr<const layout::Catalogue> catalogue, HubLink* hub,
+                               Options options, const Clock& clock)
+    : platform_(platform),
+      catalogue_(std::move(catalogue)),
+      hub_(hub),
+      options_(options),
+      clock_(clock) {
+  // Invariant: the options come from a validated configuration.
+  outbox_ = store::Outbox::Create(options_.outbox, clock_).value();
+}
+
+LinkageService::~LinkageService() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, st] : tenants_) st->committer->Stop();
+}
+
+void LinkageService::SetNotifier(std::function<void()> notify) {
+  std::lock_guard<std::mutex> lock(mu_);
+  notify_ = std::move(notify);
+}
+
+void LinkageService::Notify() {
+  std::function<void()> n;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    n = notify_;
+  }
+  if (n) n();
+}
+
+Result<LinkageService::TenantState*> LinkageService::State(const TenantId& tenant) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = tenants_.find(tenant.str()); it != tenants_.end()) return it->second.get();
+  auto st = std::make_unique<TenantState>();
+  ASSIGN_OR_RETURN(st->ctx, platform_.Tenant(tenant));
+  RETURN_IF_ERROR(store::ApplyMigrations(*st->ctx->db, "linkage", LinkageMigrations(), clock_));
+  RETURN_IF_ERROR(
+      store::ApplyMigrations(*st->ctx->db, "outbox", store::OutboxMigrations(), clock_));
+  ASSIGN_OR_RETURN(st->replicas, replica::ReplicaStore::Open(tenant, st->ctx->db, st->ctx->data_key,
+                                                             catalogue_, clock_));
+  ASSIGN_OR_RETURN(st->committer, store::GroupCommitter::Create(st->ctx->db, {}));
+  crypto::Bytes k =
+      crypto::Blake2bKeyed(st->ctx->data_key, crypto::AsBytes("chukan-linkage-atena-index-v1"), 32);
+  st->index_key = crypto::SecretBytes::FromBytes(k);
+  TenantState* raw = st.get();
+  tenants_.emplace(tenant.str(), std::move(st));
+  return raw;
+}
+
+Status LinkageService::Commit(TenantState& st, store::GroupCommitter::WriteFn write) {
+  return st.committer->Submit(std::move(write)).get();
+}
+
+void LinkageService::Audit(TenantState& st, const std::string& actor, const std::string& action,
+                           const std::string& target, const std::string& outcome) {
+  Status s = st.ctx->audit->Append({st.ctx->id.str(), actor, action, target, outcome, ""}).status();
+  if (!s.ok())
+    log::Error("audit.append_failed", {{"tenant", st.ctx->id.str()}, log::StatusField(s)});
+}
+
+Result<SubjectCode> LinkageService::RegisterCode(const TenantId& tenant, const AtenaNo& atena,
+                                                 const ResidentId& rid) {
+  if (hub_ == nullptr) return FailedPreconditionError("no hub is configured ([hub] url)");
+  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  ASSIGN_OR_RETURN(http::Response r, hub_->Post(tenant.org(), "/hub/v1/codes",
+                                                R"({"resident_id":")" + rid.str() + "\"}"));
+  if (r.status != 200) {
+    return UnavailableError("the hub refused the code request: " + HubReason(r));
+  }
+  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(r.body));
+  ASSIGN_OR_RETURN(std::string code_text, o.GetString("subject_code", 64));
+  ASSIGN_OR_RETURN(SubjectCode code, SubjectCode::Parse(code_text));
+  const crypto::Bytes index = crypto::Blake2bKeyed(st->index_key, crypto::AsBytes(atena.str()), 32);
+  ASSIGN_OR_RETURN(crypto::Bytes sealed,
+                   crypto::Encrypt(st->ctx->data_key, crypto::AsBytes(atena.str()),
+                                   Aad("atena", tenant, code.str())));
+  const int64_t now = ToUnixMicros(clock_.Now());
+  Status s = Commit(*st, [&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT subject_code FROM subject_codes"
+                                           " WHERE atena_index = ?",
+                                           {index}));
+    if (row) {
+      ASSIGN_OR_RETURN(std::string existing, row->GetText(0));
+      if (existing == code.str()) return Status();
+      return AlreadyExistsError("this atena_no already has another subject code");
+    }
+    return tx.Exec(
+        "INSERT INTO subject_codes (subject_code, atena_index, atena_sealed,"
+        " created_at_us) VALUES (?, ?, ?, ?)",
+        {code.str(), index, sealed, now});
+  });
+  Audit(*st, "system", "code.register", "subject_code " + code.str(),
+        s.ok() ? "ok" : "error:" + std::string(StatusCodeName(s.code())));
+  RETURN_IF_ERROR(s);
+  return code;
+}
+
+namespace {
+
+constexpr std::string_view kInquiryColumns =
+    "inquiry_id, state, reason, provider, procedure_code, tm, layout_version, permit_id,"
+    " created_at_us, permitted_at_us, ended_at_us, expires_at_us, result, result_deleted";
+
+Result<InquiryView> InquiryFromRow(const store::Row& r) {
+  InquiryView v;
+  ASSIGN_OR_RETURN(v.inquiry_id, r.GetText(0));
+  ASSIGN_OR_RETURN(v.state, r.GetText(1));
+  ASSIGN_OR_RETURN(std::optional<std::string> reason, r.GetOptionalText(2));
+  v.reason = reason.value_or("");
+  ASSIGN_OR_RETURN(v.provider, r.GetText(3));
+  ASSIGN_OR_RETURN(v.procedure, r.GetText(4));
+  ASSIGN_OR_RETURN(v.tm, r.GetText(5));
+  ASSIGN_OR_RETURN(v.layout_version, r.GetText(6));
+  ASSIGN_OR_RETURN(std::optional<std::string> permit, r.GetOptionalText(7));
+  v.permit_id = permit.value_or("");
+  ASSIGN_OR_RETURN(v.created_at_us, r.GetInt(8));
+  ASSIGN_OR_RETURN(v.permitted_at_us, r.GetOptionalInt(9));
+  ASSIGN_OR_RETURN(v.ended_at_us, r.GetOptionalInt(10));
+  ASSIGN_OR_RETURN(v.expires_at_us, r.GetInt(11));
+  ASSIGN_OR_RETURN(int64_t deleted, r.GetInt(13));
+  v.result_deleted = deleted != 0;
+  return v;
+}
+
+}  // namespace
+
+Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const InquiryInput& in) {
+  if (hub_ == nullptr) return FailedPreconditionError("no hub is configured ([hub] url)");
+  RETURN_IF_ERROR(linkage::CheckQuery(in.query));
+  if (in.idempotency_key.size() > 128) {
+    return InvalidArgumentError("idempotency key: at most 128 bytes");
+  }
+  const layout::InfoName* info = catalogue_->Find(in.tm);
+  if (info == nullptr) return NotFoundError(in.tm.str() + " is not in the data standard layout");
+  const layout::LayoutVersion* version = nullptr;
+  if (in.layout_version.empty()) {
+    // Layout validity dates are Japanese calendar days (JST, UTC+9).
+    std::optional<layout::Date> today =
+        layout::Date::Parse(FormatRfc3339(clock_.Now() + std::chrono::hours(9)).substr(0, 10));
+    if (today) version = info->VersionAt(*today);
+    if (version == nullptr) version = &info->LatestVersion();
+  } else {
+    version = info->Version(in.layout_version);
+  }
+  if (version == nullptr) {
+    return NotFoundError(in.tm.str() + " has no layout version " + in.layout_version);
+  }
+  for (const auto& [key, value] : in.query) {
+    if (version->FindItem(key) == nullptr) {
+      return InvalidArgumentError("query: " + key + " is not an item of " + in.tm.str() + " " +
+                                  version->version());
+    }
+  }
+  if (catalogue_->FindProcedure(in.procedure) == nullptr) {
+    return NotFoundError(in.procedure.str() + " is not in the data standard layout");
+  }
+  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  const crypto::Bytes index =
+      crypto::Blake2bKeyed(st->index_key, crypto::AsBytes(in.atena.str()), 32);
+  std::string subject;
+  {
+    ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+    if (!in.idempotency_key.empty()) {
+      ASSIGN_OR_RETURN(auto prev, tx->QueryOne("SELECT inquiry_id FROM inquiries"
+                                               " WHERE idempotency_key = ?",
+                                               {in.idempotency_key}));
+      if (prev) {
+        ASSIGN_OR_RETURN(std::string id, prev->GetText(0));
+        RETURN_IF_ERROR(tx->Commit());
+        return GetInquiry(tenant, id);
+      }
+    }
+    ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT subject_code FROM subject_codes"
+                                            " WHERE atena_index = ?",
+                                            {index}));
+    if (!row) {
+      return FailedPreconditionError(
+          "no subject code (符号) for this atena_no: register it first (POST /api/v1/codes)");
+    }
+    ASSIGN_OR_RETURN(subject, row->GetText(0));
+  }
+  const std::string id = PermitId::Generate().str();  // 128 random bits, as hex
+  crypto::BoxKeyPair reply = crypto::BoxKeyPair::Generate();
+  ASSIGN_OR_RETURN(crypto::Bytes secret,
+                   crypto::Encrypt(st->ctx->data_key, reply.secret_key().span(),
+                                   Aad("reply-secret", tenant, id)));
+  http::JsonWriter qw;
+  qw.BeginObject();
+  for (const auto& [key, value] : in.query) qw.Key(key).String(value);
+  qw.EndObject();
+  ASSIGN_OR_RETURN(std::string query_json, qw.Finish());
+  const int64_t now = ToUnixMicros(clock_.Now());
+  const int64_t expires =
+      now + std::chrono::duration_cast<std::chrono::microseconds>(options_.inquiry_timeout).count();
+  const std::string version_text = version->version();
+  Status s = Commit(*st, [&](store::Transaction& tx) -> Status {
+    RETURN_IF_ERROR(tx.Exec(
+        "INSERT INTO inquiries (inquiry_id, idempotency_key, client, subject_code,"
+        " procedure_code, tm, layout_version, provider, query, state, reply_public,"
+        " reply_secret, created_at_us, expires_at_us)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?)",
+        {id, in.idempotency_key.empty() ? store::Value(nullptr) : store::Value(in.idempotency_key),
+         in.client, subject, in.procedure.str(), in.tm.str(), version_text, in.provider.str(),
+         query_json, reply.public_key(), secret, now, expires}));
+    return outbox_->Enqueue(tx, kTopicPermitRequest, id, crypto::ToBytes(id), clock_.Now());
+  });
+  if (s.code() == StatusCode::kAlreadyExists && !in.idempotency_key.empty()) {
+    // The same key raced in twice: answer with the one that was stored.
+    ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+    ASSIGN_OR_RETURN(auto prev, tx->QueryOne("SELECT inquiry_id FROM inquiries"
+                                             " WHERE idempotency_key = ?",
+                                             {in.idempotency_key}));
+    if (prev) return GetInquiry(tenant, prev->GetText(0).value());
+  }
+  Audit(*st, "client:" + in.client, "inquiry.create",
+        "inquiry " + id + " " + in.procedure.str() + " " + in.tm.str() + " → " + in.provider.str(),
+        s.ok() ? "ok" : "error:" + std::string(StatusCodeName(s.code())));
+  RETURN_IF_ERROR(s);
+  Notify();
+  return GetInquiry(tenant, id);
+}
+
+Result<InquiryView> LinkageService::GetInquiry(const TenantId& tenant,
+                                               const std::string& inquiry_id) {
+  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+  ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT " + std::string(kInquiryColumns) +
+                                              " FROM inquiries WHERE inquiry_id = ?",
+                                          {inquiry_id}));
+  if (!row) return NotFoundError("no inquiry " + inquiry_id.substr(0, 64));
+  ASSIGN_OR_RETURN(InquiryView v, InquiryFromRow(*row));
+  ASSIGN_OR_RETURN(std::optional<crypto::Bytes> result, row->GetOptionalBlob(12));
+  if (result) {
+    ASSIGN_OR_RETURN(
+        crypto::SecretBytes plain,
+        crypto::Decrypt(st->ctx->data_key, *result, Aad("result", tenant, v.inquiry_id)));
+    v.result_json = std::string(plain.AsStringView());
+  }
+  return v;
+}
+
+Result<std::vector<InquiryView>> LinkageService::ListInquiries(
+    const TenantId& tenant, const std::optional<std::string>& state, int64_t since_us, int limit) {
+  if (limit < 1 || limit > 1000) return InvalidArgumentError("limit: expected 1 to 1000");
+  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+  std::vector<store::Row> rows;
+  if (state) {
+    ASSIGN_OR_RETURN(rows, tx->Query("SELECT " + std::string(kInquiryColumns) +
+                                         " FROM inquiries WHERE state = ? AND created_at_us >= ?"
+                                         " ORDER BY created_at_us, inquiry_id LIMIT ?",
+                                     {*state, since_us, static_cast<int64_t>(limit)}));
+  } else {
+    ASSIGN_OR_RETURN(rows, tx->Query("SELECT " + std::string(kInquiryColumns) +
+                                         " FROM inquiries WHERE created_at_us >= ?"
+                                         " ORDER BY created_at_us, inquiry_id LIMIT ?",
+                                     {since_us, static_cast<int64_t>(limit)}));
+  }
+  std::vector<InquiryView> out;
+  for (const store::Row& r : rows) {
+    ASSIGN_OR_RETURN(InquiryView v, InquiryFromRow(r));
+    out.push_back(std::move(v));  // results only through GetInquiry
+  }
+  return out;
+}
+
+Result<std::string> LinkageService::BuildAnswer(TenantState& st,
+                                                const linkage::ProvisionPermit& permit) {
+  const layout::InfoName* info = catalogue_->Find(permit.tm);
+  const layout::LayoutVersion* version = info ? info->Version(permit.layout_version) : nullptr;
+  if (version == nullptr) {
+    return InvalidArgumentError("MALFORMED_PERMIT: unknown TM or layout version");
+  }
+  std::optional<std::string> atena;
+  {
+    ASSIGN_OR_RETURN(auto tx, st.ctx->db->BeginRead());
+    ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT atena_sealed FROM subject_codes"
+                                            " WHERE subject_code = ?",
+                                            {permit.subject.str()}));
+    if (row) {
+      ASSIGN_OR_RETURN(crypto::Bytes sealed, row->GetBlob(0));
+      ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                       crypto::Decrypt(st.ctx->data_key, sealed,
+                                       Aad("atena", st.ctx->id, permit.subject.str())));
+      atena = std::string(plain.AsStringView());
+    }
+  }
+  http::JsonWriter w;
+  w.BeginObject().Key("tm").String(permit.tm.str());
+  w.Key("layout_version").String(permit.layout_version);
+  int64_t n = 0;
+  w.Key("records").BeginArray();
+  if (atena) {
+    ASSIGN_OR_RETURN(AtenaNo a, AtenaNo::Parse(*atena));
+    ASSIGN_OR_RETURN(std::vector<replica::Record> records, st.replicas->Find(a, permit.tm));
+    for (const replica::Record& rec : records) {
+      if (rec.version != permit.layout_version) continue;
+      bool match = true;
+      for (const auto& [key, value] : permit.query) {
+        std::optional<size_t> i = version->ItemIndex(key);
+        if (!i || *i >= rec.values.size() || rec.values[*i] != value) match = false;
+      }
+      if (!match) continue;
+      w.BeginObject();
+      for (size_t i = 0; i < version->item_count() && i < rec.values.size(); ++i) {
+        if (rec.values[i].empty()) continue;
+        w.Key(version->item(i).code()).String(rec.values[i]);
+      }
+      w.EndObject();
+      ++n;
+    }
+  }
+  w.EndArray();
+  w.Key("status").String(n > 0 ? "ok" : "no_data").EndObject();
+  return w.Finish();
+}
+
+Result<std::string> LinkageService::SealedEnvelopeBody(TenantState& st,
+                                                       const linkage::ProvisionPermit& permit,
+                                                       std::string_view answer_json) {
+  linkage::Envelope e;
+  e.permit_id = permit.id;
+  e.provider = permit.provider;
+  e.inquirer = permit.inquirer;
+  e.sealed_at_ms = ToUnixMicros(clock_.Now()) / 1000;
+  ASSIGN_OR_RETURN(e.sealed, crypto::Seal(permit.reply_key, crypto::AsBytes(answer_json)));
+  return linkage::SignedEnvelopeJson(linkage::SignEnvelope(e, *st.ctx->org_key));
+}
+
+Result<std::string> LinkageService::OnProvisionRequest(
+    const linkage::SignedDocument& signed_permit) {
+  if (hub_ == nullptr) return FailedPreconditionError("no hub is configured ([hub] url)");
+  Result<linkage::ProvisionPermit> verified =
+      linkage::VerifyPermit(signed_permit, hub_->hub_key(), clock_.Now());
+  if (!verified.ok()) {
+    const Status& e = verified.status();
+    if (e.code() == StatusCode::kUnauthenticated) {
+      return UnauthenticatedError("BAD_PERMIT_SIGNATURE: " + e.message());
+    }
+    if (e.code() == StatusCode::kFailedPrecondition) {
+      return FailedPreconditionError("PERMIT_EXPIRED: " + e.message());
+    }
+    return InvalidArgumentError("MALFORMED_PERMIT: " + e.message());
+  }
+  const linkage::ProvisionPermit& permit = *verified;
+  const TenantId tenant = TenantId::ForOrg(permit.provider);
+  Result<TenantState*> state = State(tenant);
+  if (!state.ok()) {
+    return PermissionDeniedError("MISDIRECTED_PERMIT: permit " + permit.id.str() +
+                                 " is addressed to " + permit.provider.str() +
+                                 ", which this server does not host");
+  }
+  TenantState& st = **state;
+  Result<std::shared_ptr<const linkage::PermissionList>> list = hub_->PermissionList();
+  if (!list.ok()) return UnavailableError("NO_PERMISSION_LIST: " + list.status().message());
+  const bool allowed =
+      (*list)->Find(permit.inquirer, permit.procedure, permit.provider, permit.tm) != nullptr;
+  const layout::InfoName* info = catalogue_->Find(permit.tm);
+  const layout::LayoutVersion* version = info ? info->Version(permit.layout_version) : nullptr;
+  if (version == nullptr) return InvalidArgumentError("MALFORMED_PERMIT: unknown TM or version");
+  const bool approval = NeedsApproval(*info, *version);
+
+  std::string answer;
+  std::string body;
+  std::string outcome;
+  if (!allowed) {
+    outcome = "refused";
+  } else {
+    ASSIGN_OR_RETURN(answer, BuildAnswer(st, permit));
+    if (approval) {
+      outcome = "awaiting_approval";
+    } else {
+      outcome = "answered";
+      ASSIGN_OR_RETURN(body, SealedEnvelopeBody(st, permit, answer));
+    }
+  }
+  std::optional<crypto::Bytes> stored_answer;
+  if (outcome == "awaiting_approval") {
+    ASSIGN_OR_RETURN(crypto::Bytes sealed,
+                     crypto::Encrypt(st.ctx->data_key, crypto::AsBytes(answer),
+                                     Aad("answer", tenant, permit.id.str())));
+    stored_answer = std::move(sealed);
+  }
+  const int64_t now = ToUnixMicros(clock_.Now());
+  Status s = Commit(st, [&](store::Transaction& tx) -> Status {
+    RETURN_IF_ERROR(
+        tx.Exec("INSERT INTO provisions (permit_id, inquirer, procedure_code, tm, layout_version,"
+                " subject_code, permit, state, reason, answer, received_at_us)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                {permit.id.str(), permit.inquirer.str(), permit.procedure.str(), permit.tm.str(),
+                 permit.layout_version, permit.subject.str(), signed_permit.document, outcome,
+                 outcome == "refused" ? store::Value(std::string("NOT_PERMITTED_LOCALLY"))
+                                      : store::Value(nullptr),
+                 stored_answer ? store::Value(*stored_answer) : store::Value(nullptr), now}));
+    if (!body.empty()) {
+      RETURN_IF_ERROR(outbox_->Enqueue(tx, kTopicProvision, permit.id.str(), crypto::ToBytes(body),
+                                       clock_.Now()));
+    }
+    return Status();
+  });
+  if (s.code() == StatusCode::kAlreadyExists) {
+    Audit(st, "hub", "provision.request", "permit " + permit.id.str(), "denied:replay");
+    return AlreadyExistsError("PERMIT_ALREADY_USED: permit " + permit.id.str() +
+                              " was received before");
+  }
+  Audit(st, "hub", "provision.request",
+        "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
+            permit.procedure.str() + " " + permit.tm.str(),
+        s.ok() ? outcome : "error:" + std::string(StatusCodeName(s.code())));
+  RETURN_IF_ERROR(s);
+  if (!body.empty()) Notify();
+  if (outcome == "refused") {
+    return PermissionDeniedError("NOT_PERMITTED_LOCALLY: the permission list copy (version " +
+                                 std::to_string((*list)->version()) +
+                                 ") does not allow this provision");
+  }
+  return outcome;
+}
+
+Status LinkageService::OnInquiryResult(const linkage::ProvisionResult& result) {
+  if (hub_ == nullptr) return FailedPreconditionError("no hub is configured ([hub] url)");
+  if (Status s = linkage::VerifyDocument(result.permit, hub_->hub_key(), "permit"); !s.ok()) {
+    if (s.code() == StatusCode::kUnauthenticated) {
+      return UnauthenticatedError("BAD_PERMIT_SIGNATURE: " + s.message());
+    }
+    return InvalidArgumentError("MALFORMED_RESULT: " + s.message());
+  }
+  Result<linkage::ProvisionPermit> permit = linkage::ParsePermitDocument(result.permit.document);
+  if (!permit.ok()) return InvalidArgumentError("MALFORMED_RESULT: " + permit.status().message());
+  const TenantId tenant = TenantId::ForOrg(permit->inquirer);
+  Result<TenantState*> state = State(tenant);
+  if (!state.ok()) {
+    return PermissionDeniedError("MISDIRECTED_RESULT: the inquirer " + permit->inquirer.str() +
+                                 " is not hosted here");
+  }
+  TenantState& st = **state;
+  const std::string id = permit->reference;
+  crypto::Bytes secret_sealed;
+  {
+    ASSIGN_OR_RETURN(auto tx, st.ctx->db->BeginRead());
+    ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT state, permit_id, reply_secret FROM inquiries"
+                                            " WHERE inquiry_id = ?",
+                                            {id}));
+    if (!row) return NotFoundError("UNKNOWN_INQUIRY: no inquiry " + id);
+    ASSIGN_OR_RETURN(std::string state_text, row->GetText(0));
+    ASSIGN_OR_RETURN(std::optional<std::string> permit_id, row->GetOptionalText(1));
+    if (state_text == "completed" && permit_id == permit->id.str()) return Status();  // re-sent
+    if (state_text != "accepted" && state_text != "permitted") {
+      return FailedPreconditionError("INQUIRY_ENDED: inquiry " + id + " is " + state_text);
+    }
+    if (permit_id && *permit_id != permit->id.str()) {
+      return InvalidArgumentError("ENVELOPE_MISMATCH: the inquiry has another permit");
+    }
+    ASSIGN_OR_RETURN(std::optional<crypto::Bytes> secret, row->GetOptionalBlob(2));
+    if (!secret) return FailedPreconditionError("INQUIRY_ENDED: the inquiry's key is gone");
+    secret_sealed = std::move(*secret);
+  }
+  ASSIGN_OR_RETURN(crypto::VerifyKey provider_key, hub_->OrgKey(tenant.org(), permit->provider));
+  Result<linkage::Envelope> envelope = linkage::VerifyEnvelope(result.envelope, provider_key);
+  if (!envelope.ok()) {
+    if (envelope.status().code() == StatusCode::kUnauthenticated) {
+      return UnauthenticatedError("BAD_ENVELOPE_SIGNATURE: " + envelope.status().message());
+    }
+    return InvalidArgumentError("MALFORMED_RESULT: " + envelope.status().message());
+  }
+  if (envelope->permit_id != permit->id || envelope->inquirer != permit->inquirer ||
+      envelope->provider != permit->provider) {
+    return InvalidArgumentError("ENVELOPE_MISMATCH: the envelope does not answer this permit");
+  }
+  ASSIGN_OR_RETURN(crypto::SecretBytes secret, crypto::Decrypt(st.ctx->data_key, secret_sealed,
+                                                               Aad("reply-secret", tenant, id)));
+  ASSIGN_OR_RETURN(crypto::BoxKeyPair reply, crypto::BoxKeyPair::FromSecret(secret));
+  Result<crypto::SecretBytes> answer = crypto::Open(reply, envelope->sealed);
+  if (!answer.ok()) {
+    return InvalidArgumentError(
+        "SEALED_TO_WRONG_KEY: the answer does not open with this "
+        "inquiry's key");
+  }
+  Result<http::JsonObject> doc = http::ParseJsonObject(answer->AsStringView(), {4 << 20, 8});
+  if (!doc.ok()) return InvalidArgumentError("MALFORMED_RESULT: the answer is not JSON");
+  ASSIGN_OR_RETURN(std::string status, doc->GetString("status", 32));
+  std::string final_state = "completed";
+  std::string reason;
+  if (status == "rejected") {
+    final_state = "refused";
+    reason = "PROVIDER_REJECTED";
+  }
+  ASSIGN_OR_RETURN(crypto::Bytes stored,
+                   crypto::Encrypt(st.ctx->data_key, answer->span(), Aad("result", tenant, id)));
+  const int64_t now = ToUnixMicros(clock_.Now());
+  auto late = std::make_shared<bool>(false);
+  Status s = Commit(st, [&, late](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(
+        int64_t n,
+        tx.ExecCount("UPDATE inquiries SET state = ?, reason = ?, result = ?,"
+                     " reply_secret = NULL, permit_id = ?, ended_at_us = ?,"
+                     " permitted_at_us = COALESCE(permitted_at_us, ?)"
+                     " WHERE inquiry_id = ? AND state IN ('accepted', 'permitted')",
+                     {final_state, reason.empty() ? store::Value(nullptr) : store::Value(reason),
+                      stored, permit->id.str(), now, now, id}));
+    if (n == 0) *late = true;  // ended meanwhile (expired) or completed by a concurrent delivery
+    return Status();
+  });
+  RETURN_IF_ERROR(s);
+  if (*late) {
+    Result<InquiryView> v = GetInquiry(tenant, id);
+    if (v.ok() && v->state == "completed") return Status();
+    return FailedPreconditionError("INQUIRY_ENDED: inquiry " + id + " ended before the answer");
+  }
+  Audit(st, "hub", "inquiry.result", "inquiry " + id + " permit " + permit->id.str(), final_state);
+  return Status();
+}
+
+Result<std::vector<ApprovalView>> LinkageService::ListApprovals(const TenantId& tenant) {
+  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+  ASSIGN_OR_RETURN(auto rows, tx->Query("SELECT permit_id, inquirer, procedure_code, tm,"
+                                        " layout_version, received_at_us, answer FROM provisions"
+                                        " WHERE state = 'awaiting_approval'"
+                                        " ORDER BY received_at_us LIMIT 1000"));
+  std::vector<ApprovalView> out;
+  for (const store::Row& r : rows) {
+    ApprovalView v;
+    ASSIGN_OR_RETURN(v.permit_id, r.GetText(0));
+    ASSIGN_OR_RETURN(v.inquirer, r.GetText(1));
+    ASSIGN_OR_RETURN(v.procedure, r.GetText(2));
+    ASSIGN_OR_RETURN(v.tm, r.GetText(3));
+    ASSIGN_OR_RETURN(v.layout_version, r.GetText(4));
+    ASSIGN_OR_RETURN(v.received_at_us, r.GetInt(5));
+    ASSIGN_OR_RETURN(crypto::Bytes sealed, r.GetBlob(6));
+    ASSIGN_OR_RETURN(
+        crypto::SecretBytes plain,
+        crypto::Decrypt(st->ctx->data_key, sealed, Aad("answer", tenant, v.permit_id)));
+    v.answer_json = std::string(plain.AsStringView());
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Status LinkageService::DecideApproval(const TenantId& tenant, const PermitId& permit_id,
+                                      bool approve, const std::string& comment,
+                                      const std::string& actor) {
+  if (comment.size() > 1000 || !IsValidUtf8(comment)) {
+    return InvalidArgumentError("comment: at most 1000 bytes of UTF-8");
+  }
+  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  std::string permit_doc;
+  crypto::Bytes sealed;
+  {
+    ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+    ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT permit, answer FROM provisions"
+                                            " WHERE permit_id = ? AND state = 'awaiting_approval'",
+                                            {permit_id.str()}));
+    if (!row) return NotFoundError("no provision " + permit_id.str() + " awaits approval");
+    ASSIGN_OR_RETURN(permit_doc, row->GetText(0));
+    ASSIGN_OR_RETURN(sealed, row->GetBlob(1));
+  }
+  ASSIGN_OR_RETURN(linkage::ProvisionPermit permit, linkage::ParsePermitDocument(permit_doc));
+  std::string answer;
+  if (approve) {
+    ASSIGN_OR_RETURN(
+        crypto::SecretBytes plain,
+        crypto::Decrypt(st->ctx->data_key, sealed, Aad("answer", tenant, permit_id.str())));
+    answer = std::string(plain.AsStringView());
+  } else {
+    http::JsonWriter w;
+    w.BeginObject().Key("status").String("rejected").Key("comment").String(comment).EndObject();
+    ASSIGN_OR_RETURN(answer, w.Finish());
+  }
+  ASSIGN_OR_RETURN(std::string body, SealedEnvelopeBody(*st, permit, answer));
+  const int64_t now = ToUnixMicros(clock_.Now());
+  const std::string new_state = approve ? "answered" : "rejected";
+  Status s = Commit(*st, [&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(int64_t n,
+                     tx.ExecCount("UPDATE provisions SET state = ?, answer = NULL, decided_by = ?,"
+                                  " comment = ?, decided_at_us = ? WHERE permit_id = ?"
+                                  " AND state = 'awaiting_approval'",
+                                  {new_state, actor, comment, now, permit_id.str()}));
+    if (n == 0) return NotFoundError("no provision " + permit_id.str() + " awaits approval");
+    return outbox_->Enqueue(tx, kTopicProvision, permit_id.str(), crypto::ToBytes(body),
+                            clock_.Now());
+  });
+  Audit(*st, actor, approve ? "approval.approve" : "approval.reject", "permit " + permit_id.str(),
+        s.ok() ? "ok" : "error:" + std::string(StatusCodeName(s.code())));
+  RETURN_IF_ERROR(s);
+  Notify();
+  return Status();
+}
+
+Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
+  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  const int64_t now = ToUnixMicros(clock_.Now());
+  const int64_t cutoff = now - options_.result_days * int64_t{86'400} * 1'000'000;
+  LinkageSweep out;
+  Status s = Commit(*st, [&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(out.expired,
+                     tx.ExecCount("UPDATE inquiries SET state = 'expired', reason = 'NO_ANSWER',"
+                                  " reply_secret = NULL, ended_at_us = ?"
+                                  " WHERE state IN ('accepted', 'permitted')"
+                                  " AND expires_at_us <= ?",
+                                  {now, now}));
+    ASSIGN_OR_RETURN(out.results_deleted,
+                     tx.ExecCount("UPDATE inquiries SET result = NULL, reply_secret = NULL,"
+                                  " result_deleted = 1 WHERE ended_at_us <= ?"
+                                  " AND (result IS NOT NULL OR reply_secret IS NOT NULL)",
+                                  {cutoff}));
+    return Status();
+  });
+  RETURN_IF_ERROR(s);
+  if (out.expired > 0) {
+    Audit(*st, "system", "inquiry.expire", std::to_string(out.expired) + " inquiries", "ok");
+  }
+  if (out.results_deleted > 0) {
+    Audit(*st, "system", "result.delete",
+          std::to_string(out.results_deleted) + " results past retention", "ok");
+  }
+  return out;
+}
+
+Status LinkageService::Deliver(const TenantId& tenant, const store::OutboxItem& item,
+                               const std::string& owner) {
+  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  const std::string payload(item.payload.begin(), item.payload.end());
+  std::function<Status(store::Transaction&)> record;  // the outcome, with the ack
+  bool retry = false;
+  std::string error;
+  if (item.topic == kTopicPermitRequest) {
+    const std::string& id = payload;
+    std::string body;
+    {
+      ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+      ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT state, provider, procedure_code, tm,"
+                                              " layout_version, subject_code, reply_public, query"
+                                              " FROM inquiries WHERE inquiry_id = ?",
+                                              {id}));
+      if (!row || row->GetText(0).value_or("") != "accepted") {
+        // Ended meanwhile (expired), or already permitted: nothing to send.
+        RETURN_IF_ERROR(tx->Commit());
+        return Commit(*st, [&](store::Transaction& w) { return outbox_->Ack(w, item.id, owner); });
+      }
+      http::JsonWriter w;
+      w.BeginObject()
+          .Key("provider")
+          .String(row->GetText(1).value())
+          .Key("procedure")
+          .String(row->GetText(2).value())
+          .Key("tm")
+          .String(row->GetText(3).value())
+          .Key("layout_version")
+          .String(row->GetText(4).value())
+          .Key("subject_code")
+          .String(row->GetText(5).value())
+          .Key("reply_key")
+          .String(crypto::ToBase64Url(row->GetBlob(6).value()))
+          .Key("reference")
+          .String(id)
+          .EndObject();
+      ASSIGN_OR_RETURN(body, w.Finish());
+      // Splice the stored query object in (it is JSON already, written by CreateInquiry).
+      body.pop_back();
+      body += ",\"query\":" + row->GetText(7).value() + "}";
+    }
+    Result<http::Response> r = hub_->Post(tenant.org(), "/hub/v1/inquiries", body);
+    const int64_t now = ToUnixMicros(clock_.Now());
+    if (!r.ok() || r->status >= 500 || r->status == 408 || r->status == 429) {
+      retry = true;
+      error = r.ok() ? "HTTP " + std::to_string(r->status) : r.status().ToString();
+    } else if (r->status == 201 || r->status == 200) {
+      Result<http::JsonObject> o = http::ParseJsonObject(r->body);
+      std::string permit_id = o.ok() ? o->GetString("permit_id", 64).value_or("") : "";
+      record = [&, permit_id, now, id](store::Transaction& tx) -> Status {
+        RETURN_IF_ERROR(
+            tx.Exec("UPDATE inquiries SET state = 'permitted', permit_id = ?,"
+                    " permitted_at_us = ? WHERE inquiry_id = ? AND state = 'accepted'",
+                    {permit_id, now, id}));
+        return outbox_->Ack(tx, item.id, owner);
+      };
+    } else {
+      const bool refused = r->status == 403;
+      const std::string reason = HubReason(*r);
+      record = [&, refused, reason, now, id](store::Transaction& tx) -> Status {
+        RETURN_IF_ERROR(
+            tx.Exec("UPDATE inquiries SET state = ?, reason = ?, reply_secret = NULL,"
+                    " ended_at_us = ? WHERE inquiry_id = ? AND state = 'accepted'",
+                    {std::string(refused ? "refused" : "failed"), reason, now, id}));
+        return outbox_->Ack(tx, item.id, owner);
+      };
+    }
+  } else if (item.topic == kTopicProvision) {
+    Result<http::Response> r = hub_->Post(tenant.org(), "/hub/v1/provisions", payload);
+    const int64_t now = ToUnixMicros(clock_.Now());
+    if (!r.ok() || r->status >= 500 || r->status == 408 || r->status == 429) {
+      retry = true;
+      error = r.ok() ? "HTTP " + std::to_string(r->status) : r.status().ToString();
+    } else {
+      const bool sent = r->status == 202;
+      const std::string reason = sent ? "" : HubReason(*r);
+      record = [&, sent, reason, now](store::Transaction& tx) -> Status {
+        if (sent) {
+          RETURN_IF_ERROR(tx.Exec("UPDATE provisions SET sent_at_us = ? WHERE permit_id = ?",
+                                  {now, item.dedupe_key}));
+        } else {
+          RETURN_IF_ERROR(
+              tx.Exec("UPDATE provisions SET state = 'send_failed', reason = ?"
+                      " WHERE permit_id = ?",
+                      {reason, item.dedupe_key}));
+        }
+        return outbox_->Ack(tx, item.id, owner);
+      };
+    }
+  } else {
+    error = "unknown topic";
+    retry = true;
+  }
+  if (retry) {
+    log::Warn("server.delivery_failed", {{"tenant", tenant.str()},
+                                         {"topic", item.topic},
+                                         {"attempt", item.attempts},
+                                         {"error", error}});
+    return Commit(*st,
+                  [&](store::Transaction& tx) { return outbox_->Fail(tx, item.id, owner, error); });
+  }
+  return Commit(*st, record);
+}
+
+}  // namespace chukan::server
