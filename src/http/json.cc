@@ -327,6 +327,13 @@ JsonWriter& JsonWriter::Null() {
   return *this;
 }
 
+JsonWriter& JsonWriter::Raw(std::string_view text) {
+  BeforeValue();
+  if (text.empty()) error_ = true;
+  out_ += text;
+  return *this;
+}
+
 Result<std::string> JsonWriter::Finish() {
   if (error_ || !first_.empty() || after_key_ || out_.empty())
     return InternalError("JsonWriter: unbalanced or malformed JSON construction");

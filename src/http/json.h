@@ -96,6 +96,9 @@ class JsonWriter {
   JsonWriter& Int(int64_t value);
   JsonWriter& Bool(bool value);
   JsonWriter& Null();
+  // Inserts `text` as one value, unchanged. The caller guarantees it is valid JSON text (e.g. a
+  // document this process produced, or one it parsed and checked).
+  JsonWriter& Raw(std::string_view text);
   // Errors: kInternal if objects/arrays are unbalanced or a key lacks its value.
   Result<std::string> Finish();
 

@@ -87,7 +87,14 @@ void WriteInquiry(http::JsonWriter& w, const InquiryView& v, bool with_result) {
   else
     w.Null();
   w.Key("result_deleted").Bool(v.result_deleted);
-  if (with_result) w.Key("result_json").String(v.result_json.value_or(""));
+  // The answer was checked to be a JSON object when it arrived (OnInquiryResult).
+  if (with_result) {
+    w.Key("result");
+    if (v.result_json)
+      w.Raw(*v.result_json);
+    else
+      w.Null();
+  }
   w.EndObject();
 }
 
@@ -209,8 +216,9 @@ Status LinkageApi::Register(http::Router& router) {
         [this](const ClientIdentity& who, http::Request& req,
                const std::string& body) -> Result<http::Response> {
           ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {kMaxSmallBody, 3}));
-          RETURN_IF_ERROR(o.RejectUnknownFields({"atena_no", "procedure", "tm", "layout_version",
-                                                 "provider", "query", "idempotency_key"}));
+          RETURN_IF_ERROR(
+              o.RejectUnknownFields({"atena_no", "procedure", "tm", "layout_version", "provider",
+                                     "query", "idempotency_key", "timeout_seconds"}));
           InquiryInput in;
           ASSIGN_OR_RETURN(in.atena, IdField<AtenaNo>(o, "atena_no"));
           ASSIGN_OR_RETURN(in.procedure, IdField<JtCode>(o, "procedure"));
@@ -226,6 +234,9 @@ Status LinkageApi::Register(http::Router& router) {
                            o.GetOptionalString("idempotency_key", 128));
           in.idempotency_key =
               key.value_or(std::string(req.Header("Idempotency-Key").value_or("")));
+          ASSIGN_OR_RETURN(std::optional<int64_t> timeout,
+                           o.GetOptionalInt("timeout_seconds", 1, 30 * 86'400));
+          in.timeout_seconds = timeout.value_or(0);
           in.client = who.name;
           ASSIGN_OR_RETURN(InquiryView v, linkage_.CreateInquiry(who.tenant, in));
           http::JsonWriter w;
@@ -329,6 +340,32 @@ Status LinkageApi::Register(http::Router& router) {
                 return http::Response::Json(200, R"({"status":"sent"})");
               });
     RETURN_IF_ERROR(router.AddStreaming("POST", "/api/v1/approvals/{permit_id}", std::move(h)));
+  }
+  {
+    // Whether this server can provide: its copy of the permission list, or why it has none.
+    auto h = route("system", 0,
+                   [this](const ClientIdentity&, http::Request&,
+                          const std::string&) -> Result<http::Response> {
+                     http::JsonWriter w;
+                     w.BeginObject().Key("permission_list").BeginObject();
+                     Result<std::shared_ptr<const linkage::PermissionList>> list =
+                         linkage_.hub() != nullptr
+                             ? linkage_.hub()->PermissionList()
+                             : FailedPreconditionError("no hub is configured ([hub] url)");
+                     w.Key("valid").Bool(list.ok());
+                     if (list.ok()) {
+                       w.Key("version").Int((*list)->version());
+                       w.Key("rules").Int(static_cast<int64_t>((*list)->rules().size()));
+                       w.Key("expires_at")
+                           .String(FormatRfc3339(FromUnixMicros((*list)->expires_at_ms() * 1000)));
+                     } else {
+                       w.Key("error").String(list.status().message());
+                     }
+                     w.EndObject().EndObject();
+                     ASSIGN_OR_RETURN(std::string json, w.Finish());
+                     return http::Response::Json(200, std::move(json));
+                   });
+    RETURN_IF_ERROR(router.AddStreaming("GET", "/api/v1/linkage/status", std::move(h)));
   }
   return Status();
 }

@@ -250,6 +250,11 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
   if (in.idempotency_key.size() > 128) {
     return InvalidArgumentError("idempotency key: at most 128 bytes");
   }
+  if (in.timeout_seconds < 0 || in.timeout_seconds > options_.inquiry_timeout.count()) {
+    return InvalidArgumentError("field \"timeout_seconds\": expected 1 to " +
+                                std::to_string(options_.inquiry_timeout.count()) +
+                                " (the server's [inquiry] timeout_seconds)");
+  }
   const layout::InfoName* info = catalogue_->Find(in.tm);
   if (info == nullptr) return NotFoundError(in.tm.str() + " is not in the data standard layout");
   const layout::LayoutVersion* version = nullptr;
@@ -311,7 +316,10 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
   ASSIGN_OR_RETURN(std::string query_json, qw.Finish());
   const int64_t now = ToUnixMicros(clock_.Now());
   const int64_t expires =
-      now + std::chrono::duration_cast<std::chrono::microseconds>(options_.inquiry_timeout).count();
+      now + (in.timeout_seconds > 0
+                 ? in.timeout_seconds * 1'000'000
+                 : std::chrono::duration_cast<std::chrono::microseconds>(options_.inquiry_timeout)
+                       .count());
   const std::string version_text = version->version();
   Status s = Commit(*st, [&](store::Transaction& tx) -> Status {
     RETURN_IF_ERROR(tx.Exec(

@@ -57,7 +57,10 @@ struct InquiryInput {
   OrgCode provider = OrgCode::Parse("0000000000000000").value();
   std::map<std::string, std::string> query;  // 照会条件: item code → value
   std::string idempotency_key;               // optional, ≤ 128 bytes
-  std::string client;                        // the existing system's name (audit)
+  // How long to wait for the answer; 0: the server's [inquiry] timeout_seconds, which is
+  // also the upper bound.
+  int64_t timeout_seconds = 0;
+  std::string client;  // the existing system's name (audit)
 };
 
 struct InquiryView {
@@ -162,6 +165,8 @@ class LinkageService {
   Status Deliver(const TenantId& tenant, const store::OutboxItem& item, const std::string& owner);
 
   store::Outbox& outbox() { return *outbox_; }
+  // The hub link (null when no hub is configured).
+  HubLink* hub() { return hub_; }
   // Called after a commit that queued outbox items.
   void SetNotifier(std::function<void()> notify);
 

@@ -1,0 +1,509 @@
+#include "cli/local_network.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "http/json.h"
+#include "pki/certificate_authority.h"
+
+namespace chukan::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Tail(const std::string& file, size_t max = 600) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  if (s.size() > max) s = "…" + s.substr(s.size() - max);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+std::string CommandLine(const std::string& binary, const std::vector<std::string>& args) {
+  std::string s = fs::path(binary).filename().string();
+  for (const std::string& a : args) s += " " + a;
+  return s;
+}
+
+// fork + exec with standard output on `out_fd` (write end) and standard error appended to
+// `stderr_file`. The child dies with its parent (PR_SET_PDEATHSIG), so nothing outlives an
+// interrupted demo or test.
+Result<pid_t> Spawn(const std::string& binary, const std::vector<std::string>& args, int out_fd,
+                    const std::string& stderr_file) {
+  const int err_fd = open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (err_fd < 0) {
+    return InternalError(stderr_file + ": cannot open: " + std::strerror(errno));
+  }
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(binary.c_str()));
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(err_fd);
+    return InternalError(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);
+    dup2(out_fd, STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  close(err_fd);
+  return pid;
+}
+
+int WaitExit(pid_t pid, std::chrono::milliseconds grace) {
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (true) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0) return -1;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int64_t ProcStatusKib(pid_t pid, std::string_view field) {
+  if (pid <= 0) return -1;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) return std::atoll(line.c_str() + field.size());
+  }
+  return -1;
+}
+
+// The port after "127.0.0.1:" in `line`, or 0.
+int PortIn(const std::string& line) {
+  const size_t at = line.find("127.0.0.1:");
+  return at == std::string::npos ? 0 : std::atoi(line.c_str() + at + 10);
+}
+
+Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return InternalError(path + ": cannot write");
+  return Status();
+}
+
+std::string Quote(const std::string& s) {
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') q += '\\';
+    q += c;
+  }
+  return q + "\"";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::string& binary,
+                                                          const std::vector<std::string>& args,
+                                                          const std::string& stderr_file,
+                                                          std::string_view ready,
+                                                          std::chrono::seconds timeout) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return InternalError(std::string("pipe: ") + strerror(errno));
+  Result<pid_t> pid = Spawn(binary, args, fds[1], stderr_file);
+  close(fds[1]);
+  if (!pid.ok()) {
+    close(fds[0]);
+    return pid.status();
+  }
+  std::unique_ptr<ChildProcess> p(new ChildProcess());
+  p->pid_ = *pid;
+  p->out_fd_ = fds[0];
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string pending;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd pfd{p->out_fd_, POLLIN, 0};
+    const int r = left.count() > 0 ? poll(&pfd, 1, static_cast<int>(left.count())) : 0;
+    if (r < 0 && errno == EINTR) continue;
+    char buf[4096];
+    const ssize_t n = r > 0 ? read(p->out_fd_, buf, sizeof(buf)) : 0;
+    if (n <= 0) {
+      const bool silent = r == 0;
+      const int code = p->Stop();
+      return UnavailableError(CommandLine(binary, args) +
+                              (silent
+                                   ? ": not ready after " + std::to_string(timeout.count()) + " s"
+                                   : ": exited with " + std::to_string(code)) +
+                              ": " + Tail(stderr_file));
+    }
+    pending.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = pending.find('\n')) != std::string::npos) {
+      p->lines_.push_back(pending.substr(0, nl));
+      pending.erase(0, nl + 1);
+      if (p->lines_.back().find(ready) != std::string::npos) return p;
+    }
+  }
+}
+
+ChildProcess::~ChildProcess() { Stop(); }
+
+int ChildProcess::Stop() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    exit_code_ = WaitExit(pid_, std::chrono::seconds(20));
+    pid_ = -1;
+  }
+  if (out_fd_ >= 0) {
+    close(out_fd_);
+    out_fd_ = -1;
+  }
+  return exit_code_;
+}
+
+void ChildProcess::Kill() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    exit_code_ = -1;
+  }
+  if (out_fd_ >= 0) {
+    close(out_fd_);
+    out_fd_ = -1;
+  }
+}
+
+int64_t ChildProcess::RssKib() const { return ProcStatusKib(pid_, "VmRSS:"); }
+int64_t ChildProcess::PeakRssKib() const { return ProcStatusKib(pid_, "VmHWM:"); }
+
+Result<std::string> RunCommand(const std::string& binary, const std::vector<std::string>& args,
+                               const std::string& stderr_file) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return InternalError(std::string("pipe: ") + strerror(errno));
+  Result<pid_t> pid = Spawn(binary, args, fds[1], stderr_file);
+  close(fds[1]);
+  if (!pid.ok()) {
+    close(fds[0]);
+    return pid.status();
+  }
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) != 0) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  const int code = WaitExit(*pid, std::chrono::minutes(10));
+  if (code != 0) {
+    return InternalError(CommandLine(binary, args) + ": exit " + std::to_string(code) + ": " +
+                         Tail(stderr_file));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string LocalNetwork::Path(std::string_view relative) const {
+  return (fs::path(options_.workdir) / relative).string();
+}
+std::string LocalNetwork::server_dir(int i) const {
+  return Path("server-" + std::to_string(i + 1));
+}
+std::string LocalNetwork::server_config(int i) const { return server_dir(i) + "/server.toml"; }
+std::string LocalNetwork::ApiUrl(int server) const {
+  return "http://127.0.0.1:" + std::to_string(servers_.at(static_cast<size_t>(server)).api_port);
+}
+
+void LocalNetwork::Progress(const std::string& what) const {
+  if (options_.progress) options_.progress(what);
+}
+
+Result<std::unique_ptr<LocalNetwork>> LocalNetwork::Start(LocalNetworkOptions options) {
+  if (options.servers < 1 || options.servers > 16) {
+    return InvalidArgumentError("servers: expected 1 to 16");
+  }
+  for (const NetworkOrg& o : options.orgs) {
+    if (o.server < 0 || o.server >= options.servers) {
+      return InvalidArgumentError("org " + o.org.str() + ": no server " + std::to_string(o.server));
+    }
+  }
+  std::error_code ec;
+  options.workdir = fs::absolute(options.workdir, ec).string();
+  options.layout_dir = fs::absolute(options.layout_dir, ec).string();
+  options.permissions_file = fs::absolute(options.permissions_file, ec).string();
+  std::unique_ptr<LocalNetwork> net(new LocalNetwork(std::move(options)));
+  if (Status s = net->Build(); !s.ok()) {
+    net->StopAll();
+    return s;
+  }
+  return net;
+}
+
+LocalNetwork::~LocalNetwork() { StopAll(); }
+
+Status LocalNetwork::Build() {
+  const std::string& bin = options_.binary;
+  for (const char* d : {"pki", "hub"}) fs::create_directories(Path(d));
+  servers_.resize(static_cast<size_t>(options_.servers));
+  for (int i = 0; i < options_.servers; ++i) fs::create_directories(server_dir(i));
+
+  // Certificates: the hub (server and client), each server's node listener, and one client
+  // certificate per organisation (<org_code>.crt, the name the servers look for).
+  {
+    ASSIGN_OR_RETURN(auto ca, pki::CertificateAuthority::Init(Path("pki"), "chukan local CA"));
+    RETURN_IF_ERROR(ca->Issue({"hub", std::nullopt, {"127.0.0.1"}, true, 30}).status());
+    for (int i = 0; i < options_.servers; ++i) {
+      RETURN_IF_ERROR(
+          ca->Issue({"node-" + std::to_string(i + 1), std::nullopt, {"127.0.0.1"}, false, 30})
+              .status());
+    }
+    for (const NetworkOrg& o : options_.orgs) {
+      RETURN_IF_ERROR(ca->Issue({o.org.str(), o.org, {}, true, 30}).status());
+    }
+  }
+  Progress("certificates issued (CA, hub, " + std::to_string(options_.servers) + " nodes, " +
+           std::to_string(options_.orgs.size()) + " organisations)");
+
+  // The hub: its keys and the permission list, then the process.
+  RETURN_IF_ERROR(WriteHubConfig(0));
+  ASSIGN_OR_RETURN(std::string loaded, RunCommand(bin,
+                                                  {"hub", "permissions", "load", "--config",
+                                                   hub_config(), options_.permissions_file},
+                                                  Path("hub/commands.err")));
+  RETURN_IF_ERROR(StartHubProcess());
+  Progress("hub listening on https://127.0.0.1:" + std::to_string(hub_port_) + "; " +
+           loaded.substr(0, loaded.find('\n')));
+
+  // The servers: tenants, clients, signing keys, then the processes.
+  for (int i = 0; i < options_.servers; ++i) {
+    RETURN_IF_ERROR(WriteServerConfig(i, 0, 0));
+    const std::string err = server_dir(i) + "/commands.err";
+    for (const NetworkOrg& o : options_.orgs) {
+      if (o.server != i) continue;
+      const std::string org = o.org.str();
+      RETURN_IF_ERROR(RunCommand(bin,
+                                 {"tenant", "create", "--config", server_config(i), "--org", org,
+                                  "--name", o.name},
+                                 err)
+                          .status());
+      for (auto [role, name] :
+           {std::pair{Role::kSystem, "gyomu"}, std::pair{Role::kApprover, "shonin"}}) {
+        ASSIGN_OR_RETURN(
+            std::string token,
+            RunCommand(bin,
+                       {"client", "add", "--config", server_config(i), "--tenant", org, "--name",
+                        name, "--role", role == Role::kSystem ? "system" : "approver"},
+                       err));
+        while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+        tokens_[{o.org, role}] = token;
+      }
+      RETURN_IF_ERROR(RunCommand(bin,
+                                 {"tenant", "show", "--config", server_config(i), "--org", org,
+                                  "--sign-pub", Path("pki/" + org + ".sign.pub")},
+                                 err)
+                          .status());
+    }
+    RETURN_IF_ERROR(StartServerProcess(i));
+    Progress("server " + std::to_string(i + 1) + " listening on " + ApiUrl(i) +
+             " (node https://127.0.0.1:" +
+             std::to_string(servers_[static_cast<size_t>(i)].node_port) + ")");
+  }
+
+  // The registry: each organisation with its server's node endpoint and its keys.
+  for (const NetworkOrg& o : options_.orgs) {
+    const std::string org = o.org.str();
+    const std::string endpoint =
+        "https://127.0.0.1:" + std::to_string(servers_[static_cast<size_t>(o.server)].node_port);
+    RETURN_IF_ERROR(
+        RunCommand(bin,
+                   {"hub", "org", "add", "--config", hub_config(), "--code", org, "--name", o.name,
+                    "--class", o.org_class, "--endpoint", endpoint, "--sign-key",
+                    Path("pki/" + org + ".sign.pub"), "--cert", Path("pki/" + org + ".crt")},
+                   Path("hub/commands.err"))
+            .status());
+  }
+  Progress(std::to_string(options_.orgs.size()) + " organisations registered at the hub");
+  http::ClientOptions co;
+  co.max_idle_per_host = 64;
+  ASSIGN_OR_RETURN(client_, http::Client::Create(co));
+  return Status();
+}
+
+Status LocalNetwork::WriteHubConfig(int port) const {
+  std::ostringstream c;
+  c << "# written by chukan (local network)\n"
+    << "[hub]\nhost = \"127.0.0.1\"\nport = " << port << "\nthreads = " << options_.hub_threads
+    << "\nworkers = " << options_.hub_workers << "\n"
+    << "[tls]\ncert = " << Quote(Path("pki/hub.crt")) << "\nkey = " << Quote(Path("pki/hub.key"))
+    << "\nclient_ca = " << Quote(Path("pki/ca.crt")) << "\n"
+    << "[store]\ndata_dir = \"state\"\n"
+    << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
+    << "[delivery]\nthreads = " << options_.hub_delivery_threads
+    << "\nbackoff_base_ms = " << options_.backoff_base_ms
+    << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n"
+    << "lease_seconds = 10\n"
+    << "[log]\nlevel = " << Quote(options_.log_level) << "\npath = \"hub.log\"\n";
+  return WriteFile(hub_config(), c.str());
+}
+
+Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const {
+  const std::string n = std::to_string(i + 1);
+  std::ostringstream c;
+  c << "# written by chukan (local network)\n"
+    << "[server]\nhost = \"127.0.0.1\"\nport = " << api_port
+    << "\nthreads = " << options_.server_threads << "\n"
+    << "[store]\ndata_dir = \"data\"\n"
+    << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
+    << "[log]\nlevel = " << Quote(options_.log_level) << "\npath = \"server.log\"\n"
+    << "[hub]\nurl = \"https://127.0.0.1:" << hub_port_ << "\"\n"
+    << "ca = " << Quote(Path("pki/ca.crt")) << "\n"
+    << "public_key = " << Quote(Path("hub/state/keys/hub-signing.pub")) << "\n"
+    << "tenant_tls_dir = " << Quote(Path("pki")) << "\n"
+    << "[node]\nhost = \"127.0.0.1\"\nport = " << node_port << "\n"
+    << "cert = " << Quote(Path("pki/node-" + n + ".crt")) << "\n"
+    << "key = " << Quote(Path("pki/node-" + n + ".key")) << "\n"
+    << "client_ca = " << Quote(Path("pki/ca.crt")) << "\n"
+    << "[inquiry]\ntimeout_seconds = " << options_.inquiry_timeout_seconds << "\n"
+    << "[delivery]\nthreads = " << options_.server_delivery_threads
+    << "\nbackoff_base_ms = " << options_.backoff_base_ms
+    << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n";
+  return WriteFile(server_config(i), c.str());
+}
+
+Status LocalNetwork::StartHubProcess() {
+  ASSIGN_OR_RETURN(
+      hub_, ChildProcess::Start(options_.binary, {"hub", "--config", hub_config()},
+                                Path("hub/stderr.log"), "listening on", std::chrono::seconds(60)));
+  hub_port_ = PortIn(hub_->lines().back());
+  if (hub_port_ == 0) return InternalError("hub: no port in \"" + hub_->lines().back() + "\"");
+  return Status();
+}
+
+Status LocalNetwork::StartServerProcess(int i) {
+  Server& s = servers_[static_cast<size_t>(i)];
+  ASSIGN_OR_RETURN(
+      s.process,
+      ChildProcess::Start(options_.binary, {"server", "--config", server_config(i)},
+                          server_dir(i) + "/stderr.log", "listening on", std::chrono::seconds(60)));
+  s.api_port = PortIn(s.process->lines().back());
+  for (const std::string& line : s.process->lines()) {
+    if (line.find("node endpoint") != std::string::npos) s.node_port = PortIn(line);
+  }
+  if (s.api_port == 0 || s.node_port == 0) {
+    return InternalError("server " + std::to_string(i + 1) + ": no API or node port in its output");
+  }
+  return Status();
+}
+
+const std::string& LocalNetwork::token(const OrgCode& org, Role role) const {
+  static const std::string kNone;
+  auto it = tokens_.find({org, role});
+  return it == tokens_.end() ? kNone : it->second;
+}
+
+Result<http::Response> LocalNetwork::Call(const OrgCode& org, Role role, const std::string& method,
+                                          const std::string& path, std::string body,
+                                          std::string_view content_type) {
+  int server = -1;
+  for (const NetworkOrg& o : options_.orgs) {
+    if (o.org == org) server = o.server;
+  }
+  if (server < 0) return NotFoundError("org " + org.str() + " is not in this network");
+  http::ClientRequest req{method, ApiUrl(server) + path, {}, std::move(body)};
+  req.headers.Set("Authorization", "Bearer " + token(org, role));
+  if (!req.body.empty()) req.headers.Set("Content-Type", std::string(content_type));
+  return client_->Send(req);
+}
+
+Status LocalNetwork::WaitForPermissionLists(std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (int i = 0; i < server_count(); ++i) {
+    const NetworkOrg* first = nullptr;
+    for (const NetworkOrg& o : options_.orgs) {
+      if (o.server == i && first == nullptr) first = &o;
+    }
+    if (first == nullptr) continue;
+    std::string last;
+    while (true) {
+      Result<http::Response> r = Call(first->org, Role::kSystem, "GET", "/api/v1/linkage/status");
+      if (r.ok() && r->status == 200 && r->body.find("\"valid\":true") != std::string::npos) break;
+      last = r.ok() ? r->body : r.status().ToString();
+      if (std::chrono::steady_clock::now() > deadline) {
+        return DeadlineExceededError("server " + std::to_string(i + 1) +
+                                     " has no permission list copy: " + last);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return Status();
+}
+
+int LocalNetwork::StopHub() { return hub_ ? hub_->Stop() : 0; }
+void LocalNetwork::KillHub() {
+  if (hub_) hub_->Kill();
+}
+Status LocalNetwork::RestartHub() {
+  if (hub_) hub_->Stop();
+  RETURN_IF_ERROR(WriteHubConfig(hub_port_));
+  return StartHubProcess();
+}
+int LocalNetwork::StopServer(int i) {
+  auto& p = servers_.at(static_cast<size_t>(i)).process;
+  return p ? p->Stop() : 0;
+}
+void LocalNetwork::KillServer(int i) {
+  auto& p = servers_.at(static_cast<size_t>(i)).process;
+  if (p) p->Kill();
+}
+Status LocalNetwork::RestartServer(int i) {
+  Server& s = servers_.at(static_cast<size_t>(i));
+  if (s.process) s.process->Stop();
+  RETURN_IF_ERROR(WriteServerConfig(i, s.api_port, s.node_port));
+  return StartServerProcess(i);
+}
+
+int LocalNetwork::StopAll() {
+  int first = 0;
+  for (Server& s : servers_) {
+    if (s.process) {
+      const int code = s.process->Stop();
+      if (first == 0 && code != 0) first = code;
+    }
+  }
+  if (hub_) {
+    const int code = hub_->Stop();
+    if (first == 0 && code != 0) first = code;
+  }
+  return first;
+}
+
+}  // namespace chukan::cli

@@ -1,0 +1,164 @@
+// LocalNetwork: a whole linkage network on one machine — a hub (`chukan hub`) and intermediate
+// servers (`chukan server`) as real child processes on 127.0.0.1 with mutual TLS, SQLite state
+// in a work directory, certificates from a development CA, tenants, client tokens, the
+// organisations registered at the hub and the permission list loaded. `chukan demo`,
+// `chukan bench linkage` and the end-to-end tests drive it through the servers' HTTP API, as an
+// existing business system would.
+//
+// Every step runs the same `chukan` commands an operator would (hub permissions load, tenant
+// create, client add, tenant show --sign-pub, hub org add), so the network is built the way the
+// operations guide says.
+//
+// Thread-safety: Call() may be used from any number of threads; everything else from one.
+#ifndef CHUKAN_CLI_LOCAL_NETWORK_H_
+#define CHUKAN_CLI_LOCAL_NETWORK_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ids.h"
+#include "common/status.h"
+#include "http/client.h"
+
+namespace chukan::cli {
+
+// A child process running `binary args…` with its standard output on a pipe and its standard
+// error in a file.
+class ChildProcess {
+ public:
+  // Starts the process and waits up to `timeout` for a line of its standard output that
+  // contains `ready`. Errors: kUnavailable naming the command, its exit and the end of its
+  // standard error when it exits or stays silent.
+  static Result<std::unique_ptr<ChildProcess>> Start(const std::string& binary,
+                                                     const std::vector<std::string>& args,
+                                                     const std::string& stderr_file,
+                                                     std::string_view ready,
+                                                     std::chrono::seconds timeout);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // The lines read up to and including the ready line.
+  const std::vector<std::string>& lines() const { return lines_; }
+  // SIGTERM, then waits. Returns the exit code (-1 when killed by a signal); repeated calls
+  // return the first result.
+  int Stop();
+  // SIGKILL: the process dies wherever it is.
+  void Kill();
+  pid_t pid() const { return pid_; }
+  // Resident and peak resident memory from /proc (KiB), or -1 when the process is gone.
+  int64_t RssKib() const;
+  int64_t PeakRssKib() const;
+
+ private:
+  ChildProcess() = default;
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int exit_code_ = -1;
+  std::vector<std::string> lines_;
+};
+
+// Runs `binary args…` to completion and returns its standard output. Errors: kInternal with
+// the exit code and the end of its standard error (kept in `stderr_file`).
+Result<std::string> RunCommand(const std::string& binary, const std::vector<std::string>& args,
+                               const std::string& stderr_file);
+
+struct NetworkOrg {
+  OrgCode org;
+  std::string name;       // shown in the hub's registry and the tenant list
+  std::string org_class;  // the hub's organisation class ("municipality", "insurer", …)
+  int server = 0;         // which intermediate server hosts it (0-based)
+};
+
+struct LocalNetworkOptions {
+  std::string binary;            // the chukan executable
+  std::string workdir;           // an existing, empty directory
+  std::string layout_dir;        // data standard layout
+  std::string permissions_file;  // the permission list to load at the hub
+  std::vector<NetworkOrg> orgs;
+  int servers = 2;
+  int64_t inquiry_timeout_seconds = 3600;
+  int server_threads = 2;
+  int server_delivery_threads = 8;
+  int hub_threads = 2;
+  int hub_workers = 64;
+  int hub_delivery_threads = 16;
+  int64_t backoff_base_ms = 100;
+  int64_t backoff_cap_ms = 2'000;
+  std::string log_level = "info";
+  // Told of each setup step ("hub started on …"); may be empty.
+  std::function<void(const std::string&)> progress;
+};
+
+class LocalNetwork {
+ public:
+  // Builds and starts the network. On failure everything started is stopped again and the
+  // error names the step.
+  static Result<std::unique_ptr<LocalNetwork>> Start(LocalNetworkOptions options);
+  // Stops every process still running.
+  ~LocalNetwork();
+
+  enum class Role { kSystem, kApprover };
+  // One call to the /api/v1 API of the org's server with the org's token for `role`.
+  Result<http::Response> Call(const OrgCode& org, Role role, const std::string& method,
+                              const std::string& path, std::string body = "",
+                              std::string_view content_type = "application/json");
+  const std::string& token(const OrgCode& org, Role role) const;
+  std::string ApiUrl(int server) const;
+
+  // Waits until every server holds a valid copy of the permission list. kDeadlineExceeded
+  // with the last answer otherwise.
+  Status WaitForPermissionLists(std::chrono::seconds timeout);
+
+  // Stops (SIGTERM) or kills (SIGKILL) a process; Restart* brings it back on the same ports.
+  int StopHub();
+  void KillHub();
+  Status RestartHub();
+  int StopServer(int server);
+  void KillServer(int server);
+  Status RestartServer(int server);
+  // Stops everything; returns the first non-zero exit code, or 0.
+  int StopAll();
+
+  ChildProcess* hub() { return hub_.get(); }
+  ChildProcess* server(int i) { return servers_.at(static_cast<size_t>(i)).process.get(); }
+  int server_count() const { return static_cast<int>(servers_.size()); }
+  const LocalNetworkOptions& options() const { return options_; }
+  std::string hub_config() const { return Path("hub/hub.toml"); }
+  std::string hub_dir() const { return Path("hub"); }
+  std::string server_config(int i) const;
+  std::string server_dir(int i) const;
+  std::string Path(std::string_view relative) const;
+
+ private:
+  explicit LocalNetwork(LocalNetworkOptions options) : options_(std::move(options)) {}
+  struct Server {
+    std::unique_ptr<ChildProcess> process;
+    int api_port = 0;
+    int node_port = 0;
+  };
+  Status Build();
+  Status WriteHubConfig(int port) const;
+  Status WriteServerConfig(int i, int api_port, int node_port) const;
+  Status StartHubProcess();
+  Status StartServerProcess(int i);
+  void Progress(const std::string& what) const;
+
+  LocalNetworkOptions options_;
+  std::unique_ptr<ChildProcess> hub_;
+  int hub_port_ = 0;
+  std::vector<Server> servers_;
+  std::map<std::pair<OrgCode, Role>, std::string> tokens_;
+  std::unique_ptr<http::Client> client_;
+};
+
+}  // namespace chukan::cli
+
+#endif  // CHUKAN_CLI_LOCAL_NETWORK_H_
