@@ -393,6 +393,7 @@ Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const
     << "key = " << Quote(Path("pki/node-" + n + ".key")) << "\n"
     << "client_ca = " << Quote(Path("pki/ca.crt")) << "\n"
     << "[inquiry]\ntimeout_seconds = " << options_.inquiry_timeout_seconds << "\n"
+    << "[retention]\nresult_days = " << options_.result_days << "\n"
     << "[delivery]\nthreads = " << options_.server_delivery_threads
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
     << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n";

@@ -85,6 +85,7 @@ struct LocalNetworkOptions {
   std::vector<NetworkOrg> orgs;
   int servers = 2;
   int64_t inquiry_timeout_seconds = 3600;
+  int64_t result_days = 30;  // [retention] result_days of the servers
   int server_threads = 2;
   int server_delivery_threads = 8;
   int hub_threads = 2;
@@ -112,6 +113,7 @@ class LocalNetwork {
                               std::string_view content_type = "application/json");
   const std::string& token(const OrgCode& org, Role role) const;
   std::string ApiUrl(int server) const;
+  std::string HubUrl() const { return "https://127.0.0.1:" + std::to_string(hub_port_); }
 
   // Waits until every server holds a valid copy of the permission list. kDeadlineExceeded
   // with the last answer otherwise.

@@ -775,9 +775,15 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
       auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head), kUse);
       wec = ec;
     } else {
-      std::array<asio::const_buffer, 2> bufs = {asio::buffer(head), asio::buffer(response.body)};
-      auto [ec, n] = co_await asio::async_write(stream, bufs, kUse);
+      // Head and body as two writes: a two-buffer write through beast::ssl_stream stalled after
+      // the head for bodies over 16 KiB (tests/http: LargeBodiesArriveWhole).
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head), kUse);
       wec = ec;
+      if (!wec) {
+        lowest.expires_after(limits.write_timeout);
+        auto [bec, bn] = co_await asio::async_write(stream, asio::buffer(response.body), kUse);
+        wec = bec;
+      }
     }
     bool abort = false;
     if (streamed && !head_request && !wec) {

@@ -344,8 +344,18 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
         "inquiry " + id + " " + in.procedure.str() + " " + in.tm.str() + " → " + in.provider.str(),
         s.ok() ? "ok" : "error:" + std::string(StatusCodeName(s.code())));
   RETURN_IF_ERROR(s);
+  // The inquiry as stored, not re-read: the sender may already have moved it on.
+  InquiryView v;
+  v.inquiry_id = id;
+  v.state = "accepted";
+  v.provider = in.provider.str();
+  v.procedure = in.procedure.str();
+  v.tm = in.tm.str();
+  v.layout_version = version_text;
+  v.created_at_us = now;
+  v.expires_at_us = expires;
   Notify();
-  return GetInquiry(tenant, id);
+  return v;
 }
 
 Result<InquiryView> LinkageService::GetInquiry(const TenantId& tenant,

@@ -42,6 +42,13 @@ Router TestRouter() {
                                    (req.peer.identity->org ? req.peer.identity->org->str() : "-") +
                                    "|" + req.peer.identity->cert_sha256);
   });
+  (void)r.Add("GET", "/big", [](Request& req) {
+    // A body of n bytes with a recognisable pattern (beyond the 16 KiB inlined with the head).
+    const size_t n = std::stoul(std::string(req.Query("n").value_or("100000")));
+    std::string body(n, '.');
+    for (size_t i = 0; i < n; i += 1000) body[i] = static_cast<char>('a' + (i / 1000) % 26);
+    return Response::Text(200, std::move(body));
+  });
   (void)r.Add("GET", "/slow", [](Request& req) {
     std::this_thread::sleep_for(
         std::chrono::milliseconds(std::stoi(std::string(req.Query("ms").value_or("300")))));
@@ -379,6 +386,20 @@ TEST_F(HttpTlsTest, Tls13RoundTripWithKeepAlive) {
     EXPECT_EQ(r.body, "anonymous");
   }
   EXPECT_EQ(MetricValue(server->MetricsText(), "chukan_http_connections_total"), 1u);
+}
+
+TEST_F(HttpTlsTest, LargeBodiesArriveWhole) {
+  auto server = StartServer(TlsOptions(true));
+  auto client = MakeClient(ClientTls("city"));
+  for (size_t n : {100u, 16'384u, 16'385u, 100'000u, 3'000'000u}) {
+    ASSERT_OK_AND_ASSIGN(Response r,
+                         client->Send(Get(Url(*server, "/big?n=" + std::to_string(n), true))));
+    EXPECT_EQ(r.status, 200);
+    ASSERT_EQ(r.body.size(), n);
+    for (size_t i = 0; i < n; i += 1000) {
+      ASSERT_EQ(r.body[i], static_cast<char>('a' + (i / 1000) % 26)) << n << " at " << i;
+    }
+  }
 }
 
 TEST_F(HttpTlsTest, ServerCertificateFromAnotherCaOrWrongHostIsRefused) {

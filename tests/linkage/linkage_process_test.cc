@@ -1,0 +1,606 @@
+// The linkage end to end with real processes: a hub (`chukan hub`) and two intermediate servers
+// (`chukan server`) on loopback over mutual TLS, driven through the servers' /api/v1 API as an
+// existing business system would (cli::LocalNetwork). Server 1 hosts city A and an insurer,
+// server 2 hosts city B, the provider in these tests.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cli/local_network.h"
+#include "common/status_matchers.h"
+#include "common/test_util.h"
+#include "crypto/bytes.h"
+#include "crypto/ed25519.h"
+#include "crypto/key_file.h"
+#include "crypto/sealed_box.h"
+#include "http/client.h"
+#include "linkage/envelope.h"
+#include "linkage/permit.h"
+
+namespace chukan::testing {
+namespace {
+
+using cli::LocalNetwork;
+using Role = cli::LocalNetwork::Role;
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+const OrgCode kCityA = OrgCode::Parse("0000000000000041").value();
+const OrgCode kCityB = OrgCode::Parse("0000000000000042").value();
+const OrgCode kInsurer = OrgCode::Parse("0000000000000043").value();
+
+constexpr int kPeople = 40;
+
+std::string Atena(int n) {
+  char s[16];
+  std::snprintf(s, sizeof(s), "%015d", n);
+  return s;
+}
+std::string Resident(int person) {
+  char s[16];
+  std::snprintf(s, sizeof(s), "%011lld", 30000000000LL + person);
+  return s;
+}
+// The provider's taxable income of a person: a marker that is searched for in the hub's files.
+std::string Income(int person) { return std::to_string(918273000 + person); }
+
+// 地方税関係情報 for people 1..kPeople at city B (atena_no = person number).
+std::string TaxCsv() {
+  std::string f = "atena_no";
+  for (int i = 1; i <= 16; ++i) {
+    char code[24];
+    std::snprintf(code, sizeof(code), ",IT000002000000%02d", i);
+    f += code;
+  }
+  f += "\n";
+  for (int p = 1; p <= kPeople; ++p) {
+    f += Atena(p) + ",2026,2026-01-01,1," + Income(p) +
+         ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+  }
+  return f;
+}
+
+// 生活保護関係情報 (自動応答不可 items) for person 7.
+std::string WelfareCsv() {
+  std::string f = "atena_no";
+  for (int i = 1; i <= 11; ++i) {
+    char code[24];
+    std::snprintf(code, sizeof(code), ",IT000102000000%02d", i);
+    f += code;
+  }
+  return f + "\n" + Atena(7) + ",2023-04-01,1,,,1,1,1,0,123456,30000,2\n";
+}
+
+std::string ReadTree(const std::string& dir) {
+  std::string all;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    all += ss.str();
+  }
+  return all;
+}
+
+class LinkageProcessTest : public ::testing::Test {
+ protected:
+  void StartNetwork(int64_t result_days = 30) {
+    cli::LocalNetworkOptions o;
+    o.binary = CHUKAN_BINARY;
+    o.workdir = dir_.path();
+    o.layout_dir = CHUKAN_LAYOUT_DIR;
+    o.permissions_file = CHUKAN_PERMISSIONS_FILE;
+    o.servers = 2;
+    o.result_days = result_days;
+    o.orgs = {{kCityA, "city-a", "municipality", 0},
+              {kInsurer, "insurer", "insurer", 0},
+              {kCityB, "city-b", "municipality", 1}};
+    ASSERT_OK_AND_ASSIGN(net_, LocalNetwork::Start(o));
+    ASSERT_OK(net_->WaitForPermissionLists(std::chrono::seconds(30)));
+    // The provider's replicas and codes; the same people known to city A (atena 100+p) and to
+    // the insurer (atena 500+p).
+    ASSERT_EQ(
+        Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM00000000000002", TaxCsv(), "text/csv")
+            .status,
+        201);
+    ASSERT_EQ(Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM90000000000102", WelfareCsv(),
+                   "text/csv")
+                  .status,
+              201);
+    std::string pairs_b, pairs_a;
+    for (int p = 1; p <= kPeople; ++p) {
+      pairs_b += Atena(p) + "," + Resident(p) + "\n";
+      pairs_a += Atena(100 + p) + "," + Resident(p) + "\r\n";
+    }
+    http::Response b = Call(kCityB, "POST", "/api/v1/codes/bulk", pairs_b, "text/csv");
+    ASSERT_EQ(b.status, 200) << b.body;
+    EXPECT_EQ(json::parse(b.body)["registered"], kPeople);
+    http::Response a = Call(kCityA, "POST", "/api/v1/codes/bulk", pairs_a, "text/csv");
+    ASSERT_EQ(a.status, 200) << a.body;
+    http::Response i = Call(kInsurer, "POST", "/api/v1/codes",
+                            json{{"atena_no", Atena(507)}, {"resident_id", Resident(7)}}.dump());
+    ASSERT_EQ(i.status, 200) << i.body;
+  }
+
+  http::Response Call(const OrgCode& org, const std::string& method, const std::string& path,
+                      std::string body = "", std::string_view type = "application/json",
+                      Role role = Role::kSystem) {
+    Result<http::Response> r = net_->Call(org, role, method, path, std::move(body), type);
+    EXPECT_OK(r);
+    return r.ok() ? *r : http::Response{};
+  }
+
+  // Creates an inquiry; returns its id (the test fails if it is not accepted).
+  std::string Inquire(const OrgCode& org, json body) {
+    http::Response r = Call(org, "POST", "/api/v1/inquiries", body.dump());
+    EXPECT_EQ(r.status, 202) << r.body;
+    json j = json::parse(r.body, nullptr, false);
+    EXPECT_EQ(j.value("state", ""), "accepted") << r.body;
+    return j.value("inquiry_id", "");
+  }
+
+  json TaxInquiry(int person, const std::string& key = "") {
+    json j = {{"atena_no", Atena(100 + person)},
+              {"procedure", "JT90000000000101"},
+              {"tm", "TM00000000000002"},
+              {"provider", kCityB.str()},
+              {"query", {{"IT00000200000001", "2026"}}}};
+    if (!key.empty()) j["idempotency_key"] = key;
+    return j;
+  }
+
+  json WaitFor(const OrgCode& org, const std::string& id, std::set<std::string> states,
+               std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    json j;
+    while (std::chrono::steady_clock::now() < deadline) {
+      http::Response r = Call(org, "GET", "/api/v1/inquiries/" + id);
+      j = json::parse(r.body, nullptr, false);
+      if (r.status == 200 && states.count(j.value("state", ""))) return j;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "inquiry " << id << " did not reach the expected state: " << j.dump();
+    return j;
+  }
+
+  // The hub's records of provision as `org` sees them (its own only).
+  json HubRecords(const OrgCode& org) {
+    http::ClientOptions co;
+    co.ca_file = net_->Path("pki/ca.crt");
+    co.cert_file = net_->Path("pki/" + org.str() + ".crt");
+    co.key_file = net_->Path("pki/" + org.str() + ".key");
+    auto client = http::Client::Create(co);
+    EXPECT_OK(client);
+    json all = json::array();
+    int64_t after = 0;
+    while (true) {
+      auto r = (*client)->Send(
+          {"GET",
+           net_->HubUrl() + "/hub/v1/records?limit=1000&after=" + std::to_string(after),
+           {},
+           ""});
+      EXPECT_OK(r);
+      if (!r.ok() || r->status != 200) break;
+      json page = json::parse(r->body);
+      for (auto& rec : page["records"]) all.push_back(rec);
+      if (page["records"].empty()) break;
+      after = page["next_after"].get<int64_t>();
+    }
+    return all;
+  }
+
+  // A client that presents the hub's certificate to a server's node endpoint.
+  std::unique_ptr<http::Client> AsHub() {
+    http::ClientOptions co;
+    co.ca_file = net_->Path("pki/ca.crt");
+    co.cert_file = net_->Path("pki/hub.crt");
+    co.key_file = net_->Path("pki/hub.key");
+    auto c = http::Client::Create(co);
+    EXPECT_OK(c);
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+  crypto::SigningKey HubKey() {
+    auto seed =
+        crypto::LoadOrCreateKeyFile(net_->Path("hub/state/keys/hub-signing.key"), 32, false);
+    EXPECT_OK(seed);
+    return crypto::SigningKey::FromSeed(*seed).value();
+  }
+  std::string NodeUrl(int server) {
+    for (const std::string& line : net_->server(server)->lines()) {
+      const size_t at = line.find("https://127.0.0.1:");
+      if (line.find("node endpoint") != std::string::npos && at != std::string::npos) {
+        return line.substr(at);
+      }
+    }
+    ADD_FAILURE() << "no node endpoint";
+    return "";
+  }
+
+  TempDir dir_;
+  std::unique_ptr<LocalNetwork> net_;
+};
+
+TEST_F(LinkageProcessTest, AnswerEqualsTheProvidersReplicaAndTheHubNeverSeesIt) {
+  StartNetwork();
+  const std::string id = Inquire(kCityA, TaxInquiry(7, "key-7"));
+  // The same idempotency key gives the same inquiry.
+  EXPECT_EQ(Inquire(kCityA, TaxInquiry(7, "key-7")), id);
+  json done = WaitFor(kCityA, id, {"completed", "refused", "failed", "expired"});
+  ASSERT_EQ(done["state"], "completed") << done.dump();
+  EXPECT_EQ(done["provider"], kCityB.str());
+  EXPECT_EQ(done["tm"], "TM00000000000002");
+  EXPECT_EQ(done["result"]["status"], "ok");
+  EXPECT_FALSE(done["permitted_at"].is_null());
+  EXPECT_FALSE(done["ended_at"].is_null());
+
+  // Field by field, the answer is the provider's replica of person 7.
+  http::Response view =
+      Call(kCityB, "GET", "/api/v1/replica/records?atena_no=" + Atena(7) + "&tm=TM00000000000002");
+  ASSERT_EQ(view.status, 200);
+  json held = json::parse(view.body)["records"];
+  ASSERT_EQ(held.size(), 1u);
+  ASSERT_EQ(done["result"]["records"].size(), 1u);
+  const json& got = done["result"]["records"][0];
+  size_t compared = 0;
+  for (const json& item : held[0]["items"]) {
+    const std::string code = item["code"], value = item["value"];
+    if (value.empty()) {
+      EXPECT_FALSE(got.contains(code)) << code;
+    } else {
+      ASSERT_TRUE(got.contains(code)) << code;
+      EXPECT_EQ(got[code], value) << code;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 15u);
+  EXPECT_EQ(got.size(), compared);
+  EXPECT_EQ(got["IT00000200000004"], Income(7));
+
+  // The listing shows it, without the result.
+  http::Response list = Call(kCityA, "GET", "/api/v1/inquiries?state=completed");
+  ASSERT_EQ(list.status, 200);
+  json l = json::parse(list.body)["inquiries"];
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0]["inquiry_id"], id);
+  EXPECT_FALSE(l[0].contains("result"));
+
+  // The hub recorded one provision on each side; it never held the answer, nor the resident id,
+  // in its database, its WAL or its log. Neither did the inquirer's server in plaintext.
+  json a_records = HubRecords(kCityA);
+  ASSERT_EQ(a_records.size(), 1u);
+  EXPECT_EQ(a_records[0]["outcome"], "provided");
+  EXPECT_EQ(a_records[0]["reference"], id);
+  ASSERT_EQ(net_->StopAll(), 0);
+  const std::string hub = ReadTree(net_->hub_dir());
+  const std::string inquirer = ReadTree(net_->server_dir(0));
+  ASSERT_GT(hub.size(), 10'000u);
+  for (const std::string& marker : {Income(7), Resident(7), std::string("IT00000200000005")}) {
+    EXPECT_EQ(hub.find(marker), std::string::npos) << marker;
+    EXPECT_EQ(inquirer.find(marker), std::string::npos) << marker;
+  }
+}
+
+TEST_F(LinkageProcessTest, ApprovalQueueShowsTheAnswerAndOnlyAnApproverDecides) {
+  StartNetwork();
+  json welfare = {{"atena_no", Atena(107)},
+                  {"procedure", "JT90000000000402"},
+                  {"tm", "TM90000000000102"},
+                  {"provider", kCityB.str()}};
+  const std::string approved = Inquire(kCityA, welfare);
+  const std::string rejected = Inquire(kCityA, welfare);
+  WaitFor(kCityA, approved, {"permitted"});
+  WaitFor(kCityA, rejected, {"permitted"});
+  json approvals;
+  for (int i = 0; i < 500; ++i) {
+    http::Response r = Call(kCityB, "GET", "/api/v1/approvals", "", "", Role::kApprover);
+    ASSERT_EQ(r.status, 200) << r.body;
+    approvals = json::parse(r.body)["approvals"];
+    if (approvals.size() == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(approvals.size(), 2u);
+  json answer = json::parse(approvals[0]["answer_json"].get<std::string>());
+  EXPECT_EQ(answer["records"][0]["IT00010200000009"], "123456");
+  EXPECT_EQ(approvals[0]["inquirer"], kCityA.str());
+
+  // A system token cannot see or decide; an approver can.
+  EXPECT_EQ(Call(kCityB, "GET", "/api/v1/approvals").status, 403);
+  const std::string first = approvals[0]["permit_id"], second = approvals[1]["permit_id"];
+  EXPECT_EQ(Call(kCityB, "POST", "/api/v1/approvals/" + first, R"({"decision":"approve"})").status,
+            403);
+  EXPECT_EQ(Call(kCityB, "POST", "/api/v1/approvals/" + first, R"({"decision":"maybe"})", "",
+                 Role::kApprover)
+                .status,
+            400);
+  EXPECT_EQ(Call(kCityB, "POST", "/api/v1/approvals/" + first, R"({"decision":"approve"})", "",
+                 Role::kApprover)
+                .status,
+            200);
+  EXPECT_EQ(Call(kCityB, "POST", "/api/v1/approvals/" + second,
+                 R"({"decision":"reject","comment":"本人確認が取れないため"})", "", Role::kApprover)
+                .status,
+            200);
+  // Deciding twice: nothing awaits any more.
+  EXPECT_EQ(Call(kCityB, "POST", "/api/v1/approvals/" + first, R"({"decision":"approve"})", "",
+                 Role::kApprover)
+                .status,
+            404);
+
+  // Which inquiry got which permit is the hub's business; the outcomes are one of each.
+  std::multiset<std::string> outcomes;
+  for (const std::string& id : {approved, rejected}) {
+    json j = WaitFor(kCityA, id, {"completed", "refused"});
+    outcomes.insert(j.value("state", "") + "/" + j.value("reason", ""));
+    if (j["state"] == "completed") {
+      EXPECT_EQ(j["result"]["records"][0]["IT00010200000009"], "123456");
+    }
+  }
+  EXPECT_THAT(outcomes, ::testing::ElementsAre("completed/", "refused/PROVIDER_REJECTED"));
+}
+
+TEST_F(LinkageProcessTest, RefusedByThePermissionListNeverReachesTheProvider) {
+  StartNetwork();
+  const std::string id = Inquire(kInsurer, {{"atena_no", Atena(507)},
+                                            {"procedure", "JT90000000000402"},
+                                            {"tm", "TM90000000000102"},
+                                            {"provider", kCityB.str()}});
+  json j = WaitFor(kInsurer, id, {"refused", "completed", "failed"});
+  EXPECT_EQ(j["state"], "refused");
+  EXPECT_EQ(j["reason"], "NOT_PERMITTED");
+  EXPECT_TRUE(j["result"].is_null());
+  json provider = HubRecords(kCityB);
+  EXPECT_TRUE(provider.empty()) << provider.dump();
+  json mine = HubRecords(kInsurer);
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0]["outcome"], "refused");
+
+  // Bad requests are refused at once, naming the field.
+  http::Response bad = Call(kCityA, "POST", "/api/v1/inquiries",
+                            json{{"atena_no", Atena(107)},
+                                 {"procedure", "JT90000000000101"},
+                                 {"tm", "TM00000000000002"},
+                                 {"provider", "12345"}}
+                                .dump());
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, HasSubstr("provider"));
+  http::Response unknown = Call(kCityA, "POST", "/api/v1/inquiries", TaxInquiry(0).dump());
+  EXPECT_EQ(unknown.status, 412);  // atena 100 has no code
+  EXPECT_THAT(unknown.body, HasSubstr("register it first"));
+  http::Response too_long = Call(kCityA, "POST", "/api/v1/inquiries", [&] {
+    json t = TaxInquiry(7);
+    t["timeout_seconds"] = 7200;
+    return t.dump();
+  }());
+  EXPECT_EQ(too_long.status, 400);
+  EXPECT_THAT(too_long.body, HasSubstr("timeout_seconds"));
+}
+
+TEST_F(LinkageProcessTest, UnansweredInquiriesExpireAndResultsAreDeletedAfterRetention) {
+  StartNetwork(/*result_days=*/0);
+  const std::string waiting = Inquire(kCityA, {{"atena_no", Atena(107)},
+                                               {"procedure", "JT90000000000402"},
+                                               {"tm", "TM90000000000102"},
+                                               {"provider", kCityB.str()},
+                                               {"timeout_seconds", 1}});
+  json expired = WaitFor(kCityA, waiting, {"expired", "completed"});
+  EXPECT_EQ(expired["state"], "expired");
+  // An approval that comes too late does not revive it.
+  http::Response r = Call(kCityB, "GET", "/api/v1/approvals", "", "", Role::kApprover);
+  json approvals = json::parse(r.body)["approvals"];
+  ASSERT_EQ(approvals.size(), 1u);
+  ASSERT_EQ(
+      Call(kCityB, "POST", "/api/v1/approvals/" + approvals[0]["permit_id"].get<std::string>(),
+           R"({"decision":"approve"})", "", Role::kApprover)
+          .status,
+      200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(WaitFor(kCityA, waiting, {"expired"})["state"], "expired");
+
+  // With result_days = 0 a completed result is deleted by the next sweep (about a second).
+  const std::string id = Inquire(kCityA, TaxInquiry(3));
+  json done = WaitFor(kCityA, id, {"completed"});
+  json gone;
+  for (int i = 0; i < 300; ++i) {
+    gone = json::parse(Call(kCityA, "GET", "/api/v1/inquiries/" + id).body);
+    if (gone["result_deleted"] == true) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(gone["state"], "completed");
+  EXPECT_EQ(gone["result_deleted"], true);
+  EXPECT_TRUE(gone["result"].is_null());
+}
+
+TEST_F(LinkageProcessTest, NodeEndpointRefusesForgedTamperedExpiredMisdirectedAndReplayedPermits) {
+  StartNetwork();
+  auto hub = AsHub();
+  const crypto::SigningKey hub_key = HubKey();
+  const std::string url = NodeUrl(1) + "/node/v1/provision-requests";
+  // A subject code that city B knows: ask the hub as city B for person 3's code.
+  http::Response code = Call(kCityB, "POST", "/api/v1/codes",
+                             json{{"atena_no", Atena(3)}, {"resident_id", Resident(3)}}.dump());
+  ASSERT_EQ(code.status, 200) << code.body;
+  linkage::ProvisionPermit p;
+  p.issued_at_ms = ToUnixMicros(SystemClock::Get().Now()) / 1000;
+  p.expires_at_ms = p.issued_at_ms + 60'000;
+  p.inquirer = kCityA;
+  p.provider = kCityB;
+  p.procedure = JtCode::Parse("JT90000000000101").value();
+  p.tm = TmCode::Parse("TM00000000000002").value();
+  p.layout_version = "0001";
+  p.subject = SubjectCode::Parse(json::parse(code.body)["subject_code"].get<std::string>()).value();
+  p.reply_key = crypto::BoxKeyPair::Generate().public_key();
+  p.reference = "test-ref-1";
+  auto send = [&](const linkage::SignedDocument& d) {
+    auto r = hub->Send({"POST", url, {}, linkage::SignedPermitJson(d)});
+    EXPECT_OK(r);
+    return r.ok() ? *r : http::Response{};
+  };
+
+  // Forged: signed by another key.
+  http::Response forged = send(linkage::SignPermit(p, crypto::SigningKey::Generate()));
+  EXPECT_EQ(forged.status, 401);
+  EXPECT_THAT(forged.body, HasSubstr("BAD_PERMIT_SIGNATURE"));
+  // Tampered: the provider-side code changed after signing.
+  linkage::SignedDocument tampered = linkage::SignPermit(p, hub_key);
+  const size_t at = tampered.document.find(p.subject.str());
+  ASSERT_NE(at, std::string::npos);
+  tampered.document[at] = tampered.document[at] == 'a' ? 'b' : 'a';
+  http::Response t = send(tampered);
+  EXPECT_EQ(t.status, 401);
+  EXPECT_THAT(t.body, HasSubstr("BAD_PERMIT_SIGNATURE"));
+  // Expired.
+  linkage::ProvisionPermit old = p;
+  old.id = PermitId::Generate();
+  old.issued_at_ms -= 3'600'000;
+  old.expires_at_ms = old.issued_at_ms + 60'000;
+  http::Response e = send(linkage::SignPermit(old, hub_key));
+  EXPECT_EQ(e.status, 412);
+  EXPECT_THAT(e.body, HasSubstr("PERMIT_EXPIRED"));
+  // Misdirected: for city A, which server 2 does not host.
+  linkage::ProvisionPermit wrong = p;
+  wrong.id = PermitId::Generate();
+  wrong.provider = kCityA;
+  wrong.inquirer = kCityB;
+  http::Response m = send(linkage::SignPermit(wrong, hub_key));
+  EXPECT_EQ(m.status, 403);
+  EXPECT_THAT(m.body, HasSubstr("MISDIRECTED_PERMIT"));
+  // A good permit is answered once; its replay is refused.
+  http::Response ok = send(linkage::SignPermit(p, hub_key));
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_THAT(ok.body, HasSubstr("answered"));
+  http::Response replay = send(linkage::SignPermit(p, hub_key));
+  EXPECT_EQ(replay.status, 409);
+  EXPECT_THAT(replay.body, HasSubstr("PERMIT_ALREADY_USED"));
+  // Without a client certificate the node endpoint is not reachable at all.
+  http::ClientOptions anon;
+  anon.ca_file = net_->Path("pki/ca.crt");
+  auto nocert = http::Client::Create(anon);
+  ASSERT_OK(nocert);
+  EXPECT_FALSE((*nocert)->Send({"POST", url, {}, "{}"}).ok());
+}
+
+TEST_F(LinkageProcessTest, InquiryResultsWithBadSignaturesOrForOthersAreRefused) {
+  StartNetwork();
+  auto hub = AsHub();
+  const crypto::SigningKey hub_key = HubKey();
+  // An inquiry that stays permitted (its answer waits for approval at city B).
+  const std::string id = Inquire(kCityA, {{"atena_no", Atena(107)},
+                                          {"procedure", "JT90000000000402"},
+                                          {"tm", "TM90000000000102"},
+                                          {"provider", kCityB.str()}});
+  json permitted = WaitFor(kCityA, id, {"permitted"});
+  linkage::ProvisionPermit p;
+  p.id = PermitId::Parse(permitted["permit_id"].get<std::string>()).value();
+  p.issued_at_ms = ToUnixMicros(SystemClock::Get().Now()) / 1000;
+  p.expires_at_ms = p.issued_at_ms + 60'000;
+  p.inquirer = kCityA;
+  p.provider = kCityB;
+  p.procedure = JtCode::Parse("JT90000000000402").value();
+  p.tm = TmCode::Parse("TM90000000000102").value();
+  p.layout_version = "0001";
+  p.reply_key = crypto::BoxKeyPair::Generate().public_key();
+  p.reference = id;
+  linkage::Envelope env;
+  env.permit_id = p.id;
+  env.provider = kCityB;
+  env.inquirer = kCityA;
+  env.sealed_at_ms = p.issued_at_ms;
+  env.sealed =
+      crypto::Seal(p.reply_key, crypto::AsBytes(std::string(R"({"status":"ok","records":[]})")))
+          .value();
+  const std::string url = NodeUrl(0) + "/node/v1/inquiry-results";
+  auto send = [&](const linkage::ProvisionPermit& permit, const crypto::SigningKey& permit_key,
+                  const crypto::SigningKey& envelope_key) {
+    linkage::ProvisionResult result{linkage::SignPermit(permit, permit_key),
+                                    linkage::SignEnvelope(env, envelope_key)};
+    auto r = hub->Send({"POST", url, {}, linkage::ProvisionResultJson(result)});
+    EXPECT_OK(r);
+    return r.ok() ? *r : http::Response{};
+  };
+  // An envelope not signed by city B's key.
+  http::Response bad_env = send(p, hub_key, crypto::SigningKey::Generate());
+  EXPECT_EQ(bad_env.status, 401);
+  EXPECT_THAT(bad_env.body, HasSubstr("BAD_ENVELOPE_SIGNATURE"));
+  // A permit not signed by the hub.
+  http::Response bad_permit =
+      send(p, crypto::SigningKey::Generate(), crypto::SigningKey::Generate());
+  EXPECT_EQ(bad_permit.status, 401);
+  EXPECT_THAT(bad_permit.body, HasSubstr("BAD_PERMIT_SIGNATURE"));
+  // A result for an inquirer this server does not host.
+  linkage::ProvisionPermit other = p;
+  other.inquirer = kCityB;
+  other.provider = kCityA;
+  http::Response misdirected = send(other, hub_key, crypto::SigningKey::Generate());
+  EXPECT_EQ(misdirected.status, 403);
+  EXPECT_THAT(misdirected.body, HasSubstr("MISDIRECTED_RESULT"));
+  // An unknown reference.
+  linkage::ProvisionPermit unknown = p;
+  unknown.reference = "no-such-inquiry";
+  http::Response u = send(unknown, hub_key, crypto::SigningKey::Generate());
+  EXPECT_EQ(u.status, 404);
+  EXPECT_THAT(u.body, HasSubstr("UNKNOWN_INQUIRY"));
+  // None of it changed the inquiry.
+  EXPECT_EQ(WaitFor(kCityA, id, {"permitted"})["state"], "permitted");
+}
+
+TEST_F(LinkageProcessTest, KillNineOfAnyProcessLosesNothingAndDuplicatesNothing) {
+  StartNetwork();
+  constexpr int kInquiries = 240;
+  std::vector<std::string> ids;
+  std::vector<int> person;
+  auto submit = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      const int p = static_cast<int>(ids.size()) % kPeople + 1;
+      ids.push_back(Inquire(kCityA, TaxInquiry(p, "kill-" + std::to_string(ids.size()))));
+      person.push_back(p);
+    }
+  };
+  submit(kInquiries / 4);
+  net_->KillHub();  // mid-delivery of permits
+  submit(kInquiries / 4);
+  ASSERT_OK(net_->RestartHub());
+  submit(kInquiries / 4);
+  net_->KillServer(1);  // the provider, mid-provision
+  ASSERT_OK(net_->RestartServer(1));
+  submit(kInquiries / 8);
+  net_->KillServer(0);  // the inquirer, with inquiries in every state
+  ASSERT_OK(net_->RestartServer(0));
+  // Re-sending with the same idempotency keys after the crash creates nothing new.
+  for (size_t i = 0; i < 10; ++i) {
+    http::Response again = Call(kCityA, "POST", "/api/v1/inquiries",
+                                TaxInquiry(person[i], "kill-" + std::to_string(i)).dump());
+    EXPECT_EQ(again.status, 202);
+    EXPECT_EQ(json::parse(again.body)["inquiry_id"], ids[i]);
+  }
+  submit(kInquiries - static_cast<int>(ids.size()));
+  ASSERT_EQ(ids.size(), static_cast<size_t>(kInquiries));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    json j = WaitFor(kCityA, ids[i], {"completed", "refused", "failed", "expired"},
+                     std::chrono::seconds(90));
+    ASSERT_EQ(j["state"], "completed") << i << ": " << j.dump();
+    ASSERT_EQ(j["result"]["records"].size(), 1u);
+    EXPECT_EQ(j["result"]["records"][0]["IT00000200000004"], Income(person[i])) << i;
+  }
+  // Exactly one permit and one provision per inquiry, at the hub and at the provider.
+  json records = HubRecords(kCityA);
+  std::set<std::string> references, permits;
+  for (const json& r : records) {
+    EXPECT_EQ(r["outcome"], "provided") << r.dump();
+    references.insert(r["reference"].get<std::string>());
+    permits.insert(r["permit_id"].get<std::string>());
+  }
+  EXPECT_EQ(records.size(), static_cast<size_t>(kInquiries));
+  EXPECT_EQ(references.size(), static_cast<size_t>(kInquiries));
+  EXPECT_EQ(permits.size(), static_cast<size_t>(kInquiries));
+  EXPECT_EQ(HubRecords(kCityB).size(), static_cast<size_t>(kInquiries));
+}
+
+}  // namespace
+}  // namespace chukan::testing
