@@ -27,6 +27,7 @@ void RegisterTenantCommands(CLI::App& app, Action& action);
 void RegisterServerCommands(CLI::App& app, Action& action);
 void RegisterReplicaCommands(CLI::App& app, Action& action);
 void RegisterHubCommands(CLI::App& app, Action& action);
+void RegisterBenchCommands(CLI::App& app, Action& action);
 
 }  // namespace chukan::cli
 

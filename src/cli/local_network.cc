@@ -355,6 +355,10 @@ Status LocalNetwork::Build() {
   http::ClientOptions co;
   co.max_idle_per_host = 64;
   ASSIGN_OR_RETURN(client_, http::Client::Create(co));
+  // Ready when every server holds the permission list, which it can fetch only once the hub
+  // knows its organisations.
+  RETURN_IF_ERROR(WaitForPermissionLists(std::chrono::seconds(60)));
+  Progress("every server holds the signed permission list");
   return Status();
 }
 

@@ -100,8 +100,8 @@ struct LocalNetworkOptions {
 
 class LocalNetwork {
  public:
-  // Builds and starts the network. On failure everything started is stopped again and the
-  // error names the step.
+  // Builds and starts the network; returns once every server holds the permission list. On
+  // failure everything started is stopped again and the error names the step.
   static Result<std::unique_ptr<LocalNetwork>> Start(LocalNetworkOptions options);
   // Stops every process still running.
   ~LocalNetwork();

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   chukan::cli::RegisterServerCommands(app, action);
   chukan::cli::RegisterReplicaCommands(app, action);
   chukan::cli::RegisterHubCommands(app, action);
+  chukan::cli::RegisterBenchCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

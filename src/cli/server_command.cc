@@ -164,6 +164,7 @@ int RunServer(const std::string& config_path) {
   so.host = cfg->host;
   so.port = cfg->port;
   so.threads = cfg->threads;
+  so.stream_threads = cfg->workers;
   so.limits.max_body_bytes = cfg->max_body_bytes;
   if (!cfg->tls_cert.empty()) {
     so.tls = true;
@@ -188,7 +189,7 @@ int RunServer(const std::string& config_path) {
     no.host = cfg->node_host;
     no.port = cfg->node_port;
     no.threads = cfg->threads;
-    no.stream_threads = 32;
+    no.stream_threads = cfg->workers;
     no.tls = true;
     no.tls_options = {cfg->node_cert, cfg->node_key, cfg->node_client_ca, true};
     no.limits.max_stream_body_bytes = 2 * linkage::kMaxEnvelopeMessageBytes;

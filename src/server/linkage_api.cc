@@ -3,9 +3,14 @@
 #include <charconv>
 
 #include "common/log.h"
+#include "crypto/bytes.h"
+#include "crypto/hash.h"
 #include "http/json.h"
 #include "linkage/envelope.h"
 #include "linkage/permit.h"
+#include "replica_io/byte_source.h"
+#include "replica_io/charset.h"
+#include "server/batch_inquiry.h"
 
 namespace chukan::server {
 namespace {
@@ -96,6 +101,61 @@ void WriteInquiry(http::JsonWriter& w, const InquiryView& v, bool with_result) {
       w.Null();
   }
   w.EndObject();
+}
+
+// The inquiry a valid batch line asks for, or why this server cannot make it (a reason for the
+// client, never containing the resident's numbers).
+Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& who,
+                                   const layout::Catalogue& catalogue) {
+  if (b.inquirer != who.tenant.org()) {
+    return InvalidArgumentError("照会者機関コード (inquirer): " + b.inquirer.str() +
+                                " is not this tenant's organisation");
+  }
+  if (b.scheme != NumberingScheme::kAtenaNo || !b.atena_no) {
+    return InvalidArgumentError(
+        "番号体系 (numbering scheme): only \"2\" (団体内統合宛名番号) is supported; this server "
+        "keeps no mapping from business numbers (宛名番号)");
+  }
+  if (b.condition_kind == "02" || b.condition_kind == "03") {
+    return InvalidArgumentError(
+        "照会条件区分 (condition kind): household inquiries (\"02\", \"03\") are not supported "
+        "yet");
+  }
+  InquiryInput in;
+  in.atena = *b.atena_no;
+  in.procedure = b.jt;
+  in.tm = b.tm;
+  in.provider = b.provider;
+  if (b.year_kind == "2") {
+    return InvalidArgumentError(
+        "照会年度区分 (fiscal-year kind): date ranges (\"2\") are not supported yet");
+  }
+  if (b.year_kind == "1" && b.from) {
+    auto fiscal = [](const layout::Date& d) { return d.month >= 4 ? d.year : d.year - 1; };
+    if (b.to && fiscal(*b.to) != fiscal(*b.from)) {
+      return InvalidArgumentError(
+          "照会年度区分 (fiscal-year kind): one fiscal year per line is supported; the period "
+          "spans more");
+    }
+    const layout::InfoName* info = catalogue.Find(b.tm);
+    const layout::LayoutVersion* version = info ? &info->LatestVersion() : nullptr;
+    const layout::Item* year_item = nullptr;
+    if (version != nullptr) {
+      for (const layout::Item* item : version->items()) {
+        if (item->name().find("年度") != std::string::npos) {
+          year_item = item;
+          break;
+        }
+      }
+    }
+    if (year_item == nullptr) {
+      return InvalidArgumentError("照会年度区分 (fiscal-year kind): " + b.tm.str() +
+                                  " has no fiscal-year item to select by");
+    }
+    in.query[year_item->code()] = std::to_string(fiscal(*b.from));
+  }
+  in.client = who.name + (b.user_id.empty() ? "" : "/" + b.user_id);
+  return in;
 }
 
 }  // namespace
@@ -247,18 +307,88 @@ Status LinkageApi::Register(http::Router& router) {
     RETURN_IF_ERROR(router.AddStreaming("POST", "/api/v1/inquiries", std::move(h)));
   }
   {
-    auto h =
-        route("system", 0,
-              [this](const ClientIdentity& who, http::Request& req,
-                     const std::string&) -> Result<http::Response> {
-                ASSIGN_OR_RETURN(
-                    InquiryView v,
-                    linkage_.GetInquiry(who.tenant, std::string(req.PathParam("id").value_or(""))));
-                http::JsonWriter w;
-                WriteInquiry(w, v, true);
-                ASSIGN_OR_RETURN(std::string json, w.Finish());
-                return http::Response::Json(200, std::move(json));
-              });
+    // 一括照会ファイル (docs/batch-inquiry-format.md): one inquiry per valid line, each line
+    // answered on its own. Re-sending the same file returns the same inquiries (each line's
+    // idempotency key is the file's hash and the line number).
+    auto h = route(
+        "system", kMaxBulkBody,
+        [this](const ClientIdentity& who, http::Request& req,
+               std::string& body) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(
+              replica::Charset charset,
+              replica::ParseCharset(req.Header("Content-Type").value_or("text/plain")));
+          const std::string file_key =
+              crypto::ToHex(crypto::Sha256(crypto::AsBytes(body))).substr(0, 32);
+          replica::StringSource src(std::move(body));
+          BatchOptions options;
+          options.charset = charset;
+          ASSIGN_OR_RETURN(BatchParseResult parsed, ParseBatchInquiryFile(src, options));
+          // Per line: the parse errors, or the inquiry (or why it could not be made).
+          std::map<int64_t, std::vector<std::pair<std::string, std::string>>> errors;
+          for (const BatchLineError& e : parsed.errors) {
+            errors[e.line].emplace_back(e.field, e.reason);
+          }
+          std::map<int64_t, InquiryView> made;
+          for (const BatchInquiry& b : parsed.inquiries) {
+            Result<InquiryInput> in = FromBatchLine(b, who, linkage_.catalogue());
+            Result<InquiryView> v = in.status();
+            if (in.ok()) {
+              in->idempotency_key = "batch:" + file_key + ":" + std::to_string(b.line);
+              v = linkage_.CreateInquiry(who.tenant, *in);
+            }
+            if (v.ok()) {
+              made.emplace(b.line, std::move(*v));
+            } else {
+              errors[b.line].emplace_back("", std::string(v.status().message()));
+            }
+          }
+          http::JsonWriter w;
+          w.BeginObject().Key("lines").Int(parsed.lines);
+          w.Key("accepted").Int(static_cast<int64_t>(made.size()));
+          w.Key("failed").Int(static_cast<int64_t>(errors.size()));
+          w.Key("results").BeginArray();
+          for (int64_t line = 1; line <= parsed.lines; ++line) {
+            w.BeginObject().Key("line").Int(line);
+            if (auto m = made.find(line); m != made.end()) {
+              w.Key("inquiry_id").String(m->second.inquiry_id);
+              w.Key("state").String(m->second.state);
+            } else if (auto e = errors.find(line); e != errors.end()) {
+              w.Key("errors").BeginArray();
+              for (const auto& [field, reason] : e->second) {
+                w.BeginObject().Key("field").String(field).Key("reason").String(reason).EndObject();
+              }
+              w.EndArray();
+            }
+            w.EndObject();
+          }
+          w.EndArray().EndObject();
+          ASSIGN_OR_RETURN(std::string json, w.Finish());
+          return http::Response::Json(errors.empty() ? 200 : 207, std::move(json));
+        });
+    RETURN_IF_ERROR(router.AddStreaming("POST", "/api/v1/inquiries/batch", std::move(h)));
+  }
+  {
+    auto h = route(
+        "system", 0,
+        [this](const ClientIdentity& who, http::Request& req,
+               const std::string&) -> Result<http::Response> {
+          const std::string id(req.PathParam("id").value_or(""));
+          int64_t wait_ms = 0;
+          if (auto s = req.Query("wait_ms")) {
+            auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), wait_ms);
+            if (ec != std::errc() || wait_ms < 0 || wait_ms > 30'000) {
+              return InvalidArgumentError("wait_ms: an integer from 0 to 30000");
+            }
+          }
+          ASSIGN_OR_RETURN(
+              InquiryView v,
+              wait_ms > 0 ? linkage_.WaitInquiry(who.tenant, id, std::chrono::milliseconds(wait_ms))
+                          : linkage_.GetInquiry(who.tenant, id));
+          http::JsonWriter w;
+          WriteInquiry(w, v, true);
+          ASSIGN_OR_RETURN(std::string json, w.Finish());
+          return http::Response::Json(200, std::move(json));
+        });
     RETURN_IF_ERROR(router.AddStreaming("GET", "/api/v1/inquiries/{id}", std::move(h)));
   }
   {

@@ -377,6 +377,52 @@ Result<InquiryView> LinkageService::GetInquiry(const TenantId& tenant,
   return v;
 }
 
+void LinkageService::Changed(const std::string& inquiry_id) {
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    auto it = changes_.find(inquiry_id);
+    if (it == changes_.end()) return;  // nobody waits for it
+    ++it->second.changes;
+  }
+  wait_cv_.notify_all();
+}
+
+void LinkageService::ChangedAll() {
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    ++sweeps_;
+  }
+  wait_cv_.notify_all();
+}
+
+Result<InquiryView> LinkageService::WaitInquiry(const TenantId& tenant,
+                                                const std::string& inquiry_id,
+                                                std::chrono::milliseconds wait) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  // Registered before the first read, so a change between the read and the wait is not lost.
+  std::unique_lock<std::mutex> lock(wait_mu_);
+  Waiters& w = changes_[inquiry_id];
+  ++w.waiters;
+  lock.unlock();
+  Result<InquiryView> v = NotFoundError("");
+  while (true) {
+    lock.lock();
+    const int64_t seen = w.changes;
+    const int64_t sweeps = sweeps_;
+    lock.unlock();
+    v = GetInquiry(tenant, inquiry_id);
+    if (!v.ok() || (v->state != "accepted" && v->state != "permitted")) break;
+    lock.lock();
+    const bool changed =
+        wait_cv_.wait_until(lock, deadline, [&] { return w.changes != seen || sweeps_ != sweeps; });
+    lock.unlock();
+    if (!changed) break;
+  }
+  lock.lock();
+  if (--w.waiters == 0) changes_.erase(inquiry_id);
+  return v;
+}
+
 Result<std::vector<InquiryView>> LinkageService::ListInquiries(
     const TenantId& tenant, const std::optional<std::string>& state, int64_t since_us, int limit) {
   if (limit < 1 || limit > 1000) return InvalidArgumentError("limit: expected 1 to 1000");
@@ -502,7 +548,11 @@ Result<std::string> LinkageService::OnProvisionRequest(
   std::string body;
   std::string outcome;
   if (!allowed) {
+    // The inquirer is told, in an envelope like any answer, so its inquiry ends at once.
     outcome = "refused";
+    ASSIGN_OR_RETURN(
+        body,
+        SealedEnvelopeBody(st, permit, R"({"status":"refused","reason":"NOT_PERMITTED_LOCALLY"})"));
   } else {
     ASSIGN_OR_RETURN(answer, BuildAnswer(st, permit));
     if (approval) {
@@ -548,9 +598,9 @@ Result<std::string> LinkageService::OnProvisionRequest(
   RETURN_IF_ERROR(s);
   if (!body.empty()) Notify();
   if (outcome == "refused") {
-    return PermissionDeniedError("NOT_PERMITTED_LOCALLY: the permission list copy (version " +
-                                 std::to_string((*list)->version()) +
-                                 ") does not allow this provision");
+    log::Warn("server.provision_refused_locally", {{"permit_id", permit.id.str()},
+                                                   {"permission_list_version", (*list)->version()},
+                                                   {"reason", "NOT_PERMITTED_LOCALLY"}});
   }
   return outcome;
 }
@@ -622,6 +672,16 @@ Status LinkageService::OnInquiryResult(const linkage::ProvisionResult& result) {
   if (status == "rejected") {
     final_state = "refused";
     reason = "PROVIDER_REJECTED";
+  } else if (status == "refused") {
+    final_state = "refused";
+    reason = "PROVIDER_REFUSED";
+    if (auto r = doc->GetOptionalString("reason", 64);
+        r.ok() && *r && !(*r)->empty() &&
+        (*r)->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos) {
+      reason = **r;
+    }
+  } else if (status != "ok" && status != "no_data") {
+    return InvalidArgumentError("MALFORMED_RESULT: unknown answer status");
   }
   ASSIGN_OR_RETURN(crypto::Bytes stored,
                    crypto::Encrypt(st.ctx->data_key, answer->span(), Aad("result", tenant, id)));
@@ -646,6 +706,7 @@ Status LinkageService::OnInquiryResult(const linkage::ProvisionResult& result) {
     return FailedPreconditionError("INQUIRY_ENDED: inquiry " + id + " ended before the answer");
   }
   Audit(st, "hub", "inquiry.result", "inquiry " + id + " permit " + permit->id.str(), final_state);
+  Changed(id);
   return Status();
 }
 
@@ -694,6 +755,21 @@ Status LinkageService::DecideApproval(const TenantId& tenant, const PermitId& pe
     ASSIGN_OR_RETURN(sealed, row->GetBlob(1));
   }
   ASSIGN_OR_RETURN(linkage::ProvisionPermit permit, linkage::ParsePermitDocument(permit_doc));
+  if (ToUnixMicros(clock_.Now()) / 1000 > permit.expires_at_ms) {
+    // Too late: the permit no longer allows an answer (the sweep would drop it soon anyway).
+    Status e = Commit(*st, [&](store::Transaction& tx) -> Status {
+      return tx.Exec(
+          "UPDATE provisions SET state = 'expired', answer = NULL"
+          " WHERE permit_id = ? AND state = 'awaiting_approval'",
+          {permit_id.str()});
+    });
+    Audit(*st, actor, approve ? "approval.approve" : "approval.reject", "permit " + permit_id.str(),
+          "denied:permit_expired");
+    RETURN_IF_ERROR(e);
+    return FailedPreconditionError("PERMIT_EXPIRED: permit " + permit_id.str() + " expired at " +
+                                   FormatRfc3339(FromUnixMicros(permit.expires_at_ms * 1000)) +
+                                   "; nothing was sent");
+  }
   std::string answer;
   if (approve) {
     ASSIGN_OR_RETURN(
@@ -730,7 +806,35 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   const int64_t now = ToUnixMicros(clock_.Now());
   const int64_t cutoff = now - options_.result_days * int64_t{86'400} * 1'000'000;
   LinkageSweep out;
+  // Read first: most sweeps find nothing, and then no write transaction is made.
+  std::vector<std::string> stale_approvals;
+  {
+    ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+    ASSIGN_OR_RETURN(auto due, tx->QueryOne("SELECT 1 FROM inquiries"
+                                            " WHERE (state IN ('accepted', 'permitted')"
+                                            " AND expires_at_us <= ?) OR (ended_at_us <= ?"
+                                            " AND (result IS NOT NULL OR reply_secret IS NOT NULL))"
+                                            " LIMIT 1",
+                                            {now, cutoff}));
+    ASSIGN_OR_RETURN(auto waiting, tx->Query("SELECT permit_id, permit FROM provisions"
+                                             " WHERE state = 'awaiting_approval' LIMIT 10000"));
+    for (const store::Row& r : waiting) {
+      Result<linkage::ProvisionPermit> p = linkage::ParsePermitDocument(r.GetText(1).value_or(""));
+      if (!p.ok() || p->expires_at_ms * 1000 < now) stale_approvals.push_back(*r.GetText(0));
+    }
+    RETURN_IF_ERROR(tx->Commit());
+    if (!due && stale_approvals.empty()) return out;
+  }
+  int64_t approvals_expired = 0;
   Status s = Commit(*st, [&](store::Transaction& tx) -> Status {
+    approvals_expired = 0;
+    for (const std::string& id : stale_approvals) {
+      ASSIGN_OR_RETURN(int64_t n,
+                       tx.ExecCount("UPDATE provisions SET state = 'expired', answer = NULL"
+                                    " WHERE permit_id = ? AND state = 'awaiting_approval'",
+                                    {id}));
+      approvals_expired += n;
+    }
     ASSIGN_OR_RETURN(out.expired,
                      tx.ExecCount("UPDATE inquiries SET state = 'expired', reason = 'NO_ANSWER',"
                                   " reply_secret = NULL, ended_at_us = ?"
@@ -747,6 +851,11 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   RETURN_IF_ERROR(s);
   if (out.expired > 0) {
     Audit(*st, "system", "inquiry.expire", std::to_string(out.expired) + " inquiries", "ok");
+  }
+  if (out.expired > 0) ChangedAll();
+  if (approvals_expired > 0) {
+    Audit(*st, "system", "approval.expire",
+          std::to_string(approvals_expired) + " undecided provisions whose permits expired", "ok");
   }
   if (out.results_deleted > 0) {
     Audit(*st, "system", "result.delete",
@@ -858,7 +967,9 @@ Status LinkageService::Deliver(const TenantId& tenant, const store::OutboxItem& 
     return Commit(*st,
                   [&](store::Transaction& tx) { return outbox_->Fail(tx, item.id, owner, error); });
   }
-  return Commit(*st, record);
+  Status done = Commit(*st, record);
+  if (done.ok() && item.topic == kTopicPermitRequest) Changed(payload);
+  return done;
 }
 
 }  // namespace chukan::server

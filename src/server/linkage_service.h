@@ -19,6 +19,8 @@
 #ifndef CHUKAN_SERVER_LINKAGE_SERVICE_H_
 #define CHUKAN_SERVER_LINKAGE_SERVICE_H_
 
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -123,11 +125,17 @@ class LinkageService {
   Result<InquiryView> CreateInquiry(const TenantId& tenant, const InquiryInput& input);
   // kNotFound for an id of another tenant or none.
   Result<InquiryView> GetInquiry(const TenantId& tenant, const std::string& inquiry_id);
+  // Like GetInquiry, but while the inquiry is still open (accepted or permitted) waits up to
+  // `wait` for it to change (a long poll, so existing systems need not poll in a loop).
+  Result<InquiryView> WaitInquiry(const TenantId& tenant, const std::string& inquiry_id,
+                                  std::chrono::milliseconds wait);
   Result<std::vector<InquiryView>> ListInquiries(const TenantId& tenant,
                                                  const std::optional<std::string>& state,
                                                  int64_t since_us, int limit);
 
-  // TKY, from the hub (node endpoint). Returns "answered", "awaiting_approval" or "refused".
+  // TKY, from the hub (node endpoint). Returns "answered", "awaiting_approval" or "refused"
+  // (the local permission-list copy does not allow it: the inquirer is told so in a sealed
+  // {"status":"refused","reason":"NOT_PERMITTED_LOCALLY"} answer).
   // Errors, each message starting with its reason code:
   //   kUnauthenticated    BAD_PERMIT_SIGNATURE (forged or tampered)
   //   kFailedPrecondition PERMIT_EXPIRED
@@ -165,6 +173,7 @@ class LinkageService {
   Status Deliver(const TenantId& tenant, const store::OutboxItem& item, const std::string& owner);
 
   store::Outbox& outbox() { return *outbox_; }
+  const layout::Catalogue& catalogue() const { return *catalogue_; }
   // The hub link (null when no hub is configured).
   HubLink* hub() { return hub_; }
   // Called after a commit that queued outbox items.
@@ -188,6 +197,17 @@ class LinkageService {
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<TenantState>> tenants_;  // GUARDED_BY(mu_)
   std::function<void()> notify_;                                 // GUARDED_BY(mu_)
+  // Long polls: waiters per inquiry id, woken when that inquiry changes (or all, by a sweep).
+  void Changed(const std::string& inquiry_id);
+  void ChangedAll();
+  std::mutex wait_mu_;
+  std::condition_variable wait_cv_;
+  struct Waiters {
+    int64_t changes = 0;
+    int waiters = 0;
+  };
+  std::map<std::string, Waiters> changes_;  // GUARDED_BY(wait_mu_): only ids someone waits for
+  int64_t sweeps_ = 0;                      // GUARDED_BY(wait_mu_)
 };
 
 }  // namespace chukan::server

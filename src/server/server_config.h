@@ -35,6 +35,8 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;
   int threads = 2;
+  // Threads that run API and node handlers (each may wait for a durable commit or a long poll).
+  int workers = 64;
   // Largest request body accepted (imports stream; other requests are small).
   size_t max_body_bytes = size_t{1} << 30;
   std::string tls_cert;

@@ -550,6 +550,66 @@ TEST_F(LinkageProcessTest, InquiryResultsWithBadSignaturesOrForOthersAreRefused)
   EXPECT_EQ(WaitFor(kCityA, id, {"permitted"})["state"], "permitted");
 }
 
+// One line of the batch inquiry file (docs/batch-inquiry-format.md), 241 characters.
+std::string BatchLine(const std::string& atena, const OrgCode& inquirer, const std::string& jt,
+                      const OrgCode& provider, const std::string& tm, const std::string& year_kind,
+                      const std::string& from) {
+  auto pad = [](std::string v, size_t n) { return v + std::string(n - v.size(), ' '); };
+  std::string blank16(16, ' ');
+  return "2," + pad("", 15) + "," + atena + ",20261127093000," + pad("KAZEI01", 10) + "," +
+         pad("tanaka.taro", 20) + "," + inquirer.str() + ",0,JM90000000000001," + jt + "," +
+         blank16 + "," + blank16 + "," + blank16 + "," + provider.str() + "," + tm + ",01," +
+         year_kind + "," + pad(from, 8) + "," + pad("", 8);
+}
+
+TEST_F(LinkageProcessTest, BatchFileAnswersEveryLineAndLongPollsWaitForTheEnd) {
+  StartNetwork();
+  std::string file;
+  file += BatchLine(Atena(101), kCityA, "JT90000000000101", kCityB, "TM00000000000002", "1",
+                    "20260401") +
+          "\r\n";  // fiscal year 2026
+  file += BatchLine(Atena(102), kCityA, "JT90000000000101", kCityB, "TM00000000000002", "1",
+                    "20250401") +
+          "\r\n";  // fiscal year 2025: no such record
+  file += BatchLine(Atena(103), kInsurer, "JT90000000000101", kCityB, "TM00000000000002", "0",
+                    "") +
+          "\r\n";  // another organisation's line
+  file += "2,short line\r\n";
+  http::Response r = Call(kCityA, "POST", "/api/v1/inquiries/batch", file, "text/plain");
+  ASSERT_EQ(r.status, 207) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["lines"], 4);
+  EXPECT_EQ(j["accepted"], 2);
+  EXPECT_EQ(j["failed"], 2);
+  ASSERT_EQ(j["results"].size(), 4u);
+  EXPECT_EQ(j["results"][0]["state"], "accepted");
+  EXPECT_THAT(j["results"][2]["errors"][0]["reason"].get<std::string>(),
+              HasSubstr("not this tenant's organisation"));
+  EXPECT_EQ(j["results"][3]["errors"][0]["field"], "レコード (record)");
+  // The same file again: the same inquiries, nothing new.
+  json again =
+      json::parse(Call(kCityA, "POST", "/api/v1/inquiries/batch", file, "text/plain").body);
+  EXPECT_EQ(again["results"][0]["inquiry_id"], j["results"][0]["inquiry_id"]);
+  EXPECT_EQ(again["results"][1]["inquiry_id"], j["results"][1]["inquiry_id"]);
+
+  // One long poll returns when the inquiry has ended, with the answer.
+  const std::string first = j["results"][0]["inquiry_id"];
+  http::Response done = Call(kCityA, "GET", "/api/v1/inquiries/" + first + "?wait_ms=20000");
+  ASSERT_EQ(done.status, 200);
+  json d = json::parse(done.body);
+  EXPECT_EQ(d["state"], "completed");
+  EXPECT_EQ(d["result"]["records"][0]["IT00000200000004"], Income(1));
+  json none =
+      json::parse(Call(kCityA, "GET",
+                       "/api/v1/inquiries/" + j["results"][1]["inquiry_id"].get<std::string>() +
+                           "?wait_ms=20000")
+                      .body);
+  EXPECT_EQ(none["state"], "completed");
+  EXPECT_EQ(none["result"]["status"], "no_data");
+  EXPECT_TRUE(none["result"]["records"].empty());
+  EXPECT_EQ(Call(kCityA, "GET", "/api/v1/inquiries/" + first + "?wait_ms=99999").status, 400);
+}
+
 TEST_F(LinkageProcessTest, KillNineOfAnyProcessLosesNothingAndDuplicatesNothing) {
   StartNetwork();
   constexpr int kInquiries = 240;

@@ -1,0 +1,316 @@
+// chukan bench linkage --inquiries N --concurrency C — drives the whole linkage path (an
+// existing system's POST /api/v1/inquiries at the inquirer's server → permit at the hub →
+// provision request to the provider's server → answer from its replica, sealed and signed →
+// blind relay by the hub → result opened at the inquirer's server) with a hub and two servers
+// as real processes on loopback, durable commits everywhere, and prints throughput, latency
+// percentiles and each process's memory and CPU time.
+//
+// C workers each keep one linkage in flight: POST the inquiry, then long-poll it
+// (GET /api/v1/inquiries/{id}?wait_ms=…) until it ends. Latency is from the POST to the answer
+// of the long poll that sees it completed.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/local_network.h"
+#include "common/ids.h"
+
+namespace chukan::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Role = LocalNetwork::Role;
+
+struct BenchArgs {
+  int inquiries = 5000;
+  int concurrency = 32;
+  int people = 1000;
+  int warmup = 300;
+  std::string workdir;
+  std::string layout_dir = "data/layout";
+  std::string permissions_file = "data/permissions/sample.csv";
+  bool keep = false;
+};
+
+const OrgCode kInquirer = OrgCode::Parse("0000000000000131").value();
+const OrgCode kProvider = OrgCode::Parse("0000000000000132").value();
+
+std::string Atena(int n) {
+  char s[16];
+  std::snprintf(s, sizeof(s), "%015d", n);
+  return s;
+}
+std::string Resident(int p) {
+  char s[16];
+  std::snprintf(s, sizeof(s), "%011lld", 40000000000LL + p);
+  return s;
+}
+
+// utime + stime of a process, in seconds.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> fields;
+  std::string f;
+  for (size_t i = close + 2; i < stat.size(); ++i) {
+    if (stat[i] == ' ') {
+      fields.push_back(f);
+      f.clear();
+    } else {
+      f += stat[i];
+    }
+  }
+  // After ")": state is field 3; utime and stime are fields 14 and 15 (1-based in proc(5)).
+  if (fields.size() < 13) return 0;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
+}
+
+struct Run {
+  std::vector<double> latencies_ms;
+  int completed = 0;
+  int failed = 0;
+  std::string first_failure;
+  double seconds = 0;
+};
+
+// `total` linkages by `concurrency` workers; person numbers cycle over `people`.
+Run Drive(LocalNetwork& net, int total, int concurrency, int people, int offset) {
+  std::atomic<int> next{0};
+  std::mutex mu;
+  Run run;
+  run.latencies_ms.reserve(static_cast<size_t>(total));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (int w = 0; w < concurrency; ++w) {
+    workers.emplace_back([&] {
+      while (true) {
+        const int i = next.fetch_add(1);
+        if (i >= total) return;
+        const int person = (offset + i) % people + 1;
+        json body = {{"atena_no", Atena(100000 + person)},
+                     {"procedure", "JT90000000000101"},
+                     {"tm", "TM00000000000002"},
+                     {"provider", kProvider.str()},
+                     {"query", {{"IT00000200000001", "2026"}}}};
+        const auto start = std::chrono::steady_clock::now();
+        std::string error;
+        Result<http::Response> r =
+            net.Call(kInquirer, Role::kSystem, "POST", "/api/v1/inquiries", body.dump());
+        std::string id;
+        if (!r.ok() || r->status != 202) {
+          error = r.ok() ? "POST: HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 200)
+                         : r.status().ToString();
+        } else {
+          id = json::parse(r->body).value("inquiry_id", "");
+        }
+        std::string state;
+        while (error.empty()) {
+          Result<http::Response> g = net.Call(kInquirer, Role::kSystem, "GET",
+                                              "/api/v1/inquiries/" + id + "?wait_ms=10000");
+          if (!g.ok() || g->status != 200) {
+            error = g.ok() ? "GET: HTTP " + std::to_string(g->status) : g.status().ToString();
+            break;
+          }
+          json j = json::parse(g->body, nullptr, false);
+          state = j.is_discarded() ? "" : j.value("state", "");
+          if (state == "completed") {
+            if (j["result"]["records"].size() != 1) error = "completed without the record";
+            break;
+          }
+          if (state == "refused" || state == "failed" || state == "expired") {
+            error = "ended " + state + " " + j.value("reason", "");
+            break;
+          }
+        }
+        const double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
+        std::lock_guard<std::mutex> lock(mu);
+        if (error.empty()) {
+          ++run.completed;
+          run.latencies_ms.push_back(ms);
+        } else {
+          ++run.failed;
+          if (run.first_failure.empty()) run.first_failure = error;
+        }
+      }
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::sort(run.latencies_ms.begin(), run.latencies_ms.end());
+  return run;
+}
+
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()));
+  return sorted[i];
+}
+
+std::string SelfExe() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+int RunLinkageBench(const BenchArgs& args) {
+  if (args.inquiries < 1 || args.concurrency < 1 || args.concurrency > 256 || args.people < 1 ||
+      args.people > 100'000) {
+    std::fprintf(stderr,
+                 "chukan bench linkage: --inquiries ≥ 1, --concurrency 1–256, --people "
+                 "1–100000\n");
+    return 2;
+  }
+  fs::path work;
+  bool made_temp = false;
+  if (args.workdir.empty()) {
+    std::string tmpl = (fs::temp_directory_path() / "chukan-bench-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      std::fprintf(stderr, "chukan bench: cannot create a temp dir\n");
+      return 1;
+    }
+    work = tmpl;
+    made_temp = true;
+  } else {
+    work = args.workdir;
+    std::error_code ec;
+    fs::create_directories(work, ec);
+  }
+  auto fail = [&](const std::string& what) {
+    std::fprintf(stderr, "chukan bench linkage: %s\n", what.c_str());
+    return 1;
+  };
+  LocalNetworkOptions o;
+  o.binary = SelfExe();
+  o.workdir = work.string();
+  o.layout_dir = args.layout_dir;
+  o.permissions_file = args.permissions_file;
+  o.servers = 2;
+  o.log_level = "warn";
+  o.server_threads = 2;
+  o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0},
+            {kProvider, "bench-provider", "municipality", 1}};
+  o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
+  std::printf("chukan bench linkage: %d inquiries, concurrency %d, %d people\n", args.inquiries,
+              args.concurrency, args.people);
+  auto net = LocalNetwork::Start(o);
+  if (!net.ok()) return fail(net.status().ToString());
+  // The provider's replica and both sides' codes.
+  std::string csv = "atena_no";
+  for (int i = 1; i <= 16; ++i) {
+    char code[24];
+    std::snprintf(code, sizeof(code), ",IT000002000000%02d", i);
+    csv += code;
+  }
+  csv += "\n";
+  std::string pairs_provider, pairs_inquirer;
+  for (int p = 1; p <= args.people; ++p) {
+    csv += Atena(p) + ",2026,2026-01-01,1," + std::to_string(2000000 + p) +
+           ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+    pairs_provider += Atena(p) + "," + Resident(p) + "\n";
+    pairs_inquirer += Atena(100000 + p) + "," + Resident(p) + "\n";
+  }
+  auto r = (*net)->Call(kProvider, Role::kSystem, "POST",
+                        "/api/v1/replica/imports?tm=TM00000000000002", csv, "text/csv");
+  if (!r.ok() || r->status != 201) return fail("replica import failed");
+  for (auto [org, pairs] :
+       {std::pair{kProvider, &pairs_provider}, std::pair{kInquirer, &pairs_inquirer}}) {
+    auto c = (*net)->Call(org, Role::kSystem, "POST", "/api/v1/codes/bulk", *pairs, "text/csv");
+    if (!c.ok() || c->status != 200) {
+      return fail("codes: " + (c.ok() ? c->body.substr(0, 300) : c.status().ToString()));
+    }
+  }
+  if (Status s = (*net)->WaitForPermissionLists(std::chrono::seconds(30)); !s.ok()) {
+    return fail(s.ToString());
+  }
+  std::printf("  setup: %d replica records and %d codes on each side\n", args.people, args.people);
+  if (args.warmup > 0) {
+    Run warm = Drive(**net, args.warmup, args.concurrency, args.people, 0);
+    std::printf("  warm-up: %d linkages, %d failed\n", warm.completed, warm.failed);
+  }
+  std::vector<pid_t> pids = {(*net)->hub()->pid(), (*net)->server(0)->pid(),
+                             (*net)->server(1)->pid()};
+  std::vector<double> cpu0;
+  for (pid_t p : pids) cpu0.push_back(CpuSeconds(p));
+  // Peak memory under load: sampled every 100 ms while the run lasts.
+  std::atomic<bool> done{false};
+  std::vector<int64_t> peak(3, 0);
+  std::thread sampler([&] {
+    while (!done.load()) {
+      ChildProcess* procs[3] = {(*net)->hub(), (*net)->server(0), (*net)->server(1)};
+      for (int i = 0; i < 3; ++i)
+        peak[static_cast<size_t>(i)] = std::max(peak[static_cast<size_t>(i)], procs[i]->RssKib());
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  Run run = Drive(**net, args.inquiries, args.concurrency, args.people, args.warmup);
+  done = true;
+  sampler.join();
+  std::vector<double> cpu;
+  for (size_t i = 0; i < pids.size(); ++i) cpu.push_back(CpuSeconds(pids[i]) - cpu0[i]);
+  const int stopped = (*net)->StopAll();
+
+  const double rate = run.completed / run.seconds;
+  std::printf(
+      "\n完了した連携 / completed linkages: %d of %d (%d failed)%s%s\n"
+      "スループット / throughput: %.0f linkages/s over %.2f s\n"
+      "遅延 / latency (POST → completed seen): p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms\n"
+      "メモリ / peak RSS under load: hub %.0f MiB, inquirer server %.0f MiB, provider server "
+      "%.0f MiB\n"
+      "CPU: hub %.2f s, inquirer server %.2f s, provider server %.2f s (%.2f ms of CPU per "
+      "linkage)\n",
+      run.completed, args.inquiries, run.failed,
+      run.first_failure.empty() ? "" : " — first: ", run.first_failure.c_str(), rate, run.seconds,
+      Percentile(run.latencies_ms, 0.50), Percentile(run.latencies_ms, 0.95),
+      Percentile(run.latencies_ms, 0.99), run.latencies_ms.empty() ? 0.0 : run.latencies_ms.back(),
+      peak[0] / 1024.0, peak[1] / 1024.0, peak[2] / 1024.0, cpu[0], cpu[1], cpu[2],
+      1000.0 * (cpu[0] + cpu[1] + cpu[2]) / std::max(1, run.completed));
+  net->reset();
+  if (made_temp && !args.keep) {
+    std::error_code ec;
+    fs::remove_all(work, ec);
+  }
+  if (stopped != 0)
+    return fail("a process did not stop cleanly (exit " + std::to_string(stopped) + ")");
+  return run.failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+void RegisterBenchCommands(CLI::App& app, Action& action) {
+  CLI::App* bench = app.add_subcommand("bench", "性能測定 / benchmarks");
+  bench->require_subcommand(1);
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* linkage = bench->add_subcommand(
+      "linkage", "照会から回答までの全経路 / the whole linkage path (hub + 2 servers)");
+  linkage->add_option("--inquiries", args->inquiries, "measured linkages (default 5000)");
+  linkage->add_option("--concurrency", args->concurrency,
+                      "linkages in flight at once (default 32)");
+  linkage->add_option("--people", args->people, "residents in the replica (default 1000)");
+  linkage->add_option("--warmup", args->warmup, "unmeasured linkages first (default 300)");
+  linkage->add_option("--workdir", args->workdir, "directory to work in (default: a temp dir)");
+  linkage->add_flag("--keep", args->keep, "keep the work directory");
+  linkage->add_option("--layout", args->layout_dir, "data standard layout (default data/layout)");
+  linkage->add_option("--permissions", args->permissions_file,
+                      "permission list (default data/permissions/sample.csv)");
+  linkage->callback([&action, args] { action.run = [args] { return RunLinkageBench(*args); }; });
+}
+
+}  // namespace chukan::cli
