@@ -181,6 +181,9 @@ Status LinkageApi::Register(http::Router& router) {
         return denied;
       }
       if (who->role != role) {
+        linkage_.AuditCall(who->tenant,
+                           {who->tenant.str(), "client:" + who->name, "api." + req.method,
+                            req.path.substr(0, 200), "denied:role", req.request_id.str()});
         return ErrorResponse(PermissionDeniedError("this call needs the " + role + " role"),
                              req.request_id);
       }
@@ -188,16 +191,11 @@ Status LinkageApi::Register(http::Router& router) {
       if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
       Result<http::Response> r = fn(*who, req, *text);
       // Every call is audited in the tenant's log (the service adds entries for state changes).
-      if (Result<std::shared_ptr<TenantContext>> ctx = platform_.Tenant(who->tenant); ctx.ok()) {
-        (*ctx)
-            ->audit
-            ->Append({who->tenant.str(), "client:" + who->name, "api." + req.method,
-                      req.path.substr(0, 200),
-                      r.ok() ? "ok" : "error:" + std::string(StatusCodeName(r.status().code())),
-                      req.request_id.str()})
-            .status()
-            .IgnoreError();
-      }
+      linkage_.AuditCall(
+          who->tenant,
+          {who->tenant.str(), "client:" + who->name, "api." + req.method, req.path.substr(0, 200),
+           r.ok() ? "ok" : "error:" + std::string(StatusCodeName(r.status().code())),
+           req.request_id.str()});
       if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
       return std::move(*r);
     };

@@ -173,9 +173,26 @@ Status LinkageService::Commit(TenantState& st, store::GroupCommitter::WriteFn wr
 
 void LinkageService::Audit(TenantState& st, const std::string& actor, const std::string& action,
                            const std::string& target, const std::string& outcome) {
-  Status s = st.ctx->audit->Append({st.ctx->id.str(), actor, action, target, outcome, ""}).status();
+  AuditAppend(st, {st.ctx->id.str(), actor, action, target, outcome, ""});
+}
+
+void LinkageService::AuditAppend(TenantState& st, const audit::AuditEvent& event) {
+  // Through the group committer: concurrent entries share one durable commit.
+  audit::AuditLog* log = st.ctx->audit.get();
+  Status s = Commit(st, [log, &event](store::Transaction& tx) -> Status {
+    return log->Append(tx, event).status();
+  });
   if (!s.ok())
     log::Error("audit.append_failed", {{"tenant", st.ctx->id.str()}, log::StatusField(s)});
+}
+
+void LinkageService::AuditCall(const TenantId& tenant, const audit::AuditEvent& event) {
+  Result<TenantState*> st = State(tenant);
+  if (!st.ok()) {
+    log::Error("audit.append_failed", {{"tenant", tenant.str()}, log::StatusField(st.status())});
+    return;
+  }
+  AuditAppend(**st, event);
 }
 
 Result<SubjectCode> LinkageService::RegisterCode(const TenantId& tenant, const AtenaNo& atena,

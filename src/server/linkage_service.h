@@ -174,6 +174,9 @@ class LinkageService {
 
   store::Outbox& outbox() { return *outbox_; }
   const layout::Catalogue& catalogue() const { return *catalogue_; }
+  // Appends one entry to the tenant's audit log through the tenant's group committer (durable
+  // when it returns; concurrent entries share a commit). Failures are logged.
+  void AuditCall(const TenantId& tenant, const audit::AuditEvent& event);
   // The hub link (null when no hub is configured).
   HubLink* hub() { return hub_; }
   // Called after a commit that queued outbox items.
@@ -184,6 +187,7 @@ class LinkageService {
   void Notify();
   void Audit(TenantState& st, const std::string& actor, const std::string& action,
              const std::string& target, const std::string& outcome);
+  void AuditAppend(TenantState& st, const audit::AuditEvent& event);
   Result<std::string> BuildAnswer(TenantState& st, const linkage::ProvisionPermit& permit);
   Result<std::string> SealedEnvelopeBody(TenantState& st, const linkage::ProvisionPermit& permit,
                                          std::string_view answer_json);
