@@ -1,14 +1,23 @@
 // chukan demo — walks through what chukan can do today, checking every step, and prints a
-// summary (Japanese and English). It exits 0 only if every step behaved as expected.
+// summary (Japanese and English). It exits 0 only if every step behaved as expected (25 steps).
 //
-// Today (issue 2, the foundation) that is: a development CA and certificates, per-tenant storage
-// on SQLite, an HTTPS server requiring mutual TLS that maps client certificates to organisations,
-// refusal of clients without a certificate or from another CA, the cryptography a linkage uses
-// (sealed payload, signed canonical permit, tenant data key wrapped under a master key), and
-// hash-chained audit logs whose tampering is detected; then the intermediate server's provision
-// database: tenants with client tokens, a replica import over the API, view and export (export =
-// input), a bad file refused with line and item named, and tenant isolation. The hub and the
-// linkage itself come with later issues; the summary says so.
+// Foundation (steps 1–16, in this process): a development CA and certificates, per-tenant
+// storage on SQLite, an HTTPS server requiring mutual TLS that maps client certificates to
+// organisations, refusal of clients without a certificate or from another CA, the cryptography
+// a linkage uses (sealed payload, signed canonical permit, tenant data key wrapped under a master
+// key), and hash-chained audit logs whose tampering is detected; then the intermediate server's
+// provision database: tenants with client tokens, a replica import over the API, view and export
+// (export = input), a bad file refused with line and item named, and tenant isolation.
+//
+// Linkage (steps 17–25, RunLinkageSteps, real processes): a hub and two intermediate servers
+// started over mutual TLS by LocalNetwork with the operator's own commands (three tenants: city
+// A and an insurer on server 1, city B on server 2); city B's replicas imported; subject codes
+// from the hub (a bulk file too; one person, a different code at each organisation); an
+// automatic inquiry whose answer equals city B's replica field by field; a 自動応答不可 inquiry
+// that city B's approver sees and approves (a system token is refused); an inquiry the
+// permission list refuses, never reaching city B; an unanswered inquiry that expires; a search
+// of the hub's files for answer values and the resident identifier; every process stopped and
+// every audit chain verified.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>

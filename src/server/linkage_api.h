@@ -1,13 +1,18 @@
 // LinkageApi: the HTTP side of LinkageService.
 //
-// For existing systems (bearer tokens, like the replica API; every call audited):
+// For existing systems (bearer tokens, like the replica API; every call audited in the tenant's
+// log, a call with the wrong role as denied:role):
 //   POST /api/v1/codes                {"atena_no","resident_id"} → {"subject_code"}   (FGU)
 //   POST /api/v1/codes/bulk           text/csv "atena_no,resident_id" lines → per-line results
 //   POST /api/v1/inquiries            → 202 {"inquiry_id","state":"accepted"}          (SKI)
-//   GET  /api/v1/inquiries/{id}       state, times, and the decoded result when completed
-//   GET  /api/v1/inquiries?state=&since=&limit=
+//   POST /api/v1/inquiries/batch      batch inquiry file (一括照会ファイル) → per-line results
+//   GET  /api/v1/inquiries/{id}[?wait_ms=]  state, times, and the decoded result when completed;
+//                                     wait_ms (≤ 30000) long-polls while the inquiry is open
+//   GET  /api/v1/inquiries?state=&since_us=&limit=
 //   GET  /api/v1/approvals            (approver role) answers waiting for a decision (自動応答不可)
 //   POST /api/v1/approvals/{permit_id} {"decision":"approve"|"reject","comment"}
+//   GET  /api/v1/linkage/status       the permission list copy
+// docs/linkage.md describes them; docs/api/openapi.yaml has every field and status.
 //
 // For the hub (the node listener, mutual TLS; RegisterNode):
 //   POST /node/v1/provision-requests  a permit to answer                              (TKY)
