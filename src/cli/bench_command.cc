@@ -39,6 +39,9 @@ struct BenchArgs {
   int concurrency = 32;
   int people = 1000;
   int warmup = 300;
+  int server_workers = 64;
+  int hub_workers = 64;
+  int delivery_threads = 8;
   std::string workdir;
   std::string layout_dir = "data/layout";
   std::string permissions_file = "data/permissions/sample.csv";
@@ -205,6 +208,10 @@ int RunLinkageBench(const BenchArgs& args) {
   o.servers = 2;
   o.log_level = "warn";
   o.server_threads = 2;
+  o.server_workers = args.server_workers;
+  o.hub_workers = args.hub_workers;
+  o.server_delivery_threads = args.delivery_threads;
+  o.hub_delivery_threads = args.delivery_threads;
   o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0},
             {kProvider, "bench-provider", "municipality", 1}};
   o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
@@ -305,6 +312,11 @@ void RegisterBenchCommands(CLI::App& app, Action& action) {
                       "linkages in flight at once (default 32)");
   linkage->add_option("--people", args->people, "residents in the replica (default 1000)");
   linkage->add_option("--warmup", args->warmup, "unmeasured linkages first (default 300)");
+  linkage->add_option("--server-workers", args->server_workers,
+                      "[server] workers of both servers (default 64)");
+  linkage->add_option("--hub-workers", args->hub_workers, "[hub] workers (default 64)");
+  linkage->add_option("--delivery-threads", args->delivery_threads,
+                      "[delivery] threads of the hub and the servers (default 8)");
   linkage->add_option("--workdir", args->workdir, "directory to work in (default: a temp dir)");
   linkage->add_flag("--keep", args->keep, "keep the work directory");
   linkage->add_option("--layout", args->layout_dir, "data standard layout (default data/layout)");

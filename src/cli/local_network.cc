@@ -384,7 +384,8 @@ Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const
   std::ostringstream c;
   c << "# written by chukan (local network)\n"
     << "[server]\nhost = \"127.0.0.1\"\nport = " << api_port
-    << "\nthreads = " << options_.server_threads << "\n"
+    << "\nthreads = " << options_.server_threads << "\nworkers = " << options_.server_workers
+    << "\n"
     << "[store]\ndata_dir = \"data\"\n"
     << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
     << "[log]\nlevel = " << Quote(options_.log_level) << "\npath = \"server.log\"\n"

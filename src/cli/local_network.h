@@ -87,6 +87,7 @@ struct LocalNetworkOptions {
   int64_t inquiry_timeout_seconds = 3600;
   int64_t result_days = 30;  // [retention] result_days of the servers
   int server_threads = 2;
+  int server_workers = 64;
   int server_delivery_threads = 8;
   int hub_threads = 2;
   int hub_workers = 64;

@@ -199,8 +199,13 @@ Result<SubjectCode> LinkageService::RegisterCode(const TenantId& tenant, const A
                                                  const ResidentId& rid) {
   if (hub_ == nullptr) return FailedPreconditionError("no hub is configured ([hub] url)");
   ASSIGN_OR_RETURN(TenantState * st, State(tenant));
-  ASSIGN_OR_RETURN(http::Response r, hub_->Post(tenant.org(), "/hub/v1/codes",
-                                                R"({"resident_id":")" + rid.str() + "\"}"));
+  Result<http::Response> sent =
+      hub_->Post(tenant.org(), "/hub/v1/codes", R"({"resident_id":")" + rid.str() + "\"}");
+  if (!sent.ok()) {
+    // A transport or TLS failure between this server and the hub: not the caller's fault.
+    return UnavailableError("the hub cannot be reached: " + sent.status().ToString());
+  }
+  const http::Response& r = *sent;
   if (r.status != 200) {
     return UnavailableError("the hub refused the code request: " + HubReason(r));
   }
@@ -220,6 +225,12 @@ Result<SubjectCode> LinkageService::RegisterCode(const TenantId& tenant, const A
       ASSIGN_OR_RETURN(std::string existing, row->GetText(0));
       if (existing == code.str()) return Status();
       return AlreadyExistsError("this atena_no already has another subject code");
+    }
+    ASSIGN_OR_RETURN(auto other, tx.QueryOne("SELECT 1 FROM subject_codes WHERE subject_code = ?",
+                                             {code.str()}));
+    if (other) {
+      return AlreadyExistsError(
+          "this person's subject code is already registered under another atena_no");
     }
     return tx.Exec(
         "INSERT INTO subject_codes (subject_code, atena_index, atena_sealed,"
@@ -347,7 +358,15 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
         {id, in.idempotency_key.empty() ? store::Value(nullptr) : store::Value(in.idempotency_key),
          in.client, subject, in.procedure.str(), in.tm.str(), version_text, in.provider.str(),
          query_json, reply.public_key(), secret, now, expires}));
-    return outbox_->Enqueue(tx, kTopicPermitRequest, id, crypto::ToBytes(id), clock_.Now());
+    RETURN_IF_ERROR(
+        outbox_->Enqueue(tx, kTopicPermitRequest, id, crypto::ToBytes(id), clock_.Now()));
+    // The audit entry commits with the inquiry (one durable commit, not two).
+    return st->ctx->audit
+        ->Append(tx, {tenant.str(), "client:" + in.client, "inquiry.create",
+                      "inquiry " + id + " " + in.procedure.str() + " " + in.tm.str() + " → " +
+                          in.provider.str(),
+                      "ok", ""})
+        .status();
   });
   if (s.code() == StatusCode::kAlreadyExists && !in.idempotency_key.empty()) {
     // The same key raced in twice: answer with the one that was stored.
@@ -357,10 +376,13 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
                                              {in.idempotency_key}));
     if (prev) return GetInquiry(tenant, prev->GetText(0).value());
   }
-  Audit(*st, "client:" + in.client, "inquiry.create",
+  if (!s.ok()) {
+    Audit(
+        *st, "client:" + in.client, "inquiry.create",
         "inquiry " + id + " " + in.procedure.str() + " " + in.tm.str() + " → " + in.provider.str(),
-        s.ok() ? "ok" : "error:" + std::string(StatusCodeName(s.code())));
-  RETURN_IF_ERROR(s);
+        "error:" + std::string(StatusCodeName(s.code())));
+    return s;
+  }
   // The inquiry as stored, not re-read: the sender may already have moved it on.
   InquiryView v;
   v.inquiry_id = id;
@@ -395,21 +417,17 @@ Result<InquiryView> LinkageService::GetInquiry(const TenantId& tenant,
 }
 
 void LinkageService::Changed(const std::string& inquiry_id) {
-  {
-    std::lock_guard<std::mutex> lock(wait_mu_);
-    auto it = changes_.find(inquiry_id);
-    if (it == changes_.end()) return;  // nobody waits for it
-    ++it->second.changes;
-  }
-  wait_cv_.notify_all();
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  auto it = changes_.find(inquiry_id);
+  if (it == changes_.end()) return;  // nobody waits for it
+  ++it->second.changes;
+  it->second.cv.notify_all();
 }
 
 void LinkageService::ChangedAll() {
-  {
-    std::lock_guard<std::mutex> lock(wait_mu_);
-    ++sweeps_;
-  }
-  wait_cv_.notify_all();
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  ++sweeps_;
+  for (auto& [id, w] : changes_) w.cv.notify_all();
 }
 
 Result<InquiryView> LinkageService::WaitInquiry(const TenantId& tenant,
@@ -431,7 +449,7 @@ Result<InquiryView> LinkageService::WaitInquiry(const TenantId& tenant,
     if (!v.ok() || (v->state != "accepted" && v->state != "permitted")) break;
     lock.lock();
     const bool changed =
-        wait_cv_.wait_until(lock, deadline, [&] { return w.changes != seen || sweeps_ != sweeps; });
+        w.cv.wait_until(lock, deadline, [&] { return w.changes != seen || sweeps_ != sweeps; });
     lock.unlock();
     if (!changed) break;
   }
@@ -601,18 +619,25 @@ Result<std::string> LinkageService::OnProvisionRequest(
       RETURN_IF_ERROR(outbox_->Enqueue(tx, kTopicProvision, permit.id.str(), crypto::ToBytes(body),
                                        clock_.Now()));
     }
-    return Status();
+    return st.ctx->audit
+        ->Append(tx, {tenant.str(), "hub", "provision.request",
+                      "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
+                          permit.procedure.str() + " " + permit.tm.str(),
+                      outcome, ""})
+        .status();
   });
   if (s.code() == StatusCode::kAlreadyExists) {
     Audit(st, "hub", "provision.request", "permit " + permit.id.str(), "denied:replay");
     return AlreadyExistsError("PERMIT_ALREADY_USED: permit " + permit.id.str() +
                               " was received before");
   }
-  Audit(st, "hub", "provision.request",
-        "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
-            permit.procedure.str() + " " + permit.tm.str(),
-        s.ok() ? outcome : "error:" + std::string(StatusCodeName(s.code())));
-  RETURN_IF_ERROR(s);
+  if (!s.ok()) {
+    Audit(st, "hub", "provision.request",
+          "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
+              permit.procedure.str() + " " + permit.tm.str(),
+          "error:" + std::string(StatusCodeName(s.code())));
+    return s;
+  }
   if (!body.empty()) Notify();
   if (outcome == "refused") {
     log::Warn("server.provision_refused_locally", {{"permit_id", permit.id.str()},
@@ -713,8 +738,14 @@ Status LinkageService::OnInquiryResult(const linkage::ProvisionResult& result) {
                      " WHERE inquiry_id = ? AND state IN ('accepted', 'permitted')",
                      {final_state, reason.empty() ? store::Value(nullptr) : store::Value(reason),
                       stored, permit->id.str(), now, now, id}));
-    if (n == 0) *late = true;  // ended meanwhile (expired) or completed by a concurrent delivery
-    return Status();
+    if (n == 0) {
+      *late = true;  // ended meanwhile (expired) or completed by a concurrent delivery
+      return Status();
+    }
+    return st.ctx->audit
+        ->Append(tx, {tenant.str(), "hub", "inquiry.result",
+                      "inquiry " + id + " permit " + permit->id.str(), final_state, ""})
+        .status();
   });
   RETURN_IF_ERROR(s);
   if (*late) {
@@ -722,7 +753,6 @@ Status LinkageService::OnInquiryResult(const linkage::ProvisionResult& result) {
     if (v.ok() && v->state == "completed") return Status();
     return FailedPreconditionError("INQUIRY_ENDED: inquiry " + id + " ended before the answer");
   }
-  Audit(st, "hub", "inquiry.result", "inquiry " + id + " permit " + permit->id.str(), final_state);
   Changed(id);
   return Status();
 }

@@ -205,10 +205,10 @@ class LinkageService {
   void Changed(const std::string& inquiry_id);
   void ChangedAll();
   std::mutex wait_mu_;
-  std::condition_variable wait_cv_;
   struct Waiters {
     int64_t changes = 0;
     int waiters = 0;
+    std::condition_variable cv;  // only this inquiry's waiters wake
   };
   std::map<std::string, Waiters> changes_;  // GUARDED_BY(wait_mu_): only ids someone waits for
   int64_t sweeps_ = 0;                      // GUARDED_BY(wait_mu_)

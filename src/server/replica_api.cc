@@ -118,7 +118,12 @@ Result<ClientIdentity> ReplicaApi::Authenticate(const http::Request& req) {
   if (!auth || !auth->starts_with("Bearer ")) {
     return UnauthenticatedError("a bearer token is required (Authorization: Bearer …)");
   }
-  return platform_.Authenticate(auth->substr(7));
+  ASSIGN_OR_RETURN(ClientIdentity who, platform_.Authenticate(auth->substr(7)));
+  // Replicas are the business systems' data: staff approver tokens do not reach them.
+  if (who.role != "system") {
+    return PermissionDeniedError("the replica API needs a system client's token, not " + who.role);
+  }
+  return who;
 }
 
 Result<replica::ReplicaStore*> ReplicaApi::Store(const ClientIdentity& who) {

@@ -48,7 +48,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   cfg.port = static_cast<uint16_t>(port);
   ASSIGN_OR_RETURN(int64_t threads, c.GetInt("server.threads", 2, 1, 256));
   cfg.threads = static_cast<int>(threads);
-  ASSIGN_OR_RETURN(int64_t workers, c.GetInt("server.workers", 64, 1, 1024));
+  ASSIGN_OR_RETURN(int64_t workers, c.GetInt("server.workers", 64, 1, 256));
   cfg.workers = static_cast<int>(workers);
   ASSIGN_OR_RETURN(int64_t max_body_mb, c.GetInt("server.max_body_mb", 1024, 1, 65536));
   cfg.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;

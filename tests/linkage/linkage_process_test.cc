@@ -380,6 +380,17 @@ TEST_F(LinkageProcessTest, RefusedByThePermissionListNeverReachesTheProvider) {
   }());
   EXPECT_EQ(too_long.status, 400);
   EXPECT_THAT(too_long.body, HasSubstr("timeout_seconds"));
+
+  // One person under a second atena_no: refused with a plain message, not a database error.
+  http::Response twice = Call(kCityA, "POST", "/api/v1/codes",
+                              json{{"atena_no", Atena(199)}, {"resident_id", Resident(7)}}.dump());
+  EXPECT_EQ(twice.status, 409);
+  EXPECT_THAT(twice.body, HasSubstr("already registered under another atena_no"));
+  EXPECT_THAT(twice.body, ::testing::Not(HasSubstr("UNIQUE")));
+  // An approver's token does not reach the replicas.
+  http::Response staff =
+      Call(kCityB, "GET", "/api/v1/replica/export?tm=TM00000000000002", "", "", Role::kApprover);
+  EXPECT_EQ(staff.status, 403);
 }
 
 TEST_F(LinkageProcessTest, UnansweredInquiriesExpireAndResultsAreDeletedAfterRetention) {
