@@ -180,7 +180,7 @@ Status LinkageApi::Register(http::Router& router) {
         denied.headers.Set("WWW-Authenticate", "Bearer");
         return denied;
       }
-      if (who->role != role) {
+      if (role != "any" && who->role != role) {
         linkage_.AuditCall(who->tenant,
                            {who->tenant.str(), "client:" + who->name, "api." + req.method,
                             req.path.substr(0, 200), "denied:role", req.request_id.str()});
@@ -468,6 +468,51 @@ Status LinkageApi::Register(http::Router& router) {
                 return http::Response::Json(200, R"({"status":"sent"})");
               });
     RETURN_IF_ERROR(router.AddStreaming("POST", "/api/v1/approvals/{permit_id}", std::move(h)));
+  }
+  {
+    // The tenant's records of provision (情報提供等記録), for staff and business systems alike.
+    auto h = route(
+        "any", 0,
+        [this](const ClientIdentity& who, http::Request& req,
+               const std::string&) -> Result<http::Response> {
+          int64_t after = 0, limit = 100;
+          if (auto s = req.Query("after_us")) {
+            auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), after);
+            if (ec != std::errc() || p != s->data() + s->size()) {
+              return InvalidArgumentError("after_us: an integer (Unix microseconds)");
+            }
+          }
+          if (auto s = req.Query("limit")) {
+            auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), limit);
+            if (ec != std::errc() || p != s->data() + s->size() || limit < 1 || limit > 1000) {
+              return InvalidArgumentError("limit: an integer from 1 to 1000");
+            }
+          }
+          ASSIGN_OR_RETURN(std::vector<RecordEntry> records,
+                           linkage_.ListRecords(who.tenant, after, static_cast<int>(limit)));
+          http::JsonWriter w;
+          w.BeginObject().Key("records").BeginArray();
+          for (const RecordEntry& e : records) {
+            w.BeginObject().Key("role").String(e.role).Key("id").String(e.id);
+            w.Key("permit_id").String(e.permit_id).Key("counterpart").String(e.counterpart);
+            w.Key("procedure").String(e.procedure).Key("tm").String(e.tm);
+            w.Key("layout_version").String(e.layout_version);
+            w.Key("subject_code").String(e.subject_code).Key("state").String(e.state);
+            w.Key("reason").String(e.reason).Key("decided_by").String(e.decided_by);
+            w.Key("at").String(FormatRfc3339(FromUnixMicros(e.at_us)));
+            w.Key("at_us").Int(e.at_us).Key("ended_at");
+            if (e.ended_at_us)
+              w.String(FormatRfc3339(FromUnixMicros(*e.ended_at_us)));
+            else
+              w.Null();
+            w.Key("non_disclosure").Bool(e.non_disclosure).EndObject();
+          }
+          w.EndArray().Key("next_after_us").Int(records.empty() ? after : records.back().at_us);
+          w.EndObject();
+          ASSIGN_OR_RETURN(std::string json, w.Finish());
+          return http::Response::Json(200, std::move(json));
+        });
+    RETURN_IF_ERROR(router.AddStreaming("GET", "/api/v1/records", std::move(h)));
   }
   {
     // Whether this server can provide: its copy of the permission list, or why it has none.

@@ -93,6 +93,25 @@ struct ApprovalView {
   std::string answer_json;  // exactly what will be sealed and sent if approved
 };
 
+// One entry of the tenant's records of provision (情報提供等記録), from its own tables: as
+// inquirer (one per inquiry) or as provider (one per permit received).
+struct RecordEntry {
+  std::string role;         // "inquirer" or "provider"
+  std::string id;           // inquiry_id (inquirer) or permit_id (provider)
+  std::string permit_id;    // empty until permitted (inquirer)
+  std::string counterpart;  // the other organisation's code
+  std::string procedure;    // 事務手続コード
+  std::string tm;           // 特定個人情報名コード
+  std::string layout_version;
+  std::string subject_code;  // this tenant's code of the person (符号)
+  std::string state;         // the inquiry's or the provision's state
+  std::string reason;
+  std::string decided_by;              // provider, 自動応答不可: the approver
+  int64_t at_us = 0;                   // created (inquirer) or received (provider)
+  std::optional<int64_t> ended_at_us;  // ended (inquirer) or sent/decided (provider)
+  bool non_disclosure = false;  // 不開示: the TM is flagged not to be shown to the resident
+};
+
 struct LinkageSweep {
   int64_t expired = 0;          // inquiries that ran out of time
   int64_t results_deleted = 0;  // results past retention
@@ -153,6 +172,10 @@ class LinkageService {
   //   kFailedPrecondition INQUIRY_ENDED (expired, refused or failed before the answer came)
   //   kInvalidArgument    SEALED_TO_WRONG_KEY / ENVELOPE_MISMATCH / MALFORMED_RESULT
   Status OnInquiryResult(const linkage::ProvisionResult& result);
+
+  // The tenant's records of provision with at_us > after_us, oldest first, at most `limit`
+  // (1–1000) of each role. kInvalidArgument for a bad limit.
+  Result<std::vector<RecordEntry>> ListRecords(const TenantId& tenant, int64_t after_us, int limit);
 
   // The approval queue (自動応答不可).
   Result<std::vector<ApprovalView>> ListApprovals(const TenantId& tenant);

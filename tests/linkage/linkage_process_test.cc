@@ -271,6 +271,25 @@ TEST_F(LinkageProcessTest, AnswerEqualsTheProvidersReplicaAndTheHubNeverSeesIt) 
   EXPECT_EQ(l[0]["inquiry_id"], id);
   EXPECT_FALSE(l[0].contains("result"));
 
+  // Each side's own records of provision (情報提供等記録), for any of its tokens.
+  http::Response mine = Call(kCityA, "GET", "/api/v1/records", "", "", Role::kApprover);
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  json a_own = json::parse(mine.body)["records"];
+  ASSERT_EQ(a_own.size(), 1u);
+  EXPECT_EQ(a_own[0]["role"], "inquirer");
+  EXPECT_EQ(a_own[0]["id"], id);
+  EXPECT_EQ(a_own[0]["counterpart"], kCityB.str());
+  EXPECT_EQ(a_own[0]["state"], "completed");
+  json b_own = json::parse(Call(kCityB, "GET", "/api/v1/records").body)["records"];
+  ASSERT_EQ(b_own.size(), 1u);
+  EXPECT_EQ(b_own[0]["role"], "provider");
+  EXPECT_EQ(b_own[0]["permit_id"], done["permit_id"]);
+  EXPECT_EQ(b_own[0]["counterpart"], kCityA.str());
+  EXPECT_EQ(b_own[0]["state"], "answered");
+  EXPECT_NE(b_own[0]["subject_code"], a_own[0]["subject_code"]);  // each side's own code
+  EXPECT_EQ(Call(kCityB, "GET", "/api/v1/records?limit=0").status, 400);
+  EXPECT_TRUE(json::parse(Call(kInsurer, "GET", "/api/v1/records").body)["records"].empty());
+
   // The hub recorded one provision on each side; it never held the answer, nor the resident id,
   // in its database, its WAL or its log. Neither did the inquirer's server in plaintext.
   json a_records = HubRecords(kCityA);
