@@ -8,6 +8,7 @@
 // C workers each keep one linkage in flight: POST the inquiry, then long-poll it
 // (GET /api/v1/inquiries/{id}?wait_ms=…) until it ends. Latency is from the POST to the answer
 // of the long poll that sees it completed.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -256,6 +257,14 @@ int RunLinkageBench(const BenchArgs& args) {
                              (*net)->server(1)->pid()};
   std::vector<double> cpu0;
   for (pid_t p : pids) cpu0.push_back(CpuSeconds(p));
+  // The driver's own CPU (its HTTP clients and JSON) competes for the same cores.
+  auto self_cpu = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  };
+  const double driver0 = self_cpu();
   // Peak memory under load: sampled every 100 ms while the run lasts.
   std::atomic<bool> done{false};
   std::vector<int64_t> peak(3, 0);
@@ -272,6 +281,7 @@ int RunLinkageBench(const BenchArgs& args) {
   sampler.join();
   std::vector<double> cpu;
   for (size_t i = 0; i < pids.size(); ++i) cpu.push_back(CpuSeconds(pids[i]) - cpu0[i]);
+  const double driver_cpu = self_cpu() - driver0;
   const int stopped = (*net)->StopAll();
 
   const double rate = run.completed / run.seconds;
@@ -282,13 +292,13 @@ int RunLinkageBench(const BenchArgs& args) {
       "メモリ / peak RSS under load: hub %.0f MiB, inquirer server %.0f MiB, provider server "
       "%.0f MiB\n"
       "CPU: hub %.2f s, inquirer server %.2f s, provider server %.2f s (%.2f ms of CPU per "
-      "linkage)\n",
+      "linkage); this driver %.2f s\n",
       run.completed, args.inquiries, run.failed,
       run.first_failure.empty() ? "" : " — first: ", run.first_failure.c_str(), rate, run.seconds,
       Percentile(run.latencies_ms, 0.50), Percentile(run.latencies_ms, 0.95),
       Percentile(run.latencies_ms, 0.99), run.latencies_ms.empty() ? 0.0 : run.latencies_ms.back(),
       peak[0] / 1024.0, peak[1] / 1024.0, peak[2] / 1024.0, cpu[0], cpu[1], cpu[2],
-      1000.0 * (cpu[0] + cpu[1] + cpu[2]) / std::max(1, run.completed));
+      1000.0 * (cpu[0] + cpu[1] + cpu[2]) / std::max(1, run.completed), driver_cpu);
   net->reset();
   if (made_temp && !args.keep) {
     std::error_code ec;
