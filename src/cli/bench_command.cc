@@ -43,6 +43,7 @@ struct BenchArgs {
   int server_workers = 64;
   int hub_workers = 64;
   int delivery_threads = 8;
+  int hub_delivery_threads = 16;
   std::string workdir;
   std::string layout_dir = "data/layout";
   std::string permissions_file = "data/permissions/sample.csv";
@@ -175,11 +176,13 @@ std::string SelfExe() {
 }
 
 int RunLinkageBench(const BenchArgs& args) {
-  if (args.inquiries < 1 || args.concurrency < 1 || args.concurrency > 256 || args.people < 1 ||
-      args.people > 100'000) {
+  auto in = [](int v, int lo, int hi) { return v >= lo && v <= hi; };
+  if (args.inquiries < 1 || !in(args.concurrency, 1, 256) || !in(args.people, 1, 100'000) ||
+      !in(args.server_workers, 1, 256) || !in(args.hub_workers, 1, 256) ||
+      !in(args.delivery_threads, 1, 256) || !in(args.hub_delivery_threads, 1, 256)) {
     std::fprintf(stderr,
                  "chukan bench linkage: --inquiries ≥ 1, --concurrency 1–256, --people "
-                 "1–100000\n");
+                 "1–100000, worker and delivery thread counts 1–256\n");
     return 2;
   }
   fs::path work;
@@ -212,7 +215,7 @@ int RunLinkageBench(const BenchArgs& args) {
   o.server_workers = args.server_workers;
   o.hub_workers = args.hub_workers;
   o.server_delivery_threads = args.delivery_threads;
-  o.hub_delivery_threads = args.delivery_threads;
+  o.hub_delivery_threads = args.hub_delivery_threads;
   o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0},
             {kProvider, "bench-provider", "municipality", 1}};
   o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
@@ -326,7 +329,9 @@ void RegisterBenchCommands(CLI::App& app, Action& action) {
                       "[server] workers of both servers (default 64)");
   linkage->add_option("--hub-workers", args->hub_workers, "[hub] workers (default 64)");
   linkage->add_option("--delivery-threads", args->delivery_threads,
-                      "[delivery] threads of the hub and the servers (default 8)");
+                      "[delivery] threads of the servers (default 8)");
+  linkage->add_option("--hub-delivery-threads", args->hub_delivery_threads,
+                      "[delivery] threads of the hub (default 16)");
   linkage->add_option("--workdir", args->workdir, "directory to work in (default: a temp dir)");
   linkage->add_flag("--keep", args->keep, "keep the work directory");
   linkage->add_option("--layout", args->layout_dir, "data standard layout (default data/layout)");

@@ -205,8 +205,13 @@ Result<SubjectCode> LinkageService::RegisterCode(const TenantId& tenant, const A
   Result<http::Response> sent =
       hub_->Post(tenant.org(), "/hub/v1/codes", R"({"resident_id":")" + rid.str() + "\"}");
   if (!sent.ok()) {
-    // A transport or TLS failure between this server and the hub: not the caller's fault.
-    return UnavailableError("the hub cannot be reached: " + sent.status().ToString());
+    // A transport or TLS failure between this server and the hub: not the caller's fault. The
+    // detail (addresses, certificate files) goes to the server log, not to the client.
+    log::Warn("server.hub_unreachable",
+              {{"tenant", tenant.str()}, {"error", sent.status().ToString().substr(0, 300)}});
+    return UnavailableError("the hub cannot be reached (" +
+                            std::string(StatusCodeName(sent.status().code())) +
+                            "); the server log has the details");
   }
   const http::Response& r = *sent;
   if (r.status != 200) {
@@ -801,8 +806,13 @@ Result<std::vector<RecordEntry>> LinkageService::ListRecords(const TenantId& ten
       e.decided_by = by.value_or("");
     }
     if (Result<TmCode> tm = TmCode::Parse(e.tm); tm.ok()) {
+      // 不開示 when the TM or any item of its version is flagged (as the hub records it).
       const layout::InfoName* info = catalogue_->Find(*tm);
+      const layout::LayoutVersion* v = info ? info->Version(e.layout_version) : nullptr;
       e.non_disclosure = info != nullptr && info->non_disclosure();
+      if (v != nullptr) {
+        for (const layout::Item* item : v->items()) e.non_disclosure |= item->non_disclosure();
+      }
     }
     out.push_back(std::move(e));
     return Status();
