@@ -118,12 +118,7 @@ Result<ClientIdentity> ReplicaApi::Authenticate(const http::Request& req) {
   if (!auth || !auth->starts_with("Bearer ")) {
     return UnauthenticatedError("a bearer token is required (Authorization: Bearer …)");
   }
-  ASSIGN_OR_RETURN(ClientIdentity who, platform_.Authenticate(auth->substr(7)));
-  // Replicas are the business systems' data: staff approver tokens do not reach them.
-  if (who.role != "system") {
-    return PermissionDeniedError("the replica API needs a system client's token, not " + who.role);
-  }
-  return who;
+  return platform_.Authenticate(auth->substr(7));
 }
 
 Result<replica::ReplicaStore*> ReplicaApi::Store(const ClientIdentity& who) {
@@ -166,14 +161,21 @@ void ReplicaApi::AuditDenied(const http::Request& req) {
   }
 }
 
-#define CHUKAN_API_AUTH(who, req)                                               \
-  Result<ClientIdentity> who##_r = Authenticate(req);                           \
-  if (!who##_r.ok()) {                                                          \
-    AuditDenied(req);                                                           \
-    http::Response denied = http::FromStatus(who##_r.status(), req.request_id); \
-    denied.headers.Set("WWW-Authenticate", "Bearer");                           \
-    return denied;                                                              \
-  }                                                                             \
+#define CHUKAN_API_AUTH(who, req)                                                                \
+  Result<ClientIdentity> who##_r = Authenticate(req);                                            \
+  if (!who##_r.ok()) {                                                                           \
+    AuditDenied(req);                                                                            \
+    http::Response denied = http::FromStatus(who##_r.status(), req.request_id);                  \
+    denied.headers.Set("WWW-Authenticate", "Bearer");                                            \
+    return denied;                                                                               \
+  }                                                                                              \
+  /* Replicas are the business systems' data: approver tokens do not reach them. */              \
+  if (who##_r->role != "system") {                                                               \
+    Audit(*who##_r, req, "api.authorize", req.method + " " + req.path.substr(0, 200),            \
+          "denied:role");                                                                        \
+    return http::FromStatus(                                                                     \
+        PermissionDeniedError("the replica API needs a system client's token"), req.request_id); \
+  }                                                                                              \
   const ClientIdentity& who = *who##_r
 
 http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
