@@ -109,7 +109,10 @@ std::string HubReason(const http::Response& r) {
 
 const std::vector<store::Migration>& LinkageMigrations() {
   static const auto* m = new std::vector<store::Migration>{
-      {1, "subject codes, inquiries, provisions", std::string(kSqliteV1), PostgresV1()}};
+      {1, "subject codes, inquiries, provisions", std::string(kSqliteV1), PostgresV1()},
+      // What an idempotency key was first used for, so a different request under it is refused.
+      {2, "inquiries.request_hash", "ALTER TABLE inquiries ADD COLUMN request_hash TEXT;",
+       "ALTER TABLE inquiries ADD COLUMN request_hash TEXT;"}};
   return *m;
 }
 
@@ -318,15 +321,31 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
   ASSIGN_OR_RETURN(TenantState * st, State(tenant));
   const crypto::Bytes index =
       crypto::Blake2bKeyed(st->index_key, crypto::AsBytes(in.atena.str()), 32);
+  // The request as the idempotency key first saw it (keyed: the atena_no is in it).
+  std::string request_text = in.procedure.str() + "|" + in.tm.str() + "|" + in.layout_version +
+                             "|" + in.provider.str() + "|" + std::to_string(in.timeout_seconds) +
+                             "|" + crypto::ToHex(index);
+  for (const auto& [key, value] : in.query) request_text += "|" + key + "=" + value;
+  const std::string request_hash =
+      crypto::ToHex(crypto::Blake2bKeyed(st->index_key, crypto::AsBytes(request_text), 16));
+  auto same_request = [&](const store::Row& prev) -> Status {
+    ASSIGN_OR_RETURN(std::optional<std::string> h, prev.GetOptionalText(1));
+    if (h && *h != request_hash) {
+      return AlreadyExistsError(
+          "IDEMPOTENCY_KEY_REUSED: this idempotency key was used for a different inquiry");
+    }
+    return Status();
+  };
   std::string subject;
   {
     ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
     if (!in.idempotency_key.empty()) {
-      ASSIGN_OR_RETURN(auto prev, tx->QueryOne("SELECT inquiry_id FROM inquiries"
+      ASSIGN_OR_RETURN(auto prev, tx->QueryOne("SELECT inquiry_id, request_hash FROM inquiries"
                                                " WHERE idempotency_key = ?",
                                                {in.idempotency_key}));
       if (prev) {
         ASSIGN_OR_RETURN(std::string id, prev->GetText(0));
+        RETURN_IF_ERROR(same_request(*prev));
         RETURN_IF_ERROR(tx->Commit());
         return GetInquiry(tenant, id);
       }
@@ -361,11 +380,11 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
     RETURN_IF_ERROR(tx.Exec(
         "INSERT INTO inquiries (inquiry_id, idempotency_key, client, subject_code,"
         " procedure_code, tm, layout_version, provider, query, state, reply_public,"
-        " reply_secret, created_at_us, expires_at_us)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?)",
+        " reply_secret, created_at_us, expires_at_us, request_hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?)",
         {id, in.idempotency_key.empty() ? store::Value(nullptr) : store::Value(in.idempotency_key),
          in.client, subject, in.procedure.str(), in.tm.str(), version_text, in.provider.str(),
-         query_json, reply.public_key(), secret, now, expires}));
+         query_json, reply.public_key(), secret, now, expires, request_hash}));
     RETURN_IF_ERROR(
         outbox_->Enqueue(tx, kTopicPermitRequest, id, crypto::ToBytes(id), clock_.Now()));
     // The audit entry commits with the inquiry (one durable commit, not two).
@@ -379,10 +398,13 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
   if (s.code() == StatusCode::kAlreadyExists && !in.idempotency_key.empty()) {
     // The same key raced in twice: answer with the one that was stored.
     ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
-    ASSIGN_OR_RETURN(auto prev, tx->QueryOne("SELECT inquiry_id FROM inquiries"
+    ASSIGN_OR_RETURN(auto prev, tx->QueryOne("SELECT inquiry_id, request_hash FROM inquiries"
                                              " WHERE idempotency_key = ?",
                                              {in.idempotency_key}));
-    if (prev) return GetInquiry(tenant, prev->GetText(0).value());
+    if (prev) {
+      RETURN_IF_ERROR(same_request(*prev));
+      return GetInquiry(tenant, prev->GetText(0).value());
+    }
   }
   if (!s.ok()) {
     Audit(

@@ -234,6 +234,10 @@ TEST_F(LinkageProcessTest, AnswerEqualsTheProvidersReplicaAndTheHubNeverSeesIt) 
   http::Response again = Call(kCityA, "POST", "/api/v1/inquiries", TaxInquiry(7, "key-7").dump());
   EXPECT_EQ(again.status, 202);
   EXPECT_EQ(json::parse(again.body)["inquiry_id"], id);
+  // The same key for another request is refused, naming why.
+  http::Response reused = Call(kCityA, "POST", "/api/v1/inquiries", TaxInquiry(8, "key-7").dump());
+  EXPECT_EQ(reused.status, 409);
+  EXPECT_THAT(reused.body, HasSubstr("IDEMPOTENCY_KEY_REUSED"));
   json done = WaitFor(kCityA, id, {"completed", "refused", "failed", "expired"});
   ASSERT_EQ(done["state"], "completed") << done.dump();
   EXPECT_EQ(done["provider"], kCityB.str());
