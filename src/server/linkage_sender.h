@@ -1,7 +1,9 @@
 // LinkageSender: delivers the tenants' outboxes to the hub — permit requests of new inquiries
 // and the sealed answers of provisions — with retry and backoff (LinkageService::Deliver records
-// each outcome together with the acknowledgement). Worker threads go round the active tenants,
-// claiming a few items from each; Notify() wakes them after a commit.
+// each outcome together with the acknowledgement). One dispatcher thread goes round the active
+// tenants and claims due items in batches (one write transaction per tenant and batch, however
+// many items), keeping at most two per worker in hand; worker threads deliver them. Notify()
+// wakes the dispatcher after a commit that queued something.
 //
 // Thread-safety: Notify/Stop are thread-safe.
 #ifndef CHUKAN_SERVER_LINKAGE_SENDER_H_
@@ -9,6 +11,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -21,7 +24,7 @@ namespace chukan::server {
 
 class LinkageSender {
  public:
-  // `instance` names this process's leases ("<instance>:<boot>:<worker>").
+  // `instance` names this process's leases ("<instance>:<boot>").
   LinkageSender(Platform& platform, LinkageService& linkage, int threads, std::string instance,
                 std::chrono::seconds lease = std::chrono::seconds(60));
   ~LinkageSender();
@@ -32,8 +35,14 @@ class LinkageSender {
   void Stop();
 
  private:
-  void Work(int worker);
+  void Dispatch();
+  void Work();
   Result<std::vector<TenantId>> Tenants();
+
+  struct Job {
+    TenantId tenant;
+    store::OutboxItem item;
+  };
 
   Platform& platform_;
   LinkageService& linkage_;
@@ -41,12 +50,16 @@ class LinkageSender {
   const std::string instance_;
   const std::string boot_;
   const std::chrono::seconds lease_;
+  const std::string owner_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;                                 // GUARDED_BY(mu_)
-  uint64_t wakeups_ = 0;                                  // GUARDED_BY(mu_)
-  std::vector<TenantId> tenants_;                         // GUARDED_BY(mu_)
+  std::condition_variable dispatch_cv_;  // the dispatcher: new items, or room in the queue
+  std::condition_variable work_cv_;      // the workers: jobs
+  bool stopping_ = false;                // GUARDED_BY(mu_)
+  uint64_t wakeups_ = 0;                 // GUARDED_BY(mu_)
+  std::deque<Job> jobs_;                 // GUARDED_BY(mu_)
+  std::vector<TenantId> tenants_;        // GUARDED_BY(mu_)
   std::chrono::steady_clock::time_point tenants_loaded_;  // GUARDED_BY(mu_)
+  std::thread dispatcher_;
   std::vector<std::thread> workers_;
 };
 
