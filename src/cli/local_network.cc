@@ -362,6 +362,16 @@ Status LocalNetwork::Build() {
   return Status();
 }
 
+std::string LocalNetwork::StoreSection(const std::string& data_dir,
+                                       const std::string& suffix) const {
+  std::string s = "[store]\ndata_dir = " + Quote(data_dir) + "\n";
+  if (!options_.pg_dsn.empty()) {
+    s += "backend = \"postgres\"\ndsn = " + Quote(options_.pg_dsn) +
+         "\npg_prefix = " + Quote(options_.pg_prefix + "_" + suffix) + "\n";
+  }
+  return s;
+}
+
 Status LocalNetwork::WriteHubConfig(int port) const {
   std::ostringstream c;
   c << "# written by chukan (local network)\n"
@@ -369,8 +379,7 @@ Status LocalNetwork::WriteHubConfig(int port) const {
     << "\nworkers = " << options_.hub_workers << "\n"
     << "[tls]\ncert = " << Quote(Path("pki/hub.crt")) << "\nkey = " << Quote(Path("pki/hub.key"))
     << "\nclient_ca = " << Quote(Path("pki/ca.crt")) << "\n"
-    << "[store]\ndata_dir = \"state\"\n"
-    << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
+    << StoreSection("state", "hub") << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
     << "[delivery]\nthreads = " << options_.hub_delivery_threads
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
     << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n"
@@ -386,8 +395,7 @@ Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const
     << "[server]\nhost = \"127.0.0.1\"\nport = " << api_port
     << "\nthreads = " << options_.server_threads << "\nworkers = " << options_.server_workers
     << "\n"
-    << "[store]\ndata_dir = \"data\"\n"
-    << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
+    << StoreSection("data", "s" + n) << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
     << "[log]\nlevel = " << Quote(options_.log_level) << "\npath = \"server.log\"\n"
     << "[hub]\nurl = \"https://127.0.0.1:" << hub_port_ << "\"\n"
     << "ca = " << Quote(Path("pki/ca.crt")) << "\n"

@@ -95,6 +95,10 @@ struct LocalNetworkOptions {
   int64_t backoff_base_ms = 100;
   int64_t backoff_cap_ms = 2'000;
   std::string log_level = "info";
+  // PostgreSQL instead of SQLite for the hub and every server: a libpq connection string, and
+  // a prefix ([a-z0-9_]) for their schemas (<prefix>_hub, <prefix>_s1, …). Empty: SQLite.
+  std::string pg_dsn;
+  std::string pg_prefix = "chukan_net";
   // Told of each setup step ("hub started on …"); may be empty.
   std::function<void(const std::string&)> progress;
 };
@@ -148,6 +152,7 @@ class LocalNetwork {
     int node_port = 0;
   };
   Status Build();
+  std::string StoreSection(const std::string& data_dir, const std::string& suffix) const;
   Status WriteHubConfig(int port) const;
   Status WriteServerConfig(int i, int api_port, int node_port) const;
   Status StartHubProcess();

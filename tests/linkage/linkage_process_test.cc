@@ -5,9 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -91,7 +93,7 @@ std::string ReadTree(const std::string& dir) {
 
 class LinkageProcessTest : public ::testing::Test {
  protected:
-  void StartNetwork(int64_t result_days = 30) {
+  void StartNetwork(int64_t result_days = 30, const std::string& pg_dsn = "") {
     cli::LocalNetworkOptions o;
     o.binary = CHUKAN_BINARY;
     o.workdir = dir_.path();
@@ -99,6 +101,8 @@ class LinkageProcessTest : public ::testing::Test {
     o.permissions_file = CHUKAN_PERMISSIONS_FILE;
     o.servers = 2;
     o.result_days = result_days;
+    o.pg_dsn = pg_dsn;
+    o.pg_prefix = "lnk" + std::to_string(std::random_device{}() % 1'000'000'000u);
     o.orgs = {{kCityA, "city-a", "municipality", 0},
               {kInsurer, "insurer", "insurer", 0},
               {kCityB, "city-b", "municipality", 1}};
@@ -644,6 +648,55 @@ TEST_F(LinkageProcessTest, BatchFileAnswersEveryLineAndLongPollsWaitForTheEnd) {
   EXPECT_EQ(none["result"]["status"], "no_data");
   EXPECT_TRUE(none["result"]["records"].empty());
   EXPECT_EQ(Call(kCityA, "GET", "/api/v1/inquiries/" + first + "?wait_ms=99999").status, 400);
+}
+
+// The same linkage with the hub and both servers on PostgreSQL (scripts/with-postgres sets
+// CHUKAN_TEST_PG_DSN; in CI the test must run, never skip).
+TEST_F(LinkageProcessTest, OnPostgreSqlTheAnswerEqualsTheReplicaAndSurvivesKillNine) {
+  const char* dsn = std::getenv("CHUKAN_TEST_PG_DSN");
+  if (dsn == nullptr || *dsn == '\0') {
+    if (std::getenv("CI") != nullptr) FAIL() << "CHUKAN_TEST_PG_DSN is not set, and CI is";
+    GTEST_SKIP() << "needs CHUKAN_TEST_PG_DSN: run with scripts/with-postgres";
+  }
+  StartNetwork(30, dsn);
+  const std::string id = Inquire(kCityA, TaxInquiry(5));
+  json done = WaitFor(kCityA, id, {"completed", "refused", "failed", "expired"});
+  ASSERT_EQ(done["state"], "completed") << done.dump();
+  ASSERT_EQ(done["result"]["records"].size(), 1u);
+  EXPECT_EQ(done["result"]["records"][0]["IT00000200000004"], Income(5));
+  // 自動応答不可: approved by staff.
+  const std::string welfare = Inquire(kCityA, {{"atena_no", Atena(107)},
+                                               {"procedure", "JT90000000000402"},
+                                               {"tm", "TM90000000000102"},
+                                               {"provider", kCityB.str()}});
+  json approvals;
+  for (int i = 0; i < 500 && approvals.empty(); ++i) {
+    approvals = json::parse(
+        Call(kCityB, "GET", "/api/v1/approvals", "", "", Role::kApprover).body)["approvals"];
+    if (approvals.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(approvals.size(), 1u);
+  ASSERT_EQ(
+      Call(kCityB, "POST", "/api/v1/approvals/" + approvals[0]["permit_id"].get<std::string>(),
+           R"({"decision":"approve"})", "", Role::kApprover)
+          .status,
+      200);
+  EXPECT_EQ(WaitFor(kCityA, welfare, {"completed"})["result"]["records"][0]["IT00010200000009"],
+            "123456");
+  // The provider killed in the middle of 40 inquiries: each completes, once.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back(Inquire(kCityA, TaxInquiry(i % kPeople + 1)));
+  net_->KillServer(1);
+  ASSERT_OK(net_->RestartServer(1));
+  for (int i = 20; i < 40; ++i) ids.push_back(Inquire(kCityA, TaxInquiry(i % kPeople + 1)));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    json j = WaitFor(kCityA, ids[i], {"completed", "refused", "failed", "expired"},
+                     std::chrono::seconds(90));
+    ASSERT_EQ(j["state"], "completed") << j.dump();
+    EXPECT_EQ(j["result"]["records"][0]["IT00000200000004"],
+              Income(static_cast<int>(i) % kPeople + 1));
+  }
+  EXPECT_EQ(HubRecords(kCityB).size(), 42u);
 }
 
 TEST_F(LinkageProcessTest, KillNineOfAnyProcessLosesNothingAndDuplicatesNothing) {
