@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "http/client.h"
@@ -347,6 +349,64 @@ int Reconcile(const ReplicaArgs& a) {
   return clean ? 0 : 1;
 }
 
+// chukan codes load: the initial load of subject codes (符号取得) — a file of
+// "atena_no,resident_id" lines sent to POST /api/v1/codes/bulk in chunks, with progress.
+int CodesLoad(const ReplicaArgs& a, int chunk_lines) {
+  std::ifstream in(a.file, std::ios::binary);
+  if (!in) return Usage(a.file + ": cannot open / 開けません");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+  const int64_t total = static_cast<int64_t>(lines.size());
+  int64_t registered = 0, failed = 0;
+  std::vector<std::string> shown;  // the first errors, with the file's line numbers
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  int next_pct = 10;
+  for (int64_t first = 0; first < total; first += chunk_lines) {
+    const int64_t end = std::min(total, first + chunk_lines);
+    std::string body;
+    for (int64_t i = first; i < end; ++i) body += lines[static_cast<size_t>(i)] + "\n";
+    Result<http::Response> r = Call(a, "POST", "/api/v1/codes/bulk", body, "text/csv");
+    if (!r.ok()) {
+      std::fprintf(stderr,
+                   "\nchukan codes load: %lld 行目以降を送れません / cannot send from line %lld: "
+                   "%s\n%lld 件登録済み / registered so far: %lld\n",
+                   static_cast<long long>(first + 1), static_cast<long long>(first + 1),
+                   r.status().ToString().c_str(), static_cast<long long>(registered),
+                   static_cast<long long>(registered));
+      return 1;
+    }
+    json j = json::parse(r->body, nullptr, false);
+    if (j.is_discarded()) return Usage("the server's answer is not JSON");
+    registered += j.value("registered", 0LL);
+    failed += j.value("failed", 0LL);
+    for (const json& e : j["errors"]) {
+      if (shown.size() >= 20) break;
+      shown.push_back(std::to_string(first + e.value("line", 0LL)) + ": " +
+                      e.value("message", std::string()));
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const int pct = static_cast<int>(end * 100 / std::max<int64_t>(total, 1));
+    if (tty || pct >= next_pct || end == total) {
+      next_pct = pct + 10;
+      std::fprintf(stderr, "%s符号取得中 / registering codes: %lld / %lld (%d%%) %.0f/s%s",
+                   tty ? "\r" : "", static_cast<long long>(end), static_cast<long long>(total), pct,
+                   secs > 0 ? static_cast<double>(end) / secs : 0.0, tty ? "" : "\n");
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  std::printf("行 / lines: %lld, 登録 / registered: %lld, 失敗 / failed: %lld\n",
+              static_cast<long long>(total), static_cast<long long>(registered),
+              static_cast<long long>(failed));
+  for (const std::string& e : shown) std::printf("  %s\n", e.c_str());
+  if (failed > static_cast<int64_t>(shown.size())) {
+    std::printf("  … %lld more\n",
+                static_cast<long long>(failed - static_cast<int64_t>(shown.size())));
+  }
+  return failed == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 void RegisterReplicaCommands(CLI::App& app, Action& action) {
@@ -392,6 +452,18 @@ void RegisterReplicaCommands(CLI::App& app, Action& action) {
   rec->add_option("--charset", a->charset, "utf-8 (default) or shift_jis");
   rec->add_option("FILE", a->file, "the business system's original file")->required();
   rec->callback([&action, a] { action.run = [a] { return Reconcile(*a); }; });
+
+  CLI::App* codes = app.add_subcommand("codes", "符号管理 / subject codes (client)");
+  codes->require_subcommand(1);
+  CLI::App* load = codes->add_subcommand(
+      "load", "符号を一括取得 / register a file of atena_no,resident_id pairs");
+  common(load);
+  auto chunk = std::make_shared<int>(1000);
+  load->add_option("--chunk", *chunk, "lines per request (default 1000, at most 100000)")
+      ->check(CLI::Range(1, 100'000));
+  load->add_option("FILE", a->file, "atena_no,resident_id per line")->required();
+  load->callback(
+      [&action, a, chunk] { action.run = [a, chunk] { return CodesLoad(*a, *chunk); }; });
 }
 
 }  // namespace chukan::cli

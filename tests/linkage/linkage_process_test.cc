@@ -699,6 +699,45 @@ TEST_F(LinkageProcessTest, OnPostgreSqlTheAnswerEqualsTheReplicaAndSurvivesKillN
   EXPECT_EQ(HubRecords(kCityB).size(), 42u);
 }
 
+TEST_F(LinkageProcessTest, CodesLoadSendsAFileInChunksAndNamesBadLines) {
+  StartNetwork();
+  std::string file;
+  for (int p = 1; p <= 20; ++p) {
+    // People city A does not know yet (it registered residents 1–40 in StartNetwork).
+    file += (p == 10 ? std::string("12345") : Atena(300 + p)) + "," + Resident(200 + p) + "\n";
+  }
+  const std::string path = net_->Path("pairs.csv");
+  std::ofstream(path) << file;
+  Result<std::string> out =
+      cli::RunCommand(CHUKAN_BINARY,
+                      {"codes", "load", "--server", net_->ApiUrl(0), "--token",
+                       net_->token(kCityA, Role::kSystem), "--chunk", "7", path},
+                      net_->Path("codes-load.err"));
+  // One bad line: exit 1, and the summary names its line in the file (10, in the second chunk).
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(), HasSubstr("exit 1"));
+  std::ifstream err(net_->Path("codes-load.err"));
+  std::string progress((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(progress, HasSubstr("registering codes: 20 / 20 (100%)"));
+  // The codes of the 19 good lines exist: an inquiry about atena 320 reaches the hub, which
+  // refuses it because city B never obtained a code for that person.
+  json body = TaxInquiry(0);
+  body["atena_no"] = Atena(320);
+  const std::string id = Inquire(kCityA, body);
+  json done = WaitFor(kCityA, id, {"completed", "refused", "failed"});
+  EXPECT_EQ(done["state"], "refused");
+  EXPECT_EQ(done["reason"], "NO_SUBJECT_AT_PROVIDER");
+  // The bad line's atena_no got no code.
+  EXPECT_EQ(Call(kCityA, "POST", "/api/v1/inquiries",
+                 [&] {
+                   json b = TaxInquiry(0);
+                   b["atena_no"] = Atena(310);
+                   return b.dump();
+                 }())
+                .status,
+            412);
+}
+
 TEST_F(LinkageProcessTest, KillNineOfAnyProcessLosesNothingAndDuplicatesNothing) {
   StartNetwork();
   constexpr int kInquiries = 240;
