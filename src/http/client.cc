@@ -600,14 +600,22 @@ asio::awaitable<Status> Client::Impl::StreamOn(Stream& stream, Conn& conn, Strea
         keep_alive = false;
         co_return ex.response->consumer_status();
       }
-      chunk.resize(internal::kStreamChunkBytes);
+      // No bigger than what is still to come (see the server's body reader).
+      size_t want = internal::kStreamChunkBytes;
+      if (auto left = parser.content_length_remaining(); left && *left > 0 && *left < want) {
+        want = static_cast<size_t>(*left);
+      }
+      chunk.resize(want);
       base = chunk.data();
       cap = chunk.size();
     } else {
-      old_size = response.body.size();
-      response.body.resize(old_size + 64 * 1024);
-      base = response.body.data() + old_size;
       cap = 64 * 1024;
+      if (auto left = parser.content_length_remaining(); left && *left > 0 && *left < cap) {
+        cap = static_cast<size_t>(*left);
+      }
+      old_size = response.body.size();
+      response.body.resize(old_size + cap);
+      base = response.body.data() + old_size;
     }
     size_t filled = 0;
     boost::system::error_code ec;

@@ -897,7 +897,15 @@ asio::awaitable<Server::Impl::StreamedRequest> Server::Impl::ServeStreamedReques
       co_await WaitForWake(waker);
       continue;
     }
-    if (chunk.empty()) chunk.resize(internal::kStreamChunkBytes);
+    if (chunk.empty()) {
+      // No bigger than what is still to come: a small body must not cost a 256 KiB allocation
+      // and its zero-filling (an mmap and page faults) per request.
+      size_t want = internal::kStreamChunkBytes;
+      if (auto left = parser.content_length_remaining(); left && *left > 0 && *left < want) {
+        want = static_cast<size_t>(*left);
+      }
+      chunk.resize(want);
+    }
     size_t filled = 0;
     // Fill the chunk; hand over a partial one only when the handler is starving.
     while (filled < chunk.size() && !parser.is_done()) {
