@@ -77,6 +77,18 @@ class JsonObject {
 };
 
 // Parses `body` as one JSON object under `limits`.
+// An identifier field (OrgCode, TmCode, …) parsed with its type's Parse. Errors: those of
+// GetString, and kInvalidArgument `field "x": <Parse's message>`.
+template <typename Id>
+Result<Id> IdField(const JsonObject& o, std::string_view field) {
+  ASSIGN_OR_RETURN(std::string text, o.GetString(field, 64));
+  Result<Id> id = Id::Parse(text);
+  if (!id.ok()) {
+    return InvalidArgumentError("field \"" + std::string(field) + "\": " + id.status().message());
+  }
+  return id;
+}
+
 // Errors (kInvalidArgument): "body: larger than N bytes", "body: invalid JSON at byte N",
 // "body: expected a JSON object", `field "x": duplicate key`, "body: nested deeper than N".
 Result<JsonObject> ParseJsonObject(std::string_view body, const JsonLimits& limits = {});

@@ -1,9 +1,8 @@
 #include "hub/hub_api.h"
 
-#include <charconv>
-
 #include "common/log.h"
 #include "crypto/bytes.h"
+#include "http/api_util.h"
 #include "http/json.h"
 #include "linkage/envelope.h"
 #include "linkage/permit.h"
@@ -13,60 +12,12 @@ namespace {
 
 constexpr size_t kMaxSmallBody = 16 * 1024;
 
-// Reads a whole request body of at most `max` bytes.
-Result<std::string> ReadAll(http::BodyReader& body, size_t max) {
-  std::string out;
-  char buf[16 * 1024];
-  while (true) {
-    ASSIGN_OR_RETURN(size_t n, body.Read(buf, sizeof(buf)));
-    if (n == 0) return out;
-    if (out.size() + n > max) {
-      return ResourceExhaustedError("body: larger than " + std::to_string(max) + " bytes");
-    }
-    out.append(buf, n);
-  }
-}
+using http::IdField;
+using http::QueryInt;
 
-// An error response. A message of the form "REASON_CODE: text" (Hub's provision errors) puts
-// REASON_CODE in the error's code; otherwise the status code's name.
+// Errors as every chukan API answers them (http::ReasonErrorResponse).
 http::Response ErrorResponse(const Status& s, const RequestId& rid) {
-  if (s.code() == StatusCode::kInternal || s.code() == StatusCode::kUnknown ||
-      s.code() == StatusCode::kDataLoss || s.code() == StatusCode::kUnavailable) {
-    log::Error("hub.request_failed", {{"error", s.ToString()}, log::RequestIdField(rid)});
-    return http::FromStatus(s, rid);
-  }
-  std::string_view message = s.message();
-  std::string code(StatusCodeName(s.code()));
-  const size_t colon = message.find(": ");
-  if (colon != std::string_view::npos && colon > 0 &&
-      message.substr(0, colon).find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") ==
-          std::string_view::npos) {
-    code = std::string(message.substr(0, colon));
-  }
-  return http::Response::Error(http::HttpStatusFor(s.code()), code, message, rid);
-}
-
-template <typename Id>
-Result<Id> IdField(const http::JsonObject& o, std::string_view field) {
-  ASSIGN_OR_RETURN(std::string text, o.GetString(field, 64));
-  Result<Id> id = Id::Parse(text);
-  if (!id.ok()) {
-    return InvalidArgumentError("field \"" + std::string(field) + "\": " + id.status().message());
-  }
-  return id;
-}
-
-Result<int64_t> QueryInt(const http::Request& req, std::string_view name, int64_t fallback,
-                         int64_t min, int64_t max) {
-  std::optional<std::string_view> v = req.Query(name);
-  if (!v) return fallback;
-  int64_t out = 0;
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || end != v->data() + v->size() || out < min || out > max) {
-    return InvalidArgumentError("query parameter " + std::string(name) + ": expected an integer " +
-                                std::to_string(min) + ".." + std::to_string(max));
-  }
-  return out;
+  return http::ReasonErrorResponse(s, rid, "hub.request_failed", /*hide_unavailable=*/true);
 }
 
 Result<PermitRequest> ParsePermitRequest(std::string_view body) {
@@ -110,7 +61,7 @@ Status HubApi::Register(http::Router& router) {
       const std::string fingerprint = req.peer.identity ? req.peer.identity->cert_sha256 : "";
       Result<OrgRecord> caller = hub_.Authenticate(org, fingerprint);
       if (!caller.ok()) return ErrorResponse(caller.status(), req.request_id);
-      Result<std::string> text = ReadAll(body, max_body);
+      Result<std::string> text = http::ReadBody(body, max_body);
       if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
       Result<http::Response> r = fn(*caller, req, *text);
       if (!r.ok()) return ErrorResponse(r.status(), req.request_id);

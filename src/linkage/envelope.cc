@@ -9,15 +9,7 @@ namespace {
 // base64url text of kMaxSealedBytes, plus the other fields.
 constexpr size_t kMaxDocumentBytes = kMaxSealedBytes / 3 * 4 + 4096;
 
-template <typename Id>
-Result<Id> IdField(const http::JsonObject& o, std::string_view field) {
-  ASSIGN_OR_RETURN(std::string text, o.GetString(field, 64));
-  Result<Id> id = Id::Parse(text);
-  if (!id.ok()) {
-    return InvalidArgumentError("field \"" + std::string(field) + "\": " + id.status().message());
-  }
-  return id;
-}
+using http::IdField;
 
 Result<SignedDocument> ParsePair(const http::JsonObject& o, std::string_view doc_field,
                                  std::string_view sig_field) {

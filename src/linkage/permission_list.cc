@@ -32,15 +32,7 @@ std::string IndexKey(const JtCode& procedure, const TmCode& tm) {
   return procedure.str() + "/" + tm.str();
 }
 
-template <typename Id>
-Result<Id> IdField(const http::JsonObject& o, std::string_view field) {
-  ASSIGN_OR_RETURN(std::string text, o.GetString(field, 64));
-  Result<Id> id = Id::Parse(text);
-  if (!id.ok()) {
-    return InvalidArgumentError("field \"" + std::string(field) + "\": " + id.status().message());
-  }
-  return id;
-}
+using http::IdField;
 
 }  // namespace
 

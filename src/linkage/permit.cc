@@ -17,16 +17,7 @@ bool IsVersion(std::string_view v) {
   return true;
 }
 
-// Parses an identifier field with its type's Parse, naming the field on error.
-template <typename Id>
-Result<Id> IdField(const http::JsonObject& o, std::string_view field) {
-  ASSIGN_OR_RETURN(std::string text, o.GetString(field, 64));
-  Result<Id> id = Id::Parse(text);
-  if (!id.ok()) {
-    return InvalidArgumentError("field \"" + std::string(field) + "\": " + id.status().message());
-  }
-  return id;
-}
+using http::IdField;
 
 }  // namespace
 

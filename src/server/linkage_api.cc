@@ -1,10 +1,11 @@
 #include "server/linkage_api.h"
 
-#include <charconv>
+#include <cstdint>
 
 #include "common/log.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
+#include "http/api_util.h"
 #include "http/json.h"
 #include "linkage/envelope.h"
 #include "linkage/permit.h"
@@ -18,45 +19,12 @@ namespace {
 constexpr size_t kMaxSmallBody = 16 * 1024;
 constexpr size_t kMaxBulkBody = 64 << 20;
 
-Result<std::string> ReadAll(http::BodyReader& body, size_t max) {
-  std::string out;
-  char buf[16 * 1024];
-  while (true) {
-    ASSIGN_OR_RETURN(size_t n, body.Read(buf, sizeof(buf)));
-    if (n == 0) return out;
-    if (out.size() + n > max) {
-      return ResourceExhaustedError("body: larger than " + std::to_string(max) + " bytes");
-    }
-    out.append(buf, n);
-  }
-}
+using http::IdField;
+using http::QueryInt;
 
-// "REASON: text" messages put REASON in the error code (as the hub does).
+// Errors as every chukan API answers them (http::ReasonErrorResponse).
 http::Response ErrorResponse(const Status& s, const RequestId& rid) {
-  if (s.code() == StatusCode::kInternal || s.code() == StatusCode::kUnknown ||
-      s.code() == StatusCode::kDataLoss) {
-    log::Error("server.request_failed", {{"error", s.ToString()}, log::RequestIdField(rid)});
-    return http::FromStatus(s, rid);
-  }
-  std::string_view message = s.message();
-  std::string code(StatusCodeName(s.code()));
-  const size_t colon = message.find(": ");
-  if (colon != std::string_view::npos && colon > 0 &&
-      message.substr(0, colon).find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") ==
-          std::string_view::npos) {
-    code = std::string(message.substr(0, colon));
-  }
-  return http::Response::Error(http::HttpStatusFor(s.code()), code, message, rid);
-}
-
-template <typename Id>
-Result<Id> IdField(const http::JsonObject& o, std::string_view field) {
-  ASSIGN_OR_RETURN(std::string text, o.GetString(field, 64));
-  Result<Id> id = Id::Parse(text);
-  if (!id.ok()) {
-    return InvalidArgumentError("field \"" + std::string(field) + "\": " + id.status().message());
-  }
-  return id;
+  return http::ReasonErrorResponse(s, rid, "server.request_failed", /*hide_unavailable=*/false);
 }
 
 void WriteInquiry(http::JsonWriter& w, const InquiryView& v, bool with_result) {
@@ -187,7 +155,7 @@ Status LinkageApi::Register(http::Router& router) {
         return ErrorResponse(PermissionDeniedError("this call needs the " + role + " role"),
                              req.request_id);
       }
-      Result<std::string> text = ReadAll(body, max_body);
+      Result<std::string> text = http::ReadBody(body, max_body);
       if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
       Result<http::Response> r = fn(*who, req, *text);
       // Every call is audited in the tenant's log (the service adds entries for state changes).
@@ -371,13 +339,7 @@ Status LinkageApi::Register(http::Router& router) {
         [this](const ClientIdentity& who, http::Request& req,
                const std::string&) -> Result<http::Response> {
           const std::string id(req.PathParam("id").value_or(""));
-          int64_t wait_ms = 0;
-          if (auto s = req.Query("wait_ms")) {
-            auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), wait_ms);
-            if (ec != std::errc() || wait_ms < 0 || wait_ms > 30'000) {
-              return InvalidArgumentError("wait_ms: an integer from 0 to 30000");
-            }
-          }
+          ASSIGN_OR_RETURN(int64_t wait_ms, QueryInt(req, "wait_ms", 0, 0, 30'000));
           ASSIGN_OR_RETURN(
               InquiryView v,
               wait_ms > 0 ? linkage_.WaitInquiry(who.tenant, id, std::chrono::milliseconds(wait_ms))
@@ -395,15 +357,8 @@ Status LinkageApi::Register(http::Router& router) {
                           const std::string&) -> Result<http::Response> {
                      std::optional<std::string> state;
                      if (auto s = req.Query("state")) state = std::string(s->substr(0, 16));
-                     int64_t since = 0, limit = 100;
-                     if (auto s = req.Query("since_us")) {
-                       auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), since);
-                       if (ec != std::errc()) return InvalidArgumentError("since_us: an integer");
-                     }
-                     if (auto s = req.Query("limit")) {
-                       auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), limit);
-                       if (ec != std::errc()) return InvalidArgumentError("limit: an integer");
-                     }
+                     ASSIGN_OR_RETURN(int64_t since, QueryInt(req, "since_us", 0, 0, INT64_MAX));
+                     ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
                      ASSIGN_OR_RETURN(
                          std::vector<InquiryView> list,
                          linkage_.ListInquiries(who.tenant, state, since, static_cast<int>(limit)));
@@ -475,19 +430,8 @@ Status LinkageApi::Register(http::Router& router) {
         "any", 0,
         [this](const ClientIdentity& who, http::Request& req,
                const std::string&) -> Result<http::Response> {
-          int64_t after = 0, limit = 100;
-          if (auto s = req.Query("after_us")) {
-            auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), after);
-            if (ec != std::errc() || p != s->data() + s->size()) {
-              return InvalidArgumentError("after_us: an integer (Unix microseconds)");
-            }
-          }
-          if (auto s = req.Query("limit")) {
-            auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), limit);
-            if (ec != std::errc() || p != s->data() + s->size() || limit < 1 || limit > 1000) {
-              return InvalidArgumentError("limit: an integer from 1 to 1000");
-            }
-          }
+          ASSIGN_OR_RETURN(int64_t after, QueryInt(req, "after_us", 0, 0, INT64_MAX));
+          ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
           ASSIGN_OR_RETURN(std::vector<RecordEntry> records,
                            linkage_.ListRecords(who.tenant, after, static_cast<int>(limit)));
           http::JsonWriter w;
@@ -550,7 +494,7 @@ Status LinkageApi::RegisterNode(http::Router& router) {
         return ErrorResponse(UnauthenticatedError("a client certificate is required"),
                              req.request_id);
       }
-      Result<std::string> text = ReadAll(body, linkage::kMaxEnvelopeMessageBytes);
+      Result<std::string> text = http::ReadBody(body, linkage::kMaxEnvelopeMessageBytes);
       if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
       Result<http::Response> r = fn(*text);
       if (!r.ok()) return ErrorResponse(r.status(), req.request_id);

@@ -1,0 +1,40 @@
+// Helpers shared by the JSON APIs: the server's /api/v1 and /node/v1 routes and the hub's
+// /hub/v1 routes. Streaming handlers read their bodies, parse query integers and answer errors
+// the same way everywhere.
+//
+// Thread-safety: free functions, no shared state.
+#ifndef CHUKAN_HTTP_API_UTIL_H_
+#define CHUKAN_HTTP_API_UTIL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/ids.h"
+#include "common/status.h"
+#include "http/body.h"
+#include "http/message.h"
+
+namespace chukan::http {
+
+// Reads a whole request body of at most `max` bytes.
+// Errors: kResourceExhausted "body: larger than N bytes"; the reader's own errors.
+Result<std::string> ReadBody(BodyReader& body, size_t max);
+
+// The query parameter `name` as an integer in [min, max], or `fallback` when absent.
+// Errors: kInvalidArgument "query parameter NAME: expected an integer MIN..MAX" (also for
+// trailing characters such as "100abc").
+Result<int64_t> QueryInt(const Request& req, std::string_view name, int64_t fallback, int64_t min,
+                         int64_t max);
+
+// An error response for `s`. A message of the form "REASON_CODE: text" puts REASON_CODE in the
+// error's code, otherwise the status code's name is used. Internal failures (kInternal,
+// kUnknown, kDataLoss, and kUnavailable when `hide_unavailable`) are logged as `log_event` and
+// answered without their message.
+Response ReasonErrorResponse(const Status& s, const RequestId& rid, std::string_view log_event,
+                             bool hide_unavailable);
+
+}  // namespace chukan::http
+
+#endif  // CHUKAN_HTTP_API_UTIL_H_
