@@ -169,12 +169,6 @@ double Percentile(const std::vector<double>& sorted, double p) {
   return sorted[i];
 }
 
-std::string SelfExe() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
-
 int RunLinkageBench(const BenchArgs& args) {
   auto in = [](int v, int lo, int hi) { return v >= lo && v <= hi; };
   if (args.inquiries < 1 || !in(args.concurrency, 1, 256) || !in(args.people, 1, 100'000) ||
@@ -185,27 +179,19 @@ int RunLinkageBench(const BenchArgs& args) {
                  "1–100000, worker and delivery thread counts 1–256\n");
     return 2;
   }
-  fs::path work;
   bool made_temp = false;
-  if (args.workdir.empty()) {
-    std::string tmpl = (fs::temp_directory_path() / "chukan-bench-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      std::fprintf(stderr, "chukan bench: cannot create a temp dir\n");
-      return 1;
-    }
-    work = tmpl;
-    made_temp = true;
-  } else {
-    work = args.workdir;
-    std::error_code ec;
-    fs::create_directories(work, ec);
+  Result<std::string> dir = PrepareWorkdir(args.workdir, "chukan-bench", &made_temp);
+  if (!dir.ok()) {
+    std::fprintf(stderr, "chukan bench linkage: %s\n", std::string(dir.status().message()).c_str());
+    return dir.status().code() == StatusCode::kFailedPrecondition ? 2 : 1;
   }
+  const fs::path work = *dir;
   auto fail = [&](const std::string& what) {
     std::fprintf(stderr, "chukan bench linkage: %s\n", what.c_str());
     return 1;
   };
   LocalNetworkOptions o;
-  o.binary = SelfExe();
+  o.binary = SelfExecutable();
   o.workdir = work.string();
   o.layout_dir = args.layout_dir;
   o.permissions_file = args.permissions_file;

@@ -156,12 +156,6 @@ std::string DemoResidentId(int p) {
   return id;
 }
 
-std::string SelfExe() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
-
 Result<nlohmann::json> JsonBody(const http::Response& r, int want_status, const std::string& what) {
   if (r.status != want_status) {
     return InternalError(what + ": HTTP " + std::to_string(r.status) + " (expected " +
@@ -239,7 +233,7 @@ void RunLinkageSteps(Steps& steps, const DemoArgs& args, const fs::path& work) {
               std::error_code ec;
               fs::create_directories(dir, ec);
               LocalNetworkOptions o;
-              o.binary = SelfExe();
+              o.binary = SelfExecutable();
               o.workdir = dir.string();
               o.layout_dir = args.layout_dir;
               o.permissions_file = args.permissions_file;
@@ -480,9 +474,10 @@ void RunLinkageSteps(Steps& steps, const DemoArgs& args, const fs::path& work) {
         std::error_code ec;
         for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
           if (!e.is_regular_file() || e.path().extension() != ".db") continue;
-          ASSIGN_OR_RETURN(std::string out,
-                           RunCommand(SelfExe(), {"audit", "verify", "--db", e.path().string()},
-                                      (dir / "audit-verify.err").string()));
+          ASSIGN_OR_RETURN(
+              std::string out,
+              RunCommand(SelfExecutable(), {"audit", "verify", "--db", e.path().string()},
+                         (dir / "audit-verify.err").string()));
           const size_t at = out.find("entries: ");
           if (at != std::string::npos) entries += std::atoll(out.c_str() + at + 9);
           ++chains;
@@ -495,26 +490,13 @@ void RunLinkageSteps(Steps& steps, const DemoArgs& args, const fs::path& work) {
 }
 
 int RunDemo(const DemoArgs& args) {
-  fs::path work;
   bool made_temp = false;
-  if (args.workdir.empty()) {
-    std::string tmpl = (fs::temp_directory_path() / "chukan-demo-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      std::fprintf(stderr,
-                   "chukan demo: 作業ディレクトリを作れません / cannot create a temp dir\n");
-      return 1;
-    }
-    work = tmpl;
-    made_temp = true;
-  } else {
-    work = args.workdir;
-    std::error_code ec;
-    fs::create_directories(work, ec);
-    if (!fs::is_empty(work, ec)) {
-      std::fprintf(stderr, "chukan demo: %s は空ではありません / is not empty\n", work.c_str());
-      return 2;
-    }
+  Result<std::string> dir = PrepareWorkdir(args.workdir, "chukan-demo", &made_temp);
+  if (!dir.ok()) {
+    std::fprintf(stderr, "chukan demo: %s\n", std::string(dir.status().message()).c_str());
+    return dir.status().code() == StatusCode::kFailedPrecondition ? 2 : 1;
   }
+  const fs::path work = *dir;
   std::printf("chukan demo — 基盤の動作確認 / foundation walkthrough\n作業場所 / workdir: %s\n\n",
               work.c_str());
 

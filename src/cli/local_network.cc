@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -230,6 +231,33 @@ Result<std::string> RunCommand(const std::string& binary, const std::vector<std:
   return out;
 }
 
+std::string SelfExecutable() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+Result<std::string> PrepareWorkdir(const std::string& requested, std::string_view prefix,
+                                   bool* temporary) {
+  *temporary = false;
+  if (requested.empty()) {
+    std::string tmpl = (fs::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      return InternalError("作業ディレクトリを作れません / cannot create a temporary directory: " +
+                           std::string(std::strerror(errno)));
+    }
+    *temporary = true;
+    return tmpl;
+  }
+  std::error_code ec;
+  fs::create_directories(requested, ec);
+  if (ec) return InternalError(requested + ": " + ec.message());
+  if (!fs::is_empty(requested, ec)) {
+    return FailedPreconditionError(requested + " は空ではありません / is not empty");
+  }
+  return requested;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 std::string LocalNetwork::Path(std::string_view relative) const {
@@ -384,6 +412,10 @@ Status LocalNetwork::WriteHubConfig(int port) const {
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
     << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n"
     << "lease_seconds = 10\n"
+    << (options_.approval_permit_seconds > 0
+            ? "[permits]\napproval_validity_seconds = " +
+                  std::to_string(options_.approval_permit_seconds) + "\n"
+            : std::string())
     << "[log]\nlevel = " << Quote(options_.log_level) << "\npath = \"hub.log\"\n";
   return WriteFile(hub_config(), c.str());
 }

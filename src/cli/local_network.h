@@ -70,6 +70,16 @@ class ChildProcess {
 Result<std::string> RunCommand(const std::string& binary, const std::vector<std::string>& args,
                                const std::string& stderr_file);
 
+// The running executable (/proc/self/exe), to start more of itself; empty if unreadable.
+std::string SelfExecutable();
+
+// A work directory: `requested` (created when missing; it must be empty) or, when `requested`
+// is empty, a new temporary directory <tmp>/<prefix>-XXXXXX, and then `*temporary` is set.
+// Errors: kFailedPrecondition "<dir> は空ではありません / is not empty"; kInternal when a
+// directory cannot be created.
+Result<std::string> PrepareWorkdir(const std::string& requested, std::string_view prefix,
+                                   bool* temporary);
+
 struct NetworkOrg {
   OrgCode org;
   std::string name;       // shown in the hub's registry and the tenant list
@@ -86,6 +96,8 @@ struct LocalNetworkOptions {
   int servers = 2;
   int64_t inquiry_timeout_seconds = 3600;
   int64_t result_days = 30;  // [retention] result_days of the servers
+  // [permits] approval_validity_seconds of the hub (10 or more); 0: the hub's default.
+  int64_t approval_permit_seconds = 0;
   int server_threads = 2;
   int server_workers = 64;
   int server_delivery_threads = 8;
