@@ -93,7 +93,8 @@ std::string ReadTree(const std::string& dir) {
 
 class LinkageProcessTest : public ::testing::Test {
  protected:
-  void StartNetwork(int64_t result_days = 30, const std::string& pg_dsn = "") {
+  void StartNetwork(int64_t result_days = 30, const std::string& pg_dsn = "",
+                    int64_t approval_permit_seconds = 0) {
     cli::LocalNetworkOptions o;
     o.binary = CHUKAN_BINARY;
     o.workdir = dir_.path();
@@ -102,6 +103,7 @@ class LinkageProcessTest : public ::testing::Test {
     o.servers = 2;
     o.result_days = result_days;
     o.pg_dsn = pg_dsn;
+    o.approval_permit_seconds = approval_permit_seconds;
     o.pg_prefix = "lnk" + std::to_string(std::random_device{}() % 1'000'000'000u);
     o.orgs = {{kCityA, "city-a", "municipality", 0},
               {kInsurer, "insurer", "insurer", 0},
@@ -172,6 +174,20 @@ class LinkageProcessTest : public ::testing::Test {
     }
     ADD_FAILURE() << "inquiry " << id << " did not reach the expected state: " << j.dump();
     return j;
+  }
+
+  // City B's approval queue as its approver sees it, polled until it holds `n` items (or
+  // 10 s pass; the caller asserts the size).
+  json ApprovalsAtCityB(size_t n, std::chrono::milliseconds within = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    json approvals;
+    while (true) {
+      http::Response r = Call(kCityB, "GET", "/api/v1/approvals", "", "", Role::kApprover);
+      EXPECT_EQ(r.status, 200) << r.body;
+      approvals = json::parse(r.body, nullptr, false)["approvals"];
+      if (approvals.size() == n || std::chrono::steady_clock::now() > deadline) return approvals;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
 
   // The hub's records of provision as `org` sees them (its own only).
@@ -326,14 +342,7 @@ TEST_F(LinkageProcessTest, ApprovalQueueShowsTheAnswerAndOnlyAnApproverDecides) 
   const std::string rejected = Inquire(kCityA, welfare);
   WaitFor(kCityA, approved, {"permitted"});
   WaitFor(kCityA, rejected, {"permitted"});
-  json approvals;
-  for (int i = 0; i < 500; ++i) {
-    http::Response r = Call(kCityB, "GET", "/api/v1/approvals", "", "", Role::kApprover);
-    ASSERT_EQ(r.status, 200) << r.body;
-    approvals = json::parse(r.body)["approvals"];
-    if (approvals.size() == 2) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  json approvals = ApprovalsAtCityB(2);
   ASSERT_EQ(approvals.size(), 2u);
   json answer = json::parse(approvals[0]["answer_json"].get<std::string>());
   EXPECT_EQ(answer["records"][0]["IT00010200000009"], "123456");
@@ -455,6 +464,31 @@ TEST_F(LinkageProcessTest, UnansweredInquiriesExpireAndResultsAreDeletedAfterRet
   EXPECT_EQ(gone["state"], "completed");
   EXPECT_EQ(gone["result_deleted"], true);
   EXPECT_TRUE(gone["result"].is_null());
+}
+
+TEST_F(LinkageProcessTest, UndecidedApprovalsExpireWithTheirPermit) {
+  StartNetwork(30, "", /*approval_permit_seconds=*/10);
+  const std::string id = Inquire(kCityA, {{"atena_no", Atena(107)},
+                                          {"procedure", "JT90000000000402"},
+                                          {"tm", "TM90000000000102"},
+                                          {"provider", kCityB.str()},
+                                          {"timeout_seconds", 60}});
+  json approvals = ApprovalsAtCityB(1);
+  ASSERT_EQ(approvals.size(), 1u);
+  const std::string permit = approvals[0]["permit_id"];
+  // The permit is valid for 10 s; a sweep (every second) after that drops the item.
+  approvals = ApprovalsAtCityB(0, std::chrono::seconds(20));
+  EXPECT_TRUE(approvals.empty());
+  EXPECT_EQ(Call(kCityB, "POST", "/api/v1/approvals/" + permit, R"({"decision":"approve"})", "",
+                 Role::kApprover)
+                .status,
+            404);
+  json records = json::parse(Call(kCityB, "GET", "/api/v1/records").body)["records"];
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["permit_id"], permit);
+  EXPECT_EQ(records[0]["state"], "expired");
+  // The inquirer's inquiry is still waiting (its own timeout is 60 s): nothing was sent.
+  EXPECT_EQ(json::parse(Call(kCityA, "GET", "/api/v1/inquiries/" + id).body)["state"], "permitted");
 }
 
 TEST_F(LinkageProcessTest, NodeEndpointRefusesForgedTamperedExpiredMisdirectedAndReplayedPermits) {
@@ -648,6 +682,15 @@ TEST_F(LinkageProcessTest, BatchFileAnswersEveryLineAndLongPollsWaitForTheEnd) {
   EXPECT_EQ(none["result"]["status"], "no_data");
   EXPECT_TRUE(none["result"]["records"].empty());
   EXPECT_EQ(Call(kCityA, "GET", "/api/v1/inquiries/" + first + "?wait_ms=99999").status, 400);
+  // Query integers are whole: trailing characters are refused, naming the parameter.
+  http::Response garbage = Call(kCityA, "GET", "/api/v1/inquiries?limit=100abc");
+  EXPECT_EQ(garbage.status, 400);
+  EXPECT_THAT(garbage.body, HasSubstr("query parameter limit"));
+  // A charset the batch reader does not know is refused before any line is read.
+  http::Response ebcdic =
+      Call(kCityA, "POST", "/api/v1/inquiries/batch", file, "text/plain; charset=ebcdic");
+  EXPECT_EQ(ebcdic.status, 400);
+  EXPECT_THAT(ebcdic.body, HasSubstr("unsupported charset"));
 }
 
 // The same linkage with the hub and both servers on PostgreSQL (scripts/with-postgres sets
@@ -669,12 +712,7 @@ TEST_F(LinkageProcessTest, OnPostgreSqlTheAnswerEqualsTheReplicaAndSurvivesKillN
                                                {"procedure", "JT90000000000402"},
                                                {"tm", "TM90000000000102"},
                                                {"provider", kCityB.str()}});
-  json approvals;
-  for (int i = 0; i < 500 && approvals.empty(); ++i) {
-    approvals = json::parse(
-        Call(kCityB, "GET", "/api/v1/approvals", "", "", Role::kApprover).body)["approvals"];
-    if (approvals.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  json approvals = ApprovalsAtCityB(1);
   ASSERT_EQ(approvals.size(), 1u);
   ASSERT_EQ(
       Call(kCityB, "POST", "/api/v1/approvals/" + approvals[0]["permit_id"].get<std::string>(),
