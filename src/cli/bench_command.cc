@@ -44,6 +44,8 @@ struct BenchArgs {
   int hub_workers = 64;
   int delivery_threads = 8;
   int hub_delivery_threads = 16;
+  int batch_items = 64;
+  int peer_requests = 2;
   std::string workdir;
   std::string layout_dir = "data/layout";
   std::string permissions_file = "data/permissions/sample.csv";
@@ -173,10 +175,12 @@ int RunLinkageBench(const BenchArgs& args) {
   auto in = [](int v, int lo, int hi) { return v >= lo && v <= hi; };
   if (args.inquiries < 1 || !in(args.concurrency, 1, 256) || !in(args.people, 1, 100'000) ||
       !in(args.server_workers, 1, 256) || !in(args.hub_workers, 1, 256) ||
-      !in(args.delivery_threads, 1, 256) || !in(args.hub_delivery_threads, 1, 256)) {
+      !in(args.delivery_threads, 1, 256) || !in(args.hub_delivery_threads, 1, 256) ||
+      !in(args.batch_items, 1, 64) || !in(args.peer_requests, 1, 256)) {
     std::fprintf(stderr,
                  "chukan bench linkage: --inquiries ≥ 1, --concurrency 1–256, --people "
-                 "1–100000, worker and delivery thread counts 1–256\n");
+                 "1–100000, worker and delivery thread counts 1–256, --batch-items 1–64, "
+                 "--peer-requests 1–256\n");
     return 2;
   }
   bool made_temp = false;
@@ -202,6 +206,8 @@ int RunLinkageBench(const BenchArgs& args) {
   o.hub_workers = args.hub_workers;
   o.server_delivery_threads = args.delivery_threads;
   o.hub_delivery_threads = args.hub_delivery_threads;
+  o.batch_items = args.batch_items;
+  o.peer_requests = args.peer_requests;
   o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0},
             {kProvider, "bench-provider", "municipality", 1}};
   o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
@@ -318,6 +324,11 @@ void RegisterBenchCommands(CLI::App& app, Action& action) {
                       "[delivery] threads of the servers (default 8)");
   linkage->add_option("--hub-delivery-threads", args->hub_delivery_threads,
                       "[delivery] threads of the hub (default 16)");
+  linkage->add_option("--batch-items", args->batch_items,
+                      "[delivery] batch_items everywhere: messages per request, 1 = no batches "
+                      "(default 64)");
+  linkage->add_option("--peer-requests", args->peer_requests,
+                      "[delivery] peer_requests everywhere (default 2)");
   linkage->add_option("--workdir", args->workdir, "directory to work in (default: a temp dir)");
   linkage->add_flag("--keep", args->keep, "keep the work directory");
   linkage->add_option("--layout", args->layout_dir, "data standard layout (default data/layout)");

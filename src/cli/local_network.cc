@@ -409,6 +409,7 @@ Status LocalNetwork::WriteHubConfig(int port) const {
     << "\nclient_ca = " << Quote(Path("pki/ca.crt")) << "\n"
     << StoreSection("state", "hub") << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
     << "[delivery]\nthreads = " << options_.hub_delivery_threads
+    << "\nbatch_items = " << options_.batch_items << "\npeer_requests = " << options_.peer_requests
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
     << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n"
     << "lease_seconds = 10\n"
@@ -440,6 +441,7 @@ Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const
     << "[inquiry]\ntimeout_seconds = " << options_.inquiry_timeout_seconds << "\n"
     << "[retention]\nresult_days = " << options_.result_days << "\n"
     << "[delivery]\nthreads = " << options_.server_delivery_threads
+    << "\nbatch_items = " << options_.batch_items << "\npeer_requests = " << options_.peer_requests
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
     << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n";
   return WriteFile(server_config(i), c.str());

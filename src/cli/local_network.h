@@ -104,6 +104,9 @@ struct LocalNetworkOptions {
   int hub_threads = 2;
   int hub_workers = 64;
   int hub_delivery_threads = 16;
+  // [delivery] batch_items and peer_requests of the hub and the servers.
+  int batch_items = 64;
+  int peer_requests = 2;
   int64_t backoff_base_ms = 100;
   int64_t backoff_cap_ms = 2'000;
   std::string log_level = "info";

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "common/log.h"
+#include "http/json.h"
 
 namespace chukan::http {
 
@@ -49,6 +50,64 @@ Response ReasonErrorResponse(const Status& s, const RequestId& rid, std::string_
     code = std::string(message.substr(0, colon));
   }
   return Response::Error(HttpStatusFor(s.code()), code, message, rid);
+}
+
+std::string BatchRequestJson(const std::vector<std::string>& items) {
+  size_t size = 16;
+  for (const std::string& i : items) size += i.size() + 1;
+  std::string out;
+  out.reserve(size);
+  out += R"({"items":[)";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += items[i];
+  }
+  out += "]}";
+  return out;
+}
+
+Result<std::vector<std::string>> ParseBatchRequest(std::string_view body) {
+  ASSIGN_OR_RETURN(JsonObject o, ParseJsonObject(body, {kMaxBatchBytes, 12}));
+  RETURN_IF_ERROR(o.RejectUnknownFields({"items"}));
+  ASSIGN_OR_RETURN(std::vector<JsonObject> items, o.GetObjectArray("items", kMaxBatchItems));
+  if (items.empty()) return InvalidArgumentError("field \"items\": empty");
+  std::vector<std::string> out;
+  out.reserve(items.size());
+  for (const JsonObject& item : items) out.push_back(item.Text());
+  return out;
+}
+
+std::string BatchResponseJson(const std::vector<Response>& results) {
+  std::string out = R"({"results":[)";
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (i > 0) out += ',';
+    out += R"({"status":)" + std::to_string(results[i].status) + R"(,"body":)";
+    out += results[i].body.empty() ? std::string("null") : results[i].body;
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+Result<std::vector<Response>> ParseBatchResponse(std::string_view body, size_t expected) {
+  ASSIGN_OR_RETURN(JsonObject o, ParseJsonObject(body, {kMaxBatchBytes, 12}));
+  ASSIGN_OR_RETURN(std::vector<JsonObject> results, o.GetObjectArray("results", kMaxBatchItems));
+  if (results.size() != expected) {
+    return InvalidArgumentError("batch response: " + std::to_string(results.size()) +
+                                " results for " + std::to_string(expected) + " items");
+  }
+  std::vector<Response> out;
+  out.reserve(results.size());
+  for (const JsonObject& r : results) {
+    ASSIGN_OR_RETURN(int64_t status, r.GetInt("status", 100, 599));
+    std::string text;
+    if (r.Has("body")) {
+      ASSIGN_OR_RETURN(JsonObject b, r.GetObject("body"));
+      text = b.Text();
+    }
+    out.push_back(Response::Json(static_cast<int>(status), std::move(text)));
+  }
+  return out;
 }
 
 }  // namespace chukan::http

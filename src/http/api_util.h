@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/ids.h"
 #include "common/status.h"
@@ -34,6 +35,26 @@ Result<int64_t> QueryInt(const Request& req, std::string_view name, int64_t fall
 // answered without their message.
 Response ReasonErrorResponse(const Status& s, const RequestId& rid, std::string_view log_event,
                              bool hide_unavailable);
+
+// Batches: one request that carries several items of one kind between the same two parties
+// (the hub and a node), so that many messages share one round trip, one handler and one group
+// commit. Request: {"items":[<item>, …]}, each item exactly the JSON object the single-item
+// route takes. Response 200: {"results":[{"status":<the item's HTTP status>,"body":<the item's
+// JSON answer>}, …]}, one per item, in order. An error of the batch as a whole (not
+// authenticated, malformed) is an ordinary error response.
+inline constexpr size_t kMaxBatchItems = 64;
+inline constexpr size_t kMaxBatchBytes = 16 << 20;
+
+// `items` must be JSON objects (from JsonWriter or a stored JSON text).
+std::string BatchRequestJson(const std::vector<std::string>& items);
+// The items of a batch request, each as JSON text. Errors: kInvalidArgument naming the field
+// ("field \"items[3]\": expected an object", "more than 64 items", unknown fields).
+Result<std::vector<std::string>> ParseBatchRequest(std::string_view body);
+// Each response's body must be JSON text.
+std::string BatchResponseJson(const std::vector<Response>& results);
+// The per-item answers of a batch response; `expected` items. Errors: kInvalidArgument when the
+// response is not a batch response of that many items.
+Result<std::vector<Response>> ParseBatchResponse(std::string_view body, size_t expected);
 
 }  // namespace chukan::http
 

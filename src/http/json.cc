@@ -201,6 +201,8 @@ Result<std::vector<JsonObject>> JsonObject::GetObjectArray(std::string_view fiel
   return out;
 }
 
+std::string JsonObject::Text() const { return impl_->node->dump(); }
+
 Result<std::vector<std::string>> JsonObject::GetStringArray(std::string_view field,
                                                             size_t max_items,
                                                             size_t max_len) const {

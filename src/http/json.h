@@ -68,6 +68,10 @@ class JsonObject {
   // The field names, in document order.
   std::vector<std::string> Keys() const;
 
+  // This object as compact JSON text (the same values; whitespace and escapes may differ from
+  // the text it was parsed from).
+  std::string Text() const;
+
   struct Impl;  // defined in json.cc
 
  private:

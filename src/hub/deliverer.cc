@@ -1,9 +1,11 @@
 #include "hub/deliverer.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/log.h"
 #include "crypto/bytes.h"
+#include "http/api_util.h"
 
 namespace chukan::hub {
 
@@ -12,7 +14,7 @@ Result<std::unique_ptr<Deliverer>> Deliverer::Create(Hub& hub, Options options) 
   co.request_timeout = options.config.timeout;
   co.connect_timeout = std::min(options.config.timeout, std::chrono::milliseconds(5000));
   co.max_idle_per_host = static_cast<size_t>(options.config.threads);
-  co.max_response_bytes = 64 * 1024;
+  co.max_response_bytes = 1 << 20;  // a batch's answers: 64 small JSON objects
   ASSIGN_OR_RETURN(std::unique_ptr<http::Client> client, http::Client::Create(co));
   return std::unique_ptr<Deliverer>(new Deliverer(hub, std::move(options), std::move(client)));
 }
@@ -21,7 +23,9 @@ Deliverer::Deliverer(Hub& hub, Options options, std::unique_ptr<http::Client> cl
     : hub_(hub),
       options_(std::move(options)),
       client_(std::move(client)),
-      owner_(options_.instance + ":" + RequestId::Generate().str().substr(0, 12)) {}
+      owner_(options_.instance + ":" + RequestId::Generate().str().substr(0, 12)),
+      queue_(static_cast<size_t>(options_.config.peer_requests),
+             static_cast<size_t>(options_.config.batch_items), http::kMaxBatchBytes / 2) {}
 
 Deliverer::~Deliverer() { Stop(); }
 
@@ -64,8 +68,26 @@ Deliverer::Stats Deliverer::stats() const {
   return {delivered_.load(), refused_.load(), retried_.load()};
 }
 
+namespace {
+
+// "<org>\n<body>": the receiving organisation, then what to send it.
+std::string_view PayloadOrg(const store::OutboxItem& item) {
+  const std::string_view p(reinterpret_cast<const char*>(item.payload.data()), item.payload.size());
+  const size_t nl = p.find('\n');
+  return nl == std::string_view::npos ? std::string_view() : p.substr(0, nl);
+}
+
+std::string_view PayloadBody(const store::OutboxItem& item) {
+  const std::string_view p(reinterpret_cast<const char*>(item.payload.data()), item.payload.size());
+  const size_t nl = p.find('\n');
+  return nl == std::string_view::npos ? std::string_view() : p.substr(nl + 1);
+}
+
+}  // namespace
+
 void Deliverer::Dispatch() {
-  const size_t capacity = static_cast<size_t>(2 * options_.config.threads);
+  const size_t capacity = std::max<size_t>(2 * static_cast<size_t>(options_.config.threads),
+                                           4 * static_cast<size_t>(options_.config.batch_items));
   while (true) {
     size_t room = 0;
     {
@@ -88,7 +110,11 @@ void Deliverer::Dispatch() {
     if (items->empty()) continue;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (store::OutboxItem& item : *items) queue_.push_back(std::move(item));
+      for (store::OutboxItem& item : *items) {
+        std::string lane = item.topic + "\n" + std::string(PayloadOrg(item));
+        const size_t bytes = item.payload.size();
+        queue_.Add(std::move(lane), bytes, std::move(item));
+      }
       // A full claim suggests more is waiting: claim again as soon as there is room.
       if (static_cast<int>(items->size()) == limit) notified_ = true;
     }
@@ -98,30 +124,36 @@ void Deliverer::Dispatch() {
 
 void Deliverer::Work() {
   while (true) {
-    store::OutboxItem item;
+    LaneBatcher<store::OutboxItem>::Batch batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      work_cv_.wait(lock, [&] { return stopping_ || queue_.Ready(); });
       if (stopping_) return;
-      item = std::move(queue_.front());
-      queue_.pop_front();
+      batch = std::move(*queue_.Take());
       notified_ = true;  // room again: let the dispatcher top the queue up
     }
     dispatch_cv_.notify_one();
-    Deliver(item);
+    DeliverBatch(batch.items);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.Done(batch.lane);
+    }
+    work_cv_.notify_all();  // the lane has room again
   }
 }
 
-void Deliverer::Deliver(const store::OutboxItem& item) {
-  const std::string_view payload(reinterpret_cast<const char*>(item.payload.data()),
-                                 item.payload.size());
-  const size_t nl = payload.find('\n');
+void Deliverer::DeliverBatch(std::vector<store::OutboxItem>& items) {
+  const store::OutboxItem& first = items.front();
+  const std::string to_text(PayloadOrg(first));
+  const bool results = first.topic == kTopicInquiryResult;
+  const std::string_view path = first.topic == kTopicProvisionRequest ? kProvisionRequestPath
+                                : results                             ? kInquiryResultPath
+                                                                      : std::string_view();
+  const std::string_view batch_path =
+      first.topic == kTopicProvisionRequest ? kProvisionRequestBatchPath : kInquiryResultBatchPath;
+  Result<OrgCode> to = OrgCode::Parse(to_text);
   std::string error;
-  bool ack = false;
-  Result<OrgCode> to = OrgCode::Parse(payload.substr(0, nl == std::string_view::npos ? 0 : nl));
-  const std::string_view path = item.topic == kTopicProvisionRequest ? kProvisionRequestPath
-                                : item.topic == kTopicInquiryResult  ? kInquiryResultPath
-                                                                     : std::string_view();
+  std::string endpoint;
   if (!to.ok() || path.empty()) {
     // Not something this hub wrote: park it for an operator.
     error = "malformed outbox item";
@@ -130,31 +162,74 @@ void Deliverer::Deliver(const store::OutboxItem& item) {
   } else if (org->state != "active") {
     error = "organisation " + to->str() + " is disabled";
   } else {
+    endpoint = org->endpoint;
+  }
+  if (!error.empty()) {
+    for (const store::OutboxItem& item : items) Record(item, to_text, InternalError(error));
+    return;
+  }
+  auto send_one = [&](const store::OutboxItem& item) {
     http::ClientRequest req;
     req.method = "POST";
-    req.url = org->endpoint + std::string(path);
+    req.url = endpoint + std::string(path);
     req.headers.Add("Content-Type", "application/json");
     req.headers.Add("X-Chukan-Permit-Id", item.dedupe_key);
-    req.body = std::string(payload.substr(nl + 1));
-    Result<http::Response> resp = client_->Send(req);
-    if (!resp.ok()) {
-      error = resp.status().ToString();
-    } else if (resp->status >= 200 && resp->status < 300) {
-      ack = true;
-      delivered_.fetch_add(1);
-    } else if (resp->status >= 400 && resp->status < 500 && resp->status != 408 &&
-               resp->status != 429) {
-      // The receiver refuses this message for good (e.g. an expired permit): retrying cannot
-      // help. Acknowledge, and leave a trace for the operator.
-      ack = true;
-      refused_.fetch_add(1);
-      log::Warn("hub.delivery_refused", {{"topic", item.topic},
-                                         {"permit_id", item.dedupe_key},
-                                         {"org", to->str()},
-                                         {"status", resp->status}});
-    } else {
-      error = "HTTP " + std::to_string(resp->status);
-    }
+    req.body = std::string(PayloadBody(item));
+    Record(item, to_text, client_->Send(req));
+  };
+  if (items.size() == 1) {
+    send_one(first);
+    return;
+  }
+  std::vector<std::string> bodies;
+  bodies.reserve(items.size());
+  for (const store::OutboxItem& item : items) bodies.emplace_back(PayloadBody(item));
+  http::ClientRequest req;
+  req.method = "POST";
+  req.url = endpoint + std::string(batch_path);
+  req.headers.Add("Content-Type", "application/json");
+  req.body = http::BatchRequestJson(bodies);
+  Result<http::Response> resp = client_->Send(req);
+  if (resp.ok() && (resp->status == 404 || resp->status == 405)) {
+    // A receiver without the batch route: one by one.
+    for (const store::OutboxItem& item : items) send_one(item);
+    return;
+  }
+  Result<std::vector<http::Response>> answers =
+      !resp.ok()            ? Result<std::vector<http::Response>>(resp.status())
+      : resp->status != 200 ? Result<std::vector<http::Response>>(UnavailableError(
+                                  "batch answered HTTP " + std::to_string(resp->status)))
+                            : http::ParseBatchResponse(resp->body, items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    // The batch as a whole failed: every item is retried later (never acknowledged unseen).
+    Record(items[i], to_text,
+           answers.ok() ? Result<http::Response>(std::move((*answers)[i]))
+                        : Result<http::Response>(UnavailableError(answers.status().ToString())));
+  }
+}
+
+void Deliverer::Record(const store::OutboxItem& item, const std::string& to,
+                       const Result<http::Response>& resp) {
+  std::string error;
+  bool ack = false;
+  if (!resp.ok()) {
+    error = resp.status().code() == StatusCode::kInternal ? resp.status().message()
+                                                          : resp.status().ToString();
+  } else if (resp->status >= 200 && resp->status < 300) {
+    ack = true;
+    delivered_.fetch_add(1);
+  } else if (resp->status >= 400 && resp->status < 500 && resp->status != 408 &&
+             resp->status != 429) {
+    // The receiver refuses this message for good (e.g. an expired permit): retrying cannot
+    // help. Acknowledge, and leave a trace for the operator.
+    ack = true;
+    refused_.fetch_add(1);
+    log::Warn("hub.delivery_refused", {{"topic", item.topic},
+                                       {"permit_id", item.dedupe_key},
+                                       {"org", to},
+                                       {"status", resp->status}});
+  } else {
+    error = "HTTP " + std::to_string(resp->status);
   }
   if (!ack) {
     retried_.fetch_add(1);

@@ -8,8 +8,15 @@
 // permit id. Acknowledgements go through the hub's GroupCommitter, so they share commits.
 // On Start() the leases this instance's previous run held are released at once.
 //
-// Threads: one dispatcher claims batches from the outbox (woken by Notify() after a commit, or
-// every 250 ms), `threads` workers send.
+// Threads: one dispatcher claims items from the outbox (woken by Notify() after a commit, or
+// every 250 ms) into a LaneBatcher with one lane per receiving organisation and kind of message;
+// `threads` workers send. A worker takes the oldest item whose lane has fewer than
+// `peer_requests` requests in flight, with the other items waiting in that lane (up to
+// `batch_items`): alone it goes to the single-item route, together to the batch route
+// (POST /node/v1/batch/…, http::ParseBatchRequest), whose per-item answers are treated exactly as
+// single answers. A batch the receiver cannot take as a whole (no answer, 5xx, a 4xx for the
+// batch) is retried item by item later; a 404/405 for the batch route (a receiver without it)
+// makes the worker send those items one by one at once.
 //
 // Thread-safety: Notify/Stop/stats are thread-safe.
 #ifndef CHUKAN_HUB_DELIVERER_H_
@@ -25,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/lane_batcher.h"
 #include "common/status.h"
 #include "http/client.h"
 #include "hub/hub.h"
@@ -67,7 +75,12 @@ class Deliverer {
   Deliverer(Hub& hub, Options options, std::unique_ptr<http::Client> client);
   void Dispatch();
   void Work();
-  void Deliver(const store::OutboxItem& item);
+  // Sends one lane's items (one request, or one per item) and records each outcome.
+  void DeliverBatch(std::vector<store::OutboxItem>& items);
+  // Ack (a 2xx, or a permanent refusal) or Fail (retry later) with `error`, through the group
+  // committer.
+  void Record(const store::OutboxItem& item, const std::string& to,
+              const Result<http::Response>& resp);
 
   Hub& hub_;
   const Options options_;
@@ -77,9 +90,9 @@ class Deliverer {
   std::mutex mu_;
   std::condition_variable dispatch_cv_;
   std::condition_variable work_cv_;
-  std::deque<store::OutboxItem> queue_;  // GUARDED_BY(mu_)
-  bool notified_ = false;                // GUARDED_BY(mu_)
-  bool stopping_ = false;                // GUARDED_BY(mu_)
+  LaneBatcher<store::OutboxItem> queue_;  // GUARDED_BY(mu_)
+  bool notified_ = false;                 // GUARDED_BY(mu_)
+  bool stopping_ = false;                 // GUARDED_BY(mu_)
   std::thread dispatcher_;
   std::vector<std::thread> workers_;
 

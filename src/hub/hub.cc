@@ -298,48 +298,63 @@ Result<PermitOutcome> Hub::Refuse(const OrgCode& inquirer, const PermitRequest& 
 }
 
 Result<PermitOutcome> Hub::RequestPermit(const OrgCode& inquirer, const PermitRequest& request) {
+  ASSIGN_OR_RETURN(PendingPermit pending, StartRequestPermit(inquirer, request));
+  return pending();
+}
+
+namespace {
+// An outcome known before any commit of its own.
+Hub::PendingPermit Done(Result<PermitOutcome> r) {
+  return [r = std::move(r)]() { return r; };
+}
+}  // namespace
+
+Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
+                                                   const PermitRequest& request) {
   RETURN_IF_ERROR(linkage::CheckReference(request.reference));
   RETURN_IF_ERROR(linkage::CheckQuery(request.query));
   if (request.reply_key.size() != 32) {
     return InvalidArgumentError("reply_key: expected 32 bytes");
   }
   ASSIGN_OR_RETURN(std::optional<PermitOutcome> previous, Previous(inquirer, request.reference));
-  if (previous) return *previous;
+  if (previous) return Done(*previous);
 
   std::shared_ptr<const Snapshot> s = snapshot();
   const layout::InfoName* info = catalogue_->Find(request.tm);
   const bool non_disclosure = NonDisclosure(info);
   if (!s->list) {
-    return Refuse(inquirer, request, kNoPermissionList, "the hub has no permission list loaded",
-                  non_disclosure);
+    return Done(Refuse(inquirer, request, kNoPermissionList,
+                       "the hub has no permission list loaded", non_disclosure));
   }
   if (info == nullptr) {
-    return Refuse(inquirer, request, kUnknownTm,
-                  request.tm.str() + " is not in the data standard layout", false);
+    return Done(Refuse(inquirer, request, kUnknownTm,
+                       request.tm.str() + " is not in the data standard layout", false));
   }
   const layout::LayoutVersion* version = info->Version(request.layout_version);
   if (version == nullptr) {
-    return Refuse(inquirer, request, kUnknownLayoutVersion,
-                  request.tm.str() + " has no layout version " + request.layout_version,
-                  non_disclosure);
+    return Done(Refuse(inquirer, request, kUnknownLayoutVersion,
+                       request.tm.str() + " has no layout version " + request.layout_version,
+                       non_disclosure));
   }
   auto provider = s->orgs.find(request.provider);
   if (provider == s->orgs.end()) {
-    return Refuse(inquirer, request, kUnknownProvider,
-                  "provider " + request.provider.str() + " is not registered", non_disclosure);
+    return Done(Refuse(inquirer, request, kUnknownProvider,
+                       "provider " + request.provider.str() + " is not registered",
+                       non_disclosure));
   }
   if (provider->second.state != "active") {
-    return Refuse(inquirer, request, kProviderDisabled,
-                  "provider " + request.provider.str() + " is disabled", non_disclosure);
+    return Done(Refuse(inquirer, request, kProviderDisabled,
+                       "provider " + request.provider.str() + " is disabled", non_disclosure));
   }
   const linkage::PermissionRule* rule =
       s->list->Find(inquirer, request.procedure, request.provider, request.tm);
   if (rule == nullptr) {
-    return Refuse(inquirer, request, kNotPermitted,
-                  "the permission list (version " + std::to_string(s->list_version) +
-                      ") does not allow " + request.procedure.str() + " / " + request.tm.str() +
-                      " from " + inquirer.str() + " to " + request.provider.str(),
-                  non_disclosure);
+    return Done(Refuse(inquirer, request, kNotPermitted,
+                       "the permission list (version " + std::to_string(s->list_version) +
+                           ") does not allow " + request.procedure.str() + " / " +
+                           request.tm.str() + " from " + inquirer.str() + " to " +
+                           request.provider.str(),
+                       non_disclosure));
   }
   // Translate the inquirer's code into the provider's.
   std::optional<SubjectCode> provider_code;
@@ -353,8 +368,8 @@ Result<PermitOutcome> Hub::RequestPermit(const OrgCode& inquirer, const PermitRe
                                   {request.provider.str(), request.subject.str(), inquirer.str()}));
     if (!row) {
       RETURN_IF_ERROR(tx->Commit());
-      return Refuse(inquirer, request, kUnknownSubject,
-                    "subject_code is not one of the inquirer's codes", non_disclosure);
+      return Done(Refuse(inquirer, request, kUnknownSubject,
+                         "subject_code is not one of the inquirer's codes", non_disclosure));
     }
     ASSIGN_OR_RETURN(std::optional<std::string> code, row->GetOptionalText(0));
     if (code) {
@@ -363,8 +378,8 @@ Result<PermitOutcome> Hub::RequestPermit(const OrgCode& inquirer, const PermitRe
     }
   }
   if (!provider_code) {
-    return Refuse(inquirer, request, kNoSubjectAtProvider,
-                  "the provider has no code for this person", non_disclosure);
+    return Done(Refuse(inquirer, request, kNoSubjectAtProvider,
+                       "the provider has no code for this person", non_disclosure));
   }
 
   linkage::ProvisionPermit permit;
@@ -385,38 +400,57 @@ Result<PermitOutcome> Hub::RequestPermit(const OrgCode& inquirer, const PermitRe
   const linkage::SignedDocument signed_permit = linkage::SignPermit(permit, keys_.signing);
   const std::string body = linkage::SignedPermitJson(signed_permit);
   const int64_t now = ToUnixMicros(clock_.Now());
-  Status committed = Commit([&](store::Transaction& tx) -> Status {
-    RETURN_IF_ERROR(tx.Exec(
-        "INSERT INTO hub_record (inquirer, reference, provider, procedure_code, tm,"
-        " layout_version, inquirer_code, provider_code, permit_id, requested_at_us, outcome,"
-        " non_disclosure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'permitted', ?)",
-        {inquirer.str(), request.reference, request.provider.str(), request.procedure.str(),
-         request.tm.str(), request.layout_version, request.subject.str(), provider_code->str(),
-         permit.id.str(), now, static_cast<int64_t>(non_disclosure ? 1 : 0)}));
-    RETURN_IF_ERROR(
-        tx.Exec("INSERT INTO hub_permit (permit_id, inquirer, provider,"
+  store::Outbox* outbox = outbox_.get();
+  const Clock* clock = &clock_;
+  const std::string payload = OutboxPayload(request.provider, body);
+  const std::string provider_code_text = provider_code->str();
+  std::shared_future<Status> committed =
+      committer_
+          ->Submit([=](store::Transaction& tx) -> Status {
+            RETURN_IF_ERROR(
+                tx.Exec("INSERT INTO hub_record (inquirer, reference, provider, procedure_code, tm,"
+                        " layout_version, inquirer_code, provider_code, permit_id, "
+                        "requested_at_us, outcome,"
+                        " non_disclosure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'permitted', ?)",
+                        {inquirer.str(), request.reference, request.provider.str(),
+                         request.procedure.str(), request.tm.str(), request.layout_version,
+                         request.subject.str(), provider_code_text, permit.id.str(), now,
+                         static_cast<int64_t>(non_disclosure ? 1 : 0)}));
+            RETURN_IF_ERROR(tx.Exec(
+                "INSERT INTO hub_permit (permit_id, inquirer, provider,"
                 " expires_at_ms, document, signature, created_at_us)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 {permit.id.str(), inquirer.str(), request.provider.str(), permit.expires_at_ms,
                  signed_permit.document, signed_permit.signature, now}));
-    return outbox_->Enqueue(tx, kTopicProvisionRequest, permit.id.str(),
-                            crypto::ToBytes(OutboxPayload(request.provider, body)), clock_.Now());
-  });
-  if (committed.code() == StatusCode::kAlreadyExists) {
-    // The same reference raced in twice: answer with the one that was recorded.
-    ASSIGN_OR_RETURN(std::optional<PermitOutcome> raced, Previous(inquirer, request.reference));
-    if (raced) return *raced;
-  }
-  RETURN_IF_ERROR(committed);
-  Notify();
+            return outbox->Enqueue(tx, kTopicProvisionRequest, permit.id.str(),
+                                   crypto::ToBytes(payload), clock->Now());
+          })
+          .share();
   PermitOutcome out;
   out.permitted = true;
   out.permit_id = permit.id;
   out.expires_at_ms = permit.expires_at_ms;
-  return out;
+  return PendingPermit(
+      [this, committed, inquirer, reference = request.reference, out]() -> Result<PermitOutcome> {
+        const Status s = committed.get();
+        if (s.code() == StatusCode::kAlreadyExists) {
+          // The same reference raced in twice: answer with the one that was recorded.
+          ASSIGN_OR_RETURN(std::optional<PermitOutcome> raced, Previous(inquirer, reference));
+          if (raced) return *raced;
+        }
+        RETURN_IF_ERROR(s);
+        Notify();
+        return out;
+      });
 }
 
 Status Hub::AcceptProvision(const OrgCode& provider, const linkage::SignedDocument& envelope) {
+  ASSIGN_OR_RETURN(PendingStatus pending, StartAcceptProvision(provider, envelope));
+  return pending();
+}
+
+Result<Hub::PendingStatus> Hub::StartAcceptProvision(const OrgCode& provider,
+                                                     const linkage::SignedDocument& envelope) {
   Result<linkage::Envelope> parsed = linkage::ParseEnvelopeDocument(envelope.document);
   if (!parsed.ok()) {
     return InvalidArgumentError("MALFORMED_ENVELOPE: " + parsed.status().message());
@@ -461,7 +495,9 @@ Status Hub::AcceptProvision(const OrgCode& provider, const linkage::SignedDocume
   }
   const crypto::Bytes hash = crypto::Sha256(crypto::AsBytes(envelope.document));
   if (provided_hash) {
-    if (crypto::ConstantTimeEquals(*provided_hash, hash)) return Status();  // a re-send
+    if (crypto::ConstantTimeEquals(*provided_hash, hash)) {
+      return PendingStatus([] { return Status(); });  // a re-send
+    }
     return AlreadyExistsError("ALREADY_PROVIDED: permit " + parsed->permit_id.str() +
                               " was already answered with another envelope");
   }
@@ -477,37 +513,46 @@ Status Hub::AcceptProvision(const OrgCode& provider, const linkage::SignedDocume
   const OrgCode inquirer = parsed->inquirer;
   const int64_t now = ToUnixMicros(clock_.Now());
   auto again = std::make_shared<bool>(false);
-  Status committed = Commit([&, again](store::Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(int64_t n, tx.ExecCount("UPDATE hub_permit SET envelope_sha256 = ?,"
-                                             " provided_at_us = ? WHERE permit_id = ?"
-                                             " AND envelope_sha256 IS NULL",
-                                             {hash, now, parsed->permit_id.str()}));
-    if (n == 0) {  // answered concurrently
-      *again = true;
-      return Status();
+  const std::string permit_id = parsed->permit_id.str();
+  store::Outbox* outbox = outbox_.get();
+  const Clock* clock = &clock_;
+  const std::string payload = OutboxPayload(inquirer, body);
+  std::shared_future<Status> committed =
+      committer_
+          ->Submit([=](store::Transaction& tx) -> Status {
+            ASSIGN_OR_RETURN(int64_t n, tx.ExecCount("UPDATE hub_permit SET envelope_sha256 = ?,"
+                                                     " provided_at_us = ? WHERE permit_id = ?"
+                                                     " AND envelope_sha256 IS NULL",
+                                                     {hash, now, permit_id}));
+            if (n == 0) {  // answered concurrently
+              *again = true;
+              return Status();
+            }
+            RETURN_IF_ERROR(
+                tx.Exec("UPDATE hub_record SET provided_at_us = ?, outcome = 'provided'"
+                        " WHERE permit_id = ?",
+                        {now, permit_id}));
+            return outbox->Enqueue(tx, kTopicInquiryResult, permit_id, crypto::ToBytes(payload),
+                                   clock->Now());
+          })
+          .share();
+  return PendingStatus([this, committed, again, permit_id, hash]() -> Status {
+    RETURN_IF_ERROR(committed.get());
+    if (*again) {
+      // Decide by the envelope that won.
+      ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+      ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT envelope_sha256 FROM hub_permit"
+                                              " WHERE permit_id = ?",
+                                              {permit_id}));
+      if (row && !row->IsNull(0) && crypto::ConstantTimeEquals(row->GetBlob(0).value(), hash)) {
+        return Status();
+      }
+      return AlreadyExistsError("ALREADY_PROVIDED: permit " + permit_id +
+                                " was already answered with another envelope");
     }
-    RETURN_IF_ERROR(
-        tx.Exec("UPDATE hub_record SET provided_at_us = ?, outcome = 'provided'"
-                " WHERE permit_id = ?",
-                {now, parsed->permit_id.str()}));
-    return outbox_->Enqueue(tx, kTopicInquiryResult, parsed->permit_id.str(),
-                            crypto::ToBytes(OutboxPayload(inquirer, body)), clock_.Now());
+    Notify();
+    return Status();
   });
-  RETURN_IF_ERROR(committed);
-  if (*again) {
-    // Decide by the envelope that won.
-    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
-    ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT envelope_sha256 FROM hub_permit"
-                                            " WHERE permit_id = ?",
-                                            {parsed->permit_id.str()}));
-    if (row && !row->IsNull(0) && crypto::ConstantTimeEquals(row->GetBlob(0).value(), hash)) {
-      return Status();
-    }
-    return AlreadyExistsError("ALREADY_PROVIDED: permit " + parsed->permit_id.str() +
-                              " was already answered with another envelope");
-  }
-  Notify();
-  return Status();
 }
 
 Result<std::vector<RecordView>> Hub::ListRecords(const OrgCode& org, int64_t after_id, int limit) {

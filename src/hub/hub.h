@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +55,8 @@ inline constexpr std::string_view kTopicProvisionRequest = "provision-request";
 inline constexpr std::string_view kTopicInquiryResult = "inquiry-result";
 inline constexpr std::string_view kProvisionRequestPath = "/node/v1/provision-requests";
 inline constexpr std::string_view kInquiryResultPath = "/node/v1/inquiry-results";
+inline constexpr std::string_view kProvisionRequestBatchPath = "/node/v1/batch/provision-requests";
+inline constexpr std::string_view kInquiryResultBatchPath = "/node/v1/batch/inquiry-results";
 
 // The hub's keys, kept as files in the keys directory (crypto/key_file.h).
 struct HubKeys {
@@ -155,6 +158,15 @@ class Hub {
   //   kAlreadyExists     ALREADY_PROVIDED (a different envelope for an answered permit: replay)
   // Re-sending the same envelope is accepted again (returns OK, nothing new recorded).
   Status AcceptProvision(const OrgCode& provider, const linkage::SignedDocument& envelope);
+
+  // The two in halves, so that the items of a batch share one group commit: Start… checks and
+  // signs and hands its write to the group committer (or fails at once with the errors above);
+  // the returned call waits for that commit and gives the result.
+  using PendingPermit = std::function<Result<PermitOutcome>()>;
+  using PendingStatus = std::function<Status()>;
+  Result<PendingPermit> StartRequestPermit(const OrgCode& inquirer, const PermitRequest& request);
+  Result<PendingStatus> StartAcceptProvision(const OrgCode& provider,
+                                             const linkage::SignedDocument& envelope);
 
   // The caller's records with id > after_id, oldest first, at most `limit` (1..1000).
   Result<std::vector<RecordView>> ListRecords(const OrgCode& org, int64_t after_id, int limit);

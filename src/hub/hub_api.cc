@@ -50,6 +50,39 @@ Result<PermitRequest> ParsePermitRequest(std::string_view body) {
   return r;
 }
 
+// 201 with the permit's id (200 when the reference was asked before), or 403 REFUSED with the
+// hub's reason code.
+Result<http::Response> PermitResponse(const PermitOutcome& out, const RequestId& rid) {
+  http::JsonWriter w;
+  if (!out.permitted) {
+    w.BeginObject()
+        .Key("error")
+        .BeginObject()
+        .Key("code")
+        .String("REFUSED")
+        .Key("reason")
+        .String(out.reason)
+        .Key("message")
+        .String(out.message)
+        .Key("request_id")
+        .String(rid.str())
+        .EndObject()
+        .EndObject();
+    ASSIGN_OR_RETURN(std::string json, w.Finish());
+    return http::Response::Json(403, std::move(json));
+  }
+  w.BeginObject()
+      .Key("status")
+      .String("permitted")
+      .Key("permit_id")
+      .String(out.permit_id->str())
+      .Key("expires_at_ms")
+      .Int(out.expires_at_ms)
+      .EndObject();
+  ASSIGN_OR_RETURN(std::string json, w.Finish());
+  return http::Response::Json(out.repeated ? 200 : 201, std::move(json));
+}
+
 }  // namespace
 
 Status HubApi::Register(http::Router& router) {
@@ -92,34 +125,7 @@ Status HubApi::Register(http::Router& router) {
                                 const std::string& body) -> Result<http::Response> {
                            ASSIGN_OR_RETURN(PermitRequest pr, ParsePermitRequest(body));
                            ASSIGN_OR_RETURN(PermitOutcome out, hub_.RequestPermit(caller.code, pr));
-                           http::JsonWriter w;
-                           if (!out.permitted) {
-                             w.BeginObject()
-                                 .Key("error")
-                                 .BeginObject()
-                                 .Key("code")
-                                 .String("REFUSED")
-                                 .Key("reason")
-                                 .String(out.reason)
-                                 .Key("message")
-                                 .String(out.message)
-                                 .Key("request_id")
-                                 .String(req.request_id.str())
-                                 .EndObject()
-                                 .EndObject();
-                             ASSIGN_OR_RETURN(std::string json, w.Finish());
-                             return http::Response::Json(403, std::move(json));
-                           }
-                           w.BeginObject()
-                               .Key("status")
-                               .String("permitted")
-                               .Key("permit_id")
-                               .String(out.permit_id->str())
-                               .Key("expires_at_ms")
-                               .Int(out.expires_at_ms)
-                               .EndObject();
-                           ASSIGN_OR_RETURN(std::string json, w.Finish());
-                           return http::Response::Json(out.repeated ? 200 : 201, std::move(json));
+                           return PermitResponse(out, req.request_id);
                          });
     RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/inquiries", std::move(handler)));
   }
@@ -137,6 +143,66 @@ Status HubApi::Register(http::Router& router) {
                 return http::Response::Json(202, R"({"status":"accepted"})");
               });
     RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/provisions", std::move(handler)));
+  }
+
+  // The batch forms of the two (http::ParseBatchRequest): every item is started (checked,
+  // signed, its write handed to the group committer) before any is waited for, so a batch
+  // shares its commits.
+  using Finish = std::function<Result<http::Response>()>;
+  auto batch = [this](auto start) {
+    return [this, start](http::Request& req, http::BodyReader& body) -> http::Response {
+      const std::optional<OrgCode> org =
+          req.peer.identity ? req.peer.identity->org : std::optional<OrgCode>();
+      const std::string fingerprint = req.peer.identity ? req.peer.identity->cert_sha256 : "";
+      Result<OrgRecord> caller = hub_.Authenticate(org, fingerprint);
+      if (!caller.ok()) return ErrorResponse(caller.status(), req.request_id);
+      Result<std::string> text = http::ReadBody(body, http::kMaxBatchBytes);
+      if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
+      Result<std::vector<std::string>> items = http::ParseBatchRequest(*text);
+      if (!items.ok()) return ErrorResponse(items.status(), req.request_id);
+      std::vector<Result<Finish>> pending;
+      pending.reserve(items->size());
+      for (const std::string& item : *items) pending.push_back(start(*caller, req, item));
+      std::vector<http::Response> results;
+      results.reserve(pending.size());
+      for (Result<Finish>& p : pending) {
+        Result<http::Response> r = p.ok() ? (*p)() : Result<http::Response>(p.status());
+        results.push_back(r.ok() ? std::move(*r) : ErrorResponse(r.status(), req.request_id));
+      }
+      return http::Response::Json(200, http::BatchResponseJson(results));
+    };
+  };
+  {
+    auto handler = batch([this](const OrgRecord& caller, http::Request& req,
+                                const std::string& item) -> Result<Finish> {
+      if (item.size() > kMaxSmallBody) {
+        return InvalidArgumentError("body: larger than " + std::to_string(kMaxSmallBody) +
+                                    " bytes");
+      }
+      ASSIGN_OR_RETURN(PermitRequest pr, ParsePermitRequest(item));
+      ASSIGN_OR_RETURN(Hub::PendingPermit pending, hub_.StartRequestPermit(caller.code, pr));
+      return Finish([pending, rid = req.request_id]() -> Result<http::Response> {
+        ASSIGN_OR_RETURN(PermitOutcome out, pending());
+        return PermitResponse(out, rid);
+      });
+    });
+    RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/batch/inquiries", std::move(handler)));
+  }
+  {
+    auto handler = batch(
+        [this](const OrgRecord& caller, http::Request&, const std::string& item) -> Result<Finish> {
+          Result<linkage::SignedDocument> envelope = linkage::ParseSignedEnvelopeJson(item);
+          if (!envelope.ok()) {
+            return InvalidArgumentError("MALFORMED_ENVELOPE: " + envelope.status().message());
+          }
+          ASSIGN_OR_RETURN(Hub::PendingStatus pending,
+                           hub_.StartAcceptProvision(caller.code, *envelope));
+          return Finish([pending]() -> Result<http::Response> {
+            RETURN_IF_ERROR(pending());
+            return http::Response::Json(202, R"({"status":"accepted"})");
+          });
+        });
+    RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/batch/provisions", std::move(handler)));
   }
 
   {

@@ -29,6 +29,8 @@ Result<HubConfig> LoadHubConfig(const std::string& path) {
                                     "delivery.backoff_cap_ms",
                                     "delivery.lease_seconds",
                                     "delivery.batch",
+                                    "delivery.batch_items",
+                                    "delivery.peer_requests",
                                     "records.retention_days",
                                     "records.sweep_interval_seconds",
                                     "log.level",
@@ -91,6 +93,10 @@ Result<HubConfig> LoadHubConfig(const std::string& path) {
   }
   ASSIGN_OR_RETURN(int64_t batch, c.GetInt("delivery.batch", 256, 1, 10'000));
   d.batch = static_cast<int>(batch);
+  ASSIGN_OR_RETURN(int64_t batch_items, c.GetInt("delivery.batch_items", 64, 1, 64));
+  d.batch_items = static_cast<int>(batch_items);
+  ASSIGN_OR_RETURN(int64_t peer_requests, c.GetInt("delivery.peer_requests", 2, 1, 256));
+  d.peer_requests = static_cast<int>(peer_requests);
 
   ASSIGN_OR_RETURN(cfg.retention_days, c.GetInt("records.retention_days", 2557, 1, 36'500));
   ASSIGN_OR_RETURN(int64_t sweep_s, c.GetInt("records.sweep_interval_seconds", 3'600, 1, 86'400));

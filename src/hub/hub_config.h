@@ -14,7 +14,7 @@
 //   [permission_list]  validity_seconds (86400): lifetime of each published, signed copy
 //   [delivery]         threads (16), timeout_ms (10000), max_attempts (12),
 //                      backoff_base_ms (1000), backoff_cap_ms (600000), lease_seconds (60),
-//                      batch (256)
+//                      batch (256), batch_items (64), peer_requests (2)
 //   [records]          retention_days (2557 = 7 years), sweep_interval_seconds (3600)
 //   [log]              level, path
 //
@@ -40,6 +40,10 @@ struct DeliveryConfig {
   std::chrono::milliseconds backoff_cap{600'000};
   std::chrono::seconds lease{60};
   int batch = 256;
+  // Messages of one kind to one organisation travel together, at most `batch_items` per request
+  // (1 = one message per request), with at most `peer_requests` such requests in flight.
+  int batch_items = 64;
+  int peer_requests = 2;
 };
 
 struct HubConfig {

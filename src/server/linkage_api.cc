@@ -517,6 +517,54 @@ Status LinkageApi::RegisterNode(http::Router& router) {
     });
     RETURN_IF_ERROR(router.AddStreaming("POST", "/node/v1/inquiry-results", std::move(h)));
   }
+  // The batch forms (http::ParseBatchRequest): every item is started (checked, sealed, its
+  // write handed to the group committer) before any is waited for, so the batch shares commits.
+  auto batch = [](auto start) {
+    return [start](http::Request& req, http::BodyReader& body) -> http::Response {
+      if (!req.peer.identity) {
+        return ErrorResponse(UnauthenticatedError("a client certificate is required"),
+                             req.request_id);
+      }
+      Result<std::string> text = http::ReadBody(body, http::kMaxBatchBytes);
+      if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
+      Result<std::vector<std::string>> items = http::ParseBatchRequest(*text);
+      if (!items.ok()) return ErrorResponse(items.status(), req.request_id);
+      std::vector<Result<std::function<Result<http::Response>()>>> pending;
+      pending.reserve(items->size());
+      for (const std::string& item : *items) pending.push_back(start(item));
+      std::vector<http::Response> results;
+      results.reserve(pending.size());
+      for (auto& p : pending) {
+        Result<http::Response> r = p.ok() ? (*p)() : Result<http::Response>(p.status());
+        results.push_back(r.ok() ? std::move(*r) : ErrorResponse(r.status(), req.request_id));
+      }
+      return http::Response::Json(200, http::BatchResponseJson(results));
+    };
+  };
+  using Finish = std::function<Result<http::Response>()>;
+  {
+    auto h = batch([this](const std::string& item) -> Result<Finish> {
+      ASSIGN_OR_RETURN(linkage::SignedDocument permit, linkage::ParseSignedPermitJson(item));
+      ASSIGN_OR_RETURN(LinkageService::PendingOutcome pending,
+                       linkage_.StartProvisionRequest(permit));
+      return Finish([pending]() -> Result<http::Response> {
+        ASSIGN_OR_RETURN(std::string outcome, pending());
+        return http::Response::Json(200, R"({"status":")" + outcome + "\"}");
+      });
+    });
+    RETURN_IF_ERROR(router.AddStreaming("POST", "/node/v1/batch/provision-requests", std::move(h)));
+  }
+  {
+    auto h = batch([this](const std::string& item) -> Result<Finish> {
+      ASSIGN_OR_RETURN(linkage::ProvisionResult result, linkage::ParseProvisionResultJson(item));
+      ASSIGN_OR_RETURN(LinkageService::PendingStatus pending, linkage_.StartInquiryResult(result));
+      return Finish([pending]() -> Result<http::Response> {
+        RETURN_IF_ERROR(pending());
+        return http::Response::Json(200, R"({"status":"accepted"})");
+      });
+    });
+    RETURN_IF_ERROR(router.AddStreaming("POST", "/node/v1/batch/inquiry-results", std::move(h)));
+  }
   return Status();
 }
 

@@ -4,18 +4,24 @@
 #include <optional>
 
 #include "common/log.h"
+#include "http/api_util.h"
 
 namespace chukan::server {
 
 LinkageSender::LinkageSender(Platform& platform, LinkageService& linkage, int threads,
-                             std::string instance, std::chrono::seconds lease)
+                             std::string instance, int batch_items, int peer_requests,
+                             std::chrono::seconds lease)
     : platform_(platform),
       linkage_(linkage),
       threads_(threads),
       instance_(std::move(instance)),
       boot_(RequestId::Generate().str().substr(0, 12)),
       lease_(lease),
-      owner_(instance_ + ":" + boot_) {}
+      owner_(instance_ + ":" + boot_),
+      jobs_(static_cast<size_t>(peer_requests), static_cast<size_t>(batch_items),
+            http::kMaxBatchBytes / 2),
+      in_hand_(std::max<size_t>(2 * static_cast<size_t>(threads),
+                                4 * static_cast<size_t>(std::max(batch_items, 1)))) {}
 
 LinkageSender::~LinkageSender() { Stop(); }
 
@@ -72,11 +78,11 @@ void LinkageSender::Stop() {
   workers_.clear();
   // Jobs still queued keep their leases; the next start releases them (ReleaseLeases).
   std::lock_guard<std::mutex> lock(mu_);
-  jobs_.clear();
+  jobs_.Clear();
 }
 
 void LinkageSender::Dispatch() {
-  const size_t in_hand = 2 * static_cast<size_t>(threads_);
+  const size_t in_hand = in_hand_;
   while (true) {
     uint64_t seen = 0;
     size_t room = 0;
@@ -107,7 +113,11 @@ void LinkageSender::Dispatch() {
         room -= std::min(room, items->size());
         {
           std::lock_guard<std::mutex> lock(mu_);
-          for (store::OutboxItem& item : *items) jobs_.push_back({t, std::move(item)});
+          for (store::OutboxItem& item : *items) {
+            std::string lane = t.str() + "\n" + item.topic;
+            const size_t bytes = item.payload.size();
+            jobs_.Add(std::move(lane), bytes, Job{t, std::move(item)});
+          }
         }
         work_cv_.notify_all();
       }
@@ -122,20 +132,29 @@ void LinkageSender::Dispatch() {
 
 void LinkageSender::Work() {
   while (true) {
-    std::optional<Job> job;
+    LaneBatcher<Job>::Batch batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      work_cv_.wait(lock, [&] { return stopping_ || jobs_.Ready(); });
       if (stopping_) return;
-      job.emplace(std::move(jobs_.front()));
-      jobs_.pop_front();
+      batch = std::move(*jobs_.Take());
     }
     dispatch_cv_.notify_one();  // room for more
-    if (Status s = linkage_.Deliver(job->tenant, job->item, owner_); !s.ok()) {
-      log::Warn(
-          "server.delivery_record_failed",
-          {{"tenant", job->tenant.str()}, {"topic", job->item.topic}, {"error", s.ToString()}});
+    const TenantId tenant = batch.items.front().tenant;
+    std::vector<store::OutboxItem> items;
+    items.reserve(batch.items.size());
+    for (Job& job : batch.items) items.push_back(std::move(job.item));
+    if (Status s = linkage_.Deliver(tenant, items, owner_); !s.ok()) {
+      log::Warn("server.delivery_record_failed", {{"tenant", tenant.str()},
+                                                  {"topic", items.front().topic},
+                                                  {"items", static_cast<int64_t>(items.size())},
+                                                  {"error", s.ToString()}});
     }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.Done(batch.lane);
+    }
+    work_cv_.notify_all();  // the lane has room again
   }
 }
 

@@ -9,6 +9,7 @@
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "crypto/sealed_box.h"
+#include "http/api_util.h"
 #include "http/json.h"
 #include "layout/date.h"
 
@@ -589,6 +590,12 @@ Result<std::string> LinkageService::SealedEnvelopeBody(TenantState& st,
 
 Result<std::string> LinkageService::OnProvisionRequest(
     const linkage::SignedDocument& signed_permit) {
+  ASSIGN_OR_RETURN(PendingOutcome pending, StartProvisionRequest(signed_permit));
+  return pending();
+}
+
+Result<LinkageService::PendingOutcome> LinkageService::StartProvisionRequest(
+    const linkage::SignedDocument& signed_permit) {
   if (hub_ == nullptr) return FailedPreconditionError("no hub is configured ([hub] url)");
   Result<linkage::ProvisionPermit> verified =
       linkage::VerifyPermit(signed_permit, hub_->hub_key(), clock_.Now());
@@ -646,50 +653,71 @@ Result<std::string> LinkageService::OnProvisionRequest(
     stored_answer = std::move(sealed);
   }
   const int64_t now = ToUnixMicros(clock_.Now());
-  Status s = Commit(st, [&](store::Transaction& tx) -> Status {
-    RETURN_IF_ERROR(
-        tx.Exec("INSERT INTO provisions (permit_id, inquirer, procedure_code, tm, layout_version,"
+  // The write runs later, on the committer's thread: it owns copies of what it needs.
+  const std::string document = signed_permit.document;
+  store::Outbox* outbox = outbox_.get();
+  const Clock* clock = &clock_;
+  TenantState* stp = &st;
+  std::shared_future<Status> committed =
+      st.committer
+          ->Submit([=](store::Transaction& tx) -> Status {
+            RETURN_IF_ERROR(tx.Exec(
+                "INSERT INTO provisions (permit_id, inquirer, procedure_code, tm, layout_version,"
                 " subject_code, permit, state, reason, answer, received_at_us,"
                 " permit_expires_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 {permit.id.str(), permit.inquirer.str(), permit.procedure.str(), permit.tm.str(),
-                 permit.layout_version, permit.subject.str(), signed_permit.document, outcome,
+                 permit.layout_version, permit.subject.str(), document, outcome,
                  outcome == "refused" ? store::Value(std::string("NOT_PERMITTED_LOCALLY"))
                                       : store::Value(nullptr),
                  stored_answer ? store::Value(*stored_answer) : store::Value(nullptr), now,
                  permit.expires_at_ms * 1000}));
-    if (!body.empty()) {
-      RETURN_IF_ERROR(outbox_->Enqueue(tx, kTopicProvision, permit.id.str(), crypto::ToBytes(body),
-                                       clock_.Now()));
+            if (!body.empty()) {
+              RETURN_IF_ERROR(outbox->Enqueue(tx, kTopicProvision, permit.id.str(),
+                                              crypto::ToBytes(body), clock->Now()));
+            }
+            return stp->ctx->audit
+                ->Append(tx, {tenant.str(), "hub", "provision.request",
+                              "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
+                                  permit.procedure.str() + " " + permit.tm.str(),
+                              outcome, ""})
+                .status();
+          })
+          .share();
+  const int64_t list_version = (*list)->version();
+  const bool sent = !body.empty();
+  return PendingOutcome([this, committed, stp, permit, outcome, sent,
+                         list_version]() -> Result<std::string> {
+    TenantState& tenant_state = *stp;
+    const Status s = committed.get();
+    if (s.code() == StatusCode::kAlreadyExists) {
+      Audit(tenant_state, "hub", "provision.request", "permit " + permit.id.str(), "denied:replay");
+      return AlreadyExistsError("PERMIT_ALREADY_USED: permit " + permit.id.str() +
+                                " was received before");
     }
-    return st.ctx->audit
-        ->Append(tx, {tenant.str(), "hub", "provision.request",
-                      "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
-                          permit.procedure.str() + " " + permit.tm.str(),
-                      outcome, ""})
-        .status();
+    if (!s.ok()) {
+      Audit(tenant_state, "hub", "provision.request",
+            "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
+                permit.procedure.str() + " " + permit.tm.str(),
+            "error:" + std::string(StatusCodeName(s.code())));
+      return s;
+    }
+    if (sent) Notify();
+    if (outcome == "refused") {
+      log::Warn("server.provision_refused_locally", {{"permit_id", permit.id.str()},
+                                                     {"permission_list_version", list_version},
+                                                     {"reason", "NOT_PERMITTED_LOCALLY"}});
+    }
+    return outcome;
   });
-  if (s.code() == StatusCode::kAlreadyExists) {
-    Audit(st, "hub", "provision.request", "permit " + permit.id.str(), "denied:replay");
-    return AlreadyExistsError("PERMIT_ALREADY_USED: permit " + permit.id.str() +
-                              " was received before");
-  }
-  if (!s.ok()) {
-    Audit(st, "hub", "provision.request",
-          "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
-              permit.procedure.str() + " " + permit.tm.str(),
-          "error:" + std::string(StatusCodeName(s.code())));
-    return s;
-  }
-  if (!body.empty()) Notify();
-  if (outcome == "refused") {
-    log::Warn("server.provision_refused_locally", {{"permit_id", permit.id.str()},
-                                                   {"permission_list_version", (*list)->version()},
-                                                   {"reason", "NOT_PERMITTED_LOCALLY"}});
-  }
-  return outcome;
 }
 
 Status LinkageService::OnInquiryResult(const linkage::ProvisionResult& result) {
+  ASSIGN_OR_RETURN(PendingStatus pending, StartInquiryResult(result));
+  return pending();
+}
+
+Result<LinkageService::PendingStatus> LinkageService::StartInquiryResult(
+    const linkage::ProvisionResult& result) {
   if (hub_ == nullptr) return FailedPreconditionError("no hub is configured ([hub] url)");
   if (Status s = linkage::VerifyDocument(result.permit, hub_->hub_key(), "permit"); !s.ok()) {
     if (s.code() == StatusCode::kUnauthenticated) {
@@ -716,7 +744,9 @@ Status LinkageService::OnInquiryResult(const linkage::ProvisionResult& result) {
     if (!row) return NotFoundError("UNKNOWN_INQUIRY: no inquiry " + id);
     ASSIGN_OR_RETURN(std::string state_text, row->GetText(0));
     ASSIGN_OR_RETURN(std::optional<std::string> permit_id, row->GetOptionalText(1));
-    if (state_text == "completed" && permit_id == permit->id.str()) return Status();  // re-sent
+    if (state_text == "completed" && permit_id == permit->id.str()) {
+      return PendingStatus([] { return Status(); });  // re-sent
+    }
     if (state_text != "accepted" && state_text != "permitted") {
       return FailedPreconditionError("INQUIRY_ENDED: inquiry " + id + " is " + state_text);
     }
@@ -771,32 +801,40 @@ Status LinkageService::OnInquiryResult(const linkage::ProvisionResult& result) {
                    crypto::Encrypt(st.ctx->data_key, answer->span(), Aad("result", tenant, id)));
   const int64_t now = ToUnixMicros(clock_.Now());
   auto late = std::make_shared<bool>(false);
-  Status s = Commit(st, [&, late](store::Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(
-        int64_t n,
-        tx.ExecCount("UPDATE inquiries SET state = ?, reason = ?, result = ?,"
-                     " reply_secret = NULL, permit_id = ?, ended_at_us = ?,"
-                     " permitted_at_us = COALESCE(permitted_at_us, ?)"
-                     " WHERE inquiry_id = ? AND state IN ('accepted', 'permitted')",
-                     {final_state, reason.empty() ? store::Value(nullptr) : store::Value(reason),
-                      stored, permit->id.str(), now, now, id}));
-    if (n == 0) {
-      *late = true;  // ended meanwhile (expired) or completed by a concurrent delivery
-      return Status();
+  const std::string permit_id = permit->id.str();
+  TenantState* stp = &st;
+  std::shared_future<Status> committed =
+      st.committer
+          ->Submit([=](store::Transaction& tx) -> Status {
+            ASSIGN_OR_RETURN(
+                int64_t n,
+                tx.ExecCount(
+                    "UPDATE inquiries SET state = ?, reason = ?, result = ?,"
+                    " reply_secret = NULL, permit_id = ?, ended_at_us = ?,"
+                    " permitted_at_us = COALESCE(permitted_at_us, ?)"
+                    " WHERE inquiry_id = ? AND state IN ('accepted', 'permitted')",
+                    {final_state, reason.empty() ? store::Value(nullptr) : store::Value(reason),
+                     stored, permit_id, now, now, id}));
+            if (n == 0) {
+              *late = true;  // ended meanwhile (expired) or completed by a concurrent delivery
+              return Status();
+            }
+            return stp->ctx->audit
+                ->Append(tx, {tenant.str(), "hub", "inquiry.result",
+                              "inquiry " + id + " permit " + permit_id, final_state, ""})
+                .status();
+          })
+          .share();
+  return PendingStatus([this, committed, late, tenant, id]() -> Status {
+    RETURN_IF_ERROR(committed.get());
+    if (*late) {
+      Result<InquiryView> v = GetInquiry(tenant, id);
+      if (v.ok() && v->state == "completed") return Status();
+      return FailedPreconditionError("INQUIRY_ENDED: inquiry " + id + " ended before the answer");
     }
-    return st.ctx->audit
-        ->Append(tx, {tenant.str(), "hub", "inquiry.result",
-                      "inquiry " + id + " permit " + permit->id.str(), final_state, ""})
-        .status();
+    Changed(id);
+    return Status();
   });
-  RETURN_IF_ERROR(s);
-  if (*late) {
-    Result<InquiryView> v = GetInquiry(tenant, id);
-    if (v.ok() && v->state == "completed") return Status();
-    return FailedPreconditionError("INQUIRY_ENDED: inquiry " + id + " ended before the answer");
-  }
-  Changed(id);
-  return Status();
 }
 
 Result<std::vector<RecordEntry>> LinkageService::ListRecords(const TenantId& tenant,
@@ -1014,27 +1052,38 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   return out;
 }
 
-Status LinkageService::Deliver(const TenantId& tenant, const store::OutboxItem& item,
+Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::OutboxItem>& items,
                                const std::string& owner) {
   ASSIGN_OR_RETURN(TenantState * st, State(tenant));
-  const std::string payload(item.payload.begin(), item.payload.end());
-  std::function<Status(store::Transaction&)> record;  // the outcome, with the ack
-  bool retry = false;
-  std::string error;
-  if (item.topic == kTopicPermitRequest) {
-    const std::string& id = payload;
-    std::string body;
-    {
-      ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+  if (items.empty()) return Status();
+  const std::string topic = items.front().topic;
+  const bool permits = topic == kTopicPermitRequest;
+  if (!permits && topic != kTopicProvision) {
+    for (const store::OutboxItem& item : items) {
+      log::Warn("server.delivery_failed", {{"tenant", tenant.str()},
+                                           {"topic", item.topic},
+                                           {"attempt", item.attempts},
+                                           {"error", "unknown topic"}});
+      RETURN_IF_ERROR(Commit(*st, [&](store::Transaction& tx) {
+        return outbox_->Fail(tx, item.id, owner, "unknown topic");
+      }));
+    }
+    return Status();
+  }
+  // What to send: a provision's sealed envelope is the payload; a permit request is built from
+  // its inquiry, unless the inquiry ended (expired) or moved on meanwhile — then there is
+  // nothing to send and the item is acknowledged.
+  std::vector<std::optional<std::string>> bodies(items.size());
+  std::vector<std::shared_future<Status>> writes;
+  if (permits) {
+    ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+    for (size_t i = 0; i < items.size(); ++i) {
+      const std::string id(items[i].payload.begin(), items[i].payload.end());
       ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT state, provider, procedure_code, tm,"
                                               " layout_version, subject_code, reply_public, query"
                                               " FROM inquiries WHERE inquiry_id = ?",
                                               {id}));
-      if (!row || row->GetText(0).value_or("") != "accepted") {
-        // Ended meanwhile (expired), or already permitted: nothing to send.
-        RETURN_IF_ERROR(tx->Commit());
-        return Commit(*st, [&](store::Transaction& w) { return outbox_->Ack(w, item.id, owner); });
-      }
+      if (!row || row->GetText(0).value_or("") != "accepted") continue;
       http::JsonWriter w;
       w.BeginObject()
           .Key("provider")
@@ -1052,74 +1101,133 @@ Status LinkageService::Deliver(const TenantId& tenant, const store::OutboxItem& 
           .Key("reference")
           .String(id)
           .EndObject();
-      ASSIGN_OR_RETURN(body, w.Finish());
+      ASSIGN_OR_RETURN(std::string body, w.Finish());
       // Splice the stored query object in (it is JSON already, written by CreateInquiry).
       body.pop_back();
       body += ",\"query\":" + row->GetText(7).value() + "}";
+      bodies[i] = std::move(body);
     }
-    Result<http::Response> r = hub_->Post(tenant.org(), "/hub/v1/inquiries", body);
-    const int64_t now = ToUnixMicros(clock_.Now());
-    if (!r.ok() || r->status >= 500 || r->status == 408 || r->status == 429) {
-      retry = true;
-      error = r.ok() ? "HTTP " + std::to_string(r->status) : r.status().ToString();
-    } else if (r->status == 201 || r->status == 200) {
-      Result<http::JsonObject> o = http::ParseJsonObject(r->body);
-      std::string permit_id = o.ok() ? o->GetString("permit_id", 64).value_or("") : "";
-      record = [&, permit_id, now, id](store::Transaction& tx) -> Status {
-        RETURN_IF_ERROR(
-            tx.Exec("UPDATE inquiries SET state = 'permitted', permit_id = ?,"
-                    " permitted_at_us = ? WHERE inquiry_id = ? AND state = 'accepted'",
-                    {permit_id, now, id}));
-        return outbox_->Ack(tx, item.id, owner);
-      };
+    RETURN_IF_ERROR(tx->Commit());
+  } else {
+    for (size_t i = 0; i < items.size(); ++i) {
+      bodies[i] = std::string(items[i].payload.begin(), items[i].payload.end());
+    }
+  }
+  std::vector<size_t> to_send;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (bodies[i]) {
+      to_send.push_back(i);
+      continue;
+    }
+    const int64_t id = items[i].id;
+    writes.push_back(st->committer
+                         ->Submit([this, id, owner](store::Transaction& tx) {
+                           return outbox_->Ack(tx, id, owner);
+                         })
+                         .share());
+  }
+  // Send: one request per item, or one batch.
+  const std::string_view single = permits ? "/hub/v1/inquiries" : "/hub/v1/provisions";
+  const std::string_view batch = permits ? "/hub/v1/batch/inquiries" : "/hub/v1/batch/provisions";
+  std::vector<Result<http::Response>> answers;
+  answers.reserve(to_send.size());
+  auto send_singly = [&] {
+    answers.clear();
+    for (size_t i : to_send) answers.push_back(hub_->Post(tenant.org(), single, *bodies[i]));
+  };
+  if (to_send.size() == 1) {
+    send_singly();
+  } else if (to_send.size() > 1) {
+    std::vector<std::string> texts;
+    texts.reserve(to_send.size());
+    for (size_t i : to_send) texts.push_back(*bodies[i]);
+    Result<http::Response> r = hub_->Post(tenant.org(), batch, http::BatchRequestJson(texts));
+    if (r.ok() && (r->status == 404 || r->status == 405)) {
+      send_singly();
     } else {
-      const bool refused = r->status == 403;
-      const std::string reason = HubReason(*r);
-      record = [&, refused, reason, now, id](store::Transaction& tx) -> Status {
-        RETURN_IF_ERROR(
-            tx.Exec("UPDATE inquiries SET state = ?, reason = ?, reply_secret = NULL,"
-                    " ended_at_us = ? WHERE inquiry_id = ? AND state = 'accepted'",
-                    {std::string(refused ? "refused" : "failed"), reason, now, id}));
-        return outbox_->Ack(tx, item.id, owner);
-      };
+      Result<std::vector<http::Response>> each =
+          !r.ok() ? Result<std::vector<http::Response>>(r.status())
+          : r->status != 200
+              ? Result<std::vector<http::Response>>(UnavailableError(
+                    "batch answered HTTP " + std::to_string(r->status) + " " + HubReason(*r)))
+              : http::ParseBatchResponse(r->body, to_send.size());
+      for (size_t k = 0; k < to_send.size(); ++k) {
+        // The batch as a whole failed: every item is retried later, never acknowledged unseen.
+        answers.push_back(each.ok() ? Result<http::Response>(std::move((*each)[k]))
+                                    : Result<http::Response>(each.status()));
+      }
     }
-  } else if (item.topic == kTopicProvision) {
-    Result<http::Response> r = hub_->Post(tenant.org(), "/hub/v1/provisions", payload);
-    const int64_t now = ToUnixMicros(clock_.Now());
+  }
+  // Record each outcome with its acknowledgement.
+  const int64_t now = ToUnixMicros(clock_.Now());
+  std::vector<std::string> permitted;
+  for (size_t k = 0; k < to_send.size(); ++k) {
+    const store::OutboxItem& item = items[to_send[k]];
+    const Result<http::Response>& r = answers[k];
+    const int64_t item_id = item.id;
+    store::GroupCommitter::WriteFn record;
     if (!r.ok() || r->status >= 500 || r->status == 408 || r->status == 429) {
-      retry = true;
-      error = r.ok() ? "HTTP " + std::to_string(r->status) : r.status().ToString();
+      const std::string error =
+          r.ok() ? "HTTP " + std::to_string(r->status) : r.status().ToString();
+      log::Warn("server.delivery_failed", {{"tenant", tenant.str()},
+                                           {"topic", item.topic},
+                                           {"attempt", item.attempts},
+                                           {"error", error}});
+      record = [this, item_id, owner, error](store::Transaction& tx) {
+        return outbox_->Fail(tx, item_id, owner, error);
+      };
+    } else if (permits) {
+      const std::string id(item.payload.begin(), item.payload.end());
+      if (r->status == 201 || r->status == 200) {
+        Result<http::JsonObject> o = http::ParseJsonObject(r->body);
+        std::string permit_id = o.ok() ? o->GetString("permit_id", 64).value_or("") : "";
+        permitted.push_back(id);
+        record = [this, item_id, owner, permit_id, now, id](store::Transaction& tx) -> Status {
+          RETURN_IF_ERROR(
+              tx.Exec("UPDATE inquiries SET state = 'permitted', permit_id = ?,"
+                      " permitted_at_us = ? WHERE inquiry_id = ? AND state = 'accepted'",
+                      {permit_id, now, id}));
+          return outbox_->Ack(tx, item_id, owner);
+        };
+      } else {
+        const std::string state = r->status == 403 ? "refused" : "failed";
+        const std::string reason = HubReason(*r);
+        permitted.push_back(id);  // ended: its waiters wake
+        record = [this, item_id, owner, state, reason, now, id](store::Transaction& tx) -> Status {
+          RETURN_IF_ERROR(
+              tx.Exec("UPDATE inquiries SET state = ?, reason = ?, reply_secret = NULL,"
+                      " ended_at_us = ? WHERE inquiry_id = ? AND state = 'accepted'",
+                      {state, reason, now, id}));
+          return outbox_->Ack(tx, item_id, owner);
+        };
+      }
     } else {
       const bool sent = r->status == 202;
       const std::string reason = sent ? "" : HubReason(*r);
-      record = [&, sent, reason, now](store::Transaction& tx) -> Status {
+      const std::string permit_id = item.dedupe_key;
+      record = [this, item_id, owner, sent, reason, now,
+                permit_id](store::Transaction& tx) -> Status {
         if (sent) {
           RETURN_IF_ERROR(tx.Exec("UPDATE provisions SET sent_at_us = ? WHERE permit_id = ?",
-                                  {now, item.dedupe_key}));
+                                  {now, permit_id}));
         } else {
           RETURN_IF_ERROR(
               tx.Exec("UPDATE provisions SET state = 'send_failed', reason = ?"
                       " WHERE permit_id = ?",
-                      {reason, item.dedupe_key}));
+                      {reason, permit_id}));
         }
-        return outbox_->Ack(tx, item.id, owner);
+        return outbox_->Ack(tx, item_id, owner);
       };
     }
-  } else {
-    error = "unknown topic";
-    retry = true;
+    writes.push_back(st->committer->Submit(std::move(record)).share());
   }
-  if (retry) {
-    log::Warn("server.delivery_failed", {{"tenant", tenant.str()},
-                                         {"topic", item.topic},
-                                         {"attempt", item.attempts},
-                                         {"error", error}});
-    return Commit(*st,
-                  [&](store::Transaction& tx) { return outbox_->Fail(tx, item.id, owner, error); });
+  Status first_error;
+  for (std::shared_future<Status>& w : writes) {
+    Status s = w.get();
+    if (!s.ok() && first_error.ok()) first_error = s;
   }
-  Status done = Commit(*st, record);
-  if (done.ok() && item.topic == kTopicPermitRequest) Changed(payload);
-  return done;
+  for (const std::string& id : permitted) Changed(id);
+  return first_error;
 }
 
 }  // namespace chukan::server

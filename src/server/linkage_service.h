@@ -22,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -173,6 +174,15 @@ class LinkageService {
   //   kInvalidArgument    SEALED_TO_WRONG_KEY / ENVELOPE_MISMATCH / MALFORMED_RESULT
   Status OnInquiryResult(const linkage::ProvisionResult& result);
 
+  // The two node endpoints in two halves, so that the items of a batch share one group commit:
+  // Start… checks, builds and seals, and hands its write to the tenant's group committer (or
+  // fails at once with the errors above); the returned call waits for that commit and gives
+  // the outcome. On…(x) is Start…(x) followed by the call.
+  using PendingOutcome = std::function<Result<std::string>()>;
+  using PendingStatus = std::function<Status()>;
+  Result<PendingOutcome> StartProvisionRequest(const linkage::SignedDocument& permit);
+  Result<PendingStatus> StartInquiryResult(const linkage::ProvisionResult& result);
+
   // The tenant's records of provision with at_us > after_us, oldest first, at most `limit`
   // (1–1000) of each role. kInvalidArgument for a bad limit.
   Result<std::vector<RecordEntry>> ListRecords(const TenantId& tenant, int64_t after_us, int limit);
@@ -191,9 +201,14 @@ class LinkageService {
   struct TenantState;
   Result<TenantState*> State(const TenantId& tenant);
 
-  // Handles one claimed outbox item of `tenant`: sends it to the hub and records the outcome
-  // (acknowledging or failing the item) in one commit.
-  Status Deliver(const TenantId& tenant, const store::OutboxItem& item, const std::string& owner);
+  // Handles claimed outbox items of `tenant`, all of one topic: sends them to the hub — alone
+  // to the single-item route, several in one request to the batch route
+  // (/hub/v1/batch/inquiries or /hub/v1/batch/provisions) — and records each outcome together
+  // with the item's acknowledgement or failure (the records share group commits). A batch the
+  // hub does not take as a whole (no answer, 5xx, any other status for the batch) is retried
+  // item by item later; 404/405 for the batch route makes it send the items one by one.
+  Status Deliver(const TenantId& tenant, const std::vector<store::OutboxItem>& items,
+                 const std::string& owner);
 
   store::Outbox& outbox() { return *outbox_; }
   const layout::Catalogue& catalogue() const { return *catalogue_; }

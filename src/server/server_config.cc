@@ -37,7 +37,9 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "delivery.timeout_ms",
                                     "delivery.max_attempts",
                                     "delivery.backoff_base_ms",
-                                    "delivery.backoff_cap_ms"};
+                                    "delivery.backoff_cap_ms",
+                                    "delivery.batch_items",
+                                    "delivery.peer_requests"};
   for (std::string& k : store::StoreConfigKeys()) known.push_back(std::move(k));
   RETURN_IF_ERROR(c.CheckKnownKeys(known));
   const std::string base = ConfigDirectory(path);
@@ -110,6 +112,10 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                    c.GetInt("delivery.backoff_base_ms", 1'000, 1, 3'600'000));
   ASSIGN_OR_RETURN(cfg.delivery_backoff_cap_ms, c.GetInt("delivery.backoff_cap_ms", 600'000,
                                                          cfg.delivery_backoff_base_ms, 86'400'000));
+  ASSIGN_OR_RETURN(int64_t batch_items, c.GetInt("delivery.batch_items", 64, 1, 64));
+  cfg.delivery_batch_items = static_cast<int>(batch_items);
+  ASSIGN_OR_RETURN(int64_t peer_requests, c.GetInt("delivery.peer_requests", 2, 1, 256));
+  cfg.delivery_peer_requests = static_cast<int>(peer_requests);
   return cfg;
 }
 

@@ -13,7 +13,8 @@
 //   [node]     host, port, cert, key, client_ca — the hub-facing listener (mutual TLS)
 //   [inquiry]  timeout_seconds (3600): inquiries unanswered by then end as expired
 //   [retention] result_days (30): results are deleted this long after their inquiry ends
-//   [delivery] threads, timeout_ms, max_attempts, backoff_base_ms, backoff_cap_ms
+//   [delivery] threads, timeout_ms, max_attempts, backoff_base_ms, backoff_cap_ms, batch_items,
+//              peer_requests
 //
 // Relative paths are resolved against the directory of the configuration file.
 // An immutable value type.
@@ -65,6 +66,8 @@ struct ServerConfig {
   int delivery_max_attempts = 12;
   int64_t delivery_backoff_base_ms = 1'000;
   int64_t delivery_backoff_cap_ms = 600'000;
+  int delivery_batch_items = 64;   // messages of one kind per request to the hub (1 = no batches)
+  int delivery_peer_requests = 2;  // such requests in flight per tenant and kind
 
   std::string master_key_file() const { return keys_dir + "/master.key"; }
   std::string audit_key_file() const { return keys_dir + "/audit-signing.key"; }
