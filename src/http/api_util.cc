@@ -89,6 +89,21 @@ std::string BatchResponseJson(const std::vector<Response>& results) {
   return out;
 }
 
+Response AnswerBatch(const std::vector<std::string>& items,
+                     const std::function<Result<BatchFinish>(const std::string&)>& start,
+                     const std::function<Response(const Status&)>& error) {
+  std::vector<Result<BatchFinish>> pending;
+  pending.reserve(items.size());
+  for (const std::string& item : items) pending.push_back(start(item));
+  std::vector<Response> results;
+  results.reserve(pending.size());
+  for (Result<BatchFinish>& p : pending) {
+    Result<Response> r = p.ok() ? (*p)() : Result<Response>(p.status());
+    results.push_back(r.ok() ? std::move(*r) : error(r.status()));
+  }
+  return Response::Json(200, BatchResponseJson(results));
+}
+
 Result<std::vector<Response>> ParseBatchResponse(std::string_view body, size_t expected) {
   ASSIGN_OR_RETURN(JsonObject o, ParseJsonObject(body, {kMaxBatchBytes, 12}));
   ASSIGN_OR_RETURN(std::vector<JsonObject> results, o.GetObjectArray("results", kMaxBatchItems));

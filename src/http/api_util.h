@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,13 @@ std::string BatchRequestJson(const std::vector<std::string>& items);
 Result<std::vector<std::string>> ParseBatchRequest(std::string_view body);
 // Each response's body must be JSON text.
 std::string BatchResponseJson(const std::vector<Response>& results);
+// A receiver's whole batch: `start` runs for every item first (checks, signatures, and handing
+// its write to a group committer), then each returned call runs in order and waits for its
+// outcome; a failed start or call becomes `error(status)`. Returns the 200 batch response.
+using BatchFinish = std::function<Result<Response>()>;
+Response AnswerBatch(const std::vector<std::string>& items,
+                     const std::function<Result<BatchFinish>(const std::string&)>& start,
+                     const std::function<Response(const Status&)>& error);
 // The per-item answers of a batch response; `expected` items. Errors: kInvalidArgument when the
 // response is not a batch response of that many items.
 Result<std::vector<Response>> ParseBatchResponse(std::string_view body, size_t expected);

@@ -432,13 +432,13 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
   out.expires_at_ms = permit.expires_at_ms;
   return PendingPermit(
       [this, committed, inquirer, reference = request.reference, out]() -> Result<PermitOutcome> {
-        const Status s = committed.get();
-        if (s.code() == StatusCode::kAlreadyExists) {
+        const Status written = committed.get();
+        if (written.code() == StatusCode::kAlreadyExists) {
           // The same reference raced in twice: answer with the one that was recorded.
           ASSIGN_OR_RETURN(std::optional<PermitOutcome> raced, Previous(inquirer, reference));
           if (raced) return *raced;
         }
-        RETURN_IF_ERROR(s);
+        RETURN_IF_ERROR(written);
         Notify();
         return out;
       });

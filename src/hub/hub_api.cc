@@ -148,7 +148,7 @@ Status HubApi::Register(http::Router& router) {
   // The batch forms of the two (http::ParseBatchRequest): every item is started (checked,
   // signed, its write handed to the group committer) before any is waited for, so a batch
   // shares its commits.
-  using Finish = std::function<Result<http::Response>()>;
+  using Finish = http::BatchFinish;
   auto batch = [this](auto start) {
     return [this, start](http::Request& req, http::BodyReader& body) -> http::Response {
       const std::optional<OrgCode> org =
@@ -160,16 +160,9 @@ Status HubApi::Register(http::Router& router) {
       if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
       Result<std::vector<std::string>> items = http::ParseBatchRequest(*text);
       if (!items.ok()) return ErrorResponse(items.status(), req.request_id);
-      std::vector<Result<Finish>> pending;
-      pending.reserve(items->size());
-      for (const std::string& item : *items) pending.push_back(start(*caller, req, item));
-      std::vector<http::Response> results;
-      results.reserve(pending.size());
-      for (Result<Finish>& p : pending) {
-        Result<http::Response> r = p.ok() ? (*p)() : Result<http::Response>(p.status());
-        results.push_back(r.ok() ? std::move(*r) : ErrorResponse(r.status(), req.request_id));
-      }
-      return http::Response::Json(200, http::BatchResponseJson(results));
+      return http::AnswerBatch(
+          *items, [&](const std::string& item) { return start(*caller, req, item); },
+          [&](const Status& s) { return ErrorResponse(s, req.request_id); });
     };
   };
   {

@@ -529,19 +529,11 @@ Status LinkageApi::RegisterNode(http::Router& router) {
       if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
       Result<std::vector<std::string>> items = http::ParseBatchRequest(*text);
       if (!items.ok()) return ErrorResponse(items.status(), req.request_id);
-      std::vector<Result<std::function<Result<http::Response>()>>> pending;
-      pending.reserve(items->size());
-      for (const std::string& item : *items) pending.push_back(start(item));
-      std::vector<http::Response> results;
-      results.reserve(pending.size());
-      for (auto& p : pending) {
-        Result<http::Response> r = p.ok() ? (*p)() : Result<http::Response>(p.status());
-        results.push_back(r.ok() ? std::move(*r) : ErrorResponse(r.status(), req.request_id));
-      }
-      return http::Response::Json(200, http::BatchResponseJson(results));
+      return http::AnswerBatch(*items, start,
+                               [&](const Status& s) { return ErrorResponse(s, req.request_id); });
     };
   };
-  using Finish = std::function<Result<http::Response>()>;
+  using Finish = http::BatchFinish;
   {
     auto h = batch([this](const std::string& item) -> Result<Finish> {
       ASSIGN_OR_RETURN(linkage::SignedDocument permit, linkage::ParseSignedPermitJson(item));
