@@ -157,7 +157,7 @@ int RunServer(const std::string& config_path) {
       return Fail("経路を登録できません", "cannot register routes", s);
     }
     sender = std::make_unique<server::LinkageSender>(**platform, *linkage, cfg->delivery_threads,
-                                                     "server", cfg->delivery_batch_items,
+                                                     cfg->instance, cfg->delivery_batch_items,
                                                      cfg->delivery_peer_requests);
     linkage->SetNotifier([s = sender.get()] { s->Notify(); });
   }

@@ -14,7 +14,8 @@ Result<std::string> ReadBody(BodyReader& body, size_t max) {
     ASSIGN_OR_RETURN(size_t n, body.Read(buf, sizeof(buf)));
     if (n == 0) return out;
     if (out.size() + n > max) {
-      return ResourceExhaustedError("body: larger than " + std::to_string(max) + " bytes");
+      return ResourceExhaustedError("BODY_TOO_LARGE: body: larger than " + std::to_string(max) +
+                                    " bytes");
     }
     out.append(buf, n);
   }
@@ -49,7 +50,10 @@ Response ReasonErrorResponse(const Status& s, const RequestId& rid, std::string_
           std::string_view::npos) {
     code = std::string(message.substr(0, colon));
   }
-  return Response::Error(HttpStatusFor(s.code()), code, message, rid);
+  // A body over a route's limit is the client's to shorten (413, as the HTTP server answers a
+  // body over its own limit), not a moment of overload to wait out (429).
+  const int status = code == "BODY_TOO_LARGE" ? 413 : HttpStatusFor(s.code());
+  return Response::Error(status, code, message, rid);
 }
 
 std::string BatchRequestJson(const std::vector<std::string>& items) {

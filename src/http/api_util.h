@@ -21,7 +21,8 @@
 namespace chukan::http {
 
 // Reads a whole request body of at most `max` bytes.
-// Errors: kResourceExhausted "body: larger than N bytes"; the reader's own errors.
+// Errors: kResourceExhausted "BODY_TOO_LARGE: body: larger than N bytes" (ReasonErrorResponse
+// answers it 413); the reader's own errors.
 Result<std::string> ReadBody(BodyReader& body, size_t max);
 
 // The query parameter `name` as an integer in [min, max], or `fallback` when absent.
@@ -31,9 +32,9 @@ Result<int64_t> QueryInt(const Request& req, std::string_view name, int64_t fall
                          int64_t max);
 
 // An error response for `s`. A message of the form "REASON_CODE: text" puts REASON_CODE in the
-// error's code, otherwise the status code's name is used. Internal failures (kInternal,
-// kUnknown, kDataLoss, and kUnavailable when `hide_unavailable`) are logged as `log_event` and
-// answered without their message.
+// error's code, otherwise the status code's name is used; BODY_TOO_LARGE is answered 413. Internal
+// failures (kInternal, kUnknown, kDataLoss, and kUnavailable when `hide_unavailable`) are logged as
+// `log_event` and answered without their message.
 Response ReasonErrorResponse(const Status& s, const RequestId& rid, std::string_view log_event,
                              bool hide_unavailable);
 

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "common/status_matchers.h"
 
 namespace chukan::http {
@@ -64,6 +66,42 @@ TEST(BatchTest, AResponseOfTheWrongShapeIsRefused) {
   EXPECT_FALSE(ParseBatchResponse(R"({"results":[{"body":{}}]})", 1).ok());
   EXPECT_FALSE(ParseBatchResponse(R"({"results":[{"status":200,"body":"x"}]})", 1).ok());
   EXPECT_FALSE(ParseBatchResponse("<html>", 1).ok());
+}
+
+// A BodyReader over a fixed text, read in pieces of at most `piece` bytes.
+class TextReader : public BodyReader {
+ public:
+  TextReader(std::string text, size_t piece) : text_(std::move(text)), piece_(piece) {}
+  Result<size_t> Read(char* out, size_t max) override {
+    const size_t n = std::min({max, piece_, text_.size() - at_});
+    text_.copy(out, n, at_);
+    at_ += n;
+    return n;
+  }
+
+ private:
+  std::string text_;
+  size_t piece_;
+  size_t at_ = 0;
+};
+
+TEST(ReadBodyTest, ReadsTheWholeBodyAndRefusesOneOverTheLimitWith413) {
+  TextReader small(std::string(40'000, 'x'), 7'000);
+  ASSERT_OK_AND_ASSIGN(std::string all, ReadBody(small, 40'000));
+  EXPECT_EQ(all, std::string(40'000, 'x'));
+  TextReader big(std::string(40'001, 'x'), 7'000);
+  Result<std::string> over = ReadBody(big, 40'000);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), StatusCode::kResourceExhausted);
+  Response r = ReasonErrorResponse(over.status(), RequestId::Generate(), "test", false);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_THAT(r.body, HasSubstr(R"("code":"BODY_TOO_LARGE")"));
+  EXPECT_THAT(r.body, HasSubstr("larger than 40000 bytes"));
+  // Other exhaustion is still 429.
+  EXPECT_EQ(ReasonErrorResponse(ResourceExhaustedError("too many requests"), RequestId::Generate(),
+                                "test", false)
+                .status,
+            429);
 }
 
 }  // namespace

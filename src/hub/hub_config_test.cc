@@ -40,6 +40,8 @@ validity_seconds = 120
 threads = 4
 timeout_ms = 2000
 lease_seconds = 30
+batch_items = 16
+peer_requests = 3
 [records]
 retention_days = 10
 )")));
@@ -54,6 +56,8 @@ retention_days = 10
   EXPECT_EQ(c.approval_permit_validity, std::chrono::seconds(259'200));
   EXPECT_EQ(c.delivery.threads, 4);
   EXPECT_EQ(c.delivery.timeout, std::chrono::milliseconds(2000));
+  EXPECT_EQ(c.delivery.batch_items, 16);
+  EXPECT_EQ(c.delivery.peer_requests, 3);
   EXPECT_EQ(c.retention_days, 10);
 }
 
@@ -66,6 +70,10 @@ TEST(HubConfigTest, ErrorsNameTheKey) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("hub.prot")));
   EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[delivery]\nlease_seconds = 5\ntimeout_ms = 9000\n")),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("delivery.lease_seconds")));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[delivery]\nbatch_items = 0\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("delivery.batch_items")));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[delivery]\npeer_requests = 257\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("delivery.peer_requests")));
   EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[hub]\ninstance = \"a:b\"\n")),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("hub.instance")));
   EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[store]\nbackend = \"postgres\"\n")),

@@ -893,14 +893,19 @@ Result<std::vector<RecordEntry>> LinkageService::ListRecords(const TenantId& ten
   for (const store::Row& r : answered) RETURN_IF_ERROR(add(r, "provider"));
   std::stable_sort(out.begin(), out.end(),
                    [](const RecordEntry& a, const RecordEntry& b) { return a.at_us < b.at_us; });
-  // A list cut by the limit ends a page: nothing later than its last entry may be returned, or
-  // the next page (after the last at_us) would skip the cut list's remainder.
+  // A list cut by the limit ends a page: nothing at or after its last entry's time may be
+  // returned, or the next page (after the last at_us) would skip the cut list's remainder —
+  // including entries of that same microsecond beyond the cut. Only when every entry shares
+  // that microsecond do they all stay (the page must move on).
   int64_t cutoff = INT64_MAX;
   if (asked.size() == static_cast<size_t>(limit)) cutoff = asked.back().GetInt(9).value_or(0);
   if (answered.size() == static_cast<size_t>(limit)) {
     cutoff = std::min(cutoff, answered.back().GetInt(9).value_or(0));
   }
   while (!out.empty() && out.back().at_us > cutoff) out.pop_back();
+  if (cutoff != INT64_MAX && !out.empty() && out.front().at_us < cutoff) {
+    while (out.back().at_us == cutoff) out.pop_back();
+  }
   return out;
 }
 

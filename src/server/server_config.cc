@@ -14,6 +14,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "server.threads",
                                     "server.max_body_mb",
                                     "server.workers",
+                                    "server.instance",
                                     "tls.cert",
                                     "tls.key",
                                     "tls.client_ca",
@@ -50,6 +51,11 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   cfg.port = static_cast<uint16_t>(port);
   ASSIGN_OR_RETURN(int64_t threads, c.GetInt("server.threads", 2, 1, 256));
   cfg.threads = static_cast<int>(threads);
+  ASSIGN_OR_RETURN(cfg.instance, c.GetString("server.instance", "server"));
+  if (cfg.instance.empty() || cfg.instance.size() > 64 ||
+      cfg.instance.find(':') != std::string::npos) {
+    return InvalidArgumentError(path + ": key 'server.instance': 1 to 64 characters, no ':'");
+  }
   ASSIGN_OR_RETURN(int64_t workers, c.GetInt("server.workers", 64, 1, 256));
   cfg.workers = static_cast<int>(workers);
   ASSIGN_OR_RETURN(int64_t max_body_mb, c.GetInt("server.max_body_mb", 1024, 1, 65536));

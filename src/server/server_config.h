@@ -2,7 +2,7 @@
 // from TOML. The admin commands (`chukan tenant …`, `chukan client …`) read the same file, so
 // they act on the same data directory or database as the server. Unknown keys are refused.
 //
-//   [server]   host, port, threads, max_body_mb
+//   [server]   host, port, threads, max_body_mb, workers, instance
 //   [tls]      cert, key, client_ca            (optional: HTTPS when cert is set)
 //   [store]    backend = "sqlite" | "postgres", data_dir, dsn, pg_prefix, pool_size
 //   [keys]     dir (default <data_dir>/keys): master.key, audit-signing.key
@@ -38,6 +38,9 @@ struct ServerConfig {
   int threads = 2;
   // Threads that run API and node handlers (each may wait for a durable commit or a long poll).
   int workers = 64;
+  // Names this process's outbox leases ("<instance>:<boot id>"). A starting server releases the
+  // leases of its instance name: every process sharing one store (PostgreSQL) needs its own.
+  std::string instance = "server";
   // Largest request body accepted (imports stream; other requests are small).
   size_t max_body_bytes = size_t{1} << 30;
   std::string tls_cert;

@@ -31,6 +31,28 @@ TEST(ServerConfigTest, DefaultsAndRelativePaths) {
   EXPECT_EQ(c.master_key_file(), dir.File("data/keys/master.key"));
   EXPECT_EQ(c.layout_dir, dir.File("data/layout"));
   EXPECT_TRUE(c.tls_cert.empty());
+  EXPECT_EQ(c.instance, "server");
+  EXPECT_EQ(c.delivery_batch_items, 64);
+  EXPECT_EQ(c.delivery_peer_requests, 2);
+}
+
+TEST(ServerConfigTest, InstanceAndDeliveryBatches) {
+  chukan::testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(ServerConfig c, LoadServerConfig(Write(dir, R"([server]
+instance = "node-2"
+[delivery]
+batch_items = 1
+peer_requests = 8
+)")));
+  EXPECT_EQ(c.instance, "node-2");
+  EXPECT_EQ(c.delivery_batch_items, 1);
+  EXPECT_EQ(c.delivery_peer_requests, 8);
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[server]\ninstance = \"a:b\"\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'server.instance'")));
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[delivery]\nbatch_items = 65\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'delivery.batch_items'")));
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[delivery]\npeer_requests = 0\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'delivery.peer_requests'")));
 }
 
 TEST(ServerConfigTest, FullFile) {

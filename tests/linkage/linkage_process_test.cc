@@ -1034,6 +1034,20 @@ TEST_F(LinkageProcessTest, KillNineOfAnyProcessLosesNothingAndDuplicatesNothing)
   EXPECT_EQ(references, distinct);
   EXPECT_EQ(permits.size(), static_cast<size_t>(kInquiries));
   EXPECT_EQ(HubRecords(kCityB).size(), static_cast<size_t>(kInquiries));
+  // The inquirer's own records, paged 50 at a time, list every inquiry exactly once.
+  std::multiset<std::string> paged;
+  int64_t after = 0;
+  for (int page = 0; page < 1000; ++page) {
+    http::Response r =
+        Call(kCityA, "GET", "/api/v1/records?limit=50&after_us=" + std::to_string(after));
+    ASSERT_EQ(r.status, 200) << r.body;
+    json body = json::parse(r.body);
+    if (body["records"].empty()) break;
+    for (const json& rec : body["records"]) paged.insert(rec["id"].get<std::string>());
+    after = body["next_after_us"].get<int64_t>();
+  }
+  EXPECT_EQ(paged.size(), static_cast<size_t>(kInquiries));
+  EXPECT_EQ(std::set<std::string>(paged.begin(), paged.end()), distinct);
 }
 
 }  // namespace
