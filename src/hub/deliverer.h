@@ -74,6 +74,8 @@ class Deliverer {
  private:
   Deliverer(Hub& hub, Options options, std::unique_ptr<http::Client> client);
   void Dispatch();
+  // Outbox::Claim inside a group commit; returns once it is durable.
+  Result<std::vector<store::OutboxItem>> ClaimThroughCommitter(int limit);
   void Work();
   // Sends one lane's items (one request, or one per item) and records each outcome.
   void DeliverBatch(std::vector<store::OutboxItem>& items);

@@ -102,7 +102,7 @@ void LinkageSender::Dispatch() {
         Result<std::shared_ptr<TenantContext>> ctx = platform_.Tenant(t);
         if (!ctx.ok() || !linkage_.State(t).ok()) continue;
         Result<std::vector<store::OutboxItem>> items =
-            linkage_.outbox().Claim(*(*ctx)->db, owner_, static_cast<int>(room), lease_);
+            linkage_.ClaimOutbox(t, owner_, static_cast<int>(room), lease_);
         if (!items.ok()) {
           log::Warn("server.delivery_claim_failed",
                     {{"tenant", t.str()}, {"error", items.status().ToString()}});

@@ -1057,6 +1057,22 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   return out;
 }
 
+Result<std::vector<store::OutboxItem>> LinkageService::ClaimOutbox(const TenantId& tenant,
+                                                                   std::string_view owner,
+                                                                   int limit,
+                                                                   std::chrono::seconds lease) {
+  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  auto items = std::make_shared<std::vector<store::OutboxItem>>();
+  const std::string who(owner);
+  RETURN_IF_ERROR(st->committer
+                      ->Submit([this, items, who, limit, lease](store::Transaction& tx) -> Status {
+                        ASSIGN_OR_RETURN(*items, outbox_->Claim(tx, who, limit, lease));
+                        return Status();
+                      })
+                      .get());
+  return std::move(*items);
+}
+
 Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::OutboxItem>& items,
                                const std::string& owner) {
   ASSIGN_OR_RETURN(TenantState * st, State(tenant));

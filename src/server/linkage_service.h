@@ -211,6 +211,11 @@ class LinkageService {
                  const std::string& owner);
 
   store::Outbox& outbox() { return *outbox_; }
+  // Claims due outbox items of `tenant` (store::Outbox::Claim) through the tenant's group
+  // committer, so that the claim shares a durable commit with the writes around it; returns
+  // once that commit is done.
+  Result<std::vector<store::OutboxItem>> ClaimOutbox(const TenantId& tenant, std::string_view owner,
+                                                     int limit, std::chrono::seconds lease);
   const layout::Catalogue& catalogue() const { return *catalogue_; }
   // Appends one entry to the tenant's audit log through the tenant's group committer (durable
   // when it returns; concurrent entries share a commit). Failures are logged.

@@ -144,9 +144,20 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Database& db, std::string_view own
   if (owner.empty() || limit < 1 || lease <= Duration::zero()) {
     return InvalidArgumentError("outbox: Claim needs an owner, limit >= 1 and a positive lease");
   }
+  ASSIGN_OR_RETURN(auto txn, db.Begin());
+  ASSIGN_OR_RETURN(std::vector<OutboxItem> items, Claim(*txn, owner, limit, lease));
+  RETURN_IF_ERROR(txn->Commit());
+  return items;
+}
+
+Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view owner, int limit,
+                                              Duration lease) const {
+  if (owner.empty() || limit < 1 || lease <= Duration::zero()) {
+    return InvalidArgumentError("outbox: Claim needs an owner, limit >= 1 and a positive lease");
+  }
+  Transaction* txn = &tx;
   const int64_t now = ToUnixMicros(clock_.Now());
   const int64_t until = ToUnixMicros(clock_.Now() + lease);
-  ASSIGN_OR_RETURN(auto txn, db.Begin());
   RETURN_IF_ERROR(
       txn->Exec("UPDATE outbox SET state = 'dead', lease_owner = NULL, updated_at = ?,"
                 " last_error = 'lease expired after the last attempt'"
@@ -154,7 +165,7 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Database& db, std::string_view own
                 {now, now, static_cast<int64_t>(options_.max_attempts)}));
   // SQLite serialises writers, so a plain subquery suffices; PostgreSQL claimers skip each
   // other's locked rows instead of waiting for them or claiming them twice.
-  const std::string lock = db.backend() == Backend::kPostgres ? " FOR UPDATE SKIP LOCKED" : "";
+  const std::string lock = tx.backend() == Backend::kPostgres ? " FOR UPDATE SKIP LOCKED" : "";
   ASSIGN_OR_RETURN(
       std::vector<Row> rows,
       txn->Query("UPDATE outbox SET state = 'leased', lease_owner = ?, lease_until = ?,"
@@ -171,7 +182,6 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Database& db, std::string_view own
     ASSIGN_OR_RETURN(OutboxItem item, ItemFromRow(r));
     items.push_back(std::move(item));
   }
-  RETURN_IF_ERROR(txn->Commit());
   std::sort(items.begin(), items.end(), [](const OutboxItem& a, const OutboxItem& b) {
     return a.not_before != b.not_before ? a.not_before < b.not_before : a.id < b.id;
   });

@@ -81,6 +81,10 @@ class Outbox {
   // nothing is due. kInvalidArgument for an empty owner, limit < 1 or lease <= 0.
   Result<std::vector<OutboxItem>> Claim(Database& db, std::string_view owner, int limit,
                                         Duration lease) const;
+  // As Claim, inside the caller's write transaction `tx`, so that a claim can share a group
+  // commit: the items are leased only once `tx` commits, so they must not be sent before.
+  Result<std::vector<OutboxItem>> Claim(Transaction& tx, std::string_view owner, int limit,
+                                        Duration lease) const;
 
   // Marks a leased item done. kFailedPrecondition if it is not leased by `owner` (the lease was
   // lost to another claimer, or it was already acknowledged); kNotFound if no such id.

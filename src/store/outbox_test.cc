@@ -76,6 +76,33 @@ TEST_P(OutboxTest, EnqueueClaimAck) {
   EXPECT_EQ(rest[0].dedupe_key, "b");
 }
 
+TEST_P(OutboxTest, ClaimInsideATransactionHoldsOnlyOnceItCommits) {
+  Enqueue("a", clock_.Now());
+  Enqueue("b", clock_.Now());
+  {
+    // Rolled back: nothing stays leased.
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*txn, "w1", 10, seconds(30)));
+    EXPECT_EQ(items.size(), 2u);
+    ASSERT_OK(txn->Rollback());
+  }
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*txn, "w2", 1, seconds(30)));
+    ASSERT_EQ(items.size(), 1u);
+    EXPECT_EQ(items[0].dedupe_key, "a");
+    ASSERT_OK(txn->Commit());
+    ASSERT_OK(outbox_->Ack(*db_, items[0].id, "w2"));
+  }
+  ASSERT_OK_AND_ASSIGN(auto rest, outbox_->Claim(*db_, "w3", 10, seconds(30)));
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].dedupe_key, "b");
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  EXPECT_THAT(outbox_->Claim(*txn, "", 1, seconds(30)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("owner")));
+  ASSERT_OK(txn->Rollback());
+}
+
 TEST_P(OutboxTest, NotClaimedBeforeNotBefore) {
   Enqueue("later", clock_.Now() + seconds(10));
   ASSERT_OK_AND_ASSIGN(auto none, outbox_->Claim(*db_, "w", 10, seconds(5)));
