@@ -1181,7 +1181,7 @@ Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::
   }
   // Record each outcome with its acknowledgement.
   const int64_t now = ToUnixMicros(clock_.Now());
-  std::vector<std::string> permitted;
+  std::vector<std::string> ended;
   for (size_t k = 0; k < to_send.size(); ++k) {
     const store::OutboxItem& item = items[to_send[k]];
     const Result<http::Response>& r = answers[k];
@@ -1202,7 +1202,7 @@ Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::
       if (r->status == 201 || r->status == 200) {
         Result<http::JsonObject> o = http::ParseJsonObject(r->body);
         std::string permit_id = o.ok() ? o->GetString("permit_id", 64).value_or("") : "";
-        permitted.push_back(id);
+        // Still open: long polls wait for the end, so nobody is woken for this.
         record = [this, item_id, owner, permit_id, now, id](store::Transaction& tx) -> Status {
           RETURN_IF_ERROR(
               tx.Exec("UPDATE inquiries SET state = 'permitted', permit_id = ?,"
@@ -1213,7 +1213,7 @@ Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::
       } else {
         const std::string state = r->status == 403 ? "refused" : "failed";
         const std::string reason = HubReason(*r);
-        permitted.push_back(id);  // ended: its waiters wake
+        ended.push_back(id);  // its waiters wake
         record = [this, item_id, owner, state, reason, now, id](store::Transaction& tx) -> Status {
           RETURN_IF_ERROR(
               tx.Exec("UPDATE inquiries SET state = ?, reason = ?, reply_secret = NULL,"
@@ -1247,7 +1247,7 @@ Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::
     Status s = w.get();
     if (!s.ok() && first_error.ok()) first_error = s;
   }
-  for (const std::string& id : permitted) Changed(id);
+  for (const std::string& id : ended) Changed(id);
   return first_error;
 }
 
