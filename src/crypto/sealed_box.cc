@@ -21,6 +21,15 @@ BoxKeyPair BoxKeyPair::Generate() {
   return BoxKeyPair(std::move(pk), std::move(sk));
 }
 
+Result<BoxKeyPair> BoxKeyPair::FromParts(Bytes public_key, const SecretBytes& secret_key) {
+  if (public_key.size() != crypto_box_PUBLICKEYBYTES || secret_key.size() != kBoxSecretKeyBytes) {
+    return InvalidArgumentError("X25519 key pair: expected 32-byte public and secret keys, got " +
+                                std::to_string(public_key.size()) + " and " +
+                                std::to_string(secret_key.size()));
+  }
+  return BoxKeyPair(std::move(public_key), secret_key.Clone());
+}
+
 Result<BoxKeyPair> BoxKeyPair::FromSecret(const SecretBytes& secret_key) {
   RETURN_IF_ERROR(EnsureInitialized());
   if (secret_key.size() != kBoxSecretKeyBytes) {

@@ -32,6 +32,10 @@ class BoxKeyPair {
   // Rebuilds a key pair from its 32-byte secret key (the public key is recomputed).
   // Errors: kInvalidArgument if the secret key is not 32 bytes.
   static Result<BoxKeyPair> FromSecret(const SecretBytes& secret_key);
+  // A key pair from both halves as stored together (no scalar multiplication). The halves are
+  // not checked against each other: a mismatched pair only fails to open what it is given.
+  // Errors: kInvalidArgument if either is not 32 bytes.
+  static Result<BoxKeyPair> FromParts(Bytes public_key, const SecretBytes& secret_key);
 
   // 32 bytes.
   const Bytes& public_key() const { return public_key_; }

@@ -100,6 +100,21 @@ TEST(SealedBoxTest, FromSecretRebuildsPublicKey) {
   EXPECT_EQ(c.public_key(), a.public_key());
 }
 
+TEST(SealedBoxTest, FromPartsOpensWhatItsPairOpensAndAMismatchOpensNothing) {
+  const BoxKeyPair a = BoxKeyPair::Generate();
+  const BoxKeyPair other = BoxKeyPair::Generate();
+  ASSERT_OK_AND_ASSIGN(const Bytes sealed, Seal(a.public_key(), AsBytes("x")));
+  ASSERT_OK_AND_ASSIGN(const BoxKeyPair same,
+                       BoxKeyPair::FromParts(a.public_key(), a.secret_key()));
+  ASSERT_OK_AND_ASSIGN(const SecretBytes opened, Open(same, sealed));
+  EXPECT_EQ(opened.AsStringView(), "x");
+  ASSERT_OK_AND_ASSIGN(const BoxKeyPair mixed,
+                       BoxKeyPair::FromParts(other.public_key(), a.secret_key()));
+  EXPECT_FALSE(Open(mixed, sealed).ok());
+  EXPECT_THAT(BoxKeyPair::FromParts(Bytes(31), a.secret_key()),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("got 31 and 32")));
+}
+
 TEST(SealedBoxTest, PrintingShowsNoSecret) {
   const BoxKeyPair k = BoxKeyPair::Generate();
   EXPECT_EQ(::testing::PrintToString(k), "BoxKeyPair[public_key=" + ToHex(k.public_key()) + "]");

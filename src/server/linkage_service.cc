@@ -736,10 +736,11 @@ Result<LinkageService::PendingStatus> LinkageService::StartInquiryResult(
   TenantState& st = **state;
   const std::string id = permit->reference;
   crypto::Bytes secret_sealed;
+  crypto::Bytes reply_public;
   {
     ASSIGN_OR_RETURN(auto tx, st.ctx->db->BeginRead());
-    ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT state, permit_id, reply_secret FROM inquiries"
-                                            " WHERE inquiry_id = ?",
+    ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT state, permit_id, reply_secret, reply_public"
+                                            " FROM inquiries WHERE inquiry_id = ?",
                                             {id}));
     if (!row) return NotFoundError("UNKNOWN_INQUIRY: no inquiry " + id);
     ASSIGN_OR_RETURN(std::string state_text, row->GetText(0));
@@ -756,6 +757,7 @@ Result<LinkageService::PendingStatus> LinkageService::StartInquiryResult(
     ASSIGN_OR_RETURN(std::optional<crypto::Bytes> secret, row->GetOptionalBlob(2));
     if (!secret) return FailedPreconditionError("INQUIRY_ENDED: the inquiry's key is gone");
     secret_sealed = std::move(*secret);
+    ASSIGN_OR_RETURN(reply_public, row->GetBlob(3));
   }
   ASSIGN_OR_RETURN(crypto::VerifyKey provider_key, hub_->OrgKey(tenant.org(), permit->provider));
   Result<linkage::Envelope> envelope = linkage::VerifyEnvelope(result.envelope, provider_key);
@@ -771,7 +773,9 @@ Result<LinkageService::PendingStatus> LinkageService::StartInquiryResult(
   }
   ASSIGN_OR_RETURN(crypto::SecretBytes secret, crypto::Decrypt(st.ctx->data_key, secret_sealed,
                                                                Aad("reply-secret", tenant, id)));
-  ASSIGN_OR_RETURN(crypto::BoxKeyPair reply, crypto::BoxKeyPair::FromSecret(secret));
+  // The public half is stored beside the sealed secret: no scalar multiplication to rebuild it.
+  ASSIGN_OR_RETURN(crypto::BoxKeyPair reply,
+                   crypto::BoxKeyPair::FromParts(std::move(reply_public), secret));
   Result<crypto::SecretBytes> answer = crypto::Open(reply, envelope->sealed);
   if (!answer.ok()) {
     return InvalidArgumentError(
