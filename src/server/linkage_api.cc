@@ -488,50 +488,51 @@ Status LinkageApi::Register(http::Router& router) {
 }
 
 Status LinkageApi::RegisterNode(http::Router& router) {
-  auto node = [](auto fn) {
-    return [fn](http::Request& req, http::BodyReader& body) -> http::Response {
+  // Node routes: a client certificate of [node] client_ca is required (what makes a message
+  // trustworthy is the hub's signature inside it); the body is read whole, up to `max` bytes.
+  auto node = [](size_t max, auto fn) {
+    return [max, fn](http::Request& req, http::BodyReader& body) -> http::Response {
       if (!req.peer.identity) {
         return ErrorResponse(UnauthenticatedError("a client certificate is required"),
                              req.request_id);
       }
-      Result<std::string> text = http::ReadBody(body, linkage::kMaxEnvelopeMessageBytes);
+      Result<std::string> text = http::ReadBody(body, max);
       if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
-      Result<http::Response> r = fn(*text);
+      Result<http::Response> r = fn(req, *text);
       if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
       return std::move(*r);
     };
   };
   {
-    auto h = node([this](const std::string& body) -> Result<http::Response> {
-      ASSIGN_OR_RETURN(linkage::SignedDocument permit, linkage::ParseSignedPermitJson(body));
-      ASSIGN_OR_RETURN(std::string outcome, linkage_.OnProvisionRequest(permit));
-      return http::Response::Json(200, R"({"status":")" + outcome + "\"}");
-    });
+    auto h = node(linkage::kMaxEnvelopeMessageBytes,
+                  [this](http::Request&, const std::string& body) -> Result<http::Response> {
+                    ASSIGN_OR_RETURN(linkage::SignedDocument permit,
+                                     linkage::ParseSignedPermitJson(body));
+                    ASSIGN_OR_RETURN(std::string outcome, linkage_.OnProvisionRequest(permit));
+                    return http::Response::Json(200, R"({"status":")" + outcome + "\"}");
+                  });
     RETURN_IF_ERROR(router.AddStreaming("POST", "/node/v1/provision-requests", std::move(h)));
   }
   {
-    auto h = node([this](const std::string& body) -> Result<http::Response> {
-      ASSIGN_OR_RETURN(linkage::ProvisionResult result, linkage::ParseProvisionResultJson(body));
-      RETURN_IF_ERROR(linkage_.OnInquiryResult(result));
-      return http::Response::Json(200, R"({"status":"accepted"})");
-    });
+    auto h = node(linkage::kMaxEnvelopeMessageBytes,
+                  [this](http::Request&, const std::string& body) -> Result<http::Response> {
+                    ASSIGN_OR_RETURN(linkage::ProvisionResult result,
+                                     linkage::ParseProvisionResultJson(body));
+                    RETURN_IF_ERROR(linkage_.OnInquiryResult(result));
+                    return http::Response::Json(200, R"({"status":"accepted"})");
+                  });
     RETURN_IF_ERROR(router.AddStreaming("POST", "/node/v1/inquiry-results", std::move(h)));
   }
   // The batch forms (http::ParseBatchRequest): every item is started (checked, sealed, its
   // write handed to the group committer) before any is waited for, so the batch shares commits.
-  auto batch = [](auto start) {
-    return [start](http::Request& req, http::BodyReader& body) -> http::Response {
-      if (!req.peer.identity) {
-        return ErrorResponse(UnauthenticatedError("a client certificate is required"),
-                             req.request_id);
-      }
-      Result<std::string> text = http::ReadBody(body, http::kMaxBatchBytes);
-      if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
-      Result<std::vector<std::string>> items = http::ParseBatchRequest(*text);
-      if (!items.ok()) return ErrorResponse(items.status(), req.request_id);
-      return http::AnswerBatch(*items, start,
-                               [&](const Status& s) { return ErrorResponse(s, req.request_id); });
-    };
+  auto batch = [&node](auto start) {
+    return node(http::kMaxBatchBytes,
+                [start](http::Request& req, const std::string& text) -> Result<http::Response> {
+                  ASSIGN_OR_RETURN(std::vector<std::string> items, http::ParseBatchRequest(text));
+                  return http::AnswerBatch(items, start, [&](const Status& s) {
+                    return ErrorResponse(s, req.request_id);
+                  });
+                });
   };
   using Finish = http::BatchFinish;
   {

@@ -194,18 +194,24 @@ class LinkageProcessTest : public ::testing::Test {
     }
   }
 
-  // The hub's records of provision as `org` sees them (its own only).
-  json HubRecords(const OrgCode& org) {
+  // A client that presents `org`'s certificate to the hub.
+  std::unique_ptr<http::Client> AsOrg(const OrgCode& org) {
     http::ClientOptions co;
     co.ca_file = net_->Path("pki/ca.crt");
     co.cert_file = net_->Path("pki/" + org.str() + ".crt");
     co.key_file = net_->Path("pki/" + org.str() + ".key");
-    auto client = http::Client::Create(co);
-    EXPECT_OK(client);
+    auto c = http::Client::Create(co);
+    EXPECT_OK(c);
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+
+  // The hub's records of provision as `org` sees them (its own only).
+  json HubRecords(const OrgCode& org) {
+    std::unique_ptr<http::Client> client = AsOrg(org);
     json all = json::array();
     int64_t after = 0;
     while (true) {
-      auto r = (*client)->Send(
+      auto r = client->Send(
           {"GET",
            net_->HubUrl() + "/hub/v1/records?limit=1000&after=" + std::to_string(after),
            {},
@@ -218,17 +224,6 @@ class LinkageProcessTest : public ::testing::Test {
       after = page["next_after"].get<int64_t>();
     }
     return all;
-  }
-
-  // A client that presents `org`'s certificate to the hub.
-  std::unique_ptr<http::Client> AsOrg(const OrgCode& org) {
-    http::ClientOptions co;
-    co.ca_file = net_->Path("pki/ca.crt");
-    co.cert_file = net_->Path("pki/" + org.str() + ".crt");
-    co.key_file = net_->Path("pki/" + org.str() + ".key");
-    auto c = http::Client::Create(co);
-    EXPECT_OK(c);
-    return c.ok() ? std::move(*c) : nullptr;
   }
 
   // POSTs {"items":[…]} to `url` and returns the per-item results ({"status":…,"body":…}).
