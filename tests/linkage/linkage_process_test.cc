@@ -28,6 +28,8 @@
 #include "http/client.h"
 #include "linkage/envelope.h"
 #include "linkage/permit.h"
+#include "server/platform.h"
+#include "server/server_config.h"
 
 namespace chukan::testing {
 namespace {
@@ -721,8 +723,31 @@ TEST_F(LinkageProcessTest, InquiryResultsWithBadSignaturesOrForOthersAreRefused)
   EXPECT_THAT(hub_each[0]["body"].dump(), HasSubstr("BAD_SIGNATURE"));
   EXPECT_EQ(hub_each[1]["status"], 400) << hub_each[1].dump();
   EXPECT_THAT(hub_each[1]["body"].dump(), HasSubstr("MALFORMED_ENVELOPE"));
+  // An answer that city B really signed, for this very permit, but sealed to a key that is not
+  // the inquiry's (the permit above carries a reply key of its own): it does not open. City B's
+  // envelope key is taken from its server's store, opened here beside the running process.
+  ASSERT_OK_AND_ASSIGN(server::ServerConfig b_config,
+                       server::LoadServerConfig(net_->server_config(1)));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::Platform> b_platform,
+                       server::Platform::Open(b_config, /*create_keys=*/false));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<server::TenantContext> b_tenant,
+                       b_platform->Tenant(TenantId::ForOrg(kCityB)));
+  ASSERT_TRUE(b_tenant->org_key.has_value());
+  http::Response wrong_key = send(p, hub_key, *b_tenant->org_key);
+  EXPECT_EQ(wrong_key.status, 400) << wrong_key.body;
+  EXPECT_THAT(wrong_key.body, HasSubstr("SEALED_TO_WRONG_KEY"));
   // None of it changed the inquiry.
   EXPECT_EQ(WaitFor(kCityA, id, {"permitted"})["state"], "permitted");
+  // And the real answer still ends it: city B's staff approve, the answer opens.
+  json approvals = ApprovalsAtCityB(1);
+  ASSERT_EQ(approvals.size(), 1u);
+  EXPECT_EQ(
+      Call(kCityB, "POST", "/api/v1/approvals/" + approvals[0]["permit_id"].get<std::string>(),
+           R"({"decision":"approve"})", "", Role::kApprover)
+          .status,
+      200);
+  EXPECT_EQ(WaitFor(kCityA, id, {"completed", "refused", "failed", "expired"})["state"],
+            "completed");
 }
 
 TEST_F(LinkageProcessTest, HubBatchRouteAnswersEachPermitRequestAsAlone) {
