@@ -108,6 +108,43 @@ Response AnswerBatch(const std::vector<std::string>& items,
   return Response::Json(200, BatchResponseJson(results));
 }
 
+std::vector<Result<Response>> SendItems(const std::vector<std::string>& bodies,
+                                        std::string_view single_path, std::string_view batch_path,
+                                        const PostFn& post) {
+  std::vector<Result<Response>> answers;
+  answers.reserve(bodies.size());
+  auto one_by_one = [&] {
+    for (size_t i = 0; i < bodies.size(); ++i) answers.push_back(post(single_path, bodies[i], i));
+  };
+  if (bodies.size() <= 1) {
+    one_by_one();
+    return answers;
+  }
+  Result<Response> r = post(batch_path, BatchRequestJson(bodies), kWholeBatch);
+  if (r.ok() && (r->status == 404 || r->status == 405)) {
+    one_by_one();
+    return answers;
+  }
+  Result<std::vector<Response>> each =
+      !r.ok()            ? Result<std::vector<Response>>(UnavailableError(r.status().ToString()))
+      : r->status != 200 ? Result<std::vector<Response>>(
+                               UnavailableError("batch answered HTTP " + std::to_string(r->status)))
+                         : ParseBatchResponse(r->body, bodies.size());
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    answers.push_back(each.ok() ? Result<Response>(std::move((*each)[i]))
+                                : Result<Response>(UnavailableError(each.status().message())));
+  }
+  return answers;
+}
+
+Delivery Classify(const Result<Response>& answer) {
+  if (!answer.ok()) return Delivery::kRetry;
+  const int s = answer->status;
+  if (s >= 200 && s < 300) return Delivery::kDelivered;
+  if (s >= 400 && s < 500 && s != 408 && s != 429) return Delivery::kRefused;
+  return Delivery::kRetry;
+}
+
 Result<std::vector<Response>> ParseBatchResponse(std::string_view body, size_t expected) {
   ASSIGN_OR_RETURN(JsonObject o, ParseJsonObject(body, {kMaxBatchBytes, 12}));
   ASSIGN_OR_RETURN(std::vector<JsonObject> results, o.GetObjectArray("results", kMaxBatchItems));

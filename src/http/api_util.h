@@ -65,6 +65,25 @@ Response AnswerBatch(const std::vector<std::string>& items,
 // response is not a batch response of that many items.
 Result<std::vector<Response>> ParseBatchResponse(std::string_view body, size_t expected);
 
+// The sender's side. `bodies` go alone to `single_path` when there is one, else together as one
+// batch to `batch_path`; `post(path, body, item)` sends one request (`item` is the body's index,
+// or kWholeBatch). Returns one answer per body: the batch's per-item results; the batch's own
+// failure (no answer, or a status other than 200 — then nothing was handled) for every item, as
+// kUnavailable, so that none is acknowledged unseen; and for a 404/405 to the batch route (a
+// receiver without batches) the answers of one request per body.
+inline constexpr size_t kWholeBatch = static_cast<size_t>(-1);
+using PostFn =
+    std::function<Result<Response>(std::string_view path, std::string body, size_t item)>;
+std::vector<Result<Response>> SendItems(const std::vector<std::string>& bodies,
+                                        std::string_view single_path, std::string_view batch_path,
+                                        const PostFn& post);
+
+// What a sender does with one answer: kDelivered on 2xx; kRefused on a 4xx other than 408 and
+// 429 (the receiver refuses the message for good: retrying cannot help); kRetry otherwise (no
+// answer, 5xx, 408, 429, or any other status).
+enum class Delivery { kDelivered, kRefused, kRetry };
+Delivery Classify(const Result<Response>& answer);
+
 }  // namespace chukan::http
 
 #endif  // CHUKAN_HTTP_API_UTIL_H_

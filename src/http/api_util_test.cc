@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "common/status_matchers.h"
 
 namespace chukan::http {
 namespace {
 
+using ::chukan::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -66,6 +68,86 @@ TEST(BatchTest, AResponseOfTheWrongShapeIsRefused) {
   EXPECT_FALSE(ParseBatchResponse(R"({"results":[{"body":{}}]})", 1).ok());
   EXPECT_FALSE(ParseBatchResponse(R"({"results":[{"status":200,"body":"x"}]})", 1).ok());
   EXPECT_FALSE(ParseBatchResponse("<html>", 1).ok());
+}
+
+// A receiver for SendItems: records each request; answers the batch route as `batch` says.
+struct FakePeer {
+  std::function<Result<Response>(const std::string& body)> batch;
+  std::vector<std::string> calls;  // "path item"
+  Result<Response> Post(std::string_view path, const std::string& body, size_t item) {
+    calls.push_back(std::string(path) + " " +
+                    (item == kWholeBatch ? std::string("all") : std::to_string(item)));
+    if (path == "/batch") return batch(body);
+    return Response::Json(201, R"({"single":")" + body.substr(6, 1) + "\"}");
+  }
+  PostFn Fn() {
+    return [this](std::string_view path, std::string body, size_t item) {
+      return Post(path, body, item);
+    };
+  }
+};
+
+TEST(SendItemsTest, OneGoesAloneSeveralGoTogether) {
+  FakePeer peer;
+  peer.batch = [](const std::string& body) -> Result<Response> {
+    EXPECT_EQ(body, R"({"items":[{"n":"a"},{"n":"b"}]})");
+    return Response::Json(
+        200, BatchResponseJson({Response::Json(201, "{}"), Response::Json(409, R"({"e":1})")}));
+  };
+  std::vector<Result<Response>> one = SendItems({R"({"n":"a"})"}, "/one", "/batch", peer.Fn());
+  ASSERT_EQ(one.size(), 1u);
+  ASSERT_OK(one[0]);
+  EXPECT_EQ(one[0]->status, 201);
+  std::vector<Result<Response>> two =
+      SendItems({R"({"n":"a"})", R"({"n":"b"})"}, "/one", "/batch", peer.Fn());
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0]->status, 201);
+  EXPECT_EQ(two[1]->status, 409);
+  EXPECT_EQ(two[1]->body, R"({"e":1})");
+  EXPECT_THAT(peer.calls, ElementsAre("/one 0", "/batch all"));
+}
+
+TEST(SendItemsTest, AReceiverWithoutBatchesGetsOneRequestPerItem) {
+  FakePeer peer;
+  peer.batch = [](const std::string&) -> Result<Response> { return Response::Json(404, "{}"); };
+  std::vector<Result<Response>> r =
+      SendItems({R"({"n":"a"})", R"({"n":"b"})"}, "/one", "/batch", peer.Fn());
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0]->body, R"({"single":"a"})");
+  EXPECT_EQ(r[1]->body, R"({"single":"b"})");
+  EXPECT_THAT(peer.calls, ElementsAre("/batch all", "/one 0", "/one 1"));
+}
+
+TEST(SendItemsTest, ABatchThatFailsAsAWholeIsRetriedForEveryItem) {
+  for (auto answer : std::vector<std::function<Result<Response>(const std::string&)>>{
+           [](const std::string&) -> Result<Response> { return UnavailableError("reset"); },
+           [](const std::string&) -> Result<Response> { return Response::Json(400, "{}"); },
+           [](const std::string&) -> Result<Response> { return Response::Json(503, "{}"); },
+           [](const std::string&) -> Result<Response> {
+             return Response::Json(200, BatchResponseJson({Response::Json(201, "{}")}));
+           }}) {
+    FakePeer peer;
+    peer.batch = answer;
+    std::vector<Result<Response>> r =
+        SendItems({R"({"n":"a"})", R"({"n":"b"})"}, "/one", "/batch", peer.Fn());
+    ASSERT_EQ(r.size(), 2u);
+    for (const Result<Response>& each : r) {
+      EXPECT_THAT(each, StatusIs(StatusCode::kUnavailable));
+      EXPECT_EQ(Classify(each), Delivery::kRetry);
+    }
+  }
+}
+
+TEST(ClassifyTest, DeliveredRefusedOrRetried) {
+  EXPECT_EQ(Classify(Response::Json(200, "{}")), Delivery::kDelivered);
+  EXPECT_EQ(Classify(Response::Json(202, "{}")), Delivery::kDelivered);
+  EXPECT_EQ(Classify(Response::Json(409, "{}")), Delivery::kRefused);
+  EXPECT_EQ(Classify(Response::Json(413, "{}")), Delivery::kRefused);
+  EXPECT_EQ(Classify(Response::Json(408, "{}")), Delivery::kRetry);
+  EXPECT_EQ(Classify(Response::Json(429, "{}")), Delivery::kRetry);
+  EXPECT_EQ(Classify(Response::Json(503, "{}")), Delivery::kRetry);
+  EXPECT_EQ(Classify(Response::Json(302, "{}")), Delivery::kRetry);
+  EXPECT_EQ(Classify(Result<Response>(DeadlineExceededError("timeout"))), Delivery::kRetry);
 }
 
 // A BodyReader over a fixed text, read in pieces of at most `piece` bytes.

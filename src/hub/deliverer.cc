@@ -161,16 +161,12 @@ void Deliverer::Work() {
 void Deliverer::DeliverBatch(std::vector<store::OutboxItem>& items) {
   const store::OutboxItem& first = items.front();
   const std::string to_text(PayloadOrg(first));
+  const bool requests = first.topic == kTopicProvisionRequest;
   const bool results = first.topic == kTopicInquiryResult;
-  const std::string_view path = first.topic == kTopicProvisionRequest ? kProvisionRequestPath
-                                : results                             ? kInquiryResultPath
-                                                                      : std::string_view();
-  const std::string_view batch_path =
-      first.topic == kTopicProvisionRequest ? kProvisionRequestBatchPath : kInquiryResultBatchPath;
   Result<OrgCode> to = OrgCode::Parse(to_text);
   std::string error;
   std::string endpoint;
-  if (!to.ok() || path.empty()) {
+  if (!to.ok() || (!requests && !results)) {
     // Not something this hub wrote: park it for an operator.
     error = "malformed outbox item";
   } else if (Result<OrgRecord> org = hub_.FindOrg(*to); !org.ok()) {
@@ -181,72 +177,53 @@ void Deliverer::DeliverBatch(std::vector<store::OutboxItem>& items) {
     endpoint = org->endpoint;
   }
   if (!error.empty()) {
-    for (const store::OutboxItem& item : items) Record(item, to_text, InternalError(error));
-    return;
-  }
-  auto send_one = [&](const store::OutboxItem& item) {
-    http::ClientRequest req;
-    req.method = "POST";
-    req.url = endpoint + std::string(path);
-    req.headers.Add("Content-Type", "application/json");
-    req.headers.Add("X-Chukan-Permit-Id", item.dedupe_key);
-    req.body = std::string(PayloadBody(item));
-    Record(item, to_text, client_->Send(req));
-  };
-  if (items.size() == 1) {
-    send_one(first);
+    for (const store::OutboxItem& item : items) Finish(item, false, error);
     return;
   }
   std::vector<std::string> bodies;
   bodies.reserve(items.size());
   for (const store::OutboxItem& item : items) bodies.emplace_back(PayloadBody(item));
-  http::ClientRequest req;
-  req.method = "POST";
-  req.url = endpoint + std::string(batch_path);
-  req.headers.Add("Content-Type", "application/json");
-  req.body = http::BatchRequestJson(bodies);
-  Result<http::Response> resp = client_->Send(req);
-  if (resp.ok() && (resp->status == 404 || resp->status == 405)) {
-    // A receiver without the batch route: one by one.
-    for (const store::OutboxItem& item : items) send_one(item);
-    return;
-  }
-  Result<std::vector<http::Response>> answers =
-      !resp.ok()            ? Result<std::vector<http::Response>>(resp.status())
-      : resp->status != 200 ? Result<std::vector<http::Response>>(UnavailableError(
-                                  "batch answered HTTP " + std::to_string(resp->status)))
-                            : http::ParseBatchResponse(resp->body, items.size());
-  for (size_t i = 0; i < items.size(); ++i) {
-    // The batch as a whole failed: every item is retried later (never acknowledged unseen).
-    Record(items[i], to_text,
-           answers.ok() ? Result<http::Response>(std::move((*answers)[i]))
-                        : Result<http::Response>(UnavailableError(answers.status().ToString())));
-  }
+  std::vector<Result<http::Response>> answers =
+      http::SendItems(bodies, requests ? kProvisionRequestPath : kInquiryResultPath,
+                      requests ? kProvisionRequestBatchPath : kInquiryResultBatchPath,
+                      [&](std::string_view path, std::string body, size_t i) {
+                        http::ClientRequest req;
+                        req.method = "POST";
+                        req.url = endpoint + std::string(path);
+                        req.headers.Add("Content-Type", "application/json");
+                        if (i != http::kWholeBatch)
+                          req.headers.Add("X-Chukan-Permit-Id", items[i].dedupe_key);
+                        req.body = std::move(body);
+                        return client_->Send(req);
+                      });
+  for (size_t i = 0; i < items.size(); ++i) Record(items[i], to_text, answers[i]);
 }
 
 void Deliverer::Record(const store::OutboxItem& item, const std::string& to,
                        const Result<http::Response>& resp) {
-  std::string error;
-  bool ack = false;
-  if (!resp.ok()) {
-    error = resp.status().code() == StatusCode::kInternal ? resp.status().message()
-                                                          : resp.status().ToString();
-  } else if (resp->status >= 200 && resp->status < 300) {
-    ack = true;
-    delivered_.fetch_add(1);
-  } else if (resp->status >= 400 && resp->status < 500 && resp->status != 408 &&
-             resp->status != 429) {
-    // The receiver refuses this message for good (e.g. an expired permit): retrying cannot
-    // help. Acknowledge, and leave a trace for the operator.
-    ack = true;
-    refused_.fetch_add(1);
-    log::Warn("hub.delivery_refused", {{"topic", item.topic},
-                                       {"permit_id", item.dedupe_key},
-                                       {"org", to},
-                                       {"status", resp->status}});
-  } else {
-    error = "HTTP " + std::to_string(resp->status);
+  switch (http::Classify(resp)) {
+    case http::Delivery::kDelivered:
+      delivered_.fetch_add(1);
+      Finish(item, true, "");
+      return;
+    case http::Delivery::kRefused:
+      // The receiver refuses this message for good (e.g. an expired permit): retrying cannot
+      // help. Acknowledge, and leave a trace for the operator.
+      refused_.fetch_add(1);
+      log::Warn("hub.delivery_refused", {{"topic", item.topic},
+                                         {"permit_id", item.dedupe_key},
+                                         {"org", to},
+                                         {"status", resp->status}});
+      Finish(item, true, "");
+      return;
+    case http::Delivery::kRetry:
+      Finish(item, false,
+             resp.ok() ? "HTTP " + std::to_string(resp->status) : resp.status().ToString());
+      return;
   }
+}
+
+void Deliverer::Finish(const store::OutboxItem& item, bool ack, const std::string& error) {
   if (!ack) {
     retried_.fetch_add(1);
     log::Warn("hub.delivery_failed", {{"topic", item.topic},

@@ -79,10 +79,12 @@ class Deliverer {
   void Work();
   // Sends one lane's items (one request, or one per item) and records each outcome.
   void DeliverBatch(std::vector<store::OutboxItem>& items);
-  // Ack (a 2xx, or a permanent refusal) or Fail (retry later) with `error`, through the group
-  // committer.
+  // Records an answer by http::Classify: acknowledged (delivered or refused for good), or
+  // failed to be retried.
   void Record(const store::OutboxItem& item, const std::string& to,
               const Result<http::Response>& resp);
+  // Ack, or Fail with `error`, through the group committer.
+  void Finish(const store::OutboxItem& item, bool ack, const std::string& error);
 
   Hub& hub_;
   const Options options_;

@@ -1139,9 +1139,11 @@ Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::
     }
   }
   std::vector<size_t> to_send;
+  std::vector<std::string> texts;
   for (size_t i = 0; i < items.size(); ++i) {
     if (bodies[i]) {
       to_send.push_back(i);
+      texts.push_back(std::move(*bodies[i]));
       continue;
     }
     const int64_t id = items[i].id;
@@ -1151,38 +1153,13 @@ Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::
                          })
                          .share());
   }
-  // Send: one request per item, or one batch.
-  const std::string_view single = permits ? "/hub/v1/inquiries" : "/hub/v1/provisions";
-  const std::string_view batch = permits ? "/hub/v1/batch/inquiries" : "/hub/v1/batch/provisions";
-  std::vector<Result<http::Response>> answers;
-  answers.reserve(to_send.size());
-  auto send_singly = [&] {
-    answers.clear();
-    for (size_t i : to_send) answers.push_back(hub_->Post(tenant.org(), single, *bodies[i]));
-  };
-  if (to_send.size() == 1) {
-    send_singly();
-  } else if (to_send.size() > 1) {
-    std::vector<std::string> texts;
-    texts.reserve(to_send.size());
-    for (size_t i : to_send) texts.push_back(*bodies[i]);
-    Result<http::Response> r = hub_->Post(tenant.org(), batch, http::BatchRequestJson(texts));
-    if (r.ok() && (r->status == 404 || r->status == 405)) {
-      send_singly();
-    } else {
-      Result<std::vector<http::Response>> each =
-          !r.ok() ? Result<std::vector<http::Response>>(r.status())
-          : r->status != 200
-              ? Result<std::vector<http::Response>>(UnavailableError(
-                    "batch answered HTTP " + std::to_string(r->status) + " " + HubReason(*r)))
-              : http::ParseBatchResponse(r->body, to_send.size());
-      for (size_t k = 0; k < to_send.size(); ++k) {
-        // The batch as a whole failed: every item is retried later, never acknowledged unseen.
-        answers.push_back(each.ok() ? Result<http::Response>(std::move((*each)[k]))
-                                    : Result<http::Response>(each.status()));
-      }
-    }
-  }
+  // Send: alone, or as one batch (http::SendItems).
+  const std::vector<Result<http::Response>> answers =
+      http::SendItems(texts, permits ? "/hub/v1/inquiries" : "/hub/v1/provisions",
+                      permits ? "/hub/v1/batch/inquiries" : "/hub/v1/batch/provisions",
+                      [&](std::string_view path, std::string body, size_t) {
+                        return hub_->Post(tenant.org(), path, std::move(body));
+                      });
   // Record each outcome with its acknowledgement.
   const int64_t now = ToUnixMicros(clock_.Now());
   std::vector<std::string> ended;
@@ -1191,7 +1168,7 @@ Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::
     const Result<http::Response>& r = answers[k];
     const int64_t item_id = item.id;
     store::GroupCommitter::WriteFn record;
-    if (!r.ok() || r->status >= 500 || r->status == 408 || r->status == 429) {
+    if (http::Classify(r) == http::Delivery::kRetry) {
       const std::string error =
           r.ok() ? "HTTP " + std::to_string(r->status) : r.status().ToString();
       log::Warn("server.delivery_failed", {{"tenant", tenant.str()},
