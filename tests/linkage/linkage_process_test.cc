@@ -196,6 +196,13 @@ class LinkageProcessTest : public ::testing::Test {
     }
   }
 
+  // City B's staff decide an approval: the HTTP status.
+  int Decide(const std::string& permit_id, const std::string& decision = "approve") {
+    return Call(kCityB, "POST", "/api/v1/approvals/" + permit_id,
+                json{{"decision", decision}}.dump(), "", Role::kApprover)
+        .status;
+  }
+
   // A client that presents `org`'s certificate to the hub.
   std::unique_ptr<http::Client> AsOrg(const OrgCode& org) {
     http::ClientOptions co;
@@ -468,11 +475,7 @@ TEST_F(LinkageProcessTest, UnansweredInquiriesExpireAndResultsAreDeletedAfterRet
   http::Response r = Call(kCityB, "GET", "/api/v1/approvals", "", "", Role::kApprover);
   json approvals = json::parse(r.body)["approvals"];
   ASSERT_EQ(approvals.size(), 1u);
-  ASSERT_EQ(
-      Call(kCityB, "POST", "/api/v1/approvals/" + approvals[0]["permit_id"].get<std::string>(),
-           R"({"decision":"approve"})", "", Role::kApprover)
-          .status,
-      200);
+  ASSERT_EQ(Decide(approvals[0]["permit_id"].get<std::string>()), 200);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(WaitFor(kCityA, waiting, {"expired"})["state"], "expired");
 
@@ -741,11 +744,7 @@ TEST_F(LinkageProcessTest, InquiryResultsWithBadSignaturesOrForOthersAreRefused)
   // And the real answer still ends it: city B's staff approve, the answer opens.
   json approvals = ApprovalsAtCityB(1);
   ASSERT_EQ(approvals.size(), 1u);
-  EXPECT_EQ(
-      Call(kCityB, "POST", "/api/v1/approvals/" + approvals[0]["permit_id"].get<std::string>(),
-           R"({"decision":"approve"})", "", Role::kApprover)
-          .status,
-      200);
+  EXPECT_EQ(Decide(approvals[0]["permit_id"].get<std::string>()), 200);
   EXPECT_EQ(WaitFor(kCityA, id, {"completed", "refused", "failed", "expired"})["state"],
             "completed");
 }
@@ -884,11 +883,7 @@ TEST_F(LinkageProcessTest, OnPostgreSqlTheAnswerEqualsTheReplicaAndSurvivesKillN
                                                {"provider", kCityB.str()}});
   json approvals = ApprovalsAtCityB(1);
   ASSERT_EQ(approvals.size(), 1u);
-  ASSERT_EQ(
-      Call(kCityB, "POST", "/api/v1/approvals/" + approvals[0]["permit_id"].get<std::string>(),
-           R"({"decision":"approve"})", "", Role::kApprover)
-          .status,
-      200);
+  ASSERT_EQ(Decide(approvals[0]["permit_id"].get<std::string>()), 200);
   EXPECT_EQ(WaitFor(kCityA, welfare, {"completed"})["result"]["records"][0]["IT00010200000009"],
             "123456");
   // The provider killed in the middle of 40 inquiries: each completes, once.
