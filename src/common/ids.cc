@@ -59,6 +59,14 @@ Status CheckHex128(std::string_view type_name, std::string_view s) {
 
 std::string RandomHex128() { return RequestId::Generate().str(); }
 
+std::string TimeOrderedHex128(int64_t unix_ms) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s = RequestId::Generate().str();  // 32 random hex digits; the first 12 replaced
+  const uint64_t ms = static_cast<uint64_t>(unix_ms) & 0xffff'ffff'ffffULL;
+  for (int i = 0; i < 12; ++i) s[i] = kHex[(ms >> (4 * (11 - i))) & 0xf];
+  return s;
+}
+
 }  // namespace internal
 
 Result<TenantId> TenantId::Parse(std::string_view s) {

@@ -88,5 +88,22 @@ TEST(IdsTest, SubjectCodeAndPermitIdAre32LowerHexDigits) {
   EXPECT_EQ(seen.size(), 100u);
 }
 
+TEST(IdsTest, TimeOrderedIdsStartWithTheMillisecondAndSortByIt) {
+  // 2026-11-27T00:00:00Z = 1,795,737,600,000 ms = 0x1a21a4d4000, written as 12 hex digits.
+  const int64_t ms = 1'795'737'600'000;
+  PermitId a = PermitId::GenerateTimeOrdered(ms);
+  EXPECT_EQ(a.str().substr(0, 12), "01a21a4d4000") << a.str();
+  ASSERT_OK(PermitId::Parse(a.str()).status());
+  // The other 80 bits are random: two ids of the same millisecond differ after the prefix.
+  PermitId b = PermitId::GenerateTimeOrdered(ms);
+  EXPECT_EQ(b.str().substr(0, 12), "01a21a4d4000");
+  EXPECT_NE(a.str().substr(12), b.str().substr(12));
+  // A later millisecond sorts after, whatever the random part.
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_LT(PermitId::GenerateTimeOrdered(ms + i).str(),
+              PermitId::GenerateTimeOrdered(ms + i + 1).str());
+  }
+}
+
 }  // namespace
 }  // namespace chukan

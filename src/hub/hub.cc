@@ -384,6 +384,9 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
 
   linkage::ProvisionPermit permit;
   permit.issued_at_ms = NowMs(clock_);
+  // Time-ordered: permits, records and outbox keys are indexed by it (one B-tree page per
+  // commit, not one per permit).
+  permit.id = PermitId::GenerateTimeOrdered(permit.issued_at_ms);
   const auto validity =
       NeedsApproval(*info, *version) ? config_.approval_permit_validity : config_.permit_validity;
   permit.expires_at_ms =
