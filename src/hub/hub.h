@@ -197,6 +197,8 @@ class Hub {
   Hub(const HubConfig& config, std::shared_ptr<store::Database> db, HubKeys keys,
       std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock);
   std::shared_ptr<const Snapshot> snapshot() const;
+  // The organisation's envelope-signing key from the loaded snapshot.
+  Result<crypto::VerifyKey> OrgSignKey(const OrgCode& code);
   Result<PermitOutcome> Refuse(const OrgCode& inquirer, const PermitRequest& request,
                                std::string_view reason, std::string message, bool non_disclosure);
   Result<std::optional<PermitOutcome>> Previous(const OrgCode& inquirer,

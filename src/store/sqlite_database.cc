@@ -256,7 +256,25 @@ class SqliteTransaction final : public internal::TransactionBase {
   Counters* counters_;
 };
 
+// Savepoint journals (sub-journals) kept in memory up to this size before SQLite spills them to
+// an unlinked temp file. Every write the group committer runs has its own savepoint, and each
+// journals the original of every page it touches: with SQLite's default (64 KiB) most spilled,
+// which cost the hub more pwrite calls than its WAL did. A savepoint's journal is emptied when it
+// is released, so memory is bounded by one write, and by this figure. (SQLite holds it as one
+// chunk of this size, allocated at a savepoint's first write: large enough for a write's pages,
+// small enough to stay in the heap rather than become an mmap per savepoint.)
+constexpr int kSubJournalSpillBytes = 2 << 20;
+
+// Process-wide SQLite settings: they must precede sqlite3_initialize(), which the first open
+// performs. Returns false if SQLite was initialised by someone else first (the default stands).
+bool ConfigureSqliteOnce() {
+  static const bool configured =
+      sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalSpillBytes) == SQLITE_OK;
+  return configured;
+}
+
 Result<std::unique_ptr<Conn>> OpenConn(const SqliteOptions& o, bool read_only, Counters* counters) {
+  ConfigureSqliteOnce();
   sqlite3* raw = nullptr;
   const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
                     SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
