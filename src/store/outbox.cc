@@ -5,8 +5,17 @@
 namespace chukan::store {
 namespace {
 
+// The item's columns in `outbox`; its payload lives in `outbox_payload` (written once, deleted
+// when the item is done), so the claims and acknowledgements that rewrite an item's row do not
+// rewrite its payload.
 constexpr std::string_view kColumns =
-    "id, topic, dedupe_key, payload, attempts, not_before, lease_until, state, last_error";
+    "id, topic, dedupe_key, attempts, not_before, lease_until, state, last_error";
+
+// When an open item is next due: a leased item when its lease ends, a pending one at not_before.
+// The one index over open items is on (state, this); queries name it exactly as written here
+// and repeat the index's condition, so that SQLite and PostgreSQL both use the index.
+constexpr std::string_view kDue = "COALESCE(lease_until, not_before)";
+constexpr std::string_view kOpen = "state IN ('pending', 'leased')";
 
 Result<OutboxState> ParseState(std::string_view s) {
   if (s == "pending") return OutboxState::kPending;
@@ -21,16 +30,15 @@ Result<OutboxItem> ItemFromRow(const Row& r) {
   ASSIGN_OR_RETURN(item.id, r.GetInt(0));
   ASSIGN_OR_RETURN(item.topic, r.GetText(1));
   ASSIGN_OR_RETURN(item.dedupe_key, r.GetText(2));
-  ASSIGN_OR_RETURN(item.payload, r.GetBlob(3));
-  ASSIGN_OR_RETURN(int64_t attempts, r.GetInt(4));
+  ASSIGN_OR_RETURN(int64_t attempts, r.GetInt(3));
   item.attempts = static_cast<int>(attempts);
-  ASSIGN_OR_RETURN(int64_t not_before, r.GetInt(5));
+  ASSIGN_OR_RETURN(int64_t not_before, r.GetInt(4));
   item.not_before = FromUnixMicros(not_before);
-  ASSIGN_OR_RETURN(std::optional<int64_t> lease_until, r.GetOptionalInt(6));
+  ASSIGN_OR_RETURN(std::optional<int64_t> lease_until, r.GetOptionalInt(5));
   if (lease_until) item.lease_until = FromUnixMicros(*lease_until);
-  ASSIGN_OR_RETURN(std::string state, r.GetText(7));
+  ASSIGN_OR_RETURN(std::string state, r.GetText(6));
   ASSIGN_OR_RETURN(item.state, ParseState(state));
-  ASSIGN_OR_RETURN(std::optional<std::string> err, r.GetOptionalText(8));
+  ASSIGN_OR_RETURN(std::optional<std::string> err, r.GetOptionalText(7));
   item.last_error = err.value_or("");
   return item;
 }
@@ -71,6 +79,27 @@ const std::vector<Migration>& OutboxMigrations() {
        " UNIQUE (topic, dedupe_key));"
        "CREATE INDEX outbox_pending ON outbox (state, not_before);"
        "CREATE INDEX outbox_leased ON outbox (state, lease_until);"},
+      // The payload moves to a table of its own, written once and deleted when the item is done
+      // (a claim or an acknowledgement rewrote the whole row, payload included, each time); the
+      // two indexes become one over open items only, so that an item entering or leaving a
+      // state touches one index entry, not four.
+      {2, "outbox payloads apart, one index of open items",
+       "CREATE TABLE outbox_payload (id INTEGER PRIMARY KEY, payload BLOB NOT NULL);"
+       "INSERT INTO outbox_payload (id, payload) SELECT id, payload FROM outbox"
+       " WHERE state <> 'done';"
+       "DROP INDEX outbox_pending;"
+       "DROP INDEX outbox_leased;"
+       "ALTER TABLE outbox DROP COLUMN payload;"
+       "CREATE INDEX outbox_open ON outbox (state, COALESCE(lease_until, not_before))"
+       " WHERE state IN ('pending', 'leased');",
+       "CREATE TABLE outbox_payload (id BIGINT PRIMARY KEY, payload BYTEA NOT NULL);"
+       "INSERT INTO outbox_payload (id, payload) SELECT id, payload FROM outbox"
+       " WHERE state <> 'done';"
+       "DROP INDEX outbox_pending;"
+       "DROP INDEX outbox_leased;"
+       "ALTER TABLE outbox DROP COLUMN payload;"
+       "CREATE INDEX outbox_open ON outbox (state, COALESCE(lease_until, not_before))"
+       " WHERE state IN ('pending', 'leased');"},
   };
   return *kMigrations;
 }
@@ -132,11 +161,16 @@ Status Outbox::Enqueue(Transaction& txn, std::string_view topic, std::string_vie
   if (topic.empty() || topic.size() > 200 || dedupe_key.empty() || dedupe_key.size() > 200) {
     return InvalidArgumentError("outbox: topic and dedupe key must be 1..200 bytes");
   }
-  return txn.Exec(
-      "INSERT INTO outbox (topic, dedupe_key, payload, state, attempts, not_before, updated_at) "
-      "VALUES (?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (topic, dedupe_key) DO NOTHING",
-      {std::string(topic), std::string(dedupe_key), payload, ToUnixMicros(not_before),
-       ToUnixMicros(clock_.Now())});
+  ASSIGN_OR_RETURN(
+      std::vector<Row> added,
+      txn.Query("INSERT INTO outbox (topic, dedupe_key, state, attempts, not_before, updated_at)"
+                " VALUES (?, ?, 'pending', 0, ?, ?) ON CONFLICT (topic, dedupe_key) DO NOTHING"
+                " RETURNING id",
+                {std::string(topic), std::string(dedupe_key), ToUnixMicros(not_before),
+                 ToUnixMicros(clock_.Now())}));
+  if (added.empty()) return Status();  // already there
+  ASSIGN_OR_RETURN(int64_t id, added[0].GetInt(0));
+  return txn.Exec("INSERT INTO outbox_payload (id, payload) VALUES (?, ?)", {id, payload});
 }
 
 Result<std::vector<OutboxItem>> Outbox::Claim(Database& db, std::string_view owner, int limit,
@@ -155,32 +189,43 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
   if (owner.empty() || limit < 1 || lease <= Duration::zero()) {
     return InvalidArgumentError("outbox: Claim needs an owner, limit >= 1 and a positive lease");
   }
-  Transaction* txn = &tx;
   const int64_t now = ToUnixMicros(clock_.Now());
   const int64_t until = ToUnixMicros(clock_.Now() + lease);
   RETURN_IF_ERROR(
-      txn->Exec("UPDATE outbox SET state = 'dead', lease_owner = NULL, updated_at = ?,"
-                " last_error = 'lease expired after the last attempt'"
-                " WHERE state = 'leased' AND lease_until <= ? AND attempts >= ?",
-                {now, now, static_cast<int64_t>(options_.max_attempts)}));
+      tx.Exec("UPDATE outbox SET state = 'dead', lease_owner = NULL, updated_at = ?,"
+              " last_error = 'lease expired after the last attempt'"
+              " WHERE " +
+                  std::string(kOpen) + " AND state = 'leased' AND " + std::string(kDue) +
+                  " <= ? AND attempts >= ?",
+              {now, now, static_cast<int64_t>(options_.max_attempts)}));
   // SQLite serialises writers, so a plain subquery suffices; PostgreSQL claimers skip each
   // other's locked rows instead of waiting for them or claiming them twice.
   const std::string lock = tx.backend() == Backend::kPostgres ? " FOR UPDATE SKIP LOCKED" : "";
-  ASSIGN_OR_RETURN(
-      std::vector<Row> rows,
-      txn->Query("UPDATE outbox SET state = 'leased', lease_owner = ?, lease_until = ?,"
-                 " attempts = attempts + 1, updated_at = ?"
-                 " WHERE id IN (SELECT id FROM outbox"
-                 " WHERE (state = 'pending' AND not_before <= ?)"
-                 " OR (state = 'leased' AND lease_until <= ?)"
-                 " ORDER BY not_before, id LIMIT ?" +
-                     lock + ") RETURNING " + std::string(kColumns),
-                 {std::string(owner), until, now, now, now, static_cast<int64_t>(limit)}));
   std::vector<OutboxItem> items;
-  items.reserve(rows.size());
-  for (const Row& r : rows) {
-    ASSIGN_OR_RETURN(OutboxItem item, ItemFromRow(r));
-    items.push_back(std::move(item));
+  // Expired leases first, then pending items: each an ordered walk of the index, so a claim
+  // costs its own items, whatever the backlog behind them.
+  for (const char* state : {"leased", "pending"}) {
+    const int64_t want = static_cast<int64_t>(limit) - static_cast<int64_t>(items.size());
+    if (want <= 0) break;
+    ASSIGN_OR_RETURN(
+        std::vector<Row> rows,
+        tx.Query("UPDATE outbox SET state = 'leased', lease_owner = ?, lease_until = ?,"
+                 " attempts = attempts + 1, updated_at = ?"
+                 " WHERE id IN (SELECT id FROM outbox WHERE " +
+                     std::string(kOpen) + " AND state = ? AND " + std::string(kDue) +
+                     " <= ? ORDER BY " + std::string(kDue) + ", id LIMIT ?" + lock +
+                     ") RETURNING " + std::string(kColumns),
+                 {std::string(owner), until, now, std::string(state), now, want}));
+    for (const Row& r : rows) {
+      ASSIGN_OR_RETURN(OutboxItem item, ItemFromRow(r));
+      items.push_back(std::move(item));
+    }
+  }
+  for (OutboxItem& item : items) {
+    ASSIGN_OR_RETURN(std::optional<Row> p,
+                     tx.QueryOne("SELECT payload FROM outbox_payload WHERE id = ?", {item.id}));
+    if (!p) return DataLossError("outbox: item " + std::to_string(item.id) + " has no payload");
+    ASSIGN_OR_RETURN(item.payload, p->GetBlob(0));
   }
   std::sort(items.begin(), items.end(), [](const OutboxItem& a, const OutboxItem& b) {
     return a.not_before != b.not_before ? a.not_before < b.not_before : a.id < b.id;
@@ -227,6 +272,8 @@ Status Outbox::Finish(Transaction& tx, int64_t id, std::string_view owner, bool 
   }
   // PostgreSQL: another claimer may have taken the row between our read and our update.
   if (changed != 1) return not_held();
+  // Delivered: the payload has no further use (a dead item keeps it for its operator).
+  if (ok) RETURN_IF_ERROR(txn->Exec("DELETE FROM outbox_payload WHERE id = ?", {id}));
   return Status();
 }
 
@@ -276,7 +323,12 @@ Result<OutboxItem> Outbox::Get(Database& db, int64_t id) const {
       auto row,
       txn->QueryOne("SELECT " + std::string(kColumns) + " FROM outbox WHERE id = ?", {id}));
   if (!row) return NotFoundError("outbox: no item " + std::to_string(id));
-  return ItemFromRow(*row);
+  ASSIGN_OR_RETURN(OutboxItem item, ItemFromRow(*row));
+  ASSIGN_OR_RETURN(auto p, txn->QueryOne("SELECT payload FROM outbox_payload WHERE id = ?", {id}));
+  if (p) {
+    ASSIGN_OR_RETURN(item.payload, p->GetBlob(0));
+  }
+  return item;
 }
 
 Result<int64_t> Outbox::PurgeDone(Database& db, TimePoint before) const {

@@ -6,14 +6,15 @@
 // States of an item:
 //   pending  waiting until not_before, then claimable
 //   leased   claimed by one owner until lease_until; if not acknowledged by then, claimable again
-//   done     acknowledged (kept for dedupe until purged)
+//   done     acknowledged (kept for dedupe until purged; its payload is deleted at once)
 //   dead     failed max_attempts times; kept for an operator, never claimed again
 // `attempts` counts claims. Fail() after the n-th attempt schedules the next one at
 //   now + d·(1 − jitter·u),  d = min(backoff_cap, backoff_base · 2^(n−1)),  u uniform in [0, 1)
 // and after max_attempts the item is dead. A lease that expires after the last attempt makes the
 // item dead at the next Claim().
 //
-// The table `outbox` is created by OutboxMigrations() (component "outbox"); apply them with
+// The tables `outbox` (one row per item) and `outbox_payload` (its payload, written once) are
+// created by OutboxMigrations() (component "outbox"); apply them with
 // ApplyMigrations(db, "outbox", OutboxMigrations()) on each database that uses an outbox.
 //
 // Thread-safety: Outbox is thread-safe. Several processes may claim from one database at once:
@@ -76,7 +77,8 @@ class Outbox {
                  const Bytes& payload, TimePoint not_before) const;
 
   // Claims up to `limit` claimable items (pending and due, or leased with an expired lease) for
-  // `owner` until now + lease, in one transaction of its own; oldest not_before first. Items
+  // `owner` until now + lease, in one transaction of its own; items whose lease expired first,
+  // then pending ones, oldest not_before first (the result is sorted by not_before, id). Items
   // whose lease expired after their last attempt become dead instead. An empty vector when
   // nothing is due. kInvalidArgument for an empty owner, limit < 1 or lease <= 0.
   Result<std::vector<OutboxItem>> Claim(Database& db, std::string_view owner, int limit,
@@ -103,7 +105,7 @@ class Outbox {
   // leases its previous incarnation held would otherwise block those items until they expire.
   // Only use a prefix no other live claimer shares. kInvalidArgument for an empty prefix.
   Result<int64_t> ReleaseLeases(Database& db, std::string_view owner_prefix) const;
-  // Reads one item (any state). kNotFound if absent.
+  // Reads one item (any state; a done item's payload is empty). kNotFound if absent.
   Result<OutboxItem> Get(Database& db, int64_t id) const;
 
   // Deletes done items acknowledged before `before`; returns how many.

@@ -157,6 +157,89 @@ TEST_P(OutboxTest, ExpiredLeaseIsReclaimable) {
   EXPECT_OK(outbox_->Ack(*db_, first[0].id, "w2"));
 }
 
+int64_t PayloadRows(Database& db) {
+  auto txn = db.BeginRead();
+  EXPECT_OK(txn);
+  return (*txn)->QueryOne("SELECT COUNT(*) FROM outbox_payload")->value().GetInt(0).value();
+}
+
+TEST_P(OutboxTest, AckDeletesThePayloadADeadItemKeepsIt) {
+  OutboxOptions o;
+  o.max_attempts = 1;
+  o.jitter = 0;
+  ASSERT_OK_AND_ASSIGN(auto outbox, Outbox::Create(o, clock_));
+  Enqueue("a", clock_.Now());
+  Enqueue("b", clock_.Now());
+  EXPECT_EQ(PayloadRows(*db_), 2);
+  ASSERT_OK_AND_ASSIGN(auto items, outbox->Claim(*db_, "w", 2, seconds(10)));
+  ASSERT_EQ(items.size(), 2u);
+  ASSERT_OK(outbox->Ack(*db_, items[0].id, "w"));
+  ASSERT_OK(outbox->Fail(*db_, items[1].id, "w", "HTTP 503"));
+  EXPECT_EQ(PayloadRows(*db_), 1);
+  ASSERT_OK_AND_ASSIGN(auto done, outbox->Get(*db_, items[0].id));
+  EXPECT_EQ(done.state, OutboxState::kDone);
+  EXPECT_TRUE(done.payload.empty());
+  ASSERT_OK_AND_ASSIGN(auto dead, outbox->Get(*db_, items[1].id));
+  EXPECT_EQ(dead.state, OutboxState::kDead);
+  EXPECT_EQ(dead.payload, ToBytes("payload " + items[1].dedupe_key));
+  // A done item still blocks a second enqueue of its key, payload or not.
+  Enqueue(items[0].dedupe_key, clock_.Now());
+  EXPECT_EQ(Count(), 2);
+  EXPECT_EQ(PayloadRows(*db_), 1);
+}
+
+TEST_P(OutboxTest, ExpiredLeasesAreReclaimedBeforePendingItemsAndKeepTheirPayload) {
+  Enqueue("old", clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto first, outbox_->Claim(*db_, "w1", 1, seconds(5)));
+  ASSERT_EQ(first.size(), 1u);
+  clock_.Advance(seconds(5));
+  Enqueue("new1", clock_.Now() - seconds(60));  // due long before the lease ended
+  Enqueue("new2", clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w2", 2, seconds(5)));
+  ASSERT_EQ(items.size(), 2u);
+  std::set<std::string> keys = {items[0].dedupe_key, items[1].dedupe_key};
+  EXPECT_EQ(keys, (std::set<std::string>{"old", "new1"}));
+  for (const OutboxItem& item : items) {
+    EXPECT_EQ(item.payload, ToBytes("payload " + item.dedupe_key));
+  }
+  ASSERT_OK_AND_ASSIGN(auto rest, outbox_->Claim(*db_, "w3", 5, seconds(5)));
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].dedupe_key, "new2");
+}
+
+TEST_P(OutboxTest, MigrationTwoMovesOpenPayloadsAndDropsDeliveredOnes) {
+  // A database at version 1 (payload in the row), with a pending, a leased and a done item.
+  StoreOptions o = Options();
+  o.data_dir = dir().File("data-v1");
+  if (!prefix().empty()) o.pg_prefix = prefix() + "_v1";
+  TenantStore* store = OpenStore(o);
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Database> old, store->Platform());
+  const std::vector<Migration> v1 = {OutboxMigrations()[0]};
+  ASSERT_OK(ApplyMigrations(*old, "outbox", v1));
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, old->Begin());
+    const int64_t now = ToUnixMicros(clock_.Now());
+    for (const char* state : {"pending", "leased", "done"}) {
+      ASSERT_OK(txn->Exec(
+          "INSERT INTO outbox (topic, dedupe_key, payload, state, attempts, not_before,"
+          " lease_owner, lease_until, updated_at) VALUES ('t', ?, ?, ?, 0, ?, ?, ?, ?)",
+          {std::string(state), ToBytes(std::string("payload ") + state), std::string(state), now,
+           std::string(state) == "leased" ? Value(std::string("gone")) : Value(nullptr),
+           std::string(state) == "leased" ? Value(now + 1) : Value(nullptr), now}));
+    }
+    ASSERT_OK(txn->Commit());
+  }
+  ASSERT_OK(ApplyMigrations(*old, "outbox", OutboxMigrations()));
+  EXPECT_EQ(PayloadRows(*old), 2);
+  clock_.Advance(seconds(1));
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*old, "w", 10, seconds(5)));
+  ASSERT_EQ(items.size(), 2u);
+  for (const OutboxItem& item : items) {
+    EXPECT_EQ(item.payload, ToBytes("payload " + item.dedupe_key));
+  }
+}
+
 TEST_P(OutboxTest, FailRetriesWithExponentialBackoffThenDies) {
   Enqueue("a", clock_.Now());
   // base 1 s, cap 8 s, no jitter, 5 attempts: waits 1, 2, 4, 8, then dead.
