@@ -259,7 +259,7 @@ Result<std::optional<PermitOutcome>> Hub::Previous(const OrgCode& inquirer,
                                                    const std::string& reference) {
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT r.outcome, r.reason, r.permit_id,"
-                                          " p.expires_at_ms FROM hub_record r"
+                                          " p.expires_at_ms, p.document FROM hub_record r"
                                           " LEFT JOIN hub_permit p ON p.permit_id = r.permit_id"
                                           " WHERE r.inquirer = ? AND r.reference = ?",
                                           {inquirer.str(), reference}));
@@ -270,11 +270,13 @@ Result<std::optional<PermitOutcome>> Hub::Previous(const OrgCode& inquirer,
   ASSIGN_OR_RETURN(std::optional<std::string> reason, row->GetOptionalText(1));
   ASSIGN_OR_RETURN(std::optional<std::string> permit_id, row->GetOptionalText(2));
   ASSIGN_OR_RETURN(std::optional<int64_t> expires, row->GetOptionalInt(3));
+  ASSIGN_OR_RETURN(std::optional<std::string> document, row->GetOptionalText(4));
   out.permitted = outcome != "refused";
   if (out.permitted && permit_id) {
     ASSIGN_OR_RETURN(PermitId id, PermitId::Parse(*permit_id));
     out.permit_id = id;
     out.expires_at_ms = expires.value_or(0);
+    if (document) out.permit_sha256 = crypto::Sha256(crypto::AsBytes(*document));
   } else {
     out.reason = reason.value_or("");
     out.message = "refused earlier for this reference";
@@ -446,6 +448,7 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
   out.permitted = true;
   out.permit_id = permit.id;
   out.expires_at_ms = permit.expires_at_ms;
+  out.permit_sha256 = crypto::Sha256(crypto::AsBytes(signed_permit.document));
   return PendingPermit(
       [this, committed, inquirer, reference = request.reference, out]() -> Result<PermitOutcome> {
         const Status written = committed.get();

@@ -98,6 +98,10 @@ struct PermitOutcome {
   bool permitted = false;
   std::optional<PermitId> permit_id;
   int64_t expires_at_ms = 0;
+  // SHA-256 of the signed permit document (empty when the permit is gone): given to the
+  // inquirer, which then knows the permit it will see again with the answer without verifying
+  // the hub's signature a second time.
+  crypto::Bytes permit_sha256;
   std::string reason;     // a refusal's reason code
   std::string message;    // a refusal's explanation, for people
   bool repeated = false;  // this reference had been answered before (nothing new recorded)

@@ -77,8 +77,11 @@ Result<http::Response> PermitResponse(const PermitOutcome& out, const RequestId&
       .Key("permit_id")
       .String(out.permit_id->str())
       .Key("expires_at_ms")
-      .Int(out.expires_at_ms)
-      .EndObject();
+      .Int(out.expires_at_ms);
+  if (!out.permit_sha256.empty()) {
+    w.Key("permit_sha256").String(crypto::ToBase64Url(out.permit_sha256));
+  }
+  w.EndObject();
   ASSIGN_OR_RETURN(std::string json, w.Finish());
   return http::Response::Json(out.repeated ? 200 : 201, std::move(json));
 }

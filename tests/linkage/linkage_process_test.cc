@@ -22,6 +22,7 @@
 #include "common/test_util.h"
 #include "crypto/bytes.h"
 #include "crypto/ed25519.h"
+#include "crypto/hash.h"
 #include "crypto/key_file.h"
 #include "crypto/sealed_box.h"
 #include "http/api_util.h"
@@ -736,6 +737,29 @@ TEST_F(LinkageProcessTest, InquiryResultsWithBadSignaturesOrForOthersAreRefused)
   ASSERT_OK_AND_ASSIGN(std::shared_ptr<server::TenantContext> b_tenant,
                        b_platform->Tenant(TenantId::ForOrg(kCityB)));
   ASSERT_TRUE(b_tenant->org_key.has_value());
+  // The hub gave city A, with the permit id, the SHA-256 of the permit it issued — the very
+  // document city B received — so the real answer's permit is known by its digest (forged ones
+  // above differ from it, and were verified in full).
+  {
+    ASSERT_OK_AND_ASSIGN(server::ServerConfig a_config,
+                         server::LoadServerConfig(net_->server_config(0)));
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::Platform> a_platform,
+                         server::Platform::Open(a_config, /*create_keys=*/false));
+    ASSERT_OK_AND_ASSIGN(std::shared_ptr<server::TenantContext> a_tenant,
+                         a_platform->Tenant(TenantId::ForOrg(kCityA)));
+    ASSERT_OK_AND_ASSIGN(auto a_tx, a_tenant->db->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto a_row, a_tx->QueryOne("SELECT permit_sha256 FROM inquiries"
+                                                    " WHERE inquiry_id = ?",
+                                                    {id}));
+    ASSERT_TRUE(a_row.has_value());
+    ASSERT_OK_AND_ASSIGN(auto b_tx, b_tenant->db->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto b_row, b_tx->QueryOne("SELECT permit FROM provisions"
+                                                    " WHERE permit_id = ?",
+                                                    {p.id.str()}));
+    ASSERT_TRUE(b_row.has_value());
+    EXPECT_EQ(a_row->GetBlob(0).value(),
+              crypto::Sha256(crypto::AsBytes(b_row->GetText(0).value())));
+  }
   http::Response wrong_key = send(p, hub_key, *b_tenant->org_key);
   EXPECT_EQ(wrong_key.status, 400) << wrong_key.body;
   EXPECT_THAT(wrong_key.body, HasSubstr("SEALED_TO_WRONG_KEY"));
