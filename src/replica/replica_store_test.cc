@@ -94,6 +94,14 @@ TEST_P(ReplicaStoreTest, ImportViewExportRoundTrip) {
   loss.replace(loss.find(",100000,"), 8, ",-250000,");
   file += loss;
   ASSERT_OK_AND_ASSIGN(ImportReport r, Import(file));
+  if (GetParam() == store::Backend::kSqlite) {
+    // The import's 64 MiB page cache was the writer connection's for the import only.
+    ASSERT_OK_AND_ASSIGN(auto w, db_->Begin());
+    ASSERT_OK_AND_ASSIGN(std::optional<store::Row> cache, w->QueryOne("PRAGMA cache_size"));
+    ASSERT_TRUE(cache.has_value());
+    EXPECT_EQ(cache->GetInt(0).value(), -2000);  // SQLite's default (2 MiB)
+    ASSERT_OK(w->Commit());
+  }
   EXPECT_TRUE(r.committed);
   EXPECT_EQ(r.rows, 51);
   EXPECT_EQ(r.inserted, 51);
