@@ -64,7 +64,7 @@ struct Hub::Snapshot {
   int64_t list_version = 0;
   std::map<OrgCode, OrgRecord> orgs;
   // Each organisation's envelope key, parsed and checked as a curve point once per load rather
-  // than for every provision (the check cost the hub as much as a third of a verification).
+  // than for every provision (the check cost the hub about half as much as the verification).
   std::map<OrgCode, crypto::VerifyKey> sign_keys;
   std::shared_ptr<const linkage::PermissionList> list;  // null until a list is loaded
 };

@@ -261,8 +261,7 @@ class SqliteTransaction final : public internal::TransactionBase {
 // journals the original of every page it touches: with SQLite's default (64 KiB) most spilled,
 // which cost the hub more pwrite calls than its WAL did. A savepoint's journal is emptied when it
 // is released, so memory is bounded by one write, and by this figure. (SQLite holds it as one
-// chunk of this size, allocated at a savepoint's first write: large enough for a write's pages,
-// small enough to stay in the heap rather than become an mmap per savepoint.)
+// chunk of this size, allocated at a savepoint's first write and freed at its release.)
 constexpr int kSubJournalSpillBytes = 2 << 20;
 
 // Process-wide SQLite settings: they must precede sqlite3_initialize(), which the first open
