@@ -348,7 +348,7 @@ void RunLinkageSteps(Steps& steps, const DemoArgs& args, const fs::path& work) {
         std::snprintf(detail, sizeof(detail),
                       "inquiry %s completed in %.0f ms; %zu fields equal to city B's replica "
                       "(所得割額 etc.)",
-                      id.substr(0, 8).c_str(), ms, fields);
+                      id.c_str(), ms, fields);  // whole: its first digits are the time
         return std::string(detail);
       });
 
