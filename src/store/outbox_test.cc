@@ -189,12 +189,15 @@ TEST_P(OutboxTest, AckDeletesThePayloadADeadItemKeepsIt) {
 }
 
 TEST_P(OutboxTest, ExpiredLeasesAreReclaimedBeforePendingItemsAndKeepTheirPayload) {
-  Enqueue("old", clock_.Now());
+  const TimePoint t0 = clock_.Now();
+  Enqueue("old", t0);
   ASSERT_OK_AND_ASSIGN(auto first, outbox_->Claim(*db_, "w1", 1, seconds(5)));
   ASSERT_EQ(first.size(), 1u);
   clock_.Advance(seconds(5));
-  Enqueue("new1", clock_.Now() - seconds(60));  // due long before the lease ended
-  Enqueue("new2", clock_.Now());
+  // Both pending items were due before the old item's not_before: ordered by not_before alone,
+  // they would both come before it.
+  Enqueue("new1", t0 - seconds(60));
+  Enqueue("new2", t0 - seconds(30));
   ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w2", 2, seconds(5)));
   ASSERT_EQ(items.size(), 2u);
   std::set<std::string> keys = {items[0].dedupe_key, items[1].dedupe_key};
