@@ -45,6 +45,16 @@ Result<OutboxItem> ItemFromRow(const Row& r) {
 
 }  // namespace
 
+// Migration 2 after the payload table is created: the same SQL on both backends.
+constexpr std::string_view kMigration2Rest =
+    "INSERT INTO outbox_payload (id, payload) SELECT id, payload FROM outbox"
+    " WHERE state <> 'done';"
+    "DROP INDEX outbox_pending;"
+    "DROP INDEX outbox_leased;"
+    "ALTER TABLE outbox DROP COLUMN payload;"
+    "CREATE INDEX outbox_open ON outbox (state, COALESCE(lease_until, not_before))"
+    " WHERE state IN ('pending', 'leased');";
+
 const std::vector<Migration>& OutboxMigrations() {
   static const std::vector<Migration>* const kMigrations = new std::vector<Migration>{
       // NOLINT
@@ -84,22 +94,10 @@ const std::vector<Migration>& OutboxMigrations() {
       // two indexes become one over open items only, so that an item entering or leaving a
       // state touches one index entry, not four.
       {2, "outbox payloads apart, one index of open items",
-       "CREATE TABLE outbox_payload (id INTEGER PRIMARY KEY, payload BLOB NOT NULL);"
-       "INSERT INTO outbox_payload (id, payload) SELECT id, payload FROM outbox"
-       " WHERE state <> 'done';"
-       "DROP INDEX outbox_pending;"
-       "DROP INDEX outbox_leased;"
-       "ALTER TABLE outbox DROP COLUMN payload;"
-       "CREATE INDEX outbox_open ON outbox (state, COALESCE(lease_until, not_before))"
-       " WHERE state IN ('pending', 'leased');",
-       "CREATE TABLE outbox_payload (id BIGINT PRIMARY KEY, payload BYTEA NOT NULL);"
-       "INSERT INTO outbox_payload (id, payload) SELECT id, payload FROM outbox"
-       " WHERE state <> 'done';"
-       "DROP INDEX outbox_pending;"
-       "DROP INDEX outbox_leased;"
-       "ALTER TABLE outbox DROP COLUMN payload;"
-       "CREATE INDEX outbox_open ON outbox (state, COALESCE(lease_until, not_before))"
-       " WHERE state IN ('pending', 'leased');"},
+       "CREATE TABLE outbox_payload (id INTEGER PRIMARY KEY, payload BLOB NOT NULL);" +
+           std::string(kMigration2Rest),
+       "CREATE TABLE outbox_payload (id BIGINT PRIMARY KEY, payload BYTEA NOT NULL);" +
+           std::string(kMigration2Rest)},
   };
   return *kMigrations;
 }

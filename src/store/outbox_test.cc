@@ -39,6 +39,16 @@ class OutboxTest : public testing::StoreTest {
     ASSERT_OK(txn->Commit());
   }
 
+  // An outbox that gives each item a single attempt, without jitter.
+  std::unique_ptr<Outbox> OneAttemptOutbox() {
+    OutboxOptions o;
+    o.max_attempts = 1;
+    o.jitter = 0;
+    auto outbox = Outbox::Create(o, clock_);
+    EXPECT_OK(outbox);
+    return outbox.ok() ? *std::move(outbox) : nullptr;
+  }
+
   int64_t Count() {
     auto txn = db_->BeginRead();
     EXPECT_OK(txn);
@@ -164,10 +174,8 @@ int64_t PayloadRows(Database& db) {
 }
 
 TEST_P(OutboxTest, AckDeletesThePayloadADeadItemKeepsIt) {
-  OutboxOptions o;
-  o.max_attempts = 1;
-  o.jitter = 0;
-  ASSERT_OK_AND_ASSIGN(auto outbox, Outbox::Create(o, clock_));
+  std::unique_ptr<Outbox> outbox = OneAttemptOutbox();
+  ASSERT_NE(outbox, nullptr);
   Enqueue("a", clock_.Now());
   Enqueue("b", clock_.Now());
   EXPECT_EQ(PayloadRows(*db_), 2);
@@ -186,6 +194,22 @@ TEST_P(OutboxTest, AckDeletesThePayloadADeadItemKeepsIt) {
   Enqueue(items[0].dedupe_key, clock_.Now());
   EXPECT_EQ(Count(), 2);
   EXPECT_EQ(PayloadRows(*db_), 1);
+}
+
+TEST_P(OutboxTest, AnItemWhosePayloadIsGoneIsDataLossNotAnEmptyMessage) {
+  Enqueue("a", clock_.Now());
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK(txn->Exec("DELETE FROM outbox_payload"));
+    ASSERT_OK(txn->Commit());
+  }
+  EXPECT_THAT(outbox_->Claim(*db_, "w", 1, seconds(10)),
+              StatusIs(StatusCode::kDataLoss, HasSubstr("has no payload")));
+  // The failed claim left nothing leased.
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto row, txn->QueryOne("SELECT state FROM outbox"));
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->GetText(0).value(), "pending");
 }
 
 TEST_P(OutboxTest, ExpiredLeasesAreReclaimedBeforePendingItemsAndKeepTheirPayload) {
@@ -272,10 +296,8 @@ TEST_P(OutboxTest, FailRetriesWithExponentialBackoffThenDies) {
 }
 
 TEST_P(OutboxTest, LeaseExpiringAfterTheLastAttemptMakesItDead) {
-  OutboxOptions o;
-  o.max_attempts = 1;
-  o.jitter = 0;
-  ASSERT_OK_AND_ASSIGN(auto outbox, Outbox::Create(o, clock_));
+  std::unique_ptr<Outbox> outbox = OneAttemptOutbox();
+  ASSERT_NE(outbox, nullptr);
   Enqueue("a", clock_.Now());
   ASSERT_OK_AND_ASSIGN(auto items, outbox->Claim(*db_, "w", 1, seconds(10)));
   ASSERT_EQ(items.size(), 1u);
