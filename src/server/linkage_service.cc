@@ -106,6 +106,18 @@ std::string HubReason(const http::Response& r) {
   return "HTTP_" + std::to_string(r.status);
 }
 
+// The hub's SHA-256 of the permit from its answer to a permit request (it answered over TLS,
+// as the hub): 32 bytes, or NULL when absent or malformed — the permit that comes back with the
+// answer is then verified in full.
+store::Value PermitDigest(const Result<http::JsonObject>& answer) {
+  if (!answer.ok()) return store::Value(nullptr);
+  Result<std::optional<std::string>> text = answer->GetOptionalString("permit_sha256", 64);
+  if (!text.ok() || !*text) return store::Value(nullptr);
+  Result<crypto::Bytes> raw = crypto::FromBase64Url(**text);
+  if (!raw.ok() || raw->size() != 32) return store::Value(nullptr);
+  return store::Value(*std::move(raw));
+}
+
 }  // namespace
 
 const std::vector<store::Migration>& LinkageMigrations() {
@@ -1207,15 +1219,7 @@ Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::
       if (r->status == 201 || r->status == 200) {
         Result<http::JsonObject> o = http::ParseJsonObject(r->body);
         std::string permit_id = o.ok() ? o->GetString("permit_id", 64).value_or("") : "";
-        // The hub's digest of the permit (it answered over TLS, as the hub): 32 bytes or nothing.
-        store::Value digest(nullptr);
-        if (o.ok()) {
-          if (auto text = o->GetOptionalString("permit_sha256", 64); text.ok() && *text) {
-            if (auto raw = crypto::FromBase64Url(**text); raw.ok() && raw->size() == 32) {
-              digest = store::Value(*std::move(raw));
-            }
-          }
-        }
+        const store::Value digest = PermitDigest(o);
         // Still open: long polls wait for the end, so nobody is woken for this.
         record = [this, item_id, owner, permit_id, digest, now,
                   id](store::Transaction& tx) -> Status {

@@ -265,11 +265,10 @@ class SqliteTransaction final : public internal::TransactionBase {
 constexpr int kSubJournalSpillBytes = 2 << 20;
 
 // Process-wide SQLite settings: they must precede sqlite3_initialize(), which the first open
-// performs. Returns false if SQLite was initialised by someone else first (the default stands).
-bool ConfigureSqliteOnce() {
-  static const bool configured =
-      sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalSpillBytes) == SQLITE_OK;
-  return configured;
+// performs. If SQLite was initialised by someone else first, its default stands.
+void ConfigureSqliteOnce() {
+  [[maybe_unused]] static const int rc =
+      sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalSpillBytes);
 }
 
 Result<std::unique_ptr<Conn>> OpenConn(const SqliteOptions& o, bool read_only, Counters* counters) {
