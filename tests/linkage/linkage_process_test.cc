@@ -248,6 +248,16 @@ class LinkageProcessTest : public ::testing::Test {
     return results;
   }
 
+  // Each result of a batch has the expected status, and its body names the expected text.
+  static void ExpectResults(const json& each,
+                            const std::vector<std::pair<int, std::string>>& expected) {
+    ASSERT_EQ(each.size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_EQ(each[i]["status"], expected[i].first) << i << ": " << each[i].dump();
+      EXPECT_THAT(each[i]["body"].dump(), HasSubstr(expected[i].second)) << i;
+    }
+  }
+
   // A client that presents the hub's certificate to a server's node endpoint.
   std::unique_ptr<http::Client> AsHub() {
     http::ClientOptions co;
@@ -596,18 +606,13 @@ TEST_F(LinkageProcessTest, NodeEndpointRefusesForgedTamperedExpiredMisdirectedAn
                  linkage::SignedPermitJson(linkage::SignPermit(wrong, hub_key)),
                  linkage::SignedPermitJson(linkage::SignPermit(fresh, hub_key)),
                  linkage::SignedPermitJson(linkage::SignPermit(p, hub_key)), R"({"permit":1})"});
-  ASSERT_EQ(each.size(), 7u);
-  const std::vector<std::pair<int, std::string>> expected = {{401, "BAD_PERMIT_SIGNATURE"},
-                                                             {401, "BAD_PERMIT_SIGNATURE"},
-                                                             {412, "PERMIT_EXPIRED"},
-                                                             {403, "MISDIRECTED_PERMIT"},
-                                                             {200, "answered"},
-                                                             {409, "PERMIT_ALREADY_USED"},
-                                                             {400, "INVALID_ARGUMENT"}};
-  for (size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_EQ(each[i]["status"], expected[i].first) << i << ": " << each[i].dump();
-    EXPECT_THAT(each[i]["body"].dump(), HasSubstr(expected[i].second)) << i;
-  }
+  ExpectResults(each, {{401, "BAD_PERMIT_SIGNATURE"},
+                       {401, "BAD_PERMIT_SIGNATURE"},
+                       {412, "PERMIT_EXPIRED"},
+                       {403, "MISDIRECTED_PERMIT"},
+                       {200, "answered"},
+                       {409, "PERMIT_ALREADY_USED"},
+                       {400, "INVALID_ARGUMENT"}});
   // A malformed batch is refused as a whole, naming the field.
   for (const auto& [body, message] :
        std::vector<std::pair<std::string, std::string>>{{R"({"items":[]})", "empty"},
@@ -645,6 +650,14 @@ TEST_F(LinkageProcessTest, InquiryResultsWithBadSignaturesOrForOthersAreRefused)
                                           {"tm", "TM90000000000102"},
                                           {"provider", kCityB.str()}});
   json permitted = WaitFor(kCityA, id, {"permitted"});
+  // The inquiry id (made by city A's server) and the permit id (made by the hub) both begin with
+  // the millisecond they were made, as 12 hex digits.
+  const int64_t now_ms = ToUnixMicros(SystemClock::Get().Now()) / 1000;
+  for (const std::string& made : {id, permitted["permit_id"].get<std::string>()}) {
+    const int64_t made_ms = std::stoll(made.substr(0, 12), nullptr, 16);
+    EXPECT_LE(made_ms, now_ms) << made;
+    EXPECT_GT(made_ms, now_ms - 60'000) << made;
+  }
   linkage::ProvisionPermit p;
   p.id = PermitId::Parse(permitted["permit_id"].get<std::string>()).value();
   p.issued_at_ms = ToUnixMicros(SystemClock::Get().Now()) / 1000;
@@ -706,15 +719,10 @@ TEST_F(LinkageProcessTest, InquiryResultsWithBadSignaturesOrForOthersAreRefused)
                          item(p, crypto::SigningKey::Generate(), crypto::SigningKey::Generate()),
                          item(other, hub_key, crypto::SigningKey::Generate()),
                          item(unknown, hub_key, crypto::SigningKey::Generate())});
-  ASSERT_EQ(each.size(), 4u);
-  const std::vector<std::pair<int, std::string>> expected = {{401, "BAD_ENVELOPE_SIGNATURE"},
-                                                             {401, "BAD_PERMIT_SIGNATURE"},
-                                                             {403, "MISDIRECTED_RESULT"},
-                                                             {404, "UNKNOWN_INQUIRY"}};
-  for (size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_EQ(each[i]["status"], expected[i].first) << i << ": " << each[i].dump();
-    EXPECT_THAT(each[i]["body"].dump(), HasSubstr(expected[i].second)) << i;
-  }
+  ExpectResults(each, {{401, "BAD_ENVELOPE_SIGNATURE"},
+                       {401, "BAD_PERMIT_SIGNATURE"},
+                       {403, "MISDIRECTED_RESULT"},
+                       {404, "UNKNOWN_INQUIRY"}});
   // The hub's batch route for provisions: an envelope for a permit city A never received, and
   // one that is not an envelope.
   auto as_b = AsOrg(kCityB);
@@ -722,11 +730,7 @@ TEST_F(LinkageProcessTest, InquiryResultsWithBadSignaturesOrForOthersAreRefused)
       *as_b, net_->HubUrl() + "/hub/v1/batch/provisions",
       {linkage::SignedEnvelopeJson(linkage::SignEnvelope(env, crypto::SigningKey::Generate())),
        R"({"document":"x"})"});
-  ASSERT_EQ(hub_each.size(), 2u);
-  EXPECT_EQ(hub_each[0]["status"], 401) << hub_each[0].dump();
-  EXPECT_THAT(hub_each[0]["body"].dump(), HasSubstr("BAD_SIGNATURE"));
-  EXPECT_EQ(hub_each[1]["status"], 400) << hub_each[1].dump();
-  EXPECT_THAT(hub_each[1]["body"].dump(), HasSubstr("MALFORMED_ENVELOPE"));
+  ExpectResults(hub_each, {{401, "BAD_SIGNATURE"}, {400, "MALFORMED_ENVELOPE"}});
   // An answer that city B really signed, for this very permit, but sealed to a key that is not
   // the inquiry's (the permit above carries a reply key of its own): it does not open. City B's
   // envelope key is taken from its server's store, opened here beside the running process.
