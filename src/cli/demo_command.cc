@@ -48,6 +48,7 @@
 #include "http/server.h"
 #include "layout/catalogue_loader.h"
 #include "pki/certificate_authority.h"
+#include "server/api_auth.h"
 #include "server/platform.h"
 #include "server/replica_api.h"
 #include "store/tenant_store.h"
@@ -718,6 +719,7 @@ int RunDemo(const DemoArgs& args) {
   // it.
   std::unique_ptr<server::Platform> platform;
   std::shared_ptr<const layout::Catalogue> catalogue;
+  std::unique_ptr<server::ApiAuth> api_auth;
   std::unique_ptr<server::ReplicaApi> replica_api;
   std::unique_ptr<http::Server> api_server;
   std::unique_ptr<http::Client> api_client;
@@ -733,27 +735,29 @@ int RunDemo(const DemoArgs& args) {
     return api_client->Send(req);
   };
 
-  steps.Run("中間サーバーとテナント・利用者", "server with tenants and client tokens",
-            [&]() -> Result<std::string> {
-              server::ServerConfig cfg;
-              cfg.store.data_dir = (work / "server-data").string();
-              cfg.keys_dir = (work / "server-data" / "keys").string();
-              ASSIGN_OR_RETURN(catalogue, layout::LoadCatalogue(args.layout_dir));
-              ASSIGN_OR_RETURN(platform, server::Platform::Open(cfg, true));
-              RETURN_IF_ERROR(platform->CreateTenant(city_a, "札幌市 (demo)", "cli:demo").status());
-              RETURN_IF_ERROR(platform->CreateTenant(city_b, "函館市 (demo)", "cli:demo").status());
-              ASSIGN_OR_RETURN(token_a, platform->AddClient(city_a, "juki", "system", "cli:demo"));
-              ASSIGN_OR_RETURN(token_b, platform->AddClient(city_b, "juki", "system", "cli:demo"));
-              replica_api = std::make_unique<server::ReplicaApi>(*platform, catalogue);
-              http::Router router;
-              RETURN_IF_ERROR(replica_api->Register(router));
-              ASSIGN_OR_RETURN(api_server, http::Server::Create({}, std::move(router)));
-              RETURN_IF_ERROR(api_server->Start());
-              ASSIGN_OR_RETURN(api_client, http::Client::Create({}));
-              return "catalogue with " + std::to_string(catalogue->infos().size()) +
-                     " TMs; 2 tenants; tokens issued; API on port " +
-                     std::to_string(api_server->port());
-            });
+  steps.Run(
+      "中間サーバーとテナント・利用者", "server with tenants and client tokens",
+      [&]() -> Result<std::string> {
+        server::ServerConfig cfg;
+        cfg.store.data_dir = (work / "server-data").string();
+        cfg.keys_dir = (work / "server-data" / "keys").string();
+        ASSIGN_OR_RETURN(catalogue, layout::LoadCatalogue(args.layout_dir));
+        ASSIGN_OR_RETURN(platform,
+                         server::Platform::Open(cfg, true, SystemClock::Get(), catalogue));
+        RETURN_IF_ERROR(platform->CreateTenant(city_a, "札幌市 (demo)", "cli:demo").status());
+        RETURN_IF_ERROR(platform->CreateTenant(city_b, "函館市 (demo)", "cli:demo").status());
+        ASSIGN_OR_RETURN(token_a, platform->AddClient(city_a, "juki", "system", "cli:demo"));
+        ASSIGN_OR_RETURN(token_b, platform->AddClient(city_b, "juki", "system", "cli:demo"));
+        api_auth = std::make_unique<server::ApiAuth>(*platform);
+        replica_api = std::make_unique<server::ReplicaApi>(*api_auth, catalogue, uint64_t{1} << 30);
+        http::Router router;
+        RETURN_IF_ERROR(replica_api->Register(router));
+        ASSIGN_OR_RETURN(api_server, http::Server::Create({}, std::move(router)));
+        RETURN_IF_ERROR(api_server->Start());
+        ASSIGN_OR_RETURN(api_client, http::Client::Create({}));
+        return "catalogue with " + std::to_string(catalogue->infos().size()) +
+               " TMs; 2 tenants; tokens issued; API on port " + std::to_string(api_server->port());
+      });
 
   const std::string sample = SampleTaxCsv(50);
   steps.Run("副本の取込", "replica import (地方税関係情報)", [&]() -> Result<std::string> {
@@ -820,6 +824,7 @@ int RunDemo(const DemoArgs& args) {
   if (api_server) api_server->Stop(std::chrono::seconds(2));
   api_server.reset();
   replica_api.reset();
+  api_auth.reset();
   platform.reset();
 
   if (server) server->Stop(std::chrono::seconds(2));

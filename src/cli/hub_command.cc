@@ -115,10 +115,9 @@ int RunHub(const std::string& config_path) {
   so.host = cfg->host;
   so.port = cfg->port;
   so.threads = cfg->threads;
-  so.stream_threads = cfg->workers;
+  so.workers = cfg->workers;
   so.tls = true;
   so.tls_options = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, true};
-  so.limits.max_stream_body_bytes = 2 * linkage::kMaxEnvelopeMessageBytes;
 
   sigset_t signals;
   sigemptyset(&signals);

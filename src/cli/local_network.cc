@@ -438,6 +438,7 @@ Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const
     << "cert = " << Quote(Path("pki/node-" + n + ".crt")) << "\n"
     << "key = " << Quote(Path("pki/node-" + n + ".key")) << "\n"
     << "client_ca = " << Quote(Path("pki/ca.crt")) << "\n"
+    << "hub_cert = " << Quote(Path("pki/hub.crt")) << "\n"
     << "[inquiry]\ntimeout_seconds = " << options_.inquiry_timeout_seconds << "\n"
     << "[retention]\nresult_days = " << options_.result_days << "\n"
     << "[delivery]\nthreads = " << options_.server_delivery_threads

@@ -13,10 +13,13 @@
 
 #include "cli/commands.h"
 #include "common/log.h"
+#include "common/periodic.h"
 #include "crypto/process_hardening.h"
 #include "http/server.h"
 #include "layout/catalogue_loader.h"
 #include "linkage/envelope.h"
+#include "pki/certificate_authority.h"
+#include "server/api_auth.h"
 #include "server/hub_link.h"
 #include "server/linkage_api.h"
 #include "server/linkage_sender.h"
@@ -115,11 +118,18 @@ int RunServer(const std::string& config_path) {
     return Fail("データ標準レイアウトが不正です", "the data standard layout is broken",
                 catalogue.status());
   }
-  Result<std::unique_ptr<server::Platform>> platform = server::Platform::Open(*cfg, false);
+  Result<std::unique_ptr<server::Platform>> platform =
+      server::Platform::Open(*cfg, false, SystemClock::Get(), *catalogue);
   if (!platform.ok()) {
     return Fail("プラットフォームを開けません", "cannot open the platform", platform.status());
   }
-  server::ReplicaApi replica_api(**platform, *catalogue);
+  server::ApiAuth api_auth(**platform);
+  // Refused authentications are recorded in aggregate, once a minute and at shutdown.
+  PeriodicTask auth_flush(std::chrono::seconds(60), [&api_auth] {
+    Result<int64_t> n = api_auth.Flush();
+    if (!n.ok()) log::Error("api.auth_failures_flush_failed", {log::StatusField(n.status())});
+  });
+  server::ReplicaApi replica_api(api_auth, *catalogue, cfg->max_body_bytes);
   http::Router router;
   if (Status s = replica_api.Register(router); !s.ok()) {
     return Fail("経路を登録できません", "cannot register routes", s);
@@ -149,7 +159,12 @@ int RunServer(const std::string& config_path) {
     lo.outbox.backoff_base = std::chrono::milliseconds(cfg->delivery_backoff_base_ms);
     lo.outbox.backoff_cap = std::chrono::milliseconds(cfg->delivery_backoff_cap_ms);
     linkage = std::make_unique<server::LinkageService>(**platform, *catalogue, hub_link.get(), lo);
-    linkage_api = std::make_unique<server::LinkageApi>(**platform, *linkage);
+    Result<pki::CertificateInfo> hub_cert = pki::ReadCertificateFile(cfg->node_hub_cert);
+    if (!hub_cert.ok()) {
+      return Fail("ハブの証明書を読めません", "cannot read the hub's certificate ([node] hub_cert)",
+                  hub_cert.status());
+    }
+    linkage_api = std::make_unique<server::LinkageApi>(api_auth, *linkage, hub_cert->sha256);
     if (Status s = linkage_api->Register(router); !s.ok()) {
       return Fail("経路を登録できません", "cannot register routes", s);
     }
@@ -165,8 +180,7 @@ int RunServer(const std::string& config_path) {
   so.host = cfg->host;
   so.port = cfg->port;
   so.threads = cfg->threads;
-  so.stream_threads = cfg->workers;
-  so.limits.max_body_bytes = cfg->max_body_bytes;
+  so.workers = cfg->workers;
   if (!cfg->tls_cert.empty()) {
     so.tls = true;
     so.tls_options = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, !cfg->tls_client_ca.empty()};
@@ -190,10 +204,9 @@ int RunServer(const std::string& config_path) {
     no.host = cfg->node_host;
     no.port = cfg->node_port;
     no.threads = cfg->threads;
-    no.stream_threads = cfg->workers;
+    no.workers = cfg->workers;
     no.tls = true;
     no.tls_options = {cfg->node_cert, cfg->node_key, cfg->node_client_ca, true};
-    no.limits.max_stream_body_bytes = 2 * linkage::kMaxEnvelopeMessageBytes;
     auto ns = http::Server::Create(no, std::move(node_router));
     if (!ns.ok())
       return Fail("ハブ向けの待ち受けができません", "cannot listen for the hub", ns.status());
@@ -221,6 +234,7 @@ int RunServer(const std::string& config_path) {
   if (node_server) node_server->Stop(std::chrono::seconds(10));
   housekeeper.reset();
   if (sender) sender->Stop();
+  auth_flush.Stop();
   std::printf("chukan server: 停止しました / stopped\n");
   return 0;
 }

@@ -107,7 +107,7 @@ int TenantShow(const AdminArgs& args) {
       PrintError("テナントを開けません", "cannot open the tenant", ctx.status());
       return 1;
     }
-    const std::string pub = crypto::ToHex((*ctx)->org_key->verify_key().bytes());
+    const std::string pub = crypto::ToHex((*ctx)->org_key.verify_key().bytes());
     std::printf("署名公開鍵 / signing public key: %s\n", pub.c_str());
     if (!args.sign_pub.empty()) {
       std::ofstream out(args.sign_pub, std::ios::trunc);

@@ -8,6 +8,10 @@
 
 namespace chukan::crypto {
 
+void WipeBytes(Bytes& b) {
+  if (!b.empty()) sodium_memzero(b.data(), b.size());
+}
+
 std::string ToHex(std::span<const uint8_t> bytes) {
   internal::InitializeOrDie();
   std::string out(bytes.size() * 2 + 1, '\0');

@@ -27,6 +27,9 @@ inline std::span<const uint8_t> AsBytes(std::string_view s) {
 // Copies the bytes of a string.
 inline Bytes ToBytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
+// Zeroes a temporary copy of secret material (sodium_memzero: not optimised away).
+void WipeBytes(Bytes& b);
+
 // Lower-case hexadecimal, two digits per byte. Runs in time independent of the byte values.
 std::string ToHex(std::span<const uint8_t> bytes);
 

@@ -27,7 +27,8 @@ class BodyReader {
   // read; 0 means the end of the body (and every later call returns 0 again). A short read is
   // not the end. Blocks until bytes arrive. After an error, every later call returns the same
   // error. Errors of the server's request-body reader:
-  //   kResourceExhausted  the body exceeds ServerLimits::max_stream_body_bytes (the server then
+  //   kResourceExhausted  the body exceeds the route's RouteOptions::max_body_bytes (the server
+  //   then
   //                       answers 413 whatever the handler returns)
   //   kDeadlineExceeded   no body bytes arrived for ServerLimits::body_timeout (connection
   //                       closed, no response)

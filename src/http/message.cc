@@ -209,4 +209,36 @@ Result<std::string> PercentDecode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
+Result<std::optional<std::string_view>> BearerToken(const Request& req) {
+  std::optional<std::string_view> value;
+  for (const auto& [name, v] : req.headers.fields()) {
+    if (!EqualsIgnoreCase(name, "Authorization")) continue;
+    if (value) return InvalidArgumentError("more than one Authorization header");
+    value = v;
+  }
+  if (!value) return std::optional<std::string_view>();
+  std::string_view text = *value;
+  constexpr std::string_view kScheme = "bearer";
+  if (text.size() <= kScheme.size() || !EqualsIgnoreCase(text.substr(0, kScheme.size()), kScheme) ||
+      text[kScheme.size()] != ' ') {
+    return UnauthenticatedError("a bearer token is required (Authorization: Bearer …)");
+  }
+  text.remove_prefix(kScheme.size());
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+  // token68 (RFC 9110 §11.2): 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+  size_t i = 0;
+  auto token_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+  };
+  while (i < text.size() && token_char(text[i])) ++i;
+  const size_t body = i;
+  while (i < text.size() && text[i] == '=') ++i;
+  if (body == 0 || i != text.size()) {
+    return UnauthenticatedError("a bearer token is required (Authorization: Bearer …)");
+  }
+  return std::optional<std::string_view>(text);
+}
+
 }  // namespace chukan::http

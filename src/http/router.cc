@@ -1,5 +1,7 @@
 #include "http/router.h"
 
+#include "common/utf8.h"
+
 namespace chukan::http {
 namespace {
 
@@ -29,19 +31,35 @@ bool SameShape(const std::vector<std::string_view>& a, const std::vector<std::st
 
 }  // namespace
 
-Status Router::Add(std::string_view method, std::string_view pattern, Handler handler) {
+Status Router::Add(std::string_view method, std::string_view pattern, Handler handler,
+                   RouteOptions options) {
   if (!handler) return InvalidArgumentError("router: empty handler");
-  return AddRoute(method, pattern, std::move(handler), nullptr);
+  Pattern::Method m;
+  m.handler = std::move(handler);
+  m.options = std::move(options);
+  return AddRoute(method, pattern, std::move(m));
+}
+
+Status Router::AddAsync(std::string_view method, std::string_view pattern, AsyncHandler handler,
+                        RouteOptions options) {
+  if (!handler) return InvalidArgumentError("router: empty handler");
+  Pattern::Method m;
+  m.async = std::move(handler);
+  m.options = std::move(options);
+  return AddRoute(method, pattern, std::move(m));
 }
 
 Status Router::AddStreaming(std::string_view method, std::string_view pattern,
-                            StreamingHandler handler) {
+                            StreamingHandler handler, RouteOptions options) {
   if (!handler) return InvalidArgumentError("router: empty handler");
-  return AddRoute(method, pattern, nullptr, std::move(handler));
+  Pattern::Method m;
+  m.streaming = std::move(handler);
+  m.options = std::move(options);
+  return AddRoute(method, pattern, std::move(m));
 }
 
-Status Router::AddRoute(std::string_view method, std::string_view pattern, Handler handler,
-                        StreamingHandler streaming) {
+Status Router::AddRoute(std::string_view method, std::string_view pattern, Pattern::Method m) {
+  m.method = std::string(method);
   if (method.empty()) return InvalidArgumentError("router: empty method");
   if (pattern.empty() || pattern.front() != '/')
     return InvalidArgumentError("router: pattern must start with '/': " + std::string(pattern));
@@ -65,18 +83,18 @@ Status Router::AddRoute(std::string_view method, std::string_view pattern, Handl
     std::vector<std::string_view> existing;
     SplitPath(p.text, existing);
     if (!SameShape(existing, parts)) continue;
-    for (const auto& m : p.methods) {
-      if (m.method == method)
+    for (const auto& existing_method : p.methods) {
+      if (existing_method.method == method)
         return AlreadyExistsError("router: " + std::string(method) + " " + std::string(pattern) +
                                   " is already registered (as " + p.text + ")");
     }
-    p.methods.push_back({std::string(method), std::move(handler), std::move(streaming)});
+    p.methods.push_back(std::move(m));
     return Status::Ok();
   }
   Pattern p;
   p.text = std::string(pattern);
   p.segments = std::move(segments);
-  p.methods.push_back({std::string(method), std::move(handler), std::move(streaming)});
+  p.methods.push_back(std::move(m));
   patterns_.push_back(std::move(p));
   return Status::Ok();
 }
@@ -128,25 +146,26 @@ Router::Match Router::Find(std::string_view method, std::string_view path,
   result.route = best_index;
   for (const auto& m : best->methods) {
     if (m.method == method) {
-      result.status = 200;
-      if (m.streaming) {
-        result.streaming = &m.streaming;
-      } else {
-        result.handler = &m.handler;
-      }
       params.clear();
       for (size_t i = 0; i < n; ++i) {
         if (!best->segments[i].param) continue;
         auto decoded = PercentDecode(parts[i], false);
-        if (!decoded.ok()) {
-          // A malformed escape in a parameter cannot name any resource.
-          result.status = 404;
-          result.handler = nullptr;
-          result.streaming = nullptr;
+        if (!decoded.ok() || !IsValidUtf8(*decoded)) {
+          // A malformed escape or bytes that are not text cannot name any resource (and would
+          // otherwise reach handlers, logs and audit entries).
           result.route = -1;
           return result;
         }
         params.emplace_back(best->segments[i].text, std::move(*decoded));
+      }
+      result.status = 200;
+      result.options = &m.options;
+      if (m.streaming) {
+        result.streaming = &m.streaming;
+      } else if (m.async) {
+        result.async = &m.async;
+      } else {
+        result.handler = &m.handler;
       }
       return result;
     }

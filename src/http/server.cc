@@ -35,6 +35,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -57,6 +58,10 @@ using internal::Waker;
 namespace {
 
 constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+// The status a worker's gate check answers with when the gate let the request through (never
+// sent to a client).
+constexpr int kGatePassed = 0;
 
 // ---- metrics -------------------------------------------------------------------------------
 
@@ -132,6 +137,17 @@ std::string_view DateHeader() {
 }
 
 bool HasCrLf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+// Compares without an early exit, so the time taken does not tell how much of a secret matched.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(static_cast<unsigned char>(a[i]) ^
+                                       static_cast<unsigned char>(b[i]));
+  }
+  return diff == 0;
+}
 
 // Request ids: a random per-server prefix and a counter. Unique per server run and cheap (no
 // syscall per request); they are correlation handles, not secrets.
@@ -269,7 +285,67 @@ struct EarlyReply {
   std::string_view message;
 };
 
+// "chunked" as the only transfer coding (RFC 9112 §6.1: the final coding must be chunked, and
+// chukan knows no other coding to apply before it).
+bool IsChunkedOnly(std::string_view te) {
+  while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.remove_prefix(1);
+  while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
+  return EqualsIgnoreCase(te, "chunked");
+}
+
 }  // namespace
+
+// Where a worker (or any thread, for an AsyncHandler) leaves a response for the connection's
+// io coroutine, which polls it without blocking and is woken when it arrives.
+struct Responder::Slot {
+  std::mutex mu;
+  std::optional<Response> response;  // GUARDED_BY(mu)
+  bool armed = false;                // GUARDED_BY(mu)
+  std::function<void()> wake;        // set before the slot is shared
+
+  // io side: takes the response if there is one; otherwise arms the wake-up.
+  std::optional<Response> Take() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!response) {
+      armed = true;
+      return std::nullopt;
+    }
+    std::optional<Response> out = std::move(response);
+    response.reset();
+    return out;
+  }
+  // Any thread: the first response wins.
+  bool Put(Response r) {
+    bool wake_now = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (done) return false;
+      done = true;
+      response = std::move(r);
+      wake_now = armed;
+      armed = false;
+    }
+    if (wake_now && wake) wake();
+    return true;
+  }
+  bool done = false;  // GUARDED_BY(mu)
+};
+
+Responder::Responder(std::shared_ptr<Slot> slot) : slot_(std::move(slot)) {}
+
+Responder::~Responder() {
+  if (slot_) {
+    slot_->Put(
+        Response::Error(500, "INTERNAL", "the request was not answered", RequestId::Generate()));
+  }
+}
+
+void Responder::Send(Response response) {
+  if (!slot_) return;
+  std::shared_ptr<Slot> slot = std::move(slot_);
+  slot_.reset();
+  slot->Put(std::move(response));
+}
 
 struct Server::Impl {
   Impl(ServerOptions o, Router r)
@@ -322,7 +398,7 @@ struct Server::Impl {
   template <class Stream>
   asio::awaitable<StreamedRequest> ServeStreamedRequest(
       Stream& stream, beast::flat_buffer& buffer, bhttp::request_parser<bhttp::empty_body>& hparser,
-      Request& req, const StreamingHandler& handler, Waker& waker,
+      Request& req, const StreamingHandler& handler, uint64_t max_body_bytes, Waker& waker,
       std::shared_ptr<Waker> waker_ref);
   // Runs `producer` on the pool and writes what it produces (chunked unless `chunked` is
   // false). Returns false when the body could not be completed (producer error or client
@@ -331,7 +407,17 @@ struct Server::Impl {
   asio::awaitable<bool> WriteStreamedBody(Stream& stream, BodyProducer producer, bool chunked,
                                           const Request& req, Waker& waker,
                                           std::shared_ptr<Waker> waker_ref);
+  // The answers given from the header alone: /healthz, /metrics, 404 and 405.
   Response Dispatch(Request& req, std::string_view raw_path, const Router::Match& m, int& route);
+  bool MetricsAllowed(const Request& req) const;
+  // Runs a route's gate; an exception becomes a 500.
+  std::optional<Response> RunGate(const Gate& gate, Request& req);
+  // Runs the matched handler (or async handler) with `out`; an exception becomes a 500.
+  void CallHandler(const Router::Match& m, int route, Request& req, Responder out);
+  // Runs `fn(Responder)` on a worker and waits, holding no thread, for the response it sends
+  // (now, or later from any thread).
+  template <class Fn>
+  asio::awaitable<Response> OnWorker(Fn fn, Waker& waker, std::shared_ptr<Waker> waker_ref);
   void SerializeHead(const Response& res, bool keep_alive, bool head_request, bool chunked_ok,
                      std::string& out);
   std::string MetricsText() const;
@@ -344,8 +430,10 @@ Server::~Server() { Stop(Duration::zero()); }
 Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Router router) {
   if (options.threads < 1 || options.threads > 256)
     return InvalidArgumentError("http server: threads must be between 1 and 256");
-  if (options.stream_threads < 1 || options.stream_threads > 256)
-    return InvalidArgumentError("http server: stream_threads must be between 1 and 256");
+  if (options.workers < 1 || options.workers > 256)
+    return InvalidArgumentError("http server: workers must be between 1 and 256");
+  if (options.metrics_access == MetricsAccess::kToken && options.metrics_token.size() < 16)
+    return InvalidArgumentError("http server: a metrics token must have at least 16 characters");
   std::vector<std::pair<std::string, std::string>> unused;
   if (router.Find("GET", "/healthz", unused).status != 404 ||
       router.Find("GET", "/metrics", unused).status != 404)
@@ -409,7 +497,7 @@ Status Server::Start() {
   s.started = true;
   s.bound_port = port();
   s.work.emplace(s.io.get_executor());
-  s.pool.Start(s.options.stream_threads);
+  s.pool.Start(s.options.workers);
   asio::co_spawn(s.io, s.Accept(), asio::detached);
   for (int i = 0; i < s.options.threads; ++i) {
     s.threads.emplace_back([&s] { s.io.run(); });
@@ -562,6 +650,17 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
       raw.close(ec);
     } else {
       raw.shutdown(tcp::socket::shutdown_send, ec);
+      // Lingering close: a client may still be sending a body we refused to read (413, 401).
+      // Closing with unread bytes would make the kernel answer with a reset that can destroy
+      // our answer before the client reads it; read and drop a bounded amount first.
+      stream.expires_after(std::chrono::seconds(1));
+      std::array<char, 16 * 1024> sink;
+      size_t drained = 0;
+      while (drained < 4 * 1024 * 1024 && !stopping.load(std::memory_order_relaxed)) {
+        auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), kUse);
+        if (rec) break;
+        drained += n;
+      }
     }
     conn->socket = nullptr;
   }
@@ -697,59 +796,105 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
                         std::string_view(f.value().data(), f.value().size()));
       }
       req.peer = peer;
-      const bool streaming_route = !target_error && match.streaming != nullptr;
-      const uint64_t limit = streaming_route ? limits.max_stream_body_bytes : limits.max_body_bytes;
-      if (hparser.content_length() && *hparser.content_length() > limit) {
-        early = {413, "BODY_TOO_LARGE", "request body too large"};
+      // Framing (RFC 9112 §6.1, §6.3): a Transfer-Encoding other than chunked alone, or one
+      // beside a Content-Length, could be framed differently by a proxy in front of us (request
+      // smuggling): refuse it and close.
+      const size_t te_fields = hmsg.count(bhttp::field::transfer_encoding);
+      if (te_fields > 1 ||
+          (te_fields == 1 &&
+           (hmsg.count(bhttp::field::content_length) > 0 ||
+            !IsChunkedOnly(std::string_view(hmsg[bhttp::field::transfer_encoding].data(),
+                                            hmsg[bhttp::field::transfer_encoding].size()))))) {
+        early = {400, "BAD_REQUEST", "malformed request framing"};
         keep_alive = false;
       }
     }
+    // The header parser is done at the end of the header when no body follows.
+    const bool body_announced = early.status == 0 && !hparser.is_done();
 
     bool close_now = false;  // end the connection without writing a response
-    if (early.status == 0 && !target_error && match.streaming != nullptr) {
+    if (early.status == 0 && (target_error || match.status != 200)) {
+      // Malformed targets, the built-in routes, unknown paths and wrong methods: answered from
+      // the header alone. Their body is never read, so the connection cannot carry another
+      // request after them.
+      response = target_error ? std::move(*target_error) : Dispatch(req, raw_path, match, route);
+      if (body_announced) keep_alive = false;
+    } else if (early.status == 0) {
       route = match.route;
       req.path_params = std::move(params);
-      metrics.streamed_requests.fetch_add(1, std::memory_order_relaxed);
+      const RouteOptions& ro = *match.options;
       if (!waker) waker = std::make_shared<Waker>(stream.get_executor());
-      StreamedRequest sr = co_await ServeStreamedRequest(stream, buffer, hparser, req,
-                                                         *match.streaming, *waker, waker);
-      response = std::move(sr.response);
-      close_now = sr.close_now;
-      if (!sr.keep_alive) keep_alive = false;
-    } else if (early.status == 0) {
-      // Buffered body (every ordinary route, and unmatched paths).
-      bhttp::request_parser<bhttp::string_body> parser(std::move(hparser));
-      parser.body_limit(limits.max_body_bytes);
-      if (!parser.is_done()) {
-        auto expect = parser.get()[bhttp::field::expect];
-        if (!expect.empty() && EqualsIgnoreCase(expect, "100-continue")) {
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          lowest.expires_after(limits.write_timeout);
-          auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), kUse);
-          if (wec) close_now = true;
-        }
-        if (!close_now) {
-          lowest.expires_after(limits.body_timeout);
-          auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kUse);
-          if (ec == bhttp::error::body_limit) {
-            early = {413, "BODY_TOO_LARGE", "request body too large"};
-          } else if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-                     ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-                     ec == bhttp::error::partial_message || ec == asio::error::connection_reset) {
-            close_now = true;
-          } else if (ec) {
-            early = {400, "BAD_REQUEST", "malformed request"};
-          }
-          if (early.status != 0) keep_alive = false;
-        }
+      // A body that has arrived whole with its header costs no wait: it is parsed from the
+      // buffer and the gate runs on the worker together with the handler (one hand-off).
+      const bool body_here = !body_announced || (hparser.content_length() &&
+                                                 buffer.size() >= *hparser.content_length());
+      const bool fuse_gate = ro.gate && !ro.inline_gate && !match.streaming && body_here;
+      std::optional<Response> refused;
+      if (hparser.content_length() && *hparser.content_length() > ro.max_body_bytes) {
+        refused = Response::Error(413, "BODY_TOO_LARGE", "request body too large", req.request_id);
+      } else if (ro.gate && ro.inline_gate) {
+        refused = RunGate(ro.gate, req);
+      } else if (ro.gate && !fuse_gate) {
+        Response r = co_await OnWorker(
+            [this, &ro, &req](Responder out) {
+              std::optional<Response> no = RunGate(ro.gate, req);
+              out.Send(no ? std::move(*no) : Response(kGatePassed, "", ""));
+            },
+            *waker, waker);
+        if (r.status != kGatePassed) refused = std::move(r);
       }
-      if (!close_now && early.status == 0) {
-        if (target_error) {
-          response = std::move(*target_error);
-        } else {
+      if (refused) {
+        // Refused before its body was read: the rest of the connection is that unread body.
+        response = std::move(*refused);
+        if (body_announced) keep_alive = false;
+      } else if (match.streaming != nullptr) {
+        metrics.streamed_requests.fetch_add(1, std::memory_order_relaxed);
+        StreamedRequest sr = co_await ServeStreamedRequest(
+            stream, buffer, hparser, req, *match.streaming, ro.max_body_bytes, *waker, waker);
+        response = std::move(sr.response);
+        close_now = sr.close_now;
+        if (!sr.keep_alive) keep_alive = false;
+      } else {
+        // Buffered body, up to the route's limit.
+        bhttp::request_parser<bhttp::string_body> parser(std::move(hparser));
+        parser.body_limit(ro.max_body_bytes);
+        if (!parser.is_done()) {
+          auto expect = parser.get()[bhttp::field::expect];
+          if (!expect.empty() && EqualsIgnoreCase(expect, "100-continue")) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            lowest.expires_after(limits.write_timeout);
+            auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), kUse);
+            if (wec) close_now = true;
+          }
+          if (!close_now) {
+            lowest.expires_after(limits.body_timeout);
+            auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kUse);
+            if (ec == bhttp::error::body_limit) {
+              early = {413, "BODY_TOO_LARGE", "request body too large"};
+            } else if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+                       ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+                       ec == bhttp::error::partial_message || ec == asio::error::connection_reset) {
+              close_now = true;
+            } else if (ec) {
+              early = {400, "BAD_REQUEST", "malformed request"};
+            }
+            if (early.status != 0) keep_alive = false;
+          }
+        }
+        if (!close_now && early.status == 0) {
           req.body = std::move(parser.get().body());
-          req.path_params = std::move(params);
-          response = Dispatch(req, raw_path, match, route);
+          const bool run_gate = fuse_gate;
+          response = co_await OnWorker(
+              [this, &ro, &req, &match, run_gate, route](Responder out) {
+                if (run_gate) {
+                  if (std::optional<Response> no = RunGate(ro.gate, req)) {
+                    out.Send(std::move(*no));
+                    return;
+                  }
+                }
+                CallHandler(match, route, req, std::move(out));
+              },
+              *waker, waker);
         }
       }
     }
@@ -832,12 +977,15 @@ class Server::Impl::StreamRegistration {
 template <class Stream>
 asio::awaitable<Server::Impl::StreamedRequest> Server::Impl::ServeStreamedRequest(
     Stream& stream, beast::flat_buffer& buffer, bhttp::request_parser<bhttp::empty_body>& hparser,
-    Request& req, const StreamingHandler& handler, Waker& waker, std::shared_ptr<Waker> waker_ref) {
+    Request& req, const StreamingHandler& handler, uint64_t max_body_bytes, Waker& waker,
+    std::shared_ptr<Waker> waker_ref) {
   auto& lowest = beast::get_lowest_layer(stream);
   const ServerLimits& limits = options.limits;
   StreamedRequest out;
   bhttp::request_parser<bhttp::buffer_body> parser(std::move(hparser));
-  parser.body_limit(limits.max_stream_body_bytes);
+  parser.body_limit(max_body_bytes);
+  // However steadily it trickles, a body must be complete within this time.
+  const auto body_deadline = std::chrono::steady_clock::now() + limits.stream_body_total_timeout;
   auto pipe = std::make_shared<internal::StreamPipe>();
   pipe->SetWake(WakeFn(waker_ref));
   StreamRegistration registration(*this, pipe);
@@ -913,7 +1061,8 @@ asio::awaitable<Server::Impl::StreamedRequest> Server::Impl::ServeStreamedReques
       if (pipe->ConsumerClosed(false) == internal::StreamPipe::IoState::kClosed) break;
       parser.get().body().data = chunk.data() + filled;
       parser.get().body().size = chunk.size() - filled;
-      lowest.expires_after(limits.body_timeout);
+      lowest.expires_at(
+          std::min(std::chrono::steady_clock::now() + limits.body_timeout, body_deadline));
       pending_read->socket = &lowest.socket();
       auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, kUse);
       pending_read->socket = nullptr;
@@ -929,11 +1078,15 @@ asio::awaitable<Server::Impl::StreamedRequest> Server::Impl::ServeStreamedReques
         Status st;
         if (ec == bhttp::error::body_limit) {
           st = ResourceExhaustedError("http: request body larger than " +
-                                      std::to_string(limits.max_stream_body_bytes) + " bytes");
+                                      std::to_string(max_body_bytes) + " bytes");
           replacement =
               Response::Error(413, "BODY_TOO_LARGE", "request body too large", req.request_id);
         } else if (ec == beast::error::timeout) {
-          st = DeadlineExceededError("http: request body stalled");
+          st = std::chrono::steady_clock::now() >= body_deadline
+                   ? DeadlineExceededError(
+                         "http: request body not complete within " +
+                         std::to_string(limits.stream_body_total_timeout.count() / 1000) + " s")
+                   : DeadlineExceededError("http: request body stalled");
           out.close_now = true;
         } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_chunk).category() &&
                    ec != bhttp::error::partial_message && ec != bhttp::error::end_of_stream) {
@@ -1083,6 +1236,10 @@ Response Server::Impl::Dispatch(Request& req, std::string_view raw_path, const R
       return r;
     }
     if (healthz) return Response::Json(200, "{\"status\":\"ok\"}");
+    if (!MetricsAllowed(req)) {
+      return Response::Error(403, "PERMISSION_DENIED", "metrics are not served to this client",
+                             req.request_id);
+    }
     return Response(200, "text/plain; version=0.0.4; charset=utf-8", MetricsText());
   }
   if (m.status == 404) {
@@ -1090,23 +1247,75 @@ Response Server::Impl::Dispatch(Request& req, std::string_view raw_path, const R
     return Response::Error(404, "NOT_FOUND", "no such resource", req.request_id);
   }
   route = m.route;
-  if (m.status == 405) {
-    Response r = Response::Error(405, "METHOD_NOT_ALLOWED", "method not allowed", req.request_id);
-    r.headers.Set("Allow", m.allow);
-    return r;
+  Response r = Response::Error(405, "METHOD_NOT_ALLOWED", "method not allowed", req.request_id);
+  r.headers.Set("Allow", m.allow);
+  return r;
+}
+
+bool Server::Impl::MetricsAllowed(const Request& req) const {
+  switch (options.metrics_access) {
+    case MetricsAccess::kAnyone:
+      return true;
+    case MetricsAccess::kLoopback: {
+      boost::system::error_code ec;
+      const asio::ip::address a = asio::ip::make_address(req.peer.address, ec);
+      return !ec && a.is_loopback();
+    }
+    case MetricsAccess::kToken: {
+      Result<std::optional<std::string_view>> token = BearerToken(req);
+      return token.ok() && token->has_value() && !options.metrics_token.empty() &&
+             ConstantTimeEquals(**token, options.metrics_token);
+    }
   }
+  return false;
+}
+
+std::optional<Response> Server::Impl::RunGate(const Gate& gate, Request& req) {
   try {
-    return (*m.handler)(req);
+    return gate(req);
   } catch (const std::exception& e) {
-    log::Error("http.handler_exception", {{"route", router.pattern(static_cast<size_t>(route))},
-                                          {"error", std::string(e.what()).substr(0, 200)},
-                                          log::RequestIdField(req.request_id)});
+    log::Error("http.gate_exception", {{"route", req.path.substr(0, 200)},
+                                       {"error", std::string(e.what()).substr(0, 200)},
+                                       log::RequestIdField(req.request_id)});
   } catch (...) {
-    log::Error("http.handler_exception", {{"route", router.pattern(static_cast<size_t>(route))},
-                                          {"error", "non-standard exception"},
-                                          log::RequestIdField(req.request_id)});
+    log::Error("http.gate_exception", {{"route", req.path.substr(0, 200)},
+                                       {"error", "non-standard exception"},
+                                       log::RequestIdField(req.request_id)});
   }
-  return FromStatus(InternalError("handler failed"), req.request_id);
+  return FromStatus(InternalError("authentication failed"), req.request_id);
+}
+
+void Server::Impl::CallHandler(const Router::Match& m, int route, Request& req, Responder out) {
+  const char* what = nullptr;
+  std::string error;
+  try {
+    if (m.async != nullptr) {
+      (*m.async)(req, std::move(out));
+    } else {
+      out.Send((*m.handler)(req));
+    }
+    return;
+  } catch (const std::exception& e) {
+    error = std::string(e.what()).substr(0, 200);
+  } catch (...) {
+    what = "non-standard exception";
+  }
+  log::Error("http.handler_exception", {{"route", router.pattern(static_cast<size_t>(route))},
+                                        {"error", what != nullptr ? std::string(what) : error},
+                                        log::RequestIdField(req.request_id)});
+  out.Send(FromStatus(InternalError("handler failed"), req.request_id));
+}
+
+template <class Fn>
+asio::awaitable<Response> Server::Impl::OnWorker(Fn fn, Waker& waker,
+                                                 std::shared_ptr<Waker> waker_ref) {
+  auto slot = std::make_shared<Responder::Slot>();
+  slot->wake = WakeFn(waker_ref);
+  pool.Submit([slot, fn = std::move(fn)]() mutable { fn(Responder(slot)); });
+  for (;;) {
+    if (std::optional<Response> r = slot->Take()) co_return std::move(*r);
+    co_await WaitForWake(waker);
+  }
 }
 
 void Server::Impl::SerializeHead(const Response& res, bool keep_alive, bool head_request,
@@ -1136,6 +1345,9 @@ void Server::Impl::SerializeHead(const Response& res, bool keep_alive, bool head
     out.append("\r\n");
   }
   if (!keep_alive) out.append("Connection: close\r\n");
+  // Answers may carry personal data: no cache keeps them, and no browser guesses their type.
+  if (!res.headers.Has("Cache-Control")) out.append("Cache-Control: no-store\r\n");
+  out.append("X-Content-Type-Options: nosniff\r\n");
   for (const auto& [k, v] : res.headers.fields()) {
     if (HasCrLf(k) || HasCrLf(v) || k.empty() || EqualsIgnoreCase(k, "Content-Length") ||
         EqualsIgnoreCase(k, "Connection") || EqualsIgnoreCase(k, "Transfer-Encoding"))

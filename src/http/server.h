@@ -2,33 +2,50 @@
 // pool) with keep-alive, optional TLS 1.3 and mutual TLS, size limits, header/idle timeouts,
 // graceful shutdown, and built-in /healthz and /metrics. Handlers come from a Router.
 //
+// Threads: the io threads (`threads`) only move bytes and parse; they never run a handler, a
+// gate or anything that may block. Every handler, gate (unless inline) and response producer
+// runs on the `workers` threads; an io coroutine waiting for one holds no thread. An
+// AsyncHandler (a long poll) holds no worker either while it waits.
+//
+// Order of work for a request: the header is read and parsed; the route is matched (unknown
+// paths, wrong methods, /healthz and /metrics are answered from the header alone, and their body
+// is never read); a Content-Length over the route's max_body_bytes is answered 413; the route's
+// gate (authentication) runs — a refusal is answered without reading the body; only then is
+// the body read (up to the route's limit) or streamed, and the handler run. A connection whose
+// announced body was not read is closed after the answer.
+//
 // Limits and what happens when a client exceeds them:
 //   header bigger than max_header_bytes        → 431, connection closed
-//   body bigger than max_body_bytes            → 413, connection closed
+//   Content-Length over the route's limit      → 413 before any body byte is read, closed
+//   buffered body crossing the route's limit   → 413, connection closed
+//   Transfer-Encoding other than "chunked", or
+//   both Transfer-Encoding and Content-Length  → 400, connection closed (RFC 9112 §6.1, §6.3)
 //   header not complete within header_timeout  → connection closed (no response)
 //   body not complete within body_timeout      → connection closed
 //   no new request within idle_timeout         → keep-alive connection closed
 //   max_requests_per_connection reached        → "Connection: close" on that response
 //   max_connections open                       → new connections accepted and closed at once
 //   malformed request                          → 400, connection closed
-//   streamed body over max_stream_body_bytes   → 413, connection closed (Content-Length checked
-//                                                before the handler runs; a chunked body when
+//   streamed body over the route's limit       → 413, connection closed (a chunked body when
 //                                                it crosses the limit: the reader fails with
 //                                                kResourceExhausted)
-//   streamed body idle for body_timeout        → reader fails, connection closed (no response)
+//   streamed body idle for body_timeout, or not
+//   complete within stream_body_total_timeout  → reader fails (kDeadlineExceeded), connection
+//                                                closed (no response)
 //   streaming handler returned before the end  → the rest is read and discarded, up to
 //                                                stream_discard_bytes; beyond that the response
 //                                                carries "Connection: close" and the connection
 //                                                is closed after it
 //
-// Streaming: routes added with Router::AddStreaming get their body through a BodyReader and
-// run on `stream_threads` worker threads; any Response may carry a `stream` producer (sent
-// chunked) which also runs on those threads. The io threads never block on either: bytes cross
-// through a bounded buffer of 4 × 256 KiB per stream, with backpressure on the socket.
+// Every response carries "Cache-Control: no-store" (unless the handler set its own) and
+// "X-Content-Type-Options: nosniff": API answers may carry personal data.
 //
-// Thread-safety: Start/Stop/port may be called from any one controlling thread; handlers run
-// concurrently on the io threads (`threads`). Destroying a running Server stops it with a zero
-// grace period.
+// Streaming: routes added with Router::AddStreaming get their body through a BodyReader; any
+// Response may carry a `stream` producer (sent chunked). Bytes cross through a bounded buffer of
+// 4 × 256 KiB per stream, with backpressure on the socket.
+//
+// Thread-safety: Start/Stop/port may be called from any one controlling thread. Destroying a
+// running Server stops it with a zero grace period.
 #ifndef CHUKAN_HTTP_SERVER_H_
 #define CHUKAN_HTTP_SERVER_H_
 
@@ -56,9 +73,7 @@ struct TlsServerOptions {
 
 struct ServerLimits {
   size_t max_header_bytes = 16 * 1024;
-  size_t max_body_bytes = 1 << 20;
-  // Limit for the bodies of streaming routes (Router::AddStreaming), counted in decoded bytes.
-  uint64_t max_stream_body_bytes = uint64_t{4} << 30;
+  // (Body limits are per route: RouteOptions::max_body_bytes.)
   // What the server reads and throws away after a streaming handler returned before the end
   // of its body, to keep the connection usable; a longer rest closes the connection instead.
   uint64_t stream_discard_bytes = uint64_t{1} << 20;
@@ -66,24 +81,33 @@ struct ServerLimits {
   // Buffered bodies: the whole body must arrive within this time. Streamed bodies: no new
   // bytes for this long (an idle timeout, as a large upload legitimately takes long).
   std::chrono::milliseconds body_timeout{30'000};
+  // A streamed body must be complete within this time however steadily it trickles (a client
+  // sending a byte every few seconds is cut here).
+  std::chrono::milliseconds stream_body_total_timeout{30 * 60'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds write_timeout{30'000};
   uint32_t max_requests_per_connection = 10'000;
   uint32_t max_connections = 10'000;
 };
 
+enum class MetricsAccess { kLoopback, kAnyone, kToken };
+
 struct ServerOptions {
   std::string host = "127.0.0.1";  // an IP address literal
   uint16_t port = 0;               // 0: an ephemeral port, see Server::port()
   int threads = 1;                 // io_context threads (1..256)
-  // Worker threads (1..256) that run streaming handlers and response producers. A stream
-  // waits for a free worker when all are busy (its socket is not read meanwhile).
-  int stream_threads = 2;
+  // Worker threads (1..256) that run handlers, gates and response producers. Work waits for a
+  // free worker when all are busy (holding no io thread meanwhile).
+  int workers = 2;
   bool tls = false;  // if true, `tls_options` must name the files
   TlsServerOptions tls_options;
   ServerLimits limits;
   // Log one line per request at debug level (never at info: it would cost throughput).
   bool log_requests = false;
+  // Who may read /metrics: peers on a loopback address (the default), anyone, or callers with
+  // "Authorization: Bearer <metrics_token>". Others get 403.
+  MetricsAccess metrics_access = MetricsAccess::kLoopback;
+  std::string metrics_token;
 };
 
 class Server {

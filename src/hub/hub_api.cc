@@ -88,21 +88,56 @@ Result<http::Response> PermitResponse(const PermitOutcome& out, const RequestId&
 
 }  // namespace
 
+namespace {
+
+// The organisation a request comes from, as the gate found it in the registry.
+struct HubCaller final : http::Principal {
+  explicit HubCaller(OrgRecord r) : org(std::move(r)) {}
+  OrgRecord org;
+};
+
+// A route's handler with its options (the gate and the body limit).
+struct Route {
+  http::Handler handler;
+  http::RouteOptions options;
+};
+
+Status Add(http::Router& router, std::string_view method, std::string_view pattern, Route r) {
+  return router.Add(method, pattern, std::move(r.handler), std::move(r.options));
+}
+
+}  // namespace
+
 Status HubApi::Register(http::Router& router) {
-  // Runs `fn` for an authenticated organisation; turns errors into responses.
-  auto route = [this](size_t max_body, auto fn) {
-    return [this, max_body, fn](http::Request& req, http::BodyReader& body) -> http::Response {
-      const std::optional<OrgCode> org =
-          req.peer.identity ? req.peer.identity->org : std::optional<OrgCode>();
-      const std::string fingerprint = req.peer.identity ? req.peer.identity->cert_sha256 : "";
-      Result<OrgRecord> caller = hub_.Authenticate(org, fingerprint);
-      if (!caller.ok()) return ErrorResponse(caller.status(), req.request_id);
-      Result<std::string> text = http::ReadBody(body, max_body);
-      if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
-      Result<http::Response> r = fn(*caller, req, *text);
-      if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
-      return std::move(*r);
-    };
+  // Every hub route: the caller is the registered organisation whose pinned certificate it
+  // presented (Hub::Authenticate, an in-memory registry lookup: the gate runs on the io thread
+  // before any body byte is read); then `fn` runs with the body, its errors made responses.
+  auto gate = [this](http::Request& req) -> std::optional<http::Response> {
+    const std::optional<OrgCode> org =
+        req.peer.identity ? req.peer.identity->org : std::optional<OrgCode>();
+    const std::string fingerprint = req.peer.identity ? req.peer.identity->cert_sha256 : "";
+    Result<OrgRecord> caller = hub_.Authenticate(org, fingerprint);
+    if (!caller.ok()) return ErrorResponse(caller.status(), req.request_id);
+    req.principal = std::make_shared<const HubCaller>(std::move(*caller));
+    return std::nullopt;
+  };
+  auto options = [gate](uint64_t max_body) {
+    http::RouteOptions o;
+    o.gate = gate;
+    o.inline_gate = true;
+    o.max_body_bytes = max_body;
+    return o;
+  };
+  auto caller_of = [](const http::Request& req) -> const OrgRecord& {
+    return static_cast<const HubCaller&>(*req.principal).org;
+  };
+  auto route = [options, caller_of](uint64_t max_body, auto fn) {
+    return Route{[fn, caller_of](http::Request& req) -> http::Response {
+                   Result<http::Response> r = fn(caller_of(req), req, req.body);
+                   if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
+                   return std::move(*r);
+                 },
+                 options(max_body)};
   };
 
   {
@@ -119,7 +154,7 @@ Status HubApi::Register(http::Router& router) {
           ASSIGN_OR_RETURN(std::string json, w.Finish());
           return http::Response::Json(200, std::move(json));
         });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/codes", std::move(handler)));
+    RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/codes", std::move(handler)));
   }
 
   {
@@ -130,7 +165,7 @@ Status HubApi::Register(http::Router& router) {
                            ASSIGN_OR_RETURN(PermitOutcome out, hub_.RequestPermit(caller.code, pr));
                            return PermitResponse(out, req.request_id);
                          });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/inquiries", std::move(handler)));
+    RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/inquiries", std::move(handler)));
   }
 
   {
@@ -145,28 +180,23 @@ Status HubApi::Register(http::Router& router) {
                 RETURN_IF_ERROR(hub_.AcceptProvision(caller.code, *envelope));
                 return http::Response::Json(202, R"({"status":"accepted"})");
               });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/provisions", std::move(handler)));
+    RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/provisions", std::move(handler)));
   }
 
   // The batch forms of the two (http::ParseBatchRequest): every item is started (checked,
   // signed, its write handed to the group committer) before any is waited for, so a batch
   // shares its commits.
   using Finish = http::BatchFinish;
-  auto batch = [this](auto start) {
-    return [this, start](http::Request& req, http::BodyReader& body) -> http::Response {
-      const std::optional<OrgCode> org =
-          req.peer.identity ? req.peer.identity->org : std::optional<OrgCode>();
-      const std::string fingerprint = req.peer.identity ? req.peer.identity->cert_sha256 : "";
-      Result<OrgRecord> caller = hub_.Authenticate(org, fingerprint);
-      if (!caller.ok()) return ErrorResponse(caller.status(), req.request_id);
-      Result<std::string> text = http::ReadBody(body, http::kMaxBatchBytes);
-      if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
-      Result<std::vector<std::string>> items = http::ParseBatchRequest(*text);
-      if (!items.ok()) return ErrorResponse(items.status(), req.request_id);
-      return http::AnswerBatch(
-          *items, [&](const std::string& item) { return start(*caller, req, item); },
-          [&](const Status& s) { return ErrorResponse(s, req.request_id); });
-    };
+  auto batch = [options, caller_of](auto start) {
+    return Route{[start, caller_of](http::Request& req) -> http::Response {
+                   Result<std::vector<std::string>> items = http::ParseBatchRequest(req.body);
+                   if (!items.ok()) return ErrorResponse(items.status(), req.request_id);
+                   const OrgRecord& caller = caller_of(req);
+                   return http::AnswerBatch(
+                       *items, [&](const std::string& item) { return start(caller, req, item); },
+                       [&](const Status& s) { return ErrorResponse(s, req.request_id); });
+                 },
+                 options(http::kMaxBatchBytes)};
   };
   {
     auto handler = batch([this](const OrgRecord& caller, http::Request& req,
@@ -182,7 +212,7 @@ Status HubApi::Register(http::Router& router) {
         return PermitResponse(out, rid);
       });
     });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/batch/inquiries", std::move(handler)));
+    RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/batch/inquiries", std::move(handler)));
   }
   {
     auto handler = batch(
@@ -198,7 +228,7 @@ Status HubApi::Register(http::Router& router) {
             return http::Response::Json(202, R"({"status":"accepted"})");
           });
         });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/hub/v1/batch/provisions", std::move(handler)));
+    RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/batch/provisions", std::move(handler)));
   }
 
   {
@@ -253,7 +283,7 @@ Status HubApi::Register(http::Router& router) {
                 ASSIGN_OR_RETURN(std::string json, w.Finish());
                 return http::Response::Json(200, std::move(json));
               });
-    RETURN_IF_ERROR(router.AddStreaming("GET", "/hub/v1/records", std::move(handler)));
+    RETURN_IF_ERROR(Add(router, "GET", "/hub/v1/records", std::move(handler)));
   }
 
   {
@@ -262,7 +292,7 @@ Status HubApi::Register(http::Router& router) {
           ASSIGN_OR_RETURN(std::string body, hub_.PublishedPermissionList());
           return http::Response::Json(200, std::move(body));
         });
-    RETURN_IF_ERROR(router.AddStreaming("GET", "/hub/v1/permission-list", std::move(handler)));
+    RETURN_IF_ERROR(Add(router, "GET", "/hub/v1/permission-list", std::move(handler)));
   }
 
   {
@@ -287,7 +317,7 @@ Status HubApi::Register(http::Router& router) {
           ASSIGN_OR_RETURN(std::string json, w.Finish());
           return http::Response::Json(200, std::move(json));
         });
-    RETURN_IF_ERROR(router.AddStreaming("GET", "/hub/v1/orgs/{org_code}", std::move(handler)));
+    RETURN_IF_ERROR(Add(router, "GET", "/hub/v1/orgs/{org_code}", std::move(handler)));
   }
   return Status();
 }

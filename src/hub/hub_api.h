@@ -10,7 +10,7 @@
 //   GET  /hub/v1/orgs/{org_code}  a registered organisation's public data (its signing key)
 //
 // Handlers block on durable commits, so they run as streaming routes on the server's worker
-// threads (http::ServerOptions::stream_threads), not on the io threads.
+// threads (http::ServerOptions::workers), not on the io threads.
 //
 // Thread-safety: Register once; the handlers are thread-safe.
 #ifndef CHUKAN_HUB_HUB_API_H_

@@ -128,50 +128,43 @@ Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& 
 
 }  // namespace
 
+namespace {
+
+// A route's handler with its options (the gate and the body limit).
+struct Route {
+  http::Handler handler;
+  http::RouteOptions options;
+};
+
+Status Add(http::Router& router, std::string_view method, std::string_view pattern, Route r) {
+  return router.Add(method, pattern, std::move(r.handler), std::move(r.options));
+}
+
+}  // namespace
+
 Status LinkageApi::Register(http::Router& router) {
-  // Authenticates, reads the body, runs `fn`, audits refusals of authentication.
-  auto route = [this](std::string role, size_t max_body, auto fn) {
-    return [this, role, max_body, fn](http::Request& req,
-                                      http::BodyReader& body) -> http::Response {
-      std::optional<std::string_view> auth = req.Header("Authorization");
-      Result<ClientIdentity> who =
-          auth && auth->starts_with("Bearer ")
-              ? platform_.Authenticate(auth->substr(7))
-              : Result<ClientIdentity>(UnauthenticatedError("a bearer token is required"));
-      if (!who.ok()) {
-        platform_.audit()
-            .Append({"platform", "unauthenticated:" + req.peer.address, "api.authenticate",
-                     req.method + " " + req.path.substr(0, 200), "denied", req.request_id.str()})
-            .status()
-            .IgnoreError();
-        http::Response denied = http::FromStatus(who.status(), req.request_id);
-        denied.headers.Set("WWW-Authenticate", "Bearer");
-        return denied;
-      }
-      if (role != "any" && who->role != role) {
-        linkage_.AuditCall(who->tenant,
-                           {who->tenant.str(), "client:" + who->name, "api." + req.method,
-                            req.path.substr(0, 200), "denied:role", req.request_id.str()});
-        return ErrorResponse(PermissionDeniedError("this call needs the " + role + " role"),
-                             req.request_id);
-      }
-      Result<std::string> text = http::ReadBody(body, max_body);
-      if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
-      Result<http::Response> r = fn(*who, req, *text);
-      // Every call is audited in the tenant's log (the service adds entries for state changes).
-      linkage_.AuditCall(
-          who->tenant,
-          {who->tenant.str(), "client:" + who->name, "api." + req.method, req.path.substr(0, 200),
-           r.ok() ? "ok" : "error:" + std::string(StatusCodeName(r.status().code())),
-           req.request_id.str()});
-      if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
-      return std::move(*r);
-    };
+  // ApiAuth's gate has authenticated the caller (and checked its role) before the body was
+  // read; `fn` runs with the body, and every call is audited in the tenant's log (the service
+  // adds entries for the state changes themselves).
+  auto route = [this](ApiRole role, uint64_t max_body, auto fn) {
+    return Route{
+        [fn](http::Request& req) -> http::Response {
+          const ApiPrincipal& caller = ApiAuth::Caller(req);
+          const ClientIdentity& who = caller.who;
+          Result<http::Response> r = fn(who, req, req.body);
+          caller.tenant->Audit(
+              {who.tenant.str(), "client:" + who.name, "api." + req.method, req.path.substr(0, 200),
+               r.ok() ? "ok" : "error:" + std::string(StatusCodeName(r.status().code())),
+               req.request_id.str()});
+          if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
+          return std::move(*r);
+        },
+        auth_.Route(role, max_body)};
   };
 
   {
     auto h =
-        route("system", kMaxSmallBody,
+        route(ApiRole::kSystem, kMaxSmallBody,
               [this](const ClientIdentity& who, http::Request&,
                      const std::string& body) -> Result<http::Response> {
                 ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body));
@@ -181,11 +174,11 @@ Status LinkageApi::Register(http::Router& router) {
                 ASSIGN_OR_RETURN(SubjectCode code, linkage_.RegisterCode(who.tenant, atena, rid));
                 return http::Response::Json(200, R"({"subject_code":")" + code.str() + "\"}");
               });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/api/v1/codes", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "POST", "/api/v1/codes", std::move(h)));
   }
   {
     auto h = route(
-        "system", kMaxBulkBody,
+        ApiRole::kSystem, kMaxBulkBody,
         [this](const ClientIdentity& who, http::Request&,
                const std::string& body) -> Result<http::Response> {
           // One "atena_no,resident_id" pair per line; each line gets its own result.
@@ -234,11 +227,11 @@ Status LinkageApi::Register(http::Router& router) {
           ASSIGN_OR_RETURN(std::string json, w.Finish());
           return http::Response::Json(failed == 0 ? 200 : 207, std::move(json));
         });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/api/v1/codes/bulk", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "POST", "/api/v1/codes/bulk", std::move(h)));
   }
   {
     auto h = route(
-        "system", kMaxSmallBody,
+        ApiRole::kSystem, kMaxSmallBody,
         [this](const ClientIdentity& who, http::Request& req,
                const std::string& body) -> Result<http::Response> {
           ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {kMaxSmallBody, 3}));
@@ -270,14 +263,14 @@ Status LinkageApi::Register(http::Router& router) {
           ASSIGN_OR_RETURN(std::string json, w.Finish());
           return http::Response::Json(202, std::move(json));
         });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/api/v1/inquiries", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "POST", "/api/v1/inquiries", std::move(h)));
   }
   {
     // 一括照会ファイル (docs/batch-inquiry-format.md): one inquiry per valid line, each line
     // answered on its own. Re-sending the same file returns the same inquiries (each line's
     // idempotency key is the file's hash and the line number).
     auto h = route(
-        "system", kMaxBulkBody,
+        ApiRole::kSystem, kMaxBulkBody,
         [this](const ClientIdentity& who, http::Request& req,
                std::string& body) -> Result<http::Response> {
           ASSIGN_OR_RETURN(
@@ -331,11 +324,11 @@ Status LinkageApi::Register(http::Router& router) {
           ASSIGN_OR_RETURN(std::string json, w.Finish());
           return http::Response::Json(errors.empty() ? 200 : 207, std::move(json));
         });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/api/v1/inquiries/batch", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "POST", "/api/v1/inquiries/batch", std::move(h)));
   }
   {
     auto h = route(
-        "system", 0,
+        ApiRole::kSystem, 0,
         [this](const ClientIdentity& who, http::Request& req,
                const std::string&) -> Result<http::Response> {
           const std::string id(req.PathParam("id").value_or(""));
@@ -349,10 +342,10 @@ Status LinkageApi::Register(http::Router& router) {
           ASSIGN_OR_RETURN(std::string json, w.Finish());
           return http::Response::Json(200, std::move(json));
         });
-    RETURN_IF_ERROR(router.AddStreaming("GET", "/api/v1/inquiries/{id}", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "GET", "/api/v1/inquiries/{id}", std::move(h)));
   }
   {
-    auto h = route("system", 0,
+    auto h = route(ApiRole::kSystem, 0,
                    [this](const ClientIdentity& who, http::Request& req,
                           const std::string&) -> Result<http::Response> {
                      std::optional<std::string> state;
@@ -369,10 +362,10 @@ Status LinkageApi::Register(http::Router& router) {
                      ASSIGN_OR_RETURN(std::string json, w.Finish());
                      return http::Response::Json(200, std::move(json));
                    });
-    RETURN_IF_ERROR(router.AddStreaming("GET", "/api/v1/inquiries", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "GET", "/api/v1/inquiries", std::move(h)));
   }
   {
-    auto h = route("approver", 0,
+    auto h = route(ApiRole::kApprover, 0,
                    [this](const ClientIdentity& who, http::Request&,
                           const std::string&) -> Result<http::Response> {
                      ASSIGN_OR_RETURN(std::vector<ApprovalView> list,
@@ -401,11 +394,11 @@ Status LinkageApi::Register(http::Router& router) {
                      ASSIGN_OR_RETURN(std::string json, w.Finish());
                      return http::Response::Json(200, std::move(json));
                    });
-    RETURN_IF_ERROR(router.AddStreaming("GET", "/api/v1/approvals", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "GET", "/api/v1/approvals", std::move(h)));
   }
   {
     auto h =
-        route("approver", kMaxSmallBody,
+        route(ApiRole::kApprover, kMaxSmallBody,
               [this](const ClientIdentity& who, http::Request& req,
                      const std::string& body) -> Result<http::Response> {
                 ASSIGN_OR_RETURN(PermitId permit,
@@ -422,12 +415,12 @@ Status LinkageApi::Register(http::Router& router) {
                                                         comment.value_or(""), "staff:" + who.name));
                 return http::Response::Json(200, R"({"status":"sent"})");
               });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/api/v1/approvals/{permit_id}", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "POST", "/api/v1/approvals/{permit_id}", std::move(h)));
   }
   {
     // The tenant's records of provision (情報提供等記録), for staff and business systems alike.
     auto h = route(
-        "any", 0,
+        ApiRole::kAny, 0,
         [this](const ClientIdentity& who, http::Request& req,
                const std::string&) -> Result<http::Response> {
           ASSIGN_OR_RETURN(int64_t after, QueryInt(req, "after_us", 0, 0, INT64_MAX));
@@ -456,11 +449,11 @@ Status LinkageApi::Register(http::Router& router) {
           ASSIGN_OR_RETURN(std::string json, w.Finish());
           return http::Response::Json(200, std::move(json));
         });
-    RETURN_IF_ERROR(router.AddStreaming("GET", "/api/v1/records", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "GET", "/api/v1/records", std::move(h)));
   }
   {
     // Whether this server can provide: its copy of the permission list, or why it has none.
-    auto h = route("system", 0,
+    auto h = route(ApiRole::kSystem, 0,
                    [this](const ClientIdentity&, http::Request&,
                           const std::string&) -> Result<http::Response> {
                      http::JsonWriter w;
@@ -482,26 +475,41 @@ Status LinkageApi::Register(http::Router& router) {
                      ASSIGN_OR_RETURN(std::string json, w.Finish());
                      return http::Response::Json(200, std::move(json));
                    });
-    RETURN_IF_ERROR(router.AddStreaming("GET", "/api/v1/linkage/status", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "GET", "/api/v1/linkage/status", std::move(h)));
   }
   return Status();
 }
 
 Status LinkageApi::RegisterNode(http::Router& router) {
-  // Node routes: a client certificate of [node] client_ca is required (what makes a message
-  // trustworthy is the hub's signature inside it); the body is read whole, up to `max` bytes.
-  auto node = [](size_t max, auto fn) {
-    return [max, fn](http::Request& req, http::BodyReader& body) -> http::Response {
-      if (!req.peer.identity) {
-        return ErrorResponse(UnauthenticatedError("a client certificate is required"),
-                             req.request_id);
-      }
-      Result<std::string> text = http::ReadBody(body, max);
-      if (!text.ok()) return ErrorResponse(text.status(), req.request_id);
-      Result<http::Response> r = fn(req, *text);
-      if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
-      return std::move(*r);
-    };
+  // Node routes take messages from the hub only: the client certificate must verify against
+  // [node] client_ca and be the hub's own, pinned by its SHA-256 fingerprint ([node] hub_cert),
+  // so another organisation's certificate — which the same CA issues — is refused before the
+  // body is read. What makes each message trustworthy is still the hub's signature inside it.
+  const std::string pinned = hub_cert_sha256_;
+  http::RouteOptions base;
+  base.inline_gate = true;  // a comparison of two strings: no I/O
+  base.gate = [pinned](http::Request& req) -> std::optional<http::Response> {
+    if (!req.peer.identity) {
+      return ErrorResponse(UnauthenticatedError("a client certificate is required"),
+                           req.request_id);
+    }
+    if (pinned.empty() ||
+        !crypto::ConstantTimeEquals(crypto::AsBytes(req.peer.identity->cert_sha256),
+                                    crypto::AsBytes(pinned))) {
+      return ErrorResponse(PermissionDeniedError("node routes accept the hub's certificate only"),
+                           req.request_id);
+    }
+    return std::nullopt;
+  };
+  auto node = [base](uint64_t max, auto fn) {
+    http::RouteOptions o = base;
+    o.max_body_bytes = max;
+    return Route{[fn](http::Request& req) -> http::Response {
+                   Result<http::Response> r = fn(req, req.body);
+                   if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
+                   return std::move(*r);
+                 },
+                 std::move(o)};
   };
   {
     auto h = node(linkage::kMaxEnvelopeMessageBytes,
@@ -511,7 +519,7 @@ Status LinkageApi::RegisterNode(http::Router& router) {
                     ASSIGN_OR_RETURN(std::string outcome, linkage_.OnProvisionRequest(permit));
                     return http::Response::Json(200, R"({"status":")" + outcome + "\"}");
                   });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/node/v1/provision-requests", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "POST", "/node/v1/provision-requests", std::move(h)));
   }
   {
     auto h = node(linkage::kMaxEnvelopeMessageBytes,
@@ -521,7 +529,7 @@ Status LinkageApi::RegisterNode(http::Router& router) {
                     RETURN_IF_ERROR(linkage_.OnInquiryResult(result));
                     return http::Response::Json(200, R"({"status":"accepted"})");
                   });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/node/v1/inquiry-results", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "POST", "/node/v1/inquiry-results", std::move(h)));
   }
   // The batch forms (http::ParseBatchRequest): every item is started (checked, sealed, its
   // write handed to the group committer) before any is waited for, so the batch shares commits.
@@ -545,7 +553,7 @@ Status LinkageApi::RegisterNode(http::Router& router) {
         return http::Response::Json(200, R"({"status":")" + outcome + "\"}");
       });
     });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/node/v1/batch/provision-requests", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "POST", "/node/v1/batch/provision-requests", std::move(h)));
   }
   {
     auto h = batch([this](const std::string& item) -> Result<Finish> {
@@ -556,7 +564,7 @@ Status LinkageApi::RegisterNode(http::Router& router) {
         return http::Response::Json(200, R"({"status":"accepted"})");
       });
     });
-    RETURN_IF_ERROR(router.AddStreaming("POST", "/node/v1/batch/inquiry-results", std::move(h)));
+    RETURN_IF_ERROR(Add(router, "POST", "/node/v1/batch/inquiry-results", std::move(h)));
   }
   return Status();
 }

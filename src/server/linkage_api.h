@@ -23,23 +23,26 @@
 #define CHUKAN_SERVER_LINKAGE_API_H_
 
 #include "http/router.h"
+#include "server/api_auth.h"
 #include "server/linkage_service.h"
-#include "server/platform.h"
 
 namespace chukan::server {
 
 class LinkageApi {
  public:
-  LinkageApi(Platform& platform, LinkageService& linkage)
-      : platform_(platform), linkage_(linkage) {}
+  // `hub_cert_sha256`: the lower-case hex SHA-256 of the hub's client certificate, the only
+  // one the node routes accept (empty: they accept none).
+  LinkageApi(const ApiAuth& auth, LinkageService& linkage, std::string hub_cert_sha256 = "")
+      : auth_(auth), linkage_(linkage), hub_cert_sha256_(std::move(hub_cert_sha256)) {}
   // The /api/v1 routes.
   Status Register(http::Router& router);
   // The /node/v1 routes (to be served on the mutual-TLS node listener only).
   Status RegisterNode(http::Router& router);
 
  private:
-  Platform& platform_;
+  const ApiAuth& auth_;
   LinkageService& linkage_;
+  const std::string hub_cert_sha256_;
 };
 
 }  // namespace chukan::server

@@ -46,8 +46,6 @@ Result<std::vector<TenantId>> LinkageSender::Tenants() {
 Status LinkageSender::Start() {
   ASSIGN_OR_RETURN(std::vector<TenantId> tenants, Tenants());
   for (const TenantId& t : tenants) {
-    ASSIGN_OR_RETURN(LinkageService::TenantState * st, linkage_.State(t));
-    (void)st;
     ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, platform_.Tenant(t));
     ASSIGN_OR_RETURN(int64_t released, linkage_.outbox().ReleaseLeases(*ctx->db, instance_ + ":"));
     if (released > 0)

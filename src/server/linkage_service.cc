@@ -12,72 +12,10 @@
 #include "http/api_util.h"
 #include "http/json.h"
 #include "layout/date.h"
+#include "server/linkage_schema.h"
 
 namespace chukan::server {
 namespace {
-
-constexpr std::string_view kSqliteV1 = R"sql(
-CREATE TABLE subject_codes (
-  subject_code TEXT PRIMARY KEY,
-  atena_index BLOB NOT NULL UNIQUE,
-  atena_sealed BLOB NOT NULL,
-  created_at_us INTEGER NOT NULL
-);
-CREATE TABLE inquiries (
-  inquiry_id TEXT PRIMARY KEY,
-  idempotency_key TEXT UNIQUE,
-  client TEXT NOT NULL,
-  subject_code TEXT NOT NULL,
-  procedure_code TEXT NOT NULL,
-  tm TEXT NOT NULL,
-  layout_version TEXT NOT NULL,
-  provider TEXT NOT NULL,
-  query TEXT NOT NULL,
-  state TEXT NOT NULL,
-  reason TEXT,
-  permit_id TEXT,
-  reply_public BLOB NOT NULL,
-  reply_secret BLOB,
-  result BLOB,
-  result_deleted INTEGER NOT NULL DEFAULT 0,
-  created_at_us INTEGER NOT NULL,
-  permitted_at_us INTEGER,
-  ended_at_us INTEGER,
-  expires_at_us INTEGER NOT NULL
-);
-CREATE INDEX inquiries_open ON inquiries (state, expires_at_us);
-CREATE INDEX inquiries_ended ON inquiries (ended_at_us);
-CREATE INDEX inquiries_created ON inquiries (created_at_us);
-CREATE TABLE provisions (
-  permit_id TEXT PRIMARY KEY,
-  inquirer TEXT NOT NULL,
-  procedure_code TEXT NOT NULL,
-  tm TEXT NOT NULL,
-  layout_version TEXT NOT NULL,
-  subject_code TEXT NOT NULL,
-  permit TEXT NOT NULL,
-  state TEXT NOT NULL,
-  reason TEXT,
-  answer BLOB,
-  decided_by TEXT,
-  comment TEXT,
-  received_at_us INTEGER NOT NULL,
-  decided_at_us INTEGER,
-  sent_at_us INTEGER
-);
-CREATE INDEX provisions_state ON provisions (state, received_at_us);
-)sql";
-
-std::string PostgresV1() {
-  std::string s(kSqliteV1);
-  for (size_t p = s.find("INTEGER"); p != std::string::npos; p = s.find("INTEGER", p + 6)) {
-    s.replace(p, 7, "BIGINT");
-  }
-  for (size_t p = s.find("BLOB"); p != std::string::npos; p = s.find("BLOB", p + 5)) {
-    s.replace(p, 4, "BYTEA");
-  }
-  return s;
-}
 
 crypto::Bytes Aad(std::string_view kind, const TenantId& t, std::string_view id) {
   return crypto::ToBytes("chukan-linkage-v1\n" + std::string(kind) + "\n" + t.str() + "\n" +
@@ -120,37 +58,6 @@ store::Value PermitDigest(const Result<http::JsonObject>& answer) {
 
 }  // namespace
 
-const std::vector<store::Migration>& LinkageMigrations() {
-  static const auto* m = new std::vector<store::Migration>{
-      {1, "subject codes, inquiries, provisions", std::string(kSqliteV1), PostgresV1()},
-      // What an idempotency key was first used for, so a different request under it is refused.
-      {2, "inquiries.request_hash", "ALTER TABLE inquiries ADD COLUMN request_hash TEXT;",
-       "ALTER TABLE inquiries ADD COLUMN request_hash TEXT;"},
-      // The permit's expiry as a column, so the sweep finds expired approvals with an index
-      // instead of parsing every waiting permit every second.
-      {3, "provisions.permit_expires_at_us",
-       "ALTER TABLE provisions ADD COLUMN permit_expires_at_us INTEGER;"
-       "UPDATE provisions SET permit_expires_at_us ="
-       " CAST(json_extract(permit, '$.expires_at_ms') AS INTEGER) * 1000;"
-       "CREATE INDEX provisions_expiry ON provisions (state, permit_expires_at_us);",
-       "ALTER TABLE provisions ADD COLUMN permit_expires_at_us BIGINT;"
-       "UPDATE provisions SET permit_expires_at_us ="
-       " (permit::jsonb->>'expires_at_ms')::bigint * 1000;"
-       "CREATE INDEX provisions_expiry ON provisions (state, permit_expires_at_us);"},
-      // The SHA-256 of the permit the hub issued for the inquiry, from its answer: the answer's
-      // permit, byte for byte the same, then needs no second check of the hub's signature.
-      {4, "inquiries.permit_sha256", "ALTER TABLE inquiries ADD COLUMN permit_sha256 BLOB;",
-       "ALTER TABLE inquiries ADD COLUMN permit_sha256 BYTEA;"}};
-  return *m;
-}
-
-struct LinkageService::TenantState {
-  std::shared_ptr<TenantContext> ctx;
-  std::unique_ptr<replica::ReplicaStore> replicas;
-  std::unique_ptr<store::GroupCommitter> committer;
-  crypto::SecretBytes index_key;  // keys the atena_no index of subject_codes
-};
-
 LinkageService::LinkageService(Platform& platform,
                                std::shared_ptr<const layout::Catalogue> catalogue, HubLink* hub,
                                Options options, const Clock& clock)
@@ -163,10 +70,7 @@ LinkageService::LinkageService(Platform& platform,
   outbox_ = store::Outbox::Create(options_.outbox, clock_).value();
 }
 
-LinkageService::~LinkageService() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [id, st] : tenants_) st->committer->Stop();
-}
+LinkageService::~LinkageService() = default;
 
 void LinkageService::SetNotifier(std::function<void()> notify) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -182,46 +86,25 @@ void LinkageService::Notify() {
   if (n) n();
 }
 
-Result<LinkageService::TenantState*> LinkageService::State(const TenantId& tenant) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = tenants_.find(tenant.str()); it != tenants_.end()) return it->second.get();
-  auto st = std::make_unique<TenantState>();
-  ASSIGN_OR_RETURN(st->ctx, platform_.Tenant(tenant));
-  RETURN_IF_ERROR(store::ApplyMigrations(*st->ctx->db, "linkage", LinkageMigrations(), clock_));
-  RETURN_IF_ERROR(
-      store::ApplyMigrations(*st->ctx->db, "outbox", store::OutboxMigrations(), clock_));
-  ASSIGN_OR_RETURN(st->replicas, replica::ReplicaStore::Open(tenant, st->ctx->db, st->ctx->data_key,
-                                                             catalogue_, clock_));
-  ASSIGN_OR_RETURN(st->committer, store::GroupCommitter::Create(st->ctx->db, {}));
-  crypto::Bytes k =
-      crypto::Blake2bKeyed(st->ctx->data_key, crypto::AsBytes("chukan-linkage-atena-index-v1"), 32);
-  st->index_key = crypto::SecretBytes::FromBytes(k);
-  TenantState* raw = st.get();
-  tenants_.emplace(tenant.str(), std::move(st));
-  return raw;
+Result<std::shared_ptr<TenantContext>> LinkageService::State(const TenantId& tenant) {
+  return platform_.Tenant(tenant);
 }
 
-Status LinkageService::Commit(TenantState& st, store::GroupCommitter::WriteFn write) {
-  return st.committer->Submit(std::move(write)).get();
+Status LinkageService::Commit(TenantContext& st, store::GroupCommitter::WriteFn write) {
+  return st.Commit(std::move(write));
 }
 
-void LinkageService::Audit(TenantState& st, const std::string& actor, const std::string& action,
+void LinkageService::Audit(TenantContext& st, const std::string& actor, const std::string& action,
                            const std::string& target, const std::string& outcome) {
-  AuditAppend(st, {st.ctx->id.str(), actor, action, target, outcome, ""});
+  AuditAppend(st, {st.id.str(), actor, action, target, outcome, ""});
 }
 
-void LinkageService::AuditAppend(TenantState& st, const audit::AuditEvent& event) {
-  // Through the group committer: concurrent entries share one durable commit.
-  audit::AuditLog* log = st.ctx->audit.get();
-  Status s = Commit(st, [log, &event](store::Transaction& tx) -> Status {
-    return log->Append(tx, event).status();
-  });
-  if (!s.ok())
-    log::Error("audit.append_failed", {{"tenant", st.ctx->id.str()}, log::StatusField(s)});
+void LinkageService::AuditAppend(TenantContext& st, const audit::AuditEvent& event) {
+  st.Audit(event);  // through the group committer: concurrent entries share one durable commit
 }
 
 void LinkageService::AuditCall(const TenantId& tenant, const audit::AuditEvent& event) {
-  Result<TenantState*> st = State(tenant);
+  Result<std::shared_ptr<TenantContext>> st = State(tenant);
   if (!st.ok()) {
     log::Error("audit.append_failed", {{"tenant", tenant.str()}, log::StatusField(st.status())});
     return;
@@ -232,7 +115,7 @@ void LinkageService::AuditCall(const TenantId& tenant, const audit::AuditEvent& 
 Result<SubjectCode> LinkageService::RegisterCode(const TenantId& tenant, const AtenaNo& atena,
                                                  const ResidentId& rid) {
   if (hub_ == nullptr) return FailedPreconditionError("no hub is configured ([hub] url)");
-  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
   Result<http::Response> sent =
       hub_->Post(tenant.org(), "/hub/v1/codes", R"({"resident_id":")" + rid.str() + "\"}");
   if (!sent.ok()) {
@@ -252,9 +135,8 @@ Result<SubjectCode> LinkageService::RegisterCode(const TenantId& tenant, const A
   ASSIGN_OR_RETURN(std::string code_text, o.GetString("subject_code", 64));
   ASSIGN_OR_RETURN(SubjectCode code, SubjectCode::Parse(code_text));
   const crypto::Bytes index = crypto::Blake2bKeyed(st->index_key, crypto::AsBytes(atena.str()), 32);
-  ASSIGN_OR_RETURN(crypto::Bytes sealed,
-                   crypto::Encrypt(st->ctx->data_key, crypto::AsBytes(atena.str()),
-                                   Aad("atena", tenant, code.str())));
+  ASSIGN_OR_RETURN(crypto::Bytes sealed, crypto::Encrypt(st->data_key, crypto::AsBytes(atena.str()),
+                                                         Aad("atena", tenant, code.str())));
   const int64_t now = ToUnixMicros(clock_.Now());
   Status s = Commit(*st, [&](store::Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT subject_code FROM subject_codes"
@@ -346,7 +228,7 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
   if (catalogue_->FindProcedure(in.procedure) == nullptr) {
     return NotFoundError(in.procedure.str() + " is not in the data standard layout");
   }
-  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
   const crypto::Bytes index =
       crypto::Blake2bKeyed(st->index_key, crypto::AsBytes(in.atena.str()), 32);
   // The request as the idempotency key first saw it (keyed: the atena_no is in it).
@@ -366,7 +248,7 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
   };
   std::string subject;
   {
-    ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
     if (!in.idempotency_key.empty()) {
       ASSIGN_OR_RETURN(auto prev, tx->QueryOne("SELECT inquiry_id, request_hash FROM inquiries"
                                                " WHERE idempotency_key = ?",
@@ -390,9 +272,8 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
   // 処理通番: time-ordered, so the inquiries table and its indexes grow at one end.
   const std::string id = PermitId::GenerateTimeOrdered(ToUnixMicros(clock_.Now()) / 1000).str();
   crypto::BoxKeyPair reply = crypto::BoxKeyPair::Generate();
-  ASSIGN_OR_RETURN(crypto::Bytes secret,
-                   crypto::Encrypt(st->ctx->data_key, reply.secret_key().span(),
-                                   Aad("reply-secret", tenant, id)));
+  ASSIGN_OR_RETURN(crypto::Bytes secret, crypto::Encrypt(st->data_key, reply.secret_key().span(),
+                                                         Aad("reply-secret", tenant, id)));
   http::JsonWriter qw;
   qw.BeginObject();
   for (const auto& [key, value] : in.query) qw.Key(key).String(value);
@@ -417,7 +298,7 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
     RETURN_IF_ERROR(
         outbox_->Enqueue(tx, kTopicPermitRequest, id, crypto::ToBytes(id), clock_.Now()));
     // The audit entry commits with the inquiry (one durable commit, not two).
-    return st->ctx->audit
+    return st->audit
         ->Append(tx, {tenant.str(), "client:" + in.client, "inquiry.create",
                       "inquiry " + id + " " + in.procedure.str() + " " + in.tm.str() + " → " +
                           in.provider.str(),
@@ -426,7 +307,7 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
   });
   if (s.code() == StatusCode::kAlreadyExists && !in.idempotency_key.empty()) {
     // The same key raced in twice: answer with the one that was stored.
-    ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
     ASSIGN_OR_RETURN(auto prev, tx->QueryOne("SELECT inquiry_id, request_hash FROM inquiries"
                                              " WHERE idempotency_key = ?",
                                              {in.idempotency_key}));
@@ -458,8 +339,8 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
 
 Result<InquiryView> LinkageService::GetInquiry(const TenantId& tenant,
                                                const std::string& inquiry_id) {
-  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
-  ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
   ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT " + std::string(kInquiryColumns) +
                                               " FROM inquiries WHERE inquiry_id = ?",
                                           {inquiry_id}));
@@ -467,9 +348,8 @@ Result<InquiryView> LinkageService::GetInquiry(const TenantId& tenant,
   ASSIGN_OR_RETURN(InquiryView v, InquiryFromRow(*row));
   ASSIGN_OR_RETURN(std::optional<crypto::Bytes> result, row->GetOptionalBlob(12));
   if (result) {
-    ASSIGN_OR_RETURN(
-        crypto::SecretBytes plain,
-        crypto::Decrypt(st->ctx->data_key, *result, Aad("result", tenant, v.inquiry_id)));
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                     crypto::Decrypt(st->data_key, *result, Aad("result", tenant, v.inquiry_id)));
     v.result_json = std::string(plain.AsStringView());
   }
   return v;
@@ -520,8 +400,8 @@ Result<InquiryView> LinkageService::WaitInquiry(const TenantId& tenant,
 Result<std::vector<InquiryView>> LinkageService::ListInquiries(
     const TenantId& tenant, const std::optional<std::string>& state, int64_t since_us, int limit) {
   if (limit < 1 || limit > 1000) return InvalidArgumentError("limit: expected 1 to 1000");
-  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
-  ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
   std::vector<store::Row> rows;
   if (state) {
     ASSIGN_OR_RETURN(rows, tx->Query("SELECT " + std::string(kInquiryColumns) +
@@ -542,7 +422,7 @@ Result<std::vector<InquiryView>> LinkageService::ListInquiries(
   return out;
 }
 
-Result<std::string> LinkageService::BuildAnswer(TenantState& st,
+Result<std::string> LinkageService::BuildAnswer(TenantContext& st,
                                                 const linkage::ProvisionPermit& permit) {
   const layout::InfoName* info = catalogue_->Find(permit.tm);
   const layout::LayoutVersion* version = info ? info->Version(permit.layout_version) : nullptr;
@@ -551,15 +431,15 @@ Result<std::string> LinkageService::BuildAnswer(TenantState& st,
   }
   std::optional<std::string> atena;
   {
-    ASSIGN_OR_RETURN(auto tx, st.ctx->db->BeginRead());
+    ASSIGN_OR_RETURN(auto tx, st.db->BeginRead());
     ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT atena_sealed FROM subject_codes"
                                             " WHERE subject_code = ?",
                                             {permit.subject.str()}));
     if (row) {
       ASSIGN_OR_RETURN(crypto::Bytes sealed, row->GetBlob(0));
-      ASSIGN_OR_RETURN(crypto::SecretBytes plain,
-                       crypto::Decrypt(st.ctx->data_key, sealed,
-                                       Aad("atena", st.ctx->id, permit.subject.str())));
+      ASSIGN_OR_RETURN(
+          crypto::SecretBytes plain,
+          crypto::Decrypt(st.data_key, sealed, Aad("atena", st.id, permit.subject.str())));
       atena = std::string(plain.AsStringView());
     }
   }
@@ -570,7 +450,8 @@ Result<std::string> LinkageService::BuildAnswer(TenantState& st,
   w.Key("records").BeginArray();
   if (atena) {
     ASSIGN_OR_RETURN(AtenaNo a, AtenaNo::Parse(*atena));
-    ASSIGN_OR_RETURN(std::vector<replica::Record> records, st.replicas->Find(a, permit.tm));
+    ASSIGN_OR_RETURN(replica::ReplicaStore * replicas, st.Replicas());
+    ASSIGN_OR_RETURN(std::vector<replica::Record> records, replicas->Find(a, permit.tm));
     for (const replica::Record& rec : records) {
       if (rec.version != permit.layout_version) continue;
       bool match = true;
@@ -593,7 +474,7 @@ Result<std::string> LinkageService::BuildAnswer(TenantState& st,
   return w.Finish();
 }
 
-Result<std::string> LinkageService::SealedEnvelopeBody(TenantState& st,
+Result<std::string> LinkageService::SealedEnvelopeBody(TenantContext& st,
                                                        const linkage::ProvisionPermit& permit,
                                                        std::string_view answer_json) {
   linkage::Envelope e;
@@ -602,7 +483,7 @@ Result<std::string> LinkageService::SealedEnvelopeBody(TenantState& st,
   e.inquirer = permit.inquirer;
   e.sealed_at_ms = ToUnixMicros(clock_.Now()) / 1000;
   ASSIGN_OR_RETURN(e.sealed, crypto::Seal(permit.reply_key, crypto::AsBytes(answer_json)));
-  return linkage::SignedEnvelopeJson(linkage::SignEnvelope(e, *st.ctx->org_key));
+  return linkage::SignedEnvelopeJson(linkage::SignEnvelope(e, st.org_key));
 }
 
 Result<std::string> LinkageService::OnProvisionRequest(
@@ -628,13 +509,13 @@ Result<LinkageService::PendingOutcome> LinkageService::StartProvisionRequest(
   }
   const linkage::ProvisionPermit& permit = *verified;
   const TenantId tenant = TenantId::ForOrg(permit.provider);
-  Result<TenantState*> state = State(tenant);
+  Result<std::shared_ptr<TenantContext>> state = State(tenant);
   if (!state.ok()) {
     return PermissionDeniedError("MISDIRECTED_PERMIT: permit " + permit.id.str() +
                                  " is addressed to " + permit.provider.str() +
                                  ", which this server does not host");
   }
-  TenantState& st = **state;
+  TenantContext& st = **state;
   Result<std::shared_ptr<const linkage::PermissionList>> list = hub_->PermissionList();
   if (!list.ok()) return UnavailableError("NO_PERMISSION_LIST: " + list.status().message());
   const bool allowed =
@@ -664,9 +545,8 @@ Result<LinkageService::PendingOutcome> LinkageService::StartProvisionRequest(
   }
   std::optional<crypto::Bytes> stored_answer;
   if (outcome == "awaiting_approval") {
-    ASSIGN_OR_RETURN(crypto::Bytes sealed,
-                     crypto::Encrypt(st.ctx->data_key, crypto::AsBytes(answer),
-                                     Aad("answer", tenant, permit.id.str())));
+    ASSIGN_OR_RETURN(crypto::Bytes sealed, crypto::Encrypt(st.data_key, crypto::AsBytes(answer),
+                                                           Aad("answer", tenant, permit.id.str())));
     stored_answer = std::move(sealed);
   }
   const int64_t now = ToUnixMicros(clock_.Now());
@@ -674,37 +554,35 @@ Result<LinkageService::PendingOutcome> LinkageService::StartProvisionRequest(
   const std::string document = signed_permit.document;
   store::Outbox* outbox = outbox_.get();
   const Clock* clock = &clock_;
-  TenantState* stp = &st;
+  TenantContext* stp = &st;
   std::shared_future<Status> committed =
-      st.committer
-          ->Submit([=](store::Transaction& tx) -> Status {
-            RETURN_IF_ERROR(tx.Exec(
-                "INSERT INTO provisions (permit_id, inquirer, procedure_code, tm, layout_version,"
-                " subject_code, permit, state, reason, answer, received_at_us,"
-                " permit_expires_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                {permit.id.str(), permit.inquirer.str(), permit.procedure.str(), permit.tm.str(),
-                 permit.layout_version, permit.subject.str(), document, outcome,
-                 outcome == "refused" ? store::Value(std::string("NOT_PERMITTED_LOCALLY"))
-                                      : store::Value(nullptr),
-                 stored_answer ? store::Value(*stored_answer) : store::Value(nullptr), now,
-                 permit.expires_at_ms * 1000}));
-            if (!body.empty()) {
-              RETURN_IF_ERROR(outbox->Enqueue(tx, kTopicProvision, permit.id.str(),
-                                              crypto::ToBytes(body), clock->Now()));
-            }
-            return stp->ctx->audit
-                ->Append(tx, {tenant.str(), "hub", "provision.request",
-                              "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
-                                  permit.procedure.str() + " " + permit.tm.str(),
-                              outcome, ""})
-                .status();
-          })
-          .share();
+      st.Submit([=](store::Transaction& tx) -> Status {
+          RETURN_IF_ERROR(tx.Exec(
+              "INSERT INTO provisions (permit_id, inquirer, procedure_code, tm, layout_version,"
+              " subject_code, permit, state, reason, answer, received_at_us,"
+              " permit_expires_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              {permit.id.str(), permit.inquirer.str(), permit.procedure.str(), permit.tm.str(),
+               permit.layout_version, permit.subject.str(), document, outcome,
+               outcome == "refused" ? store::Value(std::string("NOT_PERMITTED_LOCALLY"))
+                                    : store::Value(nullptr),
+               stored_answer ? store::Value(*stored_answer) : store::Value(nullptr), now,
+               permit.expires_at_ms * 1000}));
+          if (!body.empty()) {
+            RETURN_IF_ERROR(outbox->Enqueue(tx, kTopicProvision, permit.id.str(),
+                                            crypto::ToBytes(body), clock->Now()));
+          }
+          return stp->audit
+              ->Append(tx, {tenant.str(), "hub", "provision.request",
+                            "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
+                                permit.procedure.str() + " " + permit.tm.str(),
+                            outcome, ""})
+              .status();
+        }).share();
   const int64_t list_version = (*list)->version();
   const bool sent = !body.empty();
   return PendingOutcome([this, committed, stp, permit, outcome, sent,
                          list_version]() -> Result<std::string> {
-    TenantState& tenant_state = *stp;
+    TenantContext& tenant_state = *stp;
     const Status s = committed.get();
     if (s.code() == StatusCode::kAlreadyExists) {
       Audit(tenant_state, "hub", "provision.request", "permit " + permit.id.str(), "denied:replay");
@@ -738,12 +616,13 @@ Result<LinkageService::PendingStatus> LinkageService::StartInquiryResult(
   if (hub_ == nullptr) return FailedPreconditionError("no hub is configured ([hub] url)");
   Result<linkage::ProvisionPermit> permit = linkage::ParsePermitDocument(result.permit.document);
   // The inquiry's row, when the permit names an inquiry of a tenant hosted here.
-  TenantState* hosted = nullptr;
+  std::shared_ptr<TenantContext> hosted;
   std::optional<store::Row> row;
   if (permit.ok()) {
-    if (Result<TenantState*> s = State(TenantId::ForOrg(permit->inquirer)); s.ok()) {
+    if (Result<std::shared_ptr<TenantContext>> s = State(TenantId::ForOrg(permit->inquirer));
+        s.ok()) {
       hosted = *s;
-      ASSIGN_OR_RETURN(auto tx, hosted->ctx->db->BeginRead());
+      ASSIGN_OR_RETURN(auto tx, hosted->db->BeginRead());
       ASSIGN_OR_RETURN(row, tx->QueryOne("SELECT state, permit_id, reply_secret, reply_public,"
                                          " permit_sha256 FROM inquiries WHERE inquiry_id = ?",
                                          {permit->reference}));
@@ -773,7 +652,7 @@ Result<LinkageService::PendingStatus> LinkageService::StartInquiryResult(
     return PermissionDeniedError("MISDIRECTED_RESULT: the inquirer " + permit->inquirer.str() +
                                  " is not hosted here");
   }
-  TenantState& st = *hosted;
+  TenantContext& st = *hosted;
   const std::string id = permit->reference;
   crypto::Bytes secret_sealed;
   crypto::Bytes reply_public;
@@ -807,8 +686,8 @@ Result<LinkageService::PendingStatus> LinkageService::StartInquiryResult(
       envelope->provider != permit->provider) {
     return InvalidArgumentError("ENVELOPE_MISMATCH: the envelope does not answer this permit");
   }
-  ASSIGN_OR_RETURN(crypto::SecretBytes secret, crypto::Decrypt(st.ctx->data_key, secret_sealed,
-                                                               Aad("reply-secret", tenant, id)));
+  ASSIGN_OR_RETURN(crypto::SecretBytes secret,
+                   crypto::Decrypt(st.data_key, secret_sealed, Aad("reply-secret", tenant, id)));
   // The public half is stored beside the sealed secret: no scalar multiplication to rebuild it.
   ASSIGN_OR_RETURN(crypto::BoxKeyPair reply,
                    crypto::BoxKeyPair::FromParts(std::move(reply_public), secret));
@@ -838,33 +717,31 @@ Result<LinkageService::PendingStatus> LinkageService::StartInquiryResult(
     return InvalidArgumentError("MALFORMED_RESULT: unknown answer status");
   }
   ASSIGN_OR_RETURN(crypto::Bytes stored,
-                   crypto::Encrypt(st.ctx->data_key, answer->span(), Aad("result", tenant, id)));
+                   crypto::Encrypt(st.data_key, answer->span(), Aad("result", tenant, id)));
   const int64_t now = ToUnixMicros(clock_.Now());
   auto late = std::make_shared<bool>(false);
   const std::string permit_id = permit->id.str();
-  TenantState* stp = &st;
+  TenantContext* stp = &st;
   std::shared_future<Status> committed =
-      st.committer
-          ->Submit([=](store::Transaction& tx) -> Status {
-            ASSIGN_OR_RETURN(
-                int64_t n,
-                tx.ExecCount(
-                    "UPDATE inquiries SET state = ?, reason = ?, result = ?,"
-                    " reply_secret = NULL, permit_id = ?, ended_at_us = ?,"
-                    " permitted_at_us = COALESCE(permitted_at_us, ?)"
-                    " WHERE inquiry_id = ? AND state IN ('accepted', 'permitted')",
-                    {final_state, reason.empty() ? store::Value(nullptr) : store::Value(reason),
-                     stored, permit_id, now, now, id}));
-            if (n == 0) {
-              *late = true;  // ended meanwhile (expired) or completed by a concurrent delivery
-              return Status();
-            }
-            return stp->ctx->audit
-                ->Append(tx, {tenant.str(), "hub", "inquiry.result",
-                              "inquiry " + id + " permit " + permit_id, final_state, ""})
-                .status();
-          })
-          .share();
+      st.Submit([=](store::Transaction& tx) -> Status {
+          ASSIGN_OR_RETURN(
+              int64_t n,
+              tx.ExecCount(
+                  "UPDATE inquiries SET state = ?, reason = ?, result = ?,"
+                  " reply_secret = NULL, permit_id = ?, ended_at_us = ?,"
+                  " permitted_at_us = COALESCE(permitted_at_us, ?)"
+                  " WHERE inquiry_id = ? AND state IN ('accepted', 'permitted')",
+                  {final_state, reason.empty() ? store::Value(nullptr) : store::Value(reason),
+                   stored, permit_id, now, now, id}));
+          if (n == 0) {
+            *late = true;  // ended meanwhile (expired) or completed by a concurrent delivery
+            return Status();
+          }
+          return stp->audit
+              ->Append(tx, {tenant.str(), "hub", "inquiry.result",
+                            "inquiry " + id + " permit " + permit_id, final_state, ""})
+              .status();
+        }).share();
   return PendingStatus([this, committed, late, tenant, id]() -> Status {
     RETURN_IF_ERROR(committed.get());
     if (*late) {
@@ -880,8 +757,8 @@ Result<LinkageService::PendingStatus> LinkageService::StartInquiryResult(
 Result<std::vector<RecordEntry>> LinkageService::ListRecords(const TenantId& tenant,
                                                              int64_t after_us, int limit) {
   if (limit < 1 || limit > 1000) return InvalidArgumentError("limit: expected 1 to 1000");
-  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
-  ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
   ASSIGN_OR_RETURN(auto asked,
                    tx->Query("SELECT inquiry_id, permit_id, provider, procedure_code, tm,"
                              " layout_version, subject_code, state, reason, created_at_us,"
@@ -950,8 +827,8 @@ Result<std::vector<RecordEntry>> LinkageService::ListRecords(const TenantId& ten
 }
 
 Result<std::vector<ApprovalView>> LinkageService::ListApprovals(const TenantId& tenant) {
-  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
-  ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
   ASSIGN_OR_RETURN(auto rows, tx->Query("SELECT permit_id, inquirer, procedure_code, tm,"
                                         " layout_version, received_at_us, answer FROM provisions"
                                         " WHERE state = 'awaiting_approval'"
@@ -966,9 +843,8 @@ Result<std::vector<ApprovalView>> LinkageService::ListApprovals(const TenantId& 
     ASSIGN_OR_RETURN(v.layout_version, r.GetText(4));
     ASSIGN_OR_RETURN(v.received_at_us, r.GetInt(5));
     ASSIGN_OR_RETURN(crypto::Bytes sealed, r.GetBlob(6));
-    ASSIGN_OR_RETURN(
-        crypto::SecretBytes plain,
-        crypto::Decrypt(st->ctx->data_key, sealed, Aad("answer", tenant, v.permit_id)));
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                     crypto::Decrypt(st->data_key, sealed, Aad("answer", tenant, v.permit_id)));
     v.answer_json = std::string(plain.AsStringView());
     out.push_back(std::move(v));
   }
@@ -981,11 +857,11 @@ Status LinkageService::DecideApproval(const TenantId& tenant, const PermitId& pe
   if (comment.size() > 1000 || !IsValidUtf8(comment)) {
     return InvalidArgumentError("comment: at most 1000 bytes of UTF-8");
   }
-  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
   std::string permit_doc;
   crypto::Bytes sealed;
   {
-    ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
     ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT permit, answer FROM provisions"
                                             " WHERE permit_id = ? AND state = 'awaiting_approval'",
                                             {permit_id.str()}));
@@ -1011,9 +887,8 @@ Status LinkageService::DecideApproval(const TenantId& tenant, const PermitId& pe
   }
   std::string answer;
   if (approve) {
-    ASSIGN_OR_RETURN(
-        crypto::SecretBytes plain,
-        crypto::Decrypt(st->ctx->data_key, sealed, Aad("answer", tenant, permit_id.str())));
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                     crypto::Decrypt(st->data_key, sealed, Aad("answer", tenant, permit_id.str())));
     answer = std::string(plain.AsStringView());
   } else {
     http::JsonWriter w;
@@ -1041,13 +916,13 @@ Status LinkageService::DecideApproval(const TenantId& tenant, const PermitId& pe
 }
 
 Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
-  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
   const int64_t now = ToUnixMicros(clock_.Now());
   const int64_t cutoff = now - options_.result_days * int64_t{86'400} * 1'000'000;
   LinkageSweep out;
   // Read first: most sweeps find nothing, and then no write transaction is made.
   {
-    ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
     ASSIGN_OR_RETURN(auto due, tx->QueryOne("SELECT 1 FROM inquiries"
                                             " WHERE (state IN ('accepted', 'permitted')"
                                             " AND expires_at_us <= ?) OR (ended_at_us <= ?"
@@ -1101,21 +976,19 @@ Result<std::vector<store::OutboxItem>> LinkageService::ClaimOutbox(const TenantI
                                                                    std::string_view owner,
                                                                    int limit,
                                                                    std::chrono::seconds lease) {
-  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
   auto items = std::make_shared<std::vector<store::OutboxItem>>();
   const std::string who(owner);
-  RETURN_IF_ERROR(st->committer
-                      ->Submit([this, items, who, limit, lease](store::Transaction& tx) -> Status {
-                        ASSIGN_OR_RETURN(*items, outbox_->Claim(tx, who, limit, lease));
-                        return Status();
-                      })
-                      .get());
+  RETURN_IF_ERROR(st->Submit([this, items, who, limit, lease](store::Transaction& tx) -> Status {
+                      ASSIGN_OR_RETURN(*items, outbox_->Claim(tx, who, limit, lease));
+                      return Status();
+                    }).get());
   return std::move(*items);
 }
 
 Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::OutboxItem>& items,
                                const std::string& owner) {
-  ASSIGN_OR_RETURN(TenantState * st, State(tenant));
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
   if (items.empty()) return Status();
   const std::string topic = items.front().topic;
   const bool permits = topic == kTopicPermitRequest;
@@ -1137,7 +1010,7 @@ Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::
   std::vector<std::optional<std::string>> bodies(items.size());
   std::vector<std::shared_future<Status>> writes;
   if (permits) {
-    ASSIGN_OR_RETURN(auto tx, st->ctx->db->BeginRead());
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
     for (size_t i = 0; i < items.size(); ++i) {
       const std::string id(items[i].payload.begin(), items[i].payload.end());
       ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT state, provider, procedure_code, tm,"
@@ -1183,11 +1056,9 @@ Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::
       continue;
     }
     const int64_t id = items[i].id;
-    writes.push_back(st->committer
-                         ->Submit([this, id, owner](store::Transaction& tx) {
-                           return outbox_->Ack(tx, id, owner);
-                         })
-                         .share());
+    writes.push_back(st->Submit([this, id, owner](store::Transaction& tx) {
+                         return outbox_->Ack(tx, id, owner);
+                       }).share());
   }
   // Send: alone, or as one batch (http::SendItems).
   const std::vector<Result<http::Response>> answers =
@@ -1259,7 +1130,7 @@ Status LinkageService::Deliver(const TenantId& tenant, const std::vector<store::
         return outbox_->Ack(tx, item_id, owner);
       };
     }
-    writes.push_back(st->committer->Submit(std::move(record)).share());
+    writes.push_back(st->Submit(std::move(record)).share());
   }
   Status first_error;
   for (std::shared_future<Status>& w : writes) {

@@ -38,6 +38,7 @@
 #include "linkage/permit.h"
 #include "replica/replica_store.h"
 #include "server/hub_link.h"
+#include "server/linkage_schema.h"
 #include "server/platform.h"
 #include "store/group_commit.h"
 #include "store/migrations.h"
@@ -48,9 +49,6 @@ namespace chukan::server {
 // Outbox topics of the server (tenant databases).
 inline constexpr std::string_view kTopicPermitRequest = "permit-request";
 inline constexpr std::string_view kTopicProvision = "provision";
-
-// The migrations of the linkage tables (component "linkage", tenant databases).
-const std::vector<store::Migration>& LinkageMigrations();
 
 struct InquiryInput {
   AtenaNo atena = AtenaNo::Parse("000000000000000").value();
@@ -197,9 +195,8 @@ class LinkageService {
   // Runs expiry and retention for one tenant; audited when it changed something.
   Result<LinkageSweep> Sweep(const TenantId& tenant);
 
-  // The tenant's outbox and committer (for the sender); opens the tenant's linkage state.
-  struct TenantState;
-  Result<TenantState*> State(const TenantId& tenant);
+  // The tenant's context (Platform::Tenant: checked against the registry on every call).
+  Result<std::shared_ptr<TenantContext>> State(const TenantId& tenant);
 
   // Handles claimed outbox items of `tenant`, all of one topic: sends them to the hub — alone
   // to the single-item route, several in one request to the batch route
@@ -226,13 +223,13 @@ class LinkageService {
   void SetNotifier(std::function<void()> notify);
 
  private:
-  Status Commit(TenantState& st, store::GroupCommitter::WriteFn write);
+  Status Commit(TenantContext& st, store::GroupCommitter::WriteFn write);
   void Notify();
-  void Audit(TenantState& st, const std::string& actor, const std::string& action,
+  void Audit(TenantContext& st, const std::string& actor, const std::string& action,
              const std::string& target, const std::string& outcome);
-  void AuditAppend(TenantState& st, const audit::AuditEvent& event);
-  Result<std::string> BuildAnswer(TenantState& st, const linkage::ProvisionPermit& permit);
-  Result<std::string> SealedEnvelopeBody(TenantState& st, const linkage::ProvisionPermit& permit,
+  void AuditAppend(TenantContext& st, const audit::AuditEvent& event);
+  Result<std::string> BuildAnswer(TenantContext& st, const linkage::ProvisionPermit& permit);
+  Result<std::string> SealedEnvelopeBody(TenantContext& st, const linkage::ProvisionPermit& permit,
                                          std::string_view answer_json);
 
   Platform& platform_;
@@ -242,8 +239,7 @@ class LinkageService {
   const Clock& clock_;
   std::unique_ptr<store::Outbox> outbox_;
   std::mutex mu_;
-  std::map<std::string, std::unique_ptr<TenantState>> tenants_;  // GUARDED_BY(mu_)
-  std::function<void()> notify_;                                 // GUARDED_BY(mu_)
+  std::function<void()> notify_;  // GUARDED_BY(mu_)
   // Long polls: waiters per inquiry id, woken when that inquiry changes (or all, by a sweep).
   void Changed(const std::string& inquiry_id);
   void ChangedAll();

@@ -99,12 +99,6 @@ constexpr char kSelectTenants[] =
     "(SELECT COUNT(*) FROM clients c WHERE c.org_code = t.org_code AND c.revoked_at_us IS NULL) "
     "FROM tenants t";
 
-// Wipes a temporary copy of secret material.
-void WipeBytes(crypto::Bytes& b) {
-  volatile uint8_t* p = b.data();
-  for (size_t i = 0; i < b.size(); ++i) p[i] = 0;
-}
-
 }  // namespace
 
 const std::vector<store::Migration>& PlatformMigrations() {
@@ -121,24 +115,23 @@ std::string CliActor() {
 
 Platform::Platform(const Clock& clock, std::unique_ptr<store::TenantStore> store,
                    std::shared_ptr<store::Database> db, crypto::SecretBytes master,
-                   crypto::SigningKey audit_key)
+                   crypto::SigningKey audit_key, std::shared_ptr<const layout::Catalogue> catalogue)
     : clock_(clock),
       store_(std::move(store)),
       db_(std::move(db)),
       master_(std::move(master)),
-      audit_key_(std::move(audit_key)) {}
+      audit_key_(std::move(audit_key)),
+      catalogue_(std::move(catalogue)) {}
 
 Platform::~Platform() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    tenants_.clear();
-  }
+  CloseTenants();
   audit_.reset();
   if (store_) store_->Close().IgnoreError();  // shutting down: nothing left to report to
 }
 
-Result<std::unique_ptr<Platform>> Platform::Open(const ServerConfig& config, bool create_keys,
-                                                 const Clock& clock) {
+Result<std::unique_ptr<Platform>> Platform::Open(
+    const ServerConfig& config, bool create_keys, const Clock& clock,
+    std::shared_ptr<const layout::Catalogue> catalogue) {
   Result<crypto::SecretBytes> master =
       crypto::LoadOrCreateKeyFile(config.master_key_file(), 32, create_keys);
   if (!master.ok()) {
@@ -156,8 +149,8 @@ Result<std::unique_ptr<Platform>> Platform::Open(const ServerConfig& config, boo
   ASSIGN_OR_RETURN(std::unique_ptr<store::TenantStore> ts, store::TenantStore::Open(config.store));
   ASSIGN_OR_RETURN(std::shared_ptr<store::Database> db, ts->Platform());
   RETURN_IF_ERROR(store::ApplyMigrations(*db, "platform", PlatformMigrations(), clock));
-  std::unique_ptr<Platform> p(
-      new Platform(clock, std::move(ts), db, std::move(*master), std::move(audit_key)));
+  std::unique_ptr<Platform> p(new Platform(clock, std::move(ts), db, std::move(*master),
+                                           std::move(audit_key), std::move(catalogue)));
   audit::AuditLog::Options lo;
   lo.checkpoint_key = &p->audit_key_;
   lo.clock = &clock;
@@ -203,9 +196,11 @@ Result<TenantInfo> Platform::CreateTenant(const OrgCode& org, const std::string&
 
   // The tenant's own audit log starts with its creation.
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, Tenant(id));
-  RETURN_IF_ERROR(
-      ctx->audit->Append({id.str(), actor, "tenant.create", "tenant " + id.str(), "ok", ""})
-          .status());
+  RETURN_IF_ERROR(ctx->Commit([&](store::Transaction& tx) -> Status {
+    return ctx->audit
+        ->Append(tx, {id.str(), actor, "tenant.create", "tenant " + id.str(), "ok", ""})
+        .status();
+  }));
   return GetTenant(org);
 }
 
@@ -250,10 +245,7 @@ Status Platform::DeleteTenant(const OrgCode& org, const std::string& actor) {
             .status());
     RETURN_IF_ERROR(tx->Commit());
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    tenants_.erase(id.str());  // wipes the cached data key
-  }
+  Evict(id);
   Status dropped = store_->DropTenant(id);
   if (!dropped.ok() && dropped.code() != StatusCode::kNotFound) {
     return dropped.WithContext("tenant " + org.str() +
@@ -331,39 +323,87 @@ Result<ClientIdentity> Platform::Authenticate(std::string_view token) {
 }
 
 Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) {
+  // The registry says which registration of the tenant is current (its creation time is the
+  // generation); a context opened for any other is stale.
+  int64_t generation = 0;
+  std::optional<std::vector<uint8_t>> wrapped;
+  auto read_registry = [&](bool with_key) -> Status {
+    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+    ASSIGN_OR_RETURN(
+        std::optional<store::Row> row,
+        tx->QueryOne(with_key ? "SELECT created_at_us, wrapped_key FROM tenants WHERE org_code = "
+                                "? AND state = 'active'"
+                              : "SELECT created_at_us FROM tenants WHERE org_code = ? AND state = "
+                                "'active'",
+                     {tenant.org().str()}));
+    if (!row || (with_key && row->IsNull(1))) {
+      return NotFoundError("tenant " + tenant.str() + " is not active");
+    }
+    ASSIGN_OR_RETURN(generation, row->GetInt(0));
+    if (with_key) {
+      ASSIGN_OR_RETURN(std::vector<uint8_t> key, row->GetBlob(1));
+      wrapped = std::move(key);
+    }
+    return Status();
+  };
+  if (Status s = read_registry(false); !s.ok()) {
+    if (s.code() == StatusCode::kNotFound) Evict(tenant);
+    return s;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = tenants_.find(tenant.str()); it != tenants_.end()) return it->second;
+    if (auto it = tenants_.find(tenant.str());
+        it != tenants_.end() && it->second->generation == generation && !it->second->closed()) {
+      return it->second;
+    }
   }
-  std::vector<uint8_t> wrapped;
+  std::lock_guard<std::mutex> opening(open_mu_);
+  // Read again under the opening lock: another thread may have opened it meanwhile, and the key
+  // must belong to the registration being opened.
+  if (Status s = read_registry(true); !s.ok()) {
+    if (s.code() == StatusCode::kNotFound) Evict(tenant);
+    return s;
+  }
   {
-    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
-    ASSIGN_OR_RETURN(std::optional<store::Row> row,
-                     tx->QueryOne("SELECT wrapped_key FROM tenants WHERE org_code = ? AND "
-                                  "state = 'active'",
-                                  {tenant.org().str()}));
-    if (!row || row->IsNull(0)) return NotFoundError("tenant " + tenant.str() + " is not active");
-    ASSIGN_OR_RETURN(wrapped, row->GetBlob(0));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = tenants_.find(tenant.str());
+        it != tenants_.end() && it->second->generation == generation && !it->second->closed()) {
+      return it->second;
+    }
   }
-  auto ctx = std::make_shared<TenantContext>(
-      TenantContext{tenant, tenant.org(), nullptr, {}, {}, std::nullopt});
-  ASSIGN_OR_RETURN(ctx->data_key, crypto::UnwrapKey(master_, wrapped, KeyId(tenant)));
-  {
-    crypto::Bytes derived =
-        crypto::Blake2bKeyed(ctx->data_key, crypto::AsBytes("chukan-tenant-org-sign-v1"), 32);
-    crypto::SecretBytes seed = crypto::SecretBytes::FromBytes(derived);
-    WipeBytes(derived);
-    ASSIGN_OR_RETURN(crypto::SigningKey key, crypto::SigningKey::FromSeed(seed));
-    ctx->org_key = std::move(key);
-  }
-  ASSIGN_OR_RETURN(ctx->db, store_->Tenant(tenant));
-  audit::AuditLog::Options lo;
-  lo.checkpoint_key = &audit_key_;
-  lo.clock = &clock_;
-  ASSIGN_OR_RETURN(ctx->audit, audit::AuditLog::Open(ctx->db, lo));
+  Evict(tenant);  // an older registration's context, if any
+  TenantContext::Parts parts{tenant};
+  parts.generation = generation;
+  ASSIGN_OR_RETURN(parts.data_key, crypto::UnwrapKey(master_, *wrapped, KeyId(tenant)));
+  ASSIGN_OR_RETURN(parts.db, store_->Tenant(tenant));
+  parts.checkpoint_key = &audit_key_;
+  parts.catalogue = catalogue_;
+  parts.clock = &clock_;
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, TenantContext::Open(std::move(parts)));
   std::lock_guard<std::mutex> lock(mu_);
-  auto [it, inserted] = tenants_.emplace(tenant.str(), std::move(ctx));
-  return it->second;
+  tenants_[tenant.str()] = ctx;
+  return ctx;
+}
+
+void Platform::Evict(const TenantId& tenant, const TenantContext* only) {
+  std::shared_ptr<TenantContext> gone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = tenants_.find(tenant.str());
+    if (it == tenants_.end() || (only != nullptr && it->second.get() != only)) return;
+    gone = std::move(it->second);
+    tenants_.erase(it);
+  }
+  gone->Close();
+}
+
+void Platform::CloseTenants() {
+  std::map<std::string, std::shared_ptr<TenantContext>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    all.swap(tenants_);
+  }
+  for (auto& [id, ctx] : all) ctx->Close();
 }
 
 }  // namespace chukan::server

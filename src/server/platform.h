@@ -27,7 +27,9 @@
 #include "common/ids.h"
 #include "crypto/ed25519.h"
 #include "crypto/secret_bytes.h"
+#include "layout/catalogue.h"
 #include "server/server_config.h"
+#include "server/tenant_context.h"
 #include "store/tenant_store.h"
 
 namespace chukan::server {
@@ -52,28 +54,17 @@ struct ClientIdentity {
   std::string role;  // "system" (existing system) or "approver" (staff, until the console exists)
 };
 
-// A tenant's open storage and its unwrapped data key.
-struct TenantContext {
-  TenantId id;
-  OrgCode org;
-  std::shared_ptr<store::Database> db;
-  crypto::SecretBytes data_key;  // 32 bytes; encrypts the tenant's personal data at rest
-  std::unique_ptr<audit::AuditLog> audit;
-  // The organisation's Ed25519 key that signs its envelopes (the hub registers its public half:
-  // `chukan tenant show --sign-pub FILE`). Derived from the data key with a separate context
-  // (BLAKE2b keyed by the data key over "chukan-tenant-org-sign-v1"), so it needs no storage of
-  // its own and is erased with the tenant's key.
-  std::optional<crypto::SigningKey> org_key;
-};
-
 class Platform {
  public:
   // Opens the store and the platform database (applying migrations) and loads the keys from
-  // config.keys_dir, creating them when missing and `create_keys` is true.
+  // config.keys_dir, creating them when missing and `create_keys` is true. With a `catalogue`,
+  // tenant contexts carry a replica store (TenantContext::Replicas); administrative commands
+  // may pass none.
   // Errors: from the store and key files (key_file.h); kFailedPrecondition when keys are
   // missing and !create_keys.
-  static Result<std::unique_ptr<Platform>> Open(const ServerConfig& config, bool create_keys,
-                                                const Clock& clock = SystemClock::Get());
+  static Result<std::unique_ptr<Platform>> Open(
+      const ServerConfig& config, bool create_keys, const Clock& clock = SystemClock::Get(),
+      std::shared_ptr<const layout::Catalogue> catalogue = nullptr);
   ~Platform();
 
   // Registers a tenant: storage (file or schema), a fresh data key wrapped under the master key,
@@ -102,8 +93,14 @@ class Platform {
   // revoked token, or a deleted tenant (one message for all, so a caller learns nothing).
   Result<ClientIdentity> Authenticate(std::string_view token);
 
-  // The tenant's storage and unwrapped key (cached). kNotFound if not an active tenant.
+  // The context of an active tenant: its storage, keys, committer, replica store and audit log
+  // (TenantContext). Every call checks the platform registry (one primary-key read), so a
+  // tenant deleted or re-created by another process is noticed at once: a context opened for
+  // an older registration is closed and never returned again. Contexts are opened once per
+  // registration and shared. kNotFound if the tenant is not active.
   Result<std::shared_ptr<TenantContext>> Tenant(const TenantId& tenant);
+  // Closes and forgets every open context (shutdown).
+  void CloseTenants();
 
   audit::AuditLog& audit() { return *audit_; }
   const crypto::VerifyKey& audit_verify_key() const { return audit_key_.verify_key(); }
@@ -113,7 +110,9 @@ class Platform {
  private:
   Platform(const Clock& clock, std::unique_ptr<store::TenantStore> store,
            std::shared_ptr<store::Database> db, crypto::SecretBytes master,
-           crypto::SigningKey audit_key);
+           crypto::SigningKey audit_key, std::shared_ptr<const layout::Catalogue> catalogue);
+  // Removes the cached context of `tenant` (if it is `only`, when given) and closes it.
+  void Evict(const TenantId& tenant, const TenantContext* only = nullptr);
 
   std::string KeyId(const TenantId& t) const { return "tenant:" + t.str() + ":data:v1"; }
 
@@ -123,9 +122,13 @@ class Platform {
   crypto::SecretBytes master_;
   crypto::SigningKey audit_key_;
   std::unique_ptr<audit::AuditLog> audit_;
+  const std::shared_ptr<const layout::Catalogue> catalogue_;
 
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<TenantContext>> tenants_;  // GUARDED_BY(mu_)
+  // Serialises opening contexts (rare), so that one registration gets one context; lookups of
+  // open contexts never wait for it.
+  std::mutex open_mu_;
 };
 
 // The migrations of the platform database (component "platform").

@@ -96,99 +96,49 @@ Result<std::unique_ptr<replica::RecordSourceFactory>> BodySource(const http::Req
 
 }  // namespace
 
-ReplicaApi::ReplicaApi(Platform& platform, std::shared_ptr<const layout::Catalogue> catalogue)
-    : platform_(platform), catalogue_(std::move(catalogue)) {}
+ReplicaApi::ReplicaApi(const ApiAuth& auth, std::shared_ptr<const layout::Catalogue> catalogue,
+                       uint64_t max_upload_bytes)
+    : auth_(auth), catalogue_(std::move(catalogue)), max_upload_bytes_(max_upload_bytes) {}
 
 Status ReplicaApi::Register(http::Router& router) {
+  // Replicas are the business systems' data: only system clients reach them (an approver's
+  // token is refused by the gate, and the refusal audited in the tenant's log).
   RETURN_IF_ERROR(router.AddStreaming(
       "POST", "/api/v1/replica/imports",
-      [this](http::Request& r, http::BodyReader& body) { return Import(r, body); }));
-  RETURN_IF_ERROR(router.Add("GET", "/api/v1/replica/records",
-                             [this](http::Request& r) { return Records(r); }));
-  RETURN_IF_ERROR(
-      router.Add("GET", "/api/v1/replica/export", [this](http::Request& r) { return Export(r); }));
+      [this](http::Request& r, http::BodyReader& body) { return Import(r, body); },
+      auth_.Route(ApiRole::kSystem, max_upload_bytes_)));
+  RETURN_IF_ERROR(router.Add(
+      "GET", "/api/v1/replica/records", [this](http::Request& r) { return Records(r); },
+      auth_.Route(ApiRole::kSystem, 0)));
+  RETURN_IF_ERROR(router.Add(
+      "GET", "/api/v1/replica/export", [this](http::Request& r) { return Export(r); },
+      auth_.Route(ApiRole::kSystem, 0)));
   RETURN_IF_ERROR(router.AddStreaming(
       "POST", "/api/v1/replica/reconcile",
-      [this](http::Request& r, http::BodyReader& body) { return Reconcile(r, body); }));
+      [this](http::Request& r, http::BodyReader& body) { return Reconcile(r, body); },
+      auth_.Route(ApiRole::kSystem, max_upload_bytes_)));
   return Status();
 }
 
-Result<ClientIdentity> ReplicaApi::Authenticate(const http::Request& req) {
-  std::optional<std::string_view> auth = req.Header("Authorization");
-  if (!auth || !auth->starts_with("Bearer ")) {
-    return UnauthenticatedError("a bearer token is required (Authorization: Bearer …)");
-  }
-  return platform_.Authenticate(auth->substr(7));
+void ReplicaApi::Audit(const http::Request& req, std::string_view action, const std::string& target,
+                       const std::string& outcome) {
+  const ApiPrincipal& caller = ApiAuth::Caller(req);
+  caller.tenant->Audit({caller.who.tenant.str(), "client:" + caller.who.name, std::string(action),
+                        target, outcome, req.request_id.str()});
 }
-
-Result<replica::ReplicaStore*> ReplicaApi::Store(const ClientIdentity& who) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = stores_.find(who.tenant.str()); it != stores_.end()) return it->second.get();
-  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, platform_.Tenant(who.tenant));
-  ASSIGN_OR_RETURN(std::unique_ptr<replica::ReplicaStore> store,
-                   replica::ReplicaStore::Open(who.tenant, ctx->db, ctx->data_key, catalogue_,
-                                               platform_.clock()));
-  replica::ReplicaStore* raw = store.get();
-  stores_.emplace(who.tenant.str(), std::move(store));
-  return raw;
-}
-
-void ReplicaApi::Audit(const ClientIdentity& who, const http::Request& req, std::string_view action,
-                       const std::string& target, const std::string& outcome) {
-  Result<std::shared_ptr<TenantContext>> ctx = platform_.Tenant(who.tenant);
-  Status s = ctx.ok() ? (*ctx)
-                            ->audit
-                            ->Append({who.tenant.str(), "client:" + who.name, std::string(action),
-                                      target, outcome, req.request_id.str()})
-                            .status()
-                      : ctx.status();
-  if (!s.ok()) {
-    log::Error(
-        "audit.append_failed",
-        {{"tenant", who.tenant.str()}, log::RequestIdField(req.request_id), log::StatusField(s)});
-  }
-}
-
-void ReplicaApi::AuditDenied(const http::Request& req) {
-  // No tenant is known: the refusal goes to the platform's log. The token is not recorded.
-  Status s =
-      platform_.audit()
-          .Append({"platform", "unauthenticated:" + req.peer.address, "api.authenticate",
-                   req.method + " " + req.path.substr(0, 200), "denied", req.request_id.str()})
-          .status();
-  if (!s.ok()) {
-    log::Error("audit.append_failed", {log::RequestIdField(req.request_id), log::StatusField(s)});
-  }
-}
-
-#define CHUKAN_API_AUTH(who, req)                                                                \
-  Result<ClientIdentity> who##_r = Authenticate(req);                                            \
-  if (!who##_r.ok()) {                                                                           \
-    AuditDenied(req);                                                                            \
-    http::Response denied = http::FromStatus(who##_r.status(), req.request_id);                  \
-    denied.headers.Set("WWW-Authenticate", "Bearer");                                            \
-    return denied;                                                                               \
-  }                                                                                              \
-  /* Replicas are the business systems' data: approver tokens do not reach them. */              \
-  if (who##_r->role != "system") {                                                               \
-    Audit(*who##_r, req, "api.authorize", req.method + " " + req.path.substr(0, 200),            \
-          "denied:role");                                                                        \
-    return http::FromStatus(                                                                     \
-        PermissionDeniedError("the replica API needs a system client's token"), req.request_id); \
-  }                                                                                              \
-  const ClientIdentity& who = *who##_r
 
 http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
-  CHUKAN_API_AUTH(who, req);
+  const ApiPrincipal& caller = ApiAuth::Caller(req);
+  const ClientIdentity& who = caller.who;
   auto fail = [&](const Status& s) {
-    Audit(who, req, "replica.import", "", "error:" + std::string(StatusCodeName(s.code())));
+    Audit(req, "replica.import", "", "error:" + std::string(StatusCodeName(s.code())));
     return http::FromStatus(s, req.request_id);
   };
   Result<TmCode> tm = TmOf(req);
   if (!tm.ok()) return fail(tm.status());
   Result<replica::ImportMode> mode = replica::ParseImportMode(req.Query("mode").value_or(""));
   if (!mode.ok()) return fail(mode.status());
-  Result<replica::ReplicaStore*> store = Store(who);
+  Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   if (!store.ok()) return fail(store.status());
   Result<std::unique_ptr<replica::RecordSourceFactory>> source = BodySource(req, body);
   if (!source.ok()) return fail(source.status());
@@ -199,9 +149,7 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
                             std::string(req.Header("Idempotency-Key").value_or("")),
                             "client:" + who.name,
                             req.request_id.str()};
-  Result<std::shared_ptr<TenantContext>> ctx = platform_.Tenant(who.tenant);
-  if (!ctx.ok()) return fail(ctx.status());
-  audit::AuditLog& log = *(*ctx)->audit;
+  audit::AuditLog& log = *caller.tenant->audit;
   auto audit_hook = [&](store::Transaction* tx, const replica::ImportReport& r) -> Status {
     const std::string target = "import " + r.import_id + " tm=" + r.tm + " v=" + r.version +
                                " mode=" + r.mode + " rows=" + std::to_string(r.rows) +
@@ -221,16 +169,16 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
   http::JsonWriter w;
   WriteImportReport(w, *report);
   if (report->replayed) {
-    Audit(who, req, "replica.import", "import " + report->import_id + " replayed", "ok");
+    Audit(req, "replica.import", "import " + report->import_id + " replayed", "ok");
     return JsonResponse(200, w);
   }
   return JsonResponse(report->committed ? 201 : 422, w);
 }
 
 http::Response ReplicaApi::Records(http::Request& req) {
-  CHUKAN_API_AUTH(who, req);
+  const ApiPrincipal& caller = ApiAuth::Caller(req);
   auto fail = [&](const Status& s) {
-    Audit(who, req, "replica.view", "", "error:" + std::string(StatusCodeName(s.code())));
+    Audit(req, "replica.view", "", "error:" + std::string(StatusCodeName(s.code())));
     return http::FromStatus(s, req.request_id);
   };
   std::optional<std::string_view> atena = req.Query("atena_no");
@@ -243,7 +191,7 @@ http::Response ReplicaApi::Records(http::Request& req) {
     if (!t.ok()) return fail(t.status());
     tm = *t;
   }
-  Result<replica::ReplicaStore*> store = Store(who);
+  Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   if (!store.ok()) return fail(store.status());
   Result<std::vector<replica::Record>> records = (*store)->Find(*atena_no, tm);
   if (!records.ok()) return fail(records.status());
@@ -265,7 +213,7 @@ http::Response ReplicaApi::Records(http::Request& req) {
   }
   w.EndArray().EndObject();
   // The target names the lookup by TM only: an atena_no is personal data and stays out of logs.
-  Audit(who, req, "replica.view",
+  Audit(req, "replica.view",
         "records tm=" + (tm ? tm->str() : std::string("*")) +
             " found=" + std::to_string(records->size()),
         "ok");
@@ -273,39 +221,28 @@ http::Response ReplicaApi::Records(http::Request& req) {
 }
 
 http::Response ReplicaApi::Export(http::Request& req) {
-  CHUKAN_API_AUTH(who, req);
+  const ApiPrincipal& caller = ApiAuth::Caller(req);
   auto fail = [&](const Status& s) {
-    Audit(who, req, "replica.export", "", "error:" + std::string(StatusCodeName(s.code())));
+    Audit(req, "replica.export", "", "error:" + std::string(StatusCodeName(s.code())));
     return http::FromStatus(s, req.request_id);
   };
   Result<TmCode> tm = TmOf(req);
   if (!tm.ok()) return fail(tm.status());
-  Result<replica::ReplicaStore*> store = Store(who);
+  Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   if (!store.ok()) return fail(store.status());
   // The CSV is produced while it is sent (bounded memory whatever the TM's size); the audit
   // entry follows once the producer knows how it ended.
   http::Response resp(200, "text/csv; charset=utf-8", "");
-  resp.stream = [this, store = *store, tm = *tm, version = VersionOf(req), who,
-                 rid = req.request_id, method = req.method,
-                 path = req.path](http::BodyWriter& out) -> Status {
+  resp.stream = [store = *store, tm = *tm, version = VersionOf(req), tenant = caller.tenant,
+                 who = caller.who, rid = req.request_id](http::BodyWriter& out) -> Status {
     Result<int64_t> n =
         store->Export(tm, version, [&](std::string_view chunk) { return out.Write(chunk); });
     const std::string target =
         "export tm=" + tm.str() + (n.ok() ? " records=" + std::to_string(*n) : std::string());
     const std::string outcome =
         n.ok() ? "ok" : "error:" + std::string(StatusCodeName(n.status().code()));
-    Result<std::shared_ptr<TenantContext>> ctx = platform_.Tenant(who.tenant);
-    const Status audited = ctx.ok() ? (*ctx)
-                                          ->audit
-                                          ->Append({who.tenant.str(), "client:" + who.name,
-                                                    "replica.export", target, outcome, rid.str()})
-                                          .status()
-                                    : ctx.status();
-    if (!audited.ok()) {
-      log::Error(
-          "audit.append_failed",
-          {{"tenant", who.tenant.str()}, log::RequestIdField(rid), log::StatusField(audited)});
-    }
+    tenant->Audit(
+        {who.tenant.str(), "client:" + who.name, "replica.export", target, outcome, rid.str()});
     if (!n.ok()) {
       log::Error(
           "replica.export_failed",
@@ -317,14 +254,14 @@ http::Response ReplicaApi::Export(http::Request& req) {
 }
 
 http::Response ReplicaApi::Reconcile(http::Request& req, http::BodyReader& body) {
-  CHUKAN_API_AUTH(who, req);
+  const ApiPrincipal& caller = ApiAuth::Caller(req);
   auto fail = [&](const Status& s) {
-    Audit(who, req, "replica.reconcile", "", "error:" + std::string(StatusCodeName(s.code())));
+    Audit(req, "replica.reconcile", "", "error:" + std::string(StatusCodeName(s.code())));
     return http::FromStatus(s, req.request_id);
   };
   Result<TmCode> tm = TmOf(req);
   if (!tm.ok()) return fail(tm.status());
-  Result<replica::ReplicaStore*> store = Store(who);
+  Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   if (!store.ok()) return fail(store.status());
   Result<std::unique_ptr<replica::RecordSourceFactory>> source = BodySource(req, body);
   if (!source.ok()) return fail(source.status());
@@ -347,7 +284,7 @@ http::Response ReplicaApi::Reconcile(http::Request& req, http::BodyReader& body)
   w.EndArray().Key("problem_count").Int(r->problem_count).Key("problems");
   WriteProblems(w, r->problems);
   w.EndObject();
-  Audit(who, req, "replica.reconcile",
+  Audit(req, "replica.reconcile",
         "reconcile tm=" + tm->str() + " rows=" + std::to_string(r->rows) +
             " missing=" + std::to_string(r->missing) + " extra=" + std::to_string(r->extra) +
             " different=" + std::to_string(r->different),

@@ -32,6 +32,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "node.cert",
                                     "node.key",
                                     "node.client_ca",
+                                    "node.hub_cert",
                                     "inquiry.timeout_seconds",
                                     "retention.result_days",
                                     "delivery.threads",
@@ -101,6 +102,10 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
     cfg.node_cert = ResolvePath(base, node_cert);
     cfg.node_key = ResolvePath(base, node_key);
     cfg.node_client_ca = ResolvePath(base, node_ca);
+    // The hub's certificate, pinned: the node routes refuse every other client certificate
+    // that the same CA issued (another organisation's, say).
+    ASSIGN_OR_RETURN(std::string hub_cert, c.GetString("node.hub_cert"));
+    cfg.node_hub_cert = ResolvePath(base, hub_cert);
   }
   ASSIGN_OR_RETURN(cfg.list_refresh_seconds, c.GetInt("hub.list_refresh_seconds", 300, 1, 86'400));
   ASSIGN_OR_RETURN(cfg.node_host, c.GetString("node.host", "127.0.0.1"));

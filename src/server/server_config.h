@@ -10,7 +10,8 @@
 //   [log]      level, path
 //   [hub]      url, ca, public_key, tenant_tls_dir, list_refresh_seconds — linkage with the hub
 //              (optional: without url the server does no linkage)
-//   [node]     host, port, cert, key, client_ca — the hub-facing listener (mutual TLS)
+//   [node]     host, port, cert, key, client_ca, hub_cert — the hub-facing listener (mutual
+//              TLS; only the client certificate in hub_cert is accepted)
 //   [inquiry]  timeout_seconds (3600): inquiries unanswered by then end as expired
 //   [retention] result_days (30): results are deleted this long after their inquiry ends
 //   [delivery] threads, timeout_ms, max_attempts, backoff_base_ms, backoff_cap_ms, batch_items,
@@ -62,6 +63,7 @@ struct ServerConfig {
   std::string node_cert;
   std::string node_key;
   std::string node_client_ca;  // CA of the hub's client certificate
+  std::string node_hub_cert;   // the hub's client certificate itself (pinned by its SHA-256)
   int64_t inquiry_timeout_seconds = 3600;
   int64_t result_days = 30;
   int delivery_threads = 8;

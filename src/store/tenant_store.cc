@@ -144,13 +144,9 @@ Result<bool> TenantStore::TenantExists(const TenantId& tenant) {
 Result<std::shared_ptr<Database>> TenantStore::Tenant(const TenantId& tenant) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return FailedPreconditionError("store: closed");
-  auto it = tenants_.find(tenant.str());
-  if (it != tenants_.end()) return it->second;
   ASSIGN_OR_RETURN(bool exists, TenantExists(tenant));
   if (!exists) return NotFoundError("store: no tenant " + tenant.str());
-  ASSIGN_OR_RETURN(auto db, OpenDatabase(tenant.str(), false));
-  tenants_.emplace(tenant.str(), db);
-  return db;
+  return OpenDatabase(tenant.str(), false);
 }
 
 Status TenantStore::CreateTenant(const TenantId& tenant) {
@@ -164,14 +160,13 @@ Status TenantStore::CreateTenant(const TenantId& tenant) {
       return UnavailableError("store: cannot create " + path + ": " + std::strerror(errno));
     }
     ::close(fd);
-    // Opening initialises it (WAL); the handle is cached for Tenant().
+    // Opening initialises it (WAL).
     auto db = OpenDatabase(tenant.str(), false);
     if (!db.ok()) {
       ::unlink(path.c_str());
       return db.status();
     }
-    tenants_[tenant.str()] = *db;
-    return Status();
+    return (*db)->Close();
   }
   const std::string name = SchemaName(tenant);
   ASSIGN_OR_RETURN(bool exists, TenantExists(tenant));
@@ -189,11 +184,6 @@ Status TenantStore::DropTenant(const TenantId& tenant) {
   std::lock_guard<std::mutex> lock(mu_);
   if (closed_) return FailedPreconditionError("store: closed");
   ASSIGN_OR_RETURN(bool exists, TenantExists(tenant));
-  auto it = tenants_.find(tenant.str());
-  if (it != tenants_.end()) {
-    it->second->Close().IgnoreError();  // Close() cannot fail
-    tenants_.erase(it);
-  }
   if (!exists) return NotFoundError("store: no tenant " + tenant.str());
   if (options_.backend == Backend::kSqlite) {
     const std::string path = TenantPath(tenant);
@@ -245,8 +235,6 @@ Status TenantStore::Close() {
   if (closed_) return Status();
   closed_ = true;
   if (platform_) platform_->Close().IgnoreError();  // Close() cannot fail
-  for (auto& [name, db] : tenants_) db->Close().IgnoreError();
-  tenants_.clear();
   platform_.reset();
   if (admin_) admin_->Close().IgnoreError();
   return Status();

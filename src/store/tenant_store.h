@@ -12,7 +12,9 @@
 //               the same way (so the platform handle cannot read tenant data either). The prefix
 //               lets several deployments (and parallel tests) share one cluster.
 //
-// Thread-safety: thread-safe. Handles returned by Platform()/Tenant() are cached and shared.
+// Thread-safety: thread-safe. The handle returned by Platform() is cached and shared; each
+// Tenant() call opens a new handle that belongs to the caller (the server's TenantContext is the
+// one owner of a tenant's handle, so that a deleted tenant's handle is closed in one place).
 #ifndef CHUKAN_STORE_TENANT_STORE_H_
 #define CHUKAN_STORE_TENANT_STORE_H_
 
@@ -63,21 +65,22 @@ class TenantStore {
   // The platform database (opened on first use, then shared). Errors as Open.
   Result<std::shared_ptr<Database>> Platform();
 
-  // The tenant's database (opened on first use, then shared). kNotFound if the tenant has not
-  // been created (CreateTenant). Other errors as Open.
+  // Opens a new handle to the tenant's database; the caller owns it (and closes it). kNotFound
+  // if the tenant has not been created (CreateTenant). Other errors as Open.
   Result<std::shared_ptr<Database>> Tenant(const TenantId& tenant);
 
   // Creates the tenant's file / schema and role. kAlreadyExists if it exists.
   Status CreateTenant(const TenantId& tenant);
 
-  // Closes the tenant's handle (its open transactions fail from then on) and deletes its data:
-  // the file with its -wal/-shm, or the schema (CASCADE) and role. kNotFound if absent.
+  // Deletes the tenant's data: the file with its -wal/-shm, or the schema (CASCADE) and role.
+  // Handles opened by Tenant() are their owners' to close (before, ideally). kNotFound if
+  // absent.
   Status DropTenant(const TenantId& tenant);
 
   // The existing tenants, sorted.
   Result<std::vector<TenantId>> ListTenants();
 
-  // Closes every handle. Idempotent; later calls return kFailedPrecondition.
+  // Closes the platform handle. Idempotent; later calls return kFailedPrecondition.
   Status Close();
 
   // PostgreSQL: the schema (= role) name of a tenant; "" for SQLite.
@@ -95,10 +98,9 @@ class TenantStore {
 
   const StoreOptions options_;
   mutable std::mutex mu_;
-  bool closed_ = false;                                       // GUARDED_BY(mu_)
-  std::shared_ptr<Database> platform_;                        // GUARDED_BY(mu_)
-  std::map<std::string, std::shared_ptr<Database>> tenants_;  // GUARDED_BY(mu_)
-  std::shared_ptr<Database> admin_;  // PostgreSQL: pool of the login role (no SET ROLE)
+  bool closed_ = false;                 // GUARDED_BY(mu_)
+  std::shared_ptr<Database> platform_;  // GUARDED_BY(mu_)
+  std::shared_ptr<Database> admin_;     // PostgreSQL: pool of the login role (no SET ROLE)
 };
 
 }  // namespace chukan::store

@@ -17,10 +17,15 @@
 #include "common/test_util.h"
 #include "http/client.h"
 #include "pki/certificate_authority.h"
+#include "wire_util.h"
 
 namespace chukan::http {
 namespace {
 
+using ::chukan::http::testing::RawConnect;
+using ::chukan::http::testing::ReadAll;
+using ::chukan::http::testing::SendAll;
+using ::chukan::http::testing::StartPlain;
 using ::chukan::testing::StatusIs;
 using ::chukan::testing::TempDir;
 using ::testing::HasSubstr;
@@ -34,7 +39,10 @@ Router TestRouter() {
                                    " q=" + std::string(req.Query("q").value_or("-")) +
                                    " rid=" + req.request_id.str());
   });
-  (void)r.Add("POST", "/echo", [](Request& req) { return Response::Text(200, req.body); });
+  RouteOptions small;
+  small.max_body_bytes = 1024;
+  (void)r.Add(
+      "POST", "/echo", [](Request& req) { return Response::Text(200, req.body); }, small);
   (void)r.Add("GET", "/boom", [](Request&) -> Response { throw std::runtime_error("secret"); });
   (void)r.Add("GET", "/whoami", [](Request& req) {
     if (!req.peer.identity) return Response::Text(200, "anonymous");
@@ -79,34 +87,6 @@ ClientRequest Get(std::string url) {
   ClientRequest r;
   r.url = std::move(url);
   return r;
-}
-
-// A raw TCP connection for the tests that must misbehave on the wire.
-int RawConnect(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Reads until EOF (or 5 s without data); returns what arrived.
-std::string ReadAll(int fd) {
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
 }
 
 uint64_t MetricValue(const std::string& text, const std::string& series) {
@@ -184,8 +164,7 @@ TEST(HttpServerTest, HealthzAndMetricsCounters) {
 
 TEST(HttpServerTest, OversizedBodyGets413AndClose) {
   ServerOptions o;
-  o.limits.max_body_bytes = 1024;
-  auto server = StartServer(o);
+  auto server = StartServer(o);  // POST /echo takes at most 1024 bytes (its RouteOptions)
   auto client = MakeClient();
   ClientRequest post;
   post.method = "POST";

@@ -20,10 +20,15 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "pki/certificate_authority.h"
+#include "wire_util.h"
 
 namespace chukan::http {
 namespace {
 
+using ::chukan::http::testing::RawConnect;
+using ::chukan::http::testing::ReadAll;
+using ::chukan::http::testing::SendAll;
+using ::chukan::http::testing::StartPlain;
 using ::chukan::testing::StatusIs;
 using ::chukan::testing::TempDir;
 using ::testing::HasSubstr;
@@ -31,6 +36,13 @@ using ::testing::StartsWith;
 using namespace std::chrono_literals;
 
 constexpr uint64_t kMiB = 1024 * 1024;
+
+// The options of a route that takes large bodies (routes default to a small limit).
+RouteOptions Large(uint64_t max_body_bytes = uint64_t{4} << 30) {
+  RouteOptions o;
+  o.max_body_bytes = max_body_bytes;
+  return o;
+}
 constexpr uint64_t kBufferBound = 4 * 256 * 1024;  // the documented per-stream bound
 
 // SHA-256, hex.
@@ -117,42 +129,6 @@ uint64_t MetricValue(const std::string& text, const std::string& series) {
   return std::stoull(text.substr(pos + series.size() + 2));
 }
 
-int RawConnect(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool SendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// Reads until EOF or error (or 5 s without data); returns what arrived.
-std::string ReadAll(int fd) {
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
 // What a streaming handler saw, for the test thread to wait on.
 struct Seen {
   std::promise<std::string> result;
@@ -209,11 +185,14 @@ class HttpStreamTest : public ::testing::TestWithParam<bool> {
 
 Router HashRouter() {
   Router r;
-  EXPECT_OK(r.AddStreaming("POST", "/upload", [](Request& req, BodyReader& body) {
-    std::string seen = HashBody(body);
-    // Request::body stays empty for streaming routes.
-    return Response::Text(200, seen + (req.body.empty() ? "" : " (body not empty!)"));
-  }));
+  EXPECT_OK(r.AddStreaming(
+      "POST", "/upload",
+      [](Request& req, BodyReader& body) {
+        std::string seen = HashBody(body);
+        // Request::body stays empty for streaming routes.
+        return Response::Text(200, seen + (req.body.empty() ? "" : " (body not empty!)"));
+      },
+      Large()));
   return r;
 }
 
@@ -314,16 +293,19 @@ TEST_P(HttpStreamTest, LargeResponseIsStreamedChunkByChunk) {
 
 TEST_P(HttpStreamTest, StreamingRouteCanStreamItsResponseToo) {
   Router r;
-  ASSERT_OK(r.AddStreaming("POST", "/transform", [](Request&, BodyReader& body) {
-    std::string seen = HashBody(body, 1000);
-    Response resp(200, "text/plain", "");
-    resp.stream = [seen](BodyWriter& w) -> Status {
-      for (int i = 0; i < 3; ++i) RETURN_IF_ERROR(w.Write(seen + "\n"));
-      w.Flush();
-      return Status::Ok();
-    };
-    return resp;
-  }));
+  ASSERT_OK(r.AddStreaming(
+      "POST", "/transform",
+      [](Request&, BodyReader& body) {
+        std::string seen = HashBody(body, 1000);
+        Response resp(200, "text/plain", "");
+        resp.stream = [seen](BodyWriter& w) -> Status {
+          for (int i = 0; i < 3; ++i) RETURN_IF_ERROR(w.Write(seen + "\n"));
+          w.Flush();
+          return Status::Ok();
+        };
+        return resp;
+      },
+      Large()));
   auto server = Start(std::move(r));
   auto client = MakeClient();
   GenSource src(3 * kMiB + 5, 3);
@@ -398,12 +380,14 @@ TEST_P(HttpStreamTest, ResponseCallbackErrorStopsTheExchange) {
 TEST_P(HttpStreamTest, ChunkedUploadOverTheStreamLimitGets413) {
   std::promise<std::string> seen;
   Router r;
-  ASSERT_OK(r.AddStreaming("POST", "/upload", [&seen](Request&, BodyReader& body) {
-    seen.set_value(HashBody(body));
-    return Response::Text(200, "accepted");
-  }));
+  ASSERT_OK(r.AddStreaming(
+      "POST", "/upload",
+      [&seen](Request&, BodyReader& body) {
+        seen.set_value(HashBody(body));
+        return Response::Text(200, "accepted");
+      },
+      Large(2 * kMiB)));
   ServerOptions o;
-  o.limits.max_stream_body_bytes = 2 * kMiB;
   auto server = Start(std::move(r), o);
   auto client = MakeClient();
   GenSource src(3 * kMiB, 1);
@@ -464,27 +448,22 @@ INSTANTIATE_TEST_SUITE_P(PlainAndTls, HttpStreamTest, ::testing::Bool(),
 
 // ---- wire-level cases (plain TCP, raw sockets) ------------------------------------------------
 
-std::unique_ptr<Server> StartPlain(Router r, ServerOptions o = {}) {
-  auto s = Server::Create(std::move(o), std::move(r));
-  EXPECT_OK(s.status());
-  if (!s.ok()) return nullptr;
-  EXPECT_OK((*s)->Start());
-  return std::move(*s);
-}
-
 TEST(HttpStreamWireTest, ChunkedRequestBodyWithExtensionsAndTrailers) {
   Router r;
-  ASSERT_OK(r.AddStreaming("POST", "/echo", [](Request& req, BodyReader& body) {
-    std::string all;
-    char buf[3];  // tiny reads across chunk boundaries
-    for (;;) {
-      auto n = body.Read(buf, sizeof(buf));
-      if (!n.ok()) return FromStatus(n.status(), req.request_id);
-      if (*n == 0) break;
-      all.append(buf, *n);
-    }
-    return Response::Text(200, all);
-  }));
+  ASSERT_OK(r.AddStreaming(
+      "POST", "/echo",
+      [](Request& req, BodyReader& body) {
+        std::string all;
+        char buf[3];  // tiny reads across chunk boundaries
+        for (;;) {
+          auto n = body.Read(buf, sizeof(buf));
+          if (!n.ok()) return FromStatus(n.status(), req.request_id);
+          if (*n == 0) break;
+          all.append(buf, *n);
+        }
+        return Response::Text(200, all);
+      },
+      Large()));
   auto server = StartPlain(std::move(r));
   int fd = RawConnect(server->port());
   ASSERT_GE(fd, 0);
@@ -501,13 +480,14 @@ TEST(HttpStreamWireTest, ChunkedRequestBodyWithExtensionsAndTrailers) {
 TEST(HttpStreamWireTest, ContentLengthOverTheStreamLimitIsRefusedBeforeTheHandler) {
   std::atomic<int> calls{0};
   Router r;
-  ASSERT_OK(r.AddStreaming("POST", "/upload", [&](Request&, BodyReader&) {
-    ++calls;
-    return Response::Text(200, "ran");
-  }));
+  ASSERT_OK(r.AddStreaming(
+      "POST", "/upload",
+      [&](Request&, BodyReader&) {
+        ++calls;
+        return Response::Text(200, "ran");
+      },
+      Large(1000)));
   ServerOptions o;
-  o.limits.max_stream_body_bytes = 1000;
-  o.limits.max_body_bytes = 10;  // the buffered limit does not apply to streaming routes
   auto server = StartPlain(std::move(r), o);
   int fd = RawConnect(server->port());
   ASSERT_TRUE(SendAll(fd, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n"));
@@ -530,10 +510,13 @@ TEST(HttpStreamWireTest, ContentLengthOverTheStreamLimitIsRefusedBeforeTheHandle
 TEST(HttpStreamWireTest, StalledBodyFailsTheReaderWithDeadlineAndClosesTheConnection) {
   std::promise<std::string> seen;
   Router r;
-  ASSERT_OK(r.AddStreaming("POST", "/upload", [&seen](Request&, BodyReader& body) {
-    seen.set_value(HashBody(body));
-    return Response::Text(200, "should not be sent");
-  }));
+  ASSERT_OK(r.AddStreaming(
+      "POST", "/upload",
+      [&seen](Request&, BodyReader& body) {
+        seen.set_value(HashBody(body));
+        return Response::Text(200, "should not be sent");
+      },
+      Large()));
   ServerOptions o;
   o.limits.body_timeout = 200ms;
   auto server = StartPlain(std::move(r), o);
@@ -553,17 +536,20 @@ TEST(HttpStreamWireTest, ClientDisconnectMidUploadIsUnavailableInTheHandler) {
   std::promise<std::string> seen;
   std::promise<void> got_some;
   Router r;
-  ASSERT_OK(r.AddStreaming("POST", "/upload", [&](Request&, BodyReader& body) {
-    char buf[100];
-    auto first = body.Read(buf, sizeof(buf));
-    got_some.set_value();
-    if (!first.ok()) {
-      seen.set_value("first read: " + first.status().ToString());
-    } else {
-      seen.set_value(HashBody(body));
-    }
-    return Response::Text(200, "unused");
-  }));
+  ASSERT_OK(r.AddStreaming(
+      "POST", "/upload",
+      [&](Request&, BodyReader& body) {
+        char buf[100];
+        auto first = body.Read(buf, sizeof(buf));
+        got_some.set_value();
+        if (!first.ok()) {
+          seen.set_value("first read: " + first.status().ToString());
+        } else {
+          seen.set_value(HashBody(body));
+        }
+        return Response::Text(200, "unused");
+      },
+      Large()));
   auto server = StartPlain(std::move(r));
   int fd = RawConnect(server->port());
   ASSERT_TRUE(SendAll(fd, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n" +
@@ -576,12 +562,15 @@ TEST(HttpStreamWireTest, ClientDisconnectMidUploadIsUnavailableInTheHandler) {
 TEST(HttpStreamWireTest, HandlerStoppingEarlyWithinTheDiscardLimitKeepsTheConnection) {
   std::atomic<int> calls{0};
   Router r;
-  ASSERT_OK(r.AddStreaming("POST", "/peek", [&](Request&, BodyReader& body) {
-    ++calls;
-    char c;
-    auto n = body.Read(&c, 1);
-    return Response::Text(200, n.ok() && *n == 1 ? std::string("peeked ") + c : "no byte");
-  }));
+  ASSERT_OK(r.AddStreaming(
+      "POST", "/peek",
+      [&](Request&, BodyReader& body) {
+        ++calls;
+        char c;
+        auto n = body.Read(&c, 1);
+        return Response::Text(200, n.ok() && *n == 1 ? std::string("peeked ") + c : "no byte");
+      },
+      Large()));
   auto server = StartPlain(std::move(r));
   auto client = *Client::Create({});
   const std::string url = "http://127.0.0.1:" + std::to_string(server->port()) + "/peek";
@@ -603,9 +592,12 @@ TEST(HttpStreamWireTest, HandlerStoppingEarlyWithinTheDiscardLimitKeepsTheConnec
 
 TEST(HttpStreamWireTest, HandlerStoppingEarlyBeyondTheDiscardLimitClosesAfterTheResponse) {
   Router r;
-  ASSERT_OK(r.AddStreaming("POST", "/reject", [](Request& req, BodyReader&) {
-    return Response::Error(403, "PERMISSION_DENIED", "not allowed", req.request_id);
-  }));
+  ASSERT_OK(r.AddStreaming(
+      "POST", "/reject",
+      [](Request& req, BodyReader&) {
+        return Response::Error(403, "PERMISSION_DENIED", "not allowed", req.request_id);
+      },
+      Large()));
   ServerOptions o;
   o.limits.stream_discard_bytes = 64 * 1024;
   auto server = StartPlain(std::move(r), o);
@@ -657,11 +649,14 @@ TEST(HttpStreamWireTest, StopUnblocksAHandlerWaitingForBody) {
   std::promise<std::string> seen;
   std::promise<void> entered;
   Router r;
-  ASSERT_OK(r.AddStreaming("POST", "/upload", [&](Request&, BodyReader& body) {
-    entered.set_value();
-    seen.set_value(HashBody(body));
-    return Response::Text(200, "late");
-  }));
+  ASSERT_OK(r.AddStreaming(
+      "POST", "/upload",
+      [&](Request&, BodyReader& body) {
+        entered.set_value();
+        seen.set_value(HashBody(body));
+        return Response::Text(200, "late");
+      },
+      Large()));
   auto server = StartPlain(std::move(r));
   int fd = RawConnect(server->port());
   ASSERT_TRUE(SendAll(fd, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab"));

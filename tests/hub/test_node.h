@@ -66,7 +66,7 @@ class TestNode {
     }
     http::ServerOptions so;
     so.threads = 2;
-    so.stream_threads = 32;
+    so.workers = 32;
     so.tls = true;
     so.tls_options = {self->options_.cert_file, self->options_.key_file, self->options_.ca_file,
                       true};

@@ -1,0 +1,98 @@
+#include "server/linkage_schema.h"
+
+#include <string>
+#include <string_view>
+
+namespace chukan::server {
+namespace {
+
+constexpr std::string_view kSqliteV1 = R"sql(
+CREATE TABLE subject_codes (
+  subject_code TEXT PRIMARY KEY,
+  atena_index BLOB NOT NULL UNIQUE,
+  atena_sealed BLOB NOT NULL,
+  created_at_us INTEGER NOT NULL
+);
+CREATE TABLE inquiries (
+  inquiry_id TEXT PRIMARY KEY,
+  idempotency_key TEXT UNIQUE,
+  client TEXT NOT NULL,
+  subject_code TEXT NOT NULL,
+  procedure_code TEXT NOT NULL,
+  tm TEXT NOT NULL,
+  layout_version TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  query TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT,
+  permit_id TEXT,
+  reply_public BLOB NOT NULL,
+  reply_secret BLOB,
+  result BLOB,
+  result_deleted INTEGER NOT NULL DEFAULT 0,
+  created_at_us INTEGER NOT NULL,
+  permitted_at_us INTEGER,
+  ended_at_us INTEGER,
+  expires_at_us INTEGER NOT NULL
+);
+CREATE INDEX inquiries_open ON inquiries (state, expires_at_us);
+CREATE INDEX inquiries_ended ON inquiries (ended_at_us);
+CREATE INDEX inquiries_created ON inquiries (created_at_us);
+CREATE TABLE provisions (
+  permit_id TEXT PRIMARY KEY,
+  inquirer TEXT NOT NULL,
+  procedure_code TEXT NOT NULL,
+  tm TEXT NOT NULL,
+  layout_version TEXT NOT NULL,
+  subject_code TEXT NOT NULL,
+  permit TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT,
+  answer BLOB,
+  decided_by TEXT,
+  comment TEXT,
+  received_at_us INTEGER NOT NULL,
+  decided_at_us INTEGER,
+  sent_at_us INTEGER
+);
+CREATE INDEX provisions_state ON provisions (state, received_at_us);
+)sql";
+
+std::string PostgresV1() {
+  std::string s(kSqliteV1);
+  for (size_t p = s.find("INTEGER"); p != std::string::npos; p = s.find("INTEGER", p + 6)) {
+    s.replace(p, 7, "BIGINT");
+  }
+  for (size_t p = s.find("BLOB"); p != std::string::npos; p = s.find("BLOB", p + 5)) {
+    s.replace(p, 4, "BYTEA");
+  }
+  return s;
+}
+
+}  // namespace
+
+const std::vector<store::Migration>& LinkageMigrations() {
+  static const auto* m = new std::vector<store::Migration>{
+      {1, "subject codes, inquiries, provisions", std::string(kSqliteV1), PostgresV1()},
+      // What an idempotency key was first used for, so a different request under it is refused.
+      {2, "inquiries.request_hash", "ALTER TABLE inquiries ADD COLUMN request_hash TEXT;",
+       "ALTER TABLE inquiries ADD COLUMN request_hash TEXT;"},
+      // The permit's expiry as a column, so the sweep finds expired approvals with an index
+      // instead of parsing every waiting permit every second.
+      {3, "provisions.permit_expires_at_us",
+       "ALTER TABLE provisions ADD COLUMN permit_expires_at_us INTEGER;"
+       "UPDATE provisions SET permit_expires_at_us ="
+       " CAST(json_extract(permit, '$.expires_at_ms') AS INTEGER) * 1000;"
+       "CREATE INDEX provisions_expiry ON provisions (state, permit_expires_at_us);",
+       "ALTER TABLE provisions ADD COLUMN permit_expires_at_us BIGINT;"
+       "UPDATE provisions SET permit_expires_at_us ="
+       " (permit::jsonb->>'expires_at_ms')::bigint * 1000;"
+       "CREATE INDEX provisions_expiry ON provisions (state, permit_expires_at_us);"},
+      // The SHA-256 of the permit the hub issued for the inquiry, from its answer: the answer's
+      // permit, byte for byte the same, then needs no second check of the hub's signature.
+      {4, "inquiries.permit_sha256", "ALTER TABLE inquiries ADD COLUMN permit_sha256 BLOB;",
+       "ALTER TABLE inquiries ADD COLUMN permit_sha256 BYTEA;"}};
+  return *m;
+}
+
+}  // namespace chukan::server

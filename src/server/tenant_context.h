@@ -1,0 +1,102 @@
+// TenantContext: everything one tenant has in a running intermediate server — its database, its
+// data key (which encrypts its personal data at rest), its organisation signing key, its audit
+// log, the group committer every write of the tenant goes through, its replica store (副本) and
+// the key of the linkage's atena index — opened together and closed together.
+//
+// Ownership: the Platform is the only owner of contexts (Platform::Tenant); nothing else keeps
+// tenant state between calls. Each context carries the `generation` of the tenant registration
+// it was opened for (the registration's creation time): Platform::Tenant checks every lookup
+// against the platform's registry, so a deleted, disabled or re-created tenant is never served
+// from an old context — the old one is closed (its database refuses new transactions) and a
+// re-created tenant with the same code gets a fresh context over its fresh storage.
+//
+// Thread-safety: thread-safe. Members are set at Open and never reassigned.
+#ifndef CHUKAN_SERVER_TENANT_CONTEXT_H_
+#define CHUKAN_SERVER_TENANT_CONTEXT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <optional>
+
+#include "audit/audit_log.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "crypto/ed25519.h"
+#include "crypto/secret_bytes.h"
+#include "layout/catalogue.h"
+#include "replica/replica_store.h"
+#include "store/database.h"
+#include "store/group_commit.h"
+
+namespace chukan::server {
+
+class TenantContext {
+ public:
+  struct Parts {
+    TenantId id;
+    int64_t generation = 0;
+    std::shared_ptr<store::Database> db;
+    crypto::SecretBytes data_key;  // 32 bytes, unwrapped
+    // Signs the tenant's audit checkpoints (the platform's key; must outlive the context).
+    const crypto::SigningKey* checkpoint_key = nullptr;
+    // The data standard layout; null for administrative uses that need no replica store.
+    std::shared_ptr<const layout::Catalogue> catalogue;
+    const Clock* clock = &SystemClock::Get();
+  };
+
+  // Applies the tenant's migrations (audit, replica, linkage, outbox), derives the organisation
+  // and index keys from the data key, and starts the group committer.
+  // Errors: from the store (migrations), key derivation.
+  static Result<std::shared_ptr<TenantContext>> Open(Parts parts);
+  ~TenantContext();
+  TenantContext(const TenantContext&) = delete;
+  TenantContext& operator=(const TenantContext&) = delete;
+
+  // Runs `write` in a transaction shared with concurrent writes of this tenant (one durable
+  // commit for many); returns once it is durable. Blocks.
+  Status Commit(store::GroupCommitter::WriteFn write);
+  // The same without waiting: the future is ready once the write is durable (or failed), so
+  // several writes can be started before any is waited for (they share commits).
+  std::future<Status> Submit(store::GroupCommitter::WriteFn write);
+
+  // Appends `event` to the tenant's audit log through the committer: durable when it returns.
+  // Failures are logged (an operation is not undone because its record could not be written;
+  // the log line names the tenant and the request). Blocks.
+  void Audit(const audit::AuditEvent& event);
+
+  // The replica store; kFailedPrecondition when the context was opened without a catalogue.
+  Result<replica::ReplicaStore*> Replicas() const;
+
+  // Refuses every later transaction (kFailedPrecondition) and wipes nothing yet: the keys are
+  // wiped when the last holder lets go. Called by the Platform when the tenant goes.
+  void Close();
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+
+  const TenantId id;
+  const OrgCode org;
+  const int64_t generation;
+  const std::shared_ptr<store::Database> db;
+  const crypto::SecretBytes data_key;
+  // The organisation's Ed25519 key that signs its envelopes (the hub registers its public half:
+  // `chukan tenant show --sign-pub FILE`). Derived from the data key with a separate context
+  // (BLAKE2b keyed by the data key over "chukan-tenant-org-sign-v1"), so it needs no storage of
+  // its own and is erased with the tenant's key.
+  const crypto::SigningKey org_key;
+  // Keys the atena_no index of the linkage's subject_codes table ("chukan-linkage-atena-index-v1").
+  const crypto::SecretBytes index_key;
+  const std::unique_ptr<audit::AuditLog> audit;
+
+ private:
+  TenantContext(Parts parts, crypto::SigningKey org_key, crypto::SecretBytes index_key,
+                std::unique_ptr<audit::AuditLog> audit);
+
+  std::unique_ptr<store::GroupCommitter> committer_;
+  std::unique_ptr<replica::ReplicaStore> replicas_;
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace chukan::server
+
+#endif  // CHUKAN_SERVER_TENANT_CONTEXT_H_
