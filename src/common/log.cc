@@ -1,12 +1,17 @@
 #include "common/log.h"
 
+#include <fcntl.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <mutex>
 
@@ -136,6 +141,15 @@ Status Init(const Options& options) {
     logger = std::make_shared<spdlog::logger>("chukan",
                                               std::make_shared<spdlog::sinks::stderr_sink_mt>());
   } else {
+    // The file is made (or narrowed to) 0600 before spdlog opens it: logs name tenants,
+    // clients and request ids, which other local users have no business reading.
+    const int fd = ::open(options.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0 || ::fchmod(fd, 0600) != 0) {
+      const std::string why = std::strerror(errno);
+      if (fd >= 0) ::close(fd);
+      return InvalidArgumentError(options.path + ": cannot open log file: " + why);
+    }
+    ::close(fd);
     try {
       logger = std::make_shared<spdlog::logger>(
           "chukan", std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.path));
@@ -145,7 +159,9 @@ Status Init(const Options& options) {
   }
   logger->set_pattern("%v");
   logger->set_level(spdlog::level::trace);
-  logger->flush_on(spdlog::level::warn);
+  // Every line reaches the file as it is written (one write call per line): a process that is
+  // killed, or hangs, must leave its trace. Lines are few (requests are logged at debug only).
+  logger->flush_on(spdlog::level::trace);
   {
     std::lock_guard<std::mutex> lock(g_mu);
     g_logger = std::move(logger);

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <sstream>
@@ -52,6 +53,32 @@ TEST(LogTest, WritesToFileAndHonoursLevel) {
   ss << in.rdbuf();
   EXPECT_THAT(ss.str(), Not(HasSubstr("hidden.event")));
   EXPECT_THAT(ss.str(), HasSubstr(R"("event":"shown.event","request_id":"req-12345678"})"));
+}
+
+// Each line is on disk as soon as it is written, while the logger is still open (a process
+// killed with SIGKILL must leave its trace), and the file is readable by its owner only.
+TEST(LogTest, EveryLineReachesTheFileAtOnceAndTheFileIsPrivate) {
+  chukan::testing::TempDir dir;
+  const std::string path = dir.File("server.log");
+  {
+    std::ofstream existing(path);  // an older, world-readable file is narrowed too
+  }
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  ASSERT_OK(Init({Level::kInfo, path}));
+  Info("first.event");
+  auto read = [&] {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  EXPECT_THAT(read(), HasSubstr(R"("event":"first.event")"));
+  Info("second.event");
+  EXPECT_THAT(read(), HasSubstr(R"("event":"second.event")"));
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_OK(Init({}));
 }
 
 TEST(LogTest, ParseLevel) {
