@@ -3,6 +3,7 @@
 #include <map>
 #include <utility>
 
+#include "common/log.h"
 #include "common/utf8.h"
 #include "crypto/hash.h"
 
@@ -158,8 +159,11 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(std::shared_ptr<store::Database
   if (options.checkpoint_every < 0) {
     return InvalidArgumentError("audit log: checkpoint_every must be >= 0");
   }
+  if (options.checkpoint_interval < Duration::zero()) {
+    return InvalidArgumentError("audit log: checkpoint_interval must be >= 0");
+  }
   RETURN_IF_ERROR(store::ApplyMigrations(*db, "audit", AuditMigrations(), *options.clock));
-  return std::unique_ptr<AuditLog>(new AuditLog(std::move(db), options));
+  return std::unique_ptr<AuditLog>(new AuditLog(std::move(db), std::move(options)));
 }
 
 Result<int64_t> AuditLog::Append(store::Transaction& tx, const AuditEvent& event) {
@@ -180,10 +184,25 @@ Result<int64_t> AuditLog::Append(store::Transaction& tx, const AuditEvent& event
       {seq, time_us, event.scope, event.actor, event.action, event.target, event.outcome,
        event.request_id, prev, hash}));
   RETURN_IF_ERROR(tx.Exec("UPDATE audit_head SET hash = ? WHERE id = 1", {hash}));
-  if (options_.checkpoint_key != nullptr && options_.checkpoint_every > 0 &&
-      seq % options_.checkpoint_every == 0) {
-    RETURN_IF_ERROR(WriteCheckpoint(tx, seq, hash));
+  if (options_.checkpoint_key == nullptr) return seq;
+  bool due = options_.checkpoint_every > 0 && seq % options_.checkpoint_every == 0;
+  if (!due && options_.checkpoint_interval > Duration::zero()) {
+    // Inside `tx`, after the head's row lock: sees every checkpoint committed before this entry.
+    ASSIGN_OR_RETURN(std::optional<store::Row> newest,
+                     tx.QueryOne("SELECT time_us FROM audit_checkpoint ORDER BY seq DESC LIMIT 1"));
+    if (!newest) {
+      due = true;  // nothing signed yet: sign the first entry (or an old unsigned chain) now
+    } else {
+      ASSIGN_OR_RETURN(const int64_t newest_us, newest->GetInt(0));
+      const int64_t interval_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(options_.checkpoint_interval)
+              .count();
+      due = time_us < newest_us || time_us - newest_us >= interval_us;
+    }
   }
+  // The checkpoint covers this entry and commits or rolls back with it: a checkpoint never
+  // signs an entry that does not exist, and no separate transaction (or fsync) is needed.
+  if (due) RETURN_IF_ERROR(WriteCheckpoint(tx, seq, hash));
   return seq;
 }
 
@@ -191,6 +210,13 @@ Result<int64_t> AuditLog::Append(const AuditEvent& event) {
   ASSIGN_OR_RETURN(std::unique_ptr<store::Transaction> tx, db_->Begin());
   ASSIGN_OR_RETURN(const int64_t seq, Append(*tx, event));
   RETURN_IF_ERROR(tx->Commit());
+  if (options_.checkpoint_sink != nullptr && export_pending_.load()) {
+    Status exported = ExportPending();
+    if (!exported.ok()) {
+      // The entry is committed, so the append succeeded; the next CheckpointIfBehind() retries.
+      log::Warn("audit.checkpoint_export_failed", {log::StatusField(exported)});
+    }
+  }
   return seq;
 }
 
@@ -199,29 +225,85 @@ Status AuditLog::WriteCheckpoint(store::Transaction& tx, int64_t seq,
   const int64_t time_us = ToUnixMicros(options_.clock->Now());
   const crypto::SigningKey& key = *options_.checkpoint_key;
   std::vector<uint8_t> signature = key.Sign(CheckpointMessage(seq, hash, time_us));
-  return tx.Exec(
-      "INSERT INTO audit_checkpoint (seq, time_us, hash, verify_key, signature) "
-      "VALUES (?, ?, ?, ?, ?)",
-      {seq, time_us, hash, key.verify_key().bytes(), signature});
+  RETURN_IF_ERROR(
+      tx.Exec("INSERT INTO audit_checkpoint (seq, time_us, hash, verify_key, signature) "
+              "VALUES (?, ?, ?, ?, ?)",
+              {seq, time_us, hash, key.verify_key().bytes(), signature}));
+  export_pending_.store(true);
+  return Status();
 }
 
-Result<int64_t> AuditLog::Checkpoint() {
+Result<bool> AuditLog::SignHead(int64_t* seq) {
+  *seq = 0;
   if (options_.checkpoint_key == nullptr) {
     return FailedPreconditionError("audit log: no checkpoint signing key configured");
   }
   ASSIGN_OR_RETURN(std::unique_ptr<store::Transaction> tx, db_->Begin());
-  ASSIGN_OR_RETURN(std::optional<store::Row> head,
-                   tx->QueryOne("SELECT seq, hash FROM audit_head WHERE id = 1"));
+  // A no-op update that takes the head's row lock, as Append does: on PostgreSQL no append (and
+  // no other CheckpointIfBehind) can move the head or sign it while this transaction runs.
+  ASSIGN_OR_RETURN(
+      std::optional<store::Row> head,
+      tx->QueryOne("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash"));
   if (!head) return DataLossError("audit log: the head row is missing (table altered)");
-  ASSIGN_OR_RETURN(const int64_t seq, head->GetInt(0));
-  if (seq == 0) return int64_t{0};
+  ASSIGN_OR_RETURN(*seq, head->GetInt(0));
+  if (*seq == 0) return false;
   ASSIGN_OR_RETURN(std::optional<store::Row> existing,
-                   tx->QueryOne("SELECT seq FROM audit_checkpoint WHERE seq = ?", {seq}));
-  if (existing) return seq;  // the head is already checkpointed
+                   tx->QueryOne("SELECT seq FROM audit_checkpoint WHERE seq = ?", {*seq}));
+  if (existing) return false;  // the head is already covered
   ASSIGN_OR_RETURN(std::vector<uint8_t> hash, head->GetBlob(1));
-  RETURN_IF_ERROR(WriteCheckpoint(*tx, seq, hash));
+  RETURN_IF_ERROR(WriteCheckpoint(*tx, *seq, hash));
   RETURN_IF_ERROR(tx->Commit());
+  return true;
+}
+
+Result<bool> AuditLog::CheckpointIfBehind() {
+  int64_t seq = 0;
+  ASSIGN_OR_RETURN(const bool signed_now, SignHead(&seq));
+  RETURN_IF_ERROR(ExportPending());
+  return signed_now;
+}
+
+Result<int64_t> AuditLog::Checkpoint() {
+  int64_t seq = 0;
+  RETURN_IF_ERROR(SignHead(&seq).status());
+  RETURN_IF_ERROR(ExportPending());
   return seq;
+}
+
+Status AuditLog::ExportPending() {
+  if (options_.checkpoint_sink == nullptr) return Status();
+  std::lock_guard<std::mutex> lock(export_mu_);
+  // Cleared before reading, so a checkpoint committed while this runs sets it again.
+  export_pending_.store(false);
+  Status s = [&]() -> Status {
+    ASSIGN_OR_RETURN(const int64_t last, options_.checkpoint_sink->LastExportedSeq());
+    std::vector<store::Row> rows;
+    {
+      // Committed rows only: a read transaction never sees a caller's open transaction.
+      ASSIGN_OR_RETURN(std::unique_ptr<store::Transaction> tx, db_->BeginRead());
+      ASSIGN_OR_RETURN(rows, tx->Query("SELECT c.seq, c.time_us, c.hash, c.verify_key, "
+                                       "c.signature, l.scope FROM audit_checkpoint c "
+                                       "JOIN audit_log l ON l.seq = c.seq WHERE c.seq > ? "
+                                       "ORDER BY c.seq",
+                                       {last}));
+    }
+    for (const store::Row& row : rows) {
+      CheckpointRecord r;
+      ASSIGN_OR_RETURN(r.seq, row.GetInt(0));
+      ASSIGN_OR_RETURN(r.time_us, row.GetInt(1));
+      ASSIGN_OR_RETURN(r.hash, row.GetBlob(2));
+      ASSIGN_OR_RETURN(r.verify_key, row.GetBlob(3));
+      ASSIGN_OR_RETURN(r.signature, row.GetBlob(4));
+      ASSIGN_OR_RETURN(r.scope, row.GetText(5));
+      RETURN_IF_ERROR(options_.checkpoint_sink->Export(r));
+    }
+    return Status();
+  }();
+  if (!s.ok()) {
+    export_pending_.store(true);
+    return s.WithContext("audit log: exporting checkpoints");
+  }
+  return Status();
 }
 
 namespace {
@@ -240,23 +322,37 @@ VerifyReport Bad(VerifyReport r, int64_t seq, std::string problem) {
   return r;
 }
 
-// Checks a checkpoint's signature; returns the problem, or "" when it is good.
-std::string CheckSignature(int64_t seq, const StoredCheckpoint& cp, const VerifyOptions& options) {
-  Result<crypto::VerifyKey> key = crypto::VerifyKey::FromBytes(cp.verify_key);
-  if (!key.ok()) return "checkpoint at seq " + std::to_string(seq) + " has a malformed key";
+// Checks a checkpoint's signature; returns the problem, or "" when it is good. `what` names the
+// checkpoint in the problem: "checkpoint at seq C" or "exported checkpoint at seq C".
+std::string CheckSignature(const std::string& what, int64_t seq, int64_t time_us,
+                           const std::vector<uint8_t>& hash, const std::vector<uint8_t>& verify_key,
+                           const std::vector<uint8_t>& signature, const VerifyOptions& options) {
+  Result<crypto::VerifyKey> key = crypto::VerifyKey::FromBytes(verify_key);
+  if (!key.ok()) return what + " has a malformed key";
   if (!options.trusted_keys.empty()) {
     bool trusted = false;
     for (const crypto::VerifyKey& k : options.trusted_keys) {
       if (k.bytes() == key->bytes()) trusted = true;
     }
-    if (!trusted) {
-      return "checkpoint at seq " + std::to_string(seq) + " is signed by an untrusted key";
-    }
+    if (!trusted) return what + " is signed by an untrusted key";
   }
-  if (!key->Verify(CheckpointMessage(seq, cp.hash, cp.time_us), cp.signature).ok()) {
-    return "checkpoint at seq " + std::to_string(seq) + " has an invalid signature";
+  if (!key->Verify(CheckpointMessage(seq, hash, time_us), signature).ok()) {
+    return what + " has an invalid signature";
   }
   return "";
+}
+
+std::string At(int64_t seq) { return "checkpoint at seq " + std::to_string(seq); }
+
+// "N trailing entries (seq A..B) are not covered by a signed checkpoint".
+std::string Unprotected(int64_t first, int64_t last) {
+  const int64_t n = last - first + 1;
+  if (n == 1) {
+    return "1 trailing entry (seq " + std::to_string(first) +
+           ") is not covered by a signed checkpoint";
+  }
+  return std::to_string(n) + " trailing entries (seq " + std::to_string(first) + ".." +
+         std::to_string(last) + ") are not covered by a signed checkpoint";
 }
 
 }  // namespace
@@ -265,8 +361,28 @@ Result<VerifyReport> Verify(store::Database& db, const VerifyOptions& options) {
   VerifyReport report;
   report.keys_pinned = !options.trusted_keys.empty();
   if (options.page_size <= 0) return InvalidArgumentError("audit verify: page_size must be > 0");
-  ASSIGN_OR_RETURN(std::unique_ptr<store::Transaction> tx, db.BeginRead());
+  if (options.max_unprotected < 0) {
+    return InvalidArgumentError("audit verify: max_unprotected must be >= 0");
+  }
 
+  // The exported copy first: it does not depend on the database, and a forged line is a finding
+  // of its own.
+  std::map<int64_t, const CheckpointRecord*> external;
+  for (const CheckpointRecord& r : options.external_checkpoints) {
+    auto [it, inserted] = external.emplace(r.seq, &r);
+    if (!inserted && !(*it->second == r)) {
+      return Bad(
+          report, r.seq,
+          "the exported copy holds two different checkpoints at seq " + std::to_string(r.seq));
+    }
+  }
+  for (const auto& [seq, r] : external) {
+    std::string problem = CheckSignature("exported " + At(seq), seq, r->time_us, r->hash,
+                                         r->verify_key, r->signature, options);
+    if (!problem.empty()) return Bad(report, seq, std::move(problem));
+  }
+
+  ASSIGN_OR_RETURN(std::unique_ptr<store::Transaction> tx, db.BeginRead());
   std::map<int64_t, StoredCheckpoint> checkpoints;
   {
     ASSIGN_OR_RETURN(std::vector<store::Row> rows,
@@ -285,6 +401,7 @@ Result<VerifyReport> Verify(store::Database& db, const VerifyOptions& options) {
 
   std::vector<uint8_t> prev(kHashBytes, 0);
   int64_t expected = 1;
+  int64_t last_checkpoint = 0;
   while (true) {
     ASSIGN_OR_RETURN(
         std::vector<store::Row> rows,
@@ -320,15 +437,38 @@ Result<VerifyReport> Verify(store::Database& db, const VerifyOptions& options) {
                    "entry " + std::to_string(e.seq) +
                        ": its content does not match its hash (the entry was edited)");
       }
-      if (auto it = checkpoints.find(e.seq); it != checkpoints.end()) {
-        if (it->second.hash != e.hash) {
+      const auto cp = checkpoints.find(e.seq);
+      if (auto ext = external.find(e.seq); ext != external.end()) {
+        const CheckpointRecord& r = *ext->second;
+        if (r.hash != e.hash) {
           return Bad(report, e.seq,
-                     "checkpoint at seq " + std::to_string(e.seq) +
+                     "exported " + At(e.seq) +
                          " does not match the chain (entries up to it were rewritten)");
         }
-        std::string problem = CheckSignature(e.seq, it->second, options);
+        if (r.scope != e.event.scope) {
+          return Bad(report, e.seq,
+                     "exported " + At(e.seq) + " names another scope than the entry there");
+        }
+        if (cp == checkpoints.end()) {
+          return Bad(report, e.seq,
+                     At(e.seq) + " is in the exported copy but missing from the database");
+        }
+        if (cp->second.time_us != r.time_us || cp->second.verify_key != r.verify_key ||
+            cp->second.signature != r.signature) {
+          return Bad(report, e.seq, At(e.seq) + " in the database differs from the exported copy");
+        }
+        ++report.external_checkpoints;
+      }
+      if (cp != checkpoints.end()) {
+        if (cp->second.hash != e.hash) {
+          return Bad(report, e.seq,
+                     At(e.seq) + " does not match the chain (entries up to it were rewritten)");
+        }
+        std::string problem = CheckSignature(At(e.seq), e.seq, cp->second.time_us, cp->second.hash,
+                                             cp->second.verify_key, cp->second.signature, options);
         if (!problem.empty()) return Bad(report, e.seq, std::move(problem));
         ++report.checkpoints;
+        last_checkpoint = e.seq;
       }
       prev = e.hash;
       report.entries++;
@@ -337,6 +477,11 @@ Result<VerifyReport> Verify(store::Database& db, const VerifyOptions& options) {
     }
   }
 
+  if (!external.empty() && external.rbegin()->first > report.last_seq) {
+    return Bad(report, report.last_seq + 1,
+               At(external.rbegin()->first) + " is in the exported copy but the chain ends at " +
+                   std::to_string(report.last_seq) + ": entries were removed from the end");
+  }
   if (!checkpoints.empty() && checkpoints.rbegin()->first > report.last_seq) {
     return Bad(report, report.last_seq + 1,
                "a checkpoint exists at seq " + std::to_string(checkpoints.rbegin()->first) +
@@ -361,6 +506,20 @@ Result<VerifyReport> Verify(store::Database& db, const VerifyOptions& options) {
   if (head_hash != prev) {
     return Bad(report, report.last_seq,
                "the head's hash does not match entry " + std::to_string(report.last_seq));
+  }
+
+  // Coverage: nothing signed vouches for entries after the last checkpoint. Someone who can
+  // write the database can delete, edit or append them and recompute the chain back to it.
+  report.last_checkpoint_seq = last_checkpoint;
+  report.unprotected_entries = report.last_seq - last_checkpoint;
+  if (report.unprotected_entries > options.max_unprotected) {
+    std::string problem = Unprotected(last_checkpoint + 1, report.last_seq);
+    if (options.max_unprotected > 0) {
+      problem += " (at most " + std::to_string(options.max_unprotected) + " allowed)";
+    }
+    report = Bad(report, last_checkpoint + 1, std::move(problem));
+    report.head_unprotected = true;
+    return report;
   }
   report.ok = true;
   return report;

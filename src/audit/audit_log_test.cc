@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <thread>
 
 #include "common/status_matchers.h"
@@ -15,6 +17,9 @@ namespace chukan::audit {
 namespace {
 
 using ::chukan::testing::StatusIs;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // Each test runs on SQLite and on the private PostgreSQL started by scripts/with-postgres.
@@ -41,10 +46,15 @@ class AuditLogTest : public ::testing::TestWithParam<store::Backend> {
     ASSERT_OK_AND_ASSIGN(db_, store_->Platform());
   }
 
-  std::unique_ptr<AuditLog> OpenLog(int64_t checkpoint_every = 10) {
+  // checkpoint_interval 0 turns time-based checkpoints off, for tests of count-based ones.
+  std::unique_ptr<AuditLog> OpenLog(int64_t checkpoint_every = 10,
+                                    Duration checkpoint_interval = std::chrono::seconds(5),
+                                    std::shared_ptr<CheckpointSink> sink = nullptr) {
     AuditLog::Options o;
     o.checkpoint_key = &key_;
     o.checkpoint_every = checkpoint_every;
+    o.checkpoint_interval = checkpoint_interval;
+    o.checkpoint_sink = std::move(sink);
     o.clock = &clock_;
     auto log = AuditLog::Open(db_, o);
     EXPECT_OK(log);
@@ -71,15 +81,106 @@ class AuditLogTest : public ::testing::TestWithParam<store::Backend> {
   // Runs tampering SQL with the append-only triggers out of the way, as an attacker with
   // database access would.
   void Tamper(const std::vector<std::string>& statements) {
+    TamperWith([&](store::Transaction& tx) {
+      for (const std::string& s : statements) ASSERT_OK(tx.Exec(s)) << s;
+    });
+  }
+  void TamperWith(const std::function<void(store::Transaction&)>& f) {
     ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
     if (GetParam() == store::Backend::kSqlite) {
-      ASSERT_OK(tx->Exec("DROP TRIGGER audit_log_no_update"));
-      ASSERT_OK(tx->Exec("DROP TRIGGER audit_log_no_delete"));
+      ASSERT_OK(tx->Exec("DROP TRIGGER IF EXISTS audit_log_no_update"));
+      ASSERT_OK(tx->Exec("DROP TRIGGER IF EXISTS audit_log_no_delete"));
     } else {
-      ASSERT_OK(tx->Exec("DROP TRIGGER audit_log_no_change ON audit_log"));
+      ASSERT_OK(tx->Exec("DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log"));
     }
-    for (const std::string& s : statements) ASSERT_OK(tx->Exec(s)) << s;
+    f(*tx);
     ASSERT_OK(tx->Commit());
+  }
+
+  // The chain as stored, in seq order.
+  std::vector<AuditEntry> ReadChain() {
+    std::vector<AuditEntry> chain;
+    auto tx = db_->BeginRead();
+    EXPECT_OK(tx);
+    if (!tx.ok()) return chain;
+    auto rows = (*tx)->Query(
+        "SELECT seq, time_us, scope, actor, action, target, outcome, request_id, prev_hash, "
+        "hash FROM audit_log ORDER BY seq");
+    EXPECT_OK(rows);
+    if (!rows.ok()) return chain;
+    for (const store::Row& row : *rows) {
+      AuditEntry e;
+      e.seq = *row.GetInt(0);
+      e.time_us = *row.GetInt(1);
+      e.event = {*row.GetText(2), *row.GetText(3), *row.GetText(4),
+                 *row.GetText(5), *row.GetText(6), *row.GetText(7)};
+      e.prev_hash = *row.GetBlob(8);
+      e.hash = *row.GetBlob(9);
+      chain.push_back(std::move(e));
+    }
+    return chain;
+  }
+
+  // What an attacker with write access to the database can do: replaces the whole chain with
+  // `entries`, renumbered from 1 with every hash recomputed, and points the head at the last.
+  // Checkpoint rows are left alone.
+  void RewriteChain(const std::vector<AuditEntry>& entries) {
+    TamperWith([&](store::Transaction& tx) {
+      ASSERT_OK(tx.Exec("DELETE FROM audit_log"));
+      std::vector<uint8_t> prev(32, 0);
+      int64_t seq = 0;
+      for (const AuditEntry& e : entries) {
+        ++seq;
+        std::vector<uint8_t> hash = EntryHash(seq, e.time_us, e.event, prev);
+        ASSERT_OK(tx.Exec("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          {seq, e.time_us, e.event.scope, e.event.actor, e.event.action,
+                           e.event.target, e.event.outcome, e.event.request_id, prev, hash}));
+        prev = hash;
+      }
+      ASSERT_OK(tx.Exec("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", {seq, prev}));
+    });
+  }
+
+  std::vector<int64_t> CheckpointSeqs() {
+    std::vector<int64_t> seqs;
+    auto tx = db_->BeginRead();
+    EXPECT_OK(tx);
+    if (!tx.ok()) return seqs;
+    auto rows = (*tx)->Query("SELECT seq FROM audit_checkpoint ORDER BY seq");
+    EXPECT_OK(rows);
+    if (!rows.ok()) return seqs;
+    for (const store::Row& row : *rows) seqs.push_back(*row.GetInt(0));
+    return seqs;
+  }
+
+  static std::vector<int64_t> Seqs(const std::vector<CheckpointRecord>& records) {
+    std::vector<int64_t> seqs;
+    for (const CheckpointRecord& r : records) seqs.push_back(r.seq);
+    return seqs;
+  }
+
+  // A log by time only (every 5 s) exporting to a file outside the data directory, with 12
+  // entries a second apart and its head signed: checkpoints at 1, 6, 11 and 12, all exported.
+  std::unique_ptr<AuditLog> ExportingLogWith12Entries() {
+    auto file = CheckpointFile::Open(export_path_);
+    EXPECT_OK(file);
+    if (!file.ok()) return nullptr;
+    auto log = OpenLog(0, seconds(5), std::shared_ptr<CheckpointSink>(std::move(*file)));
+    if (log == nullptr) return nullptr;
+    AppendN(*log, 12);
+    auto signed_now = log->CheckpointIfBehind();
+    EXPECT_OK(signed_now);
+    EXPECT_THAT(CheckpointSeqs(), ElementsAre(1, 6, 11, 12));
+    return log;
+  }
+
+  VerifyReport MustVerifyWithCopy(const std::string& path) {
+    auto records = ReadCheckpointFile(path);
+    EXPECT_OK(records);
+    VerifyOptions o;
+    o.trusted_keys = {key_.verify_key()};
+    if (records.ok()) o.external_checkpoints = *records;
+    return MustVerify(o);
   }
 
   VerifyReport MustVerify(const VerifyOptions& options = {}) {
@@ -89,6 +190,8 @@ class AuditLogTest : public ::testing::TestWithParam<store::Backend> {
   }
 
   chukan::testing::TempDir dir_;
+  chukan::testing::TempDir export_dir_;  // elsewhere than the data directory, as in production
+  const std::string export_path_ = export_dir_.File("platform.checkpoints.jsonl");
   FakeClock clock_;
   crypto::SigningKey key_ = crypto::SigningKey::Generate();
   std::unique_ptr<store::TenantStore> store_;
@@ -96,13 +199,17 @@ class AuditLogTest : public ::testing::TestWithParam<store::Backend> {
 };
 
 TEST_P(AuditLogTest, IntactChainVerifies) {
-  auto log = OpenLog(10);
+  auto log = OpenLog(10, Duration::zero());  // by count only
   AppendN(*log, 25);
-  VerifyReport r = MustVerify({{key_.verify_key()}, 7});  // small pages cross page borders
+  // Small pages cross page borders; 21..25 are allowed to be unsigned.
+  VerifyReport r = MustVerify({{key_.verify_key()}, 7, 5});
   EXPECT_TRUE(r.ok) << r.problem;
   EXPECT_EQ(r.entries, 25);
   EXPECT_EQ(r.last_seq, 25);
   EXPECT_EQ(r.checkpoints, 2);  // at 10 and 20
+  EXPECT_EQ(r.last_checkpoint_seq, 20);
+  EXPECT_EQ(r.unprotected_entries, 5);
+  EXPECT_FALSE(r.head_unprotected);
   EXPECT_TRUE(r.keys_pinned);
   EXPECT_EQ(r.first_bad_seq, 0);
 }
@@ -117,11 +224,15 @@ TEST_P(AuditLogTest, EmptyLogVerifies) {
 }
 
 TEST_P(AuditLogTest, ReopeningContinuesTheChain) {
-  AppendN(*OpenLog(), 3);
+  AppendN(*OpenLog(), 3);  // signed at 1 (the first entry), not since
   auto log = OpenLog();
+  clock_.Advance(seconds(3));  // 5 s after the checkpoint at 1, which the new instance reads
   ASSERT_OK_AND_ASSIGN(int64_t seq, log->Append(Event(4)));
   EXPECT_EQ(seq, 4);
-  EXPECT_TRUE(MustVerify().ok);
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1, 4));
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.unprotected_entries, 0);
 }
 
 TEST_P(AuditLogTest, TableIsAppendOnly) {
@@ -135,16 +246,22 @@ TEST_P(AuditLogTest, TableIsAppendOnly) {
 
 TEST_P(AuditLogTest, AppendInRolledBackTransactionLeavesNoTrace) {
   auto log = OpenLog();
-  AppendN(*log, 2);
+  AppendN(*log, 2);  // signed at 1
+  clock_.Advance(seconds(5));
   {
     ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
     ASSERT_OK_AND_ASSIGN(int64_t seq, log->Append(*tx, Event(3)));
     EXPECT_EQ(seq, 3);
-    // no Commit(): the operation failed, and so its audit entry disappears with it
+    // no Commit(): the operation failed, and so its audit entry disappears with it — and the
+    // time-based checkpoint that covered it, which was written in the same transaction
   }
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1));
   ASSERT_OK_AND_ASSIGN(int64_t seq, log->Append(Event(3)));
   EXPECT_EQ(seq, 3);
-  EXPECT_TRUE(MustVerify().ok);
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1, 3));  // still due: signed again, over the new 3
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.checkpoints, 2);
 }
 
 TEST_P(AuditLogTest, RejectsBadFields) {
@@ -224,7 +341,7 @@ TEST_P(AuditLogTest, DetectsReordering) {
 }
 
 TEST_P(AuditLogTest, CheckpointCatchesWholesaleRewrite) {
-  auto log = OpenLog(10);
+  auto log = OpenLog(10, Duration::zero());  // by count only: one checkpoint, at 10
   AppendN(*log, 12);
   // The attacker edits entry 5 and recomputes every later hash and the head: the chain is
   // self-consistent again, but no longer matches the signed checkpoint at 10.
@@ -274,7 +391,7 @@ TEST_P(AuditLogTest, PinnedKeyRejectsOtherSigner) {
 }
 
 TEST_P(AuditLogTest, ConcurrentAppendersKeepOneChain) {
-  auto log = OpenLog(50);
+  auto log = OpenLog(50);  // and by time: the clock stands still, so only the first entry
   constexpr int kThreads = 4;
   constexpr int kEach = 25;
   std::vector<std::thread> threads;
@@ -291,7 +408,294 @@ TEST_P(AuditLogTest, ConcurrentAppendersKeepOneChain) {
   VerifyReport r = MustVerify();
   EXPECT_TRUE(r.ok) << r.problem;
   EXPECT_EQ(r.entries, kThreads * kEach);
-  EXPECT_EQ(r.checkpoints, 2);
+  // The first appender signs entry 1; the others, queued on the head's lock, then see that
+  // checkpoint. Then 50 and 100 by count.
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1, 50, 100));
+  EXPECT_EQ(r.checkpoints, 3);
+}
+
+// The outside review's demonstration: with write access to the database, a log of 136 entries
+// had two entries deleted and one changed, the chain and head recomputed, and verify said
+// intact (there was no checkpoint below 1,000 entries). With the default options the head is
+// signed at least every 5 s, so the rewrite is caught whatever is done to the checkpoint rows.
+TEST_P(AuditLogTest, ReviewersRewriteOf136EntriesIsDetected) {
+  AuditLog::Options o;  // defaults: checkpoint_every 1000, checkpoint_interval 5 s
+  o.checkpoint_key = &key_;
+  o.clock = &clock_;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> log, AuditLog::Open(db_, o));
+  AppendN(*log, 136);  // one a second: signed at 1, 6, 11, …, 136
+  VerifyReport intact = MustVerify();
+  ASSERT_TRUE(intact.ok) << intact.problem;
+  EXPECT_EQ(intact.checkpoints, 28);
+  EXPECT_EQ(intact.unprotected_entries, 0);
+
+  std::vector<AuditEntry> chain = ReadChain();
+  ASSERT_EQ(chain.size(), 136u);
+  chain.erase(chain.begin() + 39, chain.begin() + 41);  // entries 40 and 41
+  chain[47].event.outcome = "denied";                   // entry 50, now 48
+  RewriteChain(chain);                                  // 134 entries, self-consistent again
+
+  VerifyReport r = MustVerify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 41);
+  EXPECT_EQ(r.problem,
+            "checkpoint at seq 41 does not match the chain (entries up to it were rewritten)");
+
+  // The attacker cannot sign, so removes the checkpoints the rewrite broke: what remains
+  // vouches for nothing after 36.
+  Tamper({"DELETE FROM audit_checkpoint WHERE seq >= 40"});
+  r = MustVerify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_TRUE(r.head_unprotected);
+  EXPECT_EQ(r.last_checkpoint_seq, 36);
+  EXPECT_EQ(r.unprotected_entries, 98);
+  EXPECT_EQ(r.first_bad_seq, 37);
+  EXPECT_EQ(r.problem, "98 trailing entries (seq 37..134) are not covered by a signed checkpoint");
+
+  // Or removes every checkpoint.
+  Tamper({"DELETE FROM audit_checkpoint"});
+  r = MustVerify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.entries, 134);
+  EXPECT_EQ(r.last_checkpoint_seq, 0);
+  EXPECT_EQ(r.unprotected_entries, 134);
+  EXPECT_EQ(r.first_bad_seq, 1);
+  EXPECT_EQ(r.problem, "134 trailing entries (seq 1..134) are not covered by a signed checkpoint");
+}
+
+TEST_P(AuditLogTest, TimeCheckpointOnlyOnceTheIntervalHasPassed) {
+  auto log = OpenLog(0);  // by time only, every 5 s
+  ASSERT_OK(log->Append(Event(1)));
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1));  // nothing was signed yet: signed at once
+  const int64_t first_us = ToUnixMicros(clock_.Now());
+  clock_.Advance(seconds(4));
+  ASSERT_OK(log->Append(Event(2)));
+  clock_.Advance(milliseconds(999));
+  ASSERT_OK(log->Append(Event(3)));
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1));  // 4.999 s: not yet
+
+  clock_.Advance(milliseconds(1));  // 5 s after the checkpoint at 1
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK_AND_ASSIGN(int64_t seq, log->Append(*tx, Event(4)));
+    EXPECT_EQ(seq, 4);
+    ASSERT_OK(tx->Commit());
+  }
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1, 4));  // covers the entry it was appended with
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto row, tx->QueryOne("SELECT time_us FROM audit_checkpoint WHERE "
+                                                "seq = 4"));
+    ASSERT_TRUE(row.has_value());
+    EXPECT_EQ(*row->GetInt(0), first_us + 5'000'000);
+  }
+  clock_.Advance(seconds(1));
+  ASSERT_OK(log->Append(Event(5)));
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1, 4));
+
+  // A clock set back (newest checkpoint "in the future") signs at once rather than waiting.
+  clock_.Advance(-std::chrono::hours(1));
+  ASSERT_OK(log->Append(Event(6)));
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1, 4, 6));
+}
+
+TEST_P(AuditLogTest, CheckpointIfBehindCoversTheHeadOnce) {
+  auto log = OpenLog(0);  // by time only, every 5 s
+  ASSERT_OK_AND_ASSIGN(bool signed_now, log->CheckpointIfBehind());
+  EXPECT_FALSE(signed_now);  // empty: nothing to sign
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre());
+
+  AppendN(*log, 3);  // signed at 1; 2 and 3 within 5 s of it
+  VerifyReport r = MustVerify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.unprotected_entries, 2);
+
+  ASSERT_OK_AND_ASSIGN(signed_now, log->CheckpointIfBehind());  // the timer, or shutdown
+  EXPECT_TRUE(signed_now);
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1, 3));
+  r = MustVerify({{key_.verify_key()}});
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.last_checkpoint_seq, 3);
+  EXPECT_EQ(r.unprotected_entries, 0);
+
+  ASSERT_OK_AND_ASSIGN(signed_now, log->CheckpointIfBehind());
+  EXPECT_FALSE(signed_now);  // already covered
+  ASSERT_OK_AND_ASSIGN(int64_t seq, log->Checkpoint());
+  EXPECT_EQ(seq, 3);
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1, 3));
+
+  AuditLog::Options keyless;
+  keyless.clock = &clock_;
+  ASSERT_OK_AND_ASSIGN(auto unsigned_log, AuditLog::Open(db_, keyless));
+  EXPECT_THAT(unsigned_log->CheckpointIfBehind(),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("no checkpoint signing key")));
+}
+
+TEST_P(AuditLogTest, UnprotectedEntriesAreCountedAndRefused) {
+  auto log = OpenLog(0, Duration::zero());  // no automatic checkpoints
+  AppendN(*log, 5);
+  VerifyReport r = MustVerify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_TRUE(r.head_unprotected);
+  EXPECT_EQ(r.entries, 5);
+  EXPECT_EQ(r.unprotected_entries, 5);
+  EXPECT_EQ(r.last_checkpoint_seq, 0);
+  EXPECT_EQ(r.first_bad_seq, 1);
+  EXPECT_EQ(r.problem, "5 trailing entries (seq 1..5) are not covered by a signed checkpoint");
+
+  ASSERT_OK_AND_ASSIGN(int64_t cp, log->Checkpoint());
+  EXPECT_EQ(cp, 5);
+  ASSERT_OK(log->Append(Event(6)));
+  ASSERT_OK(log->Append(Event(7)));
+  r = MustVerify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.unprotected_entries, 2);
+  EXPECT_EQ(r.first_bad_seq, 6);
+  EXPECT_EQ(r.problem, "2 trailing entries (seq 6..7) are not covered by a signed checkpoint");
+
+  VerifyOptions allow;
+  allow.max_unprotected = 2;
+  r = MustVerify(allow);
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.unprotected_entries, 2);
+  allow.max_unprotected = 1;
+  r = MustVerify(allow);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.problem,
+            "2 trailing entries (seq 6..7) are not covered by a signed checkpoint (at most 1 "
+            "allowed)");
+
+  ASSERT_OK(log->Checkpoint());
+  ASSERT_OK(log->Append(Event(8)));
+  r = MustVerify();
+  EXPECT_EQ(r.problem, "1 trailing entry (seq 8) is not covered by a signed checkpoint");
+
+  allow.max_unprotected = -1;
+  EXPECT_THAT(Verify(*db_, allow), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_P(AuditLogTest, ExportedCopyMatchesAndVerifies) {
+  auto log = ExportingLogWith12Entries();
+  ASSERT_NE(log, nullptr);
+  ASSERT_OK_AND_ASSIGN(std::vector<CheckpointRecord> copy, ReadCheckpointFile(export_path_));
+  ASSERT_THAT(Seqs(copy), ElementsAre(1, 6, 11, 12));
+  std::vector<AuditEntry> chain = ReadChain();
+  ASSERT_EQ(chain.size(), 12u);
+  EXPECT_EQ(copy[3].hash, chain[11].hash);
+  EXPECT_EQ(copy[3].scope, "platform");
+  EXPECT_EQ(copy[3].verify_key, key_.verify_key().bytes());
+
+  VerifyReport r = MustVerifyWithCopy(export_path_);
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.external_checkpoints, 4);
+  EXPECT_EQ(r.checkpoints, 4);
+}
+
+TEST_P(AuditLogTest, CheckpointsInACallersTransactionAreExportedOnlyOnceCommitted) {
+  ASSERT_OK_AND_ASSIGN(auto file, CheckpointFile::Open(export_path_));
+  auto log = OpenLog(0, seconds(5), std::shared_ptr<CheckpointSink>(std::move(file)));
+  ASSERT_OK(log->Append(Event(1)));  // its own transaction: signed, committed, then exported
+  ASSERT_OK_AND_ASSIGN(std::vector<CheckpointRecord> copy, ReadCheckpointFile(export_path_));
+  EXPECT_THAT(Seqs(copy), ElementsAre(1));
+
+  clock_.Advance(seconds(5));
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK(log->Append(*tx, Event(2)));  // writes a checkpoint at 2 in tx, then rolls back
+  }
+  ASSERT_OK_AND_ASSIGN(bool signed_now, log->CheckpointIfBehind());
+  EXPECT_FALSE(signed_now);  // the head (1) is covered
+  ASSERT_OK_AND_ASSIGN(copy, ReadCheckpointFile(export_path_));
+  EXPECT_THAT(Seqs(copy), ElementsAre(1));  // the rolled-back checkpoint never left
+
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK(log->Append(*tx, Event(2)));
+    ASSERT_OK(tx->Commit());
+  }
+  ASSERT_OK_AND_ASSIGN(copy, ReadCheckpointFile(export_path_));
+  EXPECT_THAT(Seqs(copy), ElementsAre(1));  // committed by the caller: exported later, by
+  ASSERT_OK_AND_ASSIGN(signed_now, log->CheckpointIfBehind());  // the timer's call
+  EXPECT_FALSE(signed_now);
+  ASSERT_OK_AND_ASSIGN(copy, ReadCheckpointFile(export_path_));
+  EXPECT_THAT(Seqs(copy), ElementsAre(1, 2));
+  EXPECT_TRUE(MustVerifyWithCopy(export_path_).ok);
+}
+
+TEST_P(AuditLogTest, DeletedCheckpointRowIsFoundByTheExportedCopy) {
+  ASSERT_NE(ExportingLogWith12Entries(), nullptr);
+  Tamper({"DELETE FROM audit_checkpoint WHERE seq = 6"});
+  // Without the copy a missing middle checkpoint is invisible: the head is still covered.
+  EXPECT_TRUE(MustVerify().ok);
+  VerifyReport r = MustVerifyWithCopy(export_path_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 6);
+  EXPECT_EQ(r.problem, "checkpoint at seq 6 is in the exported copy but missing from the database");
+
+  // Deleting the last checkpoint row shows even without the copy, as lost coverage.
+  Tamper({"DELETE FROM audit_checkpoint WHERE seq = 12"});
+  r = MustVerify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.problem, "1 trailing entry (seq 12) is not covered by a signed checkpoint");
+}
+
+TEST_P(AuditLogTest, TruncationBelowAnExportedCheckpointIsFound) {
+  ASSERT_NE(ExportingLogWith12Entries(), nullptr);
+  const std::vector<AuditEntry> chain = ReadChain();
+  ASSERT_EQ(chain.size(), 12u);
+  const std::vector<uint8_t> hash6 = chain[5].hash;
+  // Cut the chain back to the checkpoint at 6, which still verifies on its own.
+  TamperWith([&](store::Transaction& tx) {
+    ASSERT_OK(tx.Exec("DELETE FROM audit_log WHERE seq > 6"));
+    ASSERT_OK(tx.Exec("DELETE FROM audit_checkpoint WHERE seq > 6"));
+    ASSERT_OK(tx.Exec("UPDATE audit_head SET seq = 6, hash = ? WHERE id = 1", {hash6}));
+  });
+  VerifyReport alone = MustVerify();
+  EXPECT_TRUE(alone.ok) << alone.problem;
+  VerifyReport r = MustVerifyWithCopy(export_path_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 7);
+  EXPECT_EQ(r.problem,
+            "checkpoint at seq 12 is in the exported copy but the chain ends at 6: entries were "
+            "removed from the end");
+}
+
+TEST_P(AuditLogTest, ForgedExportedLineIsFound) {
+  ASSERT_NE(ExportingLogWith12Entries(), nullptr);
+  ASSERT_OK_AND_ASSIGN(std::vector<CheckpointRecord> copy, ReadCheckpointFile(export_path_));
+  ASSERT_THAT(Seqs(copy), ElementsAre(1, 6, 11, 12));
+
+  // One bit of the signature at 6 changed.
+  std::vector<CheckpointRecord> forged = copy;
+  forged[1].signature[0] ^= 1;
+  const std::string forged_path = export_dir_.File("forged.jsonl");
+  {
+    ASSERT_OK_AND_ASSIGN(auto file, CheckpointFile::Open(forged_path));
+    for (const CheckpointRecord& rec : forged) ASSERT_OK(file->Export(rec));
+  }
+  VerifyReport r = MustVerifyWithCopy(forged_path);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 6);
+  EXPECT_EQ(r.problem, "exported checkpoint at seq 6 has an invalid signature");
+
+  // A line validly signed, by someone else's key.
+  crypto::SigningKey other = crypto::SigningKey::Generate();
+  CheckpointRecord theirs = copy[3];
+  theirs.verify_key = other.verify_key().bytes();
+  theirs.signature = other.Sign(CheckpointMessage(theirs.seq, theirs.hash, theirs.time_us));
+  VerifyOptions o;
+  o.trusted_keys = {key_.verify_key()};
+  o.external_checkpoints = {copy[0], copy[1], copy[2], theirs};
+  r = MustVerify(o);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.problem, "exported checkpoint at seq 12 is signed by an untrusted key");
+
+  // Two different lines for one seq.
+  o.trusted_keys.clear();
+  o.external_checkpoints = {copy[0], copy[3], theirs};
+  r = MustVerify(o);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.problem, "the exported copy holds two different checkpoints at seq 12");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AuditLogTest,

@@ -1,5 +1,7 @@
 // chukan audit verify — checks an audit chain (監査ログの検証) in a SQLite file or a PostgreSQL
-// schema and names the first bad entry. Exit codes: 0 intact, 1 broken or unreadable, 2 usage.
+// schema and names the first bad entry; by default it also requires a signed checkpoint covering
+// the head, and with --checkpoints it checks the chain against an exported copy of the
+// checkpoints. Exit codes: 0 intact, 1 broken, not covered or unreadable, 2 usage.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +22,8 @@ struct VerifyArgs {
   std::string schema;
   std::string role;
   std::vector<std::string> verify_keys;  // hex
+  std::string checkpoints_path;          // exported checkpoint file (JSON lines), optional
+  int64_t allow_unprotected = 0;
 };
 
 int RunVerify(const VerifyArgs& args) {
@@ -40,6 +44,19 @@ int RunVerify(const VerifyArgs& args) {
       return 2;
     }
     options.trusted_keys.push_back(*key);
+  }
+  options.max_unprotected = args.allow_unprotected;
+  if (!args.checkpoints_path.empty()) {
+    Result<std::vector<audit::CheckpointRecord>> records =
+        audit::ReadCheckpointFile(args.checkpoints_path);
+    if (!records.ok()) {
+      std::fprintf(stderr,
+                   "chukan audit verify: チェックポイントファイルを読めません / cannot read the "
+                   "checkpoint file: %s\n",
+                   records.status().message().c_str());
+      return 1;
+    }
+    options.external_checkpoints = std::move(*records);
   }
 
   Result<std::shared_ptr<store::Database>> db = Status();
@@ -75,6 +92,20 @@ int RunVerify(const VerifyArgs& args) {
                  where.c_str(), report.status().ToString().c_str());
     return 1;
   }
+  if (!report->ok && report->head_unprotected) {
+    std::printf(
+        "監査ログの末尾が署名で保護されていません / AUDIT CHAIN NOT COVERED: %s\n"
+        "  内容 / problem: %s\n"
+        "  検証済み / verified: %lld entries, %lld checkpoints (last at seq %lld)\n"
+        "  稼働中のサーバは数秒ごとと停止時に署名します。停止後に再検証するか、"
+        "--allow-unprotected N で許容してください / a running server signs its head every few "
+        "seconds and at shutdown: verify again after it stopped, or allow N entries with "
+        "--allow-unprotected N\n",
+        where.c_str(), report->problem.c_str(), static_cast<long long>(report->entries),
+        static_cast<long long>(report->checkpoints),
+        static_cast<long long>(report->last_checkpoint_seq));
+    return 1;
+  }
   if (!report->ok) {
     std::printf(
         "監査ログの改ざんを検出しました / AUDIT CHAIN BROKEN: %s\n"
@@ -94,6 +125,23 @@ int RunVerify(const VerifyArgs& args) {
       report->keys_pinned ? "指定の鍵で検証 / verified with the given key"
                           : "DB内の鍵で検証、--verify-key で固定可能 / checked against keys "
                             "stored in the database; pin with --verify-key");
+  if (report->unprotected_entries > 0) {
+    std::printf(
+        "  署名のない末尾 / not covered by a signed checkpoint: %lld entries (seq %lld..%lld), "
+        "--allow-unprotected により許容 / allowed by --allow-unprotected\n",
+        static_cast<long long>(report->unprotected_entries),
+        static_cast<long long>(report->last_checkpoint_seq + 1),
+        static_cast<long long>(report->last_seq));
+  }
+  if (!args.checkpoints_path.empty()) {
+    std::printf("  外部保管のチェックポイント / exported checkpoints: %lld checked against %s\n",
+                static_cast<long long>(report->external_checkpoints),
+                args.checkpoints_path.c_str());
+  } else {
+    std::printf(
+        "  外部保管のチェックポイント / exported checkpoints: not checked (--checkpoints FILE "
+        "also detects deleted checkpoints and truncation)\n");
+  }
   return 0;
 }
 
@@ -111,6 +159,13 @@ void RegisterAuditCommands(CLI::App& app, Action& action) {
   verify->add_option("--role", args->role, "PostgreSQL role to SET ROLE to before reading");
   verify->add_option("--verify-key", args->verify_keys,
                      "trusted checkpoint public key (hex, 64 characters); repeatable");
+  verify->add_option("--checkpoints", args->checkpoints_path,
+                     "exported checkpoint file (JSON lines) to check the chain against");
+  verify
+      ->add_option("--allow-unprotected", args->allow_unprotected,
+                   "accept up to N trailing entries not covered by a signed checkpoint "
+                   "(default 0)")
+      ->check(CLI::NonNegativeNumber);
   verify->callback([&action, args] { action.run = [args] { return RunVerify(*args); }; });
 }
 

@@ -1,4 +1,5 @@
-// Runs the built `chukan audit verify` against SQLite audit databases, intact and tampered.
+// Runs the built `chukan audit verify` against SQLite audit databases, intact, tampered and with
+// an unsigned head, with and without an exported copy of the checkpoints.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@ namespace chukan {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct CommandResult {
   int exit_code = -1;
@@ -41,28 +43,98 @@ class AuditCliTest : public ::testing::Test {
     store::SqliteOptions o;
     o.path = dir_.File("platform.db");
     ASSERT_OK_AND_ASSIGN(db_, store::OpenSqlite(o));
+    ASSERT_OK_AND_ASSIGN(auto file, audit::CheckpointFile::Open(checkpoints_));
     audit::AuditLog::Options lo;
     lo.checkpoint_key = &key_;
     lo.checkpoint_every = 5;
-    ASSERT_OK_AND_ASSIGN(auto log, audit::AuditLog::Open(db_, lo));
+    lo.checkpoint_interval = Duration::zero();  // by count only: signed at 5 and 10
+    lo.checkpoint_sink = std::move(file);
+    ASSERT_OK_AND_ASSIGN(log_, audit::AuditLog::Open(db_, lo));
     for (int i = 0; i < 12; ++i) {
-      ASSERT_OK(log->Append({"platform", "cli:root", "tenant.create",
-                             "tenant t000000000000010" + std::to_string(i % 10), "ok", ""}));
+      ASSERT_OK(log_->Append({"platform", "cli:root", "tenant.create",
+                              "tenant t000000000000010" + std::to_string(i % 10), "ok", ""}));
     }
   }
 
   chukan::testing::TempDir dir_;
+  chukan::testing::TempDir export_dir_;
+  const std::string checkpoints_ = export_dir_.File("platform.checkpoints.jsonl");
   crypto::SigningKey key_ = crypto::SigningKey::Generate();
   std::shared_ptr<store::Database> db_;
+  std::unique_ptr<audit::AuditLog> log_;
 };
 
 TEST_F(AuditCliTest, IntactChainExitsZero) {
+  ASSERT_OK(log_->CheckpointIfBehind());  // as the server does at shutdown
   CommandResult r = Chukan("audit verify --db " + dir_.File("platform.db") + " --verify-key " +
                            crypto::ToHex(key_.verify_key().bytes()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("audit chain intact"));
   EXPECT_THAT(r.output, HasSubstr("entries: 12 (last seq 12)"));
-  EXPECT_THAT(r.output, HasSubstr("signed checkpoints: 2"));
+  EXPECT_THAT(r.output, HasSubstr("signed checkpoints: 3"));
+  EXPECT_THAT(r.output, HasSubstr("exported checkpoints: not checked"));
+}
+
+TEST_F(AuditCliTest, UncoveredHeadFailsUnlessAllowed) {
+  const std::string db = " --db " + dir_.File("platform.db");
+  CommandResult r = Chukan("audit verify" + db);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("AUDIT CHAIN NOT COVERED"));
+  EXPECT_THAT(r.output,
+              HasSubstr("problem: 2 trailing entries (seq 11..12) are not covered by a signed "
+                        "checkpoint\n"));
+
+  r = Chukan("audit verify --allow-unprotected 2" + db);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("not covered by a signed checkpoint: 2 entries (seq 11..12)"));
+
+  r = Chukan("audit verify --allow-unprotected 1" + db);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("(at most 1 allowed)"));
+
+  EXPECT_EQ(Chukan("audit verify --allow-unprotected -1" + db).exit_code, 2);
+}
+
+TEST_F(AuditCliTest, ExportedCheckpointsAreChecked) {
+  ASSERT_OK(log_->CheckpointIfBehind());
+  const std::string args = "audit verify --db " + dir_.File("platform.db") + " --checkpoints " +
+                           checkpoints_ + " --verify-key " +
+                           crypto::ToHex(key_.verify_key().bytes());
+  CommandResult r = Chukan(args);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("exported checkpoints: 3 checked against " + checkpoints_));
+
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK(tx->Exec("DELETE FROM audit_checkpoint WHERE seq = 5"));
+    ASSERT_OK(tx->Commit());
+  }
+  r = Chukan(args);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("AUDIT CHAIN BROKEN"));
+  EXPECT_THAT(r.output,
+              HasSubstr("checkpoint at seq 5 is in the exported copy but missing from the "
+                        "database"));
+}
+
+TEST_F(AuditCliTest, UnreadableCheckpointFileNamesItsLine) {
+  ASSERT_OK(log_->CheckpointIfBehind());
+  {
+    std::FILE* f = std::fopen(checkpoints_.c_str(), "a");
+    ASSERT_NE(f, nullptr);
+    std::fputs("{\"seq\": \"not a number\"}\n", f);
+    std::fclose(f);
+  }
+  CommandResult r =
+      Chukan("audit verify --db " + dir_.File("platform.db") + " --checkpoints " + checkpoints_);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(checkpoints_ + " line 4: field \"time_us\" is missing"));
+  EXPECT_THAT(r.output, Not(HasSubstr("not a number")));
+
+  r = Chukan("audit verify --db " + dir_.File("platform.db") + " --checkpoints " +
+             export_dir_.File("missing.jsonl"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(export_dir_.File("missing.jsonl") + ": no such file"));
 }
 
 TEST_F(AuditCliTest, EditedEntryIsNamed) {
