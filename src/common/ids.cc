@@ -9,19 +9,6 @@
 namespace chukan {
 namespace internal {
 
-namespace {
-// A short, printable rendering of untrusted input for error messages.
-std::string Excerpt(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 32)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
-  }
-  if (s.size() > 32) out += "...";
-  return out;
-}
-}  // namespace
-
 Status CheckPrefixedDigits(std::string_view type_name, std::string_view prefix, size_t digits,
                            std::string_view s) {
   const size_t want = prefix.size() + digits;
@@ -29,14 +16,15 @@ Status CheckPrefixedDigits(std::string_view type_name, std::string_view prefix, 
     std::string m(type_name);
     m += ": expected ";
     if (!prefix.empty()) m.append("\"").append(prefix).append("\" + ");
-    m += std::to_string(digits) + " digits, got \"" + Excerpt(s) + "\" (" +
-         std::to_string(s.size()) + " characters)";
+    // The input is never quoted: an identifier field may hold personal data (a name typed into
+    // the atena_no column), so the message gives its length only.
+    m += std::to_string(digits) + " digits, got " + std::to_string(s.size()) + " bytes";
     return InvalidArgumentError(std::move(m));
   }
   for (size_t i = prefix.size(); i < s.size(); ++i) {
     if (s[i] < '0' || s[i] > '9') {
       return InvalidArgumentError(std::string(type_name) + ": character " + std::to_string(i + 1) +
-                                  " of \"" + Excerpt(s) + "\" is not a digit");
+                                  " is not a digit");
     }
   }
   return Status();

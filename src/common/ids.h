@@ -29,7 +29,8 @@ namespace chukan {
 
 namespace internal {
 // Checks that `s` is `prefix` followed by exactly `digits` ASCII digits. On failure returns
-// kInvalidArgument naming `type_name` and what was wrong (never echoing more than 32 bytes).
+// kInvalidArgument naming `type_name` and what was wrong — the length or the position of the first
+// non-digit, never any of the input (it may be personal data typed into the wrong field).
 Status CheckPrefixedDigits(std::string_view type_name, std::string_view prefix, size_t digits,
                            std::string_view s);
 }  // namespace internal

@@ -48,6 +48,27 @@ TEST(IdsTest, ErrorNamesTheTypeAndEscapesInput) {
   EXPECT_THAT(r.status().message(), ::testing::Not(HasSubstr("\n")));
 }
 
+// A name or a resident's number typed into an identifier field stays out of the message: it
+// names the length or the position of the first bad character only.
+TEST(IdsTest, ErrorNeverEchoesTheInput) {
+  EXPECT_THAT(AtenaNo::Parse("CANARY山田太郎"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "atena_no (団体内統合宛名番号): expected 15 digits, got 18 bytes"));
+  EXPECT_THAT(AtenaNo::Parse("12345678901234X"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "atena_no (団体内統合宛名番号): character 15 is not a digit"));
+  // The canary is a valid atena_no, given where another identifier is expected.
+  for (const Status& s :
+       {OrgCode::Parse("123456789012345").status(), ResidentId::Parse("123456789012345").status(),
+        TmCode::Parse("TM123456789012345").status(), TenantId::Parse("t123456789012345").status(),
+        OrgCode::Parse("123456789012345X").status()}) {
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("123456789012345"))) << s.message();
+  }
+  EXPECT_THAT(OrgCode::Parse("123456789012345X"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("character 16 is not a digit")));
+}
+
 TEST(IdsTest, TenantIdRoundTrip) {
   auto org = OrgCode::Parse("0000000000000131").value();
   TenantId t = TenantId::ForOrg(org);

@@ -31,7 +31,7 @@ TEST(BatchTest, MalformedRequestsNameTheField) {
            {R"({"items":[]})", "field \"items\": empty"},
            {R"({"items":{}})", "field \"items\": expected an array of objects"},
            {R"({"items":[{},2]})", "field \"items[1]\": expected an object"},
-           {R"({"items":[{}],"extra":1})", "field \"extra\": unknown field"},
+           {R"({"items":[{}],"extra":1})", "body: unknown field #1 in key order (allowed: items)"},
            {R"({})", "field \"items\": required"},
            {"[1]", "body"},
        }) {

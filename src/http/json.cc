@@ -65,7 +65,8 @@ Result<JsonObject> ParseJsonObject(std::string_view body, const JsonLimits& limi
       case json::parse_event_t::key: {
         const std::string& k = parsed.get_ref<const std::string&>();
         if (!keys.empty() && !keys.back().insert(k).second) {
-          error = "field \"" + k.substr(0, 64) + "\": duplicate key";
+          // The key is the client's text and need not be a field of any schema: not quoted.
+          error = "body: duplicate key in an object at nesting depth " + std::to_string(depth);
           return false;
         }
         break;
@@ -226,10 +227,23 @@ Result<std::vector<std::string>> JsonObject::GetStringArray(std::string_view fie
 }
 
 Status JsonObject::RejectUnknownFields(std::initializer_list<std::string_view> allowed) const {
+  size_t position = 0;
   for (auto it = impl_->node->begin(); it != impl_->node->end(); ++it) {
+    ++position;
     bool known = false;
     for (std::string_view a : allowed) known = known || a == it.key();
-    if (!known) return FieldError(*impl_, it.key().substr(0, 64), "unknown field");
+    if (known) continue;
+    // An unknown key is the client's text, not a schema name: it is named by its position
+    // (objects are kept sorted by key, so that is the order the client can check) and the
+    // allowed names are listed instead.
+    std::string list;
+    for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    std::string where = "body";
+    if (!impl_->prefix.empty()) {
+      where = "field \"" + impl_->prefix.substr(0, impl_->prefix.size() - 1) + "\"";
+    }
+    return InvalidArgumentError(where + ": unknown field #" + std::to_string(position) +
+                                " in key order (allowed: " + list + ")");
   }
   return Status::Ok();
 }

@@ -5,7 +5,9 @@
 // Strictness: the body must be one JSON object; duplicate keys anywhere are rejected; nesting
 // deeper than `max_depth` and bodies larger than `max_bytes` are rejected; integers must be
 // integral JSON numbers within the asked range (1.0 and 1e3 are not integers). Every error is
-// kInvalidArgument and names the field: `field "name": expected a string`.
+// kInvalidArgument and names the field: `field "name": expected a string`. Only the caller's own
+// field names are quoted, never a value nor a key the client made up (which may be personal
+// data): such keys are named by position.
 //
 // Thread-safety: a JsonObject is immutable after parsing and may be read from several threads;
 // JsonWriter is thread-compatible.
@@ -62,10 +64,13 @@ class JsonObject {
                                                 int64_t max) const;
   Result<std::optional<bool>> GetOptionalBool(std::string_view field) const;
 
-  // kInvalidArgument `field "x": unknown field` for the first field not in `allowed`.
+  // kInvalidArgument for the first field not in `allowed`, naming the object, the field's position
+  // in key order (byte-wise, the order objects are kept in) and the allowed names — not the key:
+  // `body: unknown field #2 in key order (allowed: tm, version)`, or `field "outer": …` inside
+  // a nested object.
   Status RejectUnknownFields(std::initializer_list<std::string_view> allowed) const;
 
-  // The field names, in document order.
+  // The field names, in byte-wise key order (not document order: objects are kept sorted).
   std::vector<std::string> Keys() const;
 
   // This object as compact JSON text (the same values; whitespace and escapes may differ from
@@ -94,7 +99,8 @@ Result<Id> IdField(const JsonObject& o, std::string_view field) {
 }
 
 // Errors (kInvalidArgument): "body: larger than N bytes", "body: invalid JSON at byte N",
-// "body: expected a JSON object", `field "x": duplicate key`, "body: nested deeper than N".
+// "body: expected a JSON object", "body: duplicate key in an object at nesting depth D" (the top
+// object is depth 1; the key is not quoted), "body: nested deeper than N".
 Result<JsonObject> ParseJsonObject(std::string_view body, const JsonLimits& limits = {});
 
 // Builds compact JSON text. Calls must be well nested (a programming error otherwise, caught by

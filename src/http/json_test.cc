@@ -3,11 +3,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/canary_matchers.h"
+#include "common/ids.h"
 #include "common/status_matchers.h"
 
 namespace chukan::http {
 namespace {
 
+using ::chukan::testing::EchoesNoCanary;
+using ::chukan::testing::kCanaryAtenaNo;
+using ::chukan::testing::kCanaryName;
 using ::chukan::testing::StatusIs;
 using ::testing::HasSubstr;
 
@@ -37,8 +42,10 @@ TEST(JsonTest, TypedGettersAndFieldNamedErrors) {
   ASSERT_OK_AND_ASSIGN(JsonObject in, o.GetObject("in"));
   EXPECT_THAT(in.GetInt("x", 0, 1),
               StatusIs(StatusCode::kInvalidArgument, "field \"in.x\": expected an integer"));
+  // Keys sort as a, b, f, in, n, name, nul: the unknown "a" is the first.
   EXPECT_THAT(o.RejectUnknownFields({"name", "n", "f", "b", "nul", "in"}),
-              StatusIs(StatusCode::kInvalidArgument, "field \"a\": unknown field"));
+              StatusIs(StatusCode::kInvalidArgument,
+                       "body: unknown field #1 in key order (allowed: name, n, f, b, nul, in)"));
   EXPECT_OK(o.RejectUnknownFields({"name", "n", "f", "b", "nul", "in", "a"}));
 }
 
@@ -56,9 +63,11 @@ TEST(JsonTest, ObjectArraysNameThePathOfAnError) {
 
 TEST(JsonTest, StrictParsing) {
   EXPECT_THAT(ParseJsonObject(R"({"a":1,"a":2})"),
-              StatusIs(StatusCode::kInvalidArgument, "field \"a\": duplicate key"));
+              StatusIs(StatusCode::kInvalidArgument,
+                       "body: duplicate key in an object at nesting depth 1"));
   EXPECT_THAT(ParseJsonObject(R"({"o":{"k":1,"k":1}})"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("duplicate key")));
+              StatusIs(StatusCode::kInvalidArgument,
+                       "body: duplicate key in an object at nesting depth 2"));
   EXPECT_THAT(ParseJsonObject("[1]"),
               StatusIs(StatusCode::kInvalidArgument, "body: expected a JSON object"));
   EXPECT_THAT(ParseJsonObject(R"({"a":})"),
@@ -73,6 +82,50 @@ TEST(JsonTest, StrictParsing) {
   EXPECT_THAT(ParseJsonObject(R"({"a":1})", limits),
               StatusIs(StatusCode::kInvalidArgument, "body: larger than 4 bytes"));
   EXPECT_THAT(ParseJsonObject("{\"a\":\"\xff\"}"), StatusIs(StatusCode::kInvalidArgument));
+}
+
+// A key the client made up, like a value, may be personal data (a name sent where a field name
+// belongs): errors name the handler's own fields and positions, never the client's text.
+TEST(JsonTest, ErrorsNeverEchoTheClientsKeysOrValues) {
+  const std::string name(kCanaryName);
+  const std::string number(kCanaryAtenaNo);
+  const std::string k1 = "\"" + name + "\"";
+  const std::string k2 = "\"" + number + "\"";
+  std::vector<Status> errors;
+  auto expect = [&](const Status& s, const std::string& message) {
+    EXPECT_THAT(s, StatusIs(StatusCode::kInvalidArgument, message));
+    errors.push_back(s);
+  };
+
+  expect(ParseJsonObject("{" + k1 + ":1," + k1 + ":2}").status(),
+         "body: duplicate key in an object at nesting depth 1");
+  expect(ParseJsonObject("{\"o\":[{" + k2 + ":" + k1 + "," + k2 + ":1}]}").status(),
+         "body: duplicate key in an object at nesting depth 3");
+  expect(ParseJsonObject("{" + k1 + ":" + name + "}").status(), "body: invalid JSON at byte 23");
+
+  ASSERT_OK_AND_ASSIGN(
+      JsonObject o,
+      ParseJsonObject("{\"tm\":" + k1 + ",\"n\":" + k2 + "," + k1 + ":" + k2 + ",\"in\":{" + k2 +
+                      ":" + k1 + ",\"z\":1},\"rules\":[{\"z\":1," + k1 + ":2}]}"));
+  // Keys sort as "CANARY山田太郎", "in", "n", "rules", "tm".
+  expect(o.RejectUnknownFields({"tm", "n", "in", "rules"}),
+         "body: unknown field #1 in key order (allowed: tm, n, in, rules)");
+  ASSERT_OK_AND_ASSIGN(JsonObject in, o.GetObject("in"));
+  expect(in.RejectUnknownFields({"z"}), "field \"in\": unknown field #1 in key order (allowed: z)");
+  ASSERT_OK_AND_ASSIGN(std::vector<JsonObject> rules, o.GetObjectArray("rules", 2));
+  expect(rules[0].RejectUnknownFields({"z"}),
+         "field \"rules[0]\": unknown field #1 in key order (allowed: z)");
+  // Values of known fields: named by the field, described, not quoted.
+  expect(o.GetString("tm", 16).status(), "field \"tm\": longer than 16 bytes");
+  expect(o.GetInt("tm", 0, 1).status(), "field \"tm\": expected an integer");
+  expect(o.GetBool("n").status(), "field \"n\": expected true or false");
+  expect(IdField<AtenaNo>(o, "tm").status(),
+         "field \"tm\": atena_no (団体内統合宛名番号): expected 15 digits, got 18 bytes");
+  expect(IdField<OrgCode>(o, "n").status(),
+         "field \"n\": org_code (機関コード): expected 16 digits, got 15 bytes");
+  expect(IdField<TmCode>(o, "n").status(),
+         "field \"n\": tm_code (特定個人情報名コード): expected \"TM\" + 14 digits, got 15 bytes");
+  for (const Status& s : errors) EXPECT_THAT(s.message(), EchoesNoCanary());
 }
 
 TEST(JsonWriterTest, WritesAndDetectsMisuse) {

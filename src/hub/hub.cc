@@ -347,8 +347,13 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
   }
   const layout::LayoutVersion* version = info->Version(request.layout_version);
   if (version == nullptr) {
+    // The version is the requester's text: list the known ones instead of repeating it.
+    std::string known;
+    for (const layout::LayoutVersion* v : info->versions()) {
+      known += (known.empty() ? "" : ", ") + v->version();
+    }
     return Done(Refuse(inquirer, request, kUnknownLayoutVersion,
-                       request.tm.str() + " has no layout version " + request.layout_version,
+                       request.tm.str() + " has no such layout version (versions: " + known + ")",
                        non_disclosure));
   }
   auto provider = s->orgs.find(request.provider);

@@ -129,17 +129,10 @@ std::string DescribeValueError(const Item& item, ValueError error, std::string_v
     case ValueError::kNotADate:
       msg += "not a real calendar date (expected YYYY-MM-DD)";
       break;
-    case ValueError::kUnknownCode: {
-      msg += "code ";
-      bool printable = value.size() <= 16;
-      for (char c : value) printable = printable && c > 0x20 && c < 0x7F;
-      if (printable) {
-        msg += "\"" + std::string(value) + "\" ";
-      }
-      msg +=
-          "is not in code list " + item.code_list()->id() + " (" + item.code_list()->name() + ")";
+    case ValueError::kUnknownCode:
+      // Not even a short code is quoted: what stands in a code column may be any text.
+      msg += "not in code list " + item.code_list()->id() + " (" + item.code_list()->name() + ")";
       break;
-    }
     case ValueError::kNotInDataSet:
       msg += "belongs to data set " + item.data_set() +
              " and must be empty in a record of another data set";

@@ -2,8 +2,8 @@
 //
 // The fast path — CheckValue, CheckRecord, IsValidAtenaNo — never allocates (CheckRecord reuses
 // the caller's vector) and uses no regular expressions; messages are built only on failure by
-// DescribeValueError. Error messages never echo a value (replica values are personal data),
-// except a code value of at most 16 printable ASCII characters.
+// DescribeValueError. Error messages never echo a value, nor any part of one (replica values are
+// personal data): they name the item and the reason, and at most the value's length.
 //
 // Normalisation policy: none. Values are stored and exported exactly as given — no trimming, no
 // width or case folding, no numeric reformatting ("007" stays "007"). Number, date and code values
@@ -52,7 +52,7 @@ ValueError CheckValueFormat(const Item& item, std::string_view value) noexcept;
 
 // English message naming the item code, its Japanese name and the reason, e.g.
 //   item IT00000200000002 "賦課期日": not a real calendar date (expected YYYY-MM-DD)
-// `value` is used only to state lengths (and short codes); it is not echoed.
+// `value` is used only to state its length (kTooLong); no part of it is echoed.
 std::string DescribeValueError(const Item& item, ValueError error, std::string_view value);
 
 // CheckValue as a Status: OK, or kInvalidArgument with DescribeValueError's message.

@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "common/canary_matchers.h"
 #include "common/status_matchers.h"
 #include "common/test_util.h"
 #include "layout/catalogue_loader.h"
@@ -12,6 +13,9 @@
 namespace chukan::layout {
 namespace {
 
+using ::chukan::testing::EchoesNoCanary;
+using ::chukan::testing::kCanaryAtenaNo;
+using ::chukan::testing::kCanaryName;
 using ::chukan::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::Field;
@@ -202,15 +206,67 @@ TEST_F(ValueCheckTest, Codes) {
   EXPECT_EQ(CheckValue(wariai(), "01"), ValueError::kUnknownCode);
   EXPECT_EQ(CheckValue(wariai(), "1 "), ValueError::kUnknownCode);
   EXPECT_EQ(CheckValue(wariai(), ""), ValueError::kRequired);
+  // Not even a short printable code is echoed.
   EXPECT_THAT(ValidateValue(wariai(), "4"),
               StatusIs(StatusCode::kInvalidArgument,
-                       "item IT00000402020001 \"利用者負担割合\": code \"4\" is not in code list "
+                       "item IT00000402020001 \"利用者負担割合\": not in code list "
                        "futan_wariai (利用者負担割合)"));
-  // A value that is not a short printable code is not echoed.
   EXPECT_THAT(ValidateValue(wariai(), "三割"),
               StatusIs(StatusCode::kInvalidArgument,
-                       "item IT00000402020001 \"利用者負担割合\": code is not in code list "
+                       "item IT00000402020001 \"利用者負担割合\": not in code list "
                        "futan_wariai (利用者負担割合)"));
+}
+
+// Every kind of error, for a value that is personal data: the message names the item and the
+// reason (at most a length), never the value or a piece of it.
+TEST_F(ValueCheckTest, MessagesNeverEchoTheValue) {
+  const std::string name(kCanaryName);
+  const std::string number(kCanaryAtenaNo);
+  struct Case {
+    const Item* item;
+    std::string value;
+    ValueError error;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {&text(), "\xE5" + name, ValueError::kInvalidUtf8,
+       "item IT00000400000003 \"氏名\": not valid UTF-8"},
+      {&text(), "\n" + name, ValueError::kControlCharacter,
+       "item IT00000400000003 \"氏名\": contains a control character"},
+      {&text(), name, ValueError::kTooLong,
+       "item IT00000400000003 \"氏名\": 10 characters, at most 5 allowed"},
+      {&seq(), number, ValueError::kTooLong,
+       "item IT00000400000002 \"連番\": 15 digits, at most 3 allowed"},
+      {&seq(), name, ValueError::kNotANumber,
+       "item IT00000400000002 \"連番\": not a number (digits only)"},
+      {&date(), name, ValueError::kNotADate,
+       "item IT00000400000005 \"基準日\": not a real calendar date (expected YYYY-MM-DD)"},
+      {&date(), number, ValueError::kNotADate,
+       "item IT00000400000005 \"基準日\": not a real calendar date (expected YYYY-MM-DD)"},
+      // Both are at most 16 printable ASCII characters, which were once quoted as codes.
+      {&wariai(), "CANARY", ValueError::kUnknownCode,
+       "item IT00000402020001 \"利用者負担割合\": not in code list futan_wariai (利用者負担割合)"},
+      {&wariai(), number, ValueError::kUnknownCode,
+       "item IT00000402020001 \"利用者負担割合\": not in code list futan_wariai (利用者負担割合)"},
+      {&wariai(), name, ValueError::kUnknownCode,
+       "item IT00000402020001 \"利用者負担割合\": not in code list futan_wariai (利用者負担割合)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    EXPECT_EQ(CheckValue(*c.item, c.value), c.error);
+    const std::string message = DescribeValueError(*c.item, c.error, c.value);
+    EXPECT_EQ(message, c.message);
+    EXPECT_THAT(message, EchoesNoCanary());
+    EXPECT_THAT(
+        ValidateValue(*c.item, c.value),
+        StatusIs(StatusCode::kInvalidArgument, ::testing::AllOf(c.message, EchoesNoCanary())));
+  }
+  // The kinds that CheckRecord finds from the record as a whole.
+  for (const ValueError e : {ValueError::kNotInDataSet, ValueError::kFieldCount}) {
+    const std::string message = DescribeValueError(wariai(), e, name);
+    EXPECT_THAT(message, ::testing::StartsWith("item IT00000402020001 \"利用者負担割合\": "));
+    EXPECT_THAT(message, EchoesNoCanary());
+  }
 }
 
 TEST_F(ValueCheckTest, AtenaNo) {

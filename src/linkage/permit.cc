@@ -26,8 +26,14 @@ Result<std::map<std::string, std::string>> ParseQuery(const http::JsonObject& o)
   ASSIGN_OR_RETURN(http::JsonObject q, o.GetObject("query"));
   for (const std::string& key : q.Keys()) {
     if (query.size() == kMaxQueryConditions) break;  // CheckQuery reports the excess
-    ASSIGN_OR_RETURN(std::string value, q.GetString(key, kMaxQueryValueBytes));
-    query.emplace(key, std::move(value));
+    Result<std::string> value = q.GetString(key, kMaxQueryValueBytes);
+    if (!value.ok()) {
+      // GetString's message would quote the key, which is the client's text.
+      return InvalidArgumentError("field \"query\": condition " + std::to_string(query.size() + 1) +
+                                  " in key order: the value must be a string of at most " +
+                                  std::to_string(kMaxQueryValueBytes) + " bytes");
+    }
+    query.emplace(key, *std::move(value));
   }
   if (q.Keys().size() > kMaxQueryConditions) {
     return InvalidArgumentError("field \"query\": at most 8 conditions");
@@ -41,14 +47,18 @@ Status CheckQuery(const std::map<std::string, std::string>& query) {
     return InvalidArgumentError("query: at most " + std::to_string(kMaxQueryConditions) +
                                 " conditions");
   }
+  size_t position = 0;
   for (const auto& [key, value] : query) {
+    // Conditions are named by position (the map is in key order), never by key or value: a key
+    // is the client's text until it is checked against the layout.
+    const std::string where = "query: condition " + std::to_string(++position) + " in key order: ";
     if (key.empty() || key.size() > kMaxQueryKeyBytes ||
         key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
             std::string::npos) {
-      return InvalidArgumentError("query: keys are 1 to 32 of A-Z, a-z, 0-9, '_'");
+      return InvalidArgumentError(where + "keys are 1 to 32 of A-Z, a-z, 0-9, '_'");
     }
     if (value.size() > kMaxQueryValueBytes || !IsValidUtf8(value)) {
-      return InvalidArgumentError("query \"" + key + "\": at most 64 bytes of UTF-8");
+      return InvalidArgumentError(where + "the value must be at most 64 bytes of UTF-8");
     }
   }
   return Status();

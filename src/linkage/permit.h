@@ -52,7 +52,8 @@ inline constexpr size_t kMaxQueryConditions = 8;
 inline constexpr size_t kMaxQueryKeyBytes = 32;
 inline constexpr size_t kMaxQueryValueBytes = 64;
 // Checks query conditions: keys 1–32 of [A-Za-z0-9_], values valid UTF-8 of at most 64 bytes,
-// at most 8 entries. kInvalidArgument naming the offending key otherwise.
+// at most 8 entries. kInvalidArgument otherwise, naming the offending condition by its position in
+// key order ("query: condition 2 in key order: …"), never by its key or value.
 Status CheckQuery(const std::map<std::string, std::string>& query);
 
 // Checks a reference string. kInvalidArgument naming the rule otherwise.
@@ -103,7 +104,8 @@ namespace chukan::http {
 class JsonObject;
 }
 namespace chukan::linkage {
-// Reads the "query" object of a permit (or of a permit request). Errors: kInvalidArgument.
+// Reads the "query" object of a permit (or of a permit request). Errors: kInvalidArgument, naming
+// a condition by its position in key order, never by its key (see CheckQuery).
 Result<std::map<std::string, std::string>> ParseQuery(const http::JsonObject& o);
 
 // The body of POST /node/v1/provision-requests: {"permit": "<document>", "signature": "<b64url>"}.

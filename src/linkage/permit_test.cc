@@ -3,8 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/canary_matchers.h"
 #include "common/status_matchers.h"
 #include "crypto/canonical_json.h"
+#include "http/json.h"
 
 namespace chukan::linkage {
 namespace {
@@ -47,9 +49,56 @@ TEST(PermitTest, SignedPermitRoundTripsThroughTheWire) {
   EXPECT_EQ(p.query, (std::map<std::string, std::string>{{"IT00000200000001", "2026"}}));
   EXPECT_THAT(CheckQuery({{"bad key", "x"}}), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(CheckQuery({{"k", std::string(65, 'x')}}),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("at most 64 bytes")));
+              StatusIs(StatusCode::kInvalidArgument,
+                       "query: condition 1 in key order: the value must be at most 64 bytes of "
+                       "UTF-8"));
   // The document is canonical: sorted keys, no whitespace.
   EXPECT_EQ(signed_permit.document.substr(0, 20), R"({"expires_at_ms":179)");
+}
+
+// Query keys are the client's text until they are checked against the layout (a name may be
+// sent where an item code belongs): conditions are named by position, never by key or value.
+TEST(PermitTest, QueryErrorsNeverEchoKeysOrValues) {
+  const std::string name(chukan::testing::kCanaryName);
+  const std::string number(chukan::testing::kCanaryAtenaNo);
+  std::vector<Status> errors;
+  // Sorted: "123…", "CANARY", "IT00000200000001".
+  errors.push_back(CheckQuery({{"IT00000200000001", "2026"},
+                               {"CANARY", number + number + number + number + number},
+                               {number, "1"}}));
+  EXPECT_THAT(errors.back(),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "query: condition 2 in key order: the value must be at most 64 bytes of "
+                       "UTF-8"));
+  errors.push_back(CheckQuery({{"IT00000200000001", "2026"}, {name, number}}));
+  EXPECT_THAT(errors.back(), StatusIs(StatusCode::kInvalidArgument,
+                                      "query: condition 1 in key order: keys are 1 to 32 of "
+                                      "A-Z, a-z, 0-9, '_'"));
+  errors.push_back(CheckQuery({{"CANARY", "\xE5" + name}}));
+  EXPECT_THAT(errors.back(), StatusIs(StatusCode::kInvalidArgument,
+                                      HasSubstr("query: condition 1 in key order: ")));
+
+  auto parse = [](const std::string& query) {
+    Result<http::JsonObject> o = http::ParseJsonObject(R"({"query":)" + query + "}");
+    EXPECT_OK(o.status());
+    return ParseQuery(*o).status();
+  };
+  errors.push_back(parse(R"({"CANARY":1,"IT00000200000001":"2026"})"));
+  EXPECT_THAT(errors.back(),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "field \"query\": condition 1 in key order: the value must be a string of "
+                       "at most 64 bytes"));
+  errors.push_back(parse(R"({"A":"1","CANARY_)" + number + R"(":")" + number + number + number +
+                         number + number + R"("})"));
+  EXPECT_THAT(errors.back(),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "field \"query\": condition 2 in key order: the value must be a string of "
+                       "at most 64 bytes"));
+  errors.push_back(parse("{\"" + name + "\":\"" + name + "\"}"));
+  EXPECT_THAT(errors.back(), StatusIs(StatusCode::kInvalidArgument,
+                                      "query: condition 1 in key order: keys are 1 to 32 of "
+                                      "A-Z, a-z, 0-9, '_'"));
+  for (const Status& s : errors) EXPECT_THAT(s.message(), chukan::testing::EchoesNoCanary());
 }
 
 TEST(PermitTest, ForgedTamperedExpiredAndFuturePermitsAreRefused) {
@@ -89,7 +138,7 @@ TEST(PermitTest, DocumentsWithBadOrUnknownFieldsAreRefused) {
   std::string extra = doc;
   extra.insert(1, R"("admin":true,)");
   EXPECT_THAT(VerifyPermit(sign_text(extra), hub.verify_key(), At(kNowMs)),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("\"admin\": unknown field")));
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("unknown field #1 in key order")));
   std::string bad_tm = doc;
   bad_tm.replace(bad_tm.find("TM00000000000002"), 16, "TM0000000000000X");
   EXPECT_THAT(VerifyPermit(sign_text(bad_tm), hub.verify_key(), At(kNowMs)),

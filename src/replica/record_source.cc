@@ -32,13 +32,12 @@ class HashingSource final : public ByteSource {
   crypto::Blake2bHasher hasher_{32};
 };
 
-std::string ShortText(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 40)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u >= 0x20 && u != 0x7f ? c : '?');
-  }
-  return out;
+// Messages about the file never quote it: a header or a key that is not an item code may be a
+// value (a file without its header row starts with a resident's name or number). They name the
+// position — line, column, member — and, once a name is known to be an item code of the layout,
+// that code.
+std::string NotAnItem(const layout::LayoutVersion& version) {
+  return "not an item of " + version.info().code().str() + " version " + version.version();
 }
 
 class CsvRecordSource final : public RecordSource {
@@ -61,11 +60,7 @@ class CsvRecordSource final : public RecordSource {
         continue;
       }
       std::optional<size_t> idx = version_.ItemIndex(name);
-      if (!idx) {
-        return InvalidArgumentError(where + "\"" + ShortText(name) + "\" is not an item of " +
-                                    version_.info().code().str() + " version " +
-                                    version_.version());
-      }
+      if (!idx) return InvalidArgumentError(where + NotAnItem(version_));
       if (used[*idx])
         return InvalidArgumentError(where + "item " + std::string(name) + " appears twice");
       used[*idx] = true;
@@ -110,7 +105,7 @@ class CsvRecordSource final : public RecordSource {
 class JsonLinesRecordSource final : public RecordSource {
  public:
   JsonLinesRecordSource(ByteSource& src, const layout::LayoutVersion& version)
-      : reader_(src), version_(version), values_(version.item_count()) {}
+      : reader_(src, ReaderOptions(version)), version_(version), values_(version.item_count()) {}
 
   Result<bool> Next(RowView& row, std::optional<RowProblem>& problem) override {
     problem.reset();
@@ -118,16 +113,18 @@ class JsonLinesRecordSource final : public RecordSource {
     if (!has) return false;
     std::fill(values_.begin(), values_.end(), std::string_view());
     row.atena_no = {};
-    for (const auto& [key, value] : reader_.fields()) {
+    const auto& fields = reader_.fields();
+    for (size_t i = 0; i < fields.size(); ++i) {
+      const auto& [key, value] = fields[i];
       if (key == kAtenaColumn) {
         row.atena_no = value;
         continue;
       }
       std::optional<size_t> idx = version_.ItemIndex(key);
       if (!idx) {
-        problem = RowProblem{reader_.line(), ShortText(key), "unknown_field",
-                             "\"" + ShortText(key) + "\" is not an item of " +
-                                 version_.info().code().str() + " version " + version_.version()};
+        problem = RowProblem{
+            reader_.line(), "", "unknown_field",
+            "member " + std::to_string(reader_.members()[i]) + ": " + NotAnItem(version_)};
         return true;
       }
       values_[*idx] = value;
@@ -138,6 +135,15 @@ class JsonLinesRecordSource final : public RecordSource {
   }
 
  private:
+  // The reader may name atena_no and the version's item codes in its messages, no other key.
+  static JsonLinesOptions ReaderOptions(const layout::LayoutVersion& version) {
+    JsonLinesOptions options;
+    options.nameable_key = [&version](std::string_view key) {
+      return key == kAtenaColumn || version.ItemIndex(key).has_value();
+    };
+    return options;
+  }
+
   JsonLinesReader reader_;
   const layout::LayoutVersion& version_;
   std::vector<std::string_view> values_;

@@ -35,7 +35,8 @@ struct RowView {
 };
 
 // A problem with one row that does not stop reading (the row is skipped), e.g. an unknown key
-// in a JSON Lines object.
+// in a JSON Lines object. Neither `field` nor `message` quotes the file: `field` is an item code
+// of the layout (or empty), and the message names positions ("member 3: not an item of …").
 struct RowProblem {
   int64_t line = 0;
   std::string field;
@@ -49,7 +50,7 @@ class RecordSource {
   // Reads the next row into `row`; returns false at the end. A row with a problem of its own is
   // reported through `problem` (set) and `row` is then not valid. Errors: malformed files that
   // cannot be read further (broken quoting, invalid Shift_JIS, oversize records) — kInvalidArgument
-  // or kResourceExhausted whose message starts with "line N".
+  // or kResourceExhausted whose message starts with "line N" and names positions, never values.
   virtual Result<bool> Next(RowView& row, std::optional<RowProblem>& problem) = 0;
 };
 
@@ -59,7 +60,9 @@ class RecordSourceFactory {
  public:
   virtual ~RecordSourceFactory() = default;
   // May be called once. Errors: a header that does not fit the version (kInvalidArgument
-  // "line 1, column K: unknown item code …", "line 1: atena_no column missing", duplicates).
+  // "line 1, column K: not an item of TM… version …" — the header text is not quoted, as a file
+  // without its header row has values there —, "line 1: the header has no atena_no column",
+  // "line 1, column K: item IT… appears twice").
   virtual Result<std::unique_ptr<RecordSource>> Open(const layout::LayoutVersion& version) = 0;
   // Reads whatever is left of the input (so the hash covers the whole file).
   virtual Status Drain() = 0;

@@ -498,8 +498,13 @@ Result<const layout::LayoutVersion*> ReplicaStore::FindVersion(const TmCode& tm,
   if (version.empty()) return &info->LatestVersion();
   const layout::LayoutVersion* v = info->Version(version);
   if (v == nullptr) {
-    return NotFoundError("tm " + tm.str() + " has no layout version \"" + version.substr(0, 8) +
-                         "\"");
+    // The version asked for is the client's text: list the known ones instead of repeating it.
+    std::string known;
+    for (const layout::LayoutVersion* lv : info->versions()) {
+      known += (known.empty() ? "" : ", ") + lv->version();
+    }
+    return NotFoundError("tm " + tm.str() + " has no such layout version (versions: " + known +
+                         ")");
   }
   return v;
 }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/canary_matchers.h"
 #include "common/status_matchers.h"
 #include "layout/catalogue_loader.h"
 #include "replica_io/byte_source.h"
@@ -16,6 +17,9 @@
 namespace chukan::replica {
 namespace {
 
+using ::chukan::testing::EchoesNoCanary;
+using ::chukan::testing::kCanaryAtenaNo;
+using ::chukan::testing::kCanaryName;
 using ::chukan::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -218,6 +222,215 @@ TEST_P(ReplicaStoreTest, HeaderErrorsNameTheColumn) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1, column 3")));
   EXPECT_THAT(Import("IT00000200000001\n"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("no atena_no column")));
+}
+
+// An outside review found that a CSV without its header row answered `line 1, column 1:
+// "<the first cell>" is not an item …` — a resident's number or name. Every error and problem of
+// an import or a reconcile names positions (line, column, member, item code), never the file's
+// text; canaries stand in every cell, header and key.
+void ExpectNoCanary(const std::vector<Problem>& problems) {
+  for (const Problem& p : problems) {
+    EXPECT_THAT(p.message, EchoesNoCanary()) << "line " << p.line;
+    EXPECT_THAT(p.field, EchoesNoCanary()) << "line " << p.line;
+  }
+}
+
+// kTaxHeader's 16 items plus atena_no, every one a canary.
+std::string CanaryRow() {
+  std::string row(kCanaryName);
+  for (int i = 0; i < 16; ++i) row += "," + std::string(i % 2 == 0 ? kCanaryAtenaNo : kCanaryName);
+  return row + "\n";
+}
+
+TEST_P(ReplicaStoreTest, HeaderErrorsNeverEchoTheHeader) {
+  const std::string name(kCanaryName);
+  const std::string number(kCanaryAtenaNo);
+  const char* kNotAnItem = ": not an item of TM00000000000002 version 0002";
+  struct Case {
+    std::string file;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      // No header row: the first record (a resident's) is read as the header.
+      {number + ",2026,2026-01-01,1\n" + TaxRow(1, 2026, "1"),
+       "line 1, column 1" + std::string(kNotAnItem)},
+      {name + "\n", "line 1, column 1" + std::string(kNotAnItem)},
+      {CanaryRow() + CanaryRow(), "line 1, column 1" + std::string(kNotAnItem)},
+      // An unknown header after known ones.
+      {"atena_no,IT00000200000001," + name + "\n", "line 1, column 3" + std::string(kNotAnItem)},
+      {"IT00000200000001,atena_no," + number + "," + name + "\n",
+       "line 1, column 3" + std::string(kNotAnItem)},
+      // Broken header rows: the reader's own positions.
+      {name + "\"" + number + "\n", "line 1: column 1: quote in unquoted field"},
+      {"\"" + name + "\n" + number + "\n",
+       "line 2: column 1: unterminated quoted field (opened on line 1)"},
+      {name + "\xFF\n", "line 1: column 1: invalid UTF-8"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    Result<ImportReport> r = Import(c.file);
+    EXPECT_THAT(r, StatusIs(StatusCode::kInvalidArgument, c.message));
+    EXPECT_THAT(r.status().message(), EchoesNoCanary());
+    ASSERT_OK_AND_ASSIGN(
+        auto factory,
+        MakeRecordSourceFactory(std::make_unique<StringSource>(c.file), FileFormat::kCsv, "utf-8"));
+    EXPECT_THAT(store_->Reconcile(kTax, "", *factory),
+                StatusIs(StatusCode::kInvalidArgument, c.message));
+  }
+  EXPECT_EQ(*store_->Count(kTax), 0);
+}
+
+TEST_P(ReplicaStoreTest, RowProblemsNeverEchoTheValues) {
+  const std::string name(kCanaryName);
+  const std::string number(kCanaryAtenaNo);
+  // Every cell a canary: the atena_no and each item are named, none quoted.
+  ASSERT_OK_AND_ASSIGN(ImportReport r, Import(kTaxHeader + CanaryRow()));
+  EXPECT_FALSE(r.committed);
+  ASSERT_EQ(r.problems.size(), 17u);
+  EXPECT_EQ(r.problems[0].field, "atena_no");
+  EXPECT_EQ(r.problems[0].reason, "bad_atena_no");
+  EXPECT_EQ(r.problems[1].field, "IT00000200000001");
+  EXPECT_EQ(r.problems[1].reason, "too_long");
+  EXPECT_EQ(r.problems[1].message,
+            "item IT00000200000001 \"課税年度\": 15 digits, at most 4 allowed");
+  EXPECT_EQ(r.problems[2].field, "IT00000200000002");
+  EXPECT_EQ(r.problems[2].reason, "not_a_date");
+  EXPECT_EQ(r.problems[3].field, "IT00000200000003");
+  EXPECT_EQ(r.problems[3].reason, "unknown_code");
+  EXPECT_EQ(r.problems[4].reason, "not_a_number");
+  for (const Problem& p : r.problems) EXPECT_EQ(p.line, 2);
+  ExpectNoCanary(r.problems);
+
+  // Short codes (printable ASCII, once quoted as codes) and the rest of the row valid.
+  std::string row = TaxRow(1, 2026, "1");
+  row.replace(row.find(",2026-01-01,1,"), 14, ",2026-01-01,CANARY,");
+  ASSERT_OK_AND_ASSIGN(r, Import(kTaxHeader + row));
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].message,
+            "item IT00000200000003 \"課税区分\": not in code list kazei_kubun (課税区分)");
+  row = TaxRow(1, 2026, "1");
+  row.replace(row.find(",2026-01-01,1,"), 14, ",2026-01-01," + number + ",");
+  ASSERT_OK_AND_ASSIGN(r, Import(kTaxHeader + row));
+  ASSERT_EQ(r.problems.size(), 1u);
+  ExpectNoCanary(r.problems);
+
+  // Wrong field count, then a broken quote that stops the reading.
+  ASSERT_OK_AND_ASSIGN(
+      r, Import(kTaxHeader + name + "," + number + "\n" + number + "\"" + name + "\n"));
+  ASSERT_EQ(r.problems.size(), 2u);
+  EXPECT_EQ(r.problems[0].reason, "field_count");
+  EXPECT_EQ(r.problems[0].message, "expected 17 fields as in the header, found 2");
+  EXPECT_EQ(r.problems[1].reason, "malformed_file");
+  EXPECT_EQ(r.problems[1].message, "line 3: column 1: quote in unquoted field");
+  ExpectNoCanary(r.problems);
+
+  // Invalid UTF-8 inside a canary.
+  ASSERT_OK_AND_ASSIGN(r,
+                       Import(kTaxHeader + TaxRow(1, 2026, "1") + number + "," + name + "\xE5\n"));
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].message, "line 3: column 2: invalid UTF-8");
+  ExpectNoCanary(r.problems);
+
+  // CP932: the name in Shift_JIS, then bytes that are not CP932.
+  const std::string cp932_name = "CANARY\x8E\x52\x93\x63\x91\xBE\x98\x59";
+  ASSERT_OK_AND_ASSIGN(r, Import(kTaxHeader + TaxRow(1, 2026, "1") + cp932_name + "\x85\x40\n",
+                                 ImportMode::kUpsert, "", FileFormat::kCsv, "Shift_JIS"));
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].line, 3);
+  EXPECT_EQ(r.problems[0].message, "line 3, byte 15: invalid Shift_JIS (CP932) byte sequence");
+  ExpectNoCanary(r.problems);
+}
+
+TEST_P(ReplicaStoreTest, JsonLinesProblemsNeverEchoKeysOrValues) {
+  const std::string name(kCanaryName);
+  const std::string number(kCanaryAtenaNo);
+  const std::string valid =
+      R"("IT00000200000001":2026,"IT00000200000002":"2026-01-01","IT00000200000003":"1")";
+  // An unknown key (a name where an item code belongs), and a bad atena_no and bad values.
+  ASSERT_OK_AND_ASSIGN(
+      ImportReport r,
+      Import("{\"atena_no\":\"000000000000001\"," + valid + ",\"" + name + "\":\"" + number +
+                 "\"}\n" + "{\"atena_no\":\"" + name + "\",\"IT00000200000001\":\"" + name +
+                 "\",\"IT00000200000002\":\"" + number + "\",\"IT00000200000003\":\"" + number +
+                 "\"}\n",
+             ImportMode::kUpsert, "", FileFormat::kJsonLines));
+  EXPECT_FALSE(r.committed);
+  ASSERT_EQ(r.problems.size(), 5u);
+  EXPECT_EQ(r.problems[0].line, 1);
+  EXPECT_EQ(r.problems[0].reason, "unknown_field");
+  EXPECT_EQ(r.problems[0].field, "");
+  EXPECT_EQ(r.problems[0].message, "member 5: not an item of TM00000000000002 version 0002");
+  EXPECT_EQ(r.problems[1].field, "atena_no");
+  EXPECT_EQ(r.problems[2].reason, "not_a_number");
+  EXPECT_EQ(r.problems[3].reason, "not_a_date");
+  EXPECT_EQ(r.problems[4].reason, "unknown_code");
+  ExpectNoCanary(r.problems);
+
+  // Errors that stop the reading: an item code is named, any other key only by position.
+  struct Case {
+    std::string line;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"{\"atena_no\":\"" + number + "\",\"IT00000200000001\":true}",
+       "line 1, member 2 (IT00000200000001): boolean values are not allowed"},
+      {"{\"atena_no\":\"" + number + "\",\"" + name + "\":[\"" + name + "\"]}",
+       "line 1, member 2: array values are not allowed"},
+      {"{\"atena_no\":\"" + number + "\",\"" + number + "\":\"1\",\"" + number + "\":\"2\"}",
+       "line 1, member 3: duplicate key (the same as member 2)"},
+      {"{\"atena_no\":\"" + number + "\",\"atena_no\":\"" + number + "\"}",
+       "line 1, member 2 (atena_no): duplicate key (the same as member 1)"},
+      {"[\"" + name + "\"]", "line 1: expected a JSON object"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    ASSERT_OK_AND_ASSIGN(r, Import(c.line + "\n", ImportMode::kUpsert, "", FileFormat::kJsonLines));
+    ASSERT_EQ(r.problems.size(), 1u);
+    EXPECT_EQ(r.problems[0].reason, "malformed_file");
+    EXPECT_EQ(r.problems[0].line, 1);
+    EXPECT_EQ(r.problems[0].message, c.message);
+    ExpectNoCanary(r.problems);
+  }
+  ASSERT_OK_AND_ASSIGN(r, Import("{\"atena_no\":\"" + name + "\" \"" + number + "\"}\n",
+                                 ImportMode::kUpsert, "", FileFormat::kJsonLines));
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_THAT(r.problems[0].message, HasSubstr("line 1: invalid JSON: "));
+  ExpectNoCanary(r.problems);
+  EXPECT_EQ(*store_->Count(kTax), 0);
+}
+
+TEST_P(ReplicaStoreTest, ReconcileProblemsNeverEchoTheFile) {
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "100")));
+  const std::string name(kCanaryName);
+  const std::string number(kCanaryAtenaNo);
+  auto reconcile = [&](const std::string& body, FileFormat format,
+                       const std::string& version = "") -> Result<ReconcileReport> {
+    ASSIGN_OR_RETURN(auto factory, MakeRecordSourceFactory(std::make_unique<StringSource>(body),
+                                                           format, "utf-8"));
+    return store_->Reconcile(kTax, version, *factory);
+  };
+  ASSERT_OK_AND_ASSIGN(ReconcileReport r, reconcile(kTaxHeader + CanaryRow() + name + "\n" +
+                                                        TaxRow(1, 2026, "100") + name + "\"\n",
+                                                    FileFormat::kCsv));
+  EXPECT_EQ(r.matching, 1);
+  ASSERT_EQ(r.problems.size(), 3u);
+  EXPECT_EQ(r.problems[0].reason, "bad_atena_no");
+  EXPECT_EQ(r.problems[1].reason, "field_count");
+  EXPECT_EQ(r.problems[2].reason, "malformed_file");
+  EXPECT_EQ(r.problems[2].message, "line 5: column 1: quote in unquoted field");
+  ExpectNoCanary(r.problems);
+
+  ASSERT_OK_AND_ASSIGN(r, reconcile("{\"atena_no\":\"" + number + "\",\"" + name + "\":\"1\"}\n",
+                                    FileFormat::kJsonLines));
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].message, "member 2: not an item of TM00000000000002 version 0002");
+  ExpectNoCanary(r.problems);
+
+  // The version asked for is not repeated either; the known ones are listed.
+  Result<ReconcileReport> bad_version = reconcile(kTaxHeader, FileFormat::kCsv, "山田");
+  EXPECT_THAT(bad_version, StatusIs(StatusCode::kNotFound,
+                                    "tm TM00000000000002 has no such layout version (versions: "
+                                    "0001, 0002)"));
 }
 
 TEST_P(ReplicaStoreTest, ReplaceAndDeleteModes) {

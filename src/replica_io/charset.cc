@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -40,14 +40,8 @@ Result<Charset> CharsetFromName(std::string_view raw) {
       name == "windows-31j") {
     return Charset::kCp932;
   }
-  return InvalidArgumentError("unsupported charset \"" + std::string(Trim(raw)) +
-                              "\" (supported: utf-8, shift_jis/cp932)");
-}
-
-std::string Hex(unsigned char b) {
-  char tmp[8];
-  std::snprintf(tmp, sizeof tmp, "0x%02X", b);
-  return tmp;
+  // The name is not repeated: it is the client's text, and messages never echo input.
+  return InvalidArgumentError("unsupported charset (supported: utf-8, shift_jis/cp932)");
 }
 
 struct IconvCloser {
@@ -79,14 +73,29 @@ class Cp932ToUtf8Source final : public ByteSource {
   static constexpr size_t kInSize = 128 << 10;
   static constexpr size_t kOutSize = 256 << 10;
 
+  // Moves the position over the decoded input bytes [begin, end).
+  void Advance(const char* begin, const char* end) {
+    const auto rbegin = std::make_reverse_iterator(end);
+    const auto last_lf = std::find(rbegin, std::make_reverse_iterator(begin), '\n');
+    if (last_lf == rbegin + (end - begin)) {
+      byte_ += end - begin;
+      return;
+    }
+    line_ += std::count(begin, end, '\n');
+    byte_ = 1 + (last_lf - rbegin);  // the bytes after the last line feed
+  }
+
+  std::string Position() const {
+    return "line " + std::to_string(line_) + ", byte " + std::to_string(byte_) + ": ";
+  }
+
   // Refills out_ (possibly with nothing, when more input is needed), or sets done_ / error_.
   Status Decode() {
     if (in_pos_ == in_end_ || need_more_) {
       if (in_eof_) {
         if (in_pos_ < in_end_) {
           error_ = InvalidArgumentError(
-              "line " + std::to_string(line_) + ": incomplete Shift_JIS (CP932) byte sequence " +
-              Hex(static_cast<unsigned char>(in_[in_pos_])) + " at end of input");
+              Position() + "incomplete Shift_JIS (CP932) byte sequence at end of input");
           return Status::Ok();
         }
         done_ = true;
@@ -112,8 +121,7 @@ class Cp932ToUtf8Source final : public ByteSource {
     size_t ol = out_.size();
     const size_t r = iconv(static_cast<iconv_t>(cd_.get()), &ip, &il, &op, &ol);
     const int err = errno;
-    const char* consumed_begin = in_.data() + in_pos_;
-    line_ += std::count(consumed_begin, static_cast<const char*>(ip), '\n');
+    Advance(in_.data() + in_pos_, ip);
     in_pos_ = static_cast<size_t>(ip - in_.data());
     out_pos_ = 0;
     out_end_ = static_cast<size_t>(op - out_.data());
@@ -121,12 +129,8 @@ class Cp932ToUtf8Source final : public ByteSource {
       if (err == EINVAL) {
         need_more_ = true;  // a character split across reads: fetch the rest
       } else if (err == EILSEQ) {
-        std::string bytes = Hex(static_cast<unsigned char>(in_[in_pos_]));
-        if (in_pos_ + 1 < in_end_) {
-          bytes += " " + Hex(static_cast<unsigned char>(in_[in_pos_ + 1]));
-        }
-        error_ = InvalidArgumentError("line " + std::to_string(line_) +
-                                      ": invalid Shift_JIS (CP932) byte sequence " + bytes);
+        // The bytes are not shown: they are a piece of a value (often of a UTF-8 name).
+        error_ = InvalidArgumentError(Position() + "invalid Shift_JIS (CP932) byte sequence");
       } else if (err != E2BIG) {
         error_ = InternalError(std::string("iconv CP932 → UTF-8: ") + std::strerror(err));
       }
@@ -143,7 +147,10 @@ class Cp932ToUtf8Source final : public ByteSource {
   bool in_eof_ = false;
   bool need_more_ = false;
   bool done_ = false;
+  // Position of the next undecoded byte: line (counting 0x0A bytes, which never occur inside a
+  // CP932 character) and 1-based byte within that line.
   int64_t line_ = 1;
+  int64_t byte_ = 1;
   Status error_;
 };
 

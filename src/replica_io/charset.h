@@ -29,16 +29,18 @@ std::string_view CharsetName(Charset charset);
 // "windows-31j", case-insensitively, surrounding spaces and quotes ignored — or a whole
 // Content-Type value such as `text/csv; charset="Shift_JIS"`, whose charset parameter is used
 // (a media type without a charset parameter means UTF-8).
-// Errors: kInvalidArgument `unsupported charset "<name>" (supported: utf-8, shift_jis/cp932)`,
-// also for an empty name.
+// Errors: kInvalidArgument "unsupported charset (supported: utf-8, shift_jis/cp932)", also for
+// an empty name (the name given is not repeated: it is the client's text).
 Result<Charset> ParseCharset(std::string_view content_type_or_name);
 
 // Wraps `inner` (ownership taken) so that reading yields UTF-8 decoded from CP932, in chunks,
 // with multibyte sequences split across reads of `inner` handled. Errors from Read:
-//  - kInvalidArgument "line N: invalid Shift_JIS (CP932) byte sequence 0xHH 0xHH" for bytes that
+//  - kInvalidArgument "line N, byte B: invalid Shift_JIS (CP932) byte sequence" for bytes that
 //    are not CP932 (N counts 0x0A bytes of the input, which never occur inside a CP932
-//    character; the lead byte and, when present, the next byte are shown);
-//  - kInvalidArgument "line N: incomplete Shift_JIS (CP932) byte sequence 0xHH at end of input";
+//    character; B is the 1-based offset of the sequence's first byte in that line, in bytes of
+//    the input). The bytes themselves are not shown: they are a piece of a value;
+//  - kInvalidArgument "line N, byte B: incomplete Shift_JIS (CP932) byte sequence at end of
+//    input";
 //  - any error of `inner`, unchanged.
 // Factory errors: kInternal if iconv has no CP932 converter (glibc always has one).
 Result<std::unique_ptr<ByteSource>> MakeCp932ToUtf8Source(std::unique_ptr<ByteSource> inner);

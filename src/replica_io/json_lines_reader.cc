@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -10,6 +11,16 @@ namespace chukan::replica {
 namespace {
 
 std::string Line(int64_t line) { return "line " + std::to_string(line) + ": "; }
+
+// "line N, member M: ", or "line N, member M (K): " when the options allow naming key K.
+std::string Member(int64_t line, size_t member, std::string_view key,
+                   const JsonLinesOptions& options) {
+  std::string s = "line " + std::to_string(line) + ", member " + std::to_string(member);
+  if (options.nameable_key && key.size() <= kMaxJsonKeyBytes && options.nameable_key(key)) {
+    s += " (" + std::string(key) + ")";
+  }
+  return s + ": ";
+}
 
 // nlohmann's parse error text without its "[json.exception…] parse error at line 1, column C: "
 // prefix and without the "last read: '…'" excerpt, which would copy personal data into logs.
@@ -63,8 +74,9 @@ class FlatObjectHandler {
   }
   bool key(std::string& k) {
     if (k.size() > kMaxJsonKeyBytes) {
-      return Fail(InvalidArgumentError(Line(line_) + "key longer than " +
-                                       std::to_string(kMaxJsonKeyBytes) + " bytes"));
+      return Fail(InvalidArgumentError(Member(line_, fields_.size() + 1, {}, options_) +
+                                       "key longer than " + std::to_string(kMaxJsonKeyBytes) +
+                                       " bytes"));
     }
     if (fields_.size() >= options_.max_fields) {
       return Fail(ResourceExhaustedError(Line(line_) + "more than max_fields (" +
@@ -90,17 +102,18 @@ class FlatObjectHandler {
     if (error_.ok()) error_ = std::move(s);
     return false;
   }
+  // The member whose key was read last (its value is being read).
+  std::string CurrentMember() const { return Member(line_, fields_.size() + 1, key_, options_); }
   bool NotObject() { return Fail(InvalidArgumentError(Line(line_) + "expected a JSON object")); }
   bool Refuse(std::string_view kind) {
     if (depth_ == 0) return NotObject();
-    return Fail(InvalidArgumentError(Line(line_) + "key \"" + key_ + "\": " + std::string(kind) +
-                                     " values are not allowed"));
+    return Fail(
+        InvalidArgumentError(CurrentMember() + std::string(kind) + " values are not allowed"));
   }
   bool Value(std::string v, bool is_null) {
     if (depth_ == 0) return NotObject();
     if (v.size() > options_.max_value_bytes) {
-      return Fail(ResourceExhaustedError(Line(line_) + "key \"" + key_ +
-                                         "\": value exceeds max_value_bytes (" +
+      return Fail(ResourceExhaustedError(CurrentMember() + "value exceeds max_value_bytes (" +
                                          std::to_string(options_.max_value_bytes) + ")"));
     }
     fields_.emplace_back(std::move(key_), std::move(v));
@@ -205,6 +218,7 @@ Result<bool> JsonLinesReader::Next() {
 
 Status JsonLinesReader::ParseLine(const char* begin, const char* end) {
   fields_.clear();
+  members_.clear();
   is_null_.clear();
   FlatObjectHandler handler(line_, options_, fields_, is_null_);
   try {
@@ -216,20 +230,28 @@ Status JsonLinesReader::ParseLine(const char* begin, const char* end) {
   }
   RETURN_IF_ERROR(handler.error());
 
-  sorted_keys_.clear();
-  for (const auto& [k, v] : fields_) sorted_keys_.push_back(&k);
-  std::sort(sorted_keys_.begin(), sorted_keys_.end(),
-            [](const std::string* a, const std::string* b) { return *a < *b; });
-  const auto dup =
-      std::adjacent_find(sorted_keys_.begin(), sorted_keys_.end(),
-                         [](const std::string* a, const std::string* b) { return *a == *b; });
+  // Sorted by key, then by position, so a repeated key's first two members are adjacent.
+  sorted_keys_.resize(fields_.size());
+  for (size_t i = 0; i < fields_.size(); ++i) sorted_keys_[i] = i;
+  std::sort(sorted_keys_.begin(), sorted_keys_.end(), [this](size_t a, size_t b) {
+    const int c = fields_[a].first.compare(fields_[b].first);
+    return c != 0 ? c < 0 : a < b;
+  });
+  const auto dup = std::adjacent_find(
+      sorted_keys_.begin(), sorted_keys_.end(),
+      [this](size_t a, size_t b) { return fields_[a].first == fields_[b].first; });
   if (dup != sorted_keys_.end()) {
-    return InvalidArgumentError(Line(line_) + "duplicate key \"" + **dup + "\"");
+    const size_t first = *dup;
+    const size_t second = *std::next(dup);
+    return InvalidArgumentError(Member(line_, second + 1, fields_[second].first, options_) +
+                                "duplicate key (the same as member " + std::to_string(first + 1) +
+                                ")");
   }
   size_t kept = 0;
   for (size_t i = 0; i < fields_.size(); ++i) {
     if (is_null_[i]) continue;
     if (kept != i) fields_[kept] = std::move(fields_[i]);
+    members_.push_back(i + 1);
     ++kept;
   }
   fields_.resize(kept);

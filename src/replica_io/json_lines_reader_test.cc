@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/canary_matchers.h"
 #include "common/status_matchers.h"
 #include "replica_io/test_sources.h"
 
@@ -14,6 +15,9 @@ namespace {
 
 using ::chukan::replica::testing::ChunkedSource;
 using ::chukan::replica::testing::FailingSource;
+using ::chukan::testing::EchoesNoCanary;
+using ::chukan::testing::kCanaryAtenaNo;
+using ::chukan::testing::kCanaryName;
 using ::chukan::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -97,22 +101,100 @@ TEST(JsonLinesReaderTest, EmptyLines) {
 TEST(JsonLinesReaderTest, RefusesValuesOtherThanStringsIntegersAndNull) {
   EXPECT_THAT(Read("{\"a\":\"x\"}\n{\"amount\":1.5}\n").status,
               StatusIs(StatusCode::kInvalidArgument,
-                       "line 2: key \"amount\": floating-point values are not allowed"));
-  EXPECT_THAT(Read("{\"e\":1e3}").status,
+                       "line 2, member 1: floating-point values are not allowed"));
+  EXPECT_THAT(Read("{\"a\":null,\"e\":1e3}").status,
               StatusIs(StatusCode::kInvalidArgument,
-                       "line 1: key \"e\": floating-point values are not allowed"));
+                       "line 1, member 2: floating-point values are not allowed"));
   EXPECT_THAT(Read("{\"big\":18446744073709551616}").status,
               StatusIs(StatusCode::kInvalidArgument,
-                       "line 1: key \"big\": floating-point values are not allowed"));
-  EXPECT_THAT(Read("{\"flag\":true}").status,
-              StatusIs(StatusCode::kInvalidArgument,
-                       "line 1: key \"flag\": boolean values are not allowed"));
+                       "line 1, member 1: floating-point values are not allowed"));
+  EXPECT_THAT(
+      Read("{\"a\":\"1\",\"b\":\"2\",\"flag\":true}").status,
+      StatusIs(StatusCode::kInvalidArgument, "line 1, member 3: boolean values are not allowed"));
   EXPECT_THAT(
       Read("{\"list\":[1]}").status,
-      StatusIs(StatusCode::kInvalidArgument, "line 1: key \"list\": array values are not allowed"));
+      StatusIs(StatusCode::kInvalidArgument, "line 1, member 1: array values are not allowed"));
   EXPECT_THAT(
       Read("{\"obj\":{\"x\":\"y\"}}").status,
-      StatusIs(StatusCode::kInvalidArgument, "line 1: key \"obj\": object values are not allowed"));
+      StatusIs(StatusCode::kInvalidArgument, "line 1, member 1: object values are not allowed"));
+}
+
+TEST(JsonLinesReaderTest, NamesOnlyTheKeysTheCallerAllows) {
+  JsonLinesOptions options;
+  options.nameable_key = [](std::string_view k) { return k == "amount"; };
+  EXPECT_THAT(Read("{\"a\":\"x\",\"amount\":1.5}", options).status,
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 1, member 2 (amount): floating-point values are not allowed"));
+  EXPECT_THAT(Read("{\"amount\":\"1\",\"amount\":null}", options).status,
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 1, member 2 (amount): duplicate key (the same as member 1)"));
+  EXPECT_THAT(
+      Read("{\"a\":true}", options).status,
+      StatusIs(StatusCode::kInvalidArgument, "line 1, member 1: boolean values are not allowed"));
+}
+
+TEST(JsonLinesReaderTest, MembersGiveEachFieldsPositionCountingNulls) {
+  StringSource src(
+      std::string_view("{\"a\":null,\"b\":\"1\",\"c\":null,\"d\":2}\n{\"e\":\"3\"}\n"));
+  JsonLinesReader reader(src);
+  ASSERT_OK_AND_ASSIGN(bool more, reader.Next());
+  ASSERT_TRUE(more);
+  EXPECT_EQ(reader.fields(), (Fields{{"b", "1"}, {"d", "2"}}));
+  EXPECT_THAT(reader.members(), ElementsAre(2u, 4u));
+  ASSERT_OK_AND_ASSIGN(more, reader.Next());
+  ASSERT_TRUE(more);
+  EXPECT_THAT(reader.members(), ElementsAre(1u));
+}
+
+// Keys and values that are personal data: every message names the line and the member's
+// position, never the key or the value, nor a piece of either.
+TEST(JsonLinesReaderTest, MessagesNeverEchoKeysOrValues) {
+  const std::string name(kCanaryName);
+  const std::string number(kCanaryAtenaNo);
+  const std::string k1 = "\"" + name + "\"";
+  const std::string k2 = "\"" + number + "\"";
+  JsonLinesOptions options;
+  options.max_value_bytes = 8;
+  options.max_fields = 3;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{" + k1 + ":1.5}", "line 1, member 1: floating-point values are not allowed"},
+      {"{" + k2 + ":\"1\"," + k2 + ":\"2\"}",
+       "line 1, member 2: duplicate key (the same as member 1)"},
+      {"{" + k2 + ":\"1\"," + k1 + ":true}", "line 1, member 2: boolean values are not allowed"},
+      {"{" + k1 + ":[" + k2 + "]}", "line 1, member 1: array values are not allowed"},
+      {"{" + k1 + ":{" + k2 + ":1}}", "line 1, member 1: object values are not allowed"},
+      {"{" + k1 + ":" + k2 + "," + k1 + ":null}",
+       "line 1, member 1: value exceeds max_value_bytes (8)"},
+      {"{" + k1 + ":\"1\"," + k2 + ":\"" + number + "\"}",
+       "line 1, member 2: value exceeds max_value_bytes (8)"},
+      {"{" + k1 + ":\"1\"," + k1 + ":\"2\"}",
+       "line 1, member 2: duplicate key (the same as member 1)"},
+      {"{\"" + name + std::string(300, 'k') + "\":\"1\"}",
+       "line 1, member 1: key longer than 256 bytes"},
+      {"[" + k1 + "," + k2 + "]", "line 1: expected a JSON object"},
+      {k1, "line 1: expected a JSON object"},
+      {"{" + k1 + ":\"1\"," + k2 + ":\"2\",\"a\":null,\"b\":null}",
+       "line 1: more than max_fields (3) fields"},
+  };
+  for (const auto& [text, message] : cases) {
+    SCOPED_TRACE(text);
+    const Status s = Read(text, options).status;
+    EXPECT_TRUE(s.code() == StatusCode::kInvalidArgument ||
+                s.code() == StatusCode::kResourceExhausted)
+        << s;
+    EXPECT_EQ(s.message(), message);
+    EXPECT_THAT(s.message(), EchoesNoCanary());
+  }
+  // Syntax errors: nlohmann's reason, without its excerpt of the input.
+  for (const std::string& text :
+       {"{" + k1 + ":\"" + name + "\" " + k2 + "}", "{" + k1 + " " + number + "}",
+        "{" + k1 + ":\"" + name + "\x01\"}", "{" + k1 + ":" + name + "}",
+        "{" + k1 + ":\"" + name + "\xFF\"}", "{" + k1 + ":-" + number + "x}", name}) {
+    SCOPED_TRACE(text);
+    const Status s = Read(text).status;
+    EXPECT_THAT(s, StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1: invalid JSON: ")));
+    EXPECT_THAT(s.message(), EchoesNoCanary());
+  }
 }
 
 TEST(JsonLinesReaderTest, TopLevelMustBeAnObject) {
@@ -125,9 +207,14 @@ TEST(JsonLinesReaderTest, TopLevelMustBeAnObject) {
 
 TEST(JsonLinesReaderTest, DuplicateKeys) {
   EXPECT_THAT(Read("{\"a\":\"1\",\"b\":\"2\",\"a\":\"3\"}").status,
-              StatusIs(StatusCode::kInvalidArgument, "line 1: duplicate key \"a\""));
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 1, member 3: duplicate key (the same as member 1)"));
   EXPECT_THAT(Read("{\"a\":null,\"a\":\"3\"}").status,
-              StatusIs(StatusCode::kInvalidArgument, "line 1: duplicate key \"a\""));
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 1, member 2: duplicate key (the same as member 1)"));
+  EXPECT_THAT(Read("{\"b\":\"1\",\"a\":\"2\",\"b\":\"3\",\"a\":\"4\"}").status,
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 1, member 4: duplicate key (the same as member 2)"));
 }
 
 TEST(JsonLinesReaderTest, InvalidJsonGivesAReasonWithoutQuotingTheInput) {
@@ -155,11 +242,12 @@ TEST(JsonLinesReaderTest, Limits) {
               StatusIs(StatusCode::kResourceExhausted, "line 1: more than max_fields (2) fields"));
   EXPECT_THAT(Read("{\"a\":\"123456\"}", options).status,
               StatusIs(StatusCode::kResourceExhausted,
-                       "line 1: key \"a\": value exceeds max_value_bytes (5)"));
+                       "line 1, member 1: value exceeds max_value_bytes (5)"));
   EXPECT_THAT(Read("{}\n{\"a\":\"1\",                                    }\n", options).status,
               StatusIs(StatusCode::kResourceExhausted, "line 2: line exceeds max_line_bytes (40)"));
-  EXPECT_THAT(Read("{\"" + std::string(300, 'k') + "\":\"v\"}").status,
-              StatusIs(StatusCode::kInvalidArgument, "line 1: key longer than 256 bytes"));
+  EXPECT_THAT(
+      Read("{\"" + std::string(300, 'k') + "\":\"v\"}").status,
+      StatusIs(StatusCode::kInvalidArgument, "line 1, member 1: key longer than 256 bytes"));
 }
 
 TEST(JsonLinesReaderTest, SourceErrorsPropagate) {
@@ -178,7 +266,7 @@ TEST(JsonLinesReaderTest, LargeInputErrorDeepInside) {
   ChunkedSource src(text, 70'000, 9);
   Outcome o = ReadAll(src);
   EXPECT_THAT(o.status, StatusIs(StatusCode::kInvalidArgument,
-                                 "line 150000: key \"amount\": boolean values are not allowed"));
+                                 "line 150000, member 2: boolean values are not allowed"));
   EXPECT_EQ(o.objects.size(), 149'999u);
 }
 

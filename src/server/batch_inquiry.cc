@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cstdio>
 #include <memory>
 #include <utility>
 
@@ -72,46 +71,6 @@ static_assert(TotalWidth() == kBatchLineWidth);
 
 constexpr std::array<std::string_view, 4> kConditionKinds = {"00", "01", "02", "03"};
 constexpr std::array<std::string_view, 3> kYearKinds = {"0", "1", "2"};
-
-// At most this many bytes of a value are quoted in a reason.
-constexpr size_t kMaxQuoted = 32;
-
-// `s` in double quotes for a reason: printable ASCII and (valid) UTF-8 kept, control bytes and
-// quotes escaped, cut at kMaxQuoted bytes on a character boundary.
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  size_t i = 0;
-  while (i < s.size()) {
-    if (i >= kMaxQuoted) {
-      out += "...";
-      break;
-    }
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const size_t n = Utf8SequenceLength(s, i);
-      if (n == 0) {
-        char hex[5];
-        std::snprintf(hex, sizeof hex, "\\x%02X", c);
-        out += hex;
-        ++i;
-      } else {
-        out.append(s.substr(i, n));
-        i += n;
-      }
-      continue;
-    }
-    if (c < 0x20 || c == 0x7F || c == '"' || c == '\\') {
-      char hex[5];
-      std::snprintf(hex, sizeof hex, "\\x%02X", c);
-      out += hex;
-    } else {
-      out += static_cast<char>(c);
-    }
-    ++i;
-  }
-  out += '"';
-  return out;
-}
 
 // Code points in `s`, which is valid UTF-8.
 size_t CountChars(std::string_view s) {
@@ -276,7 +235,7 @@ class LineParser {
       } else if (f[kScheme] == "2") {
         scheme = NumberingScheme::kAtenaNo;
       } else {
-        Fail(kScheme, "must be \"1\" (宛名番号) or \"2\" (統合宛名番号), got " + Quote(f[kScheme]));
+        Fail(kScheme, "must be \"1\" (宛名番号) or \"2\" (統合宛名番号)");
       }
     }
     std::optional<std::string> business_no;
@@ -334,7 +293,7 @@ class LineParser {
       if (f[kNonDisclosure] == "0" || f[kNonDisclosure] == "1") {
         non_disclosure = f[kNonDisclosure] == "1";
       } else {
-        Fail(kNonDisclosure, "must be \"0\" or \"1\", got " + Quote(f[kNonDisclosure]));
+        Fail(kNonDisclosure, "must be \"0\" or \"1\"");
       }
     }
 
@@ -386,7 +345,7 @@ class LineParser {
       if (to && !*to) Fail(kTo, "required when 照会年度区分 is \"2\"");
     }
     if (from && *from && to && *to && **to < **from) {
-      Fail(kTo, Quote(f[kTo]) + " is before 照会開始日付 (from) " + Quote(f[kFrom]));
+      Fail(kTo, "must not be before 照会開始日付 (from)");
     }
 
     if (failed_) return;
@@ -423,7 +382,7 @@ class LineParser {
   // YYYYMMDDhhmmss in JST, a real date and time.
   std::optional<TimePoint> ParseDateTime(std::string_view v) {
     if (!AllDigits(v)) {
-      Fail(kRequestedAt, "must be YYYYMMDDhhmmss (14 digits), got " + Quote(v));
+      Fail(kRequestedAt, "must be YYYYMMDDhhmmss (14 digits)");
       return std::nullopt;
     }
     const std::optional<layout::Date> date = layout::Date::FromYmd(
@@ -432,11 +391,11 @@ class LineParser {
     const int minute = Number(v.substr(10, 2));
     const int second = Number(v.substr(12, 2));
     if (!date) {
-      Fail(kRequestedAt, "not a real date: " + Quote(v));
+      Fail(kRequestedAt, "not a real date");
       return std::nullopt;
     }
     if (hour > 23 || minute > 59 || second > 59) {
-      Fail(kRequestedAt, "not a real time of day: " + Quote(v));
+      Fail(kRequestedAt, "not a real time of day");
       return std::nullopt;
     }
     using namespace std::chrono;
@@ -454,13 +413,12 @@ class LineParser {
       return std::nullopt;
     }
     if (v.front() == ' ') {
-      Fail(field, "must be left-aligned (padding spaces go on the right), got " + Quote(v));
+      Fail(field, "must be left-aligned (padding spaces go on the right)");
       return std::nullopt;
     }
     const std::string_view content = v.substr(0, v.find_last_not_of(' ') + 1);
     if (!std::all_of(content.begin(), content.end(), allowed)) {
-      Fail(field, "only " + std::string(allowed_text) +
-                      " allowed (padding spaces at the end), got " + Quote(v));
+      Fail(field, "only " + std::string(allowed_text) + " allowed (padding spaces at the end)");
       return std::nullopt;
     }
     return std::string(content);
@@ -474,7 +432,7 @@ class LineParser {
     }
     Result<Id> id = Id::Parse(v);
     if (!id.ok()) {
-      Fail(field, "must be " + std::string(form) + ", got " + Quote(v));
+      Fail(field, "must be " + std::string(form));
       return std::nullopt;
     }
     return *std::move(id);
@@ -489,20 +447,20 @@ class LineParser {
       if (!list.empty()) list += ", ";
       list += c;
     }
-    Fail(field, "must be one of " + list + ", got " + Quote(v));
+    Fail(field, "must be one of " + list);
     return std::nullopt;
   }
 
   std::optional<std::optional<layout::Date>> ParseOptionalDate(size_t field, std::string_view v) {
     if (IsBlank(v)) return std::optional<layout::Date>();
     if (!AllDigits(v)) {
-      Fail(field, "must be YYYYMMDD (8 digits) or blank, got " + Quote(v));
+      Fail(field, "must be YYYYMMDD (8 digits) or blank");
       return std::nullopt;
     }
     const std::optional<layout::Date> date = layout::Date::FromYmd(
         Number(v.substr(0, 4)), Number(v.substr(4, 2)), Number(v.substr(6, 2)));
     if (!date) {
-      Fail(field, "not a real date: " + Quote(v));
+      Fail(field, "not a real date");
       return std::nullopt;
     }
     return std::optional<layout::Date>(date);

@@ -72,8 +72,9 @@ struct BatchLineError {
   // The field in Japanese and English, e.g. "事務手続コード (procedure)"; "レコード (record)" for
   // problems of the whole line (field count, encoding, empty line).
   std::string field;
-  // What is wrong, in English, fit for the client. Never contains a resident's number
-  // (宛名番号, 統合宛名番号); other values are quoted with non-printable bytes escaped.
+  // What is wrong, in English, fit for the client. Never contains any of the line's values, nor
+  // a piece of one (a field may hold personal data, e.g. a resident's number in the wrong place):
+  // `line` and `field` say where, the reason says what was expected.
   std::string reason;
 
   friend bool operator==(const BatchLineError&, const BatchLineError&) = default;

@@ -76,8 +76,7 @@ void WriteInquiry(http::JsonWriter& w, const InquiryView& v, bool with_result) {
 Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& who,
                                    const layout::Catalogue& catalogue) {
   if (b.inquirer != who.tenant.org()) {
-    return InvalidArgumentError("照会者機関コード (inquirer): " + b.inquirer.str() +
-                                " is not this tenant's organisation");
+    return InvalidArgumentError("照会者機関コード (inquirer): not this tenant's organisation");
   }
   if (b.scheme != NumberingScheme::kAtenaNo || !b.atena_no) {
     return InvalidArgumentError(
@@ -117,8 +116,9 @@ Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& 
       }
     }
     if (year_item == nullptr) {
-      return InvalidArgumentError("照会年度区分 (fiscal-year kind): " + b.tm.str() +
-                                  " has no fiscal-year item to select by");
+      return InvalidArgumentError(
+          "照会年度区分 (fiscal-year kind): the 特定個人情報名コード (information name) has no "
+          "fiscal-year item to select by");
     }
     in.query[year_item->code()] = std::to_string(fiscal(*b.from));
   }

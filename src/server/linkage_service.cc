@@ -217,11 +217,21 @@ Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const 
     version = info->Version(in.layout_version);
   }
   if (version == nullptr) {
-    return NotFoundError(in.tm.str() + " has no layout version " + in.layout_version);
+    // The version asked for is the client's text: list the known ones instead of repeating it.
+    std::string known;
+    for (const layout::LayoutVersion* v : info->versions()) {
+      known += (known.empty() ? "" : ", ") + v->version();
+    }
+    return NotFoundError(in.tm.str() + " has no such layout version (versions: " + known + ")");
   }
+  size_t position = 0;
   for (const auto& [key, value] : in.query) {
+    ++position;
     if (version->FindItem(key) == nullptr) {
-      return InvalidArgumentError("query: " + key + " is not an item of " + in.tm.str() + " " +
+      // Not an item code, so the key is the client's text: named by position (in.query is in
+      // key order), as linkage::CheckQuery does.
+      return InvalidArgumentError("query: condition " + std::to_string(position) +
+                                  " in key order is not an item of " + in.tm.str() + " version " +
                                   version->version());
     }
   }
@@ -344,7 +354,8 @@ Result<InquiryView> LinkageService::GetInquiry(const TenantId& tenant,
   ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT " + std::string(kInquiryColumns) +
                                               " FROM inquiries WHERE inquiry_id = ?",
                                           {inquiry_id}));
-  if (!row) return NotFoundError("no inquiry " + inquiry_id.substr(0, 64));
+  // The id is the client's text (a path segment): not repeated.
+  if (!row) return NotFoundError("no such inquiry");
   ASSIGN_OR_RETURN(InquiryView v, InquiryFromRow(*row));
   ASSIGN_OR_RETURN(std::optional<crypto::Bytes> result, row->GetOptionalBlob(12));
   if (result) {

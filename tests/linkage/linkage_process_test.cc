@@ -617,7 +617,7 @@ TEST_F(LinkageProcessTest, NodeEndpointRefusesForgedTamperedExpiredMisdirectedAn
   for (const auto& [body, message] :
        std::vector<std::pair<std::string, std::string>>{{R"({"items":[]})", "empty"},
                                                         {R"({"items":[1]})", "items[0]"},
-                                                        {R"({"things":[]})", "things"},
+                                                        {R"({"things":[]})", "unknown field #1"},
                                                         {"[", "body"}}) {
     auto r = hub->Send({"POST", NodeUrl(1) + "/node/v1/batch/provision-requests", {}, body});
     ASSERT_OK(r);
