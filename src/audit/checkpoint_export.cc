@@ -256,4 +256,20 @@ Result<std::vector<CheckpointRecord>> ReadCheckpointFile(const std::string& path
   return records;
 }
 
+Result<std::shared_ptr<CheckpointSink>> OpenCheckpointSink(const std::string& dir,
+                                                           const std::string& scope) {
+  if (dir.empty()) return std::shared_ptr<CheckpointSink>();
+  if (scope.empty() || scope.size() > 64 ||
+      scope.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
+          std::string::npos) {
+    return InvalidArgumentError("audit checkpoint export: bad scope name");
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return InternalError(dir + ": cannot create the checkpoint directory: " + std::strerror(errno));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<CheckpointFile> file,
+                   CheckpointFile::Open(dir + "/" + scope + ".checkpoints.jsonl"));
+  return std::shared_ptr<CheckpointSink>(std::move(file));
+}
+
 }  // namespace chukan::audit

@@ -93,6 +93,13 @@ class CheckpointFile final : public CheckpointSink {
   std::string path_;
 };
 
+// The sink of one audit log's exported checkpoints: <dir>/<scope>.checkpoints.jsonl, the
+// directory created (0700) when missing. Null when `dir` is empty (no export configured).
+// `scope` must be "platform", "hub" or a tenant id (letters and digits).
+// Errors: kInvalidArgument (a bad scope), kInternal naming the path (cannot create or append).
+Result<std::shared_ptr<CheckpointSink>> OpenCheckpointSink(const std::string& dir,
+                                                           const std::string& scope);
+
 // Reads a whole checkpoint file (memory proportional to its size: about 370 bytes a line).
 // Errors: kNotFound "PATH: no such file"; kDataLoss "PATH line N: <what is wrong>" for the first
 // malformed or empty line (values are never quoted); kInternal on other I/O errors.

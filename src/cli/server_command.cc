@@ -124,6 +124,12 @@ int RunServer(const std::string& config_path) {
     return Fail("プラットフォームを開けません", "cannot open the platform", platform.status());
   }
   server::ApiAuth api_auth(**platform);
+  // The audit logs' heads are signed within a few seconds of their last entry, and at shutdown
+  // (after the listeners and delivery stopped: see below).
+  PeriodicTask audit_checkpoints(std::chrono::seconds(2), [&platform] {
+    Status s = (*platform)->CheckpointAuditLogs();
+    if (!s.ok()) log::Error("audit.checkpoint_failed", {log::StatusField(s)});
+  });
   // Refused authentications are recorded in aggregate, once a minute and at shutdown.
   PeriodicTask auth_flush(std::chrono::seconds(60), [&api_auth] {
     Result<int64_t> n = api_auth.Flush();
@@ -235,6 +241,7 @@ int RunServer(const std::string& config_path) {
   housekeeper.reset();
   if (sender) sender->Stop();
   auth_flush.Stop();
+  audit_checkpoints.Stop();
   std::printf("chukan server: 停止しました / stopped\n");
   return 0;
 }

@@ -108,7 +108,9 @@ Result<std::unique_ptr<Hub>> Hub::Open(const HubConfig& config, std::shared_ptr<
                                        const Clock& clock) {
   std::unique_ptr<Hub> hub(
       new Hub(config, std::move(db), std::move(keys), std::move(catalogue), clock));
-  ASSIGN_OR_RETURN(hub->store_, HubStore::Open(hub->db_, &hub->keys_.audit, clock));
+  ASSIGN_OR_RETURN(std::shared_ptr<audit::CheckpointSink> sink,
+                   audit::OpenCheckpointSink(config.audit_checkpoint_dir, "hub"));
+  ASSIGN_OR_RETURN(hub->store_, HubStore::Open(hub->db_, &hub->keys_.audit, clock, sink));
   RETURN_IF_ERROR(store::ApplyMigrations(*hub->db_, "outbox", store::OutboxMigrations(), clock));
   store::OutboxOptions oo;
   oo.max_attempts = config.delivery.max_attempts;

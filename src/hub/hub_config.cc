@@ -18,6 +18,7 @@ Result<HubConfig> LoadHubConfig(const std::string& path) {
                                     "tls.key",
                                     "tls.client_ca",
                                     "keys.dir",
+                                    "audit.checkpoint_dir",
                                     "layout.dir",
                                     "permits.validity_seconds",
                                     "permits.approval_validity_seconds",
@@ -61,6 +62,10 @@ Result<HubConfig> LoadHubConfig(const std::string& path) {
   ASSIGN_OR_RETURN(cfg.store, store::ReadStoreOptions(c, base, "chukan_hub"));
   ASSIGN_OR_RETURN(std::string keys_dir, c.GetString("keys.dir", ""));
   cfg.keys_dir = keys_dir.empty() ? cfg.store.data_dir + "/keys" : ResolvePath(base, keys_dir);
+  // Where the signed audit checkpoints are also written (best outside the data directory, on
+  // storage the operator of the database does not control); empty: not exported.
+  ASSIGN_OR_RETURN(std::string checkpoint_dir, c.GetString("audit.checkpoint_dir", ""));
+  cfg.audit_checkpoint_dir = checkpoint_dir.empty() ? "" : ResolvePath(base, checkpoint_dir);
   ASSIGN_OR_RETURN(std::string layout_dir, c.GetString("layout.dir", "data/layout"));
   cfg.layout_dir = ResolvePath(base, layout_dir);
 

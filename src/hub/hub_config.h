@@ -60,6 +60,9 @@ struct HubConfig {
   std::string tls_client_ca;
   store::StoreOptions store;
   std::string keys_dir;
+  // [audit] checkpoint_dir: an exported copy of the hub's signed audit checkpoints
+  // (<dir>/hub.checkpoints.jsonl); empty: none.
+  std::string audit_checkpoint_dir;
   std::string layout_dir;
   std::chrono::seconds permit_validity{600};
   // For TMs with 自動応答不可 data, whose answers wait for a staff approval.

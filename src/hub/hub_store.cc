@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/log.h"
 #include "common/utf8.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
@@ -154,12 +155,19 @@ const std::vector<store::Migration>& HubMigrations() {
   return *m;
 }
 
-Result<std::unique_ptr<HubStore>> HubStore::Open(std::shared_ptr<store::Database> db,
-                                                 const crypto::SigningKey* audit_key,
-                                                 const Clock& clock) {
+HubStore::~HubStore() {
+  if (!audit_) return;
+  Status s = audit_->CheckpointIfBehind().status();
+  if (!s.ok()) log::Error("audit.checkpoint_failed", {log::StatusField(s)});
+}
+
+Result<std::unique_ptr<HubStore>> HubStore::Open(
+    std::shared_ptr<store::Database> db, const crypto::SigningKey* audit_key, const Clock& clock,
+    std::shared_ptr<audit::CheckpointSink> checkpoint_sink) {
   RETURN_IF_ERROR(store::ApplyMigrations(*db, "hub", HubMigrations(), clock));
   audit::AuditLog::Options ao;
   ao.checkpoint_key = audit_key;
+  ao.checkpoint_sink = std::move(checkpoint_sink);
   ao.clock = &clock;
   ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditLog> audit, audit::AuditLog::Open(db, ao));
   return std::unique_ptr<HubStore>(new HubStore(std::move(db), std::move(audit), clock));

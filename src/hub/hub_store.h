@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "audit/audit_log.h"
+#include "audit/checkpoint_export.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/status.h"
@@ -61,9 +62,12 @@ class HubStore {
  public:
   // Applies the hub and audit migrations to `db`. `audit_key` signs audit checkpoints (not
   // owned; must outlive the store).
-  static Result<std::unique_ptr<HubStore>> Open(std::shared_ptr<store::Database> db,
-                                                const crypto::SigningKey* audit_key,
-                                                const Clock& clock = SystemClock::Get());
+  static Result<std::unique_ptr<HubStore>> Open(
+      std::shared_ptr<store::Database> db, const crypto::SigningKey* audit_key,
+      const Clock& clock = SystemClock::Get(),
+      std::shared_ptr<audit::CheckpointSink> checkpoint_sink = nullptr);
+  // Signs what the audit log holds beyond its last checkpoint (shutdown of a command).
+  ~HubStore();
 
   // Registers an organisation, or re-registers (replaces name, class, endpoint, keys and
   // certificate of) an existing one, which also re-activates it.

@@ -102,6 +102,12 @@ class Platform {
   // Closes and forgets every open context (shutdown).
   void CloseTenants();
 
+  // Signs the head of the platform's audit log and of every open tenant's, where no checkpoint
+  // covers it yet (AuditLog::CheckpointIfBehind), and exports what is not yet exported. Called
+  // every few seconds by the server and once at shutdown (also by the destructor). Returns the
+  // first error; the other logs are still tried.
+  Status CheckpointAuditLogs();
+
   audit::AuditLog& audit() { return *audit_; }
   const crypto::VerifyKey& audit_verify_key() const { return audit_key_.verify_key(); }
   store::TenantStore& store() { return *store_; }
@@ -110,7 +116,8 @@ class Platform {
  private:
   Platform(const Clock& clock, std::unique_ptr<store::TenantStore> store,
            std::shared_ptr<store::Database> db, crypto::SecretBytes master,
-           crypto::SigningKey audit_key, std::shared_ptr<const layout::Catalogue> catalogue);
+           crypto::SigningKey audit_key, std::shared_ptr<const layout::Catalogue> catalogue,
+           std::string checkpoint_dir);
   // Removes the cached context of `tenant` (if it is `only`, when given) and closes it.
   void Evict(const TenantId& tenant, const TenantContext* only = nullptr);
 
@@ -123,6 +130,7 @@ class Platform {
   crypto::SigningKey audit_key_;
   std::unique_ptr<audit::AuditLog> audit_;
   const std::shared_ptr<const layout::Catalogue> catalogue_;
+  const std::string checkpoint_dir_;  // [audit] checkpoint_dir; empty: no export
 
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<TenantContext>> tenants_;  // GUARDED_BY(mu_)

@@ -19,6 +19,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "tls.key",
                                     "tls.client_ca",
                                     "keys.dir",
+                                    "audit.checkpoint_dir",
                                     "layout.dir",
                                     "log.level",
                                     "log.path",
@@ -75,6 +76,10 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
 
   ASSIGN_OR_RETURN(std::string keys_dir, c.GetString("keys.dir", ""));
   cfg.keys_dir = keys_dir.empty() ? cfg.store.data_dir + "/keys" : ResolvePath(base, keys_dir);
+  // Where the signed audit checkpoints are also written (best outside the data directory, on
+  // storage the operator of the database does not control); empty: not exported.
+  ASSIGN_OR_RETURN(std::string checkpoint_dir, c.GetString("audit.checkpoint_dir", ""));
+  cfg.audit_checkpoint_dir = checkpoint_dir.empty() ? "" : ResolvePath(base, checkpoint_dir);
   ASSIGN_OR_RETURN(std::string layout_dir, c.GetString("layout.dir", "data/layout"));
   cfg.layout_dir = ResolvePath(base, layout_dir);
 

@@ -49,6 +49,9 @@ struct ServerConfig {
   std::string tls_client_ca;
   store::StoreOptions store;
   std::string keys_dir;
+  // [audit] checkpoint_dir: exported copies of the signed audit checkpoints, one file per log
+  // (<dir>/platform.checkpoints.jsonl, <dir>/<tenant>.checkpoints.jsonl); empty: none.
+  std::string audit_checkpoint_dir;
   std::string layout_dir;
   log::Options log;
 

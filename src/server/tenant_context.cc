@@ -24,6 +24,7 @@ Result<std::shared_ptr<TenantContext>> TenantContext::Open(Parts parts) {
   const Clock& clock = *parts.clock;
   audit::AuditLog::Options lo;
   lo.checkpoint_key = parts.checkpoint_key;
+  lo.checkpoint_sink = parts.checkpoint_sink;
   lo.clock = &clock;
   ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditLog> log, audit::AuditLog::Open(parts.db, lo));
   RETURN_IF_ERROR(store::ApplyMigrations(*parts.db, "linkage", LinkageMigrations(), clock));

@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "audit/audit_log.h"
+#include "audit/checkpoint_export.h"
 #include "common/clock.h"
 #include "common/ids.h"
 #include "crypto/ed25519.h"
@@ -41,6 +42,8 @@ class TenantContext {
     crypto::SecretBytes data_key;  // 32 bytes, unwrapped
     // Signs the tenant's audit checkpoints (the platform's key; must outlive the context).
     const crypto::SigningKey* checkpoint_key = nullptr;
+    // Where the checkpoints are also exported (audit::OpenCheckpointSink); may be null.
+    std::shared_ptr<audit::CheckpointSink> checkpoint_sink;
     // The data standard layout; null for administrative uses that need no replica store.
     std::shared_ptr<const layout::Catalogue> catalogue;
     const Clock* clock = &SystemClock::Get();
