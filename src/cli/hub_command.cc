@@ -76,6 +76,14 @@ Result<crypto::Bytes> ReadPublicKeyFile(const std::string& path) {
 }
 
 int RunHub(const std::string& config_path) {
+  // Blocked before any thread starts (the hub's committer starts in Hub::Open), so that a
+  // SIGTERM reaches sigwait below and never a worker thread, which would end the process
+  // without a graceful stop.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   Result<hub::HubConfig> cfg = hub::LoadHubConfig(config_path);
   if (!cfg.ok())
     return Fail("設定ファイルを読めません", "cannot load the configuration", cfg.status());
@@ -122,11 +130,6 @@ int RunHub(const std::string& config_path) {
   so.tls = true;
   so.tls_options = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, true};
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto server = http::Server::Create(so, std::move(router));
   if (!server.ok()) return Fail("待ち受けできません", "cannot listen", server.status());
   if (Status s = (*deliverer)->Start(); !s.ok()) {

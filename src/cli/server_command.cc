@@ -103,6 +103,13 @@ class LinkageHousekeeper {
 };
 
 int RunServer(const std::string& config_path) {
+  // Block the signals before any thread starts (every thread inherits the mask), so that only
+  // sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   Result<server::ServerConfig> cfg = server::LoadServerConfig(config_path);
   if (!cfg.ok())
     return Fail("設定ファイルを読めません", "cannot load the configuration", cfg.status());
@@ -191,12 +198,6 @@ int RunServer(const std::string& config_path) {
     so.tls = true;
     so.tls_options = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, !cfg->tls_client_ca.empty()};
   }
-  // Block the signals before any thread starts, so only sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Result<std::unique_ptr<http::Server>> server = http::Server::Create(so, std::move(router));
   if (!server.ok()) return Fail("待ち受けできません", "cannot listen", server.status());

@@ -16,6 +16,7 @@
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "layout/value_check.h"
+#include "replica/import_spool.h"
 #include "replica_io/csv_writer.h"
 
 namespace chukan::replica {
@@ -228,9 +229,8 @@ class SeenKeys {
 
 constexpr size_t kInsertBatch = 256;
 
-// Sealed records on their way to the writer thread, back to back in one buffer: one allocation
-// a batch rather than one a record, and the buffers are reused, so neither thread frees memory
-// the other allocated (glibc makes such frees take the other thread's arena lock).
+// Sealed records on their way into one multi-row write, back to back in one buffer: one
+// allocation a batch rather than one a record, reused from batch to batch.
 class SealedBatch {
  public:
   size_t size() const { return keys_.size(); }
@@ -255,86 +255,6 @@ class SealedBatch {
   std::vector<Hash16> keys_;
   std::vector<uint8_t> bytes_;
   std::vector<size_t> ends_;  // ends_[i]: the end of record i in bytes_
-};
-
-// The database side of an import, on its own thread: reading, validating and sealing (the
-// caller's thread) overlap with the inserts — two stages for two cores. At most kMaxQueued
-// batches wait, so memory stays bounded. After a write fails, Push and Finish return that error.
-class WriterStage {
- public:
-  using WriteFn = std::function<Status(const SealedBatch&)>;
-  explicit WriterStage(WriteFn write) : write_(std::move(write)), thread_([this] { Run(); }) {}
-  ~WriterStage() { Finish().IgnoreError(); }  // the caller has already reported any error
-  WriterStage(const WriterStage&) = delete;
-  WriterStage& operator=(const WriterStage&) = delete;
-
-  // An empty batch to fill: one the writer is done with, if any (its buffers keep their size).
-  SealedBatch TakeEmpty() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (spare_.empty()) return SealedBatch();
-    SealedBatch b = std::move(spare_.back());
-    spare_.pop_back();
-    return b;
-  }
-
-  // Queues a batch; blocks while the queue is full.
-  Status Push(SealedBatch batch) {
-    std::unique_lock<std::mutex> lock(mu_);
-    space_.wait(lock, [&] { return queue_.size() < kMaxQueued || !error_.ok(); });
-    if (!error_.ok()) return error_;
-    queue_.push_back(std::move(batch));
-    ready_.notify_one();
-    return Status();
-  }
-
-  // Waits until every queued batch is written; returns the first write error.
-  Status Finish() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      closing_ = true;
-    }
-    ready_.notify_one();
-    if (thread_.joinable()) thread_.join();
-    std::lock_guard<std::mutex> lock(mu_);
-    return error_;
-  }
-
- private:
-  static constexpr size_t kMaxQueued = 4;
-
-  void Run() {
-    while (true) {
-      SealedBatch batch;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        ready_.wait(lock, [&] { return !queue_.empty() || closing_; });
-        if (queue_.empty()) return;
-        batch = std::move(queue_.front());
-        queue_.pop_front();
-        space_.notify_one();
-      }
-      Status s = write_(batch);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!s.ok()) {
-        error_ = s;
-        queue_.clear();
-        space_.notify_all();
-        return;
-      }
-      batch.Clear();
-      if (spare_.size() < kMaxQueued) spare_.push_back(std::move(batch));
-    }
-  }
-
-  WriteFn write_;
-  std::mutex mu_;
-  std::condition_variable ready_;
-  std::condition_variable space_;
-  std::deque<SealedBatch> queue_;   // GUARDED_BY(mu_)
-  std::vector<SealedBatch> spare_;  // GUARDED_BY(mu_)
-  bool closing_ = false;            // GUARDED_BY(mu_)
-  Status error_;                    // GUARDED_BY(mu_)
-  std::thread thread_;              // last: starts after the members it uses exist
 };
 
 // XChaCha20 nonces for one import: 16 random bytes drawn once, then a 64-bit counter. Unique
@@ -559,128 +479,22 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   report.import_id = NewImportId();
   const int64_t now = ToUnixMicros(clock_.Now());
 
-  // Gives the writer connection its page cache size back when the import is over (declared
-  // before `tx`, so it runs after `tx` has ended and returned the connection). The pool keeps
-  // that connection: the import's 64 MiB cache had stayed with every later write of the tenant
-  // and filled as its database grew (a provider's server holding 60 MiB more after 30,000
-  // linkages).
-  struct CacheRestore {
-    store::Database* db = nullptr;  // set once the cache was raised
-    int64_t size = 0;               // the size to restore (PRAGMA cache_size units)
-    ~CacheRestore() {
-      if (db == nullptr) return;
-      Status s;
-      if (Result<std::unique_ptr<store::Transaction>> t = db->Begin(); !t.ok()) {
-        s = t.status();
-      } else if (s = (*t)->Exec("PRAGMA cache_size = " + std::to_string(size)); s.ok()) {
-        s = (*t)->Commit();
-      }
-      if (!s.ok()) log::Warn("replica.cache_restore_failed", {log::StatusField(s)});
-    }
-  } cache_restore;
-  ASSIGN_OR_RETURN(auto tx, db_->Begin());
-  if (tx->backend() == store::Backend::kSqlite) {
-    // The random-order key_hash index is the import's working set: give the writer connection a
-    // cache that holds it (64 MiB; SQLite's default is 2 MiB), or every insert rereads pages.
-    ASSIGN_OR_RETURN(std::optional<store::Row> before, tx->QueryOne("PRAGMA cache_size"));
-    if (!before) return InternalError("PRAGMA cache_size returned no row");
-    ASSIGN_OR_RETURN(cache_restore.size, before->GetInt(0));
-    RETURN_IF_ERROR(tx->Exec("PRAGMA cache_size = -65536"));
-    cache_restore.db = db_.get();
-  }
-  if (request.mode == ImportMode::kReplace) {
-    ASSIGN_OR_RETURN(report.deleted,
-                     tx->ExecCount("DELETE FROM replica_record WHERE tm = ?", {tm}));
-  }
-
+  // Stage, then commit. Phase 1 reads, checks and seals the whole upload into a local spool
+  // with no transaction open, so a slow or stalled client (the upload comes off the network)
+  // holds no lock of the tenant's. Phase 2 applies the spool — local disk only — in one write
+  // transaction, which is what the tenant's other writes may wait for (docs/replica.md).
+  ASSIGN_OR_RETURN(std::unique_ptr<ImportSpool> spool, ImportSpool::Create());
   ProblemList problems;
   SeenKeys seen;
   NonceSequence nonces;
   std::vector<layout::FieldProblem> field_problems;
   std::vector<uint8_t> plain;
   std::vector<uint8_t> ad;
-  std::vector<uint8_t> sealed_record;  // the reading thread's
+  std::vector<uint8_t> sealed_record;
   const std::span<const size_t> key_idx = version->key_item_indexes();
   bool writing = true;
   RowView row;
   std::optional<RowProblem> row_problem;
-  // New records are written in multi-row INSERTs (one round trip per batch, which is what makes
-  // PostgreSQL fast); the keys it reports as not inserted already existed and are updated.
-  const std::string full_batch_sql = InsertSql(kInsertBatch);
-  std::vector<store::Value> params;  // the writer thread's
-  // SQLite: one prepared single-row INSERT per record instead. A multi-row INSERT is a
-  // multi-row write that may abort, so SQLite keeps a statement journal for it: the old image of
-  // every page the statement touches (with the random key index, ~one page per row) is copied
-  // into a temporary file, ~2 pwrite calls per row. A single-row statement needs none, and with
-  // no network round trip to save the batching bought SQLite nothing else.
-  const bool row_at_a_time = tx->backend() == store::Backend::kSqlite;
-  auto write_rows = [&](const SealedBatch& batch) -> Status {
-    if (params.size() != 6) {
-      params.assign(
-          {store::Bytes(), tm, version->version(), store::Bytes(), report.import_id, now});
-    }
-    // Assigned in place: the two buffers keep their capacity from row to row.
-    store::Bytes& key = std::get<store::Bytes>(params[0]);
-    store::Bytes& sealed = std::get<store::Bytes>(params[3]);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const Hash16& kh = batch.key_hash(i);
-      const std::span<const uint8_t> s = batch.sealed(i);
-      key.assign(kh.begin(), kh.end());
-      sealed.assign(s.begin(), s.end());
-      ASSIGN_OR_RETURN(const int64_t n, tx->ExecCount(kInsertOneSql, params));
-      if (n == 1) {
-        report.inserted++;
-        continue;
-      }
-      RETURN_IF_ERROR(
-          tx->Exec(kUpdateSql, {version->version(), sealed, report.import_id, now, key}));
-      report.updated++;
-    }
-    return Status();
-  };
-  auto write_batch = [&](const SealedBatch& batch) -> Status {
-    if (batch.empty()) return Status();
-    if (row_at_a_time) return write_rows(batch);
-    params.clear();
-    params.reserve(batch.size() * 6);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const Hash16& kh = batch.key_hash(i);
-      const std::span<const uint8_t> sealed = batch.sealed(i);
-      params.emplace_back(store::Bytes(kh.begin(), kh.end()));
-      params.emplace_back(tm);
-      params.emplace_back(version->version());
-      params.emplace_back(store::Bytes(sealed.begin(), sealed.end()));
-      params.emplace_back(report.import_id);
-      params.emplace_back(now);
-    }
-    ASSIGN_OR_RETURN(
-        std::vector<store::Row> inserted,
-        tx->Query(batch.size() == kInsertBatch ? full_batch_sql : InsertSql(batch.size()), params));
-    report.inserted += static_cast<int64_t>(inserted.size());
-    if (inserted.size() != batch.size()) {
-      std::unordered_set<Hash16, Hash16Hasher> fresh;
-      for (const store::Row& r : inserted) {
-        ASSIGN_OR_RETURN(store::Bytes kh, r.GetBlob(0));
-        if (kh.size() != kHashBytes) return DataLossError("replica record: bad key hash");
-        Hash16 h;
-        std::copy(kh.begin(), kh.end(), h.begin());
-        fresh.insert(h);
-      }
-      for (size_t i = 0; i < batch.size(); ++i) {
-        const Hash16& kh = batch.key_hash(i);
-        if (fresh.contains(kh)) continue;
-        RETURN_IF_ERROR(
-            tx->Exec(kUpdateSql, {version->version(), params[6 * i + 3], report.import_id, now,
-                                  store::Bytes(kh.begin(), kh.end())}));
-        report.updated++;
-      }
-    }
-    return Status();
-  };
-  // Declared after `tx`, so the writer thread is joined before the transaction is destroyed.
-  WriterStage writer(write_batch);
-  SealedBatch batch;
-
   while (true) {
     Result<bool> more = rows->Next(row, row_problem);
     if (!more.ok()) {
@@ -730,12 +544,148 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
       writing = false;
       continue;
     }
-    if (!writing) continue;  // keep validating to count every problem, but write nothing more
-
-    store::Bytes kh(key_hash.begin(), key_hash.end());
+    if (!writing) continue;  // keep validating to count every problem, but stage nothing more
     if (request.mode == ImportMode::kDelete) {
-      ASSIGN_OR_RETURN(int64_t n,
-                       tx->ExecCount("DELETE FROM replica_record WHERE key_hash = ?", {kh}));
+      RETURN_IF_ERROR(spool->Append(key_hash, {}));
+      continue;
+    }
+    EncodeRecord(row.atena_no, row.values, plain);
+    keys_->Ad(tm, key_hash, ad);
+    RETURN_IF_ERROR(nonces.Seal(keys_->seal, plain, ad, sealed_record));
+    std::fill(plain.begin(), plain.end(), 0);
+    RETURN_IF_ERROR(spool->Append(key_hash, sealed_record));
+  }
+  RETURN_IF_ERROR(factory.Drain());
+  report.file_hash = factory.FileHash();
+  report.problem_count = problems.count;
+  report.problems = std::move(problems.list);
+  if (report.problem_count > 0) {
+    // Nothing was written: a rejected file never opened a transaction.
+    report.committed = false;
+    if (audit) RETURN_IF_ERROR(audit(nullptr, report));
+    return report;
+  }
+  RETURN_IF_ERROR(spool->Rewind());
+  RETURN_IF_ERROR(Apply(request, *version, report.import_id, now, *spool, report, audit));
+  return report;
+}
+
+Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVersion& version,
+                           const std::string& import_id, int64_t now, ImportSpool& spool,
+                           ImportReport& report, const AuditHook& audit) {
+  const std::string tm = request.tm.str();
+  // Gives the writer connection its page cache size back when the import is over (declared
+  // before `tx`, so it runs after `tx` has ended and returned the connection). The pool keeps
+  // that connection: the import's 64 MiB cache had stayed with every later write of the tenant
+  // and filled as its database grew (a provider's server holding 60 MiB more after 30,000
+  // linkages).
+  struct CacheRestore {
+    store::Database* db = nullptr;  // set once the cache was raised
+    int64_t size = 0;               // the size to restore (PRAGMA cache_size units)
+    ~CacheRestore() {
+      if (db == nullptr) return;
+      Status s;
+      if (Result<std::unique_ptr<store::Transaction>> t = db->Begin(); !t.ok()) {
+        s = t.status();
+      } else if (s = (*t)->Exec("PRAGMA cache_size = " + std::to_string(size)); s.ok()) {
+        s = (*t)->Commit();
+      }
+      if (!s.ok()) log::Warn("replica.cache_restore_failed", {log::StatusField(s)});
+    }
+  } cache_restore;
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  if (tx->backend() == store::Backend::kSqlite) {
+    // The random-order key_hash index is the import's working set: give the writer connection a
+    // cache that holds it (64 MiB; SQLite's default is 2 MiB), or every insert rereads pages.
+    ASSIGN_OR_RETURN(std::optional<store::Row> before, tx->QueryOne("PRAGMA cache_size"));
+    if (!before) return InternalError("PRAGMA cache_size returned no row");
+    ASSIGN_OR_RETURN(cache_restore.size, before->GetInt(0));
+    RETURN_IF_ERROR(tx->Exec("PRAGMA cache_size = -65536"));
+    cache_restore.db = db_.get();
+  }
+  if (request.mode == ImportMode::kReplace) {
+    ASSIGN_OR_RETURN(report.deleted,
+                     tx->ExecCount("DELETE FROM replica_record WHERE tm = ?", {tm}));
+  }
+  // New records are written in multi-row INSERTs (one round trip per batch, which is what makes
+  // PostgreSQL fast); the keys it reports as not inserted already existed and are updated.
+  const std::string full_batch_sql = InsertSql(kInsertBatch);
+  std::vector<store::Value> params;
+  // SQLite: one prepared single-row INSERT per record instead. A multi-row INSERT is a
+  // multi-row write that may abort, so SQLite keeps a statement journal for it: the old image of
+  // every page the statement touches (with the random key index, ~one page per row) is copied
+  // into a temporary file, ~2 pwrite calls per row. A single-row statement needs none, and with
+  // no network round trip to save the batching bought SQLite nothing else.
+  const bool row_at_a_time = tx->backend() == store::Backend::kSqlite;
+  auto write_rows = [&](const SealedBatch& batch) -> Status {
+    if (params.size() != 6) {
+      params.assign({store::Bytes(), tm, version.version(), store::Bytes(), import_id, now});
+    }
+    // Assigned in place: the two buffers keep their capacity from row to row.
+    store::Bytes& key = std::get<store::Bytes>(params[0]);
+    store::Bytes& sealed = std::get<store::Bytes>(params[3]);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Hash16& kh = batch.key_hash(i);
+      const std::span<const uint8_t> sb = batch.sealed(i);
+      key.assign(kh.begin(), kh.end());
+      sealed.assign(sb.begin(), sb.end());
+      ASSIGN_OR_RETURN(const int64_t n, tx->ExecCount(kInsertOneSql, params));
+      if (n == 1) {
+        report.inserted++;
+        continue;
+      }
+      RETURN_IF_ERROR(tx->Exec(kUpdateSql, {version.version(), sealed, import_id, now, key}));
+      report.updated++;
+    }
+    return Status();
+  };
+  auto write_batch = [&](const SealedBatch& batch) -> Status {
+    if (batch.empty()) return Status();
+    if (row_at_a_time) return write_rows(batch);
+    params.clear();
+    params.reserve(batch.size() * 6);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Hash16& kh = batch.key_hash(i);
+      const std::span<const uint8_t> sealed = batch.sealed(i);
+      params.emplace_back(store::Bytes(kh.begin(), kh.end()));
+      params.emplace_back(tm);
+      params.emplace_back(version.version());
+      params.emplace_back(store::Bytes(sealed.begin(), sealed.end()));
+      params.emplace_back(import_id);
+      params.emplace_back(now);
+    }
+    ASSIGN_OR_RETURN(
+        std::vector<store::Row> inserted,
+        tx->Query(batch.size() == kInsertBatch ? full_batch_sql : InsertSql(batch.size()), params));
+    report.inserted += static_cast<int64_t>(inserted.size());
+    if (inserted.size() != batch.size()) {
+      std::unordered_set<Hash16, Hash16Hasher> fresh;
+      for (const store::Row& r : inserted) {
+        ASSIGN_OR_RETURN(store::Bytes kh, r.GetBlob(0));
+        if (kh.size() != kHashBytes) return DataLossError("replica record: bad key hash");
+        Hash16 h;
+        std::copy(kh.begin(), kh.end(), h.begin());
+        fresh.insert(h);
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const Hash16& kh = batch.key_hash(i);
+        if (fresh.contains(kh)) continue;
+        RETURN_IF_ERROR(tx->Exec(kUpdateSql, {version.version(), params[6 * i + 3], import_id, now,
+                                              store::Bytes(kh.begin(), kh.end())}));
+        report.updated++;
+      }
+    }
+    return Status();
+  };
+  SealedBatch batch;
+  Hash16 key_hash;
+  std::vector<uint8_t> sealed;
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, spool.Next(key_hash, sealed));
+    if (!more) break;
+    if (request.mode == ImportMode::kDelete) {
+      ASSIGN_OR_RETURN(int64_t n, tx->ExecCount("DELETE FROM replica_record WHERE key_hash = ?",
+                                                {store::Bytes(key_hash.begin(), key_hash.end())}));
       if (n == 0) {
         report.not_found++;
       } else {
@@ -743,35 +693,19 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
       }
       continue;
     }
-    EncodeRecord(row.atena_no, row.values, plain);
-    keys_->Ad(tm, key_hash, ad);
-    RETURN_IF_ERROR(nonces.Seal(keys_->seal, plain, ad, sealed_record));
-    std::fill(plain.begin(), plain.end(), 0);
-    batch.Add(key_hash, sealed_record);
+    batch.Add(key_hash, sealed);
     if (batch.size() == kInsertBatch) {
-      RETURN_IF_ERROR(writer.Push(std::move(batch)));
-      batch = writer.TakeEmpty();
+      RETURN_IF_ERROR(write_batch(batch));
+      batch.Clear();
     }
   }
-  if (writing) RETURN_IF_ERROR(writer.Push(std::move(batch)));
-  RETURN_IF_ERROR(writer.Finish());
-  RETURN_IF_ERROR(factory.Drain());
-  report.file_hash = factory.FileHash();
-  report.problem_count = problems.count;
-  report.problems = std::move(problems.list);
-
-  if (report.problem_count > 0) {
-    RETURN_IF_ERROR(tx->Rollback());
-    report.committed = false;
-    report.inserted = report.updated = report.deleted = report.not_found = 0;
-    if (audit) RETURN_IF_ERROR(audit(nullptr, report));
-    return report;
-  }
+  RETURN_IF_ERROR(write_batch(batch));
+  std::fill(sealed.begin(), sealed.end(), 0);
   const Status recorded = tx->Exec(
       "INSERT INTO replica_import (import_id, idempotency_key, file_hash, tm, version, mode, "
       "rows_total, inserted, updated, deleted, not_found, actor, created_at_us) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      {report.import_id,
+      {import_id,
        request.idempotency_key.empty() ? store::Value(nullptr)
                                        : store::Value(request.idempotency_key),
        report.file_hash, tm, report.version, report.mode, report.rows, report.inserted,
@@ -782,8 +716,7 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   RETURN_IF_ERROR(recorded);
   report.committed = true;
   if (audit) RETURN_IF_ERROR(audit(tx.get(), report));
-  RETURN_IF_ERROR(tx->Commit());
-  return report;
+  return tx->Commit();
 }
 
 Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
@@ -827,6 +760,12 @@ Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
     out.push_back(std::move(r));
   }
   return out;
+}
+
+Status ReplicaStore::CheckExportable(const TmCode& tm, const std::string& version) {
+  // An empty version means "the latest with records", else the latest the catalogue has: both
+  // resolve whenever the TM is known.
+  return FindVersion(tm, version).status();
 }
 
 Result<int64_t> ReplicaStore::Export(const TmCode& tm, const std::string& version_in,

@@ -108,6 +108,8 @@ using ChunkSink = std::function<Status(std::string_view chunk)>;
 // The tenant-database migrations of the replica store (component "replica").
 const std::vector<store::Migration>& ReplicaMigrations();
 
+class ImportSpool;
+
 class ReplicaStore {
  public:
   // `db` is the tenant's database (migrations are applied), `data_key` its 32-byte data key.
@@ -117,9 +119,12 @@ class ReplicaStore {
       TenantId tenant, std::shared_ptr<store::Database> db, const crypto::SecretBytes& data_key,
       std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock = SystemClock::Get());
 
-  // Imports the rows of `source` (CSV or JSON Lines, see record_source.h). `audit` is called
-  // inside the import's transaction when it commits (so the import and its audit entry commit
-  // together), and separately when it is refused.
+  // Imports the rows of `source` (CSV or JSON Lines, see record_source.h) in two phases: the
+  // whole source is read, checked and sealed into a local spool (ImportSpool) with no
+  // transaction open — a slow upload holds no lock — and then the spool is applied in one write
+  // transaction (all or nothing). `audit` is called inside that transaction when it commits (so
+  // the import and its audit entry commit together), and without one when the file is refused.
+  // Blocks for the upload and the apply.
   // Returns the report whether or not it committed (problems are not errors). Errors:
   // kNotFound (unknown TM or version), kAlreadyExists (idempotency key reused for different
   // content), kInvalidArgument (a malformed header, which names line 1 and the column), and
@@ -130,6 +135,10 @@ class ReplicaStore {
 
   // The records of one resident (all TMs, or one). kInvalidArgument for a bad atena_no.
   Result<std::vector<Record>> Find(const AtenaNo& atena_no, const std::optional<TmCode>& tm);
+
+  // Whether Export(tm, version) would find the TM and version: kNotFound (naming neither
+  // value) when not, so that the caller can answer before it starts streaming.
+  Status CheckExportable(const TmCode& tm, const std::string& version);
 
   // Streams the records of `tm` (version: as given, else the latest with records) as CSV in the
   // import format (header "atena_no,<item codes>"), in import order, to `sink`.
@@ -148,6 +157,10 @@ class ReplicaStore {
   ReplicaStore(TenantId tenant, std::shared_ptr<store::Database> db, std::unique_ptr<Keys> keys,
                std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock);
   Result<const layout::LayoutVersion*> FindVersion(const TmCode& tm, const std::string& version);
+  // Phase 2 of Import: applies the spooled records in one write transaction.
+  Status Apply(const ImportRequest& request, const layout::LayoutVersion& version,
+               const std::string& import_id, int64_t now, ImportSpool& spool, ImportReport& report,
+               const AuditHook& audit);
 
  public:
   ~ReplicaStore();

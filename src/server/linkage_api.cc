@@ -327,22 +327,51 @@ Status LinkageApi::Register(http::Router& router) {
     RETURN_IF_ERROR(Add(router, "POST", "/api/v1/inquiries/batch", std::move(h)));
   }
   {
-    auto h = route(
-        ApiRole::kSystem, 0,
-        [this](const ClientIdentity& who, http::Request& req,
-               const std::string&) -> Result<http::Response> {
-          const std::string id(req.PathParam("id").value_or(""));
-          ASSIGN_OR_RETURN(int64_t wait_ms, QueryInt(req, "wait_ms", 0, 0, 30'000));
-          ASSIGN_OR_RETURN(
-              InquiryView v,
-              wait_ms > 0 ? linkage_.WaitInquiry(who.tenant, id, std::chrono::milliseconds(wait_ms))
-                          : linkage_.GetInquiry(who.tenant, id));
+    // An inquiry and, when it has ended, its result. With wait_ms, a long poll: the answer
+    // comes when the inquiry ends or the time is up, and the wait holds no thread (an async
+    // route; the waits are InquiryWaiters').
+    auto h = [this](http::Request& req, http::Responder out) {
+      const ApiPrincipal& caller = ApiAuth::Caller(req);
+      auto answer = [tenant = caller.tenant, who = caller.who, method = req.method,
+                     path = req.path.substr(0, 200),
+                     rid = req.request_id](const Result<InquiryView>& v) -> http::Response {
+        Result<http::Response> r = v.status();
+        if (v.ok()) {
           http::JsonWriter w;
-          WriteInquiry(w, v, true);
-          ASSIGN_OR_RETURN(std::string json, w.Finish());
-          return http::Response::Json(200, std::move(json));
-        });
-    RETURN_IF_ERROR(Add(router, "GET", "/api/v1/inquiries/{id}", std::move(h)));
+          WriteInquiry(w, *v, true);
+          Result<std::string> json = w.Finish();
+          r = json.ok() ? Result<http::Response>(http::Response::Json(200, std::move(*json)))
+                        : Result<http::Response>(json.status());
+        }
+        tenant->Audit({who.tenant.str(), "client:" + who.name, "api." + method, path,
+                       r.ok() ? "ok" : "error:" + std::string(StatusCodeName(r.status().code())),
+                       rid.str()});
+        return r.ok() ? std::move(*r) : ErrorResponse(r.status(), rid);
+      };
+      // An inquiry id is a 処理通番 of 32 hex digits; anything else names no inquiry.
+      Result<PermitId> id = PermitId::Parse(req.PathParam("id").value_or(""));
+      if (!id.ok()) {
+        out.Send(answer(NotFoundError("no such inquiry")));
+        return;
+      }
+      Result<int64_t> wait_ms = QueryInt(req, "wait_ms", 0, 0, 30'000);
+      if (!wait_ms.ok() || *wait_ms == 0) {
+        out.Send(answer(wait_ms.ok() ? linkage_.GetInquiry(caller.who.tenant, id->str())
+                                     : Result<InquiryView>(wait_ms.status())));
+        return;
+      }
+      auto responder = std::make_shared<http::Responder>(std::move(out));
+      Status watching = linkage_.WatchInquiry(
+          caller.who.tenant, id->str(), caller.who.name, std::chrono::milliseconds(*wait_ms),
+          [responder, answer](Result<InquiryView> v) { responder->Send(answer(v)); });
+      if (!watching.ok()) {
+        http::Response busy = answer(watching);
+        busy.headers.Set("Retry-After", "1");
+        responder->Send(std::move(busy));
+      }
+    };
+    RETURN_IF_ERROR(router.AddAsync("GET", "/api/v1/inquiries/{id}", std::move(h),
+                                    auth_.Route(ApiRole::kSystem, 0)));
   }
   {
     auto h = route(ApiRole::kSystem, 0,

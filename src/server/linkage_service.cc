@@ -68,6 +68,8 @@ LinkageService::LinkageService(Platform& platform,
       clock_(clock) {
   // Invariant: the options come from a validated configuration.
   outbox_ = store::Outbox::Create(options_.outbox, clock_).value();
+  waiters_ = std::make_unique<InquiryWaiters>(
+      InquiryWaiters::Limits{options_.waits_per_client, options_.waits_total, 4});
 }
 
 LinkageService::~LinkageService() = default;
@@ -366,46 +368,25 @@ Result<InquiryView> LinkageService::GetInquiry(const TenantId& tenant,
   return v;
 }
 
-void LinkageService::Changed(const std::string& inquiry_id) {
-  std::lock_guard<std::mutex> lock(wait_mu_);
-  auto it = changes_.find(inquiry_id);
-  if (it == changes_.end()) return;  // nobody waits for it
-  ++it->second.changes;
-  it->second.cv.notify_all();
-}
+void LinkageService::Changed(const std::string& inquiry_id) { waiters_->Wake(inquiry_id); }
 
-void LinkageService::ChangedAll() {
-  std::lock_guard<std::mutex> lock(wait_mu_);
-  ++sweeps_;
-  for (auto& [id, w] : changes_) w.cv.notify_all();
-}
+void LinkageService::ChangedAll() { waiters_->WakeAll(); }
 
-Result<InquiryView> LinkageService::WaitInquiry(const TenantId& tenant,
-                                                const std::string& inquiry_id,
-                                                std::chrono::milliseconds wait) {
-  const auto deadline = std::chrono::steady_clock::now() + wait;
-  // Registered before the first read, so a change between the read and the wait is not lost.
-  std::unique_lock<std::mutex> lock(wait_mu_);
-  Waiters& w = changes_[inquiry_id];
-  ++w.waiters;
-  lock.unlock();
-  Result<InquiryView> v = NotFoundError("");
-  while (true) {
-    lock.lock();
-    const int64_t seen = w.changes;
-    const int64_t sweeps = sweeps_;
-    lock.unlock();
-    v = GetInquiry(tenant, inquiry_id);
-    if (!v.ok() || (v->state != "accepted" && v->state != "permitted")) break;
-    lock.lock();
-    const bool changed =
-        w.cv.wait_until(lock, deadline, [&] { return w.changes != seen || sweeps_ != sweeps; });
-    lock.unlock();
-    if (!changed) break;
-  }
-  lock.lock();
-  if (--w.waiters == 0) changes_.erase(inquiry_id);
-  return v;
+Status LinkageService::WatchInquiry(const TenantId& tenant, const std::string& inquiry_id,
+                                    const std::string& client, std::chrono::milliseconds wait,
+                                    InquiryDone done) {
+  // Registered before the first read (Add fires once at once), so an end between the read and
+  // the registration is not lost.
+  auto fire = [this, tenant, inquiry_id, done = std::move(done)](bool timed_out) -> bool {
+    Result<InquiryView> v = GetInquiry(tenant, inquiry_id);
+    if (!timed_out && v.ok() && (v->state == "accepted" || v->state == "permitted")) {
+      return false;  // still open: wait on
+    }
+    done(std::move(v));
+    return true;
+  };
+  return waiters_->Add(inquiry_id, tenant.str() + "/" + client, InquiryWaiters::Clock::now() + wait,
+                       std::move(fire));
 }
 
 Result<std::vector<InquiryView>> LinkageService::ListInquiries(

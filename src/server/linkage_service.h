@@ -38,6 +38,7 @@
 #include "linkage/permit.h"
 #include "replica/replica_store.h"
 #include "server/hub_link.h"
+#include "server/inquiry_waiters.h"
 #include "server/linkage_schema.h"
 #include "server/platform.h"
 #include "store/group_commit.h"
@@ -122,6 +123,9 @@ class LinkageService {
     std::chrono::seconds inquiry_timeout{3600};
     int64_t result_days = 30;
     store::OutboxOptions outbox;
+    // Long polls (WatchInquiry): per client and in all.
+    int waits_per_client = 16;
+    int waits_total = 10'000;
   };
 
   // `hub` may be null (no linkage configured: every linkage call fails with
@@ -143,10 +147,14 @@ class LinkageService {
   Result<InquiryView> CreateInquiry(const TenantId& tenant, const InquiryInput& input);
   // kNotFound for an id of another tenant or none.
   Result<InquiryView> GetInquiry(const TenantId& tenant, const std::string& inquiry_id);
-  // Like GetInquiry, but while the inquiry is still open (accepted or permitted) waits up to
-  // `wait` for it to change (a long poll, so existing systems need not poll in a loop).
-  Result<InquiryView> WaitInquiry(const TenantId& tenant, const std::string& inquiry_id,
-                                  std::chrono::milliseconds wait);
+  // A long poll, so that existing systems need not poll in a loop: calls `done` once, on one
+  // of the waiters' threads, with GetInquiry's answer as soon as the inquiry is no longer open
+  // (accepted or permitted), or when `wait` has passed. Holds no thread meanwhile.
+  // Errors (then `done` is never called): kResourceExhausted when `client` already has
+  // Options::waits_per_client long polls waiting, or the server Options::waits_total.
+  using InquiryDone = std::function<void(Result<InquiryView>)>;
+  Status WatchInquiry(const TenantId& tenant, const std::string& inquiry_id,
+                      const std::string& client, std::chrono::milliseconds wait, InquiryDone done);
   Result<std::vector<InquiryView>> ListInquiries(const TenantId& tenant,
                                                  const std::optional<std::string>& state,
                                                  int64_t since_us, int limit);
@@ -240,17 +248,10 @@ class LinkageService {
   std::unique_ptr<store::Outbox> outbox_;
   std::mutex mu_;
   std::function<void()> notify_;  // GUARDED_BY(mu_)
-  // Long polls: waiters per inquiry id, woken when that inquiry changes (or all, by a sweep).
+  // Long polls, woken when an inquiry ends (or all of them, after a sweep changed some).
   void Changed(const std::string& inquiry_id);
   void ChangedAll();
-  std::mutex wait_mu_;
-  struct Waiters {
-    int64_t changes = 0;
-    int waiters = 0;
-    std::condition_variable cv;  // only this inquiry's waiters wake
-  };
-  std::map<std::string, Waiters> changes_;  // GUARDED_BY(wait_mu_): only ids someone waits for
-  int64_t sweeps_ = 0;                      // GUARDED_BY(wait_mu_)
+  std::unique_ptr<InquiryWaiters> waiters_;
 };
 
 }  // namespace chukan::server

@@ -230,6 +230,8 @@ http::Response ReplicaApi::Export(http::Request& req) {
   if (!tm.ok()) return fail(tm.status());
   Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   if (!store.ok()) return fail(store.status());
+  // An unknown TM or version is answered now (404), not after a 200 has gone out.
+  if (Status s = (*store)->CheckExportable(*tm, VersionOf(req)); !s.ok()) return fail(s);
   // The CSV is produced while it is sent (bounded memory whatever the TM's size); the audit
   // entry follows once the producer knows how it ended.
   http::Response resp(200, "text/csv; charset=utf-8", "");

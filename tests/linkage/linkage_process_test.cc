@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -423,6 +424,52 @@ TEST_F(LinkageProcessTest, ApprovalQueueShowsTheAnswerAndOnlyAnApproverDecides) 
     }
   }
   EXPECT_THAT(outcomes, ::testing::ElementsAre("completed/", "refused/PROVIDER_REJECTED"));
+}
+
+// Issue 11, defect 4: long polls hold no thread. Before, each wait held one of the server's 64
+// handler threads, so 64 waits of one tenant made another tenant's simple GET take 18 s. Now
+// 80 concurrent waits of city A — 16 park (the per-client limit), the rest get 429 with
+// Retry-After at once — leave the insurer (another tenant of the same server) answered at once,
+// and the parked waits end as soon as the inquiry does.
+TEST_F(LinkageProcessTest, LongPollsOfOneTenantDoNotSlowAnother) {
+  StartNetwork();
+  json welfare = {{"atena_no", Atena(107)},
+                  {"procedure", "JT90000000000402"},
+                  {"tm", "TM90000000000102"},
+                  {"provider", kCityB.str()}};
+  const std::string id = Inquire(kCityA, welfare);
+  WaitFor(kCityA, id, {"permitted"});  // it now waits for city B's approver
+  std::vector<std::future<http::Response>> waits;
+  for (int i = 0; i < 80; ++i) {
+    waits.push_back(std::async(std::launch::async, [&] {
+      return Call(kCityA, "GET", "/api/v1/inquiries/" + id + "?wait_ms=20000");
+    }));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto t0 = std::chrono::steady_clock::now();
+  http::Response other = Call(kInsurer, "GET", "/api/v1/linkage/status");
+  EXPECT_EQ(other.status, 200) << other.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  // City B approves: every parked wait answers with the completed inquiry, long before 20 s.
+  json approvals = ApprovalsAtCityB(1);
+  ASSERT_EQ(approvals.size(), 1u);
+  const auto t1 = std::chrono::steady_clock::now();
+  ASSERT_EQ(Decide(approvals[0]["permit_id"].get<std::string>(), "approve"), 200);
+  int completed = 0, refused = 0;
+  for (auto& f : waits) {
+    http::Response r = f.get();
+    if (r.status == 200) {
+      EXPECT_EQ(json::parse(r.body)["state"], "completed") << r.body;
+      ++completed;
+    } else {
+      EXPECT_EQ(r.status, 429) << r.body;
+      EXPECT_EQ(r.headers.Get("Retry-After").value_or(""), "1");
+      ++refused;
+    }
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, std::chrono::seconds(10));
+  EXPECT_EQ(completed, 16);
+  EXPECT_EQ(refused, 64);
 }
 
 TEST_F(LinkageProcessTest, RefusedByThePermissionListNeverReachesTheProvider) {

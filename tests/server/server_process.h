@@ -1,5 +1,5 @@
-// Tests only: runs the real `chukan` binary — `chukan server` or `chukan hub` as a child process on a free
-// loopback port, and one-shot admin commands — and stops what it started.
+// Tests only: runs the real `chukan` binary — `chukan server` or `chukan hub` as a child process on
+// a free loopback port, and one-shot admin commands — and stops what it started.
 #ifndef CHUKAN_TESTS_SERVER_SERVER_PROCESS_H_
 #define CHUKAN_TESTS_SERVER_SERVER_PROCESS_H_
 
@@ -8,10 +8,18 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 namespace chukan::testing {
+
+// The chukan binary the tests run: CHUKAN_TEST_BINARY when set (to run a test against another
+// build, e.g. to show that it fails before a fix), else the one built with the tests.
+inline const char* ChukanBinary() {
+  const char* b = std::getenv("CHUKAN_TEST_BINARY");
+  return b != nullptr && *b != '\0' ? b : CHUKAN_BINARY;
+}
 
 struct CommandOutput {
   int exit_code = -1;
@@ -21,7 +29,7 @@ struct CommandOutput {
 // Runs `chukan ARGS` (shell-quoted by the caller) and captures standard output.
 inline CommandOutput RunChukan(const std::string& args) {
   CommandOutput r;
-  const std::string cmd = std::string(CHUKAN_BINARY) + " " + args + " 2>/dev/null";
+  const std::string cmd = std::string(ChukanBinary()) + " " + args + " 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
   char buf[4096];
@@ -39,9 +47,9 @@ class ServerProcess {
 
   // Returns false (with the server's output in `log`) if it did not come up.
   // `command` is the subcommand that takes --config: "server" or "hub".
-  // `binary` defaults to the chukan built with the tests (CHUKAN_BINARY).
+  // `binary` defaults to ChukanBinary().
   bool Start(const std::string& config, std::string* log, const char* command = "server",
-             const char* binary = CHUKAN_BINARY) {
+             const char* binary = ChukanBinary()) {
     int pipefd[2];
     if (pipe(pipefd) != 0) return false;
     pid_ = fork();
@@ -49,8 +57,7 @@ class ServerProcess {
       dup2(pipefd[1], STDOUT_FILENO);
       close(pipefd[0]);
       close(pipefd[1]);
-      execl(binary, binary, command, "--config", config.c_str(),
-            static_cast<char*>(nullptr));
+      execl(binary, binary, command, "--config", config.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     close(pipefd[1]);

@@ -1,0 +1,158 @@
+#include "server/inquiry_waiters.h"
+
+#include <algorithm>
+
+namespace chukan::server {
+
+InquiryWaiters::InquiryWaiters(Limits limits) : limits_(limits) {
+  threads_.emplace_back([this] { RunTimer(); });
+  for (int i = 0; i < std::max(1, limits_.threads); ++i) {
+    threads_.emplace_back([this] { RunWorker(); });
+  }
+}
+
+InquiryWaiters::~InquiryWaiters() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    work_.clear();
+  }
+  timer_cv_.notify_all();
+  work_cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+  // The waits left are dropped unfired: their owners' destructors answer (a Responder dropped
+  // without an answer sends 500 to a connection that is being closed anyway).
+}
+
+Status InquiryWaiters::Add(const std::string& key, const std::string& client,
+                           Clock::time_point deadline, Fire fire) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return UnavailableError("the server is stopping");
+  if (static_cast<int>(waits_.size()) >= limits_.total) {
+    return ResourceExhaustedError("too many long polls are waiting on this server; retry later");
+  }
+  int& mine = per_client_[client];
+  if (mine >= limits_.per_client) {
+    return ResourceExhaustedError("this client already has " + std::to_string(mine) +
+                                  " long polls waiting (the most allowed); retry later");
+  }
+  ++mine;
+  const uint64_t id = next_id_++;
+  Wait& w = waits_[id];
+  w.key = key;
+  w.client = client;
+  w.deadline = deadline;
+  w.fire = std::move(fire);
+  by_key_.emplace(key, id);
+  const bool earliest = by_deadline_.empty() || deadline < by_deadline_.begin()->first;
+  by_deadline_.emplace(deadline, id);
+  Queue(id, w);
+  if (earliest) timer_cv_.notify_one();
+  return Status();
+}
+
+void InquiryWaiters::Wake(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [begin, end] = by_key_.equal_range(key);
+  for (auto it = begin; it != end; ++it) Queue(it->second, waits_.at(it->second));
+}
+
+void InquiryWaiters::WakeAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, w] : waits_) Queue(id, w);
+}
+
+int InquiryWaiters::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(waits_.size());
+}
+
+void InquiryWaiters::Queue(uint64_t id, Wait& w) {
+  if (w.queued) {
+    w.again = true;
+    return;
+  }
+  w.queued = true;
+  work_.emplace_back(id, false);
+  work_cv_.notify_one();
+}
+
+void InquiryWaiters::Remove(uint64_t id) {
+  auto it = waits_.find(id);
+  if (it == waits_.end()) return;
+  Wait& w = it->second;
+  auto [begin, end] = by_key_.equal_range(w.key);
+  for (auto k = begin; k != end; ++k) {
+    if (k->second == id) {
+      by_key_.erase(k);
+      break;
+    }
+  }
+  by_deadline_.erase({w.deadline, id});
+  if (auto c = per_client_.find(w.client); c != per_client_.end() && --c->second <= 0) {
+    per_client_.erase(c);
+  }
+  waits_.erase(it);
+}
+
+void InquiryWaiters::RunTimer() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    if (by_deadline_.empty()) {
+      timer_cv_.wait(lock);
+      continue;
+    }
+    const auto [deadline, id] = *by_deadline_.begin();
+    if (Clock::now() < deadline) {
+      timer_cv_.wait_until(lock, deadline);
+      continue;
+    }
+    by_deadline_.erase(by_deadline_.begin());
+    Wait& w = waits_.at(id);
+    w.deadline = Clock::time_point::min();  // no longer in by_deadline_
+    if (w.queued) {
+      w.again = true;
+      w.expired = true;  // the fire in progress is followed by the final one
+    } else {
+      w.queued = true;
+      work_.emplace_back(id, true);
+      work_cv_.notify_one();
+    }
+  }
+}
+
+void InquiryWaiters::RunWorker() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [this] { return stopping_ || !work_.empty(); });
+    if (stopping_) return;
+    const auto [id, timed_out] = work_.front();
+    work_.pop_front();
+    auto it = waits_.find(id);
+    if (it == waits_.end()) continue;
+    Fire fire = it->second.fire;  // a copy: the wait may be removed while it runs
+    lock.unlock();
+    const bool done = fire(timed_out);
+    fire = nullptr;
+    lock.lock();
+    it = waits_.find(id);
+    if (it == waits_.end()) continue;
+    Wait& w = it->second;
+    if (done || timed_out) {
+      Remove(id);
+    } else if (w.expired) {
+      w.expired = false;
+      w.again = false;
+      work_.emplace_back(id, true);
+      work_cv_.notify_one();
+    } else if (w.again) {
+      w.again = false;
+      work_.emplace_back(id, false);
+      work_cv_.notify_one();
+    } else {
+      w.queued = false;
+    }
+  }
+}
+
+}  // namespace chukan::server

@@ -1,0 +1,97 @@
+#include "server/inquiry_waiters.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "common/status_matchers.h"
+
+namespace chukan::server {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using namespace std::chrono_literals;
+
+InquiryWaiters::Clock::time_point In(std::chrono::milliseconds d) {
+  return InquiryWaiters::Clock::now() + d;
+}
+
+// A wait is fired once at once (the inquiry may already have ended), then on each wake-up,
+// and finally at its deadline with timed_out = true.
+TEST(InquiryWaitersTest, FiresAtOnceOnWakeAndAtTheDeadline) {
+  InquiryWaiters w({16, 100, 2});
+  std::atomic<int> fires{0};
+  std::promise<bool> final_fire;
+  ASSERT_OK(w.Add("inq-1", "client", In(300ms), [&](bool timed_out) {
+    ++fires;
+    if (timed_out) final_fire.set_value(true);
+    return false;  // still open
+  }));
+  while (fires.load() < 1) std::this_thread::sleep_for(1ms);
+  w.Wake("inq-1");
+  w.Wake("another");  // names nobody
+  while (fires.load() < 2) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(w.size(), 1);
+  auto f = final_fire.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(f.get());
+  EXPECT_EQ(fires.load(), 3);
+  while (w.size() != 0) std::this_thread::sleep_for(1ms);
+}
+
+// A fire that answers ends the wait: it is not fired again, not even at its deadline.
+TEST(InquiryWaitersTest, AnAnsweredWaitEnds) {
+  InquiryWaiters w({16, 100, 2});
+  std::atomic<int> fires{0};
+  ASSERT_OK(w.Add("inq-1", "client", In(100ms), [&](bool) {
+    ++fires;
+    return true;
+  }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(fires.load(), 1);
+  EXPECT_EQ(w.size(), 0);
+}
+
+// Limits: per client, then in all; a refused wait is never fired, and the count frees up when
+// waits end.
+TEST(InquiryWaitersTest, LimitsPerClientAndInAll) {
+  InquiryWaiters w({2, 3, 1});
+  std::atomic<int> fires{0};
+  auto open = [&](bool) {
+    ++fires;
+    return false;
+  };
+  ASSERT_OK(w.Add("a", "alice", In(10s), open));
+  ASSERT_OK(w.Add("b", "alice", In(10s), open));
+  EXPECT_THAT(w.Add("c", "alice", In(10s), open), StatusIs(StatusCode::kResourceExhausted));
+  ASSERT_OK(w.Add("c", "bob", In(10s), open));
+  EXPECT_THAT(w.Add("d", "carol", In(10s), open), StatusIs(StatusCode::kResourceExhausted));
+  EXPECT_EQ(w.size(), 3);
+  EXPECT_EQ(fires.load() <= 3, true);
+}
+
+// Many waits, one thread each would be 1,000 threads: here they share the timer and two
+// workers, and all of them end at their deadlines.
+TEST(InquiryWaitersTest, ManyWaitsShareFewThreads) {
+  InquiryWaiters w({2000, 2000, 2});
+  std::atomic<int> timed_out{0};
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_OK(w.Add("inq-" + std::to_string(i), "c" + std::to_string(i), In(200ms), [&](bool t) {
+      if (t) ++timed_out;
+      return false;
+    }));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (timed_out.load() < 1000 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(timed_out.load(), 1000);
+  EXPECT_EQ(w.size(), 0);
+}
+
+}  // namespace
+}  // namespace chukan::server
