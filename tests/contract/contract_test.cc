@@ -87,8 +87,9 @@ std::string TaxCsv(int first, int count) {
   }
   f += "\n";
   for (int p = first; p < first + count; ++p) {
-    f += Atena(p) + ",2026,2026-01-01,1,3120000,100000,50000,200000,30000,150000,20000,1,0,1,2,,"
-                    "10000\n";
+    f += Atena(p) +
+         ",2026,2026-01-01,1,3120000,100000,50000,200000,30000,150000,20000,1,0,1,2,,"
+         "10000\n";
   }
   return f;
 }
@@ -166,8 +167,7 @@ struct Tls {
 
 // Sends `request` as it is over a new connection to 127.0.0.1:port (TLS 1.3 with a client
 // certificate when `tls` is set) and reads until the server closes it.
-std::optional<Answer> RawExchange(int port, const std::string& request, const Tls* tls,
-                                  bool head) {
+std::optional<Answer> RawExchange(int port, const std::string& request, const Tls* tls, bool head) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return std::nullopt;
   timeval tv{20, 0};
@@ -186,7 +186,7 @@ std::optional<Answer> RawExchange(int port, const std::string& request, const Tl
       }
     } else {
       std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                             SSL_CTX_free);
+                                                            SSL_CTX_free);
       SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
       SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);  // loopback test peer
       if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls->cert.c_str()) == 1 &&
@@ -224,9 +224,14 @@ class ContractTest : public ::testing::Test {
   // the documented path template.
   void Record(const std::string& spec, const std::string& method, const std::string& path,
               const Answer& a, const std::string& note, const std::string& kind = "") {
-    json r = {{"spec", spec},         {"method", method},          {"path", path},
-              {"status", a.status},   {"content_type", a.content_type},
-              {"headers", a.headers}, {"body", a.body},           {"note", note}};
+    json r = {{"spec", spec},
+              {"method", method},
+              {"path", path},
+              {"status", a.status},
+              {"content_type", a.content_type},
+              {"headers", a.headers},
+              {"body", a.body},
+              {"note", note}};
     if (!kind.empty()) r["kind"] = kind;
     records_.push_back(std::move(r));
   }
@@ -252,7 +257,8 @@ class ContractTest : public ::testing::Test {
              const std::string& path, const std::string& target, int expect,
              const std::string& note, const std::vector<std::string>& header_lines = {},
              const std::string& kind = "") {
-    std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    std::string req =
+        method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
     for (const std::string& h : header_lines) req += h + "\r\n";
     req += "\r\n";
     std::optional<Answer> a = RawExchange(port, req, tls, method == "HEAD");
@@ -299,8 +305,7 @@ class ContractTest : public ::testing::Test {
       std::ofstream out(file);
       for (const json& r : records_) out << r.dump() << "\n";
     }
-    const std::string cmd =
-        std::string(CHUKAN_RUN_NODE) + " check-records.mjs " + file + " 2>&1";
+    const std::string cmd = std::string(CHUKAN_RUN_NODE) + " check-records.mjs " + file + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     ASSERT_NE(p, nullptr);
     std::string out;
@@ -345,7 +350,8 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
   ASSERT_TRUE(solo.Start(config, &log)) << log;
   const int sp = solo.port();
   const std::string su = solo.url();
-  const std::vector<std::pair<std::string, std::string>> auth = {{"Authorization", "Bearer " + sys}};
+  const std::vector<std::pair<std::string, std::string>> auth = {
+      {"Authorization", "Bearer " + sys}};
   auto with = [&](std::vector<std::pair<std::string, std::string>> h, const std::string& k,
                   const std::string& v) {
     h.emplace_back(k, v);
@@ -377,15 +383,13 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
     const std::string exp = "/api/v1/replica/export";
     Call("server", *plain_, su, "GET", exp, exp + "?tm=" + kTax, 200, "export", "", auth);
     Call("server", *plain_, su, "GET", exp, exp, 400, "no tm", "", auth);
-    Call("server", *plain_, su, "GET", exp, exp + "?tm=" + kUnknownTm, 404, "unknown TM", "",
-         auth);
+    Call("server", *plain_, su, "GET", exp, exp + "?tm=" + kUnknownTm, 404, "unknown TM", "", auth);
     ApiGate(sp, "GET", exp, exp + "?tm=" + kTax, 0, sys, appr);
 
     const std::string rc = "/api/v1/replica/reconcile";
     Call("server", *plain_, su, "POST", rc, rc + "?tm=" + kTax, 200, "reconcile", file, csv);
     Call("server", *plain_, su, "POST", rc, rc, 400, "no tm", file, csv);
-    Call("server", *plain_, su, "POST", rc, rc + "?tm=" + kUnknownTm, 404, "unknown TM", file,
-         csv);
+    Call("server", *plain_, su, "POST", rc, rc + "?tm=" + kUnknownTm, 404, "unknown TM", file, csv);
     ApiGate(sp, "POST", rc, rc + "?tm=" + kTax, kUpload, sys, appr);
     for (const std::string& p : {imp, rec, exp, rc}) {
       Raw("server", sp, nullptr, "DELETE", p, p, 405, "wrong method", {}, "wrong-method");
@@ -502,10 +506,9 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
   api(a_url, a_sys, "POST", inq, inq, 412, "no subject code", no_code.dump());
   json unknown_provider = tax_inquiry(3, "c-4");
   unknown_provider["provider"] = kUnknownOrg;
-  const std::string refused_id =
-      body_of(api(a_url, a_sys, "POST", inq, inq, 202, "to be refused by the hub",
-                  unknown_provider.dump()))
-          .value("inquiry_id", "");
+  const std::string refused_id = body_of(api(a_url, a_sys, "POST", inq, inq, 202,
+                                             "to be refused by the hub", unknown_provider.dump()))
+                                     .value("inquiry_id", "");
   ApiGate(ap, "POST", inq, inq, kSmall, a_sys, a_appr);
   api(a_url, a_sys, "GET", inq, inq + "?limit=10", 200, "list");
   api(a_url, a_sys, "GET", inq, inq + "?limit=0", 400, "bad limit");
@@ -535,14 +538,13 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
   ApiGate(ap, "POST", batch, batch, kBulk, a_sys, a_appr);
 
   // An answer that waits for staff at city B (生活保護関係情報, 自動応答不可).
-  const std::string welfare_id =
-      body_of(api(a_url, a_sys, "POST", inq, inq, 202, "自動応答不可",
-                  json{{"atena_no", Atena(107)},
-                       {"procedure", "JT90000000000402"},
-                       {"tm", kWelfare},
-                       {"provider", kCityB.str()}}
-                      .dump()))
-          .value("inquiry_id", "");
+  const std::string welfare_id = body_of(api(a_url, a_sys, "POST", inq, inq, 202, "自動応答不可",
+                                             json{{"atena_no", Atena(107)},
+                                                  {"procedure", "JT90000000000402"},
+                                                  {"tm", kWelfare},
+                                                  {"provider", kCityB.str()}}
+                                                 .dump()))
+                                     .value("inquiry_id", "");
   std::string welfare_permit;
   for (int i = 0; i < 500 && welfare_permit.empty(); ++i) {
     json j = body_of(api(a_url, a_sys, "GET", one, inq + "/" + welfare_id, 200, "waiting"));
@@ -653,7 +655,8 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
                      .value();
     auto result = [&](const linkage::ProvisionPermit& p, const crypto::SigningKey& key) {
       return linkage::ProvisionResultJson(
-          {linkage::SignPermit(p, key), linkage::SignEnvelope(env, crypto::SigningKey::Generate())});
+          {linkage::SignPermit(p, key),
+           linkage::SignEnvelope(env, crypto::SigningKey::Generate())});
     };
     // A completed inquiry's answer again (the permit it completed with): acknowledged.
     linkage::ProvisionPermit again = permit_for(kCityA, kCityB, kTax, subject_a1, tax_id);
@@ -678,8 +681,7 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
         {"Content-Length: " + std::to_string(kEnvelope + 1)});
 
     const std::string bir = "/node/v1/batch/inquiry-results";
-    node(*as_hub, node_a, bir, 200, "one item",
-         http::BatchRequestJson({result(unknown, hub_key)}));
+    node(*as_hub, node_a, bir, 200, "one item", http::BatchRequestJson({result(unknown, hub_key)}));
     node(*as_hub, node_a, bir, 400, "not a batch", "[");
     node(*as_a, node_a, bir, 403, "not the hub's certificate", R"({"items":[{}]})");
     Raw("server", node_a_port, &hub_tls, "POST", bir, bir, 413, "over the limit",
@@ -740,16 +742,15 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
     return Call("hub", c, hub, method, path, target, expect, note, std::move(body));
   };
   // The hub's gate, for the organisation's certificate `good`.
-  auto hub_gate = [&](const std::string& method, const std::string& path,
-                      const std::string& target, uint64_t limit) {
+  auto hub_gate = [&](const std::string& method, const std::string& path, const std::string& target,
+                      uint64_t limit) {
     Raw("hub", hp, &hub_tls, method, path, target, 401, "a certificate of no organisation");
     Raw("hub", hp, &a_tls, method, path, target, 413, "Content-Length over the limit",
         {"Content-Length: " + std::to_string(limit + 1)});
     Raw("hub", hp, &a_tls, "DELETE", path, target, 405, "wrong method", {}, "wrong-method");
   };
   const std::string hcodes = "/hub/v1/codes";
-  at_hub(*as_a, "POST", hcodes, hcodes, 200, "a code",
-         json{{"resident_id", Resident(1)}}.dump());
+  at_hub(*as_a, "POST", hcodes, hcodes, 200, "a code", json{{"resident_id", Resident(1)}}.dump());
   at_hub(*as_a, "POST", hcodes, hcodes, 400, "no resident_id", "{}");
   hub_gate("POST", hcodes, hcodes, kSmall);
 
@@ -815,8 +816,9 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
   at_hub(*as_b, "POST", hprov, hprov, 400, "not an envelope", "{}");
   hub_gate("POST", hprov, hprov, kEnvelope);
   const std::string hbprov = "/hub/v1/batch/provisions";
-  at_hub(*as_b, "POST", hbprov, hbprov, 200, "one item",
-         http::BatchRequestJson({envelope(PermitId::Generate().str(), no_data, b_tenant->org_key)}));
+  at_hub(
+      *as_b, "POST", hbprov, hbprov, 200, "one item",
+      http::BatchRequestJson({envelope(PermitId::Generate().str(), no_data, b_tenant->org_key)}));
   at_hub(*as_b, "POST", hbprov, hbprov, 400, "not a batch", "[");
   hub_gate("POST", hbprov, hbprov, kBatch);
 
@@ -837,10 +839,10 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
       "unknown-path");
 
   // A disabled organisation is refused by every hub route.
-  ASSERT_OK(cli::RunCommand(CHUKAN_BINARY,
-                            {"hub", "org", "disable", "--config", net->hub_config(), "--code",
-                             kInsurer.str()},
-                            dir_.File("disable.err")));
+  ASSERT_OK(cli::RunCommand(
+      CHUKAN_BINARY,
+      {"hub", "org", "disable", "--config", net->hub_config(), "--code", kInsurer.str()},
+      dir_.File("disable.err")));
   for (int i = 0; i < 250; ++i) {
     auto r = as_insurer->Send({"GET", hub + hrec, {}, ""});
     if (r.ok() && r->status == 403) break;
