@@ -228,18 +228,10 @@ http::Response ReplicaApi::Export(http::Request& req) {
   };
   Result<TmCode> tm = TmOf(req);
   if (!tm.ok()) return fail(tm.status());
-  // Checked before the 200 goes out: once it has, a failing export can only abort the
-  // connection, so an unknown TM or version would look like a broken download, not a 404.
-  const layout::InfoName* info = catalogue_->Find(*tm);
-  if (info == nullptr) {
-    return fail(NotFoundError("tm " + tm->str() + " is not in the data standard layout"));
-  }
-  if (const std::string v = VersionOf(req); !v.empty() && info->Version(v) == nullptr) {
-    return fail(NotFoundError("tm " + tm->str() + " has no such layout version"));
-  }
   Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   if (!store.ok()) return fail(store.status());
-  // An unknown TM or version is answered now (404), not after a 200 has gone out.
+  // Checked before the 200 goes out: once it has, a failing export can only abort the
+  // connection, so an unknown TM or version would look like a broken download, not a 404.
   if (Status s = (*store)->CheckExportable(*tm, VersionOf(req)); !s.ok()) return fail(s);
   // The CSV is produced while it is sent (bounded memory whatever the TM's size); the audit
   // entry follows once the producer knows how it ended.
