@@ -194,6 +194,11 @@ int RunServer(const std::string& config_path) {
   so.port = cfg->port;
   so.threads = cfg->threads;
   so.workers = cfg->workers;
+  so.limits.stream_body_total_timeout = std::chrono::seconds(cfg->upload_timeout_seconds);
+  so.metrics_access = cfg->metrics == "anyone"  ? http::MetricsAccess::kAnyone
+                      : cfg->metrics == "token" ? http::MetricsAccess::kToken
+                                                : http::MetricsAccess::kLoopback;
+  so.metrics_token = cfg->metrics_token;
   if (!cfg->tls_cert.empty()) {
     so.tls = true;
     so.tls_options = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, !cfg->tls_client_ca.empty()};

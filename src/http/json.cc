@@ -44,6 +44,10 @@ JsonObject& JsonObject::operator=(JsonObject&&) noexcept = default;
 Result<JsonObject> ParseJsonObject(std::string_view body, const JsonLimits& limits) {
   if (body.size() > limits.max_bytes)
     return InvalidArgumentError("body: larger than " + std::to_string(limits.max_bytes) + " bytes");
+  // A NUL byte is never part of JSON text; the parser took one after the document as its end.
+  if (const size_t nul = body.find('\0'); nul != std::string_view::npos) {
+    return InvalidArgumentError("body: invalid JSON at byte " + std::to_string(nul));
+  }
   // The parser callback enforces depth and duplicate keys while parsing, before any large
   // structure is built; it cannot throw, so it records the first error and stops keeping values.
   std::string error;
@@ -62,8 +66,20 @@ Result<JsonObject> ParseJsonObject(std::string_view body, const JsonLimits& limi
       case json::parse_event_t::object_end:
         if (!keys.empty()) keys.pop_back();
         break;
+      case json::parse_event_t::value:
+        // U+0000 (written \u0000) in a string would cut it short in C APIs, logs and databases.
+        if (parsed.is_string() &&
+            parsed.get_ref<const std::string&>().find('\0') != std::string::npos) {
+          error = "body: a string holds U+0000 at nesting depth " + std::to_string(depth);
+          return false;
+        }
+        break;
       case json::parse_event_t::key: {
         const std::string& k = parsed.get_ref<const std::string&>();
+        if (k.find('\0') != std::string::npos) {
+          error = "body: a key holds U+0000 at nesting depth " + std::to_string(depth);
+          return false;
+        }
         if (!keys.empty() && !keys.back().insert(k).second) {
           // The key is the client's text and need not be a field of any schema: not quoted.
           error = "body: duplicate key in an object at nesting depth " + std::to_string(depth);

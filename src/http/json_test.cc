@@ -84,6 +84,23 @@ TEST(JsonTest, StrictParsing) {
   EXPECT_THAT(ParseJsonObject("{\"a\":\"\xff\"}"), StatusIs(StatusCode::kInvalidArgument));
 }
 
+// Issue 11, defect 10: a NUL byte after the document was taken as its end (other trailing text
+// was refused), and U+0000 was accepted inside strings (idempotency keys, query values).
+TEST(JsonTest, NulBytesAndU0000AreRefused) {
+  EXPECT_THAT(ParseJsonObject(std::string_view("{\"a\":1}\0", 8)),
+              StatusIs(StatusCode::kInvalidArgument, "body: invalid JSON at byte 7"));
+  EXPECT_THAT(
+      ParseJsonObject(R"({"idempotency_key":"k\u0000x"})"),
+      StatusIs(StatusCode::kInvalidArgument, "body: a string holds U+0000 at nesting depth 1"));
+  EXPECT_THAT(
+      ParseJsonObject(R"({"query":{"IT00000200000001":"2026\u0000"}})"),
+      StatusIs(StatusCode::kInvalidArgument, "body: a string holds U+0000 at nesting depth 2"));
+  EXPECT_THAT(
+      ParseJsonObject(R"({"k\u0000":1})"),
+      StatusIs(StatusCode::kInvalidArgument, "body: a key holds U+0000 at nesting depth 1"));
+  EXPECT_OK(ParseJsonObject(R"({"a":"\u0001 is fine"})").status());
+}
+
 // A key the client made up, like a value, may be personal data (a name sent where a field name
 // belongs): errors name the handler's own fields and positions, never the client's text.
 TEST(JsonTest, ErrorsNeverEchoTheClientsKeysOrValues) {

@@ -24,25 +24,6 @@ constexpr auto kOutboxKeep = std::chrono::hours(24);
 
 int64_t NowMs(const Clock& clock) { return ToUnixMicros(clock.Now()) / 1000; }
 
-// Whether answers for this TM version may wait for a staff approval (自動応答不可 on the TM or on
-// any of its items); such permits get the long validity.
-bool NeedsApproval(const layout::InfoName& info, const layout::LayoutVersion& version) {
-  if (info.approval_required()) return true;
-  for (const layout::Item* item : version.items()) {
-    if (item->approval_required()) return true;
-  }
-  return false;
-}
-
-bool NonDisclosure(const layout::InfoName* info) {
-  if (info == nullptr) return false;
-  if (info->non_disclosure()) return true;
-  for (const layout::Item* item : info->all_items()) {
-    if (item->non_disclosure()) return true;
-  }
-  return false;
-}
-
 std::string OutboxPayload(const OrgCode& to, const std::string& body) {
   return to.str() + "\n" + body;
 }
@@ -338,7 +319,8 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
 
   std::shared_ptr<const Snapshot> s = snapshot();
   const layout::InfoName* info = catalogue_->Find(request.tm);
-  const bool non_disclosure = NonDisclosure(info);
+  // Known once the TM is; refined to the version's items once the version is resolved.
+  bool non_disclosure = info != nullptr && layout::NonDisclosure(*info, nullptr);
   if (!s->list) {
     return Done(Refuse(inquirer, request, kNoPermissionList,
                        "the hub has no permission list loaded", non_disclosure));
@@ -348,6 +330,7 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
                        request.tm.str() + " is not in the data standard layout", false));
   }
   const layout::LayoutVersion* version = info->Version(request.layout_version);
+  if (version != nullptr) non_disclosure = layout::NonDisclosure(*info, version);
   if (version == nullptr) {
     // The version is the requester's text: list the known ones instead of repeating it.
     std::string known;
@@ -409,8 +392,8 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
   // Time-ordered: permits, records and outbox keys are indexed by it (one B-tree page per
   // commit, not one per permit).
   permit.id = PermitId::GenerateTimeOrdered(permit.issued_at_ms);
-  const auto validity =
-      NeedsApproval(*info, *version) ? config_.approval_permit_validity : config_.permit_validity;
+  const auto validity = layout::NeedsApproval(*info, *version) ? config_.approval_permit_validity
+                                                               : config_.permit_validity;
   permit.expires_at_ms =
       permit.issued_at_ms + std::chrono::duration_cast<std::chrono::milliseconds>(validity).count();
   permit.inquirer = inquirer;

@@ -103,4 +103,26 @@ const CodeList* Catalogue::FindCodeList(std::string_view id) const {
   return it == code_lists_.end() ? nullptr : it->second.get();
 }
 
+bool NeedsApproval(const InfoName& info, const LayoutVersion& version) {
+  if (info.approval_required()) return true;
+  for (const Item* item : version.items()) {
+    if (item->approval_required()) return true;
+  }
+  return false;
+}
+
+bool NonDisclosure(const InfoName& info, const LayoutVersion* version) {
+  if (info.non_disclosure()) return true;
+  if (version != nullptr) {
+    for (const Item* item : version->items()) {
+      if (item->non_disclosure()) return true;
+    }
+    return false;
+  }
+  for (const Item* item : info.all_items()) {
+    if (item->non_disclosure()) return true;
+  }
+  return false;
+}
+
 }  // namespace chukan::layout

@@ -298,6 +298,16 @@ class Catalogue {
   std::vector<const CodeList*> code_list_ptrs_;
 };
 
+// The one rule, for the hub and the servers alike, of whether answers of a TM version wait for
+// a staff approval (自動応答不可): the TM or any item of that version is flagged.
+bool NeedsApproval(const InfoName& info, const LayoutVersion& version);
+
+// The one rule of 不開示 (not shown to the resident) for records of provision: the TM is flagged,
+// or any item of `version` is; when the version is unknown (null: a request refused before its
+// version was resolved), any item of any of the TM's versions. The hub's and the servers'
+// records mark the same exchanges.
+bool NonDisclosure(const InfoName& info, const LayoutVersion* version);
+
 }  // namespace chukan::layout
 
 #endif  // CHUKAN_LAYOUT_CATALOGUE_H_

@@ -124,6 +124,30 @@ TEST(ShippedCatalogueTest, FlagsOfPublicAssistanceAndDisability) {
   }
 }
 
+// The one rule of 自動応答不可 and 不開示 that the hub and the servers both call (they had two
+// copies, and marked 不開示 by different item sets).
+TEST(ShippedCatalogueTest, ApprovalAndNonDisclosureRules) {
+  auto c = Shipped();
+  ASSERT_NE(c, nullptr);
+  const InfoName* tax = c->Find("TM00000000000002");
+  const InfoName* hogo = c->Find("TM90000000000102");
+  const InfoName* shogai = c->Find("TM90000000000103");
+  ASSERT_NE(tax, nullptr);
+  ASSERT_NE(hogo, nullptr);
+  ASSERT_NE(shogai, nullptr);
+  // Approval: flagged on the TM (障害) or on items of the version (生活保護), not on 地方税.
+  EXPECT_FALSE(NeedsApproval(*tax, tax->LatestVersion()));
+  EXPECT_TRUE(NeedsApproval(*hogo, hogo->LatestVersion()));
+  EXPECT_TRUE(NeedsApproval(*shogai, shogai->LatestVersion()));
+  // 不開示: 障害名 is flagged in version 0001 of 障害; with the version or without (a refusal
+  // before the version was known), the same answer; 地方税 never.
+  EXPECT_TRUE(NonDisclosure(*shogai, shogai->Version("0001")));
+  EXPECT_TRUE(NonDisclosure(*shogai, nullptr));
+  EXPECT_FALSE(NonDisclosure(*tax, &tax->LatestVersion()));
+  EXPECT_FALSE(NonDisclosure(*tax, nullptr));
+  EXPECT_FALSE(NonDisclosure(*hogo, &hogo->LatestVersion()));
+}
+
 TEST(ShippedCatalogueTest, ChildAllowanceDropsIncomeLimitInVersion2) {
   auto c = Shipped();
   ASSERT_NE(c, nullptr);

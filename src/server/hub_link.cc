@@ -101,9 +101,13 @@ Result<std::shared_ptr<const linkage::PermissionList>> HubLink::PermissionList()
 }
 
 Result<crypto::VerifyKey> HubLink::OrgKey(const OrgCode& as, const OrgCode& org) {
+  const TimePoint now = clock_.Now();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = org_keys_.find(org); it != org_keys_.end()) return it->second;
+    if (auto it = org_keys_.find(org);
+        it != org_keys_.end() && now - it->second.fetched < kOrgKeyLifetime) {
+      return it->second.key;
+    }
   }
   ASSIGN_OR_RETURN(http::Response r, Get(as, "/hub/v1/orgs/" + org.str()));
   if (r.status != 200) {
@@ -111,11 +115,17 @@ Result<crypto::VerifyKey> HubLink::OrgKey(const OrgCode& as, const OrgCode& org)
                             std::to_string(r.status));
   }
   ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(r.body));
+  ASSIGN_OR_RETURN(std::string state, o.GetString("state", 32));
+  if (state != "active") {
+    std::lock_guard<std::mutex> lock(mu_);
+    org_keys_.erase(org);
+    return PermissionDeniedError("organisation " + org.str() + " is " + state + " at the hub");
+  }
   ASSIGN_OR_RETURN(std::string key_text, o.GetString("sign_key", 64));
   ASSIGN_OR_RETURN(crypto::Bytes raw, crypto::FromBase64Url(key_text));
   ASSIGN_OR_RETURN(crypto::VerifyKey key, crypto::VerifyKey::FromBytes(raw));
   std::lock_guard<std::mutex> lock(mu_);
-  org_keys_.emplace(org, key);
+  org_keys_.insert_or_assign(org, CachedKey{key, now});
   return key;
 }
 

@@ -54,7 +54,11 @@ class HubLink {
   // ("no permission list copy has been fetched: <last error>" / "… expired at <time>").
   Result<std::shared_ptr<const linkage::PermissionList>> PermissionList() const;
 
-  // The envelope-signing key of `org`, from GET /hub/v1/orgs/{org} (asked as `as`), cached.
+  // The envelope-signing key of `org`, from GET /hub/v1/orgs/{org} (asked as `as`), cached for
+  // kOrgKeyLifetime: a key the hub's registry replaced, or an organisation it disabled, stops
+  // being trusted within that time. kPermissionDenied when the hub says the organisation is
+  // not active; kUnavailable when the hub cannot be asked.
+  static constexpr std::chrono::seconds kOrgKeyLifetime{60};
   Result<crypto::VerifyKey> OrgKey(const OrgCode& as, const OrgCode& org);
 
  private:
@@ -69,7 +73,11 @@ class HubLink {
   std::map<OrgCode, std::unique_ptr<http::Client>> clients_;  // GUARDED_BY(mu_)
   std::shared_ptr<const linkage::PermissionList> list_;       // GUARDED_BY(mu_)
   std::string list_error_ = "not fetched yet";                // GUARDED_BY(mu_)
-  std::map<OrgCode, crypto::VerifyKey> org_keys_;             // GUARDED_BY(mu_)
+  struct CachedKey {
+    crypto::VerifyKey key;
+    TimePoint fetched;
+  };
+  std::map<OrgCode, CachedKey> org_keys_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace chukan::server

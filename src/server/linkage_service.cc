@@ -22,15 +22,6 @@ crypto::Bytes Aad(std::string_view kind, const TenantId& t, std::string_view id)
                          std::string(id));
 }
 
-// Whether answers of this TM version wait for a staff approval (自動応答不可).
-bool NeedsApproval(const layout::InfoName& info, const layout::LayoutVersion& v) {
-  if (info.approval_required()) return true;
-  for (const layout::Item* item : v.items()) {
-    if (item->approval_required()) return true;
-  }
-  return false;
-}
-
 // A reason code at the start of a hub error document, or the HTTP status.
 std::string HubReason(const http::Response& r) {
   Result<http::JsonObject> o = http::ParseJsonObject(r.body);
@@ -515,7 +506,7 @@ Result<LinkageService::PendingOutcome> LinkageService::StartProvisionRequest(
   const layout::InfoName* info = catalogue_->Find(permit.tm);
   const layout::LayoutVersion* version = info ? info->Version(permit.layout_version) : nullptr;
   if (version == nullptr) return InvalidArgumentError("MALFORMED_PERMIT: unknown TM or version");
-  const bool approval = NeedsApproval(*info, *version);
+  const bool approval = layout::NeedsApproval(*info, *version);
 
   std::string answer;
   std::string body;
@@ -661,6 +652,12 @@ Result<LinkageService::PendingStatus> LinkageService::StartInquiryResult(
     if (permit_id && *permit_id != permit->id.str()) {
       return InvalidArgumentError("ENVELOPE_MISMATCH: the inquiry has another permit");
     }
+    // A result is valid only while its permit is: an expired permit authorises nothing, even
+    // when its signature is good (the hub checks the same when it relays).
+    if (ToUnixMicros(clock_.Now()) / 1000 > permit->expires_at_ms) {
+      return FailedPreconditionError("PERMIT_EXPIRED: the permit of this result expired at " +
+                                     FormatRfc3339(FromUnixMicros(permit->expires_at_ms * 1000)));
+    }
     ASSIGN_OR_RETURN(std::optional<crypto::Bytes> secret, row->GetOptionalBlob(2));
     if (!secret) return FailedPreconditionError("INQUIRY_ENDED: the inquiry's key is gone");
     secret_sealed = std::move(*secret);
@@ -787,13 +784,10 @@ Result<std::vector<RecordEntry>> LinkageService::ListRecords(const TenantId& ten
       e.decided_by = by.value_or("");
     }
     if (Result<TmCode> tm = TmCode::Parse(e.tm); tm.ok()) {
-      // 不開示 when the TM or any item of its version is flagged (as the hub records it).
+      // 不開示 by the one rule the hub records it by (layout::NonDisclosure).
       const layout::InfoName* info = catalogue_->Find(*tm);
-      const layout::LayoutVersion* v = info ? info->Version(e.layout_version) : nullptr;
-      e.non_disclosure = info != nullptr && info->non_disclosure();
-      if (v != nullptr) {
-        for (const layout::Item* item : v->items()) e.non_disclosure |= item->non_disclosure();
-      }
+      e.non_disclosure =
+          info != nullptr && layout::NonDisclosure(*info, info->Version(e.layout_version));
     }
     out.push_back(std::move(e));
     return Status();

@@ -6,6 +6,14 @@
 #include "store/store_config.h"
 
 namespace chukan::server {
+namespace {
+
+// 127.0.0.0/8, ::1 and localhost, as the server's host setting writes them.
+bool IsLoopbackHost(const std::string& host) {
+  return host == "::1" || host == "localhost" || host.starts_with("127.");
+}
+
+}  // namespace
 
 Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ASSIGN_OR_RETURN(Config c, Config::LoadFile(path));
@@ -13,6 +21,10 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "server.port",
                                     "server.threads",
                                     "server.max_body_mb",
+                                    "server.upload_timeout_seconds",
+                                    "server.allow_plain_http",
+                                    "server.metrics",
+                                    "server.metrics_token",
                                     "server.workers",
                                     "server.instance",
                                     "tls.cert",
@@ -70,6 +82,30 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   cfg.tls_client_ca = ResolvePath(base, client_ca);
   if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
     return InvalidArgumentError(path + ": keys 'tls.cert' and 'tls.key' must be given together");
+  }
+  ASSIGN_OR_RETURN(cfg.upload_timeout_seconds,
+                   c.GetInt("server.upload_timeout_seconds", 1800, 10, 86'400));
+  // Bearer tokens in clear text over a network are credentials for anyone on the path: beyond
+  // loopback, plain HTTP needs TLS or an explicit, deliberate yes (a TLS proxy in front).
+  ASSIGN_OR_RETURN(cfg.allow_plain_http, c.GetBool("server.allow_plain_http", false));
+  if (cfg.tls_cert.empty() && !cfg.allow_plain_http && !IsLoopbackHost(cfg.host)) {
+    return InvalidArgumentError(
+        path + ": key 'server.host': " + cfg.host +
+        " is not a loopback address and no [tls] cert is set; bearer tokens would cross the "
+        "network in clear text. Set [tls] cert and key, or server.allow_plain_http = true when a "
+        "TLS proxy terminates in front (平文HTTPでの公開には TLS か allow_plain_http が必要です)");
+  }
+  ASSIGN_OR_RETURN(cfg.metrics, c.GetString("server.metrics", "loopback"));
+  if (cfg.metrics != "loopback" && cfg.metrics != "anyone" && cfg.metrics != "token") {
+    return InvalidArgumentError(path +
+                                ": key 'server.metrics': expected \"loopback\", \"anyone\" or "
+                                "\"token\"");
+  }
+  ASSIGN_OR_RETURN(cfg.metrics_token, c.GetString("server.metrics_token", ""));
+  if (cfg.metrics == "token" && cfg.metrics_token.size() < 16) {
+    return InvalidArgumentError(path +
+                                ": key 'server.metrics_token': at least 16 characters "
+                                "when server.metrics = \"token\"");
   }
 
   ASSIGN_OR_RETURN(cfg.store, store::ReadStoreOptions(c, base, "chukan"));

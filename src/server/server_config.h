@@ -43,7 +43,14 @@ struct ServerConfig {
   // leases of its instance name: every process sharing one store (PostgreSQL) needs its own.
   std::string instance = "server";
   // Largest request body accepted (imports stream; other requests are small).
-  size_t max_body_bytes = size_t{1} << 30;
+  size_t max_body_bytes = size_t{1} << 30;  // imports and reconcile uploads ([server] max_body_mb)
+  // An upload must be complete within this time, however steadily it trickles.
+  int64_t upload_timeout_seconds = 1800;
+  // Plain HTTP on a non-loopback host (a TLS proxy in front); refused at load otherwise.
+  bool allow_plain_http = false;
+  // Who may read /metrics: "loopback" (default), "anyone", or "token" (metrics_token).
+  std::string metrics = "loopback";
+  std::string metrics_token;
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;

@@ -81,6 +81,25 @@ level = "warn"
   EXPECT_EQ(c.log.level, log::Level::kWarn);
 }
 
+// Issue 11, defect 10: the API served plain HTTP with bearer tokens even when bound beyond
+// loopback. Now that needs TLS or an explicit allow_plain_http.
+TEST(ServerConfigTest, PlainHttpBeyondLoopbackNeedsAnExplicitYes) {
+  chukan::testing::TempDir dir;
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[server]\nhost = \"0.0.0.0\"\n")),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("key 'server.host': 0.0.0.0 is not a loopback address")));
+  ASSERT_OK_AND_ASSIGN(
+      ServerConfig ok,
+      LoadServerConfig(Write(dir, "[server]\nhost = \"0.0.0.0\"\nallow_plain_http = true\n")));
+  EXPECT_TRUE(ok.allow_plain_http);
+  ASSERT_OK_AND_ASSIGN(ServerConfig local,
+                       LoadServerConfig(Write(dir, "[server]\nhost = \"127.0.0.1\"\n")));
+  EXPECT_EQ(local.metrics, "loopback");
+  EXPECT_EQ(local.upload_timeout_seconds, 1800);
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[server]\nmetrics = \"token\"\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("server.metrics_token")));
+}
+
 TEST(ServerConfigTest, ErrorsNameFileLineAndKey) {
   chukan::testing::TempDir dir;
   EXPECT_THAT(LoadServerConfig(Write(dir, "[server]\nprot = 1\n")),

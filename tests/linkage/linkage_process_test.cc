@@ -749,6 +749,25 @@ TEST_F(LinkageProcessTest, InquiryResultsWithBadSignaturesOrForOthersAreRefused)
   http::Response misdirected = send(other, hub_key, crypto::SigningKey::Generate());
   EXPECT_EQ(misdirected.status, 403);
   EXPECT_THAT(misdirected.body, HasSubstr("MISDIRECTED_RESULT"));
+  // Issue 11, defect 5: a result whose permit has expired, although the hub signed it.
+  linkage::ProvisionPermit expired = p;
+  expired.issued_at_ms = p.issued_at_ms - 120'000;
+  expired.expires_at_ms = p.issued_at_ms - 60'000;
+  http::Response late = send(expired, hub_key, crypto::SigningKey::Generate());
+  EXPECT_EQ(late.status, 412) << late.body;
+  EXPECT_THAT(late.body, HasSubstr("PERMIT_EXPIRED"));
+  // Issue 11, defect 5: another organisation's certificate (the same CA issued it) cannot use
+  // the node routes: city B posting its result straight to city A, past the hub, is refused
+  // before its body is read.
+  {
+    std::unique_ptr<http::Client> city_b = AsOrg(kCityB);
+    linkage::ProvisionResult direct{linkage::SignPermit(p, hub_key),
+                                    linkage::SignEnvelope(env, crypto::SigningKey::Generate())};
+    auto r = city_b->Send({"POST", url, {}, linkage::ProvisionResultJson(direct)});
+    ASSERT_OK(r);
+    EXPECT_EQ(r->status, 403) << r->body;
+    EXPECT_THAT(r->body, HasSubstr("node routes accept the hub's certificate only"));
+  }
   // An unknown reference.
   linkage::ProvisionPermit unknown = p;
   unknown.reference = "no-such-inquiry";
