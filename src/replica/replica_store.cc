@@ -1,3 +1,6 @@
+// ReplicaStore (see replica_store.h). Over 900 lines: import (read, check, seal, stage, apply),
+// view, export and reconcile share the record encoding, the keyed hashes and the sealing here;
+// the import's staging file is import_spool.cc and the readers are in replica_io/.
 #include "replica/replica_store.h"
 
 #include <algorithm>

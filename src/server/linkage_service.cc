@@ -1,3 +1,7 @@
+// LinkageService (see linkage_service.h). Over 1,100 lines because it still holds several
+// concepts — inquiries with their states, provisions and approvals, records, subject codes and
+// the hub-facing delivery — that issue 11 splits into files of their own; the schema has moved
+// to linkage_schema.cc and the long polls to inquiry_waiters.cc so far.
 #include "server/linkage_service.h"
 
 #include <algorithm>
