@@ -45,6 +45,7 @@
 #include "server/platform.h"
 #include "server/server_config.h"
 #include "server_process.h"
+#include "test_people.h"
 
 namespace chukan::testing {
 namespace {
@@ -68,16 +69,6 @@ constexpr uint64_t kUpload = 1024ull << 20;  // [server] max_body_mb default
 constexpr uint64_t kEnvelope = linkage::kMaxEnvelopeMessageBytes;
 constexpr uint64_t kBatch = http::kMaxBatchBytes;
 
-std::string Atena(int n) {
-  char s[16];
-  std::snprintf(s, sizeof(s), "%015d", n);
-  return s;
-}
-std::string Resident(int person) {
-  char s[16];
-  std::snprintf(s, sizeof(s), "%011lld", 30000000000LL + person);
-  return s;
-}
 std::string TaxCsv(int first, int count) {
   std::string f = "atena_no";
   for (int i = 1; i <= 16; ++i) {

@@ -32,6 +32,7 @@
 #include "linkage/permit.h"
 #include "server/platform.h"
 #include "server/server_config.h"
+#include "test_people.h"
 
 namespace chukan::testing {
 namespace {
@@ -47,16 +48,6 @@ const OrgCode kInsurer = OrgCode::Parse("0000000000000043").value();
 
 constexpr int kPeople = 40;
 
-std::string Atena(int n) {
-  char s[16];
-  std::snprintf(s, sizeof(s), "%015d", n);
-  return s;
-}
-std::string Resident(int person) {
-  char s[16];
-  std::snprintf(s, sizeof(s), "%011lld", 30000000000LL + person);
-  return s;
-}
 // The provider's taxable income of a person: a marker that is searched for in the hub's files.
 std::string Income(int person) { return std::to_string(918273000 + person); }
 
