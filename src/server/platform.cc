@@ -208,9 +208,9 @@ Result<TenantInfo> Platform::CreateTenant(const OrgCode& org, const std::string&
 
   // The tenant's own audit log starts with its creation.
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, Tenant(id));
-  RETURN_IF_ERROR(ctx->Commit([&](store::Transaction& tx) -> Status {
+  RETURN_IF_ERROR(ctx->Commit([&](store::Transaction& ttx) -> Status {
     return ctx->audit
-        ->Append(tx, {id.str(), actor, "tenant.create", "tenant " + id.str(), "ok", ""})
+        ->Append(ttx, {id.str(), actor, "tenant.create", "tenant " + id.str(), "ok", ""})
         .status();
   }));
   return GetTenant(org);
@@ -384,8 +384,7 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
     }
   }
   Evict(tenant);  // an older registration's context, if any
-  TenantContext::Parts parts{tenant};
-  parts.generation = generation;
+  TenantContext::Parts parts{.id = tenant, .generation = generation};
   ASSIGN_OR_RETURN(parts.data_key, crypto::UnwrapKey(master_, *wrapped, KeyId(tenant)));
   ASSIGN_OR_RETURN(parts.db, store_->Tenant(tenant));
   parts.checkpoint_key = &audit_key_;

@@ -38,14 +38,14 @@ class TenantContext {
   struct Parts {
     TenantId id;
     int64_t generation = 0;
-    std::shared_ptr<store::Database> db;
-    crypto::SecretBytes data_key;  // 32 bytes, unwrapped
+    std::shared_ptr<store::Database> db{};
+    crypto::SecretBytes data_key{};  // 32 bytes, unwrapped
     // Signs the tenant's audit checkpoints (the platform's key; must outlive the context).
     const crypto::SigningKey* checkpoint_key = nullptr;
     // Where the checkpoints are also exported (audit::OpenCheckpointSink); may be null.
-    std::shared_ptr<audit::CheckpointSink> checkpoint_sink;
+    std::shared_ptr<audit::CheckpointSink> checkpoint_sink{};
     // The data standard layout; null for administrative uses that need no replica store.
-    std::shared_ptr<const layout::Catalogue> catalogue;
+    std::shared_ptr<const layout::Catalogue> catalogue{};
     const Clock* clock = &SystemClock::Get();
   };
 
