@@ -23,10 +23,11 @@
 #include "crypto/ed25519.h"
 #include "http/client.h"
 #include "linkage/permission_list.h"
+#include "server/hub_port.h"
 
 namespace chukan::server {
 
-class HubLink {
+class HubLink final : public HubPort {
  public:
   struct Options {
     std::string url;              // https://host:port
@@ -42,24 +43,25 @@ class HubLink {
 
   // One request to the hub as organisation `as`. Errors: those of http::Client (transport);
   // kFailedPrecondition when the tenant has no certificate in tenant_tls_dir.
-  Result<http::Response> Post(const OrgCode& as, std::string_view path, std::string body);
+  Result<http::Response> Post(const OrgCode& as, std::string_view path,
+                              std::string body) override;
   Result<http::Response> Get(const OrgCode& as, std::string_view path);
 
-  const crypto::VerifyKey& hub_key() const { return hub_key_; }
+  const crypto::VerifyKey& hub_key() const override { return hub_key_; }
 
   // Fetches the permission list as `as`, verifies the hub's signature and expiry, and keeps
   // it. On failure the previous copy stays (and keeps expiring). Errors name the cause.
   Status RefreshPermissionList(const OrgCode& as);
   // The current copy, if it is still valid now. kFailedPrecondition saying why otherwise
   // ("no permission list copy has been fetched: <last error>" / "… expired at <time>").
-  Result<std::shared_ptr<const linkage::PermissionList>> PermissionList() const;
+  Result<std::shared_ptr<const linkage::PermissionList>> PermissionList() const override;
 
   // The envelope-signing key of `org`, from GET /hub/v1/orgs/{org} (asked as `as`), cached for
   // kOrgKeyLifetime: a key the hub's registry replaced, or an organisation it disabled, stops
   // being trusted within that time. kPermissionDenied when the hub says the organisation is
   // not active; kUnavailable when the hub cannot be asked.
   static constexpr std::chrono::seconds kOrgKeyLifetime{60};
-  Result<crypto::VerifyKey> OrgKey(const OrgCode& as, const OrgCode& org);
+  Result<crypto::VerifyKey> OrgKey(const OrgCode& as, const OrgCode& org) override;
 
  private:
   HubLink(Options options, crypto::VerifyKey hub_key, const Clock& clock)

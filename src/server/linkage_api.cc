@@ -12,6 +12,7 @@
 #include "replica_io/byte_source.h"
 #include "replica_io/charset.h"
 #include "server/batch_inquiry.h"
+#include "server/linkage_env.h"
 
 namespace chukan::server {
 namespace {
@@ -130,472 +131,430 @@ Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& 
 
 namespace {
 
-// A route's handler with its options (the gate and the body limit).
-struct Route {
-  http::Handler handler;
-  http::RouteOptions options;
-};
+// Errors from a node route's gate (the hub's pinned certificate): nullopt lets it through.
+std::optional<http::Response> CheckHubCertificate(const std::string& pinned, http::Request& req) {
+  if (!req.peer.identity) {
+    return ErrorResponse(UnauthenticatedError("a client certificate is required"),
+                         req.request_id);
+  }
+  if (pinned.empty() ||
+      !crypto::ConstantTimeEquals(crypto::AsBytes(req.peer.identity->cert_sha256),
+                                  crypto::AsBytes(pinned))) {
+    return ErrorResponse(PermissionDeniedError("node routes accept the hub's certificate only"),
+                         req.request_id);
+  }
+  return std::nullopt;
+}
 
-Status Add(http::Router& router, std::string_view method, std::string_view pattern, Route r) {
-  return router.Add(method, pattern, std::move(r.handler), std::move(r.options));
+// The items of a batch body (http::ParseBatchRequest), each started by `start` before any is
+// waited for, so the batch shares commits.
+Result<http::Response> AnswerBatchBody(
+    http::Request& req,
+    const std::function<Result<http::BatchFinish>(const std::string&)>& start) {
+  ASSIGN_OR_RETURN(std::vector<std::string> items, http::ParseBatchRequest(req.body));
+  return http::AnswerBatch(items, start,
+                           [&](const Status& s) { return ErrorResponse(s, req.request_id); });
 }
 
 }  // namespace
 
-Status LinkageApi::Register(http::Router& router) {
+Status LinkageApi::AddApi(http::Router& router, std::string_view method, std::string_view pattern,
+                          ApiRole role, uint64_t max_body, ApiHandler handler) {
   // ApiAuth's gate has authenticated the caller (and checked its role) before the body was
-  // read; `fn` runs with the body, and every call is audited in the tenant's log (the service
-  // adds entries for the state changes themselves).
-  auto route = [this](ApiRole role, uint64_t max_body, auto fn) {
-    return Route{
-        [fn](http::Request& req) -> http::Response {
-          const ApiPrincipal& caller = ApiAuth::Caller(req);
-          const ClientIdentity& who = caller.who;
-          Result<http::Response> r = fn(who, req, req.body);
-          caller.tenant->Audit(
-              {who.tenant.str(), "client:" + who.name, "api." + req.method, req.path.substr(0, 200),
-               r.ok() ? "ok" : "error:" + std::string(StatusCodeName(r.status().code())),
-               req.request_id.str()});
-          if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
-          return std::move(*r);
-        },
-        auth_.Route(role, max_body)};
-  };
-
-  {
-    auto h =
-        route(ApiRole::kSystem, kMaxSmallBody,
-              [this](const ClientIdentity& who, http::Request&,
-                     const std::string& body) -> Result<http::Response> {
-                ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body));
-                RETURN_IF_ERROR(o.RejectUnknownFields({"atena_no", "resident_id"}));
-                ASSIGN_OR_RETURN(AtenaNo atena, IdField<AtenaNo>(o, "atena_no"));
-                ASSIGN_OR_RETURN(ResidentId rid, IdField<ResidentId>(o, "resident_id"));
-                ASSIGN_OR_RETURN(SubjectCode code, linkage_.RegisterCode(who.tenant, atena, rid));
-                return http::Response::Json(200, R"({"subject_code":")" + code.str() + "\"}");
-              });
-    RETURN_IF_ERROR(Add(router, "POST", "/api/v1/codes", std::move(h)));
-  }
-  {
-    auto h = route(
-        ApiRole::kSystem, kMaxBulkBody,
-        [this](const ClientIdentity& who, http::Request&,
-               const std::string& body) -> Result<http::Response> {
-          // One "atena_no,resident_id" pair per line; each line gets its own result.
-          int64_t line = 0, ok = 0, failed = 0;
-          http::JsonWriter w;
-          w.BeginObject().Key("errors").BeginArray();
-          size_t pos = 0;
-          while (pos < body.size()) {
-            size_t end = body.find('\n', pos);
-            if (end == std::string::npos) end = body.size();
-            std::string_view text(body.data() + pos, end - pos);
-            pos = end + 1;
-            ++line;
-            if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-            if (text.empty()) continue;
-            const size_t comma = text.find(',');
-            Status s;
-            if (comma == std::string_view::npos) {
-              s = InvalidArgumentError("expected atena_no,resident_id");
-            } else {
-              Result<AtenaNo> a = AtenaNo::Parse(text.substr(0, comma));
-              Result<ResidentId> r = ResidentId::Parse(text.substr(comma + 1));
-              if (!a.ok())
-                s = a.status();
-              else if (!r.ok())
-                s = r.status();
-              else
-                s = linkage_.RegisterCode(who.tenant, *a, *r).status();
-            }
-            if (s.ok()) {
-              ++ok;
-            } else {
-              ++failed;
-              if (failed <= 100) {
-                w.BeginObject()
-                    .Key("line")
-                    .Int(line)
-                    .Key("message")
-                    .String(s.message())
-                    .EndObject();
-              }
-            }
-          }
-          w.EndArray().Key("lines").Int(line).Key("registered").Int(ok).Key("failed").Int(failed);
-          w.EndObject();
-          ASSIGN_OR_RETURN(std::string json, w.Finish());
-          return http::Response::Json(failed == 0 ? 200 : 207, std::move(json));
-        });
-    RETURN_IF_ERROR(Add(router, "POST", "/api/v1/codes/bulk", std::move(h)));
-  }
-  {
-    auto h = route(
-        ApiRole::kSystem, kMaxSmallBody,
-        [this](const ClientIdentity& who, http::Request& req,
-               const std::string& body) -> Result<http::Response> {
-          ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {kMaxSmallBody, 3}));
-          RETURN_IF_ERROR(
-              o.RejectUnknownFields({"atena_no", "procedure", "tm", "layout_version", "provider",
-                                     "query", "idempotency_key", "timeout_seconds"}));
-          InquiryInput in;
-          ASSIGN_OR_RETURN(in.atena, IdField<AtenaNo>(o, "atena_no"));
-          ASSIGN_OR_RETURN(in.procedure, IdField<JtCode>(o, "procedure"));
-          ASSIGN_OR_RETURN(in.tm, IdField<TmCode>(o, "tm"));
-          ASSIGN_OR_RETURN(in.provider, IdField<OrgCode>(o, "provider"));
-          ASSIGN_OR_RETURN(std::optional<std::string> version,
-                           o.GetOptionalString("layout_version", 4));
-          in.layout_version = version.value_or("");
-          if (o.Has("query")) {
-            ASSIGN_OR_RETURN(in.query, linkage::ParseQuery(o));
-          }
-          ASSIGN_OR_RETURN(std::optional<std::string> key,
-                           o.GetOptionalString("idempotency_key", 128));
-          in.idempotency_key =
-              key.value_or(std::string(req.Header("Idempotency-Key").value_or("")));
-          ASSIGN_OR_RETURN(std::optional<int64_t> timeout,
-                           o.GetOptionalInt("timeout_seconds", 1, 30 * 86'400));
-          in.timeout_seconds = timeout.value_or(0);
-          in.client = who.name;
-          ASSIGN_OR_RETURN(InquiryView v, linkage_.CreateInquiry(who.tenant, in));
-          http::JsonWriter w;
-          WriteInquiry(w, v, false);
-          ASSIGN_OR_RETURN(std::string json, w.Finish());
-          return http::Response::Json(202, std::move(json));
-        });
-    RETURN_IF_ERROR(Add(router, "POST", "/api/v1/inquiries", std::move(h)));
-  }
-  {
-    // 一括照会ファイル (docs/batch-inquiry-format.md): one inquiry per valid line, each line
-    // answered on its own. Re-sending the same file returns the same inquiries (each line's
-    // idempotency key is the file's hash and the line number).
-    auto h = route(
-        ApiRole::kSystem, kMaxBulkBody,
-        [this](const ClientIdentity& who, http::Request& req,
-               std::string& body) -> Result<http::Response> {
-          ASSIGN_OR_RETURN(
-              replica::Charset charset,
-              replica::ParseCharset(req.Header("Content-Type").value_or("text/plain")));
-          const std::string file_key =
-              crypto::ToHex(crypto::Sha256(crypto::AsBytes(body))).substr(0, 32);
-          replica::StringSource src(std::move(body));
-          BatchOptions options;
-          options.charset = charset;
-          ASSIGN_OR_RETURN(BatchParseResult parsed, ParseBatchInquiryFile(src, options));
-          // Per line: the parse errors, or the inquiry (or why it could not be made).
-          std::map<int64_t, std::vector<std::pair<std::string, std::string>>> errors;
-          for (const BatchLineError& e : parsed.errors) {
-            errors[e.line].emplace_back(e.field, e.reason);
-          }
-          std::map<int64_t, InquiryView> made;
-          for (const BatchInquiry& b : parsed.inquiries) {
-            Result<InquiryInput> in = FromBatchLine(b, who, linkage_.catalogue());
-            Result<InquiryView> v = in.status();
-            if (in.ok()) {
-              in->idempotency_key = "batch:" + file_key + ":" + std::to_string(b.line);
-              v = linkage_.CreateInquiry(who.tenant, *in);
-            }
-            if (v.ok()) {
-              made.emplace(b.line, std::move(*v));
-            } else {
-              errors[b.line].emplace_back("", std::string(v.status().message()));
-            }
-          }
-          http::JsonWriter w;
-          w.BeginObject().Key("lines").Int(parsed.lines);
-          w.Key("accepted").Int(static_cast<int64_t>(made.size()));
-          w.Key("failed").Int(static_cast<int64_t>(errors.size()));
-          w.Key("results").BeginArray();
-          for (int64_t line = 1; line <= parsed.lines; ++line) {
-            w.BeginObject().Key("line").Int(line);
-            if (auto m = made.find(line); m != made.end()) {
-              w.Key("inquiry_id").String(m->second.inquiry_id);
-              w.Key("state").String(m->second.state);
-            } else if (auto e = errors.find(line); e != errors.end()) {
-              w.Key("errors").BeginArray();
-              for (const auto& [field, reason] : e->second) {
-                w.BeginObject().Key("field").String(field).Key("reason").String(reason).EndObject();
-              }
-              w.EndArray();
-            }
-            w.EndObject();
-          }
-          w.EndArray().EndObject();
-          ASSIGN_OR_RETURN(std::string json, w.Finish());
-          return http::Response::Json(errors.empty() ? 200 : 207, std::move(json));
-        });
-    RETURN_IF_ERROR(Add(router, "POST", "/api/v1/inquiries/batch", std::move(h)));
-  }
-  {
-    // An inquiry and, when it has ended, its result. With wait_ms, a long poll: the answer
-    // comes when the inquiry ends or the time is up, and the wait holds no thread (an async
-    // route; the waits are InquiryWaiters').
-    auto h = [this](http::Request& req, http::Responder out) {
-      const ApiPrincipal& caller = ApiAuth::Caller(req);
-      auto answer = [tenant = caller.tenant, who = caller.who, method = req.method,
-                     path = req.path.substr(0, 200),
-                     rid = req.request_id](const Result<InquiryView>& v) -> http::Response {
-        Result<http::Response> r = v.status();
-        if (v.ok()) {
-          http::JsonWriter w;
-          WriteInquiry(w, *v, true);
-          Result<std::string> json = w.Finish();
-          r = json.ok() ? Result<http::Response>(http::Response::Json(200, std::move(*json)))
-                        : Result<http::Response>(json.status());
-        }
-        tenant->Audit({who.tenant.str(), "client:" + who.name, "api." + method, path,
-                       r.ok() ? "ok" : "error:" + std::string(StatusCodeName(r.status().code())),
-                       rid.str()});
-        return r.ok() ? std::move(*r) : ErrorResponse(r.status(), rid);
-      };
-      // An inquiry id is a 処理通番 of 32 hex digits; anything else names no inquiry.
-      Result<PermitId> id = PermitId::Parse(req.PathParam("id").value_or(""));
-      if (!id.ok()) {
-        out.Send(answer(NotFoundError("no such inquiry")));
-        return;
-      }
-      Result<int64_t> wait_ms = QueryInt(req, "wait_ms", 0, 0, 30'000);
-      if (!wait_ms.ok() || *wait_ms == 0) {
-        out.Send(answer(wait_ms.ok() ? linkage_.GetInquiry(caller.who.tenant, id->str())
-                                     : Result<InquiryView>(wait_ms.status())));
-        return;
-      }
-      auto responder = std::make_shared<http::Responder>(std::move(out));
-      Status watching = linkage_.WatchInquiry(
-          caller.who.tenant, id->str(), caller.who.name, std::chrono::milliseconds(*wait_ms),
-          [responder, answer](Result<InquiryView> v) { responder->Send(answer(v)); });
-      if (!watching.ok()) {
-        http::Response busy = answer(watching);
-        busy.headers.Set("Retry-After", "1");
-        responder->Send(std::move(busy));
-      }
-    };
-    RETURN_IF_ERROR(router.AddAsync("GET", "/api/v1/inquiries/{id}", std::move(h),
-                                    auth_.Route(ApiRole::kSystem, 0)));
-  }
-  {
-    auto h = route(ApiRole::kSystem, 0,
-                   [this](const ClientIdentity& who, http::Request& req,
-                          const std::string&) -> Result<http::Response> {
-                     std::optional<std::string> state;
-                     if (auto s = req.Query("state")) state = std::string(s->substr(0, 16));
-                     ASSIGN_OR_RETURN(int64_t since, QueryInt(req, "since_us", 0, 0, INT64_MAX));
-                     ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
-                     ASSIGN_OR_RETURN(
-                         std::vector<InquiryView> list,
-                         linkage_.ListInquiries(who.tenant, state, since, static_cast<int>(limit)));
-                     http::JsonWriter w;
-                     w.BeginObject().Key("inquiries").BeginArray();
-                     for (const InquiryView& v : list) WriteInquiry(w, v, false);
-                     w.EndArray().EndObject();
-                     ASSIGN_OR_RETURN(std::string json, w.Finish());
-                     return http::Response::Json(200, std::move(json));
-                   });
-    RETURN_IF_ERROR(Add(router, "GET", "/api/v1/inquiries", std::move(h)));
-  }
-  {
-    auto h = route(ApiRole::kApprover, 0,
-                   [this](const ClientIdentity& who, http::Request&,
-                          const std::string&) -> Result<http::Response> {
-                     ASSIGN_OR_RETURN(std::vector<ApprovalView> list,
-                                      linkage_.ListApprovals(who.tenant));
-                     http::JsonWriter w;
-                     w.BeginObject().Key("approvals").BeginArray();
-                     for (const ApprovalView& a : list) {
-                       w.BeginObject()
-                           .Key("permit_id")
-                           .String(a.permit_id)
-                           .Key("inquirer")
-                           .String(a.inquirer)
-                           .Key("procedure")
-                           .String(a.procedure)
-                           .Key("tm")
-                           .String(a.tm)
-                           .Key("layout_version")
-                           .String(a.layout_version)
-                           .Key("received_at")
-                           .String(FormatRfc3339(FromUnixMicros(a.received_at_us)))
-                           .Key("answer_json")
-                           .String(a.answer_json)
-                           .EndObject();
-                     }
-                     w.EndArray().EndObject();
-                     ASSIGN_OR_RETURN(std::string json, w.Finish());
-                     return http::Response::Json(200, std::move(json));
-                   });
-    RETURN_IF_ERROR(Add(router, "GET", "/api/v1/approvals", std::move(h)));
-  }
-  {
-    auto h =
-        route(ApiRole::kApprover, kMaxSmallBody,
-              [this](const ClientIdentity& who, http::Request& req,
-                     const std::string& body) -> Result<http::Response> {
-                ASSIGN_OR_RETURN(PermitId permit,
-                                 PermitId::Parse(req.PathParam("permit_id").value_or("")));
-                ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body));
-                RETURN_IF_ERROR(o.RejectUnknownFields({"decision", "comment"}));
-                ASSIGN_OR_RETURN(std::string decision, o.GetString("decision", 16));
-                if (decision != "approve" && decision != "reject") {
-                  return InvalidArgumentError("field \"decision\": \"approve\" or \"reject\"");
-                }
-                ASSIGN_OR_RETURN(std::optional<std::string> comment,
-                                 o.GetOptionalString("comment", 1000));
-                RETURN_IF_ERROR(linkage_.DecideApproval(who.tenant, permit, decision == "approve",
-                                                        comment.value_or(""), "staff:" + who.name));
-                return http::Response::Json(200, R"({"status":"sent"})");
-              });
-    RETURN_IF_ERROR(Add(router, "POST", "/api/v1/approvals/{permit_id}", std::move(h)));
-  }
-  {
-    // The tenant's records of provision (情報提供等記録), for staff and business systems alike.
-    auto h = route(
-        ApiRole::kAny, 0,
-        [this](const ClientIdentity& who, http::Request& req,
-               const std::string&) -> Result<http::Response> {
-          ASSIGN_OR_RETURN(int64_t after, QueryInt(req, "after_us", 0, 0, INT64_MAX));
-          ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
-          ASSIGN_OR_RETURN(std::vector<RecordEntry> records,
-                           linkage_.ListRecords(who.tenant, after, static_cast<int>(limit)));
-          http::JsonWriter w;
-          w.BeginObject().Key("records").BeginArray();
-          for (const RecordEntry& e : records) {
-            w.BeginObject().Key("role").String(e.role).Key("id").String(e.id);
-            w.Key("permit_id").String(e.permit_id).Key("counterpart").String(e.counterpart);
-            w.Key("procedure").String(e.procedure).Key("tm").String(e.tm);
-            w.Key("layout_version").String(e.layout_version);
-            w.Key("subject_code").String(e.subject_code).Key("state").String(e.state);
-            w.Key("reason").String(e.reason).Key("decided_by").String(e.decided_by);
-            w.Key("at").String(FormatRfc3339(FromUnixMicros(e.at_us)));
-            w.Key("at_us").Int(e.at_us).Key("ended_at");
-            if (e.ended_at_us)
-              w.String(FormatRfc3339(FromUnixMicros(*e.ended_at_us)));
-            else
-              w.Null();
-            w.Key("non_disclosure").Bool(e.non_disclosure).EndObject();
-          }
-          w.EndArray().Key("next_after_us").Int(records.empty() ? after : records.back().at_us);
-          w.EndObject();
-          ASSIGN_OR_RETURN(std::string json, w.Finish());
-          return http::Response::Json(200, std::move(json));
-        });
-    RETURN_IF_ERROR(Add(router, "GET", "/api/v1/records", std::move(h)));
-  }
-  {
-    // Whether this server can provide: its copy of the permission list, or why it has none.
-    auto h = route(ApiRole::kSystem, 0,
-                   [this](const ClientIdentity&, http::Request&,
-                          const std::string&) -> Result<http::Response> {
-                     http::JsonWriter w;
-                     w.BeginObject().Key("permission_list").BeginObject();
-                     Result<std::shared_ptr<const linkage::PermissionList>> list =
-                         linkage_.hub() != nullptr
-                             ? linkage_.hub()->PermissionList()
-                             : FailedPreconditionError("no hub is configured ([hub] url)");
-                     w.Key("valid").Bool(list.ok());
-                     if (list.ok()) {
-                       w.Key("version").Int((*list)->version());
-                       w.Key("rules").Int(static_cast<int64_t>((*list)->rules().size()));
-                       w.Key("expires_at")
-                           .String(FormatRfc3339(FromUnixMicros((*list)->expires_at_ms() * 1000)));
-                     } else {
-                       w.Key("error").String(list.status().message());
-                     }
-                     w.EndObject().EndObject();
-                     ASSIGN_OR_RETURN(std::string json, w.Finish());
-                     return http::Response::Json(200, std::move(json));
-                   });
-    RETURN_IF_ERROR(Add(router, "GET", "/api/v1/linkage/status", std::move(h)));
-  }
-  return Status();
+  // read; the handler runs with the body, and every call is audited in the tenant's log (the
+  // service adds entries for the state changes themselves).
+  return router.Add(
+      method, pattern,
+      [this, handler](http::Request& req) -> http::Response {
+        const ApiPrincipal& caller = ApiAuth::Caller(req);
+        const ClientIdentity& who = caller.who;
+        Result<http::Response> r = (this->*handler)(who, req);
+        caller.tenant->Audit({who.tenant.str(), "client:" + who.name, "api." + req.method,
+                              req.path.substr(0, 200), AuditOutcome(r.status()),
+                              req.request_id.str()});
+        if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
+        return std::move(*r);
+      },
+      auth_.Route(role, max_body));
 }
 
-Status LinkageApi::RegisterNode(http::Router& router) {
+Status LinkageApi::Register(http::Router& router) {
+  RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/codes", ApiRole::kSystem, kMaxSmallBody,
+                         &LinkageApi::RegisterCode));
+  RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/codes/bulk", ApiRole::kSystem, kMaxBulkBody,
+                         &LinkageApi::RegisterCodes));
+  RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries", ApiRole::kSystem, kMaxSmallBody,
+                         &LinkageApi::CreateInquiry));
+  RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries/batch", ApiRole::kSystem,
+                         kMaxBulkBody, &LinkageApi::CreateBatchInquiries));
+  RETURN_IF_ERROR(router.AddAsync(
+      "GET", "/api/v1/inquiries/{id}",
+      [this](http::Request& req, http::Responder out) { GetInquiry(req, std::move(out)); },
+      auth_.Route(ApiRole::kSystem, 0)));
+  RETURN_IF_ERROR(AddApi(router, "GET", "/api/v1/inquiries", ApiRole::kSystem, 0,
+                         &LinkageApi::ListInquiries));
+  RETURN_IF_ERROR(AddApi(router, "GET", "/api/v1/approvals", ApiRole::kApprover, 0,
+                         &LinkageApi::ListApprovals));
+  RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/approvals/{permit_id}", ApiRole::kApprover,
+                         kMaxSmallBody, &LinkageApi::DecideApproval));
+  RETURN_IF_ERROR(
+      AddApi(router, "GET", "/api/v1/records", ApiRole::kAny, 0, &LinkageApi::ListRecords));
+  return AddApi(router, "GET", "/api/v1/linkage/status", ApiRole::kSystem, 0,
+                &LinkageApi::LinkageStatus);
+}
+
+Result<http::Response> LinkageApi::RegisterCode(const ClientIdentity& who, http::Request& req) {
+  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(req.body));
+  RETURN_IF_ERROR(o.RejectUnknownFields({"atena_no", "resident_id"}));
+  ASSIGN_OR_RETURN(AtenaNo atena, IdField<AtenaNo>(o, "atena_no"));
+  ASSIGN_OR_RETURN(ResidentId rid, IdField<ResidentId>(o, "resident_id"));
+  ASSIGN_OR_RETURN(SubjectCode code, linkage_.RegisterCode(who.tenant, atena, rid));
+  return http::Response::Json(200, R"({"subject_code":")" + code.str() + "\"}");
+}
+
+Result<http::Response> LinkageApi::RegisterCodes(const ClientIdentity& who, http::Request& req) {
+  // One "atena_no,resident_id" pair per line; each line gets its own result.
+  const std::string& body = req.body;
+  int64_t line = 0, ok = 0, failed = 0;
+  http::JsonWriter w;
+  w.BeginObject().Key("errors").BeginArray();
+  size_t pos = 0;
+  while (pos < body.size()) {
+    size_t end = body.find('\n', pos);
+    if (end == std::string::npos) end = body.size();
+    std::string_view text(body.data() + pos, end - pos);
+    pos = end + 1;
+    ++line;
+    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    if (text.empty()) continue;
+    const size_t comma = text.find(',');
+    Status s;
+    if (comma == std::string_view::npos) {
+      s = InvalidArgumentError("expected atena_no,resident_id");
+    } else {
+      Result<AtenaNo> a = AtenaNo::Parse(text.substr(0, comma));
+      Result<ResidentId> r = ResidentId::Parse(text.substr(comma + 1));
+      if (!a.ok())
+        s = a.status();
+      else if (!r.ok())
+        s = r.status();
+      else
+        s = linkage_.RegisterCode(who.tenant, *a, *r).status();
+    }
+    if (s.ok()) {
+      ++ok;
+    } else {
+      ++failed;
+      if (failed <= 100) {
+        w.BeginObject().Key("line").Int(line).Key("message").String(s.message()).EndObject();
+      }
+    }
+  }
+  w.EndArray().Key("lines").Int(line).Key("registered").Int(ok).Key("failed").Int(failed);
+  w.EndObject();
+  ASSIGN_OR_RETURN(std::string json, w.Finish());
+  return http::Response::Json(failed == 0 ? 200 : 207, std::move(json));
+}
+
+Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http::Request& req) {
+  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(req.body, {kMaxSmallBody, 3}));
+  RETURN_IF_ERROR(o.RejectUnknownFields({"atena_no", "procedure", "tm", "layout_version",
+                                         "provider", "query", "idempotency_key",
+                                         "timeout_seconds"}));
+  InquiryInput in;
+  ASSIGN_OR_RETURN(in.atena, IdField<AtenaNo>(o, "atena_no"));
+  ASSIGN_OR_RETURN(in.procedure, IdField<JtCode>(o, "procedure"));
+  ASSIGN_OR_RETURN(in.tm, IdField<TmCode>(o, "tm"));
+  ASSIGN_OR_RETURN(in.provider, IdField<OrgCode>(o, "provider"));
+  ASSIGN_OR_RETURN(std::optional<std::string> version, o.GetOptionalString("layout_version", 4));
+  in.layout_version = version.value_or("");
+  if (o.Has("query")) {
+    ASSIGN_OR_RETURN(in.query, linkage::ParseQuery(o));
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> key, o.GetOptionalString("idempotency_key", 128));
+  in.idempotency_key = key.value_or(std::string(req.Header("Idempotency-Key").value_or("")));
+  ASSIGN_OR_RETURN(std::optional<int64_t> timeout,
+                   o.GetOptionalInt("timeout_seconds", 1, 30 * 86'400));
+  in.timeout_seconds = timeout.value_or(0);
+  in.client = who.name;
+  ASSIGN_OR_RETURN(InquiryView v, linkage_.CreateInquiry(who.tenant, in));
+  http::JsonWriter w;
+  WriteInquiry(w, v, false);
+  ASSIGN_OR_RETURN(std::string json, w.Finish());
+  return http::Response::Json(202, std::move(json));
+}
+
+Result<http::Response> LinkageApi::CreateBatchInquiries(const ClientIdentity& who,
+                                                        http::Request& req) {
+  // 一括照会ファイル (docs/batch-inquiry-format.md): one inquiry per valid line, each line
+  // answered on its own. Re-sending the same file returns the same inquiries (each line's
+  // idempotency key is the file's hash and the line number).
+  ASSIGN_OR_RETURN(replica::Charset charset,
+                   replica::ParseCharset(req.Header("Content-Type").value_or("text/plain")));
+  const std::string file_key =
+      crypto::ToHex(crypto::Sha256(crypto::AsBytes(req.body))).substr(0, 32);
+  replica::StringSource src(std::move(req.body));
+  BatchOptions options;
+  options.charset = charset;
+  ASSIGN_OR_RETURN(BatchParseResult parsed, ParseBatchInquiryFile(src, options));
+  // Per line: the parse errors, or the inquiry (or why it could not be made).
+  std::map<int64_t, std::vector<std::pair<std::string, std::string>>> errors;
+  for (const BatchLineError& e : parsed.errors) {
+    errors[e.line].emplace_back(e.field, e.reason);
+  }
+  std::map<int64_t, InquiryView> made;
+  for (const BatchInquiry& b : parsed.inquiries) {
+    Result<InquiryInput> in = FromBatchLine(b, who, linkage_.catalogue());
+    Result<InquiryView> v = in.status();
+    if (in.ok()) {
+      in->idempotency_key = "batch:" + file_key + ":" + std::to_string(b.line);
+      v = linkage_.CreateInquiry(who.tenant, *in);
+    }
+    if (v.ok()) {
+      made.emplace(b.line, std::move(*v));
+    } else {
+      errors[b.line].emplace_back("", std::string(v.status().message()));
+    }
+  }
+  http::JsonWriter w;
+  w.BeginObject().Key("lines").Int(parsed.lines);
+  w.Key("accepted").Int(static_cast<int64_t>(made.size()));
+  w.Key("failed").Int(static_cast<int64_t>(errors.size()));
+  w.Key("results").BeginArray();
+  for (int64_t line = 1; line <= parsed.lines; ++line) {
+    w.BeginObject().Key("line").Int(line);
+    if (auto m = made.find(line); m != made.end()) {
+      w.Key("inquiry_id").String(m->second.inquiry_id);
+      w.Key("state").String(m->second.state);
+    } else if (auto e = errors.find(line); e != errors.end()) {
+      w.Key("errors").BeginArray();
+      for (const auto& [field, reason] : e->second) {
+        w.BeginObject().Key("field").String(field).Key("reason").String(reason).EndObject();
+      }
+      w.EndArray();
+    }
+    w.EndObject();
+  }
+  w.EndArray().EndObject();
+  ASSIGN_OR_RETURN(std::string json, w.Finish());
+  return http::Response::Json(errors.empty() ? 200 : 207, std::move(json));
+}
+
+void LinkageApi::GetInquiry(http::Request& req, http::Responder out) {
+  // An inquiry and, when it has ended, its result. With wait_ms, a long poll: the answer comes
+  // when the inquiry ends or the time is up, and the wait holds no thread (the waits are
+  // InquiryWaiters').
+  const ApiPrincipal& caller = ApiAuth::Caller(req);
+  auto answer = [tenant = caller.tenant, who = caller.who, method = req.method,
+                 path = req.path.substr(0, 200),
+                 rid = req.request_id](const Result<InquiryView>& v) -> http::Response {
+    Result<http::Response> r = v.status();
+    if (v.ok()) {
+      http::JsonWriter w;
+      WriteInquiry(w, *v, true);
+      Result<std::string> json = w.Finish();
+      r = json.ok() ? Result<http::Response>(http::Response::Json(200, std::move(*json)))
+                    : Result<http::Response>(json.status());
+    }
+    tenant->Audit({who.tenant.str(), "client:" + who.name, "api." + method, path,
+                   AuditOutcome(r.status()), rid.str()});
+    return r.ok() ? std::move(*r) : ErrorResponse(r.status(), rid);
+  };
+  // An inquiry id is a 処理通番 of 32 hex digits; anything else names no inquiry.
+  Result<PermitId> id = PermitId::Parse(req.PathParam("id").value_or(""));
+  if (!id.ok()) {
+    out.Send(answer(NotFoundError("no such inquiry")));
+    return;
+  }
+  Result<int64_t> wait_ms = QueryInt(req, "wait_ms", 0, 0, 30'000);
+  if (!wait_ms.ok() || *wait_ms == 0) {
+    out.Send(answer(wait_ms.ok() ? linkage_.GetInquiry(caller.who.tenant, id->str())
+                                 : Result<InquiryView>(wait_ms.status())));
+    return;
+  }
+  auto responder = std::make_shared<http::Responder>(std::move(out));
+  Status watching = linkage_.WatchInquiry(
+      caller.who.tenant, id->str(), caller.who.name, std::chrono::milliseconds(*wait_ms),
+      [responder, answer](Result<InquiryView> v) { responder->Send(answer(v)); });
+  if (!watching.ok()) {
+    http::Response busy = answer(watching);
+    busy.headers.Set("Retry-After", "1");
+    responder->Send(std::move(busy));
+  }
+}
+
+Result<http::Response> LinkageApi::ListInquiries(const ClientIdentity& who, http::Request& req) {
+  std::optional<std::string> state;
+  if (auto s = req.Query("state")) state = std::string(s->substr(0, 16));
+  ASSIGN_OR_RETURN(int64_t since, QueryInt(req, "since_us", 0, 0, INT64_MAX));
+  ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
+  ASSIGN_OR_RETURN(std::vector<InquiryView> list,
+                   linkage_.ListInquiries(who.tenant, state, since, static_cast<int>(limit)));
+  http::JsonWriter w;
+  w.BeginObject().Key("inquiries").BeginArray();
+  for (const InquiryView& v : list) WriteInquiry(w, v, false);
+  w.EndArray().EndObject();
+  ASSIGN_OR_RETURN(std::string json, w.Finish());
+  return http::Response::Json(200, std::move(json));
+}
+
+Result<http::Response> LinkageApi::ListApprovals(const ClientIdentity& who, http::Request&) {
+  ASSIGN_OR_RETURN(std::vector<ApprovalView> list, linkage_.ListApprovals(who.tenant));
+  http::JsonWriter w;
+  w.BeginObject().Key("approvals").BeginArray();
+  for (const ApprovalView& a : list) {
+    w.BeginObject()
+        .Key("permit_id")
+        .String(a.permit_id)
+        .Key("inquirer")
+        .String(a.inquirer)
+        .Key("procedure")
+        .String(a.procedure)
+        .Key("tm")
+        .String(a.tm)
+        .Key("layout_version")
+        .String(a.layout_version)
+        .Key("received_at")
+        .String(FormatRfc3339(FromUnixMicros(a.received_at_us)))
+        .Key("answer_json")
+        .String(a.answer_json)
+        .EndObject();
+  }
+  w.EndArray().EndObject();
+  ASSIGN_OR_RETURN(std::string json, w.Finish());
+  return http::Response::Json(200, std::move(json));
+}
+
+Result<http::Response> LinkageApi::DecideApproval(const ClientIdentity& who, http::Request& req) {
+  ASSIGN_OR_RETURN(PermitId permit, PermitId::Parse(req.PathParam("permit_id").value_or("")));
+  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(req.body));
+  RETURN_IF_ERROR(o.RejectUnknownFields({"decision", "comment"}));
+  ASSIGN_OR_RETURN(std::string decision, o.GetString("decision", 16));
+  if (decision != "approve" && decision != "reject") {
+    return InvalidArgumentError("field \"decision\": \"approve\" or \"reject\"");
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> comment, o.GetOptionalString("comment", 1000));
+  RETURN_IF_ERROR(linkage_.DecideApproval(who.tenant, permit, decision == "approve",
+                                          comment.value_or(""), "staff:" + who.name));
+  return http::Response::Json(200, R"({"status":"sent"})");
+}
+
+Result<http::Response> LinkageApi::ListRecords(const ClientIdentity& who, http::Request& req) {
+  // The tenant's records of provision (情報提供等記録), for staff and business systems alike.
+  ASSIGN_OR_RETURN(int64_t after, QueryInt(req, "after_us", 0, 0, INT64_MAX));
+  ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
+  ASSIGN_OR_RETURN(std::vector<RecordEntry> records,
+                   linkage_.ListRecords(who.tenant, after, static_cast<int>(limit)));
+  http::JsonWriter w;
+  w.BeginObject().Key("records").BeginArray();
+  for (const RecordEntry& e : records) {
+    w.BeginObject().Key("role").String(e.role).Key("id").String(e.id);
+    w.Key("permit_id").String(e.permit_id).Key("counterpart").String(e.counterpart);
+    w.Key("procedure").String(e.procedure).Key("tm").String(e.tm);
+    w.Key("layout_version").String(e.layout_version);
+    w.Key("subject_code").String(e.subject_code).Key("state").String(e.state);
+    w.Key("reason").String(e.reason).Key("decided_by").String(e.decided_by);
+    w.Key("at").String(FormatRfc3339(FromUnixMicros(e.at_us)));
+    w.Key("at_us").Int(e.at_us).Key("ended_at");
+    if (e.ended_at_us)
+      w.String(FormatRfc3339(FromUnixMicros(*e.ended_at_us)));
+    else
+      w.Null();
+    w.Key("non_disclosure").Bool(e.non_disclosure).EndObject();
+  }
+  w.EndArray().Key("next_after_us").Int(records.empty() ? after : records.back().at_us);
+  w.EndObject();
+  ASSIGN_OR_RETURN(std::string json, w.Finish());
+  return http::Response::Json(200, std::move(json));
+}
+
+Result<http::Response> LinkageApi::LinkageStatus(const ClientIdentity&, http::Request&) {
+  // Whether this server can provide: its copy of the permission list, or why it has none.
+  http::JsonWriter w;
+  w.BeginObject().Key("permission_list").BeginObject();
+  Result<std::shared_ptr<const linkage::PermissionList>> list =
+      linkage_.hub() != nullptr ? linkage_.hub()->PermissionList()
+                                : FailedPreconditionError("no hub is configured ([hub] url)");
+  w.Key("valid").Bool(list.ok());
+  if (list.ok()) {
+    w.Key("version").Int((*list)->version());
+    w.Key("rules").Int(static_cast<int64_t>((*list)->rules().size()));
+    w.Key("expires_at").String(FormatRfc3339(FromUnixMicros((*list)->expires_at_ms() * 1000)));
+  } else {
+    w.Key("error").String(list.status().message());
+  }
+  w.EndObject().EndObject();
+  ASSIGN_OR_RETURN(std::string json, w.Finish());
+  return http::Response::Json(200, std::move(json));
+}
+
+Status LinkageApi::AddNode(http::Router& router, std::string_view pattern, uint64_t max_body,
+                           NodeHandler handler) {
   // Node routes take messages from the hub only: the client certificate must verify against
   // [node] client_ca and be the hub's own, pinned by its SHA-256 fingerprint ([node] hub_cert),
   // so another organisation's certificate — which the same CA issues — is refused before the
   // body is read. What makes each message trustworthy is still the hub's signature inside it.
-  const std::string pinned = hub_cert_sha256_;
-  http::RouteOptions base;
-  base.inline_gate = true;  // a comparison of two strings: no I/O
-  base.gate = [pinned](http::Request& req) -> std::optional<http::Response> {
-    if (!req.peer.identity) {
-      return ErrorResponse(UnauthenticatedError("a client certificate is required"),
-                           req.request_id);
-    }
-    if (pinned.empty() ||
-        !crypto::ConstantTimeEquals(crypto::AsBytes(req.peer.identity->cert_sha256),
-                                    crypto::AsBytes(pinned))) {
-      return ErrorResponse(PermissionDeniedError("node routes accept the hub's certificate only"),
-                           req.request_id);
-    }
-    return std::nullopt;
+  http::RouteOptions options;
+  options.inline_gate = true;  // a comparison of two strings: no I/O
+  options.gate = [pinned = hub_cert_sha256_](http::Request& req) {
+    return CheckHubCertificate(pinned, req);
   };
-  auto node = [base](uint64_t max, auto fn) {
-    http::RouteOptions o = base;
-    o.max_body_bytes = max;
-    return Route{[fn](http::Request& req) -> http::Response {
-                   Result<http::Response> r = fn(req, req.body);
-                   if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
-                   return std::move(*r);
-                 },
-                 std::move(o)};
-  };
-  {
-    auto h = node(linkage::kMaxEnvelopeMessageBytes,
-                  [this](http::Request&, const std::string& body) -> Result<http::Response> {
-                    ASSIGN_OR_RETURN(linkage::SignedDocument permit,
-                                     linkage::ParseSignedPermitJson(body));
-                    ASSIGN_OR_RETURN(std::string outcome, linkage_.OnProvisionRequest(permit));
-                    return http::Response::Json(200, R"({"status":")" + outcome + "\"}");
-                  });
-    RETURN_IF_ERROR(Add(router, "POST", "/node/v1/provision-requests", std::move(h)));
-  }
-  {
-    auto h = node(linkage::kMaxEnvelopeMessageBytes,
-                  [this](http::Request&, const std::string& body) -> Result<http::Response> {
-                    ASSIGN_OR_RETURN(linkage::ProvisionResult result,
-                                     linkage::ParseProvisionResultJson(body));
-                    RETURN_IF_ERROR(linkage_.OnInquiryResult(result));
-                    return http::Response::Json(200, R"({"status":"accepted"})");
-                  });
-    RETURN_IF_ERROR(Add(router, "POST", "/node/v1/inquiry-results", std::move(h)));
-  }
-  // The batch forms (http::ParseBatchRequest): every item is started (checked, sealed, its
-  // write handed to the group committer) before any is waited for, so the batch shares commits.
-  auto batch = [&node](auto start) {
-    return node(http::kMaxBatchBytes,
-                [start](http::Request& req, const std::string& text) -> Result<http::Response> {
-                  ASSIGN_OR_RETURN(std::vector<std::string> items, http::ParseBatchRequest(text));
-                  return http::AnswerBatch(items, start, [&](const Status& s) {
-                    return ErrorResponse(s, req.request_id);
-                  });
-                });
-  };
-  using Finish = http::BatchFinish;
-  {
-    auto h = batch([this](const std::string& item) -> Result<Finish> {
-      ASSIGN_OR_RETURN(linkage::SignedDocument permit, linkage::ParseSignedPermitJson(item));
-      ASSIGN_OR_RETURN(LinkageService::PendingOutcome pending,
-                       linkage_.StartProvisionRequest(permit));
-      return Finish([pending]() -> Result<http::Response> {
-        ASSIGN_OR_RETURN(std::string outcome, pending());
-        return http::Response::Json(200, R"({"status":")" + outcome + "\"}");
-      });
+  options.max_body_bytes = max_body;
+  return router.Add(
+      "POST", pattern,
+      [this, handler](http::Request& req) -> http::Response {
+        Result<http::Response> r = (this->*handler)(req);
+        if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
+        return std::move(*r);
+      },
+      std::move(options));
+}
+
+Status LinkageApi::RegisterNode(http::Router& router) {
+  RETURN_IF_ERROR(AddNode(router, "/node/v1/provision-requests",
+                          linkage::kMaxEnvelopeMessageBytes, &LinkageApi::ProvisionRequest));
+  RETURN_IF_ERROR(AddNode(router, "/node/v1/inquiry-results", linkage::kMaxEnvelopeMessageBytes,
+                          &LinkageApi::InquiryResult));
+  // The batch forms (http::ParseBatchRequest).
+  RETURN_IF_ERROR(AddNode(router, "/node/v1/batch/provision-requests", http::kMaxBatchBytes,
+                          &LinkageApi::BatchProvisionRequests));
+  return AddNode(router, "/node/v1/batch/inquiry-results", http::kMaxBatchBytes,
+                 &LinkageApi::BatchInquiryResults);
+}
+
+Result<http::Response> LinkageApi::ProvisionRequest(http::Request& req) {
+  ASSIGN_OR_RETURN(linkage::SignedDocument permit, linkage::ParseSignedPermitJson(req.body));
+  ASSIGN_OR_RETURN(std::string outcome, linkage_.OnProvisionRequest(permit));
+  return http::Response::Json(200, R"({"status":")" + outcome + "\"}");
+}
+
+Result<http::Response> LinkageApi::InquiryResult(http::Request& req) {
+  ASSIGN_OR_RETURN(linkage::ProvisionResult result, linkage::ParseProvisionResultJson(req.body));
+  RETURN_IF_ERROR(linkage_.OnInquiryResult(result));
+  return http::Response::Json(200, R"({"status":"accepted"})");
+}
+
+Result<http::Response> LinkageApi::BatchProvisionRequests(http::Request& req) {
+  return AnswerBatchBody(req, [this](const std::string& item) -> Result<http::BatchFinish> {
+    ASSIGN_OR_RETURN(linkage::SignedDocument permit, linkage::ParseSignedPermitJson(item));
+    ASSIGN_OR_RETURN(LinkageService::PendingOutcome pending,
+                     linkage_.StartProvisionRequest(permit));
+    return http::BatchFinish([pending]() -> Result<http::Response> {
+      ASSIGN_OR_RETURN(std::string outcome, pending());
+      return http::Response::Json(200, R"({"status":")" + outcome + "\"}");
     });
-    RETURN_IF_ERROR(Add(router, "POST", "/node/v1/batch/provision-requests", std::move(h)));
-  }
-  {
-    auto h = batch([this](const std::string& item) -> Result<Finish> {
-      ASSIGN_OR_RETURN(linkage::ProvisionResult result, linkage::ParseProvisionResultJson(item));
-      ASSIGN_OR_RETURN(LinkageService::PendingStatus pending, linkage_.StartInquiryResult(result));
-      return Finish([pending]() -> Result<http::Response> {
-        RETURN_IF_ERROR(pending());
-        return http::Response::Json(200, R"({"status":"accepted"})");
-      });
+  });
+}
+
+Result<http::Response> LinkageApi::BatchInquiryResults(http::Request& req) {
+  return AnswerBatchBody(req, [this](const std::string& item) -> Result<http::BatchFinish> {
+    ASSIGN_OR_RETURN(linkage::ProvisionResult result, linkage::ParseProvisionResultJson(item));
+    ASSIGN_OR_RETURN(LinkageService::PendingStatus pending, linkage_.StartInquiryResult(result));
+    return http::BatchFinish([pending]() -> Result<http::Response> {
+      RETURN_IF_ERROR(pending());
+      return http::Response::Json(200, R"({"status":"accepted"})");
     });
-    RETURN_IF_ERROR(Add(router, "POST", "/node/v1/batch/inquiry-results", std::move(h)));
-  }
-  return Status();
+  });
 }
 
 }  // namespace chukan::server

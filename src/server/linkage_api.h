@@ -18,6 +18,9 @@
 //   POST /node/v1/provision-requests  a permit to answer                              (TKY)
 //   POST /node/v1/inquiry-results     the relayed, sealed answer to one of our inquiries
 //
+// Each route is one named handler below; Register wires them to their paths, roles and body
+// limits, and audits every /api/v1 call in the tenant's log.
+//
 // Thread-safety: Register once; handlers are thread-safe.
 #ifndef CHUKAN_SERVER_LINKAGE_API_H_
 #define CHUKAN_SERVER_LINKAGE_API_H_
@@ -40,6 +43,46 @@ class LinkageApi {
   Status RegisterNode(http::Router& router);
 
  private:
+  // An /api/v1 handler, given the caller ApiAuth's gate established.
+  using ApiHandler = Result<http::Response> (LinkageApi::*)(const ClientIdentity& who,
+                                                            http::Request& req);
+  // A /node/v1 handler (the caller is the hub, pinned by the gate).
+  using NodeHandler = Result<http::Response> (LinkageApi::*)(http::Request& req);
+  Status AddApi(http::Router& router, std::string_view method, std::string_view pattern,
+                ApiRole role, uint64_t max_body, ApiHandler handler);
+  Status AddNode(http::Router& router, std::string_view pattern, uint64_t max_body,
+                 NodeHandler handler);
+
+  // POST /api/v1/codes
+  Result<http::Response> RegisterCode(const ClientIdentity& who, http::Request& req);
+  // POST /api/v1/codes/bulk
+  Result<http::Response> RegisterCodes(const ClientIdentity& who, http::Request& req);
+  // POST /api/v1/inquiries
+  Result<http::Response> CreateInquiry(const ClientIdentity& who, http::Request& req);
+  // POST /api/v1/inquiries/batch
+  Result<http::Response> CreateBatchInquiries(const ClientIdentity& who, http::Request& req);
+  // GET /api/v1/inquiries/{id}[?wait_ms=] (asynchronous: a long poll holds no thread)
+  void GetInquiry(http::Request& req, http::Responder out);
+  // GET /api/v1/inquiries
+  Result<http::Response> ListInquiries(const ClientIdentity& who, http::Request& req);
+  // GET /api/v1/approvals
+  Result<http::Response> ListApprovals(const ClientIdentity& who, http::Request& req);
+  // POST /api/v1/approvals/{permit_id}
+  Result<http::Response> DecideApproval(const ClientIdentity& who, http::Request& req);
+  // GET /api/v1/records
+  Result<http::Response> ListRecords(const ClientIdentity& who, http::Request& req);
+  // GET /api/v1/linkage/status
+  Result<http::Response> LinkageStatus(const ClientIdentity& who, http::Request& req);
+
+  // POST /node/v1/provision-requests
+  Result<http::Response> ProvisionRequest(http::Request& req);
+  // POST /node/v1/inquiry-results
+  Result<http::Response> InquiryResult(http::Request& req);
+  // POST /node/v1/batch/provision-requests
+  Result<http::Response> BatchProvisionRequests(http::Request& req);
+  // POST /node/v1/batch/inquiry-results
+  Result<http::Response> BatchInquiryResults(http::Request& req);
+
   const ApiAuth& auth_;
   LinkageService& linkage_;
   const std::string hub_cert_sha256_;

@@ -141,7 +141,7 @@ void LinkageSender::Work() {
     std::vector<store::OutboxItem> items;
     items.reserve(batch.items.size());
     for (Job& job : batch.items) items.push_back(std::move(job.item));
-    if (Status s = linkage_.Deliver(tenant, items, owner_); !s.ok()) {
+    if (Status s = linkage_.courier().Deliver(tenant, items, owner_); !s.ok()) {
       log::Warn("server.delivery_record_failed", {{"tenant", tenant.str()},
                                                   {"topic", items.front().topic},
                                                   {"items", static_cast<int64_t>(items.size())},

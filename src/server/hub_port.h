@@ -1,0 +1,42 @@
+// HubPort: what the intermediate server's linkage needs from its connection to the hub
+// (情報提供ネットワークシステム) — requests as a tenant's organisation, the hub's public key,
+// the verified permission list and other organisations' envelope keys. HubLink is the real one
+// (mutual TLS); tests pass a fake, so the linkage logic runs in-process without a hub.
+//
+// Thread-safety: implementations are thread-safe. Calls may block (HTTP round trips).
+#ifndef CHUKAN_SERVER_HUB_PORT_H_
+#define CHUKAN_SERVER_HUB_PORT_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/ids.h"
+#include "common/status.h"
+#include "crypto/ed25519.h"
+#include "http/message.h"
+#include "linkage/permission_list.h"
+
+namespace chukan::server {
+
+class HubPort {
+ public:
+  virtual ~HubPort() = default;
+
+  // One request to the hub as organisation `as`. Errors: transport failures (the caller maps
+  // them to kUnavailable); an answer with any HTTP status is OK.
+  virtual Result<http::Response> Post(const OrgCode& as, std::string_view path,
+                                      std::string body) = 0;
+  // The hub's Ed25519 public key: the trust anchor of permits.
+  virtual const crypto::VerifyKey& hub_key() const = 0;
+  // The current copy of the permission list if it is still valid; kFailedPrecondition saying
+  // why not otherwise.
+  virtual Result<std::shared_ptr<const linkage::PermissionList>> PermissionList() const = 0;
+  // The envelope-signing key of `org`, asked as `as`. kPermissionDenied when the organisation is
+  // not active; kUnavailable when the hub cannot be asked.
+  virtual Result<crypto::VerifyKey> OrgKey(const OrgCode& as, const OrgCode& org) = 0;
+};
+
+}  // namespace chukan::server
+
+#endif  // CHUKAN_SERVER_HUB_PORT_H_

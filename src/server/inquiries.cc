@@ -1,0 +1,372 @@
+#include "server/inquiries.h"
+
+#include "crypto/aead.h"
+#include "crypto/hash.h"
+#include "crypto/sealed_box.h"
+#include "http/json.h"
+#include "layout/date.h"
+#include "linkage/permit.h"
+#include "server/subject_codes.h"
+
+namespace chukan::server {
+namespace {
+
+// The layout version an inquiry asks for: the one named, or the one valid today.
+Result<const layout::LayoutVersion*> ChooseVersion(const layout::InfoName& info,
+                                                   const InquiryInput& in, TimePoint now) {
+  const layout::LayoutVersion* version = nullptr;
+  if (in.layout_version.empty()) {
+    // Layout validity dates are Japanese calendar days (JST, UTC+9).
+    std::optional<layout::Date> today =
+        layout::Date::Parse(FormatRfc3339(now + std::chrono::hours(9)).substr(0, 10));
+    if (today) version = info.VersionAt(*today);
+    if (version == nullptr) version = &info.LatestVersion();
+  } else {
+    version = info.Version(in.layout_version);
+  }
+  if (version == nullptr) {
+    // The version asked for is the client's text: list the known ones instead of repeating it.
+    std::string known;
+    for (const layout::LayoutVersion* v : info.versions()) {
+      known += (known.empty() ? "" : ", ") + v->version();
+    }
+    return NotFoundError(in.tm.str() + " has no such layout version (versions: " + known + ")");
+  }
+  return version;
+}
+
+// The answer's status as the inquiry's final state and reason.
+struct AnswerOutcome {
+  InquiryState state = InquiryState::kCompleted;
+  std::string reason;
+};
+Result<AnswerOutcome> OutcomeOfAnswer(const http::JsonObject& doc) {
+  ASSIGN_OR_RETURN(std::string status, doc.GetString("status", 32));
+  AnswerOutcome out;
+  if (status == "rejected") {
+    out.state = InquiryState::kRefused;
+    out.reason = "PROVIDER_REJECTED";
+  } else if (status == "refused") {
+    out.state = InquiryState::kRefused;
+    out.reason = "PROVIDER_REFUSED";
+    if (auto r = doc.GetOptionalString("reason", 64);
+        r.ok() && *r && !(*r)->empty() &&
+        (*r)->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos) {
+      out.reason = **r;
+    }
+  } else if (status != "ok" && status != "no_data") {
+    return InvalidArgumentError("MALFORMED_RESULT: unknown answer status");
+  }
+  return out;
+}
+
+}  // namespace
+
+Inquiries::Inquiries(const LinkageEnv& env, Options options)
+    : env_(env),
+      options_(options),
+      waiters_(std::make_unique<InquiryWaiters>(
+          InquiryWaiters::Limits{options.waits_per_client, options.waits_total, 4})) {}
+
+Inquiries::~Inquiries() = default;
+
+Result<InquiryView> Inquiries::Create(const TenantId& tenant, const InquiryInput& in) {
+  RETURN_IF_ERROR(env_.NeedHub());
+  RETURN_IF_ERROR(linkage::CheckQuery(in.query));
+  if (in.idempotency_key.size() > 128) {
+    return InvalidArgumentError("idempotency key: at most 128 bytes");
+  }
+  if (in.timeout_seconds < 0 || in.timeout_seconds > options_.inquiry_timeout.count()) {
+    return InvalidArgumentError("field \"timeout_seconds\": expected 1 to " +
+                                std::to_string(options_.inquiry_timeout.count()) +
+                                " (the server's [inquiry] timeout_seconds)");
+  }
+  const layout::InfoName* info = env_.catalogue->Find(in.tm);
+  if (info == nullptr) return NotFoundError(in.tm.str() + " is not in the data standard layout");
+  ASSIGN_OR_RETURN(const layout::LayoutVersion* version,
+                   ChooseVersion(*info, in, env_.clock.Now()));
+  size_t position = 0;
+  for (const auto& [key, value] : in.query) {
+    ++position;
+    if (version->FindItem(key) == nullptr) {
+      // Not an item code, so the key is the client's text: named by position (in.query is in
+      // key order), as linkage::CheckQuery does.
+      return InvalidArgumentError("query: condition " + std::to_string(position) +
+                                  " in key order is not an item of " + in.tm.str() + " version " +
+                                  version->version());
+    }
+  }
+  if (env_.catalogue->FindProcedure(in.procedure) == nullptr) {
+    return NotFoundError(in.procedure.str() + " is not in the data standard layout");
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, env_.Tenant(tenant));
+  const crypto::Bytes index = SubjectCodes::AtenaIndex(*st, in.atena);
+  // The request as the idempotency key first saw it (keyed: the atena_no is in it).
+  std::string request_text = in.procedure.str() + "|" + in.tm.str() + "|" + in.layout_version +
+                             "|" + in.provider.str() + "|" + std::to_string(in.timeout_seconds) +
+                             "|" + crypto::ToHex(index);
+  for (const auto& [key, value] : in.query) request_text += "|" + key + "=" + value;
+  const std::string request_hash =
+      crypto::ToHex(crypto::Blake2bKeyed(st->index_key, crypto::AsBytes(request_text), 16));
+  auto same_request = [&](const IdempotentInquiry& prev) -> Status {
+    if (prev.request_hash && *prev.request_hash != request_hash) {
+      return AlreadyExistsError(
+          "IDEMPOTENCY_KEY_REUSED: this idempotency key was used for a different inquiry");
+    }
+    return Status();
+  };
+  std::string subject;
+  {
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+    if (!in.idempotency_key.empty()) {
+      ASSIGN_OR_RETURN(std::optional<IdempotentInquiry> prev,
+                       FindInquiryByKey(*tx, in.idempotency_key));
+      if (prev) {
+        RETURN_IF_ERROR(same_request(*prev));
+        RETURN_IF_ERROR(tx->Commit());
+        return Get(tenant, prev->inquiry_id);
+      }
+    }
+    ASSIGN_OR_RETURN(std::optional<std::string> code, SubjectCodes::FindCode(*tx, index));
+    if (!code) {
+      return FailedPreconditionError(
+          "no subject code (符号) for this atena_no: register it first (POST /api/v1/codes)");
+    }
+    subject = std::move(*code);
+  }
+  NewInquiry row;
+  // 処理通番: time-ordered, so the inquiries table and its indexes grow at one end.
+  row.inquiry_id = PermitId::GenerateTimeOrdered(env_.NowUs() / 1000).str();
+  const std::string& id = row.inquiry_id;
+  crypto::BoxKeyPair reply = crypto::BoxKeyPair::Generate();
+  ASSIGN_OR_RETURN(row.reply_secret_sealed,
+                   crypto::Encrypt(st->data_key, reply.secret_key().span(),
+                                   LinkageAad("reply-secret", tenant, id)));
+  row.reply_public = reply.public_key();
+  http::JsonWriter qw;
+  qw.BeginObject();
+  for (const auto& [key, value] : in.query) qw.Key(key).String(value);
+  qw.EndObject();
+  ASSIGN_OR_RETURN(row.query_json, qw.Finish());
+  row.created_at_us = env_.NowUs();
+  row.expires_at_us =
+      row.created_at_us +
+      (in.timeout_seconds > 0
+           ? in.timeout_seconds * 1'000'000
+           : std::chrono::duration_cast<std::chrono::microseconds>(options_.inquiry_timeout)
+                 .count());
+  row.idempotency_key = in.idempotency_key;
+  row.client = in.client;
+  row.subject_code = subject;
+  row.procedure = in.procedure.str();
+  row.tm = in.tm.str();
+  row.layout_version = version->version();
+  row.provider = in.provider.str();
+  row.request_hash = request_hash;
+  const std::string target =
+      "inquiry " + id + " " + in.procedure.str() + " " + in.tm.str() + " → " + in.provider.str();
+  Status s = st->Commit([&](store::Transaction& tx) -> Status {
+    RETURN_IF_ERROR(InsertInquiry(tx, row));
+    RETURN_IF_ERROR(
+        env_.outbox.Enqueue(tx, kTopicPermitRequest, id, crypto::ToBytes(id), env_.clock.Now()));
+    // The audit entry commits with the inquiry (one durable commit, not two).
+    return st->audit
+        ->Append(tx, {tenant.str(), "client:" + in.client, "inquiry.create", target, "ok", ""})
+        .status();
+  });
+  if (s.code() == StatusCode::kAlreadyExists && !in.idempotency_key.empty()) {
+    // The same key raced in twice: answer with the one that was stored.
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+    ASSIGN_OR_RETURN(std::optional<IdempotentInquiry> prev,
+                     FindInquiryByKey(*tx, in.idempotency_key));
+    if (prev) {
+      RETURN_IF_ERROR(same_request(*prev));
+      return Get(tenant, prev->inquiry_id);
+    }
+  }
+  if (!s.ok()) {
+    AuditLinkage(*st, "client:" + in.client, "inquiry.create", target, AuditOutcome(s));
+    return s;
+  }
+  // The inquiry as stored, not re-read: the sender may already have moved it on.
+  InquiryView v;
+  v.inquiry_id = id;
+  v.state = std::string(InquiryStateName(InquiryState::kAccepted));
+  v.provider = row.provider;
+  v.procedure = row.procedure;
+  v.tm = row.tm;
+  v.layout_version = row.layout_version;
+  v.created_at_us = row.created_at_us;
+  v.expires_at_us = row.expires_at_us;
+  env_.notify();
+  return v;
+}
+
+Result<InquiryView> Inquiries::Get(const TenantId& tenant, const std::string& inquiry_id) {
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, env_.Tenant(tenant));
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+  ASSIGN_OR_RETURN(std::optional<StoredInquiry> row, ReadInquiry(*tx, inquiry_id));
+  // The id is the client's text (a path segment): not repeated.
+  if (!row) return NotFoundError("no such inquiry");
+  InquiryView v = std::move(row->view);
+  if (row->sealed_result) {
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                     crypto::Decrypt(st->data_key, *row->sealed_result,
+                                     LinkageAad("result", tenant, v.inquiry_id)));
+    v.result_json = std::string(plain.AsStringView());
+  }
+  return v;
+}
+
+void Inquiries::Changed(const std::string& inquiry_id) { waiters_->Wake(inquiry_id); }
+
+void Inquiries::ChangedAll() { waiters_->WakeAll(); }
+
+Status Inquiries::Watch(const TenantId& tenant, const std::string& inquiry_id,
+                        const std::string& client, std::chrono::milliseconds wait, Done done) {
+  // Registered before the first read (Add fires once at once), so an end between the read and
+  // the registration is not lost.
+  auto fire = [this, tenant, inquiry_id, done = std::move(done)](bool timed_out) -> bool {
+    Result<InquiryView> v = Get(tenant, inquiry_id);
+    if (!timed_out && v.ok()) {
+      std::optional<InquiryState> state = ParseInquiryState(v->state);
+      if (state && IsOpen(*state)) return false;  // still open: wait on
+    }
+    done(std::move(v));
+    return true;
+  };
+  return waiters_->Add(inquiry_id, tenant.str() + "/" + client, InquiryWaiters::Clock::now() + wait,
+                       std::move(fire));
+}
+
+Result<std::vector<InquiryView>> Inquiries::List(const TenantId& tenant,
+                                                 const std::optional<std::string>& state,
+                                                 int64_t since_us, int limit) {
+  if (limit < 1 || limit > 1000) return InvalidArgumentError("limit: expected 1 to 1000");
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, env_.Tenant(tenant));
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+  // Results only through Get.
+  return ReadInquiries(*tx, state, since_us, limit);
+}
+
+Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::ProvisionResult& result) {
+  RETURN_IF_ERROR(env_.NeedHub());
+  Result<linkage::ProvisionPermit> permit = linkage::ParsePermitDocument(result.permit.document);
+  // The inquiry's row, when the permit names an inquiry of a tenant hosted here.
+  std::shared_ptr<TenantContext> hosted;
+  std::optional<InquiryKeys> row;
+  if (permit.ok()) {
+    if (Result<std::shared_ptr<TenantContext>> s = env_.Tenant(TenantId::ForOrg(permit->inquirer));
+        s.ok()) {
+      hosted = *s;
+      ASSIGN_OR_RETURN(auto tx, hosted->db->BeginRead());
+      ASSIGN_OR_RETURN(row, ReadInquiryKeys(*tx, permit->reference));
+    }
+  }
+  // The hub's signature is checked unless the permit is, byte for byte, the one whose digest the
+  // hub gave this server when it issued it (an answer over TLS from the hub itself): the same
+  // document, so the same signature check would pass. Anything else is verified in full, first,
+  // so a forged permit is refused as such whatever it names.
+  const bool known_permit =
+      row && row->permit_sha256 &&
+      crypto::ConstantTimeEquals(*row->permit_sha256,
+                                 crypto::Sha256(crypto::AsBytes(result.permit.document)));
+  if (!known_permit) {
+    if (Status s = linkage::VerifyDocument(result.permit, env_.hub->hub_key(), "permit");
+        !s.ok()) {
+      if (s.code() == StatusCode::kUnauthenticated) {
+        return UnauthenticatedError("BAD_PERMIT_SIGNATURE: " + s.message());
+      }
+      return InvalidArgumentError("MALFORMED_RESULT: " + s.message());
+    }
+  }
+  if (!permit.ok()) return InvalidArgumentError("MALFORMED_RESULT: " + permit.status().message());
+  const TenantId tenant = TenantId::ForOrg(permit->inquirer);
+  if (hosted == nullptr) {
+    return PermissionDeniedError("MISDIRECTED_RESULT: the inquirer " + permit->inquirer.str() +
+                                 " is not hosted here");
+  }
+  TenantContext& st = *hosted;
+  const std::string id = permit->reference;
+  if (!row) return NotFoundError("UNKNOWN_INQUIRY: no inquiry " + id);
+  if (row->state == InquiryStateName(InquiryState::kCompleted) &&
+      row->permit_id == permit->id.str()) {
+    return PendingStatus([] { return Status(); });  // re-sent
+  }
+  std::optional<InquiryState> state = ParseInquiryState(row->state);
+  if (!state || !IsOpen(*state)) {
+    return FailedPreconditionError("INQUIRY_ENDED: inquiry " + id + " is " + row->state);
+  }
+  if (row->permit_id && *row->permit_id != permit->id.str()) {
+    return InvalidArgumentError("ENVELOPE_MISMATCH: the inquiry has another permit");
+  }
+  // A result is valid only while its permit is: an expired permit authorises nothing, even
+  // when its signature is good (the hub checks the same when it relays).
+  if (env_.NowUs() / 1000 > permit->expires_at_ms) {
+    return FailedPreconditionError("PERMIT_EXPIRED: the permit of this result expired at " +
+                                   FormatRfc3339(FromUnixMicros(permit->expires_at_ms * 1000)));
+  }
+  if (!row->reply_secret_sealed) {
+    return FailedPreconditionError("INQUIRY_ENDED: the inquiry's key is gone");
+  }
+  ASSIGN_OR_RETURN(crypto::VerifyKey provider_key,
+                   env_.hub->OrgKey(tenant.org(), permit->provider));
+  Result<linkage::Envelope> envelope = linkage::VerifyEnvelope(result.envelope, provider_key);
+  if (!envelope.ok()) {
+    if (envelope.status().code() == StatusCode::kUnauthenticated) {
+      return UnauthenticatedError("BAD_ENVELOPE_SIGNATURE: " + envelope.status().message());
+    }
+    return InvalidArgumentError("MALFORMED_RESULT: " + envelope.status().message());
+  }
+  if (envelope->permit_id != permit->id || envelope->inquirer != permit->inquirer ||
+      envelope->provider != permit->provider) {
+    return InvalidArgumentError("ENVELOPE_MISMATCH: the envelope does not answer this permit");
+  }
+  ASSIGN_OR_RETURN(crypto::SecretBytes secret,
+                   crypto::Decrypt(st.data_key, *row->reply_secret_sealed,
+                                   LinkageAad("reply-secret", tenant, id)));
+  // The public half is stored beside the sealed secret: no scalar multiplication to rebuild it.
+  ASSIGN_OR_RETURN(crypto::BoxKeyPair reply,
+                   crypto::BoxKeyPair::FromParts(std::move(row->reply_public), secret));
+  Result<crypto::SecretBytes> answer = crypto::Open(reply, envelope->sealed);
+  if (!answer.ok()) {
+    return InvalidArgumentError(
+        "SEALED_TO_WRONG_KEY: the answer does not open with this "
+        "inquiry's key");
+  }
+  Result<http::JsonObject> doc = http::ParseJsonObject(answer->AsStringView(), {4 << 20, 8});
+  if (!doc.ok()) return InvalidArgumentError("MALFORMED_RESULT: the answer is not JSON");
+  ASSIGN_OR_RETURN(AnswerOutcome outcome, OutcomeOfAnswer(*doc));
+  ASSIGN_OR_RETURN(crypto::Bytes stored, crypto::Encrypt(st.data_key, answer->span(),
+                                                         LinkageAad("result", tenant, id)));
+  const int64_t now = env_.NowUs();
+  auto late = std::make_shared<bool>(false);
+  const std::string permit_id = permit->id.str();
+  TenantContext* stp = &st;
+  std::shared_future<Status> committed =
+      st.Submit([=](store::Transaction& tx) -> Status {
+          ASSIGN_OR_RETURN(bool changed, EndAnsweredInquiry(tx, id, outcome.state, outcome.reason,
+                                                            stored, permit_id, now));
+          if (!changed) {
+            *late = true;  // ended meanwhile (expired) or completed by a concurrent delivery
+            return Status();
+          }
+          return stp->audit
+              ->Append(tx, {tenant.str(), "hub", "inquiry.result",
+                            "inquiry " + id + " permit " + permit_id,
+                            std::string(InquiryStateName(outcome.state)), ""})
+              .status();
+        }).share();
+  return PendingStatus([this, committed, late, tenant, id]() -> Status {
+    RETURN_IF_ERROR(committed.get());
+    if (*late) {
+      Result<InquiryView> v = Get(tenant, id);
+      if (v.ok() && v->state == InquiryStateName(InquiryState::kCompleted)) return Status();
+      return FailedPreconditionError("INQUIRY_ENDED: inquiry " + id + " ended before the answer");
+    }
+    Changed(id);
+    return Status();
+  });
+}
+
+}  // namespace chukan::server

@@ -1,0 +1,90 @@
+// Inquiries: the tenant's inquiries (情報照会, SKI) — made by an existing system, permitted by
+// the hub (the courier records that), ended by the provider's answer, relayed by the hub, or by
+// expiry — and the long polls (InquiryWaiters) woken when one ends. Rows are read and written
+// through the inquiry table (inquiry_table.h), along InquiryState's transitions.
+//
+// Thread-safety: thread-safe.
+#ifndef CHUKAN_SERVER_INQUIRIES_H_
+#define CHUKAN_SERVER_INQUIRIES_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/ids.h"
+#include "common/status.h"
+#include "linkage/envelope.h"
+#include "server/inquiry_table.h"
+#include "server/inquiry_waiters.h"
+#include "server/linkage_env.h"
+
+namespace chukan::server {
+
+struct InquiryInput {
+  AtenaNo atena = AtenaNo::Parse("000000000000000").value();
+  JtCode procedure = JtCode::Parse("JT00000000000000").value();
+  TmCode tm = TmCode::Parse("TM00000000000000").value();
+  std::string layout_version;  // empty: the version valid today
+  OrgCode provider = OrgCode::Parse("0000000000000000").value();
+  std::map<std::string, std::string> query;  // 照会条件: item code → value
+  std::string idempotency_key;               // optional, ≤ 128 bytes
+  // How long to wait for the answer; 0: the server's [inquiry] timeout_seconds, which is
+  // also the upper bound.
+  int64_t timeout_seconds = 0;
+  std::string client;  // the existing system's name (audit)
+};
+
+class Inquiries {
+ public:
+  struct Options {
+    std::chrono::seconds inquiry_timeout{3600};
+    int waits_per_client = 16;
+    int waits_total = 10'000;
+  };
+  // `env` must outlive this.
+  Inquiries(const LinkageEnv& env, Options options);
+  ~Inquiries();
+
+  // Stores the inquiry durably (state accepted) with its outbox entry and audit entry, and
+  // returns at once. The same idempotency key returns the first inquiry. Errors:
+  // kFailedPrecondition (no hub; no code for the atena_no: register it first), kNotFound
+  // (unknown TM, version or procedure), kInvalidArgument (bad query, key or timeout),
+  // kAlreadyExists IDEMPOTENCY_KEY_REUSED (the key was used for a different inquiry).
+  Result<InquiryView> Create(const TenantId& tenant, const InquiryInput& input);
+  // The inquiry with its unsealed result. kNotFound for an id of another tenant or none.
+  Result<InquiryView> Get(const TenantId& tenant, const std::string& inquiry_id);
+  // A long poll: calls `done` once, on one of the waiters' threads, with Get's answer as soon
+  // as the inquiry is no longer open, or when `wait` has passed. Holds no thread meanwhile.
+  // kResourceExhausted (and `done` is never called) beyond the waits' limits.
+  using Done = std::function<void(Result<InquiryView>)>;
+  Status Watch(const TenantId& tenant, const std::string& inquiry_id, const std::string& client,
+               std::chrono::milliseconds wait, Done done);
+  // kInvalidArgument for a limit outside 1–1000.
+  Result<std::vector<InquiryView>> List(const TenantId& tenant,
+                                        const std::optional<std::string>& state, int64_t since_us,
+                                        int limit);
+
+  // The provider's answer to one of the tenant's inquiries, relayed by the hub, in two halves:
+  // the checks, the unsealing and the write handed to the group committer now (errors as
+  // LinkageService::OnInquiryResult lists them), and a call that waits for the commit.
+  using PendingStatus = std::function<Status()>;
+  Result<PendingStatus> StartResult(const linkage::ProvisionResult& result);
+
+  // Wakes the long polls of an inquiry that ended / of every inquiry (after a sweep).
+  void Changed(const std::string& inquiry_id);
+  void ChangedAll();
+
+ private:
+  const LinkageEnv& env_;
+  const Options options_;
+  std::unique_ptr<InquiryWaiters> waiters_;
+};
+
+}  // namespace chukan::server
+
+#endif  // CHUKAN_SERVER_INQUIRIES_H_

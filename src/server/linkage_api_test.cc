@@ -1,0 +1,252 @@
+// LinkageApi's handlers driven through the http::Router in-process: the route's gate (ApiAuth,
+// with real client tokens) and then its handler, with a fake hub and a fake clock.
+#include "server/linkage_api.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/status_matchers.h"
+#include "server/api_auth.h"
+#include "server/linkage_test_util.h"
+
+namespace chukan::server {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace ::chukan::server::testing;  // NOLINT: the fixture's names
+
+class LinkageApiTest : public LinkageTestBase {
+ protected:
+  void SetUp() override {
+    LinkageTestBase::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    auth_ = std::make_unique<ApiAuth>(*platform_);
+    api_ = std::make_unique<LinkageApi>(*auth_, *linkage_, std::string(64, 'a'));
+    ASSERT_OK(api_->Register(router_));
+    ASSERT_OK(api_->RegisterNode(router_));
+    ASSERT_OK_AND_ASSIGN(system_a_, platform_->AddClient(kCityA, "tax", "system", "test"));
+    ASSERT_OK_AND_ASSIGN(approver_b_, platform_->AddClient(kCityB, "staff", "approver", "test"));
+  }
+  void TearDown() override {
+    api_.reset();
+    auth_.reset();
+    LinkageTestBase::TearDown();
+  }
+
+  // One request through the router: the gate, then the (synchronous) handler.
+  http::Response Call(std::string method, std::string target, std::string token,
+                      std::string body = "") {
+    http::Request req(RequestId::Generate());
+    req.method = std::move(method);
+    req.target = target;
+    const size_t q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) {
+      std::string_view rest = std::string_view(target).substr(q + 1);
+      while (!rest.empty()) {
+        const size_t amp = rest.find('&');
+        const std::string_view pair = rest.substr(0, amp);
+        const size_t eq = pair.find('=');
+        req.query.emplace_back(std::string(pair.substr(0, eq)),
+                               eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1)));
+        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+      }
+    }
+    if (!token.empty()) req.headers.Set("Authorization", "Bearer " + token);
+    req.peer.address = "127.0.0.1";
+    http::Router::Match m = router_.Find(req.method, req.path, req.path_params);
+    if (m.status != 200) return http::Response::Json(m.status, "{}");
+    if (m.options->gate) {
+      if (std::optional<http::Response> refused = m.options->gate(req)) return *refused;
+    }
+    if (body.size() > m.options->max_body_bytes) return http::Response::Json(413, "{}");
+    req.body = std::move(body);
+    EXPECT_NE(m.handler, nullptr) << "asynchronous routes are not driven here";
+    if (m.handler == nullptr) return http::Response::Json(500, "{}");
+    return (*m.handler)(req);
+  }
+
+  // The error code of an error response ({"error":{"code":…}}).
+  static std::string ErrorCode(const http::Response& r) {
+    Result<http::JsonObject> o = http::ParseJsonObject(r.body);
+    if (!o.ok()) return "(not JSON)";
+    Result<http::JsonObject> e = o->GetObject("error");
+    if (!e.ok()) return "(no error)";
+    return e->GetString("code", 64).value_or("(no code)");
+  }
+
+  int64_t AuditCount(const TenantId& tenant, std::string_view outcome) {
+    auto st = platform_->Tenant(tenant).value();
+    auto tx = st->db->BeginRead().value();
+    return tx->QueryOne("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'api.%' AND outcome = ?",
+                        {std::string(outcome)})
+        .value()
+        ->GetInt(0)
+        .value();
+  }
+
+  http::Router router_;
+  std::unique_ptr<ApiAuth> auth_;
+  std::unique_ptr<LinkageApi> api_;
+  std::string system_a_;
+  std::string approver_b_;
+};
+
+TEST_P(LinkageApiTest, RegisterCodeAnswersTheSubjectCodeAndAuditsTheCall) {
+  http::Response r = Call("POST", "/api/v1/codes", system_a_,
+                          R"({"atena_no":"000000000000101","resident_id":"12345678901"})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(R"({"subject_code":")"));
+  EXPECT_EQ(AuditCount(A(), "ok"), 1);
+}
+
+TEST_P(LinkageApiTest, RegisterCodeRefusesBadInputWithItsCode) {
+  http::Response unknown = Call("POST", "/api/v1/codes", system_a_,
+                                R"({"atena_no":"000000000000101","resident_id":"12345678901",)"
+                                R"("name":"x"})");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(ErrorCode(unknown), "INVALID_ARGUMENT");
+  http::Response short_atena =
+      Call("POST", "/api/v1/codes", system_a_, R"({"atena_no":"123","resident_id":"12345678901"})");
+  EXPECT_EQ(short_atena.status, 400);
+  EXPECT_THAT(short_atena.body, HasSubstr("atena_no"));
+  http::Response not_json = Call("POST", "/api/v1/codes", system_a_, "atena_no=1");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_EQ(AuditCount(A(), "error:INVALID_ARGUMENT"), 3);
+  hub_.SetCodesStatus(403);
+  http::Response refused = Call("POST", "/api/v1/codes", system_a_,
+                                R"({"atena_no":"000000000000101","resident_id":"12345678901"})");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(ErrorCode(refused), "UNAVAILABLE");
+}
+
+TEST_P(LinkageApiTest, TheGateRefusesMissingTokensAndWrongRoles) {
+  EXPECT_EQ(Call("POST", "/api/v1/codes", "", "{}").status, 401);
+  EXPECT_EQ(Call("POST", "/api/v1/codes", "not-a-token", "{}").status, 401);
+  // An approver token is not a business system's.
+  EXPECT_EQ(Call("POST", "/api/v1/codes", approver_b_, "{}").status, 403);
+  // A business system's token cannot decide approvals.
+  EXPECT_EQ(Call("GET", "/api/v1/approvals", system_a_).status, 403);
+}
+
+TEST_P(LinkageApiTest, CodesBulkAnswersEachLine) {
+  http::Response r = Call("POST", "/api/v1/codes/bulk", system_a_,
+                          "000000000000101,12345678901\r\n\nnot a line\n123,12345678901\n");
+  EXPECT_EQ(r.status, 207);
+  ASSERT_OK_AND_ASSIGN(http::JsonObject o, http::ParseJsonObject(r.body));
+  EXPECT_EQ(o.GetInt("lines", 0, 100).value_or(-1), 4);
+  EXPECT_EQ(o.GetInt("registered", 0, 100).value_or(-1), 1);
+  EXPECT_EQ(o.GetInt("failed", 0, 100).value_or(-1), 2);
+  EXPECT_THAT(r.body, HasSubstr(R"({"line":3,"message":"expected atena_no,resident_id"})"));
+}
+
+TEST_P(LinkageApiTest, CreateInquiryAnswers202AndRefusesBadInput) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  const std::string good =
+      R"({"atena_no":"000000000000101","procedure":"JT90000000000101",)"
+      R"("tm":"TM00000000000002","provider":"0000000000000012"})";
+  http::Response r = Call("POST", "/api/v1/inquiries", system_a_, good);
+  EXPECT_EQ(r.status, 202);
+  EXPECT_THAT(r.body, HasSubstr(R"("state":"accepted")"));
+  EXPECT_THAT(r.body, HasSubstr(R"("layout_version":"0002")"));
+
+  http::Response unknown_field = Call("POST", "/api/v1/inquiries", system_a_,
+                                      good.substr(0, good.size() - 1) + R"(,"extra":1})");
+  EXPECT_EQ(unknown_field.status, 400);
+  http::Response bad_tm = Call("POST", "/api/v1/inquiries", system_a_,
+                               R"({"atena_no":"000000000000101","procedure":"JT90000000000101",)"
+                               R"("tm":"TM99999999999999","provider":"0000000000000012"})");
+  EXPECT_EQ(bad_tm.status, 404);
+  EXPECT_EQ(ErrorCode(bad_tm), "NOT_FOUND");
+  http::Response no_code = Call("POST", "/api/v1/inquiries", system_a_,
+                                R"({"atena_no":"000000000000102","procedure":"JT90000000000101",)"
+                                R"("tm":"TM00000000000002","provider":"0000000000000012"})");
+  EXPECT_EQ(no_code.status, 412);
+  http::Response timeout = Call("POST", "/api/v1/inquiries", system_a_,
+                                good.substr(0, good.size() - 1) + R"(,"timeout_seconds":0})");
+  EXPECT_EQ(timeout.status, 400);
+  // The same idempotency key for another request: 409 with its reason code.
+  ASSERT_EQ(Call("POST", "/api/v1/inquiries", system_a_,
+                 good.substr(0, good.size() - 1) + R"(,"idempotency_key":"k"})")
+                .status,
+            202);
+  http::Response reused =
+      Call("POST", "/api/v1/inquiries", system_a_,
+           good.substr(0, good.size() - 1) + R"(,"idempotency_key":"k","timeout_seconds":5})");
+  EXPECT_EQ(reused.status, 409);
+  EXPECT_EQ(ErrorCode(reused), "IDEMPOTENCY_KEY_REUSED");
+}
+
+TEST_P(LinkageApiTest, ListInquiriesChecksItsQuery) {
+  EXPECT_EQ(Call("GET", "/api/v1/inquiries?limit=0", system_a_).status, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/inquiries?limit=abc", system_a_).status, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/inquiries?since_us=-1", system_a_).status, 400);
+  http::Response empty = Call("GET", "/api/v1/inquiries?state=completed", system_a_);
+  EXPECT_EQ(empty.status, 200);
+  EXPECT_EQ(empty.body, R"({"inquiries":[]})");
+}
+
+TEST_P(LinkageApiTest, DecideApprovalChecksTheDecisionAndThePermit) {
+  const std::string pid = PermitId::Generate().str();
+  http::Response bad_decision =
+      Call("POST", "/api/v1/approvals/" + pid, approver_b_, R"({"decision":"maybe"})");
+  EXPECT_EQ(bad_decision.status, 400);
+  EXPECT_THAT(bad_decision.body, HasSubstr("\\\"approve\\\" or \\\"reject\\\""));
+  http::Response bad_id =
+      Call("POST", "/api/v1/approvals/not-a-permit", approver_b_, R"({"decision":"approve"})");
+  EXPECT_EQ(bad_id.status, 400);
+  http::Response none =
+      Call("POST", "/api/v1/approvals/" + pid, approver_b_, R"({"decision":"approve"})");
+  EXPECT_EQ(none.status, 404);
+  EXPECT_THAT(none.body, HasSubstr("awaits approval"));
+  http::Response listed = Call("GET", "/api/v1/approvals", approver_b_);
+  EXPECT_EQ(listed.status, 200);
+  EXPECT_EQ(listed.body, R"({"approvals":[]})");
+}
+
+TEST_P(LinkageApiTest, RecordsAndStatus) {
+  http::Response records = Call("GET", "/api/v1/records?limit=1001", system_a_);
+  EXPECT_EQ(records.status, 400);
+  http::Response none = Call("GET", "/api/v1/records?after_us=5", approver_b_);
+  EXPECT_EQ(none.status, 200);
+  EXPECT_EQ(none.body, R"({"records":[],"next_after_us":5})");
+  http::Response status = Call("GET", "/api/v1/linkage/status", system_a_);
+  EXPECT_EQ(status.status, 200);
+  EXPECT_THAT(status.body, HasSubstr(R"({"permission_list":{"valid":true,"version":)"));
+  hub_.DropPermissionList();
+  http::Response invalid = Call("GET", "/api/v1/linkage/status", system_a_);
+  EXPECT_THAT(invalid.body, HasSubstr(R"("valid":false,"error":"no permission list copy)"));
+}
+
+TEST_P(LinkageApiTest, NodeRoutesTakeOnlyThePinnedHubCertificate) {
+  http::Response no_cert = Call("POST", "/node/v1/provision-requests", "", "{}");
+  EXPECT_EQ(no_cert.status, 401);
+}
+
+TEST_P(LinkageApiTest, NodeRoutesRefuseMalformedMessages) {
+  // Driven past the gate: the handler itself, with the hub's certificate.
+  http::Request req(RequestId::Generate());
+  req.method = "POST";
+  req.path = "/node/v1/provision-requests";
+  req.peer.identity = http::PeerIdentity{};
+  req.peer.identity->cert_sha256 = std::string(64, 'a');
+  http::Router::Match m = router_.Find(req.method, req.path, req.path_params);
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(m.options->gate(req), std::nullopt);
+  req.body = R"({"permit":"{}","signature":"AAAA"})";
+  http::Response r = (*m.handler)(req);
+  EXPECT_EQ(r.status, 400);
+  req.peer.identity->cert_sha256 = std::string(64, 'b');
+  std::optional<http::Response> other = m.options->gate(req);
+  ASSERT_TRUE(other.has_value());
+  EXPECT_EQ(other->status, 403);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, LinkageApiTest,
+                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
+                         [](const auto& param_info) {
+                           return std::string(store::BackendName(param_info.param));
+                         });
+
+}  // namespace
+}  // namespace chukan::server

@@ -1,0 +1,191 @@
+#include "server/linkage_courier.h"
+
+#include <future>
+#include <optional>
+
+#include "common/log.h"
+#include "crypto/bytes.h"
+#include "http/api_util.h"
+#include "http/json.h"
+#include "server/provisions.h"
+
+namespace chukan::server {
+namespace {
+
+// The hub's SHA-256 of the permit from its answer to a permit request (it answered over TLS,
+// as the hub): 32 bytes, or nullopt when absent or malformed — the permit that comes back with
+// the answer is then verified in full.
+std::optional<crypto::Bytes> PermitDigest(const Result<http::JsonObject>& answer) {
+  if (!answer.ok()) return std::nullopt;
+  Result<std::optional<std::string>> text = answer->GetOptionalString("permit_sha256", 64);
+  if (!text.ok() || !*text) return std::nullopt;
+  Result<crypto::Bytes> raw = crypto::FromBase64Url(**text);
+  if (!raw.ok() || raw->size() != 32) return std::nullopt;
+  return *std::move(raw);
+}
+
+// The permit request for an inquiry that is still accepted; nullopt when it ended or moved on
+// meanwhile (nothing to send).
+Result<std::optional<std::string>> PermitRequestBody(store::Transaction& tx,
+                                                     const std::string& inquiry_id) {
+  ASSIGN_OR_RETURN(std::optional<PermitRequestRow> row, ReadPermitRequest(tx, inquiry_id));
+  if (!row || row->state != InquiryStateName(InquiryState::kAccepted)) {
+    return std::optional<std::string>();
+  }
+  http::JsonWriter w;
+  w.BeginObject()
+      .Key("provider")
+      .String(row->provider)
+      .Key("procedure")
+      .String(row->procedure)
+      .Key("tm")
+      .String(row->tm)
+      .Key("layout_version")
+      .String(row->layout_version)
+      .Key("subject_code")
+      .String(row->subject_code)
+      .Key("reply_key")
+      .String(crypto::ToBase64Url(row->reply_public))
+      .Key("reference")
+      .String(inquiry_id)
+      .EndObject();
+  ASSIGN_OR_RETURN(std::string body, w.Finish());
+  // Splice the stored query object in (it is JSON already, written by Inquiries::Create).
+  body.pop_back();
+  body += ",\"query\":" + row->query_json + "}";
+  return std::optional<std::string>(std::move(body));
+}
+
+}  // namespace
+
+std::string HubReason(const http::Response& r) {
+  Result<http::JsonObject> o = http::ParseJsonObject(r.body);
+  if (o.ok()) {
+    Result<http::JsonObject> e = o->GetObject("error");
+    if (e.ok()) {
+      if (auto reason = e->GetOptionalString("reason", 64); reason.ok() && *reason) return **reason;
+      if (auto code = e->GetOptionalString("code", 64); code.ok() && *code) return **code;
+    }
+  }
+  return "HTTP_" + std::to_string(r.status);
+}
+
+Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::OutboxItem>& items,
+                               const std::string& owner) {
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, env_.Tenant(tenant));
+  if (items.empty()) return Status();
+  store::Outbox* outbox = &env_.outbox;
+  const std::string topic = items.front().topic;
+  const bool permits = topic == kTopicPermitRequest;
+  if (!permits && topic != kTopicProvision) {
+    for (const store::OutboxItem& item : items) {
+      log::Warn("server.delivery_failed", {{"tenant", tenant.str()},
+                                           {"topic", item.topic},
+                                           {"attempt", item.attempts},
+                                           {"error", "unknown topic"}});
+      RETURN_IF_ERROR(st->Commit([&](store::Transaction& tx) {
+        return outbox->Fail(tx, item.id, owner, "unknown topic");
+      }));
+    }
+    return Status();
+  }
+  // What to send: a provision's sealed envelope is the payload; a permit request is built from
+  // its inquiry, unless the inquiry ended (expired) or moved on meanwhile — then there is
+  // nothing to send and the item is acknowledged.
+  std::vector<std::optional<std::string>> bodies(items.size());
+  std::vector<std::shared_future<Status>> writes;
+  if (permits) {
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+    for (size_t i = 0; i < items.size(); ++i) {
+      const std::string id(items[i].payload.begin(), items[i].payload.end());
+      ASSIGN_OR_RETURN(bodies[i], PermitRequestBody(*tx, id));
+    }
+    RETURN_IF_ERROR(tx->Commit());
+  } else {
+    for (size_t i = 0; i < items.size(); ++i) {
+      bodies[i] = std::string(items[i].payload.begin(), items[i].payload.end());
+    }
+  }
+  std::vector<size_t> to_send;
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (bodies[i]) {
+      to_send.push_back(i);
+      texts.push_back(std::move(*bodies[i]));
+      continue;
+    }
+    const int64_t id = items[i].id;
+    writes.push_back(st->Submit([outbox, id, owner](store::Transaction& tx) {
+                         return outbox->Ack(tx, id, owner);
+                       }).share());
+  }
+  // Send: alone, or as one batch (http::SendItems).
+  const std::vector<Result<http::Response>> answers =
+      http::SendItems(texts, permits ? "/hub/v1/inquiries" : "/hub/v1/provisions",
+                      permits ? "/hub/v1/batch/inquiries" : "/hub/v1/batch/provisions",
+                      [&](std::string_view path, std::string body, size_t) {
+                        return env_.hub->Post(tenant.org(), path, std::move(body));
+                      });
+  // Record each outcome with its acknowledgement.
+  const int64_t now = env_.NowUs();
+  std::vector<std::string> ended;
+  for (size_t k = 0; k < to_send.size(); ++k) {
+    const store::OutboxItem& item = items[to_send[k]];
+    const Result<http::Response>& r = answers[k];
+    const int64_t item_id = item.id;
+    store::GroupCommitter::WriteFn record;
+    if (http::Classify(r) == http::Delivery::kRetry) {
+      const std::string error =
+          r.ok() ? "HTTP " + std::to_string(r->status) : r.status().ToString();
+      log::Warn("server.delivery_failed", {{"tenant", tenant.str()},
+                                           {"topic", item.topic},
+                                           {"attempt", item.attempts},
+                                           {"error", error}});
+      record = [outbox, item_id, owner, error](store::Transaction& tx) {
+        return outbox->Fail(tx, item_id, owner, error);
+      };
+    } else if (permits) {
+      const std::string id(item.payload.begin(), item.payload.end());
+      if (r->status == 201 || r->status == 200) {
+        Result<http::JsonObject> o = http::ParseJsonObject(r->body);
+        std::string permit_id = o.ok() ? o->GetString("permit_id", 64).value_or("") : "";
+        std::optional<crypto::Bytes> digest = PermitDigest(o);
+        // Still open: long polls wait for the end, so nobody is woken for this.
+        record = [outbox, item_id, owner, permit_id, digest, now,
+                  id](store::Transaction& tx) -> Status {
+          RETURN_IF_ERROR(MarkInquiryPermitted(tx, id, permit_id, digest, now).status());
+          return outbox->Ack(tx, item_id, owner);
+        };
+      } else {
+        const InquiryState state = r->status == 403 ? InquiryState::kRefused : InquiryState::kFailed;
+        const std::string reason = HubReason(*r);
+        ended.push_back(id);  // its waiters wake
+        record = [outbox, item_id, owner, state, reason, now,
+                  id](store::Transaction& tx) -> Status {
+          RETURN_IF_ERROR(EndUnpermittedInquiry(tx, id, state, reason, now).status());
+          return outbox->Ack(tx, item_id, owner);
+        };
+      }
+    } else {
+      const bool sent = r->status == 202;
+      const std::string reason = sent ? "" : HubReason(*r);
+      const std::string permit_id = item.dedupe_key;
+      record = [outbox, item_id, owner, sent, reason, now,
+                permit_id](store::Transaction& tx) -> Status {
+        RETURN_IF_ERROR(sent ? MarkProvisionSent(tx, permit_id, now)
+                             : MarkProvisionSendFailed(tx, permit_id, reason));
+        return outbox->Ack(tx, item_id, owner);
+      };
+    }
+    writes.push_back(st->Submit(std::move(record)).share());
+  }
+  Status first_error;
+  for (std::shared_future<Status>& w : writes) {
+    Status s = w.get();
+    if (!s.ok() && first_error.ok()) first_error = s;
+  }
+  for (const std::string& id : ended) inquiries_.Changed(id);
+  return first_error;
+}
+
+}  // namespace chukan::server

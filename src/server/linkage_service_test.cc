@@ -1,0 +1,549 @@
+// LinkageService and its parts in-process: a real tenant store, a fake hub, a fake clock.
+#include "server/linkage_service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/status_matchers.h"
+#include "crypto/aead.h"
+#include "server/linkage_test_util.h"
+
+namespace chukan::server {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using ::testing::HasSubstr;
+using namespace ::chukan::server::testing;  // NOLINT: the fixture's names
+
+class LinkageServiceTest : public LinkageTestBase {
+ protected:
+  // Registers kAtena in both cities; returns B's code (the subject of B's permits).
+  SubjectCode RegisterBoth() {
+    EXPECT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+    Result<SubjectCode> b = linkage_->RegisterCode(B(), kAtena, kRid);
+    EXPECT_OK(b.status());
+    return b.ok() ? *b : SubjectCode::Generate();
+  }
+
+  // A creates an inquiry, the courier asks the hub for a permit (answered 201 with `permit_id`),
+  // and the hub's permit is built. Returns the permit as B would get it.
+  linkage::ProvisionPermit InquireAndPermit(const InquiryInput& in, const SubjectCode& b_code,
+                                            std::string* inquiry_id,
+                                            std::chrono::seconds ttl = std::chrono::seconds(300)) {
+    Result<InquiryView> v = linkage_->CreateInquiry(A(), in);
+    EXPECT_OK(v.status());
+    if (!v.ok()) return {};
+    *inquiry_id = v->inquiry_id;
+    const PermitId permit_id = PermitId::Generate();
+    hub_.SetPermitAnswer(
+        http::Response::Json(201, R"({"permit_id":")" + permit_id.str() + "\"}"));
+    EXPECT_OK(DeliverAll(A()));
+    std::vector<FakeHub::Call> asked = hub_.Calls("/hub/v1/inquiries");
+    EXPECT_FALSE(asked.empty());
+    if (asked.empty()) return {};
+    return PermitFor(asked.back(), permit_id, b_code, ttl);
+  }
+
+  // B's provision sent (the courier), relayed to A as the hub would.
+  Status Relay(const linkage::ProvisionPermit& permit) {
+    RETURN_IF_ERROR(DeliverAll(B()));
+    std::vector<FakeHub::Call> sent = hub_.Calls("/hub/v1/provisions");
+    if (sent.empty()) return NotFoundError("nothing was sent");
+    return linkage_->OnInquiryResult(ResultFor(permit, sent.back()));
+  }
+
+  int64_t OutboxCount(const TenantId& tenant) {
+    auto st = platform_->Tenant(tenant).value();
+    auto tx = st->db->BeginRead().value();
+    return tx->QueryOne("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'leased')")
+        .value()
+        ->GetInt(0)
+        .value();
+  }
+};
+
+// --- subject codes ------------------------------------------------------------------------
+
+TEST_P(LinkageServiceTest, RegisterCodeKeepsTheHubsCodeAndFindsItBothWays) {
+  ASSERT_OK_AND_ASSIGN(SubjectCode code, linkage_->RegisterCode(A(), kAtena, kRid));
+  // The same pair again is a no-op returning the same code.
+  ASSERT_OK_AND_ASSIGN(SubjectCode again, linkage_->RegisterCode(A(), kAtena, kRid));
+  EXPECT_EQ(again, code);
+  ASSERT_EQ(hub_.Calls("/hub/v1/codes").size(), 2u);
+  EXPECT_EQ(hub_.Calls("/hub/v1/codes")[0].body, R"({"resident_id":"12345678901"})");
+
+  ASSERT_OK_AND_ASSIGN(auto st, platform_->Tenant(A()));
+  ASSERT_OK_AND_ASSIGN(auto tx, st->db->BeginRead());
+  ASSERT_OK_AND_ASSIGN(std::optional<std::string> found,
+                       SubjectCodes::FindCode(*tx, SubjectCodes::AtenaIndex(*st, kAtena)));
+  EXPECT_EQ(found, code.str());
+  ASSERT_OK_AND_ASSIGN(std::optional<std::string> none,
+                       SubjectCodes::FindCode(*tx, SubjectCodes::AtenaIndex(*st, kAtena2)));
+  EXPECT_EQ(none, std::nullopt);
+  ASSERT_OK(tx->Commit());
+
+  LinkageEnv env{*platform_, FakeHub::Catalogue(), &hub_, clock_, linkage_->outbox(), [] {}};
+  SubjectCodes codes(env);
+  ASSERT_OK_AND_ASSIGN(std::optional<AtenaNo> atena, codes.FindAtena(*st, code));
+  EXPECT_EQ(atena, kAtena);
+  ASSERT_OK_AND_ASSIGN(std::optional<AtenaNo> unknown, codes.FindAtena(*st, SubjectCode::Generate()));
+  EXPECT_EQ(unknown, std::nullopt);
+  // The atena_no is never stored in clear.
+  ASSERT_OK_AND_ASSIGN(auto tx2, st->db->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto row, tx2->QueryOne("SELECT atena_sealed FROM subject_codes"));
+  ASSERT_TRUE(row.has_value());
+  ASSERT_OK_AND_ASSIGN(crypto::Bytes sealed, row->GetBlob(0));
+  EXPECT_EQ(std::string(sealed.begin(), sealed.end()).find(kAtena.str()), std::string::npos);
+}
+
+TEST_P(LinkageServiceTest, RegisterCodeRefusesASecondAtenaForTheSameCode) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  // The hub gives the same code for the same resident: another atena_no cannot take it.
+  EXPECT_THAT(linkage_->RegisterCode(A(), kAtena2, kRid),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("under another atena_no")));
+}
+
+TEST_P(LinkageServiceTest, RegisterCodeErrorsFromTheHub) {
+  hub_.SetCodesStatus(403);
+  EXPECT_THAT(linkage_->RegisterCode(A(), kAtena, kRid),
+              StatusIs(StatusCode::kUnavailable,
+                       HasSubstr("the hub refused the code request: ORG_DISABLED")));
+  hub_.SetReachable(false);
+  EXPECT_THAT(linkage_->RegisterCode(A(), kAtena, kRid),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("the hub cannot be reached")));
+  LinkageService no_hub(*platform_, FakeHub::Catalogue(), nullptr, {}, clock_);
+  EXPECT_THAT(no_hub.RegisterCode(A(), kAtena, kRid),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("no hub is configured")));
+}
+
+// --- inquiries ----------------------------------------------------------------------------
+
+TEST_P(LinkageServiceTest, CreateInquiryStoresItAcceptedAndQueuesAPermitRequest) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  int notified = 0;
+  linkage_->SetNotifier([&notified] { ++notified; });
+  const int64_t now = ToUnixMicros(clock_.Now());
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->CreateInquiry(A(), TaxInquiry()));
+  EXPECT_EQ(v.state, "accepted");
+  EXPECT_EQ(v.inquiry_id.size(), 32u);
+  EXPECT_EQ(v.provider, kCityB.str());
+  EXPECT_EQ(v.layout_version, "0002");  // the version valid on the fake clock's day
+  EXPECT_EQ(v.created_at_us, now);
+  EXPECT_EQ(v.expires_at_us, now + 600'000'000);  // the server's timeout
+  EXPECT_EQ(notified, 1);
+  ASSERT_OK_AND_ASSIGN(InquiryView got, linkage_->GetInquiry(A(), v.inquiry_id));
+  EXPECT_EQ(got.state, "accepted");
+  EXPECT_EQ(got.result_json, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(auto items,
+                       linkage_->ClaimOutbox(A(), "test:1", 10, std::chrono::seconds(60)));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].topic, kTopicPermitRequest);
+  EXPECT_EQ(std::string(items[0].payload.begin(), items[0].payload.end()), v.inquiry_id);
+  // Another tenant does not see it.
+  EXPECT_THAT(linkage_->GetInquiry(B(), v.inquiry_id), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_P(LinkageServiceTest, TheSameIdempotencyKeyGivesTheFirstInquiry) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(InquiryView first, linkage_->CreateInquiry(A(), TaxInquiry("k-1")));
+  clock_.Advance(std::chrono::seconds(5));
+  ASSERT_OK_AND_ASSIGN(InquiryView second, linkage_->CreateInquiry(A(), TaxInquiry("k-1")));
+  EXPECT_EQ(second.inquiry_id, first.inquiry_id);
+  EXPECT_EQ(second.created_at_us, first.created_at_us);
+  ASSERT_OK_AND_ASSIGN(auto all, linkage_->ListInquiries(A(), std::nullopt, 0, 100));
+  EXPECT_EQ(all.size(), 1u);
+  // The key used for a different request is refused.
+  InquiryInput other = TaxInquiry("k-1");
+  other.timeout_seconds = 60;
+  EXPECT_THAT(linkage_->CreateInquiry(A(), other),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("IDEMPOTENCY_KEY_REUSED")));
+  // A new key makes a new inquiry.
+  ASSERT_OK_AND_ASSIGN(InquiryView third, linkage_->CreateInquiry(A(), TaxInquiry("k-2")));
+  EXPECT_NE(third.inquiry_id, first.inquiry_id);
+}
+
+TEST_P(LinkageServiceTest, CreateInquiryRefusesBadInput) {
+  InquiryInput in = TaxInquiry();
+  EXPECT_THAT(linkage_->CreateInquiry(A(), in),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("register it first")));
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  in.tm = TmCode::Parse("TM99999999999999").value();
+  EXPECT_THAT(linkage_->CreateInquiry(A(), in),
+              StatusIs(StatusCode::kNotFound, HasSubstr("is not in the data standard layout")));
+  in = TaxInquiry();
+  in.layout_version = "0009";
+  EXPECT_THAT(linkage_->CreateInquiry(A(), in),
+              StatusIs(StatusCode::kNotFound, HasSubstr("(versions: 0001, 0002)")));
+  in = TaxInquiry();
+  in.procedure = JtCode::Parse("JT99999999999999").value();
+  EXPECT_THAT(linkage_->CreateInquiry(A(), in), StatusIs(StatusCode::kNotFound));
+  in = TaxInquiry();
+  in.timeout_seconds = 601;
+  EXPECT_THAT(linkage_->CreateInquiry(A(), in),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("expected 1 to 600")));
+  in = TaxInquiry();
+  in.query["IT99999999999999"] = "x";
+  EXPECT_THAT(linkage_->CreateInquiry(A(), in),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("condition 1 in key order")));
+  in = TaxInquiry(std::string(129, 'k'));
+  EXPECT_THAT(linkage_->CreateInquiry(A(), in),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("at most 128 bytes")));
+  EXPECT_THAT(linkage_->ListInquiries(A(), std::nullopt, 0, 0),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("limit")));
+}
+
+TEST_P(LinkageServiceTest, TheHubsPermitMovesTheInquiryToPermitted) {
+  const SubjectCode b_code = RegisterBoth();
+  std::string id;
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->GetInquiry(A(), id));
+  EXPECT_EQ(v.state, "permitted");
+  EXPECT_EQ(v.permit_id, permit.id.str());
+  EXPECT_EQ(v.permitted_at_us, ToUnixMicros(clock_.Now()));
+  // The request carried the inquiry, not the atena_no.
+  const std::string body = hub_.Calls("/hub/v1/inquiries").back().body;
+  EXPECT_THAT(body, HasSubstr("\"reference\":\"" + id + "\""));
+  EXPECT_EQ(body.find(kAtena.str()), std::string::npos);
+  EXPECT_EQ(OutboxCount(A()), 0);
+}
+
+TEST_P(LinkageServiceTest, TheHubsRefusalEndsTheInquiryWithItsReason) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->CreateInquiry(A(), TaxInquiry()));
+  hub_.SetPermitAnswer(
+      http::Response::Json(403, R"({"error":{"code":"PERMISSION_DENIED","reason":"NO_RULE"}})"));
+  ASSERT_OK(DeliverAll(A()));
+  ASSERT_OK_AND_ASSIGN(InquiryView got, linkage_->GetInquiry(A(), v.inquiry_id));
+  EXPECT_EQ(got.state, "refused");
+  EXPECT_EQ(got.reason, "NO_RULE");
+  EXPECT_EQ(got.ended_at_us, ToUnixMicros(clock_.Now()));
+}
+
+TEST_P(LinkageServiceTest, AnUnavailableHubLeavesTheInquiryAcceptedForARetry) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->CreateInquiry(A(), TaxInquiry()));
+  hub_.SetPermitAnswer(http::Response::Json(503, "{}"));
+  ASSERT_OK(DeliverAll(A()));
+  ASSERT_OK_AND_ASSIGN(InquiryView got, linkage_->GetInquiry(A(), v.inquiry_id));
+  EXPECT_EQ(got.state, "accepted");
+  EXPECT_EQ(OutboxCount(A()), 1);  // failed, due again later
+}
+
+TEST_P(LinkageServiceTest, SweepExpiresOpenInquiriesOnlyOnceTheirTimeIsUp) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  InquiryInput in = TaxInquiry();
+  in.timeout_seconds = 60;
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->CreateInquiry(A(), in));
+  clock_.Advance(std::chrono::seconds(59));
+  ASSERT_OK_AND_ASSIGN(LinkageSweep early, linkage_->Sweep(A()));
+  EXPECT_EQ(early.expired, 0);
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_OK_AND_ASSIGN(LinkageSweep due, linkage_->Sweep(A()));
+  EXPECT_EQ(due.expired, 1);
+  ASSERT_OK_AND_ASSIGN(InquiryView got, linkage_->GetInquiry(A(), v.inquiry_id));
+  EXPECT_EQ(got.state, "expired");
+  EXPECT_EQ(got.reason, "NO_ANSWER");
+  EXPECT_EQ(got.ended_at_us, ToUnixMicros(clock_.Now()));
+  ASSERT_OK_AND_ASSIGN(LinkageSweep again, linkage_->Sweep(A()));
+  EXPECT_EQ(again.expired, 0);
+  // An expired inquiry is not asked for any more: the courier acknowledges its item unsent.
+  hub_.SetPermitAnswer(http::Response::Json(201, R"({"permit_id":"x"})"));
+  ASSERT_OK(DeliverAll(A()));
+  EXPECT_TRUE(hub_.Calls("/hub/v1/inquiries").empty());
+  EXPECT_EQ(OutboxCount(A()), 0);
+}
+
+TEST_P(LinkageServiceTest, AWholeExchangeCompletesTheInquiryWithTheAnswer) {
+  const SubjectCode b_code = RegisterBoth();
+  std::string id;
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  ASSERT_OK_AND_ASSIGN(std::string outcome, linkage_->OnProvisionRequest(hub_.Sign(permit)));
+  EXPECT_EQ(outcome, "answered");
+  ASSERT_OK(Relay(permit));
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->GetInquiry(A(), id));
+  EXPECT_EQ(v.state, "completed");
+  EXPECT_EQ(v.reason, "");
+  ASSERT_TRUE(v.result_json.has_value());
+  // B holds no replicas: a well-formed "no data" answer.
+  EXPECT_EQ(*v.result_json,
+            R"({"tm":"TM00000000000002","layout_version":"0002","records":[],"status":"no_data"})");
+  // A repeated delivery of the same result is fine and changes nothing.
+  ASSERT_OK(linkage_->OnInquiryResult(ResultFor(permit, hub_.Calls("/hub/v1/provisions").back())));
+  // The records of provision: one entry on each side.
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordEntry> a_records, linkage_->ListRecords(A(), 0, 100));
+  ASSERT_EQ(a_records.size(), 1u);
+  EXPECT_EQ(a_records[0].role, "inquirer");
+  EXPECT_EQ(a_records[0].id, id);
+  EXPECT_EQ(a_records[0].counterpart, kCityB.str());
+  EXPECT_EQ(a_records[0].state, "completed");
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordEntry> b_records, linkage_->ListRecords(B(), 0, 100));
+  ASSERT_EQ(b_records.size(), 1u);
+  EXPECT_EQ(b_records[0].role, "provider");
+  EXPECT_EQ(b_records[0].id, permit.id.str());
+  EXPECT_EQ(b_records[0].subject_code, b_code.str());
+  EXPECT_EQ(b_records[0].state, "answered");
+  EXPECT_EQ(b_records[0].ended_at_us, ToUnixMicros(clock_.Now()));  // sent
+  EXPECT_THAT(linkage_->ListRecords(A(), 0, 1001), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_P(LinkageServiceTest, AResultForAnEndedInquiryIsRefused) {
+  const SubjectCode b_code = RegisterBoth();
+  InquiryInput in = TaxInquiry();
+  in.timeout_seconds = 60;
+  std::string id;
+  linkage::ProvisionPermit permit = InquireAndPermit(in, b_code, &id, std::chrono::seconds(300));
+  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(permit)).status());
+  clock_.Advance(std::chrono::seconds(61));
+  ASSERT_OK_AND_ASSIGN(LinkageSweep swept, linkage_->Sweep(A()));
+  EXPECT_EQ(swept.expired, 1);
+  // expired → completed is no transition: the late answer is refused and the state stays.
+  EXPECT_THAT(Relay(permit), StatusIs(StatusCode::kFailedPrecondition,
+                                      HasSubstr("INQUIRY_ENDED: inquiry " + id + " is expired")));
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->GetInquiry(A(), id));
+  EXPECT_EQ(v.state, "expired");
+  EXPECT_EQ(v.result_json, std::nullopt);
+}
+
+TEST_P(LinkageServiceTest, ResultsAreDeletedAfterTheRetentionTime) {
+  const SubjectCode b_code = RegisterBoth();
+  std::string id;
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(permit)).status());
+  ASSERT_OK(Relay(permit));
+  // result_days = 2 (the fixture): kept until two days after the end, deleted at that moment.
+  clock_.Advance(std::chrono::hours(48) - std::chrono::seconds(1));
+  ASSERT_OK_AND_ASSIGN(LinkageSweep kept, linkage_->Sweep(A()));
+  EXPECT_EQ(kept.results_deleted, 0);
+  ASSERT_OK_AND_ASSIGN(InquiryView before, linkage_->GetInquiry(A(), id));
+  EXPECT_TRUE(before.result_json.has_value());
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_OK_AND_ASSIGN(LinkageSweep purged, linkage_->Sweep(A()));
+  EXPECT_EQ(purged.results_deleted, 1);
+  EXPECT_EQ(purged.expired, 0);
+  ASSERT_OK_AND_ASSIGN(InquiryView after, linkage_->GetInquiry(A(), id));
+  EXPECT_EQ(after.state, "completed");
+  EXPECT_EQ(after.result_json, std::nullopt);
+  EXPECT_TRUE(after.result_deleted);
+}
+
+// --- provisions ---------------------------------------------------------------------------
+
+TEST_P(LinkageServiceTest, APermitIsUsedOnce) {
+  const SubjectCode b_code = RegisterBoth();
+  std::string id;
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  ASSERT_OK_AND_ASSIGN(std::string first, linkage_->OnProvisionRequest(hub_.Sign(permit)));
+  EXPECT_EQ(first, "answered");
+  EXPECT_THAT(linkage_->OnProvisionRequest(hub_.Sign(permit)),
+              StatusIs(StatusCode::kAlreadyExists,
+                       HasSubstr("PERMIT_ALREADY_USED: permit " + permit.id.str())));
+  EXPECT_EQ(OutboxCount(B()), 1);  // one answer only
+}
+
+TEST_P(LinkageServiceTest, PermitsAreCheckedBeforeAnythingIsAnswered) {
+  const SubjectCode b_code = RegisterBoth();
+  std::string id;
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  // Signed by someone else.
+  EXPECT_THAT(linkage_->OnProvisionRequest(
+                  linkage::SignPermit(permit, crypto::SigningKey::Generate())),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("BAD_PERMIT_SIGNATURE")));
+  // For an organisation this server does not host.
+  linkage::ProvisionPermit elsewhere = permit;
+  elsewhere.id = PermitId::Generate();
+  elsewhere.provider = Org("0000000000000099");
+  EXPECT_THAT(linkage_->OnProvisionRequest(hub_.Sign(elsewhere)),
+              StatusIs(StatusCode::kPermissionDenied, HasSubstr("MISDIRECTED_PERMIT")));
+  // Without a permission list copy.
+  hub_.DropPermissionList();
+  EXPECT_THAT(linkage_->OnProvisionRequest(hub_.Sign(permit)),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("NO_PERMISSION_LIST")));
+  // Expired.
+  clock_.Advance(std::chrono::seconds(301));
+  EXPECT_THAT(linkage_->OnProvisionRequest(hub_.Sign(permit)),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("PERMIT_EXPIRED")));
+  EXPECT_EQ(OutboxCount(B()), 0);
+}
+
+TEST_P(LinkageServiceTest, APermitTheLocalListDoesNotAllowIsAnsweredRefused) {
+  const SubjectCode b_code = RegisterBoth();
+  std::string id;
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  permit.procedure = JtCode::Parse("JT90000000000102").value();  // not in the fake's list
+  ASSERT_OK_AND_ASSIGN(std::string outcome, linkage_->OnProvisionRequest(hub_.Sign(permit)));
+  EXPECT_EQ(outcome, "refused");
+  ASSERT_OK(Relay(permit));
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->GetInquiry(A(), id));
+  EXPECT_EQ(v.state, "refused");
+  EXPECT_EQ(v.reason, "NOT_PERMITTED_LOCALLY");
+}
+
+class LinkageApprovalTest : public LinkageServiceTest {
+ protected:
+  InquiryInput WelfareInquiry() const {
+    InquiryInput in = TaxInquiry();
+    in.procedure = kWelfareJt;
+    in.tm = kWelfareTm;
+    return in;
+  }
+};
+
+TEST_P(LinkageApprovalTest, AnApprovedAnswerIsSentAndCompletesTheInquiry) {
+  const SubjectCode b_code = RegisterBoth();
+  std::string id;
+  linkage::ProvisionPermit permit = InquireAndPermit(WelfareInquiry(), b_code, &id);
+  ASSERT_OK_AND_ASSIGN(std::string outcome, linkage_->OnProvisionRequest(hub_.Sign(permit)));
+  EXPECT_EQ(outcome, "awaiting_approval");
+  EXPECT_EQ(OutboxCount(B()), 0);  // nothing leaves before the decision
+  ASSERT_OK_AND_ASSIGN(std::vector<ApprovalView> waiting, linkage_->ListApprovals(B()));
+  ASSERT_EQ(waiting.size(), 1u);
+  EXPECT_EQ(waiting[0].permit_id, permit.id.str());
+  EXPECT_EQ(waiting[0].inquirer, kCityA.str());
+  EXPECT_EQ(waiting[0].tm, kWelfareTm.str());
+  EXPECT_THAT(waiting[0].answer_json, HasSubstr(R"("status":"no_data")"));
+  ASSERT_OK(linkage_->DecideApproval(B(), permit.id, true, "", "staff:suzuki"));
+  ASSERT_OK_AND_ASSIGN(std::vector<ApprovalView> after, linkage_->ListApprovals(B()));
+  EXPECT_TRUE(after.empty());
+  EXPECT_THAT(linkage_->DecideApproval(B(), permit.id, true, "", "staff:suzuki"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("awaits approval")));
+  ASSERT_OK(Relay(permit));
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->GetInquiry(A(), id));
+  EXPECT_EQ(v.state, "completed");
+  EXPECT_EQ(v.result_json, waiting[0].answer_json);
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordEntry> records, linkage_->ListRecords(B(), 0, 10));
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].decided_by, "staff:suzuki");
+  EXPECT_EQ(records[0].state, "answered");
+}
+
+TEST_P(LinkageApprovalTest, ARejectionTellsTheInquirer) {
+  const SubjectCode b_code = RegisterBoth();
+  std::string id;
+  linkage::ProvisionPermit permit = InquireAndPermit(WelfareInquiry(), b_code, &id);
+  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(permit)).status());
+  EXPECT_THAT(linkage_->DecideApproval(B(), permit.id, false, std::string(1001, 'x'), "staff:s"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("comment")));
+  ASSERT_OK(linkage_->DecideApproval(B(), permit.id, false, "not this person", "staff:s"));
+  ASSERT_OK(Relay(permit));
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->GetInquiry(A(), id));
+  EXPECT_EQ(v.state, "refused");
+  EXPECT_EQ(v.reason, "PROVIDER_REJECTED");
+  EXPECT_EQ(v.result_json, R"({"status":"rejected","comment":"not this person"})");
+}
+
+TEST_P(LinkageApprovalTest, ADecisionAfterThePermitExpiredSendsNothing) {
+  const SubjectCode b_code = RegisterBoth();
+  std::string id;
+  linkage::ProvisionPermit permit =
+      InquireAndPermit(WelfareInquiry(), b_code, &id, std::chrono::seconds(120));
+  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(permit)).status());
+  clock_.Advance(std::chrono::seconds(121));
+  EXPECT_THAT(linkage_->DecideApproval(B(), permit.id, true, "", "staff:s"),
+              StatusIs(StatusCode::kFailedPrecondition,
+                       HasSubstr("PERMIT_EXPIRED: permit " + permit.id.str())));
+  EXPECT_EQ(OutboxCount(B()), 0);
+  ASSERT_OK_AND_ASSIGN(std::vector<ApprovalView> left, linkage_->ListApprovals(B()));
+  EXPECT_TRUE(left.empty());
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordEntry> records, linkage_->ListRecords(B(), 0, 10));
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].state, "expired");
+}
+
+TEST_P(LinkageApprovalTest, TheSweepDropsUndecidedAnswersWhosePermitsExpired) {
+  const SubjectCode b_code = RegisterBoth();
+  std::string id;
+  linkage::ProvisionPermit permit =
+      InquireAndPermit(WelfareInquiry(), b_code, &id, std::chrono::seconds(120));
+  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(permit)).status());
+  clock_.Advance(std::chrono::seconds(119));
+  ASSERT_OK(linkage_->Sweep(B()).status());
+  ASSERT_OK_AND_ASSIGN(std::vector<ApprovalView> still, linkage_->ListApprovals(B()));
+  EXPECT_EQ(still.size(), 1u);
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_OK(linkage_->Sweep(B()).status());
+  ASSERT_OK_AND_ASSIGN(std::vector<ApprovalView> gone, linkage_->ListApprovals(B()));
+  EXPECT_TRUE(gone.empty());
+  EXPECT_THAT(linkage_->DecideApproval(B(), permit.id, true, "", "staff:s"),
+              StatusIs(StatusCode::kNotFound));
+}
+
+// --- the inquiry table's transitions -------------------------------------------------------
+
+TEST_P(LinkageServiceTest, TheInquiryTableOnlyMovesAlongAllowedTransitions) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->CreateInquiry(A(), TaxInquiry()));
+  ASSERT_OK_AND_ASSIGN(auto st, platform_->Tenant(A()));
+  const int64_t now = ToUnixMicros(clock_.Now());
+  ASSERT_OK_AND_ASSIGN(const crypto::Bytes sealed,
+                       crypto::Encrypt(st->data_key, crypto::AsBytes(R"({"status":"x"})"),
+                                       LinkageAad("result", A(), v.inquiry_id)));
+  auto in_tx = [&](auto fn) { return st->Commit([&](store::Transaction& tx) { return fn(tx); }); };
+  // Not a state an unpermitted inquiry can end in.
+  EXPECT_THAT(in_tx([&](store::Transaction& tx) {
+                return EndUnpermittedInquiry(tx, v.inquiry_id, InquiryState::kPermitted, "", now)
+                    .status();
+              }),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(in_tx([&](store::Transaction& tx) {
+                return EndAnsweredInquiry(tx, v.inquiry_id, InquiryState::kAccepted, "", sealed,
+                                          "p", now)
+                    .status();
+              }),
+              StatusIs(StatusCode::kInvalidArgument));
+  // accepted → permitted → failed; then nothing moves it.
+  bool changed = false;
+  ASSERT_OK(in_tx([&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(changed, MarkInquiryPermitted(tx, v.inquiry_id, "p1", std::nullopt, now));
+    return Status();
+  }));
+  EXPECT_TRUE(changed);
+  ASSERT_OK(in_tx([&](store::Transaction& tx) -> Status {
+    // Only from accepted: a permitted inquiry waits for its answer.
+    ASSIGN_OR_RETURN(changed, EndUnpermittedInquiry(tx, v.inquiry_id, InquiryState::kFailed,
+                                                    "X", now));
+    return Status();
+  }));
+  EXPECT_FALSE(changed);
+  ASSERT_OK(in_tx([&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(changed, EndAnsweredInquiry(tx, v.inquiry_id, InquiryState::kFailed, "X",
+                                                 sealed, "p1", now));
+    return Status();
+  }));
+  EXPECT_TRUE(changed);
+  ASSERT_OK(in_tx([&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(changed, EndAnsweredInquiry(tx, v.inquiry_id, InquiryState::kCompleted, "",
+                                                 sealed, "p1", now));
+    return Status();
+  }));
+  EXPECT_FALSE(changed);
+  ASSERT_OK(in_tx([&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(changed, MarkInquiryPermitted(tx, v.inquiry_id, "p2", std::nullopt, now));
+    return Status();
+  }));
+  EXPECT_FALSE(changed);
+  ASSERT_OK(in_tx([&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(int64_t n, ExpireInquiries(tx, now + 3'600'000'000));
+    changed = n > 0;
+    return Status();
+  }));
+  EXPECT_FALSE(changed);
+  ASSERT_OK_AND_ASSIGN(InquiryView got, linkage_->GetInquiry(A(), v.inquiry_id));
+  EXPECT_EQ(got.state, "failed");
+  EXPECT_EQ(got.reason, "X");
+  EXPECT_EQ(got.permit_id, "p1");
+  EXPECT_EQ(got.result_json, R"({"status":"x"})");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, LinkageServiceTest,
+                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
+                         [](const auto& param_info) {
+                           return std::string(store::BackendName(param_info.param));
+                         });
+INSTANTIATE_TEST_SUITE_P(Backends, LinkageApprovalTest,
+                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
+                         [](const auto& param_info) {
+                           return std::string(store::BackendName(param_info.param));
+                         });
+
+}  // namespace
+}  // namespace chukan::server

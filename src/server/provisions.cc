@@ -1,0 +1,296 @@
+#include "server/provisions.h"
+
+#include <optional>
+
+#include "common/log.h"
+#include "common/utf8.h"
+#include "crypto/aead.h"
+#include "crypto/sealed_box.h"
+#include "http/json.h"
+#include "linkage/envelope.h"
+
+namespace chukan::server {
+namespace {
+
+// The permit's checks, each failure as its reason code.
+Result<linkage::ProvisionPermit> VerifiedPermit(const linkage::SignedDocument& signed_permit,
+                                                const crypto::VerifyKey& hub_key, TimePoint now) {
+  Result<linkage::ProvisionPermit> verified = linkage::VerifyPermit(signed_permit, hub_key, now);
+  if (verified.ok()) return verified;
+  const Status& e = verified.status();
+  if (e.code() == StatusCode::kUnauthenticated) {
+    return UnauthenticatedError("BAD_PERMIT_SIGNATURE: " + e.message());
+  }
+  if (e.code() == StatusCode::kFailedPrecondition) {
+    return FailedPreconditionError("PERMIT_EXPIRED: " + e.message());
+  }
+  return InvalidArgumentError("MALFORMED_PERMIT: " + e.message());
+}
+
+}  // namespace
+
+Result<std::string> Provisions::BuildAnswer(TenantContext& st,
+                                            const linkage::ProvisionPermit& permit) {
+  const layout::InfoName* info = env_.catalogue->Find(permit.tm);
+  const layout::LayoutVersion* version = info ? info->Version(permit.layout_version) : nullptr;
+  if (version == nullptr) {
+    return InvalidArgumentError("MALFORMED_PERMIT: unknown TM or layout version");
+  }
+  ASSIGN_OR_RETURN(std::optional<AtenaNo> atena, codes_.FindAtena(st, permit.subject));
+  http::JsonWriter w;
+  w.BeginObject().Key("tm").String(permit.tm.str());
+  w.Key("layout_version").String(permit.layout_version);
+  int64_t n = 0;
+  w.Key("records").BeginArray();
+  if (atena) {
+    ASSIGN_OR_RETURN(replica::ReplicaStore * replicas, st.Replicas());
+    ASSIGN_OR_RETURN(std::vector<replica::Record> records, replicas->Find(*atena, permit.tm));
+    for (const replica::Record& rec : records) {
+      if (rec.version != permit.layout_version) continue;
+      bool match = true;
+      for (const auto& [key, value] : permit.query) {
+        std::optional<size_t> i = version->ItemIndex(key);
+        if (!i || *i >= rec.values.size() || rec.values[*i] != value) match = false;
+      }
+      if (!match) continue;
+      w.BeginObject();
+      for (size_t i = 0; i < version->item_count() && i < rec.values.size(); ++i) {
+        if (rec.values[i].empty()) continue;
+        w.Key(version->item(i).code()).String(rec.values[i]);
+      }
+      w.EndObject();
+      ++n;
+    }
+  }
+  w.EndArray();
+  w.Key("status").String(n > 0 ? "ok" : "no_data").EndObject();
+  return w.Finish();
+}
+
+Result<std::string> Provisions::SealedEnvelopeBody(TenantContext& st,
+                                                   const linkage::ProvisionPermit& permit,
+                                                   std::string_view answer_json) {
+  linkage::Envelope e;
+  e.permit_id = permit.id;
+  e.provider = permit.provider;
+  e.inquirer = permit.inquirer;
+  e.sealed_at_ms = env_.NowUs() / 1000;
+  ASSIGN_OR_RETURN(e.sealed, crypto::Seal(permit.reply_key, crypto::AsBytes(answer_json)));
+  return linkage::SignedEnvelopeJson(linkage::SignEnvelope(e, st.org_key));
+}
+
+Result<Provisions::PendingOutcome> Provisions::StartRequest(
+    const linkage::SignedDocument& signed_permit) {
+  RETURN_IF_ERROR(env_.NeedHub());
+  ASSIGN_OR_RETURN(linkage::ProvisionPermit permit,
+                   VerifiedPermit(signed_permit, env_.hub->hub_key(), env_.clock.Now()));
+  const TenantId tenant = TenantId::ForOrg(permit.provider);
+  Result<std::shared_ptr<TenantContext>> state = env_.Tenant(tenant);
+  if (!state.ok()) {
+    return PermissionDeniedError("MISDIRECTED_PERMIT: permit " + permit.id.str() +
+                                 " is addressed to " + permit.provider.str() +
+                                 ", which this server does not host");
+  }
+  TenantContext& st = **state;
+  Result<std::shared_ptr<const linkage::PermissionList>> list = env_.hub->PermissionList();
+  if (!list.ok()) return UnavailableError("NO_PERMISSION_LIST: " + list.status().message());
+  const bool allowed =
+      (*list)->Find(permit.inquirer, permit.procedure, permit.provider, permit.tm) != nullptr;
+  const layout::InfoName* info = env_.catalogue->Find(permit.tm);
+  const layout::LayoutVersion* version = info ? info->Version(permit.layout_version) : nullptr;
+  if (version == nullptr) return InvalidArgumentError("MALFORMED_PERMIT: unknown TM or version");
+  const bool approval = layout::NeedsApproval(*info, *version);
+
+  std::string answer;
+  std::string body;
+  std::string outcome;
+  if (!allowed) {
+    // The inquirer is told, in an envelope like any answer, so its inquiry ends at once.
+    outcome = "refused";
+    ASSIGN_OR_RETURN(
+        body,
+        SealedEnvelopeBody(st, permit, R"({"status":"refused","reason":"NOT_PERMITTED_LOCALLY"})"));
+  } else {
+    ASSIGN_OR_RETURN(answer, BuildAnswer(st, permit));
+    if (approval) {
+      outcome = "awaiting_approval";
+    } else {
+      outcome = "answered";
+      ASSIGN_OR_RETURN(body, SealedEnvelopeBody(st, permit, answer));
+    }
+  }
+  std::optional<crypto::Bytes> stored_answer;
+  if (outcome == "awaiting_approval") {
+    ASSIGN_OR_RETURN(crypto::Bytes sealed,
+                     crypto::Encrypt(st.data_key, crypto::AsBytes(answer),
+                                     LinkageAad("answer", tenant, permit.id.str())));
+    stored_answer = std::move(sealed);
+  }
+  const int64_t now = env_.NowUs();
+  // The write runs later, on the committer's thread: it owns copies of what it needs.
+  const std::string document = signed_permit.document;
+  store::Outbox* outbox = &env_.outbox;
+  const Clock* clock = &env_.clock;
+  TenantContext* stp = &st;
+  const std::string target = "permit " + permit.id.str() + " from " + permit.inquirer.str() +
+                             " " + permit.procedure.str() + " " + permit.tm.str();
+  std::shared_future<Status> committed =
+      st.Submit([=](store::Transaction& tx) -> Status {
+          RETURN_IF_ERROR(tx.Exec(
+              "INSERT INTO provisions (permit_id, inquirer, procedure_code, tm, layout_version,"
+              " subject_code, permit, state, reason, answer, received_at_us,"
+              " permit_expires_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              {permit.id.str(), permit.inquirer.str(), permit.procedure.str(), permit.tm.str(),
+               permit.layout_version, permit.subject.str(), document, outcome,
+               outcome == "refused" ? store::Value(std::string("NOT_PERMITTED_LOCALLY"))
+                                    : store::Value(nullptr),
+               stored_answer ? store::Value(*stored_answer) : store::Value(nullptr), now,
+               permit.expires_at_ms * 1000}));
+          if (!body.empty()) {
+            RETURN_IF_ERROR(outbox->Enqueue(tx, kTopicProvision, permit.id.str(),
+                                            crypto::ToBytes(body), clock->Now()));
+          }
+          return stp->audit
+              ->Append(tx, {tenant.str(), "hub", "provision.request", target, outcome, ""})
+              .status();
+        }).share();
+  const int64_t list_version = (*list)->version();
+  const bool sent = !body.empty();
+  return PendingOutcome([this, committed, stp, permit_id = permit.id.str(), target, outcome, sent,
+                         list_version]() -> Result<std::string> {
+    const Status s = committed.get();
+    if (s.code() == StatusCode::kAlreadyExists) {
+      AuditLinkage(*stp, "hub", "provision.request", "permit " + permit_id, "denied:replay");
+      return AlreadyExistsError("PERMIT_ALREADY_USED: permit " + permit_id +
+                                " was received before");
+    }
+    if (!s.ok()) {
+      AuditLinkage(*stp, "hub", "provision.request", target, AuditOutcome(s));
+      return s;
+    }
+    if (sent) env_.notify();
+    if (outcome == "refused") {
+      log::Warn("server.provision_refused_locally", {{"permit_id", permit_id},
+                                                     {"permission_list_version", list_version},
+                                                     {"reason", "NOT_PERMITTED_LOCALLY"}});
+    }
+    return outcome;
+  });
+}
+
+Result<std::vector<ApprovalView>> Provisions::ListApprovals(const TenantId& tenant) {
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, env_.Tenant(tenant));
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+  ASSIGN_OR_RETURN(auto rows, tx->Query("SELECT permit_id, inquirer, procedure_code, tm,"
+                                        " layout_version, received_at_us, answer FROM provisions"
+                                        " WHERE state = 'awaiting_approval'"
+                                        " ORDER BY received_at_us LIMIT 1000"));
+  std::vector<ApprovalView> out;
+  for (const store::Row& r : rows) {
+    ApprovalView v;
+    ASSIGN_OR_RETURN(v.permit_id, r.GetText(0));
+    ASSIGN_OR_RETURN(v.inquirer, r.GetText(1));
+    ASSIGN_OR_RETURN(v.procedure, r.GetText(2));
+    ASSIGN_OR_RETURN(v.tm, r.GetText(3));
+    ASSIGN_OR_RETURN(v.layout_version, r.GetText(4));
+    ASSIGN_OR_RETURN(v.received_at_us, r.GetInt(5));
+    ASSIGN_OR_RETURN(crypto::Bytes sealed, r.GetBlob(6));
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                     crypto::Decrypt(st->data_key, sealed,
+                                     LinkageAad("answer", tenant, v.permit_id)));
+    v.answer_json = std::string(plain.AsStringView());
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Status Provisions::DecideApproval(const TenantId& tenant, const PermitId& permit_id, bool approve,
+                                  const std::string& comment, const std::string& actor) {
+  if (comment.size() > 1000 || !IsValidUtf8(comment)) {
+    return InvalidArgumentError("comment: at most 1000 bytes of UTF-8");
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, env_.Tenant(tenant));
+  const std::string action = approve ? "approval.approve" : "approval.reject";
+  const std::string target = "permit " + permit_id.str();
+  std::string permit_doc;
+  crypto::Bytes sealed;
+  {
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+    ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT permit, answer FROM provisions"
+                                            " WHERE permit_id = ? AND state = 'awaiting_approval'",
+                                            {permit_id.str()}));
+    if (!row) return NotFoundError("no provision " + permit_id.str() + " awaits approval");
+    ASSIGN_OR_RETURN(permit_doc, row->GetText(0));
+    ASSIGN_OR_RETURN(sealed, row->GetBlob(1));
+  }
+  ASSIGN_OR_RETURN(linkage::ProvisionPermit permit, linkage::ParsePermitDocument(permit_doc));
+  if (env_.NowUs() / 1000 > permit.expires_at_ms) {
+    // Too late: the permit no longer allows an answer (the sweep would drop it soon anyway).
+    Status e = st->Commit([&](store::Transaction& tx) -> Status {
+      return tx.Exec(
+          "UPDATE provisions SET state = 'expired', answer = NULL"
+          " WHERE permit_id = ? AND state = 'awaiting_approval'",
+          {permit_id.str()});
+    });
+    AuditLinkage(*st, actor, action, target, "denied:permit_expired");
+    RETURN_IF_ERROR(e);
+    return FailedPreconditionError("PERMIT_EXPIRED: permit " + permit_id.str() + " expired at " +
+                                   FormatRfc3339(FromUnixMicros(permit.expires_at_ms * 1000)) +
+                                   "; nothing was sent");
+  }
+  std::string answer;
+  if (approve) {
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                     crypto::Decrypt(st->data_key, sealed,
+                                     LinkageAad("answer", tenant, permit_id.str())));
+    answer = std::string(plain.AsStringView());
+  } else {
+    http::JsonWriter w;
+    w.BeginObject().Key("status").String("rejected").Key("comment").String(comment).EndObject();
+    ASSIGN_OR_RETURN(answer, w.Finish());
+  }
+  ASSIGN_OR_RETURN(std::string body, SealedEnvelopeBody(*st, permit, answer));
+  const int64_t now = env_.NowUs();
+  const std::string new_state = approve ? "answered" : "rejected";
+  Status s = st->Commit([&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(int64_t n,
+                     tx.ExecCount("UPDATE provisions SET state = ?, answer = NULL, decided_by = ?,"
+                                  " comment = ?, decided_at_us = ? WHERE permit_id = ?"
+                                  " AND state = 'awaiting_approval'",
+                                  {new_state, actor, comment, now, permit_id.str()}));
+    if (n == 0) return NotFoundError("no provision " + permit_id.str() + " awaits approval");
+    return env_.outbox.Enqueue(tx, kTopicProvision, permit_id.str(), crypto::ToBytes(body),
+                               env_.clock.Now());
+  });
+  AuditLinkage(*st, actor, action, target, AuditOutcome(s));
+  RETURN_IF_ERROR(s);
+  env_.notify();
+  return Status();
+}
+
+Result<int64_t> ExpireApprovals(store::Transaction& tx, int64_t now_us) {
+  return tx.ExecCount(
+      "UPDATE provisions SET state = 'expired', answer = NULL"
+      " WHERE state = 'awaiting_approval' AND permit_expires_at_us <= ?",
+      {now_us});
+}
+
+Result<bool> ApprovalsDue(store::Transaction& tx, int64_t now_us) {
+  ASSIGN_OR_RETURN(auto stale, tx.QueryOne("SELECT 1 FROM provisions"
+                                           " WHERE state = 'awaiting_approval'"
+                                           " AND permit_expires_at_us <= ? LIMIT 1",
+                                           {now_us}));
+  return stale.has_value();
+}
+
+Status MarkProvisionSent(store::Transaction& tx, const std::string& permit_id, int64_t now_us) {
+  return tx.Exec("UPDATE provisions SET sent_at_us = ? WHERE permit_id = ?", {now_us, permit_id});
+}
+
+Status MarkProvisionSendFailed(store::Transaction& tx, const std::string& permit_id,
+                               const std::string& reason) {
+  return tx.Exec("UPDATE provisions SET state = 'send_failed', reason = ? WHERE permit_id = ?",
+                 {reason, permit_id});
+}
+
+}  // namespace chukan::server
