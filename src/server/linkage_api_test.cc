@@ -242,11 +242,7 @@ TEST_P(LinkageApiTest, NodeRoutesRefuseMalformedMessages) {
   EXPECT_EQ(other->status, 403);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, LinkageApiTest,
-                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
-                         [](const auto& param_info) {
-                           return std::string(store::BackendName(param_info.param));
-                         });
+CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageApiTest);
 
 }  // namespace
 }  // namespace chukan::server

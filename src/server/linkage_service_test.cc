@@ -25,11 +25,12 @@ class LinkageServiceTest : public LinkageTestBase {
     return b.ok() ? *b : SubjectCode::Generate();
   }
 
-  // A creates an inquiry, the courier asks the hub for a permit (answered 201 with `permit_id`),
-  // and the hub's permit is built. Returns the permit as B would get it.
-  linkage::ProvisionPermit InquireAndPermit(const InquiryInput& in, const SubjectCode& b_code,
-                                            std::string* inquiry_id,
+  // The person's codes are registered in both cities, A creates an inquiry, the courier asks the
+  // hub for a permit (answered 201 with a permit id), and the hub's permit is built (valid for
+  // `ttl`). Returns the permit as B would get it.
+  linkage::ProvisionPermit InquireAndPermit(const InquiryInput& in, std::string* inquiry_id,
                                             std::chrono::seconds ttl = std::chrono::seconds(300)) {
+    const SubjectCode b_code = RegisterBoth();
     Result<InquiryView> v = linkage_->CreateInquiry(A(), in);
     EXPECT_OK(v.status());
     if (!v.ok()) return {};
@@ -193,9 +194,8 @@ TEST_P(LinkageServiceTest, CreateInquiryRefusesBadInput) {
 }
 
 TEST_P(LinkageServiceTest, TheHubsPermitMovesTheInquiryToPermitted) {
-  const SubjectCode b_code = RegisterBoth();
   std::string id;
-  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), &id);
   ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->GetInquiry(A(), id));
   EXPECT_EQ(v.state, "permitted");
   EXPECT_EQ(v.permit_id, permit.id.str());
@@ -254,9 +254,8 @@ TEST_P(LinkageServiceTest, SweepExpiresOpenInquiriesOnlyOnceTheirTimeIsUp) {
 }
 
 TEST_P(LinkageServiceTest, AWholeExchangeCompletesTheInquiryWithTheAnswer) {
-  const SubjectCode b_code = RegisterBoth();
   std::string id;
-  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), &id);
   ASSERT_OK_AND_ASSIGN(std::string outcome, linkage_->OnProvisionRequest(hub_.Sign(permit)));
   EXPECT_EQ(outcome, "answered");
   ASSERT_OK(Relay(permit));
@@ -280,18 +279,17 @@ TEST_P(LinkageServiceTest, AWholeExchangeCompletesTheInquiryWithTheAnswer) {
   ASSERT_EQ(b_records.size(), 1u);
   EXPECT_EQ(b_records[0].role, "provider");
   EXPECT_EQ(b_records[0].id, permit.id.str());
-  EXPECT_EQ(b_records[0].subject_code, b_code.str());
+  EXPECT_EQ(b_records[0].subject_code, linkage_->RegisterCode(B(), kAtena, kRid).value().str());
   EXPECT_EQ(b_records[0].state, "answered");
   EXPECT_EQ(b_records[0].ended_at_us, ToUnixMicros(clock_.Now()));  // sent
   EXPECT_THAT(linkage_->ListRecords(A(), 0, 1001), StatusIs(StatusCode::kInvalidArgument));
 }
 
 TEST_P(LinkageServiceTest, AResultForAnEndedInquiryIsRefused) {
-  const SubjectCode b_code = RegisterBoth();
   InquiryInput in = TaxInquiry();
   in.timeout_seconds = 60;
   std::string id;
-  linkage::ProvisionPermit permit = InquireAndPermit(in, b_code, &id, std::chrono::seconds(300));
+  linkage::ProvisionPermit permit = InquireAndPermit(in, &id, std::chrono::seconds(300));
   ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(permit)).status());
   clock_.Advance(std::chrono::seconds(61));
   ASSERT_OK_AND_ASSIGN(LinkageSweep swept, linkage_->Sweep(A()));
@@ -305,9 +303,8 @@ TEST_P(LinkageServiceTest, AResultForAnEndedInquiryIsRefused) {
 }
 
 TEST_P(LinkageServiceTest, ResultsAreDeletedAfterTheRetentionTime) {
-  const SubjectCode b_code = RegisterBoth();
   std::string id;
-  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), &id);
   ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(permit)).status());
   ASSERT_OK(Relay(permit));
   // result_days = 2 (the fixture): kept until two days after the end, deleted at that moment.
@@ -329,9 +326,8 @@ TEST_P(LinkageServiceTest, ResultsAreDeletedAfterTheRetentionTime) {
 // --- provisions ---------------------------------------------------------------------------
 
 TEST_P(LinkageServiceTest, APermitIsUsedOnce) {
-  const SubjectCode b_code = RegisterBoth();
   std::string id;
-  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), &id);
   ASSERT_OK_AND_ASSIGN(std::string first, linkage_->OnProvisionRequest(hub_.Sign(permit)));
   EXPECT_EQ(first, "answered");
   EXPECT_THAT(linkage_->OnProvisionRequest(hub_.Sign(permit)),
@@ -341,9 +337,8 @@ TEST_P(LinkageServiceTest, APermitIsUsedOnce) {
 }
 
 TEST_P(LinkageServiceTest, PermitsAreCheckedBeforeAnythingIsAnswered) {
-  const SubjectCode b_code = RegisterBoth();
   std::string id;
-  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), &id);
   // Signed by someone else.
   EXPECT_THAT(linkage_->OnProvisionRequest(
                   linkage::SignPermit(permit, crypto::SigningKey::Generate())),
@@ -366,9 +361,8 @@ TEST_P(LinkageServiceTest, PermitsAreCheckedBeforeAnythingIsAnswered) {
 }
 
 TEST_P(LinkageServiceTest, APermitTheLocalListDoesNotAllowIsAnsweredRefused) {
-  const SubjectCode b_code = RegisterBoth();
   std::string id;
-  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), b_code, &id);
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), &id);
   permit.procedure = JtCode::Parse("JT90000000000102").value();  // not in the fake's list
   ASSERT_OK_AND_ASSIGN(std::string outcome, linkage_->OnProvisionRequest(hub_.Sign(permit)));
   EXPECT_EQ(outcome, "refused");
@@ -386,14 +380,19 @@ class LinkageApprovalTest : public LinkageServiceTest {
     in.tm = kWelfareTm;
     return in;
   }
+  // A welfare inquiry of A whose permit (valid for `ttl`) B holds, its answer awaiting approval.
+  linkage::ProvisionPermit AwaitingApproval(std::string* inquiry_id,
+                                            std::chrono::seconds ttl = std::chrono::seconds(300)) {
+    linkage::ProvisionPermit permit = InquireAndPermit(WelfareInquiry(), inquiry_id, ttl);
+    Result<std::string> outcome = linkage_->OnProvisionRequest(hub_.Sign(permit));
+    EXPECT_EQ(outcome.value_or(""), "awaiting_approval");
+    return permit;
+  }
 };
 
 TEST_P(LinkageApprovalTest, AnApprovedAnswerIsSentAndCompletesTheInquiry) {
-  const SubjectCode b_code = RegisterBoth();
   std::string id;
-  linkage::ProvisionPermit permit = InquireAndPermit(WelfareInquiry(), b_code, &id);
-  ASSERT_OK_AND_ASSIGN(std::string outcome, linkage_->OnProvisionRequest(hub_.Sign(permit)));
-  EXPECT_EQ(outcome, "awaiting_approval");
+  linkage::ProvisionPermit permit = AwaitingApproval(&id);
   EXPECT_EQ(OutboxCount(B()), 0);  // nothing leaves before the decision
   ASSERT_OK_AND_ASSIGN(std::vector<ApprovalView> waiting, linkage_->ListApprovals(B()));
   ASSERT_EQ(waiting.size(), 1u);
@@ -417,10 +416,8 @@ TEST_P(LinkageApprovalTest, AnApprovedAnswerIsSentAndCompletesTheInquiry) {
 }
 
 TEST_P(LinkageApprovalTest, ARejectionTellsTheInquirer) {
-  const SubjectCode b_code = RegisterBoth();
   std::string id;
-  linkage::ProvisionPermit permit = InquireAndPermit(WelfareInquiry(), b_code, &id);
-  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(permit)).status());
+  linkage::ProvisionPermit permit = AwaitingApproval(&id);
   EXPECT_THAT(linkage_->DecideApproval(B(), permit.id, false, std::string(1001, 'x'), "staff:s"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("comment")));
   ASSERT_OK(linkage_->DecideApproval(B(), permit.id, false, "not this person", "staff:s"));
@@ -432,11 +429,8 @@ TEST_P(LinkageApprovalTest, ARejectionTellsTheInquirer) {
 }
 
 TEST_P(LinkageApprovalTest, ADecisionAfterThePermitExpiredSendsNothing) {
-  const SubjectCode b_code = RegisterBoth();
   std::string id;
-  linkage::ProvisionPermit permit =
-      InquireAndPermit(WelfareInquiry(), b_code, &id, std::chrono::seconds(120));
-  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(permit)).status());
+  linkage::ProvisionPermit permit = AwaitingApproval(&id, std::chrono::seconds(120));
   clock_.Advance(std::chrono::seconds(121));
   EXPECT_THAT(linkage_->DecideApproval(B(), permit.id, true, "", "staff:s"),
               StatusIs(StatusCode::kFailedPrecondition,
@@ -450,11 +444,8 @@ TEST_P(LinkageApprovalTest, ADecisionAfterThePermitExpiredSendsNothing) {
 }
 
 TEST_P(LinkageApprovalTest, TheSweepDropsUndecidedAnswersWhosePermitsExpired) {
-  const SubjectCode b_code = RegisterBoth();
   std::string id;
-  linkage::ProvisionPermit permit =
-      InquireAndPermit(WelfareInquiry(), b_code, &id, std::chrono::seconds(120));
-  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(permit)).status());
+  linkage::ProvisionPermit permit = AwaitingApproval(&id, std::chrono::seconds(120));
   clock_.Advance(std::chrono::seconds(119));
   ASSERT_OK(linkage_->Sweep(B()).status());
   ASSERT_OK_AND_ASSIGN(std::vector<ApprovalView> still, linkage_->ListApprovals(B()));
@@ -534,16 +525,8 @@ TEST_P(LinkageServiceTest, TheInquiryTableOnlyMovesAlongAllowedTransitions) {
   EXPECT_EQ(got.result_json, R"({"status":"x"})");
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, LinkageServiceTest,
-                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
-                         [](const auto& param_info) {
-                           return std::string(store::BackendName(param_info.param));
-                         });
-INSTANTIATE_TEST_SUITE_P(Backends, LinkageApprovalTest,
-                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
-                         [](const auto& param_info) {
-                           return std::string(store::BackendName(param_info.param));
-                         });
+CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageServiceTest);
+CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageApprovalTest);
 
 }  // namespace
 }  // namespace chukan::server
