@@ -5,7 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "common/status_matchers.h"
+#include "http/client.h"
+#include "http/server.h"
 #include "server/api_auth.h"
 #include "server/linkage_test_util.h"
 
@@ -242,7 +246,73 @@ TEST_P(LinkageApiTest, NodeRoutesRefuseMalformedMessages) {
   EXPECT_EQ(other->status, 403);
 }
 
+// The asynchronous GET /api/v1/inquiries/{id} needs a connection to answer on: a server on a
+// loopback port, plain HTTP.
+class LinkageApiServerTest : public LinkageApiTest {
+ protected:
+  void SetUp() override {
+    LinkageApiTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    http::Router router;
+    ASSERT_OK(api_->Register(router));
+    ASSERT_OK_AND_ASSIGN(server_, http::Server::Create(http::ServerOptions{}, std::move(router)));
+    ASSERT_OK(server_->Start());
+    ASSERT_OK_AND_ASSIGN(client_, http::Client::Create({}));
+  }
+  void TearDown() override {
+    if (server_) server_->Stop(std::chrono::seconds(5));
+    server_.reset();
+    client_.reset();
+    LinkageApiTest::TearDown();
+  }
+  Result<http::Response> Get(const std::string& path) {
+    http::ClientRequest r;
+    r.url = "http://127.0.0.1:" + std::to_string(server_->port()) + path;
+    r.headers.Set("Authorization", "Bearer " + system_a_);
+    return client_->Send(r);
+  }
+
+  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<http::Client> client_;
+};
+
+TEST_P(LinkageApiServerTest, GetInquiryChecksTheIdAndTheWait) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->CreateInquiry(A(), TaxInquiry()));
+  // Not a 処理通番: no such inquiry, and the text is not echoed.
+  ASSERT_OK_AND_ASSIGN(http::Response bad, Get("/api/v1/inquiries/%3Cscript%3E"));
+  EXPECT_EQ(bad.status, 404);
+  EXPECT_EQ(bad.body.find("script"), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(http::Response other, Get("/api/v1/inquiries/" + PermitId::Generate().str()));
+  EXPECT_EQ(other.status, 404);
+  ASSERT_OK_AND_ASSIGN(http::Response too_long,
+                       Get("/api/v1/inquiries/" + v.inquiry_id + "?wait_ms=30001"));
+  EXPECT_EQ(too_long.status, 400);
+  ASSERT_OK_AND_ASSIGN(http::Response now, Get("/api/v1/inquiries/" + v.inquiry_id));
+  EXPECT_EQ(now.status, 200);
+  EXPECT_THAT(now.body, HasSubstr(R"("state":"accepted")"));
+  EXPECT_THAT(now.body, HasSubstr(R"("result":null)"));
+}
+
+TEST_P(LinkageApiServerTest, ALongPollAnswersWhenTheInquiryEnds) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->CreateInquiry(A(), TaxInquiry()));
+  // Whether the poll starts before or after the refusal, it answers with the ended inquiry —
+  // well before its 30 s wait is up.
+  std::future<Result<http::Response>> poll = std::async(std::launch::async, [&] {
+    return Get("/api/v1/inquiries/" + v.inquiry_id + "?wait_ms=30000");
+  });
+  hub_.SetPermitAnswer(
+      http::Response::Json(403, R"({"error":{"code":"PERMISSION_DENIED","reason":"NO_RULE"}})"));
+  ASSERT_OK(DeliverAll(A()));
+  ASSERT_EQ(poll.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  ASSERT_OK_AND_ASSIGN(http::Response r, poll.get());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(R"("state":"refused","reason":"NO_RULE")"));
+}
+
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageApiTest);
+CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageApiServerTest);
 
 }  // namespace
 }  // namespace chukan::server

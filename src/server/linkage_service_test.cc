@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "common/status_matchers.h"
 #include "crypto/aead.h"
 #include "server/linkage_test_util.h"
@@ -227,6 +229,34 @@ TEST_P(LinkageServiceTest, AnUnavailableHubLeavesTheInquiryAcceptedForARetry) {
   ASSERT_OK_AND_ASSIGN(InquiryView got, linkage_->GetInquiry(A(), v.inquiry_id));
   EXPECT_EQ(got.state, "accepted");
   EXPECT_EQ(OutboxCount(A()), 1);  // failed, due again later
+}
+
+TEST_P(LinkageServiceTest, WatchesAreLimitedPerClientAndAnsweredWhenTheInquiryEnds) {
+  LinkageService::Options o;
+  o.waits_per_client = 1;
+  LinkageService limited(*platform_, FakeHub::Catalogue(), &hub_, o, clock_);
+  ASSERT_OK(limited.RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(InquiryView v, limited.CreateInquiry(A(), TaxInquiry()));
+  std::promise<Result<InquiryView>> first_done;
+  std::promise<Result<InquiryView>> other_done;
+  ASSERT_OK(limited.WatchInquiry(A(), v.inquiry_id, "tax", std::chrono::seconds(30),
+                                 [&](Result<InquiryView> r) { first_done.set_value(r); }));
+  EXPECT_THAT(limited.WatchInquiry(A(), v.inquiry_id, "tax", std::chrono::seconds(30),
+                                   [](Result<InquiryView>) { ADD_FAILURE() << "refused wait"; }),
+              StatusIs(StatusCode::kResourceExhausted));
+  ASSERT_OK(limited.WatchInquiry(A(), v.inquiry_id, "welfare", std::chrono::seconds(30),
+                                 [&](Result<InquiryView> r) { other_done.set_value(r); }));
+  // The hub refuses the permit: both waits answer with the ended inquiry.
+  hub_.SetPermitAnswer(http::Response::Json(403, R"({"error":{"reason":"NO_RULE"}})"));
+  ASSERT_OK_AND_ASSIGN(auto items, limited.ClaimOutbox(A(), "test:1", 10, std::chrono::seconds(60)));
+  ASSERT_OK(limited.courier().Deliver(A(), items, "test:1"));
+  for (std::promise<Result<InquiryView>>* done : {&first_done, &other_done}) {
+    std::future<Result<InquiryView>> f = done->get_future();
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    ASSERT_OK_AND_ASSIGN(InquiryView ended, f.get());
+    EXPECT_EQ(ended.state, "refused");
+    EXPECT_EQ(ended.reason, "NO_RULE");
+  }
 }
 
 TEST_P(LinkageServiceTest, SweepExpiresOpenInquiriesOnlyOnceTheirTimeIsUp) {
