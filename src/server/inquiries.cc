@@ -11,6 +11,13 @@
 namespace chukan::server {
 namespace {
 
+// The states a result ends an inquiry in: completed (an answer) or refused (the provider's
+// refusal, sealed like an answer). Together with the permit id they tell a re-sent result.
+bool EndedByAResult(std::string_view state) {
+  return state == InquiryStateName(InquiryState::kCompleted) ||
+         state == InquiryStateName(InquiryState::kRefused);
+}
+
 // The layout version an inquiry asks for: the one named, or the one valid today.
 Result<const layout::LayoutVersion*> ChooseVersion(const layout::InfoName& info,
                                                    const InquiryInput& in, TimePoint now) {
@@ -289,9 +296,8 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
   TenantContext& st = *hosted;
   const std::string id = permit->reference;
   if (!row) return NotFoundError("UNKNOWN_INQUIRY: no inquiry " + id);
-  if (row->state == InquiryStateName(InquiryState::kCompleted) &&
-      row->permit_id == permit->id.str()) {
-    return PendingStatus([] { return Status(); });  // re-sent
+  if (EndedByAResult(row->state) && row->permit_id == permit->id.str()) {
+    return PendingStatus([] { return Status(); });  // re-sent: acknowledged, nothing changes
   }
   std::optional<InquiryState> state = ParseInquiryState(row->state);
   if (!state || !IsOpen(*state)) {
@@ -302,7 +308,7 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
   }
   // A result is valid only while its permit is: an expired permit authorises nothing, even
   // when its signature is good (the hub checks the same when it relays).
-  if (env_.NowUs() / 1000 > permit->expires_at_ms) {
+  if (env_.NowUs() / 1000 >= permit->expires_at_ms) {
     return FailedPreconditionError("PERMIT_EXPIRED: the permit of this result expired at " +
                                    FormatRfc3339(FromUnixMicros(permit->expires_at_ms * 1000)));
   }
@@ -357,11 +363,11 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
                             std::string(InquiryStateName(outcome.state)), ""})
               .status();
         }).share();
-  return PendingStatus([this, committed, late, tenant, id]() -> Status {
+  return PendingStatus([this, committed, late, tenant, id, permit_id]() -> Status {
     RETURN_IF_ERROR(committed.get());
     if (*late) {
       Result<InquiryView> v = Get(tenant, id);
-      if (v.ok() && v->state == InquiryStateName(InquiryState::kCompleted)) return Status();
+      if (v.ok() && EndedByAResult(v->state) && v->permit_id == permit_id) return Status();
       return FailedPreconditionError("INQUIRY_ENDED: inquiry " + id + " ended before the answer");
     }
     Changed(id);

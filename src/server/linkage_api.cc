@@ -12,6 +12,7 @@
 #include "replica_io/byte_source.h"
 #include "replica_io/charset.h"
 #include "server/batch_inquiry.h"
+#include "server/inquiry_state.h"
 #include "server/linkage_env.h"
 
 namespace chukan::server {
@@ -385,7 +386,14 @@ void LinkageApi::GetInquiry(http::Request& req, http::Responder out) {
 
 Result<http::Response> LinkageApi::ListInquiries(const ClientIdentity& who, http::Request& req) {
   std::optional<std::string> state;
-  if (auto s = req.Query("state")) state = std::string(s->substr(0, 16));
+  if (auto s = req.Query("state")) {
+    if (!ParseInquiryState(*s)) {
+      return InvalidArgumentError(
+          "query parameter state: not one of accepted, permitted, completed, refused, expired, "
+          "failed");
+    }
+    state = std::string(*s);
+  }
   ASSIGN_OR_RETURN(int64_t since, QueryInt(req, "since_us", 0, 0, INT64_MAX));
   ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
   ASSIGN_OR_RETURN(std::vector<InquiryView> list,

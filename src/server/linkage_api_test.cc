@@ -17,6 +17,7 @@ namespace chukan::server {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace ::chukan::server::testing;  // NOLINT: the fixture's names
 
 class LinkageApiTest : public LinkageTestBase {
@@ -185,6 +186,11 @@ TEST_P(LinkageApiTest, ListInquiriesChecksItsQuery) {
   EXPECT_EQ(Call("GET", "/api/v1/inquiries?limit=0", system_a_).status, 400);
   EXPECT_EQ(Call("GET", "/api/v1/inquiries?limit=abc", system_a_).status, 400);
   EXPECT_EQ(Call("GET", "/api/v1/inquiries?since_us=-1", system_a_).status, 400);
+  // An unknown state was answered with an empty list before; it is a caller's mistake.
+  http::Response unknown = Call("GET", "/api/v1/inquiries?state=done", system_a_);
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_THAT(unknown.body, HasSubstr("query parameter state: not one of accepted"));
+  EXPECT_THAT(unknown.body, Not(HasSubstr("done")));
   http::Response empty = Call("GET", "/api/v1/inquiries?state=completed", system_a_);
   EXPECT_EQ(empty.status, 200);
   EXPECT_EQ(empty.body, R"({"inquiries":[]})");

@@ -456,6 +456,13 @@ TEST_P(LinkageApprovalTest, ARejectionTellsTheInquirer) {
   EXPECT_EQ(v.state, "refused");
   EXPECT_EQ(v.reason, "PROVIDER_REJECTED");
   EXPECT_EQ(v.result_json, R"({"status":"rejected","comment":"not this person"})");
+  // The hub re-sends a result it could not see acknowledged: the refusal, like a completed
+  // answer, is acknowledged again and changes nothing (it was 412 INQUIRY_ENDED, which the hub
+  // takes as final, before).
+  ASSERT_OK(linkage_->OnInquiryResult(ResultFor(permit, hub_.Calls("/hub/v1/provisions").back())));
+  ASSERT_OK_AND_ASSIGN(InquiryView again, linkage_->GetInquiry(A(), id));
+  EXPECT_EQ(again.state, "refused");
+  EXPECT_EQ(again.result_json, v.result_json);
 }
 
 TEST_P(LinkageApprovalTest, ADecisionAfterThePermitExpiredSendsNothing) {
@@ -471,6 +478,20 @@ TEST_P(LinkageApprovalTest, ADecisionAfterThePermitExpiredSendsNothing) {
   ASSERT_OK_AND_ASSIGN(std::vector<RecordEntry> records, linkage_->ListRecords(B(), 0, 10));
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].state, "expired");
+}
+
+// The permit's expiry millisecond itself is too late, for a decision as for the sweep and for
+// linkage::VerifyPermit (a decision at exactly expires_at_ms was accepted before).
+TEST_P(LinkageApprovalTest, ADecisionAtThePermitsExpiryMillisecondIsRefused) {
+  std::string id;
+  linkage::ProvisionPermit permit = AwaitingApproval(&id, std::chrono::seconds(120));
+  clock_.Advance(std::chrono::milliseconds(permit.expires_at_ms) -
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     clock_.Now().time_since_epoch()));
+  ASSERT_EQ(ToUnixMicros(clock_.Now()) / 1000, permit.expires_at_ms);
+  EXPECT_THAT(linkage_->DecideApproval(B(), permit.id, true, "", "staff:s"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("PERMIT_EXPIRED")));
+  EXPECT_EQ(OutboxCount(B()), 0);
 }
 
 TEST_P(LinkageApprovalTest, TheSweepDropsUndecidedAnswersWhosePermitsExpired) {

@@ -224,8 +224,9 @@ Status Provisions::DecideApproval(const TenantId& tenant, const PermitId& permit
     ASSIGN_OR_RETURN(sealed, row->GetBlob(1));
   }
   ASSIGN_OR_RETURN(linkage::ProvisionPermit permit, linkage::ParsePermitDocument(permit_doc));
-  if (env_.NowUs() / 1000 > permit.expires_at_ms) {
-    // Too late: the permit no longer allows an answer (the sweep would drop it soon anyway).
+  if (env_.NowUs() / 1000 >= permit.expires_at_ms) {
+    // Too late: the permit no longer allows an answer from its expiry millisecond on (the rule
+    // of linkage::VerifyPermit and of the sweep, which would drop it soon anyway).
     Status e = st->Commit([&](store::Transaction& tx) -> Status {
       return tx.Exec(
           "UPDATE provisions SET state = 'expired', answer = NULL"
