@@ -23,13 +23,12 @@ Status StepError(const char* ja, const char* en, const Status& cause) {
 
 }  // namespace
 
-HubProcess::HubProcess(HubConfig config, Options options)
-    : config_(std::move(config)), options_(options) {}
+HubProcess::HubProcess(HubConfig config) : config_(std::move(config)) {}
 
 HubProcess::~HubProcess() { Stop(); }
 
 Result<std::unique_ptr<HubProcess>> HubProcess::Create(const HubConfig& config, Options options) {
-  std::unique_ptr<HubProcess> p(new HubProcess(config, options));
+  std::unique_ptr<HubProcess> p(new HubProcess(config));
   const HubConfig& cfg = p->config_;
   auto catalogue = layout::LoadCatalogue(cfg.layout_dir);
   if (!catalogue.ok()) {

@@ -75,11 +75,10 @@ class HubProcess {
   Hub& hub() { return *hub_; }
 
  private:
-  HubProcess(HubConfig config, Options options);
+  explicit HubProcess(HubConfig config);
   void RunHousekeeping();
 
   const HubConfig config_;
-  const Options options_;
   // Declared in dependency order: each member may use those above it, and is destroyed first.
   std::unique_ptr<store::TenantStore> owner_;  // owns the database file(s) of hub_
   std::unique_ptr<Hub> hub_;

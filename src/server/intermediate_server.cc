@@ -31,14 +31,13 @@ constexpr std::chrono::seconds kListenerGrace(10);
 
 }  // namespace
 
-IntermediateServer::IntermediateServer(ServerConfig config, Options options)
-    : config_(std::move(config)), options_(options) {}
+IntermediateServer::IntermediateServer(ServerConfig config) : config_(std::move(config)) {}
 
 IntermediateServer::~IntermediateServer() { Stop(); }
 
 Result<std::unique_ptr<IntermediateServer>> IntermediateServer::Create(const ServerConfig& config,
                                                                        Options options) {
-  std::unique_ptr<IntermediateServer> s(new IntermediateServer(config, options));
+  std::unique_ptr<IntermediateServer> s(new IntermediateServer(config));
   const ServerConfig& cfg = s->config_;
   Result<std::shared_ptr<const layout::Catalogue>> catalogue =
       layout::LoadCatalogue(cfg.layout_dir);

@@ -90,12 +90,11 @@ class IntermediateServer {
   HubLink* hub_link() { return hub_link_.get(); }
 
  private:
-  IntermediateServer(ServerConfig config, Options options);
+  explicit IntermediateServer(ServerConfig config);
   Status StartListeners();
   void RunHousekeeping();
 
   const ServerConfig config_;
-  const Options options_;
   std::shared_ptr<const layout::Catalogue> catalogue_;
   // Declared in dependency order: each member may use those above it, and is destroyed first.
   std::unique_ptr<Platform> platform_;

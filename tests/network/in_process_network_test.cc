@@ -2,6 +2,7 @@
 // 0) in a temporary directory, all on one FakeClock, built by cli::LocalNetwork (its
 // certificates, configuration files and operator commands; only the hub and the servers run
 // in this process). City A (server 1) asks city B (server 2).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -146,8 +147,11 @@ TEST_F(InProcessNetworkTest, InquiryReturnsTheProvidersReplicaValue) {
   ASSERT_EQ(records.size(), 1u) << done.dump();
   EXPECT_EQ(records[0].value("IT00000200000004", ""), "2345678");  // 所得割額
   EXPECT_EQ(records[0].value("IT00000200000001", ""), "2026");     // 賦課年度
-  // Both servers' permits and records are stamped on the fake clock: nothing moved it.
+  // Nothing expires: the fake clock did not move.
   EXPECT_EQ(net_->server_in_process(0)->linkage()->Sweep(TenantId::ForOrg(kCityA))->expired, 0);
+  // Running objects refuse a second Start.
+  EXPECT_THAT(net_->server_in_process(1)->Start(), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(net_->hub_in_process()->Start(), StatusIs(StatusCode::kFailedPrecondition));
 }
 
 TEST_F(InProcessNetworkTest, UnansweredInquiryExpiresWhenTheFakeClockPassesItsTimeout) {
@@ -179,6 +183,29 @@ TEST_F(InProcessNetworkTest, UnansweredInquiryExpiresWhenTheFakeClockPassesItsTi
   EXPECT_EQ(expired.value("state", ""), "expired") << expired.dump();
   EXPECT_EQ(expired.value("reason", ""), "NO_ANSWER");
   EXPECT_TRUE(expired["result"].is_null()) << expired.dump();
+}
+
+// What `chukan server` and `chukan hub` print when they cannot start: the step in both
+// languages, then the cause with its own code.
+TEST(InProcessCreateTest, ErrorsNameTheFailedStep) {
+  TempDir dir;
+  server::ServerConfig sc;
+  sc.store.data_dir = dir.File("server");
+  sc.layout_dir = dir.File("no-layout");
+  EXPECT_THAT(server::IntermediateServer::Create(sc),
+              StatusIs(StatusCode::kNotFound,
+                       "データ標準レイアウトが不正です / the data standard layout is broken: "
+                       "NOT_FOUND: " +
+                           dir.File("no-layout") + ": layout catalogue directory not found"));
+  hub::HubConfig hc;
+  hc.store.data_dir = dir.File("hub");
+  hc.keys_dir = dir.File("hub/keys");
+  hc.layout_dir = dir.File("no-layout");
+  EXPECT_THAT(hub::HubProcess::Create(hc),
+              StatusIs(StatusCode::kNotFound,
+                       "データ標準レイアウトが不正です / the data standard layout is broken: "
+                       "NOT_FOUND: " +
+                           dir.File("no-layout") + ": layout catalogue directory not found"));
 }
 
 }  // namespace
