@@ -1,5 +1,5 @@
-// `chukan demo`, steps 18–25: the linkage (情報照会・情報提供) through the network of step 17 — city
-// B's replicas imported; subject codes from the hub (a bulk file too; one person, a different
+// `chukan demo`, steps 18–25: the linkage (情報照会・情報提供) through the network of step 17 —
+// city B's replicas imported; subject codes from the hub (a bulk file too; one person, a different
 // code at each organisation); an automatic inquiry whose answer equals city B's replica field by
 // field; a 自動応答不可 inquiry that city B's approver sees and approves (a system token is
 // refused); an inquiry the permission list refuses, never reaching city B; an unanswered inquiry

@@ -6,8 +6,7 @@
 
 namespace chukan::cli {
 
-void Steps::Run(std::string ja, std::string en,
-                const std::function<Result<std::string>()>& body) {
+void Steps::Run(std::string ja, std::string en, const std::function<Result<std::string>()>& body) {
   StepResult r;
   r.ja = std::move(ja);
   r.en = std::move(en);

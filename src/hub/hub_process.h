@@ -88,8 +88,8 @@ class HubProcess {
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<BackgroundLoop> housekeeper_;
   std::chrono::steady_clock::time_point next_sweep_;  // housekeeper thread only
-  bool started_ = false;  // Start was called
-  bool running_ = false;  // Start succeeded
+  bool started_ = false;                              // Start was called
+  bool running_ = false;                              // Start succeeded
   bool stopped_ = false;
 };
 

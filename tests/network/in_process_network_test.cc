@@ -37,8 +37,8 @@ constexpr int64_t kInquiryTimeoutSeconds = 600;
 // 地方税関係情報 for kPerson at city B: 所得割額 (IT00000200000004) 2345678.
 std::string TaxCsv() {
   std::string f = "atena_no";
-  for (int i = 1; i <= 16; ++i) f += ",IT000002000000" + std::string(i < 10 ? "0" : "") +
-                                     std::to_string(i);
+  for (int i = 1; i <= 16; ++i)
+    f += ",IT000002000000" + std::string(i < 10 ? "0" : "") + std::to_string(i);
   return f + "\n" + Atena(kPerson) +
          ",2026,2026-01-01,1,2345678,1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
 }
@@ -46,8 +46,8 @@ std::string TaxCsv() {
 // 生活保護関係情報 for kPerson at city B: 自動応答不可 items, so an answer waits for approval.
 std::string WelfareCsv() {
   std::string f = "atena_no";
-  for (int i = 1; i <= 11; ++i) f += ",IT000102000000" + std::string(i < 10 ? "0" : "") +
-                                     std::to_string(i);
+  for (int i = 1; i <= 11; ++i)
+    f += ",IT000102000000" + std::string(i < 10 ? "0" : "") + std::to_string(i);
   return f + "\n" + Atena(kPerson) + ",2023-04-01,1,,,1,1,1,0,123456,30000,2\n";
 }
 
@@ -78,8 +78,8 @@ class InProcessNetworkTest : public ::testing::Test {
     ASSERT_NE(net_->server_in_process(0), nullptr);
     ASSERT_NE(net_->server_in_process(1), nullptr);
     // The person's codes at both organisations (the hub needs both to route).
-    for (const auto& [org, atena] : {std::pair{kCityA, Atena(100 + kPerson)},
-                                     std::pair{kCityB, Atena(kPerson)}}) {
+    for (const auto& [org, atena] :
+         {std::pair{kCityA, Atena(100 + kPerson)}, std::pair{kCityB, Atena(kPerson)}}) {
       const http::Response r =
           Call(org, "POST", "/api/v1/codes",
                json{{"atena_no", atena}, {"resident_id", Resident(kPerson)}}.dump());
@@ -130,8 +130,8 @@ class InProcessNetworkTest : public ::testing::Test {
 };
 
 TEST_F(InProcessNetworkTest, InquiryReturnsTheProvidersReplicaValue) {
-  const http::Response imported = Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM00000000000002",
-                                       TaxCsv(), "text/csv");
+  const http::Response imported =
+      Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM00000000000002", TaxCsv(), "text/csv");
   ASSERT_EQ(imported.status, 201) << imported.body;
   EXPECT_EQ(json::parse(imported.body).value("inserted", 0), 1);
 
@@ -155,8 +155,8 @@ TEST_F(InProcessNetworkTest, InquiryReturnsTheProvidersReplicaValue) {
 }
 
 TEST_F(InProcessNetworkTest, UnansweredInquiryExpiresWhenTheFakeClockPassesItsTimeout) {
-  const http::Response imported = Call(
-      kCityB, "POST", "/api/v1/replica/imports?tm=TM90000000000102", WelfareCsv(), "text/csv");
+  const http::Response imported =
+      Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM90000000000102", WelfareCsv(), "text/csv");
   ASSERT_EQ(imported.status, 201) << imported.body;
   const std::string id = PostInquiry({{"atena_no", Atena(100 + kPerson)},
                                       {"procedure", "JT90000000000402"},
@@ -189,23 +189,18 @@ TEST_F(InProcessNetworkTest, UnansweredInquiryExpiresWhenTheFakeClockPassesItsTi
 // languages, then the cause with its own code.
 TEST(InProcessCreateTest, ErrorsNameTheFailedStep) {
   TempDir dir;
+  const std::string expected =
+      "データ標準レイアウトが不正です / the data standard layout is broken: NOT_FOUND: " +
+      dir.File("no-layout") + ": layout catalogue directory not found";
   server::ServerConfig sc;
   sc.store.data_dir = dir.File("server");
   sc.layout_dir = dir.File("no-layout");
-  EXPECT_THAT(server::IntermediateServer::Create(sc),
-              StatusIs(StatusCode::kNotFound,
-                       "データ標準レイアウトが不正です / the data standard layout is broken: "
-                       "NOT_FOUND: " +
-                           dir.File("no-layout") + ": layout catalogue directory not found"));
+  EXPECT_THAT(server::IntermediateServer::Create(sc), StatusIs(StatusCode::kNotFound, expected));
   hub::HubConfig hc;
   hc.store.data_dir = dir.File("hub");
   hc.keys_dir = dir.File("hub/keys");
   hc.layout_dir = dir.File("no-layout");
-  EXPECT_THAT(hub::HubProcess::Create(hc),
-              StatusIs(StatusCode::kNotFound,
-                       "データ標準レイアウトが不正です / the data standard layout is broken: "
-                       "NOT_FOUND: " +
-                           dir.File("no-layout") + ": layout catalogue directory not found"));
+  EXPECT_THAT(hub::HubProcess::Create(hc), StatusIs(StatusCode::kNotFound, expected));
 }
 
 }  // namespace
