@@ -6,29 +6,21 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <sstream>
 #include <string>
-#include <thread>
 
 #include "cli/commands.h"
 #include "common/log.h"
 #include "crypto/bytes.h"
 #include "crypto/process_hardening.h"
-#include "http/server.h"
-#include "hub/deliverer.h"
 #include "hub/hub.h"
-#include "hub/hub_api.h"
 #include "hub/hub_config.h"
+#include "hub/hub_process.h"
 #include "hub/hub_store.h"
 #include "layout/catalogue_loader.h"
-#include "linkage/envelope.h"
 #include "pki/certificate_authority.h"
 #include "server/platform.h"
 
@@ -37,6 +29,12 @@ namespace {
 
 int Fail(const char* ja, const char* en, const Status& s) {
   std::fprintf(stderr, "chukan hub: %s / %s: %s\n", ja, en, s.ToString().c_str());
+  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+// HubProcess's errors name their step themselves.
+int Fail(const Status& s) {
+  std::fprintf(stderr, "chukan hub: %s\n", s.message().c_str());
   return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
@@ -76,8 +74,8 @@ Result<crypto::Bytes> ReadPublicKeyFile(const std::string& path) {
 }
 
 int RunHub(const std::string& config_path) {
-  // Blocked before any thread starts (the hub's committer starts in Hub::Open), so that a
-  // SIGTERM reaches sigwait below and never a worker thread, which would end the process
+  // Blocked before any thread starts (the hub's committer starts in HubProcess::Create), so
+  // that a SIGTERM reaches sigwait below and never a worker thread, which would end the process
   // without a graceful stop.
   sigset_t signals;
   sigemptyset(&signals);
@@ -92,102 +90,15 @@ int RunHub(const std::string& config_path) {
   if (Status s = crypto::HardenProcess(); !s.ok()) {
     return Fail("プロセスを保護できません", "cannot harden the process", s);
   }
-  auto catalogue = layout::LoadCatalogue(cfg->layout_dir);
-  if (!catalogue.ok()) {
-    return Fail("データ標準レイアウトが不正です", "the data standard layout is broken",
-                catalogue.status());
-  }
-  Result<hub::HubKeys> keys = hub::LoadHubKeys(*cfg, true);
-  if (!keys.ok()) return Fail("鍵を読めません", "cannot load the keys", keys.status());
-  std::unique_ptr<store::TenantStore> owner;
-  auto db = hub::OpenHubDatabase(*cfg, &owner);
-  if (!db.ok()) return Fail("データベースを開けません", "cannot open the database", db.status());
-  auto hub = hub::Hub::Open(*cfg, *db, std::move(*keys), *catalogue);
-  if (!hub.ok()) return Fail("ハブを開けません", "cannot open the hub", hub.status());
-
-  hub::Deliverer::Options dopt;
-  dopt.config = cfg->delivery;
-  dopt.instance = cfg->instance;
-  dopt.client.ca_file = cfg->tls_client_ca;
-  dopt.client.cert_file = cfg->tls_cert;
-  dopt.client.key_file = cfg->tls_key;
-  auto deliverer = hub::Deliverer::Create(**hub, dopt);
-  if (!deliverer.ok()) {
-    return Fail("配送を準備できません", "cannot set up delivery", deliverer.status());
-  }
-  (*hub)->SetDeliveryNotifier([d = deliverer->get()] { d->Notify(); });
-
-  http::Router router;
-  hub::HubApi api(**hub);
-  if (Status s = api.Register(router); !s.ok()) {
-    return Fail("経路を登録できません", "cannot register routes", s);
-  }
-  http::ServerOptions so;
-  so.host = cfg->host;
-  so.port = cfg->port;
-  so.threads = cfg->threads;
-  so.workers = cfg->workers;
-  so.tls = true;
-  so.tls_options = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, true};
-
-  auto server = http::Server::Create(so, std::move(router));
-  if (!server.ok()) return Fail("待ち受けできません", "cannot listen", server.status());
-  if (Status s = (*deliverer)->Start(); !s.ok()) {
-    return Fail("配送を開始できません", "cannot start delivery", s);
-  }
-  if (Status s = (*server)->Start(); !s.ok()) return Fail("起動できません", "cannot start", s);
-
-  // Housekeeping: pick up registry and permission-list changes every second, sign the audit
-  // log's head, sweep records.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
-  std::thread housekeeper([&] {
-    auto next_sweep = std::chrono::steady_clock::now();
-    std::unique_lock<std::mutex> lock(mu);
-    while (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; })) {
-      lock.unlock();
-      if (Status s = (*hub)->Refresh(); !s.ok()) {
-        log::Warn("hub.refresh_failed", {{"error", s.ToString()}});
-      }
-      // The audit log's head is signed within a second or two of its last entry.
-      if (Status s = (*hub)->store().audit().CheckpointIfBehind().status(); !s.ok()) {
-        log::Error("audit.checkpoint_failed", {log::StatusField(s)});
-      }
-      if (std::chrono::steady_clock::now() >= next_sweep) {
-        Result<hub::SweepReport> r = (*hub)->Sweep();
-        if (!r.ok()) {
-          log::Warn("hub.sweep_failed", {{"error", r.status().ToString()}});
-        } else if (r->records_purged + r->permits_purged + r->outbox_purged > 0) {
-          log::Info("hub.swept", {{"records", r->records_purged},
-                                  {"permits", r->permits_purged},
-                                  {"outbox", r->outbox_purged}});
-        }
-        next_sweep = std::chrono::steady_clock::now() + cfg->sweep_interval;
-      }
-      lock.lock();
-    }
-  });
-
-  std::printf("chukan hub: 起動しました / listening on https://%s:%u\n", so.host.c_str(),
-              static_cast<unsigned>((*server)->port()));
+  Result<std::unique_ptr<hub::HubProcess>> hub = hub::HubProcess::Create(*cfg);
+  if (!hub.ok()) return Fail(hub.status());
+  if (Status s = (*hub)->Start(); !s.ok()) return Fail(s);
+  std::printf("chukan hub: 起動しました / listening on %s\n", (*hub)->url().c_str());
   std::fflush(stdout);
-  log::Info("hub.started", {{"port", static_cast<int>((*server)->port())},
-                            {"hub_key", crypto::ToHex((*hub)->verify_key().bytes())}});
   int sig = 0;
   sigwait(&signals, &sig);
   log::Info("hub.stopping", {{"signal", sig}});
-  (*server)->Stop(std::chrono::seconds(10));
-  (*deliverer)->Stop();
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    stopping = true;
-  }
-  cv.notify_all();
-  housekeeper.join();
-  const hub::Deliverer::Stats st = (*deliverer)->stats();
-  log::Info("hub.stopped",
-            {{"delivered", st.delivered}, {"refused", st.refused}, {"retried", st.retried}});
+  (*hub)->Stop();
   std::printf("chukan hub: 停止しました / stopped\n");
   return 0;
 }

@@ -16,7 +16,11 @@
 #include <thread>
 
 #include "http/json.h"
+#include "hub/hub_config.h"
+#include "hub/hub_process.h"
 #include "pki/certificate_authority.h"
+#include "server/intermediate_server.h"
+#include "server/server_config.h"
 
 namespace chukan::cli {
 namespace {
@@ -296,7 +300,11 @@ Result<std::unique_ptr<LocalNetwork>> LocalNetwork::Start(LocalNetworkOptions op
   return net;
 }
 
+LocalNetwork::LocalNetwork(LocalNetworkOptions options) : options_(std::move(options)) {}
 LocalNetwork::~LocalNetwork() { StopAll(); }
+LocalNetwork::Server::Server() = default;
+LocalNetwork::Server::Server(Server&&) noexcept = default;
+LocalNetwork::Server::~Server() = default;
 
 Status LocalNetwork::Build() {
   const std::string& bin = options_.binary;
@@ -449,6 +457,14 @@ Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const
 }
 
 Status LocalNetwork::StartHubProcess() {
+  if (options_.in_process) {
+    hub_in_process_.reset();
+    ASSIGN_OR_RETURN(hub::HubConfig cfg, hub::LoadHubConfig(hub_config()));
+    ASSIGN_OR_RETURN(hub_in_process_, hub::HubProcess::Create(cfg, {options_.clock}));
+    RETURN_IF_ERROR(hub_in_process_->Start());
+    hub_port_ = hub_in_process_->port();
+    return Status();
+  }
   ASSIGN_OR_RETURN(
       hub_, ChildProcess::Start(options_.binary, {"hub", "--config", hub_config()},
                                 Path("hub/stderr.log"), "listening on", std::chrono::seconds(60)));
@@ -459,6 +475,15 @@ Status LocalNetwork::StartHubProcess() {
 
 Status LocalNetwork::StartServerProcess(int i) {
   Server& s = servers_[static_cast<size_t>(i)];
+  if (options_.in_process) {
+    s.in_process.reset();
+    ASSIGN_OR_RETURN(server::ServerConfig cfg, server::LoadServerConfig(server_config(i)));
+    ASSIGN_OR_RETURN(s.in_process, server::IntermediateServer::Create(cfg, {options_.clock}));
+    RETURN_IF_ERROR(s.in_process->Start());
+    s.api_port = s.in_process->api_port();
+    s.node_port = s.in_process->node_port();
+    return Status();
+  }
   ASSIGN_OR_RETURN(
       s.process,
       ChildProcess::Start(options_.binary, {"server", "--config", server_config(i)},
@@ -516,42 +541,44 @@ Status LocalNetwork::WaitForPermissionLists(std::chrono::seconds timeout) {
   return Status();
 }
 
-int LocalNetwork::StopHub() { return hub_ ? hub_->Stop() : 0; }
+int LocalNetwork::StopHub() {
+  hub_in_process_.reset();  // its destructor stops it
+  return hub_ ? hub_->Stop() : 0;
+}
 void LocalNetwork::KillHub() {
+  hub_in_process_.reset();
   if (hub_) hub_->Kill();
 }
 Status LocalNetwork::RestartHub() {
-  if (hub_) hub_->Stop();
+  StopHub();
   RETURN_IF_ERROR(WriteHubConfig(hub_port_));
   return StartHubProcess();
 }
 int LocalNetwork::StopServer(int i) {
-  auto& p = servers_.at(static_cast<size_t>(i)).process;
-  return p ? p->Stop() : 0;
+  Server& s = servers_.at(static_cast<size_t>(i));
+  s.in_process.reset();
+  return s.process ? s.process->Stop() : 0;
 }
 void LocalNetwork::KillServer(int i) {
-  auto& p = servers_.at(static_cast<size_t>(i)).process;
-  if (p) p->Kill();
+  Server& s = servers_.at(static_cast<size_t>(i));
+  s.in_process.reset();
+  if (s.process) s.process->Kill();
 }
 Status LocalNetwork::RestartServer(int i) {
   Server& s = servers_.at(static_cast<size_t>(i));
-  if (s.process) s.process->Stop();
+  StopServer(i);
   RETURN_IF_ERROR(WriteServerConfig(i, s.api_port, s.node_port));
   return StartServerProcess(i);
 }
 
 int LocalNetwork::StopAll() {
   int first = 0;
-  for (Server& s : servers_) {
-    if (s.process) {
-      const int code = s.process->Stop();
-      if (first == 0 && code != 0) first = code;
-    }
-  }
-  if (hub_) {
-    const int code = hub_->Stop();
+  for (int i = 0; i < server_count(); ++i) {
+    const int code = StopServer(i);
     if (first == 0 && code != 0) first = code;
   }
+  const int code = StopHub();
+  if (first == 0 && code != 0) first = code;
   return first;
 }
 

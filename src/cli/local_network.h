@@ -1,5 +1,6 @@
 // LocalNetwork: a whole linkage network on one machine — a hub (`chukan hub`) and intermediate
-// servers (`chukan server`) as real child processes on 127.0.0.1 with mutual TLS, SQLite state
+// servers (`chukan server`) as real child processes on 127.0.0.1 with mutual TLS (or, with
+// `in_process`, as HubProcess and IntermediateServer objects in this process), SQLite state
 // in a work directory, certificates from a development CA, tenants, client tokens, the
 // organisations registered at the hub and the permission list loaded. `chukan demo`,
 // `chukan bench linkage` and the end-to-end tests drive it through the servers' HTTP API, as an
@@ -7,7 +8,8 @@
 //
 // Every step runs the same `chukan` commands an operator would (hub permissions load, tenant
 // create, client add, tenant show --sign-pub, hub org add), so the network is built the way the
-// operations guide says.
+// operations guide says. In-process, only the hub and the servers move into this process: the
+// setup commands still run as `chukan` processes, on the same files.
 //
 // Thread-safety: Call() may be used from any number of threads; everything else from one.
 #ifndef CHUKAN_CLI_LOCAL_NETWORK_H_
@@ -23,9 +25,17 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/ids.h"
 #include "common/status.h"
 #include "http/client.h"
+
+namespace chukan::hub {
+class HubProcess;
+}  // namespace chukan::hub
+namespace chukan::server {
+class IntermediateServer;
+}  // namespace chukan::server
 
 namespace chukan::cli {
 
@@ -114,6 +124,10 @@ struct LocalNetworkOptions {
   // a prefix ([a-z0-9_]) for their schemas (<prefix>_hub, <prefix>_s1, …). Empty: SQLite.
   std::string pg_dsn;
   std::string pg_prefix = "chukan_net";
+  // The hub and the servers as objects in this process (HubProcess, IntermediateServer) on
+  // `clock`, instead of child processes; hub() and server() are then null, Kill* stops.
+  bool in_process = false;
+  const Clock* clock = &SystemClock::Get();
   // Told of each setup step ("hub started on …"); may be empty.
   std::function<void(const std::string&)> progress;
 };
@@ -151,6 +165,11 @@ class LocalNetwork {
 
   ChildProcess* hub() { return hub_.get(); }
   ChildProcess* server(int i) { return servers_.at(static_cast<size_t>(i)).process.get(); }
+  // In-process only (null otherwise, or while stopped).
+  hub::HubProcess* hub_in_process() { return hub_in_process_.get(); }
+  server::IntermediateServer* server_in_process(int i) {
+    return servers_.at(static_cast<size_t>(i)).in_process.get();
+  }
   int server_count() const { return static_cast<int>(servers_.size()); }
   const LocalNetworkOptions& options() const { return options_; }
   std::string hub_config() const { return Path("hub/hub.toml"); }
@@ -160,9 +179,13 @@ class LocalNetwork {
   std::string Path(std::string_view relative) const;
 
  private:
-  explicit LocalNetwork(LocalNetworkOptions options) : options_(std::move(options)) {}
+  explicit LocalNetwork(LocalNetworkOptions options);
   struct Server {
+    Server();
+    Server(Server&&) noexcept;
+    ~Server();
     std::unique_ptr<ChildProcess> process;
+    std::unique_ptr<server::IntermediateServer> in_process;
     int api_port = 0;
     int node_port = 0;
   };
@@ -176,6 +199,7 @@ class LocalNetwork {
 
   LocalNetworkOptions options_;
   std::unique_ptr<ChildProcess> hub_;
+  std::unique_ptr<hub::HubProcess> hub_in_process_;
   int hub_port_ = 0;
   std::vector<Server> servers_;
   std::map<std::pair<OrgCode, Role>, std::string> tokens_;

@@ -1,0 +1,232 @@
+#include "server/intermediate_server.h"
+
+#include <chrono>
+#include <utility>
+#include <vector>
+
+#include "common/background_loop.h"
+#include "common/log.h"
+#include "common/periodic.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "layout/catalogue_loader.h"
+#include "pki/certificate_authority.h"
+#include "server/api_auth.h"
+#include "server/hub_link.h"
+#include "server/linkage_api.h"
+#include "server/linkage_sender.h"
+#include "server/linkage_service.h"
+#include "server/platform.h"
+#include "server/replica_api.h"
+
+namespace chukan::server {
+namespace {
+
+// The failed step in both languages, ahead of the cause: what `chukan server` prints.
+Status StepError(const char* ja, const char* en, const Status& cause) {
+  return Status(cause.code(), std::string(ja) + " / " + en + ": " + cause.ToString());
+}
+
+constexpr std::chrono::seconds kListenerGrace(10);
+
+}  // namespace
+
+IntermediateServer::IntermediateServer(ServerConfig config) : config_(std::move(config)) {}
+
+IntermediateServer::~IntermediateServer() { Stop(); }
+
+Result<std::unique_ptr<IntermediateServer>> IntermediateServer::Create(const ServerConfig& config,
+                                                                       Options options) {
+  std::unique_ptr<IntermediateServer> s(new IntermediateServer(config));
+  const ServerConfig& cfg = s->config_;
+  Result<std::shared_ptr<const layout::Catalogue>> catalogue =
+      layout::LoadCatalogue(cfg.layout_dir);
+  if (!catalogue.ok()) {
+    return StepError("データ標準レイアウトが不正です", "the data standard layout is broken",
+                     catalogue.status());
+  }
+  s->catalogue_ = std::move(*catalogue);
+  Result<std::unique_ptr<Platform>> platform =
+      Platform::Open(cfg, false, *options.clock, s->catalogue_);
+  if (!platform.ok()) {
+    return StepError("プラットフォームを開けません", "cannot open the platform", platform.status());
+  }
+  s->platform_ = std::move(*platform);
+  s->api_auth_ = std::make_unique<ApiAuth>(*s->platform_);
+  s->replica_api_ = std::make_unique<ReplicaApi>(*s->api_auth_, s->catalogue_, cfg.max_body_bytes);
+  s->router_ = std::make_unique<http::Router>();
+  s->node_router_ = std::make_unique<http::Router>();
+  if (Status st = s->replica_api_->Register(*s->router_); !st.ok()) {
+    return StepError("経路を登録できません", "cannot register routes", st);
+  }
+  if (cfg.hub_url.empty()) return s;
+
+  // Linkage through the hub (情報照会・情報提供).
+  HubLink::Options ho;
+  ho.url = cfg.hub_url;
+  ho.ca_file = cfg.hub_ca;
+  ho.public_key_file = cfg.hub_public_key;
+  ho.tenant_tls_dir = cfg.tenant_tls_dir;
+  ho.timeout = std::chrono::milliseconds(cfg.delivery_timeout_ms);
+  Result<std::unique_ptr<HubLink>> link = HubLink::Create(ho, *options.clock);
+  if (!link.ok()) {
+    return StepError("ハブの設定が不正です", "the [hub] settings are wrong", link.status());
+  }
+  s->hub_link_ = std::move(*link);
+  LinkageService::Options lo;
+  lo.inquiry_timeout = std::chrono::seconds(cfg.inquiry_timeout_seconds);
+  lo.result_days = cfg.result_days;
+  lo.outbox.max_attempts = cfg.delivery_max_attempts;
+  lo.outbox.backoff_base = std::chrono::milliseconds(cfg.delivery_backoff_base_ms);
+  lo.outbox.backoff_cap = std::chrono::milliseconds(cfg.delivery_backoff_cap_ms);
+  s->linkage_ = std::make_unique<LinkageService>(*s->platform_, s->catalogue_, s->hub_link_.get(),
+                                                 lo, *options.clock);
+  Result<pki::CertificateInfo> hub_cert = pki::ReadCertificateFile(cfg.node_hub_cert);
+  if (!hub_cert.ok()) {
+    return StepError("ハブの証明書を読めません",
+                     "cannot read the hub's certificate ([node] hub_cert)", hub_cert.status());
+  }
+  s->linkage_api_ = std::make_unique<LinkageApi>(*s->api_auth_, *s->linkage_, hub_cert->sha256);
+  if (Status st = s->linkage_api_->Register(*s->router_); !st.ok()) {
+    return StepError("経路を登録できません", "cannot register routes", st);
+  }
+  if (Status st = s->linkage_api_->RegisterNode(*s->node_router_); !st.ok()) {
+    return StepError("経路を登録できません", "cannot register routes", st);
+  }
+  s->sender_ = std::make_unique<LinkageSender>(*s->platform_, *s->linkage_, cfg.delivery_threads,
+                                               cfg.instance, cfg.delivery_batch_items,
+                                               cfg.delivery_peer_requests);
+  s->linkage_->SetNotifier([sender = s->sender_.get()] { sender->Notify(); });
+  return s;
+}
+
+Status IntermediateServer::Start() {
+  if (started_ || stopped_) {
+    return FailedPreconditionError("the intermediate server was already started");
+  }
+  started_ = true;
+  // The audit logs' heads are signed within a few seconds of their last entry, and at Stop
+  // (after the listeners and delivery stopped).
+  audit_checkpoints_ = std::make_unique<PeriodicTask>(std::chrono::seconds(2), [this] {
+    Status s = platform_->CheckpointAuditLogs();
+    if (!s.ok()) log::Error("audit.checkpoint_failed", {log::StatusField(s)});
+  });
+  // Refused authentications are recorded in aggregate, once a minute and at Stop.
+  auth_flush_ = std::make_unique<PeriodicTask>(std::chrono::seconds(60), [this] {
+    Result<int64_t> n = api_auth_->Flush();
+    if (!n.ok()) log::Error("api.auth_failures_flush_failed", {log::StatusField(n.status())});
+  });
+  if (Status s = StartListeners(); !s.ok()) {
+    Stop();
+    return s;
+  }
+  log::Info("server.started",
+            {{"port", static_cast<int>(api_server_->port())},
+             {"tenants_backend", std::string(store::BackendName(config_.store.backend))}});
+  return Status();
+}
+
+Status IntermediateServer::StartListeners() {
+  const ServerConfig& cfg = config_;
+  http::ServerOptions so;
+  so.host = cfg.host;
+  so.port = cfg.port;
+  so.threads = cfg.threads;
+  so.workers = cfg.workers;
+  so.limits.stream_body_total_timeout = std::chrono::seconds(cfg.upload_timeout_seconds);
+  so.metrics_access = cfg.metrics == "anyone"  ? http::MetricsAccess::kAnyone
+                      : cfg.metrics == "token" ? http::MetricsAccess::kToken
+                                               : http::MetricsAccess::kLoopback;
+  so.metrics_token = cfg.metrics_token;
+  if (!cfg.tls_cert.empty()) {
+    so.tls = true;
+    so.tls_options = {cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca, !cfg.tls_client_ca.empty()};
+  }
+  Result<std::unique_ptr<http::Server>> api = http::Server::Create(so, std::move(*router_));
+  if (!api.ok()) return StepError("待ち受けできません", "cannot listen", api.status());
+  api_server_ = std::move(*api);
+  if (Status s = api_server_->Start(); !s.ok()) {
+    return StepError("起動できません", "cannot start", s);
+  }
+  if (!linkage_) return Status();
+  http::ServerOptions no;
+  no.host = cfg.node_host;
+  no.port = cfg.node_port;
+  no.threads = cfg.threads;
+  no.workers = cfg.workers;
+  no.tls = true;
+  no.tls_options = {cfg.node_cert, cfg.node_key, cfg.node_client_ca, true};
+  Result<std::unique_ptr<http::Server>> node = http::Server::Create(no, std::move(*node_router_));
+  if (!node.ok()) {
+    return StepError("ハブ向けの待ち受けができません", "cannot listen for the hub", node.status());
+  }
+  node_server_ = std::move(*node);
+  if (Status s = node_server_->Start(); !s.ok()) {
+    return StepError("起動できません", "cannot start", s);
+  }
+  if (Status s = sender_->Start(); !s.ok()) {
+    return StepError("送信を開始できません", "cannot start delivery", s);
+  }
+  // The permission list copy at once, then every `refresh` (every second while there is no
+  // valid copy); expiry and retention sweeps every second.
+  next_list_refresh_ = std::chrono::steady_clock::now();
+  housekeeper_ = std::make_unique<BackgroundLoop>(
+      std::chrono::milliseconds(0), std::chrono::seconds(1), [this] { RunHousekeeping(); });
+  return Status();
+}
+
+void IntermediateServer::RunHousekeeping() {
+  Result<std::vector<TenantInfo>> tenants = platform_->ListTenants();
+  if (!tenants.ok()) return;
+  if (std::chrono::steady_clock::now() >= next_list_refresh_) {
+    bool fetched = false;
+    Status last;
+    for (const TenantInfo& t : *tenants) {
+      if (t.state != "active") continue;
+      last = hub_link_->RefreshPermissionList(t.org);
+      if (last.ok()) {
+        fetched = true;
+        break;
+      }
+    }
+    if (!fetched && !last.ok()) {
+      log::Warn("server.permission_list_refresh_failed", {{"error", last.ToString()}});
+    }
+    next_list_refresh_ =
+        std::chrono::steady_clock::now() +
+        (fetched ? std::chrono::seconds(config_.list_refresh_seconds) : std::chrono::seconds(1));
+  }
+  for (const TenantInfo& t : *tenants) {
+    if (t.state != "active") continue;
+    Result<LinkageSweep> r = linkage_->Sweep(t.id);
+    if (!r.ok()) {
+      log::Warn("server.sweep_failed", {{"tenant", t.id.str()}, {"error", r.status().ToString()}});
+    }
+  }
+}
+
+void IntermediateServer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (api_server_) api_server_->Stop(kListenerGrace);
+  if (node_server_) node_server_->Stop(kListenerGrace);
+  housekeeper_.reset();
+  if (sender_) sender_->Stop();
+  if (auth_flush_) auth_flush_->Stop();
+  if (audit_checkpoints_) audit_checkpoints_->Stop();
+}
+
+uint16_t IntermediateServer::api_port() const { return api_server_ ? api_server_->port() : 0; }
+uint16_t IntermediateServer::node_port() const { return node_server_ ? node_server_->port() : 0; }
+
+std::string IntermediateServer::api_url() const {
+  return std::string(config_.tls_cert.empty() ? "http" : "https") + "://" + config_.host + ":" +
+         std::to_string(api_port());
+}
+
+std::string IntermediateServer::node_url() const {
+  if (!node_server_) return "";
+  return "https://" + config_.node_host + ":" + std::to_string(node_port());
+}
+
+}  // namespace chukan::server

@@ -1,0 +1,207 @@
+// A whole network in one process: a HubProcess and two IntermediateServers on 127.0.0.1 (port
+// 0) in a temporary directory, all on one FakeClock, built by cli::LocalNetwork (its
+// certificates, configuration files and operator commands; only the hub and the servers run
+// in this process). City A (server 1) asks city B (server 2).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "cli/local_network.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/status_matchers.h"
+#include "common/test_util.h"
+#include "hub/hub_process.h"
+#include "server/intermediate_server.h"
+#include "server/linkage_service.h"
+#include "test_people.h"
+
+namespace chukan::testing {
+namespace {
+
+using cli::LocalNetwork;
+using Role = cli::LocalNetwork::Role;
+using json = nlohmann::json;
+
+const OrgCode kCityA = OrgCode::Parse("0000000000000051").value();
+const OrgCode kCityB = OrgCode::Parse("0000000000000052").value();
+constexpr int kPerson = 7;
+constexpr int64_t kInquiryTimeoutSeconds = 600;
+
+// 地方税関係情報 for kPerson at city B: 所得割額 (IT00000200000004) 2345678.
+std::string TaxCsv() {
+  std::string f = "atena_no";
+  for (int i = 1; i <= 16; ++i)
+    f += ",IT000002000000" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+  return f + "\n" + Atena(kPerson) +
+         ",2026,2026-01-01,1,2345678,1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+}
+
+// 生活保護関係情報 for kPerson at city B: 自動応答不可 items, so an answer waits for approval.
+std::string WelfareCsv() {
+  std::string f = "atena_no";
+  for (int i = 1; i <= 11; ++i)
+    f += ",IT000102000000" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+  return f + "\n" + Atena(kPerson) + ",2023-04-01,1,,,1,1,1,0,123456,30000,2\n";
+}
+
+class InProcessNetworkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    log::SetLevel(log::Level::kWarn);  // the hub and servers log into this process's stderr
+    cli::LocalNetworkOptions o;
+    o.binary = CHUKAN_BINARY;  // the operator's setup commands (tenant create, hub org add …)
+    o.workdir = dir_.path();
+    o.layout_dir = CHUKAN_LAYOUT_DIR;
+    o.permissions_file = CHUKAN_PERMISSIONS_FILE;
+    o.servers = 2;
+    o.orgs = {{kCityA, "city-a", "municipality", 0}, {kCityB, "city-b", "municipality", 1}};
+    o.inquiry_timeout_seconds = kInquiryTimeoutSeconds;
+    o.server_threads = 1;
+    o.server_workers = 4;
+    o.server_delivery_threads = 1;
+    o.hub_threads = 1;
+    o.hub_workers = 4;
+    o.hub_delivery_threads = 1;
+    o.log_level = "warn";
+    o.in_process = true;
+    o.clock = &clock_;
+    ASSERT_OK_AND_ASSIGN(net_, LocalNetwork::Start(o));
+    ASSERT_NE(net_->hub_in_process(), nullptr);
+    ASSERT_EQ(net_->hub(), nullptr);  // no child process
+    ASSERT_NE(net_->server_in_process(0), nullptr);
+    ASSERT_NE(net_->server_in_process(1), nullptr);
+    // The person's codes at both organisations (the hub needs both to route).
+    for (const auto& [org, atena] :
+         {std::pair{kCityA, Atena(100 + kPerson)}, std::pair{kCityB, Atena(kPerson)}}) {
+      const http::Response r =
+          Call(org, "POST", "/api/v1/codes",
+               json{{"atena_no", atena}, {"resident_id", Resident(kPerson)}}.dump());
+      ASSERT_EQ(r.status, 200) << r.body;
+    }
+  }
+
+  http::Response Call(const OrgCode& org, const std::string& method, const std::string& path,
+                      std::string body = "", std::string_view type = "application/json") {
+    Result<http::Response> r = net_->Call(org, Role::kSystem, method, path, std::move(body), type);
+    EXPECT_OK(r.status());
+    return r.ok() ? *r : http::Response{};
+  }
+
+  std::string PostInquiry(const json& body) {
+    const http::Response r = Call(kCityA, "POST", "/api/v1/inquiries", body.dump());
+    EXPECT_EQ(r.status, 202) << r.body;
+    return json::parse(r.body, nullptr, false).value("inquiry_id", "");
+  }
+
+  json GetInquiry(const std::string& id) {
+    const http::Response r = Call(kCityA, "GET", "/api/v1/inquiries/" + id);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body, nullptr, false);
+  }
+
+  // Polls until the inquiry reaches one of `states`: delivery between the three parties is
+  // asynchronous (worker threads), which no clock drives. Gives up after 30 s.
+  json WaitForState(const std::string& id, std::initializer_list<std::string_view> states) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    json j;
+    while (std::chrono::steady_clock::now() < deadline) {
+      j = GetInquiry(id);
+      for (std::string_view s : states) {
+        if (j.value("state", "") == s) return j;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "inquiry " << id << " still " << j.dump();
+    return j;
+  }
+
+  TempDir dir_;
+  // Starts at the real time: the TLS certificates (checked by OpenSSL on the real clock) are
+  // valid from now, and permits and deadlines follow this clock.
+  FakeClock clock_{SystemClock::Get().Now()};
+  std::unique_ptr<LocalNetwork> net_;
+};
+
+TEST_F(InProcessNetworkTest, InquiryReturnsTheProvidersReplicaValue) {
+  const http::Response imported =
+      Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM00000000000002", TaxCsv(), "text/csv");
+  ASSERT_EQ(imported.status, 201) << imported.body;
+  EXPECT_EQ(json::parse(imported.body).value("inserted", 0), 1);
+
+  const std::string id = PostInquiry({{"atena_no", Atena(100 + kPerson)},
+                                      {"procedure", "JT90000000000101"},
+                                      {"tm", "TM00000000000002"},
+                                      {"provider", kCityB.str()},
+                                      {"query", {{"IT00000200000001", "2026"}}}});
+  ASSERT_FALSE(id.empty());
+  const json done = WaitForState(id, {"completed", "refused", "failed", "expired"});
+  ASSERT_EQ(done.value("state", ""), "completed") << done.dump();
+  const json& records = done["result"]["records"];
+  ASSERT_EQ(records.size(), 1u) << done.dump();
+  EXPECT_EQ(records[0].value("IT00000200000004", ""), "2345678");  // 所得割額
+  EXPECT_EQ(records[0].value("IT00000200000001", ""), "2026");     // 賦課年度
+  // Nothing expires: the fake clock did not move.
+  EXPECT_EQ(net_->server_in_process(0)->linkage()->Sweep(TenantId::ForOrg(kCityA))->expired, 0);
+  // Running objects refuse a second Start.
+  EXPECT_THAT(net_->server_in_process(1)->Start(), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(net_->hub_in_process()->Start(), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+TEST_F(InProcessNetworkTest, UnansweredInquiryExpiresWhenTheFakeClockPassesItsTimeout) {
+  const http::Response imported =
+      Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM90000000000102", WelfareCsv(), "text/csv");
+  ASSERT_EQ(imported.status, 201) << imported.body;
+  const std::string id = PostInquiry({{"atena_no", Atena(100 + kPerson)},
+                                      {"procedure", "JT90000000000402"},
+                                      {"tm", "TM90000000000102"},
+                                      {"provider", kCityB.str()}});
+  ASSERT_FALSE(id.empty());
+  // The hub permitted it; city B holds the answer for a staff approval that never comes.
+  ASSERT_EQ(WaitForState(id, {"permitted", "completed", "refused"}).value("state", ""),
+            "permitted");
+  server::LinkageService* linkage = net_->server_in_process(0)->linkage();
+  ASSERT_NE(linkage, nullptr);
+  const TenantId tenant = TenantId::ForOrg(kCityA);
+
+  // One second before its deadline on the fake clock: still waiting.
+  clock_.Advance(std::chrono::seconds(kInquiryTimeoutSeconds - 1));
+  ASSERT_OK_AND_ASSIGN(server::LinkageSweep early, linkage->Sweep(tenant));
+  EXPECT_EQ(early.expired, 0);
+  EXPECT_EQ(GetInquiry(id).value("state", ""), "permitted");
+
+  // Past it: the sweep ends it (this one, or the server's own sweep that ran meanwhile).
+  clock_.Advance(std::chrono::seconds(2));
+  ASSERT_OK(linkage->Sweep(tenant).status());
+  const json expired = GetInquiry(id);
+  EXPECT_EQ(expired.value("state", ""), "expired") << expired.dump();
+  EXPECT_EQ(expired.value("reason", ""), "NO_ANSWER");
+  EXPECT_TRUE(expired["result"].is_null()) << expired.dump();
+}
+
+// What `chukan server` and `chukan hub` print when they cannot start: the step in both
+// languages, then the cause with its own code.
+TEST(InProcessCreateTest, ErrorsNameTheFailedStep) {
+  TempDir dir;
+  const std::string expected =
+      "データ標準レイアウトが不正です / the data standard layout is broken: NOT_FOUND: " +
+      dir.File("no-layout") + ": layout catalogue directory not found";
+  server::ServerConfig sc;
+  sc.store.data_dir = dir.File("server");
+  sc.layout_dir = dir.File("no-layout");
+  EXPECT_THAT(server::IntermediateServer::Create(sc), StatusIs(StatusCode::kNotFound, expected));
+  hub::HubConfig hc;
+  hc.store.data_dir = dir.File("hub");
+  hc.keys_dir = dir.File("hub/keys");
+  hc.layout_dir = dir.File("no-layout");
+  EXPECT_THAT(hub::HubProcess::Create(hc), StatusIs(StatusCode::kNotFound, expected));
+}
+
+}  // namespace
+}  // namespace chukan::testing
