@@ -27,6 +27,11 @@ if(CHUKAN_SANITIZE)
                          -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   target_link_options(chukan_flags INTERFACE -fsanitize=address,undefined)
 endif()
+# libFuzzer's coverage instrumentation in every library when the fuzz binaries are built (clang
+# only; fuzz/CMakeLists.txt).
+if(CHUKAN_BUILD_FUZZ AND CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  target_compile_options(chukan_flags INTERFACE -fsanitize=fuzzer-no-link)
+endif()
 
 # chukan_test(NAME SOURCES... LIBS ...) — one GoogleTest executable registered with ctest.
 function(chukan_test name)

@@ -6,9 +6,8 @@
 // checks the contract: every line read either yields exactly one inquiry or at least one error,
 // both lists are in line order, and every line number is in 1..lines.
 //
-// Build (clang only; the normal build never needs it). There is no CMake target yet: compile it
-// against the chukan_server library as src/replica_io/CMakeLists.txt does for
-// chukan_csv_reader_fuzz, or by hand (see docs/batch-inquiry-format.md, "Fuzzing").
+// Run it: scripts/fuzz [SECONDS] batch_inquiry (clang, libFuzzer, ASan/UBSan). Every build
+// also replays its corpus, fuzz/corpus/batch_inquiry/, in `make test` (fuzz/CMakeLists.txt).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

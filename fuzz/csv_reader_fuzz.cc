@@ -5,11 +5,8 @@
 // report", it checks a property: every record the reader accepts, written back with
 // AppendCsvRecord, reads back identically.
 //
-// Build (clang only; the normal build never needs it):
-//   cmake -B build/fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang \
-//     -DCHUKAN_BUILD_FUZZ=ON -DCHUKAN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-//   cmake --build build/fuzz --target chukan_csv_reader_fuzz
-//   ./build/fuzz/src/replica_io/chukan_csv_reader_fuzz -max_total_time=60
+// Run it: scripts/fuzz [SECONDS] csv_reader (clang, libFuzzer, ASan/UBSan). Every build
+// also replays its corpus, fuzz/corpus/csv_reader/, in `make test` (fuzz/CMakeLists.txt).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

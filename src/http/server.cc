@@ -1,16 +1,14 @@
 // The HTTP server. All Beast/Asio code of the server side lives in this file (compile time).
 //
-// Why one file of ~1,400 lines: Beast's templates dominate a 2-core build, and every translation
+// Why one file of ~1,300 lines: Beast's templates dominate a 2-core build, and every translation
 // unit that includes them costs about a minute; the session loop, the streamed request and
 // response pumps and the dispatch to workers are instantiated together here. The parts that
-// need no Beast already live apart (router.cc, message.cc, stream_pipe.cc); the metrics and the
-// TLS identity reading are the next to move out (issue 11).
+// need no Beast live apart: router.cc, message.cc, stream_pipe.cc, server_metrics.cc, and the
+// certificate → organisation rule in pki/certificate_identity.cc.
 #include "http/server.h"
 
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include <array>
 #include <atomic>
@@ -48,7 +46,9 @@
 
 #include "common/log.h"
 #include "http/asio_waker.h"
+#include "http/server_metrics.h"
 #include "http/stream_pipe.h"
+#include "pki/certificate_identity.h"
 
 namespace chukan::http {
 
@@ -68,62 +68,6 @@ constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 // The status a worker's gate check answers with when the gate let the request through (never
 // sent to a client).
 constexpr int kGatePassed = 0;
-
-// ---- metrics -------------------------------------------------------------------------------
-
-constexpr std::array<std::string_view, 8> kMethods = {"GET",    "HEAD",  "POST",    "PUT",
-                                                      "DELETE", "PATCH", "OPTIONS", "OTHER"};
-constexpr int kClasses = 5;  // 1xx..5xx
-constexpr std::array<double, 14> kBucketsSeconds = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
-
-int MethodIndex(std::string_view m) {
-  for (size_t i = 0; i + 1 < kMethods.size(); ++i) {
-    if (kMethods[i] == m) return static_cast<int>(i);
-  }
-  return static_cast<int>(kMethods.size() - 1);
-}
-
-// Counters are relaxed atomics: a scrape may see a request counted in one series and not yet in
-// another, which Prometheus tolerates; nothing here allocates per request.
-struct Metrics {
-  explicit Metrics(size_t route_labels)
-      : routes(route_labels),
-        requests(
-            std::make_unique<std::atomic<uint64_t>[]>(route_labels * kMethods.size() * kClasses)) {}
-  size_t routes;
-  std::unique_ptr<std::atomic<uint64_t>[]> requests;
-  std::atomic<int64_t> in_flight{0};
-  std::atomic<int64_t> connections_open{0};
-  std::atomic<uint64_t> connections_total{0};
-  std::atomic<uint64_t> connections_rejected{0};
-  std::array<std::atomic<uint64_t>, kBucketsSeconds.size() + 1> buckets{};
-  std::atomic<uint64_t> duration_sum_ns{0};
-  std::atomic<uint64_t> streamed_requests{0};
-  std::atomic<uint64_t> streamed_responses{0};
-  std::atomic<uint64_t> stream_buffered_max{0};
-
-  void RecordStreamPeak(uint64_t peak) {
-    uint64_t cur = stream_buffered_max.load(std::memory_order_relaxed);
-    while (peak > cur &&
-           !stream_buffered_max.compare_exchange_weak(cur, peak, std::memory_order_relaxed)) {
-    }
-  }
-
-  void Record(int route, int method, int status, std::chrono::nanoseconds d) {
-    int cls = status / 100 - 1;
-    if (cls < 0 || cls >= kClasses) cls = kClasses - 1;
-    requests[(static_cast<size_t>(route) * kMethods.size() + static_cast<size_t>(method)) *
-                 kClasses +
-             static_cast<size_t>(cls)]
-        .fetch_add(1, std::memory_order_relaxed);
-    const double s = std::chrono::duration<double>(d).count();
-    size_t b = 0;
-    while (b < kBucketsSeconds.size() && s > kBucketsSeconds[b]) ++b;
-    buckets[b].fetch_add(1, std::memory_order_relaxed);
-    duration_sum_ns.fetch_add(static_cast<uint64_t>(d.count()), std::memory_order_relaxed);
-  }
-};
 
 // ---- small helpers ---------------------------------------------------------------------------
 
@@ -175,54 +119,26 @@ class RequestIdSource {
   std::atomic<uint64_t> counter_{0};
 };
 
+// The verified client certificate's identity, read by the one rule the PKI also uses
+// (pki::DescribeCertificate); nothing when the client sent none or it did not verify.
 std::optional<PeerIdentity> IdentityFromSsl(SSL* ssl_handle) {
   X509* cert = SSL_get0_peer_certificate(ssl_handle);
   if (cert == nullptr || SSL_get_verify_result(ssl_handle) != X509_V_OK) return std::nullopt;
-  PeerIdentity id;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &md_len) != 1) return std::nullopt;
-  static constexpr char kHex[] = "0123456789abcdef";
-  id.cert_sha256.reserve(2 * md_len);
-  for (unsigned int i = 0; i < md_len; ++i) {
-    id.cert_sha256.push_back(kHex[md[i] >> 4]);
-    id.cert_sha256.push_back(kHex[md[i] & 0xf]);
-  }
-  X509_NAME* name = X509_get_subject_name(cert);
-  int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-  if (idx >= 0) {
-    ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-    id.common_name.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                          static_cast<size_t>(ASN1_STRING_length(s)));
-  }
-  constexpr std::string_view kPrefix = "urn:chukan:org:";
-  auto* sans =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (sans != nullptr) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(sans) && !id.org; ++i) {
-      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
-      if (gn->type != GEN_URI) continue;
-      std::string_view uri(
-          reinterpret_cast<const char*>(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier)),
-          static_cast<size_t>(ASN1_STRING_length(gn->d.uniformResourceIdentifier)));
-      if (uri.substr(0, kPrefix.size()) == kPrefix) {
-        auto org = OrgCode::Parse(uri.substr(kPrefix.size()));
-        if (org.ok()) id.org = *org;
-      }
-    }
-    GENERAL_NAMES_free(sans);
-  }
-  if (!id.org) {
-    idx = X509_NAME_get_index_by_NID(name, NID_serialNumber, -1);
-    if (idx >= 0) {
-      ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-      auto org =
-          OrgCode::Parse(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                                          static_cast<size_t>(ASN1_STRING_length(s))));
-      if (org.ok()) id.org = *org;
-    }
-  }
-  return id;
+  Result<pki::CertificateInfo> info = pki::DescribeCertificate(cert);
+  if (!info.ok()) return std::nullopt;
+  return PeerIdentity{std::move(info->common_name), info->org, std::move(info->sha256)};
+}
+
+// The label of each route index the metrics count: the router's patterns, then the built-in
+// routes in the order of healthz_route(), metrics_route() and unmatched_route().
+std::vector<std::string> RouteLabels(const Router& router) {
+  std::vector<std::string> labels;
+  labels.reserve(router.route_count() + 3);
+  for (size_t r = 0; r < router.route_count(); ++r) labels.emplace_back(router.pattern(r));
+  labels.emplace_back("/healthz");
+  labels.emplace_back("/metrics");
+  labels.emplace_back("unmatched");
+  return labels;
 }
 
 // One connection's state as seen by Stop(): touched only on the connection's strand.
@@ -355,13 +271,13 @@ void Responder::Send(Response response) {
 
 struct Server::Impl {
   Impl(ServerOptions o, Router r)
-      : options(std::move(o)), router(std::move(r)), metrics(router.route_count() + 3) {}
+      : options(std::move(o)), router(std::move(r)), metrics(RouteLabels(router)) {}
 
   // Declared before io so that they outlive every coroutine frame, which the io_context
   // destroys in its destructor.
   ServerOptions options;
   Router router;
-  Metrics metrics;
+  internal::ServerMetrics metrics;
   RequestIdSource ids;
   std::unique_ptr<ssl::context> tls;
   std::atomic<bool> stopping{false};
@@ -943,7 +859,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
       abort = !co_await WriteStreamedBody(stream, std::move(response.stream), !http10, req, *waker,
                                           waker);
     }
-    metrics.Record(route, MethodIndex(method), response.status,
+    metrics.Record(route, internal::ServerMetrics::MethodIndex(method), response.status,
                    std::chrono::steady_clock::now() - t0);
     metrics.in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (options.log_requests && log::Enabled(log::Level::kDebug)) {
@@ -1366,87 +1282,6 @@ void Server::Impl::SerializeHead(const Response& res, bool keep_alive, bool head
   out.append("\r\n");
 }
 
-std::string Server::Impl::MetricsText() const {
-  std::string out;
-  out.reserve(4096);
-  auto label_route = [&](size_t r) -> std::string {
-    if (r < router.route_count()) return router.pattern(r);
-    if (static_cast<int>(r) == healthz_route()) return "/healthz";
-    if (static_cast<int>(r) == metrics_route()) return "/metrics";
-    return "unmatched";
-  };
-  out +=
-      "# HELP chukan_http_requests_total HTTP requests answered, by method, route pattern and "
-      "status class.\n# TYPE chukan_http_requests_total counter\n";
-  for (size_t r = 0; r < metrics.routes; ++r) {
-    for (size_t m = 0; m < kMethods.size(); ++m) {
-      for (int c = 0; c < kClasses; ++c) {
-        uint64_t v =
-            metrics.requests[(r * kMethods.size() + m) * kClasses + static_cast<size_t>(c)].load(
-                std::memory_order_relaxed);
-        if (v == 0) continue;
-        std::string route;
-        log::AppendJsonString(route, label_route(r));  // quoted and escaped like Prometheus
-        out += "chukan_http_requests_total{method=\"" + std::string(kMethods[m]) +
-               "\",route=" + route + ",code=\"" + std::to_string(c + 1) + "xx\"} " +
-               std::to_string(v) + "\n";
-      }
-    }
-  }
-  out +=
-      "# HELP chukan_http_requests_in_flight Requests being handled now.\n"
-      "# TYPE chukan_http_requests_in_flight gauge\nchukan_http_requests_in_flight " +
-      std::to_string(metrics.in_flight.load()) + "\n";
-  out +=
-      "# HELP chukan_http_connections_open Open client connections.\n"
-      "# TYPE chukan_http_connections_open gauge\nchukan_http_connections_open " +
-      std::to_string(metrics.connections_open.load()) + "\n";
-  out +=
-      "# HELP chukan_http_connections_total Connections accepted.\n"
-      "# TYPE chukan_http_connections_total counter\nchukan_http_connections_total " +
-      std::to_string(metrics.connections_total.load()) + "\n";
-  out +=
-      "# HELP chukan_http_connections_rejected_total Connections closed at once because "
-      "max_connections were open.\n"
-      "# TYPE chukan_http_connections_rejected_total counter\n"
-      "chukan_http_connections_rejected_total " +
-      std::to_string(metrics.connections_rejected.load()) + "\n";
-  out +=
-      "# HELP chukan_http_streamed_requests_total Requests whose body was streamed to a "
-      "streaming handler.\n# TYPE chukan_http_streamed_requests_total counter\n"
-      "chukan_http_streamed_requests_total " +
-      std::to_string(metrics.streamed_requests.load()) + "\n";
-  out +=
-      "# HELP chukan_http_streamed_responses_total Responses whose body was streamed "
-      "(chunked).\n# TYPE chukan_http_streamed_responses_total counter\n"
-      "chukan_http_streamed_responses_total " +
-      std::to_string(metrics.streamed_responses.load()) + "\n";
-  out +=
-      "# HELP chukan_http_stream_buffered_bytes_max Most body bytes buffered at once by one "
-      "stream.\n# TYPE chukan_http_stream_buffered_bytes_max gauge\n"
-      "chukan_http_stream_buffered_bytes_max " +
-      std::to_string(metrics.stream_buffered_max.load()) + "\n";
-  out +=
-      "# HELP chukan_http_request_duration_seconds Time from a complete request header to the "
-      "response written.\n# TYPE chukan_http_request_duration_seconds histogram\n";
-  uint64_t cumulative = 0;
-  char buf[512];
-  for (size_t b = 0; b < kBucketsSeconds.size(); ++b) {
-    cumulative += metrics.buckets[b].load(std::memory_order_relaxed);
-    std::snprintf(buf, sizeof(buf), "chukan_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                  kBucketsSeconds[b], static_cast<unsigned long long>(cumulative));
-    out += buf;
-  }
-  cumulative += metrics.buckets.back().load(std::memory_order_relaxed);
-  std::snprintf(buf, sizeof(buf),
-                "chukan_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-                "chukan_http_request_duration_seconds_sum %.9f\n"
-                "chukan_http_request_duration_seconds_count %llu\n",
-                static_cast<unsigned long long>(cumulative),
-                static_cast<double>(metrics.duration_sum_ns.load()) / 1e9,
-                static_cast<unsigned long long>(cumulative));
-  out += buf;
-  return out;
-}
+std::string Server::Impl::MetricsText() const { return metrics.Text(); }
 
 }  // namespace chukan::http

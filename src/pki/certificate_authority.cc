@@ -307,7 +307,7 @@ Result<IssuedPaths> CertificateAuthority::Issue(const IssueRequest& request) con
   }
   if (request.org) {
     if (!san.empty()) san += ",";
-    san += "URI:urn:chukan:org:" + request.org->str();
+    san += "URI:" + std::string(kOrgUriPrefix) + request.org->str();
   }
   IssuedPaths paths{dir_ + "/" + request.name + ".key", dir_ + "/" + request.name + ".crt"};
   std::error_code ec;
@@ -352,51 +352,7 @@ Result<CertificateInfo> ReadCertificateFile(const std::string& path) {
     ERR_clear_error();
     return InvalidArgumentError(path + ": no PEM certificate in the file");
   }
-  CertificateInfo info;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  if (X509_digest(cert.get(), EVP_sha256(), md, &md_len) != 1) {
-    return SslFailure("pki: X509_digest of " + path);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned int i = 0; i < md_len; ++i) {
-    info.sha256.push_back(kHex[md[i] >> 4]);
-    info.sha256.push_back(kHex[md[i] & 0xf]);
-  }
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  if (int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1); idx >= 0) {
-    ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-    info.common_name.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                            static_cast<size_t>(ASN1_STRING_length(s)));
-  }
-  constexpr std::string_view kPrefix = "urn:chukan:org:";
-  auto* sans = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr));
-  if (sans != nullptr) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(sans) && !info.org; ++i) {
-      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
-      if (gn->type != GEN_URI) continue;
-      std::string_view uri(
-          reinterpret_cast<const char*>(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier)),
-          static_cast<size_t>(ASN1_STRING_length(gn->d.uniformResourceIdentifier)));
-      if (uri.substr(0, kPrefix.size()) == kPrefix) {
-        if (auto org = OrgCode::Parse(uri.substr(kPrefix.size())); org.ok()) info.org = *org;
-      }
-    }
-    GENERAL_NAMES_free(sans);
-  }
-  if (!info.org) {
-    if (int idx = X509_NAME_get_index_by_NID(name, NID_serialNumber, -1); idx >= 0) {
-      ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-      if (auto org = OrgCode::Parse(
-              std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                               static_cast<size_t>(ASN1_STRING_length(s))));
-          org.ok()) {
-        info.org = *org;
-      }
-    }
-  }
-  return info;
+  return DescribeCertificate(cert.get());
 }
 
 }  // namespace chukan::pki

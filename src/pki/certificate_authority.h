@@ -27,6 +27,7 @@
 
 #include "common/ids.h"
 #include "common/status.h"
+#include "pki/certificate_identity.h"
 
 namespace chukan::pki {
 
@@ -49,16 +50,6 @@ struct IssueRequest {
 struct IssuedPaths {
   std::string key_file;
   std::string cert_file;
-};
-
-// What a certificate says about its holder.
-struct CertificateInfo {
-  std::string common_name;
-  // From the SAN URI urn:chukan:org:<code>, else the subject serialNumber (as the TLS server
-  // reads it, http/message.h PeerIdentity).
-  std::optional<OrgCode> org;
-  // Lower-case hex SHA-256 of the DER encoding: the value PeerIdentity::cert_sha256 carries.
-  std::string sha256;
 };
 
 // Reads the first certificate of a PEM file. Errors: kNotFound (no such file); kInvalidArgument
