@@ -34,9 +34,9 @@ int RunDemo(const DemoArgs& args) {
   RunFoundationSteps(steps, args, work);
 
   std::printf("\n情報連携 / linkage (hub + intermediate servers as processes)\n");
-  const fs::path dir = work / "network";
-  std::unique_ptr<LocalNetwork> net = RunNetworkStep(steps, args, dir);
-  RunLinkageSteps(steps, net.get(), dir);
+  const fs::path net_dir = work / "network";
+  std::unique_ptr<LocalNetwork> net = RunNetworkStep(steps, args, net_dir);
+  RunLinkageSteps(steps, net.get(), net_dir);
   std::printf("\n結果 / result: %zu/%zu 手順が成功 / steps passed — %s\n", steps.passed(),
               steps.size(), steps.all_ok() ? "すべて成功 / ALL OK" : "失敗あり / FAILED");
 
