@@ -184,9 +184,11 @@ int RunServer(const std::string& config_path) {
     if (Status s = linkage_api->RegisterNode(node_router); !s.ok()) {
       return Fail("経路を登録できません", "cannot register routes", s);
     }
-    sender = std::make_unique<server::LinkageSender>(**platform, *linkage, cfg->delivery_threads,
-                                                     cfg->instance, cfg->delivery_batch_items,
-                                                     cfg->delivery_peer_requests);
+    auto made =
+        server::LinkageSender::Create(**platform, *linkage, cfg->delivery_threads, cfg->instance,
+                                      cfg->delivery_batch_items, cfg->delivery_peer_requests);
+    if (!made.ok()) return Fail("送信を準備できません", "cannot set up delivery", made.status());
+    sender = std::move(*made);
     linkage->SetNotifier([s = sender.get()] { s->Notify(); });
   }
   http::ServerOptions so;
