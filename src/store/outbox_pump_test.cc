@@ -122,9 +122,8 @@ class OutboxPumpTest : public testing::StoreTest {
   void SetUp() override {
     StoreTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    db_ = NewDatabase();
+    db_ = OutboxDatabase("a");
     ASSERT_NE(db_, nullptr);
-    ASSERT_OK(ApplyMigrations(*db_, "outbox", OutboxMigrations()));
     courier_.dbs["a"] = db_;
     MakeOutbox({});
   }
@@ -141,11 +140,11 @@ class OutboxPumpTest : public testing::StoreTest {
     outbox_ = std::move(*outbox);
   }
 
-  // A second database, as a second tenant's.
-  std::shared_ptr<Database> SecondDatabase() {
+  // A database of its own with the outbox tables, as one tenant's.
+  std::shared_ptr<Database> OutboxDatabase(const std::string& name) {
     StoreOptions o = Options();
-    o.data_dir = dir().File("data2");
-    o.pg_prefix = o.pg_prefix + "_b";
+    o.data_dir = dir().File("data-" + name);
+    o.pg_prefix = o.pg_prefix + "_" + name;
     TenantStore* s = OpenStore(o);
     if (s == nullptr) return nullptr;
     auto db = s->Platform();
@@ -160,6 +159,22 @@ class OutboxPumpTest : public testing::StoreTest {
     auto pump = OutboxPump::Create(*outbox_, courier_, o, clock_);
     EXPECT_OK(pump);
     return pump.ok() ? std::move(*pump) : nullptr;
+  }
+
+  // A pump whose leases are "<instance>:…".
+  std::unique_ptr<OutboxPump> Named(const std::string& instance) {
+    OutboxPumpOptions o;
+    o.instance = instance;
+    return Pump(o);
+  }
+
+  // A pump with `threads` workers that delivers one item at a time, one per lane.
+  std::unique_ptr<OutboxPump> OneAtATime(int threads) {
+    OutboxPumpOptions o;
+    o.threads = threads;
+    o.batch_items = 1;
+    o.peer_requests = 1;
+    return Pump(o);
   }
 
   // Enqueues `key` (payload "<lane>|<key>") in `db`; returns its id.
@@ -343,11 +358,8 @@ TEST_P(OutboxPumpTest, AnExpiredLeaseLetsAnotherClaimantTakeOver) {
     if (owner.rfind("first:", 0) == 0) gate.Enter();  // hangs until the test opens it
     return All(items.size(), DeliveryOutcome::kDone);
   };
-  OutboxPumpOptions o;
-  o.instance = "first";
-  auto first = Pump(o);
-  o.instance = "second";
-  auto second = Pump(o);
+  auto first = Named("first");
+  auto second = Named("second");
   ASSERT_NE(first, nullptr);
   ASSERT_NE(second, nullptr);
   std::thread hung([&] { first->RunOnce(); });
@@ -376,11 +388,8 @@ TEST_P(OutboxPumpTest, LeasesOfHeldItemsAreRenewedAtHalfTheirLease) {
     if (owner.rfind("first:", 0) == 0) gate.Enter();
     return All(items.size(), DeliveryOutcome::kDone);
   };
-  OutboxPumpOptions o;
-  o.instance = "first";
-  auto first = Pump(o);
-  o.instance = "second";
-  auto second = Pump(o);
+  auto first = Named("first");
+  auto second = Named("second");
   ASSERT_NE(first, nullptr);
   ASSERT_NE(second, nullptr);
   const TimePoint t0 = clock_.Now();
@@ -411,11 +420,7 @@ TEST_P(OutboxPumpTest, StopLetsTheDeliveryInHandFinishAndReleasesTheRest) {
     return All(items.size(), DeliveryOutcome::kDone);
   };
   courier_.on_stop = [&] { gate.Open(); };
-  OutboxPumpOptions o;
-  o.threads = 1;
-  o.batch_items = 1;
-  o.peer_requests = 1;
-  auto pump = Pump(o);
+  auto pump = OneAtATime(1);
   ASSERT_NE(pump, nullptr);
   ASSERT_OK(pump->Start());
   gate.entered.get_future().wait();  // "a" is being delivered, "b" waits in its lane
@@ -430,29 +435,16 @@ TEST_P(OutboxPumpTest, StopLetsTheDeliveryInHandFinishAndReleasesTheRest) {
   pump->Stop();  // idempotent
   // Another claimant has it at once.
   courier_.deliver = nullptr;
-  OutboxPumpOptions other;
-  other.instance = "next";
-  auto next = Pump(other);
+  auto next = Named("next");
   ASSERT_NE(next, nullptr);
   EXPECT_EQ(next->RunOnce(), 1);
   EXPECT_EQ(Get(b).state, OutboxState::kDone);
 }
 
 TEST_P(OutboxPumpTest, EachTopicHasItsOwnPollBatchLeaseAndRetry) {
-  DeliveryPolicy fast;
-  fast.poll_interval = milliseconds(100);
-  fast.batch = 2;
-  fast.lease = seconds(10);
-  fast.max_attempts = 2;
-  fast.backoff_base = seconds(1);
-  fast.backoff_cap = seconds(1);
-  DeliveryPolicy slow;
-  slow.poll_interval = seconds(1);
-  slow.batch = 5;
-  slow.lease = seconds(30);
-  slow.max_attempts = 5;
-  slow.backoff_base = seconds(4);
-  slow.backoff_cap = seconds(8);
+  // poll, batch, lease, max attempts, backoff base and cap
+  const DeliveryPolicy fast{milliseconds(100), 2, seconds(10), 2, seconds(1), seconds(1)};
+  const DeliveryPolicy slow{seconds(1), 5, seconds(30), 5, seconds(4), seconds(8)};
   MakeOutbox({{"fast", fast}, {"slow", slow}});
   std::map<std::string, int64_t> ids;
   for (const std::string k : {"f1", "f2", "f3"}) ids[k] = Enqueue(k, "fast");
@@ -499,7 +491,7 @@ TEST_P(OutboxPumpTest, EachTopicHasItsOwnPollBatchLeaseAndRetry) {
 }
 
 TEST_P(OutboxPumpTest, OneSourcesHangingOrFailingDeliveriesDoNotHoldUpAnother) {
-  std::shared_ptr<Database> second = SecondDatabase();
+  std::shared_ptr<Database> second = OutboxDatabase("b");
   ASSERT_NE(second, nullptr);
   courier_.dbs["b"] = second;
   courier_.broken.insert("down");  // a third tenant whose database fails every write
@@ -518,11 +510,7 @@ TEST_P(OutboxPumpTest, OneSourcesHangingOrFailingDeliveriesDoNotHoldUpAnother) {
     return All(items.size(), DeliveryOutcome::kDone);
   };
   courier_.on_stop = [&] { gate.Open(); };
-  OutboxPumpOptions o;
-  o.threads = 2;
-  o.batch_items = 1;
-  o.peer_requests = 1;
-  auto pump = Pump(o);
+  auto pump = OneAtATime(2);
   ASSERT_NE(pump, nullptr);
   ASSERT_OK(pump->Start());  // "down" cannot release its leases: logged, the others start
   gate.entered.get_future().wait();
