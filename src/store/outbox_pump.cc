@@ -12,6 +12,8 @@ using SteadyDuration = std::chrono::steady_clock::duration;
 
 // After a renewal that could not be written, the next try.
 constexpr Duration kRenewRetry = std::chrono::seconds(1);
+// All sources together hold at most this many times `in_hand` claimed items.
+constexpr size_t kSourcesInHand = 4;
 // The dispatcher looks at the clock at least this often (a clock set forward, say).
 constexpr Duration kLongestWait = std::chrono::seconds(1);
 
@@ -195,7 +197,9 @@ void OutboxPump::Round(const std::vector<std::string>& topics) {
         MutexLock lock(mu_);
         if (stopping_) return;
         const size_t held = held_per_source_[source];
-        room = in_hand_ > held ? in_hand_ - held : 0;
+        const size_t all = held_.size();
+        room = std::min(in_hand_ > held ? in_hand_ - held : 0,
+                        kSourcesInHand * in_hand_ > all ? kSourcesInHand * in_hand_ - all : 0);
         // Full: claim again when one of its deliveries is done.
         if (room == 0) starved_.insert(topic);
       }

@@ -18,7 +18,8 @@
 // take the oldest item whose lane has fewer than `peer_requests` deliveries in flight, with the
 // other items waiting in that lane (up to `batch_items`), and hand them to the courier in one
 // Deliver call. One source (a tenant) with a slow or failing receiver therefore holds at most
-// `peer_requests` workers and `in_hand` claimed items; the others go on. The dispatcher renews
+// `peer_requests` workers and `in_hand` claimed items (all together hold at most 4 · in_hand);
+// the others go on. The dispatcher renews
 // the leases of the items the pump holds (waiting or in flight) once half their lease passed.
 //
 // Waiting: the pump reads time only from its Clock; its threads wait on one condition variable
@@ -110,7 +111,8 @@ struct OutboxPumpOptions {
   int peer_requests = 2;
   size_t batch_bytes = 8 << 20;
   // Claimed items one source may have waiting or in flight in the pump, at most (a claimed
-  // item's lease runs meanwhile). 0: max(2 · threads, 4 · batch_items).
+  // item's lease runs meanwhile, and its payload is in memory); all sources together may have
+  // 4 · in_hand. 0: max(2 · threads, 4 · batch_items).
   size_t in_hand = 0;
 };
 
