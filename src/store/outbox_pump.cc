@@ -85,14 +85,6 @@ void OutboxPump::Notify() {
   dispatch_cv_.Signal();
 }
 
-void OutboxPump::Tick() {
-  {
-    MutexLock lock(mu_);
-    ticked_ = true;
-  }
-  dispatch_cv_.Signal();
-}
-
 void OutboxPump::Stop() {
   {
     MutexLock lock(mu_);
@@ -148,13 +140,12 @@ std::vector<std::string> OutboxPump::DueTopics() {
     }
   }
   notified_ = false;
-  ticked_ = false;
   more_.clear();
   return due;
 }
 
 Duration OutboxPump::UntilNextRound() const {
-  if (notified_ || ticked_ || !more_.empty()) return Duration::zero();
+  if (notified_ || !more_.empty()) return Duration::zero();
   Duration wait = kLongestWait;
   const auto now = clock_.SteadyNow();
   for (const auto& [topic, at] : next_poll_) {

@@ -23,11 +23,11 @@
 // the leases of the items the pump holds (waiting or in flight) once half their lease passed.
 //
 // Waiting: the pump reads time only from its Clock; its threads wait on one condition variable
-// until the next poll or renewal (by that clock) or a wake-up (Notify, Tick, room freed, Stop).
-// Tests use a FakeClock and either call RunOnce() on their own thread (no pump threads at all),
-// or Advance the clock and call Tick().
+// until the next poll or renewal (by that clock, looked at again at least every second) or a
+// wake-up (Notify, room freed, Stop). Tests use a FakeClock and call RunOnce() on their own
+// thread (no pump threads at all), or start the pump and wake it with Notify().
 //
-// Thread-safety: Notify, Tick, Stop, stats and RenewLeases are thread-safe. RunOnce must not be
+// Thread-safety: Notify, Stop, stats and RenewLeases are thread-safe. RunOnce must not be
 // called while the pump is started.
 #ifndef CHUKAN_STORE_OUTBOX_PUMP_H_
 #define CHUKAN_STORE_OUTBOX_PUMP_H_
@@ -73,7 +73,7 @@ struct Delivery {
 
 // The side of a delivery that knows its messages. Implemented by hub::Deliverer and
 // server::LinkageSender; its methods are called on the pump's threads (Deliver concurrently for
-// different lanes) and must not call back into the pump, except Notify/Tick.
+// different lanes) and must not call back into the pump, except Notify.
 class OutboxCourier {
  public:
   using WriteFn = std::function<Status(Transaction&)>;
@@ -144,8 +144,6 @@ class OutboxPump {
   Status Start() EXCLUDES(mu_);
   // New work was committed: every topic is due at once.
   void Notify() EXCLUDES(mu_);
-  // Makes the dispatcher read the clock again (after a FakeClock moved).
-  void Tick() EXCLUDES(mu_);
   // Stops claiming and taking batches, calls OutboxCourier::OnStop, waits for the deliveries in
   // hand to finish and be recorded, joins the threads, and releases the leases of the items
   // still waiting (claimable again at once). Idempotent; blocks.
@@ -205,7 +203,6 @@ class OutboxPump {
   std::set<std::string> more_ GUARDED_BY(mu_);     // topics whose last claim filled its batch
   std::set<std::string> starved_ GUARDED_BY(mu_);  // topics a source had no room for
   bool notified_ GUARDED_BY(mu_) = false;
-  bool ticked_ GUARDED_BY(mu_) = false;
   bool started_ GUARDED_BY(mu_) = false;
   bool stopping_ GUARDED_BY(mu_) = false;
   Stats stats_ GUARDED_BY(mu_);
