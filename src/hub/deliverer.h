@@ -1,48 +1,47 @@
 // Deliverer: sends the hub's outbox — provision permits to providers' servers
 // (POST /node/v1/provision-requests) and sealed envelopes to inquirers' servers
-// (POST /node/v1/inquiry-results) — over mutual TLS, with retry and exponential backoff.
+// (POST /node/v1/inquiry-results) — over mutual TLS. It is the hub's store::OutboxCourier: it
+// says what a message is and how it is sent; a store::OutboxPump does the rest (threads,
+// wake-ups, polling, claims, leases, retries with the topics' DeliveryPolicy, see Hub::Open).
 //
 // Delivery is at-least-once: an item is acknowledged only after the receiver answered 2xx (or
 // refused it for good with a 4xx other than 408/429, which is logged and not retried), so a hub
 // that stops at any point re-sends what was not acknowledged; receivers are idempotent on the
-// permit id. Acknowledgements go through the hub's GroupCommitter, so they share commits.
-// On Start() the leases this instance's previous run held are released at once.
+// permit id. Claims and acknowledgements go through the hub's GroupCommitter, so they share
+// commits. On Start() the leases this instance's previous run held are released at once.
 //
-// Threads: one dispatcher claims items from the outbox (woken by Notify() after a commit, or
-// every 250 ms) into a LaneBatcher with one lane per receiving organisation and kind of message;
-// `threads` workers send. A worker takes the oldest item whose lane has fewer than
-// `peer_requests` requests in flight, with the other items waiting in that lane (up to
-// `batch_items`): alone it goes to the single-item route, together to the batch route
-// (POST /node/v1/batch/…, http::ParseBatchRequest), whose per-item answers are treated exactly as
-// single answers. A batch the receiver cannot take as a whole (no answer, 5xx, a 4xx for the
-// batch) is retried item by item later; a 404/405 for the batch route (a receiver without it)
-// makes the worker send those items one by one at once.
+// Items travel in lanes, one per receiving organisation and kind of message: the items waiting
+// in a lane (up to `batch_items`) go together to the batch route (POST /node/v1/batch/…,
+// http::ParseBatchRequest), whose per-item answers are treated exactly as single answers; one
+// item goes to the single-item route. A batch the receiver cannot take as a whole (no answer,
+// 5xx, a 4xx for the batch) is retried item by item later; a 404/405 for the batch route (a
+// receiver without it) makes the deliverer send those items one by one at once. An item this hub
+// cannot read is dead at once; one for an unknown or disabled organisation is retried (it may be
+// registered or enabled again).
 //
 // Thread-safety: Notify/Stop/stats are thread-safe.
 #ifndef CHUKAN_HUB_DELIVERER_H_
 #define CHUKAN_HUB_DELIVERER_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
+#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "common/lane_batcher.h"
 #include "common/status.h"
 #include "http/client.h"
 #include "hub/hub.h"
 #include "hub/hub_config.h"
 #include "store/outbox.h"
+#include "store/outbox_pump.h"
 
 namespace chukan::hub {
 
-class Deliverer {
+class Deliverer final : public store::OutboxCourier {
  public:
+  using SendFn = std::function<Result<http::Response>(const http::ClientRequest&)>;
   struct Options {
     DeliveryConfig config;
     // The hub process's instance name (HubConfig::instance): leases are taken as
@@ -50,6 +49,8 @@ class Deliverer {
     std::string instance = "hub-1";
     // CA for the nodes' server certificates, and the hub's own client certificate.
     http::ClientOptions client;
+    // Sends one request. Empty: an http::Client made from `client` (tests pass a fake).
+    SendFn send;
   };
   struct Stats {
     int64_t delivered = 0;  // acknowledged after a 2xx
@@ -57,48 +58,44 @@ class Deliverer {
     int64_t retried = 0;    // failed attempts scheduled for retry
   };
 
-  // `hub` must outlive the Deliverer. Errors: those of http::Client::Create.
+  // `hub` must outlive the Deliverer. Errors: those of http::Client::Create and
+  // store::OutboxPump::Create.
   static Result<std::unique_ptr<Deliverer>> Create(Hub& hub, Options options);
-  ~Deliverer();
+  ~Deliverer() override;
   Deliverer(const Deliverer&) = delete;
   Deliverer& operator=(const Deliverer&) = delete;
 
   // Releases this instance's stale leases and starts the threads.
   Status Start();
-  // Wakes the dispatcher (something was queued).
+  // Wakes the pump (something was queued).
   void Notify();
-  // Stops claiming, lets the workers finish the deliveries in hand, joins. Idempotent.
+  // Stops claiming, lets the deliveries in hand finish, joins. Idempotent.
   void Stop();
   Stats stats() const;
+  // The pump (for tests: RunOnce with the hub's fake clock, stats).
+  store::OutboxPump& pump() { return *pump_; }
+
+  // store::OutboxCourier: the hub's one database, through its group committer.
+  Result<std::vector<std::string>> Sources() override;
+  std::future<Status> Submit(const std::string& source, WriteFn write) override;
+  // The receiving organisation.
+  std::string Lane(const store::OutboxItem& item) override;
+  // Sends one lane's items (one request, or one per item) and says what became of each.
+  std::vector<store::Delivery> Deliver(const std::string& source,
+                                       const std::vector<store::OutboxItem>& items,
+                                       const std::string& owner) override;
 
  private:
-  Deliverer(Hub& hub, Options options, std::unique_ptr<http::Client> client);
-  void Dispatch();
-  // Outbox::Claim inside a group commit; returns once it is durable.
-  Result<std::vector<store::OutboxItem>> ClaimThroughCommitter(int limit);
-  void Work();
-  // Sends one lane's items (one request, or one per item) and records each outcome.
-  void DeliverBatch(std::vector<store::OutboxItem>& items);
-  // Records an answer by http::Classify: acknowledged (delivered or refused for good), or
-  // failed to be retried.
-  void Record(const store::OutboxItem& item, const std::string& to,
-              const Result<http::Response>& resp);
-  // Ack, or Fail with `error`, through the group committer.
-  void Finish(const store::OutboxItem& item, bool ack, const std::string& error);
+  Deliverer(Hub& hub, Options options);
+  // What an answer means for its item, by http::Classify.
+  store::Delivery Record(const store::OutboxItem& item, const std::string& to,
+                         const Result<http::Response>& resp);
 
   Hub& hub_;
   const Options options_;
   std::unique_ptr<http::Client> client_;
-  std::string owner_;
-
-  std::mutex mu_;
-  std::condition_variable dispatch_cv_;
-  std::condition_variable work_cv_;
-  LaneBatcher<store::OutboxItem> queue_;  // GUARDED_BY(mu_)
-  bool notified_ = false;                 // GUARDED_BY(mu_)
-  bool stopping_ = false;                 // GUARDED_BY(mu_)
-  std::thread dispatcher_;
-  std::vector<std::thread> workers_;
+  SendFn send_;
+  std::unique_ptr<store::OutboxPump> pump_;
 
   std::atomic<int64_t> delivered_{0};
   std::atomic<int64_t> refused_{0};

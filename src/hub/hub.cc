@@ -97,6 +97,17 @@ Result<std::unique_ptr<Hub>> Hub::Open(const HubConfig& config, std::shared_ptr<
   oo.max_attempts = config.delivery.max_attempts;
   oo.backoff_base = config.delivery.backoff_base;
   oo.backoff_cap = config.delivery.backoff_cap;
+  // Both topics are delivered alike ([delivery]); see docs/hub.md.
+  store::DeliveryPolicy policy;
+  policy.poll_interval = std::chrono::milliseconds(200);
+  policy.batch = config.delivery.batch;
+  policy.lease = config.delivery.lease;
+  policy.max_attempts = config.delivery.max_attempts;
+  policy.backoff_base = config.delivery.backoff_base;
+  policy.backoff_cap = config.delivery.backoff_cap;
+  for (std::string_view topic : {kTopicProvisionRequest, kTopicInquiryResult}) {
+    oo.topics.emplace(std::string(topic), policy);
+  }
   ASSIGN_OR_RETURN(hub->outbox_, store::Outbox::Create(oo, clock));
   ASSIGN_OR_RETURN(hub->committer_, store::GroupCommitter::Create(hub->db_, {}));
   RETURN_IF_ERROR(hub->Refresh());

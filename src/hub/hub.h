@@ -193,6 +193,7 @@ class Hub {
   const crypto::VerifyKey& verify_key() const { return keys_.signing.verify_key(); }
   HubStore& store() { return *store_; }
   store::Outbox& outbox() { return *outbox_; }
+  const Clock& clock() const { return clock_; }
   store::GroupCommitter& committer() { return *committer_; }
   std::shared_ptr<store::Database> db() const { return db_; }
 

@@ -7,6 +7,7 @@
 
 #include "crypto/bytes.h"
 #include "crypto/sealed_box.h"
+#include "hub/hub_test_util.h"
 #include "layout/catalogue_loader.h"
 #include "linkage/envelope.h"
 #include "linkage/permit.h"
@@ -25,41 +26,18 @@ const OrgCode kInsurer = Org("0000000000000013");
 const ResidentId kRid = ResidentId::Parse("12345678901").value();
 const ResidentId kRid2 = ResidentId::Parse("98765432109").value();
 
-class HubTest : public store::testing::StoreTest {
+class HubTest : public testing::HubTestBase {
  protected:
   void SetUp() override {
-    StoreTest::SetUp();
+    HubTestBase::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    db_ = NewDatabase();
-    ASSERT_NE(db_, nullptr);
-    ASSERT_OK_AND_ASSIGN(catalogue_, layout::LoadCatalogue(CHUKAN_LAYOUT_DIR));
-    HubKeys keys{crypto::SigningKey::Generate(), crypto::SecretBytes::Random(32),
-                 crypto::SigningKey::Generate()};
-    ASSERT_OK_AND_ASSIGN(hub_, Hub::Open(config_, db_, std::move(keys), catalogue_, clock_));
     for (const auto& [org, cls] :
          {std::pair{kCityA, "municipality"}, std::pair{kCityB, "municipality"},
           std::pair{kInsurer, "insurer"}}) {
       keys_.emplace(org, crypto::SigningKey::Generate());
-      OrgRecord rec;
-      rec.code = org;
-      rec.name = "org " + org.str();
-      rec.org_class = cls;
-      rec.endpoint = "https://127.0.0.1:1";
-      rec.sign_key = keys_.at(org).verify_key().bytes();
-      rec.cert_sha256 = std::string(63, 'a') + org.str().substr(15);
-      ASSERT_OK(hub_->store().AddOrg(rec, "test"));
+      ASSERT_OK(testing::AddTestOrg(*hub_, org, cls, "https://127.0.0.1:1", keys_.at(org)));
     }
-    std::string sha;
-    ASSERT_OK_AND_ASSIGN(
-        linkage::PermissionList list,
-        ReadPermissionListFile(std::string(CHUKAN_LAYOUT_DIR) + "/../permissions/sample.csv",
-                               *catalogue_, &sha));
-    ASSERT_OK(hub_->store().AddPermissionList(list.rules(), "sample.csv", sha, "test").status());
-    ASSERT_OK(hub_->Refresh());
-  }
-  void TearDown() override {
-    hub_.reset();
-    StoreTest::TearDown();
+    ASSERT_OK(testing::LoadSamplePermissionList(*hub_, *catalogue_));
   }
 
   PermitRequest Request(const OrgCode& provider, std::string jt, std::string tm,
@@ -124,11 +102,6 @@ class HubTest : public store::testing::StoreTest {
     return linkage::SignEnvelope(e, keys_.at(from));
   }
 
-  FakeClock clock_;
-  HubConfig config_;
-  std::shared_ptr<store::Database> db_;
-  std::shared_ptr<const layout::Catalogue> catalogue_;
-  std::unique_ptr<Hub> hub_;
   std::map<OrgCode, crypto::SigningKey> keys_;
   crypto::BoxKeyPair reply_ = crypto::BoxKeyPair::Generate();
 };

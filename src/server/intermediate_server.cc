@@ -93,9 +93,13 @@ Result<std::unique_ptr<IntermediateServer>> IntermediateServer::Create(const Ser
   if (Status st = s->linkage_api_->RegisterNode(*s->node_router_); !st.ok()) {
     return StepError("経路を登録できません", "cannot register routes", st);
   }
-  s->sender_ = std::make_unique<LinkageSender>(*s->platform_, *s->linkage_, cfg.delivery_threads,
-                                               cfg.instance, cfg.delivery_batch_items,
-                                               cfg.delivery_peer_requests);
+  Result<std::unique_ptr<LinkageSender>> sender =
+      LinkageSender::Create(*s->platform_, *s->linkage_, cfg.delivery_threads, cfg.instance,
+                            cfg.delivery_batch_items, cfg.delivery_peer_requests, *options.clock);
+  if (!sender.ok()) {
+    return StepError("送信を準備できません", "cannot set up delivery", sender.status());
+  }
+  s->sender_ = std::move(*sender);
   s->linkage_->SetNotifier([sender = s->sender_.get()] { sender->Notify(); });
   return s;
 }

@@ -116,15 +116,44 @@ std::string_view OutboxStateName(OutboxState s) {
   return "unknown";
 }
 
+namespace {
+
+DeliveryPolicy DefaultPolicy(const OutboxOptions& options) {
+  DeliveryPolicy p;
+  p.max_attempts = options.max_attempts;
+  p.backoff_base = options.backoff_base;
+  p.backoff_cap = options.backoff_cap;
+  return p;
+}
+
+Status CheckRetry(int max_attempts, Duration base, Duration cap, std::string_view where) {
+  if (max_attempts < 1) {
+    return InvalidArgumentError("outbox" + std::string(where) + ": max_attempts must be >= 1");
+  }
+  if (base <= Duration::zero() || cap < base) {
+    return InvalidArgumentError("outbox" + std::string(where) +
+                                ": need 0 < backoff_base <= backoff_cap");
+  }
+  return Status();
+}
+
+}  // namespace
+
 Outbox::Outbox(const OutboxOptions& options, const Clock& clock)
     : options_(options),
+      default_policy_(DefaultPolicy(options)),
       clock_(clock),
       rng_(options.seed ? options.seed : std::random_device()()) {}
 
 Result<std::unique_ptr<Outbox>> Outbox::Create(const OutboxOptions& options, const Clock& clock) {
-  if (options.max_attempts < 1) return InvalidArgumentError("outbox: max_attempts must be >= 1");
-  if (options.backoff_base <= Duration::zero() || options.backoff_cap < options.backoff_base) {
-    return InvalidArgumentError("outbox: need 0 < backoff_base <= backoff_cap");
+  RETURN_IF_ERROR(CheckRetry(options.max_attempts, options.backoff_base, options.backoff_cap, ""));
+  for (const auto& [topic, p] : options.topics) {
+    const std::string where = " topic \"" + topic + "\"";
+    RETURN_IF_ERROR(CheckRetry(p.max_attempts, p.backoff_base, p.backoff_cap, where));
+    if (p.poll_interval <= Duration::zero() || p.batch < 1 || p.lease <= Duration::zero()) {
+      return InvalidArgumentError("outbox" + where +
+                                  ": poll_interval, batch and lease must be positive");
+    }
   }
   if (!(options.jitter >= 0.0 && options.jitter <= 1.0)) {
     return InvalidArgumentError("outbox: jitter must be in [0, 1]");
@@ -132,20 +161,33 @@ Result<std::unique_ptr<Outbox>> Outbox::Create(const OutboxOptions& options, con
   return std::unique_ptr<Outbox>(new Outbox(options, clock));  // private constructor
 }
 
-Duration Outbox::BackoffBeforeJitter(int attempts) const {
-  Duration d = options_.backoff_base;
-  for (int i = 1; i < attempts && d < options_.backoff_cap; ++i) {
-    d = d > options_.backoff_cap / 2 ? options_.backoff_cap : d * 2;
-  }
-  return std::min(d, options_.backoff_cap);
+const DeliveryPolicy& Outbox::Policy(std::string_view topic) const {
+  auto it = options_.topics.find(topic);
+  return it == options_.topics.end() ? default_policy_ : it->second;
 }
 
-Duration Outbox::Backoff(int attempts) const {
-  const Duration d = BackoffBeforeJitter(attempts);
+namespace {
+
+Duration BackoffOf(int attempts, const DeliveryPolicy& p) {
+  Duration d = p.backoff_base;
+  for (int i = 1; i < attempts && d < p.backoff_cap; ++i) {
+    d = d > p.backoff_cap / 2 ? p.backoff_cap : d * 2;
+  }
+  return std::min(d, p.backoff_cap);
+}
+
+}  // namespace
+
+Duration Outbox::BackoffBeforeJitter(int attempts, std::string_view topic) const {
+  return BackoffOf(attempts, Policy(topic));
+}
+
+Duration Outbox::Backoff(int attempts, const DeliveryPolicy& policy) const {
+  const Duration d = BackoffOf(attempts, policy);
   if (options_.jitter == 0.0) return d;
   double u;
   {
-    std::lock_guard<std::mutex> lock(rng_mu_);
+    MutexLock lock(rng_mu_);
     u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
   }
   const auto cut =
@@ -172,30 +214,50 @@ Status Outbox::Enqueue(Transaction& txn, std::string_view topic, std::string_vie
 }
 
 Result<std::vector<OutboxItem>> Outbox::Claim(Database& db, std::string_view owner, int limit,
-                                              Duration lease) const {
+                                              Duration lease, std::string_view topic) const {
   if (owner.empty() || limit < 1 || lease <= Duration::zero()) {
     return InvalidArgumentError("outbox: Claim needs an owner, limit >= 1 and a positive lease");
   }
   ASSIGN_OR_RETURN(auto txn, db.Begin());
-  ASSIGN_OR_RETURN(std::vector<OutboxItem> items, Claim(*txn, owner, limit, lease));
+  ASSIGN_OR_RETURN(std::vector<OutboxItem> items, Claim(*txn, owner, limit, lease, topic));
   RETURN_IF_ERROR(txn->Commit());
   return items;
 }
 
 Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view owner, int limit,
-                                              Duration lease) const {
+                                              Duration lease, std::string_view topic) const {
   if (owner.empty() || limit < 1 || lease <= Duration::zero()) {
     return InvalidArgumentError("outbox: Claim needs an owner, limit >= 1 and a positive lease");
   }
   const int64_t now = ToUnixMicros(clock_.Now());
   const int64_t until = ToUnixMicros(clock_.Now() + lease);
-  RETURN_IF_ERROR(
-      tx.Exec("UPDATE outbox SET state = 'dead', lease_owner = NULL, updated_at = ?,"
-              " last_error = 'lease expired after the last attempt'"
-              " WHERE " +
-                  std::string(kOpen) + " AND state = 'leased' AND " + std::string(kDue) +
-                  " <= ? AND attempts >= ?",
-              {now, now, static_cast<int64_t>(options_.max_attempts)}));
+  // Expired leases after the last attempt: dead, by the max_attempts of each item's topic.
+  auto bury_expired = [&](const std::string& topic_cond, std::vector<Value> params,
+                          int max_attempts) -> Status {
+    std::vector<Value> all = {now, now, static_cast<int64_t>(max_attempts)};
+    for (Value& v : params) all.push_back(std::move(v));
+    return tx.Exec(
+        "UPDATE outbox SET state = 'dead', lease_owner = NULL, updated_at = ?,"
+        " last_error = 'lease expired after the last attempt'"
+        " WHERE " +
+            std::string(kOpen) + " AND state = 'leased' AND " + std::string(kDue) +
+            " <= ? AND attempts >= ?" + topic_cond,
+        all);
+  };
+  if (!topic.empty()) {
+    RETURN_IF_ERROR(
+        bury_expired(" AND topic = ?", {std::string(topic)}, Policy(topic).max_attempts));
+  } else {
+    std::string others;
+    std::vector<Value> listed;
+    for (const auto& [name, p] : options_.topics) {
+      RETURN_IF_ERROR(bury_expired(" AND topic = ?", {name}, p.max_attempts));
+      others += others.empty() ? "?" : ", ?";
+      listed.emplace_back(name);
+    }
+    RETURN_IF_ERROR(bury_expired(others.empty() ? "" : " AND topic NOT IN (" + others + ")",
+                                 std::move(listed), default_policy_.max_attempts));
+  }
   // SQLite serialises writers, so a plain subquery suffices; PostgreSQL claimers skip each
   // other's locked rows instead of waiting for them or claiming them twice.
   const std::string lock = tx.backend() == Backend::kPostgres ? " FOR UPDATE SKIP LOCKED" : "";
@@ -207,13 +269,17 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
     if (want <= 0) break;
     ASSIGN_OR_RETURN(
         std::vector<Row> rows,
-        tx.Query("UPDATE outbox SET state = 'leased', lease_owner = ?, lease_until = ?,"
-                 " attempts = attempts + 1, updated_at = ?"
-                 " WHERE id IN (SELECT id FROM outbox WHERE " +
-                     std::string(kOpen) + " AND state = ? AND " + std::string(kDue) +
-                     " <= ? ORDER BY " + std::string(kDue) + ", id LIMIT ?" + lock +
-                     ") RETURNING " + std::string(kColumns),
-                 {std::string(owner), until, now, std::string(state), now, want}));
+        tx.Query(
+            "UPDATE outbox SET state = 'leased', lease_owner = ?, lease_until = ?,"
+            " attempts = attempts + 1, updated_at = ?"
+            " WHERE id IN (SELECT id FROM outbox WHERE " +
+                std::string(kOpen) + " AND state = ? AND " + std::string(kDue) + " <= ?" +
+                (topic.empty() ? "" : " AND topic = ?") + " ORDER BY " + std::string(kDue) +
+                ", id LIMIT ?" + lock + ") RETURNING " + std::string(kColumns),
+            topic.empty()
+                ? std::vector<Value>{std::string(owner), until, now, std::string(state), now, want}
+                : std::vector<Value>{std::string(owner), until, now, std::string(state), now,
+                                     std::string(topic), want}));
     for (const Row& r : rows) {
       ASSIGN_OR_RETURN(OutboxItem item, ItemFromRow(r));
       items.push_back(std::move(item));
@@ -231,23 +297,25 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
   return items;
 }
 
-Status Outbox::Finish(Transaction& tx, int64_t id, std::string_view owner, bool ok,
+Status Outbox::Finish(Transaction& tx, int64_t id, std::string_view owner, Outcome outcome,
                       std::string_view error) const {
   Transaction* txn = &tx;
   const int64_t now = ToUnixMicros(clock_.Now());
   ASSIGN_OR_RETURN(
       auto row,
-      txn->QueryOne("SELECT attempts, state, lease_owner FROM outbox WHERE id = ?", {id}));
+      txn->QueryOne("SELECT attempts, state, lease_owner, topic FROM outbox WHERE id = ?", {id}));
   if (!row) return NotFoundError("outbox: no item " + std::to_string(id));
   ASSIGN_OR_RETURN(int64_t attempts, row->GetInt(0));
   ASSIGN_OR_RETURN(std::string state, row->GetText(1));
   ASSIGN_OR_RETURN(std::optional<std::string> holder, row->GetOptionalText(2));
+  ASSIGN_OR_RETURN(std::string topic, row->GetText(3));
   auto not_held = [&] {
     return FailedPreconditionError("outbox: item " + std::to_string(id) + " is " + state +
                                    (holder ? ", leased by another owner" : "") +
                                    ", not leased by this owner");
   };
   if (state != "leased" || holder != std::string(owner)) return not_held();
+  const bool ok = outcome == Outcome::kDone;
   int64_t changed = 0;
   if (ok) {
     ASSIGN_OR_RETURN(changed, txn->ExecCount("UPDATE outbox SET state = 'done', lease_owner = NULL,"
@@ -256,9 +324,10 @@ Status Outbox::Finish(Transaction& tx, int64_t id, std::string_view owner, bool 
                                              " AND lease_owner = ?",
                                              {now, id, std::string(owner)}));
   } else {
-    const bool dead = attempts >= options_.max_attempts;
+    const DeliveryPolicy& policy = Policy(topic);
+    const bool dead = outcome == Outcome::kDead || attempts >= policy.max_attempts;
     const int64_t next =
-        dead ? now : ToUnixMicros(clock_.Now() + Backoff(static_cast<int>(attempts)));
+        dead ? now : ToUnixMicros(clock_.Now() + Backoff(static_cast<int>(attempts), policy));
     ASSIGN_OR_RETURN(
         changed, txn->ExecCount("UPDATE outbox SET state = ?, lease_owner = NULL,"
                                 " lease_until = NULL, not_before = ?,"
@@ -275,44 +344,66 @@ Status Outbox::Finish(Transaction& tx, int64_t id, std::string_view owner, bool 
   return Status();
 }
 
-Status Outbox::Finish(Database& db, int64_t id, std::string_view owner, bool ok,
+Status Outbox::Finish(Database& db, int64_t id, std::string_view owner, Outcome outcome,
                       std::string_view error) const {
   ASSIGN_OR_RETURN(auto txn, db.Begin());
-  RETURN_IF_ERROR(Finish(*txn, id, owner, ok, error));
+  RETURN_IF_ERROR(Finish(*txn, id, owner, outcome, error));
   return txn->Commit();
 }
 
 Status Outbox::Ack(Transaction& tx, int64_t id, std::string_view owner) const {
-  return Finish(tx, id, owner, true, {});
+  return Finish(tx, id, owner, Outcome::kDone, {});
 }
 
 Status Outbox::Fail(Transaction& tx, int64_t id, std::string_view owner,
                     std::string_view error) const {
-  return Finish(tx, id, owner, false, error);
+  return Finish(tx, id, owner, Outcome::kRetry, error);
+}
+
+Status Outbox::Bury(Transaction& tx, int64_t id, std::string_view owner,
+                    std::string_view error) const {
+  return Finish(tx, id, owner, Outcome::kDead, error);
+}
+
+Result<bool> Outbox::Renew(Transaction& tx, int64_t id, std::string_view owner,
+                           Duration lease) const {
+  if (lease <= Duration::zero())
+    return InvalidArgumentError("outbox: Renew needs a positive lease");
+  const TimePoint now = clock_.Now();
+  ASSIGN_OR_RETURN(int64_t n, tx.ExecCount("UPDATE outbox SET lease_until = ?, updated_at = ?"
+                                           " WHERE id = ? AND state = 'leased'"
+                                           " AND lease_owner = ?",
+                                           {ToUnixMicros(now + lease), ToUnixMicros(now), id,
+                                            std::string(owner)}));
+  return n == 1;
 }
 
 Result<int64_t> Outbox::ReleaseLeases(Database& db, std::string_view owner_prefix) const {
   if (owner_prefix.empty()) return InvalidArgumentError("outbox: empty owner prefix");
-  const int64_t now = ToUnixMicros(clock_.Now());
   ASSIGN_OR_RETURN(auto txn, db.Begin());
-  // Attempts stay counted: a delivery cut short by a crash still used one attempt.
-  ASSIGN_OR_RETURN(int64_t n,
-                   txn->ExecCount("UPDATE outbox SET state = 'pending', lease_owner = NULL,"
-                                  " lease_until = NULL, not_before = ?, updated_at = ?"
-                                  " WHERE state = 'leased' AND substr(lease_owner, 1, ?) = ?",
-                                  {now, now, static_cast<int64_t>(owner_prefix.size()),
-                                   std::string(owner_prefix)}));
+  ASSIGN_OR_RETURN(int64_t n, ReleaseLeases(*txn, owner_prefix));
   RETURN_IF_ERROR(txn->Commit());
   return n;
 }
 
+Result<int64_t> Outbox::ReleaseLeases(Transaction& tx, std::string_view owner_prefix) const {
+  if (owner_prefix.empty()) return InvalidArgumentError("outbox: empty owner prefix");
+  const int64_t now = ToUnixMicros(clock_.Now());
+  // Attempts stay counted: a delivery cut short by a crash still used one attempt.
+  return tx.ExecCount(
+      "UPDATE outbox SET state = 'pending', lease_owner = NULL,"
+      " lease_until = NULL, not_before = ?, updated_at = ?"
+      " WHERE state = 'leased' AND substr(lease_owner, 1, ?) = ?",
+      {now, now, static_cast<int64_t>(owner_prefix.size()), std::string(owner_prefix)});
+}
+
 Status Outbox::Ack(Database& db, int64_t id, std::string_view owner) const {
-  return Finish(db, id, owner, true, {});
+  return Finish(db, id, owner, Outcome::kDone, {});
 }
 
 Status Outbox::Fail(Database& db, int64_t id, std::string_view owner,
                     std::string_view error) const {
-  return Finish(db, id, owner, false, error);
+  return Finish(db, id, owner, Outcome::kRetry, error);
 }
 
 Result<OutboxItem> Outbox::Get(Database& db, int64_t id) const {

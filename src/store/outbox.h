@@ -11,7 +11,10 @@
 // `attempts` counts claims. Fail() after the n-th attempt schedules the next one at
 //   now + d·(1 − jitter·u),  d = min(backoff_cap, backoff_base · 2^(n−1)),  u uniform in [0, 1)
 // and after max_attempts the item is dead. A lease that expires after the last attempt makes the
-// item dead at the next Claim().
+// item dead at the next Claim(). max_attempts, backoff_base and backoff_cap are those of the
+// item's topic (OutboxOptions::topics, a DeliveryPolicy each), or of OutboxOptions for a topic
+// without a policy of its own; Bury() makes an item dead at once (a permanent failure).
+// store::OutboxPump (outbox_pump.h) is the one loop that claims, delivers and finishes items.
 //
 // The tables `outbox` (one row per item) and `outbox_payload` (its payload, written once) are
 // created by OutboxMigrations() (component "outbox"); apply them with
@@ -23,14 +26,16 @@
 #ifndef CHUKAN_STORE_OUTBOX_H_
 #define CHUKAN_STORE_OUTBOX_H_
 
+#include <chrono>
 #include <cstdint>
-#include <mutex>
+#include <map>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "store/database.h"
 #include "store/migrations.h"
@@ -56,18 +61,39 @@ struct OutboxItem {
   std::string last_error;  // from the last Fail()
 };
 
+// How the items of one topic are delivered: how OutboxPump looks for them and claims them, and
+// how Outbox::Fail retries them.
+struct DeliveryPolicy {
+  // How often the pump looks for due items when nothing woke it (OutboxPump::Notify).
+  Duration poll_interval = std::chrono::milliseconds(200);
+  // Items claimed at once, per database.
+  int batch = 256;
+  // How long a claim holds an item; the pump renews the leases of the items it still holds
+  // when half of it has passed.
+  Duration lease = std::chrono::seconds(60);
+  // Attempts before the item is dead, and the retry delays between them (see above).
+  int max_attempts = 10;
+  Duration backoff_base = std::chrono::seconds(1);
+  Duration backoff_cap = std::chrono::hours(1);
+};
+
 struct OutboxOptions {
+  // The retry of topics without a policy in `topics` (their poll interval, batch and lease are
+  // DeliveryPolicy's defaults).
   int max_attempts = 10;
   Duration backoff_base = std::chrono::seconds(1);
   Duration backoff_cap = std::chrono::hours(1);
   double jitter = 0.2;  // in [0, 1]; 0 = deterministic
   uint64_t seed = 0;    // jitter RNG seed; 0 = from std::random_device
+  // Per-topic policies.
+  std::map<std::string, DeliveryPolicy, std::less<>> topics;
 };
 
 class Outbox {
  public:
   // `clock` must outlive the Outbox. kInvalidArgument for max_attempts < 1, a non-positive base,
-  // cap < base, or jitter outside [0, 1].
+  // cap < base, or jitter outside [0, 1] (in the options or in a topic's policy), or a topic
+  // policy with a non-positive poll interval, batch or lease.
   static Result<std::unique_ptr<Outbox>> Create(const OutboxOptions& options, const Clock& clock);
 
   // Adds an item inside `txn` (it becomes visible when txn commits). An item with the same
@@ -81,12 +107,17 @@ class Outbox {
   // then pending ones, oldest not_before first (the result is sorted by not_before, id). Items
   // whose lease expired after their last attempt become dead instead. An empty vector when
   // nothing is due. kInvalidArgument for an empty owner, limit < 1 or lease <= 0.
+  // A non-empty `topic` claims only items of that topic.
   Result<std::vector<OutboxItem>> Claim(Database& db, std::string_view owner, int limit,
-                                        Duration lease) const;
+                                        Duration lease, std::string_view topic = {}) const;
   // As Claim, inside the caller's write transaction `tx`, so that a claim can share a group
   // commit: the items are leased only once `tx` commits, so they must not be sent before.
   Result<std::vector<OutboxItem>> Claim(Transaction& tx, std::string_view owner, int limit,
-                                        Duration lease) const;
+                                        Duration lease, std::string_view topic = {}) const;
+
+  // Extends the lease of an item `owner` still holds to now + lease. Returns false (and changes
+  // nothing) when the item is no longer leased by `owner`. kInvalidArgument for lease <= 0.
+  Result<bool> Renew(Transaction& tx, int64_t id, std::string_view owner, Duration lease) const;
 
   // Marks a leased item done. kFailedPrecondition if it is not leased by `owner` (the lease was
   // lost to another claimer, or it was already acknowledged); kNotFound if no such id.
@@ -100,32 +131,42 @@ class Outbox {
   // acknowledgements can share one durable commit (e.g. through a GroupCommitter).
   Status Ack(Transaction& tx, int64_t id, std::string_view owner) const;
   Status Fail(Transaction& tx, int64_t id, std::string_view owner, std::string_view error) const;
+  // Records a permanent failure: the item is dead at once, whatever its attempts (kept for an
+  // operator with `error`, never claimed again). Errors as Ack.
+  Status Bury(Transaction& tx, int64_t id, std::string_view owner, std::string_view error) const;
   // Makes every item leased by an owner whose name starts with `owner_prefix` claimable at once
   // (pending, due now), and returns how many. For a process restarting after a crash: the
   // leases its previous incarnation held would otherwise block those items until they expire.
   // Only use a prefix no other live claimer shares. kInvalidArgument for an empty prefix.
   Result<int64_t> ReleaseLeases(Database& db, std::string_view owner_prefix) const;
+  Result<int64_t> ReleaseLeases(Transaction& tx, std::string_view owner_prefix) const;
   // Reads one item (any state; a done item's payload is empty). kNotFound if absent.
   Result<OutboxItem> Get(Database& db, int64_t id) const;
 
   // Deletes done items acknowledged before `before`; returns how many.
   Result<int64_t> PurgeDone(Database& db, TimePoint before) const;
 
-  // The delay Fail() applies after `attempts` attempts, before jitter (for docs and tests).
-  Duration BackoffBeforeJitter(int attempts) const;
+  // The delay Fail() applies after `attempts` attempts of an item of `topic`, before jitter
+  // (for docs and tests).
+  Duration BackoffBeforeJitter(int attempts, std::string_view topic = {}) const;
+
+  // The policy of `topic`: its own from OutboxOptions::topics, or the default one.
+  const DeliveryPolicy& Policy(std::string_view topic) const;
 
  private:
+  enum class Outcome { kDone, kRetry, kDead };
   Outbox(const OutboxOptions& options, const Clock& clock);
-  Duration Backoff(int attempts) const;
-  Status Finish(Database& db, int64_t id, std::string_view owner, bool ok,
+  Duration Backoff(int attempts, const DeliveryPolicy& policy) const;
+  Status Finish(Database& db, int64_t id, std::string_view owner, Outcome outcome,
                 std::string_view error) const;
-  Status Finish(Transaction& tx, int64_t id, std::string_view owner, bool ok,
+  Status Finish(Transaction& tx, int64_t id, std::string_view owner, Outcome outcome,
                 std::string_view error) const;
 
   const OutboxOptions options_;
+  const DeliveryPolicy default_policy_;
   const Clock& clock_;
-  mutable std::mutex rng_mu_;
-  mutable std::mt19937_64 rng_;  // GUARDED_BY(rng_mu_)
+  mutable Mutex rng_mu_;
+  mutable std::mt19937_64 rng_ GUARDED_BY(rng_mu_);
 };
 
 }  // namespace chukan::store

@@ -1,0 +1,432 @@
+#include "store/outbox_pump.h"
+
+#include <algorithm>
+
+#include "common/ids.h"
+#include "common/log.h"
+
+namespace chukan::store {
+namespace {
+
+using SteadyDuration = std::chrono::steady_clock::duration;
+
+// After a renewal that could not be written, the next try.
+constexpr Duration kRenewRetry = std::chrono::seconds(1);
+// All sources together hold at most this many times `in_hand` claimed items.
+constexpr size_t kSourcesInHand = 4;
+// The dispatcher looks at the clock at least this often (a clock set forward, say).
+constexpr Duration kLongestWait = std::chrono::seconds(1);
+
+}  // namespace
+
+Result<std::unique_ptr<OutboxPump>> OutboxPump::Create(const Outbox& outbox, OutboxCourier& courier,
+                                                       OutboxPumpOptions options,
+                                                       const Clock& clock) {
+  if (options.topics.empty()) return InvalidArgumentError("outbox pump: no topics");
+  if (options.instance.empty()) return InvalidArgumentError("outbox pump: empty instance");
+  if (options.threads < 1 || options.batch_items < 1 || options.peer_requests < 1) {
+    return InvalidArgumentError("outbox pump: threads, batch_items and peer_requests must be >= 1");
+  }
+  return std::unique_ptr<OutboxPump>(
+      new OutboxPump(outbox, courier, std::move(options), clock));  // private constructor
+}
+
+OutboxPump::OutboxPump(const Outbox& outbox, OutboxCourier& courier, OutboxPumpOptions options,
+                       const Clock& clock)
+    : outbox_(outbox),
+      courier_(courier),
+      options_(std::move(options)),
+      clock_(clock),
+      owner_(options_.instance + ":" + RequestId::Generate().str().substr(0, 12)),
+      in_hand_(options_.in_hand > 0
+                   ? options_.in_hand
+                   : std::max<size_t>(2 * static_cast<size_t>(options_.threads),
+                                      4 * static_cast<size_t>(options_.batch_items))),
+      queue_(static_cast<size_t>(options_.peer_requests), static_cast<size_t>(options_.batch_items),
+             options_.batch_bytes) {}
+
+OutboxPump::~OutboxPump() { Stop(); }
+
+Status OutboxPump::Start() {
+  ASSIGN_OR_RETURN(std::vector<std::string> sources, courier_.Sources());
+  const std::string prefix = options_.instance + ":";
+  for (const std::string& source : sources) {
+    auto released = std::make_shared<int64_t>(0);
+    const Outbox& outbox = outbox_;
+    const Status s = courier_
+                         .Submit(source,
+                                 [&outbox, released, prefix](Transaction& tx) -> Status {
+                                   ASSIGN_OR_RETURN(*released, outbox.ReleaseLeases(tx, prefix));
+                                   return Status();
+                                 })
+                         .get();
+    if (!s.ok()) {
+      // This source only: its stale leases run out by themselves.
+      log::Warn(options_.log_prefix + ".delivery_release_failed",
+                {{"source", source}, {"error", s.ToString()}});
+    } else if (*released > 0) {
+      log::Info(options_.log_prefix + ".delivery_leases_released",
+                {{"source", source}, {"items", *released}});
+    }
+  }
+  MutexLock lock(mu_);
+  if (started_ || stopping_) return FailedPreconditionError("outbox pump: already started");
+  started_ = true;
+  dispatcher_ = std::thread([this] { Dispatch(); });
+  for (int i = 0; i < options_.threads; ++i) workers_.emplace_back([this] { Work(); });
+  return Status();
+}
+
+void OutboxPump::Notify() {
+  {
+    MutexLock lock(mu_);
+    notified_ = true;
+  }
+  dispatch_cv_.Signal();
+}
+
+void OutboxPump::Stop() {
+  {
+    MutexLock lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  dispatch_cv_.SignalAll();
+  work_cv_.SignalAll();
+  courier_.OnStop();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+  // What is still held waited in the queue: let another claimer (or this instance's next run)
+  // have it at once instead of after its lease.
+  std::set<std::string> sources;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [key, held] : held_) sources.insert(key.first);
+    queue_.Clear();
+    held_.clear();
+    held_per_source_.clear();
+  }
+  const Outbox& outbox = outbox_;
+  const std::string owner = owner_;
+  for (const std::string& source : sources) {
+    Status s = courier_
+                   .Submit(source,
+                           [&outbox, owner](Transaction& tx) {
+                             return outbox.ReleaseLeases(tx, owner).status();
+                           })
+                   .get();
+    if (!s.ok()) {
+      log::Warn(options_.log_prefix + ".delivery_release_failed",
+                {{"source", source}, {"error", s.ToString()}});
+    }
+  }
+}
+
+OutboxPump::Stats OutboxPump::stats() const {
+  MutexLock lock(mu_);
+  return stats_;
+}
+
+std::vector<std::string> OutboxPump::DueTopics() {
+  const auto now = clock_.SteadyNow();
+  std::vector<std::string> due;
+  for (const std::string& topic : options_.topics) {
+    auto it = next_poll_.find(topic);
+    if (notified_ || more_.count(topic) > 0 || it == next_poll_.end() || it->second <= now) {
+      due.push_back(topic);
+      next_poll_[topic] =
+          now + std::chrono::duration_cast<SteadyDuration>(outbox_.Policy(topic).poll_interval);
+    }
+  }
+  notified_ = false;
+  more_.clear();
+  return due;
+}
+
+Duration OutboxPump::UntilNextRound() const {
+  if (notified_ || !more_.empty()) return Duration::zero();
+  Duration wait = kLongestWait;
+  const auto now = clock_.SteadyNow();
+  for (const auto& [topic, at] : next_poll_) {
+    wait = std::min(wait, std::chrono::duration_cast<Duration>(at - now));
+  }
+  const TimePoint wall = clock_.Now();
+  for (const auto& [key, held] : held_) wait = std::min(wait, held.renew_at - wall);
+  return std::max(wait, Duration::zero());
+}
+
+void OutboxPump::Dispatch() {
+  MutexLock lock(mu_);
+  while (!stopping_) {
+    const std::vector<std::string> topics = DueTopics();
+    lock.Unlock();
+    RenewLeases();
+    if (!topics.empty()) Round(topics);
+    lock.Lock();
+    if (stopping_) break;
+    const Duration wait = UntilNextRound();
+    if (wait > Duration::zero()) dispatch_cv_.WaitFor(lock, wait);
+  }
+}
+
+void OutboxPump::Round(const std::vector<std::string>& topics) {
+  Result<std::vector<std::string>> sources = courier_.Sources();
+  if (!sources.ok()) {
+    log::Warn(options_.log_prefix + ".delivery_sources_failed",
+              {{"error", sources.status().ToString()}});
+    return;
+  }
+  const Outbox& outbox = outbox_;
+  const std::string owner = owner_;
+  for (const std::string& topic : topics) {
+    const DeliveryPolicy& policy = outbox_.Policy(topic);
+    const Duration lease = policy.lease;
+    for (const std::string& source : *sources) {
+      size_t room = 0;
+      {
+        MutexLock lock(mu_);
+        if (stopping_) return;
+        const size_t held = held_per_source_[source];
+        const size_t all = held_.size();
+        room = std::min(in_hand_ > held ? in_hand_ - held : 0,
+                        kSourcesInHand * in_hand_ > all ? kSourcesInHand * in_hand_ - all : 0);
+        // Full: claim again when one of its deliveries is done.
+        if (room == 0) starved_.insert(topic);
+      }
+      if (room == 0) continue;
+      const int limit = static_cast<int>(std::min<size_t>(room, static_cast<size_t>(policy.batch)));
+      auto items = std::make_shared<std::vector<OutboxItem>>();
+      Status s =
+          courier_
+              .Submit(source,
+                      [&outbox, items, owner, limit, lease, topic](Transaction& tx) -> Status {
+                        ASSIGN_OR_RETURN(*items, outbox.Claim(tx, owner, limit, lease, topic));
+                        return Status();
+                      })
+              .get();
+      if (!s.ok()) {
+        // This source only: the others are claimed from as usual.
+        log::Warn(options_.log_prefix + ".delivery_claim_failed",
+                  {{"source", source}, {"topic", topic}, {"error", s.ToString()}});
+        continue;
+      }
+      if (items->empty()) continue;
+      std::vector<std::string> lanes;
+      lanes.reserve(items->size());
+      for (const OutboxItem& item : *items) {
+        lanes.push_back(source + "\n" + topic + "\n" + courier_.Lane(item));
+      }
+      {
+        MutexLock lock(mu_);
+        for (size_t i = 0; i < items->size(); ++i) {
+          OutboxItem& item = (*items)[i];
+          held_[{source, item.id}] =
+              Held{topic, item.lease_until, item.lease_until - policy.lease / 2};
+          const size_t bytes = item.payload.size();
+          queue_.Add(std::move(lanes[i]), bytes, Job{source, std::move(item)});
+        }
+        held_per_source_[source] += items->size();
+        stats_.claimed += static_cast<int64_t>(items->size());
+        // A full claim suggests more is waiting: claim again at once.
+        if (static_cast<int>(items->size()) == limit) more_.insert(topic);
+      }
+      work_cv_.SignalAll();
+    }
+  }
+  MutexLock lock(mu_);
+  ++stats_.rounds;
+}
+
+int64_t OutboxPump::RenewLeases() {
+  const TimePoint now = clock_.Now();
+  std::map<std::string, std::vector<std::pair<int64_t, Duration>>> due;  // source → id, lease
+  {
+    MutexLock lock(mu_);
+    for (const auto& [key, held] : held_) {
+      if (held.renew_at <= now)
+        due[key.first].emplace_back(key.second, outbox_.Policy(held.topic).lease);
+    }
+  }
+  int64_t renewed = 0;
+  const Outbox& outbox = outbox_;
+  const std::string owner = owner_;
+  for (const auto& entry : due) {
+    const std::string& source = entry.first;
+    const std::vector<std::pair<int64_t, Duration>>& ids = entry.second;  // captured below
+    auto kept = std::make_shared<std::vector<bool>>(ids.size(), false);
+    Status s = courier_
+                   .Submit(source,
+                           [&outbox, owner, ids, kept](Transaction& tx) -> Status {
+                             for (size_t i = 0; i < ids.size(); ++i) {
+                               ASSIGN_OR_RETURN(
+                                   bool ok, outbox.Renew(tx, ids[i].first, owner, ids[i].second));
+                               (*kept)[i] = ok;
+                             }
+                             return Status();
+                           })
+                   .get();
+    if (!s.ok()) {
+      log::Warn(options_.log_prefix + ".delivery_renew_failed",
+                {{"source", source}, {"error", s.ToString()}});
+    }
+    MutexLock lock(mu_);
+    int64_t n = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto it = held_.find({source, ids[i].first});
+      if (it == held_.end()) continue;  // recorded meanwhile
+      Held& held = it->second;
+      if (!s.ok()) {
+        held.renew_at = now + kRenewRetry;
+      } else if ((*kept)[i]) {
+        held.lease_until = now + ids[i].second;
+        held.renew_at = held.lease_until - ids[i].second / 2;
+        ++n;
+      } else {
+        held.renew_at = TimePoint::max();  // lost to another claimer: its outcome will be too
+      }
+    }
+    stats_.renewed += n;
+    renewed += n;
+  }
+  return renewed;
+}
+
+void OutboxPump::Work() {
+  while (true) {
+    LaneBatcher<Job>::Batch batch;
+    {
+      MutexLock lock(mu_);
+      while (!stopping_ && !queue_.Ready()) work_cv_.Wait(lock);
+      if (stopping_) return;
+      batch = std::move(*queue_.Take());
+    }
+    DeliverBatch(batch);
+    {
+      MutexLock lock(mu_);
+      queue_.Done(batch.lane);
+    }
+    work_cv_.SignalAll();  // the lane has room again
+  }
+}
+
+int64_t OutboxPump::RunOnce() {
+  std::vector<std::string> topics;
+  {
+    MutexLock lock(mu_);
+    topics = DueTopics();
+  }
+  RenewLeases();
+  if (!topics.empty()) Round(topics);
+  int64_t handed = 0;
+  while (true) {
+    LaneBatcher<Job>::Batch batch;
+    {
+      MutexLock lock(mu_);
+      if (stopping_ || !queue_.Ready()) break;
+      batch = std::move(*queue_.Take());
+    }
+    handed += static_cast<int64_t>(batch.items.size());
+    DeliverBatch(batch);
+    MutexLock lock(mu_);
+    queue_.Done(batch.lane);
+  }
+  return handed;
+}
+
+void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
+  const std::string source = batch.items.front().source;
+  std::vector<OutboxItem> items;
+  items.reserve(batch.items.size());
+  for (Job& job : batch.items) items.push_back(std::move(job.item));
+  std::vector<Delivery> outcomes = courier_.Deliver(source, items, owner_);
+  outcomes.resize(items.size(), Delivery{DeliveryOutcome::kRetry, "no outcome from the courier"});
+
+  // Record every outcome in one write (one durable commit for the batch).
+  auto lost = std::make_shared<std::vector<bool>>(items.size(), false);
+  const Outbox& outbox = outbox_;
+  const std::string owner = owner_;
+  auto record = [&outbox, owner, lost, &items, &outcomes](Transaction& tx) -> Status {
+    for (size_t i = 0; i < items.size(); ++i) {
+      const int64_t id = items[i].id;
+      const Delivery& d = outcomes[i];
+      Status s;
+      switch (d.outcome) {
+        case DeliveryOutcome::kDone:
+          s = outbox.Ack(tx, id, owner);
+          break;
+        case DeliveryOutcome::kRetry:
+          s = outbox.Fail(tx, id, owner, d.error);
+          break;
+        case DeliveryOutcome::kGiveUp:
+          s = outbox.Bury(tx, id, owner, d.error);
+          break;
+        case DeliveryOutcome::kRecorded:
+          continue;
+      }
+      // The lease passed to another claimer, which delivers the item again (receivers are
+      // idempotent): not worth failing the others' records for.
+      if (s.code() == StatusCode::kFailedPrecondition) {
+        (*lost)[i] = true;
+        continue;
+      }
+      RETURN_IF_ERROR(s);
+    }
+    return Status();
+  };
+  const bool any = std::any_of(outcomes.begin(), outcomes.end(), [](const Delivery& d) {
+    return d.outcome != DeliveryOutcome::kRecorded;
+  });
+  // Waited for: `record` refers to this frame.
+  const Status s = any ? courier_.Submit(source, record).get() : Status();
+  if (!s.ok()) {
+    // Nothing recorded: the leases run out and the items are delivered again.
+    log::Warn(options_.log_prefix + ".delivery_record_failed",
+              {{"source", source},
+               {"items", static_cast<int64_t>(items.size())},
+               {"error", s.ToString()}});
+  }
+  Stats counted;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const OutboxItem& item = items[i];
+    const Delivery& d = outcomes[i];
+    if (d.outcome == DeliveryOutcome::kRecorded) {
+      ++counted.recorded;
+      continue;
+    }
+    if (!s.ok()) continue;
+    if ((*lost)[i]) {
+      ++counted.lost;
+      continue;
+    }
+    if (d.outcome == DeliveryOutcome::kDone) {
+      ++counted.delivered;
+      continue;
+    }
+    const bool dead = d.outcome == DeliveryOutcome::kGiveUp ||
+                      item.attempts >= outbox_.Policy(item.topic).max_attempts;
+    ++(dead ? counted.dead : counted.retried);
+    log::Warn(options_.log_prefix + (dead ? ".delivery_dead" : ".delivery_failed"),
+              {{"source", source},
+               {"topic", item.topic},
+               {"key", item.dedupe_key},
+               {"attempt", item.attempts},
+               {"error", d.error}});
+  }
+  MutexLock lock(mu_);
+  stats_.delivered += counted.delivered;
+  stats_.retried += counted.retried;
+  stats_.dead += counted.dead;
+  stats_.lost += counted.lost;
+  stats_.recorded += counted.recorded;
+  for (const OutboxItem& item : items) held_.erase({source, item.id});
+  size_t& held = held_per_source_[source];
+  held -= std::min(held, items.size());
+  if (!starved_.empty()) {
+    more_.insert(starved_.begin(), starved_.end());
+    starved_.clear();
+    dispatch_cv_.Signal();
+  }
+}
+
+}  // namespace chukan::store

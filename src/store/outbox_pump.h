@@ -1,0 +1,215 @@
+// OutboxPump: the one loop that delivers outboxes — the hub's (hub::Deliverer: permits and
+// results to the organisations' servers) and the tenants' (server::LinkageSender: permit
+// requests and answers to the hub). It owns everything the two have in common: the dispatcher
+// and worker threads, the wake-ups, polling, claiming in batches from several databases (one
+// per tenant, or the hub's one), lease renewal, and recording each outcome (acknowledged,
+// retried after the topic's backoff, or dead). What a message is and how it is sent stays with
+// an OutboxCourier.
+//
+// Per topic, the outbox's DeliveryPolicy (Outbox::Policy) says how often the pump looks for due
+// items (poll_interval), how many it claims from one database at once (batch), how long a claim
+// holds them (lease), and how failures are retried (max_attempts, backoff_base, backoff_cap,
+// applied by Outbox::Fail).
+//
+// Threads (Start): one dispatcher claims, for each topic whose poll is due (or after Notify(),
+// or at once again after a claim that filled its batch), up to the topic's batch from every
+// source that holds fewer than `in_hand` items in the pump, into a LaneBatcher with one lane per
+// source, topic and OutboxCourier::Lane (e.g. the receiving organisation). `threads` workers
+// take the oldest item whose lane has fewer than `peer_requests` deliveries in flight, with the
+// other items waiting in that lane (up to `batch_items`), and hand them to the courier in one
+// Deliver call. One source (a tenant) with a slow or failing receiver therefore holds at most
+// `peer_requests` workers and `in_hand` claimed items (all together hold at most 4 · in_hand);
+// the others go on. The dispatcher renews
+// the leases of the items the pump holds (waiting or in flight) once half their lease passed.
+//
+// Waiting: the pump reads time only from its Clock; its threads wait on one condition variable
+// until the next poll or renewal (by that clock, looked at again at least every second) or a
+// wake-up (Notify, room freed, Stop). Tests use a FakeClock and call RunOnce() on their own
+// thread (no pump threads at all), or start the pump and wake it with Notify().
+//
+// Thread-safety: Notify, Stop, stats and RenewLeases are thread-safe. RunOnce must not be
+// called while the pump is started.
+#ifndef CHUKAN_STORE_OUTBOX_PUMP_H_
+#define CHUKAN_STORE_OUTBOX_PUMP_H_
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/lane_batcher.h"
+#include "common/mutex.h"
+#include "common/status.h"
+#include "store/database.h"
+#include "store/outbox.h"
+
+namespace chukan::store {
+
+// What became of one item handed to OutboxCourier::Deliver.
+enum class DeliveryOutcome {
+  // Nothing more to send: delivered, or answered for good (e.g. refused by a receiver that will
+  // never take it). Acknowledged.
+  kDone,
+  // Failed for now (no answer, 5xx …): retried after the topic's backoff; dead after its
+  // max_attempts.
+  kRetry,
+  // Failed for good (e.g. an item the courier cannot read): dead at once, kept for an operator.
+  kGiveUp,
+  // The courier already recorded the outcome itself (Outbox::Ack/Fail in its own write, with
+  // the state change the answer causes): the pump writes nothing.
+  kRecorded,
+};
+struct Delivery {
+  DeliveryOutcome outcome = DeliveryOutcome::kRetry;
+  std::string error;  // kRetry, kGiveUp: stored as the item's last_error
+};
+
+// The side of a delivery that knows its messages. Implemented by hub::Deliverer and
+// server::LinkageSender; its methods are called on the pump's threads (Deliver concurrently for
+// different lanes) and must not call back into the pump, except Notify.
+class OutboxCourier {
+ public:
+  using WriteFn = std::function<Status(Transaction&)>;
+  virtual ~OutboxCourier() = default;
+  // The sources (databases) to claim from now, each by a name that is stable for the source
+  // (e.g. the tenant id; "" for a single database). Called once per dispatcher round.
+  virtual Result<std::vector<std::string>> Sources() = 0;
+  // Runs `write` in one write transaction of `source`'s database; the future is ready once the
+  // write is durable (or failed). Usually through the database's group committer.
+  virtual std::future<Status> Submit(const std::string& source, WriteFn write) = 0;
+  // Items of one source and topic with the same lane may travel together (e.g. the receiving
+  // organisation). Default: one lane per source and topic.
+  virtual std::string Lane(const OutboxItem& /*item*/) { return {}; }
+  // Delivers `items` (one source, topic and lane; oldest first; leased by `owner`) and returns
+  // one Delivery per item, in order (a missing one counts as kRetry).
+  virtual std::vector<Delivery> Deliver(const std::string& source,
+                                        const std::vector<OutboxItem>& items,
+                                        const std::string& owner) = 0;
+  // Called by OutboxPump::Stop once no new delivery starts, before it waits for the deliveries
+  // in hand: a courier may cut them short here. Default: nothing.
+  virtual void OnStop() {}
+};
+
+struct OutboxPumpOptions {
+  // The topics to deliver; each by the outbox's Policy(topic).
+  std::vector<std::string> topics;
+  // Names this process's leases: "<instance>:<random boot id>". Start() releases, in every
+  // source, the leases of owners starting with "<instance>:" (this process's previous run).
+  std::string instance = "pump";
+  // Prefix of the log events: "<log_prefix>.delivery_failed" and so on.
+  std::string log_prefix = "outbox";
+  int threads = 4;
+  // Items per Deliver call at most (1 = one at a time), and Deliver calls in flight per lane.
+  int batch_items = 64;
+  int peer_requests = 2;
+  size_t batch_bytes = 8 << 20;
+  // Claimed items one source may have waiting or in flight in the pump, at most (a claimed
+  // item's lease runs meanwhile, and its payload is in memory); all sources together may have
+  // 4 · in_hand. 0: max(2 · threads, 4 · batch_items).
+  size_t in_hand = 0;
+};
+
+class OutboxPump {
+ public:
+  struct Stats {
+    int64_t claimed = 0;
+    int64_t delivered = 0;  // kDone, acknowledged
+    int64_t retried = 0;    // kRetry, pending again after the backoff
+    int64_t dead = 0;       // kGiveUp, or kRetry after the topic's max_attempts
+    int64_t recorded = 0;   // kRecorded by the courier
+    int64_t lost = 0;       // outcomes not recorded: the lease had passed to another claimer
+    int64_t renewed = 0;    // leases renewed
+    int64_t rounds = 0;     // dispatcher rounds (claims over every due topic and source)
+  };
+
+  // `outbox`, `courier` and `clock` must outlive the pump. kInvalidArgument for no topics, an
+  // empty instance, or threads, batch_items or peer_requests below 1.
+  static Result<std::unique_ptr<OutboxPump>> Create(const Outbox& outbox, OutboxCourier& courier,
+                                                    OutboxPumpOptions options,
+                                                    const Clock& clock = SystemClock::Get());
+  ~OutboxPump();  // Stop()
+  OutboxPump(const OutboxPump&) = delete;
+  OutboxPump& operator=(const OutboxPump&) = delete;
+
+  // Releases this instance's stale leases in every source (a source whose write fails is logged
+  // and skipped), then starts the dispatcher and the workers. Errors: those of Sources(), and
+  // kFailedPrecondition when started before (nothing started then).
+  Status Start() EXCLUDES(mu_);
+  // New work was committed: every topic is due at once.
+  void Notify() EXCLUDES(mu_);
+  // Stops claiming and taking batches, calls OutboxCourier::OnStop, waits for the deliveries in
+  // hand to finish and be recorded, joins the threads, and releases the leases of the items
+  // still waiting (claimable again at once). Idempotent; blocks.
+  void Stop() EXCLUDES(mu_);
+
+  // One dispatcher round and every delivery it led to, on the calling thread: renews due
+  // leases, claims what is due (as the dispatcher would now), delivers and records it. Returns
+  // the number of items handed to the courier. For tests and tools; not while started.
+  int64_t RunOnce() EXCLUDES(mu_);
+  // Renews the leases of held items whose lease is half gone; returns how many were renewed.
+  // The dispatcher calls it at each wake.
+  int64_t RenewLeases() EXCLUDES(mu_);
+
+  Stats stats() const EXCLUDES(mu_);
+  // The lease owner, "<instance>:<boot id>".
+  const std::string& owner() const { return owner_; }
+
+ private:
+  struct Job {
+    std::string source;
+    OutboxItem item;
+  };
+  struct Held {
+    std::string topic;
+    TimePoint lease_until;
+    TimePoint renew_at;  // when RenewLeases extends it
+  };
+  using Key = std::pair<std::string, int64_t>;  // source, item id
+
+  OutboxPump(const Outbox& outbox, OutboxCourier& courier, OutboxPumpOptions options,
+             const Clock& clock);
+  void Dispatch() EXCLUDES(mu_);
+  void Work() EXCLUDES(mu_);
+  // The topics to claim now (and forgets the wake-ups that made them due).
+  std::vector<std::string> DueTopics() REQUIRES(mu_);
+  // How long the dispatcher may sleep: until the next poll or lease renewal.
+  Duration UntilNextRound() const REQUIRES(mu_);
+  // Claims the due topics from every source into the queue.
+  void Round(const std::vector<std::string>& topics) EXCLUDES(mu_);
+  // Delivers one batch and records its outcomes.
+  void DeliverBatch(LaneBatcher<Job>::Batch& batch) EXCLUDES(mu_);
+
+  const Outbox& outbox_;
+  OutboxCourier& courier_;
+  const OutboxPumpOptions options_;
+  const Clock& clock_;
+  const std::string owner_;
+  const size_t in_hand_;
+
+  mutable Mutex mu_;
+  CondVar dispatch_cv_;  // the dispatcher: wake-ups, room, stop
+  CondVar work_cv_;      // the workers: batches, stop
+  LaneBatcher<Job> queue_ GUARDED_BY(mu_);
+  std::map<Key, Held> held_ GUARDED_BY(mu_);  // claimed, not yet recorded
+  std::map<std::string, size_t> held_per_source_ GUARDED_BY(mu_);
+  std::map<std::string, std::chrono::steady_clock::time_point> next_poll_ GUARDED_BY(mu_);
+  std::set<std::string> more_ GUARDED_BY(mu_);     // topics whose last claim filled its batch
+  std::set<std::string> starved_ GUARDED_BY(mu_);  // topics a source had no room for
+  bool notified_ GUARDED_BY(mu_) = false;
+  bool started_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  Stats stats_ GUARDED_BY(mu_);
+  std::thread dispatcher_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace chukan::store
+
+#endif  // CHUKAN_STORE_OUTBOX_PUMP_H_

@@ -1,0 +1,554 @@
+#include "store/outbox_pump.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "common/mutex.h"
+#include "store/store_test_util.h"
+
+namespace chukan::store {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::ElementsAre;
+
+// A delivery the fake courier saw.
+struct Call {
+  std::string source;
+  std::string owner;
+  std::vector<std::string> keys;
+  std::vector<int> attempts;
+  std::vector<TimePoint> lease_until;
+};
+
+// Writes run at once in a transaction of the source's database; deliveries are answered by
+// `deliver` (default: all done). The lane is the payload up to its first '|'.
+class FakeCourier : public OutboxCourier {
+ public:
+  using DeliverFn = std::function<std::vector<Delivery>(
+      const std::string& source, const std::vector<OutboxItem>& items, const std::string& owner)>;
+
+  std::map<std::string, std::shared_ptr<Database>> dbs;
+  std::set<std::string> broken;  // sources whose every write fails
+  DeliverFn deliver;
+  std::function<void()> on_stop;
+
+  Result<std::vector<std::string>> Sources() override {
+    std::vector<std::string> names;
+    for (const auto& [name, db] : dbs) names.push_back(name);
+    for (const std::string& name : broken) names.push_back(name);
+    return names;
+  }
+
+  std::future<Status> Submit(const std::string& source, WriteFn write) override {
+    std::promise<Status> done;
+    done.set_value(Run(source, write));
+    return done.get_future();
+  }
+
+  std::string Lane(const OutboxItem& item) override {
+    const std::string p(item.payload.begin(), item.payload.end());
+    return p.substr(0, p.find('|'));
+  }
+
+  std::vector<Delivery> Deliver(const std::string& source, const std::vector<OutboxItem>& items,
+                                const std::string& owner) override {
+    Call call{source, owner, {}, {}, {}};
+    for (const OutboxItem& item : items) {
+      call.keys.push_back(item.dedupe_key);
+      call.attempts.push_back(item.attempts);
+      call.lease_until.push_back(item.lease_until);
+    }
+    {
+      MutexLock lock(mu_);
+      calls_.push_back(call);
+    }
+    if (deliver) return deliver(source, items, owner);
+    return std::vector<Delivery>(items.size(), Delivery{DeliveryOutcome::kDone, ""});
+  }
+
+  void OnStop() override {
+    if (on_stop) on_stop();
+  }
+
+  std::vector<Call> calls() {
+    MutexLock lock(mu_);
+    return calls_;
+  }
+
+ private:
+  Status Run(const std::string& source, const WriteFn& write) {
+    if (broken.count(source) > 0) return UnavailableError("database " + source + " is down");
+    auto it = dbs.find(source);
+    if (it == dbs.end()) return NotFoundError("no source " + source);
+    ASSIGN_OR_RETURN(auto tx, it->second->Begin());
+    RETURN_IF_ERROR(write(*tx));
+    return tx->Commit();
+  }
+
+  Mutex mu_;
+  std::vector<Call> calls_ GUARDED_BY(mu_);
+};
+
+std::vector<Delivery> All(size_t n, DeliveryOutcome outcome, const std::string& error = "") {
+  return std::vector<Delivery>(n, Delivery{outcome, error});
+}
+
+// A one-shot gate a delivery waits at.
+struct Gate {
+  std::promise<void> entered;
+  std::promise<void> open;
+  std::shared_future<void> opened = open.get_future().share();
+  std::once_flag entered_once;
+  std::once_flag open_once;
+  void Enter() {
+    std::call_once(entered_once, [&] { entered.set_value(); });
+    opened.wait();
+  }
+  void Open() {
+    std::call_once(open_once, [&] { open.set_value(); });
+  }
+};
+
+class OutboxPumpTest : public testing::StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    db_ = OutboxDatabase("a");
+    ASSERT_NE(db_, nullptr);
+    courier_.dbs["a"] = db_;
+    MakeOutbox({});
+  }
+
+  void MakeOutbox(std::map<std::string, DeliveryPolicy, std::less<>> topics) {
+    OutboxOptions o;
+    o.max_attempts = 5;
+    o.backoff_base = seconds(1);
+    o.backoff_cap = seconds(8);
+    o.jitter = 0;
+    o.topics = std::move(topics);
+    auto outbox = Outbox::Create(o, clock_);
+    ASSERT_OK(outbox);
+    outbox_ = std::move(*outbox);
+  }
+
+  // A database of its own with the outbox tables, as one tenant's.
+  std::shared_ptr<Database> OutboxDatabase(const std::string& name) {
+    StoreOptions o = Options();
+    o.data_dir = dir().File("data-" + name);
+    o.pg_prefix = o.pg_prefix + "_" + name;
+    TenantStore* s = OpenStore(o);
+    if (s == nullptr) return nullptr;
+    auto db = s->Platform();
+    EXPECT_OK(db);
+    if (!db.ok()) return nullptr;
+    EXPECT_OK(ApplyMigrations(**db, "outbox", OutboxMigrations()));
+    return *db;
+  }
+
+  std::unique_ptr<OutboxPump> Pump(OutboxPumpOptions o = {}) {
+    if (o.topics.empty()) o.topics = {"t"};
+    auto pump = OutboxPump::Create(*outbox_, courier_, o, clock_);
+    EXPECT_OK(pump);
+    return pump.ok() ? std::move(*pump) : nullptr;
+  }
+
+  // A pump whose leases are "<instance>:…".
+  std::unique_ptr<OutboxPump> Named(const std::string& instance) {
+    OutboxPumpOptions o;
+    o.instance = instance;
+    return Pump(o);
+  }
+
+  // A pump with `threads` workers that delivers one item at a time, one per lane.
+  std::unique_ptr<OutboxPump> OneAtATime(int threads, size_t in_hand = 0) {
+    OutboxPumpOptions o;
+    o.threads = threads;
+    o.in_hand = in_hand;
+    o.batch_items = 1;
+    o.peer_requests = 1;
+    return Pump(o);
+  }
+
+  // Enqueues `key` (payload "<lane>|<key>") in `db`; returns its id.
+  int64_t Enqueue(const std::string& key, const std::string& topic = "t",
+                  const std::string& lane = "x", Database* db = nullptr) {
+    Database& d = db ? *db : *db_;
+    auto tx = d.Begin();
+    EXPECT_OK(tx);
+    EXPECT_OK(outbox_->Enqueue(**tx, topic, key, ToBytes(lane + "|" + key), clock_.Now()));
+    EXPECT_OK((*tx)->Commit());
+    auto rtx = d.BeginRead();
+    auto row =
+        (*rtx)->QueryOne("SELECT id FROM outbox WHERE topic = ? AND dedupe_key = ?", {topic, key});
+    return row.ok() && *row ? (*row)->GetInt(0).value() : -1;
+  }
+
+  OutboxItem Get(int64_t id, Database* db = nullptr) {
+    auto item = outbox_->Get(db ? *db : *db_, id);
+    EXPECT_OK(item);
+    return item.ok() ? *item : OutboxItem{};
+  }
+
+  FakeClock clock_;
+  std::shared_ptr<Database> db_;
+  std::unique_ptr<Outbox> outbox_;
+  FakeCourier courier_;
+};
+
+TEST_P(OutboxPumpTest, DeliversAcknowledgesAndBatchesByLane) {
+  const int64_t k1 = Enqueue("k1", "t", "x");
+  const int64_t k2 = Enqueue("k2", "t", "x");
+  const int64_t k3 = Enqueue("k3", "t", "y");
+  auto pump = Pump();
+  ASSERT_NE(pump, nullptr);
+  EXPECT_EQ(pump->RunOnce(), 3);
+  const std::vector<Call> calls = courier_.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].source, "a");
+  EXPECT_EQ(calls[0].owner, pump->owner());
+  EXPECT_EQ(pump->owner().substr(0, 5), "pump:");
+  EXPECT_THAT(calls[0].keys, ElementsAre("k1", "k2"));  // one lane, one call
+  EXPECT_THAT(calls[0].attempts, ElementsAre(1, 1));
+  EXPECT_THAT(calls[0].lease_until,
+              ElementsAre(clock_.Now() + seconds(60), clock_.Now() + seconds(60)));
+  EXPECT_THAT(calls[1].keys, ElementsAre("k3"));
+  for (int64_t id : {k1, k2, k3}) {
+    const OutboxItem item = Get(id);
+    EXPECT_EQ(item.state, OutboxState::kDone);
+    EXPECT_TRUE(item.payload.empty());
+  }
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.claimed, 3);
+  EXPECT_EQ(st.delivered, 3);
+  EXPECT_EQ(st.retried, 0);
+  EXPECT_EQ(st.rounds, 1);
+  EXPECT_EQ(pump->RunOnce(), 0);  // nothing due, and the poll interval has not passed
+  EXPECT_EQ(pump->stats().rounds, 1);
+}
+
+TEST_P(OutboxPumpTest, RetriesAfterTheBackoffThenGivesUpAfterMaxAttempts) {
+  DeliveryPolicy p;
+  p.poll_interval = milliseconds(1);  // the backoff, not the poll, decides here
+  p.max_attempts = 3;
+  p.backoff_base = seconds(1);
+  p.backoff_cap = seconds(2);
+  MakeOutbox({{"t", p}});
+  const int64_t id = Enqueue("k");
+  courier_.deliver = [](const std::string&, const std::vector<OutboxItem>& items,
+                        const std::string&) {
+    return All(items.size(), DeliveryOutcome::kRetry, "HTTP 503");
+  };
+  auto pump = Pump();
+  ASSERT_NE(pump, nullptr);
+  const TimePoint t0 = clock_.Now();
+  EXPECT_EQ(pump->RunOnce(), 1);
+  OutboxItem item = Get(id);
+  EXPECT_EQ(item.state, OutboxState::kPending);
+  EXPECT_EQ(item.attempts, 1);
+  EXPECT_EQ(item.not_before, t0 + seconds(1));
+  EXPECT_EQ(item.last_error, "HTTP 503");
+
+  clock_.Advance(milliseconds(999));
+  EXPECT_EQ(pump->RunOnce(), 0);  // polled, but not due yet
+  clock_.Advance(milliseconds(1));
+  EXPECT_EQ(pump->RunOnce(), 1);
+  item = Get(id);
+  EXPECT_EQ(item.attempts, 2);
+  EXPECT_EQ(item.not_before, t0 + seconds(1) + seconds(2));  // doubled
+
+  clock_.Advance(seconds(2));
+  EXPECT_EQ(pump->RunOnce(), 1);
+  item = Get(id);
+  EXPECT_EQ(item.state, OutboxState::kDead);
+  EXPECT_EQ(item.attempts, 3);
+  EXPECT_EQ(item.last_error, "HTTP 503");
+  clock_.Advance(hours(1));
+  EXPECT_EQ(pump->RunOnce(), 0);  // never claimed again
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.retried, 2);
+  EXPECT_EQ(st.dead, 1);
+  EXPECT_EQ(st.delivered, 0);
+  EXPECT_EQ(courier_.calls().size(), 3u);
+}
+
+TEST_P(OutboxPumpTest, APermanentFailureIsDeadAtOnceAndRecordedOutcomesAreLeftAlone) {
+  const int64_t bad = Enqueue("bad", "t", "x");
+  const int64_t own = Enqueue("own", "t", "y");
+  const Outbox& outbox = *outbox_;
+  std::shared_ptr<Database> db = db_;
+  courier_.deliver = [&outbox, db](const std::string&, const std::vector<OutboxItem>& items,
+                                   const std::string& owner) {
+    if (items[0].dedupe_key == "bad") return All(1, DeliveryOutcome::kGiveUp, "malformed item");
+    // The courier records this one itself, as the server's sender does.
+    EXPECT_OK(outbox.Ack(*db, items[0].id, owner));
+    return All(1, DeliveryOutcome::kRecorded);
+  };
+  auto pump = Pump();
+  ASSERT_NE(pump, nullptr);
+  EXPECT_EQ(pump->RunOnce(), 2);
+  const OutboxItem dead = Get(bad);
+  EXPECT_EQ(dead.state, OutboxState::kDead);
+  EXPECT_EQ(dead.attempts, 1);  // of 5
+  EXPECT_EQ(dead.last_error, "malformed item");
+  EXPECT_EQ(Get(own).state, OutboxState::kDone);
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.dead, 1);
+  EXPECT_EQ(st.recorded, 1);
+  EXPECT_EQ(st.lost, 0);  // the pump did not try to acknowledge the recorded one again
+}
+
+TEST_P(OutboxPumpTest, PollsAtTheTopicsIntervalAndNotifyMakesEveryTopicDue) {
+  DeliveryPolicy p;
+  p.poll_interval = milliseconds(500);
+  MakeOutbox({{"t", p}});
+  auto pump = Pump();
+  ASSERT_NE(pump, nullptr);
+  EXPECT_EQ(pump->RunOnce(), 0);  // the first poll
+  Enqueue("a");
+  EXPECT_EQ(pump->RunOnce(), 0);
+  clock_.Advance(milliseconds(499));
+  EXPECT_EQ(pump->RunOnce(), 0);
+  clock_.Advance(milliseconds(1));
+  EXPECT_EQ(pump->RunOnce(), 1);  // the next poll, 500 ms after the first
+  Enqueue("b");
+  pump->Notify();
+  EXPECT_EQ(pump->RunOnce(), 1);  // at once
+  EXPECT_EQ(pump->stats().rounds, 3);
+}
+
+TEST_P(OutboxPumpTest, ANotifyWakesTheStartedPumpWithoutWaitingForThePoll) {
+  std::promise<void> got_a;
+  std::promise<void> got_b;
+  courier_.deliver = [&](const std::string&, const std::vector<OutboxItem>& items,
+                         const std::string&) {
+    (items[0].dedupe_key == "a" ? got_a : got_b).set_value();
+    return All(items.size(), DeliveryOutcome::kDone);
+  };
+  Enqueue("a");
+  OutboxPumpOptions o;
+  o.threads = 2;
+  auto pump = Pump(o);
+  ASSERT_NE(pump, nullptr);
+  ASSERT_OK(pump->Start());
+  // The first round claims "a"; the fake clock never moves, so no poll comes after it.
+  ASSERT_EQ(got_a.get_future().wait_for(seconds(30)), std::future_status::ready);
+  const int64_t b = Enqueue("b");
+  pump->Notify();
+  ASSERT_EQ(got_b.get_future().wait_for(seconds(30)), std::future_status::ready);
+  pump->Stop();
+  EXPECT_EQ(Get(b).state, OutboxState::kDone);
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.rounds, 2);  // the first, and the one Notify asked for
+  EXPECT_EQ(st.delivered, 2);
+}
+
+TEST_P(OutboxPumpTest, AnExpiredLeaseLetsAnotherClaimantTakeOver) {
+  const int64_t id = Enqueue("k");
+  Gate gate;
+  courier_.deliver = [&](const std::string&, const std::vector<OutboxItem>& items,
+                         const std::string& owner) {
+    if (owner.rfind("first:", 0) == 0) gate.Enter();  // hangs until the test opens it
+    return All(items.size(), DeliveryOutcome::kDone);
+  };
+  auto first = Named("first");
+  auto second = Named("second");
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  std::thread hung([&] { first->RunOnce(); });
+  gate.entered.get_future().wait();
+  clock_.Advance(seconds(59));
+  EXPECT_EQ(second->RunOnce(), 0);  // still leased
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(second->RunOnce(), 1);  // the lease ran out
+  gate.Open();
+  hung.join();
+  const std::vector<Call> calls = courier_.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_THAT(calls[1].attempts, ElementsAre(2));
+  EXPECT_EQ(calls[1].owner, second->owner());
+  EXPECT_EQ(Get(id).state, OutboxState::kDone);
+  EXPECT_EQ(second->stats().delivered, 1);
+  EXPECT_EQ(first->stats().delivered, 0);
+  EXPECT_EQ(first->stats().lost, 1);  // its acknowledgement found the item taken over
+}
+
+TEST_P(OutboxPumpTest, LeasesOfHeldItemsAreRenewedAtHalfTheirLease) {
+  const int64_t id = Enqueue("k");
+  Gate gate;
+  courier_.deliver = [&](const std::string&, const std::vector<OutboxItem>& items,
+                         const std::string& owner) {
+    if (owner.rfind("first:", 0) == 0) gate.Enter();
+    return All(items.size(), DeliveryOutcome::kDone);
+  };
+  auto first = Named("first");
+  auto second = Named("second");
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  const TimePoint t0 = clock_.Now();
+  std::thread delivering([&] { first->RunOnce(); });
+  gate.entered.get_future().wait();
+  clock_.Advance(seconds(29));
+  EXPECT_EQ(first->RenewLeases(), 0);  // less than half of the 60 s gone
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(first->RenewLeases(), 1);
+  EXPECT_EQ(Get(id).lease_until, t0 + seconds(30) + seconds(60));
+  clock_.Advance(seconds(59));  // past the first lease, within the renewed one
+  EXPECT_EQ(second->RunOnce(), 0);
+  gate.Open();
+  delivering.join();
+  EXPECT_EQ(Get(id).state, OutboxState::kDone);
+  EXPECT_EQ(first->stats().delivered, 1);
+  EXPECT_EQ(first->stats().renewed, 1);
+  EXPECT_EQ(first->stats().lost, 0);
+}
+
+TEST_P(OutboxPumpTest, StopLetsTheDeliveryInHandFinishAndReleasesTheRest) {
+  const int64_t a = Enqueue("a");
+  const int64_t b = Enqueue("b");
+  Gate gate;
+  courier_.deliver = [&](const std::string&, const std::vector<OutboxItem>& items,
+                         const std::string&) {
+    gate.Enter();
+    return All(items.size(), DeliveryOutcome::kDone);
+  };
+  courier_.on_stop = [&] { gate.Open(); };
+  auto pump = OneAtATime(1);
+  ASSERT_NE(pump, nullptr);
+  ASSERT_OK(pump->Start());
+  gate.entered.get_future().wait();  // "a" is being delivered, "b" waits in its lane
+  pump->Stop();
+  EXPECT_EQ(courier_.calls().size(), 1u);
+  EXPECT_EQ(Get(a).state, OutboxState::kDone);  // finished and recorded before Stop returned
+  const OutboxItem rest = Get(b);
+  EXPECT_EQ(rest.state, OutboxState::kPending);  // claimed, never sent: released
+  EXPECT_EQ(rest.attempts, 1);
+  EXPECT_EQ(rest.not_before, clock_.Now());
+  EXPECT_EQ(pump->stats().delivered, 1);
+  pump->Stop();  // idempotent
+  // Another claimant has it at once.
+  courier_.deliver = nullptr;
+  auto next = Named("next");
+  ASSERT_NE(next, nullptr);
+  EXPECT_EQ(next->RunOnce(), 1);
+  EXPECT_EQ(Get(b).state, OutboxState::kDone);
+}
+
+TEST_P(OutboxPumpTest, EachTopicHasItsOwnPollBatchLeaseAndRetry) {
+  // poll, batch, lease, max attempts, backoff base and cap
+  const DeliveryPolicy fast{milliseconds(100), 2, seconds(10), 2, seconds(1), seconds(1)};
+  const DeliveryPolicy slow{seconds(1), 5, seconds(30), 5, seconds(4), seconds(8)};
+  MakeOutbox({{"fast", fast}, {"slow", slow}});
+  std::map<std::string, int64_t> ids;
+  for (const std::string k : {"f1", "f2", "f3"}) ids[k] = Enqueue(k, "fast");
+  for (const std::string k : {"s1", "s2", "s3"}) ids[k] = Enqueue(k, "slow");
+  courier_.deliver = [](const std::string&, const std::vector<OutboxItem>& items,
+                        const std::string&) {
+    return All(items.size(), DeliveryOutcome::kRetry, "HTTP 503");
+  };
+  OutboxPumpOptions o;
+  o.topics = {"fast", "slow"};
+  auto pump = Pump(o);
+  ASSERT_NE(pump, nullptr);
+  const TimePoint t0 = clock_.Now();
+
+  EXPECT_EQ(pump->RunOnce(), 5);  // fast: its batch of 2; slow: all 3
+  std::vector<Call> calls = courier_.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_THAT(calls[0].keys, ElementsAre("f1", "f2"));
+  EXPECT_THAT(calls[0].lease_until, ElementsAre(t0 + seconds(10), t0 + seconds(10)));
+  EXPECT_THAT(calls[1].keys, ElementsAre("s1", "s2", "s3"));
+  EXPECT_EQ(calls[1].lease_until[0], t0 + seconds(30));
+  EXPECT_EQ(Get(ids["f1"]).not_before, t0 + seconds(1));
+  EXPECT_EQ(Get(ids["s1"]).not_before, t0 + seconds(4));
+
+  EXPECT_EQ(pump->RunOnce(), 1);  // fast filled its batch: claimed again at once
+  EXPECT_EQ(Get(ids["f3"]).attempts, 1);
+
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(pump->RunOnce(), 2);  // f1, f2: second attempt, fast's last
+  EXPECT_EQ(pump->RunOnce(), 1);  // f3
+  for (const std::string k : {"f1", "f2", "f3"}) {
+    EXPECT_EQ(Get(ids[k]).state, OutboxState::kDead) << k;
+  }
+
+  clock_.Advance(seconds(3));
+  EXPECT_EQ(pump->RunOnce(), 3);  // the slow ones' second attempt, 4 s after the first
+  const OutboxItem s1 = Get(ids["s1"]);
+  EXPECT_EQ(s1.state, OutboxState::kPending);
+  EXPECT_EQ(s1.attempts, 2);
+  EXPECT_EQ(s1.not_before, t0 + seconds(4) + seconds(8));
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.dead, 3);     // f1, f2, f3 at their second attempt
+  EXPECT_EQ(st.retried, 9);  // f1, f2, f3 once; s1, s2, s3 twice
+}
+
+TEST_P(OutboxPumpTest, OneSourcesHangingOrFailingDeliveriesDoNotHoldUpAnother) {
+  std::shared_ptr<Database> second = OutboxDatabase("b");
+  ASSERT_NE(second, nullptr);
+  courier_.dbs["b"] = second;
+  courier_.broken.insert("down");  // a third tenant whose database fails every write
+  const int64_t a1 = Enqueue("a1");
+  const int64_t a2 = Enqueue("a2");
+  const int64_t b1 = Enqueue("b1", "t", "x", second.get());
+  Gate gate;
+  std::promise<void> got_b;
+  courier_.deliver = [&](const std::string& source, const std::vector<OutboxItem>& items,
+                         const std::string&) {
+    if (source == "a") {
+      gate.Enter();  // tenant a's receiver hangs until the pump stops
+      return All(items.size(), DeliveryOutcome::kRetry, "timeout");
+    }
+    got_b.set_value();
+    return All(items.size(), DeliveryOutcome::kDone);
+  };
+  courier_.on_stop = [&] { gate.Open(); };
+  auto pump = OneAtATime(2, 1);  // each tenant may hold one claimed item
+  ASSERT_NE(pump, nullptr);
+  ASSERT_OK(pump->Start());  // "down" cannot release its leases: logged, the others start
+  gate.entered.get_future().wait();
+  ASSERT_EQ(got_b.get_future().wait_for(seconds(30)), std::future_status::ready);
+  pump->Stop();
+  EXPECT_EQ(Get(b1, second.get()).state, OutboxState::kDone);
+  const OutboxItem first = Get(a1);
+  EXPECT_EQ(first.state, OutboxState::kPending);
+  EXPECT_EQ(first.last_error, "timeout");
+  // Never claimed: a's one place was a1's, while b's own place took b1.
+  EXPECT_EQ(Get(a2).state, OutboxState::kPending);
+  EXPECT_EQ(Get(a2).attempts, 0);
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.delivered, 1);
+  EXPECT_EQ(st.retried, 1);
+}
+
+TEST_P(OutboxPumpTest, CreateRefusesBadOptions) {
+  OutboxPumpOptions none;
+  none.topics = {};
+  EXPECT_THAT(OutboxPump::Create(*outbox_, courier_, none, clock_),
+              chukan::testing::StatusIs(StatusCode::kInvalidArgument));
+  OutboxPumpOptions zero;
+  zero.topics = {"t"};
+  zero.threads = 0;
+  EXPECT_THAT(OutboxPump::Create(*outbox_, courier_, zero, clock_),
+              chukan::testing::StatusIs(StatusCode::kInvalidArgument));
+  OutboxOptions bad;
+  DeliveryPolicy p;
+  p.batch = 0;
+  bad.topics["t"] = p;
+  EXPECT_THAT(
+      Outbox::Create(bad, clock_),
+      chukan::testing::StatusIs(StatusCode::kInvalidArgument, ::testing::HasSubstr("topic \"t\"")));
+}
+
+CHUKAN_INSTANTIATE_BOTH_BACKENDS(OutboxPumpTest);
+
+}  // namespace
+}  // namespace chukan::store
