@@ -74,6 +74,8 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
                                const std::string& owner) {
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, env_.Tenant(tenant));
   if (items.empty()) return Status();
+  // Without a hub nothing can be sent; the items keep their leases and are retried.
+  if (env_.hub == nullptr) return FailedPreconditionError("linkage: this server has no hub");
   store::Outbox* outbox = &env_.outbox;
   const std::string topic = items.front().topic;
   const bool permits = topic == kTopicPermitRequest;
