@@ -26,7 +26,7 @@
 #include "crypto/bytes.h"
 #include "crypto/sealed_box.h"
 #include "http/client.h"
-#include "http/json.h"
+#include "json/json.h"
 #include "pki/certificate_authority.h"
 #include "server_process.h"
 #include "test_node.h"
@@ -183,7 +183,7 @@ int Run(int argc, char** argv) {
           auto r2 = post(*provider_client, "/hub/v1/codes", body);
           if (!r.ok() || r->status != 200 || !r2.ok() || r2->status != 200) continue;
           codes[static_cast<size_t>(i)] =
-              http::ParseJsonObject(r->body)->GetString("subject_code", 64).value_or("");
+              json::ParseJsonObject(r->body)->GetString("subject_code", 64).value_or("");
         }
       });
     }
@@ -219,7 +219,7 @@ int Run(int argc, char** argv) {
             }
             continue;
           }
-          ids[k] = http::ParseJsonObject(r->body)->GetString("permit_id", 64).value_or("");
+          ids[k] = json::ParseJsonObject(r->body)->GetString("permit_id", 64).value_or("");
         }
       });
     }

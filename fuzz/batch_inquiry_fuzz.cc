@@ -22,7 +22,7 @@
 namespace {
 
 using chukan::Result;
-using chukan::replica::ByteSource;
+using chukan::replica_io::ByteSource;
 
 class SmallReads final : public ByteSource {
  public:
@@ -46,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   chukan::server::BatchOptions options;
   options.charset =
-      (data[0] & 0x80) != 0 ? chukan::replica::Charset::kCp932 : chukan::replica::Charset::kUtf8;
+      (data[0] & 0x80) != 0 ? chukan::replica_io::Charset::kCp932 : chukan::replica_io::Charset::kUtf8;
   options.max_lines = 50;
   options.max_line_bytes = 512;
   const size_t read_size = 1 + (data[0] & 0x7F);

@@ -23,9 +23,9 @@
 namespace {
 
 using chukan::Result;
-using chukan::replica::ByteSource;
-using chukan::replica::CsvOptions;
-using chukan::replica::CsvReader;
+using chukan::replica_io::ByteSource;
+using chukan::replica_io::CsvOptions;
+using chukan::replica_io::CsvReader;
 
 class SmallReads final : public ByteSource {
  public:
@@ -62,12 +62,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Result<bool> more = reader.Next();
     if (!more.ok() || !*more) break;
     records.emplace_back(reader.fields().begin(), reader.fields().end());
-    chukan::replica::AppendCsvRecord(rewritten, reader.fields());
+    chukan::replica_io::AppendCsvRecord(rewritten, reader.fields());
   }
 
   // Round trip of what was accepted (quoting adds bytes, so lift the record limit).
   options.max_record_bytes = 8192;
-  chukan::replica::StringSource again_src(rewritten);
+  chukan::replica_io::StringSource again_src(rewritten);
   CsvReader again(again_src, options);
   for (const auto& record : records) {
     Result<bool> more = again.Next();

@@ -15,7 +15,7 @@
 #include <sstream>
 #include <thread>
 
-#include "http/json.h"
+#include "json/json.h"
 #include "hub/hub_config.h"
 #include "hub/hub_process.h"
 #include "pki/certificate_authority.h"

@@ -3,7 +3,7 @@
 #include <charconv>
 
 #include "common/log.h"
-#include "http/json.h"
+#include "json/json.h"
 
 namespace chukan::http {
 
@@ -71,13 +71,13 @@ std::string BatchRequestJson(const std::vector<std::string>& items) {
 }
 
 Result<std::vector<std::string>> ParseBatchRequest(std::string_view body) {
-  ASSIGN_OR_RETURN(JsonObject o, ParseJsonObject(body, {kMaxBatchBytes, 12}));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(body, {kMaxBatchBytes, 12}));
   RETURN_IF_ERROR(o.RejectUnknownFields({"items"}));
-  ASSIGN_OR_RETURN(std::vector<JsonObject> items, o.GetObjectArray("items", kMaxBatchItems));
+  ASSIGN_OR_RETURN(std::vector<json::JsonObject> items, o.GetObjectArray("items", kMaxBatchItems));
   if (items.empty()) return InvalidArgumentError("field \"items\": empty");
   std::vector<std::string> out;
   out.reserve(items.size());
-  for (const JsonObject& item : items) out.push_back(item.Text());
+  for (const json::JsonObject& item : items) out.push_back(item.Text());
   return out;
 }
 
@@ -146,19 +146,19 @@ Delivery Classify(const Result<Response>& answer) {
 }
 
 Result<std::vector<Response>> ParseBatchResponse(std::string_view body, size_t expected) {
-  ASSIGN_OR_RETURN(JsonObject o, ParseJsonObject(body, {kMaxBatchBytes, 12}));
-  ASSIGN_OR_RETURN(std::vector<JsonObject> results, o.GetObjectArray("results", kMaxBatchItems));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(body, {kMaxBatchBytes, 12}));
+  ASSIGN_OR_RETURN(std::vector<json::JsonObject> results, o.GetObjectArray("results", kMaxBatchItems));
   if (results.size() != expected) {
     return InvalidArgumentError("batch response: " + std::to_string(results.size()) +
                                 " results for " + std::to_string(expected) + " items");
   }
   std::vector<Response> out;
   out.reserve(results.size());
-  for (const JsonObject& r : results) {
+  for (const json::JsonObject& r : results) {
     ASSIGN_OR_RETURN(int64_t status, r.GetInt("status", 100, 599));
     std::string text;
     if (r.Has("body")) {
-      ASSIGN_OR_RETURN(JsonObject b, r.GetObject("body"));
+      ASSIGN_OR_RETURN(json::JsonObject b, r.GetObject("body"));
       text = b.Text();
     }
     out.push_back(Response::Json(static_cast<int>(status), std::move(text)));

@@ -17,7 +17,7 @@
 
 namespace chukan::http {
 
-// A pull-based source of body bytes. Same contract as replica::ByteSource, so an adapter is one
+// A pull-based source of body bytes. Same contract as replica_io::ByteSource, so an adapter is one
 // line.
 class BodyReader {
  public:

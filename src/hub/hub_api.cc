@@ -3,7 +3,7 @@
 #include "common/log.h"
 #include "crypto/bytes.h"
 #include "http/api_util.h"
-#include "http/json.h"
+#include "json/json.h"
 #include "linkage/envelope.h"
 #include "linkage/permit.h"
 
@@ -12,7 +12,7 @@ namespace {
 
 constexpr size_t kMaxSmallBody = 16 * 1024;
 
-using http::IdField;
+using json::IdField;
 using http::QueryInt;
 
 // Errors as every chukan API answers them (http::ReasonErrorResponse).
@@ -21,7 +21,7 @@ http::Response ErrorResponse(const Status& s, const RequestId& rid) {
 }
 
 Result<PermitRequest> ParsePermitRequest(std::string_view body) {
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {kMaxSmallBody, 3}));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(body, {kMaxSmallBody, 3}));
   RETURN_IF_ERROR(o.RejectUnknownFields({"provider", "procedure", "tm", "layout_version",
                                          "subject_code", "reply_key", "reference", "query"}));
   PermitRequest r;
@@ -53,7 +53,7 @@ Result<PermitRequest> ParsePermitRequest(std::string_view body) {
 // 201 with the permit's id (200 when the reference was asked before), or 403 REFUSED with the
 // hub's reason code.
 Result<http::Response> PermitResponse(const PermitOutcome& out, const RequestId& rid) {
-  http::JsonWriter w;
+  json::JsonWriter w;
   if (!out.permitted) {
     w.BeginObject()
         .Key("error")
@@ -145,11 +145,11 @@ Status HubApi::Register(http::Router& router) {
         kMaxSmallBody,
         [this](const OrgRecord& caller, http::Request&,
                const std::string& body) -> Result<http::Response> {
-          ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {kMaxSmallBody, 2}));
+          ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(body, {kMaxSmallBody, 2}));
           RETURN_IF_ERROR(o.RejectUnknownFields({"resident_id"}));
           ASSIGN_OR_RETURN(ResidentId rid, IdField<ResidentId>(o, "resident_id"));
           ASSIGN_OR_RETURN(SubjectCode code, hub_.IssueCode(caller.code, rid));
-          http::JsonWriter w;
+          json::JsonWriter w;
           w.BeginObject().Key("subject_code").String(code.str()).EndObject();
           ASSIGN_OR_RETURN(std::string json, w.Finish());
           return http::Response::Json(200, std::move(json));
@@ -240,7 +240,7 @@ Status HubApi::Register(http::Router& router) {
                 ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
                 ASSIGN_OR_RETURN(std::vector<RecordView> records,
                                  hub_.ListRecords(caller.code, after, static_cast<int>(limit)));
-                http::JsonWriter w;
+                json::JsonWriter w;
                 w.BeginObject().Key("records").BeginArray();
                 for (const RecordView& r : records) {
                   w.BeginObject()
@@ -301,7 +301,7 @@ Status HubApi::Register(http::Router& router) {
         [this](const OrgRecord&, http::Request& req, const std::string&) -> Result<http::Response> {
           ASSIGN_OR_RETURN(OrgCode code, OrgCode::Parse(req.PathParam("org_code").value_or("")));
           ASSIGN_OR_RETURN(OrgRecord org, hub_.FindOrg(code));
-          http::JsonWriter w;
+          json::JsonWriter w;
           w.BeginObject()
               .Key("org_code")
               .String(org.code.str())

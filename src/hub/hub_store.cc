@@ -7,7 +7,7 @@
 #include "common/utf8.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
-#include "http/json.h"
+#include "json/json.h"
 
 namespace chukan::hub {
 namespace {

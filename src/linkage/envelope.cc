@@ -1,7 +1,7 @@
 #include "linkage/envelope.h"
 
 #include "crypto/canonical_json.h"
-#include "http/json.h"
+#include "json/json.h"
 
 namespace chukan::linkage {
 namespace {
@@ -9,9 +9,9 @@ namespace {
 // base64url text of kMaxSealedBytes, plus the other fields.
 constexpr size_t kMaxDocumentBytes = kMaxSealedBytes / 3 * 4 + 4096;
 
-using http::IdField;
+using json::IdField;
 
-Result<SignedDocument> ParsePair(const http::JsonObject& o, std::string_view doc_field,
+Result<SignedDocument> ParsePair(const json::JsonObject& o, std::string_view doc_field,
                                  std::string_view sig_field) {
   SignedDocument out;
   ASSIGN_OR_RETURN(out.document, o.GetString(doc_field, kMaxDocumentBytes));
@@ -27,7 +27,7 @@ Result<SignedDocument> ParsePair(const http::JsonObject& o, std::string_view doc
 }  // namespace
 
 std::string EnvelopeDocument(const Envelope& e) {
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject()
       .Key("format")
       .String(kEnvelopeFormat)
@@ -46,7 +46,7 @@ std::string EnvelopeDocument(const Envelope& e) {
 }
 
 Result<Envelope> ParseEnvelopeDocument(std::string_view document) {
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(document, {kMaxDocumentBytes, 2}));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(document, {kMaxDocumentBytes, 2}));
   RETURN_IF_ERROR(o.RejectUnknownFields(
       {"format", "permit_id", "provider", "inquirer", "sealed_at_ms", "sealed"}));
   ASSIGN_OR_RETURN(std::string format, o.GetString("format", 64));
@@ -86,7 +86,7 @@ Result<Envelope> VerifyEnvelope(const SignedDocument& signed_envelope,
 }
 
 std::string SignedEnvelopeJson(const SignedDocument& signed_envelope) {
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject()
       .Key("envelope")
       .String(signed_envelope.document)
@@ -97,13 +97,13 @@ std::string SignedEnvelopeJson(const SignedDocument& signed_envelope) {
 }
 
 Result<SignedDocument> ParseSignedEnvelopeJson(std::string_view body) {
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {kMaxEnvelopeMessageBytes, 2}));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(body, {kMaxEnvelopeMessageBytes, 2}));
   RETURN_IF_ERROR(o.RejectUnknownFields({"envelope", "signature"}));
   return ParsePair(o, "envelope", "signature");
 }
 
 std::string ProvisionResultJson(const ProvisionResult& r) {
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject()
       .Key("permit")
       .String(r.permit.document)
@@ -118,7 +118,7 @@ std::string ProvisionResultJson(const ProvisionResult& r) {
 }
 
 Result<ProvisionResult> ParseProvisionResultJson(std::string_view body) {
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {kMaxEnvelopeMessageBytes, 2}));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(body, {kMaxEnvelopeMessageBytes, 2}));
   RETURN_IF_ERROR(
       o.RejectUnknownFields({"permit", "permit_signature", "envelope", "envelope_signature"}));
   ProvisionResult r;

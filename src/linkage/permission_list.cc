@@ -7,7 +7,7 @@
 #include "common/utf8.h"
 #include "crypto/bytes.h"
 #include "crypto/canonical_json.h"
-#include "http/json.h"
+#include "json/json.h"
 #include "replica_io/byte_source.h"
 #include "replica_io/csv_reader.h"
 
@@ -32,7 +32,7 @@ std::string IndexKey(const JtCode& procedure, const TmCode& tm) {
   return procedure.str() + "/" + tm.str();
 }
 
-using http::IdField;
+using json::IdField;
 
 }  // namespace
 
@@ -97,11 +97,11 @@ Result<PermissionList> PermissionList::ParseSource(std::string_view text,
     return InvalidArgumentError(src + ": larger than " + std::to_string(kMaxPermissionFileBytes) +
                                 " bytes");
   }
-  replica::StringSource bytes(text);
-  replica::CsvOptions options;
+  replica_io::StringSource bytes(text);
+  replica_io::CsvOptions options;
   options.max_fields = 16;
   options.max_field_bytes = 4096;
-  replica::CsvReader reader(bytes, options);
+  replica_io::CsvReader reader(bytes, options);
   std::array<int, kColumns.size()> position;
   position.fill(-1);
   bool have_header = false;
@@ -213,7 +213,7 @@ const PermissionRule* PermissionList::Find(const OrgCode& inquirer, const JtCode
 }
 
 std::string PermissionList::Document() const {
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject()
       .Key("format")
       .String(kPermissionListFormat)
@@ -249,8 +249,8 @@ std::string PermissionList::Document() const {
 }
 
 Result<PermissionList> PermissionList::ParseDocument(std::string_view document) {
-  ASSIGN_OR_RETURN(http::JsonObject o,
-                   http::ParseJsonObject(document, {crypto::kCanonicalJsonMaxBytes, 3}));
+  ASSIGN_OR_RETURN(json::JsonObject o,
+                   json::ParseJsonObject(document, {crypto::kCanonicalJsonMaxBytes, 3}));
   RETURN_IF_ERROR(o.RejectUnknownFields(
       {"format", "version", "issued_at_ms", "expires_at_ms", "orgs", "rules"}));
   ASSIGN_OR_RETURN(std::string format, o.GetString("format", 64));
@@ -262,8 +262,8 @@ Result<PermissionList> PermissionList::ParseDocument(std::string_view document) 
   ASSIGN_OR_RETURN(int64_t issued, o.GetInt("issued_at_ms", 0, crypto::kCanonicalJsonMaxInteger));
   ASSIGN_OR_RETURN(int64_t expires, o.GetInt("expires_at_ms", 0, crypto::kCanonicalJsonMaxInteger));
   std::map<OrgCode, std::string> classes;
-  ASSIGN_OR_RETURN(std::vector<http::JsonObject> orgs, o.GetObjectArray("orgs", 100000));
-  for (const http::JsonObject& e : orgs) {
+  ASSIGN_OR_RETURN(std::vector<json::JsonObject> orgs, o.GetObjectArray("orgs", 100000));
+  for (const json::JsonObject& e : orgs) {
     RETURN_IF_ERROR(e.RejectUnknownFields({"org", "class"}));
     ASSIGN_OR_RETURN(OrgCode org, IdField<OrgCode>(e, "org"));
     ASSIGN_OR_RETURN(std::string cls, e.GetString("class", kMaxOrgClassBytes));
@@ -271,9 +271,9 @@ Result<PermissionList> PermissionList::ParseDocument(std::string_view document) 
     classes[org] = cls;
   }
   std::vector<PermissionRule> rules;
-  ASSIGN_OR_RETURN(std::vector<http::JsonObject> items,
+  ASSIGN_OR_RETURN(std::vector<json::JsonObject> items,
                    o.GetObjectArray("rules", kMaxPermissionRules));
-  for (const http::JsonObject& e : items) {
+  for (const json::JsonObject& e : items) {
     RETURN_IF_ERROR(
         e.RejectUnknownFields({"inquirer", "procedure", "provider", "tm", "legal_basis"}));
     PermissionRule r;
@@ -290,7 +290,7 @@ Result<PermissionList> PermissionList::ParseDocument(std::string_view document) 
 }
 
 std::string PublishedListJson(const SignedDocument& list) {
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject()
       .Key("list")
       .String(list.document)
@@ -302,8 +302,8 @@ std::string PublishedListJson(const SignedDocument& list) {
 
 Result<PermissionList> VerifyPublishedList(std::string_view body, const crypto::VerifyKey& hub_key,
                                            TimePoint now) {
-  ASSIGN_OR_RETURN(http::JsonObject o,
-                   http::ParseJsonObject(body, {2 * crypto::kCanonicalJsonMaxBytes, 2}));
+  ASSIGN_OR_RETURN(json::JsonObject o,
+                   json::ParseJsonObject(body, {2 * crypto::kCanonicalJsonMaxBytes, 2}));
   RETURN_IF_ERROR(o.RejectUnknownFields({"list", "signature"}));
   SignedDocument doc;
   ASSIGN_OR_RETURN(doc.document, o.GetString("list", crypto::kCanonicalJsonMaxBytes));

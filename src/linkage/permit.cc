@@ -2,7 +2,7 @@
 
 #include "common/utf8.h"
 #include "crypto/canonical_json.h"
-#include "http/json.h"
+#include "json/json.h"
 
 namespace chukan::linkage {
 namespace {
@@ -17,13 +17,13 @@ bool IsVersion(std::string_view v) {
   return true;
 }
 
-using http::IdField;
+using json::IdField;
 
 }  // namespace
 
-Result<std::map<std::string, std::string>> ParseQuery(const http::JsonObject& o) {
+Result<std::map<std::string, std::string>> ParseQuery(const json::JsonObject& o) {
   std::map<std::string, std::string> query;
-  ASSIGN_OR_RETURN(http::JsonObject q, o.GetObject("query"));
+  ASSIGN_OR_RETURN(json::JsonObject q, o.GetObject("query"));
   for (const std::string& key : q.Keys()) {
     if (query.size() == kMaxQueryConditions) break;  // CheckQuery reports the excess
     Result<std::string> value = q.GetString(key, kMaxQueryValueBytes);
@@ -77,7 +77,7 @@ Status CheckReference(std::string_view reference) {
 }
 
 std::string PermitDocument(const ProvisionPermit& p) {
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject()
       .Key("format")
       .String(kPermitFormat)
@@ -112,7 +112,7 @@ std::string PermitDocument(const ProvisionPermit& p) {
 }
 
 Result<ProvisionPermit> ParsePermitDocument(std::string_view document) {
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(document, {kMaxDocumentBytes, 3}));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(document, {kMaxDocumentBytes, 3}));
   RETURN_IF_ERROR(o.RejectUnknownFields(
       {"format", "permit_id", "issued_at_ms", "expires_at_ms", "inquirer", "provider", "procedure",
        "tm", "layout_version", "subject_code", "reply_key", "reference", "query"}));
@@ -202,7 +202,7 @@ size_t PermitLedger::size() const {
 }
 
 std::string SignedPermitJson(const SignedDocument& signed_permit) {
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject()
       .Key("permit")
       .String(signed_permit.document)
@@ -213,7 +213,7 @@ std::string SignedPermitJson(const SignedDocument& signed_permit) {
 }
 
 Result<SignedDocument> ParseSignedPermitJson(std::string_view body) {
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(body, {64 * 1024, 2}));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(body, {64 * 1024, 2}));
   RETURN_IF_ERROR(o.RejectUnknownFields({"permit", "signature"}));
   SignedDocument out;
   ASSIGN_OR_RETURN(out.document, o.GetString("permit", kMaxDocumentBytes));

@@ -100,13 +100,13 @@ class PermitLedger {
 };
 
 }  // namespace chukan::linkage
-namespace chukan::http {
+namespace chukan::json {
 class JsonObject;
 }
 namespace chukan::linkage {
 // Reads the "query" object of a permit (or of a permit request). Errors: kInvalidArgument, naming
 // a condition by its position in key order, never by its key (see CheckQuery).
-Result<std::map<std::string, std::string>> ParseQuery(const http::JsonObject& o);
+Result<std::map<std::string, std::string>> ParseQuery(const json::JsonObject& o);
 
 // The body of POST /node/v1/provision-requests: {"permit": "<document>", "signature": "<b64url>"}.
 std::string SignedPermitJson(const SignedDocument& signed_permit);

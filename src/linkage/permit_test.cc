@@ -6,7 +6,7 @@
 #include "common/canary_matchers.h"
 #include "common/status_matchers.h"
 #include "crypto/canonical_json.h"
-#include "http/json.h"
+#include "json/json.h"
 
 namespace chukan::linkage {
 namespace {
@@ -79,7 +79,7 @@ TEST(PermitTest, QueryErrorsNeverEchoKeysOrValues) {
                                       HasSubstr("query: condition 1 in key order: ")));
 
   auto parse = [](const std::string& query) {
-    Result<http::JsonObject> o = http::ParseJsonObject(R"({"query":)" + query + "}");
+    Result<json::JsonObject> o = json::ParseJsonObject(R"({"query":)" + query + "}");
     EXPECT_OK(o.status());
     return ParseQuery(*o).status();
   };

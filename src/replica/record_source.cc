@@ -14,9 +14,9 @@ namespace {
 constexpr std::string_view kAtenaColumn = "atena_no";
 
 // Passes bytes through and hashes them, so the import records the hash of what it received.
-class HashingSource final : public ByteSource {
+class HashingSource final : public replica_io::ByteSource {
  public:
-  explicit HashingSource(std::unique_ptr<ByteSource> inner) : inner_(std::move(inner)) {}
+  explicit HashingSource(std::unique_ptr<replica_io::ByteSource> inner) : inner_(std::move(inner)) {}
   Result<size_t> Read(char* buf, size_t n) override {
     ASSIGN_OR_RETURN(size_t got, inner_->Read(buf, n));
     hasher_.Update(std::string_view(buf, got));
@@ -28,7 +28,7 @@ class HashingSource final : public ByteSource {
   }
 
  private:
-  std::unique_ptr<ByteSource> inner_;
+  std::unique_ptr<replica_io::ByteSource> inner_;
   crypto::Blake2bHasher hasher_{32};
 };
 
@@ -42,7 +42,7 @@ std::string NotAnItem(const layout::LayoutVersion& version) {
 
 class CsvRecordSource final : public RecordSource {
  public:
-  CsvRecordSource(ByteSource& src, const layout::LayoutVersion& version)
+  CsvRecordSource(replica_io::ByteSource& src, const layout::LayoutVersion& version)
       : reader_(src), version_(version), values_(version.item_count()) {}
 
   Status ReadHeader() {
@@ -95,7 +95,7 @@ class CsvRecordSource final : public RecordSource {
 
  private:
   static constexpr size_t kSkip = static_cast<size_t>(-1);
-  CsvReader reader_;
+  replica_io::CsvReader reader_;
   const layout::LayoutVersion& version_;
   std::vector<size_t> column_to_item_;
   size_t atena_column_ = kSkip;
@@ -104,7 +104,7 @@ class CsvRecordSource final : public RecordSource {
 
 class JsonLinesRecordSource final : public RecordSource {
  public:
-  JsonLinesRecordSource(ByteSource& src, const layout::LayoutVersion& version)
+  JsonLinesRecordSource(replica_io::ByteSource& src, const layout::LayoutVersion& version)
       : reader_(src, ReaderOptions(version)), version_(version), values_(version.item_count()) {}
 
   Result<bool> Next(RowView& row, std::optional<RowProblem>& problem) override {
@@ -136,22 +136,22 @@ class JsonLinesRecordSource final : public RecordSource {
 
  private:
   // The reader may name atena_no and the version's item codes in its messages, no other key.
-  static JsonLinesOptions ReaderOptions(const layout::LayoutVersion& version) {
-    JsonLinesOptions options;
+  static replica_io::JsonLinesOptions ReaderOptions(const layout::LayoutVersion& version) {
+    replica_io::JsonLinesOptions options;
     options.nameable_key = [&version](std::string_view key) {
       return key == kAtenaColumn || version.ItemIndex(key).has_value();
     };
     return options;
   }
 
-  JsonLinesReader reader_;
+  replica_io::JsonLinesReader reader_;
   const layout::LayoutVersion& version_;
   std::vector<std::string_view> values_;
 };
 
 class StreamFactory final : public RecordSourceFactory {
  public:
-  StreamFactory(HashingSource* hashing, std::unique_ptr<ByteSource> decoded, FileFormat format)
+  StreamFactory(HashingSource* hashing, std::unique_ptr<replica_io::ByteSource> decoded, FileFormat format)
       : hashing_(hashing), decoded_(std::move(decoded)), format_(format) {}
 
   Result<std::unique_ptr<RecordSource>> Open(const layout::LayoutVersion& version) override {
@@ -180,7 +180,7 @@ class StreamFactory final : public RecordSourceFactory {
 
  private:
   HashingSource* hashing_;  // owned through decoded_
-  std::unique_ptr<ByteSource> decoded_;
+  std::unique_ptr<replica_io::ByteSource> decoded_;
   FileFormat format_;
   bool opened_ = false;
 };
@@ -197,11 +197,11 @@ Result<FileFormat> ParseFileFormat(std::string_view s) {
 }
 
 Result<std::unique_ptr<RecordSourceFactory>> MakeRecordSourceFactory(
-    std::unique_ptr<ByteSource> raw, FileFormat format, std::string_view charset) {
-  ASSIGN_OR_RETURN(Charset cs, ParseCharset(charset.empty() ? "utf-8" : charset));
+    std::unique_ptr<replica_io::ByteSource> raw, FileFormat format, std::string_view charset) {
+  ASSIGN_OR_RETURN(replica_io::Charset cs, replica_io::ParseCharset(charset.empty() ? "utf-8" : charset));
   auto hashing = std::make_unique<HashingSource>(std::move(raw));
   HashingSource* hashing_ptr = hashing.get();
-  ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> decoded, MakeDecodingSource(cs, std::move(hashing)));
+  ASSIGN_OR_RETURN(std::unique_ptr<replica_io::ByteSource> decoded, replica_io::MakeDecodingSource(cs, std::move(hashing)));
   return std::unique_ptr<RecordSourceFactory>(
       std::make_unique<StreamFactory>(hashing_ptr, std::move(decoded), format));
 }

@@ -73,7 +73,7 @@ class RecordSourceFactory {
 // The factory over a byte stream. `charset` is "utf-8" or a Shift_JIS/CP932 name
 // (replica_io ParseCharset). Errors: kInvalidArgument for an unknown charset.
 Result<std::unique_ptr<RecordSourceFactory>> MakeRecordSourceFactory(
-    std::unique_ptr<replica::ByteSource> raw, FileFormat format, std::string_view charset);
+    std::unique_ptr<replica_io::ByteSource> raw, FileFormat format, std::string_view charset);
 
 }  // namespace chukan::replica
 

@@ -788,7 +788,7 @@ Result<int64_t> ReplicaStore::Export(const TmCode& tm, const std::string& versio
   std::vector<std::string_view> fields;
   fields.push_back("atena_no");
   for (const layout::Item* item : v->items()) fields.push_back(item->code());
-  AppendCsvRecord(chunk, fields);
+  replica_io::AppendCsvRecord(chunk, fields);
 
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());  // one snapshot for the whole export
   int64_t count = 0;
@@ -811,7 +811,7 @@ Result<int64_t> ReplicaStore::Export(const TmCode& tm, const std::string& versio
       ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
       ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
       fields.assign(values.begin(), values.end());
-      AppendCsvRecord(chunk, fields);
+      replica_io::AppendCsvRecord(chunk, fields);
       ++count;
       if (chunk.size() >= (256 << 10)) {
         RETURN_IF_ERROR(sink(chunk));

@@ -61,7 +61,7 @@ class ReplicaStoreTest : public store::testing::StoreTest {
                               const std::string& idem = "", FileFormat format = FileFormat::kCsv,
                               const std::string& charset = "utf-8") {
     ASSIGN_OR_RETURN(auto factory,
-                     MakeRecordSourceFactory(std::make_unique<StringSource>(std::string(body)),
+                     MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(std::string(body)),
                                              format, charset));
     audited_.clear();
     return store_->Import({kTax, "", mode, idem, "client:test", "req-1"}, *factory,
@@ -273,7 +273,7 @@ TEST_P(ReplicaStoreTest, HeaderErrorsNeverEchoTheHeader) {
     EXPECT_THAT(r.status().message(), EchoesNoCanary());
     ASSERT_OK_AND_ASSIGN(
         auto factory,
-        MakeRecordSourceFactory(std::make_unique<StringSource>(c.file), FileFormat::kCsv, "utf-8"));
+        MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(c.file), FileFormat::kCsv, "utf-8"));
     EXPECT_THAT(store_->Reconcile(kTax, "", *factory),
                 StatusIs(StatusCode::kInvalidArgument, c.message));
   }
@@ -405,7 +405,7 @@ TEST_P(ReplicaStoreTest, ReconcileProblemsNeverEchoTheFile) {
   const std::string number(kCanaryAtenaNo);
   auto reconcile = [&](const std::string& body, FileFormat format,
                        const std::string& version = "") -> Result<ReconcileReport> {
-    ASSIGN_OR_RETURN(auto factory, MakeRecordSourceFactory(std::make_unique<StringSource>(body),
+    ASSIGN_OR_RETURN(auto factory, MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(body),
                                                            format, "utf-8"));
     return store_->Reconcile(kTax, version, *factory);
   };
@@ -505,7 +505,7 @@ TEST_P(ReplicaStoreTest, Reconcile) {
       kTaxHeader + TaxRow(1, 2026, "100") + TaxRow(2, 2026, "999") + TaxRow(4, 2026, "400");
   ASSERT_OK_AND_ASSIGN(
       auto factory,
-      MakeRecordSourceFactory(std::make_unique<StringSource>(original), FileFormat::kCsv, "utf-8"));
+      MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(original), FileFormat::kCsv, "utf-8"));
   ASSERT_OK_AND_ASSIGN(ReconcileReport r, store_->Reconcile(kTax, "", *factory));
   EXPECT_EQ(r.rows, 3);
   EXPECT_EQ(r.matching, 1);

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 
 Result<size_t> StringSource::Read(char* buf, size_t n) {
   const size_t k = std::min(n, data_.size() - pos_);
@@ -50,4 +50,4 @@ Result<size_t> FileSource::Read(char* buf, size_t n) {
   }
 }
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io

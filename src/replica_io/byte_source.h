@@ -14,7 +14,7 @@
 
 #include "common/status.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 
 class ByteSource {
  public:
@@ -73,6 +73,6 @@ class FileSource final : public ByteSource {
   std::string name_;
 };
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io
 
 #endif  // CHUKAN_REPLICA_IO_BYTE_SOURCE_H_

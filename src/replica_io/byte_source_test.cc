@@ -9,7 +9,7 @@
 #include "common/status_matchers.h"
 #include "common/test_util.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 namespace {
 
 using ::chukan::testing::StatusIs;
@@ -72,4 +72,4 @@ TEST(FileSourceTest, ReadErrorNamesTheSource) {
 }
 
 }  // namespace
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 namespace {
 
 std::string_view Trim(std::string_view s) {
@@ -195,4 +195,4 @@ Result<std::unique_ptr<ByteSource>> MakeDecodingSource(Charset charset,
   return inner;
 }
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io

@@ -15,7 +15,7 @@
 #include "common/status.h"
 #include "replica_io/byte_source.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 
 enum class Charset {
   kUtf8,
@@ -50,6 +50,6 @@ Result<std::unique_ptr<ByteSource>> MakeCp932ToUtf8Source(std::unique_ptr<ByteSo
 Result<std::unique_ptr<ByteSource>> MakeDecodingSource(Charset charset,
                                                        std::unique_ptr<ByteSource> inner);
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io
 
 #endif  // CHUKAN_REPLICA_IO_CHARSET_H_

@@ -12,11 +12,11 @@
 #include "common/status_matchers.h"
 #include "replica_io/test_sources.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 namespace {
 
-using ::chukan::replica::testing::ChunkedSource;
-using ::chukan::replica::testing::FailingSource;
+using ::chukan::replica_io::testing::ChunkedSource;
+using ::chukan::replica_io::testing::FailingSource;
 using ::chukan::testing::EchoesNoCanary;
 using ::chukan::testing::kCanaryName;
 using ::chukan::testing::StatusIs;
@@ -212,4 +212,4 @@ TEST(Cp932Test, MakeDecodingSourcePassesUtf8Through) {
 }
 
 }  // namespace
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 
 Result<size_t> ChunkBuffer::Refill(size_t keep_from, size_t* shift) {
   *shift = 0;
@@ -28,4 +28,4 @@ Result<size_t> ChunkBuffer::Refill(size_t keep_from, size_t* shift) {
   return got;
 }
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io

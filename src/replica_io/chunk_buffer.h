@@ -14,7 +14,7 @@
 #include "common/status.h"
 #include "replica_io/byte_source.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 
 class ChunkBuffer {
  public:
@@ -47,6 +47,6 @@ class ChunkBuffer {
   bool eof_ = false;
 };
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io
 
 #endif  // CHUKAN_REPLICA_IO_CHUNK_BUFFER_H_

@@ -7,7 +7,7 @@
 
 #include "common/utf8.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 namespace {
 
 // Bytes that end the fast scan of an unquoted field.
@@ -327,4 +327,4 @@ Status CsvReader::Scan() {
   return Status::Ok();
 }
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io

@@ -20,7 +20,7 @@
 #include "replica_io/byte_source.h"
 #include "replica_io/chunk_buffer.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 
 struct CsvOptions {
   // Raw bytes of one record, counting quotes, separators and the line ending.
@@ -114,6 +114,6 @@ class CsvReader {
   std::vector<std::string_view> fields_;
 };
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io
 
 #endif  // CHUKAN_REPLICA_IO_CSV_READER_H_

@@ -11,11 +11,11 @@
 #include "replica_io/charset.h"
 #include "replica_io/test_sources.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 namespace {
 
-using ::chukan::replica::testing::ChunkedSource;
-using ::chukan::replica::testing::FailingSource;
+using ::chukan::replica_io::testing::ChunkedSource;
+using ::chukan::replica_io::testing::FailingSource;
 using ::chukan::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -392,4 +392,4 @@ TEST(CsvReaderTest, EarlierCsvErrorWinsOverALaterDecodingError) {
 }
 
 }  // namespace
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io

@@ -2,7 +2,7 @@
 
 #include <array>
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 namespace {
 
 constexpr std::array<bool, 256> kNeedsQuotes = [] {
@@ -53,4 +53,4 @@ void AppendCsvRecord(std::string& out, std::span<const std::string_view> fields)
   out += '\n';
 }
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io

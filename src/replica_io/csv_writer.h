@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 
 // Appends one record to `out`: fields separated by commas, ended by LF (never CRLF). A field is
 // written between double quotes, with each " doubled, when it contains a comma, a double quote,
@@ -20,6 +20,6 @@ namespace chukan::replica {
 // not checked here. Never fails; allocates only by growing `out`.
 void AppendCsvRecord(std::string& out, std::span<const std::string_view> fields);
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io
 
 #endif  // CHUKAN_REPLICA_IO_CSV_WRITER_H_

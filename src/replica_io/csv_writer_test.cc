@@ -11,7 +11,7 @@
 #include "replica_io/csv_reader.h"
 #include "replica_io/test_sources.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 namespace {
 
 std::string Write(std::vector<std::string_view> fields) {
@@ -90,4 +90,4 @@ TEST(CsvWriterTest, RoundTripsThroughCsvReader) {
 }
 
 }  // namespace
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 namespace {
 
 std::string Line(int64_t line) { return "line " + std::to_string(line) + ": "; }
@@ -258,4 +258,4 @@ Status JsonLinesReader::ParseLine(const char* begin, const char* end) {
   return Status::Ok();
 }
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io

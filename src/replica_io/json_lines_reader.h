@@ -18,7 +18,7 @@
 #include "replica_io/byte_source.h"
 #include "replica_io/chunk_buffer.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 
 struct JsonLinesOptions {
   // Bytes of one line, its line ending included.
@@ -99,6 +99,6 @@ class JsonLinesReader {
   std::vector<size_t> sorted_keys_;  // scratch for the duplicate check: indexes into fields_
 };
 
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io
 
 #endif  // CHUKAN_REPLICA_IO_JSON_LINES_READER_H_

@@ -10,11 +10,11 @@
 #include "common/status_matchers.h"
 #include "replica_io/test_sources.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 namespace {
 
-using ::chukan::replica::testing::ChunkedSource;
-using ::chukan::replica::testing::FailingSource;
+using ::chukan::replica_io::testing::ChunkedSource;
+using ::chukan::replica_io::testing::FailingSource;
 using ::chukan::testing::EchoesNoCanary;
 using ::chukan::testing::kCanaryAtenaNo;
 using ::chukan::testing::kCanaryName;
@@ -271,4 +271,4 @@ TEST(JsonLinesReaderTest, LargeInputErrorDeepInside) {
 }
 
 }  // namespace
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io

@@ -22,7 +22,7 @@
 #include "replica_io/csv_writer.h"
 #include "replica_io/json_lines_reader.h"
 
-namespace chukan::replica {
+namespace chukan::replica_io {
 namespace {
 
 constexpr int kBlockRows = 10'000;
@@ -280,6 +280,6 @@ BENCHMARK(BM_Baseline_MemchrLines)->Unit(benchmark::kMillisecond)->Iterations(5)
 BENCHMARK(BM_CsvWrite)->Unit(benchmark::kMillisecond)->Iterations(5);
 
 }  // namespace
-}  // namespace chukan::replica
+}  // namespace chukan::replica_io
 
 BENCHMARK_MAIN();

@@ -11,7 +11,7 @@
 #include "common/status.h"
 #include "replica_io/byte_source.h"
 
-namespace chukan::replica::testing {
+namespace chukan::replica_io::testing {
 
 // Returns at most `max_chunk` bytes per Read: exactly that many when `seed` is 0, otherwise a
 // random size in [1, max_chunk] drawn from a generator seeded with `seed`.
@@ -56,6 +56,6 @@ class FailingSource final : public ByteSource {
   size_t pos_ = 0;
 };
 
-}  // namespace chukan::replica::testing
+}  // namespace chukan::replica_io::testing
 
 #endif  // CHUKAN_REPLICA_IO_TEST_SOURCES_H_

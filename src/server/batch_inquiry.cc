@@ -97,13 +97,13 @@ int Number(std::string_view digits) {
 }
 
 // A ByteSource that reads from one the caller owns, so MakeDecodingSource can wrap it.
-class BorrowedSource final : public replica::ByteSource {
+class BorrowedSource final : public replica_io::ByteSource {
  public:
-  explicit BorrowedSource(replica::ByteSource& src) : src_(src) {}
+  explicit BorrowedSource(replica_io::ByteSource& src) : src_(src) {}
   Result<size_t> Read(char* buf, size_t n) override { return src_.Read(buf, n); }
 
  private:
-  replica::ByteSource& src_;
+  replica_io::ByteSource& src_;
 };
 
 // Splits the (decoded) input into lines, enforcing the line limits.
@@ -111,7 +111,7 @@ class LineReader {
  public:
   static constexpr size_t kChunk = 64 << 10;
 
-  LineReader(replica::ByteSource& src, const BatchOptions& options)
+  LineReader(replica_io::ByteSource& src, const BatchOptions& options)
       : src_(src), options_(options) {}
 
   // The next line without its ending (a CR directly before the LF is removed), or nullopt at
@@ -179,7 +179,7 @@ class LineReader {
     return Status::Ok();
   }
 
-  replica::ByteSource& src_;
+  replica_io::ByteSource& src_;
   const BatchOptions& options_;
   std::string buf_;
   size_t pos_ = 0;
@@ -473,17 +473,17 @@ class LineParser {
 
 }  // namespace
 
-Result<BatchParseResult> ParseBatchInquiryFile(replica::ByteSource& src,
+Result<BatchParseResult> ParseBatchInquiryFile(replica_io::ByteSource& src,
                                                const BatchOptions& options) {
-  std::unique_ptr<replica::ByteSource> decoded;
-  replica::ByteSource* in = &src;
-  if (options.charset != replica::Charset::kUtf8) {
-    ASSIGN_OR_RETURN(decoded, replica::MakeDecodingSource(options.charset,
+  std::unique_ptr<replica_io::ByteSource> decoded;
+  replica_io::ByteSource* in = &src;
+  if (options.charset != replica_io::Charset::kUtf8) {
+    ASSIGN_OR_RETURN(decoded, replica_io::MakeDecodingSource(options.charset,
                                                           std::make_unique<BorrowedSource>(src)));
     in = decoded.get();
   }
   // The CP932 decoder yields valid UTF-8 only, so only UTF-8 input is checked.
-  const bool check_utf8 = options.charset == replica::Charset::kUtf8;
+  const bool check_utf8 = options.charset == replica_io::Charset::kUtf8;
 
   BatchParseResult result;
   LineReader reader(*in, options);

@@ -87,7 +87,7 @@ struct BatchParseResult {
 };
 
 struct BatchOptions {
-  replica::Charset charset = replica::Charset::kUtf8;
+  replica_io::Charset charset = replica_io::Charset::kUtf8;
   // More lines than this is a file-level error.
   int64_t max_lines = 100'000;
   // Bytes of one line without its line ending (a valid line has 241); longer is a file-level
@@ -109,7 +109,7 @@ inline constexpr size_t kBatchLineWidth = 241;
 //  - kInvalidArgument "batch inquiry file: empty" for a file without a line;
 //  - errors of `src` and of the CP932 decoder (invalid Shift_JIS bytes), with the prefix
 //    "batch inquiry file: ".
-Result<BatchParseResult> ParseBatchInquiryFile(replica::ByteSource& src,
+Result<BatchParseResult> ParseBatchInquiryFile(replica_io::ByteSource& src,
                                                const BatchOptions& options);
 
 }  // namespace chukan::server

@@ -80,7 +80,7 @@ std::string LineWith(size_t i, std::string value) {
 }
 
 Result<BatchParseResult> Parse(const std::string& text, BatchOptions options = {}) {
-  replica::StringSource src(text);
+  replica_io::StringSource src(text);
   return ParseBatchInquiryFile(src, options);
 }
 
@@ -190,7 +190,7 @@ TEST(BatchInquiryTest, ParsesValidUtf8File) {
 TEST(BatchInquiryTest, ParsesValidCp932File) {
   // Every valid value is ASCII, so a valid CP932 file has the same bytes.
   BatchOptions options;
-  options.charset = replica::Charset::kCp932;
+  options.charset = replica_io::Charset::kCp932;
   ASSERT_OK_AND_ASSIGN(BatchParseResult r, Parse(ThreeLineFile(), options));
   ExpectThreeLines(r);
 }
@@ -200,7 +200,7 @@ TEST(BatchInquiryTest, Cp932TextIsDecodedBeforeChecking) {
   // is right (2 + 18, where the 22 bytes would be wrong), so only its characters are refused.
   const std::string line = LineWith(5, "\x8E\x52\x93\x63" + std::string(18, ' '));
   BatchOptions cp932;
-  cp932.charset = replica::Charset::kCp932;
+  cp932.charset = replica_io::Charset::kCp932;
   ASSERT_OK_AND_ASSIGN(BatchParseResult r, Parse(ValidLine() + "\r\n" + line + "\r\n", cp932));
   EXPECT_EQ(r.lines, 2);
   ASSERT_EQ(r.inquiries.size(), 1u);
@@ -216,7 +216,7 @@ TEST(BatchInquiryTest, Cp932TextIsDecodedBeforeChecking) {
 
 TEST(BatchInquiryTest, InvalidCp932IsAFileError) {
   BatchOptions cp932;
-  cp932.charset = replica::Charset::kCp932;
+  cp932.charset = replica_io::Charset::kCp932;
   EXPECT_THAT(Parse(ValidLine() + "\n" + LineWith(5, "\x81\x20" + std::string(19, ' ')), cp932),
               StatusIs(StatusCode::kInvalidArgument,
                        "batch inquiry file: line 2, byte 61: invalid Shift_JIS (CP932) byte "
@@ -461,7 +461,7 @@ TEST(BatchInquiryTest, ReasonsNeverEchoTheValue) {
 // File-level errors name the line (and, for bad Shift_JIS, the byte), not the bytes found.
 TEST(BatchInquiryTest, FileErrorsNeverEchoTheInput) {
   BatchOptions options;
-  options.charset = replica::Charset::kCp932;
+  options.charset = replica_io::Charset::kCp932;
   // "CANARY山田太郎" in CP932, then 0x85 0x40, which CP932 does not define.
   const std::string cp932_name = "CANARY\x8E\x52\x93\x63\x91\xBE\x98\x59";
   Result<BatchParseResult> r = Parse(ValidLine() + "\n" + cp932_name + "\x85\x40\n", options);
@@ -564,7 +564,7 @@ TEST(BatchInquiryTest, EmptyFileIsAFileError) {
 
 TEST(BatchInquiryTest, SourceErrorIsAFileError) {
   const std::string text = ValidLine() + "\n";  // the source keeps a view of it
-  replica::testing::FailingSource src(text, InternalError("upload.csv: read: connection reset"));
+  replica_io::testing::FailingSource src(text, InternalError("upload.csv: read: connection reset"));
   EXPECT_THAT(
       ParseBatchInquiryFile(src, {}),
       StatusIs(StatusCode::kInternal, "batch inquiry file: upload.csv: read: connection reset"));
@@ -573,7 +573,7 @@ TEST(BatchInquiryTest, SourceErrorIsAFileError) {
 TEST(BatchInquiryTest, SameResultWhateverTheReadSizes) {
   const std::string text = ThreeLineFile() + "\r\n" + LineWith(3, "20260230120000") + "\r\n";
   for (unsigned seed = 1; seed <= 20; ++seed) {
-    replica::testing::ChunkedSource src(text, 7, seed);
+    replica_io::testing::ChunkedSource src(text, 7, seed);
     ASSERT_OK_AND_ASSIGN(BatchParseResult r, ParseBatchInquiryFile(src, {}));
     EXPECT_EQ(r.lines, 5);
     EXPECT_EQ(r.inquiries.size(), 3u);

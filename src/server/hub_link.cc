@@ -6,7 +6,7 @@
 
 #include "common/log.h"
 #include "crypto/bytes.h"
-#include "http/json.h"
+#include "json/json.h"
 
 namespace chukan::server {
 
@@ -114,7 +114,7 @@ Result<crypto::VerifyKey> HubLink::OrgKey(const OrgCode& as, const OrgCode& org)
     return UnavailableError("the hub did not give the key of " + org.str() + ": HTTP " +
                             std::to_string(r.status));
   }
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(r.body));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(r.body));
   ASSIGN_OR_RETURN(std::string state, o.GetString("state", 32));
   if (state != "active") {
     std::lock_guard<std::mutex> lock(mu_);

@@ -3,7 +3,7 @@
 #include "crypto/aead.h"
 #include "crypto/hash.h"
 #include "crypto/sealed_box.h"
-#include "http/json.h"
+#include "json/json.h"
 #include "layout/date.h"
 #include "linkage/permit.h"
 #include "server/subject_codes.h"
@@ -47,7 +47,7 @@ struct AnswerOutcome {
   InquiryState state = InquiryState::kCompleted;
   std::string reason;
 };
-Result<AnswerOutcome> OutcomeOfAnswer(const http::JsonObject& doc) {
+Result<AnswerOutcome> OutcomeOfAnswer(const json::JsonObject& doc) {
   ASSIGN_OR_RETURN(std::string status, doc.GetString("status", 32));
   AnswerOutcome out;
   if (status == "rejected") {
@@ -150,7 +150,7 @@ Result<InquiryView> Inquiries::Create(const TenantId& tenant, const InquiryInput
                    crypto::Encrypt(st->data_key, reply.secret_key().span(),
                                    LinkageAad("reply-secret", tenant, id)));
   row.reply_public = reply.public_key();
-  http::JsonWriter qw;
+  json::JsonWriter qw;
   qw.BeginObject();
   for (const auto& [key, value] : in.query) qw.Key(key).String(value);
   qw.EndObject();
@@ -340,7 +340,7 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
         "SEALED_TO_WRONG_KEY: the answer does not open with this "
         "inquiry's key");
   }
-  Result<http::JsonObject> doc = http::ParseJsonObject(answer->AsStringView(), {4 << 20, 8});
+  Result<json::JsonObject> doc = json::ParseJsonObject(answer->AsStringView(), {4 << 20, 8});
   if (!doc.ok()) return InvalidArgumentError("MALFORMED_RESULT: the answer is not JSON");
   ASSIGN_OR_RETURN(AnswerOutcome outcome, OutcomeOfAnswer(*doc));
   ASSIGN_OR_RETURN(crypto::Bytes stored, crypto::Encrypt(st.data_key, answer->span(),

@@ -6,7 +6,7 @@
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "http/api_util.h"
-#include "http/json.h"
+#include "json/json.h"
 #include "linkage/envelope.h"
 #include "linkage/permit.h"
 #include "replica_io/byte_source.h"
@@ -21,7 +21,7 @@ namespace {
 constexpr size_t kMaxSmallBody = 16 * 1024;
 constexpr size_t kMaxBulkBody = 64 << 20;
 
-using http::IdField;
+using json::IdField;
 using http::QueryInt;
 
 // Errors as every chukan API answers them (http::ReasonErrorResponse).
@@ -29,7 +29,7 @@ http::Response ErrorResponse(const Status& s, const RequestId& rid) {
   return http::ReasonErrorResponse(s, rid, "server.request_failed", /*hide_unavailable=*/false);
 }
 
-void WriteInquiry(http::JsonWriter& w, const InquiryView& v, bool with_result) {
+void WriteInquiry(json::JsonWriter& w, const InquiryView& v, bool with_result) {
   w.BeginObject()
       .Key("inquiry_id")
       .String(v.inquiry_id)
@@ -205,7 +205,7 @@ Status LinkageApi::Register(http::Router& router) {
 }
 
 Result<http::Response> LinkageApi::RegisterCode(const ClientIdentity& who, http::Request& req) {
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(req.body));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(req.body));
   RETURN_IF_ERROR(o.RejectUnknownFields({"atena_no", "resident_id"}));
   ASSIGN_OR_RETURN(AtenaNo atena, IdField<AtenaNo>(o, "atena_no"));
   ASSIGN_OR_RETURN(ResidentId rid, IdField<ResidentId>(o, "resident_id"));
@@ -217,7 +217,7 @@ Result<http::Response> LinkageApi::RegisterCodes(const ClientIdentity& who, http
   // One "atena_no,resident_id" pair per line; each line gets its own result.
   const std::string& body = req.body;
   int64_t line = 0, ok = 0, failed = 0;
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject().Key("errors").BeginArray();
   size_t pos = 0;
   while (pos < body.size()) {
@@ -258,7 +258,7 @@ Result<http::Response> LinkageApi::RegisterCodes(const ClientIdentity& who, http
 }
 
 Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http::Request& req) {
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(req.body, {kMaxSmallBody, 3}));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(req.body, {kMaxSmallBody, 3}));
   RETURN_IF_ERROR(o.RejectUnknownFields({"atena_no", "procedure", "tm", "layout_version",
                                          "provider", "query", "idempotency_key",
                                          "timeout_seconds"}));
@@ -279,7 +279,7 @@ Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http
   in.timeout_seconds = timeout.value_or(0);
   in.client = who.name;
   ASSIGN_OR_RETURN(InquiryView v, linkage_.CreateInquiry(who.tenant, in));
-  http::JsonWriter w;
+  json::JsonWriter w;
   WriteInquiry(w, v, false);
   ASSIGN_OR_RETURN(std::string json, w.Finish());
   return http::Response::Json(202, std::move(json));
@@ -290,11 +290,11 @@ Result<http::Response> LinkageApi::CreateBatchInquiries(const ClientIdentity& wh
   // 一括照会ファイル (docs/batch-inquiry-format.md): one inquiry per valid line, each line
   // answered on its own. Re-sending the same file returns the same inquiries (each line's
   // idempotency key is the file's hash and the line number).
-  ASSIGN_OR_RETURN(replica::Charset charset,
-                   replica::ParseCharset(req.Header("Content-Type").value_or("text/plain")));
+  ASSIGN_OR_RETURN(replica_io::Charset charset,
+                   replica_io::ParseCharset(req.Header("Content-Type").value_or("text/plain")));
   const std::string file_key =
       crypto::ToHex(crypto::Sha256(crypto::AsBytes(req.body))).substr(0, 32);
-  replica::StringSource src(std::move(req.body));
+  replica_io::StringSource src(std::move(req.body));
   BatchOptions options;
   options.charset = charset;
   ASSIGN_OR_RETURN(BatchParseResult parsed, ParseBatchInquiryFile(src, options));
@@ -317,7 +317,7 @@ Result<http::Response> LinkageApi::CreateBatchInquiries(const ClientIdentity& wh
       errors[b.line].emplace_back("", std::string(v.status().message()));
     }
   }
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject().Key("lines").Int(parsed.lines);
   w.Key("accepted").Int(static_cast<int64_t>(made.size()));
   w.Key("failed").Int(static_cast<int64_t>(errors.size()));
@@ -351,7 +351,7 @@ void LinkageApi::GetInquiry(http::Request& req, http::Responder out) {
                  rid = req.request_id](const Result<InquiryView>& v) -> http::Response {
     Result<http::Response> r = v.status();
     if (v.ok()) {
-      http::JsonWriter w;
+      json::JsonWriter w;
       WriteInquiry(w, *v, true);
       Result<std::string> json = w.Finish();
       r = json.ok() ? Result<http::Response>(http::Response::Json(200, std::move(*json)))
@@ -398,7 +398,7 @@ Result<http::Response> LinkageApi::ListInquiries(const ClientIdentity& who, http
   ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
   ASSIGN_OR_RETURN(std::vector<InquiryView> list,
                    linkage_.ListInquiries(who.tenant, state, since, static_cast<int>(limit)));
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject().Key("inquiries").BeginArray();
   for (const InquiryView& v : list) WriteInquiry(w, v, false);
   w.EndArray().EndObject();
@@ -408,7 +408,7 @@ Result<http::Response> LinkageApi::ListInquiries(const ClientIdentity& who, http
 
 Result<http::Response> LinkageApi::ListApprovals(const ClientIdentity& who, http::Request&) {
   ASSIGN_OR_RETURN(std::vector<ApprovalView> list, linkage_.ListApprovals(who.tenant));
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject().Key("approvals").BeginArray();
   for (const ApprovalView& a : list) {
     w.BeginObject()
@@ -435,7 +435,7 @@ Result<http::Response> LinkageApi::ListApprovals(const ClientIdentity& who, http
 
 Result<http::Response> LinkageApi::DecideApproval(const ClientIdentity& who, http::Request& req) {
   ASSIGN_OR_RETURN(PermitId permit, PermitId::Parse(req.PathParam("permit_id").value_or("")));
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(req.body));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(req.body));
   RETURN_IF_ERROR(o.RejectUnknownFields({"decision", "comment"}));
   ASSIGN_OR_RETURN(std::string decision, o.GetString("decision", 16));
   if (decision != "approve" && decision != "reject") {
@@ -453,7 +453,7 @@ Result<http::Response> LinkageApi::ListRecords(const ClientIdentity& who, http::
   ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
   ASSIGN_OR_RETURN(std::vector<RecordEntry> records,
                    linkage_.ListRecords(who.tenant, after, static_cast<int>(limit)));
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject().Key("records").BeginArray();
   for (const RecordEntry& e : records) {
     w.BeginObject().Key("role").String(e.role).Key("id").String(e.id);
@@ -478,7 +478,7 @@ Result<http::Response> LinkageApi::ListRecords(const ClientIdentity& who, http::
 
 Result<http::Response> LinkageApi::LinkageStatus(const ClientIdentity&, http::Request&) {
   // Whether this server can provide: its copy of the permission list, or why it has none.
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject().Key("permission_list").BeginObject();
   Result<std::shared_ptr<const linkage::PermissionList>> list =
       linkage_.hub() != nullptr ? linkage_.hub()->PermissionList()

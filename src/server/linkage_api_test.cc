@@ -73,9 +73,9 @@ class LinkageApiTest : public LinkageTestBase {
 
   // The error code of an error response ({"error":{"code":…}}).
   static std::string ErrorCode(const http::Response& r) {
-    Result<http::JsonObject> o = http::ParseJsonObject(r.body);
+    Result<json::JsonObject> o = json::ParseJsonObject(r.body);
     if (!o.ok()) return "(not JSON)";
-    Result<http::JsonObject> e = o->GetObject("error");
+    Result<json::JsonObject> e = o->GetObject("error");
     if (!e.ok()) return "(no error)";
     return e->GetString("code", 64).value_or("(no code)");
   }
@@ -138,7 +138,7 @@ TEST_P(LinkageApiTest, CodesBulkAnswersEachLine) {
   http::Response r = Call("POST", "/api/v1/codes/bulk", system_a_,
                           "000000000000101,12345678901\r\n\nnot a line\n123,12345678901\n");
   EXPECT_EQ(r.status, 207);
-  ASSERT_OK_AND_ASSIGN(http::JsonObject o, http::ParseJsonObject(r.body));
+  ASSERT_OK_AND_ASSIGN(json::JsonObject o, json::ParseJsonObject(r.body));
   EXPECT_EQ(o.GetInt("lines", 0, 100).value_or(-1), 4);
   EXPECT_EQ(o.GetInt("registered", 0, 100).value_or(-1), 1);
   EXPECT_EQ(o.GetInt("failed", 0, 100).value_or(-1), 2);

@@ -6,7 +6,7 @@
 #include "common/log.h"
 #include "crypto/bytes.h"
 #include "http/api_util.h"
-#include "http/json.h"
+#include "json/json.h"
 #include "server/provisions.h"
 
 namespace chukan::server {
@@ -15,7 +15,7 @@ namespace {
 // The hub's SHA-256 of the permit from its answer to a permit request (it answered over TLS,
 // as the hub): 32 bytes, or nullopt when absent or malformed — the permit that comes back with
 // the answer is then verified in full.
-std::optional<crypto::Bytes> PermitDigest(const Result<http::JsonObject>& answer) {
+std::optional<crypto::Bytes> PermitDigest(const Result<json::JsonObject>& answer) {
   if (!answer.ok()) return std::nullopt;
   Result<std::optional<std::string>> text = answer->GetOptionalString("permit_sha256", 64);
   if (!text.ok() || !*text) return std::nullopt;
@@ -32,7 +32,7 @@ Result<std::optional<std::string>> PermitRequestBody(store::Transaction& tx,
   if (!row || row->state != InquiryStateName(InquiryState::kAccepted)) {
     return std::optional<std::string>();
   }
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject()
       .Key("provider")
       .String(row->provider)
@@ -59,9 +59,9 @@ Result<std::optional<std::string>> PermitRequestBody(store::Transaction& tx,
 }  // namespace
 
 std::string HubReason(const http::Response& r) {
-  Result<http::JsonObject> o = http::ParseJsonObject(r.body);
+  Result<json::JsonObject> o = json::ParseJsonObject(r.body);
   if (o.ok()) {
-    Result<http::JsonObject> e = o->GetObject("error");
+    Result<json::JsonObject> e = o->GetObject("error");
     if (e.ok()) {
       if (auto reason = e->GetOptionalString("reason", 64); reason.ok() && *reason) return **reason;
       if (auto code = e->GetOptionalString("code", 64); code.ok() && *code) return **code;
@@ -149,7 +149,7 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
     } else if (permits) {
       const std::string id(item.payload.begin(), item.payload.end());
       if (r->status == 201 || r->status == 200) {
-        Result<http::JsonObject> o = http::ParseJsonObject(r->body);
+        Result<json::JsonObject> o = json::ParseJsonObject(r->body);
         std::string permit_id = o.ok() ? o->GetString("permit_id", 64).value_or("") : "";
         std::optional<crypto::Bytes> digest = PermitDigest(o);
         // Still open: long polls wait for the end, so nobody is woken for this.

@@ -19,7 +19,7 @@
 #include "common/status_matchers.h"
 #include "crypto/bytes.h"
 #include "crypto/ed25519.h"
-#include "http/json.h"
+#include "json/json.h"
 #include "layout/catalogue_loader.h"
 #include "linkage/envelope.h"
 #include "linkage/permission_list.h"
@@ -212,7 +212,7 @@ class LinkageTestBase : public store::testing::StoreTest {
   linkage::ProvisionPermit PermitFor(const FakeHub::Call& request, const PermitId& permit_id,
                                      const SubjectCode& provider_subject,
                                      std::chrono::seconds ttl = std::chrono::seconds(300)) const {
-    http::JsonObject o = http::ParseJsonObject(request.body).value();
+    json::JsonObject o = json::ParseJsonObject(request.body).value();
     linkage::ProvisionPermit p;
     p.id = permit_id;
     p.issued_at_ms = ToUnixMicros(clock_.Now()) / 1000;

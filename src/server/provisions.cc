@@ -6,7 +6,7 @@
 #include "common/utf8.h"
 #include "crypto/aead.h"
 #include "crypto/sealed_box.h"
-#include "http/json.h"
+#include "json/json.h"
 #include "linkage/envelope.h"
 
 namespace chukan::server {
@@ -37,7 +37,7 @@ Result<std::string> Provisions::BuildAnswer(TenantContext& st,
     return InvalidArgumentError("MALFORMED_PERMIT: unknown TM or layout version");
   }
   ASSIGN_OR_RETURN(std::optional<AtenaNo> atena, codes_.FindAtena(st, permit.subject));
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject().Key("tm").String(permit.tm.str());
   w.Key("layout_version").String(permit.layout_version);
   int64_t n = 0;
@@ -246,7 +246,7 @@ Status Provisions::DecideApproval(const TenantId& tenant, const PermitId& permit
                                      LinkageAad("answer", tenant, permit_id.str())));
     answer = std::string(plain.AsStringView());
   } else {
-    http::JsonWriter w;
+    json::JsonWriter w;
     w.BeginObject().Key("status").String("rejected").Key("comment").String(comment).EndObject();
     ASSIGN_OR_RETURN(answer, w.Finish());
   }

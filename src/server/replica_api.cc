@@ -3,20 +3,20 @@
 #include <cstdio>
 
 #include "common/log.h"
-#include "http/json.h"
+#include "json/json.h"
 #include "replica/record_source.h"
 #include "replica_io/byte_source.h"
 
 namespace chukan::server {
 namespace {
 
-http::Response JsonResponse(int status, http::JsonWriter& w) {
+http::Response JsonResponse(int status, json::JsonWriter& w) {
   Result<std::string> body = w.Finish();
   if (!body.ok()) return http::Response::Json(500, "{}");
   return http::Response::Json(status, std::move(*body));
 }
 
-void WriteProblems(http::JsonWriter& w, const std::vector<replica::Problem>& problems) {
+void WriteProblems(json::JsonWriter& w, const std::vector<replica::Problem>& problems) {
   w.BeginArray();
   for (const replica::Problem& p : problems) {
     w.BeginObject().Key("line").Int(p.line).Key("field").String(p.field);
@@ -25,7 +25,7 @@ void WriteProblems(http::JsonWriter& w, const std::vector<replica::Problem>& pro
   w.EndArray();
 }
 
-void WriteImportReport(http::JsonWriter& w, const replica::ImportReport& r) {
+void WriteImportReport(json::JsonWriter& w, const replica::ImportReport& r) {
   w.BeginObject();
   w.Key("import_id").String(r.import_id);
   w.Key("tm").String(r.tm).Key("version").String(r.version).Key("mode").String(r.mode);
@@ -78,7 +78,7 @@ std::string VersionOf(const http::Request& req) {
 
 // The request body as the replica readers' byte source: bytes come straight off the socket
 // through the server's bounded buffer, so an import of any size needs little memory.
-class BodyByteSource final : public replica::ByteSource {
+class BodyByteSource final : public replica_io::ByteSource {
  public:
   explicit BodyByteSource(http::BodyReader& body) : body_(body) {}
   Result<size_t> Read(char* buf, size_t n) override { return body_.Read(buf, n); }
@@ -166,7 +166,7 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
   };
   Result<replica::ImportReport> report = (*store)->Import(ir, **source, audit_hook);
   if (!report.ok()) return fail(report.status());
-  http::JsonWriter w;
+  json::JsonWriter w;
   WriteImportReport(w, *report);
   if (report->replayed) {
     Audit(req, "replica.import", "import " + report->import_id + " replayed", "ok");
@@ -195,7 +195,7 @@ http::Response ReplicaApi::Records(http::Request& req) {
   if (!store.ok()) return fail(store.status());
   Result<std::vector<replica::Record>> records = (*store)->Find(*atena_no, tm);
   if (!records.ok()) return fail(records.status());
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject().Key("atena_no").String(atena_no->str()).Key("records").BeginArray();
   for (const replica::Record& r : *records) {
     const layout::InfoName* info = catalogue_->Find(r.tm);
@@ -270,7 +270,7 @@ http::Response ReplicaApi::Reconcile(http::Request& req, http::BodyReader& body)
   if (!source.ok()) return fail(source.status());
   Result<replica::ReconcileReport> r = (*store)->Reconcile(*tm, VersionOf(req), **source);
   if (!r.ok()) return fail(r.status());
-  http::JsonWriter w;
+  json::JsonWriter w;
   w.BeginObject().Key("tm").String(tm->str());
   w.Key("rows").Int(r->rows).Key("matching").Int(r->matching).Key("missing").Int(r->missing);
   w.Key("extra").Int(r->extra).Key("different").Int(r->different);

@@ -3,7 +3,7 @@
 #include "common/log.h"
 #include "crypto/aead.h"
 #include "crypto/hash.h"
-#include "http/json.h"
+#include "json/json.h"
 #include "server/linkage_courier.h"
 
 namespace chukan::server {
@@ -55,7 +55,7 @@ Result<SubjectCode> SubjectCodes::Register(const TenantId& tenant, const AtenaNo
   if (r.status != 200) {
     return UnavailableError("the hub refused the code request: " + HubReason(r));
   }
-  ASSIGN_OR_RETURN(http::JsonObject o, http::ParseJsonObject(r.body));
+  ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(r.body));
   ASSIGN_OR_RETURN(std::string code_text, o.GetString("subject_code", 64));
   ASSIGN_OR_RETURN(SubjectCode code, SubjectCode::Parse(code_text));
   const crypto::Bytes index = AtenaIndex(*st, atena);

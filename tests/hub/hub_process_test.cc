@@ -12,7 +12,7 @@
 #include "crypto/bytes.h"
 #include "crypto/sealed_box.h"
 #include "http/client.h"
-#include "http/json.h"
+#include "json/json.h"
 #include "linkage/envelope.h"
 #include "linkage/permission_list.h"
 #include "linkage/permit.h"
@@ -154,7 +154,7 @@ class HubProcessTest : public ::testing::Test {
   std::string Code(http::Client& c, const std::string& rid) {
     http::Response r = Post(c, "/hub/v1/codes", R"({"resident_id":")" + rid + R"("})");
     EXPECT_EQ(r.status, 200) << r.body;
-    auto o = http::ParseJsonObject(r.body);
+    auto o = json::ParseJsonObject(r.body);
     return o.ok() ? o->GetString("subject_code", 64).value_or("") : "";
   }
 
@@ -203,7 +203,7 @@ TEST_F(HubProcessTest, InquiryPermitProvisionAndBlindRelayEndToEnd) {
       Post(*a, "/hub/v1/inquiries",
            InquiryBody(kCityB, "JT90000000000101", "TM00000000000002", code_a, "inq-0001"));
   ASSERT_EQ(r.status, 201) << r.body;
-  ASSERT_OK_AND_ASSIGN(http::JsonObject permitted, http::ParseJsonObject(r.body));
+  ASSERT_OK_AND_ASSIGN(json::JsonObject permitted, json::ParseJsonObject(r.body));
   const std::string permit_id = permitted.GetString("permit_id", 64).value();
 
   ASSERT_TRUE(nodes_[kCityA]->WaitForResults(1, std::chrono::seconds(20)));
@@ -326,7 +326,7 @@ TEST_F(HubProcessTest, HubKilledMidDeliveryDeliversEachPermitExactlyOnceAfterRes
                             InquiryBody(kCityB, "JT90000000000101", "TM00000000000002", codes[i],
                                         "crash-" + std::to_string(i)));
     ASSERT_EQ(r.status, 201) << r.body;
-    issued.insert(http::ParseJsonObject(r.body)->GetString("permit_id", 64).value());
+    issued.insert(json::ParseJsonObject(r.body)->GetString("permit_id", 64).value());
   }
   ASSERT_TRUE(nodes_[kCityB]->WaitForPermits(10, std::chrono::seconds(20)));
   hub_.Kill();

@@ -1,4 +1,4 @@
-#include "http/json.h"
+#include "json/json.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include "common/ids.h"
 #include "common/status_matchers.h"
 
-namespace chukan::http {
+namespace chukan::json {
 namespace {
 
 using ::chukan::testing::EchoesNoCanary;
@@ -168,4 +168,4 @@ TEST(JsonWriterTest, WritesAndDetectsMisuse) {
 }
 
 }  // namespace
-}  // namespace chukan::http
+}  // namespace chukan::json

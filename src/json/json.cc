@@ -1,11 +1,11 @@
-#include "http/json.h"
+#include "json/json.h"
 
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/log.h"
 
-namespace chukan::http {
+namespace chukan::json {
 
 using nlohmann::json;
 
@@ -372,4 +372,4 @@ Result<std::string> JsonWriter::Finish() {
   return std::move(out_);
 }
 
-}  // namespace chukan::http
+}  // namespace chukan::json

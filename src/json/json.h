@@ -1,4 +1,5 @@
-// Strict JSON for request handlers: parse a request body into a JsonObject and read typed
+// Strict JSON for request handlers and signed documents (its own library, chukan_json, so that
+// the linkage documents do not depend on the HTTP library): parse a request body into a JsonObject and read typed
 // fields with limits, so that every field is checked and unknown ones are rejected; and a small
 // JsonWriter for responses. No JSON library appears in this header (nlohmann stays in json.cc).
 //
@@ -11,8 +12,8 @@
 //
 // Thread-safety: a JsonObject is immutable after parsing and may be read from several threads;
 // JsonWriter is thread-compatible.
-#ifndef CHUKAN_HTTP_JSON_H_
-#define CHUKAN_HTTP_JSON_H_
+#ifndef CHUKAN_JSON_JSON_H_
+#define CHUKAN_JSON_JSON_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -25,7 +26,7 @@
 
 #include "common/status.h"
 
-namespace chukan::http {
+namespace chukan::json {
 
 struct JsonLimits {
   size_t max_bytes = 1 << 20;  // body size
@@ -134,6 +135,6 @@ class JsonWriter {
   bool error_ = false;
 };
 
-}  // namespace chukan::http
+}  // namespace chukan::json
 
-#endif  // CHUKAN_HTTP_JSON_H_
+#endif  // CHUKAN_JSON_JSON_H_
