@@ -27,10 +27,12 @@ build-asan: deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
 
-# ThreadSanitizer tree: only the unit tests of the libraries that run threads and the linkage
-# (a whole TSan tree would cost the 2-core machine far more than it finds).
+# ThreadSanitizer tree: only the unit tests of the libraries that run threads and the linkage,
+# and the in-process HTTP server tests (io threads, workers, streams on loopback); a whole TSan
+# tree would cost the 2-core machine far more than it finds.
 TSAN_TESTS := chukan_common_test chukan_store_test chukan_http_unit_test chukan_audit_test \
-              chukan_linkage_test chukan_hub_test chukan_server_test
+              chukan_linkage_test chukan_hub_test chukan_server_test \
+              chukan_http_server_test chukan_http_stream_test chukan_http_server_core_test
 
 build-tsan: deps
 	cmake --preset tsan >/dev/null
