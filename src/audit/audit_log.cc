@@ -272,7 +272,7 @@ Result<int64_t> AuditLog::Checkpoint() {
 
 Status AuditLog::ExportPending() {
   if (options_.checkpoint_sink == nullptr) return Status();
-  std::lock_guard<std::mutex> lock(export_mu_);
+  MutexLock lock(export_mu_);
   // Cleared before reading, so a checkpoint committed while this runs sets it again.
   export_pending_.store(false);
   Status s = [&]() -> Status {

@@ -35,13 +35,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "audit/checkpoint_export.h"
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "crypto/ed25519.h"
 #include "store/database.h"
@@ -130,7 +130,7 @@ class AuditLog {
   // failure does not fail the append (the entry is committed): it is logged
   // ("audit.checkpoint_export_failed") and retried by the next CheckpointIfBehind().
   // Errors: as Append(tx, event), and from the commit.
-  Result<int64_t> Append(const AuditEvent& event);
+  Result<int64_t> Append(const AuditEvent& event) EXCLUDES(export_mu_);
 
   // Signs the current head when no checkpoint covers it yet, in a transaction of its own, then
   // exports every committed checkpoint the sink does not hold yet. Returns true when it signed
@@ -143,11 +143,11 @@ class AuditLog {
   // Errors: kFailedPrecondition without a key; store errors; the sink's error, prefixed with
   // "audit log: exporting checkpoints: " (the checkpoint itself is then committed; calling again
   // retries the export).
-  Result<bool> CheckpointIfBehind();
+  Result<bool> CheckpointIfBehind() EXCLUDES(export_mu_);
 
   // Like CheckpointIfBehind(), returning the seq of the head, which is now covered (0 when the
   // log is empty: nothing to checkpoint). Errors as CheckpointIfBehind().
-  Result<int64_t> Checkpoint();
+  Result<int64_t> Checkpoint() EXCLUDES(export_mu_);
 
  private:
   AuditLog(std::shared_ptr<store::Database> db, Options options)
@@ -156,13 +156,15 @@ class AuditLog {
   // Signs the head unless covered; sets *seq to the head's seq. Returns whether it signed.
   Result<bool> SignHead(int64_t* seq);
   // Copies committed checkpoints after the sink's last one to the sink (no-op without a sink).
-  Status ExportPending();
+  Status ExportPending() EXCLUDES(export_mu_);
 
   std::shared_ptr<store::Database> db_;
   const Options options_;
   // Set when this process wrote a checkpoint row that may not be exported yet.
   std::atomic<bool> export_pending_{false};
-  std::mutex export_mu_;  // serialises ExportPending() and so every call into the sink
+  // Serialises ExportPending() and so every call into the sink (it guards no member: the sink
+  // itself is the shared state).
+  Mutex export_mu_;
 };
 
 // What Verify() found.

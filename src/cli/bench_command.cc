@@ -18,7 +18,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -27,6 +26,7 @@
 #include "cli/commands.h"
 #include "cli/local_network.h"
 #include "common/ids.h"
+#include "common/mutex.h"
 
 namespace chukan::cli {
 namespace {
@@ -99,7 +99,7 @@ struct Run {
 // `total` linkages by `concurrency` workers; person numbers cycle over `people`.
 Run Drive(LocalNetwork& net, int total, int concurrency, int people, int offset) {
   std::atomic<int> next{0};
-  std::mutex mu;
+  Mutex mu;  // guards run (a local: no GUARDED_BY possible)
   Run run;
   run.latencies_ms.reserve(static_cast<size_t>(total));
   const auto t0 = std::chrono::steady_clock::now();
@@ -148,7 +148,7 @@ Run Drive(LocalNetwork& net, int total, int concurrency, int people, int offset)
         const double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                 .count();
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(mu);
         if (error.empty()) {
           ++run.completed;
           run.latencies_ms.push_back(ms);

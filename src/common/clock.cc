@@ -14,23 +14,23 @@ FakeClock::FakeClock(TimePoint start)
     : now_(start), steady_(std::chrono::steady_clock::time_point(std::chrono::hours(1))) {}
 
 TimePoint FakeClock::Now() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return now_;
 }
 
 std::chrono::steady_clock::time_point FakeClock::SteadyNow() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return steady_;
 }
 
 void FakeClock::Advance(Duration d) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   now_ += d;
   steady_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
 }
 
 void FakeClock::Set(TimePoint t) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   now_ = t;
 }
 

@@ -5,8 +5,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <string>
+
+#include "common/mutex.h"
 
 namespace chukan {
 
@@ -36,15 +37,15 @@ class FakeClock final : public Clock {
  public:
   // Starts at `start` (default: 2026-04-01T00:00:00Z).
   explicit FakeClock(TimePoint start = TimePoint(std::chrono::seconds(1775001600)));
-  TimePoint Now() const override;
-  std::chrono::steady_clock::time_point SteadyNow() const override;
-  void Advance(Duration d);
-  void Set(TimePoint t);
+  TimePoint Now() const override EXCLUDES(mu_);
+  std::chrono::steady_clock::time_point SteadyNow() const override EXCLUDES(mu_);
+  void Advance(Duration d) EXCLUDES(mu_);
+  void Set(TimePoint t) EXCLUDES(mu_);
 
  private:
-  mutable std::mutex mu_;
-  TimePoint now_;                                 // GUARDED_BY(mu_)
-  std::chrono::steady_clock::time_point steady_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  TimePoint now_ GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point steady_ GUARDED_BY(mu_);
 };
 
 // Microseconds since the Unix epoch, the unit chukan stores times in.

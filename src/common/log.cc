@@ -13,20 +13,21 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <mutex>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/utf8.h"
 
 namespace chukan::log {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
-std::mutex g_mu;
-std::shared_ptr<spdlog::logger> g_logger;  // GUARDED_BY(g_mu) for replacement
+Mutex g_mu;
+// The logger itself is thread-safe (an _mt sink); the mutex guards replacing the pointer.
+std::shared_ptr<spdlog::logger> g_logger GUARDED_BY(g_mu);
 
-std::shared_ptr<spdlog::logger> Logger() {
-  std::lock_guard<std::mutex> lock(g_mu);
+std::shared_ptr<spdlog::logger> Logger() EXCLUDES(g_mu) {
+  MutexLock lock(g_mu);
   if (!g_logger) {
     g_logger = std::make_shared<spdlog::logger>("chukan",
                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
@@ -163,7 +164,7 @@ Status Init(const Options& options) {
   // killed, or hangs, must leave its trace. Lines are few (requests are logged at debug only).
   logger->flush_on(spdlog::level::trace);
   {
-    std::lock_guard<std::mutex> lock(g_mu);
+    MutexLock lock(g_mu);
     g_logger = std::move(logger);
   }
   SetLevel(options.level);

@@ -38,6 +38,8 @@
 #define RELEASE_SHARED(...) CHUKAN_THREAD_ANNOTATION_(release_shared_capability(__VA_ARGS__))
 #define RELEASE_GENERIC(...) CHUKAN_THREAD_ANNOTATION_(release_generic_capability(__VA_ARGS__))
 #define TRY_ACQUIRE(...) CHUKAN_THREAD_ANNOTATION_(try_acquire_capability(__VA_ARGS__))
+#define TRY_ACQUIRE_SHARED(...) \
+  CHUKAN_THREAD_ANNOTATION_(try_acquire_shared_capability(__VA_ARGS__))
 #define EXCLUDES(...) CHUKAN_THREAD_ANNOTATION_(locks_excluded(__VA_ARGS__))
 #define ASSERT_CAPABILITY(x) CHUKAN_THREAD_ANNOTATION_(assert_capability(x))
 #define RETURN_CAPABILITY(x) CHUKAN_THREAD_ANNOTATION_(lock_returned(x))
@@ -90,8 +92,10 @@ class CAPABILITY("shared_mutex") SharedMutex {
 
   void Lock() ACQUIRE() { mu_.lock(); }
   void Unlock() RELEASE() { mu_.unlock(); }
+  bool TryLock() TRY_ACQUIRE(true) { return mu_.try_lock(); }
   void LockShared() ACQUIRE_SHARED() { mu_.lock_shared(); }
   void UnlockShared() RELEASE_SHARED() { mu_.unlock_shared(); }
+  bool TryLockShared() TRY_ACQUIRE_SHARED(true) { return mu_.try_lock_shared(); }
   void AssertHeld() const ASSERT_CAPABILITY(this) {}
 
  private:

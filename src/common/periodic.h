@@ -8,10 +8,10 @@
 #define CHUKAN_COMMON_PERIODIC_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <thread>
+
+#include "common/mutex.h"
 
 namespace chukan {
 
@@ -24,33 +24,36 @@ class PeriodicTask {
   PeriodicTask& operator=(const PeriodicTask&) = delete;
 
   // Wakes the thread, lets it run `fn` a last time, and joins it. Idempotent.
-  void Stop() {
+  void Stop() EXCLUDES(mu_) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     if (thread_.joinable()) thread_.join();
   }
 
  private:
-  void Run() {
-    std::unique_lock<std::mutex> lock(mu_);
+  void Run() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     for (;;) {
-      const bool stop = cv_.wait_for(lock, interval_, [this] { return stopping_; });
-      lock.unlock();
+      const auto deadline = std::chrono::steady_clock::now() + interval_;
+      while (!stopping_ && cv_.WaitUntil(lock, deadline)) {
+      }
+      const bool stop = stopping_;
+      lock.Unlock();
       fn_();
-      lock.lock();
+      lock.Lock();
       if (stop) return;
     }
   }
 
   const std::chrono::milliseconds interval_;
   const std::function<void()> fn_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
-  std::thread thread_;     // last: started once the rest is initialised
+  Mutex mu_;
+  CondVar cv_;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: started once the rest is initialised
 };
 
 }  // namespace chukan

@@ -25,11 +25,11 @@
 #include <charconv>
 #include <future>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "http/asio_waker.h"
 #include "http/stream_pipe.h"
 
@@ -154,15 +154,15 @@ struct Client::Impl {
 
   ClientOptions options;
   std::unique_ptr<ssl::context> tls;
-  std::mutex mu;
-  std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle;  // GUARDED_BY(mu)
+  Mutex mu;
+  std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle GUARDED_BY(mu);
 
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread thread;
 
-  std::unique_ptr<Conn> TakeIdle(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mu);
+  std::unique_ptr<Conn> TakeIdle(const std::string& key) EXCLUDES(mu) {
+    MutexLock lock(mu);
     auto it = idle.find(key);
     while (it != idle.end() && !it->second.empty()) {
       std::unique_ptr<Conn> c = std::move(it->second.back());
@@ -171,8 +171,8 @@ struct Client::Impl {
     }
     return nullptr;
   }
-  void PutIdle(const std::string& key, std::unique_ptr<Conn> c) {
-    std::lock_guard<std::mutex> lock(mu);
+  void PutIdle(const std::string& key, std::unique_ptr<Conn> c) EXCLUDES(mu) {
+    MutexLock lock(mu);
     auto& v = idle[key];
     if (v.size() < options.max_idle_per_host) v.push_back(std::move(c));
   }
@@ -328,7 +328,7 @@ Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() {
   impl_->work.reset();
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     impl_->idle.clear();
   }
   impl_->io.stop();

@@ -32,19 +32,18 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <charconv>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "http/asio_waker.h"
 #include "http/server_metrics.h"
 #include "http/stream_pipe.h"
@@ -156,30 +155,30 @@ class StreamPool {
   void Start(int n) {
     for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
   }
-  void Submit(std::function<void()> task) {
+  void Submit(std::function<void()> task) EXCLUDES(mu_) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       tasks_.push_back(std::move(task));
     }
-    cv_.notify_one();
+    cv_.Signal();
   }
-  void Stop() {
+  void Stop() EXCLUDES(mu_) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     for (auto& t : threads_) t.join();
     threads_.clear();
   }
 
  private:
-  void Run() {
+  void Run() EXCLUDES(mu_) {
     for (;;) {
       std::function<void()> task;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+        MutexLock lock(mu_);
+        while (!stopping_ && tasks_.empty()) cv_.Wait(lock);
         if (tasks_.empty()) return;
         task = std::move(tasks_.front());
         tasks_.pop_front();
@@ -187,11 +186,11 @@ class StreamPool {
       task();
     }
   }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;                    // GUARDED_BY(mu_)
-  std::vector<std::thread> threads_;
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<std::function<void()>> tasks_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;  // Start and Stop only, from the server's owner
 };
 
 // The socket a streamed request's body pump is reading from, if it is; touched only on the
@@ -220,14 +219,15 @@ bool IsChunkedOnly(std::string_view te) {
 // Where a worker (or any thread, for an AsyncHandler) leaves a response for the connection's
 // io coroutine, which polls it without blocking and is woken when it arrives.
 struct Responder::Slot {
-  std::mutex mu;
-  std::optional<Response> response;  // GUARDED_BY(mu)
-  bool armed = false;                // GUARDED_BY(mu)
-  std::function<void()> wake;        // set before the slot is shared
+  Mutex mu;
+  std::optional<Response> response GUARDED_BY(mu);
+  bool armed GUARDED_BY(mu) = false;
+  bool done GUARDED_BY(mu) = false;
+  std::function<void()> wake;  // set before the slot is shared
 
   // io side: takes the response if there is one; otherwise arms the wake-up.
-  std::optional<Response> Take() {
-    std::lock_guard<std::mutex> lock(mu);
+  std::optional<Response> Take() EXCLUDES(mu) {
+    MutexLock lock(mu);
     if (!response) {
       armed = true;
       return std::nullopt;
@@ -237,10 +237,10 @@ struct Responder::Slot {
     return out;
   }
   // Any thread: the first response wins.
-  bool Put(Response r) {
+  bool Put(Response r) EXCLUDES(mu) {
     bool wake_now = false;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (done) return false;
       done = true;
       response = std::move(r);
@@ -250,7 +250,6 @@ struct Responder::Slot {
     if (wake_now && wake) wake();
     return true;
   }
-  bool done = false;  // GUARDED_BY(mu)
 };
 
 Responder::Responder(std::shared_ptr<Slot> slot) : slot_(std::move(slot)) {}
@@ -285,14 +284,14 @@ struct Server::Impl {
   bool stopped = false;
   uint16_t bound_port = 0;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::set<std::shared_ptr<ConnState>> conns;  // GUARDED_BY(mu)
+  Mutex mu;
+  CondVar cv;
+  std::set<std::shared_ptr<ConnState>> conns GUARDED_BY(mu);
 
   // Streams in use, so that Stop() can fail the workers blocked on them once the io threads
   // are gone. The pool is joined before `io` is destroyed (handlers use coroutine frames).
-  std::mutex streams_mu;
-  std::set<std::shared_ptr<internal::StreamPipe>> streams;  // GUARDED_BY(streams_mu)
+  Mutex streams_mu;
+  std::set<std::shared_ptr<internal::StreamPipe>> streams GUARDED_BY(streams_mu);
   StreamPool pool;
 
   // The concurrency hint lets Asio skip cross-thread bookkeeping with a single io thread.
@@ -455,23 +454,28 @@ void Server::Stop(Duration grace) {
       }
     });
   };
-  std::unique_lock<std::mutex> lock(s.mu);
-  for (const auto& c : s.conns) close_idle(c, false);
-  s.cv.wait_for(lock, grace, [&s] { return s.conns.empty(); });
-  for (const auto& c : s.conns) close_idle(c, true);
-  lock.unlock();
+  {
+    MutexLock lock(s.mu);
+    for (const auto& c : s.conns) close_idle(c, false);
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    while (!s.conns.empty() && s.cv.WaitUntil(lock, deadline)) {
+    }
+    for (const auto& c : s.conns) close_idle(c, true);
+  }
   s.work.reset();
   // Give the closes a moment to run, then stop whatever is left.
   {
-    std::unique_lock<std::mutex> l2(s.mu);
-    s.cv.wait_for(l2, std::chrono::milliseconds(100), [&s] { return s.conns.empty(); });
+    MutexLock lock(s.mu);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+    while (!s.conns.empty() && s.cv.WaitUntil(lock, deadline)) {
+    }
   }
   s.io.stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
   // No coroutine will move a stream forward any more: fail the workers waiting on one.
   {
-    std::lock_guard<std::mutex> streams_lock(s.streams_mu);
+    MutexLock streams_lock(s.streams_mu);
     for (const auto& p : s.streams) p->Abort(UnavailableError("http: server stopping"));
   }
   s.pool.Stop();
@@ -517,7 +521,7 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
   metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
   auto conn = std::make_shared<ConnState>(socket.get_executor());
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     conns.insert(conn);
   }
   Peer peer;
@@ -588,10 +592,10 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
   }
   metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     conns.erase(conn);
   }
-  cv.notify_all();
+  cv.SignalAll();
 }
 
 template <class Stream>
@@ -880,12 +884,12 @@ class Server::Impl::StreamRegistration {
  public:
   StreamRegistration(Impl& impl, std::shared_ptr<internal::StreamPipe> pipe)
       : impl_(impl), pipe_(std::move(pipe)) {
-    std::lock_guard<std::mutex> lock(impl_.streams_mu);
+    MutexLock lock(impl_.streams_mu);
     impl_.streams.insert(pipe_);
   }
   ~StreamRegistration() {
     impl_.metrics.RecordStreamPeak(pipe_->peak_bytes());
-    std::lock_guard<std::mutex> lock(impl_.streams_mu);
+    MutexLock lock(impl_.streams_mu);
     impl_.streams.erase(pipe_);
   }
   StreamRegistration(const StreamRegistration&) = delete;

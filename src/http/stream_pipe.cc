@@ -21,17 +21,19 @@ bool StreamPipe::TakeArmLocked() {
   return true;
 }
 
-void StreamPipe::WakeIfArmed(std::unique_lock<std::mutex>& lock) {
+void StreamPipe::WakeIfArmed() {
   if (!TakeArmLocked()) return;
-  lock.unlock();
+  // The caller's MutexLock still owns mu_ and releases it at the end of its scope: mu_ is
+  // released here only for the call and taken again before returning.
+  mu_.Unlock();
   if (wake_) wake_();
-  lock.lock();
+  mu_.Lock();
 }
 
 Result<size_t> StreamPipe::Read(char* buf, size_t n) {
   if (n == 0) return size_t{0};
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !chunks_.empty() || producer_closed_ || consumer_closed_; });
+  MutexLock lock(mu_);
+  while (chunks_.empty() && !producer_closed_ && !consumer_closed_) cv_.Wait(lock);
   if (consumer_closed_) return consumer_status_.ok() ? Result<size_t>(size_t{0}) : consumer_status_;
   if (chunks_.empty()) {
     if (!producer_status_.ok()) return producer_status_;
@@ -45,14 +47,14 @@ Result<size_t> StreamPipe::Read(char* buf, size_t n) {
     buffered_ -= front.size();
     chunks_.pop_front();
     front_offset_ = 0;
-    cv_.notify_all();
-    WakeIfArmed(lock);
+    cv_.SignalAll();
+    WakeIfArmed();
   }
   return k;
 }
 
 Status StreamPipe::Write(std::string_view data) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!data.empty()) {
     if (consumer_closed_) return consumer_status_;
     if (producer_closed_) return FailedPreconditionError("http: body already closed");
@@ -67,49 +69,50 @@ Status StreamPipe::Write(std::string_view data) {
       continue;
     }
     if (chunks_.size() + out_chunks_ >= max_chunks_) {
-      if (PoppableLocked()) WakeIfArmed(lock);
-      cv_.wait(lock, [&] {
-        return consumer_closed_ || producer_closed_ || chunks_.size() + out_chunks_ < max_chunks_;
-      });
+      if (PoppableLocked()) WakeIfArmed();
+      while (!consumer_closed_ && !producer_closed_ &&
+             chunks_.size() + out_chunks_ >= max_chunks_) {
+        cv_.Wait(lock);
+      }
       continue;
     }
     chunks_.emplace_back();
     chunks_.back().reserve(chunk_bytes_);
   }
-  if (PoppableLocked()) WakeIfArmed(lock);
+  if (PoppableLocked()) WakeIfArmed();
   return Status::Ok();
 }
 
 void StreamPipe::Flush() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (chunks_.empty()) return;
   flush_ = true;
-  WakeIfArmed(lock);
+  WakeIfArmed();
 }
 
 void StreamPipe::CloseProducer(Status status) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (producer_closed_) return;
   producer_closed_ = true;
   producer_status_ = std::move(status);
-  cv_.notify_all();
-  WakeIfArmed(lock);
+  cv_.SignalAll();
+  WakeIfArmed();
 }
 
 void StreamPipe::CloseConsumer(Status status) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (consumer_closed_) return;
   consumer_closed_ = true;
   consumer_status_ = std::move(status);
   for (const std::string& c : chunks_) buffered_ -= c.size();
   chunks_.clear();
   front_offset_ = 0;
-  cv_.notify_all();
-  WakeIfArmed(lock);
+  cv_.SignalAll();
+  WakeIfArmed();
 }
 
 void StreamPipe::Abort(Status status) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (!consumer_closed_) {
     consumer_closed_ = true;
     consumer_status_ = status;
@@ -121,12 +124,12 @@ void StreamPipe::Abort(Status status) {
   for (const std::string& c : chunks_) buffered_ -= c.size();
   chunks_.clear();
   front_offset_ = 0;
-  cv_.notify_all();
-  WakeIfArmed(lock);
+  cv_.SignalAll();
+  WakeIfArmed();
 }
 
 StreamPipe::IoState StreamPipe::CanPush(bool arm) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (consumer_closed_) return IoState::kClosed;
   if (buffered_ + chunk_bytes_ <= chunk_bytes_ * max_chunks_) return IoState::kReady;
   if (arm) armed_ = true;
@@ -134,17 +137,17 @@ StreamPipe::IoState StreamPipe::CanPush(bool arm) {
 }
 
 void StreamPipe::Push(std::string chunk) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (consumer_closed_ || chunk.empty()) return;
   buffered_ += chunk.size();
   produced_ += chunk.size();
   peak_ = std::max(peak_, buffered_);
   chunks_.push_back(std::move(chunk));
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 StreamPipe::IoState StreamPipe::Pop(std::string& out, bool arm) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (producer_closed_ && !producer_status_.ok()) return IoState::kClosed;
   if (PoppableLocked()) {
     out = std::move(chunks_.front());
@@ -159,48 +162,48 @@ StreamPipe::IoState StreamPipe::Pop(std::string& out, bool arm) {
 }
 
 void StreamPipe::Release(size_t n) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   buffered_ -= n;
   --out_chunks_;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 StreamPipe::IoState StreamPipe::ConsumerClosed(bool arm) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (consumer_closed_) return IoState::kClosed;
   if (arm) armed_ = true;
   return IoState::kWait;
 }
 
 StreamPipe::IoState StreamPipe::ProducerClosed(bool arm) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (producer_closed_) return IoState::kClosed;
   if (arm) armed_ = true;
   return IoState::kWait;
 }
 
 Status StreamPipe::producer_status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return producer_status_;
 }
 
 Status StreamPipe::consumer_status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return consumer_status_;
 }
 
 size_t StreamPipe::peak_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return peak_;
 }
 
 size_t StreamPipe::buffered_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return buffered_;
 }
 
 uint64_t StreamPipe::produced_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return produced_;
 }
 

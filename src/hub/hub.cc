@@ -115,19 +115,19 @@ Result<std::unique_ptr<Hub>> Hub::Open(const HubConfig& config, std::shared_ptr<
 }
 
 std::shared_ptr<const Hub::Snapshot> Hub::snapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return snapshot_;
 }
 
 void Hub::SetDeliveryNotifier(std::function<void()> notify) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   notify_ = std::move(notify);
 }
 
 void Hub::Notify() {
   std::function<void()> notify;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     notify = notify_;
   }
   if (notify) notify();
@@ -166,7 +166,7 @@ Status Hub::Refresh() {
   }
   log::Info("hub.state_loaded", {{"orgs", static_cast<int64_t>(next->orgs.size())},
                                  {"permission_list_version", next->list_version}});
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   snapshot_ = std::move(next);
   return Status();
 }
@@ -623,7 +623,7 @@ Result<std::string> Hub::PublishedPermissionList() {
   if (!s->list) return FailedPreconditionError("no permission list has been loaded");
   const TimePoint now = clock_.Now();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     // Re-sign when the list or the registry changed, or after a tenth of the validity, so that
     // every copy handed out stays valid for at least 90% of list_validity.
     if (published_ && published_->version == s->list_version &&
@@ -640,7 +640,7 @@ Result<std::string> Hub::PublishedPermissionList() {
   ASSIGN_OR_RETURN(linkage::SignedDocument signed_list,
                    linkage::SignDocument(list.Document(), keys_.signing));
   std::string body = linkage::PublishedListJson(signed_list);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   published_ = PublishedList{s->list_version, s->registry_stamp, now, body};
   return body;
 }

@@ -29,13 +29,13 @@
 #include <future>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "crypto/ed25519.h"
 #include "crypto/secret_bytes.h"
@@ -177,18 +177,18 @@ class Hub {
 
   // The body of GET /hub/v1/permission-list (signed now or recently).
   // kFailedPrecondition when no list was ever loaded.
-  Result<std::string> PublishedPermissionList();
+  Result<std::string> PublishedPermissionList() EXCLUDES(mu_);
 
   // A registered organisation (any state). kNotFound otherwise.
   Result<OrgRecord> FindOrg(const OrgCode& code);
 
   // Reloads the registry and the permission list if the database changed.
-  Status Refresh();
+  Status Refresh() EXCLUDES(mu_);
   // Purges what retention allows; audited when anything was purged.
   Result<SweepReport> Sweep();
 
   // Called after a commit that queued outbox items (wakes the deliverer).
-  void SetDeliveryNotifier(std::function<void()> notify);
+  void SetDeliveryNotifier(std::function<void()> notify) EXCLUDES(mu_);
 
   const crypto::VerifyKey& verify_key() const { return keys_.signing.verify_key(); }
   HubStore& store() { return *store_; }
@@ -201,7 +201,7 @@ class Hub {
   struct Snapshot;
   Hub(const HubConfig& config, std::shared_ptr<store::Database> db, HubKeys keys,
       std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock);
-  std::shared_ptr<const Snapshot> snapshot() const;
+  std::shared_ptr<const Snapshot> snapshot() const EXCLUDES(mu_);
   // The organisation's envelope-signing key from the loaded snapshot.
   Result<crypto::VerifyKey> OrgSignKey(const OrgCode& code);
   Result<PermitOutcome> Refuse(const OrgCode& inquirer, const PermitRequest& request,
@@ -209,7 +209,7 @@ class Hub {
   Result<std::optional<PermitOutcome>> Previous(const OrgCode& inquirer,
                                                 const std::string& reference);
   Status Commit(store::GroupCommitter::WriteFn write);
-  void Notify();
+  void Notify() EXCLUDES(mu_);
 
   const HubConfig config_;
   std::shared_ptr<store::Database> db_;
@@ -220,16 +220,16 @@ class Hub {
   std::unique_ptr<store::Outbox> outbox_;
   std::unique_ptr<store::GroupCommitter> committer_;
 
-  mutable std::mutex mu_;
-  std::shared_ptr<const Snapshot> snapshot_;  // GUARDED_BY(mu_)
-  std::function<void()> notify_;              // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::shared_ptr<const Snapshot> snapshot_ GUARDED_BY(mu_);
+  std::function<void()> notify_ GUARDED_BY(mu_);
   struct PublishedList {
     int64_t version = 0;
     std::string stamp;
     TimePoint signed_at;
     std::string body;
   };
-  std::optional<PublishedList> published_;  // GUARDED_BY(mu_)
+  std::optional<PublishedList> published_ GUARDED_BY(mu_);
 };
 
 }  // namespace chukan::hub

@@ -184,7 +184,7 @@ Status CheckAddressedTo(const ProvisionPermit& permit, const OrgCode& self) {
 
 Status PermitLedger::Use(const ProvisionPermit& permit, TimePoint now) {
   const int64_t now_ms = ToUnixMicros(now) / 1000;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!by_expiry_.empty() && by_expiry_.begin()->first <= now_ms) {
     ids_.erase(by_expiry_.begin()->second);
     by_expiry_.erase(by_expiry_.begin());
@@ -197,7 +197,7 @@ Status PermitLedger::Use(const ProvisionPermit& permit, TimePoint now) {
 }
 
 size_t PermitLedger::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return ids_.size();
 }
 

@@ -11,13 +11,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "crypto/bytes.h"
 #include "crypto/ed25519.h"
@@ -90,13 +90,13 @@ Status CheckAddressedTo(const ProvisionPermit& permit, const OrgCode& self);
 // restart keeps the same rule in its database. Thread-safe.
 class PermitLedger {
  public:
-  Status Use(const ProvisionPermit& permit, TimePoint now);
-  size_t size() const;
+  Status Use(const ProvisionPermit& permit, TimePoint now) EXCLUDES(mu_);
+  size_t size() const EXCLUDES(mu_);
 
  private:
-  mutable std::mutex mu_;
-  std::set<std::string> ids_;                      // GUARDED_BY(mu_)
-  std::multimap<int64_t, std::string> by_expiry_;  // GUARDED_BY(mu_): expires_at_ms → id
+  mutable Mutex mu_;
+  std::set<std::string> ids_ GUARDED_BY(mu_);
+  std::multimap<int64_t, std::string> by_expiry_ GUARDED_BY(mu_);  // expires_at_ms → id
 };
 
 }  // namespace chukan::linkage

@@ -4,11 +4,9 @@
 #include "replica/replica_store.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <span>
 #include <thread>
 #include <unordered_set>

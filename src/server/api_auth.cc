@@ -71,7 +71,7 @@ std::optional<http::Response> ApiAuth::Check(ApiRole role, http::Request& req) c
 
 void ApiAuth::CountFailure(const std::string& peer) const {
   failures_total_.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = failures_.find(peer);
   if (it == failures_.end()) {
     it = failures_.size() < kMaxTrackedPeers ? failures_.emplace(peer, 0).first
@@ -83,7 +83,7 @@ void ApiAuth::CountFailure(const std::string& peer) const {
 Result<int64_t> ApiAuth::Flush() {
   std::map<std::string, int64_t> counts;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     counts.swap(failures_);
   }
   int64_t written = 0;

@@ -24,10 +24,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "common/mutex.h"
 #include "http/router.h"
 #include "server/platform.h"
 
@@ -59,19 +59,19 @@ class ApiAuth {
   // Writes the refusals counted since the last flush to the platform audit log (one entry per
   // peer) and resets the counts. Returns how many entries were written. Called periodically and
   // at shutdown.
-  Result<int64_t> Flush();
+  Result<int64_t> Flush() EXCLUDES(mu_);
 
   // Refusals since start (for /metrics and tests).
   int64_t failures_total() const { return failures_total_.load(std::memory_order_relaxed); }
 
  private:
   std::optional<http::Response> Check(ApiRole role, http::Request& req) const;
-  void CountFailure(const std::string& peer) const;
+  void CountFailure(const std::string& peer) const EXCLUDES(mu_);
 
   Platform& platform_;
   mutable std::atomic<int64_t> failures_total_{0};
-  mutable std::mutex mu_;
-  mutable std::map<std::string, int64_t> failures_;  // GUARDED_BY(mu_): peer → refusals
+  mutable Mutex mu_;
+  mutable std::map<std::string, int64_t> failures_ GUARDED_BY(mu_);  // peer → refusals
 };
 
 // "system", "approver" or "any".

@@ -25,7 +25,7 @@ Result<std::unique_ptr<HubLink>> HubLink::Create(Options options, const Clock& c
 }
 
 Result<http::Client*> HubLink::ClientFor(const OrgCode& as) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (auto it = clients_.find(as); it != clients_.end()) return it->second.get();
   http::ClientOptions o;
   o.ca_file = options_.ca_file;
@@ -63,7 +63,7 @@ Result<http::Response> HubLink::Get(const OrgCode& as, std::string_view path) {
 
 Status HubLink::RefreshPermissionList(const OrgCode& as) {
   auto fail = [&](Status s) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     list_error_ = s.message();
     return s;
   };
@@ -76,7 +76,7 @@ Status HubLink::RefreshPermissionList(const OrgCode& as) {
   Result<linkage::PermissionList> list =
       linkage::VerifyPublishedList(r->body, hub_key_, clock_.Now());
   if (!list.ok()) return fail(list.status().WithContext("the hub's permission list"));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const bool changed = !list_ || list_->version() != list->version();
   list_ = std::make_shared<linkage::PermissionList>(std::move(*list));
   list_error_.clear();
@@ -87,7 +87,7 @@ Status HubLink::RefreshPermissionList(const OrgCode& as) {
 }
 
 Result<std::shared_ptr<const linkage::PermissionList>> HubLink::PermissionList() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (!list_) {
     return FailedPreconditionError(
         "no valid permission list copy (照会許可用照合リストがありません): " + list_error_);
@@ -103,7 +103,7 @@ Result<std::shared_ptr<const linkage::PermissionList>> HubLink::PermissionList()
 Result<crypto::VerifyKey> HubLink::OrgKey(const OrgCode& as, const OrgCode& org) {
   const TimePoint now = clock_.Now();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (auto it = org_keys_.find(org);
         it != org_keys_.end() && now - it->second.fetched < kOrgKeyLifetime) {
       return it->second.key;
@@ -117,14 +117,14 @@ Result<crypto::VerifyKey> HubLink::OrgKey(const OrgCode& as, const OrgCode& org)
   ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(r.body));
   ASSIGN_OR_RETURN(std::string state, o.GetString("state", 32));
   if (state != "active") {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     org_keys_.erase(org);
     return PermissionDeniedError("organisation " + org.str() + " is " + state + " at the hub");
   }
   ASSIGN_OR_RETURN(std::string key_text, o.GetString("sign_key", 64));
   ASSIGN_OR_RETURN(crypto::Bytes raw, crypto::FromBase64Url(key_text));
   ASSIGN_OR_RETURN(crypto::VerifyKey key, crypto::VerifyKey::FromBytes(raw));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   org_keys_.insert_or_assign(org, CachedKey{key, now});
   return key;
 }

@@ -12,13 +12,13 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "crypto/ed25519.h"
 #include "http/client.h"
@@ -43,43 +43,44 @@ class HubLink final : public HubPort {
 
   // One request to the hub as organisation `as`. Errors: those of http::Client (transport);
   // kFailedPrecondition when the tenant has no certificate in tenant_tls_dir.
-  Result<http::Response> Post(const OrgCode& as, std::string_view path,
-                              std::string body) override;
-  Result<http::Response> Get(const OrgCode& as, std::string_view path);
+  Result<http::Response> Post(const OrgCode& as, std::string_view path, std::string body) override
+      EXCLUDES(mu_);
+  Result<http::Response> Get(const OrgCode& as, std::string_view path) override EXCLUDES(mu_);
 
   const crypto::VerifyKey& hub_key() const override { return hub_key_; }
 
   // Fetches the permission list as `as`, verifies the hub's signature and expiry, and keeps
   // it. On failure the previous copy stays (and keeps expiring). Errors name the cause.
-  Status RefreshPermissionList(const OrgCode& as);
+  Status RefreshPermissionList(const OrgCode& as) EXCLUDES(mu_);
   // The current copy, if it is still valid now. kFailedPrecondition saying why otherwise
   // ("no permission list copy has been fetched: <last error>" / "… expired at <time>").
-  Result<std::shared_ptr<const linkage::PermissionList>> PermissionList() const override;
+  Result<std::shared_ptr<const linkage::PermissionList>> PermissionList() const override EXCLUDES(mu_);
 
   // The envelope-signing key of `org`, from GET /hub/v1/orgs/{org} (asked as `as`), cached for
   // kOrgKeyLifetime: a key the hub's registry replaced, or an organisation it disabled, stops
   // being trusted within that time. kPermissionDenied when the hub says the organisation is
   // not active; kUnavailable when the hub cannot be asked.
   static constexpr std::chrono::seconds kOrgKeyLifetime{60};
-  Result<crypto::VerifyKey> OrgKey(const OrgCode& as, const OrgCode& org) override;
+  Result<crypto::VerifyKey> OrgKey(const OrgCode& as, const OrgCode& org) override EXCLUDES(mu_);
 
  private:
   HubLink(Options options, crypto::VerifyKey hub_key, const Clock& clock)
       : options_(std::move(options)), hub_key_(std::move(hub_key)), clock_(clock) {}
-  Result<http::Client*> ClientFor(const OrgCode& as);
+  Result<http::Client*> ClientFor(const OrgCode& as) EXCLUDES(mu_);
 
   const Options options_;
   const crypto::VerifyKey hub_key_;
   const Clock& clock_;
-  mutable std::mutex mu_;
-  std::map<OrgCode, std::unique_ptr<http::Client>> clients_;  // GUARDED_BY(mu_)
-  std::shared_ptr<const linkage::PermissionList> list_;       // GUARDED_BY(mu_)
-  std::string list_error_ = "not fetched yet";                // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  // The map is guarded; a client, once made, lives as long as the link and is thread-safe.
+  std::map<OrgCode, std::unique_ptr<http::Client>> clients_ GUARDED_BY(mu_);
+  std::shared_ptr<const linkage::PermissionList> list_ GUARDED_BY(mu_);
+  std::string list_error_ GUARDED_BY(mu_) = "not fetched yet";
   struct CachedKey {
     crypto::VerifyKey key;
     TimePoint fetched;
   };
-  std::map<OrgCode, CachedKey> org_keys_;  // GUARDED_BY(mu_)
+  std::map<OrgCode, CachedKey> org_keys_ GUARDED_BY(mu_);
 };
 
 }  // namespace chukan::server

@@ -13,12 +13,12 @@ InquiryWaiters::InquiryWaiters(Limits limits) : limits_(limits) {
 
 InquiryWaiters::~InquiryWaiters() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     work_.clear();
   }
-  timer_cv_.notify_all();
-  work_cv_.notify_all();
+  timer_cv_.SignalAll();
+  work_cv_.SignalAll();
   for (std::thread& t : threads_) t.join();
   // The waits left are dropped unfired: their owners' destructors answer (a Responder dropped
   // without an answer sends 500 to a connection that is being closed anyway).
@@ -26,7 +26,7 @@ InquiryWaiters::~InquiryWaiters() {
 
 Status InquiryWaiters::Add(const std::string& key, const std::string& client,
                            Clock::time_point deadline, Fire fire) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (stopping_) return UnavailableError("the server is stopping");
   if (static_cast<int>(waits_.size()) >= limits_.total) {
     return ResourceExhaustedError("too many long polls are waiting on this server; retry later");
@@ -47,23 +47,23 @@ Status InquiryWaiters::Add(const std::string& key, const std::string& client,
   const bool earliest = by_deadline_.empty() || deadline < by_deadline_.begin()->first;
   by_deadline_.emplace(deadline, id);
   Queue(id, w);
-  if (earliest) timer_cv_.notify_one();
+  if (earliest) timer_cv_.Signal();
   return Status();
 }
 
 void InquiryWaiters::Wake(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto [begin, end] = by_key_.equal_range(key);
   for (auto it = begin; it != end; ++it) Queue(it->second, waits_.at(it->second));
 }
 
 void InquiryWaiters::WakeAll() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [id, w] : waits_) Queue(id, w);
 }
 
 int InquiryWaiters::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<int>(waits_.size());
 }
 
@@ -74,7 +74,7 @@ void InquiryWaiters::Queue(uint64_t id, Wait& w) {
   }
   w.queued = true;
   work_.emplace_back(id, false);
-  work_cv_.notify_one();
+  work_cv_.Signal();
 }
 
 void InquiryWaiters::Remove(uint64_t id) {
@@ -96,15 +96,15 @@ void InquiryWaiters::Remove(uint64_t id) {
 }
 
 void InquiryWaiters::RunTimer() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     if (by_deadline_.empty()) {
-      timer_cv_.wait(lock);
+      timer_cv_.Wait(lock);
       continue;
     }
     const auto [deadline, id] = *by_deadline_.begin();
     if (Clock::now() < deadline) {
-      timer_cv_.wait_until(lock, deadline);
+      timer_cv_.WaitUntil(lock, deadline);
       continue;
     }
     by_deadline_.erase(by_deadline_.begin());
@@ -116,25 +116,25 @@ void InquiryWaiters::RunTimer() {
     } else {
       w.queued = true;
       work_.emplace_back(id, true);
-      work_cv_.notify_one();
+      work_cv_.Signal();
     }
   }
 }
 
 void InquiryWaiters::RunWorker() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [this] { return stopping_ || !work_.empty(); });
+    while (!stopping_ && work_.empty()) work_cv_.Wait(lock);
     if (stopping_) return;
     const auto [id, timed_out] = work_.front();
     work_.pop_front();
     auto it = waits_.find(id);
     if (it == waits_.end()) continue;
     Fire fire = it->second.fire;  // a copy: the wait may be removed while it runs
-    lock.unlock();
+    lock.Unlock();
     const bool done = fire(timed_out);
     fire = nullptr;
-    lock.lock();
+    lock.Lock();
     it = waits_.find(id);
     if (it == waits_.end()) continue;
     Wait& w = it->second;
@@ -144,11 +144,11 @@ void InquiryWaiters::RunWorker() {
       w.expired = false;
       w.again = false;
       work_.emplace_back(id, true);
-      work_cv_.notify_one();
+      work_cv_.Signal();
     } else if (w.again) {
       w.again = false;
       work_.emplace_back(id, false);
-      work_cv_.notify_one();
+      work_cv_.Signal();
     } else {
       w.queued = false;
     }

@@ -18,17 +18,16 @@
 #define CHUKAN_SERVER_INQUIRY_WAITERS_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace chukan::server {
@@ -52,14 +51,14 @@ class InquiryWaiters {
   // inquiry may have ended before the wait was registered). Errors: kResourceExhausted over a
   // limit (nothing registered, `fire` never called).
   Status Add(const std::string& key, const std::string& client, Clock::time_point deadline,
-             Fire fire);
+             Fire fire) EXCLUDES(mu_);
 
   // Fires the waits of `key` / of every key (see the file comment). Never blocks for long.
-  void Wake(const std::string& key);
-  void WakeAll();
+  void Wake(const std::string& key) EXCLUDES(mu_);
+  void WakeAll() EXCLUDES(mu_);
 
   // Waits registered now (tests and metrics).
-  int size() const;
+  int size() const EXCLUDES(mu_);
 
  private:
   struct Wait {
@@ -71,23 +70,23 @@ class InquiryWaiters {
     bool again = false;    // woken while queued or running: fire once more afterwards
     bool expired = false;  // the deadline passed while a fire was running: fire a final time
   };
-  void Queue(uint64_t id, Wait& w);  // REQUIRES(mu_)
-  void Remove(uint64_t id);          // REQUIRES(mu_)
-  void RunTimer();
-  void RunWorker();
+  void Queue(uint64_t id, Wait& w) REQUIRES(mu_);
+  void Remove(uint64_t id) REQUIRES(mu_);
+  void RunTimer() EXCLUDES(mu_);
+  void RunWorker() EXCLUDES(mu_);
 
   const Limits limits_;
-  mutable std::mutex mu_;
-  std::condition_variable timer_cv_;
-  std::condition_variable work_cv_;
-  bool stopping_ = false;                                         // GUARDED_BY(mu_)
-  uint64_t next_id_ = 1;                                          // GUARDED_BY(mu_)
-  std::map<uint64_t, Wait> waits_;                                // GUARDED_BY(mu_)
-  std::multimap<std::string, uint64_t> by_key_;                   // GUARDED_BY(mu_)
-  std::set<std::pair<Clock::time_point, uint64_t>> by_deadline_;  // GUARDED_BY(mu_)
-  std::map<std::string, int> per_client_;                         // GUARDED_BY(mu_)
-  std::deque<std::pair<uint64_t, bool>> work_;                    // GUARDED_BY(mu_): id, timed out
-  std::vector<std::thread> threads_;
+  mutable Mutex mu_;
+  CondVar timer_cv_;
+  CondVar work_cv_;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  uint64_t next_id_ GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, Wait> waits_ GUARDED_BY(mu_);
+  std::multimap<std::string, uint64_t> by_key_ GUARDED_BY(mu_);
+  std::set<std::pair<Clock::time_point, uint64_t>> by_deadline_ GUARDED_BY(mu_);
+  std::map<std::string, int> per_client_ GUARDED_BY(mu_);
+  std::deque<std::pair<uint64_t, bool>> work_ GUARDED_BY(mu_);  // id, timed out
+  std::vector<std::thread> threads_;  // the constructor and destructor only
 };
 
 }  // namespace chukan::server

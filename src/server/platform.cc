@@ -363,13 +363,13 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
     return s;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (auto it = tenants_.find(tenant.str());
         it != tenants_.end() && it->second->generation == generation && !it->second->closed()) {
       return it->second;
     }
   }
-  std::lock_guard<std::mutex> opening(open_mu_);
+  MutexLock opening(open_mu_);
   // Read again under the opening lock: another thread may have opened it meanwhile, and the key
   // must belong to the registration being opened.
   if (Status s = read_registry(true); !s.ok()) {
@@ -377,7 +377,7 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
     return s;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (auto it = tenants_.find(tenant.str());
         it != tenants_.end() && it->second->generation == generation && !it->second->closed()) {
       return it->second;
@@ -392,7 +392,7 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   parts.catalogue = catalogue_;
   parts.clock = &clock_;
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, TenantContext::Open(std::move(parts)));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   tenants_[tenant.str()] = ctx;
   return ctx;
 }
@@ -400,7 +400,7 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
 void Platform::Evict(const TenantId& tenant, const TenantContext* only) {
   std::shared_ptr<TenantContext> gone;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = tenants_.find(tenant.str());
     if (it == tenants_.end() || (only != nullptr && it->second.get() != only)) return;
     gone = std::move(it->second);
@@ -413,7 +413,7 @@ Status Platform::CheckpointAuditLogs() {
   Status first = audit_->CheckpointIfBehind().status();
   std::vector<std::shared_ptr<TenantContext>> open;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [id, ctx] : tenants_) open.push_back(ctx);
   }
   for (const std::shared_ptr<TenantContext>& ctx : open) {
@@ -430,7 +430,7 @@ Status Platform::CheckpointAuditLogs() {
 void Platform::CloseTenants() {
   std::map<std::string, std::shared_ptr<TenantContext>> all;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     all.swap(tenants_);
   }
   for (auto& [id, ctx] : all) ctx->Close();

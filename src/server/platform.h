@@ -17,7 +17,6 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +24,7 @@
 #include "audit/audit_log.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/mutex.h"
 #include "crypto/ed25519.h"
 #include "crypto/secret_bytes.h"
 #include "layout/catalogue.h"
@@ -98,15 +98,15 @@ class Platform {
   // tenant deleted or re-created by another process is noticed at once: a context opened for
   // an older registration is closed and never returned again. Contexts are opened once per
   // registration and shared. kNotFound if the tenant is not active.
-  Result<std::shared_ptr<TenantContext>> Tenant(const TenantId& tenant);
+  Result<std::shared_ptr<TenantContext>> Tenant(const TenantId& tenant) EXCLUDES(open_mu_, mu_);
   // Closes and forgets every open context (shutdown).
-  void CloseTenants();
+  void CloseTenants() EXCLUDES(mu_);
 
   // Signs the head of the platform's audit log and of every open tenant's, where no checkpoint
   // covers it yet (AuditLog::CheckpointIfBehind), and exports what is not yet exported. Called
   // every few seconds by the server and once at shutdown (also by the destructor). Returns the
   // first error; the other logs are still tried.
-  Status CheckpointAuditLogs();
+  Status CheckpointAuditLogs() EXCLUDES(mu_);
 
   audit::AuditLog& audit() { return *audit_; }
   const crypto::VerifyKey& audit_verify_key() const { return audit_key_.verify_key(); }
@@ -119,7 +119,7 @@ class Platform {
            crypto::SigningKey audit_key, std::shared_ptr<const layout::Catalogue> catalogue,
            std::string checkpoint_dir);
   // Removes the cached context of `tenant` (if it is `only`, when given) and closes it.
-  void Evict(const TenantId& tenant, const TenantContext* only = nullptr);
+  void Evict(const TenantId& tenant, const TenantContext* only = nullptr) EXCLUDES(mu_);
 
   std::string KeyId(const TenantId& t) const { return "tenant:" + t.str() + ":data:v1"; }
 
@@ -132,11 +132,11 @@ class Platform {
   const std::shared_ptr<const layout::Catalogue> catalogue_;
   const std::string checkpoint_dir_;  // [audit] checkpoint_dir; empty: no export
 
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<TenantContext>> tenants_;  // GUARDED_BY(mu_)
   // Serialises opening contexts (rare), so that one registration gets one context; lookups of
   // open contexts never wait for it.
-  std::mutex open_mu_;
+  Mutex open_mu_ ACQUIRED_BEFORE(mu_);
+  Mutex mu_;
+  std::map<std::string, std::shared_ptr<TenantContext>> tenants_ GUARDED_BY(mu_);
 };
 
 // The migrations of the platform database (component "platform").

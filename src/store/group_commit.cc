@@ -29,11 +29,11 @@ std::future<Status> GroupCommitter::Submit(WriteFn write) {
 
 void GroupCommitter::SubmitAsync(WriteFn write, DoneFn done) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!stopping_) {
       queue_.push_back(Pending{std::move(write), std::move(done)});
       if (queue_.size() == 1 || static_cast<int>(queue_.size()) >= options_.max_batch) {
-        cv_.notify_one();
+        cv_.Signal();
       }
       return;
     }
@@ -42,17 +42,17 @@ void GroupCommitter::SubmitAsync(WriteFn write, DoneFn done) {
 }
 
 void GroupCommitter::Stop() {
-  std::lock_guard<std::mutex> stop_lock(stop_mu_);
+  MutexLock stop_lock(stop_mu_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
-    cv_.notify_one();
+    cv_.Signal();
   }
   if (thread_.joinable()) thread_.join();
 }
 
 GroupCommitter::Stats GroupCommitter::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 
@@ -60,15 +60,14 @@ void GroupCommitter::Run() {
   std::deque<Pending> batch;
   for (;;) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(lock);
       if (queue_.empty()) return;  // stopping, and everything drained
-      if (options_.max_delay.count() > 0 && !stopping_ &&
-          static_cast<int>(queue_.size()) < options_.max_batch) {
+      if (options_.max_delay.count() > 0) {
         const auto deadline = std::chrono::steady_clock::now() + options_.max_delay;
-        cv_.wait_until(lock, deadline, [&] {
-          return stopping_ || static_cast<int>(queue_.size()) >= options_.max_batch;
-        });
+        while (!stopping_ && static_cast<int>(queue_.size()) < options_.max_batch &&
+               cv_.WaitUntil(lock, deadline)) {
+        }
       }
       const size_t n = std::min(queue_.size(), static_cast<size_t>(options_.max_batch));
       for (size_t i = 0; i < n; ++i) {
@@ -79,7 +78,7 @@ void GroupCommitter::Run() {
     std::vector<Status> results = RunBatch(batch);
     {
       // Counted before anyone is told, so a caller who saw its future complete sees the stats.
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       stats_.batches += 1;
       stats_.writes += static_cast<int64_t>(batch.size());
     }

@@ -18,16 +18,15 @@
 #define CHUKAN_STORE_GROUP_COMMIT_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <future>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "store/database.h"
 
@@ -63,16 +62,16 @@ class GroupCommitter {
   // Queues `write`; the future completes with its status after the batch commits (OK = durable),
   // with the write's own error if it failed, with the commit's error if the commit failed, or
   // with kFailedPrecondition if the committer is stopped. Never blocks on I/O.
-  std::future<Status> Submit(WriteFn write);
+  std::future<Status> Submit(WriteFn write) EXCLUDES(mu_);
 
   // As Submit, but calls `done` (on the committer thread, or on the caller's when stopped) with
   // the status instead. `done` must be quick and must not call Stop().
-  void SubmitAsync(WriteFn write, DoneFn done);
+  void SubmitAsync(WriteFn write, DoneFn done) EXCLUDES(mu_);
 
   // Stops accepting writes, commits everything already submitted, joins the thread. Idempotent.
-  void Stop();
+  void Stop() EXCLUDES(stop_mu_, mu_);
 
-  Stats stats() const;
+  Stats stats() const EXCLUDES(mu_);
 
  private:
   struct Pending {
@@ -81,18 +80,19 @@ class GroupCommitter {
   };
 
   GroupCommitter(std::shared_ptr<Database> db, Options options);
-  void Run();
+  void Run() EXCLUDES(mu_);
   // Runs one batch in one transaction; returns each write's outcome (not yet reported).
   std::vector<Status> RunBatch(std::deque<Pending>& batch);
 
   const std::shared_ptr<Database> db_;
   const Options options_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Pending> queue_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;      // GUARDED_BY(mu_)
-  Stats stats_;                // GUARDED_BY(mu_)
-  std::mutex stop_mu_;         // serialises Stop() (join once)
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<Pending> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  Stats stats_ GUARDED_BY(mu_);
+  Mutex stop_mu_ ACQUIRED_BEFORE(mu_);  // serialises Stop() (join once)
+  // Set by Create before any other thread can see the committer, joined under stop_mu_.
   std::thread thread_;
 };
 

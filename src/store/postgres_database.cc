@@ -7,12 +7,11 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "store/database.h"
 #include "store/database_internal.h"
 #include "store/placeholders.h"
@@ -324,12 +323,14 @@ class PgPool : public std::enable_shared_from_this<PgPool> {
     }
   }
 
-  Result<std::unique_ptr<Conn>> Acquire() {
-    std::unique_lock<std::mutex> lock(mu_);
+  Result<std::unique_ptr<Conn>> Acquire() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.acquire_timeout_ms);
-    const bool ready = cv_.wait_until(
-        lock, deadline, [&] { return closed_ || !idle_.empty() || open_ < options_.pool_size; });
+    while (!closed_ && idle_.empty() && open_ >= options_.pool_size) {
+      if (!cv_.WaitUntil(lock, deadline)) break;
+    }
+    const bool ready = closed_ || !idle_.empty() || open_ < options_.pool_size;
     if (closed_) return FailedPreconditionError("postgres: database handle is closed");
     if (!ready) {
       return UnavailableError("postgres: all " + std::to_string(options_.pool_size) +
@@ -342,39 +343,39 @@ class PgPool : public std::enable_shared_from_this<PgPool> {
       return conn;
     }
     ++open_;
-    lock.unlock();
+    lock.Unlock();
     auto conn = Connect();
     if (!conn.ok()) {
-      lock.lock();
+      lock.Lock();
       --open_;
-      cv_.notify_one();
+      cv_.Signal();
     }
     return conn;
   }
 
-  void Release(std::unique_ptr<Conn> conn) {
+  void Release(std::unique_ptr<Conn> conn) EXCLUDES(mu_) {
     std::unique_ptr<Conn> discard;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (closed_ || conn->broken() || PQtransactionStatus(conn->pg.get()) != PQTRANS_IDLE) {
         discard = std::move(conn);
         --open_;
       } else {
         idle_.push_back(std::move(conn));
       }
-      cv_.notify_one();
+      cv_.Signal();
     }
   }
 
-  Status Close() {
+  Status Close() EXCLUDES(mu_) {
     std::deque<std::unique_ptr<Conn>> discard;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (closed_) return Status();
       closed_ = true;
       open_ -= static_cast<int>(idle_.size());
       discard.swap(idle_);
-      cv_.notify_all();
+      cv_.SignalAll();
     }
     return Status();
   }
@@ -384,11 +385,11 @@ class PgPool : public std::enable_shared_from_this<PgPool> {
  private:
   const PostgresOptions options_;
   Counters counters_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool closed_ = false;                     // GUARDED_BY(mu_)
-  std::deque<std::unique_ptr<Conn>> idle_;  // GUARDED_BY(mu_)
-  int open_ = 0;                            // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar cv_;
+  bool closed_ GUARDED_BY(mu_) = false;
+  std::deque<std::unique_ptr<Conn>> idle_ GUARDED_BY(mu_);
+  int open_ GUARDED_BY(mu_) = 0;
 };
 
 void PgTransaction::Finish() { pool_->Release(std::move(conn_)); }

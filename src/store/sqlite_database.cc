@@ -7,12 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <mutex>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "store/database.h"
 #include "store/database_internal.h"
 
@@ -312,37 +311,39 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
  public:
   explicit SqlitePool(SqliteOptions o) : options_(std::move(o)) {}
 
-  Status Init() {
-    ASSIGN_OR_RETURN(writer_, OpenConn(options_, false, &counters_));
+  Status Init() EXCLUDES(mu_) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Conn> writer, OpenConn(options_, false, &counters_));
+    MutexLock lock(mu_);
+    writer_ = std::move(writer);
     return Status();
   }
 
-  Result<std::unique_ptr<Transaction>> Begin(bool read_only) {
+  Result<std::unique_ptr<Transaction>> Begin(bool read_only) EXCLUDES(mu_) {
     Conn* conn = nullptr;
     std::unique_ptr<Conn> reader;
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (!read_only) {
-        cv_.wait(lock, [&] { return closed_ || !writer_busy_; });
+        while (!closed_ && writer_busy_) cv_.Wait(lock);
         if (closed_) return Closed();
         writer_busy_ = true;
         conn = writer_.get();
       } else {
-        cv_.wait(lock, [&] {
-          return closed_ || !idle_readers_.empty() || readers_open_ < options_.max_readers;
-        });
+        while (!closed_ && idle_readers_.empty() && readers_open_ >= options_.max_readers) {
+          cv_.Wait(lock);
+        }
         if (closed_) return Closed();
         if (!idle_readers_.empty()) {
           reader = std::move(idle_readers_.back());
           idle_readers_.pop_back();
         } else {
           ++readers_open_;
-          lock.unlock();
+          lock.Unlock();
           auto opened = OpenConn(options_, true, &counters_);
           if (!opened.ok()) {
-            lock.lock();
+            lock.Lock();
             --readers_open_;
-            cv_.notify_all();
+            cv_.SignalAll();
             return opened.status();
           }
           reader = std::move(opened).value();
@@ -373,8 +374,8 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
   }
 
   // Takes back a connection: the writer when `reader` is null, else that reader.
-  void Release(std::unique_ptr<Conn> reader) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Release(std::unique_ptr<Conn> reader) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     if (!reader) {
       writer_busy_ = false;
       if (closed_) writer_.reset();
@@ -384,17 +385,17 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
     } else {
       idle_readers_.push_back(std::move(reader));
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
-  Status Close() {
-    std::lock_guard<std::mutex> lock(mu_);
+  Status Close() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     if (closed_) return Status();
     closed_ = true;
     readers_open_ -= static_cast<int>(idle_readers_.size());
     idle_readers_.clear();
     if (!writer_busy_) writer_.reset();
-    cv_.notify_all();
+    cv_.SignalAll();
     return Status();
   }
 
@@ -407,13 +408,14 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
 
   const SqliteOptions options_;
   Counters counters_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool closed_ = false;                             // GUARDED_BY(mu_)
-  bool writer_busy_ = false;                        // GUARDED_BY(mu_)
-  std::unique_ptr<Conn> writer_;                    // GUARDED_BY(mu_) when not busy
-  std::deque<std::unique_ptr<Conn>> idle_readers_;  // GUARDED_BY(mu_)
-  int readers_open_ = 0;                            // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar cv_;
+  bool closed_ GUARDED_BY(mu_) = false;
+  bool writer_busy_ GUARDED_BY(mu_) = false;
+  // The pointer is guarded; the connection it owns is used by whoever set writer_busy_.
+  std::unique_ptr<Conn> writer_ GUARDED_BY(mu_);
+  std::deque<std::unique_ptr<Conn>> idle_readers_ GUARDED_BY(mu_);
+  int readers_open_ GUARDED_BY(mu_) = 0;
 };
 
 void SqliteTransaction::Finish() { pool_->Release(std::move(reader_)); }

@@ -119,7 +119,7 @@ Result<std::shared_ptr<Database>> TenantStore::OpenDatabase(const std::string& n
 }
 
 Result<std::shared_ptr<Database>> TenantStore::Platform() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (closed_) return FailedPreconditionError("store: closed");
   if (!platform_) {
     ASSIGN_OR_RETURN(platform_, OpenDatabase("platform", true));
@@ -142,7 +142,7 @@ Result<bool> TenantStore::TenantExists(const TenantId& tenant) {
 }
 
 Result<std::shared_ptr<Database>> TenantStore::Tenant(const TenantId& tenant) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (closed_) return FailedPreconditionError("store: closed");
   ASSIGN_OR_RETURN(bool exists, TenantExists(tenant));
   if (!exists) return NotFoundError("store: no tenant " + tenant.str());
@@ -150,7 +150,7 @@ Result<std::shared_ptr<Database>> TenantStore::Tenant(const TenantId& tenant) {
 }
 
 Status TenantStore::CreateTenant(const TenantId& tenant) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (closed_) return FailedPreconditionError("store: closed");
   if (options_.backend == Backend::kSqlite) {
     const std::string path = TenantPath(tenant);
@@ -181,7 +181,7 @@ Status TenantStore::CreateTenant(const TenantId& tenant) {
 }
 
 Status TenantStore::DropTenant(const TenantId& tenant) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (closed_) return FailedPreconditionError("store: closed");
   ASSIGN_OR_RETURN(bool exists, TenantExists(tenant));
   if (!exists) return NotFoundError("store: no tenant " + tenant.str());
@@ -202,7 +202,7 @@ Status TenantStore::DropTenant(const TenantId& tenant) {
 Result<std::vector<TenantId>> TenantStore::ListTenants() {
   std::vector<TenantId> out;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return FailedPreconditionError("store: closed");
   }
   if (options_.backend == Backend::kSqlite) {
@@ -231,7 +231,7 @@ Result<std::vector<TenantId>> TenantStore::ListTenants() {
 }
 
 Status TenantStore::Close() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (closed_) return Status();
   closed_ = true;
   if (platform_) platform_->Close().IgnoreError();  // Close() cannot fail

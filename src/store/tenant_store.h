@@ -20,11 +20,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/ids.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "store/database.h"
 
@@ -63,25 +63,25 @@ class TenantStore {
   Backend backend() const { return options_.backend; }
 
   // The platform database (opened on first use, then shared). Errors as Open.
-  Result<std::shared_ptr<Database>> Platform();
+  Result<std::shared_ptr<Database>> Platform() EXCLUDES(mu_);
 
   // Opens a new handle to the tenant's database; the caller owns it (and closes it). kNotFound
   // if the tenant has not been created (CreateTenant). Other errors as Open.
-  Result<std::shared_ptr<Database>> Tenant(const TenantId& tenant);
+  Result<std::shared_ptr<Database>> Tenant(const TenantId& tenant) EXCLUDES(mu_);
 
   // Creates the tenant's file / schema and role. kAlreadyExists if it exists.
-  Status CreateTenant(const TenantId& tenant);
+  Status CreateTenant(const TenantId& tenant) EXCLUDES(mu_);
 
   // Deletes the tenant's data: the file with its -wal/-shm, or the schema (CASCADE) and role.
   // Handles opened by Tenant() are their owners' to close (before, ideally). kNotFound if
   // absent.
-  Status DropTenant(const TenantId& tenant);
+  Status DropTenant(const TenantId& tenant) EXCLUDES(mu_);
 
   // The existing tenants, sorted.
-  Result<std::vector<TenantId>> ListTenants();
+  Result<std::vector<TenantId>> ListTenants() EXCLUDES(mu_);
 
   // Closes the platform handle. Idempotent; later calls return kFailedPrecondition.
-  Status Close();
+  Status Close() EXCLUDES(mu_);
 
   // PostgreSQL: the schema (= role) name of a tenant; "" for SQLite.
   std::string SchemaName(const TenantId& tenant) const;
@@ -97,10 +97,12 @@ class TenantStore {
   Status ExecAdmin(const std::string& sql);
 
   const StoreOptions options_;
-  mutable std::mutex mu_;
-  bool closed_ = false;                 // GUARDED_BY(mu_)
-  std::shared_ptr<Database> platform_;  // GUARDED_BY(mu_)
-  std::shared_ptr<Database> admin_;     // PostgreSQL: pool of the login role (no SET ROLE)
+  mutable Mutex mu_;
+  bool closed_ GUARDED_BY(mu_) = false;
+  std::shared_ptr<Database> platform_ GUARDED_BY(mu_);
+  // PostgreSQL: pool of the login role (no SET ROLE). Set by Init before the store is shared,
+  // then only read (a Database is thread-safe), so it needs no lock.
+  std::shared_ptr<Database> admin_;
 };
 
 }  // namespace chukan::store
