@@ -45,7 +45,7 @@ class HubLink final : public HubPort {
   // kFailedPrecondition when the tenant has no certificate in tenant_tls_dir.
   Result<http::Response> Post(const OrgCode& as, std::string_view path, std::string body) override
       EXCLUDES(mu_);
-  Result<http::Response> Get(const OrgCode& as, std::string_view path) override EXCLUDES(mu_);
+  Result<http::Response> Get(const OrgCode& as, std::string_view path) EXCLUDES(mu_);
 
   const crypto::VerifyKey& hub_key() const override { return hub_key_; }
 
