@@ -1,5 +1,7 @@
 #include "linkage/permission_list.h"
 
+#include <algorithm>
+
 #include <array>
 #include <set>
 #include <tuple>
@@ -174,6 +176,13 @@ Result<PermissionList> PermissionList::ParseSource(std::string_view text,
     if (basis.empty()) return bad(kLegalBasis, "required (根拠法令は必須です)");
     if (basis.size() > kMaxLegalBasisBytes) {
       return bad(kLegalBasis, "longer than " + std::to_string(kMaxLegalBasisBytes) + " bytes");
+    }
+    // A control character (NUL among them) would make the published document unreadable: its
+    // JSON carries it escaped, and every reader refuses U+0000 (found by fuzz/permission_list).
+    if (std::any_of(basis.begin(), basis.end(), [](char ch) {
+          return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+        })) {
+      return bad(kLegalBasis, "contains a control character (制御文字は使えません)");
     }
     rule.legal_basis = std::string(basis);
     auto key = std::make_tuple(rule.inquirer.ToString(), rule.procedure.str(),
