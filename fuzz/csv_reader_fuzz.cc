@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "small_reads.h"  // fuzz/, beside this file
 #include "replica_io/byte_source.h"
 #include "replica_io/csv_reader.h"
 #include "replica_io/csv_writer.h"
@@ -23,25 +24,10 @@
 namespace {
 
 using chukan::Result;
-using chukan::replica_io::ByteSource;
 using chukan::replica_io::CsvOptions;
 using chukan::replica_io::CsvReader;
 
-class SmallReads final : public ByteSource {
- public:
-  SmallReads(std::string_view data, size_t max) : data_(data), max_(max) {}
-  Result<size_t> Read(char* buf, size_t n) override {
-    const size_t k = std::min({n, max_, data_.size() - pos_});
-    if (k > 0) std::memcpy(buf, data_.data() + pos_, k);
-    pos_ += k;
-    return k;
-  }
-
- private:
-  std::string_view data_;
-  size_t max_;
-  size_t pos_ = 0;
-};
+using chukan::fuzz::SmallReads;
 
 }  // namespace
 
