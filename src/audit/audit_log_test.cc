@@ -1,3 +1,5 @@
+// Over 600 lines: the audit chain's tamper cases (deleted, changed, reordered, re-chained
+// entries; checkpoints removed or forged; exports) on both storage backends.
 #include "audit/audit_log.h"
 
 #include <gmock/gmock.h>

@@ -1,3 +1,7 @@
+// Hub (see hub.h). Over 600 lines: the hub's one state machine — registry snapshot, codes (符号),
+// permit requests with their list check and records, provisions relayed blind, the published
+// permission list and the sweep — shares one snapshot, one committer and one audit log here;
+// delivery is deliverer.cc, the HTTP mapping hub_api.cc, storage hub_store.cc.
 #include "hub/hub.h"
 
 #include <sys/stat.h>

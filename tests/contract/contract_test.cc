@@ -1,3 +1,7 @@
+// Over 600 lines: one test walks every documented operation of both OpenAPI files to every
+// documented status, in one sequence on one network, so that an operation missing from the
+// walk shows in check-records.mjs rather than in a second file.
+//
 // The API documents as a contract: real processes — a `chukan server` without a hub, and a hub
 // with two servers (cli::LocalNetwork) — are driven through every operation of
 // docs/api/openapi.yaml and docs/api/hub-openapi.yaml, to every status the documents give them

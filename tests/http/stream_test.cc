@@ -1,3 +1,6 @@
+// Over 600 lines: the streamed request and response bodies of http::Server and http::Client —
+// backpressure, limits, timeouts, aborts — each case on its own loopback server.
+//
 // Streaming request and response bodies on real loopback sockets (port 0), plain and TLS:
 // bounded buffering of large bodies, chunked framing, limits, timeouts, early handler returns,
 // disconnects, producer failures, and the client's streaming API.

@@ -1,3 +1,7 @@
+// Over 600 lines: every linkage scenario through real processes (hub + two servers on loopback,
+// one shared network setup per suite): inquiries, batches, approvals, refusals, expiry, kill -9
+// recovery, records. Splitting it would start the network once per file.
+//
 // The linkage end to end with real processes: a hub (`chukan hub`) and two intermediate servers
 // (`chukan server`) on loopback over mutual TLS, driven through the servers' /api/v1 API as an
 // existing business system would (cli::LocalNetwork). Server 1 hosts city A and an insurer,
