@@ -46,9 +46,10 @@ build-release: deps
 test-dev: build
 	scripts/with-postgres ctest --preset dev -j $(JOBS) --timeout 600
 
-# Sanitizer tree: the unit tests (also against the private PostgreSQL).
+# Sanitizer tree: the unit tests and the fuzz targets' corpus replays (also against the
+# private PostgreSQL).
 test-asan: build-asan
-	scripts/with-postgres ctest --preset asan -L unit -j $(JOBS) --timeout 900
+	scripts/with-postgres ctest --preset asan -L 'unit|fuzz' -j $(JOBS) --timeout 900
 
 # ThreadSanitizer tree: the unit tests built by build-tsan (also against the private
 # PostgreSQL: its connection pool is concurrent code too). The tests of libraries not built
