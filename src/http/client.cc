@@ -163,6 +163,8 @@ struct Client::Impl {
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread thread;
+  // Ended once the io thread is joined (asio_waker.h).
+  const std::shared_ptr<internal::IoLife> io_life = std::make_shared<internal::IoLife>();
 
   std::unique_ptr<Conn> TakeIdle(const std::string& key) EXCLUDES(mu) {
     MutexLock lock(mu);
@@ -336,6 +338,7 @@ Client::~Client() {
   }
   impl_->io.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->io_life->End();
 }
 
 Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
@@ -684,11 +687,11 @@ Result<Response> Client::SendStreaming(
   ex.waker = std::make_shared<Waker>(impl_->io.get_executor());
   if (upload != nullptr) {
     ex.upload = std::make_shared<StreamPipe>();
-    ex.upload->SetWake(WakeFn(ex.waker));
+    ex.upload->SetWake(WakeFn(ex.waker, impl_->io_life));
   }
   if (on_response_body) {
     ex.response = std::make_shared<StreamPipe>();
-    ex.response->SetWake(WakeFn(ex.waker));
+    ex.response->SetWake(WakeFn(ex.waker, impl_->io_life));
   }
   std::shared_ptr<StreamPipe> upload_pipe = ex.upload;
   std::shared_ptr<StreamPipe> response_pipe = ex.response;

@@ -299,6 +299,9 @@ struct Server::Impl {
   tcp::acceptor acceptor{io};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
+  // Ended by Stop() once the io threads are joined: wake functions held by workers and parked
+  // long polls stop touching this io_context's timers (see asio_waker.h).
+  const std::shared_ptr<internal::IoLife> io_life = std::make_shared<internal::IoLife>();
 
   int healthz_route() const { return static_cast<int>(router.route_count()); }
   int metrics_route() const { return healthz_route() + 1; }
@@ -473,6 +476,7 @@ void Server::Stop(Duration grace) {
   s.io.stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
+  s.io_life->End();
   // No coroutine will move a stream forward any more: fail the workers waiting on one.
   {
     MutexLock streams_lock(s.streams_mu);
@@ -913,7 +917,7 @@ asio::awaitable<Server::Impl::StreamedRequest> Server::Impl::ServeStreamedReques
   // However steadily it trickles, a body must be complete within this time.
   const auto body_deadline = std::chrono::steady_clock::now() + limits.stream_body_total_timeout;
   auto pipe = std::make_shared<internal::StreamPipe>();
-  pipe->SetWake(WakeFn(waker_ref));
+  pipe->SetWake(WakeFn(waker_ref, io_life));
   StreamRegistration registration(*this, pipe);
 
   if (!parser.is_done()) {
@@ -1084,7 +1088,7 @@ asio::awaitable<bool> Server::Impl::WriteStreamedBody(Stream& stream, BodyProduc
                                                       std::shared_ptr<Waker> waker_ref) {
   auto& lowest = beast::get_lowest_layer(stream);
   auto pipe = std::make_shared<internal::StreamPipe>();
-  pipe->SetWake(WakeFn(waker_ref));
+  pipe->SetWake(WakeFn(waker_ref, io_life));
   StreamRegistration registration(*this, pipe);
   pool.Submit([pipe, producer = std::move(producer)]() mutable {
     Status st;
@@ -1236,7 +1240,7 @@ template <class Fn>
 asio::awaitable<Response> Server::Impl::OnWorker(Fn fn, Waker& waker,
                                                  std::shared_ptr<Waker> waker_ref) {
   auto slot = std::make_shared<Responder::Slot>();
-  slot->wake = WakeFn(waker_ref);
+  slot->wake = WakeFn(waker_ref, io_life);
   pool.Submit([slot, fn = std::move(fn)]() mutable { fn(Responder(slot)); });
   for (;;) {
     if (std::optional<Response> r = slot->Take()) co_return std::move(*r);
