@@ -16,9 +16,9 @@
 #include <set>
 #include <string_view>
 
-#include "small_reads.h"  // fuzz/, beside this file
 #include "replica_io/byte_source.h"
 #include "server/batch_inquiry.h"
+#include "small_reads.h"  // fuzz/, beside this file
 
 namespace {
 
@@ -30,8 +30,8 @@ using chukan::fuzz::SmallReads;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   chukan::server::BatchOptions options;
-  options.charset =
-      (data[0] & 0x80) != 0 ? chukan::replica_io::Charset::kCp932 : chukan::replica_io::Charset::kUtf8;
+  options.charset = (data[0] & 0x80) != 0 ? chukan::replica_io::Charset::kCp932
+                                          : chukan::replica_io::Charset::kUtf8;
   options.max_lines = 50;
   options.max_line_bytes = 512;
   const size_t read_size = 1 + (data[0] & 0x7F);

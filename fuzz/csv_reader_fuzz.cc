@@ -16,10 +16,10 @@
 #include <string_view>
 #include <vector>
 
-#include "small_reads.h"  // fuzz/, beside this file
 #include "replica_io/byte_source.h"
 #include "replica_io/csv_reader.h"
 #include "replica_io/csv_writer.h"
+#include "small_reads.h"  // fuzz/, beside this file
 
 namespace {
 

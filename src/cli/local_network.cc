@@ -15,9 +15,9 @@
 #include <sstream>
 #include <thread>
 
-#include "json/json.h"
 #include "hub/hub_config.h"
 #include "hub/hub_process.h"
+#include "json/json.h"
 #include "pki/certificate_authority.h"
 #include "server/intermediate_server.h"
 #include "server/server_config.h"

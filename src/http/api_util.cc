@@ -147,7 +147,8 @@ Delivery Classify(const Result<Response>& answer) {
 
 Result<std::vector<Response>> ParseBatchResponse(std::string_view body, size_t expected) {
   ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(body, {kMaxBatchBytes, 12}));
-  ASSIGN_OR_RETURN(std::vector<json::JsonObject> results, o.GetObjectArray("results", kMaxBatchItems));
+  ASSIGN_OR_RETURN(std::vector<json::JsonObject> results,
+                   o.GetObjectArray("results", kMaxBatchItems));
   if (results.size() != expected) {
     return InvalidArgumentError("batch response: " + std::to_string(results.size()) +
                                 " results for " + std::to_string(expected) + " items");

@@ -9,8 +9,8 @@ namespace chukan::http::internal {
 
 ServerMetrics::ServerMetrics(std::vector<std::string> route_labels)
     : labels_(std::move(route_labels)),
-      requests_(std::make_unique<std::atomic<uint64_t>[]>(labels_.size() * kMethods.size() *
-                                                          kClasses)) {}
+      requests_(
+          std::make_unique<std::atomic<uint64_t>[]>(labels_.size() * kMethods.size() * kClasses)) {}
 
 int ServerMetrics::MethodIndex(std::string_view method) {
   for (size_t i = 0; i + 1 < kMethods.size(); ++i) {

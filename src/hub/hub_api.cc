@@ -12,8 +12,8 @@ namespace {
 
 constexpr size_t kMaxSmallBody = 16 * 1024;
 
-using json::IdField;
 using http::QueryInt;
+using json::IdField;
 
 // Errors as every chukan API answers them (http::ReasonErrorResponse).
 http::Response ErrorResponse(const Status& s, const RequestId& rid) {

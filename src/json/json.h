@@ -1,7 +1,8 @@
 // Strict JSON for request handlers and signed documents (its own library, chukan_json, so that
-// the linkage documents do not depend on the HTTP library): parse a request body into a JsonObject and read typed
-// fields with limits, so that every field is checked and unknown ones are rejected; and a small
-// JsonWriter for responses. No JSON library appears in this header (nlohmann stays in json.cc).
+// the linkage documents do not depend on the HTTP library): parse a request body into a JsonObject
+// and read typed fields with limits, so that every field is checked and unknown ones are rejected;
+// and a small JsonWriter for responses. No JSON library appears in this header (nlohmann stays in
+// json.cc).
 //
 // Strictness: the body must be one JSON object; duplicate keys anywhere are rejected; nesting
 // deeper than `max_depth` and bodies larger than `max_bytes` are rejected; integers must be

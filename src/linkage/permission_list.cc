@@ -1,7 +1,6 @@
 #include "linkage/permission_list.h"
 
 #include <algorithm>
-
 #include <array>
 #include <set>
 #include <tuple>
@@ -179,9 +178,8 @@ Result<PermissionList> PermissionList::ParseSource(std::string_view text,
     }
     // A control character (NUL among them) would make the published document unreadable: its
     // JSON carries it escaped, and every reader refuses U+0000 (found by fuzz/permission_list).
-    if (std::any_of(basis.begin(), basis.end(), [](char ch) {
-          return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
-        })) {
+    if (std::any_of(basis.begin(), basis.end(),
+                    [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f; })) {
       return bad(kLegalBasis, "contains a control character (制御文字は使えません)");
     }
     rule.legal_basis = std::string(basis);

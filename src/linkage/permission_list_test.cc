@@ -139,7 +139,8 @@ TEST(PermissionListTest, PublishedListVerifiesAndExpires) {
 // A NUL or another control character in the legal basis was accepted, and the hub then
 // published a document no server could read (its JSON refuses U+0000).
 TEST(PermissionListTest, ALegalBasisWithAControlCharacterIsRefusedByItsPosition) {
-  for (std::string bad : {std::string("law\0x", 5), std::string("law\tx"), std::string("law\x7f")}) {
+  for (std::string bad :
+       {std::string("law\0x", 5), std::string("law\tx"), std::string("law\x7f")}) {
     std::string text = std::string(kHeader) +
                        "0000000000000001,JT90000000000101,0000000000000002,TM00000000000002," +
                        bad + "\n";

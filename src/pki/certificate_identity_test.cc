@@ -79,8 +79,8 @@ TEST(CertificateIdentityTest, OrganisationFromTheSanUriWinsOverTheSerialNumber) 
 }
 
 TEST(CertificateIdentityTest, AnInvalidSanCodeFallsBackToTheSerialNumber) {
-  X509Ptr cert = MakeCert("x", "2222222222222222",
-                          "URI:urn:chukan:org:12345,URI:https://example.invalid/");
+  X509Ptr cert =
+      MakeCert("x", "2222222222222222", "URI:urn:chukan:org:12345,URI:https://example.invalid/");
   Result<CertificateInfo> info = DescribeCertificate(cert.get());
   ASSERT_TRUE(info.ok()) << info.status();
   ASSERT_TRUE(info->org.has_value());
@@ -88,8 +88,7 @@ TEST(CertificateIdentityTest, AnInvalidSanCodeFallsBackToTheSerialNumber) {
 }
 
 TEST(CertificateIdentityTest, TheSecondSanUriIsUsedWhenTheFirstIsNotACode) {
-  X509Ptr cert =
-      MakeCert("x", "", "URI:urn:chukan:org:abc,URI:urn:chukan:org:3333333333333333");
+  X509Ptr cert = MakeCert("x", "", "URI:urn:chukan:org:abc,URI:urn:chukan:org:3333333333333333");
   Result<CertificateInfo> info = DescribeCertificate(cert.get());
   ASSERT_TRUE(info.ok()) << info.status();
   ASSERT_TRUE(info->org.has_value());
