@@ -16,7 +16,8 @@ constexpr std::string_view kAtenaColumn = "atena_no";
 // Passes bytes through and hashes them, so the import records the hash of what it received.
 class HashingSource final : public replica_io::ByteSource {
  public:
-  explicit HashingSource(std::unique_ptr<replica_io::ByteSource> inner) : inner_(std::move(inner)) {}
+  explicit HashingSource(std::unique_ptr<replica_io::ByteSource> inner)
+      : inner_(std::move(inner)) {}
   Result<size_t> Read(char* buf, size_t n) override {
     ASSIGN_OR_RETURN(size_t got, inner_->Read(buf, n));
     hasher_.Update(std::string_view(buf, got));
@@ -151,7 +152,8 @@ class JsonLinesRecordSource final : public RecordSource {
 
 class StreamFactory final : public RecordSourceFactory {
  public:
-  StreamFactory(HashingSource* hashing, std::unique_ptr<replica_io::ByteSource> decoded, FileFormat format)
+  StreamFactory(HashingSource* hashing, std::unique_ptr<replica_io::ByteSource> decoded,
+                FileFormat format)
       : hashing_(hashing), decoded_(std::move(decoded)), format_(format) {}
 
   Result<std::unique_ptr<RecordSource>> Open(const layout::LayoutVersion& version) override {
@@ -198,10 +200,12 @@ Result<FileFormat> ParseFileFormat(std::string_view s) {
 
 Result<std::unique_ptr<RecordSourceFactory>> MakeRecordSourceFactory(
     std::unique_ptr<replica_io::ByteSource> raw, FileFormat format, std::string_view charset) {
-  ASSIGN_OR_RETURN(replica_io::Charset cs, replica_io::ParseCharset(charset.empty() ? "utf-8" : charset));
+  ASSIGN_OR_RETURN(replica_io::Charset cs,
+                   replica_io::ParseCharset(charset.empty() ? "utf-8" : charset));
   auto hashing = std::make_unique<HashingSource>(std::move(raw));
   HashingSource* hashing_ptr = hashing.get();
-  ASSIGN_OR_RETURN(std::unique_ptr<replica_io::ByteSource> decoded, replica_io::MakeDecodingSource(cs, std::move(hashing)));
+  ASSIGN_OR_RETURN(std::unique_ptr<replica_io::ByteSource> decoded,
+                   replica_io::MakeDecodingSource(cs, std::move(hashing)));
   return std::unique_ptr<RecordSourceFactory>(
       std::make_unique<StreamFactory>(hashing_ptr, std::move(decoded), format));
 }

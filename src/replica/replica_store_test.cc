@@ -60,9 +60,10 @@ class ReplicaStoreTest : public store::testing::StoreTest {
   Result<ImportReport> Import(const std::string& body, ImportMode mode = ImportMode::kUpsert,
                               const std::string& idem = "", FileFormat format = FileFormat::kCsv,
                               const std::string& charset = "utf-8") {
-    ASSIGN_OR_RETURN(auto factory,
-                     MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(std::string(body)),
-                                             format, charset));
+    ASSIGN_OR_RETURN(
+        auto factory,
+        MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(std::string(body)),
+                                format, charset));
     audited_.clear();
     return store_->Import({kTax, "", mode, idem, "client:test", "req-1"}, *factory,
                           [this](store::Transaction* tx, const ImportReport& r) {
@@ -271,9 +272,9 @@ TEST_P(ReplicaStoreTest, HeaderErrorsNeverEchoTheHeader) {
     Result<ImportReport> r = Import(c.file);
     EXPECT_THAT(r, StatusIs(StatusCode::kInvalidArgument, c.message));
     EXPECT_THAT(r.status().message(), EchoesNoCanary());
-    ASSERT_OK_AND_ASSIGN(
-        auto factory,
-        MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(c.file), FileFormat::kCsv, "utf-8"));
+    ASSERT_OK_AND_ASSIGN(auto factory,
+                         MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(c.file),
+                                                 FileFormat::kCsv, "utf-8"));
     EXPECT_THAT(store_->Reconcile(kTax, "", *factory),
                 StatusIs(StatusCode::kInvalidArgument, c.message));
   }
@@ -405,8 +406,9 @@ TEST_P(ReplicaStoreTest, ReconcileProblemsNeverEchoTheFile) {
   const std::string number(kCanaryAtenaNo);
   auto reconcile = [&](const std::string& body, FileFormat format,
                        const std::string& version = "") -> Result<ReconcileReport> {
-    ASSIGN_OR_RETURN(auto factory, MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(body),
-                                                           format, "utf-8"));
+    ASSIGN_OR_RETURN(
+        auto factory,
+        MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(body), format, "utf-8"));
     return store_->Reconcile(kTax, version, *factory);
   };
   ASSERT_OK_AND_ASSIGN(ReconcileReport r, reconcile(kTaxHeader + CanaryRow() + name + "\n" +
@@ -503,9 +505,9 @@ TEST_P(ReplicaStoreTest, Reconcile) {
   // The original: 1 unchanged, 2 changed, 3 absent (extra in the replica), 4 new (missing).
   const std::string original =
       kTaxHeader + TaxRow(1, 2026, "100") + TaxRow(2, 2026, "999") + TaxRow(4, 2026, "400");
-  ASSERT_OK_AND_ASSIGN(
-      auto factory,
-      MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(original), FileFormat::kCsv, "utf-8"));
+  ASSERT_OK_AND_ASSIGN(auto factory,
+                       MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(original),
+                                               FileFormat::kCsv, "utf-8"));
   ASSERT_OK_AND_ASSIGN(ReconcileReport r, store_->Reconcile(kTax, "", *factory));
   EXPECT_EQ(r.rows, 3);
   EXPECT_EQ(r.matching, 1);

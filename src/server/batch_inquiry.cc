@@ -478,8 +478,8 @@ Result<BatchParseResult> ParseBatchInquiryFile(replica_io::ByteSource& src,
   std::unique_ptr<replica_io::ByteSource> decoded;
   replica_io::ByteSource* in = &src;
   if (options.charset != replica_io::Charset::kUtf8) {
-    ASSIGN_OR_RETURN(decoded, replica_io::MakeDecodingSource(options.charset,
-                                                          std::make_unique<BorrowedSource>(src)));
+    ASSIGN_OR_RETURN(decoded, replica_io::MakeDecodingSource(
+                                  options.charset, std::make_unique<BorrowedSource>(src)));
     in = decoded.get();
   }
   // The CP932 decoder yields valid UTF-8 only, so only UTF-8 input is checked.

@@ -54,7 +54,8 @@ class HubLink final : public HubPort {
   Status RefreshPermissionList(const OrgCode& as) EXCLUDES(mu_);
   // The current copy, if it is still valid now. kFailedPrecondition saying why otherwise
   // ("no permission list copy has been fetched: <last error>" / "… expired at <time>").
-  Result<std::shared_ptr<const linkage::PermissionList>> PermissionList() const override EXCLUDES(mu_);
+  Result<std::shared_ptr<const linkage::PermissionList>> PermissionList() const override
+      EXCLUDES(mu_);
 
   // The envelope-signing key of `org`, from GET /hub/v1/orgs/{org} (asked as `as`), cached for
   // kOrgKeyLifetime: a key the hub's registry replaced, or an organisation it disabled, stops

@@ -279,8 +279,7 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
       crypto::ConstantTimeEquals(*row->permit_sha256,
                                  crypto::Sha256(crypto::AsBytes(result.permit.document)));
   if (!known_permit) {
-    if (Status s = linkage::VerifyDocument(result.permit, env_.hub->hub_key(), "permit");
-        !s.ok()) {
+    if (Status s = linkage::VerifyDocument(result.permit, env_.hub->hub_key(), "permit"); !s.ok()) {
       if (s.code() == StatusCode::kUnauthenticated) {
         return UnauthenticatedError("BAD_PERMIT_SIGNATURE: " + s.message());
       }
@@ -343,8 +342,8 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
   Result<json::JsonObject> doc = json::ParseJsonObject(answer->AsStringView(), {4 << 20, 8});
   if (!doc.ok()) return InvalidArgumentError("MALFORMED_RESULT: the answer is not JSON");
   ASSIGN_OR_RETURN(AnswerOutcome outcome, OutcomeOfAnswer(*doc));
-  ASSIGN_OR_RETURN(crypto::Bytes stored, crypto::Encrypt(st.data_key, answer->span(),
-                                                         LinkageAad("result", tenant, id)));
+  ASSIGN_OR_RETURN(crypto::Bytes stored,
+                   crypto::Encrypt(st.data_key, answer->span(), LinkageAad("result", tenant, id)));
   const int64_t now = env_.NowUs();
   auto late = std::make_shared<bool>(false);
   const std::string permit_id = permit->id.str();

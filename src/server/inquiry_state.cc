@@ -23,9 +23,9 @@ std::string_view InquiryStateName(InquiryState state) {
 }
 
 std::optional<InquiryState> ParseInquiryState(std::string_view name) {
-  for (InquiryState s : {InquiryState::kAccepted, InquiryState::kPermitted,
-                         InquiryState::kCompleted, InquiryState::kRefused, InquiryState::kExpired,
-                         InquiryState::kFailed}) {
+  for (InquiryState s :
+       {InquiryState::kAccepted, InquiryState::kPermitted, InquiryState::kCompleted,
+        InquiryState::kRefused, InquiryState::kExpired, InquiryState::kFailed}) {
     if (InquiryStateName(s) == name) return s;
   }
   return std::nullopt;

@@ -67,9 +67,9 @@ TEST(InquiryStateTest, NoWayBackAndNoSelfLoops) {
 
 TEST(InquiryStateTest, CheckTransitionNamesBothStates) {
   EXPECT_OK(CheckTransition(InquiryState::kAccepted, InquiryState::kPermitted));
-  EXPECT_THAT(CheckTransition(InquiryState::kCompleted, InquiryState::kExpired),
-              StatusIs(StatusCode::kFailedPrecondition,
-                       HasSubstr("cannot go from completed to expired")));
+  EXPECT_THAT(
+      CheckTransition(InquiryState::kCompleted, InquiryState::kExpired),
+      StatusIs(StatusCode::kFailedPrecondition, HasSubstr("cannot go from completed to expired")));
 }
 
 }  // namespace

@@ -149,21 +149,19 @@ Result<bool> MarkInquiryPermitted(store::Transaction& tx, const std::string& inq
                                   const std::optional<crypto::Bytes>& permit_sha256,
                                   int64_t now_us) {
   ASSIGN_OR_RETURN(
-      int64_t n,
-      tx.ExecCount("UPDATE inquiries SET state = ?, permit_id = ?, permit_sha256 = ?,"
-                   " permitted_at_us = ? WHERE inquiry_id = ? AND " +
-                       StateMayBecome(InquiryState::kPermitted),
-                   {StateValue(InquiryState::kPermitted), permit_id,
-                    permit_sha256 ? store::Value(*permit_sha256) : store::Value(nullptr), now_us,
-                    inquiry_id}));
+      int64_t n, tx.ExecCount("UPDATE inquiries SET state = ?, permit_id = ?, permit_sha256 = ?,"
+                              " permitted_at_us = ? WHERE inquiry_id = ? AND " +
+                                  StateMayBecome(InquiryState::kPermitted),
+                              {StateValue(InquiryState::kPermitted), permit_id,
+                               permit_sha256 ? store::Value(*permit_sha256) : store::Value(nullptr),
+                               now_us, inquiry_id}));
   return n > 0;
 }
 
 Result<bool> EndUnpermittedInquiry(store::Transaction& tx, const std::string& inquiry_id,
                                    InquiryState to, const std::string& reason, int64_t now_us) {
   if (to == InquiryState::kPermitted || !CanTransition(InquiryState::kAccepted, to)) {
-    return InvalidArgumentError("an inquiry without a permit cannot end as " +
-                                StateValue(to));
+    return InvalidArgumentError("an inquiry without a permit cannot end as " + StateValue(to));
   }
   // Only from accepted: a permitted inquiry has its permit, and waits for its answer.
   ASSIGN_OR_RETURN(int64_t n,
@@ -181,14 +179,13 @@ Result<bool> EndAnsweredInquiry(store::Transaction& tx, const std::string& inqui
   if (IsOpen(to)) {
     return InvalidArgumentError("an answered inquiry cannot stay " + StateValue(to));
   }
-  ASSIGN_OR_RETURN(int64_t n,
-                   tx.ExecCount("UPDATE inquiries SET state = ?, reason = ?, result = ?,"
-                                " reply_secret = NULL, permit_id = ?, ended_at_us = ?,"
-                                " permitted_at_us = COALESCE(permitted_at_us, ?)"
-                                " WHERE inquiry_id = ? AND " +
-                                    StateMayBecome(to),
-                                {StateValue(to), OrNull(reason), sealed_result, permit_id, now_us,
-                                 now_us, inquiry_id}));
+  ASSIGN_OR_RETURN(int64_t n, tx.ExecCount("UPDATE inquiries SET state = ?, reason = ?, result = ?,"
+                                           " reply_secret = NULL, permit_id = ?, ended_at_us = ?,"
+                                           " permitted_at_us = COALESCE(permitted_at_us, ?)"
+                                           " WHERE inquiry_id = ? AND " +
+                                               StateMayBecome(to),
+                                           {StateValue(to), OrNull(reason), sealed_result,
+                                            permit_id, now_us, now_us, inquiry_id}));
   return n > 0;
 }
 

@@ -21,8 +21,8 @@ namespace {
 constexpr size_t kMaxSmallBody = 16 * 1024;
 constexpr size_t kMaxBulkBody = 64 << 20;
 
-using json::IdField;
 using http::QueryInt;
+using json::IdField;
 
 // Errors as every chukan API answers them (http::ReasonErrorResponse).
 http::Response ErrorResponse(const Status& s, const RequestId& rid) {
@@ -135,12 +135,10 @@ namespace {
 // Errors from a node route's gate (the hub's pinned certificate): nullopt lets it through.
 std::optional<http::Response> CheckHubCertificate(const std::string& pinned, http::Request& req) {
   if (!req.peer.identity) {
-    return ErrorResponse(UnauthenticatedError("a client certificate is required"),
-                         req.request_id);
+    return ErrorResponse(UnauthenticatedError("a client certificate is required"), req.request_id);
   }
-  if (pinned.empty() ||
-      !crypto::ConstantTimeEquals(crypto::AsBytes(req.peer.identity->cert_sha256),
-                                  crypto::AsBytes(pinned))) {
+  if (pinned.empty() || !crypto::ConstantTimeEquals(crypto::AsBytes(req.peer.identity->cert_sha256),
+                                                    crypto::AsBytes(pinned))) {
     return ErrorResponse(PermissionDeniedError("node routes accept the hub's certificate only"),
                          req.request_id);
   }
@@ -150,8 +148,7 @@ std::optional<http::Response> CheckHubCertificate(const std::string& pinned, htt
 // The items of a batch body (http::ParseBatchRequest), each started by `start` before any is
 // waited for, so the batch shares commits.
 Result<http::Response> AnswerBatchBody(
-    http::Request& req,
-    const std::function<Result<http::BatchFinish>(const std::string&)>& start) {
+    http::Request& req, const std::function<Result<http::BatchFinish>(const std::string&)>& start) {
   ASSIGN_OR_RETURN(std::vector<std::string> items, http::ParseBatchRequest(req.body));
   return http::AnswerBatch(items, start,
                            [&](const Status& s) { return ErrorResponse(s, req.request_id); });
@@ -186,14 +183,14 @@ Status LinkageApi::Register(http::Router& router) {
                          &LinkageApi::RegisterCodes));
   RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries", ApiRole::kSystem, kMaxSmallBody,
                          &LinkageApi::CreateInquiry));
-  RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries/batch", ApiRole::kSystem,
-                         kMaxBulkBody, &LinkageApi::CreateBatchInquiries));
+  RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries/batch", ApiRole::kSystem, kMaxBulkBody,
+                         &LinkageApi::CreateBatchInquiries));
   RETURN_IF_ERROR(router.AddAsync(
       "GET", "/api/v1/inquiries/{id}",
       [this](http::Request& req, http::Responder out) { GetInquiry(req, std::move(out)); },
       auth_.Route(ApiRole::kSystem, 0)));
-  RETURN_IF_ERROR(AddApi(router, "GET", "/api/v1/inquiries", ApiRole::kSystem, 0,
-                         &LinkageApi::ListInquiries));
+  RETURN_IF_ERROR(
+      AddApi(router, "GET", "/api/v1/inquiries", ApiRole::kSystem, 0, &LinkageApi::ListInquiries));
   RETURN_IF_ERROR(AddApi(router, "GET", "/api/v1/approvals", ApiRole::kApprover, 0,
                          &LinkageApi::ListApprovals));
   RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/approvals/{permit_id}", ApiRole::kApprover,
@@ -259,9 +256,9 @@ Result<http::Response> LinkageApi::RegisterCodes(const ClientIdentity& who, http
 
 Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http::Request& req) {
   ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(req.body, {kMaxSmallBody, 3}));
-  RETURN_IF_ERROR(o.RejectUnknownFields({"atena_no", "procedure", "tm", "layout_version",
-                                         "provider", "query", "idempotency_key",
-                                         "timeout_seconds"}));
+  RETURN_IF_ERROR(
+      o.RejectUnknownFields({"atena_no", "procedure", "tm", "layout_version", "provider", "query",
+                             "idempotency_key", "timeout_seconds"}));
   InquiryInput in;
   ASSIGN_OR_RETURN(in.atena, IdField<AtenaNo>(o, "atena_no"));
   ASSIGN_OR_RETURN(in.procedure, IdField<JtCode>(o, "procedure"));
@@ -519,8 +516,8 @@ Status LinkageApi::AddNode(http::Router& router, std::string_view pattern, uint6
 }
 
 Status LinkageApi::RegisterNode(http::Router& router) {
-  RETURN_IF_ERROR(AddNode(router, "/node/v1/provision-requests",
-                          linkage::kMaxEnvelopeMessageBytes, &LinkageApi::ProvisionRequest));
+  RETURN_IF_ERROR(AddNode(router, "/node/v1/provision-requests", linkage::kMaxEnvelopeMessageBytes,
+                          &LinkageApi::ProvisionRequest));
   RETURN_IF_ERROR(AddNode(router, "/node/v1/inquiry-results", linkage::kMaxEnvelopeMessageBytes,
                           &LinkageApi::InquiryResult));
   // The batch forms (http::ParseBatchRequest).

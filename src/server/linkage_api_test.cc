@@ -52,8 +52,9 @@ class LinkageApiTest : public LinkageTestBase {
         const size_t amp = rest.find('&');
         const std::string_view pair = rest.substr(0, amp);
         const size_t eq = pair.find('=');
-        req.query.emplace_back(std::string(pair.substr(0, eq)),
-                               eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1)));
+        req.query.emplace_back(
+            std::string(pair.substr(0, eq)),
+            eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1)));
         rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
       }
     }
@@ -83,8 +84,9 @@ class LinkageApiTest : public LinkageTestBase {
   int64_t AuditCount(const TenantId& tenant, std::string_view outcome) {
     auto st = platform_->Tenant(tenant).value();
     auto tx = st->db->BeginRead().value();
-    return tx->QueryOne("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'api.%' AND outcome = ?",
-                        {std::string(outcome)})
+    return tx
+        ->QueryOne("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'api.%' AND outcome = ?",
+                   {std::string(outcome)})
         .value()
         ->GetInt(0)
         .value();
@@ -147,9 +149,8 @@ TEST_P(LinkageApiTest, CodesBulkAnswersEachLine) {
 
 TEST_P(LinkageApiTest, CreateInquiryAnswers202AndRefusesBadInput) {
   ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
-  const std::string good =
-      R"({"atena_no":"000000000000101","procedure":"JT90000000000101",)"
-      R"("tm":"TM00000000000002","provider":"0000000000000012"})";
+  const std::string good = R"({"atena_no":"000000000000101","procedure":"JT90000000000101",)"
+                           R"("tm":"TM00000000000002","provider":"0000000000000012"})";
   http::Response r = Call("POST", "/api/v1/inquiries", system_a_, good);
   EXPECT_EQ(r.status, 202);
   EXPECT_THAT(r.body, HasSubstr(R"("state":"accepted")"));
@@ -289,7 +290,8 @@ TEST_P(LinkageApiServerTest, GetInquiryChecksTheIdAndTheWait) {
   ASSERT_OK_AND_ASSIGN(http::Response bad, Get("/api/v1/inquiries/%3Cscript%3E"));
   EXPECT_EQ(bad.status, 404);
   EXPECT_EQ(bad.body.find("script"), std::string::npos);
-  ASSERT_OK_AND_ASSIGN(http::Response other, Get("/api/v1/inquiries/" + PermitId::Generate().str()));
+  ASSERT_OK_AND_ASSIGN(http::Response other,
+                       Get("/api/v1/inquiries/" + PermitId::Generate().str()));
   EXPECT_EQ(other.status, 404);
   ASSERT_OK_AND_ASSIGN(http::Response too_long,
                        Get("/api/v1/inquiries/" + v.inquiry_id + "?wait_ms=30001"));

@@ -159,7 +159,8 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
           return outbox->Ack(tx, item_id, owner);
         };
       } else {
-        const InquiryState state = r->status == 403 ? InquiryState::kRefused : InquiryState::kFailed;
+        const InquiryState state =
+            r->status == 403 ? InquiryState::kRefused : InquiryState::kFailed;
         const std::string reason = HubReason(*r);
         ended.push_back(id);  // its waiters wake
         record = [outbox, item_id, owner, state, reason, now,

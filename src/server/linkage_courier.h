@@ -25,8 +25,7 @@ namespace chukan::server {
 class LinkageCourier {
  public:
   // `env` and `inquiries` must outlive this.
-  LinkageCourier(const LinkageEnv& env, Inquiries& inquiries)
-      : env_(env), inquiries_(inquiries) {}
+  LinkageCourier(const LinkageEnv& env, Inquiries& inquiries) : env_(env), inquiries_(inquiries) {}
 
   // Handles claimed outbox items of `tenant`, all of one topic: sends them to the hub — alone
   // to the single-item route, several in one request to the batch route

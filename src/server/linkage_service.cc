@@ -104,9 +104,8 @@ Result<std::vector<ApprovalView>> LinkageService::ListApprovals(const TenantId& 
   return provisions_.ListApprovals(tenant);
 }
 
-Status LinkageService::DecideApproval(const TenantId& tenant, const PermitId& permit,
-                                      bool approve, const std::string& comment,
-                                      const std::string& actor) {
+Status LinkageService::DecideApproval(const TenantId& tenant, const PermitId& permit, bool approve,
+                                      const std::string& comment, const std::string& actor) {
   return provisions_.DecideApproval(tenant, permit, approve, comment, actor);
 }
 
@@ -131,14 +130,12 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
     return Status();
   }));
   if (out.expired > 0) {
-    AuditLinkage(*st, "system", "inquiry.expire", std::to_string(out.expired) + " inquiries",
-                 "ok");
+    AuditLinkage(*st, "system", "inquiry.expire", std::to_string(out.expired) + " inquiries", "ok");
     inquiries_.ChangedAll();
   }
   if (approvals_expired > 0) {
     AuditLinkage(*st, "system", "approval.expire",
-                 std::to_string(approvals_expired) +
-                     " undecided provisions whose permits expired",
+                 std::to_string(approvals_expired) + " undecided provisions whose permits expired",
                  "ok");
   }
   if (out.results_deleted > 0) {

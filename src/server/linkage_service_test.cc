@@ -38,8 +38,7 @@ class LinkageServiceTest : public LinkageTestBase {
     if (!v.ok()) return {};
     *inquiry_id = v->inquiry_id;
     const PermitId permit_id = PermitId::Generate();
-    hub_.SetPermitAnswer(
-        http::Response::Json(201, R"({"permit_id":")" + permit_id.str() + "\"}"));
+    hub_.SetPermitAnswer(http::Response::Json(201, R"({"permit_id":")" + permit_id.str() + "\"}"));
     EXPECT_OK(DeliverAll(A()));
     std::vector<FakeHub::Call> asked = hub_.Calls("/hub/v1/inquiries");
     EXPECT_FALSE(asked.empty());
@@ -89,7 +88,8 @@ TEST_P(LinkageServiceTest, RegisterCodeKeepsTheHubsCodeAndFindsItBothWays) {
   SubjectCodes codes(env);
   ASSERT_OK_AND_ASSIGN(std::optional<AtenaNo> atena, codes.FindAtena(*st, code));
   EXPECT_EQ(atena, kAtena);
-  ASSERT_OK_AND_ASSIGN(std::optional<AtenaNo> unknown, codes.FindAtena(*st, SubjectCode::Generate()));
+  ASSERT_OK_AND_ASSIGN(std::optional<AtenaNo> unknown,
+                       codes.FindAtena(*st, SubjectCode::Generate()));
   EXPECT_EQ(unknown, std::nullopt);
   // The atena_no is never stored in clear.
   ASSERT_OK_AND_ASSIGN(auto tx2, st->db->BeginRead());
@@ -248,7 +248,8 @@ TEST_P(LinkageServiceTest, WatchesAreLimitedPerClientAndAnsweredWhenTheInquiryEn
                                  [&](Result<InquiryView> r) { other_done.set_value(r); }));
   // The hub refuses the permit: both waits answer with the ended inquiry.
   hub_.SetPermitAnswer(http::Response::Json(403, R"({"error":{"reason":"NO_RULE"}})"));
-  ASSERT_OK_AND_ASSIGN(auto items, limited.ClaimOutbox(A(), "test:1", 10, std::chrono::seconds(60)));
+  ASSERT_OK_AND_ASSIGN(auto items,
+                       limited.ClaimOutbox(A(), "test:1", 10, std::chrono::seconds(60)));
   ASSERT_OK(limited.courier().Deliver(A(), items, "test:1"));
   for (std::promise<Result<InquiryView>>* done : {&first_done, &other_done}) {
     std::future<Result<InquiryView>> f = done->get_future();
@@ -370,9 +371,9 @@ TEST_P(LinkageServiceTest, PermitsAreCheckedBeforeAnythingIsAnswered) {
   std::string id;
   linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), &id);
   // Signed by someone else.
-  EXPECT_THAT(linkage_->OnProvisionRequest(
-                  linkage::SignPermit(permit, crypto::SigningKey::Generate())),
-              StatusIs(StatusCode::kUnauthenticated, HasSubstr("BAD_PERMIT_SIGNATURE")));
+  EXPECT_THAT(
+      linkage_->OnProvisionRequest(linkage::SignPermit(permit, crypto::SigningKey::Generate())),
+      StatusIs(StatusCode::kUnauthenticated, HasSubstr("BAD_PERMIT_SIGNATURE")));
   // For an organisation this server does not host.
   linkage::ProvisionPermit elsewhere = permit;
   elsewhere.id = PermitId::Generate();
@@ -485,9 +486,9 @@ TEST_P(LinkageApprovalTest, ADecisionAfterThePermitExpiredSendsNothing) {
 TEST_P(LinkageApprovalTest, ADecisionAtThePermitsExpiryMillisecondIsRefused) {
   std::string id;
   linkage::ProvisionPermit permit = AwaitingApproval(&id, std::chrono::seconds(120));
-  clock_.Advance(std::chrono::milliseconds(permit.expires_at_ms) -
-                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                     clock_.Now().time_since_epoch()));
+  clock_.Advance(
+      std::chrono::milliseconds(permit.expires_at_ms) -
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch()));
   ASSERT_EQ(ToUnixMicros(clock_.Now()) / 1000, permit.expires_at_ms);
   EXPECT_THAT(linkage_->DecideApproval(B(), permit.id, true, "", "staff:s"),
               StatusIs(StatusCode::kFailedPrecondition, HasSubstr("PERMIT_EXPIRED")));
@@ -521,11 +522,11 @@ TEST_P(LinkageServiceTest, TheInquiryTableOnlyMovesAlongAllowedTransitions) {
                                        LinkageAad("result", A(), v.inquiry_id)));
   auto in_tx = [&](auto fn) { return st->Commit([&](store::Transaction& tx) { return fn(tx); }); };
   // Not a state an unpermitted inquiry can end in.
-  EXPECT_THAT(in_tx([&](store::Transaction& tx) {
-                return EndUnpermittedInquiry(tx, v.inquiry_id, InquiryState::kPermitted, "", now)
-                    .status();
-              }),
-              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      in_tx([&](store::Transaction& tx) {
+        return EndUnpermittedInquiry(tx, v.inquiry_id, InquiryState::kPermitted, "", now).status();
+      }),
+      StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(in_tx([&](store::Transaction& tx) {
                 return EndAnsweredInquiry(tx, v.inquiry_id, InquiryState::kAccepted, "", sealed,
                                           "p", now)
@@ -541,8 +542,8 @@ TEST_P(LinkageServiceTest, TheInquiryTableOnlyMovesAlongAllowedTransitions) {
   EXPECT_TRUE(changed);
   ASSERT_OK(in_tx([&](store::Transaction& tx) -> Status {
     // Only from accepted: a permitted inquiry waits for its answer.
-    ASSIGN_OR_RETURN(changed, EndUnpermittedInquiry(tx, v.inquiry_id, InquiryState::kFailed,
-                                                    "X", now));
+    ASSIGN_OR_RETURN(changed,
+                     EndUnpermittedInquiry(tx, v.inquiry_id, InquiryState::kFailed, "X", now));
     return Status();
   }));
   EXPECT_FALSE(changed);

@@ -70,8 +70,7 @@ class FakeHub final : public HubPort {
     return *c;
   }
 
-  Result<http::Response> Post(const OrgCode& as, std::string_view path,
-                              std::string body) override {
+  Result<http::Response> Post(const OrgCode& as, std::string_view path, std::string body) override {
     MutexLock lock(mu_);
     calls_.push_back({as, std::string(path), body});
     if (!reachable_) return UnavailableError("connect: refused");
@@ -172,8 +171,7 @@ class LinkageTestBase : public store::testing::StoreTest {
     LinkageService::Options o;
     o.inquiry_timeout = std::chrono::seconds(600);
     o.result_days = 2;
-    linkage_ = std::make_unique<LinkageService>(*platform_, FakeHub::Catalogue(), &hub_, o,
-                                                clock_);
+    linkage_ = std::make_unique<LinkageService>(*platform_, FakeHub::Catalogue(), &hub_, o, clock_);
   }
   void TearDown() override {
     linkage_.reset();

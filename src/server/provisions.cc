@@ -132,8 +132,8 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
   store::Outbox* outbox = &env_.outbox;
   const Clock* clock = &env_.clock;
   TenantContext* stp = &st;
-  const std::string target = "permit " + permit.id.str() + " from " + permit.inquirer.str() +
-                             " " + permit.procedure.str() + " " + permit.tm.str();
+  const std::string target = "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
+                             permit.procedure.str() + " " + permit.tm.str();
   std::shared_future<Status> committed =
       st.Submit([=](store::Transaction& tx) -> Status {
           RETURN_IF_ERROR(tx.Exec(
@@ -195,9 +195,9 @@ Result<std::vector<ApprovalView>> Provisions::ListApprovals(const TenantId& tena
     ASSIGN_OR_RETURN(v.layout_version, r.GetText(4));
     ASSIGN_OR_RETURN(v.received_at_us, r.GetInt(5));
     ASSIGN_OR_RETURN(crypto::Bytes sealed, r.GetBlob(6));
-    ASSIGN_OR_RETURN(crypto::SecretBytes plain,
-                     crypto::Decrypt(st->data_key, sealed,
-                                     LinkageAad("answer", tenant, v.permit_id)));
+    ASSIGN_OR_RETURN(
+        crypto::SecretBytes plain,
+        crypto::Decrypt(st->data_key, sealed, LinkageAad("answer", tenant, v.permit_id)));
     v.answer_json = std::string(plain.AsStringView());
     out.push_back(std::move(v));
   }
@@ -241,9 +241,9 @@ Status Provisions::DecideApproval(const TenantId& tenant, const PermitId& permit
   }
   std::string answer;
   if (approve) {
-    ASSIGN_OR_RETURN(crypto::SecretBytes plain,
-                     crypto::Decrypt(st->data_key, sealed,
-                                     LinkageAad("answer", tenant, permit_id.str())));
+    ASSIGN_OR_RETURN(
+        crypto::SecretBytes plain,
+        crypto::Decrypt(st->data_key, sealed, LinkageAad("answer", tenant, permit_id.str())));
     answer = std::string(plain.AsStringView());
   } else {
     json::JsonWriter w;

@@ -14,9 +14,9 @@ crypto::Bytes SubjectCodes::AtenaIndex(const TenantContext& st, const AtenaNo& a
 
 Result<std::optional<std::string>> SubjectCodes::FindCode(store::Transaction& tx,
                                                           const crypto::Bytes& index) {
-  ASSIGN_OR_RETURN(auto row,
-                   tx.QueryOne("SELECT subject_code FROM subject_codes WHERE atena_index = ?",
-                               {index}));
+  ASSIGN_OR_RETURN(
+      auto row,
+      tx.QueryOne("SELECT subject_code FROM subject_codes WHERE atena_index = ?", {index}));
   if (!row) return std::optional<std::string>();
   ASSIGN_OR_RETURN(std::string code, row->GetText(0));
   return std::optional<std::string>(std::move(code));
@@ -25,9 +25,9 @@ Result<std::optional<std::string>> SubjectCodes::FindCode(store::Transaction& tx
 Result<std::optional<AtenaNo>> SubjectCodes::FindAtena(TenantContext& st,
                                                        const SubjectCode& code) const {
   ASSIGN_OR_RETURN(auto tx, st.db->BeginRead());
-  ASSIGN_OR_RETURN(auto row,
-                   tx->QueryOne("SELECT atena_sealed FROM subject_codes WHERE subject_code = ?",
-                                {code.str()}));
+  ASSIGN_OR_RETURN(
+      auto row,
+      tx->QueryOne("SELECT atena_sealed FROM subject_codes WHERE subject_code = ?", {code.str()}));
   if (!row) return std::optional<AtenaNo>();
   ASSIGN_OR_RETURN(crypto::Bytes sealed, row->GetBlob(0));
   ASSIGN_OR_RETURN(crypto::SecretBytes plain,
@@ -59,9 +59,8 @@ Result<SubjectCode> SubjectCodes::Register(const TenantId& tenant, const AtenaNo
   ASSIGN_OR_RETURN(std::string code_text, o.GetString("subject_code", 64));
   ASSIGN_OR_RETURN(SubjectCode code, SubjectCode::Parse(code_text));
   const crypto::Bytes index = AtenaIndex(*st, atena);
-  ASSIGN_OR_RETURN(crypto::Bytes sealed,
-                   crypto::Encrypt(st->data_key, crypto::AsBytes(atena.str()),
-                                   LinkageAad("atena", tenant, code.str())));
+  ASSIGN_OR_RETURN(crypto::Bytes sealed, crypto::Encrypt(st->data_key, crypto::AsBytes(atena.str()),
+                                                         LinkageAad("atena", tenant, code.str())));
   const int64_t now = env_.NowUs();
   Status s = st->Commit([&](store::Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(std::optional<std::string> existing, FindCode(tx, index));

@@ -29,8 +29,7 @@ class SubjectCodes {
   // Re-registering the same pair is a no-op. Errors: kFailedPrecondition (no hub),
   // kUnavailable (the hub cannot be reached or refused), kAlreadyExists when the atena_no
   // already has another code or the code another atena_no. Blocks (a hub round trip).
-  Result<SubjectCode> Register(const TenantId& tenant, const AtenaNo& atena,
-                               const ResidentId& rid);
+  Result<SubjectCode> Register(const TenantId& tenant, const AtenaNo& atena, const ResidentId& rid);
 
   // The keyed hash (the tenant's index key) the atena_no is found by.
   static crypto::Bytes AtenaIndex(const TenantContext& st, const AtenaNo& atena);
