@@ -447,7 +447,8 @@ Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const
     << "key = " << Quote(Path("pki/node-" + n + ".key")) << "\n"
     << "client_ca = " << Quote(Path("pki/ca.crt")) << "\n"
     << "hub_cert = " << Quote(Path("pki/hub.crt")) << "\n"
-    << "[inquiry]\ntimeout_seconds = " << options_.inquiry_timeout_seconds << "\n"
+    << "[inquiry]\ntimeout_seconds = " << options_.inquiry_timeout_seconds
+    << "\nlong_polls_per_client = " << options_.long_polls_per_client << "\n"
     << "[retention]\nresult_days = " << options_.result_days << "\n"
     << "[delivery]\nthreads = " << options_.server_delivery_threads
     << "\nbatch_items = " << options_.batch_items << "\npeer_requests = " << options_.peer_requests

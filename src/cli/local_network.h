@@ -105,7 +105,8 @@ struct LocalNetworkOptions {
   std::vector<NetworkOrg> orgs;
   int servers = 2;
   int64_t inquiry_timeout_seconds = 3600;
-  int64_t result_days = 30;  // [retention] result_days of the servers
+  int64_t result_days = 30;        // [retention] result_days of the servers
+  int long_polls_per_client = 16;  // [inquiry] long_polls_per_client of the servers
   // [permits] approval_validity_seconds of the hub (10 or more); 0: the hub's default.
   int64_t approval_permit_seconds = 0;
   int server_threads = 2;

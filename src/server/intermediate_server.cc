@@ -76,6 +76,8 @@ Result<std::unique_ptr<IntermediateServer>> IntermediateServer::Create(const Ser
   LinkageService::Options lo;
   lo.inquiry_timeout = std::chrono::seconds(cfg.inquiry_timeout_seconds);
   lo.result_days = cfg.result_days;
+  lo.waits_per_client = cfg.long_polls_per_client;
+  lo.waits_total = cfg.long_polls_total;
   lo.outbox.max_attempts = cfg.delivery_max_attempts;
   lo.outbox.backoff_base = std::chrono::milliseconds(cfg.delivery_backoff_base_ms);
   lo.outbox.backoff_cap = std::chrono::milliseconds(cfg.delivery_backoff_cap_ms);

@@ -47,6 +47,8 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "node.client_ca",
                                     "node.hub_cert",
                                     "inquiry.timeout_seconds",
+                                    "inquiry.long_polls_per_client",
+                                    "inquiry.long_polls_total",
                                     "retention.result_days",
                                     "delivery.threads",
                                     "delivery.timeout_ms",
@@ -154,6 +156,12 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   cfg.node_port = static_cast<uint16_t>(node_port);
   ASSIGN_OR_RETURN(cfg.inquiry_timeout_seconds,
                    c.GetInt("inquiry.timeout_seconds", 3600, 1, 30 * 86'400));
+  ASSIGN_OR_RETURN(int64_t polls_per_client,
+                   c.GetInt("inquiry.long_polls_per_client", 16, 1, 10'000));
+  cfg.long_polls_per_client = static_cast<int>(polls_per_client);
+  ASSIGN_OR_RETURN(int64_t polls_total,
+                   c.GetInt("inquiry.long_polls_total", 10'000, polls_per_client, 100'000));
+  cfg.long_polls_total = static_cast<int>(polls_total);
   ASSIGN_OR_RETURN(cfg.result_days, c.GetInt("retention.result_days", 30, 0, 3650));
   ASSIGN_OR_RETURN(int64_t dthreads, c.GetInt("delivery.threads", 8, 1, 256));
   cfg.delivery_threads = static_cast<int>(dthreads);

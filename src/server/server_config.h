@@ -75,6 +75,10 @@ struct ServerConfig {
   std::string node_client_ca;  // CA of the hub's client certificate
   std::string node_hub_cert;   // the hub's client certificate itself (pinned by its SHA-256)
   int64_t inquiry_timeout_seconds = 3600;
+  // Long polls (GET /api/v1/inquiries/{id}?wait_ms=…) waiting at once: per existing-system
+  // client, and in all; one more is answered 429.
+  int long_polls_per_client = 16;
+  int long_polls_total = 10'000;
   int64_t result_days = 30;
   int delivery_threads = 8;
   int64_t delivery_timeout_ms = 10'000;

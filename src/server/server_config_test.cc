@@ -100,6 +100,27 @@ TEST(ServerConfigTest, PlainHttpBeyondLoopbackNeedsAnExplicitYes) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("server.metrics_token")));
 }
 
+TEST(ServerConfigTest, LongPollLimitsDefaultSmallAndAreBounded) {
+  chukan::testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(ServerConfig d, LoadServerConfig(Write(dir, "[server]\n")));
+  EXPECT_EQ(d.long_polls_per_client, 16);
+  EXPECT_EQ(d.long_polls_total, 10'000);
+  ASSERT_OK_AND_ASSIGN(ServerConfig c, LoadServerConfig(Write(dir, R"([inquiry]
+long_polls_per_client = 256
+long_polls_total = 512
+)")));
+  EXPECT_EQ(c.long_polls_per_client, 256);
+  EXPECT_EQ(c.long_polls_total, 512);
+  // The total may not be below one client's share.
+  EXPECT_THAT(LoadServerConfig(Write(dir,
+                                     "[inquiry]\nlong_polls_per_client = 64\n"
+                                     "long_polls_total = 10\n")),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("chukan.toml:3: key 'inquiry.long_polls_total'")));
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[inquiry]\nlong_polls_per_client = 0\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("inquiry.long_polls_per_client")));
+}
+
 TEST(ServerConfigTest, ErrorsNameFileLineAndKey) {
   chukan::testing::TempDir dir;
   EXPECT_THAT(LoadServerConfig(Write(dir, "[server]\nprot = 1\n")),
