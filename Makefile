@@ -1,7 +1,7 @@
 # chukan — the two commands of the quick start, and a few more.
 #   make demo   run the demonstration scenario (builds first)
-#   make test   every test: unit, integration, SQLite + PostgreSQL, sanitizers, the clang
-#               thread-safety analysis (runs one after another; `make -j3 test` runs the
+#   make test   every test: unit, integration, SQLite + PostgreSQL, the browser tests, sanitizers,
+#               the clang thread-safety analysis (runs one after another; `make -j3 test` runs the
 #               dev, asan and tsan runs side by side on a machine with room for it)
 #   make build  configure and build the development tree
 #   make bench  build the release tree and run the benchmarks
@@ -10,8 +10,8 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 DEPS_STAMP := build/.deps-ok
 
-.PHONY: deps build build-asan build-tsan build-release test test-dev test-asan test-tsan \
-        check-thread-safety demo bench clean format
+.PHONY: deps build build-asan build-tsan build-release test test-dev test-browser test-asan \
+        test-tsan check-thread-safety demo bench clean format
 
 $(DEPS_STAMP): scripts/install-deps
 	scripts/install-deps
@@ -46,6 +46,11 @@ build-release: deps
 test-dev: build
 	scripts/with-postgres ctest --preset dev -j $(JOBS) --timeout 600
 
+# The web console in Debian's chromium (tests/browser, playwright-core), against the dev tree's
+# chukan binary; each test file starts its own throwaway server.
+test-browser: build
+	scripts/test-browser
+
 # Sanitizer tree: the unit tests and the fuzz targets' corpus replays (also against the
 # private PostgreSQL).
 test-asan: build-asan
@@ -61,7 +66,7 @@ test-tsan: build-tsan
 check-thread-safety: build
 	scripts/check-thread-safety
 
-test: test-dev check-thread-safety test-asan test-tsan
+test: test-dev test-browser check-thread-safety test-asan test-tsan
 	@echo "make test: all test runs passed / すべてのテストに合格しました"
 
 demo: build
