@@ -4,6 +4,7 @@
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "server/linkage_schema.h"
+#include "server/staff_directory.h"
 #include "store/migrations.h"
 #include "store/outbox.h"
 
@@ -29,6 +30,7 @@ Result<std::shared_ptr<TenantContext>> TenantContext::Open(Parts parts) {
   ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditLog> log, audit::AuditLog::Open(parts.db, lo));
   RETURN_IF_ERROR(store::ApplyMigrations(*parts.db, "linkage", LinkageMigrations(), clock));
   RETURN_IF_ERROR(store::ApplyMigrations(*parts.db, "outbox", store::OutboxMigrations(), clock));
+  RETURN_IF_ERROR(store::ApplyMigrations(*parts.db, "staff", StaffMigrations(), clock));
   ASSIGN_OR_RETURN(crypto::SigningKey org_key, crypto::SigningKey::FromSeed(Derive(
                                                    parts.data_key, "chukan-tenant-org-sign-v1")));
   crypto::SecretBytes index_key = Derive(parts.data_key, "chukan-linkage-atena-index-v1");

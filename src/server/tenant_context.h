@@ -49,8 +49,8 @@ class TenantContext {
     const Clock* clock = &SystemClock::Get();
   };
 
-  // Applies the tenant's migrations (audit, replica, linkage, outbox), derives the organisation
-  // and index keys from the data key, and starts the group committer.
+  // Applies the tenant's migrations (audit, replica, linkage, outbox, staff), derives the
+  // organisation and index keys from the data key, and starts the group committer.
   // Errors: from the store (migrations), key derivation.
   static Result<std::shared_ptr<TenantContext>> Open(Parts parts);
   ~TenantContext();
