@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "cli/admin_common.h"
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "crypto/bytes.h"
@@ -24,27 +25,12 @@ struct AdminArgs {
   std::string sign_pub;  // tenant show: write the org signing public key here
 };
 
-void PrintError(const char* what_ja, const char* what_en, const Status& s) {
-  std::fprintf(stderr, "chukan: %s / %s: %s\n", what_ja, what_en, s.ToString().c_str());
-}
-
-// Loads the config, opens the platform and parses --org when `need_org`. Prints errors.
+// Loads the config and opens the platform. Prints errors.
 Result<std::unique_ptr<server::Platform>> OpenPlatform(const AdminArgs& args, bool create_keys) {
-  Result<server::ServerConfig> cfg = server::LoadServerConfig(args.config);
-  if (!cfg.ok()) {
-    PrintError("設定ファイルを読めません", "cannot load the configuration", cfg.status());
-    return cfg.status();
-  }
-  Result<std::unique_ptr<server::Platform>> p = server::Platform::Open(*cfg, create_keys);
-  if (!p.ok()) PrintError("プラットフォームを開けません", "cannot open the platform", p.status());
-  return p;
+  return cli::OpenPlatform(args.config, create_keys);
 }
 
-Result<OrgCode> ParseOrg(const AdminArgs& args) {
-  Result<OrgCode> org = OrgCode::Parse(args.org);
-  if (!org.ok()) PrintError("--org が不正です", "bad --org", org.status());
-  return org;
-}
+Result<OrgCode> ParseOrg(const AdminArgs& args) { return ParseOrgFlag("--org", args.org); }
 
 void PrintTenant(const server::TenantInfo& t) {
   std::printf("%s  %-8s  %-18s  clients=%lld  %s  %s\n", t.org.str().c_str(),
