@@ -496,6 +496,12 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   bool writing = true;
   RowView row;
   std::optional<RowProblem> row_problem;
+  auto staged = [&] {
+    if (request.progress && report.rows % kProgressRows == 0) {
+      request.progress(ImportPhase::kStaging, report.rows);
+    }
+  };
+  if (request.progress) request.progress(ImportPhase::kStaging, 0);
   while (true) {
     Result<bool> more = rows->Next(row, row_problem);
     if (!more.ok()) {
@@ -511,9 +517,11 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
       problems.Add(ToProblem(*row_problem));
       writing = false;
       report.rows++;
+      staged();
       continue;
     }
     report.rows++;
+    staged();
     bool row_ok = true;
     if (!layout::IsValidAtenaNo(row.atena_no)) {
       problems.Add(Problem{row.line, "atena_no", "bad_atena_no",
@@ -681,9 +689,14 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   SealedBatch batch;
   Hash16 key_hash;
   std::vector<uint8_t> sealed;
+  int64_t applied = 0;
+  if (request.progress) request.progress(ImportPhase::kApplying, 0);
   while (true) {
     ASSIGN_OR_RETURN(bool more, spool.Next(key_hash, sealed));
     if (!more) break;
+    if (request.progress && ++applied % kProgressRows == 0) {
+      request.progress(ImportPhase::kApplying, applied);
+    }
     if (request.mode == ImportMode::kDelete) {
       ASSIGN_OR_RETURN(int64_t n, tx->ExecCount("DELETE FROM replica_record WHERE key_hash = ?",
                                                 {store::Bytes(key_hash.begin(), key_hash.end())}));

@@ -67,6 +67,9 @@ struct ImportReport {
   std::string file_hash;          // "blake2b-256:<hex>" of the bytes as received
 };
 
+enum class ImportPhase { kStaging, kApplying };
+inline constexpr int64_t kProgressRows = 4096;
+
 struct ImportRequest {
   TmCode tm;
   std::string version;  // 版番号; empty: the latest version
@@ -74,6 +77,10 @@ struct ImportRequest {
   std::string idempotency_key;  // optional
   std::string actor;            // for the audit log: "client:<name>"
   std::string request_id;
+  // Called on the importing thread as the import advances: while the upload is read and checked
+  // (kStaging, rows read so far) and while the staged records are written (kApplying, records
+  // written so far) — at each phase's start and every kProgressRows rows. May be empty.
+  std::function<void(ImportPhase phase, int64_t rows)> progress;
 };
 
 // A decoded record, in layout terms.

@@ -65,7 +65,7 @@ class ReplicaStoreTest : public store::testing::StoreTest {
         MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(std::string(body)),
                                 format, charset));
     audited_.clear();
-    return store_->Import({kTax, "", mode, idem, "client:test", "req-1"}, *factory,
+    return store_->Import({kTax, "", mode, idem, "client:test", "req-1", {}}, *factory,
                           [this](store::Transaction* tx, const ImportReport& r) {
                             audited_.push_back((tx != nullptr ? "tx:" : "own:") +
                                                std::string(r.committed ? "ok" : "rejected"));

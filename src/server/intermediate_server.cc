@@ -7,6 +7,7 @@
 #include "common/background_loop.h"
 #include "common/log.h"
 #include "common/periodic.h"
+#include "console/console.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "layout/catalogue_loader.h"
@@ -59,7 +60,10 @@ Result<std::unique_ptr<IntermediateServer>> IntermediateServer::Create(const Ser
   if (Status st = s->replica_api_->Register(*s->router_); !st.ok()) {
     return StepError("経路を登録できません", "cannot register routes", st);
   }
-  if (cfg.hub_url.empty()) return s;
+  if (cfg.hub_url.empty()) {
+    RETURN_IF_ERROR(s->AddConsole(*options.clock));
+    return s;
+  }
 
   // Linkage through the hub (情報照会・情報提供).
   HubLink::Options ho;
@@ -103,7 +107,25 @@ Result<std::unique_ptr<IntermediateServer>> IntermediateServer::Create(const Ser
   }
   s->sender_ = std::move(*sender);
   s->linkage_->SetNotifier([sender = s->sender_.get()] { sender->Notify(); });
+  RETURN_IF_ERROR(s->AddConsole(*options.clock));
   return s;
+}
+
+Status IntermediateServer::AddConsole(const Clock& clock) {
+  if (!config_.console_enabled) return Status::Ok();
+  console::ConsoleOptions co;
+  co.sessions.idle = std::chrono::minutes(config_.console_idle_minutes);
+  co.sessions.absolute = std::chrono::hours(config_.console_absolute_hours);
+  co.staff.max_failures = static_cast<int>(config_.console_max_failures);
+  co.staff.lockout = std::chrono::minutes(config_.console_lockout_minutes);
+  co.secure_cookie = !config_.tls_cert.empty();
+  co.max_upload_bytes = config_.max_body_bytes;
+  console_ = std::make_unique<console::Console>(*platform_, linkage_.get(), catalogue_,
+                                                std::move(co), clock);
+  if (Status st = console_->Register(*router_); !st.ok()) {
+    return StepError("経路を登録できません", "cannot register routes", st);
+  }
+  return Status::Ok();
 }
 
 Status IntermediateServer::Start() {
@@ -122,6 +144,11 @@ Status IntermediateServer::Start() {
     Result<int64_t> n = api_auth_->Flush();
     if (!n.ok()) log::Error("api.auth_failures_flush_failed", {log::StatusField(n.status())});
   });
+  // Expired console sessions are ended and recorded every 30 s (and when next used).
+  if (console_ != nullptr) {
+    console_sweep_ =
+        std::make_unique<PeriodicTask>(std::chrono::seconds(30), [this] { console_->Sweep(); });
+  }
   if (Status s = StartListeners(); !s.ok()) {
     Stop();
     return s;
@@ -219,6 +246,7 @@ void IntermediateServer::Stop() {
   housekeeper_.reset();
   if (sender_) sender_->Stop();
   if (auth_flush_) auth_flush_->Stop();
+  if (console_sweep_) console_sweep_->Stop();
   if (audit_checkpoints_) audit_checkpoints_->Stop();
 }
 

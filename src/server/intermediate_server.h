@@ -28,6 +28,9 @@ namespace http {
 class Router;
 class Server;
 }  // namespace http
+namespace console {
+class Console;
+}  // namespace console
 namespace layout {
 class Catalogue;
 }  // namespace layout
@@ -92,6 +95,8 @@ class IntermediateServer {
  private:
   explicit IntermediateServer(ServerConfig config);
   Status StartListeners();
+  // The staff console on the API router ([console] enabled).
+  Status AddConsole(const Clock& clock);
   void RunHousekeeping();
 
   const ServerConfig config_;
@@ -104,10 +109,12 @@ class IntermediateServer {
   std::unique_ptr<LinkageService> linkage_;
   std::unique_ptr<LinkageApi> linkage_api_;
   std::unique_ptr<LinkageSender> sender_;
+  std::unique_ptr<console::Console> console_;
   std::unique_ptr<http::Router> router_;       // handed to api_server_ by Start
   std::unique_ptr<http::Router> node_router_;  // handed to node_server_ by Start
   std::unique_ptr<PeriodicTask> audit_checkpoints_;
   std::unique_ptr<PeriodicTask> auth_flush_;
+  std::unique_ptr<PeriodicTask> console_sweep_;
   std::unique_ptr<http::Server> api_server_;
   std::unique_ptr<http::Server> node_server_;
   std::unique_ptr<BackgroundLoop> housekeeper_;

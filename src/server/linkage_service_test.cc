@@ -19,41 +19,6 @@ using namespace ::chukan::server::testing;  // NOLINT: the fixture's names
 
 class LinkageServiceTest : public LinkageTestBase {
  protected:
-  // Registers kAtena in both cities; returns B's code (the subject of B's permits).
-  SubjectCode RegisterBoth() {
-    EXPECT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
-    Result<SubjectCode> b = linkage_->RegisterCode(B(), kAtena, kRid);
-    EXPECT_OK(b.status());
-    return b.ok() ? *b : SubjectCode::Generate();
-  }
-
-  // The person's codes are registered in both cities, A creates an inquiry, the courier asks the
-  // hub for a permit (answered 201 with a permit id), and the hub's permit is built (valid for
-  // `ttl`). Returns the permit as B would get it.
-  linkage::ProvisionPermit InquireAndPermit(const InquiryInput& in, std::string* inquiry_id,
-                                            std::chrono::seconds ttl = std::chrono::seconds(300)) {
-    const SubjectCode b_code = RegisterBoth();
-    Result<InquiryView> v = linkage_->CreateInquiry(A(), in);
-    EXPECT_OK(v.status());
-    if (!v.ok()) return {};
-    *inquiry_id = v->inquiry_id;
-    const PermitId permit_id = PermitId::Generate();
-    hub_.SetPermitAnswer(http::Response::Json(201, R"({"permit_id":")" + permit_id.str() + "\"}"));
-    EXPECT_OK(DeliverAll(A()));
-    std::vector<FakeHub::Call> asked = hub_.Calls("/hub/v1/inquiries");
-    EXPECT_FALSE(asked.empty());
-    if (asked.empty()) return {};
-    return PermitFor(asked.back(), permit_id, b_code, ttl);
-  }
-
-  // B's provision sent (the courier), relayed to A as the hub would.
-  Status Relay(const linkage::ProvisionPermit& permit) {
-    RETURN_IF_ERROR(DeliverAll(B()));
-    std::vector<FakeHub::Call> sent = hub_.Calls("/hub/v1/provisions");
-    if (sent.empty()) return NotFoundError("nothing was sent");
-    return linkage_->OnInquiryResult(ResultFor(permit, sent.back()));
-  }
-
   int64_t OutboxCount(const TenantId& tenant) {
     auto st = platform_->Tenant(tenant).value();
     auto tx = st->db->BeginRead().value();

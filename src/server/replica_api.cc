@@ -25,6 +25,8 @@ void WriteProblems(json::JsonWriter& w, const std::vector<replica::Problem>& pro
   w.EndArray();
 }
 
+}  // namespace
+
 void WriteImportReport(json::JsonWriter& w, const replica::ImportReport& r) {
   w.BeginObject();
   w.Key("import_id").String(r.import_id);
@@ -38,6 +40,8 @@ void WriteImportReport(json::JsonWriter& w, const replica::ImportReport& r) {
   WriteProblems(w, r.problems);
   w.EndObject();
 }
+
+namespace {
 
 // The media type's charset parameter, or "utf-8".
 std::string CharsetOf(const http::Request& req) {
@@ -87,14 +91,14 @@ class BodyByteSource final : public replica_io::ByteSource {
   http::BodyReader& body_;
 };
 
-Result<std::unique_ptr<replica::RecordSourceFactory>> BodySource(const http::Request& req,
-                                                                 http::BodyReader& body) {
+}  // namespace
+
+Result<std::unique_ptr<replica::RecordSourceFactory>> ImportBodySource(const http::Request& req,
+                                                                       http::BodyReader& body) {
   ASSIGN_OR_RETURN(replica::FileFormat format, FormatOf(req));
   return replica::MakeRecordSourceFactory(std::make_unique<BodyByteSource>(body), format,
                                           CharsetOf(req));
 }
-
-}  // namespace
 
 ReplicaApi::ReplicaApi(const ApiAuth& auth, std::shared_ptr<const layout::Catalogue> catalogue,
                        uint64_t max_upload_bytes)
@@ -140,7 +144,7 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
   if (!mode.ok()) return fail(mode.status());
   Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   if (!store.ok()) return fail(store.status());
-  Result<std::unique_ptr<replica::RecordSourceFactory>> source = BodySource(req, body);
+  Result<std::unique_ptr<replica::RecordSourceFactory>> source = ImportBodySource(req, body);
   if (!source.ok()) return fail(source.status());
 
   replica::ImportRequest ir{*tm,
@@ -148,7 +152,8 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
                             *mode,
                             std::string(req.Header("Idempotency-Key").value_or("")),
                             "client:" + who.name,
-                            req.request_id.str()};
+                            req.request_id.str(),
+                            {}};
   audit::AuditLog& log = *caller.tenant->audit;
   auto audit_hook = [&](store::Transaction* tx, const replica::ImportReport& r) -> Status {
     const std::string target = "import " + r.import_id + " tm=" + r.tm + " v=" + r.version +
@@ -266,7 +271,7 @@ http::Response ReplicaApi::Reconcile(http::Request& req, http::BodyReader& body)
   if (!tm.ok()) return fail(tm.status());
   Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   if (!store.ok()) return fail(store.status());
-  Result<std::unique_ptr<replica::RecordSourceFactory>> source = BodySource(req, body);
+  Result<std::unique_ptr<replica::RecordSourceFactory>> source = ImportBodySource(req, body);
   if (!source.ok()) return fail(source.status());
   Result<replica::ReconcileReport> r = (*store)->Reconcile(*tm, VersionOf(req), **source);
   if (!r.ok()) return fail(r.status());

@@ -17,7 +17,20 @@
 #include "replica/replica_store.h"
 #include "server/api_auth.h"
 
+namespace chukan::json {
+class JsonWriter;
+}  // namespace chukan::json
+
 namespace chukan::server {
+
+// The import body of `req` as a record source: the format from ?format= or the Content-Type
+// (CSV by default), the character set from the Content-Type's charset (UTF-8 by default), the
+// bytes straight off the socket. Shared by the API and the console. Errors: kInvalidArgument
+// for an unknown format or character set.
+Result<std::unique_ptr<replica::RecordSourceFactory>> ImportBodySource(const http::Request& req,
+                                                                       http::BodyReader& body);
+// An import's report as JSON (docs/replica.md, "Import report").
+void WriteImportReport(json::JsonWriter& w, const replica::ImportReport& r);
 
 class ReplicaApi {
  public:

@@ -48,6 +48,11 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "node.hub_cert",
                                     "inquiry.timeout_seconds",
                                     "inquiry.long_polls_per_client",
+                                    "console.enabled",
+                                    "console.idle_minutes",
+                                    "console.absolute_hours",
+                                    "console.max_failures",
+                                    "console.lockout_minutes",
                                     "inquiry.long_polls_total",
                                     "retention.result_days",
                                     "delivery.threads",
@@ -162,6 +167,11 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ASSIGN_OR_RETURN(int64_t polls_total,
                    c.GetInt("inquiry.long_polls_total", 10'000, polls_per_client, 100'000));
   cfg.long_polls_total = static_cast<int>(polls_total);
+  ASSIGN_OR_RETURN(cfg.console_enabled, c.GetBool("console.enabled", true));
+  ASSIGN_OR_RETURN(cfg.console_idle_minutes, c.GetInt("console.idle_minutes", 15, 1, 480));
+  ASSIGN_OR_RETURN(cfg.console_absolute_hours, c.GetInt("console.absolute_hours", 8, 1, 24));
+  ASSIGN_OR_RETURN(cfg.console_max_failures, c.GetInt("console.max_failures", 5, 1, 100));
+  ASSIGN_OR_RETURN(cfg.console_lockout_minutes, c.GetInt("console.lockout_minutes", 15, 1, 1440));
   ASSIGN_OR_RETURN(cfg.result_days, c.GetInt("retention.result_days", 30, 0, 3650));
   ASSIGN_OR_RETURN(int64_t dthreads, c.GetInt("delivery.threads", 8, 1, 256));
   cfg.delivery_threads = static_cast<int>(dthreads);

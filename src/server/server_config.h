@@ -88,6 +88,13 @@ struct ServerConfig {
   int delivery_batch_items = 64;   // messages of one kind per request to the hub (1 = no batches)
   int delivery_peer_requests = 2;  // such requests in flight per tenant and kind
 
+  // [console]: the staff web console under /console/ (docs/console.md).
+  bool console_enabled = true;
+  int64_t console_idle_minutes = 15;     // a session unused this long ends
+  int64_t console_absolute_hours = 8;    // a session ends this long after login whatever
+  int64_t console_max_failures = 5;      // failed logins in a row that lock an account
+  int64_t console_lockout_minutes = 15;  // how long the lock lasts
+
   std::string master_key_file() const { return keys_dir + "/master.key"; }
   std::string audit_key_file() const { return keys_dir + "/audit-signing.key"; }
 };

@@ -11,7 +11,7 @@
 //   監査担当 auditor   records of provision, the audit log, the access history; no replica values
 //   管理者   admin     staff accounts and existing-system clients; no replica values
 //
-// Passwords (docs/console.md, "Passwords"): 12 to 128 characters with at least three of the
+// Passwords (docs/staff.md, "Passwords"): 12 to 128 characters with at least three of the
 // four kinds upper case, lower case, digit, other; not the login id. A new account and a reset
 // get a random one-time password of 16 characters and must change it at the next login. Only
 // the tenant's admin (console) or the operator (CLI) resets. Hashes: crypto::HashPassword.

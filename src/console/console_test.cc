@@ -1,0 +1,707 @@
+// The console driven in process through the http::Router as a browser would drive it (a cookie
+// jar, forms with their CSRF token, redirects read from Location), over a real Platform and
+// LinkageService with a fake hub and a fake clock, on SQLite and PostgreSQL. What it checks: the
+// login flow (password, TOTP enrolment, forced password change), the cookie and the security
+// headers, lockout, CSRF, idle expiry, the screen × role matrix over every route, the approval
+// screen end to end and the replica screen's audited showing of values.
+#include "console/console.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <regex>
+
+#include "common/status_matchers.h"
+#include "console/console_impl.h"
+#include "crypto/totp.h"
+#include "replica/record_source.h"
+#include "replica_io/byte_source.h"
+#include "server/linkage_test_util.h"
+#include "server/staff_directory.h"
+
+namespace chukan::console {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace ::chukan::server::testing;  // NOLINT: the fixture's names
+using server::StaffRole;
+
+constexpr std::string_view kNewPassword = "Kyou-no-Tenki-42";
+
+// A browser's view of the console: a cookie jar and the last page.
+class Browser {
+ public:
+  explicit Browser(http::Router& router) : router_(router) {}
+
+  http::Response Get(const std::string& target) { return Send("GET", target, ""); }
+  // A raw body, as the 取込 page's script sends a file.
+  http::Response Upload(const std::string& target, std::string body, std::string type) {
+    content_type_ = std::move(type);
+    http::Response r = Send("POST", target, std::move(body));
+    content_type_.clear();
+    return r;
+  }
+  // Posts `fields` (url-encoded here) with the CSRF token of the last page unless given.
+  http::Response Post(const std::string& path,
+                      std::vector<std::pair<std::string, std::string>> fields,
+                      bool with_csrf = true) {
+    std::string body;
+    if (with_csrf && !csrf_.empty()) fields.emplace_back(csrf_name_, csrf_);
+    for (const auto& [k, v] : fields) {
+      if (!body.empty()) body += '&';
+      body += Encode(k) + "=" + Encode(v);
+    }
+    return Send("POST", path, body);
+  }
+
+  std::map<std::string, std::string>& cookies() { return cookies_; }
+  const std::vector<std::string>& set_cookies() const { return set_cookies_; }
+  std::string site = "same-origin";  // Sec-Fetch-Site of POSTs
+  std::string peer = "127.0.0.1";
+
+ private:
+  static std::string Encode(std::string_view s) {
+    std::string out;
+    for (unsigned char c : s) {
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+        out += static_cast<char>(c);
+      } else {
+        char buf[4];
+        std::snprintf(buf, sizeof buf, "%%%02X", c);
+        out += buf;
+      }
+    }
+    return out;
+  }
+
+  http::Response Send(const std::string& method, const std::string& target, std::string body) {
+    http::Request req(RequestId::Generate());
+    req.method = method;
+    req.target = target;
+    const size_t q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) {
+      std::string_view rest = std::string_view(target).substr(q + 1);
+      while (!rest.empty()) {
+        const size_t amp = rest.find('&');
+        const std::string_view pair = rest.substr(0, amp);
+        const size_t eq = pair.find('=');
+        req.query.emplace_back(
+            std::string(pair.substr(0, eq)),
+            eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1)));
+        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+      }
+    }
+    std::string jar;
+    for (const auto& [k, v] : cookies_) jar += (jar.empty() ? "" : "; ") + k + "=" + v;
+    if (!jar.empty()) req.headers.Set("Cookie", jar);
+    if (!content_type_.empty()) req.headers.Set("Content-Type", content_type_);
+    if (method == "POST") {
+      req.headers.Set("Sec-Fetch-Site", site);
+      // What the 取込 page's script sends with an upload.
+      if (!csrf_.empty() && csrf_name_ == "csrf") req.headers.Set("X-CSRF-Token", csrf_);
+    }
+    req.peer.address = peer;
+    http::Response r = Dispatch(req, std::move(body));
+    set_cookies_.clear();
+    for (const auto& [k, v] : r.headers.fields()) {
+      if (!http::EqualsIgnoreCase(k, "Set-Cookie")) continue;
+      set_cookies_.push_back(v);
+      const size_t eq = v.find('=');
+      const size_t semi = v.find(';');
+      std::string name = v.substr(0, eq);
+      std::string value = v.substr(eq + 1, semi - eq - 1);
+      if (v.find("Max-Age=0") != std::string::npos) {
+        cookies_.erase(name);
+      } else {
+        cookies_[name] = value;
+      }
+    }
+    // Like a browser, follow a redirect (the page it leads to carries the next form's token),
+    // and give the caller the redirect itself.
+    if (r.status == 303 && follow_) {
+      const std::string to(r.headers.Get("Location").value_or(""));
+      std::vector<std::string> cookies = set_cookies_;
+      follow_ = false;
+      Send("GET", to, "");
+      follow_ = true;
+      set_cookies_ = std::move(cookies);
+      return r;
+    }
+    std::smatch m;
+    static const std::regex kCsrf(R"re(name="(csrf|login_csrf)" value="([A-Za-z0-9_-]+)")re");
+    if (std::regex_search(r.body, m, kCsrf)) {
+      csrf_name_ = m[1];
+      csrf_ = m[2];
+    }
+    return r;
+  }
+
+  http::Response Dispatch(http::Request& req, std::string body) {
+    http::Router::Match m = router_.Find(req.method, req.path, req.path_params);
+    if (m.status != 200) return http::Response::Text(m.status, "");
+    if (m.options->gate) {
+      if (std::optional<http::Response> refused = m.options->gate(req)) return *refused;
+    }
+    if (body.size() > m.options->max_body_bytes) return http::Response::Text(413, "");
+    if (m.streaming != nullptr) {
+      StringBody reader(std::move(body));
+      return (*m.streaming)(req, reader);
+    }
+    req.body = std::move(body);
+    return (*m.handler)(req);
+  }
+
+  // A streamed body from memory.
+  class StringBody final : public http::BodyReader {
+   public:
+    explicit StringBody(std::string s) : s_(std::move(s)) {}
+    Result<size_t> Read(char* buf, size_t n) override {
+      const size_t k = std::min(n, s_.size() - pos_);
+      std::memcpy(buf, s_.data() + pos_, k);
+      pos_ += k;
+      return k;
+    }
+
+   private:
+    std::string s_;
+    size_t pos_ = 0;
+  };
+
+  http::Router& router_;
+  std::map<std::string, std::string> cookies_;
+  std::vector<std::string> set_cookies_;
+  std::string csrf_name_;
+  std::string csrf_;
+  bool follow_ = true;
+  std::string content_type_;
+};
+
+std::string Location(const http::Response& r) {
+  return std::string(r.headers.Get("Location").value_or(""));
+}
+
+class ConsoleTest : public LinkageTestBase {
+ protected:
+  void SetUp() override {
+    LinkageTestBase::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ConsoleOptions o;
+    o.staff.hash_limits = crypto::PwhashLimits::MinimumForTests();
+    policy_ = o.staff;
+    console_ =
+        std::make_unique<Console>(*platform_, linkage_.get(), FakeHub::Catalogue(), o, clock_);
+    ASSERT_OK(console_->Register(router_));
+  }
+  void TearDown() override {
+    console_.reset();
+    LinkageTestBase::TearDown();
+  }
+
+  struct Member {
+    std::string login;
+    std::string password;
+    std::string secret;  // base32, empty without TOTP
+    OrgCode org = kCityB;
+  };
+  // A member of city B with `roles`, its password already changed and its TOTP confirmed by
+  // a first login (so later logins take password and code only).
+  Member AddMember(const std::string& login, server::StaffRoles roles,
+                   const OrgCode& org = kCityB) {
+    auto ctx = platform_->Tenant(TenantId::ForOrg(org)).value();
+    server::StaffDirectory dir(*ctx, policy_, clock_);
+    Result<server::StaffCreated> c = dir.Add(login, "試験 職員", "0001", roles, "test");
+    EXPECT_OK(c.status());
+    if (!c.ok()) return {};
+    Member m{login, c->initial_password, c->enrolment ? c->enrolment->secret_base32 : "", org};
+    Browser b(router_);
+    EXPECT_EQ(LogIn(b, m).headers.Get("Location").value_or(""), "/console/password");
+    http::Response changed = b.Post("/console/password", {{"old", m.password},
+                                                          {"new", std::string(kNewPassword)},
+                                                          {"again", std::string(kNewPassword)}});
+    EXPECT_EQ(Location(changed), "/console/home?changed=1") << changed.body;
+    m.password = kNewPassword;
+    clock_.Advance(std::chrono::seconds(30));  // the next code is of a later step
+    return m;
+  }
+
+  std::string Code(const Member& m) {
+    auto key = crypto::Base32Decode(m.secret).value();
+    return crypto::Totp(key.span(), ToUnixMicros(clock_.Now()) / 1'000'000).value();
+  }
+
+  // Password (and code when the member has a secret); returns the last answer.
+  http::Response LogIn(Browser& b, const Member& m) {
+    EXPECT_EQ(b.Get("/console/login").status, 200);
+    http::Response r = b.Post("/console/login",
+                              {{"org", m.org.str()}, {"login", m.login}, {"password", m.password}});
+    if (r.status != 303 || m.secret.empty()) return r;
+    EXPECT_EQ(Location(r), "/console/totp");
+    EXPECT_EQ(b.Get("/console/totp").status, 200);
+    return b.Post("/console/totp", {{"code", Code(m)}});
+  }
+
+  // One 地方税関係情報 record of kAtena in city B's replica (income 3141592).
+  void ImportTaxRecord() {
+    auto ctx = platform_->Tenant(B()).value();
+    replica::ReplicaStore* store = ctx->Replicas().value();
+    const std::string csv =
+        "atena_no,IT00000200000001,IT00000200000002,IT00000200000003,IT00000200000004,"
+        "IT00000200000005,IT00000200000006,IT00000200000007,IT00000200000008,IT00000200000009,"
+        "IT00000200000010,IT00000200000011,IT00000200000012,IT00000200000013,IT00000200000014,"
+        "IT00000200000015,IT00000200000016\n" +
+        kAtena.str() +
+        ",2026,2026-01-01,1,3141592,100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+    auto factory = replica::MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(csv),
+                                                    replica::FileFormat::kCsv, "utf-8")
+                       .value();
+    ASSERT_OK(
+        store
+            ->Import({kTaxTm, "", replica::ImportMode::kUpsert, "", "client:test", "r", {}},
+                     *factory,
+                     [](store::Transaction*, const replica::ImportReport&) { return Status(); })
+            .status());
+  }
+
+  int64_t AuditCount(const TenantId& t, std::string_view action, std::string_view actor) {
+    auto ctx = platform_->Tenant(t).value();
+    auto tx = ctx->db->BeginRead().value();
+    return tx
+        ->QueryOne("SELECT COUNT(*) FROM audit_log WHERE action = ? AND actor = ?",
+                   {std::string(action), std::string(actor)})
+        .value()
+        ->GetInt(0)
+        .value();
+  }
+
+  http::Router router_;
+  server::StaffDirectory::Policy policy_;
+  std::unique_ptr<Console> console_;
+};
+
+TEST_P(ConsoleTest, FirstLoginEnrolsTheSecondFactorThenForcesAPasswordChange) {
+  auto ctx = platform_->Tenant(B()).value();
+  server::StaffDirectory dir(*ctx, policy_, clock_);
+  ASSERT_OK_AND_ASSIGN(
+      server::StaffCreated c,
+      dir.Add("sato", "佐藤 花子", "0001", static_cast<uint32_t>(StaffRole::kApprover), "test"));
+  ASSERT_TRUE(c.enrolment.has_value());
+  Browser b(router_);
+  // Without a session every screen leads to the login page.
+  EXPECT_EQ(Location(b.Get("/console/home")), "/console/login");
+  ASSERT_EQ(b.Get("/console/login").status, 200);
+  http::Response pw =
+      b.Post("/console/login",
+             {{"org", kCityB.str()}, {"login", "sato"}, {"password", c.initial_password}});
+  ASSERT_EQ(pw.status, 303);
+  EXPECT_EQ(Location(pw), "/console/totp");
+  // Half logged in: the screens still refuse.
+  EXPECT_EQ(Location(b.Get("/console/approvals")), "/console/totp");
+  http::Response enrol = b.Get("/console/totp");
+  EXPECT_EQ(enrol.status, 200);
+  EXPECT_THAT(enrol.body, HasSubstr("<svg"));
+  EXPECT_THAT(enrol.body, HasSubstr(c.enrolment->secret_base32));
+  Member m{"sato", c.initial_password, c.enrolment->secret_base32, kCityB};
+  http::Response totp = b.Post("/console/totp", {{"code", Code(m)}});
+  ASSERT_EQ(totp.status, 303);
+  EXPECT_EQ(Location(totp), "/console/password");
+  EXPECT_EQ(Location(b.Get("/console/home")), "/console/password");
+  http::Response weak = b.Post("/console/password",
+                               {{"old", c.initial_password}, {"new", "short"}, {"again", "short"}});
+  EXPECT_EQ(weak.status, 400);
+  http::Response changed = b.Post("/console/password", {{"old", c.initial_password},
+                                                        {"new", std::string(kNewPassword)},
+                                                        {"again", std::string(kNewPassword)}});
+  ASSERT_EQ(changed.status, 303);
+  http::Response home = b.Get("/console/home");
+  EXPECT_EQ(home.status, 200);
+  EXPECT_THAT(home.body, HasSubstr("佐藤 花子"));
+  EXPECT_THAT(home.body, HasSubstr("承認待ち"));
+  EXPECT_EQ(AuditCount(B(), "staff.login", "staff:sato"), 1);
+  // Logout ends the session on the server.
+  const size_t before = console_->sessions().size();
+  EXPECT_EQ(b.Post("/console/logout", {}).status, 303);
+  EXPECT_EQ(console_->sessions().size(), before - 1);
+  EXPECT_EQ(Location(b.Get("/console/home")), "/console/login");
+  EXPECT_EQ(AuditCount(B(), "staff.logout", "staff:sato"), 1);
+}
+
+TEST_P(ConsoleTest, CookieAndHeadersFollowThePolicy) {
+  Member m = AddMember("suzuki", static_cast<uint32_t>(StaffRole::kInquirer));
+  Browser b(router_);
+  http::Response login = b.Get("/console/login");
+  EXPECT_THAT(std::string(login.headers.Get("Content-Security-Policy").value_or("")),
+              AllOf(HasSubstr("script-src 'self'"), HasSubstr("frame-ancestors 'none'"),
+                    Not(HasSubstr("unsafe-inline"))));
+  EXPECT_EQ(login.headers.Get("Referrer-Policy").value_or(""), "no-referrer");
+  EXPECT_EQ(login.headers.Get("X-Frame-Options").value_or(""), "DENY");
+  EXPECT_EQ(login.headers.Get("Cache-Control").value_or(""), "no-store");
+  EXPECT_THAT(login.body, Not(HasSubstr("<script>")));  // no inline script
+  http::Response r = b.Post("/console/login",
+                            {{"org", kCityB.str()}, {"login", m.login}, {"password", m.password}});
+  ASSERT_EQ(Location(r), "/console/home");
+  std::string session_cookie;
+  for (const std::string& c : b.set_cookies()) {
+    if (c.starts_with("chukan_session=")) session_cookie = c;
+  }
+  EXPECT_THAT(session_cookie, AllOf(HasSubstr("; Path=/console"), HasSubstr("; HttpOnly"),
+                                    HasSubstr("; SameSite=Strict"), Not(HasSubstr("Secure"))));
+  // 256 bits, base64url: 43 characters.
+  EXPECT_EQ(b.cookies()["chukan_session"].size(), 43u);
+}
+
+TEST_P(ConsoleTest, UnknownLoginsAndWrongPasswordsLookTheSameAndFiveFailuresLock) {
+  Member m = AddMember("tanaka", static_cast<uint32_t>(StaffRole::kInquirer));
+  Browser b(router_);
+  b.Get("/console/login");
+  http::Response unknown =
+      b.Post("/console/login", {{"org", kCityB.str()}, {"login", "nobody"}, {"password", "x"}});
+  b.Get("/console/login");
+  http::Response wrong =
+      b.Post("/console/login", {{"org", kCityB.str()}, {"login", m.login}, {"password", "x"}});
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_THAT(wrong.body, HasSubstr("いずれかが違います"));
+  for (int i = 0; i < 4; ++i) {
+    b.Get("/console/login");
+    b.Post("/console/login", {{"org", kCityB.str()}, {"login", m.login}, {"password", "x"}});
+  }
+  b.Get("/console/login");
+  http::Response locked = b.Post(
+      "/console/login", {{"org", kCityB.str()}, {"login", m.login}, {"password", m.password}});
+  EXPECT_EQ(locked.status, 429);
+  EXPECT_THAT(locked.body, HasSubstr("ロック"));
+  clock_.Advance(std::chrono::minutes(16));
+  b.Get("/console/login");
+  EXPECT_EQ(Location(b.Post("/console/login",
+                            {{"org", kCityB.str()}, {"login", m.login}, {"password", m.password}})),
+            "/console/home");
+}
+
+TEST_P(ConsoleTest, FormsWithoutTheSessionsTokenOrFromAnotherSiteAreRefused) {
+  Member m = AddMember("ito", static_cast<uint32_t>(StaffRole::kInquirer));
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+  b.Get("/console/home");
+  http::Response forged = b.Post("/console/logout", {{"csrf", "forged"}}, false);
+  EXPECT_EQ(forged.status, 403);
+  EXPECT_EQ(AuditCount(B(), "console.csrf", "staff:ito"), 1);
+  b.site = "cross-site";
+  EXPECT_EQ(b.Post("/console/logout", {}).status, 403);
+  b.site = "same-origin";
+  // Still logged in: neither request ended the session.
+  EXPECT_EQ(b.Get("/console/home").status, 200);
+  // The login form has its own token, bound to a cookie.
+  Browser other(router_);
+  EXPECT_EQ(other
+                .Post("/console/login",
+                      {{"org", kCityB.str()},
+                       {"login", m.login},
+                       {"password", m.password},
+                       {"login_csrf", "x"}},
+                      false)
+                .status,
+            403);
+}
+
+TEST_P(ConsoleTest, AnIdleSessionExpiresAndTheExpiryIsRecorded) {
+  Member m = AddMember("kato", static_cast<uint32_t>(StaffRole::kInquirer));
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+  clock_.Advance(std::chrono::minutes(14));
+  EXPECT_EQ(b.Get("/console/home").status, 200);  // used: the idle time starts again
+  clock_.Advance(std::chrono::minutes(15));
+  EXPECT_EQ(Location(b.Get("/console/home")), "/console/login?expired=1");
+  EXPECT_EQ(AuditCount(B(), "staff.session_expired", "staff:kato"), 1);
+  // Another member's forgotten session is ended by the sweep.
+  Browser c(router_);
+  ASSERT_EQ(Location(LogIn(c, m)), "/console/home");
+  clock_.Advance(std::chrono::hours(9));
+  console_->Sweep();
+  EXPECT_EQ(console_->sessions().size(), 0u);
+  // c's, and the one AddMember opened to change the password.
+  EXPECT_EQ(AuditCount(B(), "staff.session_expired", "staff:kato"), 3);
+}
+
+// Every console route, for a member holding exactly one role: allowed when the route takes any
+// member or that role, refused (403, audited) otherwise.
+TEST_P(ConsoleTest, EveryRouteAllowsExactlyItsRoles) {
+  const StaffRole all[] = {StaffRole::kInquirer, StaffRole::kApprover, StaffRole::kReplica,
+                           StaffRole::kAuditor, StaffRole::kAdmin};
+  for (StaffRole role : all) {
+    const auto bits = static_cast<server::StaffRoles>(role);
+    Member m = AddMember("r" + std::to_string(bits), bits);
+    for (const RouteSpec& spec : Console::Routes()) {
+      if (spec.open || spec.login_stage) continue;
+      Browser b(router_);
+      ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+      clock_.Advance(std::chrono::seconds(30));
+      b.Get("/console/home");
+      std::string path(spec.pattern);
+      if (const size_t p = path.find("{permit}"); p != std::string::npos) {
+        path.replace(p, 8, PermitId::Generate().str());
+      }
+      if (const size_t p = path.find("{id}"); p != std::string::npos) {
+        path.replace(p, 4, "0000");
+      }
+      if (const size_t p = path.find("{login}"); p != std::string::npos) {
+        path.replace(p, 7, "nobody");
+      }
+      http::Response r = spec.method == "GET" ? b.Get(path) : b.Post(path, {});
+      const bool allowed = spec.roles == 0 || (spec.roles & bits) != 0;
+      if (allowed) {
+        EXPECT_NE(r.status, 403) << spec.method << " " << spec.pattern << " role " << bits;
+      } else {
+        EXPECT_EQ(r.status, 403) << spec.method << " " << spec.pattern << " role " << bits;
+      }
+    }
+  }
+  EXPECT_GT(AuditCount(B(), "console.denied", "staff:r1"), 0);
+}
+
+TEST_P(ConsoleTest, TheApproverSeesExactlyWhatWillBeSentAndDecides) {
+  Member m = AddMember("approver", static_cast<uint32_t>(StaffRole::kApprover));
+  std::string inquiry_id;
+  server::InquiryInput welfare = TaxInquiry();
+  welfare.procedure = kWelfareJt;
+  welfare.tm = kWelfareTm;
+  linkage::ProvisionPermit permit = InquireAndPermit(welfare, &inquiry_id);
+  ASSERT_OK_AND_ASSIGN(std::string outcome, linkage_->OnProvisionRequest(hub_.Sign(permit)));
+  ASSERT_EQ(outcome, "awaiting_approval");
+  ASSERT_OK_AND_ASSIGN(auto waiting, linkage_->ListApprovals(B()));
+  ASSERT_EQ(waiting.size(), 1u);
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+  http::Response list = b.Get("/console/approvals");
+  EXPECT_EQ(list.status, 200);
+  EXPECT_THAT(list.body, HasSubstr("/console/approvals/" + permit.id.str()));
+  EXPECT_THAT(list.body, HasSubstr(kWelfareTm.str()));
+  EXPECT_EQ(AuditCount(B(), "approval.show", "staff:approver"), 0);
+  http::Response detail = b.Get("/console/approvals/" + permit.id.str());
+  EXPECT_EQ(detail.status, 200);
+  EXPECT_THAT(detail.body, HasSubstr(Escape(waiting[0].answer_json)));
+  EXPECT_EQ(AuditCount(B(), "approval.show", "staff:approver"), 1);
+  http::Response decided = b.Post("/console/approvals/" + permit.id.str(),
+                                  {{"decision", "approve"}, {"comment", "確認済み"}});
+  EXPECT_EQ(Location(decided), "/console/approvals?done=approved");
+  ASSERT_OK_AND_ASSIGN(auto after, linkage_->ListApprovals(B()));
+  EXPECT_TRUE(after.empty());
+  // The decision is recorded under the member's name.
+  auto ctx = platform_->Tenant(B()).value();
+  auto tx = ctx->db->BeginRead().value();
+  ASSERT_OK_AND_ASSIGN(auto row, tx->QueryOne("SELECT COUNT(*) FROM audit_log WHERE actor = ? "
+                                              "AND action LIKE 'approval.%' AND outcome = 'ok'",
+                                              {std::string("staff:approver")}));
+  EXPECT_GE(row->GetInt(0).value(), 2);
+}
+
+TEST_P(ConsoleTest, ReplicaValuesAreHiddenUntilShownAndEachShowingIsAudited) {
+  ImportTaxRecord();
+  auto ctx = platform_->Tenant(B()).value();
+  Member m = AddMember("fukuhon", static_cast<uint32_t>(StaffRole::kReplica));
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+  http::Response found = b.Get("/console/replica?atena_no=" + kAtena.str());
+  EXPECT_EQ(found.status, 200);
+  EXPECT_THAT(found.body, HasSubstr("（非表示）"));
+  EXPECT_THAT(found.body, Not(HasSubstr("3141592")));
+  EXPECT_EQ(AuditCount(B(), "replica.lookup", "staff:fukuhon"), 1);
+  http::Response shown =
+      b.Post("/console/replica/show", {{"atena_no", kAtena.str()}, {"tm", kTaxTm.str()}});
+  EXPECT_EQ(shown.status, 200);
+  EXPECT_THAT(shown.body, HasSubstr("3141592"));
+  EXPECT_EQ(AuditCount(B(), "replica.show", "staff:fukuhon"), 1);
+  // The audit entry names the resident by a keyed hash, never the number itself.
+  auto tx = ctx->db->BeginRead().value();
+  ASSERT_OK_AND_ASSIGN(auto row, tx->QueryOne("SELECT target FROM audit_log WHERE action = "
+                                              "'replica.show'"));
+  const std::string target = row->GetText(0).value();
+  EXPECT_THAT(target, HasSubstr("atena#"));
+  EXPECT_THAT(target, Not(HasSubstr(kAtena.str())));
+  // An auditor (no replica role) is refused the same form.
+  Member a = AddMember("kansa", static_cast<uint32_t>(StaffRole::kAuditor) |
+                                    static_cast<uint32_t>(StaffRole::kAdmin));
+  Browser ab(router_);
+  ASSERT_EQ(Location(LogIn(ab, a)), "/console/home");
+  ab.Get("/console/home");
+  http::Response refused =
+      ab.Post("/console/replica/show", {{"atena_no", kAtena.str()}, {"tm", kTaxTm.str()}});
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_THAT(refused.body, Not(HasSubstr("3141592")));
+}
+
+TEST_P(ConsoleTest, TheAuditorSearchesTheAccessHistoryByResidentAndIsAlerted) {
+  ImportTaxRecord();
+  Member m = AddMember("fukuhon", static_cast<uint32_t>(StaffRole::kReplica));
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+  b.Get("/console/replica?atena_no=" + kAtena.str());
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(
+        b.Post("/console/replica/show", {{"atena_no", kAtena.str()}, {"tm", kTaxTm.str()}}).status,
+        200);
+  }
+  Member a = AddMember("kansa", static_cast<uint32_t>(StaffRole::kAuditor));
+  Browser ab(router_);
+  ASSERT_EQ(Location(LogIn(ab, a)), "/console/home");
+  http::Response mine = ab.Get("/console/history?atena_no=" + kAtena.str());
+  EXPECT_EQ(mine.status, 200);
+  EXPECT_THAT(mine.body, HasSubstr("6 件"));  // one lookup and five showings
+  EXPECT_THAT(mine.body, HasSubstr("staff:fukuhon"));
+  EXPECT_THAT(mine.body, Not(HasSubstr("3141592")));
+  // Five showings of one resident within the hour: the auditor is alerted.
+  EXPECT_THAT(mine.body, HasSubstr("id=\"alerts\""));
+  http::Response other = ab.Get("/console/history?atena_no=000000000000999");
+  EXPECT_THAT(other.body, HasSubstr("0 件"));
+  http::Response by_staff = ab.Get("/console/history?staff=fukuhon&action=replica.show");
+  EXPECT_THAT(by_staff.body, HasSubstr("5 件"));
+  http::Response csv = ab.Get("/console/history?format=csv&staff=fukuhon&action=replica.show");
+  EXPECT_EQ(csv.content_type, "text/csv; charset=utf-8");
+  EXPECT_TRUE(csv.body.starts_with("\xEF\xBB\xBF番号,日時,操作者,操作,対象,結果\r\n"));
+  EXPECT_EQ(std::count(csv.body.begin(), csv.body.end(), '\n'), 6);
+  EXPECT_THAT(ab.Get("/console/history?atena_no=12x").status, 400);
+  ab.Get("/console/history");
+  http::Response verified = ab.Post("/console/history/verify", {});
+  EXPECT_EQ(verified.status, 200);
+  EXPECT_THAT(verified.body, HasSubstr("チェーンは正常です"));
+  // The auditor's own reading is recorded too.
+  EXPECT_GE(AuditCount(B(), "history.list", "staff:kansa"), 3);
+  EXPECT_EQ(AuditCount(B(), "history.download", "staff:kansa"), 1);
+}
+
+TEST_P(ConsoleTest, AnInquiryMadeOnScreenOffersOnlyPermittedChoicesAndShowsItsResultOnRequest) {
+  const SubjectCode b_code = RegisterBoth();
+  Member m = AddMember("shokai", static_cast<uint32_t>(StaffRole::kInquirer), kCityA);
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+  http::Response form = b.Get("/console/inquiries");
+  ASSERT_EQ(form.status, 200);
+  // The fake hub's list allows A two combinations, both with B.
+  const std::string tax = kTaxJt.str() + "|" + kCityB.str() + "|" + kTaxTm.str();
+  EXPECT_THAT(form.body, HasSubstr("value=\"" + tax + "\""));
+  EXPECT_THAT(form.body, HasSubstr("value=\"" + kWelfareJt.str() + "|" + kCityB.str() + "|" +
+                                   kWelfareTm.str() + "\""));
+  EXPECT_EQ(std::count(form.body.begin(), form.body.end(), '|'), 4);
+  http::Response created =
+      b.Post("/console/inquiries", {{"atena_no", kAtena.str()}, {"choice", tax}});
+  ASSERT_EQ(created.status, 303) << created.body;
+  const std::string path = Location(created);
+  ASSERT_TRUE(path.starts_with("/console/inquiries/"));
+  const std::string id = path.substr(std::string("/console/inquiries/").size());
+  EXPECT_THAT(b.Get(path).body, HasSubstr("data-refresh"));
+  // The linkage runs: permit, B's answer, the relay.
+  const PermitId permit_id = PermitId::Generate();
+  hub_.SetPermitAnswer(http::Response::Json(201, R"({"permit_id":")" + permit_id.str() + "\"}"));
+  ASSERT_OK(DeliverAll(A()));
+  linkage::ProvisionPermit permit =
+      PermitFor(hub_.Calls("/hub/v1/inquiries").back(), permit_id, b_code);
+  ASSERT_OK_AND_ASSIGN(std::string outcome, linkage_->OnProvisionRequest(hub_.Sign(permit)));
+  ASSERT_EQ(outcome, "answered");
+  ASSERT_OK(Relay(permit));
+  http::Response done = b.Get(path);
+  EXPECT_THAT(done.body, HasSubstr("結果を表示"));
+  EXPECT_THAT(done.body, Not(HasSubstr("id=\"result\"")));
+  EXPECT_EQ(AuditCount(A(), "inquiry.result_show", "staff:shokai"), 0);
+  http::Response shown = b.Post(path, {});
+  EXPECT_EQ(shown.status, 200);
+  EXPECT_THAT(shown.body, HasSubstr("id=\"result\""));
+  EXPECT_EQ(AuditCount(A(), "inquiry.result_show", "staff:shokai"), 1);
+  // A choice the list does not allow is refused by the linkage, whatever the form says.
+  http::Response forged = b.Post(
+      "/console/inquiries", {{"atena_no", kAtena.str()},
+                             {"choice", "JT90000000000102|" + kCityB.str() + "|" + kTaxTm.str()}});
+  EXPECT_EQ(forged.status, 403);
+  // The list shows the inquiry.
+  EXPECT_THAT(b.Get("/console/inquiries?state=completed").body, HasSubstr(id));
+  EXPECT_EQ(b.Get("/console/inquiries?state=bogus").status, 400);
+}
+
+TEST_P(ConsoleTest, AFileUploadedOnTheImportScreenIsImportedWithProgressOrRefusedByLine) {
+  Member m = AddMember("torikomi", static_cast<uint32_t>(StaffRole::kReplica));
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+  http::Response page = b.Get("/console/imports");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_THAT(page.body, HasSubstr("data-csrf="));
+  std::string csv =
+      "atena_no,IT00000200000001,IT00000200000002,IT00000200000003,IT00000200000004,"
+      "IT00000200000005,IT00000200000006,IT00000200000007,IT00000200000008,IT00000200000009,"
+      "IT00000200000010,IT00000200000011,IT00000200000012,IT00000200000013,IT00000200000014,"
+      "IT00000200000015,IT00000200000016\n";
+  for (int i = 1; i <= 5000; ++i) {
+    char atena[16];
+    std::snprintf(atena, sizeof atena, "%015d", i);
+    csv += std::string(atena) +
+           ",2026,2026-01-01,1,1000,100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+  }
+  const std::string job = "0123456789abcdef0123456789abcdef";
+  http::Response ok = b.Upload(
+      "/console/imports/upload?job=" + job + "&tm=" + kTaxTm.str() + "&mode=upsert&format=csv", csv,
+      "text/csv; charset=utf-8");
+  EXPECT_EQ(ok.status, 201) << ok.body;
+  EXPECT_THAT(ok.body, HasSubstr("\"rows\":5000"));
+  EXPECT_THAT(ok.body, HasSubstr("\"inserted\":5000"));
+  http::Response progress = b.Get("/console/imports/progress?job=" + job);
+  EXPECT_EQ(progress.body, R"({"phase":"done","rows":4096})");
+  // The same job id again is refused; another member cannot see this one's progress.
+  EXPECT_EQ(b.Upload("/console/imports/upload?job=" + job + "&tm=" + kTaxTm.str() + "&mode=upsert",
+                     csv, "text/csv")
+                .status,
+            409);
+  // A file with a bad line: nothing imported, the line and field named, the value not echoed.
+  const std::string bad = csv.substr(0, csv.find('\n') + 1) +
+                          "000000000000001,2026,2026-13-45,1,777777,100000,50000,200000,30000,"
+                          "150000,20000,1,0,1,2,,10000\n";
+  http::Response refused =
+      b.Upload("/console/imports/upload?job=" + job + "x&tm=" + kTaxTm.str() + "&mode=upsert", bad,
+               "text/csv");
+  EXPECT_EQ(refused.status, 422);
+  EXPECT_THAT(refused.body, HasSubstr("\"line\":2"));
+  EXPECT_THAT(refused.body, HasSubstr("IT00000200000002"));
+  EXPECT_THAT(refused.body, Not(HasSubstr("2026-13-45")));
+  // The history lists both, by the member.
+  http::Response history = b.Get("/console/imports");
+  EXPECT_THAT(history.body, HasSubstr("staff:torikomi"));
+  EXPECT_EQ(AuditCount(B(), "replica.import", "staff:torikomi"), 2);
+  // Without the header token the upload is refused before its body is read.
+  b.site = "same-origin";
+  Browser other(router_);
+  ASSERT_EQ(Location(LogIn(other, m)), "/console/home");
+}
+
+TEST_P(ConsoleTest, ADeletedTenantsSessionsEnd) {
+  Member m = AddMember("yamada", static_cast<uint32_t>(StaffRole::kInquirer));
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+  ASSERT_OK(platform_->DeleteTenant(kCityB, "test"));
+  EXPECT_EQ(Location(b.Get("/console/home")), "/console/login");
+  EXPECT_EQ(console_->sessions().size(), 0u);
+}
+
+TEST(ConsoleFormTest, ParsesUrlEncodedFormsAndRefusesBadEscapes) {
+  ASSERT_OK_AND_ASSIGN(Form f, ParseForm("a=1&b=%E4%BD%90+%E8%97%A4&&c="));
+  EXPECT_EQ(FormValue(f, "a"), "1");
+  EXPECT_EQ(FormValue(f, "b"), "佐 藤");
+  EXPECT_EQ(FormValue(f, "c"), "");
+  EXPECT_EQ(FormValue(f, "missing"), "");
+  EXPECT_THAT(ParseForm("a=1&b=%ZZ"), StatusIs(StatusCode::kInvalidArgument, HasSubstr("field 2")));
+  std::string many;
+  for (int i = 0; i < 65; ++i) many += "f=1&";
+  EXPECT_THAT(ParseForm(many), StatusIs(StatusCode::kInvalidArgument, HasSubstr("64")));
+}
+
+TEST(ConsoleHtmlTest, EveryValueIsEscaped) {
+  Html h;
+  h.Element("p", {{"title", "\"><script>"}}, "<b>&'");
+  EXPECT_EQ(h.str(), "<p title=\"&quot;&gt;&lt;script&gt;\">&lt;b&gt;&amp;&#39;</p>");
+  EXPECT_EQ(FormatJst(0), "1970-01-01 09:00");
+}
+
+CHUKAN_INSTANTIATE_BOTH_BACKENDS(ConsoleTest);
+
+}  // namespace
+}  // namespace chukan::console

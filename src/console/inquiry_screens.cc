@@ -1,0 +1,273 @@
+// The inquirer's (照会担当) screen 情報照会: a single inquiry whose procedure, provider and
+// information name are chosen from the combinations the permission list copy allows this
+// organisation (nothing else is offered), the tenant's inquiries with a state filter (the list
+// refreshes itself while any is open), and an inquiry's result, shown only when asked for and
+// audited then.
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "console/console_impl.h"
+#include "layout/catalogue.h"
+#include "linkage/permission_list.h"
+#include "server/hub_port.h"
+#include "server/linkage_service.h"
+#include "server/tenant_context.h"
+
+namespace chukan::console {
+namespace {
+
+struct Choice {
+  std::string procedure;
+  std::string provider;
+  std::string tm;
+  std::string value() const { return procedure + "|" + provider + "|" + tm; }
+  auto key() const { return std::tie(procedure, provider, tm); }
+  bool operator<(const Choice& o) const { return key() < o.key(); }
+};
+
+// The (procedure, provider, TM) combinations the list allows `org` to ask for.
+std::set<Choice> Choices(const linkage::PermissionList& list, const OrgCode& org) {
+  std::set<Choice> out;
+  auto class_of = [&](const OrgCode& o) -> std::string {
+    auto it = list.classes().find(o);
+    return it == list.classes().end() ? std::string() : it->second;
+  };
+  const std::string mine = class_of(org);
+  for (const linkage::PermissionRule& r : list.rules()) {
+    if (!r.inquirer.Matches(org, mine)) continue;
+    if (r.provider.org) {
+      out.insert({r.procedure.str(), r.provider.org->str(), r.tm.str()});
+      continue;
+    }
+    for (const auto& [o, c] : list.classes()) {
+      if (o != org && r.provider.Matches(o, c))
+        out.insert({r.procedure.str(), o.str(), r.tm.str()});
+    }
+  }
+  return out;
+}
+
+std::string_view StateLabel(std::string_view s) {
+  if (s == "accepted") return "受付";
+  if (s == "permitted") return "許可済（回答待ち）";
+  if (s == "completed") return "完了";
+  if (s == "refused") return "拒否";
+  if (s == "expired") return "期限切れ";
+  if (s == "failed") return "失敗";
+  return s;
+}
+
+bool Open(std::string_view s) { return s == "accepted" || s == "permitted"; }
+
+}  // namespace
+
+http::Response Console::Impl::Inquiries(http::Request& req) {
+  const Caller& caller = CallerOf(req);
+  if (linkage == nullptr) {
+    return ErrorPage(&caller, 404, "情報照会",
+                     "このサーバーは情報提供ネットワークシステムに接続されていません。");
+  }
+  const std::string state(req.Query("state").value_or(""));
+  static const std::set<std::string> kStates = {"",        "accepted", "permitted", "completed",
+                                                "refused", "expired",  "failed"};
+  if (!kStates.contains(state))
+    return ErrorPage(&caller, 400, "情報照会", "状態の指定が不正です。");
+  Html b;
+  // The new inquiry: only what the permission list allows.
+  b.Element("h2", "新しい照会");
+  Result<std::shared_ptr<const linkage::PermissionList>> list =
+      linkage->hub() ? linkage->hub()->PermissionList()
+                     : Result<std::shared_ptr<const linkage::PermissionList>>(
+                           FailedPreconditionError("no hub"));
+  if (!list.ok()) {
+    b.Element(
+        "p", {{"class", "error"}},
+        "情報提供ネットワークシステムの許可リストをまだ受け取っていないため、照会できません。");
+  } else {
+    std::set<Choice> choices = Choices(**list, caller.session.org);
+    if (choices.empty()) {
+      b.Element("p", "この機関に許可された照会はありません。");
+    } else {
+      b.Open("form", {{"method", "post"}, {"action", "/console/inquiries"}, {"class", "card"}});
+      CsrfField(b, caller);
+      b.Element("label", {{"for", "atena_no"}}, "宛名番号（15桁）")
+          .Void("input", {{"id", "atena_no"},
+                          {"name", "atena_no"},
+                          {"inputmode", "numeric"},
+                          {"maxlength", "15"},
+                          {"required", "required"}});
+      b.Element("label", {{"for", "choice"}}, "事務手続き／提供機関／特定個人情報")
+          .Open("select", {{"id", "choice"}, {"name", "choice"}, {"required", "required"}});
+      for (const Choice& c : choices) {
+        std::string label = c.procedure;
+        if (catalogue) {
+          if (auto jt = JtCode::Parse(c.procedure); jt.ok()) {
+            if (const layout::Procedure* p = catalogue->FindProcedure(*jt)) label += " " + p->name;
+          }
+        }
+        label += " ／ " + c.provider + " ／ " + c.tm;
+        if (catalogue) {
+          if (const layout::InfoName* n = catalogue->Find(c.tm)) label += " " + n->name();
+        }
+        b.Element("option", {{"value", c.value()}}, label);
+      }
+      b.Close("select");
+      b.Element("button", {{"type", "submit"}}, "照会する").Close("form");
+    }
+  }
+  // The list.
+  b.Element("h2", "照会の一覧");
+  b.Open("form", {{"method", "get"}, {"action", "/console/inquiries"}, {"class", "filters"}});
+  b.Element("label", {{"for", "state"}}, "状態")
+      .Open("select", {{"id", "state"}, {"name", "state"}});
+  for (const std::string& s :
+       {std::string(), std::string("accepted"), std::string("permitted"), std::string("completed"),
+        std::string("refused"), std::string("expired"), std::string("failed")}) {
+    const std::string label = s.empty() ? "すべて" : std::string(StateLabel(s));
+    if (s == state) {
+      b.Element("option", {{"value", s}, {"selected", "selected"}}, label);
+    } else {
+      b.Element("option", {{"value", s}}, label);
+    }
+  }
+  b.Close("select").Element("button", {{"type", "submit"}}, "絞り込む").Close("form");
+  const int64_t since = ToUnixMicros(clock.Now()) - int64_t{7} * 86'400 * 1'000'000;
+  Result<std::vector<server::InquiryView>> inquiries = linkage->ListInquiries(
+      caller.session.tenant, state.empty() ? std::nullopt : std::optional<std::string>(state),
+      since, 200);
+  if (!inquiries.ok())
+    return ErrorPage(&caller, 503, "情報照会", "照会の一覧を読み込めませんでした。");
+  bool any_open = false;
+  b.Open("table", {{"class", "list"}, {"id", "inquiries"}}).Open("thead").Open("tr");
+  for (std::string_view h :
+       {"受付日時", "処理通番", "提供機関", "事務手続き", "特定個人情報", "状態", "理由"}) {
+    b.Element("th", h);
+  }
+  b.Close("tr").Close("thead").Open("tbody");
+  for (const server::InquiryView& v : *inquiries) {
+    any_open = any_open || Open(v.state);
+    b.Open("tr")
+        .Element("td", FormatJst(v.created_at_us))
+        .Open("td")
+        .Element("a", {{"href", "/console/inquiries/" + v.inquiry_id}}, v.inquiry_id)
+        .Close("td")
+        .Element("td", v.provider)
+        .Element("td", v.procedure)
+        .Element("td", v.tm)
+        .Element("td", {{"class", "state-" + v.state}}, StateLabel(v.state))
+        .Element("td", v.reason)
+        .Close("tr");
+  }
+  b.Close("tbody").Close("table");
+  if (any_open) {
+    b.Element("p", {{"class", "hint"}, {"data-refresh", "10"}},
+              "回答待ちの照会があるため、この画面は10秒ごとに更新されます。");
+  }
+  return Page(200, Frame(&caller, "情報照会", b.str()));
+}
+
+http::Response Console::Impl::InquiryCreate(http::Request& req) {
+  http::Response refusal;
+  std::optional<Form> form = CheckedForm(req, &refusal);
+  if (!form) return refusal;
+  const Caller& caller = CallerOf(req);
+  if (linkage == nullptr) return ErrorPage(&caller, 404, "情報照会", "照会できません。");
+  Result<AtenaNo> atena = AtenaNo::Parse(FormValue(*form, "atena_no"));
+  if (!atena.ok())
+    return ErrorPage(&caller, 400, "情報照会", "宛名番号は15桁の数字で入力してください。");
+  const std::string choice(FormValue(*form, "choice"));
+  const size_t a = choice.find('|');
+  const size_t z = choice.rfind('|');
+  Result<JtCode> jt = JtCode::Parse(choice.substr(0, a));
+  Result<OrgCode> provider = OrgCode::Parse(a == z ? "" : choice.substr(a + 1, z - a - 1));
+  Result<TmCode> tm = TmCode::Parse(a == std::string::npos ? "" : choice.substr(z + 1));
+  if (!jt.ok() || !provider.ok() || !tm.ok()) {
+    return ErrorPage(&caller, 400, "情報照会", "照会の種類の指定が不正です（choice）。");
+  }
+  // Only what the list allows is offered, and only that is accepted (a forged form included).
+  Result<std::shared_ptr<const linkage::PermissionList>> list =
+      linkage->hub() ? linkage->hub()->PermissionList()
+                     : Result<std::shared_ptr<const linkage::PermissionList>>(
+                           FailedPreconditionError("no hub"));
+  if (!list.ok())
+    return ErrorPage(&caller, 503, "情報照会", "許可リストがないため照会できません。");
+  if (!Choices(**list, caller.session.org)
+           .contains(Choice{jt->str(), provider->str(), tm->str()})) {
+    Audit(caller, req, "inquiry.create", jt->str() + " " + provider->str() + " " + tm->str(),
+          "denied");
+    return ErrorPage(&caller, 403, "情報照会", "この照会は許可リストで認められていません。");
+  }
+  server::InquiryInput in;
+  in.atena = *atena;
+  in.procedure = *jt;
+  in.provider = *provider;
+  in.tm = *tm;
+  in.client = "staff:" + caller.session.login;
+  Result<server::InquiryView> v = linkage->CreateInquiry(caller.session.tenant, in);
+  if (!v.ok()) {
+    const StatusCode c = v.status().code();
+    return ErrorPage(&caller,
+                     c == StatusCode::kInvalidArgument ? 400
+                     : c == StatusCode::kNotFound      ? 404
+                                                       : 503,
+                     "情報照会",
+                     c == StatusCode::kNotFound
+                         ? "この宛名番号の符号が登録されていないため、照会できません。"
+                     : c == StatusCode::kInvalidArgument
+                         ? "照会の内容が不正です（" + v.status().message() + "）。"
+                         : "照会できませんでした。しばらくしてからやり直してください。");
+  }
+  return Redirect("/console/inquiries/" + v->inquiry_id);
+}
+
+http::Response Console::Impl::InquiryDetail(http::Request& req) {
+  const Caller& caller = CallerOf(req);
+  if (linkage == nullptr) return ErrorPage(&caller, 404, "情報照会", "この照会はありません。");
+  const std::string id(req.PathParam("id").value_or(""));
+  Result<server::InquiryView> v = linkage->GetInquiry(caller.session.tenant, id);
+  if (!v.ok()) return ErrorPage(&caller, 404, "情報照会", "この照会はありません。");
+  const bool show = req.method == "POST";
+  if (show) {
+    http::Response refusal;
+    if (!CheckedForm(req, &refusal)) return refusal;
+    // The answer is personal data: recorded before it is shown.
+    Audit(caller, req, "inquiry.result_show", "inquiry:" + id, v->result_json ? "ok" : "none");
+  }
+  Html b;
+  b.Open("dl", {{"class", "facts"}})
+      .Element("dt", "処理通番")
+      .Element("dd", v->inquiry_id)
+      .Element("dt", "状態")
+      .Element("dd", {{"id", "inquiry-state"}}, StateLabel(v->state))
+      .Element("dt", "理由")
+      .Element("dd", v->reason.empty() ? "—" : v->reason)
+      .Element("dt", "提供機関")
+      .Element("dd", v->provider)
+      .Element("dt", "事務手続き")
+      .Element("dd", v->procedure)
+      .Element("dt", "特定個人情報")
+      .Element("dd", v->tm + "（版 " + v->layout_version + "）")
+      .Element("dt", "受付日時")
+      .Element("dd", FormatJst(v->created_at_us))
+      .Element("dt", "期限")
+      .Element("dd", FormatJst(v->expires_at_us))
+      .Close("dl");
+  if (Open(v->state)) {
+    b.Element("p", {{"class", "hint"}, {"data-refresh", "5"}},
+              "回答を待っています。この画面は5秒ごとに更新されます。");
+  } else if (v->result_json && !show) {
+    b.Open("form", {{"method", "post"}, {"action", "/console/inquiries/" + id}});
+    CsrfField(b, caller);
+    b.Element("button", {{"type", "submit"}, {"class", "show"}}, "結果を表示").Close("form");
+  } else if (v->result_json) {
+    b.Element("h2", "照会結果");
+    b.Element("pre", {{"class", "answer"}, {"id", "result"}}, *v->result_json);
+  } else if (v->result_deleted) {
+    b.Element("p", "結果は保存期間を過ぎたため削除されました。");
+  }
+  b.Open("p").Element("a", {{"href", "/console/inquiries"}}, "照会の一覧へ戻る").Close("p");
+  return Page(200, Frame(&caller, "情報照会: " + v->inquiry_id, b.str()));
+}
+
+}  // namespace chukan::console

@@ -1,0 +1,311 @@
+// The console's work screens: ホーム, 承認 (the 自動応答不可 queue) and 副本 (a resident's records
+// in layout terms, values shown on request). Each showing of personal data is audited before the
+// page is built.
+#include <optional>
+#include <string>
+
+#include "console/console_impl.h"
+#include "layout/catalogue.h"
+#include "server/linkage_service.h"
+#include "server/platform.h"
+#include "server/tenant_context.h"
+
+namespace chukan::console {
+namespace {
+
+using server::StaffRole;
+
+std::string TmLabel(const layout::Catalogue* c, std::string_view tm) {
+  if (c != nullptr) {
+    if (const layout::InfoName* n = c->Find(tm)) return std::string(tm) + " " + n->name();
+  }
+  return std::string(tm);
+}
+
+std::string ProcedureLabel(const layout::Catalogue* c, std::string_view jt) {
+  if (c != nullptr) {
+    if (Result<JtCode> code = JtCode::Parse(jt); code.ok()) {
+      if (const layout::Procedure* p = c->FindProcedure(*code)) {
+        return std::string(jt) + " " + p->name;
+      }
+    }
+  }
+  return std::string(jt);
+}
+
+// The value as staff read it: a code's label after the code.
+std::string ShownValue(const layout::Item& item, const std::string& value) {
+  if (value.empty()) return "（空）";
+  if (const layout::CodeList* list = item.code_list()) {
+    if (const std::string* label = list->Label(value)) return value + "（" + *label + "）";
+  }
+  return value;
+}
+
+}  // namespace
+
+http::Response Console::Impl::Home(http::Request& req) {
+  const Caller& caller = CallerOf(req);
+  const Session& s = caller.session;
+  Html b;
+  if (req.Query("changed")) {
+    b.Element("p", {{"class", "notice"}, {"role", "status"}}, "パスワードを変更しました。");
+  }
+  b.Open("section", {{"class", "cards"}});
+  // Approvals waiting: a count only (no personal data).
+  if (linkage != nullptr && server::HasRole(s.roles, StaffRole::kApprover)) {
+    Result<std::vector<server::ApprovalView>> a = linkage->ListApprovals(s.tenant);
+    b.Open("div", {{"class", "card"}}).Element("h2", "承認待ち");
+    if (a.ok()) {
+      b.Element("p", {{"class", "figure"}, {"id", "approvals-waiting"}},
+                std::to_string(a->size()) + " 件");
+      b.Element("a", {{"href", "/console/approvals"}}, "承認画面へ");
+    } else {
+      b.Element("p", {{"class", "error"}}, "読み込めませんでした。");
+    }
+    b.Close("div");
+  }
+  if (server::HasRole(s.roles, StaffRole::kReplica)) {
+    b.Open("div", {{"class", "card"}}).Element("h2", "副本");
+    Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
+    Result<int64_t> n = store.ok() ? (*store)->Count(std::nullopt) : store.status();
+    b.Element("p", {{"class", "figure"}, {"id", "replica-records"}},
+              n.ok() ? std::to_string(*n) + " 件" : std::string("—"));
+    b.Element("a", {{"href", "/console/replica"}}, "副本の検索へ").Close("div");
+  }
+  b.Open("div", {{"class", "card"}}).Element("h2", "あなたの役割").Open("ul");
+  for (StaffRole r : {StaffRole::kInquirer, StaffRole::kApprover, StaffRole::kReplica,
+                      StaffRole::kAuditor, StaffRole::kAdmin}) {
+    if (server::HasRole(s.roles, r)) b.Element("li", server::StaffRoleLabelJa(r));
+  }
+  b.Close("ul").Close("div").Close("section");
+  return Page(200, Frame(&caller, "ホーム", b.str()));
+}
+
+http::Response Console::Impl::Approvals(http::Request& req) {
+  const Caller& caller = CallerOf(req);
+  Html b;
+  if (std::optional<std::string_view> done = req.Query("done")) {
+    b.Element("p", {{"class", "notice"}, {"role", "status"}},
+              *done == "approved" ? "承認し、回答を送信しました。" : "却下しました。");
+  }
+  if (linkage == nullptr) {
+    b.Element("p", "このサーバーは情報提供ネットワークシステムに接続されていません。");
+    return Page(200, Frame(&caller, "承認（自動応答不可）", b.str()));
+  }
+  Result<std::vector<server::ApprovalView>> list = linkage->ListApprovals(caller.session.tenant);
+  if (!list.ok()) {
+    return ErrorPage(&caller, 503, "承認（自動応答不可）",
+                     "承認待ちの一覧を読み込めませんでした。");
+  }
+  Audit(caller, req, "approval.list", "count " + std::to_string(list->size()), "ok");
+  if (list->empty()) {
+    b.Element("p", {{"id", "no-approvals"}}, "承認待ちの情報提供はありません。");
+    return Page(200, Frame(&caller, "承認（自動応答不可）", b.str()));
+  }
+  b.Open("table", {{"class", "list"}})
+      .Open("thead")
+      .Open("tr")
+      .Element("th", "受付日時")
+      .Element("th", "照会機関")
+      .Element("th", "事務手続き")
+      .Element("th", "特定個人情報")
+      .Element("th", "")
+      .Close("tr")
+      .Close("thead")
+      .Open("tbody");
+  for (const server::ApprovalView& a : *list) {
+    b.Open("tr")
+        .Element("td", FormatJst(a.received_at_us))
+        .Element("td", a.inquirer)
+        .Element("td", ProcedureLabel(catalogue.get(), a.procedure))
+        .Element("td", TmLabel(catalogue.get(), a.tm))
+        .Open("td")
+        .Element("a", {{"href", "/console/approvals/" + a.permit_id}}, "内容を確認")
+        .Close("td")
+        .Close("tr");
+  }
+  b.Close("tbody").Close("table");
+  return Page(200, Frame(&caller, "承認（自動応答不可）", b.str()));
+}
+
+http::Response Console::Impl::Approval(http::Request& req) {
+  const Caller& caller = CallerOf(req);
+  const std::string permit(req.PathParam("permit").value_or(""));
+  if (linkage == nullptr) return ErrorPage(&caller, 404, "承認", "この承認待ちはありません。");
+  Result<std::vector<server::ApprovalView>> list = linkage->ListApprovals(caller.session.tenant);
+  if (!list.ok()) return ErrorPage(&caller, 503, "承認", "承認待ちを読み込めませんでした。");
+  const server::ApprovalView* found = nullptr;
+  for (const server::ApprovalView& a : *list) {
+    if (a.permit_id == permit) found = &a;
+  }
+  if (found == nullptr) return ErrorPage(&caller, 404, "承認", "この承認待ちはありません。");
+  // What will be sent is personal data: recorded before it is shown.
+  Audit(caller, req, "approval.show", "permit:" + permit, "ok");
+  Html b;
+  b.Open("dl", {{"class", "facts"}})
+      .Element("dt", "受付日時")
+      .Element("dd", FormatJst(found->received_at_us))
+      .Element("dt", "照会機関")
+      .Element("dd", found->inquirer)
+      .Element("dt", "事務手続き")
+      .Element("dd", ProcedureLabel(catalogue.get(), found->procedure))
+      .Element("dt", "特定個人情報")
+      .Element("dd", TmLabel(catalogue.get(), found->tm) + "（版 " + found->layout_version + "）")
+      .Close("dl");
+  b.Element("h2", "送信される内容（承認するとこのまま暗号化して送信されます）");
+  b.Element("pre", {{"class", "answer"}, {"id", "answer"}}, found->answer_json);
+  b.Open(
+      "form",
+      {{"method", "post"}, {"action", "/console/approvals/" + permit}, {"class", "card decide"}});
+  CsrfField(b, caller);
+  b.Element("label", {{"for", "comment"}}, "コメント（却下の場合は理由、1000バイトまで）")
+      .Element("textarea", {{"id", "comment"}, {"name", "comment"}, {"maxlength", "1000"}}, "");
+  b.Element("button",
+            {{"type", "submit"},
+             {"name", "decision"},
+             {"value", "approve"},
+             {"data-confirm", "この内容を送信します。よろしいですか？"}},
+            "承認して送信");
+  b.Element("button",
+            {{"type", "submit"},
+             {"name", "decision"},
+             {"value", "reject"},
+             {"class", "danger"},
+             {"data-confirm", "この情報提供を却下します。よろしいですか？"}},
+            "却下");
+  b.Close("form");
+  return Page(200, Frame(&caller, "承認: 内容の確認", b.str()));
+}
+
+http::Response Console::Impl::Decide(http::Request& req) {
+  http::Response refusal;
+  std::optional<Form> form = CheckedForm(req, &refusal);
+  if (!form) return refusal;
+  const Caller& caller = CallerOf(req);
+  if (linkage == nullptr) return ErrorPage(&caller, 404, "承認", "この承認待ちはありません。");
+  Result<PermitId> permit = PermitId::Parse(req.PathParam("permit").value_or(""));
+  const std::string_view decision = FormValue(*form, "decision");
+  if (!permit.ok() || (decision != "approve" && decision != "reject")) {
+    return ErrorPage(&caller, 400, "承認", "送信された内容が不正です（decision）。");
+  }
+  Status s = linkage->DecideApproval(caller.session.tenant, *permit, decision == "approve",
+                                     std::string(FormValue(*form, "comment")),
+                                     "staff:" + caller.session.login);
+  if (s.code() == StatusCode::kNotFound) {
+    return ErrorPage(&caller, 404, "承認",
+                     "この承認待ちはありません（すでに処理された可能性があります）。");
+  }
+  if (s.code() == StatusCode::kFailedPrecondition) {
+    return ErrorPage(&caller, 409, "承認",
+                     "提供許可証の有効期限が切れたため、送信できませんでした。");
+  }
+  if (s.code() == StatusCode::kInvalidArgument) {
+    return ErrorPage(&caller, 400, "承認", "コメントが長すぎるか、読めない文字を含んでいます。");
+  }
+  if (!s.ok())
+    return ErrorPage(&caller, 503, "承認", "処理できませんでした。もう一度お試しください。");
+  return Redirect(decision == "approve" ? "/console/approvals?done=approved"
+                                        : "/console/approvals?done=rejected");
+}
+
+http::Response Console::Impl::ReplicaSearch(http::Request& req) {
+  const Caller& caller = CallerOf(req);
+  Html b;
+  b.Open("form", {{"method", "get"}, {"action", "/console/replica"}, {"class", "card search"}})
+      .Element("label", {{"for", "atena_no"}}, "宛名番号（15桁）")
+      .Void("input", {{"id", "atena_no"},
+                      {"name", "atena_no"},
+                      {"inputmode", "numeric"},
+                      {"maxlength", "15"},
+                      {"value", req.Query("atena_no").value_or("")}})
+      .Element("button", {{"type", "submit"}}, "検索")
+      .Close("form");
+  std::optional<std::string_view> q = req.Query("atena_no");
+  if (!q) return Page(200, Frame(&caller, "副本", b.str()));
+  Result<AtenaNo> atena = AtenaNo::Parse(*q);
+  if (!atena.ok()) {
+    b.Element("p", {{"class", "error"}, {"role", "alert"}},
+              "宛名番号は15桁の数字で入力してください。");
+    return Page(400, Frame(&caller, "副本", b.str()));
+  }
+  Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
+  Result<std::vector<replica::Record>> records =
+      store.ok() ? (*store)->Find(*atena, std::nullopt) : store.status();
+  if (!records.ok()) return ErrorPage(&caller, 503, "副本", "副本を読み込めませんでした。");
+  // Which information names a resident has is personal data too: recorded.
+  Audit(caller, req, "replica.lookup",
+        ResidentRef(*caller.tenant, atena->str()) + " found=" + std::to_string(records->size()),
+        "ok");
+  if (records->empty()) {
+    b.Element("p", {{"id", "no-records"}}, "この宛名番号の副本はありません。");
+    return Page(200, Frame(&caller, "副本", b.str()));
+  }
+  for (const replica::Record& r : *records) {
+    const layout::InfoName* info = catalogue ? catalogue->Find(r.tm) : nullptr;
+    const layout::LayoutVersion* v = info ? info->Version(r.version) : nullptr;
+    b.Open("section", {{"class", "record"}})
+        .Element("h2", TmLabel(catalogue.get(), r.tm) + "（版 " + r.version + "）");
+    b.Open("table", {{"class", "items"}}).Open("tbody");
+    for (size_t i = 0; i < r.values.size(); ++i) {
+      b.Open("tr")
+          .Element("th",
+                   v && i < v->item_count() ? v->item(i).name() : "項目 " + std::to_string(i + 1))
+          .Element("td", {{"class", "hidden-value"}}, "（非表示）")
+          .Close("tr");
+    }
+    b.Close("tbody").Close("table");
+    b.Open("form", {{"method", "post"}, {"action", "/console/replica/show"}});
+    CsrfField(b, caller);
+    b.Void("input", {{"type", "hidden"}, {"name", "atena_no"}, {"value", atena->str()}})
+        .Void("input", {{"type", "hidden"}, {"name", "tm"}, {"value", r.tm}})
+        .Element("button", {{"type", "submit"}, {"class", "show"}}, "表示")
+        .Close("form")
+        .Close("section");
+  }
+  return Page(200, Frame(&caller, "副本", b.str()));
+}
+
+http::Response Console::Impl::ReplicaShow(http::Request& req) {
+  http::Response refusal;
+  std::optional<Form> form = CheckedForm(req, &refusal);
+  if (!form) return refusal;
+  const Caller& caller = CallerOf(req);
+  Result<AtenaNo> atena = AtenaNo::Parse(FormValue(*form, "atena_no"));
+  Result<TmCode> tm = TmCode::Parse(FormValue(*form, "tm"));
+  if (!atena.ok() || !tm.ok()) {
+    return ErrorPage(&caller, 400, "副本", "送信された内容が不正です（atena_no, tm）。");
+  }
+  Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
+  Result<std::vector<replica::Record>> records =
+      store.ok() ? (*store)->Find(*atena, *tm) : store.status();
+  if (!records.ok()) return ErrorPage(&caller, 503, "副本", "副本を読み込めませんでした。");
+  Audit(caller, req, "replica.show",
+        ResidentRef(*caller.tenant, atena->str()) + " tm=" + tm->str() +
+            " records=" + std::to_string(records->size()),
+        "ok");
+  Html b;
+  b.Open("p").Element("a", {{"href", "/console/replica?atena_no=" + atena->str()}},
+                      "検索結果へ戻る");
+  b.Close("p");
+  if (records->empty()) b.Element("p", {{"id", "no-records"}}, "この副本はありません。");
+  for (const replica::Record& r : *records) {
+    const layout::InfoName* info = catalogue ? catalogue->Find(r.tm) : nullptr;
+    const layout::LayoutVersion* v = info ? info->Version(r.version) : nullptr;
+    b.Open("section", {{"class", "record"}})
+        .Element("h2", TmLabel(catalogue.get(), r.tm) + "（版 " + r.version + "）");
+    b.Open("table", {{"class", "items"}}).Open("tbody");
+    for (size_t i = 0; i < r.values.size(); ++i) {
+      const bool known = v != nullptr && i < v->item_count();
+      b.Open("tr")
+          .Element("th", known ? v->item(i).name() : "項目 " + std::to_string(i + 1))
+          .Element("td", {{"class", "value"}},
+                   known ? ShownValue(v->item(i), r.values[i]) : r.values[i])
+          .Close("tr");
+    }
+    b.Close("tbody").Close("table").Close("section");
+  }
+  return Page(200, Frame(&caller, "副本: " + atena->str(), b.str()));
+}
+
+}  // namespace chukan::console
