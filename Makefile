@@ -32,7 +32,8 @@ build-asan: deps
 # tree would cost the 2-core machine far more than it finds.
 TSAN_TESTS := chukan_common_test chukan_store_test chukan_http_unit_test chukan_audit_test \
               chukan_linkage_test chukan_hub_test chukan_server_test \
-              chukan_http_server_test chukan_http_stream_test chukan_http_server_core_test
+              chukan_http_server_test chukan_http_stream_test chukan_http_server_core_test \
+              chukan_console_test
 
 build-tsan: deps
 	cmake --preset tsan >/dev/null

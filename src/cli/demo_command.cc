@@ -39,6 +39,8 @@ int RunDemo(const DemoArgs& args) {
   RunLinkageSteps(steps, net.get(), net_dir);
   std::printf("\n結果 / result: %zu/%zu 手順が成功 / steps passed — %s\n", steps.passed(),
               steps.size(), steps.all_ok() ? "すべて成功 / ALL OK" : "失敗あり / FAILED");
+  int code = steps.all_ok() ? 0 : 1;
+  if (args.serve && steps.all_ok() && net != nullptr) code = ServeDemo(*net);
 
   if (made_temp && !args.keep) {
     std::error_code ec;
@@ -46,7 +48,7 @@ int RunDemo(const DemoArgs& args) {
   } else {
     std::printf("作業場所を残しました / workdir kept: %s\n", work.c_str());
   }
-  return steps.all_ok() ? 0 : 1;
+  return code;
 }
 
 }  // namespace
@@ -58,6 +60,11 @@ void RegisterDemoCommands(CLI::App& app, Action& action) {
   demo->add_option("--workdir", args->workdir,
                    "an empty directory to work in (default: a temp dir)");
   demo->add_flag("--keep", args->keep, "keep the temporary work directory");
+  demo->add_flag(
+      "--serve", args->serve,
+      "その後もネットワークを動かし続け、職員画面の URL とログインを表示 (Ctrl-C で終了) / "
+      "then leave the network running and print the console URLs and logins, until "
+      "Ctrl-C");
   demo->add_option("--layout", args->layout_dir,
                    "data standard layout directory (default data/layout)");
   demo->add_option("--permissions", args->permissions_file,

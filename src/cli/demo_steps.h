@@ -29,6 +29,9 @@ struct DemoArgs {
   std::string layout_dir = "data/layout";
   std::string permissions_file = "data/permissions/sample.csv";
   bool keep = false;
+  // After the steps, restart the network and leave it running with demo staff in every tenant,
+  // printing the console URLs and logins, until Ctrl-C (demo_serve.cc).
+  bool serve = false;
 };
 
 struct StepResult {
@@ -72,6 +75,11 @@ std::unique_ptr<LocalNetwork> RunNetworkStep(Steps& steps, const DemoArgs& args,
                                              const std::filesystem::path& dir);
 // Steps 18–25 against `net` (each fails at once when `net` is null); the last one stops it.
 void RunLinkageSteps(Steps& steps, LocalNetwork* net, const std::filesystem::path& dir);
+
+// `--serve`: restarts the network that the steps stopped, adds one staff member holding every
+// role to each tenant, prints each server's console URL and the logins (one-time passwords and
+// TOTP secrets), and waits for SIGINT or SIGTERM, then stops everything. Returns the exit code.
+int ServeDemo(LocalNetwork& net);
 
 }  // namespace chukan::cli
 
