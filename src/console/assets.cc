@@ -125,8 +125,8 @@ document.addEventListener('click', function (e) {
     xhr.upload.onprogress = function (ev) {
       if (!ev.lengthComputable) return;
       $('upload-bar').value = Math.floor(ev.loaded * 100 / ev.total);
-      $('upload-text').textContent = Math.floor(ev.loaded / 1048576) + ' / ' +
-        Math.ceil(ev.total / 1048576) + ' MiB を送信しました';
+      $('upload-text').textContent = (ev.loaded / 1048576).toFixed(1) + ' / ' +
+        (ev.total / 1048576).toFixed(1) + ' MiB を送信しました';
     };
     xhr.onload = function () {
       done = true;
