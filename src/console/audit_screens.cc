@@ -68,8 +68,11 @@ http::Response Console::Impl::Records(http::Request& req) {
                      "検索条件が不正です（期間は YYYY-MM-DD、役割は照会・提供）。");
   }
   if (linkage == nullptr) {
-    return ErrorPage(&caller, 404, "記録",
-                     "このサーバーは情報提供ネットワークシステムに接続されていません。");
+    // Not an error of the request: the screen says what the server lacks (as 承認 does).
+    Html b;
+    b.Element("p", {{"id", "not-connected"}},
+              "このサーバーは情報提供ネットワークシステムに接続されていません。");
+    return Page(200, Frame(&caller, "記録", b.str()));
   }
   const int64_t after = from.empty() ? 0 : *DayStartUs(from) - 1;
   const int64_t before = to.empty() ? INT64_MAX : *DayStartUs(to) + 86'400LL * 1'000'000;

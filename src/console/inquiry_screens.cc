@@ -65,8 +65,11 @@ bool Open(std::string_view s) { return s == "accepted" || s == "permitted"; }
 http::Response Console::Impl::Inquiries(http::Request& req) {
   const Caller& caller = CallerOf(req);
   if (linkage == nullptr) {
-    return ErrorPage(&caller, 404, "情報照会",
-                     "このサーバーは情報提供ネットワークシステムに接続されていません。");
+    // Not an error of the request: the screen says what the server lacks (as 承認 does).
+    Html b;
+    b.Element("p", {{"id", "not-connected"}},
+              "このサーバーは情報提供ネットワークシステムに接続されていません。");
+    return Page(200, Frame(&caller, "情報照会", b.str()));
   }
   const std::string state(req.Query("state").value_or(""));
   static const std::set<std::string> kStates = {"",        "accepted", "permitted", "completed",

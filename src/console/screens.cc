@@ -90,7 +90,8 @@ http::Response Console::Impl::Approvals(http::Request& req) {
               *done == "approved" ? "承認し、回答を送信しました。" : "却下しました。");
   }
   if (linkage == nullptr) {
-    b.Element("p", "このサーバーは情報提供ネットワークシステムに接続されていません。");
+    b.Element("p", {{"id", "not-connected"}},
+              "このサーバーは情報提供ネットワークシステムに接続されていません。");
     return Page(200, Frame(&caller, "承認（自動応答不可）", b.str()));
   }
   Result<std::vector<server::ApprovalView>> list = linkage->ListApprovals(caller.session.tenant);
