@@ -44,6 +44,15 @@ int Open(const StaffArgs& args, OpenTenant& out) {
   Result<std::unique_ptr<server::Platform>> p = OpenPlatform(args.config, false);
   if (!p.ok()) return 1;
   out.platform = std::move(p).value();
+  // The operator realm (運用者) is made on first use: it is not a real organisation.
+  if (org->str() == server::kOperatorOrg && !out.platform->Tenant(TenantId::ForOrg(*org)).ok()) {
+    Result<server::TenantInfo> realm =
+        out.platform->CreateTenant(*org, "運用者 / platform operators", server::CliActor());
+    if (!realm.ok()) {
+      PrintError("運用者の領域を作れません", "cannot create the operator realm", realm.status());
+      return 1;
+    }
+  }
   Result<std::shared_ptr<server::TenantContext>> t = out.platform->Tenant(TenantId::ForOrg(*org));
   if (!t.ok()) {
     PrintError("テナントを開けません", "cannot open the tenant", t.status());

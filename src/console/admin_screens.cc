@@ -28,6 +28,8 @@ std::string_view RoleName(StaffRole r) {
       return "auditor";
     case StaffRole::kAdmin:
       return "admin";
+    case StaffRole::kOperator:
+      return "operator";
   }
   return "";
 }

@@ -159,7 +159,7 @@ std::string Frame(const Caller* caller, std::string_view title, std::string_view
         server::StaffRoles roles;
       };
       const Item items[] = {
-          {"/console/home", "ホーム", 0},
+          {"/console/operator", "テナント一覧", R(StaffRole::kOperator)},
           {"/console/inquiries", "情報照会", R(StaffRole::kInquirer)},
           {"/console/replica", "副本", R(StaffRole::kReplica)},
           {"/console/imports", "取込", R(StaffRole::kReplica)},
@@ -169,6 +169,8 @@ std::string Frame(const Caller* caller, std::string_view title, std::string_view
           {"/console/staff", "利用者管理", R(StaffRole::kAdmin)},
           {"/console/password", "パスワード変更", 0},
       };
+      const bool op = server::HasRole(s.roles, StaffRole::kOperator);
+      if (!op) h.Open("li").Element("a", {{"href", "/console/home"}}, "ホーム").Close("li");
       for (const Item& i : items) {
         if (i.roles != 0 && (s.roles & i.roles) == 0) continue;
         h.Open("li").Element("a", {{"href", i.href}}, i.label).Close("li");
@@ -239,6 +241,7 @@ const std::vector<RouteSpec>& Console::Routes() {
       Spec("POST", "/console/imports/upload", R(StaffRole::kReplica), kStreaming),
       Spec("GET", "/console/imports", R(StaffRole::kReplica), 0),
       Spec("GET", "/console/imports/progress", R(StaffRole::kReplica), 0),
+      Spec("GET", "/console/operator", R(StaffRole::kOperator), 0),
   };
   return *routes;
 }
@@ -321,6 +324,16 @@ std::optional<http::Response> Console::Impl::Check(const RouteSpec& spec, http::
   }
   if (!spec.login_stage && s.stage != Stage::kActive) return Redirect(StagePath(s.stage));
   auto caller = std::make_shared<Caller>(std::move(*id), std::move(s), std::move(*tenant));
+  // An operator (運用者) reaches the platform's screens and the login steps, nothing of a
+  // tenant's: the screens open to every member (ホーム) are not theirs either.
+  const bool operator_session = server::HasRole(caller->session.roles, StaffRole::kOperator);
+  if (operator_session && !spec.login_stage &&
+      spec.roles != static_cast<server::StaffRoles>(StaffRole::kOperator)) {
+    if (spec.pattern == "/console/home") return Redirect("/console/operator");
+    Audit(*caller, req, "console.denied", std::string(spec.method) + " " + req.path, "denied");
+    return ErrorPage(caller.get(), 403, "権限がありません",
+                     "運用者のアカウントでは、この画面は使えません。");
+  }
   if (spec.roles != 0 && (caller->session.roles & spec.roles) == 0) {
     Audit(*caller, req, "console.denied", std::string(spec.method) + " " + req.path, "denied");
     return ErrorPage(caller.get(), 403, "権限がありません",
@@ -366,6 +379,7 @@ http::Response Console::Impl::Dispatch(const RouteSpec& spec, http::Request& req
   if (p == "/console/staff/{login}") return StaffChange(req);
   if (p == "/console/imports") return Imports(req);
   if (p == "/console/imports/progress") return ImportProgress(req);
+  if (p == "/console/operator") return OperatorTenants(req);
   return ErrorPage(nullptr, 404, "見つかりません", "この画面はありません。");
 }
 
@@ -441,6 +455,9 @@ http::Response Console::Impl::LoginPage(http::Request& req, int status, std::str
                       {"maxlength", "128"},
                       {"required", "required"}});
   b.Element("button", {{"type", "submit"}}, "ログイン").Close("form");
+  b.Element(
+      "p", {{"class", "hint"}},
+      "運用者（プラットフォームの運用担当）は、機関コード 0000000000000000 でログインします。");
   http::Response r = Page(status, Frame(nullptr, "ログイン", b.str()));
   r.headers.Add("Set-Cookie", std::string(kLoginCookie) + "=" + token +
                                   "; Path=/console/login; Max-Age=1800; HttpOnly; SameSite=Strict" +

@@ -144,6 +144,9 @@ struct Console::Impl {
   http::Response ImportUpload(http::Request& req, http::BodyReader& body);
   http::Response ImportProgress(http::Request& req);
 
+  // operator_screens.cc
+  http::Response OperatorTenants(http::Request& req);
+
   // admin_screens.cc
   http::Response Staff(http::Request& req);
   http::Response StaffAdd(http::Request& req);

@@ -31,6 +31,7 @@ using namespace ::chukan::server::testing;  // NOLINT: the fixture's names
 using server::StaffRole;
 
 constexpr std::string_view kNewPassword = "Kyou-no-Tenki-42";
+const OrgCode kOperatorRealm = OrgCode::Parse(server::kOperatorOrg).value();
 
 // A browser's view of the console: a cookie jar and the last page.
 class Browser {
@@ -430,11 +431,13 @@ TEST_P(ConsoleTest, AnIdleSessionExpiresAndTheExpiryIsRecorded) {
 // Every console route, for a member holding exactly one role: allowed when the route takes any
 // member or that role, refused (403, audited) otherwise.
 TEST_P(ConsoleTest, EveryRouteAllowsExactlyItsRoles) {
+  ASSERT_OK(platform_->CreateTenant(kOperatorRealm, "operators", "test").status());
   const StaffRole all[] = {StaffRole::kInquirer, StaffRole::kApprover, StaffRole::kReplica,
-                           StaffRole::kAuditor, StaffRole::kAdmin};
+                           StaffRole::kAuditor,  StaffRole::kAdmin,    StaffRole::kOperator};
   for (StaffRole role : all) {
     const auto bits = static_cast<server::StaffRoles>(role);
-    Member m = AddMember("r" + std::to_string(bits), bits);
+    const bool op = role == StaffRole::kOperator;
+    Member m = AddMember("r" + std::to_string(bits), bits, op ? kOperatorRealm : kCityB);
     for (const RouteSpec& spec : Console::Routes()) {
       if (spec.open || spec.login_stage) continue;
       Browser b(router_);
@@ -452,7 +455,9 @@ TEST_P(ConsoleTest, EveryRouteAllowsExactlyItsRoles) {
         path.replace(p, 7, "nobody");
       }
       http::Response r = spec.method == "GET" ? b.Get(path) : b.Post(path, {});
-      const bool allowed = spec.roles == 0 || (spec.roles & bits) != 0;
+      // An operator reaches the operator's routes only (ホーム sends them to theirs).
+      const bool allowed = op ? spec.roles == bits || spec.pattern == "/console/home"
+                              : spec.roles == 0 || (spec.roles & bits) != 0;
       if (allowed) {
         EXPECT_NE(r.status, 403) << spec.method << " " << spec.pattern << " role " << bits;
       } else {
@@ -461,6 +466,61 @@ TEST_P(ConsoleTest, EveryRouteAllowsExactlyItsRoles) {
     }
   }
   EXPECT_GT(AuditCount(B(), "console.denied", "staff:r1"), 0);
+  EXPECT_GT(AuditCount(TenantId::ForOrg(kOperatorRealm), "console.denied", "staff:r32"), 0);
+}
+
+TEST_P(ConsoleTest, TheOperatorSeesTenantsAndNoPersonalData) {
+  ImportTaxRecord();
+  {
+    auto ctx = platform_->Tenant(B()).value();
+    server::StaffDirectory dir(*ctx, policy_, clock_);
+    ASSERT_OK(
+        dir.Add("takahashi", "高橋 次郎", "", static_cast<uint32_t>(StaffRole::kInquirer), "test")
+            .status());
+  }
+  ASSERT_OK(platform_->CreateTenant(kOperatorRealm, "operators", "test").status());
+  Member op = AddMember("unyo", static_cast<uint32_t>(StaffRole::kOperator), kOperatorRealm);
+  ASSERT_FALSE(op.secret.empty());  // a second factor is mandatory for operators
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, op)), "/console/home");
+  EXPECT_EQ(Location(b.Get("/console/home")), "/console/operator");
+  http::Response list = b.Get("/console/operator");
+  EXPECT_EQ(list.status, 200);
+  EXPECT_THAT(list.body, HasSubstr("city A"));
+  EXPECT_THAT(list.body, HasSubstr(kCityB.str()));
+  EXPECT_THAT(list.body, Not(HasSubstr(">operators<")));  // the realm is not listed
+  EXPECT_THAT(list.body, Not(HasSubstr("3141592")));
+  EXPECT_THAT(list.body, Not(HasSubstr("高橋")));  // no tenant's staff member's name
+  // Nothing of a tenant's: not its replica, its history, its staff.
+  for (const char* path : {"/console/replica?atena_no=000000000000101", "/console/history",
+                           "/console/staff", "/console/inquiries", "/console/imports"}) {
+    EXPECT_EQ(b.Get(path).status, 403) << path;
+  }
+  EXPECT_EQ(
+      b.Post("/console/replica/show", {{"atena_no", kAtena.str()}, {"tm", kTaxTm.str()}}).status,
+      403);
+  // And a tenant's admin does not reach the operator's screen.
+  Member admin = AddMember("kanri", static_cast<uint32_t>(StaffRole::kAdmin));
+  Browser a(router_);
+  ASSERT_EQ(Location(LogIn(a, admin)), "/console/home");
+  EXPECT_EQ(a.Get("/console/operator").status, 403);
+}
+
+TEST_P(ConsoleTest, OperatorIsARoleOfTheOperatorRealmOnly) {
+  ASSERT_OK(platform_->CreateTenant(kOperatorRealm, "operators", "test").status());
+  auto b = platform_->Tenant(B()).value();
+  auto realm = platform_->Tenant(TenantId::ForOrg(kOperatorRealm)).value();
+  server::StaffDirectory in_b(*b, policy_, clock_);
+  server::StaffDirectory in_realm(*realm, policy_, clock_);
+  const auto op = static_cast<server::StaffRoles>(StaffRole::kOperator);
+  const auto admin = static_cast<server::StaffRoles>(StaffRole::kAdmin);
+  EXPECT_THAT(in_b.Add("x", "x", "", op, "test"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("operator realm only")));
+  EXPECT_THAT(in_realm.Add("y", "y", "", admin, "test"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("holds operators only")));
+  EXPECT_THAT(in_realm.Add("z", "z", "", op | admin, "test"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("roles")));
+  EXPECT_OK(in_realm.Add("w", "w", "", op, "test").status());
 }
 
 TEST_P(ConsoleTest, TheApproverSeesExactlyWhatWillBeSentAndDecides) {

@@ -15,6 +15,16 @@
 namespace chukan::server {
 namespace {
 
+// Operators live in the operator realm only, and only operators live there.
+Status CheckRealm(const TenantContext& t, StaffRoles roles) {
+  const bool realm = t.org.str() == kOperatorOrg;
+  const bool op = HasRole(roles, StaffRole::kOperator);
+  if (realm && !op) return InvalidArgumentError("roles: the operator realm holds operators only");
+  if (!realm && op)
+    return InvalidArgumentError("roles: operator is a role of the operator realm only");
+  return Status::Ok();
+}
+
 using staff_internal::CheckDept;
 using staff_internal::CheckName;
 using staff_internal::CheckRoles;
@@ -43,7 +53,8 @@ Result<StaffRow> ParseRow(const store::Row& r, bool totp_for_all, int64_t now_us
   ASSIGN_OR_RETURN(row.name_sealed, r.GetBlob(2));
   ASSIGN_OR_RETURN(m.dept, r.GetText(3));
   ASSIGN_OR_RETURN(const int64_t roles, r.GetInt(4));
-  m.roles = static_cast<StaffRoles>(roles) & kAllStaffRoles;
+  m.roles = static_cast<StaffRoles>(roles) &
+            (kAllStaffRoles | static_cast<StaffRoles>(StaffRole::kOperator));
   ASSIGN_OR_RETURN(row.password_hash, r.GetText(5));
   ASSIGN_OR_RETURN(const int64_t must_change, r.GetInt(6));
   m.must_change_password = must_change != 0;
@@ -226,6 +237,7 @@ Result<StaffCreated> StaffDirectory::Add(std::string_view login, std::string_vie
   RETURN_IF_ERROR(CheckName(name));
   RETURN_IF_ERROR(CheckDept(dept));
   RETURN_IF_ERROR(CheckRoles(roles));
+  RETURN_IF_ERROR(CheckRealm(tenant_, roles));
   ASSIGN_OR_RETURN(const bool all, TotpForAll());
   const int64_t now_us = ToUnixMicros(clock_.Now());
 
@@ -296,6 +308,7 @@ Status StaffDirectory::SetDisabled(std::string_view login, bool disabled,
 Status StaffDirectory::SetRoles(std::string_view login, StaffRoles roles,
                                 const std::string& actor) {
   RETURN_IF_ERROR(CheckRoles(roles));
+  RETURN_IF_ERROR(CheckRealm(tenant_, roles));
   return UpdateAudited(tenant_, "UPDATE staff SET roles = ? WHERE login = ?",
                        {static_cast<int64_t>(roles)}, login,
                        Event(tenant_, actor, "staff.roles",

@@ -59,7 +59,15 @@ enum class StaffRole : uint32_t {
   kReplica = 4,
   kAuditor = 8,
   kAdmin = 16,
+  // 運用者: the platform operator, a separate kind of account. Held alone, and only by members
+  // of the operator realm (kOperatorOrg); it reaches the platform's screens (tenants, their
+  // state, key fingerprints, storage use) and no tenant's data.
+  kOperator = 32,
 };
+// The reserved organisation code of the operator realm: a tenant of its own that holds the
+// operators' accounts and the audit chain of their actions, and no personal data. No real
+// organisation can be registered under it.
+inline constexpr char kOperatorOrg[] = "0000000000000000";
 // A set of roles (bits of StaffRole).
 using StaffRoles = uint32_t;
 inline constexpr StaffRoles kAllStaffRoles = 31;
@@ -71,9 +79,9 @@ inline bool HasRole(StaffRoles roles, StaffRole r) {
 Result<StaffRoles> ParseStaffRoles(std::string_view text);
 // Bits → "inquirer,approver" (the order of the enum).
 std::string StaffRolesText(StaffRoles roles);
-// "inquirer" → "照会担当".
+// "inquirer" → "照会担当" ("operator" → "運用者").
 std::string_view StaffRoleLabelJa(StaffRole role);
-// The roles that need a second factor whatever the tenant's setting: approver, admin.
+// The roles that need a second factor whatever the tenant's setting: approver, admin, operator.
 bool RolesNeedTotp(StaffRoles roles);
 
 // The migrations of table staff (and staff_settings); applied by TenantContext::Open.
@@ -103,7 +111,7 @@ struct TotpEnrolment {
 
 struct StaffCreated {
   StaffMember member;
-  std::string initial_password;           // shown once, never stored in clear
+  std::string initial_password;            // shown once, never stored in clear
   std::optional<TotpEnrolment> enrolment;  // when the roles (or the tenant) need a second factor
 };
 

@@ -95,7 +95,10 @@ Status CheckDept(std::string_view dept) {
 
 Status CheckRoles(StaffRoles roles) {
   if (roles == 0) return InvalidArgumentError("roles: at least one role is needed");
-  if ((roles & ~kAllStaffRoles) != 0) return InvalidArgumentError("roles: unknown role bits");
+  if (roles == static_cast<StaffRoles>(StaffRole::kOperator)) return Status::Ok();
+  if ((roles & ~kAllStaffRoles) != 0) {
+    return InvalidArgumentError("roles: unknown role bits, or operator together with other roles");
+  }
   return Status::Ok();
 }
 
@@ -145,7 +148,7 @@ Result<StaffRoles> ParseStaffRoles(std::string_view text) {
   static const std::pair<std::string_view, StaffRole> kNames[] = {
       {"inquirer", StaffRole::kInquirer}, {"approver", StaffRole::kApprover},
       {"replica", StaffRole::kReplica},   {"auditor", StaffRole::kAuditor},
-      {"admin", StaffRole::kAdmin},
+      {"admin", StaffRole::kAdmin},       {"operator", StaffRole::kOperator},
   };
   StaffRoles roles = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -172,7 +175,7 @@ std::string StaffRolesText(StaffRoles roles) {
   static constexpr std::pair<StaffRole, std::string_view> kNames[] = {
       {StaffRole::kInquirer, "inquirer"}, {StaffRole::kApprover, "approver"},
       {StaffRole::kReplica, "replica"},   {StaffRole::kAuditor, "auditor"},
-      {StaffRole::kAdmin, "admin"},
+      {StaffRole::kAdmin, "admin"},       {StaffRole::kOperator, "operator"},
   };
   std::string out;
   for (const auto& [role, name] : kNames) {
@@ -195,12 +198,15 @@ std::string_view StaffRoleLabelJa(StaffRole role) {
       return "監査担当";
     case StaffRole::kAdmin:
       return "管理者";
+    case StaffRole::kOperator:
+      return "運用者";
   }
   return "";
 }
 
 bool RolesNeedTotp(StaffRoles roles) {
-  return HasRole(roles, StaffRole::kApprover) || HasRole(roles, StaffRole::kAdmin);
+  return HasRole(roles, StaffRole::kApprover) || HasRole(roles, StaffRole::kAdmin) ||
+         HasRole(roles, StaffRole::kOperator);
 }
 
 const std::vector<store::Migration>& StaffMigrations() {
