@@ -148,6 +148,69 @@ document.addEventListener('click', function (e) {
   });
 })();
 
+
+// 照合: the original file sent, the differences shown, the report downloadable as CSV.
+(function () {
+  var form = document.getElementById('reconcile-form');
+  if (!form) return;
+  var $ = function (id) { return document.getElementById(id); };
+  function text(tag, t, cls) {
+    var e = document.createElement(tag);
+    e.textContent = t;
+    if (cls) e.className = cls;
+    return e;
+  }
+  function csvCell(v) {
+    var s = String(v);
+    if (/^[=+\-@]/.test(s)) s = "'" + s;
+    return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+  function show(body) {
+    var out = $('reconcile-result');
+    out.hidden = false;
+    out.replaceChildren();
+    if (body.error) { out.appendChild(text('p', body.error, 'error')); return; }
+    out.appendChild(text('p', '原本 ' + body.rows + ' 行: 一致 ' + body.matching + '、副本になし ' +
+      body.missing + '、原本になし ' + body.extra + '、値の違い ' + body.different +
+      (body.problem_count ? '、原本の誤り ' + body.problem_count : ''), 'notice'));
+    var rows = [['種類', '行', '宛名番号', '項目']];
+    (body.missing_lines || []).forEach(function (l) { rows.push(['副本になし', l, '', '']); });
+    (body.differences || []).forEach(function (d) { rows.push(['値の違い', d.line, '', d.fields.join(' ')]); });
+    (body.extra_atena_nos || []).forEach(function (a) { rows.push(['原本になし', '', a, '']); });
+    (body.problems || []).forEach(function (p) { rows.push(['原本の誤り', p.line, '', p.field + ' ' + p.message]); });
+    var table = document.createElement('table');
+    table.className = 'list';
+    table.id = 'reconcile-differences';
+    rows.forEach(function (r, i) {
+      var tr = document.createElement('tr');
+      r.forEach(function (c) { tr.appendChild(text(i === 0 ? 'th' : 'td', String(c))); });
+      table.appendChild(tr);
+    });
+    out.appendChild(table);
+    var csv = '\ufeff' + rows.map(function (r) { return r.map(csvCell).join(','); }).join('\r\n') + '\r\n';
+    var a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
+    a.download = 'reconcile-' + body.tm + '.csv';
+    a.id = 'reconcile-download';
+    a.textContent = '照合結果を CSV でダウンロード';
+    out.appendChild(a);
+  }
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var file = $('file').files[0];
+    if (!file) return;
+    var fmt = $('format').value.split(';');
+    $('reconcile-start').disabled = true;
+    fetch('/console/reconcile/upload?tm=' + encodeURIComponent($('tm').value) + '&format=' + fmt[0], {
+      method: 'POST', credentials: 'same-origin', body: file,
+      headers: { 'X-CSRF-Token': form.getAttribute('data-csrf'),
+        'Content-Type': (fmt[0] === 'jsonl' ? 'application/jsonl' : 'text/csv') + '; charset=' + fmt[1] }
+    }).then(function (r) { return r.json(); })
+      .then(show)
+      .catch(function () { show({ error: '照合できませんでした。接続を確かめて、もう一度お試しください。' }); })
+      .finally(function () { $('reconcile-start').disabled = false; });
+  });
+})();
 )js";
 }
 

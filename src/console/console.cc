@@ -163,6 +163,7 @@ std::string Frame(const Caller* caller, std::string_view title, std::string_view
           {"/console/inquiries", "情報照会", R(StaffRole::kInquirer)},
           {"/console/replica", "副本", R(StaffRole::kReplica)},
           {"/console/imports", "取込", R(StaffRole::kReplica)},
+          {"/console/reconcile", "照合", R(StaffRole::kReplica)},
           {"/console/approvals", "承認", R(StaffRole::kApprover)},
           {"/console/records", "記録", R(StaffRole::kAuditor)},
           {"/console/history", "操作履歴", R(StaffRole::kAuditor)},
@@ -242,6 +243,8 @@ const std::vector<RouteSpec>& Console::Routes() {
       Spec("GET", "/console/imports", R(StaffRole::kReplica), 0),
       Spec("GET", "/console/imports/progress", R(StaffRole::kReplica), 0),
       Spec("GET", "/console/operator", R(StaffRole::kOperator), 0),
+      Spec("GET", "/console/reconcile", R(StaffRole::kReplica), 0),
+      Spec("POST", "/console/reconcile/upload", R(StaffRole::kReplica), kStreaming | kPersonal),
   };
   return *routes;
 }
@@ -267,8 +270,9 @@ Status Console::Register(http::Router& router) {
     if (spec.streaming) {
       RETURN_IF_ERROR(router.AddStreaming(
           spec.method, spec.pattern,
-          [impl](http::Request& req, http::BodyReader& body) {
-            return impl->ImportUpload(req, body);
+          [impl, sp](http::Request& req, http::BodyReader& body) {
+            return sp->pattern == "/console/reconcile/upload" ? impl->ReconcileUpload(req, body)
+                                                              : impl->ImportUpload(req, body);
           },
           std::move(ro)));
       continue;
@@ -380,6 +384,7 @@ http::Response Console::Impl::Dispatch(const RouteSpec& spec, http::Request& req
   if (p == "/console/imports") return Imports(req);
   if (p == "/console/imports/progress") return ImportProgress(req);
   if (p == "/console/operator") return OperatorTenants(req);
+  if (p == "/console/reconcile") return Reconcile(req);
   return ErrorPage(nullptr, 404, "見つかりません", "この画面はありません。");
 }
 

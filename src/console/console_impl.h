@@ -143,6 +143,8 @@ struct Console::Impl {
   http::Response Imports(http::Request& req);
   http::Response ImportUpload(http::Request& req, http::BodyReader& body);
   http::Response ImportProgress(http::Request& req);
+  http::Response Reconcile(http::Request& req);
+  http::Response ReconcileUpload(http::Request& req, http::BodyReader& body);
 
   // operator_screens.cc
   http::Response OperatorTenants(http::Request& req);

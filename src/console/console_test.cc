@@ -733,6 +733,32 @@ TEST_P(ConsoleTest, AFileUploadedOnTheImportScreenIsImportedWithProgressOrRefuse
   ASSERT_EQ(Location(LogIn(other, m)), "/console/home");
 }
 
+TEST_P(ConsoleTest, TheOriginalFileIsReconciledWithTheReplicaAndTheShowingRecorded) {
+  ImportTaxRecord();  // kAtena, income 3141592
+  Member m = AddMember("shogo", static_cast<uint32_t>(StaffRole::kReplica));
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+  EXPECT_EQ(b.Get("/console/reconcile").status, 200);
+  const std::string original =
+      "atena_no,IT00000200000001,IT00000200000002,IT00000200000003,IT00000200000004,"
+      "IT00000200000005,IT00000200000006,IT00000200000007,IT00000200000008,IT00000200000009,"
+      "IT00000200000010,IT00000200000011,IT00000200000012,IT00000200000013,IT00000200000014,"
+      "IT00000200000015,IT00000200000016\n" +
+      kAtena.str() +
+      ",2026,2026-01-01,1,3141593,100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n" +
+      kAtena2.str() +
+      ",2026,2026-01-01,1,1000,100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+  http::Response r = b.Upload("/console/reconcile/upload?tm=" + kTaxTm.str() + "&format=csv",
+                              original, "text/csv; charset=utf-8");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body,
+              HasSubstr("\"rows\":2,\"matching\":0,\"missing\":1,\"extra\":0,\"different\":1"));
+  EXPECT_THAT(r.body,
+              HasSubstr("\"differences\":[{\"line\":2,\"fields\":[\"IT00000200000004\"]}]"));
+  EXPECT_THAT(r.body, Not(HasSubstr("3141592")));  // differences name fields, not values
+  EXPECT_EQ(AuditCount(B(), "replica.reconcile", "staff:shogo"), 1);
+}
+
 TEST_P(ConsoleTest, ADeletedTenantsSessionsEnd) {
   Member m = AddMember("yamada", static_cast<uint32_t>(StaffRole::kInquirer));
   Browser b(router_);

@@ -210,4 +210,75 @@ http::Response Console::Impl::Imports(http::Request& req) {
   return Page(200, Frame(&caller, "取込", b.str()));
 }
 
+http::Response Console::Impl::ReconcileUpload(http::Request& req, http::BodyReader& body) {
+  const Caller& caller = CallerOf(req);
+  auto json_error = [&](int status, std::string_view message) {
+    json::JsonWriter w;
+    w.BeginObject().Key("error").String(message).EndObject();
+    http::Response r(status, "application/json", w.Finish().value_or("{}"));
+    SecurityHeaders(r);
+    return r;
+  };
+  Result<TmCode> tm = TmCode::Parse(req.Query("tm").value_or(""));
+  if (!tm.ok()) return json_error(400, "特定個人情報名の指定が不正です（tm）。");
+  Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
+  Result<std::unique_ptr<replica::RecordSourceFactory>> source =
+      store.ok() ? server::ImportBodySource(req, body) : store.status();
+  if (!source.ok()) return json_error(400, "ファイルの形式または文字コードの指定が不正です。");
+  Result<replica::ReconcileReport> report = (*store)->Reconcile(*tm, "", **source);
+  if (!report.ok()) {
+    Audit(caller, req, "replica.reconcile", "tm=" + tm->str(),
+          "error:" + std::string(StatusCodeName(report.status().code())));
+    return json_error(
+        report.status().code() == StatusCode::kNotFound ? 404 : 400,
+        report.status().code() == StatusCode::kInvalidArgument
+            ? "ファイルの見出し行がレイアウトに合いません（" + report.status().message() + "）。"
+            : "照合できませんでした。");
+  }
+  // The report names residents (the replica's records missing from the original): recorded.
+  Audit(caller, req, "replica.reconcile",
+        "reconcile tm=" + tm->str() + " rows=" + std::to_string(report->rows) + " missing=" +
+            std::to_string(report->missing) + " extra=" + std::to_string(report->extra) +
+            " different=" + std::to_string(report->different),
+        "ok");
+  json::JsonWriter w;
+  server::WriteReconcileReport(w, *tm, *report);
+  http::Response r(200, "application/json", w.Finish().value_or("{}"));
+  SecurityHeaders(r);
+  return r;
+}
+
+http::Response Console::Impl::Reconcile(http::Request& req) {
+  const Caller& caller = CallerOf(req);
+  Html b;
+  b.Element(
+      "p",
+      "業務システムの原本ファイルを送ると、副本と照合して差分を表示します。副本は変更しません。");
+  b.Open("form", {{"id", "reconcile-form"}, {"class", "card"}, {"data-csrf", caller.session.csrf}});
+  b.Element("label", {{"for", "tm"}}, "特定個人情報名")
+      .Open("select", {{"id", "tm"}, {"name", "tm"}, {"required", "required"}});
+  if (catalogue) {
+    for (const layout::InfoName* info : catalogue->infos()) {
+      b.Element("option", {{"value", info->code().str()}}, info->code().str() + " " + info->name());
+    }
+  }
+  b.Close("select");
+  b.Element("label", {{"for", "format"}}, "ファイル形式")
+      .Open("select", {{"id", "format"}, {"name", "format"}});
+  b.Element("option", {{"value", "csv;utf-8"}}, "CSV（UTF-8）")
+      .Element("option", {{"value", "csv;shift_jis"}}, "CSV（Shift_JIS）")
+      .Element("option", {{"value", "jsonl;utf-8"}}, "JSON Lines（UTF-8）")
+      .Close("select");
+  b.Element("label", {{"for", "file"}}, "原本ファイル")
+      .Void("input",
+            {{"id", "file"}, {"name", "file"}, {"type", "file"}, {"required", "required"}});
+  b.Element("button", {{"type", "submit"}, {"id", "reconcile-start"}}, "照合する");
+  b.Open("noscript")
+      .Element("p", {{"class", "error"}}, "照合画面には JavaScript が必要です。")
+      .Close("noscript");
+  b.Close("form");
+  b.Open("section", {{"id", "reconcile-result"}, {"hidden", "hidden"}}).Close("section");
+  return Page(200, Frame(&caller, "照合", b.str()));
+}
+
 }  // namespace chukan::console

@@ -27,6 +27,26 @@ void WriteProblems(json::JsonWriter& w, const std::vector<replica::Problem>& pro
 
 }  // namespace
 
+void WriteReconcileReport(json::JsonWriter& w, const TmCode& tm,
+                          const replica::ReconcileReport& r) {
+  w.BeginObject().Key("tm").String(tm.str());
+  w.Key("rows").Int(r.rows).Key("matching").Int(r.matching).Key("missing").Int(r.missing);
+  w.Key("extra").Int(r.extra).Key("different").Int(r.different);
+  w.Key("missing_lines").BeginArray();
+  for (int64_t l : r.missing_lines) w.Int(l);
+  w.EndArray().Key("differences").BeginArray();
+  for (const auto& d : r.differences) {
+    w.BeginObject().Key("line").Int(d.line).Key("fields").BeginArray();
+    for (const auto& f : d.fields) w.String(f);
+    w.EndArray().EndObject();
+  }
+  w.EndArray().Key("extra_atena_nos").BeginArray();
+  for (const auto& a : r.extra_atena_nos) w.String(a);
+  w.EndArray().Key("problem_count").Int(r.problem_count).Key("problems");
+  WriteProblems(w, r.problems);
+  w.EndObject();
+}
+
 void WriteImportReport(json::JsonWriter& w, const replica::ImportReport& r) {
   w.BeginObject();
   w.Key("import_id").String(r.import_id);
@@ -276,22 +296,7 @@ http::Response ReplicaApi::Reconcile(http::Request& req, http::BodyReader& body)
   Result<replica::ReconcileReport> r = (*store)->Reconcile(*tm, VersionOf(req), **source);
   if (!r.ok()) return fail(r.status());
   json::JsonWriter w;
-  w.BeginObject().Key("tm").String(tm->str());
-  w.Key("rows").Int(r->rows).Key("matching").Int(r->matching).Key("missing").Int(r->missing);
-  w.Key("extra").Int(r->extra).Key("different").Int(r->different);
-  w.Key("missing_lines").BeginArray();
-  for (int64_t l : r->missing_lines) w.Int(l);
-  w.EndArray().Key("differences").BeginArray();
-  for (const auto& d : r->differences) {
-    w.BeginObject().Key("line").Int(d.line).Key("fields").BeginArray();
-    for (const auto& f : d.fields) w.String(f);
-    w.EndArray().EndObject();
-  }
-  w.EndArray().Key("extra_atena_nos").BeginArray();
-  for (const auto& a : r->extra_atena_nos) w.String(a);
-  w.EndArray().Key("problem_count").Int(r->problem_count).Key("problems");
-  WriteProblems(w, r->problems);
-  w.EndObject();
+  WriteReconcileReport(w, *tm, *r);
   Audit(req, "replica.reconcile",
         "reconcile tm=" + tm->str() + " rows=" + std::to_string(r->rows) +
             " missing=" + std::to_string(r->missing) + " extra=" + std::to_string(r->extra) +

@@ -31,6 +31,8 @@ Result<std::unique_ptr<replica::RecordSourceFactory>> ImportBodySource(const htt
                                                                        http::BodyReader& body);
 // An import's report as JSON (docs/replica.md, "Import report").
 void WriteImportReport(json::JsonWriter& w, const replica::ImportReport& r);
+// A reconciliation's report as JSON (docs/replica.md, "Reconcile").
+void WriteReconcileReport(json::JsonWriter& w, const TmCode& tm, const replica::ReconcileReport& r);
 
 class ReplicaApi {
  public:

@@ -17,14 +17,14 @@ const MEMBERS = {
 const SCREENS = {
   inquirer: ['/console/inquiries'],
   approver: ['/console/approvals'],
-  replica: ['/console/replica', '/console/imports'],
+  replica: ['/console/replica', '/console/imports', '/console/reconcile'],
   auditor: ['/console/records', '/console/history'],
   admin: ['/console/staff'],
 };
 const MENUS = {
   inquirer: ['ホーム', '情報照会', 'パスワード変更'],
   approver: ['ホーム', '承認', 'パスワード変更'],
-  replica: ['ホーム', '副本', '取込', 'パスワード変更'],
+  replica: ['ホーム', '副本', '取込', '照合', 'パスワード変更'],
   auditor: ['ホーム', '記録', '操作履歴', 'パスワード変更'],
   admin: ['ホーム', '利用者管理', 'パスワード変更'],
 };
