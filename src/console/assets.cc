@@ -211,6 +211,51 @@ document.addEventListener('click', function (e) {
       .finally(function () { $('reconcile-start').disabled = false; });
   });
 })();
+
+// 情報照会: the batch inquiry file sent, each line's inquiry or errors shown.
+(function () {
+  var form = document.getElementById('batch-form');
+  if (!form) return;
+  var $ = function (id) { return document.getElementById(id); };
+  function text(tag, t) { var e = document.createElement(tag); e.textContent = t; return e; }
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var file = $('batch-file').files[0];
+    if (!file) return;
+    $('batch-start').disabled = true;
+    fetch('/console/inquiries/batch', {
+      method: 'POST', credentials: 'same-origin', body: file,
+      headers: { 'X-CSRF-Token': form.getAttribute('data-csrf'),
+        'Content-Type': 'text/plain; charset=' + $('batch-charset').value }
+    }).then(function (r) { return r.json(); }).then(function (body) {
+      var out = $('batch-result');
+      out.hidden = false;
+      out.replaceChildren();
+      if (body.error) { var p = text('p', body.error); p.className = 'error'; out.appendChild(p); return; }
+      var p2 = text('p', body.lines + ' 行: 受付 ' + body.accepted + ' 件、受付できず ' + body.failed + ' 件');
+      p2.className = body.failed ? 'error' : 'notice';
+      out.appendChild(p2);
+      var table = document.createElement('table');
+      table.className = 'list';
+      table.id = 'batch-lines';
+      var head = document.createElement('tr');
+      ['行', '処理通番', '内容'].forEach(function (h) { head.appendChild(text('th', h)); });
+      table.appendChild(head);
+      (body.results || []).forEach(function (r) {
+        var tr = document.createElement('tr');
+        tr.appendChild(text('td', String(r.line)));
+        tr.appendChild(text('td', r.inquiry_id || ''));
+        tr.appendChild(text('td', r.state || (r.errors || []).map(function (x) {
+          return (x.field ? x.field + ': ' : '') + x.reason; }).join(' ／ ')));
+        table.appendChild(tr);
+      });
+      out.appendChild(table);
+    }).catch(function () {
+      $('batch-result').hidden = false;
+      $('batch-result').replaceChildren(text('p', '送信に失敗しました。'));
+    }).finally(function () { $('batch-start').disabled = false; });
+  });
+})();
 )js";
 }
 

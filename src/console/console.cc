@@ -230,6 +230,7 @@ const std::vector<RouteSpec>& Console::Routes() {
       Spec("POST", "/console/replica/show", R(StaffRole::kReplica), kPersonal),
       Spec("GET", "/console/inquiries", R(StaffRole::kInquirer), 0),
       Spec("POST", "/console/inquiries", R(StaffRole::kInquirer), 0),
+      Spec("POST", "/console/inquiries/batch", R(StaffRole::kInquirer), kStreaming),
       Spec("GET", "/console/inquiries/{id}", R(StaffRole::kInquirer), 0),
       Spec("POST", "/console/inquiries/{id}", R(StaffRole::kInquirer), kPersonal),
       Spec("GET", "/console/records", R(StaffRole::kAuditor), 0),
@@ -271,8 +272,9 @@ Status Console::Register(http::Router& router) {
       RETURN_IF_ERROR(router.AddStreaming(
           spec.method, spec.pattern,
           [impl, sp](http::Request& req, http::BodyReader& body) {
-            return sp->pattern == "/console/reconcile/upload" ? impl->ReconcileUpload(req, body)
-                                                              : impl->ImportUpload(req, body);
+            if (sp->pattern == "/console/reconcile/upload") return impl->ReconcileUpload(req, body);
+            if (sp->pattern == "/console/inquiries/batch") return impl->InquiryBatch(req, body);
+            return impl->ImportUpload(req, body);
           },
           std::move(ro)));
       continue;

@@ -138,6 +138,8 @@ struct Console::Impl {
   http::Response InquiryCreate(http::Request& req);
   // GET: the inquiry; POST: the same with its result (audited).
   http::Response InquiryDetail(http::Request& req);
+  // The batch inquiry file, streamed (its CSRF token in a header).
+  http::Response InquiryBatch(http::Request& req, http::BodyReader& body);
 
   // import_screens.cc
   http::Response Imports(http::Request& req);

@@ -759,6 +759,33 @@ TEST_P(ConsoleTest, TheOriginalFileIsReconciledWithTheReplicaAndTheShowingRecord
   EXPECT_EQ(AuditCount(B(), "replica.reconcile", "staff:shogo"), 1);
 }
 
+TEST_P(ConsoleTest, ABatchInquiryFileSentFromTheScreenAnswersEachLine) {
+  RegisterBoth();
+  Member m = AddMember("ikkatsu", static_cast<uint32_t>(StaffRole::kInquirer), kCityA);
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+  EXPECT_THAT(b.Get("/console/inquiries").body, HasSubstr("id=\"batch-form\""));
+  auto pad = [](std::string v, size_t n) { return v + std::string(n - v.size(), ' '); };
+  const std::string blank16(16, ' ');
+  auto line = [&](const OrgCode& inquirer) {
+    return "2," + pad("", 15) + "," + kAtena.str() + ",20261127093000," + pad("KAZEI01", 10) + "," +
+           pad("tanaka.taro", 20) + "," + inquirer.str() + ",0,JM90000000000001," + kTaxJt.str() +
+           "," + blank16 + "," + blank16 + "," + blank16 + "," + kCityB.str() + "," + kTaxTm.str() +
+           ",01,0," + pad("", 8) + "," + pad("", 8) + "\r\n";
+  };
+  // One good line, one of another organisation, one too short.
+  const std::string file = line(kCityA) + line(kCityB) + "2,short\r\n";
+  http::Response r = b.Upload("/console/inquiries/batch", file, "text/plain; charset=utf-8");
+  EXPECT_EQ(r.status, 207) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("\"lines\":3,\"accepted\":1,\"failed\":2"));
+  EXPECT_THAT(r.body, HasSubstr("not this tenant's organisation"));
+  EXPECT_EQ(AuditCount(A(), "inquiry.batch", "staff:ikkatsu"), 1);
+  // The inquiry is the member's: the list shows it.
+  ASSERT_OK_AND_ASSIGN(auto list, linkage_->ListInquiries(A(), std::nullopt, 0, 10));
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_THAT(b.Get("/console/inquiries").body, HasSubstr(list[0].inquiry_id));
+}
+
 TEST_P(ConsoleTest, ADeletedTenantsSessionsEnd) {
   Member m = AddMember("yamada", static_cast<uint32_t>(StaffRole::kInquirer));
   Browser b(router_);

@@ -8,14 +8,19 @@
 #include <tuple>
 
 #include "console/console_impl.h"
+#include "http/api_util.h"
+#include "json/json.h"
 #include "layout/catalogue.h"
 #include "linkage/permission_list.h"
 #include "server/hub_port.h"
+#include "server/linkage_api.h"
 #include "server/linkage_service.h"
 #include "server/tenant_context.h"
 
 namespace chukan::console {
 namespace {
+
+constexpr size_t kMaxBatchFileBytes = size_t{64} << 20;
 
 struct Choice {
   std::string procedure;
@@ -119,6 +124,23 @@ http::Response Console::Impl::Inquiries(http::Request& req) {
       b.Element("button", {{"type", "submit"}}, "照会する").Close("form");
     }
   }
+  // The batch inquiry file (一括照会ファイル, docs/batch-inquiry-format.md).
+  b.Element("h2", "一括照会ファイル");
+  b.Open("form", {{"id", "batch-form"}, {"class", "card"}, {"data-csrf", caller.session.csrf}});
+  b.Element("label", {{"for", "batch-file"}}, "ファイル（1行に1件）")
+      .Void("input",
+            {{"id", "batch-file"}, {"name", "file"}, {"type", "file"}, {"required", "required"}});
+  b.Element("label", {{"for", "batch-charset"}}, "文字コード")
+      .Open("select", {{"id", "batch-charset"}, {"name", "charset"}});
+  b.Element("option", {{"value", "shift_jis"}}, "Shift_JIS")
+      .Element("option", {{"value", "utf-8"}}, "UTF-8")
+      .Close("select");
+  b.Element("button", {{"type", "submit"}, {"id", "batch-start"}}, "一括で照会する");
+  b.Open("noscript")
+      .Element("p", {{"class", "error"}}, "一括照会には JavaScript が必要です。")
+      .Close("noscript");
+  b.Close("form");
+  b.Open("section", {{"id", "batch-result"}, {"hidden", "hidden"}}).Close("section");
   // The list.
   b.Element("h2", "照会の一覧");
   b.Open("form", {{"method", "get"}, {"action", "/console/inquiries"}, {"class", "filters"}});
@@ -271,6 +293,31 @@ http::Response Console::Impl::InquiryDetail(http::Request& req) {
   }
   b.Open("p").Element("a", {{"href", "/console/inquiries"}}, "照会の一覧へ戻る").Close("p");
   return Page(200, Frame(&caller, "情報照会: " + v->inquiry_id, b.str()));
+}
+
+http::Response Console::Impl::InquiryBatch(http::Request& req, http::BodyReader& body) {
+  const Caller& caller = CallerOf(req);
+  auto json_error = [&](int status, std::string_view message) {
+    json::JsonWriter w;
+    w.BeginObject().Key("error").String(message).EndObject();
+    http::Response r(status, "application/json", w.Finish().value_or("{}"));
+    SecurityHeaders(r);
+    return r;
+  };
+  if (linkage == nullptr) return json_error(404, "照会できません（ネットワーク未接続）。");
+  Result<std::string> file = http::ReadBody(body, kMaxBatchFileBytes);
+  if (!file.ok()) return json_error(413, "ファイルが大きすぎます（64 MiB まで）。");
+  const server::ClientIdentity who{caller.session.org, caller.session.tenant,
+                                   "staff:" + caller.session.login, "system"};
+  Result<http::Response> r = server::RunBatchInquiryFile(
+      *linkage, who, std::move(*file), req.Header("Content-Type").value_or("text/plain"));
+  Audit(caller, req, "inquiry.batch", "",
+        r.ok() ? "ok" : "error:" + std::string(StatusCodeName(r.status().code())));
+  if (!r.ok()) {
+    return json_error(400, "ファイルを読めませんでした（" + r.status().message() + "）。");
+  }
+  SecurityHeaders(*r);
+  return std::move(*r);
 }
 
 }  // namespace chukan::console

@@ -284,14 +284,18 @@ Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http
 
 Result<http::Response> LinkageApi::CreateBatchInquiries(const ClientIdentity& who,
                                                         http::Request& req) {
+  return RunBatchInquiryFile(linkage_, who, std::move(req.body),
+                             req.Header("Content-Type").value_or("text/plain"));
+}
+
+Result<http::Response> RunBatchInquiryFile(LinkageService& linkage, const ClientIdentity& who,
+                                           std::string body, std::string_view content_type) {
   // 一括照会ファイル (docs/batch-inquiry-format.md): one inquiry per valid line, each line
   // answered on its own. Re-sending the same file returns the same inquiries (each line's
   // idempotency key is the file's hash and the line number).
-  ASSIGN_OR_RETURN(replica_io::Charset charset,
-                   replica_io::ParseCharset(req.Header("Content-Type").value_or("text/plain")));
-  const std::string file_key =
-      crypto::ToHex(crypto::Sha256(crypto::AsBytes(req.body))).substr(0, 32);
-  replica_io::StringSource src(std::move(req.body));
+  ASSIGN_OR_RETURN(replica_io::Charset charset, replica_io::ParseCharset(content_type));
+  const std::string file_key = crypto::ToHex(crypto::Sha256(crypto::AsBytes(body))).substr(0, 32);
+  replica_io::StringSource src(std::move(body));
   BatchOptions options;
   options.charset = charset;
   ASSIGN_OR_RETURN(BatchParseResult parsed, ParseBatchInquiryFile(src, options));
@@ -302,11 +306,11 @@ Result<http::Response> LinkageApi::CreateBatchInquiries(const ClientIdentity& wh
   }
   std::map<int64_t, InquiryView> made;
   for (const BatchInquiry& b : parsed.inquiries) {
-    Result<InquiryInput> in = FromBatchLine(b, who, linkage_.catalogue());
+    Result<InquiryInput> in = FromBatchLine(b, who, linkage.catalogue());
     Result<InquiryView> v = in.status();
     if (in.ok()) {
       in->idempotency_key = "batch:" + file_key + ":" + std::to_string(b.line);
-      v = linkage_.CreateInquiry(who.tenant, *in);
+      v = linkage.CreateInquiry(who.tenant, *in);
     }
     if (v.ok()) {
       made.emplace(b.line, std::move(*v));

@@ -31,6 +31,13 @@
 
 namespace chukan::server {
 
+// 一括照会ファイル (docs/batch-inquiry-format.md) of `who`: one inquiry per valid line, the
+// per-line results as JSON (200, or 207 when a line failed). Shared by POST
+// /api/v1/inquiries/batch and the console. `content_type` names the charset (Shift_JIS or
+// UTF-8). Errors: kInvalidArgument for an unknown charset or a file that cannot be read at all.
+Result<http::Response> RunBatchInquiryFile(LinkageService& linkage, const ClientIdentity& who,
+                                           std::string body, std::string_view content_type);
+
 class LinkageApi {
  public:
   // `hub_cert_sha256`: the lower-case hex SHA-256 of the hub's client certificate, the only
