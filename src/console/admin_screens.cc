@@ -6,6 +6,7 @@
 #include <string>
 
 #include "console/console_impl.h"
+#include "server/platform.h"
 #include "server/tenant_context.h"
 
 namespace chukan::console {
@@ -160,6 +161,45 @@ http::Response Console::Impl::Staff(http::Request& req) {
   RoleBoxes(b, "new-", 0);
   b.Element("button", {{"type", "submit"}}, "追加").Close("form");
 
+  // Existing-system clients (既存システム) and their tokens.
+  b.Element("h2", "既存システム（API の利用者）");
+  Result<std::vector<server::ClientInfo>> clients = platform.ListClients(caller.session.org);
+  if (clients.ok()) {
+    b.Open("table", {{"class", "list"}, {"id", "clients"}}).Open("thead").Open("tr");
+    for (std::string_view h : {"名前", "種類", "登録日時", "操作"}) b.Element("th", h);
+    b.Close("tr").Close("thead").Open("tbody");
+    for (const server::ClientInfo& c : *clients) {
+      b.Open("tr")
+          .Element("td", c.name)
+          .Element("td", c.role)
+          .Element("td", FormatJst(c.created_at_us))
+          .Open("td");
+      b.Open("form", {{"method", "post"}, {"action", "/console/clients/revoke"}});
+      CsrfField(b, caller);
+      b.Void("input", {{"type", "hidden"}, {"name", "name"}, {"value", c.name}});
+      b.Element("button",
+                {{"type", "submit"},
+                 {"class", "danger"},
+                 {"data-confirm",
+                  "このトークンを失効させます。この既存システムは API を使えなくなります。"}},
+                "失効");
+      b.Close("form").Close("td").Close("tr");
+    }
+    b.Close("tbody").Close("table");
+  }
+  b.Open("form", {{"method", "post"}, {"action", "/console/clients"}, {"class", "card"}});
+  CsrfField(b, caller);
+  b.Element("label", {{"for", "client-name"}}, "既存システムの名前")
+      .Void(
+          "input",
+          {{"id", "client-name"}, {"name", "name"}, {"maxlength", "64"}, {"required", "required"}});
+  b.Element("label", {{"for", "client-role"}}, "種類")
+      .Open("select", {{"id", "client-role"}, {"name", "role"}})
+      .Element("option", {{"value", "system"}}, "system（副本・照会）")
+      .Element("option", {{"value", "approver"}}, "approver（承認のみ）")
+      .Close("select");
+  b.Element("button", {{"type", "submit"}}, "トークンを発行").Close("form");
+
   b.Element("h2", "二要素認証の設定");
   b.Open("form", {{"method", "post"}, {"action", "/console/staff/settings"}, {"class", "card"}});
   CsrfField(b, caller);
@@ -273,6 +313,51 @@ http::Response Console::Impl::StaffSettings(http::Request& req) {
       dir.SetTotpForAll(FormValue(*form, "totp_all") == "on", "staff:" + caller.session.login);
   if (!s.ok()) return ErrorPage(&caller, 503, "利用者管理", "保存できませんでした。");
   return Redirect("/console/staff?done=settings");
+}
+
+http::Response Console::Impl::ClientAdd(http::Request& req) {
+  http::Response refusal;
+  std::optional<Form> form = CheckedForm(req, &refusal);
+  if (!form) return refusal;
+  const Caller& caller = CallerOf(req);
+  const std::string name(FormValue(*form, "name"));
+  Result<std::string> token =
+      platform.AddClient(caller.session.org, name, std::string(FormValue(*form, "role")),
+                         "staff:" + caller.session.login);
+  if (token.status().code() == StatusCode::kAlreadyExists) {
+    return ErrorPage(&caller, 409, "利用者管理",
+                     "この名前の既存システムはすでに登録されています。");
+  }
+  if (token.status().code() == StatusCode::kInvalidArgument) {
+    return ErrorPage(&caller, 400, "利用者管理",
+                     "入力が規則に合いません（" + token.status().message() + "）。");
+  }
+  if (!token.ok()) return ErrorPage(&caller, 503, "利用者管理", "発行できませんでした。");
+  Html b;
+  b.Element("p", {{"class", "notice"}, {"role", "status"}},
+            "既存システム " + name +
+                " のトークンを発行しました。既存システムの設定に登録してください。"
+                "この画面を離れると二度と表示されません。");
+  b.Open("p")
+      .Text("トークン: ")
+      .Element("code", {{"class", "secret"}, {"id", "client-token"}}, *token)
+      .Close("p");
+  b.Open("p").Element("a", {{"href", "/console/staff"}}, "利用者管理へ戻る").Close("p");
+  return Page(200, Frame(&caller, "利用者管理: トークンの発行", b.str()));
+}
+
+http::Response Console::Impl::ClientRevoke(http::Request& req) {
+  http::Response refusal;
+  std::optional<Form> form = CheckedForm(req, &refusal);
+  if (!form) return refusal;
+  const Caller& caller = CallerOf(req);
+  Status s = platform.RevokeClient(caller.session.org, std::string(FormValue(*form, "name")),
+                                   "staff:" + caller.session.login);
+  if (s.code() == StatusCode::kNotFound) {
+    return ErrorPage(&caller, 404, "利用者管理", "この既存システムは登録されていません。");
+  }
+  if (!s.ok()) return ErrorPage(&caller, 503, "利用者管理", "失効できませんでした。");
+  return Redirect("/console/staff?done=revoke");
 }
 
 }  // namespace chukan::console

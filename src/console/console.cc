@@ -240,6 +240,8 @@ const std::vector<RouteSpec>& Console::Routes() {
       Spec("POST", "/console/staff", R(StaffRole::kAdmin), 0),
       Spec("POST", "/console/staff/settings", R(StaffRole::kAdmin), 0),
       Spec("POST", "/console/staff/{login}", R(StaffRole::kAdmin), 0),
+      Spec("POST", "/console/clients", R(StaffRole::kAdmin), 0),
+      Spec("POST", "/console/clients/revoke", R(StaffRole::kAdmin), 0),
       Spec("POST", "/console/imports/upload", R(StaffRole::kReplica), kStreaming),
       Spec("GET", "/console/imports", R(StaffRole::kReplica), 0),
       Spec("GET", "/console/imports/progress", R(StaffRole::kReplica), 0),
@@ -383,6 +385,8 @@ http::Response Console::Impl::Dispatch(const RouteSpec& spec, http::Request& req
   if (p == "/console/staff") return post ? StaffAdd(req) : Staff(req);
   if (p == "/console/staff/settings") return StaffSettings(req);
   if (p == "/console/staff/{login}") return StaffChange(req);
+  if (p == "/console/clients") return ClientAdd(req);
+  if (p == "/console/clients/revoke") return ClientRevoke(req);
   if (p == "/console/imports") return Imports(req);
   if (p == "/console/imports/progress") return ImportProgress(req);
   if (p == "/console/operator") return OperatorTenants(req);

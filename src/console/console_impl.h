@@ -156,6 +156,8 @@ struct Console::Impl {
   http::Response StaffAdd(http::Request& req);
   http::Response StaffChange(http::Request& req);
   http::Response StaffSettings(http::Request& req);
+  http::Response ClientAdd(http::Request& req);
+  http::Response ClientRevoke(http::Request& req);
 };
 
 inline const Caller& CallerOf(const http::Request& req) {

@@ -628,6 +628,7 @@ TEST_P(ConsoleTest, TheAuditorSearchesTheAccessHistoryByResidentAndIsAlerted) {
   http::Response verified = ab.Post("/console/history/verify", {});
   EXPECT_EQ(verified.status, 200);
   EXPECT_THAT(verified.body, HasSubstr("チェーンは正常です"));
+  EXPECT_THAT(ab.Get("/console/home").body, HasSubstr("id=\"audit-head\""));
   // The auditor's own reading is recorded too.
   EXPECT_GE(AuditCount(B(), "history.list", "staff:kansa"), 3);
   EXPECT_EQ(AuditCount(B(), "history.download", "staff:kansa"), 1);
@@ -678,6 +679,8 @@ TEST_P(ConsoleTest, AnInquiryMadeOnScreenOffersOnlyPermittedChoicesAndShowsItsRe
   // The list shows the inquiry.
   EXPECT_THAT(b.Get("/console/inquiries?state=completed").body, HasSubstr(id));
   EXPECT_EQ(b.Get("/console/inquiries?state=bogus").status, 400);
+  // ホーム counts today's inquiries by state.
+  EXPECT_THAT(b.Get("/console/home").body, HasSubstr("<li>completed: 1</li>"));
 }
 
 TEST_P(ConsoleTest, AFileUploadedOnTheImportScreenIsImportedWithProgressOrRefusedByLine) {
@@ -727,6 +730,8 @@ TEST_P(ConsoleTest, AFileUploadedOnTheImportScreenIsImportedWithProgressOrRefuse
   http::Response history = b.Get("/console/imports");
   EXPECT_THAT(history.body, HasSubstr("staff:torikomi"));
   EXPECT_EQ(AuditCount(B(), "replica.import", "staff:torikomi"), 2);
+  // ホーム shows the last one (refused).
+  EXPECT_THAT(b.Get("/console/home").body, HasSubstr("（失敗）"));
   // Without the header token the upload is refused before its body is read.
   b.site = "same-origin";
   Browser other(router_);
@@ -784,6 +789,28 @@ TEST_P(ConsoleTest, ABatchInquiryFileSentFromTheScreenAnswersEachLine) {
   ASSERT_OK_AND_ASSIGN(auto list, linkage_->ListInquiries(A(), std::nullopt, 0, 10));
   ASSERT_EQ(list.size(), 1u);
   EXPECT_THAT(b.Get("/console/inquiries").body, HasSubstr(list[0].inquiry_id));
+}
+
+TEST_P(ConsoleTest, TheAdminIssuesAndRevokesAnExistingSystemsToken) {
+  Member admin = AddMember("kanri", static_cast<uint32_t>(StaffRole::kAdmin));
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, admin)), "/console/home");
+  b.Get("/console/staff");
+  http::Response issued = b.Post("/console/clients", {{"name", "juki"}, {"role", "system"}});
+  ASSERT_EQ(issued.status, 200) << issued.body;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(issued.body, m, std::regex(R"re(id="client-token">([^<]+)<)re")));
+  const std::string token = m[1];
+  ASSERT_OK_AND_ASSIGN(server::ClientIdentity who, platform_->Authenticate(token));
+  EXPECT_EQ(who.name, "juki");
+  EXPECT_EQ(who.tenant, B());
+  http::Response page = b.Get("/console/staff");
+  EXPECT_THAT(page.body, HasSubstr(">juki<"));
+  EXPECT_THAT(page.body, Not(HasSubstr(token)));  // shown once only
+  EXPECT_EQ(Location(b.Post("/console/clients/revoke", {{"name", "juki"}})),
+            "/console/staff?done=revoke");
+  EXPECT_THAT(platform_->Authenticate(token), StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_EQ(b.Post("/console/clients", {{"name", "juki"}, {"role", "root"}}).status, 400);
 }
 
 TEST_P(ConsoleTest, ADeletedTenantsSessionsEnd) {

@@ -1,6 +1,7 @@
 // The console's work screens: ホーム, 承認 (the 自動応答不可 queue) and 副本 (a resident's records
 // in layout terms, values shown on request). Each showing of personal data is audited before the
 // page is built.
+#include <map>
 #include <optional>
 #include <string>
 
@@ -73,6 +74,55 @@ http::Response Console::Impl::Home(http::Request& req) {
               n.ok() ? std::to_string(*n) + " 件" : std::string("—"));
     b.Element("a", {{"href", "/console/replica"}}, "副本の検索へ").Close("div");
   }
+  // Today's inquiries by state (Japan's day).
+  if (linkage != nullptr && server::HasRole(s.roles, StaffRole::kInquirer)) {
+    const int64_t now_us = ToUnixMicros(clock.Now());
+    const int64_t day_us = int64_t{86'400} * 1'000'000;
+    const int64_t jst_us = int64_t{9} * 3600 * 1'000'000;
+    const int64_t today = (now_us + jst_us) / day_us * day_us - jst_us;
+    Result<std::vector<server::InquiryView>> list =
+        linkage->ListInquiries(s.tenant, std::nullopt, today, 1000);
+    b.Open("div", {{"class", "card"}}).Element("h2", "今日の照会");
+    if (list.ok()) {
+      std::map<std::string, int> by_state;
+      for (const server::InquiryView& v : *list) ++by_state[v.state];
+      b.Element("p", {{"class", "figure"}, {"id", "inquiries-today"}},
+                std::to_string(list->size()) + " 件");
+      b.Open("ul");
+      for (const auto& [state, n] : by_state) b.Element("li", state + ": " + std::to_string(n));
+      b.Close("ul");
+    }
+    b.Element("a", {{"href", "/console/inquiries"}}, "情報照会へ").Close("div");
+  }
+  // The last import and the audit chain's state: from the tenant's audit chain.
+  Result<std::unique_ptr<store::Transaction>> tx = caller.tenant->db->BeginRead();
+  if (tx.ok() && server::HasRole(s.roles, StaffRole::kReplica)) {
+    Result<std::optional<store::Row>> last = (*tx)->QueryOne(
+        "SELECT time_us, outcome FROM audit_log WHERE action = 'replica.import' ORDER BY seq DESC "
+        "LIMIT 1");
+    b.Open("div", {{"class", "card"}}).Element("h2", "最後の取込");
+    if (last.ok() && *last) {
+      b.Element("p", {{"id", "last-import"}},
+                FormatJst((*last)->GetInt(0).value_or(0)) + "（" +
+                    ((*last)->GetText(1).value_or("") == "ok" ? "成功" : "失敗") + "）");
+    } else {
+      b.Element("p", {{"id", "last-import"}}, "まだありません");
+    }
+    b.Element("a", {{"href", "/console/imports"}}, "取込へ").Close("div");
+  }
+  if (tx.ok() && server::HasRole(s.roles, StaffRole::kAuditor)) {
+    Result<std::optional<store::Row>> head = (*tx)->QueryOne(
+        "SELECT (SELECT MAX(seq) FROM audit_log), (SELECT MAX(seq) FROM audit_checkpoint)");
+    b.Open("div", {{"class", "card"}}).Element("h2", "操作履歴のチェーン");
+    if (head.ok() && *head) {
+      const int64_t entries = (*head)->GetInt(0).value_or(0);
+      const int64_t signed_to = (*head)->GetInt(1).value_or(0);
+      b.Element("p", {{"id", "audit-head"}},
+                std::to_string(entries) + " 件、署名済み " + std::to_string(signed_to) + " 件まで");
+    }
+    b.Element("a", {{"href", "/console/history"}}, "操作履歴（検証）へ").Close("div");
+  }
+  if (tx.ok()) tx->reset();
   b.Open("div", {{"class", "card"}}).Element("h2", "あなたの役割").Open("ul");
   for (StaffRole r : {StaffRole::kInquirer, StaffRole::kApprover, StaffRole::kReplica,
                       StaffRole::kAuditor, StaffRole::kAdmin}) {

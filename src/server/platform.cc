@@ -228,6 +228,23 @@ Result<std::vector<TenantInfo>> Platform::ListTenants() {
   return out;
 }
 
+Result<std::vector<ClientInfo>> Platform::ListClients(const OrgCode& org) {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(std::vector<store::Row> rows,
+                   tx->Query("SELECT name, role, created_at_us FROM clients WHERE org_code = ? AND "
+                             "revoked_at_us IS NULL ORDER BY name",
+                             {org.str()}));
+  std::vector<ClientInfo> out;
+  for (const store::Row& row : rows) {
+    ClientInfo c;
+    ASSIGN_OR_RETURN(c.name, row.GetText(0));
+    ASSIGN_OR_RETURN(c.role, row.GetText(1));
+    ASSIGN_OR_RETURN(c.created_at_us, row.GetInt(2));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 Result<TenantInfo> Platform::GetTenant(const OrgCode& org) {
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   ASSIGN_OR_RETURN(

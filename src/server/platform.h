@@ -46,6 +46,13 @@ struct TenantInfo {
   int64_t active_clients = 0;
 };
 
+// An active existing-system client, as listed (never its token, which is stored hashed).
+struct ClientInfo {
+  std::string name;
+  std::string role;  // "system" or "approver"
+  int64_t created_at_us = 0;
+};
+
 // Who is calling: an existing system authenticated by its token.
 struct ClientIdentity {
   OrgCode org;
@@ -86,6 +93,8 @@ class Platform {
   // kAlreadyExists (an active client has that name), kInvalidArgument (bad name/role).
   Result<std::string> AddClient(const OrgCode& org, const std::string& name,
                                 const std::string& role, const std::string& actor);
+  // The active clients of `org`, by name.
+  Result<std::vector<ClientInfo>> ListClients(const OrgCode& org);
   // Revokes the active client `name`. kNotFound if there is none.
   Status RevokeClient(const OrgCode& org, const std::string& name, const std::string& actor);
 
