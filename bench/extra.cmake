@@ -19,3 +19,13 @@ if(TARGET chukan_hub AND TARGET chukan_pki)
                              ${PROJECT_SOURCE_DIR}/tests/server)
   target_compile_definitions(chukan_hub_load PRIVATE CHUKAN_BINARY="$<TARGET_FILE:chukan>")
 endif()
+# The console's page times, asset sizes and import progress (issue 12 goals), in process through
+# the router over a Platform on SQLite (docs/performance.md, "Console").
+if(TARGET chukan_console)
+  add_executable(chukan_console_bench console_bench.cc)
+  target_link_libraries(chukan_console_bench PRIVATE chukan_console chukan_server chukan_replica
+                        chukan_audit chukan_crypto chukan_layout chukan_store chukan_http
+                        chukan_flags CLI11::CLI11)
+  target_compile_definitions(chukan_console_bench PRIVATE
+                             CHUKAN_LAYOUT_DIR="${PROJECT_SOURCE_DIR}/data/layout")
+endif()

@@ -117,11 +117,24 @@ CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
 FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 )sql";
 
+// The reading side (the console's 操作履歴 and 取込 history, docs/console.md): without these a
+// screen over a tenant's year of entries scanned the whole log (a million entries: 0.15–0.6 s a
+// page). By time (the alert window, a period), by action (one kind, newest first) and by the
+// 38-character resident reference a target starts with ("atena#" + 32 hex). time_us and seq grow
+// together and (action, seq) mostly appends, so an append adds little random writing; the
+// resident index does add one random page per entry that names a resident.
+const char kReadIndexesSql[] = R"sql(
+CREATE INDEX audit_log_time ON audit_log (time_us);
+CREATE INDEX audit_log_action ON audit_log (action, seq);
+CREATE INDEX audit_log_resident ON audit_log (substr(target, 1, 38), seq);
+)sql";
+
 }  // namespace
 
 const std::vector<store::Migration>& AuditMigrations() {
   static const auto* const kMigrations = new std::vector<store::Migration>{
       {1, "create audit_log, audit_head, audit_checkpoint", kSqliteSchema, kPostgresSchema},
+      {2, "index audit_log by time, action and resident", kReadIndexesSql, kReadIndexesSql},
   };
   return *kMigrations;
 }

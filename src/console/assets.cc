@@ -112,6 +112,7 @@ document.addEventListener('click', function (e) {
         .then(function (p) {
           if (p.phase === 'staging') $('process-text').textContent = p.rows + ' 行を読み込み、確認しました';
           if (p.phase === 'applying') $('process-text').textContent = p.rows + ' 件を書き込みました';
+          if (p.phase === 'committing') $('process-text').textContent = p.rows + ' 件を書き込み、確定しています';
           if (!done) window.setTimeout(poll, 500);
         })
         .catch(function () { if (!done) window.setTimeout(poll, 1000); });

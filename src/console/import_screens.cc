@@ -89,7 +89,9 @@ http::Response Console::Impl::ImportUpload(http::Request& req, http::BodyReader&
                             actor,
                             req.request_id.str(),
                             [job](replica::ImportPhase phase, int64_t rows) {
-                              job->phase = phase == replica::ImportPhase::kApplying ? 2 : 1;
+                              job->phase = phase == replica::ImportPhase::kCommitting ? 3
+                                           : phase == replica::ImportPhase::kApplying ? 2
+                                                                                      : 1;
                               job->rows = rows;
                             }};
   audit::AuditLog& log = *caller.tenant->audit;
@@ -134,7 +136,10 @@ http::Response Console::Impl::ImportProgress(http::Request& req) {
     w.Key("phase").String("waiting");
   } else {
     const int phase = job->phase.load();
-    w.Key("phase").String(job->done ? "done" : phase == 2 ? "applying" : "staging");
+    w.Key("phase").String(job->done    ? "done"
+                          : phase == 3 ? "committing"
+                          : phase == 2 ? "applying"
+                                       : "staging");
     w.Key("rows").Int(job->rows.load());
   }
   w.EndObject();

@@ -67,7 +67,7 @@ struct ImportReport {
   std::string file_hash;          // "blake2b-256:<hex>" of the bytes as received
 };
 
-enum class ImportPhase { kStaging, kApplying };
+enum class ImportPhase { kStaging, kApplying, kCommitting };
 inline constexpr int64_t kProgressRows = 4096;
 
 struct ImportRequest {
@@ -79,7 +79,10 @@ struct ImportRequest {
   std::string request_id;
   // Called on the importing thread as the import advances: while the upload is read and checked
   // (kStaging, rows read so far) and while the staged records are written (kApplying, records
-  // written so far) — at each phase's start and every kProgressRows rows. May be empty.
+  // written so far) — at each phase's start and every kProgressRows rows — and once when every
+  // record is written and the transaction is being committed (kCommitting, records written: on
+  // SQLite the commit of a million-row import writes the last dirty pages and takes about a
+  // second, docs/performance.md "Console"). May be empty.
   std::function<void(ImportPhase phase, int64_t rows)> progress;
 };
 
@@ -156,7 +159,9 @@ class ReplicaStore {
   Result<ReconcileReport> Reconcile(const TmCode& tm, const std::string& version,
                                     RecordSourceFactory& source);
 
-  // Number of records of `tm` (all TMs when nullopt).
+  // Number of records of `tm` (all TMs when nullopt), from the per-TM count each import keeps in
+  // its own transaction (replica_count): one row read, however large the replica (ホーム shows
+  // it on every visit). Errors: from the store.
   Result<int64_t> Count(const std::optional<TmCode>& tm);
 
  private:

@@ -12,6 +12,7 @@
 #include "common/status_matchers.h"
 #include "layout/catalogue_loader.h"
 #include "replica_io/byte_source.h"
+#include "store/migrations.h"
 #include "store/store_test_util.h"
 
 namespace chukan::replica {
@@ -50,10 +51,10 @@ class ReplicaStoreTest : public store::testing::StoreTest {
   void SetUp() override {
     StoreTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    store::TenantStore* ts = OpenStore();
-    ASSERT_NE(ts, nullptr);
-    ASSERT_OK(ts->CreateTenant(tenant_));
-    ASSERT_OK_AND_ASSIGN(db_, ts->Tenant(tenant_));
+    ts_ = OpenStore();
+    ASSERT_NE(ts_, nullptr);
+    ASSERT_OK(ts_->CreateTenant(tenant_));
+    ASSERT_OK_AND_ASSIGN(db_, ts_->Tenant(tenant_));
     ASSERT_OK_AND_ASSIGN(store_, ReplicaStore::Open(tenant_, db_, key_, Catalogue(), clock_));
   }
 
@@ -86,6 +87,7 @@ class ReplicaStoreTest : public store::testing::StoreTest {
   TenantId tenant_ = TenantId::ForOrg(OrgCode::Parse("0000000000000131").value());
   crypto::SecretBytes key_ = crypto::SecretBytes::Random(32);
   FakeClock clock_;
+  store::TenantStore* ts_ = nullptr;
   std::shared_ptr<store::Database> db_;
   std::unique_ptr<ReplicaStore> store_;
   std::vector<std::string> audited_;
@@ -135,6 +137,65 @@ TEST_P(ReplicaStoreTest, ImportViewExportRoundTrip) {
   EXPECT_EQ(again.updated, 51);
   EXPECT_EQ(ExportAll(), file);
   EXPECT_EQ(*store_->Count(kTax), 51);
+}
+
+// The count ホーム shows is kept by each import in its own transaction: after upserts, a replace
+// and a delete it equals the records actually stored, per TM and in all.
+TEST_P(ReplicaStoreTest, CountFollowsEveryImportMode) {
+  auto stored = [&]() -> int64_t {
+    auto tx = db_->BeginRead();
+    EXPECT_OK(tx);
+    if (!tx.ok()) return -1;
+    auto row = (*tx)->QueryOne("SELECT COUNT(*) FROM replica_record");
+    EXPECT_OK(row);
+    return row.ok() && *row ? (*row)->GetInt(0).value_or(-1) : -1;
+  };
+  EXPECT_EQ(*store_->Count(kTax), 0);
+  EXPECT_EQ(*store_->Count(std::nullopt), 0);
+  std::string first = kTaxHeader;
+  for (int i = 1; i <= 300; ++i) first += TaxRow(i, 2026, "1000");
+  ASSERT_OK(Import(first).status());
+  std::string more = kTaxHeader;  // 100 existing, 50 new
+  for (int i = 201; i <= 350; ++i) more += TaxRow(i, 2026, "2000");
+  ASSERT_OK(Import(more).status());
+  EXPECT_EQ(*store_->Count(kTax), 350);
+  EXPECT_EQ(*store_->Count(std::nullopt), stored());
+  std::string gone = kTaxHeader;  // 20 present, 5 not
+  for (int i = 331; i <= 355; ++i) gone += TaxRow(i, 2026, "2000");
+  ASSERT_OK_AND_ASSIGN(ImportReport d, Import(gone, ImportMode::kDelete));
+  EXPECT_EQ(d.deleted, 20);
+  EXPECT_EQ(*store_->Count(kTax), 330);
+  EXPECT_EQ(*store_->Count(std::nullopt), stored());
+  std::string replace = kTaxHeader;
+  for (int i = 1000; i < 1040; ++i) replace += TaxRow(i, 2026, "3000");
+  ASSERT_OK(Import(replace, ImportMode::kReplace).status());
+  EXPECT_EQ(*store_->Count(kTax), 40);
+  EXPECT_EQ(*store_->Count(std::nullopt), 40);
+  EXPECT_EQ(stored(), 40);
+  EXPECT_EQ(*store_->Count(TmCode::Parse("TM00000000000001").value()), 0);
+}
+
+// A replica written before the count existed: the migration that adds it counts the records
+// already there.
+TEST_P(ReplicaStoreTest, TheCountMigrationCountsExistingRecords) {
+  const TenantId old = TenantId::ForOrg(OrgCode::Parse("0000000000000132").value());
+  ASSERT_OK(ts_->CreateTenant(old));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<store::Database> db, ts_->Tenant(old));
+  ASSERT_OK(store::ApplyMigrations(*db, "replica", {ReplicaMigrations()[0]}, clock_));
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db->Begin());
+    for (int i = 0; i < 7; ++i) {
+      ASSERT_OK(tx->Exec(
+          "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us) "
+          "VALUES (?, ?, '0002', ?, 'i', 0)",
+          {store::Bytes(16, static_cast<uint8_t>(i)),
+           std::string(i < 5 ? "TM00000000000002" : "TM00000000000001"), store::Bytes{1}}));
+    }
+    ASSERT_OK(tx->Commit());
+  }
+  ASSERT_OK_AND_ASSIGN(auto reopened, ReplicaStore::Open(old, db, key_, Catalogue(), clock_));
+  EXPECT_EQ(*reopened->Count(kTax), 5);
+  EXPECT_EQ(*reopened->Count(std::nullopt), 7);
 }
 
 // Several writer batches (256 records each) of mixed new and existing keys: every existing record
