@@ -29,6 +29,18 @@ std::optional<int64_t> DayStartUs(std::string_view s) {
   return (days.time_since_epoch().count() * 86'400LL - 9 * 3600) * 1'000'000;
 }
 
+// A login id or an action prefix: at most `max` of [a-z0-9._-] (so it also goes into the CSV
+// link's query string as it is).
+bool Plain(std::string_view s, size_t max) {
+  if (s.size() > max) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string CsvCell(std::string_view v) {
   std::string s(v);
   if (!s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@')) s = "'" + s;
@@ -152,7 +164,7 @@ http::Response Console::Impl::History(http::Request& req) {
   const std::string to(req.Query("to").value_or(""));
   const bool csv = req.Query("format").value_or("") == "csv";
   if ((!from.empty() && !DayStartUs(from)) || (!to.empty() && !DayStartUs(to)) ||
-      (!atena.empty() && !AtenaNo::IsValid(atena)) || staff.size() > 32 || action.size() > 64) {
+      (!atena.empty() && !AtenaNo::IsValid(atena)) || !Plain(staff, 32) || !Plain(action, 64)) {
     return ErrorPage(&caller, 400, "操作履歴",
                      "検索条件が不正です（宛名番号は15桁、期間は YYYY-MM-DD）。");
   }

@@ -624,6 +624,9 @@ TEST_P(ConsoleTest, TheAuditorSearchesTheAccessHistoryByResidentAndIsAlerted) {
   EXPECT_TRUE(csv.body.starts_with("\xEF\xBB\xBF番号,日時,操作者,操作,対象,結果\r\n"));
   EXPECT_EQ(std::count(csv.body.begin(), csv.body.end(), '\n'), 6);
   EXPECT_THAT(ab.Get("/console/history?atena_no=12x").status, 400);
+  // The filters go into the CSV link as they are: only plain ids and action prefixes.
+  EXPECT_THAT(ab.Get("/console/history?staff=a%26format%3Dcsv").status, 400);
+  EXPECT_THAT(ab.Get("/console/history?action=%3Cx").status, 400);
   ab.Get("/console/history");
   http::Response verified = ab.Post("/console/history/verify", {});
   EXPECT_EQ(verified.status, 200);
