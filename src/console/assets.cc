@@ -43,7 +43,16 @@ dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dl.fa
 
 std::string_view ConsoleJs() {
   return R"js('use strict';
-// chukan console: progressive enhancement only; every screen works without this script.
+// chukan console: progressive enhancement only; every screen works without this script
+// (but 取込, 照合 and the batch inquiry file, which send files and say so in a <noscript>).
+var $ = function (id) { return document.getElementById(id); };
+// An element holding `t` as text (never as markup), with an optional class.
+function text(tag, t, cls) {
+  var e = document.createElement(tag);
+  e.textContent = t;
+  if (cls) e.className = cls;
+  return e;
+}
 document.addEventListener('click', function (e) {
   var b = e.target.closest('button[data-confirm]');
   if (b && !window.confirm(b.getAttribute('data-confirm'))) e.preventDefault();
@@ -59,13 +68,6 @@ document.addEventListener('click', function (e) {
 (function () {
   var form = document.getElementById('import-form');
   if (!form) return;
-  var $ = function (id) { return document.getElementById(id); };
-  function text(tag, t, cls) {
-    var e = document.createElement(tag);
-    e.textContent = t;
-    if (cls) e.className = cls;
-    return e;
-  }
   function report(status, body) {
     var out = $('import-result');
     out.hidden = false;
@@ -154,13 +156,6 @@ document.addEventListener('click', function (e) {
 (function () {
   var form = document.getElementById('reconcile-form');
   if (!form) return;
-  var $ = function (id) { return document.getElementById(id); };
-  function text(tag, t, cls) {
-    var e = document.createElement(tag);
-    e.textContent = t;
-    if (cls) e.className = cls;
-    return e;
-  }
   function csvCell(v) {
     var s = String(v);
     if (/^[=+\-@]/.test(s)) s = "'" + s;
@@ -217,8 +212,6 @@ document.addEventListener('click', function (e) {
 (function () {
   var form = document.getElementById('batch-form');
   if (!form) return;
-  var $ = function (id) { return document.getElementById(id); };
-  function text(tag, t) { var e = document.createElement(tag); e.textContent = t; return e; }
   form.addEventListener('submit', function (e) {
     e.preventDefault();
     var file = $('batch-file').files[0];

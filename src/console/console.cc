@@ -9,6 +9,7 @@
 #include "console/qr_svg.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
+#include "json/json.h"
 #include "server/platform.h"
 #include "server/tenant_context.h"
 
@@ -185,6 +186,14 @@ std::string Frame(const Caller* caller, std::string_view title, std::string_view
   h.Close("header").Open("main").Element("h1", title).Trusted(body_html);
   h.Close("main").Close("body").Close("html");
   return h.Take();
+}
+
+http::Response JsonError(int status, std::string_view message) {
+  json::JsonWriter w;
+  w.BeginObject().Key("error").String(message).EndObject();
+  http::Response r(status, "application/json", w.Finish().value_or("{}"));
+  SecurityHeaders(r);
+  return r;
 }
 
 http::Response ErrorPage(const Caller* caller, int status, std::string_view title,

@@ -76,6 +76,9 @@ http::Response Redirect(std::string_view location);
 void SecurityHeaders(http::Response& r, bool cacheable = false);
 // A hidden CSRF field of `caller`'s session.
 void CsrfField(Html& h, const Caller& caller);
+// {"error":"<message>"} with the console's headers: the answer of the routes the pages' script
+// calls (uploads), whose message the script shows.
+http::Response JsonError(int status, std::string_view message);
 // An error page inside the frame.
 http::Response ErrorPage(const Caller* caller, int status, std::string_view title,
                          std::string_view message);

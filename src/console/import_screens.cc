@@ -32,6 +32,28 @@ bool ValidJobId(std::string_view id) {
   return true;
 }
 
+// The information-name picker of the upload forms (every TM of the catalogue).
+void TmField(Html& b, const layout::Catalogue* catalogue) {
+  b.Element("label", {{"for", "tm"}}, "特定個人情報名")
+      .Open("select", {{"id", "tm"}, {"name", "tm"}, {"required", "required"}});
+  if (catalogue != nullptr) {
+    for (const layout::InfoName* info : catalogue->infos()) {
+      b.Element("option", {{"value", info->code().str()}}, info->code().str() + " " + info->name());
+    }
+  }
+  b.Close("select");
+}
+
+// The file format and character set of the upload forms ("csv;utf-8", read by console.js).
+void FormatField(Html& b) {
+  b.Element("label", {{"for", "format"}}, "ファイル形式")
+      .Open("select", {{"id", "format"}, {"name", "format"}});
+  b.Element("option", {{"value", "csv;utf-8"}}, "CSV（UTF-8）")
+      .Element("option", {{"value", "csv;shift_jis"}}, "CSV（Shift_JIS）")
+      .Element("option", {{"value", "jsonl;utf-8"}}, "JSON Lines（UTF-8）")
+      .Close("select");
+}
+
 }  // namespace
 
 std::string ImportJobs::Key(const Session& s, std::string_view job) {
@@ -58,28 +80,21 @@ std::shared_ptr<ImportJob> ImportJobs::Find(const std::string& key) const {
 
 http::Response Console::Impl::ImportUpload(http::Request& req, http::BodyReader& body) {
   const Caller& caller = CallerOf(req);
-  auto json_error = [&](int status, std::string_view message) {
-    json::JsonWriter w;
-    w.BeginObject().Key("error").String(message).EndObject();
-    http::Response r(status, "application/json", w.Finish().value_or("{}"));
-    SecurityHeaders(r);
-    return r;
-  };
   const std::string job_id(req.Query("job").value_or(""));
   Result<TmCode> tm = TmCode::Parse(req.Query("tm").value_or(""));
   Result<replica::ImportMode> mode = replica::ParseImportMode(req.Query("mode").value_or(""));
   if (!ValidJobId(job_id) || !tm.ok() || !mode.ok()) {
-    return json_error(400, "取込の指定が不正です（job, tm, mode）。");
+    return JsonError(400, "取込の指定が不正です（job, tm, mode）。");
   }
   std::shared_ptr<ImportJob> job =
       import_jobs.Start(ImportJobs::Key(caller.session, job_id), clock.Now());
-  if (job == nullptr) return json_error(409, "この取込はすでに開始されています。");
+  if (job == nullptr) return JsonError(409, "この取込はすでに開始されています。");
   Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   Result<std::unique_ptr<replica::RecordSourceFactory>> source =
       store.ok() ? server::ImportBodySource(req, body) : store.status();
   if (!source.ok()) {
     job->done = true;
-    return json_error(400, "ファイルの形式または文字コードの指定が不正です。");
+    return JsonError(400, "ファイルの形式または文字コードの指定が不正です。");
   }
   const std::string actor = "staff:" + caller.session.login;
   replica::ImportRequest ir{*tm,
@@ -113,7 +128,7 @@ http::Response Console::Impl::ImportUpload(http::Request& req, http::BodyReader&
   if (!report.ok()) {
     Audit(caller, req, "replica.import", "tm=" + tm->str(),
           "error:" + std::string(StatusCodeName(report.status().code())));
-    return json_error(
+    return JsonError(
         report.status().code() == StatusCode::kNotFound ? 404 : 400,
         report.status().code() == StatusCode::kInvalidArgument
             ? "ファイルの見出し行がレイアウトに合いません（" + report.status().message() + "）。"
@@ -152,26 +167,14 @@ http::Response Console::Impl::Imports(http::Request& req) {
   const Caller& caller = CallerOf(req);
   Html b;
   b.Open("form", {{"id", "import-form"}, {"class", "card"}, {"data-csrf", caller.session.csrf}});
-  b.Element("label", {{"for", "tm"}}, "特定個人情報名")
-      .Open("select", {{"id", "tm"}, {"name", "tm"}, {"required", "required"}});
-  if (catalogue) {
-    for (const layout::InfoName* info : catalogue->infos()) {
-      b.Element("option", {{"value", info->code().str()}}, info->code().str() + " " + info->name());
-    }
-  }
-  b.Close("select");
+  TmField(b, catalogue.get());
   b.Element("label", {{"for", "mode"}}, "取込方法")
       .Open("select", {{"id", "mode"}, {"name", "mode"}});
   b.Element("option", {{"value", "upsert"}}, "追加・更新（upsert）")
       .Element("option", {{"value", "replace"}}, "全件置換（replace）")
       .Element("option", {{"value", "delete"}}, "削除（delete）")
       .Close("select");
-  b.Element("label", {{"for", "format"}}, "ファイル形式")
-      .Open("select", {{"id", "format"}, {"name", "format"}});
-  b.Element("option", {{"value", "csv;utf-8"}}, "CSV（UTF-8）")
-      .Element("option", {{"value", "csv;shift_jis"}}, "CSV（Shift_JIS）")
-      .Element("option", {{"value", "jsonl;utf-8"}}, "JSON Lines（UTF-8）")
-      .Close("select");
+  FormatField(b);
   b.Element("label", {{"for", "file"}}, "ファイル")
       .Void("input",
             {{"id", "file"}, {"name", "file"}, {"type", "file"}, {"required", "required"}});
@@ -217,24 +220,17 @@ http::Response Console::Impl::Imports(http::Request& req) {
 
 http::Response Console::Impl::ReconcileUpload(http::Request& req, http::BodyReader& body) {
   const Caller& caller = CallerOf(req);
-  auto json_error = [&](int status, std::string_view message) {
-    json::JsonWriter w;
-    w.BeginObject().Key("error").String(message).EndObject();
-    http::Response r(status, "application/json", w.Finish().value_or("{}"));
-    SecurityHeaders(r);
-    return r;
-  };
   Result<TmCode> tm = TmCode::Parse(req.Query("tm").value_or(""));
-  if (!tm.ok()) return json_error(400, "特定個人情報名の指定が不正です（tm）。");
+  if (!tm.ok()) return JsonError(400, "特定個人情報名の指定が不正です（tm）。");
   Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   Result<std::unique_ptr<replica::RecordSourceFactory>> source =
       store.ok() ? server::ImportBodySource(req, body) : store.status();
-  if (!source.ok()) return json_error(400, "ファイルの形式または文字コードの指定が不正です。");
+  if (!source.ok()) return JsonError(400, "ファイルの形式または文字コードの指定が不正です。");
   Result<replica::ReconcileReport> report = (*store)->Reconcile(*tm, "", **source);
   if (!report.ok()) {
     Audit(caller, req, "replica.reconcile", "tm=" + tm->str(),
           "error:" + std::string(StatusCodeName(report.status().code())));
-    return json_error(
+    return JsonError(
         report.status().code() == StatusCode::kNotFound ? 404 : 400,
         report.status().code() == StatusCode::kInvalidArgument
             ? "ファイルの見出し行がレイアウトに合いません（" + report.status().message() + "）。"
@@ -260,20 +256,8 @@ http::Response Console::Impl::Reconcile(http::Request& req) {
       "p",
       "業務システムの原本ファイルを送ると、副本と照合して差分を表示します。副本は変更しません。");
   b.Open("form", {{"id", "reconcile-form"}, {"class", "card"}, {"data-csrf", caller.session.csrf}});
-  b.Element("label", {{"for", "tm"}}, "特定個人情報名")
-      .Open("select", {{"id", "tm"}, {"name", "tm"}, {"required", "required"}});
-  if (catalogue) {
-    for (const layout::InfoName* info : catalogue->infos()) {
-      b.Element("option", {{"value", info->code().str()}}, info->code().str() + " " + info->name());
-    }
-  }
-  b.Close("select");
-  b.Element("label", {{"for", "format"}}, "ファイル形式")
-      .Open("select", {{"id", "format"}, {"name", "format"}});
-  b.Element("option", {{"value", "csv;utf-8"}}, "CSV（UTF-8）")
-      .Element("option", {{"value", "csv;shift_jis"}}, "CSV（Shift_JIS）")
-      .Element("option", {{"value", "jsonl;utf-8"}}, "JSON Lines（UTF-8）")
-      .Close("select");
+  TmField(b, catalogue.get());
+  FormatField(b);
   b.Element("label", {{"for", "file"}}, "原本ファイル")
       .Void("input",
             {{"id", "file"}, {"name", "file"}, {"type", "file"}, {"required", "required"}});

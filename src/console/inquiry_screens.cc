@@ -297,16 +297,9 @@ http::Response Console::Impl::InquiryDetail(http::Request& req) {
 
 http::Response Console::Impl::InquiryBatch(http::Request& req, http::BodyReader& body) {
   const Caller& caller = CallerOf(req);
-  auto json_error = [&](int status, std::string_view message) {
-    json::JsonWriter w;
-    w.BeginObject().Key("error").String(message).EndObject();
-    http::Response r(status, "application/json", w.Finish().value_or("{}"));
-    SecurityHeaders(r);
-    return r;
-  };
-  if (linkage == nullptr) return json_error(404, "照会できません（ネットワーク未接続）。");
+  if (linkage == nullptr) return JsonError(404, "照会できません（ネットワーク未接続）。");
   Result<std::string> file = http::ReadBody(body, kMaxBatchFileBytes);
-  if (!file.ok()) return json_error(413, "ファイルが大きすぎます（64 MiB まで）。");
+  if (!file.ok()) return JsonError(413, "ファイルが大きすぎます（64 MiB まで）。");
   const server::ClientIdentity who{caller.session.org, caller.session.tenant,
                                    "staff:" + caller.session.login, "system"};
   Result<http::Response> r = server::RunBatchInquiryFile(
@@ -314,7 +307,7 @@ http::Response Console::Impl::InquiryBatch(http::Request& req, http::BodyReader&
   Audit(caller, req, "inquiry.batch", "",
         r.ok() ? "ok" : "error:" + std::string(StatusCodeName(r.status().code())));
   if (!r.ok()) {
-    return json_error(400, "ファイルを読めませんでした（" + r.status().message() + "）。");
+    return JsonError(400, "ファイルを読めませんでした（" + r.status().message() + "）。");
   }
   SecurityHeaders(*r);
   return std::move(*r);
