@@ -43,6 +43,29 @@ std::string ShownValue(const layout::Item& item, const std::string& value) {
   return value;
 }
 
+// Opens a record's <section> and writes its heading and item table, the values shown or hidden
+// ((非表示)); the caller adds what follows and closes the section.
+void RecordTable(Html& b, const layout::Catalogue* catalogue, const replica::Record& r,
+                 bool show_values) {
+  const layout::InfoName* info = catalogue ? catalogue->Find(r.tm) : nullptr;
+  const layout::LayoutVersion* v = info ? info->Version(r.version) : nullptr;
+  b.Open("section", {{"class", "record"}})
+      .Element("h2", TmLabel(catalogue, r.tm) + "（版 " + r.version + "）");
+  b.Open("table", {{"class", "items"}}).Open("tbody");
+  for (size_t i = 0; i < r.values.size(); ++i) {
+    const bool known = v != nullptr && i < v->item_count();
+    b.Open("tr").Element("th", known ? v->item(i).name() : "項目 " + std::to_string(i + 1));
+    if (show_values) {
+      b.Element("td", {{"class", "value"}},
+                known ? ShownValue(v->item(i), r.values[i]) : r.values[i]);
+    } else {
+      b.Element("td", {{"class", "hidden-value"}}, "（非表示）");
+    }
+    b.Close("tr");
+  }
+  b.Close("tbody").Close("table");
+}
+
 }  // namespace
 
 http::Response Console::Impl::Home(http::Request& req) {
@@ -293,19 +316,7 @@ http::Response Console::Impl::ReplicaSearch(http::Request& req) {
     return Page(200, Frame(&caller, "副本", b.str()));
   }
   for (const replica::Record& r : *records) {
-    const layout::InfoName* info = catalogue ? catalogue->Find(r.tm) : nullptr;
-    const layout::LayoutVersion* v = info ? info->Version(r.version) : nullptr;
-    b.Open("section", {{"class", "record"}})
-        .Element("h2", TmLabel(catalogue.get(), r.tm) + "（版 " + r.version + "）");
-    b.Open("table", {{"class", "items"}}).Open("tbody");
-    for (size_t i = 0; i < r.values.size(); ++i) {
-      b.Open("tr")
-          .Element("th",
-                   v && i < v->item_count() ? v->item(i).name() : "項目 " + std::to_string(i + 1))
-          .Element("td", {{"class", "hidden-value"}}, "（非表示）")
-          .Close("tr");
-    }
-    b.Close("tbody").Close("table");
+    RecordTable(b, catalogue.get(), r, false);
     b.Open("form", {{"method", "post"}, {"action", "/console/replica/show"}});
     CsrfField(b, caller);
     b.Void("input", {{"type", "hidden"}, {"name", "atena_no"}, {"value", atena->str()}})
@@ -341,20 +352,8 @@ http::Response Console::Impl::ReplicaShow(http::Request& req) {
   b.Close("p");
   if (records->empty()) b.Element("p", {{"id", "no-records"}}, "この副本はありません。");
   for (const replica::Record& r : *records) {
-    const layout::InfoName* info = catalogue ? catalogue->Find(r.tm) : nullptr;
-    const layout::LayoutVersion* v = info ? info->Version(r.version) : nullptr;
-    b.Open("section", {{"class", "record"}})
-        .Element("h2", TmLabel(catalogue.get(), r.tm) + "（版 " + r.version + "）");
-    b.Open("table", {{"class", "items"}}).Open("tbody");
-    for (size_t i = 0; i < r.values.size(); ++i) {
-      const bool known = v != nullptr && i < v->item_count();
-      b.Open("tr")
-          .Element("th", known ? v->item(i).name() : "項目 " + std::to_string(i + 1))
-          .Element("td", {{"class", "value"}},
-                   known ? ShownValue(v->item(i), r.values[i]) : r.values[i])
-          .Close("tr");
-    }
-    b.Close("tbody").Close("table").Close("section");
+    RecordTable(b, catalogue.get(), r, true);
+    b.Close("section");
   }
   return Page(200, Frame(&caller, "副本: " + atena->str(), b.str()));
 }
