@@ -101,13 +101,14 @@ http::Response Console::Impl::Records(http::Request& req) {
   if (csv) {
     std::string body =
         "役割,処理通番,提供許可証,相手機関,事務手続コード,特定個人情報名コード,版,"
-        "符号,状態,理由,承認者,日時,終了日時,不開示\r\n";
+        "符号,状態,理由,承認者,照会者部署コード,照会者ユーザーID,日時,終了日時,不開示\r\n";
     for (const server::RecordEntry* e : rows) {
       body += CsvCell(e->role) + "," + CsvCell(e->id) + "," + CsvCell(e->permit_id) + "," +
               CsvCell(e->counterpart) + "," + CsvCell(e->procedure) + "," + CsvCell(e->tm) + "," +
               CsvCell(e->layout_version) + "," + CsvCell(e->subject_code) + "," +
               CsvCell(e->state) + "," + CsvCell(e->reason) + "," + CsvCell(e->decided_by) + "," +
-              FormatJst(e->at_us) + "," + (e->ended_at_us ? FormatJst(*e->ended_at_us) : "") + "," +
+              CsvCell(e->department) + "," + CsvCell(e->user_id) + "," + FormatJst(e->at_us) + "," +
+              (e->ended_at_us ? FormatJst(*e->ended_at_us) : "") + "," +
               (e->non_disclosure ? "1" : "0") + "\r\n";
     }
     return Csv("records.csv", std::move(body));
@@ -134,8 +135,8 @@ http::Response Console::Impl::Records(http::Request& req) {
   b.Close("p");
   b.Element("p", {{"id", "record-count"}}, std::to_string(rows.size()) + " 件");
   b.Open("table", {{"class", "list"}}).Open("thead").Open("tr");
-  for (std::string_view h :
-       {"日時", "役割", "相手機関", "事務手続き", "特定個人情報", "状態", "理由", "承認者"}) {
+  for (std::string_view h : {"日時", "役割", "相手機関", "事務手続き", "特定個人情報", "状態",
+                             "理由", "照会者", "承認者"}) {
     b.Element("th", h);
   }
   b.Close("tr").Close("thead").Open("tbody");
@@ -148,6 +149,9 @@ http::Response Console::Impl::Records(http::Request& req) {
         .Element("td", e->tm)
         .Element("td", e->state)
         .Element("td", e->reason)
+        .Element("td", e->department.empty() && e->user_id.empty()
+                           ? std::string()
+                           : e->department + " / " + e->user_id)
         .Element("td", e->decided_by)
         .Close("tr");
   }

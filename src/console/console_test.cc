@@ -684,6 +684,15 @@ TEST_P(ConsoleTest, AnInquiryMadeOnScreenOffersOnlyPermittedChoicesAndShowsItsRe
   EXPECT_EQ(b.Get("/console/inquiries?state=bogus").status, 400);
   // ホーム counts today's inquiries by state.
   EXPECT_THAT(b.Get("/console/home").body, HasSubstr("<li>completed: 1</li>"));
+  // The inquiry carries the member's 部署コード and ユーザーID, and so do its records.
+  ASSERT_OK_AND_ASSIGN(server::InquiryView stored, linkage_->GetInquiry(A(), id));
+  EXPECT_EQ(stored.department, "0001");
+  EXPECT_EQ(stored.user_id, "shokai");
+  ASSERT_OK_AND_ASSIGN(auto records, linkage_->ListRecords(A(), 0, 10));
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].role, "inquirer");
+  EXPECT_EQ(records[0].department, "0001");
+  EXPECT_EQ(records[0].user_id, "shokai");
 }
 
 TEST_P(ConsoleTest, AFileUploadedOnTheImportScreenIsImportedWithProgressOrRefusedByLine) {
@@ -792,6 +801,9 @@ TEST_P(ConsoleTest, ABatchInquiryFileSentFromTheScreenAnswersEachLine) {
   ASSERT_OK_AND_ASSIGN(auto list, linkage_->ListInquiries(A(), std::nullopt, 0, 10));
   ASSERT_EQ(list.size(), 1u);
   EXPECT_THAT(b.Get("/console/inquiries").body, HasSubstr(list[0].inquiry_id));
+  // The line's 部署コード and ユーザーID (padding removed) are the inquiry's, not the uploader's.
+  EXPECT_EQ(list[0].department, "KAZEI01");
+  EXPECT_EQ(list[0].user_id, "tanaka.taro");
 }
 
 TEST_P(ConsoleTest, TheAdminIssuesAndRevokesAnExistingSystemsToken) {

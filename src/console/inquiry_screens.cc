@@ -229,6 +229,10 @@ http::Response Console::Impl::InquiryCreate(http::Request& req) {
   in.provider = *provider;
   in.tm = *tm;
   in.client = "staff:" + caller.session.login;
+  // The member's 部署コード and ユーザーID go into the inquiry and its records, as a batch
+  // file's lines carry theirs.
+  in.department = caller.session.dept;
+  in.user_id = caller.session.login;
   Result<server::InquiryView> v = linkage->CreateInquiry(caller.session.tenant, in);
   if (!v.ok()) {
     const StatusCode c = v.status().code();

@@ -67,6 +67,24 @@ Result<AnswerOutcome> OutcomeOfAnswer(const json::JsonObject& doc) {
   return out;
 }
 
+// InquiryInput's department and user_id (inquiries.h), named by field, never quoted.
+Status CheckRequester(const InquiryInput& in) {
+  auto all_of = [](std::string_view s, std::string_view extra) {
+    for (const char c : s) {
+      const bool alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+      if (!alnum && extra.find(c) == std::string_view::npos) return false;
+    }
+    return true;
+  };
+  if (in.department.size() > 20 || !all_of(in.department, "")) {
+    return InvalidArgumentError("department: expected 0 to 20 of 0-9 A-Z a-z");
+  }
+  if (in.user_id.size() > 32 || !all_of(in.user_id, "._@-")) {
+    return InvalidArgumentError("user_id: expected 0 to 32 of 0-9 A-Z a-z . _ @ -");
+  }
+  return Status();
+}
+
 }  // namespace
 
 Inquiries::Inquiries(const LinkageEnv& env, Options options)
@@ -80,6 +98,7 @@ Inquiries::~Inquiries() = default;
 Result<InquiryView> Inquiries::Create(const TenantId& tenant, const InquiryInput& in) {
   RETURN_IF_ERROR(env_.NeedHub());
   RETURN_IF_ERROR(linkage::CheckQuery(in.query));
+  RETURN_IF_ERROR(CheckRequester(in));
   if (in.idempotency_key.size() > 128) {
     return InvalidArgumentError("idempotency key: at most 128 bytes");
   }
@@ -164,6 +183,8 @@ Result<InquiryView> Inquiries::Create(const TenantId& tenant, const InquiryInput
                  .count());
   row.idempotency_key = in.idempotency_key;
   row.client = in.client;
+  row.department = in.department;
+  row.user_id = in.user_id;
   row.subject_code = subject;
   row.procedure = in.procedure.str();
   row.tm = in.tm.str();
@@ -203,6 +224,8 @@ Result<InquiryView> Inquiries::Create(const TenantId& tenant, const InquiryInput
   v.procedure = row.procedure;
   v.tm = row.tm;
   v.layout_version = row.layout_version;
+  v.department = row.department;
+  v.user_id = row.user_id;
   v.created_at_us = row.created_at_us;
   v.expires_at_us = row.expires_at_us;
   env_.notify();

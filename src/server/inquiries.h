@@ -37,6 +37,11 @@ struct InquiryInput {
   // also the upper bound.
   int64_t timeout_seconds = 0;
   std::string client;  // the existing system's name (audit)
+  // Who asked, as the batch file and the console give them (stored with the inquiry and shown
+  // in its records): 情報照会者部署コード, 0–20 of [0-9A-Za-z], and 情報照会者ユーザーID, 0–32 of
+  // [0-9A-Za-z._@-] (a staff login is at most 32). Empty: not given.
+  std::string department;
+  std::string user_id;
 };
 
 class Inquiries {

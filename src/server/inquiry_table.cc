@@ -5,7 +5,8 @@ namespace {
 
 constexpr std::string_view kInquiryColumns =
     "inquiry_id, state, reason, provider, procedure_code, tm, layout_version, permit_id,"
-    " created_at_us, permitted_at_us, ended_at_us, expires_at_us, result, result_deleted";
+    " created_at_us, permitted_at_us, ended_at_us, expires_at_us, result, result_deleted,"
+    " department, user_id";
 
 constexpr InquiryState kAllStates[] = {InquiryState::kAccepted,  InquiryState::kPermitted,
                                        InquiryState::kCompleted, InquiryState::kRefused,
@@ -42,6 +43,10 @@ Result<InquiryView> InquiryFromRow(const store::Row& r) {
   ASSIGN_OR_RETURN(v.expires_at_us, r.GetInt(11));
   ASSIGN_OR_RETURN(int64_t deleted, r.GetInt(13));
   v.result_deleted = deleted != 0;
+  ASSIGN_OR_RETURN(std::optional<std::string> department, r.GetOptionalText(14));
+  v.department = department.value_or("");
+  ASSIGN_OR_RETURN(std::optional<std::string> user_id, r.GetOptionalText(15));
+  v.user_id = user_id.value_or("");
   return v;
 }
 
@@ -55,12 +60,13 @@ Status InsertInquiry(store::Transaction& tx, const NewInquiry& row) {
   return tx.Exec(
       "INSERT INTO inquiries (inquiry_id, idempotency_key, client, subject_code,"
       " procedure_code, tm, layout_version, provider, query, state, reply_public,"
-      " reply_secret, created_at_us, expires_at_us, request_hash)"
-      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      " reply_secret, created_at_us, expires_at_us, request_hash, department, user_id)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       {row.inquiry_id, OrNull(row.idempotency_key), row.client, row.subject_code, row.procedure,
        row.tm, row.layout_version, row.provider, row.query_json,
        StateValue(InquiryState::kAccepted), row.reply_public, row.reply_secret_sealed,
-       row.created_at_us, row.expires_at_us, row.request_hash});
+       row.created_at_us, row.expires_at_us, row.request_hash, OrNull(row.department),
+       OrNull(row.user_id)});
 }
 
 Result<std::optional<IdempotentInquiry>> FindInquiryByKey(store::Transaction& tx,

@@ -30,6 +30,8 @@ struct InquiryView {
   std::string tm;
   std::string layout_version;
   std::string permit_id;
+  std::string department;  // 情報照会者部署コード; empty: none given
+  std::string user_id;     // 情報照会者ユーザーID; empty: none given
   int64_t created_at_us = 0;
   std::optional<int64_t> permitted_at_us;
   std::optional<int64_t> ended_at_us;
@@ -44,6 +46,8 @@ struct NewInquiry {
   std::string inquiry_id;
   std::string idempotency_key;  // empty: none
   std::string client;
+  std::string department;  // empty: none
+  std::string user_id;     // empty: none
   std::string subject_code;
   std::string procedure;
   std::string tm;

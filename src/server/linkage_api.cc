@@ -47,6 +47,10 @@ void WriteInquiry(json::JsonWriter& w, const InquiryView& v, bool with_result) {
       .String(v.layout_version)
       .Key("permit_id")
       .String(v.permit_id)
+      .Key("department")
+      .String(v.department)
+      .Key("user_id")
+      .String(v.user_id)
       .Key("created_at")
       .String(FormatRfc3339(FromUnixMicros(v.created_at_us)))
       .Key("expires_at")
@@ -124,7 +128,9 @@ Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& 
     }
     in.query[year_item->code()] = std::to_string(fiscal(*b.from));
   }
-  in.client = who.name + (b.user_id.empty() ? "" : "/" + b.user_id);
+  in.client = who.name;
+  in.department = b.department;
+  in.user_id = b.user_id;
   return in;
 }
 
@@ -258,7 +264,7 @@ Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http
   ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(req.body, {kMaxSmallBody, 3}));
   RETURN_IF_ERROR(
       o.RejectUnknownFields({"atena_no", "procedure", "tm", "layout_version", "provider", "query",
-                             "idempotency_key", "timeout_seconds"}));
+                             "idempotency_key", "timeout_seconds", "department", "user_id"}));
   InquiryInput in;
   ASSIGN_OR_RETURN(in.atena, IdField<AtenaNo>(o, "atena_no"));
   ASSIGN_OR_RETURN(in.procedure, IdField<JtCode>(o, "procedure"));
@@ -274,6 +280,10 @@ Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http
   ASSIGN_OR_RETURN(std::optional<int64_t> timeout,
                    o.GetOptionalInt("timeout_seconds", 1, 30 * 86'400));
   in.timeout_seconds = timeout.value_or(0);
+  ASSIGN_OR_RETURN(std::optional<std::string> department, o.GetOptionalString("department", 20));
+  in.department = department.value_or("");
+  ASSIGN_OR_RETURN(std::optional<std::string> user_id, o.GetOptionalString("user_id", 32));
+  in.user_id = user_id.value_or("");
   in.client = who.name;
   ASSIGN_OR_RETURN(InquiryView v, linkage_.CreateInquiry(who.tenant, in));
   json::JsonWriter w;
@@ -463,6 +473,7 @@ Result<http::Response> LinkageApi::ListRecords(const ClientIdentity& who, http::
     w.Key("layout_version").String(e.layout_version);
     w.Key("subject_code").String(e.subject_code).Key("state").String(e.state);
     w.Key("reason").String(e.reason).Key("decided_by").String(e.decided_by);
+    w.Key("department").String(e.department).Key("user_id").String(e.user_id);
     w.Key("at").String(FormatRfc3339(FromUnixMicros(e.at_us)));
     w.Key("at_us").Int(e.at_us).Key("ended_at");
     if (e.ended_at_us)

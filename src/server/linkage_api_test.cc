@@ -181,6 +181,24 @@ TEST_P(LinkageApiTest, CreateInquiryAnswers202AndRefusesBadInput) {
            good.substr(0, good.size() - 1) + R"(,"idempotency_key":"k","timeout_seconds":5})");
   EXPECT_EQ(reused.status, 409);
   EXPECT_EQ(ErrorCode(reused), "IDEMPOTENCY_KEY_REUSED");
+  // Who asked (部署コード, ユーザーID) is kept with the inquiry and in its records.
+  http::Response with_requester =
+      Call("POST", "/api/v1/inquiries", system_a_,
+           good.substr(0, good.size() - 1) + R"(,"department":"KAZEI01","user_id":"sato.h"})");
+  ASSERT_EQ(with_requester.status, 202) << with_requester.body;
+  EXPECT_THAT(with_requester.body, HasSubstr(R"("department":"KAZEI01","user_id":"sato.h")"));
+  http::Response records = Call("GET", "/api/v1/records", system_a_);
+  EXPECT_THAT(records.body, HasSubstr(R"("department":"KAZEI01","user_id":"sato.h")"));
+  http::Response bad_department =
+      Call("POST", "/api/v1/inquiries", system_a_,
+           good.substr(0, good.size() - 1) + R"(,"department":"課税課"})");
+  EXPECT_EQ(bad_department.status, 400);
+  EXPECT_THAT(bad_department.body, HasSubstr("department: expected 0 to 20"));
+  EXPECT_THAT(bad_department.body, Not(HasSubstr("課税課")));
+  http::Response bad_user = Call("POST", "/api/v1/inquiries", system_a_,
+                                 good.substr(0, good.size() - 1) + R"(,"user_id":"a b"})");
+  EXPECT_EQ(bad_user.status, 400);
+  EXPECT_THAT(bad_user.body, HasSubstr("user_id: expected 0 to 32"));
 }
 
 TEST_P(LinkageApiTest, ListInquiriesChecksItsQuery) {

@@ -12,7 +12,8 @@ Result<std::vector<RecordEntry>> ListRecords(TenantContext& st, const layout::Ca
   ASSIGN_OR_RETURN(auto asked,
                    tx->Query("SELECT inquiry_id, permit_id, provider, procedure_code, tm,"
                              " layout_version, subject_code, state, reason, created_at_us,"
-                             " ended_at_us FROM inquiries WHERE created_at_us > ?"
+                             " ended_at_us, department, user_id FROM inquiries"
+                             " WHERE created_at_us > ?"
                              " ORDER BY created_at_us, inquiry_id LIMIT ?",
                              {after_us, static_cast<int64_t>(limit)}));
   ASSIGN_OR_RETURN(auto answered,
@@ -40,9 +41,14 @@ Result<std::vector<RecordEntry>> ListRecords(TenantContext& st, const layout::Ca
     e.reason = reason.value_or("");
     ASSIGN_OR_RETURN(e.at_us, r.GetInt(9));
     ASSIGN_OR_RETURN(e.ended_at_us, r.GetOptionalInt(10));
-    if (r.size() > 11) {
+    if (e.role == "provider") {
       ASSIGN_OR_RETURN(std::optional<std::string> by, r.GetOptionalText(11));
       e.decided_by = by.value_or("");
+    } else {
+      ASSIGN_OR_RETURN(std::optional<std::string> department, r.GetOptionalText(11));
+      e.department = department.value_or("");
+      ASSIGN_OR_RETURN(std::optional<std::string> user_id, r.GetOptionalText(12));
+      e.user_id = user_id.value_or("");
     }
     if (Result<TmCode> tm = TmCode::Parse(e.tm); tm.ok()) {
       // 不開示 by the one rule the hub records it by (layout::NonDisclosure).

@@ -31,6 +31,8 @@ struct RecordEntry {
   std::string state;         // the inquiry's or the provision's state
   std::string reason;
   std::string decided_by;              // provider, 自動応答不可: the approver
+  std::string department;              // inquirer: 情報照会者部署コード, when given
+  std::string user_id;                 // inquirer: 情報照会者ユーザーID, when given
   int64_t at_us = 0;                   // created (inquirer) or received (provider)
   std::optional<int64_t> ended_at_us;  // ended (inquirer) or sent/decided (provider)
   bool non_disclosure = false;  // 不開示: the TM is flagged not to be shown to the resident

@@ -91,7 +91,14 @@ const std::vector<store::Migration>& LinkageMigrations() {
       // The SHA-256 of the permit the hub issued for the inquiry, from its answer: the answer's
       // permit, byte for byte the same, then needs no second check of the hub's signature.
       {4, "inquiries.permit_sha256", "ALTER TABLE inquiries ADD COLUMN permit_sha256 BLOB;",
-       "ALTER TABLE inquiries ADD COLUMN permit_sha256 BYTEA;"}};
+       "ALTER TABLE inquiries ADD COLUMN permit_sha256 BYTEA;"},
+      // Who asked, as the batch file and the console name them: the 情報照会者部署コード
+      // (department) and ユーザーID of the member of staff (null for a system's own inquiry).
+      {5, "inquiries.department, inquiries.user_id",
+       "ALTER TABLE inquiries ADD COLUMN department TEXT;"
+       "ALTER TABLE inquiries ADD COLUMN user_id TEXT;",
+       "ALTER TABLE inquiries ADD COLUMN department TEXT;"
+       "ALTER TABLE inquiries ADD COLUMN user_id TEXT;"}};
   return *m;
 }
 

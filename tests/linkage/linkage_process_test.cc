@@ -929,6 +929,8 @@ TEST_F(LinkageProcessTest, BatchFileAnswersEveryLineAndLongPollsWaitForTheEnd) {
   ASSERT_EQ(done.status, 200);
   json d = json::parse(done.body);
   EXPECT_EQ(d["state"], "completed");
+  EXPECT_EQ(d["department"], "KAZEI01");
+  EXPECT_EQ(d["user_id"], "tanaka.taro");
   EXPECT_EQ(d["result"]["records"][0]["IT00000200000004"], Income(1));
   json none =
       json::parse(Call(kCityA, "GET",
