@@ -26,7 +26,6 @@
 #include <cstring>
 #include <map>
 #include <random>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +35,7 @@
 #include "common/test_util.h"
 #include "console/console.h"
 #include "console/console_impl.h"
+#include "console/test_browser.h"
 #include "crypto/bytes.h"
 #include "crypto/totp.h"
 #include "http/router.h"
@@ -50,6 +50,7 @@ namespace chukan {
 namespace {
 
 using Steady = std::chrono::steady_clock;
+using console::testing::Browser;
 
 const OrgCode kOrg = OrgCode::Parse("0000000000000012").value();
 const TmCode kTaxTm = TmCode::Parse("TM00000000000002").value();
@@ -69,141 +70,6 @@ std::string Atena(int64_t i) {
   std::snprintf(buf, sizeof buf, "%015lld", static_cast<long long>(i));
   return buf;
 }
-
-// A browser's view of the console (as in console_test.cc): a cookie jar, the CSRF token of the
-// last page, redirects followed. `server_time()` is the time of the last dispatch.
-class Browser {
- public:
-  explicit Browser(http::Router& router) : router_(router) {}
-
-  http::Response Get(const std::string& target) { return Send("GET", target, ""); }
-  http::Response Upload(const std::string& target, std::string body) {
-    content_type_ = "text/csv; charset=utf-8";
-    http::Response r = Send("POST", target, std::move(body));
-    content_type_.clear();
-    return r;
-  }
-  http::Response Post(const std::string& path,
-                      std::vector<std::pair<std::string, std::string>> fields) {
-    std::string body;
-    if (!csrf_.empty()) fields.emplace_back(csrf_name_, csrf_);
-    for (const auto& [k, v] : fields) {
-      if (!body.empty()) body += '&';
-      body += Encode(k) + "=" + Encode(v);
-    }
-    return Send("POST", path, body);
-  }
-  Steady::duration server_time() const { return server_time_; }
-  std::map<std::string, std::string>& cookies() { return cookies_; }
-
- private:
-  static std::string Encode(std::string_view s) {
-    std::string out;
-    for (unsigned char c : s) {
-      if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
-        out += static_cast<char>(c);
-      } else {
-        char buf[4];
-        std::snprintf(buf, sizeof buf, "%%%02X", c);
-        out += buf;
-      }
-    }
-    return out;
-  }
-
-  http::Response Send(const std::string& method, const std::string& target, std::string body) {
-    http::Request req(RequestId::Generate());
-    req.method = method;
-    req.target = target;
-    const size_t q = target.find('?');
-    req.path = target.substr(0, q);
-    if (q != std::string::npos) {
-      std::string_view rest = std::string_view(target).substr(q + 1);
-      while (!rest.empty()) {
-        const size_t amp = rest.find('&');
-        const std::string_view pair = rest.substr(0, amp);
-        const size_t eq = pair.find('=');
-        req.query.emplace_back(
-            std::string(pair.substr(0, eq)),
-            eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1)));
-        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-      }
-    }
-    std::string jar;
-    for (const auto& [k, v] : cookies_) jar += (jar.empty() ? "" : "; ") + k + "=" + v;
-    if (!jar.empty()) req.headers.Set("Cookie", jar);
-    if (!content_type_.empty()) req.headers.Set("Content-Type", content_type_);
-    if (method == "POST") {
-      req.headers.Set("Sec-Fetch-Site", "same-origin");
-      if (!csrf_.empty() && csrf_name_ == "csrf") req.headers.Set("X-CSRF-Token", csrf_);
-    }
-    req.peer.address = "127.0.0.1";
-    const Steady::time_point start = Steady::now();
-    http::Response r = Dispatch(req, std::move(body));
-    server_time_ = Steady::now() - start;
-    for (const auto& [k, v] : r.headers.fields()) {
-      if (!http::EqualsIgnoreCase(k, "Set-Cookie")) continue;
-      const size_t eq = v.find('=');
-      const size_t semi = v.find(';');
-      std::string name = v.substr(0, eq);
-      if (v.find("Max-Age=0") != std::string::npos) {
-        cookies_.erase(name);
-      } else {
-        cookies_[name] = v.substr(eq + 1, semi - eq - 1);
-      }
-    }
-    if (r.status == 303) {
-      const Steady::duration own = server_time_;
-      Send("GET", std::string(r.headers.Get("Location").value_or("")), "");
-      server_time_ = own;
-      return r;
-    }
-    static const std::regex kCsrf(R"re(name="(csrf|login_csrf)" value="([A-Za-z0-9_-]+)")re");
-    std::smatch m;
-    if (std::regex_search(r.body, m, kCsrf)) {
-      csrf_name_ = m[1];
-      csrf_ = m[2];
-    }
-    return r;
-  }
-
-  http::Response Dispatch(http::Request& req, std::string body) {
-    http::Router::Match m = router_.Find(req.method, req.path, req.path_params);
-    if (m.status != 200) return http::Response::Text(m.status, "");
-    if (m.options->gate) {
-      if (std::optional<http::Response> refused = m.options->gate(req)) return *refused;
-    }
-    if (body.size() > m.options->max_body_bytes) return http::Response::Text(413, "");
-    if (m.streaming != nullptr) {
-      StringBody reader(std::move(body));
-      return (*m.streaming)(req, reader);
-    }
-    req.body = std::move(body);
-    return (*m.handler)(req);
-  }
-
-  class StringBody final : public http::BodyReader {
-   public:
-    explicit StringBody(std::string s) : s_(std::move(s)) {}
-    Result<size_t> Read(char* buf, size_t n) override {
-      const size_t k = std::min(n, s_.size() - pos_);
-      std::memcpy(buf, s_.data() + pos_, k);
-      pos_ += k;
-      return k;
-    }
-
-   private:
-    std::string s_;
-    size_t pos_ = 0;
-  };
-
-  http::Router& router_;
-  std::map<std::string, std::string> cookies_;
-  std::string csrf_name_;
-  std::string csrf_;
-  std::string content_type_;
-  Steady::duration server_time_{};
-};
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "console_bench: %s\n", what.c_str());
@@ -324,7 +190,7 @@ int Run(int64_t rows, int requests, int64_t audit_entries_before, const std::str
       std::this_thread::sleep_until(next);
       const bool was_finished = finished.load();
       http::Response pr = p.Get("/console/imports/progress?job=" + job);
-      poll_ms.push_back(Ms(p.server_time()));
+      poll_ms.push_back(Ms(p.last_time()));
       if (pr.body != last) {
         changes.emplace_back(Steady::now(), pr.body);
         last = pr.body;
@@ -334,7 +200,7 @@ int Run(int64_t rows, int requests, int64_t audit_entries_before, const std::str
   });
   http::Response up = b.Upload(
       "/console/imports/upload?job=" + job + "&tm=" + kTaxTm.str() + "&mode=upsert&format=csv",
-      std::move(csv));
+      std::move(csv), "text/csv; charset=utf-8");
   const Steady::time_point upload_end = Steady::now();
   finished = true;
   poller.join();
@@ -427,7 +293,7 @@ int Run(int64_t rows, int requests, int64_t audit_entries_before, const std::str
     size_t bytes = 0;
     for (int i = 0; i < requests; ++i) {
       http::Response pr = page.send();
-      t.push_back(Ms(b.server_time()));
+      t.push_back(Ms(b.last_time()));
       status = pr.status;
       bytes = pr.body.size();
     }

@@ -41,6 +41,14 @@ bool Same(std::string_view a, std::string_view b) {
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size()));
 }
 
+constexpr std::string_view kBusy = "ただいま混み合っています。しばらくしてからやり直してください。";
+
+// A 503 answer asks the browser to wait before trying again.
+http::Response Busy(http::Response r) {
+  r.headers.Set("Retry-After", "1");
+  return r;
+}
+
 std::string ClearCookie(std::string_view name, std::string_view path) {
   return std::string(name) + "=; Path=" + std::string(path) +
          "; Max-Age=0; HttpOnly; SameSite=Strict";
@@ -283,6 +291,17 @@ Status Console::Register(http::Router& router) {
       RETURN_IF_ERROR(router.AddStreaming(
           spec.method, spec.pattern,
           [impl, sp](http::Request& req, http::BodyReader& body) {
+            // Each upload holds this worker until its body is in: a bounded number at once, so
+            // trickling uploads can never occupy the workers every other page needs. Refused
+            // before any body byte is read.
+            const Session& s = CallerOf(req).session;
+            WorkSlots::Ticket slot = impl->upload_slots.TryAcquire(s.tenant.str() + "|" + s.login);
+            if (!slot) {
+              http::Response busy = JsonError(
+                  503, "ほかのファイルの送信が処理中です。しばらくしてからやり直してください。");
+              busy.headers.Set("Retry-After", "5");
+              return busy;
+            }
             if (sp->pattern == "/console/reconcile/upload") return impl->ReconcileUpload(req, body);
             if (sp->pattern == "/console/inquiries/batch") return impl->InquiryBatch(req, body);
             return impl->ImportUpload(req, body);
@@ -503,6 +522,12 @@ http::Response Console::Impl::LoginPost(http::Request& req) {
     Result<std::shared_ptr<server::TenantContext>> t = platform.Tenant(info->id);
     if (t.ok()) tenant = std::move(*t);
   }
+  // argon2id is costly (64 MiB, tens of ms): a bounded number of checks at once, half of them
+  // at most for one organisation (unknown ones share one key), so a flood of logins can hold
+  // neither every worker thread nor much memory. The busy answer comes before any check.
+  WorkSlots::Ticket slot =
+      password_slots.TryAcquire(tenant != nullptr ? tenant->id.str() : std::string("?"));
+  if (!slot) return Busy(LoginPage(req, 503, kBusy));
   if (tenant == nullptr) {
     // Same work as a wrong password, so timing does not tell which organisations exist.
     (void)crypto::VerifyPassword(
@@ -653,6 +678,8 @@ http::Response Console::Impl::PasswordPost(http::Request& req) {
   if (FormValue(*form, "new") != FormValue(*form, "again")) {
     return PasswordPage(req, 400, "新しいパスワードが確認欄と一致しません。");
   }
+  WorkSlots::Ticket slot = password_slots.TryAcquire(s.tenant.str());
+  if (!slot) return Busy(PasswordPage(req, 503, kBusy));
   server::StaffDirectory staff(*caller.tenant, options.staff, clock);
   Status ok = staff.ChangePassword(s.login, FormValue(*form, "old"), FormValue(*form, "new"));
   if (ok.code() == StatusCode::kUnauthenticated) {

@@ -56,6 +56,14 @@ struct ConsoleOptions {
   uint64_t max_form_bytes = 16 * 1024;
   // The largest replica file the 取込 screen takes ([server] max_body_mb).
   uint64_t max_upload_bytes = uint64_t{1} << 30;
+  // argon2id password checks (login, password change) running at once; one organisation may
+  // hold at most half (work_slots.h). A login that finds none free is answered 503 with
+  // Retry-After, before the password is checked ([console] password_checks).
+  int password_checks = 4;
+  // Streamed uploads (取込, 照合, 一括照会) in progress at once, each holding a worker thread;
+  // one member at most half. More: 503 with Retry-After, before the body is read
+  // ([console] uploads).
+  int uploads = 4;
   // 操作履歴 alerts: within `alert_window`, one member showing the same resident (or answer)
   // this many times, or this many different residents.
   std::chrono::minutes alert_window{60};

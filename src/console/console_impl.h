@@ -16,6 +16,7 @@
 #include "common/mutex.h"
 #include "console/console.h"
 #include "console/html.h"
+#include "console/work_slots.h"
 #include "http/body.h"
 #include "http/message.h"
 
@@ -95,7 +96,9 @@ struct Console::Impl {
         catalogue(std::move(c)),
         options(std::move(o)),
         clock(clk),
-        sessions(options.sessions, clk) {}
+        sessions(options.sessions, clk),
+        password_slots(options.password_checks),
+        upload_slots(options.uploads) {}
 
   server::Platform& platform;
   server::LinkageService* linkage;
@@ -104,6 +107,8 @@ struct Console::Impl {
   const Clock& clock;
   ConsoleSessions sessions;
   ImportJobs import_jobs;
+  WorkSlots password_slots;  // argon2id checks, per organisation (tenant id)
+  WorkSlots upload_slots;    // streamed uploads, per member (tenant id | login)
 
   // console.cc
   std::optional<http::Response> Check(const RouteSpec& spec, http::Request& req);

@@ -9,12 +9,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstring>
-#include <map>
 #include <regex>
 
 #include "common/status_matchers.h"
 #include "console/console_impl.h"
+#include "console/test_browser.h"
 #include "crypto/totp.h"
 #include "replica/record_source.h"
 #include "replica_io/byte_source.h"
@@ -28,159 +27,11 @@ using ::chukan::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace ::chukan::server::testing;  // NOLINT: the fixture's names
+using ::chukan::console::testing::Browser;
 using server::StaffRole;
 
 constexpr std::string_view kNewPassword = "Kyou-no-Tenki-42";
 const OrgCode kOperatorRealm = OrgCode::Parse(server::kOperatorOrg).value();
-
-// A browser's view of the console: a cookie jar and the last page.
-class Browser {
- public:
-  explicit Browser(http::Router& router) : router_(router) {}
-
-  http::Response Get(const std::string& target) { return Send("GET", target, ""); }
-  // A raw body, as the 取込 page's script sends a file.
-  http::Response Upload(const std::string& target, std::string body, std::string type) {
-    content_type_ = std::move(type);
-    http::Response r = Send("POST", target, std::move(body));
-    content_type_.clear();
-    return r;
-  }
-  // Posts `fields` (url-encoded here) with the CSRF token of the last page unless given.
-  http::Response Post(const std::string& path,
-                      std::vector<std::pair<std::string, std::string>> fields,
-                      bool with_csrf = true) {
-    std::string body;
-    if (with_csrf && !csrf_.empty()) fields.emplace_back(csrf_name_, csrf_);
-    for (const auto& [k, v] : fields) {
-      if (!body.empty()) body += '&';
-      body += Encode(k) + "=" + Encode(v);
-    }
-    return Send("POST", path, body);
-  }
-
-  std::map<std::string, std::string>& cookies() { return cookies_; }
-  const std::vector<std::string>& set_cookies() const { return set_cookies_; }
-  std::string site = "same-origin";  // Sec-Fetch-Site of POSTs
-  std::string peer = "127.0.0.1";
-
- private:
-  static std::string Encode(std::string_view s) {
-    std::string out;
-    for (unsigned char c : s) {
-      if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
-        out += static_cast<char>(c);
-      } else {
-        char buf[4];
-        std::snprintf(buf, sizeof buf, "%%%02X", c);
-        out += buf;
-      }
-    }
-    return out;
-  }
-
-  http::Response Send(const std::string& method, const std::string& target, std::string body) {
-    http::Request req(RequestId::Generate());
-    req.method = method;
-    req.target = target;
-    const size_t q = target.find('?');
-    req.path = target.substr(0, q);
-    if (q != std::string::npos) {
-      std::string_view rest = std::string_view(target).substr(q + 1);
-      while (!rest.empty()) {
-        const size_t amp = rest.find('&');
-        const std::string_view pair = rest.substr(0, amp);
-        const size_t eq = pair.find('=');
-        req.query.emplace_back(
-            std::string(pair.substr(0, eq)),
-            eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1)));
-        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-      }
-    }
-    std::string jar;
-    for (const auto& [k, v] : cookies_) jar += (jar.empty() ? "" : "; ") + k + "=" + v;
-    if (!jar.empty()) req.headers.Set("Cookie", jar);
-    if (!content_type_.empty()) req.headers.Set("Content-Type", content_type_);
-    if (method == "POST") {
-      req.headers.Set("Sec-Fetch-Site", site);
-      // What the 取込 page's script sends with an upload.
-      if (!csrf_.empty() && csrf_name_ == "csrf") req.headers.Set("X-CSRF-Token", csrf_);
-    }
-    req.peer.address = peer;
-    http::Response r = Dispatch(req, std::move(body));
-    set_cookies_.clear();
-    for (const auto& [k, v] : r.headers.fields()) {
-      if (!http::EqualsIgnoreCase(k, "Set-Cookie")) continue;
-      set_cookies_.push_back(v);
-      const size_t eq = v.find('=');
-      const size_t semi = v.find(';');
-      std::string name = v.substr(0, eq);
-      std::string value = v.substr(eq + 1, semi - eq - 1);
-      if (v.find("Max-Age=0") != std::string::npos) {
-        cookies_.erase(name);
-      } else {
-        cookies_[name] = value;
-      }
-    }
-    // Like a browser, follow a redirect (the page it leads to carries the next form's token),
-    // and give the caller the redirect itself.
-    if (r.status == 303 && follow_) {
-      const std::string to(r.headers.Get("Location").value_or(""));
-      std::vector<std::string> cookies = set_cookies_;
-      follow_ = false;
-      Send("GET", to, "");
-      follow_ = true;
-      set_cookies_ = std::move(cookies);
-      return r;
-    }
-    std::smatch m;
-    static const std::regex kCsrf(R"re(name="(csrf|login_csrf)" value="([A-Za-z0-9_-]+)")re");
-    if (std::regex_search(r.body, m, kCsrf)) {
-      csrf_name_ = m[1];
-      csrf_ = m[2];
-    }
-    return r;
-  }
-
-  http::Response Dispatch(http::Request& req, std::string body) {
-    http::Router::Match m = router_.Find(req.method, req.path, req.path_params);
-    if (m.status != 200) return http::Response::Text(m.status, "");
-    if (m.options->gate) {
-      if (std::optional<http::Response> refused = m.options->gate(req)) return *refused;
-    }
-    if (body.size() > m.options->max_body_bytes) return http::Response::Text(413, "");
-    if (m.streaming != nullptr) {
-      StringBody reader(std::move(body));
-      return (*m.streaming)(req, reader);
-    }
-    req.body = std::move(body);
-    return (*m.handler)(req);
-  }
-
-  // A streamed body from memory.
-  class StringBody final : public http::BodyReader {
-   public:
-    explicit StringBody(std::string s) : s_(std::move(s)) {}
-    Result<size_t> Read(char* buf, size_t n) override {
-      const size_t k = std::min(n, s_.size() - pos_);
-      std::memcpy(buf, s_.data() + pos_, k);
-      pos_ += k;
-      return k;
-    }
-
-   private:
-    std::string s_;
-    size_t pos_ = 0;
-  };
-
-  http::Router& router_;
-  std::map<std::string, std::string> cookies_;
-  std::vector<std::string> set_cookies_;
-  std::string csrf_name_;
-  std::string csrf_;
-  bool follow_ = true;
-  std::string content_type_;
-};
 
 std::string Location(const http::Response& r) {
   return std::string(r.headers.Get("Location").value_or(""));

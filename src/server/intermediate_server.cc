@@ -118,6 +118,8 @@ Status IntermediateServer::AddConsole(const Clock& clock) {
   co.sessions.absolute = std::chrono::hours(config_.console_absolute_hours);
   co.staff.max_failures = static_cast<int>(config_.console_max_failures);
   co.staff.lockout = std::chrono::minutes(config_.console_lockout_minutes);
+  co.password_checks = static_cast<int>(config_.console_password_checks);
+  co.uploads = static_cast<int>(config_.console_uploads);
   co.secure_cookie = !config_.tls_cert.empty();
   co.max_upload_bytes = config_.max_body_bytes;
   console_ = std::make_unique<console::Console>(*platform_, linkage_.get(), catalogue_,

@@ -53,6 +53,8 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "console.absolute_hours",
                                     "console.max_failures",
                                     "console.lockout_minutes",
+                                    "console.password_checks",
+                                    "console.uploads",
                                     "inquiry.long_polls_total",
                                     "retention.result_days",
                                     "delivery.threads",
@@ -172,6 +174,8 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ASSIGN_OR_RETURN(cfg.console_absolute_hours, c.GetInt("console.absolute_hours", 8, 1, 24));
   ASSIGN_OR_RETURN(cfg.console_max_failures, c.GetInt("console.max_failures", 5, 1, 100));
   ASSIGN_OR_RETURN(cfg.console_lockout_minutes, c.GetInt("console.lockout_minutes", 15, 1, 1440));
+  ASSIGN_OR_RETURN(cfg.console_password_checks, c.GetInt("console.password_checks", 4, 1, 64));
+  ASSIGN_OR_RETURN(cfg.console_uploads, c.GetInt("console.uploads", 4, 1, 64));
   ASSIGN_OR_RETURN(cfg.result_days, c.GetInt("retention.result_days", 30, 0, 3650));
   ASSIGN_OR_RETURN(int64_t dthreads, c.GetInt("delivery.threads", 8, 1, 256));
   cfg.delivery_threads = static_cast<int>(dthreads);

@@ -94,6 +94,8 @@ struct ServerConfig {
   int64_t console_absolute_hours = 8;    // a session ends this long after login whatever
   int64_t console_max_failures = 5;      // failed logins in a row that lock an account
   int64_t console_lockout_minutes = 15;  // how long the lock lasts
+  int64_t console_password_checks = 4;   // argon2id checks at once (one organisation: half)
+  int64_t console_uploads = 4;           // streamed uploads at once (one member: half)
 
   std::string master_key_file() const { return keys_dir + "/master.key"; }
   std::string audit_key_file() const { return keys_dir + "/audit-signing.key"; }

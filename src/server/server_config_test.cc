@@ -121,6 +121,21 @@ long_polls_total = 512
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("inquiry.long_polls_per_client")));
 }
 
+TEST(ServerConfigTest, ConsoleWorkLimitsDefaultSmallAndAreBounded) {
+  chukan::testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(ServerConfig d, LoadServerConfig(Write(dir, "[server]\n")));
+  EXPECT_EQ(d.console_password_checks, 4);
+  EXPECT_EQ(d.console_uploads, 4);
+  ASSERT_OK_AND_ASSIGN(ServerConfig c, LoadServerConfig(Write(
+                                           dir, "[console]\npassword_checks = 8\nuploads = 2\n")));
+  EXPECT_EQ(c.console_password_checks, 8);
+  EXPECT_EQ(c.console_uploads, 2);
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[console]\npassword_checks = 0\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("console.password_checks")));
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[console]\nuploads = 65\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("console.uploads")));
+}
+
 TEST(ServerConfigTest, ErrorsNameFileLineAndKey) {
   chukan::testing::TempDir dir;
   EXPECT_THAT(LoadServerConfig(Write(dir, "[server]\nprot = 1\n")),

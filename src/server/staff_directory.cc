@@ -175,17 +175,27 @@ std::string Outcome(const Status& s) {
 }
 
 // Counts one failed check of `id` and locks the account once the count reaches max_failures;
-// audits `action` as denied (and staff.lockout when it locks), in one transaction.
+// audits `action` as denied (and staff.lockout when it locks), in one transaction. When the
+// account was locked after the caller read it, nothing is counted, `action` is audited as
+// denied:locked and the answer is kResourceExhausted (as for a locked account).
 Status CountFailure(TenantContext& tenant, const StaffDirectory::Policy& policy, int64_t id,
                     int64_t now_us, std::string_view login, const std::string& action,
                     const std::string& target) {
   const std::string actor = StaffTarget(login);
-  return tenant.Commit([&](store::Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(
-        std::optional<store::Row> r,
-        tx.QueryOne("UPDATE staff SET failures = failures + 1 WHERE id = ? RETURNING failures",
-                    {id}));
-    if (!r.has_value()) return NotFoundError("staff member went away");
+  bool locked_meanwhile = false;
+  const Status committed = tenant.Commit([&](store::Transaction& tx) -> Status {
+    locked_meanwhile = false;
+    // Counted only while not locked: a check that read the row before another one locked the
+    // account (a flood of wrong passwords at once) must neither count towards a second lockout
+    // nor lengthen the first. Such a check answers as a locked account.
+    ASSIGN_OR_RETURN(std::optional<store::Row> r,
+                     tx.QueryOne("UPDATE staff SET failures = failures + 1"
+                                 " WHERE id = ? AND locked_until_us <= ? RETURNING failures",
+                                 {id, now_us}));
+    if (!r.has_value()) {
+      locked_meanwhile = true;
+      return Append(tenant, tx, Event(tenant, actor, action, target, "denied:locked"));
+    }
     ASSIGN_OR_RETURN(const int64_t failures, r->GetInt(0));
     RETURN_IF_ERROR(Append(tenant, tx, Event(tenant, actor, action, target, "denied")));
     if (failures >= policy.max_failures) {
@@ -200,6 +210,8 @@ Status CountFailure(TenantContext& tenant, const StaffDirectory::Policy& policy,
     }
     return Status::Ok();
   });
+  if (!committed.ok()) return committed;
+  return locked_meanwhile ? Locked() : Status::Ok();
 }
 
 // Runs `sql` (whose last parameter is the login) and the audit entry in one transaction;
