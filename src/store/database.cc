@@ -14,6 +14,7 @@ DatabaseStats Counters::Snapshot() const {
   s.statements_executed = executed.load();
   s.transactions_committed = committed.load();
   s.connections_opened = connections.load();
+  s.checkpoints = checkpoints.load();
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <thread>
 #include <unordered_map>
 
 #include "common/mutex.h"
@@ -310,9 +311,15 @@ Result<std::unique_ptr<Conn>> OpenConn(const SqliteOptions& o, bool read_only, C
 class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
  public:
   explicit SqlitePool(SqliteOptions o) : options_(std::move(o)) {}
+  ~SqlitePool() { StopCheckpoints(); }
 
   Status Init() EXCLUDES(mu_) {
     ASSIGN_OR_RETURN(std::unique_ptr<Conn> writer, OpenConn(options_, false, &counters_));
+    if (options_.checkpoint_pages > 0) {
+      // Replaces SQLite's auto-checkpoint on this connection (sqlite3_wal_autocheckpoint is a
+      // WAL hook too): the hook only tells the checkpoint thread.
+      sqlite3_wal_hook(writer->db.get(), &SqlitePool::OnWalCommit, this);
+    }
     MutexLock lock(mu_);
     writer_ = std::move(writer);
     return Status();
@@ -388,14 +395,17 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
     cv_.SignalAll();
   }
 
-  Status Close() EXCLUDES(mu_) {
-    MutexLock lock(mu_);
-    if (closed_) return Status();
-    closed_ = true;
-    readers_open_ -= static_cast<int>(idle_readers_.size());
-    idle_readers_.clear();
-    if (!writer_busy_) writer_.reset();
-    cv_.SignalAll();
+  Status Close() EXCLUDES(mu_, ckpt_mu_) {
+    {
+      MutexLock lock(mu_);
+      if (closed_) return Status();
+      closed_ = true;
+      readers_open_ -= static_cast<int>(idle_readers_.size());
+      idle_readers_.clear();
+      if (!writer_busy_) writer_.reset();
+      cv_.SignalAll();
+    }
+    StopCheckpoints();
     return Status();
   }
 
@@ -406,8 +416,73 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
     return FailedPreconditionError("sqlite: database " + options_.path + " is closed");
   }
 
+  // The WAL hook of the writer connection: runs on the committing thread, after the commit
+  // (its data is durable), with the WAL's size in pages. Wakes the checkpoint thread (started
+  // on the first call) when the WAL has reached checkpoint_pages; never waits for it.
+  static int OnWalCommit(void* self, sqlite3* /*db*/, const char* /*name*/, int pages) {
+    auto* pool = static_cast<SqlitePool*>(self);
+    if (pages >= pool->options_.checkpoint_pages) pool->RequestCheckpoint();
+    return SQLITE_OK;
+  }
+
+  void RequestCheckpoint() EXCLUDES(ckpt_mu_) {
+    MutexLock lock(ckpt_mu_);
+    if (ckpt_stop_) return;
+    ckpt_wanted_ = true;
+    if (!ckpt_thread_.joinable()) {
+      ckpt_thread_ = std::thread([this] { CheckpointLoop(); });
+    }
+    ckpt_cv_.SignalAll();
+  }
+
+  // The checkpoint thread: one PASSIVE checkpoint per wake-up, on a connection of its own (it
+  // copies committed pages back into the database while readers and the writer go on).
+  void CheckpointLoop() EXCLUDES(ckpt_mu_) {
+    std::unique_ptr<Conn> conn;
+    MutexLock lock(ckpt_mu_);
+    for (;;) {
+      while (!ckpt_stop_ && !ckpt_wanted_) ckpt_cv_.Wait(lock);
+      if (ckpt_stop_) break;
+      ckpt_wanted_ = false;
+      lock.Unlock();
+      if (!conn) {
+        // Not a reader: a checkpoint writes the database file. Opening it again cannot fail
+        // for long (the writer has it open); when it does, the next commit's wake-up retries.
+        Result<std::unique_ptr<Conn>> opened = OpenConn(options_, false, &counters_);
+        if (opened.ok()) conn = std::move(opened).value();
+      }
+      if (conn) {
+        // SQLITE_BUSY (a writer restarting the WAL meanwhile) only means "later": the next
+        // commit past the mark wakes this thread again.
+        sqlite3_wal_checkpoint_v2(conn->db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                  nullptr);
+        counters_.checkpoints.fetch_add(1, std::memory_order_relaxed);
+      }
+      lock.Lock();
+    }
+    lock.Unlock();
+    conn.reset();
+  }
+
+  // Stops the checkpoint thread after its checkpoint in progress, if any. Idempotent.
+  void StopCheckpoints() EXCLUDES(ckpt_mu_) {
+    std::thread t;
+    {
+      MutexLock lock(ckpt_mu_);
+      ckpt_stop_ = true;
+      t = std::move(ckpt_thread_);
+    }
+    ckpt_cv_.SignalAll();
+    if (t.joinable()) t.join();
+  }
+
   const SqliteOptions options_;
   Counters counters_;
+  Mutex ckpt_mu_;
+  CondVar ckpt_cv_;
+  bool ckpt_stop_ GUARDED_BY(ckpt_mu_) = false;
+  bool ckpt_wanted_ GUARDED_BY(ckpt_mu_) = false;
+  std::thread ckpt_thread_ GUARDED_BY(ckpt_mu_);
   Mutex mu_;
   CondVar cv_;
   bool closed_ GUARDED_BY(mu_) = false;
@@ -438,8 +513,9 @@ class SqliteDatabase final : public Database {
 
 Result<std::shared_ptr<Database>> OpenSqlite(const SqliteOptions& options) {
   if (options.path.empty()) return InvalidArgumentError("sqlite: empty database path");
-  if (options.max_readers < 1 || options.busy_timeout_ms < 0) {
-    return InvalidArgumentError("sqlite: max_readers must be >= 1 and busy_timeout_ms >= 0");
+  if (options.max_readers < 1 || options.busy_timeout_ms < 0 || options.checkpoint_pages < 0) {
+    return InvalidArgumentError(
+        "sqlite: max_readers must be >= 1, busy_timeout_ms and checkpoint_pages >= 0");
   }
   struct stat st;
   if (::stat(options.path.c_str(), &st) != 0) {
