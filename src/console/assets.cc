@@ -16,7 +16,7 @@ background:#fff;border-bottom:1px solid var(--line)}
 .brand{font-weight:700}.who{color:var(--muted)}
 nav ul{display:flex;flex-wrap:wrap;gap:.2rem 1rem;margin:0;padding:0;list-style:none}
 nav a{color:var(--accent);text-decoration:none;padding:.2rem .1rem}nav a:hover,nav a:focus{text-decoration:underline}
-form.logout{margin-left:auto}
+form.logout{margin-left:auto}.lang{color:var(--accent);font-size:.9rem}
 main{max-width:72rem;margin:0 auto;padding:1rem 1.2rem 3rem}
 h1{font-size:1.5rem;margin:.6rem 0 1rem}h2{font-size:1.15rem;margin:.2rem 0 .6rem}
 .card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:1rem 1.2rem;margin:0 0 1rem}

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <utility>
 
 #include "common/log.h"
@@ -20,6 +21,7 @@ using server::StaffRole;
 
 constexpr std::string_view kSessionCookie = "chukan_session";
 constexpr std::string_view kLoginCookie = "chukan_login";
+constexpr std::string_view kLangCookie = "chukan_lang";
 constexpr auto R = [](StaffRole r) { return static_cast<server::StaffRoles>(r); };
 
 std::string_view StagePath(Stage s) {
@@ -141,14 +143,69 @@ void CsrfField(Html& h, const Caller& caller) {
   h.Void("input", {{"type", "hidden"}, {"name", "csrf"}, {"value", caller.session.csrf}});
 }
 
-std::string Frame(const Caller* caller, std::string_view title, std::string_view body_html) {
+std::string EnglishLabel(std::string_view japanese) {
+  static const auto* names = new std::map<std::string_view, std::string_view>{
+      {"ホーム", "Home"},
+      {"テナント一覧", "Tenants"},
+      {"情報照会", "Inquiries"},
+      {"副本", "Replica"},
+      {"取込", "Import"},
+      {"照合", "Reconcile"},
+      {"承認", "Approvals"},
+      {"承認（自動応答不可）", "Approvals (no automatic answer)"},
+      {"記録", "Records"},
+      {"記録（情報提供等の記録）", "Records of provision"},
+      {"操作履歴", "Access history"},
+      {"利用者管理", "Staff and systems"},
+      {"パスワード変更", "Change password"},
+      {"ログイン", "Log in"},
+      {"ログアウト", "Log out"},
+      {"二要素認証", "Two-factor authentication"},
+      {"機関", "Organisation"},
+      {"メニュー", "Menu"},
+      {"権限がありません", "Not permitted"},
+      {"拒否されました", "Refused"},
+      {"見つかりません", "Not found"},
+      {"入力が不正です", "Invalid input"},
+      {"エラー", "Error"},
+      {"改ざん検証", "Chain verification"},
+      {"内容の確認", "Review"},
+      {"追加", "Add"},
+      {"パスワード初期化", "Password reset"},
+      {"トークンの発行", "Token issued"},
+  };
+  if (auto it = names->find(japanese); it != names->end()) return std::string(it->second);
+  // "副本: 000000000000101", "承認: 内容の確認": a known head, then a known tail or a name.
+  const size_t colon = japanese.find(": ");
+  if (colon == std::string_view::npos) return "";
+  auto head = names->find(japanese.substr(0, colon));
+  if (head == names->end()) return "";
+  const std::string_view rest = japanese.substr(colon + 2);
+  auto tail = names->find(rest);
+  return std::string(head->second) + ": " + std::string(tail != names->end() ? tail->second : rest);
+}
+
+bool WantsEnglish(const http::Request& req) { return CookieValue(req, kLangCookie) == "en"; }
+
+std::string Frame(const Caller* caller, std::string_view title, std::string_view body_html,
+                  bool english) {
+  if (caller != nullptr) english = caller->english;
+  // With English labels: "English（日本語）" where the label has an English name.
+  auto label = [english](std::string_view ja) {
+    if (!english) return std::string(ja);
+    const std::string en = EnglishLabel(ja);
+    return en.empty() ? std::string(ja) : en;
+  };
+  const std::string en_title = english ? EnglishLabel(title) : "";
+  const std::string shown_title =
+      en_title.empty() ? std::string(title) : en_title + "（" + std::string(title) + "）";
   Html h;
   h.Trusted("<!DOCTYPE html>\n")
-      .Open("html", {{"lang", "ja"}})
+      .Open("html", {{"lang", english ? "en" : "ja"}})
       .Open("head")
       .Void("meta", {{"charset", "utf-8"}})
       .Void("meta", {{"name", "viewport"}, {"content", "width=device-width, initial-scale=1"}})
-      .Element("title", std::string(title) + " — chukan 中間サーバー")
+      .Element("title", shown_title + " — chukan 中間サーバー")
       .Void("link", {{"rel", "stylesheet"}, {"href", "/console/assets/console.css"}})
       .Open("script", {{"src", "/console/assets/console.js"}, {"defer", "defer"}})
       .Close("script")
@@ -156,12 +213,18 @@ std::string Frame(const Caller* caller, std::string_view title, std::string_view
       .Open("body")
       .Open("header")
       .Element("span", {{"class", "brand"}}, "chukan 中間サーバー");
+  // The other language, one link away (a preference cookie, no session needed).
+  if (english) {
+    h.Element("a", {{"class", "lang"}, {"href", "/console/lang?to=ja"}, {"lang", "ja"}}, "日本語");
+  } else {
+    h.Element("a", {{"class", "lang"}, {"href", "/console/lang?to=en"}, {"lang", "en"}}, "English");
+  }
   if (caller != nullptr) {
     const Session& s = caller->session;
     h.Element("span", {{"class", "who"}},
-              "機関 " + s.org.str() + " ／ " + s.name + "（" + s.login + "）");
+              label("機関") + " " + s.org.str() + " ／ " + s.name + "（" + s.login + "）");
     if (s.stage == Stage::kActive) {
-      h.Open("nav", {{"aria-label", "メニュー"}}).Open("ul");
+      h.Open("nav", {{"aria-label", label("メニュー")}}).Open("ul");
       struct Item {
         std::string_view href;
         std::string_view label;
@@ -180,18 +243,20 @@ std::string Frame(const Caller* caller, std::string_view title, std::string_view
           {"/console/password", "パスワード変更", 0},
       };
       const bool op = server::HasRole(s.roles, StaffRole::kOperator);
-      if (!op) h.Open("li").Element("a", {{"href", "/console/home"}}, "ホーム").Close("li");
+      if (!op) {
+        h.Open("li").Element("a", {{"href", "/console/home"}}, label("ホーム")).Close("li");
+      }
       for (const Item& i : items) {
         if (i.roles != 0 && (s.roles & i.roles) == 0) continue;
-        h.Open("li").Element("a", {{"href", i.href}}, i.label).Close("li");
+        h.Open("li").Element("a", {{"href", i.href}}, label(i.label)).Close("li");
       }
       h.Close("ul").Close("nav");
     }
     h.Open("form", {{"method", "post"}, {"action", "/console/logout"}, {"class", "logout"}});
     CsrfField(h, *caller);
-    h.Element("button", {{"type", "submit"}}, "ログアウト").Close("form");
+    h.Element("button", {{"type", "submit"}}, label("ログアウト")).Close("form");
   }
-  h.Close("header").Open("main").Element("h1", title).Trusted(body_html);
+  h.Close("header").Open("main").Element("h1", shown_title).Trusted(body_html);
   h.Close("main").Close("body").Close("html");
   return h.Take();
 }
@@ -232,6 +297,7 @@ const std::vector<RouteSpec>& Console::Routes() {
       Spec("GET", "/console", 0, kOpen),
       Spec("GET", "/console/login", 0, kOpen),
       Spec("POST", "/console/login", 0, kOpen),
+      Spec("GET", "/console/lang", 0, kOpen),
       Spec("GET", "/console/assets/console.css", 0, kOpen),
       Spec("GET", "/console/assets/console.js", 0, kOpen),
       Spec("GET", "/console/totp", 0, kLoginStage),
@@ -360,6 +426,7 @@ std::optional<http::Response> Console::Impl::Check(const RouteSpec& spec, http::
   }
   if (!spec.login_stage && s.stage != Stage::kActive) return Redirect(StagePath(s.stage));
   auto caller = std::make_shared<Caller>(std::move(*id), std::move(s), std::move(*tenant));
+  caller->english = WantsEnglish(req);
   // An operator (運用者) reaches the platform's screens and the login steps, nothing of a
   // tenant's: the screens open to every member (ホーム) are not theirs either.
   const bool operator_session = server::HasRole(caller->session.roles, StaffRole::kOperator);
@@ -400,6 +467,7 @@ http::Response Console::Impl::Dispatch(const RouteSpec& spec, http::Request& req
   if (p == "/console/totp") return post ? TotpPost(req) : TotpPage(req, 200, "");
   if (p == "/console/password") return post ? PasswordPost(req) : PasswordPage(req, 200, "");
   if (p == "/console/logout") return Logout(req);
+  if (p == "/console/lang") return Language(req);
   if (p == "/console/home") return Home(req);
   if (p == "/console/approvals") return Approvals(req);
   if (p == "/console/approvals/{permit}") return post ? Decide(req) : Approval(req);
@@ -464,6 +532,10 @@ std::optional<Form> Console::Impl::CheckedForm(http::Request& req, http::Respons
 
 http::Response Console::Impl::LoginPage(http::Request& req, int status, std::string_view error) {
   std::string token = crypto::ToBase64Url(crypto::RandomBytes(32));
+  const bool en = WantsEnglish(req);
+  auto t = [en](std::string_view ja, std::string_view english) {
+    return std::string(en ? english : ja);
+  };
   Html b;
   if (!error.empty()) {
     b.Element("p", {{"class", "error"}, {"role", "alert"}}, error);
@@ -473,31 +545,32 @@ http::Response Console::Impl::LoginPage(http::Request& req, int status, std::str
   }
   b.Open("form", {{"method", "post"}, {"action", "/console/login"}, {"class", "card login"}});
   b.Void("input", {{"type", "hidden"}, {"name", "login_csrf"}, {"value", token}});
-  b.Element("label", {{"for", "org"}}, "機関コード（16桁）")
+  b.Element("label", {{"for", "org"}}, t("機関コード（16桁）", "Organisation code (16 digits)"))
       .Void("input", {{"id", "org"},
                       {"name", "org"},
                       {"inputmode", "numeric"},
                       {"autocomplete", "organization"},
                       {"maxlength", "16"},
                       {"required", "required"}});
-  b.Element("label", {{"for", "login"}}, "ログインID")
+  b.Element("label", {{"for", "login"}}, t("ログインID", "Login ID"))
       .Void("input", {{"id", "login"},
                       {"name", "login"},
                       {"autocomplete", "username"},
                       {"maxlength", "32"},
                       {"required", "required"}});
-  b.Element("label", {{"for", "password"}}, "パスワード")
+  b.Element("label", {{"for", "password"}}, t("パスワード", "Password"))
       .Void("input", {{"id", "password"},
                       {"name", "password"},
                       {"type", "password"},
                       {"autocomplete", "current-password"},
                       {"maxlength", "128"},
                       {"required", "required"}});
-  b.Element("button", {{"type", "submit"}}, "ログイン").Close("form");
+  b.Element("button", {{"type", "submit"}}, t("ログイン", "Log in")).Close("form");
   b.Element(
       "p", {{"class", "hint"}},
-      "運用者（プラットフォームの運用担当）は、機関コード 0000000000000000 でログインします。");
-  http::Response r = Page(status, Frame(nullptr, "ログイン", b.str()));
+      t("運用者（プラットフォームの運用担当）は、機関コード 0000000000000000 でログインします。",
+        "The platform operator (運用者) logs in with organisation code 0000000000000000."));
+  http::Response r = Page(status, Frame(nullptr, "ログイン", b.str(), en));
   r.headers.Add("Set-Cookie", std::string(kLoginCookie) + "=" + token +
                                   "; Path=/console/login; Max-Age=1800; HttpOnly; SameSite=Strict" +
                                   (options.secure_cookie ? "; Secure" : ""));
@@ -708,6 +781,20 @@ http::Response Console::Impl::Logout(http::Request& req) {
   Audit(caller, req, "staff.logout", "staff:" + caller.session.login, "ok");
   http::Response r = Redirect("/console/login");
   r.headers.Add("Set-Cookie", ClearCookie(kSessionCookie, "/console"));
+  return r;
+}
+
+http::Response Console::Impl::Language(http::Request& req) {
+  // A preference, not a state of the session: a cookie for a year, then back to ホーム (or to
+  // the login form, through the gate, without a session).
+  const std::string_view to = req.Query("to").value_or("");
+  if (to != "en" && to != "ja") {
+    return ErrorPage(nullptr, 400, "入力が不正です", "言語は en か ja で指定してください。");
+  }
+  http::Response r = Redirect("/console/home");
+  r.headers.Add("Set-Cookie", std::string(kLangCookie) + "=" + std::string(to) +
+                                  "; Path=/console; Max-Age=31536000; HttpOnly; SameSite=Strict" +
+                                  (options.secure_cookie ? "; Secure" : ""));
   return r;
 }
 

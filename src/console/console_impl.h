@@ -30,6 +30,7 @@ struct Caller final : http::Principal {
   std::string id;
   Session session;
   std::shared_ptr<server::TenantContext> tenant;
+  bool english = false;  // the chukan_lang cookie asks for English labels (Frame)
 };
 
 using Form = std::vector<std::pair<std::string, std::string>>;
@@ -67,8 +68,17 @@ std::optional<std::string> CookieValue(const http::Request& req, std::string_vie
 // Unix µs → "2026-12-03 09:30" in Japan time (UTC+9, no daylight saving).
 std::string FormatJst(int64_t unix_us);
 
-// The page frame. `caller` may be null (login pages): then no menu.
-std::string Frame(const Caller* caller, std::string_view title, std::string_view body_html);
+// The page frame. `caller` may be null (login pages): then no menu, and `english` says which
+// labels to use (else the caller's choice). With English labels the menu, the header, the
+// language link and the page title are in English (the title followed by its Japanese); the
+// screens' own contents stay Japanese.
+std::string Frame(const Caller* caller, std::string_view title, std::string_view body_html,
+                  bool english = false);
+// The English of a console label or page title ("情報照会" → "Inquiries"; "副本: 0…" →
+// "Replica: 0…", a known head followed by what it names); "" when there is none.
+std::string EnglishLabel(std::string_view japanese);
+// Whether the request's chukan_lang cookie asks for English.
+bool WantsEnglish(const http::Request& req);
 // A text/html response with the console's security headers.
 http::Response Page(int status, std::string html);
 // 303 See Other to `location` (a console path).
@@ -120,6 +130,7 @@ struct Console::Impl {
   http::Response PasswordPage(http::Request& req, int status, std::string_view error);
   http::Response PasswordPost(http::Request& req);
   http::Response Logout(http::Request& req);
+  http::Response Language(http::Request& req);
   // Parses the form of a POST and checks its CSRF token; nullopt and `refusal` set on failure.
   std::optional<Form> CheckedForm(http::Request& req, http::Response* refusal);
   std::string SessionCookie(std::string_view id) const;

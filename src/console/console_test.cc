@@ -657,6 +657,46 @@ TEST_P(ConsoleTest, ABatchInquiryFileSentFromTheScreenAnswersEachLine) {
   EXPECT_EQ(list[0].user_id, "tanaka.taro");
 }
 
+TEST_P(ConsoleTest, EnglishLabelsAreOneLinkAway) {
+  Member m = AddMember("eigo", static_cast<uint32_t>(StaffRole::kInquirer), kCityA);
+  Browser b(router_);
+  http::Response login = b.Get("/console/login");
+  EXPECT_THAT(login.body, HasSubstr("<html lang=\"ja\">"));
+  EXPECT_THAT(login.body, HasSubstr("href=\"/console/lang?to=en\""));
+  EXPECT_THAT(login.body, HasSubstr(">機関コード（16桁）</label>"));
+  EXPECT_EQ(b.Get("/console/lang?to=fr").status, 400);
+  http::Response chosen = b.Get("/console/lang?to=en");
+  EXPECT_EQ(Location(chosen), "/console/home");
+  ASSERT_EQ(b.set_cookies().size(), 1u);
+  EXPECT_EQ(b.set_cookies()[0],
+            "chukan_lang=en; Path=/console; Max-Age=31536000; HttpOnly; SameSite=Strict");
+  http::Response english = b.Get("/console/login");
+  EXPECT_THAT(english.body, HasSubstr("<html lang=\"en\">"));
+  EXPECT_THAT(english.body, HasSubstr("<h1>Log in（ログイン）</h1>"));
+  EXPECT_THAT(english.body, HasSubstr(">Organisation code (16 digits)</label>"));
+  EXPECT_THAT(english.body, HasSubstr("href=\"/console/lang?to=ja\""));
+  // Logged in: the menu, the header and the titles in English; the contents stay Japanese.
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+  http::Response home = b.Get("/console/home");
+  EXPECT_THAT(home.body, HasSubstr("<a href=\"/console/inquiries\">Inquiries</a>"));
+  EXPECT_THAT(home.body, HasSubstr("<a href=\"/console/password\">Change password</a>"));
+  EXPECT_THAT(home.body, HasSubstr(">Log out</button>"));
+  EXPECT_THAT(home.body, HasSubstr("<h1>Home（ホーム）</h1>"));
+  EXPECT_THAT(b.Get("/console/approvals").body,
+              HasSubstr("<h1>Not permitted（権限がありません）</h1>"));
+  // And back.
+  EXPECT_EQ(Location(b.Get("/console/lang?to=ja")), "/console/home");
+  EXPECT_THAT(b.Get("/console/home").body, HasSubstr("<h1>ホーム</h1>"));
+}
+
+TEST(EnglishLabelTest, KnownHeadsAndTailsOnly) {
+  EXPECT_EQ(EnglishLabel("情報照会"), "Inquiries");
+  EXPECT_EQ(EnglishLabel("副本: 000000000000101"), "Replica: 000000000000101");
+  EXPECT_EQ(EnglishLabel("承認: 内容の確認"), "Approvals: Review");
+  EXPECT_EQ(EnglishLabel("未知の画面"), "");
+  EXPECT_EQ(EnglishLabel("未知: 副本"), "");
+}
+
 TEST_P(ConsoleTest, TheAdminIssuesAndRevokesAnExistingSystemsToken) {
   Member admin = AddMember("kanri", static_cast<uint32_t>(StaffRole::kAdmin));
   Browser b(router_);
