@@ -1,6 +1,6 @@
-// ReplicaStore (see replica_store.h). Over 900 lines: import (read, check, seal, stage, apply),
-// view, export and reconcile share the record encoding, the keyed hashes and the sealing here;
-// the import's staging file is import_spool.cc and the readers are in replica_io/.
+// ReplicaStore (see replica_store.h). Over 1,100 lines: import (read, check, seal, stage, apply),
+// view, history, export and reconcile share the record encoding, the keyed hashes and the sealing
+// here; the import's staging file is import_spool.cc and the readers are in replica_io/.
 #include "replica/replica_store.h"
 
 #include <algorithm>
@@ -100,8 +100,11 @@ INSERT INTO replica_count (tm, records) SELECT tm, COUNT(*) FROM replica_record 
 // The versions imports superseded (docs/replica.md, "Version history"): the record as it was,
 // still sealed as it was. Its associated data (tenant, TM, key_hash) does not change when a
 // record is replaced or deleted, so the sealed bytes are copied, not sealed anew, and open only
-// for the same tenant, TM and record key. Appended in id order; found, like replica_record, by
-// the resident's key_hash prefix. Written only inside an import's write transaction.
+// for the same tenant, TM and record key. Appended in id order; found by the resident's 8-byte
+// key_hash prefix, through an index of that prefix alone: every history row is one more insert
+// into a random-order index, which an 8-byte key keeps smaller than the 16-byte key_hash would
+// (docs/performance.md, "副本 version history"). Written only inside an import's write
+// transaction.
 const char kHistorySqlite[] = R"sql(
 CREATE TABLE replica_history (
   id             INTEGER PRIMARY KEY,
@@ -115,7 +118,7 @@ CREATE TABLE replica_history (
   valid_until_us INTEGER NOT NULL,
   end_reason     TEXT    NOT NULL CHECK (end_reason IN ('update', 'delete'))
 );
-CREATE INDEX replica_history_key ON replica_history (key_hash);
+CREATE INDEX replica_history_resident ON replica_history (substr(key_hash, 1, 8));
 )sql";
 
 const char kHistoryPostgres[] = R"sql(
@@ -131,7 +134,7 @@ CREATE TABLE replica_history (
   valid_until_us BIGINT NOT NULL,
   end_reason     TEXT   NOT NULL CHECK (end_reason IN ('update', 'delete'))
 );
-CREATE INDEX replica_history_key ON replica_history (key_hash);
+CREATE INDEX replica_history_resident ON replica_history (substr(key_hash, 1, 8));
 )sql";
 
 using Hash16 = std::array<uint8_t, kHashBytes>;
@@ -368,16 +371,12 @@ const char kUpdateSql[] =
 const char kHistoryInsertSql[] =
     "INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, valid_from_us, "
     "superseded_by, valid_until_us, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const char kSelectForHistorySql[] =
-    "SELECT key_hash, tm, version, sealed, import_id, updated_at_us FROM replica_record "
-    "WHERE key_hash = ?";
 const char kDeleteReturningSql[] =
     "DELETE FROM replica_record WHERE key_hash = ? "
     "RETURNING key_hash, tm, version, sealed, import_id, updated_at_us";
 
-// Copies the replica_record row `old` (the columns above) into replica_history as
-// ended by `import_id` at `now` through `end_reason` ("update" or "delete"). One single-row
-// INSERT: on SQLite an INSERT … SELECT would open a statement journal (docs/performance.md).
+// Copies the replica_record row `old` (the columns above) into replica_history as ended by
+// `import_id` at `now` through `end_reason` ("update" or "delete").
 Status WriteHistoryRow(store::Transaction& tx, const store::Row& old, const std::string& import_id,
                        int64_t now, std::string_view end_reason) {
   ASSIGN_OR_RETURN(store::Bytes key_hash, old.GetBlob(0));
@@ -726,6 +725,7 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   // PostgreSQL fast); the keys it reports as not inserted already existed and are updated.
   const std::string full_batch_sql = InsertSql(kInsertBatch);
   const std::string history_batch_sql = HistoryFromKeysSql(kInsertBatch);
+  const std::string history_one_sql = HistoryFromKeysSql(1);
   std::vector<store::Value> params;
   // SQLite: one prepared single-row INSERT per record instead. A multi-row INSERT is a
   // multi-row write that may abort, so SQLite keeps a statement journal for it: the old image of
@@ -750,10 +750,11 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
         report.inserted++;
         continue;
       }
-      // The key exists: its current version goes to the history, then is overwritten.
-      ASSIGN_OR_RETURN(std::optional<store::Row> old, tx->QueryOne(kSelectForHistorySql, {key}));
-      if (!old) return InternalError("replica_record: a conflicting key is gone");
-      RETURN_IF_ERROR(WriteHistoryRow(*tx, *old, import_id, now, "update"));
+      // The key exists: its current version goes to the history, then is overwritten. One
+      // single-row INSERT … SELECT (it changes about two pages, so its statement journal should
+      // stay in memory, under SQLite's 64 KiB spill threshold; docs/performance.md).
+      ASSIGN_OR_RETURN(const int64_t kept, tx->ExecCount(history_one_sql, {import_id, now, key}));
+      if (kept != 1) return InternalError("replica_record: a conflicting key is gone");
       RETURN_IF_ERROR(tx->Exec(kUpdateSql, {version.version(), sealed, import_id, now, key}));
       report.updated++;
     }
@@ -918,20 +919,18 @@ Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
 Result<std::vector<RecordVersion>> ReplicaStore::History(const AtenaNo& atena_no,
                                                          const std::optional<TmCode>& tm) {
   const std::array<uint8_t, 8> prefix = keys_->AtenaPrefix(atena_no.str());
-  store::Bytes lo(prefix.begin(), prefix.end());
-  store::Bytes hi = lo;
-  lo.resize(kHashBytes, 0x00);
-  hi.resize(kHashBytes, 0xff);
+  const store::Bytes resident(prefix.begin(), prefix.end());
+  // The expression is the index's (replica_history_resident), so that the index is used.
   const std::string columns =
       "SELECT tm, key_hash, version, sealed, import_id, valid_from_us, superseded_by, "
-      "valid_until_us, end_reason FROM replica_history WHERE key_hash >= ? AND key_hash <= ? ";
+      "valid_until_us, end_reason FROM replica_history WHERE substr(key_hash, 1, 8) = ? ";
   const std::string limit = " ORDER BY id DESC LIMIT " + std::to_string(kMaxHistoryVersions);
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   std::vector<store::Row> rows;
   if (tm) {
-    ASSIGN_OR_RETURN(rows, tx->Query(columns + "AND tm = ?" + limit, {lo, hi, tm->str()}));
+    ASSIGN_OR_RETURN(rows, tx->Query(columns + "AND tm = ?" + limit, {resident, tm->str()}));
   } else {
-    ASSIGN_OR_RETURN(rows, tx->Query(columns + limit, {lo, hi}));
+    ASSIGN_OR_RETURN(rows, tx->Query(columns + limit, {resident}));
   }
   std::vector<RecordVersion> out;
   std::vector<uint8_t> ad;

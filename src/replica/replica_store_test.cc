@@ -648,6 +648,17 @@ TEST_P(ReplicaStoreTest, HistoryIsBoundedNewestFirst) {
   EXPECT_EQ(h.front().record.values[3], "100");  // 101 is current
   EXPECT_EQ(h.back().record.values[3], "1");     // "0" is the 101st: not answered
   EXPECT_EQ(h.front().valid_until_us, kStartUs + int64_t{101} * 1'000'000);
+  if (GetParam() == store::Backend::kSqlite) {
+    // The lookup's expression is the index's: a resident's history is a seek, not a scan.
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->BeginRead());
+    ASSERT_OK_AND_ASSIGN(
+        auto plan, tx->Query("EXPLAIN QUERY PLAN SELECT tm FROM replica_history WHERE "
+                             "substr(key_hash, 1, 8) = ? AND tm = ? ORDER BY id DESC LIMIT 100",
+                             {store::Bytes(8, 0), kTax.str()}));
+    std::string details;
+    for (const store::Row& row : plan) details += row.GetText(3).value_or("") + ";";
+    EXPECT_THAT(details, HasSubstr("USING INDEX replica_history_resident")) << details;
+  }
 }
 
 // The worst bug would be one tenant reading another's history: a history row opens only for the
