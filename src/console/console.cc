@@ -311,6 +311,7 @@ const std::vector<RouteSpec>& Console::Routes() {
       Spec("POST", "/console/approvals/{permit}", R(StaffRole::kApprover), 0),
       Spec("GET", "/console/replica", R(StaffRole::kReplica), 0),
       Spec("POST", "/console/replica/show", R(StaffRole::kReplica), kPersonal),
+      Spec("POST", "/console/replica/history", R(StaffRole::kReplica), kPersonal),
       Spec("GET", "/console/inquiries", R(StaffRole::kInquirer), 0),
       Spec("POST", "/console/inquiries", R(StaffRole::kInquirer), 0),
       Spec("POST", "/console/inquiries/batch", R(StaffRole::kInquirer), kStreaming),
@@ -473,6 +474,7 @@ http::Response Console::Impl::Dispatch(const RouteSpec& spec, http::Request& req
   if (p == "/console/approvals/{permit}") return post ? Decide(req) : Approval(req);
   if (p == "/console/replica") return ReplicaSearch(req);
   if (p == "/console/replica/show") return ReplicaShow(req);
+  if (p == "/console/replica/history") return ReplicaHistoryShow(req);
   if (p == "/console/inquiries") return post ? InquiryCreate(req) : Inquiries(req);
   if (p == "/console/inquiries/{id}") return InquiryDetail(req);
   if (p == "/console/records") return Records(req);

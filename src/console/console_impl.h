@@ -146,6 +146,8 @@ struct Console::Impl {
   http::Response Decide(http::Request& req);
   http::Response ReplicaSearch(http::Request& req);
   http::Response ReplicaShow(http::Request& req);
+  // POST: one TM's earlier versions of a resident with their values (audited).
+  http::Response ReplicaHistoryShow(http::Request& req);
 
   // audit_screens.cc
   http::Response Records(http::Request& req);

@@ -98,7 +98,11 @@ class ConsoleTest : public LinkageTestBase {
   }
 
   // One 地方税関係情報 record of kAtena in city B's replica (income 3141592).
-  void ImportTaxRecord() {
+  void ImportTaxRecord() { ImportTax("3141592", replica::ImportMode::kUpsert); }
+
+  // kAtena's 地方税関係情報 record of 2026 with this income, imported into city B's replica in
+  // `mode`; returns the import id ("" after a failure, which the test reports).
+  std::string ImportTax(const std::string& income, replica::ImportMode mode) {
     auto ctx = platform_->Tenant(B()).value();
     replica::ReplicaStore* store = ctx->Replicas().value();
     const std::string csv =
@@ -106,17 +110,18 @@ class ConsoleTest : public LinkageTestBase {
         "IT00000200000005,IT00000200000006,IT00000200000007,IT00000200000008,IT00000200000009,"
         "IT00000200000010,IT00000200000011,IT00000200000012,IT00000200000013,IT00000200000014,"
         "IT00000200000015,IT00000200000016\n" +
-        kAtena.str() +
-        ",2026,2026-01-01,1,3141592,100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+        kAtena.str() + ",2026,2026-01-01,1," + income +
+        ",100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
     auto factory = replica::MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(csv),
                                                     replica::FileFormat::kCsv, "utf-8")
                        .value();
-    ASSERT_OK(
-        store
-            ->Import({kTaxTm, "", replica::ImportMode::kUpsert, "", "client:test", "r", {}},
-                     *factory,
-                     [](store::Transaction*, const replica::ImportReport&) { return Status(); })
-            .status());
+    Result<replica::ImportReport> r =
+        store->Import({kTaxTm, "", mode, "", "client:test", "r", {}}, *factory,
+                      [](store::Transaction*, const replica::ImportReport&) { return Status(); });
+    EXPECT_OK(r.status());
+    if (!r.ok()) return "";
+    EXPECT_TRUE(r->committed);
+    return r->import_id;
   }
 
   int64_t AuditCount(const TenantId& t, std::string_view action, std::string_view actor) {
@@ -443,6 +448,112 @@ TEST_P(ConsoleTest, ReplicaValuesAreHiddenUntilShownAndEachShowingIsAudited) {
       ab.Post("/console/replica/show", {{"atena_no", kAtena.str()}, {"tm", kTaxTm.str()}});
   EXPECT_EQ(refused.status, 403);
   EXPECT_THAT(refused.body, Not(HasSubstr("3141592")));
+}
+
+// 副本's 履歴: the earlier versions of a resident's record listed with their period, imports and
+// how they ended, values hidden; 表示 shows them, newest first, and is audited by resident.
+TEST_P(ConsoleTest, ReplicaHistoryIsHiddenUntilShownAndTheShowingIsAudited) {
+  const std::string first = ImportTax("3141592", replica::ImportMode::kUpsert);  // 09:00 JST
+  clock_.Advance(std::chrono::hours(1));
+  const std::string second = ImportTax("2718281", replica::ImportMode::kUpsert);  // 10:00
+  auto ctx = platform_->Tenant(B()).value();
+  const std::string resident = Console::Impl::ResidentRef(*ctx, kAtena.str());
+  Member m = AddMember("fukuhon", static_cast<uint32_t>(StaffRole::kReplica));
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
+
+  // The search: the current record and one earlier version, every value hidden.
+  http::Response found = b.Get("/console/replica?atena_no=" + kAtena.str());
+  EXPECT_EQ(found.status, 200);
+  EXPECT_THAT(found.body, HasSubstr("id=\"history-" + kTaxTm.str() + "\""));
+  EXPECT_THAT(found.body, HasSubstr("履歴: " + kTaxTm.str()));
+  EXPECT_THAT(found.body,
+              HasSubstr("<td>2026-04-01 09:00</td><td>2026-04-01 10:00</td>"
+                        "<td>0002</td><td class=\"import-id\">" +
+                        first + "</td><td class=\"import-id\">" + second +
+                        "</td><td>更新</td><td class=\"hidden-value\">（非表示）</td>"));
+  EXPECT_THAT(found.body, HasSubstr("action=\"/console/replica/history\""));
+  EXPECT_THAT(found.body, Not(HasSubstr("3141592")));
+  EXPECT_THAT(found.body, Not(HasSubstr("2718281")));
+  {
+    auto tx = ctx->db->BeginRead().value();
+    ASSERT_OK_AND_ASSIGN(auto row, tx->QueryOne("SELECT target FROM audit_log WHERE action = "
+                                                "'replica.lookup'"));
+    EXPECT_EQ(row->GetText(0).value(), resident + " found=1 history=1");
+  }
+  EXPECT_EQ(AuditCount(B(), "replica.history.show", "staff:fukuhon"), 0);
+
+  // 表示 for the history: the earlier values, with the period and imports, audited.
+  http::Response shown =
+      b.Post("/console/replica/history", {{"atena_no", kAtena.str()}, {"tm", kTaxTm.str()}});
+  EXPECT_EQ(shown.status, 200);
+  EXPECT_THAT(shown.body, HasSubstr("<td class=\"value\">3141592</td>"));
+  EXPECT_THAT(shown.body, Not(HasSubstr("2718281")));  // the current record is not history
+  EXPECT_THAT(shown.body, HasSubstr("<dd>2026-04-01 09:00 〜 2026-04-01 10:00</dd>"));
+  EXPECT_THAT(shown.body, HasSubstr("<dt>書き込んだ取込</dt><dd>" + first + "</dd>"));
+  EXPECT_THAT(shown.body, HasSubstr("<dt>終了させた取込</dt><dd>" + second + "</dd>"));
+  EXPECT_THAT(shown.body, HasSubstr("<dt>終了</dt><dd>更新</dd>"));
+  EXPECT_EQ(AuditCount(B(), "replica.history.show", "staff:fukuhon"), 1);
+  {
+    auto tx = ctx->db->BeginRead().value();
+    ASSERT_OK_AND_ASSIGN(auto row, tx->QueryOne("SELECT target, outcome FROM audit_log WHERE "
+                                                "action = 'replica.history.show'"));
+    EXPECT_EQ(row->GetText(0).value(), resident + " tm=" + kTaxTm.str() + " versions=1");
+    EXPECT_EQ(row->GetText(1).value(), "ok");
+  }
+
+  // Deleted at 11:00: no current record, two earlier versions, the newest first.
+  clock_.Advance(std::chrono::hours(1));
+  const std::string third = ImportTax("2718281", replica::ImportMode::kDelete);
+  ASSERT_EQ(Location(LogIn(b, m)), "/console/home");  // the idle session has ended
+  found = b.Get("/console/replica?atena_no=" + kAtena.str());
+  EXPECT_EQ(found.status, 200);
+  EXPECT_THAT(found.body, HasSubstr("この宛名番号の副本はありません。"));
+  EXPECT_THAT(found.body,
+              HasSubstr("<td>2026-04-01 10:00</td><td>2026-04-01 11:00</td>"
+                        "<td>0002</td><td class=\"import-id\">" +
+                        second + "</td><td class=\"import-id\">" + third + "</td><td>削除</td>"));
+  EXPECT_THAT(found.body, Not(HasSubstr("2718281")));
+  shown = b.Post("/console/replica/history", {{"atena_no", kAtena.str()}, {"tm", kTaxTm.str()}});
+  EXPECT_EQ(shown.status, 200);
+  const size_t newer = shown.body.find("<td class=\"value\">2718281</td>");
+  const size_t older = shown.body.find("<td class=\"value\">3141592</td>");
+  ASSERT_NE(newer, std::string::npos);
+  ASSERT_NE(older, std::string::npos);
+  EXPECT_LT(newer, older);
+  EXPECT_THAT(shown.body, HasSubstr("<dt>終了</dt><dd>削除</dd>"));
+  EXPECT_EQ(AuditCount(B(), "replica.history.show", "staff:fukuhon"), 2);
+  // A malformed form is refused without a showing.
+  EXPECT_EQ(b.Post("/console/replica/history", {{"atena_no", "12x"}, {"tm", kTaxTm.str()}}).status,
+            400);
+  EXPECT_EQ(AuditCount(B(), "replica.history.show", "staff:fukuhon"), 2);
+}
+
+// Only the replica role sees history: an auditor, an admin and the platform operator are refused
+// the 表示 form (and the refusal is recorded), and no value reaches them.
+TEST_P(ConsoleTest, ReplicaHistoryIsRefusedToAuditorAdminAndOperator) {
+  ImportTax("3141592", replica::ImportMode::kUpsert);
+  ImportTax("2718281", replica::ImportMode::kUpsert);
+  ASSERT_OK(platform_->CreateTenant(kOperatorRealm, "operators", "test").status());
+  const std::pair<const char*, StaffRole> members[] = {
+      {"kansa", StaffRole::kAuditor}, {"kanri", StaffRole::kAdmin}, {"unyo", StaffRole::kOperator}};
+  for (const auto& [login, role] : members) {
+    const bool op = role == StaffRole::kOperator;
+    Member m = AddMember(login, static_cast<uint32_t>(role), op ? kOperatorRealm : kCityB);
+    Browser b(router_);
+    ASSERT_EQ(Location(LogIn(b, m)), "/console/home") << login;
+    b.Get("/console/password");  // a page that carries the session's CSRF token
+    http::Response refused =
+        b.Post("/console/replica/history", {{"atena_no", kAtena.str()}, {"tm", kTaxTm.str()}});
+    EXPECT_EQ(refused.status, 403) << login;
+    EXPECT_THAT(refused.body, Not(HasSubstr("3141592"))) << login;
+    EXPECT_EQ(AuditCount(op ? TenantId::ForOrg(kOperatorRealm) : B(), "console.denied",
+                         std::string("staff:") + login),
+              1)
+        << login;
+  }
+  EXPECT_EQ(AuditCount(B(), "replica.history.show", "staff:kansa"), 0);
+  EXPECT_EQ(AuditCount(B(), "replica.history.show", "staff:kanri"), 0);
 }
 
 TEST_P(ConsoleTest, TheAuditorSearchesTheAccessHistoryByResidentAndIsAlerted) {

@@ -1,6 +1,6 @@
 // The console's work screens: ホーム, 承認 (the 自動応答不可 queue) and 副本 (a resident's records
-// in layout terms, values shown on request). Each showing of personal data is audited before the
-// page is built.
+// in layout terms and their earlier versions, values shown on request). Each showing of personal
+// data is audited before the page is built.
 #include <map>
 #include <optional>
 #include <string>
@@ -64,6 +64,56 @@ void RecordTable(Html& b, const layout::Catalogue* catalogue, const replica::Rec
     b.Close("tr");
   }
   b.Close("tbody").Close("table");
+}
+
+std::string_view VersionEndLabel(replica::VersionEnd e) {
+  return e == replica::VersionEnd::kDeleted ? "削除" : "更新";
+}
+
+// The 履歴 section of one TM on the search page: each earlier version's period, the imports
+// that wrote and ended it, and how it ended — its values hidden — and the 表示 form that shows
+// them (audited). `versions` are the TM's, newest first.
+void HistorySection(Html& b, const layout::Catalogue* catalogue, const Caller& caller,
+                    const AtenaNo& atena, std::string_view tm,
+                    const std::vector<const replica::RecordVersion*>& versions) {
+  b.Open("section", {{"class", "history"}, {"id", "history-" + std::string(tm)}})
+      .Element("h2", "履歴: " + TmLabel(catalogue, tm));
+  b.Open("table", {{"class", "list"}})
+      .Open("thead")
+      .Open("tr")
+      .Element("th", "有効期間（開始）")
+      .Element("th", "有効期間（終了）")
+      .Element("th", "版")
+      .Element("th", "書き込んだ取込")
+      .Element("th", "終了させた取込")
+      .Element("th", "終了")
+      .Element("th", "内容")
+      .Close("tr")
+      .Close("thead")
+      .Open("tbody");
+  for (const replica::RecordVersion* v : versions) {
+    b.Open("tr")
+        .Element("td", FormatJst(v->valid_from_us))
+        .Element("td", FormatJst(v->valid_until_us))
+        .Element("td", v->record.version)
+        .Element("td", {{"class", "import-id"}}, v->import_id)
+        .Element("td", {{"class", "import-id"}}, v->superseded_by)
+        .Element("td", VersionEndLabel(v->end))
+        .Element("td", {{"class", "hidden-value"}}, "（非表示）")
+        .Close("tr");
+  }
+  b.Close("tbody").Close("table");
+  if (versions.size() >= static_cast<size_t>(replica::kMaxHistoryVersions)) {
+    b.Element("p", {{"class", "notice"}},
+              "新しい " + std::to_string(replica::kMaxHistoryVersions) + " 件のみ表示しています。");
+  }
+  b.Open("form", {{"method", "post"}, {"action", "/console/replica/history"}});
+  CsrfField(b, caller);
+  b.Void("input", {{"type", "hidden"}, {"name", "atena_no"}, {"value", atena.str()}})
+      .Void("input", {{"type", "hidden"}, {"name", "tm"}, {"value", std::string(tm)}})
+      .Element("button", {{"type", "submit"}, {"class", "show"}}, "表示")
+      .Close("form")
+      .Close("section");
 }
 
 }  // namespace
@@ -306,16 +356,29 @@ http::Response Console::Impl::ReplicaSearch(http::Request& req) {
   Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   Result<std::vector<replica::Record>> records =
       store.ok() ? (*store)->Find(*atena, std::nullopt) : store.status();
-  if (!records.ok()) return ErrorPage(&caller, 503, "副本", "副本を読み込めませんでした。");
-  // Which information names a resident has is personal data too: recorded.
+  Result<std::vector<replica::RecordVersion>> history =
+      records.ok() ? (*store)->History(*atena, std::nullopt) : records.status();
+  if (!history.ok()) return ErrorPage(&caller, 503, "副本", "副本を読み込めませんでした。");
+  // Which information names a resident has, and had, is personal data too: recorded.
   Audit(caller, req, "replica.lookup",
-        ResidentRef(*caller.tenant, atena->str()) + " found=" + std::to_string(records->size()),
+        ResidentRef(*caller.tenant, atena->str()) + " found=" + std::to_string(records->size()) +
+            " history=" + std::to_string(history->size()),
         "ok");
+  // Each TM's earlier versions follow its current records; the TMs with history only (every
+  // record deleted) come last.
+  std::map<std::string, std::vector<const replica::RecordVersion*>> history_by_tm;
+  for (const replica::RecordVersion& v : *history) history_by_tm[v.record.tm].push_back(&v);
+  auto history_of = [&](const std::string& tm) {
+    auto it = history_by_tm.find(tm);
+    if (it == history_by_tm.end()) return;
+    HistorySection(b, catalogue.get(), caller, *atena, tm, it->second);
+    history_by_tm.erase(it);
+  };
   if (records->empty()) {
     b.Element("p", {{"id", "no-records"}}, "この宛名番号の副本はありません。");
-    return Page(200, Frame(&caller, "副本", b.str()));
   }
-  for (const replica::Record& r : *records) {
+  for (size_t i = 0; i < records->size(); ++i) {
+    const replica::Record& r = (*records)[i];
     RecordTable(b, catalogue.get(), r, false);
     b.Open("form", {{"method", "post"}, {"action", "/console/replica/show"}});
     CsrfField(b, caller);
@@ -324,7 +387,9 @@ http::Response Console::Impl::ReplicaSearch(http::Request& req) {
         .Element("button", {{"type", "submit"}, {"class", "show"}}, "表示")
         .Close("form")
         .Close("section");
+    if (i + 1 == records->size() || (*records)[i + 1].tm != r.tm) history_of(r.tm);
   }
+  while (!history_by_tm.empty()) history_of(history_by_tm.begin()->first);
   return Page(200, Frame(&caller, "副本", b.str()));
 }
 
@@ -356,6 +421,48 @@ http::Response Console::Impl::ReplicaShow(http::Request& req) {
     b.Close("section");
   }
   return Page(200, Frame(&caller, "副本: " + atena->str(), b.str()));
+}
+
+http::Response Console::Impl::ReplicaHistoryShow(http::Request& req) {
+  http::Response refusal;
+  std::optional<Form> form = CheckedForm(req, &refusal);
+  if (!form) return refusal;
+  const Caller& caller = CallerOf(req);
+  Result<AtenaNo> atena = AtenaNo::Parse(FormValue(*form, "atena_no"));
+  Result<TmCode> tm = TmCode::Parse(FormValue(*form, "tm"));
+  if (!atena.ok() || !tm.ok()) {
+    return ErrorPage(&caller, 400, "副本の履歴", "送信された内容が不正です（atena_no, tm）。");
+  }
+  Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
+  Result<std::vector<replica::RecordVersion>> versions =
+      store.ok() ? (*store)->History(*atena, *tm) : store.status();
+  if (!versions.ok()) {
+    return ErrorPage(&caller, 503, "副本の履歴", "副本の履歴を読み込めませんでした。");
+  }
+  Audit(caller, req, "replica.history.show",
+        ResidentRef(*caller.tenant, atena->str()) + " tm=" + tm->str() +
+            " versions=" + std::to_string(versions->size()),
+        "ok");
+  Html b;
+  b.Open("p").Element("a", {{"href", "/console/replica?atena_no=" + atena->str()}},
+                      "検索結果へ戻る");
+  b.Close("p");
+  if (versions->empty()) b.Element("p", {{"id", "no-history"}}, "この副本の履歴はありません。");
+  for (const replica::RecordVersion& v : *versions) {
+    RecordTable(b, catalogue.get(), v.record, true);
+    b.Open("dl", {{"class", "facts"}})
+        .Element("dt", "有効期間")
+        .Element("dd", FormatJst(v.valid_from_us) + " 〜 " + FormatJst(v.valid_until_us))
+        .Element("dt", "書き込んだ取込")
+        .Element("dd", v.import_id)
+        .Element("dt", "終了させた取込")
+        .Element("dd", v.superseded_by)
+        .Element("dt", "終了")
+        .Element("dd", VersionEndLabel(v.end))
+        .Close("dl")
+        .Close("section");
+  }
+  return Page(200, Frame(&caller, "副本の履歴: " + atena->str(), b.str()));
 }
 
 }  // namespace chukan::console

@@ -1,6 +1,6 @@
-// ReplicaStore (see replica_store.h). Over 900 lines: import (read, check, seal, stage, apply),
-// view, export and reconcile share the record encoding, the keyed hashes and the sealing here;
-// the import's staging file is import_spool.cc and the readers are in replica_io/.
+// ReplicaStore (see replica_store.h). Over 1,100 lines: import (read, check, seal, stage, apply),
+// view, history, export and reconcile share the record encoding, the keyed hashes and the sealing
+// here; the import's staging file is import_spool.cc and the readers are in replica_io/.
 #include "replica/replica_store.h"
 
 #include <algorithm>
@@ -95,6 +95,46 @@ CREATE TABLE replica_count (
   records BIGINT NOT NULL
 );
 INSERT INTO replica_count (tm, records) SELECT tm, COUNT(*) FROM replica_record GROUP BY tm;
+)sql";
+
+// The versions imports superseded (docs/replica.md, "Version history"): the record as it was,
+// still sealed as it was. Its associated data (tenant, TM, key_hash) does not change when a
+// record is replaced or deleted, so the sealed bytes are copied, not sealed anew, and open only
+// for the same tenant, TM and record key. Appended in id order; found by the resident's 8-byte
+// key_hash prefix, through an index of that prefix alone: every history row is one more insert
+// into a random-order index, which an 8-byte key keeps smaller than the 16-byte key_hash would
+// (docs/performance.md, "副本 version history"). Written only inside an import's write
+// transaction.
+const char kHistorySqlite[] = R"sql(
+CREATE TABLE replica_history (
+  id             INTEGER PRIMARY KEY,
+  key_hash       BLOB    NOT NULL,
+  tm             TEXT    NOT NULL,
+  version        TEXT    NOT NULL,
+  sealed         BLOB    NOT NULL,
+  import_id      TEXT    NOT NULL,
+  valid_from_us  INTEGER NOT NULL,
+  superseded_by  TEXT    NOT NULL,
+  valid_until_us INTEGER NOT NULL,
+  end_reason     TEXT    NOT NULL CHECK (end_reason IN ('update', 'delete'))
+);
+CREATE INDEX replica_history_resident ON replica_history (substr(key_hash, 1, 8));
+)sql";
+
+const char kHistoryPostgres[] = R"sql(
+CREATE TABLE replica_history (
+  id             BIGSERIAL PRIMARY KEY,
+  key_hash       BYTEA  NOT NULL,
+  tm             TEXT   NOT NULL,
+  version        TEXT   NOT NULL,
+  sealed         BYTEA  NOT NULL,
+  import_id      TEXT   NOT NULL,
+  valid_from_us  BIGINT NOT NULL,
+  superseded_by  TEXT   NOT NULL,
+  valid_until_us BIGINT NOT NULL,
+  end_reason     TEXT   NOT NULL CHECK (end_reason IN ('update', 'delete'))
+);
+CREATE INDEX replica_history_resident ON replica_history (substr(key_hash, 1, 8));
 )sql";
 
 using Hash16 = std::array<uint8_t, kHashBytes>;
@@ -306,12 +346,49 @@ std::string InsertSql(size_t rows) {
   return sql;
 }
 
+// INSERT into replica_history of the current versions of `keys` record keys, ended by an update:
+// parameters superseded_by, valid_until_us, then the keys.
+std::string HistoryFromKeysSql(size_t keys) {
+  std::string sql =
+      "INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, valid_from_us, "
+      "superseded_by, valid_until_us, end_reason) "
+      "SELECT key_hash, tm, version, sealed, import_id, updated_at_us, ?, ?, 'update' "
+      "FROM replica_record WHERE key_hash IN (";
+  for (size_t i = 0; i < keys; ++i) sql += i == 0 ? "?" : ", ?";
+  sql += ")";
+  return sql;
+}
+
 const char kInsertOneSql[] =
     "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING";
 const char kUpdateSql[] =
     "UPDATE replica_record SET version = ?, sealed = ?, import_id = ?, updated_at_us = ? "
     "WHERE key_hash = ?";
+
+// The replica_record columns a history row keeps, in WriteHistoryRow's order: "key_hash, tm,
+// version, sealed, import_id, updated_at_us".
+const char kHistoryInsertSql[] =
+    "INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, valid_from_us, "
+    "superseded_by, valid_until_us, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const char kDeleteReturningSql[] =
+    "DELETE FROM replica_record WHERE key_hash = ? "
+    "RETURNING key_hash, tm, version, sealed, import_id, updated_at_us";
+
+// Copies the replica_record row `old` (the columns above) into replica_history as ended by
+// `import_id` at `now` through `end_reason` ("update" or "delete").
+Status WriteHistoryRow(store::Transaction& tx, const store::Row& old, const std::string& import_id,
+                       int64_t now, std::string_view end_reason) {
+  ASSIGN_OR_RETURN(store::Bytes key_hash, old.GetBlob(0));
+  ASSIGN_OR_RETURN(std::string tm, old.GetText(1));
+  ASSIGN_OR_RETURN(std::string version, old.GetText(2));
+  ASSIGN_OR_RETURN(store::Bytes sealed, old.GetBlob(3));
+  ASSIGN_OR_RETURN(std::string written_by, old.GetText(4));
+  ASSIGN_OR_RETURN(int64_t valid_from, old.GetInt(5));
+  return tx.Exec(kHistoryInsertSql,
+                 {std::move(key_hash), std::move(tm), std::move(version), std::move(sealed),
+                  std::move(written_by), valid_from, import_id, now, std::string(end_reason)});
+}
 
 std::string NewImportId() { return crypto::ToHex(crypto::RandomBytes(12)); }
 
@@ -386,6 +463,7 @@ const std::vector<store::Migration>& ReplicaMigrations() {
   static const auto* const kMigrations = new std::vector<store::Migration>{
       {1, "create replica_record and replica_import", kReplicaSqlite, kReplicaPostgres},
       {2, "create replica_count", kReplicaCountSql, kReplicaCountSql},
+      {3, "create replica_history", kHistorySqlite, kHistoryPostgres},
   };
   return *kMigrations;
 }
@@ -624,13 +702,30 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
     RETURN_IF_ERROR(tx->Exec("PRAGMA cache_size = -65536"));
     cache_restore.db = db_.get();
   }
+  // Replace: every record of the TM goes to the history as deleted, in one statement, and
+  // then the set is dropped. The records the file brings back under the same key are marked
+  // "update" once written (below); the history rows this import wrote are the ones past
+  // `history_floor`.
+  int64_t history_floor = 0;
   if (request.mode == ImportMode::kReplace) {
+    ASSIGN_OR_RETURN(std::optional<store::Row> top,
+                     tx->QueryOne("SELECT COALESCE(MAX(id), 0) FROM replica_history"));
+    if (!top) return InternalError("replica_history: MAX(id) returned no row");
+    ASSIGN_OR_RETURN(history_floor, top->GetInt(0));
+    RETURN_IF_ERROR(
+        tx->Exec("INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, "
+                 "valid_from_us, superseded_by, valid_until_us, end_reason) "
+                 "SELECT key_hash, tm, version, sealed, import_id, updated_at_us, ?, ?, 'delete' "
+                 "FROM replica_record WHERE tm = ?",
+                 {import_id, now, tm}));
     ASSIGN_OR_RETURN(report.deleted,
                      tx->ExecCount("DELETE FROM replica_record WHERE tm = ?", {tm}));
   }
   // New records are written in multi-row INSERTs (one round trip per batch, which is what makes
   // PostgreSQL fast); the keys it reports as not inserted already existed and are updated.
   const std::string full_batch_sql = InsertSql(kInsertBatch);
+  const std::string history_batch_sql = HistoryFromKeysSql(kInsertBatch);
+  const std::string history_one_sql = HistoryFromKeysSql(1);
   std::vector<store::Value> params;
   // SQLite: one prepared single-row INSERT per record instead. A multi-row INSERT is a
   // multi-row write that may abort, so SQLite keeps a statement journal for it: the old image of
@@ -655,6 +750,11 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
         report.inserted++;
         continue;
       }
+      // The key exists: its current version goes to the history, then is overwritten. One
+      // single-row INSERT … SELECT (it changes about two pages, so its statement journal should
+      // stay in memory, under SQLite's 64 KiB spill threshold; docs/performance.md).
+      ASSIGN_OR_RETURN(const int64_t kept, tx->ExecCount(history_one_sql, {import_id, now, key}));
+      if (kept != 1) return InternalError("replica_record: a conflicting key is gone");
       RETURN_IF_ERROR(tx->Exec(kUpdateSql, {version.version(), sealed, import_id, now, key}));
       report.updated++;
     }
@@ -688,6 +788,18 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
         std::copy(kh.begin(), kh.end(), h.begin());
         fresh.insert(h);
       }
+      // The current versions of the keys that existed go to the history in one statement (one
+      // round trip a batch), before they are overwritten. The key list is padded to the batch
+      // size with a repeated key (IN matches a row once), so there is one prepared statement.
+      std::vector<store::Value> history_params = {import_id, now};
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const Hash16& kh = batch.key_hash(i);
+        if (fresh.contains(kh)) continue;
+        history_params.emplace_back(store::Bytes(kh.begin(), kh.end()));
+      }
+      const store::Value pad = history_params[2];
+      history_params.resize(2 + kInsertBatch, pad);
+      RETURN_IF_ERROR(tx->Exec(history_batch_sql, history_params));
       for (size_t i = 0; i < batch.size(); ++i) {
         const Hash16& kh = batch.key_hash(i);
         if (fresh.contains(kh)) continue;
@@ -710,11 +822,13 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       request.progress(ImportPhase::kApplying, applied);
     }
     if (request.mode == ImportMode::kDelete) {
-      ASSIGN_OR_RETURN(int64_t n, tx->ExecCount("DELETE FROM replica_record WHERE key_hash = ?",
-                                                {store::Bytes(key_hash.begin(), key_hash.end())}));
-      if (n == 0) {
+      ASSIGN_OR_RETURN(
+          std::optional<store::Row> gone,
+          tx->QueryOne(kDeleteReturningSql, {store::Bytes(key_hash.begin(), key_hash.end())}));
+      if (!gone) {
         report.not_found++;
       } else {
+        RETURN_IF_ERROR(WriteHistoryRow(*tx, *gone, import_id, now, "delete"));
         report.deleted++;
       }
       continue;
@@ -727,6 +841,13 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   }
   RETURN_IF_ERROR(write_batch(batch));
   std::fill(sealed.begin(), sealed.end(), 0);
+  if (request.mode == ImportMode::kReplace && report.deleted > 0) {
+    // The dropped records the file brought back under the same key were updated, not deleted.
+    RETURN_IF_ERROR(tx->Exec(
+        "UPDATE replica_history SET end_reason = 'update' WHERE id > ? AND superseded_by = ? AND "
+        "EXISTS (SELECT 1 FROM replica_record r WHERE r.key_hash = replica_history.key_hash)",
+        {history_floor, import_id}));
+  }
   if (request.progress) request.progress(ImportPhase::kCommitting, applied);
   if (report.inserted != report.deleted) {
     RETURN_IF_ERROR(tx->Exec(
@@ -791,6 +912,57 @@ Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
     r.values.assign(std::make_move_iterator(values.begin() + 1),
                     std::make_move_iterator(values.end()));
     out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::vector<RecordVersion>> ReplicaStore::History(const AtenaNo& atena_no,
+                                                         const std::optional<TmCode>& tm) {
+  const std::array<uint8_t, 8> prefix = keys_->AtenaPrefix(atena_no.str());
+  const store::Bytes resident(prefix.begin(), prefix.end());
+  // The expression is the index's (replica_history_resident), so that the index is used.
+  const std::string columns =
+      "SELECT tm, key_hash, version, sealed, import_id, valid_from_us, superseded_by, "
+      "valid_until_us, end_reason FROM replica_history WHERE substr(key_hash, 1, 8) = ? ";
+  const std::string limit = " ORDER BY id DESC LIMIT " + std::to_string(kMaxHistoryVersions);
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  std::vector<store::Row> rows;
+  if (tm) {
+    ASSIGN_OR_RETURN(rows, tx->Query(columns + "AND tm = ?" + limit, {resident, tm->str()}));
+  } else {
+    ASSIGN_OR_RETURN(rows, tx->Query(columns + limit, {resident}));
+  }
+  std::vector<RecordVersion> out;
+  std::vector<uint8_t> ad;
+  for (const store::Row& row : rows) {
+    RecordVersion v;
+    ASSIGN_OR_RETURN(v.record.tm, row.GetText(0));
+    ASSIGN_OR_RETURN(store::Bytes kh, row.GetBlob(1));
+    ASSIGN_OR_RETURN(v.record.version, row.GetText(2));
+    ASSIGN_OR_RETURN(store::Bytes sealed, row.GetBlob(3));
+    ASSIGN_OR_RETURN(v.import_id, row.GetText(4));
+    ASSIGN_OR_RETURN(v.valid_from_us, row.GetInt(5));
+    ASSIGN_OR_RETURN(v.superseded_by, row.GetText(6));
+    ASSIGN_OR_RETURN(v.valid_until_us, row.GetInt(7));
+    ASSIGN_OR_RETURN(std::string end, row.GetText(8));
+    if (end == "update") {
+      v.end = VersionEnd::kUpdated;
+    } else if (end == "delete") {
+      v.end = VersionEnd::kDeleted;
+    } else {
+      return DataLossError("replica history: bad end_reason");
+    }
+    if (kh.size() != kHashBytes) return DataLossError("replica history: bad key hash");
+    Hash16 key_hash;
+    std::copy(kh.begin(), kh.end(), key_hash.begin());
+    keys_->Ad(v.record.tm, key_hash, ad);
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+    ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
+    if (values[0] != atena_no.str()) continue;  // another resident's prefix (a 64-bit collision)
+    v.record.atena_no = std::move(values[0]);
+    v.record.values.assign(std::make_move_iterator(values.begin() + 1),
+                           std::make_move_iterator(values.end()));
+    out.push_back(std::move(v));
   }
   return out;
 }

@@ -10,7 +10,8 @@
 // Imports are atomic: all rows or none. They run in one write transaction; rows are validated
 // against the data standard layout as they stream in, and the first problem stops the writing
 // (validation continues, to report up to 100 problems and the total). An idempotency key makes
-// a re-sent import a no-op that returns the first import's report.
+// a re-sent import a no-op that returns the first import's report. The versions an import
+// overwrites or removes are kept, still sealed, in the same transaction (History).
 //
 // Thread-safety: thread-safe (the database serialises writers).
 #ifndef CHUKAN_REPLICA_REPLICA_STORE_H_
@@ -94,6 +95,24 @@ struct Record {
   std::vector<std::string> values;  // in the version's item order
 };
 
+// How a version in the history ended: overwritten by an import that brought the same record
+// key (upsert, or replace when the file had the key again), or removed (delete mode, or replace
+// when the file did not have the key).
+enum class VersionEnd { kUpdated, kDeleted };
+
+// At most this many versions are answered per History call, the newest first.
+inline constexpr int64_t kMaxHistoryVersions = 100;
+
+// A version of a record that an import superseded (replica_history), decoded.
+struct RecordVersion {
+  Record record;               // the values as they were
+  std::string import_id;       // the import that wrote this version
+  int64_t valid_from_us = 0;   // when that import wrote it (Unix µs)
+  std::string superseded_by;   // the import that overwrote or removed it
+  int64_t valid_until_us = 0;  // when that import did (Unix µs)
+  VersionEnd end = VersionEnd::kUpdated;
+};
+
 struct ReconcileDifference {
   int64_t line = 0;
   std::vector<std::string> fields;  // item codes whose values differ
@@ -145,6 +164,14 @@ class ReplicaStore {
 
   // The records of one resident (all TMs, or one). kInvalidArgument for a bad atena_no.
   Result<std::vector<Record>> Find(const AtenaNo& atena_no, const std::optional<TmCode>& tm);
+
+  // The earlier versions of one resident's records (all TMs, or one): what each import that
+  // overwrote or removed a record of theirs superseded, newest first, at most
+  // kMaxHistoryVersions (older ones are not answered; how long they are kept is the data
+  // lifecycle's, docs/replica.md). Errors: from the store; kDataLoss for a row that does not
+  // open under this tenant's key and associated data.
+  Result<std::vector<RecordVersion>> History(const AtenaNo& atena_no,
+                                             const std::optional<TmCode>& tm);
 
   // Whether Export(tm, version) would find the TM and version: kNotFound (naming neither
   // value) when not, so that the caller can answer before it starts streaming.

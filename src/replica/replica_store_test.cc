@@ -511,6 +511,226 @@ TEST_P(ReplicaStoreTest, ReplaceAndDeleteModes) {
   EXPECT_EQ(*store_->Count(kTax), 0);
 }
 
+// ---- version history (replica_history) ----
+
+constexpr int64_t kStartUs = int64_t{1775001600} * 1'000'000;  // FakeClock's start
+constexpr int64_t kHourUs = int64_t{3600} * 1'000'000;
+const AtenaNo kPerson1 = AtenaNo::Parse("000000000000001").value();
+const AtenaNo kPerson2 = AtenaNo::Parse("000000000000002").value();
+const AtenaNo kPerson3 = AtenaNo::Parse("000000000000003").value();
+const AtenaNo kPerson4 = AtenaNo::Parse("000000000000004").value();
+
+// An upsert that overwrites a record keeps the version it overwrote, with the import that wrote
+// it, the one that overwrote it and the period between; the newest version comes first.
+TEST_P(ReplicaStoreTest, AnUpsertKeepsTheVersionItOverwrites) {
+  ASSERT_OK_AND_ASSIGN(ImportReport a, Import(kTaxHeader + TaxRow(1, 2026, "1000") +
+                                              TaxRow(2, 2026, "2000") + TaxRow(3, 2026, "3000")));
+  ASSERT_OK_AND_ASSIGN(auto none, store_->History(kPerson1, kTax));
+  EXPECT_TRUE(none.empty());  // an insert supersedes nothing
+
+  clock_.Advance(std::chrono::hours(1));
+  ASSERT_OK_AND_ASSIGN(ImportReport b,
+                       Import(kTaxHeader + TaxRow(1, 2026, "1500") + TaxRow(2, 2026, "2000")));
+  EXPECT_EQ(b.updated, 2);
+  ASSERT_OK_AND_ASSIGN(auto h1, store_->History(kPerson1, kTax));
+  ASSERT_EQ(h1.size(), 1u);
+  EXPECT_EQ(h1[0].record.tm, kTax.str());
+  EXPECT_EQ(h1[0].record.version, "0002");
+  EXPECT_EQ(h1[0].record.atena_no, kPerson1.str());
+  EXPECT_EQ(h1[0].record.values[0], "2026");
+  EXPECT_EQ(h1[0].record.values[3], "1000");
+  EXPECT_EQ(h1[0].import_id, a.import_id);
+  EXPECT_EQ(h1[0].superseded_by, b.import_id);
+  EXPECT_EQ(h1[0].valid_from_us, kStartUs);
+  EXPECT_EQ(h1[0].valid_until_us, kStartUs + kHourUs);
+  EXPECT_EQ(h1[0].end, VersionEnd::kUpdated);
+  ASSERT_OK_AND_ASSIGN(auto now1, store_->Find(kPerson1, kTax));
+  ASSERT_EQ(now1.size(), 1u);
+  EXPECT_EQ(now1[0].values[3], "1500");
+
+  // The store does not compare values: an upsert that brings the same values still supersedes
+  // (and keeps) the version it overwrote.
+  ASSERT_OK_AND_ASSIGN(auto h2, store_->History(kPerson2, kTax));
+  ASSERT_EQ(h2.size(), 1u);
+  EXPECT_EQ(h2[0].record.values[3], "2000");
+  EXPECT_EQ(h2[0].superseded_by, b.import_id);
+  // Person 3 was not in the second file: no history.
+  ASSERT_OK_AND_ASSIGN(auto h3, store_->History(kPerson3, std::nullopt));
+  EXPECT_TRUE(h3.empty());
+
+  clock_.Advance(std::chrono::hours(1));
+  ASSERT_OK_AND_ASSIGN(ImportReport c, Import(kTaxHeader + TaxRow(1, 2026, "1700")));
+  ASSERT_OK_AND_ASSIGN(auto both, store_->History(kPerson1, std::nullopt));
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[0].record.values[3], "1500");
+  EXPECT_EQ(both[0].import_id, b.import_id);
+  EXPECT_EQ(both[0].superseded_by, c.import_id);
+  EXPECT_EQ(both[0].valid_from_us, kStartUs + kHourUs);
+  EXPECT_EQ(both[0].valid_until_us, kStartUs + 2 * kHourUs);
+  EXPECT_EQ(both[1].record.values[3], "1000");
+  EXPECT_EQ(both[1].superseded_by, b.import_id);
+  // Another TM's history of the same resident is empty.
+  ASSERT_OK_AND_ASSIGN(auto other_tm,
+                       store_->History(kPerson1, TmCode::Parse("TM00000000000001").value()));
+  EXPECT_TRUE(other_tm.empty());
+}
+
+TEST_P(ReplicaStoreTest, DeleteModeKeepsTheDeletedVersion) {
+  ASSERT_OK_AND_ASSIGN(ImportReport a,
+                       Import(kTaxHeader + TaxRow(1, 2026, "1000") + TaxRow(2, 2026, "2000")));
+  clock_.Advance(std::chrono::minutes(5));
+  ASSERT_OK_AND_ASSIGN(
+      ImportReport del,
+      Import(kTaxHeader + TaxRow(1, 2026, "1000") + TaxRow(9, 2026, "1"), ImportMode::kDelete));
+  EXPECT_EQ(del.deleted, 1);
+  EXPECT_EQ(del.not_found, 1);
+  ASSERT_OK_AND_ASSIGN(auto h1, store_->History(kPerson1, kTax));
+  ASSERT_EQ(h1.size(), 1u);
+  EXPECT_EQ(h1[0].end, VersionEnd::kDeleted);
+  EXPECT_EQ(h1[0].record.values[3], "1000");
+  EXPECT_EQ(h1[0].import_id, a.import_id);
+  EXPECT_EQ(h1[0].superseded_by, del.import_id);
+  EXPECT_EQ(h1[0].valid_until_us, kStartUs + int64_t{300} * 1'000'000);
+  ASSERT_OK_AND_ASSIGN(auto current, store_->Find(kPerson1, kTax));
+  EXPECT_TRUE(current.empty());
+  // The key that was not found and the record that was not listed have no history.
+  ASSERT_OK_AND_ASSIGN(auto h9, store_->History(AtenaNo::Parse("000000000000009").value(), kTax));
+  EXPECT_TRUE(h9.empty());
+  ASSERT_OK_AND_ASSIGN(auto h2, store_->History(kPerson2, kTax));
+  EXPECT_TRUE(h2.empty());
+}
+
+// Replace drops the TM's set: the records the file brings back under the same key were updated,
+// the others deleted. An earlier deletion of a key the file brings back stays a deletion.
+TEST_P(ReplicaStoreTest, ReplaceModeKeepsUpdatedAndDroppedVersions) {
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "100") + TaxRow(2, 2026, "200") +
+                   TaxRow(3, 2026, "300") + TaxRow(5, 2026, "500")));
+  ASSERT_OK_AND_ASSIGN(ImportReport del,
+                       Import(kTaxHeader + TaxRow(5, 2026, "500"), ImportMode::kDelete));
+  clock_.Advance(std::chrono::hours(2));
+  ASSERT_OK_AND_ASSIGN(ImportReport rep, Import(kTaxHeader + TaxRow(2, 2026, "250") +
+                                                    TaxRow(4, 2026, "400") + TaxRow(5, 2026, "550"),
+                                                ImportMode::kReplace));
+  EXPECT_EQ(rep.deleted, 3);  // the report counts the set dropped, as before
+  EXPECT_EQ(rep.inserted, 3);
+  ASSERT_OK_AND_ASSIGN(auto h1, store_->History(kPerson1, kTax));
+  ASSERT_EQ(h1.size(), 1u);
+  EXPECT_EQ(h1[0].end, VersionEnd::kDeleted);
+  EXPECT_EQ(h1[0].record.values[3], "100");
+  EXPECT_EQ(h1[0].superseded_by, rep.import_id);
+  EXPECT_EQ(h1[0].valid_until_us, kStartUs + 2 * kHourUs);
+  ASSERT_OK_AND_ASSIGN(auto h2, store_->History(kPerson2, kTax));
+  ASSERT_EQ(h2.size(), 1u);
+  EXPECT_EQ(h2[0].end, VersionEnd::kUpdated);
+  EXPECT_EQ(h2[0].record.values[3], "200");
+  EXPECT_EQ(h2[0].superseded_by, rep.import_id);
+  ASSERT_OK_AND_ASSIGN(auto h3, store_->History(kPerson3, kTax));
+  ASSERT_EQ(h3.size(), 1u);
+  EXPECT_EQ(h3[0].end, VersionEnd::kDeleted);
+  ASSERT_OK_AND_ASSIGN(auto h4, store_->History(kPerson4, kTax));
+  EXPECT_TRUE(h4.empty());
+  ASSERT_OK_AND_ASSIGN(auto h5, store_->History(AtenaNo::Parse("000000000000005").value(), kTax));
+  ASSERT_EQ(h5.size(), 1u);
+  EXPECT_EQ(h5[0].end, VersionEnd::kDeleted);
+  EXPECT_EQ(h5[0].superseded_by, del.import_id);
+  EXPECT_EQ(h5[0].record.values[3], "500");
+}
+
+// History answers at most kMaxHistoryVersions versions, the newest first.
+TEST_P(ReplicaStoreTest, HistoryIsBoundedNewestFirst) {
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "0")));
+  for (int i = 1; i <= 101; ++i) {
+    clock_.Advance(std::chrono::seconds(1));
+    ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, std::to_string(i))));
+  }
+  ASSERT_OK_AND_ASSIGN(auto h, store_->History(kPerson1, kTax));
+  ASSERT_EQ(h.size(), static_cast<size_t>(kMaxHistoryVersions));
+  EXPECT_EQ(h.front().record.values[3], "100");  // 101 is current
+  EXPECT_EQ(h.back().record.values[3], "1");     // "0" is the 101st: not answered
+  EXPECT_EQ(h.front().valid_until_us, kStartUs + int64_t{101} * 1'000'000);
+  if (GetParam() == store::Backend::kSqlite) {
+    // The lookup's expression is the index's: a resident's history is a seek, not a scan.
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->BeginRead());
+    ASSERT_OK_AND_ASSIGN(
+        auto plan, tx->Query("EXPLAIN QUERY PLAN SELECT tm FROM replica_history WHERE "
+                             "substr(key_hash, 1, 8) = ? AND tm = ? ORDER BY id DESC LIMIT 100",
+                             {store::Bytes(8, 0), kTax.str()}));
+    std::string details;
+    for (const store::Row& row : plan) details += row.GetText(3).value_or("") + ";";
+    EXPECT_THAT(details, HasSubstr("USING INDEX replica_history_resident")) << details;
+  }
+}
+
+// The worst bug would be one tenant reading another's history: a history row opens only for the
+// tenant, TM and record key it was sealed for.
+TEST_P(ReplicaStoreTest, AnotherTenantCannotReadTheHistory) {
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1000") + TaxRow(2, 2026, "2000")));
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1500")));
+  ASSERT_OK_AND_ASSIGN(auto mine, store_->History(kPerson1, kTax));
+  ASSERT_EQ(mine.size(), 1u);
+
+  // Another tenant's store over its own database (how tenants are kept) finds nothing.
+  const TenantId other = TenantId::ForOrg(OrgCode::Parse("0000000000000133").value());
+  ASSERT_OK(ts_->CreateTenant(other));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<store::Database> other_db, ts_->Tenant(other));
+  ASSERT_OK_AND_ASSIGN(
+      auto theirs,
+      ReplicaStore::Open(other, other_db, crypto::SecretBytes::Random(32), Catalogue(), clock_));
+  ASSERT_OK_AND_ASSIGN(auto found, theirs->History(kPerson1, kTax));
+  EXPECT_TRUE(found.empty());
+  // Pointed at this tenant's rows: with its own key the blind index finds nothing ...
+  ASSERT_OK_AND_ASSIGN(
+      auto other_key,
+      ReplicaStore::Open(other, db_, crypto::SecretBytes::Random(32), Catalogue(), clock_));
+  ASSERT_OK_AND_ASSIGN(auto by_key, other_key->History(kPerson1, kTax));
+  EXPECT_TRUE(by_key.empty());
+  // ... and even with this tenant's key, the associated data (the tenant) does not match.
+  ASSERT_OK_AND_ASSIGN(auto same_key, ReplicaStore::Open(other, db_, key_, Catalogue(), clock_));
+  EXPECT_THAT(same_key->History(kPerson1, kTax), StatusIs(StatusCode::kDataLoss));
+
+  // A history row moved to another resident's key does not open either.
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK(tx->Exec(
+        "UPDATE replica_history SET key_hash = (SELECT r.key_hash FROM replica_record r WHERE "
+        "r.key_hash <> replica_history.key_hash)"));
+    ASSERT_OK(tx->Commit());
+  }
+  EXPECT_THAT(store_->History(kPerson2, kTax), StatusIs(StatusCode::kDataLoss));
+}
+
+// History rows are written in the import's own transaction: a refused file writes none, and
+// neither does an import whose transaction fails before it commits.
+TEST_P(ReplicaStoreTest, AnImportThatFailsWritesNoHistory) {
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1000")));
+  std::string refused = kTaxHeader + TaxRow(1, 2026, "1500") + TaxRow(2, 2026, "1");
+  refused.replace(refused.rfind("2026-01-01"), 10, "2026-02-30");
+  ASSERT_OK_AND_ASSIGN(ImportReport r, Import(refused));
+  EXPECT_FALSE(r.committed);
+  ASSERT_OK_AND_ASSIGN(auto h, store_->History(kPerson1, kTax));
+  EXPECT_TRUE(h.empty());
+
+  // The audit entry fails inside the transaction, after the history rows were written.
+  for (ImportMode mode : {ImportMode::kUpsert, ImportMode::kReplace, ImportMode::kDelete}) {
+    ASSERT_OK_AND_ASSIGN(auto factory,
+                         MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(
+                                                     kTaxHeader + TaxRow(1, 2026, "1500")),
+                                                 FileFormat::kCsv, "utf-8"));
+    EXPECT_THAT(store_->Import({kTax, "", mode, "", "client:test", "req-2", {}}, *factory,
+                               [](store::Transaction* tx, const ImportReport&) {
+                                 return tx == nullptr ? Status()
+                                                      : UnavailableError("audit log unavailable");
+                               }),
+                StatusIs(StatusCode::kUnavailable))
+        << ImportModeName(mode);
+    ASSERT_OK_AND_ASSIGN(auto after, store_->History(kPerson1, kTax));
+    EXPECT_TRUE(after.empty()) << ImportModeName(mode);
+  }
+  ASSERT_OK_AND_ASSIGN(auto current, store_->Find(kPerson1, kTax));
+  ASSERT_EQ(current.size(), 1u);
+  EXPECT_EQ(current[0].values[3], "1000");
+}
+
 TEST_P(ReplicaStoreTest, IdempotencyKey) {
   const std::string file = kTaxHeader + TaxRow(1, 2026, "1");
   ASSERT_OK_AND_ASSIGN(ImportReport first, Import(file, ImportMode::kUpsert, "batch-0001"));
@@ -605,6 +825,11 @@ TEST_P(ReplicaStoreTest, NoImportedValueIsStoredInPlaintext) {
   file += marker_atena + TaxRow(1, 2024, marker_income).substr(15);
   ASSERT_OK_AND_ASSIGN(ImportReport r, Import(file));
   ASSERT_TRUE(r.committed);
+  // Imported again: the first versions go to replica_history, still sealed.
+  ASSERT_OK_AND_ASSIGN(ImportReport again, Import(file));
+  ASSERT_EQ(again.updated, 2);
+  ASSERT_OK_AND_ASSIGN(auto versions, store_->History(AtenaNo::Parse(marker_atena).value(), kTax));
+  ASSERT_EQ(versions.size(), 1u);
   std::string raw;
   if (GetParam() == store::Backend::kSqlite) {
     ASSERT_OK(db_->Close());
@@ -618,7 +843,7 @@ TEST_P(ReplicaStoreTest, NoImportedValueIsStoredInPlaintext) {
     ASSERT_GT(raw.size(), 1000u);
   } else {
     ASSERT_OK_AND_ASSIGN(auto tx, db_->BeginRead());
-    for (const char* table : {"replica_record", "replica_import"}) {
+    for (const char* table : {"replica_record", "replica_import", "replica_history"}) {
       ASSERT_OK_AND_ASSIGN(auto rows,
                            tx->Query(std::string("SELECT t::text FROM ") + table + " t"));
       for (const auto& row : rows) raw += store::testing::DecodeByteaRuns(*row.GetText(0));
