@@ -132,3 +132,19 @@ test('an approver first logs in with password, TOTP enrolment and a new password
   assert.equal(new URL(page.url()).pathname, '/console/login');
   assert.equal(await page.locator('nav').count(), 0);
 });
+
+test('English labels are one link away, and 日本語 brings the Japanese back', async () => {
+  const page = await newPage(browser);
+  await page.goto(`${server.url}/console/login`);
+  const english = await submit(page, page.getByRole('link', { name: 'English', exact: true }));
+  // Without a session the choice leads through the gate back to the login form, in English.
+  assert.equal(new URL(english.url()).pathname, '/console/login');
+  assert.equal(await page.locator('h1').innerText(), 'Log in（ログイン）');
+  for (const label of ['Organisation code (16 digits)', 'Login ID', 'Password']) {
+    assert.equal(await page.getByLabel(label, { exact: true }).count(), 1, label);
+  }
+  assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+  await submit(page, page.getByRole('link', { name: '日本語', exact: true }));
+  assert.equal(await page.locator('h1').innerText(), 'ログイン');
+  assert.equal(await page.getByLabel('機関コード（16桁）', { exact: true }).count(), 1);
+});
