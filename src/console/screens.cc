@@ -116,6 +116,18 @@ void HistorySection(Html& b, const layout::Catalogue* catalogue, const Caller& c
       .Close("section");
 }
 
+// The resident and TM a 表示 form names (atena_no, tm); nullopt when either is malformed.
+struct ResidentTm {
+  AtenaNo atena;
+  TmCode tm;
+};
+std::optional<ResidentTm> ResidentTmOf(const Form& form) {
+  Result<AtenaNo> atena = AtenaNo::Parse(FormValue(form, "atena_no"));
+  Result<TmCode> tm = TmCode::Parse(FormValue(form, "tm"));
+  if (!atena.ok() || !tm.ok()) return std::nullopt;
+  return ResidentTm{*std::move(atena), *std::move(tm)};
+}
+
 }  // namespace
 
 http::Response Console::Impl::Home(http::Request& req) {
@@ -398,11 +410,10 @@ http::Response Console::Impl::ReplicaShow(http::Request& req) {
   std::optional<Form> form = CheckedForm(req, &refusal);
   if (!form) return refusal;
   const Caller& caller = CallerOf(req);
-  Result<AtenaNo> atena = AtenaNo::Parse(FormValue(*form, "atena_no"));
-  Result<TmCode> tm = TmCode::Parse(FormValue(*form, "tm"));
-  if (!atena.ok() || !tm.ok()) {
-    return ErrorPage(&caller, 400, "副本", "送信された内容が不正です（atena_no, tm）。");
-  }
+  const std::optional<ResidentTm> asked = ResidentTmOf(*form);
+  if (!asked) return ErrorPage(&caller, 400, "副本", "送信された内容が不正です（atena_no, tm）。");
+  const AtenaNo* atena = &asked->atena;
+  const TmCode* tm = &asked->tm;
   Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   Result<std::vector<replica::Record>> records =
       store.ok() ? (*store)->Find(*atena, *tm) : store.status();
@@ -428,11 +439,12 @@ http::Response Console::Impl::ReplicaHistoryShow(http::Request& req) {
   std::optional<Form> form = CheckedForm(req, &refusal);
   if (!form) return refusal;
   const Caller& caller = CallerOf(req);
-  Result<AtenaNo> atena = AtenaNo::Parse(FormValue(*form, "atena_no"));
-  Result<TmCode> tm = TmCode::Parse(FormValue(*form, "tm"));
-  if (!atena.ok() || !tm.ok()) {
+  const std::optional<ResidentTm> asked = ResidentTmOf(*form);
+  if (!asked) {
     return ErrorPage(&caller, 400, "副本の履歴", "送信された内容が不正です（atena_no, tm）。");
   }
+  const AtenaNo* atena = &asked->atena;
+  const TmCode* tm = &asked->tm;
   Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   Result<std::vector<replica::RecordVersion>> versions =
       store.ok() ? (*store)->History(*atena, *tm) : store.status();

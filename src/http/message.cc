@@ -52,6 +52,38 @@ std::optional<std::string_view> Headers::Get(std::string_view name) const {
   return std::nullopt;
 }
 
+Status Request::ParseTarget() {
+  path.clear();
+  query.clear();
+  const std::string_view t = target;
+  const size_t q = t.find('?');
+  const std::string_view raw_path = t.substr(0, q);
+  Result<std::string> decoded = PercentDecode(raw_path, false);
+  if (!decoded.ok() || raw_path.empty() || raw_path.front() != '/') {
+    return InvalidArgumentError("malformed request target");
+  }
+  path = std::move(*decoded);
+  if (q != std::string_view::npos) {
+    std::string_view qs = t.substr(q + 1);
+    while (!qs.empty()) {
+      const size_t amp = qs.find('&');
+      const std::string_view pair = qs.substr(0, amp);
+      const size_t eq = pair.find('=');
+      Result<std::string> k = PercentDecode(pair.substr(0, eq), true);
+      Result<std::string> v =
+          PercentDecode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+      if (!k.ok() || !v.ok()) {
+        query.clear();
+        return InvalidArgumentError("malformed query string");
+      }
+      if (!k->empty()) query.emplace_back(std::move(*k), std::move(*v));
+      if (amp == std::string_view::npos) break;
+      qs.remove_prefix(amp + 1);
+    }
+  }
+  return Status();
+}
+
 std::optional<std::string_view> Request::Query(std::string_view name) const {
   return FindParam(query, name);
 }

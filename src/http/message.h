@@ -87,6 +87,13 @@ class Request {
   // Set by the route's gate (RouteOptions::gate), if any; null otherwise.
   std::shared_ptr<const Principal> principal;
 
+  // Sets `path` and `query` from `target`, percent-decoded (a '+' in the query is a space;
+  // parameters with an empty name are dropped). kInvalidArgument "malformed request target" (a
+  // path that is empty, not absolute or badly escaped: `path` and `query` left empty) or
+  // "malformed query string" (`query` left empty). The server calls it for every request; tests
+  // that hand requests to a Router call it too, so they see what the server would.
+  Status ParseTarget();
+
   // First query parameter / path parameter named `name`, or nullopt.
   std::optional<std::string_view> Query(std::string_view name) const;
   std::optional<std::string_view> PathParam(std::string_view name) const;

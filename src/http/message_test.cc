@@ -9,6 +9,7 @@ namespace chukan::http {
 namespace {
 
 using ::chukan::testing::StatusIs;
+using ::testing::HasSubstr;
 
 TEST(HeadersTest, CaseInsensitiveLookupFirstWins) {
   Headers h;
@@ -55,6 +56,26 @@ TEST(PercentDecodeTest, DecodesAndRejectsMalformed) {
   EXPECT_THAT(PercentDecode("%2", false), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(PercentDecode("%zz", false), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(PercentDecode("%00", false), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(RequestTest, ParseTargetDecodesThePathAndTheQuery) {
+  Request req(RequestId::Generate());
+  req.target = "/console/a%20b?atena_no=0001&q=x+y%21&=dropped&flag";
+  ASSERT_OK(req.ParseTarget());
+  EXPECT_EQ(req.path, "/console/a b");
+  ASSERT_EQ(req.query.size(), 3u);
+  EXPECT_EQ(req.Query("atena_no").value_or(""), "0001");
+  EXPECT_EQ(req.Query("q").value_or(""), "x y!");
+  EXPECT_EQ(req.Query("flag").value_or("-"), "");
+  req.target = "/ok?bad=%zz";
+  EXPECT_THAT(req.ParseTarget(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("malformed query string")));
+  EXPECT_EQ(req.path, "/ok");
+  EXPECT_TRUE(req.query.empty());
+  req.target = "relative";
+  EXPECT_THAT(req.ParseTarget(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("malformed request target")));
+  EXPECT_EQ(req.path, "");
 }
 
 }  // namespace

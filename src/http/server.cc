@@ -687,39 +687,11 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
     if (early.status == 0) {
       req.method = method;
       req.target.assign(hmsg.target().data(), hmsg.target().size());
-      std::string_view target = req.target;
-      size_t q = target.find('?');
-      raw_path = target.substr(0, q);
-      auto decoded = PercentDecode(raw_path, false);
-      if (!decoded.ok() || raw_path.empty() || raw_path.front() != '/') {
-        target_error =
-            Response::Error(400, "BAD_REQUEST", "malformed request target", req.request_id);
-      } else {
-        req.path = std::move(*decoded);
-        bool query_ok = true;
-        if (q != std::string_view::npos) {
-          std::string_view qs = target.substr(q + 1);
-          while (!qs.empty() && query_ok) {
-            size_t amp = qs.find('&');
-            std::string_view pair = qs.substr(0, amp);
-            size_t eq = pair.find('=');
-            auto k = PercentDecode(pair.substr(0, eq), true);
-            auto v = PercentDecode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
-            if (!k.ok() || !v.ok()) {
-              query_ok = false;
-            } else if (!k->empty()) {
-              req.query.emplace_back(std::move(*k), std::move(*v));
-            }
-            if (amp == std::string_view::npos) break;
-            qs.remove_prefix(amp + 1);
-          }
-        }
-        if (!query_ok) {
-          target_error =
-              Response::Error(400, "BAD_REQUEST", "malformed query string", req.request_id);
-        } else if (raw_path != "/healthz" && raw_path != "/metrics") {
-          match = router.Find(req.method, raw_path, params);
-        }
+      raw_path = std::string_view(req.target).substr(0, req.target.find('?'));
+      if (Status t = req.ParseTarget(); !t.ok()) {
+        target_error = Response::Error(400, "BAD_REQUEST", t.message(), req.request_id);
+      } else if (raw_path != "/healthz" && raw_path != "/metrics") {
+        match = router.Find(req.method, raw_path, params);
       }
       for (const auto& f : hmsg) {
         req.headers.Add(std::string_view(f.name_string().data(), f.name_string().size()),

@@ -44,19 +44,9 @@ class LinkageApiTest : public LinkageTestBase {
     http::Request req(RequestId::Generate());
     req.method = std::move(method);
     req.target = target;
-    const size_t q = target.find('?');
-    req.path = target.substr(0, q);
-    if (q != std::string::npos) {
-      std::string_view rest = std::string_view(target).substr(q + 1);
-      while (!rest.empty()) {
-        const size_t amp = rest.find('&');
-        const std::string_view pair = rest.substr(0, amp);
-        const size_t eq = pair.find('=');
-        req.query.emplace_back(
-            std::string(pair.substr(0, eq)),
-            eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1)));
-        rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-      }
+    // As the server parses it (percent-decoding included).
+    if (Status t = req.ParseTarget(); !t.ok()) {
+      return http::Response::Error(400, "BAD_REQUEST", t.message(), req.request_id);
     }
     if (!token.empty()) req.headers.Set("Authorization", "Bearer " + token);
     req.peer.address = "127.0.0.1";
