@@ -1,5 +1,8 @@
 #include "server/inquiries.h"
 
+#include <future>
+#include <memory>
+
 #include "crypto/aead.h"
 #include "crypto/hash.h"
 #include "crypto/sealed_box.h"
@@ -96,6 +99,12 @@ Inquiries::Inquiries(const LinkageEnv& env, Options options)
 Inquiries::~Inquiries() = default;
 
 Result<InquiryView> Inquiries::Create(const TenantId& tenant, const InquiryInput& in) {
+  ASSIGN_OR_RETURN(PendingInquiry pending, StartCreate(tenant, in));
+  return pending();
+}
+
+Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
+                                                         const InquiryInput& in) {
   RETURN_IF_ERROR(env_.NeedHub());
   RETURN_IF_ERROR(linkage::CheckQuery(in.query));
   RETURN_IF_ERROR(CheckRequester(in));
@@ -134,7 +143,7 @@ Result<InquiryView> Inquiries::Create(const TenantId& tenant, const InquiryInput
   for (const auto& [key, value] : in.query) request_text += "|" + key + "=" + value;
   const std::string request_hash =
       crypto::ToHex(crypto::Blake2bKeyed(st->index_key, crypto::AsBytes(request_text), 16));
-  auto same_request = [&](const IdempotentInquiry& prev) -> Status {
+  auto same_request = [request_hash](const IdempotentInquiry& prev) -> Status {
     if (prev.request_hash && *prev.request_hash != request_hash) {
       return AlreadyExistsError(
           "IDEMPOTENCY_KEY_REUSED: this idempotency key was used for a different inquiry");
@@ -150,7 +159,9 @@ Result<InquiryView> Inquiries::Create(const TenantId& tenant, const InquiryInput
       if (prev) {
         RETURN_IF_ERROR(same_request(*prev));
         RETURN_IF_ERROR(tx->Commit());
-        return Get(tenant, prev->inquiry_id);
+        ASSIGN_OR_RETURN(InquiryView first, Get(tenant, prev->inquiry_id));
+        return PendingInquiry(
+            [first = std::move(first)]() -> Result<InquiryView> { return first; });
       }
     }
     ASSIGN_OR_RETURN(std::optional<std::string> code, SubjectCodes::FindCode(*tx, index));
@@ -193,43 +204,56 @@ Result<InquiryView> Inquiries::Create(const TenantId& tenant, const InquiryInput
   row.request_hash = request_hash;
   const std::string target =
       "inquiry " + id + " " + in.procedure.str() + " " + in.tm.str() + " → " + in.provider.str();
-  Status s = st->Commit([&](store::Transaction& tx) -> Status {
-    RETURN_IF_ERROR(InsertInquiry(tx, row));
-    RETURN_IF_ERROR(
-        env_.outbox.Enqueue(tx, kTopicPermitRequest, id, crypto::ToBytes(id), env_.clock.Now()));
+  // Started now, waited for by the caller: a batch starts many before it waits for any, so
+  // they share durable commits. The write owns what it needs (it may run after this returns).
+  auto shared_row = std::make_shared<const NewInquiry>(std::move(row));
+  const std::string client = in.client;
+  std::future<Status> committed = st->Submit([this, shared_row, tenant, target, client,
+                                              st_raw = st.get()](store::Transaction& tx) -> Status {
+    const NewInquiry& r = *shared_row;
+    RETURN_IF_ERROR(InsertInquiry(tx, r));
+    RETURN_IF_ERROR(env_.outbox.Enqueue(tx, kTopicPermitRequest, r.inquiry_id,
+                                        crypto::ToBytes(r.inquiry_id), env_.clock.Now()));
     // The audit entry commits with the inquiry (one durable commit, not two).
-    return st->audit
-        ->Append(tx, {tenant.str(), "client:" + in.client, "inquiry.create", target, "ok", ""})
+    return st_raw->audit
+        ->Append(tx, {tenant.str(), "client:" + client, "inquiry.create", target, "ok", ""})
         .status();
   });
-  if (s.code() == StatusCode::kAlreadyExists && !in.idempotency_key.empty()) {
-    // The same key raced in twice: answer with the one that was stored.
-    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
-    ASSIGN_OR_RETURN(std::optional<IdempotentInquiry> prev,
-                     FindInquiryByKey(*tx, in.idempotency_key));
-    if (prev) {
-      RETURN_IF_ERROR(same_request(*prev));
-      return Get(tenant, prev->inquiry_id);
+  auto wait = std::make_shared<std::future<Status>>(std::move(committed));
+  return PendingInquiry([this, st, wait, shared_row, tenant, target, client,
+                         same_request = std::function<Status(const IdempotentInquiry&)>(
+                             same_request)]() -> Result<InquiryView> {
+    const NewInquiry& stored = *shared_row;
+    Status s = wait->get();
+    if (s.code() == StatusCode::kAlreadyExists && !stored.idempotency_key.empty()) {
+      // The same key raced in twice: answer with the one that was stored.
+      ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+      ASSIGN_OR_RETURN(std::optional<IdempotentInquiry> prev,
+                       FindInquiryByKey(*tx, stored.idempotency_key));
+      if (prev) {
+        RETURN_IF_ERROR(same_request(*prev));
+        return Get(tenant, prev->inquiry_id);
+      }
     }
-  }
-  if (!s.ok()) {
-    AuditLinkage(*st, "client:" + in.client, "inquiry.create", target, AuditOutcome(s));
-    return s;
-  }
-  // The inquiry as stored, not re-read: the sender may already have moved it on.
-  InquiryView v;
-  v.inquiry_id = id;
-  v.state = std::string(InquiryStateName(InquiryState::kAccepted));
-  v.provider = row.provider;
-  v.procedure = row.procedure;
-  v.tm = row.tm;
-  v.layout_version = row.layout_version;
-  v.department = row.department;
-  v.user_id = row.user_id;
-  v.created_at_us = row.created_at_us;
-  v.expires_at_us = row.expires_at_us;
-  env_.notify();
-  return v;
+    if (!s.ok()) {
+      AuditLinkage(*st, "client:" + client, "inquiry.create", target, AuditOutcome(s));
+      return s;
+    }
+    // The inquiry as stored, not re-read: the sender may already have moved it on.
+    InquiryView v;
+    v.inquiry_id = stored.inquiry_id;
+    v.state = std::string(InquiryStateName(InquiryState::kAccepted));
+    v.provider = stored.provider;
+    v.procedure = stored.procedure;
+    v.tm = stored.tm;
+    v.layout_version = stored.layout_version;
+    v.department = stored.department;
+    v.user_id = stored.user_id;
+    v.created_at_us = stored.created_at_us;
+    v.expires_at_us = stored.expires_at_us;
+    env_.notify();
+    return v;
+  });
 }
 
 Result<InquiryView> Inquiries::Get(const TenantId& tenant, const std::string& inquiry_id) {

@@ -61,6 +61,12 @@ class Inquiries {
   // (unknown TM, version or procedure), kInvalidArgument (bad query, key or timeout),
   // kAlreadyExists IDEMPOTENCY_KEY_REUSED (the key was used for a different inquiry).
   Result<InquiryView> Create(const TenantId& tenant, const InquiryInput& input);
+  // Create in two halves: the checks and the start of the durable write now (errors as
+  // Create's, except those of the write), and a call that waits for the commit and returns the
+  // inquiry (or the write's error). A batch starts many before it waits for any, so they share
+  // commits. The pending call may be made on any thread, once.
+  using PendingInquiry = std::function<Result<InquiryView>()>;
+  Result<PendingInquiry> StartCreate(const TenantId& tenant, const InquiryInput& input);
   // The inquiry with its unsealed result. kNotFound for an id of another tenant or none.
   Result<InquiryView> Get(const TenantId& tenant, const std::string& inquiry_id);
   // A long poll: calls `done` once, on one of the waiters' threads, with Get's answer as soon

@@ -58,8 +58,34 @@ CREATE TABLE provisions (
 CREATE INDEX provisions_state ON provisions (state, received_at_us);
 )sql";
 
-std::string PostgresV1() {
-  std::string s(kSqliteV1);
+// The batch inquiry files and what became of each line (batch_table.h). A line's text holds the
+// resident's 宛名番号: sealed with the tenant's data key.
+constexpr std::string_view kSqliteBatches = R"sql(
+CREATE TABLE inquiry_batches (
+  batch_id TEXT PRIMARY KEY,
+  file_key TEXT NOT NULL UNIQUE,
+  file_name TEXT NOT NULL,
+  client TEXT NOT NULL,
+  charset TEXT NOT NULL,
+  lines INTEGER NOT NULL,
+  created_at_us INTEGER NOT NULL
+);
+CREATE INDEX inquiry_batches_created ON inquiry_batches (created_at_us);
+CREATE TABLE inquiry_batch_lines (
+  batch_id TEXT NOT NULL,
+  line INTEGER NOT NULL,
+  text_sealed BLOB NOT NULL,
+  outcome TEXT NOT NULL,
+  inquiry_id TEXT,
+  duplicate_of INTEGER NOT NULL,
+  error_field TEXT NOT NULL,
+  error_reason TEXT NOT NULL,
+  PRIMARY KEY (batch_id, line)
+);
+)sql";
+
+std::string ForPostgres(std::string_view sqlite) {
+  std::string s(sqlite);
   for (size_t p = s.find("INTEGER"); p != std::string::npos; p = s.find("INTEGER", p + 6)) {
     s.replace(p, 7, "BIGINT");
   }
@@ -73,7 +99,7 @@ std::string PostgresV1() {
 
 const std::vector<store::Migration>& LinkageMigrations() {
   static const auto* m = new std::vector<store::Migration>{
-      {1, "subject codes, inquiries, provisions", std::string(kSqliteV1), PostgresV1()},
+      {1, "subject codes, inquiries, provisions", std::string(kSqliteV1), ForPostgres(kSqliteV1)},
       // What an idempotency key was first used for, so a different request under it is refused.
       {2, "inquiries.request_hash", "ALTER TABLE inquiries ADD COLUMN request_hash TEXT;",
        "ALTER TABLE inquiries ADD COLUMN request_hash TEXT;"},
@@ -98,7 +124,9 @@ const std::vector<store::Migration>& LinkageMigrations() {
        "ALTER TABLE inquiries ADD COLUMN department TEXT;"
        "ALTER TABLE inquiries ADD COLUMN user_id TEXT;",
        "ALTER TABLE inquiries ADD COLUMN department TEXT;"
-       "ALTER TABLE inquiries ADD COLUMN user_id TEXT;"}};
+       "ALTER TABLE inquiries ADD COLUMN user_id TEXT;"},
+      {6, "inquiry_batches, inquiry_batch_lines", std::string(kSqliteBatches),
+       ForPostgres(kSqliteBatches)}};
   return *m;
 }
 

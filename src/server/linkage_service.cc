@@ -3,6 +3,7 @@
 #include "server/linkage_service.h"
 
 #include "common/log.h"
+#include "server/batch_table.h"
 
 namespace chukan::server {
 
@@ -55,6 +56,11 @@ Result<SubjectCode> LinkageService::RegisterCode(const TenantId& tenant, const A
 
 Result<InquiryView> LinkageService::CreateInquiry(const TenantId& tenant, const InquiryInput& in) {
   return inquiries_.Create(tenant, in);
+}
+
+Result<LinkageService::PendingInquiry> LinkageService::StartCreateInquiry(const TenantId& tenant,
+                                                                          const InquiryInput& in) {
+  return inquiries_.StartCreate(tenant, in);
 }
 
 Result<InquiryView> LinkageService::GetInquiry(const TenantId& tenant,
@@ -113,20 +119,29 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
   const int64_t now = env_.NowUs();
   const int64_t cutoff = now - options_.result_days * int64_t{86'400} * 1'000'000;
+  // A batch file is kept while its lines' results may be: every inquiry of a batch ended by its
+  // creation plus the longest timeout, and its result went `result_days` after that.
+  const int64_t batch_cutoff =
+      cutoff -
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.inquiry_timeout).count();
   LinkageSweep out;
   // Read first: most sweeps find nothing, and then no write transaction is made.
   {
     ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
     ASSIGN_OR_RETURN(bool due, InquiriesDue(*tx, now, cutoff));
     ASSIGN_OR_RETURN(bool stale, ApprovalsDue(*tx, now));
+    ASSIGN_OR_RETURN(bool batches, BatchesDue(*tx, batch_cutoff));
     RETURN_IF_ERROR(tx->Commit());
-    if (!due && !stale) return out;
+    if (!due && !stale && !batches) return out;
   }
   int64_t approvals_expired = 0;
   RETURN_IF_ERROR(st->Commit([&](store::Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(approvals_expired, ExpireApprovals(tx, now));
     ASSIGN_OR_RETURN(out.expired, ExpireInquiries(tx, now));
     ASSIGN_OR_RETURN(out.results_deleted, DeleteInquiryResults(tx, cutoff));
+    // A few at a time (up to 100,000 lines each): a backlog drains over a few sweeps without
+    // holding the tenant's writes up.
+    ASSIGN_OR_RETURN(out.batches_deleted, DeleteBatches(tx, batch_cutoff, 4));
     return Status();
   }));
   if (out.expired > 0) {
@@ -137,6 +152,10 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
     AuditLinkage(*st, "system", "approval.expire",
                  std::to_string(approvals_expired) + " undecided provisions whose permits expired",
                  "ok");
+  }
+  if (out.batches_deleted > 0) {
+    AuditLinkage(*st, "system", "batch.delete",
+                 std::to_string(out.batches_deleted) + " batch files past retention", "ok");
   }
   if (out.results_deleted > 0) {
     AuditLinkage(*st, "system", "result.delete",

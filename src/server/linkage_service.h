@@ -51,6 +51,7 @@ namespace chukan::server {
 struct LinkageSweep {
   int64_t expired = 0;          // inquiries that ran out of time
   int64_t results_deleted = 0;  // results past retention
+  int64_t batches_deleted = 0;  // batch files (their lines) past retention
 };
 
 class LinkageService {
@@ -81,6 +82,10 @@ class LinkageService {
   // for the atena_no: register it first), kNotFound (unknown TM or version),
   // kInvalidArgument (bad query).
   Result<InquiryView> CreateInquiry(const TenantId& tenant, const InquiryInput& input);
+  // The same in two halves (Inquiries::StartCreate): many started before any is waited for
+  // share durable commits (the batch file).
+  using PendingInquiry = Inquiries::PendingInquiry;
+  Result<PendingInquiry> StartCreateInquiry(const TenantId& tenant, const InquiryInput& input);
   // kNotFound for an id of another tenant or none.
   Result<InquiryView> GetInquiry(const TenantId& tenant, const std::string& inquiry_id);
   // A long poll, so that existing systems need not poll in a loop: calls `done` once, on one

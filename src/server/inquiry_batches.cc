@@ -1,0 +1,144 @@
+#include "server/inquiry_batches.h"
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <utility>
+
+#include "crypto/aead.h"
+#include "server/inquiry_state.h"
+#include "server/linkage_env.h"
+
+namespace chukan::server {
+namespace {
+
+// Bound to the tenant, the batch and the line: a sealed line moved to another row does not open.
+crypto::Bytes LineAad(const TenantId& tenant, const std::string& batch_id, int64_t line) {
+  return LinkageAad("batch-line", tenant, batch_id + ":" + std::to_string(line));
+}
+
+bool StillOpen(const InquiryView& v) {
+  std::optional<InquiryState> s = ParseInquiryState(v.state);
+  return s && IsOpen(*s);
+}
+
+}  // namespace
+
+Result<BatchRun> RunInquiryBatch(LinkageService& linkage, const TenantId& tenant,
+                                 BatchHeader header, std::vector<BatchLinePlan> plans,
+                                 size_t max_in_flight) {
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, linkage.State(tenant));
+  if (max_in_flight == 0) max_in_flight = 1;
+  // The same file again keeps its first id (the lines are sealed under it).
+  {
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+    ASSIGN_OR_RETURN(std::optional<BatchHeader> existing, FindBatchByFileKey(*tx, header.file_key));
+    RETURN_IF_ERROR(tx->Commit());
+    if (existing) header.batch_id = existing->batch_id;
+  }
+  BatchRun run;
+  run.batch_id = header.batch_id;
+  run.lines.resize(plans.size());
+  // Started in windows, each waited for in order: the inquiries of a window share commits.
+  std::map<std::string, int64_t> first_line_of;  // text → line (duplicates)
+  std::deque<std::pair<size_t, LinkageService::PendingInquiry>> in_flight;
+  auto finish_one = [&]() {
+    auto [index, pending] = std::move(in_flight.front());
+    in_flight.pop_front();
+    BatchLineResult& r = run.lines[index];
+    Result<InquiryView> v = pending();
+    if (v.ok()) {
+      r.outcome = BatchLineOutcome::kInquiry;
+      r.inquiry = std::move(*v);
+    } else {
+      r.outcome = BatchLineOutcome::kRefused;
+      r.error_reason = std::string(v.status().message());
+    }
+  };
+  for (size_t i = 0; i < plans.size(); ++i) {
+    BatchLinePlan& p = plans[i];
+    BatchLineResult& r = run.lines[i];
+    r.line = p.line;
+    auto [it, first] = first_line_of.emplace(p.text, p.line);
+    if (!first) {
+      r.outcome = BatchLineOutcome::kDuplicate;
+      r.duplicate_of = it->second;
+      continue;
+    }
+    if (!p.input) {
+      r.outcome = BatchLineOutcome::kRefused;
+      r.error_field = p.error_field;
+      r.error_reason = p.error_reason;
+      continue;
+    }
+    Result<LinkageService::PendingInquiry> started = linkage.StartCreateInquiry(tenant, *p.input);
+    if (!started.ok()) {
+      r.outcome = BatchLineOutcome::kRefused;
+      r.error_reason = std::string(started.status().message());
+      continue;
+    }
+    in_flight.emplace_back(i, std::move(*started));
+    if (in_flight.size() >= max_in_flight) finish_one();
+  }
+  while (!in_flight.empty()) finish_one();
+
+  // The batch, each line sealed under the batch's id.
+  std::vector<BatchLineRow> rows;
+  rows.reserve(plans.size());
+  for (size_t i = 0; i < plans.size(); ++i) {
+    const BatchLineResult& r = run.lines[i];
+    BatchLineRow row;
+    row.line = r.line;
+    ASSIGN_OR_RETURN(row.text_sealed, crypto::Encrypt(st->data_key, crypto::AsBytes(plans[i].text),
+                                                      LineAad(tenant, header.batch_id, r.line)));
+    row.outcome = r.outcome;
+    if (r.inquiry) row.inquiry_id = r.inquiry->inquiry_id;
+    row.duplicate_of = r.duplicate_of;
+    row.error_field = r.error_field;
+    row.error_reason = r.error_reason;
+    rows.push_back(std::move(row));
+  }
+  std::string stored_id;
+  RETURN_IF_ERROR(st->Commit([&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(stored_id, UpsertBatch(tx, header, rows));
+    return Status();
+  }));
+  return run;
+}
+
+Result<BatchNow> ReadInquiryBatch(LinkageService& linkage, const TenantId& tenant,
+                                  const std::string& batch_id) {
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, linkage.State(tenant));
+  BatchNow now;
+  std::vector<BatchLineRow> rows;
+  {
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+    ASSIGN_OR_RETURN(std::optional<BatchHeader> h, ReadBatch(*tx, batch_id));
+    if (!h) return NotFoundError("no such batch");
+    now.header = std::move(*h);
+    ASSIGN_OR_RETURN(rows, ReadBatchLines(*tx, batch_id));
+    RETURN_IF_ERROR(tx->Commit());
+  }
+  now.lines.reserve(rows.size());
+  for (BatchLineRow& row : rows) {
+    BatchLineNow l;
+    l.line = row.line;
+    ASSIGN_OR_RETURN(
+        crypto::SecretBytes text,
+        crypto::Decrypt(st->data_key, row.text_sealed, LineAad(tenant, batch_id, row.line)));
+    l.text = std::string(text.AsStringView());
+    l.outcome = row.outcome;
+    l.duplicate_of = row.duplicate_of;
+    l.error_field = std::move(row.error_field);
+    l.error_reason = std::move(row.error_reason);
+    if (row.outcome == BatchLineOutcome::kInquiry) {
+      ASSIGN_OR_RETURN(InquiryView v, linkage.GetInquiry(tenant, row.inquiry_id));
+      if (StillOpen(v)) ++now.open;
+      l.inquiry = std::move(v);
+    }
+    now.lines.push_back(std::move(l));
+  }
+  return now;
+}
+
+}  // namespace chukan::server
