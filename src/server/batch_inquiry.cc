@@ -15,7 +15,7 @@ constexpr std::string_view kRecordField = "レコード (record)";
 
 struct FieldSpec {
   std::string_view name;
-  size_t width;
+  size_t width;  // the most characters a value may have
 };
 
 enum Field : size_t {
@@ -29,9 +29,8 @@ enum Field : size_t {
   kNonDisclosure,
   kJm,
   kJt,
-  kDelegator1,
-  kDelegator2,
-  kDelegator3,
+  kInquirerDelegator,
+  kProviderDelegator,
   kProvider,
   kTm,
   kConditionKind,
@@ -41,22 +40,21 @@ enum Field : size_t {
 };
 
 constexpr std::array<FieldSpec, kBatchFieldCount> kFields = {{
-    {"番号体系 (numbering scheme)", 1},
+    {"番号体系 (numbering scheme)", 2},
     {"宛名番号 (business number)", 15},
     {"統合宛名番号 (atena_no)", 15},
-    {"照会依頼日時 (requested at)", 14},
-    {"部署コード (department)", 10},
-    {"ユーザーID (user id)", 20},
-    {"照会者機関コード (inquirer)", 16},
-    {"不開示コード (non-disclosure)", 1},
+    {"照会依頼日時 (requested at)", 17},
+    {"情報照会者部署コード (department)", 20},
+    {"情報照会者ユーザーID (user id)", 20},
+    {"情報照会者機関コード (inquirer)", 16},
+    {"照会側不開示コード (non-disclosure)", 1},
     {"事務コード (affair)", 16},
-    {"事務手続コード (procedure)", 16},
-    {"委任元機関コード1 (delegator 1)", 16},
-    {"委任元機関コード2 (delegator 2)", 16},
-    {"委任元機関コード3 (delegator 3)", 16},
-    {"提供者機関コード (provider)", 16},
+    {"事務手続きコード (procedure)", 16},
+    {"情報照会者機関コード（委任元） (inquirer's delegator)", 16},
+    {"情報提供者機関コード（委任元） (provider's delegator)", 16},
+    {"情報提供者機関コード (provider)", 16},
     {"特定個人情報名コード (information name)", 16},
-    {"照会条件区分 (condition kind)", 2},
+    {"照会条件区分 (condition kind)", 1},
     {"照会年度区分 (fiscal-year kind)", 1},
     {"照会開始日付 (from)", 8},
     {"照会終了日付 (to)", 8},
@@ -69,7 +67,7 @@ constexpr size_t TotalWidth() {
 }
 static_assert(TotalWidth() == kBatchLineWidth);
 
-constexpr std::array<std::string_view, 4> kConditionKinds = {"00", "01", "02", "03"};
+constexpr std::array<std::string_view, 3> kConditionKinds = {"0", "1", "2"};
 constexpr std::array<std::string_view, 3> kYearKinds = {"0", "1", "2"};
 
 // Code points in `s`, which is valid UTF-8.
@@ -78,8 +76,10 @@ size_t CountChars(std::string_view s) {
       s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
-bool IsBlank(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' '; });
+// `s` without its trailing spaces (the padding); empty for an empty or blank field.
+std::string_view Trimmed(std::string_view s) {
+  const size_t last = s.find_last_not_of(' ');
+  return last == std::string_view::npos ? std::string_view() : s.substr(0, last + 1);
 }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -193,8 +193,22 @@ class LineParser {
  public:
   LineParser(int64_t line, std::vector<BatchLineError>& errors) : line_(line), errors_(errors) {}
 
-  // Appends the inquiry to `out` if the line is valid, otherwise its errors to `errors`.
+  // Appends the inquiry to `out` if the line is valid, otherwise its errors to `errors` (in
+  // field order).
   void Parse(std::string_view text, bool check_utf8, std::vector<BatchInquiry>& out) {
+    const size_t first = errors_.size();
+    ParseFields(text, check_utf8, out);
+    std::vector<std::pair<size_t, BatchLineError>> mine;
+    for (size_t i = first; i < errors_.size(); ++i) {
+      mine.emplace_back(ranks_[i - first], std::move(errors_[i]));
+    }
+    std::stable_sort(mine.begin(), mine.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (size_t i = first; i < errors_.size(); ++i) errors_[i] = std::move(mine[i - first].second);
+  }
+
+ private:
+  void ParseFields(std::string_view text, bool check_utf8, std::vector<BatchInquiry>& out) {
     if (text.empty()) return Fail(kRecordField, "empty line");
     if (check_utf8 && !IsValidUtf8(text)) return Fail(kRecordField, "invalid UTF-8");
 
@@ -216,61 +230,46 @@ class LineParser {
                                     std::to_string(count));
     }
 
+    // Widths are maxima: a tool may pad a field to its width or leave the padding out.
     std::array<bool, kBatchFieldCount> width_ok{};
     for (size_t i = 0; i < kBatchFieldCount; ++i) {
       const size_t chars = CountChars(f[i]);
-      width_ok[i] = chars == kFields[i].width;
+      width_ok[i] = chars <= kFields[i].width;
       if (!width_ok[i]) {
-        Fail(i, "width " + std::to_string(kFields[i].width) + " expected, got " +
-                    std::to_string(chars) + " characters");
+        Fail(i, "at most " + std::to_string(kFields[i].width) + " characters expected, got " +
+                    std::to_string(chars));
       }
     }
     auto ok = [&](size_t i) { return width_ok[i]; };
 
-    // 番号体系 and the two numbers.
-    std::optional<NumberingScheme> scheme;
+    std::optional<std::string> scheme;
     if (ok(kScheme)) {
-      if (f[kScheme] == "1") {
-        scheme = NumberingScheme::kBusinessNo;
-      } else if (f[kScheme] == "2") {
-        scheme = NumberingScheme::kAtenaNo;
+      if (f[kScheme].size() == 2 && AllDigits(f[kScheme]) && f[kScheme] != "00") {
+        scheme = std::string(f[kScheme]);
       } else {
-        Fail(kScheme, "must be \"1\" (宛名番号) or \"2\" (統合宛名番号)");
+        Fail(kScheme, "must be two digits, 01-99 (01: 宛名番号)");
       }
     }
     std::optional<std::string> business_no;
-    bool business_no_ok = false;
     if (ok(kBusinessNo)) {
-      const std::string_view v = f[kBusinessNo];
-      const std::string_view digits = v.substr(0, v.find(' '));
-      if (IsBlank(v)) {
-        business_no_ok = true;
-      } else if (digits.empty()) {
-        Fail(kBusinessNo, "must be left-aligned (padding spaces go on the right)");
-      } else if (!AllDigits(digits) || !IsBlank(v.substr(digits.size()))) {
-        Fail(kBusinessNo, "must be 1-15 digits followed by spaces");
+      const std::string_view v = Trimmed(f[kBusinessNo]);
+      if (v.empty()) {
+        Fail(kBusinessNo, "required, but empty or blank");
+      } else if (f[kBusinessNo].front() == ' ' || !AllDigits(v)) {
+        Fail(kBusinessNo, "must be 1-15 digits (left-padded with 0)");
       } else {
-        business_no = std::string(digits);
-        business_no_ok = true;
+        business_no = std::string(15 - v.size(), '0') + std::string(v);
       }
     }
-    std::optional<AtenaNo> atena_no;
-    bool atena_no_ok = false;
+    std::optional<std::optional<AtenaNo>> atena_no;
     if (ok(kAtenaNo)) {
-      if (IsBlank(f[kAtenaNo])) {
-        atena_no_ok = true;
+      if (Trimmed(f[kAtenaNo]).empty()) {
+        atena_no.emplace();
       } else if (Result<AtenaNo> a = AtenaNo::Parse(f[kAtenaNo]); a.ok()) {
-        atena_no = *a;
-        atena_no_ok = true;
+        atena_no.emplace(*std::move(a));
       } else {
-        Fail(kAtenaNo, "must be 15 digits or blank");
+        Fail(kAtenaNo, "must be 15 digits, or empty");
       }
-    }
-    if (scheme == NumberingScheme::kBusinessNo) {
-      if (business_no_ok && !business_no) Fail(kBusinessNo, "required when 番号体系 is \"1\"");
-      if (atena_no_ok && atena_no) Fail(kAtenaNo, "must be blank when 番号体系 is \"1\"");
-    } else if (scheme == NumberingScheme::kAtenaNo) {
-      if (atena_no_ok && !atena_no) Fail(kAtenaNo, "required when 番号体系 is \"2\"");
     }
 
     std::optional<TimePoint> requested_at;
@@ -278,11 +277,11 @@ class LineParser {
 
     std::optional<std::string> department;
     if (ok(kDepartment)) {
-      department = ParseLeftAligned(kDepartment, f[kDepartment], IsAlnum, "A-Z a-z 0-9");
+      department = ParseLeftAligned(kDepartment, f[kDepartment], IsAlnum, "A-Z a-z 0-9", true);
     }
     std::optional<std::string> user_id;
     if (ok(kUserId)) {
-      user_id = ParseLeftAligned(kUserId, f[kUserId], IsUserIdChar, "A-Z a-z 0-9 . _ @ -");
+      user_id = ParseLeftAligned(kUserId, f[kUserId], IsUserIdChar, "A-Z a-z 0-9 . _ @ -", false);
     }
 
     std::optional<OrgCode> inquirer;
@@ -302,24 +301,39 @@ class LineParser {
     std::optional<JtCode> jt;
     if (ok(kJt)) jt = ParseCode<JtCode>(kJt, f[kJt], "\"JT\" + 14 digits");
 
-    std::vector<OrgCode> delegators;
-    std::array<size_t, 3> delegator_field{};  // which field each of `delegators` came from
-    for (size_t i = kDelegator1; i <= kDelegator3; ++i) {
-      if (!ok(i) || IsBlank(f[i])) continue;
-      std::optional<OrgCode> d = ParseCode<OrgCode>(i, f[i], "16 digits or blank");
-      if (!d) continue;
-      const auto same = std::find(delegators.begin(), delegators.end(), *d);
-      if (same != delegators.end()) {
-        Fail(i, "same organisation as " +
-                    std::string(kFields[delegator_field[same - delegators.begin()]].name));
-        continue;
-      }
-      delegator_field[delegators.size()] = i;
-      delegators.push_back(*std::move(d));
+    // The delegators: nullopt outside = invalid; nullopt inside = not given.
+    std::optional<std::optional<OrgCode>> inquirer_delegator;
+    if (ok(kInquirerDelegator)) {
+      inquirer_delegator = ParseOptionalOrg(kInquirerDelegator, f[kInquirerDelegator]);
+    }
+    std::optional<std::optional<OrgCode>> provider_delegator;
+    if (ok(kProviderDelegator)) {
+      provider_delegator = ParseOptionalOrg(kProviderDelegator, f[kProviderDelegator]);
     }
 
     std::optional<OrgCode> provider;
-    if (ok(kProvider)) provider = ParseCode<OrgCode>(kProvider, f[kProvider], "16 digits");
+    std::string provider_local_gov;
+    if (ok(kProvider)) {
+      const std::string_view v = f[kProvider];
+      const std::string_view digits = Trimmed(v);
+      if (digits.empty()) {
+        Fail(kProvider, "required, but empty or blank");
+      } else if (v.front() == ' ' || !AllDigits(digits) ||
+                 (digits.size() != 16 && digits.size() != 5 && digits.size() != 6)) {
+        Fail(kProvider,
+             "must be a 16-digit 機関コード, or a 5- or 6-digit 地方公共団体コード padded with "
+             "spaces");
+      } else if (digits.size() == 16) {
+        Result<OrgCode> org = OrgCode::Parse(digits);
+        if (org.ok()) {
+          provider = *std::move(org);
+        } else {
+          Fail(kProvider, "must be 16 digits");
+        }
+      } else {
+        provider_local_gov = std::string(digits);
+      }
+    }
     std::optional<TmCode> tm;
     if (ok(kTm)) tm = ParseCode<TmCode>(kTm, f[kTm], "\"TM\" + 14 digits");
 
@@ -330,14 +344,14 @@ class LineParser {
     std::optional<std::string> year_kind;
     if (ok(kYearKind)) year_kind = ParseCodeList(kYearKind, f[kYearKind], kYearKinds);
 
-    // Dates: nullopt outside = invalid; nullopt inside = blank.
+    // Dates: nullopt outside = invalid; nullopt inside = empty or blank.
     std::optional<std::optional<layout::Date>> from;
     if (ok(kFrom)) from = ParseOptionalDate(kFrom, f[kFrom]);
     std::optional<std::optional<layout::Date>> to;
     if (ok(kTo)) to = ParseOptionalDate(kTo, f[kTo]);
     if (year_kind == "0") {
-      if (from && *from) Fail(kFrom, "must be blank when 照会年度区分 is \"0\"");
-      if (to && *to) Fail(kTo, "must be blank when 照会年度区分 is \"0\"");
+      if (from && *from) Fail(kFrom, "must be empty when 照会年度区分 is \"0\"");
+      if (to && *to) Fail(kTo, "must be empty when 照会年度区分 is \"0\"");
     } else if (year_kind == "1") {
       if (from && !*from) Fail(kFrom, "required when 照会年度区分 is \"1\"");
     } else if (year_kind == "2") {
@@ -350,11 +364,12 @@ class LineParser {
 
     if (failed_) return;
     // Every field parsed (a field that failed set failed_), so the optionals are engaged.
-    out.push_back(BatchInquiry{
+    BatchInquiry b{
         .line = line_,
-        .scheme = *scheme,
-        .business_no = std::move(business_no),
-        .atena_no = std::move(atena_no),
+        .fields = {},
+        .scheme = *std::move(scheme),
+        .business_no = *std::move(business_no),
+        .atena_no = *std::move(atena_no),
         .requested_at = *requested_at,
         .department = *std::move(department),
         .user_id = *std::move(user_id),
@@ -362,27 +377,34 @@ class LineParser {
         .non_disclosure = *non_disclosure,
         .jm = *std::move(jm),
         .jt = *std::move(jt),
-        .delegators = std::move(delegators),
-        .provider = *std::move(provider),
+        .inquirer_delegator = *std::move(inquirer_delegator),
+        .provider_delegator = *std::move(provider_delegator),
+        .provider = std::move(provider),
+        .provider_local_gov = std::move(provider_local_gov),
         .tm = *std::move(tm),
         .condition_kind = *std::move(condition_kind),
         .year_kind = *std::move(year_kind),
         .from = *from,
         .to = *to,
-    });
+    };
+    b.fields.reserve(kBatchFieldCount);
+    for (std::string_view v : f) b.fields.emplace_back(v);
+    out.push_back(std::move(b));
   }
 
- private:
-  void Fail(std::string_view field, std::string reason) {
+  void Fail(std::string_view field, std::string reason, size_t rank = 0) {
     failed_ = true;
     errors_.push_back({line_, std::string(field), std::move(reason)});
+    ranks_.push_back(rank);
   }
-  void Fail(size_t field, std::string reason) { Fail(kFields[field].name, std::move(reason)); }
+  void Fail(size_t field, std::string reason) {
+    Fail(kFields[field].name, std::move(reason), field);
+  }
 
-  // YYYYMMDDhhmmss in JST, a real date and time.
+  // YYYYMMDDhhmmssSSS in JST, a real date and time.
   std::optional<TimePoint> ParseDateTime(std::string_view v) {
-    if (!AllDigits(v)) {
-      Fail(kRequestedAt, "must be YYYYMMDDhhmmss (14 digits)");
+    if (v.size() != 17 || !AllDigits(v)) {
+      Fail(kRequestedAt, "must be YYYYMMDDhhmmssSSS (17 digits)");
       return std::nullopt;
     }
     const std::optional<layout::Date> date = layout::Date::FromYmd(
@@ -390,6 +412,7 @@ class LineParser {
     const int hour = Number(v.substr(8, 2));
     const int minute = Number(v.substr(10, 2));
     const int second = Number(v.substr(12, 2));
+    const int milli = Number(v.substr(14, 3));
     if (!date) {
       Fail(kRequestedAt, "not a real date");
       return std::nullopt;
@@ -401,22 +424,23 @@ class LineParser {
     using namespace std::chrono;
     const sys_days d = year_month_day{year{date->year}, month{static_cast<unsigned>(date->month)},
                                       day{static_cast<unsigned>(date->day)}};
-    return TimePoint(d + hours{hour - 9} + minutes{minute} + seconds{second});
+    return TimePoint(d + hours{hour - 9} + minutes{minute} + seconds{second} + milliseconds{milli});
   }
 
-  // 1..width characters of `allowed`, then spaces.
+  // Characters of `allowed`, then spaces; empty or blank only when not `required`.
   std::optional<std::string> ParseLeftAligned(size_t field, std::string_view v,
-                                              bool (*allowed)(char),
-                                              std::string_view allowed_text) {
-    if (IsBlank(v)) {
-      Fail(field, "required, but blank");
+                                              bool (*allowed)(char), std::string_view allowed_text,
+                                              bool required) {
+    const std::string_view content = Trimmed(v);
+    if (content.empty()) {
+      if (!required) return std::string();
+      Fail(field, "required, but empty or blank");
       return std::nullopt;
     }
     if (v.front() == ' ') {
       Fail(field, "must be left-aligned (padding spaces go on the right)");
       return std::nullopt;
     }
-    const std::string_view content = v.substr(0, v.find_last_not_of(' ') + 1);
     if (!std::all_of(content.begin(), content.end(), allowed)) {
       Fail(field, "only " + std::string(allowed_text) + " allowed (padding spaces at the end)");
       return std::nullopt;
@@ -424,10 +448,20 @@ class LineParser {
     return std::string(content);
   }
 
+  std::optional<std::optional<OrgCode>> ParseOptionalOrg(size_t field, std::string_view v) {
+    if (Trimmed(v).empty()) return std::optional<OrgCode>();
+    Result<OrgCode> org = OrgCode::Parse(v);
+    if (!org.ok()) {
+      Fail(field, "must be 16 digits, or empty");
+      return std::nullopt;
+    }
+    return std::optional<OrgCode>(*std::move(org));
+  }
+
   template <typename Id>
   std::optional<Id> ParseCode(size_t field, std::string_view v, std::string_view form) {
-    if (IsBlank(v)) {
-      Fail(field, "required, but blank");
+    if (Trimmed(v).empty()) {
+      Fail(field, "required, but empty or blank");
       return std::nullopt;
     }
     Result<Id> id = Id::Parse(v);
@@ -452,9 +486,9 @@ class LineParser {
   }
 
   std::optional<std::optional<layout::Date>> ParseOptionalDate(size_t field, std::string_view v) {
-    if (IsBlank(v)) return std::optional<layout::Date>();
-    if (!AllDigits(v)) {
-      Fail(field, "must be YYYYMMDD (8 digits) or blank");
+    if (Trimmed(v).empty()) return std::optional<layout::Date>();
+    if (v.size() != 8 || !AllDigits(v)) {
+      Fail(field, "must be YYYYMMDD (8 digits), or empty");
       return std::nullopt;
     }
     const std::optional<layout::Date> date = layout::Date::FromYmd(
@@ -468,6 +502,7 @@ class LineParser {
 
   int64_t line_;
   std::vector<BatchLineError>& errors_;
+  std::vector<size_t> ranks_;  // the field index of each of this line's errors
   bool failed_ = false;
 };
 

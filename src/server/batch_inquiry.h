@@ -1,13 +1,15 @@
-// The batch inquiry file (一括照会ファイル): many inquiries (情報照会) in one upload, one per line,
-// as existing systems (既存業務システム) send them to POST /api/v1/inquiries/batch. Each line is 19
-// comma-separated fixed-width fields (docs/batch-inquiry-format.md has the table, the padding
-// rules, the code lists and an example; the layout is representative — the real system's
-// specification is not public).
+// The batch inquiry file (一括照会ファイル) in the layout of the real intermediate server's
+// P640R110 files, as municipal business systems (既存業務システム) and their staff's tools write
+// them: no header, one inquiry (情報照会) per line, 18 comma-separated fields, optional fields
+// empty or space-padded. docs/batch-inquiry-format.md has the table, the padding rules, chukan's
+// code lists and an example. POST /api/v1/inquiries/batch, the console and `chukan inquiries
+// batch` take it.
 //
 // ParseBatchInquiryFile checks every field and the rules between fields, and reports each bad
 // line by line number, field and reason while the other lines still parse, so the caller can
 // answer per line. It does not check anything that needs the tenant or the hub: that the
-// inquirer org (照会者機関コード) is the tenant's own, that the permission list allows the
+// inquirer org (情報照会者機関コード) is the tenant's own, which 団体内統合宛名番号 a 宛名番号
+// maps to, which organisation a 地方公共団体コード names, that the permission list allows the
 // procedure, or that the layout catalogue knows the TM code — the caller does, with the values
 // exposed here.
 //
@@ -32,35 +34,41 @@
 
 namespace chukan::server {
 
-// 番号体系: which number identifies the person on the line.
-enum class NumberingScheme {
-  kBusinessNo = 1,  // "1": 宛名番号 (the business system's own number) given
-  kAtenaNo = 2,     // "2": 団体内統合宛名番号 (AtenaNo) given
-};
+// 番号体系 "01": the line gives the business systems' 宛名番号 (chukan's code list,
+// docs/batch-inquiry-format.md). Other two-digit codes are the tenant's own numbering schemes,
+// usable with a mapping table only.
+inline constexpr std::string_view kSchemeAtena = "01";
 
 // One valid line of the file.
 struct BatchInquiry {
   int64_t line = 0;  // 1-based line number in the file
-  NumberingScheme scheme = NumberingScheme::kAtenaNo;
-  // 宛名番号: 1–15 digits, padding removed. Always set for kBusinessNo; set for kAtenaNo only
-  // when the line carries one (echoed back for the business system's reference).
-  std::optional<std::string> business_no;
-  // 団体内統合宛名番号: set for kAtenaNo, never for kBusinessNo (the caller resolves business_no
-  // through the tenant's own mapping).
+  // The 18 fields exactly as decoded (UTF-8), padding kept, for echoing in a result file. They
+  // hold personal data (the resident's numbers): never log or quote them.
+  std::vector<std::string> fields;
+  std::string scheme;       // 番号体系: two digits, not "00"
+  std::string business_no;  // 宛名番号: 15 digits (zero-padded on the left when shorter)
+  // 統合宛名番号 when the line gives one (団体内統合宛名番号, 15 digits); nullopt when empty or
+  // blank (the caller maps business_no).
   std::optional<AtenaNo> atena_no;
-  // 照会依頼日時, written in Japan time (JST, UTC+9, no daylight saving) and converted here.
+  // 照会依頼日時, written in Japan time (JST, UTC+9, no daylight saving) and converted here;
+  // milliseconds kept.
   TimePoint requested_at;
-  std::string department;  // 部署コード, padding removed (1–10 of [A-Za-z0-9])
-  std::string user_id;     // ユーザーID, padding removed (1–20 of [A-Za-z0-9._@-])
-  OrgCode inquirer;  // 照会者機関コード — the caller checks it is the tenant's own org
-  bool non_disclosure = false;      // 不開示コード "1"
-  JmCode jm;                        // 事務コード
-  JtCode jt;                        // 事務手続コード
-  std::vector<OrgCode> delegators;  // 委任元機関コード 1–3, blanks dropped, in field order
-  OrgCode provider;                 // 提供者機関コード
-  TmCode tm;                        // 特定個人情報名コード
-  std::string condition_kind;       // 照会条件区分: "00", "01", "02" or "03"
-  std::string year_kind;            // 照会年度区分: "0", "1" or "2"
+  std::string department;  // 情報照会者部署コード, padding removed (1–20 of [A-Za-z0-9])
+  std::string user_id;  // 情報照会者ユーザーID, padding removed (0–20 of [A-Za-z0-9._@-])
+  OrgCode inquirer;  // 情報照会者機関コード — the caller checks it is the tenant's own org
+  bool non_disclosure = false;                // 照会側不開示コード "1"
+  JmCode jm;                                  // 事務コード
+  JtCode jt;                                  // 事務手続きコード
+  std::optional<OrgCode> inquirer_delegator;  // 情報照会者機関コード（委任元）
+  std::optional<OrgCode> provider_delegator;  // 情報提供者機関コード（委任元）
+  // 情報提供者機関コード: exactly one of the two is set — a 16-digit 機関コード, or the digits of
+  // a 地方公共団体コード (5 digits, or 6 with its check digit, which the caller's resolver
+  // checks).
+  std::optional<OrgCode> provider;
+  std::string provider_local_gov;
+  TmCode tm;                         // 特定個人情報名コード
+  std::string condition_kind;        // 照会条件区分: "0", "1" or "2"
+  std::string year_kind;             // 照会年度区分: "0", "1" or "2"
   std::optional<layout::Date> from;  // 照会開始日付
   std::optional<layout::Date> to;    // 照会終了日付
 };
@@ -69,7 +77,7 @@ struct BatchInquiry {
 // yields no BatchInquiry.
 struct BatchLineError {
   int64_t line = 0;
-  // The field in Japanese and English, e.g. "事務手続コード (procedure)"; "レコード (record)" for
+  // The field in Japanese and English, e.g. "事務手続きコード (procedure)"; "レコード (record)" for
   // problems of the whole line (field count, encoding, empty line).
   std::string field;
   // What is wrong, in English, fit for the client. Never contains any of the line's values, nor
@@ -90,19 +98,20 @@ struct BatchOptions {
   replica_io::Charset charset = replica_io::Charset::kUtf8;
   // More lines than this is a file-level error.
   int64_t max_lines = 100'000;
-  // Bytes of one line without its line ending (a valid line has 241); longer is a file-level
-  // error, as it means the file is not a batch inquiry file at all.
+  // Bytes of one line without its line ending (a valid line has at most 237); longer is a
+  // file-level error, as it means the file is not a batch inquiry file at all.
   size_t max_line_bytes = 1024;
 };
 
-// Field count and total width of a valid line (without the line ending).
-inline constexpr size_t kBatchFieldCount = 19;
-inline constexpr size_t kBatchLineWidth = 241;
+// Field count and the widest valid line (every field at its full width, without the line
+// ending).
+inline constexpr size_t kBatchFieldCount = 18;
+inline constexpr size_t kBatchLineWidth = 237;
 
 // Reads `src` (owned by the caller; read to its end, blocking as it does) in options.charset
 // and parses every line. Line-level problems go to BatchParseResult::errors and never fail the
-// call. A UTF-8 byte order mark at the start is skipped; lines end in LF or CRLF (each line on
-// its own); the last line's ending is optional.
+// call. A UTF-8 byte order mark at the start is skipped; lines end in CRLF (as the tools write
+// them, the last line too) or LF (each line on its own); the last line's ending is optional.
 // File-level errors (nothing is returned):
 //  - kResourceExhausted "batch inquiry file: more than N lines" (options.max_lines);
 //  - kResourceExhausted "batch inquiry file: line N: longer than B bytes" (max_line_bytes);

@@ -11,7 +11,9 @@
 #include "linkage/permit.h"
 #include "replica_io/byte_source.h"
 #include "replica_io/charset.h"
+#include "server/atena_map.h"
 #include "server/batch_inquiry.h"
+#include "server/batch_lines.h"
 #include "server/inquiry_state.h"
 #include "server/linkage_env.h"
 
@@ -77,63 +79,6 @@ void WriteInquiry(json::JsonWriter& w, const InquiryView& v, bool with_result) {
   w.EndObject();
 }
 
-// The inquiry a valid batch line asks for, or why this server cannot make it (a reason for the
-// client, never containing the resident's numbers).
-Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& who,
-                                   const layout::Catalogue& catalogue) {
-  if (b.inquirer != who.tenant.org()) {
-    return InvalidArgumentError("照会者機関コード (inquirer): not this tenant's organisation");
-  }
-  if (b.scheme != NumberingScheme::kAtenaNo || !b.atena_no) {
-    return InvalidArgumentError(
-        "番号体系 (numbering scheme): only \"2\" (団体内統合宛名番号) is supported; this server "
-        "keeps no mapping from business numbers (宛名番号)");
-  }
-  if (b.condition_kind == "02" || b.condition_kind == "03") {
-    return InvalidArgumentError(
-        "照会条件区分 (condition kind): household inquiries (\"02\", \"03\") are not supported "
-        "yet");
-  }
-  InquiryInput in;
-  in.atena = *b.atena_no;
-  in.procedure = b.jt;
-  in.tm = b.tm;
-  in.provider = b.provider;
-  if (b.year_kind == "2") {
-    return InvalidArgumentError(
-        "照会年度区分 (fiscal-year kind): date ranges (\"2\") are not supported yet");
-  }
-  if (b.year_kind == "1" && b.from) {
-    auto fiscal = [](const layout::Date& d) { return d.month >= 4 ? d.year : d.year - 1; };
-    if (b.to && fiscal(*b.to) != fiscal(*b.from)) {
-      return InvalidArgumentError(
-          "照会年度区分 (fiscal-year kind): one fiscal year per line is supported; the period "
-          "spans more");
-    }
-    const layout::InfoName* info = catalogue.Find(b.tm);
-    const layout::LayoutVersion* version = info ? &info->LatestVersion() : nullptr;
-    const layout::Item* year_item = nullptr;
-    if (version != nullptr) {
-      for (const layout::Item* item : version->items()) {
-        if (item->name().find("年度") != std::string::npos) {
-          year_item = item;
-          break;
-        }
-      }
-    }
-    if (year_item == nullptr) {
-      return InvalidArgumentError(
-          "照会年度区分 (fiscal-year kind): the 特定個人情報名コード (information name) has no "
-          "fiscal-year item to select by");
-    }
-    in.query[year_item->code()] = std::to_string(fiscal(*b.from));
-  }
-  in.client = who.name;
-  in.department = b.department;
-  in.user_id = b.user_id;
-  return in;
-}
-
 }  // namespace
 
 namespace {
@@ -187,6 +132,10 @@ Status LinkageApi::Register(http::Router& router) {
                          &LinkageApi::RegisterCode));
   RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/codes/bulk", ApiRole::kSystem, kMaxBulkBody,
                          &LinkageApi::RegisterCodes));
+  RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/atena-map", ApiRole::kSystem, kMaxBulkBody,
+                         &LinkageApi::LoadAtenaMap));
+  RETURN_IF_ERROR(
+      AddApi(router, "GET", "/api/v1/atena-map", ApiRole::kSystem, 0, &LinkageApi::AtenaMapStatus));
   RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries", ApiRole::kSystem, kMaxSmallBody,
                          &LinkageApi::CreateInquiry));
   RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries/batch", ApiRole::kSystem, kMaxBulkBody,
@@ -214,6 +163,47 @@ Result<http::Response> LinkageApi::RegisterCode(const ClientIdentity& who, http:
   ASSIGN_OR_RETURN(ResidentId rid, IdField<ResidentId>(o, "resident_id"));
   ASSIGN_OR_RETURN(SubjectCode code, linkage_.RegisterCode(who.tenant, atena, rid));
   return http::Response::Json(200, R"({"subject_code":")" + code.str() + "\"}");
+}
+
+Result<http::Response> LinkageApi::LoadAtenaMap(const ClientIdentity& who, http::Request& req) {
+  // 宛名番号変換表 (docs/batch-inquiry-format.md): all or nothing, 422 naming each bad line.
+  ASSIGN_OR_RETURN(replica_io::Charset charset,
+                   replica_io::ParseCharset(req.Header("Content-Type").value_or("text/csv")));
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> tenant, linkage_.Tenant(who.tenant));
+  AtenaMap map(*tenant);
+  ASSIGN_OR_RETURN(AtenaMapLoad load, map.Load(std::move(req.body), charset, "client:" + who.name));
+  json::JsonWriter w;
+  w.BeginObject().Key("lines").Int(load.lines).Key("upserted").Int(load.upserted);
+  w.Key("errors").BeginArray();
+  for (const AtenaMapLineError& e : load.errors) {
+    w.BeginObject()
+        .Key("line")
+        .Int(e.line)
+        .Key("field")
+        .String(e.field)
+        .Key("reason")
+        .String(e.reason)
+        .EndObject();
+  }
+  w.EndArray().EndObject();
+  ASSIGN_OR_RETURN(std::string json, w.Finish());
+  return http::Response::Json(load.errors.empty() ? 200 : 422, std::move(json));
+}
+
+Result<http::Response> LinkageApi::AtenaMapStatus(const ClientIdentity& who, http::Request&) {
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> tenant, linkage_.Tenant(who.tenant));
+  AtenaMap map(*tenant);
+  ASSIGN_OR_RETURN(AtenaMapping mode, map.Mode());
+  ASSIGN_OR_RETURN(int64_t rows, map.Count());
+  json::JsonWriter w;
+  w.BeginObject()
+      .Key("mapping")
+      .String(std::string(AtenaMappingName(mode)))
+      .Key("rows")
+      .Int(rows)
+      .EndObject();
+  ASSIGN_OR_RETURN(std::string json, w.Finish());
+  return http::Response::Json(200, std::move(json));
 }
 
 Result<http::Response> LinkageApi::RegisterCodes(const ClientIdentity& who, http::Request& req) {
@@ -300,10 +290,17 @@ Result<http::Response> LinkageApi::CreateBatchInquiries(const ClientIdentity& wh
 
 Result<http::Response> RunBatchInquiryFile(LinkageService& linkage, const ClientIdentity& who,
                                            std::string body, std::string_view content_type) {
-  // 一括照会ファイル (docs/batch-inquiry-format.md): one inquiry per valid line, each line
-  // answered on its own. Re-sending the same file returns the same inquiries (each line's
+  // 一括照会ファイル (P640R110, docs/batch-inquiry-format.md): one inquiry per valid line, each
+  // line answered on its own. Re-sending the same file returns the same inquiries (each line's
   // idempotency key is the file's hash and the line number).
   ASSIGN_OR_RETURN(replica_io::Charset charset, replica_io::ParseCharset(content_type));
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> tenant, linkage.Tenant(who.tenant));
+  AtenaMap atena_map(*tenant);
+  ASSIGN_OR_RETURN(AtenaMapping mapping, atena_map.Mode());
+  const AtenaResolver atena = [&](const BatchInquiry& b) { return atena_map.Resolve(mapping, b); };
+  // The hub's registry of 地方公共団体コード is not wired yet: a provider named by one is a line
+  // error until it is.
+  const LocalGovResolver local_gov = NoLocalGovRegistry();
   const std::string file_key = crypto::ToHex(crypto::Sha256(crypto::AsBytes(body))).substr(0, 32);
   replica_io::StringSource src(std::move(body));
   BatchOptions options;
@@ -316,7 +313,7 @@ Result<http::Response> RunBatchInquiryFile(LinkageService& linkage, const Client
   }
   std::map<int64_t, InquiryView> made;
   for (const BatchInquiry& b : parsed.inquiries) {
-    Result<InquiryInput> in = FromBatchLine(b, who, linkage.catalogue());
+    Result<InquiryInput> in = FromBatchLine(b, who, linkage.catalogue(), atena, local_gov);
     Result<InquiryView> v = in.status();
     if (in.ok()) {
       in->idempotency_key = "batch:" + file_key + ":" + std::to_string(b.line);

@@ -4,6 +4,9 @@
 // log, a call with the wrong role as denied:role):
 //   POST /api/v1/codes                {"atena_no","resident_id"} → {"subject_code"}   (FGU)
 //   POST /api/v1/codes/bulk           text/csv "atena_no,resident_id" lines → per-line results
+//   POST /api/v1/atena-map            text/csv "番号体系,宛名番号,統合宛名番号" → counts, or 422
+//                                     naming each bad line (AtenaMap::Load; all or nothing)
+//   GET  /api/v1/atena-map            {"mapping":"identity"|"table","rows"}
 //   POST /api/v1/inquiries            → 202 {"inquiry_id","state":"accepted"}          (SKI)
 //   POST /api/v1/inquiries/batch      batch inquiry file (一括照会ファイル) → per-line results
 //   GET  /api/v1/inquiries/{id}[?wait_ms=]  state, times, and the decoded result when completed;
@@ -31,8 +34,8 @@
 
 namespace chukan::server {
 
-// 一括照会ファイル (docs/batch-inquiry-format.md) of `who`: one inquiry per valid line, the
-// per-line results as JSON (200, or 207 when a line failed). Shared by POST
+// 一括照会ファイル (P640R110, docs/batch-inquiry-format.md) of `who`: one inquiry per valid line,
+// the per-line results as JSON (200, or 207 when a line failed). Shared by POST
 // /api/v1/inquiries/batch and the console. `content_type` names the charset (Shift_JIS or
 // UTF-8). Errors: kInvalidArgument for an unknown charset or a file that cannot be read at all.
 Result<http::Response> RunBatchInquiryFile(LinkageService& linkage, const ClientIdentity& who,
@@ -64,6 +67,10 @@ class LinkageApi {
   Result<http::Response> RegisterCode(const ClientIdentity& who, http::Request& req);
   // POST /api/v1/codes/bulk
   Result<http::Response> RegisterCodes(const ClientIdentity& who, http::Request& req);
+  // POST /api/v1/atena-map
+  Result<http::Response> LoadAtenaMap(const ClientIdentity& who, http::Request& req);
+  // GET /api/v1/atena-map
+  Result<http::Response> AtenaMapStatus(const ClientIdentity& who, http::Request& req);
   // POST /api/v1/inquiries
   Result<http::Response> CreateInquiry(const ClientIdentity& who, http::Request& req);
   // POST /api/v1/inquiries/batch

@@ -126,7 +126,14 @@ const std::vector<store::Migration>& LinkageMigrations() {
        "ALTER TABLE inquiries ADD COLUMN department TEXT;"
        "ALTER TABLE inquiries ADD COLUMN user_id TEXT;"},
       {6, "inquiry_batches, inquiry_batch_lines", std::string(kSqliteBatches),
-       ForPostgres(kSqliteBatches)}};
+       ForPostgres(kSqliteBatches)},
+      // The tenant's 宛名番号 → 団体内統合宛名番号 table (AtenaMap): the 宛名番号 only as its
+      // keyed hash with the 番号体系 (business_index), the atena_no sealed under the data key.
+      {7, "atena_map",
+       "CREATE TABLE atena_map (business_index BLOB PRIMARY KEY, scheme TEXT NOT NULL,"
+       " atena_sealed BLOB NOT NULL, updated_at_us INTEGER NOT NULL);",
+       "CREATE TABLE atena_map (business_index BYTEA PRIMARY KEY, scheme TEXT NOT NULL,"
+       " atena_sealed BYTEA NOT NULL, updated_at_us BIGINT NOT NULL);"}};
   return *m;
 }
 

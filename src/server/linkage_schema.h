@@ -1,6 +1,6 @@
 // The linkage's tables in each tenant's database (component "linkage"): subject codes,
-// inquiries, provisions — their schema and its migrations. docs/linkage.md describes the
-// columns.
+// inquiries, provisions, the atena map — their schema and its migrations. docs/linkage.md describes
+// the columns.
 #ifndef CHUKAN_SERVER_LINKAGE_SCHEMA_H_
 #define CHUKAN_SERVER_LINKAGE_SCHEMA_H_
 

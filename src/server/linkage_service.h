@@ -157,6 +157,10 @@ class LinkageService {
   Result<std::vector<store::OutboxItem>> ClaimOutbox(const TenantId& tenant, std::string_view owner,
                                                      int limit, std::chrono::seconds lease);
   const layout::Catalogue& catalogue() const { return *env_.catalogue; }
+  // The context of an active tenant (Platform::Tenant).
+  Result<std::shared_ptr<TenantContext>> Tenant(const TenantId& tenant) const {
+    return env_.Tenant(tenant);
+  }
   // Appends one entry to the tenant's audit log through the tenant's group committer (durable
   // when it returns; concurrent entries share a commit). Failures are logged.
   void AuditCall(const TenantId& tenant, const audit::AuditEvent& event);
