@@ -1,10 +1,12 @@
-// libFuzzer target for server::ParseBatchInquiryFile (the batch inquiry file, 一括照会ファイル).
+// libFuzzer target for server::ParseBatchInquiryFile (the batch inquiry file, 一括照会ファイル,
+// in the P640R110 layout).
 //
 // The first input byte picks the read size of the source (1..128 bytes, to move the chunk
 // boundaries around; bit 7 selects CP932 decoding); the rest is the file. Small limits (50 lines,
 // 512 bytes a line) so the limit paths are reached. Beyond "no crash, no sanitizer report", it
 // checks the contract: every line read either yields exactly one inquiry or at least one error,
-// both lists are in line order, and every line number is in 1..lines.
+// both lists are in line order, every line number is in 1..lines, and every inquiry keeps its
+// 18 fields and names its provider exactly one way (機関コード or 地方公共団体コード).
 //
 // Run it: scripts/fuzz [SECONDS] batch_inquiry (clang, libFuzzer, ASan/UBSan). Every build
 // also replays its corpus, fuzz/corpus/batch_inquiry/, in `make test` (fuzz/CMakeLists.txt).
@@ -56,6 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::abort();
     }
     last = inquiry.line;
+    if (inquiry.fields.size() != chukan::server::kBatchFieldCount) std::abort();
+    if (inquiry.provider.has_value() == !inquiry.provider_local_gov.empty()) std::abort();
   }
   if (static_cast<int64_t>(bad.size() + r->inquiries.size()) != r->lines) std::abort();
   return 0;

@@ -1,6 +1,7 @@
-// chukan replica import|show|export|reconcile — the client side of the replica API, for an
-// existing system's operator: sends a file to a running server and prints a readable summary
-// (Japanese first, English after the slash). Exit codes: 0 done, 1 refused or failed, 2 usage.
+// chukan replica import|show|export|reconcile, codes load, inquiries batch, atena-map
+// load|show — the client side of the replica and linkage APIs, for an existing system's operator:
+// sends a file to a running server and prints a readable summary (Japanese first, English after the
+// slash). Exit codes: 0 done, 1 refused or failed, 2 usage.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -407,6 +408,86 @@ int CodesLoad(const ReplicaArgs& a, int chunk_lines) {
   return failed == 0 ? 0 : 1;
 }
 
+// chukan inquiries batch FILE…: P640R110 batch inquiry files (一括照会ファイル), each sent to
+// POST /api/v1/inquiries/batch in name order (so the parts of a split file, _0001, _0002, …, go
+// in order), with a summary per file. 0 when every line of every file made an inquiry.
+int InquiriesBatch(const ReplicaArgs& a, std::vector<std::string> files) {
+  if (files.empty()) return Usage("FILE is required / ファイルを指定してください");
+  std::sort(files.begin(), files.end(), [](const std::string& x, const std::string& y) {
+    const auto name = [](const std::string& p) { return p.substr(p.find_last_of('/') + 1); };
+    return std::make_pair(name(x), x) < std::make_pair(name(y), y);
+  });
+  for (const std::string& f : files) {
+    if (std::ifstream probe(f, std::ios::binary); !probe) {
+      return Usage(f + ": cannot open / 開けません");
+    }
+  }
+  bool all_made = true;
+  for (const std::string& f : files) {
+    Result<std::unique_ptr<FileUpload>> upload = FileUpload::Open(f);
+    if (!upload.ok())
+      return Failed("ファイルを読めません", "cannot read the file", upload.status());
+    Result<http::Response> r = Call(a, "POST", "/api/v1/inquiries/batch", "",
+                                    "text/plain; charset=" + a.charset, {}, upload->get());
+    if (!r.ok()) {
+      std::printf("%s: 送信できません / not sent: %s\n", f.c_str(), r.status().ToString().c_str());
+      all_made = false;
+      continue;
+    }
+    json j = json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return Usage("the server's answer is not JSON");
+    const long long failed = j.value("failed", 0LL);
+    std::printf("%s: 行 / lines %lld, 受付 / accepted %lld, 失敗 / failed %lld\n", f.c_str(),
+                j.value("lines", 0LL), j.value("accepted", 0LL), failed);
+    if (failed != 0) all_made = false;
+    for (const json& line : j.value("results", json::array())) {
+      if (!line.contains("errors")) continue;
+      for (const json& e : line["errors"]) {
+        const std::string field = e.value("field", std::string());
+        std::printf("  %lld 行目 / line %lld  %s%s%s\n", line.value("line", 0LL),
+                    line.value("line", 0LL), field.c_str(), field.empty() ? "" : ": ",
+                    e.value("reason", std::string()).c_str());
+      }
+    }
+  }
+  std::printf("%s\n", all_made ? "すべての行を受け付けました / every line made an inquiry"
+                               : "受け付けなかった行があります / some lines made no inquiry");
+  return all_made ? 0 : 1;
+}
+
+// chukan atena-map load FILE: the tenant's 宛名番号 → 団体内統合宛名番号 table (all or nothing).
+int AtenaMapLoad(const ReplicaArgs& a) {
+  Result<std::unique_ptr<FileUpload>> upload = FileUpload::Open(a.file);
+  if (!upload.ok()) return Usage(a.file + ": cannot open / 開けません");
+  Result<http::Response> r =
+      Call(a, "POST", "/api/v1/atena-map", "", "text/csv; charset=" + a.charset, {}, upload->get());
+  if (!r.ok()) return Failed("取り込めません", "not loaded", r.status());
+  json j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Usage("the server's answer is not JSON");
+  std::printf("行 / lines: %lld, 登録 / upserted: %lld\n", j.value("lines", 0LL),
+              j.value("upserted", 0LL));
+  for (const json& e : j.value("errors", json::array())) {
+    std::printf("  %lld 行目 / line %lld  %s: %s\n", e.value("line", 0LL), e.value("line", 0LL),
+                e.value("field", std::string()).c_str(), e.value("reason", std::string()).c_str());
+  }
+  if (r->status == 422) {
+    std::printf("誤りがあるため何も登録していません / nothing was stored: the file has errors\n");
+    return 1;
+  }
+  return 0;
+}
+
+// chukan atena-map show: the tenant's setting and the table's size.
+int AtenaMapShow(const ReplicaArgs& a) {
+  Result<http::Response> r = Call(a, "GET", "/api/v1/atena-map", "", "");
+  if (!r.ok()) return Failed("表示できません", "cannot show", r.status());
+  json j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Usage("the server's answer is not JSON");
+  std::printf("宛名番号の変換 / atena mapping: %s, 変換表 / table rows: %lld\n",
+              j.value("mapping", std::string()).c_str(), j.value("rows", 0LL));
+  return 0;
+}
+
 }  // namespace
 
 void RegisterReplicaCommands(CLI::App& app, Action& action) {
@@ -464,6 +545,31 @@ void RegisterReplicaCommands(CLI::App& app, Action& action) {
   load->add_option("FILE", a->file, "atena_no,resident_id per line")->required();
   load->callback(
       [&action, a, chunk] { action.run = [a, chunk] { return CodesLoad(*a, *chunk); }; });
+
+  CLI::App* inquiries = app.add_subcommand("inquiries", "情報照会 / inquiries (client)");
+  inquiries->require_subcommand(1);
+  CLI::App* batch = inquiries->add_subcommand(
+      "batch", "一括照会ファイル (P640R110) を送信 / send batch inquiry files (P640R110)");
+  common(batch);
+  batch->add_option("--charset", a->charset, "utf-8 (default) or shift_jis");
+  auto files = std::make_shared<std::vector<std::string>>();
+  batch->add_option("FILE", *files, "P640R110_YYYYMMDDHHmmss[_NNNN].DAT, one or more")->required();
+  batch->callback(
+      [&action, a, files] { action.run = [a, files] { return InquiriesBatch(*a, *files); }; });
+
+  CLI::App* atena_map =
+      app.add_subcommand("atena-map", "宛名番号の変換表 / the 宛名番号 mapping table (client)");
+  atena_map->require_subcommand(1);
+  CLI::App* map_load = atena_map->add_subcommand(
+      "load", "変換表を取込 / load 番号体系,宛名番号,統合宛名番号 lines (upsert)");
+  common(map_load);
+  map_load->add_option("--charset", a->charset, "utf-8 (default) or shift_jis");
+  map_load->add_option("FILE", a->file, "番号体系,宛名番号,統合宛名番号 per line")->required();
+  map_load->callback([&action, a] { action.run = [a] { return AtenaMapLoad(*a); }; });
+  CLI::App* map_show =
+      atena_map->add_subcommand("show", "設定と件数を表示 / show the setting and the row count");
+  common(map_show);
+  map_show->callback([&action, a] { action.run = [a] { return AtenaMapShow(*a); }; });
 }
 
 }  // namespace chukan::cli

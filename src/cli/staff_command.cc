@@ -12,6 +12,7 @@
 #include "cli/admin_common.h"
 #include "cli/commands.h"
 #include "common/clock.h"
+#include "server/atena_map.h"
 #include "server/platform.h"
 #include "server/staff_directory.h"
 #include "server/tenant_context.h"
@@ -27,6 +28,7 @@ struct StaffArgs {
   std::string roles;
   std::string dept;
   std::string totp_all;
+  std::string atena_mapping;
   bool json = false;
 };
 
@@ -265,26 +267,56 @@ int StaffResetTotp(const StaffArgs& args) {
 }
 
 int StaffSettings(const StaffArgs& args) {
-  if (args.totp_all != "on" && args.totp_all != "off") {
+  if (args.totp_all.empty() && args.atena_mapping.empty()) {
+    std::fprintf(stderr,
+                 "chukan: --totp-all か --atena-mapping を指定してください / give --totp-all or "
+                 "--atena-mapping\n");
+    return 2;
+  }
+  if (!args.totp_all.empty() && args.totp_all != "on" && args.totp_all != "off") {
     std::fprintf(stderr, "chukan: --totp-all は on か off / --totp-all takes on or off\n");
     return 2;
   }
+  Result<server::AtenaMapping> mapping = server::AtenaMapping::kIdentity;
+  if (!args.atena_mapping.empty()) {
+    mapping = server::ParseAtenaMapping(args.atena_mapping);
+    if (!mapping.ok()) {
+      std::fprintf(stderr,
+                   "chukan: --atena-mapping は identity か table / --atena-mapping takes identity "
+                   "or table\n");
+      return 2;
+    }
+  }
   OpenTenant t;
   if (int rc = Open(args, t); rc != 0) return rc;
-  server::StaffDirectory dir = Directory(*t.tenant);
-  const bool on = args.totp_all == "on";
-  Status s = dir.SetTotpForAll(on, server::CliActor());
-  if (!s.ok()) return Failed("設定を変更できません", "cannot change the setting", s);
-  if (args.json) {
-    std::printf("%s\n", nlohmann::json{{"totp_for_all", on}}.dump().c_str());
-  } else if (on) {
-    std::printf(
-        "全職員に二要素認証を求めます / a second factor is now required of every staff member\n");
-  } else {
-    std::printf(
-        "二要素認証は承認者と管理者のみ必須です / a second factor is now required of approvers "
-        "and admins only\n");
+  nlohmann::json out = nlohmann::json::object();
+  if (!args.totp_all.empty()) {
+    server::StaffDirectory dir = Directory(*t.tenant);
+    const bool on = args.totp_all == "on";
+    Status s = dir.SetTotpForAll(on, server::CliActor());
+    if (!s.ok()) return Failed("設定を変更できません", "cannot change the setting", s);
+    out["totp_for_all"] = on;
+    if (!args.json) {
+      std::printf("%s\n", on ? "全職員に二要素認証を求めます / a second factor is now required "
+                               "of every staff member"
+                             : "二要素認証は承認者と管理者のみ必須です / a second factor is now "
+                               "required of approvers and admins only");
+    }
   }
+  if (!args.atena_mapping.empty()) {
+    server::AtenaMap map(*t.tenant);
+    Status s = map.SetMode(*mapping, server::CliActor());
+    if (!s.ok()) return Failed("設定を変更できません", "cannot change the setting", s);
+    out["atena_mapping"] = std::string(server::AtenaMappingName(*mapping));
+    if (!args.json) {
+      std::printf("%s\n", *mapping == server::AtenaMapping::kTable
+                              ? "宛名番号は変換表で統合宛名番号に変換します / 宛名番号 are mapped "
+                                "by the tenant's table"
+                              : "宛名番号をそのまま統合宛名番号とします (15桁に0埋め) / the "
+                                "宛名番号, zero-padded to 15 digits, is the atena_no");
+    }
+  }
+  if (args.json) std::printf("%s\n", out.dump().c_str());
   return 0;
 }
 
@@ -344,10 +376,11 @@ void RegisterStaffCommands(CLI::App& app, Action& action) {
 
   CLI::App* settings = staff->add_subcommand("settings", "テナントの設定 / the tenant's settings");
   common(settings);
-  settings
-      ->add_option("--totp-all", args->totp_all,
-                   "全職員に二要素認証 / a second factor for every staff member: on|off")
-      ->required();
+  settings->add_option("--totp-all", args->totp_all,
+                       "全職員に二要素認証 / a second factor for every staff member: on|off");
+  settings->add_option(
+      "--atena-mapping", args->atena_mapping,
+      "宛名番号→統合宛名番号 / how 宛名番号 become atena_no: identity (default) | table");
   settings->callback([&action, args] { action.run = [args] { return StaffSettings(*args); }; });
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "console/console_impl.h"
+#include "server/atena_map.h"
 #include "server/platform.h"
 #include "server/tenant_context.h"
 
@@ -85,7 +86,10 @@ http::Response Console::Impl::Staff(http::Request& req) {
   server::StaffDirectory dir(*caller.tenant, options.staff, clock);
   Result<std::vector<server::StaffMember>> list = dir.List();
   Result<bool> totp_all = dir.TotpForAll();
-  if (!list.ok() || !totp_all.ok()) {
+  server::AtenaMap atena_map(*caller.tenant, clock);
+  Result<server::AtenaMapping> mapping = atena_map.Mode();
+  Result<int64_t> map_rows = atena_map.Count();
+  if (!list.ok() || !totp_all.ok() || !mapping.ok() || !map_rows.ok()) {
     return ErrorPage(&caller, 503, "利用者管理", "職員の一覧を読み込めませんでした。");
   }
   Audit(caller, req, "staff.list", "count " + std::to_string(list->size()), "ok");
@@ -200,7 +204,7 @@ http::Response Console::Impl::Staff(http::Request& req) {
       .Close("select");
   b.Element("button", {{"type", "submit"}}, "トークンを発行").Close("form");
 
-  b.Element("h2", "二要素認証の設定");
+  b.Element("h2", "二要素認証と宛名番号の設定");
   b.Open("form", {{"method", "post"}, {"action", "/console/staff/settings"}, {"class", "card"}});
   CsrfField(b, caller);
   b.Open("label", {{"class", "check"}});
@@ -211,6 +215,24 @@ http::Response Console::Impl::Staff(http::Request& req) {
     b.Void("input", {{"type", "checkbox"}, {"name", "totp_all"}, {"value", "on"}});
   }
   b.Text("すべての職員に二要素認証を求める（承認者と管理者には常に必須）").Close("label");
+  // 宛名番号 → 団体内統合宛名番号 for batch inquiry files (server::AtenaMap).
+  b.Element("label", {{"for", "atena-mapping"}}, "一括照会ファイルの宛名番号");
+  b.Open("select", {{"name", "atena_mapping"}, {"id", "atena-mapping"}});
+  for (const auto& [value, label] :
+       {std::pair<server::AtenaMapping, std::string_view>{
+            server::AtenaMapping::kIdentity, "そのまま統合宛名番号とする（15桁に0埋め）"},
+        {server::AtenaMapping::kTable, "変換表で統合宛名番号に変換する"}}) {
+    const std::string name(server::AtenaMappingName(value));
+    if (value == *mapping) {
+      b.Element("option", {{"value", name}, {"selected", "selected"}}, label);
+    } else {
+      b.Element("option", {{"value", name}}, label);
+    }
+  }
+  b.Close("select");
+  b.Element("p", {{"class", "hint"}, {"id", "atena-map-rows"}},
+            "変換表: " + std::to_string(*map_rows) +
+                " 件（chukan atena-map load または POST /api/v1/atena-map で取込）");
   b.Element("button", {{"type", "submit"}}, "保存").Close("form");
   return Page(200, Frame(&caller, "利用者管理", b.str()));
 }
@@ -309,8 +331,18 @@ http::Response Console::Impl::StaffSettings(http::Request& req) {
   if (!form) return refusal;
   const Caller& caller = CallerOf(req);
   server::StaffDirectory dir(*caller.tenant, options.staff, clock);
-  Status s =
-      dir.SetTotpForAll(FormValue(*form, "totp_all") == "on", "staff:" + caller.session.login);
+  const std::string actor = "staff:" + caller.session.login;
+  // An absent atena_mapping leaves the setting as it is (a form of an older page).
+  std::optional<server::AtenaMapping> mapping;
+  if (std::string_view m = FormValue(*form, "atena_mapping"); !m.empty()) {
+    Result<server::AtenaMapping> parsed = server::ParseAtenaMapping(m);
+    if (!parsed.ok()) {
+      return ErrorPage(&caller, 400, "利用者管理", "宛名番号の変換方法が正しくありません。");
+    }
+    mapping = *parsed;
+  }
+  Status s = dir.SetTotpForAll(FormValue(*form, "totp_all") == "on", actor);
+  if (s.ok() && mapping) s = server::AtenaMap(*caller.tenant, clock).SetMode(*mapping, actor);
   if (!s.ok()) return ErrorPage(&caller, 503, "利用者管理", "保存できませんでした。");
   return Redirect("/console/staff?done=settings");
 }

@@ -17,6 +17,7 @@
 #include "crypto/totp.h"
 #include "replica/record_source.h"
 #include "replica_io/byte_source.h"
+#include "server/atena_map.h"
 #include "server/linkage_test_util.h"
 #include "server/staff_directory.h"
 
@@ -745,15 +746,15 @@ TEST_P(ConsoleTest, ABatchInquiryFileSentFromTheScreenAnswersEachLine) {
   ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
   EXPECT_THAT(b.Get("/console/inquiries").body, HasSubstr("id=\"batch-form\""));
   auto pad = [](std::string v, size_t n) { return v + std::string(n - v.size(), ' '); };
-  const std::string blank16(16, ' ');
+  // P640R110 lines as the tools write them: the 宛名番号 given (mapped by identity, the
+  // default), 統合宛名番号 and the optional codes empty, the padded fields padded.
   auto line = [&](const OrgCode& inquirer) {
-    return "2," + pad("", 15) + "," + kAtena.str() + ",20261127093000," + pad("KAZEI01", 10) + "," +
+    return "01," + kAtena.str() + ",,20261127093000000," + pad("KAZEI01", 20) + "," +
            pad("tanaka.taro", 20) + "," + inquirer.str() + ",0,JM90000000000001," + kTaxJt.str() +
-           "," + blank16 + "," + blank16 + "," + blank16 + "," + kCityB.str() + "," + kTaxTm.str() +
-           ",01,0," + pad("", 8) + "," + pad("", 8) + "\r\n";
+           ",,," + kCityB.str() + "," + kTaxTm.str() + ",0,0,,\r\n";
   };
   // One good line, one of another organisation, one too short.
-  const std::string file = line(kCityA) + line(kCityB) + "2,short\r\n";
+  const std::string file = line(kCityA) + line(kCityB) + "01,short\r\n";
   http::Response r = b.Upload("/console/inquiries/batch", file, "text/plain; charset=utf-8");
   EXPECT_EQ(r.status, 207) << r.body;
   EXPECT_THAT(r.body, HasSubstr("\"lines\":3,\"accepted\":1,\"failed\":2"));
@@ -828,6 +829,25 @@ TEST_P(ConsoleTest, TheAdminIssuesAndRevokesAnExistingSystemsToken) {
             "/console/staff?done=revoke");
   EXPECT_THAT(platform_->Authenticate(token), StatusIs(StatusCode::kUnauthenticated));
   EXPECT_EQ(b.Post("/console/clients", {{"name", "juki"}, {"role", "root"}}).status, 400);
+}
+
+TEST_P(ConsoleTest, TheAdminChoosesHowBatchFilesMapTheirAtenaNumbers) {
+  Member admin = AddMember("kanri", static_cast<uint32_t>(StaffRole::kAdmin));
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, admin)), "/console/home");
+  http::Response page = b.Get("/console/staff");
+  EXPECT_THAT(page.body, HasSubstr("<option value=\"identity\" selected=\"selected\">"));
+  EXPECT_THAT(page.body, HasSubstr("<option value=\"table\">"));
+  EXPECT_THAT(page.body, HasSubstr("変換表: 0 件"));
+  EXPECT_EQ(Location(b.Post("/console/staff/settings", {{"atena_mapping", "table"}})),
+            "/console/staff?done=settings");
+  ASSERT_OK_AND_ASSIGN(auto tenant, platform_->Tenant(B()));
+  ASSERT_OK_AND_ASSIGN(server::AtenaMapping m, server::AtenaMap(*tenant).Mode());
+  EXPECT_EQ(m, server::AtenaMapping::kTable);
+  EXPECT_THAT(b.Get("/console/staff").body,
+              HasSubstr("<option value=\"table\" selected=\"selected\">"));
+  EXPECT_EQ(AuditCount(B(), "atena_map.settings", "staff:kanri"), 1);
+  EXPECT_EQ(b.Post("/console/staff/settings", {{"atena_mapping", "both"}}).status, 400);
 }
 
 TEST_P(ConsoleTest, ADeletedTenantsSessionsEnd) {

@@ -124,10 +124,11 @@ http::Response Console::Impl::Inquiries(http::Request& req) {
       b.Element("button", {{"type", "submit"}}, "照会する").Close("form");
     }
   }
-  // The batch inquiry file (一括照会ファイル, docs/batch-inquiry-format.md).
+  // The batch inquiry file (一括照会ファイル, P640R110, docs/batch-inquiry-format.md).
   b.Element("h2", "一括照会ファイル");
   b.Open("form", {{"id", "batch-form"}, {"class", "card"}, {"data-csrf", caller.session.csrf}});
-  b.Element("label", {{"for", "batch-file"}}, "ファイル（1行に1件）")
+  b.Element("label", {{"for", "batch-file"}},
+            "ファイル（P640R110_YYYYMMDDHHmmss[_NNNN].DAT、1行に1件。分割ファイルは順に）")
       .Void("input",
             {{"id", "batch-file"}, {"name", "file"}, {"type", "file"}, {"required", "required"}});
   b.Element("label", {{"for", "batch-charset"}}, "文字コード")

@@ -142,6 +142,23 @@ TEST_P(StaffCliTest, TextOutputAndExitCodes) {
   EXPECT_TRUE(json::parse(later.out, nullptr, false)["totp_uri"].is_string()) << later.out;
 }
 
+TEST_P(StaffCliTest, AtenaMappingSetting) {
+  testing::CommandOutput r = Staff("settings --atena-mapping table --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out, "{\"atena_mapping\":\"table\"}\n");
+  r = Staff("settings --atena-mapping identity --totp-all off");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(
+      r.out,
+      "二要素認証は承認者と管理者のみ必須です / a second factor is now required of approvers "
+      "and admins only\n"
+      "宛名番号をそのまま統合宛名番号とします (15桁に0埋め) / the 宛名番号, zero-padded to 15 "
+      "digits, is the atena_no\n");
+  // Usage: neither option, or a value that is not identity or table.
+  EXPECT_EQ(Staff("settings").exit_code, 2);
+  EXPECT_EQ(Staff("settings --atena-mapping tables").exit_code, 2);
+}
+
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(StaffCliTest);
 
 }  // namespace

@@ -97,14 +97,12 @@ std::string WelfareCsv(int person) {
   }
   return f + "\n" + Atena(person) + ",2023-04-01,1,,,1,1,1,0,123456,30000,2\n";
 }
-// One line of the batch inquiry file (docs/batch-inquiry-format.md).
+// One line of a P640R110 batch inquiry file (docs/batch-inquiry-format.md), the 宛名番号 given.
 std::string BatchLine(const std::string& atena, const OrgCode& inquirer, const OrgCode& provider) {
   auto pad = [](std::string v, size_t n) { return v + std::string(n - v.size(), ' '); };
-  const std::string blank16(16, ' ');
-  return "2," + pad("", 15) + "," + atena + ",20261127093000," + pad("KAZEI01", 10) + "," +
-         pad("tanaka.taro", 20) + "," + inquirer.str() + ",0,JM90000000000001,JT90000000000101," +
-         blank16 + "," + blank16 + "," + blank16 + "," + provider.str() + "," + kTax + ",01,0," +
-         pad("", 8) + "," + pad("", 8);
+  return "01," + atena + ",,20261127093000000," + pad("KAZEI01", 20) + ",tanaka.taro," +
+         inquirer.str() + ",0,JM90000000000001,JT90000000000101,,," + provider.str() + "," + kTax +
+         ",0,0,,";
 }
 
 // An answer as recorded: header names in lower case.
@@ -398,6 +396,8 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
            {"GET", "/api/v1/inquiries", "/api/v1/inquiries"},
            {"GET", "/api/v1/inquiries/{id}", "/api/v1/inquiries/0123456789abcdef0123456789abcdef"},
            {"POST", "/api/v1/inquiries/batch", "/api/v1/inquiries/batch"},
+           {"POST", "/api/v1/atena-map", "/api/v1/atena-map"},
+           {"GET", "/api/v1/atena-map", "/api/v1/atena-map"},
            {"GET", "/api/v1/approvals", "/api/v1/approvals"},
            {"POST", "/api/v1/approvals/{permit_id}",
             "/api/v1/approvals/0123456789abcdef0123456789abcdef"},
@@ -531,6 +531,19 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
   api(a_url, a_sys, "POST", batch, batch, 429, "a line over 1,024 bytes",
       std::string(1100, '2') + "\n", "text/plain");
   ApiGate(ap, "POST", batch, batch, kBulk, a_sys, a_appr);
+
+  // The 宛名番号 mapping table of batch files.
+  const std::string amap = "/api/v1/atena-map";
+  api(a_url, a_sys, "POST", amap, amap, 200, "mapping loaded",
+      "番号体系,宛名番号,統合宛名番号\r\n01,9101," + Atena(101) + "\r\n", "text/csv");
+  api(a_url, a_sys, "POST", amap, amap, 422, "a bad line", "01,9102,12345\r\n", "text/csv");
+  api(a_url, a_sys, "POST", amap, amap, 400, "unsupported charset", "x\n",
+      "text/csv; charset=latin-9");
+  api(a_url, a_sys, "POST", amap, amap, 429, "a line over 256 bytes", std::string(300, '1') + "\n",
+      "text/csv");
+  ApiGate(ap, "POST", amap, amap, kBulk, a_sys, a_appr);
+  api(a_url, a_sys, "GET", amap, amap, 200, "setting and rows");
+  ApiGate(ap, "GET", amap, amap, 0, a_sys, a_appr);
 
   // An answer that waits for staff at city B (生活保護関係情報, 自動応答不可).
   const std::string welfare_id = body_of(api(a_url, a_sys, "POST", inq, inq, 202, "自動応答不可",
@@ -720,7 +733,7 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
 
   for (const std::string& p :
        {codes, std::string("/api/v1/codes/bulk"), inq, std::string("/api/v1/inquiries/") + tax_id,
-        batch, approvals, approvals + "/" + welfare_permit, records, status}) {
+        batch, amap, approvals, approvals + "/" + welfare_permit, records, status}) {
     std::string path = p;
     if (p == std::string("/api/v1/inquiries/") + tax_id) path = one;
     if (p == approvals + "/" + welfare_permit) path = decide;

@@ -18,6 +18,8 @@ export default [
   { spec: "server", path: "/api/v1/inquiries", method: "get", status: 503, why: "token store or tenant storage unavailable" },
   { spec: "server", path: "/api/v1/inquiries/{id}", method: "get", status: 503, why: "token store or tenant storage unavailable" },
   { spec: "server", path: "/api/v1/inquiries/batch", method: "post", status: 503, why: "token store or tenant storage unavailable" },
+  { spec: "server", path: "/api/v1/atena-map", method: "post", status: 503, why: "token store or tenant storage unavailable" },
+  { spec: "server", path: "/api/v1/atena-map", method: "get", status: 503, why: "token store or tenant storage unavailable" },
   { spec: "server", path: "/api/v1/approvals", method: "get", status: 503, why: "token store or tenant storage unavailable" },
   { spec: "server", path: "/api/v1/approvals/{permit_id}", method: "post", status: 503, why: "token store or tenant storage unavailable" },
   { spec: "server", path: "/api/v1/records", method: "get", status: 503, why: "token store or tenant storage unavailable" },

@@ -881,42 +881,47 @@ TEST_F(LinkageProcessTest, HubBatchRouteAnswersEachPermitRequestAsAlone) {
   EXPECT_EQ(r->status, 401) << r->body;
 }
 
-// One line of the batch inquiry file (docs/batch-inquiry-format.md), 241 characters.
+// One line of a P640R110 batch inquiry file (docs/batch-inquiry-format.md) as municipal tools
+// write it: the 宛名番号 given (mapped by identity), 統合宛名番号 and the optional codes empty,
+// the padded fields padded; `provider` a 機関コード or a 地方公共団体コード padded to 16.
 std::string BatchLine(const std::string& atena, const OrgCode& inquirer, const std::string& jt,
-                      const OrgCode& provider, const std::string& tm, const std::string& year_kind,
-                      const std::string& from) {
+                      const std::string& provider, const std::string& tm,
+                      const std::string& year_kind, const std::string& from) {
   auto pad = [](std::string v, size_t n) { return v + std::string(n - v.size(), ' '); };
-  std::string blank16(16, ' ');
-  return "2," + pad("", 15) + "," + atena + ",20261127093000," + pad("KAZEI01", 10) + "," +
-         pad("tanaka.taro", 20) + "," + inquirer.str() + ",0,JM90000000000001," + jt + "," +
-         blank16 + "," + blank16 + "," + blank16 + "," + provider.str() + "," + tm + ",01," +
-         year_kind + "," + pad(from, 8) + "," + pad("", 8);
+  return "01," + atena + ",,20261127093000000," + pad("KAZEI01", 20) + "," +
+         pad("tanaka.taro", 20) + "," + inquirer.str() + ",0,JM90000000000001," + jt + ",,," +
+         pad(provider, 16) + "," + tm + ",0," + year_kind + "," + from + ",";
 }
 
 TEST_F(LinkageProcessTest, BatchFileAnswersEveryLineAndLongPollsWaitForTheEnd) {
   StartNetwork();
   std::string file;
-  file += BatchLine(Atena(101), kCityA, "JT90000000000101", kCityB, "TM00000000000002", "1",
+  file += BatchLine(Atena(101), kCityA, "JT90000000000101", kCityB.str(), "TM00000000000002", "1",
                     "20260401") +
           "\r\n";  // fiscal year 2026
-  file += BatchLine(Atena(102), kCityA, "JT90000000000101", kCityB, "TM00000000000002", "1",
+  file += BatchLine(Atena(102), kCityA, "JT90000000000101", kCityB.str(), "TM00000000000002", "1",
                     "20250401") +
           "\r\n";  // fiscal year 2025: no such record
-  file += BatchLine(Atena(103), kInsurer, "JT90000000000101", kCityB, "TM00000000000002", "0",
+  file += BatchLine(Atena(103), kInsurer, "JT90000000000101", kCityB.str(), "TM00000000000002", "0",
                     "") +
           "\r\n";  // another organisation's line
-  file += "2,short line\r\n";
+  file += "01,short line\r\n";
+  file += BatchLine(Atena(101), kCityA, "JT90000000000101", "13101", "TM00000000000002", "0",
+                    "") +
+          "\r\n";  // a 地方公共団体コード: not in a registry yet
   http::Response r = Call(kCityA, "POST", "/api/v1/inquiries/batch", file, "text/plain");
   ASSERT_EQ(r.status, 207) << r.body;
   json j = json::parse(r.body);
-  EXPECT_EQ(j["lines"], 4);
+  EXPECT_EQ(j["lines"], 5);
   EXPECT_EQ(j["accepted"], 2);
-  EXPECT_EQ(j["failed"], 2);
-  ASSERT_EQ(j["results"].size(), 4u);
+  EXPECT_EQ(j["failed"], 3);
+  ASSERT_EQ(j["results"].size(), 5u);
   EXPECT_EQ(j["results"][0]["state"], "accepted");
-  EXPECT_THAT(j["results"][2]["errors"][0]["reason"].get<std::string>(),
-              HasSubstr("not this tenant's organisation"));
+  EXPECT_EQ(j["results"][2]["errors"][0]["reason"],
+            "情報照会者機関コード (inquirer): not this tenant's organisation");
   EXPECT_EQ(j["results"][3]["errors"][0]["field"], "レコード (record)");
+  EXPECT_EQ(j["results"][4]["errors"][0]["reason"],
+            "情報提供者機関コード (provider): the 地方公共団体コード is not in the hub's registry");
   // The same file again: the same inquiries, nothing new.
   json again =
       json::parse(Call(kCityA, "POST", "/api/v1/inquiries/batch", file, "text/plain").body);
@@ -1029,6 +1034,106 @@ TEST_F(LinkageProcessTest, CodesLoadSendsAFileInChunksAndNamesBadLines) {
                  }())
                 .status,
             412);
+}
+
+TEST_F(LinkageProcessTest, InquiriesBatchCliSendsSplitFilesInNameOrder) {
+  StartNetwork();
+  // Two parts of one split P640R110 file, as the tools write them (CRLF after the last line
+  // too), named on the command line in the wrong order and sent as Shift_JIS.
+  const std::string part1 = net_->Path("P640R110_20261126145450_0001.DAT");
+  const std::string part2 = net_->Path("P640R110_20261126145450_0002.DAT");
+  std::ofstream(part1, std::ios::binary) << BatchLine(Atena(101), kCityA, "JT90000000000101",
+                                                      kCityB.str(), "TM00000000000002", "0", "") +
+                                                "\r\n";
+  std::ofstream(part2, std::ios::binary)
+      << BatchLine(Atena(102), kCityA, "JT90000000000101", kCityB.str(), "TM00000000000002", "0",
+                   "") +
+             "\r\n" +
+             BatchLine(Atena(103), kCityA, "JT90000000000101", kCityB.str(), "TM00000000000002",
+                       "0", "") +
+             "\r\n";
+  const std::vector<std::string> common = {"inquiries", "batch",
+                                           "--server",  net_->ApiUrl(0),
+                                           "--token",   net_->token(kCityA, Role::kSystem),
+                                           "--charset", "shift_jis"};
+  std::vector<std::string> args = common;
+  args.insert(args.end(), {part2, part1});
+  ASSERT_OK_AND_ASSIGN(std::string out,
+                       cli::RunCommand(CHUKAN_BINARY, args, net_->Path("batch-cli.err")));
+  EXPECT_EQ(out, part1 + ": 行 / lines 1, 受付 / accepted 1, 失敗 / failed 0\n" + part2 +
+                     ": 行 / lines 2, 受付 / accepted 2, 失敗 / failed 0\n"
+                     "すべての行を受け付けました / every line made an inquiry\n");
+
+  // A line that makes no inquiry: exit 1.
+  const std::string bad = net_->Path("P640R110_20261126150000.DAT");
+  std::ofstream(bad, std::ios::binary) << BatchLine(Atena(104), kInsurer, "JT90000000000101",
+                                                    kCityB.str(), "TM00000000000002", "0", "") +
+                                              "\r\n";
+  args = common;
+  args.push_back(bad);
+  Result<std::string> failed = cli::RunCommand(CHUKAN_BINARY, args, net_->Path("batch-cli.err"));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_THAT(failed.status().message(), HasSubstr("exit 1"));
+  // No file: usage.
+  Result<std::string> usage =
+      cli::RunCommand(CHUKAN_BINARY,
+                      {"inquiries", "batch", "--server", net_->ApiUrl(0), "--token",
+                       net_->token(kCityA, Role::kSystem), net_->Path("none.DAT")},
+                      net_->Path("batch-cli.err"));
+  ASSERT_FALSE(usage.ok());
+  EXPECT_THAT(usage.status().message(), HasSubstr("exit 2"));
+}
+
+TEST_F(LinkageProcessTest, AtenaMapTableTurnsBusinessNumbersIntoAtenaNos) {
+  StartNetwork();
+  // The tenant switches to a mapping table (the CLI on the server's configuration) and loads
+  // one through the API with the CLI: 宛名番号 9101 of 番号体系 01 is the person Atena(101).
+  ASSERT_OK(cli::RunCommand(CHUKAN_BINARY,
+                            {"staff", "settings", "--config", net_->server_config(0), "--tenant",
+                             kCityA.str(), "--atena-mapping", "table", "--json"},
+                            net_->Path("settings.err"))
+                .status());
+  const std::string map = net_->Path("atena-map.csv");
+  std::ofstream(map, std::ios::binary)
+      << "番号体系,宛名番号,統合宛名番号\r\n01,9101," + Atena(101) + "\r\n";
+  ASSERT_OK_AND_ASSIGN(std::string loaded,
+                       cli::RunCommand(CHUKAN_BINARY,
+                                       {"atena-map", "load", "--server", net_->ApiUrl(0), "--token",
+                                        net_->token(kCityA, Role::kSystem), map},
+                                       net_->Path("atena-map.err")));
+  EXPECT_EQ(loaded, "行 / lines: 1, 登録 / upserted: 1\n");
+  http::Response status = Call(kCityA, "GET", "/api/v1/atena-map");
+  EXPECT_EQ(status.body, R"({"mapping":"table","rows":1})");
+  // A bad mapping file stores nothing and names the line and field.
+  http::Response refused = Call(kCityA, "POST", "/api/v1/atena-map", "01,9102,12345\n", "text/csv");
+  EXPECT_EQ(refused.status, 422);
+  EXPECT_EQ(
+      refused.body,
+      R"j({"lines":1,"upserted":0,"errors":[{"line":1,"field":"統合宛名番号 (atena_no)","reason":"must be 15 digits"}]})j");
+
+  auto line = [&](const std::string& business_no, const std::string& atena) {
+    std::string l = BatchLine(business_no, kCityA, "JT90000000000101", kCityB.str(),
+                              "TM00000000000002", "1", "20260401");  // fiscal year 2026
+    return l.replace(l.find(",,"), 2, "," + atena + ",") + "\r\n";
+  };
+  const std::string file =
+      line("9101", "") + line("9102", "") + line("9101", Atena(102)) + line("9101", Atena(101));
+  http::Response r = Call(kCityA, "POST", "/api/v1/inquiries/batch", file, "text/plain");
+  ASSERT_EQ(r.status, 207) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["accepted"], 2);
+  EXPECT_EQ(j["results"][0]["state"], "accepted");
+  EXPECT_EQ(j["results"][1]["errors"][0]["reason"],
+            "宛名番号 (business number): not in the tenant's mapping table for this 番号体系 "
+            "(numbering scheme)");
+  EXPECT_EQ(j["results"][2]["errors"][0]["reason"],
+            "統合宛名番号 (atena_no): differs from the tenant's mapping of the 宛名番号 (business "
+            "number)");
+  EXPECT_EQ(j["results"][3]["state"], "accepted");
+  // The mapped line asked about Atena(101): its answer is that person's.
+  json done = WaitFor(kCityA, j["results"][0]["inquiry_id"], {"completed", "refused", "failed"});
+  ASSERT_EQ(done["state"], "completed") << done.dump();
+  EXPECT_EQ(done["result"]["records"][0]["IT00000200000004"], Income(1));
 }
 
 TEST_F(LinkageProcessTest, KillNineOfAnyProcessLosesNothingAndDuplicatesNothing) {
