@@ -355,7 +355,10 @@ TEST_P(HubTest, AuthenticationNeedsTheRegisteredCertificateOfAnActiveOrganisatio
 
 // The registered organisation `code`, as ListOrgs gives it.
 OrgRecord Registered(Hub& hub, const OrgCode& code) {
-  for (OrgRecord& o : hub.store().ListOrgs().value()) {
+  Result<std::vector<OrgRecord>> orgs = hub.store().ListOrgs();
+  EXPECT_OK(orgs);
+  if (!orgs.ok()) return {};
+  for (OrgRecord& o : *orgs) {
     if (o.code == code) return o;
   }
   ADD_FAILURE() << code << " not registered";
