@@ -2,7 +2,8 @@
 // (CSV, checked against the data standard layout in data/layout) and the document the hub signs.
 // The first byte picks the parser. Properties: a list parsed from either form has no more than
 // kMaxPermissionRules rules and finds every rule it holds by its own organisation-coded
-// parties; its document (a source file's under version 1) parses again to the same document.
+// parties and every organisation by its 地方公共団体コード; its document (a source file's under
+// version 1) parses again to the same document.
 //
 // The layout directory is compiled in (CHUKAN_LAYOUT_DIR) or taken from the environment
 // variable of the same name.
@@ -39,6 +40,10 @@ void CheckList(const PermissionList& list, const PermissionList& published) {
     if (list.Find(*rule.inquirer.org, rule.procedure, *rule.provider.org, rule.tm) == nullptr) {
       std::abort();
     }
+  }
+  for (const auto& [org, code] : list.local_gov_codes()) {
+    const chukan::OrgCode* found = list.FindByLocalGovCode(code);
+    if (found == nullptr || *found != org) std::abort();
   }
   const std::string doc = published.Document();
   auto again = PermissionList::ParseDocument(doc);

@@ -1,6 +1,6 @@
 // chukan hub — the reference network hub (情報提供ネットワークシステム) and its administration:
 //   chukan hub --config FILE                      run until SIGINT/SIGTERM
-//   chukan hub org add|list|disable --config FILE …
+//   chukan hub org add|list|disable --config FILE …   (add: --local-gov-code 13101|131016)
 //   chukan hub permissions load|show --config FILE …
 // Exit codes: 0 success, 1 operation failed, 2 usage error.
 #include <signal.h>
@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -111,11 +112,20 @@ struct OrgArgs {
   std::string endpoint;
   std::string sign_key;
   std::string cert;
+  std::string local_gov_code;  // empty: none
 };
 
 int OrgAdd(const OrgArgs& a) {
   Result<OrgCode> code = OrgCode::Parse(a.code);
   if (!code.ok()) return Fail("機関コードが不正です", "bad --code", code.status());
+  std::optional<LocalGovCode> local_gov_code;
+  if (!a.local_gov_code.empty()) {
+    Result<LocalGovCode> parsed = LocalGovCode::Parse(a.local_gov_code);
+    if (!parsed.ok()) {
+      return Fail("地方公共団体コードが不正です", "bad --local-gov-code", parsed.status());
+    }
+    local_gov_code = *parsed;
+  }
   Result<crypto::Bytes> key = ReadPublicKeyFile(a.sign_key);
   if (!key.ok()) return Fail("署名鍵を読めません", "cannot read --sign-key", key.status());
   Result<pki::CertificateInfo> cert = pki::ReadCertificateFile(a.cert);
@@ -136,11 +146,16 @@ int OrgAdd(const OrgArgs& a) {
   rec.endpoint = a.endpoint;
   rec.sign_key = *key;
   rec.cert_sha256 = cert->sha256;
+  rec.local_gov_code = local_gov_code;
   if (Status s = (*ctx)->store->AddOrg(rec, server::CliActor()); !s.ok()) {
     return Fail("機関を登録できません", "cannot register the organisation", s);
   }
-  std::printf("機関を登録しました / registered: %s %s (%s) %s\n", code->str().c_str(),
-              a.name.c_str(), a.org_class.c_str(), a.endpoint.c_str());
+  std::printf("機関を登録しました / registered: %s %s (%s) %s", code->str().c_str(), a.name.c_str(),
+              a.org_class.c_str(), a.endpoint.c_str());
+  if (local_gov_code) {
+    std::printf(" 地方公共団体コード/local_gov_code %s", local_gov_code->str().c_str());
+  }
+  std::printf("\n");
   return 0;
 }
 
@@ -150,11 +165,12 @@ int OrgList(const std::string& config) {
     return Fail("ハブのデータを開けません", "cannot open the hub's data", ctx.status());
   auto orgs = (*ctx)->store->ListOrgs();
   if (!orgs.ok()) return Fail("一覧を読めません", "cannot list", orgs.status());
-  std::printf("%-16s  %-8s  %-14s  %-32s  %s\n", "機関コード/org", "状態/state", "種別/class",
-              "接続先/endpoint", "名称/name");
+  std::printf("%-16s  %-8s  %-14s  %-8s  %-32s  %s\n", "機関コード/org", "状態/state", "種別/class",
+              "団体/lg", "接続先/endpoint", "名称/name");
   for (const hub::OrgRecord& o : *orgs) {
-    std::printf("%-16s  %-8s  %-14s  %-32s  %s\n", o.code.str().c_str(), o.state.c_str(),
-                o.org_class.c_str(), o.endpoint.c_str(), o.name.c_str());
+    std::printf("%-16s  %-8s  %-14s  %-8s  %-32s  %s\n", o.code.str().c_str(), o.state.c_str(),
+                o.org_class.c_str(), o.local_gov_code ? o.local_gov_code->str().c_str() : "-",
+                o.endpoint.c_str(), o.name.c_str());
   }
   std::printf("%zu 機関 / organisations\n", orgs->size());
   return 0;
@@ -248,6 +264,9 @@ void RegisterHubCommands(CLI::App& app, Action& action) {
       ->required();
   add->add_option("--cert", oa->cert, "クライアント証明書 / the TLS client certificate")
       ->required();
+  add->add_option("--local-gov-code", oa->local_gov_code,
+                  "地方公共団体コード (6桁、または検査数字を除く5桁) / local government code "
+                  "(6 digits, or the leading 5)");
   add->callback([oa, &action] { action.run = [oa] { return OrgAdd(*oa); }; });
 
   auto list_config = std::make_shared<std::string>();

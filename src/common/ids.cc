@@ -57,6 +57,41 @@ std::string TimeOrderedHex128(int64_t unix_ms) {
 
 }  // namespace internal
 
+char LocalGovCode::CheckDigit(std::string_view five) {
+  static constexpr int kWeights[5] = {6, 5, 4, 3, 2};
+  int sum = 0;
+  for (size_t i = 0; i < 5; ++i) sum += (five[i] - '0') * kWeights[i];
+  // 11 - r is 1..11; its last digit is the check digit. So r = 0 gives 1 (新宿区 13104: sum 33,
+  // check 1, 131041) and r = 1 gives 0 (渋谷区 13113: sum 34, check 0, 131130); r = 10 gives 1
+  // too (品川区 13109: sum 43, 131091).
+  const int r = sum % 11;
+  return static_cast<char>('0' + (11 - r) % 10);
+}
+
+Result<LocalGovCode> LocalGovCode::Parse(std::string_view s) {
+  constexpr std::string_view kName = "local_gov_code (地方公共団体コード)";
+  if (s.size() != 5 && s.size() != 6) {
+    return InvalidArgumentError(std::string(kName) +
+                                ": expected 6 digits with the check digit, or the leading 5, got " +
+                                std::to_string(s.size()) + " bytes");
+  }
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') {
+      return InvalidArgumentError(std::string(kName) + ": character " + std::to_string(i + 1) +
+                                  " is not a digit");
+    }
+  }
+  const char check = CheckDigit(s.substr(0, 5));
+  if (s.size() == 6 && s[5] != check) {
+    return InvalidArgumentError(std::string(kName) +
+                                ": the 6th digit is not the check digit of the first 5 "
+                                "(検査数字が一致しません)");
+  }
+  std::string v(s.substr(0, 5));
+  v += check;
+  return LocalGovCode(std::move(v));
+}
+
 Result<TenantId> TenantId::Parse(std::string_view s) {
   if (s.empty() || s[0] != 't') {
     return InvalidArgumentError("tenant id: expected \"t\" + 16 digits");

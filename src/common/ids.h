@@ -7,6 +7,7 @@
 //   TmCode     特定個人情報名コード   "TM" + 14 digits
 //   JtCode     事務手続コード         "JT" + 14 digits
 //   JmCode     事務コード             "JM" + 14 digits
+//   LocalGovCode 地方公共団体コード   5 digits + check digit (the leading 5 also accepted)
 //   TenantId   a tenant's storage name: "t" + its OrgCode (safe as a file or schema name)
 //   SubjectCode 機関別符号             32 lower-case hex digits (128 random bits, from the hub)
 //   PermitId    提供許可証の番号        32 lower-case hex digits (128 random bits, from the hub)
@@ -104,6 +105,34 @@ std::string RandomHex128();
 // 32 lower-case hex digits: `unix_ms` as 48 bits, big-endian, then 80 bits of the OS CSPRNG.
 std::string TimeOrderedHex128(int64_t unix_ms);
 }  // namespace internal
+
+// 地方公共団体コード (local government code; JIS X 0402, 総務省「全国地方公共団体コード」): a
+// prefecture's or municipality's 5 digits followed by a check digit. Batch inquiry files name a
+// provider by its leading 5 digits, registries by all 6; both parse to the same value.
+class LocalGovCode {
+ public:
+  // Accepts exactly 6 ASCII digits whose 6th is CheckDigit() of the first 5, or exactly 5
+  // digits (the check digit is computed). No spaces are trimmed: a caller reading a padded
+  // field trims it first. Errors: kInvalidArgument naming the rule broken (length, the position
+  // of a non-digit, the check digit) — never the input.
+  static Result<LocalGovCode> Parse(std::string_view s);
+  // The check digit of 5 digits `five` (precondition: 5 ASCII digits): weights 6, 5, 4, 3, 2,
+  // r = sum mod 11, check = (11 - r) mod 10.
+  static char CheckDigit(std::string_view five);
+
+  // The canonical form: 6 digits, check digit included ("131016").
+  const std::string& str() const { return value_; }
+  // The leading 5 digits, as batch files write it ("13101").
+  std::string_view Five() const { return std::string_view(value_).substr(0, 5); }
+  friend auto operator<=>(const LocalGovCode&, const LocalGovCode&) = default;
+  friend std::ostream& operator<<(std::ostream& os, const LocalGovCode& c) {
+    return os << c.value_;
+  }
+
+ private:
+  explicit LocalGovCode(std::string v) : value_(std::move(v)) {}
+  std::string value_;
+};
 
 // A 128-bit random identifier written as 32 lower-case hex digits, distinguished by Traits.
 template <typename Traits>

@@ -69,6 +69,62 @@ TEST(IdsTest, ErrorNeverEchoesTheInput) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("character 16 is not a digit")));
 }
 
+// Codes from 総務省's published list, with their check digits.
+TEST(IdsTest, LocalGovCodeKnownCodes) {
+  struct Known {
+    const char* six;
+    const char* what;
+  };
+  for (const Known& k : {Known{"131016", "千代田区"}, Known{"011002", "札幌市"},
+                         Known{"141003", "横浜市"}, Known{"271004", "大阪市"},
+                         Known{"131041", "新宿区 (r = 0)"}, Known{"131130", "渋谷区 (r = 1)"},
+                         Known{"131091", "品川区 (r = 10)"}, Known{"130001", "東京都"}}) {
+    const std::string six = k.six;
+    ASSERT_OK_AND_ASSIGN(LocalGovCode from_six, LocalGovCode::Parse(six));
+    EXPECT_EQ(from_six.str(), six) << k.what;
+    EXPECT_EQ(from_six.Five(), six.substr(0, 5)) << k.what;
+    ASSERT_OK_AND_ASSIGN(LocalGovCode from_five, LocalGovCode::Parse(six.substr(0, 5)));
+    EXPECT_EQ(from_five, from_six) << k.what;
+    EXPECT_EQ(from_five.str(), six) << k.what;
+    EXPECT_EQ(LocalGovCode::CheckDigit(six.substr(0, 5)), six[5]) << k.what;
+  }
+}
+
+TEST(IdsTest, LocalGovCodeRefusesAWrongCheckDigit) {
+  // Every other 6th digit of 千代田区 is refused.
+  for (char c = '0'; c <= '9'; ++c) {
+    if (c == '6') continue;
+    EXPECT_THAT(
+        LocalGovCode::Parse(std::string("13101") + c),
+        StatusIs(StatusCode::kInvalidArgument,
+                 "local_gov_code (地方公共団体コード): the 6th digit is not the check digit "
+                 "of the first 5 (検査数字が一致しません)"))
+        << c;
+  }
+  // Two digits swapped (札幌市 011002 → 101002) is caught by the weights.
+  EXPECT_THAT(LocalGovCode::Parse("101002"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(LocalGovCode::Parse("141004"), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST(IdsTest, LocalGovCodeRefusesOtherShapesWithoutQuotingThem) {
+  EXPECT_THAT(LocalGovCode::Parse("1310"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "local_gov_code (地方公共団体コード): expected 6 digits with the check "
+                       "digit, or the leading 5, got 4 bytes"));
+  EXPECT_THAT(LocalGovCode::Parse("1310160"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("got 7 bytes")));
+  EXPECT_THAT(LocalGovCode::Parse(""), StatusIs(StatusCode::kInvalidArgument, HasSubstr("got 0")));
+  // Padding is the caller's to trim.
+  EXPECT_THAT(LocalGovCode::Parse("13101 "),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "local_gov_code (地方公共団体コード): character 6 is not a digit"));
+  EXPECT_THAT(LocalGovCode::Parse("1310X"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "local_gov_code (地方公共団体コード): character 5 is not a digit"));
+  EXPECT_THAT(LocalGovCode::Parse("１３１０１"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("got 15 bytes")));
+}
+
 TEST(IdsTest, TenantIdRoundTrip) {
   auto org = OrgCode::Parse("0000000000000131").value();
   TenantId t = TenantId::ForOrg(org);

@@ -154,8 +154,12 @@ Status Hub::Refresh() {
   next->registry_stamp = stamp;
   ASSIGN_OR_RETURN(std::vector<OrgRecord> orgs, store_->ListOrgs());
   std::map<OrgCode, std::string> classes;
+  std::map<OrgCode, LocalGovCode> local_gov_codes;
   for (OrgRecord& o : orgs) {
-    if (o.state == "active") classes[o.code] = o.org_class;
+    if (o.state == "active") {
+      classes[o.code] = o.org_class;
+      if (o.local_gov_code) local_gov_codes.emplace(o.code, *o.local_gov_code);
+    }
     if (Result<crypto::VerifyKey> key = crypto::VerifyKey::FromBytes(o.sign_key); key.ok()) {
       next->sign_keys.emplace(o.code, *std::move(key));
     }
@@ -165,8 +169,8 @@ Status Hub::Refresh() {
   ASSIGN_OR_RETURN(std::optional<PermissionListVersion> list, store_->LatestPermissionList());
   if (list) {
     next->list_version = list->version;
-    next->list = std::make_shared<linkage::PermissionList>(list->version, 0, 0, list->rules,
-                                                           std::move(classes));
+    next->list = std::make_shared<linkage::PermissionList>(
+        list->version, 0, 0, list->rules, std::move(classes), std::move(local_gov_codes));
   }
   log::Info("hub.state_loaded", {{"orgs", static_cast<int64_t>(next->orgs.size())},
                                  {"permission_list_version", next->list_version}});
@@ -640,7 +644,7 @@ Result<std::string> Hub::PublishedPermissionList() {
   linkage::PermissionList list(
       s->list_version, issued,
       issued + std::chrono::duration_cast<std::chrono::milliseconds>(config_.list_validity).count(),
-      s->list->rules(), s->list->classes());
+      s->list->rules(), s->list->classes(), s->list->local_gov_codes());
   ASSIGN_OR_RETURN(linkage::SignedDocument signed_list,
                    linkage::SignDocument(list.Document(), keys_.signing));
   std::string body = linkage::PublishedListJson(signed_list);

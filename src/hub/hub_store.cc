@@ -82,6 +82,14 @@ CREATE INDEX hub_record_provider ON hub_record (provider, id);
 CREATE INDEX hub_record_permit ON hub_record (permit_id);
 )sql";
 
+// 地方公共団体コード (6 digits, canonical form); NULL for organisations that are not local
+// governments. A unique index, not a constraint in the table, since SQLite cannot add one by
+// ALTER TABLE; both backends let any number of rows be NULL under it.
+constexpr std::string_view kV2 = R"sql(
+ALTER TABLE hub_org ADD COLUMN local_gov_code TEXT;
+CREATE UNIQUE INDEX hub_org_local_gov_code ON hub_org (local_gov_code);
+)sql";
+
 std::string PostgresV1() {
   std::string s(kSqliteV1);
   auto replace_all = [&s](std::string_view from, std::string_view to) {
@@ -129,6 +137,15 @@ Result<OrgRecord> OrgFromRow(const store::Row& r) {
   ASSIGN_OR_RETURN(o.state, r.GetText(6));
   ASSIGN_OR_RETURN(o.created_at_us, r.GetInt(7));
   ASSIGN_OR_RETURN(o.updated_at_us, r.GetInt(8));
+  ASSIGN_OR_RETURN(std::optional<std::string> local_gov_code, r.GetOptionalText(9));
+  if (local_gov_code) {
+    Result<LocalGovCode> parsed = LocalGovCode::Parse(*local_gov_code);
+    if (!parsed.ok() || local_gov_code->size() != 6) {
+      return DataLossError("hub_org " + o.code.str() + ": local_gov_code is not 6 digits with " +
+                           "its check digit");
+    }
+    o.local_gov_code = *parsed;
+  }
   return o;
 }
 
@@ -149,9 +166,10 @@ Result<int64_t> NextRevision(store::Transaction& tx) {
 }  // namespace
 
 const std::vector<store::Migration>& HubMigrations() {
-  static const auto* m =
-      new std::vector<store::Migration>{{1, "registry, codes, permission lists, permits, records",
-                                         std::string(kSqliteV1), PostgresV1()}};
+  static const auto* m = new std::vector<store::Migration>{
+      {1, "registry, codes, permission lists, permits, records", std::string(kSqliteV1),
+       PostgresV1()},
+      {2, "hub_org.local_gov_code (地方公共団体コード)", std::string(kV2), std::string(kV2)}};
   return *m;
 }
 
@@ -180,25 +198,43 @@ Status HubStore::AddOrg(const OrgRecord& org, const std::string& actor) {
   ASSIGN_OR_RETURN(
       auto existing,
       tx->QueryOne("SELECT created_at_us FROM hub_org WHERE org_code = ?", {org.code.str()}));
+  store::Value local_gov_code = nullptr;
+  if (org.local_gov_code) {
+    local_gov_code = org.local_gov_code->str();
+    // Checked here to name the holder; the unique index still guards against a concurrent
+    // registration (kAlreadyExists from the database).
+    ASSIGN_OR_RETURN(auto holder,
+                     tx->QueryOne("SELECT org_code FROM hub_org WHERE local_gov_code = ?"
+                                  " AND org_code <> ?",
+                                  {org.local_gov_code->str(), org.code.str()}));
+    if (holder) {
+      ASSIGN_OR_RETURN(std::string other, holder->GetText(0));
+      return AlreadyExistsError(
+          "local_gov_code (地方公共団体コード): already registered to organisation " + other +
+          " (他の機関に登録済みです)");
+    }
+  }
   ASSIGN_OR_RETURN(int64_t revision, NextRevision(*tx));
   if (existing) {
     RETURN_IF_ERROR(tx->Exec(
         "UPDATE hub_org SET name = ?, org_class = ?, endpoint = ?, sign_key = ?,"
-        " cert_sha256 = ?, state = 'active', revision = ?, updated_at_us = ? WHERE org_code = ?",
-        {org.name, org.org_class, org.endpoint, org.sign_key, org.cert_sha256, revision, now,
-         org.code.str()}));
+        " cert_sha256 = ?, local_gov_code = ?, state = 'active', revision = ?, updated_at_us = ?"
+        " WHERE org_code = ?",
+        {org.name, org.org_class, org.endpoint, org.sign_key, org.cert_sha256, local_gov_code,
+         revision, now, org.code.str()}));
   } else {
     RETURN_IF_ERROR(
         tx->Exec("INSERT INTO hub_org (org_code, name, org_class, endpoint, sign_key, cert_sha256,"
-                 " state, revision, created_at_us, updated_at_us)"
-                 " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+                 " local_gov_code, state, revision, created_at_us, updated_at_us)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)",
                  {org.code.str(), org.name, org.org_class, org.endpoint, org.sign_key,
-                  org.cert_sha256, revision, now, now}));
+                  org.cert_sha256, local_gov_code, revision, now, now}));
   }
-  RETURN_IF_ERROR(audit_
-                      ->Append(*tx, {"hub", actor, existing ? "org.update" : "org.add",
-                                     "org " + org.code.str(), "ok", ""})
-                      .status());
+  std::string target = "org " + org.code.str();
+  if (org.local_gov_code) target += " local_gov_code " + org.local_gov_code->str();
+  RETURN_IF_ERROR(
+      audit_->Append(*tx, {"hub", actor, existing ? "org.update" : "org.add", target, "ok", ""})
+          .status());
   return tx->Commit();
 }
 
@@ -219,7 +255,7 @@ Result<std::vector<OrgRecord>> HubStore::ListOrgs() {
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   ASSIGN_OR_RETURN(auto rows,
                    tx->Query("SELECT org_code, name, org_class, endpoint, sign_key, cert_sha256,"
-                             " state, created_at_us, updated_at_us FROM hub_org"
+                             " state, created_at_us, updated_at_us, local_gov_code FROM hub_org"
                              " ORDER BY org_code"));
   std::vector<OrgRecord> out;
   for (const store::Row& r : rows) {

@@ -45,6 +45,8 @@ struct OrgRecord {
   crypto::Bytes sign_key;   // Ed25519 public key (32 bytes) that signs its envelopes
   std::string cert_sha256;  // the pinned TLS client certificate (hex SHA-256 of the DER)
   std::string state;        // "active" or "disabled"
+  // 地方公共団体コード of a municipality (or prefecture); unique among organisations.
+  std::optional<LocalGovCode> local_gov_code;
   int64_t created_at_us = 0;
   int64_t updated_at_us = 0;
 };
@@ -69,10 +71,13 @@ class HubStore {
   // Signs what the audit log holds beyond its last checkpoint (shutdown of a command).
   ~HubStore();
 
-  // Registers an organisation, or re-registers (replaces name, class, endpoint, keys and
-  // certificate of) an existing one, which also re-activates it.
+  // Registers an organisation, or re-registers (replaces name, class, endpoint, keys,
+  // certificate and 地方公共団体コード of) an existing one, which also re-activates it: a
+  // re-registration without a code removes the code.
   // Errors: kInvalidArgument naming the field (name empty or too long, endpoint not an
-  // http(s) URL, class syntax, sign key not a valid Ed25519 public key, fingerprint not 64 hex).
+  // http(s) URL, class syntax, sign key not a valid Ed25519 public key, fingerprint not 64 hex);
+  // kAlreadyExists when another organisation holds the same 地方公共団体コード (naming that
+  // organisation, not the code).
   Status AddOrg(const OrgRecord& org, const std::string& actor);
   // Refuses the organisation from now on (its requests get 403; permits naming it as provider
   // are refused). kNotFound if not registered.

@@ -11,6 +11,7 @@
 #include "layout/catalogue_loader.h"
 #include "linkage/envelope.h"
 #include "linkage/permit.h"
+#include "store/migrations.h"
 #include "store/store_test_util.h"
 
 namespace chukan::hub {
@@ -352,7 +353,139 @@ TEST_P(HubTest, AuthenticationNeedsTheRegisteredCertificateOfAnActiveOrganisatio
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("endpoint")));
 }
 
+// The registered organisation `code`, as ListOrgs gives it.
+OrgRecord Registered(Hub& hub, const OrgCode& code) {
+  Result<std::vector<OrgRecord>> orgs = hub.store().ListOrgs();
+  EXPECT_OK(orgs);
+  if (!orgs.ok()) return {};
+  for (OrgRecord& o : *orgs) {
+    if (o.code == code) return o;
+  }
+  ADD_FAILURE() << code << " not registered";
+  return {};
+}
+
+TEST_P(HubTest, LocalGovCodesAreRegisteredUniqueAndPublished) {
+  const LocalGovCode chiyoda = LocalGovCode::Parse("131016").value();
+  const LocalGovCode sapporo = LocalGovCode::Parse("01100").value();
+  // No organisation has a code yet: the document stays format 1.
+  ASSERT_OK_AND_ASSIGN(std::string before, hub_->PublishedPermissionList());
+  EXPECT_THAT(before, HasSubstr(R"(\"format\":\"chukan-permission-list/1\")"));
+  EXPECT_EQ(Registered(*hub_, kCityA).local_gov_code, std::nullopt);
+
+  OrgRecord a = Registered(*hub_, kCityA);
+  a.local_gov_code = chiyoda;
+  ASSERT_OK(hub_->store().AddOrg(a, "test"));
+  EXPECT_EQ(Registered(*hub_, kCityA).local_gov_code, chiyoda);
+  EXPECT_EQ(Registered(*hub_, kCityB).local_gov_code, std::nullopt);
+  // Re-registering A with its own code is no conflict.
+  ASSERT_OK(hub_->store().AddOrg(a, "test"));
+  // B may not take A's code, given as 5 digits or 6; B stays as it was.
+  OrgRecord b = Registered(*hub_, kCityB);
+  b.local_gov_code = LocalGovCode::Parse("13101").value();
+  b.name = "renamed";
+  EXPECT_THAT(hub_->store().AddOrg(b, "test"),
+              StatusIs(StatusCode::kAlreadyExists,
+                       "local_gov_code (地方公共団体コード): already registered to organisation "
+                       "0000000000000011 (他の機関に登録済みです)"));
+  EXPECT_EQ(Registered(*hub_, kCityB).name, "org 0000000000000012");
+  EXPECT_EQ(Registered(*hub_, kCityB).local_gov_code, std::nullopt);
+  b = Registered(*hub_, kCityB);
+  b.local_gov_code = sapporo;
+  ASSERT_OK(hub_->store().AddOrg(b, "test"));
+  {
+    auto tx = db_->BeginRead().value();
+    auto row =
+        tx->QueryOne("SELECT action, target FROM audit_log ORDER BY seq DESC LIMIT 1").value();
+    EXPECT_EQ(row->GetText(0).value(), "org.update");
+    EXPECT_EQ(row->GetText(1).value(), "org 0000000000000012 local_gov_code 011002");
+  }
+
+  // The published list carries both codes (format 2); servers resolve them from it.
+  ASSERT_OK(hub_->Refresh());
+  ASSERT_OK_AND_ASSIGN(std::string body, hub_->PublishedPermissionList());
+  EXPECT_THAT(body, HasSubstr(R"(\"format\":\"chukan-permission-list/2\")"));
+  ASSERT_OK_AND_ASSIGN(linkage::PermissionList list,
+                       linkage::VerifyPublishedList(body, hub_->verify_key(), clock_.Now()));
+  EXPECT_EQ(list.local_gov_codes(),
+            (std::map<OrgCode, LocalGovCode>{{kCityA, chiyoda}, {kCityB, sapporo}}));
+  ASSERT_NE(list.FindByLocalGovCode(chiyoda), nullptr);
+  EXPECT_EQ(*list.FindByLocalGovCode(chiyoda), kCityA);
+  EXPECT_EQ(list.FindByLocalGovCode(LocalGovCode::Parse("141003").value()), nullptr);
+
+  // A re-registration without a code removes it (the record is replaced), which frees it; a
+  // disabled organisation's code leaves the published list with its class.
+  a.local_gov_code.reset();
+  ASSERT_OK(hub_->store().AddOrg(a, "test"));
+  EXPECT_EQ(Registered(*hub_, kCityA).local_gov_code, std::nullopt);
+  OrgRecord insurer = Registered(*hub_, kInsurer);
+  insurer.local_gov_code = chiyoda;
+  ASSERT_OK(hub_->store().AddOrg(insurer, "test"));
+  ASSERT_OK(hub_->store().DisableOrg(kCityB, "test"));
+  ASSERT_OK(hub_->Refresh());
+  ASSERT_OK_AND_ASSIGN(std::string after, hub_->PublishedPermissionList());
+  ASSERT_OK_AND_ASSIGN(linkage::PermissionList l2,
+                       linkage::VerifyPublishedList(after, hub_->verify_key(), clock_.Now()));
+  EXPECT_EQ(l2.local_gov_codes(), (std::map<OrgCode, LocalGovCode>{{kInsurer, chiyoda}}));
+  EXPECT_EQ(Registered(*hub_, kCityB).local_gov_code, sapporo);  // kept while disabled
+}
+
+// The database's own unique index refuses a second holder even past AddOrg's check.
+TEST_P(HubTest, LocalGovCodeIsUniqueInTheDatabase) {
+  auto tx = db_->Begin().value();
+  ASSERT_OK(
+      tx->Exec("UPDATE hub_org SET local_gov_code = '131016' WHERE org_code = ?", {kCityA.str()}));
+  EXPECT_THAT(
+      tx->Exec("UPDATE hub_org SET local_gov_code = '131016' WHERE org_code = ?", {kCityB.str()}),
+      StatusIs(StatusCode::kAlreadyExists));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HubTest,
+                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres));
+
+}  // namespace
+}  // namespace chukan::hub
+
+namespace chukan::hub {
+namespace {
+
+// A hub database made by the code before migration 2 (no 地方公共団体コード) opens, keeps its
+// organisations, and takes codes afterwards.
+class HubMigrationTest : public store::testing::StoreTest {};
+
+TEST_P(HubMigrationTest, ExistingRegistryGainsLocalGovCodes) {
+  std::shared_ptr<store::Database> db = NewDatabase();
+  ASSERT_NE(db, nullptr);
+  ASSERT_OK(store::ApplyMigrations(*db, "hub", {HubMigrations().at(0)}));
+  const crypto::SigningKey key = crypto::SigningKey::Generate();
+  {
+    auto tx = db->Begin().value();
+    ASSERT_OK(tx->Exec(
+        "INSERT INTO hub_org (org_code, name, org_class, endpoint, sign_key, cert_sha256, state,"
+        " revision, created_at_us, updated_at_us)"
+        " VALUES ('0000000000000011', 'old city', 'municipality', 'https://127.0.0.1:1', ?, ?,"
+        " 'active', 1, 5, 5)",
+        {key.verify_key().bytes(), std::string(64, 'a')}));
+    ASSERT_OK(tx->Commit());
+  }
+  FakeClock clock;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<HubStore> store, HubStore::Open(db, &key, clock));
+  ASSERT_OK_AND_ASSIGN(std::vector<OrgRecord> orgs, store->ListOrgs());
+  ASSERT_EQ(orgs.size(), 1u);
+  EXPECT_EQ(orgs[0].name, "old city");
+  EXPECT_EQ(orgs[0].local_gov_code, std::nullopt);
+  orgs[0].local_gov_code = LocalGovCode::Parse("141003").value();
+  ASSERT_OK(store->AddOrg(orgs[0], "test"));
+  ASSERT_OK_AND_ASSIGN(orgs, store->ListOrgs());
+  ASSERT_TRUE(orgs[0].local_gov_code.has_value());
+  EXPECT_EQ(orgs[0].local_gov_code->str(), "141003");
+  auto tx = db->BeginRead().value();
+  auto row =
+      tx->QueryOne("SELECT MAX(version) FROM schema_migrations WHERE component = 'hub'").value();
+  EXPECT_EQ(row->GetInt(0).value(), 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, HubMigrationTest,
                          ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres));
 
 }  // namespace

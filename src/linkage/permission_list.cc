@@ -79,12 +79,18 @@ bool Party::Matches(const OrgCode& org_code, std::string_view org_class_of_org) 
 
 PermissionList::PermissionList(int64_t version, int64_t issued_at_ms, int64_t expires_at_ms,
                                std::vector<PermissionRule> rules,
-                               std::map<OrgCode, std::string> classes)
+                               std::map<OrgCode, std::string> classes,
+                               std::map<OrgCode, LocalGovCode> local_gov_codes)
     : version_(version),
       issued_at_ms_(issued_at_ms),
       expires_at_ms_(expires_at_ms),
       rules_(std::move(rules)),
       classes_(std::move(classes)) {
+  for (auto& [org, code] : local_gov_codes) {
+    if (!classes_.contains(org)) continue;
+    local_gov_codes_.emplace(org, code);
+    by_local_gov_code_.emplace(code, org);
+  }
   for (size_t i = 0; i < rules_.size(); ++i) {
     index_[IndexKey(rules_[i].procedure, rules_[i].tm)].push_back(i);
   }
@@ -219,11 +225,16 @@ const PermissionRule* PermissionList::Find(const OrgCode& inquirer, const JtCode
   return nullptr;
 }
 
+const OrgCode* PermissionList::FindByLocalGovCode(const LocalGovCode& code) const {
+  auto it = by_local_gov_code_.find(code);
+  return it == by_local_gov_code_.end() ? nullptr : &it->second;
+}
+
 std::string PermissionList::Document() const {
   json::JsonWriter w;
   w.BeginObject()
       .Key("format")
-      .String(kPermissionListFormat)
+      .String(local_gov_codes_.empty() ? kPermissionListFormat : kPermissionListFormatV2)
       .Key("version")
       .Int(version_)
       .Key("issued_at_ms")
@@ -232,7 +243,11 @@ std::string PermissionList::Document() const {
       .Int(expires_at_ms_);
   w.Key("orgs").BeginArray();
   for (const auto& [org, cls] : classes_) {
-    w.BeginObject().Key("org").String(org.str()).Key("class").String(cls).EndObject();
+    w.BeginObject().Key("org").String(org.str()).Key("class").String(cls);
+    if (auto code = local_gov_codes_.find(org); code != local_gov_codes_.end()) {
+      w.Key("local_gov_code").String(code->second.str());
+    }
+    w.EndObject();
   }
   w.EndArray();
   w.Key("rules").BeginArray();
@@ -261,21 +276,46 @@ Result<PermissionList> PermissionList::ParseDocument(std::string_view document) 
   RETURN_IF_ERROR(o.RejectUnknownFields(
       {"format", "version", "issued_at_ms", "expires_at_ms", "orgs", "rules"}));
   ASSIGN_OR_RETURN(std::string format, o.GetString("format", 64));
-  if (format != kPermissionListFormat) {
+  const bool v2 = format == kPermissionListFormatV2;
+  if (format != kPermissionListFormat && !v2) {
     return InvalidArgumentError("field \"format\": expected \"" +
-                                std::string(kPermissionListFormat) + "\"");
+                                std::string(kPermissionListFormat) + "\" or \"" +
+                                std::string(kPermissionListFormatV2) + "\"");
   }
   ASSIGN_OR_RETURN(int64_t version, o.GetInt("version", 1, crypto::kCanonicalJsonMaxInteger));
   ASSIGN_OR_RETURN(int64_t issued, o.GetInt("issued_at_ms", 0, crypto::kCanonicalJsonMaxInteger));
   ASSIGN_OR_RETURN(int64_t expires, o.GetInt("expires_at_ms", 0, crypto::kCanonicalJsonMaxInteger));
   std::map<OrgCode, std::string> classes;
+  std::map<OrgCode, LocalGovCode> local_gov_codes;
+  std::set<LocalGovCode> seen_codes;
   ASSIGN_OR_RETURN(std::vector<json::JsonObject> orgs, o.GetObjectArray("orgs", 100000));
-  for (const json::JsonObject& e : orgs) {
-    RETURN_IF_ERROR(e.RejectUnknownFields({"org", "class"}));
+  for (size_t i = 0; i < orgs.size(); ++i) {
+    const json::JsonObject& e = orgs[i];
+    if (v2) {
+      RETURN_IF_ERROR(e.RejectUnknownFields({"org", "class", "local_gov_code"}));
+    } else {
+      RETURN_IF_ERROR(e.RejectUnknownFields({"org", "class"}));
+    }
     ASSIGN_OR_RETURN(OrgCode org, IdField<OrgCode>(e, "org"));
     ASSIGN_OR_RETURN(std::string cls, e.GetString("class", kMaxOrgClassBytes));
     RETURN_IF_ERROR(CheckOrgClass(cls));
     classes[org] = cls;
+    if (v2 && e.Has("local_gov_code")) {
+      const std::string where = "orgs[" + std::to_string(i) + "] (" + org.str() + "): ";
+      Result<std::string> text = e.GetString("local_gov_code", 6);
+      if (!text.ok()) return InvalidArgumentError(where + text.status().message());
+      // Only the canonical 6 digits: the hub writes nothing else.
+      Result<LocalGovCode> code = LocalGovCode::Parse(*text);
+      if (!code.ok() || text->size() != 6) {
+        return InvalidArgumentError(
+            where + "field \"local_gov_code\": expected 6 digits with the check digit");
+      }
+      if (!seen_codes.insert(*code).second) {
+        return InvalidArgumentError(
+            where + "field \"local_gov_code\": also given for another organisation");
+      }
+      local_gov_codes.emplace(org, *code);
+    }
   }
   std::vector<PermissionRule> rules;
   ASSIGN_OR_RETURN(std::vector<json::JsonObject> items,
@@ -293,7 +333,8 @@ Result<PermissionList> PermissionList::ParseDocument(std::string_view document) 
     ASSIGN_OR_RETURN(r.legal_basis, e.GetString("legal_basis", kMaxLegalBasisBytes));
     rules.push_back(std::move(r));
   }
-  return PermissionList(version, issued, expires, std::move(rules), std::move(classes));
+  return PermissionList(version, issued, expires, std::move(rules), std::move(classes),
+                        std::move(local_gov_codes));
 }
 
 std::string PublishedListJson(const SignedDocument& list) {

@@ -4,9 +4,10 @@
 //
 // The hub owns the list: it loads the source file (CSV, docs/permission-list.md), validated
 // against the data standard layout, keeps every version, and publishes the current one as a
-// signed canonical JSON document (with the organisation classes the rules refer to) at
-// GET /hub/v1/permission-list. Servers fetch it, verify the signature and expiry, and check every
-// provision request against their copy.
+// signed canonical JSON document (with the organisation classes the rules refer to, and each
+// municipality's 地方公共団体コード so servers resolve a provider named by it without asking
+// the hub) at GET /hub/v1/permission-list. Servers fetch it, verify the signature and expiry, and
+// check every provision request against their copy.
 //
 // A party in a rule is an organisation (its 16-digit 機関コード) or an organisation class
 // ("class:municipality"), which the hub's registry assigns to organisations.
@@ -33,7 +34,11 @@
 
 namespace chukan::linkage {
 
+// Format 1: organisations with their classes. Format 2 adds an optional "local_gov_code" to
+// each organisation; the hub writes 1 while no organisation has a code, so servers that read
+// only format 1 keep working until codes are registered (docs/permission-list.md).
 inline constexpr std::string_view kPermissionListFormat = "chukan-permission-list/1";
+inline constexpr std::string_view kPermissionListFormatV2 = "chukan-permission-list/2";
 inline constexpr size_t kMaxPermissionRules = 2000;
 inline constexpr size_t kMaxLegalBasisBytes = 300;
 inline constexpr size_t kMaxPermissionFileBytes = 4 << 20;
@@ -75,9 +80,13 @@ class PermissionList {
                                             const layout::Catalogue& catalogue);
 
   // A list of `rules` under `version`, valid from `issued_at_ms` to `expires_at_ms`, with the
-  // classes of the registered organisations.
+  // classes of the registered organisations and the 地方公共団体コード of those that have one.
+  // A code of an organisation not in `classes` is dropped (the document carries codes inside
+  // the organisations' entries); codes must be unique (the hub's registry guarantees it; the
+  // first organisation in code order wins the reverse lookup otherwise).
   PermissionList(int64_t version, int64_t issued_at_ms, int64_t expires_at_ms,
-                 std::vector<PermissionRule> rules, std::map<OrgCode, std::string> classes);
+                 std::vector<PermissionRule> rules, std::map<OrgCode, std::string> classes,
+                 std::map<OrgCode, LocalGovCode> local_gov_codes = {});
 
   // The rule allowing the exchange, or nullptr (deny).
   const PermissionRule* Find(const OrgCode& inquirer, const JtCode& procedure,
@@ -88,10 +97,15 @@ class PermissionList {
   int64_t expires_at_ms() const { return expires_at_ms_; }
   const std::vector<PermissionRule>& rules() const { return rules_; }
   const std::map<OrgCode, std::string>& classes() const { return classes_; }
+  const std::map<OrgCode, LocalGovCode>& local_gov_codes() const { return local_gov_codes_; }
+  // The organisation registered with 地方公共団体コード `code`, or nullptr.
+  const OrgCode* FindByLocalGovCode(const LocalGovCode& code) const;
 
-  // The document the hub signs (canonical JSON).
+  // The document the hub signs (canonical JSON): format 1 when no organisation has a
+  // 地方公共団体コード, format 2 otherwise.
   std::string Document() const;
-  // Parses a document. Errors: kInvalidArgument naming the field.
+  // Parses a document of format 1 or 2. Errors: kInvalidArgument naming the field (and for a
+  // bad or repeated local_gov_code the organisation's entry, never the code).
   static Result<PermissionList> ParseDocument(std::string_view document);
 
  private:
@@ -100,6 +114,8 @@ class PermissionList {
   int64_t expires_at_ms_;
   std::vector<PermissionRule> rules_;
   std::map<OrgCode, std::string> classes_;
+  std::map<OrgCode, LocalGovCode> local_gov_codes_;
+  std::map<LocalGovCode, OrgCode> by_local_gov_code_;
   // (procedure, tm) → indexes into rules_.
   std::unordered_map<std::string, std::vector<size_t>> index_;
 };

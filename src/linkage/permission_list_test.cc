@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -134,6 +135,97 @@ TEST(PermissionListTest, PublishedListVerifiesAndExpires) {
       VerifyPublishedList(body, crypto::SigningKey::Generate().verify_key(),
                           FromUnixMicros(1500 * 1000)),
       StatusIs(StatusCode::kUnauthenticated, "permission list: signature verification failed"));
+}
+
+LocalGovCode Lg(std::string_view s) { return LocalGovCode::Parse(s).value(); }
+
+TEST(PermissionListTest, PublishedListCarriesLocalGovCodesInFormat2) {
+  std::string text = std::string(kHeader) +
+                     "class:municipality,JT90000000000101,class:municipality,TM00000000000002,"
+                     "law\n";
+  ASSERT_OK_AND_ASSIGN(PermissionList parsed, PermissionList::ParseSource(text, "p.csv", Layout()));
+  // Organisation 9 has no class (not active): its code is dropped with it.
+  PermissionList list(3, 1000, 2000, parsed.rules(),
+                      {{Org("0000000000000001"), "municipality"},
+                       {Org("0000000000000002"), "municipality"},
+                       {Org("0000000000000003"), "insurer"}},
+                      {{Org("0000000000000001"), Lg("131016")},
+                       {Org("0000000000000002"), Lg("01100")},
+                       {Org("0000000000000009"), Lg("141003")}});
+  EXPECT_THAT(list.Document(), HasSubstr(R"("format":"chukan-permission-list/2")"));
+  EXPECT_THAT(
+      list.Document(),
+      HasSubstr(R"({"class":"municipality","local_gov_code":"011002","org":"0000000000000002"})"));
+  EXPECT_THAT(list.Document(), HasSubstr(R"({"class":"insurer","org":"0000000000000003"})"));
+  crypto::SigningKey hub = crypto::SigningKey::Generate();
+  ASSERT_OK_AND_ASSIGN(SignedDocument signed_list, SignDocument(list.Document(), hub));
+  ASSERT_OK_AND_ASSIGN(PermissionList copy,
+                       VerifyPublishedList(PublishedListJson(signed_list), hub.verify_key(),
+                                           FromUnixMicros(1500 * 1000)));
+  EXPECT_EQ(copy.local_gov_codes(),
+            (std::map<OrgCode, LocalGovCode>{{Org("0000000000000001"), Lg("131016")},
+                                             {Org("0000000000000002"), Lg("011002")}}));
+  ASSERT_NE(copy.FindByLocalGovCode(Lg("13101")), nullptr);
+  EXPECT_EQ(*copy.FindByLocalGovCode(Lg("13101")), Org("0000000000000001"));
+  EXPECT_EQ(*copy.FindByLocalGovCode(Lg("011002")), Org("0000000000000002"));
+  EXPECT_EQ(copy.FindByLocalGovCode(Lg("141003")), nullptr);
+  EXPECT_EQ(copy.Document(), list.Document());
+
+  // Without any code the document stays format 1, as servers before format 2 read it.
+  PermissionList plain(3, 1000, 2000, parsed.rules(), {{Org("0000000000000001"), "municipality"}});
+  EXPECT_THAT(plain.Document(), HasSubstr(R"("format":"chukan-permission-list/1")"));
+  EXPECT_THAT(plain.Document(), ::testing::Not(HasSubstr("local_gov_code")));
+}
+
+// A format 1 document as the hub wrote it before 地方公共団体コード.
+constexpr std::string_view kFormat1Document =
+    R"({"expires_at_ms":2000,"format":"chukan-permission-list/1","issued_at_ms":1000,)"
+    R"("orgs":[{"class":"municipality","org":"0000000000000001"}],"rules":[{"inquirer":)"
+    R"("class:municipality","legal_basis":"law","procedure":"JT90000000000101","provider":)"
+    R"("class:municipality","tm":"TM00000000000002"}],"version":3})";
+
+std::string WithOrgs(std::string_view format, std::string_view orgs) {
+  return std::string(R"({"expires_at_ms":2000,"format":")") + std::string(format) +
+         R"(","issued_at_ms":1000,"orgs":[)" + std::string(orgs) + R"(],"rules":[],"version":3})";
+}
+
+TEST(PermissionListTest, DocumentsOfBothFormatsAreReadAndBadCodesRefusedByPosition) {
+  ASSERT_OK_AND_ASSIGN(PermissionList old, PermissionList::ParseDocument(kFormat1Document));
+  EXPECT_EQ(old.classes().size(), 1u);
+  EXPECT_TRUE(old.local_gov_codes().empty());
+  EXPECT_EQ(old.Document(), kFormat1Document);  // written back the same
+
+  // Format 1 knows no codes.
+  EXPECT_THAT(
+      PermissionList::ParseDocument(WithOrgs(
+          "chukan-permission-list/1",
+          R"({"class":"municipality","local_gov_code":"131016","org":"0000000000000001"})")),
+      StatusIs(StatusCode::kInvalidArgument,
+               "field \"orgs[0]\": unknown field #2 in key order (allowed: org, class)"));
+  EXPECT_THAT(PermissionList::ParseDocument(WithOrgs("chukan-permission-list/3", "")),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "field \"format\": expected \"chukan-permission-list/1\" or "
+                       "\"chukan-permission-list/2\""));
+  const std::string ok =
+      R"({"class":"municipality","local_gov_code":"131016","org":"0000000000000001"})";
+  ASSERT_OK(PermissionList::ParseDocument(WithOrgs("chukan-permission-list/2", ok)).status());
+  // A wrong check digit, the 5-digit form, a number: refused naming the entry, never the code.
+  for (std::string_view bad : {R"("131017")", R"("13101")", "131016"}) {
+    const std::string entry = std::string(R"({"class":"municipality","local_gov_code":)") +
+                              std::string(bad) + R"(,"org":"0000000000000002"})";
+    Result<PermissionList> r =
+        PermissionList::ParseDocument(WithOrgs("chukan-permission-list/2", ok + "," + entry));
+    EXPECT_THAT(r, StatusIs(StatusCode::kInvalidArgument, HasSubstr("orgs[1] (0000000000000002)")))
+        << bad;
+    EXPECT_THAT(r.status().message(), ::testing::Not(HasSubstr("1310"))) << bad;
+  }
+  EXPECT_THAT(
+      PermissionList::ParseDocument(WithOrgs(
+          "chukan-permission-list/2",
+          ok + R"(,{"class":"municipality","local_gov_code":"131016","org":"0000000000000002"})")),
+      StatusIs(StatusCode::kInvalidArgument,
+               "orgs[1] (0000000000000002): field \"local_gov_code\": also given for another "
+               "organisation"));
 }
 
 // A NUL or another control character in the legal basis was accepted, and the hub then

@@ -1,7 +1,8 @@
 // HubPort: what the intermediate server's linkage needs from its connection to the hub
 // (情報提供ネットワークシステム) — requests as a tenant's organisation, the hub's public key,
-// the verified permission list and other organisations' envelope keys. HubLink is the real one
-// (mutual TLS); tests pass a fake, so the linkage logic runs in-process without a hub.
+// the verified permission list (and from it the organisations' 地方公共団体コード) and other
+// organisations' envelope keys. HubLink is the real one (mutual TLS); tests pass a fake, so the
+// linkage logic runs in-process without a hub.
 //
 // Thread-safety: implementations are thread-safe. Calls may block (HTTP round trips).
 #ifndef CHUKAN_SERVER_HUB_PORT_H_
@@ -35,6 +36,16 @@ class HubPort {
   // The envelope-signing key of `org`, asked as `as`. kPermissionDenied when the organisation is
   // not active; kUnavailable when the hub cannot be asked.
   virtual Result<crypto::VerifyKey> OrgKey(const OrgCode& as, const OrgCode& org) = 0;
+
+  // The organisation the hub's registry gives 地方公共団体コード `code` (5 digits, or 6 with the
+  // check digit; no padding: the caller trims a fixed-width field), from the verified copy of
+  // the permission list — no request to the hub. Not virtual: every port answers it from its
+  // PermissionList(). Errors (messages never quote the code):
+  //   kInvalidArgument     not 5 or 6 digits, or a wrong check digit (LocalGovCode::Parse)
+  //   kNotFound            "地方公共団体コード: not in the hub's registry" (no active
+  //                        organisation has it)
+  //   kFailedPrecondition  no valid copy of the permission list (PermissionList()'s error)
+  Result<OrgCode> OrgByLocalGovCode(std::string_view code) const;
 };
 
 }  // namespace chukan::server

@@ -31,6 +31,26 @@ class LinkageServiceTest : public LinkageTestBase {
 
 // --- subject codes ------------------------------------------------------------------------
 
+// HubPort::OrgByLocalGovCode answers from the port's permission list copy (here the fake's).
+TEST(HubPortTest, OrgByLocalGovCodeResolvesFromTheListCopy) {
+  FakeHub hub;
+  auto org = [&](std::string_view code) {
+    Result<OrgCode> r = hub.OrgByLocalGovCode(code);
+    return r.ok() ? r->str() : r.status().ToString();
+  };
+  EXPECT_EQ(org("13101"), kCityB.str());
+  EXPECT_EQ(org("131016"), kCityB.str());
+  EXPECT_EQ(org("01100"), kCityA.str());
+  EXPECT_THAT(hub.OrgByLocalGovCode("131017"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("check digit")));
+  EXPECT_THAT(hub.OrgByLocalGovCode("14100"),
+              StatusIs(StatusCode::kNotFound, "地方公共団体コード: not in the hub's registry"));
+  hub.DropPermissionList();
+  EXPECT_THAT(hub.OrgByLocalGovCode("13101"), StatusIs(StatusCode::kFailedPrecondition));
+  // A malformed code is refused before the copy is consulted.
+  EXPECT_THAT(hub.OrgByLocalGovCode("1310"), StatusIs(StatusCode::kInvalidArgument));
+}
+
 TEST_P(LinkageServiceTest, RegisterCodeKeepsTheHubsCodeAndFindsItBothWays) {
   ASSERT_OK_AND_ASSIGN(SubjectCode code, linkage_->RegisterCode(A(), kAtena, kRid));
   // The same pair again is a no-op returning the same code.

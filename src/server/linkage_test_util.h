@@ -34,6 +34,9 @@ namespace chukan::server::testing {
 inline OrgCode Org(std::string_view s) { return OrgCode::Parse(s).value(); }
 inline const OrgCode kCityA = Org("0000000000000011");  // the inquirer
 inline const OrgCode kCityB = Org("0000000000000012");  // the provider
+// The cities' 地方公共団体コード in the fake hub's registry (札幌市 and 千代田区).
+inline const LocalGovCode kCityALocalGovCode = LocalGovCode::Parse("011002").value();
+inline const LocalGovCode kCityBLocalGovCode = LocalGovCode::Parse("131016").value();
 inline const AtenaNo kAtena = AtenaNo::Parse("000000000000101").value();
 inline const AtenaNo kAtena2 = AtenaNo::Parse("000000000000102").value();
 inline const ResidentId kRid = ResidentId::Parse("12345678901").value();
@@ -45,7 +48,8 @@ inline const JtCode kWelfareJt = JtCode::Parse("JT90000000000402").value();
 inline const TmCode kWelfareTm = TmCode::Parse("TM90000000000102").value();
 
 // The hub as the linkage sees it: codes per (organisation, resident), a permission list of the
-// two rules above (A may ask B), canned answers to permit requests and provisions, and every
+// two rules above (A may ask B) that gives both cities the class "municipality" and the
+// 地方公共団体コード above, canned answers to permit requests and provisions, and every
 // request it got.
 class FakeHub final : public HubPort {
  public:
@@ -61,7 +65,11 @@ class FakeHub final : public HubPort {
         "0000000000000011,JT90000000000101,0000000000000012,TM00000000000002,test\n"
         "0000000000000011,JT90000000000402,0000000000000012,TM90000000000102,test\n",
         "test.csv", *Catalogue());
-    list_ = std::make_shared<const linkage::PermissionList>(std::move(list).value());
+    list_ = std::make_shared<const linkage::PermissionList>(
+        0, 0, 0, list.value().rules(),
+        std::map<OrgCode, std::string>{{kCityA, "municipality"}, {kCityB, "municipality"}},
+        std::map<OrgCode, LocalGovCode>{{kCityA, kCityALocalGovCode},
+                                        {kCityB, kCityBLocalGovCode}});
   }
 
   static std::shared_ptr<const layout::Catalogue> Catalogue() {

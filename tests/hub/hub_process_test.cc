@@ -17,6 +17,7 @@
 #include "linkage/permission_list.h"
 #include "linkage/permit.h"
 #include "pki/certificate_authority.h"
+#include "server/hub_link.h"
 #include "server_process.h"
 #include "test_node.h"
 
@@ -76,8 +77,9 @@ class HubProcessTest : public ::testing::Test {
     StartNode(kCityA, "city-a");
     StartNode(kCityB, "city-b");
     StartNode(kInsurer, "insurer");
-    Register(kCityA, "city-a", "municipality");
-    Register(kCityB, "city-b", "municipality");
+    // 千代田区 given with its check digit, 札幌市 by its leading 5 digits.
+    Register(kCityA, "city-a", "municipality", "131016");
+    Register(kCityB, "city-b", "municipality", "01100");
     Register(kInsurer, "insurer", "insurer");
     CommandOutput load = RunChukan("hub permissions load --config " + config_ + " " +
                                    CHUKAN_LAYOUT_DIR + "/../permissions/sample.csv");
@@ -109,11 +111,19 @@ class HubProcessTest : public ::testing::Test {
     ASSERT_NE(nodes_[org], nullptr) << error;
   }
 
-  void Register(const OrgCode& org, const std::string& name, const std::string& cls) {
-    CommandOutput r = RunChukan(
-        "hub org add --config " + config_ + " --code " + org.str() + " --name " + name +
-        " --class " + cls + " --endpoint " + nodes_[org]->endpoint() + " --sign-key " +
-        dir_.File("pki/" + name + ".sign.pub") + " --cert " + dir_.File("pki/" + name + ".crt"));
+  // The arguments of `hub org add` for the organisation of certificate `name`.
+  std::string OrgAddArgs(const OrgCode& org, const std::string& name, const std::string& cls,
+                         const std::string& endpoint, const std::string& local_gov_code) {
+    return "hub org add --config " + config_ + " --code " + org.str() + " --name " + name +
+           " --class " + cls + " --endpoint " + endpoint + " --sign-key " +
+           dir_.File("pki/" + name + ".sign.pub") + " --cert " + dir_.File("pki/" + name + ".crt") +
+           (local_gov_code.empty() ? "" : " --local-gov-code " + local_gov_code);
+  }
+
+  void Register(const OrgCode& org, const std::string& name, const std::string& cls,
+                const std::string& local_gov_code = "") {
+    CommandOutput r =
+        RunChukan(OrgAddArgs(org, name, cls, nodes_[org]->endpoint(), local_gov_code));
     ASSERT_EQ(r.exit_code, 0) << r.out;
   }
 
@@ -302,6 +312,94 @@ TEST_F(HubProcessTest, UnknownForeignAndDisabledOrganisationsAreRefused) {
     status = Get(*a, "/hub/v1/records").status;
   }
   EXPECT_EQ(status, 403);
+}
+
+// `chukan ARGS` with standard error captured too (RunChukan keeps standard output only).
+CommandOutput RunChukanWithStderr(const std::string& args) {
+  CommandOutput r;
+  FILE* p = popen((std::string(ChukanBinary()) + " " + args + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// 地方公共団体コード: registered with `hub org add`, listed, unique, and resolved by a server's
+// HubLink from its verified copy of the permission list.
+TEST_F(HubProcessTest, LocalGovCodesAreRegisteredUniqueAndResolvedThroughHubLink) {
+  CommandOutput list = RunChukan("hub org list --config " + config_);
+  ASSERT_EQ(list.exit_code, 0) << list.out;
+  EXPECT_THAT(list.out, HasSubstr("団体/lg"));
+  EXPECT_THAT(list.out, HasSubstr(kCityA.str() + "  active    municipality    131016    https://"));
+  EXPECT_THAT(list.out, HasSubstr(kCityB.str() + "  active    municipality    011002    https://"));
+  EXPECT_THAT(list.out,
+              HasSubstr(kInsurer.str() + "  active    insurer         -         https://"));
+
+  // Another organisation may not take 千代田区's code (5 digits or 6); a wrong check digit is a
+  // usage error that does not repeat the code.
+  for (const std::string code : {"131016", "13101"}) {
+    CommandOutput dup = RunChukanWithStderr(
+        OrgAddArgs(kStranger, "stranger", "municipality", "https://127.0.0.1:1", code));
+    EXPECT_EQ(dup.exit_code, 1) << dup.out;
+    EXPECT_EQ(dup.out,
+              "chukan hub: 機関を登録できません / cannot register the organisation: "
+              "ALREADY_EXISTS: local_gov_code (地方公共団体コード): already registered to "
+              "organisation 0000000000000021 (他の機関に登録済みです)\n");
+  }
+  CommandOutput bad = RunChukanWithStderr(
+      OrgAddArgs(kStranger, "stranger", "municipality", "https://127.0.0.1:1", "131017"));
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_EQ(bad.out,
+            "chukan hub: 地方公共団体コードが不正です / bad --local-gov-code: INVALID_ARGUMENT: "
+            "local_gov_code (地方公共団体コード): the 6th digit is not the check digit of the "
+            "first 5 (検査数字が一致しません)\n");
+  list = RunChukan("hub org list --config " + config_);
+  EXPECT_THAT(list.out, HasSubstr("3 機関 / organisations"));
+
+  // A server's link to the hub, as city A (its certificate under tenant_tls_dir).
+  std::filesystem::create_directories(dir_.File("tls"));
+  std::filesystem::copy_file(dir_.File("pki/city-a.crt"),
+                             dir_.File("tls/" + kCityA.str() + ".crt"));
+  std::filesystem::copy_file(dir_.File("pki/city-a.key"),
+                             dir_.File("tls/" + kCityA.str() + ".key"));
+  server::HubLink::Options o;
+  o.url = "https://127.0.0.1:" + std::to_string(hub_.port());
+  o.ca_file = dir_.File("pki/ca.crt");
+  o.public_key_file = dir_.File("state/keys/hub-signing.pub");
+  o.tenant_tls_dir = dir_.File("tls");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::HubLink> link, server::HubLink::Create(o));
+  EXPECT_THAT(
+      link->OrgByLocalGovCode("13101"),
+      StatusIs(StatusCode::kFailedPrecondition, HasSubstr("照会許可用照合リストがありません")));
+  ASSERT_OK(link->RefreshPermissionList(kCityA));
+  auto org = [&](std::string_view code) {
+    Result<OrgCode> r = link->OrgByLocalGovCode(code);
+    return r.ok() ? r->str() : r.status().ToString();
+  };
+  EXPECT_EQ(org("13101"), kCityA.str());
+  EXPECT_EQ(org("131016"), kCityA.str());
+  EXPECT_EQ(org("01100"), kCityB.str());
+  EXPECT_EQ(org("011002"), kCityB.str());
+  EXPECT_EQ(org("131017"),
+            "INVALID_ARGUMENT: local_gov_code (地方公共団体コード): the 6th digit is not the "
+            "check digit of the first 5 (検査数字が一致しません)");
+  EXPECT_EQ(org("141003"), "NOT_FOUND: 地方公共団体コード: not in the hub's registry");
+  EXPECT_EQ(org("1410"),
+            "INVALID_ARGUMENT: local_gov_code (地方公共団体コード): expected 6 digits with the "
+            "check digit, or the leading 5, got 4 bytes");
+
+  // A code registered while the hub runs reaches the server with its next copy.
+  Register(kInsurer, "insurer", "insurer", "141003");
+  std::string found;
+  for (int i = 0; i < 50 && found != kInsurer.str(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_OK(link->RefreshPermissionList(kCityA));
+    found = org("14100");
+  }
+  EXPECT_EQ(found, kInsurer.str());
 }
 
 TEST_F(HubProcessTest, HubKilledMidDeliveryDeliversEachPermitExactlyOnceAfterRestart) {
