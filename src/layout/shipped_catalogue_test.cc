@@ -27,8 +27,9 @@ TEST(ShippedCatalogueTest, HasTheSevenInformationNames) {
   for (const InfoName* info : c->infos()) names.push_back(info->code().str() + " " + info->name());
   EXPECT_THAT(names,
               ElementsAre("TM00000000000002 地方税関係情報", "TM00000000000004 介護保険関係情報",
-                          "TM00000000000089 公金受取口座", "TM90000000000101 住民票関係情報", "TM90000000000102 生活保護関係情報",
-                          "TM90000000000103 障害者関係情報", "TM90000000000104 児童手当関係情報"));
+                          "TM00000000000089 公金受取口座", "TM90000000000101 住民票関係情報",
+                          "TM90000000000102 生活保護関係情報", "TM90000000000103 障害者関係情報",
+                          "TM90000000000104 児童手当関係情報"));
 }
 
 TEST(ShippedCatalogueTest, ItemCodesFollowTheScheme) {
@@ -96,8 +97,8 @@ TEST(ShippedCatalogueTest, LocalTaxItemsOfTheResultFile) {
     EXPECT_FALSE(item->required()) << code;  // old imports without the column keep working
     names.push_back(item->name());
   }
-  EXPECT_THAT(names,
-              ElementsAre("配偶者特別控除額", "市町村民税均等割額", "市町村民税所得割額（定額減税前）"));
+  EXPECT_THAT(names, ElementsAre("配偶者特別控除額", "市町村民税均等割額",
+                                 "市町村民税所得割額（定額減税前）"));
   EXPECT_NE(v1->FindItem("IT00000200000017"), nullptr);
   EXPECT_EQ(v1->FindItem("IT00000200000018"), nullptr);  // the 2024 reduction: from 0002 only
   EXPECT_EQ(v2.ItemIndex("IT00000200000018"), std::optional<size_t>(17));
@@ -112,11 +113,11 @@ TEST(ShippedCatalogueTest, PublicFundAccount) {
   EXPECT_TRUE(kokin->record_key().empty());  // one account per person
   std::vector<std::string> items;
   for (const Item* i : kokin->LatestVersion().items()) items.push_back(i->code() + " " + i->name());
-  EXPECT_THAT(items, ElementsAre("IT00008900000001 金融機関コード",
-                                 "IT00008900000002 金融機関名（カナ）", "IT00008900000003 店番",
-                                 "IT00008900000004 支店名（カナ）",
-                                 "IT00008900000005 預貯金種目コード",
-                                 "IT00008900000006 口座番号", "IT00008900000007 名義人氏名"));
+  EXPECT_THAT(items,
+              ElementsAre("IT00008900000001 金融機関コード", "IT00008900000002 金融機関名（カナ）",
+                          "IT00008900000003 店番", "IT00008900000004 支店名（カナ）",
+                          "IT00008900000005 預貯金種目コード", "IT00008900000006 口座番号",
+                          "IT00008900000007 名義人氏名"));
   const Item* kind = kokin->LatestVersion().FindItem("IT00008900000005");
   ASSERT_NE(kind, nullptr);
   EXPECT_EQ(*kind->code_list()->Label("1"), "普通");
