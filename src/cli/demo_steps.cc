@@ -40,17 +40,19 @@ Status Check(bool condition, std::string what) {
 
 std::string SampleTaxCsv(int rows, int bad_line) {
   std::string f = "atena_no";
-  for (int i = 1; i <= 16; ++i) {
+  // Every item of version 0002 (the export writes them all, and the demo shows export = input).
+  for (int i = 1; i <= 18; ++i) {
     char code[24];
     std::snprintf(code, sizeof(code), ",IT000002000000%02d", i);
     f += code;
   }
   f += "\n";
   for (int p = 1; p <= rows; ++p) {
-    char row[200];
-    std::snprintf(
-        row, sizeof(row), "%015d,2026,%s,1,%d,%d,50000,200000,30000,150000,20000,1,0,1,2,,10000\n",
-        p, p + 1 == bad_line ? "2026-02-30" : "2026-01-01", 2000000 + p * 1000, 1800000 + p * 1000);
+    char row[220];
+    std::snprintf(row, sizeof(row),
+                  "%015d,2026,%s,1,%d,%d,50000,200000,30000,150000,20000,1,0,1,2,,10000,0,60000\n",
+                  p, p + 1 == bad_line ? "2026-02-30" : "2026-01-01", 2000000 + p * 1000,
+                  1800000 + p * 1000);
     f += row;
   }
   return f;

@@ -20,15 +20,16 @@ std::shared_ptr<const Catalogue> Shipped() {
   return catalogue;
 }
 
-TEST(ShippedCatalogueTest, HasTheSixInformationNames) {
+TEST(ShippedCatalogueTest, HasTheSevenInformationNames) {
   auto c = Shipped();
   ASSERT_NE(c, nullptr);
   std::vector<std::string> names;
   for (const InfoName* info : c->infos()) names.push_back(info->code().str() + " " + info->name());
   EXPECT_THAT(names,
               ElementsAre("TM00000000000002 地方税関係情報", "TM00000000000004 介護保険関係情報",
-                          "TM90000000000101 住民票関係情報", "TM90000000000102 生活保護関係情報",
-                          "TM90000000000103 障害者関係情報", "TM90000000000104 児童手当関係情報"));
+                          "TM00000000000089 公金受取口座", "TM90000000000101 住民票関係情報",
+                          "TM90000000000102 生活保護関係情報", "TM90000000000103 障害者関係情報",
+                          "TM90000000000104 児童手当関係情報"));
 }
 
 TEST(ShippedCatalogueTest, ItemCodesFollowTheScheme) {
@@ -60,8 +61,8 @@ TEST(ShippedCatalogueTest, LocalTaxVersionsAndKey) {
   ASSERT_NE(v1, nullptr);
   ASSERT_NE(v2, nullptr);
   EXPECT_EQ(tax->Version("0003"), nullptr);
-  EXPECT_EQ(v1->item_count(), 15u);
-  EXPECT_EQ(v2->item_count(), 16u);  // 定額減税額 from 0002
+  EXPECT_EQ(v1->item_count(), 16u);  // 0001–0015 and 配偶者特別控除額 (0017)
+  EXPECT_EQ(v2->item_count(), 18u);  // 定額減税額 and 所得割額（定額減税前） from 0002
   EXPECT_EQ(v1->FindItem("IT00000200000016"), nullptr);
   ASSERT_NE(v2->FindItem("IT00000200000016"), nullptr);
   EXPECT_EQ(v2->FindItem("IT00000200000016")->name(), "定額減税額");
@@ -77,6 +78,54 @@ TEST(ShippedCatalogueTest, LocalTaxVersionsAndKey) {
   EXPECT_EQ(income->name(), "合計所得金額");
   EXPECT_TRUE(income->allow_sign());
   EXPECT_EQ(v2->ItemIndex("IT00000200000005"), std::optional<size_t>(4));
+}
+
+// The items municipal tools read from the real inquiry result file (docs/inquiry-result-format.md).
+TEST(ShippedCatalogueTest, LocalTaxItemsOfTheResultFile) {
+  auto c = Shipped();
+  ASSERT_NE(c, nullptr);
+  const InfoName* tax = c->Find("TM00000000000002");
+  ASSERT_NE(tax, nullptr);
+  const LayoutVersion* v1 = tax->Version("0001");
+  const LayoutVersion& v2 = tax->LatestVersion();
+  ASSERT_NE(v1, nullptr);
+  std::vector<std::string> names;
+  for (const char* code : {"IT00000200000017", "IT00000200000008", "IT00000200000018"}) {
+    const Item* item = v2.FindItem(code);
+    ASSERT_NE(item, nullptr) << code;
+    EXPECT_EQ(item->type(), ValueType::kNumber) << code;
+    EXPECT_FALSE(item->required()) << code;  // old imports without the column keep working
+    names.push_back(item->name());
+  }
+  EXPECT_THAT(names, ElementsAre("配偶者特別控除額", "市町村民税均等割額",
+                                 "市町村民税所得割額（定額減税前）"));
+  EXPECT_NE(v1->FindItem("IT00000200000017"), nullptr);
+  EXPECT_EQ(v1->FindItem("IT00000200000018"), nullptr);  // the 2024 reduction: from 0002 only
+  EXPECT_EQ(v2.ItemIndex("IT00000200000018"), std::optional<size_t>(17));
+}
+
+TEST(ShippedCatalogueTest, PublicFundAccount) {
+  auto c = Shipped();
+  ASSERT_NE(c, nullptr);
+  const InfoName* kokin = c->Find("TM00000000000089");
+  ASSERT_NE(kokin, nullptr);
+  EXPECT_FALSE(kokin->approval_required());
+  EXPECT_TRUE(kokin->record_key().empty());  // one account per person
+  std::vector<std::string> items;
+  for (const Item* i : kokin->LatestVersion().items()) items.push_back(i->code() + " " + i->name());
+  EXPECT_THAT(items,
+              ElementsAre("IT00008900000001 金融機関コード", "IT00008900000002 金融機関名（カナ）",
+                          "IT00008900000003 店番", "IT00008900000004 支店名（カナ）",
+                          "IT00008900000005 預貯金種目コード", "IT00008900000006 口座番号",
+                          "IT00008900000007 名義人氏名"));
+  const Item* kind = kokin->LatestVersion().FindItem("IT00008900000005");
+  ASSERT_NE(kind, nullptr);
+  EXPECT_EQ(*kind->code_list()->Label("1"), "普通");
+  EXPECT_EQ(CheckValue(*kind, "3"), ValueError::kUnknownCode);
+  const Item* account = kokin->LatestVersion().FindItem("IT00008900000006");
+  ASSERT_NE(account, nullptr);
+  EXPECT_EQ(CheckValue(*account, "0123456"), ValueError::kOk);
+  EXPECT_EQ(CheckValue(*account, "01234567"), ValueError::kTooLong);
 }
 
 TEST(ShippedCatalogueTest, LongTermCareDataSets) {
@@ -166,8 +215,16 @@ TEST(ShippedCatalogueTest, ChildAllowanceDropsIncomeLimitInVersion2) {
 TEST(ShippedCatalogueTest, ProceduresAndAffairs) {
   auto c = Shipped();
   ASSERT_NE(c, nullptr);
-  EXPECT_EQ(c->affairs().size(), 7u);
-  EXPECT_EQ(c->procedures().size(), 12u);
+  EXPECT_EQ(c->affairs().size(), 8u);
+  EXPECT_EQ(c->procedures().size(), 14u);
+  // The real codes of public municipal tools, beside the placeholders.
+  for (const char* code : {"JT01010000000214", "JT01010000000001"}) {
+    auto real = JtCode::Parse(code);
+    ASSERT_OK(real.status());
+    const Procedure* proc = c->FindProcedure(*real);
+    ASSERT_NE(proc, nullptr) << code;
+    EXPECT_EQ(proc->affair.str(), "JM01000000121000");
+  }
   auto jt = JtCode::Parse("JT90000000000202");
   ASSERT_OK(jt.status());
   const Procedure* p = c->FindProcedure(*jt);

@@ -40,6 +40,23 @@ std::string TaxRow(int person, int year, const std::string& income) {
          ",100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
 }
 
+// What the export writes for a file in kTaxHeader's columns: every item of version 0002, so the
+// two items added after kTaxHeader was written (IT00000200000017 配偶者特別控除額, IT00000200000018
+// 所得割額（定額減税前）) come out empty — an import that names only the older columns still works.
+std::string AsExported(const std::string& csv) {
+  std::string out;
+  size_t start = 0;
+  bool header = true;
+  while (start < csv.size()) {
+    const size_t end = csv.find('\n', start);
+    out += csv.substr(start, end - start);
+    out += header ? ",IT00000200000017,IT00000200000018\n" : ",,\n";
+    header = false;
+    start = end + 1;
+  }
+  return out;
+}
+
 std::shared_ptr<const layout::Catalogue> Catalogue() {
   static auto* const c = new std::shared_ptr<const layout::Catalogue>(
       layout::LoadCatalogue(CHUKAN_LAYOUT_DIR).value());
@@ -129,13 +146,13 @@ TEST_P(ReplicaStoreTest, ImportViewExportRoundTrip) {
                        store_->Find(AtenaNo::Parse("000000000000999").value(), std::nullopt));
   EXPECT_TRUE(none.empty());
 
-  // Export is the import format, in import order: byte-identical to what went in.
-  EXPECT_EQ(ExportAll(), file);
+  // Export is the import format, in import order: what went in, plus the newer items (empty).
+  EXPECT_EQ(ExportAll(), AsExported(file));
   // Importing the export again changes nothing but updates every record in place.
   ASSERT_OK_AND_ASSIGN(ImportReport again, Import(ExportAll()));
   EXPECT_EQ(again.inserted, 0);
   EXPECT_EQ(again.updated, 51);
-  EXPECT_EQ(ExportAll(), file);
+  EXPECT_EQ(ExportAll(), AsExported(file));
   EXPECT_EQ(*store_->Count(kTax), 51);
 }
 
@@ -219,7 +236,7 @@ TEST_P(ReplicaStoreTest, UpsertAcrossBatchesUpdatesInPlaceAndAppends) {
   std::string want = kTaxHeader;
   for (int i = 2; i <= 1200; i += 2) want += TaxRow(i, 2026, std::to_string(7000000 + i));
   for (int i = 1; i <= 1200; i += 2) want += TaxRow(i, 2026, std::to_string(7000000 + i));
-  EXPECT_EQ(ExportAll(), want);
+  EXPECT_EQ(ExportAll(), AsExported(want));
   ASSERT_OK_AND_ASSIGN(auto records, store_->Find(AtenaNo::Parse("000000000000778").value(), kTax));
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].values[3], "7000778");

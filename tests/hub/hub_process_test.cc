@@ -84,7 +84,7 @@ class HubProcessTest : public ::testing::Test {
     CommandOutput load = RunChukan("hub permissions load --config " + config_ + " " +
                                    CHUKAN_LAYOUT_DIR + "/../permissions/sample.csv");
     ASSERT_EQ(load.exit_code, 0) << load.out;
-    EXPECT_THAT(load.out, HasSubstr("version 1: 13 rules"));
+    EXPECT_THAT(load.out, HasSubstr("version 1: 15 rules"));
     StartHub();
   }
 
