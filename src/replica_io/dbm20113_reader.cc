@@ -167,9 +167,7 @@ class Dbm20113Reader::Impl {
     if (in_inner_) XML_StopParser(inner_, XML_FALSE);
   }
   void Invalid(const std::string& what) { Fail(InvalidArgumentError(Prefix(Line()) + what)); }
-  void Exhausted(const std::string& what) {
-    Fail(ResourceExhaustedError(Prefix(Line()) + what));
-  }
+  void Exhausted(const std::string& what) { Fail(ResourceExhaustedError(Prefix(Line()) + what)); }
   std::string_view View(Span s) const { return std::string_view(arena_).substr(s.off, s.len); }
   Span Put(std::string_view s) {
     Span sp{arena_.size(), s.size()};
@@ -202,8 +200,7 @@ class Dbm20113Reader::Impl {
       return false;
     }
     if (name.size() > limits_.max_name_bytes) {
-      Exhausted("an element name longer than " + std::to_string(limits_.max_name_bytes) +
-                " bytes");
+      Exhausted("an element name longer than " + std::to_string(limits_.max_name_bytes) + " bytes");
       return false;
     }
     size_t n = 0;
@@ -278,7 +275,8 @@ class Dbm20113Reader::Impl {
           return;
         }
         const std::optional<size_t> f = FieldIndex(name);
-        if (!f) return Invalid("an element that is not a field of InformationOfSPIRegistrationDelete");
+        if (!f)
+          return Invalid("an element that is not a field of InformationOfSPIRegistrationDelete");
         if (present_[*f]) return Invalid(std::string(kFieldNames[*f]) + " appears twice");
         field_nil_ = false;
         for (const XML_Char** a = atts; *a != nullptr; a += 2) {
@@ -286,7 +284,8 @@ class Dbm20113Reader::Impl {
           if (IsNamespaceDeclaration(an)) continue;
           if (an == "xsi:nil") {
             const std::optional<bool> nil = NilValue(a[1]);
-            if (!nil) return Invalid(std::string(kFieldNames[*f]) + ": xsi:nil is not true or false");
+            if (!nil)
+              return Invalid(std::string(kFieldNames[*f]) + ": xsi:nil is not true or false");
             field_nil_ = *nil;
             continue;
           }
@@ -620,8 +619,7 @@ struct HeaderParse {
     }
     self->target->append(s, static_cast<size_t>(len));
   }
-  static void XMLCALL OnDoctype(void* ud, const XML_Char*, const XML_Char*, const XML_Char*,
-                                int) {
+  static void XMLCALL OnDoctype(void* ud, const XML_Char*, const XML_Char*, const XML_Char*, int) {
     static_cast<HeaderParse*>(ud)->Invalid("a DOCTYPE is not accepted (no DTD, no entities)");
   }
 };
@@ -634,20 +632,19 @@ Result<Dbm20113Header> ParseDbm20113Header(std::string_view xml) {
   }
   HeaderParse hp;
   std::unique_ptr<XML_ParserStruct, void (*)(XML_Parser)> parser(XML_ParserCreate("UTF-8"),
-                                                                  &XML_ParserFree);
+                                                                 &XML_ParserFree);
   if (parser == nullptr) return InternalError("expat: out of memory");
   hp.parser = parser.get();
   XML_SetUserData(hp.parser, &hp);
   XML_SetElementHandler(hp.parser, &HeaderParse::OnStart, &HeaderParse::OnEnd);
   XML_SetCharacterDataHandler(hp.parser, &HeaderParse::OnText);
   XML_SetStartDoctypeDeclHandler(hp.parser, &HeaderParse::OnDoctype);
-  const XML_Status st =
-      XML_Parse(hp.parser, xml.data(), static_cast<int>(xml.size()), XML_TRUE);
+  const XML_Status st = XML_Parse(hp.parser, xml.data(), static_cast<int>(xml.size()), XML_TRUE);
   if (!hp.error.ok()) return hp.error;
   if (st == XML_STATUS_ERROR) {
-    return InvalidArgumentError(
-        "line " + std::to_string(XML_GetCurrentLineNumber(hp.parser)) +
-        ": not well-formed XML (" + XML_ErrorString(XML_GetErrorCode(hp.parser)) + ")");
+    return InvalidArgumentError("line " + std::to_string(XML_GetCurrentLineNumber(hp.parser)) +
+                                ": not well-formed XML (" +
+                                XML_ErrorString(XML_GetErrorCode(hp.parser)) + ")");
   }
   const Dbm20113Header& h = hp.header;
   if (h.msg_type_id != kHeaderRoot) {

@@ -35,23 +35,23 @@
 namespace chukan::replica_io {
 
 struct Dbm20113Limits {
-  size_t max_depth = 12;                 // element nesting, the embedded document's included
-  size_t max_name_bytes = 64;            // element and attribute names
-  size_t max_attributes = 8;             // per element
-  size_t max_attribute_bytes = 256;      // one attribute value
-  size_t max_field_bytes = 256;          // the text of one entry field (codes, keys, dates)
-  size_t max_item_bytes = 64 << 10;      // the text of one replica item
-  size_t max_copy_bytes = 4 << 20;       // one DuplicateCopyData (its CDATA document)
-  size_t max_items = 4096;               // replica items of one entry
+  size_t max_depth = 12;             // element nesting, the embedded document's included
+  size_t max_name_bytes = 64;        // element and attribute names
+  size_t max_attributes = 8;         // per element
+  size_t max_attribute_bytes = 256;  // one attribute value
+  size_t max_field_bytes = 256;      // the text of one entry field (codes, keys, dates)
+  size_t max_item_bytes = 64 << 10;  // the text of one replica item
+  size_t max_copy_bytes = 4 << 20;   // one DuplicateCopyData (its CDATA document)
+  size_t max_items = 4096;           // replica items of one entry
 };
 
 // The entry fields, in the order of the public shape.
 enum class Dbm20113Field : uint8_t {
-  kSystemShikibetsuCode,     // システム識別コード (accepted, not stored)
-  kShikibetsuCode,           // 識別コード (accepted, not stored)
-  kKojinNo,                  // 個人番号: must be empty (chukan never receives a My Number)
-  kRecordIdentificationNumber,     // レコード識別番号
-  kIntegratedAddressNumber,        // 団体内統合宛名番号
+  kSystemShikibetsuCode,        // システム識別コード (accepted, not stored)
+  kShikibetsuCode,              // 識別コード (accepted, not stored)
+  kKojinNo,                     // 個人番号: must be empty (chukan never receives a My Number)
+  kRecordIdentificationNumber,  // レコード識別番号
+  kIntegratedAddressNumber,     // 団体内統合宛名番号
   kSpecificPersonalInformationCode,  // 特定個人情報名コード
   kDataSetIdentificationItemCode,    // データセットの識別項目コード
   kDataSetRecordKey,                 // データセットレコードのキー
@@ -69,11 +69,11 @@ std::string_view Dbm20113FieldName(Dbm20113Field f);
 
 // One replica item of an entry. Views are valid until the next Next().
 struct Dbm20113Item {
-  int64_t position = 0;  // 1-based, in document order within the entry
-  int64_t line = 0;      // in the file (for the CDATA form: the line of DuplicateCopyData)
-  std::string_view code;     // the element name: the caller checks it against its item codes
-  std::string_view value;    // "" for an empty or nil item
-  bool nil = false;          // xsi:nil="true"
+  int64_t position = 0;    // 1-based, in document order within the entry
+  int64_t line = 0;        // in the file (for the CDATA form: the line of DuplicateCopyData)
+  std::string_view code;   // the element name: the caller checks it against its item codes
+  std::string_view value;  // "" for an empty or nil item
+  bool nil = false;        // xsi:nil="true"
   std::string_view reason_of_null;  // ReasonOfNull (未設定事由)
   std::string_view version;         // Version
   std::string_view updated;         // TimeAndDateOfUpdate

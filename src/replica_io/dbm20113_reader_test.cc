@@ -22,7 +22,8 @@ constexpr char kSecret[] = "山田太郎";  // stands for a value: never in a me
 
 std::string Entry(std::string_view record_id, std::string_view copy) {
   return "<InformationOfSPIRegistrationDelete>\n"
-         "<RecordIdentificationNumber>" + std::string(record_id) +
+         "<RecordIdentificationNumber>" +
+         std::string(record_id) +
          "</RecordIdentificationNumber>\n"
          "<IntegratedAddressNumber>000000000000001</IntegratedAddressNumber>\n"
          "<SpecificPersonalInformationCode>TM00000000000004</SpecificPersonalInformationCode>\n"
@@ -30,7 +31,9 @@ std::string Entry(std::string_view record_id, std::string_view copy) {
          "<PublicationDate>2026-04-01</PublicationDate>\n"
          "<PublishedEndDate xsi:nil=\"true\" "
          "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"/>\n"
-         "<DuplicateCopyData>" + std::string(copy) + "</DuplicateCopyData>\n"
+         "<DuplicateCopyData>" +
+         std::string(copy) +
+         "</DuplicateCopyData>\n"
          "</InformationOfSPIRegistrationDelete>\n";
 }
 
@@ -156,8 +159,8 @@ TEST(Dbm20113ReaderTest, RefusesBrokenXmlNamingTheLine) {
 }
 
 TEST(Dbm20113ReaderTest, RefusesBrokenEmbeddedDocumentNamingTheRecord) {
-  const std::string copy = "<![CDATA[<TM00000000000004><IT1>" + std::string(kSecret) +
-                           "</IT2></TM00000000000004>]]>";
+  const std::string copy =
+      "<![CDATA[<TM00000000000004><IT1>" + std::string(kSecret) + "</IT2></TM00000000000004>]]>";
   const Status s = ReadAllStatus(File(Entry("1", kCdataCopy) + Entry("2", copy)));
   EXPECT_THAT(s, StatusIs(StatusCode::kInvalidArgument,
                           "line 19: record 2: DuplicateCopyData: not well-formed XML "
@@ -177,8 +180,8 @@ TEST(Dbm20113ReaderTest, RefusesDeepNesting) {
 }
 
 TEST(Dbm20113ReaderTest, RefusesOversizedText) {
-  const std::string copy = "<TM00000000000004><IT1>" + std::string(70000, 'a') +
-                           "</IT1></TM00000000000004>";
+  const std::string copy =
+      "<TM00000000000004><IT1>" + std::string(70000, 'a') + "</IT1></TM00000000000004>";
   EXPECT_THAT(ReadAllStatus(File(Entry("1", copy))),
               StatusIs(StatusCode::kResourceExhausted,
                        "line 10: record 1: replica data, item at position 1: longer than 65536 "
@@ -238,8 +241,7 @@ TEST(Dbm20113SniffTest, ReadsTheDeclaredEncoding) {
   EXPECT_EQ(SniffXmlDeclaredCharset("<?xml version='1.0' encoding='UTF-8'?>"),
             std::optional<std::string_view>("utf-8"));
   EXPECT_EQ(SniffXmlDeclaredCharset("<a/>"), std::optional<std::string_view>("utf-8"));
-  EXPECT_EQ(SniffXmlDeclaredCharset("<?xml version=\"1.0\" encoding=\"EUC-JP\"?>"),
-            std::nullopt);
+  EXPECT_EQ(SniffXmlDeclaredCharset("<?xml version=\"1.0\" encoding=\"EUC-JP\"?>"), std::nullopt);
 }
 
 }  // namespace

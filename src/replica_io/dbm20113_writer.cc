@@ -71,8 +71,7 @@ void AppendDbm20113Entry(std::string& out, const Dbm20113EntryOut& e) {
     if (it.nil) {
       out.append(" ReasonOfNull=\"");
       AppendXmlEscaped(out, it.reason_of_null);
-      out.append(
-          "\" xsi:nil=\"true\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"/>");
+      out.append("\" xsi:nil=\"true\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"/>");
       continue;
     }
     out.append(">");
