@@ -248,7 +248,7 @@ TEST_P(ReplicaApiTest, BadRowsAreRefusedWithLineAndFieldAndChangeNothing) {
   EXPECT_EQ(Export(token_a_), before);  // nothing changed
 }
 
-// A DBM_20113 attachment of records first..first+n-1 of 地方税関係情報 0002 (9 lines an entry).
+// A DBM_20113 attachment of records first..first+n-1 of 地方税関係情報 0002 (10 lines an entry).
 std::string DbmFile(int first, int n, const std::string& bad_income = "") {
   std::string f = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SPIRegistrationDeleteList>\n";
   for (int i = first; i < first + n; ++i) {
@@ -295,8 +295,8 @@ TEST_P(ReplicaApiTest, Dbm20113RegistrationTestModeImportLookupAndExport) {
   json j = Refused(Call(token_a_, "POST", path, DbmFile(10, 3, "12x"), "application/xml"));
   EXPECT_EQ(j["problem_count"], 1);
   EXPECT_EQ(j["problems"][0]["record"], 2);
-  EXPECT_EQ(j["problems"][0]["line"], 12);
-  EXPECT_EQ(j["problems"][0]["record_id_line"], 13);
+  EXPECT_EQ(j["problems"][0]["line"], 13);
+  EXPECT_EQ(j["problems"][0]["record_id_line"], 14);
   EXPECT_EQ(j["problems"][0]["field"], "IT00000200000004");
   EXPECT_EQ(j["problems"][0]["reason"], "not_a_number");
   EXPECT_TRUE(Records(token_a_, 10)["records"].empty());
