@@ -431,7 +431,8 @@ class Dbm20113Reader::Impl {
       if (parent.has_text) return Invalid("replica data: an element mixes text with elements");
       parent.has_children = true;
     }
-    const std::string position = "item at position " + std::to_string(raw_items_.size() + 1);
+    // Built only for a message: this runs for every element of the replica data.
+    auto position = [this] { return "item at position " + std::to_string(raw_items_.size() + 1); };
     for (const XML_Char** a = atts; *a != nullptr; a += 2) {
       const std::string_view an(a[0]);
       const std::string_view av(a[1]);
@@ -444,10 +445,10 @@ class Dbm20113Reader::Impl {
         p.reason = Put(av);
       } else if (an == "xsi:nil") {
         const std::optional<bool> nil = NilValue(av);
-        if (!nil) return Invalid("replica data, " + position + ": xsi:nil is not true or false");
+        if (!nil) return Invalid("replica data, " + position() + ": xsi:nil is not true or false");
         p.nil = *nil;
       } else {
-        return Invalid("replica data, " + position +
+        return Invalid("replica data, " + position() +
                        ": an attribute other than Version, TimeAndDateOfUpdate, ReasonOfNull and "
                        "xsi:nil");
       }
