@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <random>
 
 namespace chukan::replica_io {
 namespace {
@@ -72,6 +73,7 @@ class Dbm20113Reader::Impl {
       : src_(src), limits_(limits), entry_(entry) {
     outer_ = XML_ParserCreate("UTF-8");
     inner_ = XML_ParserCreate("UTF-8");
+    salt_ = static_cast<unsigned long>(std::random_device()()) << 16 ^ std::random_device()();
     if (outer_ != nullptr) Install(outer_);
   }
   ~Impl() {
@@ -400,6 +402,9 @@ class Dbm20113Reader::Impl {
   // The CDATA form: DuplicateCopyData's text is an XML document of its own.
   void ParseEmbedded() {
     XML_ParserReset(inner_, "UTF-8");
+    // A salt drawn once per reader: otherwise expat asks the kernel for one (getrandom) for
+    // every record's embedded document.
+    XML_SetHashSalt(inner_, salt_);
     Install(inner_);
     in_inner_ = true;
     const size_t saved_depth = depth_;
@@ -518,6 +523,7 @@ class Dbm20113Reader::Impl {
   Dbm20113Entry& entry_;
   XML_Parser outer_ = nullptr;
   XML_Parser inner_ = nullptr;
+  unsigned long salt_ = 0;  // the embedded documents' hash salt (expat's flooding defence)
   Status error_;
   bool suspended_ = false;
   bool final_passed_ = false;
