@@ -2,6 +2,7 @@
 // 公開開始日/公開終了日, test mode, export back, and one-defect files refused naming the record.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <iconv.h>
 
 #include <cstring>
 
@@ -335,12 +336,30 @@ TEST_P(Dbm20113ImportTest, TestModeReportsAndStoresNothing) {
   EXPECT_TRUE(hist.empty());
 }
 
+std::string ToCp932(const std::string& utf8) {
+  iconv_t cd = iconv_open("CP932", "UTF-8");
+  std::string out(utf8.size() * 2, '\0');
+  char* in = const_cast<char*>(utf8.data());
+  size_t in_left = utf8.size(), out_left = out.size();
+  char* o = out.data();
+  iconv(cd, &in, &in_left, &o, &out_left);
+  iconv_close(cd);
+  out.resize(out.size() - out_left);
+  return out;
+}
+
 TEST_P(Dbm20113ImportTest, ReadsShiftJisAsDeclared) {
   std::string utf8 = File({Entry(1)});
   utf8.replace(utf8.find("UTF-8"), 5, "Shift_JIS");
-  // ASCII only: the same bytes in Shift_JIS; the declaration alone selects the decoder.
-  ASSERT_OK_AND_ASSIGN(ImportReport r, Import(utf8));
-  EXPECT_TRUE(r.committed);
+  utf8.replace(utf8.find("<DataSetRecordKey>K1<"), 21, "<DataSetRecordKey>髙橋①<");
+  const std::string sjis = ToCp932(utf8);
+  ASSERT_EQ(sjis.find("髙橋"), std::string::npos);  // really converted
+  ASSERT_OK_AND_ASSIGN(ImportReport r, Import(sjis));
+  EXPECT_TRUE(r.committed) << (r.problems.empty() ? "" : r.problems[0].message);
+  ASSERT_OK_AND_ASSIGN(auto recs, store_->Find(AtenaNo::Parse(Atena(1)).value(), kTax));
+  ASSERT_EQ(recs.size(), 1u);
+  ASSERT_TRUE(recs[0].envelope.has_value());
+  EXPECT_EQ(recs[0].envelope->record_key, "髙橋①");
   utf8.replace(utf8.find("Shift_JIS"), 9, "EUC-JP");
   EXPECT_THAT(Import(utf8),
               StatusIs(StatusCode::kInvalidArgument,
