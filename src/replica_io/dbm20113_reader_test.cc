@@ -124,6 +124,7 @@ TEST(Dbm20113ReaderTest, WriterOutputReadsBack) {
   out.fields[static_cast<size_t>(Dbm20113Field::kSegmentOfRegistrationDelete)] = "2";
   out.copy_root = "TM00000000000004";
   out.items = {{"IT1", "x<]]>&'\"\r\ny", false, "", "0001", "2026-01-02"},
+               {"IT3", "z", false, "", "a\tb\nc", ""},
                {"IT2", "", true, "3", "0001", ""}};
   std::string xml;
   AppendDbm20113Head(xml);
@@ -134,11 +135,12 @@ TEST(Dbm20113ReaderTest, WriterOutputReadsBack) {
   ASSERT_TRUE(Next(reader));
   const Dbm20113Entry& e = reader.entry();
   EXPECT_EQ(e.Field(Dbm20113Field::kSegmentOfRegistrationDelete), "2");
-  ASSERT_EQ(e.items.size(), 2u);
+  ASSERT_EQ(e.items.size(), 3u);
   EXPECT_EQ(e.items[0].value, "x<]]>&'\"\r\ny");
   EXPECT_EQ(e.items[0].updated, "2026-01-02");
-  EXPECT_TRUE(e.items[1].nil);
-  EXPECT_EQ(e.items[1].reason_of_null, "3");
+  EXPECT_EQ(e.items[1].version, "a\tb\nc");
+  EXPECT_TRUE(e.items[2].nil);
+  EXPECT_EQ(e.items[2].reason_of_null, "3");
 }
 
 TEST(Dbm20113ReaderTest, RefusesADoctype) {

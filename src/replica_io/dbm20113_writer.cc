@@ -25,6 +25,12 @@ void AppendXmlEscaped(std::string& out, std::string_view s) {
       case '\r':
         rep = "&#13;";  // XML would turn a bare CR into LF
         break;
+      case '\n':
+        rep = "&#10;";  // in an attribute value XML would turn it into a space
+        break;
+      case '\t':
+        rep = "&#9;";
+        break;
       default:
         continue;
     }

@@ -36,7 +36,8 @@ void AppendDbm20113Head(std::string& out);
 void AppendDbm20113Entry(std::string& out, const Dbm20113EntryOut& entry);
 // The list-level SegmentOfRegistrationDelete ("1", 登録) and the closing root element.
 void AppendDbm20113Tail(std::string& out);
-// Appends `s` with &, <, >, " and ' escaped (text and attribute values alike).
+// Appends `s` with &, <, >, ", ', CR, LF and TAB escaped (text and attribute values alike: an
+// attribute value keeps its line breaks and tabs only as character references).
 void AppendXmlEscaped(std::string& out, std::string_view s);
 
 }  // namespace chukan::replica_io
