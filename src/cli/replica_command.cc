@@ -18,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "http/client.h"
+#include "replica_io/dbm20113_reader.h"
 
 namespace chukan::cli {
 namespace {
@@ -35,8 +36,10 @@ struct ReplicaArgs {
   std::string version;
   std::string mode = "upsert";
   std::string format;
-  std::string charset = "utf-8";
+  std::string charset;  // "" → UTF-8 (DBM_20113: as its XML declaration says)
   std::string idempotency_key;
+  std::string header;    // DBM_20113 header file (IF_DBM_20113_R01)
+  std::string msg_mode;  // "0" 本番 or "1" テスト; default: the header's, else 0
   std::string atena_no;
   std::string output;
   std::string file;
@@ -210,27 +213,68 @@ void PrintProblems(const json& problems, int64_t total) {
   std::printf("  問題 / problems: %lld 件 (最初の %zu 件 / first %zu shown)\n",
               static_cast<long long>(total), problems.size(), problems.size());
   for (const json& p : problems) {
+    if (p.contains("record")) {
+      std::printf("    %lld 件目 / record %lld (%lld 行目 / line %lld)  %-18s %s\n",
+                  p.value("record", 0LL), p.value("record", 0LL), p.value("line", 0LL),
+                  p.value("line", 0LL), p.value("field", "").c_str(),
+                  p.value("message", "").c_str());
+      continue;
+    }
     std::printf("    %lld 行目 / line %lld  %-18s %s\n", p.value("line", 0LL), p.value("line", 0LL),
                 p.value("field", "").c_str(), p.value("message", "").c_str());
   }
 }
 
+// The format a file name suggests: DBM_20113_ATTACH_….xml (any .xml) is a DBM_20113 attachment.
+std::string FormatOfFile(const std::string& file) {
+  if (file.ends_with(".jsonl")) return "jsonl";
+  if (file.ends_with(".xml") || file.ends_with(".XML")) return "dbm20113";
+  return "csv";
+}
+
+std::string ContentType(const std::string& format, const std::string& charset) {
+  const std::string media = format == "csv"     ? "text/csv"
+                            : format == "jsonl" ? "application/jsonl"
+                                                : "application/xml";
+  return charset.empty() ? media : media + "; charset=" + charset;
+}
+
 int Import(const ReplicaArgs& a) {
   if (a.tm.empty() || a.file.empty()) return Usage("--tm and a FILE are required");
-  std::string format = a.format;
-  if (format.empty()) format = a.file.ends_with(".jsonl") ? "jsonl" : "csv";
-  if (format != "csv" && format != "jsonl") return Usage("--format must be csv or jsonl");
+  std::string format = a.format.empty() ? FormatOfFile(a.file) : a.format;
+  if (format != "csv" && format != "jsonl" && format != "dbm20113") {
+    return Usage("--format must be csv, jsonl or dbm20113");
+  }
+  std::string msg_mode = a.msg_mode;
+  if (!a.header.empty()) {
+    // The header file travels no further: its MsgMode becomes the msg_mode parameter.
+    std::ifstream in(a.header, std::ios::binary);
+    std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
+      return Failed("ヘッダファイルを読めません", "cannot read the header file",
+                    NotFoundError(a.header));
+    }
+    Result<replica_io::Dbm20113Header> h = replica_io::ParseDbm20113Header(xml);
+    if (!h.ok()) {
+      return Failed("ヘッダファイルが不正です", "bad DBM_20113 header file",
+                    h.status().WithContext(a.header));
+    }
+    if (msg_mode.empty()) msg_mode = h->msg_mode;
+  }
+  if (!msg_mode.empty() && msg_mode != "0" && msg_mode != "1") {
+    return Usage("--msg-mode must be 0 (本番) or 1 (テスト)");
+  }
   const auto t0 = std::chrono::steady_clock::now();
   Result<std::unique_ptr<FileUpload>> upload = FileUpload::Open(a.file);
   if (!upload.ok()) return Failed("ファイルを読めません", "cannot read the file", upload.status());
   Progress progress("取込中 / importing", (*upload)->size());
   http::Headers extra;
   if (!a.idempotency_key.empty()) extra.Set("Idempotency-Key", a.idempotency_key);
-  const std::string ctype =
-      (format == "csv" ? "text/csv" : "application/jsonl") + std::string("; charset=") + a.charset;
+  const std::string ctype = ContentType(format, a.charset);
   Result<http::Response> resp = Call(
       a, "POST",
-      "/api/v1/replica/imports" + Query({{"tm", a.tm}, {"version", a.version}, {"mode", a.mode}}),
+      "/api/v1/replica/imports" +
+          Query({{"tm", a.tm}, {"version", a.version}, {"mode", a.mode}, {"msg_mode", msg_mode}}),
       "", ctype, std::move(extra), upload->get(), &progress);
   if (!resp.ok()) return Failed("取込に失敗しました", "import failed", resp.status());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -243,6 +287,15 @@ int Import(const ReplicaArgs& a) {
     std::printf("  行数 / rows: %lld\n", rows);
     PrintProblems(r["problems"], r.value("problem_count", 0LL));
     return 1;
+  }
+  if (r.value("test_mode", false)) {
+    std::printf(
+        "テスト取込 (MsgMode 1): 検査のみ、何も保存していません / test import: checked, nothing "
+        "stored: %s\n  行数 / rows: %lld  追加予定 / would insert: %lld  更新予定 / would "
+        "update: %lld  削除予定 / would delete: %lld  該当なし / not found: %lld\n",
+        a.file.c_str(), rows, r.value("inserted", 0LL), r.value("updated", 0LL),
+        r.value("deleted", 0LL), r.value("not_found", 0LL));
+    return 0;
   }
   std::printf("%s / %s: %s\n", r.value("replayed", false) ? "取込済み (再送)" : "取込完了",
               r.value("replayed", false) ? "already imported (replayed)" : "import committed",
@@ -273,6 +326,12 @@ int Show(const ReplicaArgs& a) {
   for (const json& rec : records) {
     std::printf("\n  %s %s (版 / version %s)\n", rec.value("tm", "").c_str(),
                 rec.value("tm_name", "").c_str(), rec.value("version", "").c_str());
+    const std::string from = rec.value("publish_from", "");
+    const std::string until = rec.value("publish_until", "");
+    if (!from.empty() || !until.empty()) {
+      std::printf("    公開期間 / published: %s 〜 %s\n", from.empty() ? "-" : from.c_str(),
+                  until.empty() ? "-" : until.c_str());
+    }
     for (const json& item : rec["items"]) {
       std::printf("    %s  %-24s %s\n", item.value("code", "").c_str(),
                   item.value("name", "").c_str(), item.value("value", "").c_str());
@@ -288,23 +347,45 @@ int Export(const ReplicaArgs& a) {
     out = std::fopen(a.output.c_str(), "wb");
     if (out == nullptr) return Failed("書き込めません", "cannot write", NotFoundError(a.output));
   }
+  const bool dbm = a.format == "dbm20113";
+  if (!a.format.empty() && a.format != "csv" && !dbm) {
+    return Usage("--format must be csv or dbm20113");
+  }
   int64_t lines = 0;
+  int64_t entries = 0;
+  std::string carry;  // the end of the previous chunk: a closing tag may be split
+  constexpr std::string_view kEntryEnd = "</InformationOfSPIRegistrationDelete>";
   std::function<Status(std::string_view)> sink = [&](std::string_view chunk) -> Status {
     for (char c : chunk) lines += c == '\n' ? 1 : 0;
+    if (dbm) {
+      std::string scan = carry + std::string(chunk.substr(0, kEntryEnd.size()));
+      for (size_t p = scan.find(kEntryEnd); p != std::string::npos;
+           p = scan.find(kEntryEnd, p + 1)) {
+        if (p < carry.size()) ++entries;  // starts in the carry: not seen in the chunk below
+      }
+      for (size_t p = chunk.find(kEntryEnd); p != std::string_view::npos;
+           p = chunk.find(kEntryEnd, p + 1)) {
+        ++entries;
+      }
+      const size_t keep = std::min(chunk.size(), kEntryEnd.size() - 1);
+      carry = std::string(chunk.substr(chunk.size() - keep));
+    }
     if (std::fwrite(chunk.data(), 1, chunk.size(), out) != chunk.size()) {
       return InternalError("write failed");
     }
     return Status();
   };
   Result<http::Response> resp =
-      Call(a, "GET", "/api/v1/replica/export" + Query({{"tm", a.tm}, {"version", a.version}}), "",
-           "", {}, nullptr, nullptr, &sink);
+      Call(a, "GET",
+           "/api/v1/replica/export" +
+               Query({{"tm", a.tm}, {"version", a.version}, {"format", dbm ? "dbm20113" : ""}}),
+           "", "", {}, nullptr, nullptr, &sink);
   const bool closed = out == stdout || std::fclose(out) == 0;
   if (!resp.ok()) return Failed("出力に失敗しました", "export failed", resp.status());
   if (!closed) return Failed("書き込めません", "cannot write", InternalError(a.output));
   std::fprintf(stderr, "出力 / exported: %lld 件 / records%s%s\n",
-               static_cast<long long>(lines > 0 ? lines - 1 : 0), a.output.empty() ? "" : " → ",
-               a.output.c_str());
+               static_cast<long long>(dbm ? entries : (lines > 0 ? lines - 1 : 0)),
+               a.output.empty() ? "" : " → ", a.output.c_str());
   return 0;
 }
 
@@ -312,9 +393,8 @@ int Reconcile(const ReplicaArgs& a) {
   if (a.tm.empty() || a.file.empty()) return Usage("--tm and a FILE are required");
   Result<std::unique_ptr<FileUpload>> upload = FileUpload::Open(a.file);
   if (!upload.ok()) return Failed("ファイルを読めません", "cannot read the file", upload.status());
-  std::string format = a.format.empty() ? (a.file.ends_with(".jsonl") ? "jsonl" : "csv") : a.format;
-  const std::string ctype =
-      (format == "csv" ? "text/csv" : "application/jsonl") + std::string("; charset=") + a.charset;
+  std::string format = a.format.empty() ? FormatOfFile(a.file) : a.format;
+  const std::string ctype = ContentType(format, a.charset);
   Progress progress("突合中 / reconciling", (*upload)->size());
   Result<http::Response> resp =
       Call(a, "POST", "/api/v1/replica/reconcile" + Query({{"tm", a.tm}, {"version", a.version}}),
@@ -509,8 +589,14 @@ void RegisterReplicaCommands(CLI::App& app, Action& action) {
   imp->add_option("--tm", a->tm, "特定個人情報名コード, e.g. TM00000000000002")->required();
   imp->add_option("--version", a->version, "版番号 (default: the latest)");
   imp->add_option("--mode", a->mode, "upsert (default), replace or delete");
-  imp->add_option("--format", a->format, "csv or jsonl (default: from the file name)");
-  imp->add_option("--charset", a->charset, "utf-8 (default) or shift_jis");
+  imp->add_option("--format", a->format,
+                  "csv, jsonl or dbm20113 (default: from the file name; .xml is dbm20113)");
+  imp->add_option("--charset", a->charset,
+                  "utf-8 (default; dbm20113: as the XML declaration says) or shift_jis");
+  imp->add_option("--header", a->header,
+                  "DBM_20113 header file (IF_DBM_20113_R01): its MsgMode is used");
+  imp->add_option("--msg-mode", a->msg_mode,
+                  "0 本番 (default) or 1 テスト: check only, store nothing");
   imp->add_option("--idempotency-key", a->idempotency_key, "makes a re-sent import a no-op");
   imp->add_option("FILE", a->file, "the file to import")->required();
   imp->callback([&action, a] { action.run = [a] { return Import(*a); }; });
@@ -524,12 +610,13 @@ void RegisterReplicaCommands(CLI::App& app, Action& action) {
   exp->add_option("--tm", a->tm, "特定個人情報名コード")->required();
   exp->add_option("--version", a->version, "版番号");
   exp->add_option("--output,-o", a->output, "output file (default: standard output)");
+  exp->add_option("--format", a->format, "csv (default) or dbm20113 (the DBM_20113 attachment)");
   exp->callback([&action, a] { action.run = [a] { return Export(*a); }; });
   CLI::App* rec = replica->add_subcommand("reconcile", "原本と突合 / reconcile with the original");
   common(rec);
   rec->add_option("--tm", a->tm, "特定個人情報名コード")->required();
   rec->add_option("--version", a->version, "版番号");
-  rec->add_option("--format", a->format, "csv or jsonl");
+  rec->add_option("--format", a->format, "csv, jsonl or dbm20113");
   rec->add_option("--charset", a->charset, "utf-8 (default) or shift_jis");
   rec->add_option("FILE", a->file, "the business system's original file")->required();
   rec->callback([&action, a] { action.run = [a] { return Reconcile(*a); }; });

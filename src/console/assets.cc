@@ -46,6 +46,13 @@ std::string_view ConsoleJs() {
 // chukan console: progressive enhancement only; every screen works without this script
 // (but 取込, 照合 and the batch inquiry file, which send files and say so in a <noscript>).
 var $ = function (id) { return document.getElementById(id); };
+// The Content-Type of an upload from the format select's "format;charset" (an empty charset:
+// DBM_20113 XML, whose declaration names it).
+function mediaType(fmt) {
+  var media = fmt[0] === 'jsonl' ? 'application/jsonl' :
+    fmt[0] === 'dbm20113' ? 'application/xml' : 'text/csv';
+  return fmt[1] ? media + '; charset=' + fmt[1] : media;
+}
 // An element holding `t` as text (never as markup), with an optional class.
 function text(tag, t, cls) {
   var e = document.createElement(tag);
@@ -88,7 +95,7 @@ document.addEventListener('click', function (e) {
     table.appendChild(head);
     (body.problems || []).forEach(function (p) {
       var tr = document.createElement('tr');
-      tr.appendChild(text('td', String(p.line)));
+      tr.appendChild(text('td', String(p.line) + (p.record ? '（' + p.record + ' 件目）' : '')));
       tr.appendChild(text('td', p.field));
       tr.appendChild(text('td', p.message));
       table.appendChild(tr);
@@ -123,8 +130,7 @@ document.addEventListener('click', function (e) {
     xhr.open('POST', '/console/imports/upload?job=' + job + '&tm=' + encodeURIComponent($('tm').value) +
       '&mode=' + encodeURIComponent($('mode').value) + '&format=' + fmt[0]);
     xhr.setRequestHeader('X-CSRF-Token', form.getAttribute('data-csrf'));
-    xhr.setRequestHeader('Content-Type',
-      (fmt[0] === 'jsonl' ? 'application/jsonl' : 'text/csv') + '; charset=' + fmt[1]);
+    xhr.setRequestHeader('Content-Type', mediaType(fmt));
     xhr.upload.onprogress = function (ev) {
       if (!ev.lengthComputable) return;
       $('upload-bar').value = Math.floor(ev.loaded * 100 / ev.total);
@@ -200,7 +206,7 @@ document.addEventListener('click', function (e) {
     fetch('/console/reconcile/upload?tm=' + encodeURIComponent($('tm').value) + '&format=' + fmt[0], {
       method: 'POST', credentials: 'same-origin', body: file,
       headers: { 'X-CSRF-Token': form.getAttribute('data-csrf'),
-        'Content-Type': (fmt[0] === 'jsonl' ? 'application/jsonl' : 'text/csv') + '; charset=' + fmt[1] }
+        'Content-Type': mediaType(fmt) }
     }).then(function (r) { return r.json(); })
       .then(show)
       .catch(function () { show({ error: '照合できませんでした。接続を確かめて、もう一度お試しください。' }); })

@@ -1,9 +1,9 @@
-// The replica staff's (副本担当) screen 取込: a replica file (CSV in UTF-8 or Shift_JIS, or JSON
-// Lines) uploaded with its import mode, with two progress bars — the upload (the browser's own
-// count of bytes sent) and the server's processing (rows read and checked, then records
-// written, polled from /console/imports/progress twice a second) — then the report: counts, or
-// the table of refused lines with the field and the reason. The history lists the tenant's
-// imports from its audit chain.
+// The replica staff's (副本担当) screen 取込: a replica file (CSV in UTF-8 or Shift_JIS, JSON
+// Lines, or a DBM_20113 registration attachment) uploaded with its import mode, with two progress
+// bars — the upload (the browser's own count of bytes sent) and the server's processing (rows read
+// and checked, then records written, polled from /console/imports/progress twice a second) — then
+// the report: counts, or the table of refused lines with the field and the reason. The history
+// lists the tenant's imports from its audit chain.
 //
 // The upload is a streamed request body (the file's bytes as they are, Content-Type naming the
 // format and charset), so any size needs little memory; its CSRF token travels in the
@@ -51,6 +51,8 @@ void FormatField(Html& b) {
   b.Element("option", {{"value", "csv;utf-8"}}, "CSV（UTF-8）")
       .Element("option", {{"value", "csv;shift_jis"}}, "CSV（Shift_JIS）")
       .Element("option", {{"value", "jsonl;utf-8"}}, "JSON Lines（UTF-8）")
+      .Element("option", {{"value", "dbm20113;"}},
+               "DBM_20113 XML（登録依頼添付ファイル、文字コードは XML 宣言のとおり）")
       .Close("select");
 }
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -50,15 +51,20 @@ Result<std::unique_ptr<ImportSpool>> ImportSpool::Create() {
 
 ImportSpool::~ImportSpool() { std::fclose(file_); }
 
-Status ImportSpool::Append(const KeyHash& key_hash, std::span<const uint8_t> sealed) {
+Status ImportSpool::Append(const KeyHash& key_hash, std::span<const uint8_t> sealed,
+                           std::string_view publish_from, std::string_view publish_until) {
   const uint32_t len = static_cast<uint32_t>(sealed.size());
+  char dates[2 * kDateBytes] = {};
+  std::memcpy(dates, publish_from.data(), std::min(publish_from.size(), kDateBytes));
+  std::memcpy(dates + kDateBytes, publish_until.data(), std::min(publish_until.size(), kDateBytes));
   if (std::fwrite(key_hash.data(), 1, key_hash.size(), file_) != key_hash.size() ||
       std::fwrite(&len, sizeof(len), 1, file_) != 1 ||
+      std::fwrite(dates, 1, sizeof(dates), file_) != sizeof(dates) ||
       (len > 0 && std::fwrite(sealed.data(), 1, len, file_) != len)) {
     return IoError("write");
   }
   ++records_;
-  bytes_ += static_cast<int64_t>(key_hash.size() + sizeof(len) + len);
+  bytes_ += static_cast<int64_t>(key_hash.size() + sizeof(len) + 2 * kDateBytes + len);
   return Status();
 }
 
@@ -68,15 +74,19 @@ Status ImportSpool::Rewind() {
   return Status();
 }
 
-Result<bool> ImportSpool::Next(KeyHash& key_hash, std::vector<uint8_t>& sealed) {
+Result<bool> ImportSpool::Next(KeyHash& key_hash, std::vector<uint8_t>& sealed,
+                               std::string& publish_from, std::string& publish_until) {
   const size_t got = std::fread(key_hash.data(), 1, key_hash.size(), file_);
   if (got == 0 && std::feof(file_)) return false;
   uint32_t len = 0;
+  char dates[2 * kDateBytes];
   if (got != key_hash.size() || std::fread(&len, sizeof(len), 1, file_) != 1 ||
-      len > kMaxRecordBytes) {
+      std::fread(dates, 1, sizeof(dates), file_) != sizeof(dates) || len > kMaxRecordBytes) {
     if (std::ferror(file_)) return IoError("read");
     return DataLossError("import spool: truncated or corrupt record");
   }
+  publish_from.assign(dates, strnlen(dates, kDateBytes));
+  publish_until.assign(dates + kDateBytes, strnlen(dates + kDateBytes, kDateBytes));
   sealed.resize(len);
   if (len > 0 && std::fread(sealed.data(), 1, len, file_) != len) {
     if (std::ferror(file_)) return IoError("read");

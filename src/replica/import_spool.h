@@ -8,7 +8,9 @@
 // records sealed under the tenant's data key — no plaintext personal data.
 //
 // Format (native endianness, read back by the same process): per record a 16-byte key hash, a
-// 4-byte length and that many sealed bytes (0 for a deletion).
+// 4-byte length, the record's 公開開始日 and 公開終了日 (10 bytes each, YYYY-MM-DD, NUL-filled
+// when absent: plain dates, stored in the clear in the database too) and that many sealed bytes
+// (0 for a deletion).
 //
 // Thread-compatible: one import uses it from one thread.
 #ifndef CHUKAN_REPLICA_IMPORT_SPOOL_H_
@@ -19,6 +21,8 @@
 #include <cstdio>
 #include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -28,6 +32,7 @@ namespace chukan::replica {
 class ImportSpool {
  public:
   using KeyHash = std::array<uint8_t, 16>;
+  static constexpr size_t kDateBytes = 10;
 
   // Errors: kUnavailable naming the directory and the system's reason.
   static Result<std::unique_ptr<ImportSpool>> Create();
@@ -35,15 +40,18 @@ class ImportSpool {
   ImportSpool(const ImportSpool&) = delete;
   ImportSpool& operator=(const ImportSpool&) = delete;
 
-  // Appends one record (buffered). Errors: kUnavailable (disk full, I/O error).
-  Status Append(const KeyHash& key_hash, std::span<const uint8_t> sealed);
+  // Appends one record (buffered); dates longer than 10 bytes are cut (they are checked
+  // YYYY-MM-DD before). Errors: kUnavailable (disk full, I/O error).
+  Status Append(const KeyHash& key_hash, std::span<const uint8_t> sealed,
+                std::string_view publish_from = {}, std::string_view publish_until = {});
 
   // Ends writing and rewinds for reading. Errors: kUnavailable.
   Status Rewind();
 
   // Reads the next record into `key_hash` / `sealed`; false at the end.
   // Errors: kDataLoss (a truncated or corrupt spool), kUnavailable.
-  Result<bool> Next(KeyHash& key_hash, std::vector<uint8_t>& sealed);
+  Result<bool> Next(KeyHash& key_hash, std::vector<uint8_t>& sealed, std::string& publish_from,
+                    std::string& publish_until);
 
   int64_t records() const { return records_; }
   int64_t bytes() const { return bytes_; }

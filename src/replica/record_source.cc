@@ -1,11 +1,15 @@
 #include "replica/record_source.h"
 
+#include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
+#include "layout/date.h"
 #include "replica_io/charset.h"
 #include "replica_io/csv_reader.h"
+#include "replica_io/dbm20113_reader.h"
 #include "replica_io/json_lines_reader.h"
 
 namespace chukan::replica {
@@ -150,15 +154,187 @@ class JsonLinesRecordSource final : public RecordSource {
   std::vector<std::string_view> values_;
 };
 
+// Bytes already read (to sniff the XML declaration) and then the rest of `inner`.
+class ReplaySource final : public replica_io::ByteSource {
+ public:
+  ReplaySource(std::string head, std::unique_ptr<replica_io::ByteSource> inner)
+      : head_(std::move(head)), inner_(std::move(inner)) {}
+  Result<size_t> Read(char* buf, size_t n) override {
+    if (pos_ < head_.size()) {
+      const size_t k = std::min(n, head_.size() - pos_);
+      std::memcpy(buf, head_.data() + pos_, k);
+      pos_ += k;
+      return k;
+    }
+    return inner_->Read(buf, n);
+  }
+
+ private:
+  std::string head_;
+  size_t pos_ = 0;
+  std::unique_ptr<replica_io::ByteSource> inner_;
+};
+
+bool AllDigits(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The DBM_20113 attachment (docs/import-formats.md, "DBM_20113"): one row per
+// InformationOfSPIRegistrationDelete. Problems of one entry (a wrong TM or 版番号, a bad date, an
+// unknown item code, a My Number given) skip it; the reader's errors stop the file.
+class Dbm20113RecordSource final : public RecordSource {
+ public:
+  using F = replica_io::Dbm20113Field;
+
+  Dbm20113RecordSource(replica_io::ByteSource& src, const layout::LayoutVersion& version)
+      : reader_(src), version_(version), values_(version.item_count()) {}
+
+  Result<bool> Next(RowView& row, std::optional<RowProblem>& problem) override {
+    problem.reset();
+    ASSIGN_OR_RETURN(bool has, reader_.Next());
+    const std::string_view list = reader_.list_segment();
+    if (!list.empty() && list != "1" && list != "2") {
+      return InvalidArgumentError("line " + std::to_string(reader_.list_segment_line()) +
+                                  ": SegmentOfRegistrationDelete (登録削除区分): expected 1 (登録) "
+                                  "or 2 (削除)");
+    }
+    if (!has) {
+      // The public shape writes the list's 登録削除区分 after the entries: it can only confirm
+      // the default (1, 登録) for the entries that had none of their own.
+      if (list == "2" && defaulted_ > 0) {
+        return InvalidArgumentError(
+            "line " + std::to_string(reader_.list_segment_line()) +
+            ": SegmentOfRegistrationDelete 2 (削除) comes after " + std::to_string(defaulted_) +
+            " record(s) without their own; put it before the records, or give each record its "
+            "SegmentOfRegistrationDelete");
+      }
+      return false;
+    }
+    const replica_io::Dbm20113Entry& e = reader_.entry();
+    row = RowView{};
+    row.line = e.line;
+    row.record = e.record;
+    row.record_id_line = e.FieldLine(F::kRecordIdentificationNumber);
+    auto bad = [&](std::string field, std::string reason, std::string message) {
+      problem = RowProblem{e.line,   std::move(field),  std::move(reason), std::move(message),
+                           e.record, row.record_id_line};
+      return true;
+    };
+    const std::string_view rid = e.Field(F::kRecordIdentificationNumber);
+    if (rid.empty() || rid.size() > 20 || !AllDigits(rid)) {
+      return bad("RecordIdentificationNumber", "bad_record_id",
+                 "RecordIdentificationNumber (レコード識別番号): expected 1 to 20 digits");
+    }
+    if (!e.Field(F::kKojinNo).empty()) {
+      return bad("KojinNo", "my_number_given",
+                 "KojinNo (個人番号): must be empty — chukan never receives a My Number; give "
+                 "IntegratedAddressNumber (団体内統合宛名番号)");
+    }
+    const std::string& tm = version_.info().code().str();
+    if (e.Field(F::kSpecificPersonalInformationCode) != tm) {
+      return bad("SpecificPersonalInformationCode", "wrong_tm",
+                 "SpecificPersonalInformationCode (特定個人情報名コード): not the TM of this "
+                 "import (" +
+                     tm + ")");
+    }
+    if (e.Field(F::kSpiMajorVersion) != version_.version()) {
+      return bad("SPIMajorVersion", "wrong_version",
+                 "SPIMajorVersion (版番号): not the version of this import (" + version_.version() +
+                     "); a file holds one TM and one version");
+    }
+    const std::string_view from = e.Field(F::kPublicationDate);
+    const std::string_view until = e.Field(F::kPublishedEndDate);
+    std::optional<layout::Date> from_date, until_date;
+    if (!from.empty() && !(from_date = layout::Date::Parse(from))) {
+      return bad("PublicationDate", "not_a_date",
+                 "PublicationDate (公開開始日): expected a date YYYY-MM-DD");
+    }
+    if (!until.empty() && !(until_date = layout::Date::Parse(until))) {
+      return bad("PublishedEndDate", "not_a_date",
+                 "PublishedEndDate (公開終了日): expected a date YYYY-MM-DD");
+    }
+    if (from_date && until_date && *until_date < *from_date) {
+      return bad("PublishedEndDate", "date_order",
+                 "PublishedEndDate (公開終了日): before PublicationDate (公開開始日)");
+    }
+    const std::string_view region = e.Field(F::kAdministrativeRegionCode);
+    if (!region.empty() && (region.size() != 3 || !AllDigits(region))) {
+      return bad("AdministrativeRegionCode", "bad_region_code",
+                 "AdministrativeRegionCode (行政区コード): expected 3 digits or nothing");
+    }
+    std::string_view segment = e.Field(F::kSegmentOfRegistrationDelete);
+    if (segment.empty()) {
+      segment = list.empty() ? "1" : list;
+      if (list.empty()) ++defaulted_;
+    }
+    if (segment != "1" && segment != "2") {
+      return bad("SegmentOfRegistrationDelete", "bad_segment",
+                 "SegmentOfRegistrationDelete (登録削除区分): expected 1 (登録) or 2 (削除)");
+    }
+    if (!e.copy_root.empty() && e.copy_root != tm) {
+      return bad("DuplicateCopyData", "bad_copy_root",
+                 "DuplicateCopyData (副本データ): the root element is not " + tm);
+    }
+    std::fill(values_.begin(), values_.end(), std::string_view());
+    seen_.assign(version_.item_count(), false);
+    envelope_.clear();
+    envelope_.push_back(rid);
+    envelope_.push_back(e.Field(F::kDataSetIdentificationItemCode));
+    envelope_.push_back(e.Field(F::kDataSetRecordKey));
+    envelope_.push_back(e.Field(F::kParentDataSetRecordKey));
+    envelope_.push_back(region);
+    for (const replica_io::Dbm20113Item& item : e.items) {
+      const std::string where = "DuplicateCopyData (副本データ), item " +
+                                std::to_string(item.position) + " (line " +
+                                std::to_string(item.line) + "): ";
+      std::optional<size_t> idx = version_.ItemIndex(item.code);
+      if (!idx) return bad("", "unknown_item", where + NotAnItem(version_));
+      if (seen_[*idx]) {
+        return bad(std::string(item.code), "duplicate_item", where + "the item appears twice");
+      }
+      seen_[*idx] = true;
+      values_[*idx] = item.value;
+      envelope_.push_back(item.code);
+      envelope_.push_back(item.version);
+      envelope_.push_back(item.updated);
+      envelope_.push_back(item.nil ? "1" : "");
+      envelope_.push_back(item.reason_of_null);
+    }
+    row.atena_no = e.Field(F::kIntegratedAddressNumber);
+    row.values = values_;
+    row.remove = segment == "2";
+    row.publish_from = from;
+    row.publish_until = until;
+    row.envelope = envelope_;
+    return true;
+  }
+
+ private:
+  replica_io::Dbm20113Reader reader_;
+  const layout::LayoutVersion& version_;
+  std::vector<std::string_view> values_;
+  std::vector<bool> seen_;
+  std::vector<std::string_view> envelope_;
+  int64_t defaulted_ = 0;  // entries that took the default 登録削除区分
+};
+
 class StreamFactory final : public RecordSourceFactory {
  public:
   StreamFactory(HashingSource* hashing, std::unique_ptr<replica_io::ByteSource> decoded,
-                FileFormat format)
-      : hashing_(hashing), decoded_(std::move(decoded)), format_(format) {}
+                FileFormat format, bool sniff_charset)
+      : hashing_(hashing),
+        decoded_(std::move(decoded)),
+        format_(format),
+        sniff_charset_(sniff_charset) {}
 
   Result<std::unique_ptr<RecordSource>> Open(const layout::LayoutVersion& version) override {
     if (opened_) return FailedPreconditionError("record source already opened");
     opened_ = true;
+    if (format_ == FileFormat::kDbm20113) {
+      if (sniff_charset_) RETURN_IF_ERROR(SniffCharset());
+      return std::unique_ptr<RecordSource>(
+          std::make_unique<Dbm20113RecordSource>(*decoded_, version));
+    }
     if (format_ == FileFormat::kJsonLines) {
       return std::unique_ptr<RecordSource>(
           std::make_unique<JsonLinesRecordSource>(*decoded_, version));
@@ -181,9 +357,34 @@ class StreamFactory final : public RecordSourceFactory {
   std::string FileHash() const override { return hashing_->Hash(); }
 
  private:
+  // No charset was given: the XML declaration's encoding decides (UTF-8 or Shift_JIS).
+  Status SniffCharset() {
+    std::string head(1024, '\0');
+    size_t got = 0;
+    while (got < head.size()) {
+      ASSIGN_OR_RETURN(size_t n, decoded_->Read(head.data() + got, head.size() - got));
+      if (n == 0) break;
+      got += n;
+    }
+    head.resize(got);
+    const std::optional<std::string_view> cs = replica_io::SniffXmlDeclaredCharset(head);
+    if (!cs) {
+      return InvalidArgumentError(
+          "line 1: the XML declaration names an encoding other than UTF-8 and Shift_JIS");
+    }
+    const bool sjis = *cs == "shift_jis";
+    decoded_ = std::make_unique<ReplaySource>(std::move(head), std::move(decoded_));
+    if (sjis) {
+      ASSIGN_OR_RETURN(decoded_, replica_io::MakeDecodingSource(replica_io::Charset::kCp932,
+                                                                std::move(decoded_)));
+    }
+    return Status();
+  }
+
   HashingSource* hashing_;  // owned through decoded_
   std::unique_ptr<replica_io::ByteSource> decoded_;
   FileFormat format_;
+  bool sniff_charset_ = false;
   bool opened_ = false;
 };
 
@@ -195,7 +396,9 @@ Result<FileFormat> ParseFileFormat(std::string_view s) {
       s == "application/x-jsonlines") {
     return FileFormat::kJsonLines;
   }
-  return InvalidArgumentError("format: expected csv (text/csv) or jsonl (application/jsonl)");
+  if (s == "dbm20113" || s == "application/xml" || s == "text/xml") return FileFormat::kDbm20113;
+  return InvalidArgumentError(
+      "format: expected csv (text/csv), jsonl (application/jsonl) or dbm20113 (application/xml)");
 }
 
 Result<std::unique_ptr<RecordSourceFactory>> MakeRecordSourceFactory(
@@ -206,8 +409,8 @@ Result<std::unique_ptr<RecordSourceFactory>> MakeRecordSourceFactory(
   HashingSource* hashing_ptr = hashing.get();
   ASSIGN_OR_RETURN(std::unique_ptr<replica_io::ByteSource> decoded,
                    replica_io::MakeDecodingSource(cs, std::move(hashing)));
-  return std::unique_ptr<RecordSourceFactory>(
-      std::make_unique<StreamFactory>(hashing_ptr, std::move(decoded), format));
+  return std::unique_ptr<RecordSourceFactory>(std::make_unique<StreamFactory>(
+      hashing_ptr, std::move(decoded), format, format == FileFormat::kDbm20113 && charset.empty()));
 }
 
 }  // namespace chukan::replica

@@ -1,6 +1,7 @@
 // RecordSource: the rows of an import (or reconcile) file in layout terms — atena_no plus the
 // values of a layout version's items, in item order — whatever the file's format (CSV with a
-// header row of item codes, or JSON Lines) and charset (UTF-8 or Shift_JIS/CP932).
+// header row of item codes, JSON Lines, or the DBM_20113 registration attachment) and charset
+// (UTF-8 or Shift_JIS/CP932).
 //
 // The raw bytes are hashed as they are read (BLAKE2b-256), so an import records the hash of
 // exactly what it received.
@@ -23,8 +24,9 @@
 
 namespace chukan::replica {
 
-enum class FileFormat { kCsv, kJsonLines };
-// "csv", "jsonl" (also "text/csv", "application/x-ndjson", "application/jsonl").
+enum class FileFormat { kCsv, kJsonLines, kDbm20113 };
+// "csv", "jsonl", "dbm20113" (also "text/csv", "application/x-ndjson", "application/jsonl",
+// "application/xml", "text/xml").
 Result<FileFormat> ParseFileFormat(std::string_view s);
 
 // One row. Views are valid until the next call to Next().
@@ -32,7 +34,22 @@ struct RowView {
   int64_t line = 0;  // where the row starts in the file (1-based; the CSV header is line 1)
   std::string_view atena_no;
   std::span<const std::string_view> values;  // one per item of the version, "" when absent
+
+  // DBM_20113 only (defaults otherwise):
+  int64_t record = 0;          // the entry's position in the file (1-based)
+  int64_t record_id_line = 0;  // the line of its RecordIdentificationNumber (レコード識別番号)
+  bool remove = false;         // 登録削除区分 2 (削除): delete the record with this key
+  std::string_view publish_from;   // 公開開始日, YYYY-MM-DD or ""
+  std::string_view publish_until;  // 公開終了日, YYYY-MM-DD or ""
+  // What the registration carried beside the values, sealed with the record so that an export
+  // writes it back: kEnvelopeHead fields (RecordIdentificationNumber,
+  // DataSetIdentificationItemCode, DataSetRecordKey, ParentDataSetRecordKey,
+  // AdministrativeRegionCode), then per item of the file, in its order, kEnvelopePerItem strings
+  // (item code, Version, TimeAndDateOfUpdate, "1" when xsi:nil else "", ReasonOfNull).
+  std::span<const std::string_view> envelope;
 };
+inline constexpr size_t kEnvelopeHead = 5;
+inline constexpr size_t kEnvelopePerItem = 5;
 
 // A problem with one row that does not stop reading (the row is skipped), e.g. an unknown key
 // in a JSON Lines object. Neither `field` nor `message` quotes the file: `field` is an item code
@@ -42,6 +59,8 @@ struct RowProblem {
   std::string field;
   std::string reason;
   std::string message;
+  int64_t record = 0;          // DBM_20113: the entry's position
+  int64_t record_id_line = 0;  // DBM_20113: the line of its RecordIdentificationNumber
 };
 
 class RecordSource {
@@ -71,7 +90,9 @@ class RecordSourceFactory {
 };
 
 // The factory over a byte stream. `charset` is "utf-8" or a Shift_JIS/CP932 name
-// (replica_io ParseCharset). Errors: kInvalidArgument for an unknown charset.
+// (replica_io ParseCharset); empty means UTF-8, except for DBM_20113, where it means the
+// charset the XML declaration names (UTF-8 or Shift_JIS; any other is refused when the source
+// is opened). Errors: kInvalidArgument for an unknown charset.
 Result<std::unique_ptr<RecordSourceFactory>> MakeRecordSourceFactory(
     std::unique_ptr<replica_io::ByteSource> raw, FileFormat format, std::string_view charset);
 

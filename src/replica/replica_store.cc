@@ -4,8 +4,10 @@
 #include "replica/replica_store.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <span>
 #include <thread>
@@ -19,12 +21,14 @@
 #include "layout/value_check.h"
 #include "replica/import_spool.h"
 #include "replica_io/csv_writer.h"
+#include "replica_io/dbm20113_writer.h"
 
 namespace chukan::replica {
 namespace {
 
 constexpr size_t kHashBytes = 16;  // blind-index hashes: 128 bits
 constexpr uint8_t kRecordFormatV1 = 1;
+constexpr uint8_t kRecordFormatV2 = 2;  // format 1, then the DBM_20113 envelope
 // Rows fetched per query when streaming an export or scanning for reconcile.
 constexpr int64_t kScanPage = 5000;
 
@@ -137,6 +141,17 @@ CREATE TABLE replica_history (
 CREATE INDEX replica_history_resident ON replica_history (substr(key_hash, 1, 8));
 )sql";
 
+// 公開開始日 / 公開終了日 of each record version (docs/replica.md, "Publication dates"): plain
+// dates (YYYY-MM-DD, NULL when not given), in the clear beside the sealed record — they are not
+// personal data, and inquiries by date range and fiscal year select versions by them. The
+// history keeps them as its rows keep the rest (copied with the sealed record).
+const char kPublishDatesSql[] = R"sql(
+ALTER TABLE replica_record ADD COLUMN publish_from TEXT;
+ALTER TABLE replica_record ADD COLUMN publish_until TEXT;
+ALTER TABLE replica_history ADD COLUMN publish_from TEXT;
+ALTER TABLE replica_history ADD COLUMN publish_until TEXT;
+)sql";
+
 using Hash16 = std::array<uint8_t, kHashBytes>;
 
 struct Hash16Hasher {
@@ -166,11 +181,13 @@ bool GetVarint(std::span<const uint8_t> in, size_t& pos, uint64_t& v) {
 }
 
 // Record plaintext, format 1: 0x01 || varint(count) || count × (varint(len) || bytes);
-// the first value is atena_no, then the version's items in order.
+// the first value is atena_no, then the version's items in order. Format 2 (a record a DBM_20113
+// file registered): 0x02, the same, then varint(n) || n × (varint(len) || bytes), the envelope
+// (RowView::envelope).
 void EncodeRecord(std::string_view atena_no, std::span<const std::string_view> values,
-                  std::vector<uint8_t>& out) {
+                  std::span<const std::string_view> envelope, std::vector<uint8_t>& out) {
   out.clear();
-  out.push_back(kRecordFormatV1);
+  out.push_back(envelope.empty() ? kRecordFormatV1 : kRecordFormatV2);
   PutVarint(out, values.size() + 1);
   PutVarint(out, atena_no.size());
   out.insert(out.end(), atena_no.begin(), atena_no.end());
@@ -178,18 +195,20 @@ void EncodeRecord(std::string_view atena_no, std::span<const std::string_view> v
     PutVarint(out, v.size());
     out.insert(out.end(), v.begin(), v.end());
   }
+  if (envelope.empty()) return;
+  PutVarint(out, envelope.size());
+  for (std::string_view v : envelope) {
+    PutVarint(out, v.size());
+    out.insert(out.end(), v.begin(), v.end());
+  }
 }
 
-Result<std::vector<std::string>> DecodeRecord(std::span<const uint8_t> in) {
-  if (in.empty() || in[0] != kRecordFormatV1) {
-    return DataLossError("replica record: unknown format");
-  }
-  size_t pos = 1;
+Status GetStrings(std::span<const uint8_t> in, size_t& pos, uint64_t max,
+                  std::vector<std::string>& out) {
   uint64_t count;
-  if (!GetVarint(in, pos, count) || count == 0 || count > 4096) {
+  if (!GetVarint(in, pos, count) || count == 0 || count > max) {
     return DataLossError("replica record: bad value count");
   }
-  std::vector<std::string> out;
   out.reserve(count);
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t len;
@@ -199,8 +218,51 @@ Result<std::vector<std::string>> DecodeRecord(std::span<const uint8_t> in) {
     out.emplace_back(reinterpret_cast<const char*>(in.data() + pos), len);
     pos += len;
   }
+  return Status();
+}
+
+// The values (atena_no first); the envelope of a format-2 record into `envelope` when given.
+Result<std::vector<std::string>> DecodeRecord(
+    std::span<const uint8_t> in, std::optional<RegistrationEnvelope>* envelope = nullptr) {
+  if (in.empty() || (in[0] != kRecordFormatV1 && in[0] != kRecordFormatV2)) {
+    return DataLossError("replica record: unknown format");
+  }
+  size_t pos = 1;
+  std::vector<std::string> out;
+  RETURN_IF_ERROR(GetStrings(in, pos, 4096, out));
+  if (in[0] == kRecordFormatV2) {
+    std::vector<std::string> env;
+    RETURN_IF_ERROR(GetStrings(in, pos, kEnvelopeHead + kEnvelopePerItem * 4096, env));
+    if (env.size() < kEnvelopeHead || (env.size() - kEnvelopeHead) % kEnvelopePerItem != 0) {
+      return DataLossError("replica record: bad envelope");
+    }
+    if (envelope != nullptr) {
+      RegistrationEnvelope e;
+      e.record_id = std::move(env[0]);
+      e.data_set_item_code = std::move(env[1]);
+      e.record_key = std::move(env[2]);
+      e.parent_record_key = std::move(env[3]);
+      e.region_code = std::move(env[4]);
+      for (size_t i = kEnvelopeHead; i < env.size(); i += kEnvelopePerItem) {
+        e.items.push_back(RegistrationItem{std::move(env[i]), std::move(env[i + 1]),
+                                           std::move(env[i + 2]), env[i + 3] == "1",
+                                           std::move(env[i + 4])});
+      }
+      *envelope = std::move(e);
+    }
+  }
   if (pos != in.size()) return DataLossError("replica record: trailing bytes");
   return out;
+}
+
+// A date column: NULL for "".
+store::Value DateValue(std::string_view d) {
+  return d.empty() ? store::Value(nullptr) : store::Value(std::string(d));
+}
+// A date column's text ("" for NULL).
+Result<std::string> DateText(const store::Row& row, int col) {
+  if (row.IsNull(col)) return std::string();
+  return row.GetText(col);
 }
 
 bool IsFileProblem(const Status& s) {
@@ -217,10 +279,25 @@ Problem MalformedFile(const Status& s) {
   if (size_t pos = m.find(opened); pos != std::string::npos) {
     line = std::atoll(m.c_str() + pos + opened.size());
   }
-  return Problem{line, "", "malformed_file", m};
+  Problem p{line, "", "malformed_file", m};
+  // DBM_20113: "line L: record N: …" names the entry.
+  const std::string record = ": record ";
+  if (size_t pos = m.find(record); pos != std::string::npos) {
+    p.record = std::atoll(m.c_str() + pos + record.size());
+  }
+  return p;
 }
 
-Problem ToProblem(const RowProblem& p) { return Problem{p.line, p.field, p.reason, p.message}; }
+Problem ToProblem(const RowProblem& p) {
+  return Problem{p.line, p.field, p.reason, p.message, p.record, p.record_id_line};
+}
+
+// A problem of `row`, carrying its DBM_20113 record position when it has one.
+Problem RowProblemAt(const RowView& row, std::string field, std::string reason,
+                     std::string message) {
+  return Problem{row.line,           std::move(field), std::move(reason),
+                 std::move(message), row.record,       row.record_id_line};
+}
 
 // Accumulates problems: keeps the first kMaxReportedProblems, counts all.
 struct ProblemList {
@@ -292,18 +369,26 @@ class SealedBatch {
     const size_t begin = i == 0 ? 0 : ends_[i - 1];
     return std::span<const uint8_t>(bytes_).subspan(begin, ends_[i] - begin);
   }
-  void Add(const Hash16& key_hash, std::span<const uint8_t> sealed) {
+  const std::string& publish_from(size_t i) const { return from_[i]; }
+  const std::string& publish_until(size_t i) const { return until_[i]; }
+  void Add(const Hash16& key_hash, std::span<const uint8_t> sealed, const std::string& from,
+           const std::string& until) {
     keys_.push_back(key_hash);
     bytes_.insert(bytes_.end(), sealed.begin(), sealed.end());
     ends_.push_back(bytes_.size());
+    from_.push_back(from);
+    until_.push_back(until);
   }
   void Clear() {
     keys_.clear();
     bytes_.clear();
     ends_.clear();
+    from_.clear();
+    until_.clear();
   }
 
  private:
+  std::vector<std::string> from_, until_;
   std::vector<Hash16> keys_;
   std::vector<uint8_t> bytes_;
   std::vector<size_t> ends_;  // ends_[i]: the end of record i in bytes_
@@ -339,9 +424,11 @@ class NonceSequence {
 // INSERT of `rows` records that skips existing keys and returns the keys it inserted.
 std::string InsertSql(size_t rows) {
   std::string sql =
-      "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us) "
-      "VALUES ";
-  for (size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)";
+      "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us, "
+      "publish_from, publish_until) VALUES ";
+  for (size_t i = 0; i < rows; ++i) {
+    sql += i == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?)";
+  }
   sql += " ON CONFLICT (key_hash) DO NOTHING RETURNING key_hash";
   return sql;
 }
@@ -351,29 +438,32 @@ std::string InsertSql(size_t rows) {
 std::string HistoryFromKeysSql(size_t keys) {
   std::string sql =
       "INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, valid_from_us, "
-      "superseded_by, valid_until_us, end_reason) "
-      "SELECT key_hash, tm, version, sealed, import_id, updated_at_us, ?, ?, 'update' "
-      "FROM replica_record WHERE key_hash IN (";
+      "superseded_by, valid_until_us, end_reason, publish_from, publish_until) "
+      "SELECT key_hash, tm, version, sealed, import_id, updated_at_us, ?, ?, 'update', "
+      "publish_from, publish_until FROM replica_record WHERE key_hash IN (";
   for (size_t i = 0; i < keys; ++i) sql += i == 0 ? "?" : ", ?";
   sql += ")";
   return sql;
 }
 
 const char kInsertOneSql[] =
-    "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING";
+    "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us, "
+    "publish_from, publish_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_hash) DO "
+    "NOTHING";
 const char kUpdateSql[] =
-    "UPDATE replica_record SET version = ?, sealed = ?, import_id = ?, updated_at_us = ? "
-    "WHERE key_hash = ?";
+    "UPDATE replica_record SET version = ?, sealed = ?, import_id = ?, updated_at_us = ?, "
+    "publish_from = ?, publish_until = ? WHERE key_hash = ?";
 
 // The replica_record columns a history row keeps, in WriteHistoryRow's order: "key_hash, tm,
-// version, sealed, import_id, updated_at_us".
+// version, sealed, import_id, updated_at_us, publish_from, publish_until".
 const char kHistoryInsertSql[] =
     "INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, valid_from_us, "
-    "superseded_by, valid_until_us, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "superseded_by, valid_until_us, end_reason, publish_from, publish_until) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const char kDeleteReturningSql[] =
     "DELETE FROM replica_record WHERE key_hash = ? "
-    "RETURNING key_hash, tm, version, sealed, import_id, updated_at_us";
+    "RETURNING key_hash, tm, version, sealed, import_id, updated_at_us, publish_from, "
+    "publish_until";
 
 // Copies the replica_record row `old` (the columns above) into replica_history as ended by
 // `import_id` at `now` through `end_reason` ("update" or "delete").
@@ -385,9 +475,12 @@ Status WriteHistoryRow(store::Transaction& tx, const store::Row& old, const std:
   ASSIGN_OR_RETURN(store::Bytes sealed, old.GetBlob(3));
   ASSIGN_OR_RETURN(std::string written_by, old.GetText(4));
   ASSIGN_OR_RETURN(int64_t valid_from, old.GetInt(5));
+  ASSIGN_OR_RETURN(std::string from, DateText(old, 6));
+  ASSIGN_OR_RETURN(std::string until, DateText(old, 7));
   return tx.Exec(kHistoryInsertSql,
                  {std::move(key_hash), std::move(tm), std::move(version), std::move(sealed),
-                  std::move(written_by), valid_from, import_id, now, std::string(end_reason)});
+                  std::move(written_by), valid_from, import_id, now, std::string(end_reason),
+                  DateValue(from), DateValue(until)});
 }
 
 std::string NewImportId() { return crypto::ToHex(crypto::RandomBytes(12)); }
@@ -464,6 +557,7 @@ const std::vector<store::Migration>& ReplicaMigrations() {
       {1, "create replica_record and replica_import", kReplicaSqlite, kReplicaPostgres},
       {2, "create replica_count", kReplicaCountSql, kReplicaCountSql},
       {3, "create replica_history", kHistorySqlite, kHistoryPostgres},
+      {4, "add publish_from and publish_until", kPublishDatesSql, kPublishDatesSql},
   };
   return *kMigrations;
 }
@@ -614,20 +708,27 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
     staged();
     bool row_ok = true;
     if (!layout::IsValidAtenaNo(row.atena_no)) {
-      problems.Add(Problem{row.line, "atena_no", "bad_atena_no",
-                           "atena_no (団体内統合宛名番号): expected 15 digits"});
+      problems.Add(RowProblemAt(row, "atena_no", "bad_atena_no",
+                                "atena_no (団体内統合宛名番号): expected 15 digits"));
       row_ok = false;
     }
-    const bool check_all = request.mode != ImportMode::kDelete;
+    if (row.remove && request.mode != ImportMode::kUpsert) {
+      problems.Add(
+          RowProblemAt(row, "SegmentOfRegistrationDelete", "remove_needs_upsert",
+                       "a record to delete (登録削除区分 2) needs the import mode upsert"));
+      row_ok = false;
+    }
+    const bool check_all = request.mode != ImportMode::kDelete && !row.remove;
     if (check_all && layout::CheckRecord(*version, row.values, field_problems) > 0) {
       for (const layout::FieldProblem& fp : field_problems) {
         if (fp.error == layout::ValueError::kFieldCount) {
-          problems.Add(Problem{row.line, "", "field_count", "wrong number of values"});
+          problems.Add(RowProblemAt(row, "", "field_count", "wrong number of values"));
           continue;
         }
         const layout::Item& item = version->item(fp.index);
-        problems.Add(Problem{row.line, item.code(), std::string(layout::ValueErrorName(fp.error)),
-                             layout::DescribeValueError(item, fp.error, row.values[fp.index])});
+        problems.Add(
+            RowProblemAt(row, item.code(), std::string(layout::ValueErrorName(fp.error)),
+                         layout::DescribeValueError(item, fp.error, row.values[fp.index])));
       }
       row_ok = false;
     }
@@ -637,22 +738,22 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
     }
     const Hash16 key_hash = keys_->KeyHash(tm, row.atena_no, row.values, key_idx);
     if (const int64_t first = seen.InsertOrGet(key_hash, row.line); first != 0) {
-      problems.Add(
-          Problem{row.line, "", "duplicate_key",
-                  "the record key (atena_no and key items) repeats line " + std::to_string(first)});
+      problems.Add(RowProblemAt(
+          row, "", "duplicate_key",
+          "the record key (atena_no and key items) repeats line " + std::to_string(first)));
       writing = false;
       continue;
     }
     if (!writing) continue;  // keep validating to count every problem, but stage nothing more
-    if (request.mode == ImportMode::kDelete) {
+    if (request.mode == ImportMode::kDelete || row.remove) {
       RETURN_IF_ERROR(spool->Append(key_hash, {}));
       continue;
     }
-    EncodeRecord(row.atena_no, row.values, plain);
+    EncodeRecord(row.atena_no, row.values, row.envelope, plain);
     keys_->Ad(tm, key_hash, ad);
     RETURN_IF_ERROR(nonces.Seal(keys_->seal, plain, ad, sealed_record));
     std::fill(plain.begin(), plain.end(), 0);
-    RETURN_IF_ERROR(spool->Append(key_hash, sealed_record));
+    RETURN_IF_ERROR(spool->Append(key_hash, sealed_record, row.publish_from, row.publish_until));
   }
   RETURN_IF_ERROR(factory.Drain());
   report.file_hash = factory.FileHash();
@@ -665,8 +766,44 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
     return report;
   }
   RETURN_IF_ERROR(spool->Rewind());
+  if (request.test_mode) {
+    RETURN_IF_ERROR(CountChanges(request, *spool, report));
+    report.test_mode = true;
+    report.committed = false;
+    if (audit) RETURN_IF_ERROR(audit(nullptr, report));
+    return report;
+  }
   RETURN_IF_ERROR(Apply(request, *version, report.import_id, now, *spool, report, audit));
   return report;
+}
+
+Status ReplicaStore::CountChanges(const ImportRequest& request, ImportSpool& spool,
+                                  ImportReport& report) {
+  // One snapshot: what the import would have found had it been applied now.
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  Hash16 key_hash;
+  std::vector<uint8_t> sealed;
+  std::string from, until;
+  if (request.mode == ImportMode::kReplace) {
+    ASSIGN_OR_RETURN(report.deleted, Count(request.tm));
+  }
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, spool.Next(key_hash, sealed, from, until));
+    if (!more) break;
+    ASSIGN_OR_RETURN(std::optional<store::Row> found,
+                     tx->QueryOne("SELECT 1 FROM replica_record WHERE key_hash = ?",
+                                  {store::Bytes(key_hash.begin(), key_hash.end())}));
+    if (request.mode == ImportMode::kDelete || sealed.empty()) {
+      (found ? report.deleted : report.not_found)++;
+    } else if (request.mode == ImportMode::kReplace) {
+      // Replace drops every record first: a key the file brings back counts as inserted.
+      report.inserted++;
+    } else {
+      (found ? report.updated : report.inserted)++;
+    }
+  }
+  std::fill(sealed.begin(), sealed.end(), 0);
+  return Status();
 }
 
 Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVersion& version,
@@ -714,9 +851,10 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
     ASSIGN_OR_RETURN(history_floor, top->GetInt(0));
     RETURN_IF_ERROR(
         tx->Exec("INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, "
-                 "valid_from_us, superseded_by, valid_until_us, end_reason) "
-                 "SELECT key_hash, tm, version, sealed, import_id, updated_at_us, ?, ?, 'delete' "
-                 "FROM replica_record WHERE tm = ?",
+                 "valid_from_us, superseded_by, valid_until_us, end_reason, publish_from, "
+                 "publish_until) "
+                 "SELECT key_hash, tm, version, sealed, import_id, updated_at_us, ?, ?, 'delete', "
+                 "publish_from, publish_until FROM replica_record WHERE tm = ?",
                  {import_id, now, tm}));
     ASSIGN_OR_RETURN(report.deleted,
                      tx->ExecCount("DELETE FROM replica_record WHERE tm = ?", {tm}));
@@ -734,8 +872,9 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   // no network round trip to save the batching bought SQLite nothing else.
   const bool row_at_a_time = tx->backend() == store::Backend::kSqlite;
   auto write_rows = [&](const SealedBatch& batch) -> Status {
-    if (params.size() != 6) {
-      params.assign({store::Bytes(), tm, version.version(), store::Bytes(), import_id, now});
+    if (params.size() != 8) {
+      params.assign({store::Bytes(), tm, version.version(), store::Bytes(), import_id, now, nullptr,
+                     nullptr});
     }
     // Assigned in place: the two buffers keep their capacity from row to row.
     store::Bytes& key = std::get<store::Bytes>(params[0]);
@@ -745,6 +884,8 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       const std::span<const uint8_t> sb = batch.sealed(i);
       key.assign(kh.begin(), kh.end());
       sealed.assign(sb.begin(), sb.end());
+      params[6] = DateValue(batch.publish_from(i));
+      params[7] = DateValue(batch.publish_until(i));
       ASSIGN_OR_RETURN(const int64_t n, tx->ExecCount(kInsertOneSql, params));
       if (n == 1) {
         report.inserted++;
@@ -755,7 +896,8 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       // stay in memory, under SQLite's 64 KiB spill threshold; docs/performance.md).
       ASSIGN_OR_RETURN(const int64_t kept, tx->ExecCount(history_one_sql, {import_id, now, key}));
       if (kept != 1) return InternalError("replica_record: a conflicting key is gone");
-      RETURN_IF_ERROR(tx->Exec(kUpdateSql, {version.version(), sealed, import_id, now, key}));
+      RETURN_IF_ERROR(tx->Exec(
+          kUpdateSql, {version.version(), sealed, import_id, now, params[6], params[7], key}));
       report.updated++;
     }
     return Status();
@@ -764,7 +906,7 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
     if (batch.empty()) return Status();
     if (row_at_a_time) return write_rows(batch);
     params.clear();
-    params.reserve(batch.size() * 6);
+    params.reserve(batch.size() * 8);
     for (size_t i = 0; i < batch.size(); ++i) {
       const Hash16& kh = batch.key_hash(i);
       const std::span<const uint8_t> sealed = batch.sealed(i);
@@ -774,6 +916,8 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       params.emplace_back(store::Bytes(sealed.begin(), sealed.end()));
       params.emplace_back(import_id);
       params.emplace_back(now);
+      params.emplace_back(DateValue(batch.publish_from(i)));
+      params.emplace_back(DateValue(batch.publish_until(i)));
     }
     ASSIGN_OR_RETURN(
         std::vector<store::Row> inserted,
@@ -803,8 +947,9 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       for (size_t i = 0; i < batch.size(); ++i) {
         const Hash16& kh = batch.key_hash(i);
         if (fresh.contains(kh)) continue;
-        RETURN_IF_ERROR(tx->Exec(kUpdateSql, {version.version(), params[6 * i + 3], import_id, now,
-                                              store::Bytes(kh.begin(), kh.end())}));
+        RETURN_IF_ERROR(tx->Exec(
+            kUpdateSql, {version.version(), params[8 * i + 3], import_id, now, params[8 * i + 6],
+                         params[8 * i + 7], store::Bytes(kh.begin(), kh.end())}));
         report.updated++;
       }
     }
@@ -813,15 +958,18 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   SealedBatch batch;
   Hash16 key_hash;
   std::vector<uint8_t> sealed;
+  std::string from, until;
   int64_t applied = 0;
   if (request.progress) request.progress(ImportPhase::kApplying, 0);
   while (true) {
-    ASSIGN_OR_RETURN(bool more, spool.Next(key_hash, sealed));
+    ASSIGN_OR_RETURN(bool more, spool.Next(key_hash, sealed, from, until));
     if (!more) break;
     if (request.progress && ++applied % kProgressRows == 0) {
       request.progress(ImportPhase::kApplying, applied);
     }
-    if (request.mode == ImportMode::kDelete) {
+    // A deletion: delete mode, or a DBM_20113 record of 登録削除区分 2 (sealed records are never
+    // empty: a nonce and a tag at least).
+    if (request.mode == ImportMode::kDelete || sealed.empty()) {
       ASSIGN_OR_RETURN(
           std::optional<store::Row> gone,
           tx->QueryOne(kDeleteReturningSql, {store::Bytes(key_hash.begin(), key_hash.end())}));
@@ -833,7 +981,7 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       }
       continue;
     }
-    batch.Add(key_hash, sealed);
+    batch.Add(key_hash, sealed, from, until);
     if (batch.size() == kInsertBatch) {
       RETURN_IF_ERROR(write_batch(batch));
       batch.Clear();
@@ -883,12 +1031,14 @@ Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   std::vector<store::Row> rows;
   if (tm) {
-    ASSIGN_OR_RETURN(rows, tx->Query("SELECT tm, key_hash, version, sealed FROM replica_record "
+    ASSIGN_OR_RETURN(rows, tx->Query("SELECT tm, key_hash, version, sealed, publish_from, "
+                                     "publish_until FROM replica_record "
                                      "WHERE key_hash >= ? AND key_hash <= ? AND tm = ? "
                                      "ORDER BY tm, id",
                                      {lo, hi, tm->str()}));
   } else {
-    ASSIGN_OR_RETURN(rows, tx->Query("SELECT tm, key_hash, version, sealed FROM replica_record "
+    ASSIGN_OR_RETURN(rows, tx->Query("SELECT tm, key_hash, version, sealed, publish_from, "
+                                     "publish_until FROM replica_record "
                                      "WHERE key_hash >= ? AND key_hash <= ? ORDER BY tm, id",
                                      {lo, hi}));
   }
@@ -900,12 +1050,14 @@ Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
     ASSIGN_OR_RETURN(store::Bytes kh, row.GetBlob(1));
     ASSIGN_OR_RETURN(r.version, row.GetText(2));
     ASSIGN_OR_RETURN(store::Bytes sealed, row.GetBlob(3));
+    ASSIGN_OR_RETURN(r.publish_from, DateText(row, 4));
+    ASSIGN_OR_RETURN(r.publish_until, DateText(row, 5));
     if (kh.size() != kHashBytes) return DataLossError("replica record: bad key hash");
     Hash16 key_hash;
     std::copy(kh.begin(), kh.end(), key_hash.begin());
     keys_->Ad(r.tm, key_hash, ad);
     ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
-    ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
+    ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span(), &r.envelope));
     // A 128-bit hash collision on atena_no is not a practical concern, but check anyway.
     if (values[0] != atena_no.str()) continue;
     r.atena_no = std::move(values[0]);
@@ -923,7 +1075,8 @@ Result<std::vector<RecordVersion>> ReplicaStore::History(const AtenaNo& atena_no
   // The expression is the index's (replica_history_resident), so that the index is used.
   const std::string columns =
       "SELECT tm, key_hash, version, sealed, import_id, valid_from_us, superseded_by, "
-      "valid_until_us, end_reason FROM replica_history WHERE substr(key_hash, 1, 8) = ? ";
+      "valid_until_us, end_reason, publish_from, publish_until FROM replica_history "
+      "WHERE substr(key_hash, 1, 8) = ? ";
   const std::string limit = " ORDER BY id DESC LIMIT " + std::to_string(kMaxHistoryVersions);
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   std::vector<store::Row> rows;
@@ -945,6 +1098,8 @@ Result<std::vector<RecordVersion>> ReplicaStore::History(const AtenaNo& atena_no
     ASSIGN_OR_RETURN(v.superseded_by, row.GetText(6));
     ASSIGN_OR_RETURN(v.valid_until_us, row.GetInt(7));
     ASSIGN_OR_RETURN(std::string end, row.GetText(8));
+    ASSIGN_OR_RETURN(v.record.publish_from, DateText(row, 9));
+    ASSIGN_OR_RETURN(v.record.publish_until, DateText(row, 10));
     if (end == "update") {
       v.end = VersionEnd::kUpdated;
     } else if (end == "delete") {
@@ -957,7 +1112,8 @@ Result<std::vector<RecordVersion>> ReplicaStore::History(const AtenaNo& atena_no
     std::copy(kh.begin(), kh.end(), key_hash.begin());
     keys_->Ad(v.record.tm, key_hash, ad);
     ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
-    ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
+    ASSIGN_OR_RETURN(std::vector<std::string> values,
+                     DecodeRecord(plain.span(), &v.record.envelope));
     if (values[0] != atena_no.str()) continue;  // another resident's prefix (a 64-bit collision)
     v.record.atena_no = std::move(values[0]);
     v.record.values.assign(std::make_move_iterator(values.begin() + 1),
@@ -974,7 +1130,7 @@ Status ReplicaStore::CheckExportable(const TmCode& tm, const std::string& versio
 }
 
 Result<int64_t> ReplicaStore::Export(const TmCode& tm, const std::string& version_in,
-                                     const ChunkSink& sink) {
+                                     const ChunkSink& sink, ExportFormat format) {
   std::string version = version_in;
   if (version.empty()) {
     ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
@@ -986,6 +1142,7 @@ Result<int64_t> ReplicaStore::Export(const TmCode& tm, const std::string& versio
     }
   }
   ASSIGN_OR_RETURN(const layout::LayoutVersion* v, FindVersion(tm, version));
+  if (format == ExportFormat::kDbm20113) return ExportDbm20113(tm, *v, sink);
   std::string chunk;
   std::vector<std::string_view> fields;
   fields.push_back("atena_no");
@@ -1022,6 +1179,97 @@ Result<int64_t> ReplicaStore::Export(const TmCode& tm, const std::string& versio
     }
   }
   if (!chunk.empty()) RETURN_IF_ERROR(sink(chunk));
+  return count;
+}
+
+namespace {
+
+// The day (Japan time, as municipal systems date their data) of a Unix µs time: YYYY-MM-DD.
+std::string JstDay(int64_t unix_us) {
+  const std::time_t t = static_cast<std::time_t>(unix_us / 1000000 + 9 * 3600);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+  return buf;
+}
+
+}  // namespace
+
+Result<int64_t> ReplicaStore::ExportDbm20113(const TmCode& tm, const layout::LayoutVersion& v,
+                                             const ChunkSink& sink) {
+  using F = replica_io::Dbm20113Field;
+  std::string chunk;
+  replica_io::AppendDbm20113Head(chunk);
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());  // one snapshot for the whole export
+  int64_t count = 0;
+  int64_t after = -1;
+  std::vector<uint8_t> ad;
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<store::Row> rows,
+                     tx->Query("SELECT key_hash, sealed, id, publish_from, publish_until, "
+                               "updated_at_us FROM replica_record WHERE id > ? AND tm = ? AND "
+                               "version = ? ORDER BY id LIMIT ?",
+                               {after, tm.str(), v.version(), kScanPage}));
+    if (rows.empty()) break;
+    for (const store::Row& row : rows) {
+      ASSIGN_OR_RETURN(store::Bytes kh, row.GetBlob(0));
+      ASSIGN_OR_RETURN(store::Bytes sealed, row.GetBlob(1));
+      ASSIGN_OR_RETURN(after, row.GetInt(2));
+      ASSIGN_OR_RETURN(std::string from, DateText(row, 3));
+      ASSIGN_OR_RETURN(std::string until, DateText(row, 4));
+      ASSIGN_OR_RETURN(int64_t updated_at, row.GetInt(5));
+      if (kh.size() != kHashBytes) return DataLossError("replica record: bad key hash");
+      Hash16 key_hash;
+      std::copy(kh.begin(), kh.end(), key_hash.begin());
+      keys_->Ad(tm.str(), key_hash, ad);
+      ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+      std::optional<RegistrationEnvelope> env;
+      ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span(), &env));
+      ++count;
+      const std::string seq = std::to_string(count);
+      const std::string day = JstDay(updated_at);
+      replica_io::Dbm20113EntryOut e;
+      auto set = [&e](F f, std::string_view value) { e.fields[static_cast<size_t>(f)] = value; };
+      set(F::kRecordIdentificationNumber, env ? std::string_view(env->record_id) : seq);
+      set(F::kIntegratedAddressNumber, values[0]);
+      set(F::kSpecificPersonalInformationCode, tm.str());
+      set(F::kDataSetIdentificationItemCode,
+          env ? std::string_view(env->data_set_item_code) : std::string_view());
+      set(F::kDataSetRecordKey, env ? std::string_view(env->record_key) : std::string_view());
+      set(F::kSpiMajorVersion, v.version());
+      set(F::kParentDataSetRecordKey,
+          env ? std::string_view(env->parent_record_key) : std::string_view());
+      set(F::kPublicationDate, from);
+      set(F::kPublishedEndDate, until);
+      set(F::kAdministrativeRegionCode,
+          env ? std::string_view(env->region_code) : std::string_view());
+      e.copy_root = tm.str();
+      auto value_of = [&](size_t i) -> std::string_view {
+        return i + 1 < values.size() ? std::string_view(values[i + 1]) : std::string_view();
+      };
+      if (env) {
+        for (const RegistrationItem& it : env->items) {
+          const std::optional<size_t> idx = v.ItemIndex(it.code);
+          if (!idx) return DataLossError("replica record: an envelope item not in its version");
+          e.items.push_back(
+              {it.code, value_of(*idx), it.nil, it.reason_of_null, it.version, it.updated});
+        }
+      } else {
+        for (size_t i = 0; i < v.item_count(); ++i) {
+          const std::string_view value = value_of(i);
+          e.items.push_back({v.item(i).code(), value, value.empty(), "", v.version(), day});
+        }
+      }
+      replica_io::AppendDbm20113Entry(chunk, e);
+      if (chunk.size() >= (256 << 10)) {
+        RETURN_IF_ERROR(sink(chunk));
+        chunk.clear();
+      }
+    }
+  }
+  replica_io::AppendDbm20113Tail(chunk);
+  RETURN_IF_ERROR(sink(chunk));
   return count;
 }
 

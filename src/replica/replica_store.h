@@ -46,9 +46,11 @@ Result<ImportMode> ParseImportMode(std::string_view s);
 // One problem in an import or reconcile file.
 struct Problem {
   int64_t line = 0;
-  std::string field;    // item code, "atena_no", or "" for the whole row
-  std::string reason;   // machine name ("not_a_date", "duplicate_key", …)
-  std::string message;  // English, naming the item; never the value
+  std::string field;           // item code, "atena_no", a DBM_20113 field, or "" for the whole row
+  std::string reason;          // machine name ("not_a_date", "duplicate_key", …)
+  std::string message;         // English, naming the item; never the value
+  int64_t record = 0;          // DBM_20113: the entry's position in the file (else 0)
+  int64_t record_id_line = 0;  // DBM_20113: the line of its RecordIdentificationNumber
 };
 
 struct ImportReport {
@@ -57,7 +59,8 @@ struct ImportReport {
   std::string version;
   std::string mode;
   bool committed = false;
-  bool replayed = false;  // the idempotency key was seen before: nothing was done again
+  bool replayed = false;   // the idempotency key was seen before: nothing was done again
+  bool test_mode = false;  // MsgMode 1 (テスト): checked; the counts say what would change
   int64_t rows = 0;
   int64_t inserted = 0;
   int64_t updated = 0;
@@ -85,6 +88,30 @@ struct ImportRequest {
   // SQLite the commit of a million-row import writes the last dirty pages and takes about a
   // second, docs/performance.md "Console"). May be empty.
   std::function<void(ImportPhase phase, int64_t rows)> progress;
+  // MsgMode 1 (テスト): read and check everything, count what would be inserted, updated and
+  // deleted, store nothing (no transaction is opened; the audit hook is called without one).
+  bool test_mode = false;
+};
+
+// One item as a DBM_20113 registration carried it.
+struct RegistrationItem {
+  std::string code;
+  std::string version;         // Version
+  std::string updated;         // TimeAndDateOfUpdate
+  bool nil = false;            // xsi:nil="true"
+  std::string reason_of_null;  // ReasonOfNull (未設定事由)
+};
+
+// What a DBM_20113 registration brought beside the values, sealed with the record (it is part
+// of the registration, and a record key or an item's 未設定事由 may say something about the
+// person), so that an export writes it back.
+struct RegistrationEnvelope {
+  std::string record_id;                // RecordIdentificationNumber (レコード識別番号)
+  std::string data_set_item_code;       // DataSetIdentificationItemCode
+  std::string record_key;               // DataSetRecordKey
+  std::string parent_record_key;        // ParentDataSetRecordKey
+  std::string region_code;              // AdministrativeRegionCode (行政区コード)
+  std::vector<RegistrationItem> items;  // the items of the file, in its order
 };
 
 // A decoded record, in layout terms.
@@ -93,6 +120,11 @@ struct Record {
   std::string version;
   std::string atena_no;
   std::vector<std::string> values;  // in the version's item order
+  // 公開開始日 / 公開終了日 (YYYY-MM-DD, "" when not given): stored in the clear, beside the
+  // sealed record, so that inquiries by date range and fiscal year can select versions.
+  std::string publish_from;
+  std::string publish_until;
+  std::optional<RegistrationEnvelope> envelope;  // set for records a DBM_20113 file registered
 };
 
 // How a version in the history ended: overwritten by an import that brought the same record
@@ -133,6 +165,8 @@ struct ReconcileReport {
 
 // Called by Export with chunks of CSV text; returning an error stops the export.
 using ChunkSink = std::function<Status(std::string_view chunk)>;
+
+enum class ExportFormat { kCsv, kDbm20113 };
 
 // The tenant-database migrations of the replica store (component "replica").
 const std::vector<store::Migration>& ReplicaMigrations();
@@ -177,10 +211,14 @@ class ReplicaStore {
   // value) when not, so that the caller can answer before it starts streaming.
   Status CheckExportable(const TmCode& tm, const std::string& version);
 
-  // Streams the records of `tm` (version: as given, else the latest with records) as CSV in the
-  // import format (header "atena_no,<item codes>"), in import order, to `sink`.
+  // Streams the records of `tm` (version: as given, else the latest with records) in import
+  // order to `sink`: as CSV in the import format (header "atena_no,<item codes>"), or as a
+  // DBM_20113 attachment (one entry per record, 登録; what a DBM_20113 import brought is written
+  // back as it came, a record from CSV or JSON Lines gets every item, Version = 版番号,
+  // TimeAndDateOfUpdate = the day it was written, an empty value as xsi:nil).
   // Returns the number of records. kNotFound for an unknown TM/version.
-  Result<int64_t> Export(const TmCode& tm, const std::string& version, const ChunkSink& sink);
+  Result<int64_t> Export(const TmCode& tm, const std::string& version, const ChunkSink& sink,
+                         ExportFormat format = ExportFormat::kCsv);
 
   // Compares the business system's original file with the replica of its TM.
   Result<ReconcileReport> Reconcile(const TmCode& tm, const std::string& version,
@@ -197,6 +235,10 @@ class ReplicaStore {
                std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock);
   Result<const layout::LayoutVersion*> FindVersion(const TmCode& tm, const std::string& version);
   // Phase 2 of Import: applies the spooled records in one write transaction.
+  Result<int64_t> ExportDbm20113(const TmCode& tm, const layout::LayoutVersion& version,
+                                 const ChunkSink& sink);
+  // Test mode (MsgMode 1): counts what applying the spool would insert, update and delete.
+  Status CountChanges(const ImportRequest& request, ImportSpool& spool, ImportReport& report);
   Status Apply(const ImportRequest& request, const layout::LayoutVersion& version,
                const std::string& import_id, int64_t now, ImportSpool& spool, ImportReport& report,
                const AuditHook& audit);

@@ -7,6 +7,9 @@
 // BM_Baseline_MemchrLines (memchr for '\n' only: the floor of any line-based parser) and
 // BM_Cp932DecodeOnly (the iconv decoding alone).
 //
+// BM_Dbm20113 reads 100,000 DBM_20113 entries (expat; the embedded CDATA document of each
+// parsed by a second parser).
+//
 // Run: ./build/release/src/replica_io/chukan_replica_io_bench  (or build/dev for -O1 figures)
 #include <benchmark/benchmark.h>
 #include <iconv.h>
@@ -20,6 +23,8 @@
 #include "replica_io/charset.h"
 #include "replica_io/csv_reader.h"
 #include "replica_io/csv_writer.h"
+#include "replica_io/dbm20113_reader.h"
+#include "replica_io/dbm20113_writer.h"
 #include "replica_io/json_lines_reader.h"
 
 namespace chukan::replica_io {
@@ -246,6 +251,78 @@ void BM_Baseline_MemchrLines(benchmark::State& state) {
   Report(state, rows, bytes);
 }
 
+// DBM_20113: 100,000 entries of 地方税関係情報 (16 items in a CDATA document each, as business
+// systems write them): a 1,000-entry block served 100 times, then the closing root element.
+void BM_Dbm20113(benchmark::State& state) {
+  constexpr int kEntries = 1000;
+  std::string head, block, tail;
+  AppendDbm20113Head(head);
+  for (int i = 0; i < kEntries; ++i) {
+    char atena[16];
+    std::snprintf(atena, sizeof(atena), "%015d", i + 1);
+    const std::string id = std::to_string(i + 1), income = std::to_string(1000000 + i);
+    const std::string values[16] = {"2026",   "2026-01-01", "1",      income,  "100000", "50000",
+                                    "200000", "30000",      "150000", "20000", "1",      "0",
+                                    "1",      "2",          "",       "10000"};
+    std::vector<std::string> codes;
+    for (int k = 1; k <= 16; ++k) {
+      char code[20];
+      std::snprintf(code, sizeof(code), "IT000002000000%02d", k);
+      codes.emplace_back(code);
+    }
+    Dbm20113EntryOut e;
+    e.fields[static_cast<size_t>(Dbm20113Field::kRecordIdentificationNumber)] = id;
+    e.fields[static_cast<size_t>(Dbm20113Field::kIntegratedAddressNumber)] = atena;
+    e.fields[static_cast<size_t>(Dbm20113Field::kSpecificPersonalInformationCode)] =
+        "TM00000000000002";
+    e.fields[static_cast<size_t>(Dbm20113Field::kSpiMajorVersion)] = "0002";
+    e.fields[static_cast<size_t>(Dbm20113Field::kPublicationDate)] = "2026-04-01";
+    e.fields[static_cast<size_t>(Dbm20113Field::kAdministrativeRegionCode)] = "101";
+    e.copy_root = "TM00000000000002";
+    for (int k = 0; k < 16; ++k) {
+      e.items.push_back({codes[static_cast<size_t>(k)], values[k], values[k].empty(),
+                         values[k].empty() ? "1" : "", "0002", "2026-11-30"});
+    }
+    AppendDbm20113Entry(block, e);
+  }
+  AppendDbm20113Tail(tail);
+  // The closing part rides on the last repetition: RepeatSource serves head, then the block.
+  const std::string last = block + tail;
+  int64_t rows = 0;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    RepeatSource body(head, block, kRepeats - 1);
+    struct Chain final : ByteSource {
+      ByteSource* a;
+      StringSource b;
+      Chain(ByteSource* first, std::string_view second) : a(first), b(second) {}
+      Result<size_t> Read(char* buf, size_t n) override {
+        if (a != nullptr) {
+          Result<size_t> got = a->Read(buf, n);
+          if (!got.ok() || *got > 0) return got;
+          a = nullptr;
+        }
+        return b.Read(buf, n);
+      }
+    } src(&body, last);
+    Dbm20113Reader reader(src);
+    int64_t n = 0;
+    for (;;) {
+      Result<bool> more = reader.Next();
+      if (!more.ok()) {
+        state.SkipWithError(more.status().ToString().c_str());
+        return;
+      }
+      if (!*more) break;
+      benchmark::DoNotOptimize(reader.entry().items.size());
+      ++n;
+    }
+    rows += n;
+    bytes += head.size() + block.size() * (kRepeats - 1) + last.size();
+  }
+  Report(state, rows, bytes);
+}
+
 void BM_CsvWrite(benchmark::State& state) {
   std::vector<std::vector<std::string>> rows_data;
   for (int i = 0; i < kBlockRows; ++i) rows_data.push_back(MakeRow(i));
@@ -278,6 +355,7 @@ BENCHMARK(BM_Cp932DecodeOnly)->Unit(benchmark::kMillisecond)->Iterations(5);
 BENCHMARK(BM_JsonLines)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_Baseline_MemchrLines)->Unit(benchmark::kMillisecond)->Iterations(5);
 BENCHMARK(BM_CsvWrite)->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_Dbm20113)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 }  // namespace
 }  // namespace chukan::replica_io

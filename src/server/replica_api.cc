@@ -20,7 +20,12 @@ void WriteProblems(json::JsonWriter& w, const std::vector<replica::Problem>& pro
   w.BeginArray();
   for (const replica::Problem& p : problems) {
     w.BeginObject().Key("line").Int(p.line).Key("field").String(p.field);
-    w.Key("reason").String(p.reason).Key("message").String(p.message).EndObject();
+    w.Key("reason").String(p.reason).Key("message").String(p.message);
+    if (p.record > 0) {
+      // DBM_20113: the entry's position and its RecordIdentificationNumber's line.
+      w.Key("record").Int(p.record).Key("record_id_line").Int(p.record_id_line);
+    }
+    w.EndObject();
   }
   w.EndArray();
 }
@@ -52,6 +57,7 @@ void WriteImportReport(json::JsonWriter& w, const replica::ImportReport& r) {
   w.Key("import_id").String(r.import_id);
   w.Key("tm").String(r.tm).Key("version").String(r.version).Key("mode").String(r.mode);
   w.Key("committed").Bool(r.committed).Key("replayed").Bool(r.replayed);
+  w.Key("test_mode").Bool(r.test_mode);
   w.Key("rows").Int(r.rows).Key("inserted").Int(r.inserted).Key("updated").Int(r.updated);
   w.Key("deleted").Int(r.deleted).Key("not_found").Int(r.not_found);
   w.Key("file_hash").String(r.file_hash);
@@ -63,12 +69,13 @@ void WriteImportReport(json::JsonWriter& w, const replica::ImportReport& r) {
 
 namespace {
 
-// The media type's charset parameter, or "utf-8".
+// The media type's charset parameter, or "" (UTF-8; for DBM_20113, what the XML declaration
+// names).
 std::string CharsetOf(const http::Request& req) {
   const std::optional<std::string_view> ct = req.Header("Content-Type");
-  if (!ct) return "utf-8";
+  if (!ct) return "";
   const size_t pos = ct->find("charset=");
-  if (pos == std::string_view::npos) return "utf-8";
+  if (pos == std::string_view::npos) return "";
   std::string_view cs = ct->substr(pos + 8);
   const size_t end = cs.find(';');
   if (end != std::string_view::npos) cs = cs.substr(0, end);
@@ -162,6 +169,17 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
   if (!tm.ok()) return fail(tm.status());
   Result<replica::ImportMode> mode = replica::ParseImportMode(req.Query("mode").value_or(""));
   if (!mode.ok()) return fail(mode.status());
+  // MsgMode of the DBM_20113 header (1 テスト: check and report, store nothing); any format.
+  const std::string_view msg_mode = req.Query("msg_mode").value_or("0");
+  if (msg_mode != "0" && msg_mode != "1") {
+    return fail(InvalidArgumentError("msg_mode: expected 0 (本番) or 1 (テスト)"));
+  }
+  Result<replica::FileFormat> format = FormatOf(req);
+  if (!format.ok()) return fail(format.status());
+  if (*format == replica::FileFormat::kDbm20113 && *mode != replica::ImportMode::kUpsert) {
+    return fail(InvalidArgumentError(
+        "mode: a DBM_20113 registration says 登録 or 削除 per record; use mode upsert"));
+  }
   Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   if (!store.ok()) return fail(store.status());
   Result<std::unique_ptr<replica::RecordSourceFactory>> source = ImportBodySource(req, body);
@@ -173,7 +191,8 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
                             std::string(req.Header("Idempotency-Key").value_or("")),
                             "client:" + who.name,
                             req.request_id.str(),
-                            {}};
+                            {},
+                            msg_mode == "1"};
   audit::AuditLog& log = *caller.tenant->audit;
   auto audit_hook = [&](store::Transaction* tx, const replica::ImportReport& r) -> Status {
     const std::string target = "import " + r.import_id + " tm=" + r.tm + " v=" + r.version +
@@ -185,7 +204,7 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
                               "client:" + who.name,
                               "replica.import",
                               target,
-                              r.committed ? "ok" : "rejected",
+                              r.committed ? "ok" : (r.test_mode ? "test" : "rejected"),
                               req.request_id.str()};
     return tx != nullptr ? log.Append(*tx, e).status() : log.Append(e).status();
   };
@@ -197,6 +216,7 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
     Audit(req, "replica.import", "import " + report->import_id + " replayed", "ok");
     return JsonResponse(200, w);
   }
+  if (report->test_mode && report->problem_count == 0) return JsonResponse(200, w);
   return JsonResponse(report->committed ? 201 : 422, w);
 }
 
@@ -227,7 +247,18 @@ http::Response ReplicaApi::Records(http::Request& req) {
     const layout::LayoutVersion* v = info != nullptr ? info->Version(r.version) : nullptr;
     w.BeginObject().Key("tm").String(r.tm);
     w.Key("tm_name").String(info != nullptr ? info->name() : "");
-    w.Key("version").String(r.version).Key("items").BeginArray();
+    w.Key("version").String(r.version);
+    w.Key("publish_from").String(r.publish_from).Key("publish_until").String(r.publish_until);
+    if (r.envelope) {
+      w.Key("registration").BeginObject();
+      w.Key("record_id").String(r.envelope->record_id);
+      w.Key("data_set_item_code").String(r.envelope->data_set_item_code);
+      w.Key("record_key").String(r.envelope->record_key);
+      w.Key("parent_record_key").String(r.envelope->parent_record_key);
+      w.Key("region_code").String(r.envelope->region_code);
+      w.EndObject();
+    }
+    w.Key("items").BeginArray();
     for (size_t i = 0; i < r.values.size(); ++i) {
       const layout::Item* item = v != nullptr && i < v->item_count() ? &v->item(i) : nullptr;
       w.BeginObject().Key("code").String(item != nullptr ? item->code() : "");
@@ -253,6 +284,11 @@ http::Response ReplicaApi::Export(http::Request& req) {
   };
   Result<TmCode> tm = TmOf(req);
   if (!tm.ok()) return fail(tm.status());
+  replica::ExportFormat format = replica::ExportFormat::kCsv;
+  if (std::optional<std::string_view> f = req.Query("format"); f && *f != "csv") {
+    if (*f != "dbm20113") return fail(InvalidArgumentError("format: expected csv or dbm20113"));
+    format = replica::ExportFormat::kDbm20113;
+  }
   Result<replica::ReplicaStore*> store = caller.tenant->Replicas();
   if (!store.ok()) return fail(store.status());
   // Checked before the 200 goes out: once it has, a failing export can only abort the
@@ -260,13 +296,17 @@ http::Response ReplicaApi::Export(http::Request& req) {
   if (Status s = (*store)->CheckExportable(*tm, VersionOf(req)); !s.ok()) return fail(s);
   // The CSV is produced while it is sent (bounded memory whatever the TM's size); the audit
   // entry follows once the producer knows how it ended.
-  http::Response resp(200, "text/csv; charset=utf-8", "");
+  http::Response resp(200,
+                      format == replica::ExportFormat::kCsv ? "text/csv; charset=utf-8"
+                                                            : "application/xml; charset=utf-8",
+                      "");
   resp.stream = [store = *store, tm = *tm, version = VersionOf(req), tenant = caller.tenant,
-                 who = caller.who, rid = req.request_id](http::BodyWriter& out) -> Status {
-    Result<int64_t> n =
-        store->Export(tm, version, [&](std::string_view chunk) { return out.Write(chunk); });
-    const std::string target =
-        "export tm=" + tm.str() + (n.ok() ? " records=" + std::to_string(*n) : std::string());
+                 who = caller.who, rid = req.request_id, format](http::BodyWriter& out) -> Status {
+    Result<int64_t> n = store->Export(
+        tm, version, [&](std::string_view chunk) { return out.Write(chunk); }, format);
+    const std::string target = "export tm=" + tm.str() +
+                               (format == replica::ExportFormat::kCsv ? "" : " format=dbm20113") +
+                               (n.ok() ? " records=" + std::to_string(*n) : std::string());
     const std::string outcome =
         n.ok() ? "ok" : "error:" + std::string(StatusCodeName(n.status().code()));
     tenant->Audit(

@@ -265,6 +265,81 @@ TEST_P(ReplicaApiTest, BadRowsAreRefusedWithLineAndFieldAndChangeNothing) {
   EXPECT_EQ(Export(token_a_), before);  // nothing changed
 }
 
+// A DBM_20113 attachment of records first..first+n-1 of 地方税関係情報 0002 (10 lines an entry).
+std::string DbmFile(int first, int n, const std::string& bad_income = "") {
+  std::string f = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SPIRegistrationDeleteList>\n";
+  for (int i = first; i < first + n; ++i) {
+    const std::string income = i == first + 1 && !bad_income.empty() ? bad_income : "3120000";
+    f += "<InformationOfSPIRegistrationDelete>\n<RecordIdentificationNumber>" + std::to_string(i) +
+         "</RecordIdentificationNumber>\n<IntegratedAddressNumber>" + Atena(i) +
+         "</IntegratedAddressNumber>\n<SpecificPersonalInformationCode>TM00000000000002"
+         "</SpecificPersonalInformationCode>\n<SPIMajorVersion>0002</SPIMajorVersion>\n"
+         "<PublicationDate>2026-06-01</PublicationDate>\n<PublishedEndDate/>\n"
+         "<AdministrativeRegionCode>101</AdministrativeRegionCode>\n<DuplicateCopyData><![CDATA["
+         "<TM00000000000002><IT00000200000001 Version=\"0002\">2026</IT00000200000001>"
+         "<IT00000200000002>2026-01-01</IT00000200000002><IT00000200000003>1"
+         "</IT00000200000003><IT00000200000004>" +
+         income +
+         "</IT00000200000004></TM00000000000002>]]></DuplicateCopyData>\n"
+         "</InformationOfSPIRegistrationDelete>\n";
+  }
+  return f + "</SPIRegistrationDeleteList>\n";
+}
+
+TEST_P(ReplicaApiTest, Dbm20113RegistrationTestModeImportLookupAndExport) {
+  const std::string path = "/api/v1/replica/imports?tm=TM00000000000002&format=dbm20113";
+  // MsgMode 1 (テスト): checked and counted, nothing stored.
+  http::Response t = Call(token_a_, "POST", path + "&msg_mode=1", DbmFile(1, 3), "application/xml");
+  ASSERT_EQ(t.status, 200) << t.body;
+  json tr = json::parse(t.body);
+  EXPECT_EQ(tr["test_mode"], true);
+  EXPECT_EQ(tr["committed"], false);
+  EXPECT_EQ(tr["inserted"], 3);
+  EXPECT_TRUE(Records(token_a_, 2)["records"].empty());
+
+  http::Response r = Call(token_a_, "POST", path, DbmFile(1, 3), "application/xml");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(json::parse(r.body)["inserted"], 3);
+  json rec = Records(token_a_, 2);
+  ASSERT_EQ(rec["records"].size(), 1u);
+  EXPECT_EQ(rec["records"][0]["publish_from"], "2026-06-01");
+  EXPECT_EQ(rec["records"][0]["publish_until"], "");
+  EXPECT_EQ(rec["records"][0]["registration"]["record_id"], "2");
+  EXPECT_EQ(rec["records"][0]["registration"]["region_code"], "101");
+  EXPECT_EQ(rec["records"][0]["items"][3]["value"], "3120000");
+
+  // A bad value in record 2: 422 naming the record, its lines and the item; nothing changed.
+  json j = Refused(Call(token_a_, "POST", path, DbmFile(10, 3, "12x"), "application/xml"));
+  EXPECT_EQ(j["problem_count"], 1);
+  EXPECT_EQ(j["problems"][0]["record"], 2);
+  EXPECT_EQ(j["problems"][0]["line"], 13);
+  EXPECT_EQ(j["problems"][0]["record_id_line"], 14);
+  EXPECT_EQ(j["problems"][0]["field"], "IT00000200000004");
+  EXPECT_EQ(j["problems"][0]["reason"], "not_a_number");
+  EXPECT_TRUE(Records(token_a_, 10)["records"].empty());
+
+  // The file says 登録/削除 per record: another mode is refused.
+  EXPECT_EQ(Call(token_a_, "POST", path + "&mode=replace", DbmFile(1, 1), "application/xml").status,
+            400);
+  EXPECT_EQ(Call(token_a_, "POST", path + "&msg_mode=2", DbmFile(1, 1), "application/xml").status,
+            400);
+
+  http::Response e =
+      Call(token_a_, "GET", "/api/v1/replica/export?tm=TM00000000000002&format=dbm20113");
+  ASSERT_EQ(e.status, 200) << e.body;
+  EXPECT_EQ(e.content_type, "application/xml; charset=utf-8");
+  EXPECT_TRUE(
+      e.body.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                         "<SPIRegistrationDeleteList>\n"));
+  EXPECT_NE(e.body.find("<RecordIdentificationNumber>3</RecordIdentificationNumber>"),
+            std::string::npos);
+  // The export imports back as the same records (all updated, none new).
+  http::Response back = Call(token_a_, "POST", path, e.body, "application/xml");
+  ASSERT_EQ(back.status, 201) << back.body;
+  EXPECT_EQ(json::parse(back.body)["updated"], 3);
+  EXPECT_EQ(json::parse(back.body)["inserted"], 0);
+}
+
 TEST_P(ReplicaApiTest, NoImportedValueIsStoredInPlaintext) {
   const std::string marker_income = "918273645546";
   const std::string marker_atena = "707070707070707";
