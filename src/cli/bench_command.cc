@@ -171,6 +171,36 @@ double Percentile(const std::vector<double>& sorted, double p) {
   return sorted[i];
 }
 
+// The provider's replica (one 地方税関係情報 record of 2026 per person) and both sides' codes
+// for `people` residents; then waits for both servers' permission-list copies.
+Status PrepareLinkage(LocalNetwork& net, int people) {
+  std::string csv = "atena_no";
+  for (int i = 1; i <= 16; ++i) {
+    char code[24];
+    std::snprintf(code, sizeof(code), ",IT000002000000%02d", i);
+    csv += code;
+  }
+  csv += "\n";
+  std::string pairs_provider, pairs_inquirer;
+  for (int p = 1; p <= people; ++p) {
+    csv += Atena(p) + ",2026,2026-01-01,1," + std::to_string(2000000 + p) +
+           ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+    pairs_provider += Atena(p) + "," + Resident(p) + "\n";
+    pairs_inquirer += Atena(100000 + p) + "," + Resident(p) + "\n";
+  }
+  auto r = net.Call(kProvider, Role::kSystem, "POST", "/api/v1/replica/imports?tm=TM00000000000002",
+                    csv, "text/csv");
+  if (!r.ok() || r->status != 201) return InternalError("replica import failed");
+  for (auto [org, pairs] :
+       {std::pair{kProvider, &pairs_provider}, std::pair{kInquirer, &pairs_inquirer}}) {
+    auto c = net.Call(org, Role::kSystem, "POST", "/api/v1/codes/bulk", *pairs, "text/csv");
+    if (!c.ok() || c->status != 200) {
+      return InternalError("codes: " + (c.ok() ? c->body.substr(0, 300) : c.status().ToString()));
+    }
+  }
+  return net.WaitForPermissionLists(std::chrono::seconds(30));
+}
+
 int RunLinkageBench(const BenchArgs& args) {
   auto in = [](int v, int lo, int hi) { return v >= lo && v <= hi; };
   if (args.inquiries < 1 || !in(args.concurrency, 1, 256) || !in(args.people, 1, 100'000) ||
@@ -217,34 +247,7 @@ int RunLinkageBench(const BenchArgs& args) {
               args.concurrency, args.people);
   auto net = LocalNetwork::Start(o);
   if (!net.ok()) return fail(net.status().ToString());
-  // The provider's replica and both sides' codes.
-  std::string csv = "atena_no";
-  for (int i = 1; i <= 16; ++i) {
-    char code[24];
-    std::snprintf(code, sizeof(code), ",IT000002000000%02d", i);
-    csv += code;
-  }
-  csv += "\n";
-  std::string pairs_provider, pairs_inquirer;
-  for (int p = 1; p <= args.people; ++p) {
-    csv += Atena(p) + ",2026,2026-01-01,1," + std::to_string(2000000 + p) +
-           ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
-    pairs_provider += Atena(p) + "," + Resident(p) + "\n";
-    pairs_inquirer += Atena(100000 + p) + "," + Resident(p) + "\n";
-  }
-  auto r = (*net)->Call(kProvider, Role::kSystem, "POST",
-                        "/api/v1/replica/imports?tm=TM00000000000002", csv, "text/csv");
-  if (!r.ok() || r->status != 201) return fail("replica import failed");
-  for (auto [org, pairs] :
-       {std::pair{kProvider, &pairs_provider}, std::pair{kInquirer, &pairs_inquirer}}) {
-    auto c = (*net)->Call(org, Role::kSystem, "POST", "/api/v1/codes/bulk", *pairs, "text/csv");
-    if (!c.ok() || c->status != 200) {
-      return fail("codes: " + (c.ok() ? c->body.substr(0, 300) : c.status().ToString()));
-    }
-  }
-  if (Status s = (*net)->WaitForPermissionLists(std::chrono::seconds(30)); !s.ok()) {
-    return fail(s.ToString());
-  }
+  if (Status s = PrepareLinkage(**net, args.people); !s.ok()) return fail(s.ToString());
   std::printf("  setup: %d replica records and %d codes on each side\n", args.people, args.people);
   if (args.warmup > 0) {
     Run warm = Drive(**net, args.warmup, args.concurrency, args.people, 0);
@@ -306,6 +309,114 @@ int RunLinkageBench(const BenchArgs& args) {
   return run.failed == 0 ? 0 : 1;
 }
 
+// chukan bench batch --lines N: one P640R110 batch inquiry file of N lines (one per person, by
+// 宛名番号) sent to the inquirer's server, followed until every line has ended, then its result
+// file read back; prints the time of each step and checks every line completed.
+int RunBatchBench(const BenchArgs& args) {
+  if (args.people < 1 || args.people > 100'000) {
+    std::fprintf(stderr, "chukan bench batch: --lines 1–100000\n");
+    return 2;
+  }
+  bool made_temp = false;
+  Result<std::string> dir = PrepareWorkdir(args.workdir, "chukan-bench", &made_temp);
+  if (!dir.ok()) {
+    std::fprintf(stderr, "chukan bench batch: %s\n", std::string(dir.status().message()).c_str());
+    return dir.status().code() == StatusCode::kFailedPrecondition ? 2 : 1;
+  }
+  const fs::path work = *dir;
+  auto fail = [&](const std::string& what) {
+    std::fprintf(stderr, "chukan bench batch: %s\n", what.c_str());
+    return 1;
+  };
+  LocalNetworkOptions o;
+  o.binary = SelfExecutable();
+  o.workdir = work.string();
+  o.layout_dir = args.layout_dir;
+  o.permissions_file = args.permissions_file;
+  o.servers = 2;
+  o.log_level = "warn";
+  o.server_threads = 2;
+  o.server_workers = args.server_workers;
+  o.hub_workers = args.hub_workers;
+  o.server_delivery_threads = args.delivery_threads;
+  o.hub_delivery_threads = args.hub_delivery_threads;
+  o.batch_items = args.batch_items;
+  o.peer_requests = args.peer_requests;
+  o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0},
+            {kProvider, "bench-provider", "municipality", 1}};
+  o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
+  std::printf("chukan bench batch: one P640R110 file of %d lines\n", args.people);
+  auto net = LocalNetwork::Start(o);
+  if (!net.ok()) return fail(net.status().ToString());
+  if (Status s = PrepareLinkage(**net, args.people); !s.ok()) return fail(s.ToString());
+  // The file as municipal tools write it: 18 fields, CRLF after every line.
+  std::string file;
+  for (int p = 1; p <= args.people; ++p) {
+    file += "01," + Atena(100000 + p) + ",,20261203093000000,3595115400          ,," +
+            kInquirer.str() + ",0,JM90000000000001,JT90000000000101,,," + kProvider.str() +
+            ",TM00000000000002,0,0,,\r\n";
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  Result<http::Response> posted =
+      (*net)->Call(kInquirer, Role::kSystem, "POST",
+                   "/api/v1/inquiries/batch?name=P640R110_20261203093000.DAT", file, "text/plain");
+  if (!posted.ok() || posted->status != 200) {
+    return fail("POST: " + (posted.ok() ? "HTTP " + std::to_string(posted->status) + " " +
+                                              posted->body.substr(0, 300)
+                                        : posted.status().ToString()));
+  }
+  const double accepted_s = seconds_since(t0);
+  const std::string batch_id = json::parse(posted->body).value("batch_id", "");
+  int64_t open = -1;
+  while (open != 0) {
+    if (seconds_since(t0) > 600) return fail("not every line ended within 600 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Result<http::Response> g =
+        (*net)->Call(kInquirer, Role::kSystem, "GET", "/api/v1/inquiries/batch/" + batch_id);
+    if (!g.ok() || g->status != 200) return fail("GET batch failed");
+    open = json::parse(g->body).value("open", int64_t{-1});
+  }
+  const double ended_s = seconds_since(t0);
+  Result<http::Response> result = (*net)->Call(
+      kInquirer, Role::kSystem, "GET", "/api/v1/inquiries/batch/" + batch_id + "/result-file");
+  if (!result.ok() || result->status != 200) return fail("GET result-file failed");
+  const double result_s = seconds_since(t0);
+  // Every line completed with its record: 明細 status 09 and TM status 01 (columns 24, 26).
+  int lines = 0, completed = 0;
+  for (size_t at = 0; at < result->body.size();) {
+    size_t end = result->body.find("\r\n", at);
+    if (end == std::string::npos) return fail("result file: a line without CRLF");
+    std::vector<std::string> cols;
+    std::string_view line(result->body.data() + at, end - at);
+    for (size_t b = 0;;) {
+      size_t c = line.find(',', b);
+      cols.emplace_back(line.substr(b, c == std::string_view::npos ? line.npos : c - b));
+      if (c == std::string_view::npos) break;
+      b = c + 1;
+    }
+    ++lines;
+    if (cols.size() > 26 && cols[23] == "09" && cols[25] == "01") ++completed;
+    at = end + 2;
+  }
+  const int stopped = (*net)->StopAll();
+  std::printf(
+      "\n受付 / accepted: %d lines in %.2f s (%.0f lines/s)\n"
+      "全行終了 / every line ended: %.2f s after the POST\n"
+      "結果ファイル / result file: %d lines (%d completed), %.1f MiB, read at %.2f s\n",
+      args.people, accepted_s, args.people / accepted_s, ended_s, lines, completed,
+      static_cast<double>(result->body.size()) / (1024.0 * 1024.0), result_s);
+  net->reset();
+  if (made_temp && !args.keep) {
+    std::error_code ec;
+    fs::remove_all(work, ec);
+  }
+  if (stopped != 0) return fail("a process did not stop cleanly");
+  return lines == args.people && completed == args.people ? 0 : 1;
+}
+
 }  // namespace
 
 void RegisterBenchCommands(CLI::App& app, Action& action) {
@@ -337,6 +448,18 @@ void RegisterBenchCommands(CLI::App& app, Action& action) {
   linkage->add_option("--permissions", args->permissions_file,
                       "permission list (default data/permissions/sample.csv)");
   linkage->callback([&action, args] { action.run = [args] { return RunLinkageBench(*args); }; });
+
+  auto bargs = std::make_shared<BenchArgs>();
+  bargs->people = 10'000;
+  CLI::App* batch = bench->add_subcommand(
+      "batch", "一括照会ファイルの全経路 / a P640R110 batch file through the hub, end to end");
+  batch->add_option("--lines", bargs->people, "lines of the file, one per person (default 10000)");
+  batch->add_option("--workdir", bargs->workdir, "directory to work in (default: a temp dir)");
+  batch->add_flag("--keep", bargs->keep, "keep the work directory");
+  batch->add_option("--layout", bargs->layout_dir, "data standard layout (default data/layout)");
+  batch->add_option("--permissions", bargs->permissions_file,
+                    "permission list (default data/permissions/sample.csv)");
+  batch->callback([&action, bargs] { action.run = [bargs] { return RunBatchBench(*bargs); }; });
 }
 
 }  // namespace chukan::cli

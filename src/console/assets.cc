@@ -223,7 +223,9 @@ document.addEventListener('click', function (e) {
     var file = $('batch-file').files[0];
     if (!file) return;
     $('batch-start').disabled = true;
-    fetch('/console/inquiries/batch', {
+    // The file's name names the result file (P640R110_…_RESULT.DAT) when the server accepts it.
+    var name = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(file.name) ? file.name : '';
+    fetch('/console/inquiries/batch' + (name ? '?name=' + encodeURIComponent(name) : ''), {
       method: 'POST', credentials: 'same-origin', body: file,
       headers: { 'X-CSRF-Token': form.getAttribute('data-csrf'),
         'Content-Type': 'text/plain; charset=' + $('batch-charset').value }
@@ -232,9 +234,32 @@ document.addEventListener('click', function (e) {
       out.hidden = false;
       out.replaceChildren();
       if (body.error) { var p = text('p', body.error); p.className = 'error'; out.appendChild(p); return; }
-      var p2 = text('p', body.lines + ' 行: 受付 ' + body.accepted + ' 件、受付できず ' + body.failed + ' 件');
-      p2.className = body.failed ? 'error' : 'notice';
+      var p2 = text('p', body.lines + ' 行: 受付 ' + body.accepted + ' 件、受付できず ' + body.failed +
+        ' 件、重複 ' + body.duplicates + ' 件');
+      p2.className = body.failed || body.duplicates ? 'error' : 'notice';
       out.appendChild(p2);
+      // The result file, once every line has ended: the batch's progress asked every 3 s.
+      var status = text('p', '照会結果ファイル: 回答を待っています…');
+      status.id = 'batch-status';
+      out.appendChild(status);
+      var poll = function () {
+        fetch('/console/inquiries/batch/' + body.batch_id, { credentials: 'same-origin' })
+          .then(function (r) { return r.json(); }).then(function (s) {
+            if (s.error) { status.textContent = s.error; return; }
+            if (s.result_file !== 'ready') {
+              status.textContent = '照会結果ファイル: 回答待ち ' + s.open + ' 行（全 ' + s.lines + ' 行）';
+              setTimeout(poll, 3000);
+              return;
+            }
+            status.replaceChildren();
+            var a = text('a', '照会結果ファイルをダウンロード（' + s.result_file_name + '）');
+            a.id = 'batch-result-file';
+            a.href = '/console/inquiries/batch/' + body.batch_id + '/result-file';
+            a.setAttribute('download', s.result_file_name);
+            status.appendChild(a);
+          }).catch(function () { setTimeout(poll, 3000); });
+      };
+      poll();
       var table = document.createElement('table');
       table.className = 'list';
       table.id = 'batch-lines';
@@ -245,8 +270,9 @@ document.addEventListener('click', function (e) {
         var tr = document.createElement('tr');
         tr.appendChild(text('td', String(r.line)));
         tr.appendChild(text('td', r.inquiry_id || ''));
-        tr.appendChild(text('td', r.state || (r.errors || []).map(function (x) {
-          return (x.field ? x.field + ': ' : '') + x.reason; }).join(' ／ ')));
+        tr.appendChild(text('td', r.state || (r.duplicate_of ? r.duplicate_of + ' 行目と重複' : '') ||
+          (r.errors || []).map(function (x) {
+            return (x.field ? x.field + ': ' : '') + x.reason; }).join(' ／ ')));
         table.appendChild(tr);
       });
       out.appendChild(table);

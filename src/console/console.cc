@@ -315,6 +315,8 @@ const std::vector<RouteSpec>& Console::Routes() {
       Spec("GET", "/console/inquiries", R(StaffRole::kInquirer), 0),
       Spec("POST", "/console/inquiries", R(StaffRole::kInquirer), 0),
       Spec("POST", "/console/inquiries/batch", R(StaffRole::kInquirer), kStreaming),
+      Spec("GET", "/console/inquiries/batch/{id}", R(StaffRole::kInquirer), 0),
+      Spec("GET", "/console/inquiries/batch/{id}/result-file", R(StaffRole::kInquirer), kPersonal),
       Spec("GET", "/console/inquiries/{id}", R(StaffRole::kInquirer), 0),
       Spec("POST", "/console/inquiries/{id}", R(StaffRole::kInquirer), kPersonal),
       Spec("GET", "/console/records", R(StaffRole::kAuditor), 0),
@@ -477,6 +479,8 @@ http::Response Console::Impl::Dispatch(const RouteSpec& spec, http::Request& req
   if (p == "/console/replica/history") return ReplicaHistoryShow(req);
   if (p == "/console/inquiries") return post ? InquiryCreate(req) : Inquiries(req);
   if (p == "/console/inquiries/{id}") return InquiryDetail(req);
+  if (p == "/console/inquiries/batch/{id}") return InquiryBatchStatus(req);
+  if (p == "/console/inquiries/batch/{id}/result-file") return InquiryBatchResultFile(req);
   if (p == "/console/records") return Records(req);
   if (p == "/console/history") return History(req);
   if (p == "/console/history/verify") return HistoryVerify(req);

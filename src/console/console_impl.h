@@ -161,6 +161,8 @@ struct Console::Impl {
   http::Response InquiryDetail(http::Request& req);
   // The batch inquiry file, streamed (its CSRF token in a header).
   http::Response InquiryBatch(http::Request& req, http::BodyReader& body);
+  http::Response InquiryBatchStatus(http::Request& req);
+  http::Response InquiryBatchResultFile(http::Request& req);
 
   // import_screens.cc
   http::Response Imports(http::Request& req);

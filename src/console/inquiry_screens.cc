@@ -308,11 +308,61 @@ http::Response Console::Impl::InquiryBatch(http::Request& req, http::BodyReader&
   const server::ClientIdentity who{caller.session.org, caller.session.tenant,
                                    "staff:" + caller.session.login, "system"};
   Result<http::Response> r = server::RunBatchInquiryFile(
-      *linkage, who, std::move(*file), req.Header("Content-Type").value_or("text/plain"));
+      *linkage, who, std::move(*file), req.Header("Content-Type").value_or("text/plain"),
+      req.Query("name").value_or(""));
   Audit(caller, req, "inquiry.batch", "",
         r.ok() ? "ok" : "error:" + std::string(StatusCodeName(r.status().code())));
   if (!r.ok()) {
     return JsonError(400, "ファイルを読めませんでした（" + r.status().message() + "）。");
+  }
+  SecurityHeaders(*r);
+  return std::move(*r);
+}
+
+http::Response Console::Impl::InquiryBatchStatus(http::Request& req) {
+  const Caller& caller = CallerOf(req);
+  if (linkage == nullptr) return JsonError(404, "この一括照会はありません。");
+  Result<std::string> id = server::BatchIdOf(req);
+  Result<server::BatchSummary> s =
+      id.ok() ? server::ReadBatchSummary(*linkage, caller.session.tenant, *id)
+              : Result<server::BatchSummary>(id.status());
+  if (!s.ok()) {
+    return s.status().code() == StatusCode::kNotFound
+               ? JsonError(404, "この一括照会はありません。")
+               : JsonError(500, "一括照会の状況を読めませんでした。");
+  }
+  json::JsonWriter w;
+  server::WriteBatchSummary(w, *s);
+  Result<std::string> json = w.Finish();
+  if (!json.ok()) return JsonError(500, "一括照会の状況を読めませんでした。");
+  http::Response r(200, "application/json", std::move(*json));
+  SecurityHeaders(r);
+  return r;
+}
+
+http::Response Console::Impl::InquiryBatchResultFile(http::Request& req) {
+  const Caller& caller = CallerOf(req);
+  if (linkage == nullptr) return ErrorPage(&caller, 404, "一括照会", "この一括照会はありません。");
+  Result<std::string> id = server::BatchIdOf(req);
+  Result<http::Response> r =
+      id.ok() ? server::BatchResultFileResponse(*linkage, caller.session.tenant, *id,
+                                                req.Query("charset"), req.request_id)
+              : Result<http::Response>(id.status());
+  // The file holds the residents' numbers and answers: recorded whether or not it was given.
+  Audit(caller, req, "inquiry.batch_result_file", id.ok() ? "batch:" + *id : "",
+        !r.ok()            ? "error:" + std::string(StatusCodeName(r.status().code()))
+        : r->status == 200 ? "ok"
+                           : "pending");
+  if (!r.ok()) {
+    if (r.status().code() == StatusCode::kNotFound) {
+      return ErrorPage(&caller, 404, "一括照会", "この一括照会はありません。");
+    }
+    return ErrorPage(&caller, 500, "一括照会", "照会結果ファイルを作れませんでした。");
+  }
+  if (r->status != 200) {
+    return ErrorPage(
+        &caller, 409, "一括照会",
+        "まだ回答を待っている行があります。すべての行が終わってから取得してください。");
   }
   SecurityHeaders(*r);
   return std::move(*r);

@@ -221,11 +221,14 @@ Result<std::shared_ptr<const ResultLayouts>> ResultLayoutBuilder::Load(
     const ResultLayoutLimits& limits) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
+  if (!dir.empty() && !fs::is_directory(dir, ec)) {
     return NotFoundError(dir + ": result layout directory not found");
   }
   std::vector<std::string> files;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::directory_iterator it = dir.empty() ? fs::directory_iterator()
+                                               : fs::directory_iterator(dir, ec),
+                              end;
+       !ec && it != end; it.increment(ec)) {
     const fs::path& p = it->path();
     if (p.extension() != ".toml" || !it->is_regular_file(ec)) continue;
     files.push_back(p.filename().string());

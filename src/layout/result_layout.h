@@ -117,7 +117,7 @@ Result<ResultLayout> ParseResultLayout(const std::string& path, std::string_view
                                        const ResultLayoutLimits& limits = {});
 
 // Reads every `*.toml` file of `dir` (other files are ignored), checks each against `catalogue`
-// and builds the defaults for every TM of the catalogue.
+// and builds the defaults for every TM of the catalogue. An empty `dir`: the defaults only.
 // Errors: kNotFound when `dir` is missing or a file cannot be read; kInvalidArgument for a
 // problem in a file (as ParseResultLayout), too many files, a file too large, or two files for
 // the same TM (naming both).

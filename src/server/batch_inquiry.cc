@@ -525,6 +525,9 @@ Result<BatchParseResult> ParseBatchInquiryFile(replica_io::ByteSource& src,
   for (;;) {
     ASSIGN_OR_RETURN(std::optional<std::string_view> text, reader.Next());
     if (!text) break;
+    if (options.keep_text) {
+      result.texts.emplace_back(!check_utf8 || IsValidUtf8(*text) ? *text : std::string_view());
+    }
     LineParser(reader.line(), result.errors).Parse(*text, check_utf8, result.inquiries);
   }
   result.lines = reader.line();

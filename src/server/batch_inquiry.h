@@ -92,6 +92,9 @@ struct BatchParseResult {
   std::vector<BatchInquiry> inquiries;  // valid lines, in file order
   std::vector<BatchLineError> errors;   // in file order (by line, then by field)
   int64_t lines = 0;                    // lines read, valid or not
+  // With BatchOptions::keep_text: every line as decoded, without its ending (texts[line - 1]);
+  // a line that is not valid UTF-8 is kept as "". Personal data: never log or quote them.
+  std::vector<std::string> texts;
 };
 
 struct BatchOptions {
@@ -101,6 +104,9 @@ struct BatchOptions {
   // Bytes of one line without its line ending (a valid line has at most 237); longer is a
   // file-level error, as it means the file is not a batch inquiry file at all.
   size_t max_line_bytes = 1024;
+  // Keep every line's text in BatchParseResult::texts (a server stores them to write the
+  // result file, which echoes each line's fields).
+  bool keep_text = false;
 };
 
 // Field count and the widest valid line (every field at its full width, without the line

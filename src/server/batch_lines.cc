@@ -12,26 +12,40 @@ LocalGovResolver NoLocalGovRegistry() {
 
 Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& who,
                                    const layout::Catalogue& catalogue, const AtenaResolver& atena,
-                                   const LocalGovResolver& local_gov) {
+                                   const LocalGovResolver& local_gov, std::string* code) {
+  auto refuse = [code](std::string_view c, Status s) -> Status {
+    if (code != nullptr) *code = std::string(c);
+    return s;
+  };
   if (b.inquirer != who.tenant.org()) {
-    return InvalidArgumentError("情報照会者機関コード (inquirer): not this tenant's organisation");
+    return refuse(
+        "NOT_OWN_ORG",
+        InvalidArgumentError("情報照会者機関コード (inquirer): not this tenant's organisation"));
+  }
+  if (catalogue.Find(b.tm) == nullptr) {
+    return refuse("UNKNOWN_TM",
+                  InvalidArgumentError("特定個人情報名コード (information name): not in the data "
+                                       "standard layout catalogue"));
   }
   if (b.condition_kind != "0") {
-    return InvalidArgumentError(
-        "照会条件区分 (condition kind): only \"0\" (本人, the person) is supported yet; household "
-        "inquiries (\"1\", \"2\") are not");
+    return refuse("UNSUPPORTED_CONDITION",
+                  InvalidArgumentError("照会条件区分 (condition kind): only \"0\" (本人, the "
+                                       "person) is supported yet; household "
+                                       "inquiries (\"1\", \"2\") are not"));
   }
   if (b.year_kind == "2") {
-    return InvalidArgumentError(
-        "照会年度区分 (fiscal-year kind): date ranges (\"2\") are not supported yet");
+    return refuse(
+        "UNSUPPORTED_DATE_RANGE",
+        InvalidArgumentError(
+            "照会年度区分 (fiscal-year kind): date ranges (\"2\") are not supported yet"));
   }
   InquiryInput in;
   if (b.year_kind == "1" && b.from) {
     auto fiscal = [](const layout::Date& d) { return d.month >= 4 ? d.year : d.year - 1; };
     if (b.to && fiscal(*b.to) != fiscal(*b.from)) {
-      return InvalidArgumentError(
-          "照会年度区分 (fiscal-year kind): one fiscal year per line is supported; the period "
-          "spans more");
+      return refuse("UNSUPPORTED_PERIOD",
+                    InvalidArgumentError("照会年度区分 (fiscal-year kind): one fiscal year per "
+                                         "line is supported; the period spans more"));
     }
     const layout::InfoName* info = catalogue.Find(b.tm);
     const layout::LayoutVersion* version = info ? &info->LatestVersion() : nullptr;
@@ -45,9 +59,11 @@ Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& 
       }
     }
     if (year_item == nullptr) {
-      return InvalidArgumentError(
-          "照会年度区分 (fiscal-year kind): the 特定個人情報名コード (information name) has no "
-          "fiscal-year item to select by");
+      return refuse(
+          "NO_FISCAL_YEAR_ITEM",
+          InvalidArgumentError("照会年度区分 (fiscal-year kind): the 特定個人情報名コード "
+                               "(information name) has no fiscal-year item to select "
+                               "by"));
     }
     in.query[year_item->code()] = std::to_string(fiscal(*b.from));
   }
@@ -56,13 +72,23 @@ Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& 
   } else {
     Result<OrgCode> org = local_gov(b.provider_local_gov);
     if (org.status().code() == StatusCode::kNotFound) {
-      return InvalidArgumentError(
-          "情報提供者機関コード (provider): the 地方公共団体コード is not in the hub's registry");
+      return refuse(
+          "UNKNOWN_PROVIDER",
+          InvalidArgumentError("情報提供者機関コード (provider): the 地方公共団体コード is "
+                               "not in the hub's registry"));
     }
-    if (!org.ok()) return org.status();
+    if (!org.ok()) {
+      // A wrong check digit is the line's format; anything else (no permission list) the server's.
+      return refuse(org.status().code() == StatusCode::kInvalidArgument
+                        ? std::string_view("FORMAT")
+                        : StatusCodeName(org.status().code()),
+                    org.status());
+    }
     in.provider = *std::move(org);
   }
-  ASSIGN_OR_RETURN(in.atena, atena(b));
+  Result<AtenaNo> atena_no = atena(b);
+  if (!atena_no.ok()) return refuse("NO_ATENA_MAPPING", atena_no.status());
+  in.atena = *std::move(atena_no);
   in.procedure = b.jt;
   in.tm = b.tm;
   in.client = who.name;

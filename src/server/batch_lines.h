@@ -42,10 +42,16 @@ LocalGovResolver NoLocalGovRegistry();
 //    `local_gov`);
 //  - 照会条件区分 other than "0" (本人), 照会年度区分 "2" (date range), or a fiscal-year inquiry
 //    that spans years or whose information name has no fiscal-year item (not supported yet).
+//  - the 特定個人情報名コード is not in the catalogue.
 // 照会側不開示コード and the 委任元 codes are parsed but not carried yet (a later change does).
+// On an error, `*code` (when given) is set to the refusal's code for the result file
+// (docs/inquiry-result-format.md): NOT_OWN_ORG, UNKNOWN_TM, UNSUPPORTED_CONDITION,
+// UNSUPPORTED_DATE_RANGE, UNSUPPORTED_PERIOD, NO_FISCAL_YEAR_ITEM, UNKNOWN_PROVIDER,
+// NO_ATENA_MAPPING (the `atena` resolver's errors) or the status code's name (another error of
+// `local_gov`).
 Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& who,
                                    const layout::Catalogue& catalogue, const AtenaResolver& atena,
-                                   const LocalGovResolver& local_gov);
+                                   const LocalGovResolver& local_gov, std::string* code = nullptr);
 
 }  // namespace chukan::server
 

@@ -65,9 +65,10 @@ Result<std::string> UpsertBatch(store::Transaction& tx, const BatchHeader& heade
     if (l.outcome == BatchLineOutcome::kInquiry) inquiry = l.inquiry_id;
     RETURN_IF_ERROR(
         tx.Exec("INSERT INTO inquiry_batch_lines (batch_id, line, text_sealed, outcome, inquiry_id,"
-                " duplicate_of, error_field, error_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " duplicate_of, error_field, error_reason, error_code)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 {batch_id, l.line, l.text_sealed, std::string(BatchLineOutcomeName(l.outcome)),
-                 inquiry, l.duplicate_of, l.error_field, l.error_reason}));
+                 inquiry, l.duplicate_of, l.error_field, l.error_reason, l.error_code}));
   }
   return batch_id;
 }
@@ -95,7 +96,7 @@ Result<std::vector<BatchLineRow>> ReadBatchLines(store::Transaction& tx,
                                                  const std::string& batch_id) {
   ASSIGN_OR_RETURN(std::vector<store::Row> rows,
                    tx.Query("SELECT line, text_sealed, outcome, inquiry_id, duplicate_of,"
-                            " error_field, error_reason FROM inquiry_batch_lines"
+                            " error_field, error_reason, error_code FROM inquiry_batch_lines"
                             " WHERE batch_id = ? ORDER BY line",
                             {batch_id}));
   std::vector<BatchLineRow> out;
@@ -111,9 +112,38 @@ Result<std::vector<BatchLineRow>> ReadBatchLines(store::Transaction& tx,
     ASSIGN_OR_RETURN(l.duplicate_of, r.GetInt(4));
     ASSIGN_OR_RETURN(l.error_field, r.GetText(5));
     ASSIGN_OR_RETURN(l.error_reason, r.GetText(6));
+    ASSIGN_OR_RETURN(l.error_code, r.GetText(7));
     out.push_back(std::move(l));
   }
   return out;
+}
+
+Result<BatchProgress> ReadBatchProgress(store::Transaction& tx, const std::string& batch_id) {
+  ASSIGN_OR_RETURN(std::vector<store::Row> rows,
+                   tx.Query("SELECT l.outcome, i.state, COUNT(*) FROM inquiry_batch_lines l"
+                            " LEFT JOIN inquiries i ON i.inquiry_id = l.inquiry_id"
+                            " WHERE l.batch_id = ? GROUP BY l.outcome, i.state",
+                            {batch_id}));
+  BatchProgress p;
+  for (const store::Row& r : rows) {
+    ASSIGN_OR_RETURN(std::string outcome, r.GetText(0));
+    ASSIGN_OR_RETURN(BatchLineOutcome o, ParseOutcome(outcome));
+    ASSIGN_OR_RETURN(std::optional<std::string> state, r.GetOptionalText(1));
+    ASSIGN_OR_RETURN(int64_t n, r.GetInt(2));
+    switch (o) {
+      case BatchLineOutcome::kDuplicate:
+        p.duplicate += n;
+        break;
+      case BatchLineOutcome::kRefused:
+        p.refused += n;
+        break;
+      case BatchLineOutcome::kInquiry:
+        // A line whose inquiry row is gone (retention) counts under "deleted".
+        p.states[state.value_or("deleted")] += n;
+        break;
+    }
+  }
+  return p;
 }
 
 Result<bool> BatchesDue(store::Transaction& tx, int64_t cutoff_us) {

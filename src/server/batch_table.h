@@ -11,6 +11,7 @@
 #define CHUKAN_SERVER_BATCH_TABLE_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +48,7 @@ struct BatchLineRow {
   int64_t duplicate_of = 0;  // kDuplicate: the earlier line
   std::string error_field;   // kRefused: `Japanese (English)` or empty
   std::string error_reason;  // kRefused: never quotes the line
+  std::string error_code;    // kRefused: [A-Z0-9_]{1,64} (FORMAT, NO_SUBJECT_CODE …)
 };
 
 // Inserts the batch and its lines; when a batch with the same file_key exists (the same file
@@ -60,6 +62,15 @@ Result<std::optional<BatchHeader>> FindBatchByFileKey(store::Transaction& tx,
 // The lines in order.
 Result<std::vector<BatchLineRow>> ReadBatchLines(store::Transaction& tx,
                                                  const std::string& batch_id);
+
+// How far a batch has come, from one query: its lines by outcome and, for the lines that made
+// an inquiry, by the inquiry's state now.
+struct BatchProgress {
+  int64_t duplicate = 0;
+  int64_t refused = 0;
+  std::map<std::string, int64_t> states;  // InquiryStateName → lines
+};
+Result<BatchProgress> ReadBatchProgress(store::Transaction& tx, const std::string& batch_id);
 
 // Retention: whether a batch was stored at or before `cutoff_us`, and the deletion of at most
 // `limit` such batches (oldest first) with their lines; returns the batches deleted.

@@ -166,8 +166,7 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
     }
     ASSIGN_OR_RETURN(std::optional<std::string> code, SubjectCodes::FindCode(*tx, index));
     if (!code) {
-      return FailedPreconditionError(
-          "no subject code (符号) for this atena_no: register it first (POST /api/v1/codes)");
+      return FailedPreconditionError(std::string(kNoSubjectCodeMessage));
     }
     subject = std::move(*code);
   }

@@ -25,6 +25,11 @@
 
 namespace chukan::server {
 
+// The error of an inquiry for an atena_no that has no subject code (符号) yet
+// (kFailedPrecondition with exactly this message): the batch result file tells it apart.
+inline constexpr std::string_view kNoSubjectCodeMessage =
+    "no subject code (符号) for this atena_no: register it first (POST /api/v1/codes)";
+
 struct InquiryInput {
   AtenaNo atena = AtenaNo::Parse("000000000000000").value();
   JtCode procedure = JtCode::Parse("JT00000000000000").value();

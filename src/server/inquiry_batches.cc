@@ -24,6 +24,17 @@ bool StillOpen(const InquiryView& v) {
 
 }  // namespace
 
+std::string InquiryRefusalCode(const Status& s) {
+  if (s.code() == StatusCode::kFailedPrecondition && s.message() == kNoSubjectCodeMessage) {
+    return "NO_SUBJECT_CODE";
+  }
+  if (s.code() == StatusCode::kNotFound && s.message().starts_with("TM")) return "UNKNOWN_TM";
+  if (s.code() == StatusCode::kNotFound && s.message().starts_with("JT")) {
+    return "UNKNOWN_PROCEDURE";
+  }
+  return std::string(StatusCodeName(s.code()));
+}
+
 Result<BatchRun> RunInquiryBatch(LinkageService& linkage, const TenantId& tenant,
                                  BatchHeader header, std::vector<BatchLinePlan> plans,
                                  size_t max_in_flight) {
@@ -53,6 +64,7 @@ Result<BatchRun> RunInquiryBatch(LinkageService& linkage, const TenantId& tenant
     } else {
       r.outcome = BatchLineOutcome::kRefused;
       r.error_reason = std::string(v.status().message());
+      r.error_code = InquiryRefusalCode(v.status());
     }
   };
   for (size_t i = 0; i < plans.size(); ++i) {
@@ -69,12 +81,14 @@ Result<BatchRun> RunInquiryBatch(LinkageService& linkage, const TenantId& tenant
       r.outcome = BatchLineOutcome::kRefused;
       r.error_field = p.error_field;
       r.error_reason = p.error_reason;
+      r.error_code = p.error_code.empty() ? "REJECTED" : p.error_code;
       continue;
     }
     Result<LinkageService::PendingInquiry> started = linkage.StartCreateInquiry(tenant, *p.input);
     if (!started.ok()) {
       r.outcome = BatchLineOutcome::kRefused;
       r.error_reason = std::string(started.status().message());
+      r.error_code = InquiryRefusalCode(started.status());
       continue;
     }
     in_flight.emplace_back(i, std::move(*started));
@@ -96,6 +110,7 @@ Result<BatchRun> RunInquiryBatch(LinkageService& linkage, const TenantId& tenant
     row.duplicate_of = r.duplicate_of;
     row.error_field = r.error_field;
     row.error_reason = r.error_reason;
+    row.error_code = r.error_code;
     rows.push_back(std::move(row));
   }
   std::string stored_id;
@@ -131,6 +146,7 @@ Result<BatchNow> ReadInquiryBatch(LinkageService& linkage, const TenantId& tenan
     l.duplicate_of = row.duplicate_of;
     l.error_field = std::move(row.error_field);
     l.error_reason = std::move(row.error_reason);
+    l.error_code = std::move(row.error_code);
     if (row.outcome == BatchLineOutcome::kInquiry) {
       ASSIGN_OR_RETURN(InquiryView v, linkage.GetInquiry(tenant, row.inquiry_id));
       if (StillOpen(v)) ++now.open;
@@ -139,6 +155,23 @@ Result<BatchNow> ReadInquiryBatch(LinkageService& linkage, const TenantId& tenan
     now.lines.push_back(std::move(l));
   }
   return now;
+}
+
+Result<BatchSummary> ReadBatchSummary(LinkageService& linkage, const TenantId& tenant,
+                                      const std::string& batch_id) {
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, linkage.State(tenant));
+  BatchSummary s;
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+  ASSIGN_OR_RETURN(std::optional<BatchHeader> h, ReadBatch(*tx, batch_id));
+  if (!h) return NotFoundError("no such batch");
+  s.header = std::move(*h);
+  ASSIGN_OR_RETURN(s.progress, ReadBatchProgress(*tx, batch_id));
+  RETURN_IF_ERROR(tx->Commit());
+  for (const auto& [state, n] : s.progress.states) {
+    std::optional<InquiryState> parsed = ParseInquiryState(state);
+    if (parsed && IsOpen(*parsed)) s.open += n;
+  }
+  return s;
 }
 
 }  // namespace chukan::server

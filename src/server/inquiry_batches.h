@@ -28,6 +28,7 @@ struct BatchLinePlan {
   std::optional<InquiryInput> input;  // set: make this inquiry (idempotency key already set)
   std::string error_field;            // unset input: the line error
   std::string error_reason;
+  std::string error_code;  // [A-Z0-9_]{1,64}: FORMAT, UNKNOWN_PROVIDER … (inquiry-result-format)
 };
 
 // One line's fate.
@@ -38,7 +39,13 @@ struct BatchLineResult {
   int64_t duplicate_of = 0;            // kDuplicate
   std::string error_field;             // kRefused
   std::string error_reason;
+  std::string error_code;
 };
+
+// The code of an inquiry the server refused to make (StartCreateInquiry's error):
+// NO_SUBJECT_CODE, UNKNOWN_TM, UNKNOWN_PROCEDURE, or the status code's name (INVALID_ARGUMENT,
+// UNAVAILABLE …).
+std::string InquiryRefusalCode(const Status& s);
 
 struct BatchRun {
   std::string batch_id;
@@ -63,6 +70,7 @@ struct BatchLineNow {
   int64_t duplicate_of = 0;
   std::string error_field;
   std::string error_reason;
+  std::string error_code;
 };
 struct BatchNow {
   BatchHeader header;
@@ -72,6 +80,16 @@ struct BatchNow {
 // kNotFound "no such batch" for an id of another tenant or none (the id is not repeated).
 Result<BatchNow> ReadInquiryBatch(LinkageService& linkage, const TenantId& tenant,
                                   const std::string& batch_id);
+
+// How far a stored batch has come, from one read (no line unsealed, no inquiry read):
+// kNotFound "no such batch" as ReadInquiryBatch.
+struct BatchSummary {
+  BatchHeader header;
+  BatchProgress progress;
+  int64_t open = 0;  // lines whose inquiry is accepted or permitted
+};
+Result<BatchSummary> ReadBatchSummary(LinkageService& linkage, const TenantId& tenant,
+                                      const std::string& batch_id);
 
 }  // namespace chukan::server
 

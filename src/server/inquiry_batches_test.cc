@@ -109,6 +109,40 @@ TEST_P(InquiryBatchesTest, TheSameFileAgainKeepsItsIdAndItsInquiries) {
   EXPECT_EQ(now.lines[3].text, "line four 000000000000102");
 }
 
+TEST_P(InquiryBatchesTest, RefusedLinesKeepTheirCodeAndTheSummaryCountsOneRead) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  std::vector<BatchLinePlan> plans = Plans("k3");
+  plans[2].error_code = "FORMAT";
+  ASSERT_OK_AND_ASSIGN(BatchRun run, RunInquiryBatch(*linkage_, A(), Header("k3"), plans));
+  EXPECT_EQ(run.lines[2].error_code, "FORMAT");
+  EXPECT_EQ(run.lines[3].error_code, "NO_SUBJECT_CODE");
+  ASSERT_OK_AND_ASSIGN(BatchNow now, ReadInquiryBatch(*linkage_, A(), run.batch_id));
+  EXPECT_EQ(now.lines[2].error_code, "FORMAT");
+  EXPECT_EQ(now.lines[3].error_code, "NO_SUBJECT_CODE");
+  ASSERT_OK_AND_ASSIGN(BatchSummary s, ReadBatchSummary(*linkage_, A(), run.batch_id));
+  EXPECT_EQ(s.header.file_name, "P640R110_20261203093000.DAT");
+  EXPECT_EQ(s.open, 1);
+  EXPECT_EQ(s.progress.duplicate, 1);
+  EXPECT_EQ(s.progress.refused, 2);
+  EXPECT_EQ(s.progress.states, (std::map<std::string, int64_t>{{"accepted", 1}}));
+  // Another tenant's id is no batch.
+  EXPECT_THAT(ReadBatchSummary(*linkage_, B(), run.batch_id),
+              StatusIs(StatusCode::kNotFound, "no such batch"));
+  EXPECT_THAT(ReadInquiryBatch(*linkage_, B(), run.batch_id),
+              StatusIs(StatusCode::kNotFound, "no such batch"));
+}
+
+TEST_P(InquiryBatchesTest, TheSameFileStoredUnderTwoIdsAtOnceIsAborted) {
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, linkage_->State(A()));
+  BatchHeader first = Header("k4");
+  BatchHeader second = Header("k4");  // another id: a request that raced the first
+  ASSERT_OK(
+      st->Commit([&](store::Transaction& tx) { return UpsertBatch(tx, first, {}).status(); }));
+  EXPECT_THAT(
+      st->Commit([&](store::Transaction& tx) { return UpsertBatch(tx, second, {}).status(); }),
+      StatusIs(StatusCode::kAborted, "the same batch file was sent twice at once: send it again"));
+}
+
 TEST_P(InquiryBatchesTest, BatchesAreDeletedOnceTheirResultsMayBeGone) {
   ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
   ASSERT_OK_AND_ASSIGN(BatchRun run, RunInquiryBatch(*linkage_, A(), Header("k3"), Plans("k3")));

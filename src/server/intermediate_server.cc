@@ -1,6 +1,7 @@
 #include "server/intermediate_server.h"
 
 #include <chrono>
+#include <filesystem>
 #include <utility>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "layout/catalogue_loader.h"
+#include "layout/result_layout.h"
 #include "pki/certificate_authority.h"
 #include "server/api_auth.h"
 #include "server/hub_link.h"
@@ -85,6 +87,21 @@ Result<std::unique_ptr<IntermediateServer>> IntermediateServer::Create(const Ser
   lo.outbox.max_attempts = cfg.delivery_max_attempts;
   lo.outbox.backoff_base = std::chrono::milliseconds(cfg.delivery_backoff_base_ms);
   lo.outbox.backoff_cap = std::chrono::milliseconds(cfg.delivery_backoff_cap_ms);
+  // The inquiry result file's layouts. Not configured and not there: the defaults (every item
+  // of the information name, in catalogue order), said once at start.
+  std::string result_dir = cfg.result_layout_dir;
+  if (std::error_code ec; !cfg.result_layout_dir_set && !std::filesystem::exists(result_dir, ec)) {
+    log::Warn("server.result_layouts_default", {{"dir", result_dir}});
+    result_dir.clear();
+  }
+  Result<std::shared_ptr<const layout::ResultLayouts>> result_layouts =
+      layout::LoadResultLayouts(result_dir, s->catalogue_);
+  if (!result_layouts.ok()) {
+    return StepError("照会結果ファイルのレイアウトが不正です",
+                     "the inquiry result file layouts ([layout] result_dir) are broken",
+                     result_layouts.status());
+  }
+  lo.result_layouts = std::move(*result_layouts);
   s->linkage_ = std::make_unique<LinkageService>(*s->platform_, s->catalogue_, s->hub_link_.get(),
                                                  lo, *options.clock);
   Result<pki::CertificateInfo> hub_cert = pki::ReadCertificateFile(cfg.node_hub_cert);

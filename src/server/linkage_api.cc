@@ -1,6 +1,7 @@
 #include "server/linkage_api.h"
 
 #include <cstdint>
+#include <map>
 
 #include "common/log.h"
 #include "crypto/bytes.h"
@@ -14,6 +15,8 @@
 #include "server/atena_map.h"
 #include "server/batch_inquiry.h"
 #include "server/batch_lines.h"
+#include "server/batch_results.h"
+#include "server/inquiry_batches.h"
 #include "server/inquiry_state.h"
 #include "server/linkage_env.h"
 
@@ -140,6 +143,10 @@ Status LinkageApi::Register(http::Router& router) {
                          &LinkageApi::CreateInquiry));
   RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries/batch", ApiRole::kSystem, kMaxBulkBody,
                          &LinkageApi::CreateBatchInquiries));
+  RETURN_IF_ERROR(AddApi(router, "GET", "/api/v1/inquiries/batch/{id}", ApiRole::kSystem, 0,
+                         &LinkageApi::GetBatch));
+  RETURN_IF_ERROR(AddApi(router, "GET", "/api/v1/inquiries/batch/{id}/result-file",
+                         ApiRole::kSystem, 0, &LinkageApi::GetBatchResultFile));
   RETURN_IF_ERROR(router.AddAsync(
       "GET", "/api/v1/inquiries/{id}",
       [this](http::Request& req, http::Responder out) { GetInquiry(req, std::move(out)); },
@@ -285,68 +292,224 @@ Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http
 Result<http::Response> LinkageApi::CreateBatchInquiries(const ClientIdentity& who,
                                                         http::Request& req) {
   return RunBatchInquiryFile(linkage_, who, std::move(req.body),
-                             req.Header("Content-Type").value_or("text/plain"));
+                             req.Header("Content-Type").value_or("text/plain"),
+                             req.Query("name").value_or(""));
 }
 
+namespace {
+
+// A file name as a client gives it (?name=): at most 128 of [A-Za-z0-9._-], not starting
+// with '.'; it names the result file, so nothing else (no path, no quote) is accepted.
+Status CheckBatchFileName(std::string_view name) {
+  bool ok = name.size() <= 128 && (name.empty() || name[0] != '.');
+  for (char c : name) {
+    const bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!allowed) ok = false;
+  }
+  if (!ok) {
+    return InvalidArgumentError(
+        "query parameter name: at most 128 of A-Z a-z 0-9 . _ - (not starting with .)");
+  }
+  return Status::Ok();
+}
+
+LocalGovResolver HubLocalGovResolver(LinkageService& linkage) {
+  HubPort* hub = linkage.hub();
+  if (hub == nullptr) return NoLocalGovRegistry();
+  return [hub](std::string_view digits) { return hub->OrgByLocalGovCode(digits); };
+}
+
+}  // namespace
+
 Result<http::Response> RunBatchInquiryFile(LinkageService& linkage, const ClientIdentity& who,
-                                           std::string body, std::string_view content_type) {
+                                           std::string body, std::string_view content_type,
+                                           std::string_view file_name) {
   // 一括照会ファイル (P640R110, docs/batch-inquiry-format.md): one inquiry per valid line, each
-  // line answered on its own. Re-sending the same file returns the same inquiries (each line's
-  // idempotency key is the file's hash and the line number).
+  // line answered on its own, the batch stored so that its result file (照会結果ファイル) can be
+  // fetched once every line has ended. Re-sending the same file returns the same batch and the
+  // same inquiries (each line's idempotency key is the file's hash and the line number).
+  RETURN_IF_ERROR(CheckBatchFileName(file_name));
   ASSIGN_OR_RETURN(replica_io::Charset charset, replica_io::ParseCharset(content_type));
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> tenant, linkage.Tenant(who.tenant));
   AtenaMap atena_map(*tenant);
   ASSIGN_OR_RETURN(AtenaMapping mapping, atena_map.Mode());
   const AtenaResolver atena = [&](const BatchInquiry& b) { return atena_map.Resolve(mapping, b); };
-  // The hub's registry of 地方公共団体コード is not wired yet: a provider named by one is a line
-  // error until it is.
-  const LocalGovResolver local_gov = NoLocalGovRegistry();
+  const LocalGovResolver local_gov = HubLocalGovResolver(linkage);
   const std::string file_key = crypto::ToHex(crypto::Sha256(crypto::AsBytes(body))).substr(0, 32);
   replica_io::StringSource src(std::move(body));
   BatchOptions options;
   options.charset = charset;
+  options.keep_text = true;
   ASSIGN_OR_RETURN(BatchParseResult parsed, ParseBatchInquiryFile(src, options));
-  // Per line: the parse errors, or the inquiry (or why it could not be made).
+  // Per line: the parse errors (every one, for the answer; the first is stored).
   std::map<int64_t, std::vector<std::pair<std::string, std::string>>> errors;
   for (const BatchLineError& e : parsed.errors) {
     errors[e.line].emplace_back(e.field, e.reason);
   }
-  std::map<int64_t, InquiryView> made;
-  for (const BatchInquiry& b : parsed.inquiries) {
-    Result<InquiryInput> in = FromBatchLine(b, who, linkage.catalogue(), atena, local_gov);
-    Result<InquiryView> v = in.status();
-    if (in.ok()) {
-      in->idempotency_key = "batch:" + file_key + ":" + std::to_string(b.line);
-      v = linkage.CreateInquiry(who.tenant, *in);
-    }
-    if (v.ok()) {
-      made.emplace(b.line, std::move(*v));
-    } else {
-      errors[b.line].emplace_back("", std::string(v.status().message()));
+  std::vector<BatchLinePlan> plans(static_cast<size_t>(parsed.lines));
+  for (int64_t line = 1; line <= parsed.lines; ++line) {
+    BatchLinePlan& p = plans[static_cast<size_t>(line - 1)];
+    p.line = line;
+    p.text = std::move(parsed.texts[static_cast<size_t>(line - 1)]);
+    if (auto e = errors.find(line); e != errors.end()) {
+      p.error_field = e->second.front().first;
+      p.error_reason = e->second.front().second;
+      p.error_code = "FORMAT";
     }
   }
+  for (const BatchInquiry& b : parsed.inquiries) {
+    BatchLinePlan& p = plans[static_cast<size_t>(b.line - 1)];
+    Result<InquiryInput> in =
+        FromBatchLine(b, who, linkage.catalogue(), atena, local_gov, &p.error_code);
+    if (in.ok()) {
+      in->idempotency_key = "batch:" + file_key + ":" + std::to_string(b.line);
+      p.input = std::move(*in);
+      p.error_code.clear();
+    } else {
+      p.error_reason = std::string(in.status().message());
+    }
+  }
+  BatchHeader header;
+  const int64_t now_us = linkage.NowUs();
+  header.batch_id = PermitId::GenerateTimeOrdered(now_us / 1000).str();
+  header.file_key = file_key;
+  header.file_name = std::string(file_name);
+  header.client = who.name;
+  header.charset = charset == replica_io::Charset::kUtf8 ? "utf-8" : "shift_jis";
+  header.lines = parsed.lines;
+  header.created_at_us = now_us;
+  ASSIGN_OR_RETURN(BatchRun run,
+                   RunInquiryBatch(linkage, who.tenant, std::move(header), std::move(plans)));
+  int64_t accepted = 0, duplicates = 0, failed = 0;
   json::JsonWriter w;
-  w.BeginObject().Key("lines").Int(parsed.lines);
-  w.Key("accepted").Int(static_cast<int64_t>(made.size()));
-  w.Key("failed").Int(static_cast<int64_t>(errors.size()));
+  w.BeginObject().Key("batch_id").String(run.batch_id).Key("lines").Int(parsed.lines);
   w.Key("results").BeginArray();
-  for (int64_t line = 1; line <= parsed.lines; ++line) {
-    w.BeginObject().Key("line").Int(line);
-    if (auto m = made.find(line); m != made.end()) {
-      w.Key("inquiry_id").String(m->second.inquiry_id);
-      w.Key("state").String(m->second.state);
-    } else if (auto e = errors.find(line); e != errors.end()) {
-      w.Key("errors").BeginArray();
-      for (const auto& [field, reason] : e->second) {
-        w.BeginObject().Key("field").String(field).Key("reason").String(reason).EndObject();
+  for (const BatchLineResult& r : run.lines) {
+    w.BeginObject().Key("line").Int(r.line);
+    switch (r.outcome) {
+      case BatchLineOutcome::kInquiry:
+        ++accepted;
+        w.Key("inquiry_id").String(r.inquiry->inquiry_id);
+        w.Key("state").String(r.inquiry->state);
+        break;
+      case BatchLineOutcome::kDuplicate:
+        ++duplicates;
+        w.Key("duplicate_of").Int(r.duplicate_of);
+        break;
+      case BatchLineOutcome::kRefused: {
+        ++failed;
+        w.Key("code").String(r.error_code);
+        w.Key("errors").BeginArray();
+        auto e = errors.find(r.line);
+        if (e != errors.end()) {
+          for (const auto& [field, reason] : e->second) {
+            w.BeginObject().Key("field").String(field).Key("reason").String(reason).EndObject();
+          }
+        } else {
+          w.BeginObject()
+              .Key("field")
+              .String(r.error_field)
+              .Key("reason")
+              .String(r.error_reason)
+              .EndObject();
+        }
+        w.EndArray();
+        break;
       }
-      w.EndArray();
     }
     w.EndObject();
   }
-  w.EndArray().EndObject();
+  w.EndArray();
+  w.Key("accepted").Int(accepted).Key("duplicates").Int(duplicates).Key("failed").Int(failed);
+  w.EndObject();
   ASSIGN_OR_RETURN(std::string json, w.Finish());
-  return http::Response::Json(errors.empty() ? 200 : 207, std::move(json));
+  return http::Response::Json(failed == 0 && duplicates == 0 ? 200 : 207, std::move(json));
+}
+
+Result<http::Response> LinkageApi::GetBatch(const ClientIdentity& who, http::Request& req) {
+  ASSIGN_OR_RETURN(std::string id, BatchIdOf(req));
+  ASSIGN_OR_RETURN(BatchSummary s, ReadBatchSummary(linkage_, who.tenant, id));
+  json::JsonWriter w;
+  WriteBatchSummary(w, s);
+  ASSIGN_OR_RETURN(std::string json, w.Finish());
+  return http::Response::Json(200, std::move(json));
+}
+
+Result<http::Response> LinkageApi::GetBatchResultFile(const ClientIdentity& who,
+                                                      http::Request& req) {
+  ASSIGN_OR_RETURN(std::string id, BatchIdOf(req));
+  std::optional<std::string_view> charset_text = req.Query("charset");
+  return BatchResultFileResponse(linkage_, who.tenant, id, charset_text, req.request_id);
+}
+
+Result<std::string> BatchIdOf(const http::Request& req) {
+  // A batch id is 32 hex digits; anything else names no batch (and is not repeated).
+  Result<PermitId> id = PermitId::Parse(req.PathParam("id").value_or(""));
+  if (!id.ok()) return NotFoundError("no such batch");
+  return id->str();
+}
+
+void WriteBatchSummary(json::JsonWriter& w, const BatchSummary& s) {
+  w.BeginObject().Key("batch_id").String(s.header.batch_id);
+  w.Key("file_name").String(s.header.file_name);
+  w.Key("client").String(s.header.client);
+  w.Key("charset").String(s.header.charset);
+  w.Key("created_at").String(FormatRfc3339(FromUnixMicros(s.header.created_at_us)));
+  w.Key("lines").Int(s.header.lines);
+  w.Key("open").Int(s.open);
+  w.Key("duplicates").Int(s.progress.duplicate);
+  w.Key("refused_lines").Int(s.progress.refused);
+  w.Key("inquiries").BeginObject();
+  for (const auto& [state, n] : s.progress.states) w.Key(state).Int(n);
+  w.EndObject();
+  w.Key("result_file").String(s.open == 0 ? "ready" : "pending");
+  w.Key("result_file_name").String(ResultFileName(s.header.file_name, s.header.batch_id));
+  w.EndObject();
+}
+
+Result<http::Response> BatchResultFileResponse(LinkageService& linkage, const TenantId& tenant,
+                                               const std::string& batch_id,
+                                               std::optional<std::string_view> charset_text,
+                                               const RequestId& rid) {
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, linkage.Tenant(tenant));
+  ASSIGN_OR_RETURN(BatchNow batch, ReadInquiryBatch(linkage, tenant, batch_id));
+  replica_io::Charset charset =
+      batch.header.charset == "utf-8" ? replica_io::Charset::kUtf8 : replica_io::Charset::kCp932;
+  if (charset_text) {
+    if (*charset_text == "utf-8" || *charset_text == "UTF-8") {
+      charset = replica_io::Charset::kUtf8;
+    } else if (*charset_text == "shift_jis" || *charset_text == "Shift_JIS") {
+      charset = replica_io::Charset::kCp932;
+    } else {
+      return InvalidArgumentError("query parameter charset: expected utf-8 or shift_jis");
+    }
+  }
+  if (batch.open > 0) {
+    http::Response busy = ErrorResponse(
+        AbortedError("BATCH_NOT_ENDED: " + std::to_string(batch.open) + " of " +
+                     std::to_string(batch.header.lines) +
+                     " lines have not ended yet; the result file is written once all have"),
+        rid);
+    busy.headers.Set("Retry-After", "5");
+    return busy;
+  }
+  AtenaMap atena_map(*st);
+  ASSIGN_OR_RETURN(AtenaMapping mapping, atena_map.Mode());
+  const AtenaResolver atena = [&](const BatchInquiry& b) { return atena_map.Resolve(mapping, b); };
+  ASSIGN_OR_RETURN(BatchResultFile file,
+                   WriteBatchResultFile(batch, linkage.result_layouts(), charset, atena));
+  http::Response r;
+  r.status = 200;
+  r.content_type = charset == replica_io::Charset::kUtf8 ? "text/plain; charset=utf-8"
+                                                         : "text/plain; charset=Shift_JIS";
+  r.headers.Set("Content-Disposition", "attachment; filename=\"" + file.file_name + "\"");
+  r.headers.Set("X-Chukan-Lines", std::to_string(file.lines));
+  r.headers.Set("X-Chukan-Substituted-Lines", std::to_string(file.substituted_lines.size()));
+  r.headers.Set("X-Chukan-Records-Not-Shown", std::to_string(file.records_not_shown));
+  r.headers.Set("X-Chukan-Unwritable-Lines", std::to_string(file.unwritable_lines));
+  r.body = std::move(file.bytes);
+  return r;
 }
 
 void LinkageApi::GetInquiry(http::Request& req, http::Responder out) {

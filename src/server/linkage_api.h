@@ -8,7 +8,11 @@
 //                                     naming each bad line (AtenaMap::Load; all or nothing)
 //   GET  /api/v1/atena-map            {"mapping":"identity"|"table","rows"}
 //   POST /api/v1/inquiries            → 202 {"inquiry_id","state":"accepted"}          (SKI)
-//   POST /api/v1/inquiries/batch      batch inquiry file (一括照会ファイル) → per-line results
+//   POST /api/v1/inquiries/batch[?name=]  batch inquiry file (一括照会ファイル) → the batch's id
+//                                     and per-line results
+//   GET  /api/v1/inquiries/batch/{id} how far the batch has come (lines open, by state)
+//   GET  /api/v1/inquiries/batch/{id}/result-file[?charset=]  the inquiry result file
+//                                     (照会結果ファイル) once every line has ended; 409 before
 //   GET  /api/v1/inquiries/{id}[?wait_ms=]  state, times, and the decoded result when completed;
 //                                     wait_ms (≤ 30000) long-polls while the inquiry is open
 //   GET  /api/v1/inquiries?state=&since_us=&limit=
@@ -28,18 +32,40 @@
 #ifndef CHUKAN_SERVER_LINKAGE_API_H_
 #define CHUKAN_SERVER_LINKAGE_API_H_
 
+#include <optional>
+#include <string>
+#include <string_view>
+
 #include "http/router.h"
+#include "json/json.h"
 #include "server/api_auth.h"
+#include "server/inquiry_batches.h"
 #include "server/linkage_service.h"
 
 namespace chukan::server {
 
 // 一括照会ファイル (P640R110, docs/batch-inquiry-format.md) of `who`: one inquiry per valid line,
-// the per-line results as JSON (200, or 207 when a line failed). Shared by POST
-// /api/v1/inquiries/batch and the console. `content_type` names the charset (Shift_JIS or
-// UTF-8). Errors: kInvalidArgument for an unknown charset or a file that cannot be read at all.
+// the batch stored (inquiry_batches.h), its id and the per-line results as JSON (200, or 207
+// when a line failed or repeated an earlier one). Shared by POST /api/v1/inquiries/batch and the
+// console. `content_type` names the charset (Shift_JIS or UTF-8); `file_name` (may be empty)
+// names the result file. Errors: kInvalidArgument for an unknown charset, a file name that is
+// not [A-Za-z0-9._-]{0,128}, or a file that cannot be read at all.
 Result<http::Response> RunBatchInquiryFile(LinkageService& linkage, const ClientIdentity& who,
-                                           std::string body, std::string_view content_type);
+                                           std::string body, std::string_view content_type,
+                                           std::string_view file_name = "");
+
+// The batch id of the request's {id} path parameter; kNotFound "no such batch" for anything
+// that is not 32 hex digits.
+Result<std::string> BatchIdOf(const http::Request& req);
+// The batch as GET /api/v1/inquiries/batch/{id} shows it.
+void WriteBatchSummary(json::JsonWriter& w, const BatchSummary& s);
+// The result file of a batch (200, text/plain with Content-Disposition), or 409 BATCH_NOT_ENDED
+// with Retry-After while lines are open. `charset_text`: utf-8 or shift_jis (default: the
+// inquiry file's). Shared with the console.
+Result<http::Response> BatchResultFileResponse(LinkageService& linkage, const TenantId& tenant,
+                                               const std::string& batch_id,
+                                               std::optional<std::string_view> charset_text,
+                                               const RequestId& rid);
 
 class LinkageApi {
  public:
@@ -75,6 +101,10 @@ class LinkageApi {
   Result<http::Response> CreateInquiry(const ClientIdentity& who, http::Request& req);
   // POST /api/v1/inquiries/batch
   Result<http::Response> CreateBatchInquiries(const ClientIdentity& who, http::Request& req);
+  // GET /api/v1/inquiries/batch/{id}
+  Result<http::Response> GetBatch(const ClientIdentity& who, http::Request& req);
+  // GET /api/v1/inquiries/batch/{id}/result-file
+  Result<http::Response> GetBatchResultFile(const ClientIdentity& who, http::Request& req);
   // GET /api/v1/inquiries/{id}[?wait_ms=] (asynchronous: a long poll holds no thread)
   void GetInquiry(http::Request& req, http::Responder out);
   // GET /api/v1/inquiries

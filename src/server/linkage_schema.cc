@@ -133,7 +133,12 @@ const std::vector<store::Migration>& LinkageMigrations() {
        "CREATE TABLE atena_map (business_index BLOB PRIMARY KEY, scheme TEXT NOT NULL,"
        " atena_sealed BLOB NOT NULL, updated_at_us INTEGER NOT NULL);",
        "CREATE TABLE atena_map (business_index BYTEA PRIMARY KEY, scheme TEXT NOT NULL,"
-       " atena_sealed BYTEA NOT NULL, updated_at_us BIGINT NOT NULL);"}};
+       " atena_sealed BYTEA NOT NULL, updated_at_us BIGINT NOT NULL);"},
+      // Why a batch line was refused, as a code (FORMAT, UNKNOWN_PROVIDER, NO_SUBJECT_CODE …):
+      // the result file's status and message come from it, never from the text of the reason.
+      {8, "inquiry_batch_lines.error_code",
+       "ALTER TABLE inquiry_batch_lines ADD COLUMN error_code TEXT NOT NULL DEFAULT '';",
+       "ALTER TABLE inquiry_batch_lines ADD COLUMN error_code TEXT NOT NULL DEFAULT '';"}};
   return *m;
 }
 

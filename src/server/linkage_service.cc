@@ -18,7 +18,13 @@ LinkageService::LinkageService(Platform& platform,
       inquiries_(env_, Inquiries::Options{options.inquiry_timeout, options.waits_per_client,
                                           options.waits_total}),
       provisions_(env_, codes_),
-      courier_(std::make_unique<LinkageCourier>(env_, inquiries_)) {}
+      courier_(std::make_unique<LinkageCourier>(env_, inquiries_)) {
+  result_layouts_ = options_.result_layouts;
+  // Invariant: the defaults need no file, and the catalogue is valid. (Some tests run without
+  // a catalogue, and so without batches.)
+  if (!result_layouts_ && env_.catalogue)
+    result_layouts_ = layout::LoadResultLayouts("", env_.catalogue).value();
+}
 
 LinkageService::~LinkageService() = default;
 

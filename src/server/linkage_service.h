@@ -34,6 +34,7 @@
 #include "common/mutex.h"
 #include "common/status.h"
 #include "layout/catalogue.h"
+#include "layout/result_layout.h"
 #include "linkage/envelope.h"
 #include "linkage/signed_document.h"
 #include "server/hub_port.h"
@@ -63,6 +64,8 @@ class LinkageService {
     // Long polls (WatchInquiry): per client and in all.
     int waits_per_client = 16;
     int waits_total = 10'000;
+    // The inquiry result file's layouts; null: the defaults built from the catalogue.
+    std::shared_ptr<const layout::ResultLayouts> result_layouts;
   };
 
   // `hub` may be null (no linkage configured: every linkage call fails with
@@ -157,6 +160,8 @@ class LinkageService {
   Result<std::vector<store::OutboxItem>> ClaimOutbox(const TenantId& tenant, std::string_view owner,
                                                      int limit, std::chrono::seconds lease);
   const layout::Catalogue& catalogue() const { return *env_.catalogue; }
+  // The inquiry result file's layouts (the batch result file).
+  const layout::ResultLayouts& result_layouts() const { return *result_layouts_; }
   // The context of an active tenant (Platform::Tenant).
   Result<std::shared_ptr<TenantContext>> Tenant(const TenantId& tenant) const {
     return env_.Tenant(tenant);
@@ -166,6 +171,8 @@ class LinkageService {
   void AuditCall(const TenantId& tenant, const audit::AuditEvent& event);
   // The hub link (null when no hub is configured).
   HubPort* hub() { return env_.hub; }
+  // Now, by the service's clock (Unix microseconds).
+  int64_t NowUs() const { return env_.NowUs(); }
   // Called after a commit that queued outbox items.
   void SetNotifier(std::function<void()> notify) EXCLUDES(mu_);
 
@@ -173,6 +180,7 @@ class LinkageService {
   void Notify() EXCLUDES(mu_);
 
   const Options options_;
+  std::shared_ptr<const layout::ResultLayouts> result_layouts_;
   std::unique_ptr<store::Outbox> outbox_;
   const LinkageEnv env_;
   SubjectCodes codes_;

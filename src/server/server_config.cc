@@ -33,6 +33,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "keys.dir",
                                     "audit.checkpoint_dir",
                                     "layout.dir",
+                                    "layout.result_dir",
                                     "log.level",
                                     "log.path",
                                     "hub.url",
@@ -127,6 +128,12 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   cfg.audit_checkpoint_dir = checkpoint_dir.empty() ? "" : ResolvePath(base, checkpoint_dir);
   ASSIGN_OR_RETURN(std::string layout_dir, c.GetString("layout.dir", "data/layout"));
   cfg.layout_dir = ResolvePath(base, layout_dir);
+  ASSIGN_OR_RETURN(std::string result_dir, c.GetString("layout.result_dir", ""));
+  cfg.result_layout_dir_set = !result_dir.empty();
+  cfg.result_layout_dir =
+      result_dir.empty()
+          ? (std::filesystem::path(cfg.layout_dir).parent_path() / "result_layout").string()
+          : ResolvePath(base, result_dir);
 
   ASSIGN_OR_RETURN(std::string level, c.GetString("log.level", "info"));
   Result<log::Level> lv = log::ParseLevel(level);

@@ -6,7 +6,7 @@
 //   [tls]      cert, key, client_ca            (optional: HTTPS when cert is set)
 //   [store]    backend = "sqlite" | "postgres", data_dir, dsn, pg_prefix, pool_size
 //   [keys]     dir (default <data_dir>/keys): master.key, audit-signing.key
-//   [layout]   dir (default "data/layout")
+//   [layout]   dir (default "data/layout"), result_dir (default "<dir>/../result_layout")
 //   [log]      level, path
 //   [hub]      url, ca, public_key, tenant_tls_dir, list_refresh_seconds — linkage with the hub
 //              (optional: without url the server does no linkage)
@@ -60,6 +60,11 @@ struct ServerConfig {
   // (<dir>/platform.checkpoints.jsonl, <dir>/<tenant>.checkpoints.jsonl); empty: none.
   std::string audit_checkpoint_dir;
   std::string layout_dir;
+  // [layout] result_dir: the inquiry result file's layouts (chukan-result-layout/1 files);
+  // default "<layout.dir>/../result_layout". Not set and missing: the default layouts (a
+  // warning at start); set and missing: an error.
+  std::string result_layout_dir;
+  bool result_layout_dir_set = false;
   log::Options log;
 
   // Linkage (情報照会・情報提供) through the hub; disabled when hub_url is empty.

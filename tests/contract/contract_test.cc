@@ -396,6 +396,10 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
            {"GET", "/api/v1/inquiries", "/api/v1/inquiries"},
            {"GET", "/api/v1/inquiries/{id}", "/api/v1/inquiries/0123456789abcdef0123456789abcdef"},
            {"POST", "/api/v1/inquiries/batch", "/api/v1/inquiries/batch"},
+           {"GET", "/api/v1/inquiries/batch/{id}",
+            "/api/v1/inquiries/batch/0123456789abcdef0123456789abcdef"},
+           {"GET", "/api/v1/inquiries/batch/{id}/result-file",
+            "/api/v1/inquiries/batch/0123456789abcdef0123456789abcdef/result-file"},
            {"POST", "/api/v1/atena-map", "/api/v1/atena-map"},
            {"GET", "/api/v1/atena-map", "/api/v1/atena-map"},
            {"GET", "/api/v1/approvals", "/api/v1/approvals"},
@@ -522,8 +526,10 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
   EXPECT_EQ(body_of(refused).value("state", ""), "refused") << refused.body;
 
   const std::string batch = "/api/v1/inquiries/batch";
-  api(a_url, a_sys, "POST", batch, batch, 200, "one good line",
-      BatchLine(Atena(102), kCityA, kCityB) + "\r\n", "text/plain");
+  const std::string ended_batch =
+      body_of(api(a_url, a_sys, "POST", batch, batch, 200, "one good line",
+                  BatchLine(Atena(102), kCityA, kCityB) + "\r\n", "text/plain"))
+          .value("batch_id", "");
   api(a_url, a_sys, "POST", batch, batch, 207, "a line of another organisation",
       BatchLine(Atena(102), kInsurer, kCityB) + "\r\n", "text/plain");
   api(a_url, a_sys, "POST", batch, batch, 400, "unsupported charset", "x\n",
@@ -544,6 +550,39 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
   ApiGate(ap, "POST", amap, amap, kBulk, a_sys, a_appr);
   api(a_url, a_sys, "GET", amap, amap, 200, "setting and rows");
   ApiGate(ap, "GET", amap, amap, 0, a_sys, a_appr);
+
+  // A batch's progress and result file. A line that waits for staff at city B (生活保護関係情報,
+  // 自動応答不可) keeps its batch open.
+  std::string waiting_line = BatchLine(Atena(107), kCityA, kCityB);
+  waiting_line.replace(waiting_line.find("JT90000000000101"), 16, "JT90000000000402");
+  waiting_line.replace(waiting_line.find(kTax), 16, kWelfare);
+  const std::string open_batch =
+      body_of(api(a_url, a_sys, "POST", batch, batch + "?name=P640R110_20261204093000.DAT", 200,
+                  "a line that waits for staff", waiting_line + "\r\n", "text/plain"))
+          .value("batch_id", "");
+  api(a_url, a_sys, "POST", batch, batch + "?name=..%2Fetc", 400, "not a plain file name",
+      waiting_line + "\r\n", "text/plain");
+  const std::string one_batch = "/api/v1/inquiries/batch/{id}";
+  const std::string result_file = "/api/v1/inquiries/batch/{id}/result-file";
+  api(a_url, a_sys, "GET", one_batch, batch + "/" + open_batch, 200, "progress");
+  api(a_url, a_sys, "GET", one_batch, batch + "/0123456789abcdef0123456789abcdef", 404,
+      "no such batch");
+  ApiGate(ap, "GET", one_batch, batch + "/" + open_batch, 0, a_sys, a_appr);
+  api(a_url, a_sys, "GET", result_file, batch + "/" + open_batch + "/result-file", 409,
+      "a line still open");
+  for (int i = 0; i < 500; ++i) {
+    json j = body_of(api(a_url, a_sys, "GET", one_batch, batch + "/" + ended_batch, 200,
+                         "progress of the ended batch"));
+    if (j.value("result_file", "") == "ready") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  api(a_url, a_sys, "GET", result_file, batch + "/" + ended_batch + "/result-file", 200,
+      "every line ended");
+  api(a_url, a_sys, "GET", result_file, batch + "/" + ended_batch + "/result-file?charset=x", 400,
+      "unknown charset");
+  api(a_url, a_sys, "GET", result_file, batch + "/0123456789abcdef0123456789abcdef/result-file",
+      404, "no such batch");
+  ApiGate(ap, "GET", result_file, batch + "/" + ended_batch + "/result-file", 0, a_sys, a_appr);
 
   // An answer that waits for staff at city B (生活保護関係情報, 自動応答不可).
   const std::string welfare_id = body_of(api(a_url, a_sys, "POST", inq, inq, 202, "自動応答不可",
@@ -733,9 +772,12 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
 
   for (const std::string& p :
        {codes, std::string("/api/v1/codes/bulk"), inq, std::string("/api/v1/inquiries/") + tax_id,
-        batch, amap, approvals, approvals + "/" + welfare_permit, records, status}) {
+        batch, batch + "/" + ended_batch, batch + "/" + ended_batch + "/result-file", amap,
+        approvals, approvals + "/" + welfare_permit, records, status}) {
     std::string path = p;
     if (p == std::string("/api/v1/inquiries/") + tax_id) path = one;
+    if (p == batch + "/" + ended_batch) path = one_batch;
+    if (p == batch + "/" + ended_batch + "/result-file") path = result_file;
     if (p == approvals + "/" + welfare_permit) path = decide;
     Raw("server", ap, nullptr, "DELETE", path, p, 405, "wrong method", {}, "wrong-method");
   }

@@ -18,6 +18,8 @@ export default [
   { spec: "server", path: "/api/v1/inquiries", method: "get", status: 503, why: "token store or tenant storage unavailable" },
   { spec: "server", path: "/api/v1/inquiries/{id}", method: "get", status: 503, why: "token store or tenant storage unavailable" },
   { spec: "server", path: "/api/v1/inquiries/batch", method: "post", status: 503, why: "token store or tenant storage unavailable" },
+  { spec: "server", path: "/api/v1/inquiries/batch/{id}", method: "get", status: 503, why: "token store or tenant storage unavailable" },
+  { spec: "server", path: "/api/v1/inquiries/batch/{id}/result-file", method: "get", status: 503, why: "token store or tenant storage unavailable" },
   { spec: "server", path: "/api/v1/atena-map", method: "post", status: 503, why: "token store or tenant storage unavailable" },
   { spec: "server", path: "/api/v1/atena-map", method: "get", status: 503, why: "token store or tenant storage unavailable" },
   { spec: "server", path: "/api/v1/approvals", method: "get", status: 503, why: "token store or tenant storage unavailable" },
@@ -32,6 +34,10 @@ export default [
   // A decision in the second between the permit's expiry and the sweep that removes the item:
   // a race the test cannot win reliably (tests/linkage covers the 404 after the sweep).
   { spec: "server", path: "/api/v1/approvals/{permit_id}", method: "post", status: 412, why: "decision between permit expiry and the sweep" },
+  // Two requests sending the same file at the same moment: the second's insert loses a race
+  // the test cannot arrange reliably (the kAborted path is unit-tested:
+  // src/server/inquiry_batches_test).
+  { spec: "server", path: "/api/v1/inquiries/batch", method: "post", status: 409, why: "the same file sent twice at the same moment" },
   // The hub answers 412 until a permission list is loaded; the local network loads one first.
   { spec: "hub", path: "/hub/v1/permission-list", method: "get", status: 412, why: "a hub without a permission list" },
   // /metrics refuses peers that are not on a loopback address; tests reach the processes only

@@ -957,6 +957,135 @@ TEST_F(LinkageProcessTest, BatchFileAnswersEveryLineAndLongPollsWaitForTheEnd) {
   EXPECT_THAT(ebcdic.body, HasSubstr("unsupported charset"));
 }
 
+// The columns of one line of a result file (no quoting: split at commas).
+std::vector<std::string> Columns(const std::string& line) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1) {
+    out.push_back(line.substr(start, comma - start));
+  }
+  out.push_back(line.substr(start));
+  return out;
+}
+
+TEST_F(LinkageProcessTest, BatchResultFileGivesEveryLineItsStatusOnceAllHaveEnded) {
+  StartNetwork();
+  const std::string tax = "TM00000000000002";
+  const std::string l1 =
+      BatchLine(Atena(101), kCityA, "JT90000000000101", kCityB.str(), tax, "1", "20260401");
+  std::string file;
+  file += l1 + "\r\n";  // completed: the 2026 record
+  file += BatchLine(Atena(102), kCityA, "JT90000000000101", kCityB.str(), tax, "1", "20250401") +
+          "\r\n";       // completed without data
+  file += l1 + "\r\n";  // the same line again
+  file += BatchLine(Atena(150), kCityA, "JT90000000000101", kCityB.str(), tax, "0", "") +
+          "\r\n";  // no 符号 for atena 150
+  file += "01,short line\r\n";
+  file += BatchLine(Atena(101), kCityA, "JT90000000000101", "13101", tax, "0", "") +
+          "\r\n";  // a 地方公共団体コード the hub's registry does not have
+  file += BatchLine(Atena(103), kCityA, "JT90000000000301", kCityB.str(), tax, "0", "") +
+          "\r\n";  // a procedure the permission list does not allow for this TM
+  http::Response r =
+      Call(kCityA, "POST", "/api/v1/inquiries/batch?name=P640R110_20261204093000.DAT", file,
+           "text/plain");
+  ASSERT_EQ(r.status, 207) << r.body;
+  json j = json::parse(r.body);
+  const std::string batch = j["batch_id"];
+  EXPECT_EQ(batch.size(), 32u);
+  EXPECT_EQ(j["accepted"], 3);
+  EXPECT_EQ(j["duplicates"], 1);
+  EXPECT_EQ(j["failed"], 3);
+  EXPECT_EQ(j["results"][2]["duplicate_of"], 1);
+  EXPECT_EQ(j["results"][3]["code"], "NO_SUBJECT_CODE");
+  EXPECT_EQ(j["results"][4]["code"], "FORMAT");
+  EXPECT_EQ(j["results"][5]["code"], "UNKNOWN_PROVIDER");
+  // A name that is not a plain file name is refused before anything is stored.
+  http::Response bad_name =
+      Call(kCityA, "POST", "/api/v1/inquiries/batch?name=..%2Fx", file, "text/plain");
+  EXPECT_EQ(bad_name.status, 400);
+  EXPECT_THAT(bad_name.body, HasSubstr("query parameter name"));
+
+  // Progress, until every line has ended.
+  json s;
+  for (int i = 0; i < 3000; ++i) {
+    s = json::parse(Call(kCityA, "GET", "/api/v1/inquiries/batch/" + batch).body);
+    if (s["result_file"] == "ready") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(s["result_file"], "ready") << s.dump();
+  EXPECT_EQ(s["lines"], 7);
+  EXPECT_EQ(s["open"], 0);
+  EXPECT_EQ(s["duplicates"], 1);
+  EXPECT_EQ(s["refused_lines"], 3);
+  EXPECT_EQ(s["inquiries"]["completed"], 2);
+  EXPECT_EQ(s["inquiries"]["refused"], 1);
+  EXPECT_EQ(s["file_name"], "P640R110_20261204093000.DAT");
+  EXPECT_EQ(s["result_file_name"], "P640R110_20261204093000_RESULT.DAT");
+  // Another tenant's id names no batch (and city B cannot fetch city A's file).
+  EXPECT_EQ(Call(kCityB, "GET", "/api/v1/inquiries/batch/" + batch).status, 404);
+  EXPECT_EQ(Call(kCityB, "GET", "/api/v1/inquiries/batch/" + batch + "/result-file").status, 404);
+  EXPECT_EQ(Call(kCityA, "GET", "/api/v1/inquiries/batch/not-an-id").status, 404);
+
+  http::Response f = Call(kCityA, "GET", "/api/v1/inquiries/batch/" + batch + "/result-file");
+  ASSERT_EQ(f.status, 200) << f.body;
+  EXPECT_EQ(f.headers.Get("Content-Type").value_or(""), "text/plain; charset=utf-8");
+  EXPECT_EQ(f.headers.Get("Content-Disposition").value_or(""),
+            "attachment; filename=\"P640R110_20261204093000_RESULT.DAT\"");
+  ASSERT_TRUE(f.body.ends_with("\r\n"));
+  std::vector<std::vector<std::string>> rows;
+  for (size_t start = 0, end; (end = f.body.find("\r\n", start)) != std::string::npos;
+       start = end + 2) {
+    rows.push_back(Columns(f.body.substr(start, end - start)));
+  }
+  ASSERT_EQ(rows.size(), 7u);
+  // The columns of 地方税関係情報 (data/result_layout): 262, the line echoed in 1–18, the status
+  // in 24–27, 市町村民税均等割額 (IT…08) in 231.
+  const std::vector<std::string> given = Columns(l1);
+  ASSERT_EQ(rows[0].size(), 262u);
+  EXPECT_EQ(std::vector<std::string>(rows[0].begin(), rows[0].begin() + 18), given);
+  EXPECT_EQ(rows[0][23], "09");
+  EXPECT_EQ(rows[0][24], "正常終了");
+  EXPECT_EQ(rows[0][25], "01");
+  EXPECT_EQ(rows[0][26], "正常終了");
+  EXPECT_EQ(rows[0][230], "30000");
+  EXPECT_EQ(rows[1][23], "09");
+  EXPECT_EQ(rows[1][25], "02");
+  EXPECT_EQ(rows[1][26], "該当する特定個人情報がありません。");
+  EXPECT_EQ(rows[1][230], "");
+  EXPECT_EQ(rows[2][23], "92");
+  EXPECT_EQ(rows[2][24], "「レコード識別番号」が既に存在しています。");
+  EXPECT_EQ(rows[2][25], "");
+  EXPECT_EQ(rows[3][23], "93");
+  EXPECT_EQ(rows[3][24],
+            "指定された団体内統合宛名番号「００００００００００００１５０」は符号が未取得です。");
+  // The malformed line: the fields it has, echoed; the default columns of an unknown TM.
+  ASSERT_EQ(rows[4].size(), 27u);
+  EXPECT_EQ(rows[4][0], "01");
+  EXPECT_EQ(rows[4][1], "short line");
+  EXPECT_EQ(rows[4][23], "91");
+  EXPECT_EQ(rows[4][24],
+            "照会依頼の内容に誤りがあるため照会できません。（理由コード「ＦＯＲＭＡＴ」）");
+  EXPECT_EQ(rows[5][23], "91");
+  EXPECT_EQ(rows[5][24], "指定された情報提供者機関コードは登録されていません。");
+  EXPECT_EQ(rows[6][23], "94");
+  EXPECT_EQ(rows[6][25], "03");
+  EXPECT_EQ(
+      rows[6][24],
+      "指定された特定個人情報名「ＴＭ０００００００００００００２」の照会は許可されていません。");
+
+  // The same file in Shift_JIS (CP932) on request: the same lines, every character kept.
+  http::Response sjis =
+      Call(kCityA, "GET", "/api/v1/inquiries/batch/" + batch + "/result-file?charset=shift_jis");
+  ASSERT_EQ(sjis.status, 200);
+  EXPECT_EQ(sjis.headers.Get("Content-Type").value_or(""), "text/plain; charset=Shift_JIS");
+  EXPECT_EQ(sjis.headers.Get("X-Chukan-Substituted-Lines").value_or(""), "0");
+  EXPECT_NE(sjis.body, f.body);
+  EXPECT_NE(sjis.body.find("\x90\xb3\x8f\xed\x8f\x49\x97\xb9"), std::string::npos);  // 正常終了
+  EXPECT_EQ(Call(kCityA, "GET", "/api/v1/inquiries/batch/" + batch + "/result-file?charset=ebcdic")
+                .status,
+            400);
+}
+
 // The same linkage with the hub and both servers on PostgreSQL (scripts/with-postgres sets
 // CHUKAN_TEST_PG_DSN; in CI the test must run, never skip).
 TEST_F(LinkageProcessTest, OnPostgreSqlTheAnswerEqualsTheReplicaAndSurvivesKillNine) {
