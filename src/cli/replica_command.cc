@@ -9,11 +9,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/commands.h"
@@ -44,6 +46,8 @@ struct ReplicaArgs {
   std::string output;
   std::string file;
   int timeout_s = 3600;
+  std::string results_dir;     // inquiries batch: where the result files go (empty: not fetched)
+  std::string result_charset;  // inquiries batch: utf-8 or shift_jis (default: the file's)
 };
 
 int Usage(const std::string& message) {
@@ -502,13 +506,30 @@ int InquiriesBatch(const ReplicaArgs& a, std::vector<std::string> files) {
       return Usage(f + ": cannot open / 開けません");
     }
   }
+  if (!a.results_dir.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(a.results_dir, ec)) {
+      return Usage(a.results_dir + ": not a directory / ディレクトリではありません");
+    }
+  }
+  if (!a.result_charset.empty() && a.result_charset != "utf-8" && a.result_charset != "shift_jis") {
+    return Usage("--result-charset: utf-8 or shift_jis");
+  }
   bool all_made = true;
+  std::vector<std::pair<std::string, std::string>> batches;  // file → batch id
   for (const std::string& f : files) {
     Result<std::unique_ptr<FileUpload>> upload = FileUpload::Open(f);
     if (!upload.ok())
       return Failed("ファイルを読めません", "cannot read the file", upload.status());
-    Result<http::Response> r = Call(a, "POST", "/api/v1/inquiries/batch", "",
-                                    "text/plain; charset=" + a.charset, {}, upload->get());
+    // The file's own name names its result file (when it is a plain name the server accepts).
+    const std::string base = f.substr(f.find_last_of('/') + 1);
+    const bool plain = !base.empty() && base.size() <= 128 && base[0] != '.' &&
+                       base.find_first_not_of(
+                           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                           "0123456789._-") == std::string::npos;
+    Result<http::Response> r =
+        Call(a, "POST", "/api/v1/inquiries/batch" + (plain ? "?name=" + base : std::string()), "",
+             "text/plain; charset=" + a.charset, {}, upload->get());
     if (!r.ok()) {
       std::printf("%s: 送信できません / not sent: %s\n", f.c_str(), r.status().ToString().c_str());
       all_made = false;
@@ -517,10 +538,19 @@ int InquiriesBatch(const ReplicaArgs& a, std::vector<std::string> files) {
     json j = json::parse(r->body, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return Usage("the server's answer is not JSON");
     const long long failed = j.value("failed", 0LL);
-    std::printf("%s: 行 / lines %lld, 受付 / accepted %lld, 失敗 / failed %lld\n", f.c_str(),
-                j.value("lines", 0LL), j.value("accepted", 0LL), failed);
-    if (failed != 0) all_made = false;
+    const long long duplicates = j.value("duplicates", 0LL);
+    std::printf(
+        "%s: 行 / lines %lld, 受付 / accepted %lld, 重複 / duplicates %lld, 失敗 / failed "
+        "%lld\n",
+        f.c_str(), j.value("lines", 0LL), j.value("accepted", 0LL), duplicates, failed);
+    if (failed != 0 || duplicates != 0) all_made = false;
+    batches.emplace_back(f, j.value("batch_id", std::string()));
     for (const json& line : j.value("results", json::array())) {
+      if (line.contains("duplicate_of")) {
+        std::printf("  %lld 行目 / line %lld  %lld 行目と重複 / repeats line %lld\n",
+                    line.value("line", 0LL), line.value("line", 0LL),
+                    line.value("duplicate_of", 0LL), line.value("duplicate_of", 0LL));
+      }
       if (!line.contains("errors")) continue;
       for (const json& e : line["errors"]) {
         const std::string field = e.value("field", std::string());
@@ -532,7 +562,61 @@ int InquiriesBatch(const ReplicaArgs& a, std::vector<std::string> files) {
   }
   std::printf("%s\n", all_made ? "すべての行を受け付けました / every line made an inquiry"
                                : "受け付けなかった行があります / some lines made no inquiry");
-  return all_made ? 0 : 1;
+  if (a.results_dir.empty()) return all_made ? 0 : 1;
+  // The result files (照会結果ファイル), each once every line of its batch has ended.
+  bool all_written = true;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(a.timeout_s);
+  for (const auto& [f, batch_id] : batches) {
+    if (batch_id.empty()) {
+      all_written = false;
+      continue;
+    }
+    json s;
+    for (;;) {
+      Result<http::Response> g = Call(a, "GET", "/api/v1/inquiries/batch/" + batch_id, "", "");
+      if (!g.ok()) return Failed("一括照会の状況を読めません", "cannot read the batch", g.status());
+      s = json::parse(g->body, nullptr, false);
+      if (s.is_discarded() || !s.is_object()) return Usage("the server's answer is not JSON");
+      if (s.value("result_file", "") == "ready") break;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::printf("%s: 回答待ちのまま時間切れ / still waiting after --timeout: %lld 行 / lines\n",
+                    f.c_str(), s.value("open", 0LL));
+        return 1;
+      }
+      std::fprintf(stderr, "%s: 回答待ち / waiting: %lld / %lld 行 / lines\n", f.c_str(),
+                   s.value("open", 0LL), s.value("lines", 0LL));
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
+    std::string target = "/api/v1/inquiries/batch/" + batch_id + "/result-file";
+    if (!a.result_charset.empty()) target += "?charset=" + a.result_charset;
+    Result<http::Response> file = Call(a, "GET", target, "", "");
+    if (!file.ok()) {
+      return Failed("照会結果ファイルを取得できません", "cannot fetch the result file",
+                    file.status());
+    }
+    const std::string name = s.value("result_file_name", batch_id + "_RESULT.DAT");
+    const std::filesystem::path out = std::filesystem::path(a.results_dir) / name;
+    // Written beside, then renamed: a reader never sees half a file.
+    const std::filesystem::path part = out.string() + ".part";
+    {
+      std::ofstream o(part, std::ios::binary | std::ios::trunc);
+      o.write(file->body.data(), static_cast<std::streamsize>(file->body.size()));
+      if (!o.flush()) return Usage(part.string() + ": cannot write / 書き込めません");
+    }
+    std::error_code ec;
+    std::filesystem::rename(part, out, ec);
+    if (ec) return Usage(out.string() + ": cannot write / 書き込めません");
+    const std::string substituted(file->headers.Get("X-Chukan-Substituted-Lines").value_or("0"));
+    std::printf("%s → %s (%s 行 / lines)\n", f.c_str(), out.string().c_str(),
+                std::string(file->headers.Get("X-Chukan-Lines").value_or("?")).c_str());
+    if (substituted != "0") {
+      std::printf(
+          "  Shift_JIS で表せない文字を〓にした行 / lines with 〓 for characters Shift_JIS "
+          "cannot hold: %s\n",
+          substituted.c_str());
+    }
+  }
+  return all_made && all_written ? 0 : 1;
 }
 
 // chukan atena-map load FILE: the tenant's 宛名番号 → 団体内統合宛名番号 table (all or nothing).
@@ -639,6 +723,11 @@ void RegisterReplicaCommands(CLI::App& app, Action& action) {
       "batch", "一括照会ファイル (P640R110) を送信 / send batch inquiry files (P640R110)");
   common(batch);
   batch->add_option("--charset", a->charset, "utf-8 (default) or shift_jis");
+  batch->add_option("--results", a->results_dir,
+                    "照会結果ファイルの保存先 / wait for every line and write the result files "
+                    "(<name>_RESULT.DAT) into this directory");
+  batch->add_option("--result-charset", a->result_charset,
+                    "結果ファイルの文字コード / utf-8 or shift_jis (default: the file's)");
   auto files = std::make_shared<std::vector<std::string>>();
   batch->add_option("FILE", *files, "P640R110_YYYYMMDDHHmmss[_NNNN].DAT, one or more")->required();
   batch->callback(

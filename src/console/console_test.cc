@@ -740,7 +740,7 @@ TEST_P(ConsoleTest, TheOriginalFileIsReconciledWithTheReplicaAndTheShowingRecord
 }
 
 TEST_P(ConsoleTest, ABatchInquiryFileSentFromTheScreenAnswersEachLine) {
-  RegisterBoth();
+  const SubjectCode b_code = RegisterBoth();
   Member m = AddMember("ikkatsu", static_cast<uint32_t>(StaffRole::kInquirer), kCityA);
   Browser b(router_);
   ASSERT_EQ(Location(LogIn(b, m)), "/console/home");
@@ -755,9 +755,13 @@ TEST_P(ConsoleTest, ABatchInquiryFileSentFromTheScreenAnswersEachLine) {
   };
   // One good line, one of another organisation, one too short.
   const std::string file = line(kCityA) + line(kCityB) + "01,short\r\n";
-  http::Response r = b.Upload("/console/inquiries/batch", file, "text/plain; charset=utf-8");
+  http::Response r = b.Upload("/console/inquiries/batch?name=P640R110_20261127093000.DAT", file,
+                              "text/plain; charset=utf-8");
   EXPECT_EQ(r.status, 207) << r.body;
-  EXPECT_THAT(r.body, HasSubstr("\"lines\":3,\"accepted\":1,\"failed\":2"));
+  EXPECT_THAT(r.body, HasSubstr("\"lines\":3,\"accepted\":1,\"duplicates\":0,\"failed\":2"));
+  const size_t at = r.body.find("\"batch_id\":\"");
+  ASSERT_NE(at, std::string::npos);
+  const std::string batch_id = r.body.substr(at + 12, 32);
   EXPECT_THAT(r.body, HasSubstr("not this tenant's organisation"));
   EXPECT_EQ(AuditCount(A(), "inquiry.batch", "staff:ikkatsu"), 1);
   // The inquiry is the member's: the list shows it.
@@ -767,6 +771,34 @@ TEST_P(ConsoleTest, ABatchInquiryFileSentFromTheScreenAnswersEachLine) {
   // The line's 部署コード and ユーザーID (padding removed) are the inquiry's, not the uploader's.
   EXPECT_EQ(list[0].department, "KAZEI01");
   EXPECT_EQ(list[0].user_id, "tanaka.taro");
+
+  // The result file (照会結果ファイル): pending while the line waits, then offered.
+  const std::string status_path = "/console/inquiries/batch/" + batch_id;
+  http::Response pending = b.Get(status_path);
+  ASSERT_EQ(pending.status, 200) << pending.body;
+  EXPECT_THAT(pending.body, HasSubstr("\"open\":1"));
+  EXPECT_THAT(pending.body, HasSubstr("\"result_file\":\"pending\""));
+  EXPECT_EQ(b.Get(status_path + "/result-file").status, 409);
+  const PermitId permit_id = PermitId::Generate();
+  hub_.SetPermitAnswer(http::Response::Json(201, R"({"permit_id":")" + permit_id.str() + "\"}"));
+  ASSERT_OK(DeliverAll(A()));
+  linkage::ProvisionPermit permit =
+      PermitFor(hub_.Calls("/hub/v1/inquiries").back(), permit_id, b_code);
+  ASSERT_OK_AND_ASSIGN(std::string outcome, linkage_->OnProvisionRequest(hub_.Sign(permit)));
+  ASSERT_EQ(outcome, "answered");
+  ASSERT_OK(Relay(permit));
+  EXPECT_THAT(b.Get(status_path).body, HasSubstr("\"result_file\":\"ready\""));
+  http::Response file_answer = b.Get(status_path + "/result-file");
+  ASSERT_EQ(file_answer.status, 200) << file_answer.body;
+  EXPECT_EQ(file_answer.headers.Get("Content-Disposition").value_or(""),
+            "attachment; filename=\"P640R110_20261127093000_RESULT.DAT\"");
+  EXPECT_EQ(std::count(file_answer.body.begin(), file_answer.body.end(), '\n'), 3);
+  // B holds no record for the person: answered, no data.
+  EXPECT_THAT(file_answer.body, HasSubstr(",09,正常終了,02,該当する特定個人情報がありません。,"));
+  EXPECT_THAT(file_answer.body, HasSubstr(",91,照会依頼の内容に誤りがあるため照会できません。"));
+  // Fetching it is recorded, the refusal while open too; another member's tenant sees nothing.
+  EXPECT_EQ(AuditCount(A(), "inquiry.batch_result_file", "staff:ikkatsu"), 2);
+  EXPECT_EQ(b.Get("/console/inquiries/batch/0123456789abcdef0123456789abcdef").status, 404);
 }
 
 TEST_P(ConsoleTest, EnglishLabelsAreOneLinkAway) {

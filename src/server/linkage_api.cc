@@ -382,23 +382,26 @@ Result<http::Response> RunBatchInquiryFile(LinkageService& linkage, const Client
   ASSIGN_OR_RETURN(BatchRun run,
                    RunInquiryBatch(linkage, who.tenant, std::move(header), std::move(plans)));
   int64_t accepted = 0, duplicates = 0, failed = 0;
+  for (const BatchLineResult& r : run.lines) {
+    accepted += r.outcome == BatchLineOutcome::kInquiry ? 1 : 0;
+    duplicates += r.outcome == BatchLineOutcome::kDuplicate ? 1 : 0;
+    failed += r.outcome == BatchLineOutcome::kRefused ? 1 : 0;
+  }
   json::JsonWriter w;
   w.BeginObject().Key("batch_id").String(run.batch_id).Key("lines").Int(parsed.lines);
+  w.Key("accepted").Int(accepted).Key("duplicates").Int(duplicates).Key("failed").Int(failed);
   w.Key("results").BeginArray();
   for (const BatchLineResult& r : run.lines) {
     w.BeginObject().Key("line").Int(r.line);
     switch (r.outcome) {
       case BatchLineOutcome::kInquiry:
-        ++accepted;
         w.Key("inquiry_id").String(r.inquiry->inquiry_id);
         w.Key("state").String(r.inquiry->state);
         break;
       case BatchLineOutcome::kDuplicate:
-        ++duplicates;
         w.Key("duplicate_of").Int(r.duplicate_of);
         break;
       case BatchLineOutcome::kRefused: {
-        ++failed;
         w.Key("code").String(r.error_code);
         w.Key("errors").BeginArray();
         auto e = errors.find(r.line);
@@ -420,9 +423,7 @@ Result<http::Response> RunBatchInquiryFile(LinkageService& linkage, const Client
     }
     w.EndObject();
   }
-  w.EndArray();
-  w.Key("accepted").Int(accepted).Key("duplicates").Int(duplicates).Key("failed").Int(failed);
-  w.EndObject();
+  w.EndArray().EndObject();
   ASSIGN_OR_RETURN(std::string json, w.Finish());
   return http::Response::Json(failed == 0 && duplicates == 0 ? 200 : 207, std::move(json));
 }

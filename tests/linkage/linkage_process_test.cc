@@ -1185,13 +1185,36 @@ TEST_F(LinkageProcessTest, InquiriesBatchCliSendsSplitFilesInNameOrder) {
                                            "--server",  net_->ApiUrl(0),
                                            "--token",   net_->token(kCityA, Role::kSystem),
                                            "--charset", "shift_jis"};
+  // With --results the command waits for every line and writes each part's result file.
+  const std::string results = net_->Path("results");
+  std::filesystem::create_directories(results);
   std::vector<std::string> args = common;
-  args.insert(args.end(), {part2, part1});
+  args.insert(args.end(), {"--results", results, part2, part1});
   ASSERT_OK_AND_ASSIGN(std::string out,
                        cli::RunCommand(CHUKAN_BINARY, args, net_->Path("batch-cli.err")));
-  EXPECT_EQ(out, part1 + ": 行 / lines 1, 受付 / accepted 1, 失敗 / failed 0\n" + part2 +
-                     ": 行 / lines 2, 受付 / accepted 2, 失敗 / failed 0\n"
-                     "すべての行を受け付けました / every line made an inquiry\n");
+  const std::string result1 = results + "/P640R110_20261126145450_0001_RESULT.DAT";
+  const std::string result2 = results + "/P640R110_20261126145450_0002_RESULT.DAT";
+  EXPECT_EQ(out, part1 +
+                     ": 行 / lines 1, 受付 / accepted 1, 重複 / duplicates 0, 失敗 / failed 0\n" +
+                     part2 +
+                     ": 行 / lines 2, 受付 / accepted 2, 重複 / duplicates 0, 失敗 / failed 0\n"
+                     "すべての行を受け付けました / every line made an inquiry\n" +
+                     part1 + " → " + result1 + " (1 行 / lines)\n" + part2 + " → " + result2 +
+                     " (2 行 / lines)\n");
+  // In the files' own charset (Shift_JIS): 09 / 正常終了 / 01 in columns 24–26 of every line.
+  const std::string sjis_done = "09,\x90\xb3\x8f\xed\x8f\x49\x97\xb9,01,";
+  std::string r2 = ReadTree(results);
+  std::ifstream in2(result2, std::ios::binary);
+  std::stringstream ss2;
+  ss2 << in2.rdbuf();
+  const std::string body2 = ss2.str();
+  size_t lines2 = 0;
+  for (size_t at = 0; (at = body2.find("\r\n", at)) != std::string::npos; at += 2) ++lines2;
+  EXPECT_EQ(lines2, 2u);
+  size_t done = 0;
+  for (size_t at = 0; (at = r2.find(sjis_done, at)) != std::string::npos; at += 1) ++done;
+  EXPECT_EQ(done, 3u);  // the three lines of both files
+  EXPECT_FALSE(std::filesystem::exists(result1 + ".part"));
 
   // A line that makes no inquiry: exit 1.
   const std::string bad = net_->Path("P640R110_20261126150000.DAT");
