@@ -97,7 +97,7 @@ std::string ReadTree(const std::string& dir) {
 class LinkageProcessTest : public ::testing::Test {
  protected:
   void StartNetwork(int64_t result_days = 30, const std::string& pg_dsn = "",
-                    int64_t approval_permit_seconds = 0) {
+                    int64_t approval_permit_seconds = 0, int64_t inquiry_timeout_seconds = 3600) {
     cli::LocalNetworkOptions o;
     o.binary = CHUKAN_BINARY;
     o.workdir = dir_.path();
@@ -107,6 +107,7 @@ class LinkageProcessTest : public ::testing::Test {
     o.result_days = result_days;
     o.pg_dsn = pg_dsn;
     o.approval_permit_seconds = approval_permit_seconds;
+    o.inquiry_timeout_seconds = inquiry_timeout_seconds;
     o.pg_prefix = "lnk" + std::to_string(std::random_device{}() % 1'000'000'000u);
     o.orgs = {{kCityA, "city-a", "municipality", 0},
               {kInsurer, "insurer", "insurer", 0},
@@ -966,6 +967,48 @@ std::vector<std::string> Columns(const std::string& line) {
   }
   out.push_back(line.substr(start));
   return out;
+}
+
+TEST_F(LinkageProcessTest, BatchResultFileSaysWhichLinesGotNoAnswerInTime) {
+  // Inquiries last 3 s here: a line whose answer waits for staff at city B (自動応答不可) expires.
+  StartNetwork(30, "", 0, /*inquiry_timeout_seconds=*/3);
+  std::string waiting =
+      BatchLine(Atena(107), kCityA, "JT90000000000402", kCityB.str(), "TM90000000000102", "0", "");
+  const std::string file =
+      waiting + "\r\n" +
+      BatchLine(Atena(101), kCityA, "JT90000000000101", kCityB.str(), "TM00000000000002", "0", "") +
+      "\r\n";
+  http::Response r = Call(kCityA, "POST", "/api/v1/inquiries/batch", file, "text/plain");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string batch = json::parse(r.body)["batch_id"];
+  http::Response early = Call(kCityA, "GET", "/api/v1/inquiries/batch/" + batch + "/result-file");
+  EXPECT_EQ(early.status, 409);
+  EXPECT_EQ(early.headers.Get("Retry-After").value_or(""), "5");
+  EXPECT_THAT(early.body, HasSubstr("BATCH_NOT_ENDED"));
+  json s;
+  for (int i = 0; i < 1500; ++i) {
+    s = json::parse(Call(kCityA, "GET", "/api/v1/inquiries/batch/" + batch).body);
+    if (s["result_file"] == "ready") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(s["result_file"], "ready") << s.dump();
+  EXPECT_EQ(s["inquiries"]["expired"], 1);
+  EXPECT_EQ(s["inquiries"]["completed"], 1);
+  http::Response f = Call(kCityA, "GET", "/api/v1/inquiries/batch/" + batch + "/result-file");
+  ASSERT_EQ(f.status, 200);
+  const size_t first_end = f.body.find("\r\n");
+  ASSERT_NE(first_end, std::string::npos);
+  const std::vector<std::string> expired = Columns(f.body.substr(0, first_end));
+  ASSERT_GE(expired.size(), 27u);
+  EXPECT_EQ(expired[23], "95");
+  EXPECT_EQ(expired[24], "照会の有効期限までに情報提供者から応答がありませんでした。");
+  EXPECT_EQ(expired[25], "05");
+  const std::vector<std::string> done = Columns(f.body.substr(first_end + 2));
+  EXPECT_EQ(done[23], "09");
+  EXPECT_EQ(done[25], "01");
+  // The file's name: none was given.
+  EXPECT_EQ(f.headers.Get("Content-Disposition").value_or(""),
+            "attachment; filename=\"batch_" + batch + "_RESULT.DAT\"");
 }
 
 TEST_F(LinkageProcessTest, BatchResultFileGivesEveryLineItsStatusOnceAllHaveEnded) {
