@@ -1,7 +1,7 @@
 // chukan demo — walks through what chukan can do today, checking every step, and prints a
-// summary (Japanese and English). It exits 0 only if every step behaved as expected (25 steps):
+// summary (Japanese and English). It exits 0 only if every step behaved as expected (26 steps):
 // the foundation (steps 1–16, demo_foundation.cc), the network up (step 17, demo_network.cc)
-// and the linkage through it (steps 18–25, demo_linkage.cc); demo_steps.h says what each does.
+// and the linkage through it (steps 18–26, demo_linkage.cc); demo_steps.h says what each does.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>

@@ -5,7 +5,7 @@
 //                       chains, and the provision database behind the replica API;
 //   demo_network.cc     step 17: the network up — a hub and two intermediate servers as
 //                       processes (certificates, tenants, organisations registered);
-//   demo_linkage.cc     steps 18–25 against that network: imports, codes, inquiries, an
+//   demo_linkage.cc     steps 18–26 against that network: imports, codes, inquiries, an
 //                       approval, a refusal, an expiry, records, every audit chain verified.
 //
 // Thread-safety: none; one thread runs the demo.
@@ -73,7 +73,7 @@ void RunFoundationSteps(Steps& steps, const DemoArgs& args, const std::filesyste
 // city B on server 2). Null when the step failed.
 std::unique_ptr<LocalNetwork> RunNetworkStep(Steps& steps, const DemoArgs& args,
                                              const std::filesystem::path& dir);
-// Steps 18–25 against `net` (each fails at once when `net` is null); the last one stops it.
+// Steps 18–26 against `net` (each fails at once when `net` is null); the last one stops it.
 void RunLinkageSteps(Steps& steps, LocalNetwork* net, const std::filesystem::path& dir);
 
 // `--serve`: restarts the network that the steps stopped, adds one staff member holding every
