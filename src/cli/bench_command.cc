@@ -181,21 +181,30 @@ Status PrepareLinkage(LocalNetwork& net, int people) {
     csv += code;
   }
   csv += "\n";
-  std::string pairs_provider, pairs_inquirer;
+  // Codes in requests of 1,000 (as `chukan codes load` sends them): each stays well inside the
+  // client's timeout on a busy machine.
+  constexpr int kCodesPerRequest = 1000;
+  std::vector<std::string> pairs_provider, pairs_inquirer;
   for (int p = 1; p <= people; ++p) {
     csv += Atena(p) + ",2026,2026-01-01,1," + std::to_string(2000000 + p) +
            ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
-    pairs_provider += Atena(p) + "," + Resident(p) + "\n";
-    pairs_inquirer += Atena(100000 + p) + "," + Resident(p) + "\n";
+    if ((p - 1) % kCodesPerRequest == 0) {
+      pairs_provider.emplace_back();
+      pairs_inquirer.emplace_back();
+    }
+    pairs_provider.back() += Atena(p) + "," + Resident(p) + "\n";
+    pairs_inquirer.back() += Atena(100000 + p) + "," + Resident(p) + "\n";
   }
   auto r = net.Call(kProvider, Role::kSystem, "POST", "/api/v1/replica/imports?tm=TM00000000000002",
                     csv, "text/csv");
   if (!r.ok() || r->status != 201) return InternalError("replica import failed");
-  for (auto [org, pairs] :
+  for (auto [org, chunks] :
        {std::pair{kProvider, &pairs_provider}, std::pair{kInquirer, &pairs_inquirer}}) {
-    auto c = net.Call(org, Role::kSystem, "POST", "/api/v1/codes/bulk", *pairs, "text/csv");
-    if (!c.ok() || c->status != 200) {
-      return InternalError("codes: " + (c.ok() ? c->body.substr(0, 300) : c.status().ToString()));
+    for (const std::string& pairs : *chunks) {
+      auto c = net.Call(org, Role::kSystem, "POST", "/api/v1/codes/bulk", pairs, "text/csv");
+      if (!c.ok() || c->status != 200) {
+        return InternalError("codes: " + (c.ok() ? c->body.substr(0, 300) : c.status().ToString()));
+      }
     }
   }
   return net.WaitForPermissionLists(std::chrono::seconds(30));

@@ -7,6 +7,7 @@
 
 #include "crypto/aead.h"
 #include "server/inquiry_state.h"
+#include "server/inquiry_table.h"
 #include "server/linkage_env.h"
 
 namespace chukan::server {
@@ -125,15 +126,13 @@ Result<BatchNow> ReadInquiryBatch(LinkageService& linkage, const TenantId& tenan
                                   const std::string& batch_id) {
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, linkage.State(tenant));
   BatchNow now;
-  std::vector<BatchLineRow> rows;
-  {
-    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
-    ASSIGN_OR_RETURN(std::optional<BatchHeader> h, ReadBatch(*tx, batch_id));
-    if (!h) return NotFoundError("no such batch");
-    now.header = std::move(*h);
-    ASSIGN_OR_RETURN(rows, ReadBatchLines(*tx, batch_id));
-    RETURN_IF_ERROR(tx->Commit());
-  }
+  // One read: the lines and their inquiries as one snapshot (and one transaction, not one per
+  // line).
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+  ASSIGN_OR_RETURN(std::optional<BatchHeader> h, ReadBatch(*tx, batch_id));
+  if (!h) return NotFoundError("no such batch");
+  now.header = std::move(*h);
+  ASSIGN_OR_RETURN(std::vector<BatchLineRow> rows, ReadBatchLines(*tx, batch_id));
   now.lines.reserve(rows.size());
   for (BatchLineRow& row : rows) {
     BatchLineNow l;
@@ -148,12 +147,22 @@ Result<BatchNow> ReadInquiryBatch(LinkageService& linkage, const TenantId& tenan
     l.error_reason = std::move(row.error_reason);
     l.error_code = std::move(row.error_code);
     if (row.outcome == BatchLineOutcome::kInquiry) {
-      ASSIGN_OR_RETURN(InquiryView v, linkage.GetInquiry(tenant, row.inquiry_id));
+      ASSIGN_OR_RETURN(std::optional<StoredInquiry> stored, ReadInquiry(*tx, row.inquiry_id));
+      if (!stored)
+        return InternalError("batch line " + std::to_string(row.line) + ": inquiry gone");
+      InquiryView v = std::move(stored->view);
+      if (stored->sealed_result) {
+        ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                         crypto::Decrypt(st->data_key, *stored->sealed_result,
+                                         LinkageAad("result", tenant, v.inquiry_id)));
+        v.result_json = std::string(plain.AsStringView());
+      }
       if (StillOpen(v)) ++now.open;
       l.inquiry = std::move(v);
     }
     now.lines.push_back(std::move(l));
   }
+  RETURN_IF_ERROR(tx->Commit());
   return now;
 }
 
