@@ -249,8 +249,8 @@ int RunLinkageBench(const BenchArgs& args) {
   o.peer_requests = args.peer_requests;
   // One client (token) drives every worker: each may hold a long poll.
   o.long_polls_per_client = args.concurrency;
-  o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0},
-            {kProvider, "bench-provider", "municipality", 1}};
+  o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0, ""},
+            {kProvider, "bench-provider", "municipality", 1, ""}};
   o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
   std::printf("chukan bench linkage: %d inquiries, concurrency %d, %d people\n", args.inquiries,
               args.concurrency, args.people);
@@ -351,8 +351,8 @@ int RunBatchBench(const BenchArgs& args) {
   o.hub_delivery_threads = args.hub_delivery_threads;
   o.batch_items = args.batch_items;
   o.peer_requests = args.peer_requests;
-  o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0},
-            {kProvider, "bench-provider", "municipality", 1}};
+  o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0, ""},
+            {kProvider, "bench-provider", "municipality", 1, ""}};
   o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
   std::printf("chukan bench batch: one P640R110 file of %d lines\n", args.people);
   auto net = LocalNetwork::Start(o);

@@ -304,10 +304,13 @@ void RunLinkageSteps(Steps& steps, LocalNetwork* net, const fs::path& dir) {
       "a P640R110 batch file in, its result file out", [&]() -> Result<std::string> {
         RETURN_IF_ERROR(need_net());
         // As municipal tools write it: 18 fields, padded or empty, CRLF after every line.
+        // The provider named by its 地方公共団体コード (函館市 01202), looked up in the hub's
+        // registry.
         auto line = [&](const std::string& atena) {
           return "01," + atena + ",,20261204093000000,KAZEI01             ,," +
-                 std::string(kCityA) + ",0,JM90000000000001,JT90000000000101,,," +
-                 std::string(kCityB) + ",TM00000000000002,0,1,20260401,\r\n";
+                 std::string(kCityA) +
+                 ",0,JM90000000000001,JT90000000000101,,,01202           ,TM00000000000002,0,1,"
+                 "20260401,\r\n";
         };
         const std::string file = line(atena_at_a) + line(atena_at_a) + line("000000000000999");
         ASSIGN_OR_RETURN(http::Response posted,
@@ -355,8 +358,8 @@ void RunLinkageSteps(Steps& steps, LocalNetwork* net, const fs::path& dir) {
                               "statuses 09/01, 92, 93 in file order"));
         RETURN_IF_ERROR(Check(columns == 262, "262 columns of 地方税関係情報"));
         return progress.value("result_file_name", "") +
-               ": 3 lines, 262 columns — 09/01 照会完了, "
-               "92 重複, 93 符号未取得";
+               ": 3 lines to 地方公共団体コード 01202, 262 columns — 09/01 照会完了, 92 重複, "
+               "93 符号未取得";
       });
 
   steps.Run(

@@ -33,9 +33,11 @@ std::unique_ptr<LocalNetwork> RunNetworkStep(Steps& steps, const DemoArgs& args,
               o.layout_dir = args.layout_dir;
               o.permissions_file = args.permissions_file;
               o.servers = 2;
-              o.orgs = {{city_a, "札幌市 (demo)", "municipality", 0},
-                        {insurer, "全国健康保険協会 (demo)", "insurer", 0},
-                        {city_b, "函館市 (demo)", "municipality", 1}};
+              // 地方公共団体コード of the two cities in the hub's registry (札幌市 011002,
+              // 函館市 012025): a batch file may name the provider by it.
+              o.orgs = {{city_a, "札幌市 (demo)", "municipality", 0, "01100"},
+                        {insurer, "全国健康保険協会 (demo)", "insurer", 0, ""},
+                        {city_b, "函館市 (demo)", "municipality", 1, "01202"}};
               ASSIGN_OR_RETURN(net, LocalNetwork::Start(o));
               RETURN_IF_ERROR(net->WaitForPermissionLists(std::chrono::seconds(30)));
               return "hub " + std::to_string(net->hub()->pid()) + "; server 1 (" + kCityA + " + " +

@@ -379,13 +379,27 @@ Status LocalNetwork::Build() {
     const std::string org = o.org.str();
     const std::string endpoint =
         "https://127.0.0.1:" + std::to_string(servers_[static_cast<size_t>(o.server)].node_port);
-    RETURN_IF_ERROR(
-        RunCommand(bin,
-                   {"hub", "org", "add", "--config", hub_config(), "--code", org, "--name", o.name,
-                    "--class", o.org_class, "--endpoint", endpoint, "--sign-key",
-                    Path("pki/" + org + ".sign.pub"), "--cert", Path("pki/" + org + ".crt")},
-                   Path("hub/commands.err"))
-            .status());
+    std::vector<std::string> add = {"hub",
+                                    "org",
+                                    "add",
+                                    "--config",
+                                    hub_config(),
+                                    "--code",
+                                    org,
+                                    "--name",
+                                    o.name,
+                                    "--class",
+                                    o.org_class,
+                                    "--endpoint",
+                                    endpoint,
+                                    "--sign-key",
+                                    Path("pki/" + org + ".sign.pub"),
+                                    "--cert",
+                                    Path("pki/" + org + ".crt")};
+    if (!o.local_gov_code.empty()) {
+      add.insert(add.end(), {"--local-gov-code", o.local_gov_code});
+    }
+    RETURN_IF_ERROR(RunCommand(bin, add, Path("hub/commands.err")).status());
   }
   Progress(std::to_string(options_.orgs.size()) + " organisations registered at the hub");
   http::ClientOptions co;

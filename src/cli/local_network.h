@@ -95,6 +95,7 @@ struct NetworkOrg {
   std::string name;       // shown in the hub's registry and the tenant list
   std::string org_class;  // the hub's organisation class ("municipality", "insurer", …)
   int server = 0;         // which intermediate server hosts it (0-based)
+  std::string local_gov_code;  // 地方公共団体コード in the hub's registry (5 or 6 digits); "": none
 };
 
 struct LocalNetworkOptions {

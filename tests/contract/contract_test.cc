@@ -425,9 +425,9 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
   o.servers = 2;
   o.log_level = "warn";
   o.approval_permit_seconds = 10;  // so that a permit expires within the test (hub 412)
-  o.orgs = {{kCityA, "city-a", "municipality", 0},
-            {kInsurer, "insurer", "insurer", 0},
-            {kCityB, "city-b", "municipality", 1}};
+  o.orgs = {{kCityA, "city-a", "municipality", 0, ""},
+            {kInsurer, "insurer", "insurer", 0, ""},
+            {kCityB, "city-b", "municipality", 1, ""}};
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<LocalNetwork> net, LocalNetwork::Start(o));
   ASSERT_OK(net->WaitForPermissionLists(std::chrono::seconds(30)));
   const std::string a_url = net->ApiUrl(0);

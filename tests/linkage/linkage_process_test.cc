@@ -109,9 +109,9 @@ class LinkageProcessTest : public ::testing::Test {
     o.approval_permit_seconds = approval_permit_seconds;
     o.inquiry_timeout_seconds = inquiry_timeout_seconds;
     o.pg_prefix = "lnk" + std::to_string(std::random_device{}() % 1'000'000'000u);
-    o.orgs = {{kCityA, "city-a", "municipality", 0},
-              {kInsurer, "insurer", "insurer", 0},
-              {kCityB, "city-b", "municipality", 1}};
+    o.orgs = {{kCityA, "city-a", "municipality", 0, ""},
+              {kInsurer, "insurer", "insurer", 0, ""},
+              {kCityB, "city-b", "municipality", 1, "13101"}};  // 地方公共団体コード 131016
     ASSERT_OK_AND_ASSIGN(net_, LocalNetwork::Start(o));
     ASSERT_OK(net_->WaitForPermissionLists(std::chrono::seconds(30)));
     // The provider's replicas and codes; the same people known to city A (atena 100+p) and to
@@ -907,9 +907,9 @@ TEST_F(LinkageProcessTest, BatchFileAnswersEveryLineAndLongPollsWaitForTheEnd) {
                     "") +
           "\r\n";  // another organisation's line
   file += "01,short line\r\n";
-  file += BatchLine(Atena(101), kCityA, "JT90000000000101", "13101", "TM00000000000002", "0",
+  file += BatchLine(Atena(101), kCityA, "JT90000000000101", "01100", "TM00000000000002", "0",
                     "") +
-          "\r\n";  // a 地方公共団体コード: not in a registry yet
+          "\r\n";  // a 地方公共団体コード the hub's registry does not have
   http::Response r = Call(kCityA, "POST", "/api/v1/inquiries/batch", file, "text/plain");
   ASSERT_EQ(r.status, 207) << r.body;
   json j = json::parse(r.body);
@@ -1024,10 +1024,12 @@ TEST_F(LinkageProcessTest, BatchResultFileGivesEveryLineItsStatusOnceAllHaveEnde
   file += BatchLine(Atena(150), kCityA, "JT90000000000101", kCityB.str(), tax, "0", "") +
           "\r\n";  // no 符号 for atena 150
   file += "01,short line\r\n";
-  file += BatchLine(Atena(101), kCityA, "JT90000000000101", "13101", tax, "0", "") +
+  file += BatchLine(Atena(101), kCityA, "JT90000000000101", "01100", tax, "0", "") +
           "\r\n";  // a 地方公共団体コード the hub's registry does not have
   file += BatchLine(Atena(103), kCityA, "JT90000000000301", kCityB.str(), tax, "0", "") +
           "\r\n";  // a procedure the permission list does not allow for this TM
+  file += BatchLine(Atena(104), kCityA, "JT90000000000101", "13101", tax, "1", "20260401") +
+          "\r\n";  // city B named by its 地方公共団体コード (131016 in the hub's registry)
   http::Response r =
       Call(kCityA, "POST", "/api/v1/inquiries/batch?name=P640R110_20261204093000.DAT", file,
            "text/plain");
@@ -1035,7 +1037,7 @@ TEST_F(LinkageProcessTest, BatchResultFileGivesEveryLineItsStatusOnceAllHaveEnde
   json j = json::parse(r.body);
   const std::string batch = j["batch_id"];
   EXPECT_EQ(batch.size(), 32u);
-  EXPECT_EQ(j["accepted"], 3);
+  EXPECT_EQ(j["accepted"], 4);
   EXPECT_EQ(j["duplicates"], 1);
   EXPECT_EQ(j["failed"], 3);
   EXPECT_EQ(j["results"][2]["duplicate_of"], 1);
@@ -1056,11 +1058,11 @@ TEST_F(LinkageProcessTest, BatchResultFileGivesEveryLineItsStatusOnceAllHaveEnde
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_EQ(s["result_file"], "ready") << s.dump();
-  EXPECT_EQ(s["lines"], 7);
+  EXPECT_EQ(s["lines"], 8);
   EXPECT_EQ(s["open"], 0);
   EXPECT_EQ(s["duplicates"], 1);
   EXPECT_EQ(s["refused_lines"], 3);
-  EXPECT_EQ(s["inquiries"]["completed"], 2);
+  EXPECT_EQ(s["inquiries"]["completed"], 3);
   EXPECT_EQ(s["inquiries"]["refused"], 1);
   EXPECT_EQ(s["file_name"], "P640R110_20261204093000.DAT");
   EXPECT_EQ(s["result_file_name"], "P640R110_20261204093000_RESULT.DAT");
@@ -1080,7 +1082,7 @@ TEST_F(LinkageProcessTest, BatchResultFileGivesEveryLineItsStatusOnceAllHaveEnde
        start = end + 2) {
     rows.push_back(Columns(f.body.substr(start, end - start)));
   }
-  ASSERT_EQ(rows.size(), 7u);
+  ASSERT_EQ(rows.size(), 8u);
   // The columns of 地方税関係情報 (data/result_layout): 262, the line echoed in 1–18, the status
   // in 24–27, 市町村民税均等割額 (IT…08) in 231.
   const std::vector<std::string> given = Columns(l1);
@@ -1115,6 +1117,11 @@ TEST_F(LinkageProcessTest, BatchResultFileGivesEveryLineItsStatusOnceAllHaveEnde
   EXPECT_EQ(
       rows[6][24],
       "指定された特定個人情報名「ＴＭ０００００００００００００２」の照会は許可されていません。");
+
+  EXPECT_EQ(rows[7][12], "13101           ");  // echoed as given
+  EXPECT_EQ(rows[7][23], "09");
+  EXPECT_EQ(rows[7][25], "01");
+  EXPECT_EQ(rows[7][230], "30000");
 
   // The same file in Shift_JIS (CP932) on request: the same lines, every character kept.
   http::Response sjis =

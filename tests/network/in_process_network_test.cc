@@ -61,7 +61,7 @@ class InProcessNetworkTest : public ::testing::Test {
     o.layout_dir = CHUKAN_LAYOUT_DIR;
     o.permissions_file = CHUKAN_PERMISSIONS_FILE;
     o.servers = 2;
-    o.orgs = {{kCityA, "city-a", "municipality", 0}, {kCityB, "city-b", "municipality", 1}};
+    o.orgs = {{kCityA, "city-a", "municipality", 0, ""}, {kCityB, "city-b", "municipality", 1, ""}};
     o.inquiry_timeout_seconds = kInquiryTimeoutSeconds;
     o.server_threads = 1;
     o.server_workers = 4;
