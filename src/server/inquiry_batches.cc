@@ -3,6 +3,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <utility>
 
 #include "crypto/aead.h"
@@ -96,6 +97,20 @@ Result<BatchRun> RunInquiryBatch(LinkageService& linkage, const TenantId& tenant
     if (in_flight.size() >= max_in_flight) finish_one();
   }
   while (!in_flight.empty()) finish_one();
+  // A repeat of a line that made no inquiry is not a duplicate (nothing was accepted): it is
+  // refused as that line was.
+  std::unordered_map<int64_t, size_t> index_of;  // line → its place in run.lines
+  for (size_t i = 0; i < run.lines.size(); ++i) index_of.emplace(run.lines[i].line, i);
+  for (BatchLineResult& r : run.lines) {
+    if (r.outcome != BatchLineOutcome::kDuplicate) continue;
+    const BatchLineResult& first = run.lines[index_of.at(r.duplicate_of)];
+    if (first.outcome != BatchLineOutcome::kRefused) continue;
+    r.outcome = BatchLineOutcome::kRefused;
+    r.duplicate_of = 0;
+    r.error_field = first.error_field;
+    r.error_reason = first.error_reason;
+    r.error_code = first.error_code;
+  }
 
   // The batch, each line sealed under the batch's id.
   std::vector<BatchLineRow> rows;

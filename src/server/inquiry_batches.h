@@ -53,7 +53,8 @@ struct BatchRun {
 };
 
 // Makes the plans' inquiries and stores the batch. A line whose text equals an earlier line's
-// is a duplicate: it makes no inquiry of its own. The inquiries are started at most
+// is a duplicate: it makes no inquiry of its own (when the earlier line made none either, it is
+// refused as that line was). The inquiries are started at most
 // `max_in_flight` at a time before any is waited for. `header.batch_id` is used for a new batch;
 // the same file (header.file_key) sent again keeps its first id and its lines are replaced
 // (each line's inquiry is found again by its idempotency key).

@@ -132,6 +132,25 @@ TEST_P(InquiryBatchesTest, RefusedLinesKeepTheirCodeAndTheSummaryCountsOneRead) 
               StatusIs(StatusCode::kNotFound, "no such batch"));
 }
 
+TEST_P(InquiryBatchesTest, ARepeatOfARefusedLineIsRefusedTheSameWayNotADuplicate) {
+  // Line 4's person has no subject code: its repeat (line 5) gets the same refusal.
+  std::vector<BatchLinePlan> plans = Plans("k5");
+  plans.push_back(plans[3]);
+  plans[4].line = 5;
+  BatchHeader h = Header("k5");
+  h.lines = 5;
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(BatchRun run, RunInquiryBatch(*linkage_, A(), h, plans));
+  EXPECT_EQ(run.lines[1].outcome, BatchLineOutcome::kDuplicate);  // of an inquiry: a duplicate
+  EXPECT_EQ(run.lines[1].duplicate_of, 1);
+  EXPECT_EQ(run.lines[4].outcome, BatchLineOutcome::kRefused);
+  EXPECT_EQ(run.lines[4].duplicate_of, 0);
+  EXPECT_EQ(run.lines[4].error_code, "NO_SUBJECT_CODE");
+  ASSERT_OK_AND_ASSIGN(BatchNow now, ReadInquiryBatch(*linkage_, A(), run.batch_id));
+  EXPECT_EQ(now.lines[4].outcome, BatchLineOutcome::kRefused);
+  EXPECT_EQ(now.lines[4].error_code, "NO_SUBJECT_CODE");
+}
+
 TEST_P(InquiryBatchesTest, TheSameFileStoredUnderTwoIdsAtOnceIsAborted) {
   ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, linkage_->State(A()));
   BatchHeader first = Header("k4");
