@@ -527,9 +527,9 @@ int InquiriesBatch(const ReplicaArgs& a, std::vector<std::string> files) {
                        base.find_first_not_of(
                            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                            "0123456789._-") == std::string::npos;
-    Result<http::Response> r =
-        Call(a, "POST", "/api/v1/inquiries/batch" + (plain ? "?name=" + base : std::string()), "",
-             "text/plain; charset=" + a.charset, {}, upload->get());
+    Result<http::Response> r = Call(
+        a, "POST", "/api/v1/inquiries/batch" + (plain ? "?name=" + base : std::string()), "",
+        a.charset.empty() ? "text/plain" : "text/plain; charset=" + a.charset, {}, upload->get());
     if (!r.ok()) {
       std::printf("%s: 送信できません / not sent: %s\n", f.c_str(), r.status().ToString().c_str());
       all_made = false;
@@ -624,7 +624,8 @@ int AtenaMapLoad(const ReplicaArgs& a) {
   Result<std::unique_ptr<FileUpload>> upload = FileUpload::Open(a.file);
   if (!upload.ok()) return Usage(a.file + ": cannot open / 開けません");
   Result<http::Response> r =
-      Call(a, "POST", "/api/v1/atena-map", "", "text/csv; charset=" + a.charset, {}, upload->get());
+      Call(a, "POST", "/api/v1/atena-map", "",
+           a.charset.empty() ? "text/csv" : "text/csv; charset=" + a.charset, {}, upload->get());
   if (!r.ok()) return Failed("取り込めません", "not loaded", r.status());
   json j = json::parse(r->body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Usage("the server's answer is not JSON");

@@ -1266,6 +1266,20 @@ TEST_F(LinkageProcessTest, InquiriesBatchCliSendsSplitFilesInNameOrder) {
   EXPECT_EQ(done, 3u);  // the three lines of both files
   EXPECT_FALSE(std::filesystem::exists(result1 + ".part"));
 
+  // Without --charset: UTF-8 (the server's default; no empty charset parameter is sent).
+  const std::string utf8 = net_->Path("P640R110_20261126146000.DAT");
+  std::ofstream(utf8, std::ios::binary) << BatchLine(Atena(105), kCityA, "JT90000000000101",
+                                                     kCityB.str(), "TM00000000000002", "0", "") +
+                                               "\r\n";
+  ASSERT_OK_AND_ASSIGN(std::string plain,
+                       cli::RunCommand(CHUKAN_BINARY,
+                                       {"inquiries", "batch", "--server", net_->ApiUrl(0),
+                                        "--token", net_->token(kCityA, Role::kSystem), utf8},
+                                       net_->Path("batch-cli.err")));
+  EXPECT_EQ(plain, utf8 +
+                       ": 行 / lines 1, 受付 / accepted 1, 重複 / duplicates 0, 失敗 / failed 0\n"
+                       "すべての行を受け付けました / every line made an inquiry\n");
+
   // A line that makes no inquiry: exit 1.
   const std::string bad = net_->Path("P640R110_20261126150000.DAT");
   std::ofstream(bad, std::ios::binary) << BatchLine(Atena(104), kInsurer, "JT90000000000101",
