@@ -563,12 +563,12 @@ TEST_P(HubMigrationTest, ExistingRegistryGainsLocalGovCodes) {
         " 'active', 1, 5, 5)",
         {key.verify_key().bytes(), std::string(64, 'a')}));
     // A record of provision written before migration 3 (照会側不開示 and 委任元).
-    ASSERT_OK(tx->Exec(
-        "INSERT INTO hub_record (inquirer, reference, provider, procedure_code, tm,"
-        " layout_version, inquirer_code, requested_at_us, outcome, reason, non_disclosure)"
-        " VALUES ('0000000000000011', 'old-ref', '0000000000000012', 'JT90000000000101',"
-        " 'TM00000000000002', '0001', '00112233445566778899aabbccddeeff', 5, 'refused',"
-        " 'NOT_PERMITTED', 1)"));
+    ASSERT_OK(
+        tx->Exec("INSERT INTO hub_record (inquirer, reference, provider, procedure_code, tm,"
+                 " layout_version, inquirer_code, requested_at_us, outcome, reason, non_disclosure)"
+                 " VALUES ('0000000000000011', 'old-ref', '0000000000000012', 'JT90000000000101',"
+                 " 'TM00000000000002', '0001', '00112233445566778899aabbccddeeff', 5, 'refused',"
+                 " 'NOT_PERMITTED', 1)"));
     ASSERT_OK(tx->Commit());
   }
   FakeClock clock;
@@ -586,9 +586,10 @@ TEST_P(HubMigrationTest, ExistingRegistryGainsLocalGovCodes) {
   auto row =
       tx->QueryOne("SELECT MAX(version) FROM schema_migrations WHERE component = 'hub'").value();
   EXPECT_EQ(row->GetInt(0).value(), 3);
-  auto old_record = tx->QueryOne("SELECT non_disclosure, inquirer_non_disclosure,"
-                                 " inquirer_delegator, provider_delegator FROM hub_record"
-                                 " WHERE reference = 'old-ref'")
+  auto old_record = tx->QueryOne(
+                          "SELECT non_disclosure, inquirer_non_disclosure,"
+                          " inquirer_delegator, provider_delegator FROM hub_record"
+                          " WHERE reference = 'old-ref'")
                         .value();
   ASSERT_TRUE(old_record.has_value());
   EXPECT_EQ(old_record->GetInt(0).value(), 1);
