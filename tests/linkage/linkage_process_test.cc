@@ -1003,6 +1003,33 @@ TEST_F(LinkageProcessTest, NonDisclosureAndDelegatorsReachEveryRecordAndBadDeleg
   EXPECT_EQ(not_permitted["state"], "refused");
   EXPECT_EQ(not_permitted["reason"], "DELEGATOR_NOT_PERMITTED");
 
+  // The result file gives the 委任元 refusals 提供拒否 (04) with their reason code.
+  http::Response rf =
+      Call(kCityA, "GET",
+           "/api/v1/inquiries/batch/" + batch["batch_id"].get<std::string>() + "/result-file");
+  ASSERT_EQ(rf.status, 200) << rf.body;
+  std::vector<std::vector<std::string>> rows;
+  for (size_t start = 0, end; (end = rf.body.find("\r\n", start)) != std::string::npos;
+       start = end + 2) {
+    std::vector<std::string> cols;
+    std::stringstream line(rf.body.substr(start, end - start));
+    for (std::string col; std::getline(line, col, ',');) cols.push_back(col);
+    rows.push_back(std::move(cols));
+  }
+  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_GE(rows[1].size(), 27u);
+  ASSERT_GE(rows[2].size(), 27u);
+  EXPECT_EQ(rows[0][23], "09");
+  EXPECT_EQ(rows[0][7], "1");  // the line's 照会側不開示コード, echoed
+  EXPECT_EQ(rows[1][23], "94");
+  EXPECT_EQ(rows[1][24],
+            "照会が拒否されました。（理由コード「ＵＮＫＮＯＷＮ＿ＤＥＬＥＧＡＴＯＲ」）");
+  EXPECT_EQ(rows[1][25], "04");
+  EXPECT_EQ(
+      rows[2][24],
+      "照会が拒否されました。（理由コード「ＤＥＬＥＧＡＴＯＲ＿ＮＯＴ＿ＰＥＲＭＩＴＴＥＤ」）");
+  EXPECT_EQ(rows[2][25], "04");
+
   // The JSON API takes the same fields: city B answers on city A's behalf (provider's 委任元).
   json body = TaxInquiry(12);
   body["provider_delegator"] = kCityA.str();
