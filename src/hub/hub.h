@@ -3,7 +3,9 @@
 //
 //   IssueCode        符号: a random 128-bit subject code per (person, organisation), stable; the
 //                    person is known only by a keyed hash of the resident identifier.
-//   RequestPermit    checks the permission list (deny by default), translates the inquirer's
+//   RequestPermit    checks the permission list (deny by default; for the 委任元, delegating
+//                    organisations, in place of the inquirer / provider when the request names
+//                    them, each of which must be registered and active), translates the inquirer's
 //                    code into the provider's, signs a provision permit (提供許可証), records it
 //                    and queues its delivery to the provider — one durable commit; or records a
 //                    refusal with its reason. Idempotent per (inquirer, reference).
