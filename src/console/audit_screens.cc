@@ -101,7 +101,8 @@ http::Response Console::Impl::Records(http::Request& req) {
   if (csv) {
     std::string body =
         "役割,処理通番,提供許可証,相手機関,事務手続コード,特定個人情報名コード,版,"
-        "符号,状態,理由,承認者,照会者部署コード,照会者ユーザーID,日時,終了日時,不開示\r\n";
+        "符号,状態,理由,承認者,照会者部署コード,照会者ユーザーID,日時,終了日時,不開示,"
+        "照会側不開示,情報照会者機関コード（委任元）,情報提供者機関コード（委任元）\r\n";
     for (const server::RecordEntry* e : rows) {
       body += CsvCell(e->role) + "," + CsvCell(e->id) + "," + CsvCell(e->permit_id) + "," +
               CsvCell(e->counterpart) + "," + CsvCell(e->procedure) + "," + CsvCell(e->tm) + "," +
@@ -109,7 +110,8 @@ http::Response Console::Impl::Records(http::Request& req) {
               CsvCell(e->state) + "," + CsvCell(e->reason) + "," + CsvCell(e->decided_by) + "," +
               CsvCell(e->department) + "," + CsvCell(e->user_id) + "," + FormatJst(e->at_us) + "," +
               (e->ended_at_us ? FormatJst(*e->ended_at_us) : "") + "," +
-              (e->non_disclosure ? "1" : "0") + "\r\n";
+              (e->non_disclosure ? "1" : "0") + "," + (e->inquirer_non_disclosure ? "1" : "0") +
+              "," + CsvCell(e->inquirer_delegator) + "," + CsvCell(e->provider_delegator) + "\r\n";
     }
     return Csv("records.csv", std::move(body));
   }
@@ -136,7 +138,7 @@ http::Response Console::Impl::Records(http::Request& req) {
   b.Element("p", {{"id", "record-count"}}, std::to_string(rows.size()) + " 件");
   b.Open("table", {{"class", "list"}}).Open("thead").Open("tr");
   for (std::string_view h : {"日時", "役割", "相手機関", "事務手続き", "特定個人情報", "状態",
-                             "理由", "照会者", "承認者"}) {
+                             "理由", "照会者", "承認者", "委任元", "不開示"}) {
     b.Element("th", h);
   }
   b.Close("tr").Close("thead").Open("tbody");
@@ -153,6 +155,15 @@ http::Response Console::Impl::Records(http::Request& req) {
                            ? std::string()
                            : e->department + " / " + e->user_id)
         .Element("td", e->decided_by)
+        // 委任元: 照会 (inquirer's) / 提供 (provider's), each only when given.
+        .Element("td",
+                 (e->inquirer_delegator.empty() ? "" : "照会 " + e->inquirer_delegator) +
+                     (e->inquirer_delegator.empty() || e->provider_delegator.empty() ? "" : " / ") +
+                     (e->provider_delegator.empty() ? "" : "提供 " + e->provider_delegator))
+        // Held back from the resident's view; 照会側 when the inquirer asked for it.
+        .Element("td", !e->non_disclosure           ? ""
+                       : e->inquirer_non_disclosure ? "不開示（照会側）"
+                                                    : "不開示")
         .Close("tr");
   }
   b.Close("tbody").Close("table");

@@ -658,6 +658,33 @@ TEST_P(ConsoleTest, AnInquiryMadeOnScreenOffersOnlyPermittedChoicesAndShowsItsRe
   EXPECT_EQ(records[0].user_id, "shokai");
 }
 
+// 記録 shows each record's 委任元 and 不開示 — every record, as staff see them all — and the CSV
+// carries them in its last columns.
+TEST_P(ConsoleTest, TheRecordsScreenShowsDelegatorsAndNonDisclosure) {
+  RegisterBoth();
+  server::InquiryInput in = TaxInquiry("nd-1");
+  in.non_disclosure = true;
+  in.inquirer_delegator = kCityA;
+  in.provider_delegator = kCityB;
+  ASSERT_OK(linkage_->CreateInquiry(A(), in).status());
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_OK(linkage_->CreateInquiry(A(), TaxInquiry("nd-2")).status());
+  Member a = AddMember("kansa", static_cast<uint32_t>(StaffRole::kAuditor), kCityA);
+  Browser b(router_);
+  ASSERT_EQ(Location(LogIn(b, a)), "/console/home");
+  http::Response page = b.Get("/console/records");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_THAT(page.body, HasSubstr("2 件"));
+  EXPECT_THAT(page.body, HasSubstr("<td>照会 0000000000000011 / 提供 0000000000000012</td>"));
+  EXPECT_THAT(page.body, HasSubstr("<td>不開示（照会側）</td>"));
+  http::Response csv = b.Get("/console/records?format=csv");
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_THAT(csv.body, HasSubstr(",不開示,照会側不開示,情報照会者機関コード（委任元）,"
+                                  "情報提供者機関コード（委任元）\r\n"));
+  EXPECT_THAT(csv.body, HasSubstr(",1,1,0000000000000011,0000000000000012\r\n"));
+  EXPECT_THAT(csv.body, HasSubstr(",0,0,,\r\n"));
+}
+
 TEST_P(ConsoleTest, AFileUploadedOnTheImportScreenIsImportedWithProgressOrRefusedByLine) {
   Member m = AddMember("torikomi", static_cast<uint32_t>(StaffRole::kReplica));
   Browser b(router_);

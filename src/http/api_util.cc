@@ -34,6 +34,14 @@ Result<int64_t> QueryInt(const Request& req, std::string_view name, int64_t fall
   return out;
 }
 
+Result<bool> QueryBool(const Request& req, std::string_view name) {
+  std::optional<std::string_view> v = req.Query(name);
+  if (!v) return false;
+  if (*v == "true") return true;
+  if (*v == "false") return false;
+  return InvalidArgumentError("query parameter " + std::string(name) + ": expected true or false");
+}
+
 Response ReasonErrorResponse(const Status& s, const RequestId& rid, std::string_view log_event,
                              bool hide_unavailable) {
   if (s.code() == StatusCode::kInternal || s.code() == StatusCode::kUnknown ||

@@ -31,6 +31,10 @@ Result<std::string> ReadBody(BodyReader& body, size_t max);
 Result<int64_t> QueryInt(const Request& req, std::string_view name, int64_t fallback, int64_t min,
                          int64_t max);
 
+// The query parameter `name` as a boolean: "true" or "false"; false when absent.
+// Errors: kInvalidArgument "query parameter NAME: expected true or false".
+Result<bool> QueryBool(const Request& req, std::string_view name);
+
 // An error response for `s`. A message of the form "REASON_CODE: text" puts REASON_CODE in the
 // error's code, otherwise the status code's name is used; BODY_TOO_LARGE is answered 413. Internal
 // failures (kInternal, kUnknown, kDataLoss, and kUnavailable when `hide_unavailable`) are logged as

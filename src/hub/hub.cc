@@ -28,6 +28,10 @@ constexpr auto kOutboxKeep = std::chrono::hours(24);
 
 int64_t NowMs(const Clock& clock) { return ToUnixMicros(clock.Now()) / 1000; }
 
+store::Value OrgOrNull(const std::optional<OrgCode>& code) {
+  return code ? store::Value(code->str()) : store::Value(nullptr);
+}
+
 std::string OutboxPayload(const OrgCode& to, const std::string& body) {
   return to.str() + "\n" + body;
 }
@@ -294,11 +298,14 @@ Result<PermitOutcome> Hub::Refuse(const OrgCode& inquirer, const PermitRequest& 
   Status s = Commit([&](store::Transaction& tx) {
     return tx.Exec(
         "INSERT INTO hub_record (inquirer, reference, provider, procedure_code, tm,"
-        " layout_version, inquirer_code, requested_at_us, outcome, reason, non_disclosure)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'refused', ?, ?)",
+        " layout_version, inquirer_code, requested_at_us, outcome, reason, non_disclosure,"
+        " inquirer_non_disclosure, inquirer_delegator, provider_delegator)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'refused', ?, ?, ?, ?, ?)",
         {inquirer.str(), request.reference, request.provider.str(), request.procedure.str(),
          request.tm.str(), request.layout_version, request.subject.str(), now, reason_text,
-         static_cast<int64_t>(non_disclosure ? 1 : 0)});
+         static_cast<int64_t>(non_disclosure || request.non_disclosure ? 1 : 0),
+         static_cast<int64_t>(request.non_disclosure ? 1 : 0),
+         OrgOrNull(request.inquirer_delegator), OrgOrNull(request.provider_delegator)});
   });
   if (s.code() == StatusCode::kAlreadyExists) {
     ASSIGN_OR_RETURN(std::optional<PermitOutcome> previous, Previous(inquirer, request.reference));
@@ -370,8 +377,34 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
     return Done(Refuse(inquirer, request, kProviderDisabled,
                        "provider " + request.provider.str() + " is disabled", non_disclosure));
   }
+  // 委任元: each named must be a registered, active organisation; the list is then checked for
+  // it in place of the inquirer / provider (docs/linkage.md, "委任元").
+  for (const auto& [delegator, side] : {std::pair{&request.inquirer_delegator, "inquirer"},
+                                        std::pair{&request.provider_delegator, "provider"}}) {
+    if (!*delegator) continue;
+    auto org = s->orgs.find(**delegator);
+    if (org == s->orgs.end() || org->second.state != "active") {
+      return Done(Refuse(inquirer, request, kUnknownDelegator,
+                         std::string("the ") + side + "'s 委任元 (delegating organisation) " +
+                             (*delegator)->str() + " is not a registered active organisation",
+                         non_disclosure));
+    }
+  }
+  const OrgCode& legal_inquirer =
+      request.inquirer_delegator ? *request.inquirer_delegator : inquirer;
+  const OrgCode& legal_provider =
+      request.provider_delegator ? *request.provider_delegator : request.provider;
   const linkage::PermissionRule* rule =
-      s->list->Find(inquirer, request.procedure, request.provider, request.tm);
+      s->list->Find(legal_inquirer, request.procedure, legal_provider, request.tm);
+  if (rule == nullptr && (request.inquirer_delegator || request.provider_delegator)) {
+    return Done(Refuse(inquirer, request, kDelegatorNotPermitted,
+                       "the permission list (version " + std::to_string(s->list_version) +
+                           ") does not allow " + request.procedure.str() + " / " +
+                           request.tm.str() + " from " + legal_inquirer.str() + " to " +
+                           legal_provider.str() + " (委任元 in place of " + inquirer.str() + " / " +
+                           request.provider.str() + ")",
+                       non_disclosure));
+  }
   if (rule == nullptr) {
     return Done(Refuse(inquirer, request, kNotPermitted,
                        "the permission list (version " + std::to_string(s->list_version) +
@@ -424,6 +457,9 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
   permit.reply_key = request.reply_key;
   permit.reference = request.reference;
   permit.query = request.query;
+  permit.non_disclosure = request.non_disclosure;
+  permit.inquirer_delegator = request.inquirer_delegator;
+  permit.provider_delegator = request.provider_delegator;
   const linkage::SignedDocument signed_permit = linkage::SignPermit(permit, keys_.signing);
   const std::string body = linkage::SignedPermitJson(signed_permit);
   const int64_t now = ToUnixMicros(clock_.Now());
@@ -434,15 +470,18 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
   std::shared_future<Status> committed =
       committer_
           ->Submit([=](store::Transaction& tx) -> Status {
-            RETURN_IF_ERROR(
-                tx.Exec("INSERT INTO hub_record (inquirer, reference, provider, procedure_code, tm,"
-                        " layout_version, inquirer_code, provider_code, permit_id, "
-                        "requested_at_us, outcome,"
-                        " non_disclosure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'permitted', ?)",
-                        {inquirer.str(), request.reference, request.provider.str(),
-                         request.procedure.str(), request.tm.str(), request.layout_version,
-                         request.subject.str(), provider_code_text, permit.id.str(), now,
-                         static_cast<int64_t>(non_disclosure ? 1 : 0)}));
+            RETURN_IF_ERROR(tx.Exec(
+                "INSERT INTO hub_record (inquirer, reference, provider, procedure_code, tm,"
+                " layout_version, inquirer_code, provider_code, permit_id, "
+                "requested_at_us, outcome, non_disclosure, inquirer_non_disclosure,"
+                " inquirer_delegator, provider_delegator)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'permitted', ?, ?, ?, ?)",
+                {inquirer.str(), request.reference, request.provider.str(), request.procedure.str(),
+                 request.tm.str(), request.layout_version, request.subject.str(),
+                 provider_code_text, permit.id.str(), now,
+                 static_cast<int64_t>(non_disclosure || request.non_disclosure ? 1 : 0),
+                 static_cast<int64_t>(request.non_disclosure ? 1 : 0),
+                 OrgOrNull(request.inquirer_delegator), OrgOrNull(request.provider_delegator)}));
             RETURN_IF_ERROR(tx.Exec(
                 "INSERT INTO hub_permit (permit_id, inquirer, provider,"
                 " expires_at_ms, document, signature, created_at_us)"
@@ -582,7 +621,8 @@ Result<Hub::PendingStatus> Hub::StartAcceptProvision(const OrgCode& provider,
   });
 }
 
-Result<std::vector<RecordView>> Hub::ListRecords(const OrgCode& org, int64_t after_id, int limit) {
+Result<std::vector<RecordView>> Hub::ListRecords(const OrgCode& org, int64_t after_id, int limit,
+                                                 bool resident_view) {
   if (limit < 1 || limit > 1000) return InvalidArgumentError("limit: expected 1 to 1000");
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   // A provider never sees refusals: it was not contacted, and its code was never handed out.
@@ -590,9 +630,11 @@ Result<std::vector<RecordView>> Hub::ListRecords(const OrgCode& org, int64_t aft
       auto rows,
       tx->Query("SELECT id, inquirer, provider, procedure_code, tm, layout_version,"
                 " inquirer_code, provider_code, permit_id, reference, requested_at_us,"
-                " provided_at_us, outcome, reason, non_disclosure FROM hub_record"
-                " WHERE id > ? AND (inquirer = ? OR (provider = ? AND outcome <> 'refused'))"
-                " ORDER BY id LIMIT ?",
+                " provided_at_us, outcome, reason, non_disclosure, inquirer_non_disclosure,"
+                " inquirer_delegator, provider_delegator FROM hub_record"
+                " WHERE id > ? AND (inquirer = ? OR (provider = ? AND outcome <> 'refused'))" +
+                    std::string(resident_view ? " AND non_disclosure = 0" : "") +
+                    " ORDER BY id LIMIT ?",
                 {after_id, org.str(), org.str(), static_cast<int64_t>(limit)}));
   std::vector<RecordView> out;
   out.reserve(rows.size());
@@ -621,6 +663,12 @@ Result<std::vector<RecordView>> Hub::ListRecords(const OrgCode& org, int64_t aft
     v.reason = reason.value_or("");
     ASSIGN_OR_RETURN(int64_t nd, r.GetInt(14));
     v.non_disclosure = nd != 0;
+    ASSIGN_OR_RETURN(int64_t ind, r.GetInt(15));
+    v.inquirer_non_disclosure = ind != 0;
+    ASSIGN_OR_RETURN(std::optional<std::string> inquirer_delegator, r.GetOptionalText(16));
+    v.inquirer_delegator = inquirer_delegator.value_or("");
+    ASSIGN_OR_RETURN(std::optional<std::string> provider_delegator, r.GetOptionalText(17));
+    v.provider_delegator = provider_delegator.value_or("");
     out.push_back(std::move(v));
   }
   return out;

@@ -3,7 +3,9 @@
 //
 //   IssueCode        符号: a random 128-bit subject code per (person, organisation), stable; the
 //                    person is known only by a keyed hash of the resident identifier.
-//   RequestPermit    checks the permission list (deny by default), translates the inquirer's
+//   RequestPermit    checks the permission list (deny by default; for the 委任元, delegating
+//                    organisations, in place of the inquirer / provider when the request names
+//                    them, each of which must be registered and active), translates the inquirer's
 //                    code into the provider's, signs a provision permit (提供許可証), records it
 //                    and queues its delivery to the provider — one durable commit; or records a
 //                    refusal with its reason. Idempotent per (inquirer, reference).
@@ -82,6 +84,12 @@ struct PermitRequest {
   crypto::Bytes reply_key;                        // 32 bytes
   std::string reference;                          // the inquirer's reference, unique per inquirer
   std::map<std::string, std::string> query;       // query conditions, passed on in the permit
+  bool non_disclosure = false;                    // 照会側不開示, passed on in the permit
+  // 委任元: the organisations on whose behalf the inquirer asks and the provider answers. The
+  // permission list is checked for them in place of the inquirer / provider; each must be a
+  // registered, active organisation.
+  std::optional<OrgCode> inquirer_delegator;
+  std::optional<OrgCode> provider_delegator;
 };
 
 // Stable reason codes of a refusal (recorded, and returned to the inquirer).
@@ -93,6 +101,11 @@ inline constexpr std::string_view kProviderDisabled = "PROVIDER_DISABLED";
 inline constexpr std::string_view kNotPermitted = "NOT_PERMITTED";
 inline constexpr std::string_view kUnknownSubject = "UNKNOWN_SUBJECT";
 inline constexpr std::string_view kNoSubjectAtProvider = "NO_SUBJECT_AT_PROVIDER";
+// A 委任元 that is not a registered, active organisation.
+inline constexpr std::string_view kUnknownDelegator = "UNKNOWN_DELEGATOR";
+// The permission list does not allow the exchange for the 委任元 (as the legal inquirer or
+// provider) named in the request.
+inline constexpr std::string_view kDelegatorNotPermitted = "DELEGATOR_NOT_PERMITTED";
 
 struct PermitOutcome {
   bool permitted = false;
@@ -122,7 +135,12 @@ struct RecordView {
   std::optional<int64_t> provided_at_us;
   std::string outcome;  // "permitted", "provided" or "refused"
   std::string reason;   // refusal reason code
+  // Not to be shown to the resident (a resident-facing view holds the record back): the TM or
+  // its version is flagged 不開示 in the layout, or the inquirer asked for it.
   bool non_disclosure = false;
+  bool inquirer_non_disclosure = false;  // 照会側不開示: the inquirer asked for it
+  std::string inquirer_delegator;  // 情報照会者機関コード（委任元）; "" when none
+  std::string provider_delegator;  // 情報提供者機関コード（委任元）; "" when none
 };
 
 struct SweepReport {
@@ -172,8 +190,11 @@ class Hub {
   Result<PendingStatus> StartAcceptProvision(const OrgCode& provider,
                                              const linkage::SignedDocument& envelope);
 
-  // The caller's records with id > after_id, oldest first, at most `limit` (1..1000).
-  Result<std::vector<RecordView>> ListRecords(const OrgCode& org, int64_t after_id, int limit);
+  // The caller's records with id > after_id, oldest first, at most `limit` (1..1000). With
+  // `resident_view`, only records that may be shown to the resident (non_disclosure false): what
+  // a resident-facing view (自己情報表示) asks for.
+  Result<std::vector<RecordView>> ListRecords(const OrgCode& org, int64_t after_id, int limit,
+                                              bool resident_view = false);
 
   // The body of GET /hub/v1/permission-list (signed now or recently).
   // kFailedPrecondition when no list was ever loaded.

@@ -22,8 +22,9 @@ http::Response ErrorResponse(const Status& s, const RequestId& rid) {
 
 Result<PermitRequest> ParsePermitRequest(std::string_view body) {
   ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(body, {kMaxSmallBody, 3}));
-  RETURN_IF_ERROR(o.RejectUnknownFields({"provider", "procedure", "tm", "layout_version",
-                                         "subject_code", "reply_key", "reference", "query"}));
+  RETURN_IF_ERROR(o.RejectUnknownFields(
+      {"provider", "procedure", "tm", "layout_version", "subject_code", "reply_key", "reference",
+       "query", "non_disclosure", "inquirer_delegator", "provider_delegator"}));
   PermitRequest r;
   ASSIGN_OR_RETURN(r.provider, IdField<OrgCode>(o, "provider"));
   ASSIGN_OR_RETURN(r.procedure, IdField<JtCode>(o, "procedure"));
@@ -47,6 +48,10 @@ Result<PermitRequest> ParsePermitRequest(std::string_view body) {
   if (o.Has("query")) {
     ASSIGN_OR_RETURN(r.query, linkage::ParseQuery(o));
   }
+  ASSIGN_OR_RETURN(std::optional<bool> non_disclosure, o.GetOptionalBool("non_disclosure"));
+  r.non_disclosure = non_disclosure.value_or(false);
+  ASSIGN_OR_RETURN(r.inquirer_delegator, linkage::OptionalOrgField(o, "inquirer_delegator"));
+  ASSIGN_OR_RETURN(r.provider_delegator, linkage::OptionalOrgField(o, "provider_delegator"));
   return r;
 }
 
@@ -238,8 +243,10 @@ Status HubApi::Register(http::Router& router) {
                      const std::string&) -> Result<http::Response> {
                 ASSIGN_OR_RETURN(int64_t after, QueryInt(req, "after", 0, 0, INT64_MAX));
                 ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
-                ASSIGN_OR_RETURN(std::vector<RecordView> records,
-                                 hub_.ListRecords(caller.code, after, static_cast<int>(limit)));
+                ASSIGN_OR_RETURN(bool resident_view, http::QueryBool(req, "resident_view"));
+                ASSIGN_OR_RETURN(
+                    std::vector<RecordView> records,
+                    hub_.ListRecords(caller.code, after, static_cast<int>(limit), resident_view));
                 json::JsonWriter w;
                 w.BeginObject().Key("records").BeginArray();
                 for (const RecordView& r : records) {
@@ -276,6 +283,12 @@ Status HubApi::Register(http::Router& router) {
                       .String(r.reason)
                       .Key("non_disclosure")
                       .Bool(r.non_disclosure)
+                      .Key("inquirer_non_disclosure")
+                      .Bool(r.inquirer_non_disclosure)
+                      .Key("inquirer_delegator")
+                      .String(r.inquirer_delegator)
+                      .Key("provider_delegator")
+                      .String(r.provider_delegator)
                       .EndObject();
                 }
                 w.EndArray().Key("next_after").Int(records.empty() ? after : records.back().id);

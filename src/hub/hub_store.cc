@@ -90,6 +90,20 @@ ALTER TABLE hub_org ADD COLUMN local_gov_code TEXT;
 CREATE UNIQUE INDEX hub_org_local_gov_code ON hub_org (local_gov_code);
 )sql";
 
+// The inquirer's 照会側不開示 (hub_record.non_disclosure stays the effective flag: the layout's
+// 不開示 or this) and the two 委任元 codes (NULL when none), as the permit request gave them.
+constexpr std::string_view kV3 = R"sql(
+ALTER TABLE hub_record ADD COLUMN inquirer_non_disclosure INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hub_record ADD COLUMN inquirer_delegator TEXT;
+ALTER TABLE hub_record ADD COLUMN provider_delegator TEXT;
+)sql";
+
+std::string PostgresV3() {
+  std::string s(kV3);
+  s.replace(s.find("INTEGER"), 7, "BIGINT");
+  return s;
+}
+
 std::string PostgresV1() {
   std::string s(kSqliteV1);
   auto replace_all = [&s](std::string_view from, std::string_view to) {
@@ -169,7 +183,8 @@ const std::vector<store::Migration>& HubMigrations() {
   static const auto* m = new std::vector<store::Migration>{
       {1, "registry, codes, permission lists, permits, records", std::string(kSqliteV1),
        PostgresV1()},
-      {2, "hub_org.local_gov_code (地方公共団体コード)", std::string(kV2), std::string(kV2)}};
+      {2, "hub_org.local_gov_code (地方公共団体コード)", std::string(kV2), std::string(kV2)},
+      {3, "hub_record: 照会側不開示 and 委任元", std::string(kV3), PostgresV3()}};
   return *m;
 }
 

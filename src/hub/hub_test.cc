@@ -213,6 +213,101 @@ TEST_P(HubTest, RefusalsCarryReasonsAreRecordedAndContactNobody) {
   EXPECT_EQ(again.reason, kNotPermitted);
 }
 
+// 委任元: the permission list is checked for the delegating organisation in place of the
+// inquirer (or provider); it must be registered and active. 照会側不開示 and the codes go into the
+// permit and both parties' records; a resident-facing view leaves the held-back records out.
+TEST_P(HubTest, DelegatorsAreCheckedAgainstTheListAndRecordedWithNonDisclosure) {
+  ASSERT_OK_AND_ASSIGN(SubjectCode a, hub_->IssueCode(kCityA, kRid));
+  ASSERT_OK(hub_->IssueCode(kCityB, kRid).status());
+  // JT90000000000701 is allowed to insurers only: city A alone is refused …
+  ASSERT_OK_AND_ASSIGN(PermitOutcome alone,
+                       hub_->RequestPermit(kCityA, Request(kCityB, "JT90000000000701",
+                                                           "TM00000000000002", a, "d-alone")));
+  EXPECT_EQ(alone.reason, kNotPermitted);
+  // … and permitted when it asks on the insurer's behalf.
+  PermitRequest delegated = Request(kCityB, "JT90000000000701", "TM00000000000002", a, "d-insurer");
+  delegated.inquirer_delegator = kInsurer;
+  delegated.non_disclosure = true;
+  ASSERT_OK_AND_ASSIGN(PermitOutcome ok, hub_->RequestPermit(kCityA, delegated));
+  ASSERT_TRUE(ok.permitted) << ok.reason << ": " << ok.message;
+  std::vector<store::OutboxItem> queued = Queued(kTopicProvisionRequest);
+  ASSERT_EQ(queued.size(), 1u);
+  const std::string payload(queued[0].payload.begin(), queued[0].payload.end());
+  ASSERT_OK_AND_ASSIGN(linkage::SignedDocument signed_permit,
+                       linkage::ParseSignedPermitJson(payload.substr(payload.find('\n') + 1)));
+  ASSERT_OK_AND_ASSIGN(linkage::ProvisionPermit permit,
+                       linkage::VerifyPermit(signed_permit, hub_->verify_key(), clock_.Now()));
+  EXPECT_EQ(permit.inquirer, kCityA);
+  EXPECT_EQ(permit.inquirer_delegator, kInsurer);
+  EXPECT_EQ(permit.provider_delegator, std::nullopt);
+  EXPECT_TRUE(permit.non_disclosure);
+
+  struct Case {
+    std::optional<OrgCode> inquirer_delegator;
+    std::optional<OrgCode> provider_delegator;
+    std::string jt;
+    std::string_view reason;
+  };
+  const std::vector<Case> cases = {
+      // Not registered.
+      {Org("0000000000000099"), std::nullopt, "JT90000000000701", kUnknownDelegator},
+      {std::nullopt, Org("0000000000000099"), "JT90000000000101", kUnknownDelegator},
+      // City B is a municipality: the list does not allow it JT90000000000701.
+      {kCityB, std::nullopt, "JT90000000000701", kDelegatorNotPermitted},
+      // The insurer as the legal provider: no rule has insurers provide TM00000000000002.
+      {std::nullopt, kInsurer, "JT90000000000101", kDelegatorNotPermitted},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    PermitRequest r =
+        Request(kCityB, c.jt, "TM00000000000002", a, "d-refused-" + std::to_string(++n));
+    r.inquirer_delegator = c.inquirer_delegator;
+    r.provider_delegator = c.provider_delegator;
+    ASSERT_OK_AND_ASSIGN(PermitOutcome out, hub_->RequestPermit(kCityA, r));
+    EXPECT_FALSE(out.permitted) << n;
+    EXPECT_EQ(out.reason, c.reason) << n << ": " << out.message;
+  }
+  // A disabled 委任元 is refused like an unknown one.
+  ASSERT_OK(hub_->store().DisableOrg(kInsurer, "test"));
+  ASSERT_OK(hub_->Refresh());
+  PermitRequest disabled = delegated;
+  disabled.reference = "d-disabled";
+  ASSERT_OK_AND_ASSIGN(PermitOutcome off, hub_->RequestPermit(kCityA, disabled));
+  EXPECT_EQ(off.reason, kUnknownDelegator);
+  EXPECT_EQ(Queued(kTopicProvisionRequest).size(), 1u);
+
+  // Both parties' records carry the codes and the flag; the provider sees no refusal.
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordView> mine, hub_->ListRecords(kCityA, 0, 100));
+  ASSERT_EQ(mine.size(), 7u);
+  EXPECT_EQ(mine[1].reference, "d-insurer");
+  EXPECT_EQ(mine[1].outcome, "permitted");
+  EXPECT_TRUE(mine[1].non_disclosure);
+  EXPECT_TRUE(mine[1].inquirer_non_disclosure);
+  EXPECT_EQ(mine[1].inquirer_delegator, kInsurer.str());
+  EXPECT_EQ(mine[1].provider_delegator, "");
+  EXPECT_EQ(mine[3].reason, kUnknownDelegator);
+  EXPECT_EQ(mine[3].provider_delegator, "0000000000000099");
+  EXPECT_FALSE(mine[0].non_disclosure);
+  EXPECT_FALSE(mine[0].inquirer_non_disclosure);
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordView> theirs, hub_->ListRecords(kCityB, 0, 100));
+  ASSERT_EQ(theirs.size(), 1u);
+  EXPECT_EQ(theirs[0].role, "provider");
+  EXPECT_TRUE(theirs[0].inquirer_non_disclosure);
+  EXPECT_EQ(theirs[0].inquirer_delegator, kInsurer.str());
+  // The resident-facing view holds the 不開示 records back (the refused one with 照会側不開示 too).
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordView> shown,
+                       hub_->ListRecords(kCityA, 0, 100, /*resident_view=*/true));
+  ASSERT_EQ(shown.size(), 5u);
+  for (const RecordView& v : shown) {
+    EXPECT_FALSE(v.non_disclosure) << v.reference;
+    EXPECT_NE(v.reference, "d-insurer");
+    EXPECT_NE(v.reference, "d-disabled");
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordView> none,
+                       hub_->ListRecords(kCityB, 0, 100, /*resident_view=*/true));
+  EXPECT_TRUE(none.empty());
+}
+
 TEST_P(HubTest, ProvisionIsVerifiedRecordedAndRelayedUnopened) {
   linkage::ProvisionPermit p = IssueTaxPermit("ref-p");
   const std::string marker = "MARKER-7f3a9c-課税所得";
@@ -450,7 +545,8 @@ namespace chukan::hub {
 namespace {
 
 // A hub database made by the code before migration 2 (no 地方公共団体コード) opens, keeps its
-// organisations, and takes codes afterwards.
+// organisations, and takes codes afterwards; its records gain 照会側不開示 (0) and no 委任元
+// (migration 3).
 class HubMigrationTest : public store::testing::StoreTest {};
 
 TEST_P(HubMigrationTest, ExistingRegistryGainsLocalGovCodes) {
@@ -466,6 +562,13 @@ TEST_P(HubMigrationTest, ExistingRegistryGainsLocalGovCodes) {
         " VALUES ('0000000000000011', 'old city', 'municipality', 'https://127.0.0.1:1', ?, ?,"
         " 'active', 1, 5, 5)",
         {key.verify_key().bytes(), std::string(64, 'a')}));
+    // A record of provision written before migration 3 (照会側不開示 and 委任元).
+    ASSERT_OK(
+        tx->Exec("INSERT INTO hub_record (inquirer, reference, provider, procedure_code, tm,"
+                 " layout_version, inquirer_code, requested_at_us, outcome, reason, non_disclosure)"
+                 " VALUES ('0000000000000011', 'old-ref', '0000000000000012', 'JT90000000000101',"
+                 " 'TM00000000000002', '0001', '00112233445566778899aabbccddeeff', 5, 'refused',"
+                 " 'NOT_PERMITTED', 1)"));
     ASSERT_OK(tx->Commit());
   }
   FakeClock clock;
@@ -482,7 +585,17 @@ TEST_P(HubMigrationTest, ExistingRegistryGainsLocalGovCodes) {
   auto tx = db->BeginRead().value();
   auto row =
       tx->QueryOne("SELECT MAX(version) FROM schema_migrations WHERE component = 'hub'").value();
-  EXPECT_EQ(row->GetInt(0).value(), 2);
+  EXPECT_EQ(row->GetInt(0).value(), 3);
+  auto old_record = tx->QueryOne(
+                          "SELECT non_disclosure, inquirer_non_disclosure,"
+                          " inquirer_delegator, provider_delegator FROM hub_record"
+                          " WHERE reference = 'old-ref'")
+                        .value();
+  ASSERT_TRUE(old_record.has_value());
+  EXPECT_EQ(old_record->GetInt(0).value(), 1);
+  EXPECT_EQ(old_record->GetInt(1).value(), 0);
+  EXPECT_TRUE(old_record->IsNull(2));
+  EXPECT_TRUE(old_record->IsNull(3));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, HubMigrationTest,

@@ -21,6 +21,12 @@ using json::IdField;
 
 }  // namespace
 
+Result<std::optional<OrgCode>> OptionalOrgField(const json::JsonObject& o, std::string_view field) {
+  if (!o.Has(field)) return std::optional<OrgCode>();
+  ASSIGN_OR_RETURN(OrgCode code, IdField<OrgCode>(o, field));
+  return std::optional<OrgCode>(code);
+}
+
 Result<std::map<std::string, std::string>> ParseQuery(const json::JsonObject& o) {
   std::map<std::string, std::string> query;
   ASSIGN_OR_RETURN(json::JsonObject q, o.GetObject("query"));
@@ -105,7 +111,13 @@ std::string PermitDocument(const ProvisionPermit& p) {
       .String(p.reference);
   w.Key("query").BeginObject();
   for (const auto& [key, value] : p.query) w.Key(key).String(value);
-  w.EndObject().EndObject();
+  w.EndObject();
+  // Optional fields are written only when set, so a permit without them is byte for byte what
+  // the format always was (older permits stay verifiable; docs/linkage-protocol.md).
+  if (p.non_disclosure) w.Key("non_disclosure").Bool(true);
+  if (p.inquirer_delegator) w.Key("inquirer_delegator").String(p.inquirer_delegator->str());
+  if (p.provider_delegator) w.Key("provider_delegator").String(p.provider_delegator->str());
+  w.EndObject();
   // Invariant: the writer is balanced and the values are plain strings and small integers, so
   // both steps succeed.
   return crypto::CanonicalizeJson(w.Finish().value()).value();
@@ -115,7 +127,8 @@ Result<ProvisionPermit> ParsePermitDocument(std::string_view document) {
   ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(document, {kMaxDocumentBytes, 3}));
   RETURN_IF_ERROR(o.RejectUnknownFields(
       {"format", "permit_id", "issued_at_ms", "expires_at_ms", "inquirer", "provider", "procedure",
-       "tm", "layout_version", "subject_code", "reply_key", "reference", "query"}));
+       "tm", "layout_version", "subject_code", "reply_key", "reference", "query", "non_disclosure",
+       "inquirer_delegator", "provider_delegator"}));
   ASSIGN_OR_RETURN(std::string format, o.GetString("format", 64));
   if (format != kPermitFormat) {
     return InvalidArgumentError("field \"format\": expected \"" + std::string(kPermitFormat) +
@@ -148,6 +161,14 @@ Result<ProvisionPermit> ParsePermitDocument(std::string_view document) {
     return InvalidArgumentError("field \"reference\": " + s.message());
   }
   ASSIGN_OR_RETURN(p.query, ParseQuery(o));
+  ASSIGN_OR_RETURN(std::optional<bool> non_disclosure, o.GetOptionalBool("non_disclosure"));
+  if (non_disclosure && !*non_disclosure) {
+    // One document per permit: false is written by leaving the field out.
+    return InvalidArgumentError("field \"non_disclosure\": present only when true");
+  }
+  p.non_disclosure = non_disclosure.value_or(false);
+  ASSIGN_OR_RETURN(p.inquirer_delegator, OptionalOrgField(o, "inquirer_delegator"));
+  ASSIGN_OR_RETURN(p.provider_delegator, OptionalOrgField(o, "provider_delegator"));
   return p;
 }
 

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -46,6 +47,25 @@ struct ProvisionPermit {
   // Query conditions (照会条件): item code → value the provider's records must have (e.g. the
   // fiscal year item "IT00000200000001" → "2026"). At most kMaxQueryConditions, sorted by key.
   std::map<std::string, std::string> query;
+  // 照会側不開示: the inquirer asked that the exchange be held back from the resident's view of
+  // their records (自己情報表示); both servers and the hub record it. In the document only when
+  // true.
+  bool non_disclosure = false;
+  // 委任元 (delegating organisations): the organisation on whose behalf the inquirer asks
+  // (情報照会者機関コード（委任元）) and on whose behalf the provider answers
+  // (情報提供者機関コード（委任元）). The permission list was checked for them in place of the
+  // inquirer / provider (docs/linkage.md). In the document only when set.
+  std::optional<OrgCode> inquirer_delegator;
+  std::optional<OrgCode> provider_delegator;
+
+  // The parties the permission list is checked for: the 委任元 when given, else the
+  // inquirer / provider itself.
+  const OrgCode& legal_inquirer() const {
+    return inquirer_delegator ? *inquirer_delegator : inquirer;
+  }
+  const OrgCode& legal_provider() const {
+    return provider_delegator ? *provider_delegator : provider;
+  }
 };
 
 inline constexpr size_t kMaxQueryConditions = 8;
@@ -107,6 +127,9 @@ namespace chukan::linkage {
 // Reads the "query" object of a permit (or of a permit request). Errors: kInvalidArgument, naming
 // a condition by its position in key order, never by its key (see CheckQuery).
 Result<std::map<std::string, std::string>> ParseQuery(const json::JsonObject& o);
+// An optional 16-digit organisation code field (a 委任元 of a permit or a permit request):
+// nullopt when absent. Errors: kInvalidArgument naming the field, never quoting the value.
+Result<std::optional<OrgCode>> OptionalOrgField(const json::JsonObject& o, std::string_view field);
 
 // The body of POST /node/v1/provision-requests: {"permit": "<document>", "signature": "<b64url>"}.
 std::string SignedPermitJson(const SignedDocument& signed_permit);

@@ -148,6 +148,58 @@ TEST(PermitTest, DocumentsWithBadOrUnknownFieldsAreRefused) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("signature")));
 }
 
+// 照会側不開示 and the 委任元 codes are optional fields: a permit without them is, byte for byte,
+// the document the format always had (older permits stay verifiable), and one with them carries
+// them through signing and parsing.
+TEST(PermitTest, NonDisclosureAndDelegatorsAreOptionalAndCarried) {
+  EXPECT_EQ(PermitDocument(SamplePermit()),
+            R"({"expires_at_ms":1790000600000,"format":"chukan-permit/1",)"
+            R"("inquirer":"0000000000000001","issued_at_ms":1790000000000,)"
+            R"("layout_version":"0001","permit_id":"00112233445566778899aabbccddeeff",)"
+            R"("procedure":"JT90000000000101","provider":"0000000000000002",)"
+            R"("query":{"IT00000200000001":"2026"},"reference":"inq-42",)"
+            R"("reply_key":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",)"
+            R"("subject_code":"ffeeddccbbaa99887766554433221100","tm":"TM00000000000002"})");
+  crypto::SigningKey hub = crypto::SigningKey::Generate();
+  ProvisionPermit with = SamplePermit();
+  with.non_disclosure = true;
+  with.inquirer_delegator = OrgCode::Parse("0000000000000043").value();
+  with.provider_delegator = OrgCode::Parse("0000000000000044").value();
+  const SignedDocument signed_permit = SignPermit(with, hub);
+  EXPECT_THAT(signed_permit.document,
+              HasSubstr(R"("inquirer_delegator":"0000000000000043","issued_at_ms")"));
+  EXPECT_THAT(signed_permit.document, HasSubstr(R"("non_disclosure":true,)"));
+  ASSERT_OK_AND_ASSIGN(ProvisionPermit p,
+                       VerifyPermit(signed_permit, hub.verify_key(), At(kNowMs)));
+  EXPECT_TRUE(p.non_disclosure);
+  EXPECT_EQ(p.inquirer_delegator, with.inquirer_delegator);
+  EXPECT_EQ(p.provider_delegator, with.provider_delegator);
+  EXPECT_EQ(p.legal_inquirer().str(), "0000000000000043");
+  EXPECT_EQ(p.legal_provider().str(), "0000000000000044");
+  ASSERT_OK_AND_ASSIGN(ProvisionPermit plain,
+                       VerifyPermit(SignPermit(SamplePermit(), hub), hub.verify_key(), At(kNowMs)));
+  EXPECT_FALSE(plain.non_disclosure);
+  EXPECT_EQ(plain.inquirer_delegator, std::nullopt);
+  EXPECT_EQ(plain.legal_inquirer().str(), "0000000000000001");
+  EXPECT_EQ(plain.legal_provider().str(), "0000000000000002");
+
+  // false is written by leaving the field out; a bad code is named by its field, not quoted.
+  auto sign_text = [&](std::string text) { return SignDocument(text, hub).value(); };
+  std::string doc = PermitDocument(SamplePermit());
+  std::string explicit_false = doc;
+  explicit_false.insert(explicit_false.find(R"("permit_id")"), R"("non_disclosure":false,)");
+  EXPECT_THAT(VerifyPermit(sign_text(explicit_false), hub.verify_key(), At(kNowMs)),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "permit: field \"non_disclosure\": present only when true"));
+  std::string bad_delegator = doc;
+  bad_delegator.insert(bad_delegator.find(R"("issued_at_ms")"), R"("inquirer_delegator":"98765",)");
+  Result<ProvisionPermit> bad =
+      VerifyPermit(sign_text(bad_delegator), hub.verify_key(), At(kNowMs));
+  EXPECT_THAT(bad,
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("field \"inquirer_delegator\"")));
+  EXPECT_THAT(bad.status().message(), ::testing::Not(HasSubstr("98765")));
+}
+
 TEST(PermitTest, WrongProviderAndReplayedPermitsAreRefused) {
   ProvisionPermit p = SamplePermit();
   EXPECT_OK(CheckAddressedTo(p, OrgCode::Parse("0000000000000002").value()));

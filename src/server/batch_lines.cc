@@ -94,6 +94,9 @@ Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& 
   in.client = who.name;
   in.department = b.department;
   in.user_id = b.user_id;
+  in.non_disclosure = b.non_disclosure;
+  in.inquirer_delegator = b.inquirer_delegator;
+  in.provider_delegator = b.provider_delegator;
   return in;
 }
 

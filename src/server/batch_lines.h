@@ -43,7 +43,8 @@ LocalGovResolver NoLocalGovRegistry();
 //  - 照会条件区分 other than "0" (本人), 照会年度区分 "2" (date range), or a fiscal-year inquiry
 //    that spans years or whose information name has no fiscal-year item (not supported yet).
 //  - the 特定個人情報名コード is not in the catalogue.
-// 照会側不開示コード and the 委任元 codes are parsed but not carried yet (a later change does).
+// 照会側不開示コード and the 委任元 codes are carried into the inquiry as they are; the hub checks
+// the 委任元 (a refusal ends the inquiry refused with the hub's reason).
 // On an error, `*code` (when given) is set to the refusal's code for the result file
 // (docs/inquiry-result-format.md): NOT_OWN_ORG, UNKNOWN_TM, UNSUPPORTED_CONDITION,
 // UNSUPPORTED_DATE_RANGE, UNSUPPORTED_PERIOD, NO_FISCAL_YEAR_ITEM, UNKNOWN_PROVIDER,

@@ -92,6 +92,25 @@ TEST_F(FromBatchLineTest, TheExampleLineByLocalGovernmentCode) {
   EXPECT_THAT(asked_, ElementsAre("13101"));
 }
 
+TEST_F(FromBatchLineTest, NonDisclosureAndDelegatorsAreCarriedIntoTheInquiry) {
+  // The example line has 照会側不開示コード "1" and no 委任元.
+  ASSERT_OK_AND_ASSIGN(InquiryInput example, From(Line()));
+  EXPECT_TRUE(example.non_disclosure);
+  EXPECT_EQ(example.inquirer_delegator, std::nullopt);
+  EXPECT_EQ(example.provider_delegator, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(InquiryInput open, From(Line(7, "0")));
+  EXPECT_FALSE(open.non_disclosure);
+  std::string line = Line(10, "0000000000000043");
+  line.replace(line.find(",0000000000000043,,") + 18, 0, "0000000000000044");
+  ASSERT_OK_AND_ASSIGN(InquiryInput delegated, From(line));
+  ASSERT_TRUE(delegated.inquirer_delegator.has_value());
+  EXPECT_EQ(delegated.inquirer_delegator->str(), "0000000000000043");
+  ASSERT_TRUE(delegated.provider_delegator.has_value());
+  EXPECT_EQ(delegated.provider_delegator->str(), "0000000000000044");
+  // Still the provider's own code: the 委任元 does not replace it.
+  EXPECT_EQ(delegated.provider, kChiyoda);
+}
+
 TEST_F(FromBatchLineTest, SixDigitCodeGoesToTheResolverWithItsCheckDigit) {
   ASSERT_OK_AND_ASSIGN(InquiryInput in, From(Line(12, "131016          ")));
   EXPECT_EQ(in.provider, kChiyoda);

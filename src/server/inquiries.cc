@@ -141,6 +141,10 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
                              "|" + in.provider.str() + "|" + std::to_string(in.timeout_seconds) +
                              "|" + crypto::ToHex(index);
   for (const auto& [key, value] : in.query) request_text += "|" + key + "=" + value;
+  // Appended only when set, so a request without them keeps the hash it always had.
+  if (in.non_disclosure) request_text += "|non_disclosure";
+  if (in.inquirer_delegator) request_text += "|inquirer_delegator=" + in.inquirer_delegator->str();
+  if (in.provider_delegator) request_text += "|provider_delegator=" + in.provider_delegator->str();
   const std::string request_hash =
       crypto::ToHex(crypto::Blake2bKeyed(st->index_key, crypto::AsBytes(request_text), 16));
   auto same_request = [request_hash](const IdempotentInquiry& prev) -> Status {
@@ -195,6 +199,9 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
   row.client = in.client;
   row.department = in.department;
   row.user_id = in.user_id;
+  row.non_disclosure = in.non_disclosure;
+  if (in.inquirer_delegator) row.inquirer_delegator = in.inquirer_delegator->str();
+  if (in.provider_delegator) row.provider_delegator = in.provider_delegator->str();
   row.subject_code = subject;
   row.procedure = in.procedure.str();
   row.tm = in.tm.str();
@@ -248,6 +255,9 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
     v.layout_version = stored.layout_version;
     v.department = stored.department;
     v.user_id = stored.user_id;
+    v.non_disclosure = stored.non_disclosure;
+    v.inquirer_delegator = stored.inquirer_delegator;
+    v.provider_delegator = stored.provider_delegator;
     v.created_at_us = stored.created_at_us;
     v.expires_at_us = stored.expires_at_us;
     env_.notify();

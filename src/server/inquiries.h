@@ -47,6 +47,13 @@ struct InquiryInput {
   // [0-9A-Za-z._@-] (a staff login is at most 32). Empty: not given.
   std::string department;
   std::string user_id;
+  // 照会側不開示: the record of this exchange is to be held back from the resident's view; carried
+  // in the permit and recorded by both servers and the hub.
+  bool non_disclosure = false;
+  // 委任元 (delegating organisations): on whose behalf this tenant asks, and on whose behalf the
+  // provider answers. The hub checks the permission list for them (docs/linkage.md).
+  std::optional<OrgCode> inquirer_delegator;
+  std::optional<OrgCode> provider_delegator;
 };
 
 class Inquiries {

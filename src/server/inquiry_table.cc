@@ -6,7 +6,7 @@ namespace {
 constexpr std::string_view kInquiryColumns =
     "inquiry_id, state, reason, provider, procedure_code, tm, layout_version, permit_id,"
     " created_at_us, permitted_at_us, ended_at_us, expires_at_us, result, result_deleted,"
-    " department, user_id";
+    " department, user_id, non_disclosure, inquirer_delegator, provider_delegator";
 
 constexpr InquiryState kAllStates[] = {InquiryState::kAccepted,  InquiryState::kPermitted,
                                        InquiryState::kCompleted, InquiryState::kRefused,
@@ -47,6 +47,12 @@ Result<InquiryView> InquiryFromRow(const store::Row& r) {
   v.department = department.value_or("");
   ASSIGN_OR_RETURN(std::optional<std::string> user_id, r.GetOptionalText(15));
   v.user_id = user_id.value_or("");
+  ASSIGN_OR_RETURN(int64_t non_disclosure, r.GetInt(16));
+  v.non_disclosure = non_disclosure != 0;
+  ASSIGN_OR_RETURN(std::optional<std::string> inquirer_delegator, r.GetOptionalText(17));
+  v.inquirer_delegator = inquirer_delegator.value_or("");
+  ASSIGN_OR_RETURN(std::optional<std::string> provider_delegator, r.GetOptionalText(18));
+  v.provider_delegator = provider_delegator.value_or("");
   return v;
 }
 
@@ -60,13 +66,29 @@ Status InsertInquiry(store::Transaction& tx, const NewInquiry& row) {
   return tx.Exec(
       "INSERT INTO inquiries (inquiry_id, idempotency_key, client, subject_code,"
       " procedure_code, tm, layout_version, provider, query, state, reply_public,"
-      " reply_secret, created_at_us, expires_at_us, request_hash, department, user_id)"
-      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      {row.inquiry_id, OrNull(row.idempotency_key), row.client, row.subject_code, row.procedure,
-       row.tm, row.layout_version, row.provider, row.query_json,
-       StateValue(InquiryState::kAccepted), row.reply_public, row.reply_secret_sealed,
-       row.created_at_us, row.expires_at_us, row.request_hash, OrNull(row.department),
-       OrNull(row.user_id)});
+      " reply_secret, created_at_us, expires_at_us, request_hash, department, user_id,"
+      " non_disclosure, inquirer_delegator, provider_delegator)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      {row.inquiry_id,
+       OrNull(row.idempotency_key),
+       row.client,
+       row.subject_code,
+       row.procedure,
+       row.tm,
+       row.layout_version,
+       row.provider,
+       row.query_json,
+       StateValue(InquiryState::kAccepted),
+       row.reply_public,
+       row.reply_secret_sealed,
+       row.created_at_us,
+       row.expires_at_us,
+       row.request_hash,
+       OrNull(row.department),
+       OrNull(row.user_id),
+       static_cast<int64_t>(row.non_disclosure ? 1 : 0),
+       OrNull(row.inquirer_delegator),
+       OrNull(row.provider_delegator)});
 }
 
 Result<std::optional<IdempotentInquiry>> FindInquiryByKey(store::Transaction& tx,
@@ -119,8 +141,10 @@ Result<std::vector<InquiryView>> ReadInquiries(store::Transaction& tx,
 Result<std::optional<PermitRequestRow>> ReadPermitRequest(store::Transaction& tx,
                                                           const std::string& inquiry_id) {
   ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT state, provider, procedure_code, tm,"
-                                         " layout_version, subject_code, reply_public, query"
-                                         " FROM inquiries WHERE inquiry_id = ?",
+                                         " layout_version, subject_code, reply_public, query,"
+                                         " non_disclosure, inquirer_delegator,"
+                                         " provider_delegator FROM inquiries"
+                                         " WHERE inquiry_id = ?",
                                          {inquiry_id}));
   if (!row) return std::optional<PermitRequestRow>();
   PermitRequestRow out;
@@ -132,6 +156,12 @@ Result<std::optional<PermitRequestRow>> ReadPermitRequest(store::Transaction& tx
   ASSIGN_OR_RETURN(out.subject_code, row->GetText(5));
   ASSIGN_OR_RETURN(out.reply_public, row->GetBlob(6));
   ASSIGN_OR_RETURN(out.query_json, row->GetText(7));
+  ASSIGN_OR_RETURN(int64_t non_disclosure, row->GetInt(8));
+  out.non_disclosure = non_disclosure != 0;
+  ASSIGN_OR_RETURN(std::optional<std::string> inquirer_delegator, row->GetOptionalText(9));
+  out.inquirer_delegator = inquirer_delegator.value_or("");
+  ASSIGN_OR_RETURN(std::optional<std::string> provider_delegator, row->GetOptionalText(10));
+  out.provider_delegator = provider_delegator.value_or("");
   return std::optional<PermitRequestRow>(std::move(out));
 }
 

@@ -30,8 +30,11 @@ struct InquiryView {
   std::string tm;
   std::string layout_version;
   std::string permit_id;
-  std::string department;  // 情報照会者部署コード; empty: none given
-  std::string user_id;     // 情報照会者ユーザーID; empty: none given
+  std::string department;          // 情報照会者部署コード; empty: none given
+  std::string user_id;             // 情報照会者ユーザーID; empty: none given
+  bool non_disclosure = false;     // 照会側不開示, as the inquiry asked
+  std::string inquirer_delegator;  // 情報照会者機関コード（委任元）; empty: none
+  std::string provider_delegator;  // 情報提供者機関コード（委任元）; empty: none
   int64_t created_at_us = 0;
   std::optional<int64_t> permitted_at_us;
   std::optional<int64_t> ended_at_us;
@@ -48,6 +51,9 @@ struct NewInquiry {
   std::string client;
   std::string department;  // empty: none
   std::string user_id;     // empty: none
+  bool non_disclosure = false;
+  std::string inquirer_delegator;  // empty: none
+  std::string provider_delegator;  // empty: none
   std::string subject_code;
   std::string procedure;
   std::string tm;
@@ -94,6 +100,9 @@ struct PermitRequestRow {
   std::string subject_code;
   crypto::Bytes reply_public;
   std::string query_json;
+  bool non_disclosure = false;
+  std::string inquirer_delegator;  // empty: none
+  std::string provider_delegator;  // empty: none
 };
 Result<std::optional<PermitRequestRow>> ReadPermitRequest(store::Transaction& tx,
                                                           const std::string& inquiry_id);

@@ -56,6 +56,12 @@ void WriteInquiry(json::JsonWriter& w, const InquiryView& v, bool with_result) {
       .String(v.department)
       .Key("user_id")
       .String(v.user_id)
+      .Key("non_disclosure")
+      .Bool(v.non_disclosure)
+      .Key("inquirer_delegator")
+      .String(v.inquirer_delegator)
+      .Key("provider_delegator")
+      .String(v.provider_delegator)
       .Key("created_at")
       .String(FormatRfc3339(FromUnixMicros(v.created_at_us)))
       .Key("expires_at")
@@ -261,7 +267,8 @@ Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http
   ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(req.body, {kMaxSmallBody, 3}));
   RETURN_IF_ERROR(
       o.RejectUnknownFields({"atena_no", "procedure", "tm", "layout_version", "provider", "query",
-                             "idempotency_key", "timeout_seconds", "department", "user_id"}));
+                             "idempotency_key", "timeout_seconds", "department", "user_id",
+                             "non_disclosure", "inquirer_delegator", "provider_delegator"}));
   InquiryInput in;
   ASSIGN_OR_RETURN(in.atena, IdField<AtenaNo>(o, "atena_no"));
   ASSIGN_OR_RETURN(in.procedure, IdField<JtCode>(o, "procedure"));
@@ -281,6 +288,10 @@ Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http
   in.department = department.value_or("");
   ASSIGN_OR_RETURN(std::optional<std::string> user_id, o.GetOptionalString("user_id", 32));
   in.user_id = user_id.value_or("");
+  ASSIGN_OR_RETURN(std::optional<bool> non_disclosure, o.GetOptionalBool("non_disclosure"));
+  in.non_disclosure = non_disclosure.value_or(false);
+  ASSIGN_OR_RETURN(in.inquirer_delegator, linkage::OptionalOrgField(o, "inquirer_delegator"));
+  ASSIGN_OR_RETURN(in.provider_delegator, linkage::OptionalOrgField(o, "provider_delegator"));
   in.client = who.name;
   ASSIGN_OR_RETURN(InquiryView v, linkage_.CreateInquiry(who.tenant, in));
   json::JsonWriter w;
@@ -623,8 +634,12 @@ Result<http::Response> LinkageApi::ListRecords(const ClientIdentity& who, http::
   // The tenant's records of provision (情報提供等記録), for staff and business systems alike.
   ASSIGN_OR_RETURN(int64_t after, QueryInt(req, "after_us", 0, 0, INT64_MAX));
   ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
-  ASSIGN_OR_RETURN(std::vector<RecordEntry> records,
+  ASSIGN_OR_RETURN(bool resident_view, http::QueryBool(req, "resident_view"));
+  ASSIGN_OR_RETURN(std::vector<RecordEntry> page,
                    linkage_.ListRecords(who.tenant, after, static_cast<int>(limit)));
+  // The page moves on by what was read, even when the resident's view holds all of it back.
+  const int64_t next_after = page.empty() ? after : page.back().at_us;
+  const std::vector<RecordEntry> records = resident_view ? ResidentView(std::move(page)) : page;
   json::JsonWriter w;
   w.BeginObject().Key("records").BeginArray();
   for (const RecordEntry& e : records) {
@@ -641,9 +656,12 @@ Result<http::Response> LinkageApi::ListRecords(const ClientIdentity& who, http::
       w.String(FormatRfc3339(FromUnixMicros(*e.ended_at_us)));
     else
       w.Null();
-    w.Key("non_disclosure").Bool(e.non_disclosure).EndObject();
+    w.Key("non_disclosure").Bool(e.non_disclosure);
+    w.Key("inquirer_non_disclosure").Bool(e.inquirer_non_disclosure);
+    w.Key("inquirer_delegator").String(e.inquirer_delegator);
+    w.Key("provider_delegator").String(e.provider_delegator).EndObject();
   }
-  w.EndArray().Key("next_after_us").Int(records.empty() ? after : records.back().at_us);
+  w.EndArray().Key("next_after_us").Int(next_after);
   w.EndObject();
   ASSIGN_OR_RETURN(std::string json, w.Finish());
   return http::Response::Json(200, std::move(json));

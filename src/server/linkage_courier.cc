@@ -52,7 +52,17 @@ Result<std::optional<std::string>> PermitRequestBody(store::Transaction& tx,
   ASSIGN_OR_RETURN(std::string body, w.Finish());
   // Splice the stored query object in (it is JSON already, written by Inquiries::Create).
   body.pop_back();
-  body += ",\"query\":" + row->query_json + "}";
+  body += ",\"query\":" + row->query_json;
+  // Written only when set: a hub that predates them sees the same request as before.
+  if (row->non_disclosure) body += ",\"non_disclosure\":true";
+  // Stored as validated 16-digit codes (InsertInquiry): no escaping needed.
+  if (!row->inquirer_delegator.empty()) {
+    body += ",\"inquirer_delegator\":\"" + row->inquirer_delegator + "\"";
+  }
+  if (!row->provider_delegator.empty()) {
+    body += ",\"provider_delegator\":\"" + row->provider_delegator + "\"";
+  }
+  body += "}";
   return std::optional<std::string>(std::move(body));
 }
 

@@ -12,14 +12,17 @@ Result<std::vector<RecordEntry>> ListRecords(TenantContext& st, const layout::Ca
   ASSIGN_OR_RETURN(auto asked,
                    tx->Query("SELECT inquiry_id, permit_id, provider, procedure_code, tm,"
                              " layout_version, subject_code, state, reason, created_at_us,"
-                             " ended_at_us, department, user_id FROM inquiries"
+                             " ended_at_us, department, user_id, non_disclosure,"
+                             " inquirer_delegator, provider_delegator FROM inquiries"
                              " WHERE created_at_us > ?"
                              " ORDER BY created_at_us, inquiry_id LIMIT ?",
                              {after_us, static_cast<int64_t>(limit)}));
   ASSIGN_OR_RETURN(auto answered,
                    tx->Query("SELECT permit_id, permit_id, inquirer, procedure_code, tm,"
                              " layout_version, subject_code, state, reason, received_at_us,"
-                             " COALESCE(sent_at_us, decided_at_us), decided_by FROM provisions"
+                             " COALESCE(sent_at_us, decided_at_us), decided_by, NULL,"
+                             " non_disclosure, inquirer_delegator, provider_delegator"
+                             " FROM provisions"
                              " WHERE received_at_us > ? ORDER BY received_at_us, permit_id"
                              " LIMIT ?",
                              {after_us, static_cast<int64_t>(limit)}));
@@ -50,12 +53,19 @@ Result<std::vector<RecordEntry>> ListRecords(TenantContext& st, const layout::Ca
       ASSIGN_OR_RETURN(std::optional<std::string> user_id, r.GetOptionalText(12));
       e.user_id = user_id.value_or("");
     }
+    ASSIGN_OR_RETURN(int64_t asked_not_shown, r.GetInt(13));
+    e.inquirer_non_disclosure = asked_not_shown != 0;
+    ASSIGN_OR_RETURN(std::optional<std::string> inquirer_delegator, r.GetOptionalText(14));
+    e.inquirer_delegator = inquirer_delegator.value_or("");
+    ASSIGN_OR_RETURN(std::optional<std::string> provider_delegator, r.GetOptionalText(15));
+    e.provider_delegator = provider_delegator.value_or("");
     if (Result<TmCode> tm = TmCode::Parse(e.tm); tm.ok()) {
       // 不開示 by the one rule the hub records it by (layout::NonDisclosure).
       const layout::InfoName* info = catalogue.Find(*tm);
       e.non_disclosure =
           info != nullptr && layout::NonDisclosure(*info, info->Version(e.layout_version));
     }
+    e.non_disclosure = e.non_disclosure || e.inquirer_non_disclosure;
     out.push_back(std::move(e));
     return Status();
   };
@@ -77,6 +87,11 @@ Result<std::vector<RecordEntry>> ListRecords(TenantContext& st, const layout::Ca
     while (out.back().at_us == cutoff) out.pop_back();
   }
   return out;
+}
+
+std::vector<RecordEntry> ResidentView(std::vector<RecordEntry> page) {
+  std::erase_if(page, [](const RecordEntry& e) { return e.non_disclosure; });
+  return page;
 }
 
 }  // namespace chukan::server

@@ -35,7 +35,12 @@ struct RecordEntry {
   std::string user_id;                 // inquirer: 情報照会者ユーザーID, when given
   int64_t at_us = 0;                   // created (inquirer) or received (provider)
   std::optional<int64_t> ended_at_us;  // ended (inquirer) or sent/decided (provider)
-  bool non_disclosure = false;  // 不開示: the TM is flagged not to be shown to the resident
+  // Not to be shown to the resident (a resident-facing view holds the entry back): the TM or
+  // an item of its layout version is flagged 不開示, or the inquirer asked for it.
+  bool non_disclosure = false;
+  bool inquirer_non_disclosure = false;  // 照会側不開示: the inquirer asked for it
+  std::string inquirer_delegator;  // 情報照会者機関コード（委任元）; empty: none
+  std::string provider_delegator;  // 情報提供者機関コード（委任元）; empty: none
 };
 
 // The tenant's records with at_us > after_us, oldest first, at most `limit` (1–1000) of each
@@ -43,6 +48,10 @@ struct RecordEntry {
 // kInvalidArgument for a bad limit.
 Result<std::vector<RecordEntry>> ListRecords(TenantContext& st, const layout::Catalogue& catalogue,
                                              int64_t after_us, int limit);
+
+// What a resident-facing view (自己情報表示) may show of a page of ListRecords: the entries
+// without non_disclosure, in order.
+std::vector<RecordEntry> ResidentView(std::vector<RecordEntry> page);
 
 }  // namespace chukan::server
 

@@ -84,6 +84,15 @@ CREATE TABLE inquiry_batch_lines (
 );
 )sql";
 
+constexpr std::string_view kNonDisclosureDelegators = R"sql(
+ALTER TABLE inquiries ADD COLUMN non_disclosure INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE inquiries ADD COLUMN inquirer_delegator TEXT;
+ALTER TABLE inquiries ADD COLUMN provider_delegator TEXT;
+ALTER TABLE provisions ADD COLUMN non_disclosure INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE provisions ADD COLUMN inquirer_delegator TEXT;
+ALTER TABLE provisions ADD COLUMN provider_delegator TEXT;
+)sql";
+
 std::string ForPostgres(std::string_view sqlite) {
   std::string s(sqlite);
   for (size_t p = s.find("INTEGER"); p != std::string::npos; p = s.find("INTEGER", p + 6)) {
@@ -138,7 +147,11 @@ const std::vector<store::Migration>& LinkageMigrations() {
       // the result file's status and message come from it, never from the text of the reason.
       {8, "inquiry_batch_lines.error_code",
        "ALTER TABLE inquiry_batch_lines ADD COLUMN error_code TEXT NOT NULL DEFAULT '';",
-       "ALTER TABLE inquiry_batch_lines ADD COLUMN error_code TEXT NOT NULL DEFAULT '';"}};
+       "ALTER TABLE inquiry_batch_lines ADD COLUMN error_code TEXT NOT NULL DEFAULT '';"},
+      // 照会側不開示 and the two 委任元 codes (NULL: none) of an inquiry, and of a permit received
+      // (as the permit carries them), for the records of provision (情報提供等記録).
+      {9, "inquiries, provisions: non_disclosure, inquirer_delegator, provider_delegator",
+       std::string(kNonDisclosureDelegators), ForPostgres(kNonDisclosureDelegators)}};
   return *m;
 }
 

@@ -388,6 +388,65 @@ TEST_P(LinkageServiceTest, APermitTheLocalListDoesNotAllowIsAnsweredRefused) {
   EXPECT_EQ(v.reason, "NOT_PERMITTED_LOCALLY");
 }
 
+// 照会側不開示 and 委任元: stored with the inquiry, sent to the hub, carried by the permit into the
+// provider's row; both sides' records show them and a resident-facing view holds the 不開示 entry
+// back. The provider checks its list copy with the 委任元 in place of the inquirer.
+TEST_P(LinkageServiceTest, NonDisclosureAndDelegatorsTravelInThePermitIntoBothSidesRecords) {
+  InquiryInput in = TaxInquiry("held-back");
+  in.non_disclosure = true;
+  in.provider_delegator = kCityB;
+  std::string id;
+  linkage::ProvisionPermit permit = InquireAndPermit(in, &id);
+  const std::string asked = hub_.Calls("/hub/v1/inquiries").back().body;
+  EXPECT_THAT(asked,
+              HasSubstr(R"("non_disclosure":true,"provider_delegator":"0000000000000012"})"));
+  EXPECT_THAT(asked, ::testing::Not(HasSubstr("inquirer_delegator")));
+  permit.non_disclosure = true;
+  permit.provider_delegator = kCityB;
+  ASSERT_OK_AND_ASSIGN(std::string outcome, linkage_->OnProvisionRequest(hub_.Sign(permit)));
+  EXPECT_EQ(outcome, "answered");
+  ASSERT_OK(Relay(permit));
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->GetInquiry(A(), id));
+  EXPECT_EQ(v.state, "completed");
+  EXPECT_TRUE(v.non_disclosure);
+  EXPECT_EQ(v.inquirer_delegator, "");
+  EXPECT_EQ(v.provider_delegator, kCityB.str());
+
+  // On B's behalf as inquirer: B may not ask B in the provider's list copy.
+  clock_.Advance(std::chrono::seconds(1));  // records are listed by time
+  std::string other;
+  linkage::ProvisionPermit delegated = InquireAndPermit(TaxInquiry("delegated"), &other);
+  delegated.inquirer_delegator = kCityB;
+  ASSERT_OK_AND_ASSIGN(std::string refused, linkage_->OnProvisionRequest(hub_.Sign(delegated)));
+  EXPECT_EQ(refused, "refused");
+
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordEntry> a_records, linkage_->ListRecords(A(), 0, 100));
+  ASSERT_EQ(a_records.size(), 2u);
+  EXPECT_EQ(a_records[0].id, id);
+  EXPECT_TRUE(a_records[0].non_disclosure);
+  EXPECT_TRUE(a_records[0].inquirer_non_disclosure);
+  EXPECT_EQ(a_records[0].provider_delegator, kCityB.str());
+  EXPECT_FALSE(a_records[1].non_disclosure);
+  ASSERT_OK_AND_ASSIGN(std::vector<RecordEntry> b_records, linkage_->ListRecords(B(), 0, 100));
+  ASSERT_EQ(b_records.size(), 2u);
+  EXPECT_EQ(b_records[0].id, permit.id.str());
+  EXPECT_TRUE(b_records[0].non_disclosure);
+  EXPECT_TRUE(b_records[0].inquirer_non_disclosure);
+  EXPECT_EQ(b_records[0].inquirer_delegator, "");
+  EXPECT_EQ(b_records[0].provider_delegator, kCityB.str());
+  EXPECT_EQ(b_records[1].id, delegated.id.str());
+  EXPECT_EQ(b_records[1].state, "refused");
+  EXPECT_EQ(b_records[1].reason, "NOT_PERMITTED_LOCALLY");
+  EXPECT_EQ(b_records[1].inquirer_delegator, kCityB.str());
+  EXPECT_FALSE(b_records[1].inquirer_non_disclosure);
+  std::vector<RecordEntry> shown = ResidentView(b_records);
+  ASSERT_EQ(shown.size(), 1u);
+  EXPECT_EQ(shown[0].id, delegated.id.str());
+  shown = ResidentView(a_records);
+  ASSERT_EQ(shown.size(), 1u);
+  EXPECT_EQ(shown[0].id, other);
+}
+
 class LinkageApprovalTest : public LinkageServiceTest {
  protected:
   InquiryInput WelfareInquiry() const {

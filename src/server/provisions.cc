@@ -94,8 +94,10 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
   TenantContext& st = **state;
   Result<std::shared_ptr<const linkage::PermissionList>> list = env_.hub->PermissionList();
   if (!list.ok()) return UnavailableError("NO_PERMISSION_LIST: " + list.status().message());
-  const bool allowed =
-      (*list)->Find(permit.inquirer, permit.procedure, permit.provider, permit.tm) != nullptr;
+  // For the 委任元 in place of the inquirer / provider when the permit names them, as the hub
+  // checked it.
+  const bool allowed = (*list)->Find(permit.legal_inquirer(), permit.procedure,
+                                     permit.legal_provider(), permit.tm) != nullptr;
   const layout::InfoName* info = env_.catalogue->Find(permit.tm);
   const layout::LayoutVersion* version = info ? info->Version(permit.layout_version) : nullptr;
   if (version == nullptr) return InvalidArgumentError("MALFORMED_PERMIT: unknown TM or version");
@@ -139,13 +141,18 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
           RETURN_IF_ERROR(tx.Exec(
               "INSERT INTO provisions (permit_id, inquirer, procedure_code, tm, layout_version,"
               " subject_code, permit, state, reason, answer, received_at_us,"
-              " permit_expires_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              " permit_expires_at_us, non_disclosure, inquirer_delegator, provider_delegator)"
+              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
               {permit.id.str(), permit.inquirer.str(), permit.procedure.str(), permit.tm.str(),
                permit.layout_version, permit.subject.str(), document, outcome,
                outcome == "refused" ? store::Value(std::string("NOT_PERMITTED_LOCALLY"))
                                     : store::Value(nullptr),
                stored_answer ? store::Value(*stored_answer) : store::Value(nullptr), now,
-               permit.expires_at_ms * 1000}));
+               permit.expires_at_ms * 1000, static_cast<int64_t>(permit.non_disclosure ? 1 : 0),
+               permit.inquirer_delegator ? store::Value(permit.inquirer_delegator->str())
+                                         : store::Value(nullptr),
+               permit.provider_delegator ? store::Value(permit.provider_delegator->str())
+                                         : store::Value(nullptr)}));
           if (!body.empty()) {
             RETURN_IF_ERROR(outbox->Enqueue(tx, kTopicProvision, permit.id.str(),
                                             crypto::ToBytes(body), clock->Now()));

@@ -958,6 +958,159 @@ TEST_F(LinkageProcessTest, BatchFileAnswersEveryLineAndLongPollsWaitForTheEnd) {
   EXPECT_THAT(ebcdic.body, HasSubstr("unsupported charset"));
 }
 
+// A P640R110 line (as BatchLine) with 照会側不開示コード `non_disclosure` and the two 委任元 codes
+// (fields 8, 11 and 12; "" for none).
+std::string DelegatedLine(const std::string& atena, const std::string& jt,
+                          const std::string& non_disclosure, const std::string& inquirer_delegator,
+                          const std::string& provider_delegator) {
+  std::string line = BatchLine(atena, kCityA, jt, kCityB.str(), "TM00000000000002", "0", "");
+  const std::string plain = "," + kCityA.str() + ",0,JM90000000000001," + jt + ",,,";
+  const size_t at = line.find(plain);
+  EXPECT_NE(at, std::string::npos);
+  line.replace(at, plain.size(),
+               "," + kCityA.str() + "," + non_disclosure + ",JM90000000000001," + jt + "," +
+                   inquirer_delegator + "," + provider_delegator + ",");
+  return line;
+}
+
+// 照会側不開示 and 委任元 end to end: from a P640R110 line (and the JSON API) into the inquiry, the
+// permit, the hub's records and both servers' records of provision; a resident-facing view
+// (resident_view=true) holds the 不開示 records back; the hub refuses an unknown 委任元 and one the
+// permission list does not allow.
+TEST_F(LinkageProcessTest, NonDisclosureAndDelegatorsReachEveryRecordAndBadDelegatorsAreRefused) {
+  StartNetwork();
+  // JT90000000000701 is allowed to insurers only: city A asks on the insurer's behalf, 不開示.
+  std::string file =
+      DelegatedLine(Atena(111), "JT90000000000701", "1", kInsurer.str(), "") + "\r\n";
+  // An organisation the hub does not know.
+  file += DelegatedLine(Atena(112), "JT90000000000701", "0", "0000000000000099", "") + "\r\n";
+  // City B is a municipality: not allowed JT90000000000701 on its behalf either.
+  file += DelegatedLine(Atena(113), "JT90000000000701", "0", kCityB.str(), "") + "\r\n";
+  http::Response r = Call(kCityA, "POST", "/api/v1/inquiries/batch", file, "text/plain");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json batch = json::parse(r.body);
+  ASSERT_EQ(batch["accepted"], 3);
+  const std::string hidden = batch["results"][0]["inquiry_id"];
+  json done = WaitFor(kCityA, hidden, {"completed", "refused", "failed", "expired"});
+  EXPECT_EQ(done["state"], "completed") << done.dump();
+  EXPECT_EQ(done["result"]["records"][0]["IT00000200000004"], Income(11));
+  EXPECT_EQ(done["non_disclosure"], true);
+  EXPECT_EQ(done["inquirer_delegator"], kInsurer.str());
+  EXPECT_EQ(done["provider_delegator"], "");
+  json unknown = WaitFor(kCityA, batch["results"][1]["inquiry_id"], {"refused", "completed"});
+  EXPECT_EQ(unknown["state"], "refused");
+  EXPECT_EQ(unknown["reason"], "UNKNOWN_DELEGATOR");
+  json not_permitted = WaitFor(kCityA, batch["results"][2]["inquiry_id"], {"refused", "completed"});
+  EXPECT_EQ(not_permitted["state"], "refused");
+  EXPECT_EQ(not_permitted["reason"], "DELEGATOR_NOT_PERMITTED");
+
+  // The result file gives the 委任元 refusals 提供拒否 (04) with their reason code.
+  http::Response rf =
+      Call(kCityA, "GET",
+           "/api/v1/inquiries/batch/" + batch["batch_id"].get<std::string>() + "/result-file");
+  ASSERT_EQ(rf.status, 200) << rf.body;
+  std::vector<std::vector<std::string>> rows;
+  for (size_t start = 0, end; (end = rf.body.find("\r\n", start)) != std::string::npos;
+       start = end + 2) {
+    std::vector<std::string> cols;
+    std::stringstream line(rf.body.substr(start, end - start));
+    for (std::string col; std::getline(line, col, ',');) cols.push_back(col);
+    rows.push_back(std::move(cols));
+  }
+  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_GE(rows[1].size(), 27u);
+  ASSERT_GE(rows[2].size(), 27u);
+  EXPECT_EQ(rows[0][23], "09");
+  EXPECT_EQ(rows[0][7], "1");  // the line's 照会側不開示コード, echoed
+  EXPECT_EQ(rows[1][23], "94");
+  EXPECT_EQ(rows[1][24],
+            "照会が拒否されました。（理由コード「ＵＮＫＮＯＷＮ＿ＤＥＬＥＧＡＴＯＲ」）");
+  EXPECT_EQ(rows[1][25], "04");
+  EXPECT_EQ(
+      rows[2][24],
+      "照会が拒否されました。（理由コード「ＤＥＬＥＧＡＴＯＲ＿ＮＯＴ＿ＰＥＲＭＩＴＴＥＤ」）");
+  EXPECT_EQ(rows[2][25], "04");
+
+  // The JSON API takes the same fields: city B answers on city A's behalf (provider's 委任元).
+  json body = TaxInquiry(12);
+  body["provider_delegator"] = kCityA.str();
+  const std::string shown = Inquire(kCityA, body);
+  json shown_done = WaitFor(kCityA, shown, {"completed", "refused", "failed", "expired"});
+  EXPECT_EQ(shown_done["state"], "completed") << shown_done.dump();
+  EXPECT_EQ(shown_done["non_disclosure"], false);
+  EXPECT_EQ(shown_done["provider_delegator"], kCityA.str());
+  json bad = TaxInquiry(13);
+  bad["inquirer_delegator"] = "98765";
+  http::Response refused = Call(kCityA, "POST", "/api/v1/inquiries", bad.dump());
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(json::parse(refused.body)["error"]["message"],
+            "field \"inquirer_delegator\": org_code (機関コード): expected 16 digits, got 5 bytes");
+
+  // The inquirer's records of provision (情報提供等記録).
+  auto by_id = [](const json& records, const std::string& key, const std::string& id) {
+    for (const json& e : records) {
+      if (e.value(key, "") == id) return e;
+    }
+    ADD_FAILURE() << "no record " << id << " in " << records.dump();
+    return json();
+  };
+  json a_all = json::parse(Call(kCityA, "GET", "/api/v1/records").body)["records"];
+  ASSERT_EQ(a_all.size(), 4u);
+  json a_hidden = by_id(a_all, "id", hidden);
+  EXPECT_EQ(a_hidden["non_disclosure"], true);
+  EXPECT_EQ(a_hidden["inquirer_non_disclosure"], true);
+  EXPECT_EQ(a_hidden["inquirer_delegator"], kInsurer.str());
+  EXPECT_EQ(by_id(a_all, "id", shown)["provider_delegator"], kCityA.str());
+  EXPECT_EQ(by_id(a_all, "id", batch["results"][1]["inquiry_id"])["inquirer_delegator"],
+            "0000000000000099");
+  json a_resident =
+      json::parse(Call(kCityA, "GET", "/api/v1/records?resident_view=true").body)["records"];
+  ASSERT_EQ(a_resident.size(), 3u);
+  for (const json& e : a_resident) EXPECT_NE(e["id"], hidden);
+  EXPECT_EQ(Call(kCityA, "GET", "/api/v1/records?resident_view=yes").status, 400);
+
+  // The provider's: one per permit received, the codes and the flag from the permit.
+  const std::string hidden_permit = done["permit_id"];
+  json b_all = json::parse(Call(kCityB, "GET", "/api/v1/records").body)["records"];
+  ASSERT_EQ(b_all.size(), 2u);
+  json b_hidden = by_id(b_all, "permit_id", hidden_permit);
+  EXPECT_EQ(b_hidden["role"], "provider");
+  EXPECT_EQ(b_hidden["state"], "answered");
+  EXPECT_EQ(b_hidden["non_disclosure"], true);
+  EXPECT_EQ(b_hidden["inquirer_non_disclosure"], true);
+  EXPECT_EQ(b_hidden["inquirer_delegator"], kInsurer.str());
+  EXPECT_EQ(by_id(b_all, "permit_id", shown_done["permit_id"])["provider_delegator"], kCityA.str());
+  json b_resident =
+      json::parse(Call(kCityB, "GET", "/api/v1/records?resident_view=true").body)["records"];
+  ASSERT_EQ(b_resident.size(), 1u);
+  EXPECT_EQ(b_resident[0]["permit_id"], shown_done["permit_id"]);
+
+  // The hub's: both sides, refusals at the inquirer's only.
+  json hub_a = HubRecords(kCityA);
+  ASSERT_EQ(hub_a.size(), 4u);
+  json hub_hidden = by_id(hub_a, "reference", hidden);
+  EXPECT_EQ(hub_hidden["outcome"], "provided");
+  EXPECT_EQ(hub_hidden["non_disclosure"], true);
+  EXPECT_EQ(hub_hidden["inquirer_non_disclosure"], true);
+  EXPECT_EQ(hub_hidden["inquirer_delegator"], kInsurer.str());
+  EXPECT_EQ(by_id(hub_a, "reference", batch["results"][2]["inquiry_id"])["reason"],
+            "DELEGATOR_NOT_PERMITTED");
+  json hub_b = HubRecords(kCityB);
+  ASSERT_EQ(hub_b.size(), 2u);
+  json hub_b_hidden = by_id(hub_b, "permit_id", hidden_permit);
+  EXPECT_EQ(hub_b_hidden["inquirer_non_disclosure"], true);
+  EXPECT_EQ(hub_b_hidden["inquirer_delegator"], kInsurer.str());
+  EXPECT_EQ(by_id(hub_b, "permit_id", shown_done["permit_id"])["provider_delegator"], kCityA.str());
+  std::unique_ptr<http::Client> hub_client = AsOrg(kCityB);
+  auto resident =
+      hub_client->Send({"GET", net_->HubUrl() + "/hub/v1/records?resident_view=true", {}, ""});
+  ASSERT_OK(resident);
+  ASSERT_EQ(resident->status, 200) << resident->body;
+  json hub_b_resident = json::parse(resident->body)["records"];
+  ASSERT_EQ(hub_b_resident.size(), 1u);
+  EXPECT_EQ(hub_b_resident[0]["permit_id"], shown_done["permit_id"]);
+}
+
 // The columns of one line of a result file (no quoting: split at commas).
 std::vector<std::string> Columns(const std::string& line) {
   std::vector<std::string> out;
