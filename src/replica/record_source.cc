@@ -375,6 +375,7 @@ class ReadAhead {
       stop_ = true;
     }
     space_.SignalAll();
+    ready_.SignalAll();
     if (thread_.joinable()) thread_.join();
   }
 
@@ -463,7 +464,7 @@ class ReadAhead {
 
   std::unique_ptr<RecordSource> source_;  // the thread's alone until it ends
   Mutex mu_;
-  CondVar ready_;  // a batch was queued
+  CondVar ready_;  // a batch was queued, or stop
   CondVar space_;  // a batch was taken, or stop
   std::deque<std::unique_ptr<Batch>> full_ GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Batch>> free_ GUARDED_BY(mu_);
