@@ -75,6 +75,16 @@ document.addEventListener('click', function (e) {
 (function () {
   var form = document.getElementById('import-form');
   if (!form) return;
+  // DBM_20113 says 登録 or 削除 per record: upsert only (the server refuses the others too).
+  function lockMode() {
+    var dbm = $('format').value.split(';')[0] === 'dbm20113';
+    if (dbm) $('mode').value = 'upsert';
+    Array.prototype.forEach.call($('mode').options, function (o) {
+      o.disabled = dbm && o.value !== 'upsert';
+    });
+  }
+  $('format').addEventListener('change', lockMode);
+  lockMode();
   function report(status, body) {
     var out = $('import-result');
     out.hidden = false;

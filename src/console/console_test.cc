@@ -734,6 +734,28 @@ TEST_P(ConsoleTest, AFileUploadedOnTheImportScreenIsImportedWithProgressOrRefuse
   EXPECT_EQ(AuditCount(B(), "replica.import", "staff:torikomi"), 2);
   // ホーム shows the last one (refused).
   EXPECT_THAT(b.Get("/console/home").body, HasSubstr("（失敗）"));
+  // A DBM_20113 registration says 登録 or 削除 per record: replace or delete is refused before
+  // the body is read (no job started, nothing audited), in Japanese first.
+  for (const std::string mode : {"replace", "delete"}) {
+    http::Response dbm = b.Upload("/console/imports/upload?job=" + job + "dbm" + mode +
+                                      "&tm=" + kTaxTm.str() + "&mode=" + mode + "&format=dbm20113",
+                                  "<SPIRegistrationDeleteList/>", "application/xml");
+    EXPECT_EQ(dbm.status, 400) << mode;
+    EXPECT_EQ(
+        dbm.body,
+        "{\"error\":\"DBM_20113 の登録依頼はレコードごとに登録・削除を指定するため、取込方法は"
+        "「追加・更新（upsert）」だけを使えます。(A DBM_20113 registration says 登録 or 削除 "
+        "per record: use mode upsert.)\"}")
+        << mode;
+    // Told by the Content-Type alone, the same.
+    EXPECT_EQ(b.Upload("/console/imports/upload?job=" + job + "ct" + mode + "&tm=" + kTaxTm.str() +
+                           "&mode=" + mode,
+                       "<SPIRegistrationDeleteList/>", "application/xml; charset=utf-8")
+                  .status,
+              400)
+        << mode;
+  }
+  EXPECT_EQ(AuditCount(B(), "replica.import", "staff:torikomi"), 2);
   // Without the header token the upload is refused before its body is read.
   b.site = "same-origin";
   Browser other(router_);

@@ -88,6 +88,16 @@ http::Response Console::Impl::ImportUpload(http::Request& req, http::BodyReader&
   if (!ValidJobId(job_id) || !tm.ok() || !mode.ok()) {
     return JsonError(400, "取込の指定が不正です（job, tm, mode）。");
   }
+  // A DBM_20113 registration says 登録 or 削除 per record: only upsert applies it as sent (replace
+  // would delete every record the file does not name), as the API refuses it too.
+  Result<replica::FileFormat> format = server::ImportFormatOf(req);
+  if (format.ok() && *format == replica::FileFormat::kDbm20113 &&
+      *mode != replica::ImportMode::kUpsert) {
+    return JsonError(400,
+                     "DBM_20113 の登録依頼はレコードごとに登録・削除を指定するため、取込方法は"
+                     "「追加・更新（upsert）」だけを使えます。(A DBM_20113 registration says "
+                     "登録 or 削除 per record: use mode upsert.)");
+  }
   std::shared_ptr<ImportJob> job =
       import_jobs.Start(ImportJobs::Key(caller.session, job_id), clock.Now());
   if (job == nullptr) return JsonError(409, "この取込はすでに開始されています。");

@@ -518,6 +518,67 @@ TEST_P(Dbm20113ImportTest, CsvRecordsExportAsDbm20113) {
   EXPECT_EQ(again.updated, 1);
 }
 
+// The reader runs on a thread of its own, batches of rows ahead (record_source.cc, ReadAhead):
+// problems far past the first batches keep their order and name their record, and a broken
+// record stops the file there.
+TEST_P(Dbm20113ImportTest, ProblemsPastTheReadAheadKeepTheirOrderAndRecord) {
+  EntryOptions bad;
+  bad.income = "12a" + std::string(kSecret);
+  std::vector<std::string> entries;
+  for (int i = 1; i <= 2000; ++i) {
+    entries.push_back(Entry(i, i == 700 || i == 1300 ? bad : EntryOptions{}));
+  }
+  std::string body = File(entries);
+  const size_t at = body.find("<RecordIdentificationNumber>1900<");
+  body.replace(body.find("</IT00000200000003>", at), 19, "</IT00000200000033>");
+  ASSERT_OK_AND_ASSIGN(ImportReport r, Import(body));
+  EXPECT_FALSE(r.committed);
+  EXPECT_EQ(*store_->Count(kTax), 0);
+  ASSERT_EQ(r.problem_count, 3);
+  ASSERT_EQ(r.problems.size(), 3u);
+  EXPECT_EQ(r.problems[0].record, 700);
+  EXPECT_EQ(r.problems[0].line, 3 + 699 * 9);
+  EXPECT_EQ(r.problems[0].field, "IT00000200000004");
+  EXPECT_EQ(r.problems[0].reason, "not_a_number");
+  EXPECT_EQ(r.problems[1].record, 1300);
+  EXPECT_EQ(r.problems[1].reason, "not_a_number");
+  EXPECT_EQ(r.problems[2].reason, "malformed_file");
+  EXPECT_EQ(r.problems[2].message,
+            "line 17101: record 1900: DuplicateCopyData: not well-formed XML (mismatched tag)");
+  for (const Problem& p : r.problems) EXPECT_THAT(p.message, Not(HasSubstr(kSecret)));
+}
+
+// A caller that stops reading early (its rows are not wanted) still gets the hash of the whole
+// file: Drain stops the reader's thread first, then reads the rest itself.
+TEST_P(Dbm20113ImportTest, DrainAfterAPartialReadHashesTheWholeFile) {
+  const layout::LayoutVersion& version = Catalogue()->Find(kTax)->LatestVersion();
+  ASSERT_OK_AND_ASSIGN(auto whole, MakeRecordSourceFactory(std::make_unique<GeneratedFile>(5000),
+                                                           FileFormat::kDbm20113, ""));
+  ASSERT_OK(whole->Drain());
+  for (int read : {0, 1, 300, 5001}) {
+    SCOPED_TRACE(read);
+    ASSERT_OK_AND_ASSIGN(auto f, MakeRecordSourceFactory(std::make_unique<GeneratedFile>(5000),
+                                                         FileFormat::kDbm20113, ""));
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<RecordSource> rows, f->Open(version));
+    RowView row;
+    std::optional<RowProblem> problem;
+    int got = 0;
+    for (int i = 0; i < read; ++i) {
+      ASSERT_OK_AND_ASSIGN(bool more, rows->Next(row, problem));
+      if (!more) break;
+      ASSERT_FALSE(problem.has_value());
+      ++got;
+      EXPECT_EQ(row.record, got);
+      EXPECT_EQ(row.atena_no, Atena(got));
+      ASSERT_EQ(row.values.size(), version.item_count());
+      EXPECT_EQ(row.values[15], std::to_string(got));  // IT00000200000016
+    }
+    EXPECT_EQ(got, std::min(read, 5000));
+    ASSERT_OK(f->Drain());
+    EXPECT_EQ(f->FileHash(), whole->FileHash());
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Dbm20113ImportTest,
                          ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
                          [](const auto& param_info) {

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
+#include <thread>
 #include <utility>
 
+#include "common/mutex.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "layout/date.h"
@@ -284,13 +287,15 @@ class Dbm20113RecordSource final : public RecordSource {
     envelope_.push_back(e.Field(F::kParentDataSetRecordKey));
     envelope_.push_back(region);
     for (const replica_io::Dbm20113Item& item : e.items) {
-      const std::string where = "DuplicateCopyData (副本データ), item " +
-                                std::to_string(item.position) + " (line " +
-                                std::to_string(item.line) + "): ";
+      // Built only for a problem: this runs for every item of every record.
+      auto where = [&item] {
+        return "DuplicateCopyData (副本データ), item " + std::to_string(item.position) + " (line " +
+               std::to_string(item.line) + "): ";
+      };
       std::optional<size_t> idx = version_.ItemIndex(item.code);
-      if (!idx) return bad("", "unknown_item", where + NotAnItem(version_));
+      if (!idx) return bad("", "unknown_item", where() + NotAnItem(version_));
       if (seen_[*idx]) {
-        return bad(std::string(item.code), "duplicate_item", where + "the item appears twice");
+        return bad(std::string(item.code), "duplicate_item", where() + "the item appears twice");
       }
       seen_[*idx] = true;
       values_[*idx] = item.value;
@@ -318,6 +323,202 @@ class Dbm20113RecordSource final : public RecordSource {
   int64_t defaulted_ = 0;  // entries that took the default 登録削除区分
 };
 
+// Reads a RecordSource on a thread of its own, a bounded number of rows ahead of the caller:
+// the DBM_20113 reader (XML, two expat parsers a record) then runs beside the import's checks
+// and sealing instead of before them (docs/performance.md, "DBM_20113 replica registration").
+// Rows travel in batches, copied into the batch's own storage; at most kMaxBatches are queued,
+// so memory stays bounded whatever the file. The thread reads the byte source alone until it
+// ends; Stop() (the destructor, and the factory before Drain) makes it stop after the row it is
+// reading and waits for it.
+class ReadAhead {
+ public:
+  static constexpr size_t kBatchRows = 256;
+  static constexpr size_t kBatchBytes = 1 << 20;  // a batch closes at this many bytes of text
+  static constexpr size_t kMaxBatches = 4;        // queued, not counting the one being read
+
+  struct Span {
+    size_t off = 0;
+    size_t len = 0;
+  };
+  struct Row {
+    RowView meta;  // line, record, record_id_line, remove; its views are set from the spans
+    Span atena_no, publish_from, publish_until;
+    size_t values_at = 0, values_count = 0;      // into Batch::spans
+    size_t envelope_at = 0, envelope_count = 0;  // into Batch::spans
+    std::optional<RowProblem> problem;
+  };
+  struct Batch {
+    std::string text;
+    std::vector<Span> spans;
+    std::vector<Row> rows;
+    bool last = false;  // the source ended (end_status says how) after these rows
+    Status end_status;
+    void Clear() {
+      text.clear();
+      spans.clear();
+      rows.clear();
+      last = false;
+      end_status = Status();
+    }
+  };
+
+  explicit ReadAhead(std::unique_ptr<RecordSource> source) : source_(std::move(source)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ReadAhead() { Stop(); }
+  ReadAhead(const ReadAhead&) = delete;
+  ReadAhead& operator=(const ReadAhead&) = delete;
+
+  void Stop() EXCLUDES(mu_) {
+    {
+      MutexLock lock(mu_);
+      stop_ = true;
+    }
+    space_.SignalAll();
+    ready_.SignalAll();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // The next full batch (nullptr after Stop()); `done` is handed back for reuse.
+  std::unique_ptr<Batch> Take(std::unique_ptr<Batch> done) EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (done != nullptr) {
+      done->Clear();
+      free_.push_back(std::move(done));
+    }
+    while (full_.empty() && !stop_) ready_.Wait(lock);
+    if (full_.empty()) return nullptr;
+    std::unique_ptr<Batch> b = std::move(full_.front());
+    full_.pop_front();
+    space_.Signal();
+    return b;
+  }
+
+ private:
+  void Run() EXCLUDES(mu_) {
+    RowView row;
+    std::optional<RowProblem> problem;
+    for (;;) {
+      std::unique_ptr<Batch> b;
+      {
+        MutexLock lock(mu_);
+        while (full_.size() >= kMaxBatches && !stop_) space_.Wait(lock);
+        if (stop_) return;
+        if (!free_.empty()) {
+          b = std::move(free_.back());
+          free_.pop_back();
+        }
+      }
+      if (b == nullptr) b = std::make_unique<Batch>();
+      while (b->rows.size() < kBatchRows && b->text.size() < kBatchBytes) {
+        Result<bool> more = source_->Next(row, problem);
+        if (!more.ok() || !*more) {
+          b->last = true;
+          if (!more.ok()) b->end_status = more.status();
+          break;
+        }
+        Append(*b, row, problem);
+        if (StopRequested()) return;
+      }
+      const bool last = b->last;
+      {
+        MutexLock lock(mu_);
+        full_.push_back(std::move(b));
+      }
+      ready_.Signal();
+      if (last) return;
+    }
+  }
+
+  bool StopRequested() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return stop_;
+  }
+
+  static Span Put(Batch& b, std::string_view s) {
+    Span sp{b.text.size(), s.size()};
+    b.text.append(s);
+    return sp;
+  }
+  static void Append(Batch& b, const RowView& row, std::optional<RowProblem>& problem) {
+    Row& r = b.rows.emplace_back();
+    r.meta.line = row.line;
+    r.meta.record = row.record;
+    r.meta.record_id_line = row.record_id_line;
+    r.meta.remove = row.remove;
+    if (problem) {
+      r.problem = std::move(problem);
+      problem.reset();
+      return;  // the row is not valid
+    }
+    r.atena_no = Put(b, row.atena_no);
+    r.publish_from = Put(b, row.publish_from);
+    r.publish_until = Put(b, row.publish_until);
+    r.values_at = b.spans.size();
+    r.values_count = row.values.size();
+    for (std::string_view v : row.values) b.spans.push_back(Put(b, v));
+    r.envelope_at = b.spans.size();
+    r.envelope_count = row.envelope.size();
+    for (std::string_view v : row.envelope) b.spans.push_back(Put(b, v));
+  }
+
+  std::unique_ptr<RecordSource> source_;  // the thread's alone until it ends
+  Mutex mu_;
+  CondVar ready_;  // a batch was queued, or stop
+  CondVar space_;  // a batch was taken, or stop
+  std::deque<std::unique_ptr<Batch>> full_ GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Batch>> free_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// The caller's side of a ReadAhead: rows out of its batches, views valid until the next Next().
+class ReadAheadRecordSource final : public RecordSource {
+ public:
+  explicit ReadAheadRecordSource(std::shared_ptr<ReadAhead> ahead) : ahead_(std::move(ahead)) {}
+
+  Result<bool> Next(RowView& row, std::optional<RowProblem>& problem) override {
+    problem.reset();
+    while (batch_ == nullptr || next_ == batch_->rows.size()) {
+      if (batch_ != nullptr && batch_->last) {
+        if (!batch_->end_status.ok()) return batch_->end_status;
+        return false;
+      }
+      batch_ = ahead_->Take(std::move(batch_));
+      next_ = 0;
+      if (batch_ == nullptr) return CancelledError("the import's reader was stopped");
+    }
+    const ReadAhead::Row& r = batch_->rows[next_++];
+    row = r.meta;
+    if (r.problem) {
+      problem = r.problem;
+      return true;
+    }
+    auto view = [this](ReadAhead::Span s) {
+      return std::string_view(batch_->text).substr(s.off, s.len);
+    };
+    values_.resize(r.values_count);
+    for (size_t i = 0; i < r.values_count; ++i) values_[i] = view(batch_->spans[r.values_at + i]);
+    envelope_.resize(r.envelope_count);
+    for (size_t i = 0; i < r.envelope_count; ++i) {
+      envelope_[i] = view(batch_->spans[r.envelope_at + i]);
+    }
+    row.atena_no = view(r.atena_no);
+    row.publish_from = view(r.publish_from);
+    row.publish_until = view(r.publish_until);
+    row.values = values_;
+    row.envelope = envelope_;
+    return true;
+  }
+
+ private:
+  std::shared_ptr<ReadAhead> ahead_;
+  std::unique_ptr<ReadAhead::Batch> batch_;
+  size_t next_ = 0;
+  std::vector<std::string_view> values_;
+  std::vector<std::string_view> envelope_;
+};
+
 class StreamFactory final : public RecordSourceFactory {
  public:
   StreamFactory(HashingSource* hashing, std::unique_ptr<replica_io::ByteSource> decoded,
@@ -332,8 +533,9 @@ class StreamFactory final : public RecordSourceFactory {
     opened_ = true;
     if (format_ == FileFormat::kDbm20113) {
       if (sniff_charset_) RETURN_IF_ERROR(SniffCharset());
-      return std::unique_ptr<RecordSource>(
-          std::make_unique<Dbm20113RecordSource>(*decoded_, version));
+      read_ahead_ =
+          std::make_shared<ReadAhead>(std::make_unique<Dbm20113RecordSource>(*decoded_, version));
+      return std::unique_ptr<RecordSource>(std::make_unique<ReadAheadRecordSource>(read_ahead_));
     }
     if (format_ == FileFormat::kJsonLines) {
       return std::unique_ptr<RecordSource>(
@@ -345,6 +547,7 @@ class StreamFactory final : public RecordSourceFactory {
   }
 
   Status Drain() override {
+    if (read_ahead_ != nullptr) read_ahead_->Stop();  // the byte source is ours again
     // Read the raw bytes (not the decoded ones): the hash covers the file even after a
     // decoding error stopped the reader.
     std::vector<char> buf(64 << 10);
@@ -386,6 +589,7 @@ class StreamFactory final : public RecordSourceFactory {
   FileFormat format_;
   bool sniff_charset_ = false;
   bool opened_ = false;
+  std::shared_ptr<ReadAhead> read_ahead_;  // DBM_20113: reads decoded_ until stopped
 };
 
 }  // namespace

@@ -401,6 +401,14 @@ class Dbm20113Reader::Impl {
 
   // The CDATA form: DuplicateCopyData's text is an XML document of its own.
   void ParseEmbedded() {
+    // The file was decoded as a whole before it reached the reader (record_source.cc), so an
+    // embedded declaration may only name an encoding the file could have been in; expat, told
+    // UTF-8, would not look.
+    if (!SniffXmlDeclaredCharset(copy_text_)) {
+      return Invalid(
+          "DuplicateCopyData: the embedded document declares an encoding other than UTF-8 or "
+          "Shift_JIS");
+    }
     XML_ParserReset(inner_, "UTF-8");
     // A salt drawn once per reader: otherwise expat asks the kernel for one (getrandom) for
     // every record's embedded document.

@@ -11,7 +11,8 @@
 //
 // Encoding: the bytes given must be UTF-8 (a Shift_JIS file is decoded before, see
 // record_source.cc); the XML declaration's encoding is not consulted by expat.
-// SniffXmlDeclaredCharset reads it for the caller.
+// SniffXmlDeclaredCharset reads it for the caller. An embedded document's own declaration must
+// name UTF-8 or Shift_JIS (or no encoding): the record is refused otherwise.
 //
 // Errors name positions — line, record (entry) number, field element, item position — and never
 // quote the file: element names that are not DBM_20113's own are not repeated either.

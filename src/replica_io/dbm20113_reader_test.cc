@@ -216,6 +216,173 @@ TEST(Dbm20113ReaderTest, RefusesAnEmptyFile) {
                                           HasSubstr("not well-formed XML (no element found)")));
 }
 
+// Each record's embedded document must be one complete document of its own, judged and named
+// on its own, whatever the records around it and however the file is cut into reads.
+std::string Cdata(std::string_view doc) { return "<![CDATA[" + std::string(doc) + "]]>"; }
+
+TEST(Dbm20113ReaderTest, EachEmbeddedDocumentStandsAlone) {
+  const std::string good = kCdataCopy;
+  struct Case {
+    std::string doc;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      // The root closes early, then a second root.
+      {"<TM00000000000004/><IT1>" + std::string(kSecret) + "</IT1>",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (junk after document element)"},
+      // An end tag more than the document opened.
+      {"<TM00000000000004></TM00000000000004></TM00000000000004>",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (not well-formed (invalid "
+       "token))"},
+      // The root left open: the next record must not close it.
+      {"<TM00000000000004><IT1>1</IT1>",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (no element found)"},
+      // Markup left open at the end of the record.
+      {"<TM00000000000004/><!-- ",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (unclosed token)"},
+      {"<TM00000000000004/><?pi ",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (unclosed token)"},
+      {"<TM00000000000004/><IT1",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (junk after document element)"},
+      {"<TM00000000000004><IT1 Version=\"1",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (unclosed token)"},
+      // Text outside the root; no root at all.
+      {"<TM00000000000004/>" + std::string(kSecret),
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (junk after document element)"},
+      {"<?xml version=\"1.0\"?><!-- only a comment -->",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (no element found)"},
+      // A DOCTYPE, after the declaration or alone.
+      {"<?xml version=\"1.0\"?><!DOCTYPE TM00000000000004 [<!ENTITY a \"b\">]>"
+       "<TM00000000000004><IT1>&a;</IT1></TM00000000000004>",
+       "line 19: record 2: a DOCTYPE is not accepted (no DTD, no entities)"},
+      {"<!DOCTYPE TM00000000000004 SYSTEM \"file:///etc/passwd\"><TM00000000000004/>",
+       "line 19: record 2: a DOCTYPE is not accepted (no DTD, no entities)"},
+      // Declarations: another encoding, or not well-formed, or not at the start.
+      {"<?xml version=\"1.0\" encoding=\"EUC-JP\"?><TM00000000000004/>",
+       "line 19: record 2: DuplicateCopyData: the embedded document declares an encoding other "
+       "than UTF-8 or Shift_JIS"},
+      {"<?xml encoding=\"utf-8\"?><TM00000000000004/>",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (XML declaration not "
+       "well-formed)"},
+      {"<?xml version=\"1.0\" encoding=\"utf-8\" foo=\"1\"?><TM00000000000004/>",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (XML declaration not "
+       "well-formed)"},
+      {"<?xml version=\"1.0\" encoding=\"utf-8\"",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (unclosed token)"},
+      {"<TM00000000000004/><?xml version=\"1.0\"?>",
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (junk after document element)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.doc);
+    for (size_t chunk : {size_t{1}, size_t{13}, size_t{65536}}) {
+      const std::string xml = File(Entry("1", good) + Entry("2", Cdata(c.doc)) + Entry("3", good));
+      ChunkedSource src(xml, chunk);
+      Dbm20113Reader reader(src);
+      ASSERT_TRUE(Next(reader));
+      Result<bool> second = reader.Next();
+      EXPECT_THAT(second.status(), StatusIs(StatusCode::kInvalidArgument, c.message));
+      EXPECT_THAT(second.status().message(), Not(HasSubstr(kSecret)));
+    }
+  }
+}
+
+TEST(Dbm20113ReaderTest, EmbeddedDeclarationsAndLinesPerRecord) {
+  // A Shift_JIS file's embedded documents say so (the file was decoded whole); a BOM, a
+  // declaration without encoding, single quotes, standalone: all accepted.
+  const std::vector<std::string> docs = {
+      "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n<TM00000000000004>\n<IT1>a</IT1>\n"
+      "</TM00000000000004>",
+      "\xEF\xBB\xBF<?xml version='1.0' standalone='yes'?><TM00000000000004><IT1>b</IT1>"
+      "</TM00000000000004>\n",
+      "\n<!-- c --><TM00000000000004><IT1>c</IT1></TM00000000000004><?done?>",
+      "<?xml version=\"1.0\"?>\n\n<TM00000000000004><IT1>d</IT1>\n<IT2>d</IT3>"
+      "</TM00000000000004>",
+  };
+  std::string entries;
+  for (size_t i = 0; i < docs.size(); ++i) entries += Entry(std::to_string(i + 1), Cdata(docs[i]));
+  const std::string xml = File(entries);
+  for (unsigned seed : {1u, 2u, 3u}) {
+    ChunkedSource src(xml, 17, seed);
+    Dbm20113Reader reader(src);
+    for (size_t i = 0; i < 3; ++i) {
+      ASSERT_TRUE(Next(reader));
+      const Dbm20113Entry& e = reader.entry();
+      EXPECT_EQ(e.record, static_cast<int64_t>(i + 1));
+      EXPECT_EQ(e.copy_root, "TM00000000000004");
+      ASSERT_EQ(e.items.size(), 1u);
+      EXPECT_EQ(e.items[0].value, std::string(1, static_cast<char>('a' + i)));
+    }
+    // Records 1 to 3 take 9 lines each and 5 more in their documents: record 3's
+    // DuplicateCopyData is on line 32 (its item on 33, after a newline), record 4's on line 42,
+    // and its mismatched tag on the fourth line of its document (the declaration's is the first).
+    EXPECT_EQ(reader.entry().items[0].line, 33);
+    EXPECT_THAT(reader.Next().status(),
+                StatusIs(StatusCode::kInvalidArgument,
+                         "line 45: record 4: DuplicateCopyData: not well-formed XML "
+                         "(mismatched tag)"));
+  }
+}
+
+TEST(Dbm20113ReaderTest, EmbeddedDocumentLimitsHoldPerRecord) {
+  std::string deep = "<TM00000000000004>";
+  for (int i = 0; i < 20; ++i) deep += "<G>";
+  deep += "<IT1>x</IT1>";
+  for (int i = 0; i < 20; ++i) deep += "</G>";
+  deep += "</TM00000000000004>";
+  EXPECT_THAT(ReadAllStatus(File(Entry("1", kCdataCopy) + Entry("2", Cdata(deep)))),
+              StatusIs(StatusCode::kResourceExhausted,
+                       "line 19: record 2: elements nested deeper than 12"));
+  // Depth 12 is the limit of each record, not of the records together.
+  std::string at_limit = "<TM00000000000004>";
+  for (int i = 0; i < 7; ++i) at_limit += "<G>";
+  at_limit += "<IT1>x</IT1>";
+  for (int i = 0; i < 7; ++i) at_limit += "</G>";
+  at_limit += "</TM00000000000004>";
+  std::string entries;
+  for (int i = 0; i < 5; ++i) entries += Entry(std::to_string(i + 1), Cdata(at_limit));
+  EXPECT_TRUE(ReadAllStatus(File(entries)).ok());
+  Dbm20113Limits limits;
+  limits.max_items = 2;
+  std::string three = "<TM00000000000004><IT1/><IT2/></TM00000000000004>";
+  std::string many;
+  for (int i = 0; i < 4; ++i) many += Entry(std::to_string(i + 1), Cdata(three));
+  EXPECT_TRUE(ReadAllStatus(File(many), limits).ok());
+  three.insert(three.find("</TM"), "<IT3/>");
+  EXPECT_THAT(
+      ReadAllStatus(File(many + Entry("5", Cdata(three))), limits),
+      StatusIs(StatusCode::kResourceExhausted, "line 46: record 5: more than 2 replica items"));
+}
+
+TEST(Dbm20113ReaderTest, ManyItemsAndLinesPerRecord) {
+  // 3,000 items a record, each on a line of its own, with names no other record uses: each
+  // item's line is counted from its record's DuplicateCopyData.
+  std::string entries;
+  for (int r = 0; r < 4; ++r) {
+    std::string doc = "<TM00000000000004>";
+    for (int i = 0; i < 3000; ++i) {
+      const std::string name = "IT" + std::to_string(r) + "_" + std::to_string(i);
+      doc += "<" + name + ">" + std::to_string(i) + "</" + name + ">\n";
+    }
+    if (r == 3) doc += "<X></Y>";
+    doc += "</TM00000000000004>";
+    entries += Entry(std::to_string(r + 1), Cdata(doc));
+  }
+  StringSource src(File(entries));
+  Dbm20113Reader reader(src);
+  for (int r = 0; r < 3; ++r) {
+    ASSERT_TRUE(Next(reader));
+    const Dbm20113Entry& e = reader.entry();
+    ASSERT_EQ(e.items.size(), 3000u);
+    EXPECT_EQ(e.items[2999].code, "IT" + std::to_string(r) + "_2999");
+    EXPECT_EQ(e.items[2999].value, "2999");
+    EXPECT_EQ(e.items[2999].line, 10 + r * 3009 + 2999);
+  }
+  EXPECT_THAT(reader.Next().status(),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 12037: record 4: DuplicateCopyData: not well-formed XML "
+                       "(mismatched tag)"));
+}
+
 TEST(Dbm20113HeaderTest, ParsesTheHeader) {
   Result<Dbm20113Header> h = ParseDbm20113Header(
       "<?xml version=\"1.0\" encoding=\"utf-8\"?><IF_DBM_20113_R01><MessageHeader><MsgId/>"

@@ -120,6 +120,8 @@ class BodyByteSource final : public replica_io::ByteSource {
 
 }  // namespace
 
+Result<replica::FileFormat> ImportFormatOf(const http::Request& req) { return FormatOf(req); }
+
 Result<std::unique_ptr<replica::RecordSourceFactory>> ImportBodySource(const http::Request& req,
                                                                        http::BodyReader& body) {
   ASSIGN_OR_RETURN(replica::FileFormat format, FormatOf(req));

@@ -23,6 +23,9 @@ class JsonWriter;
 
 namespace chukan::server {
 
+// The format of an import: ?format=, else the Content-Type's media type, else CSV. Errors:
+// kInvalidArgument for an unknown format.
+Result<replica::FileFormat> ImportFormatOf(const http::Request& req);
 // The import body of `req` as a record source: the format from ?format= or the Content-Type
 // (CSV by default), the character set from the Content-Type's charset (UTF-8 by default), the
 // bytes straight off the socket. Shared by the API and the console. Errors: kInvalidArgument
