@@ -158,8 +158,8 @@ Result<std::string> Provisions::BuildAnswer(TenantContext& st,
         Result<std::vector<AtenaNo>> found = replicas->FindResidentsWith(
             household_tm, kHouseholdNoItem, household_no, kMaxHouseholdMembers + 1);
         if (found.status().code() == StatusCode::kResourceExhausted) {
-          return ResourceExhaustedError("HOUSEHOLD_TOO_LARGE: more than " +
-                                        std::to_string(kMaxHouseholdMembers) + " members");
+          return FailedPreconditionError("HOUSEHOLD_TOO_LARGE: more than " +
+                                         std::to_string(kMaxHouseholdMembers) + " members");
         }
         RETURN_IF_ERROR(found.status());
         for (const AtenaNo& m : *found) {
@@ -169,8 +169,8 @@ Result<std::string> Provisions::BuildAnswer(TenantContext& st,
           if (!seen) members.push_back(m);
         }
         if (members.size() > kMaxHouseholdMembers) {
-          return ResourceExhaustedError("HOUSEHOLD_TOO_LARGE: more than " +
-                                        std::to_string(kMaxHouseholdMembers) + " members");
+          return FailedPreconditionError("HOUSEHOLD_TOO_LARGE: more than " +
+                                         std::to_string(kMaxHouseholdMembers) + " members");
         }
       }
     }

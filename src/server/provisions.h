@@ -80,7 +80,8 @@ class Provisions {
   // — or, for the household scope, "scope": "household" and "members": [{"self": bool,
   // "records": […]}…] (the person first) instead of "records". Without a period, current records
   // only; with one, current and superseded versions (VersionAnswers). Errors: from the store;
-  // kResourceExhausted HOUSEHOLD_TOO_LARGE (more than kMaxHouseholdMembers members).
+  // kFailedPrecondition HOUSEHOLD_TOO_LARGE (more than kMaxHouseholdMembers members: 412 to the
+  // hub, which does not retry; the inquiry ends by its timeout).
   Result<std::string> BuildAnswer(TenantContext& st, const linkage::ProvisionPermit& permit);
   // `answer_json` sealed to the permit's reply key in an envelope signed by the tenant: the
   // body the courier sends to the hub.

@@ -1262,6 +1262,34 @@ TEST_F(LinkageProcessTest, DateRangeFiscalYearsAndHouseholdAnswerFromTheVersions
     EXPECT_EQ(household.dump().find(Atena(person)), std::string::npos) << person;
   }
 
+  // The same conditions through POST /api/v1/inquiries: person 11's household in 住民票関係情報.
+  const std::string direct = Inquire(kCityA, {{"atena_no", Atena(111)},
+                                              {"procedure", jt_jumin},
+                                              {"tm", "TM90000000000101"},
+                                              {"provider", b},
+                                              {"query", {{"_scope", "household"}}}});
+  json hd = WaitFor(kCityA, direct, {"completed"});
+  ASSERT_EQ(hd["result"]["members"].size(), 3u) << hd.dump();
+  for (int m = 0; m < 3; ++m) {
+    EXPECT_EQ(addresses(hd["result"]["members"][m]["records"]),
+              std::vector<std::string>{"千代田区三番町3"});
+  }
+  // A reserved key nobody defined, a fiscal item that is not an item: 400, naming no value.
+  json bad_query = {{"atena_no", Atena(111)},
+                    {"procedure", jt_jumin},
+                    {"tm", "TM90000000000101"},
+                    {"provider", b},
+                    {"query", {{"_secret", "x"}}}};
+  http::Response bad = Call(kCityA, "POST", "/api/v1/inquiries", bad_query.dump());
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, HasSubstr("query: condition 1 in key order: not a reserved key"));
+  bad_query["query"] = {
+      {"_fiscal_item", "IT99999999999999"}, {"_from", "2025-04-01"}, {"_to", "2026-03-31"}};
+  bad = Call(kCityA, "POST", "/api/v1/inquiries", bad_query.dump());
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body,
+              HasSubstr("query: _fiscal_item is not an item of TM90000000000101 version 0001"));
+
   // The result file: one line per member for the household line (its fields echoed on each).
   std::string batch = j["batch_id"];
   json s;
