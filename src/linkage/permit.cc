@@ -67,7 +67,52 @@ Status CheckQuery(const std::map<std::string, std::string>& query) {
       return InvalidArgumentError(where + "the value must be at most 64 bytes of UTF-8");
     }
   }
-  return Status();
+  return SplitQuery(query).status();
+}
+
+int FiscalYear(const layout::Date& d) { return d.month >= 4 ? d.year : d.year - 1; }
+
+Result<QueryConditions> SplitQuery(const std::map<std::string, std::string>& query) {
+  QueryConditions out;
+  for (const auto& [key, value] : query) {
+    if (key.empty() || key[0] != '_') {
+      out.items.emplace(key, value);
+      continue;
+    }
+    if (key == kQueryFrom || key == kQueryTo) {
+      std::optional<layout::Date> d = layout::Date::Parse(value);
+      if (!d) return InvalidArgumentError("query: " + key + ": expected YYYY-MM-DD, a real day");
+      (key == kQueryFrom ? out.from : out.to) = d;
+    } else if (key == kQueryFiscalItem) {
+      if (value.size() != 16 ||
+          value.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != std::string::npos) {
+        return InvalidArgumentError("query: _fiscal_item: expected an item code (16 of A-Z, 0-9)");
+      }
+      out.fiscal_item = value;
+    } else if (key == kQueryScope) {
+      if (value != kScopeHousehold) {
+        return InvalidArgumentError("query: _scope: expected \"household\"");
+      }
+      out.household = true;
+    } else {
+      // Named by position: an unknown key is the client's text.
+      size_t position = 1;
+      for (auto it = query.begin(); it->first != key; ++it) ++position;
+      return InvalidArgumentError("query: condition " + std::to_string(position) +
+                                  " in key order: not a reserved key (_from, _to, _fiscal_item, "
+                                  "_scope)");
+    }
+  }
+  if (out.from.has_value() != out.to.has_value()) {
+    return InvalidArgumentError("query: _from and _to are given together");
+  }
+  if (out.from && *out.to < *out.from) {
+    return InvalidArgumentError("query: _to is before _from");
+  }
+  if (!out.fiscal_item.empty() && !out.from) {
+    return InvalidArgumentError("query: _fiscal_item needs the period (_from and _to)");
+  }
+  return out;
 }
 
 Status CheckReference(std::string_view reference) {

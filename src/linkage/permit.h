@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "crypto/bytes.h"
 #include "crypto/ed25519.h"
+#include "layout/date.h"
 #include "linkage/signed_document.h"
 
 namespace chukan::linkage {
@@ -72,9 +73,45 @@ inline constexpr size_t kMaxQueryConditions = 8;
 inline constexpr size_t kMaxQueryKeyBytes = 32;
 inline constexpr size_t kMaxQueryValueBytes = 64;
 // Checks query conditions: keys 1–32 of [A-Za-z0-9_], values valid UTF-8 of at most 64 bytes,
-// at most 8 entries. kInvalidArgument otherwise, naming the offending condition by its position in
-// key order ("query: condition 2 in key order: …"), never by its key or value.
+// at most 8 entries, and the reserved keys as SplitQuery checks them. kInvalidArgument otherwise,
+// naming the offending condition by its position in key order ("query: condition 2 in key order:
+// …"), never by its key or value (a reserved key is named: it is not the client's text).
 Status CheckQuery(const std::map<std::string, std::string>& query);
+
+// Reserved query keys (照会条件 beyond item equality; docs/linkage.md "Inquiry conditions"). Item
+// codes never start with '_', so these cannot collide with an item condition. They travel in the
+// permit's `query` like any condition, so the hub signs them and old permits stay verifiable.
+//  - kQueryFrom / kQueryTo: "YYYY-MM-DD", given together, from ≤ to — the period (a single day
+//    when equal) whose record versions answer: only versions whose publication window
+//    (公開開始日–公開終了日) overlaps it.
+//  - kQueryFiscalItem: an item code (checked against the layout by the inquirer's server); with
+//    a period only — the record's value of that item must be a fiscal year (4 digits) from the
+//    fiscal year (April–March) of `from` to that of `to`.
+//  - kQueryScope: kScopeHousehold — every member of the person's household (世帯), one result
+//    per member.
+inline constexpr std::string_view kQueryFrom = "_from";
+inline constexpr std::string_view kQueryTo = "_to";
+inline constexpr std::string_view kQueryFiscalItem = "_fiscal_item";
+inline constexpr std::string_view kQueryScope = "_scope";
+inline constexpr std::string_view kScopeHousehold = "household";
+
+// A query split into its item conditions and the reserved ones.
+struct QueryConditions {
+  std::map<std::string, std::string> items;  // item code → value
+  std::optional<layout::Date> from;          // set together with `to`
+  std::optional<layout::Date> to;
+  std::string fiscal_item;  // "" when not given
+  bool household = false;
+};
+
+// The fiscal year (年度, April–March) a day falls in: 2026-04-01 → 2026, 2026-03-31 → 2025.
+int FiscalYear(const layout::Date& d);
+
+// Splits a query that CheckQuery accepts. kInvalidArgument, naming the reserved key (never a
+// value), for: an unknown key starting with '_', a date that is not "YYYY-MM-DD" of a real day,
+// only one of _from/_to, _to before _from, _fiscal_item without a period or not 16 of
+// [A-Z0-9], a _scope other than "household".
+Result<QueryConditions> SplitQuery(const std::map<std::string, std::string>& query);
 
 // Checks a reference string. kInvalidArgument naming the rule otherwise.
 Status CheckReference(std::string_view reference);

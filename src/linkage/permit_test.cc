@@ -56,6 +56,55 @@ TEST(PermitTest, SignedPermitRoundTripsThroughTheWire) {
   EXPECT_EQ(signed_permit.document.substr(0, 20), R"({"expires_at_ms":179)");
 }
 
+TEST(PermitTest, ReservedQueryKeysSplitOffTheItemConditions) {
+  ASSERT_OK_AND_ASSIGN(QueryConditions c, SplitQuery({{"IT00000200000001", "2026"},
+                                                      {"_from", "2024-04-01"},
+                                                      {"_to", "2026-03-31"},
+                                                      {"_fiscal_item", "IT00000200000001"},
+                                                      {"_scope", "household"}}));
+  EXPECT_EQ(c.items, (std::map<std::string, std::string>{{"IT00000200000001", "2026"}}));
+  EXPECT_EQ(c.from->ToString(), "2024-04-01");
+  EXPECT_EQ(c.to->ToString(), "2026-03-31");
+  EXPECT_EQ(c.fiscal_item, "IT00000200000001");
+  EXPECT_TRUE(c.household);
+  ASSERT_OK_AND_ASSIGN(QueryConditions none, SplitQuery({}));
+  EXPECT_FALSE(none.from.has_value());
+  EXPECT_FALSE(none.household);
+  EXPECT_EQ(FiscalYear(*layout::Date::Parse("2026-04-01")), 2026);
+  EXPECT_EQ(FiscalYear(*layout::Date::Parse("2026-03-31")), 2025);
+}
+
+TEST(PermitTest, ReservedQueryKeysAreCheckedWithoutQuotingValues) {
+  EXPECT_THAT(
+      CheckQuery({{"_from", "2024-02-30"}, {"_to", "2024-03-01"}}),
+      StatusIs(StatusCode::kInvalidArgument, "query: _from: expected YYYY-MM-DD, a real day"));
+  EXPECT_THAT(CheckQuery({{"_from", "2024-04-01"}}),
+              StatusIs(StatusCode::kInvalidArgument, "query: _from and _to are given together"));
+  EXPECT_THAT(CheckQuery({{"_from", "2024-04-02"}, {"_to", "2024-04-01"}}),
+              StatusIs(StatusCode::kInvalidArgument, "query: _to is before _from"));
+  EXPECT_THAT(CheckQuery({{"_fiscal_item", "IT00000200000001"}}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "query: _fiscal_item needs the period (_from and _to)"));
+  EXPECT_THAT(
+      CheckQuery(
+          {{"_fiscal_item", "it0000020000000"}, {"_from", "2024-04-01"}, {"_to", "2024-04-01"}}),
+      StatusIs(StatusCode::kInvalidArgument,
+               "query: _fiscal_item: expected an item code (16 of A-Z, 0-9)"));
+  EXPECT_THAT(CheckQuery({{"_scope", "everyone"}}),
+              StatusIs(StatusCode::kInvalidArgument, "query: _scope: expected \"household\""));
+  EXPECT_THAT(CheckQuery({{"IT00000200000001", "2026"}, {"_secret", "x"}}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "query: condition 2 in key order: not a reserved key (_from, _to, "
+                       "_fiscal_item, _scope)"));
+  // A permit with reserved keys round-trips like any other.
+  crypto::SigningKey hub = crypto::SigningKey::Generate();
+  ProvisionPermit p = SamplePermit();
+  p.query = {{"_from", "2025-01-01"}, {"_scope", "household"}, {"_to", "2025-12-31"}};
+  ASSERT_OK_AND_ASSIGN(ProvisionPermit back,
+                       VerifyPermit(SignPermit(p, hub), hub.verify_key(), At(kNowMs + 1)));
+  EXPECT_EQ(back.query, p.query);
+}
+
 // Query keys are the client's text until they are checked against the layout (a name may be
 // sent where an item code belongs): conditions are named by position, never by key or value.
 TEST(PermitTest, QueryErrorsNeverEchoKeysOrValues) {

@@ -1129,6 +1129,49 @@ Status ReplicaStore::CheckExportable(const TmCode& tm, const std::string& versio
   return FindVersion(tm, version).status();
 }
 
+Result<std::vector<AtenaNo>> ReplicaStore::FindResidentsWith(const TmCode& tm,
+                                                             std::string_view item_code,
+                                                             std::string_view value, size_t max) {
+  const layout::InfoName* info = catalogue_->Find(tm);
+  if (info == nullptr)
+    return NotFoundError("tm " + tm.str() + " is not in the data standard layout");
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());  // one snapshot for the whole scan
+  std::vector<AtenaNo> out;
+  int64_t after = -1;
+  std::vector<uint8_t> ad;
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<store::Row> rows,
+                     tx->Query("SELECT key_hash, sealed, id, version FROM replica_record"
+                               " WHERE id > ? AND tm = ? ORDER BY id LIMIT ?",
+                               {after, tm.str(), kScanPage}));
+    if (rows.empty()) break;
+    for (const store::Row& row : rows) {
+      ASSIGN_OR_RETURN(store::Bytes kh, row.GetBlob(0));
+      ASSIGN_OR_RETURN(store::Bytes sealed, row.GetBlob(1));
+      ASSIGN_OR_RETURN(after, row.GetInt(2));
+      ASSIGN_OR_RETURN(std::string version, row.GetText(3));
+      const layout::LayoutVersion* v = info->Version(version);
+      std::optional<size_t> index = v ? v->ItemIndex(item_code) : std::nullopt;
+      if (!index) continue;
+      if (kh.size() != kHashBytes) return DataLossError("replica record: bad key hash");
+      Hash16 key_hash;
+      std::copy(kh.begin(), kh.end(), key_hash.begin());
+      keys_->Ad(tm.str(), key_hash, ad);
+      ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+      ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
+      // values[0] is the atena_no, then the items in the version's order.
+      if (*index + 1 >= values.size() || values[*index + 1] != value) continue;
+      Result<AtenaNo> atena = AtenaNo::Parse(values[0]);
+      if (!atena.ok()) return DataLossError("replica record: bad atena_no");
+      if (out.size() == max) {
+        return ResourceExhaustedError("more than " + std::to_string(max) + " records match");
+      }
+      out.push_back(*std::move(atena));
+    }
+  }
+  return out;
+}
+
 Result<int64_t> ReplicaStore::Export(const TmCode& tm, const std::string& version_in,
                                      const ChunkSink& sink, ExportFormat format) {
   std::string version = version_in;

@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
@@ -198,6 +199,15 @@ class ReplicaStore {
 
   // The records of one resident (all TMs, or one). kInvalidArgument for a bad atena_no.
   Result<std::vector<Record>> Find(const AtenaNo& atena_no, const std::optional<TmCode>& tm);
+
+  // The residents (atena_no) whose current record of `tm` has `value` as its item `item_code`
+  // (e.g. the 世帯番号 of 住民票関係情報, to find a household's members), in the order the
+  // records were imported, at most `max` (kResourceExhausted "more than <max> records match"
+  // beyond). A record whose layout version lacks the item does not match. Values are sealed, so
+  // this opens every record of `tm`: a scan, O(records of the TM) (docs/replica.md "Household").
+  // Errors: from the store; kDataLoss for a row that does not open.
+  Result<std::vector<AtenaNo>> FindResidentsWith(const TmCode& tm, std::string_view item_code,
+                                                 std::string_view value, size_t max);
 
   // The earlier versions of one resident's records (all TMs, or one): what each import that
   // overwrote or removed a record of theirs superseded, newest first, at most

@@ -158,6 +158,25 @@ TEST_P(ReplicaStoreTest, ImportViewExportRoundTrip) {
 
 // The count ホーム shows is kept by each import in its own transaction: after upserts, a replace
 // and a delete it equals the records actually stored, per TM and in all.
+TEST_P(ReplicaStoreTest, FindResidentsWithAnItemValue) {
+  std::string file = kTaxHeader;
+  for (int i = 1; i <= 5; ++i) file += TaxRow(i, 2026, "1000000");
+  file += TaxRow(4, 2025, "900000") + TaxRow(2, 2025, "800000");
+  ASSERT_OK_AND_ASSIGN(ImportReport r, Import(file));
+  ASSERT_TRUE(r.committed);
+  ASSERT_OK_AND_ASSIGN(std::vector<AtenaNo> found,
+                       store_->FindResidentsWith(kTax, "IT00000200000001", "2025", 10));
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].str(), "000000000000004");  // in import order
+  EXPECT_EQ(found[1].str(), "000000000000002");
+  EXPECT_THAT(store_->FindResidentsWith(kTax, "IT00000200000001", "2025", 1),
+              StatusIs(StatusCode::kResourceExhausted, "more than 1 records match"));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindResidentsWith(kTax, "IT00000200000001", "2024", 10));
+  EXPECT_TRUE(found.empty());
+  ASSERT_OK_AND_ASSIGN(found, store_->FindResidentsWith(kTax, "IT00010100000009", "2025", 10));
+  EXPECT_TRUE(found.empty());  // not an item of the TM
+}
+
 TEST_P(ReplicaStoreTest, CountFollowsEveryImportMode) {
   auto stored = [&]() -> int64_t {
     auto tx = db_->BeginRead();

@@ -1,6 +1,9 @@
 #include "server/batch_lines.h"
 
+#include <optional>
 #include <string>
+
+#include "linkage/permit.h"
 
 namespace chukan::server {
 
@@ -27,26 +30,24 @@ Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& 
                   InvalidArgumentError("特定個人情報名コード (information name): not in the data "
                                        "standard layout catalogue"));
   }
-  if (b.condition_kind != "0") {
-    return refuse("UNSUPPORTED_CONDITION",
-                  InvalidArgumentError("照会条件区分 (condition kind): only \"0\" (本人, the "
-                                       "person) is supported yet; household "
-                                       "inquiries (\"1\", \"2\") are not"));
-  }
-  if (b.year_kind == "2") {
-    return refuse(
-        "UNSUPPORTED_DATE_RANGE",
-        InvalidArgumentError(
-            "照会年度区分 (fiscal-year kind): date ranges (\"2\") are not supported yet"));
-  }
   InquiryInput in;
+  if (b.condition_kind == "1") {
+    in.query[std::string(linkage::kQueryScope)] = std::string(linkage::kScopeHousehold);
+  } else if (b.condition_kind != "0") {
+    return refuse("UNSUPPORTED_CONDITION",
+                  InvalidArgumentError("照会条件区分 (condition kind): \"2\" (被扶養者を含む, "
+                                       "with dependants) is not supported yet"));
+  }
+  if (b.year_kind == "2" && b.from && b.to) {
+    // 期間指定: the versions valid at some day of the period.
+    in.query[std::string(linkage::kQueryFrom)] = b.from->ToString();
+    in.query[std::string(linkage::kQueryTo)] = b.to->ToString();
+  }
   if (b.year_kind == "1" && b.from) {
-    auto fiscal = [](const layout::Date& d) { return d.month >= 4 ? d.year : d.year - 1; };
-    if (b.to && fiscal(*b.to) != fiscal(*b.from)) {
-      return refuse("UNSUPPORTED_PERIOD",
-                    InvalidArgumentError("照会年度区分 (fiscal-year kind): one fiscal year per "
-                                         "line is supported; the period spans more"));
-    }
+    // 年度指定: the fiscal years from that of 照会開始日付 to that of 照会終了日付 (or the one
+    // year): the versions valid in them, and the records of those years.
+    const int first = linkage::FiscalYear(*b.from);
+    const int last = b.to ? linkage::FiscalYear(*b.to) : first;
     const layout::InfoName* info = catalogue.Find(b.tm);
     const layout::LayoutVersion* version = info ? &info->LatestVersion() : nullptr;
     const layout::Item* year_item = nullptr;
@@ -65,7 +66,15 @@ Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& 
                                "(information name) has no fiscal-year item to select "
                                "by"));
     }
-    in.query[year_item->code()] = std::to_string(fiscal(*b.from));
+    const std::optional<layout::Date> from = layout::Date::FromYmd(first, 4, 1);
+    const std::optional<layout::Date> to = layout::Date::FromYmd(last + 1, 3, 31);
+    if (!from || !to) {
+      return refuse("FORMAT", InvalidArgumentError("照会開始日付 (from): the fiscal year is out "
+                                                   "of range"));
+    }
+    in.query[std::string(linkage::kQueryFrom)] = from->ToString();
+    in.query[std::string(linkage::kQueryTo)] = to->ToString();
+    in.query[std::string(linkage::kQueryFiscalItem)] = year_item->code();
   }
   if (b.provider) {
     in.provider = *b.provider;

@@ -40,14 +40,19 @@ LocalGovResolver NoLocalGovRegistry();
 //  - the 宛名番号 has no 団体内統合宛名番号 (from `atena`);
 //  - the provider's 地方公共団体コード is not in the hub's registry (kNotFound from
 //    `local_gov`);
-//  - 照会条件区分 other than "0" (本人), 照会年度区分 "2" (date range), or a fiscal-year inquiry
-//    that spans years or whose information name has no fiscal-year item (not supported yet).
+//  - 照会条件区分 "2" (with dependants: not supported yet), or a fiscal-year inquiry whose
+//    information name has no fiscal-year item.
 //  - the 特定個人情報名コード is not in the catalogue.
+// The conditions travel as reserved query keys (linkage/permit.h, docs/linkage.md): 照会条件区分
+// "1" → _scope=household; 照会年度区分 "2" → _from/_to = 照会開始日付/照会終了日付; "1" →
+// _from = 1 April of the fiscal year of 照会開始日付, _to = 31 March ending the fiscal year of
+// 照会終了日付 (or of 照会開始日付 when empty), _fiscal_item = the first item of the TM's latest
+// version whose name contains 年度.
 // 照会側不開示コード and the 委任元 codes are carried into the inquiry as they are; the hub checks
 // the 委任元 (a refusal ends the inquiry refused with the hub's reason).
 // On an error, `*code` (when given) is set to the refusal's code for the result file
 // (docs/inquiry-result-format.md): NOT_OWN_ORG, UNKNOWN_TM, UNSUPPORTED_CONDITION,
-// UNSUPPORTED_DATE_RANGE, UNSUPPORTED_PERIOD, NO_FISCAL_YEAR_ITEM, UNKNOWN_PROVIDER,
+// NO_FISCAL_YEAR_ITEM, FORMAT (a fiscal year out of range), UNKNOWN_PROVIDER,
 // NO_ATENA_MAPPING (the `atena` resolver's errors) or the status code's name (another error of
 // `local_gov`).
 Result<InquiryInput> FromBatchLine(const BatchInquiry& b, const ClientIdentity& who,

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -155,33 +156,55 @@ TEST_F(FromBatchLineTest, AnotherOrganisationsLineIsRefused) {
                        "情報照会者機関コード (inquirer): not this tenant's organisation"));
 }
 
-TEST_F(FromBatchLineTest, HouseholdAndDateRangeAreRefusedAsToday) {
-  for (const std::string kind : {"1", "2"}) {
-    EXPECT_THAT(
-        From(Line(14, kind)),
-        StatusIs(StatusCode::kInvalidArgument,
-                 "照会条件区分 (condition kind): only \"0\" (本人, the person) is supported "
-                 "yet; household inquiries (\"1\", \"2\") are not"));
-  }
-  std::string range = Line(15, "2");
-  range = range.substr(0, range.size() - 1) + "20260101,20260131";
+TEST_F(FromBatchLineTest, HouseholdBecomesTheScopeCondition) {
+  ASSERT_OK_AND_ASSIGN(InquiryInput in, From(Line(14, "1")));
+  EXPECT_EQ(in.query, (std::map<std::string, std::string>{{"_scope", "household"}}));
+  EXPECT_EQ(in.atena.str(), "000000000012345");  // the person the household is found from
+  std::string code;
   EXPECT_THAT(
-      From(range),
+      FromBatchLine(Parsed(Line(14, "2")), who_, Catalogue(), atena_, local_gov_, &code),
       StatusIs(StatusCode::kInvalidArgument,
-               "照会年度区分 (fiscal-year kind): date ranges (\"2\") are not supported yet"));
+               "照会条件区分 (condition kind): \"2\" (被扶養者を含む, with dependants) is not "
+               "supported yet"));
+  EXPECT_EQ(code, "UNSUPPORTED_CONDITION");
 }
 
-TEST_F(FromBatchLineTest, FiscalYearSelectsTheYearItem) {
+TEST_F(FromBatchLineTest, DateRangeBecomesThePeriod) {
+  std::string range = Line(15, "2");
+  range = range.substr(0, range.size() - 1) + "20260101,20260131";
+  ASSERT_OK_AND_ASSIGN(InquiryInput in, From(range));
+  EXPECT_EQ(in.query,
+            (std::map<std::string, std::string>{{"_from", "2026-01-01"}, {"_to", "2026-01-31"}}));
+}
+
+TEST_F(FromBatchLineTest, FiscalYearsBecomeThePeriodAndTheYearItem) {
   std::string line = Line(15, "1");
   line = line.substr(0, line.size() - 1) + "20250401,20260331";
-  ASSERT_OK_AND_ASSIGN(InquiryInput in, From(line));
-  ASSERT_EQ(in.query.size(), 1u);
-  EXPECT_EQ(in.query.begin()->second, "2025");
-
-  line = line.substr(0, line.size() - 8) + "20260401";
-  EXPECT_THAT(From(line), StatusIs(StatusCode::kInvalidArgument,
-                                   "照会年度区分 (fiscal-year kind): one fiscal year per line is "
-                                   "supported; the period spans more"));
+  ASSERT_OK_AND_ASSIGN(InquiryInput one, From(line));
+  EXPECT_EQ(one.query, (std::map<std::string, std::string>{{"_fiscal_item", "IT00000200000001"},
+                                                           {"_from", "2025-04-01"},
+                                                           {"_to", "2026-03-31"}}));
+  // Several fiscal years: from that of 照会開始日付 to that of 照会終了日付.
+  line = line.substr(0, line.size() - 17) + "20230615,20260401";
+  ASSERT_OK_AND_ASSIGN(InquiryInput years, From(line));
+  EXPECT_EQ(years.query, (std::map<std::string, std::string>{{"_fiscal_item", "IT00000200000001"},
+                                                             {"_from", "2023-04-01"},
+                                                             {"_to", "2027-03-31"}}));
+  // No 照会終了日付: the one fiscal year of 照会開始日付.
+  line = line.substr(0, line.size() - 17) + "20260331,";
+  ASSERT_OK_AND_ASSIGN(InquiryInput open, From(line));
+  EXPECT_EQ(open.query, (std::map<std::string, std::string>{{"_fiscal_item", "IT00000200000001"},
+                                                            {"_from", "2025-04-01"},
+                                                            {"_to", "2026-03-31"}}));
+  // A TM without a 年度 item cannot be asked by fiscal year.
+  std::string jumin = Line(13, "TM90000000000101");
+  jumin = jumin.substr(0, jumin.size() - 4) + ",1,20260401,";
+  std::string code;
+  EXPECT_THAT(FromBatchLine(Parsed(jumin), who_, Catalogue(), atena_, local_gov_, &code),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "照会年度区分 (fiscal-year kind): the 特定個人情報名コード (information "
+                       "name) has no fiscal-year item to select by"));
+  EXPECT_EQ(code, "NO_FISCAL_YEAR_ITEM");
 }
 
 }  // namespace

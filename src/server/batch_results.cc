@@ -1,5 +1,6 @@
 #include "server/batch_results.h"
 
+#include <span>
 #include <utility>
 
 #include "json/json.h"
@@ -32,15 +33,8 @@ std::string TrimRight(std::string_view s) {
   return std::string(s);
 }
 
-// The answer's records, as the provider's answer holds them: {"records": [{item: value}, …],
-// "status": "ok" | "no_data", …} (Provisions::BuildAnswer).
-Result<std::pair<bool, std::vector<layout::ResultRecord>>> ReadAnswer(const std::string& json) {
-  json::JsonLimits limits;
-  limits.max_bytes = 64 << 20;
-  Result<json::JsonObject> o = json::ParseJsonObject(json, limits);
-  if (!o.ok()) return InternalError("a stored result is not a JSON object");
-  ASSIGN_OR_RETURN(std::string status, o->GetString("status", 16));
-  ASSIGN_OR_RETURN(std::vector<json::JsonObject> records, o->GetObjectArray("records", 100'000));
+Result<std::vector<layout::ResultRecord>> ReadRecords(const json::JsonObject& o) {
+  ASSIGN_OR_RETURN(std::vector<json::JsonObject> records, o.GetObjectArray("records", 100'000));
   std::vector<layout::ResultRecord> out;
   out.reserve(records.size());
   for (const json::JsonObject& r : records) {
@@ -51,7 +45,38 @@ Result<std::pair<bool, std::vector<layout::ResultRecord>>> ReadAnswer(const std:
     }
     out.push_back(std::move(rec));
   }
-  return std::make_pair(status == "ok", std::move(out));
+  return out;
+}
+
+// The provider's answer (Provisions::BuildAnswer): {"records": [{item: value}, …], "status":
+// "ok" | "no_data", …}, or for a household {"scope": "household", "members": [{"self": …,
+// "records": […]}, …], …}.
+struct Answer {
+  bool ok = false;
+  bool household = false;
+  std::vector<layout::ResultRecord> records;
+  std::vector<std::vector<layout::ResultRecord>> members;
+};
+
+Result<Answer> ReadAnswer(const std::string& json) {
+  json::JsonLimits limits;
+  limits.max_bytes = 64 << 20;
+  Result<json::JsonObject> o = json::ParseJsonObject(json, limits);
+  if (!o.ok()) return InternalError("a stored result is not a JSON object");
+  Answer a;
+  ASSIGN_OR_RETURN(std::string status, o->GetString("status", 16));
+  a.ok = status == "ok";
+  if (o->Has("members")) {
+    a.household = true;
+    ASSIGN_OR_RETURN(std::vector<json::JsonObject> members, o->GetObjectArray("members", 1000));
+    for (const json::JsonObject& m : members) {
+      ASSIGN_OR_RETURN(std::vector<layout::ResultRecord> records, ReadRecords(m));
+      a.members.push_back(std::move(records));
+    }
+    return a;
+  }
+  ASSIGN_OR_RETURN(a.records, ReadRecords(*o));
+  return a;
 }
 
 }  // namespace
@@ -104,10 +129,14 @@ Result<BatchLineFate> FateOfBatchLine(const BatchLineNow& line, const AtenaResol
         fate.reason = "RESULT_DELETED";
         return fate;
       }
-      ASSIGN_OR_RETURN(auto answer, ReadAnswer(*v.result_json));
-      if (answer.first && !answer.second.empty()) {
+      ASSIGN_OR_RETURN(Answer answer, ReadAnswer(*v.result_json));
+      if (answer.household) {
+        fate.household = true;
+        fate.outcome = answer.ok ? LineOutcome::kCompleted : LineOutcome::kNoData;
+        fate.members = std::move(answer.members);
+      } else if (answer.ok && !answer.records.empty()) {
         fate.outcome = LineOutcome::kCompleted;
-        fate.records = std::move(answer.second);
+        fate.records = std::move(answer.records);
       } else {
         fate.outcome = LineOutcome::kNoData;
       }
@@ -149,15 +178,30 @@ Result<BatchResultFile> WriteBatchResultFile(const BatchNow& batch,
     result.atena_no = fate.atena_no;
     result.tm = fate.tm;
     const std::vector<std::string_view> fields = SplitFields(l.text);
-    Result<layout::RenderedLine> rendered =
-        layout::RenderResultLine(layouts.For(fate.tm), fields, result, fate.records);
-    if (!rendered.ok()) {
-      return InternalError("line " + std::to_string(l.line) +
-                           ": cannot be written: " + std::string(rendered.status().message()));
+    auto write = [&](const layout::LineResult& r,
+                     std::span<const layout::ResultRecord> records) -> Status {
+      Result<layout::RenderedLine> rendered =
+          layout::RenderResultLine(layouts.For(fate.tm), fields, r, records);
+      if (!rendered.ok()) {
+        return InternalError("line " + std::to_string(l.line) +
+                             ": cannot be written: " + std::string(rendered.status().message()));
+      }
+      out.records_not_shown += static_cast<int64_t>(rendered->records_not_shown);
+      if (rendered->unwritable_column != 0) ++out.unwritable_lines;
+      lines.push_back(std::move(rendered->text));
+      return Status();
+    };
+    if (fate.household && !fate.members.empty()) {
+      // One line per member, the person first, each echoing the inquiry line: a member without
+      // records of the TM is 該当データなし.
+      for (const std::vector<layout::ResultRecord>& member : fate.members) {
+        layout::LineResult r = result;
+        r.outcome = member.empty() ? layout::LineOutcome::kNoData : layout::LineOutcome::kCompleted;
+        RETURN_IF_ERROR(write(r, member));
+      }
+    } else {
+      RETURN_IF_ERROR(write(result, fate.records));
     }
-    out.records_not_shown += static_cast<int64_t>(rendered->records_not_shown);
-    if (rendered->unwritable_column != 0) ++out.unwritable_lines;
-    lines.push_back(std::move(rendered->text));
   }
   ASSIGN_OR_RETURN(layout::EncodedResultFile encoded, layout::EncodeResultFile(lines, charset));
   out.bytes = std::move(encoded.bytes);

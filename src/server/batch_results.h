@@ -29,6 +29,10 @@ struct BatchLineFate {
   std::string atena_no;  // kNoSubjectCode
   std::string tm;        // the line's 特定個人情報名コード when it is a valid code
   std::vector<layout::ResultRecord> records;  // kCompleted
+  // A household answer (照会条件区分 1): each member's records, the person first (records stays
+  // empty). The result file has one line per member (docs/inquiry-result-format.md).
+  bool household = false;
+  std::vector<std::vector<layout::ResultRecord>> members;
 };
 
 // The fate of one line of a batch whose lines have all ended. `atena` gives the

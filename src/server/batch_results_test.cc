@@ -169,6 +169,42 @@ TEST_F(BatchResultsTest, EveryWayALineEndsGetsItsStatusCodesAndMessages) {
   for (size_t i : {0u, 1u, 2u, 7u, 8u, 11u}) EXPECT_EQ(rows[i].size(), 262u) << i;
 }
 
+TEST_F(BatchResultsTest, AHouseholdAnswerIsOneLinePerMemberThePersonFirst) {
+  const std::string household = Line("000000000000011");
+  BatchNow b;
+  b.lines.push_back(Ended(1, household, "completed", "",
+                          R"({"layout_version":"0002","members":[)"
+                          R"({"records":[{"IT00000200000001":"2026","IT00000200000008":"3000"}],)"
+                          R"("self":true},{"records":[],"self":false},)"
+                          R"({"records":[{"IT00000200000001":"2026","IT00000200000008":"5000"}],)"
+                          R"("self":false}],"scope":"household","status":"ok",)"
+                          R"("tm":"TM00000000000002"})"));
+  // A household where no member has a record: every member's line says so.
+  b.lines.push_back(Ended(2, household, "completed", "",
+                          R"({"layout_version":"0002","members":[{"records":[],"self":true}],)"
+                          R"("scope":"household","status":"no_data","tm":"TM00000000000002"})"));
+  // The person unknown to the provider: no member at all, one line without data.
+  b.lines.push_back(Ended(3, household, "completed", "",
+                          R"({"layout_version":"0002","members":[],"scope":"household",)"
+                          R"("status":"no_data","tm":"TM00000000000002"})"));
+  std::vector<std::vector<std::string>> rows = Write(b);
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(file_.lines, 5);
+  const std::vector<std::string> given = Columns(household);
+  for (const std::vector<std::string>& row : rows) {
+    EXPECT_EQ(std::vector<std::string>(row.begin(), row.begin() + 18), given);
+    EXPECT_EQ(row[23], "09");
+  }
+  EXPECT_EQ(rows[0][25], "01");
+  EXPECT_EQ(rows[0][230], "3000");
+  EXPECT_EQ(rows[1][25], "02");
+  EXPECT_EQ(rows[1][230], "");
+  EXPECT_EQ(rows[2][25], "01");
+  EXPECT_EQ(rows[2][230], "5000");
+  EXPECT_EQ(rows[3][25], "02");
+  EXPECT_EQ(rows[4][25], "02");
+}
+
 TEST_F(BatchResultsTest, NoFileWhileALineIsOpen) {
   BatchNow b;
   b.lines.push_back(Ended(1, Line("000000000000101"), "permitted"));

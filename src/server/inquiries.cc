@@ -123,6 +123,15 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
   size_t position = 0;
   for (const auto& [key, value] : in.query) {
     ++position;
+    // Reserved keys (linkage::SplitQuery, already checked): only _fiscal_item names an item.
+    if (key == linkage::kQueryFiscalItem) {
+      if (version->FindItem(value) == nullptr) {
+        return InvalidArgumentError("query: _fiscal_item is not an item of " + in.tm.str() +
+                                    " version " + version->version());
+      }
+      continue;
+    }
+    if (key.starts_with('_')) continue;
     if (version->FindItem(key) == nullptr) {
       // Not an item code, so the key is the client's text: named by position (in.query is in
       // key order), as linkage::CheckQuery does.

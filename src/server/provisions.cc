@@ -1,5 +1,7 @@
 #include "server/provisions.h"
 
+#include <cstdio>
+#include <ctime>
 #include <optional>
 
 #include "common/log.h"
@@ -29,6 +31,62 @@ Result<linkage::ProvisionPermit> VerifiedPermit(const linkage::SignedDocument& s
 
 }  // namespace
 
+bool VersionAnswers(const layout::LayoutVersion& version, const replica::Record& record,
+                    const linkage::QueryConditions& conditions, std::string_view superseded_day) {
+  if (record.version != version.version()) return false;
+  for (const auto& [key, value] : conditions.items) {
+    std::optional<size_t> i = version.ItemIndex(key);
+    if (!i || *i >= record.values.size() || record.values[*i] != value) return false;
+  }
+  if (conditions.from) {
+    // YYYY-MM-DD strings order as the days they name.
+    const std::string from = conditions.from->ToString();
+    const std::string to = conditions.to->ToString();
+    const std::string_view until =
+        record.publish_until.empty() ? superseded_day : std::string_view(record.publish_until);
+    if (!record.publish_from.empty() && record.publish_from > to) return false;
+    if (!until.empty() && until < from) return false;
+  }
+  if (!conditions.fiscal_item.empty()) {
+    std::optional<size_t> i = version.ItemIndex(conditions.fiscal_item);
+    if (!i || *i >= record.values.size()) return false;
+    const std::string& year = record.values[*i];
+    if (year.size() != 4 || year.find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+    const int y = std::stoi(year);
+    if (y < linkage::FiscalYear(*conditions.from) || y > linkage::FiscalYear(*conditions.to)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+namespace {
+
+// The day (Japan time) of a Unix µs time, YYYY-MM-DD: when a superseded version stopped being
+// current, for a version without 公開終了日.
+std::string JstDay(int64_t unix_us) {
+  const std::time_t t = static_cast<std::time_t>(unix_us / 1000000 + 9 * 3600);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+  return buf;
+}
+
+void WriteRecord(json::JsonWriter& w, const layout::LayoutVersion& version,
+                 const replica::Record& rec) {
+  w.BeginObject();
+  for (size_t i = 0; i < version.item_count() && i < rec.values.size(); ++i) {
+    if (rec.values[i].empty()) continue;
+    w.Key(version.item(i).code()).String(rec.values[i]);
+  }
+  w.EndObject();
+}
+
+}  // namespace
+
 Result<std::string> Provisions::BuildAnswer(TenantContext& st,
                                             const linkage::ProvisionPermit& permit) {
   const layout::InfoName* info = env_.catalogue->Find(permit.tm);
@@ -36,33 +94,95 @@ Result<std::string> Provisions::BuildAnswer(TenantContext& st,
   if (version == nullptr) {
     return InvalidArgumentError("MALFORMED_PERMIT: unknown TM or layout version");
   }
+  Result<linkage::QueryConditions> split = linkage::SplitQuery(permit.query);
+  if (!split.ok()) return InvalidArgumentError("MALFORMED_PERMIT: " + split.status().message());
+  const linkage::QueryConditions& conditions = *split;
   ASSIGN_OR_RETURN(std::optional<AtenaNo> atena, codes_.FindAtena(st, permit.subject));
+  ASSIGN_OR_RETURN(replica::ReplicaStore * replicas, st.Replicas());
+
+  // One resident's answering record versions, written as a "records" array.
+  int64_t n = 0;
+  // Superseded versions first, oldest first, then the current records: the order in which they
+  // were valid (a result file line shows the later of two records with the same key).
+  auto write_records = [&](json::JsonWriter& w, const AtenaNo& who) -> Status {
+    w.Key("records").BeginArray();
+    if (conditions.from) {
+      // The versions valid then may have been superseded since.
+      ASSIGN_OR_RETURN(std::vector<replica::RecordVersion> old, replicas->History(who, permit.tm));
+      for (auto it = old.rbegin(); it != old.rend(); ++it) {
+        if (!VersionAnswers(*version, it->record, conditions, JstDay(it->valid_until_us))) {
+          continue;
+        }
+        WriteRecord(w, *version, it->record);
+        ++n;
+      }
+    }
+    ASSIGN_OR_RETURN(std::vector<replica::Record> records, replicas->Find(who, permit.tm));
+    for (const replica::Record& rec : records) {
+      if (!VersionAnswers(*version, rec, conditions, "")) continue;
+      WriteRecord(w, *version, rec);
+      ++n;
+    }
+    w.EndArray();
+    return Status();
+  };
+
   json::JsonWriter w;
   w.BeginObject().Key("tm").String(permit.tm.str());
   w.Key("layout_version").String(permit.layout_version);
-  int64_t n = 0;
-  w.Key("records").BeginArray();
-  if (atena) {
-    ASSIGN_OR_RETURN(replica::ReplicaStore * replicas, st.Replicas());
-    ASSIGN_OR_RETURN(std::vector<replica::Record> records, replicas->Find(*atena, permit.tm));
-    for (const replica::Record& rec : records) {
-      if (rec.version != permit.layout_version) continue;
-      bool match = true;
-      for (const auto& [key, value] : permit.query) {
-        std::optional<size_t> i = version->ItemIndex(key);
-        if (!i || *i >= rec.values.size() || rec.values[*i] != value) match = false;
-      }
-      if (!match) continue;
-      w.BeginObject();
-      for (size_t i = 0; i < version->item_count() && i < rec.values.size(); ++i) {
-        if (rec.values[i].empty()) continue;
-        w.Key(version->item(i).code()).String(rec.values[i]);
-      }
-      w.EndObject();
-      ++n;
+  if (!conditions.household) {
+    if (atena) {
+      RETURN_IF_ERROR(write_records(w, *atena));
+    } else {
+      w.Key("records").BeginArray().EndArray();
     }
+  } else {
+    // Every member of the person's household per the 住民票関係情報 replica; only their records
+    // travel — never their atena_no nor any number the answered layout does not hold.
+    std::vector<AtenaNo> members;
+    if (atena) {
+      members.push_back(*atena);
+      const TmCode household_tm = TmCode::Parse(kHouseholdTm).value();
+      const layout::InfoName* jumin = env_.catalogue->Find(household_tm);
+      ASSIGN_OR_RETURN(std::vector<replica::Record> own, replicas->Find(*atena, household_tm));
+      std::string household_no;
+      for (const replica::Record& rec : own) {
+        const layout::LayoutVersion* v = jumin ? jumin->Version(rec.version) : nullptr;
+        std::optional<size_t> i = v ? v->ItemIndex(kHouseholdNoItem) : std::nullopt;
+        if (i && *i < rec.values.size() && !rec.values[*i].empty()) {
+          household_no = rec.values[*i];
+          break;
+        }
+      }
+      if (!household_no.empty()) {
+        Result<std::vector<AtenaNo>> found = replicas->FindResidentsWith(
+            household_tm, kHouseholdNoItem, household_no, kMaxHouseholdMembers + 1);
+        if (found.status().code() == StatusCode::kResourceExhausted) {
+          return FailedPreconditionError("HOUSEHOLD_TOO_LARGE: more than " +
+                                         std::to_string(kMaxHouseholdMembers) + " members");
+        }
+        RETURN_IF_ERROR(found.status());
+        for (const AtenaNo& m : *found) {
+          if (m.str() == atena->str()) continue;
+          bool seen = false;  // a resident with two records of the TM is one member
+          for (const AtenaNo& k : members) seen = seen || k.str() == m.str();
+          if (!seen) members.push_back(m);
+        }
+        if (members.size() > kMaxHouseholdMembers) {
+          return FailedPreconditionError("HOUSEHOLD_TOO_LARGE: more than " +
+                                         std::to_string(kMaxHouseholdMembers) + " members");
+        }
+      }
+    }
+    w.Key("scope").String(linkage::kScopeHousehold);
+    w.Key("members").BeginArray();
+    for (size_t m = 0; m < members.size(); ++m) {
+      w.BeginObject().Key("self").Bool(m == 0);
+      RETURN_IF_ERROR(write_records(w, members[m]));
+      w.EndObject();
+    }
+    w.EndArray();
   }
-  w.EndArray();
   w.Key("status").String(n > 0 ? "ok" : "no_data").EndObject();
   return w.Finish();
 }

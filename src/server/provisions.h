@@ -19,6 +19,7 @@
 #include "common/status.h"
 #include "linkage/permit.h"
 #include "linkage/signed_document.h"
+#include "replica/replica_store.h"
 #include "server/linkage_env.h"
 #include "server/subject_codes.h"
 #include "store/database.h"
@@ -34,6 +35,24 @@ struct ApprovalView {
   int64_t received_at_us = 0;
   std::string answer_json;  // exactly what will be sealed and sent if approved
 };
+
+// 住民票関係情報 (the 住民基本台帳 information) and its 世帯番号 item in chukan's catalogue
+// (data/layout/tm_jumin.toml): a household (世帯) is every resident whose current record of this
+// TM has the person's 世帯番号 (docs/replica.md "Household").
+inline constexpr std::string_view kHouseholdTm = "TM90000000000101";
+inline constexpr std::string_view kHouseholdNoItem = "IT00010100000009";
+// More members than this in one household is refused (a 世帯番号 shared by so many records is
+// a data error, and the answer would be unbounded).
+inline constexpr size_t kMaxHouseholdMembers = 100;
+
+// Whether one version of a record answers a permit's conditions (照会条件): its layout version is
+// `layout_version`; every item condition holds (string equality); with a period, the version's
+// publication window (公開開始日–公開終了日, an empty bound open) overlaps it — for a superseded
+// version without 公開終了日, `superseded_day` (YYYY-MM-DD, Japan time; "" for a current record)
+// closes the window; with a fiscal item, the record's value of that item is a 4-digit fiscal
+// year within the period's fiscal years. Pure; thread-safe.
+bool VersionAnswers(const layout::LayoutVersion& version, const replica::Record& record,
+                    const linkage::QueryConditions& conditions, std::string_view superseded_day);
 
 class Provisions {
  public:
@@ -56,7 +75,13 @@ class Provisions {
   Status DecideApproval(const TenantId& tenant, const PermitId& permit, bool approve,
                         const std::string& comment, const std::string& actor);
 
-  // The answer in layout terms for `permit`, from the tenant's replicas.
+  // The answer in layout terms for `permit`, from the tenant's replicas (docs/linkage.md
+  // "Answers"): {"tm", "layout_version", "records": [{item: value}…], "status": "ok" | "no_data"}
+  // — or, for the household scope, "scope": "household" and "members": [{"self": bool,
+  // "records": […]}…] (the person first) instead of "records". Without a period, current records
+  // only; with one, current and superseded versions (VersionAnswers). Errors: from the store;
+  // kFailedPrecondition HOUSEHOLD_TOO_LARGE (more than kMaxHouseholdMembers members: 412 to the
+  // hub, which does not retry; the inquiry ends by its timeout).
   Result<std::string> BuildAnswer(TenantContext& st, const linkage::ProvisionPermit& permit);
   // `answer_json` sealed to the permit's reply key in an envelope signed by the tenant: the
   // body the courier sends to the hub.

@@ -887,11 +887,13 @@ TEST_F(LinkageProcessTest, HubBatchRouteAnswersEachPermitRequestAsAlone) {
 // the padded fields padded; `provider` a 機関コード or a 地方公共団体コード padded to 16.
 std::string BatchLine(const std::string& atena, const OrgCode& inquirer, const std::string& jt,
                       const std::string& provider, const std::string& tm,
-                      const std::string& year_kind, const std::string& from) {
+                      const std::string& year_kind, const std::string& from,
+                      const std::string& to = "", const std::string& condition_kind = "0") {
   auto pad = [](std::string v, size_t n) { return v + std::string(n - v.size(), ' '); };
   return "01," + atena + ",,20261127093000000," + pad("KAZEI01", 20) + "," +
          pad("tanaka.taro", 20) + "," + inquirer.str() + ",0,JM90000000000001," + jt + ",,," +
-         pad(provider, 16) + "," + tm + ",0," + year_kind + "," + from + ",";
+         pad(provider, 16) + "," + tm + "," + condition_kind + "," + year_kind + "," + from + "," +
+         to;
 }
 
 TEST_F(LinkageProcessTest, BatchFileAnswersEveryLineAndLongPollsWaitForTheEnd) {
@@ -1287,6 +1289,195 @@ TEST_F(LinkageProcessTest, BatchResultFileGivesEveryLineItsStatusOnceAllHaveEnde
   EXPECT_EQ(Call(kCityA, "GET", "/api/v1/inquiries/batch/" + batch + "/result-file?charset=ebcdic")
                 .status,
             400);
+}
+
+// One 住民票関係情報 record of a DBM_20113 registration (docs/import-formats.md), with its
+// 公開開始日 and (when not empty) 公開終了日.
+std::string JuminEntry(int record, int person, const std::string& address,
+                       const std::string& household, const std::string& from,
+                       const std::string& until) {
+  auto item = [](std::string_view code, std::string_view value) {
+    return "<" + std::string(code) + " Version=\"0001\" TimeAndDateOfUpdate=\"2026-11-30\">" +
+           std::string(value) + "</" + std::string(code) + ">";
+  };
+  return "<InformationOfSPIRegistrationDelete><RecordIdentificationNumber>" +
+         std::to_string(record) + "</RecordIdentificationNumber><IntegratedAddressNumber>" +
+         Atena(person) +
+         "</IntegratedAddressNumber><SpecificPersonalInformationCode>TM90000000000101"
+         "</SpecificPersonalInformationCode><SPIMajorVersion>0001</SPIMajorVersion>"
+         "<PublicationDate>" +
+         from + "</PublicationDate>" +
+         (until.empty() ? "" : "<PublishedEndDate>" + until + "</PublishedEndDate>") +
+         "<DuplicateCopyData><TM90000000000101>" + item("IT00010100000001", "番号 太郎") +
+         item("IT00010100000003", "1980-01-01") + item("IT00010100000004", "1") +
+         item("IT00010100000006", address) + item("IT00010100000009", household) +
+         "</TM90000000000101></DuplicateCopyData></InformationOfSPIRegistrationDelete>\n";
+}
+
+std::string JuminFile(const std::string& entries) {
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SPIRegistrationDeleteList>\n" + entries +
+         "<SegmentOfRegistrationDelete>1</SegmentOfRegistrationDelete>\n"
+         "</SPIRegistrationDeleteList>\n";
+}
+
+// 照会年度区分 2 (a date range) and 1 over several fiscal years, and 照会条件区分 1 (the
+// household), through the hub: each answered from the versions valid then, the household one
+// result per member.
+TEST_F(LinkageProcessTest, DateRangeFiscalYearsAndHouseholdAnswerFromTheVersionsValidThen) {
+  StartNetwork();
+  // City B's 住民票関係情報: person 5 moved on 2025-10-01 (the older version, 公開終了日
+  // 2025-09-30, is superseded by the second import); persons 11, 12 and 41 share a household,
+  // person 13 has their own. Person 41 has no 地方税関係情報.
+  auto import = [&](const std::string& path, const std::string& body, const std::string& type) {
+    http::Response r = Call(kCityB, "POST", path, body, type);
+    ASSERT_EQ(r.status, 201) << r.body;
+  };
+  const std::string jumin = "/api/v1/replica/imports?tm=TM90000000000101&format=dbm20113";
+  import(
+      jumin,
+      JuminFile(JuminEntry(1, 5, "千代田区一番町1", "900000000000005", "2025-04-01", "2025-09-30") +
+                JuminEntry(2, 11, "千代田区三番町3", "900000000000011", "2020-01-01", "") +
+                JuminEntry(3, 12, "千代田区三番町3", "900000000000011", "2020-01-01", "") +
+                JuminEntry(4, 13, "千代田区四番町4", "900000000000013", "2020-01-01", "") +
+                JuminEntry(5, 41, "千代田区三番町3", "900000000000011", "2020-01-01", "")),
+      "application/xml");
+  import(jumin, JuminFile(JuminEntry(6, 5, "千代田区二番町2", "900000000000005", "2025-10-01", "")),
+         "application/xml");
+  // Person 1's 地方税関係情報 for fiscal 2024 and 2025 beside 2026 (record key 課税年度).
+  std::string tax = TaxCsv();
+  tax = tax.substr(0, tax.find('\n') + 1);
+  for (const std::string year : {"2024", "2025"}) {
+    tax += Atena(1) + "," + year + ",2026-01-01,1,7000" + year +
+           ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+  }
+  import("/api/v1/replica/imports?tm=TM00000000000002", tax, "text/csv");
+
+  const std::string jt_jumin = "JT90000000000301";
+  const std::string jt_tax = "JT90000000000101";
+  const std::string b = kCityB.str();
+  std::string file;
+  file += BatchLine(Atena(105), kCityA, jt_jumin, b, "TM90000000000101", "2", "20250501",
+                    "20250630") +
+          "\r\n";  // before the move: the old address only
+  file += BatchLine(Atena(105), kCityA, jt_jumin, b, "TM90000000000101", "2", "20250915",
+                    "20251015") +
+          "\r\n";  // across the move: both versions
+  file += BatchLine(Atena(105), kCityA, jt_jumin, b, "TM90000000000101", "2", "20260101",
+                    "20260131") +
+          "\r\n";  // after it: the new address only
+  file += BatchLine(Atena(101), kCityA, jt_tax, b, "TM00000000000002", "1", "20240401",
+                    "20260331") +
+          "\r\n";  // fiscal 2024 and 2025, not 2026
+  file += BatchLine(Atena(111), kCityA, jt_tax, b, "TM00000000000002", "1", "20260401", "", "1") +
+          "\r\n";  // the household of person 11: 11, 12 and 41
+  file += BatchLine(Atena(111), kCityA, jt_tax, b, "TM00000000000002", "0", "", "", "2") +
+          "\r\n";  // with dependants: not supported
+  http::Response r =
+      Call(kCityA, "POST", "/api/v1/inquiries/batch?name=P640R110_20261204100000.DAT", file,
+           "text/plain");
+  ASSERT_EQ(r.status, 207) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["accepted"], 5);
+  EXPECT_EQ(j["results"][5]["code"], "UNSUPPORTED_CONDITION");
+  std::vector<json> results;
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = j["results"][i]["inquiry_id"];
+    json d = json::parse(Call(kCityA, "GET", "/api/v1/inquiries/" + id + "?wait_ms=20000").body);
+    ASSERT_EQ(d["state"], "completed") << i << ": " << d.dump();
+    results.push_back(d["result"]);
+  }
+  auto addresses = [](const json& records) {
+    std::vector<std::string> out;
+    for (const json& rec : records) out.push_back(rec["IT00010100000006"]);
+    return out;
+  };
+  EXPECT_EQ(addresses(results[0]["records"]), std::vector<std::string>{"千代田区一番町1"});
+  EXPECT_EQ(addresses(results[1]["records"]),
+            (std::vector<std::string>{"千代田区一番町1", "千代田区二番町2"}));
+  EXPECT_EQ(addresses(results[2]["records"]), std::vector<std::string>{"千代田区二番町2"});
+  ASSERT_EQ(results[3]["records"].size(), 2u);
+  EXPECT_EQ(results[3]["records"][0]["IT00000200000001"], "2024");
+  EXPECT_EQ(results[3]["records"][0]["IT00000200000004"], "70002024");
+  EXPECT_EQ(results[3]["records"][1]["IT00000200000001"], "2025");
+  const json& household = results[4];
+  EXPECT_EQ(household["scope"], "household");
+  EXPECT_EQ(household["status"], "ok");
+  EXPECT_FALSE(household.contains("records"));
+  ASSERT_EQ(household["members"].size(), 3u);
+  EXPECT_EQ(household["members"][0]["self"], true);
+  EXPECT_EQ(household["members"][0]["records"][0]["IT00000200000004"], Income(11));
+  EXPECT_EQ(household["members"][1]["self"], false);
+  EXPECT_EQ(household["members"][1]["records"][0]["IT00000200000004"], Income(12));
+  EXPECT_EQ(household["members"][2]["self"], false);
+  EXPECT_TRUE(household["members"][2]["records"].empty());
+  // No member's 団体内統合宛名番号 travels.
+  for (int person : {11, 12, 41}) {
+    EXPECT_EQ(household.dump().find(Atena(person)), std::string::npos) << person;
+  }
+
+  // The same conditions through POST /api/v1/inquiries: person 11's household in 住民票関係情報.
+  const std::string direct = Inquire(kCityA, {{"atena_no", Atena(111)},
+                                              {"procedure", jt_jumin},
+                                              {"tm", "TM90000000000101"},
+                                              {"provider", b},
+                                              {"query", {{"_scope", "household"}}}});
+  json hd = WaitFor(kCityA, direct, {"completed"});
+  ASSERT_EQ(hd["result"]["members"].size(), 3u) << hd.dump();
+  for (int m = 0; m < 3; ++m) {
+    EXPECT_EQ(addresses(hd["result"]["members"][m]["records"]),
+              std::vector<std::string>{"千代田区三番町3"});
+  }
+  // A reserved key nobody defined, a fiscal item that is not an item: 400, naming no value.
+  json bad_query = {{"atena_no", Atena(111)},
+                    {"procedure", jt_jumin},
+                    {"tm", "TM90000000000101"},
+                    {"provider", b},
+                    {"query", {{"_secret", "x"}}}};
+  http::Response bad = Call(kCityA, "POST", "/api/v1/inquiries", bad_query.dump());
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body, HasSubstr("query: condition 1 in key order: not a reserved key"));
+  bad_query["query"] = {
+      {"_fiscal_item", "IT99999999999999"}, {"_from", "2025-04-01"}, {"_to", "2026-03-31"}};
+  bad = Call(kCityA, "POST", "/api/v1/inquiries", bad_query.dump());
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.body,
+              HasSubstr("query: _fiscal_item is not an item of TM90000000000101 version 0001"));
+
+  // The result file: one line per member for the household line (its fields echoed on each).
+  std::string batch = j["batch_id"];
+  json s;
+  for (int i = 0; i < 3000; ++i) {
+    s = json::parse(Call(kCityA, "GET", "/api/v1/inquiries/batch/" + batch).body);
+    if (s["result_file"] == "ready") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(s["result_file"], "ready") << s.dump();
+  http::Response f = Call(kCityA, "GET", "/api/v1/inquiries/batch/" + batch + "/result-file");
+  ASSERT_EQ(f.status, 200) << f.body;
+  std::vector<std::vector<std::string>> rows;
+  for (size_t start = 0, end; (end = f.body.find("\r\n", start)) != std::string::npos;
+       start = end + 2) {
+    rows.push_back(Columns(f.body.substr(start, end - start)));
+  }
+  ASSERT_EQ(rows.size(), 8u);  // 6 lines, the household's as 3
+  for (size_t i : {0, 1, 2, 3, 4, 5}) {
+    EXPECT_EQ(rows[i][23], "09") << i;
+  }
+  EXPECT_EQ(rows[0][25], "01");
+  EXPECT_EQ(rows[3][25], "01");
+  const std::vector<std::string> household_line = Columns(
+      BatchLine(Atena(111), kCityA, jt_tax, b, "TM00000000000002", "1", "20260401", "", "1"));
+  for (size_t i : {4, 5, 6}) {
+    EXPECT_EQ(std::vector<std::string>(rows[i].begin(), rows[i].begin() + 18), household_line) << i;
+  }
+  EXPECT_EQ(rows[4][25], "01");
+  EXPECT_EQ(rows[5][25], "01");
+  EXPECT_EQ(rows[6][23], "09");
+  EXPECT_EQ(rows[6][25], "02");  // person 41: no 地方税関係情報
+  EXPECT_EQ(rows[7][23], "91");
+  // The multi-year line shows the later fiscal year, the date range across the move the new
+  // address: one record per line each, the other counted.
+  EXPECT_EQ(f.headers.Get("X-Chukan-Records-Not-Shown").value_or(""), "2");
 }
 
 // The same linkage with the hub and both servers on PostgreSQL (scripts/with-postgres sets
