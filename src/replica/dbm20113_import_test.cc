@@ -508,11 +508,15 @@ TEST_P(Dbm20113ImportTest, CsvRecordsExportAsDbm20113) {
   EXPECT_EQ(e.Field(replica_io::Dbm20113Field::kRecordIdentificationNumber), "1");
   EXPECT_EQ(e.Field(replica_io::Dbm20113Field::kIntegratedAddressNumber), "000000000000005");
   EXPECT_EQ(e.Field(replica_io::Dbm20113Field::kSpiMajorVersion), "0002");
-  ASSERT_EQ(e.items.size(), 16u);
+  // Every item of version 0002 (18 since 配偶者特別控除額 and 市町村民税所得割額（定額減税前）
+  // joined it), those the CSV did not name nil.
+  ASSERT_EQ(e.items.size(), 18u);
   EXPECT_EQ(e.items[0].value, "2026");
   EXPECT_EQ(e.items[0].version, "0002");
   EXPECT_TRUE(e.items[4].nil);
   EXPECT_EQ(e.items[15].value, "7");
+  EXPECT_TRUE(e.items[16].nil);
+  EXPECT_TRUE(e.items[17].nil);
   // And it imports back.
   ASSERT_OK_AND_ASSIGN(ImportReport again, Import(xml));
   EXPECT_EQ(again.updated, 1);
