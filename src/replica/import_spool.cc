@@ -55,8 +55,10 @@ Status ImportSpool::Append(const KeyHash& key_hash, std::span<const uint8_t> sea
                            std::string_view publish_from, std::string_view publish_until) {
   const uint32_t len = static_cast<uint32_t>(sealed.size());
   char dates[2 * kDateBytes] = {};
-  std::memcpy(dates, publish_from.data(), std::min(publish_from.size(), kDateBytes));
-  std::memcpy(dates + kDateBytes, publish_until.data(), std::min(publish_until.size(), kDateBytes));
+  // string_view::copy, not memcpy: an absent date is an empty view whose data() may be null,
+  // and memcpy from a null pointer is undefined even for 0 bytes (UBSan stops the asan tree).
+  publish_from.copy(dates, kDateBytes);
+  publish_until.copy(dates + kDateBytes, kDateBytes);
   if (std::fwrite(key_hash.data(), 1, key_hash.size(), file_) != key_hash.size() ||
       std::fwrite(&len, sizeof(len), 1, file_) != 1 ||
       std::fwrite(dates, 1, sizeof(dates), file_) != sizeof(dates) ||
