@@ -3,7 +3,7 @@ find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 find_package(SQLite3 REQUIRED)
-find_package(EXPAT REQUIRED)  # the DBM_20113 XML reader (replica_io)
+find_package(LibXml2 REQUIRED)  # the DBM_20113 XML reader (replica_io): its SAX push parser
 find_package(PostgreSQL REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(spdlog REQUIRED)

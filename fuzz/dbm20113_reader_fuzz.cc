@@ -1,7 +1,7 @@
 // libFuzzer target for replica_io::Dbm20113Reader (and, through it, AppendDbm20113Entry).
 //
 // The first input byte picks the read size of the source (1..256 bytes, to move the chunk
-// boundaries and the parser's suspensions around); the rest is the attachment. Small limits.
+// boundaries and the parser's queued entries around); the rest is the attachment. Small limits.
 // Beyond "no crash, no sanitizer report", it checks a property: every entry the reader accepts
 // (with a replica data root), written back with AppendDbm20113Entry, reads back to the same
 // fields, root and items (attributes included).

@@ -324,7 +324,7 @@ class Dbm20113RecordSource final : public RecordSource {
 };
 
 // Reads a RecordSource on a thread of its own, a bounded number of rows ahead of the caller:
-// the DBM_20113 reader (XML, two expat parsers a record) then runs beside the import's checks
+// the DBM_20113 reader (XML, two libxml2 parser contexts a record) then runs beside the import's checks
 // and sealing instead of before them (docs/performance.md, "DBM_20113 replica registration").
 // Rows travel in batches, copied into the batch's own storage; at most kMaxBatches are queued,
 // so memory stays bounded whatever the file. The thread reads the byte source alone until it

@@ -4,15 +4,17 @@
 // DuplicateCopyData — as an embedded XML document in CDATA, as the business systems write it, or
 // as nested elements. See docs/import-formats.md, "DBM_20113".
 //
-// Built on expat, one entry at a time (the parser is suspended at the end of each entry): memory
-// is bounded by one entry, never the file. Safe on hostile input: a DOCTYPE (and with it every
-// entity declaration, so "billion laughs" and external entities) is refused, and depth, name,
-// attribute, text and item counts are bounded (Dbm20113Limits).
+// Built on libxml2's SAX push parser (SAX1 mode), fed a read (64 KiB) at a time; the entries a
+// read completes are queued and returned one by one: memory is bounded by a read and the largest
+// entry, never the file. Safe on hostile input: a DOCTYPE (and with it every entity declaration,
+// so "billion laughs" and external entities) is refused, no network and no DTD loading, and
+// depth, name, attribute, text and item counts are bounded (Dbm20113Limits).
 //
 // Encoding: the bytes given must be UTF-8 (a Shift_JIS file is decoded before, see
-// record_source.cc); the XML declaration's encoding is not consulted by expat.
-// SniffXmlDeclaredCharset reads it for the caller. An embedded document's own declaration must
-// name UTF-8 or Shift_JIS (or no encoding): the record is refused otherwise.
+// record_source.cc); the XML declaration's encoding is ignored by the parser
+// (XML_PARSE_IGNORE_ENC). SniffXmlDeclaredCharset reads it for the caller. An embedded
+// document's own declaration must name UTF-8 or Shift_JIS (or no encoding): the record is refused
+// otherwise.
 //
 // Errors name positions — line, record (entry) number, field element, item position — and never
 // quote the file: element names that are not DBM_20113's own are not repeated either.
@@ -106,7 +108,7 @@ class Dbm20113Reader {
   // Reads the next entry; false at the end of the document (the root element closed, and
   // nothing but whitespace, comments and processing instructions after it). Errors:
   // kInvalidArgument "line L: …" for a file that is not a DBM_20113 attachment (broken XML with
-  // expat's reason, a DOCTYPE, the header file instead of the attachment, an element out of
+  // the parser's reason, a DOCTYPE, the header file instead of the attachment, an element out of
   // place, a field twice), "line L: record N: …" inside an entry; kResourceExhausted "line L: …"
   // when a limit is passed; errors of the byte source unchanged. After an error, stop.
   Result<bool> Next();

@@ -18,6 +18,8 @@ using ::chukan::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+std::string Cdata(std::string_view doc);
+
 constexpr char kSecret[] = "山田太郎";  // stands for a value: never in a message
 
 std::string Entry(std::string_view record_id, std::string_view copy) {
@@ -102,6 +104,35 @@ TEST(Dbm20113ReaderTest, ReadsTheCdataFormInChunks) {
   }
 }
 
+// The reader parses a read at a time and queues the entries it completed: what each entry
+// reports must still be what the file said up to that entry — the list's 登録削除区分 as of the
+// entry's end, a BOM dropped, an error in a later entry only after the entries before it.
+TEST(Dbm20113ReaderTest, EntriesParsedAheadKeepTheirOwnPosition) {
+  const std::string xml = "\xEF\xBB\xBF<?xml version=\"1.0\"?>\n<SPIRegistrationDeleteList>\n" +
+                          Entry("1", kCdataCopy) +
+                          "<SegmentOfRegistrationDelete>2</SegmentOfRegistrationDelete>\n" +
+                          Entry("2", kCdataCopy) + Entry("3", Cdata("<TM00000000000004>")) +
+                          "</SPIRegistrationDeleteList>\n";
+  for (size_t chunk : {size_t{1}, size_t{2}, size_t{65536}}) {
+    SCOPED_TRACE(chunk);
+    ChunkedSource src(xml, chunk);
+    Dbm20113Reader reader(src);
+    ASSERT_TRUE(Next(reader));
+    EXPECT_EQ(reader.entry().record, 1);
+    EXPECT_EQ(reader.list_segment(), "");  // the list's segment comes after record 1
+    EXPECT_EQ(reader.entry().items[0].value, "0101");
+    ASSERT_TRUE(Next(reader));
+    EXPECT_EQ(reader.entry().record, 2);
+    EXPECT_EQ(reader.entry().line, 13);
+    EXPECT_EQ(reader.list_segment(), "2");
+    EXPECT_EQ(reader.list_segment_line(), 12);
+    EXPECT_THAT(reader.Next().status(),
+                StatusIs(StatusCode::kInvalidArgument,
+                         "line 29: record 3: DuplicateCopyData: not well-formed XML (the document "
+                         "ends inside an element)"));
+  }
+}
+
 TEST(Dbm20113ReaderTest, ReadsNestedItemsAndGroupWrappers) {
   const std::string copy =
       "<TM00000000000004><GR01 Version=\"1\"><IT00000400000001>0102</IT00000400000001>"
@@ -125,7 +156,8 @@ TEST(Dbm20113ReaderTest, WriterOutputReadsBack) {
   out.copy_root = "TM00000000000004";
   out.items = {{"IT1", "x<]]>&'\"\r\ny", false, "", "0001", "2026-01-02"},
                {"IT3", "z", false, "", "a\tb\nc", ""},
-               {"IT2", "", true, "3", "0001", ""}};
+               {"IT2", "", true, "3", "0001", ""},
+               {"IT4", "v", false, "2", "", ""}};  // a reason beside a value is kept too
   std::string xml;
   AppendDbm20113Head(xml);
   AppendDbm20113Entry(xml, out);
@@ -135,12 +167,15 @@ TEST(Dbm20113ReaderTest, WriterOutputReadsBack) {
   ASSERT_TRUE(Next(reader));
   const Dbm20113Entry& e = reader.entry();
   EXPECT_EQ(e.Field(Dbm20113Field::kSegmentOfRegistrationDelete), "2");
-  ASSERT_EQ(e.items.size(), 3u);
+  ASSERT_EQ(e.items.size(), 4u);
   EXPECT_EQ(e.items[0].value, "x<]]>&'\"\r\ny");
   EXPECT_EQ(e.items[0].updated, "2026-01-02");
   EXPECT_EQ(e.items[1].version, "a\tb\nc");
   EXPECT_TRUE(e.items[2].nil);
   EXPECT_EQ(e.items[2].reason_of_null, "3");
+  EXPECT_EQ(e.items[3].value, "v");
+  EXPECT_FALSE(e.items[3].nil);
+  EXPECT_EQ(e.items[3].reason_of_null, "2");
 }
 
 TEST(Dbm20113ReaderTest, RefusesADoctype) {
@@ -157,7 +192,7 @@ TEST(Dbm20113ReaderTest, RefusesBrokenXmlNamingTheLine) {
   xml.replace(xml.find("</SPIMajorVersion>"), 18, "</SPIMajorVersio>");
   EXPECT_THAT(ReadAllStatus(xml),
               StatusIs(StatusCode::kInvalidArgument,
-                       HasSubstr("line 7, column 24: not well-formed XML (mismatched tag)")));
+                       HasSubstr("line 7, column 39: not well-formed XML (mismatched tag)")));
 }
 
 TEST(Dbm20113ReaderTest, RefusesBrokenEmbeddedDocumentNamingTheRecord) {
@@ -232,11 +267,11 @@ TEST(Dbm20113ReaderTest, EachEmbeddedDocumentStandsAlone) {
        "line 19: record 2: DuplicateCopyData: not well-formed XML (junk after document element)"},
       // An end tag more than the document opened.
       {"<TM00000000000004></TM00000000000004></TM00000000000004>",
-       "line 19: record 2: DuplicateCopyData: not well-formed XML (not well-formed (invalid "
-       "token))"},
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (junk after document element)"},
       // The root left open: the next record must not close it.
       {"<TM00000000000004><IT1>1</IT1>",
-       "line 19: record 2: DuplicateCopyData: not well-formed XML (no element found)"},
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (the document ends inside an "
+       "element)"},
       // Markup left open at the end of the record.
       {"<TM00000000000004/><!-- ",
        "line 19: record 2: DuplicateCopyData: not well-formed XML (unclosed token)"},
@@ -268,9 +303,11 @@ TEST(Dbm20113ReaderTest, EachEmbeddedDocumentStandsAlone) {
        "line 19: record 2: DuplicateCopyData: not well-formed XML (XML declaration not "
        "well-formed)"},
       {"<?xml version=\"1.0\" encoding=\"utf-8\"",
-       "line 19: record 2: DuplicateCopyData: not well-formed XML (unclosed token)"},
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (XML declaration not "
+       "well-formed)"},
       {"<TM00000000000004/><?xml version=\"1.0\"?>",
-       "line 19: record 2: DuplicateCopyData: not well-formed XML (junk after document element)"},
+       "line 19: record 2: DuplicateCopyData: not well-formed XML (XML declaration not at the "
+       "start)"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.doc);

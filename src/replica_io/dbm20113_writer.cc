@@ -74,6 +74,13 @@ void AppendDbm20113Entry(std::string& out, const Dbm20113EntryOut& e) {
       AppendXmlEscaped(out, it.updated);
       out.append("\"");
     }
+    if (!it.nil && !it.reason_of_null.empty()) {
+      // A reason given with a value (the reader takes it; a business system may write one):
+      // kept, so that export = input holds for it too (found by the fuzz target's round trip).
+      out.append(" ReasonOfNull=\"");
+      AppendXmlEscaped(out, it.reason_of_null);
+      out.append("\"");
+    }
     if (it.nil) {
       out.append(" ReasonOfNull=\"");
       AppendXmlEscaped(out, it.reason_of_null);

@@ -7,8 +7,8 @@
 // BM_Baseline_MemchrLines (memchr for '\n' only: the floor of any line-based parser) and
 // BM_Cp932DecodeOnly (the iconv decoding alone).
 //
-// BM_Dbm20113 reads 100,000 DBM_20113 entries (expat; the embedded CDATA document of each
-// parsed by a second parser).
+// BM_Dbm20113 reads 100,000 DBM_20113 entries (libxml2's SAX push parser; the embedded CDATA
+// document of each parsed by a second parser context).
 //
 // Run: ./build/release/src/replica_io/chukan_replica_io_bench  (or build/dev for -O1 figures)
 #include <benchmark/benchmark.h>
