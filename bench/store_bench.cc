@@ -3,6 +3,7 @@
 // CHUKAN_TEST_PG_DSN is set (run under scripts/with-postgres) — on PostgreSQL
 // (synchronous_commit=on, fsync=on). The physical baseline, in the same binary and run: a raw
 // sqlite3 C-API loop inserting the same rows in batched transactions with synchronous=FULL.
+// BM_InsertDeleteSecure: inserts and deletes with PRAGMA secure_delete off and on.
 //
 //   scripts/with-postgres build/release/bench/chukan_store_bench
 #include <benchmark/benchmark.h>
@@ -273,6 +274,50 @@ void BM_OutboxCycle(benchmark::State& state, Backend backend) {
   state.counters["messages/s"] = benchmark::Counter(messages, benchmark::Counter::kIsRate);
 }
 
+// PRAGMA secure_delete (docs/storage.md, "Deletion that erases"): what zeroing deleted content
+// costs. SQLite only, opened directly so that the option can be turned off. Each iteration
+// inserts `batch` rows of 1.5 KiB (about a sealed result) in one durable commit and deletes the
+// `batch` oldest in another, so the table stays at 10,000 rows and every delete frees cells and
+// now and then whole pages. Time per row (inserted and deleted); both settings in one run.
+void BM_InsertDeleteSecure(benchmark::State& state) {
+  const bool secure_delete = state.range(0) != 0;
+  const int batch = static_cast<int>(state.range(1));
+  chukan::testing::TempDir dir;
+  SqliteOptions o;
+  o.path = dir.File("secure_delete.db");
+  o.secure_delete = secure_delete;
+  auto db = Check(OpenSqlite(o), "open");
+  {
+    auto txn = Check(db->Begin(), "begin");
+    Check(txn->ExecScript("CREATE TABLE rows (id BIGINT PRIMARY KEY, payload BLOB NOT NULL)"),
+          "create table");
+    Check(txn->Commit(), "commit");
+  }
+  const Bytes payload(1536, 0x5a);
+  int64_t next = 0;
+  int64_t oldest = 0;
+  auto insert = [&] {
+    auto txn = Check(db->Begin(), "begin");
+    for (int i = 0; i < batch; ++i) {
+      Check(txn->Exec("INSERT INTO rows (id, payload) VALUES (?, ?)", {next++, payload}), "insert");
+    }
+    Check(txn->Commit(), "commit insert");
+  };
+  for (int i = 0; i < 10000 / batch; ++i) insert();
+  for (auto _ : state) {
+    insert();
+    auto txn = Check(db->Begin(), "begin");
+    oldest += batch;
+    if (Check(txn->ExecCount("DELETE FROM rows WHERE id < ?", {oldest}), "delete") != batch) {
+      std::abort();
+    }
+    Check(txn->Commit(), "commit delete");
+  }
+  const auto rows = static_cast<double>(state.iterations()) * batch;
+  state.SetItemsProcessed(static_cast<int64_t>(rows));
+  state.counters["rows/s"] = benchmark::Counter(rows, benchmark::Counter::kIsRate);
+}
+
 void Register(Backend backend) {
   const std::string b(BackendName(backend));
   benchmark::RegisterBenchmark(("BM_InsertDurableEach/" + b).c_str(), [backend](
@@ -309,6 +354,11 @@ int main(int argc, char** argv) {
       ->Arg(1)
       ->Arg(1000)
       ->ArgName("rows_per_commit")
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_InsertDeleteSecure", chukan::store::BM_InsertDeleteSecure)
+      ->Args({0, 64})
+      ->Args({1, 64})
+      ->ArgNames({"secure_delete", "batch"})
       ->UseRealTime();
   const char* dsn = std::getenv("CHUKAN_TEST_PG_DSN");
   if (dsn != nullptr && *dsn != '\0') {

@@ -725,6 +725,14 @@ Result<SweepReport> Hub::Sweep() {
     RETURN_IF_ERROR(tx->Commit());
   }
   ASSIGN_OR_RETURN(report.outbox_purged, outbox_->PurgeDone(*db_, now - kOutboxKeep));
+  if (report.records_purged + report.permits_purged + report.outbox_purged > 0) {
+    if (Status s = db_->EraseFreed(); !s.ok()) {
+      log::Error("hub.erase_failed", {log::StatusField(s)});
+      return s.WithContext(
+          "hub sweep: purged, but the purged rows were not erased from the "
+          "database's files");
+    }
+  }
   return report;
 }
 

@@ -205,7 +205,9 @@ class Hub {
 
   // Reloads the registry and the permission list if the database changed.
   Status Refresh() EXCLUDES(mu_);
-  // Purges what retention allows; audited when anything was purged.
+  // Purges what retention allows; audited when anything was purged, and then erased from the
+  // database's files (Database::EraseFreed; a failure is logged as "hub.erase_failed" and
+  // returned). Blocks: the hub's housekeeping thread runs it.
   Result<SweepReport> Sweep();
 
   // Called after a commit that queued outbox items (wakes the deliverer).

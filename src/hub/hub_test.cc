@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "crypto/bytes.h"
@@ -399,6 +400,11 @@ TEST_P(HubTest, SweeperPurgesRecordsAfterRetentionOnly) {
   clock_.Advance(std::chrono::hours(24 * 2));
   ASSERT_OK_AND_ASSIGN(SweepReport late, hub_->Sweep());
   EXPECT_EQ(late.records_purged, 1);
+  if (GetParam() == store::Backend::kSqlite) {
+    // What the sweep purged is erased from the files too: the WAL holding the rows' old page
+    // images is truncated (Database::EraseFreed).
+    EXPECT_EQ(std::filesystem::file_size(Options().data_dir + "/platform.db-wal"), 0u);
+  }
   EXPECT_EQ(CountRecords("permitted"), 0);
   auto tx = db_->BeginRead().value();
   auto row = tx->QueryOne("SELECT action, target FROM audit_log ORDER BY seq DESC LIMIT 1").value();

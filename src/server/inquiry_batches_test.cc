@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "common/status_matchers.h"
 #include "server/linkage_test_util.h"
 
@@ -180,6 +182,42 @@ TEST_P(InquiryBatchesTest, BatchesAreDeletedOnceTheirResultsMayBeGone) {
   ASSERT_OK_AND_ASSIGN(auto left, tx->QueryOne("SELECT COUNT(*) FROM inquiry_batch_lines"));
   EXPECT_EQ(left->GetInt(0).value(), 0);
   ASSERT_OK(tx->Commit());
+}
+
+// Deletion that erases (issue 14): the sweep that purges a batch file's lines (DELETE) leaves
+// the tenant's WAL truncated and none of their sealed texts in any file under the data
+// directory — with secure_delete off they stay in the database file's free space.
+TEST_P(InquiryBatchesTest, PurgedBatchLinesAreErasedFromTheFiles) {
+  if (GetParam() == store::Backend::kPostgres) {
+    GTEST_SKIP() << "the files are PostgreSQL's own: crypto-erasure covers them (storage.md)";
+  }
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(BatchRun run, RunInquiryBatch(*linkage_, A(), Header("k6"), Plans("k6")));
+  std::vector<crypto::Bytes> sealed;
+  {
+    ASSERT_OK_AND_ASSIGN(auto st, platform_->Tenant(A()));
+    ASSERT_OK_AND_ASSIGN(auto tx, st->db->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto rows, tx->Query("SELECT text_sealed FROM inquiry_batch_lines "
+                                              "WHERE batch_id = ? ORDER BY line",
+                                              {run.batch_id}));
+    for (const store::Row& r : rows) sealed.push_back(r.GetBlob(0).value());
+  }
+  ASSERT_EQ(sealed.size(), 4u);
+  const std::string data_dir = Options().data_dir;
+  const std::string tenant_file = "tenants/" + A().str() + ".db";
+  for (const crypto::Bytes& line : sealed) {
+    ASSERT_GE(line.size(), 32u);
+    EXPECT_THAT(store::testing::FilesHoldingAnyPiece(data_dir, line),
+                ::testing::Contains(::testing::StartsWith(tenant_file)));
+  }
+  clock_.Advance(std::chrono::hours(48) + std::chrono::seconds(600));
+  ASSERT_OK_AND_ASSIGN(LinkageSweep swept, linkage_->Sweep(A()));
+  EXPECT_EQ(swept.batches_deleted, 1);
+  EXPECT_EQ(std::filesystem::file_size(data_dir + "/" + tenant_file + "-wal"), 0u);
+  for (size_t i = 0; i < sealed.size(); ++i) {
+    SCOPED_TRACE("line " + std::to_string(i + 1));
+    EXPECT_THAT(store::testing::FilesHoldingAnyPiece(data_dir, sealed[i]), ::testing::IsEmpty());
+  }
 }
 
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(InquiryBatchesTest);

@@ -167,6 +167,16 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
     AuditLinkage(*st, "system", "result.delete",
                  std::to_string(out.results_deleted) + " results past retention", "ok");
   }
+  // Every change above deleted something (results, batch lines, per-inquiry secrets, answers
+  // awaiting approval): erase the old page images from the tenant's files. After the audit
+  // entries, so that their commits leave nothing behind in the WAL either.
+  if (out.expired + approvals_expired + out.batches_deleted + out.results_deleted > 0) {
+    if (Status s = st->db->EraseFreed(); !s.ok()) {
+      log::Error("linkage.erase_failed", {{"tenant", tenant.str()}, log::StatusField(s)});
+      return s.WithContext("tenant " + tenant.str() +
+                           ": swept, but the deleted data was not erased from its files");
+    }
+  }
   return out;
 }
 

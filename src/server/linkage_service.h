@@ -144,7 +144,10 @@ class LinkageService {
   Status DecideApproval(const TenantId& tenant, const PermitId& permit, bool approve,
                         const std::string& comment, const std::string& actor);
 
-  // Runs expiry and retention for one tenant; audited when it changed something.
+  // Runs expiry and retention for one tenant; audited when it changed something. When it
+  // deleted anything, it then erases it from the tenant's files (Database::EraseFreed); a
+  // failed erase is logged ("linkage.erase_failed") and returned. Blocks: not for an I/O
+  // thread (the server's housekeeping thread runs it).
   Result<LinkageSweep> Sweep(const TenantId& tenant);
 
   // The tenant's context (Platform::Tenant: checked against the registry on every call).

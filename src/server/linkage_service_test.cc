@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <future>
 
 #include "common/status_matchers.h"
@@ -336,6 +337,41 @@ TEST_P(LinkageServiceTest, ResultsAreDeletedAfterTheRetentionTime) {
   ASSERT_OK_AND_ASSIGN(InquiryView after, linkage_->GetInquiry(A(), id));
   EXPECT_EQ(after.state, "completed");
   EXPECT_EQ(after.result_json, std::nullopt);
+  EXPECT_TRUE(after.result_deleted);
+}
+
+// Deletion that erases (issue 14): a sweep that deleted a result erases it from the tenant's
+// files too — the WAL truncated, the sealed bytes nowhere under the data directory.
+TEST_P(LinkageServiceTest, ASweepThatDeletedAResultErasesItFromTheFiles) {
+  if (GetParam() == store::Backend::kPostgres) {
+    GTEST_SKIP() << "the files are PostgreSQL's own: crypto-erasure covers them (storage.md)";
+  }
+  std::string id;
+  linkage::ProvisionPermit permit = InquireAndPermit(TaxInquiry(), &id);
+  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(permit)).status());
+  ASSERT_OK(Relay(permit));
+  crypto::Bytes sealed;
+  {
+    ASSERT_OK_AND_ASSIGN(auto st, platform_->Tenant(A()));
+    ASSERT_OK_AND_ASSIGN(auto tx, st->db->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto row,
+                         tx->QueryOne("SELECT result FROM inquiries WHERE inquiry_id = ?", {id}));
+    ASSERT_TRUE(row.has_value());
+    ASSERT_OK_AND_ASSIGN(sealed, row->GetBlob(0));
+  }
+  ASSERT_GE(sealed.size(), 32u);
+  const std::string data_dir = Options().data_dir;
+  const std::string wal = platform_->store().TenantPath(A()) + "-wal";
+  EXPECT_THAT(store::testing::FilesHoldingAnyPiece(data_dir, sealed),
+              ::testing::Contains("tenants/" + A().str() + ".db-wal"));
+  EXPECT_GT(std::filesystem::file_size(wal), 0u);
+
+  clock_.Advance(std::chrono::hours(48));  // result_days = 2
+  ASSERT_OK_AND_ASSIGN(LinkageSweep purged, linkage_->Sweep(A()));
+  EXPECT_EQ(purged.results_deleted, 1);
+  EXPECT_EQ(std::filesystem::file_size(wal), 0u);
+  EXPECT_THAT(store::testing::FilesHoldingAnyPiece(data_dir, sealed), ::testing::IsEmpty());
+  ASSERT_OK_AND_ASSIGN(InquiryView after, linkage_->GetInquiry(A(), id));
   EXPECT_TRUE(after.result_deleted);
 }
 

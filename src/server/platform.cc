@@ -274,12 +274,24 @@ Status Platform::DeleteTenant(const OrgCode& org, const std::string& actor) {
             .status());
     RETURN_IF_ERROR(tx->Commit());
   }
+  // The UPDATE zeroed the old wrapped key where SQLite wrote the page (secure_delete), but the
+  // WAL still holds the page as it was before, and the key stayed decryptable from it under
+  // the master key: truncate it now rather than at some later checkpoint.
+  Status erased = db_->EraseFreed();
+  if (!erased.ok()) {
+    log::Error("platform.erase_failed", {{"tenant", id.str()}, log::StatusField(erased)});
+  }
   Evict(id);
   Status dropped = store_->DropTenant(id);
   if (!dropped.ok() && dropped.code() != StatusCode::kNotFound) {
     return dropped.WithContext("tenant " + org.str() +
                                ": key destroyed, but removing its storage failed (run delete "
                                "again)");
+  }
+  if (!erased.ok()) {
+    return erased.WithContext("tenant " + org.str() +
+                              ": key destroyed and storage removed, but its old copies in the "
+                              "platform database's WAL were not erased (run delete again)");
   }
   return Status();
 }

@@ -84,8 +84,11 @@ class Platform {
   // kNotFound if never registered.
   Result<TenantInfo> GetTenant(const OrgCode& org);
   // Crypto-erasure then removal: the wrapped key is destroyed and the tenant marked deleted (one
-  // durable, audited transaction), its clients revoked, then its storage dropped. Re-running it
-  // after a failure in the second half finishes the job. kNotFound if never registered.
+  // durable, audited transaction), its clients revoked, the old key's copies erased from the
+  // platform database's files (Database::EraseFreed), then its storage dropped. Re-running it
+  // after a failure in the second half finishes the job. kNotFound if never registered; an
+  // erase that failed is logged ("platform.erase_failed") and returned (kUnavailable) after
+  // the storage is dropped. Blocks (disk I/O): not for an I/O thread.
   Status DeleteTenant(const OrgCode& org, const std::string& actor);
 
   // Adds an existing-system client to an active tenant and returns its bearer token — the only

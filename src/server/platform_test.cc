@@ -142,6 +142,54 @@ TEST_P(PlatformTest, DeleteErasesKeyRevokesClientsAndDropsStorage) {
   EXPECT_EQ(again.state, "active");
 }
 
+// Deletion that erases (issue 14): an outside review recovered a deleted tenant's wrapped key
+// from the free space of platform.db and its WAL. After DeleteTenant no file under the data
+// directory holds it, and the other tenant is untouched.
+TEST_P(PlatformTest, DeleteTenantLeavesItsWrappedKeyInNoFileUnderTheDataDirectory) {
+  if (GetParam() == store::Backend::kPostgres) {
+    GTEST_SKIP() << "the files are PostgreSQL's own: crypto-erasure covers them (storage.md)";
+  }
+  crypto::SecretBytes key_b;
+  store::Bytes wrapped_a;
+  {
+    auto p = OpenPlatform();
+    ASSERT_OK(p->CreateTenant(kCityA, "A", "cli:test"));
+    ASSERT_OK(p->CreateTenant(kCityB, "B", "cli:test"));
+    ASSERT_OK_AND_ASSIGN(auto b, p->Tenant(TenantId::ForOrg(kCityB)));
+    key_b = b->data_key.Clone();
+    {
+      ASSERT_OK_AND_ASSIGN(auto platform_db, p->store().Platform());
+      ASSERT_OK_AND_ASSIGN(auto tx, platform_db->BeginRead());
+      ASSERT_OK_AND_ASSIGN(auto row, tx->QueryOne("SELECT wrapped_key FROM tenants WHERE "
+                                                  "org_code = ?",
+                                                  {kCityA.str()}));
+      ASSERT_TRUE(row.has_value());
+      ASSERT_OK_AND_ASSIGN(wrapped_a, row->GetBlob(0));
+    }
+    ASSERT_GE(wrapped_a.size(), 32u);
+    // The scan finds it while the tenant exists (so it could fail below).
+    EXPECT_THAT(store::testing::FilesHoldingAnyPiece(Options().data_dir, wrapped_a),
+                ::testing::Contains(::testing::StartsWith("platform.db")));
+
+    ASSERT_OK(p->DeleteTenant(kCityA, "cli:test"));
+    EXPECT_THAT(store::testing::FilesHoldingAnyPiece(Options().data_dir, wrapped_a),
+                ::testing::IsEmpty());
+    EXPECT_EQ(std::filesystem::file_size(Options().data_dir + "/platform.db-wal"), 0u);
+    // B goes on: a write and a read through its open context.
+    ASSERT_OK(b->Commit([&](store::Transaction& tx) -> Status {
+      return b->audit->Append(tx, {b->id.str(), "cli:test", "test.write", "", "ok", ""}).status();
+    }));
+    ASSERT_OK_AND_ASSIGN(auto tx, b->db->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto count, tx->QueryOne("SELECT COUNT(*) FROM audit_log"));
+    EXPECT_EQ(count->GetInt(0).value(), 2);  // tenant.create and this one
+  }
+  // And after a restart B opens with the same key from platform.db.
+  auto p = OpenPlatform();
+  ASSERT_OK_AND_ASSIGN(auto b, p->Tenant(TenantId::ForOrg(kCityB)));
+  EXPECT_TRUE(b->data_key.ConstantTimeEquals(key_b));
+  EXPECT_THAT(p->Tenant(TenantId::ForOrg(kCityA)), StatusIs(StatusCode::kNotFound));
+}
+
 TEST_P(PlatformTest, EveryAdministrativeActionIsAudited) {
   auto p = OpenPlatform();
   ASSERT_OK(p->CreateTenant(kCityA, "A", "cli:alice"));

@@ -145,6 +145,25 @@ class Database {
 
   virtual DatabaseStats stats() const = 0;
 
+  // "Erase now": makes what committed deletes and updates removed unreadable from the
+  // database's own files, as far as the backend allows (docs/storage.md, "Deletion that
+  // erases"). Call it after a commit that destroyed something sensitive. Blocks (disk I/O and
+  // lock waits): call it from a worker thread, never from an I/O thread.
+  //   SQLite: a TRUNCATE checkpoint on the writer connection (waiting for in-process writers as
+  //     Begin() does): every committed WAL frame is copied into the database file, the file is
+  //     synced and the WAL truncated to zero bytes. While another connection holds a lock
+  //     (SQLITE_BUSY: a reader on an old snapshot, the checkpoint thread), it retries, up to
+  //     SqliteOptions::busy_timeout_ms in all. With secure_delete on (the default) the pages
+  //     SQLite wrote had the deleted content zeroed already, so on OK no content deleted or
+  //     overwritten by a transaction committed before the call remains in <path> or
+  //     <path>-wal (<path>-shm holds no row data). Not covered: file-system blocks the
+  //     truncation gave back to the OS, and copies outside the files (backups).
+  //   PostgreSQL: a no-op returning OK. The server keeps dead tuples until VACUUM and WAL
+  //     segments as its own settings say; chukan's answer there is crypto-erasure.
+  // Errors (SQLite): kUnavailable (still busy after the bound; an I/O error),
+  // kFailedPrecondition (database closed). Messages name the database file.
+  virtual Status EraseFreed() = 0;
+
   // Closes idle connections and refuses new transactions (kFailedPrecondition). Transactions
   // still open finish normally; their connections are closed when they end. Idempotent.
   virtual Status Close() = 0;
@@ -173,9 +192,15 @@ struct SqliteOptions {
   // a linkage's, or the end of a million-row import, about a second — paid for everyone's.
   // 0: SQLite's own auto-checkpoint.
   int checkpoint_pages = 1000;
+  // PRAGMA secure_delete on every connection, set before anything is written: SQLite overwrites
+  // deleted content (cells, freed pages) with zeros instead of leaving it in free space. The
+  // old page images stay in the WAL until EraseFreed() truncates it. Off only to measure its
+  // cost (bench/store_bench.cc) or to show in a test what it prevents.
+  bool secure_delete = true;
 };
 
-// Opens (and configures: WAL, synchronous, busy timeout, foreign keys) a SQLite database.
+// Opens (and configures: secure_delete, WAL, synchronous, busy timeout, foreign keys) a SQLite
+// database.
 // Errors: kNotFound (missing and !create), kUnavailable (cannot open or lock), kDataLoss (not a
 // database), kInvalidArgument (bad options).
 Result<std::shared_ptr<Database>> OpenSqlite(const SqliteOptions& options);

@@ -260,6 +260,23 @@ TEST_P(DatabaseTest, ClosedDatabaseRefusesTransactions) {
   EXPECT_OK(open->Commit());
 }
 
+// EraseFreed keeps every live row; on PostgreSQL it is the documented no-op, so it is OK even
+// on a closed handle, where SQLite refuses.
+TEST_P(DatabaseTest, EraseFreedKeepsLiveRows) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  for (int64_t i = 0; i < 5; ++i) ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {i}));
+  ASSERT_OK(txn->Exec("DELETE FROM items WHERE id < 2"));
+  ASSERT_OK(txn->Commit());
+  ASSERT_OK(db_->EraseFreed());
+  EXPECT_EQ(Count(), 3);
+  ASSERT_OK(db_->Close());
+  if (GetParam() == Backend::kSqlite) {
+    EXPECT_THAT(db_->EraseFreed(), StatusIs(StatusCode::kFailedPrecondition, HasSubstr("closed")));
+  } else {
+    EXPECT_OK(db_->EraseFreed());
+  }
+}
+
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(DatabaseTest);
 
 // SQLite only: the sub-journal is SQLite's.
@@ -389,6 +406,89 @@ TEST(SqliteDatabaseTest, SavepointJournalOfAMegabyteStaysInMemoryAndStillRollsBa
   EXPECT_EQ(rows[0].GetInt(1).value(), 1);
   EXPECT_EQ(rows[1].GetText(0).value(), "old");
   EXPECT_EQ(rows[1].GetInt(1).value(), 255);
+}
+
+// Deletion that erases (issue 14). A deleted row's bytes stay readable in the files unless
+// secure_delete zeroes them where SQLite writes pages AND EraseFreed truncates the WAL that
+// still holds the page images from before; each alone leaves them in one file.
+TEST(SqliteDatabaseTest, EraseFreedLeavesADeletedRowInNoFileOnlyWithSecureDelete) {
+  struct Case {
+    bool secure_delete;
+    bool erase;
+    std::vector<std::string> holding;  // the files still holding the canary
+  };
+  const std::vector<Case> cases = {
+      {true, true, {}},
+      {true, false, {"erase.db-wal"}},   // the frame of the insert
+      {false, true, {"erase.db"}},       // the free space of the page the WAL was copied into
+      {false, false, {"erase.db-wal"}},  // what platform.db looked like to the review
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string("secure_delete ") + (c.secure_delete ? "on" : "off") +
+                 (c.erase ? ", erased" : ", not erased"));
+    chukan::testing::TempDir dir;
+    SqliteOptions o;
+    o.path = dir.File("erase.db");
+    o.secure_delete = c.secure_delete;
+    const Bytes canary = testing::RandomCanary();
+    ASSERT_OK_AND_ASSIGN(std::shared_ptr<Database> db, OpenSqlite(o));
+    {
+      ASSERT_OK_AND_ASSIGN(auto txn, db->Begin());
+      ASSERT_OK(txn->ExecScript("CREATE TABLE items (id BIGINT PRIMARY KEY, data BLOB)"));
+      for (int64_t i = 0; i < 4; ++i) {
+        ASSERT_OK(txn->Exec("INSERT INTO items (id, data) VALUES (?, ?)",
+                            {i, i == 2 ? canary : Bytes(32, 0x5a)}));
+      }
+      ASSERT_OK(txn->Commit());
+    }
+    {
+      ASSERT_OK_AND_ASSIGN(auto txn, db->Begin());
+      ASSERT_OK_AND_ASSIGN(int64_t n, txn->ExecCount("DELETE FROM items WHERE id = 2"));
+      EXPECT_EQ(n, 1);
+      ASSERT_OK(txn->Commit());
+    }
+    if (c.erase) {
+      ASSERT_OK(db->EraseFreed());
+      EXPECT_EQ(std::filesystem::file_size(o.path + "-wal"), 0u);
+    }
+    EXPECT_EQ(testing::FilesHolding(dir.path(), canary), c.holding);
+    // The other rows are untouched.
+    ASSERT_OK_AND_ASSIGN(auto r, db->BeginRead());
+    ASSERT_OK_AND_ASSIGN(
+        auto row, r->QueryOne("SELECT COUNT(*) FROM items WHERE data = ?", {Bytes(32, 0x5a)}));
+    EXPECT_EQ(row->GetInt(0).value(), 3);
+  }
+}
+
+// The truncating checkpoint waits for a reader for busy_timeout_ms at most, then says which
+// file may still hold deleted content; once the reader is gone it succeeds.
+TEST(SqliteDatabaseTest, EraseFreedGivesUpAfterTheBusyTimeoutWhileAReaderHoldsASnapshot) {
+  chukan::testing::TempDir dir;
+  SqliteOptions o;
+  o.path = dir.File("busy.db");
+  o.busy_timeout_ms = 200;
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Database> db, OpenSqlite(o));
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db->Begin());
+    ASSERT_OK(txn->ExecScript("CREATE TABLE items (id BIGINT PRIMARY KEY)"));
+    ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (1)"));
+    ASSERT_OK(txn->Commit());
+  }
+  ASSERT_OK_AND_ASSIGN(auto reader, db->BeginRead());
+  ASSERT_OK(reader->QueryOne("SELECT COUNT(*) FROM items").status());  // the snapshot starts
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(db->EraseFreed(),
+              StatusIs(StatusCode::kUnavailable,
+                       HasSubstr("not truncated within 200 ms (another connection holds a lock")));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(200));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  EXPECT_THAT(db->EraseFreed(), StatusIs(StatusCode::kUnavailable, HasSubstr(o.path + "-wal")));
+  ASSERT_OK(reader->Commit());
+  ASSERT_OK(db->EraseFreed());
+  EXPECT_EQ(std::filesystem::file_size(o.path + "-wal"), 0u);
+  ASSERT_OK(db->Close());
+  EXPECT_THAT(db->EraseFreed(), StatusIs(StatusCode::kFailedPrecondition, HasSubstr(o.path)));
 }
 
 }  // namespace

@@ -402,6 +402,9 @@ class PgDatabase final : public Database {
   Result<std::unique_ptr<Transaction>> Begin() override { return pool_->Begin(false); }
   Result<std::unique_ptr<Transaction>> BeginRead() override { return pool_->Begin(true); }
   DatabaseStats stats() const override { return pool_->stats(); }
+  // Nothing a client can force: dead tuples stay until VACUUM and WAL segments as the server's
+  // settings say (database.h). Crypto-erasure covers what they keep.
+  Status EraseFreed() override { return Status(); }
   Status Close() override { return pool_->Close(); }
 
  private:

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <thread>
@@ -298,6 +300,9 @@ Result<std::unique_ptr<Conn>> OpenConn(const SqliteOptions& o, bool read_only, C
     }
     return Status();
   };
+  // First, before anything is written (journal_mode=WAL writes a new file's header): every
+  // page this connection writes from now on has its deleted content zeroed.
+  RETURN_IF_ERROR(exec(o.secure_delete ? "PRAGMA secure_delete=ON" : "PRAGMA secure_delete=OFF"));
   if (!read_only) {
     // Reads the header: fails with SQLITE_NOTADB for a file that is not a database.
     RETURN_IF_ERROR(exec("PRAGMA journal_mode=WAL"));
@@ -411,7 +416,62 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
 
   DatabaseStats stats() const { return counters_.Snapshot(); }
 
+  // Database::EraseFreed on the writer connection, taken as Begin() takes it.
+  Status EraseFreed() EXCLUDES(mu_) {
+    Conn* conn = nullptr;
+    {
+      MutexLock lock(mu_);
+      while (!closed_ && writer_busy_) cv_.Wait(lock);
+      if (closed_) return Closed();
+      writer_busy_ = true;
+      conn = writer_.get();
+    }
+    Status s = TruncateWal(conn->db.get());
+    Release(nullptr);
+    return s;
+  }
+
  private:
+  // A TRUNCATE checkpoint, retried while SQLITE_BUSY until busy_timeout_ms have passed. The
+  // busy handler covers the waits for readers and writers, but another checkpointer (the
+  // checkpoint thread, another process) makes it fail at once; hence the loop, with short busy
+  // timeouts so that the whole stays within the bound.
+  Status TruncateWal(sqlite3* db) {
+    using SteadyClock = std::chrono::steady_clock;
+    constexpr int64_t kStepMs = 50;
+    const auto deadline = SteadyClock::now() + std::chrono::milliseconds(options_.busy_timeout_ms);
+    int rc = SQLITE_OK;
+    int wal_frames = -1;
+    int copied_frames = -1;
+    for (;;) {
+      const int64_t left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now())
+              .count();
+      sqlite3_busy_timeout(db, static_cast<int>(std::clamp<int64_t>(left, 0, kStepMs)));
+      rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &wal_frames,
+                                     &copied_frames);
+      if ((rc & 0xff) != SQLITE_BUSY || SteadyClock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // not a hot spin
+    }
+    sqlite3_busy_timeout(db, options_.busy_timeout_ms);
+    if ((rc & 0xff) == SQLITE_BUSY) {
+      return SqliteError(rc, "erase " + options_.path + ": the WAL was not truncated within " +
+                                 std::to_string(options_.busy_timeout_ms) +
+                                 " ms (another connection holds a lock: a reader on an old "
+                                 "snapshot?); deleted content may remain in " +
+                                 options_.path + "-wal");
+    }
+    if (rc != SQLITE_OK) {
+      return SqliteError(
+          rc, "erase " + options_.path + ": truncating checkpoint failed: " + sqlite3_errmsg(db));
+    }
+    if (wal_frames > 0) {  // TRUNCATE leaves an empty WAL: this would be SQLite breaking it
+      return InternalError("sqlite: erase " + options_.path + ": the WAL still holds " +
+                           std::to_string(wal_frames) + " frames after a truncating checkpoint");
+    }
+    return Status();
+  }
+
   Status Closed() const {
     return FailedPreconditionError("sqlite: database " + options_.path + " is closed");
   }
@@ -503,6 +563,7 @@ class SqliteDatabase final : public Database {
   Result<std::unique_ptr<Transaction>> Begin() override { return pool_->Begin(false); }
   Result<std::unique_ptr<Transaction>> BeginRead() override { return pool_->Begin(true); }
   DatabaseStats stats() const override { return pool_->stats(); }
+  Status EraseFreed() override { return pool_->EraseFreed(); }
   Status Close() override { return pool_->Close(); }
 
  private:

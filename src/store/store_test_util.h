@@ -10,10 +10,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "common/status_matchers.h"
 #include "common/test_util.h"
@@ -157,6 +162,50 @@ inline std::string DecodeByteaRuns(const std::string& text) {
     }
     out += text[i++];
   }
+  return out;
+}
+
+// `n` random bytes: a canary no file holds by chance.
+inline Bytes RandomCanary(size_t n = 32) {
+  std::random_device rd;
+  Bytes out(n);
+  for (uint8_t& b : out) b = static_cast<uint8_t>(rd());
+  return out;
+}
+
+// The regular files under `dir` (recursively; paths relative to it, sorted) whose bytes contain
+// `needle` — what someone reading the disk after a deletion would find.
+inline std::vector<std::string> FilesHolding(const std::string& dir, const Bytes& needle) {
+  std::vector<std::string> out;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto* first = reinterpret_cast<const uint8_t*>(bytes.data());
+    if (std::search(first, first + bytes.size(), needle.begin(), needle.end()) !=
+        first + bytes.size()) {
+      out.push_back(std::filesystem::relative(entry.path(), dir).string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The files under `dir` holding any 16-byte piece of `needle` (the pieces at 0, 16, 32, … and
+// the last 16 bytes): a deleted value that SQLite partly wrote over still counts as found.
+inline std::vector<std::string> FilesHoldingAnyPiece(const std::string& dir, const Bytes& needle) {
+  constexpr size_t kPiece = 16;
+  if (needle.size() <= kPiece) return FilesHolding(dir, needle);
+  std::vector<std::string> out;
+  auto add = [&](size_t at) {
+    for (std::string& f :
+         FilesHolding(dir, Bytes(needle.begin() + at, needle.begin() + at + kPiece))) {
+      if (std::find(out.begin(), out.end(), f) == out.end()) out.push_back(std::move(f));
+    }
+  };
+  for (size_t at = 0; at + kPiece <= needle.size(); at += kPiece) add(at);
+  add(needle.size() - kPiece);
+  std::sort(out.begin(), out.end());
   return out;
 }
 
