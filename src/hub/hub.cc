@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <limits>
 #include <map>
 
 #include "common/log.h"
@@ -724,7 +725,8 @@ Result<SweepReport> Hub::Sweep() {
     }
     RETURN_IF_ERROR(tx->Commit());
   }
-  ASSIGN_OR_RETURN(report.outbox_purged, outbox_->PurgeDone(*db_, now - kOutboxKeep));
+  ASSIGN_OR_RETURN(report.outbox_purged, outbox_->Purge(*db_, now - kOutboxKeep, FromUnixMicros(0),
+                                                          std::numeric_limits<int64_t>::max()));
   if (report.records_purged + report.permits_purged + report.outbox_purged > 0) {
     if (Status s = db_->EraseFreed(); !s.ok()) {
       log::Error("hub.erase_failed", {log::StatusField(s)});

@@ -98,6 +98,12 @@ const std::vector<Migration>& OutboxMigrations() {
            std::string(kMigration2Rest),
        "CREATE TABLE outbox_payload (id BIGINT PRIMARY KEY, payload BYTEA NOT NULL);" +
            std::string(kMigration2Rest)},
+      // Finished items by age, for Purge: without it a purge reads every row of the table.
+      {3, "index of finished outbox items",
+       "CREATE INDEX outbox_finished ON outbox (state, updated_at)"
+       " WHERE state IN ('done', 'dead');",
+       "CREATE INDEX outbox_finished ON outbox (state, updated_at)"
+       " WHERE state IN ('done', 'dead');"},
   };
   return *kMigrations;
 }
@@ -420,13 +426,53 @@ Result<OutboxItem> Outbox::Get(Database& db, int64_t id) const {
   return item;
 }
 
-Result<int64_t> Outbox::PurgeDone(Database& db, TimePoint before) const {
+Result<int64_t> Outbox::Purge(Database& db, TimePoint done_before, TimePoint dead_before,
+                              int64_t limit) const {
   ASSIGN_OR_RETURN(auto txn, db.Begin());
-  ASSIGN_OR_RETURN(int64_t n, txn->ExecCount("DELETE FROM outbox WHERE state = 'done'"
-                                             " AND updated_at < ?",
-                                             {ToUnixMicros(before)}));
+  ASSIGN_OR_RETURN(int64_t n, Purge(*txn, done_before, dead_before, limit));
   RETURN_IF_ERROR(txn->Commit());
   return n;
+}
+
+namespace {
+
+// The finished items of `state` last updated before a bound, oldest first: the queries repeat
+// the index's condition (kFinished) so that both engines walk outbox_finished.
+constexpr std::string_view kFinished = "state IN ('done', 'dead')";
+std::string FinishedBefore(std::string_view state) {
+  return "SELECT id FROM outbox WHERE " + std::string(kFinished) + " AND state = '" +
+         std::string(state) + "' AND updated_at < ? ORDER BY updated_at, id";
+}
+
+}  // namespace
+
+Result<int64_t> Outbox::Purge(Transaction& tx, TimePoint done_before, TimePoint dead_before,
+                              int64_t limit) const {
+  if (limit < 1) return InvalidArgumentError("outbox: Purge needs limit >= 1");
+  // Done items have no payload (Finish deletes it with the acknowledgement, and migration 2 moved
+  // none of theirs), so only their rows go.
+  ASSIGN_OR_RETURN(int64_t done,
+                   tx.ExecCount("DELETE FROM outbox WHERE id IN (" + FinishedBefore("done") +
+                                    " LIMIT ?)",
+                                {ToUnixMicros(done_before), limit}));
+  if (done >= limit) return done;
+  // A dead item is final (nothing updates it again), so the same subquery names the same items
+  // twice within this transaction: first their payloads go, then their rows.
+  const std::string dead = FinishedBefore("dead") + " LIMIT ?";
+  const std::vector<Value> args = {ToUnixMicros(dead_before), limit - done};
+  RETURN_IF_ERROR(tx.Exec("DELETE FROM outbox_payload WHERE id IN (" + dead + ")", args));
+  ASSIGN_OR_RETURN(int64_t buried, tx.ExecCount("DELETE FROM outbox WHERE id IN (" + dead + ")",
+                                                args));
+  return done + buried;
+}
+
+Result<bool> Outbox::PurgeDue(Transaction& tx, TimePoint done_before, TimePoint dead_before) const {
+  for (auto [state, before] : {std::pair{"done", done_before}, std::pair{"dead", dead_before}}) {
+    ASSIGN_OR_RETURN(auto row,
+                     tx.QueryOne(FinishedBefore(state) + " LIMIT 1", {ToUnixMicros(before)}));
+    if (row) return true;
+  }
+  return false;
 }
 
 }  // namespace chukan::store

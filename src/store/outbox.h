@@ -7,7 +7,7 @@
 //   pending  waiting until not_before, then claimable
 //   leased   claimed by one owner until lease_until; if not acknowledged by then, claimable again
 //   done     acknowledged (kept for dedupe until purged; its payload is deleted at once)
-//   dead     failed max_attempts times; kept for an operator, never claimed again
+//   dead     failed max_attempts times; kept for an operator until purged, never claimed again
 // `attempts` counts claims. Fail() after the n-th attempt schedules the next one at
 //   now + d·(1 − jitter·u),  d = min(backoff_cap, backoff_base · 2^(n−1)),  u uniform in [0, 1)
 // and after max_attempts the item is dead. A lease that expires after the last attempt makes the
@@ -143,8 +143,19 @@ class Outbox {
   // Reads one item (any state; a done item's payload is empty). kNotFound if absent.
   Result<OutboxItem> Get(Database& db, int64_t id) const;
 
-  // Deletes done items acknowledged before `before`; returns how many.
-  Result<int64_t> PurgeDone(Database& db, TimePoint before) const;
+  // Deletes, oldest first, done items acknowledged before `done_before` and dead items buried
+  // before `dead_before` (with their payloads), at most `limit` in all; returns how many. Walks
+  // the index of finished items (migration 3), so its cost is that of the rows it deletes,
+  // whatever the table holds. A purged done item no longer dedupes: Enqueue with its (topic,
+  // dedupe_key) adds a new item — callers purge only items whose keys cannot come again.
+  // kInvalidArgument for limit < 1. The first form runs in a transaction of its own, the second
+  // inside the caller's write transaction `tx` (committed by the caller).
+  Result<int64_t> Purge(Database& db, TimePoint done_before, TimePoint dead_before,
+                        int64_t limit) const;
+  Result<int64_t> Purge(Transaction& tx, TimePoint done_before, TimePoint dead_before,
+                        int64_t limit) const;
+  // Whether Purge(…, done_before, dead_before, …) would delete anything: two indexed reads.
+  Result<bool> PurgeDue(Transaction& tx, TimePoint done_before, TimePoint dead_before) const;
 
   // The delay Fail() applies after `attempts` attempts of an item of `topic`, before jitter
   // (for docs and tests).
