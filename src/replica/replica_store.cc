@@ -1411,6 +1411,23 @@ Result<ReconcileReport> ReplicaStore::Reconcile(const TmCode& tm, const std::str
   return report;
 }
 
+Result<bool> ReplicaStore::HoldsResident(store::Transaction& tx, const AtenaNo& atena_no) const {
+  const std::array<uint8_t, 8> prefix = keys_->AtenaPrefix(atena_no.str());
+  store::Bytes lo(prefix.begin(), prefix.end());
+  // The history's index is of the prefix itself (replica_history_resident).
+  ASSIGN_OR_RETURN(auto past, tx.QueryOne("SELECT 1 FROM replica_history"
+                                          " WHERE substr(key_hash, 1, 8) = ? LIMIT 1",
+                                          {lo}));
+  if (past) return true;
+  store::Bytes hi = lo;
+  lo.resize(kHashBytes, 0x00);
+  hi.resize(kHashBytes, 0xff);
+  ASSIGN_OR_RETURN(auto now, tx.QueryOne("SELECT 1 FROM replica_record"
+                                         " WHERE key_hash >= ? AND key_hash <= ? LIMIT 1",
+                                         {lo, hi}));
+  return now.has_value();
+}
+
 Result<int64_t> ReplicaStore::Count(const std::optional<TmCode>& tm) {
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   ASSIGN_OR_RETURN(std::optional<store::Row> row,

@@ -234,6 +234,13 @@ class ReplicaStore {
   Result<ReconcileReport> Reconcile(const TmCode& tm, const std::string& version,
                                     RecordSourceFactory& source);
 
+  // Whether the replica holds anything of the resident: a current record of any TM, or a version
+  // in the history (an answer for a past period may still come from it). Two index seeks by the
+  // resident's blind-index prefix, nothing opened: two residents sharing the 64-bit prefix make
+  // a false "yes", never a false "no". In the caller's transaction `tx` (of this tenant's
+  // database), so that a caller can check and act in one transaction. Errors: from the store.
+  Result<bool> HoldsResident(store::Transaction& tx, const AtenaNo& atena_no) const;
+
   // Number of records of `tm` (all TMs when nullopt), from the per-TM count each import keeps in
   // its own transaction (replica_count): one row read, however large the replica (ホーム shows
   // it on every visit). Errors: from the store.

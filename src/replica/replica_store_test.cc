@@ -211,6 +211,41 @@ TEST_P(ReplicaStoreTest, CountFollowsEveryImportMode) {
   EXPECT_EQ(*store_->Count(TmCode::Parse("TM00000000000001").value()), 0);
 }
 
+// The existence check the linkage's code retention asks: a current record of the resident, or
+// a superseded version of one in the history, and nothing of anyone else.
+TEST_P(ReplicaStoreTest, HoldsResidentSeesCurrentRecordsAndTheHistory) {
+  const AtenaNo one = AtenaNo::Parse("000000000000001").value();
+  const AtenaNo two = AtenaNo::Parse("000000000000002").value();
+  const AtenaNo three = AtenaNo::Parse("000000000000003").value();
+  auto holds = [&](const AtenaNo& a) -> bool {
+    auto tx = db_->BeginRead();
+    EXPECT_OK(tx);
+    if (!tx.ok()) return false;
+    Result<bool> r = store_->HoldsResident(**tx, a);
+    EXPECT_OK(r);
+    return r.value_or(false);
+  };
+  EXPECT_FALSE(holds(one));
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1") + TaxRow(3, 2026, "1")).status());
+  EXPECT_TRUE(holds(one));
+  EXPECT_FALSE(holds(two));
+  EXPECT_TRUE(holds(three));
+  // Deleted: no current record, but the history keeps the version.
+  ASSERT_OK_AND_ASSIGN(ImportReport d, Import(kTaxHeader + TaxRow(1, 2026, "1"),
+                                              ImportMode::kDelete));
+  EXPECT_EQ(d.deleted, 1);
+  ASSERT_OK_AND_ASSIGN(auto current, store_->Find(one, std::nullopt));
+  EXPECT_TRUE(current.empty());
+  EXPECT_TRUE(holds(one));
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK(tx->Exec("DELETE FROM replica_history"));
+    ASSERT_OK(tx->Commit());
+  }
+  EXPECT_FALSE(holds(one));
+  EXPECT_TRUE(holds(three));
+}
+
 // A replica written before the count existed: the migration that adds it counts the records
 // already there.
 TEST_P(ReplicaStoreTest, TheCountMigrationCountsExistingRecords) {
