@@ -726,7 +726,7 @@ Result<SweepReport> Hub::Sweep() {
     RETURN_IF_ERROR(tx->Commit());
   }
   ASSIGN_OR_RETURN(report.outbox_purged, outbox_->Purge(*db_, now - kOutboxKeep, FromUnixMicros(0),
-                                                          std::numeric_limits<int64_t>::max()));
+                                                        std::numeric_limits<int64_t>::max()));
   if (report.records_purged + report.permits_purged + report.outbox_purged > 0) {
     if (Status s = db_->EraseFreed(); !s.ok()) {
       log::Error("hub.erase_failed", {log::StatusField(s)});

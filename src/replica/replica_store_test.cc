@@ -231,8 +231,8 @@ TEST_P(ReplicaStoreTest, HoldsResidentSeesCurrentRecordsAndTheHistory) {
   EXPECT_FALSE(holds(two));
   EXPECT_TRUE(holds(three));
   // Deleted: no current record, but the history keeps the version.
-  ASSERT_OK_AND_ASSIGN(ImportReport d, Import(kTaxHeader + TaxRow(1, 2026, "1"),
-                                              ImportMode::kDelete));
+  ASSERT_OK_AND_ASSIGN(ImportReport d,
+                       Import(kTaxHeader + TaxRow(1, 2026, "1"), ImportMode::kDelete));
   EXPECT_EQ(d.deleted, 1);
   ASSERT_OK_AND_ASSIGN(auto current, store_->Find(one, std::nullopt));
   EXPECT_TRUE(current.empty());

@@ -451,18 +451,17 @@ Result<int64_t> Outbox::Purge(Transaction& tx, TimePoint done_before, TimePoint 
   if (limit < 1) return InvalidArgumentError("outbox: Purge needs limit >= 1");
   // Done items have no payload (Finish deletes it with the acknowledgement, and migration 2 moved
   // none of theirs), so only their rows go.
-  ASSIGN_OR_RETURN(int64_t done,
-                   tx.ExecCount("DELETE FROM outbox WHERE id IN (" + FinishedBefore("done") +
-                                    " LIMIT ?)",
-                                {ToUnixMicros(done_before), limit}));
+  ASSIGN_OR_RETURN(int64_t done, tx.ExecCount("DELETE FROM outbox WHERE id IN (" +
+                                                  FinishedBefore("done") + " LIMIT ?)",
+                                              {ToUnixMicros(done_before), limit}));
   if (done >= limit) return done;
   // A dead item is final (nothing updates it again), so the same subquery names the same items
   // twice within this transaction: first their payloads go, then their rows.
   const std::string dead = FinishedBefore("dead") + " LIMIT ?";
   const std::vector<Value> args = {ToUnixMicros(dead_before), limit - done};
   RETURN_IF_ERROR(tx.Exec("DELETE FROM outbox_payload WHERE id IN (" + dead + ")", args));
-  ASSIGN_OR_RETURN(int64_t buried, tx.ExecCount("DELETE FROM outbox WHERE id IN (" + dead + ")",
-                                                args));
+  ASSIGN_OR_RETURN(int64_t buried,
+                   tx.ExecCount("DELETE FROM outbox WHERE id IN (" + dead + ")", args));
   return done + buried;
 }
 
