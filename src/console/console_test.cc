@@ -104,25 +104,7 @@ class ConsoleTest : public LinkageTestBase {
   // kAtena's 地方税関係情報 record of 2026 with this income, imported into city B's replica in
   // `mode`; returns the import id ("" after a failure, which the test reports).
   std::string ImportTax(const std::string& income, replica::ImportMode mode) {
-    auto ctx = platform_->Tenant(B()).value();
-    replica::ReplicaStore* store = ctx->Replicas().value();
-    const std::string csv =
-        "atena_no,IT00000200000001,IT00000200000002,IT00000200000003,IT00000200000004,"
-        "IT00000200000005,IT00000200000006,IT00000200000007,IT00000200000008,IT00000200000009,"
-        "IT00000200000010,IT00000200000011,IT00000200000012,IT00000200000013,IT00000200000014,"
-        "IT00000200000015,IT00000200000016\n" +
-        kAtena.str() + ",2026,2026-01-01,1," + income +
-        ",100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
-    auto factory = replica::MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(csv),
-                                                    replica::FileFormat::kCsv, "utf-8")
-                       .value();
-    Result<replica::ImportReport> r =
-        store->Import({kTaxTm, "", mode, "", "client:test", "r", {}}, *factory,
-                      [](store::Transaction*, const replica::ImportReport&) { return Status(); });
-    EXPECT_OK(r.status());
-    if (!r.ok()) return "";
-    EXPECT_TRUE(r->committed);
-    return r->import_id;
+    return ImportTaxReplica(B(), kAtena, income, mode);
   }
 
   int64_t AuditCount(const TenantId& t, std::string_view action, std::string_view actor) {

@@ -251,4 +251,17 @@ Result<bool> InquiriesDue(store::Transaction& tx, int64_t now_us, int64_t cutoff
   return due.has_value();
 }
 
+Result<int64_t> DeleteEndedInquiries(store::Transaction& tx, int64_t cutoff_us, int64_t limit) {
+  return tx.ExecCount(
+      "DELETE FROM inquiries WHERE inquiry_id IN (SELECT inquiry_id FROM inquiries"
+      " WHERE ended_at_us <= ? ORDER BY ended_at_us LIMIT ?)",
+      {cutoff_us, limit});
+}
+
+Result<bool> EndedInquiriesDue(store::Transaction& tx, int64_t cutoff_us) {
+  ASSIGN_OR_RETURN(
+      auto due, tx.QueryOne("SELECT 1 FROM inquiries WHERE ended_at_us <= ? LIMIT 1", {cutoff_us}));
+  return due.has_value();
+}
+
 }  // namespace chukan::server

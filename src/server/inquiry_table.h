@@ -145,6 +145,16 @@ Result<int64_t> DeleteInquiryResults(store::Transaction& tx, int64_t cutoff_us);
 // Whether ExpireInquiries(now_us) or DeleteInquiryResults(cutoff_us) would change anything.
 Result<bool> InquiriesDue(store::Transaction& tx, int64_t now_us, int64_t cutoff_us);
 
+// Deletes the rows of inquiries that ended at or before `cutoff_us`, oldest first, at most
+// `limit`; returns how many. The rows are the inquirer's side of the records of provision
+// (情報提供等記録), so the caller's cutoff is their legal period. An idempotency key whose row
+// went names nothing any more (the same key then makes a new inquiry); the inquiry id was the
+// dedupe key of its permit request, which is never queued again (it is queued only when the
+// inquiry is created).
+Result<int64_t> DeleteEndedInquiries(store::Transaction& tx, int64_t cutoff_us, int64_t limit);
+// Whether DeleteEndedInquiries(cutoff_us) would delete anything (one index seek).
+Result<bool> EndedInquiriesDue(store::Transaction& tx, int64_t cutoff_us);
+
 }  // namespace chukan::server
 
 #endif  // CHUKAN_SERVER_INQUIRY_TABLE_H_

@@ -82,6 +82,9 @@ Result<std::unique_ptr<IntermediateServer>> IntermediateServer::Create(const Ser
   LinkageService::Options lo;
   lo.inquiry_timeout = std::chrono::seconds(cfg.inquiry_timeout_seconds);
   lo.result_days = cfg.result_days;
+  lo.records_days = cfg.records_days;
+  lo.code_days = cfg.code_days;
+  lo.dead_days = cfg.dead_days;
   lo.waits_per_client = cfg.long_polls_per_client;
   lo.waits_total = cfg.long_polls_total;
   lo.outbox.max_attempts = cfg.delivery_max_attempts;

@@ -93,6 +93,19 @@ ALTER TABLE provisions ADD COLUMN inquirer_delegator TEXT;
 ALTER TABLE provisions ADD COLUMN provider_delegator TEXT;
 )sql";
 
+// Retention (LinkageService::Sweep, docs/linkage.md "Expiry and retention"): when a code was
+// last registered (FGU again for the same pair counts: a code unused for `code_days` since goes),
+// and the indexes the sweeps walk — provisions by age, and inquiries and provisions by the code
+// they name (a code is kept while any row names it).
+constexpr std::string_view kRetention = R"sql(
+ALTER TABLE subject_codes ADD COLUMN registered_at_us INTEGER NOT NULL DEFAULT 0;
+UPDATE subject_codes SET registered_at_us = created_at_us;
+CREATE INDEX subject_codes_registered ON subject_codes (registered_at_us, subject_code);
+CREATE INDEX provisions_received ON provisions (received_at_us);
+CREATE INDEX inquiries_subject ON inquiries (subject_code);
+CREATE INDEX provisions_subject ON provisions (subject_code);
+)sql";
+
 std::string ForPostgres(std::string_view sqlite) {
   std::string s(sqlite);
   for (size_t p = s.find("INTEGER"); p != std::string::npos; p = s.find("INTEGER", p + 6)) {
@@ -151,7 +164,9 @@ const std::vector<store::Migration>& LinkageMigrations() {
       // 照会側不開示 and the two 委任元 codes (NULL: none) of an inquiry, and of a permit received
       // (as the permit carries them), for the records of provision (情報提供等記録).
       {9, "inquiries, provisions: non_disclosure, inquirer_delegator, provider_delegator",
-       std::string(kNonDisclosureDelegators), ForPostgres(kNonDisclosureDelegators)}};
+       std::string(kNonDisclosureDelegators), ForPostgres(kNonDisclosureDelegators)},
+      {10, "retention: subject_codes.registered_at_us, indexes for the sweeps",
+       std::string(kRetention), ForPostgres(kRetention)}};
   return *m;
 }
 

@@ -1,6 +1,8 @@
 // LinkageService (see linkage_service.h): the facade that composes the linkage's parts, and the
-// sweep that runs over two of them.
+// sweep of expiry and retention that runs over them.
 #include "server/linkage_service.h"
+
+#include <algorithm>
 
 #include "common/log.h"
 #include "server/batch_table.h"
@@ -18,6 +20,9 @@ LinkageService::LinkageService(Platform& platform,
       inquiries_(env_, Inquiries::Options{options.inquiry_timeout, options.waits_per_client,
                                           options.waits_total}),
       provisions_(env_, codes_),
+      code_retention_(CodeRetention::Options{options.code_days, options.code_checks,
+                                             options.code_walk_interval},
+                      clock),
       courier_(std::make_unique<LinkageCourier>(env_, inquiries_)) {
   result_layouts_ = options_.result_layouts;
   // Invariant: the defaults need no file, and the catalogue is valid. (Some tests run without
@@ -123,33 +128,51 @@ Status LinkageService::DecideApproval(const TenantId& tenant, const PermitId& pe
 
 Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, State(tenant));
+  constexpr int64_t kDayUs = int64_t{86'400} * 1'000'000;
   const int64_t now = env_.NowUs();
-  const int64_t cutoff = now - options_.result_days * int64_t{86'400} * 1'000'000;
+  const int64_t cutoff = now - options_.result_days * kDayUs;
   // A batch file is kept while its lines' results may be: every inquiry of a batch ended by its
   // creation plus the longest timeout, and its result went `result_days` after that.
   const int64_t batch_cutoff =
       cutoff -
       std::chrono::duration_cast<std::chrono::microseconds>(options_.inquiry_timeout).count();
+  // An inquiry row goes `records_days` after it ended — never before its result and its batch
+  // file (when result_days is the longer).
+  const int64_t inquiry_rows_cutoff = std::min(now - options_.records_days * kDayUs, batch_cutoff);
+  const int64_t provisions_cutoff = now - options_.records_days * kDayUs;
+  // Delivered items a day after delivery; their dedupe keys cannot come again: a permit
+  // request's is its inquiry id, queued only when the inquiry is created, and a provision's is
+  // its permit id, queued only in the transaction that inserts the provision row (the permit id
+  // is its primary key, and a replay is refused) or leaves awaiting_approval.
+  const TimePoint done_before = FromUnixMicros(now) - std::chrono::hours(24);
+  const TimePoint dead_before = FromUnixMicros(now - options_.dead_days * kDayUs);
+  const int64_t batch = options_.delete_batch;
   LinkageSweep out;
   // Read first: most sweeps find nothing, and then no write transaction is made.
+  bool expiry_due = false, inquiries_due = false, provisions_due = false, outbox_due = false;
   {
     ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
     ASSIGN_OR_RETURN(bool due, InquiriesDue(*tx, now, cutoff));
     ASSIGN_OR_RETURN(bool stale, ApprovalsDue(*tx, now));
     ASSIGN_OR_RETURN(bool batches, BatchesDue(*tx, batch_cutoff));
+    expiry_due = due || stale || batches;
+    ASSIGN_OR_RETURN(inquiries_due, EndedInquiriesDue(*tx, inquiry_rows_cutoff));
+    ASSIGN_OR_RETURN(provisions_due, FinalProvisionsDue(*tx, provisions_cutoff));
+    ASSIGN_OR_RETURN(outbox_due, outbox_->PurgeDue(*tx, done_before, dead_before));
     RETURN_IF_ERROR(tx->Commit());
-    if (!due && !stale && !batches) return out;
   }
   int64_t approvals_expired = 0;
-  RETURN_IF_ERROR(st->Commit([&](store::Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(approvals_expired, ExpireApprovals(tx, now));
-    ASSIGN_OR_RETURN(out.expired, ExpireInquiries(tx, now));
-    ASSIGN_OR_RETURN(out.results_deleted, DeleteInquiryResults(tx, cutoff));
-    // A few at a time (up to 100,000 lines each): a backlog drains over a few sweeps without
-    // holding the tenant's writes up.
-    ASSIGN_OR_RETURN(out.batches_deleted, DeleteBatches(tx, batch_cutoff, 4));
-    return Status();
-  }));
+  if (expiry_due) {
+    RETURN_IF_ERROR(st->Commit([&](store::Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(approvals_expired, ExpireApprovals(tx, now));
+      ASSIGN_OR_RETURN(out.expired, ExpireInquiries(tx, now));
+      ASSIGN_OR_RETURN(out.results_deleted, DeleteInquiryResults(tx, cutoff));
+      // A few at a time (up to 100,000 lines each): a backlog drains over a few sweeps without
+      // holding the tenant's writes up.
+      ASSIGN_OR_RETURN(out.batches_deleted, DeleteBatches(tx, batch_cutoff, 4));
+      return Status();
+    }));
+  }
   if (out.expired > 0) {
     AuditLinkage(*st, "system", "inquiry.expire", std::to_string(out.expired) + " inquiries", "ok");
     inquiries_.ChangedAll();
@@ -167,10 +190,44 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
     AuditLinkage(*st, "system", "result.delete",
                  std::to_string(out.results_deleted) + " results past retention", "ok");
   }
+  // The rows themselves, each kind in a short transaction of its own, at most `batch` rows.
+  auto delete_rows = [&](bool due, int64_t& count, const std::string& action,
+                         const std::string& what,
+                         const std::function<Result<int64_t>(store::Transaction&)>& del) -> Status {
+    if (!due) return Status();
+    RETURN_IF_ERROR(st->Commit([&](store::Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(count, del(tx));
+      return Status();
+    }));
+    if (count > 0) AuditLinkage(*st, "system", action, std::to_string(count) + " " + what, "ok");
+    return Status();
+  };
+  RETURN_IF_ERROR(delete_rows(inquiries_due, out.inquiries_deleted, "inquiry.delete",
+                              "inquiries past records retention", [&](store::Transaction& tx) {
+                                return DeleteEndedInquiries(tx, inquiry_rows_cutoff, batch);
+                              }));
+  RETURN_IF_ERROR(delete_rows(provisions_due, out.provisions_deleted, "provision.delete",
+                              "provisions past records retention", [&](store::Transaction& tx) {
+                                return DeleteFinalProvisions(tx, provisions_cutoff, batch);
+                              }));
+  RETURN_IF_ERROR(delete_rows(
+      outbox_due, out.outbox_purged, "outbox.purge",
+      "delivered or dead outbox items past retention",
+      [&](store::Transaction& tx) { return outbox_->Purge(tx, done_before, dead_before, batch); }));
+  // Last, so that codes the rows above named can go in the same walk.
+  ASSIGN_OR_RETURN(CodeRetention::Outcome codes, code_retention_.Sweep(*st));
+  out.codes_checked = codes.checked;
+  out.codes_deleted = codes.deleted;
+  if (codes.deleted > 0) {
+    AuditLinkage(*st, "system", "code.delete",
+                 std::to_string(codes.deleted) + " subject codes no longer needed", "ok");
+  }
   // Every change above deleted something (results, batch lines, per-inquiry secrets, answers
-  // awaiting approval): erase the old page images from the tenant's files. After the audit
-  // entries, so that their commits leave nothing behind in the WAL either.
-  if (out.expired + approvals_expired + out.batches_deleted + out.results_deleted > 0) {
+  // awaiting approval, rows): erase the old page images from the tenant's files. After the
+  // audit entries, so that their commits leave nothing behind in the WAL either.
+  if (out.expired + approvals_expired + out.batches_deleted + out.results_deleted +
+          out.inquiries_deleted + out.provisions_deleted + out.outbox_purged + out.codes_deleted >
+      0) {
     if (Status s = st->db->EraseFreed(); !s.ok()) {
       log::Error("linkage.erase_failed", {{"tenant", tenant.str()}, log::StatusField(s)});
       return s.WithContext("tenant " + tenant.str() +

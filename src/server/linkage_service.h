@@ -37,6 +37,7 @@
 #include "layout/result_layout.h"
 #include "linkage/envelope.h"
 #include "linkage/signed_document.h"
+#include "server/code_retention.h"
 #include "server/hub_port.h"
 #include "server/inquiries.h"
 #include "server/linkage_courier.h"
@@ -50,9 +51,14 @@
 namespace chukan::server {
 
 struct LinkageSweep {
-  int64_t expired = 0;          // inquiries that ran out of time
-  int64_t results_deleted = 0;  // results past retention
-  int64_t batches_deleted = 0;  // batch files (their lines) past retention
+  int64_t expired = 0;             // inquiries that ran out of time
+  int64_t results_deleted = 0;     // results past retention
+  int64_t batches_deleted = 0;     // batch files (their lines) past retention
+  int64_t inquiries_deleted = 0;   // inquiry rows past records_days
+  int64_t provisions_deleted = 0;  // provision rows past records_days
+  int64_t codes_checked = 0;       // subject codes examined (CodeRetention)
+  int64_t codes_deleted = 0;       // subject codes nothing needs any more
+  int64_t outbox_purged = 0;       // delivered and dead outbox items past their time
 };
 
 class LinkageService {
@@ -60,6 +66,19 @@ class LinkageService {
   struct Options {
     std::chrono::seconds inquiry_timeout{3600};
     int64_t result_days = 30;
+    // Retention of the rows ([retention] in the server's configuration; docs/linkage.md
+    // "Expiry and retention"): inquiry and provision rows (the records of provision), subject
+    // codes, dead outbox items.
+    int64_t records_days = 2557;
+    int64_t code_days = 365;
+    int64_t dead_days = 30;
+    // Rows deleted per kind per sweep, each kind in a transaction of its own: a backlog drains
+    // over several sweeps without holding the tenant's writes up.
+    int64_t delete_batch = 10'000;
+    // Subject codes examined per sweep while a walk is under way, and how often a walk starts
+    // (CodeRetention).
+    int64_t code_checks = 1000;
+    Duration code_walk_interval = std::chrono::hours(24);
     store::OutboxOptions outbox;
     // Long polls (WatchInquiry): per client and in all.
     int waits_per_client = 16;
@@ -75,8 +94,8 @@ class LinkageService {
   ~LinkageService();
 
   // FGU: asks the hub for the tenant's code of the person and keeps atena_no ↔ code.
-  // Re-registering the same pair is a no-op; kAlreadyExists when the atena_no already has
-  // another code or the code another atena_no.
+  // Re-registering the same pair only renews its registration time; kAlreadyExists when the
+  // atena_no already has another code or the code another atena_no.
   Result<SubjectCode> RegisterCode(const TenantId& tenant, const AtenaNo& atena,
                                    const ResidentId& rid);
 
@@ -144,7 +163,8 @@ class LinkageService {
   Status DecideApproval(const TenantId& tenant, const PermitId& permit, bool approve,
                         const std::string& comment, const std::string& actor);
 
-  // Runs expiry and retention for one tenant; audited when it changed something. When it
+  // Runs expiry and retention for one tenant (each deletion in bounded batches); audited, with
+  // counts, when it changed something. When it
   // deleted anything, it then erases it from the tenant's files (Database::EraseFreed); a
   // failed erase is logged ("linkage.erase_failed") and returned. Blocks: not for an I/O
   // thread (the server's housekeeping thread runs it).
@@ -189,6 +209,7 @@ class LinkageService {
   SubjectCodes codes_;
   Inquiries inquiries_;
   Provisions provisions_;
+  CodeRetention code_retention_;
   std::unique_ptr<LinkageCourier> courier_;
   Mutex mu_;
   std::function<void()> notify_ GUARDED_BY(mu_);

@@ -24,6 +24,8 @@
 #include "linkage/envelope.h"
 #include "linkage/permission_list.h"
 #include "linkage/permit.h"
+#include "replica/record_source.h"
+#include "replica_io/byte_source.h"
 #include "server/hub_port.h"
 #include "server/linkage_service.h"
 #include "server/platform.h"
@@ -246,6 +248,31 @@ class LinkageTestBase : public store::testing::StoreTest {
     Result<SubjectCode> b = linkage_->RegisterCode(B(), kAtena, kRid);
     EXPECT_OK(b.status());
     return b.ok() ? *b : SubjectCode::Generate();
+  }
+
+  // `atena`'s 地方税関係情報 record of 2026 with this income, imported into `tenant`'s replica
+  // (副本) in `mode`; returns the import id ("" after a failure, which the test reports).
+  std::string ImportTaxReplica(const TenantId& tenant, const AtenaNo& atena,
+                               const std::string& income, replica::ImportMode mode) {
+    auto ctx = platform_->Tenant(tenant).value();
+    replica::ReplicaStore* store = ctx->Replicas().value();
+    const std::string csv =
+        "atena_no,IT00000200000001,IT00000200000002,IT00000200000003,IT00000200000004,"
+        "IT00000200000005,IT00000200000006,IT00000200000007,IT00000200000008,IT00000200000009,"
+        "IT00000200000010,IT00000200000011,IT00000200000012,IT00000200000013,IT00000200000014,"
+        "IT00000200000015,IT00000200000016\n" +
+        atena.str() + ",2026,2026-01-01,1," + income +
+        ",100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+    auto factory = replica::MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(csv),
+                                                    replica::FileFormat::kCsv, "utf-8")
+                       .value();
+    Result<replica::ImportReport> r =
+        store->Import({kTaxTm, "", mode, "", "client:test", "r", {}}, *factory,
+                      [](store::Transaction*, const replica::ImportReport&) { return Status(); });
+    EXPECT_OK(r.status());
+    if (!r.ok()) return "";
+    EXPECT_TRUE(r->committed);
+    return r->import_id;
   }
 
   // The person's codes are registered in both cities, A creates an inquiry, the courier asks the

@@ -411,6 +411,21 @@ Result<bool> ApprovalsDue(store::Transaction& tx, int64_t now_us) {
   return stale.has_value();
 }
 
+Result<int64_t> DeleteFinalProvisions(store::Transaction& tx, int64_t cutoff_us, int64_t limit) {
+  return tx.ExecCount(
+      "DELETE FROM provisions WHERE permit_id IN (SELECT permit_id FROM provisions"
+      " WHERE received_at_us <= ? AND state <> 'awaiting_approval'"
+      " ORDER BY received_at_us LIMIT ?)",
+      {cutoff_us, limit});
+}
+
+Result<bool> FinalProvisionsDue(store::Transaction& tx, int64_t cutoff_us) {
+  ASSIGN_OR_RETURN(auto due, tx.QueryOne("SELECT 1 FROM provisions WHERE received_at_us <= ?"
+                                         " AND state <> 'awaiting_approval' LIMIT 1",
+                                         {cutoff_us}));
+  return due.has_value();
+}
+
 Status MarkProvisionSent(store::Transaction& tx, const std::string& permit_id, int64_t now_us) {
   return tx.Exec("UPDATE provisions SET sent_at_us = ? WHERE permit_id = ?", {now_us, permit_id});
 }

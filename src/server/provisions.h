@@ -98,6 +98,14 @@ class Provisions {
 Result<int64_t> ExpireApprovals(store::Transaction& tx, int64_t now_us);
 // Whether ExpireApprovals(now_us) would change anything.
 Result<bool> ApprovalsDue(store::Transaction& tx, int64_t now_us);
+// Deletes the rows of provisions received at or before `cutoff_us` that are final (never one
+// still awaiting approval), oldest first, at most `limit`; returns how many. The rows are the
+// provider's side of the records of provision (情報提供等記録). A permit whose row went cannot be
+// used again anyway: its expiry (days) passed long before, and VerifiedPermit refuses it
+// (PERMIT_EXPIRED) before the once-only check on this table. In the caller's transaction.
+Result<int64_t> DeleteFinalProvisions(store::Transaction& tx, int64_t cutoff_us, int64_t limit);
+// Whether DeleteFinalProvisions(cutoff_us) would delete anything (an index seek).
+Result<bool> FinalProvisionsDue(store::Transaction& tx, int64_t cutoff_us);
 // What the hub said to a provision's envelope: taken (sent at `now_us`), or refused with
 // `reason` (state send_failed). In the caller's transaction.
 Status MarkProvisionSent(store::Transaction& tx, const std::string& permit_id, int64_t now_us);

@@ -58,6 +58,9 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "console.uploads",
                                     "inquiry.long_polls_total",
                                     "retention.result_days",
+                                    "retention.records_days",
+                                    "retention.code_days",
+                                    "retention.dead_days",
                                     "delivery.threads",
                                     "delivery.timeout_ms",
                                     "delivery.max_attempts",
@@ -184,6 +187,10 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ASSIGN_OR_RETURN(cfg.console_password_checks, c.GetInt("console.password_checks", 4, 1, 64));
   ASSIGN_OR_RETURN(cfg.console_uploads, c.GetInt("console.uploads", 4, 1, 64));
   ASSIGN_OR_RETURN(cfg.result_days, c.GetInt("retention.result_days", 30, 0, 3650));
+  // 2557 days: 7 years with their leap days, the legal period of the records of provision.
+  ASSIGN_OR_RETURN(cfg.records_days, c.GetInt("retention.records_days", 2557, 2557, 36'500));
+  ASSIGN_OR_RETURN(cfg.code_days, c.GetInt("retention.code_days", 365, 30, 36'500));
+  ASSIGN_OR_RETURN(cfg.dead_days, c.GetInt("retention.dead_days", 30, 1, 3650));
   ASSIGN_OR_RETURN(int64_t dthreads, c.GetInt("delivery.threads", 8, 1, 256));
   cfg.delivery_threads = static_cast<int>(dthreads);
   ASSIGN_OR_RETURN(cfg.delivery_timeout_ms, c.GetInt("delivery.timeout_ms", 10'000, 100, 600'000));

@@ -13,7 +13,9 @@
 //   [node]     host, port, cert, key, client_ca, hub_cert — the hub-facing listener (mutual
 //              TLS; only the client certificate in hub_cert is accepted)
 //   [inquiry]  timeout_seconds (3600): inquiries unanswered by then end as expired
-//   [retention] result_days (30): results are deleted this long after their inquiry ends
+//   [retention] result_days (30): results are deleted this long after their inquiry ends;
+//              records_days (2557, at least 7 years): inquiry and provision rows (the records of
+//              provision); code_days (365): unused subject codes; dead_days (30): dead outbox items
 //   [delivery] threads, timeout_ms, max_attempts, backoff_base_ms, backoff_cap_ms, batch_items,
 //              peer_requests
 //
@@ -85,6 +87,14 @@ struct ServerConfig {
   int long_polls_per_client = 16;
   int long_polls_total = 10'000;
   int64_t result_days = 30;
+  // Inquiry and provision rows — the records of provision (情報提供等記録), kept 7 years by law —
+  // are deleted this long after the inquiry ended / the permit was received.
+  int64_t records_days = 2557;
+  // A subject code nothing names and whose resident has nothing in the replica goes this long
+  // after it was last registered.
+  int64_t code_days = 365;
+  // Dead outbox items (never delivered) are kept this long for an operator.
+  int64_t dead_days = 30;
   int delivery_threads = 8;
   int64_t delivery_timeout_ms = 10'000;
   int delivery_max_attempts = 12;

@@ -136,6 +136,54 @@ TEST(ServerConfigTest, ConsoleWorkLimitsDefaultSmallAndAreBounded) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("console.uploads")));
 }
 
+// [retention]: the records of provision are kept at least 7 years (2557 days); the other keys
+// have their own bounds, and each error names its key and line.
+TEST(ServerConfigTest, RetentionKeysHaveDefaultsAndLegalBounds) {
+  chukan::testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(ServerConfig d, LoadServerConfig(Write(dir, "[server]\n")));
+  EXPECT_EQ(d.result_days, 30);
+  EXPECT_EQ(d.records_days, 2557);
+  EXPECT_EQ(d.code_days, 365);
+  EXPECT_EQ(d.dead_days, 30);
+  // The bounds themselves are accepted.
+  const struct {
+    int64_t records, code, dead;
+  } accepted[] = {{2557, 30, 1}, {36'500, 36'500, 3650}};
+  for (const auto& a : accepted) {
+    ASSERT_OK_AND_ASSIGN(
+        ServerConfig c,
+        LoadServerConfig(Write(dir, "[retention]\nrecords_days = " + std::to_string(a.records) +
+                                        "\ncode_days = " + std::to_string(a.code) +
+                                        "\ndead_days = " + std::to_string(a.dead))));
+    EXPECT_EQ(c.records_days, a.records);
+    EXPECT_EQ(c.code_days, a.code);
+    EXPECT_EQ(c.dead_days, a.dead);
+  }
+  const struct {
+    const char* text;
+    const char* error;
+  } refused[] = {
+      {"[retention]\nrecords_days = 2556\n",
+       "chukan.toml:2: key 'retention.records_days': 2556 is outside [2557, 36500]"},
+      {"[retention]\nrecords_days = 36501\n",
+       "chukan.toml:2: key 'retention.records_days': 36501 is outside [2557, 36500]"},
+      {"[retention]\ncode_days = 29\n",
+       "chukan.toml:2: key 'retention.code_days': 29 is outside [30, 36500]"},
+      {"[retention]\ncode_days = 36501\n",
+       "chukan.toml:2: key 'retention.code_days': 36501 is outside [30, 36500]"},
+      {"[retention]\ndead_days = 0\n",
+       "chukan.toml:2: key 'retention.dead_days': 0 is outside [1, 3650]"},
+      {"[retention]\ndead_days = 3651\n",
+       "chukan.toml:2: key 'retention.dead_days': 3651 is outside [1, 3650]"},
+      {"[retention]\ndone_days = 1\n", "chukan.toml:2: unknown key 'retention.done_days'"},
+  };
+  for (const auto& r : refused) {
+    EXPECT_THAT(LoadServerConfig(Write(dir, r.text)),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr(r.error)))
+        << r.text;
+  }
+}
+
 TEST(ServerConfigTest, ErrorsNameFileLineAndKey) {
   chukan::testing::TempDir dir;
   EXPECT_THAT(LoadServerConfig(Write(dir, "[server]\nprot = 1\n")),

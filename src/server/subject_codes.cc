@@ -30,10 +30,15 @@ Result<std::optional<AtenaNo>> SubjectCodes::FindAtena(TenantContext& st,
       tx->QueryOne("SELECT atena_sealed FROM subject_codes WHERE subject_code = ?", {code.str()}));
   if (!row) return std::optional<AtenaNo>();
   ASSIGN_OR_RETURN(crypto::Bytes sealed, row->GetBlob(0));
-  ASSIGN_OR_RETURN(crypto::SecretBytes plain,
-                   crypto::Decrypt(st.data_key, sealed, LinkageAad("atena", st.id, code.str())));
-  ASSIGN_OR_RETURN(AtenaNo atena, AtenaNo::Parse(plain.AsStringView()));
+  ASSIGN_OR_RETURN(AtenaNo atena, OpenAtena(st, code.str(), sealed));
   return std::optional<AtenaNo>(std::move(atena));
+}
+
+Result<AtenaNo> SubjectCodes::OpenAtena(const TenantContext& st, std::string_view code,
+                                        const crypto::Bytes& sealed) {
+  ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                   crypto::Decrypt(st.data_key, sealed, LinkageAad("atena", st.id, code)));
+  return AtenaNo::Parse(plain.AsStringView());
 }
 
 Result<SubjectCode> SubjectCodes::Register(const TenantId& tenant, const AtenaNo& atena,
@@ -65,7 +70,11 @@ Result<SubjectCode> SubjectCodes::Register(const TenantId& tenant, const AtenaNo
   Status s = st->Commit([&](store::Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(std::optional<std::string> existing, FindCode(tx, index));
     if (existing) {
-      if (*existing == code.str()) return Status();
+      // The same pair again: registered again, so code retention counts its time from now.
+      if (*existing == code.str()) {
+        return tx.Exec("UPDATE subject_codes SET registered_at_us = ? WHERE subject_code = ?",
+                       {now, code.str()});
+      }
       return AlreadyExistsError("this atena_no already has another subject code");
     }
     ASSIGN_OR_RETURN(auto other, tx.QueryOne("SELECT 1 FROM subject_codes WHERE subject_code = ?",
@@ -76,8 +85,8 @@ Result<SubjectCode> SubjectCodes::Register(const TenantId& tenant, const AtenaNo
     }
     return tx.Exec(
         "INSERT INTO subject_codes (subject_code, atena_index, atena_sealed,"
-        " created_at_us) VALUES (?, ?, ?, ?)",
-        {code.str(), index, sealed, now});
+        " created_at_us, registered_at_us) VALUES (?, ?, ?, ?, ?)",
+        {code.str(), index, sealed, now, now});
   });
   AuditLinkage(*st, "system", "code.register", "subject_code " + code.str(), AuditOutcome(s));
   RETURN_IF_ERROR(s);

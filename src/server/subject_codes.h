@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/ids.h"
 #include "common/status.h"
@@ -26,7 +27,8 @@ class SubjectCodes {
   explicit SubjectCodes(const LinkageEnv& env) : env_(env) {}
 
   // Asks the hub for the tenant's code of the person and keeps atena_no ↔ code (audited).
-  // Re-registering the same pair is a no-op. Errors: kFailedPrecondition (no hub),
+  // Re-registering the same pair changes only its registration time (registered_at_us, from
+  // which code retention counts: CodeRetention). Errors: kFailedPrecondition (no hub),
   // kUnavailable (the hub cannot be reached or refused), kAlreadyExists when the atena_no
   // already has another code or the code another atena_no. Blocks (a hub round trip).
   Result<SubjectCode> Register(const TenantId& tenant, const AtenaNo& atena, const ResidentId& rid);
@@ -38,6 +40,10 @@ class SubjectCodes {
                                                      const crypto::Bytes& index);
   // The atena_no registered for `code` in the tenant, unsealed; nullopt when none.
   Result<std::optional<AtenaNo>> FindAtena(TenantContext& st, const SubjectCode& code) const;
+  // The atena_no of a subject_codes row from its atena_sealed column. Errors: kDataLoss (or
+  // kInvalidArgument) for a value that does not open under the tenant's key for this code.
+  static Result<AtenaNo> OpenAtena(const TenantContext& st, std::string_view code,
+                                   const crypto::Bytes& sealed);
 
  private:
   const LinkageEnv& env_;
