@@ -54,7 +54,7 @@ TEST(HubPortTest, OrgByLocalGovCodeResolvesFromTheListCopy) {
 
 TEST_P(LinkageServiceTest, RegisterCodeKeepsTheHubsCodeAndFindsItBothWays) {
   ASSERT_OK_AND_ASSIGN(SubjectCode code, linkage_->RegisterCode(A(), kAtena, kRid));
-  // The same pair again is a no-op returning the same code.
+  // The same pair again returns the same code (only its registration time changes).
   ASSERT_OK_AND_ASSIGN(SubjectCode again, linkage_->RegisterCode(A(), kAtena, kRid));
   EXPECT_EQ(again, code);
   ASSERT_EQ(hub_.Calls("/hub/v1/codes").size(), 2u);
