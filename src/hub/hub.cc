@@ -21,9 +21,6 @@ namespace chukan::hub {
 namespace {
 
 constexpr std::string_view kRidHashContext = "chukan-hub-resident-id-v1";
-// A permit row is kept this long after it expired, so that a late re-sent envelope is still
-// recognised as a replay rather than an unknown permit.
-constexpr int64_t kPermitKeepMs = int64_t{30} * 86'400'000;
 // Delivered outbox items are kept this long (for operators) before the sweeper deletes them.
 constexpr auto kOutboxKeep = std::chrono::hours(24);
 
@@ -705,25 +702,37 @@ Result<std::string> Hub::PublishedPermissionList() {
 Result<SweepReport> Hub::Sweep() {
   SweepReport report;
   const TimePoint now = clock_.Now();
-  const int64_t cutoff_us =
-      ToUnixMicros(now) - config_.retention_days * int64_t{86'400} * 1'000'000;
-  {
+  constexpr int64_t kDayUs = int64_t{86'400} * 1'000'000;
+  const int64_t record_cutoff_us = ToUnixMicros(now) - config_.retention_days * kDayUs;
+  const int64_t permit_cutoff_ms = (ToUnixMicros(now) - config_.permit_days * kDayUs) / 1000;
+  const int64_t batch = config_.sweep_batch;
+  // In transactions of at most `batch` rows of each table, each with its own audit entry, so
+  // that a backlog of millions never holds the writer for long: linkage writes go on between
+  // them. At most kMaxBatches a sweep; what is left waits for the next one.
+  constexpr int kMaxBatches = 1000;
+  for (int i = 0; i < kMaxBatches; ++i) {
     ASSIGN_OR_RETURN(auto tx, db_->Begin());
-    ASSIGN_OR_RETURN(
-        report.records_purged,
-        tx->ExecCount("DELETE FROM hub_record WHERE requested_at_us < ?", {cutoff_us}));
-    ASSIGN_OR_RETURN(report.permits_purged,
-                     tx->ExecCount("DELETE FROM hub_permit WHERE expires_at_ms < ?",
-                                   {ToUnixMicros(now) / 1000 - kPermitKeepMs}));
-    if (report.records_purged > 0 || report.permits_purged > 0) {
-      RETURN_IF_ERROR(store_->audit()
-                          .Append(*tx, {"hub", "system", "records.sweep",
-                                        std::to_string(report.records_purged) + " records, " +
-                                            std::to_string(report.permits_purged) + " permits",
-                                        "ok", ""})
-                          .status());
-    }
+    ASSIGN_OR_RETURN(int64_t records,
+                     tx->ExecCount("DELETE FROM hub_record WHERE id IN (SELECT id FROM hub_record"
+                                   " WHERE requested_at_us < ? ORDER BY requested_at_us LIMIT ?)",
+                                   {record_cutoff_us, batch}));
+    ASSIGN_OR_RETURN(int64_t permits,
+                     tx->ExecCount("DELETE FROM hub_permit WHERE permit_id IN (SELECT permit_id"
+                                   " FROM hub_permit WHERE expires_at_ms < ?"
+                                   " ORDER BY expires_at_ms LIMIT ?)",
+                                   {permit_cutoff_ms, batch}));
+    if (records == 0 && permits == 0) break;  // nothing written: the transaction just ends
+    RETURN_IF_ERROR(store_->audit()
+                        .Append(*tx, {"hub", "system", "records.sweep",
+                                      std::to_string(records) + " records, " +
+                                          std::to_string(permits) + " permits",
+                                      "ok", ""})
+                        .status());
     RETURN_IF_ERROR(tx->Commit());
+    report.records_purged += records;
+    report.permits_purged += permits;
+    ++report.batches;
+    if (records < batch && permits < batch) break;
   }
   ASSIGN_OR_RETURN(report.outbox_purged, outbox_->Purge(*db_, now - kOutboxKeep, FromUnixMicros(0),
                                                         std::numeric_limits<int64_t>::max()));

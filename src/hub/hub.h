@@ -12,8 +12,8 @@
 //   AcceptProvision  verifies the provider's envelope against a live permit addressed to it,
 //                    records the provision and queues the envelope, unopened, for the inquirer.
 //   ListRecords      情報提供等記録: an organisation's own records only.
-//   Sweep            purges records past retention (7 years by default), dead permits and
-//                    delivered outbox items.
+//   Sweep            purges records past retention (7 years at least), permits expired
+//                    `permit_days` ago and delivered outbox items, in bounded transactions.
 //
 // State the hot paths need (the registry and the permission list) is cached in memory and
 // reloaded by Refresh() when the database changes (the `chukan hub` admin commands write the
@@ -147,6 +147,7 @@ struct SweepReport {
   int64_t records_purged = 0;
   int64_t permits_purged = 0;
   int64_t outbox_purged = 0;
+  int64_t batches = 0;  // transactions that deleted records or permits
 };
 
 class Hub {

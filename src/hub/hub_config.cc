@@ -33,6 +33,10 @@ Result<HubConfig> LoadHubConfig(const std::string& path) {
                                     "delivery.batch_items",
                                     "delivery.peer_requests",
                                     "records.retention_days",
+                                    "records.permit_days",
+                                    "records.delivered_hours",
+                                    "records.dead_days",
+                                    "records.sweep_batch",
                                     "records.sweep_interval_seconds",
                                     "log.level",
                                     "log.path"};
@@ -103,7 +107,13 @@ Result<HubConfig> LoadHubConfig(const std::string& path) {
   ASSIGN_OR_RETURN(int64_t peer_requests, c.GetInt("delivery.peer_requests", 2, 1, 256));
   d.peer_requests = static_cast<int>(peer_requests);
 
-  ASSIGN_OR_RETURN(cfg.retention_days, c.GetInt("records.retention_days", 2557, 1, 36'500));
+  // 7 years: the legal retention of records of provision (情報提供等記録) is a minimum.
+  ASSIGN_OR_RETURN(cfg.retention_days,
+                   c.GetInt("records.retention_days", 2557, 2557, 36'500));
+  ASSIGN_OR_RETURN(cfg.permit_days, c.GetInt("records.permit_days", 30, 1, 3'650));
+  ASSIGN_OR_RETURN(cfg.delivered_hours, c.GetInt("records.delivered_hours", 24, 1, 8'760));
+  ASSIGN_OR_RETURN(cfg.dead_days, c.GetInt("records.dead_days", 30, 1, 3'650));
+  ASSIGN_OR_RETURN(cfg.sweep_batch, c.GetInt("records.sweep_batch", 5'000, 1, 100'000));
   ASSIGN_OR_RETURN(int64_t sweep_s, c.GetInt("records.sweep_interval_seconds", 3'600, 1, 86'400));
   cfg.sweep_interval = std::chrono::seconds(sweep_s);
 

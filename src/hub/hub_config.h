@@ -15,7 +15,9 @@
 //   [delivery]         threads (16), timeout_ms (10000), max_attempts (12),
 //                      backoff_base_ms (1000), backoff_cap_ms (600000), lease_seconds (60),
 //                      batch (256), batch_items (64), peer_requests (2)
-//   [records]          retention_days (2557 = 7 years), sweep_interval_seconds (3600)
+//   [records]          retention_days (2557 = 7 years, the legal minimum), permit_days (30),
+//                      delivered_hours (24), dead_days (30), sweep_batch (5000),
+//                      sweep_interval_seconds (3600)
 //   [log]              level, path
 //
 // An immutable value type.
@@ -69,7 +71,18 @@ struct HubConfig {
   std::chrono::seconds approval_permit_validity{259'200};
   std::chrono::seconds list_validity{86'400};
   DeliveryConfig delivery;
+  // Retention (docs/storage.md, "Retention of every table"). Records of provision
+  // (情報提供等記録) are kept `retention_days` after they were requested: 7 years at least.
   int64_t retention_days = 2557;
+  // Permits are kept this long after they expired, so that a late re-sent envelope is still
+  // recognised as a replay rather than an unknown permit (the record keeps the permit id).
+  int64_t permit_days = 30;
+  // Delivered outbox rows (dedupe of a repeated send) and dead ones (for the operator).
+  int64_t delivered_hours = 24;
+  int64_t dead_days = 30;
+  // Rows deleted per transaction: a purge of millions of rows goes in short transactions
+  // between which linkage writes go on.
+  int64_t sweep_batch = 5'000;
   std::chrono::seconds sweep_interval{3'600};
   log::Options log;
 

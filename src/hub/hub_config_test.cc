@@ -43,7 +43,11 @@ lease_seconds = 30
 batch_items = 16
 peer_requests = 3
 [records]
-retention_days = 10
+retention_days = 3650
+permit_days = 7
+delivered_hours = 2
+dead_days = 90
+sweep_batch = 100
 )")));
   EXPECT_EQ(c.port, 0);
   EXPECT_EQ(c.workers, 8);
@@ -58,7 +62,34 @@ retention_days = 10
   EXPECT_EQ(c.delivery.timeout, std::chrono::milliseconds(2000));
   EXPECT_EQ(c.delivery.batch_items, 16);
   EXPECT_EQ(c.delivery.peer_requests, 3);
-  EXPECT_EQ(c.retention_days, 10);
+  EXPECT_EQ(c.retention_days, 3650);
+  EXPECT_EQ(c.permit_days, 7);
+  EXPECT_EQ(c.delivered_hours, 2);
+  EXPECT_EQ(c.dead_days, 90);
+  EXPECT_EQ(c.sweep_batch, 100);
+}
+
+// Records of provision (情報提供等記録) are kept 7 years at least: a shorter retention is refused,
+// naming the key; so is every retention key out of its range.
+TEST(HubConfigTest, RetentionKeysHaveTheirLegalAndSaneBounds) {
+  TempDir dir;
+  const std::string tls = "[tls]\ncert = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\n";
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[records]\nretention_days = 2556\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("records.retention_days")));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[records]\npermit_days = 0\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("records.permit_days")));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[records]\ndelivered_hours = 8761\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("records.delivered_hours")));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[records]\ndead_days = 0\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("records.dead_days")));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[records]\nsweep_batch = 100001\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("records.sweep_batch")));
+  ASSERT_OK_AND_ASSIGN(HubConfig c, LoadHubConfig(Write(dir, tls)));
+  EXPECT_EQ(c.retention_days, 2557);
+  EXPECT_EQ(c.permit_days, 30);
+  EXPECT_EQ(c.delivered_hours, 24);
+  EXPECT_EQ(c.dead_days, 30);
+  EXPECT_EQ(c.sweep_batch, 5000);
 }
 
 TEST(HubConfigTest, ErrorsNameTheKey) {

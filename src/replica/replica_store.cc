@@ -552,12 +552,18 @@ Result<ImportMode> ParseImportMode(std::string_view s) {
   return InvalidArgumentError("mode: expected upsert, replace or delete");
 }
 
+constexpr char kHistoryUntilSql[] =
+    "CREATE INDEX replica_history_until ON replica_history (valid_until_us);";
+
 const std::vector<store::Migration>& ReplicaMigrations() {
   static const auto* const kMigrations = new std::vector<store::Migration>{
       {1, "create replica_record and replica_import", kReplicaSqlite, kReplicaPostgres},
       {2, "create replica_count", kReplicaCountSql, kReplicaCountSql},
       {3, "create replica_history", kHistorySqlite, kHistoryPostgres},
       {4, "add publish_from and publish_until", kPublishDatesSql, kPublishDatesSql},
+      // Retention finds the versions that ended long enough ago through it. valid_until_us is
+      // the time of the import that superseded them, so new entries land at the index's end.
+      {5, "index replica_history by valid_until_us", kHistoryUntilSql, kHistoryUntilSql},
   };
   return *kMigrations;
 }
@@ -1066,6 +1072,22 @@ Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
     out.push_back(std::move(r));
   }
   return out;
+}
+
+Result<bool> ReplicaStore::HistoryDue(store::Transaction& tx, int64_t before_us) {
+  ASSIGN_OR_RETURN(std::optional<store::Row> row,
+                   tx.QueryOne("SELECT 1 FROM replica_history WHERE valid_until_us < ? LIMIT 1",
+                               {before_us}));
+  return row.has_value();
+}
+
+Result<int64_t> ReplicaStore::PurgeHistory(store::Transaction& tx, int64_t before_us,
+                                           int64_t limit) {
+  if (limit < 1) return InvalidArgumentError("replica history purge: limit must be positive");
+  return tx.ExecCount(
+      "DELETE FROM replica_history WHERE id IN (SELECT id FROM replica_history"
+      " WHERE valid_until_us < ? ORDER BY valid_until_us LIMIT ?)",
+      {before_us, limit});
 }
 
 Result<std::vector<RecordVersion>> ReplicaStore::History(const AtenaNo& atena_no,

@@ -217,6 +217,13 @@ class ReplicaStore {
   Result<std::vector<RecordVersion>> History(const AtenaNo& atena_no,
                                              const std::optional<TmCode>& tm);
 
+  // Retention of the version history (docs/storage.md, "Retention of every table"): whether
+  // any history row ended (valid_until_us) before `before_us` — one indexed read — and the
+  // deletion of at most `limit` of them, oldest first, in `tx` (the caller's transaction: the
+  // linkage sweep's, through the tenant's group committer). Return the rows deleted.
+  static Result<bool> HistoryDue(store::Transaction& tx, int64_t before_us);
+  static Result<int64_t> PurgeHistory(store::Transaction& tx, int64_t before_us, int64_t limit);
+
   // Whether Export(tm, version) would find the TM and version: kNotFound (naming neither
   // value) when not, so that the caller can answer before it starts streaming.
   Status CheckExportable(const TmCode& tm, const std::string& version);

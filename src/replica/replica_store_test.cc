@@ -646,6 +646,46 @@ TEST_P(ReplicaStoreTest, AnUpsertKeepsTheVersionItOverwrites) {
   EXPECT_TRUE(other_tm.empty());
 }
 
+// Retention of the history: versions that ended before the cutoff go, oldest first and at most
+// `limit` at a time; versions that ended later, and the current records, stay.
+TEST_P(ReplicaStoreTest, HistoryPurgeDeletesVersionsThatEndedBeforeTheCutoffOldestFirst) {
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1000") + TaxRow(2, 2026, "2000") +
+                   TaxRow(3, 2026, "3000"))
+                .status());
+  clock_.Advance(std::chrono::hours(1));
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1100") + TaxRow(2, 2026, "2100")).status());
+  clock_.Advance(std::chrono::hours(1));
+  ASSERT_OK(Import(kTaxHeader + TaxRow(3, 2026, "3100")).status());  // ends 3000 at +2 h
+  auto purge = [&](int64_t before_us, int64_t limit) -> Result<int64_t> {
+    ASSIGN_OR_RETURN(auto tx, db_->Begin());
+    ASSIGN_OR_RETURN(int64_t n, ReplicaStore::PurgeHistory(*tx, before_us, limit));
+    RETURN_IF_ERROR(tx->Commit());
+    return n;
+  };
+  auto due = [&](int64_t before_us) -> bool {
+    auto tx = db_->BeginRead().value();
+    bool d = ReplicaStore::HistoryDue(*tx, before_us).value();
+    EXPECT_OK(tx->Commit());
+    return d;
+  };
+  // Three versions: 1000 and 2000 ended at +1 h, 3000 at +2 h.
+  EXPECT_FALSE(due(kStartUs + kHourUs));
+  EXPECT_EQ(purge(kStartUs + kHourUs, 10).value(), 0);
+  EXPECT_TRUE(due(kStartUs + kHourUs + 1));
+  EXPECT_EQ(purge(kStartUs + kHourUs + 1, 1).value(), 1);  // the limit holds
+  EXPECT_EQ(purge(kStartUs + 3 * kHourUs, 10).value(), 2);  // the other +1 h, then +2 h
+  EXPECT_FALSE(due(kStartUs + 3 * kHourUs));
+  for (const AtenaNo& p : {kPerson1, kPerson2, kPerson3}) {
+    ASSERT_OK_AND_ASSIGN(auto h, store_->History(p, kTax));
+    EXPECT_TRUE(h.empty());
+    ASSERT_OK_AND_ASSIGN(auto current, store_->Find(p, kTax));
+    EXPECT_EQ(current.size(), 1u);
+  }
+  ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+  EXPECT_THAT(ReplicaStore::PurgeHistory(*tx, kStartUs, 0),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("limit")));
+}
+
 TEST_P(ReplicaStoreTest, DeleteModeKeepsTheDeletedVersion) {
   ASSERT_OK_AND_ASSIGN(ImportReport a,
                        Import(kTaxHeader + TaxRow(1, 2026, "1000") + TaxRow(2, 2026, "2000")));
