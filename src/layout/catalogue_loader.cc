@@ -14,6 +14,8 @@
 #include <set>
 #include <utility>
 
+#include "common/toml_guard.h"
+
 namespace chukan::layout {
 namespace internal {
 namespace {
@@ -268,6 +270,7 @@ class CatalogueBuilder {
 };
 
 Status CatalogueBuilder::AddFile(const std::string& path, std::string_view text) {
+  RETURN_IF_ERROR(CheckTomlTableHeaders(text, path));
   toml::parse_result r = toml::parse(text, path);
   if (!r) {
     const auto& err = r.error();
