@@ -42,14 +42,32 @@ void CheckError(const Status& s) {
 
 // Keys the server and the hub read (server_config.cc, hub_config.cc, store_config.cc).
 const std::vector<std::string>& KnownKeys() {
-  static const std::vector<std::string> keys = {
-      "server.host",     "server.port",          "server.threads",     "server.max_body_mb",
-      "server.metrics",  "server.instance",      "server.allow_plain_http",
-      "tls.cert",        "tls.key",              "tls.client_ca",      "keys.dir",
-      "layout.dir",      "log.level",            "log.path",           "hub.url",
-      "hub.port",        "hub.list_refresh_seconds", "node.port",      "inquiry.timeout_seconds",
-      "console.enabled", "delivery.threads",     "store.backend",      "store.pool_size",
-      "store.synchronous_full", "permits.validity_seconds", "records.retention_days"};
+  static const std::vector<std::string> keys = {"server.host",
+                                                "server.port",
+                                                "server.threads",
+                                                "server.max_body_mb",
+                                                "server.metrics",
+                                                "server.instance",
+                                                "server.allow_plain_http",
+                                                "tls.cert",
+                                                "tls.key",
+                                                "tls.client_ca",
+                                                "keys.dir",
+                                                "layout.dir",
+                                                "log.level",
+                                                "log.path",
+                                                "hub.url",
+                                                "hub.port",
+                                                "hub.list_refresh_seconds",
+                                                "node.port",
+                                                "inquiry.timeout_seconds",
+                                                "console.enabled",
+                                                "delivery.threads",
+                                                "store.backend",
+                                                "store.pool_size",
+                                                "store.synchronous_full",
+                                                "permits.validity_seconds",
+                                                "records.retention_days"};
   return keys;
 }
 

@@ -56,8 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckHeader(text);
     return 0;
   }
-  const std::optional<std::string_view> charset =
-      chukan::replica_io::SniffXmlDeclaredCharset(text);
+  const std::optional<std::string_view> charset = chukan::replica_io::SniffXmlDeclaredCharset(text);
   Check(!charset || *charset == "utf-8" || *charset == "shift_jis");
   std::string_view head = text;
   if (head.starts_with("\xEF\xBB\xBF")) head.remove_prefix(3);

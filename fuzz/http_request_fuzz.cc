@@ -59,7 +59,9 @@ void Check(bool ok) {
 
 std::string_view View(beast::string_view s) { return std::string_view(s.data(), s.size()); }
 
-bool HasCrLfNul(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) != s.npos; }
+bool HasCrLfNul(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != s.npos;
+}
 
 // Feeds `in` to `parser` through `buffer`, `chunk` bytes at a time, until `done(parser)` or an
 // error other than need_more. Returns the error, and adds the bytes the parser consumed to
@@ -141,8 +143,8 @@ void CheckChukanHeaderParsing(const bhttp::request_parser<bhttp::empty_body>& hp
     if (rid.ok()) {
       const std::string& s = rid->str();
       Check(s.size() >= 8 && s.size() <= 64 &&
-            s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
-                s.npos);
+            s.find_first_not_of(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == s.npos);
     }
   }
 
@@ -171,8 +173,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hparser.header_limit(static_cast<std::uint32_t>(header_limit));
   hparser.body_limit(boost::none);
   size_t header_bytes = 0;
-  const boost::system::error_code hec =
-      Feed(hparser, buffer, in, chunk, header_bytes, [](const auto& p) { return p.is_header_done(); });
+  const boost::system::error_code hec = Feed(hparser, buffer, in, chunk, header_bytes,
+                                             [](const auto& p) { return p.is_header_done(); });
   if (!hparser.is_header_done()) return 0;  // 400, 431, or the client went away
   Check(!hec || hec == bhttp::error::need_more || hparser.is_done());
   // Beast holds each parse step (the request line, the fields read so far) to the limit, not the

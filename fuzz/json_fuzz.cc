@@ -135,7 +135,7 @@ void CheckBody(std::string_view text, int max_depth) {
         break;
       case 'n':
         Check(std::to_string(back->GetInt(k, std::numeric_limits<int64_t>::min(),
-                                           std::numeric_limits<int64_t>::max())
+                                          std::numeric_limits<int64_t>::max())
                                  .value()) == rest);
         break;
       default:

@@ -81,18 +81,18 @@ TEST(ConfigTest, LoadFileErrors) {
 // toml++ 3.3 (abort in a debug build, undefined behaviour under clang with NDEBUG;
 // marzer/tomlplusplus#301). CheckTomlTableHeaders refuses it first, with file, line and column.
 TEST(ConfigTest, TableHeaderWithoutAKeyIsAnErrorNotAnAssertion) {
-  EXPECT_THAT(Config::Parse(std::string_view("a = 1\n[\0ls]\n", 12), "c.toml"),
-              StatusIs(StatusCode::kInvalidArgument,
-                       "c.toml:2:2: table header does not start with a key"));
-  EXPECT_THAT(Config::Parse("[=]", "c.toml"),
-              StatusIs(StatusCode::kInvalidArgument,
-                       "c.toml:1:2: table header does not start with a key"));
-  EXPECT_THAT(Config::Parse("  [[[a]]]", "c.toml"),
-              StatusIs(StatusCode::kInvalidArgument,
-                       "c.toml:1:5: table header does not start with a key"));
-  EXPECT_THAT(Config::Parse("[\n", "c.toml"),
-              StatusIs(StatusCode::kInvalidArgument,
-                       "c.toml:1:2: table header does not start with a key"));
+  EXPECT_THAT(
+      Config::Parse(std::string_view("a = 1\n[\0ls]\n", 12), "c.toml"),
+      StatusIs(StatusCode::kInvalidArgument, "c.toml:2:2: table header does not start with a key"));
+  EXPECT_THAT(
+      Config::Parse("[=]", "c.toml"),
+      StatusIs(StatusCode::kInvalidArgument, "c.toml:1:2: table header does not start with a key"));
+  EXPECT_THAT(
+      Config::Parse("  [[[a]]]", "c.toml"),
+      StatusIs(StatusCode::kInvalidArgument, "c.toml:1:5: table header does not start with a key"));
+  EXPECT_THAT(
+      Config::Parse("[\n", "c.toml"),
+      StatusIs(StatusCode::kInvalidArgument, "c.toml:1:2: table header does not start with a key"));
   // Headers toml++ refuses by itself keep its message.
   EXPECT_THAT(Config::Parse("[ [a]]", "c.toml"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("must be contiguous")));
