@@ -76,5 +76,53 @@ TEST(ConfigTest, LoadFileErrors) {
   EXPECT_EQ(c.source(), dir.File("ok.toml"));
 }
 
+// Found by fuzz/config_toml_fuzz.cc: a table header whose key starts with a character that
+// cannot start one (`[` then a NUL, `[=`, `[[[a]]]`, `[` at a line end) tripped an assertion in
+// toml++ 3.3 (abort in a debug build, undefined behaviour under clang with NDEBUG;
+// marzer/tomlplusplus#301). CheckTomlTableHeaders refuses it first, with file, line and column.
+TEST(ConfigTest, TableHeaderWithoutAKeyIsAnErrorNotAnAssertion) {
+  EXPECT_THAT(
+      Config::Parse(std::string_view("a = 1\n[\0ls]\n", 12), "c.toml"),
+      StatusIs(StatusCode::kInvalidArgument, "c.toml:2:2: table header does not start with a key"));
+  EXPECT_THAT(
+      Config::Parse("[=]", "c.toml"),
+      StatusIs(StatusCode::kInvalidArgument, "c.toml:1:2: table header does not start with a key"));
+  EXPECT_THAT(
+      Config::Parse("  [[[a]]]", "c.toml"),
+      StatusIs(StatusCode::kInvalidArgument, "c.toml:1:5: table header does not start with a key"));
+  EXPECT_THAT(
+      Config::Parse("[\n", "c.toml"),
+      StatusIs(StatusCode::kInvalidArgument, "c.toml:1:2: table header does not start with a key"));
+  // Headers toml++ refuses by itself keep its message.
+  EXPECT_THAT(Config::Parse("[ [a]]", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("must be contiguous")));
+  EXPECT_THAT(Config::Parse("[]", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("blank bare keys")));
+}
+
+// The check skips what is not a table header: arrays over several lines, strings, comments.
+TEST(ConfigTest, TableHeaderCheckLeavesValuesAlone) {
+  constexpr char kText[] = R"(a = [
+  [
+    1
+  ],
+  [ "x" ],
+]
+s = """
+[注] a line that starts with a bracket \"""
+[=
+"""
+t = '''
+[
+'''
+u = "[=" # [=
+[ "quoted key" . bare ]
+v = 2
+)";
+  ASSERT_OK_AND_ASSIGN(Config c, Config::Parse(kText, "c.toml"));
+  EXPECT_EQ(*c.GetInt("quoted key.bare.v", 0, 9), 2);
+  EXPECT_EQ(*c.GetString("u"), "[=");
+}
+
 }  // namespace
 }  // namespace chukan

@@ -1,5 +1,6 @@
 #include "json/json.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -112,15 +113,18 @@ Result<JsonObject> ParseJsonObject(std::string_view body, const JsonLimits& limi
       bool end_object() override { return true; }
       bool start_array(std::size_t) override { return true; }
       bool end_array() override { return true; }
+      // nlohmann's position counts the bytes read, the offending one included (one past the
+      // end for a truncated body): the 0-based offset, as for a NUL above, is one less.
       bool parse_error(std::size_t p, const std::string&,
                        const nlohmann::detail::exception&) override {
-        pos = p;
+        pos = p == 0 ? 0 : p - 1;
         return false;
       }
     } locator;
     json::sax_parse(body.begin(), body.end(), &locator, json::input_format_t::json,
                     /*strict=*/true, /*ignore_comments=*/false);
-    return InvalidArgumentError("body: invalid JSON at byte " + std::to_string(locator.pos));
+    return InvalidArgumentError("body: invalid JSON at byte " +
+                                std::to_string(std::min(locator.pos, body.size())));
   }
   if (!doc.is_object()) return InvalidArgumentError("body: expected a JSON object");
   auto impl = std::make_unique<JsonObject::Impl>();

@@ -100,7 +100,8 @@ Result<Id> IdField(const JsonObject& o, std::string_view field) {
   return id;
 }
 
-// Errors (kInvalidArgument): "body: larger than N bytes", "body: invalid JSON at byte N",
+// Errors (kInvalidArgument): "body: larger than N bytes", "body: invalid JSON at byte N" (N the
+// 0-based offset of the byte where the body stops being JSON; its size when it is cut short),
 // "body: expected a JSON object", "body: duplicate key in an object at nesting depth D" (the top
 // object is depth 1; the key is not quoted), "body: nested deeper than N".
 Result<JsonObject> ParseJsonObject(std::string_view body, const JsonLimits& limits = {});

@@ -101,6 +101,21 @@ TEST(JsonTest, NulBytesAndU0000AreRefused) {
   EXPECT_OK(ParseJsonObject(R"({"a":"\u0001 is fine"})").status());
 }
 
+// Found by fuzz/json_fuzz.cc: a syntax error was reported at nlohmann's 1-based position (one
+// past the end for a truncated body) while a NUL byte was reported at its 0-based offset. Both
+// now give the 0-based offset of the byte where the body stops being JSON.
+TEST(JsonTest, SyntaxErrorsGiveTheZeroBasedOffset) {
+  EXPECT_THAT(ParseJsonObject("{x"),
+              StatusIs(StatusCode::kInvalidArgument, "body: invalid JSON at byte 1"));
+  EXPECT_THAT(ParseJsonObject(std::string_view("{\0", 2)),
+              StatusIs(StatusCode::kInvalidArgument, "body: invalid JSON at byte 1"));
+  // Truncated: the offset is the body's size, never past it.
+  EXPECT_THAT(ParseJsonObject(R"({"s":)"),
+              StatusIs(StatusCode::kInvalidArgument, "body: invalid JSON at byte 5"));
+  EXPECT_THAT(ParseJsonObject(""),
+              StatusIs(StatusCode::kInvalidArgument, "body: invalid JSON at byte 0"));
+}
+
 // A key the client made up, like a value, may be personal data (a name sent where a field name
 // belongs): errors name the handler's own fields and positions, never the client's text.
 TEST(JsonTest, ErrorsNeverEchoTheClientsKeysOrValues) {
@@ -118,7 +133,7 @@ TEST(JsonTest, ErrorsNeverEchoTheClientsKeysOrValues) {
          "body: duplicate key in an object at nesting depth 1");
   expect(ParseJsonObject("{\"o\":[{" + k2 + ":" + k1 + "," + k2 + ":1}]}").status(),
          "body: duplicate key in an object at nesting depth 3");
-  expect(ParseJsonObject("{" + k1 + ":" + name + "}").status(), "body: invalid JSON at byte 23");
+  expect(ParseJsonObject("{" + k1 + ":" + name + "}").status(), "body: invalid JSON at byte 22");
 
   ASSERT_OK_AND_ASSIGN(
       JsonObject o,

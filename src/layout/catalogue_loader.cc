@@ -14,6 +14,8 @@
 #include <set>
 #include <utility>
 
+#include "common/toml_guard.h"
+
 namespace chukan::layout {
 namespace internal {
 namespace {
@@ -268,6 +270,7 @@ class CatalogueBuilder {
 };
 
 Status CatalogueBuilder::AddFile(const std::string& path, std::string_view text) {
+  RETURN_IF_ERROR(CheckTomlTableHeaders(text, path));
   toml::parse_result r = toml::parse(text, path);
   if (!r) {
     const auto& err = r.error();
@@ -723,7 +726,7 @@ Result<std::shared_ptr<const Catalogue>> LoadCatalogue(const std::string& dir,
   if (ec) return NotFoundError(dir + ": cannot list directory: " + ec.message());
   std::sort(files.begin(), files.end());
 
-  internal::CatalogueBuilder builder(limits, dir);
+  std::vector<CatalogueFile> texts;
   size_t total = 0;
   for (const std::string& name : files) {
     const std::string path = (fs::path(dir) / name).string();
@@ -744,8 +747,16 @@ Result<std::shared_ptr<const Catalogue>> LoadCatalogue(const std::string& dir,
       return InvalidArgumentError(path + ": catalogue is larger than " +
                                   std::to_string(limits.max_total_bytes) + " bytes in total");
     }
-    RETURN_IF_ERROR(builder.AddFile(path, text));
+    texts.push_back({path, std::move(text)});
   }
+  return ParseCatalogue(dir, texts, limits);
+}
+
+Result<std::shared_ptr<const Catalogue>> ParseCatalogue(const std::string& directory,
+                                                        const std::vector<CatalogueFile>& files,
+                                                        const CatalogueLimits& limits) {
+  internal::CatalogueBuilder builder(limits, directory);
+  for (const CatalogueFile& file : files) RETURN_IF_ERROR(builder.AddFile(file.path, file.text));
   return builder.Finish();
 }
 

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "layout/catalogue.h"
@@ -47,6 +48,21 @@ struct CatalogueLimits {
 //  - kInvalidArgument also when the directory holds no information name at all.
 Result<std::shared_ptr<const Catalogue>> LoadCatalogue(const std::string& dir,
                                                        const CatalogueLimits& limits = {});
+
+// One catalogue file's text, and the path its errors name.
+struct CatalogueFile {
+  std::string path;
+  std::string text;
+};
+
+// Checks the catalogue made of `files`, in the order given (LoadCatalogue reads a directory's
+// `*.toml` files in name order and passes them here), and returns it; `directory` is what
+// Catalogue::directory() reports and what an error about the whole catalogue names. The file
+// count and size limits are LoadCatalogue's (it stops reading); the others apply here.
+// Errors: kInvalidArgument, as for LoadCatalogue, naming `file.path`.
+Result<std::shared_ptr<const Catalogue>> ParseCatalogue(const std::string& directory,
+                                                        const std::vector<CatalogueFile>& files,
+                                                        const CatalogueLimits& limits = {});
 
 }  // namespace chukan::layout
 

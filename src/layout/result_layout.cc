@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/toml_guard.h"
+
 namespace chukan::layout {
 
 class ResultLayoutBuilder {
@@ -100,6 +102,7 @@ Result<ResultLayout> ResultLayoutBuilder::Parse(const std::string& path, std::st
     return InvalidArgumentError(path + ": file is larger than " +
                                 std::to_string(limits.max_file_bytes) + " bytes");
   }
+  RETURN_IF_ERROR(CheckTomlTableHeaders(text, path));
   toml::parse_result r = toml::parse(text, path);
   if (!r) {
     const auto& b = r.error().source().begin;

@@ -183,15 +183,24 @@ TEST(HttpServerTest, OversizedHeaderGets431) {
   ServerOptions o;
   o.limits.max_header_bytes = 1024;
   auto server = StartServer(o);
-  int fd = RawConnect(server->port());
-  ASSERT_GE(fd, 0);
-  std::string req =
-      "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n";
-  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
-  std::string resp = ReadAll(fd);
-  ::close(fd);
-  EXPECT_THAT(resp, StartsWith("HTTP/1.1 431 "));
-  EXPECT_THAT(resp, HasSubstr("Connection: close"));
+  const std::string requests[] = {
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n",
+      // Found by fuzz/http_request_fuzz.cc: a request line and fields each under the limit but
+      // together over it were accepted (200), since Beast holds each parse step to the limit,
+      // not the whole header.
+      "GET /healthz?pad=" + std::string(900, 'a') + " HTTP/1.1\r\nHost: x\r\nX-Pad: " +
+          std::string(900, 'b') + "\r\n\r\n"};
+  for (const std::string& req : requests) {
+    SCOPED_TRACE(req.substr(0, 40));
+    int fd = RawConnect(server->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(req.size()));
+    std::string resp = ReadAll(fd);
+    ::close(fd);
+    EXPECT_THAT(resp, StartsWith("HTTP/1.1 431 "));
+    EXPECT_THAT(resp, HasSubstr("Connection: close"));
+  }
 }
 
 TEST(HttpServerTest, SlowClientIsCutOffAfterHeaderTimeout) {

@@ -1,0 +1,136 @@
+#include "common/toml_guard.h"
+
+#include <cstddef>
+#include <string>
+
+namespace chukan {
+namespace {
+
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+// toml++'s is_bare_key_character (TOML 1.0: A-Za-z0-9_-).
+bool IsBareKeyChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+// Quotes at `i`: how many of the same `q` in a row (at most `n`).
+size_t Run(std::string_view t, size_t i, char q) {
+  size_t n = 0;
+  while (i + n < t.size() && t[i + n] == q) ++n;
+  return n;
+}
+
+// The offset toml++'s parse_table_header would hand to parse_key for the header at `i` (a
+// '['), or npos when toml++ reports that header's problem itself (or it has none).
+size_t BadHeaderKeyAt(std::string_view t, size_t i) {
+  ++i;
+  const size_t after_bracket = i;
+  while (i < t.size() && IsBlank(t[i])) ++i;
+  if (i == t.size()) return std::string_view::npos;
+  if (t[i] == '[') {
+    if (i != after_bracket) return std::string_view::npos;  // "[ [": toml++ refuses it
+    ++i;
+    while (i < t.size() && IsBlank(t[i])) ++i;
+    if (i == t.size()) return std::string_view::npos;
+  }
+  const char c = t[i];
+  if (c == ']' || c == '"' || c == '\'' || IsBareKeyChar(c)) return std::string_view::npos;
+  return i;
+}
+
+}  // namespace
+
+Status CheckTomlTableHeaders(std::string_view t, std::string_view source) {
+  enum class State { kTop, kBasic, kLiteral, kMlBasic, kMlLiteral };
+  State state = State::kTop;
+  long depth = 0;  // '[' and '{' open outside strings: a header is only at depth 0
+  size_t line = 1;
+  size_t line_start = 0;
+  size_t i = 0;
+  if (t.starts_with("\xEF\xBB\xBF")) i = line_start = 3;  // toml++ skips a byte order mark
+  bool at_line_start = true;
+  while (i < t.size()) {
+    const char c = t[i];
+    if (state == State::kTop && at_line_start) {
+      at_line_start = false;
+      while (i < t.size() && IsBlank(t[i])) ++i;
+      if (i < t.size() && t[i] == '[' && depth == 0) {
+        if (const size_t bad = BadHeaderKeyAt(t, i); bad != std::string_view::npos) {
+          return InvalidArgumentError(std::string(source) + ":" + std::to_string(line) + ":" +
+                                      std::to_string(bad - line_start + 1) +
+                                      ": table header does not start with a key");
+        }
+      }
+      continue;
+    }
+    if (c == '\n') {
+      ++line;
+      line_start = i + 1;
+      // Single-line strings end at the line end (toml++ has refused an unclosed one by then).
+      if (state == State::kBasic || state == State::kLiteral) state = State::kTop;
+      at_line_start = state == State::kTop;
+      ++i;
+      continue;
+    }
+    switch (state) {
+      case State::kTop:
+        if (c == '#') {
+          while (i < t.size() && t[i] != '\n') ++i;
+          continue;
+        }
+        if (c == '"' || c == '\'') {
+          const size_t n = Run(t, i, c);
+          if (n >= 3) {
+            state = c == '"' ? State::kMlBasic : State::kMlLiteral;
+            i += 3;
+          } else if (n == 2) {
+            i += 2;  // an empty string
+          } else {
+            state = c == '"' ? State::kBasic : State::kLiteral;
+            ++i;
+          }
+          continue;
+        }
+        if (c == '[' || c == '{') ++depth;
+        if (c == ']' || c == '}') --depth;
+        break;
+      case State::kBasic:
+        if (c == '\\' && i + 1 < t.size() && t[i + 1] != '\n') {
+          i += 2;
+          continue;
+        }
+        if (c == '"') state = State::kTop;
+        break;
+      case State::kLiteral:
+        if (c == '\'') state = State::kTop;
+        break;
+      case State::kMlBasic:
+        if (c == '\\' && i + 1 < t.size()) {
+          if (t[i + 1] == '\n') {
+            ++i;  // the line end is counted above
+          } else {
+            i += 2;
+          }
+          continue;
+        }
+        if (c == '"' && Run(t, i, '"') >= 3) {
+          i += Run(t, i, '"');  // up to two quotes before the closing three belong to the string
+          state = State::kTop;
+          continue;
+        }
+        break;
+      case State::kMlLiteral:
+        if (c == '\'' && Run(t, i, '\'') >= 3) {
+          i += Run(t, i, '\'');
+          state = State::kTop;
+          continue;
+        }
+        break;
+    }
+    ++i;
+  }
+  return Status();
+}
+
+}  // namespace chukan
