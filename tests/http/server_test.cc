@@ -25,6 +25,7 @@
 namespace chukan::http {
 namespace {
 
+using ::chukan::http::testing::PresentedCommonName;
 using ::chukan::http::testing::RawConnect;
 using ::chukan::http::testing::ReadAll;
 using ::chukan::http::testing::SendAll;
@@ -451,32 +452,6 @@ TEST_F(HttpTlsTest, MutualTlsRefusesMissingOrForeignClientCertificate) {
   auto wrong_purpose = MakeClient(ClientTls("server"));
   EXPECT_THAT(wrong_purpose->Send(Get(Url(*server, "/whoami", true))),
               StatusIs(StatusCode::kUnauthenticated));
-}
-
-// The common name of the certificate the server presents to a new connection ("" when the
-// handshake fails).
-std::string PresentedCommonName(uint16_t port) {
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                        &SSL_CTX_free);
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
-  const int fd = RawConnect(port);
-  if (fd < 0) return "";
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
-  SSL_set_fd(ssl.get(), fd);
-  std::string cn;
-  if (SSL_connect(ssl.get()) == 1) {
-    if (X509* cert = SSL_get1_peer_certificate(ssl.get()); cert != nullptr) {
-      char buf[256] = {};
-      if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf,
-                                    sizeof(buf)) > 0) {
-        cn = buf;
-      }
-      X509_free(cert);
-    }
-  }
-  ERR_clear_error();
-  ::close(fd);
-  return cn;
 }
 
 // A renewed certificate is taken without a restart: ReloadTls reads the files again, new
