@@ -1,5 +1,5 @@
 // chukan hub — the reference network hub (情報提供ネットワークシステム) and its administration:
-//   chukan hub --config FILE                      run until SIGINT/SIGTERM
+//   chukan hub --config FILE                      run until SIGINT/SIGTERM (SIGHUP: reload TLS)
 //   chukan hub org add|list|disable --config FILE …   (add: --local-gov-code 13101|131016)
 //   chukan hub permissions load|show --config FILE …
 // Exit codes: 0 success, 1 operation failed, 2 usage error.
@@ -82,6 +82,7 @@ int RunHub(const std::string& config_path) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reload the TLS files (a renewed certificate)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   Result<hub::HubConfig> cfg = hub::LoadHubConfig(config_path);
   if (!cfg.ok())
@@ -97,7 +98,19 @@ int RunHub(const std::string& config_path) {
   std::printf("chukan hub: 起動しました / listening on %s\n", (*hub)->url().c_str());
   std::fflush(stdout);
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    // The result is in the log (http.tls_reloaded / …_reload_failed); also said on stderr.
+    if (Status s = (*hub)->ReloadTls(); !s.ok()) {
+      std::fprintf(stderr, "chukan hub: 証明書を再読込できません（以前のものを使い続けます） / "
+                   "TLS files not reloaded, the previous ones stay in use: %s\n",
+                   s.message().c_str());
+    } else {
+      std::printf("chukan hub: 証明書を再読込しました / TLS files reloaded\n");
+      std::fflush(stdout);
+    }
+  }
   log::Info("hub.stopping", {{"signal", sig}});
   (*hub)->Stop();
   std::printf("chukan hub: 停止しました / stopped\n");

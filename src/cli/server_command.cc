@@ -1,4 +1,5 @@
-// chukan server --config FILE — runs the intermediate server (中間サーバー) until SIGINT/SIGTERM,
+// chukan server --config FILE — runs the intermediate server (中間サーバー) until SIGINT/SIGTERM
+// (SIGHUP reloads its TLS files: IntermediateServer::ReloadTls),
 // then stops gracefully. Exit codes: 0 stopped cleanly, 1 could not start, 2 usage.
 #include <signal.h>
 
@@ -35,6 +36,7 @@ int RunServer(const std::string& config_path) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reload the TLS files (a renewed certificate)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   Result<server::ServerConfig> cfg = server::LoadServerConfig(config_path);
   if (!cfg.ok())
@@ -56,7 +58,19 @@ int RunServer(const std::string& config_path) {
   std::printf("chukan server: 起動しました / listening on %s\n", (*server)->api_url().c_str());
   std::fflush(stdout);
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    // The result is in the log (http.tls_reloaded / …_reload_failed); also said on stderr.
+    if (Status s = (*server)->ReloadTls(); !s.ok()) {
+      std::fprintf(stderr, "chukan server: 証明書を再読込できません（以前のものを使い続けます） / "
+                   "TLS files not reloaded, the previous ones stay in use: %s\n",
+                   s.message().c_str());
+    } else {
+      std::printf("chukan server: 証明書を再読込しました / TLS files reloaded\n");
+      std::fflush(stdout);
+    }
+  }
   log::Info("server.stopping", {{"signal", sig}});
   (*server)->Stop();
   std::printf("chukan server: 停止しました / stopped\n");

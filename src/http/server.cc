@@ -7,6 +7,8 @@
 // certificate → organisation rule in pki/certificate_identity.cc.
 #include "http/server.h"
 
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -278,7 +280,10 @@ struct Server::Impl {
   Router router;
   internal::ServerMetrics metrics;
   RequestIdSource ids;
-  std::unique_ptr<ssl::context> tls;
+  // The TLS context new connections are made with; ReloadTls() replaces it, and each
+  // connection keeps the one it started with (a copy of the pointer) until it ends.
+  Mutex tls_mu;
+  std::shared_ptr<ssl::context> tls GUARDED_BY(tls_mu);
   std::atomic<bool> stopping{false};
   bool started = false;
   bool stopped = false;
@@ -347,6 +352,49 @@ struct Server::Impl {
   std::string MetricsText() const;
 };
 
+namespace {
+
+// The server's TLS context from the files `t` names: TLS 1.3 only, the certificate chain and
+// its key (checked to match), and with a client CA, client certificates required and verified.
+// Errors (kInvalidArgument) name the file.
+Result<std::shared_ptr<ssl::context>> MakeTlsContext(const TlsServerOptions& t) {
+  boost::system::error_code ec;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION);
+  SSL_CTX_set_max_proto_version(native, TLS1_3_VERSION);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression, ec);
+  ctx->use_certificate_chain_file(t.cert_file, ec);
+  if (ec)
+    return InvalidArgumentError("http server: certificate file " + t.cert_file +
+                                ": " + ec.message());
+  ctx->use_private_key_file(t.key_file, ssl::context::pem, ec);
+  if (ec)
+    return InvalidArgumentError("http server: key file " + t.key_file + ": " +
+                                ec.message());
+  if (SSL_CTX_check_private_key(native) != 1)
+    return InvalidArgumentError("http server: key file " + t.key_file +
+                                " does not match " + t.cert_file);
+  if (!t.client_ca_file.empty()) {
+    ctx->load_verify_file(t.client_ca_file, ec);
+    if (ec)
+      return InvalidArgumentError("http server: client CA file " + t.client_ca_file +
+                                  ": " + ec.message());
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(t.client_ca_file.c_str());
+    if (names != nullptr) SSL_CTX_set_client_CA_list(native, names);
+    ssl::verify_mode mode = ssl::verify_peer;
+    if (t.require_client_cert) mode |= ssl::verify_fail_if_no_peer_cert;
+    ctx->set_verify_mode(mode);
+    // Client certificates must carry the clientAuth purpose.
+    X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(native), X509_PURPOSE_SSL_CLIENT);
+    static constexpr unsigned char kSidCtx[] = "chukan";
+    SSL_CTX_set_session_id_context(native, kSidCtx, sizeof(kSidCtx) - 1);
+  }
+  return ctx;
+}
+
+}  // namespace
+
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() { Stop(Duration::zero()); }
@@ -370,37 +418,8 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Router rou
   auto impl = std::make_unique<Impl>(std::move(options), std::move(router));
   const ServerOptions& o = impl->options;
   if (o.tls) {
-    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
-    SSL_CTX* native = ctx->native_handle();
-    SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION);
-    SSL_CTX_set_max_proto_version(native, TLS1_3_VERSION);
-    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression, ec);
-    ctx->use_certificate_chain_file(o.tls_options.cert_file, ec);
-    if (ec)
-      return InvalidArgumentError("http server: certificate file " + o.tls_options.cert_file +
-                                  ": " + ec.message());
-    ctx->use_private_key_file(o.tls_options.key_file, ssl::context::pem, ec);
-    if (ec)
-      return InvalidArgumentError("http server: key file " + o.tls_options.key_file + ": " +
-                                  ec.message());
-    if (SSL_CTX_check_private_key(native) != 1)
-      return InvalidArgumentError("http server: key file " + o.tls_options.key_file +
-                                  " does not match " + o.tls_options.cert_file);
-    if (!o.tls_options.client_ca_file.empty()) {
-      ctx->load_verify_file(o.tls_options.client_ca_file, ec);
-      if (ec)
-        return InvalidArgumentError("http server: client CA file " + o.tls_options.client_ca_file +
-                                    ": " + ec.message());
-      STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(o.tls_options.client_ca_file.c_str());
-      if (names != nullptr) SSL_CTX_set_client_CA_list(native, names);
-      ssl::verify_mode mode = ssl::verify_peer;
-      if (o.tls_options.require_client_cert) mode |= ssl::verify_fail_if_no_peer_cert;
-      ctx->set_verify_mode(mode);
-      // Client certificates must carry the clientAuth purpose.
-      X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(native), X509_PURPOSE_SSL_CLIENT);
-      static constexpr unsigned char kSidCtx[] = "chukan";
-      SSL_CTX_set_session_id_context(native, kSidCtx, sizeof(kSidCtx) - 1);
-    }
+    ASSIGN_OR_RETURN(std::shared_ptr<ssl::context> ctx, MakeTlsContext(o.tls_options));
+    MutexLock lock(impl->tls_mu);
     impl->tls = std::move(ctx);
   }
 
@@ -413,6 +432,37 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Router rou
     return UnavailableError("http server: listen on " + o.host + ":" + std::to_string(o.port) +
                             ": " + ec.message());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Status Server::ReloadTls() {
+  Impl& s = *impl_;
+  if (!s.options.tls) return FailedPreconditionError("http server: not a TLS listener");
+  Result<std::shared_ptr<ssl::context>> ctx = MakeTlsContext(s.options.tls_options);
+  if (!ctx.ok()) {
+    log::Error("http.tls_reload_failed",
+               {{"port", static_cast<int>(port())}, log::StatusField(ctx.status())});
+    return ctx.status().WithContext("http server: TLS not reloaded, the previous files stay in use");
+  }
+  // When the new certificate stops being valid, for the operator's log.
+  std::string not_after;
+  if (X509* cert = SSL_CTX_get0_certificate((*ctx)->native_handle()); cert != nullptr) {
+    if (BIO* bio = BIO_new(BIO_s_mem()); bio != nullptr) {
+      if (ASN1_TIME_print(bio, X509_get0_notAfter(cert)) == 1) {
+        char* data = nullptr;
+        const long n = BIO_get_mem_data(bio, &data);
+        if (n > 0) not_after.assign(data, static_cast<size_t>(n));
+      }
+      BIO_free(bio);
+    }
+  }
+  {
+    MutexLock lock(s.tls_mu);
+    s.tls = std::move(*ctx);
+  }
+  log::Info("http.tls_reloaded", {{"port", static_cast<int>(port())},
+                                  {"cert", s.options.tls_options.cert_file},
+                                  {"not_after", not_after}});
+  return Status();
 }
 
 Status Server::Start() {
@@ -537,8 +587,13 @@ asio::awaitable<void> Server::Impl::Session(tcp::socket socket) {
   }
   socket.set_option(tcp::no_delay(true), ec);
 
-  if (tls) {
-    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+  std::shared_ptr<ssl::context> tls_now;  // the context at accept time, kept for the session
+  {
+    MutexLock lock(tls_mu);
+    tls_now = tls;
+  }
+  if (tls_now) {
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_now);
     tcp::socket& raw = beast::get_lowest_layer(stream).socket();
     conn->socket = &raw;
     peer.tls = true;

@@ -125,6 +125,13 @@ class Server {
   // Starts the io threads and accepting. Errors: kFailedPrecondition if already started.
   Status Start();
 
+  // Reads the TLS files named in the options again (a renewed certificate, key or client CA)
+  // and makes new connections use them; connections already open keep the ones they started
+  // with. On an error nothing changes (the previous files stay in use) and the error names the
+  // file; logged either way ("http.tls_reloaded" with the new certificate's expiry, or
+  // "http.tls_reload_failed"). kFailedPrecondition for a listener without TLS. Thread-safe.
+  Status ReloadTls();
+
   // The bound port (useful with port 0).
   uint16_t port() const;
 

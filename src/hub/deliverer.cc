@@ -18,9 +18,21 @@ Result<std::unique_ptr<Deliverer>> Deliverer::Create(Hub& hub, Options options) 
     co.connect_timeout = std::min(d->options_.config.timeout, std::chrono::milliseconds(5000));
     co.max_idle_per_host = static_cast<size_t>(d->options_.config.threads);
     co.max_response_bytes = 1 << 20;  // a batch's answers: 64 small JSON objects
-    ASSIGN_OR_RETURN(d->client_, http::Client::Create(co));
-    http::Client* client = d->client_.get();
-    d->send_ = [client](const http::ClientRequest& req) { return client->Send(req); };
+    ASSIGN_OR_RETURN(std::unique_ptr<http::Client> client, http::Client::Create(co));
+    d->client_options_ = co;
+    {
+      MutexLock lock(d->client_mu_);
+      d->client_ = std::move(client);
+    }
+    Deliverer* self = d.get();
+    d->send_ = [self](const http::ClientRequest& req) {
+      std::shared_ptr<http::Client> c;
+      {
+        MutexLock lock(self->client_mu_);
+        c = self->client_;
+      }
+      return c->Send(req);
+    };
   }
   store::OutboxPumpOptions po;
   po.topics = {std::string(kTopicProvisionRequest), std::string(kTopicInquiryResult)};
@@ -45,6 +57,18 @@ void Deliverer::Notify() { pump_->Notify(); }
 void Deliverer::Stop() {
   // Items still queued are released by the pump for the next claim.
   if (pump_) pump_->Stop();
+}
+
+Status Deliverer::ReloadTls() {
+  if (options_.send) return FailedPreconditionError("deliverer: no TLS client (a test's send)");
+  Result<std::unique_ptr<http::Client>> client = http::Client::Create(client_options_);
+  if (!client.ok()) {
+    return client.status().WithContext(
+        "hub deliverer: TLS not reloaded, the previous files stay in use");
+  }
+  MutexLock lock(client_mu_);
+  client_ = std::move(*client);
+  return Status();
 }
 
 Deliverer::Stats Deliverer::stats() const {

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "http/client.h"
 #include "hub/hub.h"
@@ -72,6 +73,10 @@ class Deliverer final : public store::OutboxCourier {
   // Stops claiming, lets the deliveries in hand finish, joins. Idempotent.
   void Stop();
   Stats stats() const;
+  // Reads the client certificate, key and CA files again: the next deliveries use them,
+  // deliveries in flight finish with the old ones. On an error nothing changes and the error
+  // names the file; kFailedPrecondition with a test's `send` instead of a client.
+  Status ReloadTls() EXCLUDES(client_mu_);
   // The pump (for tests: RunOnce with the hub's fake clock, stats).
   store::OutboxPump& pump() { return *pump_; }
 
@@ -93,7 +98,10 @@ class Deliverer final : public store::OutboxCourier {
 
   Hub& hub_;
   const Options options_;
-  std::unique_ptr<http::Client> client_;
+  // The client deliveries use (null with Options::send); ReloadTls replaces it.
+  http::ClientOptions client_options_;
+  mutable Mutex client_mu_;
+  std::shared_ptr<http::Client> client_ GUARDED_BY(client_mu_);
   SendFn send_;
   std::unique_ptr<store::OutboxPump> pump_;
 

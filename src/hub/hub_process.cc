@@ -117,6 +117,18 @@ void HubProcess::RunHousekeeping() {
   next_sweep_ = std::chrono::steady_clock::now() + config_.sweep_interval;
 }
 
+Status HubProcess::ReloadTls() {
+  if (!running_ || stopped_) return FailedPreconditionError("hub: not running");
+  Status listener = server_->ReloadTls().WithContext("listener");
+  Status delivery = deliverer_->ReloadTls();
+  if (delivery.ok()) {
+    log::Info("hub.delivery_tls_reloaded", {});
+  } else {
+    log::Error("hub.delivery_tls_reload_failed", {log::StatusField(delivery)});
+  }
+  return listener.ok() ? delivery : listener;
+}
+
 void HubProcess::Stop() {
   if (stopped_) return;
   stopped_ = true;

@@ -68,6 +68,13 @@ class HubProcess {
   // done. Idempotent; safe without Start.
   void Stop();
 
+  // Reads the TLS files again ([tls] cert, key, client_ca; `chukan hub` does it on SIGHUP):
+  // the listener's — new connections use them, open ones keep theirs — and the client
+  // certificate deliveries use. Both are tried; the first error is returned, naming the part
+  // and the file, and that part keeps its previous files. kFailedPrecondition unless running.
+  // Call it from one thread at a time, not concurrently with Stop.
+  Status ReloadTls();
+
   // The bound port (valid after Start) and "https://host:port".
   uint16_t port() const;
   std::string url() const;

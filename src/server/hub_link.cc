@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <vector>
 
 #include "common/log.h"
 #include "crypto/bytes.h"
@@ -24,9 +25,7 @@ Result<std::unique_ptr<HubLink>> HubLink::Create(Options options, const Clock& c
   return std::unique_ptr<HubLink>(new HubLink(std::move(options), std::move(key), clock));
 }
 
-Result<http::Client*> HubLink::ClientFor(const OrgCode& as) {
-  MutexLock lock(mu_);
-  if (auto it = clients_.find(as); it != clients_.end()) return it->second.get();
+Result<std::shared_ptr<http::Client>> HubLink::MakeClient(const OrgCode& as) const {
   http::ClientOptions o;
   o.ca_file = options_.ca_file;
   o.cert_file = options_.tenant_tls_dir + "/" + as.str() + ".crt";
@@ -39,13 +38,41 @@ Result<http::Client*> HubLink::ClientFor(const OrgCode& as) {
                                    o.cert_file + ")");
   }
   ASSIGN_OR_RETURN(std::unique_ptr<http::Client> client, http::Client::Create(o));
-  http::Client* raw = client.get();
-  clients_.emplace(as, std::move(client));
-  return raw;
+  return std::shared_ptr<http::Client>(std::move(client));
+}
+
+Result<std::shared_ptr<http::Client>> HubLink::ClientFor(const OrgCode& as) {
+  {
+    MutexLock lock(mu_);
+    if (auto it = clients_.find(as); it != clients_.end()) return it->second;
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<http::Client> made, MakeClient(as));
+  MutexLock lock(mu_);
+  // Another thread may have made one meanwhile: the first kept wins.
+  return clients_.emplace(as, std::move(made)).first->second;
+}
+
+Result<int> HubLink::ReloadTls() {
+  std::vector<OrgCode> orgs;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [org, client] : clients_) orgs.push_back(org);
+  }
+  std::map<OrgCode, std::shared_ptr<http::Client>> fresh;
+  for (const OrgCode& org : orgs) {
+    Result<std::shared_ptr<http::Client>> c = MakeClient(org);
+    if (!c.ok()) {
+      return c.status().WithContext("hub link: TLS not reloaded, the previous files stay in use");
+    }
+    fresh.emplace(org, std::move(*c));
+  }
+  MutexLock lock(mu_);
+  for (auto& [org, client] : fresh) clients_[org] = std::move(client);
+  return static_cast<int>(fresh.size());
 }
 
 Result<http::Response> HubLink::Post(const OrgCode& as, std::string_view path, std::string body) {
-  ASSIGN_OR_RETURN(http::Client * client, ClientFor(as));
+  ASSIGN_OR_RETURN(std::shared_ptr<http::Client> client, ClientFor(as));
   http::ClientRequest req;
   req.method = "POST";
   req.url = options_.url + std::string(path);
@@ -55,7 +82,7 @@ Result<http::Response> HubLink::Post(const OrgCode& as, std::string_view path, s
 }
 
 Result<http::Response> HubLink::Get(const OrgCode& as, std::string_view path) {
-  ASSIGN_OR_RETURN(http::Client * client, ClientFor(as));
+  ASSIGN_OR_RETURN(std::shared_ptr<http::Client> client, ClientFor(as));
   http::ClientRequest req;
   req.url = options_.url + std::string(path);
   return client->Send(req);

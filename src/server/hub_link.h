@@ -64,17 +64,26 @@ class HubLink final : public HubPort {
   static constexpr std::chrono::seconds kOrgKeyLifetime{60};
   Result<crypto::VerifyKey> OrgKey(const OrgCode& as, const OrgCode& org) override EXCLUDES(mu_);
 
+  // Reads the TLS files again (the hub's CA, each tenant's certificate and key in
+  // tenant_tls_dir): the next requests use them, requests in flight finish with the old ones.
+  // All or nothing: when one tenant's files do not load, nothing changes and the error names
+  // the file. Returns how many tenants' clients were remade.
+  Result<int> ReloadTls() EXCLUDES(mu_);
+
  private:
   HubLink(Options options, crypto::VerifyKey hub_key, const Clock& clock)
       : options_(std::move(options)), hub_key_(std::move(hub_key)), clock_(clock) {}
-  Result<http::Client*> ClientFor(const OrgCode& as) EXCLUDES(mu_);
+  // The tenant's client, made on first use (outside the lock: it reads files).
+  Result<std::shared_ptr<http::Client>> ClientFor(const OrgCode& as) EXCLUDES(mu_);
+  Result<std::shared_ptr<http::Client>> MakeClient(const OrgCode& as) const;
 
   const Options options_;
   const crypto::VerifyKey hub_key_;
   const Clock& clock_;
   mutable Mutex mu_;
-  // The map is guarded; a client, once made, lives as long as the link and is thread-safe.
-  std::map<OrgCode, std::unique_ptr<http::Client>> clients_ GUARDED_BY(mu_);
+  // The map is guarded; a client is thread-safe and lives while the map or a request holds it
+  // (ReloadTls replaces it).
+  std::map<OrgCode, std::shared_ptr<http::Client>> clients_ GUARDED_BY(mu_);
   std::shared_ptr<const linkage::PermissionList> list_ GUARDED_BY(mu_);
   std::string list_error_ GUARDED_BY(mu_) = "not fetched yet";
   struct CachedKey {

@@ -272,6 +272,28 @@ void IntermediateServer::Stop() {
   if (audit_checkpoints_) audit_checkpoints_->Stop();
 }
 
+Status IntermediateServer::ReloadTls() {
+  if (!started_ || stopped_) return FailedPreconditionError("server: not running");
+  Status first;
+  auto keep = [&](Status s) {
+    if (!s.ok() && first.ok()) first = std::move(s);
+  };
+  if (api_server_ != nullptr && !config_.tls_cert.empty()) {
+    keep(api_server_->ReloadTls().WithContext("API listener"));
+  }
+  if (node_server_ != nullptr) keep(node_server_->ReloadTls().WithContext("node listener"));
+  if (hub_link_ != nullptr) {
+    Result<int> n = hub_link_->ReloadTls();
+    if (n.ok()) {
+      log::Info("server.hub_tls_reloaded", {{"tenants", *n}});
+    } else {
+      log::Error("server.hub_tls_reload_failed", {log::StatusField(n.status())});
+      keep(n.status());
+    }
+  }
+  return first;
+}
+
 uint16_t IntermediateServer::api_port() const { return api_server_ ? api_server_->port() : 0; }
 uint16_t IntermediateServer::node_port() const { return node_server_ ? node_server_->port() : 0; }
 

@@ -79,6 +79,15 @@ class IntermediateServer {
   // authentications a last time. Blocks until done. Idempotent; safe without Start.
   void Stop();
 
+  // Reads every TLS file again — a renewed certificate, key or CA, taken without a restart
+  // (`chukan server` does it on SIGHUP): the API listener's ([tls], when set), the node
+  // listener's ([node]) and the tenants' client certificates for the hub ([hub]
+  // tenant_tls_dir). New connections use them; open ones keep theirs. Each part is all or
+  // nothing and all are tried; the first error is returned (naming the part and the file) and
+  // the part it names keeps its previous files. kFailedPrecondition unless running. Call it
+  // from one thread at a time (the process's signal loop), not concurrently with Stop.
+  Status ReloadTls();
+
   // The bound ports (valid after Start): the API, and the node listener (0 without linkage).
   uint16_t api_port() const;
   uint16_t node_port() const;

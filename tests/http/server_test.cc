@@ -6,10 +6,13 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -22,12 +25,14 @@
 namespace chukan::http {
 namespace {
 
+using ::chukan::http::testing::PresentedCommonName;
 using ::chukan::http::testing::RawConnect;
 using ::chukan::http::testing::ReadAll;
 using ::chukan::http::testing::SendAll;
 using ::chukan::http::testing::StartPlain;
 using ::chukan::testing::StatusIs;
 using ::chukan::testing::TempDir;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using namespace std::chrono_literals;
@@ -456,6 +461,55 @@ TEST_F(HttpTlsTest, MutualTlsRefusesMissingOrForeignClientCertificate) {
   auto wrong_purpose = MakeClient(ClientTls("server"));
   EXPECT_THAT(wrong_purpose->Send(Get(Url(*server, "/whoami", true))),
               StatusIs(StatusCode::kUnauthenticated));
+}
+
+// A renewed certificate is taken without a restart: ReloadTls reads the files again, new
+// connections get the new certificate, an open connection goes on with the old one, and files
+// that do not load change nothing.
+TEST_F(HttpTlsTest, ReloadTlsServesTheRenewedCertificateToNewConnections) {
+  ASSERT_OK(Issue(*ca_, "renewed", false, {"127.0.0.1"}, std::nullopt).status());
+  namespace fs = std::filesystem;
+  fs::create_directories(dir_.File("live"));
+  auto install = [&](const std::string& name) {
+    fs::copy_file(dir_.File("ca/" + name + ".crt"), dir_.File("live/tls.crt"),
+                  fs::copy_options::overwrite_existing);
+    fs::copy_file(dir_.File("ca/" + name + ".key"), dir_.File("live/tls.key"),
+                  fs::copy_options::overwrite_existing);
+  };
+  install("server");
+  ServerOptions o;
+  o.tls = true;
+  o.tls_options.cert_file = dir_.File("live/tls.crt");
+  o.tls_options.key_file = dir_.File("live/tls.key");
+  auto server = StartServer(o);
+  auto client = MakeClient(ClientTls());
+  ASSERT_OK_AND_ASSIGN(Response before, client->Send(Get(Url(*server, "/whoami", true))));
+  EXPECT_EQ(before.status, 200);
+  EXPECT_EQ(PresentedCommonName(server->port()), "server");
+
+  install("renewed");
+  EXPECT_EQ(PresentedCommonName(server->port()), "server");  // nothing read until told
+  ASSERT_OK(server->ReloadTls());
+  EXPECT_EQ(PresentedCommonName(server->port()), "renewed");
+  // The client's kept-alive connection, made under the old certificate, still works.
+  ASSERT_OK_AND_ASSIGN(Response after, client->Send(Get(Url(*server, "/whoami", true))));
+  EXPECT_EQ(after.status, 200);
+  EXPECT_EQ(MetricValue(server->MetricsText(), "chukan_http_connections_total"), 4u);
+
+  // A half-written renewal: the key no longer matches. Refused, naming the file; the renewed
+  // certificate stays in use.
+  fs::copy_file(dir_.File("ca/city.key"), dir_.File("live/tls.key"),
+                fs::copy_options::overwrite_existing);
+  EXPECT_THAT(server->ReloadTls(),
+              StatusIs(StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("tls.key"), HasSubstr("previous files stay in use"))));
+  EXPECT_EQ(PresentedCommonName(server->port()), "renewed");
+  std::ofstream(dir_.File("live/tls.crt"), std::ios::trunc) << "not a certificate";
+  EXPECT_THAT(server->ReloadTls(), StatusIs(StatusCode::kInvalidArgument, HasSubstr("tls.crt")));
+  EXPECT_EQ(PresentedCommonName(server->port()), "renewed");
+
+  auto plain = StartServer({});
+  EXPECT_THAT(plain->ReloadTls(), StatusIs(StatusCode::kFailedPrecondition));
 }
 
 TEST_F(HttpTlsTest, CreateRejectsBadTlsFiles) {

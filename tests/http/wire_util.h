@@ -6,6 +6,9 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,6 +66,32 @@ inline std::unique_ptr<Server> StartPlain(Router r, ServerOptions o = {}) {
   if (!s.ok()) return nullptr;
   EXPECT_OK((*s)->Start());
   return std::move(*s);
+}
+
+// The common name of the certificate the server presents to a new connection ("" when the
+// handshake fails).
+inline std::string PresentedCommonName(uint16_t port) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        &SSL_CTX_free);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+  const int fd = RawConnect(port);
+  if (fd < 0) return "";
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
+  SSL_set_fd(ssl.get(), fd);
+  std::string cn;
+  if (SSL_connect(ssl.get()) == 1) {
+    if (X509* cert = SSL_get1_peer_certificate(ssl.get()); cert != nullptr) {
+      char buf[256] = {};
+      if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf,
+                                    sizeof(buf)) > 0) {
+        cn = buf;
+      }
+      X509_free(cert);
+    }
+  }
+  ERR_clear_error();
+  ::close(fd);
+  return cn;
 }
 
 }  // namespace chukan::http::testing

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -18,13 +20,17 @@
 #include "common/status_matchers.h"
 #include "common/test_util.h"
 #include "hub/hub_process.h"
+#include "pki/certificate_authority.h"
 #include "server/intermediate_server.h"
 #include "server/linkage_service.h"
 #include "test_people.h"
+#include "wire_util.h"
 
 namespace chukan::testing {
 namespace {
 
+using ::testing::AllOf;
+using ::testing::HasSubstr;
 using cli::LocalNetwork;
 using Role = cli::LocalNetwork::Role;
 using json = nlohmann::json;
@@ -152,6 +158,55 @@ TEST_F(InProcessNetworkTest, InquiryReturnsTheProvidersReplicaValue) {
   // Running objects refuse a second Start.
   EXPECT_THAT(net_->server_in_process(1)->Start(), StatusIs(StatusCode::kFailedPrecondition));
   EXPECT_THAT(net_->hub_in_process()->Start(), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+// Certificate renewal without a restart (issue 14): the provider's server reloads its node
+// listener's renewed certificate (what `chukan server` does on SIGHUP); the hub's next delivery
+// meets the new one and the inquiry completes. A tenant's half-written client certificate is
+// refused as a whole and the previous one stays in use.
+TEST_F(InProcessNetworkTest, RenewedCertificatesAreReloadedWithoutARestart) {
+  server::IntermediateServer& provider = *net_->server_in_process(1);
+  const uint16_t node_port = provider.node_port();
+  EXPECT_EQ(http::testing::PresentedCommonName(node_port), "node-2");
+  ASSERT_OK_AND_ASSIGN(auto ca, pki::CertificateAuthority::Load(net_->Path("pki")));
+  ASSERT_OK(ca->Issue({"node-2-renewed", std::nullopt, {"127.0.0.1"}, false, 30}).status());
+  namespace fs = std::filesystem;
+  for (const char* ext : {".crt", ".key"}) {
+    fs::copy_file(net_->Path(std::string("pki/node-2-renewed") + ext),
+                  net_->Path(std::string("pki/node-2") + ext), fs::copy_options::overwrite_existing);
+  }
+  EXPECT_EQ(http::testing::PresentedCommonName(node_port), "node-2");  // read on reload only
+  ASSERT_OK(provider.ReloadTls());
+  EXPECT_EQ(http::testing::PresentedCommonName(node_port), "node-2-renewed");
+
+  // The inquirer's client certificate for the hub, half-written: refused, naming the file.
+  server::IntermediateServer& inquirer = *net_->server_in_process(0);
+  const std::string key_file = net_->Path("pki/" + kCityA.str() + ".key");
+  const std::string saved_key = [&] {
+    std::ifstream in(key_file, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }();
+  std::ofstream(key_file, std::ios::trunc) << "-----BEGIN PRIVATE KEY-----\n";
+  EXPECT_THAT(inquirer.ReloadTls(),
+              StatusIs(StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr(kCityA.str() + ".key"),
+                             HasSubstr("the previous files stay in use"))));
+
+  // Linkage goes on: the inquirer's client keeps its loaded certificate, and the hub delivers
+  // to the provider's renewed node certificate (it trusts the CA, not one certificate).
+  const http::Response imported =
+      Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM00000000000002", TaxCsv(), "text/csv");
+  ASSERT_EQ(imported.status, 201) << imported.body;
+  const std::string id = PostInquiry({{"atena_no", Atena(100 + kPerson)},
+                                      {"procedure", "JT90000000000101"},
+                                      {"tm", "TM00000000000002"},
+                                      {"provider", kCityB.str()},
+                                      {"query", {{"IT00000200000001", "2026"}}}});
+  ASSERT_FALSE(id.empty());
+  const json done = WaitForState(id, {"completed", "refused", "failed", "expired"});
+  EXPECT_EQ(done.value("state", ""), "completed") << done.dump();
+  std::ofstream(key_file, std::ios::trunc | std::ios::binary) << saved_key;
+  EXPECT_OK(inquirer.ReloadTls());
 }
 
 TEST_F(InProcessNetworkTest, UnansweredInquiryExpiresWhenTheFakeClockPassesItsTimeout) {

@@ -108,6 +108,18 @@ class ServerProcess {
     }
   }
 
+  // Sends `sig` to the process and returns the next line it writes to standard output ("" at
+  // its end). Blocks until that line comes: for a signal the process answers on stdout.
+  std::string SignalAndReadLine(int sig) {
+    if (pid_ <= 0 || out_ == nullptr) return "";
+    kill(pid_, sig);
+    char line[1024];
+    if (fgets(line, sizeof(line), out_) == nullptr) return "";
+    std::string s(line);
+    if (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+  }
+
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
