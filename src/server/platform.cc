@@ -101,11 +101,18 @@ constexpr char kSelectTenants[] =
     "(SELECT COUNT(*) FROM clients c WHERE c.org_code = t.org_code AND c.revoked_at_us IS NULL) "
     "FROM tenants t";
 
+constexpr char kKeySchemeSql[] =
+    "ALTER TABLE tenants ADD COLUMN key_scheme TEXT NOT NULL DEFAULT 'master';";
+
 }  // namespace
 
 const std::vector<store::Migration>& PlatformMigrations() {
   static const auto* const kMigrations = new std::vector<store::Migration>{
       {1, "create tenants and clients", kPlatformSqlite, kPlatformPostgres},
+      // How tenants.wrapped_key is wrapped: "master" (under the master key itself, the rows
+      // before this migration) or "kek" (under the tenant's own KEK, tenant_keks.h).
+      // Platform::Open moves every active "master" tenant to "kek".
+      {2, "tenants.key_scheme", kKeySchemeSql, kKeySchemeSql},
   };
   return *kMigrations;
 }
@@ -117,12 +124,13 @@ std::string CliActor() {
 
 Platform::Platform(const Clock& clock, std::unique_ptr<store::TenantStore> store,
                    std::shared_ptr<store::Database> db, crypto::SecretBytes master,
-                   crypto::SigningKey audit_key, std::shared_ptr<const layout::Catalogue> catalogue,
+                   std::string kek_dir, crypto::SigningKey audit_key, std::shared_ptr<const layout::Catalogue> catalogue,
                    std::string checkpoint_dir)
     : clock_(clock),
       store_(std::move(store)),
       db_(std::move(db)),
       master_(std::move(master)),
+      keks_(std::make_unique<TenantKeks>(std::move(kek_dir), master_)),
       audit_key_(std::move(audit_key)),
       catalogue_(std::move(catalogue)),
       checkpoint_dir_(std::move(checkpoint_dir)) {}
@@ -159,7 +167,7 @@ Result<std::unique_ptr<Platform>> Platform::Open(
   ASSIGN_OR_RETURN(std::shared_ptr<store::Database> db, ts->Platform());
   RETURN_IF_ERROR(store::ApplyMigrations(*db, "platform", PlatformMigrations(), clock));
   std::unique_ptr<Platform> p(new Platform(clock, std::move(ts), db, std::move(*master),
-                                           std::move(audit_key), std::move(catalogue),
+                                           config.keys_dir + "/tenants", std::move(audit_key), std::move(catalogue),
                                            config.audit_checkpoint_dir));
   audit::AuditLog::Options lo;
   lo.checkpoint_key = &p->audit_key_;
@@ -167,7 +175,51 @@ Result<std::unique_ptr<Platform>> Platform::Open(
   ASSIGN_OR_RETURN(lo.checkpoint_sink,
                    audit::OpenCheckpointSink(config.audit_checkpoint_dir, "platform"));
   ASSIGN_OR_RETURN(p->audit_, audit::AuditLog::Open(db, lo));
+  RETURN_IF_ERROR(p->UpgradeKeyScheme());
   return p;
+}
+
+Status Platform::UpgradeKeyScheme() {
+  std::vector<std::pair<OrgCode, std::vector<uint8_t>>> legacy;
+  {
+    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+    ASSIGN_OR_RETURN(std::vector<store::Row> rows,
+                     tx->Query("SELECT org_code, wrapped_key FROM tenants WHERE state = 'active'"
+                               " AND key_scheme = 'master' AND wrapped_key IS NOT NULL"));
+    RETURN_IF_ERROR(tx->Commit());
+    for (const store::Row& row : rows) {
+      ASSIGN_OR_RETURN(std::string org_text, row.GetText(0));
+      ASSIGN_OR_RETURN(OrgCode org, OrgCode::Parse(org_text));
+      ASSIGN_OR_RETURN(std::vector<uint8_t> wrapped, row.GetBlob(1));
+      legacy.emplace_back(std::move(org), std::move(wrapped));
+    }
+  }
+  if (legacy.empty()) return Status();
+  for (const auto& [org, wrapped] : legacy) {
+    const TenantId id = TenantId::ForOrg(org);
+    Result<crypto::SecretBytes> data_key = crypto::UnwrapKey(master_, wrapped, KeyId(id));
+    if (!data_key.ok()) {
+      return data_key.status().WithContext("tenant " + org.str() +
+                                           ": moving its data key under a KEK of its own");
+    }
+    ASSIGN_OR_RETURN(crypto::SecretBytes kek, keks_->LoadOrCreate(id));
+    ASSIGN_OR_RETURN(std::vector<uint8_t> rewrapped, crypto::WrapKey(kek, *data_key, KeyId(id)));
+    ASSIGN_OR_RETURN(auto tx, db_->Begin());
+    ASSIGN_OR_RETURN(int64_t n, tx->ExecCount("UPDATE tenants SET wrapped_key = ?, key_scheme ="
+                                              " 'kek' WHERE org_code = ? AND key_scheme ="
+                                              " 'master' AND state = 'active'",
+                                              {rewrapped, org.str()}));
+    if (n > 0) {
+      RETURN_IF_ERROR(audit_
+                          ->Append(*tx, {"platform", "system", "tenant.key_scheme",
+                                         "tenant " + id.str() + " kek", "ok", ""})
+                          .status());
+    }
+    RETURN_IF_ERROR(tx->Commit());
+  }
+  log::Info("platform.key_scheme_upgraded", {{"tenants", static_cast<int64_t>(legacy.size())}});
+  // The data keys wrapped under the master key alone are still in the old page images.
+  return db_->EraseFreed();
 }
 
 Result<TenantInfo> Platform::CreateTenant(const OrgCode& org, const std::string& name,
@@ -175,13 +227,26 @@ Result<TenantInfo> Platform::CreateTenant(const OrgCode& org, const std::string&
   RETURN_IF_ERROR(CheckName("tenant name", name, kMaxTenantNameBytes));
   const TenantId id = TenantId::ForOrg(org);
   crypto::SecretBytes data_key = crypto::SecretBytes::Random(kDataKeyBytes);
-  ASSIGN_OR_RETURN(std::vector<uint8_t> wrapped, crypto::WrapKey(master_, data_key, KeyId(id)));
   const int64_t now = ToUnixMicros(clock_.Now());
 
   // Storage first: if registering fails afterwards, an unregistered empty store is harmless and
   // is reused by the next attempt; a registered tenant without storage would not be.
   Status created = store_->CreateTenant(id);
   if (!created.ok() && created.code() != StatusCode::kAlreadyExists) return created;
+
+  {
+    // Refused before a KEK file is touched: an active tenant's KEK must not be replaced.
+    ASSIGN_OR_RETURN(auto rtx, db_->BeginRead());
+    ASSIGN_OR_RETURN(std::optional<store::Row> active,
+                     rtx->QueryOne("SELECT 1 FROM tenants WHERE org_code = ? AND state = 'active'",
+                                   {org.str()}));
+    RETURN_IF_ERROR(rtx->Commit());
+    if (active) return AlreadyExistsError("tenant " + org.str() + " already exists");
+  }
+  // A fresh KEK, never one a deletion was meant to destroy (its file is written before the row
+  // that needs it: a crash in between leaves an unused file, replaced by the next attempt).
+  ASSIGN_OR_RETURN(crypto::SecretBytes kek, keks_->CreateFresh(id));
+  ASSIGN_OR_RETURN(std::vector<uint8_t> wrapped, crypto::WrapKey(kek, data_key, KeyId(id)));
 
   ASSIGN_OR_RETURN(auto tx, db_->Begin());
   ASSIGN_OR_RETURN(std::optional<store::Row> existing,
@@ -192,14 +257,14 @@ Result<TenantInfo> Platform::CreateTenant(const OrgCode& org, const std::string&
       return AlreadyExistsError("tenant " + org.str() + " already exists");
     }
     RETURN_IF_ERROR(tx->Exec(
-        "UPDATE tenants SET name = ?, wrapped_key = ?, state = 'active', created_at_us = ?, "
-        "deleted_at_us = NULL WHERE org_code = ?",
+        "UPDATE tenants SET name = ?, wrapped_key = ?, key_scheme = 'kek', state = 'active', "
+        "created_at_us = ?, deleted_at_us = NULL WHERE org_code = ?",
         {name, wrapped, now, org.str()}));
   } else {
-    RETURN_IF_ERROR(
-        tx->Exec("INSERT INTO tenants (org_code, name, wrapped_key, state, created_at_us) "
-                 "VALUES (?, ?, ?, 'active', ?)",
-                 {org.str(), name, wrapped, now}));
+    RETURN_IF_ERROR(tx->Exec(
+        "INSERT INTO tenants (org_code, name, wrapped_key, key_scheme, state, created_at_us) "
+        "VALUES (?, ?, ?, 'kek', 'active', ?)",
+        {org.str(), name, wrapped, now}));
   }
   RETURN_IF_ERROR(
       audit_->Append(*tx, {"platform", actor, "tenant.create", "tenant " + id.str(), "ok", ""})
@@ -274,9 +339,17 @@ Status Platform::DeleteTenant(const OrgCode& org, const std::string& actor) {
             .status());
     RETURN_IF_ERROR(tx->Commit());
   }
+  // Every copy of the wrapped data key that may remain (free pages, WAL, PostgreSQL's dead
+  // tuples, backups of the database) opens only under the tenant's KEK: destroy it.
+  if (Status s = keks_->Destroy(id); !s.ok()) {
+    log::Error("platform.kek_destroy_failed", {{"tenant", id.str()}, log::StatusField(s)});
+    return s.WithContext("tenant " + org.str() +
+                         ": marked deleted, but its key-encryption key was not destroyed (run "
+                         "delete again)");
+  }
   // The UPDATE zeroed the old wrapped key where SQLite wrote the page (secure_delete), but the
-  // WAL still holds the page as it was before, and the key stayed decryptable from it under
-  // the master key: truncate it now rather than at some later checkpoint.
+  // WAL still holds the page as it was before: truncate it now rather than at some later
+  // checkpoint.
   Status erased = db_->EraseFreed();
   if (!erased.ok()) {
     log::Error("platform.erase_failed", {{"tenant", id.str()}, log::StatusField(erased)});
@@ -368,12 +441,13 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   // generation); a context opened for any other is stale.
   int64_t generation = 0;
   std::optional<std::vector<uint8_t>> wrapped;
+  std::string scheme;
   auto read_registry = [&](bool with_key) -> Status {
     ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
     ASSIGN_OR_RETURN(
         std::optional<store::Row> row,
-        tx->QueryOne(with_key ? "SELECT created_at_us, wrapped_key FROM tenants WHERE org_code = "
-                                "? AND state = 'active'"
+        tx->QueryOne(with_key ? "SELECT created_at_us, wrapped_key, key_scheme FROM tenants WHERE "
+                                "org_code = ? AND state = 'active'"
                               : "SELECT created_at_us FROM tenants WHERE org_code = ? AND state = "
                                 "'active'",
                      {tenant.org().str()}));
@@ -384,6 +458,7 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
     if (with_key) {
       ASSIGN_OR_RETURN(std::vector<uint8_t> key, row->GetBlob(1));
       wrapped = std::move(key);
+      ASSIGN_OR_RETURN(scheme, row->GetText(2));
     }
     return Status();
   };
@@ -414,7 +489,12 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   }
   Evict(tenant);  // an older registration's context, if any
   TenantContext::Parts parts{.id = tenant, .generation = generation};
-  ASSIGN_OR_RETURN(parts.data_key, crypto::UnwrapKey(master_, *wrapped, KeyId(tenant)));
+  if (scheme == "kek") {
+    ASSIGN_OR_RETURN(crypto::SecretBytes kek, keks_->Load(tenant));
+    ASSIGN_OR_RETURN(parts.data_key, crypto::UnwrapKey(kek, *wrapped, KeyId(tenant)));
+  } else {  // "master": a row Open could not move yet (UpgradeKeyScheme)
+    ASSIGN_OR_RETURN(parts.data_key, crypto::UnwrapKey(master_, *wrapped, KeyId(tenant)));
+  }
   ASSIGN_OR_RETURN(parts.db, store_->Tenant(tenant));
   parts.checkpoint_key = &audit_key_;
   ASSIGN_OR_RETURN(parts.checkpoint_sink, audit::OpenCheckpointSink(checkpoint_dir_, tenant.str()));

@@ -30,6 +30,7 @@
 #include "layout/catalogue.h"
 #include "server/server_config.h"
 #include "server/tenant_context.h"
+#include "server/tenant_keks.h"
 #include "store/tenant_store.h"
 
 namespace chukan::server {
@@ -74,8 +75,8 @@ class Platform {
       std::shared_ptr<const layout::Catalogue> catalogue = nullptr);
   ~Platform();
 
-  // Registers a tenant: storage (file or schema), a fresh data key wrapped under the master key,
-  // and its migrations. A deleted tenant's org code can be registered again (with a new key).
+  // Registers a tenant: storage (file or schema), a fresh KEK (its file written first), a fresh
+  // data key wrapped under it, and its migrations. A deleted tenant's org code can be registered again (with a new key).
   // Errors: kAlreadyExists (active tenant); kInvalidArgument (name empty, too long, not UTF-8).
   Result<TenantInfo> CreateTenant(const OrgCode& org, const std::string& name,
                                   const std::string& actor);
@@ -84,7 +85,8 @@ class Platform {
   // kNotFound if never registered.
   Result<TenantInfo> GetTenant(const OrgCode& org);
   // Crypto-erasure then removal: the wrapped key is destroyed and the tenant marked deleted (one
-  // durable, audited transaction), its clients revoked, the old key's copies erased from the
+  // durable, audited transaction), its clients revoked, its KEK file destroyed (so that no copy
+  // of the wrapped data key anywhere opens again), the old key's copies erased from the
   // platform database's files (Database::EraseFreed), then its storage dropped. Re-running it
   // after a failure in the second half finishes the job. kNotFound if never registered; an
   // erase that failed is logged ("platform.erase_failed") and returned (kUnavailable) after
@@ -123,22 +125,30 @@ class Platform {
   audit::AuditLog& audit() { return *audit_; }
   const crypto::VerifyKey& audit_verify_key() const { return audit_key_.verify_key(); }
   store::TenantStore& store() { return *store_; }
+  const TenantKeks& keks() const { return *keks_; }
   const Clock& clock() const { return clock_; }
 
  private:
   Platform(const Clock& clock, std::unique_ptr<store::TenantStore> store,
-           std::shared_ptr<store::Database> db, crypto::SecretBytes master,
+           std::shared_ptr<store::Database> db, crypto::SecretBytes master, std::string kek_dir,
            crypto::SigningKey audit_key, std::shared_ptr<const layout::Catalogue> catalogue,
            std::string checkpoint_dir);
   // Removes the cached context of `tenant` (if it is `only`, when given) and closes it.
   void Evict(const TenantId& tenant, const TenantContext* only = nullptr) EXCLUDES(mu_);
 
   std::string KeyId(const TenantId& t) const { return "tenant:" + t.str() + ":data:v1"; }
+  // Moves the active tenants whose data key is still wrapped under the master key itself (key
+  // scheme "master", before platform migration 2) to a KEK of their own; audited per tenant,
+  // then the old wrapped keys erased from the files. Idempotent and safe against another
+  // process doing the same (TenantKeks::LoadOrCreate; the row changes only while "master").
+  Status UpgradeKeyScheme();
 
   const Clock& clock_;
   std::unique_ptr<store::TenantStore> store_;
   std::shared_ptr<store::Database> db_;
   crypto::SecretBytes master_;
+  // The tenants' key-encryption keys (tenant_keks.h); refers to master_.
+  std::unique_ptr<TenantKeks> keks_;
   crypto::SigningKey audit_key_;
   std::unique_ptr<audit::AuditLog> audit_;
   const std::shared_ptr<const layout::Catalogue> catalogue_;

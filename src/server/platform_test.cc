@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "common/status_matchers.h"
+#include "crypto/key_file.h"
+#include "crypto/key_wrap.h"
 #include "store/store_test_util.h"
 
 namespace chukan::server {
@@ -188,6 +191,117 @@ TEST_P(PlatformTest, DeleteTenantLeavesItsWrappedKeyInNoFileUnderTheDataDirector
   ASSERT_OK_AND_ASSIGN(auto b, p->Tenant(TenantId::ForOrg(kCityB)));
   EXPECT_TRUE(b->data_key.ConstantTimeEquals(key_b));
   EXPECT_THAT(p->Tenant(TenantId::ForOrg(kCityA)), StatusIs(StatusCode::kNotFound));
+}
+
+// Crypto-erasure that holds (issue 14): a tenant's data key is wrapped under a KEK of its own,
+// kept apart from the data; deleting the tenant destroys the KEK. Someone holding the master key
+// and an old copy of the wrapped data key (the free pages an outside review read it from, a
+// backup of the database) opens nothing, and no file chukan wrote keeps the KEK's file.
+TEST_P(PlatformTest, DeleteTenantDestroysItsKekSoNoOldCopyOfItsDataKeyOpens) {
+  auto p = OpenPlatform();
+  ASSERT_OK(p->CreateTenant(kCityA, "A", "cli:test"));
+  ASSERT_OK(p->CreateTenant(kCityB, "B", "cli:test"));
+  const TenantId a = TenantId::ForOrg(kCityA);
+  const std::string kek_file = p->keks().PathFor(a);
+  ASSERT_TRUE(std::filesystem::exists(kek_file));
+  const std::string kek_text = [&] {
+    std::ifstream in(kek_file, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }();
+  store::Bytes wrapped;
+  {
+    ASSERT_OK_AND_ASSIGN(auto platform_db, p->store().Platform());
+    ASSERT_OK_AND_ASSIGN(auto tx, platform_db->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto row, tx->QueryOne("SELECT wrapped_key, key_scheme FROM tenants "
+                                                "WHERE org_code = ?",
+                                                {kCityA.str()}));
+    ASSERT_TRUE(row.has_value());
+    ASSERT_OK_AND_ASSIGN(wrapped, row->GetBlob(0));
+    EXPECT_EQ(row->GetText(1).value(), "kek");
+  }
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes master,
+                       crypto::LoadOrCreateKeyFile(Config().master_key_file(), 32, false));
+  const std::string key_id = "tenant:" + a.str() + ":data:v1";
+  // The master key alone never opened it, even before the deletion: it takes the KEK.
+  EXPECT_THAT(crypto::UnwrapKey(master, wrapped, key_id), StatusIs(StatusCode::kDataLoss));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes kek, p->keks().Load(a));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes data_key, crypto::UnwrapKey(kek, wrapped, key_id));
+  ASSERT_OK_AND_ASSIGN(auto ctx, p->Tenant(a));
+  EXPECT_TRUE(ctx->data_key.ConstantTimeEquals(data_key));
+  ctx.reset();
+
+  ASSERT_OK(p->DeleteTenant(kCityA, "cli:test"));
+  EXPECT_FALSE(std::filesystem::exists(kek_file));
+  EXPECT_THAT(p->keks().Load(a), StatusIs(StatusCode::kNotFound));
+  // No file under the data or the key directory holds the KEK file's text, nor the wrapped
+  // KEK's bytes.
+  const store::Bytes kek_text_bytes(kek_text.begin(), kek_text.end() - 1);  // without "\n"
+  ASSERT_OK_AND_ASSIGN(store::Bytes wrapped_kek, crypto::FromHex(kek_text.substr(0, 146)));
+  for (const std::string& d : {Options().data_dir, Config().keys_dir}) {
+    if (d.empty() || !std::filesystem::exists(d)) continue;
+    EXPECT_THAT(store::testing::FilesHoldingAnyPiece(d, kek_text_bytes), ::testing::IsEmpty())
+        << d;
+    EXPECT_THAT(store::testing::FilesHoldingAnyPiece(d, wrapped_kek), ::testing::IsEmpty()) << d;
+  }
+  // B is untouched, and reopens after a restart.
+  p.reset();
+  p = OpenPlatform();
+  ASSERT_OK(p->Tenant(TenantId::ForOrg(kCityB)).status());
+  // Registered again, A gets a new KEK and a new data key.
+  ASSERT_OK(p->CreateTenant(kCityA, "A again", "cli:test"));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes kek2, p->keks().Load(a));
+  EXPECT_FALSE(kek2.ConstantTimeEquals(kek));
+  ASSERT_OK_AND_ASSIGN(auto again, p->Tenant(a));
+  EXPECT_FALSE(again->data_key.ConstantTimeEquals(data_key));
+}
+
+// A tenant created before KEKs existed (its data key wrapped under the master key itself) is
+// moved to a KEK of its own when the platform opens: the same data key, audited, and the old
+// wrapped key no longer opens anything the platform reads.
+TEST_P(PlatformTest, ATenantWrappedUnderTheMasterKeyAloneGetsItsOwnKekOnOpen) {
+  const TenantId a = TenantId::ForOrg(kCityA);
+  const std::string key_id = "tenant:" + a.str() + ":data:v1";
+  crypto::SecretBytes data_key;
+  {
+    auto p = OpenPlatform();
+    ASSERT_OK(p->CreateTenant(kCityA, "A", "cli:test"));
+    ASSERT_OK_AND_ASSIGN(auto ctx, p->Tenant(a));
+    data_key = ctx->data_key.Clone();
+    ASSERT_OK_AND_ASSIGN(crypto::SecretBytes master,
+                         crypto::LoadOrCreateKeyFile(Config().master_key_file(), 32, false));
+    ASSERT_OK_AND_ASSIGN(store::Bytes legacy, crypto::WrapKey(master, data_key, key_id));
+    ASSERT_OK_AND_ASSIGN(auto platform_db, p->store().Platform());
+    ASSERT_OK_AND_ASSIGN(auto tx, platform_db->Begin());
+    ASSERT_OK(tx->Exec("UPDATE tenants SET wrapped_key = ?, key_scheme = 'master' WHERE "
+                       "org_code = ?",
+                       {legacy, kCityA.str()}));
+    ASSERT_OK(tx->Commit());
+    ASSERT_OK(p->keks().Destroy(a));
+  }
+  auto p = OpenPlatform();
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(std::filesystem::exists(p->keks().PathFor(a)));
+  ASSERT_OK_AND_ASSIGN(auto ctx, p->Tenant(a));
+  EXPECT_TRUE(ctx->data_key.ConstantTimeEquals(data_key));
+  ASSERT_OK_AND_ASSIGN(auto platform_db, p->store().Platform());
+  ASSERT_OK_AND_ASSIGN(auto tx, platform_db->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto row,
+                       tx->QueryOne("SELECT key_scheme FROM tenants WHERE org_code = ?",
+                                    {kCityA.str()}));
+  EXPECT_EQ(row->GetText(0).value(), "kek");
+  ASSERT_OK_AND_ASSIGN(auto audit, tx->QueryOne("SELECT actor, action, target FROM audit_log "
+                                                "ORDER BY seq DESC LIMIT 1"));
+  EXPECT_EQ(audit->GetText(1).value(), "tenant.key_scheme");
+  EXPECT_EQ(audit->GetText(2).value(), "tenant " + a.str() + " kek");
+  ASSERT_OK(tx->Commit());
+  // Opening again changes nothing (no second audit entry).
+  p.reset();
+  p = OpenPlatform();
+  ASSERT_OK_AND_ASSIGN(auto db2, p->store().Platform());
+  ASSERT_OK_AND_ASSIGN(auto tx2, db2->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto n, tx2->QueryOne("SELECT COUNT(*) FROM audit_log WHERE action = "
+                                             "'tenant.key_scheme'"));
+  EXPECT_EQ(n->GetInt(0).value(), 1);
 }
 
 TEST_P(PlatformTest, EveryAdministrativeActionIsAudited) {
