@@ -21,8 +21,6 @@ namespace chukan::hub {
 namespace {
 
 constexpr std::string_view kRidHashContext = "chukan-hub-resident-id-v1";
-// Delivered outbox items are kept this long (for operators) before the sweeper deletes them.
-constexpr auto kOutboxKeep = std::chrono::hours(24);
 
 int64_t NowMs(const Clock& clock) { return ToUnixMicros(clock.Now()) / 1000; }
 
@@ -734,8 +732,16 @@ Result<SweepReport> Hub::Sweep() {
     ++report.batches;
     if (records < batch && permits < batch) break;
   }
-  ASSIGN_OR_RETURN(report.outbox_purged, outbox_->Purge(*db_, now - kOutboxKeep, FromUnixMicros(0),
-                                                        std::numeric_limits<int64_t>::max()));
+  // Delivered items `delivered_hours` after delivery, dead ones `dead_days` after they died:
+  // their dedupe keys (permit ids) cannot be queued again by then — a permit expires within
+  // days and an envelope for a purged permit is refused. Bounded like the rows above.
+  const TimePoint done_before = now - std::chrono::hours(config_.delivered_hours);
+  const TimePoint dead_before = now - std::chrono::hours(24 * config_.dead_days);
+  for (int i = 0; i < kMaxBatches; ++i) {
+    ASSIGN_OR_RETURN(int64_t n, outbox_->Purge(*db_, done_before, dead_before, batch));
+    report.outbox_purged += n;
+    if (n < batch) break;
+  }
   if (report.records_purged + report.permits_purged + report.outbox_purged > 0) {
     if (Status s = db_->EraseFreed(); !s.ok()) {
       log::Error("hub.erase_failed", {log::StatusField(s)});

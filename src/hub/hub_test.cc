@@ -456,6 +456,39 @@ TEST_P(HubTest, SweeperPurgesABacklogInBoundedAuditedTransactions) {
   EXPECT_EQ(CountRecords("permitted"), 0);
 }
 
+// The hub's outbox rows go [records] delivered_hours after delivery and dead_days after they
+// died; open items stay.
+TEST_P(HubTest, SweeperPurgesDeliveredAndDeadOutboxItemsAfterTheirTimes) {
+  IssueTaxPermit("ref-done");
+  IssueTaxPermit("ref-dead");
+  IssueTaxPermit("ref-open");
+  ASSERT_OK_AND_ASSIGN(auto items, hub_->outbox().Claim(*db_, "w", 2, std::chrono::seconds(60)));
+  ASSERT_EQ(items.size(), 2u);
+  ASSERT_OK(hub_->outbox().Ack(*db_, items[0].id, "w"));
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK(hub_->outbox().Bury(*tx, items[1].id, "w", "HTTP 400"));
+    ASSERT_OK(tx->Commit());
+  }
+  auto rows = [&] {
+    auto tx = db_->BeginRead().value();
+    return tx->QueryOne("SELECT COUNT(*) FROM outbox").value()->GetInt(0).value();
+  };
+  ASSERT_EQ(rows(), 3);
+  clock_.Advance(std::chrono::hours(24) - std::chrono::seconds(1));
+  ASSERT_OK_AND_ASSIGN(SweepReport early, hub_->Sweep());
+  EXPECT_EQ(early.outbox_purged, 0);
+  clock_.Advance(std::chrono::seconds(2));
+  ASSERT_OK_AND_ASSIGN(SweepReport delivered, hub_->Sweep());
+  EXPECT_EQ(delivered.outbox_purged, 1);
+  EXPECT_THAT(hub_->outbox().Get(*db_, items[0].id), StatusIs(StatusCode::kNotFound));
+  clock_.Advance(std::chrono::hours(24 * 29));
+  ASSERT_OK_AND_ASSIGN(SweepReport dead, hub_->Sweep());
+  EXPECT_EQ(dead.outbox_purged, 1);
+  EXPECT_THAT(hub_->outbox().Get(*db_, items[1].id), StatusIs(StatusCode::kNotFound));
+  EXPECT_EQ(rows(), 1);  // the open item, however old
+}
+
 TEST_P(HubTest, PublishedListIsSignedCarriesClassesAndIsResignedBeforeExpiry) {
   ASSERT_OK_AND_ASSIGN(std::string body, hub_->PublishedPermissionList());
   ASSERT_OK_AND_ASSIGN(linkage::PermissionList list,

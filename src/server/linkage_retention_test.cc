@@ -242,6 +242,27 @@ TEST_P(LinkageRetentionTest, SubjectCodesGoOnlyWhenNothingNeedsThem) {
   EXPECT_TRUE(HasCode(A(), unused));  // registered again, and named by the new inquiry
 }
 
+// A 副本 version an import superseded is kept records_days (as long as the records of
+// provision that may name what was provided from it), then deleted by the sweep and audited.
+TEST_P(LinkageRetentionTest, SupersededReplicaVersionsGoRecordsDaysAfterTheyEnded) {
+  ASSERT_NE(ImportTaxReplica(A(), kAtena2, "1000000", replica::ImportMode::kUpsert), "");
+  clock_.Advance(kDay);
+  ASSERT_NE(ImportTaxReplica(A(), kAtena2, "1100000", replica::ImportMode::kUpsert), "");
+  auto history = [&] { return Count(A(), "SELECT COUNT(*) FROM replica_history", {}); };
+  ASSERT_EQ(history(), 1);
+  clock_.Advance(kRecordsDays - std::chrono::seconds(1));
+  ASSERT_OK_AND_ASSIGN(LinkageSweep early, linkage_->Sweep(A()));
+  EXPECT_EQ(early.history_deleted, 0);
+  EXPECT_EQ(history(), 1);
+  clock_.Advance(std::chrono::seconds(2));
+  ASSERT_OK_AND_ASSIGN(LinkageSweep due, linkage_->Sweep(A()));
+  EXPECT_EQ(due.history_deleted, 1);
+  EXPECT_EQ(history(), 0);
+  EXPECT_EQ(Count(A(), "SELECT COUNT(*) FROM replica_record", {}), 1);  // the current one stays
+  EXPECT_THAT(Audited(A(), "history.delete"),
+              ElementsAre("1 replica versions past records retention"));
+}
+
 TEST_P(LinkageRetentionTest, DeliveredOutboxItemsGoAfterADayDeadOnesAfterDeadDays) {
   ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
   // One permit request delivered, one dead.

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "replica/replica_store.h"
 #include "server/batch_table.h"
 
 namespace chukan::server {
@@ -140,6 +141,9 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   // file (when result_days is the longer).
   const int64_t inquiry_rows_cutoff = std::min(now - options_.records_days * kDayUs, batch_cutoff);
   const int64_t provisions_cutoff = now - options_.records_days * kDayUs;
+  // A superseded 副本 version stays as long as the records of provision that may name what was
+  // provided from it.
+  const int64_t history_cutoff = provisions_cutoff;
   // Delivered items a day after delivery; their dedupe keys cannot come again: a permit
   // request's is its inquiry id, queued only when the inquiry is created, and a provision's is
   // its permit id, queued only in the transaction that inserts the provision row (the permit id
@@ -149,7 +153,8 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   const int64_t batch = options_.delete_batch;
   LinkageSweep out;
   // Read first: most sweeps find nothing, and then no write transaction is made.
-  bool expiry_due = false, inquiries_due = false, provisions_due = false, outbox_due = false;
+  bool expiry_due = false, inquiries_due = false, provisions_due = false, outbox_due = false,
+       history_due = false;
   {
     ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
     ASSIGN_OR_RETURN(bool due, InquiriesDue(*tx, now, cutoff));
@@ -159,6 +164,7 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
     ASSIGN_OR_RETURN(inquiries_due, EndedInquiriesDue(*tx, inquiry_rows_cutoff));
     ASSIGN_OR_RETURN(provisions_due, FinalProvisionsDue(*tx, provisions_cutoff));
     ASSIGN_OR_RETURN(outbox_due, outbox_->PurgeDue(*tx, done_before, dead_before));
+    ASSIGN_OR_RETURN(history_due, replica::ReplicaStore::HistoryDue(*tx, history_cutoff));
     RETURN_IF_ERROR(tx->Commit());
   }
   int64_t approvals_expired = 0;
@@ -214,6 +220,12 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
       outbox_due, out.outbox_purged, "outbox.purge",
       "delivered or dead outbox items past retention",
       [&](store::Transaction& tx) { return outbox_->Purge(tx, done_before, dead_before, batch); }));
+  RETURN_IF_ERROR(delete_rows(history_due, out.history_deleted, "history.delete",
+                              "replica versions past records retention",
+                              [&](store::Transaction& tx) {
+                                return replica::ReplicaStore::PurgeHistory(tx, history_cutoff,
+                                                                           batch);
+                              }));
   // Last, so that codes the rows above named can go in the same walk.
   ASSIGN_OR_RETURN(CodeRetention::Outcome codes, code_retention_.Sweep(*st));
   out.codes_checked = codes.checked;
@@ -226,7 +238,8 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   // awaiting approval, rows): erase the old page images from the tenant's files. After the
   // audit entries, so that their commits leave nothing behind in the WAL either.
   if (out.expired + approvals_expired + out.batches_deleted + out.results_deleted +
-          out.inquiries_deleted + out.provisions_deleted + out.outbox_purged + out.codes_deleted >
+          out.inquiries_deleted + out.provisions_deleted + out.outbox_purged + out.codes_deleted +
+          out.history_deleted >
       0) {
     if (Status s = st->db->EraseFreed(); !s.ok()) {
       log::Error("linkage.erase_failed", {{"tenant", tenant.str()}, log::StatusField(s)});

@@ -59,6 +59,7 @@ struct LinkageSweep {
   int64_t codes_checked = 0;       // subject codes examined (CodeRetention)
   int64_t codes_deleted = 0;       // subject codes nothing needs any more
   int64_t outbox_purged = 0;       // delivered and dead outbox items past their time
+  int64_t history_deleted = 0;     // 副本 versions superseded more than records_days ago
 };
 
 class LinkageService {
