@@ -312,11 +312,23 @@ TEST(HttpClientTest, TimeoutAndConnectionRefused) {
   auto client = MakeClient(o);
   EXPECT_THAT(client->Send(Get(Url(*server, "/slow?ms=600"))),
               StatusIs(StatusCode::kDeadlineExceeded));
-  uint16_t port = server->port();
   server->Stop(0s);
   server.reset();
+  // A port that refuses for sure: bound by this test but not listening. (The stopped server's
+  // port could be taken meanwhile by a server of a test running in parallel: the tsan tree once
+  // got a 200 from it.)
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const uint16_t port = ntohs(addr.sin_port);
   EXPECT_THAT(client->Send(Get("http://127.0.0.1:" + std::to_string(port) + "/x")),
               StatusIs(StatusCode::kUnavailable, HasSubstr("refused")));
+  ::close(fd);
   EXPECT_THAT(client->Send(Get("ftp://x/")), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(client->Send(Get("https://127.0.0.1:1/")),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("ca_file")));
