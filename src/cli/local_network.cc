@@ -456,6 +456,9 @@ Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const
     << "ca = " << Quote(Path("pki/ca.crt")) << "\n"
     << "public_key = " << Quote(Path("hub/state/keys/hub-signing.pub")) << "\n"
     << "tenant_tls_dir = " << Quote(Path("pki")) << "\n"
+    // Every second: organisations register at the hub after the servers start (their node
+    // ports are known only then), so a server's first copy may predate the last registration.
+    << "list_refresh_seconds = 1\n"
     << "[node]\nhost = \"127.0.0.1\"\nport = " << node_port << "\n"
     << "cert = " << Quote(Path("pki/node-" + n + ".crt")) << "\n"
     << "key = " << Quote(Path("pki/node-" + n + ".key")) << "\n"
@@ -535,6 +538,8 @@ Result<http::Response> LocalNetwork::Call(const OrgCode& org, Role role, const s
 
 Status LocalNetwork::WaitForPermissionLists(std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  size_t local_gov_codes = 0;
+  for (const NetworkOrg& o : options_.orgs) local_gov_codes += o.local_gov_code.empty() ? 0 : 1;
   for (int i = 0; i < server_count(); ++i) {
     const NetworkOrg* first = nullptr;
     for (const NetworkOrg& o : options_.orgs) {
@@ -544,7 +549,14 @@ Status LocalNetwork::WaitForPermissionLists(std::chrono::seconds timeout) {
     std::string last;
     while (true) {
       Result<http::Response> r = Call(first->org, Role::kSystem, "GET", "/api/v1/linkage/status");
-      if (r.ok() && r->status == 200 && r->body.find("\"valid\":true") != std::string::npos) break;
+      // A valid copy that knows every organisation of the network and its 地方公共団体コード.
+      if (r.ok() && r->status == 200 && r->body.find("\"valid\":true") != std::string::npos &&
+          r->body.find("\"organisations\":" + std::to_string(options_.orgs.size())) !=
+              std::string::npos &&
+          r->body.find("\"local_gov_codes\":" + std::to_string(local_gov_codes)) !=
+              std::string::npos) {
+        break;
+      }
       last = r.ok() ? r->body : r.status().ToString();
       if (std::chrono::steady_clock::now() > deadline) {
         return DeadlineExceededError("server " + std::to_string(i + 1) +

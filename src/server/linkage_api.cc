@@ -678,6 +678,10 @@ Result<http::Response> LinkageApi::LinkageStatus(const ClientIdentity&, http::Re
   if (list.ok()) {
     w.Key("version").Int((*list)->version());
     w.Key("rules").Int(static_cast<int64_t>((*list)->rules().size()));
+    // What the copy knows of the registry: an organisation registered after it was signed is
+    // known from the next refresh on ([hub] list_refresh_seconds).
+    w.Key("organisations").Int(static_cast<int64_t>((*list)->classes().size()));
+    w.Key("local_gov_codes").Int(static_cast<int64_t>((*list)->local_gov_codes().size()));
     w.Key("expires_at").String(FormatRfc3339(FromUnixMicros((*list)->expires_at_ms() * 1000)));
   } else {
     w.Key("error").String(list.status().message());
