@@ -103,7 +103,8 @@ int RunHub(const std::string& config_path) {
     if (sig != SIGHUP) break;
     // The result is in the log (http.tls_reloaded / …_reload_failed); also said on stderr.
     if (Status s = (*hub)->ReloadTls(); !s.ok()) {
-      std::fprintf(stderr, "chukan hub: 証明書を再読込できません（以前のものを使い続けます） / "
+      std::fprintf(stderr,
+                   "chukan hub: 証明書を再読込できません（以前のものを使い続けます） / "
                    "TLS files not reloaded, the previous ones stay in use: %s\n",
                    s.message().c_str());
     } else {

@@ -443,6 +443,9 @@ Status LocalNetwork::WriteHubConfig(int port) const {
   return WriteFile(hub_config(), c.str());
 }
 
+// [hub] list_refresh_seconds = 1: organisations register at the hub after the servers start
+// (their node ports are known only then), so a server's first permission list copy may predate
+// the last registration; the next second's copy knows it (WaitForPermissionLists waits for it).
 Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const {
   const std::string n = std::to_string(i + 1);
   std::ostringstream c;
@@ -455,10 +458,7 @@ Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const
     << "[hub]\nurl = \"https://127.0.0.1:" << hub_port_ << "\"\n"
     << "ca = " << Quote(Path("pki/ca.crt")) << "\n"
     << "public_key = " << Quote(Path("hub/state/keys/hub-signing.pub")) << "\n"
-    << "tenant_tls_dir = " << Quote(Path("pki")) << "\n"
-    // Every second: organisations register at the hub after the servers start (their node
-    // ports are known only then), so a server's first copy may predate the last registration.
-    << "list_refresh_seconds = 1\n"
+    << "tenant_tls_dir = " << Quote(Path("pki")) << "\nlist_refresh_seconds = 1\n"
     << "[node]\nhost = \"127.0.0.1\"\nport = " << node_port << "\n"
     << "cert = " << Quote(Path("pki/node-" + n + ".crt")) << "\n"
     << "key = " << Quote(Path("pki/node-" + n + ".key")) << "\n"

@@ -366,20 +366,18 @@ Result<std::shared_ptr<ssl::context>> MakeTlsContext(const TlsServerOptions& t) 
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression, ec);
   ctx->use_certificate_chain_file(t.cert_file, ec);
   if (ec)
-    return InvalidArgumentError("http server: certificate file " + t.cert_file +
-                                ": " + ec.message());
-  ctx->use_private_key_file(t.key_file, ssl::context::pem, ec);
-  if (ec)
-    return InvalidArgumentError("http server: key file " + t.key_file + ": " +
+    return InvalidArgumentError("http server: certificate file " + t.cert_file + ": " +
                                 ec.message());
+  ctx->use_private_key_file(t.key_file, ssl::context::pem, ec);
+  if (ec) return InvalidArgumentError("http server: key file " + t.key_file + ": " + ec.message());
   if (SSL_CTX_check_private_key(native) != 1)
-    return InvalidArgumentError("http server: key file " + t.key_file +
-                                " does not match " + t.cert_file);
+    return InvalidArgumentError("http server: key file " + t.key_file + " does not match " +
+                                t.cert_file);
   if (!t.client_ca_file.empty()) {
     ctx->load_verify_file(t.client_ca_file, ec);
     if (ec)
-      return InvalidArgumentError("http server: client CA file " + t.client_ca_file +
-                                  ": " + ec.message());
+      return InvalidArgumentError("http server: client CA file " + t.client_ca_file + ": " +
+                                  ec.message());
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(t.client_ca_file.c_str());
     if (names != nullptr) SSL_CTX_set_client_CA_list(native, names);
     ssl::verify_mode mode = ssl::verify_peer;
@@ -441,7 +439,8 @@ Status Server::ReloadTls() {
   if (!ctx.ok()) {
     log::Error("http.tls_reload_failed",
                {{"port", static_cast<int>(port())}, log::StatusField(ctx.status())});
-    return ctx.status().WithContext("http server: TLS not reloaded, the previous files stay in use");
+    return ctx.status().WithContext(
+        "http server: TLS not reloaded, the previous files stay in use");
   }
   // When the new certificate stops being valid, for the operator's log.
   std::string not_after;

@@ -108,8 +108,7 @@ Result<HubConfig> LoadHubConfig(const std::string& path) {
   d.peer_requests = static_cast<int>(peer_requests);
 
   // 7 years: the legal retention of records of provision (情報提供等記録) is a minimum.
-  ASSIGN_OR_RETURN(cfg.retention_days,
-                   c.GetInt("records.retention_days", 2557, 2557, 36'500));
+  ASSIGN_OR_RETURN(cfg.retention_days, c.GetInt("records.retention_days", 2557, 2557, 36'500));
   ASSIGN_OR_RETURN(cfg.permit_days, c.GetInt("records.permit_days", 30, 1, 3'650));
   ASSIGN_OR_RETURN(cfg.delivered_hours, c.GetInt("records.delivered_hours", 24, 1, 8'760));
   ASSIGN_OR_RETURN(cfg.dead_days, c.GetInt("records.dead_days", 30, 1, 3'650));

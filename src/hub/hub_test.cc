@@ -437,8 +437,9 @@ TEST_P(HubTest, SweeperPurgesABacklogInBoundedAuditedTransactions) {
   EXPECT_EQ(CountRecords("permitted"), 1);
   {
     auto tx = db_->BeginRead().value();
-    auto rows = tx->Query("SELECT target FROM audit_log WHERE action = 'records.sweep'"
-                          " ORDER BY seq")
+    auto rows = tx->Query(
+                      "SELECT target FROM audit_log WHERE action = 'records.sweep'"
+                      " ORDER BY seq")
                     .value();
     std::vector<std::string> targets;
     for (const store::Row& row : rows) targets.push_back(row.GetText(0).value());

@@ -1075,9 +1075,9 @@ Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
 }
 
 Result<bool> ReplicaStore::HistoryDue(store::Transaction& tx, int64_t before_us) {
-  ASSIGN_OR_RETURN(std::optional<store::Row> row,
-                   tx.QueryOne("SELECT 1 FROM replica_history WHERE valid_until_us < ? LIMIT 1",
-                               {before_us}));
+  ASSIGN_OR_RETURN(
+      std::optional<store::Row> row,
+      tx.QueryOne("SELECT 1 FROM replica_history WHERE valid_until_us < ? LIMIT 1", {before_us}));
   return row.has_value();
 }
 

@@ -672,7 +672,7 @@ TEST_P(ReplicaStoreTest, HistoryPurgeDeletesVersionsThatEndedBeforeTheCutoffOlde
   EXPECT_FALSE(due(kStartUs + kHourUs));
   EXPECT_EQ(purge(kStartUs + kHourUs, 10).value(), 0);
   EXPECT_TRUE(due(kStartUs + kHourUs + 1));
-  EXPECT_EQ(purge(kStartUs + kHourUs + 1, 1).value(), 1);  // the limit holds
+  EXPECT_EQ(purge(kStartUs + kHourUs + 1, 1).value(), 1);   // the limit holds
   EXPECT_EQ(purge(kStartUs + 3 * kHourUs, 10).value(), 2);  // the other +1 h, then +2 h
   EXPECT_FALSE(due(kStartUs + 3 * kHourUs));
   for (const AtenaNo& p : {kPerson1, kPerson2, kPerson3}) {

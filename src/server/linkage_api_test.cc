@@ -234,9 +234,10 @@ TEST_P(LinkageApiTest, RecordsAndStatus) {
   EXPECT_THAT(status.body, HasSubstr(R"({"permission_list":{"valid":true,"version":)"));
   // What the copy knows of the registry (LocalNetwork waits on it).
   ASSERT_OK_AND_ASSIGN(auto list, hub_.PermissionList());
-  EXPECT_THAT(status.body, HasSubstr(",\"organisations\":" + std::to_string(list->classes().size()) +
-                                     ",\"local_gov_codes\":" +
-                                     std::to_string(list->local_gov_codes().size()) + ","));
+  EXPECT_THAT(
+      status.body,
+      HasSubstr(",\"organisations\":" + std::to_string(list->classes().size()) +
+                ",\"local_gov_codes\":" + std::to_string(list->local_gov_codes().size()) + ","));
   EXPECT_GE(list->classes().size(), 2u);
   hub_.DropPermissionList();
   http::Response invalid = Call("GET", "/api/v1/linkage/status", system_a_);

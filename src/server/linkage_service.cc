@@ -220,12 +220,11 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
       outbox_due, out.outbox_purged, "outbox.purge",
       "delivered or dead outbox items past retention",
       [&](store::Transaction& tx) { return outbox_->Purge(tx, done_before, dead_before, batch); }));
-  RETURN_IF_ERROR(delete_rows(history_due, out.history_deleted, "history.delete",
-                              "replica versions past records retention",
-                              [&](store::Transaction& tx) {
-                                return replica::ReplicaStore::PurgeHistory(tx, history_cutoff,
-                                                                           batch);
-                              }));
+  RETURN_IF_ERROR(
+      delete_rows(history_due, out.history_deleted, "history.delete",
+                  "replica versions past records retention", [&](store::Transaction& tx) {
+                    return replica::ReplicaStore::PurgeHistory(tx, history_cutoff, batch);
+                  }));
   // Last, so that codes the rows above named can go in the same walk.
   ASSIGN_OR_RETURN(CodeRetention::Outcome codes, code_retention_.Sweep(*st));
   out.codes_checked = codes.checked;

@@ -124,8 +124,8 @@ std::string CliActor() {
 
 Platform::Platform(const Clock& clock, std::unique_ptr<store::TenantStore> store,
                    std::shared_ptr<store::Database> db, crypto::SecretBytes master,
-                   std::string kek_dir, crypto::SigningKey audit_key, std::shared_ptr<const layout::Catalogue> catalogue,
-                   std::string checkpoint_dir)
+                   std::string kek_dir, crypto::SigningKey audit_key,
+                   std::shared_ptr<const layout::Catalogue> catalogue, std::string checkpoint_dir)
     : clock_(clock),
       store_(std::move(store)),
       db_(std::move(db)),
@@ -167,8 +167,8 @@ Result<std::unique_ptr<Platform>> Platform::Open(
   ASSIGN_OR_RETURN(std::shared_ptr<store::Database> db, ts->Platform());
   RETURN_IF_ERROR(store::ApplyMigrations(*db, "platform", PlatformMigrations(), clock));
   std::unique_ptr<Platform> p(new Platform(clock, std::move(ts), db, std::move(*master),
-                                           config.keys_dir + "/tenants", std::move(audit_key), std::move(catalogue),
-                                           config.audit_checkpoint_dir));
+                                           config.keys_dir + "/tenants", std::move(audit_key),
+                                           std::move(catalogue), config.audit_checkpoint_dir));
   audit::AuditLog::Options lo;
   lo.checkpoint_key = &p->audit_key_;
   lo.clock = &clock;

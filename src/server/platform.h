@@ -76,8 +76,9 @@ class Platform {
   ~Platform();
 
   // Registers a tenant: storage (file or schema), a fresh KEK (its file written first), a fresh
-  // data key wrapped under it, and its migrations. A deleted tenant's org code can be registered again (with a new key).
-  // Errors: kAlreadyExists (active tenant); kInvalidArgument (name empty, too long, not UTF-8).
+  // data key wrapped under it, and its migrations. A deleted tenant's org code can be registered
+  // again (with a new key). Errors: kAlreadyExists (active tenant); kInvalidArgument (name empty,
+  // too long, not UTF-8).
   Result<TenantInfo> CreateTenant(const OrgCode& org, const std::string& name,
                                   const std::string& actor);
   // All tenants ever registered (active and deleted), by org code.

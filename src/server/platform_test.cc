@@ -239,8 +239,7 @@ TEST_P(PlatformTest, DeleteTenantDestroysItsKekSoNoOldCopyOfItsDataKeyOpens) {
   ASSERT_OK_AND_ASSIGN(store::Bytes wrapped_kek, crypto::FromHex(kek_text.substr(0, 146)));
   for (const std::string& d : {Options().data_dir, Config().keys_dir}) {
     if (d.empty() || !std::filesystem::exists(d)) continue;
-    EXPECT_THAT(store::testing::FilesHoldingAnyPiece(d, kek_text_bytes), ::testing::IsEmpty())
-        << d;
+    EXPECT_THAT(store::testing::FilesHoldingAnyPiece(d, kek_text_bytes), ::testing::IsEmpty()) << d;
     EXPECT_THAT(store::testing::FilesHoldingAnyPiece(d, wrapped_kek), ::testing::IsEmpty()) << d;
   }
   // B is untouched, and reopens after a restart.
@@ -272,9 +271,10 @@ TEST_P(PlatformTest, ATenantWrappedUnderTheMasterKeyAloneGetsItsOwnKekOnOpen) {
     ASSERT_OK_AND_ASSIGN(store::Bytes legacy, crypto::WrapKey(master, data_key, key_id));
     ASSERT_OK_AND_ASSIGN(auto platform_db, p->store().Platform());
     ASSERT_OK_AND_ASSIGN(auto tx, platform_db->Begin());
-    ASSERT_OK(tx->Exec("UPDATE tenants SET wrapped_key = ?, key_scheme = 'master' WHERE "
-                       "org_code = ?",
-                       {legacy, kCityA.str()}));
+    ASSERT_OK(
+        tx->Exec("UPDATE tenants SET wrapped_key = ?, key_scheme = 'master' WHERE "
+                 "org_code = ?",
+                 {legacy, kCityA.str()}));
     ASSERT_OK(tx->Commit());
     ASSERT_OK(p->keks().Destroy(a));
   }
@@ -285,9 +285,8 @@ TEST_P(PlatformTest, ATenantWrappedUnderTheMasterKeyAloneGetsItsOwnKekOnOpen) {
   EXPECT_TRUE(ctx->data_key.ConstantTimeEquals(data_key));
   ASSERT_OK_AND_ASSIGN(auto platform_db, p->store().Platform());
   ASSERT_OK_AND_ASSIGN(auto tx, platform_db->BeginRead());
-  ASSERT_OK_AND_ASSIGN(auto row,
-                       tx->QueryOne("SELECT key_scheme FROM tenants WHERE org_code = ?",
-                                    {kCityA.str()}));
+  ASSERT_OK_AND_ASSIGN(
+      auto row, tx->QueryOne("SELECT key_scheme FROM tenants WHERE org_code = ?", {kCityA.str()}));
   EXPECT_EQ(row->GetText(0).value(), "kek");
   ASSERT_OK_AND_ASSIGN(auto audit, tx->QueryOne("SELECT actor, action, target FROM audit_log "
                                                 "ORDER BY seq DESC LIMIT 1"));

@@ -100,8 +100,9 @@ Result<crypto::SecretBytes> TenantKeks::Load(const TenantId& tenant) const {
   }
   if ((st.st_mode & 077) != 0) {
     ::close(fd);
-    return PermissionDeniedError(path + ": key file is accessible by group or others; it must "
-                                        "be 0600");
+    return PermissionDeniedError(path +
+                                 ": key file is accessible by group or others; it must "
+                                 "be 0600");
   }
   std::string text(2 * kWrappedBytes + 2, '\0');
   size_t got = 0;
@@ -125,8 +126,7 @@ Result<crypto::SecretBytes> TenantKeks::Load(const TenantId& tenant) const {
   }
   Result<crypto::SecretBytes> kek = crypto::UnwrapKey(master_, *wrapped, KekId(tenant));
   if (!kek.ok()) {
-    return DataLossError(path + ": does not open under the master key for tenant " +
-                         tenant.str());
+    return DataLossError(path + ": does not open under the master key for tenant " + tenant.str());
   }
   return kek;
 }

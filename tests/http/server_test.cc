@@ -193,14 +193,13 @@ TEST(HttpServerTest, OversizedHeaderGets431) {
       // Found by fuzz/http_request_fuzz.cc: a request line and fields each under the limit but
       // together over it were accepted (200), since Beast holds each parse step to the limit,
       // not the whole header.
-      "GET /healthz?pad=" + std::string(900, 'a') + " HTTP/1.1\r\nHost: x\r\nX-Pad: " +
-          std::string(900, 'b') + "\r\n\r\n"};
+      "GET /healthz?pad=" + std::string(900, 'a') +
+          " HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(900, 'b') + "\r\n\r\n"};
   for (const std::string& req : requests) {
     SCOPED_TRACE(req.substr(0, 40));
     int fd = RawConnect(server->port());
     ASSERT_GE(fd, 0);
-    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(req.size()));
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
     std::string resp = ReadAll(fd);
     ::close(fd);
     EXPECT_THAT(resp, StartsWith("HTTP/1.1 431 "));

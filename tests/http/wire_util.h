@@ -82,8 +82,8 @@ inline std::string PresentedCommonName(uint16_t port) {
   if (SSL_connect(ssl.get()) == 1) {
     if (X509* cert = SSL_get1_peer_certificate(ssl.get()); cert != nullptr) {
       char buf[256] = {};
-      if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf,
-                                    sizeof(buf)) > 0) {
+      if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof(buf)) >
+          0) {
         cn = buf;
       }
       X509_free(cert);

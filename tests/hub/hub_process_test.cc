@@ -6,8 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <thread>
 #include <sstream>
+#include <thread>
 
 #include "common/status_matchers.h"
 #include "common/test_util.h"
@@ -274,10 +274,11 @@ TEST_F(HubProcessTest, SighupReloadsTheRenewedCertificateWithoutARestart) {
                   dir_.File(std::string("pki/hub") + ext), fs::copy_options::overwrite_existing);
   }
   EXPECT_EQ(PresentedCommonName(port), "hub");  // nothing is read until the signal
-  EXPECT_EQ(hub_.SignalAndReadLine(SIGHUP), "chukan hub: 証明書を再読込しました / TLS files reloaded");
+  EXPECT_EQ(hub_.SignalAndReadLine(SIGHUP),
+            "chukan hub: 証明書を再読込しました / TLS files reloaded");
   EXPECT_EQ(PresentedCommonName(port), "hub-renewed");
   EXPECT_EQ(Code(*ClientFor("city-a"), "98765432109"), before);  // the same process, state
-  EXPECT_EQ(Code(*city, "98765432109"), before);  // and the connection made before
+  EXPECT_EQ(Code(*city, "98765432109"), before);                 // and the connection made before
 
   std::ofstream(dir_.File("pki/hub.key"), std::ios::trunc) << "half-written";
   ::kill(hub_.pid(), SIGHUP);

@@ -29,9 +29,9 @@
 namespace chukan::testing {
 namespace {
 
+using cli::LocalNetwork;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using cli::LocalNetwork;
 using Role = cli::LocalNetwork::Role;
 using json = nlohmann::json;
 
@@ -173,7 +173,8 @@ TEST_F(InProcessNetworkTest, RenewedCertificatesAreReloadedWithoutARestart) {
   namespace fs = std::filesystem;
   for (const char* ext : {".crt", ".key"}) {
     fs::copy_file(net_->Path(std::string("pki/node-2-renewed") + ext),
-                  net_->Path(std::string("pki/node-2") + ext), fs::copy_options::overwrite_existing);
+                  net_->Path(std::string("pki/node-2") + ext),
+                  fs::copy_options::overwrite_existing);
   }
   EXPECT_EQ(http::testing::PresentedCommonName(node_port), "node-2");  // read on reload only
   ASSERT_OK(provider.ReloadTls());
@@ -187,10 +188,9 @@ TEST_F(InProcessNetworkTest, RenewedCertificatesAreReloadedWithoutARestart) {
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }();
   std::ofstream(key_file, std::ios::trunc) << "-----BEGIN PRIVATE KEY-----\n";
-  EXPECT_THAT(inquirer.ReloadTls(),
-              StatusIs(StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr(kCityA.str() + ".key"),
-                             HasSubstr("the previous files stay in use"))));
+  EXPECT_THAT(inquirer.ReloadTls(), StatusIs(StatusCode::kInvalidArgument,
+                                             AllOf(HasSubstr(kCityA.str() + ".key"),
+                                                   HasSubstr("the previous files stay in use"))));
 
   // Linkage goes on: the inquirer's client keeps its loaded certificate, and the hub delivers
   // to the provider's renewed node certificate (it trusts the CA, not one certificate).
