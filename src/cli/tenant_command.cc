@@ -163,6 +163,27 @@ int ClientRevoke(const AdminArgs& args) {
   return 0;
 }
 
+int KeyRotateMaster(const AdminArgs& args) {
+  auto p = OpenPlatform(args, false);
+  if (!p.ok()) return 1;
+  std::fprintf(stderr,
+               "マスター鍵を更新しています (テナントごとの鍵暗号化鍵を新しい鍵で包み直します) / "
+               "rotating the master key (rewrapping every tenant's key-encryption key)…\n");
+  Result<server::TenantKeks::Rotation> done = (*p)->RotateMasterKey(server::CliActor());
+  if (!done.ok()) {
+    PrintError("マスター鍵を更新できません (もう一度実行すると続きから再開します)",
+               "cannot rotate the master key (running it again resumes)", done.status());
+    return 1;
+  }
+  std::printf(
+      "マスター鍵を更新しました: 包み直した鍵 %lld 件、更新済み %lld 件。keys/ の控えを取り直し、"
+      "古い控えは廃棄してください / master key rotated: KEK files rewrapped: %lld, already done: "
+      "%lld. Take a new copy of keys/ and destroy the old copies.\n",
+      static_cast<long long>(done->rewrapped), static_cast<long long>(done->already),
+      static_cast<long long>(done->rewrapped), static_cast<long long>(done->already));
+  return 0;
+}
+
 }  // namespace
 
 void RegisterTenantCommands(CLI::App& app, Action& action) {
@@ -193,6 +214,16 @@ void RegisterTenantCommands(CLI::App& app, Action& action) {
   del->add_option("--org", args->org, "機関コード (16 digits)")->required();
   del->add_flag("--yes", args->yes, "confirm");
   del->callback([&action, args] { action.run = [args] { return TenantDelete(*args); }; });
+
+  CLI::App* key = app.add_subcommand("key", "鍵の管理 / key management");
+  key->require_subcommand(1);
+  CLI::App* rotate_master = key->add_subcommand(
+      "rotate-master",
+      "マスター鍵を更新 (稼働中のサーバーはそのまま) / rotate the platform master key (running "
+      "servers need no restart)");
+  add_config(rotate_master);
+  rotate_master->callback(
+      [&action, args] { action.run = [args] { return KeyRotateMaster(*args); }; });
 
   CLI::App* client = app.add_subcommand("client", "既存システムの利用者 / existing-system clients");
   client->require_subcommand(1);

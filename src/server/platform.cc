@@ -123,14 +123,13 @@ std::string CliActor() {
 }
 
 Platform::Platform(const Clock& clock, std::unique_ptr<store::TenantStore> store,
-                   std::shared_ptr<store::Database> db, crypto::SecretBytes master,
+                   std::shared_ptr<store::Database> db, std::string master_path,
                    std::string kek_dir, crypto::SigningKey audit_key,
                    std::shared_ptr<const layout::Catalogue> catalogue, std::string checkpoint_dir)
     : clock_(clock),
       store_(std::move(store)),
       db_(std::move(db)),
-      master_(std::move(master)),
-      keks_(std::make_unique<TenantKeks>(std::move(kek_dir), master_)),
+      keks_(std::make_unique<TenantKeks>(std::move(master_path), std::move(kek_dir))),
       audit_key_(std::move(audit_key)),
       catalogue_(std::move(catalogue)),
       checkpoint_dir_(std::move(checkpoint_dir)) {}
@@ -149,6 +148,7 @@ Platform::~Platform() {
 Result<std::unique_ptr<Platform>> Platform::Open(
     const ServerConfig& config, bool create_keys, const Clock& clock,
     std::shared_ptr<const layout::Catalogue> catalogue) {
+  // Created here on a new installation, and checked; TenantKeks reads it again for each use.
   Result<crypto::SecretBytes> master =
       crypto::LoadOrCreateKeyFile(config.master_key_file(), 32, create_keys);
   if (!master.ok()) {
@@ -166,7 +166,7 @@ Result<std::unique_ptr<Platform>> Platform::Open(
   ASSIGN_OR_RETURN(std::unique_ptr<store::TenantStore> ts, store::TenantStore::Open(config.store));
   ASSIGN_OR_RETURN(std::shared_ptr<store::Database> db, ts->Platform());
   RETURN_IF_ERROR(store::ApplyMigrations(*db, "platform", PlatformMigrations(), clock));
-  std::unique_ptr<Platform> p(new Platform(clock, std::move(ts), db, std::move(*master),
+  std::unique_ptr<Platform> p(new Platform(clock, std::move(ts), db, config.master_key_file(),
                                            config.keys_dir + "/tenants", std::move(audit_key),
                                            std::move(catalogue), config.audit_checkpoint_dir));
   audit::AuditLog::Options lo;
@@ -197,7 +197,7 @@ Status Platform::UpgradeKeyScheme() {
   if (legacy.empty()) return Status();
   for (const auto& [org, wrapped] : legacy) {
     const TenantId id = TenantId::ForOrg(org);
-    Result<crypto::SecretBytes> data_key = crypto::UnwrapKey(master_, wrapped, KeyId(id));
+    Result<crypto::SecretBytes> data_key = keks_->UnwrapUnderMaster(wrapped, KeyId(id));
     if (!data_key.ok()) {
       return data_key.status().WithContext("tenant " + org.str() +
                                            ": moving its data key under a KEK of its own");
@@ -220,6 +220,37 @@ Status Platform::UpgradeKeyScheme() {
   log::Info("platform.key_scheme_upgraded", {{"tenants", static_cast<int64_t>(legacy.size())}});
   // The data keys wrapped under the master key alone are still in the old page images.
   return db_->EraseFreed();
+}
+
+Result<TenantKeks::Rotation> Platform::RotateMasterKey(const std::string& actor,
+                                                       const TenantKeks::RotateOptions& options) {
+  {
+    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+    ASSIGN_OR_RETURN(std::optional<store::Row> legacy,
+                     tx->QueryOne("SELECT COUNT(*) FROM tenants WHERE state = 'active' AND"
+                                  " key_scheme = 'master'"));
+    RETURN_IF_ERROR(tx->Commit());
+    ASSIGN_OR_RETURN(int64_t n, legacy->GetInt(0));
+    if (n > 0) {
+      return FailedPreconditionError(
+          std::to_string(n) +
+          " tenants still have their data key wrapped under the master key itself; open the "
+          "platform once (`chukan tenant list`) to move them under KEKs of their own first");
+    }
+  }
+  ASSIGN_OR_RETURN(TenantKeks::Rotation done, keks_->RotateMaster(options));
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  RETURN_IF_ERROR(audit_
+                      ->Append(*tx, {"platform", actor, "platform.master_key.rotate",
+                                     "master key (" + std::to_string(done.rewrapped) +
+                                         " KEK files rewrapped, " + std::to_string(done.already) +
+                                         " already under the new key)",
+                                     "ok", ""})
+                      .status());
+  RETURN_IF_ERROR(tx->Commit());
+  log::Info("platform.master_key_rotated",
+            {{"rewrapped", done.rewrapped}, {"already", done.already}});
+  return done;
 }
 
 Result<TenantInfo> Platform::CreateTenant(const OrgCode& org, const std::string& name,
@@ -497,7 +528,7 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
     ASSIGN_OR_RETURN(crypto::SecretBytes kek, keks_->Load(tenant));
     ASSIGN_OR_RETURN(parts.data_key, crypto::UnwrapKey(kek, *wrapped, KeyId(tenant)));
   } else {  // "master": a row Open could not move yet (UpgradeKeyScheme)
-    ASSIGN_OR_RETURN(parts.data_key, crypto::UnwrapKey(master_, *wrapped, KeyId(tenant)));
+    ASSIGN_OR_RETURN(parts.data_key, keks_->UnwrapUnderMaster(*wrapped, KeyId(tenant)));
   }
   ASSIGN_OR_RETURN(parts.db, store_->Tenant(tenant));
   parts.checkpoint_key = &audit_key_;

@@ -94,6 +94,15 @@ class Platform {
   // the storage is dropped. Blocks (disk I/O): not for an I/O thread.
   Status DeleteTenant(const OrgCode& org, const std::string& actor);
 
+  // Master-key rotation (TenantKeks::RotateMaster): a new master key, every tenant's KEK file
+  // rewrapped under it, the old key overwritten; audited ("platform.master_key.rotate").
+  // Servers running on the same keys directory need nothing: they read the master key's file
+  // for each use. Refused (kFailedPrecondition) while a tenant's data key is still wrapped under
+  // the master key itself (the old key scheme, moved by Open). Re-running an interrupted
+  // rotation finishes it. Blocks (one fsync per tenant): not for an I/O thread.
+  Result<TenantKeks::Rotation> RotateMasterKey(const std::string& actor,
+                                               const TenantKeks::RotateOptions& options = {});
+
   // Adds an existing-system client to an active tenant and returns its bearer token — the only
   // time the token exists outside the caller. Errors: kNotFound (no active tenant),
   // kAlreadyExists (an active client has that name), kInvalidArgument (bad name/role).
@@ -131,7 +140,7 @@ class Platform {
 
  private:
   Platform(const Clock& clock, std::unique_ptr<store::TenantStore> store,
-           std::shared_ptr<store::Database> db, crypto::SecretBytes master, std::string kek_dir,
+           std::shared_ptr<store::Database> db, std::string master_path, std::string kek_dir,
            crypto::SigningKey audit_key, std::shared_ptr<const layout::Catalogue> catalogue,
            std::string checkpoint_dir);
   // Removes the cached context of `tenant` (if it is `only`, when given) and closes it.
@@ -147,8 +156,7 @@ class Platform {
   const Clock& clock_;
   std::unique_ptr<store::TenantStore> store_;
   std::shared_ptr<store::Database> db_;
-  crypto::SecretBytes master_;
-  // The tenants' key-encryption keys (tenant_keks.h); refers to master_.
+  // The tenants' key-encryption keys and the master key's file (tenant_keks.h).
   std::unique_ptr<TenantKeks> keks_;
   crypto::SigningKey audit_key_;
   std::unique_ptr<audit::AuditLog> audit_;

@@ -332,6 +332,57 @@ TEST_P(PlatformTest, EveryAdministrativeActionIsAudited) {
   EXPECT_TRUE(r.ok) << r.problem;
 }
 
+// Master-key rotation while a server runs (issue 14): the server's platform (`server`) has one
+// tenant open and another not yet; the administrator's (`admin`, as `chukan key rotate-master`)
+// rotates the master key. The server goes on — the open tenant, the first opening of the other,
+// a tenant created after — with nothing reloaded, and the rotation is audited.
+TEST_P(PlatformTest, RotateMasterKeyWhileAServerRunsNeedsNoReload) {
+  auto server = OpenPlatform();
+  auto admin = OpenPlatform();
+  ASSERT_OK(admin->CreateTenant(kCityA, "A", "cli:test"));
+  ASSERT_OK(admin->CreateTenant(kCityB, "B", "cli:test"));
+  ASSERT_OK_AND_ASSIGN(auto a, server->Tenant(TenantId::ForOrg(kCityA)));
+  const crypto::SecretBytes a_key = a->data_key.Clone();
+  ASSERT_OK_AND_ASSIGN(auto b_before, admin->Tenant(TenantId::ForOrg(kCityB)));
+  const crypto::SecretBytes b_key = b_before->data_key.Clone();
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes old_master,
+                       crypto::LoadOrCreateKeyFile(Config().master_key_file(), 32, false));
+
+  ASSERT_OK_AND_ASSIGN(TenantKeks::Rotation done, admin->RotateMasterKey("cli:carol"));
+  EXPECT_EQ(done.rewrapped, 2);
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes new_master,
+                       crypto::LoadOrCreateKeyFile(Config().master_key_file(), 32, false));
+  EXPECT_FALSE(new_master.ConstantTimeEquals(old_master));
+
+  ASSERT_OK_AND_ASSIGN(auto a_again, server->Tenant(TenantId::ForOrg(kCityA)));
+  EXPECT_EQ(a_again.get(), a.get());
+  ASSERT_OK_AND_ASSIGN(auto b, server->Tenant(TenantId::ForOrg(kCityB)));  // first opening
+  EXPECT_TRUE(b->data_key.ConstantTimeEquals(b_key));
+  ASSERT_OK(server->CreateTenant(OrgCode::Parse("0000000000000133").value(), "C", "cli:test"));
+  ASSERT_OK(server->Tenant(TenantId::ForOrg(OrgCode::Parse("0000000000000133").value())).status());
+  // Restarted, every tenant opens under the new key alone.
+  server.reset();
+  admin.reset();
+  auto restarted = OpenPlatform();
+  ASSERT_OK_AND_ASSIGN(auto a_restarted, restarted->Tenant(TenantId::ForOrg(kCityA)));
+  EXPECT_TRUE(a_restarted->data_key.ConstantTimeEquals(a_key));
+  // A copy of keys/ from before the rotation no longer opens the current KEK files.
+  std::filesystem::create_directories(dir().File("old-keys"));
+  ASSERT_OK(crypto::WriteSecretFileAtomically(dir().File("old-keys/master.key"),
+                                              crypto::KeyFileContents(old_master).span(), false));
+  EXPECT_THAT(TenantKeks(dir().File("old-keys/master.key"), Config().keys_dir + "/tenants")
+                  .Load(TenantId::ForOrg(kCityB)),
+              StatusIs(StatusCode::kDataLoss));
+
+  ASSERT_OK_AND_ASSIGN(auto db, restarted->store().Platform());
+  ASSERT_OK_AND_ASSIGN(auto tx, db->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto row, tx->QueryOne("SELECT actor, target FROM audit_log WHERE action ="
+                                              " 'platform.master_key.rotate'"));
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(*row->GetText(0), "cli:carol");
+  EXPECT_EQ(*row->GetText(1), "master key (2 KEK files rewrapped, 0 already under the new key)");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, PlatformTest,
                          ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
                          [](const auto& param_info) {

@@ -1,6 +1,7 @@
 #include "server/tenant_keks.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,167 +9,254 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <vector>
+#include <system_error>
+#include <utility>
 
 #include "crypto/bytes.h"
+#include "crypto/key_file.h"
 #include "crypto/key_wrap.h"
 
 namespace chukan::server {
 namespace {
 
+constexpr size_t kMasterBytes = 32;
 // The longest file there is: the hex of a wrapped 32-byte key and a newline.
 constexpr size_t kWrappedBytes = TenantKeks::kKekBytes + crypto::kKeyWrapOverheadBytes;
+constexpr std::string_view kKekSuffix = ".kek";
 
-std::string KekId(const TenantId& tenant) { return "tenant-kek:" + tenant.str() + ":v1"; }
+std::string KekId(std::string_view tenant) { return "tenant-kek:" + std::string(tenant) + ":v1"; }
 
 std::string Errno(const std::string& path, const char* what) {
   return path + ": " + what + ": " + std::strerror(errno);
 }
 
-Status WriteAll(int fd, const std::string& path, const char* data, size_t size) {
-  size_t put = 0;
-  while (put < size) {
-    const ssize_t n = ::write(fd, data + put, size - put);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return InternalError(Errno(path, "cannot write"));
-    put += static_cast<size_t>(n);
-  }
-  return Status();
-}
-
-Status SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return InternalError(Errno(dir, "cannot open the key directory"));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return InternalError(Errno(dir, "cannot sync the key directory"));
-  return Status();
-}
-
-Status MakeDir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return InternalError(dir + ": cannot create the key directory: " + ec.message());
-  std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
-                               std::filesystem::perm_options::replace, ec);
-  if (ec) return InternalError(dir + ": cannot restrict the key directory: " + ec.message());
-  return Status();
-}
-
-}  // namespace
-
-Status TenantKeks::Write(const TenantId& tenant, const crypto::SecretBytes& kek,
-                         bool exclusive) const {
-  RETURN_IF_ERROR(MakeDir(dir_));
-  ASSIGN_OR_RETURN(crypto::Bytes wrapped, crypto::WrapKey(master_, kek, KekId(tenant)));
-  const std::string text = crypto::ToHex(wrapped) + "\n";
-  const std::string path = PathFor(tenant);
-  std::string tmp = path + ".tmp-XXXXXX";
-  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // mode 0600
-  if (fd < 0) return InternalError(Errno(path, "cannot create a temporary key file"));
-  Status s = WriteAll(fd, tmp, text.data(), text.size());
-  if (s.ok() && ::fsync(fd) != 0) s = InternalError(Errno(tmp, "cannot sync"));
-  if (::close(fd) != 0 && s.ok()) s = InternalError(Errno(tmp, "cannot close"));
-  if (s.ok()) {
-    if (exclusive) {
-      if (::link(tmp.c_str(), path.c_str()) != 0) {
-        s = errno == EEXIST ? AlreadyExistsError(path + ": exists")
-                            : InternalError(Errno(path, "cannot create the key file"));
-      }
-    } else if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      s = InternalError(Errno(path, "cannot replace the key file"));
-    }
-  }
-  ::unlink(tmp.c_str());  // after a rename there is nothing left under this name
-  RETURN_IF_ERROR(s);
-  return SyncDir(dir_);
-}
-
-Result<crypto::SecretBytes> TenantKeks::Load(const TenantId& tenant) const {
-  const std::string path = PathFor(tenant);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT) {
-      return NotFoundError(path + ": the tenant's key-encryption key is missing");
-    }
-    return InternalError(Errno(path, "cannot open the key file"));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    return InternalError(Errno(path, "cannot stat the key file"));
-  }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    return PermissionDeniedError(path +
-                                 ": key file is accessible by group or others; it must "
-                                 "be 0600");
-  }
-  std::string text(2 * kWrappedBytes + 2, '\0');
-  size_t got = 0;
-  while (got < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
+// flock(2) on the key directory's lock file for the lifetime of the object: shared for KEK
+// operations, exclusive for a rotation. flock locks belong to the open file description, so
+// two threads of one process exclude each other as two processes do.
+class KeyDirLock {
+ public:
+  static Result<KeyDirLock> Acquire(const std::string& path, bool exclusive) {
+    RETURN_IF_ERROR(crypto::MakePrivateDirectory(std::filesystem::path(path).parent_path()));
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return InternalError(Errno(path, "cannot open the key directory's lock file"));
+    int rc;
+    do {
+      rc = ::flock(fd, exclusive ? LOCK_EX : LOCK_SH);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+      Status s = InternalError(Errno(path, "cannot lock the key directory"));
       ::close(fd);
-      return InternalError(Errno(path, "cannot read the key file"));
+      return s;
     }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
+    return KeyDirLock(fd);
   }
-  ::close(fd);
-  text.resize(got);
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  Result<crypto::Bytes> wrapped = crypto::FromHex(text);
+  KeyDirLock(KeyDirLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  KeyDirLock& operator=(KeyDirLock&&) = delete;
+  ~KeyDirLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+
+ private:
+  explicit KeyDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+Result<crypto::SecretBytes> ReadMaster(const std::string& path) {
+  Result<crypto::SecretBytes> key = crypto::LoadOrCreateKeyFile(path, kMasterBytes, false);
+  if (!key.ok() && key.status().code() == StatusCode::kNotFound) {
+    return FailedPreconditionError(path + ": the platform master key is missing");
+  }
+  return key;
+}
+
+// Parses a KEK file's text (one line of hex) into the wrapped KEK.
+Result<crypto::Bytes> ParseKekFile(const std::string& path, const crypto::SecretBytes& text) {
+  std::string_view hex = text.AsStringView();
+  if (!hex.empty() && hex.back() == '\n') hex.remove_suffix(1);
+  Result<crypto::Bytes> wrapped = crypto::FromHex(hex);
   if (!wrapped.ok() || wrapped->size() != kWrappedBytes) {
     return DataLossError(path + ": not a key-encryption key file (expected " +
                          std::to_string(2 * kWrappedBytes) + " hex characters)");
   }
-  Result<crypto::SecretBytes> kek = crypto::UnwrapKey(master_, *wrapped, KekId(tenant));
-  if (!kek.ok()) {
-    return DataLossError(path + ": does not open under the master key for tenant " + tenant.str());
+  return wrapped;
+}
+
+Result<crypto::SecretBytes> ReadKekFile(const std::string& path) {
+  return crypto::ReadSecretFile(path, 2 * kWrappedBytes + 2, "key-encryption key file");
+}
+
+std::vector<uint8_t> HexLine(const crypto::Bytes& wrapped) {
+  const std::string text = crypto::ToHex(wrapped) + "\n";
+  return {text.begin(), text.end()};
+}
+
+}  // namespace
+
+TenantKeks::TenantKeks(std::string master_path, std::string dir)
+    : master_path_(std::move(master_path)),
+      lock_path_((std::filesystem::path(master_path_).parent_path() / "master.lock").string()),
+      dir_(std::move(dir)) {}
+
+Result<std::vector<crypto::SecretBytes>> TenantKeks::Masters() const {
+  std::vector<crypto::SecretBytes> masters;
+  ASSIGN_OR_RETURN(crypto::SecretBytes current, ReadMaster(master_path_));
+  masters.push_back(std::move(current));
+  Result<crypto::SecretBytes> next =
+      crypto::LoadOrCreateKeyFile(NextMasterPath(), kMasterBytes, false);
+  if (next.ok()) {
+    masters.push_back(std::move(*next));
+  } else if (next.status().code() != StatusCode::kNotFound) {
+    return next.status();
   }
-  return kek;
+  return masters;
+}
+
+Status TenantKeks::Write(const TenantId& tenant, const crypto::SecretBytes& master,
+                         const crypto::SecretBytes& kek, bool exclusive) const {
+  ASSIGN_OR_RETURN(crypto::Bytes wrapped, crypto::WrapKey(master, kek, KekId(tenant.str())));
+  return crypto::WriteSecretFileAtomically(PathFor(tenant), HexLine(wrapped), exclusive);
+}
+
+Result<crypto::SecretBytes> TenantKeks::LoadLocked(
+    const std::string& path, const std::string& tenant,
+    const std::vector<crypto::SecretBytes>& masters) const {
+  Result<crypto::SecretBytes> text = ReadKekFile(path);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return NotFoundError(path + ": the tenant's key-encryption key is missing");
+    }
+    return text.status();
+  }
+  ASSIGN_OR_RETURN(crypto::Bytes wrapped, ParseKekFile(path, *text));
+  for (const crypto::SecretBytes& master : masters) {
+    Result<crypto::SecretBytes> kek = crypto::UnwrapKey(master, wrapped, KekId(tenant));
+    if (kek.ok()) return kek;
+  }
+  return DataLossError(path + ": does not open under the master key for tenant " + tenant);
+}
+
+Result<crypto::SecretBytes> TenantKeks::Load(const TenantId& tenant) const {
+  ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/false));
+  ASSIGN_OR_RETURN(std::vector<crypto::SecretBytes> masters, Masters());
+  return LoadLocked(PathFor(tenant), tenant.str(), masters);
 }
 
 Result<crypto::SecretBytes> TenantKeks::LoadOrCreate(const TenantId& tenant) const {
-  Result<crypto::SecretBytes> existing = Load(tenant);
+  ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/false));
+  ASSIGN_OR_RETURN(std::vector<crypto::SecretBytes> masters, Masters());
+  Result<crypto::SecretBytes> existing = LoadLocked(PathFor(tenant), tenant.str(), masters);
   if (existing.ok() || existing.status().code() != StatusCode::kNotFound) return existing;
   crypto::SecretBytes kek = crypto::SecretBytes::Random(kKekBytes);
-  Status written = Write(tenant, kek, /*exclusive=*/true);
-  if (written.code() == StatusCode::kAlreadyExists) return Load(tenant);  // another was first
+  Status written = Write(tenant, masters.front(), kek, /*exclusive=*/true);
+  if (written.code() == StatusCode::kAlreadyExists) {  // another was first
+    return LoadLocked(PathFor(tenant), tenant.str(), masters);
+  }
   RETURN_IF_ERROR(written);
   return kek;
 }
 
 Result<crypto::SecretBytes> TenantKeks::CreateFresh(const TenantId& tenant) const {
-  RETURN_IF_ERROR(Destroy(tenant));
+  ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/false));
+  ASSIGN_OR_RETURN(std::vector<crypto::SecretBytes> masters, Masters());
+  RETURN_IF_ERROR(crypto::DestroySecretFile(PathFor(tenant)));
   crypto::SecretBytes kek = crypto::SecretBytes::Random(kKekBytes);
-  RETURN_IF_ERROR(Write(tenant, kek, /*exclusive=*/false));
+  RETURN_IF_ERROR(Write(tenant, masters.front(), kek, /*exclusive=*/false));
   return kek;
 }
 
 Status TenantKeks::Destroy(const TenantId& tenant) const {
-  const std::string path = PathFor(tenant);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT) return Status();
-    return InternalError(Errno(path, "cannot open the key file to destroy it"));
+  ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/false));
+  return crypto::DestroySecretFile(PathFor(tenant));
+}
+
+Result<crypto::SecretBytes> TenantKeks::UnwrapUnderMaster(std::span<const uint8_t> wrapped,
+                                                          std::string_view key_id) const {
+  ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/false));
+  ASSIGN_OR_RETURN(std::vector<crypto::SecretBytes> masters, Masters());
+  for (const crypto::SecretBytes& master : masters) {
+    Result<crypto::SecretBytes> key = crypto::UnwrapKey(master, wrapped, key_id);
+    if (key.ok()) return key;
   }
-  struct stat st {};
-  Status s;
-  if (::fstat(fd, &st) != 0) s = InternalError(Errno(path, "cannot stat the key file"));
-  if (s.ok()) {
-    const std::vector<char> zeros(static_cast<size_t>(std::max<off_t>(st.st_size, 0)), '\0');
-    s = WriteAll(fd, path, zeros.data(), zeros.size());
+  return DataLossError(std::string(key_id) + ": does not open under the master key");
+}
+
+Result<TenantKeks::Rotation> TenantKeks::RotateMaster(const RotateOptions& options) const {
+  ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/true));
+  ASSIGN_OR_RETURN(crypto::SecretBytes old_master, ReadMaster(master_path_));
+  // An interrupted rotation's new key is kept: KEK files already under it stay valid.
+  ASSIGN_OR_RETURN(crypto::SecretBytes new_master,
+                   crypto::LoadOrCreateKeyFile(NextMasterPath(), kMasterBytes, true));
+  Rotation done;
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  if (std::filesystem::exists(dir_, ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+      files.push_back(entry.path());
+    }
+    if (ec) return InternalError(dir_ + ": cannot list the key directory: " + ec.message());
   }
-  if (s.ok() && ::fsync(fd) != 0) s = InternalError(Errno(path, "cannot sync the key file"));
-  ::close(fd);
-  RETURN_IF_ERROR(s);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return InternalError(Errno(path, "cannot remove the key file"));
+  std::sort(files.begin(), files.end());
+  for (const std::filesystem::path& file : files) {
+    const std::string path = file.string();
+    const std::string name = file.filename().string();
+    if (name.find(".tmp-") != std::string::npos) {
+      // A write that a crash interrupted; under whichever key, it is nobody's KEK.
+      RETURN_IF_ERROR(crypto::DestroySecretFile(path));
+      continue;
+    }
+    if (!name.ends_with(kKekSuffix)) continue;
+    const std::string tenant = name.substr(0, name.size() - kKekSuffix.size());
+    const std::string kek_id = KekId(tenant);
+    ASSIGN_OR_RETURN(crypto::SecretBytes text, ReadKekFile(path));
+    ASSIGN_OR_RETURN(crypto::Bytes wrapped, ParseKekFile(path, text));
+    if (crypto::UnwrapKey(new_master, wrapped, kek_id).ok()) {
+      ++done.already;
+      continue;
+    }
+    Result<crypto::SecretBytes> kek = crypto::UnwrapKey(old_master, wrapped, kek_id);
+    if (!kek.ok()) {
+      return DataLossError(path +
+                           ": opens under neither the current master key nor the new one; the "
+                           "rotation stopped here and both keys are kept");
+    }
+    if (options.stop_after >= 0 && done.rewrapped >= options.stop_after) {
+      return AbortedError("master-key rotation stopped after " + std::to_string(done.rewrapped) +
+                          " files (test)");
+    }
+    ASSIGN_OR_RETURN(crypto::Bytes rewrapped, crypto::WrapKey(new_master, *kek, kek_id));
+    RETURN_IF_ERROR(crypto::WriteSecretFileAtomically(path, HexLine(rewrapped), false));
+    ++done.rewrapped;
   }
-  return SyncDir(dir_);
+  // Every KEK opens under the new key: it becomes the master key. Written over the old key's
+  // bytes in place (same length), so that they are overwritten rather than left in a block the
+  // file system frees; a crash before the sync leaves the old or the new key there, and
+  // master.key.next still holds the new one.
+  {
+    const crypto::SecretBytes text = crypto::KeyFileContents(new_master);
+    const int fd = ::open(master_path_.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return InternalError(Errno(master_path_, "cannot open the master key file"));
+    size_t put = 0;
+    Status s;
+    while (put < text.size()) {
+      const ssize_t n = ::pwrite(fd, text.data() + put, text.size() - put, static_cast<off_t>(put));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        s = InternalError(Errno(master_path_, "cannot write the master key file"));
+        break;
+      }
+      put += static_cast<size_t>(n);
+    }
+    if (s.ok() && ::ftruncate(fd, static_cast<off_t>(text.size())) != 0) {
+      s = InternalError(Errno(master_path_, "cannot truncate the master key file"));
+    }
+    if (s.ok() && ::fsync(fd) != 0) {
+      s = InternalError(Errno(master_path_, "cannot sync the master key file"));
+    }
+    ::close(fd);
+    RETURN_IF_ERROR(s);
+  }
+  RETURN_IF_ERROR(crypto::DestroySecretFile(NextMasterPath()));
+  return done;
 }
 
 }  // namespace chukan::server

@@ -16,12 +16,24 @@
 // "tenant-kek:<tenant id>:v1"). Written to a temporary name, synced and renamed into place (the
 // directory synced too), so a crash leaves the old file or the new one, never half of one.
 //
-// Thread-safety: thread-safe (each call works on files only); two processes creating the same
-// tenant's KEK at once agree on one (LoadOrCreate: O_EXCL, the loser loads the winner's).
+// The master key is read from its file for each operation, never kept: a master-key rotation
+// (RotateMaster) done by another process — `chukan key rotate-master` while the server runs —
+// is seen by the next operation of this one, with nothing to reload. Every operation holds a
+// shared lock (flock) on keys/master.lock, a rotation an exclusive one, so no operation sees a
+// half-rotated key directory. During a rotation, and after one that was interrupted, the new
+// master key waits in keys/master.key.next and a KEK file opens under either key.
+//
+// Thread-safety: thread-safe (each call works on files only, under the lock above); two
+// processes creating the same tenant's KEK at once agree on one (LoadOrCreate: O_EXCL, the
+// loser loads the winner's).
 #ifndef CHUKAN_SERVER_TENANT_KEKS_H_
 #define CHUKAN_SERVER_TENANT_KEKS_H_
 
+#include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/ids.h"
 #include "common/status.h"
@@ -33,9 +45,9 @@ class TenantKeks {
  public:
   static constexpr size_t kKekBytes = 32;
 
-  // `dir` (created 0700 on first write) holds the files; `master` must outlive this.
-  TenantKeks(std::string dir, const crypto::SecretBytes& master)
-      : dir_(std::move(dir)), master_(master) {}
+  // `master_path` is the master key file (keys/master.key, which must exist); `dir` (created
+  // 0700 on first write) holds the KEK files.
+  TenantKeks(std::string master_path, std::string dir);
 
   // The tenant's KEK: loaded when its file exists, else a new one written. For a tenant that
   // has (or is being given) a data key wrapped under it.
@@ -53,15 +65,50 @@ class TenantKeks {
   // (docs/storage.md). Errors: kInternal naming the file.
   Status Destroy(const TenantId& tenant) const;
 
+  // Unwraps a key wrapped under the master key itself for `key_id` (the data keys of tenants of
+  // the old key scheme, platform.h). Errors: those of the key files; kDataLoss (opens under no
+  // master key).
+  Result<crypto::SecretBytes> UnwrapUnderMaster(std::span<const uint8_t> wrapped,
+                                                std::string_view key_id) const;
+
+  struct Rotation {
+    int64_t rewrapped = 0;  // KEK files moved from the old master key to the new one
+    int64_t already = 0;    // KEK files found under the new key (an interrupted run's work)
+  };
+  struct RotateOptions {
+    // Tests: return kAborted after this many files were rewrapped, as a crash there would leave
+    // the directory. Negative: no stop.
+    int64_t stop_after = -1;
+  };
+  // Master-key rotation: a new master key (keys/master.key.next, kept until the end), every KEK
+  // file rewrapped under it (each atomically), then the new key written over master.key in place
+  // (so the old key's bytes are overwritten, not left in a freed block) and master.key.next
+  // destroyed. Holds the exclusive lock throughout: the other processes' KEK operations wait
+  // (one fsync per KEK file — about a second for a thousand tenants). Interrupted anywhere, it
+  // leaves a directory in which every KEK opens under one of the two keys; running it again
+  // finishes the job with the same new key. Stray temporary files of interrupted writes are
+  // destroyed. Errors: those of the key files; kDataLoss naming a KEK file that opens under
+  // neither key (the rotation stops there, both keys kept).
+  Result<Rotation> RotateMaster(const RotateOptions& options) const;
+
   std::string PathFor(const TenantId& tenant) const { return dir_ + "/" + tenant.str() + ".kek"; }
+  std::string NextMasterPath() const { return master_path_ + ".next"; }
 
  private:
-  // Writes the wrapped KEK to a temporary file and renames it over `path` (or, with
-  // `exclusive`, links it there only if no file is there yet: kAlreadyExists otherwise).
-  Status Write(const TenantId& tenant, const crypto::SecretBytes& kek, bool exclusive) const;
+  // The master keys a KEK may be wrapped under: master.key's, then master.key.next's while a
+  // rotation is unfinished. Call with the lock held.
+  Result<std::vector<crypto::SecretBytes>> Masters() const;
+  // Reads and unwraps a KEK file. Call with the lock held.
+  Result<crypto::SecretBytes> LoadLocked(const std::string& path, const std::string& tenant,
+                                         const std::vector<crypto::SecretBytes>& masters) const;
+  // Writes the KEK wrapped under `master` (key_file.h WriteSecretFileAtomically). Call with
+  // the lock held.
+  Status Write(const TenantId& tenant, const crypto::SecretBytes& master,
+               const crypto::SecretBytes& kek, bool exclusive) const;
 
+  const std::string master_path_;
+  const std::string lock_path_;
   const std::string dir_;
-  const crypto::SecretBytes& master_;
 };
 
 }  // namespace chukan::server

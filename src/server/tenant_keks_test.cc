@@ -4,17 +4,22 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "common/status_matchers.h"
 #include "common/test_util.h"
 #include "crypto/bytes.h"
+#include "crypto/key_file.h"
 
 namespace chukan::server {
 namespace {
 
 using ::chukan::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 const TenantId kA = TenantId::ForOrg(OrgCode::Parse("0000000000000131").value());
@@ -25,10 +30,21 @@ std::string Slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// A key directory with a master key: <dir>/<sub>/master.key and <dir>/<sub>/tenants/.
+struct KeyDir {
+  explicit KeyDir(const chukan::testing::TempDir& dir, const std::string& sub = "keys")
+      : master_path(dir.File(sub + "/master.key")),
+        master(crypto::LoadOrCreateKeyFile(master_path, 32, true).value()),
+        kek_dir(dir.File(sub + "/tenants")) {}
+  std::string master_path;
+  crypto::SecretBytes master;
+  std::string kek_dir;
+};
+
 TEST(TenantKeksTest, LoadOrCreateKeepsOneKekPerTenantAndCreateFreshReplacesIt) {
   chukan::testing::TempDir dir;
-  const crypto::SecretBytes master = crypto::SecretBytes::Random(32);
-  TenantKeks keks(dir.File("tenants"), master);
+  KeyDir kd(dir);
+  TenantKeks keks(kd.master_path, kd.kek_dir);
   EXPECT_THAT(keks.Load(kA), StatusIs(StatusCode::kNotFound,
                                       HasSubstr(kA.str() + ".kek: the tenant's key-encryption key "
                                                            "is missing")));
@@ -44,9 +60,9 @@ TEST(TenantKeksTest, LoadOrCreateKeepsOneKekPerTenantAndCreateFreshReplacesIt) {
   struct stat st {};
   ASSERT_EQ(::stat(keks.PathFor(kA).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  ASSERT_EQ(::stat(dir.File("tenants").c_str(), &st), 0);
+  ASSERT_EQ(::stat(kd.kek_dir.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
-  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.File("tenants")),
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(kd.kek_dir),
                           std::filesystem::directory_iterator()),
             2);
 
@@ -59,11 +75,11 @@ TEST(TenantKeksTest, LoadOrCreateKeepsOneKekPerTenantAndCreateFreshReplacesIt) {
 
 TEST(TenantKeksTest, AKekFileOpensOnlyUnderItsMasterKeyForItsTenant) {
   chukan::testing::TempDir dir;
-  const crypto::SecretBytes master = crypto::SecretBytes::Random(32);
-  TenantKeks keks(dir.File("tenants"), master);
+  KeyDir kd(dir);
+  TenantKeks keks(kd.master_path, kd.kek_dir);
   ASSERT_OK(keks.LoadOrCreate(kA).status());
-  const crypto::SecretBytes other = crypto::SecretBytes::Random(32);
-  EXPECT_THAT(TenantKeks(dir.File("tenants"), other).Load(kA),
+  KeyDir other(dir, "other");
+  EXPECT_THAT(TenantKeks(other.master_path, kd.kek_dir).Load(kA),
               StatusIs(StatusCode::kDataLoss, HasSubstr("does not open under the master key")));
   // A's file under B's name (a swapped file) does not open either.
   std::filesystem::copy_file(keks.PathFor(kA), keks.PathFor(kB));
@@ -76,8 +92,8 @@ TEST(TenantKeksTest, AKekFileOpensOnlyUnderItsMasterKeyForItsTenant) {
 
 TEST(TenantKeksTest, DestroyRemovesTheFileAndIsIdempotent) {
   chukan::testing::TempDir dir;
-  const crypto::SecretBytes master = crypto::SecretBytes::Random(32);
-  TenantKeks keks(dir.File("tenants"), master);
+  KeyDir kd(dir);
+  TenantKeks keks(kd.master_path, kd.kek_dir);
   ASSERT_OK(keks.LoadOrCreate(kA).status());
   ASSERT_OK(keks.LoadOrCreate(kB).status());
   ASSERT_OK(keks.Destroy(kA));
@@ -85,6 +101,151 @@ TEST(TenantKeksTest, DestroyRemovesTheFileAndIsIdempotent) {
   EXPECT_THAT(keks.Load(kA), StatusIs(StatusCode::kNotFound));
   EXPECT_OK(keks.Destroy(kA));
   EXPECT_OK(keks.Load(kB).status());
+}
+
+// Writes `key` as a master key file at `path` (to open KEK files as someone holding a copy of
+// that key would).
+void WriteMasterFile(const std::string& path, const crypto::SecretBytes& key) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  ASSERT_OK(crypto::WriteSecretFileAtomically(path, crypto::KeyFileContents(key).span(), false));
+}
+
+// Master-key rotation (issue 14): every KEK file moves under a new master key, the KEKs
+// themselves unchanged; the old key is gone from the key directory and opens none of them.
+TEST(TenantKeksTest, RotateMasterRewrapsEveryKekAndOverwritesTheOldKey) {
+  chukan::testing::TempDir dir;
+  KeyDir kd(dir);
+  TenantKeks keks(kd.master_path, kd.kek_dir);
+  const TenantId kC = TenantId::ForOrg(OrgCode::Parse("0000000000000133").value());
+  std::vector<crypto::SecretBytes> before;
+  for (const TenantId& t : {kA, kB, kC}) {
+    ASSERT_OK_AND_ASSIGN(crypto::SecretBytes kek, keks.LoadOrCreate(t));
+    before.push_back(std::move(kek));
+  }
+  const std::string old_text = Slurp(kd.master_path);
+
+  ASSERT_OK_AND_ASSIGN(TenantKeks::Rotation done, keks.RotateMaster({}));
+  EXPECT_EQ(done.rewrapped, 3);
+  EXPECT_EQ(done.already, 0);
+  EXPECT_FALSE(std::filesystem::exists(keks.NextMasterPath()));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes now,
+                       crypto::LoadOrCreateKeyFile(kd.master_path, 32, false));
+  EXPECT_FALSE(now.ConstantTimeEquals(kd.master));
+  size_t i = 0;
+  for (const TenantId& t : {kA, kB, kC}) {
+    ASSERT_OK_AND_ASSIGN(crypto::SecretBytes kek, keks.Load(t));
+    EXPECT_TRUE(kek.ConstantTimeEquals(before[i++])) << t.str();
+  }
+  // The old master key opens no KEK file any more, and no file of the key directory holds it.
+  WriteMasterFile(dir.File("old/master.key"), kd.master);
+  for (const TenantId& t : {kA, kB, kC}) {
+    EXPECT_THAT(TenantKeks(dir.File("old/master.key"), kd.kek_dir).Load(t),
+                StatusIs(StatusCode::kDataLoss, HasSubstr("does not open under the master key")));
+  }
+  const std::string old_hex = old_text.substr(0, 64);
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir.File("keys"))) {
+    if (e.is_regular_file()) {
+      EXPECT_EQ(Slurp(e.path()).find(old_hex), std::string::npos) << e.path();
+    }
+  }
+  // Rotating again works from the new key.
+  ASSERT_OK_AND_ASSIGN(done, keks.RotateMaster({}));
+  EXPECT_EQ(done.rewrapped, 3);
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes a, keks.Load(kA));
+  EXPECT_TRUE(a.ConstantTimeEquals(before[0]));
+}
+
+// A rotation interrupted half-way (a crash) leaves every KEK readable — under the old key or
+// the new one — and new KEKs can be made meanwhile; running it again finishes with the same new
+// key and clears what the crash left behind.
+TEST(TenantKeksTest, AnInterruptedRotationLeavesEveryKekReadableAndARerunFinishesIt) {
+  chukan::testing::TempDir dir;
+  KeyDir kd(dir);
+  TenantKeks keks(kd.master_path, kd.kek_dir);
+  const TenantId kC = TenantId::ForOrg(OrgCode::Parse("0000000000000133").value());
+  const TenantId kD = TenantId::ForOrg(OrgCode::Parse("0000000000000134").value());
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes a, keks.LoadOrCreate(kA));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes b, keks.LoadOrCreate(kB));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes c, keks.LoadOrCreate(kC));
+  // A temporary file as an interrupted write leaves it.
+  std::filesystem::copy_file(keks.PathFor(kA), keks.PathFor(kA) + ".tmp-Ab12Cd");
+
+  EXPECT_THAT(keks.RotateMaster({.stop_after = 1}), StatusIs(StatusCode::kAborted));
+  ASSERT_TRUE(std::filesystem::exists(keks.NextMasterPath()));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes next,
+                       crypto::LoadOrCreateKeyFile(keks.NextMasterPath(), 32, false));
+  // One file is under the new key already, the others under the old one; all open.
+  WriteMasterFile(dir.File("new/master.key"), next);
+  EXPECT_OK(TenantKeks(dir.File("new/master.key"), kd.kek_dir).Load(kA).status());
+  EXPECT_THAT(TenantKeks(dir.File("new/master.key"), kd.kek_dir).Load(kB),
+              StatusIs(StatusCode::kDataLoss));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes a2, keks.Load(kA));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes b2, keks.Load(kB));
+  EXPECT_TRUE(a2.ConstantTimeEquals(a));
+  EXPECT_TRUE(b2.ConstantTimeEquals(b));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes d, keks.LoadOrCreate(kD));
+
+  ASSERT_OK_AND_ASSIGN(TenantKeks::Rotation done, keks.RotateMaster({}));
+  EXPECT_EQ(done.rewrapped, 3);  // B, C and D
+  EXPECT_EQ(done.already, 1);    // A
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes now,
+                       crypto::LoadOrCreateKeyFile(kd.master_path, 32, false));
+  EXPECT_TRUE(now.ConstantTimeEquals(next));
+  EXPECT_FALSE(std::filesystem::exists(keks.NextMasterPath()));
+  EXPECT_FALSE(std::filesystem::exists(keks.PathFor(kA) + ".tmp-Ab12Cd"));
+  for (const auto& [t, kek] : std::vector<std::pair<TenantId, const crypto::SecretBytes*>>{
+           {kA, &a}, {kB, &b}, {kC, &c}, {kD, &d}}) {
+    ASSERT_OK_AND_ASSIGN(crypto::SecretBytes loaded,
+                         TenantKeks(dir.File("new/master.key"), kd.kek_dir).Load(t));
+    EXPECT_TRUE(loaded.ConstantTimeEquals(*kek)) << t.str();
+  }
+}
+
+// A KEK file that opens under neither key stops the rotation there, naming the file; the keys
+// are kept, so nothing becomes unreadable.
+TEST(TenantKeksTest, RotationStopsAtAKekFileThatOpensUnderNeitherKey) {
+  chukan::testing::TempDir dir;
+  KeyDir kd(dir);
+  KeyDir stranger(dir, "stranger");
+  TenantKeks keks(kd.master_path, kd.kek_dir);
+  ASSERT_OK(keks.LoadOrCreate(kA).status());
+  ASSERT_OK(TenantKeks(stranger.master_path, kd.kek_dir).LoadOrCreate(kB).status());
+  EXPECT_THAT(keks.RotateMaster({}),
+              StatusIs(StatusCode::kDataLoss,
+                       AllOf(HasSubstr(kB.str() + ".kek"), HasSubstr("both keys are kept"))));
+  EXPECT_TRUE(std::filesystem::exists(keks.NextMasterPath()));
+  EXPECT_OK(keks.Load(kA).status());
+}
+
+// KEK operations of other threads (as of a running server) during rotations: each sees a whole
+// key directory — every load succeeds and returns the same KEK.
+TEST(TenantKeksTest, LoadsDuringRotationsAlwaysSucceed) {
+  chukan::testing::TempDir dir;
+  KeyDir kd(dir);
+  TenantKeks keks(kd.master_path, kd.kek_dir);
+  std::vector<TenantId> tenants;
+  std::vector<crypto::SecretBytes> kek;
+  for (int i = 0; i < 8; ++i) {
+    tenants.push_back(
+        TenantId::ForOrg(OrgCode::Parse("00000000000002" + std::to_string(10 + i)).value()));
+    ASSERT_OK_AND_ASSIGN(crypto::SecretBytes k, keks.LoadOrCreate(tenants.back()));
+    kek.push_back(std::move(k));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> loads{0}, failures{0};
+  std::thread reader([&] {
+    TenantKeks mine(kd.master_path, kd.kek_dir);  // another owner, as another process has
+    for (size_t i = 0; !stop.load(); ++i) {
+      Result<crypto::SecretBytes> k = mine.Load(tenants[i % tenants.size()]);
+      if (!k.ok() || !k->ConstantTimeEquals(kek[i % tenants.size()])) failures.fetch_add(1);
+      loads.fetch_add(1);
+    }
+  });
+  for (int r = 0; r < 5; ++r) ASSERT_OK(keks.RotateMaster({}).status());
+  while (loads.load() < 50) std::this_thread::yield();
+  stop = true;
+  reader.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 }  // namespace

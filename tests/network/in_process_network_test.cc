@@ -209,6 +209,47 @@ TEST_F(InProcessNetworkTest, RenewedCertificatesAreReloadedWithoutARestart) {
   EXPECT_OK(inquirer.ReloadTls());
 }
 
+// Master-key rotation with linkage running (issue 14): `chukan key rotate-master` on the
+// provider's platform while inquiries are answered. Every inquiry completes, before, during and
+// after; the server is not told and needs nothing (it reads the master key's file at each use).
+TEST_F(InProcessNetworkTest, MasterKeyRotatedWhileLinkageRunsNeedsNoRestart) {
+  const http::Response imported =
+      Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM00000000000002", TaxCsv(), "text/csv");
+  ASSERT_EQ(imported.status, 201) << imported.body;
+  const json inquiry = {{"atena_no", Atena(100 + kPerson)},
+                        {"procedure", "JT90000000000101"},
+                        {"tm", "TM00000000000002"},
+                        {"provider", kCityB.str()},
+                        {"query", {{"IT00000200000001", "2026"}}}};
+  ASSERT_OK_AND_ASSIGN(server::ServerConfig config,
+                       server::LoadServerConfig(net_->server_config(1)));
+  const std::string master_file = config.master_key_file();
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  const std::string before = slurp(master_file);
+  ASSERT_EQ(before.size(), 65u);
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(PostInquiry(inquiry));
+  ASSERT_OK_AND_ASSIGN(
+      std::string out,
+      cli::RunCommand(CHUKAN_BINARY, {"key", "rotate-master", "--config", net_->server_config(1)},
+                      dir_.File("rotate.err")));
+  EXPECT_THAT(out, HasSubstr("KEK files rewrapped: 1, already done: 0"));
+  for (int i = 0; i < 4; ++i) ids.push_back(PostInquiry(inquiry));
+  for (const std::string& id : ids) {
+    ASSERT_FALSE(id.empty());
+    const json done = WaitForState(id, {"completed", "refused", "failed", "expired"});
+    EXPECT_EQ(done.value("state", ""), "completed") << done.dump();
+  }
+  const std::string after = slurp(master_file);
+  EXPECT_EQ(after.size(), 65u);
+  EXPECT_NE(after, before);
+  EXPECT_FALSE(std::filesystem::exists(master_file + ".next"));
+}
+
 TEST_F(InProcessNetworkTest, UnansweredInquiryExpiresWhenTheFakeClockPassesItsTimeout) {
   const http::Response imported =
       Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM90000000000102", WelfareCsv(), "text/csv");
