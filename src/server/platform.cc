@@ -104,6 +104,17 @@ constexpr char kSelectTenants[] =
 constexpr char kKeySchemeSql[] =
     "ALTER TABLE tenants ADD COLUMN key_scheme TEXT NOT NULL DEFAULT 'master';";
 
+constexpr char kKekFileSql[] = "ALTER TABLE tenants ADD COLUMN kek_file TEXT;";
+
+// Destroys a KEK file made for a registration that did not happen (its row lost, or failed to
+// commit); a failure is logged: the file wraps no data key and harms nothing but the tidiness
+// of keys/tenants/.
+void DestroyUnused(const TenantKeks& keks, const TenantId& id, const std::string& file) {
+  if (Status s = keks.Destroy(id, file); !s.ok()) {
+    log::Warn("platform.unused_kek_not_destroyed", {{"tenant", id.str()}, log::StatusField(s)});
+  }
+}
+
 }  // namespace
 
 const std::vector<store::Migration>& PlatformMigrations() {
@@ -113,6 +124,10 @@ const std::vector<store::Migration>& PlatformMigrations() {
       // before this migration) or "kek" (under the tenant's own KEK, tenant_keks.h).
       // Platform::Open moves every active "master" tenant to "kek".
       {2, "tenants.key_scheme", kKeySchemeSql, kKeySchemeSql},
+      // The file of the registration's KEK in keys/tenants/ (TenantKeks::Create); NULL for the
+      // registrations of migration 2, whose file is "<tenant id>.kek". Kept after a deletion,
+      // so that a deletion run again destroys the same file.
+      {3, "tenants.kek_file", kKekFileSql, kKekFileSql},
   };
   return *kMigrations;
 }
@@ -202,20 +217,29 @@ Status Platform::UpgradeKeyScheme() {
       return data_key.status().WithContext("tenant " + org.str() +
                                            ": moving its data key under a KEK of its own");
     }
-    ASSIGN_OR_RETURN(crypto::SecretBytes kek, keks_->LoadOrCreate(id));
-    ASSIGN_OR_RETURN(std::vector<uint8_t> rewrapped, crypto::WrapKey(kek, *data_key, KeyId(id)));
-    ASSIGN_OR_RETURN(auto tx, db_->Begin());
-    ASSIGN_OR_RETURN(int64_t n, tx->ExecCount("UPDATE tenants SET wrapped_key = ?, key_scheme ="
-                                              " 'kek' WHERE org_code = ? AND key_scheme ="
-                                              " 'master' AND state = 'active'",
-                                              {rewrapped, org.str()}));
-    if (n > 0) {
+    ASSIGN_OR_RETURN(TenantKeks::NewKek kek, keks_->Create(id));
+    bool used = false;
+    Status moved = [&]() -> Status {
+      ASSIGN_OR_RETURN(std::vector<uint8_t> rewrapped,
+                       crypto::WrapKey(kek.kek, *data_key, KeyId(id)));
+      ASSIGN_OR_RETURN(auto tx, db_->Begin());
+      // Only while still "master": another process opening the platform may have moved it.
+      ASSIGN_OR_RETURN(int64_t n,
+                       tx->ExecCount("UPDATE tenants SET wrapped_key = ?, key_scheme = 'kek',"
+                                     " kek_file = ? WHERE org_code = ? AND key_scheme ="
+                                     " 'master' AND state = 'active'",
+                                     {rewrapped, kek.file, org.str()}));
+      if (n == 0) return Status();
       RETURN_IF_ERROR(audit_
                           ->Append(*tx, {"platform", "system", "tenant.key_scheme",
                                          "tenant " + id.str() + " kek", "ok", ""})
                           .status());
-    }
-    RETURN_IF_ERROR(tx->Commit());
+      RETURN_IF_ERROR(tx->Commit());
+      used = true;
+      return Status();
+    }();
+    if (!used) DestroyUnused(*keks_, id, kek.file);
+    RETURN_IF_ERROR(moved);
   }
   log::Info("platform.key_scheme_upgraded", {{"tenants", static_cast<int64_t>(legacy.size())}});
   // The data keys wrapped under the master key alone are still in the old page images.
@@ -274,37 +298,59 @@ Result<TenantInfo> Platform::CreateTenant(const OrgCode& org, const std::string&
     RETURN_IF_ERROR(rtx->Commit());
     if (active) return AlreadyExistsError("tenant " + org.str() + " already exists");
   }
-  // A fresh KEK, never one a deletion was meant to destroy (its file is written before the row
-  // that needs it: a crash in between leaves an unused file, replaced by the next attempt).
-  // Known gap: two processes creating the same tenant at the same moment can each write a KEK;
-  // the one whose row loses then leaves the winner's row under a replaced KEK, and the tenant
-  // fails to open (kDataLoss) from its first use — before any data is stored; `tenant delete`
-  // and `create` again mend it. A KEK file per registration (named in the row) would close it.
-  ASSIGN_OR_RETURN(crypto::SecretBytes kek, keks_->CreateFresh(id));
-  ASSIGN_OR_RETURN(std::vector<uint8_t> wrapped, crypto::WrapKey(kek, data_key, KeyId(id)));
-
-  ASSIGN_OR_RETURN(auto tx, db_->Begin());
-  ASSIGN_OR_RETURN(std::optional<store::Row> existing,
-                   tx->QueryOne("SELECT state FROM tenants WHERE org_code = ?", {org.str()}));
-  if (existing) {
-    ASSIGN_OR_RETURN(std::string state, existing->GetText(0));
-    if (state == "active") {
-      return AlreadyExistsError("tenant " + org.str() + " already exists");
+  // A KEK of this registration's own, in a new file named by the row: never one a deletion was
+  // meant to destroy, and never a file another creator of the same tenant writes at the same
+  // moment (the creator whose row loses destroys its own). Written before the row that needs
+  // it: a crash in between leaves an unused file, which wraps nothing.
+  ASSIGN_OR_RETURN(TenantKeks::NewKek kek, keks_->Create(id));
+  std::optional<std::string> previous_file;  // a deleted registration's, when re-registering
+  bool registered = false;
+  Status status = [&]() -> Status {
+    ASSIGN_OR_RETURN(std::vector<uint8_t> wrapped, crypto::WrapKey(kek.kek, data_key, KeyId(id)));
+    ASSIGN_OR_RETURN(auto tx, db_->Begin());
+    ASSIGN_OR_RETURN(
+        std::optional<store::Row> existing,
+        tx->QueryOne("SELECT state, kek_file FROM tenants WHERE org_code = ?", {org.str()}));
+    if (existing) {
+      ASSIGN_OR_RETURN(std::string state, existing->GetText(0));
+      if (state == "active") {
+        return AlreadyExistsError("tenant " + org.str() + " already exists");
+      }
+      if (existing->IsNull(1)) {
+        previous_file = "";
+      } else {
+        ASSIGN_OR_RETURN(previous_file, existing->GetText(1));
+      }
+      RETURN_IF_ERROR(
+          tx->Exec("UPDATE tenants SET name = ?, wrapped_key = ?, key_scheme = 'kek', kek_file "
+                   "= ?, state = 'active', created_at_us = ?, deleted_at_us = NULL WHERE "
+                   "org_code = ?",
+                   {name, wrapped, kek.file, now, org.str()}));
+    } else {
+      Status inserted = tx->Exec(
+          "INSERT INTO tenants (org_code, name, wrapped_key, key_scheme, kek_file, "
+          "state, created_at_us) VALUES (?, ?, ?, 'kek', ?, 'active', ?)",
+          {org.str(), name, wrapped, kek.file, now});
+      if (inserted.code() == StatusCode::kAlreadyExists) {  // another creator's row won
+        return AlreadyExistsError("tenant " + org.str() + " already exists");
+      }
+      RETURN_IF_ERROR(inserted);
     }
-    RETURN_IF_ERROR(tx->Exec(
-        "UPDATE tenants SET name = ?, wrapped_key = ?, key_scheme = 'kek', state = 'active', "
-        "created_at_us = ?, deleted_at_us = NULL WHERE org_code = ?",
-        {name, wrapped, now, org.str()}));
-  } else {
-    RETURN_IF_ERROR(tx->Exec(
-        "INSERT INTO tenants (org_code, name, wrapped_key, key_scheme, state, created_at_us) "
-        "VALUES (?, ?, ?, 'kek', 'active', ?)",
-        {org.str(), name, wrapped, now}));
+    RETURN_IF_ERROR(
+        audit_->Append(*tx, {"platform", actor, "tenant.create", "tenant " + id.str(), "ok", ""})
+            .status());
+    RETURN_IF_ERROR(tx->Commit());
+    registered = true;
+    return Status();
+  }();
+  if (!registered) DestroyUnused(*keks_, id, kek.file);
+  RETURN_IF_ERROR(status);
+  // The previous registration's KEK was destroyed by its deletion, unless that stopped half-way.
+  if (previous_file) {
+    if (Status s = keks_->Destroy(id, *previous_file); !s.ok()) {
+      log::Error("platform.kek_destroy_failed", {{"tenant", id.str()}, log::StatusField(s)});
+    }
   }
-  RETURN_IF_ERROR(
-      audit_->Append(*tx, {"platform", actor, "tenant.create", "tenant " + id.str(), "ok", ""})
-          .status());
-  RETURN_IF_ERROR(tx->Commit());
 
   // The tenant's own audit log starts with its creation.
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, Tenant(id));
@@ -356,11 +402,16 @@ Result<TenantInfo> Platform::GetTenant(const OrgCode& org) {
 
 Status Platform::DeleteTenant(const OrgCode& org, const std::string& actor) {
   const TenantId id = TenantId::ForOrg(org);
+  std::string kek_file;  // "" for registrations made before KEK files were per registration
   {
     ASSIGN_OR_RETURN(auto tx, db_->Begin());
-    ASSIGN_OR_RETURN(std::optional<store::Row> row,
-                     tx->QueryOne("SELECT state FROM tenants WHERE org_code = ?", {org.str()}));
+    ASSIGN_OR_RETURN(
+        std::optional<store::Row> row,
+        tx->QueryOne("SELECT state, kek_file FROM tenants WHERE org_code = ?", {org.str()}));
     if (!row) return NotFoundError("tenant " + org.str() + " does not exist");
+    if (!row->IsNull(1)) {
+      ASSIGN_OR_RETURN(kek_file, row->GetText(1));
+    }
     // Crypto-erasure first: once this commits, the tenant's data cannot be decrypted by anyone.
     RETURN_IF_ERROR(
         tx->Exec("UPDATE tenants SET wrapped_key = NULL, state = 'deleted', deleted_at_us = ? "
@@ -376,7 +427,7 @@ Status Platform::DeleteTenant(const OrgCode& org, const std::string& actor) {
   }
   // Every copy of the wrapped data key that may remain (free pages, WAL, PostgreSQL's dead
   // tuples, backups of the database) opens only under the tenant's KEK: destroy it.
-  if (Status s = keks_->Destroy(id); !s.ok()) {
+  if (Status s = keks_->Destroy(id, kek_file); !s.ok()) {
     log::Error("platform.kek_destroy_failed", {{"tenant", id.str()}, log::StatusField(s)});
     return s.WithContext("tenant " + org.str() +
                          ": marked deleted, but its key-encryption key was not destroyed (run "
@@ -477,12 +528,13 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   int64_t generation = 0;
   std::optional<std::vector<uint8_t>> wrapped;
   std::string scheme;
+  std::string kek_file;
   auto read_registry = [&](bool with_key) -> Status {
     ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
     ASSIGN_OR_RETURN(
         std::optional<store::Row> row,
-        tx->QueryOne(with_key ? "SELECT created_at_us, wrapped_key, key_scheme FROM tenants WHERE "
-                                "org_code = ? AND state = 'active'"
+        tx->QueryOne(with_key ? "SELECT created_at_us, wrapped_key, key_scheme, kek_file FROM "
+                                "tenants WHERE org_code = ? AND state = 'active'"
                               : "SELECT created_at_us FROM tenants WHERE org_code = ? AND state = "
                                 "'active'",
                      {tenant.org().str()}));
@@ -494,6 +546,10 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
       ASSIGN_OR_RETURN(std::vector<uint8_t> key, row->GetBlob(1));
       wrapped = std::move(key);
       ASSIGN_OR_RETURN(scheme, row->GetText(2));
+      kek_file.clear();
+      if (!row->IsNull(3)) {
+        ASSIGN_OR_RETURN(kek_file, row->GetText(3));
+      }
     }
     return Status();
   };
@@ -525,7 +581,7 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   Evict(tenant);  // an older registration's context, if any
   TenantContext::Parts parts{.id = tenant, .generation = generation};
   if (scheme == "kek") {
-    ASSIGN_OR_RETURN(crypto::SecretBytes kek, keks_->Load(tenant));
+    ASSIGN_OR_RETURN(crypto::SecretBytes kek, keks_->Load(tenant, kek_file));
     ASSIGN_OR_RETURN(parts.data_key, crypto::UnwrapKey(kek, *wrapped, KeyId(tenant)));
   } else {  // "master": a row Open could not move yet (UpgradeKeyScheme)
     ASSIGN_OR_RETURN(parts.data_key, keks_->UnwrapUnderMaster(*wrapped, KeyId(tenant)));

@@ -75,7 +75,8 @@ class Platform {
       std::shared_ptr<const layout::Catalogue> catalogue = nullptr);
   ~Platform();
 
-  // Registers a tenant: storage (file or schema), a fresh KEK (its file written first), a fresh
+  // Registers a tenant: storage (file or schema), a KEK in a file of the registration's own
+  // (written first; a creator whose row loses destroys its own), a fresh
   // data key wrapped under it, and its migrations. A deleted tenant's org code can be registered
   // again (with a new key). Errors: kAlreadyExists (active tenant); kInvalidArgument (name empty,
   // too long, not UTF-8).

@@ -3,8 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/status_matchers.h"
 #include "crypto/key_file.h"
@@ -32,6 +34,15 @@ class PlatformTest : public store::testing::StoreTest {
     auto p = Platform::Open(Config(), true, clock_);
     EXPECT_OK(p);
     return p.ok() ? std::move(p).value() : nullptr;
+  }
+  // The KEK file the tenant's row names ("" for NULL).
+  static std::string KekFileOf(Platform& p, const OrgCode& org) {
+    auto db = p.store().Platform().value();
+    auto tx = db->BeginRead().value();
+    auto row = tx->QueryOne("SELECT kek_file FROM tenants WHERE org_code = ?", {org.str()});
+    EXPECT_OK(row);
+    if (!row.ok() || !row->has_value() || (*row)->IsNull(0)) return "";
+    return (*row)->GetText(0).value();
   }
   FakeClock clock_;
 };
@@ -202,7 +213,8 @@ TEST_P(PlatformTest, DeleteTenantDestroysItsKekSoNoOldCopyOfItsDataKeyOpens) {
   ASSERT_OK(p->CreateTenant(kCityA, "A", "cli:test"));
   ASSERT_OK(p->CreateTenant(kCityB, "B", "cli:test"));
   const TenantId a = TenantId::ForOrg(kCityA);
-  const std::string kek_file = p->keks().PathFor(a);
+  const std::string kek_name = KekFileOf(*p, kCityA);
+  ASSERT_OK_AND_ASSIGN(const std::string kek_file, p->keks().PathFor(a, kek_name));
   ASSERT_TRUE(std::filesystem::exists(kek_file));
   const std::string kek_text = [&] {
     std::ifstream in(kek_file, std::ios::binary);
@@ -224,7 +236,7 @@ TEST_P(PlatformTest, DeleteTenantDestroysItsKekSoNoOldCopyOfItsDataKeyOpens) {
   const std::string key_id = "tenant:" + a.str() + ":data:v1";
   // The master key alone never opened it, even before the deletion: it takes the KEK.
   EXPECT_THAT(crypto::UnwrapKey(master, wrapped, key_id), StatusIs(StatusCode::kDataLoss));
-  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes kek, p->keks().Load(a));
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes kek, p->keks().Load(a, kek_name));
   ASSERT_OK_AND_ASSIGN(crypto::SecretBytes data_key, crypto::UnwrapKey(kek, wrapped, key_id));
   ASSERT_OK_AND_ASSIGN(auto ctx, p->Tenant(a));
   EXPECT_TRUE(ctx->data_key.ConstantTimeEquals(data_key));
@@ -232,7 +244,7 @@ TEST_P(PlatformTest, DeleteTenantDestroysItsKekSoNoOldCopyOfItsDataKeyOpens) {
 
   ASSERT_OK(p->DeleteTenant(kCityA, "cli:test"));
   EXPECT_FALSE(std::filesystem::exists(kek_file));
-  EXPECT_THAT(p->keks().Load(a), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(p->keks().Load(a, kek_name), StatusIs(StatusCode::kNotFound));
   // No file under the data or the key directory holds the KEK file's text, nor the wrapped
   // KEK's bytes.
   const store::Bytes kek_text_bytes(kek_text.begin(), kek_text.end() - 1);  // without "\n"
@@ -248,7 +260,8 @@ TEST_P(PlatformTest, DeleteTenantDestroysItsKekSoNoOldCopyOfItsDataKeyOpens) {
   ASSERT_OK(p->Tenant(TenantId::ForOrg(kCityB)).status());
   // Registered again, A gets a new KEK and a new data key.
   ASSERT_OK(p->CreateTenant(kCityA, "A again", "cli:test"));
-  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes kek2, p->keks().Load(a));
+  EXPECT_NE(KekFileOf(*p, kCityA), kek_name);
+  ASSERT_OK_AND_ASSIGN(crypto::SecretBytes kek2, p->keks().Load(a, KekFileOf(*p, kCityA)));
   EXPECT_FALSE(kek2.ConstantTimeEquals(kek));
   ASSERT_OK_AND_ASSIGN(auto again, p->Tenant(a));
   EXPECT_FALSE(again->data_key.ConstantTimeEquals(data_key));
@@ -276,11 +289,11 @@ TEST_P(PlatformTest, ATenantWrappedUnderTheMasterKeyAloneGetsItsOwnKekOnOpen) {
                  "org_code = ?",
                  {legacy, kCityA.str()}));
     ASSERT_OK(tx->Commit());
-    ASSERT_OK(p->keks().Destroy(a));
+    ASSERT_OK(p->keks().Destroy(a, KekFileOf(*p, kCityA)));
   }
   auto p = OpenPlatform();
   ASSERT_NE(p, nullptr);
-  EXPECT_TRUE(std::filesystem::exists(p->keks().PathFor(a)));
+  EXPECT_TRUE(std::filesystem::exists(p->keks().PathFor(a, KekFileOf(*p, kCityA)).value()));
   ASSERT_OK_AND_ASSIGN(auto ctx, p->Tenant(a));
   EXPECT_TRUE(ctx->data_key.ConstantTimeEquals(data_key));
   ASSERT_OK_AND_ASSIGN(auto platform_db, p->store().Platform());
@@ -371,7 +384,7 @@ TEST_P(PlatformTest, RotateMasterKeyWhileAServerRunsNeedsNoReload) {
   ASSERT_OK(crypto::WriteSecretFileAtomically(dir().File("old-keys/master.key"),
                                               crypto::KeyFileContents(old_master).span(), false));
   EXPECT_THAT(TenantKeks(dir().File("old-keys/master.key"), Config().keys_dir + "/tenants")
-                  .Load(TenantId::ForOrg(kCityB)),
+                  .Load(TenantId::ForOrg(kCityB), KekFileOf(*restarted, kCityB)),
               StatusIs(StatusCode::kDataLoss));
 
   ASSERT_OK_AND_ASSIGN(auto db, restarted->store().Platform());
@@ -381,6 +394,39 @@ TEST_P(PlatformTest, RotateMasterKeyWhileAServerRunsNeedsNoReload) {
   ASSERT_TRUE(row.has_value());
   EXPECT_EQ(*row->GetText(0), "cli:carol");
   EXPECT_EQ(*row->GetText(1), "master key (2 KEK files rewrapped, 0 already under the new key)");
+}
+
+// Two administrators creating the same tenant at the same instant (two `chukan tenant create`
+// processes; here two platforms of one installation, on two threads released together): one
+// wins, the other gets kAlreadyExists, and the tenant the winner registered opens — the loser
+// must not have replaced the KEK the winner's row needs (a known gap until each registration
+// had a KEK file of its own).
+TEST_P(PlatformTest, ConcurrentCreatorsOfOneTenantLeaveItOpenable) {
+  auto p1 = OpenPlatform();
+  auto p2 = OpenPlatform();
+  constexpr int kTenants = 12;
+  for (int i = 0; i < kTenants; ++i) {
+    const OrgCode org = OrgCode::Parse("00000000000003" + std::to_string(10 + i)).value();
+    std::atomic<int> ready{0};
+    Status s1, s2;
+    auto create = [&](Platform* p, Status* out) {
+      ready.fetch_add(1);
+      while (ready.load() < 2) std::this_thread::yield();
+      *out = p->CreateTenant(org, "race", "cli:test").status();
+    };
+    std::thread t1(create, p1.get(), &s1);
+    std::thread t2(create, p2.get(), &s2);
+    t1.join();
+    t2.join();
+    ASSERT_TRUE(s1.ok() || s2.ok()) << s1 << " / " << s2;
+    for (const Status& s : {s1, s2}) {
+      if (!s.ok()) {
+        EXPECT_THAT(s, StatusIs(StatusCode::kAlreadyExists)) << org.str();
+      }
+    }
+    auto fresh = OpenPlatform();  // opens the key from the files, as a restarted server would
+    EXPECT_OK(fresh->Tenant(TenantId::ForOrg(org)).status()) << org.str();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PlatformTest,

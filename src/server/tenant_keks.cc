@@ -23,6 +23,8 @@ constexpr size_t kMasterBytes = 32;
 // The longest file there is: the hex of a wrapped 32-byte key and a newline.
 constexpr size_t kWrappedBytes = TenantKeks::kKekBytes + crypto::kKeyWrapOverheadBytes;
 constexpr std::string_view kKekSuffix = ".kek";
+// The random part of a KEK file's name (8 bytes, as hex): unique per registration.
+constexpr size_t kFileNonceHexDigits = 16;
 
 std::string KekId(std::string_view tenant) { return "tenant-kek:" + std::string(tenant) + ":v1"; }
 
@@ -111,10 +113,22 @@ Result<std::vector<crypto::SecretBytes>> TenantKeks::Masters() const {
   return masters;
 }
 
-Status TenantKeks::Write(const TenantId& tenant, const crypto::SecretBytes& master,
-                         const crypto::SecretBytes& kek, bool exclusive) const {
-  ASSIGN_OR_RETURN(crypto::Bytes wrapped, crypto::WrapKey(master, kek, KekId(tenant.str())));
-  return crypto::WriteSecretFileAtomically(PathFor(tenant), HexLine(wrapped), exclusive);
+Result<std::string> TenantKeks::PathFor(const TenantId& tenant, std::string_view file) const {
+  if (file.empty()) return dir_ + "/" + tenant.str() + std::string(kKekSuffix);
+  // "<tenant id>.<16 lowercase hex digits>.kek", nothing else: the name comes from a database
+  // row, and must not lead to another tenant's file or out of the directory.
+  const std::string prefix = tenant.str() + ".";
+  const bool ok =
+      file.size() == prefix.size() + kFileNonceHexDigits + kKekSuffix.size() &&
+      file.starts_with(prefix) && file.ends_with(kKekSuffix) &&
+      std::all_of(file.begin() + static_cast<std::ptrdiff_t>(prefix.size()),
+                  file.end() - static_cast<std::ptrdiff_t>(kKekSuffix.size()),
+                  [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  if (!ok) {
+    return DataLossError("tenant " + tenant.str() +
+                         ": its row names a key-encryption key file that is not one of its own");
+  }
+  return dir_ + "/" + std::string(file);
 }
 
 Result<crypto::SecretBytes> TenantKeks::LoadLocked(
@@ -135,38 +149,31 @@ Result<crypto::SecretBytes> TenantKeks::LoadLocked(
   return DataLossError(path + ": does not open under the master key for tenant " + tenant);
 }
 
-Result<crypto::SecretBytes> TenantKeks::Load(const TenantId& tenant) const {
+Result<crypto::SecretBytes> TenantKeks::Load(const TenantId& tenant, std::string_view file) const {
+  ASSIGN_OR_RETURN(const std::string path, PathFor(tenant, file));
   ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/false));
   ASSIGN_OR_RETURN(std::vector<crypto::SecretBytes> masters, Masters());
-  return LoadLocked(PathFor(tenant), tenant.str(), masters);
+  return LoadLocked(path, tenant.str(), masters);
 }
 
-Result<crypto::SecretBytes> TenantKeks::LoadOrCreate(const TenantId& tenant) const {
+Result<TenantKeks::NewKek> TenantKeks::Create(const TenantId& tenant) const {
   ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/false));
   ASSIGN_OR_RETURN(std::vector<crypto::SecretBytes> masters, Masters());
-  Result<crypto::SecretBytes> existing = LoadLocked(PathFor(tenant), tenant.str(), masters);
-  if (existing.ok() || existing.status().code() != StatusCode::kNotFound) return existing;
-  crypto::SecretBytes kek = crypto::SecretBytes::Random(kKekBytes);
-  Status written = Write(tenant, masters.front(), kek, /*exclusive=*/true);
-  if (written.code() == StatusCode::kAlreadyExists) {  // another was first
-    return LoadLocked(PathFor(tenant), tenant.str(), masters);
-  }
-  RETURN_IF_ERROR(written);
-  return kek;
+  NewKek made{.file = tenant.str() + "." +
+                      crypto::ToHex(crypto::RandomBytes(kFileNonceHexDigits / 2)) +
+                      std::string(kKekSuffix),
+              .kek = crypto::SecretBytes::Random(kKekBytes)};
+  ASSIGN_OR_RETURN(crypto::Bytes wrapped,
+                   crypto::WrapKey(masters.front(), made.kek, KekId(tenant.str())));
+  RETURN_IF_ERROR(
+      crypto::WriteSecretFileAtomically(dir_ + "/" + made.file, HexLine(wrapped), true));
+  return made;
 }
 
-Result<crypto::SecretBytes> TenantKeks::CreateFresh(const TenantId& tenant) const {
+Status TenantKeks::Destroy(const TenantId& tenant, std::string_view file) const {
+  ASSIGN_OR_RETURN(const std::string path, PathFor(tenant, file));
   ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/false));
-  ASSIGN_OR_RETURN(std::vector<crypto::SecretBytes> masters, Masters());
-  RETURN_IF_ERROR(crypto::DestroySecretFile(PathFor(tenant)));
-  crypto::SecretBytes kek = crypto::SecretBytes::Random(kKekBytes);
-  RETURN_IF_ERROR(Write(tenant, masters.front(), kek, /*exclusive=*/false));
-  return kek;
-}
-
-Status TenantKeks::Destroy(const TenantId& tenant) const {
-  ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/false));
-  return crypto::DestroySecretFile(PathFor(tenant));
+  return crypto::DestroySecretFile(path);
 }
 
 Result<crypto::SecretBytes> TenantKeks::UnwrapUnderMaster(std::span<const uint8_t> wrapped,
@@ -205,7 +212,7 @@ Result<TenantKeks::Rotation> TenantKeks::RotateMaster(const RotateOptions& optio
       continue;
     }
     if (!name.ends_with(kKekSuffix)) continue;
-    const std::string tenant = name.substr(0, name.size() - kKekSuffix.size());
+    const std::string tenant = name.substr(0, name.find('.'));
     const std::string kek_id = KekId(tenant);
     ASSIGN_OR_RETURN(crypto::SecretBytes text, ReadKekFile(path));
     ASSIGN_OR_RETURN(crypto::Bytes wrapped, ParseKekFile(path, text));

@@ -23,9 +23,7 @@
 // half-rotated key directory. During a rotation, and after one that was interrupted, the new
 // master key waits in keys/master.key.next and a KEK file opens under either key.
 //
-// Thread-safety: thread-safe (each call works on files only, under the lock above); two
-// processes creating the same tenant's KEK at once agree on one (LoadOrCreate: O_EXCL, the
-// loser loads the winner's).
+// Thread-safety: thread-safe (each call works on files only, under the lock above).
 #ifndef CHUKAN_SERVER_TENANT_KEKS_H_
 #define CHUKAN_SERVER_TENANT_KEKS_H_
 
@@ -49,21 +47,27 @@ class TenantKeks {
   // 0700 on first write) holds the KEK files.
   TenantKeks(std::string master_path, std::string dir);
 
-  // The tenant's KEK: loaded when its file exists, else a new one written. For a tenant that
-  // has (or is being given) a data key wrapped under it.
-  // Errors: kInternal (I/O, naming the file), those of Load.
-  Result<crypto::SecretBytes> LoadOrCreate(const TenantId& tenant) const;
-  // A new KEK, replacing the file if there is one (whose KEK is destroyed as by Destroy first).
-  // For a tenant registered anew: never reuse a KEK that a deletion was meant to destroy.
-  Result<crypto::SecretBytes> CreateFresh(const TenantId& tenant) const;
-  // The tenant's KEK. Errors: kNotFound (no file: "the tenant's key-encryption key is missing"),
-  // kPermissionDenied (group/other access), kDataLoss (not a KEK wrapped under this master key
-  // for this tenant), kInternal — each naming the file.
-  Result<crypto::SecretBytes> Load(const TenantId& tenant) const;
+  // A new KEK for one registration of the tenant, in a file of its own named
+  // "<tenant id>.<16 random hex digits>.kek" (created exclusively), which the registration's
+  // row names (tenants.kek_file). Two processes registering the same tenant at once thus never
+  // write the same file: the one whose row loses destroys its own. Errors: kInternal (I/O,
+  // naming the file).
+  struct NewKek {
+    std::string file;  // the file name, without directory
+    crypto::SecretBytes kek;
+  };
+  Result<NewKek> Create(const TenantId& tenant) const;
+  // The tenant's KEK in `file` (as named by its row; "" for "<tenant id>.kek", the name of the
+  // registrations made before files were per registration). Errors: kNotFound (no file: "the
+  // tenant's key-encryption key is missing"), kPermissionDenied (group/other access),
+  // kDataLoss (not a KEK wrapped under this master key for this tenant; a file name that is not
+  // one of the tenant's), kInternal — each naming the file.
+  Result<crypto::SecretBytes> Load(const TenantId& tenant, std::string_view file) const;
   // Overwrites the file with zeros, syncs it, unlinks it and syncs the directory. OK when there
   // is no file. What the file system does with the freed blocks is outside the process's reach
-  // (docs/storage.md). Errors: kInternal naming the file.
-  Status Destroy(const TenantId& tenant) const;
+  // (docs/storage.md). Errors: kInternal naming the file; kDataLoss for a file name that is not
+  // one of the tenant's.
+  Status Destroy(const TenantId& tenant, std::string_view file) const;
 
   // Unwraps a key wrapped under the master key itself for `key_id` (the data keys of tenants of
   // the old key scheme, platform.h). Errors: those of the key files; kDataLoss (opens under no
@@ -91,7 +95,9 @@ class TenantKeks {
   // neither key (the rotation stops there, both keys kept).
   Result<Rotation> RotateMaster(const RotateOptions& options) const;
 
-  std::string PathFor(const TenantId& tenant) const { return dir_ + "/" + tenant.str() + ".kek"; }
+  // The path of `file` ("" as for Load), or kDataLoss when `file` is not a KEK file name of
+  // `tenant` (a row naming another tenant's file, or a path).
+  Result<std::string> PathFor(const TenantId& tenant, std::string_view file) const;
   std::string NextMasterPath() const { return master_path_ + ".next"; }
 
  private:
@@ -101,10 +107,6 @@ class TenantKeks {
   // Reads and unwraps a KEK file. Call with the lock held.
   Result<crypto::SecretBytes> LoadLocked(const std::string& path, const std::string& tenant,
                                          const std::vector<crypto::SecretBytes>& masters) const;
-  // Writes the KEK wrapped under `master` (key_file.h WriteSecretFileAtomically). Call with
-  // the lock held.
-  Status Write(const TenantId& tenant, const crypto::SecretBytes& master,
-               const crypto::SecretBytes& kek, bool exclusive) const;
 
   const std::string master_path_;
   const std::string lock_path_;
