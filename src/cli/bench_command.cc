@@ -13,11 +13,13 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -50,6 +52,10 @@ struct BenchArgs {
   std::string layout_dir = "data/layout";
   std::string permissions_file = "data/permissions/sample.csv";
   bool keep = false;
+  // bench soak
+  int minutes = 60;
+  double rate = 150;
+  int import_every_seconds = 60;
 };
 
 const OrgCode kInquirer = OrgCode::Parse("0000000000000131").value();
@@ -96,12 +102,26 @@ struct Run {
   double seconds = 0;
 };
 
+// How a soak paces and bounds its linkages (Drive's defaults: as fast as the workers go, until
+// `total`).
+struct Pace {
+  // Linkages started per second in all (linkage i is due at t0 + i / rate, and its latency runs
+  // from then, so a slow answer delays no measurement); 0: each worker starts the next at once.
+  double rate = 0;
+  // No linkage starts after this.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // Counters for a progress reporter, when given.
+  std::atomic<int>* completed = nullptr;
+  std::atomic<int>* failed = nullptr;
+};
+
 // `total` linkages by `concurrency` workers; person numbers cycle over `people`.
-Run Drive(LocalNetwork& net, int total, int concurrency, int people, int offset) {
+Run Drive(LocalNetwork& net, int total, int concurrency, int people, int offset,
+          const Pace& pace = {}) {
   std::atomic<int> next{0};
   Mutex mu;  // guards run (a local: no GUARDED_BY possible)
   Run run;
-  run.latencies_ms.reserve(static_cast<size_t>(total));
+  run.latencies_ms.reserve(static_cast<size_t>(std::min(total, 1'000'000)));
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
   for (int w = 0; w < concurrency; ++w) {
@@ -109,13 +129,20 @@ Run Drive(LocalNetwork& net, int total, int concurrency, int people, int offset)
       while (true) {
         const int i = next.fetch_add(1);
         if (i >= total) return;
+        auto due = std::chrono::steady_clock::now();
+        if (pace.rate > 0) {
+          due = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(i / pace.rate));
+          std::this_thread::sleep_until(due);
+        }
+        if (std::chrono::steady_clock::now() >= pace.deadline) return;
         const int person = (offset + i) % people + 1;
         json body = {{"atena_no", Atena(100000 + person)},
                      {"procedure", "JT90000000000101"},
                      {"tm", "TM00000000000002"},
                      {"provider", kProvider.str()},
                      {"query", {{"IT00000200000001", "2026"}}}};
-        const auto start = std::chrono::steady_clock::now();
+        const auto start = pace.rate > 0 ? due : std::chrono::steady_clock::now();
         std::string error;
         Result<http::Response> r =
             net.Call(kInquirer, Role::kSystem, "POST", "/api/v1/inquiries", body.dump());
@@ -148,6 +175,7 @@ Run Drive(LocalNetwork& net, int total, int concurrency, int people, int offset)
         const double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                 .count();
+        if (pace.completed != nullptr) (error.empty() ? pace.completed : pace.failed)->fetch_add(1);
         MutexLock lock(mu);
         if (error.empty()) {
           ++run.completed;
@@ -173,7 +201,9 @@ double Percentile(const std::vector<double>& sorted, double p) {
 
 // The provider's replica (one 地方税関係情報 record of 2026 per person) and both sides' codes
 // for `people` residents; then waits for both servers' permission-list copies.
-Status PrepareLinkage(LocalNetwork& net, int people) {
+// The provider's replica file: one 地方税関係情報 record of 2026 per person; `round` changes the
+// amounts, so that a re-import updates every record.
+std::string ReplicaCsv(int people, int round) {
   std::string csv = "atena_no";
   for (int i = 1; i <= 16; ++i) {
     char code[24];
@@ -181,13 +211,20 @@ Status PrepareLinkage(LocalNetwork& net, int people) {
     csv += code;
   }
   csv += "\n";
+  for (int p = 1; p <= people; ++p) {
+    csv += Atena(p) + ",2026,2026-01-01,1," + std::to_string(2000000 + p + round) +
+           ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+  }
+  return csv;
+}
+
+Status PrepareLinkage(LocalNetwork& net, int people) {
+  const std::string csv = ReplicaCsv(people, 0);
   // Codes in requests of 1,000 (as `chukan codes load` sends them): each stays well inside the
   // client's timeout on a busy machine.
   constexpr int kCodesPerRequest = 1000;
   std::vector<std::string> pairs_provider, pairs_inquirer;
   for (int p = 1; p <= people; ++p) {
-    csv += Atena(p) + ",2026,2026-01-01,1," + std::to_string(2000000 + p) +
-           ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
     if ((p - 1) % kCodesPerRequest == 0) {
       pairs_provider.emplace_back();
       pairs_inquirer.emplace_back();
@@ -208,6 +245,34 @@ Status PrepareLinkage(LocalNetwork& net, int people) {
     }
   }
   return net.WaitForPermissionLists(std::chrono::seconds(30));
+}
+
+// A hub and two servers as processes in `work`, the provider's replica and both sides' codes
+// loaded (PrepareLinkage).
+Result<std::unique_ptr<LocalNetwork>> StartNetwork(const BenchArgs& args, const fs::path& work) {
+  LocalNetworkOptions o;
+  o.binary = SelfExecutable();
+  o.workdir = work.string();
+  o.layout_dir = args.layout_dir;
+  o.permissions_file = args.permissions_file;
+  o.servers = 2;
+  o.log_level = "warn";
+  o.server_threads = 2;
+  o.server_workers = args.server_workers;
+  o.hub_workers = args.hub_workers;
+  o.server_delivery_threads = args.delivery_threads;
+  o.hub_delivery_threads = args.hub_delivery_threads;
+  o.batch_items = args.batch_items;
+  o.peer_requests = args.peer_requests;
+  // One client (token) drives every worker: each may hold a long poll.
+  o.long_polls_per_client = args.concurrency;
+  o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0, ""},
+            {kProvider, "bench-provider", "municipality", 1, ""}};
+  o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
+  ASSIGN_OR_RETURN(std::unique_ptr<LocalNetwork> net, LocalNetwork::Start(o));
+  RETURN_IF_ERROR(PrepareLinkage(*net, args.people));
+  std::printf("  setup: %d replica records and %d codes on each side\n", args.people, args.people);
+  return net;
 }
 
 int RunLinkageBench(const BenchArgs& args) {
@@ -233,31 +298,10 @@ int RunLinkageBench(const BenchArgs& args) {
     std::fprintf(stderr, "chukan bench linkage: %s\n", what.c_str());
     return 1;
   };
-  LocalNetworkOptions o;
-  o.binary = SelfExecutable();
-  o.workdir = work.string();
-  o.layout_dir = args.layout_dir;
-  o.permissions_file = args.permissions_file;
-  o.servers = 2;
-  o.log_level = "warn";
-  o.server_threads = 2;
-  o.server_workers = args.server_workers;
-  o.hub_workers = args.hub_workers;
-  o.server_delivery_threads = args.delivery_threads;
-  o.hub_delivery_threads = args.hub_delivery_threads;
-  o.batch_items = args.batch_items;
-  o.peer_requests = args.peer_requests;
-  // One client (token) drives every worker: each may hold a long poll.
-  o.long_polls_per_client = args.concurrency;
-  o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0, ""},
-            {kProvider, "bench-provider", "municipality", 1, ""}};
-  o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
   std::printf("chukan bench linkage: %d inquiries, concurrency %d, %d people\n", args.inquiries,
               args.concurrency, args.people);
-  auto net = LocalNetwork::Start(o);
+  auto net = StartNetwork(args, work);
   if (!net.ok()) return fail(net.status().ToString());
-  if (Status s = PrepareLinkage(**net, args.people); !s.ok()) return fail(s.ToString());
-  std::printf("  setup: %d replica records and %d codes on each side\n", args.people, args.people);
   if (args.warmup > 0) {
     Run warm = Drive(**net, args.warmup, args.concurrency, args.people, 0);
     std::printf("  warm-up: %d linkages, %d failed\n", warm.completed, warm.failed);
@@ -316,6 +360,138 @@ int RunLinkageBench(const BenchArgs& args) {
   if (stopped != 0)
     return fail("a process did not stop cleanly (exit " + std::to_string(stopped) + ")");
   return run.failed == 0 ? 0 : 1;
+}
+
+// chukan bench soak --minutes M --rate R: linkages at a fixed rate for M minutes with the
+// provider's replica re-imported (every record updated) every --import-every seconds, while the
+// servers' sweeps run as always; each process's RSS sampled and printed at regular intervals.
+// Passes (exit 0) when every linkage completed, every import succeeded and no process's RSS grew
+// by more than 8 MiB between the end of the first quarter (warmed up: caches filled) and the
+// end (docs/performance.md, "Soak"). scripts/soak runs it from the release tree.
+int RunSoak(const BenchArgs& args) {
+  auto in = [](int v, int lo, int hi) { return v >= lo && v <= hi; };
+  if (!in(args.minutes, 1, 24 * 60) || !(args.rate >= 1 && args.rate <= 10'000) ||
+      !in(args.concurrency, 1, 256) || !in(args.people, 1, 100'000) ||
+      !in(args.import_every_seconds, 5, 3600)) {
+    std::fprintf(stderr,
+                 "chukan bench soak: --minutes 1–1440, --rate 1–10000, --concurrency 1–256, "
+                 "--people 1–100000, --import-every 5–3600\n");
+    return 2;
+  }
+  bool made_temp = false;
+  Result<std::string> dir = PrepareWorkdir(args.workdir, "chukan-soak", &made_temp);
+  if (!dir.ok()) {
+    std::fprintf(stderr, "chukan bench soak: %s\n", std::string(dir.status().message()).c_str());
+    return dir.status().code() == StatusCode::kFailedPrecondition ? 2 : 1;
+  }
+  const fs::path work = *dir;
+  std::printf("chukan bench soak: %d min at %.0f linkages/s, re-import of %d records every %d s\n",
+              args.minutes, args.rate, args.people, args.import_every_seconds);
+  auto net = StartNetwork(args, work);
+  if (!net.ok()) {
+    std::fprintf(stderr, "chukan bench soak: %s\n", net.status().ToString().c_str());
+    return 1;
+  }
+  ChildProcess* procs[3] = {(*net)->hub(), (*net)->server(0), (*net)->server(1)};
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto deadline = t0 + std::chrono::minutes(args.minutes);
+  std::atomic<int> completed{0}, failed{0}, imports_ok{0}, imports_failed{0};
+  std::atomic<bool> done{false};
+  Mutex wake_mu;  // wakes the helper threads at the end
+  CondVar wake;
+  auto sleep_for = [&](std::chrono::steady_clock::duration d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    MutexLock lock(wake_mu);
+    while (!done.load() && wake.WaitUntil(lock, until)) {
+    }
+  };
+  std::thread importer([&] {
+    for (int round = 1; !done.load(); ++round) {
+      sleep_for(std::chrono::seconds(args.import_every_seconds));
+      if (done.load()) return;
+      Result<http::Response> r = (*net)->Call(kProvider, Role::kSystem, "POST",
+                                              "/api/v1/replica/imports?tm=TM00000000000002",
+                                              ReplicaCsv(args.people, round), "text/csv");
+      if (r.ok() && r->status == 201) {
+        imports_ok.fetch_add(1);
+      } else {
+        imports_failed.fetch_add(1);
+        std::fprintf(
+            stderr, "  import %d failed: %s\n", round,
+            r.ok() ? ("HTTP " + std::to_string(r->status)).c_str() : r.status().ToString().c_str());
+      }
+    }
+  });
+  // RSS samples (MiB) of hub, inquirer, provider, twelve per run (at least every 10 s).
+  const auto interval = std::max<std::chrono::steady_clock::duration>(
+      std::chrono::seconds(10), std::chrono::minutes(args.minutes) / 12);
+  std::vector<std::array<double, 3>> rss;
+  std::thread reporter([&] {
+    int last = 0;
+    while (!done.load()) {
+      sleep_for(interval);
+      std::array<double, 3> sample{};
+      for (int i = 0; i < 3; ++i) sample[static_cast<size_t>(i)] = procs[i]->RssKib() / 1024.0;
+      rss.push_back(sample);
+      const int now = completed.load();
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf(
+          "  %6.0f s: %d linkages (%.0f/s), %d failed, imports %d (%d failed); RSS hub %.0f"
+          ", inquirer %.0f, provider %.0f MiB\n",
+          elapsed, now, (now - last) / std::chrono::duration<double>(interval).count(),
+          failed.load(), imports_ok.load(), imports_failed.load(), sample[0], sample[1], sample[2]);
+      std::fflush(stdout);
+      last = now;
+    }
+  });
+  Pace pace{.rate = args.rate, .deadline = deadline, .completed = &completed, .failed = &failed};
+  Run run = Drive(**net, std::numeric_limits<int>::max(), args.concurrency, args.people, 0, pace);
+  {
+    MutexLock lock(wake_mu);
+    done = true;
+  }
+  wake.SignalAll();
+  importer.join();
+  reporter.join();
+  const int stopped = (*net)->StopAll();
+
+  std::printf(
+      "\n完了した連携 / completed linkages: %d (%d failed)%s%s over %.0f s (%.1f/s)\n"
+      "遅延 / latency from the scheduled start: p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max "
+      "%.1f ms\n"
+      "副本の再取込 / re-imports: %d (%d failed)\n",
+      run.completed, run.failed,
+      run.first_failure.empty() ? "" : " — first: ", run.first_failure.c_str(), run.seconds,
+      run.completed / run.seconds, Percentile(run.latencies_ms, 0.50),
+      Percentile(run.latencies_ms, 0.99), Percentile(run.latencies_ms, 0.999),
+      run.latencies_ms.empty() ? 0.0 : run.latencies_ms.back(), imports_ok.load(),
+      imports_failed.load());
+  bool flat = true;
+  if (rss.size() >= 4) {
+    const size_t from = rss.size() / 4 - 1;
+    const char* names[3] = {"hub", "inquirer server", "provider server"};
+    for (size_t i = 0; i < 3; ++i) {
+      const double growth = rss.back()[i] - rss[from][i];
+      const bool ok = growth <= 8.0;
+      flat = flat && ok;
+      std::printf(
+          "メモリ / RSS %s: %.0f MiB after the first quarter, %.0f MiB at the end (%+.0f MiB)"
+          " — %s\n",
+          names[i], rss[from][i], rss.back()[i], growth, ok ? "横ばい / flat" : "増加 / GROWING");
+    }
+  } else {
+    std::printf("メモリ / RSS: too few samples to judge\n");
+  }
+  net->reset();
+  if (made_temp && !args.keep) {
+    std::error_code ec;
+    fs::remove_all(work, ec);
+  }
+  const bool passed =
+      run.failed == 0 && run.completed > 0 && imports_failed.load() == 0 && flat && stopped == 0;
+  std::printf("%s\n", passed ? "soak: 合格 / passed" : "soak: 不合格 / FAILED");
+  return passed ? 0 : 1;
 }
 
 // chukan bench batch --lines N: one P640R110 batch inquiry file of N lines (one per person, by
@@ -460,6 +636,26 @@ void RegisterBenchCommands(CLI::App& app, Action& action) {
 
   auto bargs = std::make_shared<BenchArgs>();
   bargs->people = 10'000;
+  auto sargs = std::make_shared<BenchArgs>();
+  sargs->concurrency = 256;
+  CLI::App* soak = bench->add_subcommand(
+      "soak",
+      "一定の到着率で長時間の連携と再取込 / linkage at a fixed rate, with re-imports, for "
+      "a long time");
+  soak->add_option("--minutes", sargs->minutes, "duration (default 60)");
+  soak->add_option("--rate", sargs->rate, "linkages started per second (default 150)");
+  soak->add_option("--concurrency", sargs->concurrency,
+                   "most linkages in flight at once (default 256)");
+  soak->add_option("--people", sargs->people, "residents in the replica (default 1000)");
+  soak->add_option("--import-every", sargs->import_every_seconds,
+                   "seconds between re-imports of the replica (default 60)");
+  soak->add_option("--workdir", sargs->workdir, "directory to work in (default: a temp dir)");
+  soak->add_flag("--keep", sargs->keep, "keep the work directory");
+  soak->add_option("--layout", sargs->layout_dir, "data standard layout (default data/layout)");
+  soak->add_option("--permissions", sargs->permissions_file,
+                   "permission list (default data/permissions/sample.csv)");
+  soak->callback([&action, sargs] { action.run = [sargs] { return RunSoak(*sargs); }; });
+
   CLI::App* batch = bench->add_subcommand(
       "batch", "一括照会ファイルの全経路 / a P640R110 batch file through the hub, end to end");
   batch->add_option("--lines", bargs->people, "lines of the file, one per person (default 10000)");
