@@ -15,6 +15,7 @@ DatabaseStats Counters::Snapshot() const {
   s.transactions_committed = committed.load();
   s.connections_opened = connections.load();
   s.checkpoints = checkpoints.load();
+  s.checkpoint_errors = checkpoint_errors.load();
   return s;
 }
 
