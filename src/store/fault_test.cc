@@ -255,5 +255,45 @@ TEST_F(SqliteFaultTest, AGroupCommitWhoseCommitFailsAcknowledgesNoneOfItsWrites)
   EXPECT_EQ(CountAfterReopen(0, 20), 20);
 }
 
+// A write that fills the disk in the middle of a batch (its pages spill from SQLite's cache
+// into the WAL before the commit): SQLite rolls back the whole transaction, so no savepoint can
+// undo that write alone. Every write of the batch fails with the cause — the disk is full,
+// kUnavailable — not with an internal-looking "cannot undo" kAborted.
+TEST_F(SqliteFaultTest, AWriteThatFillsTheDiskFailsItsBatchWithTheCause) {
+  OpenAndCreateTable();
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
+  std::promise<void> started;
+  std::promise<void> gate;
+  std::shared_future<void> gate_f = gate.get_future().share();
+  auto first = gc->Submit([&](Transaction&) {
+    started.set_value();
+    gate_f.wait();
+    return Status();
+  });
+  started.get_future().wait();
+  auto small = gc->Submit(
+      [](Transaction& txn) { return txn.Exec("INSERT INTO t (id, v) VALUES (1, 'small')"); });
+  // 4 MiB: twice SQLite's default page cache, so it spills before the commit.
+  auto big = gc->Submit([](Transaction& txn) {
+    return txn.Exec("INSERT INTO t (id, v) VALUES (?, ?)", {int64_t{2}, std::string(4 << 20, 'y')});
+  });
+  auto after = gc->Submit(
+      [](Transaction& txn) { return txn.Exec("INSERT INTO t (id, v) VALUES (3, 'after')"); });
+  vfs().Arm(On(FaultVfs::Op::kFull, "-wal"));
+  gate.set_value();
+  EXPECT_OK(first.get());
+  for (auto* w : {&small, &big, &after}) {
+    EXPECT_THAT(w->get(), StatusIs(StatusCode::kUnavailable,
+                                   AllOf(HasSubstr(path_), HasSubstr("disk full"))));
+  }
+  EXPECT_GE(vfs().injected(), 1);
+  vfs().Disarm();
+  ASSERT_OK(gc->Submit([](Transaction& txn) {
+                return txn.Exec("INSERT INTO t (id, v) VALUES (4, 'next')");
+              }).get());
+  gc.reset();
+  EXPECT_EQ(CountAfterReopen(0, 10), 1);
+}
+
 }  // namespace
 }  // namespace chukan::store
