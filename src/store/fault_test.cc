@@ -8,9 +8,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <thread>
 
+#include "common/log.h"
 #include "common/status_matchers.h"
 #include "common/test_util.h"
 #include "store/database.h"
@@ -217,6 +220,26 @@ TEST_F(SqliteFaultTest, EraseFreedUnderAFailedFsyncNamesTheFileAndWorksOnceItCle
   ASSERT_OK(db_->EraseFreed());
   EXPECT_EQ(std::filesystem::file_size(path_ + "-wal"), 0u);
   EXPECT_EQ(CountAfterReopen(0, 20), 20);
+}
+
+// What the operator reads: the failed commit and the failed checkpoint, each with the file and
+// the cause, in the server log.
+TEST_F(SqliteFaultTest, TheServerLogNamesTheFileAndTheCauseOfEachFault) {
+  OpenAndCreateTable(/*checkpoint_pages=*/1);
+  const std::string log_path = dir_.File("server.log");
+  ASSERT_OK(log::Init({log::Level::kInfo, log_path}));
+  vfs().Arm(On(FaultVfs::Op::kSync, "-wal"));
+  EXPECT_THAT(InsertRows(*db_, 0, 10), StatusIs(StatusCode::kUnavailable));
+  vfs().Arm(On(FaultVfs::Op::kSync, ".db"));
+  ASSERT_OK(InsertRows(*db_, 100, 10));  // its checkpoint fails
+  ASSERT_TRUE(Eventually([&] { return db_->stats().checkpoint_errors >= 1; }));
+  vfs().Disarm();
+  ASSERT_OK(log::Init({}));  // back to standard error; closes the file
+  std::ifstream in(log_path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, HasSubstr(R"("event":"store.commit_failed","backend":"sqlite")"));
+  EXPECT_THAT(text, HasSubstr("code 1034: fsync failed"));
+  EXPECT_THAT(text, HasSubstr(R"("event":"store.sqlite_checkpoint_failed","path":")" + path_));
 }
 
 // The group committer under a failed commit: no write of the batch is acknowledged, each gets
