@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <ostream>
 
 #include "common/status_matchers.h"
 #include "common/test_util.h"
@@ -59,6 +60,9 @@ const ImportFault kImportFaults[] = {
     {"full", FaultVfs::Op::kFull, 100, "disk full"},
     {"short_write", FaultVfs::Op::kShortWrite, 100, "write failed"},
 };
+
+// GoogleTest printer: ctest names and failure messages show the fault's name, not its bytes.
+void PrintTo(const ImportFault& f, std::ostream* os) { *os << f.name; }
 
 constexpr int kRows = 2000;
 

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <ostream>
 #include <thread>
 
 #include "common/log.h"
@@ -40,6 +41,9 @@ struct CommitFault {
   // (all of it); a full disk wrote nothing, a short write left a frame whose checksum fails.
   int64_t rows_after_crash;
 };
+
+// GoogleTest printer: ctest names and failure messages show the fault's name, not its bytes.
+void PrintTo(const CommitFault& f, std::ostream* os) { *os << f.name; }
 
 constexpr int64_t kRows = 500;  // about 15 pages: a commit of some 30 WAL writes
 

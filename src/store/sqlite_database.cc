@@ -52,7 +52,7 @@ const char* IoErrorDetail(int rc) {
   switch (rc) {
     case SQLITE_IOERR_FSYNC:
     case SQLITE_IOERR_DIR_FSYNC:
-      return "fsync failed: the commit is not durable; check the disk";
+      return "fsync failed: what was written may not be on the disk; check the disk";
     case SQLITE_IOERR_WRITE:
       return "write failed: check the disk";
     case SQLITE_IOERR_READ:
@@ -366,11 +366,12 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
   // cache when the failed transaction ends, the WAL index never counted the unsynced frames (the
   // next commit writes over them), and a checkpoint whose fsync failed does not advance the
   // backfill mark (the WAL keeps the frames until a later checkpoint copies and syncs them
-  // again). Closing the connection instead would do harm: when it is the last one on the file,
-  // the next open rebuilds the WAL index from the WAL file and finds the failed transaction's
-  // frames complete, so a commit reported as failed would appear while the server runs (the
-  // frames are there: SqliteCommitFaultTest.ACrashImageAfterTheFailedCommitHoldsItAllOrNothing
-  // finds them in a copy of the files; kept, the next commit writes over them:
+  // again). Closing the connection instead would do harm: when it is the last one on the file
+  // and the fault still holds (so its closing checkpoint fails and the WAL stays), the next open
+  // rebuilds the WAL index from the WAL file and finds the failed transaction's frames complete:
+  // a commit reported as failed would appear while the server runs (the frames are there:
+  // SqliteCommitFaultTest.ACrashImageAfterTheFailedCommitHoldsItAllOrNothing finds them in a copy
+  // of the files; kept, the next commit writes over them:
   // TheCommitFailsNamingTheFileAndTheNextOneOnTheSameHandleSucceeds).
   Result<Conn*> TakeWriter() EXCLUDES(mu_) {
     MutexLock lock(mu_);
@@ -464,7 +465,7 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
   // Database::EraseFreed on the writer connection, taken as Begin() takes it.
   Status EraseFreed() EXCLUDES(mu_) {
     ASSIGN_OR_RETURN(Conn * conn, TakeWriter());
-    Status s = TruncateWal(conn);
+    Status s = TruncateWal(conn->db.get());
     Release(nullptr);
     return s;
   }
@@ -474,8 +475,7 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
   // busy handler covers the waits for readers and writers, but another checkpointer (the
   // checkpoint thread, another process) makes it fail at once; hence the loop, with short busy
   // timeouts so that the whole stays within the bound.
-  Status TruncateWal(Conn* conn) {
-    sqlite3* db = conn->db.get();
+  Status TruncateWal(sqlite3* db) {
     using SteadyClock = std::chrono::steady_clock;
     constexpr int64_t kStepMs = 50;
     const auto deadline = SteadyClock::now() + std::chrono::milliseconds(options_.busy_timeout_ms);
