@@ -170,6 +170,7 @@ class LinkageTestBase : public store::testing::StoreTest {
     if (IsSkipped() || HasFatalFailure()) return;
     ServerConfig c;
     c.store = Options();
+    c.store.sqlite_vfs = sqlite_vfs_;
     c.keys_dir = dir().File("keys");
     ASSERT_OK_AND_ASSIGN(platform_, Platform::Open(c, true, clock_, FakeHub::Catalogue()));
     ASSERT_OK(platform_->CreateTenant(kCityA, "city A", "test").status());
@@ -302,6 +303,9 @@ class LinkageTestBase : public store::testing::StoreTest {
     return linkage_->OnInquiryResult(ResultFor(permit, sent.back()));
   }
 
+  // SQLite: the VFS the databases are opened with (a fault-injecting one, store/fault_vfs.h);
+  // set before SetUp. Empty: SQLite's default.
+  std::string sqlite_vfs_;
   FakeClock clock_;
   FakeHub hub_;
   std::unique_ptr<Platform> platform_;

@@ -1,5 +1,6 @@
 #include "store/database.h"
 
+#include "common/log.h"
 #include "store/database_internal.h"
 
 namespace chukan::store {
@@ -15,6 +16,7 @@ DatabaseStats Counters::Snapshot() const {
   s.transactions_committed = committed.load();
   s.connections_opened = connections.load();
   s.checkpoints = checkpoints.load();
+  s.checkpoint_errors = checkpoint_errors.load();
   return s;
 }
 
@@ -43,8 +45,24 @@ Status TransactionBase::CheckUsable() const {
   return Status();
 }
 
+namespace {
+
+// The operator's view of a storage fault: a failed fsync or write, a full disk, a lost
+// connection, a corrupt file. The caller gets the error too (and the client a 503), but the
+// server log is where an operator looks; the message names the file or the connection's fault
+// and at most an excerpt of the SQL, never parameters.
+void LogStorageFault(std::string_view event, Backend backend, const Status& s) {
+  if (s.code() != StatusCode::kUnavailable && s.code() != StatusCode::kDataLoss) return;
+  log::Warn(event, {{"backend", BackendName(backend)}, log::StatusField(s)});
+}
+
+}  // namespace
+
 Status TransactionBase::Track(Status s) {
-  if (!s.ok() && poisoned_.ok()) poisoned_ = s;
+  if (!s.ok() && poisoned_.ok()) {
+    poisoned_ = s;
+    LogStorageFault("store.statement_failed", backend(), s);
+  }
   return s;
 }
 
@@ -125,7 +143,10 @@ Status TransactionBase::Commit() {
     return first;
   }
   Status s = RunCommit();
-  if (!s.ok()) RunRollback().IgnoreError();  // report the commit error, not the cleanup's
+  if (!s.ok()) {
+    LogStorageFault("store.commit_failed", backend(), s);
+    RunRollback().IgnoreError();  // report the commit error, not the cleanup's
+  }
   if (s.ok()) counters_->committed.fetch_add(1, std::memory_order_relaxed);
   finished_ = true;
   Finish();

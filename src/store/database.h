@@ -14,7 +14,12 @@
 //   kPermissionDenied    access outside the tenant's own data (SQLite authorizer denial,
 //                        PostgreSQL SQLSTATE 42501)
 //   kInvalidArgument     malformed SQL, unknown table or column, wrong parameter count
-//   kUnavailable         busy/locked beyond the timeout, lost connection, pool exhausted
+//   kUnavailable         busy/locked beyond the timeout, lost connection, pool exhausted; a
+//                        disk fault (SQLite: an I/O error — a failed fsync or write — or a full
+//                        disk; the message names the database file and the cause). Retryable:
+//                        the same handle works again once the fault clears. A commit that failed
+//                        this way is all or nothing, but which one is not known to the caller
+//                        (docs/storage.md, "Faults and recovery"): retry idempotently.
 //   kAborted             serialization failure or deadlock (retry the transaction); a statement
 //                        in a transaction poisoned by an earlier error
 //   kDataLoss            a corrupt database file
@@ -114,6 +119,10 @@ struct DatabaseStats {
   int64_t transactions_committed = 0;
   int64_t connections_opened = 0;
   int64_t checkpoints = 0;  // SQLite: WAL checkpoints run by the database's checkpoint thread
+  // SQLite: those of them that failed with an error other than "busy" (an I/O error, a full
+  // disk; logged as store.sqlite_checkpoint_failed). The WAL keeps the frames; a later run
+  // copies them.
+  int64_t checkpoint_errors = 0;
 };
 
 // A handle to one database (SQLite: one file; PostgreSQL: one schema in one cluster, reached
@@ -197,6 +206,10 @@ struct SqliteOptions {
   // old page images stay in the WAL until EraseFreed() truncates it. Off only to measure its
   // cost (bench/store_bench.cc) or to show in a test what it prevents.
   bool secure_delete = true;
+  // The SQLite VFS (sqlite3_vfs) every connection opens the file with; empty: SQLite's default
+  // ("unix"). Tests name a fault-injecting one here (store/fault_vfs.h, FaultVfs::kName);
+  // production leaves it empty. An unknown name is kInvalidArgument.
+  std::string vfs;
 };
 
 // Opens (and configures: secure_delete, WAL, synchronous, busy timeout, foreign keys) a SQLite

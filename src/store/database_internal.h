@@ -21,8 +21,14 @@ struct Counters {
   std::atomic<int64_t> committed{0};
   std::atomic<int64_t> connections{0};
   std::atomic<int64_t> checkpoints{0};
+  std::atomic<int64_t> checkpoint_errors{0};
   DatabaseStats Snapshot() const;
 };
+
+// Process-wide SQLite settings (the sub-journal spill size), applied once before SQLite
+// initialises. Whoever may be first to touch SQLite in a process calls it: the SQLite backend at
+// every open, the test VFS (fault_vfs.h) before it registers itself.
+void ConfigureSqliteOnce();
 
 // The first 120 bytes of `sql`, newlines folded, for error messages.
 std::string SqlExcerpt(std::string_view sql);

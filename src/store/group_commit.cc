@@ -110,7 +110,17 @@ std::vector<Status> GroupCommitter::RunBatch(std::deque<Pending>& batch) {
     } else {
       Status undo = t.RollbackToSavepoint("chukan_gc");
       if (undo.ok()) undo = t.ReleaseSavepoint("chukan_gc");
-      if (!undo.ok()) return fail_all(undo.WithContext("group commit: cannot undo a failed write"));
+      if (!undo.ok()) {
+        // Nothing of the batch can commit. When the write's own error ended the transaction
+        // (SQLite rolls it all back on a full disk or an I/O error inside a statement; the undo
+        // then answers kAborted), that error is the cause every write must see: a full disk is
+        // kUnavailable with its message, not a conflict to retry at once (kAborted).
+        const Status& cause = undo.code() == StatusCode::kAborted ? s : undo;
+        std::vector<Status> out = fail_all(Status(
+            cause.code(), "group commit: the batch's transaction was lost: " + cause.message()));
+        out[i] = s;
+        return out;
+      }
     }
     results[i] = s;
   }

@@ -60,9 +60,18 @@ StatusCode CodeForSqlState(std::string_view st) {
   return StatusCode::kInternal;
 }
 
+// libpq's message on one line: its own text spans lines ("server closed the connection
+// unexpectedly\n\tThis probably means …"), which would split a log entry.
 std::string TrimNewline(const char* s) {
-  std::string m = s ? s : "";
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  std::string m;
+  for (const char* p = s ? s : ""; *p != '\0'; ++p) {
+    if (*p == '\n' || *p == '\t' || *p == '\r') {
+      if (!m.empty() && m.back() != ' ') m.push_back(' ');
+    } else {
+      m.push_back(*p);
+    }
+  }
+  while (!m.empty() && m.back() == ' ') m.pop_back();
   return m;
 }
 
@@ -151,6 +160,7 @@ struct Conn {
   ConnPtr pg;
   std::unordered_map<std::string, PgStmt> stmts;
   int next_stmt = 0;
+  bool reused = false;  // it has been idle in the pool (and may have been cut meanwhile)
   bool broken() const { return PQstatus(pg.get()) != CONNECTION_OK; }
 };
 
@@ -270,13 +280,25 @@ class PgTransaction final : public internal::TransactionBase {
 
   Status RunCommit() override {
     std::string tag;
-    RETURN_IF_ERROR(Simple("COMMIT", &tag));
+    Status s = Simple("COMMIT", &tag);
+    if (!s.ok() && conn_->broken()) {
+      // The server may have committed before the connection went: only a read can tell.
+      return UnavailableError(
+          "postgres: the connection was lost during COMMIT; whether the transaction committed "
+          "is unknown: " +
+          s.message());
+    }
+    RETURN_IF_ERROR(s);
     // COMMIT of a transaction the server already aborted answers ROLLBACK, not an error.
     if (tag != "COMMIT") return AbortedError("postgres: the server rolled the transaction back");
     return Status();
   }
   Status RunRollback() override { return Simple("ROLLBACK"); }
   void Finish() override;
+
+ public:
+  bool ConnectionLost() const { return conn_ && conn_->broken(); }
+  bool ConnectionReused() const { return conn_ && conn_->reused; }
 
  private:
   std::shared_ptr<PgPool> pool_;
@@ -311,15 +333,20 @@ class PgPool : public std::enable_shared_from_this<PgPool> {
 
   Result<std::unique_ptr<Transaction>> Begin(bool read_only) {
     const char* begin = read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN";
-    // One retry with a fresh connection: an idle pooled connection may have been cut by a
-    // server restart, which only shows when it is used.
+    // An idle pooled connection may have been cut (a server restart, a failover, a network
+    // cut), which only shows when it is used; a restart cuts all of them at once. So a BEGIN
+    // that finds its pooled connection dead is tried again — each try drops one dead
+    // connection, so this ends with a fresh connection at the latest (whose failure is
+    // reported). Bounded by the pool size, in case the server answers oddly.
     for (int attempt = 0;; ++attempt) {
       ASSIGN_OR_RETURN(std::unique_ptr<Conn> conn, Acquire());
       auto txn = std::make_unique<PgTransaction>(shared_from_this(), std::move(conn), &counters_);
       Status s = txn->Simple(begin);
       if (s.ok()) return std::unique_ptr<Transaction>(std::move(txn));
+      const bool retry = s.code() == StatusCode::kUnavailable && txn->ConnectionReused() &&
+                         txn->ConnectionLost() && attempt < options_.pool_size;
       txn.reset();  // returns (or discards, if broken) the connection
-      if (attempt > 0 || s.code() != StatusCode::kUnavailable) return s;
+      if (!retry) return s;
     }
   }
 
@@ -361,6 +388,7 @@ class PgPool : public std::enable_shared_from_this<PgPool> {
         discard = std::move(conn);
         --open_;
       } else {
+        conn->reused = true;
         idle_.push_back(std::move(conn));
       }
       cv_.Signal();

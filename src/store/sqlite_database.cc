@@ -14,22 +14,68 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/log.h"
 #include "common/mutex.h"
 #include "store/database.h"
 #include "store/database_internal.h"
 
 namespace chukan::store {
+
+namespace {
+// Savepoint journals (sub-journals) kept in memory up to this size before SQLite spills them to
+// an unlinked temp file. Every write the group committer runs has its own savepoint, and each
+// journals the original of every page it touches: with SQLite's default (64 KiB) most spilled,
+// which cost the hub more pwrite calls than its WAL did. A savepoint's journal is emptied when it
+// is released, so memory is bounded by one write, and by this figure. (SQLite holds it as one
+// chunk of this size, allocated at a savepoint's first write and freed at its release.)
+constexpr int kSubJournalSpillBytes = 2 << 20;
+
+}  // namespace
+
+// Process-wide SQLite settings: they must precede sqlite3_initialize(), which the first open
+// performs. If SQLite was initialised by someone else first, its default stands.
+void internal::ConfigureSqliteOnce() {
+  [[maybe_unused]] static const int rc =
+      sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalSpillBytes);
+}
+
 namespace {
 
+using internal::ConfigureSqliteOnce;
 using internal::Counters;
 using internal::SqlExcerpt;
+
+// What an operator should read for the disk faults (docs/storage.md, "Faults and recovery"):
+// SQLite's own text ("disk I/O error") does not say which operation failed.
+const char* IoErrorDetail(int rc) {
+  if ((rc & 0xff) == SQLITE_FULL) return "disk full: free space on the database's file system";
+  switch (rc) {
+    case SQLITE_IOERR_FSYNC:
+    case SQLITE_IOERR_DIR_FSYNC:
+      return "fsync failed: what was written may not be on the disk; check the disk";
+    case SQLITE_IOERR_WRITE:
+      return "write failed: check the disk";
+    case SQLITE_IOERR_READ:
+    case SQLITE_IOERR_SHORT_READ:
+      return "read failed: check the disk";
+    case SQLITE_IOERR_TRUNCATE:
+      return "truncate failed";
+    default:
+      return nullptr;
+  }
+}
 
 Status SqliteError(int rc, std::string_view what, std::string_view sql = {}) {
   std::string m = "sqlite: ";
   m += what;
   m += " (";
   m += sqlite3_errstr(rc);
-  m += ", code " + std::to_string(rc) + ")";
+  m += ", code " + std::to_string(rc);
+  if (const char* detail = IoErrorDetail(rc)) {
+    m += ": ";
+    m += detail;
+  }
+  m += ")";
   if (!sql.empty()) m += " in: " + SqlExcerpt(sql);
   switch (rc & 0xff) {
     case SQLITE_CONSTRAINT:
@@ -81,11 +127,12 @@ int DenyAttach(void*, int action, const char*, const char*, const char*, const c
 // (member order).
 struct Conn {
   DbPtr db;
+  std::string path;  // the database file, named in every error
   std::unordered_map<std::string, StmtPtr> stmts;
   ~Conn() { stmts.clear(); }
 
   Status Error(int rc, std::string_view sql) const {
-    return SqliteError(rc, db ? sqlite3_errmsg(db.get()) : "no connection", sql);
+    return SqliteError(rc, path + ": " + (db ? sqlite3_errmsg(db.get()) : "no connection"), sql);
   }
 
   Result<sqlite3_stmt*> Prepare(std::string_view sql, Counters* counters) {
@@ -233,7 +280,7 @@ class SqliteTransaction final : public internal::TransactionBase {
     char* err = nullptr;
     const int rc = sqlite3_exec(conn_->db.get(), s.c_str(), nullptr, nullptr, &err);
     if (rc != SQLITE_OK) {
-      std::string msg = err ? err : "";
+      std::string msg = conn_->path + ": " + (err ? err : "");
       sqlite3_free(err);
       return SqliteError(rc, msg, sql);
     }
@@ -258,29 +305,16 @@ class SqliteTransaction final : public internal::TransactionBase {
   Counters* counters_;
 };
 
-// Savepoint journals (sub-journals) kept in memory up to this size before SQLite spills them to
-// an unlinked temp file. Every write the group committer runs has its own savepoint, and each
-// journals the original of every page it touches: with SQLite's default (64 KiB) most spilled,
-// which cost the hub more pwrite calls than its WAL did. A savepoint's journal is emptied when it
-// is released, so memory is bounded by one write, and by this figure. (SQLite holds it as one
-// chunk of this size, allocated at a savepoint's first write and freed at its release.)
-constexpr int kSubJournalSpillBytes = 2 << 20;
-
-// Process-wide SQLite settings: they must precede sqlite3_initialize(), which the first open
-// performs. If SQLite was initialised by someone else first, its default stands.
-void ConfigureSqliteOnce() {
-  [[maybe_unused]] static const int rc =
-      sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalSpillBytes);
-}
-
 Result<std::unique_ptr<Conn>> OpenConn(const SqliteOptions& o, bool read_only, Counters* counters) {
   ConfigureSqliteOnce();
   sqlite3* raw = nullptr;
   const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
                     SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  const int rc = sqlite3_open_v2(o.path.c_str(), &raw, flags, nullptr);
+  const int rc =
+      sqlite3_open_v2(o.path.c_str(), &raw, flags, o.vfs.empty() ? nullptr : o.vfs.c_str());
   auto conn = std::make_unique<Conn>();
   conn->db.reset(raw);
+  conn->path = o.path;
   if (rc != SQLITE_OK) {
     return SqliteError(rc, "cannot open " + o.path + ": " + (raw ? sqlite3_errmsg(raw) : ""));
   }
@@ -319,49 +353,61 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
   ~SqlitePool() { StopCheckpoints(); }
 
   Status Init() EXCLUDES(mu_) {
-    ASSIGN_OR_RETURN(std::unique_ptr<Conn> writer, OpenConn(options_, false, &counters_));
-    if (options_.checkpoint_pages > 0) {
-      // Replaces SQLite's auto-checkpoint on this connection (sqlite3_wal_autocheckpoint is a
-      // WAL hook too): the hook only tells the checkpoint thread.
-      sqlite3_wal_hook(writer->db.get(), &SqlitePool::OnWalCommit, this);
-    }
+    ASSIGN_OR_RETURN(std::unique_ptr<Conn> writer, OpenWriter());
     MutexLock lock(mu_);
     writer_ = std::move(writer);
     return Status();
   }
 
+  // Waits for the writer connection and checks it out (writer_busy_).
+  //
+  // After a storage fault (a failed fsync or write, a full disk) the writer connection is kept,
+  // deliberately: SQLite already distrusts what the fault touched — the pager drops its whole
+  // cache when the failed transaction ends, the WAL index never counted the unsynced frames (the
+  // next commit writes over them), and a checkpoint whose fsync failed does not advance the
+  // backfill mark (the WAL keeps the frames until a later checkpoint copies and syncs them
+  // again). Closing the connection instead would do harm: when it is the last one on the file
+  // and the fault still holds (so its closing checkpoint fails and the WAL stays), the next open
+  // rebuilds the WAL index from the WAL file and finds the failed transaction's frames complete:
+  // a commit reported as failed would appear while the server runs (the frames are there:
+  // SqliteCommitFaultTest.ACrashImageAfterTheFailedCommitHoldsItAllOrNothing finds them in a copy
+  // of the files; kept, the next commit writes over them:
+  // TheCommitFailsNamingTheFileAndTheNextOneOnTheSameHandleSucceeds).
+  Result<Conn*> TakeWriter() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    while (!closed_ && writer_busy_) cv_.Wait(lock);
+    if (closed_) return Closed();
+    writer_busy_ = true;
+    return writer_.get();
+  }
+
   Result<std::unique_ptr<Transaction>> Begin(bool read_only) EXCLUDES(mu_) {
     Conn* conn = nullptr;
     std::unique_ptr<Conn> reader;
-    {
+    if (!read_only) {
+      ASSIGN_OR_RETURN(conn, TakeWriter());
+    } else {
       MutexLock lock(mu_);
-      if (!read_only) {
-        while (!closed_ && writer_busy_) cv_.Wait(lock);
-        if (closed_) return Closed();
-        writer_busy_ = true;
-        conn = writer_.get();
-      } else {
-        while (!closed_ && idle_readers_.empty() && readers_open_ >= options_.max_readers) {
-          cv_.Wait(lock);
-        }
-        if (closed_) return Closed();
-        if (!idle_readers_.empty()) {
-          reader = std::move(idle_readers_.back());
-          idle_readers_.pop_back();
-        } else {
-          ++readers_open_;
-          lock.Unlock();
-          auto opened = OpenConn(options_, true, &counters_);
-          if (!opened.ok()) {
-            lock.Lock();
-            --readers_open_;
-            cv_.SignalAll();
-            return opened.status();
-          }
-          reader = std::move(opened).value();
-        }
-        conn = reader.get();
+      while (!closed_ && idle_readers_.empty() && readers_open_ >= options_.max_readers) {
+        cv_.Wait(lock);
       }
+      if (closed_) return Closed();
+      if (!idle_readers_.empty()) {
+        reader = std::move(idle_readers_.back());
+        idle_readers_.pop_back();
+      } else {
+        ++readers_open_;
+        lock.Unlock();
+        auto opened = OpenConn(options_, true, &counters_);
+        if (!opened.ok()) {
+          lock.Lock();
+          --readers_open_;
+          cv_.SignalAll();
+          return opened.status();
+        }
+        reader = std::move(opened).value();
+      }
+      conn = reader.get();
     }
     // From here the connection is checked out: the transaction owns the return trip.
     auto txn = std::make_unique<SqliteTransaction>(shared_from_this(), conn, std::move(reader),
@@ -418,14 +464,7 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
 
   // Database::EraseFreed on the writer connection, taken as Begin() takes it.
   Status EraseFreed() EXCLUDES(mu_) {
-    Conn* conn = nullptr;
-    {
-      MutexLock lock(mu_);
-      while (!closed_ && writer_busy_) cv_.Wait(lock);
-      if (closed_) return Closed();
-      writer_busy_ = true;
-      conn = writer_.get();
-    }
+    ASSIGN_OR_RETURN(Conn * conn, TakeWriter());
     Status s = TruncateWal(conn->db.get());
     Release(nullptr);
     return s;
@@ -472,6 +511,17 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
     return Status();
   }
 
+  // A writer connection: the checkpoint thread is told of commits through its WAL hook.
+  Result<std::unique_ptr<Conn>> OpenWriter() {
+    ASSIGN_OR_RETURN(std::unique_ptr<Conn> writer, OpenConn(options_, false, &counters_));
+    if (options_.checkpoint_pages > 0) {
+      // Replaces SQLite's auto-checkpoint on this connection (sqlite3_wal_autocheckpoint is a
+      // WAL hook too): the hook only tells the checkpoint thread.
+      sqlite3_wal_hook(writer->db.get(), &SqlitePool::OnWalCommit, this);
+    }
+    return writer;
+  }
+
   Status Closed() const {
     return FailedPreconditionError("sqlite: database " + options_.path + " is closed");
   }
@@ -509,14 +559,29 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
         // Not a reader: a checkpoint writes the database file. Opening it again cannot fail
         // for long (the writer has it open); when it does, the next commit's wake-up retries.
         Result<std::unique_ptr<Conn>> opened = OpenConn(options_, false, &counters_);
-        if (opened.ok()) conn = std::move(opened).value();
+        if (opened.ok()) {
+          conn = std::move(opened).value();
+        } else {
+          counters_.checkpoint_errors.fetch_add(1, std::memory_order_relaxed);
+          log::Warn("store.sqlite_checkpoint_failed",
+                    {{"path", options_.path}, log::StatusField(opened.status())});
+        }
       }
       if (conn) {
         // SQLITE_BUSY (a writer restarting the WAL meanwhile) only means "later": the next
         // commit past the mark wakes this thread again.
-        sqlite3_wal_checkpoint_v2(conn->db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                                  nullptr);
+        const int rc = sqlite3_wal_checkpoint_v2(conn->db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                                 nullptr, nullptr);
         counters_.checkpoints.fetch_add(1, std::memory_order_relaxed);
+        if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) {
+          // A failed write or fsync of the database file: the WAL keeps every frame (the backfill
+          // mark only moves once the database file is synced), so nothing is lost; a later
+          // wake-up copies them again. The operator sees this line (the file and the cause).
+          counters_.checkpoint_errors.fetch_add(1, std::memory_order_relaxed);
+          log::Warn("store.sqlite_checkpoint_failed",
+                    {{"path", options_.path},
+                     log::StatusField(conn->Error(rc, "PRAGMA wal_checkpoint(PASSIVE)"))});
+        }
       }
       lock.Lock();
     }
@@ -577,6 +642,12 @@ Result<std::shared_ptr<Database>> OpenSqlite(const SqliteOptions& options) {
   if (options.max_readers < 1 || options.busy_timeout_ms < 0 || options.checkpoint_pages < 0) {
     return InvalidArgumentError(
         "sqlite: max_readers must be >= 1, busy_timeout_ms and checkpoint_pages >= 0");
+  }
+  if (!options.vfs.empty()) {
+    ConfigureSqliteOnce();  // sqlite3_vfs_find initialises SQLite
+    if (sqlite3_vfs_find(options.vfs.c_str()) == nullptr) {
+      return InvalidArgumentError("sqlite: no VFS named \"" + options.vfs + "\" is registered");
+    }
   }
   struct stat st;
   if (::stat(options.path.c_str(), &st) != 0) {

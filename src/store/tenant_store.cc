@@ -106,6 +106,7 @@ Result<std::shared_ptr<Database>> TenantStore::OpenDatabase(const std::string& n
     o.synchronous_full = options_.synchronous_full;
     o.busy_timeout_ms = options_.busy_timeout_ms;
     o.max_readers = options_.pool_size;
+    o.vfs = options_.sqlite_vfs;
     return OpenSqlite(o);
   }
   PostgresOptions o;

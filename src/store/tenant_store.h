@@ -45,7 +45,10 @@ struct StoreOptions {
   // SQLite synchronous=FULL / PostgreSQL synchronous_commit=on. Turning it off trades the last
   // commits before a power loss (never consistency) for speed.
   bool synchronous_full = true;
-  int busy_timeout_ms = 5000;      // SQLite
+  int busy_timeout_ms = 5000;  // SQLite
+  // SQLite: the VFS every database file is opened with (SqliteOptions::vfs); empty: SQLite's
+  // default. Only tests set it (a fault-injecting VFS); the configuration file has no key for it.
+  std::string sqlite_vfs;
   int acquire_timeout_ms = 30000;  // PostgreSQL pool
 };
 

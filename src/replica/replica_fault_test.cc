@@ -1,0 +1,157 @@
+// A replica (副本) import under injected disk faults (store/fault_vfs.h, SQLite): the import
+// fails with kUnavailable naming the tenant's database file and the cause, none of it is
+// visible (the records before it are intact), and the same import sent again once the fault
+// clears — same idempotency key — imports every row. docs/storage.md, "Faults and recovery".
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <ostream>
+
+#include "common/status_matchers.h"
+#include "common/test_util.h"
+#include "layout/catalogue_loader.h"
+#include "replica/replica_store.h"
+#include "replica_io/byte_source.h"
+#include "store/fault_vfs.h"
+#include "store/tenant_store.h"
+
+namespace chukan::replica {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using store::FaultVfs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+const TmCode kTax = TmCode::Parse("TM00000000000002").value();
+const std::string kTaxHeader =
+    "atena_no,IT00000200000001,IT00000200000002,IT00000200000003,IT00000200000004,"
+    "IT00000200000005,IT00000200000006,IT00000200000007,IT00000200000008,IT00000200000009,"
+    "IT00000200000010,IT00000200000011,IT00000200000012,IT00000200000013,IT00000200000014,"
+    "IT00000200000015,IT00000200000016\n";
+
+std::string TaxRows(int first, int n) {
+  std::string out = kTaxHeader;
+  for (int person = first; person < first + n; ++person) {
+    char atena[16];
+    std::snprintf(atena, sizeof(atena), "%015d", person);
+    out += std::string(atena) +
+           ",2026,2026-01-01,1,1000,100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
+  }
+  return out;
+}
+
+std::shared_ptr<const layout::Catalogue> Catalogue() {
+  static auto* const c = new std::shared_ptr<const layout::Catalogue>(
+      layout::LoadCatalogue(CHUKAN_LAYOUT_DIR).value());
+  return *c;
+}
+
+struct ImportFault {
+  const char* name;
+  FaultVfs::Op op;
+  int64_t skip;  // WAL writes that succeed first: the fault hits in the middle of the import
+  const char* detail;
+};
+
+const ImportFault kImportFaults[] = {
+    {"fsync", FaultVfs::Op::kSync, 0, "fsync failed"},
+    {"full", FaultVfs::Op::kFull, 100, "disk full"},
+    {"short_write", FaultVfs::Op::kShortWrite, 100, "write failed"},
+};
+
+// GoogleTest printer: ctest names and failure messages show the fault's name, not its bytes.
+void PrintTo(const ImportFault& f, std::ostream* os) { *os << f.name; }
+
+constexpr int kRows = 2000;
+
+class ReplicaFaultTest : public ::testing::TestWithParam<ImportFault> {
+ protected:
+  void SetUp() override {
+    FaultVfs::Get();  // registered before the first open
+    ASSERT_NO_FATAL_FAILURE(Open());
+    ASSERT_OK(ts_->CreateTenant(tenant_));
+    ASSERT_NO_FATAL_FAILURE(OpenReplicas());
+  }
+  void TearDown() override { FaultVfs::Get().Disarm(); }
+
+  void Open() {
+    store::StoreOptions o;
+    o.data_dir = dir_.File("data");
+    o.sqlite_vfs = FaultVfs::kName;
+    ASSERT_OK_AND_ASSIGN(ts_, store::TenantStore::Open(o));
+  }
+  void OpenReplicas() {
+    ASSERT_OK_AND_ASSIGN(db_, ts_->Tenant(tenant_));
+    ASSERT_OK_AND_ASSIGN(replicas_, ReplicaStore::Open(tenant_, db_, key_, Catalogue(), clock_));
+  }
+
+  Result<ImportReport> Import(const std::string& body, const std::string& idem) {
+    ASSIGN_OR_RETURN(auto factory,
+                     MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(body),
+                                             FileFormat::kCsv, "utf-8"));
+    return replicas_->Import({kTax, "", ImportMode::kUpsert, idem, "client:test", "req", {}},
+                             *factory,
+                             [](store::Transaction*, const ImportReport&) { return Status(); });
+  }
+
+  chukan::testing::TempDir dir_;
+  TenantId tenant_ = TenantId::ForOrg(OrgCode::Parse("0000000000000131").value());
+  crypto::SecretBytes key_ = crypto::SecretBytes::Random(32);
+  FakeClock clock_;
+  std::unique_ptr<store::TenantStore> ts_;
+  std::shared_ptr<store::Database> db_;
+  std::unique_ptr<ReplicaStore> replicas_;
+};
+
+TEST_P(ReplicaFaultTest, AnImportThatMeetsTheFaultIsRefusedWholeAndItsRetryImportsEveryRow) {
+  const ImportFault& f = GetParam();
+  ASSERT_OK_AND_ASSIGN(ImportReport before, Import(TaxRows(900'001, 3), "before"));
+  ASSERT_TRUE(before.committed);
+
+  const std::string file = ts_->TenantPath(tenant_);
+  FaultVfs::Fault fault;
+  fault.op = f.op;
+  fault.file_suffix = "-wal";
+  fault.path_contains = file;
+  fault.skip = f.skip;
+  FaultVfs::Get().Arm(fault);
+  const std::string body = TaxRows(1, kRows);
+  EXPECT_THAT(Import(body, "batch-1"),
+              StatusIs(StatusCode::kUnavailable, AllOf(HasSubstr(file), HasSubstr(f.detail))));
+  EXPECT_GE(FaultVfs::Get().injected(), 1);
+  // None of it is visible; what was there before is.
+  ASSERT_OK_AND_ASSIGN(int64_t count, replicas_->Count(kTax));
+  EXPECT_EQ(count, 3);
+  ASSERT_OK_AND_ASSIGN(auto none, replicas_->Find(AtenaNo::Parse("000000000000001").value(), kTax));
+  EXPECT_TRUE(none.empty());
+
+  FaultVfs::Get().Disarm();
+  // The client sends the same file again: imported in full (not a replay of a failed import).
+  ASSERT_OK_AND_ASSIGN(ImportReport retry, Import(body, "batch-1"));
+  EXPECT_TRUE(retry.committed);
+  EXPECT_FALSE(retry.replayed);
+  EXPECT_EQ(retry.inserted, kRows);
+
+  // And so it is after a restart.
+  replicas_.reset();
+  ASSERT_OK(db_->Close());
+  db_.reset();
+  ASSERT_OK(ts_->Close());
+  ts_.reset();
+  ASSERT_NO_FATAL_FAILURE(Open());
+  ASSERT_NO_FATAL_FAILURE(OpenReplicas());
+  ASSERT_OK_AND_ASSIGN(int64_t after, replicas_->Count(kTax));
+  EXPECT_EQ(after, kRows + 3);
+  ASSERT_OK_AND_ASSIGN(auto last, replicas_->Find(AtenaNo::Parse("000000000002000").value(), kTax));
+  EXPECT_EQ(last.size(), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, ReplicaFaultTest, ::testing::ValuesIn(kImportFaults),
+                         [](const ::testing::TestParamInfo<ImportFault>& param) {
+                           return std::string(param.param.name);
+                         });
+
+}  // namespace
+}  // namespace chukan::replica
