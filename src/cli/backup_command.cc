@@ -6,6 +6,7 @@
 // destroyed key, or an audit chain that does not verify), 2 usage.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "server/backup.h"
+#include "server/platform.h"
 #include "server/restore.h"
 #include "server/server_config.h"
 
@@ -88,12 +90,34 @@ int Backup(const BackupArgs& args) {
         break;
     }
   };
+  // Recorded in the platform's audit log: "backup.start" before the copy (so the backup holds
+  // the record of its own making), "backup.create" with the outcome after it. Without a
+  // platform database there is nothing to record in (CreateBackup says so).
+  auto audit = [&](const char* action, const std::string& target, const std::string& outcome) {
+    Result<std::unique_ptr<server::Platform>> p = server::Platform::Open(cfg, false);
+    Status s = p.ok() ? (*p)->audit()
+                            .Append({"platform", server::CliActor(), action, target, outcome, ""})
+                            .status()
+                      : p.status();
+    if (!s.ok()) PrintError("監査ログに記録できません", "cannot write the audit log", s);
+    return s;
+  };
+  std::error_code ec;
+  const bool audited = cfg.store.backend == store::Backend::kSqlite &&
+                       std::filesystem::is_regular_file(cfg.store.data_dir + "/platform.db", ec);
+  if (audited && !audit("backup.start", "backup to " + args.dir, "ok").ok()) return 1;
   Result<server::BackupReport> r =
       server::CreateBackup(cfg, args.dir, key, SystemClock::Get(), kChukanVersion, progress);
   if (!r.ok()) {
     PrintError("バックアップできません", "backup failed", r.status());
+    if (audited) {
+      audit("backup.create", "backup to " + args.dir,
+            "error:" + std::string(StatusCodeName(r.status().code())))
+          .IgnoreError();  // printed already
+    }
     return 1;
   }
+  if (audited && !audit("backup.create", "backup " + r->manifest.backup_id, "ok").ok()) return 1;
   int64_t total = 0;
   for (const server::BackupFile& f : r->manifest.files) total += f.plain_bytes;
   std::printf(
@@ -122,7 +146,8 @@ int Restore(const BackupArgs& args) {
       std::fprintf(stderr, "ファイルを配置しました / files in place\n");
     }
   };
-  Result<server::RestoreReport> r = server::RestoreBackup(cfg, args.dir, key, progress);
+  Result<server::RestoreReport> r =
+      server::RestoreBackup(cfg, args.dir, key, progress, server::CliActor());
   if (!r.ok()) {
     PrintError("リストアできません", "restore failed", r.status());
     return 1;

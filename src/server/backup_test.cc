@@ -69,6 +69,19 @@ class BackupTest : public LinkageTestBase {
   }
   std::string BackupDir() const { return dir().File("backup"); }
 
+  // The restored platform's "backup.restore" audit entries: "<target> <outcome>" each.
+  static std::string RestoreRecords(Platform& platform) {
+    auto db = platform.store().Platform().value();
+    auto txn = db->BeginRead().value();
+    const std::vector<store::Row> rows =
+        txn->Query("SELECT target, outcome FROM audit_log WHERE action = 'backup.restore'").value();
+    std::string out;
+    for (const store::Row& r : rows) {
+      out += (out.empty() ? "" : "; ") + r.GetText(0).value() + " " + r.GetText(1).value();
+    }
+    return out;
+  }
+
   Result<BackupReport> Backup() {
     return CreateBackup(LiveConfig(), BackupDir(), key_, clock_, "test", {});
   }
@@ -127,6 +140,7 @@ TEST_P(BackupTest, RestoredTenantReadsBackItsReplicaCodesAndAuditThroughTheNorma
   EXPECT_EQ(codes->GetInt(0).value(), 1);
   ASSERT_OK_AND_ASSIGN(std::vector<TenantInfo> tenants, platform->ListTenants());
   EXPECT_EQ(tenants.size(), 2u);
+  EXPECT_EQ(RestoreRecords(*platform), "backup " + report.manifest.backup_id + " ok");
 }
 
 TEST_P(BackupTest, ACopyTakenDuringConcurrentCommitsIsOneConsistentSnapshot) {
@@ -318,6 +332,7 @@ TEST_P(BackupTest, ATenantDeletedAfterTheBackupCannotBeRestoredByAnyone) {
   // The restored registry still lists B; the platform refuses to open it, and deleting it there
   // finishes the job.
   ASSERT_OK_AND_ASSIGN(auto platform, Platform::Open(RestoredConfig(), false, clock_));
+  EXPECT_THAT(RestoreRecords(*platform), HasSubstr(" error:KEY_DESTROYED"));
   EXPECT_FALSE(platform->Tenant(B()).ok());
   ASSERT_OK(platform->DeleteTenant(kCityB, "test"));
   EXPECT_FALSE(fs::exists(RestoredConfig().store.data_dir + "/tenants/t0000000000000012.db"));

@@ -61,7 +61,7 @@ bool RestoreReport::all_ok() const {
 
 Result<RestoreReport> RestoreBackup(const ServerConfig& config, const std::string& backup_dir,
                                     const crypto::SecretBytes& key,
-                                    const RestoreProgressFn& progress) {
+                                    const RestoreProgressFn& progress, const std::string& actor) {
   if (config.store.backend != store::Backend::kSqlite) {
     return FailedPreconditionError(
         "chukan restore restores SQLite backups only; PostgreSQL is restored with its own tools "
@@ -190,6 +190,22 @@ Result<RestoreReport> RestoreBackup(const ServerConfig& config, const std::strin
     report.tenants.push_back(std::move(t));
   }
   report.manifest = std::move(manifest);
+  std::string outcome = "ok";
+  if (!report.platform_audit.ok) {
+    outcome = "error:PLATFORM_AUDIT_CHAIN";
+  } else {
+    for (const RestoredTenant& t : report.tenants) {
+      if (t.state == RestoredTenant::State::kKeyDestroyed) outcome = "error:KEY_DESTROYED";
+      if (t.state == RestoredTenant::State::kFailed) {
+        outcome = "error:TENANT_FAILED";
+        break;
+      }
+    }
+  }
+  RETURN_IF_ERROR(platform.audit()
+                      .Append({"platform", actor, "backup.restore",
+                               "backup " + report.manifest.backup_id, outcome, ""})
+                      .status());
   int64_t unrecoverable = 0;
   for (const RestoredTenant& t : report.tenants) {
     unrecoverable += t.state == RestoredTenant::State::kKeyDestroyed ? 1 : 0;

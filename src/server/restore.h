@@ -70,9 +70,13 @@ struct RestoreReport {
 // kDataLoss naming the backup file whose size, hash or AEAD does not match; kInternal (I/O).
 // Errors after the files are in place (restored, but not served): those of Platform::Open
 // (e.g. kFailedPrecondition when master.key is missing), prefixed with what was restored.
+// The restore is recorded in the restored platform's audit log ("backup.restore", target the
+// backup id, by `actor`, outcome "ok" or "error:<first problem>"), after the chains were
+// verified, so the record itself is not part of what was checked.
 Result<RestoreReport> RestoreBackup(const ServerConfig& config, const std::string& backup_dir,
                                     const crypto::SecretBytes& key,
-                                    const RestoreProgressFn& progress = {});
+                                    const RestoreProgressFn& progress = {},
+                                    const std::string& actor = "system");
 
 }  // namespace chukan::server
 

@@ -16,6 +16,7 @@
 #include "cli/local_network.h"
 #include "common/status_matchers.h"
 #include "common/test_util.h"
+#include "store/database.h"
 #include "test_people.h"
 
 namespace chukan::testing {
@@ -137,6 +138,20 @@ TEST_F(BackupProcessTest, ARunningServerBackedUpAndRestoredServesLinkageFromItsR
                                              "--from", backup, "--backup-key", key},
                                             dir_.File("restore.err")));
   EXPECT_THAT(out, HasSubstr("テナント " + kCityB.str() + ": 復元しました / restored"));
+  {
+    // The backup holds the record of its own start; the restore records itself after it.
+    store::SqliteOptions so;
+    so.path = data + "/platform.db";
+    so.create = false;
+    ASSERT_OK_AND_ASSIGN(auto db, store::OpenSqlite(so));
+    ASSERT_OK_AND_ASSIGN(auto txn, db->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto rows, txn->Query("SELECT action, outcome FROM audit_log WHERE "
+                                               "action LIKE 'backup.%' ORDER BY seq"));
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].GetText(0).value(), "backup.start");
+    EXPECT_EQ(rows[1].GetText(0).value(), "backup.restore");
+    EXPECT_EQ(rows[1].GetText(1).value(), "ok");
+  }
   ASSERT_OK(net_->RestartServer(1));
   ASSERT_OK(net_->WaitForPermissionLists(std::chrono::seconds(30)));
 
