@@ -116,6 +116,12 @@ Status SyncAndClose(Fd& out, const std::string& path) {
   return Status();
 }
 
+// The stream state holds the key schedule: wiped however the function returns.
+struct StreamState {
+  crypto_secretstream_xchacha20poly1305_state s;
+  ~StreamState() { sodium_memzero(&s, sizeof(s)); }
+};
+
 Bytes FullAd(std::string_view ad) {
   Bytes full(kAdContext.begin(), kAdContext.end());
   full.insert(full.end(), ad.begin(), ad.end());
@@ -136,9 +142,9 @@ Result<FileStreamInfo> EncryptFileStream(const std::string& in_path, const std::
   Fd out(out_fd);
   RemoveOnError cleanup(out_path);
 
-  crypto_secretstream_xchacha20poly1305_state state;
+  StreamState state;
   uint8_t header[crypto_secretstream_xchacha20poly1305_HEADERBYTES];
-  crypto_secretstream_xchacha20poly1305_init_push(&state, header, key.data());
+  crypto_secretstream_xchacha20poly1305_init_push(&state.s, header, key.data());
   const Bytes full_ad = FullAd(ad);
   Blake2bHasher hash;
   FileStreamInfo info;
@@ -164,7 +170,7 @@ Result<FileStreamInfo> EncryptFileStream(const std::string& in_path, const std::
     const bool last = static_cast<size_t>(n) < kFileStreamChunkBytes;
     const uint8_t tag = last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0;
     unsigned long long clen = 0;
-    crypto_secretstream_xchacha20poly1305_push(&state, cipher.data(), &clen, plain.data(),
+    crypto_secretstream_xchacha20poly1305_push(&state.s, cipher.data(), &clen, plain.data(),
                                                static_cast<unsigned long long>(n), full_ad.data(),
                                                full_ad.size(), tag);
     info.plain_bytes += n;
@@ -172,7 +178,6 @@ Result<FileStreamInfo> EncryptFileStream(const std::string& in_path, const std::
     if (last) break;
     n = ReadFull(in.get(), plain.data(), kFileStreamChunkBytes);
   }
-  sodium_memzero(&state, sizeof(state));
   RETURN_IF_ERROR(SyncAndClose(out, out_path));
   info.cipher_blake2b = hash.Finish();
   cleanup.Keep();
@@ -205,9 +210,9 @@ Result<FileStreamInfo> DecryptFileStream(const std::string& in_path, const std::
     return DataLossError(in_path + ": unknown encrypted file version " +
                          std::to_string(prefix[sizeof(kMagic)]));
   }
-  crypto_secretstream_xchacha20poly1305_state state;
-  if (crypto_secretstream_xchacha20poly1305_init_pull(&state, prefix + kPrefixBytes, key.data()) !=
-      0) {
+  StreamState state;
+  if (crypto_secretstream_xchacha20poly1305_init_pull(&state.s, prefix + kPrefixBytes,
+                                                      key.data()) != 0) {
     return DataLossError(in_path + ": invalid stream header");
   }
   ASSIGN_OR_RETURN(int out_fd, CreateOut(out_path));
@@ -225,8 +230,9 @@ Result<FileStreamInfo> DecryptFileStream(const std::string& in_path, const std::
     }
     unsigned long long mlen = 0;
     uint8_t tag = 0;
-    if (crypto_secretstream_xchacha20poly1305_pull(&state, plain.data(), &mlen, &tag, cipher.data(),
-                                                   n, full_ad.data(), full_ad.size()) != 0) {
+    if (crypto_secretstream_xchacha20poly1305_pull(&state.s, plain.data(), &mlen, &tag,
+                                                   cipher.data(), n, full_ad.data(),
+                                                   full_ad.size()) != 0) {
       return DataLossError(in_path + ": authentication failed at chunk " + std::to_string(chunk) +
                            " (altered, or another key or file)");
     }
@@ -249,7 +255,6 @@ Result<FileStreamInfo> DecryptFileStream(const std::string& in_path, const std::
     ++chunk;
     if (final) break;
   }
-  sodium_memzero(&state, sizeof(state));
   RETURN_IF_ERROR(SyncAndClose(out, out_path));
   info.cipher_blake2b = hash.Finish();
   cleanup.Keep();

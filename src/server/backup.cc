@@ -215,13 +215,12 @@ Result<BackupReport> CreateBackup(const ServerConfig& config, const std::string&
 
   // The platform first: its copy says which tenants the backup holds.
   std::vector<OrgCode> tenants;
-  ASSIGN_OR_RETURN(bool platform_kept, back_up(live_platform, "platform.db.enc", std::nullopt,
-                                               [&](const std::string& copy) -> Result<bool> {
-                                                 ASSIGN_OR_RETURN(
-                                                     tenants, ActiveTenants(copy, std::nullopt));
-                                                 return true;
-                                               }));
-  (void)platform_kept;
+  RETURN_IF_ERROR(back_up(live_platform, "platform.db.enc", std::nullopt,
+                          [&](const std::string& copy) -> Result<bool> {
+                            ASSIGN_OR_RETURN(tenants, ActiveTenants(copy, std::nullopt));
+                            return true;
+                          })
+                      .status());
 
   for (const OrgCode& org : tenants) {
     const TenantId id = TenantId::ForOrg(org);
