@@ -167,6 +167,16 @@ TEST_P(PgBaseBackupTest, ABaseBackupAndArchivedWalRecoverTheTenantToAPointInTime
   ASSERT_FALSE(scalar("SELECT pg_switch_wal()::text").empty());
   // What `archive_command = 'cp %p /archive/%f'` would hold by now: every WAL segment the
   // cluster wrote (the test cluster runs without archive_mode, so they are copied here).
+  // Only the segments from the backup's start to the current one: the test cluster is shared
+  // with the other tests, and its pg_wal may hold many more (recycled ones among them).
+  const std::string label = ReadAll(work_ + "/copy/backup_label");
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(label, m, std::regex("START WAL LOCATION: .* \\(file ([0-9A-F]{24})\\)")))
+      << label;
+  const std::string first_segment = m[1];
+  const std::string last_segment = scalar("SELECT pg_walfile_name(pg_current_wal_lsn())");
+  ASSERT_EQ(last_segment.size(), 24u);
   const std::string pg_wal = scalar("SELECT current_setting('data_directory')") + "/pg_wal";
   const std::string archive = work_ + "/archive";
   fs::create_directories(archive);
@@ -174,6 +184,7 @@ TEST_P(PgBaseBackupTest, ABaseBackupAndArchivedWalRecoverTheTenantToAPointInTime
   for (const auto& e : fs::directory_iterator(pg_wal)) {
     const std::string name = e.path().filename().string();
     if (!e.is_regular_file() || name.size() != 24) continue;
+    if (name < first_segment || name > last_segment) continue;
     fs::copy_file(e.path(), archive + "/" + name);
     ++segments;
   }
