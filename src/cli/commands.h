@@ -29,6 +29,8 @@ void RegisterServerCommands(CLI::App& app, Action& action);
 void RegisterReplicaCommands(CLI::App& app, Action& action);
 void RegisterHubCommands(CLI::App& app, Action& action);
 void RegisterBenchCommands(CLI::App& app, Action& action);
+// chukan backup [keygen] and chukan restore (backup_command.cc).
+void RegisterBackupCommands(CLI::App& app, Action& action);
 
 }  // namespace chukan::cli
 

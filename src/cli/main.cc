@@ -1,14 +1,16 @@
 // chukan — the single binary: hub, server, demo, and the admin and client subcommands.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
 
 #include "cli/commands.h"
+#include "common/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
       "chukan — 中間サーバー (intermediate server) and reference hub / 中間サーバーと参照ハブ"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "chukan 0.1.0");
+  app.set_version_flag("--version", std::string("chukan ") + chukan::kChukanVersion);
   chukan::cli::Action action;
   chukan::cli::RegisterPkiCommands(app, action);
   chukan::cli::RegisterAuditCommands(app, action);
@@ -19,6 +21,7 @@ int main(int argc, char** argv) {
   chukan::cli::RegisterReplicaCommands(app, action);
   chukan::cli::RegisterHubCommands(app, action);
   chukan::cli::RegisterBenchCommands(app, action);
+  chukan::cli::RegisterBackupCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -597,6 +597,21 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   return ctx;
 }
 
+Status Platform::CheckKek(const TenantId& tenant) {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(std::optional<store::Row> row,
+                   tx->QueryOne("SELECT kek_file FROM tenants WHERE org_code = ? AND state = "
+                                "'active' AND key_scheme = 'kek'",
+                                {tenant.org().str()}));
+  RETURN_IF_ERROR(tx->Commit());
+  if (!row) return NotFoundError("tenant " + tenant.str() + " is not active");
+  std::string file;
+  if (!row->IsNull(0)) {
+    ASSIGN_OR_RETURN(file, row->GetText(0));
+  }
+  return keks_->Load(tenant, file).status();
+}
+
 void Platform::Evict(const TenantId& tenant, const TenantContext* only) {
   std::shared_ptr<TenantContext> gone;
   {

@@ -124,6 +124,11 @@ class Platform {
   // an older registration is closed and never returned again. Contexts are opened once per
   // registration and shared. kNotFound if the tenant is not active.
   Result<std::shared_ptr<TenantContext>> Tenant(const TenantId& tenant) EXCLUDES(open_mu_, mu_);
+  // Whether the active tenant's KEK (the file its row names) is there and opens: OK, or
+  // kNotFound "…: the tenant's key-encryption key is missing" (destroyed by a deletion, e.g. of
+  // a tenant restored from a backup made before it), kNotFound for a tenant not active, or the
+  // errors of TenantKeks::Load.
+  Status CheckKek(const TenantId& tenant);
   // Closes and forgets every open context (shutdown).
   void CloseTenants() EXCLUDES(mu_);
 

@@ -1,0 +1,107 @@
+#include "crypto/file_stream.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/status_matchers.h"
+#include "common/test_util.h"
+#include "crypto/hash.h"
+
+namespace chukan::crypto {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using ::testing::HasSubstr;
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void Write(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+
+class FileStreamTest : public ::testing::Test {
+ protected:
+  std::string Path(const std::string& name) const { return dir_.File(name); }
+  chukan::testing::TempDir dir_;
+  SecretBytes key_ = SecretBytes::Random(kFileStreamKeyBytes);
+};
+
+TEST_F(FileStreamTest, RoundTripsEverySizeAroundChunkBoundaries) {
+  const Bytes random = RandomBytes(3 * kFileStreamChunkBytes + 5);
+  const std::string all(random.begin(), random.end());
+  for (size_t size : {size_t{0}, size_t{1}, kFileStreamChunkBytes - 1, kFileStreamChunkBytes,
+                      kFileStreamChunkBytes + 1, 2 * kFileStreamChunkBytes, all.size()}) {
+    SCOPED_TRACE(size);
+    const std::string plain = all.substr(0, size);
+    Write(Path("in"), plain);
+    ASSERT_OK_AND_ASSIGN(FileStreamInfo enc,
+                         EncryptFileStream(Path("in"), Path("enc"), key_, "file-a"));
+    EXPECT_EQ(enc.plain_bytes, static_cast<int64_t>(size));
+    const std::string cipher = Read(Path("enc"));
+    EXPECT_EQ(enc.cipher_bytes, static_cast<int64_t>(cipher.size()));
+    // Magic, version, header, and 17 bytes per chunk (the last, possibly empty, included).
+    EXPECT_EQ(cipher.size(), 33 + size + 17 * (size / kFileStreamChunkBytes + 1));
+    EXPECT_EQ(enc.cipher_blake2b, Blake2b(AsBytes(cipher)));
+    EXPECT_EQ(std::filesystem::status(Path("enc")).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    ASSERT_OK_AND_ASSIGN(FileStreamInfo h, HashFile(Path("enc")));
+    EXPECT_EQ(h.cipher_blake2b, enc.cipher_blake2b);
+    ASSERT_OK_AND_ASSIGN(FileStreamInfo dec,
+                         DecryptFileStream(Path("enc"), Path("out"), key_, "file-a"));
+    EXPECT_EQ(Read(Path("out")), plain);
+    EXPECT_EQ(dec.cipher_blake2b, enc.cipher_blake2b);
+    std::filesystem::remove(Path("enc"));
+    std::filesystem::remove(Path("out"));
+  }
+}
+
+TEST_F(FileStreamTest, EveryAlterationIsRefusedAndLeavesNoOutput) {
+  const Bytes random = RandomBytes(kFileStreamChunkBytes + 100);
+  Write(Path("in"), std::string(random.begin(), random.end()));
+  ASSERT_OK(EncryptFileStream(Path("in"), Path("enc"), key_, "file-a").status());
+  const std::string good = Read(Path("enc"));
+  auto refused = [&](const std::string& bytes, const SecretBytes& key, std::string_view ad,
+                     const std::string& why) {
+    SCOPED_TRACE(why);
+    Write(Path("bad"), bytes);
+    EXPECT_THAT(DecryptFileStream(Path("bad"), Path("out"), key, ad),
+                StatusIs(StatusCode::kDataLoss, HasSubstr(Path("bad"))));
+    EXPECT_FALSE(std::filesystem::exists(Path("out")));
+  };
+  for (size_t pos :
+       {size_t{0}, size_t{8}, size_t{20}, size_t{40}, good.size() / 2, good.size() - 1}) {
+    std::string b = good;
+    b[pos] = static_cast<char>(b[pos] ^ 0x01);
+    refused(b, key_, "file-a", "flipped byte " + std::to_string(pos));
+  }
+  refused(good.substr(0, 33 + kFileStreamChunkBytes + 17), key_, "file-a",
+          "cut at the chunk boundary");
+  refused(good.substr(0, good.size() - 1), key_, "file-a", "last byte cut");
+  refused(good + "x", key_, "file-a", "byte appended");
+  refused(good, SecretBytes::Random(kFileStreamKeyBytes), "file-a", "another key");
+  refused(good, key_, "file-b", "another associated data");
+}
+
+TEST_F(FileStreamTest, RefusesToOverwriteAndNamesAMissingInput) {
+  Write(Path("in"), "x");
+  Write(Path("enc"), "old");
+  EXPECT_THAT(EncryptFileStream(Path("in"), Path("enc"), key_, ""),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr(Path("enc"))));
+  EXPECT_EQ(Read(Path("enc")), "old");
+  EXPECT_THAT(EncryptFileStream(Path("none"), Path("enc2"), key_, ""),
+              StatusIs(StatusCode::kNotFound, HasSubstr(Path("none"))));
+  EXPECT_THAT(EncryptFileStream(Path("in"), Path("enc3"), SecretBytes::Random(16), ""),
+              StatusIs(StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace chukan::crypto
