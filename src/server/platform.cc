@@ -210,7 +210,11 @@ Status Platform::UpgradeKeyScheme() {
     }
   }
   if (legacy.empty()) return Status();
-  for (const auto& [org, wrapped] : legacy) {
+  for (const auto& entry : legacy) {
+    // Named references, not structured bindings: the lambda below captures them (C++20 lets
+    // clang, which checks the lock annotations, refuse a capture of a binding).
+    const OrgCode& org = entry.first;
+    const std::vector<uint8_t>& wrapped = entry.second;
     const TenantId id = TenantId::ForOrg(org);
     Result<crypto::SecretBytes> data_key = keks_->UnwrapUnderMaster(wrapped, KeyId(id));
     if (!data_key.ok()) {
