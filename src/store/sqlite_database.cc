@@ -562,9 +562,11 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
         if (opened.ok()) {
           conn = std::move(opened).value();
         } else {
-          counters_.checkpoint_errors.fetch_add(1, std::memory_order_relaxed);
+          // Logged before it is counted: whoever watches the counter (a test) then finds the
+          // line written.
           log::Warn("store.sqlite_checkpoint_failed",
                     {{"path", options_.path}, log::StatusField(opened.status())});
+          counters_.checkpoint_errors.fetch_add(1, std::memory_order_relaxed);
         }
       }
       if (conn) {
@@ -577,10 +579,10 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
           // A failed write or fsync of the database file: the WAL keeps every frame (the backfill
           // mark only moves once the database file is synced), so nothing is lost; a later
           // wake-up copies them again. The operator sees this line (the file and the cause).
-          counters_.checkpoint_errors.fetch_add(1, std::memory_order_relaxed);
           log::Warn("store.sqlite_checkpoint_failed",
                     {{"path", options_.path},
                      log::StatusField(conn->Error(rc, "PRAGMA wal_checkpoint(PASSIVE)"))});
+          counters_.checkpoint_errors.fetch_add(1, std::memory_order_relaxed);  // after the log
         }
       }
       lock.Lock();
