@@ -513,27 +513,9 @@ int RunBatchBench(const BenchArgs& args) {
     std::fprintf(stderr, "chukan bench batch: %s\n", what.c_str());
     return 1;
   };
-  LocalNetworkOptions o;
-  o.binary = SelfExecutable();
-  o.workdir = work.string();
-  o.layout_dir = args.layout_dir;
-  o.permissions_file = args.permissions_file;
-  o.servers = 2;
-  o.log_level = "warn";
-  o.server_threads = 2;
-  o.server_workers = args.server_workers;
-  o.hub_workers = args.hub_workers;
-  o.server_delivery_threads = args.delivery_threads;
-  o.hub_delivery_threads = args.hub_delivery_threads;
-  o.batch_items = args.batch_items;
-  o.peer_requests = args.peer_requests;
-  o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0, ""},
-            {kProvider, "bench-provider", "municipality", 1, ""}};
-  o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
   std::printf("chukan bench batch: one P640R110 file of %d lines\n", args.people);
-  auto net = LocalNetwork::Start(o);
+  auto net = StartNetwork(args, work);
   if (!net.ok()) return fail(net.status().ToString());
-  if (Status s = PrepareLinkage(**net, args.people); !s.ok()) return fail(s.ToString());
   // The file as municipal tools write it: 18 fields, CRLF after every line.
   std::string file;
   for (int p = 1; p <= args.people; ++p) {

@@ -35,15 +35,6 @@ crypto::Bytes ManifestMac(const crypto::SecretBytes& key, std::string_view canon
   return crypto::Blake2bKeyed(mac_key, crypto::AsBytes(canonical), 32);
 }
 
-Status SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return InternalError(dir + ": cannot open the directory: " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return InternalError(dir + ": fsync: " + std::strerror(errno));
-  return Status();
-}
-
 Status WriteFileSynced(const std::string& path, const std::string& text) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return InternalError(path + ": cannot create: " + std::strerror(errno));
@@ -205,7 +196,7 @@ Status WriteBackupManifest(const std::string& dir, const BackupManifest& manifes
     ::unlink(tmp.c_str());
     return InternalError(path + ": rename: " + why);
   }
-  return SyncDir(dir);
+  return crypto::SyncDirectory(dir);
 }
 
 Result<BackupManifest> ReadBackupManifest(const std::string& dir, const crypto::SecretBytes& key) {

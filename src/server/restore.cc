@@ -13,21 +13,13 @@
 #include "common/log.h"
 #include "crypto/bytes.h"
 #include "crypto/file_stream.h"
+#include "crypto/key_file.h"
 #include "server/platform.h"
 
 namespace chukan::server {
 namespace {
 
 namespace fs = std::filesystem;
-
-Status SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return InternalError(dir + ": cannot open the directory: " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return InternalError(dir + ": fsync: " + std::strerror(errno));
-  return Status();
-}
 
 // Removes the staging directory (and any decrypted file still in it) however the restore ends.
 class Staging {
@@ -139,12 +131,12 @@ Result<RestoreReport> RestoreBackup(const ServerConfig& config, const std::strin
       return InternalError(dst + ": rename: " + std::strerror(errno));
     }
   }
-  RETURN_IF_ERROR(SyncDir(tenants_dir));
+  RETURN_IF_ERROR(crypto::SyncDirectory(tenants_dir));
   const std::string platform_dst = Destination(data_dir, *platform_file);
   if (::rename((staging.path() + "/" + platform_file->name).c_str(), platform_dst.c_str()) != 0) {
     return InternalError(platform_dst + ": rename: " + std::strerror(errno));
   }
-  RETURN_IF_ERROR(SyncDir(data_dir));
+  RETURN_IF_ERROR(crypto::SyncDirectory(data_dir));
   if (progress) progress({RestoreProgress::Event::kFilesInPlace, "", 0});
   log::Info("restore.files_in_place", {{"backup_id", manifest.backup_id},
                                        {"files", static_cast<int64_t>(manifest.files.size())}});
