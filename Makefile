@@ -1,8 +1,9 @@
 # chukan — the two commands of the quick start, and a few more.
 #   make demo   run the demonstration scenario (builds first)
 #   make test   every test: unit, integration, SQLite + PostgreSQL, the browser tests, sanitizers,
-#               the clang thread-safety analysis (runs one after another; `make -j3 test` runs the
-#               dev, asan and tsan runs side by side on a machine with room for it)
+#               the clang thread-safety analysis, a short libFuzzer run of every parser (runs
+#               one after another; `make -j3 test` runs the dev, asan and tsan runs side by
+#               side on a machine with room for it)
 #   make build  configure and build the development tree
 #   make bench  build the release tree and run the benchmarks
 SHELL := /bin/bash
@@ -11,7 +12,7 @@ JOBS ?= $(shell nproc)
 DEPS_STAMP := build/.deps-ok
 
 .PHONY: deps build build-asan build-tsan build-release test test-dev test-browser test-asan \
-        test-tsan check-thread-safety demo bench clean format
+        test-tsan test-fuzz check-thread-safety demo bench clean format
 
 $(DEPS_STAMP): scripts/install-deps
 	scripts/install-deps
@@ -63,11 +64,18 @@ test-asan: build-asan
 test-tsan: build-tsan
 	scripts/with-postgres ctest --preset tsan -L unit -j $(JOBS) --timeout 900
 
+# libFuzzer: every target of fuzz/ built with clang, ASan and UBSan (build/fuzz) and fuzzed for
+# FUZZ_SECONDS each from its seed corpus, with a fixed seed (scripts/fuzz; a failing input
+# is kept in build/fuzz/crashes/<name>/). Long runs before a release: docs/operations.md.
+FUZZ_SECONDS ?= 20
+test-fuzz: deps
+	FUZZ_SEED=1 scripts/fuzz $(FUZZ_SECONDS)
+
 # clang's -Wthread-safety over every translation unit of src/ (GUARDED_BY, REQUIRES, …).
 check-thread-safety: build
 	scripts/check-thread-safety
 
-test: test-dev test-browser check-thread-safety test-asan test-tsan
+test: test-dev test-browser check-thread-safety test-fuzz test-asan test-tsan
 	@echo "make test: all test runs passed / すべてのテストに合格しました"
 
 demo: build

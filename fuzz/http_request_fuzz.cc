@@ -83,6 +83,9 @@ boost::system::error_code Feed(Parser& parser, beast::flat_buffer& buffer, std::
       if (done(parser)) return ec;
     }
     if (in.empty()) {
+      // The end of the stream, as Beast's read algorithms report it: a parser that has seen no
+      // byte must not be told (put_eof asserts got_some()); the server sees end_of_stream.
+      if (!parser.got_some()) return bhttp::error::end_of_stream;
       parser.put_eof(ec);
       return ec;
     }

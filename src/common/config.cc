@@ -88,7 +88,7 @@ Result<Config> Config::Parse(std::string_view text, std::string source_name) {
   if (text.size() > kMaxConfigBytes) {
     return ResourceExhaustedError(source_name + ": configuration is larger than 1 MiB");
   }
-  RETURN_IF_ERROR(CheckTomlTableHeaders(text, source_name));
+  RETURN_IF_ERROR(PrecheckToml(text, source_name));
   toml::parse_result r = toml::parse(text, source_name);
   if (!r) {
     const auto& err = r.error();

@@ -79,7 +79,7 @@ TEST(ConfigTest, LoadFileErrors) {
 // Found by fuzz/config_toml_fuzz.cc: a table header whose key starts with a character that
 // cannot start one (`[` then a NUL, `[=`, `[[[a]]]`, `[` at a line end) tripped an assertion in
 // toml++ 3.3 (abort in a debug build, undefined behaviour under clang with NDEBUG;
-// marzer/tomlplusplus#301). CheckTomlTableHeaders refuses it first, with file, line and column.
+// marzer/tomlplusplus#301). PrecheckToml refuses it first, with file, line and column.
 TEST(ConfigTest, TableHeaderWithoutAKeyIsAnErrorNotAnAssertion) {
   EXPECT_THAT(
       Config::Parse(std::string_view("a = 1\n[\0ls]\n", 12), "c.toml"),
@@ -98,6 +98,24 @@ TEST(ConfigTest, TableHeaderWithoutAKeyIsAnErrorNotAnAssertion) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("must be contiguous")));
   EXPECT_THAT(Config::Parse("[]", "c.toml"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("blank bare keys")));
+}
+
+// Found by fuzzing: a character outside ASCII where toml++ 3.3 looks for whitespace (U+02D6
+// after `=`) reached __builtin_unreachable in the library (undefined behaviour; UBSan stops).
+// Outside strings and comments it is never valid TOML; inside them it is kept.
+TEST(ConfigTest, CharacterOutsideAsciiOutsideStringsIsAnErrorNotUndefinedBehaviour) {
+  EXPECT_THAT(Config::Parse("a = \xCB\x96 = 1\n", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "c.toml:1:5: a character outside ASCII outside a string or comment"));
+  EXPECT_THAT(Config::Parse("x = 1\n\xE5\xB8\x82 = 2\n", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "c.toml:2:1: a character outside ASCII outside a string or comment"));
+  ASSERT_OK_AND_ASSIGN(Config c, Config::Parse("# 札幌市\nname = \"札幌市\"  # 名前\n"
+                                               "t = \"\"\"\n中間\n\"\"\"\nl = '市'\n",
+                                               "c.toml"));
+  EXPECT_EQ(c.GetString("name").value_or(""), "札幌市");
+  EXPECT_EQ(c.GetString("t").value_or(""), "中間\n");
+  EXPECT_EQ(c.GetString("l").value_or(""), "市");
 }
 
 // The check skips what is not a table header: arrays over several lines, strings, comments.

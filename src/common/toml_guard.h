@@ -1,9 +1,13 @@
-// A check run on TOML text before toml++ parses it, for input toml++ 3.3 (Debian's) cannot
-// refuse by itself: a table header whose key starts with a character that cannot start a key
-// (`[=`, `[[[a]]]`, `[` then a NUL or a line end). toml++ asserts on it in a debug build and,
-// built by clang with NDEBUG, assumes it away (undefined behaviour) — marzer/tomlplusplus#301,
-// fixed upstream after 3.3. Every chukan caller of toml::parse (the configuration, the layout
-// catalogue, the result layouts) calls this first; drop it once the library is fixed.
+// Checks run on TOML text before toml++ parses it, for input toml++ 3.3 (Debian's) cannot
+// refuse by itself:
+//  - a table header whose key starts with a character that cannot start a key (`[=`,
+//    `[[[a]]]`, `[` then a NUL or a line end): toml++ asserts on it in a debug build and, built
+//    by clang with NDEBUG, assumes it away (undefined behaviour) — marzer/tomlplusplus#301,
+//    fixed upstream after 3.3;
+//  - a character outside ASCII outside strings and comments (never valid TOML 1.0): toml++'s
+//    is_non_ascii_horizontal_whitespace reaches __builtin_unreachable for some (U+02D6).
+// Every chukan caller of toml::parse (the configuration, the layout catalogue, the result
+// layouts) calls this first; drop it once the library is fixed.
 // Pure function; thread-safe.
 #ifndef CHUKAN_COMMON_TOML_GUARD_H_
 #define CHUKAN_COMMON_TOML_GUARD_H_
@@ -14,13 +18,15 @@
 
 namespace chukan {
 
-// Scans `text` as toml++ would up to each top-level table header (outside strings, comments
-// and arrays) and checks that, after `[` or `[[` and blanks, the header starts with a bare-key
-// character, a quote or `]` (the cases toml++ reports itself). Ok for anything else, valid or
-// not: toml++ still judges the document.
+// Scans `text` as toml++ would (outside strings and comments; headers only at the top level,
+// outside arrays) and checks that, after `[` or `[[` and blanks, each table header starts with
+// a bare-key character, a quote or `]` (the cases toml++ reports itself), and that no byte
+// outside ASCII stands outside a string or comment. Ok for anything else, valid or not:
+// toml++ still judges the document.
 // Errors: kInvalidArgument "<source>:<line>:<column>: table header does not start with a key"
-// (line and byte column 1-based, of the offending character).
-Status CheckTomlTableHeaders(std::string_view text, std::string_view source);
+// or "…: a character outside ASCII outside a string or comment" (line and byte column
+// 1-based, of the offending character).
+Status PrecheckToml(std::string_view text, std::string_view source);
 
 }  // namespace chukan
 

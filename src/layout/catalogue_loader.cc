@@ -270,7 +270,7 @@ class CatalogueBuilder {
 };
 
 Status CatalogueBuilder::AddFile(const std::string& path, std::string_view text) {
-  RETURN_IF_ERROR(CheckTomlTableHeaders(text, path));
+  RETURN_IF_ERROR(PrecheckToml(text, path));
   toml::parse_result r = toml::parse(text, path);
   if (!r) {
     const auto& err = r.error();

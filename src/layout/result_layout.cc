@@ -102,7 +102,7 @@ Result<ResultLayout> ResultLayoutBuilder::Parse(const std::string& path, std::st
     return InvalidArgumentError(path + ": file is larger than " +
                                 std::to_string(limits.max_file_bytes) + " bytes");
   }
-  RETURN_IF_ERROR(CheckTomlTableHeaders(text, path));
+  RETURN_IF_ERROR(PrecheckToml(text, path));
   toml::parse_result r = toml::parse(text, path);
   if (!r) {
     const auto& b = r.error().source().begin;

@@ -1,7 +1,7 @@
 #include "replica_io/dbm20113_reader.h"
 
-#include <libxml/parser.h>  // before dict.h: it defines xmlChar
 #include <libxml/dict.h>
+#include <libxml/parser.h>  // before dict.h: it defines xmlChar
 #include <libxml/xmlerror.h>
 
 #include <algorithm>
@@ -64,13 +64,14 @@ struct Span {
   size_t len = 0;
 };
 
-
 // libxml2 in SAX1 mode, used as expat was before it: qualified names ("xsi:nil"), namespace
 // declarations as plain attributes, attributes as a null-terminated list of name/value pairs (or
 // null when there are none).
 using Chars = const xmlChar*;
 using Atts = const xmlChar**;
-std::string_view Sv(Chars s) { return s == nullptr ? std::string_view() : reinterpret_cast<const char*>(s); }
+std::string_view Sv(Chars s) {
+  return s == nullptr ? std::string_view() : reinterpret_cast<const char*>(s);
+}
 
 // No network, no DTD loading, entities left unexpanded (and, with every DOCTYPE refused, none can
 // be declared: a reference is an error), the declared encoding ignored (the bytes are UTF-8: a
@@ -213,8 +214,7 @@ class Dbm20113Reader::Impl {
   // suspended as expat's could. The queue holds what one read completes, so memory stays bounded
   // by a read and the largest entry (Dbm20113Limits), never the file. An error found after an
   // entry completed is returned after that entry, as if the parser had stopped at each entry.
-  Result<bool> Next(Dbm20113Entry& entry, std::string& list_segment,
-                    int64_t& list_segment_line) {
+  Result<bool> Next(Dbm20113Entry& entry, std::string& list_segment, int64_t& list_segment_line) {
     if (outer_ == nullptr) return InternalError("libxml2: out of memory");
     while (ready_.empty() && error_.ok() && !finished_) {
       ASSIGN_OR_RETURN(size_t n, src_.Read(buf_.data(), buf_.size()));
@@ -234,7 +234,7 @@ class Dbm20113Reader::Impl {
       if (error_.ok() && !outer_->wellFormed) {
         const ParseError e = LastError(outer_, where_ == Where::kBeforeRoot  ? DocState::kNoRoot
                                                : where_ == Where::kAfterRoot ? DocState::kAfterRoot
-                                                                              : DocState::kInRoot);
+                                                                             : DocState::kInRoot);
         error_ = InvalidArgumentError("line " + std::to_string(e.line) + ", column " +
                                       std::to_string(e.column) + ": not well-formed XML (" +
                                       e.reason + ")");
@@ -581,7 +581,7 @@ class Dbm20113Reader::Impl {
     if (doc.starts_with(kUtf8Bom)) doc.remove_prefix(kUtf8Bom.size());
     xmlParseChunk(inner_, doc.data(), static_cast<int>(doc.size()), 1);
     if (error_.ok() && !inner_->wellFormed) {
-      const ParseError e = LastError(inner_, !stack_.empty()              ? DocState::kInRoot
+      const ParseError e = LastError(inner_, !stack_.empty()           ? DocState::kInRoot
                                              : cur_.copy_root.len == 0 ? DocState::kNoRoot
                                                                        : DocState::kAfterRoot);
       Fail(InvalidArgumentError(Prefix(copy_line_ + e.line - 1) +
@@ -683,8 +683,8 @@ class Dbm20113Reader::Impl {
     entry.line = p.line;
     entry.field_lines = p.field_lines;
     for (size_t i = 0; i < kDbm20113FieldCount; ++i) {
-      entry.fields[i] = p.present[i] ? std::optional<std::string_view>(view(p.spans[i]))
-                                     : std::nullopt;
+      entry.fields[i] =
+          p.present[i] ? std::optional<std::string_view>(view(p.spans[i])) : std::nullopt;
     }
     entry.copy_root = view(p.copy_root);
     entry.items.clear();
@@ -710,10 +710,10 @@ class Dbm20113Reader::Impl {
   Where where_ = Where::kBeforeRoot;
   size_t depth_ = 0;
   int64_t records_ = 0;
-  Parsed cur_;                 // the entry being parsed
-  std::deque<Parsed> ready_;   // entries parsed, not yet returned
-  Parsed delivered_;           // the entry the caller's views point into
-  std::vector<Parsed> pool_;   // spent entries, their buffers reused
+  Parsed cur_;                // the entry being parsed
+  std::deque<Parsed> ready_;  // entries parsed, not yet returned
+  Parsed delivered_;          // the entry the caller's views point into
+  std::vector<Parsed> pool_;  // spent entries, their buffers reused
   size_t field_ = 0;
   bool field_nil_ = false;
   bool copy_seen_ = false;
@@ -746,6 +746,7 @@ struct HeaderParse {
   Dbm20113Header header;
   std::vector<std::string> path;
   std::string* target = nullptr;
+  std::vector<const std::string*> seen;  // the fields read so far: each may appear once
   Status error;
 
   int64_t Line() const { return CurrentLine(ctxt); }
@@ -784,6 +785,14 @@ struct HeaderParse {
       } else if (parent == "MessageBody") {
         if (n == "RequestSourceUnitCode") self->target = &h.request_unit_code;
         if (n == "RequestSourceUserID") self->target = &h.request_user_id;
+      }
+      // A field given twice was read as the two texts run together (found by
+      // fuzz/dbm20113_header_fuzz.cc); which one the sender meant cannot be known.
+      if (self->target != nullptr) {
+        if (std::find(self->seen.begin(), self->seen.end(), self->target) != self->seen.end()) {
+          return self->Invalid(parent + "/" + std::string(n) + " appears more than once");
+        }
+        self->seen.push_back(self->target);
       }
     }
   }
@@ -833,7 +842,8 @@ Result<Dbm20113Header> ParseDbm20113Header(std::string_view xml) {
   xmlParseChunk(hp.ctxt, xml.data(), static_cast<int>(xml.size()), 1);
   if (!hp.error.ok()) return hp.error;
   if (!hp.ctxt->wellFormed) {
-    const ParseError e = LastError(hp.ctxt, hp.path.empty() ? DocState::kAfterRoot : DocState::kInRoot);
+    const ParseError e =
+        LastError(hp.ctxt, hp.path.empty() ? DocState::kAfterRoot : DocState::kInRoot);
     return InvalidArgumentError("line " + std::to_string(e.line) + ": not well-formed XML (" +
                                 e.reason + ")");
   }

@@ -441,6 +441,24 @@ TEST(Dbm20113HeaderTest, ParsesTheHeader) {
                        "MessageHeader/MsgMode: expected 0 (本番) or 1 (テスト)"));
 }
 
+// Found by fuzzing: a field given twice was read as its two texts run together (and past 256
+// bytes, as "longer than 256 bytes"); which one the sender meant cannot be known.
+TEST(Dbm20113HeaderTest, RefusesAFieldGivenTwice) {
+  EXPECT_THAT(ParseDbm20113Header("<IF_DBM_20113_R01><MessageHeader>\n"
+                                  "<MsgTypeId>IF_DBM_20113_R01</MsgTypeId>\n"
+                                  "<MsgTypeId>IF_DBM_20113_R01</MsgTypeId><MsgMode>1</MsgMode>"
+                                  "</MessageHeader></IF_DBM_20113_R01>"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 3: MessageHeader/MsgTypeId appears more than once"));
+  EXPECT_THAT(ParseDbm20113Header("<IF_DBM_20113_R01><MessageHeader><MsgTypeId>IF_DBM_20113_R01"
+                                  "</MsgTypeId><MsgMode>1</MsgMode></MessageHeader><MessageBody>"
+                                  "<RequestSourceUserID>u1</RequestSourceUserID>"
+                                  "<RequestSourceUserID>u2</RequestSourceUserID></MessageBody>"
+                                  "</IF_DBM_20113_R01>"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "line 1: MessageBody/RequestSourceUserID appears more than once"));
+}
+
 TEST(Dbm20113SniffTest, ReadsTheDeclaredEncoding) {
   EXPECT_EQ(SniffXmlDeclaredCharset("<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><a/>"),
             std::optional<std::string_view>("shift_jis"));

@@ -417,6 +417,13 @@ class LineParser {
       Fail(kRequestedAt, "not a real date");
       return std::nullopt;
     }
+    // A time point counts nanoseconds in 64 bits (years 1678–2261): a later year overflowed
+    // (undefined behaviour, found by fuzz/batch_inquiry_fuzz.cc).
+    if (date->year < kMinRequestYear || date->year > kMaxRequestYear) {
+      Fail(kRequestedAt, "year must be " + std::to_string(kMinRequestYear) + "–" +
+                             std::to_string(kMaxRequestYear));
+      return std::nullopt;
+    }
     if (hour > 23 || minute > 59 || second > 59) {
       Fail(kRequestedAt, "not a real time of day");
       return std::nullopt;

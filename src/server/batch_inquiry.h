@@ -113,6 +113,9 @@ struct BatchOptions {
 // ending).
 inline constexpr size_t kBatchFieldCount = 18;
 inline constexpr size_t kBatchLineWidth = 237;
+// Years accepted in 照会依頼日時 (requested at).
+inline constexpr int kMinRequestYear = 1900;
+inline constexpr int kMaxRequestYear = 2199;
 
 // Reads `src` (owned by the caller; read to its end, blocking as it does) in options.charset
 // and parses every line. Line-level problems go to BatchParseResult::errors and never fail the

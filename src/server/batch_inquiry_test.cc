@@ -367,6 +367,9 @@ TEST(BatchInquiryTest, EachBadFieldIsNamedWithItsReason) {
        "must be YYYYMMDDhhmmssSSS (17 digits)"},
       {3, "20260401093000", "照会依頼日時 (requested at)", "must be YYYYMMDDhhmmssSSS (17 digits)"},
       {3, "20260230120000000", "照会依頼日時 (requested at)", "not a real date"},
+      // Found by fuzzing: year 8026 overflowed the 64-bit nanosecond time point (UB).
+      {3, "80261126145450166", "照会依頼日時 (requested at)", "year must be 1900–2199"},
+      {3, "18991231235959999", "照会依頼日時 (requested at)", "year must be 1900–2199"},
       {3, "20260401240000000", "照会依頼日時 (requested at)", "not a real time of day"},
       {3, "20260401126000000", "照会依頼日時 (requested at)", "not a real time of day"},
       {4, "", "情報照会者部署コード (department)", "required, but empty or blank"},

@@ -378,5 +378,43 @@ TEST(HttpServerCoreTest, MetricsNeedTheTokenWhenConfigured) {
               ::chukan::testing::StatusIs(StatusCode::kInvalidArgument));
 }
 
+// Found by fuzzing (fuzz/http_request_fuzz.cc, `make test-fuzz`): an empty chunked body whose
+// last-chunk arrived on its own ("0\r\n") and then one more byte made Boost.Beast 1.81's chunk
+// parser fail an assertion (basic_parser.ipp: `n >= 5`) and abort the whole process — in a
+// build with assertions, from two TCP segments any client can send. chukan_http is compiled
+// with BOOST_DISABLE_ASSERTS, so every build parses it as a release build does: correctly.
+TEST(HttpServerCoreTest, ALastChunkSplitAcrossReadsIsParsedNotAsserted) {
+  Router r;
+  ASSERT_OK(r.Add("POST", "/echo", [](Request& req) {
+    return Response::Text(200, "len=" + std::to_string(req.body.size()));
+  }));
+  ASSERT_OK(r.AddStreaming("POST", "/upload", [](Request&, BodyReader& body) {
+    std::string all;
+    char buf[64];
+    for (;;) {
+      Result<size_t> n = body.Read(buf, sizeof(buf));
+      if (!n.ok()) return Response::Text(400, "read failed");
+      if (*n == 0) break;
+      all.append(buf, *n);
+    }
+    return Response::Text(200, "len=" + std::to_string(all.size()));
+  }));
+  auto server = StartPlain(std::move(r));
+  for (const std::string path : {"/echo", "/upload"}) {
+    int fd = RawConnect(server->port());
+    ASSERT_TRUE(SendAll(fd, "POST " + path +
+                                " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n0\r\n"));
+    std::this_thread::sleep_for(150ms);  // the server reads the last-chunk alone
+    ASSERT_TRUE(SendAll(fd, "\r"));
+    std::this_thread::sleep_for(150ms);  // and then one byte: the parser sees 4 bytes
+    ASSERT_TRUE(SendAll(fd, "\n"));
+    std::string resp = ReadAll(fd);
+    ::close(fd);
+    EXPECT_THAT(resp, StartsWith("HTTP/1.1 200 ")) << path;
+    EXPECT_THAT(resp, HasSubstr("len=0")) << path;
+  }
+}
+
 }  // namespace
 }  // namespace chukan::http
