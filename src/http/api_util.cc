@@ -50,6 +50,7 @@ Response ReasonErrorResponse(const Status& s, const RequestId& rid, std::string_
     log::Error(std::string(log_event), {{"error", s.ToString()}, log::RequestIdField(rid)});
     return FromStatus(s, rid);
   }
+  if (IsStorageMessage(s.message())) return FromStatus(s, rid);  // logs it, answers without it
   std::string_view message = s.message();
   std::string code(StatusCodeName(s.code()));
   const size_t colon = message.find(": ");

@@ -38,7 +38,8 @@ Result<bool> QueryBool(const Request& req, std::string_view name);
 // An error response for `s`. A message of the form "REASON_CODE: text" puts REASON_CODE in the
 // error's code, otherwise the status code's name is used; BODY_TOO_LARGE is answered 413. Internal
 // failures (kInternal, kUnknown, kDataLoss, and kUnavailable when `hide_unavailable`) are logged as
-// `log_event` and answered without their message.
+// `log_event` and answered without their message; so is a store's message with any status
+// (FromStatus: logged as `http.storage_error`).
 Response ReasonErrorResponse(const Status& s, const RequestId& rid, std::string_view log_event,
                              bool hide_unavailable);
 

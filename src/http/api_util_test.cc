@@ -14,6 +14,7 @@ namespace {
 using ::chukan::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(BatchTest, RequestItemsRoundTripAsTheirOwnJson) {
   const std::string body = BatchRequestJson({R"({"a":1})", R"({"b":"x\u00e9","c":[1,2]})"});
@@ -184,6 +185,38 @@ TEST(ReadBodyTest, ReadsTheWholeBodyAndRefusesOneOverTheLimitWith413) {
                                 "test", false)
                 .status,
             429);
+}
+
+// Noticed in the fault-injection work: the server's linkage API answered a storage fault with
+// the store's message — the database file's path and an excerpt of the SQL — to the client.
+// A store's message goes to the log; the client gets the status and the request id.
+TEST(ReasonErrorResponseTest, StorageMessagesStayInTheLog) {
+  const RequestId rid = *RequestId::Parse("req-storage-1");
+  const Status disk = UnavailableError(
+      "tenant 0000000000000011: sqlite: /srv/chukan/data/t0000000000000011.db: commit "
+      "(disk I/O error, code 1034: fsync failed) in: INSERT INTO inquiries");
+  for (bool hide_unavailable : {false, true}) {
+    Response r = ReasonErrorResponse(disk, rid, "test", hide_unavailable);
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.body, R"({"error":{"code":"UNAVAILABLE","message":"storage is unavailable; )"
+                      R"(quote the request id to the operator","request_id":"req-storage-1"}})");
+  }
+  Response pg = ReasonErrorResponse(
+      FailedPreconditionError("postgres: ERROR: duplicate key (SQLSTATE 23505) in: UPDATE x"), rid,
+      "test", false);
+  EXPECT_EQ(pg.status, HttpStatusFor(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(pg.body, HasSubstr("storage error; quote the request id"));
+  EXPECT_THAT(pg.body, Not(HasSubstr("UPDATE")));
+  Response dir = FromStatus(UnavailableError("store: cannot create directory /srv/x: EACCES"), rid);
+  EXPECT_THAT(dir.body, Not(HasSubstr("/srv/x")));
+  // Other unavailability keeps its message (it tells the client what to wait for), and a word
+  // that only ends in "store" is not the store.
+  EXPECT_THAT(ReasonErrorResponse(UnavailableError("the hub cannot be reached (timeout)"), rid,
+                                  "test", false)
+                  .body,
+              HasSubstr("the hub cannot be reached (timeout)"));
+  EXPECT_THAT(FromStatus(UnavailableError("datastore: busy"), rid).body,
+              HasSubstr("datastore: busy"));
 }
 
 }  // namespace

@@ -149,13 +149,29 @@ int HttpStatusFor(StatusCode code) {
   return 500;
 }
 
+bool IsStorageMessage(std::string_view message) {
+  for (std::string_view prefix : {"sqlite: ", "postgres: ", "store: "}) {
+    for (size_t at = message.find(prefix); at != std::string_view::npos;
+         at = message.find(prefix, at + 1)) {
+      if (at == 0 || message[at - 1] == ' ' || message[at - 1] == '(') return true;
+    }
+  }
+  return false;
+}
+
 Response FromStatus(const Status& status, const RequestId& request_id) {
   if (status.ok()) {
     return Response::Error(500, "INTERNAL", "internal error", request_id);
   }
   const int http_status = HttpStatusFor(status.code());
   std::string_view message = status.message();
-  if (http_status == 500) message = "internal error; quote the request id to the operator";
+  if (http_status == 500) {
+    message = "internal error; quote the request id to the operator";
+  } else if (IsStorageMessage(message)) {
+    log::Error("http.storage_error", {log::StatusField(status), log::RequestIdField(request_id)});
+    message = http_status == 503 ? "storage is unavailable; quote the request id to the operator"
+                                 : "storage error; quote the request id to the operator";
+  }
   return Response::Error(http_status, StatusCodeName(status.code()), message, request_id);
 }
 

@@ -136,10 +136,17 @@ class Response {
 //   DEADLINE_EXCEEDED 504; UNKNOWN, INTERNAL, DATA_LOSS 500.
 int HttpStatusFor(StatusCode code);
 
+// True when `message` holds a message of the store ("sqlite: ", "postgres: ", "store: " at its
+// start or after a blank or parenthesis): such messages name files, directories and SQL, so
+// they are for the server log, never for a client.
+bool IsStorageMessage(std::string_view message);
+
 // An error Response for `status`: HTTP status from HttpStatusFor, code = StatusCodeName.
 // INTERNAL, UNKNOWN and DATA_LOSS messages are replaced by a generic text, so internal
-// details stay in the server log (the caller logs them). `status` must not be OK (an OK
-// status gives 500, since it is a caller bug).
+// details stay in the server log (the caller logs them); so are messages of the store
+// (IsStorageMessage) with any other status, which are logged here (`http.storage_error`,
+// with the request id). `status` must not be OK (an OK status gives 500, since it is a
+// caller bug).
 Response FromStatus(const Status& status, const RequestId& request_id);
 
 // The token of the request's "Authorization: Bearer <token>" header; the scheme is matched
