@@ -1,5 +1,6 @@
 #include "audit/audit_log.h"
 
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -129,12 +130,55 @@ CREATE INDEX audit_log_action ON audit_log (action, seq);
 CREATE INDEX audit_log_resident ON audit_log (substr(target, 1, 38), seq);
 )sql";
 
+// Pruning (AuditLog::Prune): audit_anchor holds the signed checkpoint a pruned chain starts
+// after (seq 0: nothing pruned). Entries up to it may be deleted, and only those: the
+// append-only triggers now let a DELETE through at or below the anchor's seq and refuse every
+// other change as before.
+const char kSqliteAnchor[] = R"sql(
+CREATE TABLE audit_anchor (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  seq        INTEGER NOT NULL,
+  time_us    INTEGER NOT NULL,
+  hash       BLOB    NOT NULL,
+  verify_key BLOB    NOT NULL,
+  signature  BLOB    NOT NULL
+);
+INSERT INTO audit_anchor (id, seq, time_us, hash, verify_key, signature)
+VALUES (1, 0, 0, zeroblob(32), x'', x'');
+DROP TRIGGER audit_log_no_delete;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+WHEN OLD.seq > (SELECT seq FROM audit_anchor WHERE id = 1)
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+)sql";
+
+const char kPostgresAnchor[] = R"sql(
+CREATE TABLE audit_anchor (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  seq        BIGINT  NOT NULL,
+  time_us    BIGINT  NOT NULL,
+  hash       BYTEA   NOT NULL,
+  verify_key BYTEA   NOT NULL,
+  signature  BYTEA   NOT NULL
+);
+INSERT INTO audit_anchor (id, seq, time_us, hash, verify_key, signature)
+VALUES (1, 0, 0, decode(repeat('00', 32), 'hex'), ''::bytea, ''::bytea);
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS
+$fn$ BEGIN
+  IF TG_OP = 'DELETE' AND OLD.seq <= (SELECT seq FROM audit_anchor WHERE id = 1) THEN
+    RETURN OLD;
+  END IF;
+  RAISE EXCEPTION 'audit_log is append-only';
+END $fn$;
+)sql";
+
 }  // namespace
 
 const std::vector<store::Migration>& AuditMigrations() {
   static const auto* const kMigrations = new std::vector<store::Migration>{
       {1, "create audit_log, audit_head, audit_checkpoint", kSqliteSchema, kPostgresSchema},
       {2, "index audit_log by time, action and resident", kReadIndexesSql, kReadIndexesSql},
+      {3, "audit_anchor: a pruned chain starts after a signed checkpoint", kSqliteAnchor,
+       kPostgresAnchor},
   };
   return *kMigrations;
 }
@@ -231,6 +275,63 @@ Result<int64_t> AuditLog::Append(const AuditEvent& event) {
     }
   }
   return seq;
+}
+
+Result<AuditPrune> AuditLog::Prune(store::Transaction& tx, int64_t before_us, int64_t max_entries) {
+  if (max_entries < 1) return InvalidArgumentError("audit log: prune batch must be >= 1");
+  AuditPrune out;
+  ASSIGN_OR_RETURN(std::optional<store::Row> anchor,
+                   tx.QueryOne("SELECT seq FROM audit_anchor WHERE id = 1"));
+  if (!anchor) return DataLossError("audit log: the anchor row is missing (table altered)");
+  ASSIGN_OR_RETURN(const int64_t from, anchor->GetInt(0));
+  out.anchor_seq = from;
+  // The newest checkpoint within the batch whose entry and signature are both older than
+  // `before_us`; failing that (checkpoints further apart than the batch), the first such one.
+  const char* kCandidate =
+      "SELECT c.seq, c.time_us, c.hash, c.verify_key, c.signature FROM audit_checkpoint c "
+      "JOIN audit_log l ON l.seq = c.seq WHERE c.seq > ? AND c.seq <= ? AND l.time_us < ? "
+      "AND c.time_us < ? ORDER BY c.seq ";
+  ASSIGN_OR_RETURN(std::optional<store::Row> cp,
+                   tx.QueryOne(std::string(kCandidate) + "DESC LIMIT 1",
+                               {from, from + max_entries, before_us, before_us}));
+  if (!cp) {
+    ASSIGN_OR_RETURN(
+        cp, tx.QueryOne(std::string(kCandidate) + "ASC LIMIT 1",
+                        {from, std::numeric_limits<int64_t>::max(), before_us, before_us}));
+  }
+  if (!cp) return out;  // nothing signed is old enough
+  ASSIGN_OR_RETURN(const int64_t to, cp->GetInt(0));
+  // Every entry it removes must be older than `before_us` (times can step back with the clock).
+  ASSIGN_OR_RETURN(
+      std::optional<store::Row> newest,
+      tx.QueryOne("SELECT MAX(time_us) FROM audit_log WHERE seq > ? AND seq <= ?", {from, to}));
+  if (newest && !newest->IsNull(0)) {
+    ASSIGN_OR_RETURN(const int64_t newest_us, newest->GetInt(0));
+    if (newest_us >= before_us) return out;
+  }
+  ASSIGN_OR_RETURN(const int64_t time_us, cp->GetInt(1));
+  ASSIGN_OR_RETURN(std::vector<uint8_t> hash, cp->GetBlob(2));
+  ASSIGN_OR_RETURN(std::vector<uint8_t> verify_key, cp->GetBlob(3));
+  ASSIGN_OR_RETURN(std::vector<uint8_t> signature, cp->GetBlob(4));
+  // The anchor first: the trigger lets a delete through only at or below it.
+  RETURN_IF_ERROR(
+      tx.Exec("UPDATE audit_anchor SET seq = ?, time_us = ?, hash = ?, "
+              "verify_key = ?, signature = ? WHERE id = 1",
+              {to, time_us, hash, verify_key, signature}));
+  ASSIGN_OR_RETURN(out.deleted,
+                   tx.ExecCount("DELETE FROM audit_log WHERE seq > ? AND seq <= ?", {from, to}));
+  RETURN_IF_ERROR(tx.Exec("DELETE FROM audit_checkpoint WHERE seq <= ?", {to}));
+  out.anchor_seq = to;
+  out.anchor_time_us = time_us;
+  return out;
+}
+
+Result<bool> AuditLog::PruneDue(store::Transaction& tx, int64_t before_us) {
+  ASSIGN_OR_RETURN(std::optional<store::Row> oldest,
+                   tx.QueryOne("SELECT time_us FROM audit_checkpoint ORDER BY seq LIMIT 1"));
+  if (!oldest) return false;
+  ASSIGN_OR_RETURN(const int64_t time_us, oldest->GetInt(0));
+  return time_us < before_us;
 }
 
 Status AuditLog::WriteCheckpoint(store::Transaction& tx, int64_t seq,
@@ -415,6 +516,42 @@ Result<VerifyReport> Verify(store::Database& db, const VerifyOptions& options) {
   std::vector<uint8_t> prev(kHashBytes, 0);
   int64_t expected = 1;
   int64_t last_checkpoint = 0;
+  // A pruned chain starts after its anchor (a database from before migration 3 has none).
+  ASSIGN_OR_RETURN(std::optional<store::Row> has_anchor,
+                   tx->QueryOne("SELECT 1 FROM schema_migrations WHERE component = 'audit' AND "
+                                "version = 3"));
+  if (has_anchor) {
+    ASSIGN_OR_RETURN(std::optional<store::Row> anchor,
+                     tx->QueryOne("SELECT seq, time_us, hash, verify_key, signature "
+                                  "FROM audit_anchor WHERE id = 1"));
+    if (!anchor) return Bad(report, 1, "the anchor row is missing");
+    ASSIGN_OR_RETURN(const int64_t seq, anchor->GetInt(0));
+    if (seq > 0) {
+      ASSIGN_OR_RETURN(const int64_t time_us, anchor->GetInt(1));
+      ASSIGN_OR_RETURN(std::vector<uint8_t> hash, anchor->GetBlob(2));
+      ASSIGN_OR_RETURN(std::vector<uint8_t> verify_key, anchor->GetBlob(3));
+      ASSIGN_OR_RETURN(std::vector<uint8_t> signature, anchor->GetBlob(4));
+      const std::string what = "the prune anchor at seq " + std::to_string(seq);
+      std::string problem =
+          CheckSignature(what, seq, time_us, hash, verify_key, signature, options);
+      if (!problem.empty()) return Bad(report, seq, std::move(problem));
+      if (options.pruned_not_after_us > 0 && time_us >= options.pruned_not_after_us) {
+        return Bad(report, seq,
+                   "entries up to seq " + std::to_string(seq) +
+                       " were pruned before the retention period ended (" + what +
+                       " is too recent)");
+      }
+      if (auto ext = external.find(seq); ext != external.end() && ext->second->hash != hash) {
+        return Bad(report, seq, "exported " + At(seq) + " does not match " + what);
+      }
+      prev = std::move(hash);
+      expected = seq + 1;
+      last_checkpoint = seq;
+      report.last_seq = seq;  // an empty rest is a chain that ends at its anchor
+      report.anchor_seq = seq;
+      report.anchor_time_us = time_us;
+    }
+  }
   while (true) {
     ASSIGN_OR_RETURN(
         std::vector<store::Row> rows,

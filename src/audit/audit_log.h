@@ -90,6 +90,13 @@ std::vector<uint8_t> EntryHash(int64_t seq, int64_t time_us, const AuditEvent& e
 std::vector<uint8_t> CheckpointMessage(int64_t seq, const std::vector<uint8_t>& hash,
                                        int64_t time_us);
 
+// What AuditLog::Prune did.
+struct AuditPrune {
+  int64_t deleted = 0;         // entries deleted now
+  int64_t anchor_seq = 0;      // the chain now starts after this entry (0: nothing pruned yet)
+  int64_t anchor_time_us = 0;  // the time of the anchor's checkpoint (set when deleted > 0)
+};
+
 class AuditLog {
  public:
   struct Options {
@@ -131,6 +138,19 @@ class AuditLog {
   // ("audit.checkpoint_export_failed") and retried by the next CheckpointIfBehind().
   // Errors: as Append(tx, event), and from the commit.
   Result<int64_t> Append(const AuditEvent& event) EXCLUDES(export_mu_);
+
+  // Retention: deletes the oldest entries, up to a signed checkpoint, inside the caller's write
+  // transaction `tx`. The chain then starts after that checkpoint — the anchor (audit_anchor),
+  // kept with its signature, so Verify() still checks the rest from a signed hash. Picks the
+  // newest checkpoint at most `max_entries` after the current anchor whose entry and signature
+  // are older than `before_us` (or, when checkpoints lie further apart, the first such one), and
+  // only if every entry up to it is older than `before_us`; deletes those entries and the
+  // checkpoints up to it. The caller records the prune in the log (in `tx`). Nothing is due: a
+  // result with deleted == 0. Errors: kInvalidArgument (max_entries < 1), store errors.
+  Result<AuditPrune> Prune(store::Transaction& tx, int64_t before_us, int64_t max_entries);
+  // Whether Prune may find something: the oldest checkpoint left was signed before
+  // `before_us`. One indexed read; for a sweep that writes only when something is due.
+  static Result<bool> PruneDue(store::Transaction& tx, int64_t before_us);
 
   // Signs the current head when no checkpoint covers it yet, in a transaction of its own, then
   // exports every committed checkpoint the sink does not hold yet. Returns true when it signed
@@ -186,6 +206,10 @@ struct VerifyReport {
   // shutdown checkpoint, or entries were removed or rewritten back to the last checkpoint.
   bool head_unprotected = false;
   int64_t external_checkpoints = 0;  // distinct exported checkpoints checked
+  // Pruned by retention (AuditLog::Prune): the chain starts after this entry, whose signed
+  // checkpoint (the anchor, made at anchor_time_us) was checked like any other. 0: not pruned.
+  int64_t anchor_seq = 0;
+  int64_t anchor_time_us = 0;
 };
 
 struct VerifyOptions {
@@ -202,16 +226,22 @@ struct VerifyOptions {
   // signature (by a trusted key when given), match the chain's entry at its seq, and still be in
   // the database; the chain must reach the last of them.
   std::vector<CheckpointRecord> external_checkpoints = {};
+  // A pruned chain (anchor_seq > 0) is refused when its anchor was signed at or after this time
+  // (microseconds since the epoch): entries were pruned before the retention allowed. 0: not
+  // checked. `chukan audit verify` sets it from --retention-days (7 years by default).
+  int64_t pruned_not_after_us = 0;
 };
 
-// Reads the whole chain in order and checks: seq contiguous from 1; each prev_hash equals the
-// previous entry's hash; each hash recomputes; the head row agrees with the last entry; every
-// checkpoint matches the entry at its seq and carries a valid signature (by a trusted key when
-// given); every external checkpoint as described in VerifyOptions; and at most max_unprotected
-// entries follow the last checkpoint. Stops at the first problem and names it in the report
-// (docs/audit.md lists the messages). Memory: one page of entries plus every checkpoint.
-// Errors (as Status): kInvalidArgument for a page_size <= 0 or a negative max_unprotected;
-// failures to read the database. A broken or unprotected chain is a report with ok == false.
+// Reads the whole chain in order and checks: seq contiguous from 1 — or, for a pruned chain,
+// from the entry after the anchor, whose signature is checked like a checkpoint's and whose
+// hash is the first entry's prev_hash; each prev_hash equals the previous entry's hash; each hash
+// recomputes; the head row agrees with the last entry; every checkpoint matches the entry at its
+// seq and carries a valid signature (by a trusted key when given); every external checkpoint as
+// described in VerifyOptions; and at most max_unprotected entries follow the last checkpoint. Stops
+// at the first problem and names it in the report (docs/audit.md lists the messages). Memory: one
+// page of entries plus every checkpoint. Errors (as Status): kInvalidArgument for a page_size <= 0
+// or a negative max_unprotected; failures to read the database. A broken or unprotected chain is a
+// report with ok == false.
 Result<VerifyReport> Verify(store::Database& db, const VerifyOptions& options = {});
 
 }  // namespace chukan::audit

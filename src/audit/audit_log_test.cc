@@ -700,6 +700,140 @@ TEST_P(AuditLogTest, ForgedExportedLineIsFound) {
   EXPECT_EQ(r.problem, "the exported copy holds two different checkpoints at seq 12");
 }
 
+// Retention of the audit log (issue 14): the oldest entries are deleted up to a signed
+// checkpoint, which stays as the anchor the rest of the chain is verified from.
+class AuditPruneTest : public AuditLogTest {
+ protected:
+  // 35 entries a second apart from t0_ + 1 s, checkpoints every 10 (10, 20, 30) and the head
+  // (35) signed.
+  std::unique_ptr<AuditLog> LogWith35Entries() {
+    auto log = OpenLog(10, Duration::zero());
+    if (log == nullptr) return nullptr;
+    AppendN(*log, 35);
+    EXPECT_OK(log->CheckpointIfBehind());
+    EXPECT_THAT(CheckpointSeqs(), ElementsAre(10, 20, 30, 35));
+    return log;
+  }
+  int64_t At(double seconds_after_t0) const {
+    return ToUnixMicros(t0_) + static_cast<int64_t>(seconds_after_t0 * 1e6);
+  }
+  AuditPrune MustPrune(AuditLog& log, int64_t before_us, int64_t batch) {
+    auto tx = db_->Begin();
+    EXPECT_OK(tx);
+    if (!tx.ok()) return {};
+    auto pruned = log.Prune(**tx, before_us, batch);
+    EXPECT_OK(pruned);
+    EXPECT_OK((*tx)->Commit());
+    return pruned.ok() ? *pruned : AuditPrune{};
+  }
+  VerifyOptions Pinned() { return VerifyOptions{{key_.verify_key()}, 100}; }
+
+  const TimePoint t0_ = clock_.Now();
+};
+
+TEST_P(AuditPruneTest, DeletesUpToTheNewestOldEnoughCheckpointAndTheRestVerifies) {
+  auto log = LogWith35Entries();
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->BeginRead());
+    ASSERT_OK_AND_ASSIGN(const bool due_early, AuditLog::PruneDue(*tx, At(9.5)));
+    EXPECT_FALSE(due_early);
+    ASSERT_OK_AND_ASSIGN(const bool due, AuditLog::PruneDue(*tx, At(10.5)));
+    EXPECT_TRUE(due);
+  }
+  EXPECT_EQ(MustPrune(*log, At(9.5), 1000).deleted, 0);  // no checkpoint that old
+  // Entries up to 25 are old enough; the newest checkpoint among them is 20.
+  AuditPrune p = MustPrune(*log, At(25.5), 1000);
+  EXPECT_EQ(p.deleted, 20);
+  EXPECT_EQ(p.anchor_seq, 20);
+  EXPECT_EQ(p.anchor_time_us, At(20));
+  EXPECT_EQ(ReadChain().front().seq, 21);
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(30, 35));
+  VerifyReport r = MustVerify(Pinned());
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.anchor_seq, 20);
+  EXPECT_EQ(r.entries, 15);
+  EXPECT_EQ(r.last_seq, 35);
+  // The chain goes on from there.
+  ASSERT_OK_AND_ASSIGN(int64_t seq, log->Append(Event(36)));
+  EXPECT_EQ(seq, 36);
+  EXPECT_OK(log->CheckpointIfBehind());
+  r = MustVerify(Pinned());
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 16);
+  // Entries after the anchor stay append-only.
+  ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+  Status s = tx->Exec("DELETE FROM audit_log WHERE seq = 21");
+  EXPECT_THAT(s.message(), HasSubstr("append-only"));
+}
+
+TEST_P(AuditPruneTest, BatchesEndAtCheckpointsAndAWholePrunedChainStillVerifies) {
+  auto log = LogWith35Entries();
+  const int64_t later = At(100);
+  EXPECT_EQ(MustPrune(*log, later, 15).anchor_seq, 10);  // the newest within 15 entries
+  EXPECT_EQ(MustPrune(*log, later, 15).anchor_seq, 20);
+  AuditPrune p = MustPrune(*log, later, 15);
+  EXPECT_EQ(p.anchor_seq, 35);
+  EXPECT_EQ(p.deleted, 15);
+  EXPECT_TRUE(ReadChain().empty());
+  VerifyReport r = MustVerify(Pinned());
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 0);
+  EXPECT_EQ(r.last_seq, 35);
+  EXPECT_EQ(MustPrune(*log, later, 15).deleted, 0);  // nothing left to prune
+  ASSERT_OK_AND_ASSIGN(int64_t seq, log->Append(Event(36)));
+  EXPECT_EQ(seq, 36);
+  EXPECT_OK(log->CheckpointIfBehind());
+  r = MustVerify(Pinned());
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 1);
+}
+
+TEST_P(AuditPruneTest, AnEntryYoungerThanTheCutoffBeforeTheCheckpointStopsThePrune) {
+  auto log = OpenLog(10, Duration::zero());
+  AppendN(*log, 5);
+  clock_.Advance(std::chrono::hours(-1));  // the clock is set back: later entries look older
+  for (int i = 6; i <= 10; ++i) ASSERT_OK(log->Append(Event(i)).status());
+  // Checkpoint 10 was signed an hour before entry 5's time; entry 5 is not older than the
+  // cutoff, so nothing is pruned.
+  EXPECT_EQ(MustPrune(*log, At(-1800), 1000).deleted, 0);
+  EXPECT_EQ(ReadChain().size(), 10u);
+}
+
+TEST_P(AuditPruneTest, AForgedOrPrematureAnchorIsFound) {
+  auto log = LogWith35Entries();
+  EXPECT_EQ(MustPrune(*log, At(25.5), 1000).anchor_seq, 20);
+  // Retention says nothing younger than 22 s after t0 may have gone: the anchor (20) is fine.
+  VerifyOptions o = Pinned();
+  o.pruned_not_after_us = At(22);
+  EXPECT_TRUE(MustVerify(o).ok);
+  // Someone with the database moves the anchor to checkpoint 30 and deletes entries up to it.
+  Tamper(
+      {"UPDATE audit_anchor SET seq = c.seq, time_us = c.time_us, hash = c.hash, "
+       "verify_key = c.verify_key, signature = c.signature FROM (SELECT * FROM "
+       "audit_checkpoint WHERE seq = 30) AS c WHERE id = 1",
+       "DELETE FROM audit_log WHERE seq <= 30", "DELETE FROM audit_checkpoint WHERE seq <= 30"});
+  VerifyReport r = MustVerify(Pinned());
+  EXPECT_TRUE(r.ok) << "a real signed checkpoint: only the retention check can tell";
+  r = MustVerify(o);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 30);
+  EXPECT_EQ(r.problem,
+            "entries up to seq 30 were pruned before the retention period ended (the prune "
+            "anchor at seq 30 is too recent)");
+  // A forged anchor: its hash changed, so its signature no longer holds.
+  const std::string x = GetParam() == store::Backend::kSqlite ? "X'" : "'\\x";
+  Tamper({"UPDATE audit_anchor SET hash = " + x + std::string(64, '1') + "' WHERE id = 1"});
+  r = MustVerify(Pinned());
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.problem, "the prune anchor at seq 30 has an invalid signature");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AuditPruneTest,
+                         ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
+                         [](const auto& param_info) {
+                           return std::string(store::BackendName(param_info.param));
+                         });
+
 INSTANTIATE_TEST_SUITE_P(Backends, AuditLogTest,
                          ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
                          [](const auto& param_info) {

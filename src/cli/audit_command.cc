@@ -10,6 +10,7 @@
 
 #include "audit/audit_log.h"
 #include "cli/commands.h"
+#include "common/clock.h"
 #include "crypto/bytes.h"
 #include "store/database.h"
 
@@ -24,6 +25,7 @@ struct VerifyArgs {
   std::vector<std::string> verify_keys;  // hex
   std::string checkpoints_path;          // exported checkpoint file (JSON lines), optional
   int64_t allow_unprotected = 0;
+  int64_t retention_days = 2557;  // the shortest retention ([retention] audit_days) allows
 };
 
 int RunVerify(const VerifyArgs& args) {
@@ -46,6 +48,9 @@ int RunVerify(const VerifyArgs& args) {
     options.trusted_keys.push_back(*key);
   }
   options.max_unprotected = args.allow_unprotected;
+  // A chain pruned by retention must have been pruned no sooner than the retention allowed.
+  options.pruned_not_after_us =
+      ToUnixMicros(SystemClock::Get().Now()) - args.retention_days * int64_t{86'400'000'000};
   if (!args.checkpoints_path.empty()) {
     Result<std::vector<audit::CheckpointRecord>> records =
         audit::ReadCheckpointFile(args.checkpoints_path);
@@ -125,6 +130,13 @@ int RunVerify(const VerifyArgs& args) {
       report->keys_pinned ? "指定の鍵で検証 / verified with the given key"
                           : "DB内の鍵で検証、--verify-key で固定可能 / checked against keys "
                             "stored in the database; pin with --verify-key");
+  if (report->anchor_seq > 0) {
+    std::printf(
+        "  保存期間により削除済み / pruned by retention: entries up to seq %lld (the chain starts "
+        "after a checkpoint signed %s, checked)\n",
+        static_cast<long long>(report->anchor_seq),
+        FormatRfc3339(FromUnixMicros(report->anchor_time_us)).c_str());
+  }
   if (report->unprotected_entries > 0) {
     std::printf(
         "  署名のない末尾 / not covered by a signed checkpoint: %lld entries (seq %lld..%lld), "
@@ -166,6 +178,11 @@ void RegisterAuditCommands(CLI::App& app, Action& action) {
                    "accept up to N trailing entries not covered by a signed checkpoint "
                    "(default 0)")
       ->check(CLI::NonNegativeNumber);
+  verify
+      ->add_option("--retention-days", args->retention_days,
+                   "a chain pruned by retention must have been pruned at least this many days "
+                   "after its entries were written (default 2557, [retention] audit_days)")
+      ->check(CLI::Range(int64_t{1}, int64_t{36'500}));
   verify->callback([&action, args] { action.run = [args] { return RunVerify(*args); }; });
 }
 

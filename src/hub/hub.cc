@@ -742,7 +742,26 @@ Result<SweepReport> Hub::Sweep() {
     report.outbox_purged += n;
     if (n < batch) break;
   }
-  if (report.records_purged + report.permits_purged + report.outbox_purged > 0) {
+  // The audit log's oldest entries, up to a signed checkpoint, each batch recorded in the log.
+  const int64_t audit_cutoff_us = ToUnixMicros(now) - config_.audit_days * kDayUs;
+  for (int i = 0; i < kMaxBatches; ++i) {
+    ASSIGN_OR_RETURN(auto tx, db_->Begin());
+    ASSIGN_OR_RETURN(const bool due, audit::AuditLog::PruneDue(*tx, audit_cutoff_us));
+    if (!due) break;
+    ASSIGN_OR_RETURN(const audit::AuditPrune pruned,
+                     store_->audit().Prune(*tx, audit_cutoff_us, batch));
+    if (pruned.deleted == 0) break;
+    RETURN_IF_ERROR(store_->audit()
+                        .Append(*tx, {"hub", "system", "audit.prune",
+                                      std::to_string(pruned.deleted) + " entries up to seq " +
+                                          std::to_string(pruned.anchor_seq),
+                                      "ok", ""})
+                        .status());
+    RETURN_IF_ERROR(tx->Commit());
+    report.audit_pruned += pruned.deleted;
+  }
+  if (report.records_purged + report.permits_purged + report.outbox_purged + report.audit_pruned >
+      0) {
     if (Status s = db_->EraseFreed(); !s.ok()) {
       log::Error("hub.erase_failed", {log::StatusField(s)});
       return s.WithContext(

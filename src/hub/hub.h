@@ -147,7 +147,8 @@ struct SweepReport {
   int64_t records_purged = 0;
   int64_t permits_purged = 0;
   int64_t outbox_purged = 0;
-  int64_t batches = 0;  // transactions that deleted records or permits
+  int64_t audit_pruned = 0;  // audit log entries older than audit_days
+  int64_t batches = 0;       // transactions that deleted records or permits
 };
 
 class Hub {
@@ -215,6 +216,8 @@ class Hub {
   void SetDeliveryNotifier(std::function<void()> notify) EXCLUDES(mu_);
 
   const crypto::VerifyKey& verify_key() const { return keys_.signing.verify_key(); }
+  // Verifies the hub's audit checkpoints (`chukan audit verify --verify-key`).
+  const crypto::VerifyKey& audit_verify_key() const { return keys_.audit.verify_key(); }
   HubStore& store() { return *store_; }
   store::Outbox& outbox() { return *outbox_; }
   const Clock& clock() const { return clock_; }

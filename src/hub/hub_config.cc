@@ -36,6 +36,7 @@ Result<HubConfig> LoadHubConfig(const std::string& path) {
                                     "records.permit_days",
                                     "records.delivered_hours",
                                     "records.dead_days",
+                                    "records.audit_days",
                                     "records.sweep_batch",
                                     "records.sweep_interval_seconds",
                                     "log.level",
@@ -112,6 +113,7 @@ Result<HubConfig> LoadHubConfig(const std::string& path) {
   ASSIGN_OR_RETURN(cfg.permit_days, c.GetInt("records.permit_days", 30, 1, 3'650));
   ASSIGN_OR_RETURN(cfg.delivered_hours, c.GetInt("records.delivered_hours", 24, 1, 8'760));
   ASSIGN_OR_RETURN(cfg.dead_days, c.GetInt("records.dead_days", 30, 1, 3'650));
+  ASSIGN_OR_RETURN(cfg.audit_days, c.GetInt("records.audit_days", 2557, 2557, 36'500));
   ASSIGN_OR_RETURN(cfg.sweep_batch, c.GetInt("records.sweep_batch", 5'000, 1, 100'000));
   ASSIGN_OR_RETURN(int64_t sweep_s, c.GetInt("records.sweep_interval_seconds", 3'600, 1, 86'400));
   cfg.sweep_interval = std::chrono::seconds(sweep_s);

@@ -16,7 +16,7 @@
 //                      backoff_base_ms (1000), backoff_cap_ms (600000), lease_seconds (60),
 //                      batch (256), batch_items (64), peer_requests (2)
 //   [records]          retention_days (2557 = 7 years, the legal minimum), permit_days (30),
-//                      delivered_hours (24), dead_days (30), sweep_batch (5000),
+//                      delivered_hours (24), dead_days (30), audit_days (2557), sweep_batch (5000),
 //                      sweep_interval_seconds (3600)
 //   [log]              level, path
 //
@@ -74,6 +74,9 @@ struct HubConfig {
   // Retention (docs/storage.md, "Retention of every table"). Records of provision
   // (情報提供等記録) are kept `retention_days` after they were requested: 7 years at least.
   int64_t retention_days = 2557;
+  // The hub's audit log entries: pruned this long after they were written, up to a signed
+  // checkpoint (audit::AuditLog::Prune); 7 years at least, as the records they describe.
+  int64_t audit_days = 2557;
   // Permits are kept this long after they expired, so that a late re-sent envelope is still
   // recognised as a replay rather than an unknown permit (the record keeps the permit id).
   int64_t permit_days = 30;

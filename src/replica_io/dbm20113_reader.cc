@@ -1,8 +1,11 @@
 #include "replica_io/dbm20113_reader.h"
 
+// parser.h first: it defines xmlChar, which dict.h uses (clang-format would sort them).
+// clang-format off
+#include <libxml/parser.h>
 #include <libxml/dict.h>
-#include <libxml/parser.h>  // before dict.h: it defines xmlChar
 #include <libxml/xmlerror.h>
+// clang-format on
 
 #include <algorithm>
 #include <cctype>

@@ -85,6 +85,7 @@ Result<std::unique_ptr<IntermediateServer>> IntermediateServer::Create(const Ser
   lo.records_days = cfg.records_days;
   lo.code_days = cfg.code_days;
   lo.dead_days = cfg.dead_days;
+  lo.audit_days = cfg.audit_days;
   lo.waits_per_client = cfg.long_polls_per_client;
   lo.waits_total = cfg.long_polls_total;
   lo.outbox.max_attempts = cfg.delivery_max_attempts;

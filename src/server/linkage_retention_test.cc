@@ -77,6 +77,37 @@ class LinkageRetentionTest : public LinkageTestBase {
   }
 };
 
+// The tenant's audit log: entries go audit_days (7 years) after they were written, up to a
+// signed checkpoint that then anchors the chain; the prune is itself recorded, and the chain
+// still verifies against the platform's key.
+TEST_P(LinkageRetentionTest, AuditEntriesGoAuditDaysLaterUpToASignedCheckpoint) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  EndedInquiry();
+  const int64_t written = Count(A(), "SELECT COUNT(*) FROM audit_log", {});
+  ASSERT_GT(written, 0);
+  clock_.Advance(kRecordsDays - kDay);
+  ASSERT_OK_AND_ASSIGN(LinkageSweep early, linkage_->Sweep(A()));
+  EXPECT_EQ(early.audit_pruned, 0);
+  EXPECT_TRUE(Audited(A(), "audit.prune").empty());
+  clock_.Advance(2 * kDay);
+  ASSERT_OK_AND_ASSIGN(LinkageSweep swept, linkage_->Sweep(A()));
+  EXPECT_EQ(swept.audit_pruned, written);
+  EXPECT_THAT(
+      Audited(A(), "audit.prune"),
+      ElementsAre(std::to_string(written) + " entries up to seq " + std::to_string(written)));
+  EXPECT_EQ(Count(A(), "SELECT MIN(seq) FROM audit_log", {}), written + 1);
+  auto st = platform_->Tenant(A()).value();
+  ASSERT_OK(st->audit->Checkpoint().status());
+  audit::VerifyOptions o;
+  o.trusted_keys = {platform_->audit_verify_key()};
+  o.pruned_not_after_us = ToUnixMicros(clock_.Now()) - 2557 * int64_t{86'400'000'000};
+  ASSERT_OK_AND_ASSIGN(audit::VerifyReport r, audit::Verify(*st->db, o));
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.anchor_seq, written);
+  ASSERT_OK_AND_ASSIGN(LinkageSweep again, linkage_->Sweep(A()));
+  EXPECT_EQ(again.audit_pruned, 0);
+}
+
 TEST_P(LinkageRetentionTest, InquiryRowsGoRecordsDaysAfterTheyEnded) {
   ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
   const std::string old_id = EndedInquiry();

@@ -150,11 +150,12 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   // is its primary key, and a replay is refused) or leaves awaiting_approval.
   const TimePoint done_before = FromUnixMicros(now) - std::chrono::hours(24);
   const TimePoint dead_before = FromUnixMicros(now - options_.dead_days * kDayUs);
+  const int64_t audit_cutoff = now - options_.audit_days * kDayUs;
   const int64_t batch = options_.delete_batch;
   LinkageSweep out;
   // Read first: most sweeps find nothing, and then no write transaction is made.
   bool expiry_due = false, inquiries_due = false, provisions_due = false, outbox_due = false,
-       history_due = false;
+       history_due = false, audit_due = false;
   {
     ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
     ASSIGN_OR_RETURN(bool due, InquiriesDue(*tx, now, cutoff));
@@ -165,6 +166,7 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
     ASSIGN_OR_RETURN(provisions_due, FinalProvisionsDue(*tx, provisions_cutoff));
     ASSIGN_OR_RETURN(outbox_due, outbox_->PurgeDue(*tx, done_before, dead_before));
     ASSIGN_OR_RETURN(history_due, replica::ReplicaStore::HistoryDue(*tx, history_cutoff));
+    ASSIGN_OR_RETURN(audit_due, audit::AuditLog::PruneDue(*tx, audit_cutoff));
     RETURN_IF_ERROR(tx->Commit());
   }
   int64_t approvals_expired = 0;
@@ -225,6 +227,21 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
                   "replica versions past records retention", [&](store::Transaction& tx) {
                     return replica::ReplicaStore::PurgeHistory(tx, history_cutoff, batch);
                   }));
+  // The audit log's oldest entries, up to a signed checkpoint; the prune is recorded in the log
+  // in its own transaction (so the chain's new start and its record commit together).
+  if (audit_due) {
+    RETURN_IF_ERROR(st->Commit([&](store::Transaction& tx) -> Status {
+      ASSIGN_OR_RETURN(const audit::AuditPrune pruned, st->audit->Prune(tx, audit_cutoff, batch));
+      out.audit_pruned = pruned.deleted;
+      if (pruned.deleted == 0) return Status();
+      return st->audit
+          ->Append(tx, {st->id.str(), "system", "audit.prune",
+                        std::to_string(pruned.deleted) + " entries up to seq " +
+                            std::to_string(pruned.anchor_seq),
+                        "ok", ""})
+          .status();
+    }));
+  }
   // Last, so that codes the rows above named can go in the same walk.
   ASSIGN_OR_RETURN(CodeRetention::Outcome codes, code_retention_.Sweep(*st));
   out.codes_checked = codes.checked;
@@ -238,7 +255,7 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   // audit entries, so that their commits leave nothing behind in the WAL either.
   if (out.expired + approvals_expired + out.batches_deleted + out.results_deleted +
           out.inquiries_deleted + out.provisions_deleted + out.outbox_purged + out.codes_deleted +
-          out.history_deleted >
+          out.history_deleted + out.audit_pruned >
       0) {
     if (Status s = st->db->EraseFreed(); !s.ok()) {
       log::Error("linkage.erase_failed", {{"tenant", tenant.str()}, log::StatusField(s)});

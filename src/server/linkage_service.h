@@ -60,6 +60,7 @@ struct LinkageSweep {
   int64_t codes_deleted = 0;       // subject codes nothing needs any more
   int64_t outbox_purged = 0;       // delivered and dead outbox items past their time
   int64_t history_deleted = 0;     // 副本 versions superseded more than records_days ago
+  int64_t audit_pruned = 0;        // audit log entries older than audit_days
 };
 
 class LinkageService {
@@ -73,6 +74,8 @@ class LinkageService {
     int64_t records_days = 2557;
     int64_t code_days = 365;
     int64_t dead_days = 30;
+    // The tenant's audit log entries ([retention] audit_days), pruned up to a signed checkpoint.
+    int64_t audit_days = 2557;
     // Rows deleted per kind per sweep, each kind in a transaction of its own: a backlog drains
     // over several sweeps without holding the tenant's writes up.
     int64_t delete_batch = 10'000;

@@ -61,6 +61,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "retention.records_days",
                                     "retention.code_days",
                                     "retention.dead_days",
+                                    "retention.audit_days",
                                     "delivery.threads",
                                     "delivery.timeout_ms",
                                     "delivery.max_attempts",
@@ -191,6 +192,8 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   ASSIGN_OR_RETURN(cfg.records_days, c.GetInt("retention.records_days", 2557, 2557, 36'500));
   ASSIGN_OR_RETURN(cfg.code_days, c.GetInt("retention.code_days", 365, 30, 36'500));
   ASSIGN_OR_RETURN(cfg.dead_days, c.GetInt("retention.dead_days", 30, 1, 3650));
+  // The audit log records who did what with the records of provision: kept as long as they.
+  ASSIGN_OR_RETURN(cfg.audit_days, c.GetInt("retention.audit_days", 2557, 2557, 36'500));
   ASSIGN_OR_RETURN(int64_t dthreads, c.GetInt("delivery.threads", 8, 1, 256));
   cfg.delivery_threads = static_cast<int>(dthreads);
   ASSIGN_OR_RETURN(cfg.delivery_timeout_ms, c.GetInt("delivery.timeout_ms", 10'000, 100, 600'000));

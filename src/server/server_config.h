@@ -15,7 +15,9 @@
 //   [inquiry]  timeout_seconds (3600): inquiries unanswered by then end as expired
 //   [retention] result_days (30): results are deleted this long after their inquiry ends;
 //              records_days (2557, at least 7 years): inquiry and provision rows (the records of
-//              provision); code_days (365): unused subject codes; dead_days (30): dead outbox items
+//              provision); code_days (365): unused subject codes; dead_days (30): dead outbox
+//              items; audit_days (2557, at least 7 years): audit log entries (pruned up to a signed
+//              checkpoint)
 //   [delivery] threads, timeout_ms, max_attempts, backoff_base_ms, backoff_cap_ms, batch_items,
 //              peer_requests
 //
@@ -95,6 +97,9 @@ struct ServerConfig {
   int64_t code_days = 365;
   // Dead outbox items (never delivered) are kept this long for an operator.
   int64_t dead_days = 30;
+  // Audit log entries (the tenants' and the platform's) are pruned this long after they were
+  // written, up to a signed checkpoint (audit::AuditLog::Prune).
+  int64_t audit_days = 2557;
   int delivery_threads = 8;
   int64_t delivery_timeout_ms = 10'000;
   int delivery_max_attempts = 12;
