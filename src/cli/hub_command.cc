@@ -217,7 +217,8 @@ struct KeyArgs {
 
 std::string KeyTimes(const hub::OrgKey& k) {
   return (k.not_before_us == 0 ? std::string("-") : FormatRfc3339(FromUnixMicros(k.not_before_us)))
-      .substr(0, 20) + " .. " +
+             .substr(0, 20) +
+         " .. " +
          (k.not_after_us ? FormatRfc3339(FromUnixMicros(*k.not_after_us)).substr(0, 20)
                          : std::string("-"));
 }
@@ -235,12 +236,14 @@ int OrgRotateKey(const KeyArgs& a) {
   if (!added.ok()) return Fail("署名鍵を登録できません", "cannot register the key", added.status());
   std::printf(
       "新しい署名鍵を登録しました / new signing key registered: %s %s
-"
+      "
       "旧鍵は %lld 時間後まで受け付けます (重複期間)。この間に機関側で chukan tenant "
       "activate-sign-key を実行してください / the old keys stay accepted for %lld hours (the "
       "overlap): the organisation must run chukan tenant activate-sign-key within it
-",
-      code->str().c_str(), added->kid.c_str(), static_cast<long long>(a.overlap_hours),
+      ",
+      code->str()
+          .c_str(),
+      added->kid.c_str(), static_cast<long long>(a.overlap_hours),
       static_cast<long long>(a.overlap_hours));
   return 0;
 }
@@ -251,9 +254,8 @@ int OrgRetireOrDisableKey(const KeyArgs& a, bool disable) {
   auto ctx = OpenAdmin(a.config);
   if (!ctx.ok())
     return Fail("ハブのデータを開けません", "cannot open the hub's data", ctx.status());
-  Result<hub::OrgKey> key = disable
-                                ? (*ctx)->store->DisableOrgKey(*code, a.kid, server::CliActor())
-                                : (*ctx)->store->RetireOrgKey(*code, a.kid, server::CliActor());
+  Result<hub::OrgKey> key = disable ? (*ctx)->store->DisableOrgKey(*code, a.kid, server::CliActor())
+                                    : (*ctx)->store->RetireOrgKey(*code, a.kid, server::CliActor());
   if (!key.ok()) {
     return disable ? Fail("署名鍵を停止できません", "cannot disable the key", key.status())
                    : Fail("署名鍵を廃止できません", "cannot retire the key", key.status());
@@ -261,8 +263,10 @@ int OrgRetireOrDisableKey(const KeyArgs& a, bool disable) {
   std::printf(
       "%s / %s: %s %s (稼働中のハブには1秒以内に反映 / a running hub applies it within a "
       "second)
-",
-      disable ? "署名鍵を停止しました" : "署名鍵を廃止しました",
+      ",
+          disable
+          ? "署名鍵を停止しました"
+          : "署名鍵を廃止しました",
       disable ? "signing key disabled" : "signing key retired", code->str().c_str(),
       key->kid.c_str());
   return 0;
@@ -281,13 +285,20 @@ int OrgKeys(const KeyArgs& a) {
   Result<std::vector<hub::OrgKey>> keys = (*ctx)->store->ListOrgKeys(code);
   if (!keys.ok()) return Fail("一覧を読めません", "cannot list", keys.status());
   const int64_t now = ToUnixMicros(SystemClock::Get().Now());
-  std::printf("%-16s  %-16s  %-8s  %-9s  %s
-", "機関コード/org", "鍵ID/kid", "状態/state",
-              "受付/now", "有効期間/valid (UTC)");
+  std::printf(
+      "%-16s  %-16s  %-8s  %-9s  %s
+      ", "機関コード /
+          org ", "鍵ID / kid ", "状態 /
+          state
+          ",
+          "受付/now",
+      "有効期間/valid (UTC)");
   for (const hub::OrgKey& k : *keys) {
-    std::printf("%-16s  %-16s  %-8s  %-9s  %s
-", k.org.str().c_str(), k.kid.c_str(),
-                k.state.c_str(), k.AcceptedAt(now) ? "yes" : "no", KeyTimes(k).c_str());
+    std::printf(
+        "%-16s  %-16s  %-8s  %-9s  %s
+        ", k.org.str().c_str(), k.kid.c_str(),
+        k.state.c_str(),
+        k.AcceptedAt(now) ? "yes" : "no", KeyTimes(k).c_str());
   }
   return 0;
 }
@@ -394,12 +405,14 @@ void RegisterHubCommands(CLI::App& app, Action& action) {
       "accepted for the overlap");
   rotate->add_option("--config", ka->config, "ハブの設定ファイル / hub configuration")->required();
   rotate->add_option("--code", ka->code, "機関コード / org code")->required();
-  rotate->add_option("--sign-key", ka->sign_key,
-                     "新しい署名公開鍵ファイル / the new signing public key file")
+  rotate
+      ->add_option("--sign-key", ka->sign_key,
+                   "新しい署名公開鍵ファイル / the new signing public key file")
       ->required();
-  rotate->add_option("--overlap-hours", ka->overlap_hours,
-                     "旧鍵を受け付ける時間 (1〜720、既定 72) / hours the old keys stay accepted "
-                     "(1-720, default 72)")
+  rotate
+      ->add_option("--overlap-hours", ka->overlap_hours,
+                   "旧鍵を受け付ける時間 (1〜720、既定 72) / hours the old keys stay accepted "
+                   "(1-720, default 72)")
       ->check(CLI::Range(1, 720));
   rotate->callback([ka, &action] { action.run = [ka] { return OrgRotateKey(*ka); }; });
   CLI::App* retire = org->add_subcommand(

@@ -307,8 +307,7 @@ void RegisterTenantCommands(CLI::App& app, Action& action) {
   rotate->add_option("--out", args->sign_pub,
                      "次の署名公開鍵をこのファイルに書く (ハブへの登録用) / write the next signing "
                      "public key here (for the hub)");
-  rotate->callback(
-      [&action, args] { action.run = [args] { return TenantRotateSignKey(*args); }; });
+  rotate->callback([&action, args] { action.run = [args] { return TenantRotateSignKey(*args); }; });
   CLI::App* activate = tenant->add_subcommand(
       "activate-sign-key",
       "次の署名鍵に切り替え (ハブ登録後) / sign with the next key from now (after registering it "

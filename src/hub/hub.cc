@@ -239,11 +239,10 @@ std::vector<OrgKey> Hub::PublishedOrgKeys(const OrgCode& code) {
   if (it == s->sign_keys.end()) return out;
   // A key that ended may still have signed answers to permits that are still valid (the
   // inquirer accepts it for permits issued before it ended): listed while such permits live.
-  const int64_t horizon =
-      ToUnixMicros(clock_.Now()) -
-      std::chrono::duration_cast<std::chrono::microseconds>(
-          std::max(config_.permit_validity, config_.approval_permit_validity))
-          .count();
+  const int64_t horizon = ToUnixMicros(clock_.Now()) -
+                          std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::max(config_.permit_validity, config_.approval_permit_validity))
+                              .count();
   for (const Snapshot::Key& k : it->second) {
     if (k.not_after_us && *k.not_after_us <= horizon) continue;
     OrgKey o;

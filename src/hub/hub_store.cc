@@ -118,8 +118,8 @@ CREATE TABLE hub_org_key (
 
 std::string PostgresV4() {
   std::string s(kV4);
-  for (auto [from, to] : {std::pair<std::string_view, std::string_view>{"INTEGER", "BIGINT"},
-                          {"BLOB", "BYTEA"}}) {
+  for (auto [from, to] :
+       {std::pair<std::string_view, std::string_view>{"INTEGER", "BIGINT"}, {"BLOB", "BYTEA"}}) {
     for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) {
       s.replace(p, from.size(), to);
     }
@@ -397,9 +397,10 @@ Result<OrgKey> HubStore::RotateOrgKey(const OrgCode& code, const crypto::Bytes& 
                                    std::to_string(live_keys) +
                                    " keys in use already (retire one first: hub org retire-key)");
   }
-  RETURN_IF_ERROR(tx->Exec("UPDATE hub_org_key SET not_after_us = ?, updated_at_us = ?"
-                           " WHERE org_code = ? AND (not_after_us IS NULL OR not_after_us > ?)",
-                           {end, now, code.str(), end}));
+  RETURN_IF_ERROR(
+      tx->Exec("UPDATE hub_org_key SET not_after_us = ?, updated_at_us = ?"
+               " WHERE org_code = ? AND (not_after_us IS NULL OR not_after_us > ?)",
+               {end, now, code.str(), end}));
   RETURN_IF_ERROR(tx->Exec(
       "INSERT INTO hub_org_key (org_code, kid, sign_key, state, not_before_us, not_after_us,"
       " created_at_us, updated_at_us) VALUES (?, ?, ?, 'active', ?, NULL, ?, ?)",
@@ -449,17 +450,19 @@ Result<OrgKey> HubStore::RetireOrgKey(const OrgCode& code, const std::string& ki
   }
   if (!key.not_after_us || *key.not_after_us > now) {
     ASSIGN_OR_RETURN(int64_t revision, NextRevision(*tx));
-    RETURN_IF_ERROR(tx->Exec("UPDATE hub_org_key SET not_after_us = ?, updated_at_us = ?"
-                             " WHERE org_code = ? AND kid = ?",
-                             {now, now, code.str(), kid}));
-    RETURN_IF_ERROR(tx->Exec("UPDATE hub_org SET revision = ?, updated_at_us = ? WHERE org_code = ?",
-                             {revision, now, code.str()}));
+    RETURN_IF_ERROR(
+        tx->Exec("UPDATE hub_org_key SET not_after_us = ?, updated_at_us = ?"
+                 " WHERE org_code = ? AND kid = ?",
+                 {now, now, code.str(), kid}));
+    RETURN_IF_ERROR(
+        tx->Exec("UPDATE hub_org SET revision = ?, updated_at_us = ? WHERE org_code = ?",
+                 {revision, now, code.str()}));
     key.not_after_us = now;
   }
-  RETURN_IF_ERROR(
-      audit_->Append(*tx, {"hub", actor, "org.key.retire", "org " + code.str() + " key " + kid,
-                           "ok", ""})
-          .status());
+  RETURN_IF_ERROR(audit_
+                      ->Append(*tx, {"hub", actor, "org.key.retire",
+                                     "org " + code.str() + " key " + kid, "ok", ""})
+                      .status());
   RETURN_IF_ERROR(tx->Commit());
   return key;
 }
@@ -470,15 +473,16 @@ Result<OrgKey> HubStore::DisableOrgKey(const OrgCode& code, const std::string& k
   ASSIGN_OR_RETURN(auto tx, db_->Begin());
   ASSIGN_OR_RETURN(OrgKey key, FindOrgKey(*tx, code, kid));
   ASSIGN_OR_RETURN(int64_t revision, NextRevision(*tx));
-  RETURN_IF_ERROR(tx->Exec("UPDATE hub_org_key SET state = 'disabled', updated_at_us = ?"
-                           " WHERE org_code = ? AND kid = ?",
-                           {now, code.str(), kid}));
+  RETURN_IF_ERROR(
+      tx->Exec("UPDATE hub_org_key SET state = 'disabled', updated_at_us = ?"
+               " WHERE org_code = ? AND kid = ?",
+               {now, code.str(), kid}));
   RETURN_IF_ERROR(tx->Exec("UPDATE hub_org SET revision = ?, updated_at_us = ? WHERE org_code = ?",
                            {revision, now, code.str()}));
-  RETURN_IF_ERROR(
-      audit_->Append(*tx, {"hub", actor, "org.key.disable", "org " + code.str() + " key " + kid,
-                           "ok", ""})
-          .status());
+  RETURN_IF_ERROR(audit_
+                      ->Append(*tx, {"hub", actor, "org.key.disable",
+                                     "org " + code.str() + " key " + kid, "ok", ""})
+                      .status());
   RETURN_IF_ERROR(tx->Commit());
   key.state = "disabled";
   return key;

@@ -65,7 +65,8 @@ struct OrgKey {
   int64_t updated_at_us = 0;
   // Whether it signs validly at `now_us`: active, not_before <= now < not_after.
   bool AcceptedAt(int64_t now_us) const {
-    return state == "active" && not_before_us <= now_us && (!not_after_us || now_us < *not_after_us);
+    return state == "active" && not_before_us <= now_us &&
+           (!not_after_us || now_us < *not_after_us);
   }
 };
 

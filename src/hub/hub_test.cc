@@ -378,9 +378,9 @@ TEST_P(HubTest, DuringAKeyRotationBothKeysAreAcceptedUntilTheOldOneEnds) {
   EXPECT_THAT(hub_->store().RotateOrgKey(kCityB, new_key.verify_key().bytes(),
                                          std::chrono::minutes(59), "test"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("overlap")));
-  ASSERT_OK_AND_ASSIGN(OrgKey added, hub_->store().RotateOrgKey(
-                                         kCityB, new_key.verify_key().bytes(),
-                                         std::chrono::hours(1), "test"));
+  ASSERT_OK_AND_ASSIGN(OrgKey added,
+                       hub_->store().RotateOrgKey(kCityB, new_key.verify_key().bytes(),
+                                                  std::chrono::hours(1), "test"));
   EXPECT_EQ(added.kid, new_kid);
   EXPECT_THAT(hub_->store().RotateOrgKey(kCityB, new_key.verify_key().bytes(),
                                          std::chrono::hours(1), "test"),
@@ -395,9 +395,8 @@ TEST_P(HubTest, DuringAKeyRotationBothKeysAreAcceptedUntilTheOldOneEnds) {
   // The overlap is over: the old key is refused, by its id or tried.
   clock_.Advance(std::chrono::minutes(1));
   EXPECT_THAT(hub_->AcceptProvision(kCityB, answer(IssueTaxPermit("k5"), old_key, old_kid)),
-              StatusIs(StatusCode::kUnauthenticated,
-                       "BAD_SIGNATURE: envelope: signed with key " + old_kid +
-                           ", which is not accepted"));
+              StatusIs(StatusCode::kUnauthenticated, "BAD_SIGNATURE: envelope: signed with key " +
+                                                         old_kid + ", which is not accepted"));
   EXPECT_THAT(hub_->AcceptProvision(kCityB, answer(IssueTaxPermit("k6"), old_key, "")),
               StatusIs(StatusCode::kUnauthenticated, HasSubstr("BAD_SIGNATURE")));
   // A key id the hub never registered.

@@ -386,8 +386,7 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
   ASSIGN_OR_RETURN(std::vector<OrgKeyRecord> provider_keys,
                    env_.hub->OrgKeys(tenant.org(), permit->provider, *kid));
   Result<linkage::Envelope> envelope = linkage::VerifyEnvelopeWithKeys(
-      result.envelope,
-      KeysForPermit(provider_keys, permit->issued_at_ms, env_.NowUs() / 1000));
+      result.envelope, KeysForPermit(provider_keys, permit->issued_at_ms, env_.NowUs() / 1000));
   if (!envelope.ok()) {
     if (envelope.status().code() == StatusCode::kUnauthenticated) {
       return UnauthenticatedError("BAD_ENVELOPE_SIGNATURE: " + envelope.status().message());

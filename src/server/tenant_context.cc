@@ -104,8 +104,8 @@ Result<bool> TenantContext::ReloadSignKey() {
     previous = sign_key_->kid;
     sign_key_ = next;
   }
-  log::Info("tenant.sign_key_loaded", {{"tenant", id.str()}, {"kid", next->kid},
-                                       {"previous_kid", previous}});
+  log::Info("tenant.sign_key_loaded",
+            {{"tenant", id.str()}, {"kid", next->kid}, {"previous_kid", previous}});
   return true;
 }
 
@@ -134,11 +134,11 @@ Result<TenantKeyInfo> TenantContext::ActivateSignKey(const std::string& actor,
   Status committed = Commit([&](store::Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(std::string active, ActiveSignKeyId(tx));
     ASSIGN_OR_RETURN(TenantKeyInfo next, ActivateNextSignKey(tx, kid, now));
-    RETURN_IF_ERROR(audit
-                        ->Append(tx, {id.str(), actor, "tenant.sign_key.activate",
-                                      "signing key " + next.kid + " (retired " + active + ")",
-                                      "ok", ""})
-                        .status());
+    RETURN_IF_ERROR(
+        audit
+            ->Append(tx, {id.str(), actor, "tenant.sign_key.activate",
+                          "signing key " + next.kid + " (retired " + active + ")", "ok", ""})
+            .status());
     out = std::move(next);
     return Status();
   });

@@ -27,8 +27,8 @@ CREATE UNIQUE INDEX tenant_keys_next ON tenant_keys (purpose) WHERE state = 'nex
 
 std::string PostgresV1() {
   std::string s(kSqliteV1);
-  for (auto [from, to] : {std::pair<std::string_view, std::string_view>{"INTEGER", "BIGINT"},
-                          {"BLOB", "BYTEA"}}) {
+  for (auto [from, to] :
+       {std::pair<std::string_view, std::string_view>{"INTEGER", "BIGINT"}, {"BLOB", "BYTEA"}}) {
     for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) {
       s.replace(p, from.size(), to);
     }
@@ -56,11 +56,10 @@ Status Insert(store::Transaction& tx, const TenantId& tenant, const crypto::Secr
               const crypto::SecretBytes& secret, store::Value public_key, int64_t now_us) {
   ASSIGN_OR_RETURN(crypto::Bytes sealed,
                    crypto::Encrypt(data_key, secret.span(), KeyAad(tenant, purpose, kid)));
-  RETURN_IF_ERROR(
-      tx.Exec("INSERT INTO tenant_keys (purpose, kid, state, public_key, sealed_key, created_at_us)"
-              " VALUES (?, ?, ?, ?, ?, ?)",
-              {std::string(purpose), kid, std::string(state), std::move(public_key), sealed,
-               now_us}));
+  RETURN_IF_ERROR(tx.Exec(
+      "INSERT INTO tenant_keys (purpose, kid, state, public_key, sealed_key, created_at_us)"
+      " VALUES (?, ?, ?, ?, ?, ?)",
+      {std::string(purpose), kid, std::string(state), std::move(public_key), sealed, now_us}));
   if (state != "active") return Status();
   return tx.Exec("UPDATE tenant_keys SET activated_at_us = ? WHERE purpose = ? AND kid = ?",
                  {now_us, std::string(purpose), kid});
@@ -227,10 +226,10 @@ Result<TenantKeyInfo> ActivateNextSignKey(store::Transaction& tx, const std::str
     return FailedPreconditionError("the next signing key is " + waiting->kid + ", not " + kid);
   }
   // The retired key's secret goes at once: what it signed is already signed (in the outbox).
-  RETURN_IF_ERROR(tx.Exec(
-      "UPDATE tenant_keys SET state = 'retired', sealed_key = NULL, retired_at_us = ?"
-      " WHERE purpose = ? AND state = 'active'",
-      {now_us, std::string(kPurposeOrgSign)}));
+  RETURN_IF_ERROR(
+      tx.Exec("UPDATE tenant_keys SET state = 'retired', sealed_key = NULL, retired_at_us = ?"
+              " WHERE purpose = ? AND state = 'active'",
+              {now_us, std::string(kPurposeOrgSign)}));
   RETURN_IF_ERROR(tx.Exec(
       "UPDATE tenant_keys SET state = 'active', activated_at_us = ? WHERE purpose = ? AND kid = ?",
       {now_us, std::string(kPurposeOrgSign), waiting->kid}));

@@ -45,9 +45,9 @@ const std::vector<store::Migration>& TenantKeyMigrations();
 
 // One row of the table, without its secret.
 struct TenantKeyInfo {
-  std::string purpose;  // kPurposeOrgSign or kPurposeAtenaIndex
-  std::string kid;      // a signing key's: linkage::KeyIdOf its public half
-  std::string state;    // "next", "active" or "retired"
+  std::string purpose;       // kPurposeOrgSign or kPurposeAtenaIndex
+  std::string kid;           // a signing key's: linkage::KeyIdOf its public half
+  std::string state;         // "next", "active" or "retired"
   crypto::Bytes public_key;  // a signing key's public half (32 bytes); empty for the index key
   int64_t created_at_us = 0;
   std::optional<int64_t> activated_at_us;

@@ -150,8 +150,7 @@ TEST_P(TenantKeysTest, RotationMakesNextThenActivatesItAndErasesTheOldSecret) {
   ASSERT_OK_AND_ASSIGN(TenantKeyInfo again, ctx->RotateSignKey("cli:test", &created));
   EXPECT_FALSE(created);
   EXPECT_EQ(again.kid, next.kid);
-  EXPECT_THAT(States(*ctx),
-              ElementsAre("org-sign:next", "org-sign:active", "atena-index:active"));
+  EXPECT_THAT(States(*ctx), ElementsAre("org-sign:next", "org-sign:active", "atena-index:active"));
 
   EXPECT_THAT(ctx->ActivateSignKey("cli:test", old_kid),
               StatusIs(StatusCode::kFailedPrecondition, HasSubstr("the next signing key is")));
@@ -214,8 +213,8 @@ TEST_P(TenantKeysTest, ASealedKeyOpensOnlyInItsOwnRow) {
   ctx.reset();
   p.reset();
   p = OpenPlatform();
-  EXPECT_THAT(p->Tenant(kTenant),
-              StatusIs(StatusCode::kDataLoss, HasSubstr("does not open under the tenant's data key")));
+  EXPECT_THAT(p->Tenant(kTenant), StatusIs(StatusCode::kDataLoss,
+                                           HasSubstr("does not open under the tenant's data key")));
 }
 
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(TenantKeysTest);

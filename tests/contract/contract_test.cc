@@ -866,9 +866,9 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
   at_hub(*as_b, "POST", hprov, hprov, 400, "not an envelope", "{}");
   hub_gate("POST", hprov, hprov, kEnvelope);
   const std::string hbprov = "/hub/v1/batch/provisions";
-  at_hub(
-      *as_b, "POST", hbprov, hbprov, 200, "one item",
-      http::BatchRequestJson({envelope(PermitId::Generate().str(), no_data, b_tenant->SignKey()->key)}));
+  at_hub(*as_b, "POST", hbprov, hbprov, 200, "one item",
+         http::BatchRequestJson(
+             {envelope(PermitId::Generate().str(), no_data, b_tenant->SignKey()->key)}));
   at_hub(*as_b, "POST", hbprov, hbprov, 400, "not a batch", "[");
   hub_gate("POST", hbprov, hbprov, kBatch);
 
