@@ -235,15 +235,11 @@ int OrgRotateKey(const KeyArgs& a) {
       *code, *key, std::chrono::hours(a.overlap_hours), server::CliActor());
   if (!added.ok()) return Fail("署名鍵を登録できません", "cannot register the key", added.status());
   std::printf(
-      "新しい署名鍵を登録しました / new signing key registered: %s %s
-      "
+      "新しい署名鍵を登録しました / new signing key registered: %s %s\n"
       "旧鍵は %lld 時間後まで受け付けます (重複期間)。この間に機関側で chukan tenant "
       "activate-sign-key を実行してください / the old keys stay accepted for %lld hours (the "
-      "overlap): the organisation must run chukan tenant activate-sign-key within it
-      ",
-      code->str()
-          .c_str(),
-      added->kid.c_str(), static_cast<long long>(a.overlap_hours),
+      "overlap): the organisation must run chukan tenant activate-sign-key within it\n",
+      code->str().c_str(), added->kid.c_str(), static_cast<long long>(a.overlap_hours),
       static_cast<long long>(a.overlap_hours));
   return 0;
 }
@@ -262,11 +258,8 @@ int OrgRetireOrDisableKey(const KeyArgs& a, bool disable) {
   }
   std::printf(
       "%s / %s: %s %s (稼働中のハブには1秒以内に反映 / a running hub applies it within a "
-      "second)
-      ",
-          disable
-          ? "署名鍵を停止しました"
-          : "署名鍵を廃止しました",
+      "second)\n",
+      disable ? "署名鍵を停止しました" : "署名鍵を廃止しました",
       disable ? "signing key disabled" : "signing key retired", code->str().c_str(),
       key->kid.c_str());
   return 0;
@@ -285,20 +278,11 @@ int OrgKeys(const KeyArgs& a) {
   Result<std::vector<hub::OrgKey>> keys = (*ctx)->store->ListOrgKeys(code);
   if (!keys.ok()) return Fail("一覧を読めません", "cannot list", keys.status());
   const int64_t now = ToUnixMicros(SystemClock::Get().Now());
-  std::printf(
-      "%-16s  %-16s  %-8s  %-9s  %s
-      ", "機関コード /
-          org ", "鍵ID / kid ", "状態 /
-          state
-          ",
-          "受付/now",
-      "有効期間/valid (UTC)");
+  std::printf("%-16s  %-16s  %-8s  %-9s  %s\n", "機関コード/org", "鍵ID/kid", "状態/state",
+              "受付/now", "有効期間/valid (UTC)");
   for (const hub::OrgKey& k : *keys) {
-    std::printf(
-        "%-16s  %-16s  %-8s  %-9s  %s
-        ", k.org.str().c_str(), k.kid.c_str(),
-        k.state.c_str(),
-        k.AcceptedAt(now) ? "yes" : "no", KeyTimes(k).c_str());
+    std::printf("%-16s  %-16s  %-8s  %-9s  %s\n", k.org.str().c_str(), k.kid.c_str(),
+                k.state.c_str(), k.AcceptedAt(now) ? "yes" : "no", KeyTimes(k).c_str());
   }
   return 0;
 }
