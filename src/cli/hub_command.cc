@@ -1,6 +1,7 @@
 // chukan hub — the reference network hub (情報提供ネットワークシステム) and its administration:
 //   chukan hub --config FILE                      run until SIGINT/SIGTERM (SIGHUP: reload TLS)
 //   chukan hub org add|list|disable --config FILE …   (add: --local-gov-code 13101|131016)
+//   chukan hub org rotate-key|retire-key|disable-key|keys --config FILE …  (署名鍵の更新)
 //   chukan hub permissions load|show --config FILE …
 // Exit codes: 0 success, 1 operation failed, 2 usage error.
 #include <signal.h>
@@ -206,6 +207,86 @@ int OrgDisable(const std::string& config, const std::string& code_text) {
   return 0;
 }
 
+struct KeyArgs {
+  std::string config;
+  std::string code;
+  std::string sign_key;  // rotate-key: the new public key file
+  std::string kid;       // retire-key, disable-key
+  int64_t overlap_hours = 72;
+};
+
+std::string KeyTimes(const hub::OrgKey& k) {
+  return (k.not_before_us == 0 ? std::string("-") : FormatRfc3339(FromUnixMicros(k.not_before_us)))
+             .substr(0, 20) +
+         " .. " +
+         (k.not_after_us ? FormatRfc3339(FromUnixMicros(*k.not_after_us)).substr(0, 20)
+                         : std::string("-"));
+}
+
+int OrgRotateKey(const KeyArgs& a) {
+  Result<OrgCode> code = OrgCode::Parse(a.code);
+  if (!code.ok()) return Fail("機関コードが不正です", "bad --code", code.status());
+  Result<crypto::Bytes> key = ReadPublicKeyFile(a.sign_key);
+  if (!key.ok()) return Fail("署名鍵を読めません", "cannot read --sign-key", key.status());
+  auto ctx = OpenAdmin(a.config);
+  if (!ctx.ok())
+    return Fail("ハブのデータを開けません", "cannot open the hub's data", ctx.status());
+  Result<hub::OrgKey> added = (*ctx)->store->RotateOrgKey(
+      *code, *key, std::chrono::hours(a.overlap_hours), server::CliActor());
+  if (!added.ok()) return Fail("署名鍵を登録できません", "cannot register the key", added.status());
+  std::printf(
+      "新しい署名鍵を登録しました / new signing key registered: %s %s\n"
+      "旧鍵は %lld 時間後まで受け付けます (重複期間)。この間に機関側で chukan tenant "
+      "activate-sign-key を実行してください / the old keys stay accepted for %lld hours (the "
+      "overlap): the organisation must run chukan tenant activate-sign-key within it\n",
+      code->str().c_str(), added->kid.c_str(), static_cast<long long>(a.overlap_hours),
+      static_cast<long long>(a.overlap_hours));
+  return 0;
+}
+
+int OrgRetireOrDisableKey(const KeyArgs& a, bool disable) {
+  Result<OrgCode> code = OrgCode::Parse(a.code);
+  if (!code.ok()) return Fail("機関コードが不正です", "bad --code", code.status());
+  auto ctx = OpenAdmin(a.config);
+  if (!ctx.ok())
+    return Fail("ハブのデータを開けません", "cannot open the hub's data", ctx.status());
+  Result<hub::OrgKey> key = disable ? (*ctx)->store->DisableOrgKey(*code, a.kid, server::CliActor())
+                                    : (*ctx)->store->RetireOrgKey(*code, a.kid, server::CliActor());
+  if (!key.ok()) {
+    return disable ? Fail("署名鍵を停止できません", "cannot disable the key", key.status())
+                   : Fail("署名鍵を廃止できません", "cannot retire the key", key.status());
+  }
+  std::printf(
+      "%s / %s: %s %s (稼働中のハブには1秒以内に反映 / a running hub applies it within a "
+      "second)\n",
+      disable ? "署名鍵を停止しました" : "署名鍵を廃止しました",
+      disable ? "signing key disabled" : "signing key retired", code->str().c_str(),
+      key->kid.c_str());
+  return 0;
+}
+
+int OrgKeys(const KeyArgs& a) {
+  std::optional<OrgCode> code;
+  if (!a.code.empty()) {
+    Result<OrgCode> parsed = OrgCode::Parse(a.code);
+    if (!parsed.ok()) return Fail("機関コードが不正です", "bad --code", parsed.status());
+    code = *parsed;
+  }
+  auto ctx = OpenAdmin(a.config);
+  if (!ctx.ok())
+    return Fail("ハブのデータを開けません", "cannot open the hub's data", ctx.status());
+  Result<std::vector<hub::OrgKey>> keys = (*ctx)->store->ListOrgKeys(code);
+  if (!keys.ok()) return Fail("一覧を読めません", "cannot list", keys.status());
+  const int64_t now = ToUnixMicros(SystemClock::Get().Now());
+  std::printf("%-16s  %-16s  %-8s  %-9s  %s\n", "機関コード/org", "鍵ID/kid", "状態/state",
+              "受付/now", "有効期間/valid (UTC)");
+  for (const hub::OrgKey& k : *keys) {
+    std::printf("%-16s  %-16s  %-8s  %-9s  %s\n", k.org.str().c_str(), k.kid.c_str(),
+                k.state.c_str(), k.AcceptedAt(now) ? "yes" : "no", KeyTimes(k).c_str());
+  }
+  return 0;
+}
+
 int PermissionsLoad(const std::string& config, const std::string& file) {
   auto ctx = OpenAdmin(config);
   if (!ctx.ok())
@@ -300,6 +381,45 @@ void RegisterHubCommands(CLI::App& app, Action& action) {
       return OrgDisable(*disable_config, *disable_code);
     };
   });
+
+  auto ka = std::make_shared<KeyArgs>();
+  CLI::App* rotate = org->add_subcommand(
+      "rotate-key",
+      "新しい署名鍵を登録し旧鍵に重複期間を設定 / register a new signing key; the old ones stay "
+      "accepted for the overlap");
+  rotate->add_option("--config", ka->config, "ハブの設定ファイル / hub configuration")->required();
+  rotate->add_option("--code", ka->code, "機関コード / org code")->required();
+  rotate
+      ->add_option("--sign-key", ka->sign_key,
+                   "新しい署名公開鍵ファイル / the new signing public key file")
+      ->required();
+  rotate
+      ->add_option("--overlap-hours", ka->overlap_hours,
+                   "旧鍵を受け付ける時間 (1〜720、既定 72) / hours the old keys stay accepted "
+                   "(1-720, default 72)")
+      ->check(CLI::Range(1, 720));
+  rotate->callback([ka, &action] { action.run = [ka] { return OrgRotateKey(*ka); }; });
+  CLI::App* retire = org->add_subcommand(
+      "retire-key", "署名鍵を今すぐ廃止 (重複期間の終了) / end a signing key now");
+  retire->add_option("--config", ka->config, "ハブの設定ファイル / hub configuration")->required();
+  retire->add_option("--code", ka->code, "機関コード / org code")->required();
+  retire->add_option("--kid", ka->kid, "鍵ID / key id")->required();
+  retire->callback(
+      [ka, &action] { action.run = [ka] { return OrgRetireOrDisableKey(*ka, false); }; });
+  CLI::App* disable_key = org->add_subcommand(
+      "disable-key",
+      "署名鍵を停止 (漏えいの疑い: 以後その署名を拒否) / disable a signing key (suspected "
+      "compromise: its signatures are refused from now on)");
+  disable_key->add_option("--config", ka->config, "ハブの設定ファイル / hub configuration")
+      ->required();
+  disable_key->add_option("--code", ka->code, "機関コード / org code")->required();
+  disable_key->add_option("--kid", ka->kid, "鍵ID / key id")->required();
+  disable_key->callback(
+      [ka, &action] { action.run = [ka] { return OrgRetireOrDisableKey(*ka, true); }; });
+  CLI::App* keys = org->add_subcommand("keys", "署名鍵の一覧 / list signing keys");
+  keys->add_option("--config", ka->config, "ハブの設定ファイル / hub configuration")->required();
+  keys->add_option("--code", ka->code, "機関コード / org code (all when omitted)");
+  keys->callback([ka, &action] { action.run = [ka] { return OrgKeys(*ka); }; });
 
   CLI::App* perms =
       hub->add_subcommand("permissions", "照会許可用照合リスト / the permission list");

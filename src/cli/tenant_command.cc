@@ -1,4 +1,5 @@
-// chukan tenant create|list|show|delete and chukan client add|revoke — platform administration
+// chukan tenant create|list|show|rotate-sign-key|activate-sign-key|sign-keys|delete and chukan
+// client add|revoke — platform administration
 // on the data directory or database named by the server's configuration file. Every action is
 // audited in the platform audit log. Exit codes: 0 done, 1 failed, 2 usage.
 #include <CLI/CLI.hpp>
@@ -22,8 +23,30 @@ struct AdminArgs {
   std::string name;
   std::string role = "system";
   bool yes = false;
-  std::string sign_pub;  // tenant show: write the org signing public key here
+  std::string sign_pub;  // tenant show / rotate-sign-key: write the signing public key here
+  std::string kid;       // tenant activate-sign-key: the key expected to be next
 };
+
+// Writes a signing public key as 64 hex digits and a newline (what `hub org add --sign-key` and
+// `hub org rotate-key --sign-key` read). Prints the error.
+bool WritePublicKeyFile(const std::string& path, const crypto::Bytes& public_key) {
+  std::ofstream out(path, std::ios::trunc);
+  out << crypto::ToHex(public_key) << "\n";
+  out.close();
+  if (!out) {
+    PrintError("公開鍵を書けません", "cannot write the public key",
+               InternalError(path + ": write failed"));
+    return false;
+  }
+  return true;
+}
+
+// The context of the active tenant `org`. Prints errors.
+Result<std::shared_ptr<server::TenantContext>> OpenTenant(server::Platform& p, const OrgCode& org) {
+  Result<std::shared_ptr<server::TenantContext>> ctx = p.Tenant(TenantId::ForOrg(org));
+  if (!ctx.ok()) PrintError("テナントを開けません", "cannot open the tenant", ctx.status());
+  return ctx;
+}
 
 // Loads the config and opens the platform. Prints errors.
 Result<std::unique_ptr<server::Platform>> OpenPlatform(const AdminArgs& args, bool create_keys) {
@@ -93,17 +116,85 @@ int TenantShow(const AdminArgs& args) {
       PrintError("テナントを開けません", "cannot open the tenant", ctx.status());
       return 1;
     }
-    const std::string pub = crypto::ToHex((*ctx)->org_key.verify_key().bytes());
-    std::printf("署名公開鍵 / signing public key: %s\n", pub.c_str());
-    if (!args.sign_pub.empty()) {
-      std::ofstream out(args.sign_pub, std::ios::trunc);
-      out << pub << "\n";
-      if (!out) {
-        PrintError("公開鍵を書けません", "cannot write the public key",
-                   InternalError(args.sign_pub + ": write failed"));
-        return 1;
-      }
-    }
+    const std::shared_ptr<const server::OrgSignKey> key = (*ctx)->SignKey();
+    const crypto::Bytes pub = key->key.verify_key().bytes();
+    std::printf("署名公開鍵 / signing public key: %s\n署名鍵ID / signing key id: %s\n",
+                crypto::ToHex(pub).c_str(), key->kid.c_str());
+    if (!args.sign_pub.empty() && !WritePublicKeyFile(args.sign_pub, pub)) return 1;
+  }
+  return 0;
+}
+
+int TenantRotateSignKey(const AdminArgs& args) {
+  Result<OrgCode> org = ParseOrg(args);
+  if (!org.ok()) return 2;
+  auto p = OpenPlatform(args, false);
+  if (!p.ok()) return 1;
+  Result<std::shared_ptr<server::TenantContext>> ctx = OpenTenant(**p, *org);
+  if (!ctx.ok()) return 1;
+  bool created = false;
+  Result<server::TenantKeyInfo> next = (*ctx)->RotateSignKey(server::CliActor(), &created);
+  if (!next.ok()) {
+    PrintError("次の署名鍵を作成できません", "cannot make the next signing key", next.status());
+    return 1;
+  }
+  std::printf("%s / %s: %s\n署名公開鍵 / signing public key: %s\n",
+              created ? "次の署名鍵を作成しました" : "次の署名鍵は作成済みです",
+              created ? "next signing key made" : "a next signing key was already waiting",
+              next->kid.c_str(), crypto::ToHex(next->public_key).c_str());
+  if (!args.sign_pub.empty() && !WritePublicKeyFile(args.sign_pub, next->public_key)) return 1;
+  std::printf(
+      "まだ使われていません。ハブに登録 (chukan hub org rotate-key) してから "
+      "chukan tenant activate-sign-key で切り替えてください / not in use yet: register it at the "
+      "hub (chukan hub org rotate-key), then switch with chukan tenant activate-sign-key\n");
+  return 0;
+}
+
+int TenantActivateSignKey(const AdminArgs& args) {
+  Result<OrgCode> org = ParseOrg(args);
+  if (!org.ok()) return 2;
+  auto p = OpenPlatform(args, false);
+  if (!p.ok()) return 1;
+  Result<std::shared_ptr<server::TenantContext>> ctx = OpenTenant(**p, *org);
+  if (!ctx.ok()) return 1;
+  const std::string old_kid = (*ctx)->SignKey()->kid;
+  Result<server::TenantKeyInfo> active = (*ctx)->ActivateSignKey(server::CliActor(), args.kid);
+  if (!active.ok()) {
+    PrintError("署名鍵を切り替えられません", "cannot activate the signing key", active.status());
+    return 1;
+  }
+  std::printf(
+      "署名鍵を切り替えました / signing key activated: %s (旧 / retired: %s)\n"
+      "稼働中のサーバーは 1 秒以内に新しい鍵で署名します。重複期間が終わったら旧鍵をハブで廃止"
+      "してください (chukan hub org retire-key) / running servers sign with it within a second; "
+      "after the overlap, retire the old key at the hub (chukan hub org retire-key)\n",
+      active->kid.c_str(), old_kid.c_str());
+  return 0;
+}
+
+int TenantSignKeys(const AdminArgs& args) {
+  Result<OrgCode> org = ParseOrg(args);
+  if (!org.ok()) return 2;
+  auto p = OpenPlatform(args, false);
+  if (!p.ok()) return 1;
+  Result<std::shared_ptr<server::TenantContext>> ctx = OpenTenant(**p, *org);
+  if (!ctx.ok()) return 1;
+  Result<std::vector<server::TenantKeyInfo>> keys = (*ctx)->ListKeys();
+  if (!keys.ok()) {
+    PrintError("鍵の一覧を取得できません", "cannot list the keys", keys.status());
+    return 1;
+  }
+  auto when = [](const std::optional<int64_t>& us) {
+    return us ? FormatRfc3339(FromUnixMicros(*us)).substr(0, 19) : std::string("-");
+  };
+  std::printf(
+      "用途          鍵ID              状態      作成                 有効化               廃止\n"
+      "purpose       key id            state     created (UTC)        activated            "
+      "retired\n");
+  for (const server::TenantKeyInfo& k : *keys) {
+    std::printf("%-13s %-17s %-9s %-20s %-20s %s\n", k.purpose.c_str(), k.kid.c_str(),
+                k.state.c_str(), when(k.created_at_us).c_str(), when(k.activated_at_us).c_str(),
+                when(k.retired_at_us).c_str());
   }
   return 0;
 }
@@ -208,6 +299,30 @@ void RegisterTenantCommands(CLI::App& app, Action& action) {
                    "署名公開鍵をこのファイルに書く (ハブへの登録用) / write the signing public key "
                    "here (for registering with the hub)");
   show->callback([&action, args] { action.run = [args] { return TenantShow(*args); }; });
+  CLI::App* rotate = tenant->add_subcommand(
+      "rotate-sign-key",
+      "次の署名鍵を作成 (まだ使わない) / make the next signing key (not used yet)");
+  add_config(rotate);
+  rotate->add_option("--org", args->org, "機関コード (16 digits)")->required();
+  rotate->add_option("--out", args->sign_pub,
+                     "次の署名公開鍵をこのファイルに書く (ハブへの登録用) / write the next signing "
+                     "public key here (for the hub)");
+  rotate->callback([&action, args] { action.run = [args] { return TenantRotateSignKey(*args); }; });
+  CLI::App* activate = tenant->add_subcommand(
+      "activate-sign-key",
+      "次の署名鍵に切り替え (ハブ登録後) / sign with the next key from now (after registering it "
+      "at the hub)");
+  add_config(activate);
+  activate->add_option("--org", args->org, "機関コード (16 digits)")->required();
+  activate->add_option("--kid", args->kid,
+                       "切り替える鍵ID (確認用) / the key id expected to be next (a check)");
+  activate->callback(
+      [&action, args] { action.run = [args] { return TenantActivateSignKey(*args); }; });
+  CLI::App* sign_keys =
+      tenant->add_subcommand("sign-keys", "テナントの鍵の一覧 / list the tenant's keys");
+  add_config(sign_keys);
+  sign_keys->add_option("--org", args->org, "機関コード (16 digits)")->required();
+  sign_keys->callback([&action, args] { action.run = [args] { return TenantSignKeys(*args); }; });
   CLI::App* del = tenant->add_subcommand(
       "delete", "鍵を破棄してテナントを削除 / destroy the key and delete the tenant");
   add_config(del);

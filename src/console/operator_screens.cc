@@ -56,8 +56,7 @@ http::Response Console::Impl::OperatorTenants(http::Request& req) {
     if (t.state == "active") {
       if (Result<std::shared_ptr<server::TenantContext>> ctx = platform.Tenant(t.id); ctx.ok()) {
         // SHA-256 of the public key, first 16 hex digits: what the hub's registry shows.
-        fingerprint =
-            crypto::ToHex(crypto::Sha256((*ctx)->org_key.verify_key().bytes())).substr(0, 16);
+        fingerprint = (*ctx)->SignKey()->kid;
       }
       if (std::optional<int64_t> n = SqliteBytes(platform.store().TenantPath(t.id))) {
         storage = Mib(*n);

@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -48,9 +49,15 @@ struct Hub::Snapshot {
   std::string registry_stamp;
   int64_t list_version = 0;
   std::map<OrgCode, OrgRecord> orgs;
-  // Each organisation's envelope key, parsed and checked as a curve point once per load rather
-  // than for every provision (the check cost the hub about half as much as the verification).
-  std::map<OrgCode, crypto::VerifyKey> sign_keys;
+  // Each organisation's envelope keys (two during a key rotation's overlap), parsed and checked
+  // as curve points once per load rather than for every provision (the check cost the hub about
+  // half as much as the verification). Disabled keys are left out.
+  struct Key {
+    linkage::OrgVerifyKey key;
+    int64_t not_before_us = 0;
+    std::optional<int64_t> not_after_us;
+  };
+  std::map<OrgCode, std::vector<Key>> sign_keys;
   std::shared_ptr<const linkage::PermissionList> list;  // null until a list is loaded
 };
 
@@ -160,11 +167,15 @@ Status Hub::Refresh() {
       classes[o.code] = o.org_class;
       if (o.local_gov_code) local_gov_codes.emplace(o.code, *o.local_gov_code);
     }
-    if (Result<crypto::VerifyKey> key = crypto::VerifyKey::FromBytes(o.sign_key); key.ok()) {
-      next->sign_keys.emplace(o.code, *std::move(key));
-    }
     OrgCode code = o.code;
     next->orgs.emplace(std::move(code), std::move(o));
+  }
+  ASSIGN_OR_RETURN(std::vector<OrgKey> keys, store_->ListOrgKeys(std::nullopt));
+  for (const OrgKey& k : keys) {
+    if (k.state != "active") continue;
+    if (Result<crypto::VerifyKey> key = crypto::VerifyKey::FromBytes(k.sign_key); key.ok()) {
+      next->sign_keys[k.org].push_back({{k.kid, *std::move(key)}, k.not_before_us, k.not_after_us});
+    }
   }
   ASSIGN_OR_RETURN(std::optional<PermissionListVersion> list, store_->LatestPermissionList());
   if (list) {
@@ -207,11 +218,43 @@ Result<OrgRecord> Hub::FindOrg(const OrgCode& code) {
   return it->second;
 }
 
-Result<crypto::VerifyKey> Hub::OrgSignKey(const OrgCode& code) {
+std::vector<linkage::OrgVerifyKey> Hub::OrgSignKeys(const OrgCode& code) {
   std::shared_ptr<const Snapshot> s = snapshot();
-  if (auto it = s->sign_keys.find(code); it != s->sign_keys.end()) return it->second;
-  ASSIGN_OR_RETURN(OrgRecord org, FindOrg(code));
-  return crypto::VerifyKey::FromBytes(org.sign_key);  // the error a broken key gives
+  std::vector<linkage::OrgVerifyKey> out;
+  auto it = s->sign_keys.find(code);
+  if (it == s->sign_keys.end()) return out;
+  const int64_t now = ToUnixMicros(clock_.Now());
+  for (const Snapshot::Key& k : it->second) {
+    if (k.not_before_us <= now && (!k.not_after_us || now < *k.not_after_us)) {
+      out.push_back(k.key);
+    }
+  }
+  return out;
+}
+
+std::vector<OrgKey> Hub::PublishedOrgKeys(const OrgCode& code) {
+  std::shared_ptr<const Snapshot> s = snapshot();
+  std::vector<OrgKey> out;
+  auto it = s->sign_keys.find(code);
+  if (it == s->sign_keys.end()) return out;
+  // A key that ended may still have signed answers to permits that are still valid (the
+  // inquirer accepts it for permits issued before it ended): listed while such permits live.
+  const int64_t horizon = ToUnixMicros(clock_.Now()) -
+                          std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::max(config_.permit_validity, config_.approval_permit_validity))
+                              .count();
+  for (const Snapshot::Key& k : it->second) {
+    if (k.not_after_us && *k.not_after_us <= horizon) continue;
+    OrgKey o;
+    o.org = code;
+    o.kid = k.key.kid;
+    o.sign_key = k.key.key.bytes();
+    o.state = "active";
+    o.not_before_us = k.not_before_us;
+    o.not_after_us = k.not_after_us;
+    out.push_back(std::move(o));
+  }
+  return out;
 }
 
 Result<SubjectCode> Hub::IssueCode(const OrgCode& org, const ResidentId& rid) {
@@ -548,8 +591,9 @@ Result<Hub::PendingStatus> Hub::StartAcceptProvision(const OrgCode& provider,
     return InvalidArgumentError(
         "ENVELOPE_MISMATCH: the envelope's provider or inquirer differs from the permit's");
   }
-  ASSIGN_OR_RETURN(crypto::VerifyKey key, OrgSignKey(provider));
-  if (Status s = linkage::VerifyDocument(envelope, key, "envelope"); !s.ok()) {
+  // The provider's keys accepted now (during a key rotation's overlap, the old and the new).
+  if (Status s = linkage::VerifyEnvelopeWithKeys(envelope, OrgSignKeys(provider)).status();
+      !s.ok()) {
     if (s.code() == StatusCode::kUnauthenticated) {
       return UnauthenticatedError("BAD_SIGNATURE: " + s.message());
     }

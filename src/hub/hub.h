@@ -44,6 +44,7 @@
 #include "hub/hub_config.h"
 #include "hub/hub_store.h"
 #include "layout/catalogue.h"
+#include "linkage/envelope.h"
 #include "linkage/permission_list.h"
 #include "linkage/signed_document.h"
 #include "store/group_commit.h"
@@ -215,6 +216,10 @@ class Hub {
   // Called after a commit that queued outbox items (wakes the deliverer).
   void SetDeliveryNotifier(std::function<void()> notify) EXCLUDES(mu_);
 
+  // The signing keys of `org` that the inquirers are given (GET /hub/v1/orgs/{org}): not
+  // disabled, and not ended before the oldest permit still valid was issued.
+  std::vector<OrgKey> PublishedOrgKeys(const OrgCode& org) EXCLUDES(mu_);
+
   const crypto::VerifyKey& verify_key() const { return keys_.signing.verify_key(); }
   // Verifies the hub's audit checkpoints (`chukan audit verify --verify-key`).
   const crypto::VerifyKey& audit_verify_key() const { return keys_.audit.verify_key(); }
@@ -229,8 +234,8 @@ class Hub {
   Hub(const HubConfig& config, std::shared_ptr<store::Database> db, HubKeys keys,
       std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock);
   std::shared_ptr<const Snapshot> snapshot() const EXCLUDES(mu_);
-  // The organisation's envelope-signing key from the loaded snapshot.
-  Result<crypto::VerifyKey> OrgSignKey(const OrgCode& code);
+  // The organisation's envelope-signing keys accepted now, from the loaded snapshot.
+  std::vector<linkage::OrgVerifyKey> OrgSignKeys(const OrgCode& code) EXCLUDES(mu_);
   Result<PermitOutcome> Refuse(const OrgCode& inquirer, const PermitRequest& request,
                                std::string_view reason, std::string message, bool non_disclosure);
   Result<std::optional<PermitOutcome>> Previous(const OrgCode& inquirer,

@@ -326,7 +326,20 @@ Status HubApi::Register(http::Router& router) {
               .String(org.state)
               .Key("sign_key")
               .String(crypto::ToBase64Url(org.sign_key))
-              .EndObject();
+              .Key("sign_keys")
+              .BeginArray();
+          for (const OrgKey& k : hub_.PublishedOrgKeys(code)) {
+            w.BeginObject()
+                .Key("kid")
+                .String(k.kid)
+                .Key("key")
+                .String(crypto::ToBase64Url(k.sign_key))
+                .Key("not_before_ms")
+                .Int(k.not_before_us / 1000);
+            if (k.not_after_us) w.Key("not_after_ms").Int(*k.not_after_us / 1000);
+            w.EndObject();
+          }
+          w.EndArray().EndObject();
           ASSIGN_OR_RETURN(std::string json, w.Finish());
           return http::Response::Json(200, std::move(json));
         });

@@ -8,6 +8,7 @@
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "json/json.h"
+#include "linkage/envelope.h"
 
 namespace chukan::hub {
 namespace {
@@ -98,6 +99,34 @@ ALTER TABLE hub_record ADD COLUMN inquirer_delegator TEXT;
 ALTER TABLE hub_record ADD COLUMN provider_delegator TEXT;
 )sql";
 
+// Each organisation's signing keys (hub_org.sign_key stays the newest, for what read it before).
+// Rows for the organisations registered before are made when the store opens (BackfillOrgKeys:
+// the key id is a SHA-256, which SQL cannot compute on both backends).
+constexpr std::string_view kV4 = R"sql(
+CREATE TABLE hub_org_key (
+  org_code TEXT NOT NULL,
+  kid TEXT NOT NULL,
+  sign_key BLOB NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active', 'disabled')),
+  not_before_us INTEGER NOT NULL,
+  not_after_us INTEGER,
+  created_at_us INTEGER NOT NULL,
+  updated_at_us INTEGER NOT NULL,
+  PRIMARY KEY (org_code, kid)
+);
+)sql";
+
+std::string PostgresV4() {
+  std::string s(kV4);
+  for (auto [from, to] :
+       {std::pair<std::string_view, std::string_view>{"INTEGER", "BIGINT"}, {"BLOB", "BYTEA"}}) {
+    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) {
+      s.replace(p, from.size(), to);
+    }
+  }
+  return s;
+}
+
 std::string PostgresV3() {
   std::string s(kV3);
   s.replace(s.find("INTEGER"), 7, "BIGINT");
@@ -170,6 +199,57 @@ std::string RulesJson(const std::vector<linkage::PermissionRule>& rules, int64_t
   return list.Document();
 }
 
+constexpr std::string_view kOrgKeyColumns =
+    "org_code, kid, sign_key, state, not_before_us, not_after_us, created_at_us, updated_at_us";
+
+Result<OrgKey> OrgKeyFromRow(const store::Row& r) {
+  OrgKey k;
+  ASSIGN_OR_RETURN(std::string code, r.GetText(0));
+  ASSIGN_OR_RETURN(k.org, OrgCode::Parse(code));
+  ASSIGN_OR_RETURN(k.kid, r.GetText(1));
+  ASSIGN_OR_RETURN(k.sign_key, r.GetBlob(2));
+  ASSIGN_OR_RETURN(k.state, r.GetText(3));
+  ASSIGN_OR_RETURN(k.not_before_us, r.GetInt(4));
+  ASSIGN_OR_RETURN(k.not_after_us, r.GetOptionalInt(5));
+  ASSIGN_OR_RETURN(k.created_at_us, r.GetInt(6));
+  ASSIGN_OR_RETURN(k.updated_at_us, r.GetInt(7));
+  return k;
+}
+
+// The organisation's one key of a registration (`org add`): its keys replaced by `sign_key`,
+// accepted since ever (there is no other).
+Status ReplaceOrgKeys(store::Transaction& tx, const OrgCode& code, const crypto::Bytes& sign_key,
+                      int64_t now) {
+  ASSIGN_OR_RETURN(crypto::VerifyKey key, crypto::VerifyKey::FromBytes(sign_key));
+  RETURN_IF_ERROR(tx.Exec("DELETE FROM hub_org_key WHERE org_code = ?", {code.str()}));
+  return tx.Exec(
+      "INSERT INTO hub_org_key (org_code, kid, sign_key, state, not_before_us, not_after_us,"
+      " created_at_us, updated_at_us) VALUES (?, ?, ?, 'active', 0, NULL, ?, ?)",
+      {code.str(), linkage::KeyIdOf(key), sign_key, now, now});
+}
+
+// Gives every organisation registered before hub_org_key its key row (idempotent; safe against
+// another process doing the same).
+Status BackfillOrgKeys(store::Database& db, int64_t now) {
+  ASSIGN_OR_RETURN(auto tx, db.Begin());
+  ASSIGN_OR_RETURN(std::vector<store::Row> rows,
+                   tx->Query("SELECT org_code, sign_key FROM hub_org WHERE org_code NOT IN"
+                             " (SELECT org_code FROM hub_org_key)"));
+  for (const store::Row& r : rows) {
+    ASSIGN_OR_RETURN(std::string code_text, r.GetText(0));
+    ASSIGN_OR_RETURN(OrgCode code, OrgCode::Parse(code_text));
+    ASSIGN_OR_RETURN(crypto::Bytes sign_key, r.GetBlob(1));
+    Result<crypto::VerifyKey> key = crypto::VerifyKey::FromBytes(sign_key);
+    if (!key.ok()) return DataLossError("hub_org " + code.str() + ": sign_key is not a key");
+    RETURN_IF_ERROR(tx->Exec(
+        "INSERT INTO hub_org_key (org_code, kid, sign_key, state, not_before_us, not_after_us,"
+        " created_at_us, updated_at_us) VALUES (?, ?, ?, 'active', 0, NULL, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        {code.str(), linkage::KeyIdOf(*key), sign_key, now, now}));
+  }
+  return tx->Commit();
+}
+
 // Every registry change gets the next revision, so the hub notices it whatever the clock says.
 Result<int64_t> NextRevision(store::Transaction& tx) {
   ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT COALESCE(MAX(revision), 0) FROM hub_org"));
@@ -184,7 +264,9 @@ const std::vector<store::Migration>& HubMigrations() {
       {1, "registry, codes, permission lists, permits, records", std::string(kSqliteV1),
        PostgresV1()},
       {2, "hub_org.local_gov_code (地方公共団体コード)", std::string(kV2), std::string(kV2)},
-      {3, "hub_record: 照会側不開示 and 委任元", std::string(kV3), PostgresV3()}};
+      {3, "hub_record: 照会側不開示 and 委任元", std::string(kV3), PostgresV3()},
+      {4, "hub_org_key: an organisation's signing keys with their validity", std::string(kV4),
+       PostgresV4()}};
   return *m;
 }
 
@@ -198,6 +280,7 @@ Result<std::unique_ptr<HubStore>> HubStore::Open(
     std::shared_ptr<store::Database> db, const crypto::SigningKey* audit_key, const Clock& clock,
     std::shared_ptr<audit::CheckpointSink> checkpoint_sink) {
   RETURN_IF_ERROR(store::ApplyMigrations(*db, "hub", HubMigrations(), clock));
+  RETURN_IF_ERROR(BackfillOrgKeys(*db, ToUnixMicros(clock.Now())));
   audit::AuditLog::Options ao;
   ao.checkpoint_key = audit_key;
   ao.checkpoint_sink = std::move(checkpoint_sink);
@@ -245,6 +328,7 @@ Status HubStore::AddOrg(const OrgRecord& org, const std::string& actor) {
                  {org.code.str(), org.name, org.org_class, org.endpoint, org.sign_key,
                   org.cert_sha256, local_gov_code, revision, now, now}));
   }
+  RETURN_IF_ERROR(ReplaceOrgKeys(*tx, org.code, org.sign_key, now));
   std::string target = "org " + org.code.str();
   if (org.local_gov_code) target += " local_gov_code " + org.local_gov_code->str();
   RETURN_IF_ERROR(
@@ -276,6 +360,148 @@ Result<std::vector<OrgRecord>> HubStore::ListOrgs() {
   for (const store::Row& r : rows) {
     ASSIGN_OR_RETURN(OrgRecord o, OrgFromRow(r));
     out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Result<OrgKey> HubStore::RotateOrgKey(const OrgCode& code, const crypto::Bytes& sign_key,
+                                      std::chrono::seconds overlap, const std::string& actor) {
+  Result<crypto::VerifyKey> key = crypto::VerifyKey::FromBytes(sign_key);
+  if (!key.ok()) return InvalidArgumentError("sign key: not a valid Ed25519 public key");
+  if (overlap.count() < kMinOverlapSeconds || overlap.count() > kMaxOverlapSeconds) {
+    return InvalidArgumentError("overlap: 1 hour to 30 days");
+  }
+  const std::string kid = linkage::KeyIdOf(*key);
+  const int64_t now = ToUnixMicros(clock_.Now());
+  const int64_t end = now + overlap.count() * 1'000'000;
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  ASSIGN_OR_RETURN(int64_t revision, NextRevision(*tx));
+  ASSIGN_OR_RETURN(int64_t n, tx->ExecCount("UPDATE hub_org SET sign_key = ?, revision = ?,"
+                                            " updated_at_us = ? WHERE org_code = ?",
+                                            {sign_key, revision, now, code.str()}));
+  if (n == 0) return NotFoundError("organisation " + code.str() + " is not registered");
+  ASSIGN_OR_RETURN(auto existing, tx->QueryOne("SELECT state FROM hub_org_key WHERE org_code = ?"
+                                               " AND kid = ?",
+                                               {code.str(), kid}));
+  if (existing) {
+    return AlreadyExistsError("key " + kid + " is already registered for organisation " +
+                              code.str() + " (登録済みの鍵です)");
+  }
+  ASSIGN_OR_RETURN(auto live, tx->QueryOne("SELECT COUNT(*) FROM hub_org_key WHERE org_code = ?"
+                                           " AND state = 'active' AND (not_after_us IS NULL"
+                                           " OR not_after_us > ?)",
+                                           {code.str(), now}));
+  ASSIGN_OR_RETURN(int64_t live_keys, live->GetInt(0));
+  if (live_keys >= kMaxLiveOrgKeys) {
+    return FailedPreconditionError("organisation " + code.str() + " has " +
+                                   std::to_string(live_keys) +
+                                   " keys in use already (retire one first: hub org retire-key)");
+  }
+  RETURN_IF_ERROR(
+      tx->Exec("UPDATE hub_org_key SET not_after_us = ?, updated_at_us = ?"
+               " WHERE org_code = ? AND (not_after_us IS NULL OR not_after_us > ?)",
+               {end, now, code.str(), end}));
+  RETURN_IF_ERROR(tx->Exec(
+      "INSERT INTO hub_org_key (org_code, kid, sign_key, state, not_before_us, not_after_us,"
+      " created_at_us, updated_at_us) VALUES (?, ?, ?, 'active', ?, NULL, ?, ?)",
+      {code.str(), kid, sign_key, now, now, now}));
+  RETURN_IF_ERROR(audit_
+                      ->Append(*tx, {"hub", actor, "org.key.rotate",
+                                     "org " + code.str() + " key " + kid + " (other keys end " +
+                                         FormatRfc3339(FromUnixMicros(end)) + ")",
+                                     "ok", ""})
+                      .status());
+  RETURN_IF_ERROR(tx->Commit());
+  return OrgKey{code, kid, sign_key, "active", now, std::nullopt, now, now};
+}
+
+namespace {
+
+// Reads one key of an organisation in `tx`. kNotFound naming it.
+Result<OrgKey> FindOrgKey(store::Transaction& tx, const OrgCode& code, const std::string& kid) {
+  ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT " + std::string(kOrgKeyColumns) +
+                                             " FROM hub_org_key WHERE org_code = ? AND kid = ?",
+                                         {code.str(), kid}));
+  if (!row) {
+    return NotFoundError("organisation " + code.str() + " has no key " +
+                         (linkage::IsKeyId(kid) ? kid : std::string("(malformed key id)")));
+  }
+  return OrgKeyFromRow(*row);
+}
+
+}  // namespace
+
+Result<OrgKey> HubStore::RetireOrgKey(const OrgCode& code, const std::string& kid,
+                                      const std::string& actor) {
+  const int64_t now = ToUnixMicros(clock_.Now());
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  ASSIGN_OR_RETURN(OrgKey key, FindOrgKey(*tx, code, kid));
+  if (key.AcceptedAt(now)) {
+    ASSIGN_OR_RETURN(auto others,
+                     tx->QueryOne("SELECT COUNT(*) FROM hub_org_key WHERE org_code = ? AND kid <> ?"
+                                  " AND state = 'active' AND not_before_us <= ?"
+                                  " AND (not_after_us IS NULL OR not_after_us > ?)",
+                                  {code.str(), kid, now, now}));
+    ASSIGN_OR_RETURN(int64_t n, others->GetInt(0));
+    if (n == 0) {
+      return FailedPreconditionError("key " + kid + " is the only key of organisation " +
+                                     code.str() + " in use (最後の鍵は廃止できません)");
+    }
+  }
+  if (!key.not_after_us || *key.not_after_us > now) {
+    ASSIGN_OR_RETURN(int64_t revision, NextRevision(*tx));
+    RETURN_IF_ERROR(
+        tx->Exec("UPDATE hub_org_key SET not_after_us = ?, updated_at_us = ?"
+                 " WHERE org_code = ? AND kid = ?",
+                 {now, now, code.str(), kid}));
+    RETURN_IF_ERROR(
+        tx->Exec("UPDATE hub_org SET revision = ?, updated_at_us = ? WHERE org_code = ?",
+                 {revision, now, code.str()}));
+    key.not_after_us = now;
+  }
+  RETURN_IF_ERROR(audit_
+                      ->Append(*tx, {"hub", actor, "org.key.retire",
+                                     "org " + code.str() + " key " + kid, "ok", ""})
+                      .status());
+  RETURN_IF_ERROR(tx->Commit());
+  return key;
+}
+
+Result<OrgKey> HubStore::DisableOrgKey(const OrgCode& code, const std::string& kid,
+                                       const std::string& actor) {
+  const int64_t now = ToUnixMicros(clock_.Now());
+  ASSIGN_OR_RETURN(auto tx, db_->Begin());
+  ASSIGN_OR_RETURN(OrgKey key, FindOrgKey(*tx, code, kid));
+  ASSIGN_OR_RETURN(int64_t revision, NextRevision(*tx));
+  RETURN_IF_ERROR(
+      tx->Exec("UPDATE hub_org_key SET state = 'disabled', updated_at_us = ?"
+               " WHERE org_code = ? AND kid = ?",
+               {now, code.str(), kid}));
+  RETURN_IF_ERROR(tx->Exec("UPDATE hub_org SET revision = ?, updated_at_us = ? WHERE org_code = ?",
+                           {revision, now, code.str()}));
+  RETURN_IF_ERROR(audit_
+                      ->Append(*tx, {"hub", actor, "org.key.disable",
+                                     "org " + code.str() + " key " + kid, "ok", ""})
+                      .status());
+  RETURN_IF_ERROR(tx->Commit());
+  key.state = "disabled";
+  return key;
+}
+
+Result<std::vector<OrgKey>> HubStore::ListOrgKeys(const std::optional<OrgCode>& code) {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  std::string sql = "SELECT " + std::string(kOrgKeyColumns) + " FROM hub_org_key";
+  std::vector<store::Value> params;
+  if (code) {
+    sql += " WHERE org_code = ?";
+    params.push_back(code->str());
+  }
+  sql += " ORDER BY org_code, not_before_us DESC, kid";
+  ASSIGN_OR_RETURN(std::vector<store::Row> rows, tx->Query(sql, params));
+  std::vector<OrgKey> out;
+  for (const store::Row& r : rows) {
+    ASSIGN_OR_RETURN(OrgKey k, OrgKeyFromRow(r));
+    out.push_back(std::move(k));
   }
   return out;
 }

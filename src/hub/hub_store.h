@@ -12,6 +12,7 @@
 #ifndef CHUKAN_HUB_HUB_STORE_H_
 #define CHUKAN_HUB_HUB_STORE_H_
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,30 @@ struct OrgRecord {
   int64_t updated_at_us = 0;
 };
 
+// One of an organisation's signing keys (its envelopes), as registered. During a key rotation an
+// organisation has two: the old one, accepted until `not_after`, and the new one (the overlap).
+struct OrgKey {
+  OrgCode org = OrgCode::Parse("0000000000000000").value();
+  std::string kid;         // linkage::KeyIdOf the key
+  crypto::Bytes sign_key;  // Ed25519 public key, 32 bytes
+  std::string state;       // "active" or "disabled" (refused at once, whatever the times)
+  int64_t not_before_us = 0;
+  std::optional<int64_t> not_after_us;  // none: no end set
+  int64_t created_at_us = 0;
+  int64_t updated_at_us = 0;
+  // Whether it signs validly at `now_us`: active, not_before <= now < not_after.
+  bool AcceptedAt(int64_t now_us) const {
+    return state == "active" && not_before_us <= now_us &&
+           (!not_after_us || now_us < *not_after_us);
+  }
+};
+
+// Keys an organisation may have that are neither disabled nor ended (a bound on the registry).
+inline constexpr int kMaxLiveOrgKeys = 4;
+// The overlap of a key rotation: the old keys stay accepted this long (1 hour .. 30 days).
+inline constexpr int64_t kMinOverlapSeconds = 3600;
+inline constexpr int64_t kMaxOverlapSeconds = 30 * 86400;
+
 // One loaded permission list version.
 struct PermissionListVersion {
   int64_t version = 0;
@@ -83,6 +108,28 @@ class HubStore {
   // are refused). kNotFound if not registered.
   Status DisableOrg(const OrgCode& code, const std::string& actor);
   Result<std::vector<OrgRecord>> ListOrgs();
+
+  // Key rotation (署名鍵の更新), each audited ("org.key.rotate" / "org.key.retire" /
+  // "org.key.disable") in the transaction of its change:
+  // registers `sign_key` as the organisation's new key, accepted from now, and ends each other
+  // key it has at now + `overlap` (unless it ends earlier): during the overlap envelopes signed
+  // by either are accepted. Errors: kNotFound (not registered), kInvalidArgument (not a valid
+  // Ed25519 key; overlap outside 1 hour .. 30 days), kAlreadyExists (the key is registered
+  // already), kFailedPrecondition (kMaxLiveOrgKeys keys live already).
+  Result<OrgKey> RotateOrgKey(const OrgCode& code, const crypto::Bytes& sign_key,
+                              std::chrono::seconds overlap, const std::string& actor);
+  // Ends the key `kid` now (its overlap cut short; a key that ended already is left as it is).
+  // kNotFound for an unknown key; kFailedPrecondition when it is the organisation's last key
+  // accepted now (use `org disable` to stop an organisation).
+  Result<OrgKey> RetireOrgKey(const OrgCode& code, const std::string& kid,
+                              const std::string& actor);
+  // Refuses the key `kid` from now on, whatever its times — for a key that may be compromised:
+  // envelopes it signed are refused by the hub and, once their cached copy of the keys expires
+  // (a minute), by the inquirers too. kNotFound for an unknown key.
+  Result<OrgKey> DisableOrgKey(const OrgCode& code, const std::string& kid,
+                               const std::string& actor);
+  // The organisation's keys, newest first (every organisation's with nullopt).
+  Result<std::vector<OrgKey>> ListOrgKeys(const std::optional<OrgCode>& code);
   // A cheap fingerprint of the registry (count and latest change), to notice changes.
   Result<std::string> RegistryStamp();
 

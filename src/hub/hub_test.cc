@@ -363,6 +363,105 @@ TEST_P(HubTest, ForgedTamperedWrongProviderUnknownAndExpiredEnvelopesAreRefused)
   EXPECT_EQ(CountRecords("provided"), 0);
 }
 
+// 署名鍵の更新: B registers its next key with a one-hour overlap.
+TEST_P(HubTest, DuringAKeyRotationBothKeysAreAcceptedUntilTheOldOneEnds) {
+  const crypto::SigningKey old_key = keys_.at(kCityB).Clone();
+  const crypto::SigningKey new_key = crypto::SigningKey::Generate();
+  const std::string old_kid = linkage::KeyIdOf(old_key.verify_key());
+  const std::string new_kid = linkage::KeyIdOf(new_key.verify_key());
+  auto answer = [&](const linkage::ProvisionPermit& p, const crypto::SigningKey& key,
+                    std::string kid) {
+    linkage::Envelope e = linkage::ParseEnvelopeDocument(Answer(p, kCityB, "x").document).value();
+    e.kid = std::move(kid);
+    return linkage::SignEnvelope(e, key);
+  };
+  EXPECT_THAT(hub_->store().RotateOrgKey(kCityB, new_key.verify_key().bytes(),
+                                         std::chrono::minutes(59), "test"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("overlap")));
+  ASSERT_OK_AND_ASSIGN(OrgKey added,
+                       hub_->store().RotateOrgKey(kCityB, new_key.verify_key().bytes(),
+                                                  std::chrono::hours(1), "test"));
+  EXPECT_EQ(added.kid, new_kid);
+  EXPECT_THAT(hub_->store().RotateOrgKey(kCityB, new_key.verify_key().bytes(),
+                                         std::chrono::hours(1), "test"),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr(new_kid)));
+  ASSERT_OK(hub_->Refresh());
+  // In the overlap: the old key (named, or an envelope from before key ids) and the new one.
+  ASSERT_OK(hub_->AcceptProvision(kCityB, answer(IssueTaxPermit("k1"), old_key, old_kid)));
+  ASSERT_OK(hub_->AcceptProvision(kCityB, answer(IssueTaxPermit("k2"), old_key, "")));
+  ASSERT_OK(hub_->AcceptProvision(kCityB, answer(IssueTaxPermit("k3"), new_key, new_kid)));
+  clock_.Advance(std::chrono::minutes(59));
+  ASSERT_OK(hub_->AcceptProvision(kCityB, answer(IssueTaxPermit("k4"), old_key, old_kid)));
+  // The overlap is over: the old key is refused, by its id or tried.
+  clock_.Advance(std::chrono::minutes(1));
+  EXPECT_THAT(hub_->AcceptProvision(kCityB, answer(IssueTaxPermit("k5"), old_key, old_kid)),
+              StatusIs(StatusCode::kUnauthenticated, "BAD_SIGNATURE: envelope: signed with key " +
+                                                         old_kid + ", which is not accepted"));
+  EXPECT_THAT(hub_->AcceptProvision(kCityB, answer(IssueTaxPermit("k6"), old_key, "")),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("BAD_SIGNATURE")));
+  // A key id the hub never registered.
+  const crypto::SigningKey stranger = crypto::SigningKey::Generate();
+  EXPECT_THAT(hub_->AcceptProvision(kCityB, answer(IssueTaxPermit("k7"), stranger,
+                                                   linkage::KeyIdOf(stranger.verify_key()))),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("which is not accepted")));
+  ASSERT_OK(hub_->AcceptProvision(kCityB, answer(IssueTaxPermit("k8"), new_key, new_kid)));
+  EXPECT_EQ(CountRecords("provided"), 5);
+  // The inquirers are still given the old key (with its end) while permits issued before it
+  // ended may be answered.
+  std::vector<OrgKey> published = hub_->PublishedOrgKeys(kCityB);
+  ASSERT_EQ(published.size(), 2u);
+  EXPECT_EQ(published[0].kid, new_kid);
+  EXPECT_FALSE(published[0].not_after_us);
+  EXPECT_EQ(published[1].kid, old_kid);
+  ASSERT_TRUE(published[1].not_after_us);
+  EXPECT_EQ(*published[1].not_after_us, ToUnixMicros(clock_.Now()));
+  // Audited.
+  auto tx = db_->BeginRead().value();
+  EXPECT_EQ(tx->QueryOne("SELECT COUNT(*) FROM audit_log WHERE action = 'org.key.rotate'"
+                         " AND target LIKE ?",
+                         {"org " + kCityB.str() + " key " + new_kid + "%"})
+                .value()
+                ->GetInt(0)
+                .value(),
+            1);
+}
+
+TEST_P(HubTest, ARetiredOrDisabledKeyIsRefusedAtOnce) {
+  const crypto::SigningKey old_key = keys_.at(kCityB).Clone();
+  const crypto::SigningKey new_key = crypto::SigningKey::Generate();
+  const std::string old_kid = linkage::KeyIdOf(old_key.verify_key());
+  const std::string new_kid = linkage::KeyIdOf(new_key.verify_key());
+  // The one key in use cannot be retired (that would stop the organisation).
+  EXPECT_THAT(hub_->store().RetireOrgKey(kCityB, old_kid, "test"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("only key")));
+  EXPECT_THAT(hub_->store().RetireOrgKey(kCityB, "0123456789abcdef", "test"),
+              StatusIs(StatusCode::kNotFound));
+  ASSERT_OK(hub_->store()
+                .RotateOrgKey(kCityB, new_key.verify_key().bytes(), std::chrono::hours(72), "test")
+                .status());
+  // The overlap cut short by the operator.
+  ASSERT_OK(hub_->store().RetireOrgKey(kCityB, old_kid, "test").status());
+  ASSERT_OK(hub_->Refresh());
+  linkage::Envelope e =
+      linkage::ParseEnvelopeDocument(Answer(IssueTaxPermit("d1"), kCityB, "x").document).value();
+  e.kid = old_kid;
+  EXPECT_THAT(hub_->AcceptProvision(kCityB, linkage::SignEnvelope(e, old_key)),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("which is not accepted")));
+  // A key that may be compromised: disabled, refused at once, and not given to inquirers.
+  ASSERT_OK(hub_->store().DisableOrgKey(kCityB, new_kid, "test").status());
+  ASSERT_OK(hub_->Refresh());
+  e = linkage::ParseEnvelopeDocument(Answer(IssueTaxPermit("d2"), kCityB, "x").document).value();
+  e.kid = new_kid;
+  EXPECT_THAT(hub_->AcceptProvision(kCityB, linkage::SignEnvelope(e, new_key)),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("which is not accepted")));
+  for (const OrgKey& k : hub_->PublishedOrgKeys(kCityB)) EXPECT_NE(k.kid, new_kid);
+  ASSERT_OK_AND_ASSIGN(std::vector<OrgKey> listed, hub_->store().ListOrgKeys(kCityB));
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].kid, new_kid);
+  EXPECT_EQ(listed[0].state, "disabled");
+  EXPECT_EQ(CountRecords("provided"), 0);
+}
+
 TEST_P(HubTest, EachOrganisationSeesOnlyItsOwnRecordsWithItsOwnCodes) {
   linkage::ProvisionPermit p = IssueTaxPermit("ref-r");
   ASSERT_OK(hub_->AcceptProvision(kCityB, Answer(p, kCityB, "x")));
@@ -669,7 +768,7 @@ namespace {
 
 // A hub database made by the code before migration 2 (no 地方公共団体コード) opens, keeps its
 // organisations, and takes codes afterwards; its records gain 照会側不開示 (0) and no 委任元
-// (migration 3).
+// (migration 3); its organisations' keys move to the key table (migration 4).
 class HubMigrationTest : public store::testing::StoreTest {};
 
 TEST_P(HubMigrationTest, ExistingRegistryGainsLocalGovCodes) {
@@ -700,6 +799,13 @@ TEST_P(HubMigrationTest, ExistingRegistryGainsLocalGovCodes) {
   ASSERT_EQ(orgs.size(), 1u);
   EXPECT_EQ(orgs[0].name, "old city");
   EXPECT_EQ(orgs[0].local_gov_code, std::nullopt);
+  // Its one signing key is in the key table (migration 4), accepted since ever, with no end.
+  ASSERT_OK_AND_ASSIGN(std::vector<OrgKey> keys, store->ListOrgKeys(std::nullopt));
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].kid, linkage::KeyIdOf(key.verify_key()));
+  EXPECT_EQ(keys[0].not_before_us, 0);
+  EXPECT_FALSE(keys[0].not_after_us);
+  EXPECT_TRUE(keys[0].AcceptedAt(ToUnixMicros(clock.Now())));
   orgs[0].local_gov_code = LocalGovCode::Parse("141003").value();
   ASSERT_OK(store->AddOrg(orgs[0], "test"));
   ASSERT_OK_AND_ASSIGN(orgs, store->ListOrgs());
@@ -708,7 +814,7 @@ TEST_P(HubMigrationTest, ExistingRegistryGainsLocalGovCodes) {
   auto tx = db->BeginRead().value();
   auto row =
       tx->QueryOne("SELECT MAX(version) FROM schema_migrations WHERE component = 'hub'").value();
-  EXPECT_EQ(row->GetInt(0).value(), 3);
+  EXPECT_EQ(row->GetInt(0).value(), 4);
   auto old_record = tx->QueryOne(
                           "SELECT non_disclosure, inquirer_non_disclosure,"
                           " inquirer_delegator, provider_delegator FROM hub_record"

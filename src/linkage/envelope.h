@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/ids.h"
 #include "common/status.h"
@@ -31,6 +32,22 @@ struct Envelope {
   OrgCode inquirer = OrgCode::Parse("0000000000000000").value();
   int64_t sealed_at_ms = 0;
   crypto::Bytes sealed;  // crypto_box_seal ciphertext, at most kMaxSealedBytes
+  // Which of the provider's keys signed it (KeyIdOf): 16 lower-case hex digits. Written only
+  // when set; envelopes made before key ids existed have none and still verify (they are tried
+  // against each key the verifier accepts).
+  std::string kid;
+};
+
+// The key id of an organisation's signing key: the first 8 bytes of SHA-256 of the public key,
+// as 16 lower-case hex digits. Every party computes it from the key itself, so the hub and the
+// servers agree on it without being told.
+std::string KeyIdOf(const crypto::VerifyKey& key);
+bool IsKeyId(std::string_view kid);
+
+// One of an organisation's signing keys a verifier accepts (the hub's registry lists them).
+struct OrgVerifyKey {
+  std::string kid;  // KeyIdOf(key)
+  crypto::VerifyKey key;
 };
 
 std::string EnvelopeDocument(const Envelope& envelope);
@@ -43,6 +60,16 @@ SignedDocument SignEnvelope(const Envelope& envelope, const crypto::SigningKey& 
 // kInvalidArgument for a malformed document.
 Result<Envelope> VerifyEnvelope(const SignedDocument& signed_envelope,
                                 const crypto::VerifyKey& provider_key);
+// The envelope's `kid`, read before its signature is checked (to choose the key); "" when it has
+// none. Errors: kInvalidArgument for a document that is not a JSON object or a malformed kid.
+Result<std::string> EnvelopeKeyId(const SignedDocument& signed_envelope);
+// Verifies against the provider's accepted keys (during a key rotation, the old and the new
+// one): with a `kid`, only the key of that id — none such is kUnauthenticated "envelope: signed
+// with key <kid>, which is not accepted" (an unknown, retired or disabled key); without one, each
+// key in turn, the first that verifies wins. Errors otherwise as VerifyEnvelope; no keys at all
+// is kUnauthenticated.
+Result<Envelope> VerifyEnvelopeWithKeys(const SignedDocument& signed_envelope,
+                                        const std::vector<OrgVerifyKey>& provider_keys);
 
 // The body of POST /hub/v1/provisions: {"envelope": "<document>", "signature": "<b64url>"}.
 std::string SignedEnvelopeJson(const SignedDocument& signed_envelope);

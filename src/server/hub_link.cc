@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <vector>
 
@@ -127,18 +128,55 @@ Result<std::shared_ptr<const linkage::PermissionList>> HubLink::PermissionList()
   return list_;
 }
 
-Result<crypto::VerifyKey> HubLink::OrgKey(const OrgCode& as, const OrgCode& org) {
+namespace {
+
+// The keys of GET /hub/v1/orgs/{org}: "sign_keys" [{kid, key, not_before_ms, not_after_ms?}], or
+// a hub's before key rotation: the one "sign_key".
+Result<std::vector<OrgKeyRecord>> ParseOrgKeys(const json::JsonObject& o) {
+  std::vector<OrgKeyRecord> out;
+  if (!o.Has("sign_keys")) {
+    ASSIGN_OR_RETURN(std::string key_text, o.GetString("sign_key", 64));
+    ASSIGN_OR_RETURN(crypto::Bytes raw, crypto::FromBase64Url(key_text));
+    ASSIGN_OR_RETURN(crypto::VerifyKey key, crypto::VerifyKey::FromBytes(raw));
+    out.push_back({{linkage::KeyIdOf(key), key}, 0, std::nullopt});
+    return out;
+  }
+  ASSIGN_OR_RETURN(std::vector<json::JsonObject> keys, o.GetObjectArray("sign_keys", 16));
+  for (const json::JsonObject& k : keys) {
+    ASSIGN_OR_RETURN(std::string key_text, k.GetString("key", 64));
+    ASSIGN_OR_RETURN(crypto::Bytes raw, crypto::FromBase64Url(key_text));
+    ASSIGN_OR_RETURN(crypto::VerifyKey key, crypto::VerifyKey::FromBytes(raw));
+    ASSIGN_OR_RETURN(std::string kid, k.GetString("kid", 16));
+    if (kid != linkage::KeyIdOf(key)) {
+      return InvalidArgumentError("sign_keys: a kid is not its key's id");
+    }
+    OrgKeyRecord r{{std::move(kid), std::move(key)}, 0, std::nullopt};
+    ASSIGN_OR_RETURN(r.not_before_ms, k.GetInt("not_before_ms", 0, int64_t{1} << 53));
+    ASSIGN_OR_RETURN(r.not_after_ms, k.GetOptionalInt("not_after_ms", 0, int64_t{1} << 53));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<OrgKeyRecord>> HubLink::OrgKeys(const OrgCode& as, const OrgCode& org,
+                                                   std::string_view kid) {
   const TimePoint now = clock_.Now();
   {
     MutexLock lock(mu_);
     if (auto it = org_keys_.find(org);
         it != org_keys_.end() && now - it->second.fetched < kOrgKeyLifetime) {
-      return it->second.key;
+      const std::vector<OrgKeyRecord>& keys = it->second.keys;
+      const bool known = kid.empty() || std::any_of(keys.begin(), keys.end(), [&](const auto& k) {
+                           return k.key.kid == kid;
+                         });
+      if (known || now - it->second.fetched < kOrgKeyRefetch) return keys;
     }
   }
   ASSIGN_OR_RETURN(http::Response r, Get(as, "/hub/v1/orgs/" + org.str()));
   if (r.status != 200) {
-    return UnavailableError("the hub did not give the key of " + org.str() + ": HTTP " +
+    return UnavailableError("the hub did not give the keys of " + org.str() + ": HTTP " +
                             std::to_string(r.status));
   }
   ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(r.body));
@@ -148,12 +186,11 @@ Result<crypto::VerifyKey> HubLink::OrgKey(const OrgCode& as, const OrgCode& org)
     org_keys_.erase(org);
     return PermissionDeniedError("organisation " + org.str() + " is " + state + " at the hub");
   }
-  ASSIGN_OR_RETURN(std::string key_text, o.GetString("sign_key", 64));
-  ASSIGN_OR_RETURN(crypto::Bytes raw, crypto::FromBase64Url(key_text));
-  ASSIGN_OR_RETURN(crypto::VerifyKey key, crypto::VerifyKey::FromBytes(raw));
+  Result<std::vector<OrgKeyRecord>> keys = ParseOrgKeys(o);
+  if (!keys.ok()) return keys.status().WithContext("the hub's keys of " + org.str());
   MutexLock lock(mu_);
-  org_keys_.insert_or_assign(org, CachedKey{key, now});
-  return key;
+  org_keys_.insert_or_assign(org, CachedKeys{*keys, now});
+  return keys;
 }
 
 }  // namespace chukan::server

@@ -57,12 +57,17 @@ class HubLink final : public HubPort {
   Result<std::shared_ptr<const linkage::PermissionList>> PermissionList() const override
       EXCLUDES(mu_);
 
-  // The envelope-signing key of `org`, from GET /hub/v1/orgs/{org} (asked as `as`), cached for
-  // kOrgKeyLifetime: a key the hub's registry replaced, or an organisation it disabled, stops
-  // being trusted within that time. kPermissionDenied when the hub says the organisation is
-  // not active; kUnavailable when the hub cannot be asked.
+  // The envelope-signing keys of `org`, from GET /hub/v1/orgs/{org} (asked as `as`: its
+  // `sign_keys`, or the one `sign_key` of a hub that predates them), cached for kOrgKeyLifetime:
+  // a key the hub's registry disabled, or an organisation it disabled, stops being trusted
+  // within that time. A `kid` the cached list lacks (a key registered since) is asked again at
+  // once, at most once per kOrgKeyRefetch per organisation. kPermissionDenied when the hub says
+  // the organisation is not active; kUnavailable when the hub cannot be asked; kInvalidArgument
+  // for an answer that does not parse.
   static constexpr std::chrono::seconds kOrgKeyLifetime{60};
-  Result<crypto::VerifyKey> OrgKey(const OrgCode& as, const OrgCode& org) override EXCLUDES(mu_);
+  static constexpr std::chrono::seconds kOrgKeyRefetch{1};
+  Result<std::vector<OrgKeyRecord>> OrgKeys(const OrgCode& as, const OrgCode& org,
+                                            std::string_view kid) override EXCLUDES(mu_);
 
   // Reads the TLS files again (the hub's CA, each tenant's certificate and key in
   // tenant_tls_dir): the next requests use them, requests in flight finish with the old ones.
@@ -86,11 +91,11 @@ class HubLink final : public HubPort {
   std::map<OrgCode, std::shared_ptr<http::Client>> clients_ GUARDED_BY(mu_);
   std::shared_ptr<const linkage::PermissionList> list_ GUARDED_BY(mu_);
   std::string list_error_ GUARDED_BY(mu_) = "not fetched yet";
-  struct CachedKey {
-    crypto::VerifyKey key;
+  struct CachedKeys {
+    std::vector<OrgKeyRecord> keys;
     TimePoint fetched;
   };
-  std::map<OrgCode, CachedKey> org_keys_ GUARDED_BY(mu_);
+  std::map<OrgCode, CachedKeys> org_keys_ GUARDED_BY(mu_);
 };
 
 }  // namespace chukan::server

@@ -12,4 +12,15 @@ Result<OrgCode> HubPort::OrgByLocalGovCode(std::string_view code) const {
   return *org;
 }
 
+std::vector<linkage::OrgVerifyKey> KeysForPermit(const std::vector<OrgKeyRecord>& keys,
+                                                 int64_t issued_at_ms, int64_t now_ms) {
+  std::vector<linkage::OrgVerifyKey> out;
+  for (const OrgKeyRecord& k : keys) {
+    if (k.not_before_ms > now_ms) continue;
+    if (k.not_after_ms && *k.not_after_ms <= issued_at_ms) continue;
+    out.push_back(k.key);
+  }
+  return out;
+}
+
 }  // namespace chukan::server

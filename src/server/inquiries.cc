@@ -379,9 +379,14 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
   if (!row->reply_secret_sealed) {
     return FailedPreconditionError("INQUIRY_ENDED: the inquiry's key is gone");
   }
-  ASSIGN_OR_RETURN(crypto::VerifyKey provider_key,
-                   env_.hub->OrgKey(tenant.org(), permit->provider));
-  Result<linkage::Envelope> envelope = linkage::VerifyEnvelope(result.envelope, provider_key);
+  // The provider's keys that may have signed for this permit: during a key rotation the old and
+  // the new one; after it, the old one still for permits issued before its overlap ended.
+  Result<std::string> kid = linkage::EnvelopeKeyId(result.envelope);
+  if (!kid.ok()) return InvalidArgumentError("MALFORMED_RESULT: " + kid.status().message());
+  ASSIGN_OR_RETURN(std::vector<OrgKeyRecord> provider_keys,
+                   env_.hub->OrgKeys(tenant.org(), permit->provider, *kid));
+  Result<linkage::Envelope> envelope = linkage::VerifyEnvelopeWithKeys(
+      result.envelope, KeysForPermit(provider_keys, permit->issued_at_ms, env_.NowUs() / 1000));
   if (!envelope.ok()) {
     if (envelope.status().code() == StatusCode::kUnauthenticated) {
       return UnauthenticatedError("BAD_ENVELOPE_SIGNATURE: " + envelope.status().message());

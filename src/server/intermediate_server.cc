@@ -232,6 +232,8 @@ Status IntermediateServer::StartListeners() {
 }
 
 void IntermediateServer::RunHousekeeping() {
+  // A signing key activated by `chukan tenant activate-sign-key` signs from the next second.
+  (void)platform_->ReloadSignKeys();  // failures are logged per tenant
   Result<std::vector<TenantInfo>> tenants = platform_->ListTenants();
   if (!tenants.ok()) return;
   if (std::chrono::steady_clock::now() >= next_list_refresh_) {

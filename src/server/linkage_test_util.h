@@ -104,16 +104,21 @@ class FakeHub final : public HubPort {
     if (!list_) return FailedPreconditionError("no permission list copy has been fetched");
     return list_;
   }
-  Result<crypto::VerifyKey> OrgKey(const OrgCode&, const OrgCode& org) override {
+  Result<std::vector<OrgKeyRecord>> OrgKeys(const OrgCode&, const OrgCode& org,
+                                            std::string_view) override {
     MutexLock lock(mu_);
     auto it = org_keys_.find(org);
     if (it == org_keys_.end()) return PermissionDeniedError("not active");
     return it->second;
   }
 
+  // `org`'s one key, valid from ever to forever.
   void SetOrgKey(const OrgCode& org, crypto::VerifyKey key) {
+    SetOrgKeys(org, {{{linkage::KeyIdOf(key), key}, 0, std::nullopt}});
+  }
+  void SetOrgKeys(const OrgCode& org, std::vector<OrgKeyRecord> keys) {
     MutexLock lock(mu_);
-    org_keys_.insert_or_assign(org, std::move(key));
+    org_keys_.insert_or_assign(org, std::move(keys));
   }
   void DropPermissionList() {
     MutexLock lock(mu_);
@@ -156,7 +161,7 @@ class FakeHub final : public HubPort {
   std::vector<Call> calls_ GUARDED_BY(mu_);
   std::map<std::pair<OrgCode, std::string>, SubjectCode> codes_ GUARDED_BY(mu_);
   std::shared_ptr<const linkage::PermissionList> list_ GUARDED_BY(mu_);
-  std::map<OrgCode, crypto::VerifyKey> org_keys_ GUARDED_BY(mu_);
+  std::map<OrgCode, std::vector<OrgKeyRecord>> org_keys_ GUARDED_BY(mu_);
   bool reachable_ GUARDED_BY(mu_) = true;
   int codes_status_ GUARDED_BY(mu_) = 200;
   http::Response permit_answer_ GUARDED_BY(mu_) = http::Response::Json(503, "{}");
@@ -177,7 +182,7 @@ class LinkageTestBase : public store::testing::StoreTest {
     ASSERT_OK(platform_->CreateTenant(kCityB, "city B", "test").status());
     for (const OrgCode& org : {kCityA, kCityB}) {
       ASSERT_OK_AND_ASSIGN(auto ctx, platform_->Tenant(TenantId::ForOrg(org)));
-      hub_.SetOrgKey(org, ctx->org_key.verify_key());
+      hub_.SetOrgKey(org, ctx->SignKey()->key.verify_key());
     }
     LinkageService::Options o;
     o.inquiry_timeout = std::chrono::seconds(600);

@@ -601,6 +601,25 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   return ctx;
 }
 
+Status Platform::ReloadSignKeys() {
+  std::vector<std::shared_ptr<TenantContext>> open;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [name, ctx] : tenants_) open.push_back(ctx);
+  }
+  Status first;
+  for (const std::shared_ptr<TenantContext>& ctx : open) {
+    if (ctx->closed()) continue;
+    Result<bool> changed = ctx->ReloadSignKey();
+    if (!changed.ok()) {
+      log::Error("tenant.sign_key_reload_failed",
+                 {{"tenant", ctx->id.str()}, log::StatusField(changed.status())});
+      if (first.ok()) first = changed.status();
+    }
+  }
+  return first;
+}
+
 Status Platform::CheckKek(const TenantId& tenant) {
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   ASSIGN_OR_RETURN(std::optional<store::Row> row,

@@ -129,6 +129,11 @@ class Platform {
   // a tenant restored from a backup made before it), kNotFound for a tenant not active, or the
   // errors of TenantKeks::Load.
   Status CheckKek(const TenantId& tenant);
+  // Has every open context pick up the signing key its key table has active
+  // (TenantContext::ReloadSignKey): `chukan tenant activate-sign-key` run beside a running
+  // server takes effect at the next call. The server calls it every second. Returns the first
+  // error (logged); the other tenants are still tried. Blocks (storage).
+  Status ReloadSignKeys() EXCLUDES(mu_);
   // Closes and forgets every open context (shutdown).
   void CloseTenants() EXCLUDES(mu_);
 

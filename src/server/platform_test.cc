@@ -195,7 +195,7 @@ TEST_P(PlatformTest, DeleteTenantLeavesItsWrappedKeyInNoFileUnderTheDataDirector
     }));
     ASSERT_OK_AND_ASSIGN(auto tx, b->db->BeginRead());
     ASSERT_OK_AND_ASSIGN(auto count, tx->QueryOne("SELECT COUNT(*) FROM audit_log"));
-    EXPECT_EQ(count->GetInt(0).value(), 2);  // tenant.create and this one
+    EXPECT_EQ(count->GetInt(0).value(), 3);  // tenant.keys.store, tenant.create and this one
   }
   // And after a restart B opens with the same key from platform.db.
   auto p = OpenPlatform();

@@ -196,7 +196,9 @@ Result<std::string> Provisions::SealedEnvelopeBody(TenantContext& st,
   e.inquirer = permit.inquirer;
   e.sealed_at_ms = env_.NowUs() / 1000;
   ASSIGN_OR_RETURN(e.sealed, crypto::Seal(permit.reply_key, crypto::AsBytes(answer_json)));
-  return linkage::SignedEnvelopeJson(linkage::SignEnvelope(e, st.org_key));
+  const std::shared_ptr<const OrgSignKey> key = st.SignKey();
+  e.kid = key->kid;
+  return linkage::SignedEnvelopeJson(linkage::SignEnvelope(e, key->key));
 }
 
 Result<Provisions::PendingOutcome> Provisions::StartRequest(

@@ -9,17 +9,6 @@
 #include "store/outbox.h"
 
 namespace chukan::server {
-namespace {
-
-// A 32-byte key derived from the data key for one purpose (BLAKE2b keyed by the data key).
-crypto::SecretBytes Derive(const crypto::SecretBytes& data_key, std::string_view purpose) {
-  crypto::Bytes derived = crypto::Blake2bKeyed(data_key, crypto::AsBytes(purpose), 32);
-  crypto::SecretBytes key = crypto::SecretBytes::FromBytes(derived);
-  crypto::WipeBytes(derived);
-  return key;
-}
-
-}  // namespace
 
 Result<std::shared_ptr<TenantContext>> TenantContext::Open(Parts parts) {
   const Clock& clock = *parts.clock;
@@ -31,9 +20,8 @@ Result<std::shared_ptr<TenantContext>> TenantContext::Open(Parts parts) {
   RETURN_IF_ERROR(store::ApplyMigrations(*parts.db, "linkage", LinkageMigrations(), clock));
   RETURN_IF_ERROR(store::ApplyMigrations(*parts.db, "outbox", store::OutboxMigrations(), clock));
   RETURN_IF_ERROR(store::ApplyMigrations(*parts.db, "staff", StaffMigrations(), clock));
-  ASSIGN_OR_RETURN(crypto::SigningKey org_key, crypto::SigningKey::FromSeed(Derive(
-                                                   parts.data_key, "chukan-tenant-org-sign-v1")));
-  crypto::SecretBytes index_key = Derive(parts.data_key, "chukan-linkage-atena-index-v1");
+  ASSIGN_OR_RETURN(TenantKeys keys,
+                   OpenTenantKeys(*parts.db, parts.id, parts.data_key, *log, clock));
   std::unique_ptr<replica::ReplicaStore> replicas;
   if (parts.catalogue) {
     ASSIGN_OR_RETURN(replicas, replica::ReplicaStore::Open(parts.id, parts.db, parts.data_key,
@@ -41,24 +29,24 @@ Result<std::shared_ptr<TenantContext>> TenantContext::Open(Parts parts) {
   }
   ASSIGN_OR_RETURN(std::unique_ptr<store::GroupCommitter> committer,
                    store::GroupCommitter::Create(parts.db, {}));
-  std::shared_ptr<TenantContext> ctx(new TenantContext(std::move(parts), std::move(org_key),
-                                                       std::move(index_key), std::move(log)));
+  std::shared_ptr<TenantContext> ctx(
+      new TenantContext(std::move(parts), std::move(keys), std::move(log)));
   ctx->committer_ = std::move(committer);
   ctx->replicas_ = std::move(replicas);
   return ctx;
 }
 
-TenantContext::TenantContext(Parts parts, crypto::SigningKey org_key_in,
-                             crypto::SecretBytes index_key_in,
+TenantContext::TenantContext(Parts parts, TenantKeys keys,
                              std::unique_ptr<audit::AuditLog> audit_in)
     : id(parts.id),
       org(parts.id.org()),
       generation(parts.generation),
       db(std::move(parts.db)),
       data_key(std::move(parts.data_key)),
-      org_key(std::move(org_key_in)),
-      index_key(std::move(index_key_in)),
-      audit(std::move(audit_in)) {}
+      index_key(std::move(keys.index_key)),
+      audit(std::move(audit_in)),
+      clock_(*parts.clock),
+      sign_key_(std::move(keys.sign)) {}
 
 TenantContext::~TenantContext() {
   // The committer drains what was submitted before the database handle goes.
@@ -96,6 +84,79 @@ Result<replica::ReplicaStore*> TenantContext::Replicas() const {
     return FailedPreconditionError("tenant " + id.str() + ": no layout catalogue loaded");
   }
   return replicas_.get();
+}
+
+std::shared_ptr<const OrgSignKey> TenantContext::SignKey() const {
+  MutexLock lock(sign_mu_);
+  return sign_key_;
+}
+
+Result<bool> TenantContext::ReloadSignKey() {
+  // The storage is read outside the lock: signers keep the current key meanwhile.
+  ASSIGN_OR_RETURN(auto tx, db->BeginRead());
+  ASSIGN_OR_RETURN(std::string kid, ActiveSignKeyId(*tx));
+  if (kid == SignKey()->kid) return false;
+  ASSIGN_OR_RETURN(std::shared_ptr<const OrgSignKey> next, LoadActiveSignKey(*tx, id, data_key));
+  RETURN_IF_ERROR(tx->Commit());
+  std::string previous;
+  {
+    MutexLock lock(sign_mu_);
+    previous = sign_key_->kid;
+    sign_key_ = next;
+  }
+  log::Info("tenant.sign_key_loaded",
+            {{"tenant", id.str()}, {"kid", next->kid}, {"previous_kid", previous}});
+  return true;
+}
+
+Result<TenantKeyInfo> TenantContext::RotateSignKey(const std::string& actor, bool* created) {
+  std::optional<TenantKeyInfo> out;
+  const int64_t now = ToUnixMicros(clock_.Now());
+  auto write = [&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(TenantKeyInfo next, CreateNextSignKey(tx, id, data_key, now, created));
+    if (*created) {
+      RETURN_IF_ERROR(audit
+                          ->Append(tx, {id.str(), actor, "tenant.sign_key.create",
+                                        "signing key " + next.kid + " (next)", "ok", ""})
+                          .status());
+    }
+    out = std::move(next);
+    return Status();
+  };
+  RETURN_IF_ERROR(Commit(write));
+  return *std::move(out);
+}
+
+Result<TenantKeyInfo> TenantContext::ActivateSignKey(const std::string& actor,
+                                                     const std::string& kid) {
+  std::optional<TenantKeyInfo> out;
+  const int64_t now = ToUnixMicros(clock_.Now());
+  Status committed = Commit([&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(std::string active, ActiveSignKeyId(tx));
+    ASSIGN_OR_RETURN(TenantKeyInfo next, ActivateNextSignKey(tx, kid, now));
+    RETURN_IF_ERROR(
+        audit
+            ->Append(tx, {id.str(), actor, "tenant.sign_key.activate",
+                          "signing key " + next.kid + " (retired " + active + ")", "ok", ""})
+            .status());
+    out = std::move(next);
+    return Status();
+  });
+  if (!committed.ok()) {
+    Audit({id.str(), actor, "tenant.sign_key.activate",
+           "signing key " + (kid.empty() ? std::string("(next)") : kid),
+           "error:" + std::string(StatusCodeName(committed.code())), ""});
+    return committed;
+  }
+  RETURN_IF_ERROR(ReloadSignKey().status());
+  return *std::move(out);
+}
+
+Result<std::vector<TenantKeyInfo>> TenantContext::ListKeys() {
+  ASSIGN_OR_RETURN(auto tx, db->BeginRead());
+  ASSIGN_OR_RETURN(std::vector<TenantKeyInfo> keys, ListTenantKeys(*tx));
+  RETURN_IF_ERROR(tx->Commit());
+  return keys;
 }
 
 void TenantContext::Close() {

@@ -10,7 +10,13 @@
 // from an old context — the old one is closed (its database refuses new transactions) and a
 // re-created tenant with the same code gets a fresh context over its fresh storage.
 //
-// Thread-safety: thread-safe. Members are set at Open and never reassigned.
+// The organisation's signing key is the one member that changes: `chukan tenant
+// activate-sign-key` (possibly another process) switches the tenant's key table to the next key,
+// and ReloadSignKey — the Platform calls it every second for the open contexts — installs it
+// here. The context is its only holder in memory; SignKey() hands out the current one.
+//
+// Thread-safety: thread-safe. Members other than the signing key are set at Open and never
+// reassigned.
 #ifndef CHUKAN_SERVER_TENANT_CONTEXT_H_
 #define CHUKAN_SERVER_TENANT_CONTEXT_H_
 
@@ -19,15 +25,19 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "audit/audit_log.h"
 #include "audit/checkpoint_export.h"
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/mutex.h"
 #include "crypto/ed25519.h"
 #include "crypto/secret_bytes.h"
 #include "layout/catalogue.h"
 #include "replica/replica_store.h"
+#include "server/tenant_keys.h"
 #include "store/database.h"
 #include "store/group_commit.h"
 
@@ -49,9 +59,10 @@ class TenantContext {
     const Clock* clock = &SystemClock::Get();
   };
 
-  // Applies the tenant's migrations (audit, replica, linkage, outbox, staff), derives the
-  // organisation and index keys from the data key, and starts the group committer.
-  // Errors: from the store (migrations), key derivation.
+  // Applies the tenant's migrations (audit, replica, linkage, outbox, staff, keys), loads the
+  // organisation signing key and the index key from the key table (tenant_keys.h: storing the
+  // derived ones of a tenant made before it), and starts the group committer.
+  // Errors: from the store (migrations), kDataLoss for a key that does not open.
   static Result<std::shared_ptr<TenantContext>> Open(Parts parts);
   ~TenantContext();
   TenantContext(const TenantContext&) = delete;
@@ -77,23 +88,37 @@ class TenantContext {
   void Close();
   bool closed() const { return closed_.load(std::memory_order_acquire); }
 
+  // The organisation's Ed25519 key that signs its envelopes now, with its id (the hub registers
+  // its public half: `chukan tenant show --sign-pub FILE`). Never null. Does not block on
+  // storage.
+  std::shared_ptr<const OrgSignKey> SignKey() const EXCLUDES(sign_mu_);
+  // Reads which signing key the key table has active and, when it is another than SignKey()'s,
+  // loads it (one indexed read; the unsealing only on a change). Returns whether it changed.
+  // Blocks (storage): called by the Platform's refresh, not on an I/O thread.
+  Result<bool> ReloadSignKey() EXCLUDES(sign_mu_);
+
+  // Key rotation, each step audited in the tenant's log in its own transaction:
+  // a next signing key, made (or the one already waiting, `*created` false);
+  Result<TenantKeyInfo> RotateSignKey(const std::string& actor, bool* created);
+  // the next key made active (the old one retired, its secret erased) and installed here;
+  // kFailedPrecondition when no key (or, with `kid`, not that key) is waiting.
+  Result<TenantKeyInfo> ActivateSignKey(const std::string& actor, const std::string& kid);
+  Result<std::vector<TenantKeyInfo>> ListKeys();
+
   const TenantId id;
   const OrgCode org;
   const int64_t generation;
   const std::shared_ptr<store::Database> db;
   const crypto::SecretBytes data_key;
-  // The organisation's Ed25519 key that signs its envelopes (the hub registers its public half:
-  // `chukan tenant show --sign-pub FILE`). Derived from the data key with a separate context
-  // (BLAKE2b keyed by the data key over "chukan-tenant-org-sign-v1"), so it needs no storage of
-  // its own and is erased with the tenant's key.
-  const crypto::SigningKey org_key;
-  // Keys the atena_no index of the linkage's subject_codes table ("chukan-linkage-atena-index-v1").
+  // Keys the atena_no index of the linkage's subject_codes table (tenant_keys: never rotated).
   const crypto::SecretBytes index_key;
   const std::unique_ptr<audit::AuditLog> audit;
 
  private:
-  TenantContext(Parts parts, crypto::SigningKey org_key, crypto::SecretBytes index_key,
-                std::unique_ptr<audit::AuditLog> audit);
+  TenantContext(Parts parts, TenantKeys keys, std::unique_ptr<audit::AuditLog> audit);
+  const Clock& clock_;
+  mutable Mutex sign_mu_;
+  std::shared_ptr<const OrgSignKey> sign_key_ GUARDED_BY(sign_mu_);
 
   std::unique_ptr<store::GroupCommitter> committer_;
   std::unique_ptr<replica::ReplicaStore> replicas_;

@@ -856,19 +856,19 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
   at_hub(*as_b, "POST", hprov, hprov, 401, "forged",
          envelope(permit_1, no_data, crypto::SigningKey::Generate()));
   at_hub(*as_a, "POST", hprov, hprov, 403, "not the permit's provider",
-         envelope(permit_1, no_data, b_tenant->org_key));
+         envelope(permit_1, no_data, b_tenant->SignKey()->key));
   at_hub(*as_b, "POST", hprov, hprov, 202, "accepted",
-         envelope(permit_1, no_data, b_tenant->org_key));
+         envelope(permit_1, no_data, b_tenant->SignKey()->key));
   at_hub(*as_b, "POST", hprov, hprov, 409, "another envelope",
-         envelope(permit_1, R"({"status":"ok","records":[]})", b_tenant->org_key));
+         envelope(permit_1, R"({"status":"ok","records":[]})", b_tenant->SignKey()->key));
   at_hub(*as_b, "POST", hprov, hprov, 404, "unknown permit",
-         envelope(PermitId::Generate().str(), no_data, b_tenant->org_key));
+         envelope(PermitId::Generate().str(), no_data, b_tenant->SignKey()->key));
   at_hub(*as_b, "POST", hprov, hprov, 400, "not an envelope", "{}");
   hub_gate("POST", hprov, hprov, kEnvelope);
   const std::string hbprov = "/hub/v1/batch/provisions";
-  at_hub(
-      *as_b, "POST", hbprov, hbprov, 200, "one item",
-      http::BatchRequestJson({envelope(PermitId::Generate().str(), no_data, b_tenant->org_key)}));
+  at_hub(*as_b, "POST", hbprov, hbprov, 200, "one item",
+         http::BatchRequestJson(
+             {envelope(PermitId::Generate().str(), no_data, b_tenant->SignKey()->key)}));
   at_hub(*as_b, "POST", hbprov, hbprov, 400, "not a batch", "[");
   hub_gate("POST", hbprov, hbprov, kBatch);
 
@@ -917,7 +917,7 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   at_hub(*as_b, "POST", hprov, hprov, 412, "permit expired",
-         envelope(to_expire.value("permit_id", ""), no_data, b_tenant->org_key));
+         envelope(to_expire.value("permit_id", ""), no_data, b_tenant->SignKey()->key));
 
   // The hub cannot be reached: a code cannot be had.
   EXPECT_EQ(net->StopHub(), 0);

@@ -825,7 +825,7 @@ TEST_F(LinkageProcessTest, InquiryResultsWithBadSignaturesOrForOthersAreRefused)
     EXPECT_EQ(a_row->GetBlob(0).value(),
               crypto::Sha256(crypto::AsBytes(b_row->GetText(0).value())));
   }
-  http::Response wrong_key = send(p, hub_key, b_tenant->org_key);
+  http::Response wrong_key = send(p, hub_key, b_tenant->SignKey()->key);
   EXPECT_EQ(wrong_key.status, 400) << wrong_key.body;
   EXPECT_THAT(wrong_key.body, HasSubstr("SEALED_TO_WRONG_KEY"));
   // None of it changed the inquiry.
