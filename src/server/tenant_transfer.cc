@@ -354,7 +354,6 @@ Result<ExportReport> Export(Platform& platform, const ExportOptions& o, const Te
 class RecordReader {
  public:
   RecordReader(crypto::FileStreamReader& in, std::string path) : in_(in), path_(std::move(path)) {}
-  ~RecordReader() { crypto::WipeBytes(scratch_); }
 
   void set_where(std::string where) { where_ = std::move(where); }
   Status Read(uint8_t* p, size_t n) {
@@ -430,7 +429,6 @@ class RecordReader {
   const std::string path_;
   std::string where_ = "start";
   crypto::Blake2bHasher hash_{32};
-  crypto::Bytes scratch_;
 };
 
 struct ParsedExport {
