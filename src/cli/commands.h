@@ -24,6 +24,8 @@ void RegisterPkiCommands(CLI::App& app, Action& action);
 void RegisterAuditCommands(CLI::App& app, Action& action);
 void RegisterDemoCommands(CLI::App& app, Action& action);
 void RegisterTenantCommands(CLI::App& app, Action& action);
+// platform transfer-key, tenant export, tenant import (after RegisterTenantCommands).
+void RegisterTransferCommands(CLI::App& app, Action& action);
 void RegisterStaffCommands(CLI::App& app, Action& action);
 void RegisterServerCommands(CLI::App& app, Action& action);
 void RegisterReplicaCommands(CLI::App& app, Action& action);

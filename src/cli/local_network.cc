@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -351,17 +352,7 @@ Status LocalNetwork::Build() {
                                   "--name", o.name},
                                  err)
                           .status());
-      for (auto [role, name] :
-           {std::pair{Role::kSystem, "gyomu"}, std::pair{Role::kApprover, "shonin"}}) {
-        ASSIGN_OR_RETURN(
-            std::string token,
-            RunCommand(bin,
-                       {"client", "add", "--config", server_config(i), "--tenant", org, "--name",
-                        name, "--role", role == Role::kSystem ? "system" : "approver"},
-                       err));
-        while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-        tokens_[{o.org, role}] = token;
-      }
+      RETURN_IF_ERROR(AddClients(o, i));
       RETURN_IF_ERROR(RunCommand(bin,
                                  {"tenant", "show", "--config", server_config(i), "--org", org,
                                   "--sign-pub", Path("pki/" + org + ".sign.pub")},
@@ -376,30 +367,7 @@ Status LocalNetwork::Build() {
 
   // The registry: each organisation with its server's node endpoint and its keys.
   for (const NetworkOrg& o : options_.orgs) {
-    const std::string org = o.org.str();
-    const std::string endpoint =
-        "https://127.0.0.1:" + std::to_string(servers_[static_cast<size_t>(o.server)].node_port);
-    std::vector<std::string> add = {"hub",
-                                    "org",
-                                    "add",
-                                    "--config",
-                                    hub_config(),
-                                    "--code",
-                                    org,
-                                    "--name",
-                                    o.name,
-                                    "--class",
-                                    o.org_class,
-                                    "--endpoint",
-                                    endpoint,
-                                    "--sign-key",
-                                    Path("pki/" + org + ".sign.pub"),
-                                    "--cert",
-                                    Path("pki/" + org + ".crt")};
-    if (!o.local_gov_code.empty()) {
-      add.insert(add.end(), {"--local-gov-code", o.local_gov_code});
-    }
-    RETURN_IF_ERROR(RunCommand(bin, add, Path("hub/commands.err")).status());
+    RETURN_IF_ERROR(RegisterAtHub(o));
   }
   Progress(std::to_string(options_.orgs.size()) + " organisations registered at the hub");
   http::ClientOptions co;
@@ -412,10 +380,64 @@ Status LocalNetwork::Build() {
   return Status();
 }
 
-std::string LocalNetwork::StoreSection(const std::string& data_dir,
-                                       const std::string& suffix) const {
+Status LocalNetwork::AddClients(const NetworkOrg& o, int server) {
+  const std::string org = o.org.str();
+  const std::string err = server_dir(server) + "/commands.err";
+  for (auto [role, name] :
+       {std::pair{Role::kSystem, "gyomu"}, std::pair{Role::kApprover, "shonin"}}) {
+    ASSIGN_OR_RETURN(
+        std::string token,
+        RunCommand(options_.binary,
+                   {"client", "add", "--config", server_config(server), "--tenant", org, "--name",
+                    name, "--role", role == Role::kSystem ? "system" : "approver"},
+                   err));
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    tokens_[{o.org, role}] = token;
+  }
+  return Status();
+}
+
+Status LocalNetwork::RegisterAtHub(const NetworkOrg& o) {
+  const std::string org = o.org.str();
+  const std::string endpoint =
+      "https://127.0.0.1:" + std::to_string(servers_[static_cast<size_t>(o.server)].node_port);
+  std::vector<std::string> add = {"hub",
+                                  "org",
+                                  "add",
+                                  "--config",
+                                  hub_config(),
+                                  "--code",
+                                  org,
+                                  "--name",
+                                  o.name,
+                                  "--class",
+                                  o.org_class,
+                                  "--endpoint",
+                                  endpoint,
+                                  "--sign-key",
+                                  Path("pki/" + org + ".sign.pub"),
+                                  "--cert",
+                                  Path("pki/" + org + ".crt")};
+  if (!o.local_gov_code.empty()) {
+    add.insert(add.end(), {"--local-gov-code", o.local_gov_code});
+  }
+  return RunCommand(options_.binary, add, Path("hub/commands.err")).status();
+}
+
+Status LocalNetwork::MoveOrg(const OrgCode& org, int server) {
+  for (NetworkOrg& o : options_.orgs) {
+    if (o.org != org) continue;
+    o.server = server;
+    RETURN_IF_ERROR(AddClients(o, server));
+    return RegisterAtHub(o);
+  }
+  return NotFoundError("org " + org.str() + " is not in this network");
+}
+
+std::string LocalNetwork::StoreSection(const std::string& data_dir, const std::string& suffix,
+                                       bool postgres) const {
   std::string s = "[store]\ndata_dir = " + Quote(data_dir) + "\n";
-  if (!options_.pg_dsn.empty()) {
+  if (postgres) {
     s += "backend = \"postgres\"\ndsn = " + Quote(options_.pg_dsn) +
          "\npg_prefix = " + Quote(options_.pg_prefix + "_" + suffix) + "\n";
   }
@@ -429,7 +451,8 @@ Status LocalNetwork::WriteHubConfig(int port) const {
     << "\nworkers = " << options_.hub_workers << "\n"
     << "[tls]\ncert = " << Quote(Path("pki/hub.crt")) << "\nkey = " << Quote(Path("pki/hub.key"))
     << "\nclient_ca = " << Quote(Path("pki/ca.crt")) << "\n"
-    << StoreSection("state", "hub") << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
+    << StoreSection("state", "hub", !options_.pg_dsn.empty() && options_.pg_servers.empty())
+    << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
     << "[delivery]\nthreads = " << options_.hub_delivery_threads
     << "\nbatch_items = " << options_.batch_items << "\npeer_requests = " << options_.peer_requests
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
@@ -453,7 +476,12 @@ Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const
     << "[server]\nhost = \"127.0.0.1\"\nport = " << api_port
     << "\nthreads = " << options_.server_threads << "\nworkers = " << options_.server_workers
     << "\n"
-    << StoreSection("data", "s" + n) << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
+    << StoreSection("data", "s" + n,
+                    !options_.pg_dsn.empty() &&
+                        (options_.pg_servers.empty() ||
+                         std::find(options_.pg_servers.begin(), options_.pg_servers.end(), i) !=
+                             options_.pg_servers.end()))
+    << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
     << "[log]\nlevel = " << Quote(options_.log_level) << "\npath = \"server.log\"\n"
     << "[hub]\nurl = \"https://127.0.0.1:" << hub_port_ << "\"\n"
     << "ca = " << Quote(Path("pki/ca.crt")) << "\n"

@@ -126,6 +126,9 @@ struct LocalNetworkOptions {
   // a prefix ([a-z0-9_]) for their schemas (<prefix>_hub, <prefix>_s1, …). Empty: SQLite.
   std::string pg_dsn;
   std::string pg_prefix = "chukan_net";
+  // With pg_dsn: only these servers (0-based) keep their state in PostgreSQL, the hub and the
+  // others in SQLite — a network of mixed backends. Empty: all of them in PostgreSQL.
+  std::vector<int> pg_servers;
   // The hub and the servers as objects in this process (HubProcess, IntermediateServer) on
   // `clock`, instead of child processes; hub() and server() are then null, Kill* stops.
   bool in_process = false;
@@ -154,6 +157,12 @@ class LocalNetwork {
   // Waits until every server holds a valid copy of the permission list. kDeadlineExceeded
   // with the last answer otherwise.
   Status WaitForPermissionLists(std::chrono::seconds timeout);
+
+  // After the organisation's tenant was moved to `server` (chukan tenant export / import, done
+  // by the caller): adds its clients there (new tokens, which Call uses from now on) and
+  // re-registers it at the hub with that server's node endpoint — steps 6 and 7 of
+  // docs/operations.md, "Moving a tenant to another platform". Errors name the command.
+  Status MoveOrg(const OrgCode& org, int server);
 
   // Stops (SIGTERM) or kills (SIGKILL) a process; Restart* brings it back on the same ports.
   int StopHub();
@@ -192,7 +201,12 @@ class LocalNetwork {
     int node_port = 0;
   };
   Status Build();
-  std::string StoreSection(const std::string& data_dir, const std::string& suffix) const;
+  std::string StoreSection(const std::string& data_dir, const std::string& suffix,
+                           bool postgres) const;
+  // Adds the org's two clients on `server` (tokens_) and registers it at the hub with
+  // `server`'s node endpoint.
+  Status AddClients(const NetworkOrg& o, int server);
+  Status RegisterAtHub(const NetworkOrg& o);
   Status WriteHubConfig(int port) const;
   Status WriteServerConfig(int i, int api_port, int node_port) const;
   Status StartHubProcess();

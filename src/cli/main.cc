@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   chukan::cli::RegisterAuditCommands(app, action);
   chukan::cli::RegisterDemoCommands(app, action);
   chukan::cli::RegisterTenantCommands(app, action);
+  chukan::cli::RegisterTransferCommands(app, action);
   chukan::cli::RegisterStaffCommands(app, action);
   chukan::cli::RegisterServerCommands(app, action);
   chukan::cli::RegisterReplicaCommands(app, action);

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -130,6 +131,102 @@ Bytes FullAd(std::string_view ad) {
 
 }  // namespace
 
+struct FileStreamWriter::State {
+  explicit State(int fd, std::string p) : out(fd), path(std::move(p)) {}
+  Fd out;
+  std::string path;
+  StreamState stream;
+  Bytes full_ad;
+  Blake2bHasher hash;
+  FileStreamInfo info;
+  // The plaintext buffer: wiped when done (SecretBytes).
+  SecretBytes plain{kFileStreamChunkBytes};
+  size_t fill = 0;
+  std::vector<uint8_t> cipher = std::vector<uint8_t>(kCipherChunkBytes);
+  bool finished = false;
+
+  Status Emit(const uint8_t* p, size_t n) {
+    if (!WriteFull(out.get(), p, n)) return InternalError(Errno(path, "write"));
+    hash.Update(std::span<const uint8_t>(p, n));
+    info.cipher_bytes += static_cast<int64_t>(n);
+    return Status();
+  }
+};
+
+FileStreamWriter::FileStreamWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+FileStreamWriter::~FileStreamWriter() {
+  if (state_ && !state_->finished) ::unlink(state_->path.c_str());
+}
+
+Result<std::unique_ptr<FileStreamWriter>> FileStreamWriter::Open(const std::string& path,
+                                                                 const SecretBytes& key,
+                                                                 std::string_view ad, bool append) {
+  RETURN_IF_ERROR(EnsureInitialized());
+  if (key.size() != kFileStreamKeyBytes) {
+    return InvalidArgumentError("file stream key must be 32 bytes");
+  }
+  int fd = -1;
+  if (append) {
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+      if (errno == ENOENT) return NotFoundError(path + ": no such file");
+      return InternalError(Errno(path, "cannot open"));
+    }
+  } else {
+    ASSIGN_OR_RETURN(fd, CreateOut(path));
+  }
+  auto state = std::make_unique<State>(fd, path);
+  std::unique_ptr<FileStreamWriter> w(new FileStreamWriter(std::move(state)));
+  State& st = *w->state_;
+  uint8_t header[crypto_secretstream_xchacha20poly1305_HEADERBYTES];
+  crypto_secretstream_xchacha20poly1305_init_push(&st.stream.s, header, key.data());
+  st.full_ad = FullAd(ad);
+  uint8_t prefix[kPrefixBytes];
+  std::memcpy(prefix, kMagic, sizeof(kMagic));
+  prefix[sizeof(kMagic)] = kVersion;
+  RETURN_IF_ERROR(st.Emit(prefix, sizeof(prefix)));
+  RETURN_IF_ERROR(st.Emit(header, sizeof(header)));
+  return w;
+}
+
+Status FileStreamWriter::Push(bool final) {
+  State& st = *state_;
+  unsigned long long clen = 0;
+  crypto_secretstream_xchacha20poly1305_push(
+      &st.stream.s, st.cipher.data(), &clen, st.plain.data(),
+      static_cast<unsigned long long>(st.fill), st.full_ad.data(), st.full_ad.size(),
+      final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
+  st.info.plain_bytes += static_cast<int64_t>(st.fill);
+  st.fill = 0;
+  return st.Emit(st.cipher.data(), static_cast<size_t>(clen));
+}
+
+Status FileStreamWriter::Write(std::span<const uint8_t> data) {
+  State& st = *state_;
+  if (st.finished) return FailedPreconditionError(st.path + ": stream already finished");
+  while (!data.empty()) {
+    // A full chunk is pushed as soon as it fills, so that the final chunk is always short
+    // (possibly empty), as the reader expects.
+    const size_t n = std::min(data.size(), kFileStreamChunkBytes - st.fill);
+    std::memcpy(st.plain.data() + st.fill, data.data(), n);
+    st.fill += n;
+    data = data.subspan(n);
+    if (st.fill == kFileStreamChunkBytes) RETURN_IF_ERROR(Push(false));
+  }
+  return Status();
+}
+
+Result<FileStreamInfo> FileStreamWriter::Finish() {
+  State& st = *state_;
+  if (st.finished) return FailedPreconditionError(st.path + ": stream already finished");
+  RETURN_IF_ERROR(Push(true));
+  RETURN_IF_ERROR(SyncAndClose(st.out, st.path));
+  st.info.cipher_blake2b = st.hash.Finish();
+  st.finished = true;
+  return st.info;
+}
+
 Result<FileStreamInfo> EncryptFileStream(const std::string& in_path, const std::string& out_path,
                                          const SecretBytes& key, std::string_view ad) {
   RETURN_IF_ERROR(EnsureInitialized());
@@ -138,127 +235,150 @@ Result<FileStreamInfo> EncryptFileStream(const std::string& in_path, const std::
   }
   ASSIGN_OR_RETURN(int in_fd, OpenIn(in_path));
   Fd in(in_fd);
-  ASSIGN_OR_RETURN(int out_fd, CreateOut(out_path));
-  Fd out(out_fd);
-  RemoveOnError cleanup(out_path);
-
-  StreamState state;
-  uint8_t header[crypto_secretstream_xchacha20poly1305_HEADERBYTES];
-  crypto_secretstream_xchacha20poly1305_init_push(&state.s, header, key.data());
-  const Bytes full_ad = FullAd(ad);
-  Blake2bHasher hash;
-  FileStreamInfo info;
-  auto emit = [&](const uint8_t* p, size_t n) -> Status {
-    if (!WriteFull(out.get(), p, n)) return InternalError(Errno(out_path, "write"));
-    hash.Update(std::span<const uint8_t>(p, n));
-    info.cipher_bytes += static_cast<int64_t>(n);
-    return Status();
-  };
-  uint8_t prefix[kPrefixBytes];
-  std::memcpy(prefix, kMagic, sizeof(kMagic));
-  prefix[sizeof(kMagic)] = kVersion;
-  RETURN_IF_ERROR(emit(prefix, sizeof(prefix)));
-  RETURN_IF_ERROR(emit(header, sizeof(header)));
-
+  ASSIGN_OR_RETURN(std::unique_ptr<FileStreamWriter> out,
+                   FileStreamWriter::Open(out_path, key, ad));
   // The plaintext buffer holds database pages: wiped when done (SecretBytes).
   SecretBytes plain(kFileStreamChunkBytes);
-  std::vector<uint8_t> cipher(kCipherChunkBytes);
-  // One chunk is read ahead, so that the last one (possibly empty) carries the FINAL tag.
-  ssize_t n = ReadFull(in.get(), plain.data(), kFileStreamChunkBytes);
   while (true) {
+    const ssize_t n = ReadFull(in.get(), plain.data(), kFileStreamChunkBytes);
     if (n < 0) return InternalError(Errno(in_path, "read"));
-    const bool last = static_cast<size_t>(n) < kFileStreamChunkBytes;
-    const uint8_t tag = last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0;
-    unsigned long long clen = 0;
-    crypto_secretstream_xchacha20poly1305_push(&state.s, cipher.data(), &clen, plain.data(),
-                                               static_cast<unsigned long long>(n), full_ad.data(),
-                                               full_ad.size(), tag);
-    info.plain_bytes += n;
-    RETURN_IF_ERROR(emit(cipher.data(), static_cast<size_t>(clen)));
-    if (last) break;
-    n = ReadFull(in.get(), plain.data(), kFileStreamChunkBytes);
+    if (n == 0) break;
+    RETURN_IF_ERROR(out->Write(std::span<const uint8_t>(plain.data(), static_cast<size_t>(n))));
   }
-  RETURN_IF_ERROR(SyncAndClose(out, out_path));
-  info.cipher_blake2b = hash.Finish();
-  cleanup.Keep();
-  return info;
+  return out->Finish();
 }
 
-Result<FileStreamInfo> DecryptFileStream(const std::string& in_path, const std::string& out_path,
-                                         const SecretBytes& key, std::string_view ad) {
+struct FileStreamReader::State {
+  explicit State(int fd, std::string p) : in(fd), path(std::move(p)) {}
+  Fd in;
+  std::string path;
+  StreamState stream;
+  Bytes full_ad;
+  Blake2bHasher hash;
+  FileStreamInfo info;
+  std::vector<uint8_t> cipher = std::vector<uint8_t>(kCipherChunkBytes);
+  SecretBytes plain{kFileStreamChunkBytes};
+  size_t pos = 0;
+  size_t len = 0;
+  int64_t chunk = 0;
+  bool done = false;
+
+  Result<size_t> Take(uint8_t* p, size_t n) {
+    const ssize_t r = ReadFull(in.get(), p, n);
+    if (r < 0) return InternalError(Errno(path, "read"));
+    hash.Update(std::span<const uint8_t>(p, static_cast<size_t>(r)));
+    info.cipher_bytes += r;
+    return static_cast<size_t>(r);
+  }
+};
+
+FileStreamReader::FileStreamReader(std::unique_ptr<State> state) : state_(std::move(state)) {}
+FileStreamReader::~FileStreamReader() = default;
+
+Result<std::unique_ptr<FileStreamReader>> FileStreamReader::Open(const std::string& path,
+                                                                 int64_t offset,
+                                                                 const SecretBytes& key,
+                                                                 std::string_view ad) {
   RETURN_IF_ERROR(EnsureInitialized());
   if (key.size() != kFileStreamKeyBytes) {
     return InvalidArgumentError("file stream key must be 32 bytes");
   }
-  ASSIGN_OR_RETURN(int in_fd, OpenIn(in_path));
-  Fd in(in_fd);
-  Blake2bHasher hash;
-  FileStreamInfo info;
-  auto take = [&](uint8_t* p, size_t n) -> Result<size_t> {
-    const ssize_t r = ReadFull(in.get(), p, n);
-    if (r < 0) return InternalError(Errno(in_path, "read"));
-    hash.Update(std::span<const uint8_t>(p, static_cast<size_t>(r)));
-    info.cipher_bytes += r;
-    return static_cast<size_t>(r);
-  };
+  ASSIGN_OR_RETURN(int fd, OpenIn(path));
+  auto state = std::make_unique<State>(fd, path);
+  if (offset < 0 || ::lseek(fd, static_cast<off_t>(offset), SEEK_SET) != offset) {
+    return DataLossError(path + ": cut short before its encrypted stream");
+  }
+  State& st = *state;
   uint8_t prefix[kPrefixBytes + crypto_secretstream_xchacha20poly1305_HEADERBYTES];
-  ASSIGN_OR_RETURN(size_t got, take(prefix, sizeof(prefix)));
+  ASSIGN_OR_RETURN(size_t got, st.Take(prefix, sizeof(prefix)));
   if (got < sizeof(prefix) || std::memcmp(prefix, kMagic, sizeof(kMagic)) != 0) {
-    return DataLossError(in_path + ": not an encrypted chukan file (magic)");
+    return DataLossError(path + ": not an encrypted chukan file (magic)");
   }
   if (prefix[sizeof(kMagic)] != kVersion) {
-    return DataLossError(in_path + ": unknown encrypted file version " +
+    return DataLossError(path + ": unknown encrypted file version " +
                          std::to_string(prefix[sizeof(kMagic)]));
   }
-  StreamState state;
-  if (crypto_secretstream_xchacha20poly1305_init_pull(&state.s, prefix + kPrefixBytes,
+  if (crypto_secretstream_xchacha20poly1305_init_pull(&st.stream.s, prefix + kPrefixBytes,
                                                       key.data()) != 0) {
-    return DataLossError(in_path + ": invalid stream header");
+    return DataLossError(path + ": invalid stream header");
   }
+  st.full_ad = FullAd(ad);
+  return std::unique_ptr<FileStreamReader>(new FileStreamReader(std::move(state)));
+}
+
+Status FileStreamReader::NextChunk() {
+  State& st = *state_;
+  ASSIGN_OR_RETURN(size_t n, st.Take(st.cipher.data(), st.cipher.size()));
+  if (n < crypto_secretstream_xchacha20poly1305_ABYTES) {
+    return DataLossError(st.path + ": cut short before its final chunk (chunk " +
+                         std::to_string(st.chunk) + ")");
+  }
+  unsigned long long mlen = 0;
+  uint8_t tag = 0;
+  if (crypto_secretstream_xchacha20poly1305_pull(&st.stream.s, st.plain.data(), &mlen, &tag,
+                                                 st.cipher.data(), n, st.full_ad.data(),
+                                                 st.full_ad.size()) != 0) {
+    return DataLossError(st.path + ": authentication failed at chunk " + std::to_string(st.chunk) +
+                         " (altered, or another key or file)");
+  }
+  const bool final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+  // A short chunk that is not FINAL is not what the writer writes: the file was cut.
+  if (!final && n < st.cipher.size()) {
+    return DataLossError(st.path + ": cut short before its final chunk (chunk " +
+                         std::to_string(st.chunk) + ")");
+  }
+  if (final) {
+    // Nothing may follow the final chunk.
+    uint8_t extra = 0;
+    ASSIGN_OR_RETURN(size_t more, st.Take(&extra, 1));
+    if (more != 0) return DataLossError(st.path + ": bytes after the final chunk");
+    st.info.cipher_blake2b = st.hash.Finish();
+    st.done = true;
+  }
+  st.info.plain_bytes += static_cast<int64_t>(mlen);
+  st.pos = 0;
+  st.len = static_cast<size_t>(mlen);
+  ++st.chunk;
+  return Status();
+}
+
+Result<size_t> FileStreamReader::Read(std::span<uint8_t> out) {
+  State& st = *state_;
+  size_t got = 0;
+  while (got < out.size()) {
+    if (st.pos == st.len) {
+      if (st.done) break;
+      RETURN_IF_ERROR(NextChunk());
+      continue;
+    }
+    const size_t n = std::min(out.size() - got, st.len - st.pos);
+    std::memcpy(out.data() + got, st.plain.data() + st.pos, n);
+    st.pos += n;
+    got += n;
+  }
+  return got;
+}
+
+FileStreamInfo FileStreamReader::info() const { return state_->info; }
+
+Result<FileStreamInfo> DecryptFileStream(const std::string& in_path, const std::string& out_path,
+                                         const SecretBytes& key, std::string_view ad) {
+  ASSIGN_OR_RETURN(std::unique_ptr<FileStreamReader> in,
+                   FileStreamReader::Open(in_path, 0, key, ad));
   ASSIGN_OR_RETURN(int out_fd, CreateOut(out_path));
   Fd out(out_fd);
   RemoveOnError cleanup(out_path);
-  const Bytes full_ad = FullAd(ad);
-  std::vector<uint8_t> cipher(kCipherChunkBytes);
   SecretBytes plain(kFileStreamChunkBytes);
-  int64_t chunk = 0;
   while (true) {
-    ASSIGN_OR_RETURN(size_t n, take(cipher.data(), cipher.size()));
-    if (n < crypto_secretstream_xchacha20poly1305_ABYTES) {
-      return DataLossError(in_path + ": cut short before its final chunk (chunk " +
-                           std::to_string(chunk) + ")");
-    }
-    unsigned long long mlen = 0;
-    uint8_t tag = 0;
-    if (crypto_secretstream_xchacha20poly1305_pull(&state.s, plain.data(), &mlen, &tag,
-                                                   cipher.data(), n, full_ad.data(),
-                                                   full_ad.size()) != 0) {
-      return DataLossError(in_path + ": authentication failed at chunk " + std::to_string(chunk) +
-                           " (altered, or another key or file)");
-    }
-    const bool final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
-    // A full-size chunk that is FINAL, or a short one that is not, is not what
-    // EncryptFileStream writes.
-    if (final != (n < cipher.size())) {
-      if (!final) {
-        return DataLossError(in_path + ": cut short before its final chunk (chunk " +
-                             std::to_string(chunk) + ")");
-      }
-      uint8_t extra = 0;
-      ASSIGN_OR_RETURN(size_t more, take(&extra, 1));
-      if (more != 0) return DataLossError(in_path + ": bytes after the final chunk");
-    }
-    if (!WriteFull(out.get(), plain.data(), static_cast<size_t>(mlen))) {
+    ASSIGN_OR_RETURN(size_t n, in->Read(std::span<uint8_t>(plain.data(), plain.size())));
+    if (n > 0 && !WriteFull(out.get(), plain.data(), n)) {
       return InternalError(Errno(out_path, "write"));
     }
-    info.plain_bytes += static_cast<int64_t>(mlen);
-    ++chunk;
-    if (final) break;
+    if (n < plain.size()) break;
   }
   RETURN_IF_ERROR(SyncAndClose(out, out_path));
-  info.cipher_blake2b = hash.Finish();
   cleanup.Keep();
-  return info;
+  return in->info();
 }
 
 Result<FileStreamInfo> HashFile(const std::string& path) {

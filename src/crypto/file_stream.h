@@ -23,6 +23,8 @@
 #define CHUKAN_CRYPTO_FILE_STREAM_H_
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -56,6 +58,63 @@ Result<FileStreamInfo> EncryptFileStream(const std::string& in_path, const std::
 // kAlreadyExists, kInvalidArgument, kInternal as for EncryptFileStream.
 Result<FileStreamInfo> DecryptFileStream(const std::string& in_path, const std::string& out_path,
                                          const SecretBytes& key, std::string_view ad);
+
+// The same format written from memory, for callers that produce the plaintext themselves and
+// must never put it in a file (the tenant transfer, server/tenant_transfer.h): bytes given to
+// Write() are encrypted chunk by chunk as they fill. The output file may already hold a prefix
+// of the caller's (`append`): the stream then starts at its end.
+class FileStreamWriter {
+ public:
+  // Opens `path`: a new file (O_EXCL, 0600), or with `append` an existing one the caller wrote
+  // (the stream goes after its bytes). Errors: kInvalidArgument (key size); kAlreadyExists /
+  // kNotFound; kInternal (I/O) naming the file.
+  static Result<std::unique_ptr<FileStreamWriter>> Open(const std::string& path,
+                                                        const SecretBytes& key, std::string_view ad,
+                                                        bool append = false);
+  // Removes the file unless Finish() succeeded.
+  ~FileStreamWriter();
+  FileStreamWriter(const FileStreamWriter&) = delete;
+  FileStreamWriter& operator=(const FileStreamWriter&) = delete;
+
+  // Encrypts `data` (buffered up to one chunk). Errors: kInternal naming the file.
+  Status Write(std::span<const uint8_t> data);
+  // Writes the final chunk, syncs and closes. The info counts the stream's bytes only (not an
+  // appended file's prefix). Errors: kInternal naming the file.
+  Result<FileStreamInfo> Finish();
+
+ private:
+  struct State;
+  explicit FileStreamWriter(std::unique_ptr<State> state);
+  Status Push(bool final);
+  std::unique_ptr<State> state_;
+};
+
+// Reads a stream written by EncryptFileStream or FileStreamWriter, starting `offset` bytes into
+// the file, and hands out only authenticated plaintext, one chunk at a time.
+class FileStreamReader {
+ public:
+  // Errors: kNotFound, kInternal naming the file; kDataLoss for a wrong magic, version or header;
+  // kInvalidArgument (key size).
+  static Result<std::unique_ptr<FileStreamReader>> Open(const std::string& path, int64_t offset,
+                                                        const SecretBytes& key,
+                                                        std::string_view ad);
+  ~FileStreamReader();
+  FileStreamReader(const FileStreamReader&) = delete;
+  FileStreamReader& operator=(const FileStreamReader&) = delete;
+
+  // Fills `out` with the next plaintext bytes; returns how many (fewer than out.size() only at
+  // the authenticated end of the stream, and 0 after it). Errors: kDataLoss naming the file as
+  // DecryptFileStream's; kInternal (I/O).
+  Result<size_t> Read(std::span<uint8_t> out);
+  // Counters so far; complete (with the BLAKE2b of the stream's bytes) once Read returned 0.
+  FileStreamInfo info() const;
+
+ private:
+  struct State;
+  explicit FileStreamReader(std::unique_ptr<State> state);
+  Status NextChunk();
+  std::unique_ptr<State> state_;
+};
 
 // BLAKE2b-256 and size of a file, read in chunks. Errors: kNotFound, kInternal naming the file.
 Result<FileStreamInfo> HashFile(const std::string& path);

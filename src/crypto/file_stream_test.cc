@@ -103,5 +103,43 @@ TEST_F(FileStreamTest, RefusesToOverwriteAndNamesAMissingInput) {
               StatusIs(StatusCode::kInvalidArgument));
 }
 
+TEST_F(FileStreamTest, WriterAfterAPrefixAndReaderAtItsOffsetRoundTripInSmallPieces) {
+  const Bytes random = RandomBytes(2 * kFileStreamChunkBytes + 7);
+  for (size_t size : {size_t{0}, kFileStreamChunkBytes, random.size()}) {
+    SCOPED_TRACE(size);
+    std::filesystem::remove(Path("out"));
+    Write(Path("out"), "HEADER\n");
+    ASSERT_OK_AND_ASSIGN(auto w, FileStreamWriter::Open(Path("out"), key_, "ad", /*append=*/true));
+    for (size_t at = 0; at < size; at += 1000) {
+      ASSERT_OK(w->Write(
+          std::span<const uint8_t>(random.data() + at, std::min<size_t>(1000, size - at))));
+    }
+    ASSERT_OK_AND_ASSIGN(FileStreamInfo enc, w->Finish());
+    const std::string file = Read(Path("out"));
+    ASSERT_EQ(file.substr(0, 7), "HEADER\n");
+    // The same bytes EncryptFileStream makes of the same plaintext, apart from the nonce.
+    EXPECT_EQ(file.size(), 7 + 33 + size + 17 * (size / kFileStreamChunkBytes + 1));
+    EXPECT_EQ(enc.cipher_blake2b, Blake2b(AsBytes(std::string_view(file).substr(7))));
+    ASSERT_OK_AND_ASSIGN(auto r, FileStreamReader::Open(Path("out"), 7, key_, "ad"));
+    Bytes back;
+    uint8_t buf[333];
+    while (true) {
+      ASSERT_OK_AND_ASSIGN(size_t n, r->Read(buf));
+      back.insert(back.end(), buf, buf + n);
+      if (n < sizeof(buf)) break;
+    }
+    EXPECT_EQ(back, Bytes(random.begin(), random.begin() + static_cast<std::ptrdiff_t>(size)));
+    EXPECT_EQ(r->info().cipher_blake2b, enc.cipher_blake2b);
+    EXPECT_THAT(FileStreamReader::Open(Path("out"), 6, key_, "ad"),
+                StatusIs(StatusCode::kDataLoss, HasSubstr("magic")));
+  }
+  // A writer that never finished leaves no file.
+  {
+    ASSERT_OK_AND_ASSIGN(auto w, FileStreamWriter::Open(Path("gone"), key_, "ad"));
+    ASSERT_OK(w->Write(random));
+  }
+  EXPECT_FALSE(std::filesystem::exists(Path("gone")));
+}
+
 }  // namespace
 }  // namespace chukan::crypto

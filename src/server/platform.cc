@@ -286,22 +286,41 @@ Result<TenantInfo> Platform::CreateTenant(const OrgCode& org, const std::string&
   RETURN_IF_ERROR(CheckName("tenant name", name, kMaxTenantNameBytes));
   const TenantId id = TenantId::ForOrg(org);
   crypto::SecretBytes data_key = crypto::SecretBytes::Random(kDataKeyBytes);
-  const int64_t now = ToUnixMicros(clock_.Now());
 
   // Storage first: if registering fails afterwards, an unregistered empty store is harmless and
   // is reused by the next attempt; a registered tenant without storage would not be.
   Status created = store_->CreateTenant(id);
   if (!created.ok() && created.code() != StatusCode::kAlreadyExists) return created;
 
-  {
-    // Refused before a KEK file is touched: an active tenant's KEK must not be replaced.
-    ASSIGN_OR_RETURN(auto rtx, db_->BeginRead());
-    ASSIGN_OR_RETURN(std::optional<store::Row> active,
-                     rtx->QueryOne("SELECT 1 FROM tenants WHERE org_code = ? AND state = 'active'",
-                                   {org.str()}));
-    RETURN_IF_ERROR(rtx->Commit());
-    if (active) return AlreadyExistsError("tenant " + org.str() + " already exists");
-  }
+  // Refused before a KEK file is touched: an active tenant's KEK must not be replaced.
+  RETURN_IF_ERROR(RefuseActive(org));
+  RETURN_IF_ERROR(Register(org, name, data_key,
+                           {"platform", actor, "tenant.create", "tenant " + id.str(), "ok", ""}));
+
+  // The tenant's own audit log starts with its creation.
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, Tenant(id));
+  RETURN_IF_ERROR(ctx->Commit([&](store::Transaction& ttx) -> Status {
+    return ctx->audit
+        ->Append(ttx, {id.str(), actor, "tenant.create", "tenant " + id.str(), "ok", ""})
+        .status();
+  }));
+  return GetTenant(org);
+}
+
+Status Platform::RefuseActive(const OrgCode& org) {
+  ASSIGN_OR_RETURN(auto rtx, db_->BeginRead());
+  ASSIGN_OR_RETURN(
+      std::optional<store::Row> active,
+      rtx->QueryOne("SELECT 1 FROM tenants WHERE org_code = ? AND state = 'active'", {org.str()}));
+  RETURN_IF_ERROR(rtx->Commit());
+  if (active) return AlreadyExistsError("tenant " + org.str() + " already exists");
+  return Status();
+}
+
+Status Platform::Register(const OrgCode& org, const std::string& name,
+                          const crypto::SecretBytes& data_key, const audit::AuditEvent& event) {
+  const TenantId id = TenantId::ForOrg(org);
+  const int64_t now = ToUnixMicros(clock_.Now());
   // A KEK of this registration's own, in a new file named by the row: never one a deletion was
   // meant to destroy, and never a file another creator of the same tenant writes at the same
   // moment (the creator whose row loses destroys its own). Written before the row that needs
@@ -340,9 +359,7 @@ Result<TenantInfo> Platform::CreateTenant(const OrgCode& org, const std::string&
       }
       RETURN_IF_ERROR(inserted);
     }
-    RETURN_IF_ERROR(
-        audit_->Append(*tx, {"platform", actor, "tenant.create", "tenant " + id.str(), "ok", ""})
-            .status());
+    RETURN_IF_ERROR(audit_->Append(*tx, event).status());
     RETURN_IF_ERROR(tx->Commit());
     registered = true;
     return Status();
@@ -355,15 +372,62 @@ Result<TenantInfo> Platform::CreateTenant(const OrgCode& org, const std::string&
       log::Error("platform.kek_destroy_failed", {{"tenant", id.str()}, log::StatusField(s)});
     }
   }
+  return Status();
+}
 
-  // The tenant's own audit log starts with its creation.
-  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, Tenant(id));
-  RETURN_IF_ERROR(ctx->Commit([&](store::Transaction& ttx) -> Status {
-    return ctx->audit
-        ->Append(ttx, {id.str(), actor, "tenant.create", "tenant " + id.str(), "ok", ""})
-        .status();
-  }));
+Result<TenantInfo> Platform::ImportTenant(const OrgCode& org, const std::string& name,
+                                          const crypto::SecretBytes& data_key, const FillFn& fill,
+                                          const audit::AuditEvent& event) {
+  RETURN_IF_ERROR(CheckName("tenant name", name, kMaxTenantNameBytes));
+  if (data_key.size() != kDataKeyBytes) {
+    return InvalidArgumentError("a tenant's data key must be " + std::to_string(kDataKeyBytes) +
+                                " bytes");
+  }
+  const TenantId id = TenantId::ForOrg(org);
+  RETURN_IF_ERROR(RefuseActive(org));
+  // Storage that is there without an active registration is an interrupted import's, or a
+  // deletion's that stopped before dropping it: nothing opens it (its key is not registered).
+  Status created = store_->CreateTenant(id);
+  if (created.code() == StatusCode::kAlreadyExists) {
+    Evict(id);
+    RETURN_IF_ERROR(store_->DropTenant(id));
+    created = store_->CreateTenant(id);
+  }
+  RETURN_IF_ERROR(created);
+  Status done = [&]() -> Status {
+    {
+      ASSIGN_OR_RETURN(std::shared_ptr<store::Database> db, store_->Tenant(id));
+      Status filled = fill(*db);
+      db->Close().IgnoreError();  // Close() cannot fail
+      RETURN_IF_ERROR(filled);
+    }
+    return Register(org, name, data_key, event);
+  }();
+  if (!done.ok()) {
+    if (Status s = store_->DropTenant(id); !s.ok()) {
+      log::Error("platform.import_storage_not_dropped",
+                 {{"tenant", id.str()}, log::StatusField(s)});
+    }
+    return done;
+  }
   return GetTenant(org);
+}
+
+Result<crypto::BoxKeyPair> Platform::TransferKey(bool create, const std::string& actor) {
+  bool created = false;
+  ASSIGN_OR_RETURN(crypto::SecretBytes secret, keks_->LoadOrCreateTransferKey(create, &created));
+  ASSIGN_OR_RETURN(crypto::BoxKeyPair pair, crypto::BoxKeyPair::FromSecret(secret));
+  if (created) {
+    RETURN_IF_ERROR(audit_
+                        ->Append({"platform", actor, "platform.transfer_key.create",
+                                  "transfer key " + crypto::ToHex(pair.public_key()), "ok", ""})
+                        .status());
+  }
+  return pair;
+}
+
+crypto::Bytes Platform::SignAsPlatform(std::span<const uint8_t> message) const {
+  return audit_key_.Sign(message);
 }
 
 Result<std::vector<TenantInfo>> Platform::ListTenants() {

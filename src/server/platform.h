@@ -15,9 +15,11 @@
 #ifndef CHUKAN_SERVER_PLATFORM_H_
 #define CHUKAN_SERVER_PLATFORM_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,7 @@
 #include "common/ids.h"
 #include "common/mutex.h"
 #include "crypto/ed25519.h"
+#include "crypto/sealed_box.h"
 #include "crypto/secret_bytes.h"
 #include "layout/catalogue.h"
 #include "server/server_config.h"
@@ -104,6 +107,28 @@ class Platform {
   Result<TenantKeks::Rotation> RotateMasterKey(const std::string& actor,
                                                const TenantKeks::RotateOptions& options = {});
 
+  // The platform's transfer key pair (TenantKeks::LoadOrCreateTransferKey): tenant exports to
+  // this platform are sealed to its public half (tenant_transfer.h). Made on first use when
+  // `create`, audited ("platform.transfer_key.create"). Errors: those of the key files.
+  Result<crypto::BoxKeyPair> TransferKey(bool create, const std::string& actor);
+  // Signs `message` with the platform's checkpoint key (audit_verify_key() verifies it): the
+  // header of a tenant export (tenant_transfer.h), so the destination knows which platform made
+  // it, with the key it already trusts for that platform's audit checkpoints.
+  crypto::Bytes SignAsPlatform(std::span<const uint8_t> message) const;
+
+  // Registers a tenant moved here from another platform (tenant_transfer.h) under `data_key`:
+  // fresh storage (a leftover unregistered one — an import that crashed — is dropped first),
+  // which `fill` writes and commits; then a new KEK of this platform's wrapping the data key,
+  // and the registration row with `event` in the platform audit log. Nothing is registered
+  // unless `fill` succeeded; when anything fails the storage is dropped again and no KEK file
+  // is left. Errors: kAlreadyExists (an active tenant has the org code: refused before
+  // anything is touched), kInvalidArgument (name), `fill`'s errors, store and key-file errors.
+  // Blocks (disk I/O): not for an I/O thread.
+  using FillFn = std::function<Status(store::Database&)>;
+  Result<TenantInfo> ImportTenant(const OrgCode& org, const std::string& name,
+                                  const crypto::SecretBytes& data_key, const FillFn& fill,
+                                  const audit::AuditEvent& event);
+
   // Adds an existing-system client to an active tenant and returns its bearer token — the only
   // time the token exists outside the caller. Errors: kNotFound (no active tenant),
   // kAlreadyExists (an active client has that name), kInvalidArgument (bad name/role).
@@ -157,6 +182,14 @@ class Platform {
   // Removes the cached context of `tenant` (if it is `only`, when given) and closes it.
   void Evict(const TenantId& tenant, const TenantContext* only = nullptr) EXCLUDES(mu_);
 
+  // A registration: a new KEK file wrapping `data_key`, the tenants row (inserted, or over a
+  // deleted registration's) and `event` in the platform audit log, in one transaction; the
+  // KEK file is destroyed again when the row does not commit, and a deleted registration's
+  // old KEK file after it did. kAlreadyExists for an active tenant.
+  Status Register(const OrgCode& org, const std::string& name, const crypto::SecretBytes& data_key,
+                  const audit::AuditEvent& event);
+  // kAlreadyExists when `org` has an active registration.
+  Status RefuseActive(const OrgCode& org);
   std::string KeyId(const TenantId& t) const { return "tenant:" + t.str() + ":data:v1"; }
   // Moves the active tenants whose data key is still wrapped under the master key itself (key
   // scheme "master", before platform migration 2) to a KEK of their own; audited per tenant,

@@ -10,16 +10,32 @@
 
 namespace chukan::server {
 
+const std::vector<TenantSchemaComponent>& TenantSchema() {
+  static const auto* const kSchema = new std::vector<TenantSchemaComponent>{
+      {"audit", &audit::AuditMigrations()},       {"linkage", &LinkageMigrations()},
+      {"outbox", &store::OutboxMigrations()},     {"staff", &StaffMigrations()},
+      {"replica", &replica::ReplicaMigrations()}, {"keys", &TenantKeyMigrations()},
+  };
+  return *kSchema;
+}
+
+Status ApplyTenantSchema(store::Database& db, const Clock& clock) {
+  for (const TenantSchemaComponent& c : TenantSchema()) {
+    RETURN_IF_ERROR(store::ApplyMigrations(db, c.component, *c.migrations, clock));
+  }
+  return Status();
+}
+
 Result<std::shared_ptr<TenantContext>> TenantContext::Open(Parts parts) {
   const Clock& clock = *parts.clock;
+  // Every table, the replica's too (also for administrative uses without a catalogue), so that
+  // every tenant database has the one schema a transfer carries.
+  RETURN_IF_ERROR(ApplyTenantSchema(*parts.db, clock));
   audit::AuditLog::Options lo;
   lo.checkpoint_key = parts.checkpoint_key;
   lo.checkpoint_sink = parts.checkpoint_sink;
   lo.clock = &clock;
   ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditLog> log, audit::AuditLog::Open(parts.db, lo));
-  RETURN_IF_ERROR(store::ApplyMigrations(*parts.db, "linkage", LinkageMigrations(), clock));
-  RETURN_IF_ERROR(store::ApplyMigrations(*parts.db, "outbox", store::OutboxMigrations(), clock));
-  RETURN_IF_ERROR(store::ApplyMigrations(*parts.db, "staff", StaffMigrations(), clock));
   ASSIGN_OR_RETURN(TenantKeys keys,
                    OpenTenantKeys(*parts.db, parts.id, parts.data_key, *log, clock));
   std::unique_ptr<replica::ReplicaStore> replicas;

@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "audit/audit_log.h"
@@ -42,6 +43,17 @@
 #include "store/group_commit.h"
 
 namespace chukan::server {
+
+// The schema of a tenant's database: each component's migrations, in the order they are
+// applied. TenantContext::Open applies them all; so does a tenant import
+// (tenant_transfer.h), which then fills the tables it made with the rows it carries.
+struct TenantSchemaComponent {
+  std::string_view component;
+  const std::vector<store::Migration>* migrations;
+};
+const std::vector<TenantSchemaComponent>& TenantSchema();
+// Applies every component of TenantSchema() to `db`. Errors: those of store::ApplyMigrations.
+Status ApplyTenantSchema(store::Database& db, const Clock& clock);
 
 class TenantContext {
  public:

@@ -170,6 +170,28 @@ Result<TenantKeks::NewKek> TenantKeks::Create(const TenantId& tenant) const {
   return made;
 }
 
+Result<crypto::SecretBytes> TenantKeks::LoadOrCreateTransferKey(bool create, bool* created) const {
+  if (created != nullptr) *created = false;
+  const std::string path = dir_ + "/transfer.kek";
+  ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/false));
+  ASSIGN_OR_RETURN(std::vector<crypto::SecretBytes> masters, Masters());
+  Result<crypto::SecretBytes> key = LoadLocked(path, "transfer", masters);
+  if (key.ok() || key.status().code() != StatusCode::kNotFound) return key;
+  if (!create) {
+    return NotFoundError(path +
+                         ": the platform has no transfer key (`chukan platform "
+                         "transfer-key` makes it)");
+  }
+  crypto::SecretBytes made = crypto::SecretBytes::Random(kKekBytes);
+  ASSIGN_OR_RETURN(crypto::Bytes wrapped,
+                   crypto::WrapKey(masters.front(), made, KekId("transfer")));
+  Status written = crypto::WriteSecretFileAtomically(path, HexLine(wrapped), /*exclusive=*/true);
+  if (written.code() == StatusCode::kAlreadyExists) return LoadLocked(path, "transfer", masters);
+  RETURN_IF_ERROR(written);
+  if (created != nullptr) *created = true;
+  return made;
+}
+
 Status TenantKeks::Destroy(const TenantId& tenant, std::string_view file) const {
   ASSIGN_OR_RETURN(const std::string path, PathFor(tenant, file));
   ASSIGN_OR_RETURN(KeyDirLock lock, KeyDirLock::Acquire(lock_path_, /*exclusive=*/false));

@@ -69,6 +69,14 @@ class TenantKeks {
   // one of the tenant's.
   Status Destroy(const TenantId& tenant, std::string_view file) const;
 
+  // The platform's transfer key (tenant_transfer.h): the X25519 secret that tenant exports
+  // to this platform are sealed to, kept like a KEK — "transfer.kek" in the same directory,
+  // wrapped under the master key for "tenant-kek:transfer:v1" — so a master-key rotation
+  // rewraps it with the KEKs (RotateMaster takes the part of a name before its first dot as the
+  // owner, and no tenant id is "transfer"). Made on first use when `create` (`*created` set).
+  // Errors: kNotFound (missing and !create: "the platform has no transfer key"), else as Load.
+  Result<crypto::SecretBytes> LoadOrCreateTransferKey(bool create, bool* created = nullptr) const;
+
   // Unwraps a key wrapped under the master key itself for `key_id` (the data keys of tenants of
   // the old key scheme, platform.h). Errors: those of the key files; kDataLoss (opens under no
   // master key).

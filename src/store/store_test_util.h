@@ -35,6 +35,30 @@ inline std::string RandomSuffix() {
   return s;
 }
 
+// Drops every schema and role whose name starts with `prefix` + "_" (what one test created).
+inline void DropPgNamespace(const std::string& dsn, const std::string& prefix) {
+  PostgresOptions o;
+  o.dsn = dsn;
+  o.pool_size = 1;
+  auto db = OpenPostgres(o);
+  ASSERT_OK(db);
+  auto txn = (*db)->Begin();
+  ASSERT_OK(txn);
+  const std::string like = prefix + "\\_%";
+  auto schemas =
+      (*txn)->Query("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE ?", {like});
+  ASSERT_OK(schemas);
+  auto roles = (*txn)->Query("SELECT rolname::text FROM pg_roles WHERE rolname LIKE ?", {like});
+  ASSERT_OK(roles);
+  for (const Row& r : *schemas) {
+    ASSERT_OK((*txn)->ExecScript("DROP SCHEMA " + r.GetText(0).value() + " CASCADE"));
+  }
+  for (const Row& r : *roles) {
+    ASSERT_OK((*txn)->ExecScript("DROP ROLE " + r.GetText(0).value()));
+  }
+  ASSERT_OK((*txn)->Commit());
+}
+
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
@@ -95,29 +119,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
   const chukan::testing::TempDir& dir() const { return dir_; }
 
  private:
-  // Drops every schema and role this test created (they all start with prefix_).
-  void DropPgNamespace() {
-    PostgresOptions o;
-    o.dsn = dsn_;
-    o.pool_size = 1;
-    auto db = OpenPostgres(o);
-    ASSERT_OK(db);
-    auto txn = (*db)->Begin();
-    ASSERT_OK(txn);
-    const std::string like = prefix_ + "\\_%";
-    auto schemas =
-        (*txn)->Query("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE ?", {like});
-    ASSERT_OK(schemas);
-    auto roles = (*txn)->Query("SELECT rolname::text FROM pg_roles WHERE rolname LIKE ?", {like});
-    ASSERT_OK(roles);
-    for (const Row& r : *schemas) {
-      ASSERT_OK((*txn)->ExecScript("DROP SCHEMA " + r.GetText(0).value() + " CASCADE"));
-    }
-    for (const Row& r : *roles) {
-      ASSERT_OK((*txn)->ExecScript("DROP ROLE " + r.GetText(0).value()));
-    }
-    ASSERT_OK((*txn)->Commit());
-  }
+  void DropPgNamespace() { ::chukan::store::testing::DropPgNamespace(dsn_, prefix_); }
 
   chukan::testing::TempDir dir_;
   std::string dsn_;

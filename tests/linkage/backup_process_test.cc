@@ -9,14 +9,12 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <random>
-#include <set>
-#include <thread>
 
 #include "cli/local_network.h"
 #include "common/status_matchers.h"
 #include "common/test_util.h"
 #include "store/database.h"
+#include "tax_linkage_test.h"
 #include "test_people.h"
 
 namespace chukan::testing {
@@ -25,63 +23,17 @@ namespace {
 namespace fs = std::filesystem;
 using cli::LocalNetwork;
 using ::testing::HasSubstr;
-using json = nlohmann::json;
 
 const OrgCode kCityA = OrgCode::Parse("0000000000000051").value();
 const OrgCode kCityB = OrgCode::Parse("0000000000000052").value();
 constexpr int kPeople = 5;
 
-std::string Income(int person) { return std::to_string(827364000 + person); }
+constexpr long long kIncomeBase = 827364000;
+std::string Income(int person) { return std::to_string(kIncomeBase + person); }
 
-std::string TaxCsv() {
-  std::string f = "atena_no";
-  for (int i = 1; i <= 16; ++i) {
-    char code[24];
-    std::snprintf(code, sizeof(code), ",IT000002000000%02d", i);
-    f += code;
-  }
-  f += "\n";
-  for (int p = 1; p <= kPeople; ++p) {
-    f += Atena(p) + ",2026,2026-01-01,1," + Income(p) +
-         ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
-  }
-  return f;
-}
-
-class BackupProcessTest : public ::testing::Test {
+class BackupProcessTest : public TaxLinkageTest {
  protected:
-  http::Response Call(const OrgCode& org, const std::string& method, const std::string& path,
-                      std::string body = "", std::string_view type = "application/json") {
-    Result<http::Response> r =
-        net_->Call(org, LocalNetwork::Role::kSystem, method, path, std::move(body), type);
-    EXPECT_OK(r);
-    return r.ok() ? *r : http::Response{};
-  }
-
-  // A inquires about `person`'s 地方税関係情報 at B; the inquiry as it ended.
-  json Inquire(int person) {
-    static const std::set<std::string> kEnded = {"completed", "refused", "failed", "expired"};
-    json body = {{"atena_no", Atena(100 + person)},
-                 {"procedure", "JT90000000000101"},
-                 {"tm", "TM00000000000002"},
-                 {"provider", kCityB.str()},
-                 {"query", {{"IT00000200000001", "2026"}}}};
-    http::Response r = Call(kCityA, "POST", "/api/v1/inquiries", body.dump());
-    EXPECT_EQ(r.status, 202) << r.body;
-    const std::string id = json::parse(r.body, nullptr, false).value("inquiry_id", "");
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    json j;
-    while (std::chrono::steady_clock::now() < deadline) {
-      j = json::parse(Call(kCityA, "GET", "/api/v1/inquiries/" + id).body, nullptr, false);
-      if (kEnded.count(j.value("state", ""))) return j;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ADD_FAILURE() << "inquiry " << id << " did not end: " << j.dump();
-    return j;
-  }
-
-  TempDir dir_;
-  std::unique_ptr<LocalNetwork> net_;
+  json Inquire(int person) { return TaxLinkageTest::Inquire(kCityA, kCityB, person); }
 };
 
 TEST_F(BackupProcessTest, ARunningServerBackedUpAndRestoredServesLinkageFromItsReplica) {
@@ -96,17 +48,11 @@ TEST_F(BackupProcessTest, ARunningServerBackedUpAndRestoredServesLinkageFromItsR
             {kCityB, "city-b", "municipality", 1, "13101"}};
   ASSERT_OK_AND_ASSIGN(net_, LocalNetwork::Start(o));
   ASSERT_OK(net_->WaitForPermissionLists(std::chrono::seconds(30)));
-  ASSERT_EQ(
-      Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM00000000000002", TaxCsv(), "text/csv")
-          .status,
-      201);
-  std::string pairs_a, pairs_b;
-  for (int p = 1; p <= kPeople; ++p) {
-    pairs_b += Atena(p) + "," + Resident(p) + "\n";
-    pairs_a += Atena(100 + p) + "," + Resident(p) + "\n";
-  }
-  ASSERT_EQ(Call(kCityB, "POST", "/api/v1/codes/bulk", pairs_b, "text/csv").status, 200);
-  ASSERT_EQ(Call(kCityA, "POST", "/api/v1/codes/bulk", pairs_a, "text/csv").status, 200);
+  ASSERT_EQ(Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM00000000000002",
+                 TaxCsv(kPeople, kIncomeBase), "text/csv")
+                .status,
+            201);
+  ASSERT_NO_FATAL_FAILURE(LoadCodes(kCityA, kCityB, kPeople));
   // Linkage works before the backup.
   json before = Inquire(1);
   ASSERT_EQ(before.value("state", ""), "completed") << before.dump();

@@ -56,20 +56,7 @@ constexpr int kPeople = 40;
 std::string Income(int person) { return std::to_string(918273000 + person); }
 
 // 地方税関係情報 for people 1..kPeople at city B (atena_no = person number).
-std::string TaxCsv() {
-  std::string f = "atena_no";
-  for (int i = 1; i <= 16; ++i) {
-    char code[24];
-    std::snprintf(code, sizeof(code), ",IT000002000000%02d", i);
-    f += code;
-  }
-  f += "\n";
-  for (int p = 1; p <= kPeople; ++p) {
-    f += Atena(p) + ",2026,2026-01-01,1," + Income(p) +
-         ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
-  }
-  return f;
-}
+std::string TaxCsv() { return ::chukan::testing::TaxCsv(kPeople, 918273000); }
 
 // 生活保護関係情報 (自動応答不可 items) for person 7.
 std::string WelfareCsv() {
