@@ -118,6 +118,16 @@ TEST(ConfigTest, CharacterOutsideAsciiOutsideStringsIsAnErrorNotUndefinedBehavio
   EXPECT_EQ(c.GetString("l").value_or(""), "市");
 }
 
+// Found by fuzzing (make test-fuzz): `[}` in an array made toml++ 3.3 fail an assertion
+// (parse_value: `!is_value_terminator`), undefined behaviour in a release build.
+TEST(ConfigTest, MismatchedBracketsAreAnErrorNotAnAssertion) {
+  EXPECT_THAT(Config::Parse("a = [\n  [}\n]\n", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument, "c.toml:2:4: '}' closes a '['"));
+  EXPECT_THAT(Config::Parse("t = { x = 1 ]\n", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument, "c.toml:1:13: ']' closes a '{'"));
+  ASSERT_OK_AND_ASSIGN(Config c, Config::Parse("a = [ { x = \"}]\" }, [1, [2]] ]\n", "c.toml"));
+}
+
 // The check skips what is not a table header: arrays over several lines, strings, comments.
 TEST(ConfigTest, TableHeaderCheckLeavesValuesAlone) {
   constexpr char kText[] = R"(a = [

@@ -44,7 +44,8 @@ size_t BadHeaderKeyAt(std::string_view t, size_t i) {
 Status PrecheckToml(std::string_view t, std::string_view source) {
   enum class State { kTop, kBasic, kLiteral, kMlBasic, kMlLiteral };
   State state = State::kTop;
-  long depth = 0;  // '[' and '{' open outside strings: a header is only at depth 0
+  // '[' and '{' open outside strings, innermost last: a header is only where none is open.
+  std::string open;
   size_t line = 1;
   size_t line_start = 0;
   size_t i = 0;
@@ -55,7 +56,7 @@ Status PrecheckToml(std::string_view t, std::string_view source) {
     if (state == State::kTop && at_line_start) {
       at_line_start = false;
       while (i < t.size() && IsBlank(t[i])) ++i;
-      if (i < t.size() && t[i] == '[' && depth == 0) {
+      if (i < t.size() && t[i] == '[' && open.empty()) {
         if (const size_t bad = BadHeaderKeyAt(t, i); bad != std::string_view::npos) {
           return InvalidArgumentError(std::string(source) + ":" + std::to_string(line) + ":" +
                                       std::to_string(bad - line_start + 1) +
@@ -100,8 +101,20 @@ Status PrecheckToml(std::string_view t, std::string_view source) {
                                       std::to_string(i - line_start + 1) +
                                       ": a character outside ASCII outside a string or comment");
         }
-        if (c == '[' || c == '{') ++depth;
-        if (c == ']' || c == '}') --depth;
+        if (c == '[' || c == '{') open.push_back(c);
+        if (c == ']' || c == '}') {
+          // A closer of the other kind (`[}` where an array wants a value): never valid TOML,
+          // and toml++ 3.3 asserts on it (assumes it away with NDEBUG: undefined behaviour;
+          // found by fuzz/config_toml_fuzz.cc).
+          const char opener = c == ']' ? '[' : '{';
+          if (!open.empty() && open.back() != opener) {
+            return InvalidArgumentError(std::string(source) + ":" + std::to_string(line) + ":" +
+                                        std::to_string(i - line_start + 1) + ": '" +
+                                        std::string(1, c) + "' closes a '" +
+                                        std::string(1, open.back()) + "'");
+          }
+          if (!open.empty()) open.pop_back();
+        }
         break;
       case State::kBasic:
         if (c == '\\' && i + 1 < t.size() && t[i + 1] != '\n') {

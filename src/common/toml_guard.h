@@ -5,7 +5,9 @@
 //    by clang with NDEBUG, assumes it away (undefined behaviour) — marzer/tomlplusplus#301,
 //    fixed upstream after 3.3;
 //  - a character outside ASCII outside strings and comments (never valid TOML 1.0): toml++'s
-//    is_non_ascii_horizontal_whitespace reaches __builtin_unreachable for some (U+02D6).
+//    is_non_ascii_horizontal_whitespace reaches __builtin_unreachable for some (U+02D6);
+//  - a `}` closing a `[` (or `]` a `{`): toml++'s parse_value asserts that it is not given one
+//    (`[}` in an array).
 // Every chukan caller of toml::parse (the configuration, the layout catalogue, the result
 // layouts) calls this first; drop it once the library is fixed.
 // Pure function; thread-safe.
@@ -24,8 +26,8 @@ namespace chukan {
 // outside ASCII stands outside a string or comment. Ok for anything else, valid or not:
 // toml++ still judges the document.
 // Errors: kInvalidArgument "<source>:<line>:<column>: table header does not start with a key"
-// or "…: a character outside ASCII outside a string or comment" (line and byte column
-// 1-based, of the offending character).
+// or "…: a character outside ASCII outside a string or comment" or "…: '}' closes a '['"
+// (line and byte column 1-based, of the offending character).
 Status PrecheckToml(std::string_view text, std::string_view source);
 
 }  // namespace chukan
