@@ -53,6 +53,10 @@ TEST(InquiryWaitersTest, AnAnsweredWaitEnds) {
   }));
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(fires.load(), 1);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (w.size() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
   EXPECT_EQ(w.size(), 0);
 }
 
@@ -91,8 +95,11 @@ TEST(InquiryWaitersTest, ManyWaitsShareFewThreads) {
       return false;
     }));
   }
+  // A wait is removed after its last fire returns, so the count reaches 1,000 a moment
+  // before the size reaches 0: wait for both.
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (timed_out.load() < 1000 && std::chrono::steady_clock::now() < deadline) {
+  while ((timed_out.load() < 1000 || w.size() != 0) &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(5ms);
   }
   EXPECT_EQ(timed_out.load(), 1000);
