@@ -326,6 +326,18 @@ Result<AuditPrune> AuditLog::Prune(store::Transaction& tx, int64_t before_us, in
   return out;
 }
 
+Result<AuditPrune> AuditLog::PruneRecorded(store::Transaction& tx, const std::string& scope,
+                                           int64_t before_us, int64_t max_entries) {
+  ASSIGN_OR_RETURN(const AuditPrune pruned, Prune(tx, before_us, max_entries));
+  if (pruned.deleted == 0) return pruned;
+  RETURN_IF_ERROR(Append(tx, {scope, "system", "audit.prune",
+                              std::to_string(pruned.deleted) + " entries up to seq " +
+                                  std::to_string(pruned.anchor_seq),
+                              "ok", ""})
+                      .status());
+  return pruned;
+}
+
 Result<bool> AuditLog::PruneDue(store::Transaction& tx, int64_t before_us) {
   ASSIGN_OR_RETURN(std::optional<store::Row> oldest,
                    tx.QueryOne("SELECT time_us FROM audit_checkpoint ORDER BY seq LIMIT 1"));

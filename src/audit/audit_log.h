@@ -148,6 +148,12 @@ class AuditLog {
   // checkpoints up to it. The caller records the prune in the log (in `tx`). Nothing is due: a
   // result with deleted == 0. Errors: kInvalidArgument (max_entries < 1), store errors.
   Result<AuditPrune> Prune(store::Transaction& tx, int64_t before_us, int64_t max_entries);
+  // Prune(), and when it deleted something, the prune recorded in the log in the same `tx`:
+  // action "audit.prune" by "system" in `scope`, target "N entries up to seq S" (what every
+  // owner of a log — a tenant's sweep, the hub's, the platform's — writes). Errors: Prune's and
+  // Append's.
+  Result<AuditPrune> PruneRecorded(store::Transaction& tx, const std::string& scope,
+                                   int64_t before_us, int64_t max_entries);
   // Whether Prune may find something: the oldest checkpoint left was signed before
   // `before_us`. One indexed read; for a sweep that writes only when something is due.
   static Result<bool> PruneDue(store::Transaction& tx, int64_t before_us);

@@ -793,14 +793,8 @@ Result<SweepReport> Hub::Sweep() {
     ASSIGN_OR_RETURN(const bool due, audit::AuditLog::PruneDue(*tx, audit_cutoff_us));
     if (!due) break;
     ASSIGN_OR_RETURN(const audit::AuditPrune pruned,
-                     store_->audit().Prune(*tx, audit_cutoff_us, batch));
+                     store_->audit().PruneRecorded(*tx, "hub", audit_cutoff_us, batch));
     if (pruned.deleted == 0) break;
-    RETURN_IF_ERROR(store_->audit()
-                        .Append(*tx, {"hub", "system", "audit.prune",
-                                      std::to_string(pruned.deleted) + " entries up to seq " +
-                                          std::to_string(pruned.anchor_seq),
-                                      "ok", ""})
-                        .status());
     RETURN_IF_ERROR(tx->Commit());
     report.audit_pruned += pruned.deleted;
   }

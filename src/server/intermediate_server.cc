@@ -254,6 +254,14 @@ void IntermediateServer::RunHousekeeping() {
         std::chrono::steady_clock::now() +
         (fetched ? std::chrono::seconds(config_.list_refresh_seconds) : std::chrono::seconds(1));
   }
+  // The platform's own audit log keeps the tenants' period ([retention] audit_days).
+  if (Result<int64_t> pruned =
+          platform_->PruneAuditLog(config_.audit_days, LinkageService::Options().delete_batch);
+      !pruned.ok()) {
+    log::Warn("server.platform_audit_prune_failed", {log::StatusField(pruned.status())});
+  } else if (*pruned > 0) {
+    log::Info("server.platform_audit_pruned", {{"entries", std::to_string(*pruned)}});
+  }
   for (const TenantInfo& t : *tenants) {
     if (t.state != "active") continue;
     Result<LinkageSweep> r = linkage_->Sweep(t.id);

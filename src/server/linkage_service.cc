@@ -231,15 +231,10 @@ Result<LinkageSweep> LinkageService::Sweep(const TenantId& tenant) {
   // in its own transaction (so the chain's new start and its record commit together).
   if (audit_due) {
     RETURN_IF_ERROR(st->Commit([&](store::Transaction& tx) -> Status {
-      ASSIGN_OR_RETURN(const audit::AuditPrune pruned, st->audit->Prune(tx, audit_cutoff, batch));
+      ASSIGN_OR_RETURN(const audit::AuditPrune pruned,
+                       st->audit->PruneRecorded(tx, st->id.str(), audit_cutoff, batch));
       out.audit_pruned = pruned.deleted;
-      if (pruned.deleted == 0) return Status();
-      return st->audit
-          ->Append(tx, {st->id.str(), "system", "audit.prune",
-                        std::to_string(pruned.deleted) + " entries up to seq " +
-                            std::to_string(pruned.anchor_seq),
-                        "ok", ""})
-          .status();
+      return Status();
     }));
   }
   // Last, so that codes the rows above named can go in the same walk.

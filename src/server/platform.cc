@@ -729,6 +729,33 @@ Status Platform::CheckpointAuditLogs() {
   return first;
 }
 
+Result<int64_t> Platform::PruneAuditLog(int64_t audit_days, int64_t batch, int max_batches) {
+  constexpr int64_t kDayUs = int64_t{86'400} * 1'000'000;
+  const int64_t cutoff = ToUnixMicros(clock_.Now()) - audit_days * kDayUs;
+  int64_t deleted = 0;
+  for (int i = 0; i < max_batches; ++i) {
+    {
+      ASSIGN_OR_RETURN(auto rtx, db_->BeginRead());
+      ASSIGN_OR_RETURN(const bool due, audit::AuditLog::PruneDue(*rtx, cutoff));
+      RETURN_IF_ERROR(rtx->Commit());
+      if (!due) break;
+    }
+    ASSIGN_OR_RETURN(auto tx, db_->Begin());
+    ASSIGN_OR_RETURN(const audit::AuditPrune pruned,
+                     audit_->PruneRecorded(*tx, "platform", cutoff, batch));
+    if (pruned.deleted == 0) break;
+    RETURN_IF_ERROR(tx->Commit());
+    deleted += pruned.deleted;
+  }
+  if (deleted > 0) {
+    if (Status s = db_->EraseFreed(); !s.ok()) {
+      return s.WithContext("platform audit log: pruned, but the deleted entries were not erased "
+                           "from the database's files");
+    }
+  }
+  return deleted;
+}
+
 void Platform::CloseTenants() {
   std::map<std::string, std::shared_ptr<TenantContext>> all;
   {

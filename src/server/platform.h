@@ -167,6 +167,12 @@ class Platform {
   // every few seconds by the server and once at shutdown (also by the destructor). Returns the
   // first error; the other logs are still tried.
   Status CheckpointAuditLogs() EXCLUDES(mu_);
+  // Retention of the platform's own audit log: its entries older than `audit_days` go, up to a
+  // signed checkpoint (AuditLog::PruneRecorded), at most `batch` per transaction and
+  // `max_batches` transactions per call, then the freed pages are erased. One indexed read when
+  // nothing is due. Returns the entries deleted. Called by the server's housekeeping with
+  // [retention] audit_days (the tenants' logs keep the same period). Blocks (storage).
+  Result<int64_t> PruneAuditLog(int64_t audit_days, int64_t batch, int max_batches = 20);
 
   audit::AuditLog& audit() { return *audit_; }
   const crypto::VerifyKey& audit_verify_key() const { return audit_key_.verify_key(); }

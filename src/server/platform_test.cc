@@ -345,6 +345,54 @@ TEST_P(PlatformTest, EveryAdministrativeActionIsAudited) {
   EXPECT_TRUE(r.ok) << r.problem;
 }
 
+// The platform's own audit log is kept audit_days (7 years) and then pruned up to a signed
+// checkpoint in bounded batches, each prune recorded; the chain still verifies from its anchor,
+// and nothing younger than the period goes (issue 14: retention for every table).
+TEST_P(PlatformTest, ItsAuditLogIsPrunedAfterAuditDaysAndStillVerifies) {
+  auto p = OpenPlatform();
+  ASSERT_OK(p->CreateTenant(kCityA, "A", "cli:alice"));
+  ASSERT_OK(p->AddClient(kCityA, "juki", "system", "cli:alice"));
+  ASSERT_OK(p->RevokeClient(kCityA, "juki", "cli:alice"));
+  ASSERT_OK(p->audit().CheckpointIfBehind());
+  ASSERT_OK_AND_ASSIGN(auto db, p->store().Platform());
+  auto count = [&](const std::string& sql) {
+    auto tx = db->BeginRead().value();
+    return tx->QueryOne(sql).value()->GetInt(0).value();
+  };
+  ASSERT_EQ(count("SELECT COUNT(*) FROM audit_log"), 3);
+  clock_.Advance(std::chrono::hours(24 * 2556));
+  ASSERT_OK(p->AddClient(kCityA, "zeimu", "system", "cli:alice"));  // young: stays
+  ASSERT_OK(p->audit().CheckpointIfBehind());
+  ASSERT_OK_AND_ASSIGN(const int64_t early, p->PruneAuditLog(2557, 2));
+  EXPECT_EQ(early, 0);
+  clock_.Advance(std::chrono::hours(24 * 2));
+  // Checkpoints cover seq 1 (the first entry is signed by time) and seq 3 (CheckpointIfBehind):
+  // a prune stops only at a checkpoint, so with a batch of 2 the old entries go as 1, then 2.
+  ASSERT_OK_AND_ASSIGN(const int64_t pruned, p->PruneAuditLog(2557, 2));
+  EXPECT_EQ(pruned, 3);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM audit_log WHERE action = 'client.add'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM audit_log WHERE action = 'tenant.create'"), 0);
+  {
+    auto tx = db->BeginRead().value();
+    ASSERT_OK_AND_ASSIGN(auto rows, tx->Query("SELECT scope, actor, target FROM audit_log WHERE "
+                                              "action = 'audit.prune' ORDER BY seq"));
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(*rows[0].GetText(0), "platform");
+    EXPECT_EQ(*rows[0].GetText(1), "system");
+    EXPECT_EQ(*rows[0].GetText(2), "1 entries up to seq 1");
+    EXPECT_EQ(*rows[1].GetText(2), "2 entries up to seq 3");
+  }
+  // Nothing more is due: the young entry and the prune records stay.
+  ASSERT_OK_AND_ASSIGN(const int64_t again, p->PruneAuditLog(2557, 2));
+  EXPECT_EQ(again, 0);
+  ASSERT_OK(p->audit().CheckpointIfBehind());
+  audit::VerifyOptions o;
+  o.trusted_keys = {p->audit_verify_key()};
+  ASSERT_OK_AND_ASSIGN(audit::VerifyReport r, audit::Verify(*db, o));
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.anchor_seq, 3);
+}
+
 // Master-key rotation while a server runs (issue 14): the server's platform (`server`) has one
 // tenant open and another not yet; the administrator's (`admin`, as `chukan key rotate-master`)
 // rotates the master key. The server goes on — the open tenant, the first opening of the other,
