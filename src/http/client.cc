@@ -140,6 +140,7 @@ struct Conn {
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
+  std::chrono::steady_clock::time_point idle_since{};  // set when it goes back to the pool
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
   // False if the server has closed (or started closing) the idle connection.
   bool LooksAlive() {
@@ -172,13 +173,16 @@ struct Client::Impl {
     while (it != idle.end() && !it->second.empty()) {
       std::unique_ptr<Conn> c = std::move(it->second.back());
       it->second.pop_back();
-      if (c->LooksAlive()) return c;
+      const bool fresh =
+          std::chrono::steady_clock::now() - c->idle_since < options.max_idle_reuse;
+      if (fresh && c->LooksAlive()) return c;
     }
     return nullptr;
   }
   void PutIdle(const std::string& key, std::unique_ptr<Conn> c) EXCLUDES(mu) {
     MutexLock lock(mu);
     auto& v = idle[key];
+    c->idle_since = std::chrono::steady_clock::now();
     if (v.size() < options.max_idle_per_host) v.push_back(std::move(c));
   }
 

@@ -35,6 +35,11 @@ struct ClientOptions {
   // make progress within this time, however long the whole exchange takes.
   std::chrono::milliseconds request_timeout{30'000};
   size_t max_idle_per_host = 8;
+  // A pooled connection idle longer than this is closed instead of reused. Kept well below
+  // servers' keep-alive idle timeouts (chukan's: 60 s, ServerLimits::idle_timeout): a request
+  // sent on a connection at the moment the server closes it fails (EPIPE), and a POST is not
+  // retried — the soak saw a replica import, sent every 60 s, fail so.
+  std::chrono::milliseconds max_idle_reuse{20'000};
   size_t max_response_bytes = 64 << 20;
 };
 

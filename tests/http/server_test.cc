@@ -304,6 +304,32 @@ TEST(HttpServerTest, GracefulStopFinishesInFlightRequest) {
   EXPECT_THAT(client->Send(Get(url)), StatusIs(StatusCode::kUnavailable));
 }
 
+// A pooled connection idle longer than max_idle_reuse is not reused: a new one is opened. The
+// default stays below the server's keep-alive idle timeout, so a request is never written onto
+// a connection the server is closing at that moment (the soak saw a POST, sent every 60 s, fail
+// with "Broken pipe" on a connection idle exactly the server's 60 s; a POST is not retried).
+TEST(HttpClientTest, AConnectionIdleLongerThanMaxIdleReuseIsNotReused) {
+  EXPECT_LT(ClientOptions().max_idle_reuse * 2, ServerLimits().idle_timeout);
+  auto server = StartServer({});
+  ASSERT_NE(server, nullptr);
+  ClientOptions o;
+  o.max_idle_reuse = 50ms;
+  auto client = MakeClient(o);
+  ClientRequest post;
+  post.method = "POST";
+  post.url = Url(*server, "/echo");
+  post.body = "one";
+  ASSERT_OK_AND_ASSIGN(Response r1, client->Send(post));
+  EXPECT_EQ(r1.body, "one");
+  ASSERT_OK_AND_ASSIGN(Response r2, client->Send(post));  // at once: reused
+  EXPECT_EQ(r2.status, 200);
+  EXPECT_EQ(MetricValue(server->MetricsText(), "chukan_http_connections_total"), 1u);
+  std::this_thread::sleep_for(150ms);  // idle past max_idle_reuse, well inside the server's 60 s
+  ASSERT_OK_AND_ASSIGN(Response r3, client->Send(post));
+  EXPECT_EQ(r3.body, "one");
+  EXPECT_EQ(MetricValue(server->MetricsText(), "chukan_http_connections_total"), 2u);
+}
+
 TEST(HttpClientTest, TimeoutAndConnectionRefused) {
   auto server = StartServer({});
   ClientOptions o;
