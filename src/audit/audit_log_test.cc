@@ -828,6 +828,23 @@ TEST_P(AuditPruneTest, AForgedOrPrematureAnchorIsFound) {
   EXPECT_EQ(r.problem, "the prune anchor at seq 30 has an invalid signature");
 }
 
+// The anchor row deleted by someone with the database: a prune stops (nothing deleted), and the
+// verifier reports the log as broken at its start.
+TEST_P(AuditPruneTest, AMissingAnchorRowStopsThePruneAndFailsTheVerification) {
+  auto log = LogWith35Entries();
+  Tamper({"DELETE FROM audit_anchor"});
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    EXPECT_THAT(log->Prune(*tx, At(100), 1000),
+                StatusIs(StatusCode::kDataLoss, HasSubstr("the anchor row is missing")));
+  }
+  EXPECT_EQ(ReadChain().size(), 35u);
+  VerifyReport r = MustVerify(Pinned());
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 1);
+  EXPECT_EQ(r.problem, "the anchor row is missing");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, AuditPruneTest,
                          ::testing::Values(store::Backend::kSqlite, store::Backend::kPostgres),
                          [](const auto& param_info) {

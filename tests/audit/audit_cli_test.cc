@@ -8,6 +8,7 @@
 #include <string>
 
 #include "audit/audit_log.h"
+#include "common/clock.h"
 #include "common/status_matchers.h"
 #include "common/test_util.h"
 #include "crypto/bytes.h"
@@ -157,6 +158,50 @@ TEST_F(AuditCliTest, WrongPinnedKeyFails) {
                            crypto::ToHex(other.verify_key().bytes()));
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("untrusted key"));
+}
+
+// A chain pruned by retention: verify says where it starts, and with --retention-days longer
+// than the time between the entries and their prune it reports the prune as premature.
+TEST(AuditCliPruneTest, APrunedChainNamesItsAnchorAndARetentionLongerThanItsAgeFails) {
+  chukan::testing::TempDir dir;
+  store::SqliteOptions so;
+  so.path = dir.File("tenant.db");
+  ASSERT_OK_AND_ASSIGN(auto db, store::OpenSqlite(so));
+  // Entries written three days ago (by the log's clock), pruned now.
+  FakeClock clock(SystemClock::Get().Now() - std::chrono::hours(72));
+  crypto::SigningKey key = crypto::SigningKey::Generate();
+  audit::AuditLog::Options lo;
+  lo.checkpoint_key = &key;
+  lo.checkpoint_every = 5;
+  lo.checkpoint_interval = Duration::zero();
+  lo.clock = &clock;
+  ASSERT_OK_AND_ASSIGN(auto log, audit::AuditLog::Open(db, lo));
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_OK(log->Append({"t0000000000000131", "system", "inquiry.create", "inquiry i" +
+                           std::to_string(i), "ok", ""}));
+  }
+  ASSERT_OK(log->CheckpointIfBehind());  // checkpoints at 5, 10 and 12
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db->Begin());
+    ASSERT_OK_AND_ASSIGN(audit::AuditPrune p,
+                         log->PruneRecorded(*tx, "t0000000000000131",
+                                            ToUnixMicros(clock.Now()) + 1'000'000, 1000));
+    EXPECT_EQ(p.deleted, 12);
+    ASSERT_OK(tx->Commit());
+  }
+  ASSERT_OK(log->CheckpointIfBehind());  // covers the prune's own entry, seq 13
+  const std::string args = "audit verify --db " + dir.File("tenant.db") + " --verify-key " +
+                           crypto::ToHex(key.verify_key().bytes());
+  CommandResult r = Chukan(args + " --retention-days 2");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("entries: 1 (last seq 13)"));
+  EXPECT_THAT(r.output, HasSubstr("pruned by retention: entries up to seq 12"));
+  r = Chukan(args);  // the default, 2557 days
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("AUDIT CHAIN BROKEN"));
+  EXPECT_THAT(r.output, HasSubstr("entries up to seq 12 were pruned before the retention period "
+                                  "ended (the prune anchor at seq 12 is too recent)"));
+  EXPECT_EQ(Chukan(args + " --retention-days 0").exit_code, 2);  // 1–36500
 }
 
 TEST_F(AuditCliTest, UsageErrors) {
