@@ -1,18 +1,20 @@
 # chukan — the two commands of the quick start, and a few more.
 #   make demo   run the demonstration scenario (builds first)
 #   make test   every test: unit, integration, SQLite + PostgreSQL, the browser tests, sanitizers,
+#               the Debian package installed into a clean root and the demo run from it,
 #               the clang thread-safety analysis, a short libFuzzer run of every parser (runs
 #               one after another; `make -j3 test` runs the dev, asan and tsan runs side by
 #               side on a machine with room for it)
 #   make build  configure and build the development tree
 #   make bench  build the release tree and run the benchmarks
+#   make package  build the release tree and its Debian package (build/package/chukan_*.deb)
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 JOBS ?= $(shell nproc)
 DEPS_STAMP := build/.deps-ok
 
 .PHONY: deps build build-asan build-tsan build-release test test-dev test-browser test-asan \
-        test-tsan test-fuzz check-thread-safety demo bench clean format
+        test-tsan test-fuzz test-package check-thread-safety demo bench package clean format
 
 $(DEPS_STAMP): scripts/install-deps
 	scripts/install-deps
@@ -74,11 +76,22 @@ test-fuzz: deps
 	rm -rf build/fuzz/corpus build/fuzz/crashes
 	FUZZ_SEED=1 FUZZ_RUNS_FILE=fuzz/short-runs scripts/fuzz $(FUZZ_SECONDS)
 
+# The Debian package (CPack, cmake/ChukanPackage.cmake) of the dev tree: control data, files, the
+# systemd units (systemd-analyze verify), the example configurations and the demo network run
+# from a clean root it was unpacked into (scripts/test-package).
+test-package: build
+	scripts/test-package build/dev
+
+# The release package: docs/operations.md, "Installing from the Debian package".
+package: build-release
+	cd build/release && cpack -G DEB -B $(CURDIR)/build/package
+	@ls -1 build/package/chukan_*.deb
+
 # clang's -Wthread-safety over every translation unit of src/ (GUARDED_BY, REQUIRES, …).
 check-thread-safety: build
 	scripts/check-thread-safety
 
-test: test-dev test-browser check-thread-safety test-fuzz test-asan test-tsan
+test: test-dev test-package test-browser check-thread-safety test-fuzz test-asan test-tsan
 	@echo "make test: all test runs passed / すべてのテストに合格しました"
 
 demo: build
