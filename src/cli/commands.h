@@ -33,6 +33,8 @@ void RegisterHubCommands(CLI::App& app, Action& action);
 void RegisterBenchCommands(CLI::App& app, Action& action);
 // chukan backup [keygen] and chukan restore (backup_command.cc).
 void RegisterBackupCommands(CLI::App& app, Action& action);
+// chukan doctor (doctor_command.cc).
+void RegisterDoctorCommands(CLI::App& app, Action& action);
 
 }  // namespace chukan::cli
 

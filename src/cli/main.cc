@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   chukan::cli::RegisterHubCommands(app, action);
   chukan::cli::RegisterBenchCommands(app, action);
   chukan::cli::RegisterBackupCommands(app, action);
+  chukan::cli::RegisterDoctorCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -173,8 +173,7 @@ struct Client::Impl {
     while (it != idle.end() && !it->second.empty()) {
       std::unique_ptr<Conn> c = std::move(it->second.back());
       it->second.pop_back();
-      const bool fresh =
-          std::chrono::steady_clock::now() - c->idle_since < options.max_idle_reuse;
+      const bool fresh = std::chrono::steady_clock::now() - c->idle_since < options.max_idle_reuse;
       if (fresh && c->LooksAlive()) return c;
     }
     return nullptr;

@@ -749,8 +749,9 @@ Result<int64_t> Platform::PruneAuditLog(int64_t audit_days, int64_t batch, int m
   }
   if (deleted > 0) {
     if (Status s = db_->EraseFreed(); !s.ok()) {
-      return s.WithContext("platform audit log: pruned, but the deleted entries were not erased "
-                           "from the database's files");
+      return s.WithContext(
+          "platform audit log: pruned, but the deleted entries were not erased "
+          "from the database's files");
     }
   }
   return deleted;

@@ -177,15 +177,15 @@ TEST(AuditCliPruneTest, APrunedChainNamesItsAnchorAndARetentionLongerThanItsAgeF
   lo.clock = &clock;
   ASSERT_OK_AND_ASSIGN(auto log, audit::AuditLog::Open(db, lo));
   for (int i = 0; i < 12; ++i) {
-    ASSERT_OK(log->Append({"t0000000000000131", "system", "inquiry.create", "inquiry i" +
-                           std::to_string(i), "ok", ""}));
+    ASSERT_OK(log->Append({"t0000000000000131", "system", "inquiry.create",
+                           "inquiry i" + std::to_string(i), "ok", ""}));
   }
   ASSERT_OK(log->CheckpointIfBehind());  // checkpoints at 5, 10 and 12
   {
     ASSERT_OK_AND_ASSIGN(auto tx, db->Begin());
-    ASSERT_OK_AND_ASSIGN(audit::AuditPrune p,
-                         log->PruneRecorded(*tx, "t0000000000000131",
-                                            ToUnixMicros(clock.Now()) + 1'000'000, 1000));
+    ASSERT_OK_AND_ASSIGN(
+        audit::AuditPrune p,
+        log->PruneRecorded(*tx, "t0000000000000131", ToUnixMicros(clock.Now()) + 1'000'000, 1000));
     EXPECT_EQ(p.deleted, 12);
     ASSERT_OK(tx->Commit());
   }
