@@ -287,6 +287,7 @@ Result<bool> RekeyBatch(TenantContext& ctx, const SealedColumn& c, int64_t targe
     ASSIGN_OR_RETURN(crypto::Bytes sealed, keys.Seal(plain->span(), ad));
     updates.push_back({i, std::move(sealed)});
   }
+  if (o.before_write) o.before_write();
   const bool done = static_cast<int64_t>(rows.size()) < o.batch_rows;
   const int64_t now = ToUnixMicros(ctx.clock().Now());
   int64_t resealed = 0;

@@ -26,6 +26,7 @@
 #define CHUKAN_SERVER_DATA_KEY_ROTATION_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,6 +69,9 @@ struct RekeyOptions {
   // Whether to finish (Platform::FinishDataKeyRotation) when every column is done.
   bool finish = true;
   std::string actor = "system";
+  // Tests: called after a batch is re-sealed and before its write (to race an application
+  // write against the compare-and-set).
+  std::function<void()> before_write;
 };
 
 // The progress of one column.

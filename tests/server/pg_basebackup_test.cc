@@ -118,7 +118,7 @@ TEST_P(PgBaseBackupTest, ABaseBackupAndArchivedWalRecoverTheTenantToAPointInTime
   // Row n holds "canary-n" sealed under the tenant's data key.
   auto insert = [&](int64_t n) -> Status {
     ASSIGN_OR_RETURN(crypto::Bytes sealed,
-                     crypto::Encrypt(live->data_key, crypto::AsBytes("canary-" + std::to_string(n)),
+                     live->data_keys->Seal(crypto::AsBytes("canary-" + std::to_string(n)),
                                      crypto::AsBytes(ad)));
     ASSIGN_OR_RETURN(auto txn, live->db->Begin());
     RETURN_IF_ERROR(txn->Exec("INSERT INTO probe VALUES (?, ?)", {n, sealed}));
@@ -259,7 +259,7 @@ TEST_P(PgBaseBackupTest, ABaseBackupAndArchivedWalRecoverTheTenantToAPointInTime
     EXPECT_EQ(row.GetInt(0).value(), n);
     ASSERT_OK_AND_ASSIGN(
         crypto::SecretBytes plain,
-        crypto::Decrypt(ctx->data_key, row.GetBlob(1).value(), crypto::AsBytes(ad)));
+        ctx->data_keys->Open(row.GetBlob(1).value(), crypto::AsBytes(ad)));
     EXPECT_EQ(plain.AsStringView(), "canary-" + std::to_string(n));
   }
   audit::VerifyOptions verify;
