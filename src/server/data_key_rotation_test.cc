@@ -60,9 +60,10 @@ class DataKeyRotationTest : public store::testing::StoreTest {
         ASSIGN_OR_RETURN(crypto::Bytes sealed,
                          ctx_->data_keys->Seal(crypto::AsBytes(Atena(i)),
                                                LinkageAad("atena", kTenant, Code(i))));
-        RETURN_IF_ERROR(tx.Exec("INSERT INTO subject_codes (subject_code, atena_index,"
-                                " atena_sealed, created_at_us) VALUES (?, ?, ?, 0)",
-                                {Code(i), crypto::ToBytes(Code(i)), sealed}));
+        RETURN_IF_ERROR(
+            tx.Exec("INSERT INTO subject_codes (subject_code, atena_index,"
+                    " atena_sealed, created_at_us) VALUES (?, ?, ?, 0)",
+                    {Code(i), crypto::ToBytes(Code(i)), sealed}));
       }
       return Status();
     }));
@@ -70,9 +71,9 @@ class DataKeyRotationTest : public store::testing::StoreTest {
   // The atena_no of code i, read with the context's keys; "" when it does not open.
   std::string ReadCode(int i, bool current_only) {
     auto tx = ctx_->db->BeginRead().value();
-    auto row = tx->QueryOne("SELECT atena_sealed FROM subject_codes WHERE subject_code = ?",
-                            {Code(i)})
-                   .value();
+    auto row =
+        tx->QueryOne("SELECT atena_sealed FROM subject_codes WHERE subject_code = ?", {Code(i)})
+            .value();
     if (!row) return "(missing)";
     const crypto::Bytes sealed = row->GetBlob(0).value();
     const crypto::Bytes ad = LinkageAad("atena", kTenant, Code(i));
@@ -106,7 +107,10 @@ class DataKeyRotationTest : public store::testing::StoreTest {
 TEST_P(DataKeyRotationTest, RowsBeforeAreReencryptedNewWritesUseTheNewKeyAndARestartResumes) {
   Create();
   AddCodes(0, kCodes);
-  ASSERT_OK(Staff().Add("tanaka", "田中 一郎", "shimin", ParseStaffRoles("inquirer").value(), "cli:test").status());
+  ASSERT_OK(
+      Staff()
+          .Add("tanaka", "田中 一郎", "shimin", ParseStaffRoles("inquirer").value(), "cli:test")
+          .status());
   const std::string sign_kid = ctx_->SignKey()->kid;
   const std::string index = crypto::ToHex(ctx_->index_key.span());
 
@@ -123,7 +127,10 @@ TEST_P(DataKeyRotationTest, RowsBeforeAreReencryptedNewWritesUseTheNewKeyAndARes
   // A write during the rotation is under the new key.
   AddCodes(kCodes, kCodes + 1);
   EXPECT_EQ(ReadCode(kCodes, true), Atena(kCodes));
-  ASSERT_OK(Staff().Add("suzuki", "鈴木 花子", "zeimu", ParseStaffRoles("inquirer").value(), "cli:test").status());
+  ASSERT_OK(
+      Staff()
+          .Add("suzuki", "鈴木 花子", "zeimu", ParseStaffRoles("inquirer").value(), "cli:test")
+          .status());
   // Starting again changes nothing.
   ASSERT_OK(p_->StartDataKeyRotation(kCity, "cli:test", &started).status());
   EXPECT_FALSE(started);
@@ -218,9 +225,10 @@ TEST_P(DataKeyRotationTest, FinishRefusesWhileAValueIsLeftUnderTheOldKeyThenRuns
   ASSERT_OK(ctx_->Commit([&](store::Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(crypto::Bytes sealed, crypto::Encrypt(old_key, crypto::AsBytes(Atena(50)),
                                                            LinkageAad("atena", kTenant, Code(50))));
-    return tx.Exec("INSERT INTO subject_codes (subject_code, atena_index, atena_sealed,"
-                   " created_at_us) VALUES (?, ?, ?, 0)",
-                   {Code(50), crypto::ToBytes(Code(50)), sealed});
+    return tx.Exec(
+        "INSERT INTO subject_codes (subject_code, atena_index, atena_sealed,"
+        " created_at_us) VALUES (?, ?, ?, 0)",
+        {Code(50), crypto::ToBytes(Code(50)), sealed});
   }));
   EXPECT_THAT(p_->FinishDataKeyRotation(kCity, 2, "cli:test"),
               StatusIs(StatusCode::kFailedPrecondition, HasSubstr("1 sealed values")));
@@ -320,17 +328,23 @@ TEST_P(DataKeyRotationTest, TheRegistryListsEverySealedColumnOfTheTenantSchema) 
   if (GetParam() != store::Backend::kSqlite) GTEST_SKIP() << "reads SQLite's catalogue";
   Create();
   const std::set<std::string> not_sealed = {
-      "subject_codes.atena_index",     // keyed hash (index key)
-      "atena_map.business_index",      // keyed hash
-      "inquiries.reply_public",        // a public key
-      "inquiries.permit_sha256",       // a digest
-      "replica_record.key_hash",       // keyed hash
-      "replica_history.key_hash",      // keyed hash
-      "tenant_keys.public_key",        // public halves
-      "data_key_rekey.cursor",         // primary-key values of rows (no personal data)
+      "subject_codes.atena_index",  // keyed hash (index key)
+      "atena_map.business_index",   // keyed hash
+      "inquiries.reply_public",     // a public key
+      "inquiries.permit_sha256",    // a digest
+      "replica_record.key_hash",    // keyed hash
+      "replica_history.key_hash",   // keyed hash
+      "tenant_keys.public_key",     // public halves
+      "data_key_rekey.cursor",      // primary-key values of rows (no personal data)
       // The audit chain: hashes, signatures and the checkpoint key's public half.
-      "audit_log.hash", "audit_log.prev_hash", "audit_head.hash", "audit_anchor.hash", "audit_anchor.signature",
-      "audit_anchor.verify_key", "audit_checkpoint.hash", "audit_checkpoint.signature",
+      "audit_log.hash",
+      "audit_log.prev_hash",
+      "audit_head.hash",
+      "audit_anchor.hash",
+      "audit_anchor.signature",
+      "audit_anchor.verify_key",
+      "audit_checkpoint.hash",
+      "audit_checkpoint.signature",
       "audit_checkpoint.verify_key",
       // The outbox's messages to the hub: not under the data key (an answer travels sealed to
       // the inquirer's reply key; docs/storage.md "Outbox").

@@ -75,7 +75,8 @@ TEST_P(PlatformTest, TenantKeysAreDistinctAndSurviveReopen) {
     ASSERT_OK_AND_ASSIGN(auto a, p->Tenant(TenantId::ForOrg(kCityA)));
     ASSERT_OK_AND_ASSIGN(auto b, p->Tenant(TenantId::ForOrg(kCityB)));
     EXPECT_EQ(a->data_keys->Snapshot()->CloneCurrentForExport().size(), 32u);
-    EXPECT_FALSE(a->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(b->data_keys->Snapshot()->CloneCurrentForExport()));
+    EXPECT_FALSE(a->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(
+        b->data_keys->Snapshot()->CloneCurrentForExport()));
     key_a = a->data_keys->Snapshot()->CloneCurrentForExport().Clone();
   }
   auto p = OpenPlatform();
@@ -358,7 +359,8 @@ TEST_P(PlatformTest, RotateMasterKeyWhileAServerRunsNeedsNoReload) {
   ASSERT_OK_AND_ASSIGN(auto a, server->Tenant(TenantId::ForOrg(kCityA)));
   const crypto::SecretBytes a_key = a->data_keys->Snapshot()->CloneCurrentForExport().Clone();
   ASSERT_OK_AND_ASSIGN(auto b_before, admin->Tenant(TenantId::ForOrg(kCityB)));
-  const crypto::SecretBytes b_key = b_before->data_keys->Snapshot()->CloneCurrentForExport().Clone();
+  const crypto::SecretBytes b_key =
+      b_before->data_keys->Snapshot()->CloneCurrentForExport().Clone();
   ASSERT_OK_AND_ASSIGN(crypto::SecretBytes old_master,
                        crypto::LoadOrCreateKeyFile(Config().master_key_file(), 32, false));
 
@@ -379,7 +381,8 @@ TEST_P(PlatformTest, RotateMasterKeyWhileAServerRunsNeedsNoReload) {
   admin.reset();
   auto restarted = OpenPlatform();
   ASSERT_OK_AND_ASSIGN(auto a_restarted, restarted->Tenant(TenantId::ForOrg(kCityA)));
-  EXPECT_TRUE(a_restarted->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(a_key));
+  EXPECT_TRUE(
+      a_restarted->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(a_key));
   // A copy of keys/ from before the rotation no longer opens the current KEK files.
   std::filesystem::create_directories(dir().File("old-keys"));
   ASSERT_OK(crypto::WriteSecretFileAtomically(dir().File("old-keys/master.key"),

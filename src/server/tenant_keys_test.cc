@@ -122,8 +122,8 @@ TEST_P(TenantKeysTest, ATenantFromBeforeTheTableKeepsItsDerivedKeys) {
   // every key_hash stored before stays valid after the data key rotates.
   {
     auto tx = ctx->db->BeginRead().value();
-    auto row = tx->QueryOne("SELECT sealed_key FROM tenant_keys WHERE purpose = 'replica-index'")
-                   .value();
+    auto row =
+        tx->QueryOne("SELECT sealed_key FROM tenant_keys WHERE purpose = 'replica-index'").value();
     ASSERT_TRUE(row.has_value());
     ASSERT_OK_AND_ASSIGN(
         crypto::SecretBytes replica_index,
@@ -167,7 +167,7 @@ TEST_P(TenantKeysTest, RotationMakesNextThenActivatesItAndErasesTheOldSecret) {
   EXPECT_FALSE(created);
   EXPECT_EQ(again.kid, next.kid);
   EXPECT_THAT(States(*ctx), ElementsAre("replica-index:active", "org-sign:next", "org-sign:active",
-                          "atena-index:active"));
+                                        "atena-index:active"));
 
   EXPECT_THAT(ctx->ActivateSignKey("cli:test", old_kid),
               StatusIs(StatusCode::kFailedPrecondition, HasSubstr("the next signing key is")));
@@ -176,9 +176,8 @@ TEST_P(TenantKeysTest, RotationMakesNextThenActivatesItAndErasesTheOldSecret) {
   EXPECT_EQ(ctx->SignKey()->kid, next.kid);
   EXPECT_EQ(crypto::ToHex(ctx->SignKey()->key.verify_key().bytes()),
             crypto::ToHex(next.public_key));
-  EXPECT_THAT(States(*ctx),
-              ElementsAre("replica-index:active", "org-sign:active", "org-sign:retired",
-                          "atena-index:active"));
+  EXPECT_THAT(States(*ctx), ElementsAre("replica-index:active", "org-sign:active",
+                                        "org-sign:retired", "atena-index:active"));
   // The retired key's secret is gone; its id and public half stay for the record.
   EXPECT_EQ(Count(*ctx->db, "SELECT COUNT(*) FROM tenant_keys WHERE kid = '" + old_kid +
                                 "' AND sealed_key IS NULL AND public_key IS NOT NULL"),
