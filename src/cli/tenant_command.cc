@@ -1,8 +1,10 @@
-// chukan tenant create|list|show|rotate-sign-key|activate-sign-key|sign-keys|delete and chukan
+// chukan tenant create|list|show|rotate-sign-key|activate-sign-key|sign-keys|rotate-data-key|delete
+// and chukan
 // client add|revoke — platform administration
 // on the data directory or database named by the server's configuration file. Every action is
 // audited in the platform audit log. Exit codes: 0 done, 1 failed, 2 usage.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -11,6 +13,7 @@
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "crypto/bytes.h"
+#include "server/data_key_rotation.h"
 #include "server/platform.h"
 #include "server/server_config.h"
 
@@ -25,6 +28,8 @@ struct AdminArgs {
   bool yes = false;
   std::string sign_pub;  // tenant show / rotate-sign-key: write the signing public key here
   std::string kid;       // tenant activate-sign-key: the key expected to be next
+  bool status = false;   // tenant rotate-data-key --status: show the progress only
+  bool wait = false;     // tenant rotate-data-key --wait: re-encrypt here until finished
 };
 
 // Writes a signing public key as 64 hex digits and a newline (what `hub org add --sign-key` and
@@ -93,6 +98,101 @@ int TenantList(const AdminArgs& args) {
   return 0;
 }
 
+int Percent(int64_t done, int64_t total) {
+  return total <= 0 ? 100 : static_cast<int>(done * 100 / total);
+}
+
+// The data key's version and the progress of its latest rotation. Prints errors.
+bool PrintDataKey(server::Platform& p, server::TenantContext& ctx, bool per_column) {
+  Result<server::Platform::DataKeyState> st = p.GetDataKeyState(ctx.org);
+  Result<server::RekeyStatus> rk = st.ok() ? server::ReadRekeyStatus(*ctx.db, st->version)
+                                           : Result<server::RekeyStatus>(st.status());
+  if (!rk.ok()) {
+    PrintError("データ鍵の状態を読めません", "cannot read the data key's state", rk.status());
+    return false;
+  }
+  if (st->rotating) {
+    std::printf("データ鍵 / data key: v%lld → v%lld 更新中 / rotating (開始 / started %s)\n",
+                static_cast<long long>(st->version), static_cast<long long>(st->version + 1),
+                FormatRfc3339(FromUnixMicros(st->started_at_us)).substr(0, 19).c_str());
+  } else {
+    std::printf("データ鍵 / data key: v%lld\n", static_cast<long long>(st->version));
+  }
+  if (rk->target_version == 0) return true;
+  std::printf("再暗号化 (v%lld) / re-encrypted: %lld / %lld 行 rows (%d%%)%s\n",
+              static_cast<long long>(rk->target_version), static_cast<long long>(rk->rows_done()),
+              static_cast<long long>(rk->rows_total()), Percent(rk->rows_done(), rk->rows_total()),
+              rk->finished ? " 完了 / finished" : "");
+  if (!per_column) return true;
+  for (const server::RekeyColumnProgress& c : rk->columns) {
+    const int64_t done = std::min(c.rows_done, c.rows_total);
+    std::printf("  %-32s %10lld / %-10lld %3d%%  %s\n", (c.table + "." + c.column).c_str(),
+                static_cast<long long>(done), static_cast<long long>(c.rows_total),
+                Percent(done, c.rows_total), c.done ? "完了 / done" : "");
+  }
+  return true;
+}
+
+int TenantRotateDataKey(const AdminArgs& args) {
+  Result<OrgCode> org = ParseOrg(args);
+  if (!org.ok()) return 2;
+  auto p = OpenPlatform(args, false);
+  if (!p.ok()) return 1;
+  Result<std::shared_ptr<server::TenantContext>> ctx = OpenTenant(**p, *org);
+  if (!ctx.ok()) return 1;
+  if (args.status) return PrintDataKey(**p, **ctx, true) ? 0 : 1;
+  bool started = false;
+  Result<server::Platform::DataKeyState> st =
+      (*p)->StartDataKeyRotation(*org, server::CliActor(), &started);
+  if (!st.ok()) {
+    PrintError("データ鍵を更新できません", "cannot rotate the data key", st.status());
+    return 1;
+  }
+  if (!st->rotating) {  // finished by a server between the two reads
+    std::printf("データ鍵の更新は完了しています / the data-key rotation has finished\n");
+    return PrintDataKey(**p, **ctx, true) ? 0 : 1;
+  }
+  std::printf("%s / %s: v%lld\n",
+              started ? "データ鍵の更新を開始しました" : "データ鍵は既に更新中です",
+              started ? "data-key rotation started" : "a data-key rotation is already in progress",
+              static_cast<long long>(st->version + 1));
+  if (!args.wait) {
+    if (!PrintDataKey(**p, **ctx, true)) return 1;
+    std::printf(
+        "新しい書き込みは新しい鍵で暗号化されます。稼働中のサーバーが既存の行をバックグラウンドで"
+        "再暗号化し、終わると旧鍵を破棄します。サーバーを停止している場合は --wait を付けて実行して"
+        "ください / new writes are sealed under the new key; a running server re-encrypts the "
+        "existing rows in the background and destroys the old key when done. With no server "
+        "running, run again with --wait\n");
+    return 0;
+  }
+  server::RekeyOptions options;
+  options.max_batches = 20;
+  options.actor = server::CliActor();
+  while (true) {
+    Result<server::RekeyStatus> rk = server::RunRekey(**p, *org, options);
+    if (!rk.ok() && rk.status().code() == StatusCode::kFailedPrecondition) {
+      // Finished by a running server meanwhile.
+      Result<server::Platform::DataKeyState> now = (*p)->GetDataKeyState(*org);
+      if (now.ok() && !now->rotating) break;
+    }
+    if (!rk.ok()) {
+      PrintError("再暗号化できません (もう一度実行すると続きから再開します)",
+                 "cannot re-encrypt (run again to resume)", rk.status());
+      return 1;
+    }
+    std::printf("再暗号化 / re-encrypted: %lld / %lld 行 rows (%d%%)\n",
+                static_cast<long long>(rk->rows_done()), static_cast<long long>(rk->rows_total()),
+                Percent(rk->rows_done(), rk->rows_total()));
+    std::fflush(stdout);
+    if (rk->finished) break;
+  }
+  std::printf(
+      "データ鍵の更新が完了し、旧鍵を破棄しました / data-key rotation finished; the old "
+      "key is destroyed\n");
+  return PrintDataKey(**p, **ctx, true) ? 0 : 1;
+}
+
 int TenantShow(const AdminArgs& args) {
   Result<OrgCode> org = ParseOrg(args);
   if (!org.ok()) return 2;
@@ -121,6 +221,7 @@ int TenantShow(const AdminArgs& args) {
     std::printf("署名公開鍵 / signing public key: %s\n署名鍵ID / signing key id: %s\n",
                 crypto::ToHex(pub).c_str(), key->kid.c_str());
     if (!args.sign_pub.empty() && !WritePublicKeyFile(args.sign_pub, pub)) return 1;
+    if (!PrintDataKey(**p, **ctx, false)) return 1;
   }
   return 0;
 }
@@ -323,6 +424,20 @@ void RegisterTenantCommands(CLI::App& app, Action& action) {
   add_config(sign_keys);
   sign_keys->add_option("--org", args->org, "機関コード (16 digits)")->required();
   sign_keys->callback([&action, args] { action.run = [args] { return TenantSignKeys(*args); }; });
+  CLI::App* rotate_data = tenant->add_subcommand(
+      "rotate-data-key",
+      "データ鍵を更新 (無停止で再暗号化) / rotate the tenant's data key (re-encrypted online)");
+  add_config(rotate_data);
+  rotate_data->add_option("--org", args->org, "機関コード (16 digits)")->required();
+  CLI::Option* status = rotate_data->add_flag("--status", args->status,
+                                              "進み具合を表示するだけ / show the progress only");
+  rotate_data
+      ->add_flag("--wait", args->wait,
+                 "このコマンドで最後まで再暗号化する (サーバー停止中に) / re-encrypt here "
+                 "until finished (when no server runs)")
+      ->excludes(status);
+  rotate_data->callback(
+      [&action, args] { action.run = [args] { return TenantRotateDataKey(*args); }; });
   CLI::App* del = tenant->add_subcommand(
       "delete", "鍵を破棄してテナントを削除 / destroy the key and delete the tenant");
   add_config(del);

@@ -406,12 +406,12 @@ class NonceSequence {
     std::copy(r.begin(), r.end(), nonce_.begin());
   }
   // Sets `out` to nonce || ciphertext || tag: the format crypto::Decrypt reads.
-  Status Seal(const crypto::SecretBytes& key, std::span<const uint8_t> plain,
+  Status Seal(const crypto::DataKeySet& keys, std::span<const uint8_t> plain,
               std::span<const uint8_t> ad, std::vector<uint8_t>& out) {
     for (int i = 0; i < 8; ++i)
       nonce_[16 + static_cast<size_t>(i)] = static_cast<uint8_t>(counter_ >> (8 * i));
     ++counter_;
-    ASSIGN_OR_RETURN(crypto::Bytes body, crypto::EncryptWithNonce(key, nonce_, plain, ad));
+    ASSIGN_OR_RETURN(crypto::Bytes body, keys.SealWithNonce(nonce_, plain, ad));
     out.resize(nonce_.size() + body.size());
     std::copy(nonce_.begin(), nonce_.end(), out.begin());
     std::copy(body.begin(), body.end(), out.begin() + nonce_.size());
@@ -490,8 +490,9 @@ std::string NewImportId() { return crypto::ToHex(crypto::RandomBytes(12)); }
 }  // namespace
 
 struct ReplicaStore::Keys {
-  crypto::SecretBytes seal;   // the tenant data key itself
-  crypto::SecretBytes index;  // blind-index key, derived
+  // The tenant's data keys, shared with their holder (TenantContext): a rotation is seen here.
+  std::shared_ptr<const crypto::DataKeys> seal;
+  crypto::SecretBytes index;  // blind-index key (tenant_keys.h; never rotated)
   std::string ad_prefix;      // "chukan-replica-v1\0" + tenant + "\0"
 
   // The first 8 bytes of every key_hash of a resident: a keyed hash of atena_no. A collision
@@ -581,25 +582,60 @@ ReplicaStore::ReplicaStore(TenantId tenant, std::shared_ptr<store::Database> db,
 
 ReplicaStore::~ReplicaStore() = default;
 
-Result<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(
-    TenantId tenant, std::shared_ptr<store::Database> db, const crypto::SecretBytes& data_key,
-    std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock) {
-  if (data_key.size() != 32)
-    return InvalidArgumentError("replica store: data key must be 32 bytes");
-  if (db == nullptr || catalogue == nullptr) {
-    return InvalidArgumentError("replica store: database and catalogue are required");
-  }
-  RETURN_IF_ERROR(store::ApplyMigrations(*db, "replica", ReplicaMigrations(), clock));
-  auto keys = std::make_unique<Keys>();
-  keys->seal = data_key.Clone();
-  const crypto::Bytes idx = crypto::Blake2bKeyed(
+namespace {
+constexpr std::string_view kRecordAadPrefix = std::string_view("chukan-replica-v1\0", 18);
+}  // namespace
+
+crypto::SecretBytes LegacyIndexKey(const crypto::SecretBytes& data_key) {
+  crypto::Bytes idx = crypto::Blake2bKeyed(
       data_key,
       crypto::Bytes{'r', 'e', 'p', 'l', 'i', 'c', 'a', '-', 'i', 'n', 'd', 'e', 'x', '-', 'v', '1'},
       32);
-  keys->index = crypto::SecretBytes::FromBytes(idx);
-  keys->ad_prefix = std::string("chukan-replica-v1\0", 18) + tenant.str() + std::string(1, '\0');
+  crypto::SecretBytes key = crypto::SecretBytes::FromBytes(idx);
+  crypto::WipeBytes(idx);
+  return key;
+}
+
+std::vector<uint8_t> RecordAad(const TenantId& tenant, std::string_view tm,
+                               std::span<const uint8_t> key_hash) {
+  std::vector<uint8_t> out(kRecordAadPrefix.begin(), kRecordAadPrefix.end());
+  out.insert(out.end(), tenant.str().begin(), tenant.str().end());
+  out.push_back(0);
+  out.insert(out.end(), tm.begin(), tm.end());
+  out.push_back(0);
+  out.insert(out.end(), key_hash.begin(), key_hash.end());
+  return out;
+}
+
+Result<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(
+    TenantId tenant, std::shared_ptr<store::Database> db,
+    std::shared_ptr<const crypto::DataKeys> data_keys, const crypto::SecretBytes& index_key,
+    std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock) {
+  if (index_key.size() != 32) {
+    return InvalidArgumentError("replica store: index key must be 32 bytes");
+  }
+  if (db == nullptr || catalogue == nullptr || data_keys == nullptr) {
+    return InvalidArgumentError("replica store: database, keys and catalogue are required");
+  }
+  RETURN_IF_ERROR(store::ApplyMigrations(*db, "replica", ReplicaMigrations(), clock));
+  auto keys = std::make_unique<Keys>();
+  keys->seal = std::move(data_keys);
+  keys->index = index_key.Clone();
+  keys->ad_prefix = std::string(kRecordAadPrefix) + tenant.str() + std::string(1, '\0');
   return std::unique_ptr<ReplicaStore>(new ReplicaStore(
       std::move(tenant), std::move(db), std::move(keys), std::move(catalogue), clock));
+}
+
+Result<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(
+    TenantId tenant, std::shared_ptr<store::Database> db, const crypto::SecretBytes& data_key,
+    std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock) {
+  if (data_key.size() != 32) {
+    return InvalidArgumentError("replica store: data key must be 32 bytes");
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<crypto::DataKeys> keys,
+                   crypto::DataKeys::Create(1, data_key.Clone()));
+  return Open(std::move(tenant), std::move(db), std::move(keys), LegacyIndexKey(data_key),
+              std::move(catalogue), clock);
 }
 
 Result<const layout::LayoutVersion*> ReplicaStore::FindVersion(const TmCode& tm,
@@ -680,6 +716,8 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   ProblemList problems;
   SeenKeys seen;
   NonceSequence nonces;
+  // One key for the whole import (a rotation starting meanwhile is caught by its re-encryption).
+  const std::shared_ptr<const crypto::DataKeySet> seal_keys = keys_->seal->Snapshot();
   std::vector<layout::FieldProblem> field_problems;
   std::vector<uint8_t> plain;
   std::vector<uint8_t> ad;
@@ -759,7 +797,7 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
     }
     EncodeRecord(row.atena_no, row.values, row.envelope, plain);
     keys_->Ad(tm, key_hash, ad);
-    RETURN_IF_ERROR(nonces.Seal(keys_->seal, plain, ad, sealed_record));
+    RETURN_IF_ERROR(nonces.Seal(*seal_keys, plain, ad, sealed_record));
     std::fill(plain.begin(), plain.end(), 0);
     RETURN_IF_ERROR(spool->Append(key_hash, sealed_record, row.publish_from, row.publish_until));
   }
@@ -1069,7 +1107,7 @@ Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
     Hash16 key_hash;
     std::copy(kh.begin(), kh.end(), key_hash.begin());
     keys_->Ad(r.tm, key_hash, ad);
-    ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain, keys_->seal->Open(sealed, ad));
     ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span(), &r.envelope));
     // A 128-bit hash collision on atena_no is not a practical concern, but check anyway.
     if (values[0] != atena_no.str()) continue;
@@ -1140,7 +1178,7 @@ Result<std::vector<RecordVersion>> ReplicaStore::History(const AtenaNo& atena_no
     Hash16 key_hash;
     std::copy(kh.begin(), kh.end(), key_hash.begin());
     keys_->Ad(v.record.tm, key_hash, ad);
-    ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain, keys_->seal->Open(sealed, ad));
     ASSIGN_OR_RETURN(std::vector<std::string> values,
                      DecodeRecord(plain.span(), &v.record.envelope));
     if (values[0] != atena_no.str()) continue;  // another resident's prefix (a 64-bit collision)
@@ -1186,7 +1224,7 @@ Result<std::vector<AtenaNo>> ReplicaStore::FindResidentsWith(const TmCode& tm,
       Hash16 key_hash;
       std::copy(kh.begin(), kh.end(), key_hash.begin());
       keys_->Ad(tm.str(), key_hash, ad);
-      ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+      ASSIGN_OR_RETURN(crypto::SecretBytes plain, keys_->seal->Open(sealed, ad));
       ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
       // values[0] is the atena_no, then the items in the version's order.
       if (*index + 1 >= values.size() || values[*index + 1] != value) continue;
@@ -1239,7 +1277,7 @@ Result<int64_t> ReplicaStore::Export(const TmCode& tm, const std::string& versio
       Hash16 key_hash;
       std::copy(kh.begin(), kh.end(), key_hash.begin());
       keys_->Ad(tm.str(), key_hash, ad);
-      ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+      ASSIGN_OR_RETURN(crypto::SecretBytes plain, keys_->seal->Open(sealed, ad));
       ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
       fields.assign(values.begin(), values.end());
       replica_io::AppendCsvRecord(chunk, fields);
@@ -1295,7 +1333,7 @@ Result<int64_t> ReplicaStore::ExportDbm20113(const TmCode& tm, const layout::Lay
       Hash16 key_hash;
       std::copy(kh.begin(), kh.end(), key_hash.begin());
       keys_->Ad(tm.str(), key_hash, ad);
-      ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+      ASSIGN_OR_RETURN(crypto::SecretBytes plain, keys_->seal->Open(sealed, ad));
       std::optional<RegistrationEnvelope> env;
       ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span(), &env));
       ++count;
@@ -1390,7 +1428,7 @@ Result<ReconcileReport> ReplicaStore::Reconcile(const TmCode& tm, const std::str
     }
     ASSIGN_OR_RETURN(store::Bytes sealed, stored->GetBlob(0));
     keys_->Ad(tms, key_hash, ad);
-    ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain, keys_->seal->Open(sealed, ad));
     ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
     ReconcileDifference diff{row.line, {}};
     for (size_t i = 0; i < v->item_count(); ++i) {
@@ -1429,7 +1467,7 @@ Result<ReconcileReport> ReplicaStore::Reconcile(const TmCode& tm, const std::str
       if (report.extra_atena_nos.size() < kMaxReportedProblems) {
         ASSIGN_OR_RETURN(store::Bytes sealed, r.GetBlob(1));
         keys_->Ad(tms, key_hash, ad);
-        ASSIGN_OR_RETURN(crypto::SecretBytes plain, crypto::Decrypt(keys_->seal, sealed, ad));
+        ASSIGN_OR_RETURN(crypto::SecretBytes plain, keys_->seal->Open(sealed, ad));
         ASSIGN_OR_RETURN(std::vector<std::string> values, DecodeRecord(plain.span()));
         report.extra_atena_nos.push_back(values[0]);
       }

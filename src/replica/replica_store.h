@@ -22,12 +22,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "crypto/data_keys.h"
 #include "crypto/secret_bytes.h"
 #include "layout/catalogue.h"
 #include "replica/record_source.h"
@@ -172,13 +174,31 @@ enum class ExportFormat { kCsv, kDbm20113 };
 // The tenant-database migrations of the replica store (component "replica").
 const std::vector<store::Migration>& ReplicaMigrations();
 
+// The blind-index key every tenant used before the key table held it: keyed BLAKE2b of the
+// tenant's first data key over "replica-index-v1". tenant_keys.h stores it at a tenant's first
+// open, so that a data-key rotation leaves every key_hash valid.
+crypto::SecretBytes LegacyIndexKey(const crypto::SecretBytes& data_key);
+
+// The associated data of a sealed record (replica_record.sealed, replica_history.sealed):
+// tenant, TM and key_hash. For the data-key re-encryption (data_key_rotation.h).
+std::vector<uint8_t> RecordAad(const TenantId& tenant, std::string_view tm,
+                               std::span<const uint8_t> key_hash);
+
 class ImportSpool;
 
 class ReplicaStore {
  public:
-  // `db` is the tenant's database (migrations are applied), `data_key` its 32-byte data key.
-  // The catalogue must outlive the store. Errors: from the store; kInvalidArgument for a key
-  // that is not 32 bytes.
+  // `db` is the tenant's database (migrations are applied); `data_keys` the tenant's data keys
+  // (their one holder, the TenantContext, shares them: a rotation is seen at once);
+  // `index_key` (32 bytes) keys the blind index of key_hash — it never changes with the data
+  // key (tenant_keys.h stores it). The catalogue must outlive the store. Errors: from the
+  // store; kInvalidArgument for an index key that is not 32 bytes.
+  static Result<std::unique_ptr<ReplicaStore>> Open(
+      TenantId tenant, std::shared_ptr<store::Database> db,
+      std::shared_ptr<const crypto::DataKeys> data_keys, const crypto::SecretBytes& index_key,
+      std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock = SystemClock::Get());
+  // A store over one fixed data key (version 1) and the index key it derives
+  // (LegacyIndexKey): tests and tools.
   static Result<std::unique_ptr<ReplicaStore>> Open(
       TenantId tenant, std::shared_ptr<store::Database> db, const crypto::SecretBytes& data_key,
       std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock = SystemClock::Get());

@@ -170,8 +170,8 @@ Result<AtenaMapLoad> AtenaMap::Load(std::string body, replica_io::Charset charse
   sealed.reserve(rows.size());
   for (const Row& r : rows) {
     Result<crypto::Bytes> s =
-        crypto::Encrypt(tenant_.data_key, crypto::AsBytes(r.atena.str()),
-                        LinkageAad("atena_map", tenant_.id, crypto::ToHex(r.index)));
+        tenant_.data_keys->Seal(crypto::AsBytes(r.atena.str()),
+                                LinkageAad("atena_map", tenant_.id, crypto::ToHex(r.index)));
     if (!s.ok()) return audited(s.status());
     sealed.push_back(*std::move(s));
   }
@@ -201,9 +201,9 @@ Result<std::optional<AtenaNo>> AtenaMap::Find(std::string_view scheme,
                                           {index}));
   if (!row) return std::optional<AtenaNo>();
   ASSIGN_OR_RETURN(crypto::Bytes sealed, row->GetBlob(0));
-  ASSIGN_OR_RETURN(crypto::SecretBytes plain,
-                   crypto::Decrypt(tenant_.data_key, sealed,
-                                   LinkageAad("atena_map", tenant_.id, crypto::ToHex(index))));
+  ASSIGN_OR_RETURN(
+      crypto::SecretBytes plain,
+      tenant_.data_keys->Open(sealed, LinkageAad("atena_map", tenant_.id, crypto::ToHex(index))));
   ASSIGN_OR_RETURN(AtenaNo atena, AtenaNo::Parse(plain.AsStringView()));
   return std::optional<AtenaNo>(std::move(atena));
 }

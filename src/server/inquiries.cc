@@ -188,9 +188,9 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
   row.inquiry_id = PermitId::GenerateTimeOrdered(env_.NowUs() / 1000).str();
   const std::string& id = row.inquiry_id;
   crypto::BoxKeyPair reply = crypto::BoxKeyPair::Generate();
-  ASSIGN_OR_RETURN(row.reply_secret_sealed,
-                   crypto::Encrypt(st->data_key, reply.secret_key().span(),
-                                   LinkageAad("reply-secret", tenant, id)));
+  ASSIGN_OR_RETURN(
+      row.reply_secret_sealed,
+      st->data_keys->Seal(reply.secret_key().span(), LinkageAad("reply-secret", tenant, id)));
   row.reply_public = reply.public_key();
   json::JsonWriter qw;
   qw.BeginObject();
@@ -282,9 +282,9 @@ Result<InquiryView> Inquiries::Get(const TenantId& tenant, const std::string& in
   if (!row) return NotFoundError("no such inquiry");
   InquiryView v = std::move(row->view);
   if (row->sealed_result) {
-    ASSIGN_OR_RETURN(crypto::SecretBytes plain,
-                     crypto::Decrypt(st->data_key, *row->sealed_result,
-                                     LinkageAad("result", tenant, v.inquiry_id)));
+    ASSIGN_OR_RETURN(
+        crypto::SecretBytes plain,
+        st->data_keys->Open(*row->sealed_result, LinkageAad("result", tenant, v.inquiry_id)));
     v.result_json = std::string(plain.AsStringView());
   }
   return v;
@@ -397,9 +397,9 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
       envelope->provider != permit->provider) {
     return InvalidArgumentError("ENVELOPE_MISMATCH: the envelope does not answer this permit");
   }
-  ASSIGN_OR_RETURN(crypto::SecretBytes secret,
-                   crypto::Decrypt(st.data_key, *row->reply_secret_sealed,
-                                   LinkageAad("reply-secret", tenant, id)));
+  ASSIGN_OR_RETURN(
+      crypto::SecretBytes secret,
+      st.data_keys->Open(*row->reply_secret_sealed, LinkageAad("reply-secret", tenant, id)));
   // The public half is stored beside the sealed secret: no scalar multiplication to rebuild it.
   ASSIGN_OR_RETURN(crypto::BoxKeyPair reply,
                    crypto::BoxKeyPair::FromParts(std::move(row->reply_public), secret));
@@ -413,7 +413,7 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
   if (!doc.ok()) return InvalidArgumentError("MALFORMED_RESULT: the answer is not JSON");
   ASSIGN_OR_RETURN(AnswerOutcome outcome, OutcomeOfAnswer(*doc));
   ASSIGN_OR_RETURN(crypto::Bytes stored,
-                   crypto::Encrypt(st.data_key, answer->span(), LinkageAad("result", tenant, id)));
+                   st.data_keys->Seal(answer->span(), LinkageAad("result", tenant, id)));
   const int64_t now = env_.NowUs();
   auto late = std::make_shared<bool>(false);
   const std::string permit_id = permit->id.str();

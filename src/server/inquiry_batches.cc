@@ -14,9 +14,8 @@
 namespace chukan::server {
 namespace {
 
-// Bound to the tenant, the batch and the line: a sealed line moved to another row does not open.
 crypto::Bytes LineAad(const TenantId& tenant, const std::string& batch_id, int64_t line) {
-  return LinkageAad("batch-line", tenant, batch_id + ":" + std::to_string(line));
+  return BatchLineAad(tenant, batch_id, line);
 }
 
 bool StillOpen(const InquiryView& v) {
@@ -119,8 +118,9 @@ Result<BatchRun> RunInquiryBatch(LinkageService& linkage, const TenantId& tenant
     const BatchLineResult& r = run.lines[i];
     BatchLineRow row;
     row.line = r.line;
-    ASSIGN_OR_RETURN(row.text_sealed, crypto::Encrypt(st->data_key, crypto::AsBytes(plans[i].text),
-                                                      LineAad(tenant, header.batch_id, r.line)));
+    ASSIGN_OR_RETURN(row.text_sealed,
+                     st->data_keys->Seal(crypto::AsBytes(plans[i].text),
+                                         LineAad(tenant, header.batch_id, r.line)));
     row.outcome = r.outcome;
     if (r.inquiry) row.inquiry_id = r.inquiry->inquiry_id;
     row.duplicate_of = r.duplicate_of;
@@ -152,9 +152,8 @@ Result<BatchNow> ReadInquiryBatch(LinkageService& linkage, const TenantId& tenan
   for (BatchLineRow& row : rows) {
     BatchLineNow l;
     l.line = row.line;
-    ASSIGN_OR_RETURN(
-        crypto::SecretBytes text,
-        crypto::Decrypt(st->data_key, row.text_sealed, LineAad(tenant, batch_id, row.line)));
+    ASSIGN_OR_RETURN(crypto::SecretBytes text,
+                     st->data_keys->Open(row.text_sealed, LineAad(tenant, batch_id, row.line)));
     l.text = std::string(text.AsStringView());
     l.outcome = row.outcome;
     l.duplicate_of = row.duplicate_of;
@@ -168,8 +167,8 @@ Result<BatchNow> ReadInquiryBatch(LinkageService& linkage, const TenantId& tenan
       InquiryView v = std::move(stored->view);
       if (stored->sealed_result) {
         ASSIGN_OR_RETURN(crypto::SecretBytes plain,
-                         crypto::Decrypt(st->data_key, *stored->sealed_result,
-                                         LinkageAad("result", tenant, v.inquiry_id)));
+                         st->data_keys->Open(*stored->sealed_result,
+                                             LinkageAad("result", tenant, v.inquiry_id)));
         v.result_json = std::string(plain.AsStringView());
       }
       if (StillOpen(v)) ++now.open;

@@ -15,6 +15,7 @@
 #include "layout/result_layout.h"
 #include "pki/certificate_authority.h"
 #include "server/api_auth.h"
+#include "server/data_key_rotation.h"
 #include "server/hub_link.h"
 #include "server/linkage_api.h"
 #include "server/linkage_sender.h"
@@ -228,12 +229,35 @@ Status IntermediateServer::StartListeners() {
   next_list_refresh_ = std::chrono::steady_clock::now();
   housekeeper_ = std::make_unique<BackgroundLoop>(
       std::chrono::milliseconds(0), std::chrono::seconds(1), [this] { RunHousekeeping(); });
+  rekeyer_ = std::make_unique<BackgroundLoop>(std::chrono::seconds(1), std::chrono::seconds(1),
+                                              [this] { RunRekey(); });
   return Status();
+}
+
+void IntermediateServer::RunRekey() {
+  Result<std::vector<TenantInfo>> tenants = platform_->ListTenants();
+  if (!tenants.ok()) return;
+  for (const TenantInfo& t : *tenants) {
+    if (t.state != "active") continue;
+    Result<Platform::DataKeyState> st = platform_->GetDataKeyState(t.org);
+    if (!st.ok() || !st->rotating) continue;
+    // 20 batches of 500 rows per tenant and second at most: imports and linkage keep the
+    // database between them (each batch is one short write through the group committer).
+    RekeyOptions options;
+    options.max_batches = 20;
+    Result<RekeyStatus> done = server::RunRekey(*platform_, t.org, options);
+    if (!done.ok()) {
+      log::Error("tenant.data_key_rekey_failed",
+                 {{"tenant", t.id.str()}, log::StatusField(done.status())});
+    }
+  }
 }
 
 void IntermediateServer::RunHousekeeping() {
   // A signing key activated by `chukan tenant activate-sign-key` signs from the next second.
   (void)platform_->ReloadSignKeys();  // failures are logged per tenant
+  // A data-key rotation started or finished by `chukan tenant rotate-data-key`, likewise.
+  (void)platform_->ReloadDataKeys();
   Result<std::vector<TenantInfo>> tenants = platform_->ListTenants();
   if (!tenants.ok()) return;
   if (std::chrono::steady_clock::now() >= next_list_refresh_) {
@@ -277,6 +301,7 @@ void IntermediateServer::Stop() {
   if (api_server_) api_server_->Stop(kListenerGrace);
   if (node_server_) node_server_->Stop(kListenerGrace);
   housekeeper_.reset();
+  rekeyer_.reset();
   if (sender_) sender_->Stop();
   if (auth_flush_) auth_flush_->Stop();
   if (console_sweep_) console_sweep_->Stop();

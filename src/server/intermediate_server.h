@@ -107,6 +107,9 @@ class IntermediateServer {
   // The staff console on the API router ([console] enabled).
   Status AddConsole(const Clock& clock);
   void RunHousekeeping();
+  // Runs a few re-encryption batches of every tenant whose data key is rotating (a thread of
+  // its own: a long re-encryption never delays the sweeps).
+  void RunRekey();
 
   const ServerConfig config_;
   std::shared_ptr<const layout::Catalogue> catalogue_;
@@ -127,6 +130,7 @@ class IntermediateServer {
   std::unique_ptr<http::Server> api_server_;
   std::unique_ptr<http::Server> node_server_;
   std::unique_ptr<BackgroundLoop> housekeeper_;
+  std::unique_ptr<BackgroundLoop> rekeyer_;
   std::chrono::steady_clock::time_point next_list_refresh_;  // housekeeper thread only
   bool started_ = false;
   bool stopped_ = false;

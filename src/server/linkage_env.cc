@@ -12,6 +12,10 @@ crypto::Bytes LinkageAad(std::string_view kind, const TenantId& tenant, std::str
                          std::string(id));
 }
 
+crypto::Bytes BatchLineAad(const TenantId& tenant, std::string_view batch_id, int64_t line) {
+  return LinkageAad("batch-line", tenant, std::string(batch_id) + ":" + std::to_string(line));
+}
+
 std::string AuditOutcome(const Status& s) {
   return s.ok() ? "ok" : "error:" + std::string(StatusCodeName(s.code()));
 }

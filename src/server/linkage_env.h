@@ -49,6 +49,8 @@ struct LinkageEnv {
 // The associated data that binds a value sealed under a tenant's data key to what it is
 // (`kind`: "atena", "reply-secret", "result", "answer"), whose it is and which row holds it.
 crypto::Bytes LinkageAad(std::string_view kind, const TenantId& tenant, std::string_view id);
+// A batch inquiry file's sealed line: bound to the tenant, the batch and the line.
+crypto::Bytes BatchLineAad(const TenantId& tenant, std::string_view batch_id, int64_t line);
 
 // "ok", or "error:<code name>" for an audit entry's outcome.
 std::string AuditOutcome(const Status& s);

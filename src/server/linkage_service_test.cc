@@ -598,8 +598,8 @@ TEST_P(LinkageServiceTest, TheInquiryTableOnlyMovesAlongAllowedTransitions) {
   ASSERT_OK_AND_ASSIGN(auto st, platform_->Tenant(A()));
   const int64_t now = ToUnixMicros(clock_.Now());
   ASSERT_OK_AND_ASSIGN(const crypto::Bytes sealed,
-                       crypto::Encrypt(st->data_key, crypto::AsBytes(R"({"status":"x"})"),
-                                       LinkageAad("result", A(), v.inquiry_id)));
+                       st->data_keys->Seal(crypto::AsBytes(R"({"status":"x"})"),
+                                           LinkageAad("result", A(), v.inquiry_id)));
   auto in_tx = [&](auto fn) { return st->Commit([&](store::Transaction& tx) { return fn(tx); }); };
   // Not a state an unpermitted inquiry can end in.
   EXPECT_THAT(

@@ -12,13 +12,14 @@
 #include "crypto/hash.h"
 #include "crypto/key_file.h"
 #include "crypto/key_wrap.h"
+#include "server/data_key_rotation.h"
 
 namespace chukan::server {
 namespace {
 
 constexpr std::string_view kTokenPrefix = "ck_";
 constexpr size_t kTokenRandomBytes = 32;
-constexpr size_t kDataKeyBytes = 32;
+constexpr size_t kDataKeyBytes = crypto::kDataKeyBytes;
 
 const char kPlatformSqlite[] = R"sql(
 CREATE TABLE tenants (
@@ -106,6 +107,15 @@ constexpr char kKeySchemeSql[] =
 
 constexpr char kKekFileSql[] = "ALTER TABLE tenants ADD COLUMN kek_file TEXT;";
 
+constexpr char kDataKeyVersionSqlite[] =
+    "ALTER TABLE tenants ADD COLUMN data_key_version INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE tenants ADD COLUMN next_wrapped_key BLOB;"
+    "ALTER TABLE tenants ADD COLUMN rotation_started_at_us INTEGER;";
+constexpr char kDataKeyVersionPostgres[] =
+    "ALTER TABLE tenants ADD COLUMN data_key_version BIGINT NOT NULL DEFAULT 1;"
+    "ALTER TABLE tenants ADD COLUMN next_wrapped_key BYTEA;"
+    "ALTER TABLE tenants ADD COLUMN rotation_started_at_us BIGINT;";
+
 // Destroys a KEK file made for a registration that did not happen (its row lost, or failed to
 // commit); a failure is logged: the file wraps no data key and harms nothing but the tidiness
 // of keys/tenants/.
@@ -128,6 +138,10 @@ const std::vector<store::Migration>& PlatformMigrations() {
       // registrations of migration 2, whose file is "<tenant id>.kek". Kept after a deletion,
       // so that a deletion run again destroys the same file.
       {3, "tenants.kek_file", kKekFileSql, kKekFileSql},
+      // Data-key rotation: the version of wrapped_key (its key id "…:data:v<N>") and, while a
+      // rotation runs, the next key (version N + 1) wrapped under the same KEK.
+      {4, "tenants.data_key_version, next_wrapped_key", kDataKeyVersionSqlite,
+       kDataKeyVersionPostgres},
   };
   return *kMigrations;
 }
@@ -346,8 +360,9 @@ Status Platform::Register(const OrgCode& org, const std::string& name,
       }
       RETURN_IF_ERROR(
           tx->Exec("UPDATE tenants SET name = ?, wrapped_key = ?, key_scheme = 'kek', kek_file "
-                   "= ?, state = 'active', created_at_us = ?, deleted_at_us = NULL WHERE "
-                   "org_code = ?",
+                   "= ?, state = 'active', created_at_us = ?, deleted_at_us = NULL, "
+                   "data_key_version = 1, next_wrapped_key = NULL, rotation_started_at_us = NULL "
+                   "WHERE org_code = ?",
                    {name, wrapped, kek.file, now, org.str()}));
     } else {
       Status inserted = tx->Exec(
@@ -482,8 +497,8 @@ Status Platform::DeleteTenant(const OrgCode& org, const std::string& actor) {
     }
     // Crypto-erasure first: once this commits, the tenant's data cannot be decrypted by anyone.
     RETURN_IF_ERROR(
-        tx->Exec("UPDATE tenants SET wrapped_key = NULL, state = 'deleted', deleted_at_us = ? "
-                 "WHERE org_code = ?",
+        tx->Exec("UPDATE tenants SET wrapped_key = NULL, next_wrapped_key = NULL, state = "
+                 "'deleted', deleted_at_us = ? WHERE org_code = ?",
                  {ToUnixMicros(clock_.Now()), org.str()}));
     RETURN_IF_ERROR(tx->Exec(
         "UPDATE clients SET revoked_at_us = ? WHERE org_code = ? AND revoked_at_us IS NULL",
@@ -595,14 +610,17 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   // generation); a context opened for any other is stale.
   int64_t generation = 0;
   std::optional<std::vector<uint8_t>> wrapped;
+  std::optional<std::vector<uint8_t>> next_wrapped;
+  int64_t key_version = 1;
   std::string scheme;
   std::string kek_file;
   auto read_registry = [&](bool with_key) -> Status {
     ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
     ASSIGN_OR_RETURN(
         std::optional<store::Row> row,
-        tx->QueryOne(with_key ? "SELECT created_at_us, wrapped_key, key_scheme, kek_file FROM "
-                                "tenants WHERE org_code = ? AND state = 'active'"
+        tx->QueryOne(with_key ? "SELECT created_at_us, wrapped_key, key_scheme, kek_file, "
+                                "data_key_version, next_wrapped_key FROM tenants WHERE org_code = "
+                                "? AND state = 'active'"
                               : "SELECT created_at_us FROM tenants WHERE org_code = ? AND state = "
                                 "'active'",
                      {tenant.org().str()}));
@@ -618,6 +636,8 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
       if (!row->IsNull(3)) {
         ASSIGN_OR_RETURN(kek_file, row->GetText(3));
       }
+      ASSIGN_OR_RETURN(key_version, row->GetInt(4));
+      ASSIGN_OR_RETURN(next_wrapped, row->GetOptionalBlob(5));
     }
     return Status();
   };
@@ -650,7 +670,12 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   TenantContext::Parts parts{.id = tenant, .generation = generation};
   if (scheme == "kek") {
     ASSIGN_OR_RETURN(crypto::SecretBytes kek, keks_->Load(tenant, kek_file));
-    ASSIGN_OR_RETURN(parts.data_key, crypto::UnwrapKey(kek, *wrapped, KeyId(tenant)));
+    ASSIGN_OR_RETURN(parts.data_key, crypto::UnwrapKey(kek, *wrapped, KeyId(tenant, key_version)));
+    parts.data_key_version = key_version;
+    if (next_wrapped) {  // a data-key rotation in progress: new writes under the next key
+      ASSIGN_OR_RETURN(parts.next_data_key,
+                       crypto::UnwrapKey(kek, *next_wrapped, KeyId(tenant, key_version + 1)));
+    }
   } else {  // "master": a row Open could not move yet (UpgradeKeyScheme)
     ASSIGN_OR_RETURN(parts.data_key, keks_->UnwrapUnderMaster(*wrapped, KeyId(tenant)));
   }
@@ -682,6 +707,202 @@ Status Platform::ReloadSignKeys() {
     }
   }
   return first;
+}
+
+Status Platform::ReloadDataKeys() {
+  std::vector<std::shared_ptr<TenantContext>> open;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [name, ctx] : tenants_) open.push_back(ctx);
+  }
+  Status first;
+  for (const std::shared_ptr<TenantContext>& ctx : open) {
+    if (ctx->closed()) continue;
+    Status s = InstallDataKeys(*ctx);
+    if (!s.ok()) {
+      log::Error("tenant.data_key_reload_failed", {{"tenant", ctx->id.str()}, log::StatusField(s)});
+      if (first.ok()) first = s;
+    }
+  }
+  return first;
+}
+
+Result<Platform::DataKeyState> Platform::GetDataKeyState(const OrgCode& org) {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(std::optional<store::Row> row,
+                   tx->QueryOne("SELECT data_key_version, next_wrapped_key IS NOT NULL,"
+                                " rotation_started_at_us, created_at_us FROM tenants WHERE"
+                                " org_code = ? AND state = 'active'",
+                                {org.str()}));
+  RETURN_IF_ERROR(tx->Commit());
+  if (!row) return NotFoundError("tenant " + org.str() + " is not active");
+  DataKeyState st;
+  ASSIGN_OR_RETURN(st.version, row->GetInt(0));
+  ASSIGN_OR_RETURN(int64_t rotating, row->GetInt(1));
+  st.rotating = rotating != 0;
+  ASSIGN_OR_RETURN(std::optional<int64_t> started, row->GetOptionalInt(2));
+  st.started_at_us = started.value_or(0);
+  ASSIGN_OR_RETURN(st.generation, row->GetInt(3));
+  return st;
+}
+
+Result<crypto::SecretBytes> Platform::LoadKek(const TenantId& tenant) {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(std::optional<store::Row> row,
+                   tx->QueryOne("SELECT key_scheme, kek_file FROM tenants WHERE org_code = ? AND"
+                                " state = 'active'",
+                                {tenant.org().str()}));
+  RETURN_IF_ERROR(tx->Commit());
+  if (!row) return NotFoundError("tenant " + tenant.str() + " is not active");
+  ASSIGN_OR_RETURN(std::string scheme, row->GetText(0));
+  if (scheme != "kek") {
+    return FailedPreconditionError("tenant " + tenant.str() +
+                                   ": its data key is still under the master key itself (open "
+                                   "the platform once to move it under a KEK of its own)");
+  }
+  std::string file;
+  if (!row->IsNull(1)) {
+    ASSIGN_OR_RETURN(file, row->GetText(1));
+  }
+  return keks_->Load(tenant, file);
+}
+
+Status Platform::InstallDataKeys(TenantContext& ctx) {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(std::optional<store::Row> row,
+                   tx->QueryOne("SELECT data_key_version, next_wrapped_key, created_at_us FROM"
+                                " tenants WHERE org_code = ? AND state = 'active'",
+                                {ctx.org.str()}));
+  RETURN_IF_ERROR(tx->Commit());
+  if (!row) return Status();  // gone: Tenant() evicts it at its next use
+  ASSIGN_OR_RETURN(int64_t version, row->GetInt(0));
+  ASSIGN_OR_RETURN(std::optional<std::vector<uint8_t>> next, row->GetOptionalBlob(1));
+  ASSIGN_OR_RETURN(int64_t generation, row->GetInt(2));
+  if (generation != ctx.generation) return Status();  // re-created: Tenant() reopens it
+  const std::shared_ptr<const crypto::DataKeySet> have = ctx.data_keys->Snapshot();
+  if (next && have->version() == version + 1 && have->has_previous()) return Status();
+  if (!next && have->version() == version && !have->has_previous()) return Status();
+  if (next && have->version() == version && !have->has_previous()) {
+    ASSIGN_OR_RETURN(crypto::SecretBytes kek, LoadKek(ctx.id));
+    ASSIGN_OR_RETURN(crypto::SecretBytes key,
+                     crypto::UnwrapKey(kek, *next, KeyId(ctx.id, version + 1)));
+    RETURN_IF_ERROR(ctx.data_keys->Rotate(version + 1, std::move(key)));
+    log::Info("tenant.data_key_loaded", {{"tenant", ctx.id.str()}, {"version", version + 1}});
+    return Status();
+  }
+  if (!next && have->version() == version && have->has_previous()) {
+    ctx.data_keys->DropPrevious();
+    log::Info("tenant.data_key_previous_dropped", {{"tenant", ctx.id.str()}, {"version", version}});
+    return Status();
+  }
+  // A whole rotation happened elsewhere meanwhile: open the tenant afresh at its next use.
+  log::Info("tenant.data_key_reopen", {{"tenant", ctx.id.str()}, {"version", version}});
+  Evict(ctx.id, &ctx);
+  return Status();
+}
+
+Result<Platform::DataKeyState> Platform::StartDataKeyRotation(const OrgCode& org,
+                                                              const std::string& actor,
+                                                              bool* started) {
+  *started = false;
+  const TenantId id = TenantId::ForOrg(org);
+  // Opened first: the key table holds every key derived from the first data key (the replica
+  // index key) before the data key changes.
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, Tenant(id));
+  ASSIGN_OR_RETURN(DataKeyState state, GetDataKeyState(org));
+  if (!state.rotating) {
+    ASSIGN_OR_RETURN(crypto::SecretBytes kek, LoadKek(id));
+    const crypto::SecretBytes next = crypto::SecretBytes::Random(kDataKeyBytes);
+    const int64_t target = state.version + 1;
+    ASSIGN_OR_RETURN(std::vector<uint8_t> wrapped, crypto::WrapKey(kek, next, KeyId(id, target)));
+    ASSIGN_OR_RETURN(auto tx, db_->Begin());
+    // Only over the registration and version read: a concurrent start (or a re-creation) wins.
+    ASSIGN_OR_RETURN(
+        int64_t n, tx->ExecCount("UPDATE tenants SET next_wrapped_key = ?, "
+                                 "rotation_started_at_us = ? WHERE org_code = ? AND state = "
+                                 "'active' AND created_at_us = ? AND data_key_version = ? AND "
+                                 "next_wrapped_key IS NULL",
+                                 {wrapped, ToUnixMicros(clock_.Now()), org.str(), state.generation,
+                                  state.version}));
+    if (n == 1) {
+      RETURN_IF_ERROR(audit_
+                          ->Append(*tx, {"platform", actor, "tenant.data_key.rotate",
+                                         "tenant " + id.str() + " data key v" +
+                                             std::to_string(target) + " (re-encryption started)",
+                                         "ok", ""})
+                          .status());
+      RETURN_IF_ERROR(tx->Commit());
+      *started = true;
+      ctx->Audit({id.str(), actor, "tenant.data_key.rotate",
+                  "data key v" + std::to_string(target) + " seals new writes", "ok", ""});
+      log::Info("tenant.data_key_rotation_started", {{"tenant", id.str()}, {"version", target}});
+    }
+  }
+  RETURN_IF_ERROR(InstallDataKeys(*ctx));
+  ASSIGN_OR_RETURN(state, GetDataKeyState(org));
+  if (state.rotating) RETURN_IF_ERROR(StartRekey(*ctx, state.version + 1));
+  return state;
+}
+
+Status Platform::FinishDataKeyRotation(const OrgCode& org, int64_t target_version,
+                                       const std::string& actor) {
+  const TenantId id = TenantId::ForOrg(org);
+  ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, Tenant(id));
+  ASSIGN_OR_RETURN(DataKeyState state, GetDataKeyState(org));
+  if (!state.rotating || state.version + 1 != target_version) {
+    return FailedPreconditionError("tenant " + org.str() + ": no data-key rotation to version " +
+                                   std::to_string(target_version) + " is in progress");
+  }
+  RETURN_IF_ERROR(InstallDataKeys(*ctx));
+  const std::shared_ptr<const crypto::DataKeySet> keys = ctx->data_keys->Snapshot();
+  if (keys->version() != target_version || !keys->has_previous()) {
+    return UnavailableError("tenant " + org.str() + ": the new data key is not loaded (try again)");
+  }
+  // After this, a value still under the old key would never open again: none may be left.
+  ASSIGN_OR_RETURN(int64_t left, CountNotUnderCurrentKey(*ctx));
+  if (left > 0) {
+    return FailedPreconditionError(std::to_string(left) + " sealed values of tenant " + org.str() +
+                                   " are still under the previous data key");
+  }
+  {
+    ASSIGN_OR_RETURN(auto tx, db_->Begin());
+    ASSIGN_OR_RETURN(int64_t n,
+                     tx->ExecCount("UPDATE tenants SET wrapped_key = next_wrapped_key, "
+                                   "next_wrapped_key = NULL, data_key_version = ?, "
+                                   "rotation_started_at_us = NULL WHERE org_code = ? AND state = "
+                                   "'active' AND created_at_us = ? AND data_key_version = ? AND "
+                                   "next_wrapped_key IS NOT NULL",
+                                   {target_version, org.str(), state.generation, state.version}));
+    if (n != 1) {
+      return FailedPreconditionError("tenant " + org.str() +
+                                     ": the data-key rotation changed meanwhile");
+    }
+    RETURN_IF_ERROR(
+        audit_
+            ->Append(*tx, {"platform", actor, "tenant.data_key.finish",
+                           "tenant " + id.str() + " data key v" + std::to_string(target_version) +
+                               " (v" + std::to_string(state.version) + " destroyed)",
+                           "ok", ""})
+            .status());
+    RETURN_IF_ERROR(tx->Commit());
+  }
+  // The old wrapped key was zeroed where SQLite wrote the page (secure_delete); the WAL still
+  // holds the page as it was.
+  Status erased = db_->EraseFreed();
+  ctx->data_keys->DropPrevious();
+  ctx->Audit({id.str(), actor, "tenant.data_key.finish",
+              "data key v" + std::to_string(target_version) + " only (v" +
+                  std::to_string(state.version) + " destroyed)",
+              "ok", ""});
+  log::Info("tenant.data_key_rotation_finished",
+            {{"tenant", id.str()}, {"version", target_version}});
+  if (!erased.ok()) {
+    log::Error("platform.erase_failed", {{"tenant", id.str()}, log::StatusField(erased)});
+    return erased.WithContext("tenant " + org.str() +
+                              ": rotation finished, but the old wrapped key's copies in the "
+                              "platform database's WAL were not erased");
+  }
+  return Status();
 }
 
 Status Platform::CheckKek(const TenantId& tenant) {

@@ -159,6 +159,38 @@ class Platform {
   // server takes effect at the next call. The server calls it every second. Returns the first
   // error (logged); the other tenants are still tried. Blocks (storage).
   Status ReloadSignKeys() EXCLUDES(mu_);
+  // The same for the data keys (tenants.data_key_version / next_wrapped_key): a rotation
+  // started or finished by another process (`chukan tenant rotate-data-key`) is installed in
+  // the open contexts (DataKeys::Rotate / DropPrevious); a context that missed a whole rotation
+  // is closed and reopened at its next use. Returns the first error (logged). Blocks (storage).
+  Status ReloadDataKeys() EXCLUDES(mu_);
+
+  // Data-key rotation (data_key_rotation.h, docs/crypto.md "Data-key rotation").
+  struct DataKeyState {
+    int64_t version = 1;        // the version of tenants.wrapped_key
+    bool rotating = false;      // a next key (version + 1) is stored and seals new writes
+    int64_t started_at_us = 0;  // when the rotation started (0: none)
+    int64_t generation = 0;     // the registration's (tenants.created_at_us)
+  };
+  // kNotFound when the tenant is not active.
+  Result<DataKeyState> GetDataKeyState(const OrgCode& org);
+  // Starts a rotation: a new random data key, wrapped under the tenant's KEK (key id
+  // "tenant:t<org>:data:v<N+1>") beside the current one, audited in the platform's and the
+  // tenant's logs, installed in this process's context at once (other processes: within a
+  // second, ReloadDataKeys), and the progress rows of the re-encryption made. `*started` is
+  // false when a rotation was already in progress (nothing changes). kFailedPrecondition for a
+  // tenant whose key is still under the old key scheme; kNotFound when not active.
+  Result<DataKeyState> StartDataKeyRotation(const OrgCode& org, const std::string& actor,
+                                            bool* started);
+  // Finishes the rotation to `target_version` once every sealed value opens under the new key
+  // (re-checked here: kFailedPrecondition "N sealed values are still under the previous data
+  // key" otherwise): the new wrapped key replaces the old one, which is set NULL and erased
+  // from the database's files (Database::EraseFreed), the previous key forgotten by this
+  // process's context, audited in both logs. kFailedPrecondition also when no rotation to that
+  // version is in progress. Blocks (reads every sealed value).
+  Status FinishDataKeyRotation(const OrgCode& org, int64_t target_version,
+                               const std::string& actor);
+
   // Closes and forgets every open context (shutdown).
   void CloseTenants() EXCLUDES(mu_);
 
@@ -196,7 +228,15 @@ class Platform {
                   const audit::AuditEvent& event);
   // kAlreadyExists when `org` has an active registration.
   Status RefuseActive(const OrgCode& org);
-  std::string KeyId(const TenantId& t) const { return "tenant:" + t.str() + ":data:v1"; }
+  // The key id of a tenant's data key of version `version` (v1: the registration's first).
+  static std::string KeyId(const TenantId& t, int64_t version = 1) {
+    return "tenant:" + t.str() + ":data:v" + std::to_string(version);
+  }
+  // The tenant's KEK, from the file its active row names (kFailedPrecondition under the old
+  // "master" key scheme).
+  Result<crypto::SecretBytes> LoadKek(const TenantId& tenant);
+  // Brings `ctx`'s data keys in line with its registration (ReloadDataKeys, for one context).
+  Status InstallDataKeys(TenantContext& ctx) EXCLUDES(mu_);
   // Moves the active tenants whose data key is still wrapped under the master key itself (key
   // scheme "master", before platform migration 2) to a KEK of their own; audited per tenant,
   // then the old wrapped keys erased from the files. Idempotent and safe against another

@@ -74,13 +74,14 @@ TEST_P(PlatformTest, TenantKeysAreDistinctAndSurviveReopen) {
     ASSERT_OK(p->CreateTenant(kCityB, "B", "cli:test"));
     ASSERT_OK_AND_ASSIGN(auto a, p->Tenant(TenantId::ForOrg(kCityA)));
     ASSERT_OK_AND_ASSIGN(auto b, p->Tenant(TenantId::ForOrg(kCityB)));
-    EXPECT_EQ(a->data_key.size(), 32u);
-    EXPECT_FALSE(a->data_key.ConstantTimeEquals(b->data_key));
-    key_a = a->data_key.Clone();
+    EXPECT_EQ(a->data_keys->Snapshot()->CloneCurrentForExport().size(), 32u);
+    EXPECT_FALSE(a->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(
+        b->data_keys->Snapshot()->CloneCurrentForExport()));
+    key_a = a->data_keys->Snapshot()->CloneCurrentForExport().Clone();
   }
   auto p = OpenPlatform();
   ASSERT_OK_AND_ASSIGN(auto a, p->Tenant(TenantId::ForOrg(kCityA)));
-  EXPECT_TRUE(a->data_key.ConstantTimeEquals(key_a));
+  EXPECT_TRUE(a->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(key_a));
 }
 
 TEST_P(PlatformTest, AnotherMasterKeyCannotUnwrap) {
@@ -170,7 +171,7 @@ TEST_P(PlatformTest, DeleteTenantLeavesItsWrappedKeyInNoFileUnderTheDataDirector
     ASSERT_OK(p->CreateTenant(kCityA, "A", "cli:test"));
     ASSERT_OK(p->CreateTenant(kCityB, "B", "cli:test"));
     ASSERT_OK_AND_ASSIGN(auto b, p->Tenant(TenantId::ForOrg(kCityB)));
-    key_b = b->data_key.Clone();
+    key_b = b->data_keys->Snapshot()->CloneCurrentForExport().Clone();
     {
       ASSERT_OK_AND_ASSIGN(auto platform_db, p->store().Platform());
       ASSERT_OK_AND_ASSIGN(auto tx, platform_db->BeginRead());
@@ -195,12 +196,13 @@ TEST_P(PlatformTest, DeleteTenantLeavesItsWrappedKeyInNoFileUnderTheDataDirector
     }));
     ASSERT_OK_AND_ASSIGN(auto tx, b->db->BeginRead());
     ASSERT_OK_AND_ASSIGN(auto count, tx->QueryOne("SELECT COUNT(*) FROM audit_log"));
-    EXPECT_EQ(count->GetInt(0).value(), 3);  // tenant.keys.store, tenant.create and this one
+    // tenant.keys.store (first keys, replica index key), tenant.create and this one
+    EXPECT_EQ(count->GetInt(0).value(), 4);
   }
   // And after a restart B opens with the same key from platform.db.
   auto p = OpenPlatform();
   ASSERT_OK_AND_ASSIGN(auto b, p->Tenant(TenantId::ForOrg(kCityB)));
-  EXPECT_TRUE(b->data_key.ConstantTimeEquals(key_b));
+  EXPECT_TRUE(b->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(key_b));
   EXPECT_THAT(p->Tenant(TenantId::ForOrg(kCityA)), StatusIs(StatusCode::kNotFound));
 }
 
@@ -239,7 +241,7 @@ TEST_P(PlatformTest, DeleteTenantDestroysItsKekSoNoOldCopyOfItsDataKeyOpens) {
   ASSERT_OK_AND_ASSIGN(crypto::SecretBytes kek, p->keks().Load(a, kek_name));
   ASSERT_OK_AND_ASSIGN(crypto::SecretBytes data_key, crypto::UnwrapKey(kek, wrapped, key_id));
   ASSERT_OK_AND_ASSIGN(auto ctx, p->Tenant(a));
-  EXPECT_TRUE(ctx->data_key.ConstantTimeEquals(data_key));
+  EXPECT_TRUE(ctx->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(data_key));
   ctx.reset();
 
   ASSERT_OK(p->DeleteTenant(kCityA, "cli:test"));
@@ -264,7 +266,7 @@ TEST_P(PlatformTest, DeleteTenantDestroysItsKekSoNoOldCopyOfItsDataKeyOpens) {
   ASSERT_OK_AND_ASSIGN(crypto::SecretBytes kek2, p->keks().Load(a, KekFileOf(*p, kCityA)));
   EXPECT_FALSE(kek2.ConstantTimeEquals(kek));
   ASSERT_OK_AND_ASSIGN(auto again, p->Tenant(a));
-  EXPECT_FALSE(again->data_key.ConstantTimeEquals(data_key));
+  EXPECT_FALSE(again->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(data_key));
 }
 
 // A tenant created before KEKs existed (its data key wrapped under the master key itself) is
@@ -278,7 +280,7 @@ TEST_P(PlatformTest, ATenantWrappedUnderTheMasterKeyAloneGetsItsOwnKekOnOpen) {
     auto p = OpenPlatform();
     ASSERT_OK(p->CreateTenant(kCityA, "A", "cli:test"));
     ASSERT_OK_AND_ASSIGN(auto ctx, p->Tenant(a));
-    data_key = ctx->data_key.Clone();
+    data_key = ctx->data_keys->Snapshot()->CloneCurrentForExport().Clone();
     ASSERT_OK_AND_ASSIGN(crypto::SecretBytes master,
                          crypto::LoadOrCreateKeyFile(Config().master_key_file(), 32, false));
     ASSERT_OK_AND_ASSIGN(store::Bytes legacy, crypto::WrapKey(master, data_key, key_id));
@@ -295,7 +297,7 @@ TEST_P(PlatformTest, ATenantWrappedUnderTheMasterKeyAloneGetsItsOwnKekOnOpen) {
   ASSERT_NE(p, nullptr);
   EXPECT_TRUE(std::filesystem::exists(p->keks().PathFor(a, KekFileOf(*p, kCityA)).value()));
   ASSERT_OK_AND_ASSIGN(auto ctx, p->Tenant(a));
-  EXPECT_TRUE(ctx->data_key.ConstantTimeEquals(data_key));
+  EXPECT_TRUE(ctx->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(data_key));
   ASSERT_OK_AND_ASSIGN(auto platform_db, p->store().Platform());
   ASSERT_OK_AND_ASSIGN(auto tx, platform_db->BeginRead());
   ASSERT_OK_AND_ASSIGN(
@@ -403,9 +405,10 @@ TEST_P(PlatformTest, RotateMasterKeyWhileAServerRunsNeedsNoReload) {
   ASSERT_OK(admin->CreateTenant(kCityA, "A", "cli:test"));
   ASSERT_OK(admin->CreateTenant(kCityB, "B", "cli:test"));
   ASSERT_OK_AND_ASSIGN(auto a, server->Tenant(TenantId::ForOrg(kCityA)));
-  const crypto::SecretBytes a_key = a->data_key.Clone();
+  const crypto::SecretBytes a_key = a->data_keys->Snapshot()->CloneCurrentForExport().Clone();
   ASSERT_OK_AND_ASSIGN(auto b_before, admin->Tenant(TenantId::ForOrg(kCityB)));
-  const crypto::SecretBytes b_key = b_before->data_key.Clone();
+  const crypto::SecretBytes b_key =
+      b_before->data_keys->Snapshot()->CloneCurrentForExport().Clone();
   ASSERT_OK_AND_ASSIGN(crypto::SecretBytes old_master,
                        crypto::LoadOrCreateKeyFile(Config().master_key_file(), 32, false));
 
@@ -418,7 +421,7 @@ TEST_P(PlatformTest, RotateMasterKeyWhileAServerRunsNeedsNoReload) {
   ASSERT_OK_AND_ASSIGN(auto a_again, server->Tenant(TenantId::ForOrg(kCityA)));
   EXPECT_EQ(a_again.get(), a.get());
   ASSERT_OK_AND_ASSIGN(auto b, server->Tenant(TenantId::ForOrg(kCityB)));  // first opening
-  EXPECT_TRUE(b->data_key.ConstantTimeEquals(b_key));
+  EXPECT_TRUE(b->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(b_key));
   ASSERT_OK(server->CreateTenant(OrgCode::Parse("0000000000000133").value(), "C", "cli:test"));
   ASSERT_OK(server->Tenant(TenantId::ForOrg(OrgCode::Parse("0000000000000133").value())).status());
   // Restarted, every tenant opens under the new key alone.
@@ -426,7 +429,8 @@ TEST_P(PlatformTest, RotateMasterKeyWhileAServerRunsNeedsNoReload) {
   admin.reset();
   auto restarted = OpenPlatform();
   ASSERT_OK_AND_ASSIGN(auto a_restarted, restarted->Tenant(TenantId::ForOrg(kCityA)));
-  EXPECT_TRUE(a_restarted->data_key.ConstantTimeEquals(a_key));
+  EXPECT_TRUE(
+      a_restarted->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(a_key));
   // A copy of keys/ from before the rotation no longer opens the current KEK files.
   std::filesystem::create_directories(dir().File("old-keys"));
   ASSERT_OK(crypto::WriteSecretFileAtomically(dir().File("old-keys/master.key"),

@@ -245,9 +245,9 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
   }
   std::optional<crypto::Bytes> stored_answer;
   if (outcome == "awaiting_approval") {
-    ASSIGN_OR_RETURN(crypto::Bytes sealed,
-                     crypto::Encrypt(st.data_key, crypto::AsBytes(answer),
-                                     LinkageAad("answer", tenant, permit.id.str())));
+    ASSIGN_OR_RETURN(
+        crypto::Bytes sealed,
+        st.data_keys->Seal(crypto::AsBytes(answer), LinkageAad("answer", tenant, permit.id.str())));
     stored_answer = std::move(sealed);
   }
   const int64_t now = env_.NowUs();
@@ -324,9 +324,8 @@ Result<std::vector<ApprovalView>> Provisions::ListApprovals(const TenantId& tena
     ASSIGN_OR_RETURN(v.layout_version, r.GetText(4));
     ASSIGN_OR_RETURN(v.received_at_us, r.GetInt(5));
     ASSIGN_OR_RETURN(crypto::Bytes sealed, r.GetBlob(6));
-    ASSIGN_OR_RETURN(
-        crypto::SecretBytes plain,
-        crypto::Decrypt(st->data_key, sealed, LinkageAad("answer", tenant, v.permit_id)));
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                     st->data_keys->Open(sealed, LinkageAad("answer", tenant, v.permit_id)));
     v.answer_json = std::string(plain.AsStringView());
     out.push_back(std::move(v));
   }
@@ -370,9 +369,8 @@ Status Provisions::DecideApproval(const TenantId& tenant, const PermitId& permit
   }
   std::string answer;
   if (approve) {
-    ASSIGN_OR_RETURN(
-        crypto::SecretBytes plain,
-        crypto::Decrypt(st->data_key, sealed, LinkageAad("answer", tenant, permit_id.str())));
+    ASSIGN_OR_RETURN(crypto::SecretBytes plain,
+                     st->data_keys->Open(sealed, LinkageAad("answer", tenant, permit_id.str())));
     answer = std::string(plain.AsStringView());
   } else {
     json::JsonWriter w;

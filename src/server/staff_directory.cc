@@ -13,6 +13,10 @@
 #include "server/tenant_context.h"
 
 namespace chukan::server {
+
+std::string StaffFieldAad(std::string_view login, std::string_view field) {
+  return "chukan-staff-v1:" + std::string(login) + ":" + std::string(field);
+}
 namespace {
 
 // Operators live in the operator realm only, and only operators live there.
@@ -76,7 +80,7 @@ Result<StaffRow> ParseRow(const store::Row& r, bool totp_for_all, int64_t now_us
 }
 
 std::string Aad(std::string_view login, std::string_view field) {
-  return "chukan-staff-v1:" + std::string(login) + ":" + std::string(field);
+  return StaffFieldAad(login, field);
 }
 
 // Audit fields: a login that is not well-formed (anything typed on the login page) is not
@@ -134,8 +138,8 @@ Result<std::optional<StaffRow>> LoadRow(TenantContext& tenant, std::string_view 
 }
 
 Result<StaffMember> Decrypted(const TenantContext& tenant, StaffRow row) {
-  Result<crypto::SecretBytes> name = crypto::Decrypt(
-      tenant.data_key, row.name_sealed, crypto::AsBytes(Aad(row.member.login, "name")));
+  Result<crypto::SecretBytes> name =
+      tenant.data_keys->Open(row.name_sealed, crypto::AsBytes(Aad(row.member.login, "name")));
   if (!name.ok()) return name.status().WithContext("staff " + row.member.login + ": name");
   row.member.name = std::string(name->AsStringView());
   return std::move(row.member);
@@ -143,13 +147,13 @@ Result<StaffMember> Decrypted(const TenantContext& tenant, StaffRow row) {
 
 Result<crypto::Bytes> SealTotp(const TenantContext& tenant, std::string_view login,
                                const crypto::SecretBytes& secret) {
-  return crypto::Encrypt(tenant.data_key, secret.span(), crypto::AsBytes(Aad(login, "totp")));
+  return tenant.data_keys->Seal(secret.span(), crypto::AsBytes(Aad(login, "totp")));
 }
 
 Result<crypto::SecretBytes> OpenTotp(const TenantContext& tenant, std::string_view login,
                                      const crypto::Bytes& sealed) {
   Result<crypto::SecretBytes> s =
-      crypto::Decrypt(tenant.data_key, sealed, crypto::AsBytes(Aad(login, "totp")));
+      tenant.data_keys->Open(sealed, crypto::AsBytes(Aad(login, "totp")));
   if (!s.ok()) return s.status().WithContext("staff " + std::string(login) + ": TOTP secret");
   return s;
 }
@@ -257,9 +261,9 @@ Result<StaffCreated> StaffDirectory::Add(std::string_view login, std::string_vie
   created.initial_password = OneTimePassword(login);
   ASSIGN_OR_RETURN(const std::string hash,
                    crypto::HashPassword(created.initial_password, policy_.hash_limits));
-  ASSIGN_OR_RETURN(const crypto::Bytes name_sealed,
-                   crypto::Encrypt(tenant_.data_key, crypto::AsBytes(name),
-                                   crypto::AsBytes(Aad(login, "name"))));
+  ASSIGN_OR_RETURN(
+      const crypto::Bytes name_sealed,
+      tenant_.data_keys->Seal(crypto::AsBytes(name), crypto::AsBytes(Aad(login, "name"))));
   store::Value totp_sealed = nullptr;
   if (RolesNeedTotp(roles) || all) {
     const crypto::SecretBytes secret = crypto::SecretBytes::Random(crypto::kTotpSecretBytes);

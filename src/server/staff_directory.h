@@ -123,6 +123,9 @@ struct PasswordAccepted {
   bool must_change_password = false;
 };
 
+// The associated data of a staff member's sealed field ("name", "totp"): bound to the login.
+std::string StaffFieldAad(std::string_view login, std::string_view field);
+
 class StaffDirectory {
  public:
   struct Policy {

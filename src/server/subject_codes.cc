@@ -37,7 +37,7 @@ Result<std::optional<AtenaNo>> SubjectCodes::FindAtena(TenantContext& st,
 Result<AtenaNo> SubjectCodes::OpenAtena(const TenantContext& st, std::string_view code,
                                         const crypto::Bytes& sealed) {
   ASSIGN_OR_RETURN(crypto::SecretBytes plain,
-                   crypto::Decrypt(st.data_key, sealed, LinkageAad("atena", st.id, code)));
+                   st.data_keys->Open(sealed, LinkageAad("atena", st.id, code)));
   return AtenaNo::Parse(plain.AsStringView());
 }
 
@@ -64,8 +64,9 @@ Result<SubjectCode> SubjectCodes::Register(const TenantId& tenant, const AtenaNo
   ASSIGN_OR_RETURN(std::string code_text, o.GetString("subject_code", 64));
   ASSIGN_OR_RETURN(SubjectCode code, SubjectCode::Parse(code_text));
   const crypto::Bytes index = AtenaIndex(*st, atena);
-  ASSIGN_OR_RETURN(crypto::Bytes sealed, crypto::Encrypt(st->data_key, crypto::AsBytes(atena.str()),
-                                                         LinkageAad("atena", tenant, code.str())));
+  ASSIGN_OR_RETURN(
+      crypto::Bytes sealed,
+      st->data_keys->Seal(crypto::AsBytes(atena.str()), LinkageAad("atena", tenant, code.str())));
   const int64_t now = env_.NowUs();
   Status s = st->Commit([&](store::Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(std::optional<std::string> existing, FindCode(tx, index));

@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
+#include "server/data_key_rotation.h"
 #include "server/linkage_schema.h"
 #include "server/staff_directory.h"
 #include "store/migrations.h"
@@ -15,6 +16,7 @@ const std::vector<TenantSchemaComponent>& TenantSchema() {
       {"audit", &audit::AuditMigrations()},       {"linkage", &LinkageMigrations()},
       {"outbox", &store::OutboxMigrations()},     {"staff", &StaffMigrations()},
       {"replica", &replica::ReplicaMigrations()}, {"keys", &TenantKeyMigrations()},
+      {"rekey", &DataKeyRekeyMigrations()},
   };
   return *kSchema;
 }
@@ -36,29 +38,38 @@ Result<std::shared_ptr<TenantContext>> TenantContext::Open(Parts parts) {
   lo.checkpoint_sink = parts.checkpoint_sink;
   lo.clock = &clock;
   ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditLog> log, audit::AuditLog::Open(parts.db, lo));
-  ASSIGN_OR_RETURN(TenantKeys keys,
-                   OpenTenantKeys(*parts.db, parts.id, parts.data_key, *log, clock));
+  std::shared_ptr<crypto::DataKeys> data_keys;
+  if (parts.next_data_key) {
+    ASSIGN_OR_RETURN(data_keys, crypto::DataKeys::Create(parts.data_key_version + 1,
+                                                         std::move(*parts.next_data_key),
+                                                         std::move(parts.data_key)));
+  } else {
+    ASSIGN_OR_RETURN(data_keys,
+                     crypto::DataKeys::Create(parts.data_key_version, std::move(parts.data_key)));
+  }
+  ASSIGN_OR_RETURN(TenantKeys keys, OpenTenantKeys(*parts.db, parts.id, *data_keys, *log, clock));
   std::unique_ptr<replica::ReplicaStore> replicas;
   if (parts.catalogue) {
-    ASSIGN_OR_RETURN(replicas, replica::ReplicaStore::Open(parts.id, parts.db, parts.data_key,
-                                                           parts.catalogue, clock));
+    ASSIGN_OR_RETURN(
+        replicas, replica::ReplicaStore::Open(parts.id, parts.db, data_keys, keys.replica_index_key,
+                                              parts.catalogue, clock));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<store::GroupCommitter> committer,
                    store::GroupCommitter::Create(parts.db, {}));
   std::shared_ptr<TenantContext> ctx(
-      new TenantContext(std::move(parts), std::move(keys), std::move(log)));
+      new TenantContext(std::move(parts), std::move(data_keys), std::move(keys), std::move(log)));
   ctx->committer_ = std::move(committer);
   ctx->replicas_ = std::move(replicas);
   return ctx;
 }
 
-TenantContext::TenantContext(Parts parts, TenantKeys keys,
-                             std::unique_ptr<audit::AuditLog> audit_in)
+TenantContext::TenantContext(Parts parts, std::shared_ptr<crypto::DataKeys> data_keys_in,
+                             TenantKeys keys, std::unique_ptr<audit::AuditLog> audit_in)
     : id(parts.id),
       org(parts.id.org()),
       generation(parts.generation),
       db(std::move(parts.db)),
-      data_key(std::move(parts.data_key)),
+      data_keys(std::move(data_keys_in)),
       index_key(std::move(keys.index_key)),
       audit(std::move(audit_in)),
       clock_(*parts.clock),
@@ -112,7 +123,7 @@ Result<bool> TenantContext::ReloadSignKey() {
   ASSIGN_OR_RETURN(auto tx, db->BeginRead());
   ASSIGN_OR_RETURN(std::string kid, ActiveSignKeyId(*tx));
   if (kid == SignKey()->kid) return false;
-  ASSIGN_OR_RETURN(std::shared_ptr<const OrgSignKey> next, LoadActiveSignKey(*tx, id, data_key));
+  ASSIGN_OR_RETURN(std::shared_ptr<const OrgSignKey> next, LoadActiveSignKey(*tx, id, *data_keys));
   RETURN_IF_ERROR(tx->Commit());
   std::string previous;
   {
@@ -129,7 +140,7 @@ Result<TenantKeyInfo> TenantContext::RotateSignKey(const std::string& actor, boo
   std::optional<TenantKeyInfo> out;
   const int64_t now = ToUnixMicros(clock_.Now());
   auto write = [&](store::Transaction& tx) -> Status {
-    ASSIGN_OR_RETURN(TenantKeyInfo next, CreateNextSignKey(tx, id, data_key, now, created));
+    ASSIGN_OR_RETURN(TenantKeyInfo next, CreateNextSignKey(tx, id, *data_keys, now, created));
     if (*created) {
       RETURN_IF_ERROR(audit
                           ->Append(tx, {id.str(), actor, "tenant.sign_key.create",

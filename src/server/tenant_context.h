@@ -34,6 +34,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/mutex.h"
+#include "crypto/data_keys.h"
 #include "crypto/ed25519.h"
 #include "crypto/secret_bytes.h"
 #include "layout/catalogue.h"
@@ -61,7 +62,11 @@ class TenantContext {
     TenantId id;
     int64_t generation = 0;
     std::shared_ptr<store::Database> db{};
-    crypto::SecretBytes data_key{};  // 32 bytes, unwrapped
+    crypto::SecretBytes data_key{};  // 32 bytes, unwrapped: the registration's current data key
+    int64_t data_key_version = 1;    // its version (tenants.data_key_version)
+    // While a data-key rotation runs (tenants.next_wrapped_key): the new key (version + 1),
+    // which seals every new write; `data_key` then only opens rows not yet re-encrypted.
+    std::optional<crypto::SecretBytes> next_data_key{};
     // Signs the tenant's audit checkpoints (the platform's key; must outlive the context).
     const crypto::SigningKey* checkpoint_key = nullptr;
     // Where the checkpoints are also exported (audit::OpenCheckpointSink); may be null.
@@ -117,17 +122,23 @@ class TenantContext {
   Result<TenantKeyInfo> ActivateSignKey(const std::string& actor, const std::string& kid);
   Result<std::vector<TenantKeyInfo>> ListKeys();
 
+  const Clock& clock() const { return clock_; }
+
   const TenantId id;
   const OrgCode org;
   const int64_t generation;
   const std::shared_ptr<store::Database> db;
-  const crypto::SecretBytes data_key;
+  // The tenant's data keys (crypto/data_keys.h): seal and open personal data at rest with them;
+  // their one holder (the replica store shares this pointer). The Platform installs a rotation's
+  // keys here (Platform::ReloadDataKeys).
+  const std::shared_ptr<crypto::DataKeys> data_keys;
   // Keys the atena_no index of the linkage's subject_codes table (tenant_keys: never rotated).
   const crypto::SecretBytes index_key;
   const std::unique_ptr<audit::AuditLog> audit;
 
  private:
-  TenantContext(Parts parts, TenantKeys keys, std::unique_ptr<audit::AuditLog> audit);
+  TenantContext(Parts parts, std::shared_ptr<crypto::DataKeys> data_keys, TenantKeys keys,
+                std::unique_ptr<audit::AuditLog> audit);
   const Clock& clock_;
   mutable Mutex sign_mu_;
   std::shared_ptr<const OrgSignKey> sign_key_ GUARDED_BY(sign_mu_);

@@ -6,6 +6,11 @@
 #include "linkage/envelope.h"
 
 namespace chukan::server {
+
+crypto::Bytes TenantKeyAad(const TenantId& tenant, std::string_view purpose, std::string_view kid) {
+  return crypto::ToBytes("chukan-tenant-key-v1\n" + tenant.str() + "\n" + std::string(purpose) +
+                         "\n" + std::string(kid));
+}
 namespace {
 
 // One active and at most one next key per purpose: partial unique indexes (both backends).
@@ -39,23 +44,25 @@ std::string PostgresV1() {
 // Binds a sealed key to its tenant, purpose and id: a row copied to another tenant, or another
 // key's row, does not open.
 crypto::Bytes KeyAad(const TenantId& tenant, std::string_view purpose, std::string_view kid) {
-  return crypto::ToBytes("chukan-tenant-key-v1\n" + tenant.str() + "\n" + std::string(purpose) +
-                         "\n" + std::string(kid));
+  return TenantKeyAad(tenant, purpose, kid);
 }
 
-// The old scheme's keys: BLAKE2b keyed by the data key over a purpose string.
-crypto::SecretBytes Derive(const crypto::SecretBytes& data_key, std::string_view purpose) {
-  crypto::Bytes derived = crypto::Blake2bKeyed(data_key, crypto::AsBytes(purpose), 32);
-  crypto::SecretBytes key = crypto::SecretBytes::FromBytes(derived);
-  crypto::WipeBytes(derived);
-  return key;
+// The old scheme's keys: BLAKE2b keyed by the tenant's only data key over a purpose string.
+// Refused while a rotation holds two keys: what "the data key" derives would be ambiguous.
+Result<crypto::SecretBytes> Derive(const crypto::DataKeys& data_keys, std::string_view purpose) {
+  const std::shared_ptr<const crypto::DataKeySet> keys = data_keys.Snapshot();
+  if (keys->has_previous()) {
+    return FailedPreconditionError("tenant_keys: cannot derive " + std::string(purpose) +
+                                   " during a data-key rotation");
+  }
+  return keys->DeriveFromCurrent(crypto::AsBytes(purpose));
 }
 
-Status Insert(store::Transaction& tx, const TenantId& tenant, const crypto::SecretBytes& data_key,
+Status Insert(store::Transaction& tx, const TenantId& tenant, const crypto::DataKeys& data_keys,
               std::string_view purpose, const std::string& kid, std::string_view state,
               const crypto::SecretBytes& secret, store::Value public_key, int64_t now_us) {
   ASSIGN_OR_RETURN(crypto::Bytes sealed,
-                   crypto::Encrypt(data_key, secret.span(), KeyAad(tenant, purpose, kid)));
+                   data_keys.Seal(secret.span(), KeyAad(tenant, purpose, kid)));
   RETURN_IF_ERROR(tx.Exec(
       "INSERT INTO tenant_keys (purpose, kid, state, public_key, sealed_key, created_at_us)"
       " VALUES (?, ?, ?, ?, ?, ?)",
@@ -66,19 +73,18 @@ Status Insert(store::Transaction& tx, const TenantId& tenant, const crypto::Secr
 }
 
 Status InsertSignKey(store::Transaction& tx, const TenantId& tenant,
-                     const crypto::SecretBytes& data_key, const crypto::SigningKey& key,
+                     const crypto::DataKeys& data_keys, const crypto::SigningKey& key,
                      std::string_view state, int64_t now_us) {
-  return Insert(tx, tenant, data_key, kPurposeOrgSign, linkage::KeyIdOf(key.verify_key()), state,
+  return Insert(tx, tenant, data_keys, kPurposeOrgSign, linkage::KeyIdOf(key.verify_key()), state,
                 key.seed(), key.verify_key().bytes(), now_us);
 }
 
 Result<crypto::SecretBytes> Unseal(const store::Row& row, size_t column, const TenantId& tenant,
-                                   const crypto::SecretBytes& data_key, std::string_view purpose,
+                                   const crypto::DataKeys& data_keys, std::string_view purpose,
                                    const std::string& kid) {
   ASSIGN_OR_RETURN(std::optional<crypto::Bytes> sealed, row.GetOptionalBlob(column));
   if (!sealed) return DataLossError("tenant_keys " + std::string(purpose) + " " + kid + ": erased");
-  Result<crypto::SecretBytes> secret =
-      crypto::Decrypt(data_key, *sealed, KeyAad(tenant, purpose, kid));
+  Result<crypto::SecretBytes> secret = data_keys.Open(*sealed, KeyAad(tenant, purpose, kid));
   if (!secret.ok()) {
     return DataLossError("tenant_keys " + std::string(purpose) + " " + kid +
                          ": the sealed key does not open under the tenant's data key");
@@ -112,13 +118,79 @@ Result<std::optional<TenantKeyInfo>> SignKeyIn(store::Transaction& tx, std::stri
   return std::optional<TenantKeyInfo>(std::move(k));
 }
 
-Result<crypto::SecretBytes> LoadIndexKey(store::Transaction& tx, const TenantId& tenant,
-                                         const crypto::SecretBytes& data_key) {
+Result<std::optional<crypto::SecretBytes>> LoadIndexKey(store::Transaction& tx,
+                                                        const TenantId& tenant,
+                                                        const crypto::DataKeys& data_keys,
+                                                        std::string_view purpose,
+                                                        std::string_view kid) {
   ASSIGN_OR_RETURN(std::optional<store::Row> row,
                    tx.QueryOne("SELECT sealed_key FROM tenant_keys WHERE purpose = ? AND kid = ?",
-                               {std::string(kPurposeAtenaIndex), std::string(kAtenaIndexKid)}));
-  if (!row) return DataLossError("tenant_keys: no atena index key");
-  return Unseal(*row, 0, tenant, data_key, kPurposeAtenaIndex, std::string(kAtenaIndexKid));
+                               {std::string(purpose), std::string(kid)}));
+  if (!row) return std::optional<crypto::SecretBytes>();
+  ASSIGN_OR_RETURN(crypto::SecretBytes key,
+                   Unseal(*row, 0, tenant, data_keys, purpose, std::string(kid)));
+  return std::optional<crypto::SecretBytes>(std::move(key));
+}
+
+// Migration 2 admits the replica's index key: SQLite cannot alter a CHECK, so the table is
+// rebuilt (a handful of rows); PostgreSQL replaces the constraint.
+constexpr std::string_view kSqliteV2 = R"sql(
+CREATE TABLE tenant_keys_v2 (
+  purpose TEXT NOT NULL CHECK (purpose IN ('org-sign', 'atena-index', 'replica-index')),
+  kid TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('next', 'active', 'retired')),
+  public_key BLOB,
+  sealed_key BLOB,
+  created_at_us INTEGER NOT NULL,
+  activated_at_us INTEGER,
+  retired_at_us INTEGER,
+  PRIMARY KEY (purpose, kid)
+);
+INSERT INTO tenant_keys_v2 (purpose, kid, state, public_key, sealed_key, created_at_us,
+                            activated_at_us, retired_at_us)
+  SELECT purpose, kid, state, public_key, sealed_key, created_at_us, activated_at_us,
+         retired_at_us FROM tenant_keys;
+DROP TABLE tenant_keys;
+ALTER TABLE tenant_keys_v2 RENAME TO tenant_keys;
+CREATE UNIQUE INDEX tenant_keys_active ON tenant_keys (purpose) WHERE state = 'active';
+CREATE UNIQUE INDEX tenant_keys_next ON tenant_keys (purpose) WHERE state = 'next';
+)sql";
+
+constexpr std::string_view kPostgresV2 = R"sql(
+ALTER TABLE tenant_keys DROP CONSTRAINT tenant_keys_purpose_check;
+ALTER TABLE tenant_keys ADD CONSTRAINT tenant_keys_purpose_check
+  CHECK (purpose IN ('org-sign', 'atena-index', 'replica-index'));
+)sql";
+
+// The replica's blind-index key, stored once (migration 2): what the tenant's data key derived
+// before (replica::LegacyIndexKey), so every stored key_hash stays valid after the data key
+// rotates. Another process storing it at the same moment stores the same bytes; the loser's
+// insert fails on the primary key.
+Status StoreReplicaIndexKey(store::Database& db, const TenantId& tenant,
+                            const crypto::DataKeys& data_keys, audit::AuditLog& audit,
+                            const Clock& clock) {
+  {
+    ASSIGN_OR_RETURN(auto tx, db.BeginRead());
+    ASSIGN_OR_RETURN(
+        std::optional<store::Row> row,
+        tx->QueryOne("SELECT 1 FROM tenant_keys WHERE purpose = ? AND kid = ?",
+                     {std::string(kPurposeReplicaIndex), std::string(kReplicaIndexKid)}));
+    RETURN_IF_ERROR(tx->Commit());
+    if (row) return Status();
+  }
+  ASSIGN_OR_RETURN(crypto::SecretBytes key, Derive(data_keys, "replica-index-v1"));
+  ASSIGN_OR_RETURN(auto wtx, db.Begin());
+  Status s = Insert(*wtx, tenant, data_keys, kPurposeReplicaIndex, std::string(kReplicaIndexKid),
+                    "active", key, nullptr, ToUnixMicros(clock.Now()));
+  if (s.ok()) {
+    s = audit
+            .Append(*wtx, {tenant.str(), "system", "tenant.keys.store",
+                           "replica index key (derived from the data key) stored", "ok", ""})
+            .status();
+  }
+  if (s.ok()) s = wtx->Commit();
+  if (!s.ok() && s.code() != StatusCode::kAlreadyExists) return s;
+  return Status();
 }
 
 }  // namespace
@@ -126,12 +198,14 @@ Result<crypto::SecretBytes> LoadIndexKey(store::Transaction& tx, const TenantId&
 const std::vector<store::Migration>& TenantKeyMigrations() {
   static const auto* m = new std::vector<store::Migration>{
       {1, "tenant_keys: the organisation signing key and the atena index key, sealed",
-       std::string(kSqliteV1), PostgresV1()}};
+       std::string(kSqliteV1), PostgresV1()},
+      {2, "tenant_keys: the replica's index key", std::string(kSqliteV2),
+       std::string(kPostgresV2)}};
   return *m;
 }
 
 Result<TenantKeys> OpenTenantKeys(store::Database& db, const TenantId& tenant,
-                                  const crypto::SecretBytes& data_key, audit::AuditLog& audit,
+                                  const crypto::DataKeys& data_keys, audit::AuditLog& audit,
                                   const Clock& clock) {
   RETURN_IF_ERROR(store::ApplyMigrations(db, "keys", TenantKeyMigrations(), clock));
   {
@@ -146,13 +220,15 @@ Result<TenantKeys> OpenTenantKeys(store::Database& db, const TenantId& tenant,
       // can disagree on: another process opening the tenant at once stores the same rows, the
       // loser's insert fails on the primary key and it reads the winner's below.
       const int64_t now = ToUnixMicros(clock.Now());
-      ASSIGN_OR_RETURN(crypto::SigningKey sign,
-                       crypto::SigningKey::FromSeed(Derive(data_key, "chukan-tenant-org-sign-v1")));
+      ASSIGN_OR_RETURN(crypto::SecretBytes seed, Derive(data_keys, "chukan-tenant-org-sign-v1"));
+      ASSIGN_OR_RETURN(crypto::SigningKey sign, crypto::SigningKey::FromSeed(seed));
+      ASSIGN_OR_RETURN(crypto::SecretBytes atena_index,
+                       Derive(data_keys, "chukan-linkage-atena-index-v1"));
       ASSIGN_OR_RETURN(auto wtx, db.Begin());
-      Status s = InsertSignKey(*wtx, tenant, data_key, sign, "active", now);
+      Status s = InsertSignKey(*wtx, tenant, data_keys, sign, "active", now);
       if (s.ok()) {
-        s = Insert(*wtx, tenant, data_key, kPurposeAtenaIndex, std::string(kAtenaIndexKid),
-                   "active", Derive(data_key, "chukan-linkage-atena-index-v1"), nullptr, now);
+        s = Insert(*wtx, tenant, data_keys, kPurposeAtenaIndex, std::string(kAtenaIndexKid),
+                   "active", atena_index, nullptr, now);
       }
       if (s.ok()) {
         s = audit
@@ -167,10 +243,18 @@ Result<TenantKeys> OpenTenantKeys(store::Database& db, const TenantId& tenant,
       if (!s.ok() && s.code() != StatusCode::kAlreadyExists) return s;
     }
   }
+  RETURN_IF_ERROR(StoreReplicaIndexKey(db, tenant, data_keys, audit, clock));
   ASSIGN_OR_RETURN(auto tx, db.BeginRead());
   TenantKeys keys;
-  ASSIGN_OR_RETURN(keys.sign, LoadActiveSignKey(*tx, tenant, data_key));
-  ASSIGN_OR_RETURN(keys.index_key, LoadIndexKey(*tx, tenant, data_key));
+  ASSIGN_OR_RETURN(keys.sign, LoadActiveSignKey(*tx, tenant, data_keys));
+  ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> atena,
+                   LoadIndexKey(*tx, tenant, data_keys, kPurposeAtenaIndex, kAtenaIndexKid));
+  if (!atena) return DataLossError("tenant_keys: no atena index key");
+  keys.index_key = std::move(*atena);
+  ASSIGN_OR_RETURN(std::optional<crypto::SecretBytes> replica,
+                   LoadIndexKey(*tx, tenant, data_keys, kPurposeReplicaIndex, kReplicaIndexKid));
+  if (!replica) return DataLossError("tenant_keys: no replica index key");
+  keys.replica_index_key = std::move(*replica);
   RETURN_IF_ERROR(tx->Commit());
   return keys;
 }
@@ -183,7 +267,7 @@ Result<std::string> ActiveSignKeyId(store::Transaction& tx) {
 
 Result<std::shared_ptr<const OrgSignKey>> LoadActiveSignKey(store::Transaction& tx,
                                                             const TenantId& tenant,
-                                                            const crypto::SecretBytes& data_key) {
+                                                            const crypto::DataKeys& data_keys) {
   ASSIGN_OR_RETURN(std::optional<store::Row> row,
                    tx.QueryOne("SELECT kid, sealed_key FROM tenant_keys"
                                " WHERE purpose = ? AND state = 'active'",
@@ -191,7 +275,7 @@ Result<std::shared_ptr<const OrgSignKey>> LoadActiveSignKey(store::Transaction& 
   if (!row) return DataLossError("tenant_keys: no active signing key");
   ASSIGN_OR_RETURN(std::string kid, row->GetText(0));
   ASSIGN_OR_RETURN(crypto::SecretBytes seed,
-                   Unseal(*row, 1, tenant, data_key, kPurposeOrgSign, kid));
+                   Unseal(*row, 1, tenant, data_keys, kPurposeOrgSign, kid));
   ASSIGN_OR_RETURN(crypto::SigningKey key, crypto::SigningKey::FromSeed(seed));
   if (linkage::KeyIdOf(key.verify_key()) != kid) {
     return DataLossError("tenant_keys " + std::string(kPurposeOrgSign) + " " + kid +
@@ -201,7 +285,7 @@ Result<std::shared_ptr<const OrgSignKey>> LoadActiveSignKey(store::Transaction& 
 }
 
 Result<TenantKeyInfo> CreateNextSignKey(store::Transaction& tx, const TenantId& tenant,
-                                        const crypto::SecretBytes& data_key, int64_t now_us,
+                                        const crypto::DataKeys& data_keys, int64_t now_us,
                                         bool* created) {
   ASSIGN_OR_RETURN(std::optional<TenantKeyInfo> waiting, SignKeyIn(tx, "next"));
   if (waiting) {
@@ -209,7 +293,7 @@ Result<TenantKeyInfo> CreateNextSignKey(store::Transaction& tx, const TenantId& 
     return *std::move(waiting);
   }
   crypto::SigningKey key = crypto::SigningKey::Generate();
-  RETURN_IF_ERROR(InsertSignKey(tx, tenant, data_key, key, "next", now_us));
+  RETURN_IF_ERROR(InsertSignKey(tx, tenant, data_keys, key, "next", now_us));
   *created = true;
   ASSIGN_OR_RETURN(std::optional<TenantKeyInfo> made, SignKeyIn(tx, "next"));
   return *std::move(made);

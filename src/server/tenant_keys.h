@@ -28,6 +28,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/status.h"
+#include "crypto/data_keys.h"
 #include "crypto/ed25519.h"
 #include "crypto/secret_bytes.h"
 #include "store/database.h"
@@ -39,6 +40,12 @@ inline constexpr std::string_view kPurposeOrgSign = "org-sign";
 inline constexpr std::string_view kPurposeAtenaIndex = "atena-index";
 // The one atena index key's id.
 inline constexpr std::string_view kAtenaIndexKid = "atena-index-1";
+// The replica store's blind-index key (replica::LegacyIndexKey of the tenant's first data key).
+inline constexpr std::string_view kPurposeReplicaIndex = "replica-index";
+inline constexpr std::string_view kReplicaIndexKid = "replica-index-1";
+
+// The associated data of a sealed key: tenant, purpose and id.
+crypto::Bytes TenantKeyAad(const TenantId& tenant, std::string_view purpose, std::string_view kid);
 
 // The migrations of the key table (component "keys").
 const std::vector<store::Migration>& TenantKeyMigrations();
@@ -62,17 +69,20 @@ struct OrgSignKey {
 
 struct TenantKeys {
   std::shared_ptr<const OrgSignKey> sign;
-  crypto::SecretBytes index_key;  // 32 bytes
+  crypto::SecretBytes index_key;          // 32 bytes
+  crypto::SecretBytes replica_index_key;  // 32 bytes
 };
 
-// Applies the migrations and loads the active signing key and the index key. A tenant without
-// stored keys (new, or made before this table) gets the ones its data key derives (BLAKE2b keyed
-// by the data key over "chukan-tenant-org-sign-v1" / "chukan-linkage-atena-index-v1") stored
-// and audited ("tenant.keys.store") in `audit` in the same transaction.
+// Applies the migrations and loads the active signing key and the two index keys. A tenant
+// without stored keys (new, or made before this table) gets the ones its data key derives
+// (BLAKE2b keyed by the data key over "chukan-tenant-org-sign-v1" /
+// "chukan-linkage-atena-index-v1" / "replica-index-v1") stored and audited ("tenant.keys.store")
+// in `audit` in the same transaction. Deriving is refused (kFailedPrecondition) while
+// `data_keys` holds two keys (a rotation), which cannot happen to a tenant opened once since.
 // Errors: kDataLoss naming the row when a sealed key does not open (tampered, or another
 // tenant's); from the store.
 Result<TenantKeys> OpenTenantKeys(store::Database& db, const TenantId& tenant,
-                                  const crypto::SecretBytes& data_key, audit::AuditLog& audit,
+                                  const crypto::DataKeys& data_keys, audit::AuditLog& audit,
                                   const Clock& clock);
 
 // The id of the active signing key (kDataLoss when there is none).
@@ -80,12 +90,12 @@ Result<std::string> ActiveSignKeyId(store::Transaction& tx);
 // The active signing key, unsealed. Errors as OpenTenantKeys.
 Result<std::shared_ptr<const OrgSignKey>> LoadActiveSignKey(store::Transaction& tx,
                                                             const TenantId& tenant,
-                                                            const crypto::SecretBytes& data_key);
+                                                            const crypto::DataKeys& data_keys);
 
 // Makes the next signing key (random) unless one is already waiting, and returns it; `*created`
 // says which. The active key keeps signing until ActivateNextSignKey.
 Result<TenantKeyInfo> CreateNextSignKey(store::Transaction& tx, const TenantId& tenant,
-                                        const crypto::SecretBytes& data_key, int64_t now_us,
+                                        const crypto::DataKeys& data_keys, int64_t now_us,
                                         bool* created);
 // next → active; the active one → retired, its sealed secret erased. Returns the new active
 // key. kFailedPrecondition "no next signing key (…)" when none is waiting; with `kid`, also when

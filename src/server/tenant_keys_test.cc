@@ -63,12 +63,13 @@ TEST_P(TenantKeysTest, ANewTenantsKeysAreStoredSealedUnderItsDataKey) {
   auto ctx = Tenant(*p);
   const std::shared_ptr<const OrgSignKey> key = ctx->SignKey();
   EXPECT_EQ(key->kid, linkage::KeyIdOf(key->key.verify_key()));
-  EXPECT_THAT(States(*ctx), ElementsAre("org-sign:active", "atena-index:active"));
+  EXPECT_THAT(States(*ctx),
+              ElementsAre("replica-index:active", "org-sign:active", "atena-index:active"));
   // Only sealed: neither secret is in the table in the clear.
   {
     auto tx = ctx->db->BeginRead().value();
     auto rows = tx->Query("SELECT sealed_key FROM tenant_keys").value();
-    ASSERT_EQ(rows.size(), 2u);
+    ASSERT_EQ(rows.size(), 3u);
     for (const store::Row& r : rows) {
       const std::string sealed = crypto::ToHex(r.GetBlob(0).value());
       EXPECT_EQ(sealed.size(), 2u * (32 + 40));
@@ -95,7 +96,7 @@ TEST_P(TenantKeysTest, ATenantFromBeforeTheTableKeepsItsDerivedKeys) {
   auto p = OpenPlatform();
   ASSERT_OK(p->CreateTenant(kCity, "city", "cli:test").status());
   auto ctx = Tenant(*p);
-  const crypto::SecretBytes data_key = ctx->data_key.Clone();
+  const crypto::SecretBytes data_key = ctx->data_keys->Snapshot()->CloneCurrentForExport();
   std::shared_ptr<store::Database> db = ctx->db;
   // The old code path's database: no key table, nothing recorded of it.
   {
@@ -117,9 +118,24 @@ TEST_P(TenantKeysTest, ATenantFromBeforeTheTableKeepsItsDerivedKeys) {
             crypto::ToHex(old_key.verify_key().bytes()));
   EXPECT_EQ(crypto::ToHex(ctx->index_key.span()),
             crypto::ToHex(Derived(data_key, "chukan-linkage-atena-index-v1")));
-  // Its first open stored them once, this open again (the table was gone).
+  // The replica's index key is the one the data key derived (replica::LegacyIndexKey), so
+  // every key_hash stored before stays valid after the data key rotates.
+  {
+    auto tx = ctx->db->BeginRead().value();
+    auto row =
+        tx->QueryOne("SELECT sealed_key FROM tenant_keys WHERE purpose = 'replica-index'").value();
+    ASSERT_TRUE(row.has_value());
+    ASSERT_OK_AND_ASSIGN(
+        crypto::SecretBytes replica_index,
+        ctx->data_keys->Open(row->GetBlob(0).value(),
+                             TenantKeyAad(kTenant, "replica-index", "replica-index-1")));
+    EXPECT_EQ(crypto::ToHex(replica_index.span()),
+              crypto::ToHex(Derived(data_key, "replica-index-v1")));
+  }
+  // Its first open stored them (two entries: the first keys, the replica's), this open again
+  // (the table was gone).
   EXPECT_EQ(Count(*ctx->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'tenant.keys.store'"),
-            2);
+            4);
   // Stored once: the next open reads them.
   ctx.reset();
   p.reset();
@@ -128,7 +144,7 @@ TEST_P(TenantKeysTest, ATenantFromBeforeTheTableKeepsItsDerivedKeys) {
   EXPECT_EQ(crypto::ToHex(ctx->SignKey()->key.verify_key().bytes()),
             crypto::ToHex(old_key.verify_key().bytes()));
   EXPECT_EQ(Count(*ctx->db, "SELECT COUNT(*) FROM audit_log WHERE action = 'tenant.keys.store'"),
-            2);
+            4);
 }
 
 TEST_P(TenantKeysTest, RotationMakesNextThenActivatesItAndErasesTheOldSecret) {
@@ -150,7 +166,8 @@ TEST_P(TenantKeysTest, RotationMakesNextThenActivatesItAndErasesTheOldSecret) {
   ASSERT_OK_AND_ASSIGN(TenantKeyInfo again, ctx->RotateSignKey("cli:test", &created));
   EXPECT_FALSE(created);
   EXPECT_EQ(again.kid, next.kid);
-  EXPECT_THAT(States(*ctx), ElementsAre("org-sign:next", "org-sign:active", "atena-index:active"));
+  EXPECT_THAT(States(*ctx), ElementsAre("replica-index:active", "org-sign:next", "org-sign:active",
+                                        "atena-index:active"));
 
   EXPECT_THAT(ctx->ActivateSignKey("cli:test", old_kid),
               StatusIs(StatusCode::kFailedPrecondition, HasSubstr("the next signing key is")));
@@ -159,8 +176,8 @@ TEST_P(TenantKeysTest, RotationMakesNextThenActivatesItAndErasesTheOldSecret) {
   EXPECT_EQ(ctx->SignKey()->kid, next.kid);
   EXPECT_EQ(crypto::ToHex(ctx->SignKey()->key.verify_key().bytes()),
             crypto::ToHex(next.public_key));
-  EXPECT_THAT(States(*ctx),
-              ElementsAre("org-sign:active", "org-sign:retired", "atena-index:active"));
+  EXPECT_THAT(States(*ctx), ElementsAre("replica-index:active", "org-sign:active",
+                                        "org-sign:retired", "atena-index:active"));
   // The retired key's secret is gone; its id and public half stay for the record.
   EXPECT_EQ(Count(*ctx->db, "SELECT COUNT(*) FROM tenant_keys WHERE kid = '" + old_kid +
                                 "' AND sealed_key IS NULL AND public_key IS NOT NULL"),

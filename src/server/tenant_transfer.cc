@@ -201,6 +201,19 @@ Result<ExportReport> Export(Platform& platform, const ExportOptions& o, const Te
   if (fs::exists(o.out_path, ec)) return AlreadyExistsError(o.out_path + ": already exists");
   ASSIGN_OR_RETURN(TenantInfo info, platform.GetTenant(o.org));
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, platform.Tenant(id));
+  // An export carries one data key: not while a rotation has rows under two.
+  auto refuse_rotation = [&]() -> Status {
+    ASSIGN_OR_RETURN(Platform::DataKeyState keys, platform.GetDataKeyState(o.org));
+    if (keys.rotating || ctx->data_keys->Snapshot()->has_previous()) {
+      return FailedPreconditionError(
+          "tenant " + o.org.str() +
+          ": a data-key rotation is in progress (データ鍵の更新中); export once it has "
+          "finished (chukan tenant rotate-data-key --status)");
+    }
+    return Status();
+  };
+  RETURN_IF_ERROR(refuse_rotation());
+  const std::shared_ptr<const crypto::DataKeySet> data_keys = ctx->data_keys->Snapshot();
   const std::string dest_fp = TransferKeyFingerprint(o.destination_key);
   // Recorded in the tenant's own chain before the snapshot, so the entry travels with it.
   RETURN_IF_ERROR(ctx->Commit([&](store::Transaction& tx) -> Status {
@@ -278,7 +291,14 @@ Result<ExportReport> Export(Platform& platform, const ExportOptions& o, const Te
   }
   mj.EndArray().EndObject();
   ASSIGN_OR_RETURN(std::string manifest, mj.Finish());
-  crypto::Bytes secret(ctx->data_key.data(), ctx->data_key.data() + ctx->data_key.size());
+  // A rotation started during the snapshot would have rows under a key the export lacks.
+  RETURN_IF_ERROR(refuse_rotation());
+  if (ctx->data_keys->Snapshot()->version() != data_keys->version()) {
+    return FailedPreconditionError("tenant " + o.org.str() +
+                                   ": its data key changed during the export (try again)");
+  }
+  const crypto::SecretBytes data_key = data_keys->CloneCurrentForExport();
+  crypto::Bytes secret(data_key.data(), data_key.data() + data_key.size());
   secret.insert(secret.end(), file_key.data(), file_key.data() + file_key.size());
   secret.insert(secret.end(), manifest.begin(), manifest.end());
   Result<crypto::Bytes> sealed = crypto::Seal(o.destination_key, secret);

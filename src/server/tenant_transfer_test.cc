@@ -166,7 +166,8 @@ TEST_P(TenantTransferTest, MovesEveryTableToTheOtherBackendAndTheChainStillVerif
   EXPECT_EQ(im.tenant->name, "city B");
   ASSERT_OK_AND_ASSIGN(auto dst_ctx, dest_->Tenant(B()));
   // Same data key, so the same organisation key the hub has registered.
-  EXPECT_TRUE(dst_ctx->data_key.ConstantTimeEquals(src_ctx->data_key));
+  EXPECT_TRUE(dst_ctx->data_keys->Snapshot()->CloneCurrentForExport().ConstantTimeEquals(
+      src_ctx->data_keys->Snapshot()->CloneCurrentForExport()));
   EXPECT_EQ(dst_ctx->SignKey()->key.verify_key(), src_ctx->SignKey()->key.verify_key());
   TableRows after = Dump(*dst_ctx->db);
   // The destination's chain goes on with the import and its checkpoint by the destination.

@@ -117,9 +117,9 @@ TEST_P(PgBaseBackupTest, ABaseBackupAndArchivedWalRecoverTheTenantToAPointInTime
   ASSERT_OK_AND_ASSIGN(auto live, platform->Tenant(TenantId::ForOrg(kCity)));
   // Row n holds "canary-n" sealed under the tenant's data key.
   auto insert = [&](int64_t n) -> Status {
-    ASSIGN_OR_RETURN(crypto::Bytes sealed,
-                     crypto::Encrypt(live->data_key, crypto::AsBytes("canary-" + std::to_string(n)),
-                                     crypto::AsBytes(ad)));
+    ASSIGN_OR_RETURN(
+        crypto::Bytes sealed,
+        live->data_keys->Seal(crypto::AsBytes("canary-" + std::to_string(n)), crypto::AsBytes(ad)));
     ASSIGN_OR_RETURN(auto txn, live->db->Begin());
     RETURN_IF_ERROR(txn->Exec("INSERT INTO probe VALUES (?, ?)", {n, sealed}));
     return txn->Commit();
@@ -257,9 +257,8 @@ TEST_P(PgBaseBackupTest, ABaseBackupAndArchivedWalRecoverTheTenantToAPointInTime
   for (int64_t n : {1, 2}) {
     const store::Row& row = rows[static_cast<size_t>(n - 1)];
     EXPECT_EQ(row.GetInt(0).value(), n);
-    ASSERT_OK_AND_ASSIGN(
-        crypto::SecretBytes plain,
-        crypto::Decrypt(ctx->data_key, row.GetBlob(1).value(), crypto::AsBytes(ad)));
+    ASSERT_OK_AND_ASSIGN(crypto::SecretBytes plain,
+                         ctx->data_keys->Open(row.GetBlob(1).value(), crypto::AsBytes(ad)));
     EXPECT_EQ(plain.AsStringView(), "canary-" + std::to_string(n));
   }
   audit::VerifyOptions verify;
