@@ -194,6 +194,18 @@ void CheckWritableDir(Report& r, const std::string& label, const std::string& di
   r.Ok(what + ": 書き込み可 / writable");
 }
 
+// Where the node writes: its log file's directory and the audit checkpoints' directory.
+void CheckOutputDirs(Report& r, const std::string& log_path, const std::string& checkpoint_dir) {
+  if (log_path.empty()) {
+    r.Ok("ログ / log: 標準エラー出力 / standard error");
+  } else {
+    CheckWritableDir(r, "ログ / log", fs::path(log_path).parent_path().string());
+  }
+  if (!checkpoint_dir.empty()) {
+    CheckWritableDir(r, "監査チェックポイント / audit checkpoints", checkpoint_dir);
+  }
+}
+
 void CheckStore(Report& r, const store::StoreOptions& options, bool is_hub) {
   if (options.backend == store::Backend::kSqlite) {
     const std::string db = options.data_dir + "/platform.db";
@@ -353,14 +365,7 @@ void CheckServer(Report& r, const server::ServerConfig& cfg, int warn_days) {
   if (!cfg.tls_client_ca.empty()) {
     CheckCertificate(r, "[tls] client_ca", cfg.tls_client_ca, "", warn_days);
   }
-  if (cfg.log.path.empty()) {
-    r.Ok("ログ / log: 標準エラー出力 / standard error");
-  } else {
-    CheckWritableDir(r, "ログ / log", fs::path(cfg.log.path).parent_path().string());
-  }
-  if (!cfg.audit_checkpoint_dir.empty()) {
-    CheckWritableDir(r, "監査チェックポイント / audit checkpoints", cfg.audit_checkpoint_dir);
-  }
+  CheckOutputDirs(r, cfg.log.path, cfg.audit_checkpoint_dir);
   if (cfg.hub_url.empty()) {
     r.Ok("ハブ / hub: 未設定 (連携なし) / not configured (no linkage)");
     return;
@@ -388,14 +393,7 @@ void CheckHubNode(Report& r, const hub::HubConfig& cfg, int warn_days) {
   CheckStore(r, cfg.store, true);
   CheckCertificate(r, "[tls] cert", cfg.tls_cert, cfg.tls_key, warn_days);
   CheckCertificate(r, "[tls] client_ca", cfg.tls_client_ca, "", warn_days);
-  if (cfg.log.path.empty()) {
-    r.Ok("ログ / log: 標準エラー出力 / standard error");
-  } else {
-    CheckWritableDir(r, "ログ / log", fs::path(cfg.log.path).parent_path().string());
-  }
-  if (!cfg.audit_checkpoint_dir.empty()) {
-    CheckWritableDir(r, "監査チェックポイント / audit checkpoints", cfg.audit_checkpoint_dir);
-  }
+  CheckOutputDirs(r, cfg.log.path, cfg.audit_checkpoint_dir);
 }
 
 // A server's configuration has a [server] table; a hub's has none.
