@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/background_loop.h"
+#include "common/ids.h"
 #include "common/log.h"
 #include "crypto/bytes.h"
 #include "http/router.h"
@@ -11,6 +12,7 @@
 #include "hub/hub.h"
 #include "hub/hub_api.h"
 #include "layout/catalogue_loader.h"
+#include "store/node_lease.h"
 #include "store/tenant_store.h"
 
 namespace chukan::hub {
@@ -23,7 +25,14 @@ Status StepError(const char* ja, const char* en, const Status& cause) {
 
 }  // namespace
 
-HubProcess::HubProcess(HubConfig config) : config_(std::move(config)) {}
+// The sweep runs on one hub node of those sharing the database: the holder of this lease, taken
+// for one sweep interval and this much more, and renewed at each of its sweeps.
+constexpr std::string_view kSweepJob = "hub.sweep";
+constexpr std::chrono::seconds kSweepLeaseMargin(15);
+
+HubProcess::HubProcess(HubConfig config)
+    : config_(std::move(config)),
+      node_id_(config_.instance + ":" + RequestId::Generate().str().substr(0, 12)) {}
 
 HubProcess::~HubProcess() { Stop(); }
 
@@ -106,6 +115,16 @@ void HubProcess::RunHousekeeping() {
     log::Error("audit.checkpoint_failed", {log::StatusField(s)});
   }
   if (std::chrono::steady_clock::now() < next_sweep_) return;
+  next_sweep_ = std::chrono::steady_clock::now() + config_.sweep_interval;
+  Result<bool> lead =
+      store::AcquireNodeLease(*hub_->store().db(), kSweepJob, node_id_,
+                              config_.sweep_interval + kSweepLeaseMargin, hub_->clock());
+  if (!lead.ok()) {
+    log::Warn("hub.job_lease_failed",
+              {{"job", std::string(kSweepJob)}, log::StatusField(lead.status())});
+    return;
+  }
+  if (!*lead) return;  // another hub node sweeps
   Result<SweepReport> r = hub_->Sweep();
   if (!r.ok()) {
     log::Warn("hub.sweep_failed", {{"error", r.status().ToString()}});
@@ -114,7 +133,6 @@ void HubProcess::RunHousekeeping() {
                             {"permits", r->permits_purged},
                             {"outbox", r->outbox_purged}});
   }
-  next_sweep_ = std::chrono::steady_clock::now() + config_.sweep_interval;
 }
 
 Status HubProcess::ReloadTls() {
@@ -137,6 +155,11 @@ void HubProcess::Stop() {
   deliverer_->Stop();
   housekeeper_.reset();
   if (!running_) return;  // a failed Start: nothing ran
+  // Another hub node takes the sweep over at its next one instead of after the lease ran out.
+  if (Result<bool> r = store::ReleaseNodeLease(*hub_->store().db(), kSweepJob, node_id_); !r.ok()) {
+    log::Warn("hub.job_release_failed",
+              {{"job", std::string(kSweepJob)}, log::StatusField(r.status())});
+  }
   const Deliverer::Stats st = deliverer_->stats();
   log::Info("hub.stopped",
             {{"delivered", st.delivered}, {"refused", st.refused}, {"retried", st.retried}});

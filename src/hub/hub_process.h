@@ -95,8 +95,10 @@ class HubProcess {
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<BackgroundLoop> housekeeper_;
   std::chrono::steady_clock::time_point next_sweep_;  // housekeeper thread only
-  bool started_ = false;                              // Start was called
-  bool running_ = false;                              // Start succeeded
+  // This process among the hub nodes sharing the database: "<[hub] instance>:<boot id>".
+  std::string node_id_;
+  bool started_ = false;  // Start was called
+  bool running_ = false;  // Start succeeded
   bool stopped_ = false;
 };
 

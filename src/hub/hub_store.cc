@@ -9,6 +9,7 @@
 #include "crypto/hash.h"
 #include "json/json.h"
 #include "linkage/envelope.h"
+#include "store/node_lease.h"
 
 namespace chukan::hub {
 namespace {
@@ -280,6 +281,7 @@ Result<std::unique_ptr<HubStore>> HubStore::Open(
     std::shared_ptr<store::Database> db, const crypto::SigningKey* audit_key, const Clock& clock,
     std::shared_ptr<audit::CheckpointSink> checkpoint_sink) {
   RETURN_IF_ERROR(store::ApplyMigrations(*db, "hub", HubMigrations(), clock));
+  RETURN_IF_ERROR(store::ApplyMigrations(*db, "node_lease", store::NodeLeaseMigrations(), clock));
   RETURN_IF_ERROR(BackfillOrgKeys(*db, ToUnixMicros(clock.Now())));
   audit::AuditLog::Options ao;
   ao.checkpoint_key = audit_key;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/background_loop.h"
+#include "common/ids.h"
 #include "common/log.h"
 #include "common/periodic.h"
 #include "console/console.h"
@@ -33,9 +34,18 @@ Status StepError(const char* ja, const char* en, const Status& cause) {
 
 constexpr std::chrono::seconds kListenerGrace(10);
 
+// Jobs that run once across the nodes sharing the store, and how long a node's lease on one
+// lasts: renewed every second while the node runs, so another node takes a job over within this
+// long of its leader's death (at once after a clean stop).
+constexpr std::string_view kSweepJob = "server.sweep";
+constexpr std::string_view kRekeyJob = "server.rekey";
+constexpr std::chrono::seconds kJobLease(15);
+
 }  // namespace
 
-IntermediateServer::IntermediateServer(ServerConfig config) : config_(std::move(config)) {}
+IntermediateServer::IntermediateServer(ServerConfig config)
+    : config_(std::move(config)),
+      node_id_(config_.instance + ":" + RequestId::Generate().str().substr(0, 12)) {}
 
 IntermediateServer::~IntermediateServer() { Stop(); }
 
@@ -229,26 +239,48 @@ Status IntermediateServer::StartListeners() {
   next_list_refresh_ = std::chrono::steady_clock::now();
   housekeeper_ = std::make_unique<BackgroundLoop>(
       std::chrono::milliseconds(0), std::chrono::seconds(1), [this] { RunHousekeeping(); });
+  housekeeping_started_ = true;
   rekeyer_ = std::make_unique<BackgroundLoop>(std::chrono::seconds(1), std::chrono::seconds(1),
                                               [this] { RunRekey(); });
   return Status();
 }
 
+bool IntermediateServer::Leads(std::string_view job, bool* was_leading) {
+  Result<bool> lead = platform_->LeadJob(job, node_id_, kJobLease);
+  if (!lead.ok()) {
+    log::Warn("server.job_lease_failed",
+              {{"job", std::string(job)}, log::StatusField(lead.status())});
+  }
+  const bool leads = lead.ok() && *lead;
+  if (was_leading != nullptr && leads != *was_leading) {
+    log::Info(leads ? "server.job_led" : "server.job_left",
+              {{"job", std::string(job)}, {"node", node_id_}});
+    *was_leading = leads;
+  }
+  return leads;
+}
+
 void IntermediateServer::RunRekey() {
   Result<std::vector<TenantInfo>> tenants = platform_->ListTenants();
   if (!tenants.ok()) return;
+  std::vector<OrgCode> rotating;
   for (const TenantInfo& t : *tenants) {
     if (t.state != "active") continue;
     Result<Platform::DataKeyState> st = platform_->GetDataKeyState(t.org);
-    if (!st.ok() || !st->rotating) continue;
+    if (st.ok() && st->rotating) rotating.push_back(t.org);
+  }
+  // One node of those sharing the store re-encrypts (two would race for the same rows); the
+  // lease is only taken while there is something to do.
+  if (rotating.empty() || !Leads(kRekeyJob, nullptr)) return;
+  for (const OrgCode& org : rotating) {
     // 20 batches of 500 rows per tenant and second at most: imports and linkage keep the
     // database between them (each batch is one short write through the group committer).
     RekeyOptions options;
     options.max_batches = 20;
-    Result<RekeyStatus> done = server::RunRekey(*platform_, t.org, options);
+    Result<RekeyStatus> done = server::RunRekey(*platform_, org, options);
     if (!done.ok()) {
       log::Error("tenant.data_key_rekey_failed",
-                 {{"tenant", t.id.str()}, log::StatusField(done.status())});
+                 {{"tenant", TenantId::ForOrg(org).str()}, log::StatusField(done.status())});
     }
   }
 }
@@ -278,6 +310,8 @@ void IntermediateServer::RunHousekeeping() {
         std::chrono::steady_clock::now() +
         (fetched ? std::chrono::seconds(config_.list_refresh_seconds) : std::chrono::seconds(1));
   }
+  // The sweeps below run on one node of those sharing the store.
+  if (!Leads(kSweepJob, &leads_sweeps_)) return;
   // The platform's own audit log keeps the tenants' period ([retention] audit_days).
   if (Result<int64_t> pruned =
           platform_->PruneAuditLog(config_.audit_days, LinkageService::Options().delete_batch);
@@ -302,6 +336,14 @@ void IntermediateServer::Stop() {
   if (node_server_) node_server_->Stop(kListenerGrace);
   housekeeper_.reset();
   rekeyer_.reset();
+  if (housekeeping_started_) {
+    // Another node takes the jobs over at once instead of after the lease has run out.
+    for (std::string_view job : {kSweepJob, kRekeyJob}) {
+      if (Status s = platform_->StepDown(job, node_id_); !s.ok()) {
+        log::Warn("server.job_release_failed", {{"job", std::string(job)}, log::StatusField(s)});
+      }
+    }
+  }
   if (sender_) sender_->Stop();
   if (auth_flush_) auth_flush_->Stop();
   if (console_sweep_) console_sweep_->Stop();

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -107,6 +108,8 @@ class IntermediateServer {
   // The staff console on the API router ([console] enabled).
   Status AddConsole(const Clock& clock);
   void RunHousekeeping();
+  // Whether this node leads `job` now (Platform::LeadJob); logs when that changes.
+  bool Leads(std::string_view job, bool* was_leading);
   // Runs a few re-encryption batches of every tenant whose data key is rotating (a thread of
   // its own: a long re-encryption never delays the sweeps).
   void RunRekey();
@@ -132,6 +135,11 @@ class IntermediateServer {
   std::unique_ptr<BackgroundLoop> housekeeper_;
   std::unique_ptr<BackgroundLoop> rekeyer_;
   std::chrono::steady_clock::time_point next_list_refresh_;  // housekeeper thread only
+  // This process among the nodes sharing the store: "<[server] instance>:<boot id>", the owner
+  // of the jobs' leases (Platform::LeadJob).
+  std::string node_id_;
+  bool leads_sweeps_ = false;          // housekeeper thread only (logs a change of leader)
+  bool housekeeping_started_ = false;  // the controlling thread only
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -13,6 +13,7 @@
 #include "crypto/key_file.h"
 #include "crypto/key_wrap.h"
 #include "server/data_key_rotation.h"
+#include "store/node_lease.h"
 
 namespace chukan::server {
 namespace {
@@ -195,6 +196,7 @@ Result<std::unique_ptr<Platform>> Platform::Open(
   ASSIGN_OR_RETURN(std::unique_ptr<store::TenantStore> ts, store::TenantStore::Open(config.store));
   ASSIGN_OR_RETURN(std::shared_ptr<store::Database> db, ts->Platform());
   RETURN_IF_ERROR(store::ApplyMigrations(*db, "platform", PlatformMigrations(), clock));
+  RETURN_IF_ERROR(store::ApplyMigrations(*db, "node_lease", store::NodeLeaseMigrations(), clock));
   std::unique_ptr<Platform> p(new Platform(clock, std::move(ts), db, config.master_key_file(),
                                            config.keys_dir + "/tenants", std::move(audit_key),
                                            std::move(catalogue), config.audit_checkpoint_dir));
@@ -948,6 +950,14 @@ Status Platform::CheckpointAuditLogs() {
     }
   }
   return first;
+}
+
+Result<bool> Platform::LeadJob(std::string_view job, std::string_view owner, Duration ttl) {
+  return store::AcquireNodeLease(*db_, job, owner, ttl, clock_);
+}
+
+Status Platform::StepDown(std::string_view job, std::string_view owner) {
+  return store::ReleaseNodeLease(*db_, job, owner).status();
 }
 
 Result<int64_t> Platform::PruneAuditLog(int64_t audit_days, int64_t batch, int max_batches) {

@@ -206,6 +206,14 @@ class Platform {
   // [retention] audit_days (the tenants' logs keep the same period). Blocks (storage).
   Result<int64_t> PruneAuditLog(int64_t audit_days, int64_t batch, int max_batches = 20);
 
+  // Whether the node `owner` ("<instance>:<boot id>") leads `job` ("server.sweep", …) among the
+  // nodes sharing this platform database: takes or renews the job's lease for `ttl`
+  // (store/node_lease.h). Work that must run once across the nodes of a cluster runs only where
+  // this returns true. Blocks (storage). Errors as store::AcquireNodeLease.
+  Result<bool> LeadJob(std::string_view job, std::string_view owner, Duration ttl);
+  // Gives the lease up (a node stopping cleanly), so that another node takes the job at once.
+  Status StepDown(std::string_view job, std::string_view owner);
+
   audit::AuditLog& audit() { return *audit_; }
   const crypto::VerifyKey& audit_verify_key() const { return audit_key_.verify_key(); }
   store::TenantStore& store() { return *store_; }

@@ -21,6 +21,8 @@
 #include "pki/certificate_authority.h"
 #include "server/hub_link.h"
 #include "server_process.h"
+#include "store/database.h"
+#include "store/node_lease.h"
 #include "test_node.h"
 #include "wire_util.h"
 
@@ -259,6 +261,28 @@ TEST_F(HubProcessTest, InquiryPermitProvisionAndBlindRelayEndToEnd) {
 // Certificate renewal without a restart (issue 14): on SIGHUP the hub reads its TLS files again;
 // new connections get the renewed certificate and linkage goes on. A broken renewal is refused,
 // logged, and the certificate before it stays in use.
+// The hub's sweep runs on one node of those sharing its database: the one holding the
+// "hub.sweep" lease, which a running hub takes at its first sweep and gives up when it stops,
+// so that another hub node takes the sweep over at once.
+TEST_F(HubProcessTest, TheHubLeadsTheSweepWhileItRunsAndStepsDownWhenItStops) {
+  store::SqliteOptions so;
+  so.path = dir_.File("state/platform.db");
+  so.create = false;
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<store::Database> db, store::OpenSqlite(so));
+  std::optional<store::NodeLease> lease;
+  for (int i = 0; i < 100 && !lease; ++i) {  // the first sweep runs as the hub starts
+    ASSERT_OK_AND_ASSIGN(lease, store::ReadNodeLease(*db, "hub.sweep"));
+    if (!lease) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_THAT(lease->owner, ::testing::StartsWith("hub-1:"));
+  // An hour's sweep interval and 15 s more.
+  EXPECT_EQ(lease->until_us - lease->since_us, (3600 + 15) * int64_t{1'000'000});
+  EXPECT_EQ(hub_.Stop(), 0);
+  ASSERT_OK_AND_ASSIGN(lease, store::ReadNodeLease(*db, "hub.sweep"));
+  EXPECT_FALSE(lease.has_value());
+}
+
 TEST_F(HubProcessTest, SighupReloadsTheRenewedCertificateWithoutARestart) {
   using http::testing::PresentedCommonName;
   const uint16_t port = static_cast<uint16_t>(hub_.port());

@@ -23,6 +23,9 @@
 #include "pki/certificate_authority.h"
 #include "server/intermediate_server.h"
 #include "server/linkage_service.h"
+#include "server/platform.h"
+#include "store/node_lease.h"
+#include "store/tenant_store.h"
 #include "test_people.h"
 #include "wire_util.h"
 
@@ -279,6 +282,48 @@ TEST_F(InProcessNetworkTest, UnansweredInquiryExpiresWhenTheFakeClockPassesItsTi
   EXPECT_EQ(expired.value("state", ""), "expired") << expired.dump();
   EXPECT_EQ(expired.value("reason", ""), "NO_ANSWER");
   EXPECT_TRUE(expired["result"].is_null()) << expired.dump();
+}
+
+// Several nodes sharing one store sweep once: only the node holding the "server.sweep" lease
+// expires inquiries. Another node (here a foreign owner of the lease) holds it first: the
+// server's own sweeps leave the overdue inquiry alone; once that node steps down, the server
+// takes the lease over and expires it.
+TEST_F(InProcessNetworkTest, OnlyTheNodeLeadingTheSweepsExpiresInquiries) {
+  const http::Response imported =
+      Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM90000000000102", WelfareCsv(), "text/csv");
+  ASSERT_EQ(imported.status, 201) << imported.body;
+  const std::string id = PostInquiry({{"atena_no", Atena(100 + kPerson)},
+                                      {"procedure", "JT90000000000402"},
+                                      {"tm", "TM90000000000102"},
+                                      {"provider", kCityB.str()}});
+  ASSERT_FALSE(id.empty());
+  ASSERT_EQ(WaitForState(id, {"permitted", "completed", "refused"}).value("state", ""),
+            "permitted");
+  server::Platform& platform = net_->server_in_process(0)->platform();
+  // The server has led the sweeps since it started; its lease runs 15 s on the fake clock.
+  ASSERT_OK_AND_ASSIGN(std::optional<store::NodeLease> mine,
+                       store::ReadNodeLease(*platform.store().Platform().value(), "server.sweep"));
+  ASSERT_TRUE(mine.has_value());
+  EXPECT_THAT(mine->owner, ::testing::StartsWith("server:"));
+  // Once it has run out, another node takes it (the server renews every second: retry).
+  bool taken = false;
+  for (int i = 0; i < 50 && !taken; ++i) {
+    clock_.Advance(std::chrono::seconds(16));
+    ASSERT_OK_AND_ASSIGN(taken,
+                         platform.LeadJob("server.sweep", "other-node:1", std::chrono::hours(2)));
+  }
+  ASSERT_TRUE(taken);
+  clock_.Advance(std::chrono::seconds(kInquiryTimeoutSeconds + 1));
+  // Three rounds of the server's housekeeping: the inquiry is overdue but not its to expire.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  EXPECT_EQ(GetInquiry(id).value("state", ""), "permitted");
+  ASSERT_OK(platform.StepDown("server.sweep", "other-node:1"));
+  const json expired = WaitForState(id, {"expired"});
+  EXPECT_EQ(expired.value("state", ""), "expired") << expired.dump();
+  ASSERT_OK_AND_ASSIGN(mine,
+                       store::ReadNodeLease(*platform.store().Platform().value(), "server.sweep"));
+  ASSERT_TRUE(mine.has_value());
+  EXPECT_THAT(mine->owner, ::testing::StartsWith("server:"));
 }
 
 // What `chukan server` and `chukan hub` print when they cannot start: the step in both

@@ -1,0 +1,131 @@
+#include "store/node_lease.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "store/store_test_util.h"
+
+namespace chukan::store {
+namespace {
+
+using ::chukan::testing::StatusIs;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+
+class NodeLeaseTest : public testing::StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    a_ = NewDatabase();
+    ASSERT_NE(a_, nullptr);
+    ASSERT_OK(ApplyMigrations(*a_, "node_lease", NodeLeaseMigrations()));
+    // The second node: a handle of its own on the same database (its own connections).
+    TenantStore* other = OpenStore();
+    ASSERT_NE(other, nullptr);
+    ASSERT_OK_AND_ASSIGN(b_, other->Platform());
+  }
+
+  FakeClock clock_;
+  std::shared_ptr<Database> a_;
+  std::shared_ptr<Database> b_;
+};
+
+TEST_P(NodeLeaseTest, AnotherNodeIsRefusedWhileTheLeaseRunsAndTakesItOverWhenItEnds) {
+  const int64_t start = ToUnixMicros(clock_.Now());
+  ASSERT_OK_AND_ASSIGN(bool a_holds,
+                       AcquireNodeLease(*a_, "server.sweep", "a:1", seconds(30), clock_));
+  EXPECT_TRUE(a_holds);
+  ASSERT_OK_AND_ASSIGN(bool b_holds,
+                       AcquireNodeLease(*b_, "server.sweep", "b:1", seconds(30), clock_));
+  EXPECT_FALSE(b_holds);
+  // The holder renews; `since` stays when it first took it.
+  clock_.Advance(seconds(20));
+  ASSERT_OK_AND_ASSIGN(a_holds, AcquireNodeLease(*a_, "server.sweep", "a:1", seconds(30), clock_));
+  EXPECT_TRUE(a_holds);
+  ASSERT_OK_AND_ASSIGN(std::optional<NodeLease> lease, ReadNodeLease(*b_, "server.sweep"));
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->owner, "a:1");
+  EXPECT_EQ(lease->since_us, start);
+  EXPECT_EQ(lease->until_us, start + 50'000'000);
+  // 29 s after the renewal it still runs; at 30 s it has run out and b takes it.
+  clock_.Advance(seconds(29));
+  ASSERT_OK_AND_ASSIGN(b_holds, AcquireNodeLease(*b_, "server.sweep", "b:1", seconds(30), clock_));
+  EXPECT_FALSE(b_holds);
+  clock_.Advance(seconds(1));
+  ASSERT_OK_AND_ASSIGN(b_holds, AcquireNodeLease(*b_, "server.sweep", "b:1", seconds(30), clock_));
+  EXPECT_TRUE(b_holds);
+  ASSERT_OK_AND_ASSIGN(a_holds, AcquireNodeLease(*a_, "server.sweep", "a:1", seconds(30), clock_));
+  EXPECT_FALSE(a_holds);
+  ASSERT_OK_AND_ASSIGN(lease, ReadNodeLease(*a_, "server.sweep"));
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->owner, "b:1");
+  EXPECT_EQ(lease->since_us, start + 50'000'000);
+  // Leases of other names are apart.
+  ASSERT_OK_AND_ASSIGN(a_holds, AcquireNodeLease(*a_, "server.rekey", "a:1", seconds(30), clock_));
+  EXPECT_TRUE(a_holds);
+}
+
+TEST_P(NodeLeaseTest, AReleasedLeaseIsTakenAtOnceAndOnlyItsHolderReleasesIt) {
+  ASSERT_OK_AND_ASSIGN(bool held, AcquireNodeLease(*a_, "hub.sweep", "a:1", seconds(30), clock_));
+  ASSERT_TRUE(held);
+  ASSERT_OK_AND_ASSIGN(bool released, ReleaseNodeLease(*b_, "hub.sweep", "b:1"));
+  EXPECT_FALSE(released);
+  ASSERT_OK_AND_ASSIGN(held, AcquireNodeLease(*b_, "hub.sweep", "b:1", seconds(30), clock_));
+  EXPECT_FALSE(held);
+  ASSERT_OK_AND_ASSIGN(released, ReleaseNodeLease(*a_, "hub.sweep", "a:1"));
+  EXPECT_TRUE(released);
+  ASSERT_OK_AND_ASSIGN(held, AcquireNodeLease(*b_, "hub.sweep", "b:1", seconds(30), clock_));
+  EXPECT_TRUE(held);
+  ASSERT_OK_AND_ASSIGN(std::optional<NodeLease> none, ReadNodeLease(*a_, "never.taken"));
+  EXPECT_FALSE(none.has_value());
+}
+
+TEST_P(NodeLeaseTest, NodesRacingForAFreeLeaseLeaveExactlyOneHolder) {
+  // Eight nodes, half on each handle, try at the same moment, twenty rounds; each round the
+  // lease has run out before it starts, so exactly one of the eight must win it.
+  for (int round = 0; round < 20; ++round) {
+    clock_.Advance(seconds(31));
+    std::atomic<int> holders{0};
+    std::atomic<int> errors{0};
+    std::vector<std::thread> nodes;
+    for (int i = 0; i < 8; ++i) {
+      nodes.emplace_back([&, i] {
+        Database& db = i % 2 == 0 ? *a_ : *b_;
+        const std::string owner = "node" + std::to_string(i) + ":" + std::to_string(round);
+        Result<bool> r = AcquireNodeLease(db, "server.sweep", owner, seconds(30), clock_);
+        if (!r.ok()) {
+          // SQLite's writers wait for each other; PostgreSQL's upserts lock the row. Neither
+          // may fail here.
+          errors.fetch_add(1);
+        } else if (*r) {
+          holders.fetch_add(1);
+        }
+      });
+    }
+    for (std::thread& t : nodes) t.join();
+    EXPECT_EQ(errors.load(), 0) << "round " << round;
+    EXPECT_EQ(holders.load(), 1) << "round " << round;
+  }
+}
+
+TEST_P(NodeLeaseTest, BadNamesOwnersAndTtlsAreRefused) {
+  EXPECT_THAT(AcquireNodeLease(*a_, "", "a", seconds(1), clock_),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("1–64 bytes")));
+  EXPECT_THAT(AcquireNodeLease(*a_, "Sweep; DROP", "a", seconds(1), clock_),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("[a-z0-9._:-]")));
+  EXPECT_THAT(AcquireNodeLease(*a_, "s", "", seconds(1), clock_),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("owner")));
+  EXPECT_THAT(AcquireNodeLease(*a_, "s", std::string(129, 'o'), seconds(1), clock_),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("owner")));
+  EXPECT_THAT(AcquireNodeLease(*a_, "s", "a", seconds(0), clock_),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("ttl")));
+}
+
+CHUKAN_INSTANTIATE_BOTH_BACKENDS(NodeLeaseTest);
+
+}  // namespace
+}  // namespace chukan::store
