@@ -284,6 +284,14 @@ Result<std::unique_ptr<LocalNetwork>> LocalNetwork::Start(LocalNetworkOptions op
   if (options.servers < 1 || options.servers > 16) {
     return InvalidArgumentError("servers: expected 1 to 16");
   }
+  if (options.nodes_per_server < 1 || options.nodes_per_server > 8 || options.hub_nodes < 1 ||
+      options.hub_nodes > 4) {
+    return InvalidArgumentError("nodes_per_server: expected 1 to 8; hub_nodes: 1 to 4");
+  }
+  if ((options.nodes_per_server > 1 || options.hub_nodes > 1) &&
+      (options.pg_dsn.empty() || !options.pg_servers.empty())) {
+    return InvalidArgumentError("several nodes share one store: PostgreSQL for all (pg_dsn)");
+  }
   for (const NetworkOrg& o : options.orgs) {
     if (o.server < 0 || o.server >= options.servers) {
       return InvalidArgumentError("org " + o.org.str() + ": no server " + std::to_string(o.server));
@@ -311,6 +319,9 @@ Status LocalNetwork::Build() {
   const std::string& bin = options_.binary;
   for (const char* d : {"pki", "hub"}) fs::create_directories(Path(d));
   servers_.resize(static_cast<size_t>(options_.servers));
+  more_nodes_.resize(static_cast<size_t>(options_.servers));
+  for (auto& nodes : more_nodes_) nodes.resize(static_cast<size_t>(options_.nodes_per_server - 1));
+  more_hub_nodes_.resize(static_cast<size_t>(options_.hub_nodes - 1));
   for (int i = 0; i < options_.servers; ++i) fs::create_directories(server_dir(i));
 
   // Certificates: the hub (server and client), each server's node listener, and one client
@@ -339,10 +350,14 @@ Status LocalNetwork::Build() {
   RETURN_IF_ERROR(StartHubProcess());
   Progress("hub listening on https://127.0.0.1:" + std::to_string(hub_port_) + "; " +
            loaded.substr(0, loaded.find('\n')));
+  for (int n = 1; n < options_.hub_nodes; ++n) {
+    RETURN_IF_ERROR(StartHubNode(n));
+    Progress("hub node " + std::to_string(n + 1) + " listening on " + HubNodeUrl(n));
+  }
 
   // The servers: tenants, clients, signing keys, then the processes.
   for (int i = 0; i < options_.servers; ++i) {
-    RETURN_IF_ERROR(WriteServerConfig(i, 0, 0));
+    RETURN_IF_ERROR(WriteNodeConfig(i, 0, 0, 0));
     const std::string err = server_dir(i) + "/commands.err";
     for (const NetworkOrg& o : options_.orgs) {
       if (o.server != i) continue;
@@ -359,10 +374,14 @@ Status LocalNetwork::Build() {
                                  err)
                           .status());
     }
-    RETURN_IF_ERROR(StartServerProcess(i));
-    Progress("server " + std::to_string(i + 1) + " listening on " + ApiUrl(i) +
-             " (node https://127.0.0.1:" +
-             std::to_string(servers_[static_cast<size_t>(i)].node_port) + ")");
+    for (int n = 0; n < options_.nodes_per_server; ++n) {
+      if (n > 0) RETURN_IF_ERROR(WriteNodeConfig(i, n, 0, 0));
+      RETURN_IF_ERROR(StartNodeProcess(i, n));
+      Progress("server " + std::to_string(i + 1) +
+               (n > 0 ? " node " + std::to_string(n + 1) : std::string()) + " listening on " +
+               NodeApiUrl(i, n) +
+               " (node https://127.0.0.1:" + std::to_string(NodeAt(i, n).node_port) + ")");
+    }
   }
 
   // The registry: each organisation with its server's node endpoint and its keys.
@@ -444,11 +463,19 @@ std::string LocalNetwork::StoreSection(const std::string& data_dir, const std::s
   return s;
 }
 
-Status LocalNetwork::WriteHubConfig(int port) const {
+Status LocalNetwork::WriteHubConfig(int port) const { return WriteHubNodeConfig(0, port); }
+
+std::string LocalNetwork::HubNodeConfig(int node) const {
+  return node == 0 ? hub_config() : Path("hub/hub-" + std::to_string(node + 1) + ".toml");
+}
+
+Status LocalNetwork::WriteHubNodeConfig(int node, int port) const {
+  const std::string n = std::to_string(node + 1);
   std::ostringstream c;
   c << "# written by chukan (local network)\n"
     << "[hub]\nhost = \"127.0.0.1\"\nport = " << port << "\nthreads = " << options_.hub_threads
     << "\nworkers = " << options_.hub_workers << "\n"
+    << (node > 0 ? "instance = \"hub-" + n + "\"\n" : std::string())
     << "[tls]\ncert = " << Quote(Path("pki/hub.crt")) << "\nkey = " << Quote(Path("pki/hub.key"))
     << "\nclient_ca = " << Quote(Path("pki/ca.crt")) << "\n"
     << StoreSection("state", "hub", !options_.pg_dsn.empty() && options_.pg_servers.empty())
@@ -462,27 +489,36 @@ Status LocalNetwork::WriteHubConfig(int port) const {
             ? "[permits]\napproval_validity_seconds = " +
                   std::to_string(options_.approval_permit_seconds) + "\n"
             : std::string())
-    << "[log]\nlevel = " << Quote(options_.log_level) << "\npath = \"hub.log\"\n";
-  return WriteFile(hub_config(), c.str());
+    << "[log]\nlevel = " << Quote(options_.log_level)
+    << "\npath = " << Quote(node > 0 ? "hub-" + n + ".log" : "hub.log") << "\n";
+  return WriteFile(HubNodeConfig(node), c.str());
 }
 
 // [hub] list_refresh_seconds = 1: organisations register at the hub after the servers start
 // (their node ports are known only then), so a server's first permission list copy may predate
 // the last registration; the next second's copy knows it (WaitForPermissionLists waits for it).
-Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const {
+std::string LocalNetwork::NodeConfig(int i, int node) const {
+  return node == 0 ? server_config(i)
+                   : server_dir(i) + "/server-node-" + std::to_string(node + 1) + ".toml";
+}
+
+Status LocalNetwork::WriteNodeConfig(int i, int node, int api_port, int node_port) const {
   const std::string n = std::to_string(i + 1);
+  const std::string nn = std::to_string(node + 1);
   std::ostringstream c;
   c << "# written by chukan (local network)\n"
     << "[server]\nhost = \"127.0.0.1\"\nport = " << api_port
     << "\nthreads = " << options_.server_threads << "\nworkers = " << options_.server_workers
     << "\n"
+    << (node > 0 ? "instance = \"server-" + nn + "\"\n" : std::string())
     << StoreSection("data", "s" + n,
                     !options_.pg_dsn.empty() &&
                         (options_.pg_servers.empty() ||
                          std::find(options_.pg_servers.begin(), options_.pg_servers.end(), i) !=
                              options_.pg_servers.end()))
     << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
-    << "[log]\nlevel = " << Quote(options_.log_level) << "\npath = \"server.log\"\n"
+    << "[log]\nlevel = " << Quote(options_.log_level)
+    << "\npath = " << Quote(node > 0 ? "server-node-" + nn + ".log" : "server.log") << "\n"
     << "[hub]\nurl = \"https://127.0.0.1:" << hub_port_ << "\"\n"
     << "ca = " << Quote(Path("pki/ca.crt")) << "\n"
     << "public_key = " << Quote(Path("hub/state/keys/hub-signing.pub")) << "\n"
@@ -499,7 +535,7 @@ Status LocalNetwork::WriteServerConfig(int i, int api_port, int node_port) const
     << "\nbatch_items = " << options_.batch_items << "\npeer_requests = " << options_.peer_requests
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
     << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n";
-  return WriteFile(server_config(i), c.str());
+  return WriteFile(NodeConfig(i, node), c.str());
 }
 
 Status LocalNetwork::StartHubProcess() {
@@ -519,21 +555,23 @@ Status LocalNetwork::StartHubProcess() {
   return Status();
 }
 
-Status LocalNetwork::StartServerProcess(int i) {
-  Server& s = servers_[static_cast<size_t>(i)];
+Status LocalNetwork::StartNodeProcess(int i, int node) {
+  Server& s = NodeAt(i, node);
+  const std::string stderr_file =
+      node == 0 ? server_dir(i) + "/stderr.log"
+                : server_dir(i) + "/stderr-node-" + std::to_string(node + 1) + ".log";
   if (options_.in_process) {
     s.in_process.reset();
-    ASSIGN_OR_RETURN(server::ServerConfig cfg, server::LoadServerConfig(server_config(i)));
+    ASSIGN_OR_RETURN(server::ServerConfig cfg, server::LoadServerConfig(NodeConfig(i, node)));
     ASSIGN_OR_RETURN(s.in_process, server::IntermediateServer::Create(cfg, {options_.clock}));
     RETURN_IF_ERROR(s.in_process->Start());
     s.api_port = s.in_process->api_port();
     s.node_port = s.in_process->node_port();
     return Status();
   }
-  ASSIGN_OR_RETURN(
-      s.process,
-      ChildProcess::Start(options_.binary, {"server", "--config", server_config(i)},
-                          server_dir(i) + "/stderr.log", "listening on", std::chrono::seconds(60)));
+  ASSIGN_OR_RETURN(s.process,
+                   ChildProcess::Start(options_.binary, {"server", "--config", NodeConfig(i, node)},
+                                       stderr_file, "listening on", std::chrono::seconds(60)));
   s.api_port = PortIn(s.process->lines().back());
   for (const std::string& line : s.process->lines()) {
     if (line.find("node endpoint") != std::string::npos) s.node_port = PortIn(line);
@@ -622,12 +660,95 @@ void LocalNetwork::KillServer(int i) {
 Status LocalNetwork::RestartServer(int i) {
   Server& s = servers_.at(static_cast<size_t>(i));
   StopServer(i);
-  RETURN_IF_ERROR(WriteServerConfig(i, s.api_port, s.node_port));
-  return StartServerProcess(i);
+  RETURN_IF_ERROR(WriteNodeConfig(i, 0, s.api_port, s.node_port));
+  return StartNodeProcess(i, 0);
+}
+
+LocalNetwork::Server& LocalNetwork::NodeAt(int i, int node) {
+  if (node == 0) return servers_.at(static_cast<size_t>(i));
+  return more_nodes_.at(static_cast<size_t>(i)).at(static_cast<size_t>(node - 1));
+}
+
+std::string LocalNetwork::NodeApiUrl(int i, int node) {
+  return "http://127.0.0.1:" + std::to_string(NodeAt(i, node).api_port);
+}
+
+std::string LocalNetwork::HubNodeUrl(int node) const {
+  const int port = node == 0 ? hub_port_ : more_hub_nodes_.at(static_cast<size_t>(node - 1)).port;
+  return "https://127.0.0.1:" + std::to_string(port);
+}
+
+hub::HubProcess* LocalNetwork::hub_node_in_process(int node) {
+  if (node == 0) return hub_in_process_.get();
+  return more_hub_nodes_.at(static_cast<size_t>(node - 1)).in_process.get();
+}
+
+ChildProcess* LocalNetwork::hub_node(int node) {
+  if (node == 0) return hub_.get();
+  return more_hub_nodes_.at(static_cast<size_t>(node - 1)).process.get();
+}
+
+Status LocalNetwork::StartHubNode(int node) {
+  HubNode& h = more_hub_nodes_.at(static_cast<size_t>(node - 1));
+  RETURN_IF_ERROR(WriteHubNodeConfig(node, h.port));
+  if (options_.in_process) {
+    h.in_process.reset();
+    ASSIGN_OR_RETURN(hub::HubConfig cfg, hub::LoadHubConfig(HubNodeConfig(node)));
+    ASSIGN_OR_RETURN(h.in_process, hub::HubProcess::Create(cfg, {options_.clock}));
+    RETURN_IF_ERROR(h.in_process->Start());
+    h.port = h.in_process->port();
+    return Status();
+  }
+  ASSIGN_OR_RETURN(h.process,
+                   ChildProcess::Start(options_.binary, {"hub", "--config", HubNodeConfig(node)},
+                                       Path("hub/stderr-" + std::to_string(node + 1) + ".log"),
+                                       "listening on", std::chrono::seconds(60)));
+  h.port = PortIn(h.process->lines().back());
+  if (h.port == 0) return InternalError("hub node: no port in its output");
+  return Status();
+}
+
+Result<http::Response> LocalNetwork::CallNode(const OrgCode& org, int node, Role role,
+                                              const std::string& method, const std::string& path,
+                                              std::string body, std::string_view content_type) {
+  int server = -1;
+  for (const NetworkOrg& o : options_.orgs) {
+    if (o.org == org) server = o.server;
+  }
+  if (server < 0) return NotFoundError("org " + org.str() + " is not in this network");
+  http::ClientRequest req{method, NodeApiUrl(server, node) + path, {}, std::move(body)};
+  req.headers.Set("Authorization", "Bearer " + token(org, role));
+  if (!req.body.empty()) req.headers.Set("Content-Type", std::string(content_type));
+  return client_->Send(req);
+}
+
+void LocalNetwork::KillNode(int i, int node) {
+  Server& s = NodeAt(i, node);
+  s.in_process.reset();
+  if (s.process) s.process->Kill();
+}
+
+void LocalNetwork::KillHubNode(int node) {
+  if (node == 0) return KillHub();
+  HubNode& h = more_hub_nodes_.at(static_cast<size_t>(node - 1));
+  h.in_process.reset();
+  if (h.process) h.process->Kill();
 }
 
 int LocalNetwork::StopAll() {
   int first = 0;
+  for (auto& nodes : more_nodes_) {
+    for (Server& s : nodes) {
+      s.in_process.reset();
+      const int code = s.process ? s.process->Stop() : 0;
+      if (first == 0 && code != 0) first = code;
+    }
+  }
+  for (HubNode& h : more_hub_nodes_) {
+    h.in_process.reset();
+    const int code = h.process ? h.process->Stop() : 0;
+    if (first == 0 && code != 0) first = code;
+  }
   for (int i = 0; i < server_count(); ++i) {
     const int code = StopServer(i);
     if (first == 0 && code != 0) first = code;

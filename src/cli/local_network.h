@@ -129,6 +129,12 @@ struct LocalNetworkOptions {
   // With pg_dsn: only these servers (0-based) keep their state in PostgreSQL, the hub and the
   // others in SQLite — a network of mixed backends. Empty: all of them in PostgreSQL.
   std::vector<int> pg_servers;
+  // Nodes of each server and of the hub sharing one store (PostgreSQL: pg_dsn for all, no
+  // pg_servers): node 1 is the server / hub above; nodes 2… run with the same keys and database
+  // under `[server] instance = "server-<n>"` / `[hub] instance = "hub-<n>"`, on ports of their
+  // own. The hub's registry names each organisation's node 1, and the servers reach hub node 1.
+  int nodes_per_server = 1;
+  int hub_nodes = 1;
   // The hub and the servers as objects in this process (HubProcess, IntermediateServer) on
   // `clock`, instead of child processes; hub() and server() are then null, Kill* stops.
   bool in_process = false;
@@ -182,6 +188,22 @@ class LocalNetwork {
     return servers_.at(static_cast<size_t>(i)).in_process.get();
   }
   int server_count() const { return static_cast<int>(servers_.size()); }
+  // Node `node` (0-based; 0 is server(i) itself) of server `i`, and of the hub.
+  ChildProcess* node(int i, int node) { return NodeAt(i, node).process.get(); }
+  server::IntermediateServer* node_in_process(int i, int node) {
+    return NodeAt(i, node).in_process.get();
+  }
+  hub::HubProcess* hub_node_in_process(int node);
+  ChildProcess* hub_node(int node);
+  std::string NodeApiUrl(int i, int node);
+  std::string HubNodeUrl(int node) const;
+  // One call to the /api/v1 API of node `node` of the org's server.
+  Result<http::Response> CallNode(const OrgCode& org, int node, Role role,
+                                  const std::string& method, const std::string& path,
+                                  std::string body = "",
+                                  std::string_view content_type = "application/json");
+  void KillNode(int i, int node);
+  void KillHubNode(int node);
   const LocalNetworkOptions& options() const { return options_; }
   std::string hub_config() const { return Path("hub/hub.toml"); }
   std::string hub_dir() const { return Path("hub"); }
@@ -200,6 +222,16 @@ class LocalNetwork {
     int api_port = 0;
     int node_port = 0;
   };
+  struct HubNode {
+    std::unique_ptr<ChildProcess> process;
+    std::unique_ptr<hub::HubProcess> in_process;
+    int port = 0;
+  };
+  std::string NodeConfig(int i, int node) const;
+  Status WriteNodeConfig(int i, int node, int api_port, int node_port) const;
+  Status StartNodeProcess(int i, int node);
+  std::string HubNodeConfig(int node) const;
+  Status StartHubNode(int node);
   Status Build();
   std::string StoreSection(const std::string& data_dir, const std::string& suffix,
                            bool postgres) const;
@@ -208,9 +240,9 @@ class LocalNetwork {
   Status AddClients(const NetworkOrg& o, int server);
   Status RegisterAtHub(const NetworkOrg& o);
   Status WriteHubConfig(int port) const;
-  Status WriteServerConfig(int i, int api_port, int node_port) const;
+  Status WriteHubNodeConfig(int node, int port) const;
+  Server& NodeAt(int i, int node);
   Status StartHubProcess();
-  Status StartServerProcess(int i);
   void Progress(const std::string& what) const;
 
   LocalNetworkOptions options_;
@@ -218,6 +250,8 @@ class LocalNetwork {
   std::unique_ptr<hub::HubProcess> hub_in_process_;
   int hub_port_ = 0;
   std::vector<Server> servers_;
+  std::vector<std::vector<Server>> more_nodes_;  // [server][node - 1]
+  std::vector<HubNode> more_hub_nodes_;          // [node - 1]
   std::map<std::pair<OrgCode, Role>, std::string> tokens_;
   std::unique_ptr<http::Client> client_;
 };

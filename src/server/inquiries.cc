@@ -290,9 +290,35 @@ Result<InquiryView> Inquiries::Get(const TenantId& tenant, const std::string& in
   return v;
 }
 
-void Inquiries::Changed(const std::string& inquiry_id) { waiters_->Wake(inquiry_id); }
+void Inquiries::Changed(const std::string& inquiry_id) {
+  waiters_->Wake(inquiry_id);
+  TellPeers(inquiry_id);
+}
 
-void Inquiries::ChangedAll() { waiters_->WakeAll(); }
+void Inquiries::ChangedAll() {
+  waiters_->WakeAll();
+  TellPeers("*");
+}
+
+void Inquiries::SetPeers(std::function<void(const std::string&)> publish) {
+  MutexLock lock(peers_mu_);
+  peers_ = std::move(publish);
+}
+
+void Inquiries::TellPeers(const std::string& message) {
+  MutexLock lock(peers_mu_);
+  if (peers_) peers_(message);
+}
+
+void Inquiries::PeerChanged(std::string_view message) {
+  if (message == "*") {
+    waiters_->WakeAll();
+    return;
+  }
+  // An inquiry id (32 lower-case hex digits). Another message wakes nothing.
+  if (!PermitId::Parse(message).ok()) return;
+  waiters_->Wake(std::string(message));
+}
 
 Status Inquiries::Watch(const TenantId& tenant, const std::string& inquiry_id,
                         const std::string& client, std::chrono::milliseconds wait, Done done) {

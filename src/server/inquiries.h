@@ -14,9 +14,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/ids.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "linkage/envelope.h"
 #include "server/inquiry_table.h"
@@ -98,14 +100,25 @@ class Inquiries {
   using PendingStatus = std::function<Status()>;
   Result<PendingStatus> StartResult(const linkage::ProvisionResult& result);
 
-  // Wakes the long polls of an inquiry that ended / of every inquiry (after a sweep).
-  void Changed(const std::string& inquiry_id);
-  void ChangedAll();
+  // Wakes the long polls of an inquiry that ended / of every inquiry (after a sweep), here and,
+  // through the peers' function when one is set, on the other nodes sharing the store.
+  void Changed(const std::string& inquiry_id) EXCLUDES(peers_mu_);
+  void ChangedAll() EXCLUDES(peers_mu_);
+  // How the other nodes are told of a change: called with an inquiry id, or "*" for every
+  // inquiry. Must not block (PgBroadcast::Publish queues). Set before the service is used.
+  void SetPeers(std::function<void(const std::string&)> publish) EXCLUDES(peers_mu_);
+  // A change another node told of (an inquiry id, or "*"): wakes the long polls held here.
+  // Anything else is ignored.
+  void PeerChanged(std::string_view message);
 
  private:
+  void TellPeers(const std::string& message) EXCLUDES(peers_mu_);
+
   const LinkageEnv& env_;
   const Options options_;
   std::unique_ptr<InquiryWaiters> waiters_;
+  Mutex peers_mu_;
+  std::function<void(const std::string&)> peers_ GUARDED_BY(peers_mu_);
 };
 
 }  // namespace chukan::server

@@ -23,6 +23,7 @@
 #include "server/linkage_service.h"
 #include "server/platform.h"
 #include "server/replica_api.h"
+#include "store/pg_broadcast.h"
 
 namespace chukan::server {
 namespace {
@@ -231,6 +232,26 @@ Status IntermediateServer::StartListeners() {
   if (Status s = node_server_->Start(); !s.ok()) {
     return StepError("起動できません", "cannot start", s);
   }
+  if (cfg.store.backend == store::Backend::kPostgres) {
+    // Other nodes may share the store: an inquiry that ends on one wakes the long polls of all.
+    store::PgBroadcast::Options bo;
+    bo.dsn = cfg.store.dsn;
+    bo.channel = cfg.store.pg_prefix + "_inquiries";
+    bo.on_message = [linkage = linkage_.get()](std::string_view m) { linkage->PeerChanged(m); };
+    // Messages may have been lost while the connection was down: every wait looks again.
+    bo.on_gap = [linkage = linkage_.get()] { linkage->PeerChanged("*"); };
+    Result<std::unique_ptr<store::PgBroadcast>> peers = store::PgBroadcast::Open(std::move(bo));
+    if (!peers.ok()) {
+      return StepError("他のノードへの通知を準備できません", "cannot listen for the other nodes",
+                       peers.status());
+    }
+    peers_ = std::move(*peers);
+    linkage_->SetPeers([peers = peers_.get()](const std::string& m) {
+      if (Status s = peers->Publish(m); !s.ok()) {
+        log::Warn("server.peer_publish_failed", {log::StatusField(s)});
+      }
+    });
+  }
   if (Status s = sender_->Start(); !s.ok()) {
     return StepError("送信を開始できません", "cannot start delivery", s);
   }
@@ -336,6 +357,10 @@ void IntermediateServer::Stop() {
   if (node_server_) node_server_->Stop(kListenerGrace);
   housekeeper_.reset();
   rekeyer_.reset();
+  if (peers_) {
+    linkage_->SetPeers(nullptr);
+    peers_.reset();
+  }
   if (housekeeping_started_) {
     // Another node takes the jobs over at once instead of after the lease has run out.
     for (std::string_view job : {kSweepJob, kRekeyJob}) {

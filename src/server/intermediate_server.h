@@ -35,6 +35,9 @@ class Console;
 namespace layout {
 class Catalogue;
 }  // namespace layout
+namespace store {
+class PgBroadcast;
+}  // namespace store
 }  // namespace chukan
 
 namespace chukan::server {
@@ -134,6 +137,9 @@ class IntermediateServer {
   std::unique_ptr<http::Server> node_server_;
   std::unique_ptr<BackgroundLoop> housekeeper_;
   std::unique_ptr<BackgroundLoop> rekeyer_;
+  // On PostgreSQL: the other nodes sharing the store, told when an inquiry ends here (and
+  // telling when one ended there), so that long polls are answered on any node.
+  std::unique_ptr<store::PgBroadcast> peers_;
   std::chrono::steady_clock::time_point next_list_refresh_;  // housekeeper thread only
   // This process among the nodes sharing the store: "<[server] instance>:<boot id>", the owner
   // of the jobs' leases (Platform::LeadJob).

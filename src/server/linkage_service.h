@@ -202,6 +202,13 @@ class LinkageService {
   int64_t NowUs() const { return env_.NowUs(); }
   // Called after a commit that queued outbox items.
   void SetNotifier(std::function<void()> notify) EXCLUDES(mu_);
+  // The other nodes sharing the store (Inquiries::SetPeers / PeerChanged): told when an
+  // inquiry ends here, and telling when one ended there, so that a long poll is answered on
+  // whichever node holds it.
+  void SetPeers(std::function<void(const std::string&)> publish) {
+    inquiries_.SetPeers(std::move(publish));
+  }
+  void PeerChanged(std::string_view message) { inquiries_.PeerChanged(message); }
 
  private:
   void Notify() EXCLUDES(mu_);
