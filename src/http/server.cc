@@ -130,13 +130,19 @@ std::optional<PeerIdentity> IdentityFromSsl(SSL* ssl_handle) {
   return PeerIdentity{std::move(info->common_name), info->org, std::move(info->sha256)};
 }
 
+// The paths the server answers itself, from the header alone.
+bool IsBuiltIn(std::string_view path) {
+  return path == "/healthz" || path == "/readyz" || path == "/metrics";
+}
+
 // The label of each route index the metrics count: the router's patterns, then the built-in
-// routes in the order of healthz_route(), metrics_route() and unmatched_route().
+// routes in the order of healthz_route(), readyz_route(), metrics_route() and unmatched_route().
 std::vector<std::string> RouteLabels(const Router& router) {
   std::vector<std::string> labels;
-  labels.reserve(router.route_count() + 3);
+  labels.reserve(router.route_count() + 4);
   for (size_t r = 0; r < router.route_count(); ++r) labels.emplace_back(router.pattern(r));
   labels.emplace_back("/healthz");
+  labels.emplace_back("/readyz");
   labels.emplace_back("/metrics");
   labels.emplace_back("unmatched");
   return labels;
@@ -309,8 +315,9 @@ struct Server::Impl {
   const std::shared_ptr<internal::IoLife> io_life = std::make_shared<internal::IoLife>();
 
   int healthz_route() const { return static_cast<int>(router.route_count()); }
-  int metrics_route() const { return healthz_route() + 1; }
-  int unmatched_route() const { return healthz_route() + 2; }
+  int readyz_route() const { return healthz_route() + 1; }
+  int metrics_route() const { return healthz_route() + 2; }
+  int unmatched_route() const { return healthz_route() + 3; }
 
   asio::awaitable<void> Accept();
   asio::awaitable<void> Session(tcp::socket socket);
@@ -406,8 +413,9 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Router rou
     return InvalidArgumentError("http server: a metrics token must have at least 16 characters");
   std::vector<std::pair<std::string, std::string>> unused;
   if (router.Find("GET", "/healthz", unused).status != 404 ||
+      router.Find("GET", "/readyz", unused).status != 404 ||
       router.Find("GET", "/metrics", unused).status != 404)
-    return InvalidArgumentError("http server: /healthz and /metrics are built in");
+    return InvalidArgumentError("http server: /healthz, /readyz and /metrics are built in");
   boost::system::error_code ec;
   auto address = asio::ip::make_address(options.host, ec);
   if (ec)
@@ -751,7 +759,7 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
       raw_path = std::string_view(req.target).substr(0, req.target.find('?'));
       if (Status t = req.ParseTarget(); !t.ok()) {
         target_error = Response::Error(400, "BAD_REQUEST", t.message(), req.request_id);
-      } else if (raw_path != "/healthz" && raw_path != "/metrics") {
+      } else if (!IsBuiltIn(raw_path)) {
         match = router.Find(req.method, raw_path, params);
       }
       for (const auto& f : hmsg) {
@@ -1190,15 +1198,26 @@ asio::awaitable<bool> Server::Impl::WriteStreamedBody(Stream& stream, BodyProduc
 
 Response Server::Impl::Dispatch(Request& req, std::string_view raw_path, const Router::Match& m,
                                 int& route) {
-  if (raw_path == "/healthz" || raw_path == "/metrics") {
+  if (IsBuiltIn(raw_path)) {
     const bool healthz = raw_path == "/healthz";
-    route = healthz ? healthz_route() : metrics_route();
+    const bool readyz = raw_path == "/readyz";
+    route = healthz ? healthz_route() : readyz ? readyz_route() : metrics_route();
     if (req.method != "GET" && req.method != "HEAD") {
       Response r = Response::Error(405, "METHOD_NOT_ALLOWED", "method not allowed", req.request_id);
       r.headers.Set("Allow", "GET, HEAD");
       return r;
     }
     if (healthz) return Response::Json(200, "{\"status\":\"ok\"}");
+    if (readyz) {
+      Status ready = options.readiness ? options.readiness() : Status();
+      if (ready.ok()) return Response::Json(200, "{\"status\":\"ready\"}");
+      std::string body = "{\"status\":\"not_ready\",\"reason\":";
+      log::AppendJsonString(body, ready.message());
+      body += "}";
+      Response r = Response::Json(503, std::move(body));
+      r.headers.Set("Retry-After", "1");
+      return r;
+    }
     if (!MetricsAllowed(req)) {
       return Response::Error(403, "PERMISSION_DENIED", "metrics are not served to this client",
                              req.request_id);

@@ -52,6 +52,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -108,6 +109,11 @@ struct ServerOptions {
   // "Authorization: Bearer <metrics_token>". Others get 403.
   MetricsAccess metrics_access = MetricsAccess::kLoopback;
   std::string metrics_token;
+  // /readyz, for a load balancer: whether this node can take requests now (its database takes
+  // writes). OK → 200 {"status":"ready"}; an error → 503 {"status":"not_ready","reason":…} with
+  // the error's message. Called on an io thread for each probe: it must not block (read a flag
+  // kept by a background loop). Unset: /readyz answers as /healthz.
+  std::function<Status()> readiness;
 };
 
 class Server {
@@ -116,7 +122,7 @@ class Server {
   // known before Start). Does not accept connections yet.
   // Errors: kInvalidArgument for a bad host or thread count; kInvalidArgument naming the file
   // for unreadable or mismatched certificate/key/CA files; kUnavailable if bind/listen fails
-  // (port in use); kInvalidArgument if the router already uses /healthz or /metrics.
+  // (port in use); kInvalidArgument if the router already uses /healthz, /readyz or /metrics.
   static Result<std::unique_ptr<Server>> Create(ServerOptions options, Router router);
   ~Server();
   Server(const Server&) = delete;

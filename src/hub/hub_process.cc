@@ -29,6 +29,14 @@ Status StepError(const char* ja, const char* en, const Status& cause) {
 // for one sweep interval and this much more, and renewed at each of its sweeps.
 constexpr std::string_view kSweepJob = "hub.sweep";
 constexpr std::chrono::seconds kSweepLeaseMargin(15);
+// /readyz answers 503 when the last refresh from the database (every second) is older.
+constexpr int64_t kReadyWithinMs = 5000;
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 HubProcess::HubProcess(HubConfig config)
     : config_(std::move(config)),
@@ -85,6 +93,16 @@ Status HubProcess::Start() {
   so.workers = config_.workers;
   so.tls = true;
   so.tls_options = {config_.tls_cert, config_.tls_key, config_.tls_client_ca, true};
+  // Ready while the database answers the housekeeping's refresh every second.
+  so.readiness = [this]() -> Status {
+    const int64_t last = last_refresh_ms_.load();
+    if (last == 0) return UnavailableError("starting: the database has not answered yet");
+    if (SteadyMs() - last > kReadyWithinMs) {
+      return UnavailableError("the database has not answered for " +
+                              std::to_string((SteadyMs() - last) / 1000) + " s");
+    }
+    return Status();
+  };
   auto server = http::Server::Create(so, std::move(*router_));
   if (!server.ok()) return StepError("待ち受けできません", "cannot listen", server.status());
   server_ = std::move(*server);
@@ -99,6 +117,7 @@ Status HubProcess::Start() {
   // Registry and permission-list changes every second, the audit log's head signed within a
   // second or two of its last entry, records swept every [sweep] interval.
   next_sweep_ = std::chrono::steady_clock::now();
+  last_refresh_ms_.store(SteadyMs());  // Hub::Open has just read the registry
   housekeeper_ = std::make_unique<BackgroundLoop>(std::chrono::seconds(1), std::chrono::seconds(1),
                                                   [this] { RunHousekeeping(); });
   running_ = true;
@@ -110,6 +129,8 @@ Status HubProcess::Start() {
 void HubProcess::RunHousekeeping() {
   if (Status s = hub_->Refresh(); !s.ok()) {
     log::Warn("hub.refresh_failed", {{"error", s.ToString()}});
+  } else {
+    last_refresh_ms_.store(SteadyMs());
   }
   if (Status s = hub_->store().audit().CheckpointIfBehind().status(); !s.ok()) {
     log::Error("audit.checkpoint_failed", {log::StatusField(s)});

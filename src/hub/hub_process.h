@@ -12,6 +12,7 @@
 #ifndef CHUKAN_HUB_HUB_PROCESS_H_
 #define CHUKAN_HUB_HUB_PROCESS_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -97,6 +98,9 @@ class HubProcess {
   std::chrono::steady_clock::time_point next_sweep_;  // housekeeper thread only
   // This process among the hub nodes sharing the database: "<[hub] instance>:<boot id>".
   std::string node_id_;
+  // When the housekeeping last read the registry from the database (steady clock, ms; 0:
+  // never): /readyz answers 503 when that is more than 5 s ago.
+  std::atomic<int64_t> last_refresh_ms_{0};
   bool started_ = false;  // Start was called
   bool running_ = false;  // Start succeeded
   bool stopped_ = false;

@@ -41,6 +41,14 @@ constexpr std::chrono::seconds kListenerGrace(10);
 constexpr std::string_view kSweepJob = "server.sweep";
 constexpr std::string_view kRekeyJob = "server.rekey";
 constexpr std::chrono::seconds kJobLease(15);
+// /readyz answers 503 when the housekeeping's last write (every second) is older than this.
+constexpr std::chrono::seconds kReadyWithin(5);
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 }  // namespace
 
@@ -206,6 +214,7 @@ Status IntermediateServer::StartListeners() {
                       : cfg.metrics == "token" ? http::MetricsAccess::kToken
                                                : http::MetricsAccess::kLoopback;
   so.metrics_token = cfg.metrics_token;
+  so.readiness = [this] { return Readiness(); };
   if (!cfg.tls_cert.empty()) {
     so.tls = true;
     so.tls_options = {cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca, !cfg.tls_client_ca.empty()};
@@ -224,6 +233,7 @@ Status IntermediateServer::StartListeners() {
   no.workers = cfg.workers;
   no.tls = true;
   no.tls_options = {cfg.node_cert, cfg.node_key, cfg.node_client_ca, true};
+  no.readiness = [this] { return Readiness(); };
   Result<std::unique_ptr<http::Server>> node = http::Server::Create(no, std::move(*node_router_));
   if (!node.ok()) {
     return StepError("ハブ向けの待ち受けができません", "cannot listen for the hub", node.status());
@@ -272,6 +282,7 @@ bool IntermediateServer::Leads(std::string_view job, bool* was_leading) {
     log::Warn("server.job_lease_failed",
               {{"job", std::string(job)}, log::StatusField(lead.status())});
   }
+  if (lead.ok()) last_write_ms_.store(SteadyMs());
   const bool leads = lead.ok() && *lead;
   if (was_leading != nullptr && leads != *was_leading) {
     log::Info(leads ? "server.job_led" : "server.job_left",
@@ -279,6 +290,18 @@ bool IntermediateServer::Leads(std::string_view job, bool* was_leading) {
     *was_leading = leads;
   }
   return leads;
+}
+
+Status IntermediateServer::Readiness() const {
+  if (!linkage_) return Status();  // no housekeeping: nothing but the requests themselves write
+  const int64_t last = last_write_ms_.load();
+  if (last == 0) return UnavailableError("starting: the database has not taken a write yet");
+  const int64_t ago = SteadyMs() - last;
+  if (ago > std::chrono::milliseconds(kReadyWithin).count()) {
+    return UnavailableError("the database has not taken a write for " + std::to_string(ago / 1000) +
+                            " s");
+  }
+  return Status();
 }
 
 void IntermediateServer::RunRekey() {

@@ -13,6 +13,7 @@
 #ifndef CHUKAN_SERVER_INTERMEDIATE_SERVER_H_
 #define CHUKAN_SERVER_INTERMEDIATE_SERVER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -113,6 +114,8 @@ class IntermediateServer {
   void RunHousekeeping();
   // Whether this node leads `job` now (Platform::LeadJob); logs when that changes.
   bool Leads(std::string_view job, bool* was_leading);
+  // /readyz: whether the platform database took a write within the last few seconds.
+  Status Readiness() const;
   // Runs a few re-encryption batches of every tenant whose data key is rotating (a thread of
   // its own: a long re-encryption never delays the sweeps).
   void RunRekey();
@@ -144,7 +147,10 @@ class IntermediateServer {
   // This process among the nodes sharing the store: "<[server] instance>:<boot id>", the owner
   // of the jobs' leases (Platform::LeadJob).
   std::string node_id_;
-  bool leads_sweeps_ = false;          // housekeeper thread only (logs a change of leader)
+  bool leads_sweeps_ = false;  // housekeeper thread only (logs a change of leader)
+  // When the housekeeping last wrote to the platform database (steady clock, ms; 0: never):
+  // /readyz answers 503 when that is more than kReadyWithin ago.
+  std::atomic<int64_t> last_write_ms_{0};
   bool housekeeping_started_ = false;  // the controlling thread only
   bool started_ = false;
   bool stopped_ = false;

@@ -378,6 +378,40 @@ TEST(HttpServerCoreTest, MetricsNeedTheTokenWhenConfigured) {
               ::chukan::testing::StatusIs(StatusCode::kInvalidArgument));
 }
 
+// /readyz tells a load balancer whether the node takes requests: the owner's readiness
+// function, asked at each probe, never routed to a handler; a router may not take the path.
+TEST(HttpServerCoreTest, ReadyzAnswersFromTheReadinessFunction) {
+  std::atomic<bool> ready{true};
+  ServerOptions o;
+  o.readiness = [&ready]() -> Status {
+    if (ready.load()) return Status();
+    return UnavailableError("the database does not take writes (last write 7 s ago)");
+  };
+  auto server = StartPlain(Router(), o);
+  auto c = MakeClient();
+  ASSERT_OK_AND_ASSIGN(Response yes, Get(*c, Url(*server, "/readyz")));
+  EXPECT_EQ(yes.status, 200);
+  EXPECT_EQ(yes.body, "{\"status\":\"ready\"}");
+  ready.store(false);
+  ASSERT_OK_AND_ASSIGN(Response no, Get(*c, Url(*server, "/readyz")));
+  EXPECT_EQ(no.status, 503);
+  EXPECT_EQ(no.body,
+            "{\"status\":\"not_ready\",\"reason\":\"the database does not take writes (last "
+            "write 7 s ago)\"}");
+  EXPECT_EQ(no.headers.Get("Retry-After").value_or(""), "1");
+  // /healthz stays 200: the process lives, it only should not get traffic.
+  ASSERT_OK_AND_ASSIGN(Response health, Get(*c, Url(*server, "/healthz")));
+  EXPECT_EQ(health.status, 200);
+  // Without a readiness function, ready as soon as it listens.
+  auto plain = StartPlain(Router(), ServerOptions());
+  ASSERT_OK_AND_ASSIGN(Response always, Get(*c, Url(*plain, "/readyz")));
+  EXPECT_EQ(always.status, 200);
+  Router taken;
+  ASSERT_OK(taken.Add("GET", "/readyz", [](Request&) { return Response::Text(200, "mine"); }));
+  EXPECT_THAT(Server::Create(ServerOptions(), std::move(taken)).status(),
+              ::chukan::testing::StatusIs(StatusCode::kInvalidArgument, HasSubstr("/readyz")));
+}
+
 // Found by fuzzing (fuzz/http_request_fuzz.cc, `make test-fuzz`): an empty chunked body whose
 // last-chunk arrived on its own ("0\r\n") and then one more byte made Boost.Beast 1.81's chunk
 // parser fail an assertion (basic_parser.ipp: `n >= 5`) and abort the whole process — in a

@@ -278,6 +278,12 @@ TEST_F(HubProcessTest, TheHubLeadsTheSweepWhileItRunsAndStepsDownWhenItStops) {
   EXPECT_THAT(lease->owner, ::testing::StartsWith("hub-1:"));
   // An hour's sweep interval and 15 s more.
   EXPECT_EQ(lease->until_us - lease->since_us, (3600 + 15) * int64_t{1'000'000});
+  // Ready for a balancer while its database answers.
+  std::unique_ptr<http::Client> c = ClientFor("city-a");
+  ASSERT_NE(c, nullptr);
+  const http::Response ready = Get(*c, "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(ready.body, "{\"status\":\"ready\"}");
   EXPECT_EQ(hub_.Stop(), 0);
   ASSERT_OK_AND_ASSIGN(lease, store::ReadNodeLease(*db, "hub.sweep"));
   EXPECT_FALSE(lease.has_value());

@@ -118,6 +118,12 @@ TEST_F(MultiNodeTest, ALongPollOnOneNodeIsAnsweredWhenTheAnswerArrivesAtAnother)
   EXPECT_EQ(j.value("state", ""), "completed") << polled.body;
   EXPECT_LT(took, std::chrono::seconds(15)) << "the poll waited for its deadline";
   EXPECT_NE(j.dump().find("2345678"), std::string::npos) << polled.body;
+  // Both nodes tell a balancer they take requests (their database took a write just now).
+  for (int node : {0, 1}) {
+    const http::Response ready = Call(kCityA, node, "GET", "/readyz");
+    EXPECT_EQ(ready.status, 200) << ready.body;
+    EXPECT_EQ(ready.body, "{\"status\":\"ready\"}");
+  }
 }
 
 }  // namespace
