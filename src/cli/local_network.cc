@@ -1,9 +1,12 @@
 #include "cli/local_network.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,6 +112,37 @@ int64_t ProcStatusKib(pid_t pid, std::string_view field) {
 int PortIn(const std::string& line) {
   const size_t at = line.find("127.0.0.1:");
   return at == std::string::npos ? 0 : std::atoi(line.c_str() + at + 10);
+}
+
+// A TCP port free on 127.0.0.1 now (for the balancer's frontends, which cannot bind port 0 and
+// say which they got). Another process could take it before the balancer does; on loopback in
+// tests that is rare, and the balancer then fails to start with a clear error.
+Result<int> FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return InternalError("socket: " + std::string(std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  close(fd);
+  if (!ok) return InternalError("cannot find a free port on 127.0.0.1");
+  return static_cast<int>(ntohs(a.sin_port));
+}
+
+// Whether something accepts TCP connections on 127.0.0.1:port.
+bool Accepts(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(fd);
+  return ok;
 }
 
 Status WriteFile(const std::string& path, const std::string& text) {
@@ -273,7 +307,19 @@ std::string LocalNetwork::server_dir(int i) const {
 }
 std::string LocalNetwork::server_config(int i) const { return server_dir(i) + "/server.toml"; }
 std::string LocalNetwork::ApiUrl(int server) const {
+  if (options_.balancer) {
+    return "http://127.0.0.1:" + std::to_string(balancer_api_ports_.at(static_cast<size_t>(server)));
+  }
   return "http://127.0.0.1:" + std::to_string(servers_.at(static_cast<size_t>(server)).api_port);
+}
+
+int LocalNetwork::HubEntryPort() const {
+  return options_.balancer ? balancer_hub_port_ : hub_port_;
+}
+
+int LocalNetwork::NodeEntryPort(int i) const {
+  return options_.balancer ? balancer_node_ports_.at(static_cast<size_t>(i))
+                           : servers_.at(static_cast<size_t>(i)).node_port;
 }
 
 void LocalNetwork::Progress(const std::string& what) const {
@@ -337,6 +383,10 @@ Status LocalNetwork::Build() {
     for (const NetworkOrg& o : options_.orgs) {
       RETURN_IF_ERROR(ca->Issue({o.org.str(), o.org, {}, true, 30}).status());
     }
+    // The balancer's health checks of the hub present a client certificate of no organisation.
+    if (options_.balancer) {
+      RETURN_IF_ERROR(ca->Issue({"balancer", std::nullopt, {}, true, 30}).status());
+    }
   }
   Progress("certificates issued (CA, hub, " + std::to_string(options_.servers) + " nodes, " +
            std::to_string(options_.orgs.size()) + " organisations)");
@@ -353,6 +403,16 @@ Status LocalNetwork::Build() {
   for (int n = 1; n < options_.hub_nodes; ++n) {
     RETURN_IF_ERROR(StartHubNode(n));
     Progress("hub node " + std::to_string(n + 1) + " listening on " + HubNodeUrl(n));
+  }
+
+  if (options_.balancer) {
+    ASSIGN_OR_RETURN(balancer_hub_port_, FreePort());
+    for (int i = 0; i < options_.servers; ++i) {
+      ASSIGN_OR_RETURN(int api, FreePort());
+      ASSIGN_OR_RETURN(int node, FreePort());
+      balancer_api_ports_.push_back(api);
+      balancer_node_ports_.push_back(node);
+    }
   }
 
   // The servers: tenants, clients, signing keys, then the processes.
@@ -382,6 +442,12 @@ Status LocalNetwork::Build() {
                NodeApiUrl(i, n) +
                " (node https://127.0.0.1:" + std::to_string(NodeAt(i, n).node_port) + ")");
     }
+  }
+
+  if (options_.balancer) {
+    RETURN_IF_ERROR(StartBalancer());
+    Progress("balancer (haproxy) in front of the hub on https://127.0.0.1:" +
+             std::to_string(balancer_hub_port_));
   }
 
   // The registry: each organisation with its server's node endpoint and its keys.
@@ -418,8 +484,7 @@ Status LocalNetwork::AddClients(const NetworkOrg& o, int server) {
 
 Status LocalNetwork::RegisterAtHub(const NetworkOrg& o) {
   const std::string org = o.org.str();
-  const std::string endpoint =
-      "https://127.0.0.1:" + std::to_string(servers_[static_cast<size_t>(o.server)].node_port);
+  const std::string endpoint = "https://127.0.0.1:" + std::to_string(NodeEntryPort(o.server));
   std::vector<std::string> add = {"hub",
                                   "org",
                                   "add",
@@ -484,7 +549,7 @@ Status LocalNetwork::WriteHubNodeConfig(int node, int port) const {
     << "\nbatch_items = " << options_.batch_items << "\npeer_requests = " << options_.peer_requests
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
     << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n"
-    << "lease_seconds = 10\n"
+    << "lease_seconds = " << options_.delivery_lease_seconds << "\n"
     << (options_.approval_permit_seconds > 0
             ? "[permits]\napproval_validity_seconds = " +
                   std::to_string(options_.approval_permit_seconds) + "\n"
@@ -519,7 +584,7 @@ Status LocalNetwork::WriteNodeConfig(int i, int node, int api_port, int node_por
     << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
     << "[log]\nlevel = " << Quote(options_.log_level)
     << "\npath = " << Quote(node > 0 ? "server-node-" + nn + ".log" : "server.log") << "\n"
-    << "[hub]\nurl = \"https://127.0.0.1:" << hub_port_ << "\"\n"
+    << "[hub]\nurl = \"https://127.0.0.1:" << HubEntryPort() << "\"\n"
     << "ca = " << Quote(Path("pki/ca.crt")) << "\n"
     << "public_key = " << Quote(Path("hub/state/keys/hub-signing.pub")) << "\n"
     << "tenant_tls_dir = " << Quote(Path("pki")) << "\nlist_refresh_seconds = 1\n"
@@ -534,7 +599,8 @@ Status LocalNetwork::WriteNodeConfig(int i, int node, int api_port, int node_por
     << "[delivery]\nthreads = " << options_.server_delivery_threads
     << "\nbatch_items = " << options_.batch_items << "\npeer_requests = " << options_.peer_requests
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
-    << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n";
+    << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n"
+    << "lease_seconds = " << options_.delivery_lease_seconds << "\n";
   return WriteFile(NodeConfig(i, node), c.str());
 }
 
@@ -582,6 +648,79 @@ Status LocalNetwork::StartNodeProcess(int i, int node) {
   return Status();
 }
 
+Status LocalNetwork::StartBalancer() {
+  fs::create_directories(Path("balancer"));
+  // haproxy wants the client certificate and its key in one file.
+  {
+    std::ifstream crt(Path("pki/balancer.crt")), key(Path("pki/balancer.key"));
+    std::ostringstream pem;
+    pem << crt.rdbuf() << key.rdbuf();
+    RETURN_IF_ERROR(WriteFile(Path("balancer/check-client.pem"), pem.str()));
+  }
+  // TCP passthrough everywhere; a node is taken out after two failed /readyz checks 300 ms
+  // apart, and a connection that cannot be made is tried on another node (redispatch).
+  std::ostringstream c;
+  c << "# written by chukan (local network)\n"
+    << "global\n  maxconn 4000\n"
+    << "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 120s\n"
+    << "  timeout server 120s\n  timeout check 1s\n  retries 3\n  option redispatch 1\n"
+    << "  default-server inter 300ms fastinter 200ms downinter 500ms fall 2 rise 2"
+    << " on-marked-down shutdown-sessions\n"
+    << "frontend hub\n  bind 127.0.0.1:" << balancer_hub_port_ << "\n  default_backend hub\n"
+    << "backend hub\n  balance roundrobin\n  option httpchk GET /readyz\n"
+    << "  http-check expect status 200\n";
+  for (int n = 0; n < options_.hub_nodes; ++n) {
+    const int port = n == 0 ? hub_port_ : more_hub_nodes_[static_cast<size_t>(n - 1)].port;
+    c << "  server hub" << n + 1 << " 127.0.0.1:" << port
+      << " check check-ssl verify none crt " << Path("balancer/check-client.pem") << "\n";
+  }
+  for (int i = 0; i < options_.servers; ++i) {
+    const std::string s = std::to_string(i + 1);
+    c << "frontend api" << s << "\n  bind 127.0.0.1:" << balancer_api_ports_[static_cast<size_t>(i)]
+      << "\n  default_backend api" << s << "\n"
+      << "backend api" << s << "\n  balance roundrobin\n  option httpchk GET /readyz\n"
+      << "  http-check expect status 200\n";
+    for (int n = 0; n < options_.nodes_per_server; ++n) {
+      c << "  server n" << n + 1 << " 127.0.0.1:" << NodeAt(i, n).api_port << " check\n";
+    }
+    c << "frontend node" << s << "\n  bind 127.0.0.1:"
+      << balancer_node_ports_[static_cast<size_t>(i)] << "\n  default_backend node" << s << "\n"
+      << "backend node" << s << "\n  balance roundrobin\n  option httpchk GET /readyz\n"
+      << "  http-check expect status 200\n";
+    for (int n = 0; n < options_.nodes_per_server; ++n) {
+      const Server& node = NodeAt(i, n);
+      c << "  server n" << n + 1 << " 127.0.0.1:" << node.node_port << " check port "
+        << node.api_port << "\n";
+    }
+  }
+  const std::string cfg = Path("balancer/haproxy.cfg");
+  RETURN_IF_ERROR(WriteFile(cfg, c.str()));
+  const std::string haproxy = options_.haproxy;
+  ASSIGN_OR_RETURN(balancer_,
+                   ChildProcess::Start("/bin/sh",
+                                       {"-c", "\"$0\" -c -q -f \"$1\" && echo balancer ready && "
+                                              "exec \"$0\" -db -f \"$1\"",
+                                        haproxy, cfg},
+                                       Path("balancer/stderr.log"), "balancer ready",
+                                       std::chrono::seconds(30)));
+  // Ready once every frontend accepts connections.
+  std::vector<int> fronts = balancer_api_ports_;
+  fronts.insert(fronts.end(), balancer_node_ports_.begin(), balancer_node_ports_.end());
+  fronts.push_back(balancer_hub_port_);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (int port : fronts) {
+    while (!Accepts(port)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return UnavailableError("balancer: 127.0.0.1:" + std::to_string(port) +
+                                " does not accept connections (" + Path("balancer/stderr.log") +
+                                ")");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return Status();
+}
+
 const std::string& LocalNetwork::token(const OrgCode& org, Role role) const {
   static const std::string kNone;
   auto it = tokens_.find({org, role});
@@ -612,9 +751,11 @@ Status LocalNetwork::WaitForPermissionLists(std::chrono::seconds timeout) {
       if (o.server == i && first == nullptr) first = &o;
     }
     if (first == nullptr) continue;
+    for (int n = 0; n < options_.nodes_per_server; ++n) {
     std::string last;
     while (true) {
-      Result<http::Response> r = Call(first->org, Role::kSystem, "GET", "/api/v1/linkage/status");
+      Result<http::Response> r =
+          CallNode(first->org, n, Role::kSystem, "GET", "/api/v1/linkage/status");
       // A valid copy that knows every organisation of the network and its 地方公共団体コード.
       if (r.ok() && r->status == 200 && r->body.find("\"valid\":true") != std::string::npos &&
           r->body.find("\"organisations\":" + std::to_string(options_.orgs.size())) !=
@@ -625,10 +766,12 @@ Status LocalNetwork::WaitForPermissionLists(std::chrono::seconds timeout) {
       }
       last = r.ok() ? r->body : r.status().ToString();
       if (std::chrono::steady_clock::now() > deadline) {
-        return DeadlineExceededError("server " + std::to_string(i + 1) +
+        return DeadlineExceededError("server " + std::to_string(i + 1) + " node " +
+                                     std::to_string(n + 1) +
                                      " has no permission list copy: " + last);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     }
   }
   return Status();
@@ -755,6 +898,7 @@ int LocalNetwork::StopAll() {
   }
   const int code = StopHub();
   if (first == 0 && code != 0) first = code;
+  if (balancer_) balancer_->Stop();  // haproxy's own exit code on SIGTERM is not ours to report
   return first;
 }
 

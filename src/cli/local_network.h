@@ -135,6 +135,16 @@ struct LocalNetworkOptions {
   // own. The hub's registry names each organisation's node 1, and the servers reach hub node 1.
   int nodes_per_server = 1;
   int hub_nodes = 1;
+  // A load balancer in front (haproxy, from Debian): one TCP frontend for the hub nodes, and for
+  // each server one for its API and one for its node listener, passing TLS through (mutual TLS
+  // stays end to end) to the nodes that answer /readyz with 200. The servers reach the hub, the
+  // hub reaches the organisations, and Call() reaches the servers through it. Its configuration
+  // is <workdir>/balancer/haproxy.cfg (docs/operations.md shows the production one).
+  bool balancer = false;
+  std::string haproxy = "haproxy";
+  // [delivery] lease_seconds of the servers and the hub: how soon another node delivers what a
+  // killed node had claimed.
+  int delivery_lease_seconds = 10;
   // The hub and the servers as objects in this process (HubProcess, IntermediateServer) on
   // `clock`, instead of child processes; hub() and server() are then null, Kill* stops.
   bool in_process = false;
@@ -204,6 +214,8 @@ class LocalNetwork {
                                   std::string_view content_type = "application/json");
   void KillNode(int i, int node);
   void KillHubNode(int node);
+  // The balancer's process (null without one).
+  ChildProcess* balancer() { return balancer_.get(); }
   const LocalNetworkOptions& options() const { return options_; }
   std::string hub_config() const { return Path("hub/hub.toml"); }
   std::string hub_dir() const { return Path("hub"); }
@@ -232,6 +244,11 @@ class LocalNetwork {
   Status StartNodeProcess(int i, int node);
   std::string HubNodeConfig(int node) const;
   Status StartHubNode(int node);
+  // The port the servers reach the hub on (the balancer's hub frontend, or hub node 1), and the
+  // port the registry names for server `i`'s organisations.
+  int HubEntryPort() const;
+  int NodeEntryPort(int i) const;
+  Status StartBalancer();
   Status Build();
   std::string StoreSection(const std::string& data_dir, const std::string& suffix,
                            bool postgres) const;
@@ -252,6 +269,10 @@ class LocalNetwork {
   std::vector<Server> servers_;
   std::vector<std::vector<Server>> more_nodes_;  // [server][node - 1]
   std::vector<HubNode> more_hub_nodes_;          // [node - 1]
+  std::unique_ptr<ChildProcess> balancer_;
+  int balancer_hub_port_ = 0;
+  std::vector<int> balancer_api_ports_;   // [server]
+  std::vector<int> balancer_node_ports_;  // [server]
   std::map<std::pair<OrgCode, Role>, std::string> tokens_;
   std::unique_ptr<http::Client> client_;
 };

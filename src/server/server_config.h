@@ -19,7 +19,7 @@
 //              items; audit_days (2557, at least 7 years): audit log entries (pruned up to a signed
 //              checkpoint)
 //   [delivery] threads, timeout_ms, max_attempts, backoff_base_ms, backoff_cap_ms, batch_items,
-//              peer_requests
+//              peer_requests, lease_seconds
 //
 // Relative paths are resolved against the directory of the configuration file.
 // An immutable value type.
@@ -106,6 +106,9 @@ struct ServerConfig {
   int64_t delivery_backoff_base_ms = 1'000;
   int64_t delivery_backoff_cap_ms = 600'000;
   int delivery_batch_items = 64;   // messages of one kind per request to the hub (1 = no batches)
+  // How long a node's claim on an outbox item lasts: when a node dies, the items it held are
+  // delivered by another node this long after their claim at the latest (renewed while held).
+  int64_t delivery_lease_seconds = 60;
   int delivery_peer_requests = 2;  // such requests in flight per tenant and kind
 
   // [console]: the staff web console under /console/ (docs/console.md).

@@ -34,6 +34,7 @@ TEST(ServerConfigTest, DefaultsAndRelativePaths) {
   EXPECT_EQ(c.instance, "server");
   EXPECT_EQ(c.delivery_batch_items, 64);
   EXPECT_EQ(c.delivery_peer_requests, 2);
+  EXPECT_EQ(c.delivery_lease_seconds, 60);
 }
 
 TEST(ServerConfigTest, InstanceAndDeliveryBatches) {
@@ -53,6 +54,14 @@ peer_requests = 8
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("'delivery.batch_items'")));
   EXPECT_THAT(LoadServerConfig(Write(dir, "[delivery]\npeer_requests = 0\n")),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("'delivery.peer_requests'")));
+  // A node's claim on outbox items: how soon another node delivers what a dead one held.
+  ASSERT_OK_AND_ASSIGN(c, LoadServerConfig(Write(dir, "[delivery]\nlease_seconds = 20\n")));
+  EXPECT_EQ(c.delivery_lease_seconds, 20);
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[delivery]\nlease_seconds = 0\n")),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("'delivery.lease_seconds'")));
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[delivery]\nlease_seconds = 10\ntimeout_ms = 10000\n")),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("'delivery.lease_seconds' must exceed delivery.timeout_ms")));
 }
 
 TEST(ServerConfigTest, FullFile) {
