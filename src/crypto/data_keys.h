@@ -15,7 +15,8 @@
 // Another process may start a rotation and seal values under its new key before this holder
 // has loaded it (its owner reloads every second). So Open, when a value opens under none of the
 // keys held and no rotation is known here, asks its owner once to reload (SetRefresh) and tries
-// the keys it then holds.
+// the keys it then holds. A damaged value therefore costs one reload (an indexed read of the
+// platform database) per failed Open.
 //
 // Thread-safety: thread-safe.
 #ifndef CHUKAN_CRYPTO_DATA_KEYS_H_
