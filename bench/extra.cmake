@@ -29,3 +29,10 @@ if(TARGET chukan_console)
   target_compile_definitions(chukan_console_bench PRIVATE
                              CHUKAN_LAYOUT_DIR="${PROJECT_SOURCE_DIR}/data/layout")
 endif()
+# The data-key rotation's re-encryption rate with no pacing (docs/performance.md, "Data-key
+# rotation"), over a Platform on SQLite and, with CHUKAN_TEST_PG_DSN, PostgreSQL.
+if(TARGET chukan_server)
+  add_executable(chukan_rekey_bench rekey_bench.cc)
+  target_link_libraries(chukan_rekey_bench PRIVATE chukan_server chukan_store chukan_crypto
+                        chukan_flags benchmark::benchmark)
+endif()

@@ -5,9 +5,11 @@
 // audited in the platform audit log. Exit codes: 0 done, 1 failed, 2 usage.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "cli/admin_common.h"
 #include "cli/commands.h"
@@ -115,6 +117,10 @@ bool PrintDataKey(server::Platform& p, server::TenantContext& ctx, bool per_colu
     std::printf("データ鍵 / data key: v%lld → v%lld 更新中 / rotating (開始 / started %s)\n",
                 static_cast<long long>(st->version), static_cast<long long>(st->version + 1),
                 FormatRfc3339(FromUnixMicros(st->started_at_us)).substr(0, 19).c_str());
+    const std::string earliest =
+        FormatRfc3339(FromUnixMicros(server::DataKeyFinishAtUs(st->started_at_us))).substr(0, 19);
+    std::printf("旧鍵の破棄は早くとも %s 以降 / the old key is destroyed at %s at the earliest\n",
+                earliest.c_str(), earliest.c_str());
   } else {
     std::printf("データ鍵 / data key: v%lld\n", static_cast<long long>(st->version));
   }
@@ -186,6 +192,29 @@ int TenantRotateDataKey(const AdminArgs& args) {
                 Percent(rk->rows_done(), rk->rows_total()));
     std::fflush(stdout);
     if (rk->finished) break;
+    if (rk->all_columns_done()) {
+      // The old key goes only kDataKeyFinishGrace after the start: running servers load the
+      // new key first.
+      Result<server::Platform::DataKeyState> now = (*p)->GetDataKeyState(*org);
+      if (!now.ok()) {
+        PrintError("データ鍵の状態を読めません", "cannot read the data key's state", now.status());
+        return 1;
+      }
+      if (!now->rotating) break;  // finished by a running server meanwhile
+      const int64_t left_us =
+          server::DataKeyFinishAtUs(now->started_at_us) - ToUnixMicros((*p)->clock().Now());
+      if (left_us > 0) {
+        const long long grace = std::chrono::seconds(server::kDataKeyFinishGrace).count();
+        const long long left = (left_us + 999'999) / 1'000'000;
+        std::printf(
+            "旧鍵は更新開始から %lld 秒たってから破棄します (稼働中のサーバーが新しい鍵を読み込む"
+            "ため)。あと %lld 秒待ちます / the old key is destroyed %lld s after the rotation "
+            "started (running servers load the new key first): waiting %lld s\n",
+            grace, left, grace, left);
+        std::fflush(stdout);
+        std::this_thread::sleep_for(std::chrono::microseconds(left_us));
+      }
+    }
   }
   std::printf(
       "データ鍵の更新が完了し、旧鍵を破棄しました / data-key rotation finished; the old "

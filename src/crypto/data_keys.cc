@@ -56,6 +56,30 @@ std::shared_ptr<const DataKeySet> DataKeys::Snapshot() const {
   return set_;
 }
 
+Result<SecretBytes> DataKeys::Open(std::span<const uint8_t> sealed,
+                                   std::span<const uint8_t> ad) const {
+  const std::shared_ptr<const DataKeySet> held = Snapshot();
+  Result<SecretBytes> plain = held->Open(sealed, ad);
+  if (plain.ok() || plain.status().code() != StatusCode::kDataLoss || held->has_previous()) {
+    return plain;
+  }
+  // Perhaps sealed under a rotation's new key by a process that started it (or re-encrypted
+  // the row) before this holder's next reload.
+  {
+    MutexLock lock(refresh_mu_);
+    if (!refresh_) return plain;
+    refresh_();
+  }
+  const std::shared_ptr<const DataKeySet> now = Snapshot();
+  if (now == held) return plain;
+  return now->Open(sealed, ad);
+}
+
+void DataKeys::SetRefresh(std::function<void()> refresh) {
+  MutexLock lock(refresh_mu_);
+  refresh_ = std::move(refresh);
+}
+
 Status DataKeys::Rotate(int64_t version, SecretBytes next) {
   if (next.size() != kDataKeyBytes) {
     return InvalidArgumentError("a data key must be " + std::to_string(kDataKeyBytes) + " bytes");

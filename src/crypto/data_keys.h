@@ -12,11 +12,18 @@
 // snapshot that uses it goes). Every operation takes a snapshot (a shared pointer to an
 // immutable key set) under a short lock and does the cryptography outside it.
 //
+// Another process may start a rotation and seal values under its new key before this holder
+// has loaded it (its owner reloads every second). So Open, when a value opens under none of the
+// keys held and no rotation is known here, asks its owner once to reload (SetRefresh) and tries
+// the keys it then holds. A damaged value therefore costs one reload (an indexed read of the
+// platform database) per failed Open.
+//
 // Thread-safety: thread-safe.
 #ifndef CHUKAN_CRYPTO_DATA_KEYS_H_
 #define CHUKAN_CRYPTO_DATA_KEYS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -81,9 +88,18 @@ class DataKeys {
   Result<Bytes> Seal(std::span<const uint8_t> plaintext, std::span<const uint8_t> ad) const {
     return Snapshot()->Seal(plaintext, ad);
   }
-  Result<SecretBytes> Open(std::span<const uint8_t> sealed, std::span<const uint8_t> ad) const {
-    return Snapshot()->Open(sealed, ad);
-  }
+  // Opens under the keys held (DataKeySet::Open); when that fails with kDataLoss while no
+  // previous key is held, calls the refresh function (if any) once and, if the keys changed,
+  // opens under the new ones. Errors: kDataLoss when no key opens it. Blocks on storage only in
+  // the refresh (a value this holder cannot open): not for an I/O thread.
+  Result<SecretBytes> Open(std::span<const uint8_t> sealed, std::span<const uint8_t> ad) const
+      EXCLUDES(mu_, refresh_mu_);
+
+  // The function Open calls when a value opens under none of the keys held: it brings these
+  // keys in line with their stored registration (Rotate, DropPrevious), as the owner's periodic
+  // reload does, and may block on storage. One call at a time (serialised here); it must not
+  // call SetRefresh. Null: none (the default).
+  void SetRefresh(std::function<void()> refresh) EXCLUDES(refresh_mu_);
 
   // Installs `next` (version `version`, greater than the current one) as the current key and
   // keeps the current one as previous. kFailedPrecondition when a previous key is still held
@@ -94,6 +110,10 @@ class DataKeys {
 
  private:
   explicit DataKeys(std::shared_ptr<const DataKeySet> set) : set_(std::move(set)) {}
+  // Held while the refresh runs (which takes mu_ through Rotate): concurrent readers that fail
+  // wait for one reload instead of each doing their own.
+  mutable Mutex refresh_mu_ ACQUIRED_BEFORE(mu_);
+  std::function<void()> refresh_ GUARDED_BY(refresh_mu_);
   mutable Mutex mu_;
   std::shared_ptr<const DataKeySet> set_ GUARDED_BY(mu_);
 };

@@ -51,6 +51,39 @@ TEST(DataKeysTest, SealsUnderTheCurrentKeyAndOpensBoth) {
   EXPECT_TRUE(keys->Open(*after, kAd).ok());
 }
 
+// Another process started a rotation and sealed under its new key before this holder reloaded:
+// Open asks for a reload once and opens under the key it then holds.
+TEST(DataKeysTest, AValueUnderAKeyNotLoadedYetOpensAfterOneRefresh) {
+  const SecretBytes new_key = SecretBytes::Random(kDataKeyBytes);
+  std::shared_ptr<DataKeys> keys = Keys(SecretBytes::Random(kDataKeyBytes));
+  Result<Bytes> elsewhere = Encrypt(new_key, kPlain, kAd);
+  ASSERT_TRUE(elsewhere.ok());
+  // No refresh function: nothing to ask.
+  EXPECT_THAT(keys->Open(*elsewhere, kAd).status(), StatusIs(StatusCode::kDataLoss));
+  int refreshes = 0;
+  DataKeys* holder = keys.get();
+  keys->SetRefresh([&] {
+    ++refreshes;
+    ASSERT_TRUE(holder->Rotate(2, new_key.Clone()).ok());
+  });
+  Result<SecretBytes> plain = keys->Open(*elsewhere, kAd);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->AsStringView(), "061234567890123");
+  EXPECT_EQ(refreshes, 1);
+  EXPECT_EQ(keys->Snapshot()->version(), 2);
+  // Values that open, or a failure while a rotation is known here, ask for nothing.
+  ASSERT_TRUE(keys->Open(*elsewhere, kAd).ok());
+  EXPECT_THAT(keys->Open(*elsewhere, ToBytes("another row")).status(),
+              StatusIs(StatusCode::kDataLoss));
+  EXPECT_EQ(refreshes, 1);
+  // A refresh that changes nothing: the first error stands, one call per failing Open.
+  keys->DropPrevious();
+  keys->SetRefresh([&] { ++refreshes; });
+  EXPECT_THAT(keys->Open(*elsewhere, ToBytes("another row")).status(),
+              StatusIs(StatusCode::kDataLoss));
+  EXPECT_EQ(refreshes, 2);
+}
+
 TEST(DataKeysTest, AnOldSnapshotKeepsItsKeysAfterTheHolderMovesOn) {
   std::shared_ptr<DataKeys> keys = Keys(SecretBytes::Random(kDataKeyBytes));
   std::shared_ptr<const DataKeySet> old = keys->Snapshot();

@@ -390,6 +390,11 @@ int64_t RekeyStatus::rows_done() const {
   return n;
 }
 
+bool RekeyStatus::all_columns_done() const {
+  return std::all_of(columns.begin(), columns.end(),
+                     [](const RekeyColumnProgress& c) { return c.done; });
+}
+
 Status StartRekey(TenantContext& ctx, int64_t target_version) {
   const int64_t now = ToUnixMicros(ctx.clock().Now());
   return ctx.Commit([&](store::Transaction& tx) -> Status {
@@ -487,7 +492,9 @@ Result<RekeyStatus> RunRekey(Platform& platform, const OrgCode& org, const Rekey
                                                       {"resealed", now.columns[i].rows_resealed}});
     }
   }
-  if (all_done && o.finish) {
+  // Not before the grace period: the status says every column is done, not finished.
+  if (all_done && o.finish &&
+      ToUnixMicros(platform.clock().Now()) >= DataKeyFinishAtUs(state.started_at_us)) {
     // Finishing re-reads every sealed value and refuses while any is not under the new key.
     Status finished = platform.FinishDataKeyRotation(org, target, o.actor);
     if (finished.ok()) return ReadRekeyStatus(*ctx->db, target);

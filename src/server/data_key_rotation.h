@@ -25,6 +25,7 @@
 #ifndef CHUKAN_SERVER_DATA_KEY_ROTATION_H_
 #define CHUKAN_SERVER_DATA_KEY_ROTATION_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -58,6 +59,18 @@ const std::vector<SealedColumn>& SealedColumns();
 // The migrations of the progress table (component "rekey").
 const std::vector<store::Migration>& DataKeyRekeyMigrations();
 
+// How long after its start a rotation may finish at the earliest (Platform::
+// FinishDataKeyRotation, on the platform's clock). Until every process that seals for the
+// tenant (a server; other server nodes on the same PostgreSQL) has loaded the new key, some may
+// still write under the old one; a value written so after the finish's last check would never
+// open again. Servers reload every second (Platform::ReloadDataKeys, from two loops); ten
+// seconds leave room for a slow pass. docs/crypto.md "Data-key rotation".
+inline constexpr std::chrono::seconds kDataKeyFinishGrace{10};
+// The earliest finish of a rotation started at `started_at_us` (Unix microseconds).
+inline int64_t DataKeyFinishAtUs(int64_t started_at_us) {
+  return started_at_us + std::chrono::microseconds(kDataKeyFinishGrace).count();
+}
+
 inline constexpr int64_t kDefaultRekeyBatchRows = 500;
 inline constexpr int64_t kMaxRekeyBatchRows = 10000;
 
@@ -90,6 +103,8 @@ struct RekeyStatus {
   std::vector<RekeyColumnProgress> columns;
   int64_t rows_total() const;
   int64_t rows_done() const;
+  // Every column re-encrypted (the finish may still wait: kDataKeyFinishGrace).
+  bool all_columns_done() const;
 };
 
 // Creates the progress rows of the rotation to `target_version` (totals counted now); a no-op
@@ -97,9 +112,11 @@ struct RekeyStatus {
 Status StartRekey(TenantContext& ctx, int64_t target_version);
 
 // Runs re-encryption batches of the rotation the tenant's context holds, as options say, and
-// finishes it when every column is done and options.finish (the check re-reads every sealed
-// value). Returns the progress after it. kFailedPrecondition when no rotation is in progress;
-// kDataLoss naming table and column when a value opens under neither key.
+// finishes it when every column is done, options.finish, and kDataKeyFinishGrace has passed
+// since the start (the check re-reads every sealed value; before the grace period ends the
+// status comes back with every column done and `finished` false). Returns the progress after it.
+// kFailedPrecondition when no rotation is in progress; kDataLoss naming table and column when a
+// value opens under neither key.
 Result<RekeyStatus> RunRekey(Platform& platform, const OrgCode& org, const RekeyOptions& options);
 
 // The progress of the tenant's latest rotation (target_version 0 when none). `finished` is

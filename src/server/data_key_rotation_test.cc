@@ -134,6 +134,7 @@ TEST_P(DataKeyRotationTest, RowsBeforeAreReencryptedNewWritesUseTheNewKeyAndARes
   // Starting again changes nothing.
   ASSERT_OK(p_->StartDataKeyRotation(kCity, "cli:test", &started).status());
   EXPECT_FALSE(started);
+  clock_.Advance(kDataKeyFinishGrace);  // every server has loaded the new key
 
   // Two batches, then the process "crashes" (everything closed and reopened).
   ASSERT_OK_AND_ASSIGN(RekeyStatus part, RunRekey(*p_, kCity, Batches(2)));
@@ -185,6 +186,7 @@ TEST_P(DataKeyRotationTest, RowsBeforeAreReencryptedNewWritesUseTheNewKeyAndARes
   EXPECT_EQ(n.name, "鈴木 花子");
   // A second rotation goes to v3.
   ASSERT_OK(p_->StartDataKeyRotation(kCity, "cli:test", &started).status());
+  clock_.Advance(kDataKeyFinishGrace);
   ASSERT_OK_AND_ASSIGN(RekeyStatus again, RunRekey(*p_, kCity, Batches(0)));
   EXPECT_TRUE(again.finished);
   EXPECT_EQ(again.target_version, 3);
@@ -220,6 +222,7 @@ TEST_P(DataKeyRotationTest, FinishRefusesWhileAValueIsLeftUnderTheOldKeyThenRuns
   const crypto::SecretBytes old_key = ctx_->data_keys->Snapshot()->CloneCurrentForExport();
   bool started = false;
   ASSERT_OK(p_->StartDataKeyRotation(kCity, "cli:test", &started).status());
+  clock_.Advance(kDataKeyFinishGrace);
   ASSERT_OK(RunRekey(*p_, kCity, Batches(0, false)).status());
   // A process that had not loaded the new key yet writes under the old one.
   ASSERT_OK(ctx_->Commit([&](store::Transaction& tx) -> Status {
@@ -257,6 +260,7 @@ TEST_P(DataKeyRotationTest, TheOldWrappedKeyIsGoneFromThePlatformDatabaseAfterFi
     EXPECT_THAT(store::testing::FilesHoldingAnyPiece(Options().data_dir, old_wrapped),
                 ::testing::Contains(::testing::StartsWith("platform.db")));
   }
+  clock_.Advance(kDataKeyFinishGrace);
   ASSERT_OK_AND_ASSIGN(RekeyStatus done, RunRekey(*p_, kCity, Batches(0)));
   ASSERT_TRUE(done.finished);
   EXPECT_EQ(crypto::ToHex(PlatformBlob("wrapped_key")), crypto::ToHex(next_wrapped));
@@ -315,11 +319,100 @@ TEST_P(DataKeyRotationTest, AnotherProcessSeesTheRotationAtItsNextReload) {
   ASSERT_OK(server->ReloadDataKeys());
   EXPECT_EQ(sctx->data_keys->Snapshot()->version(), 2);
   EXPECT_TRUE(sctx->data_keys->Snapshot()->has_previous());
+  clock_.Advance(kDataKeyFinishGrace);
   ASSERT_OK_AND_ASSIGN(RekeyStatus done, RunRekey(*p_, kCity, Batches(0)));
   ASSERT_TRUE(done.finished);
   ASSERT_OK(server->ReloadDataKeys());
   EXPECT_FALSE(sctx->data_keys->Snapshot()->has_previous());
   EXPECT_EQ(sctx->data_keys->Snapshot()->version(), 2);
+}
+
+// The stale-writer window: a server that has not loaded the new key yet still seals under the
+// old one. The finish waits kDataKeyFinishGrace after the start (on the platform's clock), so
+// such a write comes before the finish's last check, which finds it and runs its column again.
+TEST_P(DataKeyRotationTest, TheFinishWaitsForTheGracePeriodSoAStaleWriterIsCaught) {
+  Create();
+  AddCodes(0, 3);
+  // The running server, opened before the rotation starts (and not reloading until told).
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Platform> server, Platform::Open(Config(), false, clock_));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> sctx, server->Tenant(kTenant));
+  bool started = false;
+  ASSERT_OK(p_->StartDataKeyRotation(kCity, "cli:test", &started).status());
+  // A small tenant: re-encrypted at once, but not finished.
+  ASSERT_OK_AND_ASSIGN(RekeyStatus early, RunRekey(*p_, kCity, Batches(0)));
+  EXPECT_TRUE(early.all_columns_done());
+  EXPECT_FALSE(early.finished);
+  EXPECT_TRUE(State().rotating);
+  EXPECT_THAT(p_->FinishDataKeyRotation(kCity, 2, "cli:test"),
+              StatusIs(StatusCode::kFailedPrecondition,
+                       HasSubstr("started less than 10 s ago (every server loads the new key "
+                                 "first): finish in 10 s")));
+  // The server, still on the old key, writes a code.
+  ASSERT_EQ(sctx->data_keys->Snapshot()->version(), 1);
+  ASSERT_OK(sctx->Commit([&](store::Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(
+        crypto::Bytes sealed,
+        sctx->data_keys->Seal(crypto::AsBytes(Atena(60)), LinkageAad("atena", kTenant, Code(60))));
+    return tx.Exec(
+        "INSERT INTO subject_codes (subject_code, atena_index, atena_sealed,"
+        " created_at_us) VALUES (?, ?, ?, 0)",
+        {Code(60), crypto::ToBytes(Code(60)), sealed});
+  }));
+  clock_.Advance(kDataKeyFinishGrace - std::chrono::seconds(1));
+  EXPECT_THAT(p_->FinishDataKeyRotation(kCity, 2, "cli:test"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("finish in 1 s")));
+  ASSERT_OK_AND_ASSIGN(RekeyStatus waiting, RunRekey(*p_, kCity, Batches(0)));
+  EXPECT_FALSE(waiting.finished);
+  // The server reloads (within a second in production), then the grace period ends.
+  ASSERT_OK(server->ReloadDataKeys());
+  clock_.Advance(std::chrono::seconds(1));
+  // The last check finds the stale write and runs its column again; the next run finishes.
+  ASSERT_OK_AND_ASSIGN(RekeyStatus first, RunRekey(*p_, kCity, Batches(0)));
+  EXPECT_FALSE(first.finished);
+  ASSERT_OK_AND_ASSIGN(RekeyStatus second, RunRekey(*p_, kCity, Batches(0)));
+  EXPECT_TRUE(second.finished);
+  EXPECT_EQ(ReadCode(60, true), Atena(60));
+  EXPECT_EQ(*CountNotUnderCurrentKey(*ctx_), 0);
+}
+
+// A reader that has not loaded the new key yet (another node, or a server beside a
+// `--wait` that re-encrypts at once) meets a value under it: it reloads once and reads it.
+TEST_P(DataKeyRotationTest, AReaderThatHasNotReloadedReadsAValueUnderTheNewKey) {
+  Create();
+  ASSERT_OK(
+      Staff()
+          .Add("tanaka", "田中 一郎", "shimin", ParseStaffRoles("inquirer").value(), "cli:test")
+          .status());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Platform> server, Platform::Open(Config(), false, clock_));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> sctx, server->Tenant(kTenant));
+  bool started = false;
+  ASSERT_OK(p_->StartDataKeyRotation(kCity, "cli:test", &started).status());
+  ASSERT_OK(RunRekey(*p_, kCity, Batches(0, false)).status());  // the name is under v2 now
+  ASSERT_EQ(sctx->data_keys->Snapshot()->version(), 1);
+  ASSERT_OK_AND_ASSIGN(StaffMember m, StaffDirectory(*sctx, {}, clock_).Get("tanaka"));
+  EXPECT_EQ(m.name, "田中 一郎");
+  EXPECT_EQ(sctx->data_keys->Snapshot()->version(), 2);
+  EXPECT_TRUE(sctx->data_keys->Snapshot()->has_previous());
+  // A context that outlives its platform no longer reloads (and does not crash trying).
+  AddCodes(0, 1);
+  clock_.Advance(kDataKeyFinishGrace);
+  ASSERT_OK_AND_ASSIGN(RekeyStatus done, RunRekey(*p_, kCity, Batches(0)));
+  ASSERT_TRUE(done.finished);
+  ASSERT_OK(server->ReloadDataKeys());
+  ASSERT_FALSE(sctx->data_keys->Snapshot()->has_previous());
+  bool second = false;
+  ASSERT_OK(p_->StartDataKeyRotation(kCity, "cli:test", &second).status());  // v3
+  ASSERT_OK(RunRekey(*p_, kCity, Batches(0, false)).status());
+  server.reset();
+  auto tx = ctx_->db->BeginRead().value();
+  const crypto::Bytes sealed =
+      tx->QueryOne("SELECT atena_sealed FROM subject_codes WHERE subject_code = ?", {Code(0)})
+          .value()
+          ->GetBlob(0)
+          .value();
+  ASSERT_OK(tx->Commit());
+  EXPECT_THAT(sctx->data_keys->Open(sealed, LinkageAad("atena", kTenant, Code(0))).status(),
+              StatusIs(StatusCode::kDataLoss));
 }
 
 // Every BLOB column of the tenant schema is either in the registry of sealed columns or named

@@ -162,9 +162,16 @@ Platform::Platform(const Clock& clock, std::unique_ptr<store::TenantStore> store
       keks_(std::make_unique<TenantKeks>(std::move(master_path), std::move(kek_dir))),
       audit_key_(std::move(audit_key)),
       catalogue_(std::move(catalogue)),
-      checkpoint_dir_(std::move(checkpoint_dir)) {}
+      checkpoint_dir_(std::move(checkpoint_dir)) {
+  MutexLock lock(refresh_link_->mu);
+  refresh_link_->platform = this;
+}
 
 Platform::~Platform() {
+  {
+    MutexLock lock(refresh_link_->mu);
+    refresh_link_->platform = nullptr;
+  }
   // Whatever was appended since the last timer tick is signed before the handles go.
   if (audit_) {
     Status s = CheckpointAuditLogs();
@@ -687,6 +694,18 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   parts.catalogue = catalogue_;
   parts.clock = &clock_;
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, TenantContext::Open(std::move(parts)));
+  // A value another process sealed under a rotation's new key before this one's next reload
+  // opens after one reload here (DataKeys::Open). The function lives in the DataKeys, so it
+  // holds that one by a plain pointer, and the context only to compare it.
+  ctx->data_keys->SetRefresh([link = refresh_link_, tenant, generation, keys = ctx->data_keys.get(),
+                              raw = ctx.get()] {
+    MutexLock lock(link->mu);
+    if (link->platform == nullptr) return;  // the platform is gone
+    Status s = link->platform->InstallDataKeys(tenant, generation, *keys, raw);
+    if (!s.ok()) {
+      log::Error("tenant.data_key_reload_failed", {{"tenant", tenant.str()}, log::StatusField(s)});
+    }
+  });
   MutexLock lock(mu_);
   tenants_[tenant.str()] = ctx;
   return ctx;
@@ -770,36 +789,41 @@ Result<crypto::SecretBytes> Platform::LoadKek(const TenantId& tenant) {
 }
 
 Status Platform::InstallDataKeys(TenantContext& ctx) {
+  return InstallDataKeys(ctx.id, ctx.generation, *ctx.data_keys, &ctx);
+}
+
+Status Platform::InstallDataKeys(const TenantId& tenant, int64_t ctx_generation,
+                                 crypto::DataKeys& keys, const TenantContext* ctx) {
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   ASSIGN_OR_RETURN(std::optional<store::Row> row,
                    tx->QueryOne("SELECT data_key_version, next_wrapped_key, created_at_us FROM"
                                 " tenants WHERE org_code = ? AND state = 'active'",
-                                {ctx.org.str()}));
+                                {tenant.org().str()}));
   RETURN_IF_ERROR(tx->Commit());
   if (!row) return Status();  // gone: Tenant() evicts it at its next use
   ASSIGN_OR_RETURN(int64_t version, row->GetInt(0));
   ASSIGN_OR_RETURN(std::optional<std::vector<uint8_t>> next, row->GetOptionalBlob(1));
   ASSIGN_OR_RETURN(int64_t generation, row->GetInt(2));
-  if (generation != ctx.generation) return Status();  // re-created: Tenant() reopens it
-  const std::shared_ptr<const crypto::DataKeySet> have = ctx.data_keys->Snapshot();
+  if (generation != ctx_generation) return Status();  // re-created: Tenant() reopens it
+  const std::shared_ptr<const crypto::DataKeySet> have = keys.Snapshot();
   if (next && have->version() == version + 1 && have->has_previous()) return Status();
   if (!next && have->version() == version && !have->has_previous()) return Status();
   if (next && have->version() == version && !have->has_previous()) {
-    ASSIGN_OR_RETURN(crypto::SecretBytes kek, LoadKek(ctx.id));
+    ASSIGN_OR_RETURN(crypto::SecretBytes kek, LoadKek(tenant));
     ASSIGN_OR_RETURN(crypto::SecretBytes key,
-                     crypto::UnwrapKey(kek, *next, KeyId(ctx.id, version + 1)));
-    RETURN_IF_ERROR(ctx.data_keys->Rotate(version + 1, std::move(key)));
-    log::Info("tenant.data_key_loaded", {{"tenant", ctx.id.str()}, {"version", version + 1}});
+                     crypto::UnwrapKey(kek, *next, KeyId(tenant, version + 1)));
+    RETURN_IF_ERROR(keys.Rotate(version + 1, std::move(key)));
+    log::Info("tenant.data_key_loaded", {{"tenant", tenant.str()}, {"version", version + 1}});
     return Status();
   }
   if (!next && have->version() == version && have->has_previous()) {
-    ctx.data_keys->DropPrevious();
-    log::Info("tenant.data_key_previous_dropped", {{"tenant", ctx.id.str()}, {"version", version}});
+    keys.DropPrevious();
+    log::Info("tenant.data_key_previous_dropped", {{"tenant", tenant.str()}, {"version", version}});
     return Status();
   }
   // A whole rotation happened elsewhere meanwhile: open the tenant afresh at its next use.
-  log::Info("tenant.data_key_reopen", {{"tenant", ctx.id.str()}, {"version", version}});
-  Evict(ctx.id, &ctx);
+  log::Info("tenant.data_key_reopen", {{"tenant", tenant.str()}, {"version", version}});
+  Evict(tenant, ctx);
   return Status();
 }
 
@@ -854,6 +878,17 @@ Status Platform::FinishDataKeyRotation(const OrgCode& org, int64_t target_versio
   if (!state.rotating || state.version + 1 != target_version) {
     return FailedPreconditionError("tenant " + org.str() + ": no data-key rotation to version " +
                                    std::to_string(target_version) + " is in progress");
+  }
+  // Every process must have loaded the new key before the last check: one that still seals
+  // under the old key could write a value after it that would never open again.
+  const int64_t finish_at_us = DataKeyFinishAtUs(state.started_at_us);
+  const int64_t now_us = ToUnixMicros(clock_.Now());
+  if (now_us < finish_at_us) {
+    const int64_t grace_s = std::chrono::seconds(kDataKeyFinishGrace).count();
+    return FailedPreconditionError(
+        "tenant " + org.str() + ": the data-key rotation started less than " +
+        std::to_string(grace_s) + " s ago (every server loads the new key first): finish in " +
+        std::to_string((finish_at_us - now_us + 999'999) / 1'000'000) + " s");
   }
   RETURN_IF_ERROR(InstallDataKeys(*ctx));
   const std::shared_ptr<const crypto::DataKeySet> keys = ctx->data_keys->Snapshot();

@@ -187,7 +187,10 @@ class Platform {
   // key" otherwise): the new wrapped key replaces the old one, which is set NULL and erased
   // from the database's files (Database::EraseFreed), the previous key forgotten by this
   // process's context, audited in both logs. kFailedPrecondition also when no rotation to that
-  // version is in progress. Blocks (reads every sealed value).
+  // version is in progress, and while less than kDataKeyFinishGrace has passed on this
+  // platform's clock since the rotation started ("… finish in N s": a process that has not
+  // loaded the new key yet would write under the old one after the check). Blocks (reads every
+  // sealed value).
   Status FinishDataKeyRotation(const OrgCode& org, int64_t target_version,
                                const std::string& actor);
 
@@ -245,6 +248,10 @@ class Platform {
   Result<crypto::SecretBytes> LoadKek(const TenantId& tenant);
   // Brings `ctx`'s data keys in line with its registration (ReloadDataKeys, for one context).
   Status InstallDataKeys(TenantContext& ctx) EXCLUDES(mu_);
+  // The same for the keys `keys` of registration `generation` of `tenant`, whose context is
+  // `ctx` (compared only, to evict it when it missed a whole rotation).
+  Status InstallDataKeys(const TenantId& tenant, int64_t generation, crypto::DataKeys& keys,
+                         const TenantContext* ctx) EXCLUDES(mu_);
   // Moves the active tenants whose data key is still wrapped under the master key itself (key
   // scheme "master", before platform migration 2) to a KEK of their own; audited per tenant,
   // then the old wrapped keys erased from the files. Idempotent and safe against another
@@ -266,6 +273,15 @@ class Platform {
   Mutex open_mu_ ACQUIRED_BEFORE(mu_);
   Mutex mu_;
   std::map<std::string, std::shared_ptr<TenantContext>> tenants_ GUARDED_BY(mu_);
+
+  // How a context's DataKeys reaches this platform to reload (DataKeys::SetRefresh): contexts
+  // may outlive the platform, so they hold this link, which the destructor cuts first (waiting
+  // for a reload under way).
+  struct RefreshLink {
+    Mutex mu;
+    Platform* platform GUARDED_BY(mu) = nullptr;
+  };
+  const std::shared_ptr<RefreshLink> refresh_link_ = std::make_shared<RefreshLink>();
 };
 
 // The migrations of the platform database (component "platform").

@@ -130,7 +130,8 @@ class TenantContext {
   const std::shared_ptr<store::Database> db;
   // The tenant's data keys (crypto/data_keys.h): seal and open personal data at rest with them;
   // their one holder (the replica store shares this pointer). The Platform installs a rotation's
-  // keys here (Platform::ReloadDataKeys).
+  // keys here (Platform::ReloadDataKeys, and at once when a read meets a value under a key not
+  // loaded yet: DataKeys::SetRefresh).
   const std::shared_ptr<crypto::DataKeys> data_keys;
   // Keys the atena_no index of the linkage's subject_codes table (tenant_keys: never rotated).
   const crypto::SecretBytes index_key;

@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -21,10 +23,12 @@
 #include "common/test_util.h"
 #include "hub/hub_process.h"
 #include "pki/certificate_authority.h"
+#include "server/data_key_rotation.h"
 #include "server/intermediate_server.h"
 #include "server/linkage_service.h"
 #include "server/platform.h"
 #include "store/node_lease.h"
+#include "store/store_test_util.h"
 #include "store/tenant_store.h"
 #include "test_people.h"
 #include "wire_util.h"
@@ -81,6 +85,7 @@ class InProcessNetworkTest : public ::testing::Test {
     o.log_level = "warn";
     o.in_process = true;
     o.clock = &clock_;
+    Configure(o);
     ASSERT_OK_AND_ASSIGN(net_, LocalNetwork::Start(o));
     ASSERT_NE(net_->hub_in_process(), nullptr);
     ASSERT_EQ(net_->hub(), nullptr);  // no child process
@@ -95,6 +100,9 @@ class InProcessNetworkTest : public ::testing::Test {
       ASSERT_EQ(r.status, 200) << r.body;
     }
   }
+
+  // The fixture's options, changed by a fixture that derives from this one.
+  virtual void Configure(cli::LocalNetworkOptions& /*o*/) {}
 
   http::Response Call(const OrgCode& org, const std::string& method, const std::string& path,
                       std::string body = "", std::string_view type = "application/json") {
@@ -130,6 +138,8 @@ class InProcessNetworkTest : public ::testing::Test {
     ADD_FAILURE() << "inquiry " << id << " still " << j.dump();
     return j;
   }
+
+  void RotateDataKeysWhileLinkageRuns();
 
   TempDir dir_;
   // Starts at the real time: the TLS certificates (checked by OpenSSL on the real clock) are
@@ -251,6 +261,130 @@ TEST_F(InProcessNetworkTest, MasterKeyRotatedWhileLinkageRunsNeedsNoRestart) {
   EXPECT_EQ(after.size(), 65u);
   EXPECT_NE(after, before);
   EXPECT_FALSE(std::filesystem::exists(master_file + ".next"));
+}
+
+// The data-key rotation (データ鍵の更新) of both cities with linkage running (issue 14): each
+// operator runs `chukan tenant rotate-data-key` (its own process) beside the running servers
+// while inquiries flow; the servers load the new key, re-encrypt in the background and finish
+// by themselves once kDataKeyFinishGrace has passed on the (fake) clock. Every inquiry — before,
+// during and after — completes with the provider's value, and the results of all of them are
+// read again at the end, under the new key alone.
+void InProcessNetworkTest::RotateDataKeysWhileLinkageRuns() {
+  constexpr int kPeople = 12'000;  // city B's replica: 12,000 rows, more than one pass (10,000)
+  constexpr long long kIncomeBase = 700'000'000;
+  const std::string income = std::to_string(kIncomeBase + kPerson);
+  const http::Response imported =
+      Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM00000000000002",
+           chukan::testing::TaxCsv(kPeople, kIncomeBase), "text/csv");
+  ASSERT_EQ(imported.status, 201) << imported.body;
+  ASSERT_EQ(json::parse(imported.body).value("inserted", 0), kPeople);
+  const json inquiry = {{"atena_no", Atena(100 + kPerson)},
+                        {"procedure", "JT90000000000101"},
+                        {"tm", "TM00000000000002"},
+                        {"provider", kCityB.str()},
+                        {"query", {{"IT00000200000001", "2026"}}}};
+  auto completed = [&](const std::string& id) {
+    const json done = WaitForState(id, {"completed", "refused", "failed", "expired"});
+    EXPECT_EQ(done.value("state", ""), "completed") << done.dump();
+    const json& records = done["result"]["records"];
+    EXPECT_EQ(records.size(), 1u) << done.dump();
+    if (records.size() == 1) {
+      EXPECT_EQ(records[0].value("IT00000200000004", ""), income);
+    }
+  };
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(PostInquiry(inquiry));
+  for (const std::string& id : ids) completed(id);  // results stored under the old key
+
+  // Two more in flight, then the operators start the rotations.
+  for (int i = 0; i < 2; ++i) ids.push_back(PostInquiry(inquiry));
+  const OrgCode orgs[] = {kCityA, kCityB};
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_OK_AND_ASSIGN(std::string out,
+                         cli::RunCommand(CHUKAN_BINARY,
+                                         {"tenant", "rotate-data-key", "--config",
+                                          net_->server_config(i), "--org", orgs[i].str()},
+                                         dir_.File("rotate.err")));
+    EXPECT_THAT(out, HasSubstr("data-key rotation started: v2"));
+  }
+  auto state = [&](int i) {
+    return net_->server_in_process(i)->platform().GetDataKeyState(orgs[i]).value();
+  };
+  auto progress = [&](int i) {
+    server::Platform& p = net_->server_in_process(i)->platform();
+    auto ctx = p.Tenant(TenantId::ForOrg(orgs[i])).value();
+    return server::ReadRekeyStatus(*ctx->db, state(i).version).value();
+  };
+  // Linkage goes on while the servers re-encrypt (20 × 500 rows a second): an inquiry at a
+  // time, until both have re-encrypted every row.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int during = 0;
+  while (!(progress(0).all_columns_done() && progress(1).all_columns_done())) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "re-encryption did not end";
+    ids.push_back(PostInquiry(inquiry));
+    completed(ids.back());
+    ++during;
+  }
+  EXPECT_GE(during, 1);
+  EXPECT_GE(progress(1).rows_done(), kPeople);
+  // Re-encrypted, but the old keys stay until the grace period has passed on the servers'
+  // clock (the command wrote its start on the real clock, which the fake one lags behind).
+  int64_t finish_at_us = 0;
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(state(i).rotating);
+    finish_at_us = std::max(finish_at_us, server::DataKeyFinishAtUs(state(i).started_at_us));
+  }
+  for (int i = 0; i < 2; ++i) ids.push_back(PostInquiry(inquiry));  // sealed under v2 only
+  clock_.Set(FromUnixMicros(finish_at_us));
+  // The servers finish by themselves (the rekeyer runs every second); linkage goes on.
+  while (state(0).rotating || state(1).rotating) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the rotation did not finish";
+    ids.push_back(PostInquiry(inquiry));
+    completed(ids.back());
+  }
+  for (int i = 0; i < 2; ++i) ids.push_back(PostInquiry(inquiry));
+  // Every inquiry, old and new, completed with the value; all read again under v2 alone.
+  for (const std::string& id : ids) completed(id);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(state(i).version, 2);
+    server::Platform& p = net_->server_in_process(i)->platform();
+    auto ctx = p.Tenant(TenantId::ForOrg(orgs[i])).value();
+    EXPECT_FALSE(ctx->data_keys->Snapshot()->has_previous());
+    EXPECT_EQ(*server::CountNotUnderCurrentKey(*ctx), 0);
+    EXPECT_TRUE(progress(i).finished);
+  }
+  EXPECT_GE(ids.size(), 12u);
+}
+
+TEST_F(InProcessNetworkTest, DataKeysRotatedWhileLinkageRuns) { RotateDataKeysWhileLinkageRuns(); }
+
+// The same with the hub and both servers on PostgreSQL (scripts/with-postgres).
+class InProcessNetworkPostgresTest : public InProcessNetworkTest {
+ protected:
+  void SetUp() override {
+    const char* dsn = std::getenv("CHUKAN_TEST_PG_DSN");
+    if (dsn == nullptr || *dsn == '\0') {
+      if (std::getenv("CI") != nullptr) FAIL() << "CHUKAN_TEST_PG_DSN is not set under CI";
+      GTEST_SKIP() << "needs CHUKAN_TEST_PG_DSN (scripts/with-postgres)";
+    }
+    dsn_ = dsn;
+    prefix_ = "cipn_" + store::testing::RandomSuffix();
+    InProcessNetworkTest::SetUp();
+  }
+  void TearDown() override {
+    net_.reset();
+    if (!prefix_.empty()) store::testing::DropPgNamespace(dsn_, prefix_);
+  }
+  void Configure(cli::LocalNetworkOptions& o) override {
+    o.pg_dsn = dsn_;
+    o.pg_prefix = prefix_;
+  }
+  std::string dsn_;
+  std::string prefix_;
+};
+
+TEST_F(InProcessNetworkPostgresTest, DataKeysRotatedWhileLinkageRuns) {
+  RotateDataKeysWhileLinkageRuns();
 }
 
 TEST_F(InProcessNetworkTest, UnansweredInquiryExpiresWhenTheFakeClockPassesItsTimeout) {
