@@ -55,14 +55,19 @@ if(CHUKAN_SANITIZE_THREAD)
   target_link_options(chukan_flags INTERFACE -fsanitize=thread)
 endif()
 
-# chukan_test(NAME SOURCES... LIBS ...) — one GoogleTest executable registered with ctest.
+# chukan_test(NAME SOURCES... LIBS ... [LABELS ...] [TIMEOUT seconds]) — one GoogleTest executable
+# registered with ctest; each test may run TIMEOUT seconds (300).
 function(chukan_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} chukan_flags GTest::gtest GTest::gmock GTest::gtest_main)
   set(labels unit)
   if(T_LABELS)
     set(labels ${T_LABELS})
   endif()
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${labels}" TIMEOUT 300)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${labels}"
+                       TIMEOUT ${T_TIMEOUT})
 endfunction()

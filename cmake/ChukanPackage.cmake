@@ -8,6 +8,8 @@ install(TARGETS chukan RUNTIME DESTINATION bin)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/data/layout ${PROJECT_SOURCE_DIR}/data/result_layout
                   ${PROJECT_SOURCE_DIR}/data/permissions
         DESTINATION share/chukan)
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/haproxy/chukan-haproxy.cfg
+        DESTINATION share/chukan/haproxy)
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/systemd/chukan-server.service
               ${PROJECT_SOURCE_DIR}/packaging/systemd/chukan-hub.service
         DESTINATION lib/systemd/system)

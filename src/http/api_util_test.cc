@@ -207,6 +207,20 @@ TEST(ReasonErrorResponseTest, StorageMessagesStayInTheLog) {
   EXPECT_EQ(pg.status, HttpStatusFor(StatusCode::kFailedPrecondition));
   EXPECT_THAT(pg.body, HasSubstr("storage error; quote the request id"));
   EXPECT_THAT(pg.body, Not(HasSubstr("UPDATE")));
+  // A deadlock between two nodes' transactions is retried, not refused for good (the hub and the
+  // servers take 4xx as final): 503 with Retry-After, the SQL in the log only.
+  const Status deadlock = AbortedError(
+      "postgres: ERROR:  deadlock detected (SQLSTATE 40P01) in: UPDATE inquiries SET state");
+  for (bool hide_unavailable : {false, true}) {
+    Response busy = ReasonErrorResponse(deadlock, rid, "test", hide_unavailable);
+    EXPECT_EQ(busy.status, 503);
+    EXPECT_EQ(busy.body, R"({"error":{"code":"UNAVAILABLE","message":"storage was busy with a )"
+                         R"(conflicting change; retry","request_id":"req-storage-1"}})");
+    EXPECT_EQ(busy.headers.Get("Retry-After").value_or(""), "1");
+    EXPECT_EQ(Classify(busy), Delivery::kRetry);
+  }
+  // An aborted transaction that is not the store's (none today) keeps 409.
+  EXPECT_EQ(ReasonErrorResponse(AbortedError("RACE: try later"), rid, "test", false).status, 409);
   Response dir = FromStatus(UnavailableError("store: cannot create directory /srv/x: EACCES"), rid);
   EXPECT_THAT(dir.body, Not(HasSubstr("/srv/x")));
   // Other unavailability keeps its message (it tells the client what to wait for), and a word

@@ -163,6 +163,18 @@ Response FromStatus(const Status& status, const RequestId& request_id) {
   if (status.ok()) {
     return Response::Error(500, "INTERNAL", "internal error", request_id);
   }
+  // A transaction the database aborted (a deadlock between nodes, a serialization failure)
+  // succeeds when tried again: 503, which every client retries — not 409, which the hub and the
+  // servers take as a refusal for good. Found by the cluster test: a deadlock between two server
+  // nodes answered the hub's result 409, and the inquiry stayed without its answer.
+  if (status.code() == StatusCode::kAborted && IsStorageMessage(status.message())) {
+    log::Warn("http.storage_conflict",
+              {log::StatusField(status), log::RequestIdField(request_id)});
+    Response r = Response::Error(503, "UNAVAILABLE",
+                                 "storage was busy with a conflicting change; retry", request_id);
+    r.headers.Set("Retry-After", "1");
+    return r;
+  }
   const int http_status = HttpStatusFor(status.code());
   std::string_view message = status.message();
   if (http_status == 500) {

@@ -54,8 +54,18 @@ Result<std::shared_ptr<TenantContext>> TenantContext::Open(Parts parts) {
         replicas, replica::ReplicaStore::Open(parts.id, parts.db, data_keys, keys.replica_index_key,
                                               parts.catalogue, clock));
   }
+  store::GroupCommitter::Options co;
+  if (parts.db->backend() == store::Backend::kPostgres) {
+    // Several server nodes may write this tenant at once. Nearly every write appends to the
+    // audit log, which locks its head row; a batch that first locked an inquiry row and then
+    // waited for the head, while another node's batch held the head and waited for that row,
+    // deadlocked (the cluster test found it). Every batch takes the head first: they queue.
+    co.prologue = [](store::Transaction& tx) {
+      return tx.Query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE").status();
+    };
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<store::GroupCommitter> committer,
-                   store::GroupCommitter::Create(parts.db, {}));
+                   store::GroupCommitter::Create(parts.db, co));
   std::shared_ptr<TenantContext> ctx(
       new TenantContext(std::move(parts), std::move(data_keys), std::move(keys), std::move(log)));
   ctx->committer_ = std::move(committer);

@@ -93,6 +93,9 @@ std::vector<Status> GroupCommitter::RunBatch(std::deque<Pending>& batch) {
   auto txn = db_->Begin();
   if (!txn.ok()) return fail_all(txn.status());
   Transaction& t = **txn;
+  if (options_.prologue) {
+    if (Status p = options_.prologue(t); !p.ok()) return fail_all(p);
+  }
   for (size_t i = 0; i < batch.size(); ++i) {
     Status sp = t.Savepoint("chukan_gc");
     // The transaction itself is broken: nothing in this batch can commit.

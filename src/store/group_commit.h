@@ -44,6 +44,10 @@ class GroupCommitter {
     // max_batch are pending. 0 = commit at once; writes arriving meanwhile form the next batch
     // (under load batches form by themselves while the previous commit runs).
     std::chrono::microseconds max_delay{0};
+    // Run first in every batch's transaction, before the writes (e.g. to take a lock every
+    // writer needs in one order, so that the transactions of several processes on one
+    // PostgreSQL database queue instead of deadlocking). Its failure fails the whole batch.
+    WriteFn prologue;
   };
 
   struct Stats {

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <thread>
 
@@ -122,6 +123,35 @@ TEST_P(GroupCommitTest, OneFailingWriteDoesNotFailTheOthers) {
   EXPECT_EQ(rows[0].GetInt(0).value(), 1);
   EXPECT_EQ(rows[1].GetInt(0).value(), 2);
   EXPECT_EQ(rows[2].GetInt(0).value(), 3);
+}
+
+// The prologue runs first in each batch's transaction (its writes commit with the batch); a
+// failing prologue fails every write of the batch and nothing of it commits.
+TEST_P(GroupCommitTest, ThePrologueRunsFirstInEveryBatchAndItsFailureFailsTheBatch) {
+  std::atomic<bool> fail{false};
+  std::atomic<int> runs{0};
+  GroupCommitter::Options o;
+  o.prologue = [&](Transaction& txn) -> Status {
+    if (fail.load()) return UnavailableError("prologue: no lock");
+    runs.fetch_add(1);
+    // Its row goes first: id 1000 + the batch number, before the batch's own writes.
+    return txn.Exec("INSERT INTO t (id, v) VALUES (?, ?)",
+                    {int64_t{1000} + runs.load(), std::string("prologue")});
+  };
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, o));
+  EXPECT_OK(gc->Submit(Insert(1)).get());
+  EXPECT_OK(gc->Submit(Insert(2)).get());
+  fail.store(true);
+  EXPECT_THAT(gc->Submit(Insert(3)).get(),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("prologue: no lock")));
+  EXPECT_EQ(runs.load(), 2);
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto rows, txn->Query("SELECT id FROM t ORDER BY id"));
+  ASSERT_EQ(rows.size(), 4u);  // 1, 2 and the two prologues' rows; not 3
+  EXPECT_EQ(rows[0].GetInt(0).value(), 1);
+  EXPECT_EQ(rows[1].GetInt(0).value(), 2);
+  EXPECT_EQ(rows[2].GetInt(0).value(), 1001);
+  EXPECT_EQ(rows[3].GetInt(0).value(), 1002);
 }
 
 TEST_P(GroupCommitTest, StopDrainsThenRefuses) {

@@ -280,9 +280,9 @@ class ContractTest : public ::testing::Test {
         {auth, "Content-Length: " + std::to_string(limit + 1)});
   }
 
-  // /healthz and /metrics, GET and HEAD, on a listener.
+  // /healthz, /readyz and /metrics, GET and HEAD, on a listener.
   void BuiltIns(const std::string& spec, int port, const Tls* tls) {
-    for (const char* p : {"/healthz", "/metrics"}) {
+    for (const char* p : {"/healthz", "/readyz", "/metrics"}) {
       Raw(spec, port, tls, "GET", p, p, 200, "built-in");
       Raw(spec, port, tls, "HEAD", p, p, 200, "built-in");
       Raw(spec, port, tls, "DELETE", p, p, 405, "wrong method", {}, "wrong-method");

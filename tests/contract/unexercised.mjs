@@ -27,6 +27,9 @@ export default [
   { spec: "server", path: "/api/v1/records", method: "get", status: 503, why: "token store or tenant storage unavailable" },
   { spec: "server", path: "/api/v1/linkage/status", method: "get", status: 503, why: "token store unavailable" },
   { spec: "hub", path: "*", method: "*", status: 503, why: "the hub's database unavailable (PostgreSQL down)" },
+  // /readyz answers 503 after 5 s without a database write: tests/http/server_core_test
+  // (ReadyzAnswersFromTheReadinessFunction) provokes it through the readiness function.
+  { spec: "server", path: "/readyz", method: "*", status: 503, why: "the node's database unreachable for 5 s" },
   // NO_PERMISSION_LIST: a server that never got the hub's list (or whose copy expired); the
   // local network waits for every server's copy before it is handed to the test. Covered by
   // src/server/linkage_service_test.cc.
