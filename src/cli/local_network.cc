@@ -308,7 +308,8 @@ std::string LocalNetwork::server_dir(int i) const {
 std::string LocalNetwork::server_config(int i) const { return server_dir(i) + "/server.toml"; }
 std::string LocalNetwork::ApiUrl(int server) const {
   if (options_.balancer) {
-    return "http://127.0.0.1:" + std::to_string(balancer_api_ports_.at(static_cast<size_t>(server)));
+    return "http://127.0.0.1:" +
+           std::to_string(balancer_api_ports_.at(static_cast<size_t>(server)));
   }
   return "http://127.0.0.1:" + std::to_string(servers_.at(static_cast<size_t>(server)).api_port);
 }
@@ -671,8 +672,8 @@ Status LocalNetwork::StartBalancer() {
     << "  http-check expect status 200\n";
   for (int n = 0; n < options_.hub_nodes; ++n) {
     const int port = n == 0 ? hub_port_ : more_hub_nodes_[static_cast<size_t>(n - 1)].port;
-    c << "  server hub" << n + 1 << " 127.0.0.1:" << port
-      << " check check-ssl verify none crt " << Path("balancer/check-client.pem") << "\n";
+    c << "  server hub" << n + 1 << " 127.0.0.1:" << port << " check check-ssl verify none crt "
+      << Path("balancer/check-client.pem") << "\n";
   }
   for (int i = 0; i < options_.servers; ++i) {
     const std::string s = std::to_string(i + 1);
@@ -683,8 +684,9 @@ Status LocalNetwork::StartBalancer() {
     for (int n = 0; n < options_.nodes_per_server; ++n) {
       c << "  server n" << n + 1 << " 127.0.0.1:" << NodeAt(i, n).api_port << " check\n";
     }
-    c << "frontend node" << s << "\n  bind 127.0.0.1:"
-      << balancer_node_ports_[static_cast<size_t>(i)] << "\n  default_backend node" << s << "\n"
+    c << "frontend node" << s
+      << "\n  bind 127.0.0.1:" << balancer_node_ports_[static_cast<size_t>(i)]
+      << "\n  default_backend node" << s << "\n"
       << "backend node" << s << "\n  balance roundrobin\n  option httpchk GET /readyz\n"
       << "  http-check expect status 200\n";
     for (int n = 0; n < options_.nodes_per_server; ++n) {
@@ -696,13 +698,14 @@ Status LocalNetwork::StartBalancer() {
   const std::string cfg = Path("balancer/haproxy.cfg");
   RETURN_IF_ERROR(WriteFile(cfg, c.str()));
   const std::string haproxy = options_.haproxy;
-  ASSIGN_OR_RETURN(balancer_,
-                   ChildProcess::Start("/bin/sh",
-                                       {"-c", "\"$0\" -c -q -f \"$1\" && echo balancer ready && "
-                                              "exec \"$0\" -db -f \"$1\"",
-                                        haproxy, cfg},
-                                       Path("balancer/stderr.log"), "balancer ready",
-                                       std::chrono::seconds(30)));
+  ASSIGN_OR_RETURN(
+      balancer_,
+      ChildProcess::Start("/bin/sh",
+                          {"-c",
+                           "\"$0\" -c -q -f \"$1\" && echo balancer ready && "
+                           "exec \"$0\" -db -f \"$1\"",
+                           haproxy, cfg},
+                          Path("balancer/stderr.log"), "balancer ready", std::chrono::seconds(30)));
   // Ready once every frontend accepts connections.
   std::vector<int> fronts = balancer_api_ports_;
   fronts.insert(fronts.end(), balancer_node_ports_.begin(), balancer_node_ports_.end());
@@ -752,26 +755,26 @@ Status LocalNetwork::WaitForPermissionLists(std::chrono::seconds timeout) {
     }
     if (first == nullptr) continue;
     for (int n = 0; n < options_.nodes_per_server; ++n) {
-    std::string last;
-    while (true) {
-      Result<http::Response> r =
-          CallNode(first->org, n, Role::kSystem, "GET", "/api/v1/linkage/status");
-      // A valid copy that knows every organisation of the network and its 地方公共団体コード.
-      if (r.ok() && r->status == 200 && r->body.find("\"valid\":true") != std::string::npos &&
-          r->body.find("\"organisations\":" + std::to_string(options_.orgs.size())) !=
-              std::string::npos &&
-          r->body.find("\"local_gov_codes\":" + std::to_string(local_gov_codes)) !=
-              std::string::npos) {
-        break;
+      std::string last;
+      while (true) {
+        Result<http::Response> r =
+            CallNode(first->org, n, Role::kSystem, "GET", "/api/v1/linkage/status");
+        // A valid copy that knows every organisation of the network and its 地方公共団体コード.
+        if (r.ok() && r->status == 200 && r->body.find("\"valid\":true") != std::string::npos &&
+            r->body.find("\"organisations\":" + std::to_string(options_.orgs.size())) !=
+                std::string::npos &&
+            r->body.find("\"local_gov_codes\":" + std::to_string(local_gov_codes)) !=
+                std::string::npos) {
+          break;
+        }
+        last = r.ok() ? r->body : r.status().ToString();
+        if (std::chrono::steady_clock::now() > deadline) {
+          return DeadlineExceededError("server " + std::to_string(i + 1) + " node " +
+                                       std::to_string(n + 1) +
+                                       " has no permission list copy: " + last);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
-      last = r.ok() ? r->body : r.status().ToString();
-      if (std::chrono::steady_clock::now() > deadline) {
-        return DeadlineExceededError("server " + std::to_string(i + 1) + " node " +
-                                     std::to_string(n + 1) +
-                                     " has no permission list copy: " + last);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
     }
   }
   return Status();

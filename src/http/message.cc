@@ -168,8 +168,7 @@ Response FromStatus(const Status& status, const RequestId& request_id) {
   // servers take as a refusal for good. Found by the cluster test: a deadlock between two server
   // nodes answered the hub's result 409, and the inquiry stayed without its answer.
   if (status.code() == StatusCode::kAborted && IsStorageMessage(status.message())) {
-    log::Warn("http.storage_conflict",
-              {log::StatusField(status), log::RequestIdField(request_id)});
+    log::Warn("http.storage_conflict", {log::StatusField(status), log::RequestIdField(request_id)});
     Response r = Response::Error(503, "UNAVAILABLE",
                                  "storage was busy with a conflicting change; retry", request_id);
     r.headers.Set("Retry-After", "1");

@@ -105,7 +105,7 @@ struct ServerConfig {
   int delivery_max_attempts = 12;
   int64_t delivery_backoff_base_ms = 1'000;
   int64_t delivery_backoff_cap_ms = 600'000;
-  int delivery_batch_items = 64;   // messages of one kind per request to the hub (1 = no batches)
+  int delivery_batch_items = 64;  // messages of one kind per request to the hub (1 = no batches)
   // How long a node's claim on an outbox item lasts: when a node dies, the items it held are
   // delivered by another node this long after their claim at the latest (renewed while held).
   int64_t delivery_lease_seconds = 60;

@@ -67,13 +67,14 @@ class ClusterTest : public ::testing::Test {
   void TearDown() override {
     if (HasFailure() && net_ != nullptr) {
       // The nodes' logs outlive the work directory, for whoever looks into the failure.
-      const std::string keep = (std::filesystem::temp_directory_path() /
-                                ("chukan-cluster-failed-" + prefix_)).string();
+      const std::string keep =
+          (std::filesystem::temp_directory_path() / ("chukan-cluster-failed-" + prefix_)).string();
       std::error_code ec;
       for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.path(), ec)) {
         const std::string ext = e.path().extension().string();
         if (ext != ".log" && ext != ".err" && ext != ".cfg" && ext != ".toml") continue;
-        const auto to = std::filesystem::path(keep) / std::filesystem::relative(e.path(), dir_.path());
+        const auto to =
+            std::filesystem::path(keep) / std::filesystem::relative(e.path(), dir_.path());
         std::filesystem::create_directories(to.parent_path(), ec);
         std::filesystem::copy_file(e.path(), to, ec);
       }
@@ -135,7 +136,8 @@ class ClusterTest : public ::testing::Test {
                       {inquiry_id})
               << "hub record / permit:\n"
               << Rows("hub", std::nullopt,
-                      "SELECT outcome, provided_at_us FROM hub_record WHERE permit_id = ?", {permit})
+                      "SELECT outcome, provided_at_us FROM hub_record WHERE permit_id = ?",
+                      {permit})
               << "hub outbox:\n"
               << Rows("hub", std::nullopt,
                       "SELECT topic, state, attempts, lease_owner, last_error FROM outbox"
@@ -257,11 +259,12 @@ TEST_F(ClusterTest, KilledServerAndHubNodesLoseNoLinkageAndDuplicateNone) {
           last = r.ok() ? "POST HTTP " + std::to_string(r->status) : r.status().ToString();
           continue;
         }
-        if (r->status != 202 && r->status != 200) return "!POST HTTP " + std::to_string(r->status) + " " + r->body;
+        if (r->status != 202 && r->status != 200)
+          return "!POST HTTP " + std::to_string(r->status) + " " + r->body;
         id = json::parse(r->body).value("inquiry_id", "");
       }
-      Result<http::Response> g = net_->Call(kCityA, Role::kSystem, "GET",
-                                            "/api/v1/inquiries/" + id + "?wait_ms=10000");
+      Result<http::Response> g =
+          net_->Call(kCityA, Role::kSystem, "GET", "/api/v1/inquiries/" + id + "?wait_ms=10000");
       if (!g.ok() || g->status >= 500) {
         last = g.ok() ? "GET HTTP " + std::to_string(g->status) : g.status().ToString();
         continue;
@@ -346,8 +349,8 @@ TEST_F(ClusterTest, KilledServerAndHubNodesLoseNoLinkageAndDuplicateNone) {
   EXPECT_EQ(inquirer.size(), static_cast<size_t>(total));
   EXPECT_TRUE(inquirer == provider) << inquirer.size() << " vs " << provider.size();
   EXPECT_TRUE(inquirer == hub) << inquirer.size() << " vs " << hub.size();
-  const std::set<std::string> all = PermitIds("s1", TenantId::ForOrg(kCityA),
-                                              "SELECT inquiry_id FROM inquiries");
+  const std::set<std::string> all =
+      PermitIds("s1", TenantId::ForOrg(kCityA), "SELECT inquiry_id FROM inquiries");
   EXPECT_EQ(all.size(), static_cast<size_t>(total)) << "inquiries beyond the linkages";
 }
 
