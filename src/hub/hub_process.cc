@@ -29,8 +29,9 @@ Status StepError(const char* ja, const char* en, const Status& cause) {
 // for one sweep interval and this much more, and renewed at each of its sweeps.
 constexpr std::string_view kSweepJob = "hub.sweep";
 constexpr std::chrono::seconds kSweepLeaseMargin(15);
-// /readyz answers 503 when the last refresh from the database (every second) is older.
+// /readyz answers 503 when the probe's last write (every second) is older; the probe's lease.
 constexpr int64_t kReadyWithinMs = 5000;
+constexpr std::chrono::seconds kNodeLease(15);
 
 int64_t SteadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -93,16 +94,9 @@ Status HubProcess::Start() {
   so.workers = config_.workers;
   so.tls = true;
   so.tls_options = {config_.tls_cert, config_.tls_key, config_.tls_client_ca, true};
-  // Ready while the database answers the housekeeping's refresh every second.
-  so.readiness = [this]() -> Status {
-    const int64_t last = last_refresh_ms_.load();
-    if (last == 0) return UnavailableError("starting: the database has not answered yet");
-    if (SteadyMs() - last > kReadyWithinMs) {
-      return UnavailableError("the database has not answered for " +
-                              std::to_string((SteadyMs() - last) / 1000) + " s");
-    }
-    return Status();
-  };
+  so.readiness = [this] { return Readiness(); };
+  prober_ = std::make_unique<BackgroundLoop>(std::chrono::milliseconds(0), std::chrono::seconds(1),
+                                             [this] { Probe(); });
   auto server = http::Server::Create(so, std::move(*router_));
   if (!server.ok()) return StepError("待ち受けできません", "cannot listen", server.status());
   server_ = std::move(*server);
@@ -117,7 +111,6 @@ Status HubProcess::Start() {
   // Registry and permission-list changes every second, the audit log's head signed within a
   // second or two of its last entry, records swept every [sweep] interval.
   next_sweep_ = std::chrono::steady_clock::now();
-  last_refresh_ms_.store(SteadyMs());  // Hub::Open has just read the registry
   housekeeper_ = std::make_unique<BackgroundLoop>(std::chrono::seconds(1), std::chrono::seconds(1),
                                                   [this] { RunHousekeeping(); });
   running_ = true;
@@ -126,11 +119,40 @@ Status HubProcess::Start() {
   return Status();
 }
 
+void HubProcess::Probe() {
+  Result<bool> mine = store::AcquireNodeLease(*hub_->store().db(), "node:" + config_.instance,
+                                              node_id_, kNodeLease, hub_->clock());
+  if (!mine.ok()) {
+    log::Warn("hub.probe_failed", {log::StatusField(mine.status())});
+    return;
+  }
+  last_write_ms_.store(SteadyMs());
+  if (*mine == !instance_taken_.load()) return;
+  instance_taken_.store(!*mine);
+  if (!*mine) {
+    log::Error("hub.instance_in_use", {{"instance", config_.instance}, {"node", node_id_}});
+  } else {
+    log::Info("hub.instance_free", {{"instance", config_.instance}});
+  }
+}
+
+Status HubProcess::Readiness() const {
+  if (instance_taken_.load()) {
+    return UnavailableError("another running hub node uses [hub] instance \"" + config_.instance +
+                            "\": give each node a name of its own");
+  }
+  const int64_t last = last_write_ms_.load();
+  if (last == 0) return UnavailableError("starting: the database has not taken a write yet");
+  if (SteadyMs() - last > kReadyWithinMs) {
+    return UnavailableError("the database has not taken a write for " +
+                            std::to_string((SteadyMs() - last) / 1000) + " s");
+  }
+  return Status();
+}
+
 void HubProcess::RunHousekeeping() {
   if (Status s = hub_->Refresh(); !s.ok()) {
     log::Warn("hub.refresh_failed", {{"error", s.ToString()}});
-  } else {
-    last_refresh_ms_.store(SteadyMs());
   }
   if (Status s = hub_->store().audit().CheckpointIfBehind().status(); !s.ok()) {
     log::Error("audit.checkpoint_failed", {log::StatusField(s)});
@@ -175,6 +197,12 @@ void HubProcess::Stop() {
   if (server_) server_->Stop(std::chrono::seconds(10));
   deliverer_->Stop();
   housekeeper_.reset();
+  if (prober_) {
+    prober_.reset();
+    if (!instance_taken_.load()) {
+      (void)store::ReleaseNodeLease(*hub_->store().db(), "node:" + config_.instance, node_id_);
+    }
+  }
   if (!running_) return;  // a failed Start: nothing ran
   // Another hub node takes the sweep over at its next one instead of after the lease ran out.
   if (Result<bool> r = store::ReleaseNodeLease(*hub_->store().db(), kSweepJob, node_id_); !r.ok()) {

@@ -41,7 +41,7 @@ constexpr std::chrono::seconds kListenerGrace(10);
 constexpr std::string_view kSweepJob = "server.sweep";
 constexpr std::string_view kRekeyJob = "server.rekey";
 constexpr std::chrono::seconds kJobLease(15);
-// /readyz answers 503 when the housekeeping's last write (every second) is older than this.
+// /readyz answers 503 when the probe's last write (every second) is older than this.
 constexpr std::chrono::seconds kReadyWithin(5);
 
 int64_t SteadyMs() {
@@ -227,6 +227,9 @@ Status IntermediateServer::StartListeners() {
     so.tls = true;
     so.tls_options = {cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca, !cfg.tls_client_ca.empty()};
   }
+  // The probe first: /readyz answers from what it found.
+  prober_ = std::make_unique<BackgroundLoop>(std::chrono::milliseconds(0), std::chrono::seconds(1),
+                                             [this] { Probe(); });
   Result<std::unique_ptr<http::Server>> api = http::Server::Create(so, std::move(*router_));
   if (!api.ok()) return StepError("待ち受けできません", "cannot listen", api.status());
   api_server_ = std::move(*api);
@@ -290,7 +293,6 @@ bool IntermediateServer::Leads(std::string_view job, bool* was_leading) {
     log::Warn("server.job_lease_failed",
               {{"job", std::string(job)}, log::StatusField(lead.status())});
   }
-  if (lead.ok()) last_write_ms_.store(SteadyMs());
   const bool leads = lead.ok() && *lead;
   if (was_leading != nullptr && leads != *was_leading) {
     log::Info(leads ? "server.job_led" : "server.job_left",
@@ -300,8 +302,27 @@ bool IntermediateServer::Leads(std::string_view job, bool* was_leading) {
   return leads;
 }
 
+void IntermediateServer::Probe() {
+  Result<bool> mine = platform_->LeadJob("node:" + config_.instance, node_id_, kJobLease);
+  if (!mine.ok()) {
+    log::Warn("server.probe_failed", {log::StatusField(mine.status())});
+    return;
+  }
+  last_write_ms_.store(SteadyMs());
+  if (*mine == !instance_taken_.load()) return;
+  instance_taken_.store(!*mine);
+  if (!*mine) {
+    log::Error("server.instance_in_use", {{"instance", config_.instance}, {"node", node_id_}});
+  } else {
+    log::Info("server.instance_free", {{"instance", config_.instance}});
+  }
+}
+
 Status IntermediateServer::Readiness() const {
-  if (!linkage_) return Status();  // no housekeeping: nothing but the requests themselves write
+  if (instance_taken_.load()) {
+    return UnavailableError("another running node uses [server] instance \"" + config_.instance +
+                            "\": give each node a name of its own");
+  }
   const int64_t last = last_write_ms_.load();
   if (last == 0) return UnavailableError("starting: the database has not taken a write yet");
   const int64_t ago = SteadyMs() - last;
@@ -345,6 +366,9 @@ void IntermediateServer::RunHousekeeping() {
   (void)platform_->ReloadSignKeys();  // failures are logged per tenant
   // A data-key rotation started or finished by `chukan tenant rotate-data-key`, likewise.
   (void)platform_->ReloadDataKeys();
+  // Whether this node runs the sweeps below, asked before the hub is (a slow hub must not let
+  // the lease run out).
+  const bool leads = Leads(kSweepJob, &leads_sweeps_);
   Result<std::vector<TenantInfo>> tenants = platform_->ListTenants();
   if (!tenants.ok()) return;
   if (std::chrono::steady_clock::now() >= next_list_refresh_) {
@@ -366,7 +390,7 @@ void IntermediateServer::RunHousekeeping() {
         (fetched ? std::chrono::seconds(config_.list_refresh_seconds) : std::chrono::seconds(1));
   }
   // The sweeps below run on one node of those sharing the store.
-  if (!Leads(kSweepJob, &leads_sweeps_)) return;
+  if (!leads) return;
   // The platform's own audit log keeps the tenants' period ([retention] audit_days).
   if (Result<int64_t> pruned =
           platform_->PruneAuditLog(config_.audit_days, LinkageService::Options().delete_batch);
@@ -391,6 +415,15 @@ void IntermediateServer::Stop() {
   if (node_server_) node_server_->Stop(kListenerGrace);
   housekeeper_.reset();
   rekeyer_.reset();
+  if (prober_) {
+    prober_.reset();
+    if (!instance_taken_.load()) {
+      // The name is free for this node's next run at once.
+      if (Status st = platform_->StepDown("node:" + config_.instance, node_id_); !st.ok()) {
+        log::Warn("server.job_release_failed", {{"job", "node"}, log::StatusField(st)});
+      }
+    }
+  }
   if (peers_) {
     linkage_->SetPeers(nullptr);
     peers_.reset();

@@ -10,21 +10,24 @@ constexpr std::string_view kCreate =
     " since_us BIGINT NOT NULL,"
     " until_us BIGINT NOT NULL);";
 
-Status CheckName(std::string_view name) {
-  if (name.empty() || name.size() > kMaxLeaseNameBytes) {
-    return InvalidArgumentError("node lease: the name must be 1–64 bytes");
+bool HasControl(std::string_view s) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return true;
   }
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                    c == ':' || c == '-';
-    if (!ok) return InvalidArgumentError("node lease: the name must be of [a-z0-9._:-]");
+  return false;
+}
+
+Status CheckName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxLeaseNameBytes || HasControl(name)) {
+    return InvalidArgumentError("node lease: the name must be 1–128 bytes, no control characters");
   }
   return Status();
 }
 
 Status CheckOwner(std::string_view owner) {
-  if (owner.empty() || owner.size() > kMaxLeaseOwnerBytes) {
-    return InvalidArgumentError("node lease: the owner must be 1–128 bytes");
+  if (owner.empty() || owner.size() > kMaxLeaseOwnerBytes || HasControl(owner)) {
+    return InvalidArgumentError("node lease: the owner must be 1–128 bytes, no control characters");
   }
   return Status();
 }

@@ -32,8 +32,9 @@ namespace chukan::store {
 // The migration creating node_lease (component "node_lease").
 const std::vector<Migration>& NodeLeaseMigrations();
 
-// Limits on the names: a lease name is [a-z0-9._:-]{1,64}, an owner 1–128 bytes.
-inline constexpr size_t kMaxLeaseNameBytes = 64;
+// Limits on the names: a lease name and an owner are 1–128 bytes without control characters
+// (a node's name lease is "node:<instance>", and an instance is any name of up to 64 bytes).
+inline constexpr size_t kMaxLeaseNameBytes = 128;
 inline constexpr size_t kMaxLeaseOwnerBytes = 128;
 
 // Takes the lease `name` for `owner` until now + ttl, or renews it when `owner` holds it.

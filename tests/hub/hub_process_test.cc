@@ -284,9 +284,16 @@ TEST_F(HubProcessTest, TheHubLeadsTheSweepWhileItRunsAndStepsDownWhenItStops) {
   const http::Response ready = Get(*c, "/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;
   EXPECT_EQ(ready.body, "{\"status\":\"ready\"}");
+  // Its probe holds the lease of its name (the live hub nodes are listed in node_lease).
+  ASSERT_OK_AND_ASSIGN(std::optional<store::NodeLease> name,
+                       store::ReadNodeLease(*db, "node:hub-1"));
+  ASSERT_TRUE(name.has_value());
+  EXPECT_THAT(name->owner, ::testing::StartsWith("hub-1:"));
   EXPECT_EQ(hub_.Stop(), 0);
   ASSERT_OK_AND_ASSIGN(lease, store::ReadNodeLease(*db, "hub.sweep"));
   EXPECT_FALSE(lease.has_value());
+  ASSERT_OK_AND_ASSIGN(name, store::ReadNodeLease(*db, "node:hub-1"));
+  EXPECT_FALSE(name.has_value());
 }
 
 TEST_F(HubProcessTest, SighupReloadsTheRenewedCertificateWithoutARestart) {

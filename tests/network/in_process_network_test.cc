@@ -460,6 +460,42 @@ TEST_F(InProcessNetworkTest, OnlyTheNodeLeadingTheSweepsExpiresInquiries) {
   EXPECT_THAT(mine->owner, ::testing::StartsWith("server:"));
 }
 
+// Two live nodes with one [server] instance name would release each other's outbox leases: the
+// probe finds the name held by another live node, and /readyz keeps the balancer away from this
+// one (503, with the reason) until the name is free again.
+TEST_F(InProcessNetworkTest, ANodeWhoseInstanceNameAnotherLiveNodeHoldsIsNotReady) {
+  server::Platform& platform = net_->server_in_process(0)->platform();
+  auto ready = [&] {
+    const http::Response r = Call(kCityA, "GET", "/readyz");
+    return r;
+  };
+  EXPECT_EQ(ready().status, 200);
+  // Another node with the same name takes the name once this node's lease ran out (the probe
+  // renews it every second: retry).
+  bool taken = false;
+  for (int i = 0; i < 50 && !taken; ++i) {
+    clock_.Advance(std::chrono::seconds(16));
+    ASSERT_OK_AND_ASSIGN(taken,
+                         platform.LeadJob("node:server", "server:other", std::chrono::hours(1)));
+  }
+  ASSERT_TRUE(taken);
+  http::Response r;
+  for (int i = 0; i < 100; ++i) {  // the probe's next round (every second)
+    r = ready();
+    if (r.status == 503) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(r.status, 503);
+  EXPECT_THAT(r.body, HasSubstr("another running node uses [server] instance \\\"server\\\""));
+  ASSERT_OK(platform.StepDown("node:server", "server:other"));
+  for (int i = 0; i < 100; ++i) {
+    r = ready();
+    if (r.status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
 // What `chukan server` and `chukan hub` print when they cannot start: the step in both
 // languages, then the cause with its own code.
 TEST(InProcessCreateTest, ErrorsNameTheFailedStep) {
