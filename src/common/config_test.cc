@@ -128,6 +128,22 @@ TEST(ConfigTest, MismatchedBracketsAreAnErrorNotAnAssertion) {
   ASSERT_OK_AND_ASSIGN(Config c, Config::Parse("a = [ { x = \"}]\" }, [1, [2]] ]\n", "c.toml"));
 }
 
+// Found by a long fuzzing run (scripts/fuzz 480 config_toml): a date-time whose 'T' is not
+// followed by a digit made toml++ 3.3 fail an assertion (parse_time: `is_decimal_digit(*cp)`),
+// undefined behaviour in a release build. The position is that of the character after 'T'.
+TEST(ConfigTest, ADateTimeWithoutATimeIsAnErrorNotAnAssertion) {
+  EXPECT_THAT(Config::Parse("a = 2026-12-04T:41\n", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "c.toml:1:16: a date-time needs a time (hh:mm:ss) after 'T'"));
+  EXPECT_THAT(Config::Parse("x = 1\nb = [1979-05-27t:1]\n", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "c.toml:2:17: a date-time needs a time (hh:mm:ss) after 'T'"));
+  ASSERT_OK_AND_ASSIGN(Config c, Config::Parse("when = 1979-05-27T07:32:00Z\n"
+                                               "s = \"2026-12-04T:41\"  # 2026-12-04T:41\n",
+                                               "c.toml"));
+  EXPECT_EQ(c.GetString("s").value_or(""), "2026-12-04T:41");
+}
+
 // The check skips what is not a table header: arrays over several lines, strings, comments.
 TEST(ConfigTest, TableHeaderCheckLeavesValuesAlone) {
   constexpr char kText[] = R"(a = [

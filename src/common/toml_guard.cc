@@ -39,6 +39,24 @@ size_t BadHeaderKeyAt(std::string_view t, size_t i) {
   return i;
 }
 
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Whether a date-time starts at `i` whose 'T' is not followed by a digit ("2026-12-04T:41"):
+// toml++ 3.3 then asserts in parse_time (`is_decimal_digit(*cp)`; assumed away with NDEBUG:
+// undefined behaviour). Found by a long run of fuzz/config_toml_fuzz.cc.
+bool DateTimeWithoutTimeAt(std::string_view t, size_t i) {
+  static constexpr std::string_view kShape = "dddd-dd-ddT";
+  if (i + kShape.size() >= t.size()) {
+    return false;
+  }
+  for (size_t k = 0; k < kShape.size(); ++k) {
+    const char c = t[i + k];
+    const char want = kShape[k];
+    if (want == 'd' ? !IsDigit(c) : want == 'T' ? (c != 'T' && c != 't') : c != want) return false;
+  }
+  return !IsDigit(t[i + kShape.size()]);
+}
+
 }  // namespace
 
 Status PrecheckToml(std::string_view t, std::string_view source) {
@@ -100,6 +118,11 @@ Status PrecheckToml(std::string_view t, std::string_view source) {
           return InvalidArgumentError(std::string(source) + ":" + std::to_string(line) + ":" +
                                       std::to_string(i - line_start + 1) +
                                       ": a character outside ASCII outside a string or comment");
+        }
+        if (IsDigit(c) && (i == 0 || !IsBareKeyChar(t[i - 1])) && DateTimeWithoutTimeAt(t, i)) {
+          return InvalidArgumentError(std::string(source) + ":" + std::to_string(line) + ":" +
+                                      std::to_string(i + 11 - line_start + 1) +
+                                      ": a date-time needs a time (hh:mm:ss) after 'T'");
         }
         if (c == '[' || c == '{') open.push_back(c);
         if (c == ']' || c == '}') {
