@@ -144,6 +144,21 @@ TEST(ConfigTest, ADateTimeWithoutATimeIsAnErrorNotAnAssertion) {
   EXPECT_EQ(c.GetString("s").value_or(""), "2026-12-04T:41");
 }
 
+// Found by a long fuzzing run (scripts/fuzz 480 result_layout): in a multi-line basic string, a
+// backslash followed (directly, or after blanks) by a character outside ASCII made toml++ 3.3
+// reach __builtin_unreachable while asking whether that character is whitespace.
+TEST(ConfigTest, ABackslashBeforeACharacterOutsideAsciiIsAnErrorNotUndefinedBehaviour) {
+  EXPECT_THAT(Config::Parse("a = \"\"\"x\\\xEF\xBB\xBD\"\"\"\n", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "c.toml:1:10: a character outside ASCII after a backslash"));
+  EXPECT_THAT(Config::Parse("a = \"\"\"x\\ \xEF\xBB\xBD\"\"\"\n", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       "c.toml:1:11: a character outside ASCII after a backslash"));
+  // A line-ending backslash and characters outside ASCII elsewhere in the string are fine.
+  ASSERT_OK_AND_ASSIGN(Config c, Config::Parse("a = \"\"\"市 \\\n  町\"\"\"\n", "c.toml"));
+  EXPECT_EQ(c.GetString("a").value_or(""), "市 町");
+}
+
 // The check skips what is not a table header: arrays over several lines, strings, comments.
 TEST(ConfigTest, TableHeaderCheckLeavesValuesAlone) {
   constexpr char kText[] = R"(a = [

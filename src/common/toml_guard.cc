@@ -151,6 +151,17 @@ Status PrecheckToml(std::string_view t, std::string_view source) {
         break;
       case State::kMlBasic:
         if (c == '\\' && i + 1 < t.size()) {
+          // A backslash then (after blanks, for a line-ending backslash) a character outside
+          // ASCII: never valid TOML, and toml++ 3.3 asks whether that character is whitespace
+          // and for some (U+FEFD, found by a long run of fuzz/result_layout_fuzz.cc) reaches
+          // __builtin_unreachable: undefined behaviour.
+          size_t j = i + 1;
+          while (j < t.size() && IsBlank(t[j])) ++j;
+          if (j < t.size() && static_cast<unsigned char>(t[j]) >= 0x80) {
+            return InvalidArgumentError(std::string(source) + ":" + std::to_string(line) + ":" +
+                                        std::to_string(j - line_start + 1) +
+                                        ": a character outside ASCII after a backslash");
+          }
           if (t[i + 1] == '\n') {
             ++i;  // the line end is counted above
           } else {
