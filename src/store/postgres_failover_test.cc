@@ -7,9 +7,8 @@
 //
 // Runs only where CHUKAN_TEST_PATRONI_DSN is set (`make test-ha`, which also sets
 // CHUKAN_REQUIRE_PATRONI so that it cannot skip); the other test runs skip it.
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -72,11 +71,10 @@ TEST(PostgresFailoverTest, AcknowledgedWritesSurviveTheLossOfThePrimary) {
     int64_t next = 1;
     last_ok_ns = Clock::now().time_since_epoch().count();
     while (!stop.load()) {
-      Status s = gc->Submit([next](Transaction& tx) {
-                     return tx.Exec("INSERT INTO ha (id) VALUES (?) ON CONFLICT DO NOTHING",
-                                    {next});
-                   })
-                     .get();
+      Status s =
+          gc->Submit([next](Transaction& tx) {
+              return tx.Exec("INSERT INTO ha (id) VALUES (?) ON CONFLICT DO NOTHING", {next});
+            }).get();
       const int64_t now = Clock::now().time_since_epoch().count();
       if (s.ok()) {
         longest_gap_ns = std::max(longest_gap_ns.load(), now - last_ok_ns.load());
