@@ -59,17 +59,26 @@ inline void DropPgNamespace(const std::string& dsn, const std::string& prefix) {
   ASSERT_OK((*txn)->Commit());
 }
 
+// The test cluster's connection string (scripts/with-postgres), or "" when there is none: the
+// caller then skips (GTEST_SKIP). With CI set, a missing one is recorded as a failure first, so
+// CI can never skip the PostgreSQL tests silently.
+inline std::string PgDsnForTest() {
+  const char* dsn = std::getenv("CHUKAN_TEST_PG_DSN");
+  if (dsn != nullptr && *dsn != '\0') return dsn;
+  const char* ci = std::getenv("CI");
+  if (ci != nullptr && *ci != '\0') {
+    ADD_FAILURE() << "CHUKAN_TEST_PG_DSN is not set, and CI is: PostgreSQL tests must run in CI. "
+                     "Run the tests under scripts/with-postgres.";
+  }
+  return "";
+}
+
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     if (GetParam() == Backend::kPostgres) {
-      const char* dsn = std::getenv("CHUKAN_TEST_PG_DSN");
-      if (dsn == nullptr || *dsn == '\0') {
-        const char* ci = std::getenv("CI");
-        if (ci != nullptr && *ci != '\0') {
-          FAIL() << "CHUKAN_TEST_PG_DSN is not set, and CI is: PostgreSQL tests must run in CI. "
-                    "Run the tests under scripts/with-postgres.";
-        }
+      const std::string dsn = PgDsnForTest();
+      if (dsn.empty()) {
         GTEST_SKIP() << "PostgreSQL tests need CHUKAN_TEST_PG_DSN: run them with "
                         "scripts/with-postgres ctest ... / scripts/with-postgres ./test";
       }

@@ -29,12 +29,8 @@ constexpr int kPerson = 9;
 class MultiNodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* dsn = std::getenv("CHUKAN_TEST_PG_DSN");
-    if (dsn == nullptr || *dsn == '\0') {
-      const char* ci = std::getenv("CI");
-      if (ci != nullptr && *ci != '\0') FAIL() << "CHUKAN_TEST_PG_DSN is not set, and CI is";
-      GTEST_SKIP() << "needs CHUKAN_TEST_PG_DSN (scripts/with-postgres)";
-    }
+    const std::string dsn = store::testing::PgDsnForTest();
+    if (dsn.empty()) GTEST_SKIP() << "needs CHUKAN_TEST_PG_DSN (scripts/with-postgres)";
     dsn_ = dsn;
     prefix_ = "mn_" + store::testing::RandomSuffix();
     log::SetLevel(log::Level::kWarn);
