@@ -29,15 +29,6 @@ Status StepError(const char* ja, const char* en, const Status& cause) {
 // for one sweep interval and this much more, and renewed at each of its sweeps.
 constexpr std::string_view kSweepJob = "hub.sweep";
 constexpr std::chrono::seconds kSweepLeaseMargin(15);
-// /readyz answers 503 when the probe's last write (every second) is older; the probe's lease.
-constexpr int64_t kReadyWithinMs = 5000;
-constexpr std::chrono::seconds kNodeLease(15);
-
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 HubProcess::HubProcess(HubConfig config)
     : config_(std::move(config)),
@@ -94,9 +85,11 @@ Status HubProcess::Start() {
   so.workers = config_.workers;
   so.tls = true;
   so.tls_options = {config_.tls_cert, config_.tls_key, config_.tls_client_ca, true};
-  so.readiness = [this] { return Readiness(); };
+  probe_ = std::make_unique<store::NodeProbe>(hub_->store().db(), "hub", config_.instance, node_id_,
+                                              hub_->clock());
+  so.readiness = [this] { return probe_->Readiness(); };
   prober_ = std::make_unique<BackgroundLoop>(std::chrono::milliseconds(0), std::chrono::seconds(1),
-                                             [this] { Probe(); });
+                                             [this] { probe_->Probe(); });
   auto server = http::Server::Create(so, std::move(*router_));
   if (!server.ok()) return StepError("待ち受けできません", "cannot listen", server.status());
   server_ = std::move(*server);
@@ -116,37 +109,6 @@ Status HubProcess::Start() {
   running_ = true;
   log::Info("hub.started", {{"port", static_cast<int>(server_->port())},
                             {"hub_key", crypto::ToHex(hub_->verify_key().bytes())}});
-  return Status();
-}
-
-void HubProcess::Probe() {
-  Result<bool> mine = store::AcquireNodeLease(*hub_->store().db(), "node:" + config_.instance,
-                                              node_id_, kNodeLease, hub_->clock());
-  if (!mine.ok()) {
-    log::Warn("hub.probe_failed", {log::StatusField(mine.status())});
-    return;
-  }
-  last_write_ms_.store(SteadyMs());
-  if (*mine == !instance_taken_.load()) return;
-  instance_taken_.store(!*mine);
-  if (!*mine) {
-    log::Error("hub.instance_in_use", {{"instance", config_.instance}, {"node", node_id_}});
-  } else {
-    log::Info("hub.instance_free", {{"instance", config_.instance}});
-  }
-}
-
-Status HubProcess::Readiness() const {
-  if (instance_taken_.load()) {
-    return UnavailableError("another running hub node uses [hub] instance \"" + config_.instance +
-                            "\": give each node a name of its own");
-  }
-  const int64_t last = last_write_ms_.load();
-  if (last == 0) return UnavailableError("starting: the database has not taken a write yet");
-  if (SteadyMs() - last > kReadyWithinMs) {
-    return UnavailableError("the database has not taken a write for " +
-                            std::to_string((SteadyMs() - last) / 1000) + " s");
-  }
   return Status();
 }
 
@@ -199,9 +161,7 @@ void HubProcess::Stop() {
   housekeeper_.reset();
   if (prober_) {
     prober_.reset();
-    if (!instance_taken_.load()) {
-      (void)store::ReleaseNodeLease(*hub_->store().db(), "node:" + config_.instance, node_id_);
-    }
+    probe_->Release();
   }
   if (!running_) return;  // a failed Start: nothing ran
   // Another hub node takes the sweep over at its next one instead of after the lease ran out.

@@ -29,6 +29,7 @@ class Router;
 class Server;
 }  // namespace http
 namespace store {
+class NodeProbe;
 class TenantStore;
 }  // namespace store
 }  // namespace chukan
@@ -98,14 +99,9 @@ class HubProcess {
   std::chrono::steady_clock::time_point next_sweep_;  // housekeeper thread only
   // This process among the hub nodes sharing the database: "<[hub] instance>:<boot id>".
   std::string node_id_;
-  // The probe, every second on a thread of its own: renews this node's lease
-  // "node:<instance>" (a write to the database; lists the live hub nodes; finds another live
-  // node using the same instance name). /readyz answers from what it found.
-  void Probe();
-  Status Readiness() const;
+  // This node's lease of its name, renewed every second by prober_: /readyz answers from it.
+  std::unique_ptr<store::NodeProbe> probe_;
   std::unique_ptr<BackgroundLoop> prober_;
-  std::atomic<int64_t> last_write_ms_{0};  // steady clock, ms; 0: never
-  std::atomic<bool> instance_taken_{false};
   bool started_ = false;  // Start was called
   bool running_ = false;  // Start succeeded
   bool stopped_ = false;

@@ -23,6 +23,7 @@
 #include "server/linkage_service.h"
 #include "server/platform.h"
 #include "server/replica_api.h"
+#include "store/node_lease.h"
 #include "store/pg_broadcast.h"
 
 namespace chukan::server {
@@ -41,14 +42,6 @@ constexpr std::chrono::seconds kListenerGrace(10);
 constexpr std::string_view kSweepJob = "server.sweep";
 constexpr std::string_view kRekeyJob = "server.rekey";
 constexpr std::chrono::seconds kJobLease(15);
-// /readyz answers 503 when the probe's last write (every second) is older than this.
-constexpr std::chrono::seconds kReadyWithin(5);
-
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -222,14 +215,18 @@ Status IntermediateServer::StartListeners() {
                       : cfg.metrics == "token" ? http::MetricsAccess::kToken
                                                : http::MetricsAccess::kLoopback;
   so.metrics_token = cfg.metrics_token;
-  so.readiness = [this] { return Readiness(); };
+  so.readiness = [this] { return probe_->Readiness(); };
   if (!cfg.tls_cert.empty()) {
     so.tls = true;
     so.tls_options = {cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca, !cfg.tls_client_ca.empty()};
   }
   // The probe first: /readyz answers from what it found.
+  Result<std::shared_ptr<store::Database>> platform_db = platform_->store().Platform();
+  if (!platform_db.ok()) return StepError("起動できません", "cannot start", platform_db.status());
+  probe_ = std::make_unique<store::NodeProbe>(std::move(*platform_db), "server", cfg.instance,
+                                              node_id_, platform_->clock());
   prober_ = std::make_unique<BackgroundLoop>(std::chrono::milliseconds(0), std::chrono::seconds(1),
-                                             [this] { Probe(); });
+                                             [this] { probe_->Probe(); });
   Result<std::unique_ptr<http::Server>> api = http::Server::Create(so, std::move(*router_));
   if (!api.ok()) return StepError("待ち受けできません", "cannot listen", api.status());
   api_server_ = std::move(*api);
@@ -244,7 +241,7 @@ Status IntermediateServer::StartListeners() {
   no.workers = cfg.workers;
   no.tls = true;
   no.tls_options = {cfg.node_cert, cfg.node_key, cfg.node_client_ca, true};
-  no.readiness = [this] { return Readiness(); };
+  no.readiness = [this] { return probe_->Readiness(); };
   Result<std::unique_ptr<http::Server>> node = http::Server::Create(no, std::move(*node_router_));
   if (!node.ok()) {
     return StepError("ハブ向けの待ち受けができません", "cannot listen for the hub", node.status());
@@ -300,37 +297,6 @@ bool IntermediateServer::Leads(std::string_view job, bool* was_leading) {
     *was_leading = leads;
   }
   return leads;
-}
-
-void IntermediateServer::Probe() {
-  Result<bool> mine = platform_->LeadJob("node:" + config_.instance, node_id_, kJobLease);
-  if (!mine.ok()) {
-    log::Warn("server.probe_failed", {log::StatusField(mine.status())});
-    return;
-  }
-  last_write_ms_.store(SteadyMs());
-  if (*mine == !instance_taken_.load()) return;
-  instance_taken_.store(!*mine);
-  if (!*mine) {
-    log::Error("server.instance_in_use", {{"instance", config_.instance}, {"node", node_id_}});
-  } else {
-    log::Info("server.instance_free", {{"instance", config_.instance}});
-  }
-}
-
-Status IntermediateServer::Readiness() const {
-  if (instance_taken_.load()) {
-    return UnavailableError("another running node uses [server] instance \"" + config_.instance +
-                            "\": give each node a name of its own");
-  }
-  const int64_t last = last_write_ms_.load();
-  if (last == 0) return UnavailableError("starting: the database has not taken a write yet");
-  const int64_t ago = SteadyMs() - last;
-  if (ago > std::chrono::milliseconds(kReadyWithin).count()) {
-    return UnavailableError("the database has not taken a write for " + std::to_string(ago / 1000) +
-                            " s");
-  }
-  return Status();
 }
 
 void IntermediateServer::RunRekey() {
@@ -417,12 +383,7 @@ void IntermediateServer::Stop() {
   rekeyer_.reset();
   if (prober_) {
     prober_.reset();
-    if (!instance_taken_.load()) {
-      // The name is free for this node's next run at once.
-      if (Status st = platform_->StepDown("node:" + config_.instance, node_id_); !st.ok()) {
-        log::Warn("server.job_release_failed", {{"job", "node"}, log::StatusField(st)});
-      }
-    }
+    probe_->Release();  // the name is free for this node's next run at once
   }
   if (peers_) {
     linkage_->SetPeers(nullptr);

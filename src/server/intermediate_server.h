@@ -37,6 +37,7 @@ namespace layout {
 class Catalogue;
 }  // namespace layout
 namespace store {
+class NodeProbe;
 class PgBroadcast;
 }  // namespace store
 }  // namespace chukan
@@ -114,13 +115,6 @@ class IntermediateServer {
   void RunHousekeeping();
   // Whether this node leads `job` now (Platform::LeadJob); logs when that changes.
   bool Leads(std::string_view job, bool* was_leading);
-  // Every second, on a thread of its own: renews this node's lease "node:<instance>" — a write
-  // to the platform database that tells /readyz the node can take requests, lists the live
-  // nodes in node_lease, and finds another live node using the same instance name.
-  void Probe();
-  // /readyz: whether the probe's write succeeded within the last few seconds, under a name of
-  // this node's own.
-  Status Readiness() const;
   // Runs a few re-encryption batches of every tenant whose data key is rotating (a thread of
   // its own: a long re-encryption never delays the sweeps).
   void RunRekey();
@@ -153,11 +147,8 @@ class IntermediateServer {
   // of the jobs' leases (Platform::LeadJob).
   std::string node_id_;
   bool leads_sweeps_ = false;  // housekeeper thread only (logs a change of leader)
-  // When the probe last wrote to the platform database (steady clock, ms; 0: never): /readyz
-  // answers 503 when that is more than kReadyWithin ago.
-  std::atomic<int64_t> last_write_ms_{0};
-  // The probe found this node's instance name held by another live node.
-  std::atomic<bool> instance_taken_{false};
+  // This node's lease of its name, renewed every second by prober_: /readyz answers from it.
+  std::unique_ptr<store::NodeProbe> probe_;
   std::unique_ptr<BackgroundLoop> prober_;
   bool housekeeping_started_ = false;  // the controlling thread only
   bool started_ = false;

@@ -1,5 +1,10 @@
 #include "store/node_lease.h"
 
+#include <chrono>
+#include <utility>
+
+#include "common/log.h"
+
 namespace chukan::store {
 namespace {
 
@@ -89,6 +94,67 @@ Result<std::optional<NodeLease>> ReadNodeLease(Database& db, std::string_view na
   ASSIGN_OR_RETURN(lease.since_us, row->GetInt(1));
   ASSIGN_OR_RETURN(lease.until_us, row->GetInt(2));
   return std::optional<NodeLease>(std::move(lease));
+}
+
+namespace {
+
+// How long a node's name lease lasts (renewed every second) and how old the last renewal may be
+// for /readyz to answer 200.
+constexpr std::chrono::seconds kNameLease(15);
+constexpr int64_t kReadyWithinMs = 5000;
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+NodeProbe::NodeProbe(std::shared_ptr<Database> db, std::string kind, std::string instance,
+                     std::string owner, const Clock& clock)
+    : db_(std::move(db)),
+      kind_(std::move(kind)),
+      instance_(std::move(instance)),
+      owner_(std::move(owner)),
+      clock_(clock) {}
+
+void NodeProbe::Probe() {
+  Result<bool> mine = AcquireNodeLease(*db_, "node:" + instance_, owner_, kNameLease, clock_);
+  if (!mine.ok()) {
+    log::Warn(kind_ + ".probe_failed", {log::StatusField(mine.status())});
+    return;
+  }
+  last_write_ms_.store(SteadyMs());
+  if (*mine == !name_taken_.load()) return;
+  name_taken_.store(!*mine);
+  if (!*mine) {
+    log::Error(kind_ + ".instance_in_use", {{"instance", instance_}, {"node", owner_}});
+  } else {
+    log::Info(kind_ + ".instance_free", {{"instance", instance_}});
+  }
+}
+
+Status NodeProbe::Readiness() const {
+  if (name_taken_.load()) {
+    return UnavailableError("another running node uses [" + kind_ + "] instance \"" + instance_ +
+                            "\": give each node a name of its own");
+  }
+  const int64_t last = last_write_ms_.load();
+  if (last == 0) return UnavailableError("starting: the database has not taken a write yet");
+  const int64_t ago = SteadyMs() - last;
+  if (ago > kReadyWithinMs) {
+    return UnavailableError("the database has not taken a write for " + std::to_string(ago / 1000) +
+                            " s");
+  }
+  return Status();
+}
+
+void NodeProbe::Release() {
+  if (name_taken_.load()) return;  // not ours to give up
+  if (Result<bool> r = ReleaseNodeLease(*db_, "node:" + instance_, owner_); !r.ok()) {
+    log::Warn(kind_ + ".job_release_failed", {{"job", "node"}, log::StatusField(r.status())});
+  }
 }
 
 }  // namespace chukan::store

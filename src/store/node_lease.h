@@ -17,6 +17,9 @@
 #ifndef CHUKAN_STORE_NODE_LEASE_H_
 #define CHUKAN_STORE_NODE_LEASE_H_
 
+#include <atomic>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +60,41 @@ struct NodeLease {
   int64_t until_us = 0;
 };
 Result<std::optional<NodeLease>> ReadNodeLease(Database& db, std::string_view name);
+
+// NodeProbe: a node's lease of its own name, "node:<instance>", renewed by Probe() every second
+// on a thread of its owner's — a write that tells /readyz the node's database takes writes, lists
+// the live nodes in node_lease, and finds another live node using the same instance name (two
+// such nodes would release each other's outbox leases). The intermediate server and the hub
+// each keep one.
+//
+// Thread-safety: Probe() from one thread at a time; Readiness() from any thread (it reads two
+// atomics and never blocks: an io thread answers /readyz with it).
+class NodeProbe {
+ public:
+  // `kind` ("server", "hub") names the node's configuration section in answers and its log
+  // events ("<kind>.probe_failed", "<kind>.instance_in_use", "<kind>.instance_free"). `db`
+  // must stay open while probing; `clock` must outlive the probe.
+  NodeProbe(std::shared_ptr<Database> db, std::string kind, std::string instance, std::string owner,
+            const Clock& clock);
+
+  // Takes or renews the name's lease for 15 s. Failures are logged (readiness then lapses).
+  void Probe();
+  // OK while the last probe's write is at most 5 s old and the name is this node's; otherwise
+  // kUnavailable saying why (starting, no write for N s, or the name held by another node).
+  Status Readiness() const;
+  // Gives the name up at a clean stop (when this node holds it), so the next run is ready at
+  // once.
+  void Release();
+
+ private:
+  const std::shared_ptr<Database> db_;
+  const std::string kind_;
+  const std::string instance_;
+  const std::string owner_;
+  const Clock& clock_;
+  std::atomic<int64_t> last_write_ms_{0};  // steady clock; 0: never
+  std::atomic<bool> name_taken_{false};
+};
 
 }  // namespace chukan::store
 

@@ -133,6 +133,30 @@ TEST_P(NodeLeaseTest, BadNamesOwnersAndTtlsAreRefused) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("ttl")));
 }
 
+// A node's probe: ready once it wrote its name's lease; a second live node with the same name
+// is not ready, and says why, until the first gives the name up.
+TEST_P(NodeLeaseTest, AProbeIsReadyUnderANameOfItsOwnAndNotUnderAnother) {
+  NodeProbe first(a_, "server", "server-1", "server-1:boot1", clock_);
+  NodeProbe second(b_, "server", "server-1", "server-1:boot2", clock_);
+  EXPECT_THAT(first.Readiness(), StatusIs(StatusCode::kUnavailable, HasSubstr("starting")));
+  first.Probe();
+  EXPECT_OK(first.Readiness());
+  second.Probe();
+  EXPECT_THAT(second.Readiness(),
+              StatusIs(StatusCode::kUnavailable,
+                       "another running node uses [server] instance \"server-1\": give each node "
+                       "a name of its own"));
+  second.Release();  // not its name: the first keeps it
+  first.Probe();
+  EXPECT_OK(first.Readiness());
+  first.Release();
+  second.Probe();
+  EXPECT_OK(second.Readiness());
+  ASSERT_OK_AND_ASSIGN(std::optional<NodeLease> lease, ReadNodeLease(*a_, "node:server-1"));
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->owner, "server-1:boot2");
+}
+
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(NodeLeaseTest);
 
 }  // namespace
