@@ -52,6 +52,10 @@ struct BenchArgs {
   std::string layout_dir = "data/layout";
   std::string permissions_file = "data/permissions/sample.csv";
   bool keep = false;
+  // PostgreSQL for the hub and both servers (a libpq connection string; empty: SQLite), and
+  // nodes per server on it (2 or more: behind haproxy).
+  std::string pg_dsn;
+  int server_nodes = 1;
   // bench soak
   int minutes = 60;
   double rate = 150;
@@ -268,6 +272,17 @@ Result<std::unique_ptr<LocalNetwork>> StartNetwork(const BenchArgs& args, const 
   o.long_polls_per_client = args.concurrency;
   o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0, ""},
             {kProvider, "bench-provider", "municipality", 1, ""}};
+  if (!args.pg_dsn.empty()) {
+    o.pg_dsn = args.pg_dsn;
+    // Schemas of their own for each run: <prefix>_hub, <prefix>_s1, … (left for the operator
+    // of the database to drop; the run prints the prefix).
+    o.pg_prefix =
+        "bench_" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count() %
+                                  1'000'000'000'000);
+    std::printf("  setup: PostgreSQL schemas %s_*\n", o.pg_prefix.c_str());
+  }
+  o.nodes_per_server = args.server_nodes;
+  o.balancer = args.server_nodes > 1;
   o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
   ASSIGN_OR_RETURN(std::unique_ptr<LocalNetwork> net, LocalNetwork::Start(o));
   RETURN_IF_ERROR(PrepareLinkage(*net, args.people));
@@ -280,11 +295,12 @@ int RunLinkageBench(const BenchArgs& args) {
   if (args.inquiries < 1 || !in(args.concurrency, 1, 256) || !in(args.people, 1, 100'000) ||
       !in(args.server_workers, 1, 256) || !in(args.hub_workers, 1, 256) ||
       !in(args.delivery_threads, 1, 256) || !in(args.hub_delivery_threads, 1, 256) ||
-      !in(args.batch_items, 1, 64) || !in(args.peer_requests, 1, 256)) {
+      !in(args.batch_items, 1, 64) || !in(args.peer_requests, 1, 256) ||
+      !in(args.server_nodes, 1, 4) || (args.server_nodes > 1 && args.pg_dsn.empty())) {
     std::fprintf(stderr,
                  "chukan bench linkage: --inquiries ≥ 1, --concurrency 1–256, --people "
                  "1–100000, worker and delivery thread counts 1–256, --batch-items 1–64, "
-                 "--peer-requests 1–256\n");
+                 "--peer-requests 1–256, --server-nodes 1–4 (2 or more with --pg-dsn)\n");
     return 2;
   }
   bool made_temp = false;
@@ -306,10 +322,20 @@ int RunLinkageBench(const BenchArgs& args) {
     Run warm = Drive(**net, args.warmup, args.concurrency, args.people, 0);
     std::printf("  warm-up: %d linkages, %d failed\n", warm.completed, warm.failed);
   }
-  std::vector<pid_t> pids = {(*net)->hub()->pid(), (*net)->server(0)->pid(),
-                             (*net)->server(1)->pid()};
+  // The hub's, the inquirer's nodes' and the provider's nodes' processes.
+  std::vector<std::vector<pid_t>> pids = {{(*net)->hub()->pid()}, {}, {}};
+  for (int i = 0; i < 2; ++i) {
+    for (int n = 0; n < args.server_nodes; ++n) {
+      pids[static_cast<size_t>(i) + 1].push_back((*net)->node(i, n)->pid());
+    }
+  }
+  auto cpu_of = [&](size_t group) {
+    double sum = 0;
+    for (pid_t p : pids[group]) sum += CpuSeconds(p);
+    return sum;
+  };
   std::vector<double> cpu0;
-  for (pid_t p : pids) cpu0.push_back(CpuSeconds(p));
+  for (size_t g = 0; g < pids.size(); ++g) cpu0.push_back(cpu_of(g));
   // The driver's own CPU (its HTTP clients and JSON) competes for the same cores.
   auto self_cpu = [] {
     rusage u{};
@@ -333,7 +359,7 @@ int RunLinkageBench(const BenchArgs& args) {
   done = true;
   sampler.join();
   std::vector<double> cpu;
-  for (size_t i = 0; i < pids.size(); ++i) cpu.push_back(CpuSeconds(pids[i]) - cpu0[i]);
+  for (size_t g = 0; g < pids.size(); ++g) cpu.push_back(cpu_of(g) - cpu0[g]);
   const double driver_cpu = self_cpu() - driver0;
   const int stopped = (*net)->StopAll();
 
@@ -345,13 +371,16 @@ int RunLinkageBench(const BenchArgs& args) {
       "メモリ / peak RSS under load: hub %.0f MiB, inquirer server %.0f MiB, provider server "
       "%.0f MiB\n"
       "CPU: hub %.2f s, inquirer server %.2f s, provider server %.2f s (%.2f ms of CPU per "
-      "linkage); this driver %.2f s\n",
+      "linkage; %s); this driver %.2f s\n",
       run.completed, args.inquiries, run.failed,
       run.first_failure.empty() ? "" : " — first: ", run.first_failure.c_str(), rate, run.seconds,
       Percentile(run.latencies_ms, 0.50), Percentile(run.latencies_ms, 0.95),
       Percentile(run.latencies_ms, 0.99), run.latencies_ms.empty() ? 0.0 : run.latencies_ms.back(),
       peak[0] / 1024.0, peak[1] / 1024.0, peak[2] / 1024.0, cpu[0], cpu[1], cpu[2],
-      1000.0 * (cpu[0] + cpu[1] + cpu[2]) / std::max(1, run.completed), driver_cpu);
+      1000.0 * (cpu[0] + cpu[1] + cpu[2]) / std::max(1, run.completed),
+      args.server_nodes > 1 ? (std::to_string(args.server_nodes) + " nodes each server").c_str()
+                            : "one node each",
+      driver_cpu);
   net->reset();
   if (made_temp && !args.keep) {
     std::error_code ec;
@@ -611,6 +640,12 @@ void RegisterBenchCommands(CLI::App& app, Action& action) {
                       "[delivery] peer_requests everywhere (default 2)");
   linkage->add_option("--workdir", args->workdir, "directory to work in (default: a temp dir)");
   linkage->add_flag("--keep", args->keep, "keep the work directory");
+  linkage->add_option("--pg-dsn", args->pg_dsn,
+                      "PostgreSQL connection string for the hub and both servers (default: "
+                      "SQLite)");
+  linkage->add_option("--server-nodes", args->server_nodes,
+                      "nodes of each server on the one PostgreSQL, behind haproxy (default 1; "
+                      "2 or more need --pg-dsn)");
   linkage->add_option("--layout", args->layout_dir, "data standard layout (default data/layout)");
   linkage->add_option("--permissions", args->permissions_file,
                       "permission list (default data/permissions/sample.csv)");

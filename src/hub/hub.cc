@@ -300,22 +300,18 @@ Result<SubjectCode> Hub::IssueCode(const OrgCode& org, const ResidentId& rid) {
   return **result;
 }
 
-Result<std::optional<PermitOutcome>> Hub::Previous(const OrgCode& inquirer,
-                                                   const std::string& reference) {
-  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
-  ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT r.outcome, r.reason, r.permit_id,"
-                                          " p.expires_at_ms, p.document FROM hub_record r"
-                                          " LEFT JOIN hub_permit p ON p.permit_id = r.permit_id"
-                                          " WHERE r.inquirer = ? AND r.reference = ?",
-                                          {inquirer.str(), reference}));
-  if (!row) return std::optional<PermitOutcome>();
+namespace {
+
+// The outcome recorded earlier, from hub_record's outcome, reason and permit_id and the permit's
+// expires_at_ms and document, in five columns from `first`.
+Result<PermitOutcome> RecordedOutcome(const store::Row& row, int first) {
   PermitOutcome out;
   out.repeated = true;
-  ASSIGN_OR_RETURN(std::string outcome, row->GetText(0));
-  ASSIGN_OR_RETURN(std::optional<std::string> reason, row->GetOptionalText(1));
-  ASSIGN_OR_RETURN(std::optional<std::string> permit_id, row->GetOptionalText(2));
-  ASSIGN_OR_RETURN(std::optional<int64_t> expires, row->GetOptionalInt(3));
-  ASSIGN_OR_RETURN(std::optional<std::string> document, row->GetOptionalText(4));
+  ASSIGN_OR_RETURN(std::string outcome, row.GetText(first));
+  ASSIGN_OR_RETURN(std::optional<std::string> reason, row.GetOptionalText(first + 1));
+  ASSIGN_OR_RETURN(std::optional<std::string> permit_id, row.GetOptionalText(first + 2));
+  ASSIGN_OR_RETURN(std::optional<int64_t> expires, row.GetOptionalInt(first + 3));
+  ASSIGN_OR_RETURN(std::optional<std::string> document, row.GetOptionalText(first + 4));
   out.permitted = outcome != "refused";
   if (out.permitted && permit_id) {
     ASSIGN_OR_RETURN(PermitId id, PermitId::Parse(*permit_id));
@@ -326,7 +322,53 @@ Result<std::optional<PermitOutcome>> Hub::Previous(const OrgCode& inquirer,
     out.reason = reason.value_or("");
     out.message = "refused earlier for this reference";
   }
+  return out;
+}
+
+}  // namespace
+
+Result<std::optional<PermitOutcome>> Hub::Previous(const OrgCode& inquirer,
+                                                   const std::string& reference) {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT r.outcome, r.reason, r.permit_id,"
+                                          " p.expires_at_ms, p.document FROM hub_record r"
+                                          " LEFT JOIN hub_permit p ON p.permit_id = r.permit_id"
+                                          " WHERE r.inquirer = ? AND r.reference = ?",
+                                          {inquirer.str(), reference}));
+  if (!row) return std::optional<PermitOutcome>();
+  ASSIGN_OR_RETURN(PermitOutcome out, RecordedOutcome(*row, 0));
   return std::optional<PermitOutcome>(std::move(out));
+}
+
+Result<Hub::Known> Hub::LookUp(const OrgCode& inquirer, const PermitRequest& request) {
+  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  // One row whatever matches: (inquirer, reference) is unique in hub_record, subject_code in
+  // hub_code, (person_id, org_code) too.
+  ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT r.outcome, r.reason, r.permit_id,"
+                                          " p.expires_at_ms, p.document, c1.person_id,"
+                                          " c2.subject_code FROM (SELECT 1 AS one) AS q"
+                                          " LEFT JOIN hub_record r ON r.inquirer = ?"
+                                          " AND r.reference = ?"
+                                          " LEFT JOIN hub_permit p ON p.permit_id = r.permit_id"
+                                          " LEFT JOIN hub_code c1 ON c1.subject_code = ?"
+                                          " AND c1.org_code = ?"
+                                          " LEFT JOIN hub_code c2 ON c2.person_id = c1.person_id"
+                                          " AND c2.org_code = ?",
+                                          {inquirer.str(), request.reference, request.subject.str(),
+                                           inquirer.str(), request.provider.str()}));
+  RETURN_IF_ERROR(tx->Commit());
+  if (!row) return InternalError("hub: the request's look-up returned no row");
+  Known known;
+  ASSIGN_OR_RETURN(std::optional<std::string> outcome, row->GetOptionalText(0));
+  if (outcome) {
+    ASSIGN_OR_RETURN(PermitOutcome previous, RecordedOutcome(*row, 0));
+    known.previous = std::move(previous);
+    return known;
+  }
+  ASSIGN_OR_RETURN(std::optional<int64_t> person, row->GetOptionalInt(5));
+  known.subject_known = person.has_value();
+  ASSIGN_OR_RETURN(known.provider_code, row->GetOptionalText(6));
+  return known;
 }
 
 Result<PermitOutcome> Hub::Refuse(const OrgCode& inquirer, const PermitRequest& request,
@@ -379,8 +421,8 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
   if (request.reply_key.size() != 32) {
     return InvalidArgumentError("reply_key: expected 32 bytes");
   }
-  ASSIGN_OR_RETURN(std::optional<PermitOutcome> previous, Previous(inquirer, request.reference));
-  if (previous) return Done(*previous);
+  ASSIGN_OR_RETURN(Known prior, LookUp(inquirer, request));
+  if (prior.previous) return Done(*prior.previous);
 
   std::shared_ptr<const Snapshot> s = snapshot();
   const layout::InfoName* info = catalogue_->Find(request.tm);
@@ -452,26 +494,15 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
                            request.provider.str(),
                        non_disclosure));
   }
-  // Translate the inquirer's code into the provider's.
+  // The inquirer's code translated into the provider's (read by LookUp).
+  if (!prior.subject_known) {
+    return Done(Refuse(inquirer, request, kUnknownSubject,
+                       "subject_code is not one of the inquirer's codes", non_disclosure));
+  }
   std::optional<SubjectCode> provider_code;
-  {
-    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
-    ASSIGN_OR_RETURN(auto row,
-                     tx->QueryOne("SELECT c2.subject_code FROM hub_code c1"
-                                  " LEFT JOIN hub_code c2 ON c2.person_id = c1.person_id"
-                                  " AND c2.org_code = ?"
-                                  " WHERE c1.subject_code = ? AND c1.org_code = ?",
-                                  {request.provider.str(), request.subject.str(), inquirer.str()}));
-    if (!row) {
-      RETURN_IF_ERROR(tx->Commit());
-      return Done(Refuse(inquirer, request, kUnknownSubject,
-                         "subject_code is not one of the inquirer's codes", non_disclosure));
-    }
-    ASSIGN_OR_RETURN(std::optional<std::string> code, row->GetOptionalText(0));
-    if (code) {
-      ASSIGN_OR_RETURN(SubjectCode c, SubjectCode::Parse(*code));
-      provider_code = c;
-    }
+  if (prior.provider_code) {
+    ASSIGN_OR_RETURN(SubjectCode c, SubjectCode::Parse(*prior.provider_code));
+    provider_code = c;
   }
   if (!provider_code) {
     return Done(Refuse(inquirer, request, kNoSubjectAtProvider,

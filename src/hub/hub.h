@@ -240,6 +240,15 @@ class Hub {
                                std::string_view reason, std::string message, bool non_disclosure);
   Result<std::optional<PermitOutcome>> Previous(const OrgCode& inquirer,
                                                 const std::string& reference);
+  // What the hub knows of a request before deciding it, read in one statement (one round trip
+  // on PostgreSQL): an earlier outcome for the same reference, and the subject's code at the
+  // provider.
+  struct Known {
+    std::optional<PermitOutcome> previous;
+    bool subject_known = false;                // the subject code is one of the inquirer's
+    std::optional<std::string> provider_code;  // the same person's code at the provider
+  };
+  Result<Known> LookUp(const OrgCode& inquirer, const PermitRequest& request);
   Status Commit(store::GroupCommitter::WriteFn write);
   void Notify() EXCLUDES(mu_);
 

@@ -15,6 +15,7 @@ DatabaseStats Counters::Snapshot() const {
   s.statements_executed = executed.load();
   s.transactions_committed = committed.load();
   s.connections_opened = connections.load();
+  s.round_trips = round_trips.load();
   s.checkpoints = checkpoints.load();
   s.checkpoint_errors = checkpoint_errors.load();
   return s;

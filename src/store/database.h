@@ -118,6 +118,9 @@ struct DatabaseStats {
   int64_t statements_executed = 0;  // Exec/ExecCount/Query/QueryOne calls
   int64_t transactions_committed = 0;
   int64_t connections_opened = 0;
+  // PostgreSQL: exchanges with the server that waited for its answer (one per pipeline of
+  // statements; docs/storage.md, "Round trips"). SQLite: 0.
+  int64_t round_trips = 0;
   int64_t checkpoints = 0;  // SQLite: WAL checkpoints run by the database's checkpoint thread
   // SQLite: those of them that failed with an error other than "busy" (an I/O error, a full
   // disk; logged as store.sqlite_checkpoint_failed). The WAL keeps the frames; a later run

@@ -20,6 +20,7 @@ struct Counters {
   std::atomic<int64_t> executed{0};
   std::atomic<int64_t> committed{0};
   std::atomic<int64_t> connections{0};
+  std::atomic<int64_t> round_trips{0};
   std::atomic<int64_t> checkpoints{0};
   std::atomic<int64_t> checkpoint_errors{0};
   DatabaseStats Snapshot() const;

@@ -277,6 +277,73 @@ TEST_P(DatabaseTest, EraseFreedKeepsLiveRows) {
   }
 }
 
+// PostgreSQL: BEGIN, SAVEPOINT and RELEASE SAVEPOINT wait for the next statement and go in one
+// pipeline with it, so a group-committed write (a savepoint around each writer's statements)
+// costs the round trips of its own statements; before, each write cost two more (eight round
+// trips here). SQLite has no round trips.
+TEST_P(DatabaseTest, SavepointsAndBeginShareTheRoundTripOfTheNextStatement) {
+  {  // the INSERT prepared on the pool's connection beforehand
+    ASSERT_OK_AND_ASSIGN(auto warm, db_->Begin());
+    ASSERT_OK(warm->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{100}}));
+    ASSERT_OK(warm->Commit());
+  }
+  const int64_t before = db_->stats().round_trips;
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  for (int64_t id : {1, 2}) {
+    ASSERT_OK(txn->Savepoint("w"));
+    ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {id}));
+    ASSERT_OK(txn->ReleaseSavepoint("w"));
+  }
+  ASSERT_OK(txn->Commit());
+  EXPECT_EQ(db_->stats().round_trips - before, GetParam() == Backend::kPostgres ? 3 : 0);
+  EXPECT_EQ(Count(), 3);
+  // A transaction that sent nothing costs nothing.
+  const int64_t mid = db_->stats().round_trips;
+  ASSERT_OK_AND_ASSIGN(auto empty, db_->Begin());
+  ASSERT_OK(empty->Savepoint("w"));
+  ASSERT_OK(empty->Commit());
+  EXPECT_EQ(db_->stats().round_trips, mid);
+}
+
+// PostgreSQL: a read-only transaction is one round trip per statement: its BEGIN goes with the
+// first, its COMMIT (or ROLLBACK, after an error) is not waited for, and the connection's next
+// transaction reads that answer first — here reads, failed reads and writes alternating on the
+// pool's connections.
+TEST_P(DatabaseTest, AReadOnlyTransactionCostsOneRoundTripPerStatement) {
+  const int64_t before = db_->stats().round_trips;
+  for (int64_t i = 0; i < 3; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto r, db_->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto row, r->QueryOne("SELECT COUNT(*) FROM items"));
+    EXPECT_EQ(row->GetInt(0).value(), i);
+    ASSERT_OK(r->Commit());
+    ASSERT_OK_AND_ASSIGN(auto bad, db_->BeginRead());
+    EXPECT_THAT(bad->Query("SELECT * FROM no_such_table"), StatusIs(StatusCode::kInvalidArgument));
+    bad.reset();  // rolled back
+    ASSERT_OK_AND_ASSIGN(auto w, db_->Begin());
+    ASSERT_OK(w->Exec("INSERT INTO items (id) VALUES (?)", {i}));
+    ASSERT_OK(w->Commit());
+  }
+  // Each round: the read, the failed read, the insert and its commit.
+  EXPECT_EQ(db_->stats().round_trips - before, GetParam() == Backend::kPostgres ? 3 * 4 : 0);
+  EXPECT_EQ(Count(), 3);
+}
+
+// PostgreSQL: a held-back statement's error (a RELEASE of an unknown savepoint) is reported by
+// the next statement, which names it; SQLite reports it at once. Either way nothing commits.
+TEST_P(DatabaseTest, AnErrorOfAHeldBackStatementIsReportedByTheNextStatement) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{1}}));
+  if (GetParam() == Backend::kPostgres) {
+    ASSERT_OK(txn->ReleaseSavepoint("nosuch"));
+    EXPECT_THAT(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{2}}),
+                StatusIs(StatusCode::kInternal, HasSubstr("in: RELEASE SAVEPOINT nosuch")));
+  } else {
+    EXPECT_FALSE(txn->ReleaseSavepoint("nosuch").ok());
+  }
+  EXPECT_FALSE(txn->Commit().ok());
+  EXPECT_EQ(Count(), 0);
+}
+
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(DatabaseTest);
 
 // SQLite only: the sub-journal is SQLite's.

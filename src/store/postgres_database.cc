@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <unordered_map>
 
 #include "common/mutex.h"
@@ -161,6 +162,11 @@ struct Conn {
   std::unordered_map<std::string, PgStmt> stmts;
   int next_stmt = 0;
   bool reused = false;  // it has been idle in the pool (and may have been cut meanwhile)
+  // The requests of an ended read-only transaction (its COMMIT or ROLLBACK) sent in a pipeline
+  // whose answers are still to be read: the connection's next exchange reads them first.
+  int unread = 0;
+  // An answer read that way was an error: the connection's state is unknown, so it is dropped.
+  bool doubtful = false;
   bool broken() const { return PQstatus(pg.get()) != CONNECTION_OK; }
 };
 
@@ -168,46 +174,36 @@ void IgnoreNotice(void*, const char*) {}
 
 class PgPool;
 
+// A transaction on one pooled connection. Round trips (docs/storage.md, "Round trips"): BEGIN,
+// SAVEPOINT and RELEASE SAVEPOINT are not sent on their own but held back and sent in one libpq
+// pipeline with the next statement whose answer is needed (a statement, ROLLBACK TO SAVEPOINT,
+// COMMIT), and a statement's first use on a connection sends its preparation in the same
+// pipeline. So a group-committed write costs the round trips of its own statements, and a
+// transaction that sent nothing costs none. A read-only transaction's COMMIT or ROLLBACK is sent
+// without waiting for its answer, which the connection's next exchange reads first (a read-only
+// transaction cannot fail to commit what it read). The price: an error of a held-back statement
+// (a SAVEPOINT that fails) is reported by the next statement instead.
 class PgTransaction final : public internal::TransactionBase {
  public:
-  PgTransaction(std::shared_ptr<PgPool> pool, std::unique_ptr<Conn> conn, Counters* counters)
+  PgTransaction(std::shared_ptr<PgPool> pool, std::unique_ptr<Conn> conn, Counters* counters,
+                bool read_only, int reconnects)
       : TransactionBase(counters),
         pool_(std::move(pool)),
         conn_(std::move(conn)),
-        counters_(counters) {}
+        counters_(counters),
+        read_only_(read_only),
+        reconnects_(reconnects) {
+    deferred_.emplace_back(read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
+  }
   ~PgTransaction() override { EndInDestructor(); }
   Backend backend() const override { return Backend::kPostgres; }
-
-  // Runs a parameterless statement through the simple protocol.
-  Status Simple(std::string_view sql, std::string* command_status = nullptr) {
-    const std::string s(sql);
-    ResultPtr res(PQexec(conn_->pg.get(), s.c_str()));
-    const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
-      return ResultError(conn_->pg.get(), res.get(), sql);
-    }
-    if (command_status) *command_status = PQcmdStatus(res.get());
-    return Status();
-  }
 
  protected:
   Status Run(std::string_view sql, const std::vector<Value>& params, Want want,
              std::vector<Row>* rows, int64_t* count) override {
-    PGconn* pg = conn_->pg.get();
-    auto it = conn_->stmts.find(std::string(sql));
-    if (it == conn_->stmts.end()) {
-      ASSIGN_OR_RETURN(RewrittenSql rw, RewritePlaceholders(sql));
-      PgStmt stmt{"chukan_" + std::to_string(conn_->next_stmt++), rw.parameters};
-      ResultPtr res(PQprepare(pg, stmt.name.c_str(), rw.sql.c_str(), 0, nullptr));
-      if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
-        return ResultError(pg, res.get(), sql);
-      }
-      counters_->prepared.fetch_add(1, std::memory_order_relaxed);
-      it = conn_->stmts.emplace(std::string(sql), std::move(stmt)).first;
-    }
-    const PgStmt& stmt = it->second;
-    if (static_cast<size_t>(stmt.parameters) != params.size()) {
-      return InvalidArgumentError("postgres: statement has " + std::to_string(stmt.parameters) +
+    ASSIGN_OR_RETURN(RewrittenSql rw, RewritePlaceholders(sql));
+    if (static_cast<size_t>(rw.parameters) != params.size()) {
+      return InvalidArgumentError("postgres: statement has " + std::to_string(rw.parameters) +
                                   " placeholders but " + std::to_string(params.size()) +
                                   " parameters were given in: " + SqlExcerpt(sql));
     }
@@ -248,26 +244,54 @@ class PgTransaction final : public internal::TransactionBase {
       }
       values[i] = text[i].c_str();
     }
-    ResultPtr res(PQexecPrepared(pg, stmt.name.c_str(), static_cast<int>(n), values.data(),
-                                 lengths.data(), formats.data(), 0));
-    const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return ResultError(pg, res.get(), sql);
+    // Prepared on its first use on a connection, in the pipeline that executes it. The
+    // connection may change before the exchange succeeds (a dead pooled one replaced), so
+    // what to send is decided per attempt.
+    std::string prepared_name;  // set when this attempt prepares the statement
+    auto send = [&](PGconn* pg, Conn& conn) -> int {
+      prepared_name.clear();
+      auto it = conn.stmts.find(std::string(sql));
+      const std::string* name = nullptr;
+      int sent = 0;
+      if (it != conn.stmts.end()) {
+        name = &it->second.name;
+      } else {
+        prepared_name = "chukan_" + std::to_string(conn.next_stmt++);
+        if (PQsendPrepare(pg, prepared_name.c_str(), rw.sql.c_str(), 0, nullptr) != 1) return -1;
+        name = &prepared_name;
+        sent = 1;
+      }
+      if (PQsendQueryPrepared(pg, name->c_str(), static_cast<int>(n), values.data(), lengths.data(),
+                              formats.data(), 0) != 1) {
+        return -1;
+      }
+      return sent + 1;
+    };
+    std::vector<ResultPtr> answers;
+    Status s = Exchange(send, sql, &answers);
+    if (!prepared_name.empty() && !answers.empty() && answers.front() &&
+        PQresultStatus(answers.front().get()) == PGRES_COMMAND_OK) {
+      counters_->prepared.fetch_add(1, std::memory_order_relaxed);
+      conn_->stmts.emplace(std::string(sql), PgStmt{prepared_name, rw.parameters});
+    }
+    RETURN_IF_ERROR(s);
+    const PGresult* res = answers.back().get();
     if (want == Want::kCount) {
-      const char* c = PQcmdTuples(res.get());
+      const char* c = PQcmdTuples(const_cast<PGresult*>(res));
       int64_t v = 0;
       if (c && *c) std::from_chars(c, c + std::strlen(c), v);
       *count = v;
     } else if (want == Want::kRows) {
-      const int nrows = PQntuples(res.get());
-      const int ncols = PQnfields(res.get());
+      const int nrows = PQntuples(res);
+      const int ncols = PQnfields(res);
       auto names = std::make_shared<std::vector<std::string>>();
-      for (int c = 0; c < ncols; ++c) names->emplace_back(PQfname(res.get(), c));
+      for (int c = 0; c < ncols; ++c) names->emplace_back(PQfname(res, c));
       rows->reserve(static_cast<size_t>(nrows));
       for (int r = 0; r < nrows; ++r) {
         std::vector<Value> vals;
         vals.reserve(static_cast<size_t>(ncols));
         for (int c = 0; c < ncols; ++c) {
-          ASSIGN_OR_RETURN(Value v, CellValue(res.get(), r, c));
+          ASSIGN_OR_RETURN(Value v, CellValue(res, r, c));
           vals.push_back(std::move(v));
         }
         rows->emplace_back(names, std::move(vals));
@@ -276,11 +300,29 @@ class PgTransaction final : public internal::TransactionBase {
     return Status();
   }
 
-  Status RunScript(std::string_view sql) override { return Simple(sql); }
+  // A script may hold several statements, which only the simple protocol (outside a pipeline)
+  // runs: what was held back goes first.
+  Status RunScript(std::string_view sql) override {
+    RETURN_IF_ERROR(Exchange(nullptr, sql, nullptr));
+    return Simple(sql);
+  }
+
+  Status RunControl(std::string_view sql) override {
+    if (sql.starts_with("SAVEPOINT ") || sql.starts_with("RELEASE SAVEPOINT ")) {
+      deferred_.emplace_back(sql);
+      return Status();
+    }
+    return RunOne(sql, nullptr);
+  }
 
   Status RunCommit() override {
+    if (!sent_) {
+      deferred_.clear();  // nothing reached the server: nothing to commit
+      return Status();
+    }
+    if (read_only_) return SendWithoutWaiting("COMMIT");
     std::string tag;
-    Status s = Simple("COMMIT", &tag);
+    Status s = RunOne("COMMIT", &tag);
     if (!s.ok() && conn_->broken()) {
       // The server may have committed before the connection went: only a read can tell.
       return UnavailableError(
@@ -293,17 +335,183 @@ class PgTransaction final : public internal::TransactionBase {
     if (tag != "COMMIT") return AbortedError("postgres: the server rolled the transaction back");
     return Status();
   }
-  Status RunRollback() override { return Simple("ROLLBACK"); }
+
+  Status RunRollback() override {
+    deferred_.clear();  // a rollback undoes them anyway
+    if (!sent_) return Status();
+    if (read_only_) return SendWithoutWaiting("ROLLBACK");
+    RETURN_IF_ERROR(ReadUnread());
+    return Simple("ROLLBACK");
+  }
+  // A lost connection ended the transaction: no savepoint can recover it.
+  bool Lost() override { return !conn_ || conn_->broken(); }
   void Finish() override;
 
- public:
-  bool ConnectionLost() const { return conn_ && conn_->broken(); }
-  bool ConnectionReused() const { return conn_ && conn_->reused; }
-
  private:
+  // Sends requests on `pg` (using and updating `conn`'s statement cache); returns how many it
+  // sent, or -1 if sending failed.
+  using SendFn = std::function<int(PGconn* pg, Conn& conn)>;
+
+  // One parameterless statement (through the extended protocol, so it can join a pipeline);
+  // *tag = its command tag.
+  Status RunOne(std::string_view sql, std::string* tag) {
+    const std::string s(sql);
+    std::vector<ResultPtr> answers;
+    RETURN_IF_ERROR(Exchange(
+        [&](PGconn* pg, Conn&) {
+          return PQsendQueryParams(pg, s.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1
+                     ? 1
+                     : -1;
+        },
+        sql, &answers));
+    if (tag) *tag = PQcmdStatus(answers.back().get());
+    return Status();
+  }
+
+  // The held-back statements and then what `send` sends, in one pipeline, with every answer
+  // read: one round trip. *answers = the answers to send's requests. Returns the first error.
+  // The transaction's first exchange on a connection that had been idle in the pool and is
+  // found dead is tried again on another one (as many times as the pool has connections).
+  Status Exchange(const SendFn& send, std::string_view sql, std::vector<ResultPtr>* answers) {
+    if (deferred_.empty() && !send) return Status();
+    if (!conn_) return UnavailableError("postgres: the transaction lost its connection");
+    for (int attempt = 0;; ++attempt) {
+      Status s = ExchangeOnce(send, sql, answers);
+      const bool first = !sent_;
+      sent_ = true;
+      if (s.ok()) {
+        deferred_.clear();
+        return s;
+      }
+      if (!(first && conn_->reused && conn_->broken() && attempt < reconnects_)) {
+        deferred_.clear();
+        return s;
+      }
+      sent_ = false;
+      Status replaced = Reconnect();
+      if (!replaced.ok()) return replaced;
+    }
+  }
+
+  Status ExchangeOnce(const SendFn& send, std::string_view sql, std::vector<ResultPtr>* answers) {
+    PGconn* pg = conn_->pg.get();
+    if (answers) answers->clear();
+    if (PQenterPipelineMode(pg) != 1) return ResultError(pg, nullptr, sql);
+    counters_->round_trips.fetch_add(1, std::memory_order_relaxed);
+    int requests = 0;
+    bool sent_all = true;
+    for (const std::string& d : deferred_) {
+      if (PQsendQueryParams(pg, d.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+        sent_all = false;
+        break;
+      }
+      ++requests;
+    }
+    int own = 0;
+    if (sent_all && send) {
+      own = send(pg, *conn_);
+      if (own < 0) {
+        sent_all = false;
+        own = 0;
+      }
+    }
+    requests += own;
+    if (PQpipelineSync(pg) != 1) {
+      return UnavailableError("postgres: cannot send: " + TrimNewline(PQerrorMessage(pg)));
+    }
+    RETURN_IF_ERROR(ReadUnread());
+    Status first;
+    for (int i = 0; i < requests; ++i) {
+      ResultPtr res(PQgetResult(pg));
+      if (!res) return ResultError(pg, nullptr, sql);  // the connection went
+      const ExecStatusType st = PQresultStatus(res.get());
+      if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED &&
+          first.ok()) {
+        const bool held_back = i < requests - own;
+        first = ResultError(pg, res.get(), held_back ? deferred_[i] : std::string(sql));
+      }
+      while (PGresult* more = PQgetResult(pg)) PQclear(more);  // the end of this answer
+      if (i >= requests - own && answers) answers->push_back(std::move(res));
+    }
+    ResultPtr sync(PQgetResult(pg));
+    if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
+      return ResultError(pg, sync.get(), sql);
+    }
+    if (PQexitPipelineMode(pg) != 1) return ResultError(pg, nullptr, sql);
+    if (first.ok() && !sent_all) {
+      return UnavailableError("postgres: cannot send: " + TrimNewline(PQerrorMessage(pg)));
+    }
+    return first;
+  }
+
+  // Sends what was held back and `sql` without waiting for the answers (a read-only
+  // transaction's end): the connection's next exchange reads them.
+  Status SendWithoutWaiting(const char* sql) {
+    PGconn* pg = conn_->pg.get();
+    if (PQenterPipelineMode(pg) != 1) return ResultError(pg, nullptr, sql);
+    for (const std::string& d : deferred_) {
+      if (PQsendQueryParams(pg, d.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+        return ResultError(pg, nullptr, sql);
+      }
+      ++conn_->unread;
+    }
+    deferred_.clear();
+    if (PQsendQueryParams(pg, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) != 1 ||
+        PQpipelineSync(pg) != 1) {
+      return ResultError(pg, nullptr, sql);
+    }
+    ++conn_->unread;
+    return Status();
+  }
+
+  // Reads the answers an earlier read-only transaction left on this connection (they are
+  // ahead of anything sent since). An error among them leaves the connection in doubt.
+  Status ReadUnread() {
+    PGconn* pg = conn_->pg.get();
+    if (conn_->unread == 0) return Status();
+    for (; conn_->unread > 0; --conn_->unread) {
+      ResultPtr res(PQgetResult(pg));
+      if (!res) return ResultError(pg, nullptr, "the end of a read-only transaction");
+      const ExecStatusType st = PQresultStatus(res.get());
+      if (st != PGRES_COMMAND_OK) conn_->doubtful = true;
+      while (PGresult* more = PQgetResult(pg)) PQclear(more);
+    }
+    ResultPtr sync(PQgetResult(pg));
+    if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) conn_->doubtful = true;
+    if (conn_->doubtful) {
+      return InternalError(
+          "postgres: the previous read-only transaction on this connection did not end cleanly");
+    }
+    return Status();
+  }
+
+  // Runs a statement through the simple protocol, outside any pipeline.
+  Status Simple(std::string_view sql) {
+    PGconn* pg = conn_->pg.get();
+    RETURN_IF_ERROR(ReadUnread());
+    if (PQpipelineStatus(pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(pg) != 1) {
+      return ResultError(pg, nullptr, sql);
+    }
+    counters_->round_trips.fetch_add(1, std::memory_order_relaxed);
+    const std::string s(sql);
+    ResultPtr res(PQexec(pg, s.c_str()));
+    const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+      return ResultError(pg, res.get(), sql);
+    }
+    return Status();
+  }
+
+  Status Reconnect();
+
   std::shared_ptr<PgPool> pool_;
   std::unique_ptr<Conn> conn_;
   Counters* counters_;
+  const bool read_only_;
+  const int reconnects_;
+  // Held back until the next exchange; starts with BEGIN.
+  std::vector<std::string> deferred_;
+  bool sent_ = false;  // something of this transaction has reached the server
 };
 
 class PgPool : public std::enable_shared_from_this<PgPool> {
@@ -331,23 +539,12 @@ class PgPool : public std::enable_shared_from_this<PgPool> {
     return conn;
   }
 
+  // BEGIN is held back until the transaction's first statement (PgTransaction), which is also
+  // where a pooled connection found dead is replaced.
   Result<std::unique_ptr<Transaction>> Begin(bool read_only) {
-    const char* begin = read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN";
-    // An idle pooled connection may have been cut (a server restart, a failover, a network
-    // cut), which only shows when it is used; a restart cuts all of them at once. So a BEGIN
-    // that finds its pooled connection dead is tried again — each try drops one dead
-    // connection, so this ends with a fresh connection at the latest (whose failure is
-    // reported). Bounded by the pool size, in case the server answers oddly.
-    for (int attempt = 0;; ++attempt) {
-      ASSIGN_OR_RETURN(std::unique_ptr<Conn> conn, Acquire());
-      auto txn = std::make_unique<PgTransaction>(shared_from_this(), std::move(conn), &counters_);
-      Status s = txn->Simple(begin);
-      if (s.ok()) return std::unique_ptr<Transaction>(std::move(txn));
-      const bool retry = s.code() == StatusCode::kUnavailable && txn->ConnectionReused() &&
-                         txn->ConnectionLost() && attempt < options_.pool_size;
-      txn.reset();  // returns (or discards, if broken) the connection
-      if (!retry) return s;
-    }
+    ASSIGN_OR_RETURN(std::unique_ptr<Conn> conn, Acquire());
+    return std::unique_ptr<Transaction>(std::make_unique<PgTransaction>(
+        shared_from_this(), std::move(conn), &counters_, read_only, options_.pool_size));
   }
 
   Result<std::unique_ptr<Conn>> Acquire() EXCLUDES(mu_) {
@@ -384,7 +581,11 @@ class PgPool : public std::enable_shared_from_this<PgPool> {
     std::unique_ptr<Conn> discard;
     {
       MutexLock lock(mu_);
-      if (closed_ || conn->broken() || PQtransactionStatus(conn->pg.get()) != PQTRANS_IDLE) {
+      // A connection whose read-only transaction's end is still unanswered is busy in a
+      // pipeline (its next exchange reads the answer); any other must be idle.
+      const bool idle = conn->unread > 0 ? PQpipelineStatus(conn->pg.get()) == PQ_PIPELINE_ON
+                                         : PQtransactionStatus(conn->pg.get()) == PQTRANS_IDLE;
+      if (closed_ || conn->broken() || conn->doubtful || !idle) {
         discard = std::move(conn);
         --open_;
       } else {
@@ -420,7 +621,15 @@ class PgPool : public std::enable_shared_from_this<PgPool> {
   int open_ GUARDED_BY(mu_) = 0;
 };
 
-void PgTransaction::Finish() { pool_->Release(std::move(conn_)); }
+void PgTransaction::Finish() {
+  if (conn_) pool_->Release(std::move(conn_));
+}
+
+Status PgTransaction::Reconnect() {
+  pool_->Release(std::move(conn_));  // dead: the pool drops it
+  ASSIGN_OR_RETURN(conn_, pool_->Acquire());
+  return Status();
+}
 
 class PgDatabase final : public Database {
  public:
