@@ -108,6 +108,14 @@ class Transaction {
   // Rolls back explicitly (the destructor does the same). Idempotent.
   virtual Status Rollback() = 0;
 
+  // From now on, PostgreSQL holds every Exec back (it returns OK at once) and sends it in one
+  // pipeline with the next statement that needs an answer (ExecCount, Query, QueryOne,
+  // ExecScript), RELEASE SAVEPOINT, ROLLBACK TO SAVEPOINT or COMMIT — which then reports its
+  // error. So a group-committed write whose statements are Execs costs one round trip
+  // (docs/storage.md, "Round trips on PostgreSQL"). Only for callers that return an Exec's error
+  // and never branch on it (the group committer's writes). SQLite: no effect.
+  virtual void HoldBackExecs() = 0;
+
  protected:
   Transaction() = default;
 };

@@ -51,6 +51,7 @@ class TransactionBase : public Transaction {
   Status ReleaseSavepoint(std::string_view name) final;
   Status Commit() final;
   Status Rollback() final;
+  void HoldBackExecs() override {}
 
  protected:
   enum class Want { kNothing, kCount, kRows };

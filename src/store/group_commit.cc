@@ -93,6 +93,9 @@ std::vector<Status> GroupCommitter::RunBatch(std::deque<Pending>& batch) {
   auto txn = db_->Begin();
   if (!txn.ok()) return fail_all(txn.status());
   Transaction& t = **txn;
+  // PostgreSQL: a write's Execs go in one pipeline with its RELEASE, which reports their errors
+  // as the write's own (one round trip for a write of Execs only).
+  t.HoldBackExecs();
   if (options_.prologue) {
     if (Status p = options_.prologue(t); !p.ok()) return fail_all(p);
   }
@@ -108,9 +111,9 @@ std::vector<Status> GroupCommitter::RunBatch(std::deque<Pending>& batch) {
     } catch (...) {
       s = InternalError("group commit: write threw a non-standard exception");
     }
-    if (s.ok()) {
-      s = t.ReleaseSavepoint("chukan_gc");
-    } else {
+    // The write's held-back statements are sent with the RELEASE: their error is the write's.
+    if (s.ok()) s = t.ReleaseSavepoint("chukan_gc");
+    if (!s.ok()) {
       Status undo = t.RollbackToSavepoint("chukan_gc");
       if (undo.ok()) undo = t.ReleaseSavepoint("chukan_gc");
       if (!undo.ok()) {

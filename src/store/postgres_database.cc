@@ -174,15 +174,64 @@ void IgnoreNotice(void*, const char*) {}
 
 class PgPool;
 
-// A transaction on one pooled connection. Round trips (docs/storage.md, "Round trips"): BEGIN,
-// SAVEPOINT and RELEASE SAVEPOINT are not sent on their own but held back and sent in one libpq
-// pipeline with the next statement whose answer is needed (a statement, ROLLBACK TO SAVEPOINT,
-// COMMIT), and a statement's first use on a connection sends its preparation in the same
-// pipeline. So a group-committed write costs the round trips of its own statements, and a
-// transaction that sent nothing costs none. A read-only transaction's COMMIT or ROLLBACK is sent
-// without waiting for its answer, which the connection's next exchange reads first (a read-only
-// transaction cannot fail to commit what it read). The price: an error of a held-back statement
-// (a SAVEPOINT that fails) is reported by the next statement instead.
+// A statement's parameters in libpq's form: text, except byte strings (binary). Points into the
+// Values it was made from, which must outlive it.
+struct Bound {
+  std::vector<std::string> text;
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  std::vector<int> formats;
+};
+
+Status Bind(const std::vector<Value>& params, Bound* b) {
+  const size_t n = params.size();
+  b->text.assign(n, std::string());
+  b->values.assign(n, nullptr);
+  b->lengths.assign(n, 0);
+  b->formats.assign(n, 0);
+  static const char kEmpty[1] = {0};
+  for (size_t i = 0; i < n; ++i) {
+    const Value& v = params[i];
+    if (std::holds_alternative<std::nullptr_t>(v)) continue;  // NULL: values[i] stays null
+    if (const auto* iv = std::get_if<int64_t>(&v)) {
+      b->text[i] = std::to_string(*iv);
+    } else if (const auto* dv = std::get_if<double>(&v)) {
+      if (std::isnan(*dv)) {
+        b->text[i] = "NaN";
+      } else if (std::isinf(*dv)) {
+        b->text[i] = *dv > 0 ? "Infinity" : "-Infinity";
+      } else {
+        char buf[64];
+        auto [p, ec] = std::to_chars(buf, buf + sizeof buf, *dv);
+        b->text[i].assign(buf, static_cast<size_t>(p - buf));
+      }
+    } else if (const auto* sv = std::get_if<std::string>(&v)) {
+      if (sv->find('\0') != std::string::npos) {
+        return InvalidArgumentError("postgres: text parameter " + std::to_string(i + 1) +
+                                    " contains a NUL byte");
+      }
+      b->values[i] = sv->c_str();
+      continue;
+    } else if (const auto* bv = std::get_if<Bytes>(&v)) {
+      if (bv->size() > 0x7fffffff) return InvalidArgumentError("postgres: blob too large");
+      b->values[i] = bv->empty() ? kEmpty : reinterpret_cast<const char*>(bv->data());
+      b->lengths[i] = static_cast<int>(bv->size());
+      b->formats[i] = 1;
+      continue;
+    }
+    b->values[i] = b->text[i].c_str();
+  }
+  return Status();
+}
+
+// A transaction on one pooled connection. Round trips (docs/storage.md, "Round trips on
+// PostgreSQL"): BEGIN, SAVEPOINT and RELEASE SAVEPOINT — and, after HoldBackExecs(), every
+// Exec — are not sent on their own but held back and sent in one libpq pipeline with the next
+// statement whose answer is needed, and a statement's first use on a connection sends its
+// preparation in the same pipeline. A transaction that sent nothing costs nothing. A read-only
+// transaction's COMMIT or ROLLBACK is sent without waiting for its answer, which the
+// connection's next exchange reads first (a read-only transaction cannot fail to commit what it
+// read). The price: a held-back statement's error is reported by the next exchange.
 class PgTransaction final : public internal::TransactionBase {
  public:
   PgTransaction(std::shared_ptr<PgPool> pool, std::unique_ptr<Conn> conn, Counters* counters,
@@ -193,88 +242,39 @@ class PgTransaction final : public internal::TransactionBase {
         counters_(counters),
         read_only_(read_only),
         reconnects_(reconnects) {
-    deferred_.emplace_back(read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
+    held_.push_back({read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", {},
+                     false});
   }
   ~PgTransaction() override { EndInDestructor(); }
   Backend backend() const override { return Backend::kPostgres; }
+  void HoldBackExecs() override { hold_back_execs_ = true; }
 
  protected:
   Status Run(std::string_view sql, const std::vector<Value>& params, Want want,
              std::vector<Row>* rows, int64_t* count) override {
-    ASSIGN_OR_RETURN(RewrittenSql rw, RewritePlaceholders(sql));
-    if (static_cast<size_t>(rw.parameters) != params.size()) {
-      return InvalidArgumentError("postgres: statement has " + std::to_string(rw.parameters) +
+    if (!conn_) return UnavailableError("postgres: the transaction lost its connection");
+    // Checked now, whenever the statement is sent.
+    int parameters = 0;
+    if (auto it = conn_->stmts.find(std::string(sql)); it != conn_->stmts.end()) {
+      parameters = it->second.parameters;
+    } else {
+      ASSIGN_OR_RETURN(RewrittenSql rw, RewritePlaceholders(sql));
+      parameters = rw.parameters;
+    }
+    if (static_cast<size_t>(parameters) != params.size()) {
+      return InvalidArgumentError("postgres: statement has " + std::to_string(parameters) +
                                   " placeholders but " + std::to_string(params.size()) +
                                   " parameters were given in: " + SqlExcerpt(sql));
     }
-    const size_t n = params.size();
-    std::vector<std::string> text(n);
-    std::vector<const char*> values(n, nullptr);
-    std::vector<int> lengths(n, 0);
-    std::vector<int> formats(n, 0);
-    static const char kEmpty[1] = {0};
-    for (size_t i = 0; i < n; ++i) {
-      const Value& v = params[i];
-      if (std::holds_alternative<std::nullptr_t>(v)) continue;  // NULL: values[i] stays null
-      if (const auto* iv = std::get_if<int64_t>(&v)) {
-        text[i] = std::to_string(*iv);
-      } else if (const auto* dv = std::get_if<double>(&v)) {
-        if (std::isnan(*dv)) {
-          text[i] = "NaN";
-        } else if (std::isinf(*dv)) {
-          text[i] = *dv > 0 ? "Infinity" : "-Infinity";
-        } else {
-          char buf[64];
-          auto [p, ec] = std::to_chars(buf, buf + sizeof buf, *dv);
-          text[i].assign(buf, static_cast<size_t>(p - buf));
-        }
-      } else if (const auto* sv = std::get_if<std::string>(&v)) {
-        if (sv->find('\0') != std::string::npos) {
-          return InvalidArgumentError("postgres: text parameter " + std::to_string(i + 1) +
-                                      " contains a NUL byte");
-        }
-        values[i] = sv->c_str();
-        continue;
-      } else if (const auto* bv = std::get_if<Bytes>(&v)) {
-        if (bv->size() > 0x7fffffff) return InvalidArgumentError("postgres: blob too large");
-        values[i] = bv->empty() ? kEmpty : reinterpret_cast<const char*>(bv->data());
-        lengths[i] = static_cast<int>(bv->size());
-        formats[i] = 1;
-        continue;
-      }
-      values[i] = text[i].c_str();
+    Bound bound;
+    RETURN_IF_ERROR(Bind(params, &bound));
+    if (want == Want::kNothing && hold_back_execs_) {
+      held_.push_back({std::string(sql), params, true});
+      return Status();
     }
-    // Prepared on its first use on a connection, in the pipeline that executes it. The
-    // connection may change before the exchange succeeds (a dead pooled one replaced), so
-    // what to send is decided per attempt.
-    std::string prepared_name;  // set when this attempt prepares the statement
-    auto send = [&](PGconn* pg, Conn& conn) -> int {
-      prepared_name.clear();
-      auto it = conn.stmts.find(std::string(sql));
-      const std::string* name = nullptr;
-      int sent = 0;
-      if (it != conn.stmts.end()) {
-        name = &it->second.name;
-      } else {
-        prepared_name = "chukan_" + std::to_string(conn.next_stmt++);
-        if (PQsendPrepare(pg, prepared_name.c_str(), rw.sql.c_str(), 0, nullptr) != 1) return -1;
-        name = &prepared_name;
-        sent = 1;
-      }
-      if (PQsendQueryPrepared(pg, name->c_str(), static_cast<int>(n), values.data(), lengths.data(),
-                              formats.data(), 0) != 1) {
-        return -1;
-      }
-      return sent + 1;
-    };
     std::vector<ResultPtr> answers;
-    Status s = Exchange(send, sql, &answers);
-    if (!prepared_name.empty() && !answers.empty() && answers.front() &&
-        PQresultStatus(answers.front().get()) == PGRES_COMMAND_OK) {
-      counters_->prepared.fetch_add(1, std::memory_order_relaxed);
-      conn_->stmts.emplace(std::string(sql), PgStmt{prepared_name, rw.parameters});
-    }
-    RETURN_IF_ERROR(s);
+    RETURN_IF_ERROR(Exchange(
+        [&](PGconn* pg) { return SendStatement(pg, sql, bound, parameters); }, sql, &answers));
     const PGresult* res = answers.back().get();
     if (want == Want::kCount) {
       const char* c = PQcmdTuples(const_cast<PGresult*>(res));
@@ -308,22 +308,25 @@ class PgTransaction final : public internal::TransactionBase {
   }
 
   Status RunControl(std::string_view sql) override {
-    if (sql.starts_with("SAVEPOINT ") || sql.starts_with("RELEASE SAVEPOINT ")) {
-      deferred_.emplace_back(sql);
+    // A RELEASE ends a group-committed write, whose held-back statements' errors must be its
+    // own: with Execs held back it is where they are sent.
+    if (sql.starts_with("SAVEPOINT ") ||
+        (sql.starts_with("RELEASE SAVEPOINT ") && !hold_back_execs_)) {
+      held_.push_back({std::string(sql), {}, false});
       return Status();
     }
     return RunOne(sql, nullptr);
   }
 
   Status RunCommit() override {
-    if (!sent_) {
-      deferred_.clear();  // nothing reached the server: nothing to commit
+    if (!sent_ && !HoldsStatements()) {
+      held_.clear();  // nothing reached the server or waits to: nothing to commit
       return Status();
     }
     if (read_only_) return SendWithoutWaiting("COMMIT");
     std::string tag;
     Status s = RunOne("COMMIT", &tag);
-    if (!s.ok() && conn_->broken()) {
+    if (!s.ok() && conn_ && conn_->broken()) {
       // The server may have committed before the connection went: only a read can tell.
       return UnavailableError(
           "postgres: the connection was lost during COMMIT; whether the transaction committed "
@@ -337,20 +340,66 @@ class PgTransaction final : public internal::TransactionBase {
   }
 
   Status RunRollback() override {
-    deferred_.clear();  // a rollback undoes them anyway
-    if (!sent_) return Status();
+    held_.clear();  // a rollback undoes them anyway
+    if (!sent_ || !conn_) return Status();
     if (read_only_) return SendWithoutWaiting("ROLLBACK");
     RETURN_IF_ERROR(ReadUnread());
     return Simple("ROLLBACK");
   }
+
   // A lost connection ended the transaction: no savepoint can recover it.
   bool Lost() override { return !conn_ || conn_->broken(); }
   void Finish() override;
 
  private:
-  // Sends requests on `pg` (using and updating `conn`'s statement cache); returns how many it
-  // sent, or -1 if sending failed.
-  using SendFn = std::function<int(PGconn* pg, Conn& conn)>;
+  // A statement held back: transaction control (sent as it is) or an Exec (prepared).
+  struct Held {
+    std::string sql;
+    std::vector<Value> params;
+    bool statement = false;
+  };
+  // A preparation sent in the current pipeline: cached on the connection if it succeeds.
+  struct Preparing {
+    std::string sql;
+    int request = 0;  // its index among the pipeline's requests
+  };
+  // Sends requests on `pg`; returns how many it sent, or -1 if sending failed.
+  using SendFn = std::function<int(PGconn* pg)>;
+
+  bool HoldsStatements() const {
+    for (const Held& h : held_) {
+      if (h.statement) return true;
+    }
+    return false;
+  }
+
+  // Sends a statement's execution, and its preparation first if this connection has not
+  // prepared it; returns the number of requests sent (-1: failed).
+  int SendStatement(PGconn* pg, std::string_view sql, const Bound& b, int parameters) {
+    auto it = conn_->stmts.find(std::string(sql));
+    std::string name;
+    int sent = 0;
+    if (it != conn_->stmts.end()) {
+      name = it->second.name;
+    } else {
+      Result<RewrittenSql> rw = RewritePlaceholders(sql);
+      if (!rw.ok()) return -1;  // checked by Run before: cannot happen
+      name = "chukan_" + std::to_string(conn_->next_stmt++);
+      if (PQsendPrepare(pg, name.c_str(), rw->sql.c_str(), 0, nullptr) != 1) return -1;
+      // Cached at once, so that the pipeline's later uses do not prepare it again; forgotten
+      // again if the preparation fails.
+      conn_->stmts.emplace(std::string(sql), PgStmt{name, parameters});
+      preparing_.push_back({std::string(sql), requests_});
+      sent = 1;
+      ++requests_;
+    }
+    if (PQsendQueryPrepared(pg, name.c_str(), static_cast<int>(b.values.size()), b.values.data(),
+                            b.lengths.data(), b.formats.data(), 0) != 1) {
+      return -1;
+    }
+    ++requests_;
+    return sent + 1;
+  }
 
   // One parameterless statement (through the extended protocol, so it can join a pipeline);
   // *tag = its command tag.
@@ -358,10 +407,12 @@ class PgTransaction final : public internal::TransactionBase {
     const std::string s(sql);
     std::vector<ResultPtr> answers;
     RETURN_IF_ERROR(Exchange(
-        [&](PGconn* pg, Conn&) {
-          return PQsendQueryParams(pg, s.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1
-                     ? 1
-                     : -1;
+        [&](PGconn* pg) {
+          if (PQsendQueryParams(pg, s.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+            return -1;
+          }
+          ++requests_;
+          return 1;
         },
         sql, &answers));
     if (tag) *tag = PQcmdStatus(answers.back().get());
@@ -373,23 +424,18 @@ class PgTransaction final : public internal::TransactionBase {
   // The transaction's first exchange on a connection that had been idle in the pool and is
   // found dead is tried again on another one (as many times as the pool has connections).
   Status Exchange(const SendFn& send, std::string_view sql, std::vector<ResultPtr>* answers) {
-    if (deferred_.empty() && !send) return Status();
-    if (!conn_) return UnavailableError("postgres: the transaction lost its connection");
+    if (held_.empty() && !send) return Status();
     for (int attempt = 0;; ++attempt) {
+      if (!conn_) return UnavailableError("postgres: the transaction lost its connection");
       Status s = ExchangeOnce(send, sql, answers);
       const bool first = !sent_;
       sent_ = true;
-      if (s.ok()) {
-        deferred_.clear();
-        return s;
-      }
-      if (!(first && conn_->reused && conn_->broken() && attempt < reconnects_)) {
-        deferred_.clear();
+      if (s.ok() || !(first && conn_->reused && conn_->broken() && attempt < reconnects_)) {
+        held_.clear();
         return s;
       }
       sent_ = false;
-      Status replaced = Reconnect();
-      if (!replaced.ok()) return replaced;
+      RETURN_IF_ERROR(Reconnect());
     }
   }
 
@@ -398,40 +444,59 @@ class PgTransaction final : public internal::TransactionBase {
     if (answers) answers->clear();
     if (PQenterPipelineMode(pg) != 1) return ResultError(pg, nullptr, sql);
     counters_->round_trips.fetch_add(1, std::memory_order_relaxed);
-    int requests = 0;
+    requests_ = 0;
+    preparing_.clear();
+    // What each request was, for error messages.
+    std::vector<std::string_view> labels;
     bool sent_all = true;
-    for (const std::string& d : deferred_) {
-      if (PQsendQueryParams(pg, d.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+    std::vector<Bound> bounds(held_.size());
+    for (size_t h = 0; h < held_.size() && sent_all; ++h) {
+      const Held& held = held_[h];
+      if (!held.statement) {
+        if (PQsendQueryParams(pg, held.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) !=
+            1) {
+          sent_all = false;
+        } else {
+          ++requests_;
+        }
+      } else if (!Bind(held.params, &bounds[h]).ok() ||
+                 SendStatement(pg, held.sql, bounds[h], static_cast<int>(held.params.size())) <
+                     0) {
         sent_all = false;
-        break;
       }
-      ++requests;
+      labels.resize(static_cast<size_t>(requests_), held.sql);
     }
-    int own = 0;
-    if (sent_all && send) {
-      own = send(pg, *conn_);
-      if (own < 0) {
-        sent_all = false;
-        own = 0;
-      }
-    }
-    requests += own;
+    const int own_first = requests_;
+    if (sent_all && send && send(pg) < 0) sent_all = false;
+    labels.resize(static_cast<size_t>(requests_), sql);
     if (PQpipelineSync(pg) != 1) {
       return UnavailableError("postgres: cannot send: " + TrimNewline(PQerrorMessage(pg)));
     }
-    RETURN_IF_ERROR(ReadUnread());
+    Status unread = ReadUnread();
+    if (!unread.ok()) {
+      for (const Preparing& p : preparing_) conn_->stmts.erase(p.sql);
+      return unread;
+    }
     Status first;
-    for (int i = 0; i < requests; ++i) {
+    size_t next_preparing = 0;
+    for (int i = 0; i < requests_; ++i) {
       ResultPtr res(PQgetResult(pg));
       if (!res) return ResultError(pg, nullptr, sql);  // the connection went
       const ExecStatusType st = PQresultStatus(res.get());
-      if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED &&
-          first.ok()) {
-        const bool held_back = i < requests - own;
-        first = ResultError(pg, res.get(), held_back ? deferred_[i] : std::string(sql));
+      const bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+      if (!ok && st != PGRES_PIPELINE_ABORTED && first.ok()) {
+        first = ResultError(pg, res.get(), labels[static_cast<size_t>(i)]);
+      }
+      if (next_preparing < preparing_.size() && preparing_[next_preparing].request == i) {
+        const Preparing& p = preparing_[next_preparing++];
+        if (ok) {
+          counters_->prepared.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          conn_->stmts.erase(p.sql);
+        }
       }
       while (PGresult* more = PQgetResult(pg)) PQclear(more);  // the end of this answer
-      if (i >= requests - own && answers) answers->push_back(std::move(res));
+      if (i >= own_first && answers) answers->push_back(std::move(res));
     }
     ResultPtr sync(PQgetResult(pg));
     if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
@@ -444,18 +509,20 @@ class PgTransaction final : public internal::TransactionBase {
     return first;
   }
 
-  // Sends what was held back and `sql` without waiting for the answers (a read-only
+  // Sends what was held back (transaction control only: a read-only transaction holds no Exec
+  // that matters — it could not write) and `sql` without waiting for the answers (a read-only
   // transaction's end): the connection's next exchange reads them.
   Status SendWithoutWaiting(const char* sql) {
     PGconn* pg = conn_->pg.get();
     if (PQenterPipelineMode(pg) != 1) return ResultError(pg, nullptr, sql);
-    for (const std::string& d : deferred_) {
-      if (PQsendQueryParams(pg, d.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+    for (const Held& h : held_) {
+      if (h.statement) continue;
+      if (PQsendQueryParams(pg, h.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
         return ResultError(pg, nullptr, sql);
       }
       ++conn_->unread;
     }
-    deferred_.clear();
+    held_.clear();
     if (PQsendQueryParams(pg, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) != 1 ||
         PQpipelineSync(pg) != 1) {
       return ResultError(pg, nullptr, sql);
@@ -472,8 +539,7 @@ class PgTransaction final : public internal::TransactionBase {
     for (; conn_->unread > 0; --conn_->unread) {
       ResultPtr res(PQgetResult(pg));
       if (!res) return ResultError(pg, nullptr, "the end of a read-only transaction");
-      const ExecStatusType st = PQresultStatus(res.get());
-      if (st != PGRES_COMMAND_OK) conn_->doubtful = true;
+      if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) conn_->doubtful = true;
       while (PGresult* more = PQgetResult(pg)) PQclear(more);
     }
     ResultPtr sync(PQgetResult(pg));
@@ -509,9 +575,13 @@ class PgTransaction final : public internal::TransactionBase {
   Counters* counters_;
   const bool read_only_;
   const int reconnects_;
+  bool hold_back_execs_ = false;
   // Held back until the next exchange; starts with BEGIN.
-  std::vector<std::string> deferred_;
+  std::vector<Held> held_;
   bool sent_ = false;  // something of this transaction has reached the server
+  // The exchange being sent: requests so far and the preparations among them.
+  int requests_ = 0;
+  std::vector<Preparing> preparing_;
 };
 
 class PgPool : public std::enable_shared_from_this<PgPool> {
