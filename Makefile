@@ -83,11 +83,14 @@ test-package: build
 	scripts/test-package build/dev
 
 # The database's failover: a Patroni cluster on loopback (etcd, a primary and a synchronous
-# standby; scripts/with-patroni), the primary's node killed while the dev tree's test writes
-# (docs/operations.md, "High availability of the database (Patroni)"). It cannot skip here.
+# standby; scripts/with-patroni), the primary's node killed while the dev tree's tests write:
+# the store's group committer, then the whole linkage (hub and two servers as processes) with a
+# replica import (docs/operations.md, "High availability of the database (Patroni)"). Each kill
+# needs a cluster of its own (a standby to promote). They cannot skip here.
 test-ha: build
 	CHUKAN_REQUIRE_PATRONI=1 scripts/with-patroni build/dev/src/store/chukan_store_test \
 	  --gtest_filter='PostgresFailover*'
+	CHUKAN_REQUIRE_PATRONI=1 scripts/with-patroni build/dev/tests/network/chukan_failover_test
 
 # The release package: docs/operations.md, "Installing from the Debian package".
 package: build-release

@@ -6,7 +6,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -19,6 +18,7 @@
 #include "cli/local_network.h"
 #include "common/status_matchers.h"
 #include "common/test_util.h"
+#include "network_test_util.h"
 #include "store/store_test_util.h"
 #include "store/tenant_store.h"
 #include "test_people.h"
@@ -61,57 +61,17 @@ class ClusterTest : public ::testing::Test {
     prefix_ = "cl_" + store::testing::RandomSuffix();
   }
   void TearDown() override {
-    if (HasFailure() && net_ != nullptr) {
-      // The nodes' logs outlive the work directory, for whoever looks into the failure.
-      const std::string keep =
-          (std::filesystem::temp_directory_path() / ("chukan-cluster-failed-" + prefix_)).string();
-      std::error_code ec;
-      for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.path(), ec)) {
-        const std::string ext = e.path().extension().string();
-        if (ext != ".log" && ext != ".err" && ext != ".cfg" && ext != ".toml") continue;
-        const auto to =
-            std::filesystem::path(keep) / std::filesystem::relative(e.path(), dir_.path());
-        std::filesystem::create_directories(to.parent_path(), ec);
-        std::filesystem::copy_file(e.path(), to, ec);
-      }
-      std::cerr << "cluster: the nodes' logs are kept in " << keep << "\n";
-    }
+    if (HasFailure() && net_ != nullptr)
+      KeepNetworkLogs(dir_.path(), "chukan-cluster-failed-" + prefix_);
     net_.reset();
     if (!dsn_.empty()) store::testing::DropPgNamespace(dsn_, prefix_);
   }
 
-  // The rows `sql` selects in one of the network's databases, as text (diagnostics).
+  // The hub's store ("hub") or server i's ("s<i>").
+  NetworkStore Store(const std::string& suffix) const { return {dsn_, prefix_ + "_" + suffix}; }
   std::string Rows(const std::string& suffix, std::optional<TenantId> tenant,
                    const std::string& sql, const std::vector<store::Value>& params) {
-    store::StoreOptions o;
-    o.backend = store::Backend::kPostgres;
-    o.dsn = dsn_;
-    o.pg_prefix = prefix_ + "_" + suffix;
-    o.pool_size = 1;
-    Result<std::unique_ptr<store::TenantStore>> ts = store::TenantStore::Open(o);
-    if (!ts.ok()) return ts.status().ToString();
-    Result<std::shared_ptr<store::Database>> db =
-        tenant ? (*ts)->Tenant(*tenant) : (*ts)->Platform();
-    if (!db.ok()) return db.status().ToString();
-    auto tx = (*db)->BeginRead();
-    if (!tx.ok()) return tx.status().ToString();
-    Result<std::vector<store::Row>> rows = (*tx)->Query(sql, params);
-    if (!rows.ok()) return rows.status().ToString();
-    std::string out;
-    for (const store::Row& r : *rows) {
-      out += "  [";
-      for (size_t i = 0; i < r.size(); ++i) {
-        Result<store::Value> v = r.GetValue(i);
-        if (i > 0) out += ", ";
-        if (!v.ok()) continue;
-        if (const auto* t = std::get_if<std::string>(&*v)) out += *t;
-        if (const auto* n = std::get_if<int64_t>(&*v)) out += std::to_string(*n);
-        if (std::holds_alternative<std::nullptr_t>(*v)) out += "NULL";
-      }
-      out += "]\n";
-    }
-    (void)(*db)->Close();
-    return out.empty() ? "  (none)\n" : out;
+    return Store(suffix).Rows(tenant, sql, params);
   }
 
   // Where one stuck inquiry is: its row, its permit at the hub and the provider, the outboxes.
@@ -152,32 +112,7 @@ class ClusterTest : public ::testing::Test {
   // The permit ids of the rows `sql` selects in one of the network's databases.
   std::set<std::string> PermitIds(const std::string& suffix, std::optional<TenantId> tenant,
                                   const std::string& sql) {
-    store::StoreOptions o;
-    o.backend = store::Backend::kPostgres;
-    o.dsn = dsn_;
-    o.pg_prefix = prefix_ + "_" + suffix;
-    o.pool_size = 1;
-    std::set<std::string> ids;
-    Result<std::unique_ptr<store::TenantStore>> ts = store::TenantStore::Open(o);
-    EXPECT_OK(ts.status());
-    if (!ts.ok()) return ids;
-    Result<std::shared_ptr<store::Database>> db =
-        tenant ? (*ts)->Tenant(*tenant) : (*ts)->Platform();
-    EXPECT_OK(db.status());
-    if (!db.ok()) return ids;
-    auto tx = (*db)->BeginRead();
-    EXPECT_OK(tx.status());
-    if (!tx.ok()) return ids;
-    Result<std::vector<store::Row>> rows = (*tx)->Query(sql);
-    EXPECT_OK(rows.status());
-    if (!rows.ok()) return ids;
-    for (const store::Row& r : *rows) {
-      Result<std::string> id = r.GetText(0);
-      ids.insert(id.ok() ? *id : "<null>");
-    }
-    EXPECT_EQ(ids.size(), rows->size()) << "duplicate permit ids: " << sql;
-    (void)(*db)->Close();
-    return ids;
+    return Store(suffix).Texts(tenant, sql);
   }
 
   std::string dsn_;
@@ -188,35 +123,19 @@ class ClusterTest : public ::testing::Test {
 
 TEST_F(ClusterTest, KilledServerAndHubNodesLoseNoLinkageAndDuplicateNone) {
   const int total = Linkages();
-  cli::LocalNetworkOptions o;
-  o.binary = CHUKAN_BINARY;
-  o.workdir = dir_.path();
-  o.layout_dir = CHUKAN_LAYOUT_DIR;
-  o.permissions_file = CHUKAN_PERMISSIONS_FILE;
+  cli::LocalNetworkOptions o = PgNetworkOptions(dir_.path(), dsn_, prefix_);
   o.servers = 1;
   o.nodes_per_server = 3;
   o.hub_nodes = 2;
   o.balancer = true;
   o.orgs = {{kCityA, "city-a", "municipality", 0, ""}, {kCityB, "city-b", "municipality", 0, ""}};
-  o.server_threads = 1;
   o.server_workers = 32;
   o.server_delivery_threads = 2;
-  o.hub_threads = 1;
   o.hub_workers = 32;
   o.hub_delivery_threads = 4;
-  o.log_level = "warn";
-  o.pg_dsn = dsn_;
-  o.pg_prefix = prefix_;
   o.delivery_lease_seconds = 10;
   ASSERT_OK_AND_ASSIGN(net_, LocalNetwork::Start(o));
-  for (const auto& [org, atena] :
-       {std::pair{kCityA, Atena(100 + kPerson)}, std::pair{kCityB, Atena(kPerson)}}) {
-    ASSERT_OK_AND_ASSIGN(
-        http::Response r,
-        net_->Call(org, Role::kSystem, "POST", "/api/v1/codes",
-                   json{{"atena_no", atena}, {"resident_id", Resident(kPerson)}}.dump()));
-    ASSERT_EQ(r.status, 200) << r.body;
-  }
+  ASSERT_NO_FATAL_FAILURE(AddPersonCodes(*net_, kCityA, kCityB, kPerson));
   std::string csv = "atena_no";
   for (int i = 1; i <= 16; ++i) {
     csv += ",IT000002000000" + std::string(i < 10 ? "0" : "") + std::to_string(i);
@@ -233,12 +152,7 @@ TEST_F(ClusterTest, KilledServerAndHubNodesLoseNoLinkageAndDuplicateNone) {
   std::vector<std::string> ids(static_cast<size_t>(total));
   std::vector<std::string> failures;
   auto linkage = [&](int i) -> std::string {  // the inquiry id, or "" with a failure recorded
-    const json body = {{"atena_no", Atena(100 + kPerson)},
-                       {"procedure", "JT90000000000101"},
-                       {"tm", "TM00000000000002"},
-                       {"provider", kCityB.str()},
-                       {"query", {{"IT00000200000001", "2026"}}},
-                       {"idempotency_key", "cluster-" + std::to_string(i)}};
+    const std::string body = TaxInquiryJson(kCityB, kPerson, "cluster-" + std::to_string(i));
     std::string id, last;
     // A node that dies takes its connections with it: the client tries again (the same key
     // returns the same inquiry). A linkage not ended within two minutes has failed.
@@ -250,7 +164,7 @@ TEST_F(ClusterTest, KilledServerAndHubNodesLoseNoLinkageAndDuplicateNone) {
       }
       if (id.empty()) {
         Result<http::Response> r =
-            net_->Call(kCityA, Role::kSystem, "POST", "/api/v1/inquiries", body.dump());
+            net_->Call(kCityA, Role::kSystem, "POST", "/api/v1/inquiries", body);
         if (!r.ok() || r->status >= 500) {
           last = r.ok() ? "POST HTTP " + std::to_string(r->status) : r.status().ToString();
           continue;
@@ -273,10 +187,7 @@ TEST_F(ClusterTest, KilledServerAndHubNodesLoseNoLinkageAndDuplicateNone) {
         continue;
       }
       if (state != "completed") return "!ended " + state + " " + j.value("reason", "");
-      if (j["result"]["records"].size() != 1 ||
-          j["result"]["records"][0].value("IT00000200000004", "") != "2345678") {
-        return "!completed without the provider's value";
-      }
+      if (!AnswersIncome(j, "2345678")) return "!completed without the provider's value";
       return id;
     }
     return "!gave up: " + last;
