@@ -200,6 +200,7 @@ TEST(ReasonErrorResponseTest, StorageMessagesStayInTheLog) {
     EXPECT_EQ(r.status, 503);
     EXPECT_EQ(r.body, R"({"error":{"code":"UNAVAILABLE","message":"storage is unavailable; )"
                       R"(quote the request id to the operator","request_id":"req-storage-1"}})");
+    EXPECT_EQ(r.headers.Get("Retry-After").value_or(""), "1");  // a failover: retry
   }
   Response pg = ReasonErrorResponse(
       FailedPreconditionError("postgres: ERROR: duplicate key (SQLSTATE 23505) in: UPDATE x"), rid,

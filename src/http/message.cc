@@ -182,6 +182,13 @@ Response FromStatus(const Status& status, const RequestId& request_id) {
     log::Error("http.storage_error", {log::StatusField(status), log::RequestIdField(request_id)});
     message = http_status == 503 ? "storage is unavailable; quote the request id to the operator"
                                  : "storage error; quote the request id to the operator";
+    if (http_status == 503) {
+      // A lost database connection or a failover in progress: clients retry, once a second
+      // (found by the failover test: this 503 came without it).
+      Response r = Response::Error(http_status, StatusCodeName(status.code()), message, request_id);
+      r.headers.Set("Retry-After", "1");
+      return r;
+    }
   }
   return Response::Error(http_status, StatusCodeName(status.code()), message, request_id);
 }

@@ -242,8 +242,8 @@ class PgTransaction final : public internal::TransactionBase {
         counters_(counters),
         read_only_(read_only),
         reconnects_(reconnects) {
-    held_.push_back({read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", {},
-                     false});
+    held_.push_back(
+        {read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", {}, false});
   }
   ~PgTransaction() override { EndInDestructor(); }
   Backend backend() const override { return Backend::kPostgres; }
@@ -273,8 +273,8 @@ class PgTransaction final : public internal::TransactionBase {
       return Status();
     }
     std::vector<ResultPtr> answers;
-    RETURN_IF_ERROR(Exchange(
-        [&](PGconn* pg) { return SendStatement(pg, sql, bound, parameters); }, sql, &answers));
+    RETURN_IF_ERROR(Exchange([&](PGconn* pg) { return SendStatement(pg, sql, bound, parameters); },
+                             sql, &answers));
     const PGresult* res = answers.back().get();
     if (want == Want::kCount) {
       const char* c = PQcmdTuples(const_cast<PGresult*>(res));
@@ -460,8 +460,7 @@ class PgTransaction final : public internal::TransactionBase {
           ++requests_;
         }
       } else if (!Bind(held.params, &bounds[h]).ok() ||
-                 SendStatement(pg, held.sql, bounds[h], static_cast<int>(held.params.size())) <
-                     0) {
+                 SendStatement(pg, held.sql, bounds[h], static_cast<int>(held.params.size())) < 0) {
         sent_all = false;
       }
       labels.resize(static_cast<size_t>(requests_), held.sql);
