@@ -26,9 +26,11 @@ build: deps
 	cmake --preset dev >/dev/null
 	cmake --build --preset dev -j $(JOBS)
 
+# Sanitizer tree: only what its tests run (the executables of the tests labelled unit or fuzz,
+# the target chukan_unit_tests).
 build-asan: deps
 	cmake --preset asan >/dev/null
-	cmake --build --preset asan -j $(JOBS)
+	cmake --build --preset asan -j $(JOBS) --target chukan_unit_tests
 
 # ThreadSanitizer tree: only the unit tests of the libraries that run threads and the linkage,
 # and the in-process HTTP server tests (io threads, workers, streams on loopback); a whole TSan
@@ -47,8 +49,11 @@ build-release: deps
 	cmake --build --preset release -j $(JOBS)
 
 # Development tree: every test, with a private PostgreSQL started (and stopped) around the run.
+# Within `make test` only the integration tests run here (DEV_TESTS): the unit and fuzz-replay
+# tests run in the sanitizer tree (test-asan), which checks strictly more.
+DEV_TESTS ?=
 test-dev: build
-	scripts/with-postgres ctest --preset dev -j $(JOBS) --timeout 600
+	scripts/with-postgres ctest --preset dev -j $(JOBS) --timeout 600 $(DEV_TESTS)
 
 # The web console in Debian's chromium (tests/browser, playwright-core), against the dev tree's
 # chukan binary; each test file starts its own throwaway server.
@@ -101,6 +106,7 @@ package: build-release
 check-thread-safety: build
 	scripts/check-thread-safety
 
+test: DEV_TESTS = -LE '^(unit|fuzz)$$'
 test: test-dev test-package test-ha test-browser check-thread-safety test-fuzz test-asan test-tsan
 	@echo "make test: all test runs passed / すべてのテストに合格しました"
 

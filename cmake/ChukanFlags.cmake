@@ -5,6 +5,25 @@ if(CCACHE_PROGRAM)
   set(CMAKE_CXX_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")
 endif()
 
+# LLVM's lld links (Debian's lld, installed by scripts/install-deps) several times faster than
+# GNU ld: a tree links some forty test executables with debug information, and with ld that took
+# a fifth of a clean build. CHUKAN_LINKER=default keeps the compiler's own choice.
+set(CHUKAN_LINKER "lld" CACHE STRING "Linker for -fuse-ld= (lld, gold, default)")
+if(NOT CHUKAN_LINKER STREQUAL "default")
+  find_program(CHUKAN_LINKER_PROGRAM ld.${CHUKAN_LINKER})
+  if(CHUKAN_LINKER_PROGRAM)
+    add_link_options(-fuse-ld=${CHUKAN_LINKER})
+  else()
+    message(STATUS "ld.${CHUKAN_LINKER} not found: linking with the compiler's default linker")
+  endif()
+endif()
+
+# Unity builds of the test executables (CMake's UNITY_BUILD): their translation units share the
+# same heavy headers (GoogleTest, the store, the server), so compiling a few of them as one
+# saves about 40 % of the tests' compile time in a clean build (docs/architecture.md, "Tests: what
+# `make test` runs").
+option(CHUKAN_UNITY_TESTS "Compile each test executable's sources in unity batches" ON)
+
 include(CheckPIESupported)
 check_pie_supported()
 set(CMAKE_POSITION_INDEPENDENT_CODE ON)
@@ -64,9 +83,15 @@ function(chukan_test name)
   endif()
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} chukan_flags GTest::gtest GTest::gmock GTest::gtest_main)
+  if(CHUKAN_UNITY_TESTS)
+    set_target_properties(${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 6)
+  endif()
   set(labels unit)
   if(T_LABELS)
     set(labels ${T_LABELS})
+  endif()
+  if("unit" IN_LIST labels)
+    set_property(GLOBAL APPEND PROPERTY CHUKAN_UNIT_TEST_TARGETS ${name})
   endif()
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${labels}"
                        TIMEOUT ${T_TIMEOUT})

@@ -4,7 +4,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <string_view>
 
 namespace chukan::testing {
 
@@ -26,6 +28,11 @@ class TempDir {
 
   const std::string& path() const { return path_; }
   std::string File(const std::string& name) const { return path_ + "/" + name; }
+  // Writes `text` to the file `name` in the directory (replacing it); a failure fails the test
+  // when the file is read.
+  void Write(const std::string& name, std::string_view text) const {
+    std::ofstream(File(name), std::ios::binary) << text;
+  }
 
  private:
   std::string path_;

@@ -30,6 +30,8 @@ namespace chukan::console {
 namespace {
 
 using ::chukan::console::testing::Browser;
+using ::chukan::console::testing::kNewPassword;
+using ::chukan::console::testing::Location;
 using ::chukan::console::testing::ServerTransport;
 using ::chukan::http::testing::RawConnect;
 using ::chukan::http::testing::ReadAll;
@@ -41,16 +43,11 @@ using namespace ::chukan::server::testing;  // NOLINT: the fixture's names
 using server::StaffRole;
 using namespace std::chrono_literals;
 
-constexpr std::string_view kNewPassword = "Kyou-no-Tenki-42";
 constexpr int kWorkers = 4;
 // Generous for sanitizers and a loaded machine (2 s failed once here while a benchmark ran
 // beside the suite): what it tells apart is "answered" from "waited behind the flood or the
 // trickling uploads", which would last until the test stops them.
 constexpr auto kBound = 10s;
-
-std::string Location(const http::Response& r) {
-  return std::string(r.headers.Get("Location").value_or(""));
-}
 
 // One 地方税関係情報 row of `atena` (a CSV line of the import format).
 std::string TaxRow(const AtenaNo& atena) {

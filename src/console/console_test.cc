@@ -29,14 +29,11 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace ::chukan::server::testing;  // NOLINT: the fixture's names
 using ::chukan::console::testing::Browser;
+using ::chukan::console::testing::kNewPassword;
+using ::chukan::console::testing::Location;
 using server::StaffRole;
 
-constexpr std::string_view kNewPassword = "Kyou-no-Tenki-42";
 const OrgCode kOperatorRealm = OrgCode::Parse(server::kOperatorOrg).value();
-
-std::string Location(const http::Response& r) {
-  return std::string(r.headers.Get("Location").value_or(""));
-}
 
 class ConsoleTest : public LinkageTestBase {
  protected:

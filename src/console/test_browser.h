@@ -31,6 +31,14 @@
 
 namespace chukan::console::testing {
 
+// The new password the tests' members choose at their first login.
+inline constexpr std::string_view kNewPassword = "Kyou-no-Tenki-42";
+
+// The Location header of a response ("" without one).
+inline std::string Location(const http::Response& r) {
+  return std::string(r.headers.Get("Location").value_or(""));
+}
+
 // Delivers `req` (method, target, path, query, headers, peer set) with `body`. A transport
 // that cannot deliver answers status 0 with the error in the body.
 using Transport = std::function<http::Response(http::Request& req, std::string body)>;

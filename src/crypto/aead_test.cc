@@ -4,23 +4,15 @@
 #include <gtest/gtest.h>
 
 #include "common/status_matchers.h"
+#include "crypto/test_bytes.h"
 
 namespace chukan::crypto {
 namespace {
 
 using ::chukan::testing::StatusIs;
+using testing::FlipBit;
 using ::testing::HasSubstr;
-
-Bytes Hex(std::string_view hex) {
-  Result<Bytes> b = FromHex(hex);
-  EXPECT_TRUE(b.ok()) << b.status();
-  return b.value_or({});
-}
-
-Bytes FlipBit(Bytes b, size_t byte, int bit) {
-  b.at(byte) ^= static_cast<uint8_t>(1u << bit);
-  return b;
-}
+using testing::Hex;
 
 // draft-irtf-cfrg-xchacha-03, appendix A.3.1 (AEAD_XChaCha20_Poly1305).
 constexpr char kVectorKey[] = "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f";

@@ -6,24 +6,16 @@
 #include <string>
 
 #include "common/status_matchers.h"
+#include "crypto/test_bytes.h"
 
 namespace chukan::crypto {
 namespace {
 
 using ::chukan::testing::IsOk;
 using ::chukan::testing::StatusIs;
+using testing::FlipBit;
 using ::testing::HasSubstr;
-
-Bytes Hex(std::string_view hex) {
-  Result<Bytes> b = FromHex(hex);
-  EXPECT_TRUE(b.ok()) << b.status();
-  return b.value_or({});
-}
-
-Bytes FlipBit(Bytes b, size_t byte, int bit) {
-  b.at(byte) ^= static_cast<uint8_t>(1u << bit);
-  return b;
-}
+using testing::Hex;
 
 // RFC 8032 section 7.1, TEST 1-3: seed ("SECRET KEY"), public key, message, signature.
 struct Rfc8032Vector {

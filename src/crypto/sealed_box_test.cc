@@ -4,17 +4,14 @@
 #include <gtest/gtest.h>
 
 #include "common/status_matchers.h"
+#include "crypto/test_bytes.h"
 
 namespace chukan::crypto {
 namespace {
 
 using ::chukan::testing::StatusIs;
+using testing::FlipBit;
 using ::testing::HasSubstr;
-
-Bytes FlipBit(Bytes b, size_t byte, int bit) {
-  b.at(byte) ^= static_cast<uint8_t>(1u << bit);
-  return b;
-}
 
 TEST(SealedBoxTest, RoundTrip) {
   const BoxKeyPair recipient = BoxKeyPair::Generate();

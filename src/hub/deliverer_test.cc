@@ -19,10 +19,10 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::ElementsAre;
 
-OrgCode Org(std::string_view s) { return OrgCode::Parse(s).value(); }
-const OrgCode kCityA = Org("0000000000000011");
-const OrgCode kCityB = Org("0000000000000012");
-const ResidentId kRid = ResidentId::Parse("12345678901").value();
+using testing::kCityA;
+using testing::kCityB;
+using testing::kRid;
+using testing::Org;
 
 // The hub on a fake clock, with a deliverer whose requests go to `answer` instead of the
 // network; the pump runs on the test's thread (RunOnce).

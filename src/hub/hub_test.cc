@@ -21,11 +21,11 @@ namespace {
 using ::chukan::testing::StatusIs;
 using ::testing::HasSubstr;
 
-OrgCode Org(std::string_view s) { return OrgCode::Parse(s).value(); }
-const OrgCode kCityA = Org("0000000000000011");
-const OrgCode kCityB = Org("0000000000000012");
+using testing::kCityA;
+using testing::kCityB;
+using testing::kRid;
+using testing::Org;
 const OrgCode kInsurer = Org("0000000000000013");
-const ResidentId kRid = ResidentId::Parse("12345678901").value();
 const ResidentId kRid2 = ResidentId::Parse("98765432109").value();
 
 class HubTest : public testing::HubTestBase {

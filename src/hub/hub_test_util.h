@@ -6,8 +6,10 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/clock.h"
+#include "common/ids.h"
 #include "common/status.h"
 #include "crypto/ed25519.h"
 #include "hub/hub.h"
@@ -16,6 +18,12 @@
 #include "store/store_test_util.h"
 
 namespace chukan::hub::testing {
+
+// Organisations and a resident of the hub tests.
+inline OrgCode Org(std::string_view s) { return OrgCode::Parse(s).value(); }
+inline const OrgCode kCityA = Org("0000000000000011");
+inline const OrgCode kCityB = Org("0000000000000012");
+inline const ResidentId kRid = ResidentId::Parse("12345678901").value();
 
 // Opens a hub with freshly generated keys. `db`, `catalogue` and `clock` as for Hub::Open.
 inline Result<std::unique_ptr<Hub>> OpenTestHub(const HubConfig& config,

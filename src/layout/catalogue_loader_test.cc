@@ -70,10 +70,6 @@ name = "個人住民税の賦課"
 affair = "JM90000000000001"
 )";
 
-void Write(const TempDir& dir, const std::string& name, std::string_view text) {
-  std::ofstream(dir.File(name), std::ios::binary) << text;
-}
-
 std::string Replace(std::string_view text, std::string_view from, std::string_view to) {
   std::string s(text);
   const size_t pos = s.find(from);
@@ -95,15 +91,15 @@ std::string At(const TempDir& dir, std::string_view text, std::string_view needl
 }
 
 Status LoadWith(const TempDir& dir, std::string_view tm_text) {
-  Write(dir, "tm.toml", tm_text);
+  dir.Write("tm.toml", tm_text);
   return LoadCatalogue(dir.path()).status();
 }
 
 TEST(CatalogueLoaderTest, MinimalCatalogueLoads) {
   TempDir dir;
-  Write(dir, "tm.toml", kBase);
-  Write(dir, "procedures.toml", kProcedures);
-  Write(dir, "README.md", "not a catalogue file");
+  dir.Write("tm.toml", kBase);
+  dir.Write("procedures.toml", kProcedures);
+  dir.Write("README.md", "not a catalogue file");
   ASSERT_OK_AND_ASSIGN(auto c, LoadCatalogue(dir.path()));
   ASSERT_EQ(c->infos().size(), 1u);
   const InfoName& tax = *c->infos()[0];
@@ -149,8 +145,8 @@ TEST(CatalogueLoaderTest, BadTmCode) {
 
 TEST(CatalogueLoaderTest, SameTmInTwoFiles) {
   TempDir dir;
-  Write(dir, "a.toml", kBase);
-  Write(dir, "b.toml", Replace(kBase, "id = \"kubun\"", "id = \"kubun2\""));
+  dir.Write("a.toml", kBase);
+  dir.Write("b.toml", Replace(kBase, "id = \"kubun\"", "id = \"kubun2\""));
   EXPECT_THAT(
       LoadCatalogue(dir.path()),
       StatusIs(StatusCode::kInvalidArgument, HasSubstr(dir.File("b.toml") +
@@ -321,7 +317,7 @@ TEST(CatalogueLoaderTest, ItemVersionRange) {
   TempDir ok_dir;
   const std::string ranged =
       Replace(kBase, "max_length = 40", "max_length = 40\nfrom_version = \"0002\"");
-  Write(ok_dir, "tm.toml", ranged);
+  ok_dir.Write("tm.toml", ranged);
   ASSERT_OK_AND_ASSIGN(auto c, LoadCatalogue(ok_dir.path()));
   EXPECT_EQ(c->infos()[0]->Version("0001")->item_count(), 2u);
   EXPECT_EQ(c->infos()[0]->Version("0002")->item_count(), 3u);
@@ -346,10 +342,10 @@ TEST(CatalogueLoaderTest, DataSetChecks) {
 
 TEST(CatalogueLoaderTest, ProcedureChecks) {
   TempDir dir;
-  Write(dir, "tm.toml", kBase);
+  dir.Write("tm.toml", kBase);
   const std::string unknown =
       Replace(kProcedures, "affair = \"JM90000000000001\"", "affair = \"JM90000000000009\"");
-  Write(dir, "procedures.toml", unknown);
+  dir.Write("procedures.toml", unknown);
   EXPECT_THAT(
       LoadCatalogue(dir.path()),
       StatusIs(StatusCode::kInvalidArgument,
@@ -357,7 +353,7 @@ TEST(CatalogueLoaderTest, ProcedureChecks) {
                    std::to_string(LineOf(unknown, "[[procedure]]")) +
                    ": procedure \"JT90000000000101\": unknown affair \"JM90000000000009\""));
   const std::string bad = Replace(kProcedures, "JT90000000000101", "JT9000000000010X");
-  Write(dir, "procedures.toml", bad);
+  dir.Write("procedures.toml", bad);
   EXPECT_THAT(LoadCatalogue(dir.path()),
               StatusIs(StatusCode::kInvalidArgument,
                        HasSubstr(": procedure \"JT9000000000010X\": jt_code")));
@@ -375,10 +371,10 @@ TEST(CatalogueLoaderTest, CodeListChecks) {
       LoadWith(dir, empty),
       StatusIs(StatusCode::kInvalidArgument,
                HasSubstr("code_list \"kubun\": key \"codes\" must list at least one code")));
-  Write(dir, "tm.toml", kBase);
-  Write(dir, "z_lists.toml",
-        "format = \"chukan-layout/1\"\n[[code_list]]\nid = \"kubun\"\nname = \"x\"\n"
-        "codes = [{ code = \"1\", label = \"x\" }]\n");
+  dir.Write("tm.toml", kBase);
+  dir.Write("z_lists.toml",
+            "format = \"chukan-layout/1\"\n[[code_list]]\nid = \"kubun\"\nname = \"x\"\n"
+            "codes = [{ code = \"1\", label = \"x\" }]\n");
   EXPECT_THAT(LoadCatalogue(dir.path()),
               StatusIs(StatusCode::kInvalidArgument,
                        dir.File("z_lists.toml") +
@@ -392,8 +388,8 @@ TEST(CatalogueLoaderTest, FlagsOfTheTmApplyToItems) {
   TempDir dir;
   const std::string text =
       Replace(kBase, "name_en = \"Local tax\"", "name_en = \"Local tax\"\nnon_disclosure = true");
-  Write(dir, "tm.toml",
-        Replace(text, "max_length = 40", "max_length = 40\napproval_required = true"));
+  dir.Write("tm.toml",
+            Replace(text, "max_length = 40", "max_length = 40\napproval_required = true"));
   ASSERT_OK_AND_ASSIGN(auto c, LoadCatalogue(dir.path()));
   const LayoutVersion& v = c->infos()[0]->LatestVersion();
   EXPECT_TRUE(c->infos()[0]->non_disclosure());
@@ -408,8 +404,8 @@ TEST(CatalogueLoaderTest, LimitsAndDirectoryErrors) {
   EXPECT_THAT(LoadCatalogue(dir.File("missing")), StatusIs(StatusCode::kNotFound));
   EXPECT_THAT(LoadCatalogue(dir.path()),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("no information name")));
-  Write(dir, "tm.toml", kBase);
-  Write(dir, "procedures.toml", kProcedures);
+  dir.Write("tm.toml", kBase);
+  dir.Write("procedures.toml", kProcedures);
   CatalogueLimits one_file;
   one_file.max_files = 1;
   EXPECT_THAT(LoadCatalogue(dir.path(), one_file),

@@ -9,27 +9,21 @@
 #include "common/status_matchers.h"
 #include "common/test_util.h"
 #include "layout/catalogue_loader.h"
+#include "layout/test_catalogue.h"
 
 namespace chukan::layout {
 namespace {
+
+using testing::ShippedCatalogue;
 
 using ::chukan::testing::StatusIs;
 using ::chukan::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::shared_ptr<const Catalogue> Shipped() {
-  static const std::shared_ptr<const Catalogue> catalogue = [] {
-    auto r = LoadCatalogue(CHUKAN_LAYOUT_DIR);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : nullptr;
-  }();
-  return catalogue;
-}
-
 std::shared_ptr<const ResultLayouts> ShippedLayouts() {
   static const std::shared_ptr<const ResultLayouts> layouts = [] {
-    auto r = LoadResultLayouts(CHUKAN_RESULT_LAYOUT_DIR, Shipped());
+    auto r = LoadResultLayouts(CHUKAN_RESULT_LAYOUT_DIR, ShippedCatalogue());
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : nullptr;
   }();
@@ -117,7 +111,7 @@ TEST(ResultLayoutTest, DefaultForEveryOtherTm) {
   const ResultLayout& l = set->For("TM90000000000101");
   EXPECT_TRUE(l.is_default());
   EXPECT_EQ(l.source(), "(default)");
-  const LayoutVersion& latest = Shipped()->Find("TM90000000000101")->LatestVersion();
+  const LayoutVersion& latest = ShippedCatalogue()->Find("TM90000000000101")->LatestVersion();
   ASSERT_EQ(l.columns().size(), 27 + latest.item_count());
   ExpectEchoesTheInquiryFields(l);
   std::vector<std::string> want = {"24:line_status", "25:line_message", "26:info_status",
@@ -150,11 +144,11 @@ columns = 262
 )";
 
 Status Parse(std::string_view text) {
-  return ParseResultLayout("t.toml", text, *Shipped()).status();
+  return ParseResultLayout("t.toml", text, *ShippedCatalogue()).status();
 }
 
 TEST(ResultLayoutTest, ErrorsNameFileLineAndKey) {
-  ASSERT_NE(Shipped(), nullptr);
+  ASSERT_NE(ShippedCatalogue(), nullptr);
   struct Case {
     std::string text;
     std::string message;
@@ -201,42 +195,38 @@ TEST(ResultLayoutTest, ErrorsNameFileLineAndKey) {
   ASSERT_OK_AND_ASSIGN(
       ResultLayout l,
       ParseResultLayout("t.toml", std::string(kHead) + "19 = \"empty\"\n20 = \"empty\"\n",
-                        *Shipped()));
+                        *ShippedCatalogue()));
   EXPECT_TRUE(Filled(l, 1).empty());
-}
-
-void Write(const TempDir& dir, const std::string& name, std::string_view text) {
-  std::ofstream(dir.path() + "/" + name, std::ios::binary) << text;
 }
 
 TEST(ResultLayoutTest, LoadDirectory) {
   TempDir dir;
-  Write(dir, "a.toml", std::string(kHead) + "24 = \"line_status\"\n");
-  Write(dir, "README.md", "not a layout");
-  ASSERT_OK_AND_ASSIGN(auto set, LoadResultLayouts(dir.path(), Shipped()));
+  dir.Write("a.toml", std::string(kHead) + "24 = \"line_status\"\n");
+  dir.Write("README.md", "not a layout");
+  ASSERT_OK_AND_ASSIGN(auto set, LoadResultLayouts(dir.path(), ShippedCatalogue()));
   EXPECT_EQ(set->For("TM00000000000002").columns().size(), 262u);
   EXPECT_TRUE(set->For("TM00000000000089").is_default());  // no file here: the default
 
-  Write(dir, "b.toml", kHead);
-  EXPECT_THAT(LoadResultLayouts(dir.path(), Shipped()),
+  dir.Write("b.toml", kHead);
+  EXPECT_THAT(LoadResultLayouts(dir.path(), ShippedCatalogue()),
               StatusIs(StatusCode::kInvalidArgument,
                        dir.path() + "/b.toml: tm \"TM00000000000002\": already has a layout in " +
                            dir.path() + "/a.toml"));
-  Write(dir, "b.toml", std::string(kHead) + "300 = \"empty\"\n");
-  EXPECT_THAT(LoadResultLayouts(dir.path(), Shipped()),
+  dir.Write("b.toml", std::string(kHead) + "300 = \"empty\"\n");
+  EXPECT_THAT(LoadResultLayouts(dir.path(), ShippedCatalogue()),
               StatusIs(StatusCode::kInvalidArgument,
                        dir.path() + "/b.toml:5: column 300: beyond columns = 262"));
-  EXPECT_THAT(LoadResultLayouts(dir.path() + "/missing", Shipped()),
+  EXPECT_THAT(LoadResultLayouts(dir.path() + "/missing", ShippedCatalogue()),
               StatusIs(StatusCode::kNotFound));
   ResultLayoutLimits small;
   small.max_file_bytes = 10;
   EXPECT_THAT(
-      LoadResultLayouts(dir.path(), Shipped(), small),
+      LoadResultLayouts(dir.path(), ShippedCatalogue(), small),
       StatusIs(StatusCode::kInvalidArgument, dir.path() + "/a.toml: file is larger than 10 bytes"));
   small = {};
   small.max_files = 1;
   EXPECT_THAT(
-      LoadResultLayouts(dir.path(), Shipped(), small),
+      LoadResultLayouts(dir.path(), ShippedCatalogue(), small),
       StatusIs(StatusCode::kInvalidArgument, dir.path() + ": more than 1 result layout files"));
 }
 

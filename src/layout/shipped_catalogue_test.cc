@@ -4,24 +4,18 @@
 
 #include "common/status_matchers.h"
 #include "layout/catalogue_loader.h"
+#include "layout/test_catalogue.h"
 #include "layout/value_check.h"
 
 namespace chukan::layout {
 namespace {
 
+using testing::ShippedCatalogue;
+
 using ::testing::ElementsAre;
 
-std::shared_ptr<const Catalogue> Shipped() {
-  static const std::shared_ptr<const Catalogue> catalogue = [] {
-    auto r = LoadCatalogue(CHUKAN_LAYOUT_DIR);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : nullptr;
-  }();
-  return catalogue;
-}
-
 TEST(ShippedCatalogueTest, HasTheSevenInformationNames) {
-  auto c = Shipped();
+  auto c = ShippedCatalogue();
   ASSERT_NE(c, nullptr);
   std::vector<std::string> names;
   for (const InfoName* info : c->infos()) names.push_back(info->code().str() + " " + info->name());
@@ -34,7 +28,7 @@ TEST(ShippedCatalogueTest, HasTheSevenInformationNames) {
 
 TEST(ShippedCatalogueTest, ItemCodesFollowTheScheme) {
   // IT + last 6 digits of the TM code + 4-digit data set (0000 = common) + 4-digit sequence.
-  auto c = Shipped();
+  auto c = ShippedCatalogue();
   ASSERT_NE(c, nullptr);
   for (const InfoName* info : c->infos()) {
     const std::string prefix = "IT" + info->code().str().substr(10);
@@ -47,7 +41,7 @@ TEST(ShippedCatalogueTest, ItemCodesFollowTheScheme) {
 }
 
 TEST(ShippedCatalogueTest, LocalTaxVersionsAndKey) {
-  auto c = Shipped();
+  auto c = ShippedCatalogue();
   ASSERT_NE(c, nullptr);
   auto tm = TmCode::Parse("TM00000000000002");
   ASSERT_OK(tm.status());
@@ -82,7 +76,7 @@ TEST(ShippedCatalogueTest, LocalTaxVersionsAndKey) {
 
 // The items municipal tools read from the real inquiry result file (docs/inquiry-result-format.md).
 TEST(ShippedCatalogueTest, LocalTaxItemsOfTheResultFile) {
-  auto c = Shipped();
+  auto c = ShippedCatalogue();
   ASSERT_NE(c, nullptr);
   const InfoName* tax = c->Find("TM00000000000002");
   ASSERT_NE(tax, nullptr);
@@ -105,7 +99,7 @@ TEST(ShippedCatalogueTest, LocalTaxItemsOfTheResultFile) {
 }
 
 TEST(ShippedCatalogueTest, PublicFundAccount) {
-  auto c = Shipped();
+  auto c = ShippedCatalogue();
   ASSERT_NE(c, nullptr);
   const InfoName* kokin = c->Find("TM00000000000089");
   ASSERT_NE(kokin, nullptr);
@@ -129,7 +123,7 @@ TEST(ShippedCatalogueTest, PublicFundAccount) {
 }
 
 TEST(ShippedCatalogueTest, LongTermCareDataSets) {
-  auto c = Shipped();
+  auto c = ShippedCatalogue();
   ASSERT_NE(c, nullptr);
   const InfoName* kaigo = c->Find("TM00000000000004");
   ASSERT_NE(kaigo, nullptr);
@@ -153,7 +147,7 @@ TEST(ShippedCatalogueTest, LongTermCareDataSets) {
 }
 
 TEST(ShippedCatalogueTest, FlagsOfPublicAssistanceAndDisability) {
-  auto c = Shipped();
+  auto c = ShippedCatalogue();
   ASSERT_NE(c, nullptr);
   const InfoName* hogo = c->Find("TM90000000000102");
   ASSERT_NE(hogo, nullptr);
@@ -176,7 +170,7 @@ TEST(ShippedCatalogueTest, FlagsOfPublicAssistanceAndDisability) {
 // The one rule of 自動応答不可 and 不開示 that the hub and the servers both call (they had two
 // copies, and marked 不開示 by different item sets).
 TEST(ShippedCatalogueTest, ApprovalAndNonDisclosureRules) {
-  auto c = Shipped();
+  auto c = ShippedCatalogue();
   ASSERT_NE(c, nullptr);
   const InfoName* tax = c->Find("TM00000000000002");
   const InfoName* hogo = c->Find("TM90000000000102");
@@ -198,7 +192,7 @@ TEST(ShippedCatalogueTest, ApprovalAndNonDisclosureRules) {
 }
 
 TEST(ShippedCatalogueTest, ChildAllowanceDropsIncomeLimitInVersion2) {
-  auto c = Shipped();
+  auto c = ShippedCatalogue();
   ASSERT_NE(c, nullptr);
   const InfoName* jido = c->Find("TM90000000000104");
   ASSERT_NE(jido, nullptr);
@@ -213,7 +207,7 @@ TEST(ShippedCatalogueTest, ChildAllowanceDropsIncomeLimitInVersion2) {
 }
 
 TEST(ShippedCatalogueTest, ProceduresAndAffairs) {
-  auto c = Shipped();
+  auto c = ShippedCatalogue();
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->affairs().size(), 8u);
   EXPECT_EQ(c->procedures().size(), 14u);
@@ -238,7 +232,7 @@ TEST(ShippedCatalogueTest, ProceduresAndAffairs) {
 }
 
 TEST(ShippedCatalogueTest, SharedCodeLists) {
-  auto c = Shipped();
+  auto c = ShippedCatalogue();
   ASSERT_NE(c, nullptr);
   const CodeList* sex = c->FindCodeList("sex");
   ASSERT_NE(sex, nullptr);

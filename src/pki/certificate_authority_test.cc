@@ -14,6 +14,7 @@
 
 #include "common/status_matchers.h"
 #include "common/test_util.h"
+#include "pki/x509_test_util.h"
 
 namespace chukan::pki {
 namespace {
@@ -23,10 +24,7 @@ using ::chukan::testing::TempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-struct X509Free {
-  void operator()(X509* p) const { X509_free(p); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
+using testing::X509Ptr;
 
 X509Ptr ReadCert(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "r");

@@ -9,13 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "pki/x509_test_util.h"
+
 namespace chukan::pki {
 namespace {
 
-struct X509Free {
-  void operator()(X509* p) const { X509_free(p); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
+using testing::X509Ptr;
 
 // A self-signed certificate (Ed25519: fast to make) with the given subject entries and
 // subjectAltName ("URI:…", "DNS:…" in OpenSSL's config syntax; empty: no extension).

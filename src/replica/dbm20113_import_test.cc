@@ -8,7 +8,9 @@
 
 #include "common/status_matchers.h"
 #include "layout/catalogue_loader.h"
+#include "layout/test_catalogue.h"
 #include "replica/replica_store.h"
+#include "replica/replica_test_util.h"
 #include "replica_io/byte_source.h"
 #include "replica_io/dbm20113_reader.h"
 #include "store/store_test_util.h"
@@ -16,19 +18,15 @@
 namespace chukan::replica {
 namespace {
 
+using ::chukan::layout::testing::ShippedCatalogue;
+using testing::kTax;
+
 using ::chukan::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-const TmCode kTax = TmCode::Parse("TM00000000000002").value();
 constexpr char kSecret[] = "山田太郎";
-
-std::shared_ptr<const layout::Catalogue> Catalogue() {
-  static auto* const c = new std::shared_ptr<const layout::Catalogue>(
-      layout::LoadCatalogue(CHUKAN_LAYOUT_DIR).value());
-  return *c;
-}
 
 std::string Atena(int person) {
   char atena[16];
@@ -160,7 +158,8 @@ class Dbm20113ImportTest : public store::testing::StoreTest {
     ASSERT_NE(ts_, nullptr);
     ASSERT_OK(ts_->CreateTenant(tenant_));
     ASSERT_OK_AND_ASSIGN(db_, ts_->Tenant(tenant_));
-    ASSERT_OK_AND_ASSIGN(store_, ReplicaStore::Open(tenant_, db_, key_, Catalogue(), clock_));
+    ASSERT_OK_AND_ASSIGN(store_,
+                         ReplicaStore::Open(tenant_, db_, key_, ShippedCatalogue(), clock_));
   }
 
   Result<ImportReport> ImportFrom(std::unique_ptr<replica_io::ByteSource> src,
@@ -555,7 +554,7 @@ TEST_P(Dbm20113ImportTest, ProblemsPastTheReadAheadKeepTheirOrderAndRecord) {
 // A caller that stops reading early (its rows are not wanted) still gets the hash of the whole
 // file: Drain stops the reader's thread first, then reads the rest itself.
 TEST_P(Dbm20113ImportTest, DrainAfterAPartialReadHashesTheWholeFile) {
-  const layout::LayoutVersion& version = Catalogue()->Find(kTax)->LatestVersion();
+  const layout::LayoutVersion& version = ShippedCatalogue()->Find(kTax)->LatestVersion();
   ASSERT_OK_AND_ASSIGN(auto whole, MakeRecordSourceFactory(std::make_unique<GeneratedFile>(5000),
                                                            FileFormat::kDbm20113, ""));
   ASSERT_OK(whole->Drain());

@@ -11,7 +11,9 @@
 #include "common/status_matchers.h"
 #include "common/test_util.h"
 #include "layout/catalogue_loader.h"
+#include "layout/test_catalogue.h"
 #include "replica/replica_store.h"
+#include "replica/replica_test_util.h"
 #include "replica_io/byte_source.h"
 #include "store/fault_vfs.h"
 #include "store/tenant_store.h"
@@ -19,17 +21,14 @@
 namespace chukan::replica {
 namespace {
 
+using ::chukan::layout::testing::ShippedCatalogue;
+using testing::kTax;
+using testing::kTaxHeader;
+
 using ::chukan::testing::StatusIs;
 using store::FaultVfs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-const TmCode kTax = TmCode::Parse("TM00000000000002").value();
-const std::string kTaxHeader =
-    "atena_no,IT00000200000001,IT00000200000002,IT00000200000003,IT00000200000004,"
-    "IT00000200000005,IT00000200000006,IT00000200000007,IT00000200000008,IT00000200000009,"
-    "IT00000200000010,IT00000200000011,IT00000200000012,IT00000200000013,IT00000200000014,"
-    "IT00000200000015,IT00000200000016\n";
 
 std::string TaxRows(int first, int n) {
   std::string out = kTaxHeader;
@@ -40,12 +39,6 @@ std::string TaxRows(int first, int n) {
            ",2026,2026-01-01,1,1000,100000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
   }
   return out;
-}
-
-std::shared_ptr<const layout::Catalogue> Catalogue() {
-  static auto* const c = new std::shared_ptr<const layout::Catalogue>(
-      layout::LoadCatalogue(CHUKAN_LAYOUT_DIR).value());
-  return *c;
 }
 
 struct ImportFault {
@@ -84,7 +77,8 @@ class ReplicaFaultTest : public ::testing::TestWithParam<ImportFault> {
   }
   void OpenReplicas() {
     ASSERT_OK_AND_ASSIGN(db_, ts_->Tenant(tenant_));
-    ASSERT_OK_AND_ASSIGN(replicas_, ReplicaStore::Open(tenant_, db_, key_, Catalogue(), clock_));
+    ASSERT_OK_AND_ASSIGN(replicas_,
+                         ReplicaStore::Open(tenant_, db_, key_, ShippedCatalogue(), clock_));
   }
 
   Result<ImportReport> Import(const std::string& body, const std::string& idem) {

@@ -11,6 +11,8 @@
 #include "common/canary_matchers.h"
 #include "common/status_matchers.h"
 #include "layout/catalogue_loader.h"
+#include "layout/test_catalogue.h"
+#include "replica/replica_test_util.h"
 #include "replica_io/byte_source.h"
 #include "store/migrations.h"
 #include "store/store_test_util.h"
@@ -18,19 +20,16 @@
 namespace chukan::replica {
 namespace {
 
+using ::chukan::layout::testing::ShippedCatalogue;
+using testing::kTax;
+using testing::kTaxHeader;
+
 using ::chukan::testing::EchoesNoCanary;
 using ::chukan::testing::kCanaryAtenaNo;
 using ::chukan::testing::kCanaryName;
 using ::chukan::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-const TmCode kTax = TmCode::Parse("TM00000000000002").value();
-const std::string kTaxHeader =
-    "atena_no,IT00000200000001,IT00000200000002,IT00000200000003,IT00000200000004,"
-    "IT00000200000005,IT00000200000006,IT00000200000007,IT00000200000008,IT00000200000009,"
-    "IT00000200000010,IT00000200000011,IT00000200000012,IT00000200000013,IT00000200000014,"
-    "IT00000200000015,IT00000200000016\n";
 
 // One valid row of 地方税関係情報 version 0002.
 std::string TaxRow(int person, int year, const std::string& income) {
@@ -57,12 +56,6 @@ std::string AsExported(const std::string& csv) {
   return out;
 }
 
-std::shared_ptr<const layout::Catalogue> Catalogue() {
-  static auto* const c = new std::shared_ptr<const layout::Catalogue>(
-      layout::LoadCatalogue(CHUKAN_LAYOUT_DIR).value());
-  return *c;
-}
-
 class ReplicaStoreTest : public store::testing::StoreTest {
  protected:
   void SetUp() override {
@@ -72,7 +65,8 @@ class ReplicaStoreTest : public store::testing::StoreTest {
     ASSERT_NE(ts_, nullptr);
     ASSERT_OK(ts_->CreateTenant(tenant_));
     ASSERT_OK_AND_ASSIGN(db_, ts_->Tenant(tenant_));
-    ASSERT_OK_AND_ASSIGN(store_, ReplicaStore::Open(tenant_, db_, key_, Catalogue(), clock_));
+    ASSERT_OK_AND_ASSIGN(store_,
+                         ReplicaStore::Open(tenant_, db_, key_, ShippedCatalogue(), clock_));
   }
 
   Result<ImportReport> Import(const std::string& body, ImportMode mode = ImportMode::kUpsert,
@@ -264,7 +258,8 @@ TEST_P(ReplicaStoreTest, TheCountMigrationCountsExistingRecords) {
     }
     ASSERT_OK(tx->Commit());
   }
-  ASSERT_OK_AND_ASSIGN(auto reopened, ReplicaStore::Open(old, db, key_, Catalogue(), clock_));
+  ASSERT_OK_AND_ASSIGN(auto reopened,
+                       ReplicaStore::Open(old, db, key_, ShippedCatalogue(), clock_));
   EXPECT_EQ(*reopened->Count(kTax), 5);
   EXPECT_EQ(*reopened->Count(std::nullopt), 7);
 }
@@ -784,19 +779,20 @@ TEST_P(ReplicaStoreTest, AnotherTenantCannotReadTheHistory) {
   const TenantId other = TenantId::ForOrg(OrgCode::Parse("0000000000000133").value());
   ASSERT_OK(ts_->CreateTenant(other));
   ASSERT_OK_AND_ASSIGN(std::shared_ptr<store::Database> other_db, ts_->Tenant(other));
-  ASSERT_OK_AND_ASSIGN(
-      auto theirs,
-      ReplicaStore::Open(other, other_db, crypto::SecretBytes::Random(32), Catalogue(), clock_));
+  ASSERT_OK_AND_ASSIGN(auto theirs,
+                       ReplicaStore::Open(other, other_db, crypto::SecretBytes::Random(32),
+                                          ShippedCatalogue(), clock_));
   ASSERT_OK_AND_ASSIGN(auto found, theirs->History(kPerson1, kTax));
   EXPECT_TRUE(found.empty());
   // Pointed at this tenant's rows: with its own key the blind index finds nothing ...
   ASSERT_OK_AND_ASSIGN(
       auto other_key,
-      ReplicaStore::Open(other, db_, crypto::SecretBytes::Random(32), Catalogue(), clock_));
+      ReplicaStore::Open(other, db_, crypto::SecretBytes::Random(32), ShippedCatalogue(), clock_));
   ASSERT_OK_AND_ASSIGN(auto by_key, other_key->History(kPerson1, kTax));
   EXPECT_TRUE(by_key.empty());
   // ... and even with this tenant's key, the associated data (the tenant) does not match.
-  ASSERT_OK_AND_ASSIGN(auto same_key, ReplicaStore::Open(other, db_, key_, Catalogue(), clock_));
+  ASSERT_OK_AND_ASSIGN(auto same_key,
+                       ReplicaStore::Open(other, db_, key_, ShippedCatalogue(), clock_));
   EXPECT_THAT(same_key->History(kPerson1, kTax), StatusIs(StatusCode::kDataLoss));
 
   // A history row moved to another resident's key does not open either.
@@ -916,7 +912,8 @@ TEST_P(ReplicaStoreTest, Reconcile) {
 TEST_P(ReplicaStoreTest, AnotherKeyCannotReadAndMovedRowsDoNotOpen) {
   ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1")));
   crypto::SecretBytes other = crypto::SecretBytes::Random(32);
-  ASSERT_OK_AND_ASSIGN(auto wrong, ReplicaStore::Open(tenant_, db_, other, Catalogue(), clock_));
+  ASSERT_OK_AND_ASSIGN(auto wrong,
+                       ReplicaStore::Open(tenant_, db_, other, ShippedCatalogue(), clock_));
   // With another key the blind index finds nothing.
   ASSERT_OK_AND_ASSIGN(auto found, wrong->Find(AtenaNo::Parse("000000000000001").value(), kTax));
   EXPECT_TRUE(found.empty());

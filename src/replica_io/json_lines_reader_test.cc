@@ -25,15 +25,15 @@ using ::testing::Not;
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
-struct Outcome {
+struct LinesOutcome {
   std::vector<Fields> objects;
   std::vector<int64_t> lines;
   Status status;
-  bool operator==(const Outcome&) const = default;
+  bool operator==(const LinesOutcome&) const = default;
 };
 
-Outcome ReadAll(ByteSource& src, JsonLinesOptions options = {}) {
-  Outcome out;
+LinesOutcome ReadAllLines(ByteSource& src, JsonLinesOptions options = {}) {
+  LinesOutcome out;
   JsonLinesReader reader(src, options);
   for (;;) {
     Result<bool> more = reader.Next();
@@ -49,18 +49,18 @@ Outcome ReadAll(ByteSource& src, JsonLinesOptions options = {}) {
   }
 }
 
-Outcome Read(std::string_view text, JsonLinesOptions options = {}) {
+LinesOutcome ReadLines(std::string_view text, JsonLinesOptions options = {}) {
   StringSource whole(text);
-  const Outcome expected = ReadAll(whole, options);
+  const LinesOutcome expected = ReadAllLines(whole, options);
   ChunkedSource bytewise(text, 1);
-  EXPECT_EQ(ReadAll(bytewise, options), expected) << "one byte at a time";
+  EXPECT_EQ(ReadAllLines(bytewise, options), expected) << "one byte at a time";
   ChunkedSource random(text, 1 + text.size() / 3, 5);
-  EXPECT_EQ(ReadAll(random, options), expected) << "random chunks";
+  EXPECT_EQ(ReadAllLines(random, options), expected) << "random chunks";
   return expected;
 }
 
 TEST(JsonLinesReaderTest, ReadsFlatObjects) {
-  Outcome o = Read(
+  LinesOutcome o = ReadLines(
       "{\"atena_no\":\"000000000000001\",\"name\":\"髙橋 ①\",\"amount\":350000}\n"
       "{\"atena_no\":\"000000000000002\",\"note\":null,\"n\":-12,\"esc\":\"a\\\"b\\u5730\\n\"}\r\n"
       "  {\"big\": 18446744073709551615 , \"zero\":-0}");
@@ -75,61 +75,61 @@ TEST(JsonLinesReaderTest, ReadsFlatObjects) {
 }
 
 TEST(JsonLinesReaderTest, EmptyObjectAndByteOrderMark) {
-  Outcome o = Read("\xEF\xBB\xBF{}\n{\"a\":\"b\"}\n");
+  LinesOutcome o = ReadLines("\xEF\xBB\xBF{}\n{\"a\":\"b\"}\n");
   ASSERT_OK(o.status);
   EXPECT_EQ(o.objects, (std::vector<Fields>{{}, {{"a", "b"}}}));
-  EXPECT_THAT(Read("{}\n\xEF\xBB\xBF{}\n").status,
+  EXPECT_THAT(ReadLines("{}\n\xEF\xBB\xBF{}\n").status,
               StatusIs(StatusCode::kInvalidArgument,
                        "line 2: invalid JSON: byte order mark inside the input"));
 }
 
 TEST(JsonLinesReaderTest, EmptyLines) {
-  EXPECT_EQ(Read("").objects.size(), 0u);
-  EXPECT_OK(Read("").status);
-  Outcome trailing = Read("{}\n\n");
+  EXPECT_EQ(ReadLines("").objects.size(), 0u);
+  EXPECT_OK(ReadLines("").status);
+  LinesOutcome trailing = ReadLines("{}\n\n");
   EXPECT_OK(trailing.status);
   EXPECT_EQ(trailing.objects.size(), 1u);
-  EXPECT_OK(Read("{}\r\n\r\n").status);
-  EXPECT_THAT(Read("{}\n\n{}\n").status,
+  EXPECT_OK(ReadLines("{}\r\n\r\n").status);
+  EXPECT_THAT(ReadLines("{}\n\n{}\n").status,
               StatusIs(StatusCode::kInvalidArgument, "line 2: empty line"));
-  EXPECT_THAT(Read("{}\n\n\n").status,
+  EXPECT_THAT(ReadLines("{}\n\n\n").status,
               StatusIs(StatusCode::kInvalidArgument, "line 2: empty line"));
-  EXPECT_THAT(Read("{}\n   \n").status,
+  EXPECT_THAT(ReadLines("{}\n   \n").status,
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 2: invalid JSON: ")));
 }
 
 TEST(JsonLinesReaderTest, RefusesValuesOtherThanStringsIntegersAndNull) {
-  EXPECT_THAT(Read("{\"a\":\"x\"}\n{\"amount\":1.5}\n").status,
+  EXPECT_THAT(ReadLines("{\"a\":\"x\"}\n{\"amount\":1.5}\n").status,
               StatusIs(StatusCode::kInvalidArgument,
                        "line 2, member 1: floating-point values are not allowed"));
-  EXPECT_THAT(Read("{\"a\":null,\"e\":1e3}").status,
+  EXPECT_THAT(ReadLines("{\"a\":null,\"e\":1e3}").status,
               StatusIs(StatusCode::kInvalidArgument,
                        "line 1, member 2: floating-point values are not allowed"));
-  EXPECT_THAT(Read("{\"big\":18446744073709551616}").status,
+  EXPECT_THAT(ReadLines("{\"big\":18446744073709551616}").status,
               StatusIs(StatusCode::kInvalidArgument,
                        "line 1, member 1: floating-point values are not allowed"));
   EXPECT_THAT(
-      Read("{\"a\":\"1\",\"b\":\"2\",\"flag\":true}").status,
+      ReadLines("{\"a\":\"1\",\"b\":\"2\",\"flag\":true}").status,
       StatusIs(StatusCode::kInvalidArgument, "line 1, member 3: boolean values are not allowed"));
   EXPECT_THAT(
-      Read("{\"list\":[1]}").status,
+      ReadLines("{\"list\":[1]}").status,
       StatusIs(StatusCode::kInvalidArgument, "line 1, member 1: array values are not allowed"));
   EXPECT_THAT(
-      Read("{\"obj\":{\"x\":\"y\"}}").status,
+      ReadLines("{\"obj\":{\"x\":\"y\"}}").status,
       StatusIs(StatusCode::kInvalidArgument, "line 1, member 1: object values are not allowed"));
 }
 
 TEST(JsonLinesReaderTest, NamesOnlyTheKeysTheCallerAllows) {
   JsonLinesOptions options;
   options.nameable_key = [](std::string_view k) { return k == "amount"; };
-  EXPECT_THAT(Read("{\"a\":\"x\",\"amount\":1.5}", options).status,
+  EXPECT_THAT(ReadLines("{\"a\":\"x\",\"amount\":1.5}", options).status,
               StatusIs(StatusCode::kInvalidArgument,
                        "line 1, member 2 (amount): floating-point values are not allowed"));
-  EXPECT_THAT(Read("{\"amount\":\"1\",\"amount\":null}", options).status,
+  EXPECT_THAT(ReadLines("{\"amount\":\"1\",\"amount\":null}", options).status,
               StatusIs(StatusCode::kInvalidArgument,
                        "line 1, member 2 (amount): duplicate key (the same as member 1)"));
   EXPECT_THAT(
-      Read("{\"a\":true}", options).status,
+      ReadLines("{\"a\":true}", options).status,
       StatusIs(StatusCode::kInvalidArgument, "line 1, member 1: boolean values are not allowed"));
 }
 
@@ -178,7 +178,7 @@ TEST(JsonLinesReaderTest, MessagesNeverEchoKeysOrValues) {
   };
   for (const auto& [text, message] : cases) {
     SCOPED_TRACE(text);
-    const Status s = Read(text, options).status;
+    const Status s = ReadLines(text, options).status;
     EXPECT_TRUE(s.code() == StatusCode::kInvalidArgument ||
                 s.code() == StatusCode::kResourceExhausted)
         << s;
@@ -191,7 +191,7 @@ TEST(JsonLinesReaderTest, MessagesNeverEchoKeysOrValues) {
         "{" + k1 + ":\"" + name + "\x01\"}", "{" + k1 + ":" + name + "}",
         "{" + k1 + ":\"" + name + "\xFF\"}", "{" + k1 + ":-" + number + "x}", name}) {
     SCOPED_TRACE(text);
-    const Status s = Read(text).status;
+    const Status s = ReadLines(text).status;
     EXPECT_THAT(s, StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1: invalid JSON: ")));
     EXPECT_THAT(s.message(), EchoesNoCanary());
   }
@@ -199,36 +199,36 @@ TEST(JsonLinesReaderTest, MessagesNeverEchoKeysOrValues) {
 
 TEST(JsonLinesReaderTest, TopLevelMustBeAnObject) {
   for (const char* line : {"[]", "\"text\"", "12", "null", "true"}) {
-    EXPECT_THAT(Read(line).status,
+    EXPECT_THAT(ReadLines(line).status,
                 StatusIs(StatusCode::kInvalidArgument, "line 1: expected a JSON object"))
         << line;
   }
 }
 
 TEST(JsonLinesReaderTest, DuplicateKeys) {
-  EXPECT_THAT(Read("{\"a\":\"1\",\"b\":\"2\",\"a\":\"3\"}").status,
+  EXPECT_THAT(ReadLines("{\"a\":\"1\",\"b\":\"2\",\"a\":\"3\"}").status,
               StatusIs(StatusCode::kInvalidArgument,
                        "line 1, member 3: duplicate key (the same as member 1)"));
-  EXPECT_THAT(Read("{\"a\":null,\"a\":\"3\"}").status,
+  EXPECT_THAT(ReadLines("{\"a\":null,\"a\":\"3\"}").status,
               StatusIs(StatusCode::kInvalidArgument,
                        "line 1, member 2: duplicate key (the same as member 1)"));
-  EXPECT_THAT(Read("{\"b\":\"1\",\"a\":\"2\",\"b\":\"3\",\"a\":\"4\"}").status,
+  EXPECT_THAT(ReadLines("{\"b\":\"1\",\"a\":\"2\",\"b\":\"3\",\"a\":\"4\"}").status,
               StatusIs(StatusCode::kInvalidArgument,
                        "line 1, member 4: duplicate key (the same as member 2)"));
 }
 
 TEST(JsonLinesReaderTest, InvalidJsonGivesAReasonWithoutQuotingTheInput) {
-  Outcome o = Read("{}\n{\"name\":\"secret-value\"\n");
+  LinesOutcome o = ReadLines("{}\n{\"name\":\"secret-value\"\n");
   EXPECT_THAT(o.status, StatusIs(StatusCode::kInvalidArgument,
                                  HasSubstr("line 2: invalid JSON: syntax error")));
   EXPECT_THAT(o.status.message(), Not(HasSubstr("secret-value")));
-  EXPECT_THAT(Read("{\"a\":\"b\"} x").status,
+  EXPECT_THAT(ReadLines("{\"a\":\"b\"} x").status,
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1: invalid JSON: ")));
-  EXPECT_THAT(Read("{\"a\":\"\xFF\"}").status,
+  EXPECT_THAT(ReadLines("{\"a\":\"\xFF\"}").status,
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1: invalid JSON: ")));
-  EXPECT_THAT(Read("{\"a\":\"\\ud800\"}").status,
+  EXPECT_THAT(ReadLines("{\"a\":\"\\ud800\"}").status,
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1: invalid JSON: ")));
-  EXPECT_THAT(Read("{\"a\":\"b\",}").status,
+  EXPECT_THAT(ReadLines("{\"a\":\"b\",}").status,
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("line 1: invalid JSON: ")));
 }
 
@@ -237,22 +237,22 @@ TEST(JsonLinesReaderTest, Limits) {
   options.max_fields = 2;
   options.max_value_bytes = 5;
   options.max_line_bytes = 40;
-  EXPECT_OK(Read("{\"a\":\"12345\",\"b\":null}", options).status);
-  EXPECT_THAT(Read("{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}", options).status,
+  EXPECT_OK(ReadLines("{\"a\":\"12345\",\"b\":null}", options).status);
+  EXPECT_THAT(ReadLines("{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}", options).status,
               StatusIs(StatusCode::kResourceExhausted, "line 1: more than max_fields (2) fields"));
-  EXPECT_THAT(Read("{\"a\":\"123456\"}", options).status,
+  EXPECT_THAT(ReadLines("{\"a\":\"123456\"}", options).status,
               StatusIs(StatusCode::kResourceExhausted,
                        "line 1, member 1: value exceeds max_value_bytes (5)"));
-  EXPECT_THAT(Read("{}\n{\"a\":\"1\",                                    }\n", options).status,
+  EXPECT_THAT(ReadLines("{}\n{\"a\":\"1\",                                    }\n", options).status,
               StatusIs(StatusCode::kResourceExhausted, "line 2: line exceeds max_line_bytes (40)"));
   EXPECT_THAT(
-      Read("{\"" + std::string(300, 'k') + "\":\"v\"}").status,
+      ReadLines("{\"" + std::string(300, 'k') + "\":\"v\"}").status,
       StatusIs(StatusCode::kInvalidArgument, "line 1, member 1: key longer than 256 bytes"));
 }
 
 TEST(JsonLinesReaderTest, SourceErrorsPropagate) {
   FailingSource src("{\"a\":\"1\"}\n{\"b\"", UnavailableError("client went away"));
-  Outcome o = ReadAll(src);
+  LinesOutcome o = ReadAllLines(src);
   EXPECT_THAT(o.status, StatusIs(StatusCode::kUnavailable, "client went away"));
   EXPECT_EQ(o.objects.size(), 1u);
 }
@@ -264,7 +264,7 @@ TEST(JsonLinesReaderTest, LargeInputErrorDeepInside) {
                          : "{\"atena_no\":\"" + std::to_string(i) + "\",\"name\":\"山田\"}\n";
   }
   ChunkedSource src(text, 70'000, 9);
-  Outcome o = ReadAll(src);
+  LinesOutcome o = ReadAllLines(src);
   EXPECT_THAT(o.status, StatusIs(StatusCode::kInvalidArgument,
                                  "line 150000, member 2: boolean values are not allowed"));
   EXPECT_EQ(o.objects.size(), 149'999u);

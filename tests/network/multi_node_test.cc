@@ -22,9 +22,9 @@ using cli::LocalNetwork;
 using json = nlohmann::json;
 using Role = cli::LocalNetwork::Role;
 
-const OrgCode kCityA = OrgCode::Parse("0000000000000061").value();
-const OrgCode kCityB = OrgCode::Parse("0000000000000062").value();
-constexpr int kPerson = 9;
+const OrgCode kMultiNodeCityA = OrgCode::Parse("0000000000000061").value();
+const OrgCode kMultiNodeCityB = OrgCode::Parse("0000000000000062").value();
+constexpr int kMultiNodePerson = 9;
 
 class MultiNodeTest : public ::testing::Test {
  protected:
@@ -42,7 +42,8 @@ class MultiNodeTest : public ::testing::Test {
     o.servers = 2;
     o.nodes_per_server = 2;
     o.hub_nodes = 2;
-    o.orgs = {{kCityA, "city-a", "municipality", 0, ""}, {kCityB, "city-b", "municipality", 1, ""}};
+    o.orgs = {{kMultiNodeCityA, "city-a", "municipality", 0, ""},
+              {kMultiNodeCityB, "city-b", "municipality", 1, ""}};
     o.server_threads = 1;
     o.server_workers = 8;
     o.server_delivery_threads = 1;
@@ -54,11 +55,11 @@ class MultiNodeTest : public ::testing::Test {
     o.pg_prefix = prefix_;
     o.in_process = true;
     ASSERT_OK_AND_ASSIGN(net_, LocalNetwork::Start(o));
-    for (const auto& [org, atena] :
-         {std::pair{kCityA, Atena(100 + kPerson)}, std::pair{kCityB, Atena(kPerson)}}) {
+    for (const auto& [org, atena] : {std::pair{kMultiNodeCityA, Atena(100 + kMultiNodePerson)},
+                                     std::pair{kMultiNodeCityB, Atena(kMultiNodePerson)}}) {
       const http::Response r =
           Call(org, 1, "POST", "/api/v1/codes",
-               json{{"atena_no", atena}, {"resident_id", Resident(kPerson)}}.dump());
+               json{{"atena_no", atena}, {"resident_id", Resident(kMultiNodePerson)}}.dump());
       ASSERT_EQ(r.status, 200) << r.body;
     }
   }
@@ -91,23 +92,23 @@ TEST_F(MultiNodeTest, ALongPollOnOneNodeIsAnsweredWhenTheAnswerArrivesAtAnother)
   for (int i = 1; i <= 16; ++i) {
     csv += ",IT000002000000" + std::string(i < 10 ? "0" : "") + std::to_string(i);
   }
-  csv += "\n" + Atena(kPerson) +
+  csv += "\n" + Atena(kMultiNodePerson) +
          ",2026,2026-01-01,1,2345678,1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
-  const http::Response imported =
-      Call(kCityB, 1, "POST", "/api/v1/replica/imports?tm=TM00000000000002", csv, "text/csv");
+  const http::Response imported = Call(
+      kMultiNodeCityB, 1, "POST", "/api/v1/replica/imports?tm=TM00000000000002", csv, "text/csv");
   ASSERT_EQ(imported.status, 201) << imported.body;
-  const http::Response created = Call(kCityA, 1, "POST", "/api/v1/inquiries",
-                                      json{{"atena_no", Atena(100 + kPerson)},
+  const http::Response created = Call(kMultiNodeCityA, 1, "POST", "/api/v1/inquiries",
+                                      json{{"atena_no", Atena(100 + kMultiNodePerson)},
                                            {"procedure", "JT90000000000101"},
                                            {"tm", "TM00000000000002"},
-                                           {"provider", kCityB.str()},
+                                           {"provider", kMultiNodeCityB.str()},
                                            {"query", {{"IT00000200000001", "2026"}}}}
                                           .dump());
   ASSERT_EQ(created.status, 202) << created.body;
   const std::string id = json::parse(created.body).value("inquiry_id", "");
   const auto start = std::chrono::steady_clock::now();
   const http::Response polled =
-      Call(kCityA, 1, "GET", "/api/v1/inquiries/" + id + "?wait_ms=30000");
+      Call(kMultiNodeCityA, 1, "GET", "/api/v1/inquiries/" + id + "?wait_ms=30000");
   const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_EQ(polled.status, 200) << polled.body;
   const json j = json::parse(polled.body);
@@ -116,7 +117,7 @@ TEST_F(MultiNodeTest, ALongPollOnOneNodeIsAnsweredWhenTheAnswerArrivesAtAnother)
   EXPECT_NE(j.dump().find("2345678"), std::string::npos) << polled.body;
   // Both nodes tell a balancer they take requests (their database took a write just now).
   for (int node : {0, 1}) {
-    const http::Response ready = Call(kCityA, node, "GET", "/readyz");
+    const http::Response ready = Call(kMultiNodeCityA, node, "GET", "/readyz");
     EXPECT_EQ(ready.status, 200) << ready.body;
     EXPECT_EQ(ready.body, "{\"status\":\"ready\"}");
   }
