@@ -226,10 +226,19 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(std::shared_ptr<store::Database
 Result<int64_t> AuditLog::Append(store::Transaction& tx, const AuditEvent& event) {
   RETURN_IF_ERROR(CheckEvent(event));
   // Updating the head first takes its row lock, which serialises concurrent appenders on
-  // PostgreSQL; SQLite write transactions are already exclusive.
-  ASSIGN_OR_RETURN(std::optional<store::Row> head,
-                   tx.QueryOne("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 "
-                               "RETURNING seq, hash"));
+  // PostgreSQL; SQLite write transactions are already exclusive. When checkpoints are due by
+  // time, the same statement returns the newest checkpoint's time (column 2): one statement
+  // less per entry. On PostgreSQL that read uses the statement's snapshot, taken before any
+  // wait for the head's lock, so it may miss a checkpoint the previous holder of the lock just
+  // committed: the entry is then checkpointed too — one checkpoint more, never one less.
+  const bool by_time =
+      options_.checkpoint_key != nullptr && options_.checkpoint_interval > Duration::zero();
+  ASSIGN_OR_RETURN(
+      std::optional<store::Row> head,
+      tx.QueryOne(by_time
+                      ? "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash,"
+                        " (SELECT time_us FROM audit_checkpoint ORDER BY seq DESC LIMIT 1)"
+                      : "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"));
   if (!head) return DataLossError("audit log: the head row is missing (table altered)");
   ASSIGN_OR_RETURN(const int64_t seq, head->GetInt(0));
   ASSIGN_OR_RETURN(std::vector<uint8_t> prev, head->GetBlob(1));
@@ -243,14 +252,12 @@ Result<int64_t> AuditLog::Append(store::Transaction& tx, const AuditEvent& event
   RETURN_IF_ERROR(tx.Exec("UPDATE audit_head SET hash = ? WHERE id = 1", {hash}));
   if (options_.checkpoint_key == nullptr) return seq;
   bool due = options_.checkpoint_every > 0 && seq % options_.checkpoint_every == 0;
-  if (!due && options_.checkpoint_interval > Duration::zero()) {
-    // Inside `tx`, after the head's row lock: sees every checkpoint committed before this entry.
-    ASSIGN_OR_RETURN(std::optional<store::Row> newest,
-                     tx.QueryOne("SELECT time_us FROM audit_checkpoint ORDER BY seq DESC LIMIT 1"));
+  if (!due && by_time) {
+    ASSIGN_OR_RETURN(const std::optional<int64_t> newest, head->GetOptionalInt(2));
     if (!newest) {
       due = true;  // nothing signed yet: sign the first entry (or an old unsigned chain) now
     } else {
-      ASSIGN_OR_RETURN(const int64_t newest_us, newest->GetInt(0));
+      const int64_t newest_us = *newest;
       const int64_t interval_us =
           std::chrono::duration_cast<std::chrono::microseconds>(options_.checkpoint_interval)
               .count();

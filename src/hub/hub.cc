@@ -302,8 +302,12 @@ Result<SubjectCode> Hub::IssueCode(const OrgCode& org, const ResidentId& rid) {
 
 namespace {
 
+// The columns RecordedOutcome reads, of hub_record `r` left-joined with its permit `p`.
+constexpr std::string_view kRecordedColumns =
+    "r.outcome, r.reason, r.permit_id, p.expires_at_ms, p.document";
+
 // The outcome recorded earlier, from hub_record's outcome, reason and permit_id and the permit's
-// expires_at_ms and document, in five columns from `first`.
+// expires_at_ms and document, in five columns from `first` (kRecordedColumns).
 Result<PermitOutcome> RecordedOutcome(const store::Row& row, int first) {
   PermitOutcome out;
   out.repeated = true;
@@ -330,11 +334,11 @@ Result<PermitOutcome> RecordedOutcome(const store::Row& row, int first) {
 Result<std::optional<PermitOutcome>> Hub::Previous(const OrgCode& inquirer,
                                                    const std::string& reference) {
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
-  ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT r.outcome, r.reason, r.permit_id,"
-                                          " p.expires_at_ms, p.document FROM hub_record r"
-                                          " LEFT JOIN hub_permit p ON p.permit_id = r.permit_id"
-                                          " WHERE r.inquirer = ? AND r.reference = ?",
-                                          {inquirer.str(), reference}));
+  static const std::string kQuery = "SELECT " + std::string(kRecordedColumns) +
+                                    " FROM hub_record r"
+                                    " LEFT JOIN hub_permit p ON p.permit_id = r.permit_id"
+                                    " WHERE r.inquirer = ? AND r.reference = ?";
+  ASSIGN_OR_RETURN(auto row, tx->QueryOne(kQuery, {inquirer.str(), reference}));
   if (!row) return std::optional<PermitOutcome>();
   ASSIGN_OR_RETURN(PermitOutcome out, RecordedOutcome(*row, 0));
   return std::optional<PermitOutcome>(std::move(out));
@@ -344,18 +348,19 @@ Result<Hub::Known> Hub::LookUp(const OrgCode& inquirer, const PermitRequest& req
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   // One row whatever matches: (inquirer, reference) is unique in hub_record, subject_code in
   // hub_code, (person_id, org_code) too.
-  ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT r.outcome, r.reason, r.permit_id,"
-                                          " p.expires_at_ms, p.document, c1.person_id,"
-                                          " c2.subject_code FROM (SELECT 1 AS one) AS q"
-                                          " LEFT JOIN hub_record r ON r.inquirer = ?"
-                                          " AND r.reference = ?"
-                                          " LEFT JOIN hub_permit p ON p.permit_id = r.permit_id"
-                                          " LEFT JOIN hub_code c1 ON c1.subject_code = ?"
-                                          " AND c1.org_code = ?"
-                                          " LEFT JOIN hub_code c2 ON c2.person_id = c1.person_id"
-                                          " AND c2.org_code = ?",
-                                          {inquirer.str(), request.reference, request.subject.str(),
-                                           inquirer.str(), request.provider.str()}));
+  static const std::string kQuery = "SELECT " + std::string(kRecordedColumns) +
+                                    ", c1.person_id, c2.subject_code"
+                                    " FROM (SELECT 1 AS one) AS q"
+                                    " LEFT JOIN hub_record r ON r.inquirer = ?"
+                                    " AND r.reference = ?"
+                                    " LEFT JOIN hub_permit p ON p.permit_id = r.permit_id"
+                                    " LEFT JOIN hub_code c1 ON c1.subject_code = ?"
+                                    " AND c1.org_code = ?"
+                                    " LEFT JOIN hub_code c2 ON c2.person_id = c1.person_id"
+                                    " AND c2.org_code = ?";
+  ASSIGN_OR_RETURN(auto row,
+                   tx->QueryOne(kQuery, {inquirer.str(), request.reference, request.subject.str(),
+                                         inquirer.str(), request.provider.str()}));
   RETURN_IF_ERROR(tx->Commit());
   if (!row) return InternalError("hub: the request's look-up returned no row");
   Known known;

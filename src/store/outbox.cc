@@ -291,21 +291,22 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
             " WHERE id IN (SELECT id FROM outbox WHERE " +
                 std::string(kOpen) + " AND state = ? AND " + std::string(kDue) + " <= ?" +
                 (topic.empty() ? "" : " AND topic = ?") + " ORDER BY " + std::string(kDue) +
-                ", id LIMIT ?" + lock + ") RETURNING " + std::string(kColumns),
+                ", id LIMIT ?" + lock + ") RETURNING " + std::string(kColumns) +
+                ", (SELECT payload FROM outbox_payload p WHERE p.id = outbox.id)",
             topic.empty()
                 ? std::vector<Value>{std::string(owner), until, now, std::string(state), now, want}
                 : std::vector<Value>{std::string(owner), until, now, std::string(state), now,
                                      std::string(topic), want}));
+    // The payload comes with its item (column 8), not in a statement of its own per item.
     for (const Row& r : rows) {
       ASSIGN_OR_RETURN(OutboxItem item, ItemFromRow(r));
+      ASSIGN_OR_RETURN(std::optional<Bytes> payload, r.GetOptionalBlob(8));
+      if (!payload) {
+        return DataLossError("outbox: item " + std::to_string(item.id) + " has no payload");
+      }
+      item.payload = std::move(*payload);
       items.push_back(std::move(item));
     }
-  }
-  for (OutboxItem& item : items) {
-    ASSIGN_OR_RETURN(std::optional<Row> p,
-                     tx.QueryOne("SELECT payload FROM outbox_payload WHERE id = ?", {item.id}));
-    if (!p) return DataLossError("outbox: item " + std::to_string(item.id) + " has no payload");
-    ASSIGN_OR_RETURN(item.payload, p->GetBlob(0));
   }
   std::sort(items.begin(), items.end(), [](const OutboxItem& a, const OutboxItem& b) {
     return a.not_before != b.not_before ? a.not_before < b.not_before : a.id < b.id;
@@ -374,6 +375,47 @@ Status Outbox::Ack(Transaction& tx, int64_t id, std::string_view owner) const {
 Status Outbox::Fail(Transaction& tx, int64_t id, std::string_view owner,
                     std::string_view error) const {
   return Finish(tx, id, owner, Outcome::kRetry, error);
+}
+
+Result<std::vector<int64_t>> Outbox::AckAll(Transaction& tx, const std::vector<int64_t>& ids,
+                                            std::string_view owner) const {
+  // Statements of at most this many ids (far below either backend's limit on parameters).
+  constexpr size_t kPerStatement = 500;
+  std::vector<int64_t> acked;
+  const int64_t now = ToUnixMicros(clock_.Now());
+  for (size_t from = 0; from < ids.size(); from += kPerStatement) {
+    const size_t to = std::min(ids.size(), from + kPerStatement);
+    std::string list;
+    std::vector<Value> args = {now};
+    for (size_t i = from; i < to; ++i) {
+      list += list.empty() ? "?" : ", ?";
+      args.emplace_back(ids[i]);
+    }
+    args.emplace_back(std::string(owner));
+    // An item not leased by `owner` any more is simply not returned (its lease passed to
+    // another claimer, which delivers it again).
+    ASSIGN_OR_RETURN(std::vector<Row> rows,
+                     tx.Query("UPDATE outbox SET state = 'done', lease_owner = NULL,"
+                              " lease_until = NULL, updated_at = ?"
+                              " WHERE id IN (" +
+                                  list +
+                                  ") AND state = 'leased'"
+                                  " AND lease_owner = ? RETURNING id",
+                              args));
+    if (rows.empty()) continue;
+    std::string done;
+    std::vector<Value> done_args;
+    for (const Row& r : rows) {
+      ASSIGN_OR_RETURN(const int64_t id, r.GetInt(0));
+      acked.push_back(id);
+      done += done.empty() ? "?" : ", ?";
+      done_args.emplace_back(id);
+    }
+    // Delivered: the payloads have no further use (as Ack).
+    RETURN_IF_ERROR(tx.Exec("DELETE FROM outbox_payload WHERE id IN (" + done + ")", done_args));
+  }
+  std::sort(acked.begin(), acked.end());
+  return acked;
 }
 
 Status Outbox::Bury(Transaction& tx, int64_t id, std::string_view owner,

@@ -183,7 +183,24 @@ struct Bound {
   std::vector<int> formats;
 };
 
+// What Bind refuses, checked without building anything: for a statement held back, whose
+// parameters are bound only when it is sent.
+Status CheckParams(const std::vector<Value>& params) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (const auto* sv = std::get_if<std::string>(&params[i])) {
+      if (sv->find('\0') != std::string::npos) {
+        return InvalidArgumentError("postgres: text parameter " + std::to_string(i + 1) +
+                                    " contains a NUL byte");
+      }
+    } else if (const auto* bv = std::get_if<Bytes>(&params[i])) {
+      if (bv->size() > 0x7fffffff) return InvalidArgumentError("postgres: blob too large");
+    }
+  }
+  return Status();
+}
+
 Status Bind(const std::vector<Value>& params, Bound* b) {
+  RETURN_IF_ERROR(CheckParams(params));
   const size_t n = params.size();
   b->text.assign(n, std::string());
   b->values.assign(n, nullptr);
@@ -206,14 +223,9 @@ Status Bind(const std::vector<Value>& params, Bound* b) {
         b->text[i].assign(buf, static_cast<size_t>(p - buf));
       }
     } else if (const auto* sv = std::get_if<std::string>(&v)) {
-      if (sv->find('\0') != std::string::npos) {
-        return InvalidArgumentError("postgres: text parameter " + std::to_string(i + 1) +
-                                    " contains a NUL byte");
-      }
       b->values[i] = sv->c_str();
       continue;
     } else if (const auto* bv = std::get_if<Bytes>(&v)) {
-      if (bv->size() > 0x7fffffff) return InvalidArgumentError("postgres: blob too large");
       b->values[i] = bv->empty() ? kEmpty : reinterpret_cast<const char*>(bv->data());
       b->lengths[i] = static_cast<int>(bv->size());
       b->formats[i] = 1;
@@ -266,12 +278,13 @@ class PgTransaction final : public internal::TransactionBase {
                                   " placeholders but " + std::to_string(params.size()) +
                                   " parameters were given in: " + SqlExcerpt(sql));
     }
-    Bound bound;
-    RETURN_IF_ERROR(Bind(params, &bound));
     if (want == Want::kNothing && hold_back_execs_) {
+      RETURN_IF_ERROR(CheckParams(params));  // bound when sent
       held_.push_back({std::string(sql), params, true});
       return Status();
     }
+    Bound bound;
+    RETURN_IF_ERROR(Bind(params, &bound));
     std::vector<ResultPtr> answers;
     RETURN_IF_ERROR(Exchange([&](PGconn* pg) { return SendStatement(pg, sql, bound, parameters); },
                              sql, &answers));

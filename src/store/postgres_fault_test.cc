@@ -152,6 +152,65 @@ TEST_P(PostgresFaultTest, EveryIdleConnectionCutAtOnceIsReplacedByTheNextBegin) 
   EXPECT_EQ(row->GetInt(0).value(), 1);
 }
 
+// A read-only transaction's COMMIT is not waited for: the connection's next exchange reads its
+// answer first (docs/storage.md, "Round trips on PostgreSQL"). A connection cut in between is
+// found dead by that exchange, which goes on, on a new connection.
+TEST_P(PostgresFaultTest, AConnectionCutWithTheAnswerToItsReadOnlyCommitUnreadIsReplaced) {
+  ASSERT_OK(Admin("INSERT INTO " + schema_ + ".t (id, v) VALUES (1, 'one')"));
+  {
+    ASSERT_OK_AND_ASSIGN(auto read, db_->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto row, read->QueryOne("SELECT COUNT(*) FROM t"));
+    EXPECT_EQ(row->GetInt(0).value(), 1);
+    ASSERT_OK(read->Commit());  // sent; its answer is left for the next exchange
+  }
+  ASSERT_OK_AND_ASSIGN(int64_t cut, CutPool());
+  EXPECT_EQ(cut, 1);  // the one connection the pool opened, with the answer unread
+  const int64_t opened = db_->stats().connections_opened;
+  {
+    ASSERT_OK_AND_ASSIGN(auto read, db_->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto row, read->QueryOne("SELECT COUNT(*) FROM t"));
+    EXPECT_EQ(row->GetInt(0).value(), 1);
+    ASSERT_OK(read->Commit());
+  }
+  EXPECT_EQ(db_->stats().connections_opened - opened, 1);
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  ASSERT_OK(txn->Exec("INSERT INTO t (id, v) VALUES (?, ?)", {int64_t{2}, "two"}));
+  ASSERT_OK(txn->Commit());
+  EXPECT_EQ(Rows(), 2);
+}
+
+// A statement's first use on a connection sends its preparation in the same pipeline and caches
+// it in advance. A held-back statement whose preparation fails (its table does not exist yet)
+// must leave nothing cached, or its next use would name a statement the server never made.
+TEST_P(PostgresFaultTest, AHeldBackStatementWhosePreparationFailedIsPreparedAgainNextTime) {
+  PostgresOptions o;
+  o.dsn = dsn();
+  o.schema = schema_;
+  o.pool_size = 1;  // the same connection each time
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Database> one, OpenPostgres(o));
+  const std::string insert = "INSERT INTO later (id) VALUES (?)";
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, one->Begin());
+    txn->HoldBackExecs();
+    ASSERT_OK(txn->Exec(insert, {int64_t{1}}));  // held back: nothing sent yet
+    EXPECT_THAT(txn->Commit(), StatusIs(StatusCode::kInvalidArgument,
+                                        HasSubstr("in: INSERT INTO later (id) VALUES (?)")));
+  }
+  ASSERT_OK(Admin("CREATE TABLE " + schema_ + ".later (id BIGINT PRIMARY KEY)"));
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, one->Begin());
+    txn->HoldBackExecs();
+    ASSERT_OK(txn->Exec(insert, {int64_t{2}}));
+    ASSERT_OK(txn->Commit());
+  }
+  ASSERT_OK_AND_ASSIGN(auto read, one->BeginRead());
+  ASSERT_OK_AND_ASSIGN(auto row, read->QueryOne("SELECT COUNT(*), MIN(id) FROM later"));
+  EXPECT_EQ(row->GetInt(0).value(), 1);
+  EXPECT_EQ(row->GetInt(1).value(), 2);
+  ASSERT_OK(read->Commit());
+  ASSERT_OK(one->Close());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, PostgresFaultTest,
                          ::testing::Values(::chukan::store::Backend::kPostgres),
                          testing::BackendParamName);
