@@ -131,7 +131,7 @@ class Outbox {
   // acknowledgements can share one durable commit (e.g. through a GroupCommitter).
   Status Ack(Transaction& tx, int64_t id, std::string_view owner) const;
   Status Fail(Transaction& tx, int64_t id, std::string_view owner, std::string_view error) const;
-  // As Ack for many items, in one statement per 500 (plus one deleting their payloads): returns
+  // As Ack for many items, in one statement per 512 (plus one deleting their payloads): returns
   // the ids acknowledged, ascending; an id missing from it was not leased by `owner` (lost to
   // another claimer, already acknowledged, or unknown).
   Result<std::vector<int64_t>> AckAll(Transaction& tx, const std::vector<int64_t>& ids,

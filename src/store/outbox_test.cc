@@ -390,6 +390,29 @@ TEST_P(OutboxTest, AckAllAcknowledgesOnlyWhatTheOwnerHolds) {
   ASSERT_OK(empty->Commit());
 }
 
+// The id lists are padded to a power of two: acknowledging three items and then four uses the
+// same two statements, prepared once (SQLite: the one writer connection's statement cache).
+TEST_P(OutboxTest, AckAllOfThreeItemsAndOfFourPreparesOneShape) {
+  if (GetParam() == Backend::kPostgres) GTEST_SKIP() << "the pool's connections cache apart";
+  for (int i = 0; i < 7; ++i) Enqueue("k" + std::to_string(i), clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w", 7, seconds(30)));
+  ASSERT_EQ(items.size(), 7u);
+  auto ack = [&](size_t from, size_t n) {
+    std::vector<int64_t> ids;
+    for (size_t i = from; i < from + n; ++i) ids.push_back(items[i].id);
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK_AND_ASSIGN(std::vector<int64_t> acked, outbox_->AckAll(*txn, ids, "w"));
+    ASSERT_OK(txn->Commit());
+    std::sort(ids.begin(), ids.end());
+    EXPECT_EQ(acked, ids);
+  };
+  ack(0, 3);
+  const int64_t prepared = db_->stats().statements_prepared;
+  ack(3, 4);
+  EXPECT_EQ(db_->stats().statements_prepared, prepared);
+  EXPECT_EQ(PayloadRows(*db_), 0);
+}
+
 // A claim's payloads come with its items: on PostgreSQL, claiming ten items costs the round
 // trips of claiming one (it cost one more per item before).
 TEST_P(OutboxTest, AClaimCostsTheSameRoundTripsForOneItemOrTen) {
