@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <thread>
 #include <utility>
 
 #include "audit/checkpoint_export.h"
@@ -517,6 +518,11 @@ Status Platform::DeleteTenant(const OrgCode& org, const std::string& actor) {
             .status());
     RETURN_IF_ERROR(tx->Commit());
   }
+  Evict(id);
+  // Another process (a server beside this `chukan tenant delete`, another node) may have had
+  // the tenant confirmed just before the commit: wait until every such confirmation has run
+  // out (Tenant()), so that from our return on no process serves the tenant.
+  std::this_thread::sleep_for(kTenantDeleteWait);
   // Every copy of the wrapped data key that may remain (free pages, WAL, PostgreSQL's dead
   // tuples, backups of the database) opens only under the tenant's KEK: destroy it.
   if (Status s = keks_->Destroy(id, kek_file); !s.ok()) {
@@ -650,18 +656,31 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
     }
     return Status();
   };
+  const std::string key = tenant.str();
+  const auto asked = std::chrono::steady_clock::now();  // before the read: never too young
+  {
+    MutexLock lock(mu_);
+    auto it = tenants_.find(key);
+    auto at = confirmed_.find(key);
+    if (it != tenants_.end() && at != confirmed_.end() && !it->second->closed() &&
+        asked - at->second < kTenantRecheck) {
+      return it->second;
+    }
+  }
   if (Status s = read_registry(false); !s.ok()) {
     if (s.code() == StatusCode::kNotFound) Evict(tenant);
     return s;
   }
   {
     MutexLock lock(mu_);
-    if (auto it = tenants_.find(tenant.str());
+    if (auto it = tenants_.find(key);
         it != tenants_.end() && it->second->generation == generation && !it->second->closed()) {
+      confirmed_[key] = asked;
       return it->second;
     }
   }
   MutexLock opening(open_mu_);
+  const auto asked_again = std::chrono::steady_clock::now();
   // Read again under the opening lock: another thread may have opened it meanwhile, and the key
   // must belong to the registration being opened.
   if (Status s = read_registry(true); !s.ok()) {
@@ -670,8 +689,9 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   }
   {
     MutexLock lock(mu_);
-    if (auto it = tenants_.find(tenant.str());
+    if (auto it = tenants_.find(key);
         it != tenants_.end() && it->second->generation == generation && !it->second->closed()) {
+      confirmed_[key] = asked_again;
       return it->second;
     }
   }
@@ -707,7 +727,8 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
     }
   });
   MutexLock lock(mu_);
-  tenants_[tenant.str()] = ctx;
+  tenants_[key] = ctx;
+  confirmed_[key] = asked_again;
   return ctx;
 }
 
@@ -800,11 +821,19 @@ Status Platform::InstallDataKeys(const TenantId& tenant, int64_t ctx_generation,
                                 " tenants WHERE org_code = ? AND state = 'active'",
                                 {tenant.org().str()}));
   RETURN_IF_ERROR(tx->Commit());
-  if (!row) return Status();  // gone: Tenant() evicts it at its next use
+  // Deleted, or deleted and re-created, elsewhere: close the context (and forget its keys) now
+  // rather than at its next use.
+  if (!row) {
+    if (ctx != nullptr) Evict(tenant, ctx);
+    return Status();
+  }
   ASSIGN_OR_RETURN(int64_t version, row->GetInt(0));
   ASSIGN_OR_RETURN(std::optional<std::vector<uint8_t>> next, row->GetOptionalBlob(1));
   ASSIGN_OR_RETURN(int64_t generation, row->GetInt(2));
-  if (generation != ctx_generation) return Status();  // re-created: Tenant() reopens it
+  if (generation != ctx_generation) {
+    if (ctx != nullptr) Evict(tenant, ctx);
+    return Status();
+  }
   const std::shared_ptr<const crypto::DataKeySet> have = keys.Snapshot();
   if (next && have->version() == version + 1 && have->has_previous()) return Status();
   if (!next && have->version() == version && !have->has_previous()) return Status();
@@ -965,6 +994,7 @@ void Platform::Evict(const TenantId& tenant, const TenantContext* only) {
     if (it == tenants_.end() || (only != nullptr && it->second.get() != only)) return;
     gone = std::move(it->second);
     tenants_.erase(it);
+    confirmed_.erase(tenant.str());
   }
   gone->Close();
 }
@@ -1028,6 +1058,7 @@ void Platform::CloseTenants() {
   {
     MutexLock lock(mu_);
     all.swap(tenants_);
+    confirmed_.clear();
   }
   for (auto& [id, ctx] : all) ctx->Close();
 }

@@ -15,6 +15,7 @@
 #ifndef CHUKAN_SERVER_PLATFORM_H_
 #define CHUKAN_SERVER_PLATFORM_H_
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -65,6 +66,13 @@ struct ClientIdentity {
   std::string role;  // "system" (existing system) or "approver" (staff, until the console exists)
 };
 
+// How long Platform::Tenant() returns a context the registry confirmed without asking the
+// registry again. Every process sharing a store must use the same value: it is fixed here.
+inline constexpr std::chrono::milliseconds kTenantRecheck{1000};
+// How long Platform::DeleteTenant() waits after its commit: the interval above and a margin
+// for the time a confirmation takes between its clock reading and its use.
+inline constexpr std::chrono::milliseconds kTenantDeleteWait{1200};
+
 class Platform {
  public:
   // Opens the store and the platform database (applying migrations) and loads the keys from
@@ -90,7 +98,9 @@ class Platform {
   // kNotFound if never registered.
   Result<TenantInfo> GetTenant(const OrgCode& org);
   // Crypto-erasure then removal: the wrapped key is destroyed and the tenant marked deleted (one
-  // durable, audited transaction), its clients revoked, its KEK file destroyed (so that no copy
+  // durable, audited transaction), its clients revoked; then it waits kTenantDeleteWait, so
+  // that every process's confirmation of the tenant (Tenant()) has expired; then its KEK file
+  // destroyed (so that no copy
   // of the wrapped data key anywhere opens again), the old key's copies erased from the
   // platform database's files (Database::EraseFreed), then its storage dropped. Re-running it
   // after a failure in the second half finishes the job. kNotFound if never registered; an
@@ -144,10 +154,12 @@ class Platform {
   Result<ClientIdentity> Authenticate(std::string_view token);
 
   // The context of an active tenant: its storage, keys, committer, replica store and audit log
-  // (TenantContext). Every call checks the platform registry (one primary-key read), so a
-  // tenant deleted or re-created by another process is noticed at once: a context opened for
-  // an older registration is closed and never returned again. Contexts are opened once per
-  // registration and shared. kNotFound if the tenant is not active.
+  // (TenantContext). A call checks the platform registry (one primary-key read) unless the
+  // registry confirmed this context less than kTenantRecheck ago; a deletion waits that long
+  // after its commit (DeleteTenant), so once any process's DeleteTenant has returned, no
+  // process returns the tenant's context any more. A context opened for an older registration
+  // is closed and never returned again. Contexts are opened once per registration and shared.
+  // kNotFound if the tenant is not active.
   Result<std::shared_ptr<TenantContext>> Tenant(const TenantId& tenant) EXCLUDES(open_mu_, mu_);
   // Whether the active tenant's KEK (the file its row names) is there and opens: OK, or
   // kNotFound "…: the tenant's key-encryption key is missing" (destroyed by a deletion, e.g. of
@@ -273,6 +285,11 @@ class Platform {
   Mutex open_mu_ ACQUIRED_BEFORE(mu_);
   Mutex mu_;
   std::map<std::string, std::shared_ptr<TenantContext>> tenants_ GUARDED_BY(mu_);
+  // When the registry last confirmed each context of tenants_ (the steady clock read before the
+  // registry read, so the entry is never younger than what it says): Tenant() asks again after
+  // kTenantRecheck. The real clock, not clock_: the wait it pairs with is real time in
+  // another process.
+  std::map<std::string, std::chrono::steady_clock::time_point> confirmed_ GUARDED_BY(mu_);
 
   // How a context's DataKeys reaches this platform to reload (DataKeys::SetRefresh): contexts
   // may outlive the platform, so they hold this link, which the destructor cuts first (waiting
