@@ -333,7 +333,7 @@ Result<PermitOutcome> RecordedOutcome(const store::Row& row, int first) {
 
 Result<std::optional<PermitOutcome>> Hub::Previous(const OrgCode& inquirer,
                                                    const std::string& reference) {
-  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(auto tx, db_->BeginReadOnce());
   static const std::string kQuery = "SELECT " + std::string(kRecordedColumns) +
                                     " FROM hub_record r"
                                     " LEFT JOIN hub_permit p ON p.permit_id = r.permit_id"
@@ -345,7 +345,7 @@ Result<std::optional<PermitOutcome>> Hub::Previous(const OrgCode& inquirer,
 }
 
 Result<Hub::Known> Hub::LookUp(const OrgCode& inquirer, const PermitRequest& request) {
-  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(auto tx, db_->BeginReadOnce());
   // One row whatever matches: (inquirer, reference) is unique in hub_record, subject_code in
   // hub_code, (person_id, org_code) too.
   static const std::string kQuery = "SELECT " + std::string(kRecordedColumns) +
@@ -604,7 +604,7 @@ Result<Hub::PendingStatus> Hub::StartAcceptProvision(const OrgCode& provider,
   std::string permit_inquirer;
   int64_t expires_at_ms = 0;
   {
-    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+    ASSIGN_OR_RETURN(auto tx, db_->BeginReadOnce());
     ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT inquirer, provider, expires_at_ms, document,"
                                             " signature, envelope_sha256 FROM hub_permit"
                                             " WHERE permit_id = ?",
@@ -682,7 +682,7 @@ Result<Hub::PendingStatus> Hub::StartAcceptProvision(const OrgCode& provider,
     RETURN_IF_ERROR(committed.get());
     if (*again) {
       // Decide by the envelope that won.
-      ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+      ASSIGN_OR_RETURN(auto tx, db_->BeginReadOnce());
       ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT envelope_sha256 FROM hub_permit"
                                               " WHERE permit_id = ?",
                                               {permit_id}));

@@ -1079,7 +1079,7 @@ Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,
   store::Bytes hi = lo;
   lo.resize(kHashBytes, 0x00);
   hi.resize(kHashBytes, 0xff);
-  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(auto tx, db_->BeginReadOnce());
   std::vector<store::Row> rows;
   if (tm) {
     ASSIGN_OR_RETURN(rows, tx->Query("SELECT tm, key_hash, version, sealed, publish_from, "

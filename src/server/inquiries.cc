@@ -276,7 +276,7 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
 
 Result<InquiryView> Inquiries::Get(const TenantId& tenant, const std::string& inquiry_id) {
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, env_.Tenant(tenant));
-  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginReadOnce());
   ASSIGN_OR_RETURN(std::optional<StoredInquiry> row, ReadInquiry(*tx, inquiry_id));
   // The id is the client's text (a path segment): not repeated.
   if (!row) return NotFoundError("no such inquiry");
@@ -342,7 +342,7 @@ Result<std::vector<InquiryView>> Inquiries::List(const TenantId& tenant,
                                                  int64_t since_us, int limit) {
   if (limit < 1 || limit > 1000) return InvalidArgumentError("limit: expected 1 to 1000");
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, env_.Tenant(tenant));
-  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginReadOnce());
   // Results only through Get.
   return ReadInquiries(*tx, state, since_us, limit);
 }
@@ -357,7 +357,7 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
     if (Result<std::shared_ptr<TenantContext>> s = env_.Tenant(TenantId::ForOrg(permit->inquirer));
         s.ok()) {
       hosted = *s;
-      ASSIGN_OR_RETURN(auto tx, hosted->db->BeginRead());
+      ASSIGN_OR_RETURN(auto tx, hosted->db->BeginReadOnce());
       ASSIGN_OR_RETURN(row, ReadInquiryKeys(*tx, permit->reference));
     }
   }

@@ -605,7 +605,7 @@ Status Platform::RevokeClient(const OrgCode& org, const std::string& name,
 Result<ClientIdentity> Platform::Authenticate(std::string_view token) {
   const Status denied = UnauthenticatedError("unknown or revoked token");
   if (token.size() != kTokenPrefix.size() + 43 || !token.starts_with(kTokenPrefix)) return denied;
-  ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+  ASSIGN_OR_RETURN(auto tx, db_->BeginReadOnce());
   ASSIGN_OR_RETURN(
       std::optional<store::Row> row,
       tx->QueryOne("SELECT c.org_code, c.name, c.role FROM clients c JOIN tenants t ON "

@@ -309,7 +309,7 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
 
 Result<std::vector<ApprovalView>> Provisions::ListApprovals(const TenantId& tenant) {
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> st, env_.Tenant(tenant));
-  ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+  ASSIGN_OR_RETURN(auto tx, st->db->BeginReadOnce());
   ASSIGN_OR_RETURN(auto rows, tx->Query("SELECT permit_id, inquirer, procedure_code, tm,"
                                         " layout_version, received_at_us, answer FROM provisions"
                                         " WHERE state = 'awaiting_approval'"
@@ -343,7 +343,7 @@ Status Provisions::DecideApproval(const TenantId& tenant, const PermitId& permit
   std::string permit_doc;
   crypto::Bytes sealed;
   {
-    ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
+    ASSIGN_OR_RETURN(auto tx, st->db->BeginReadOnce());
     ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT permit, answer FROM provisions"
                                             " WHERE permit_id = ? AND state = 'awaiting_approval'",
                                             {permit_id.str()}));

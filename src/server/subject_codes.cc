@@ -24,7 +24,7 @@ Result<std::optional<std::string>> SubjectCodes::FindCode(store::Transaction& tx
 
 Result<std::optional<AtenaNo>> SubjectCodes::FindAtena(TenantContext& st,
                                                        const SubjectCode& code) const {
-  ASSIGN_OR_RETURN(auto tx, st.db->BeginRead());
+  ASSIGN_OR_RETURN(auto tx, st.db->BeginReadOnce());
   ASSIGN_OR_RETURN(
       auto row,
       tx->QueryOne("SELECT atena_sealed FROM subject_codes WHERE subject_code = ?", {code.str()}));

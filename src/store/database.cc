@@ -46,6 +46,23 @@ Status TransactionBase::CheckUsable() const {
   return Status();
 }
 
+Status TransactionBase::CheckStatement(std::string_view sql) {
+  RETURN_IF_ERROR(CheckUsable());
+  if (one_statement_) {
+    if (statements_ > 0) {
+      return FailedPreconditionError(
+          "store: a transaction of BeginReadOnce() runs one statement; use BeginRead() for more");
+    }
+    // PostgreSQL runs it with no READ ONLY transaction around it: only a SELECT is let through.
+    if (!sql.starts_with("SELECT ")) {
+      return InvalidArgumentError("store: a transaction of BeginReadOnce() runs a SELECT, not: " +
+                                  SqlExcerpt(sql));
+    }
+  }
+  ++statements_;
+  return Status();
+}
+
 namespace {
 
 // The operator's view of a storage fault: a failed fsync or write, a full disk, a lost
@@ -68,13 +85,13 @@ Status TransactionBase::Track(Status s) {
 }
 
 Status TransactionBase::Exec(std::string_view sql, const std::vector<Value>& params) {
-  RETURN_IF_ERROR(CheckUsable());
+  RETURN_IF_ERROR(CheckStatement(sql));
   counters_->executed.fetch_add(1, std::memory_order_relaxed);
   return Track(Run(sql, params, Want::kNothing, nullptr, nullptr));
 }
 
 Result<int64_t> TransactionBase::ExecCount(std::string_view sql, const std::vector<Value>& params) {
-  RETURN_IF_ERROR(CheckUsable());
+  RETURN_IF_ERROR(CheckStatement(sql));
   counters_->executed.fetch_add(1, std::memory_order_relaxed);
   int64_t count = 0;
   RETURN_IF_ERROR(Track(Run(sql, params, Want::kCount, nullptr, &count)));
@@ -83,7 +100,7 @@ Result<int64_t> TransactionBase::ExecCount(std::string_view sql, const std::vect
 
 Result<std::vector<Row>> TransactionBase::Query(std::string_view sql,
                                                 const std::vector<Value>& params) {
-  RETURN_IF_ERROR(CheckUsable());
+  RETURN_IF_ERROR(CheckStatement(sql));
   counters_->executed.fetch_add(1, std::memory_order_relaxed);
   std::vector<Row> rows;
   RETURN_IF_ERROR(Track(Run(sql, params, Want::kRows, &rows, nullptr)));
@@ -102,7 +119,7 @@ Result<std::optional<Row>> TransactionBase::QueryOne(std::string_view sql,
 }
 
 Status TransactionBase::ExecScript(std::string_view sql) {
-  RETURN_IF_ERROR(CheckUsable());
+  RETURN_IF_ERROR(CheckStatement(sql));
   return Track(RunScript(sql));
 }
 

@@ -163,6 +163,15 @@ class Database {
   // Writes inside it fail with kFailedPrecondition. Errors as Begin().
   virtual Result<std::unique_ptr<Transaction>> BeginRead() = 0;
 
+  // A read-only transaction of exactly one statement (a second one fails with
+  // kFailedPrecondition and ends nothing): what BeginRead() gives a single read, one statement
+  // seeing one snapshot on either backend. The statement must be a SELECT (kInvalidArgument
+  // otherwise): PostgreSQL sends it alone, without BEGIN or COMMIT, as a transaction of its
+  // own — one exchange with the server where a read-only transaction costs two (its COMMIT is
+  // sent, and answered, on its own). For the hot single reads (a token, an inquiry, a permit,
+  // a code). Errors as BeginRead().
+  virtual Result<std::unique_ptr<Transaction>> BeginReadOnce() = 0;
+
   virtual DatabaseStats stats() const = 0;
 
   // "Erase now": makes what committed deletes and updates removed unreadable from the

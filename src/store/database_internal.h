@@ -52,6 +52,8 @@ class TransactionBase : public Transaction {
   Status Commit() final;
   Status Rollback() final;
   void HoldBackExecs() override {}
+  // From now on the transaction runs one statement at most (Database::BeginReadOnce).
+  void LimitToOneStatement() { one_statement_ = true; }
 
  protected:
   enum class Want { kNothing, kCount, kRows };
@@ -76,11 +78,15 @@ class TransactionBase : public Transaction {
   void EndInDestructor();
 
  private:
+  // CheckUsable, and the one-statement limit (one SELECT): counts the statement.
+  Status CheckStatement(std::string_view sql);
   Status CheckUsable() const;
   Status Track(Status s);
 
   Counters* counters_;
   bool finished_ = false;
+  bool one_statement_ = false;
+  int statements_ = 0;
   Status poisoned_;
 };
 

@@ -328,6 +328,48 @@ TEST_P(DatabaseTest, AReadOnlyTransactionCostsOneRoundTripPerStatement) {
   EXPECT_EQ(Count(), 3);
 }
 
+// BeginReadOnce: one SELECT, no more, nothing but a SELECT — on both backends. On PostgreSQL it
+// runs as a transaction of its own, without the BEGIN … REPEATABLE READ of BeginRead (its
+// isolation is the server's default) and without a COMMIT; one exchange; the connection goes
+// back to the pool ready for the next transaction.
+TEST_P(DatabaseTest, ATransactionOfBeginReadOnceRunsOneSelectAlone) {
+  ASSERT_OK_AND_ASSIGN(auto w, db_->Begin());
+  ASSERT_OK(w->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{7}}));
+  ASSERT_OK(w->Commit());
+  const int64_t before = db_->stats().round_trips;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto once, db_->BeginReadOnce());
+    ASSERT_OK_AND_ASSIGN(auto row, once->QueryOne("SELECT id FROM items WHERE id = ?", {7}));
+    ASSERT_TRUE(row.has_value());
+    EXPECT_EQ(row->GetInt(0).value(), 7);
+    ASSERT_OK(once->Commit());
+  }
+  if (GetParam() == Backend::kPostgres) {
+    EXPECT_EQ(db_->stats().round_trips - before, 3);
+    ASSERT_OK_AND_ASSIGN(auto once, db_->BeginReadOnce());
+    ASSERT_OK_AND_ASSIGN(auto iso,
+                         once->QueryOne("SELECT current_setting('transaction_isolation')"));
+    EXPECT_EQ(iso->GetText(0).value(), "read committed");
+    ASSERT_OK_AND_ASSIGN(auto r, db_->BeginRead());
+    ASSERT_OK_AND_ASSIGN(auto iso2, r->QueryOne("SELECT current_setting('transaction_isolation')"));
+    EXPECT_EQ(iso2->GetText(0).value(), "repeatable read");
+  }
+  ASSERT_OK_AND_ASSIGN(auto two, db_->BeginReadOnce());
+  ASSERT_OK(two->Query("SELECT id FROM items"));
+  EXPECT_THAT(two->Query("SELECT id FROM items"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("runs one statement")));
+  two.reset();
+  ASSERT_OK_AND_ASSIGN(auto write, db_->BeginReadOnce());
+  EXPECT_THAT(write->Exec("DELETE FROM items"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("runs a SELECT")));
+  write.reset();
+  // The pooled connections still work for a write and a read transaction.
+  ASSERT_OK_AND_ASSIGN(auto w2, db_->Begin());
+  ASSERT_OK(w2->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{8}}));
+  ASSERT_OK(w2->Commit());
+  EXPECT_EQ(Count(), 2);
+}
+
 // PostgreSQL: a held-back statement's error (a RELEASE of an unknown savepoint) is reported by
 // the next statement, which names it; SQLite reports it at once. Either way nothing commits.
 TEST_P(DatabaseTest, AnErrorOfAHeldBackStatementIsReportedByTheNextStatement) {

@@ -246,14 +246,21 @@ Status Bind(const std::vector<Value>& params, Bound* b) {
 // read). The price: a held-back statement's error is reported by the next exchange.
 class PgTransaction final : public internal::TransactionBase {
  public:
+  // `once`: a read-only transaction of one statement (Database::BeginReadOnce): a SELECT
+  // (TransactionBase checks it) sent without BEGIN and COMMIT, in a transaction of its own.
   PgTransaction(std::shared_ptr<PgPool> pool, std::unique_ptr<Conn> conn, Counters* counters,
-                bool read_only, int reconnects)
+                bool read_only, int reconnects, bool once = false)
       : TransactionBase(counters),
         pool_(std::move(pool)),
         conn_(std::move(conn)),
         counters_(counters),
         read_only_(read_only),
+        once_(once),
         reconnects_(reconnects) {
+    if (once_) {
+      LimitToOneStatement();
+      return;
+    }
     held_.push_back(
         {read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", {}, false});
   }
@@ -336,6 +343,7 @@ class PgTransaction final : public internal::TransactionBase {
       held_.clear();  // nothing reached the server or waits to: nothing to commit
       return Status();
     }
+    if (once_) return Status();  // the statement was its own transaction
     if (read_only_) return SendWithoutWaiting("COMMIT");
     std::string tag;
     Status s = RunOne("COMMIT", &tag);
@@ -354,7 +362,7 @@ class PgTransaction final : public internal::TransactionBase {
 
   Status RunRollback() override {
     held_.clear();  // a rollback undoes them anyway
-    if (!sent_ || !conn_) return Status();
+    if (!sent_ || !conn_ || once_) return Status();
     if (read_only_) return SendWithoutWaiting("ROLLBACK");
     RETURN_IF_ERROR(ReadUnread());
     return Simple("ROLLBACK");
@@ -586,6 +594,7 @@ class PgTransaction final : public internal::TransactionBase {
   std::unique_ptr<Conn> conn_;
   Counters* counters_;
   const bool read_only_;
+  const bool once_;
   const int reconnects_;
   bool hold_back_execs_ = false;
   // Held back until the next exchange; starts with BEGIN.
@@ -623,10 +632,10 @@ class PgPool : public std::enable_shared_from_this<PgPool> {
 
   // BEGIN is held back until the transaction's first statement (PgTransaction), which is also
   // where a pooled connection found dead is replaced.
-  Result<std::unique_ptr<Transaction>> Begin(bool read_only) {
+  Result<std::unique_ptr<Transaction>> Begin(bool read_only, bool once = false) {
     ASSIGN_OR_RETURN(std::unique_ptr<Conn> conn, Acquire());
     return std::unique_ptr<Transaction>(std::make_unique<PgTransaction>(
-        shared_from_this(), std::move(conn), &counters_, read_only, options_.pool_size));
+        shared_from_this(), std::move(conn), &counters_, read_only, options_.pool_size, once));
   }
 
   Result<std::unique_ptr<Conn>> Acquire() EXCLUDES(mu_) {
@@ -720,6 +729,9 @@ class PgDatabase final : public Database {
   Backend backend() const override { return Backend::kPostgres; }
   Result<std::unique_ptr<Transaction>> Begin() override { return pool_->Begin(false); }
   Result<std::unique_ptr<Transaction>> BeginRead() override { return pool_->Begin(true); }
+  Result<std::unique_ptr<Transaction>> BeginReadOnce() override {
+    return pool_->Begin(true, /*once=*/true);
+  }
   DatabaseStats stats() const override { return pool_->stats(); }
   // Nothing a client can force: dead tuples stay until VACUUM and WAL segments as the server's
   // settings say (database.h). Crypto-erasure covers what they keep.

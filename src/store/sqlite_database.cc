@@ -381,7 +381,8 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
     return writer_.get();
   }
 
-  Result<std::unique_ptr<Transaction>> Begin(bool read_only) EXCLUDES(mu_) {
+  Result<std::unique_ptr<Transaction>> Begin(bool read_only, bool one_statement = false)
+      EXCLUDES(mu_) {
     Conn* conn = nullptr;
     std::unique_ptr<Conn> reader;
     if (!read_only) {
@@ -412,6 +413,7 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
     // From here the connection is checked out: the transaction owns the return trip.
     auto txn = std::make_unique<SqliteTransaction>(shared_from_this(), conn, std::move(reader),
                                                    &counters_);
+    if (one_statement) txn->LimitToOneStatement();
     // Raw statement, not Exec(): a failed BEGIN must not count as a poisoned transaction.
     sqlite3_stmt* stmt = nullptr;
     auto prepared = conn->Prepare(read_only ? "BEGIN" : "BEGIN IMMEDIATE", &counters_);
@@ -629,6 +631,9 @@ class SqliteDatabase final : public Database {
   Backend backend() const override { return Backend::kSqlite; }
   Result<std::unique_ptr<Transaction>> Begin() override { return pool_->Begin(false); }
   Result<std::unique_ptr<Transaction>> BeginRead() override { return pool_->Begin(true); }
+  Result<std::unique_ptr<Transaction>> BeginReadOnce() override {
+    return pool_->Begin(true, /*one_statement=*/true);
+  }
   DatabaseStats stats() const override { return pool_->stats(); }
   Status EraseFreed() override { return pool_->EraseFreed(); }
   Status Close() override { return pool_->Close(); }
