@@ -248,6 +248,12 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
   }
   const int64_t now = ToUnixMicros(clock_.Now());
   const int64_t until = ToUnixMicros(clock_.Now() + lease);
+  // Expired leases: looked for at most once per min(1 s, lease / 2) (a clock set back looks at
+  // once), unless the last look filled its batch with them.
+  const int64_t look_every_us = std::min<int64_t>(
+      1'000'000, std::chrono::duration_cast<std::chrono::microseconds>(lease).count() / 2);
+  const int64_t looked = expired_looked_us_.load(std::memory_order_relaxed);
+  const bool look_for_expired = now < looked || now - looked >= look_every_us;
   // Expired leases after the last attempt: dead, by the max_attempts of each item's topic.
   auto bury_expired = [&](const std::string& topic_cond, std::vector<Value> params,
                           int max_attempts) -> Status {
@@ -261,7 +267,9 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
             " <= ? AND attempts >= ?" + topic_cond,
         all);
   };
-  if (!topic.empty()) {
+  if (!look_for_expired) {
+    // pending items only (below)
+  } else if (!topic.empty()) {
     RETURN_IF_ERROR(
         bury_expired(" AND topic = ?", {std::string(topic)}, Policy(topic).max_attempts));
   } else {
@@ -284,6 +292,8 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
   for (const char* state : {"leased", "pending"}) {
     const int64_t want = static_cast<int64_t>(limit) - static_cast<int64_t>(items.size());
     if (want <= 0) break;
+    const bool expired = std::string_view(state) == "leased";
+    if (expired && !look_for_expired) continue;
     ASSIGN_OR_RETURN(
         std::vector<Row> rows,
         tx.Query(
@@ -307,6 +317,10 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
       }
       item.payload = std::move(*payload);
       items.push_back(std::move(item));
+    }
+    // A look that filled the batch may have left more: look again at the next claim.
+    if (expired && static_cast<int64_t>(rows.size()) < want) {
+      expired_looked_us_.store(now, std::memory_order_relaxed);
     }
   }
   std::sort(items.begin(), items.end(), [](const OutboxItem& a, const OutboxItem& b) {

@@ -420,6 +420,7 @@ TEST_P(OutboxTest, AClaimCostsTheSameRoundTripsForOneItemOrTen) {
   const int64_t before_one = db_->stats().round_trips;
   ASSERT_OK_AND_ASSIGN(auto one, outbox_->Claim(*db_, "w", 1, seconds(30)));
   const int64_t for_one = db_->stats().round_trips - before_one;
+  clock_.Advance(seconds(1));  // both claims look for expired leases too
   const int64_t before_ten = db_->stats().round_trips;
   ASSERT_OK_AND_ASSIGN(auto ten, outbox_->Claim(*db_, "w", 10, seconds(30)));
   const int64_t for_ten = db_->stats().round_trips - before_ten;
@@ -430,6 +431,26 @@ TEST_P(OutboxTest, AClaimCostsTheSameRoundTripsForOneItemOrTen) {
   if (GetParam() == Backend::kPostgres) {
     EXPECT_EQ(for_one, 4);  // the expired leases buried, two claims, the commit
   }
+}
+
+// Expired leases are looked for at most once per min(1 s, lease / 2): a claim in between looks
+// at pending items only (PostgreSQL: the claim and the commit), and an expired lease is still
+// taken over by the first claim after that interval.
+TEST_P(OutboxTest, ExpiredLeasesAreLookedForOncePerInterval) {
+  Enqueue("a", clock_.Now());
+  Enqueue("b", clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto first, outbox_->Claim(*db_, "dead-node", 1, seconds(10)));
+  ASSERT_EQ(first.size(), 1u);
+  const int64_t before = db_->stats().round_trips;
+  ASSERT_OK_AND_ASSIGN(auto second, outbox_->Claim(*db_, "w", 5, seconds(10)));
+  ASSERT_EQ(second.size(), 1u);  // b; a is leased to dead-node
+  if (GetParam() == Backend::kPostgres) {
+    EXPECT_EQ(db_->stats().round_trips - before, 2);
+  }
+  clock_.Advance(seconds(11));  // dead-node's lease of a has expired
+  ASSERT_OK_AND_ASSIGN(auto third, outbox_->Claim(*db_, "w", 5, seconds(10)));
+  ASSERT_EQ(third.size(), 2u);  // a taken over, b's lease expired too
+  EXPECT_EQ(third[0].attempts + third[1].attempts, 4);
 }
 
 // An acknowledgement is one UPDATE with its payload's DELETE sent along (PostgreSQL: one round
