@@ -252,8 +252,13 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
   // once), unless the last look filled its batch with them.
   const int64_t look_every_us = std::min<int64_t>(
       1'000'000, std::chrono::duration_cast<std::chrono::microseconds>(lease).count() / 2);
-  const int64_t looked = expired_looked_us_.load(std::memory_order_relaxed);
-  const bool look_for_expired = now < looked || now - looked >= look_every_us;
+  bool look_for_expired = true;
+  {
+    MutexLock hold(looked_mu_);
+    if (auto it = expired_looked_us_.find(topic); it != expired_looked_us_.end()) {
+      look_for_expired = now < it->second || now - it->second >= look_every_us;
+    }
+  }
   // Expired leases after the last attempt: dead, by the max_attempts of each item's topic.
   auto bury_expired = [&](const std::string& topic_cond, std::vector<Value> params,
                           int max_attempts) -> Status {
@@ -320,7 +325,8 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
     }
     // A look that filled the batch may have left more: look again at the next claim.
     if (expired && static_cast<int64_t>(rows.size()) < want) {
-      expired_looked_us_.store(now, std::memory_order_relaxed);
+      MutexLock hold(looked_mu_);
+      expired_looked_us_.insert_or_assign(std::string(topic), now);
     }
   }
   std::sort(items.begin(), items.end(), [](const OutboxItem& a, const OutboxItem& b) {

@@ -26,7 +26,6 @@
 #ifndef CHUKAN_STORE_OUTBOX_H_
 #define CHUKAN_STORE_OUTBOX_H_
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -108,9 +107,9 @@ class Outbox {
   // then pending ones, oldest not_before first (the result is sorted by not_before, id). Items
   // whose lease expired after their last attempt become dead instead. Expired leases are rare
   // (a claimer that died or stalled), so this Outbox looks for them at most once per
-  // min(1 s, lease / 2) of its clock — and again at the next claim while one look found a
-  // full batch of them; other claims look at pending items only (PostgreSQL: two statements
-  // fewer). An empty vector when nothing is due. kInvalidArgument for an empty owner,
+  // min(1 s, lease / 2) of its clock and topic — and again at the next claim while one look
+  // found a full batch of them; other claims look at pending items only (PostgreSQL: two
+  // statements fewer). An empty vector when nothing is due. kInvalidArgument for an empty owner,
   // limit < 1 or lease <= 0.
   // A non-empty `topic` claims only items of that topic.
   Result<std::vector<OutboxItem>> Claim(Database& db, std::string_view owner, int limit,
@@ -188,8 +187,11 @@ class Outbox {
   const Clock& clock_;
   mutable Mutex rng_mu_;
   mutable std::mt19937_64 rng_ GUARDED_BY(rng_mu_);
-  // When (clock_, µs) a claim last looked for expired leases and found fewer than it could take.
-  mutable std::atomic<int64_t> expired_looked_us_{0};
+  // When (clock_, µs) a claim of each topic ("": of every topic) last looked for expired leases
+  // and found fewer than it could take. Per topic, so that the pumps of two topics sharing this
+  // Outbox cannot keep each other from ever looking.
+  mutable Mutex looked_mu_;
+  mutable std::map<std::string, int64_t, std::less<>> expired_looked_us_ GUARDED_BY(looked_mu_);
 };
 
 }  // namespace chukan::store

@@ -433,6 +433,22 @@ TEST_P(OutboxTest, AClaimCostsTheSameRoundTripsForOneItemOrTen) {
   }
 }
 
+// The look for expired leases is timed per topic: a pump of one topic that claims often must
+// not keep another topic's pump from ever looking (with one time for the whole outbox, the
+// claim of "y" below would skip its look and leave the dead node's item for good).
+TEST_P(OutboxTest, EachTopicLooksForItsOwnExpiredLeases) {
+  Enqueue("b", clock_.Now(), "y");
+  ASSERT_OK_AND_ASSIGN(auto taken, outbox_->Claim(*db_, "dead-node", 1, seconds(10), "y"));
+  ASSERT_EQ(taken.size(), 1u);
+  clock_.Advance(seconds(11));  // its lease has expired
+  ASSERT_OK_AND_ASSIGN(auto x, outbox_->Claim(*db_, "w", 5, seconds(10), "x"));
+  EXPECT_TRUE(x.empty());
+  ASSERT_OK_AND_ASSIGN(auto y, outbox_->Claim(*db_, "w", 5, seconds(10), "y"));
+  ASSERT_EQ(y.size(), 1u);
+  EXPECT_EQ(y[0].dedupe_key, "b");
+  EXPECT_EQ(y[0].attempts, 2);
+}
+
 // Expired leases are looked for at most once per min(1 s, lease / 2): a claim in between looks
 // at pending items only (PostgreSQL: the claim and the commit), and an expired lease is still
 // taken over by the first claim after that interval.
