@@ -230,7 +230,7 @@ Result<int64_t> AuditLog::Append(store::Transaction& tx, const AuditEvent& event
   // time, the same statement returns the newest checkpoint's time (column 2): one statement
   // less per entry. On PostgreSQL that read uses the statement's snapshot, taken before any
   // wait for the head's lock, so it may miss a checkpoint the previous holder of the lock just
-  // committed: the entry is then checkpointed too — one checkpoint more, never one less.
+  // committed: when it says a checkpoint is due, the newest is read again (below).
   const bool by_time =
       options_.checkpoint_key != nullptr && options_.checkpoint_interval > Duration::zero();
   ASSIGN_OR_RETURN(
@@ -253,15 +253,27 @@ Result<int64_t> AuditLog::Append(store::Transaction& tx, const AuditEvent& event
   if (options_.checkpoint_key == nullptr) return seq;
   bool due = options_.checkpoint_every > 0 && seq % options_.checkpoint_every == 0;
   if (!due && by_time) {
+    const int64_t interval_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(options_.checkpoint_interval).count();
+    // Nothing signed yet: sign the first entry (or an old unsigned chain) now.
+    auto due_after = [&](const std::optional<int64_t>& newest) {
+      return !newest || time_us < *newest || time_us - *newest >= interval_us;
+    };
     ASSIGN_OR_RETURN(const std::optional<int64_t> newest, head->GetOptionalInt(2));
-    if (!newest) {
-      due = true;  // nothing signed yet: sign the first entry (or an old unsigned chain) now
-    } else {
-      const int64_t newest_us = *newest;
-      const int64_t interval_us =
-          std::chrono::duration_cast<std::chrono::microseconds>(options_.checkpoint_interval)
-              .count();
-      due = time_us < newest_us || time_us - newest_us >= interval_us;
+    due = due_after(newest);
+    if (due && tx.backend() == store::Backend::kPostgres) {
+      // The head's subquery saw its statement's snapshot, which may predate a checkpoint that
+      // the previous holder of the head's lock committed while this one waited: ask again,
+      // now that the lock is held (a new statement sees that commit). Only when a checkpoint
+      // seems due, which is rare; so no checkpoint is signed twice over.
+      ASSIGN_OR_RETURN(std::optional<store::Row> fresh,
+                       tx.QueryOne("SELECT time_us FROM audit_checkpoint ORDER BY seq DESC"
+                                   " LIMIT 1"));
+      std::optional<int64_t> fresh_newest;
+      if (fresh) {
+        ASSIGN_OR_RETURN(fresh_newest, fresh->GetOptionalInt(0));
+      }
+      due = due_after(fresh_newest);
     }
   }
   // The checkpoint covers this entry and commits or rolls back with it: a checkpoint never
