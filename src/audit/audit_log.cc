@@ -255,7 +255,8 @@ Result<int64_t> AuditLog::Append(store::Transaction& tx, const AuditEvent& event
   if (!due && by_time) {
     const int64_t interval_us =
         std::chrono::duration_cast<std::chrono::microseconds>(options_.checkpoint_interval).count();
-    // Nothing signed yet: sign the first entry (or an old unsigned chain) now.
+    // Due when nothing is signed yet (the first entry, or an old unsigned chain), when the
+    // newest checkpoint is "in the future" (a clock set back), or once the interval has passed.
     auto due_after = [&](const std::optional<int64_t>& newest) {
       return !newest || time_us < *newest || time_us - *newest >= interval_us;
     };

@@ -100,9 +100,9 @@ class Platform {
   // Crypto-erasure then removal: the wrapped key is destroyed and the tenant marked deleted (one
   // durable, audited transaction), its clients revoked; then it waits kTenantDeleteWait, so
   // that every process's confirmation of the tenant (Tenant()) has expired; then its KEK file
-  // destroyed (so that no copy
-  // of the wrapped data key anywhere opens again), the old key's copies erased from the
-  // platform database's files (Database::EraseFreed), then its storage dropped. Re-running it
+  // destroyed (so that no copy of the wrapped data key anywhere opens again), the old key's
+  // copies erased from the platform database's files (Database::EraseFreed), then its storage
+  // dropped. Re-running it
   // after a failure in the second half finishes the job. kNotFound if never registered; an
   // erase that failed is logged ("platform.erase_failed") and returned (kUnavailable) after
   // the storage is dropped. Blocks (disk I/O): not for an I/O thread.

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <thread>
+#include <vector>
 
 #include "common/status_matchers.h"
 #include "crypto/key_file.h"
@@ -189,6 +191,54 @@ TEST_P(PlatformTest, ATenantIsConfirmedOncePerIntervalAndADeletionElsewhereHolds
   ASSERT_OK_AND_ASSIGN(auto recreated, server->Tenant(TenantId::ForOrg(kCityA)));
   EXPECT_NE(recreated.get(), first.get());
   EXPECT_EQ(recreated->generation, first->generation + 1'000'000);
+}
+
+// The same, with threads asking while the deletion runs elsewhere: no call that starts after
+// the deletion has returned gets the tenant, and the other tenant is served throughout.
+TEST_P(PlatformTest, ThreadsAskingWhileAnotherProcessDeletesNeverGetItAfterTheReturn) {
+  auto server = OpenPlatform();
+  auto admin = OpenPlatform();
+  ASSERT_OK(admin->CreateTenant(kCityA, "A", "cli:test"));
+  ASSERT_OK(admin->CreateTenant(kCityB, "B", "cli:test"));
+  using Steady = std::chrono::steady_clock;
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> returned_ns{std::numeric_limits<int64_t>::max()};
+  std::atomic<int> served_after{0}, refused_after{0}, b_failures{0}, unexpected{0}, calls{0};
+  auto now_ns = [] { return Steady::now().time_since_epoch().count(); };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      while (!stop.load()) {
+        const bool ask_b = t == 3;
+        const int64_t start = now_ns();
+        auto ctx = server->Tenant(TenantId::ForOrg(ask_b ? kCityB : kCityA));
+        calls++;
+        if (ask_b) {
+          if (!ctx.ok()) b_failures++;
+        } else if (start > returned_ns.load()) {
+          if (ctx.ok()) {
+            served_after++;
+          } else if (ctx.status().code() == StatusCode::kNotFound) {
+            refused_after++;
+          } else {
+            unexpected++;
+          }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // all four asking
+  ASSERT_OK(admin->DeleteTenant(kCityA, "cli:test"));
+  returned_ns = now_ns();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  stop = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(served_after.load(), 0);
+  EXPECT_GT(refused_after.load(), 10);  // the threads did ask after the return
+  EXPECT_EQ(unexpected.load(), 0);
+  EXPECT_EQ(b_failures.load(), 0);
+  EXPECT_GT(calls.load(), 100);
 }
 
 // A context whose tenant another process deleted is closed (its keys forgotten) by the periodic

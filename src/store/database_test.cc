@@ -378,6 +378,51 @@ TEST_P(DatabaseTest, ATransactionOfBeginReadOnceRunsOneSelectAlone) {
   EXPECT_EQ(Count(), 2);
 }
 
+// A once-read the server refuses (an unknown table; a division by zero found while it runs)
+// returns the server's error, and its connection goes back to the pool usable: on PostgreSQL
+// the statement was its own transaction, so nothing is left aborted on the connection.
+TEST_P(DatabaseTest, AOnceReadTheServerRefusesLeavesItsConnectionUsable) {
+  ASSERT_OK_AND_ASSIGN(auto w, db_->Begin());
+  ASSERT_OK(w->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{0}}));
+  ASSERT_OK(w->Commit());
+  {  // warm: the pool holds a connection
+    ASSERT_OK_AND_ASSIGN(auto once, db_->BeginReadOnce());
+    ASSERT_OK(once->Query("SELECT id FROM items"));
+    ASSERT_OK(once->Commit());
+  }
+  const int64_t opened = db_->stats().connections_opened;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto once, db_->BeginReadOnce());
+    EXPECT_THAT(once->Query("SELECT id FROM no_such_items"),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("no_such_items")));
+    once.reset();
+    ASSERT_OK_AND_ASSIGN(auto div, db_->BeginReadOnce());
+    Result<std::vector<Row>> refused = div->Query("SELECT 1 / id FROM items WHERE id = ?", {0});
+    if (GetParam() == Backend::kPostgres) {
+      EXPECT_THAT(refused,
+                  StatusIs(StatusCode::kInvalidArgument, HasSubstr("division by zero (SQLSTATE")));
+      EXPECT_THAT(div->Query("SELECT id FROM items"),
+                  StatusIs(StatusCode::kAborted, HasSubstr("aborted by an earlier error")));
+    } else {
+      ASSERT_OK(refused);  // SQLite answers NULL
+      ASSERT_EQ(refused->size(), 1u);
+      EXPECT_TRUE((*refused)[0].IsNull(0));
+      EXPECT_THAT(div->Query("SELECT id FROM items"),
+                  StatusIs(StatusCode::kFailedPrecondition, HasSubstr("runs one statement")));
+    }
+    div.reset();
+    ASSERT_OK_AND_ASSIGN(auto next, db_->BeginReadOnce());
+    ASSERT_OK_AND_ASSIGN(auto row, next->QueryOne("SELECT count(*) FROM items"));
+    EXPECT_EQ(row->GetInt(0).value(), 1);
+    ASSERT_OK(next->Commit());
+  }
+  EXPECT_EQ(db_->stats().connections_opened, opened);  // reused, not replaced
+  ASSERT_OK_AND_ASSIGN(auto w2, db_->Begin());
+  ASSERT_OK(w2->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{9}}));
+  ASSERT_OK(w2->Commit());
+  EXPECT_EQ(Count(), 2);
+}
+
 // PostgreSQL: a held-back statement's error (a RELEASE of an unknown savepoint) is reported by
 // the next statement, which names it; SQLite reports it at once. Either way nothing commits.
 TEST_P(DatabaseTest, AnErrorOfAHeldBackStatementIsReportedByTheNextStatement) {

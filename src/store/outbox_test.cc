@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "store/store_test_util.h"
 
@@ -499,6 +501,73 @@ TEST_P(OutboxTest, AnAckCostsOneRoundTripAndSaysWhyWhenItCannot) {
   ASSERT_OK_AND_ASSIGN(OutboxItem still, outbox_->Get(*db_, items[1].id));
   EXPECT_EQ(still.state, OutboxState::kLeased);
   ASSERT_OK(outbox_->Ack(*db_, items[1].id, "w"));
+}
+
+// A transaction that runs `between` after its first ExecCount: another transaction's commit
+// placed between two statements of one call, as PostgreSQL's read committed allows.
+class InterleavedTransaction final : public Transaction {
+ public:
+  InterleavedTransaction(std::unique_ptr<Transaction> tx, std::function<void()> between)
+      : tx_(std::move(tx)), between_(std::move(between)) {}
+  Backend backend() const override { return tx_->backend(); }
+  Status Exec(std::string_view sql, const std::vector<Value>& params) override {
+    return tx_->Exec(sql, params);
+  }
+  Result<int64_t> ExecCount(std::string_view sql, const std::vector<Value>& params) override {
+    Result<int64_t> r = tx_->ExecCount(sql, params);
+    if (between_) std::exchange(between_, nullptr)();
+    return r;
+  }
+  Result<std::vector<Row>> Query(std::string_view sql, const std::vector<Value>& params) override {
+    return tx_->Query(sql, params);
+  }
+  Result<std::optional<Row>> QueryOne(std::string_view sql,
+                                      const std::vector<Value>& params) override {
+    return tx_->QueryOne(sql, params);
+  }
+  Status ExecScript(std::string_view sql) override { return tx_->ExecScript(sql); }
+  Status Savepoint(std::string_view name) override { return tx_->Savepoint(name); }
+  Status RollbackToSavepoint(std::string_view name) override {
+    return tx_->RollbackToSavepoint(name);
+  }
+  Status ReleaseSavepoint(std::string_view name) override { return tx_->ReleaseSavepoint(name); }
+  Status Commit() override { return tx_->Commit(); }
+  Status Rollback() override { return tx_->Rollback(); }
+  void HoldBackExecs() override { tx_->HoldBackExecs(); }
+
+ private:
+  std::unique_ptr<Transaction> tx_;
+  std::function<void()> between_;
+};
+
+// PostgreSQL only (a SQLite write transaction excludes the claim in between): the ack's UPDATE
+// finds the item leased by another owner; before the ack reads the row to say why, that lease
+// expires and this owner claims the item again. The ack must not pass as done (the new claim
+// delivers it again), nor blame another owner.
+TEST_P(OutboxTest, AnAckWhoseItemWasClaimedAgainByItsOwnerInBetweenSaysSo) {
+  if (GetParam() != Backend::kPostgres) {
+    GTEST_SKIP() << "needs another transaction's commit between two statements of one";
+  }
+  Enqueue("a", clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto taken, outbox_->Claim(*db_, "other", 1, seconds(5)));
+  ASSERT_EQ(taken.size(), 1u);
+  const int64_t id = taken[0].id;
+  ASSERT_OK_AND_ASSIGN(auto inner, db_->Begin());
+  InterleavedTransaction tx(std::move(inner), [&] {
+    clock_.Advance(seconds(6));  // the other owner's lease has passed
+    auto again = outbox_->Claim(*db_, "w", 1, seconds(30));
+    ASSERT_OK(again);
+    ASSERT_EQ(again->size(), 1u);
+    EXPECT_EQ((*again)[0].id, id);
+  });
+  EXPECT_THAT(outbox_->Ack(tx, id, "w"),
+              StatusIs(StatusCode::kFailedPrecondition,
+                       HasSubstr("was not leased by this owner when acknowledged")));
+  ASSERT_OK(tx.Rollback());
+  ASSERT_OK_AND_ASSIGN(OutboxItem item, outbox_->Get(*db_, id));
+  EXPECT_EQ(item.state, OutboxState::kLeased);  // the new claim stands, and delivers it again
+  EXPECT_EQ(item.attempts, 2);
+  ASSERT_OK(outbox_->Ack(*db_, id, "w"));
 }
 
 TEST_P(OutboxTest, ErrorsAreSpecific) {
