@@ -120,7 +120,11 @@ Result<std::unique_ptr<Hub>> Hub::Open(const HubConfig& config, std::shared_ptr<
     oo.topics.emplace(std::string(topic), policy);
   }
   ASSIGN_OR_RETURN(hub->outbox_, store::Outbox::Create(oo, clock));
-  ASSIGN_OR_RETURN(hub->committer_, store::GroupCommitter::Create(hub->db_, {}));
+  // Optimistic: every write below may run twice (GroupCommitter::Options::optimistic), so each
+  // resets what it sets outside the transaction.
+  store::GroupCommitter::Options commit_options;
+  commit_options.optimistic = true;
+  ASSIGN_OR_RETURN(hub->committer_, store::GroupCommitter::Create(hub->db_, commit_options));
   RETURN_IF_ERROR(hub->Refresh());
   return hub;
 }
@@ -662,6 +666,7 @@ Result<Hub::PendingStatus> Hub::StartAcceptProvision(const OrgCode& provider,
   std::shared_future<Status> committed =
       committer_
           ->Submit([=](store::Transaction& tx) -> Status {
+            *again = false;  // as if for the first time, if run again
             ASSIGN_OR_RETURN(int64_t n, tx.ExecCount("UPDATE hub_permit SET envelope_sha256 = ?,"
                                                      " provided_at_us = ? WHERE permit_id = ?"
                                                      " AND envelope_sha256 IS NULL",

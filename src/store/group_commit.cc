@@ -87,11 +87,50 @@ void GroupCommitter::Run() {
   }
 }
 
+namespace {
+
+Status RunWrite(const GroupCommitter::WriteFn& write, Transaction& t) {
+  try {
+    return write(t);
+  } catch (const std::exception& e) {
+    return InternalError(std::string("group commit: write threw: ") + e.what());
+  } catch (...) {
+    return InternalError("group commit: write threw a non-standard exception");
+  }
+}
+
+}  // namespace
+
+std::optional<std::vector<Status>> GroupCommitter::RunBatchAtOnce(std::deque<Pending>& batch,
+                                                                  Transaction& t) {
+  t.HoldBackExecs();
+  if (options_.prologue && !options_.prologue(t).ok()) return std::nullopt;
+  for (const Pending& p : batch) {
+    if (!RunWrite(p.write, t).ok()) return std::nullopt;
+  }
+  const Status commit = t.Commit();
+  if (commit.ok()) return std::vector<Status>(batch.size());
+  // The connection was lost with the COMMIT sent or about to be: whether the batch committed is
+  // unknown, so it must not run again. Anything else rolled the transaction back.
+  if (commit.code() == StatusCode::kUnavailable) {
+    return std::vector<Status>(batch.size(), commit);
+  }
+  return std::nullopt;
+}
+
 std::vector<Status> GroupCommitter::RunBatch(std::deque<Pending>& batch) {
   std::vector<Status> results(batch.size());
   auto fail_all = [&](const Status& s) { return std::vector<Status>(batch.size(), s); };
   auto txn = db_->Begin();
   if (!txn.ok()) return fail_all(txn.status());
+  if (options_.optimistic && (*txn)->backend() == Backend::kPostgres) {
+    std::optional<std::vector<Status>> at_once = RunBatchAtOnce(batch, **txn);
+    if (at_once) return std::move(*at_once);
+    // Something failed: the batch again, a savepoint per write, on a fresh transaction.
+    (void)(*txn)->Rollback();
+    txn = db_->Begin();
+    if (!txn.ok()) return fail_all(txn.status());
+  }
   Transaction& t = **txn;
   // PostgreSQL: a write's Execs go in one pipeline with its RELEASE, which reports their errors
   // as the write's own (one round trip for a write of Execs only).
@@ -103,14 +142,7 @@ std::vector<Status> GroupCommitter::RunBatch(std::deque<Pending>& batch) {
     Status sp = t.Savepoint("chukan_gc");
     // The transaction itself is broken: nothing in this batch can commit.
     if (!sp.ok()) return fail_all(sp);
-    Status s;
-    try {
-      s = batch[i].write(t);
-    } catch (const std::exception& e) {
-      s = InternalError(std::string("group commit: write threw: ") + e.what());
-    } catch (...) {
-      s = InternalError("group commit: write threw a non-standard exception");
-    }
+    Status s = RunWrite(batch[i].write, t);
     // The write's held-back statements are sent with the RELEASE: their error is the write's.
     if (s.ok()) s = t.ReleaseSavepoint("chukan_gc");
     if (!s.ok()) {

@@ -23,6 +23,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -44,6 +45,16 @@ class GroupCommitter {
     // max_batch are pending. 0 = commit at once; writes arriving meanwhile form the next batch
     // (under load batches form by themselves while the previous commit runs).
     std::chrono::microseconds max_delay{0};
+    // PostgreSQL: send a batch's writes without savepoints, in one pipeline with its COMMIT —
+    // one round trip for a batch of Execs, where each write otherwise costs one for its RELEASE
+    // (under load, and on a busy machine, those round trips are what the committer waits for).
+    // If anything in the batch fails, the transaction is rolled back and the batch run again
+    // the careful way (a savepoint per write), so that each write still gets its own outcome.
+    // So every write function of such a committer may run twice, and only its last run counts:
+    // it must reset whatever state outside the transaction it sets. Not when the COMMIT's
+    // outcome is unknown (the connection was lost: kUnavailable to every write, as always).
+    // SQLite: no effect (no round trips to save).
+    bool optimistic = false;
     // Run first in every batch's transaction, before the writes (e.g. to take a lock every
     // writer needs in one order, so that the transactions of several processes on one
     // PostgreSQL database queue instead of deadlocking). Its failure fails the whole batch.
@@ -87,6 +98,9 @@ class GroupCommitter {
   void Run() EXCLUDES(mu_);
   // Runs one batch in one transaction; returns each write's outcome (not yet reported).
   std::vector<Status> RunBatch(std::deque<Pending>& batch);
+  // Options::optimistic: the batch in one pipeline without savepoints. nullopt when it must be
+  // run again carefully (something failed; nothing committed).
+  std::optional<std::vector<Status>> RunBatchAtOnce(std::deque<Pending>& batch, Transaction& t);
 
   const std::shared_ptr<Database> db_;
   const Options options_;

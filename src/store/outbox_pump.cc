@@ -302,11 +302,6 @@ void OutboxPump::Work() {
       batch = std::move(*queue_.Take());
     }
     DeliverBatch(batch);
-    {
-      MutexLock lock(mu_);
-      queue_.Done(batch.lane);
-    }
-    work_cv_.SignalAll();  // the lane has room again
   }
 }
 
@@ -328,8 +323,6 @@ int64_t OutboxPump::RunOnce() {
     }
     handed += static_cast<int64_t>(batch.items.size());
     DeliverBatch(batch);
-    MutexLock lock(mu_);
-    queue_.Done(batch.lane);
   }
   return handed;
 }
@@ -341,6 +334,15 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   for (Job& job : batch.items) items.push_back(std::move(job.item));
   std::vector<Delivery> outcomes = courier_.Deliver(source, items, owner_);
   outcomes.resize(items.size(), Delivery{DeliveryOutcome::kRetry, "no outcome from the courier"});
+  // The lane's delivery is over: the next batch for the same receiver may go while this one's
+  // outcomes are written. (Waiting for the durable write first put a database commit into every
+  // lane's cycle: on PostgreSQL the hub's one receiver waited for it with both its slots.) The
+  // items stay held, and their leases renewed, until their outcomes are recorded (below).
+  {
+    MutexLock lock(mu_);
+    queue_.Done(batch.lane);
+  }
+  work_cv_.SignalAll();  // the lane has room again
 
   // Record every outcome in one write (one durable commit for the batch).
   auto lost = std::make_shared<std::vector<bool>>(items.size(), false);

@@ -183,7 +183,7 @@ class OutboxPump {
   Duration UntilNextRound() const REQUIRES(mu_);
   // Claims the due topics from every source into the queue.
   void Round(const std::vector<std::string>& topics) EXCLUDES(mu_);
-  // Delivers one batch and records its outcomes.
+  // Delivers one batch, frees its lane, and records its outcomes.
   void DeliverBatch(LaneBatcher<Job>::Batch& batch) EXCLUDES(mu_);
 
   const Outbox& outbox_;

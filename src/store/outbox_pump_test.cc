@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 #include <map>
 #include <set>
@@ -39,6 +40,7 @@ class FakeCourier : public OutboxCourier {
   std::set<std::string> broken;  // sources whose every write fails
   DeliverFn deliver;
   std::function<void()> on_stop;
+  std::function<void()> before_write;  // called by Submit before the write runs
 
   Result<std::vector<std::string>> Sources() override {
     std::vector<std::string> names;
@@ -48,6 +50,7 @@ class FakeCourier : public OutboxCourier {
   }
 
   std::future<Status> Submit(const std::string& source, WriteFn write) override {
+    if (before_write) before_write();
     std::promise<Status> done;
     done.set_value(Run(source, write));
     return done.get_future();
@@ -409,6 +412,45 @@ TEST_P(OutboxPumpTest, LeasesOfHeldItemsAreRenewedAtHalfTheirLease) {
   EXPECT_EQ(first->stats().delivered, 1);
   EXPECT_EQ(first->stats().renewed, 1);
   EXPECT_EQ(first->stats().lost, 0);
+}
+
+// A lane's slot is free once its delivery is answered, not once the outcome is durable: the next
+// item for the same receiver goes while the first one's acknowledgement is still being written.
+// (Holding the slot put a database commit into every cycle of a lane: on PostgreSQL the hub's
+// one busy receiver waited for it.)
+TEST_P(OutboxPumpTest, TheNextDeliveryOfALaneDoesNotWaitForTheLastOnesRecord) {
+  const int64_t a = Enqueue("a");
+  const int64_t b = Enqueue("b");
+  Gate gate;
+  // The first write on a thread that delivered (a worker's record, not a claim) waits.
+  static thread_local bool delivered_here = false;
+  std::atomic<bool> gated{false};
+  courier_.deliver = [](const std::string&, const std::vector<OutboxItem>& items,
+                        const std::string&) {
+    delivered_here = true;
+    return All(items.size(), DeliveryOutcome::kDone);
+  };
+  courier_.before_write = [&] {
+    if (delivered_here && !gated.exchange(true)) gate.Enter();
+  };
+  auto pump = OneAtATime(2);  // one item per delivery, one delivery per lane in flight
+  ASSERT_NE(pump, nullptr);
+  ASSERT_OK(pump->Start());
+  gate.entered.get_future().wait();  // "a" delivered; its record is held
+  bool second_sent = false;
+  for (int i = 0; i < 500 && !second_sent; ++i) {
+    second_sent = courier_.calls().size() == 2;
+    if (!second_sent) std::this_thread::sleep_for(milliseconds(10));
+  }
+  gate.Open();
+  EXPECT_TRUE(second_sent) << "the lane stayed taken while the first item's record waited";
+  for (int i = 0; i < 500 && Get(b).state != OutboxState::kDone; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  pump->Stop();
+  EXPECT_EQ(Get(a).state, OutboxState::kDone);
+  EXPECT_EQ(Get(b).state, OutboxState::kDone);
+  EXPECT_EQ(pump->stats().delivered, 2);
 }
 
 TEST_P(OutboxPumpTest, StopLetsTheDeliveryInHandFinishAndReleasesTheRest) {

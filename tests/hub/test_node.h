@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "crypto/ed25519.h"
+#include "http/api_util.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "linkage/envelope.h"
@@ -39,6 +40,9 @@ class TestNode {
     crypto::Bytes hub_key;  // the hub's Ed25519 public key (32 bytes)
     // Each delivery waits this long before it is answered (a slow receiver).
     std::chrono::milliseconds delay{0};
+    // Also take permits in batches (POST /node/v1/batch/provision-requests), as chukan's
+    // servers do; without, the hub finds no batch route (404) and sends them one by one.
+    bool batches = false;
   };
 
   // Starts the node on 127.0.0.1 (a free port). nullptr (and `error` set) when it cannot start.
@@ -59,6 +63,20 @@ class TestNode {
       s = router.AddStreaming(
           "POST", "/node/v1/inquiry-results",
           [self](http::Request& req, http::BodyReader& body) { return self->OnResult(req, body); });
+    }
+    if (s.ok() && node->options_.batches) {
+      http::RouteOptions ro;
+      ro.max_body_bytes = http::kMaxBatchBytes;
+      s = router.Add(
+          "POST", "/node/v1/batch/provision-requests",
+          [self](http::Request& req) {
+            Result<std::vector<std::string>> items = http::ParseBatchRequest(req.body);
+            if (!items.ok()) return self->Refuse(400, "malformed");
+            std::vector<http::Response> answers;
+            for (const std::string& item : *items) answers.push_back(self->HandlePermit(item));
+            return http::Response::Json(200, http::BatchResponseJson(answers));
+          },
+          ro);
     }
     if (!s.ok()) {
       *error = s.ToString();
@@ -150,8 +168,11 @@ class TestNode {
   }
 
   http::Response OnPermit(http::Request&, http::BodyReader& body) {
+    return HandlePermit(ReadBody(body));
+  }
+
+  http::Response HandlePermit(const std::string& text) {
     wire_permits_.fetch_add(1);
-    const std::string text = ReadBody(body);
     if (options_.delay.count() > 0) std::this_thread::sleep_for(options_.delay);
     Result<linkage::SignedDocument> doc = linkage::ParseSignedPermitJson(text);
     if (!doc.ok()) return Refuse(400, "malformed");
