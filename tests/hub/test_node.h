@@ -73,7 +73,13 @@ class TestNode {
             Result<std::vector<std::string>> items = http::ParseBatchRequest(req.body);
             if (!items.ok()) return self->Refuse(400, "malformed");
             std::vector<http::Response> answers;
-            for (const std::string& item : *items) answers.push_back(self->HandlePermit(item));
+            for (const std::string& item : *items) {
+              http::Response a = self->HandlePermit(item);
+              // A batch's answers are JSON; a refusal's reason is one plain ASCII word.
+              if (a.status != 200)
+                a = http::Response::Json(a.status, R"({"error":")" + a.body + "\"}");
+              answers.push_back(std::move(a));
+            }
             return http::Response::Json(200, http::BatchResponseJson(answers));
           },
           ro);
