@@ -13,7 +13,6 @@
 #include <deque>
 #include <span>
 #include <thread>
-#include <unordered_set>
 #include <variant>
 
 #include "common/log.h"
@@ -358,7 +357,11 @@ class SeenKeys {
   size_t size_ = 0;
 };
 
+// SQLite: records handed to the writer loop at a time. PostgreSQL: records staged and moved
+// into replica_record at a time (kStagingRows; a chunk's staging table, ~2 MB, stays in the
+// backend's temp_buffers and its ORDER BY seq sorts in work_mem).
 constexpr size_t kInsertBatch = 256;
+constexpr size_t kStagingRows = 8192;
 
 // Sealed records on their way into one multi-row write, back to back in one buffer: one
 // allocation a batch rather than one a record, reused from batch to batch.
@@ -423,30 +426,52 @@ class NonceSequence {
   uint64_t counter_ = 0;
 };
 
-// INSERT of `rows` records that skips existing keys and returns the keys it inserted.
-std::string InsertSql(size_t rows) {
-  std::string sql =
-      "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us, "
-      "publish_from, publish_until) VALUES ";
-  for (size_t i = 0; i < rows; ++i) {
-    sql += i == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?)";
-  }
-  sql += " ON CONFLICT (key_hash) DO NOTHING RETURNING key_hash";
-  return sql;
-}
+// INSERT into replica_history of the current version of one record key, ended by an update:
+// parameters superseded_by, valid_until_us, key_hash.
+const char kHistoryOfOneSql[] =
+    "INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, valid_from_us, "
+    "superseded_by, valid_until_us, end_reason, publish_from, publish_until) "
+    "SELECT key_hash, tm, version, sealed, import_id, updated_at_us, ?, ?, 'update', "
+    "publish_from, publish_until FROM replica_record WHERE key_hash IN (?)";
 
-// INSERT into replica_history of the current versions of `keys` record keys, ended by an update:
-// parameters superseded_by, valid_until_us, then the keys.
-std::string HistoryFromKeysSql(size_t keys) {
-  std::string sql =
-      "INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, valid_from_us, "
-      "superseded_by, valid_until_us, end_reason, publish_from, publish_until) "
-      "SELECT key_hash, tm, version, sealed, import_id, updated_at_us, ?, ?, 'update', "
-      "publish_from, publish_until FROM replica_record WHERE key_hash IN (";
-  for (size_t i = 0; i < keys; ++i) sql += i == 0 ? "?" : ", ?";
-  sql += ")";
-  return sql;
-}
+// PostgreSQL: the sealed records of one chunk of the spool, copied in (binary COPY) before
+// set-based statements move them into replica_record. Temporary (private to the import's
+// connection, written without WAL) and dropped with the transaction, whether it commits or not.
+// seq is the record's position in the chunk: the order the chunk is inserted in, so that ids —
+// the export order — follow the file.
+const char kCreateStagingSql[] =
+    "CREATE TEMPORARY TABLE replica_import_staging (seq BIGINT NOT NULL, key_hash BYTEA NOT "
+    "NULL, sealed BYTEA NOT NULL, publish_from TEXT, publish_until TEXT) ON COMMIT DROP";
+// The hash and merge joins of the statements below are turned off for the import's transaction,
+// and every execution gets a plan of its own (not a generic plan cached on the connection): a
+// chunk's few thousand keys are found through the key_hash index, where a planner that knows
+// nothing of the staging table could choose to read all of replica_record once per chunk.
+const char kStagingJoinsSql[] =
+    "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL "
+    "plan_cache_mode = force_custom_plan";
+const char kTruncateStagingSql[] = "TRUNCATE replica_import_staging";
+// The current versions of the staged keys that exist go to the history: parameters
+// superseded_by, valid_until_us. They run before the INSERT, so that no condition on import_id
+// is needed to tell the keys that existed from those just inserted: with `import_id <> ?` in
+// them, one chunk's UPDATE of a 1M-row re-import ran for over ten minutes (most likely a cached
+// generic plan that expected no row to pass and read the whole table per staged record).
+const char kHistoryOfStagedSql[] =
+    "INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, valid_from_us, "
+    "superseded_by, valid_until_us, end_reason, publish_from, publish_until) "
+    "SELECT r.key_hash, r.tm, r.version, r.sealed, r.import_id, r.updated_at_us, ?, ?, 'update', "
+    "r.publish_from, r.publish_until FROM replica_import_staging s JOIN replica_record r ON "
+    "r.key_hash = s.key_hash";
+// …and are then overwritten: parameters version, import_id, now.
+const char kUpdateFromStagedSql[] =
+    "UPDATE replica_record SET version = ?, sealed = s.sealed, import_id = ?, updated_at_us = ?, "
+    "publish_from = s.publish_from, publish_until = s.publish_until FROM replica_import_staging s "
+    "WHERE replica_record.key_hash = s.key_hash";
+// Then the staged records whose keys are new, in file order (the keys just updated conflict and
+// are skipped): parameters tm, version, import_id, now.
+const char kInsertStagedSql[] =
+    "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us, "
+    "publish_from, publish_until) SELECT key_hash, ?, ?, sealed, ?, ?, publish_from, "
+    "publish_until FROM replica_import_staging ORDER BY seq ON CONFLICT (key_hash) DO NOTHING";
 
 const char kInsertOneSql[] =
     "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us, "
@@ -910,18 +935,19 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
     ASSIGN_OR_RETURN(report.deleted,
                      tx->ExecCount("DELETE FROM replica_record WHERE tm = ?", {tm}));
   }
-  // New records are written in multi-row INSERTs (one round trip per batch, which is what makes
-  // PostgreSQL fast); the keys it reports as not inserted already existed and are updated.
-  const std::string full_batch_sql = InsertSql(kInsertBatch);
-  const std::string history_batch_sql = HistoryFromKeysSql(kInsertBatch);
-  const std::string history_one_sql = HistoryFromKeysSql(1);
-  std::vector<store::Value> params;
-  // SQLite: one prepared single-row INSERT per record instead. A multi-row INSERT is a
-  // multi-row write that may abort, so SQLite keeps a statement journal for it: the old image of
-  // every page the statement touches (with the random key index, ~one page per row) is copied
-  // into a temporary file, ~2 pwrite calls per row. A single-row statement needs none, and with
-  // no network round trip to save the batching bought SQLite nothing else.
+  // SQLite: one prepared single-row INSERT per record. A multi-row INSERT is a multi-row write
+  // that may abort, so SQLite keeps a statement journal for it: the old image of every page the
+  // statement touches (with the random key index, ~one page per row) is copied into a temporary
+  // file, ~2 pwrite calls per row. A single-row statement needs none, and with no network round
+  // trip to save, batching bought SQLite nothing else.
+  // PostgreSQL: each chunk of kStagingRows records is copied into a temporary staging table (one
+  // binary COPY, store CopyRows: the rows stream while the server stores them, and no value is a
+  // statement parameter) and moved by set-based statements: the versions of the keys that exist
+  // to the history, those keys overwritten, the others inserted in file order. Six round trips
+  // per chunk where 256-row INSERTs took one per 256 records, and a re-import no longer
+  // costs an UPDATE round trip per record (docs/replica.md, docs/performance.md).
   const bool row_at_a_time = tx->backend() == store::Backend::kSqlite;
+  std::vector<store::Value> params;
   auto write_rows = [&](const SealedBatch& batch) -> Status {
     if (params.size() != 8) {
       params.assign({store::Bytes(), tm, version.version(), store::Bytes(), import_id, now, nullptr,
@@ -945,7 +971,7 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       // The key exists: its current version goes to the history, then is overwritten. One
       // single-row INSERT … SELECT (it changes about two pages, so its statement journal should
       // stay in memory, under SQLite's 64 KiB spill threshold; docs/performance.md).
-      ASSIGN_OR_RETURN(const int64_t kept, tx->ExecCount(history_one_sql, {import_id, now, key}));
+      ASSIGN_OR_RETURN(const int64_t kept, tx->ExecCount(kHistoryOfOneSql, {import_id, now, key}));
       if (kept != 1) return InternalError("replica_record: a conflicting key is gone");
       RETURN_IF_ERROR(tx->Exec(
           kUpdateSql, {version.version(), sealed, import_id, now, params[6], params[7], key}));
@@ -953,58 +979,53 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
     }
     return Status();
   };
+  const std::vector<std::string> staging_columns = {"seq", "key_hash", "sealed", "publish_from",
+                                                    "publish_until"};
+  // PostgreSQL: a chunk (at most kStagingRows records) through the staging table.
+  bool staging_made = false;
+  auto write_staged = [&](const SealedBatch& batch) -> Status {
+    if (!staging_made) {
+      RETURN_IF_ERROR(tx->ExecScript(kCreateStagingSql));
+      RETURN_IF_ERROR(tx->ExecScript(kStagingJoinsSql));
+      staging_made = true;
+    }
+    size_t next = 0;
+    ASSIGN_OR_RETURN(const int64_t staged,
+                     tx->CopyRows("replica_import_staging", staging_columns,
+                                  [&](std::vector<store::Value>& row) -> Result<bool> {
+                                    if (next == batch.size()) return false;
+                                    const Hash16& kh = batch.key_hash(next);
+                                    const std::span<const uint8_t> sb = batch.sealed(next);
+                                    row.emplace_back(static_cast<int64_t>(next));
+                                    row.emplace_back(store::Bytes(kh.begin(), kh.end()));
+                                    row.emplace_back(store::Bytes(sb.begin(), sb.end()));
+                                    row.push_back(DateValue(batch.publish_from(next)));
+                                    row.push_back(DateValue(batch.publish_until(next)));
+                                    ++next;
+                                    return true;
+                                  }));
+    // The keys that exist first: their versions to the history, then overwritten; then the rest
+    // inserted (the updated keys conflict and are skipped).
+    ASSIGN_OR_RETURN(const int64_t kept, tx->ExecCount(kHistoryOfStagedSql, {import_id, now}));
+    ASSIGN_OR_RETURN(const int64_t updated,
+                     tx->ExecCount(kUpdateFromStagedSql, {version.version(), import_id, now}));
+    ASSIGN_OR_RETURN(const int64_t inserted,
+                     tx->ExecCount(kInsertStagedSql, {tm, version.version(), import_id, now}));
+    // Under READ COMMITTED another import may have inserted or deleted one of these records
+    // between the statements: the counts would not add up, and neither would replica_count.
+    if (kept != updated || updated + inserted != staged) {
+      return AbortedError(
+          "replica_record: records of this import's keys changed while it ran (a concurrent "
+          "import of the same TM?); retry");
+    }
+    report.updated += updated;
+    report.inserted += inserted;
+    return tx->Exec(kTruncateStagingSql);
+  };
   auto write_batch = [&](const SealedBatch& batch) -> Status {
     if (batch.empty()) return Status();
     if (row_at_a_time) return write_rows(batch);
-    params.clear();
-    params.reserve(batch.size() * 8);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const Hash16& kh = batch.key_hash(i);
-      const std::span<const uint8_t> sealed = batch.sealed(i);
-      params.emplace_back(store::Bytes(kh.begin(), kh.end()));
-      params.emplace_back(tm);
-      params.emplace_back(version.version());
-      params.emplace_back(store::Bytes(sealed.begin(), sealed.end()));
-      params.emplace_back(import_id);
-      params.emplace_back(now);
-      params.emplace_back(DateValue(batch.publish_from(i)));
-      params.emplace_back(DateValue(batch.publish_until(i)));
-    }
-    ASSIGN_OR_RETURN(
-        std::vector<store::Row> inserted,
-        tx->Query(batch.size() == kInsertBatch ? full_batch_sql : InsertSql(batch.size()), params));
-    report.inserted += static_cast<int64_t>(inserted.size());
-    if (inserted.size() != batch.size()) {
-      std::unordered_set<Hash16, Hash16Hasher> fresh;
-      for (const store::Row& r : inserted) {
-        ASSIGN_OR_RETURN(store::Bytes kh, r.GetBlob(0));
-        if (kh.size() != kHashBytes) return DataLossError("replica record: bad key hash");
-        Hash16 h;
-        std::copy(kh.begin(), kh.end(), h.begin());
-        fresh.insert(h);
-      }
-      // The current versions of the keys that existed go to the history in one statement (one
-      // round trip a batch), before they are overwritten. The key list is padded to the batch
-      // size with a repeated key (IN matches a row once), so there is one prepared statement.
-      std::vector<store::Value> history_params = {import_id, now};
-      for (size_t i = 0; i < batch.size(); ++i) {
-        const Hash16& kh = batch.key_hash(i);
-        if (fresh.contains(kh)) continue;
-        history_params.emplace_back(store::Bytes(kh.begin(), kh.end()));
-      }
-      const store::Value pad = history_params[2];
-      history_params.resize(2 + kInsertBatch, pad);
-      RETURN_IF_ERROR(tx->Exec(history_batch_sql, history_params));
-      for (size_t i = 0; i < batch.size(); ++i) {
-        const Hash16& kh = batch.key_hash(i);
-        if (fresh.contains(kh)) continue;
-        RETURN_IF_ERROR(tx->Exec(
-            kUpdateSql, {version.version(), params[8 * i + 3], import_id, now, params[8 * i + 6],
-                         params[8 * i + 7], store::Bytes(kh.begin(), kh.end())}));
-        report.updated++;
-      }
-    }
-    return Status();
+    return write_staged(batch);
   };
   SealedBatch batch;
   Hash16 key_hash;
@@ -1033,7 +1054,7 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       continue;
     }
     batch.Add(key_hash, sealed, from, until);
-    if (batch.size() == kInsertBatch) {
+    if (batch.size() == (row_at_a_time ? kInsertBatch : kStagingRows)) {
       RETURN_IF_ERROR(write_batch(batch));
       batch.Clear();
     }

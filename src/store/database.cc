@@ -1,5 +1,7 @@
 #include "store/database.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "store/database_internal.h"
 
@@ -121,6 +123,45 @@ Result<std::optional<Row>> TransactionBase::QueryOne(std::string_view sql,
 Status TransactionBase::ExecScript(std::string_view sql) {
   RETURN_IF_ERROR(CheckStatement(sql));
   return Track(RunScript(sql));
+}
+
+Result<int64_t> TransactionBase::CopyRows(std::string_view table,
+                                          const std::vector<std::string>& columns,
+                                          const RowSupplier& next) {
+  if (!IsPlainIdentifier(table) || columns.empty() ||
+      !std::all_of(columns.begin(), columns.end(),
+                   [](const std::string& c) { return IsPlainIdentifier(c); })) {
+    return InvalidArgumentError("store: copy: table and columns must be plain identifiers");
+  }
+  std::string insert = "INSERT INTO " + std::string(table) + " (";
+  std::string values = ") VALUES (";
+  for (size_t i = 0; i < columns.size(); ++i) {
+    insert += (i == 0 ? "" : ", ") + columns[i];
+    values += i == 0 ? "?" : ", ?";
+  }
+  insert += values + ")";
+  // Checked as that statement would be (a BeginReadOnce transaction runs a SELECT only).
+  RETURN_IF_ERROR(CheckStatement(insert));
+  counters_->executed.fetch_add(1, std::memory_order_relaxed);
+  int64_t written = 0;
+  RETURN_IF_ERROR(Track(RunCopy(table, columns, insert, next, &written)));
+  return written;
+}
+
+Status TransactionBase::RunCopy(std::string_view, const std::vector<std::string>& columns,
+                                std::string_view insert, const RowSupplier& next,
+                                int64_t* written) {
+  std::vector<Value> row;
+  for (*written = 0;; ++*written) {
+    row.clear();
+    ASSIGN_OR_RETURN(const bool more, next(row));
+    if (!more) return Status();
+    if (row.size() != columns.size()) {
+      return InvalidArgumentError("store: copy: a row has " + std::to_string(row.size()) +
+                                  " values for " + std::to_string(columns.size()) + " columns");
+    }
+    RETURN_IF_ERROR(Run(insert, row, Want::kNothing, nullptr, nullptr));
+  }
 }
 
 Status TransactionBase::Savepoint(std::string_view name) {

@@ -13,7 +13,8 @@
 //                        use of a closed database
 //   kPermissionDenied    access outside the tenant's own data (SQLite authorizer denial,
 //                        PostgreSQL SQLSTATE 42501)
-//   kInvalidArgument     malformed SQL, unknown table or column, wrong parameter count
+//   kInvalidArgument     malformed SQL, unknown table or column, wrong parameter count; a
+//                        value not of its column's type in CopyRows (PostgreSQL)
 //   kUnavailable         busy/locked beyond the timeout, lost connection, pool exhausted; a
 //                        disk fault (SQLite: an I/O error — a failed fsync or write — or a full
 //                        disk; the message names the database file and the cause). Retryable:
@@ -33,6 +34,7 @@
 #define CHUKAN_STORE_DATABASE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -107,6 +109,27 @@ class Transaction {
 
   // Rolls back explicitly (the destructor does the same). Idempotent.
   virtual Status Rollback() = 0;
+
+  // Supplies the rows of CopyRows: sets `row` (given empty) to the next row's values, in the
+  // order of the columns, and returns true; returns false when there are no more rows. An error
+  // stops the copy.
+  using RowSupplier = std::function<Result<bool>(std::vector<Value>& row)>;
+
+  // Writes the rows `next` supplies into `columns` of `table` (plain identifiers; a temporary
+  // table is found first, as by any statement) and returns how many it wrote. For bulk loads
+  // (the replica import's staging table, docs/storage.md "Bulk rows: CopyRows").
+  //   PostgreSQL: one COPY … FROM STDIN (FORMAT binary): the rows stream to the server while it
+  //     stores them, two round trips for the lot (whatever was held back goes before, in one
+  //     more), and no statement for the server to parse per row. Binary COPY has no type
+  //     conversion: each value must be of its column's type — int64_t for BIGINT, Bytes for
+  //     BYTEA, std::string for TEXT, double for DOUBLE PRECISION, nullptr for NULL — or the
+  //     server refuses the copy (kInvalidArgument).
+  //   SQLite: one prepared INSERT per row.
+  // Errors: as Exec; kInvalidArgument for a name that is not a plain identifier, no columns, or
+  // a row with another number of values than columns; `next`'s own error, which ends the copy.
+  // An error poisons the transaction, as a failed statement does (PostgreSQL has aborted it).
+  virtual Result<int64_t> CopyRows(std::string_view table, const std::vector<std::string>& columns,
+                                   const RowSupplier& next) = 0;
 
   // From now on, PostgreSQL holds every Exec back (it returns OK at once) and sends it in one
   // pipeline with the next statement that needs an answer (ExecCount, Query, QueryOne,

@@ -46,6 +46,8 @@ class TransactionBase : public Transaction {
   Result<std::vector<Row>> Query(std::string_view sql, const std::vector<Value>& params) final;
   Result<std::optional<Row>> QueryOne(std::string_view sql, const std::vector<Value>& params) final;
   Status ExecScript(std::string_view sql) final;
+  Result<int64_t> CopyRows(std::string_view table, const std::vector<std::string>& columns,
+                           const RowSupplier& next) final;
   Status Savepoint(std::string_view name) final;
   Status RollbackToSavepoint(std::string_view name) final;
   Status ReleaseSavepoint(std::string_view name) final;
@@ -64,6 +66,10 @@ class TransactionBase : public Transaction {
                      std::vector<Row>* rows, int64_t* count) = 0;
   // Runs a parameterless script, uncached.
   virtual Status RunScript(std::string_view sql) = 0;
+  // CopyRows, with the names checked; sets *written. Default: one Run of a prepared INSERT
+  // (`insert`) per row.
+  virtual Status RunCopy(std::string_view table, const std::vector<std::string>& columns,
+                         std::string_view insert, const RowSupplier& next, int64_t* written);
   // Transaction-control statements (SAVEPOINT …); default: RunScript.
   virtual Status RunControl(std::string_view sql) { return RunScript(sql); }
   virtual Status RunCommit() = 0;

@@ -439,6 +439,97 @@ TEST_P(DatabaseTest, AnErrorOfAHeldBackStatementIsReportedByTheNextStatement) {
   EXPECT_EQ(Count(), 0);
 }
 
+// CopyRows writes every type as it reads back, NULL included; on PostgreSQL 20,000 rows are one
+// COPY: its start and its end, two round trips (with the BEGIN held back before it, one more),
+// where one statement per row would have been 20,000.
+TEST_P(DatabaseTest, CopyRowsWritesEveryTypeInTwoRoundTrips) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  const int64_t before = db_->stats().round_trips;
+  int64_t next = 0;
+  ASSERT_OK_AND_ASSIGN(
+      const int64_t written,
+      txn->CopyRows(
+          "items", {"id", "name", "score", "data"}, [&](std::vector<Value>& row) -> Result<bool> {
+            if (next == 20000) return false;
+            row.emplace_back(next);
+            row.push_back(next % 2 == 0 ? Value(nullptr) : Value("名前 " + std::to_string(next)));
+            row.emplace_back(next == 1 ? -0.5 : 1.25);
+            row.emplace_back(Bytes{0x00, 0xff, static_cast<uint8_t>(next)});
+            ++next;
+            return true;
+          }));
+  EXPECT_EQ(written, 20000);
+  EXPECT_EQ(db_->stats().round_trips - before, GetParam() == Backend::kPostgres ? 3 : 0);
+  ASSERT_OK(txn->Commit());
+  EXPECT_EQ(Count(), 20000);
+  ASSERT_OK_AND_ASSIGN(auto r, db_->BeginRead());
+  ASSERT_OK_AND_ASSIGN(
+      auto one, r->QueryOne("SELECT id, name, score, data FROM items WHERE id = ?", {int64_t{1}}));
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(one->GetText(1).value(), "名前 1");
+  EXPECT_EQ(one->GetDouble(2).value(), -0.5);
+  EXPECT_EQ(one->GetBlob(3).value(), (Bytes{0x00, 0xff, 0x01}));
+  ASSERT_OK_AND_ASSIGN(auto two, r->QueryOne("SELECT name FROM items WHERE id = ?", {int64_t{2}}));
+  EXPECT_TRUE(two->IsNull(0));
+}
+
+// Rows that stop with an error midway: the supplier's error is the copy's, the transaction is
+// poisoned (PostgreSQL aborted it), and nothing of the copy — or of what came before it in the
+// transaction — commits.
+TEST_P(DatabaseTest, CopyRowsThatStopWithAnErrorWriteNothing) {
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  ASSERT_OK(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{-1}}));
+  int64_t next = 0;
+  EXPECT_THAT(txn->CopyRows("items", {"id"},
+                            [&](std::vector<Value>& row) -> Result<bool> {
+                              if (next == 5000) return UnavailableError("spool: read failed");
+                              row.emplace_back(next++);
+                              return true;
+                            }),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("spool: read failed")));
+  EXPECT_THAT(txn->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{-2}}),
+              StatusIs(StatusCode::kAborted));
+  EXPECT_THAT(txn->Commit(), StatusIs(StatusCode::kUnavailable));
+  EXPECT_EQ(Count(), 0);
+  // The pool's connection serves the next transaction.
+  ASSERT_OK_AND_ASSIGN(auto again, db_->Begin());
+  ASSERT_OK(again->Exec("INSERT INTO items (id) VALUES (?)", {int64_t{1}}));
+  ASSERT_OK(again->Commit());
+  EXPECT_EQ(Count(), 1);
+}
+
+// What CopyRows refuses: names that are not plain identifiers (they are spliced into the
+// statement), a row of the wrong width, a value of another type than its column (binary COPY on
+// PostgreSQL converts nothing), a copy in a BeginReadOnce transaction.
+TEST_P(DatabaseTest, CopyRowsRefusesBadNamesRowsAndTypes) {
+  auto one_row = [](std::vector<Value> values) {
+    return [values, done = false](std::vector<Value>& row) mutable -> Result<bool> {
+      if (std::exchange(done, true)) return false;
+      row = values;
+      return true;
+    };
+  };
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    EXPECT_THAT(txn->CopyRows("items; DROP TABLE items", {"id"}, one_row({int64_t{1}})),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("plain identifiers")));
+    EXPECT_THAT(txn->CopyRows("items", {"id", "name)"}, one_row({int64_t{1}, "a"})),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("plain identifiers")));
+    EXPECT_THAT(txn->CopyRows("items", {}, one_row({})), StatusIs(StatusCode::kInvalidArgument));
+    EXPECT_THAT(txn->CopyRows("items", {"id", "name"}, one_row({int64_t{1}})),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("1 values for 2 columns")));
+  }
+  if (GetParam() == Backend::kPostgres) {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    EXPECT_THAT(txn->CopyRows("items", {"id", "name"}, one_row({"1", "a"})),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("COPY items")));
+  }
+  ASSERT_OK_AND_ASSIGN(auto once, db_->BeginReadOnce());
+  EXPECT_THAT(once->CopyRows("items", {"id"}, one_row({int64_t{1}})),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_EQ(Count(), 0);
+}
+
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(DatabaseTest);
 
 // SQLite only: the sub-journal is SQLite's.

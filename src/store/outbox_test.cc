@@ -526,6 +526,10 @@ class InterleavedTransaction final : public Transaction {
     return tx_->QueryOne(sql, params);
   }
   Status ExecScript(std::string_view sql) override { return tx_->ExecScript(sql); }
+  Result<int64_t> CopyRows(std::string_view table, const std::vector<std::string>& columns,
+                           const RowSupplier& next) override {
+    return tx_->CopyRows(table, columns, next);
+  }
   Status Savepoint(std::string_view name) override { return tx_->Savepoint(name); }
   Status RollbackToSavepoint(std::string_view name) override {
     return tx_->RollbackToSavepoint(name);

@@ -52,6 +52,9 @@ StatusCode CodeForSqlState(std::string_view st) {
   if (st == "57014") return StatusCode::kCancelled;
   if (st == "55P03") return StatusCode::kUnavailable;
   if (st == "XX001" || st == "XX002") return StatusCode::kDataLoss;
+  // The server found a message of ours malformed (a binary COPY value not of its column's type,
+  // a wrong parameter count): not the connection's fault, and not cured by a retry.
+  if (st == "08P01") return StatusCode::kInvalidArgument;
   const std::string_view cls = st.substr(0, 2);
   if (cls == "23") return StatusCode::kFailedPrecondition;
   if (cls == "42" || cls == "22" || cls == "3F" || cls == "34" || cls == "26") {
@@ -236,6 +239,41 @@ Status Bind(const std::vector<Value>& params, Bound* b) {
   return Status();
 }
 
+template <typename T>
+void AppendBigEndian(std::string& out, T v) {
+  for (int shift = 8 * static_cast<int>(sizeof(T)) - 8; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>(static_cast<uint8_t>(v >> shift)));
+  }
+}
+
+// One row of a binary COPY: the field count, then each field's length (-1 for NULL) and bytes,
+// in the binary form of the column's type (int8, float8, text, bytea: docs/storage.md).
+Status AppendCopyRow(const std::vector<Value>& row, std::string& out) {
+  if (row.size() > 1600) return InvalidArgumentError("postgres: copy: too many columns");
+  RETURN_IF_ERROR(CheckParams(row));
+  AppendBigEndian(out, static_cast<uint16_t>(row.size()));
+  for (const Value& v : row) {
+    if (std::holds_alternative<std::nullptr_t>(v)) {
+      AppendBigEndian(out, uint32_t{0xffffffff});
+    } else if (const auto* iv = std::get_if<int64_t>(&v)) {
+      AppendBigEndian(out, uint32_t{8});
+      AppendBigEndian(out, static_cast<uint64_t>(*iv));
+    } else if (const auto* dv = std::get_if<double>(&v)) {
+      uint64_t bits;
+      std::memcpy(&bits, dv, sizeof(bits));
+      AppendBigEndian(out, uint32_t{8});
+      AppendBigEndian(out, bits);
+    } else if (const auto* sv = std::get_if<std::string>(&v)) {
+      AppendBigEndian(out, static_cast<uint32_t>(sv->size()));
+      out.append(*sv);
+    } else if (const auto* bv = std::get_if<Bytes>(&v)) {
+      AppendBigEndian(out, static_cast<uint32_t>(bv->size()));
+      out.append(reinterpret_cast<const char*>(bv->data()), bv->size());
+    }
+  }
+  return Status();
+}
+
 // A transaction on one pooled connection. Round trips (docs/storage.md, "Round trips on
 // PostgreSQL"): BEGIN, SAVEPOINT and RELEASE SAVEPOINT — and, after HoldBackExecs(), every
 // Exec — are not sent on their own but held back and sent in one libpq pipeline with the next
@@ -325,6 +363,84 @@ class PgTransaction final : public internal::TransactionBase {
   Status RunScript(std::string_view sql) override {
     RETURN_IF_ERROR(Exchange(nullptr, sql, nullptr));
     return Simple(sql);
+  }
+
+  // COPY cannot join a pipeline: what was held back goes first, in an exchange of its own; then
+  // COPY starts (one round trip, to be answered "send the rows"), the rows stream in 64 KiB
+  // messages that the server stores as they arrive, and the end of the data is the second round
+  // trip, answered with the copy's outcome.
+  Status RunCopy(std::string_view table, const std::vector<std::string>& columns, std::string_view,
+                 const RowSupplier& next, int64_t* written) override {
+    if (!conn_) return UnavailableError("postgres: the transaction lost its connection");
+    std::string sql = "COPY " + std::string(table) + " (";
+    for (size_t i = 0; i < columns.size(); ++i) sql += (i == 0 ? "" : ", ") + columns[i];
+    sql += ") FROM STDIN (FORMAT binary)";
+    RETURN_IF_ERROR(Exchange(nullptr, sql, nullptr));
+    RETURN_IF_ERROR(ReadUnread());
+    PGconn* pg = conn_->pg.get();
+    if (PQpipelineStatus(pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(pg) != 1) {
+      return ResultError(pg, nullptr, sql);
+    }
+    counters_->round_trips.fetch_add(1, std::memory_order_relaxed);
+    sent_ = true;
+    ResultPtr start(PQexec(pg, sql.c_str()));
+    if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) {
+      return ResultError(pg, start.get(), sql);
+    }
+    constexpr size_t kMessageBytes = 64 * 1024;
+    std::string data("PGCOPY\n\377\r\n\0", 11);  // the signature, then flags and extension length
+    AppendBigEndian(data, uint32_t{0});
+    AppendBigEndian(data, uint32_t{0});
+    std::vector<Value> row;
+    Status stopped;  // why the rows stopped before their end (the copy is then refused)
+    *written = 0;
+    while (true) {
+      row.clear();
+      Result<bool> more = next(row);
+      if (!more.ok()) {
+        stopped = more.status();
+        break;
+      }
+      if (!*more) break;
+      if (row.size() != columns.size()) {
+        stopped =
+            InvalidArgumentError("store: copy: a row has " + std::to_string(row.size()) +
+                                 " values for " + std::to_string(columns.size()) + " columns");
+        break;
+      }
+      if (stopped = AppendCopyRow(row, data); !stopped.ok()) break;
+      ++*written;
+      if (data.size() >= kMessageBytes) {
+        if (PQputCopyData(pg, data.data(), static_cast<int>(data.size())) != 1) {
+          stopped = UnavailableError("postgres: cannot send: " + TrimNewline(PQerrorMessage(pg)));
+          break;
+        }
+        data.clear();
+      }
+    }
+    if (stopped.ok()) {
+      AppendBigEndian(data, uint16_t{0xffff});  // the trailer: a field count of -1
+      if (PQputCopyData(pg, data.data(), static_cast<int>(data.size())) != 1 ||
+          PQputCopyEnd(pg, nullptr) != 1) {
+        stopped = UnavailableError("postgres: cannot send: " + TrimNewline(PQerrorMessage(pg)));
+      }
+    } else {
+      PQputCopyEnd(pg, "chukan: the rows to copy stopped with an error");
+    }
+    counters_->round_trips.fetch_add(1, std::memory_order_relaxed);
+    Status outcome;
+    bool ended = false;
+    while (ResultPtr res{PQgetResult(pg)}) {
+      // Still waiting for rows: the end could not be sent (the connection is gone).
+      if (PQresultStatus(res.get()) == PGRES_COPY_IN) break;
+      ended = true;
+      if (PQresultStatus(res.get()) != PGRES_COMMAND_OK && outcome.ok()) {
+        outcome = ResultError(pg, res.get(), sql);
+      }
+    }
+    if (!stopped.ok()) return stopped;
+    if (!ended && outcome.ok()) outcome = ResultError(pg, nullptr, sql);
+    return outcome;
   }
 
   Status RunControl(std::string_view sql) override {
