@@ -82,7 +82,9 @@ class OutboxCourier {
   // (e.g. the tenant id; "" for a single database). Called once per dispatcher round.
   virtual Result<std::vector<std::string>> Sources() = 0;
   // Runs `write` in one write transaction of `source`'s database; the future is ready once the
-  // write is durable (or failed). Usually through the database's group committer.
+  // write is durable (or failed). Usually through the database's group committer. The pump's
+  // writes are safe to run twice (GroupCommitter::Rerun::kSafe): each resets what it sets
+  // outside the transaction before setting it, so a committer may try them at once.
   virtual std::future<Status> Submit(const std::string& source, WriteFn write) = 0;
   // Items of one source and topic with the same lane may travel together (e.g. the receiving
   // organisation). Default: one lane per source and topic.
