@@ -88,6 +88,14 @@ std::future<Status> LinkageSender::Submit(const std::string& source, WriteFn wri
   return (*ctx)->Submit(std::move(write), store::GroupCommitter::Rerun::kSafe);
 }
 
+void LinkageSender::SubmitAsync(const std::string& source, WriteFn write, DoneFn done) {
+  Result<TenantId> tenant = TenantId::Parse(source);
+  if (!tenant.ok()) return done(tenant.status());
+  Result<std::shared_ptr<TenantContext>> ctx = linkage_.State(*tenant);
+  if (!ctx.ok()) return done(ctx.status());
+  (*ctx)->SubmitAsync(std::move(write), std::move(done), store::GroupCommitter::Rerun::kSafe);
+}
+
 std::vector<store::Delivery> LinkageSender::Deliver(const std::string& source,
                                                     const std::vector<store::OutboxItem>& items,
                                                     const std::string& owner) {

@@ -105,6 +105,16 @@ std::future<Status> TenantContext::Submit(store::GroupCommitter::WriteFn write,
   return committer_->Submit(std::move(write), rerun);
 }
 
+void TenantContext::SubmitAsync(store::GroupCommitter::WriteFn write,
+                                store::GroupCommitter::DoneFn done,
+                                store::GroupCommitter::Rerun rerun) {
+  if (closed()) {
+    done(FailedPreconditionError("tenant " + id.str() + " is no longer served"));
+    return;
+  }
+  committer_->SubmitAsync(std::move(write), std::move(done), rerun);
+}
+
 void TenantContext::Audit(const audit::AuditEvent& event) {
   audit::AuditLog* log = audit.get();
   // Safe to run twice: an append is all in the transaction (a checkpoint it signs only marks an

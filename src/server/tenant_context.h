@@ -96,6 +96,11 @@ class TenantContext {
       store::GroupCommitter::WriteFn write,
       store::GroupCommitter::Rerun rerun = store::GroupCommitter::Rerun::kOnce);
 
+  // As Submit, calling `done` with the outcome (GroupCommitter::SubmitAsync: on the committer's
+  // thread, or on the caller's when the tenant is no longer served). `done` must be quick.
+  void SubmitAsync(store::GroupCommitter::WriteFn write, store::GroupCommitter::DoneFn done,
+                   store::GroupCommitter::Rerun rerun = store::GroupCommitter::Rerun::kOnce);
+
   // Appends `event` to the tenant's audit log through the committer: durable when it returns.
   // Failures are logged (an operation is not undone because its record could not be written;
   // the log line names the tenant and the request). Blocks.
