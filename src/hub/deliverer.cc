@@ -83,6 +83,10 @@ std::future<Status> Deliverer::Submit(const std::string& /*source*/, WriteFn wri
   return hub_.committer().Submit(std::move(write));
 }
 
+void Deliverer::SubmitAsync(const std::string& /*source*/, WriteFn write, DoneFn done) {
+  hub_.committer().SubmitAsync(std::move(write), std::move(done));
+}
+
 namespace {
 
 // "<org>\n<body>": the receiving organisation, then what to send it.

@@ -223,17 +223,19 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
   // they share durable commits. The write owns what it needs (it may run after this returns).
   auto shared_row = std::make_shared<const NewInquiry>(std::move(row));
   const std::string client = in.client;
-  std::future<Status> committed = st->Submit([this, shared_row, tenant, target, client,
-                                              st_raw = st.get()](store::Transaction& tx) -> Status {
-    const NewInquiry& r = *shared_row;
-    RETURN_IF_ERROR(InsertInquiry(tx, r));
-    RETURN_IF_ERROR(env_.outbox.Enqueue(tx, kTopicPermitRequest, r.inquiry_id,
-                                        crypto::ToBytes(r.inquiry_id), env_.clock.Now()));
-    // The audit entry commits with the inquiry (one durable commit, not two).
-    return st_raw->audit
-        ->Append(tx, {tenant.str(), "client:" + client, "inquiry.create", target, "ok", ""})
-        .status();
-  });
+  std::future<Status> committed = st->Submit(
+      [this, shared_row, tenant, target, client,
+       st_raw = st.get()](store::Transaction& tx) -> Status {
+        const NewInquiry& r = *shared_row;
+        RETURN_IF_ERROR(InsertInquiry(tx, r));
+        RETURN_IF_ERROR(env_.outbox.Enqueue(tx, kTopicPermitRequest, r.inquiry_id,
+                                            crypto::ToBytes(r.inquiry_id), env_.clock.Now()));
+        // The audit entry commits with the inquiry (one durable commit, not two).
+        return st_raw->audit
+            ->Append(tx, {tenant.str(), "client:" + client, "inquiry.create", target, "ok", ""})
+            .status();
+      },
+      store::GroupCommitter::Rerun::kSafe);  // all in the transaction: safe to run twice
   auto wait = std::make_shared<std::future<Status>>(std::move(committed));
   return PendingInquiry([this, st, wait, shared_row, tenant, target, client,
                          same_request = std::function<Status(const IdempotentInquiry&)>(
@@ -445,19 +447,23 @@ Result<Inquiries::PendingStatus> Inquiries::StartResult(const linkage::Provision
   const std::string permit_id = permit->id.str();
   TenantContext* stp = &st;
   std::shared_future<Status> committed =
-      st.Submit([=](store::Transaction& tx) -> Status {
-          ASSIGN_OR_RETURN(bool changed, EndAnsweredInquiry(tx, id, outcome.state, outcome.reason,
-                                                            stored, permit_id, now));
-          if (!changed) {
-            *late = true;  // ended meanwhile (expired) or completed by a concurrent delivery
-            return Status();
-          }
-          return stp->audit
-              ->Append(tx, {tenant.str(), "hub", "inquiry.result",
-                            "inquiry " + id + " permit " + permit_id,
-                            std::string(InquiryStateName(outcome.state)), ""})
-              .status();
-        }).share();
+      st.Submit(
+            [=](store::Transaction& tx) -> Status {
+              ASSIGN_OR_RETURN(bool changed,
+                               EndAnsweredInquiry(tx, id, outcome.state, outcome.reason, stored,
+                                                  permit_id, now));
+              // Set by every run (it may run twice): ended meanwhile (expired) or completed by a
+              // concurrent delivery.
+              *late = !changed;
+              if (!changed) return Status();
+              return stp->audit
+                  ->Append(tx, {tenant.str(), "hub", "inquiry.result",
+                                "inquiry " + id + " permit " + permit_id,
+                                std::string(InquiryStateName(outcome.state)), ""})
+                  .status();
+            },
+            store::GroupCommitter::Rerun::kSafe)
+          .share();
   return PendingStatus([this, committed, late, tenant, id, permit_id]() -> Status {
     RETURN_IF_ERROR(committed.get());
     if (*late) {

@@ -127,9 +127,10 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
       continue;
     }
     const int64_t id = items[i].id;
-    writes.push_back(st->Submit([outbox, id, owner](store::Transaction& tx) {
-                         return outbox->Ack(tx, id, owner);
-                       }).share());
+    writes.push_back(st->Submit([outbox, id, owner](
+                                    store::Transaction& tx) { return outbox->Ack(tx, id, owner); },
+                                store::GroupCommitter::Rerun::kSafe)
+                         .share());
   }
   // Send: alone, or as one batch (http::SendItems).
   const std::vector<Result<http::Response>> answers =
@@ -190,7 +191,8 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
         return outbox->Ack(tx, item_id, owner);
       };
     }
-    writes.push_back(st->Submit(std::move(record)).share());
+    // Each record is all in the transaction: safe to run twice.
+    writes.push_back(st->Submit(std::move(record), store::GroupCommitter::Rerun::kSafe).share());
   }
   Status first_error;
   for (std::shared_future<Status>& w : writes) {

@@ -84,7 +84,16 @@ std::future<Status> LinkageSender::Submit(const std::string& source, WriteFn wri
   if (!tenant.ok()) return Failed(tenant.status());
   Result<std::shared_ptr<TenantContext>> ctx = linkage_.State(*tenant);
   if (!ctx.ok()) return Failed(ctx.status());
-  return (*ctx)->Submit(std::move(write));
+  // The pump's writes are made to run twice (outbox_pump.h, Courier::Submit).
+  return (*ctx)->Submit(std::move(write), store::GroupCommitter::Rerun::kSafe);
+}
+
+void LinkageSender::SubmitAsync(const std::string& source, WriteFn write, DoneFn done) {
+  Result<TenantId> tenant = TenantId::Parse(source);
+  if (!tenant.ok()) return done(tenant.status());
+  Result<std::shared_ptr<TenantContext>> ctx = linkage_.State(*tenant);
+  if (!ctx.ok()) return done(ctx.status());
+  (*ctx)->SubmitAsync(std::move(write), std::move(done), store::GroupCommitter::Rerun::kSafe);
 }
 
 std::vector<store::Delivery> LinkageSender::Deliver(const std::string& source,

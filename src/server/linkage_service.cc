@@ -269,10 +269,14 @@ Result<std::vector<store::OutboxItem>> LinkageService::ClaimOutbox(const TenantI
   auto items = std::make_shared<std::vector<store::OutboxItem>>();
   const std::string who(owner);
   store::Outbox* outbox = outbox_.get();
-  RETURN_IF_ERROR(st->Submit([outbox, items, who, limit, lease](store::Transaction& tx) -> Status {
-                      ASSIGN_OR_RETURN(*items, outbox->Claim(tx, who, limit, lease));
-                      return Status();
-                    }).get());
+  // Safe to run twice: the claimed items are assigned, not appended.
+  RETURN_IF_ERROR(st->Submit(
+                        [outbox, items, who, limit, lease](store::Transaction& tx) -> Status {
+                          ASSIGN_OR_RETURN(*items, outbox->Claim(tx, who, limit, lease));
+                          return Status();
+                        },
+                        store::GroupCommitter::Rerun::kSafe)
+                      .get());
   return std::move(*items);
 }
 

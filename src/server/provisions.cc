@@ -259,30 +259,33 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
   const std::string target = "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
                              permit.procedure.str() + " " + permit.tm.str();
   std::shared_future<Status> committed =
-      st.Submit([=](store::Transaction& tx) -> Status {
-          RETURN_IF_ERROR(tx.Exec(
-              "INSERT INTO provisions (permit_id, inquirer, procedure_code, tm, layout_version,"
-              " subject_code, permit, state, reason, answer, received_at_us,"
-              " permit_expires_at_us, non_disclosure, inquirer_delegator, provider_delegator)"
-              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-              {permit.id.str(), permit.inquirer.str(), permit.procedure.str(), permit.tm.str(),
-               permit.layout_version, permit.subject.str(), document, outcome,
-               outcome == "refused" ? store::Value(std::string("NOT_PERMITTED_LOCALLY"))
-                                    : store::Value(nullptr),
-               stored_answer ? store::Value(*stored_answer) : store::Value(nullptr), now,
-               permit.expires_at_ms * 1000, static_cast<int64_t>(permit.non_disclosure ? 1 : 0),
-               permit.inquirer_delegator ? store::Value(permit.inquirer_delegator->str())
-                                         : store::Value(nullptr),
-               permit.provider_delegator ? store::Value(permit.provider_delegator->str())
-                                         : store::Value(nullptr)}));
-          if (!body.empty()) {
-            RETURN_IF_ERROR(outbox->Enqueue(tx, kTopicProvision, permit.id.str(),
-                                            crypto::ToBytes(body), clock->Now()));
-          }
-          return stp->audit
-              ->Append(tx, {tenant.str(), "hub", "provision.request", target, outcome, ""})
-              .status();
-        }).share();
+      st.Submit(
+            [=](store::Transaction& tx) -> Status {
+              RETURN_IF_ERROR(tx.Exec(
+                  "INSERT INTO provisions (permit_id, inquirer, procedure_code, tm, layout_version,"
+                  " subject_code, permit, state, reason, answer, received_at_us,"
+                  " permit_expires_at_us, non_disclosure, inquirer_delegator, provider_delegator)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  {permit.id.str(), permit.inquirer.str(), permit.procedure.str(), permit.tm.str(),
+                   permit.layout_version, permit.subject.str(), document, outcome,
+                   outcome == "refused" ? store::Value(std::string("NOT_PERMITTED_LOCALLY"))
+                                        : store::Value(nullptr),
+                   stored_answer ? store::Value(*stored_answer) : store::Value(nullptr), now,
+                   permit.expires_at_ms * 1000, static_cast<int64_t>(permit.non_disclosure ? 1 : 0),
+                   permit.inquirer_delegator ? store::Value(permit.inquirer_delegator->str())
+                                             : store::Value(nullptr),
+                   permit.provider_delegator ? store::Value(permit.provider_delegator->str())
+                                             : store::Value(nullptr)}));
+              if (!body.empty()) {
+                RETURN_IF_ERROR(outbox->Enqueue(tx, kTopicProvision, permit.id.str(),
+                                                crypto::ToBytes(body), clock->Now()));
+              }
+              return stp->audit
+                  ->Append(tx, {tenant.str(), "hub", "provision.request", target, outcome, ""})
+                  .status();
+            },
+            store::GroupCommitter::Rerun::kSafe)
+          .share();  // all in the transaction: safe to run twice
   const int64_t list_version = (*list)->version();
   const bool sent = !body.empty();
   return PendingOutcome([this, committed, stp, permit_id = permit.id.str(), target, outcome, sent,

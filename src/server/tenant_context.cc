@@ -95,19 +95,35 @@ Status TenantContext::Commit(store::GroupCommitter::WriteFn write) {
   return Submit(std::move(write)).get();
 }
 
-std::future<Status> TenantContext::Submit(store::GroupCommitter::WriteFn write) {
+std::future<Status> TenantContext::Submit(store::GroupCommitter::WriteFn write,
+                                          store::GroupCommitter::Rerun rerun) {
   if (closed()) {
     std::promise<Status> refused;
     refused.set_value(FailedPreconditionError("tenant " + id.str() + " is no longer served"));
     return refused.get_future();
   }
-  return committer_->Submit(std::move(write));
+  return committer_->Submit(std::move(write), rerun);
+}
+
+void TenantContext::SubmitAsync(store::GroupCommitter::WriteFn write,
+                                store::GroupCommitter::DoneFn done,
+                                store::GroupCommitter::Rerun rerun) {
+  if (closed()) {
+    done(FailedPreconditionError("tenant " + id.str() + " is no longer served"));
+    return;
+  }
+  committer_->SubmitAsync(std::move(write), std::move(done), rerun);
 }
 
 void TenantContext::Audit(const audit::AuditEvent& event) {
   audit::AuditLog* log = audit.get();
-  Status s = Commit(
-      [log, &event](store::Transaction& tx) -> Status { return log->Append(tx, event).status(); });
+  // Safe to run twice: an append is all in the transaction (a checkpoint it signs only marks an
+  // export as pending, which finds nothing new if that run was rolled back).
+  Status s =
+      Submit([log,
+              &event](store::Transaction& tx) -> Status { return log->Append(tx, event).status(); },
+             store::GroupCommitter::Rerun::kSafe)
+          .get();
   if (!s.ok()) {
     log::Error("audit.append_failed", {{"tenant", id.str()},
                                        {"action", event.action},

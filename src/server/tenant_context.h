@@ -89,8 +89,17 @@ class TenantContext {
   // commit for many); returns once it is durable. Blocks.
   Status Commit(store::GroupCommitter::WriteFn write);
   // The same without waiting: the future is ready once the write is durable (or failed), so
-  // several writes can be started before any is waited for (they share commits).
-  std::future<Status> Submit(store::GroupCommitter::WriteFn write);
+  // several writes can be started before any is waited for (they share commits). `rerun`: the
+  // hot writes of linkage are marked kSafe (audited to run twice), so that on PostgreSQL their
+  // batches go in one pipeline with the COMMIT (GroupCommitter::Rerun); the rest are kOnce.
+  std::future<Status> Submit(
+      store::GroupCommitter::WriteFn write,
+      store::GroupCommitter::Rerun rerun = store::GroupCommitter::Rerun::kOnce);
+
+  // As Submit, calling `done` with the outcome (GroupCommitter::SubmitAsync: on the committer's
+  // thread, or on the caller's when the tenant is no longer served). `done` must be quick.
+  void SubmitAsync(store::GroupCommitter::WriteFn write, store::GroupCommitter::DoneFn done,
+                   store::GroupCommitter::Rerun rerun = store::GroupCommitter::Rerun::kOnce);
 
   // Appends `event` to the tenant's audit log through the committer: durable when it returns.
   // Failures are logged (an operation is not undone because its record could not be written;

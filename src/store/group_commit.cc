@@ -1,5 +1,6 @@
 #include "store/group_commit.h"
 
+#include <algorithm>
 #include <exception>
 
 namespace chukan::store {
@@ -20,18 +21,19 @@ Result<std::unique_ptr<GroupCommitter>> GroupCommitter::Create(std::shared_ptr<D
 
 GroupCommitter::~GroupCommitter() { Stop(); }
 
-std::future<Status> GroupCommitter::Submit(WriteFn write) {
+std::future<Status> GroupCommitter::Submit(WriteFn write, Rerun rerun) {
   auto promise = std::make_shared<std::promise<Status>>();
   std::future<Status> future = promise->get_future();
-  SubmitAsync(std::move(write), [promise](Status s) { promise->set_value(std::move(s)); });
+  SubmitAsync(
+      std::move(write), [promise](Status s) { promise->set_value(std::move(s)); }, rerun);
   return future;
 }
 
-void GroupCommitter::SubmitAsync(WriteFn write, DoneFn done) {
+void GroupCommitter::SubmitAsync(WriteFn write, DoneFn done, Rerun rerun) {
   {
     MutexLock lock(mu_);
     if (!stopping_) {
-      queue_.push_back(Pending{std::move(write), std::move(done)});
+      queue_.push_back(Pending{std::move(write), std::move(done), rerun});
       if (queue_.size() == 1 || static_cast<int>(queue_.size()) >= options_.max_batch) {
         cv_.Signal();
       }
@@ -118,12 +120,18 @@ std::optional<std::vector<Status>> GroupCommitter::RunBatchAtOnce(std::deque<Pen
   return std::nullopt;
 }
 
+bool GroupCommitter::MayRunAtOnce(const std::deque<Pending>& batch) const {
+  if (options_.optimistic) return true;
+  return std::all_of(batch.begin(), batch.end(),
+                     [](const Pending& p) { return p.rerun == Rerun::kSafe; });
+}
+
 std::vector<Status> GroupCommitter::RunBatch(std::deque<Pending>& batch) {
   std::vector<Status> results(batch.size());
   auto fail_all = [&](const Status& s) { return std::vector<Status>(batch.size(), s); };
   auto txn = db_->Begin();
   if (!txn.ok()) return fail_all(txn.status());
-  if (options_.optimistic && (*txn)->backend() == Backend::kPostgres) {
+  if ((*txn)->backend() == Backend::kPostgres && MayRunAtOnce(batch)) {
     std::optional<std::vector<Status>> at_once = RunBatchAtOnce(batch, **txn);
     if (at_once) return std::move(*at_once);
     // Something failed: the batch again, a savepoint per write, on a fresh transaction.

@@ -38,6 +38,13 @@ class GroupCommitter {
   using WriteFn = std::function<Status(Transaction&)>;
   using DoneFn = std::function<void(Status)>;
 
+  // Whether a write function may run twice (the optimistic attempt below, then the careful
+  // one), only its last run counting. kSafe promises that it sets no state outside the
+  // transaction that a second run would not set again from scratch (an output assigned, not
+  // appended to; a flag reset before it is set; no notification, no log line that claims an
+  // outcome). Writes are kOnce unless marked.
+  enum class Rerun { kOnce, kSafe };
+
   struct Options {
     // Most writes in one transaction.
     int max_batch = 1024;
@@ -53,6 +60,8 @@ class GroupCommitter {
     // So every write function of such a committer may run twice, and only its last run counts:
     // it must reset whatever state outside the transaction it sets. Not when the COMMIT's
     // outcome is unknown (the connection was lost: kUnavailable to every write, as always).
+    // When false, a batch is still tried at once when every write in it was submitted as
+    // Rerun::kSafe (the hot writes of a committer whose other writes were not all audited).
     // SQLite: no effect (no round trips to save).
     bool optimistic = false;
     // Run first in every batch's transaction, before the writes (e.g. to take a lock every
@@ -77,11 +86,12 @@ class GroupCommitter {
   // Queues `write`; the future completes with its status after the batch commits (OK = durable),
   // with the write's own error if it failed, with the commit's error if the commit failed, or
   // with kFailedPrecondition if the committer is stopped. Never blocks on I/O.
-  std::future<Status> Submit(WriteFn write) EXCLUDES(mu_);
+  // `rerun`: whether `write` may run twice (see Rerun, Options::optimistic).
+  std::future<Status> Submit(WriteFn write, Rerun rerun = Rerun::kOnce) EXCLUDES(mu_);
 
   // As Submit, but calls `done` (on the committer thread, or on the caller's when stopped) with
   // the status instead. `done` must be quick and must not call Stop().
-  void SubmitAsync(WriteFn write, DoneFn done) EXCLUDES(mu_);
+  void SubmitAsync(WriteFn write, DoneFn done, Rerun rerun = Rerun::kOnce) EXCLUDES(mu_);
 
   // Stops accepting writes, commits everything already submitted, joins the thread. Idempotent.
   void Stop() EXCLUDES(stop_mu_, mu_);
@@ -92,12 +102,15 @@ class GroupCommitter {
   struct Pending {
     WriteFn write;
     DoneFn done;
+    Rerun rerun = Rerun::kOnce;
   };
 
   GroupCommitter(std::shared_ptr<Database> db, Options options);
   void Run() EXCLUDES(mu_);
   // Runs one batch in one transaction; returns each write's outcome (not yet reported).
   std::vector<Status> RunBatch(std::deque<Pending>& batch);
+  // Whether `batch` is tried at once first (Options::optimistic).
+  bool MayRunAtOnce(const std::deque<Pending>& batch) const;
   // Options::optimistic: the batch in one pipeline without savepoints. nullopt when it must be
   // run again carefully (something failed; nothing committed).
   std::optional<std::vector<Status>> RunBatchAtOnce(std::deque<Pending>& batch, Transaction& t);

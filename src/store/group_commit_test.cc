@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <future>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -47,7 +48,11 @@ class GroupCommitTest : public testing::StoreTest {
 
   // A batch of one write held at a gate, then a batch of four writes of two INSERTs each (rows
   // 1, 10/11 … 40/41); returns the round trips both batches cost.
-  int64_t RoundTripsOfTwoBatches(GroupCommitter::Options options) {
+  // The blocker's write runs alone; the four queued behind it form the second batch. `rerun`
+  // marks the blocker and the first three, `last` the fourth.
+  int64_t RoundTripsOfTwoBatches(GroupCommitter::Options options,
+                                 GroupCommitter::Rerun rerun = GroupCommitter::Rerun::kOnce,
+                                 std::optional<GroupCommitter::Rerun> last = std::nullopt) {
     auto gc = GroupCommitter::Create(db_, options);
     EXPECT_OK(gc);
     if (!gc.ok()) return -1;
@@ -55,18 +60,22 @@ class GroupCommitTest : public testing::StoreTest {
     std::promise<void> gate;
     std::shared_future<void> gate_f = gate.get_future().share();
     const int64_t before = db_->stats().round_trips;
-    auto blocker = (*gc)->Submit([&](Transaction& txn) {
-      started.set_value();
-      gate_f.wait();
-      return Insert(1)(txn);
-    });
+    auto blocker = (*gc)->Submit(
+        [&](Transaction& txn) {
+          started.set_value();
+          gate_f.wait();
+          return Insert(1)(txn);
+        },
+        rerun);
     started.get_future().wait();
     std::vector<std::future<Status>> writes;
     for (int64_t id = 10; id < 50; id += 10) {
-      writes.push_back((*gc)->Submit([id](Transaction& txn) -> Status {
-        RETURN_IF_ERROR(Insert(id)(txn));
-        return Insert(id + 1)(txn);
-      }));
+      writes.push_back((*gc)->Submit(
+          [id](Transaction& txn) -> Status {
+            RETURN_IF_ERROR(Insert(id)(txn));
+            return Insert(id + 1)(txn);
+          },
+          id == 40 ? last.value_or(rerun) : rerun));
     }
     gate.set_value();
     EXPECT_OK(blocker.get());
@@ -207,6 +216,19 @@ TEST_P(GroupCommitTest, AnOptimisticBatchOfExecsCostsOneRoundTripOnPostgres) {
   EXPECT_EQ(RoundTripsOfTwoBatches(o), GetParam() == Backend::kPostgres ? 2 : 0);
 }
 
+// Without Options::optimistic, a batch whose writes were all submitted as Rerun::kSafe is tried
+// at once as well; one write not so marked (kOnce, the default) makes its batch careful.
+TEST_P(GroupCommitTest, ABatchOfWritesMarkedSafeToRunTwiceIsTriedAtOnce) {
+  using Rerun = GroupCommitter::Rerun;
+  const bool pg = GetParam() == Backend::kPostgres;
+  EXPECT_EQ(RoundTripsOfTwoBatches({}, Rerun::kSafe), pg ? 2 : 0);
+  ASSERT_OK_AND_ASSIGN(auto clear, db_->Begin());
+  ASSERT_OK(clear->Exec("DELETE FROM t"));
+  ASSERT_OK(clear->Commit());
+  // The blocker's batch at once (1), the second carefully (5).
+  EXPECT_EQ(RoundTripsOfTwoBatches({}, Rerun::kSafe, Rerun::kOnce), pg ? 1 + 5 : 0);
+}
+
 // Options::optimistic: a batch in which one write fails (a duplicate key found only at the
 // COMMIT, a write that throws) runs again carefully — every write gets its own outcome, as
 // without the option, and only the last run of each counts.
@@ -284,6 +306,57 @@ TEST_P(GroupCommitTest, ThePrologueRunsFirstInEveryBatchAndItsFailureFailsTheBat
   EXPECT_EQ(rows[1].GetInt(0).value(), 2);
   EXPECT_EQ(rows[2].GetInt(0).value(), 1001);
   EXPECT_EQ(rows[3].GetInt(0).value(), 1002);
+}
+
+// Options::optimistic: a prologue that fails in the attempt at once is run again with the careful
+// attempt (a lock not granted may be granted then); failing there too, it fails every write of
+// the batch with its own error and nothing commits — as without the option.
+TEST_P(GroupCommitTest, APrologueFailingInAnOptimisticBatchFailsTheBatchOnlyIfItFailsAgain) {
+  std::atomic<int> failures_left{0};
+  std::atomic<int> prologues{0};
+  std::atomic<int> writes{0};
+  GroupCommitter::Options o;
+  o.optimistic = true;
+  o.prologue = [&](Transaction&) -> Status {
+    prologues++;
+    if (failures_left.load() > 0) {
+      failures_left--;
+      return UnavailableError("prologue: no lock");
+    }
+    return Status();
+  };
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, o));
+  auto counted = [&writes](int64_t id) {
+    return [&writes, id](Transaction& txn) {
+      writes++;
+      return Insert(id)(txn);
+    };
+  };
+  const bool pg = GetParam() == Backend::kPostgres;
+  // Once: PostgreSQL's careful attempt takes the lock and the write commits; SQLite has no
+  // attempt at once, so its only prologue failed.
+  failures_left.store(1);
+  const Status once = gc->Submit(counted(1)).get();
+  if (pg) {
+    EXPECT_OK(once);
+    EXPECT_EQ(prologues.load(), 2);
+    EXPECT_EQ(writes.load(), 1);  // the attempt at once stopped at its prologue
+  } else {
+    EXPECT_THAT(once, StatusIs(StatusCode::kUnavailable, HasSubstr("prologue: no lock")));
+    EXPECT_EQ(prologues.load(), 1);
+    EXPECT_EQ(writes.load(), 0);
+  }
+  // Twice (every attempt): the write fails with the prologue's error, nothing of it commits.
+  prologues.store(0);
+  writes.store(0);
+  failures_left.store(2);
+  EXPECT_THAT(gc->Submit(counted(2)).get(),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("prologue: no lock")));
+  EXPECT_EQ(prologues.load(), pg ? 2 : 1);
+  EXPECT_EQ(writes.load(), 0);
+  EXPECT_EQ(failures_left.load(), pg ? 0 : 1);
+  gc.reset();
+  EXPECT_EQ(CountFromFreshHandle(), pg ? 1 : 0);
 }
 
 TEST_P(GroupCommitTest, StopDrainsThenRefuses) {

@@ -97,6 +97,12 @@ void OutboxPump::Stop() {
   if (dispatcher_.joinable()) dispatcher_.join();
   for (std::thread& t : workers_) t.join();
   workers_.clear();
+  {
+    // The claims and renewals still out (a slow database): they refer to this pump, and what
+    // a claim brings back must be released below.
+    MutexLock lock(mu_);
+    while (writes_in_flight_ > 0) writes_cv_.Wait(lock);
+  }
   // What is still held waited in the queue: let another claimer (or this instance's next run)
   // have it at once instead of after its lease.
   std::set<std::string> sources;
@@ -152,7 +158,11 @@ Duration OutboxPump::UntilNextRound() const {
     wait = std::min(wait, std::chrono::duration_cast<Duration>(at - now));
   }
   const TimePoint wall = clock_.Now();
-  for (const auto& [key, held] : held_) wait = std::min(wait, held.renew_at - wall);
+  for (const auto& [key, held] : held_) {
+    // A source's renewal still out: its items are looked at when it comes back.
+    if (renewing_.count(key.first) > 0) continue;
+    wait = std::min(wait, held.renew_at - wall);
+  }
   return std::max(wait, Duration::zero());
 }
 
@@ -183,59 +193,96 @@ void OutboxPump::Round(const std::vector<std::string>& topics) {
     const DeliveryPolicy& policy = outbox_.Policy(topic);
     const Duration lease = policy.lease;
     for (const std::string& source : *sources) {
-      size_t room = 0;
+      size_t limit = 0;
       {
         MutexLock lock(mu_);
         if (stopping_) return;
-        const size_t held = held_per_source_[source];
-        const size_t all = held_.size();
-        room = std::min(in_hand_ > held ? in_hand_ - held : 0,
-                        kSourcesInHand * in_hand_ > all ? kSourcesInHand * in_hand_ - all : 0);
-        // Full: claim again when one of its deliveries is done.
-        if (room == 0) starved_.insert(topic);
-      }
-      if (room == 0) continue;
-      const int limit = static_cast<int>(std::min<size_t>(room, static_cast<size_t>(policy.batch)));
-      auto items = std::make_shared<std::vector<OutboxItem>>();
-      Status s =
-          courier_
-              .Submit(source,
-                      [&outbox, items, owner, limit, lease, topic](Transaction& tx) -> Status {
-                        ASSIGN_OR_RETURN(*items, outbox.Claim(tx, owner, limit, lease, topic));
-                        return Status();
-                      })
-              .get();
-      if (!s.ok()) {
-        // This source only: the others are claimed from as usual.
-        log::Warn(options_.log_prefix + ".delivery_claim_failed",
-                  {{"source", source}, {"topic", topic}, {"error", s.ToString()}});
-        continue;
-      }
-      if (items->empty()) continue;
-      std::vector<std::string> lanes;
-      lanes.reserve(items->size());
-      for (const OutboxItem& item : *items) {
-        lanes.push_back(source + "\n" + topic + "\n" + courier_.Lane(item));
-      }
-      {
-        MutexLock lock(mu_);
-        for (size_t i = 0; i < items->size(); ++i) {
-          OutboxItem& item = (*items)[i];
-          held_[{source, item.id}] =
-              Held{topic, item.lease_until, item.lease_until - policy.lease / 2};
-          const size_t bytes = item.payload.size();
-          queue_.Add(std::move(lanes[i]), bytes, Job{source, std::move(item)});
+        // The last claim has not come back (its database is slow): not another.
+        if (claiming_.count({source, topic}) > 0) {
+          claim_again_.insert({source, topic});
+          continue;
         }
-        held_per_source_[source] += items->size();
-        stats_.claimed += static_cast<int64_t>(items->size());
-        // A full claim suggests more is waiting: claim again at once.
-        if (static_cast<int>(items->size()) == limit) more_.insert(topic);
+        const size_t held = held_per_source_[source];  // with its claims in flight
+        const size_t all = held_.size() + reserved_;
+        const size_t room =
+            std::min(in_hand_ > held ? in_hand_ - held : 0,
+                     kSourcesInHand * in_hand_ > all ? kSourcesInHand * in_hand_ - all : 0);
+        if (room == 0) {
+          starved_.insert(topic);  // full: claim again when one of its deliveries is done
+          continue;
+        }
+        limit = std::min<size_t>(room, static_cast<size_t>(policy.batch));
+        claiming_.insert({source, topic});
+        held_per_source_[source] += limit;
+        reserved_ += limit;
+        ++writes_in_flight_;
       }
-      work_cv_.SignalAll();
+      auto items = std::make_shared<std::vector<OutboxItem>>();
+      const int want = static_cast<int>(limit);
+      courier_.SubmitAsync(
+          source,
+          [&outbox, items, owner, want, lease, topic](Transaction& tx) -> Status {
+            ASSIGN_OR_RETURN(*items, outbox.Claim(tx, owner, want, lease, topic));
+            return Status();
+          },
+          [this, items, source, topic, limit](Status s) {
+            Claimed(source, topic, limit, s,
+                    s.ok() ? std::move(*items) : std::vector<OutboxItem>());
+          });
     }
   }
   MutexLock lock(mu_);
   ++stats_.rounds;
+}
+
+void OutboxPump::Claimed(const std::string& source, const std::string& topic, size_t reserved,
+                         const Status& s, std::vector<OutboxItem> items) {
+  if (!s.ok()) {
+    // This source only: the others are claimed from as usual.
+    log::Warn(options_.log_prefix + ".delivery_claim_failed",
+              {{"source", source}, {"topic", topic}, {"error", s.ToString()}});
+  }
+  std::vector<std::string> lanes;
+  lanes.reserve(items.size());
+  for (const OutboxItem& item : items) {
+    lanes.push_back(source + "\n" + topic + "\n" + courier_.Lane(item));
+  }
+  const Duration lease = outbox_.Policy(topic).lease;
+  {
+    MutexLock lock(mu_);
+    claiming_.erase({source, topic});
+    // A round wanted this source and topic meanwhile: the next one claims again.
+    const bool again = claim_again_.erase({source, topic}) > 0;
+    size_t& held = held_per_source_[source];
+    held -= std::min(held, reserved);
+    reserved_ -= std::min(reserved_, reserved);
+    for (size_t i = 0; i < items.size(); ++i) {
+      OutboxItem& item = items[i];
+      held_[{source, item.id}] = Held{topic, item.lease_until, item.lease_until - lease / 2};
+      const size_t bytes = item.payload.size();
+      queue_.Add(std::move(lanes[i]), bytes, Job{source, std::move(item)});
+    }
+    held += items.size();
+    stats_.claimed += static_cast<int64_t>(items.size());
+    // A full claim suggests more is waiting: claim again at once.
+    if (s.ok() && (again || (!items.empty() && items.size() == reserved))) {
+      more_.insert(topic);
+      dispatch_cv_.Signal();
+    }
+    // Room this claim had reserved and did not fill: topics a round found no room for meanwhile
+    // are claimed again (no delivery may come to free it: the claim found nothing).
+    if (items.size() < reserved && !starved_.empty()) {
+      more_.insert(starved_.begin(), starved_.end());
+      starved_.clear();
+      dispatch_cv_.Signal();
+    }
+    WriteBack();
+  }
+  if (!items.empty()) work_cv_.SignalAll();
+}
+
+void OutboxPump::WriteBack() {
+  if (--writes_in_flight_ == 0) writes_cv_.SignalAll();
 }
 
 int64_t OutboxPump::RenewLeases() {
@@ -243,53 +290,67 @@ int64_t OutboxPump::RenewLeases() {
   std::map<std::string, std::vector<std::pair<int64_t, Duration>>> due;  // source → id, lease
   {
     MutexLock lock(mu_);
-    for (const auto& [key, held] : held_) {
-      if (held.renew_at <= now)
-        due[key.first].emplace_back(key.second, outbox_.Policy(held.topic).lease);
+    for (auto& [key, held] : held_) {
+      // A source whose last renewal has not come back: its items wait for that one.
+      if (held.renew_at > now || renewing_.count(key.first) > 0) continue;
+      due[key.first].emplace_back(key.second, outbox_.Policy(held.topic).lease);
+    }
+    for (const auto& [source, ids] : due) {
+      renewing_.insert(source);
+      ++writes_in_flight_;
+      // Not due again until this renewal comes back (it sets the next time).
+      for (const auto& [id, lease] : ids) held_[{source, id}].renew_at = TimePoint::max();
     }
   }
-  int64_t renewed = 0;
+  auto renewed = std::make_shared<int64_t>(0);
   const Outbox& outbox = outbox_;
   const std::string owner = owner_;
-  for (const auto& entry : due) {
-    const std::string& source = entry.first;
-    const std::vector<std::pair<int64_t, Duration>>& ids = entry.second;  // captured below
-    auto kept = std::make_shared<std::vector<bool>>(ids.size(), false);
-    Status s = courier_
-                   .Submit(source,
-                           [&outbox, owner, ids, kept](Transaction& tx) -> Status {
-                             for (size_t i = 0; i < ids.size(); ++i) {
-                               ASSIGN_OR_RETURN(
-                                   bool ok, outbox.Renew(tx, ids[i].first, owner, ids[i].second));
-                               (*kept)[i] = ok;
-                             }
-                             return Status();
-                           })
-                   .get();
-    if (!s.ok()) {
-      log::Warn(options_.log_prefix + ".delivery_renew_failed",
-                {{"source", source}, {"error", s.ToString()}});
-    }
-    MutexLock lock(mu_);
-    int64_t n = 0;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      auto it = held_.find({source, ids[i].first});
-      if (it == held_.end()) continue;  // recorded meanwhile
-      Held& held = it->second;
-      if (!s.ok()) {
-        held.renew_at = now + kRenewRetry;
-      } else if ((*kept)[i]) {
-        held.lease_until = now + ids[i].second;
-        held.renew_at = held.lease_until - ids[i].second / 2;
-        ++n;
-      } else {
-        held.renew_at = TimePoint::max();  // lost to another claimer: its outcome will be too
-      }
-    }
-    stats_.renewed += n;
-    renewed += n;
+  for (auto& entry : due) {
+    const std::string source = entry.first;
+    auto ids =
+        std::make_shared<const std::vector<std::pair<int64_t, Duration>>>(std::move(entry.second));
+    auto kept = std::make_shared<std::vector<bool>>(ids->size(), false);
+    courier_.SubmitAsync(
+        source,
+        [&outbox, owner, ids, kept](Transaction& tx) -> Status {
+          for (size_t i = 0; i < ids->size(); ++i) {
+            ASSIGN_OR_RETURN(bool ok, outbox.Renew(tx, (*ids)[i].first, owner, (*ids)[i].second));
+            (*kept)[i] = ok;
+          }
+          return Status();
+        },
+        [this, source, ids, kept, now, renewed](Status s) {
+          if (!s.ok()) {
+            log::Warn(options_.log_prefix + ".delivery_renew_failed",
+                      {{"source", source}, {"error", s.ToString()}});
+          }
+          MutexLock lock(mu_);
+          int64_t n = 0;
+          for (size_t i = 0; i < ids->size(); ++i) {
+            auto it = held_.find({source, (*ids)[i].first});
+            if (it == held_.end()) continue;  // recorded meanwhile
+            Held& held = it->second;
+            const Duration lease = (*ids)[i].second;
+            if (!s.ok()) {
+              held.renew_at = now + kRenewRetry;
+            } else if ((*kept)[i]) {
+              held.lease_until = now + lease;
+              held.renew_at = held.lease_until - lease / 2;
+              ++n;
+            } else {
+              held.renew_at = TimePoint::max();  // lost to another claimer: its outcome will be too
+            }
+          }
+          stats_.renewed += n;
+          *renewed += n;
+          renewing_.erase(source);
+          WriteBack();
+          dispatch_cv_.Signal();  // items of this source that fell due meanwhile
+        });
   }
-  return renewed;
+  // Those that came back already (a courier whose writes do not wait: all of them).
+  MutexLock lock(mu_);
+  return *renewed;
 }
 
 void OutboxPump::Work() {
@@ -313,6 +374,12 @@ int64_t OutboxPump::RunOnce() {
   }
   RenewLeases();
   if (!topics.empty()) Round(topics);
+  {
+    const auto deadline = std::chrono::steady_clock::now() + options_.run_once_wait;
+    MutexLock lock(mu_);
+    while (writes_in_flight_ > 0 && writes_cv_.WaitUntil(lock, deadline)) {
+    }
+  }
   int64_t handed = 0;
   while (true) {
     LaneBatcher<Job>::Batch batch;

@@ -11,16 +11,17 @@
 // holds them (lease), and how failures are retried (max_attempts, backoff_base, backoff_cap,
 // applied by Outbox::Fail).
 //
-// Threads (Start): one dispatcher claims, for each topic whose poll is due (or after Notify(),
-// or at once again after a claim that filled its batch), up to the topic's batch from every
-// source that holds fewer than `in_hand` items in the pump, into a LaneBatcher with one lane per
-// source, topic and OutboxCourier::Lane (e.g. the receiving organisation). `threads` workers
-// take the oldest item whose lane has fewer than `peer_requests` deliveries in flight, with the
-// other items waiting in that lane (up to `batch_items`), and hand them to the courier in one
-// Deliver call. One source (a tenant) with a slow or failing receiver therefore holds at most
-// `peer_requests` workers and `in_hand` claimed items (all together hold at most 4 · in_hand);
-// the others go on. The dispatcher renews
-// the leases of the items the pump holds (waiting or in flight) once half their lease passed.
+// Threads (Start): one dispatcher claims (OutboxCourier::SubmitAsync: it never waits for a
+// source's database; a source whose claim has not come back is skipped until it has), for each
+// topic whose poll is due (or after Notify(), or at once again after a claim that filled its
+// batch), up to the topic's batch from every source that holds fewer than `in_hand` items in the
+// pump, into a LaneBatcher with one lane per source, topic and OutboxCourier::Lane (e.g. the
+// receiving organisation). `threads` workers take the oldest item whose lane has fewer than
+// `peer_requests` deliveries in flight, with the other items waiting in that lane (up to
+// `batch_items`), and hand them to the courier in one Deliver call. One source (a tenant) with a
+// slow or failing receiver therefore holds at most `peer_requests` workers and `in_hand` claimed
+// items (all together hold at most 4 · in_hand); the others go on. The dispatcher renews the leases
+// of the items the pump holds (waiting or in flight) once half their lease passed.
 //
 // Waiting: the pump reads time only from its Clock; its threads wait on one condition variable
 // until the next poll or renewal (by that clock, looked at again at least every second) or a
@@ -32,6 +33,7 @@
 #ifndef CHUKAN_STORE_OUTBOX_PUMP_H_
 #define CHUKAN_STORE_OUTBOX_PUMP_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -82,8 +84,20 @@ class OutboxCourier {
   // (e.g. the tenant id; "" for a single database). Called once per dispatcher round.
   virtual Result<std::vector<std::string>> Sources() = 0;
   // Runs `write` in one write transaction of `source`'s database; the future is ready once the
-  // write is durable (or failed). Usually through the database's group committer.
+  // write is durable (or failed). Usually through the database's group committer. The pump's
+  // writes are safe to run twice (GroupCommitter::Rerun::kSafe): each resets what it sets
+  // outside the transaction before setting it, so a committer may try them at once.
   virtual std::future<Status> Submit(const std::string& source, WriteFn write) = 0;
+  // As Submit, but calls `done` with the outcome (on whichever thread completes the write, or
+  // on the caller's before returning) instead of returning a future: the pump's dispatcher
+  // claims and renews through it and never waits for one source's database, so a tenant whose
+  // database stalls (a long import holding its SQLite writer, a row lock another node holds)
+  // does not hold up the claims of the others. `done` is quick. Default: Submit, waited for,
+  // then `done` (for couriers whose writes do not wait).
+  using DoneFn = std::function<void(Status)>;
+  virtual void SubmitAsync(const std::string& source, WriteFn write, DoneFn done) {
+    done(Submit(source, std::move(write)).get());
+  }
   // Items of one source and topic with the same lane may travel together (e.g. the receiving
   // organisation). Default: one lane per source and topic.
   virtual std::string Lane(const OutboxItem& /*item*/) { return {}; }
@@ -114,6 +128,9 @@ struct OutboxPumpOptions {
   // item's lease runs meanwhile, and its payload is in memory); all sources together may have
   // 4 · in_hand. 0: max(2 · threads, 4 · batch_items).
   size_t in_hand = 0;
+  // RunOnce: how long it waits for the claims and renewals it started to come back before it
+  // delivers what is queued (a source whose write is slower is left for the next RunOnce).
+  std::chrono::milliseconds run_once_wait{30000};
 };
 
 class OutboxPump {
@@ -151,7 +168,8 @@ class OutboxPump {
 
   // One dispatcher round and every delivery it led to, on the calling thread: renews due
   // leases, claims what is due (as the dispatcher would now), delivers and records it. Returns
-  // the number of items handed to the courier. For tests and tools; not while started.
+  // the number of items handed to the courier. It waits up to `run_once_wait` for its claims to
+  // come back. For tests and tools; not while started.
   int64_t RunOnce() EXCLUDES(mu_);
   // Renews the leases of held items whose lease is half gone; returns how many were renewed.
   // The dispatcher calls it at each wake.
@@ -181,8 +199,14 @@ class OutboxPump {
   std::vector<std::string> DueTopics() REQUIRES(mu_);
   // How long the dispatcher may sleep: until the next poll or lease renewal.
   Duration UntilNextRound() const REQUIRES(mu_);
-  // Claims the due topics from every source into the queue.
+  // Claims the due topics from every source into the queue (each claim's items are queued when
+  // its write comes back: Claimed).
   void Round(const std::vector<std::string>& topics) EXCLUDES(mu_);
+  // A claim of `reserved` items of `topic` from `source` came back with `items`.
+  void Claimed(const std::string& source, const std::string& topic, size_t reserved,
+               const Status& s, std::vector<OutboxItem> items) EXCLUDES(mu_);
+  // One of the dispatcher's writes came back (Claimed, a renewal).
+  void WriteBack() REQUIRES(mu_);
   // Delivers one batch, frees its lane, and records its outcomes.
   void DeliverBatch(LaneBatcher<Job>::Batch& batch) EXCLUDES(mu_);
 
@@ -198,7 +222,16 @@ class OutboxPump {
   CondVar work_cv_;      // the workers: batches, stop
   LaneBatcher<Job> queue_ GUARDED_BY(mu_);
   std::map<Key, Held> held_ GUARDED_BY(mu_);  // claimed, not yet recorded
+  // Per source: items held, and items reserved by its claims in flight.
   std::map<std::string, size_t> held_per_source_ GUARDED_BY(mu_);
+  size_t reserved_ GUARDED_BY(mu_) = 0;  // all sources' claims in flight, items reserved
+  std::set<std::pair<std::string, std::string>> claiming_ GUARDED_BY(mu_);  // source, topic
+  // Claims a round skipped because the last was still out: made once that one comes back (the
+  // wake-up that made the round is not lost).
+  std::set<std::pair<std::string, std::string>> claim_again_ GUARDED_BY(mu_);
+  std::set<std::string> renewing_ GUARDED_BY(mu_);  // sources
+  int writes_in_flight_ GUARDED_BY(mu_) = 0;        // the dispatcher's claims and renewals
+  CondVar writes_cv_;                               // writes_in_flight_ fell to 0
   std::map<std::string, std::chrono::steady_clock::time_point> next_poll_ GUARDED_BY(mu_);
   std::set<std::string> more_ GUARDED_BY(mu_);     // topics whose last claim filled its batch
   std::set<std::string> starved_ GUARDED_BY(mu_);  // topics a source had no room for

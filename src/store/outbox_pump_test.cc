@@ -51,9 +51,66 @@ class FakeCourier : public OutboxCourier {
 
   std::future<Status> Submit(const std::string& source, WriteFn write) override {
     if (before_write) before_write();
-    std::promise<Status> done;
-    done.set_value(Run(source, write));
-    return done.get_future();
+    auto done = std::make_shared<std::promise<Status>>();
+    std::future<Status> f = done->get_future();
+    SubmitAsync(source, std::move(write), [done](Status s) { done->set_value(std::move(s)); });
+    return f;
+  }
+
+  // A stalled source's writes wait (as behind a long import holding its database's writer)
+  // until Unstall runs them; the others run at once.
+  void SubmitAsync(const std::string& source, WriteFn write, DoneFn done) override {
+    {
+      MutexLock lock(mu_);
+      if (stalled_.count(source) > 0) {
+        stalled_[source].emplace_back(std::move(write), std::move(done));
+        return;
+      }
+    }
+    Status s = Run(source, write);
+    {
+      MutexLock lock(mu_);
+      if (late_.count(source) > 0) {
+        late_[source].emplace_back(std::move(s), std::move(done));
+        return;
+      }
+    }
+    done(std::move(s));
+  }
+
+  // A late source's writes run at once, but come back only at Unstall (a committer that has
+  // not yet told of a commit).
+  void Late(const std::string& source) {
+    MutexLock lock(mu_);
+    late_[source];
+  }
+
+  void Stall(const std::string& source) {
+    MutexLock lock(mu_);
+    stalled_[source];
+  }
+  size_t StalledWrites(const std::string& source) {
+    MutexLock lock(mu_);
+    auto it = stalled_.find(source);
+    return it == stalled_.end() ? 0 : it->second.size();
+  }
+  // Runs the source's waiting writes, in order, on the calling thread.
+  void Unstall(const std::string& source) {
+    std::vector<std::pair<WriteFn, DoneFn>> writes;
+    std::vector<std::pair<Status, DoneFn>> written;
+    {
+      MutexLock lock(mu_);
+      if (auto it = stalled_.find(source); it != stalled_.end()) {
+        writes = std::move(it->second);
+        stalled_.erase(it);
+      }
+      if (auto it = late_.find(source); it != late_.end()) {
+        written = std::move(it->second);
+        late_.erase(it);
+      }
+    }
+    for (auto& [s, done] : written) done(std::move(s));
+    for (auto& [write, done] : writes) done(Run(source, write));
   }
 
   std::string Lane(const OutboxItem& item) override {
@@ -98,6 +155,8 @@ class FakeCourier : public OutboxCourier {
 
   Mutex mu_;
   std::vector<Call> calls_ GUARDED_BY(mu_);
+  std::map<std::string, std::vector<std::pair<WriteFn, DoneFn>>> stalled_ GUARDED_BY(mu_);
+  std::map<std::string, std::vector<std::pair<Status, DoneFn>>> late_ GUARDED_BY(mu_);
 };
 
 std::vector<Delivery> All(size_t n, DeliveryOutcome outcome, const std::string& error = "") {
@@ -569,6 +628,78 @@ TEST_P(OutboxPumpTest, OneSourcesHangingOrFailingDeliveriesDoNotHoldUpAnother) {
   const OutboxPump::Stats st = pump->stats();
   EXPECT_EQ(st.delivered, 1);
   EXPECT_EQ(st.retried, 1);
+}
+
+// A source whose database stalls (its claim does not come back: a long import holds its SQLite
+// writer, another node holds a lock) does not hold up the claims of the others, and gets no
+// second claim while its first is out; once that comes back, its items go too.
+TEST_P(OutboxPumpTest, AStalledSourcesClaimDoesNotHoldUpTheOthers) {
+  std::shared_ptr<Database> second = OutboxDatabase("b");
+  ASSERT_NE(second, nullptr);
+  courier_.dbs["b"] = second;
+  const int64_t a1 = Enqueue("a1");
+  const int64_t b1 = Enqueue("b1", "t", "x", second.get());
+  courier_.Stall("a");
+  OutboxPumpOptions o;
+  o.run_once_wait = milliseconds(200);  // RunOnce waits this long for a's claim
+  auto pump = Pump(o);
+  ASSERT_NE(pump, nullptr);
+  // On a thread of its own: a dispatcher that waited for "a" would never come back.
+  auto first = std::async(std::launch::async, [&] { return pump->RunOnce(); });
+  if (first.wait_for(seconds(20)) != std::future_status::ready) {
+    courier_.Unstall("a");
+    FAIL() << "the round waited for the stalled source's claim";
+  }
+  EXPECT_EQ(first.get(), 1);  // b1
+  EXPECT_EQ(Get(b1, second.get()).state, OutboxState::kDone);
+  EXPECT_EQ(Get(a1).state, OutboxState::kPending);
+  clock_.Advance(seconds(5));  // the topic is due again
+  EXPECT_EQ(pump->RunOnce(), 0);
+  EXPECT_EQ(courier_.StalledWrites("a"), 1u);  // its claim, not a second one
+  courier_.Unstall("a");                       // the claim runs and comes back with a1
+  EXPECT_EQ(pump->RunOnce(), 1);
+  EXPECT_EQ(Get(a1).state, OutboxState::kDone);
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.claimed, 2);
+  EXPECT_EQ(st.delivered, 2);
+}
+
+// A wake-up (new work committed) while the topic's last claim is still out is not lost: once
+// that claim comes back, the next round claims again — without it, the new item waited for the
+// topic's next poll (the cluster test's linkages took seconds each).
+TEST_P(OutboxPumpTest, AWakeUpWhileAClaimIsOutClaimsAgainWhenItComesBack) {
+  const int64_t a1 = Enqueue("a1");
+  courier_.Late("a");
+  OutboxPumpOptions o;
+  o.run_once_wait = milliseconds(200);
+  auto pump = Pump(o);
+  ASSERT_NE(pump, nullptr);
+  EXPECT_EQ(pump->RunOnce(), 0);  // a1 claimed; the claim has not come back
+  const int64_t a2 = Enqueue("a2");
+  pump->Notify();
+  EXPECT_EQ(pump->RunOnce(), 0);  // the claim is still out: no second one
+  courier_.Unstall("a");          // it comes back with a1
+  EXPECT_EQ(pump->RunOnce(), 2);  // a1, and a2 claimed at once (the clock has not moved)
+  EXPECT_EQ(Get(a1).state, OutboxState::kDone);
+  EXPECT_EQ(Get(a2).state, OutboxState::kDone);
+}
+
+// A claim out reserves its source's room: a topic that found no room meanwhile is claimed once
+// that claim comes back with less than it reserved — not only when a delivery frees room (there
+// may be none: the cluster test's results waited for the next poll).
+TEST_P(OutboxPumpTest, ATopicWithoutRoomWhileAnotherTopicsClaimIsOutIsClaimedWhenItComesBack) {
+  const int64_t u1 = Enqueue("u1", "u");
+  courier_.Late("a");
+  OutboxPumpOptions o;
+  o.topics = {"t", "u"};
+  o.in_hand = 1;
+  o.run_once_wait = milliseconds(200);
+  auto pump = Pump(o);
+  ASSERT_NE(pump, nullptr);
+  EXPECT_EQ(pump->RunOnce(), 0);  // t's claim is out with the one place; u has no room
+  courier_.Unstall("a");          // t's claim comes back empty
+  EXPECT_EQ(pump->RunOnce(), 1);  // u1, at once (the clock has not moved)
+  EXPECT_EQ(Get(u1).state, OutboxState::kDone);
 }
 
 TEST_P(OutboxPumpTest, CreateRefusesBadOptions) {

@@ -5,8 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
+#include <vector>
 
+#include "store/group_commit.h"
 #include "store/store_test_util.h"
 
 namespace chukan::store {
@@ -65,6 +68,21 @@ class PostgresFaultTest : public testing::StoreTest {
     return row->GetInt(0);
   }
 
+  // A deferred trigger, which runs as the transaction commits, makes its backend terminate
+  // itself when a row whose v is 'cut' was inserted (as a crash of the server at that moment
+  // would).
+  Status CutInsideCommitOnRowsNamedCut() {
+    return Admin("CREATE FUNCTION " + schema_ +
+                 ".cut_me() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                 "PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(10); "
+                 "RETURN NULL; END $$; "
+                 "CREATE CONSTRAINT TRIGGER cut AFTER INSERT ON " +
+                 schema_ +
+                 ".t DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.v = 'cut') "
+                 "EXECUTE FUNCTION " +
+                 schema_ + ".cut_me()");
+  }
+
   int64_t Rows() {
     auto txn = admin_->BeginRead();
     EXPECT_OK(txn);
@@ -105,15 +123,7 @@ TEST_P(PostgresFaultTest, AConnectionCutInTheMiddleOfATransactionWritesNothing) 
 // Cut inside COMMIT itself: a deferred trigger, which runs as the transaction commits, makes
 // its backend terminate itself (as a crash of the server at that moment would).
 TEST_P(PostgresFaultTest, AConnectionCutDuringTheCommitWritesNothing) {
-  ASSERT_OK(Admin("CREATE FUNCTION " + schema_ +
-                  ".cut_me() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                  "PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(10); "
-                  "RETURN NULL; END $$; "
-                  "CREATE CONSTRAINT TRIGGER cut AFTER INSERT ON " +
-                  schema_ +
-                  ".t DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.v = 'cut') "
-                  "EXECUTE FUNCTION " +
-                  schema_ + ".cut_me()"));
+  ASSERT_OK(CutInsideCommitOnRowsNamedCut());
   ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
   ASSERT_OK(txn->Exec("INSERT INTO t (id, v) VALUES (?, ?)", {int64_t{1}, "one"}));
   ASSERT_OK(txn->Exec("INSERT INTO t (id, v) VALUES (?, ?)", {int64_t{2}, "cut"}));
@@ -127,6 +137,47 @@ TEST_P(PostgresFaultTest, AConnectionCutDuringTheCommitWritesNothing) {
   ASSERT_OK_AND_ASSIGN(auto next, db_->Begin());
   ASSERT_OK(next->Exec("INSERT INTO t (id, v) VALUES (?, ?)", {int64_t{3}, "three"}));
   ASSERT_OK(next->Commit());
+  EXPECT_EQ(Rows(), 1);
+}
+
+// An optimistic group commit (one pipeline with its COMMIT) whose connection is lost during the
+// COMMIT: whether the batch committed is unknown, so no write of it runs again — each gets
+// kUnavailable saying so, and its caller (an outbox, a client) decides. Nothing was written.
+TEST_P(PostgresFaultTest, AnOptimisticBatchCutDuringItsCommitRunsNoWriteAgain) {
+  ASSERT_OK(CutInsideCommitOnRowsNamedCut());
+  GroupCommitter::Options o;
+  o.optimistic = true;
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, o));
+  std::promise<void> started;
+  std::promise<void> gate;
+  std::shared_future<void> gate_f = gate.get_future().share();
+  auto blocker = gc->Submit([&](Transaction&) {
+    started.set_value();
+    gate_f.wait();
+    return Status();
+  });
+  started.get_future().wait();
+  std::atomic<int> runs{0};
+  std::vector<std::future<Status>> writes;
+  for (int64_t id = 1; id <= 3; ++id) {
+    writes.push_back(gc->Submit([&runs, id](Transaction& txn) {
+      runs++;
+      return txn.Exec("INSERT INTO t (id, v) VALUES (?, ?)",
+                      {id, std::string(id == 2 ? "cut" : "kept")});
+    }));
+  }
+  gate.set_value();
+  EXPECT_OK(blocker.get());
+  for (auto& w : writes) {
+    EXPECT_THAT(w.get(), StatusIs(StatusCode::kUnavailable,
+                                  HasSubstr("whether the transaction committed is unknown")));
+  }
+  EXPECT_EQ(runs.load(), 3);  // once each
+  EXPECT_EQ(gc->stats().batches, 2);
+  EXPECT_EQ(Rows(), 0);
+  EXPECT_OK(gc->Submit([](Transaction& txn) {
+                return txn.Exec("INSERT INTO t (id, v) VALUES (?, ?)", {int64_t{4}, "next"});
+              }).get());
   EXPECT_EQ(Rows(), 1);
 }
 
