@@ -216,6 +216,13 @@ class OutboxPumpTest : public testing::StoreTest {
     return *db;
   }
 
+  // Another source: a database of its own, which the courier writes to as `name`.
+  std::shared_ptr<Database> AddSource(const std::string& name) {
+    std::shared_ptr<Database> db = OutboxDatabase(name);
+    if (db != nullptr) courier_.dbs[name] = db;
+    return db;
+  }
+
   std::unique_ptr<OutboxPump> Pump(OutboxPumpOptions o = {}) {
     if (o.topics.empty()) o.topics = {"t"};
     auto pump = OutboxPump::Create(*outbox_, courier_, o, clock_);
@@ -593,9 +600,8 @@ TEST_P(OutboxPumpTest, EachTopicHasItsOwnPollBatchLeaseAndRetry) {
 }
 
 TEST_P(OutboxPumpTest, OneSourcesHangingOrFailingDeliveriesDoNotHoldUpAnother) {
-  std::shared_ptr<Database> second = OutboxDatabase("b");
+  std::shared_ptr<Database> second = AddSource("b");
   ASSERT_NE(second, nullptr);
-  courier_.dbs["b"] = second;
   courier_.broken.insert("down");  // a third tenant whose database fails every write
   const int64_t a1 = Enqueue("a1");
   const int64_t a2 = Enqueue("a2");
@@ -634,9 +640,8 @@ TEST_P(OutboxPumpTest, OneSourcesHangingOrFailingDeliveriesDoNotHoldUpAnother) {
 // writer, another node holds a lock) does not hold up the claims of the others, and gets no
 // second claim while its first is out; once that comes back, its items go too.
 TEST_P(OutboxPumpTest, AStalledSourcesClaimDoesNotHoldUpTheOthers) {
-  std::shared_ptr<Database> second = OutboxDatabase("b");
+  std::shared_ptr<Database> second = AddSource("b");
   ASSERT_NE(second, nullptr);
-  courier_.dbs["b"] = second;
   const int64_t a1 = Enqueue("a1");
   const int64_t b1 = Enqueue("b1", "t", "x", second.get());
   courier_.Stall("a");
@@ -688,9 +693,8 @@ class CountingClock final : public Clock {
 // spinning on items already due — while the other source's leases are renewed at each half of
 // theirs; once the stalled write runs, its renewal counts.
 TEST_P(OutboxPumpTest, AStalledSourcesRenewalIsNotRepeatedAndTheOthersAreStillRenewed) {
-  std::shared_ptr<Database> second = OutboxDatabase("b");
+  std::shared_ptr<Database> second = AddSource("b");
   ASSERT_NE(second, nullptr);
-  courier_.dbs["b"] = second;
   const int64_t a1 = Enqueue("a1");
   const int64_t b1 = Enqueue("b1", "t", "x", second.get());
   // Each source's delivery hangs until the pump stops, so its item stays held.
