@@ -20,6 +20,7 @@
 #include "store/database.h"
 #include "store/fault_vfs.h"
 #include "store/group_commit.h"
+#include "store/store_test_util.h"
 
 namespace chukan::store {
 namespace {
@@ -267,20 +268,11 @@ TEST_F(SqliteFaultTest, AGroupCommitWhoseCommitFailsAcknowledgesNoneOfItsWrites)
     };
   };
   // Holds the committer until the 20 others are queued: they form one batch.
-  std::promise<void> started;
-  std::promise<void> gate;
-  std::shared_future<void> gate_f = gate.get_future().share();
-  auto first = gc->Submit([&](Transaction&) {
-    started.set_value();
-    gate_f.wait();
-    return Status();
-  });
-  started.get_future().wait();
+  testing::HeldCommitter first(*gc);
   vfs().Arm(On(FaultVfs::Op::kSync, "-wal"));
   std::vector<std::future<Status>> writes;
   for (int64_t i = 0; i < 20; ++i) writes.push_back(gc->Submit(insert(i)));
-  gate.set_value();
-  EXPECT_OK(first.get());  // its empty batch wrote nothing to sync
+  EXPECT_OK(first.Release());  // its empty batch wrote nothing to sync
   for (auto& w : writes) {
     EXPECT_THAT(w.get(), StatusIs(StatusCode::kUnavailable, HasSubstr("fsync failed")));
   }
@@ -299,15 +291,7 @@ TEST_F(SqliteFaultTest, AGroupCommitWhoseCommitFailsAcknowledgesNoneOfItsWrites)
 TEST_F(SqliteFaultTest, AWriteThatFillsTheDiskFailsItsBatchWithTheCause) {
   OpenAndCreateTable();
   ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
-  std::promise<void> started;
-  std::promise<void> gate;
-  std::shared_future<void> gate_f = gate.get_future().share();
-  auto first = gc->Submit([&](Transaction&) {
-    started.set_value();
-    gate_f.wait();
-    return Status();
-  });
-  started.get_future().wait();
+  testing::HeldCommitter first(*gc);
   auto small = gc->Submit(
       [](Transaction& txn) { return txn.Exec("INSERT INTO t (id, v) VALUES (1, 'small')"); });
   // 4 MiB: twice SQLite's default page cache, so it spills before the commit.
@@ -317,8 +301,7 @@ TEST_F(SqliteFaultTest, AWriteThatFillsTheDiskFailsItsBatchWithTheCause) {
   auto after = gc->Submit(
       [](Transaction& txn) { return txn.Exec("INSERT INTO t (id, v) VALUES (3, 'after')"); });
   vfs().Arm(On(FaultVfs::Op::kFull, "-wal"));
-  gate.set_value();
-  EXPECT_OK(first.get());
+  EXPECT_OK(first.Release());
   for (auto* w : {&small, &big, &after}) {
     EXPECT_THAT(w->get(), StatusIs(StatusCode::kUnavailable,
                                    AllOf(HasSubstr(path_), HasSubstr("disk full"))));

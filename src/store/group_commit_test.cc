@@ -56,18 +56,8 @@ class GroupCommitTest : public testing::StoreTest {
     auto gc = GroupCommitter::Create(db_, options);
     EXPECT_OK(gc);
     if (!gc.ok()) return -1;
-    std::promise<void> started;
-    std::promise<void> gate;
-    std::shared_future<void> gate_f = gate.get_future().share();
     const int64_t before = db_->stats().round_trips;
-    auto blocker = (*gc)->Submit(
-        [&](Transaction& txn) {
-          started.set_value();
-          gate_f.wait();
-          return Insert(1)(txn);
-        },
-        rerun);
-    started.get_future().wait();
+    testing::HeldCommitter blocker(**gc, Insert(1), rerun);
     std::vector<std::future<Status>> writes;
     for (int64_t id = 10; id < 50; id += 10) {
       writes.push_back((*gc)->Submit(
@@ -77,8 +67,7 @@ class GroupCommitTest : public testing::StoreTest {
           },
           id == 40 ? last.value_or(rerun) : rerun));
     }
-    gate.set_value();
-    EXPECT_OK(blocker.get());
+    EXPECT_OK(blocker.Release());
     for (auto& w : writes) EXPECT_OK(w.get());
     EXPECT_EQ((*gc)->stats().batches, 2);
     EXPECT_EQ(CountFromFreshHandle(), 9);
@@ -148,19 +137,10 @@ TEST_P(GroupCommitTest, ManyConcurrentOptimisticWritersWithFailuresGetEachTheirO
 
 TEST_P(GroupCommitTest, WritesQueuedDuringACommitShareTheNextOne) {
   ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
-  std::promise<void> started;
-  std::promise<void> gate;
-  std::shared_future<void> gate_f = gate.get_future().share();
-  auto first = gc->Submit([&](Transaction& txn) {
-    started.set_value();
-    gate_f.wait();  // holds the committer until the others are queued
-    return Insert(0)(txn);
-  });
-  started.get_future().wait();
+  testing::HeldCommitter first(*gc, Insert(0));  // until the others are queued
   std::vector<std::future<Status>> rest;
   for (int i = 1; i <= 100; ++i) rest.push_back(gc->Submit(Insert(i)));
-  gate.set_value();
-  EXPECT_OK(first.get());
+  EXPECT_OK(first.Release());
   for (auto& f : rest) EXPECT_OK(f.get());
   EXPECT_EQ(gc->stats().batches, 2);  // {first}, then the 100 queued meanwhile
   EXPECT_EQ(gc->stats().writes, 101);
@@ -168,15 +148,7 @@ TEST_P(GroupCommitTest, WritesQueuedDuringACommitShareTheNextOne) {
 
 TEST_P(GroupCommitTest, OneFailingWriteDoesNotFailTheOthers) {
   ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
-  std::promise<void> started;
-  std::promise<void> gate;
-  std::shared_future<void> gate_f = gate.get_future().share();
-  auto blocker = gc->Submit([&](Transaction& txn) {
-    started.set_value();
-    gate_f.wait();
-    return Insert(1)(txn);
-  });
-  started.get_future().wait();
+  testing::HeldCommitter blocker(*gc, Insert(1));
   // These three share one transaction.
   auto ok1 = gc->Submit(Insert(2));
   auto bad = gc->Submit([](Transaction& txn) -> Status {
@@ -185,8 +157,7 @@ TEST_P(GroupCommitTest, OneFailingWriteDoesNotFailTheOthers) {
   });
   auto thrower = gc->Submit([](Transaction&) -> Status { throw std::runtime_error("oops"); });
   auto ok2 = gc->Submit(Insert(3));
-  gate.set_value();
-  EXPECT_OK(blocker.get());
+  EXPECT_OK(blocker.Release());
   EXPECT_OK(ok1.get());
   EXPECT_THAT(bad.get(), StatusIs(StatusCode::kAlreadyExists));
   EXPECT_THAT(thrower.get(), StatusIs(StatusCode::kInternal, HasSubstr("oops")));
@@ -236,15 +207,7 @@ TEST_P(GroupCommitTest, AnOptimisticBatchWithAFailingWriteRunsAgainCarefully) {
   GroupCommitter::Options o;
   o.optimistic = true;
   ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, o));
-  std::promise<void> started;
-  std::promise<void> gate;
-  std::shared_future<void> gate_f = gate.get_future().share();
-  auto blocker = gc->Submit([&](Transaction& txn) {
-    started.set_value();
-    gate_f.wait();
-    return Insert(1)(txn);
-  });
-  started.get_future().wait();
+  testing::HeldCommitter blocker(*gc, Insert(1));
   std::atomic<int> runs{0};
   auto counted = [&runs](int64_t id) {
     return [&runs, id](Transaction& txn) {
@@ -258,8 +221,7 @@ TEST_P(GroupCommitTest, AnOptimisticBatchWithAFailingWriteRunsAgainCarefully) {
     return txn.Exec("INSERT INTO t (id, v) VALUES (?, ?)", {int64_t{2}, "duplicate"});
   });
   auto ok2 = gc->Submit(counted(3));
-  gate.set_value();
-  EXPECT_OK(blocker.get());
+  EXPECT_OK(blocker.Release());
   EXPECT_OK(ok1.get());
   EXPECT_THAT(bad.get(), StatusIs(StatusCode::kAlreadyExists));
   EXPECT_OK(ok2.get());

@@ -216,6 +216,13 @@ class OutboxPumpTest : public testing::StoreTest {
     return *db;
   }
 
+  // Another source: a database of its own, which the courier writes to as `name`.
+  std::shared_ptr<Database> AddSource(const std::string& name) {
+    std::shared_ptr<Database> db = OutboxDatabase(name);
+    if (db != nullptr) courier_.dbs[name] = db;
+    return db;
+  }
+
   std::unique_ptr<OutboxPump> Pump(OutboxPumpOptions o = {}) {
     if (o.topics.empty()) o.topics = {"t"};
     auto pump = OutboxPump::Create(*outbox_, courier_, o, clock_);
@@ -593,9 +600,8 @@ TEST_P(OutboxPumpTest, EachTopicHasItsOwnPollBatchLeaseAndRetry) {
 }
 
 TEST_P(OutboxPumpTest, OneSourcesHangingOrFailingDeliveriesDoNotHoldUpAnother) {
-  std::shared_ptr<Database> second = OutboxDatabase("b");
+  std::shared_ptr<Database> second = AddSource("b");
   ASSERT_NE(second, nullptr);
-  courier_.dbs["b"] = second;
   courier_.broken.insert("down");  // a third tenant whose database fails every write
   const int64_t a1 = Enqueue("a1");
   const int64_t a2 = Enqueue("a2");
@@ -634,9 +640,8 @@ TEST_P(OutboxPumpTest, OneSourcesHangingOrFailingDeliveriesDoNotHoldUpAnother) {
 // writer, another node holds a lock) does not hold up the claims of the others, and gets no
 // second claim while its first is out; once that comes back, its items go too.
 TEST_P(OutboxPumpTest, AStalledSourcesClaimDoesNotHoldUpTheOthers) {
-  std::shared_ptr<Database> second = OutboxDatabase("b");
+  std::shared_ptr<Database> second = AddSource("b");
   ASSERT_NE(second, nullptr);
-  courier_.dbs["b"] = second;
   const int64_t a1 = Enqueue("a1");
   const int64_t b1 = Enqueue("b1", "t", "x", second.get());
   courier_.Stall("a");
@@ -662,6 +667,102 @@ TEST_P(OutboxPumpTest, AStalledSourcesClaimDoesNotHoldUpTheOthers) {
   const OutboxPump::Stats st = pump->stats();
   EXPECT_EQ(st.claimed, 2);
   EXPECT_EQ(st.delivered, 2);
+}
+
+// Reads of a clock, counted: a dispatcher that spins reads its clock without end.
+class CountingClock final : public Clock {
+ public:
+  explicit CountingClock(const Clock& inner) : inner_(inner) {}
+  TimePoint Now() const override {
+    ++reads_;
+    return inner_.Now();
+  }
+  std::chrono::steady_clock::time_point SteadyNow() const override {
+    ++reads_;
+    return inner_.SteadyNow();
+  }
+  int64_t reads() const { return reads_.load(); }
+
+ private:
+  const Clock& inner_;
+  mutable std::atomic<int64_t> reads_{0};
+};
+
+// A source whose lease renewal does not come back (its database stalls while its items are being
+// delivered) gets no second renewal — neither at the next half of the lease nor from a dispatcher
+// spinning on items already due — while the other source's leases are renewed at each half of
+// theirs; once the stalled write runs, its renewal counts.
+TEST_P(OutboxPumpTest, AStalledSourcesRenewalIsNotRepeatedAndTheOthersAreStillRenewed) {
+  std::shared_ptr<Database> second = AddSource("b");
+  ASSERT_NE(second, nullptr);
+  const int64_t a1 = Enqueue("a1");
+  const int64_t b1 = Enqueue("b1", "t", "x", second.get());
+  // Each source's delivery hangs until the pump stops, so its item stays held.
+  std::map<std::string, Gate> gates;
+  gates["a"];
+  gates["b"];
+  courier_.deliver = [&](const std::string& source, const std::vector<OutboxItem>& items,
+                         const std::string&) {
+    gates.at(source).Enter();
+    return All(items.size(), DeliveryOutcome::kDone);
+  };
+  courier_.on_stop = [&] {
+    for (auto& [source, gate] : gates) gate.Open();
+  };
+  CountingClock counting(clock_);
+  OutboxPumpOptions o;
+  o.topics = {"t"};
+  o.threads = 2;
+  o.batch_items = 1;
+  o.peer_requests = 1;
+  o.in_hand = 1;  // each source holds its one item: no claim while it does
+  ASSERT_OK_AND_ASSIGN(auto pump, OutboxPump::Create(*outbox_, courier_, o, counting));
+  const TimePoint t0 = clock_.Now();
+  ASSERT_OK(pump->Start());
+  gates.at("a").entered.get_future().wait();
+  gates.at("b").entered.get_future().wait();
+  courier_.Stall("a");
+  // No ASSERT from here on: the pump cannot stop while a's write is out (Unstall below).
+  auto renewed_reaches = [&](int64_t n) {
+    for (int i = 0; i < 3000 && pump->stats().renewed < n; ++i) {
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return pump->stats().renewed;
+  };
+  clock_.Advance(seconds(30));  // half the 60 s lease: both sources' items are due
+  pump->Notify();
+  EXPECT_EQ(renewed_reaches(1), 1);  // b's
+  for (int i = 0; i < 3000 && courier_.StalledWrites("a") == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(courier_.StalledWrites("a"), 1u);  // a's renewal, out
+  EXPECT_EQ(Get(b1, second.get()).lease_until, t0 + seconds(30) + seconds(60));
+  // The clock stands still with a's items due and their renewal out. An idle dispatcher wakes
+  // at each poll (200 ms) and reads the clock a few times; one that took a's items for due
+  // would spin. (A spin can only be seen over real time, hence the sleep.)
+  const int64_t reads_before = counting.reads();
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_LE(counting.reads() - reads_before, 40);
+  EXPECT_EQ(courier_.StalledWrites("a"), 1u);
+  // Two more halves of b's lease: b's renewed each time, a's gets nothing more.
+  clock_.Advance(seconds(30));
+  pump->Notify();
+  EXPECT_EQ(renewed_reaches(2), 2);
+  EXPECT_EQ(Get(b1, second.get()).lease_until, t0 + seconds(60) + seconds(60));
+  clock_.Advance(seconds(30));
+  pump->Notify();
+  EXPECT_EQ(renewed_reaches(3), 3);
+  EXPECT_EQ(Get(b1, second.get()).lease_until, t0 + seconds(90) + seconds(60));
+  EXPECT_EQ(courier_.StalledWrites("a"), 1u);        // still its one renewal: no second, no claim
+  EXPECT_EQ(Get(a1).lease_until, t0 + seconds(60));  // never renewed: the write has not run
+  courier_.Unstall("a");  // a's renewal runs (at t0 + 90 s) and comes back
+  EXPECT_EQ(Get(a1).lease_until, t0 + seconds(90) + seconds(60));
+  EXPECT_GE(pump->stats().renewed, 4);
+  pump->Stop();
+  EXPECT_EQ(Get(a1).state, OutboxState::kDone);
+  EXPECT_EQ(Get(b1, second.get()).state, OutboxState::kDone);
+  EXPECT_EQ(pump->stats().delivered, 2);
+  EXPECT_EQ(pump->stats().lost, 0);
 }
 
 // A wake-up (new work committed) while the topic's last claim is still out is not lost: once

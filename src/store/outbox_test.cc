@@ -715,19 +715,22 @@ TEST_P(OutboxTest, PurgeUsesTheIndexOfFinishedItems) {
 
 // PostgreSQL: a claim and a purge read their own items in index order, not the backlog behind
 // them. Its index entries do not end with the id as SQLite's do, so without the id in the index
-// every claim sorted every due item to take its first few (migration 4).
+// every claim sorted every due item to take its first few (migration 4). The backlog: 1,000 done
+// items, 500 dead ones (with their payloads) and 500 pending.
 TEST_P(OutboxTest, AClaimAndAPurgeReadNoBacklogOnPostgres) {
   if (GetParam() != Backend::kPostgres) GTEST_SKIP() << "SQLite's plan is asserted above";
   {
     ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
     for (int i = 0; i < 2000; ++i) {
-      ASSERT_OK(outbox_->Enqueue(*txn, "t", "k" + std::to_string(i), {}, clock_.Now()));
+      ASSERT_OK(
+          outbox_->Enqueue(*txn, "t", "k" + std::to_string(i), ToBytes("payload"), clock_.Now()));
     }
     ASSERT_OK(txn->Exec("UPDATE outbox SET state = 'done' WHERE id % 2 = 0"));
+    ASSERT_OK(txn->Exec("UPDATE outbox SET state = 'dead' WHERE id % 4 = 1"));
     ASSERT_OK(txn->Commit());
   }
   ASSERT_OK_AND_ASSIGN(auto analyze, db_->Begin());
-  ASSERT_OK(analyze->ExecScript("ANALYZE outbox"));
+  ASSERT_OK(analyze->ExecScript("ANALYZE outbox; ANALYZE outbox_payload"));
   ASSERT_OK(analyze->Commit());
   // The statements Claim and Purge send, each EXPLAINed as sent (not run again: EXPLAIN without
   // ANALYZE only plans).
@@ -767,10 +770,30 @@ TEST_P(OutboxTest, AClaimAndAPurgeReadNoBacklogOnPostgres) {
     EXPECT_THAT(plan, HasSubstr("Index Scan using outbox_open")) << plan;
   }
   EXPECT_EQ(ordered, 2);  // expired leases, then pending items
+  // A purge that fills its limit with done items stops there: one statement.
   const std::vector<std::string> purge = plans_of(
       [&](Transaction& tx) { return outbox_->Purge(tx, clock_.Now(), clock_.Now(), 10).status(); });
-  ASSERT_GE(purge.size(), 1u);
-  for (const std::string& plan : purge) {
+  ASSERT_EQ(purge.size(), 1u);
+  EXPECT_THAT(purge[0], ::testing::StartsWith("DELETE FROM outbox WHERE"));
+  EXPECT_THAT(purge[0], HasSubstr("state = 'done'"));
+  // One that finds no done item old enough goes on to the dead ones: their payloads, then their
+  // rows.
+  int64_t purged = -1;
+  const std::vector<std::string> purge_dead = plans_of([&](Transaction& tx) -> Status {
+    ASSIGN_OR_RETURN(purged, outbox_->Purge(tx, clock_.Now() - hours(1), clock_.Now(), 10));
+    return Status();
+  });
+  EXPECT_EQ(purged, 10);  // dead items only, up to the limit
+  ASSERT_EQ(purge_dead.size(), 3u);
+  EXPECT_THAT(purge_dead[0], HasSubstr("state = 'done'"));
+  EXPECT_THAT(purge_dead[1], ::testing::StartsWith("DELETE FROM outbox_payload WHERE"));
+  EXPECT_THAT(purge_dead[1], HasSubstr("state = 'dead'"));
+  EXPECT_THAT(purge_dead[1], HasSubstr("using outbox_payload_pkey"));  // by id, not a scan
+  EXPECT_THAT(purge_dead[2], ::testing::StartsWith("DELETE FROM outbox WHERE"));
+  EXPECT_THAT(purge_dead[2], HasSubstr("state = 'dead'"));
+  std::vector<std::string> all = purge;
+  all.insert(all.end(), purge_dead.begin(), purge_dead.end());
+  for (const std::string& plan : all) {
     EXPECT_THAT(plan, HasSubstr("Scan using outbox_finished")) << plan;
     EXPECT_THAT(plan, Not(HasSubstr("Sort"))) << plan;
     EXPECT_THAT(plan, Not(HasSubstr("Seq Scan"))) << plan;

@@ -148,15 +148,7 @@ TEST_P(PostgresFaultTest, AnOptimisticBatchCutDuringItsCommitRunsNoWriteAgain) {
   GroupCommitter::Options o;
   o.optimistic = true;
   ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, o));
-  std::promise<void> started;
-  std::promise<void> gate;
-  std::shared_future<void> gate_f = gate.get_future().share();
-  auto blocker = gc->Submit([&](Transaction&) {
-    started.set_value();
-    gate_f.wait();
-    return Status();
-  });
-  started.get_future().wait();
+  testing::HeldCommitter blocker(*gc);
   std::atomic<int> runs{0};
   std::vector<std::future<Status>> writes;
   for (int64_t id = 1; id <= 3; ++id) {
@@ -166,8 +158,7 @@ TEST_P(PostgresFaultTest, AnOptimisticBatchCutDuringItsCommitRunsNoWriteAgain) {
                       {id, std::string(id == 2 ? "cut" : "kept")});
     }));
   }
-  gate.set_value();
-  EXPECT_OK(blocker.get());
+  EXPECT_OK(blocker.Release());
   for (auto& w : writes) {
     EXPECT_THAT(w.get(), StatusIs(StatusCode::kUnavailable,
                                   HasSubstr("whether the transaction committed is unknown")));

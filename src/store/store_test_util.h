@@ -4,18 +4,22 @@
 // scripts/with-postgres); when that is unset the test is skipped — or FAILS when CI is set, so
 // CI can never silently skip the PostgreSQL half. Each test gets its own namespace (a random
 // pg_prefix for PostgreSQL, a temp dir for SQLite) and cleans it up, so test processes can run
-// in parallel against one cluster.
+// in parallel against one cluster. HeldCommitter holds a group committer so that writes pile
+// up into one batch. Not thread-safe unless said.
 #ifndef CHUKAN_STORE_STORE_TEST_UTIL_H_
 #define CHUKAN_STORE_STORE_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -23,6 +27,7 @@
 #include "common/status_matchers.h"
 #include "common/test_util.h"
 #include "store/database.h"
+#include "store/group_commit.h"
 #include "store/tenant_store.h"
 
 namespace chukan::store::testing {
@@ -145,6 +150,57 @@ inline std::string BackendParamName(const ::testing::TestParamInfo<Backend>& inf
       Backends, Suite,                                                                           \
       ::testing::Values(::chukan::store::Backend::kSqlite, ::chukan::store::Backend::kPostgres), \
       ::chukan::store::testing::BackendParamName)
+
+// Holds a group committer inside one write, so that the writes submitted meanwhile queue up
+// behind it and form the committer's next batch together. The constructor submits the holding
+// write and returns once the committer runs it (at once when the committer refused it);
+// Release() lets it go on — it then runs `then`, if given — and returns its outcome. Run again
+// (a batch tried at once, then carefully), the holding write no longer waits. `Committer` is a
+// GroupCommitter or anything with its Submit(write, rerun), such as a server's TenantContext.
+// Destroyed unreleased, it opens the gate, so that the committer can drain.
+class HeldCommitter {
+ public:
+  template <typename Committer>
+  explicit HeldCommitter(Committer& committer, GroupCommitter::WriteFn then = nullptr,
+                         GroupCommitter::Rerun rerun = GroupCommitter::Rerun::kOnce)
+      : gate_(std::make_shared<Gate>()) {
+    std::future<void> started = gate_->started.get_future();
+    outcome_ = committer.Submit(
+        [gate = gate_, then = std::move(then)](Transaction& txn) -> Status {
+          std::call_once(gate->started_once, [&] { gate->started.set_value(); });
+          gate->opened.wait();
+          return then ? then(txn) : Status();
+        },
+        rerun);
+    if (outcome_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) return;
+    started.wait();
+  }
+  ~HeldCommitter() { Open(); }
+  HeldCommitter(const HeldCommitter&) = delete;
+  HeldCommitter& operator=(const HeldCommitter&) = delete;
+
+  // Lets the holding write go on and waits for its outcome. Call once.
+  Status Release() {
+    Open();
+    return outcome_.get();
+  }
+
+ private:
+  struct Gate {
+    std::once_flag started_once;
+    std::promise<void> started;
+    std::once_flag open_once;
+    std::promise<void> open;
+    std::shared_future<void> opened = open.get_future().share();
+  };
+  void Open() {
+    std::call_once(gate_->open_once, [this] { gate_->open.set_value(); });
+  }
+
+  // Shared with the holding write, which may outlive the holder.
+  const std::shared_ptr<Gate> gate_;
+  std::future<Status> outcome_;
+};
 
 // PostgreSQL prints bytea as "\\x" and hex digits. Searching that text for a digit string would
 // match the hex of ordinary ciphertext bytes (a nonce counter "07 00 00 …" reads as digits), so
