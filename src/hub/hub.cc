@@ -17,6 +17,7 @@
 #include "crypto/key_file.h"
 #include "linkage/envelope.h"
 #include "linkage/permit.h"
+#include "store/sql_util.h"
 
 namespace chukan::hub {
 namespace {
@@ -796,13 +797,18 @@ Result<SweepReport> Hub::Sweep() {
   for (int i = 0; i < kMaxBatches; ++i) {
     ASSIGN_OR_RETURN(auto tx, db_->Begin());
     ASSIGN_OR_RETURN(int64_t records,
-                     tx->ExecCount("DELETE FROM hub_record WHERE id IN (SELECT id FROM hub_record"
-                                   " WHERE requested_at_us < ? ORDER BY requested_at_us LIMIT ?)",
+                     tx->ExecCount("DELETE FROM hub_record WHERE " +
+                                       store::KeyIn(tx->backend(), "id",
+                                                    "SELECT id FROM hub_record WHERE"
+                                                    " requested_at_us < ?"
+                                                    " ORDER BY requested_at_us LIMIT ?"),
                                    {record_cutoff_us, batch}));
     ASSIGN_OR_RETURN(int64_t permits,
-                     tx->ExecCount("DELETE FROM hub_permit WHERE permit_id IN (SELECT permit_id"
-                                   " FROM hub_permit WHERE expires_at_ms < ?"
-                                   " ORDER BY expires_at_ms LIMIT ?)",
+                     tx->ExecCount("DELETE FROM hub_permit WHERE " +
+                                       store::KeyIn(tx->backend(), "permit_id",
+                                                    "SELECT permit_id FROM hub_permit"
+                                                    " WHERE expires_at_ms < ?"
+                                                    " ORDER BY expires_at_ms LIMIT ?"),
                                    {permit_cutoff_ms, batch}));
     if (records == 0 && permits == 0) break;  // nothing written: the transaction just ends
     RETURN_IF_ERROR(store_->audit()

@@ -23,6 +23,7 @@
 #include "replica/import_spool.h"
 #include "replica_io/csv_writer.h"
 #include "replica_io/dbm20113_writer.h"
+#include "store/sql_util.h"
 
 namespace chukan::replica {
 namespace {
@@ -1207,10 +1208,11 @@ Result<bool> ReplicaStore::HistoryDue(store::Transaction& tx, int64_t before_us)
 Result<int64_t> ReplicaStore::PurgeHistory(store::Transaction& tx, int64_t before_us,
                                            int64_t limit) {
   if (limit < 1) return InvalidArgumentError("replica history purge: limit must be positive");
-  return tx.ExecCount(
-      "DELETE FROM replica_history WHERE id IN (SELECT id FROM replica_history"
-      " WHERE valid_until_us < ? ORDER BY valid_until_us LIMIT ?)",
-      {before_us, limit});
+  return tx.ExecCount("DELETE FROM replica_history WHERE " +
+                          store::KeyIn(tx.backend(), "id",
+                                       "SELECT id FROM replica_history"
+                                       " WHERE valid_until_us < ? ORDER BY valid_until_us LIMIT ?"),
+                      {before_us, limit});
 }
 
 Result<std::vector<RecordVersion>> ReplicaStore::History(const AtenaNo& atena_no,

@@ -682,6 +682,32 @@ TEST_P(ReplicaStoreTest, HistoryPurgeDeletesVersionsThatEndedBeforeTheCutoffOlde
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("limit")));
 }
 
+// PostgreSQL: the history purge deletes by the primary key's index, not by a sequential scan
+// of a history that grows to millions of versions. 20,000 ended versions, ANALYZEd; the DELETE
+// PurgeHistory really sends is EXPLAINed with its parameters (a batch of 1,000).
+TEST_P(ReplicaStoreTest, HistoryPurgeDeletesByTheKeyNotByAScanOnPostgres) {
+  if (GetParam() != store::Backend::kPostgres) GTEST_SKIP() << "PostgreSQL's plan";
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK(tx->Exec(
+        "INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, valid_from_us,"
+        " superseded_by, valid_until_us, end_reason) SELECT sha256(g::text::bytea),"
+        " 'TM00000000000002', '0002', '\\x00'::bytea, 'import', g, 'import-2', g, 'update'"
+        " FROM generate_series(1, 20000) g"));
+    ASSERT_OK(tx->ExecScript("ANALYZE replica_history"));
+    ASSERT_OK(tx->Commit());
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> plans,
+                       store::testing::PlansOfStatementsSent(*db_, [](store::Transaction& tx) {
+                         return ReplicaStore::PurgeHistory(tx, 20001, 1000).status();
+                       }));
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_THAT(plans[0], ::testing::StartsWith("DELETE FROM replica_history WHERE")) << plans[0];
+  EXPECT_THAT(plans[0], ::testing::Not(HasSubstr("Seq Scan"))) << plans[0];
+  EXPECT_THAT(plans[0], HasSubstr("Index Scan using replica_history_pkey on replica_history"))
+      << plans[0];
+}
+
 TEST_P(ReplicaStoreTest, DeleteModeKeepsTheDeletedVersion) {
   ASSERT_OK_AND_ASSIGN(ImportReport a,
                        Import(kTaxHeader + TaxRow(1, 2026, "1000") + TaxRow(2, 2026, "2000")));

@@ -1,5 +1,7 @@
 #include "server/inquiry_table.h"
 
+#include "store/sql_util.h"
+
 namespace chukan::server {
 namespace {
 
@@ -252,10 +254,11 @@ Result<bool> InquiriesDue(store::Transaction& tx, int64_t now_us, int64_t cutoff
 }
 
 Result<int64_t> DeleteEndedInquiries(store::Transaction& tx, int64_t cutoff_us, int64_t limit) {
-  return tx.ExecCount(
-      "DELETE FROM inquiries WHERE inquiry_id IN (SELECT inquiry_id FROM inquiries"
-      " WHERE ended_at_us <= ? ORDER BY ended_at_us LIMIT ?)",
-      {cutoff_us, limit});
+  return tx.ExecCount("DELETE FROM inquiries WHERE " +
+                          store::KeyIn(tx.backend(), "inquiry_id",
+                                       "SELECT inquiry_id FROM inquiries"
+                                       " WHERE ended_at_us <= ? ORDER BY ended_at_us LIMIT ?"),
+                      {cutoff_us, limit});
 }
 
 Result<bool> EndedInquiriesDue(store::Transaction& tx, int64_t cutoff_us) {

@@ -10,6 +10,7 @@
 #include "crypto/sealed_box.h"
 #include "json/json.h"
 #include "linkage/envelope.h"
+#include "store/sql_util.h"
 
 namespace chukan::server {
 namespace {
@@ -415,11 +416,12 @@ Result<bool> ApprovalsDue(store::Transaction& tx, int64_t now_us) {
 }
 
 Result<int64_t> DeleteFinalProvisions(store::Transaction& tx, int64_t cutoff_us, int64_t limit) {
-  return tx.ExecCount(
-      "DELETE FROM provisions WHERE permit_id IN (SELECT permit_id FROM provisions"
-      " WHERE received_at_us <= ? AND state <> 'awaiting_approval'"
-      " ORDER BY received_at_us LIMIT ?)",
-      {cutoff_us, limit});
+  return tx.ExecCount("DELETE FROM provisions WHERE " +
+                          store::KeyIn(tx.backend(), "permit_id",
+                                       "SELECT permit_id FROM provisions"
+                                       " WHERE received_at_us <= ? AND state <> 'awaiting_approval'"
+                                       " ORDER BY received_at_us LIMIT ?"),
+                      {cutoff_us, limit});
 }
 
 Result<bool> FinalProvisionsDue(store::Transaction& tx, int64_t cutoff_us) {

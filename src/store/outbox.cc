@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <bit>
 
+#include "store/sql_util.h"
+
 namespace chukan::store {
 namespace {
 
@@ -17,13 +19,6 @@ constexpr std::string_view kColumns =
 // and repeat the index's condition, so that SQLite and PostgreSQL both use the index.
 constexpr std::string_view kDue = "COALESCE(lease_until, not_before)";
 constexpr std::string_view kOpen = "state IN ('pending', 'leased')";
-
-// "id IN (<ids>)". PostgreSQL: "id = ANY(ARRAY(<ids>))", which the primary key's index looks up
-// one by one, where the planner may join an IN (subquery) to a scan of the whole table (it did,
-// on a small table: a hash semi join over a sequential scan, for every claim).
-std::string IdIn(Backend backend, const std::string& ids) {
-  return backend == Backend::kPostgres ? "id = ANY(ARRAY(" + ids + "))" : "id IN (" + ids + ")";
-}
 
 Result<OutboxState> ParseState(std::string_view s) {
   if (s == "pending") return OutboxState::kPending;
@@ -326,10 +321,10 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
         tx.Query(
             std::string("UPDATE outbox SET state = 'leased', lease_owner = ?, lease_until = ?,"
                         " attempts = attempts + 1, updated_at = ? WHERE ") +
-                IdIn(tx.backend(), "SELECT id FROM outbox WHERE " + std::string(kOpen) +
-                                       " AND state = ? AND " + std::string(kDue) + " <= ?" +
-                                       (topic.empty() ? "" : " AND topic = ?") + " ORDER BY " +
-                                       std::string(kDue) + ", id LIMIT ?" + lock) +
+                KeyIn(tx.backend(), "id",
+                      "SELECT id FROM outbox WHERE " + std::string(kOpen) + " AND state = ? AND " +
+                          std::string(kDue) + " <= ?" + (topic.empty() ? "" : " AND topic = ?") +
+                          " ORDER BY " + std::string(kDue) + ", id LIMIT ?" + lock) +
                 " RETURNING " + std::string(kColumns) +
                 ", (SELECT payload FROM outbox_payload p WHERE p.id = outbox.id)",
             topic.empty()
@@ -563,12 +558,12 @@ Result<int64_t> Outbox::Purge(Transaction& tx, TimePoint done_before, TimePoint 
   // none of theirs), so only their rows go.
   ASSIGN_OR_RETURN(int64_t done,
                    tx.ExecCount("DELETE FROM outbox WHERE " +
-                                    IdIn(tx.backend(), FinishedBefore("done") + " LIMIT ?"),
+                                    KeyIn(tx.backend(), "id", FinishedBefore("done") + " LIMIT ?"),
                                 {ToUnixMicros(done_before), limit}));
   if (done >= limit) return done;
   // A dead item is final (nothing updates it again), so the same subquery names the same items
   // twice within this transaction: first their payloads go, then their rows.
-  const std::string dead = IdIn(tx.backend(), FinishedBefore("dead") + " LIMIT ?");
+  const std::string dead = KeyIn(tx.backend(), "id", FinishedBefore("dead") + " LIMIT ?");
   const std::vector<Value> args = {ToUnixMicros(dead_before), limit - done};
   RETURN_IF_ERROR(tx.Exec("DELETE FROM outbox_payload WHERE " + dead, args));
   ASSIGN_OR_RETURN(int64_t buried, tx.ExecCount("DELETE FROM outbox WHERE " + dead, args));

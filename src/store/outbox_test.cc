@@ -14,6 +14,7 @@
 namespace chukan::store {
 namespace {
 
+using ::chukan::store::testing::WatchedTransaction;
 using ::chukan::testing::StatusIs;
 using std::chrono::hours;
 using std::chrono::milliseconds;
@@ -503,59 +504,6 @@ TEST_P(OutboxTest, AnAckCostsOneRoundTripAndSaysWhyWhenItCannot) {
   EXPECT_EQ(still.state, OutboxState::kLeased);
   ASSERT_OK(outbox_->Ack(*db_, items[1].id, "w"));
 }
-
-// A transaction that passes every statement on to another, telling `seen` of each (its SQL and
-// parameters) and running `between` after its first ExecCount: another transaction's commit
-// placed between two statements of one call, as PostgreSQL's read committed allows.
-class WatchedTransaction final : public Transaction {
- public:
-  using Seen = std::function<void(std::string_view sql, const std::vector<Value>& params)>;
-  WatchedTransaction(std::unique_ptr<Transaction> tx, std::function<void()> between,
-                     Seen seen = nullptr)
-      : tx_(std::move(tx)), between_(std::move(between)), seen_(std::move(seen)) {}
-  Backend backend() const override { return tx_->backend(); }
-  Status Exec(std::string_view sql, const std::vector<Value>& params) override {
-    Saw(sql, params);
-    return tx_->Exec(sql, params);
-  }
-  Result<int64_t> ExecCount(std::string_view sql, const std::vector<Value>& params) override {
-    Saw(sql, params);
-    Result<int64_t> r = tx_->ExecCount(sql, params);
-    if (between_) std::exchange(between_, nullptr)();
-    return r;
-  }
-  Result<std::vector<Row>> Query(std::string_view sql, const std::vector<Value>& params) override {
-    Saw(sql, params);
-    return tx_->Query(sql, params);
-  }
-  Result<std::optional<Row>> QueryOne(std::string_view sql,
-                                      const std::vector<Value>& params) override {
-    Saw(sql, params);
-    return tx_->QueryOne(sql, params);
-  }
-  Status ExecScript(std::string_view sql) override { return tx_->ExecScript(sql); }
-  Result<int64_t> CopyRows(std::string_view table, const std::vector<std::string>& columns,
-                           const RowSupplier& next) override {
-    return tx_->CopyRows(table, columns, next);
-  }
-  Status Savepoint(std::string_view name) override { return tx_->Savepoint(name); }
-  Status RollbackToSavepoint(std::string_view name) override {
-    return tx_->RollbackToSavepoint(name);
-  }
-  Status ReleaseSavepoint(std::string_view name) override { return tx_->ReleaseSavepoint(name); }
-  Status Commit() override { return tx_->Commit(); }
-  Status Rollback() override { return tx_->Rollback(); }
-  void HoldBackExecs() override { tx_->HoldBackExecs(); }
-
- private:
-  void Saw(std::string_view sql, const std::vector<Value>& params) {
-    if (seen_) seen_(sql, params);
-  }
-
-  std::unique_ptr<Transaction> tx_;
-  std::function<void()> between_;
-  Seen seen_;
-};
 
 // PostgreSQL only (a SQLite write transaction excludes the claim in between): the ack's UPDATE
 // finds the item leased by another owner; before the ack reads the row to say why, that lease

@@ -5,7 +5,8 @@
 // CI can never silently skip the PostgreSQL half. Each test gets its own namespace (a random
 // pg_prefix for PostgreSQL, a temp dir for SQLite) and cleans it up, so test processes can run
 // in parallel against one cluster. HeldCommitter holds a group committer so that writes pile
-// up into one batch. Not thread-safe unless said.
+// up into one batch. WatchedTransaction and WatchedDatabase pass statements on and tell the test
+// of each, which ExplainPlan then plans on PostgreSQL. Not thread-safe unless said.
 #ifndef CHUKAN_STORE_STORE_TEST_UTIL_H_
 #define CHUKAN_STORE_STORE_TEST_UTIL_H_
 
@@ -16,12 +17,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iterator>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status_matchers.h"
@@ -238,6 +242,116 @@ inline Bytes RandomCanary(size_t n = 32) {
   Bytes out(n);
   for (uint8_t& b : out) b = static_cast<uint8_t>(rd());
   return out;
+}
+
+// A transaction that passes every statement on to another, telling `seen` of each (its SQL and
+// parameters) and running `between` after its first ExecCount: another transaction's commit
+// placed between two statements of one call, as PostgreSQL's read committed allows.
+class WatchedTransaction final : public Transaction {
+ public:
+  using Seen = std::function<void(std::string_view sql, const std::vector<Value>& params)>;
+  WatchedTransaction(std::unique_ptr<Transaction> tx, std::function<void()> between,
+                     Seen seen = nullptr)
+      : tx_(std::move(tx)), between_(std::move(between)), seen_(std::move(seen)) {}
+  Backend backend() const override { return tx_->backend(); }
+  Status Exec(std::string_view sql, const std::vector<Value>& params) override {
+    Saw(sql, params);
+    return tx_->Exec(sql, params);
+  }
+  Result<int64_t> ExecCount(std::string_view sql, const std::vector<Value>& params) override {
+    Saw(sql, params);
+    Result<int64_t> r = tx_->ExecCount(sql, params);
+    if (between_) std::exchange(between_, nullptr)();
+    return r;
+  }
+  Result<std::vector<Row>> Query(std::string_view sql, const std::vector<Value>& params) override {
+    Saw(sql, params);
+    return tx_->Query(sql, params);
+  }
+  Result<std::optional<Row>> QueryOne(std::string_view sql,
+                                      const std::vector<Value>& params) override {
+    Saw(sql, params);
+    return tx_->QueryOne(sql, params);
+  }
+  Status ExecScript(std::string_view sql) override { return tx_->ExecScript(sql); }
+  Result<int64_t> CopyRows(std::string_view table, const std::vector<std::string>& columns,
+                           const RowSupplier& next) override {
+    return tx_->CopyRows(table, columns, next);
+  }
+  Status Savepoint(std::string_view name) override { return tx_->Savepoint(name); }
+  Status RollbackToSavepoint(std::string_view name) override {
+    return tx_->RollbackToSavepoint(name);
+  }
+  Status ReleaseSavepoint(std::string_view name) override { return tx_->ReleaseSavepoint(name); }
+  Status Commit() override { return tx_->Commit(); }
+  Status Rollback() override { return tx_->Rollback(); }
+  void HoldBackExecs() override { tx_->HoldBackExecs(); }
+
+ private:
+  void Saw(std::string_view sql, const std::vector<Value>& params) {
+    if (seen_) seen_(sql, params);
+  }
+
+  std::unique_ptr<Transaction> tx_;
+  std::function<void()> between_;
+  Seen seen_;
+};
+
+// A database that passes everything on to another, its read-write transactions wrapped in
+// WatchedTransactions that tell `seen` of each statement: the statements a function that begins
+// its own transactions (a sweep) really sends. Thread-safe if `seen` is.
+class WatchedDatabase final : public Database {
+ public:
+  WatchedDatabase(std::shared_ptr<Database> db, WatchedTransaction::Seen seen)
+      : db_(std::move(db)), seen_(std::move(seen)) {}
+  Backend backend() const override { return db_->backend(); }
+  Result<std::unique_ptr<Transaction>> Begin() override {
+    ASSIGN_OR_RETURN(std::unique_ptr<Transaction> tx, db_->Begin());
+    return std::unique_ptr<Transaction>(
+        std::make_unique<WatchedTransaction>(std::move(tx), nullptr, seen_));
+  }
+  Result<std::unique_ptr<Transaction>> BeginRead() override { return db_->BeginRead(); }
+  Result<std::unique_ptr<Transaction>> BeginReadOnce() override { return db_->BeginReadOnce(); }
+  DatabaseStats stats() const override { return db_->stats(); }
+  Status EraseFreed() override { return db_->EraseFreed(); }
+  Status Close() override { return db_->Close(); }
+
+ private:
+  std::shared_ptr<Database> db_;
+  WatchedTransaction::Seen seen_;
+};
+
+// PostgreSQL's plan of `sql` with `params`, as sent (EXPLAIN without ANALYZE only plans): the
+// SQL on the first line, then the plan's lines. What a test asserts a batched delete's plan on
+// (no "Seq Scan" of the big table, its key's index used).
+inline Result<std::string> ExplainPlan(Database& db, std::string_view sql,
+                                       const std::vector<Value>& params) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Transaction> read, db.BeginRead());
+  ASSIGN_OR_RETURN(std::vector<Row> rows, read->Query("EXPLAIN " + std::string(sql), params));
+  std::string text = std::string(sql) + "\n";
+  for (const Row& r : rows) text += r.GetText(0).value_or("") + "\n";
+  return text;
+}
+
+// The plans (ExplainPlan) of the statements `call` sends through a read-write transaction of
+// `db`, in the order sent. The transaction is rolled back before the plans are made, so they
+// are made on the table as it was.
+inline Result<std::vector<std::string>> PlansOfStatementsSent(
+    Database& db, const std::function<Status(Transaction&)>& call) {
+  std::vector<std::pair<std::string, std::vector<Value>>> sent;
+  ASSIGN_OR_RETURN(std::unique_ptr<Transaction> inner, db.Begin());
+  WatchedTransaction tx(std::move(inner), nullptr,
+                        [&](std::string_view sql, const std::vector<Value>& params) {
+                          sent.emplace_back(std::string(sql), params);
+                        });
+  RETURN_IF_ERROR(call(tx));
+  RETURN_IF_ERROR(tx.Rollback());
+  std::vector<std::string> plans;
+  for (const auto& [sql, params] : sent) {
+    ASSIGN_OR_RETURN(std::string plan, ExplainPlan(db, sql, params));
+    plans.push_back(std::move(plan));
+  }
+  return plans;
 }
 
 // The regular files under `dir` (recursively; paths relative to it, sorted) whose bytes contain
