@@ -77,13 +77,9 @@ Deliverer::Stats Deliverer::stats() const {
 
 Result<std::vector<std::string>> Deliverer::Sources() { return std::vector<std::string>{""}; }
 
-std::future<Status> Deliverer::Submit(const std::string& /*source*/, WriteFn write) {
+void Deliverer::SubmitAsync(const std::string& /*source*/, WriteFn write, DoneFn done) {
   // Through the group committer: claims and acknowledgements share durable commits with the
   // hub's other writes instead of paying one of their own.
-  return hub_.committer().Submit(std::move(write));
-}
-
-void Deliverer::SubmitAsync(const std::string& /*source*/, WriteFn write, DoneFn done) {
   hub_.committer().SubmitAsync(std::move(write), std::move(done));
 }
 

@@ -82,7 +82,6 @@ class Deliverer final : public store::OutboxCourier {
 
   // store::OutboxCourier: the hub's one database, through its group committer.
   Result<std::vector<std::string>> Sources() override;
-  std::future<Status> Submit(const std::string& source, WriteFn write) override;
   void SubmitAsync(const std::string& source, WriteFn write, DoneFn done) override;
   // The receiving organisation.
   std::string Lane(const store::OutboxItem& item) override;

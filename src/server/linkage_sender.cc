@@ -11,12 +11,6 @@ namespace {
 // registry on every round, by LinkageService::State).
 constexpr std::chrono::seconds kTenantListLifetime{2};
 
-std::future<Status> Failed(Status s) {
-  std::promise<Status> p;
-  p.set_value(std::move(s));
-  return p.get_future();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<LinkageSender>> LinkageSender::Create(Platform& platform,
@@ -79,16 +73,8 @@ Result<std::vector<std::string>> LinkageSender::Sources() {
   return open;
 }
 
-std::future<Status> LinkageSender::Submit(const std::string& source, WriteFn write) {
-  Result<TenantId> tenant = TenantId::Parse(source);
-  if (!tenant.ok()) return Failed(tenant.status());
-  Result<std::shared_ptr<TenantContext>> ctx = linkage_.State(*tenant);
-  if (!ctx.ok()) return Failed(ctx.status());
-  // The pump's writes are made to run twice (outbox_pump.h, Courier::Submit).
-  return (*ctx)->Submit(std::move(write), store::GroupCommitter::Rerun::kSafe);
-}
-
 void LinkageSender::SubmitAsync(const std::string& source, WriteFn write, DoneFn done) {
+  // The pump's writes are made to run twice (outbox_pump.h, OutboxCourier::SubmitAsync).
   Result<TenantId> tenant = TenantId::Parse(source);
   if (!tenant.ok()) return done(tenant.status());
   Result<std::shared_ptr<TenantContext>> ctx = linkage_.State(*tenant);

@@ -49,7 +49,6 @@ class LinkageSender final : public store::OutboxCourier {
 
   // store::OutboxCourier. Sources are the active tenants (by TenantId) whose context opens.
   Result<std::vector<std::string>> Sources() override EXCLUDES(mu_);
-  std::future<Status> Submit(const std::string& source, WriteFn write) override;
   void SubmitAsync(const std::string& source, WriteFn write, DoneFn done) override;
   std::vector<store::Delivery> Deliver(const std::string& source,
                                        const std::vector<store::OutboxItem>& items,

@@ -31,6 +31,13 @@ Result<std::unique_ptr<OutboxPump>> OutboxPump::Create(const Outbox& outbox, Out
       new OutboxPump(outbox, courier, std::move(options), clock));  // private constructor
 }
 
+std::future<Status> OutboxCourier::Submit(const std::string& source, WriteFn write) {
+  auto outcome = std::make_shared<std::promise<Status>>();
+  std::future<Status> f = outcome->get_future();
+  SubmitAsync(source, std::move(write), [outcome](Status s) { outcome->set_value(std::move(s)); });
+  return f;
+}
+
 OutboxPump::OutboxPump(const Outbox& outbox, OutboxCourier& courier, OutboxPumpOptions options,
                        const Clock& clock)
     : outbox_(outbox),

@@ -83,21 +83,18 @@ class OutboxCourier {
   // The sources (databases) to claim from now, each by a name that is stable for the source
   // (e.g. the tenant id; "" for a single database). Called once per dispatcher round.
   virtual Result<std::vector<std::string>> Sources() = 0;
-  // Runs `write` in one write transaction of `source`'s database; the future is ready once the
-  // write is durable (or failed). Usually through the database's group committer. The pump's
+  // Runs `write` in one write transaction of `source`'s database and calls `done` with the
+  // outcome once the write is durable (or failed): on whichever thread completes the write, or
+  // on the caller's before returning. Usually through the database's group committer. The
+  // pump's dispatcher claims and renews through it and never waits for one source's database,
+  // so a tenant whose database stalls (a long import holding its SQLite writer, a row lock
+  // another node holds) does not hold up the claims of the others. `done` is quick. The pump's
   // writes are safe to run twice (GroupCommitter::Rerun::kSafe): each resets what it sets
   // outside the transaction before setting it, so a committer may try them at once.
-  virtual std::future<Status> Submit(const std::string& source, WriteFn write) = 0;
-  // As Submit, but calls `done` with the outcome (on whichever thread completes the write, or
-  // on the caller's before returning) instead of returning a future: the pump's dispatcher
-  // claims and renews through it and never waits for one source's database, so a tenant whose
-  // database stalls (a long import holding its SQLite writer, a row lock another node holds)
-  // does not hold up the claims of the others. `done` is quick. Default: Submit, waited for,
-  // then `done` (for couriers whose writes do not wait).
   using DoneFn = std::function<void(Status)>;
-  virtual void SubmitAsync(const std::string& source, WriteFn write, DoneFn done) {
-    done(Submit(source, std::move(write)).get());
-  }
+  virtual void SubmitAsync(const std::string& source, WriteFn write, DoneFn done) = 0;
+  // As SubmitAsync, the outcome in a future (for the workers, whose records wait for it).
+  virtual std::future<Status> Submit(const std::string& source, WriteFn write);
   // Items of one source and topic with the same lane may travel together (e.g. the receiving
   // organisation). Default: one lane per source and topic.
   virtual std::string Lane(const OutboxItem& /*item*/) { return {}; }
