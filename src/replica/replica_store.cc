@@ -474,6 +474,12 @@ const char kInsertStagedSql[] =
     "publish_from, publish_until) SELECT key_hash, ?, ?, sealed, ?, ?, publish_from, "
     "publish_until FROM replica_import_staging ORDER BY seq ON CONFLICT (key_hash) DO NOTHING";
 
+// Why a PostgreSQL import's chunk failed when another import of the same TM wrote one of its
+// keys meanwhile (its counts did not add up, or its copy met the key): retryable.
+const char kKeysChangedMessage[] =
+    "replica_record: records of this import's keys changed while it ran (a concurrent import of "
+    "the same TM?); retry";
+
 const char kInsertOneSql[] =
     "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us, "
     "publish_from, publish_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_hash) DO "
@@ -1028,9 +1034,7 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
                                           });
     if (!copied.ok()) {
       if (copied.status().code() == StatusCode::kAlreadyExists) {
-        return AbortedError(
-            "replica_record: records of this import's keys changed while it ran (a concurrent "
-            "import of the same TM?); retry");
+        return AbortedError(kKeysChangedMessage);
       }
       return copied.status();
     }
@@ -1072,9 +1076,7 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
     // Under READ COMMITTED another import may have inserted or deleted one of these records
     // between the statements: the counts would not add up, and neither would replica_count.
     if (kept != updated || updated + inserted != staged) {
-      return AbortedError(
-          "replica_record: records of this import's keys changed while it ran (a concurrent "
-          "import of the same TM?); retry");
+      return AbortedError(kKeysChangedMessage);
     }
     report.updated += updated;
     report.inserted += inserted;
