@@ -4,24 +4,33 @@
 //
 //   chukan_hub_load --chukan build/release/src/cli/chukan --layout data/layout
 //                   [--permits 20000] [--concurrency 64] [--persons 2000]
-//                   [--backend sqlite|postgres] [--dsn DSN]
+//                   [--backend sqlite|postgres] [--dsn DSN] [--rate R --duration S]
 //
-// Latency of one permit = from sending POST /hub/v1/inquiries to the permit's arrival at the
-// provider's node; also reported: the HTTP answer latency (the permit is durable by then).
-// Throughput = permits / (last arrival − first send). Prints the hub's peak RSS.
+// Closed loop (default): --concurrency senders each send the next permit request when the last
+// is answered. Latency of one permit = from sending POST /hub/v1/inquiries to the permit's
+// arrival at the provider's node; also reported: the HTTP answer latency (the permit is durable
+// by then). Throughput = permits / (last arrival − first send). Prints the hub's peak RSS.
+//
+// Open loop (--rate R --duration S): R × S permits, permit i due at t0 + i / R whatever the hub
+// answers, sent by whichever of the --concurrency senders is free; both latencies run from the
+// due time, so a sender held up by a slow answer hides no queueing (docs/performance.md,
+// "Open-loop runs"). Prints the delivered rate and how many were sent more than 1 ms late.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "common/latency_histogram.h"
 #include "common/test_util.h"
 #include "crypto/bytes.h"
 #include "crypto/sealed_box.h"
@@ -36,11 +45,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
+// "p50 1.2 ms  p95 …" of `h` (µs).
+std::string Percentiles(const LatencyHistogram& h) {
+  char s[160];
+  auto ms = [&](double p) { return static_cast<double>(h.ValueAtPercentile(p)) / 1000.0; };
+  std::snprintf(s, sizeof(s), "p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  p99.9 %.1f ms  max %.1f ms",
+                ms(50), ms(95), ms(99), ms(99.9), ms(100));
+  return s;
 }
 
 long PeakRssKib(pid_t pid) {
@@ -61,6 +72,8 @@ int Run(int argc, char** argv) {
   int persons = 2000;
   std::string backend = "sqlite";
   std::string dsn;
+  double rate = 0;
+  double duration = 0;
   app.add_option("--chukan", chukan_bin, "the chukan binary")->required();
   app.add_option("--layout", layout, "data/layout directory")->required();
   app.add_option("--permits", permits)->capture_default_str();
@@ -68,7 +81,15 @@ int Run(int argc, char** argv) {
   app.add_option("--persons", persons)->capture_default_str();
   app.add_option("--backend", backend)->capture_default_str();
   app.add_option("--dsn", dsn);
+  app.add_option("--rate", rate, "open loop: permits due per second (with --duration)");
+  app.add_option("--duration", duration, "open loop: seconds of sending (with --rate)");
   CLI11_PARSE(app, argc, argv);
+  const bool open = rate > 0;
+  if (open != (duration > 0) || concurrency < 1 || (open && rate * duration > 10'000'000)) {
+    std::fprintf(stderr, "--rate and --duration go together (at most 10 million permits)\n");
+    return 2;
+  }
+  if (open) permits = std::max(1, static_cast<int>(std::llround(rate * duration)));
 
   testing::TempDir dir;
   auto ca = pki::CertificateAuthority::Init(dir.File("pki")).value();
@@ -191,12 +212,21 @@ int Run(int argc, char** argv) {
     for (auto& t : ts) t.join();
   }
   const std::string reply = crypto::ToBase64Url(crypto::BoxKeyPair::Generate().public_key());
-  std::printf("%d permits, concurrency %d, backend %s …\n", permits, concurrency, backend.c_str());
+  if (open) {
+    std::printf(
+        "open loop: %.0f permits/s for %.0f s (%d permits), at most %d in flight, backend "
+        "%s …\n",
+        rate, duration, permits, concurrency, backend.c_str());
+  } else {
+    std::printf("%d permits, concurrency %d, backend %s …\n", permits, concurrency,
+                backend.c_str());
+  }
   std::vector<Clock::time_point> sent(static_cast<size_t>(permits));
   std::vector<std::string> ids(static_cast<size_t>(permits));
   std::vector<double> answer_ms(static_cast<size_t>(permits), -1);
   std::atomic<int> next{0};
   std::atomic<int> failures{0};
+  std::atomic<int> late{0};
   const auto t0 = Clock::now();
   {
     std::vector<std::thread> ts;
@@ -210,7 +240,15 @@ int Run(int argc, char** argv) {
               R"(","procedure":"JT90000000000101","tm":"TM00000000000002","layout_version":"0001","subject_code":")" +
               codes[k % codes.size()] + R"(","reply_key":")" + reply + R"(","reference":"load-)" +
               std::to_string(i) + "\"}";
+          // Open loop: latencies from the due time, even when every sender was busy then.
           sent[k] = Clock::now();
+          if (open) {
+            const auto due = t0 + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(i / rate));
+            std::this_thread::sleep_until(due);
+            if (Clock::now() - due > std::chrono::milliseconds(1)) late.fetch_add(1);
+            sent[k] = due;
+          }
           auto r = post(c, "/hub/v1/inquiries", body);
           answer_ms[k] = std::chrono::duration<double, std::milli>(Clock::now() - sent[k]).count();
           if (!r.ok() || r->status != 201) {
@@ -231,31 +269,40 @@ int Run(int argc, char** argv) {
   const bool all = node->WaitForPermits(static_cast<size_t>(expected), std::chrono::seconds(120));
   const long rss = PeakRssKib(hub.pid());
   hub.Stop();
-  std::vector<double> e2e;
+  LatencyHistogram e2e;
   Clock::time_point last = t0;
   {
     std::lock_guard<std::mutex> lock(mu);
     for (size_t k = 0; k < ids.size(); ++k) {
       auto it = arrivals.find(ids[k]);
       if (ids[k].empty() || it == arrivals.end()) continue;
-      e2e.push_back(std::chrono::duration<double, std::milli>(it->second - sent[k]).count());
+      e2e.Record(
+          std::chrono::duration_cast<std::chrono::microseconds>(it->second - sent[k]).count());
       last = std::max(last, it->second);
     }
   }
-  std::vector<double> answers;
+  LatencyHistogram answers;
   for (double v : answer_ms) {
-    if (v >= 0) answers.push_back(v);
+    if (v >= 0) answers.Record(std::llround(v * 1000));
   }
   const double secs = std::chrono::duration<double>(last - t0).count();
-  std::printf(
-      "backend %s: %zu permits delivered%s in %.2f s = %.0f permits/s (answers in %.2f s)\n",
-      backend.c_str(), e2e.size(), all ? "" : " (INCOMPLETE)", secs,
-      static_cast<double>(e2e.size()) / secs, std::chrono::duration<double>(answered - t0).count());
-  std::printf(
-      "  send → delivered at provider: p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms\n",
-      Percentile(e2e, 0.5), Percentile(e2e, 0.95), Percentile(e2e, 0.99), Percentile(e2e, 1.0));
-  std::printf("  send → 201 (durable):         p50 %.1f ms  p95 %.1f ms  p99 %.1f ms\n",
-              Percentile(answers, 0.5), Percentile(answers, 0.95), Percentile(answers, 0.99));
+  const double delivered_rate = static_cast<double>(e2e.Count()) / secs;
+  if (open) {
+    std::printf(
+        "backend %s: offered %.0f permits/s for %.0f s; %lld permits delivered%s in %.2f s = %.0f "
+        "permits/s delivered; %d sent more than 1 ms late%s\n",
+        backend.c_str(), rate, duration, static_cast<long long>(e2e.Count()),
+        all ? "" : " (INCOMPLETE)", secs, delivered_rate, late.load(),
+        late.load() > std::max(1, permits / 20) ? " (driver could not keep up)" : "");
+  } else {
+    std::printf(
+        "backend %s: %lld permits delivered%s in %.2f s = %.0f permits/s (answers in %.2f s)\n",
+        backend.c_str(), static_cast<long long>(e2e.Count()), all ? "" : " (INCOMPLETE)", secs,
+        delivered_rate, std::chrono::duration<double>(answered - t0).count());
+  }
+  const char* from = open ? "due " : "send";
+  std::printf("  %s → delivered at provider: %s\n", from, Percentiles(e2e).c_str());
+  std::printf("  %s → 201 (durable):         %s\n", from, Percentiles(answers).c_str());
   std::printf("  failures %d, wire deliveries %lld, hub peak RSS %.1f MiB\n", failures.load(),
               static_cast<long long>(node->wire_permits()), static_cast<double>(rss) / 1024.0);
   return all && failures.load() == 0 ? 0 : 1;

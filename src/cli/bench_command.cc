@@ -5,29 +5,36 @@
 // as real processes on loopback, durable commits everywhere, and prints throughput, latency
 // percentiles and each process's memory and CPU time.
 //
-// C workers each keep one linkage in flight: POST the inquiry, then long-poll it
-// (GET /api/v1/inquiries/{id}?wait_ms=…) until it ends. Latency is from the POST to the answer
-// of the long poll that sees it completed.
-#include <sys/resource.h>
-#include <unistd.h>
+// Closed loop (--inquiries N --concurrency C): C workers each keep one linkage in flight: POST
+// the inquiry, then long-poll it (GET /api/v1/inquiries/{id}?wait_ms=…) until it ends. Latency
+// is from the POST to the answer of the long poll that sees it completed. A closed loop slows
+// its own arrivals when the system slows, so it hides queueing (coordinated omission).
+//
+// Open loop (--rate R --duration S): linkage i is due at t0 + i / R whatever the answers do, and
+// its latency runs from the due time, even when no worker was free to start it then; up to
+// --concurrency (default 512) are in flight. --rates R1,R2,… runs one such step per rate and
+// reports the highest rate whose p99 met --p99-goal-ms.
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "cli/bench_driver.h"
 #include "cli/commands.h"
 #include "cli/local_network.h"
 #include "common/ids.h"
+#include "common/latency_histogram.h"
 #include "common/mutex.h"
 
 namespace chukan::cli {
@@ -56,151 +63,21 @@ struct BenchArgs {
   // nodes per server on it (2 or more: behind haproxy).
   std::string pg_dsn;
   int server_nodes = 1;
+  // Open loop (bench linkage --rate or --rates with --duration; 0 and empty: closed loop), and
+  // bench soak's rate.
+  double rate = 0;
+  std::vector<double> rates;
+  double duration_seconds = 0;
+  double p99_goal_ms = 50;
   // bench soak
   int minutes = 60;
-  double rate = 150;
   int import_every_seconds = 60;
 };
 
-const OrgCode kInquirer = OrgCode::Parse("0000000000000131").value();
-const OrgCode kProvider = OrgCode::Parse("0000000000000132").value();
-
-std::string Atena(int n) {
-  char s[16];
-  std::snprintf(s, sizeof(s), "%015d", n);
-  return s;
-}
 std::string Resident(int p) {
   char s[16];
   std::snprintf(s, sizeof(s), "%011lld", 40000000000LL + p);
   return s;
-}
-
-// utime + stime of a process, in seconds.
-double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> fields;
-  std::string f;
-  for (size_t i = close + 2; i < stat.size(); ++i) {
-    if (stat[i] == ' ') {
-      fields.push_back(f);
-      f.clear();
-    } else {
-      f += stat[i];
-    }
-  }
-  // After ")": state is field 3; utime and stime are fields 14 and 15 (1-based in proc(5)).
-  if (fields.size() < 13) return 0;
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
-}
-
-struct Run {
-  std::vector<double> latencies_ms;
-  int completed = 0;
-  int failed = 0;
-  std::string first_failure;
-  double seconds = 0;
-};
-
-// How a soak paces and bounds its linkages (Drive's defaults: as fast as the workers go, until
-// `total`).
-struct Pace {
-  // Linkages started per second in all (linkage i is due at t0 + i / rate, and its latency runs
-  // from then, so a slow answer delays no measurement); 0: each worker starts the next at once.
-  double rate = 0;
-  // No linkage starts after this.
-  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-  // Counters for a progress reporter, when given.
-  std::atomic<int>* completed = nullptr;
-  std::atomic<int>* failed = nullptr;
-};
-
-// `total` linkages by `concurrency` workers; person numbers cycle over `people`.
-Run Drive(LocalNetwork& net, int total, int concurrency, int people, int offset,
-          const Pace& pace = {}) {
-  std::atomic<int> next{0};
-  Mutex mu;  // guards run (a local: no GUARDED_BY possible)
-  Run run;
-  run.latencies_ms.reserve(static_cast<size_t>(std::min(total, 1'000'000)));
-  const auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::thread> workers;
-  for (int w = 0; w < concurrency; ++w) {
-    workers.emplace_back([&] {
-      while (true) {
-        const int i = next.fetch_add(1);
-        if (i >= total) return;
-        auto due = std::chrono::steady_clock::now();
-        if (pace.rate > 0) {
-          due = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                         std::chrono::duration<double>(i / pace.rate));
-          std::this_thread::sleep_until(due);
-        }
-        if (std::chrono::steady_clock::now() >= pace.deadline) return;
-        const int person = (offset + i) % people + 1;
-        json body = {{"atena_no", Atena(100000 + person)},
-                     {"procedure", "JT90000000000101"},
-                     {"tm", "TM00000000000002"},
-                     {"provider", kProvider.str()},
-                     {"query", {{"IT00000200000001", "2026"}}}};
-        const auto start = pace.rate > 0 ? due : std::chrono::steady_clock::now();
-        std::string error;
-        Result<http::Response> r =
-            net.Call(kInquirer, Role::kSystem, "POST", "/api/v1/inquiries", body.dump());
-        std::string id;
-        if (!r.ok() || r->status != 202) {
-          error = r.ok() ? "POST: HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 200)
-                         : r.status().ToString();
-        } else {
-          id = json::parse(r->body).value("inquiry_id", "");
-        }
-        std::string state;
-        while (error.empty()) {
-          Result<http::Response> g = net.Call(kInquirer, Role::kSystem, "GET",
-                                              "/api/v1/inquiries/" + id + "?wait_ms=10000");
-          if (!g.ok() || g->status != 200) {
-            error = g.ok() ? "GET: HTTP " + std::to_string(g->status) : g.status().ToString();
-            break;
-          }
-          json j = json::parse(g->body, nullptr, false);
-          state = j.is_discarded() ? "" : j.value("state", "");
-          if (state == "completed") {
-            if (j["result"]["records"].size() != 1) error = "completed without the record";
-            break;
-          }
-          if (state == "refused" || state == "failed" || state == "expired") {
-            error = "ended " + state + " " + j.value("reason", "");
-            break;
-          }
-        }
-        const double ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                .count();
-        if (pace.completed != nullptr) (error.empty() ? pace.completed : pace.failed)->fetch_add(1);
-        MutexLock lock(mu);
-        if (error.empty()) {
-          ++run.completed;
-          run.latencies_ms.push_back(ms);
-        } else {
-          ++run.failed;
-          if (run.first_failure.empty()) run.first_failure = error;
-        }
-      }
-    });
-  }
-  for (std::thread& t : workers) t.join();
-  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::sort(run.latencies_ms.begin(), run.latencies_ms.end());
-  return run;
-}
-
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()));
-  return sorted[i];
 }
 
 // The provider's replica (one 地方税関係情報 record of 2026 per person) and both sides' codes
@@ -216,7 +93,7 @@ std::string ReplicaCsv(int people, int round) {
   }
   csv += "\n";
   for (int p = 1; p <= people; ++p) {
-    csv += Atena(p) + ",2026,2026-01-01,1," + std::to_string(2000000 + p + round) +
+    csv += BenchAtena(p) + ",2026,2026-01-01,1," + std::to_string(2000000 + p + round) +
            ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
   }
   return csv;
@@ -233,14 +110,14 @@ Status PrepareLinkage(LocalNetwork& net, int people) {
       pairs_provider.emplace_back();
       pairs_inquirer.emplace_back();
     }
-    pairs_provider.back() += Atena(p) + "," + Resident(p) + "\n";
-    pairs_inquirer.back() += Atena(100000 + p) + "," + Resident(p) + "\n";
+    pairs_provider.back() += BenchAtena(p) + "," + Resident(p) + "\n";
+    pairs_inquirer.back() += BenchAtena(100000 + p) + "," + Resident(p) + "\n";
   }
-  auto r = net.Call(kProvider, Role::kSystem, "POST", "/api/v1/replica/imports?tm=TM00000000000002",
-                    csv, "text/csv");
+  auto r = net.Call(kBenchProvider, Role::kSystem, "POST",
+                    "/api/v1/replica/imports?tm=TM00000000000002", csv, "text/csv");
   if (!r.ok() || r->status != 201) return InternalError("replica import failed");
   for (auto [org, chunks] :
-       {std::pair{kProvider, &pairs_provider}, std::pair{kInquirer, &pairs_inquirer}}) {
+       {std::pair{kBenchProvider, &pairs_provider}, std::pair{kBenchInquirer, &pairs_inquirer}}) {
     for (const std::string& pairs : *chunks) {
       auto c = net.Call(org, Role::kSystem, "POST", "/api/v1/codes/bulk", pairs, "text/csv");
       if (!c.ok() || c->status != 200) {
@@ -270,8 +147,8 @@ Result<std::unique_ptr<LocalNetwork>> StartNetwork(const BenchArgs& args, const 
   o.peer_requests = args.peer_requests;
   // One client (token) drives every worker: each may hold a long poll.
   o.long_polls_per_client = args.concurrency;
-  o.orgs = {{kInquirer, "bench-inquirer", "municipality", 0, ""},
-            {kProvider, "bench-provider", "municipality", 1, ""}};
+  o.orgs = {{kBenchInquirer, "bench-inquirer", "municipality", 0, ""},
+            {kBenchProvider, "bench-provider", "municipality", 1, ""}};
   if (!args.pg_dsn.empty()) {
     o.pg_dsn = args.pg_dsn;
     // Schemas of their own for each run: <prefix>_hub, <prefix>_s1, … (left for the operator
@@ -290,17 +167,138 @@ Result<std::unique_ptr<LocalNetwork>> StartNetwork(const BenchArgs& args, const 
   return net;
 }
 
+void PrintResources(const ProcessMeter::Reading& use, int completed, int server_nodes) {
+  std::printf(
+      "メモリ / peak RSS under load: hub %.0f MiB, inquirer server %.0f MiB, provider server "
+      "%.0f MiB\n"
+      "CPU: hub %.2f s, inquirer server %.2f s, provider server %.2f s (%.2f ms of CPU per "
+      "linkage; %s); this driver %.2f s\n",
+      use.peak_kib[0] / 1024.0, use.peak_kib[1] / 1024.0, use.peak_kib[2] / 1024.0, use.cpu[0],
+      use.cpu[1], use.cpu[2], ProcessMeter::CpuMsPerLinkage(use, completed),
+      server_nodes > 1 ? (std::to_string(server_nodes) + " nodes each server").c_str()
+                       : "one node each",
+      use.driver_cpu);
+}
+
+// One open-loop measurement: `rate` linkages/s due over args.duration_seconds, at most
+// args.concurrency in flight. A linkage not started by 3 × the duration + 10 s is left out
+// (counted by due − run.started), so that an overloaded step ends.
+struct OpenStep {
+  double rate = 0;
+  int due = 0;
+  LinkageRun run;
+  ProcessMeter::Reading use;
+
+  int not_started() const { return due - run.started; }
+  // More than 5 % of the linkages started over 1 ms late: the latencies measured are still
+  // from the due times, but the offered rate was not what the driver sent.
+  bool driver_behind() const { return run.late > std::max(1, run.started / 20); }
+};
+
+OpenStep DriveOpen(LocalNetwork& net, const BenchArgs& args, double rate, int offset) {
+  OpenStep step;
+  step.rate = rate;
+  step.due = std::max(1, static_cast<int>(std::llround(rate * args.duration_seconds)));
+  const Pace pace{.rate = rate,
+                  .deadline = std::chrono::steady_clock::now() +
+                              std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::duration<double>(3 * args.duration_seconds + 10))};
+  ProcessMeter meter(net, args.server_nodes);
+  step.run = DriveLinkages(net, step.due, args.concurrency, args.people, offset, pace);
+  step.use = meter.Stop();
+  return step;
+}
+
+void PrintOpenReport(const OpenStep& s, const BenchArgs& args) {
+  std::printf(
+      "\n到着率 / offered rate: %.1f linkages/s for %.0f s (%d due)\n"
+      "完了した連携 / completed linkages: %d (%d failed, %d not started by the deadline)%s%s\n"
+      "達成率 / achieved completion rate: %.1f linkages/s over %.2f s\n"
+      "遅延 / latency from the scheduled start: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 "
+      "%.1f ms, max %.1f ms\n"
+      "開始遅れ / started more than 1 ms late: %d of %d%s\n",
+      s.rate, args.duration_seconds, s.due, s.run.completed, s.run.failed, s.not_started(),
+      s.run.first_failure.empty() ? "" : " — first: ", s.run.first_failure.c_str(),
+      s.run.completed / s.run.seconds, s.run.seconds, LatencyMs(s.run, 50), LatencyMs(s.run, 90),
+      LatencyMs(s.run, 99), LatencyMs(s.run, 99.9), LatencyMs(s.run, 100), s.run.late,
+      s.run.started, s.driver_behind() ? " — 送信が追いつかない / driver could not keep up" : "");
+  PrintResources(s.use, s.run.completed, args.server_nodes);
+}
+
+// --rates R1,R2,…: one open-loop step per rate, one line each, until a step's p99 passes 10 ×
+// the goal; then the highest rate whose p99 met the goal with no failure. True when one did.
+bool RunRateSteps(LocalNetwork& net, const BenchArgs& args) {
+  std::printf("\n%9s %10s %6s %5s %8s %8s %8s %8s %8s %8s  %s\n", "offered/s", "achieved/s",
+              "failed", "late", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "CPU ms/l",
+              "peak RSS hub/inq/prov MiB");
+  double best = 0;
+  int offset = args.warmup;
+  for (double rate : args.rates) {
+    const OpenStep s = DriveOpen(net, args, rate, offset);
+    offset += s.due;
+    const double p99 = LatencyMs(s.run, 99);
+    std::printf(
+        "%9.1f %10.1f %6d %5d %8.1f %8.1f %8.1f %8.1f %8.1f %8.2f  %.0f/%.0f/%.0f%s%s\n", rate,
+        s.run.completed / s.run.seconds, s.run.failed + s.not_started(), s.run.late,
+        LatencyMs(s.run, 50), LatencyMs(s.run, 90), p99, LatencyMs(s.run, 99.9),
+        LatencyMs(s.run, 100), ProcessMeter::CpuMsPerLinkage(s.use, s.run.completed),
+        s.use.peak_kib[0] / 1024.0, s.use.peak_kib[1] / 1024.0, s.use.peak_kib[2] / 1024.0,
+        s.driver_behind() ? "  driver could not keep up" : "",
+        s.run.first_failure.empty() ? "" : ("  first failure: " + s.run.first_failure).c_str());
+    std::fflush(stdout);
+    const bool met =
+        s.run.failed == 0 && s.not_started() == 0 && s.run.completed > 0 && p99 < args.p99_goal_ms;
+    if (met) best = std::max(best, rate);
+    if (s.not_started() > 0) {
+      std::printf(
+          "  期限までに開始できない連携ありのため打ち切り / stopped: %d linkages not "
+          "started by the deadline\n",
+          s.not_started());
+      break;
+    }
+    if (p99 > 10 * args.p99_goal_ms) {
+      std::printf("  p99 が目標の10倍を超えたため打ち切り / stopped: p99 above 10 × the goal\n");
+      break;
+    }
+  }
+  if (best > 0) {
+    std::printf("\np99 < %g ms を満たす最高の到着率 / highest rate with p99 < %g ms: %.0f/s\n",
+                args.p99_goal_ms, args.p99_goal_ms, best);
+  } else {
+    std::printf("\np99 < %g ms を満たす到着率なし / no rate with p99 < %g ms\n", args.p99_goal_ms,
+                args.p99_goal_ms);
+  }
+  return best > 0;
+}
+
 int RunLinkageBench(const BenchArgs& args) {
   auto in = [](int v, int lo, int hi) { return v >= lo && v <= hi; };
-  if (args.inquiries < 1 || !in(args.concurrency, 1, 256) || !in(args.people, 1, 100'000) ||
-      !in(args.server_workers, 1, 256) || !in(args.hub_workers, 1, 256) ||
-      !in(args.delivery_threads, 1, 256) || !in(args.hub_delivery_threads, 1, 256) ||
-      !in(args.batch_items, 1, 64) || !in(args.peer_requests, 1, 256) ||
-      !in(args.server_nodes, 1, 4) || (args.server_nodes > 1 && args.pg_dsn.empty())) {
+  const bool open = args.rate > 0 || !args.rates.empty();
+  if (args.inquiries < 1 || !in(args.concurrency, 1, open ? 1024 : 256) ||
+      !in(args.people, 1, 100'000) || !in(args.server_workers, 1, 256) ||
+      !in(args.hub_workers, 1, 256) || !in(args.delivery_threads, 1, 256) ||
+      !in(args.hub_delivery_threads, 1, 256) || !in(args.batch_items, 1, 64) ||
+      !in(args.peer_requests, 1, 256) || !in(args.server_nodes, 1, 4) ||
+      (args.server_nodes > 1 && args.pg_dsn.empty())) {
     std::fprintf(stderr,
-                 "chukan bench linkage: --inquiries ≥ 1, --concurrency 1–256, --people "
-                 "1–100000, worker and delivery thread counts 1–256, --batch-items 1–64, "
-                 "--peer-requests 1–256, --server-nodes 1–4 (2 or more with --pg-dsn)\n");
+                 "chukan bench linkage: --inquiries ≥ 1, --concurrency 1–256 (1–1024 with "
+                 "--rate), --people 1–100000, worker and delivery thread counts 1–256, "
+                 "--batch-items 1–64, --peer-requests 1–256, --server-nodes 1–4 (2 or more "
+                 "with --pg-dsn)\n");
+    return 2;
+  }
+  std::vector<double> rates = args.rates;
+  if (args.rate > 0) rates.push_back(args.rate);
+  const bool rates_ok = std::all_of(rates.begin(), rates.end(), [&](double r) {
+    return r >= 0.1 && r <= 100'000 && r * args.duration_seconds <= 10'000'000;
+  });
+  if (open != (args.duration_seconds > 0) ||
+      (open && (args.duration_seconds < 1 || args.duration_seconds > 3600)) || !rates_ok ||
+      !(args.p99_goal_ms > 0)) {
+    std::fprintf(stderr,
+                 "chukan bench linkage: --rate R or --rates R1,R2,… (0.1–100000 linkages/s) and "
+                 "--duration 1–3600 s go together (at most 10 million linkages a step); "
+                 "--p99-goal-ms > 0\n");
     return 2;
   }
   bool made_temp = false;
@@ -314,73 +312,61 @@ int RunLinkageBench(const BenchArgs& args) {
     std::fprintf(stderr, "chukan bench linkage: %s\n", what.c_str());
     return 1;
   };
-  std::printf("chukan bench linkage: %d inquiries, concurrency %d, %d people\n", args.inquiries,
-              args.concurrency, args.people);
+  if (!open) {
+    std::printf("chukan bench linkage: %d inquiries, concurrency %d, %d people\n", args.inquiries,
+                args.concurrency, args.people);
+  } else {
+    std::string list;
+    for (double r : rates) {
+      char one[32];
+      std::snprintf(one, sizeof(one), "%s%g", list.empty() ? "" : ", ", r);
+      list += one;
+    }
+    std::printf(
+        "chukan bench linkage: open loop, %s linkages/s for %.0f s%s, at most %d in flight, %d "
+        "people\n",
+        list.c_str(), args.duration_seconds, rates.size() > 1 ? " each" : "", args.concurrency,
+        args.people);
+  }
   auto net = StartNetwork(args, work);
   if (!net.ok()) return fail(net.status().ToString());
   if (args.warmup > 0) {
-    Run warm = Drive(**net, args.warmup, args.concurrency, args.people, 0);
+    // Closed loop; an open run's hundreds of workers would start the warm-up all at once.
+    LinkageRun warm = DriveLinkages(**net, args.warmup, std::min(args.concurrency, open ? 32 : 256),
+                                    args.people, 0);
     std::printf("  warm-up: %d linkages, %d failed\n", warm.completed, warm.failed);
   }
-  // The hub's, the inquirer's nodes' and the provider's nodes' processes.
-  std::vector<std::vector<pid_t>> pids = {{(*net)->hub()->pid()}, {}, {}};
-  for (int i = 0; i < 2; ++i) {
-    for (int n = 0; n < args.server_nodes; ++n) {
-      pids[static_cast<size_t>(i) + 1].push_back((*net)->node(i, n)->pid());
-    }
+  bool passed = false;
+  std::optional<OpenStep> single;
+  LinkageRun run;
+  ProcessMeter::Reading use;
+  if (!args.rates.empty()) {
+    passed = RunRateSteps(**net, args);
+  } else if (open) {
+    single = DriveOpen(**net, args, args.rate, args.warmup);
+    passed = single->run.failed == 0 && single->not_started() == 0;
+  } else {
+    ProcessMeter meter(**net, args.server_nodes);
+    run = DriveLinkages(**net, args.inquiries, args.concurrency, args.people, args.warmup);
+    use = meter.Stop();
+    passed = run.failed == 0;
   }
-  auto cpu_of = [&](size_t group) {
-    double sum = 0;
-    for (pid_t p : pids[group]) sum += CpuSeconds(p);
-    return sum;
-  };
-  std::vector<double> cpu0;
-  for (size_t g = 0; g < pids.size(); ++g) cpu0.push_back(cpu_of(g));
-  // The driver's own CPU (its HTTP clients and JSON) competes for the same cores.
-  auto self_cpu = [] {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-  };
-  const double driver0 = self_cpu();
-  // Peak memory under load: sampled every 100 ms while the run lasts.
-  std::atomic<bool> done{false};
-  std::vector<int64_t> peak(3, 0);
-  std::thread sampler([&] {
-    while (!done.load()) {
-      ChildProcess* procs[3] = {(*net)->hub(), (*net)->server(0), (*net)->server(1)};
-      for (int i = 0; i < 3; ++i)
-        peak[static_cast<size_t>(i)] = std::max(peak[static_cast<size_t>(i)], procs[i]->RssKib());
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  });
-  Run run = Drive(**net, args.inquiries, args.concurrency, args.people, args.warmup);
-  done = true;
-  sampler.join();
-  std::vector<double> cpu;
-  for (size_t g = 0; g < pids.size(); ++g) cpu.push_back(cpu_of(g) - cpu0[g]);
-  const double driver_cpu = self_cpu() - driver0;
   const int stopped = (*net)->StopAll();
 
-  const double rate = run.completed / run.seconds;
-  std::printf(
-      "\n完了した連携 / completed linkages: %d of %d (%d failed)%s%s\n"
-      "スループット / throughput: %.0f linkages/s over %.2f s\n"
-      "遅延 / latency (POST → completed seen): p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms\n"
-      "メモリ / peak RSS under load: hub %.0f MiB, inquirer server %.0f MiB, provider server "
-      "%.0f MiB\n"
-      "CPU: hub %.2f s, inquirer server %.2f s, provider server %.2f s (%.2f ms of CPU per "
-      "linkage; %s); this driver %.2f s\n",
-      run.completed, args.inquiries, run.failed,
-      run.first_failure.empty() ? "" : " — first: ", run.first_failure.c_str(), rate, run.seconds,
-      Percentile(run.latencies_ms, 0.50), Percentile(run.latencies_ms, 0.95),
-      Percentile(run.latencies_ms, 0.99), run.latencies_ms.empty() ? 0.0 : run.latencies_ms.back(),
-      peak[0] / 1024.0, peak[1] / 1024.0, peak[2] / 1024.0, cpu[0], cpu[1], cpu[2],
-      1000.0 * (cpu[0] + cpu[1] + cpu[2]) / std::max(1, run.completed),
-      args.server_nodes > 1 ? (std::to_string(args.server_nodes) + " nodes each server").c_str()
-                            : "one node each",
-      driver_cpu);
+  if (single) {
+    PrintOpenReport(*single, args);
+  } else if (args.rates.empty()) {
+    std::printf(
+        "\n完了した連携 / completed linkages: %d of %d (%d failed)%s%s\n"
+        "スループット / throughput: %.0f linkages/s over %.2f s\n"
+        "遅延 / latency (POST → completed seen): p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f "
+        "ms\n",
+        run.completed, args.inquiries, run.failed,
+        run.first_failure.empty() ? "" : " — first: ", run.first_failure.c_str(),
+        run.completed / run.seconds, run.seconds, LatencyMs(run, 50), LatencyMs(run, 95),
+        LatencyMs(run, 99), LatencyMs(run, 100));
+    PrintResources(use, run.completed, args.server_nodes);
+  }
   net->reset();
   if (made_temp && !args.keep) {
     std::error_code ec;
@@ -388,7 +374,7 @@ int RunLinkageBench(const BenchArgs& args) {
   }
   if (stopped != 0)
     return fail("a process did not stop cleanly (exit " + std::to_string(stopped) + ")");
-  return run.failed == 0 ? 0 : 1;
+  return passed ? 0 : 1;
 }
 
 // chukan bench soak --minutes M --rate R: linkages at a fixed rate for M minutes with the
@@ -438,7 +424,7 @@ int RunSoak(const BenchArgs& args) {
     for (int round = 1; !done.load(); ++round) {
       sleep_for(std::chrono::seconds(args.import_every_seconds));
       if (done.load()) return;
-      Result<http::Response> r = (*net)->Call(kProvider, Role::kSystem, "POST",
+      Result<http::Response> r = (*net)->Call(kBenchProvider, Role::kSystem, "POST",
                                               "/api/v1/replica/imports?tm=TM00000000000002",
                                               ReplicaCsv(args.people, round), "text/csv");
       if (r.ok() && r->status == 201) {
@@ -475,7 +461,8 @@ int RunSoak(const BenchArgs& args) {
     }
   });
   Pace pace{.rate = args.rate, .deadline = deadline, .completed = &completed, .failed = &failed};
-  Run run = Drive(**net, std::numeric_limits<int>::max(), args.concurrency, args.people, 0, pace);
+  LinkageRun run =
+      DriveLinkages(**net, std::numeric_limits<int>::max(), args.concurrency, args.people, 0, pace);
   {
     MutexLock lock(wake_mu);
     done = true;
@@ -492,10 +479,8 @@ int RunSoak(const BenchArgs& args) {
       "副本の再取込 / re-imports: %d (%d failed)\n",
       run.completed, run.failed,
       run.first_failure.empty() ? "" : " — first: ", run.first_failure.c_str(), run.seconds,
-      run.completed / run.seconds, Percentile(run.latencies_ms, 0.50),
-      Percentile(run.latencies_ms, 0.99), Percentile(run.latencies_ms, 0.999),
-      run.latencies_ms.empty() ? 0.0 : run.latencies_ms.back(), imports_ok.load(),
-      imports_failed.load());
+      run.completed / run.seconds, LatencyMs(run, 50), LatencyMs(run, 99), LatencyMs(run, 99.9),
+      LatencyMs(run, 100), imports_ok.load(), imports_failed.load());
   bool flat = true;
   if (rss.size() >= 4) {
     const size_t from = rss.size() / 4 - 1;
@@ -548,16 +533,16 @@ int RunBatchBench(const BenchArgs& args) {
   // The file as municipal tools write it: 18 fields, CRLF after every line.
   std::string file;
   for (int p = 1; p <= args.people; ++p) {
-    file += "01," + Atena(100000 + p) + ",,20261203093000000,3595115400          ,," +
-            kInquirer.str() + ",0,JM90000000000001,JT90000000000101,,," + kProvider.str() +
-            ",TM00000000000002,0,0,,\r\n";
+    file += "01," + BenchAtena(100000 + p) + ",,20261203093000000,3595115400          ,," +
+            kBenchInquirer.str() + ",0,JM90000000000001,JT90000000000101,,," +
+            kBenchProvider.str() + ",TM00000000000002,0,0,,\r\n";
   }
   const auto t0 = std::chrono::steady_clock::now();
   auto seconds_since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   };
   Result<http::Response> posted =
-      (*net)->Call(kInquirer, Role::kSystem, "POST",
+      (*net)->Call(kBenchInquirer, Role::kSystem, "POST",
                    "/api/v1/inquiries/batch?name=P640R110_20261203093000.DAT", file, "text/plain");
   if (!posted.ok() || posted->status != 200) {
     return fail("POST: " + (posted.ok() ? "HTTP " + std::to_string(posted->status) + " " +
@@ -571,13 +556,13 @@ int RunBatchBench(const BenchArgs& args) {
     if (seconds_since(t0) > 600) return fail("not every line ended within 600 s");
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     Result<http::Response> g =
-        (*net)->Call(kInquirer, Role::kSystem, "GET", "/api/v1/inquiries/batch/" + batch_id);
+        (*net)->Call(kBenchInquirer, Role::kSystem, "GET", "/api/v1/inquiries/batch/" + batch_id);
     if (!g.ok() || g->status != 200) return fail("GET batch failed");
     open = json::parse(g->body).value("open", int64_t{-1});
   }
   const double ended_s = seconds_since(t0);
   Result<http::Response> result = (*net)->Call(
-      kInquirer, Role::kSystem, "GET", "/api/v1/inquiries/batch/" + batch_id + "/result-file");
+      kBenchInquirer, Role::kSystem, "GET", "/api/v1/inquiries/batch/" + batch_id + "/result-file");
   if (!result.ok() || result->status != 200) return fail("GET result-file failed");
   const double result_s = seconds_since(t0);
   // Every line completed with its record: 明細 status 09 and TM status 01 (columns 24, 26).
@@ -621,9 +606,27 @@ void RegisterBenchCommands(CLI::App& app, Action& action) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* linkage = bench->add_subcommand(
       "linkage", "照会から回答までの全経路 / the whole linkage path (hub + 2 servers)");
-  linkage->add_option("--inquiries", args->inquiries, "measured linkages (default 5000)");
-  linkage->add_option("--concurrency", args->concurrency,
-                      "linkages in flight at once (default 32)");
+  CLI::Option* inquiries =
+      linkage->add_option("--inquiries", args->inquiries, "measured linkages (default 5000)");
+  CLI::Option* concurrency = linkage->add_option(
+      "--concurrency", args->concurrency,
+      "linkages in flight at once (default 32); with --rate, the most in flight (default 512)");
+  CLI::Option* rate = linkage->add_option(
+      "--rate", args->rate,
+      "開ループ / open loop: linkages due per second, latency from the due time (with "
+      "--duration)");
+  CLI::Option* rates =
+      linkage
+          ->add_option("--rates", args->rates,
+                       "開ループの段階 / open-loop steps: R1,R2,… each for --duration, on one "
+                       "network")
+          ->delimiter(',');
+  rate->excludes(inquiries)->excludes(rates);
+  rates->excludes(inquiries);
+  linkage->add_option("--duration", args->duration_seconds,
+                      "seconds of each open-loop run (with --rate or --rates)");
+  linkage->add_option("--p99-goal-ms", args->p99_goal_ms,
+                      "--rates: the p99 a step must stay under (default 50)");
   linkage->add_option("--people", args->people, "residents in the replica (default 1000)");
   linkage->add_option("--warmup", args->warmup, "unmeasured linkages first (default 300)");
   linkage->add_option("--server-workers", args->server_workers,
@@ -649,12 +652,18 @@ void RegisterBenchCommands(CLI::App& app, Action& action) {
   linkage->add_option("--layout", args->layout_dir, "data standard layout (default data/layout)");
   linkage->add_option("--permissions", args->permissions_file,
                       "permission list (default data/permissions/sample.csv)");
-  linkage->callback([&action, args] { action.run = [args] { return RunLinkageBench(*args); }; });
+  linkage->callback([&action, args, concurrency] {
+    if ((args->rate > 0 || !args->rates.empty()) && concurrency->count() == 0) {
+      args->concurrency = 512;
+    }
+    action.run = [args] { return RunLinkageBench(*args); };
+  });
 
   auto bargs = std::make_shared<BenchArgs>();
   bargs->people = 10'000;
   auto sargs = std::make_shared<BenchArgs>();
   sargs->concurrency = 256;
+  sargs->rate = 150;
   CLI::App* soak = bench->add_subcommand(
       "soak",
       "一定の到着率で長時間の連携と再取込 / linkage at a fixed rate, with re-imports, for "
