@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "cli/bench_driver.h"
+#include "cli/bench_network.h"
 #include "cli/commands.h"
 #include "cli/local_network.h"
 #include "common/ids.h"
@@ -43,129 +44,6 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Role = LocalNetwork::Role;
-
-struct BenchArgs {
-  int inquiries = 5000;
-  int concurrency = 32;
-  int people = 1000;
-  int warmup = 300;
-  int server_workers = 64;
-  int hub_workers = 64;
-  int delivery_threads = 8;
-  int hub_delivery_threads = 16;
-  int batch_items = 64;
-  int peer_requests = 2;
-  std::string workdir;
-  std::string layout_dir = "data/layout";
-  std::string permissions_file = "data/permissions/sample.csv";
-  bool keep = false;
-  // PostgreSQL for the hub and both servers (a libpq connection string; empty: SQLite), and
-  // nodes per server on it (2 or more: behind haproxy).
-  std::string pg_dsn;
-  int server_nodes = 1;
-  // Open loop (bench linkage --rate or --rates with --duration; 0 and empty: closed loop), and
-  // bench soak's rate.
-  double rate = 0;
-  std::vector<double> rates;
-  double duration_seconds = 0;
-  double p99_goal_ms = 50;
-  // bench soak
-  int minutes = 60;
-  int import_every_seconds = 60;
-};
-
-std::string Resident(int p) {
-  char s[16];
-  std::snprintf(s, sizeof(s), "%011lld", 40000000000LL + p);
-  return s;
-}
-
-// The provider's replica (one 地方税関係情報 record of 2026 per person) and both sides' codes
-// for `people` residents; then waits for both servers' permission-list copies.
-// The provider's replica file: one 地方税関係情報 record of 2026 per person; `round` changes the
-// amounts, so that a re-import updates every record.
-std::string ReplicaCsv(int people, int round) {
-  std::string csv = "atena_no";
-  for (int i = 1; i <= 16; ++i) {
-    char code[24];
-    std::snprintf(code, sizeof(code), ",IT000002000000%02d", i);
-    csv += code;
-  }
-  csv += "\n";
-  for (int p = 1; p <= people; ++p) {
-    csv += BenchAtena(p) + ",2026,2026-01-01,1," + std::to_string(2000000 + p + round) +
-           ",1800000,50000,200000,30000,150000,20000,1,0,1,2,,10000\n";
-  }
-  return csv;
-}
-
-Status PrepareLinkage(LocalNetwork& net, int people) {
-  const std::string csv = ReplicaCsv(people, 0);
-  // Codes in requests of 1,000 (as `chukan codes load` sends them): each stays well inside the
-  // client's timeout on a busy machine.
-  constexpr int kCodesPerRequest = 1000;
-  std::vector<std::string> pairs_provider, pairs_inquirer;
-  for (int p = 1; p <= people; ++p) {
-    if ((p - 1) % kCodesPerRequest == 0) {
-      pairs_provider.emplace_back();
-      pairs_inquirer.emplace_back();
-    }
-    pairs_provider.back() += BenchAtena(p) + "," + Resident(p) + "\n";
-    pairs_inquirer.back() += BenchAtena(100000 + p) + "," + Resident(p) + "\n";
-  }
-  auto r = net.Call(kBenchProvider, Role::kSystem, "POST",
-                    "/api/v1/replica/imports?tm=TM00000000000002", csv, "text/csv");
-  if (!r.ok() || r->status != 201) return InternalError("replica import failed");
-  for (auto [org, chunks] :
-       {std::pair{kBenchProvider, &pairs_provider}, std::pair{kBenchInquirer, &pairs_inquirer}}) {
-    for (const std::string& pairs : *chunks) {
-      auto c = net.Call(org, Role::kSystem, "POST", "/api/v1/codes/bulk", pairs, "text/csv");
-      if (!c.ok() || c->status != 200) {
-        return InternalError("codes: " + (c.ok() ? c->body.substr(0, 300) : c.status().ToString()));
-      }
-    }
-  }
-  return net.WaitForPermissionLists(std::chrono::seconds(30));
-}
-
-// A hub and two servers as processes in `work`, the provider's replica and both sides' codes
-// loaded (PrepareLinkage).
-Result<std::unique_ptr<LocalNetwork>> StartNetwork(const BenchArgs& args, const fs::path& work) {
-  LocalNetworkOptions o;
-  o.binary = SelfExecutable();
-  o.workdir = work.string();
-  o.layout_dir = args.layout_dir;
-  o.permissions_file = args.permissions_file;
-  o.servers = 2;
-  o.log_level = "warn";
-  o.server_threads = 2;
-  o.server_workers = args.server_workers;
-  o.hub_workers = args.hub_workers;
-  o.server_delivery_threads = args.delivery_threads;
-  o.hub_delivery_threads = args.hub_delivery_threads;
-  o.batch_items = args.batch_items;
-  o.peer_requests = args.peer_requests;
-  // One client (token) drives every worker: each may hold a long poll.
-  o.long_polls_per_client = args.concurrency;
-  o.orgs = {{kBenchInquirer, "bench-inquirer", "municipality", 0, ""},
-            {kBenchProvider, "bench-provider", "municipality", 1, ""}};
-  if (!args.pg_dsn.empty()) {
-    o.pg_dsn = args.pg_dsn;
-    // Schemas of their own for each run: <prefix>_hub, <prefix>_s1, … (left for the operator
-    // of the database to drop; the run prints the prefix).
-    o.pg_prefix =
-        "bench_" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count() %
-                                  1'000'000'000'000);
-    std::printf("  setup: PostgreSQL schemas %s_*\n", o.pg_prefix.c_str());
-  }
-  o.nodes_per_server = args.server_nodes;
-  o.balancer = args.server_nodes > 1;
-  o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
-  ASSIGN_OR_RETURN(std::unique_ptr<LocalNetwork> net, LocalNetwork::Start(o));
-  RETURN_IF_ERROR(PrepareLinkage(*net, args.people));
-  std::printf("  setup: %d replica records and %d codes on each side\n", args.people, args.people);
-  return net;
-}
 
 void PrintResources(const ProcessMeter::Reading& use, int completed, int server_nodes) {
   std::printf(
@@ -199,10 +77,11 @@ OpenStep DriveOpen(LocalNetwork& net, const BenchArgs& args, double rate, int of
   OpenStep step;
   step.rate = rate;
   step.due = std::max(1, static_cast<int>(std::llround(rate * args.duration_seconds)));
-  const Pace pace{.rate = rate,
-                  .deadline = std::chrono::steady_clock::now() +
-                              std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                  std::chrono::duration<double>(3 * args.duration_seconds + 10))};
+  Pace pace;
+  pace.rate = rate;
+  pace.deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                      std::chrono::duration<double>(3 * args.duration_seconds + 10));
   ProcessMeter meter(net, args.server_nodes);
   step.run = DriveLinkages(net, step.due, args.concurrency, args.people, offset, pace);
   step.use = meter.Stop();
@@ -460,7 +339,11 @@ int RunSoak(const BenchArgs& args) {
       last = now;
     }
   });
-  Pace pace{.rate = args.rate, .deadline = deadline, .completed = &completed, .failed = &failed};
+  Pace pace;
+  pace.rate = args.rate;
+  pace.deadline = deadline;
+  pace.completed = &completed;
+  pace.failed = &failed;
   LinkageRun run =
       DriveLinkages(**net, std::numeric_limits<int>::max(), args.concurrency, args.people, 0, pace);
   {
@@ -603,6 +486,8 @@ int RunBatchBench(const BenchArgs& args) {
 void RegisterBenchCommands(CLI::App& app, Action& action) {
   CLI::App* bench = app.add_subcommand("bench", "性能測定 / benchmarks");
   bench->require_subcommand(1);
+  RegisterOverloadBench(*bench, action);
+  RegisterIcountBench(*bench, action);
   auto args = std::make_shared<BenchArgs>();
   CLI::App* linkage = bench->add_subcommand(
       "linkage", "照会から回答までの全経路 / the whole linkage path (hub + 2 servers)");
@@ -641,17 +526,13 @@ void RegisterBenchCommands(CLI::App& app, Action& action) {
                       "(default 64)");
   linkage->add_option("--peer-requests", args->peer_requests,
                       "[delivery] peer_requests everywhere (default 2)");
-  linkage->add_option("--workdir", args->workdir, "directory to work in (default: a temp dir)");
-  linkage->add_flag("--keep", args->keep, "keep the work directory");
+  AddNetworkFileOptions(*linkage, *args);
   linkage->add_option("--pg-dsn", args->pg_dsn,
                       "PostgreSQL connection string for the hub and both servers (default: "
                       "SQLite)");
   linkage->add_option("--server-nodes", args->server_nodes,
                       "nodes of each server on the one PostgreSQL, behind haproxy (default 1; "
                       "2 or more need --pg-dsn)");
-  linkage->add_option("--layout", args->layout_dir, "data standard layout (default data/layout)");
-  linkage->add_option("--permissions", args->permissions_file,
-                      "permission list (default data/permissions/sample.csv)");
   linkage->callback([&action, args, concurrency] {
     if ((args->rate > 0 || !args->rates.empty()) && concurrency->count() == 0) {
       args->concurrency = 512;
@@ -675,21 +556,13 @@ void RegisterBenchCommands(CLI::App& app, Action& action) {
   soak->add_option("--people", sargs->people, "residents in the replica (default 1000)");
   soak->add_option("--import-every", sargs->import_every_seconds,
                    "seconds between re-imports of the replica (default 60)");
-  soak->add_option("--workdir", sargs->workdir, "directory to work in (default: a temp dir)");
-  soak->add_flag("--keep", sargs->keep, "keep the work directory");
-  soak->add_option("--layout", sargs->layout_dir, "data standard layout (default data/layout)");
-  soak->add_option("--permissions", sargs->permissions_file,
-                   "permission list (default data/permissions/sample.csv)");
+  AddNetworkFileOptions(*soak, *sargs);
   soak->callback([&action, sargs] { action.run = [sargs] { return RunSoak(*sargs); }; });
 
   CLI::App* batch = bench->add_subcommand(
       "batch", "一括照会ファイルの全経路 / a P640R110 batch file through the hub, end to end");
   batch->add_option("--lines", bargs->people, "lines of the file, one per person (default 10000)");
-  batch->add_option("--workdir", bargs->workdir, "directory to work in (default: a temp dir)");
-  batch->add_flag("--keep", bargs->keep, "keep the work directory");
-  batch->add_option("--layout", bargs->layout_dir, "data standard layout (default data/layout)");
-  batch->add_option("--permissions", bargs->permissions_file,
-                    "permission list (default data/permissions/sample.csv)");
+  AddNetworkFileOptions(*batch, *bargs);
   batch->callback([&action, bargs] { action.run = [bargs] { return RunBatchBench(*bargs); }; });
 }
 

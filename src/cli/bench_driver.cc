@@ -45,9 +45,21 @@ double SelfCpuSeconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// One linkage of `person`: POST the inquiry, then long-poll it until it ends. Returns what went
-// wrong, empty when it completed with the person's record.
-std::string OneLinkage(LocalNetwork& net, int person) {
+// What became of one linkage.
+struct Outcome {
+  std::string error;  // empty when it completed with the person's record
+  // The server answered 503 with Retry-After (backpressure): nothing was stored; not an error.
+  bool turned_away = false;
+  std::chrono::steady_clock::time_point accepted_at;  // when the POST was answered 202
+};
+
+// One linkage of `person`: POST the inquiry, then long-poll it until it ends.
+Outcome OneLinkage(LocalNetwork& net, int person) {
+  Outcome out;
+  auto failed = [&out](std::string error) {
+    out.error = std::move(error);
+    return out;
+  };
   json body = {{"atena_no", BenchAtena(100000 + person)},
                {"procedure", "JT90000000000101"},
                {"tm", "TM00000000000002"},
@@ -55,26 +67,32 @@ std::string OneLinkage(LocalNetwork& net, int person) {
                {"query", {{"IT00000200000001", "2026"}}}};
   Result<http::Response> r =
       net.Call(kBenchInquirer, Role::kSystem, "POST", "/api/v1/inquiries", body.dump());
-  if (!r.ok() || r->status != 202) {
-    return r.ok() ? "POST: HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 200)
-                  : r.status().ToString();
+  if (r.ok() && r->status == 503 && r->body.find("BUSY: ") != std::string::npos) {
+    if (!r->headers.Get("Retry-After")) return failed("POST: HTTP 503 BUSY without Retry-After");
+    out.turned_away = true;
+    return out;
   }
+  if (!r.ok() || r->status != 202) {
+    return failed(r.ok() ? "POST: HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 200)
+                         : r.status().ToString());
+  }
+  out.accepted_at = std::chrono::steady_clock::now();
   const json posted = json::parse(r->body, nullptr, false);
-  if (!posted.is_object()) return "POST: an answer that is no JSON object";
+  if (!posted.is_object()) return failed("POST: an answer that is no JSON object");
   const std::string id = posted.value("inquiry_id", "");
   while (true) {
     Result<http::Response> g = net.Call(kBenchInquirer, Role::kSystem, "GET",
                                         "/api/v1/inquiries/" + id + "?wait_ms=10000");
     if (!g.ok() || g->status != 200) {
-      return g.ok() ? "GET: HTTP " + std::to_string(g->status) : g.status().ToString();
+      return failed(g.ok() ? "GET: HTTP " + std::to_string(g->status) : g.status().ToString());
     }
     json j = json::parse(g->body, nullptr, false);
     const std::string state = j.is_object() ? j.value("state", "") : "";
     if (state == "completed") {
-      return j["result"]["records"].size() == 1 ? "" : "completed without the record";
+      return j["result"]["records"].size() == 1 ? out : failed("completed without the record");
     }
     if (state == "refused" || state == "failed" || state == "expired") {
-      return "ended " + state + " " + j.value("reason", "");
+      return failed("ended " + state + " " + j.value("reason", ""));
     }
   }
 }
@@ -92,6 +110,8 @@ std::string BenchAtena(int n) {
 
 void LinkageRun::Merge(const LinkageRun& other) {
   latency.Merge(other.latency);
+  admitted_latency.Merge(other.admitted_latency);
+  turned_away += other.turned_away;
   completed += other.completed;
   failed += other.failed;
   started += other.started;
@@ -127,16 +147,25 @@ LinkageRun DriveLinkages(LocalNetwork& net, int total, int concurrency, int peop
         if (now >= pace.deadline) break;
         ++mine.started;
         if (pace.rate > 0 && now - start > std::chrono::milliseconds(1)) ++mine.late;
-        const std::string error = OneLinkage(net, (offset + i) % people + 1);
-        if (pace.completed != nullptr) (error.empty() ? pace.completed : pace.failed)->fetch_add(1);
-        if (error.empty()) {
+        const Outcome o = OneLinkage(net, (offset + i) % people + 1);
+        if (o.turned_away) {
+          ++mine.turned_away;
+          continue;
+        }
+        if (pace.completed != nullptr) {
+          (o.error.empty() ? pace.completed : pace.failed)->fetch_add(1);
+        }
+        if (o.error.empty()) {
+          const auto end = steady_clock::now();
           ++mine.completed;
           mine.latency.Record(
-              std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start)
-                  .count());
+              std::chrono::duration_cast<std::chrono::microseconds>(end - start).count());
+          mine.admitted_latency.Record(
+              std::chrono::duration_cast<std::chrono::microseconds>(end - o.accepted_at).count());
+          if (pace.on_completed) pace.on_completed(end, end - o.accepted_at);
         } else {
           ++mine.failed;
-          if (mine.first_failure.empty()) mine.first_failure = error;
+          if (mine.first_failure.empty()) mine.first_failure = o.error;
         }
       }
       MutexLock lock(mu);

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +34,12 @@ std::string BenchAtena(int n);
 // What a run of DriveLinkages did.
 struct LinkageRun {
   LatencyHistogram latency;  // µs, of the completed linkages
+  // µs, of the completed linkages from the 202 that admitted them: the latency the system holds
+  // itself to under overload (backpressure), without the time a client waits to be let in.
+  LatencyHistogram admitted_latency;
+  // Answered 503 BUSY with Retry-After (backpressure) and not sent again: nothing was stored.
+  // Neither completed nor failed.
+  int turned_away = 0;
   int completed = 0;
   int failed = 0;
   int started = 0;
@@ -59,6 +66,10 @@ struct Pace {
   // Counters for a progress reporter, when given.
   std::atomic<int>* completed = nullptr;
   std::atomic<int>* failed = nullptr;
+  // Called on the worker's thread for each completed linkage: when it ended, and how long it
+  // took from its admission (202). Must be thread-safe.
+  std::function<void(std::chrono::steady_clock::time_point, std::chrono::steady_clock::duration)>
+      on_completed;
 };
 
 // `total` linkages by `concurrency` worker threads (the most in flight at once), person numbers

@@ -548,6 +548,7 @@ Status LocalNetwork::WriteHubNodeConfig(int node, int port) const {
     << "[layout]\ndir = " << Quote(options_.layout_dir) << "\n"
     << "[delivery]\nthreads = " << options_.hub_delivery_threads
     << "\nbatch_items = " << options_.batch_items << "\npeer_requests = " << options_.peer_requests
+    << "\nmax_backlog = " << options_.hub_max_backlog
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
     << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n"
     << "lease_seconds = " << options_.delivery_lease_seconds << "\n"
@@ -599,6 +600,7 @@ Status LocalNetwork::WriteNodeConfig(int i, int node, int api_port, int node_por
     << "[retention]\nresult_days = " << options_.result_days << "\n"
     << "[delivery]\nthreads = " << options_.server_delivery_threads
     << "\nbatch_items = " << options_.batch_items << "\npeer_requests = " << options_.peer_requests
+    << "\nmax_backlog = " << options_.server_max_backlog
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
     << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n"
     << "lease_seconds = " << options_.delivery_lease_seconds << "\n";

@@ -119,6 +119,9 @@ struct LocalNetworkOptions {
   // [delivery] batch_items and peer_requests of the hub and the servers.
   int batch_items = 64;
   int peer_requests = 2;
+  // [delivery] max_backlog of the hub and of the servers (per tenant): backpressure's bounds.
+  int64_t hub_max_backlog = 2000;
+  int64_t server_max_backlog = 1000;
   int64_t backoff_base_ms = 100;
   int64_t backoff_cap_ms = 2'000;
   std::string log_level = "info";

@@ -1,6 +1,8 @@
 #include "http/api_util.h"
 
+#include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include "common/log.h"
 #include "json/json.h"
@@ -62,7 +64,10 @@ Response ReasonErrorResponse(const Status& s, const RequestId& rid, std::string_
   // A body over a route's limit is the client's to shorten (413, as the HTTP server answers a
   // body over its own limit), not a moment of overload to wait out (429).
   const int status = code == "BODY_TOO_LARGE" ? 413 : HttpStatusFor(s.code());
-  return Response::Error(status, code, message, rid);
+  Response r = Response::Error(status, code, message, rid);
+  // As FromStatus: every 503 says when to come back (e.g. BUSY, a full backlog: backpressure).
+  if (status == 503) r.headers.Set("Retry-After", "1");
+  return r;
 }
 
 std::string BatchRequestJson(const std::vector<std::string>& items) {
@@ -134,6 +139,11 @@ std::vector<Result<Response>> SendItems(const std::vector<std::string>& bodies,
     one_by_one();
     return answers;
   }
+  if (r.ok() && Classify(r) == Delivery::kBusy) {
+    // Busy: nothing was handled; each item waits as the receiver asked.
+    answers.assign(bodies.size(), Result<Response>(*r));
+    return answers;
+  }
   Result<std::vector<Response>> each =
       !r.ok()            ? Result<std::vector<Response>>(UnavailableError(r.status().ToString()))
       : r->status != 200 ? Result<std::vector<Response>>(
@@ -150,8 +160,26 @@ Delivery Classify(const Result<Response>& answer) {
   if (!answer.ok()) return Delivery::kRetry;
   const int s = answer->status;
   if (s >= 200 && s < 300) return Delivery::kDelivered;
-  if (s >= 400 && s < 500 && s != 408 && s != 429) return Delivery::kRefused;
+  // Overload, said so: 429, or a 503 whose error code is BUSY (a full backlog). Any other 503 (a
+  // receiver whose storage is down) keeps the backoff and the attempts, so that it ends.
+  if (s == 429 || (s == 503 && answer->body.find(R"("code":"BUSY")") != std::string::npos)) {
+    return Delivery::kBusy;
+  }
+  if (s >= 400 && s < 500 && s != 408) return Delivery::kRefused;
   return Delivery::kRetry;
+}
+
+std::chrono::seconds RetryAfter(const Response& answer) {
+  constexpr std::chrono::seconds kDefault(1);
+  constexpr int64_t kMax = 60;
+  const std::optional<std::string_view> v = answer.headers.Get("Retry-After");
+  if (!v || v->empty() || v->size() > 10) return kDefault;
+  int64_t n = 0;
+  for (char c : *v) {
+    if (c < '0' || c > '9') return kDefault;
+    n = n * 10 + (c - '0');
+  }
+  return std::chrono::seconds(std::clamp<int64_t>(n, 1, kMax));
 }
 
 Result<std::vector<Response>> ParseBatchResponse(std::string_view body, size_t expected) {

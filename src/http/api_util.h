@@ -6,6 +6,7 @@
 #ifndef CHUKAN_HTTP_API_UTIL_H_
 #define CHUKAN_HTTP_API_UTIL_H_
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -39,7 +40,7 @@ Result<bool> QueryBool(const Request& req, std::string_view name);
 // error's code, otherwise the status code's name is used; BODY_TOO_LARGE is answered 413. Internal
 // failures (kInternal, kUnknown, kDataLoss, and kUnavailable when `hide_unavailable`) are logged as
 // `log_event` and answered without their message; so is a store's message with any status
-// (FromStatus: logged as `http.storage_error`).
+// (FromStatus: logged as `http.storage_error`). A 503 carries `Retry-After: 1`.
 Response ReasonErrorResponse(const Status& s, const RequestId& rid, std::string_view log_event,
                              bool hide_unavailable);
 
@@ -74,8 +75,9 @@ Result<std::vector<Response>> ParseBatchResponse(std::string_view body, size_t e
 // batch to `batch_path`; `post(path, body, item)` sends one request (`item` is the body's index,
 // or kWholeBatch). Returns one answer per body: the batch's per-item results; the batch's own
 // failure (no answer, or a status other than 200 — then nothing was handled) for every item, as
-// kUnavailable, so that none is acknowledged unseen; and for a 404/405 to the batch route (a
-// receiver without batches) the answers of one request per body.
+// kUnavailable, so that none is acknowledged unseen — except a busy answer (Classify says kBusy),
+// which every item gets as it came, Retry-After included; and for a 404/405
+// to the batch route (a receiver without batches) the answers of one request per body.
 inline constexpr size_t kWholeBatch = static_cast<size_t>(-1);
 using PostFn =
     std::function<Result<Response>(std::string_view path, std::string body, size_t item)>;
@@ -84,10 +86,18 @@ std::vector<Result<Response>> SendItems(const std::vector<std::string>& bodies,
                                         const PostFn& post);
 
 // What a sender does with one answer: kDelivered on 2xx; kRefused on a 4xx other than 408 and
-// 429 (the receiver refuses the message for good: retrying cannot help); kRetry otherwise (no
-// answer, 5xx, 408, 429, or any other status).
-enum class Delivery { kDelivered, kRefused, kRetry };
+// 429 (the receiver refuses the message for good: retrying cannot help); kBusy on 429 and on a
+// 503 whose error code is BUSY (the receiver is overloaded and says so: the message is sent
+// again after RetryAfter, and the try does not count as a failed attempt); kRetry otherwise (no
+// answer, any other 5xx — a receiver whose storage is down keeps its backoff and its attempts —,
+// 408, or any other status).
+enum class Delivery { kDelivered, kRefused, kBusy, kRetry };
 Delivery Classify(const Result<Response>& answer);
+
+// How long a busy receiver asked to be left alone: its Retry-After in seconds (delta-seconds
+// only; an HTTP date or anything else unreadable counts as absent), clamped to 1–60 s; 1 s when
+// absent.
+std::chrono::seconds RetryAfter(const Response& answer);
 
 }  // namespace chukan::http
 

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
+#include <optional>
+#include <string>
 
 #include "common/status_matchers.h"
 
@@ -123,7 +126,7 @@ TEST(SendItemsTest, ABatchThatFailsAsAWholeIsRetriedForEveryItem) {
   for (auto answer : std::vector<std::function<Result<Response>(const std::string&)>>{
            [](const std::string&) -> Result<Response> { return UnavailableError("reset"); },
            [](const std::string&) -> Result<Response> { return Response::Json(400, "{}"); },
-           [](const std::string&) -> Result<Response> { return Response::Json(503, "{}"); },
+           [](const std::string&) -> Result<Response> { return Response::Json(500, "{}"); },
            [](const std::string&) -> Result<Response> {
              return Response::Json(200, BatchResponseJson({Response::Json(201, "{}")}));
            }}) {
@@ -139,14 +142,57 @@ TEST(SendItemsTest, ABatchThatFailsAsAWholeIsRetriedForEveryItem) {
   }
 }
 
+TEST(SendItemsTest, ABusyBatchGivesEveryItemTheBusyAnswerWithItsRetryAfter) {
+  for (int status : {429, 503}) {
+    FakePeer peer;
+    peer.batch = [status](const std::string&) -> Result<Response> {
+      Response busy = Response::Json(status, R"({"error":{"code":"BUSY","message":"BUSY: full"}})");
+      busy.headers.Set("Retry-After", "7");
+      return busy;
+    };
+    std::vector<Result<Response>> r =
+        SendItems({R"({"n":"a"})", R"({"n":"b"})"}, "/one", "/batch", peer.Fn());
+    ASSERT_EQ(r.size(), 2u);
+    for (const Result<Response>& each : r) {
+      ASSERT_OK(each);
+      EXPECT_EQ(each->status, status);
+      EXPECT_EQ(Classify(each), Delivery::kBusy);
+      EXPECT_EQ(RetryAfter(*each), std::chrono::seconds(7));
+    }
+    EXPECT_THAT(peer.calls, ElementsAre("/batch all"));
+  }
+}
+
+TEST(RetryAfterTest, DeltaSecondsClampedAndOneSecondWhenUnreadable) {
+  auto with = [](std::optional<std::string> v) {
+    Response r = Response::Json(503, "{}");
+    if (v) r.headers.Set("Retry-After", *v);
+    return RetryAfter(r);
+  };
+  EXPECT_EQ(with(std::nullopt), std::chrono::seconds(1));
+  EXPECT_EQ(with("5"), std::chrono::seconds(5));
+  EXPECT_EQ(with("0"), std::chrono::seconds(1));
+  EXPECT_EQ(with("3600"), std::chrono::seconds(60));
+  EXPECT_EQ(with("Wed, 21 Oct 2026 07:28:00 GMT"), std::chrono::seconds(1));
+  EXPECT_EQ(with("-3"), std::chrono::seconds(1));
+  EXPECT_EQ(with("99999999999999"), std::chrono::seconds(1));
+  EXPECT_EQ(with(""), std::chrono::seconds(1));
+}
+
 TEST(ClassifyTest, DeliveredRefusedOrRetried) {
   EXPECT_EQ(Classify(Response::Json(200, "{}")), Delivery::kDelivered);
   EXPECT_EQ(Classify(Response::Json(202, "{}")), Delivery::kDelivered);
   EXPECT_EQ(Classify(Response::Json(409, "{}")), Delivery::kRefused);
   EXPECT_EQ(Classify(Response::Json(413, "{}")), Delivery::kRefused);
   EXPECT_EQ(Classify(Response::Json(408, "{}")), Delivery::kRetry);
-  EXPECT_EQ(Classify(Response::Json(429, "{}")), Delivery::kRetry);
+  EXPECT_EQ(Classify(Response::Json(429, "{}")), Delivery::kBusy);
+  EXPECT_EQ(Classify(Response::Json(503, R"({"error":{"code":"BUSY","message":"BUSY: x"}})")),
+            Delivery::kBusy);
+  // A 503 of another kind (storage down, a deadlock) is a failed attempt, with backoff.
+  EXPECT_EQ(Classify(Response::Json(503, R"({"error":{"code":"UNAVAILABLE"}})")), Delivery::kRetry);
   EXPECT_EQ(Classify(Response::Json(503, "{}")), Delivery::kRetry);
+  EXPECT_EQ(Classify(Response::Json(500, "{}")), Delivery::kRetry);
+  EXPECT_EQ(Classify(Response::Json(502, "{}")), Delivery::kRetry);
   EXPECT_EQ(Classify(Response::Json(302, "{}")), Delivery::kRetry);
   EXPECT_EQ(Classify(Result<Response>(DeadlineExceededError("timeout"))), Delivery::kRetry);
 }

@@ -182,15 +182,15 @@ Response FromStatus(const Status& status, const RequestId& request_id) {
     log::Error("http.storage_error", {log::StatusField(status), log::RequestIdField(request_id)});
     message = http_status == 503 ? "storage is unavailable; quote the request id to the operator"
                                  : "storage error; quote the request id to the operator";
-    if (http_status == 503) {
-      // A lost database connection or a failover in progress: clients retry, once a second
-      // (found by the failover test: this 503 came without it).
-      Response r = Response::Error(http_status, StatusCodeName(status.code()), message, request_id);
-      r.headers.Set("Retry-After", "1");
-      return r;
-    }
   }
-  return Response::Error(http_status, StatusCodeName(status.code()), message, request_id);
+  Response r = Response::Error(http_status, StatusCodeName(status.code()), message, request_id);
+  if (http_status == 503) {
+    // Every 503 says when to come back: a lost database connection or a failover in progress
+    // (found by the failover test: this 503 came without it), or a receiver whose backlog is
+    // full (backpressure: the sender waits this long before it sends again).
+    r.headers.Set("Retry-After", "1");
+  }
+  return r;
 }
 
 std::string_view ReasonPhrase(int status) {

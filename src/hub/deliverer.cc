@@ -72,7 +72,7 @@ Status Deliverer::ReloadTls() {
 }
 
 Deliverer::Stats Deliverer::stats() const {
-  return {delivered_.load(), refused_.load(), retried_.load()};
+  return {delivered_.load(), refused_.load(), retried_.load(), busy_.load()};
 }
 
 Result<std::vector<std::string>> Deliverer::Sources() { return std::vector<std::string>{""}; }
@@ -158,11 +158,18 @@ store::Delivery Deliverer::Record(const store::OutboxItem& item, const std::stri
   switch (http::Classify(resp)) {
     case http::Delivery::kDelivered:
       delivered_.fetch_add(1);
+      hub_.Delivered(1);
       return {store::DeliveryOutcome::kDone, ""};
+    case http::Delivery::kBusy:
+      // The receiver is overloaded: again after its Retry-After, no attempt counted.
+      busy_.fetch_add(1);
+      return {store::DeliveryOutcome::kBusy, "HTTP " + std::to_string(resp->status),
+              http::RetryAfter(*resp)};
     case http::Delivery::kRefused:
       // The receiver refuses this message for good (e.g. an expired permit): retrying cannot
       // help. Acknowledge, and leave a trace for the operator.
       refused_.fetch_add(1);
+      hub_.Delivered(1);
       log::Warn("hub.delivery_refused", {{"topic", item.topic},
                                          {"permit_id", item.dedupe_key},
                                          {"org", to},

@@ -57,6 +57,7 @@ class Deliverer final : public store::OutboxCourier {
     int64_t delivered = 0;  // acknowledged after a 2xx
     int64_t refused = 0;    // acknowledged after a permanent 4xx
     int64_t retried = 0;    // failed attempts scheduled for retry
+    int64_t busy = 0;       // 429/503 answers: sent again after the receiver's Retry-After
   };
 
   // `hub` must outlive the Deliverer. Errors: those of http::Client::Create and
@@ -108,6 +109,7 @@ class Deliverer final : public store::OutboxCourier {
   std::atomic<int64_t> delivered_{0};
   std::atomic<int64_t> refused_{0};
   std::atomic<int64_t> retried_{0};
+  std::atomic<int64_t> busy_{0};
 };
 
 }  // namespace chukan::hub

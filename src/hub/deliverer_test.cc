@@ -141,6 +141,32 @@ TEST_P(DelivererTest, ItemsForOneNodeGoTogetherAndARefusalIsAcknowledged) {
   EXPECT_THAT(counts(), ElementsAre(1, 1, 0));
 }
 
+TEST_P(DelivererTest, ABusyReceiverGetsTheItemAgainAfterItsRetryAfterWithNoAttemptCounted) {
+  const std::string permit = Permit("ref-1");
+  answer_ = [](const http::ClientRequest&) {
+    http::Response busy =
+        http::Response::Json(503, R"({"error":{"code":"BUSY","message":"BUSY: full"}})");
+    busy.headers.Set("Retry-After", "3");
+    return busy;
+  };
+  const TimePoint t0 = clock_.Now();
+  EXPECT_EQ(deliverer_->pump().RunOnce(), 1);
+  const store::OutboxItem deferred = Item(permit);
+  EXPECT_EQ(deferred.state, store::OutboxState::kPending);
+  EXPECT_EQ(deferred.attempts, 0);
+  EXPECT_EQ(deferred.last_error, "HTTP 503");
+  EXPECT_EQ(deferred.not_before, t0 + seconds(3));  // Retry-After, not the 1 s backoff
+  EXPECT_EQ(deliverer_->stats().busy, 1);
+  EXPECT_EQ(deliverer_->stats().retried, 0);
+  clock_.Advance(seconds(2));
+  EXPECT_EQ(deliverer_->pump().RunOnce(), 0);
+  answer_ = [](const http::ClientRequest&) { return http::Response::Json(201, "{}"); };
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(deliverer_->pump().RunOnce(), 1);
+  EXPECT_EQ(Item(permit).state, store::OutboxState::kDone);
+  EXPECT_EQ(Item(permit).attempts, 1);
+}
+
 TEST_P(DelivererTest, AFailedAnswerIsRetriedAfterTheConfiguredBackoff) {
   const std::string permit = Permit("ref-1");
   answer_ = [](const http::ClientRequest&) { return http::Response::Json(503, "{}"); };

@@ -121,6 +121,8 @@ Result<std::unique_ptr<Hub>> Hub::Open(const HubConfig& config, std::shared_ptr<
     oo.topics.emplace(std::string(topic), policy);
   }
   ASSIGN_OR_RETURN(hub->outbox_, store::Outbox::Create(oo, clock));
+  hub->backlog_ = std::make_unique<store::OutboxBacklog>(config.delivery.max_backlog, clock);
+  RETURN_IF_ERROR(hub->backlog_->Recount(*hub->db_));
   // Optimistic: every write below may run twice (GroupCommitter::Options::optimistic), so each
   // resets what it sets outside the transaction.
   store::GroupCommitter::Options commit_options;
@@ -140,7 +142,14 @@ void Hub::SetDeliveryNotifier(std::function<void()> notify) {
   notify_ = std::move(notify);
 }
 
+Status Hub::AdmitPermit() const { return backlog_->Admit(); }
+
+Status Hub::RecountBacklog() { return backlog_->Recount(*db_); }
+
+void Hub::Delivered(int64_t n) { backlog_->Delivered(n); }
+
 void Hub::Notify() {
+  backlog_->Added(1);  // one item queued by the commit that calls this
   std::function<void()> notify;
   {
     MutexLock lock(mu_);

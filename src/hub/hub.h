@@ -49,6 +49,7 @@
 #include "linkage/signed_document.h"
 #include "store/group_commit.h"
 #include "store/outbox.h"
+#include "store/outbox_backlog.h"
 #include "store/tenant_store.h"
 
 namespace chukan::hub {
@@ -216,6 +217,16 @@ class Hub {
   // Called after a commit that queued outbox items (wakes the deliverer).
   void SetDeliveryNotifier(std::function<void()> notify) EXCLUDES(mu_);
 
+  // Backpressure ([delivery] max_backlog, store::OutboxBacklog): OK while fewer messages than
+  // the limit wait to be delivered, else kUnavailable "BUSY: …" — the permit routes answer 503
+  // with Retry-After before they read the body. Never blocks (an io thread asks).
+  Status AdmitPermit() const;
+  // Counts the messages waiting (one bounded read): the hub process every 250 ms, so that what
+  // other hub nodes queued and delivered is seen.
+  Status RecountBacklog();
+  // `n` messages were delivered (or ended) by this process's deliverer.
+  void Delivered(int64_t n);
+
   // The signing keys of `org` that the inquirers are given (GET /hub/v1/orgs/{org}): not
   // disabled, and not ended before the oldest permit still valid was issued.
   std::vector<OrgKey> PublishedOrgKeys(const OrgCode& org) EXCLUDES(mu_);
@@ -259,6 +270,7 @@ class Hub {
   const Clock& clock_;
   std::unique_ptr<HubStore> store_;
   std::unique_ptr<store::Outbox> outbox_;
+  std::unique_ptr<store::OutboxBacklog> backlog_;  // of outbox_, in db_
   std::unique_ptr<store::GroupCommitter> committer_;
 
   mutable Mutex mu_;

@@ -133,16 +133,31 @@ Status HubApi::Register(http::Router& router) {
     o.max_body_bytes = max_body;
     return o;
   };
+  // The permit routes, which add to the hub's delivery backlog, also ask it for room (an
+  // atomic read: still no I/O on the io thread) once the caller is known; while the backlog is
+  // full they answer 503 with Retry-After before the body is read. Answers to permits
+  // (provisions) are taken whatever the backlog: they finish work already admitted.
+  auto admitting = [this, options](uint64_t max_body) {
+    http::RouteOptions o = options(max_body);
+    o.gate = [this, authenticate = o.gate](http::Request& req) -> std::optional<http::Response> {
+      if (std::optional<http::Response> refused = authenticate(req)) return refused;
+      if (Status room = hub_.AdmitPermit(); !room.ok()) return ErrorResponse(room, req.request_id);
+      return std::nullopt;
+    };
+    return o;
+  };
   auto caller_of = [](const http::Request& req) -> const OrgRecord& {
     return static_cast<const HubCaller&>(*req.principal).org;
   };
-  auto route = [options, caller_of](uint64_t max_body, auto fn) {
-    return Route{[fn, caller_of](http::Request& req) -> http::Response {
-                   Result<http::Response> r = fn(caller_of(req), req, req.body);
-                   if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
-                   return std::move(*r);
-                 },
-                 options(max_body)};
+  auto handle = [caller_of](auto fn) {
+    return [fn, caller_of](http::Request& req) -> http::Response {
+      Result<http::Response> r = fn(caller_of(req), req, req.body);
+      if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
+      return std::move(*r);
+    };
+  };
+  auto route = [options, handle](uint64_t max_body, auto fn) {
+    return Route{handle(fn), options(max_body)};
   };
 
   {
@@ -163,13 +178,13 @@ Status HubApi::Register(http::Router& router) {
   }
 
   {
-    auto handler = route(kMaxSmallBody,
-                         [this](const OrgRecord& caller, http::Request& req,
-                                const std::string& body) -> Result<http::Response> {
+    auto handler = Route{handle([this](const OrgRecord& caller, http::Request& req,
+                                       const std::string& body) -> Result<http::Response> {
                            ASSIGN_OR_RETURN(PermitRequest pr, ParsePermitRequest(body));
                            ASSIGN_OR_RETURN(PermitOutcome out, hub_.RequestPermit(caller.code, pr));
                            return PermitResponse(out, req.request_id);
-                         });
+                         }),
+                         admitting(kMaxSmallBody)};
     RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/inquiries", std::move(handler)));
   }
 
@@ -192,7 +207,7 @@ Status HubApi::Register(http::Router& router) {
   // signed, its write handed to the group committer) before any is waited for, so a batch
   // shares its commits.
   using Finish = http::BatchFinish;
-  auto batch = [options, caller_of](auto start) {
+  auto batch = [options, admitting, caller_of](auto start, bool admit) {
     return Route{[start, caller_of](http::Request& req) -> http::Response {
                    Result<std::vector<std::string>> items = http::ParseBatchRequest(req.body);
                    if (!items.ok()) return ErrorResponse(items.status(), req.request_id);
@@ -201,22 +216,24 @@ Status HubApi::Register(http::Router& router) {
                        *items, [&](const std::string& item) { return start(caller, req, item); },
                        [&](const Status& s) { return ErrorResponse(s, req.request_id); });
                  },
-                 options(http::kMaxBatchBytes)};
+                 admit ? admitting(http::kMaxBatchBytes) : options(http::kMaxBatchBytes)};
   };
   {
-    auto handler = batch([this](const OrgRecord& caller, http::Request& req,
-                                const std::string& item) -> Result<Finish> {
-      if (item.size() > kMaxSmallBody) {
-        return InvalidArgumentError("body: larger than " + std::to_string(kMaxSmallBody) +
-                                    " bytes");
-      }
-      ASSIGN_OR_RETURN(PermitRequest pr, ParsePermitRequest(item));
-      ASSIGN_OR_RETURN(Hub::PendingPermit pending, hub_.StartRequestPermit(caller.code, pr));
-      return Finish([pending, rid = req.request_id]() -> Result<http::Response> {
-        ASSIGN_OR_RETURN(PermitOutcome out, pending());
-        return PermitResponse(out, rid);
-      });
-    });
+    auto handler = batch(
+        [this](const OrgRecord& caller, http::Request& req,
+               const std::string& item) -> Result<Finish> {
+          if (item.size() > kMaxSmallBody) {
+            return InvalidArgumentError("body: larger than " + std::to_string(kMaxSmallBody) +
+                                        " bytes");
+          }
+          ASSIGN_OR_RETURN(PermitRequest pr, ParsePermitRequest(item));
+          ASSIGN_OR_RETURN(Hub::PendingPermit pending, hub_.StartRequestPermit(caller.code, pr));
+          return Finish([pending, rid = req.request_id]() -> Result<http::Response> {
+            ASSIGN_OR_RETURN(PermitOutcome out, pending());
+            return PermitResponse(out, rid);
+          });
+        },
+        /*admit=*/true);
     RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/batch/inquiries", std::move(handler)));
   }
   {
@@ -232,7 +249,8 @@ Status HubApi::Register(http::Router& router) {
             RETURN_IF_ERROR(pending());
             return http::Response::Json(202, R"({"status":"accepted"})");
           });
-        });
+        },
+        /*admit=*/false);
     RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/batch/provisions", std::move(handler)));
   }
 

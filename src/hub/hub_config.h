@@ -14,7 +14,7 @@
 //   [permission_list]  validity_seconds (86400): lifetime of each published, signed copy
 //   [delivery]         threads (16), timeout_ms (10000), max_attempts (12),
 //                      backoff_base_ms (1000), backoff_cap_ms (600000), lease_seconds (60),
-//                      batch (256), batch_items (64), peer_requests (2)
+//                      batch (256), batch_items (64), peer_requests (2), max_backlog (2000)
 //   [records]          retention_days (2557 = 7 years, the legal minimum), permit_days (30),
 //                      delivered_hours (24), dead_days (30), audit_days (2557), sweep_batch (5000),
 //                      sweep_interval_seconds (3600)
@@ -46,6 +46,9 @@ struct DeliveryConfig {
   // (1 = one message per request), with at most `peer_requests` such requests in flight.
   int batch_items = 64;
   int peer_requests = 2;
+  // Backpressure: while this many messages or more wait to be delivered, new permit requests
+  // are answered 503 with Retry-After (store::OutboxBacklog); 0 = never.
+  int64_t max_backlog = 2000;
 };
 
 struct HubConfig {

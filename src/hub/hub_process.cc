@@ -106,6 +106,19 @@ Status HubProcess::Start() {
   next_sweep_ = std::chrono::steady_clock::now();
   housekeeper_ = std::make_unique<BackgroundLoop>(std::chrono::seconds(1), std::chrono::seconds(1),
                                                   [this] { RunHousekeeping(); });
+  backlog_counter_ = std::make_unique<BackgroundLoop>(
+      std::chrono::milliseconds(250), std::chrono::milliseconds(250),
+      [this, failing = false]() mutable {
+        // Logged when it starts and stops failing, not four times a second.
+        const Status s = hub_->RecountBacklog();
+        if (s.ok() == !failing) return;
+        failing = !s.ok();
+        if (failing) {
+          log::Warn("hub.backlog_count_failed", {log::StatusField(s)});
+        } else {
+          log::Info("hub.backlog_counted_again", {});
+        }
+      });
   running_ = true;
   log::Info("hub.started", {{"port", static_cast<int>(server_->port())},
                             {"hub_key", crypto::ToHex(hub_->verify_key().bytes())}});
@@ -159,6 +172,7 @@ void HubProcess::Stop() {
   if (server_) server_->Stop(std::chrono::seconds(10));
   deliverer_->Stop();
   housekeeper_.reset();
+  backlog_counter_.reset();
   if (prober_) {
     prober_.reset();
     probe_->Release();

@@ -96,6 +96,9 @@ class HubProcess {
   std::unique_ptr<http::Router> router_;  // handed to server_ by Start
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<BackgroundLoop> housekeeper_;
+  // Counts the delivery backlog every 250 ms (Hub::RecountBacklog), apart from the housekeeping,
+  // whose sweeps may take long.
+  std::unique_ptr<BackgroundLoop> backlog_counter_;
   std::chrono::steady_clock::time_point next_sweep_;  // housekeeper thread only
   // This process among the hub nodes sharing the database: "<[hub] instance>:<boot id>".
   std::string node_id_;

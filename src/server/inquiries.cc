@@ -271,6 +271,7 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
     v.provider_delegator = stored.provider_delegator;
     v.created_at_us = stored.created_at_us;
     v.expires_at_us = stored.expires_at_us;
+    st->outbox_backlog.Added(1);
     env_.notify();
     return v;
   });

@@ -117,7 +117,20 @@ Result<http::Response> AnswerBatchBody(
 }  // namespace
 
 Status LinkageApi::AddApi(http::Router& router, std::string_view method, std::string_view pattern,
-                          ApiRole role, uint64_t max_body, ApiHandler handler) {
+                          ApiRole role, uint64_t max_body, ApiHandler handler, Backlog backlog) {
+  http::RouteOptions options = auth_.Route(role, max_body);
+  if (backlog == Backlog::kNewWork) {
+    // ApiAuth's gate runs on a worker (it may read the token store), so a due count may be too.
+    options.gate = [authenticate =
+                        options.gate](http::Request& req) -> std::optional<http::Response> {
+      if (std::optional<http::Response> refused = authenticate(req)) return refused;
+      // Not audited one by one: under overload that would be a durable write for each call
+      // turned away — the very load being shed. Counted instead (and logged at most every 10 s).
+      Status room = ApiAuth::Caller(req).tenant->AdmitNewWork();
+      if (room.ok()) return std::nullopt;
+      return ErrorResponse(room, req.request_id);
+    };
+  }
   // ApiAuth's gate has authenticated the caller (and checked its role) before the body was
   // read; the handler runs with the body, and every call is audited in the tenant's log (the
   // service adds entries for the state changes themselves).
@@ -133,7 +146,7 @@ Status LinkageApi::AddApi(http::Router& router, std::string_view method, std::st
         if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
         return std::move(*r);
       },
-      auth_.Route(role, max_body));
+      std::move(options));
 }
 
 Status LinkageApi::Register(http::Router& router) {
@@ -146,9 +159,9 @@ Status LinkageApi::Register(http::Router& router) {
   RETURN_IF_ERROR(
       AddApi(router, "GET", "/api/v1/atena-map", ApiRole::kSystem, 0, &LinkageApi::AtenaMapStatus));
   RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries", ApiRole::kSystem, kMaxSmallBody,
-                         &LinkageApi::CreateInquiry));
+                         &LinkageApi::CreateInquiry, Backlog::kNewWork));
   RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries/batch", ApiRole::kSystem, kMaxBulkBody,
-                         &LinkageApi::CreateBatchInquiries));
+                         &LinkageApi::CreateBatchInquiries, Backlog::kNewWork));
   RETURN_IF_ERROR(AddApi(router, "GET", "/api/v1/inquiries/batch/{id}", ApiRole::kSystem, 0,
                          &LinkageApi::GetBatch));
   RETURN_IF_ERROR(AddApi(router, "GET", "/api/v1/inquiries/batch/{id}/result-file",

@@ -84,8 +84,13 @@ class LinkageApi {
                                                             http::Request& req);
   // A /node/v1 handler (the caller is the hub, pinned by the gate).
   using NodeHandler = Result<http::Response> (LinkageApi::*)(http::Request& req);
+  // What a route does when the tenant's backlog of messages for the hub is full: kAdmitAll
+  // takes the call anyway; kNewWork (routes that queue new inquiries) answers 503 with
+  // Retry-After, after authentication and before the body is read (TenantContext::AdmitNewWork).
+  enum class Backlog { kAdmitAll, kNewWork };
   Status AddApi(http::Router& router, std::string_view method, std::string_view pattern,
-                ApiRole role, uint64_t max_body, ApiHandler handler);
+                ApiRole role, uint64_t max_body, ApiHandler handler,
+                Backlog backlog = Backlog::kAdmitAll);
   Status AddNode(http::Router& router, std::string_view pattern, uint64_t max_body,
                  NodeHandler handler);
 

@@ -270,6 +270,41 @@ TEST_P(LinkageApiTest, NodeRoutesRefuseMalformedMessages) {
 
 // The asynchronous GET /api/v1/inquiries/{id} needs a connection to answer on: a server on a
 // loopback port, plain HTTP.
+// Backpressure (issue 16): with [delivery] max_backlog = 2, a tenant with two messages waiting
+// for the hub takes no new inquiry (503 BUSY, Retry-After, before the body is read; counted),
+// and once the hub has taken the messages it takes inquiries again.
+class LinkageApiBacklogTest : public LinkageApiTest {
+ protected:
+  LinkageApiBacklogTest() { max_backlog_ = 2; }
+};
+
+TEST_P(LinkageApiBacklogTest, AFullBacklogTurnsNewInquiriesAwayUntilTheHubTookThem) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  const std::string good = R"({"atena_no":"000000000000101","procedure":"JT90000000000101",)"
+                           R"("tm":"TM00000000000002","provider":"0000000000000012"})";
+  ASSERT_EQ(Call("POST", "/api/v1/inquiries", system_a_, good).status, 202);
+  ASSERT_EQ(Call("POST", "/api/v1/inquiries", system_a_, good).status, 202);
+  // The body is never looked at: not even a malformed one gets its 400.
+  for (const std::string& body : {good, std::string("{not json")}) {
+    http::Response busy = Call("POST", "/api/v1/inquiries", system_a_, body);
+    EXPECT_EQ(busy.status, 503) << busy.body;
+    EXPECT_EQ(busy.headers.Get("Retry-After").value_or(""), "1");
+    EXPECT_EQ(ErrorCode(busy), "BUSY");
+    EXPECT_THAT(busy.body, HasSubstr("BUSY: 2 or more messages wait to be delivered"));
+  }
+  EXPECT_EQ(Call("POST", "/api/v1/inquiries/batch", system_a_, "x").status, 503);
+  // Counted, not audited one by one (a durable write per call turned away is the load shed).
+  EXPECT_EQ(platform_->Tenant(A()).value()->turned_away(), 3);
+  EXPECT_EQ(AuditCount(A(), "error:BUSY"), 0);
+  // Reads are not refused.
+  EXPECT_EQ(Call("GET", "/api/v1/inquiries", system_a_).status, 200);
+
+  // The hub refuses both permits for good: the messages are gone, the inquiries ended.
+  hub_.SetPermitAnswer(http::Response::Json(403, R"({"error":{"reason":"NO_RULE"}})"));
+  ASSERT_OK(DeliverAll(A()));
+  EXPECT_EQ(Call("POST", "/api/v1/inquiries", system_a_, good).status, 202);
+}
+
 class LinkageApiServerTest : public LinkageApiTest {
  protected:
   void SetUp() override {
@@ -336,6 +371,7 @@ TEST_P(LinkageApiServerTest, ALongPollAnswersWhenTheInquiryEnds) {
 
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageApiTest);
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageApiServerTest);
+CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageApiBacklogTest);
 
 }  // namespace
 }  // namespace chukan::server

@@ -1,5 +1,6 @@
 #include "server/linkage_courier.h"
 
+#include <atomic>
 #include <future>
 #include <optional>
 
@@ -141,13 +142,26 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
                       });
   // Record each outcome with its acknowledgement.
   const int64_t now = env_.NowUs();
+  // Items deferred because the hub was busy, and items that ended (acknowledged) here.
+  int64_t busy = 0;
+  int64_t ended_items = static_cast<int64_t>(items.size() - to_send.size());
   std::vector<std::string> ended;
   for (size_t k = 0; k < to_send.size(); ++k) {
     const store::OutboxItem& item = items[to_send[k]];
     const Result<http::Response>& r = answers[k];
     const int64_t item_id = item.id;
     store::GroupCommitter::WriteFn record;
-    if (http::Classify(r) == http::Delivery::kRetry) {
+    const http::Delivery delivery = http::Classify(r);
+    if (delivery == http::Delivery::kBusy) {
+      // The hub is overloaded: again after its Retry-After, no attempt counted (not logged item
+      // by item: an overload would flood the log).
+      ++busy;
+      const TimePoint again = env_.clock.Now() + http::RetryAfter(*r);
+      const std::string error = "HTTP " + std::to_string(r->status);
+      record = [outbox, item_id, owner, again, error](store::Transaction& tx) {
+        return outbox->Defer(tx, item_id, owner, again, error);
+      };
+    } else if (delivery == http::Delivery::kRetry) {
       const std::string error =
           r.ok() ? "HTTP " + std::to_string(r->status) : r.status().ToString();
       log::Warn("server.delivery_failed", {{"tenant", tenant.str()},
@@ -191,6 +205,7 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
         return outbox->Ack(tx, item_id, owner);
       };
     }
+    if (delivery != http::Delivery::kBusy && delivery != http::Delivery::kRetry) ++ended_items;
     // Each record is all in the transaction: safe to run twice.
     writes.push_back(st->Submit(std::move(record), store::GroupCommitter::Rerun::kSafe).share());
   }
@@ -198,6 +213,16 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
   for (std::shared_future<Status>& w : writes) {
     Status s = w.get();
     if (!s.ok() && first_error.ok()) first_error = s;
+  }
+  // What left the backlog (an estimate: a record that failed is counted again at the next count).
+  st->outbox_backlog.Delivered(ended_items);
+  if (busy > 0) {
+    // Once in ten seconds at most per process, however many batches the hub turns away.
+    static std::atomic<int64_t> last_logged_us{0};
+    int64_t last = last_logged_us.load();
+    if (now - last >= 10'000'000 && last_logged_us.compare_exchange_strong(last, now)) {
+      log::Info("server.hub_busy", {{"tenant", tenant.str()}, {"topic", topic}, {"items", busy}});
+    }
   }
   for (const std::string& id : ended) inquiries_.Changed(id);
   return first_error;

@@ -177,6 +177,7 @@ class LinkageTestBase : public store::testing::StoreTest {
     c.store = Options();
     c.store.sqlite_vfs = sqlite_vfs_;
     c.keys_dir = dir().File("keys");
+    c.delivery_max_backlog = max_backlog_;
     ASSERT_OK_AND_ASSIGN(platform_, Platform::Open(c, true, clock_, FakeHub::Catalogue()));
     ASSERT_OK(platform_->CreateTenant(kCityA, "city A", "test").status());
     ASSERT_OK(platform_->CreateTenant(kCityB, "city B", "test").status());
@@ -311,6 +312,8 @@ class LinkageTestBase : public store::testing::StoreTest {
   // SQLite: the VFS the databases are opened with (a fault-injecting one, store/fault_vfs.h);
   // set before SetUp. Empty: SQLite's default.
   std::string sqlite_vfs_;
+  // [delivery] max_backlog of the platform; set before SetUp.
+  int64_t max_backlog_ = 1000;
   FakeClock clock_;
   FakeHub hub_;
   std::unique_ptr<Platform> platform_;

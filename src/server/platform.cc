@@ -208,6 +208,7 @@ Result<std::unique_ptr<Platform>> Platform::Open(
   std::unique_ptr<Platform> p(new Platform(clock, std::move(ts), db, config.master_key_file(),
                                            config.keys_dir + "/tenants", std::move(audit_key),
                                            std::move(catalogue), config.audit_checkpoint_dir));
+  p->outbox_backlog_limit_ = config.delivery_max_backlog;
   audit::AuditLog::Options lo;
   lo.checkpoint_key = &p->audit_key_;
   lo.clock = &clock;
@@ -713,6 +714,7 @@ Result<std::shared_ptr<TenantContext>> Platform::Tenant(const TenantId& tenant) 
   ASSIGN_OR_RETURN(parts.checkpoint_sink, audit::OpenCheckpointSink(checkpoint_dir_, tenant.str()));
   parts.catalogue = catalogue_;
   parts.clock = &clock_;
+  parts.outbox_backlog_limit = outbox_backlog_limit_;
   ASSIGN_OR_RETURN(std::shared_ptr<TenantContext> ctx, TenantContext::Open(std::move(parts)));
   // A value another process sealed under a rotation's new key before this one's next reload
   // opens after one reload here (DataKeys::Open). The function lives in the DataKeys, so it

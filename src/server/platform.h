@@ -279,6 +279,8 @@ class Platform {
   std::unique_ptr<audit::AuditLog> audit_;
   const std::shared_ptr<const layout::Catalogue> catalogue_;
   const std::string checkpoint_dir_;  // [audit] checkpoint_dir; empty: no export
+  // [delivery] max_backlog, for each context's OutboxBacklog (set by Open, then never changed).
+  int64_t outbox_backlog_limit_ = 0;
 
   // Serialises opening contexts (rare), so that one registration gets one context; lookups of
   // open contexts never wait for it.

@@ -215,6 +215,9 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
                                  ", which this server does not host");
   }
   TenantContext& st = **state;
+  // Backpressure: a tenant whose answers cannot leave fast enough takes no more requests for now
+  // (503 with Retry-After: the hub sends this one again later, counting no attempt).
+  RETURN_IF_ERROR(st.AdmitNewWork());
   Result<std::shared_ptr<const linkage::PermissionList>> list = env_.hub->PermissionList();
   if (!list.ok()) return UnavailableError("NO_PERMISSION_LIST: " + list.status().message());
   // For the 委任元 in place of the inquirer / provider when the permit names them, as the hub
@@ -301,7 +304,10 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
       AuditLinkage(*stp, "hub", "provision.request", target, AuditOutcome(s));
       return s;
     }
-    if (sent) env_.notify();
+    if (sent) {
+      stp->outbox_backlog.Added(1);
+      env_.notify();
+    }
     if (outcome == "refused") {
       log::Warn("server.provision_refused_locally", {{"permit_id", permit_id},
                                                      {"permission_list_version", list_version},
@@ -396,6 +402,7 @@ Status Provisions::DecideApproval(const TenantId& tenant, const PermitId& permit
   });
   AuditLinkage(*st, actor, action, target, AuditOutcome(s));
   RETURN_IF_ERROR(s);
+  st->outbox_backlog.Added(1);
   env_.notify();
   return Status();
 }

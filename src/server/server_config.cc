@@ -69,6 +69,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "delivery.backoff_cap_ms",
                                     "delivery.batch_items",
                                     "delivery.peer_requests",
+                                    "delivery.max_backlog",
                                     "delivery.lease_seconds"};
   for (std::string& k : store::StoreConfigKeys()) known.push_back(std::move(k));
   RETURN_IF_ERROR(c.CheckKnownKeys(known));
@@ -208,6 +209,7 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   cfg.delivery_batch_items = static_cast<int>(batch_items);
   ASSIGN_OR_RETURN(int64_t peer_requests, c.GetInt("delivery.peer_requests", 2, 1, 256));
   cfg.delivery_peer_requests = static_cast<int>(peer_requests);
+  ASSIGN_OR_RETURN(cfg.delivery_max_backlog, c.GetInt("delivery.max_backlog", 1000, 0, 10'000'000));
   ASSIGN_OR_RETURN(cfg.delivery_lease_seconds, c.GetInt("delivery.lease_seconds", 60, 1, 3600));
   if (cfg.delivery_lease_seconds * 1000 <= cfg.delivery_timeout_ms) {
     return InvalidArgumentError(cfg.source +

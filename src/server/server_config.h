@@ -19,7 +19,7 @@
 //              items; audit_days (2557, at least 7 years): audit log entries (pruned up to a signed
 //              checkpoint)
 //   [delivery] threads, timeout_ms, max_attempts, backoff_base_ms, backoff_cap_ms, batch_items,
-//              peer_requests, lease_seconds
+//              peer_requests, lease_seconds, max_backlog
 //
 // Relative paths are resolved against the directory of the configuration file.
 // An immutable value type.
@@ -110,6 +110,10 @@ struct ServerConfig {
   // delivered by another node this long after their claim at the latest (renewed while held).
   int64_t delivery_lease_seconds = 60;
   int delivery_peer_requests = 2;  // such requests in flight per tenant and kind
+  // Backpressure: while this many messages or more of one tenant wait to be sent to the hub,
+  // its new inquiries are answered 429 and provision requests for it 503, with Retry-After
+  // (store::OutboxBacklog); 0 = never.
+  int64_t delivery_max_backlog = 1000;
 
   // [console]: the staff web console under /console/ (docs/console.md).
   bool console_enabled = true;

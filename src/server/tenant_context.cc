@@ -82,6 +82,7 @@ TenantContext::TenantContext(Parts parts, std::shared_ptr<crypto::DataKeys> data
       data_keys(std::move(data_keys_in)),
       index_key(std::move(keys.index_key)),
       audit(std::move(audit_in)),
+      outbox_backlog(parts.outbox_backlog_limit, *parts.clock),
       clock_(*parts.clock),
       sign_key_(std::move(keys.sign)) {}
 
@@ -130,6 +131,25 @@ void TenantContext::Audit(const audit::AuditEvent& event) {
                                        {"request_id", event.request_id},
                                        log::StatusField(s)});
   }
+}
+
+Status TenantContext::AdmitNewWork() {
+  if (Status s = outbox_backlog.RecountIfDue(*db); !s.ok()) {
+    log::Warn("server.backlog_count_failed", {{"tenant", id.str()}, log::StatusField(s)});
+  }
+  Status room = outbox_backlog.Admit();
+  if (room.ok()) return room;
+  const int64_t n = turned_away_.fetch_add(1) + 1;
+  const int64_t now = ToUnixMicros(clock_.Now());
+  int64_t last = busy_logged_us_.load();
+  // At most every 10 s: under overload this is asked for every call turned away.
+  if (now - last >= 10'000'000 && busy_logged_us_.compare_exchange_strong(last, now)) {
+    log::Warn("server.tenant_busy", {{"tenant", id.str()},
+                                     {"turned_away", n},
+                                     {"backlog", outbox_backlog.Estimate()},
+                                     {"limit", outbox_backlog.limit()}});
+  }
+  return room;
 }
 
 Result<replica::ReplicaStore*> TenantContext::Replicas() const {

@@ -42,6 +42,7 @@
 #include "server/tenant_keys.h"
 #include "store/database.h"
 #include "store/group_commit.h"
+#include "store/outbox_backlog.h"
 
 namespace chukan::server {
 
@@ -74,6 +75,9 @@ class TenantContext {
     // The data standard layout; null for administrative uses that need no replica store.
     std::shared_ptr<const layout::Catalogue> catalogue{};
     const Clock* clock = &SystemClock::Get();
+    // [delivery] max_backlog: the tenant's messages waiting to be sent to the hub at which its
+    // new work is refused (outbox_backlog); 0 = never.
+    int64_t outbox_backlog_limit = 0;
   };
 
   // Applies the tenant's migrations (audit, replica, linkage, outbox, staff, keys), loads the
@@ -105,6 +109,14 @@ class TenantContext {
   // Failures are logged (an operation is not undone because its record could not be written;
   // the log line names the tenant and the request). Blocks.
   void Audit(const audit::AuditEvent& event);
+
+  // Backpressure: OK while fewer of the tenant's messages than [delivery] max_backlog wait to be
+  // sent to the hub (outbox_backlog), else kUnavailable "BUSY: …" (answered 503 with
+  // Retry-After), counted (turned_away) and logged as `server.tenant_busy` at most every 10 s.
+  // Counts the messages first when a count is due (a read that fails is logged, and the
+  // estimate decides): call it on a worker, not an io thread.
+  Status AdmitNewWork();
+  int64_t turned_away() const { return turned_away_.load(); }
 
   // The replica store; kFailedPrecondition when the context was opened without a catalogue.
   Result<replica::ReplicaStore*> Replicas() const;
@@ -145,6 +157,11 @@ class TenantContext {
   // Keys the atena_no index of the linkage's subject_codes table (tenant_keys: never rotated).
   const crypto::SecretBytes index_key;
   const std::unique_ptr<audit::AuditLog> audit;
+  // How many of the tenant's messages wait to be sent to the hub (backpressure): counted by
+  // its owner, this context; added to where the linkage queues a message, lowered where the
+  // sender delivers one; asked by the API before it takes an inquiry and by the node routes
+  // before they take a provision request.
+  store::OutboxBacklog outbox_backlog;
 
  private:
   TenantContext(Parts parts, std::shared_ptr<crypto::DataKeys> data_keys, TenantKeys keys,
@@ -156,6 +173,8 @@ class TenantContext {
   std::unique_ptr<store::GroupCommitter> committer_;
   std::unique_ptr<replica::ReplicaStore> replicas_;
   std::atomic<bool> closed_{false};
+  std::atomic<int64_t> turned_away_{0};
+  std::atomic<int64_t> busy_logged_us_{INT64_MIN / 2};  // when server.tenant_busy was last logged
 };
 
 }  // namespace chukan::server

@@ -423,6 +423,34 @@ Status Outbox::Fail(Transaction& tx, int64_t id, std::string_view owner,
   return Finish(tx, id, owner, Outcome::kRetry, error);
 }
 
+Result<int64_t> CountOpenOutboxItems(Database& db, int64_t at_most) {
+  if (at_most < 1) return InvalidArgumentError("outbox: count at most must be >= 1");
+  ASSIGN_OR_RETURN(auto tx, db.BeginReadOnce());
+  ASSIGN_OR_RETURN(auto row, tx->QueryOne("SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE " +
+                                              std::string(kOpen) + " LIMIT ?) AS open_items",
+                                          {at_most}));
+  if (!row) return InternalError("outbox: COUNT returned no row");
+  return row->GetInt(0);
+}
+
+Status Outbox::Defer(Transaction& tx, int64_t id, std::string_view owner, TimePoint not_before,
+                     std::string_view error) const {
+  // The claim counted an attempt; a busy receiver is not a failure, so it is taken back.
+  ASSIGN_OR_RETURN(const int64_t changed,
+                   tx.ExecCount("UPDATE outbox SET state = 'pending', lease_owner = NULL,"
+                                " lease_until = NULL, not_before = ?,"
+                                " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,"
+                                " last_error = ?, updated_at = ?"
+                                " WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+                                {ToUnixMicros(not_before), std::string(error.substr(0, 1000)),
+                                 ToUnixMicros(clock_.Now()), id, std::string(owner)}));
+  if (changed == 1) return Status();
+  ASSIGN_OR_RETURN(auto row, tx.QueryOne("SELECT state FROM outbox WHERE id = ?", {id}));
+  if (!row) return NotFoundError("outbox: no item " + std::to_string(id));
+  return FailedPreconditionError("outbox: item " + std::to_string(id) +
+                                 " is not leased by this owner");
+}
+
 Result<std::vector<int64_t>> Outbox::AckAll(Transaction& tx, const std::vector<int64_t>& ids,
                                             std::string_view owner) const {
   // Statements of at most this many ids (far below either backend's limit on parameters).

@@ -89,6 +89,11 @@ struct OutboxOptions {
   std::map<std::string, DeliveryPolicy, std::less<>> topics;
 };
 
+// How many items of the outbox in `db` are not yet delivered (pending or leased), counting at
+// most `at_most` (the count walks the open items' index: its cost is bounded by `at_most`,
+// whatever the backlog). kInvalidArgument for at_most < 1.
+Result<int64_t> CountOpenOutboxItems(Database& db, int64_t at_most);
+
 class Outbox {
  public:
   // `clock` must outlive the Outbox. kInvalidArgument for max_attempts < 1, a non-positive base,
@@ -140,6 +145,11 @@ class Outbox {
   // another claimer, already acknowledged, or unknown).
   Result<std::vector<int64_t>> AckAll(Transaction& tx, const std::vector<int64_t>& ids,
                                       std::string_view owner) const;
+  // Records that the receiver was busy (it answered 429, or 503 BUSY): the item is pending again
+  // from `not_before`, and the attempt its claim counted is taken back — an item is never dead for
+  // waiting out an overload. One statement. Errors as Ack.
+  Status Defer(Transaction& tx, int64_t id, std::string_view owner, TimePoint not_before,
+               std::string_view error) const;
   // Records a permanent failure: the item is dead at once, whatever its attempts (kept for an
   // operator with `error`, never claimed again). Errors as Ack.
   Status Bury(Transaction& tx, int64_t id, std::string_view owner, std::string_view error) const;

@@ -422,7 +422,8 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   auto lost = std::make_shared<std::vector<bool>>(items.size(), false);
   const Outbox& outbox = outbox_;
   const std::string owner = owner_;
-  auto record = [&outbox, owner, lost, &items, &outcomes](Transaction& tx) -> Status {
+  const TimePoint now = clock_.Now();
+  auto record = [&outbox, owner, lost, &items, &outcomes, now](Transaction& tx) -> Status {
     std::fill(lost->begin(), lost->end(), false);  // as if for the first time, if run again
     // The delivered items in one statement: the common case, and on PostgreSQL one round trip
     // for the whole batch instead of two per item.
@@ -445,6 +446,9 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
           break;
         case DeliveryOutcome::kGiveUp:
           s = outbox.Bury(tx, id, owner, d.error);
+          break;
+        case DeliveryOutcome::kBusy:
+          s = outbox.Defer(tx, id, owner, now + d.retry_after, d.error);
           break;
         case DeliveryOutcome::kRecorded:
           continue;
@@ -488,6 +492,10 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
       ++counted.delivered;
       continue;
     }
+    if (d.outcome == DeliveryOutcome::kBusy) {
+      ++counted.deferred;  // not logged item by item: an overload would flood the log
+      continue;
+    }
     const bool dead = d.outcome == DeliveryOutcome::kGiveUp ||
                       item.attempts >= outbox_.Policy(item.topic).max_attempts;
     ++(dead ? counted.dead : counted.retried);
@@ -504,6 +512,7 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   stats_.dead += counted.dead;
   stats_.lost += counted.lost;
   stats_.recorded += counted.recorded;
+  stats_.deferred += counted.deferred;
   for (const OutboxItem& item : items) held_.erase({source, item.id});
   size_t& held = held_per_source_[source];
   held -= std::min(held, items.size());

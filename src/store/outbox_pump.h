@@ -67,10 +67,15 @@ enum class DeliveryOutcome {
   // The courier already recorded the outcome itself (Outbox::Ack/Fail in its own write, with
   // the state change the answer causes): the pump writes nothing.
   kRecorded,
+  // The receiver is overloaded and said so (HTTP 429, or 503 BUSY): sent again after `retry_after`
+  // (Outbox::Defer). Not a failed attempt: an item waits out any length of overload, never dead
+  // for it.
+  kBusy,
 };
 struct Delivery {
   DeliveryOutcome outcome = DeliveryOutcome::kRetry;
-  std::string error;  // kRetry, kGiveUp: stored as the item's last_error
+  std::string error;       // kRetry, kGiveUp, kBusy: stored as the item's last_error
+  Duration retry_after{};  // kBusy: how long the receiver asked to be left alone
 };
 
 // The side of a delivery that knows its messages. Implemented by hub::Deliverer and
@@ -138,6 +143,7 @@ class OutboxPump {
     int64_t retried = 0;    // kRetry, pending again after the backoff
     int64_t dead = 0;       // kGiveUp, or kRetry after the topic's max_attempts
     int64_t recorded = 0;   // kRecorded by the courier
+    int64_t deferred = 0;   // kBusy, pending again after the receiver's Retry-After
     int64_t lost = 0;       // outcomes not recorded: the lease had passed to another claimer
     int64_t renewed = 0;    // leases renewed
     int64_t rounds = 0;     // dispatcher rounds (claims over every due topic and source)

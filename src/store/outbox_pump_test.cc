@@ -349,6 +349,45 @@ TEST_P(OutboxPumpTest, RetriesAfterTheBackoffThenGivesUpAfterMaxAttempts) {
   EXPECT_EQ(courier_.calls().size(), 3u);
 }
 
+TEST_P(OutboxPumpTest, ABusyReceiverIsTriedAgainAfterItsRetryAfterAndTheItemIsNeverDead) {
+  DeliveryPolicy p;
+  p.poll_interval = milliseconds(1);
+  p.max_attempts = 3;
+  p.backoff_base = seconds(1);
+  p.backoff_cap = seconds(2);
+  MakeOutbox({{"t", p}});
+  const int64_t id = Enqueue("k");
+  int busy_answers = 10;  // more than max_attempts
+  courier_.deliver = [&busy_answers](const std::string&, const std::vector<OutboxItem>& items,
+                                     const std::string&) {
+    if (busy_answers == 0) return All(items.size(), DeliveryOutcome::kDone);
+    --busy_answers;
+    std::vector<Delivery> busy(items.size(), Delivery{DeliveryOutcome::kBusy, "HTTP 503"});
+    for (Delivery& d : busy) d.retry_after = seconds(4);
+    return busy;
+  };
+  auto pump = Pump();
+  ASSERT_NE(pump, nullptr);
+  for (int answer = 1; answer <= 10; ++answer) {
+    const TimePoint sent = clock_.Now();
+    ASSERT_EQ(pump->RunOnce(), 1) << "busy answer " << answer;
+    const OutboxItem item = Get(id);
+    EXPECT_EQ(item.state, OutboxState::kPending);
+    EXPECT_EQ(item.attempts, 0);                    // the busy answers count for nothing
+    EXPECT_EQ(item.not_before, sent + seconds(4));  // Retry-After, not the 1 s backoff
+    clock_.Advance(seconds(4) - milliseconds(1));
+    EXPECT_EQ(pump->RunOnce(), 0) << "sent again before Retry-After, answer " << answer;
+    clock_.Advance(milliseconds(1));
+  }
+  EXPECT_EQ(pump->RunOnce(), 1);
+  EXPECT_EQ(Get(id).state, OutboxState::kDone);
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.deferred, 10);
+  EXPECT_EQ(st.retried, 0);
+  EXPECT_EQ(st.dead, 0);
+  EXPECT_EQ(st.delivered, 1);
+}
+
 TEST_P(OutboxPumpTest, APermanentFailureIsDeadAtOnceAndRecordedOutcomesAreLeftAlone) {
   const int64_t bad = Enqueue("bad", "t", "x");
   const int64_t own = Enqueue("own", "t", "y");

@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "store/outbox_backlog.h"
 #include "store/store_test_util.h"
 
 namespace chukan::store {
@@ -298,6 +299,93 @@ TEST_P(OutboxTest, FailRetriesWithExponentialBackoffThenDies) {
   clock_.Advance(hours(24));
   ASSERT_OK_AND_ASSIGN(auto never, outbox_->Claim(*db_, "w", 10, seconds(60)));
   EXPECT_TRUE(never.empty());
+}
+
+TEST_P(OutboxTest, ABusyReceiverDefersAnItemWithoutCountingTheAttempt) {
+  Enqueue("a", clock_.Now());
+  // Twenty busy answers, far more than max_attempts (5): the item is never dead for them.
+  for (int busy = 1; busy <= 20; ++busy) {
+    ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w", 1, seconds(60)));
+    ASSERT_EQ(items.size(), 1u) << "busy answer " << busy;
+    EXPECT_EQ(items[0].attempts, 1);
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK(outbox_->Defer(*tx, items[0].id, "w", clock_.Now() + seconds(3), "HTTP 503"));
+    ASSERT_OK(tx->Commit());
+    ASSERT_OK_AND_ASSIGN(auto item, outbox_->Get(*db_, items[0].id));
+    EXPECT_EQ(item.state, OutboxState::kPending);
+    EXPECT_EQ(item.attempts, 0);
+    EXPECT_EQ(item.last_error, "HTTP 503");
+    EXPECT_EQ(item.not_before, clock_.Now() + seconds(3));
+    clock_.Advance(seconds(3) - milliseconds(1));
+    ASSERT_OK_AND_ASSIGN(auto early, outbox_->Claim(*db_, "w", 1, seconds(60)));
+    EXPECT_TRUE(early.empty()) << "claimable before the receiver's Retry-After, answer " << busy;
+    clock_.Advance(milliseconds(1));
+  }
+  // A real failure after all that is the first attempt: backoff 1 s, not dead.
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w", 1, seconds(60)));
+  ASSERT_EQ(items.size(), 1u);
+  ASSERT_OK(outbox_->Fail(*db_, items[0].id, "w", "reset"));
+  ASSERT_OK_AND_ASSIGN(auto item, outbox_->Get(*db_, items[0].id));
+  EXPECT_EQ(item.state, OutboxState::kPending);
+  EXPECT_EQ(item.not_before, clock_.Now() + seconds(1));
+}
+
+TEST_P(OutboxTest, DeferOfAnItemNotHeldSaysWhy) {
+  Enqueue("a", clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w", 1, seconds(60)));
+  ASSERT_EQ(items.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+  EXPECT_THAT(outbox_->Defer(*tx, items[0].id, "other", clock_.Now(), "busy"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("not leased by this owner")));
+  EXPECT_THAT(outbox_->Defer(*tx, 999999, "w", clock_.Now(), "busy"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("no item 999999")));
+  ASSERT_OK(tx->Commit());
+  ASSERT_OK_AND_ASSIGN(auto item, outbox_->Get(*db_, items[0].id));
+  EXPECT_EQ(item.state, OutboxState::kLeased);  // untouched
+}
+
+TEST_P(OutboxTest, CountOfOpenItemsCountsPendingAndLeasedUpToItsBound) {
+  for (int i = 0; i < 7; ++i) Enqueue("k" + std::to_string(i), clock_.Now());
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w", 3, seconds(60)));
+  ASSERT_EQ(items.size(), 3u);
+  ASSERT_OK(outbox_->Ack(*db_, items[0].id, "w"));  // done: not counted
+  EXPECT_EQ(CountOpenOutboxItems(*db_, 100).value(), 6);
+  EXPECT_EQ(CountOpenOutboxItems(*db_, 4).value(), 4);
+  EXPECT_THAT(CountOpenOutboxItems(*db_, 0), StatusIs(StatusCode::kInvalidArgument));
+}
+
+TEST_P(OutboxTest, ABacklogAdmitsBelowItsLimitAndRefusesAtIt) {
+  for (int i = 0; i < 5; ++i) Enqueue("k" + std::to_string(i), clock_.Now());
+  OutboxBacklog backlog(8, clock_, seconds(5));
+  EXPECT_TRUE(backlog.RecountDue());  // never counted
+  ASSERT_OK(backlog.Recount(*db_));
+  EXPECT_EQ(backlog.Estimate(), 5);
+  EXPECT_OK(backlog.Admit());
+  backlog.Added(3);
+  EXPECT_EQ(backlog.Estimate(), 8);
+  EXPECT_THAT(backlog.Admit(),
+              StatusIs(StatusCode::kUnavailable,
+                       HasSubstr("BUSY: 8 or more messages wait to be delivered")));
+  backlog.Delivered(1);
+  EXPECT_OK(backlog.Admit());
+  // Near the limit, a recount is due once 100 ms passed; far below it, after recount_every.
+  EXPECT_FALSE(backlog.RecountDue());
+  clock_.Advance(milliseconds(100));
+  EXPECT_TRUE(backlog.RecountDue());
+  // The count is the truth: what this process added is forgotten once counted (here the three
+  // added were never enqueued, so the count is still 5 — less one acknowledged below).
+  ASSERT_OK_AND_ASSIGN(auto items, outbox_->Claim(*db_, "w", 1, seconds(60)));
+  ASSERT_EQ(items.size(), 1u);
+  ASSERT_OK(outbox_->Ack(*db_, items[0].id, "w"));
+  ASSERT_OK(backlog.RecountIfDue(*db_));
+  EXPECT_EQ(backlog.Estimate(), 4);
+  EXPECT_FALSE(backlog.RecountDue());
+  clock_.Advance(seconds(5));
+  EXPECT_TRUE(backlog.RecountDue());
+  // Without a limit nothing is refused.
+  OutboxBacklog unlimited(0, clock_);
+  unlimited.Added(1'000'000);
+  EXPECT_OK(unlimited.Admit());
 }
 
 TEST_P(OutboxTest, LeaseExpiringAfterTheLastAttemptMakesItDead) {

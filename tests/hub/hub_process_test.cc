@@ -356,6 +356,64 @@ TEST_F(HubProcessTest, RefusedCombinationIsRecordedAndTheProviderNeverContacted)
   EXPECT_THAT(Get(*b, "/hub/v1/records").body, ::testing::Not(HasSubstr("refused")));
 }
 
+// Backpressure (issue 16): while [delivery] max_backlog messages wait to be delivered (here the
+// provider answers every permit 503 with Retry-After), a new permit request is answered 503 with
+// Retry-After before it is decided; the waiting messages go again after the provider's
+// Retry-After without counting attempts, and once they are delivered the hub takes requests
+// again. Nothing is lost and nothing delivered twice.
+TEST_F(HubProcessTest, AFullDeliveryBacklogTurnsNewPermitRequestsAwayUntilItDrains) {
+  hub_.Stop();
+  std::string config = ReadFile(config_);
+  const size_t at = config.find("[delivery]\n");
+  ASSERT_NE(at, std::string::npos);
+  config.insert(at + 11, "max_backlog = 3\n");
+  std::ofstream(config_) << config;
+  StartHub();
+  nodes_[kCityB]->set_busy(true);
+  auto a = ClientFor("city-a");
+  Code(*ClientFor("city-b"), "33333333333");
+  const std::string code_a = Code(*a, "33333333333");
+  auto inquiry = [&](int n) {
+    return InquiryBody(kCityB, "JT90000000000101", "TM00000000000002", code_a,
+                       "busy-" + std::to_string(n));
+  };
+  for (int n = 1; n <= 3; ++n) {
+    http::Response r = Post(*a, "/hub/v1/inquiries", inquiry(n));
+    ASSERT_EQ(r.status, 201) << "permit " << n << ": " << r.body;
+  }
+  http::Response busy = Post(*a, "/hub/v1/inquiries", inquiry(4));
+  EXPECT_EQ(busy.status, 503) << busy.body;
+  EXPECT_EQ(busy.headers.Get("Retry-After").value_or(""), "1");
+  EXPECT_THAT(busy.body, HasSubstr("BUSY: 3 or more messages wait to be delivered"));
+  // The provider turned the three away at least once each, and has none of them yet.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (nodes_[kCityB]->wire_permits() < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(nodes_[kCityB]->wire_permits(), 3);
+  EXPECT_TRUE(nodes_[kCityB]->permits().empty());
+  // Still full a second later (the busy answers keep them waiting, and the count sees them).
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_EQ(Post(*a, "/hub/v1/inquiries", inquiry(4)).status, 503);
+
+  nodes_[kCityB]->set_busy(false);
+  ASSERT_TRUE(nodes_[kCityB]->WaitForPermits(3, std::chrono::seconds(20)));
+  // Drained: the fourth is taken once the count has seen the deliveries.
+  http::Response taken;
+  while (std::chrono::steady_clock::now() < deadline + std::chrono::seconds(10)) {
+    taken = Post(*a, "/hub/v1/inquiries", inquiry(4));
+    if (taken.status != 503) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(taken.status, 201) << taken.body;
+  ASSERT_TRUE(nodes_[kCityB]->WaitForPermits(4, std::chrono::seconds(20)));
+  EXPECT_EQ(nodes_[kCityB]->permits().size(), 4u);  // each once
+  hub_.Stop();
+  const std::string log = ReadFile(dir_.File("hub.log"));
+  EXPECT_EQ(log.find("hub.delivery_dead"), std::string::npos);
+  EXPECT_EQ(log.find("hub.delivery_failed"), std::string::npos);  // busy is no failure
+}
+
 TEST_F(HubProcessTest, UnknownForeignAndDisabledOrganisationsAreRefused) {
   // A certificate of the right CA for an organisation that is not registered.
   auto stranger = ClientFor("stranger");

@@ -126,6 +126,9 @@ class TestNode {
     on_result_ = std::move(f);
   }
 
+  // While busy, every permit is answered 503 with Retry-After: 1 (an overloaded node).
+  void set_busy(bool busy) { busy_.store(busy); }
+
   // Permit ids handed to the application, in arrival order (each once).
   std::vector<std::string> permits() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -179,6 +182,12 @@ class TestNode {
 
   http::Response HandlePermit(const std::string& text) {
     wire_permits_.fetch_add(1);
+    if (busy_.load()) {
+      http::Response busy =
+          http::Response::Json(503, R"({"error":{"code":"BUSY","message":"BUSY: test"}})");
+      busy.headers.Set("Retry-After", "1");
+      return busy;
+    }
     if (options_.delay.count() > 0) std::this_thread::sleep_for(options_.delay);
     Result<linkage::SignedDocument> doc = linkage::ParseSignedPermitJson(text);
     if (!doc.ok()) return Refuse(400, "malformed");
@@ -245,6 +254,7 @@ class TestNode {
   std::function<void(const linkage::ProvisionPermit&)> on_permit_;
   std::function<void(const linkage::ProvisionPermit&, const linkage::SignedDocument&)> on_result_;
   std::atomic<int64_t> wire_permits_{0};
+  std::atomic<bool> busy_{false};
   std::atomic<int64_t> wire_results_{0};
 };
 

@@ -1,0 +1,77 @@
+// What every `chukan bench` command that drives linkages shares: its arguments (BenchArgs) and
+// the network it drives — a hub and two servers as processes (or, for `bench icount`, in this
+// process) with the provider's replica and both sides' codes loaded.
+#ifndef CHUKAN_CLI_BENCH_NETWORK_H_
+#define CHUKAN_CLI_BENCH_NETWORK_H_
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/local_network.h"
+#include "common/status.h"
+
+namespace chukan::cli {
+
+struct BenchArgs {
+  int inquiries = 5000;
+  int concurrency = 32;
+  int people = 1000;
+  int warmup = 300;
+  int server_workers = 64;
+  int hub_workers = 64;
+  int delivery_threads = 8;
+  int hub_delivery_threads = 16;
+  int batch_items = 64;
+  int peer_requests = 2;
+  std::string workdir;
+  std::string layout_dir = "data/layout";
+  std::string permissions_file = "data/permissions/sample.csv";
+  bool keep = false;
+  // PostgreSQL for the hub and both servers (a libpq connection string; empty: SQLite), and
+  // nodes per server on it (2 or more: behind haproxy).
+  std::string pg_dsn;
+  int server_nodes = 1;
+  // Open loop (bench linkage --rate or --rates with --duration; 0 and empty: closed loop), and
+  // bench soak's rate.
+  double rate = 0;
+  std::vector<double> rates;
+  double duration_seconds = 0;
+  double p99_goal_ms = 50;
+  // bench soak
+  int minutes = 60;
+  int import_every_seconds = 60;
+  // [delivery] max_backlog of the hub and the servers (backpressure; bench overload lowers them)
+  int64_t hub_max_backlog = 2000;
+  int64_t server_max_backlog = 1000;
+};
+
+// The provider's replica file: one 地方税関係情報 record of 2026 per person; `round` changes the
+// amounts, so that a re-import updates every record.
+std::string ReplicaCsv(int people, int round);
+
+// The provider's replica and both sides' codes for `people` residents; then waits for both
+// servers' permission-list copies.
+Status PrepareLinkage(LocalNetwork& net, int people);
+
+// A hub and two servers as processes in `work` (`in_process`: objects in this process), the
+// provider's replica and both sides' codes loaded (PrepareLinkage).
+Result<std::unique_ptr<LocalNetwork>> StartNetwork(const BenchArgs& args,
+                                                   const std::filesystem::path& work,
+                                                   bool in_process = false);
+
+// Adds --workdir, --keep, --layout and --permissions, for `args`, to a bench command.
+void AddNetworkFileOptions(CLI::App& cmd, BenchArgs& args);
+
+// `chukan bench overload` (bench_overload.cc) and `chukan bench icount` (bench_icount.cc), added
+// to the `bench` command.
+void RegisterOverloadBench(CLI::App& bench, Action& action);
+void RegisterIcountBench(CLI::App& bench, Action& action);
+
+}  // namespace chukan::cli
+
+#endif  // CHUKAN_CLI_BENCH_NETWORK_H_
