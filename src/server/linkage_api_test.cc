@@ -305,6 +305,30 @@ TEST_P(LinkageApiBacklogTest, AFullBacklogTurnsNewInquiriesAwayUntilTheHubTookTh
   EXPECT_EQ(Call("POST", "/api/v1/inquiries", system_a_, good).status, 202);
 }
 
+// The provider's side: B with two answers waiting for the hub turns the next provision request
+// away (BUSY, before its signature is verified: a forged signature gets BUSY too), and takes it
+// once the hub has taken the answers.
+TEST_P(LinkageApiBacklogTest, AProviderWhoseAnswersCannotLeaveTurnsProvisionRequestsAway) {
+  std::string id1, id2, id3;
+  const linkage::ProvisionPermit p1 = InquireAndPermit(TaxInquiry("k1"), &id1);
+  const linkage::ProvisionPermit p2 = InquireAndPermit(TaxInquiry("k2"), &id2);
+  const linkage::ProvisionPermit p3 = InquireAndPermit(TaxInquiry("k3"), &id3);
+  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(p1)).status());
+  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(p2)).status());
+  EXPECT_THAT(linkage_->OnProvisionRequest(hub_.Sign(p3)).status(),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("BUSY: 2 or more messages wait")));
+  linkage::SignedDocument forged = hub_.Sign(p3);
+  forged.signature[0] ^= 1;
+  EXPECT_THAT(linkage_->OnProvisionRequest(forged).status(),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("BUSY")));
+  EXPECT_EQ(platform_->Tenant(B()).value()->turned_away(), 2);
+  ASSERT_OK(DeliverAll(B()));  // the hub takes both answers (202)
+  ASSERT_OK(linkage_->OnProvisionRequest(hub_.Sign(p3)).status());
+  // Once there is room, the forged one is what it is.
+  EXPECT_THAT(linkage_->OnProvisionRequest(forged).status(),
+              StatusIs(StatusCode::kUnauthenticated, HasSubstr("BAD_PERMIT_SIGNATURE")));
+}
+
 class LinkageApiServerTest : public LinkageApiTest {
  protected:
   void SetUp() override {

@@ -205,6 +205,19 @@ Result<std::string> Provisions::SealedEnvelopeBody(TenantContext& st,
 Result<Provisions::PendingOutcome> Provisions::StartRequest(
     const linkage::SignedDocument& signed_permit) {
   RETURN_IF_ERROR(env_.NeedHub());
+  // Backpressure first, before the signature is verified (the costliest step): a tenant whose
+  // answers cannot leave fast enough takes no more requests for now (503 BUSY with Retry-After:
+  // the hub sends this one again later, counting no attempt). Only the hub reaches this route
+  // (its certificate is pinned), so the unverified addressee decides nothing but this.
+  if (Result<linkage::ProvisionPermit> unverified =
+          linkage::ParsePermitDocument(signed_permit.document);
+      unverified.ok()) {
+    if (Result<std::shared_ptr<TenantContext>> addressee =
+            env_.Tenant(TenantId::ForOrg(unverified->provider));
+        addressee.ok()) {
+      RETURN_IF_ERROR((*addressee)->AdmitNewWork());
+    }
+  }
   ASSIGN_OR_RETURN(linkage::ProvisionPermit permit,
                    VerifiedPermit(signed_permit, env_.hub->hub_key(), env_.clock.Now()));
   const TenantId tenant = TenantId::ForOrg(permit.provider);
@@ -215,9 +228,6 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
                                  ", which this server does not host");
   }
   TenantContext& st = **state;
-  // Backpressure: a tenant whose answers cannot leave fast enough takes no more requests for now
-  // (503 with Retry-After: the hub sends this one again later, counting no attempt).
-  RETURN_IF_ERROR(st.AdmitNewWork());
   Result<std::shared_ptr<const linkage::PermissionList>> list = env_.hub->PermissionList();
   if (!list.ok()) return UnavailableError("NO_PERMISSION_LIST: " + list.status().message());
   // For the 委任元 in place of the inquirer / provider when the permit names them, as the hub
