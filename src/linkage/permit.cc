@@ -224,20 +224,36 @@ SignedDocument SignPermit(const ProvisionPermit& permit, const crypto::SigningKe
   return out;
 }
 
+namespace {
+
+// The times VerifyPermit checks: not issued in the future (beyond kMaxClockSkewMs), not expired.
+Result<ProvisionPermit> CheckPermitTimes(ProvisionPermit p, TimePoint now) {
+  const int64_t now_ms = ToUnixMicros(now) / 1000;
+  if (p.issued_at_ms > now_ms + kMaxClockSkewMs) {
+    return FailedPreconditionError("permit " + p.id.str() + ": issued in the future");
+  }
+  if (now_ms >= p.expires_at_ms) {
+    return FailedPreconditionError("permit " + p.id.str() + ": expired at " +
+                                   FormatRfc3339(FromUnixMicros(p.expires_at_ms * 1000)));
+  }
+  return p;
+}
+
+}  // namespace
+
 Result<ProvisionPermit> VerifyPermit(const SignedDocument& signed_permit,
                                      const crypto::VerifyKey& hub_key, TimePoint now) {
   RETURN_IF_ERROR(VerifyDocument(signed_permit, hub_key, "permit"));
   Result<ProvisionPermit> p = ParsePermitDocument(signed_permit.document);
   if (!p.ok()) return InvalidArgumentError("permit: " + p.status().message());
-  const int64_t now_ms = ToUnixMicros(now) / 1000;
-  if (p->issued_at_ms > now_ms + kMaxClockSkewMs) {
-    return FailedPreconditionError("permit " + p->id.str() + ": issued in the future");
-  }
-  if (now_ms >= p->expires_at_ms) {
-    return FailedPreconditionError("permit " + p->id.str() + ": expired at " +
-                                   FormatRfc3339(FromUnixMicros(p->expires_at_ms * 1000)));
-  }
-  return p;
+  return CheckPermitTimes(std::move(*p), now);
+}
+
+Result<ProvisionPermit> VerifyParsedPermit(const SignedDocument& signed_permit,
+                                           ProvisionPermit parsed, const crypto::VerifyKey& hub_key,
+                                           TimePoint now) {
+  RETURN_IF_ERROR(VerifyDocument(signed_permit, hub_key, "permit"));
+  return CheckPermitTimes(std::move(parsed), now);
 }
 
 Status CheckAddressedTo(const ProvisionPermit& permit, const OrgCode& self) {

@@ -135,6 +135,12 @@ SignedDocument SignPermit(const ProvisionPermit& permit, const crypto::SigningKe
 //   kFailedPrecondition "permit <id>: expired at <time>" / "…: issued in the future"
 Result<ProvisionPermit> VerifyPermit(const SignedDocument& signed_permit,
                                      const crypto::VerifyKey& hub_key, TimePoint now);
+// As VerifyPermit, for a caller that already parsed the document (ParsePermitDocument of
+// signed_permit.document, e.g. to see its addressee before paying for the signature check):
+// checks the signature and the times, and returns `parsed`. Same errors.
+Result<ProvisionPermit> VerifyParsedPermit(const SignedDocument& signed_permit,
+                                           ProvisionPermit parsed, const crypto::VerifyKey& hub_key,
+                                           TimePoint now);
 
 // The receiver's addressee check: kPermissionDenied "permit <id>: addressed to <provider>, not
 // <self>" when the permit names another provider.

@@ -179,6 +179,41 @@ TEST(PermitTest, ForgedTamperedExpiredAndFuturePermitsAreRefused) {
               StatusIs(StatusCode::kFailedPrecondition, HasSubstr("issued in the future")));
 }
 
+// VerifyParsedPermit (for a receiver that parsed the document first, to see its addressee)
+// refuses exactly what VerifyPermit refuses, with the same errors.
+TEST(PermitTest, AParsedPermitIsVerifiedAsTheSameDocumentWouldBe) {
+  crypto::SigningKey hub = crypto::SigningKey::Generate();
+  crypto::SigningKey forger = crypto::SigningKey::Generate();
+  SignedDocument tampered = SignPermit(SamplePermit(), hub);
+  tampered.document[tampered.document.find("ffeeddcc")] = '0';
+  SignedDocument spaced = SignPermit(SamplePermit(), hub);
+  spaced.document.insert(1, " ");
+  const SignedDocument ok = SignPermit(SamplePermit(), hub);
+  const struct {
+    SignedDocument doc;
+    int64_t at_ms;
+  } cases[] = {{SignPermit(SamplePermit(), forger), kNowMs},
+               {tampered, kNowMs},
+               {spaced, kNowMs},
+               {ok, kNowMs + 599'999},
+               {ok, kNowMs + 600'000},
+               {ok, kNowMs - kMaxClockSkewMs - 1}};
+  for (const auto& c : cases) {
+    ASSERT_OK_AND_ASSIGN(ProvisionPermit parsed, ParsePermitDocument(c.doc.document));
+    const Result<ProvisionPermit> whole = VerifyPermit(c.doc, hub.verify_key(), At(c.at_ms));
+    const Result<ProvisionPermit> split =
+        VerifyParsedPermit(c.doc, parsed, hub.verify_key(), At(c.at_ms));
+    EXPECT_EQ(split.status().code(), whole.status().code()) << c.doc.document;
+    EXPECT_EQ(split.status().message(), whole.status().message());
+    if (whole.ok()) {
+      EXPECT_EQ(split->id, whole->id);
+    }
+  }
+  EXPECT_THAT(VerifyParsedPermit(tampered, ParsePermitDocument(tampered.document).value(),
+                                 hub.verify_key(), At(kNowMs)),
+              StatusIs(StatusCode::kUnauthenticated, "permit: signature verification failed"));
+}
+
 TEST(PermitTest, DocumentsWithBadOrUnknownFieldsAreRefused) {
   crypto::SigningKey hub = crypto::SigningKey::Generate();
   auto sign_text = [&](std::string text) { return SignDocument(text, hub).value(); };

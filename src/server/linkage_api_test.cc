@@ -293,6 +293,10 @@ TEST_P(LinkageApiBacklogTest, AFullBacklogTurnsNewInquiriesAwayUntilTheHubTookTh
     EXPECT_THAT(busy.body, HasSubstr("BUSY: 2 or more messages wait to be delivered"));
   }
   EXPECT_EQ(Call("POST", "/api/v1/inquiries/batch", system_a_, "x").status, 503);
+  // The other tenant is not held up by A's backlog: its call reaches the handler (which refuses
+  // the malformed body on its own merits).
+  ASSERT_OK_AND_ASSIGN(std::string system_b, platform_->AddClient(kCityB, "tax-b", "system", "t"));
+  EXPECT_EQ(Call("POST", "/api/v1/inquiries", system_b, "{not json").status, 400);
   // Counted, not audited one by one (a durable write per call turned away is the load shed).
   EXPECT_EQ(platform_->Tenant(A()).value()->turned_away(), 3);
   EXPECT_EQ(AuditCount(A(), "error:BUSY"), 0);

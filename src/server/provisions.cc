@@ -16,9 +16,13 @@ namespace chukan::server {
 namespace {
 
 // The permit's checks, each failure as its reason code.
+// `parsed`: the document already parsed (unverified), when it parsed; else VerifyPermit parses.
 Result<linkage::ProvisionPermit> VerifiedPermit(const linkage::SignedDocument& signed_permit,
+                                                Result<linkage::ProvisionPermit> parsed,
                                                 const crypto::VerifyKey& hub_key, TimePoint now) {
-  Result<linkage::ProvisionPermit> verified = linkage::VerifyPermit(signed_permit, hub_key, now);
+  Result<linkage::ProvisionPermit> verified =
+      parsed.ok() ? linkage::VerifyParsedPermit(signed_permit, std::move(*parsed), hub_key, now)
+                  : linkage::VerifyPermit(signed_permit, hub_key, now);
   if (verified.ok()) return verified;
   const Status& e = verified.status();
   if (e.code() == StatusCode::kUnauthenticated) {
@@ -209,17 +213,19 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
   // answers cannot leave fast enough takes no more requests for now (503 BUSY with Retry-After:
   // the hub sends this one again later, counting no attempt). Only the hub reaches this route
   // (its certificate is pinned), so the unverified addressee decides nothing but this.
-  if (Result<linkage::ProvisionPermit> unverified =
-          linkage::ParsePermitDocument(signed_permit.document);
-      unverified.ok()) {
+  // The document is parsed once: here, and verified below without parsing it again.
+  Result<linkage::ProvisionPermit> unverified =
+      linkage::ParsePermitDocument(signed_permit.document);
+  if (unverified.ok()) {
     if (Result<std::shared_ptr<TenantContext>> addressee =
             env_.Tenant(TenantId::ForOrg(unverified->provider));
         addressee.ok()) {
       RETURN_IF_ERROR((*addressee)->AdmitNewWork());
     }
   }
-  ASSIGN_OR_RETURN(linkage::ProvisionPermit permit,
-                   VerifiedPermit(signed_permit, env_.hub->hub_key(), env_.clock.Now()));
+  ASSIGN_OR_RETURN(
+      linkage::ProvisionPermit permit,
+      VerifiedPermit(signed_permit, std::move(unverified), env_.hub->hub_key(), env_.clock.Now()));
   const TenantId tenant = TenantId::ForOrg(permit.provider);
   Result<std::shared_ptr<TenantContext>> state = env_.Tenant(tenant);
   if (!state.ok()) {
