@@ -88,8 +88,8 @@ Result<Config> Config::Parse(std::string_view text, std::string source_name) {
   if (text.size() > kMaxConfigBytes) {
     return ResourceExhaustedError(source_name + ": configuration is larger than 1 MiB");
   }
-  RETURN_IF_ERROR(PrecheckToml(text, source_name));
-  toml::parse_result r = toml::parse(text, source_name);
+  ASSIGN_OR_RETURN(const std::string safe_text, PrecheckToml(text, source_name));
+  toml::parse_result r = toml::parse(safe_text, source_name);
   if (!r) {
     const auto& err = r.error();
     const auto& b = err.source().begin;

@@ -159,6 +159,32 @@ TEST(ConfigTest, ABackslashBeforeACharacterOutsideAsciiIsAnErrorNotUndefinedBeha
   EXPECT_EQ(c.GetString("a").value_or(""), "市 町");
 }
 
+// Found by CI's fuzz run (result_layout, 5 December 2026): after a line-ending backslash toml++
+// 3.3 asks of the first character after the skipped whitespace whether it is whitespace, and
+// for one outside ASCII in U+00A1–U+0499, U+2C8E–U+3087 or U+FB26–U+FEFE reaches
+// __builtin_unreachable (the ASan/UBSan replay of fuzz/corpus/*/found-20261206-* stops there
+// without the guard). Valid TOML: the string comes out as TOML 1.0 says, on the same lines.
+TEST(ConfigTest, ALineEndingBackslashBeforeHiraganaGivesTheStringNotUndefinedBehaviour) {
+  ASSERT_OK_AND_ASSIGN(Config c,
+                       Config::Parse("a = \"\"\"\\\n  あ い\"\"\"\n"
+                                     "b = \"\"\"x\\ \r\n\r\n\t\xC3\xA9\"\"\"\n"  // é, CRLF
+                                     "c = \"\"\"「\\\n」、\\\n\n。\\\n \U00020BB7\"\"\"\n"
+                                     "d = \"\"\"\\\n\xEF\xBB\xBE\"\"\"\n"  // U+FEFE
+                                     "e = '''\\\n  あ'''\n",  // a literal string keeps it all
+                                     "c.toml"));
+  EXPECT_EQ(c.GetString("a").value_or(""), "あ い");
+  EXPECT_EQ(c.GetString("b").value_or(""), "x\xC3\xA9");
+  EXPECT_EQ(c.GetString("c").value_or(""), "「」、。\U00020BB7");
+  EXPECT_EQ(c.GetString("d").value_or(""), "\xEF\xBB\xBE");
+  EXPECT_EQ(c.GetString("e").value_or(""), "\\\n  あ");
+  // Lines stay where they were: an error after the rewritten string names its own line.
+  EXPECT_THAT(Config::Parse("a = \"\"\"\\\n  あ\"\"\"\nb = =\n", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("c.toml:3:")));
+  // Bytes that are not UTF-8 there are left for toml++ to refuse.
+  EXPECT_THAT(Config::Parse("a = \"\"\"\\\n\xE3\x81\"\"\"\n", "c.toml"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("invalid utf-8 sequence")));
+}
+
 // The check skips what is not a table header: arrays over several lines, strings, comments.
 TEST(ConfigTest, TableHeaderCheckLeavesValuesAlone) {
   constexpr char kText[] = R"(a = [

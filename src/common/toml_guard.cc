@@ -1,7 +1,9 @@
 #include "common/toml_guard.h"
 
 #include <cstddef>
+#include <cstdio>
 #include <string>
+#include <vector>
 
 namespace chukan {
 namespace {
@@ -57,11 +59,64 @@ bool DateTimeWithoutTimeAt(std::string_view t, size_t i) {
   return !IsDigit(t[i + kShape.size()]);
 }
 
+// The code point of the valid UTF-8 sequence at `i` (its length in `len`), or -1 when the bytes
+// there are not one (toml++'s reader refuses those itself).
+long DecodeUtf8At(std::string_view t, size_t i, size_t& len) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(t[i + k]); };
+  const unsigned char lead = b(0);
+  long cp = 0;
+  long min = 0;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    len = 2, cp = lead & 0x1F, min = 0x80;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    len = 3, cp = lead & 0x0F, min = 0x800;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    len = 4, cp = lead & 0x07, min = 0x10000;
+  } else {
+    return -1;
+  }
+  if (i + len > t.size()) return -1;
+  for (size_t k = 1; k < len; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return -1;
+    cp = (cp << 6) | (b(k) & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+  return cp;
+}
+
+// A character written as its TOML escape at byte `at` of the text, in place of `len` bytes.
+struct Escape {
+  size_t at;
+  size_t len;
+  long code_point;
+};
+
+// `t` with each escape applied.
+std::string Apply(std::string_view t, const std::vector<Escape>& escapes) {
+  std::string out;
+  out.reserve(t.size() + escapes.size() * 6);
+  size_t from = 0;
+  for (const Escape& e : escapes) {
+    out.append(t.substr(from, e.at - from));
+    char buf[24];
+    if (e.code_point <= 0xFFFF) {
+      std::snprintf(buf, sizeof buf, "\\u%04lX", e.code_point);
+    } else {
+      std::snprintf(buf, sizeof buf, "\\U%08lX", e.code_point);
+    }
+    out += buf;
+    from = e.at + e.len;
+  }
+  out.append(t.substr(from));
+  return out;
+}
+
 }  // namespace
 
-Status PrecheckToml(std::string_view t, std::string_view source) {
+Result<std::string> PrecheckToml(std::string_view t, std::string_view source) {
   enum class State { kTop, kBasic, kLiteral, kMlBasic, kMlLiteral };
   State state = State::kTop;
+  std::vector<Escape> escapes;
   // '[' and '{' open outside strings, innermost last: a header is only where none is open.
   std::string open;
   size_t line = 1;
@@ -162,6 +217,19 @@ Status PrecheckToml(std::string_view t, std::string_view source) {
                                         std::to_string(j - line_start + 1) +
                                         ": a character outside ASCII after a backslash");
           }
+          if (j < t.size() && (t[j] == '\r' || t[j] == '\n')) {
+            // A line-ending backslash: toml++ skips blanks and line ends, then asks of the
+            // first other character whether it is whitespace (undefined behaviour for some
+            // outside ASCII, hiragana among them). Hand that one over as its escape.
+            size_t k = j;
+            while (k < t.size() && (IsBlank(t[k]) || t[k] == '\r' || t[k] == '\n')) ++k;
+            size_t len = 0;
+            if (k < t.size() && static_cast<unsigned char>(t[k]) >= 0x80) {
+              if (const long cp = DecodeUtf8At(t, k, len); cp >= 0) {
+                escapes.push_back(Escape{k, len, cp});
+              }
+            }
+          }
           if (t[i + 1] == '\n') {
             ++i;  // the line end is counted above
           } else {
@@ -185,7 +253,8 @@ Status PrecheckToml(std::string_view t, std::string_view source) {
     }
     ++i;
   }
-  return Status();
+  if (escapes.empty()) return std::string(t);
+  return Apply(t, escapes);
 }
 
 }  // namespace chukan

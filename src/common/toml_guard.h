@@ -8,12 +8,19 @@
 //    is_non_ascii_horizontal_whitespace reaches __builtin_unreachable for some (U+02D6);
 //  - a `}` closing a `[` (or `]` a `{`): toml++'s parse_value asserts that it is not given one
 //    (`[}` in an array).
+// And one valid construct it mishandles: in a multi-line basic string, after a line-ending
+// backslash, toml++ asks of the first character after the skipped blanks and line ends
+// whether it is whitespace — for a character outside ASCII in U+00A1–U+0499, U+2C8E–U+3087
+// (hiragana, 「」、。) or U+FB26–U+FEFE that reaches __builtin_unreachable. That character is
+// handed to toml++ as its escape (\uXXXX or \UXXXXXXXX), the same string by TOML 1.0, on the
+// same line.
 // Every chukan caller of toml::parse (the configuration, the layout catalogue, the result
-// layouts) calls this first; drop it once the library is fixed.
+// layouts) parses what this returns; drop it once the library is fixed.
 // Pure function; thread-safe.
 #ifndef CHUKAN_COMMON_TOML_GUARD_H_
 #define CHUKAN_COMMON_TOML_GUARD_H_
 
+#include <string>
 #include <string_view>
 
 #include "common/status.h"
@@ -25,10 +32,13 @@ namespace chukan {
 // a bare-key character, a quote or `]` (the cases toml++ reports itself), and that no byte
 // outside ASCII stands outside a string or comment. Ok for anything else, valid or not:
 // toml++ still judges the document.
+// Returns the text to give toml++: `text`, with the first character after each line-ending
+// backslash's skipped whitespace written as its escape when it is outside ASCII (valid UTF-8
+// only; toml++ refuses the rest itself). Line numbers are unchanged.
 // Errors: kInvalidArgument "<source>:<line>:<column>: table header does not start with a key"
 // or "…: a character outside ASCII outside a string or comment" or "…: '}' closes a '['"
 // (line and byte column 1-based, of the offending character).
-Status PrecheckToml(std::string_view text, std::string_view source);
+Result<std::string> PrecheckToml(std::string_view text, std::string_view source);
 
 }  // namespace chukan
 

@@ -270,8 +270,8 @@ class CatalogueBuilder {
 };
 
 Status CatalogueBuilder::AddFile(const std::string& path, std::string_view text) {
-  RETURN_IF_ERROR(PrecheckToml(text, path));
-  toml::parse_result r = toml::parse(text, path);
+  ASSIGN_OR_RETURN(const std::string safe_text, PrecheckToml(text, path));
+  toml::parse_result r = toml::parse(safe_text, path);
   if (!r) {
     const auto& err = r.error();
     const auto& b = err.source().begin;

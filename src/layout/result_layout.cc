@@ -102,8 +102,8 @@ Result<ResultLayout> ResultLayoutBuilder::Parse(const std::string& path, std::st
     return InvalidArgumentError(path + ": file is larger than " +
                                 std::to_string(limits.max_file_bytes) + " bytes");
   }
-  RETURN_IF_ERROR(PrecheckToml(text, path));
-  toml::parse_result r = toml::parse(text, path);
+  ASSIGN_OR_RETURN(const std::string safe_text, PrecheckToml(text, path));
+  toml::parse_result r = toml::parse(safe_text, path);
   if (!r) {
     const auto& b = r.error().source().begin;
     return InvalidArgumentError(path + ":" + std::to_string(b.line) + ":" +
