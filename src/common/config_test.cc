@@ -185,6 +185,33 @@ TEST(ConfigTest, ALineEndingBackslashBeforeHiraganaGivesTheStringNotUndefinedBeh
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("invalid utf-8 sequence")));
 }
 
+// Found by a fuzz run (result_layout, 6 December 2026, fuzz/corpus/result_layout/
+// found-20261206-bare-value-read-ahead): toml++ 3.3 reads a bare value ahead, through what
+// looks like a string, asking of each character whether it ends the value — the same
+// unreachable point for U+FEFD. A bare value followed by anything but a terminator is never
+// valid TOML: refused with its position. Strings in values, arrays, inline tables and keys
+// are untouched.
+TEST(ConfigTest, ACharacterOutsideAsciiReadAheadInABareValueIsAnErrorNotUndefinedBehaviour) {
+  EXPECT_THAT(
+      Config::Parse("a = 1*\"\\\\\xEF\xBB\xBD\"\n", "c.toml"),
+      StatusIs(StatusCode::kInvalidArgument, "c.toml:1:10: a character outside ASCII in a value"));
+  EXPECT_THAT(
+      Config::Parse("a = [\r\n  1,\n  2\"あ\"]\n", "c.toml"),
+      StatusIs(StatusCode::kInvalidArgument, "c.toml:3:5: a character outside ASCII in a value"));
+  // A date-time with a space for its 'T' is read on past the space.
+  EXPECT_THAT(
+      Config::Parse("a = 2026-12-04 1\"あ\"\n", "c.toml"),
+      StatusIs(StatusCode::kInvalidArgument, "c.toml:1:18: a character outside ASCII in a value"));
+  ASSERT_OK_AND_ASSIGN(Config c, Config::Parse("b = [1, \"あ\", 2026-12-04 10:00:00, \"い\"]\n"
+                                               "c = { x = \"う\", y = 2 }\n"
+                                               "d.\"え\" = 3\n"
+                                               "1.\"お\" = 4\n"
+                                               "e = true # か\n",
+                                               "c.toml"));
+  EXPECT_EQ(c.GetString("c.x").value_or(""), "う");
+  EXPECT_EQ(c.GetInt("d.え", 0, 10).value_or(0), 3);
+}
+
 // The check skips what is not a table header: arrays over several lines, strings, comments.
 TEST(ConfigTest, TableHeaderCheckLeavesValuesAlone) {
   constexpr char kText[] = R"(a = [

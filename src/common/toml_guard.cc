@@ -111,6 +111,27 @@ std::string Apply(std::string_view t, const std::vector<Escape>& escapes) {
   return out;
 }
 
+// toml++'s is_value_terminator for ASCII: whitespace, ']', '}', ',' or '#'.
+bool IsValueTerminator(char c) {
+  return c == ' ' || c == '\t' || (c >= '\n' && c <= '\r') || c == ']' || c == '}' || c == ',' ||
+         c == '#';
+}
+
+// Where a bare value starting at `i` (a number, date-time, boolean, inf or nan) runs into a
+// byte outside ASCII before a value terminator, or npos. toml++ 3.3 reads such a value ahead,
+// quotes and all, asking of each character whether it ends the value (is it whitespace?), and
+// reads on past a blank followed by a digit (a date-time with a space for its 'T'). A value
+// followed by anything but a terminator is never valid TOML.
+size_t NonAsciiInBareValue(std::string_view t, size_t i) {
+  for (size_t j = i; j < t.size(); ++j) {
+    if (static_cast<unsigned char>(t[j]) >= 0x80) return j;
+    if (IsValueTerminator(t[j]) && !(t[j] == ' ' && j + 1 < t.size() && IsDigit(t[j + 1]))) {
+      return std::string_view::npos;
+    }
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 Result<std::string> PrecheckToml(std::string_view t, std::string_view source) {
@@ -119,6 +140,9 @@ Result<std::string> PrecheckToml(std::string_view t, std::string_view source) {
   std::vector<Escape> escapes;
   // '[' and '{' open outside strings, innermost last: a header is only where none is open.
   std::string open;
+  std::vector<bool> array;  // for each of `open`: a '[' that opened an array (not a header)
+  // Whether the next token is a value: after '=', and after '[' or ',' in an array.
+  bool value_next = false;
   size_t line = 1;
   size_t line_start = 0;
   size_t i = 0;
@@ -154,6 +178,7 @@ Result<std::string> PrecheckToml(std::string_view t, std::string_view source) {
           continue;
         }
         if (c == '"' || c == '\'') {
+          value_next = false;
           const size_t n = Run(t, i, c);
           if (n >= 3) {
             state = c == '"' ? State::kMlBasic : State::kMlLiteral;
@@ -174,13 +199,30 @@ Result<std::string> PrecheckToml(std::string_view t, std::string_view source) {
                                       std::to_string(i - line_start + 1) +
                                       ": a character outside ASCII outside a string or comment");
         }
+        if (value_next && !IsValueTerminator(c) && c != '[' && c != '{') {
+          value_next = false;
+          // Found by a fuzz run (result_layout, 6 December 2026): `a = 1*"\\<U+FEFD>"` —
+          // toml++ reads the bare value ahead into what looks like a string.
+          if (const size_t bad = NonAsciiInBareValue(t, i); bad != std::string_view::npos) {
+            return InvalidArgumentError(std::string(source) + ":" + std::to_string(line) + ":" +
+                                        std::to_string(bad - line_start + 1) +
+                                        ": a character outside ASCII in a value");
+          }
+        }
         if (IsDigit(c) && (i == 0 || !IsBareKeyChar(t[i - 1])) && DateTimeWithoutTimeAt(t, i)) {
           return InvalidArgumentError(std::string(source) + ":" + std::to_string(line) + ":" +
                                       std::to_string(i + 11 - line_start + 1) +
                                       ": a date-time needs a time (hh:mm:ss) after 'T'");
         }
-        if (c == '[' || c == '{') open.push_back(c);
+        if (c == '=') value_next = true;
+        if (c == ',') value_next = !array.empty() && array.back();
+        if (c == '[' || c == '{') {
+          open.push_back(c);
+          array.push_back(c == '[' && value_next);
+          value_next = array.back();
+        }
         if (c == ']' || c == '}') {
+          value_next = false;
           // A closer of the other kind (`[}` where an array wants a value): never valid TOML,
           // and toml++ 3.3 asserts on it (assumes it away with NDEBUG: undefined behaviour;
           // found by fuzz/config_toml_fuzz.cc).
@@ -191,7 +233,10 @@ Result<std::string> PrecheckToml(std::string_view t, std::string_view source) {
                                         std::string(1, c) + "' closes a '" +
                                         std::string(1, open.back()) + "'");
           }
-          if (!open.empty()) open.pop_back();
+          if (!open.empty()) {
+            open.pop_back();
+            array.pop_back();
+          }
         }
         break;
       case State::kBasic:

@@ -880,6 +880,12 @@ asio::awaitable<void> Server::Impl::Serve(Stream& stream, tcp::socket& socket, C
 
     // Re-checked after the handler: a Stop() during the request closes after this response.
     keep_alive = keep_alive && !stopping.load(std::memory_order_relaxed);
+    // RFC 9110 §15: a 1xx, 204 or 304 has no content, whatever a handler put in it (the head
+    // then has no Content-Length either: SerializeHead).
+    if (response.status < 200 || response.status == 204 || response.status == 304) {
+      response.body.clear();
+      response.stream = nullptr;
+    }
     const bool streamed = static_cast<bool>(response.stream);
     if (streamed && http10) keep_alive = false;  // the body ends with the connection
     SerializeHead(response, keep_alive, head_request, !http10, head);
@@ -1320,7 +1326,8 @@ void Server::Impl::SerializeHead(const Response& res, bool keep_alive, bool head
   if (res.stream) {
     // HTTP/1.0 has no chunked coding: the body ends when the connection closes.
     if (chunked_ok) out.append("Transfer-Encoding: chunked\r\n");
-  } else {
+  } else if (status >= 200 && status != 204 && status != 304) {
+    // RFC 9110 §8.6: none in a 1xx or 204, and a 304's would have to be the 200's length.
     out.append("Content-Length: ");
     out.append(
         num, static_cast<size_t>(std::to_chars(num, num + sizeof(num), res.body.size()).ptr - num));

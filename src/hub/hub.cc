@@ -766,6 +766,11 @@ Result<std::vector<RecordView>> Hub::ListRecords(const OrgCode& org, int64_t aft
 }
 
 Result<std::string> Hub::PublishedPermissionList() {
+  ASSIGN_OR_RETURN(PublishedListCopy copy, PublishedPermissionListCopy());
+  return std::move(copy.body);
+}
+
+Result<Hub::PublishedListCopy> Hub::PublishedPermissionListCopy() {
   std::shared_ptr<const Snapshot> s = snapshot();
   if (!s->list) return FailedPreconditionError("no permission list has been loaded");
   const TimePoint now = clock_.Now();
@@ -776,7 +781,7 @@ Result<std::string> Hub::PublishedPermissionList() {
     if (published_ && published_->version == s->list_version &&
         published_->stamp == s->registry_stamp &&
         now - published_->signed_at < config_.list_validity / 10) {
-      return published_->body;
+      return PublishedListCopy{published_->body, published_->etag};
     }
   }
   const int64_t issued = ToUnixMicros(now) / 1000;
@@ -787,9 +792,13 @@ Result<std::string> Hub::PublishedPermissionList() {
   ASSIGN_OR_RETURN(linkage::SignedDocument signed_list,
                    linkage::SignDocument(list.Document(), keys_.signing));
   std::string body = linkage::PublishedListJson(signed_list);
+  const crypto::Bytes digest =
+      crypto::Sha256(std::span(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
+  std::string etag =
+      "\"" + crypto::ToHex(std::span(digest.data(), std::min<size_t>(16, digest.size()))) + "\"";
   MutexLock lock(mu_);
-  published_ = PublishedList{s->list_version, s->registry_stamp, now, body};
-  return body;
+  published_ = PublishedList{s->list_version, s->registry_stamp, now, body, etag};
+  return PublishedListCopy{std::move(body), std::move(etag)};
 }
 
 Result<SweepReport> Hub::Sweep() {

@@ -200,8 +200,15 @@ class Hub {
   Result<std::vector<RecordView>> ListRecords(const OrgCode& org, int64_t after_id, int limit,
                                               bool resident_view = false);
 
-  // The body of GET /hub/v1/permission-list (signed now or recently).
+  // The body of GET /hub/v1/permission-list (signed now or recently), and its entity tag: a
+  // quoted hex prefix of the body's SHA-256, computed once per signing. A server that holds the
+  // copy with that tag (If-None-Match) is answered 304 and keeps the copy it verified.
   // kFailedPrecondition when no list was ever loaded.
+  struct PublishedListCopy {
+    std::string body;
+    std::string etag;
+  };
+  Result<PublishedListCopy> PublishedPermissionListCopy() EXCLUDES(mu_);
   Result<std::string> PublishedPermissionList() EXCLUDES(mu_);
 
   // A registered organisation (any state). kNotFound otherwise.
@@ -281,6 +288,7 @@ class Hub {
     std::string stamp;
     TimePoint signed_at;
     std::string body;
+    std::string etag;
   };
   std::optional<PublishedList> published_ GUARDED_BY(mu_);
 };

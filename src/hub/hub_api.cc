@@ -319,9 +319,20 @@ Status HubApi::Register(http::Router& router) {
 
   {
     auto handler = route(
-        0, [this](const OrgRecord&, http::Request&, const std::string&) -> Result<http::Response> {
-          ASSIGN_OR_RETURN(std::string body, hub_.PublishedPermissionList());
-          return http::Response::Json(200, std::move(body));
+        0,
+        [this](const OrgRecord&, http::Request& req, const std::string&) -> Result<http::Response> {
+          ASSIGN_OR_RETURN(Hub::PublishedListCopy copy, hub_.PublishedPermissionListCopy());
+          // The caller's copy is this one (If-None-Match: its tag): 304, nothing to send, parse
+          // or verify again. Any other value gets the body.
+          if (std::optional<std::string_view> held = req.Header("If-None-Match");
+              held && *held == copy.etag) {
+            http::Response r(304, "application/json", "");
+            r.headers.Set("ETag", copy.etag);
+            return r;
+          }
+          http::Response r = http::Response::Json(200, std::move(copy.body));
+          r.headers.Set("ETag", copy.etag);
+          return r;
         });
     RETURN_IF_ERROR(Add(router, "GET", "/hub/v1/permission-list", std::move(handler)));
   }

@@ -95,8 +95,24 @@ Status HubLink::RefreshPermissionList(const OrgCode& as) {
     list_error_ = s.message();
     return s;
   };
-  Result<http::Response> r = Get(as, "/hub/v1/permission-list");
+  std::string held_etag;
+  {
+    MutexLock lock(mu_);
+    if (list_) held_etag = list_etag_;
+  }
+  Result<std::shared_ptr<http::Client>> client = ClientFor(as);
+  if (!client.ok()) return fail(client.status().WithContext("fetching the permission list"));
+  http::ClientRequest req;
+  req.url = options_.url + "/hub/v1/permission-list";
+  if (!held_etag.empty()) req.headers.Set("If-None-Match", held_etag);
+  Result<http::Response> r = (*client)->Send(req);
   if (!r.ok()) return fail(r.status().WithContext("fetching the permission list"));
+  if (r->status == 304 && !held_etag.empty()) {
+    MutexLock lock(mu_);
+    list_error_.clear();
+    ++list_fetches_.not_modified;
+    return Status();
+  }
   if (r->status != 200) {
     return fail(
         UnavailableError("fetching the permission list: HTTP " + std::to_string(r->status)));
@@ -107,11 +123,18 @@ Status HubLink::RefreshPermissionList(const OrgCode& as) {
   MutexLock lock(mu_);
   const bool changed = !list_ || list_->version() != list->version();
   list_ = std::make_shared<linkage::PermissionList>(std::move(*list));
+  list_etag_ = std::string(r->headers.Get("ETag").value_or(""));
   list_error_.clear();
+  ++list_fetches_.verified;
   if (changed) {
     log::Info("server.permission_list_loaded", {{"version", list_->version()}});
   }
   return Status();
+}
+
+HubLink::ListFetches HubLink::list_fetches() const {
+  MutexLock lock(mu_);
+  return list_fetches_;
 }
 
 Result<std::shared_ptr<const linkage::PermissionList>> HubLink::PermissionList() const {

@@ -51,7 +51,17 @@ class HubLink final : public HubPort {
 
   // Fetches the permission list as `as`, verifies the hub's signature and expiry, and keeps
   // it. On failure the previous copy stays (and keeps expiring). Errors name the cause.
+  // Asks with If-None-Match (the ETag of the copy held): a hub that answers 304 has nothing
+  // newer, and the copy verified before is kept without parsing or verifying anything. The hub
+  // re-signs at a tenth of the list's validity, so a 304 never outlives the copy's expiry.
   Status RefreshPermissionList(const OrgCode& as) EXCLUDES(mu_);
+  // How the refreshes ended: copies verified (a 200), and answers that the copy held is
+  // current (a 304).
+  struct ListFetches {
+    int64_t verified = 0;
+    int64_t not_modified = 0;
+  };
+  ListFetches list_fetches() const EXCLUDES(mu_);
   // The current copy, if it is still valid now. kFailedPrecondition saying why otherwise
   // ("no permission list copy has been fetched: <last error>" / "… expired at <time>").
   Result<std::shared_ptr<const linkage::PermissionList>> PermissionList() const override
@@ -91,6 +101,8 @@ class HubLink final : public HubPort {
   std::map<OrgCode, std::shared_ptr<http::Client>> clients_ GUARDED_BY(mu_);
   std::shared_ptr<const linkage::PermissionList> list_ GUARDED_BY(mu_);
   std::string list_error_ GUARDED_BY(mu_) = "not fetched yet";
+  std::string list_etag_ GUARDED_BY(mu_);  // of list_; empty when the hub sent none
+  ListFetches list_fetches_ GUARDED_BY(mu_);
   struct CachedKeys {
     std::vector<OrgKeyRecord> keys;
     TimePoint fetched;

@@ -105,8 +105,8 @@ function checkOne(r) {
       if (!v(value)) errors.push(`${where}: header ${name}: ${ajv.errorsText(v.errors)}`);
     }
   }
-  if (method === "head") {
-    if (r.body !== "") errors.push(`${where}: a HEAD answer has a body`);
+  if (method === "head" || r.status === 304) {
+    if (r.body !== "") errors.push(`${where}: a HEAD answer or a 304 has a body`);
     return;
   }
   const media = matchMedia(resp.content, r.content_type ?? "");

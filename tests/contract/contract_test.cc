@@ -877,7 +877,11 @@ TEST_F(ContractTest, EveryDocumentedAnswerAndNothingElse) {
   at_hub(*as_a, "GET", hrec, hrec + "?limit=0", 400, "bad limit");
   hub_gate("GET", hrec, hrec, 0);
   const std::string hlist = "/hub/v1/permission-list";
-  at_hub(*as_a, "GET", hlist, hlist, 200, "the list");
+  const Answer the_list = at_hub(*as_a, "GET", hlist, hlist, 200, "the list");
+  const auto etag = the_list.headers.find("etag");
+  ASSERT_NE(etag, the_list.headers.end());
+  Call("hub", *as_a, hub, "GET", hlist, hlist, 304, "the caller's copy is current", "",
+       {{"If-None-Match", etag->second}});
   hub_gate("GET", hlist, hlist, 0);
   const std::string horg = "/hub/v1/orgs/{org_code}";
   at_hub(*as_a, "GET", horg, "/hub/v1/orgs/" + kCityB.str(), 200, "registered");

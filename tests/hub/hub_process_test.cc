@@ -246,6 +246,26 @@ TEST_F(HubProcessTest, InquiryPermitProvisionAndBlindRelayEndToEnd) {
   ASSERT_OK_AND_ASSIGN(linkage::PermissionList copy,
                        linkage::VerifyPublishedList(list.body, hub_key, SystemClock::Get().Now()));
   EXPECT_EQ(copy.version(), 1);
+  // With its entity tag the hub answers 304, no content and no Content-Length (RFC 9110: it
+  // would have to be the 200's); with any other tag, the body again.
+  const std::string etag(list.headers.Get("ETag").value_or(""));
+  ASSERT_EQ(etag.size(), 34u) << etag;  // a quoted 128-bit hex prefix of the body's SHA-256
+  auto conditional = [&](const std::string& tag) {
+    http::ClientRequest req;
+    req.url = "https://127.0.0.1:" + std::to_string(hub_.port()) + "/hub/v1/permission-list";
+    req.headers.Set("If-None-Match", tag);
+    Result<http::Response> answer = a->Send(req);
+    EXPECT_OK(answer);
+    return answer.ok() ? *answer : http::Response(0, "", answer.status().ToString());
+  };
+  http::Response same = conditional(etag);
+  EXPECT_EQ(same.status, 304);
+  EXPECT_EQ(same.body, "");
+  EXPECT_EQ(same.headers.Get("ETag").value_or(""), etag);
+  EXPECT_FALSE(same.headers.Has("Content-Length"));
+  http::Response other = conditional("\"00000000000000000000000000000000\"");
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(other.body, list.body);
 
   // Neither the marker nor the resident identifier is anywhere in the hub's files (database,
   // WAL, keys) or its log.
@@ -511,6 +531,14 @@ TEST_F(HubProcessTest, LocalGovCodesAreRegisteredUniqueAndResolvedThroughHubLink
       link->OrgByLocalGovCode("13101"),
       StatusIs(StatusCode::kFailedPrecondition, HasSubstr("照会許可用照合リストがありません")));
   ASSERT_OK(link->RefreshPermissionList(kCityA));
+  // Asked again with nothing new, the hub answers 304 and the copy verified is kept as it is.
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<const linkage::PermissionList> first,
+                       link->PermissionList());
+  ASSERT_OK(link->RefreshPermissionList(kCityA));
+  EXPECT_EQ(link->list_fetches().verified, 1);
+  EXPECT_EQ(link->list_fetches().not_modified, 1);
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<const linkage::PermissionList> kept, link->PermissionList());
+  EXPECT_EQ(kept, first);
   auto org = [&](std::string_view code) {
     Result<OrgCode> r = link->OrgByLocalGovCode(code);
     return r.ok() ? r->str() : r.status().ToString();
@@ -536,6 +564,8 @@ TEST_F(HubProcessTest, LocalGovCodesAreRegisteredUniqueAndResolvedThroughHubLink
     found = org("14100");
   }
   EXPECT_EQ(found, kInsurer.str());
+  // The new copy came as a 200 and was verified.
+  EXPECT_EQ(link->list_fetches().verified, 2);
 }
 
 TEST_F(HubProcessTest, HubKilledMidDeliveryDeliversEachPermitExactlyOnceAfterRestart) {
