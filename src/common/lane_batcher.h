@@ -14,6 +14,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -75,6 +76,12 @@ class LaneBatcher {
   // Drops every waiting item (in-flight counts stay until their Done()).
   void Clear() { waiting_.clear(); }
 
+  // A paused lane's items wait (Take passes them over) until Resume(lane): a receiver that said
+  // it is overloaded is left alone, and the other lanes go on.
+  void Pause(const std::string& lane) { paused_.insert(lane); }
+  void Resume(const std::string& lane) { paused_.erase(lane); }
+  bool Paused(const std::string& lane) const { return paused_.count(lane) > 0; }
+
  private:
   struct Entry {
     std::string lane;
@@ -84,6 +91,7 @@ class LaneBatcher {
 
   typename std::deque<Entry>::const_iterator FirstConst() const {
     for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+      if (!paused_.empty() && paused_.count(it->lane) > 0) continue;
       auto f = in_flight_.find(it->lane);
       if (f == in_flight_.end() || f->second < per_lane_) return it;
     }
@@ -100,6 +108,7 @@ class LaneBatcher {
   const size_t max_bytes_;
   std::deque<Entry> waiting_;
   std::map<std::string, size_t> in_flight_;
+  std::set<std::string> paused_;
 };
 
 }  // namespace chukan

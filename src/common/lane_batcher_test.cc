@@ -21,6 +21,27 @@ TEST(LaneBatcherTest, AnItemAloneLeavesAtOnce) {
   EXPECT_EQ(b.size(), 0u);
 }
 
+TEST(LaneBatcherTest, APausedLaneWaitsWhileTheOthersGoOnAndLeavesWhole) {
+  LaneBatcher<int> b(2, 64, 1000);
+  b.Pause("a");
+  b.Add("a", 10, 1);
+  EXPECT_FALSE(b.Ready());
+  b.Add("b", 10, 2);
+  b.Add("a", 10, 3);
+  auto batch = b.Take();
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch->lane, "b");
+  EXPECT_THAT(batch->items, ElementsAre(2));
+  EXPECT_FALSE(b.Ready());
+  EXPECT_TRUE(b.Paused("a"));
+  b.Resume("a");
+  EXPECT_FALSE(b.Paused("a"));
+  batch = b.Take();
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch->lane, "a");
+  EXPECT_THAT(batch->items, ElementsAre(1, 3));
+}
+
 TEST(LaneBatcherTest, ItemsOfABusyLaneWaitAndLeaveTogetherInOrder) {
   LaneBatcher<int> b(1, 64, 1000);
   b.Add("a", 1, 1);

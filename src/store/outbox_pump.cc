@@ -360,12 +360,37 @@ int64_t OutboxPump::RenewLeases() {
   return *renewed;
 }
 
+std::optional<Duration> OutboxPump::ResumeLanes() {
+  if (paused_until_.empty()) return std::nullopt;
+  const TimePoint now = clock_.Now();
+  std::optional<Duration> next;
+  for (auto it = paused_until_.begin(); it != paused_until_.end();) {
+    if (it->second <= now) {
+      queue_.Resume(it->first);
+      it = paused_until_.erase(it);
+      continue;
+    }
+    next = std::min(next.value_or(it->second - now), it->second - now);
+    ++it;
+  }
+  return next;
+}
+
 void OutboxPump::Work() {
   while (true) {
     LaneBatcher<Job>::Batch batch;
     {
       MutexLock lock(mu_);
-      while (!stopping_ && !queue_.Ready()) work_cv_.Wait(lock);
+      while (!stopping_) {
+        const std::optional<Duration> pause = ResumeLanes();
+        if (queue_.Ready()) break;
+        if (pause) {
+          // By the pump's clock, looked at again at least every second.
+          work_cv_.WaitFor(lock, std::min(*pause, kLongestWait));
+        } else {
+          work_cv_.Wait(lock);
+        }
+      }
       if (stopping_) return;
       batch = std::move(*queue_.Take());
     }
@@ -392,6 +417,7 @@ int64_t OutboxPump::RunOnce() {
     LaneBatcher<Job>::Batch batch;
     {
       MutexLock lock(mu_);
+      ResumeLanes();
       if (stopping_ || !queue_.Ready()) break;
       batch = std::move(*queue_.Take());
     }
@@ -408,6 +434,10 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   for (Job& job : batch.items) items.push_back(std::move(job.item));
   std::vector<Delivery> outcomes = courier_.Deliver(source, items, owner_);
   outcomes.resize(items.size(), Delivery{DeliveryOutcome::kRetry, "no outcome from the courier"});
+  Duration pause{};
+  for (const Delivery& d : outcomes) {
+    if (d.outcome == DeliveryOutcome::kBusy) pause = std::max(pause, d.retry_after);
+  }
   // The lane's delivery is over: the next batch for the same receiver may go while this one's
   // outcomes are written. (Waiting for the durable write first put a database commit into every
   // lane's cycle: on PostgreSQL the hub's one receiver waited for it with both its slots.) The
@@ -415,8 +445,15 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   {
     MutexLock lock(mu_);
     queue_.Done(batch.lane);
+    if (pause > Duration::zero()) {
+      // The receiver is overloaded: the lane's other items wait out its Retry-After here.
+      TimePoint& until = paused_until_[batch.lane];
+      until = std::max(until, clock_.Now() + pause);
+      queue_.Pause(batch.lane);
+      ++stats_.paused;
+    }
   }
-  work_cv_.SignalAll();  // the lane has room again
+  work_cv_.SignalAll();  // the lane has room again (or another lane may go)
 
   // Record every outcome in one write (one durable commit for the batch).
   auto lost = std::make_shared<std::vector<bool>>(items.size(), false);

@@ -20,8 +20,11 @@
 // `peer_requests` deliveries in flight, with the other items waiting in that lane (up to
 // `batch_items`), and hand them to the courier in one Deliver call. One source (a tenant) with a
 // slow or failing receiver therefore holds at most `peer_requests` workers and `in_hand` claimed
-// items (all together hold at most 4 · in_hand); the others go on. The dispatcher renews the leases
-// of the items the pump holds (waiting or in flight) once half their lease passed.
+// items (all together hold at most 4 · in_hand); the others go on. A lane whose receiver answered
+// busy (kBusy) is paused for the longest Retry-After of that answer: its other items wait in the
+// pump (leases renewed) instead of each being sent and turned away; the other lanes go on. The
+// dispatcher renews the leases of the items the pump holds (waiting or in flight) once half their
+// lease passed.
 //
 // Waiting: the pump reads time only from its Clock; its threads wait on one condition variable
 // until the next poll or renewal (by that clock, looked at again at least every second) or a
@@ -39,6 +42,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -144,6 +148,7 @@ class OutboxPump {
     int64_t dead = 0;       // kGiveUp, or kRetry after the topic's max_attempts
     int64_t recorded = 0;   // kRecorded by the courier
     int64_t deferred = 0;   // kBusy, pending again after the receiver's Retry-After
+    int64_t paused = 0;     // lanes paused for a busy answer (below)
     int64_t lost = 0;       // outcomes not recorded: the lease had passed to another claimer
     int64_t renewed = 0;    // leases renewed
     int64_t rounds = 0;     // dispatcher rounds (claims over every due topic and source)
@@ -210,6 +215,9 @@ class OutboxPump {
                const Status& s, std::vector<OutboxItem> items) EXCLUDES(mu_);
   // One of the dispatcher's writes came back (Claimed, a renewal).
   void WriteBack() REQUIRES(mu_);
+  // Resumes the lanes whose pause is over; returns how long until the next pause ends, or
+  // nullopt when no lane is paused.
+  std::optional<Duration> ResumeLanes() REQUIRES(mu_);
   // Delivers one batch, frees its lane, and records its outcomes.
   void DeliverBatch(LaneBatcher<Job>::Batch& batch) EXCLUDES(mu_);
 
@@ -232,9 +240,10 @@ class OutboxPump {
   // Claims a round skipped because the last was still out: made once that one comes back (the
   // wake-up that made the round is not lost).
   std::set<std::pair<std::string, std::string>> claim_again_ GUARDED_BY(mu_);
-  std::set<std::string> renewing_ GUARDED_BY(mu_);  // sources
-  int writes_in_flight_ GUARDED_BY(mu_) = 0;        // the dispatcher's claims and renewals
-  CondVar writes_cv_;                               // writes_in_flight_ fell to 0
+  std::set<std::string> renewing_ GUARDED_BY(mu_);                 // sources
+  std::map<std::string, TimePoint> paused_until_ GUARDED_BY(mu_);  // lanes of busy receivers
+  int writes_in_flight_ GUARDED_BY(mu_) = 0;  // the dispatcher's claims and renewals
+  CondVar writes_cv_;                         // writes_in_flight_ fell to 0
   std::map<std::string, std::chrono::steady_clock::time_point> next_poll_ GUARDED_BY(mu_);
   std::set<std::string> more_ GUARDED_BY(mu_);     // topics whose last claim filled its batch
   std::set<std::string> starved_ GUARDED_BY(mu_);  // topics a source had no room for

@@ -388,6 +388,53 @@ TEST_P(OutboxPumpTest, ABusyReceiverIsTriedAgainAfterItsRetryAfterAndTheItemIsNe
   EXPECT_EQ(st.delivered, 1);
 }
 
+// A receiver that answered busy is left alone for its Retry-After: the items of its lane claimed
+// meanwhile wait in the pump instead of each being sent and turned away, and another lane goes
+// on.
+TEST_P(OutboxPumpTest, ABusyAnswerPausesItsLaneForTheRetryAfterWhileOtherLanesGoOn) {
+  const int64_t a1 = Enqueue("a1", "t", "A");
+  int busy_answers = 1;
+  courier_.deliver = [&busy_answers](const std::string&, const std::vector<OutboxItem>& items,
+                                     const std::string&) {
+    const std::string lane(items[0].payload.begin(), items[0].payload.begin() + 1);
+    if (lane != "A" || busy_answers == 0) return All(items.size(), DeliveryOutcome::kDone);
+    --busy_answers;
+    std::vector<Delivery> busy(items.size(), Delivery{DeliveryOutcome::kBusy, "HTTP 503"});
+    for (Delivery& d : busy) d.retry_after = seconds(5);
+    return busy;
+  };
+  auto pump = Pump();
+  ASSERT_NE(pump, nullptr);
+  ASSERT_EQ(pump->RunOnce(), 1);  // a1: busy
+  EXPECT_EQ(pump->stats().paused, 1);
+  const int64_t a2 = Enqueue("a2", "t", "A");
+  const int64_t b1 = Enqueue("b1", "t", "B");
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(pump->RunOnce(), 1);  // b1 only; a2 is claimed and waits
+  EXPECT_EQ(Get(b1).state, OutboxState::kDone);
+  EXPECT_EQ(Get(a2).state, OutboxState::kLeased);
+  auto sent_to_a = [&] {
+    int n = 0;
+    for (const auto& call : courier_.calls()) {
+      for (const std::string& key : call.keys) n += key[0] == 'a' ? 1 : 0;
+    }
+    return n;
+  };
+  EXPECT_EQ(sent_to_a(), 1);
+  clock_.Advance(seconds(3));
+  EXPECT_EQ(pump->RunOnce(), 0);  // 4 s of 5: still paused
+  EXPECT_EQ(sent_to_a(), 1);
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(pump->RunOnce(), 2);  // a1 due again, a2 resumed: one batch
+  EXPECT_EQ(Get(a1).state, OutboxState::kDone);
+  EXPECT_EQ(Get(a2).state, OutboxState::kDone);
+  EXPECT_EQ(sent_to_a(), 3);
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.deferred, 1);
+  EXPECT_EQ(st.delivered, 3);
+  EXPECT_EQ(st.paused, 1);
+}
+
 TEST_P(OutboxPumpTest, APermanentFailureIsDeadAtOnceAndRecordedOutcomesAreLeftAlone) {
   const int64_t bad = Enqueue("bad", "t", "x");
   const int64_t own = Enqueue("own", "t", "y");
