@@ -188,8 +188,30 @@ TEST(ClassifyTest, DeliveredRefusedOrRetried) {
   EXPECT_EQ(Classify(Response::Json(429, "{}")), Delivery::kBusy);
   EXPECT_EQ(Classify(Response::Json(503, R"({"error":{"code":"BUSY","message":"BUSY: x"}})")),
             Delivery::kBusy);
+  // The code is read as JSON: any spacing and order of keys.
+  EXPECT_EQ(Classify(Response::Json(503, R"({
+  "error" : {
+    "message" : "BUSY: 3 or more messages wait",
+    "code" : "BUSY"
+  }
+})")),
+            Delivery::kBusy);
   // A 503 of another kind (storage down, a deadlock) is a failed attempt, with backoff.
   EXPECT_EQ(Classify(Response::Json(503, R"({"error":{"code":"UNAVAILABLE"}})")), Delivery::kRetry);
+  // …even when the body holds the text "code":"BUSY" elsewhere: in a message (escaped, as JSON
+  // has it), in another object, after the JSON, or in a body that is not JSON at all.
+  EXPECT_EQ(Classify(Response::Json(
+                503, R"({"error":{"code":"UNAVAILABLE","message":"not \"code\":\"BUSY\""}})")),
+            Delivery::kRetry);
+  EXPECT_EQ(
+      Classify(Response::Json(503, R"({"error":{"code":"UNAVAILABLE","detail":{"code":"BUSY"}}})")),
+      Delivery::kRetry);
+  EXPECT_EQ(Classify(Response::Json(503, R"({"error":{"code":"UNAVAILABLE"}}{"code":"BUSY"})")),
+            Delivery::kRetry);
+  EXPECT_EQ(Classify(Response::Text(503, R"(proxy: the upstream said "code":"BUSY")")),
+            Delivery::kRetry);
+  // BUSY on another 5xx is no overload said so.
+  EXPECT_EQ(Classify(Response::Json(500, R"({"error":{"code":"BUSY"}})")), Delivery::kRetry);
   EXPECT_EQ(Classify(Response::Json(503, "{}")), Delivery::kRetry);
   EXPECT_EQ(Classify(Response::Json(500, "{}")), Delivery::kRetry);
   EXPECT_EQ(Classify(Response::Json(502, "{}")), Delivery::kRetry);
