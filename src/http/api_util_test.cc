@@ -163,6 +163,30 @@ TEST(SendItemsTest, ABusyBatchGivesEveryItemTheBusyAnswerWithItsRetryAfter) {
   }
 }
 
+TEST(SendItemsTest, AnItemAnsweredBusyInsideABatchIsBusyAndTheOthersAreNot) {
+  FakePeer peer;
+  peer.batch = [](const std::string&) -> Result<Response> {
+    // As a provider's batch route answers: the batch handled (200), one item turned away because
+    // the provider is overloaded (its own JSON layout: spaces, the message first), one whose
+    // storage is down.
+    return Response::Json(200, R"({"results":[{"status":201,"body":{"status":"accepted"}},)"
+                               R"({"status":503,"body":{ "error" : { "message" : "BUSY: full", )"
+                               R"("code" : "BUSY", "request_id" : "req-1" } }},)"
+                               R"({"status":503,"body":{"error":{"code":"UNAVAILABLE"}}}]})");
+  };
+  std::vector<Result<Response>> r =
+      SendItems({R"({"n":"a"})", R"({"n":"b"})", R"({"n":"c"})"}, "/one", "/batch", peer.Fn());
+  ASSERT_EQ(r.size(), 3u);
+  for (const Result<Response>& each : r) ASSERT_OK(each);
+  EXPECT_EQ(Classify(r[0]), Delivery::kDelivered);
+  EXPECT_EQ(r[1]->status, 503);
+  EXPECT_EQ(ErrorCode(*r[1]), "BUSY");
+  EXPECT_EQ(Classify(r[1]), Delivery::kBusy);
+  EXPECT_EQ(RetryAfter(*r[1]), std::chrono::seconds(1));  // an item has no headers of its own
+  EXPECT_EQ(Classify(r[2]), Delivery::kRetry);
+  EXPECT_THAT(peer.calls, ElementsAre("/batch all"));  // answered: nothing sent again
+}
+
 TEST(RetryAfterTest, DeltaSecondsClampedAndOneSecondWhenUnreadable) {
   auto with = [](std::optional<std::string> v) {
     Response r = Response::Json(503, "{}");
