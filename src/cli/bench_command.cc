@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -180,13 +181,12 @@ int RunLinkageBench(const BenchArgs& args) {
                  "--p99-goal-ms > 0\n");
     return 2;
   }
-  bool made_temp = false;
-  Result<std::string> dir = PrepareWorkdir(args.workdir, "chukan-bench", &made_temp);
+  Result<std::unique_ptr<BenchWorkdir>> dir = BenchWorkdir::Create(args, "chukan-bench");
   if (!dir.ok()) {
     std::fprintf(stderr, "chukan bench linkage: %s\n", std::string(dir.status().message()).c_str());
     return dir.status().code() == StatusCode::kFailedPrecondition ? 2 : 1;
   }
-  const fs::path work = *dir;
+  const fs::path& work = (*dir)->path();
   auto fail = [&](const std::string& what) {
     std::fprintf(stderr, "chukan bench linkage: %s\n", what.c_str());
     return 1;
@@ -247,10 +247,6 @@ int RunLinkageBench(const BenchArgs& args) {
     PrintResources(use, run.completed, args.server_nodes);
   }
   net->reset();
-  if (made_temp && !args.keep) {
-    std::error_code ec;
-    fs::remove_all(work, ec);
-  }
   if (stopped != 0)
     return fail("a process did not stop cleanly (exit " + std::to_string(stopped) + ")");
   return passed ? 0 : 1;
@@ -272,13 +268,12 @@ int RunSoak(const BenchArgs& args) {
                  "--people 1–100000, --import-every 5–3600\n");
     return 2;
   }
-  bool made_temp = false;
-  Result<std::string> dir = PrepareWorkdir(args.workdir, "chukan-soak", &made_temp);
+  Result<std::unique_ptr<BenchWorkdir>> dir = BenchWorkdir::Create(args, "chukan-soak");
   if (!dir.ok()) {
     std::fprintf(stderr, "chukan bench soak: %s\n", std::string(dir.status().message()).c_str());
     return dir.status().code() == StatusCode::kFailedPrecondition ? 2 : 1;
   }
-  const fs::path work = *dir;
+  const fs::path& work = (*dir)->path();
   std::printf("chukan bench soak: %d min at %.0f linkages/s, re-import of %d records every %d s\n",
               args.minutes, args.rate, args.people, args.import_every_seconds);
   auto net = StartNetwork(args, work);
@@ -381,10 +376,6 @@ int RunSoak(const BenchArgs& args) {
     std::printf("メモリ / RSS: too few samples to judge\n");
   }
   net->reset();
-  if (made_temp && !args.keep) {
-    std::error_code ec;
-    fs::remove_all(work, ec);
-  }
   const bool passed =
       run.failed == 0 && run.completed > 0 && imports_failed.load() == 0 && flat && stopped == 0;
   std::printf("%s\n", passed ? "soak: 合格 / passed" : "soak: 不合格 / FAILED");
@@ -399,13 +390,12 @@ int RunBatchBench(const BenchArgs& args) {
     std::fprintf(stderr, "chukan bench batch: --lines 1–100000\n");
     return 2;
   }
-  bool made_temp = false;
-  Result<std::string> dir = PrepareWorkdir(args.workdir, "chukan-bench", &made_temp);
+  Result<std::unique_ptr<BenchWorkdir>> dir = BenchWorkdir::Create(args, "chukan-bench");
   if (!dir.ok()) {
     std::fprintf(stderr, "chukan bench batch: %s\n", std::string(dir.status().message()).c_str());
     return dir.status().code() == StatusCode::kFailedPrecondition ? 2 : 1;
   }
-  const fs::path work = *dir;
+  const fs::path& work = (*dir)->path();
   auto fail = [&](const std::string& what) {
     std::fprintf(stderr, "chukan bench batch: %s\n", what.c_str());
     return 1;
@@ -473,10 +463,6 @@ int RunBatchBench(const BenchArgs& args) {
       args.people, accepted_s, args.people / accepted_s, ended_s, lines, completed,
       static_cast<double>(result->body.size()) / (1024.0 * 1024.0), result_s);
   net->reset();
-  if (made_temp && !args.keep) {
-    std::error_code ec;
-    fs::remove_all(work, ec);
-  }
   if (stopped != 0) return fail("a process did not stop cleanly");
   return lines == args.people && completed == args.people ? 0 : 1;
 }

@@ -118,13 +118,12 @@ Result<PermitHub> OpenPermitHub(const IcountArgs& args, const fs::path& dir) {
 }
 
 int RunIcount(const IcountArgs& args) {
-  bool made_temp = false;
-  Result<std::string> dir = PrepareWorkdir(args.net.workdir, "chukan-icount", &made_temp);
+  Result<std::unique_ptr<BenchWorkdir>> dir = BenchWorkdir::Create(args.net, "chukan-icount");
   if (!dir.ok()) {
     std::fprintf(stderr, "chukan bench icount: %s\n", std::string(dir.status().message()).c_str());
     return dir.status().code() == StatusCode::kFailedPrecondition ? 2 : 1;
   }
-  const fs::path work = *dir;
+  const fs::path& work = (*dir)->path();
   bool ok = true;
   {
     fs::create_directories(work / "net");
@@ -187,10 +186,6 @@ int RunIcount(const IcountArgs& args) {
           return Status();
         },
         &ok);
-  }
-  if (made_temp && !args.net.keep) {
-    std::error_code ec;
-    fs::remove_all(work, ec);
   }
   return ok ? 0 : 1;
 }

@@ -66,6 +66,20 @@ Status PrepareLinkage(LocalNetwork& net, int people) {
   return net.WaitForPermissionLists(std::chrono::seconds(30));
 }
 
+Result<std::unique_ptr<BenchWorkdir>> BenchWorkdir::Create(const BenchArgs& args,
+                                                           std::string_view prefix) {
+  bool temporary = false;
+  ASSIGN_OR_RETURN(std::string dir, PrepareWorkdir(args.workdir, prefix, &temporary));
+  // Private constructor: not reachable through make_unique.
+  return std::unique_ptr<BenchWorkdir>(new BenchWorkdir(dir, temporary && !args.keep));
+}
+
+BenchWorkdir::~BenchWorkdir() {
+  if (!remove_) return;
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
 Result<std::unique_ptr<LocalNetwork>> StartNetwork(const BenchArgs& args, const fs::path& work,
                                                    bool in_process) {
   LocalNetworkOptions o;

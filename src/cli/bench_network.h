@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cli/commands.h"
@@ -48,6 +50,31 @@ struct BenchArgs {
   // [delivery] max_backlog of the hub and the servers (backpressure; bench overload lowers them)
   int64_t hub_max_backlog = 2000;
   int64_t server_max_backlog = 1000;
+};
+
+// A bench command's work directory, owned for the length of its run: the one given with
+// --workdir (created when missing; it must be empty), which stays; or a new temporary directory
+// <tmp>/<prefix>-XXXXXX, removed with everything in it when the BenchWorkdir is destroyed — on
+// every return, the early ones included — unless --keep was given. Declare it before the network
+// that runs in it, so that the network has stopped before its files go. Thread-compatible.
+class BenchWorkdir {
+ public:
+  // Errors: those of PrepareWorkdir (kFailedPrecondition: the --workdir is not empty).
+  static Result<std::unique_ptr<BenchWorkdir>> Create(const BenchArgs& args,
+                                                      std::string_view prefix);
+  // Removes a temporary directory unless --keep; a failure to remove it is ignored (a bench's
+  // leftovers in the temp directory are no reason to fail its run).
+  ~BenchWorkdir();
+  BenchWorkdir(const BenchWorkdir&) = delete;
+  BenchWorkdir& operator=(const BenchWorkdir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  BenchWorkdir(std::filesystem::path path, bool remove) : path_(std::move(path)), remove_(remove) {}
+
+  const std::filesystem::path path_;
+  const bool remove_;
 };
 
 // The provider's replica file: one 地方税関係情報 record of 2026 per person; `round` changes the

@@ -96,14 +96,13 @@ int RunOverload(const OverloadArgs& args) {
                  "100, --max-p99-ms > 0, --rss-slack-mib ≥ 1\n");
     return 2;
   }
-  bool made_temp = false;
-  Result<std::string> dir = PrepareWorkdir(args.net.workdir, "chukan-overload", &made_temp);
+  Result<std::unique_ptr<BenchWorkdir>> dir = BenchWorkdir::Create(args.net, "chukan-overload");
   if (!dir.ok()) {
     std::fprintf(stderr, "chukan bench overload: %s\n",
                  std::string(dir.status().message()).c_str());
     return dir.status().code() == StatusCode::kFailedPrecondition ? 2 : 1;
   }
-  const fs::path work = *dir;
+  const fs::path& work = (*dir)->path();
   std::printf("chukan bench overload: %.1f× the sustainable rate for %.0f s\n", args.factor,
               args.duration_seconds);
   auto net = StartNetwork(args.net, work);
@@ -145,10 +144,6 @@ int RunOverload(const OverloadArgs& args) {
   sampler.join();
   const int stopped = (*net)->StopAll();
   net->reset();
-  if (made_temp && !args.net.keep) {
-    std::error_code ec;
-    fs::remove_all(work, ec);
-  }
 
   const int not_started = total - run.started;
   std::printf(

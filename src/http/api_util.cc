@@ -161,10 +161,9 @@ Delivery Classify(const Result<Response>& answer) {
   const int s = answer->status;
   if (s >= 200 && s < 300) return Delivery::kDelivered;
   // Overload, said so: 429, or a 503 whose error code is BUSY (a full backlog). Any other 503 (a
-  // receiver whose storage is down) keeps the backoff and the attempts, so that it ends.
-  if (s == 429 || (s == 503 && answer->body.find(R"("code":"BUSY")") != std::string::npos)) {
-    return Delivery::kBusy;
-  }
+  // receiver whose storage is down) keeps the backoff and the attempts, so that it ends. The code
+  // is the error body's field, not a text that a message or another field could also hold.
+  if (s == 429 || (s == 503 && ErrorCode(*answer) == "BUSY")) return Delivery::kBusy;
   if (s >= 400 && s < 500 && s != 408) return Delivery::kRefused;
   return Delivery::kRetry;
 }

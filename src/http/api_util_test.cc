@@ -163,6 +163,30 @@ TEST(SendItemsTest, ABusyBatchGivesEveryItemTheBusyAnswerWithItsRetryAfter) {
   }
 }
 
+TEST(SendItemsTest, AnItemAnsweredBusyInsideABatchIsBusyAndTheOthersAreNot) {
+  FakePeer peer;
+  peer.batch = [](const std::string&) -> Result<Response> {
+    // As a provider's batch route answers: the batch handled (200), one item turned away because
+    // the provider is overloaded (its own JSON layout: spaces, the message first), one whose
+    // storage is down.
+    return Response::Json(200, R"({"results":[{"status":201,"body":{"status":"accepted"}},)"
+                               R"({"status":503,"body":{ "error" : { "message" : "BUSY: full", )"
+                               R"("code" : "BUSY", "request_id" : "req-1" } }},)"
+                               R"({"status":503,"body":{"error":{"code":"UNAVAILABLE"}}}]})");
+  };
+  std::vector<Result<Response>> r =
+      SendItems({R"({"n":"a"})", R"({"n":"b"})", R"({"n":"c"})"}, "/one", "/batch", peer.Fn());
+  ASSERT_EQ(r.size(), 3u);
+  for (const Result<Response>& each : r) ASSERT_OK(each);
+  EXPECT_EQ(Classify(r[0]), Delivery::kDelivered);
+  EXPECT_EQ(r[1]->status, 503);
+  EXPECT_EQ(ErrorCode(*r[1]), "BUSY");
+  EXPECT_EQ(Classify(r[1]), Delivery::kBusy);
+  EXPECT_EQ(RetryAfter(*r[1]), std::chrono::seconds(1));  // an item has no headers of its own
+  EXPECT_EQ(Classify(r[2]), Delivery::kRetry);
+  EXPECT_THAT(peer.calls, ElementsAre("/batch all"));  // answered: nothing sent again
+}
+
 TEST(RetryAfterTest, DeltaSecondsClampedAndOneSecondWhenUnreadable) {
   auto with = [](std::optional<std::string> v) {
     Response r = Response::Json(503, "{}");
@@ -188,8 +212,30 @@ TEST(ClassifyTest, DeliveredRefusedOrRetried) {
   EXPECT_EQ(Classify(Response::Json(429, "{}")), Delivery::kBusy);
   EXPECT_EQ(Classify(Response::Json(503, R"({"error":{"code":"BUSY","message":"BUSY: x"}})")),
             Delivery::kBusy);
+  // The code is read as JSON: any spacing and order of keys.
+  EXPECT_EQ(Classify(Response::Json(503, R"({
+  "error" : {
+    "message" : "BUSY: 3 or more messages wait",
+    "code" : "BUSY"
+  }
+})")),
+            Delivery::kBusy);
   // A 503 of another kind (storage down, a deadlock) is a failed attempt, with backoff.
   EXPECT_EQ(Classify(Response::Json(503, R"({"error":{"code":"UNAVAILABLE"}})")), Delivery::kRetry);
+  // …even when the body holds the text "code":"BUSY" elsewhere: in a message (escaped, as JSON
+  // has it), in another object, after the JSON, or in a body that is not JSON at all.
+  EXPECT_EQ(Classify(Response::Json(
+                503, R"({"error":{"code":"UNAVAILABLE","message":"not \"code\":\"BUSY\""}})")),
+            Delivery::kRetry);
+  EXPECT_EQ(
+      Classify(Response::Json(503, R"({"error":{"code":"UNAVAILABLE","detail":{"code":"BUSY"}}})")),
+      Delivery::kRetry);
+  EXPECT_EQ(Classify(Response::Json(503, R"({"error":{"code":"UNAVAILABLE"}}{"code":"BUSY"})")),
+            Delivery::kRetry);
+  EXPECT_EQ(Classify(Response::Text(503, R"(proxy: the upstream said "code":"BUSY")")),
+            Delivery::kRetry);
+  // BUSY on another 5xx is no overload said so.
+  EXPECT_EQ(Classify(Response::Json(500, R"({"error":{"code":"BUSY"}})")), Delivery::kRetry);
   EXPECT_EQ(Classify(Response::Json(503, "{}")), Delivery::kRetry);
   EXPECT_EQ(Classify(Response::Json(500, "{}")), Delivery::kRetry);
   EXPECT_EQ(Classify(Response::Json(502, "{}")), Delivery::kRetry);

@@ -1,6 +1,7 @@
 #include "http/message.h"
 
 #include "common/log.h"
+#include "json/json.h"
 
 namespace chukan::http {
 namespace {
@@ -111,6 +112,17 @@ Response Response::Error(int status, std::string_view code, std::string_view mes
   log::AppendJsonString(body, request_id.str());
   body += "}}";
   return Json(status, std::move(body));
+}
+
+std::string ErrorCode(const Response& response) {
+  // An error body is a few hundred bytes, two levels deep; room for fields a peer may add.
+  constexpr json::JsonLimits kLimits{64 << 10, 4};
+  Result<json::JsonObject> body = json::ParseJsonObject(response.body, kLimits);
+  if (!body.ok()) return "";
+  Result<json::JsonObject> error = body->GetObject("error");
+  if (!error.ok()) return "";
+  Result<std::string> code = error->GetString("code", 64);
+  return code.ok() ? std::move(*code) : std::string();
 }
 
 int HttpStatusFor(StatusCode code) {

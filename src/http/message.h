@@ -129,6 +129,14 @@ class Response {
                         const RequestId& request_id);
 };
 
+// The code of an error answer, read back from its body as JSON ({"error":{"code":"BUSY",…}} as
+// Response::Error writes it, in any spacing and order of keys), so that a sender decides by the
+// field and not by a substring that a message could also hold. "" when the body is not such an
+// error: not one JSON object, larger than 64 KiB, or without an "error" object whose "code" is a
+// string of at most 64 characters. The body is the peer's: anything unreadable gives "", never
+// an error. Does not look at the status.
+std::string ErrorCode(const Response& response);
+
 // The one place chukan StatusCode maps to an HTTP status:
 //   OK 200; INVALID_ARGUMENT, OUT_OF_RANGE 400; UNAUTHENTICATED 401; PERMISSION_DENIED 403;
 //   NOT_FOUND 404; ALREADY_EXISTS, ABORTED 409; FAILED_PRECONDITION 412;

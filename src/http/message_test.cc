@@ -50,6 +50,31 @@ TEST(StatusMapTest, FromStatusBodyAndHidesInternalDetails) {
   EXPECT_NE(internal.body.find("\"code\":\"INTERNAL\""), std::string::npos);
 }
 
+TEST(ErrorCodeTest, TheCodeOfAnErrorBodyReadAsJson) {
+  const RequestId id = *RequestId::Parse("req-12345678");
+  EXPECT_EQ(ErrorCode(Response::Error(503, "BUSY", "BUSY: full", id)), "BUSY");
+  EXPECT_EQ(ErrorCode(FromStatus(NotFoundError("no such tenant"), id)), "NOT_FOUND");
+  EXPECT_EQ(ErrorCode(Response::Json(503,
+                                     "{ \"error\" : {\n  \"message\" : \"x\",\n"
+                                     "  \"code\" : \"BUSY\" } }")),
+            "BUSY");
+  // Whatever is not an error object with a string code: "".
+  EXPECT_EQ(ErrorCode(Response::Json(200, R"({"status":"accepted"})")), "");
+  EXPECT_EQ(ErrorCode(Response::Json(503, R"({"error":"BUSY"})")), "");
+  EXPECT_EQ(ErrorCode(Response::Json(503, R"({"error":{"code":7}})")), "");
+  EXPECT_EQ(ErrorCode(Response::Json(503, R"({"error":{"message":"\"code\":\"BUSY\""}})")), "");
+  EXPECT_EQ(ErrorCode(Response::Json(503, R"({"detail":{"code":"BUSY"}})")), "");
+  EXPECT_EQ(ErrorCode(Response::Json(503, R"({"error":{"code":"BUSY"}} trailing)")), "");
+  EXPECT_EQ(ErrorCode(Response::Text(503, R"(upstream: "code":"BUSY")")), "");
+  EXPECT_EQ(ErrorCode(Response::Json(503, R"({"error":{"code":")" + std::string(65, 'A') + "\"}}")),
+            "");
+  // A body larger than 64 KiB is not read.
+  EXPECT_EQ(ErrorCode(Response::Json(503, R"({"error":{"code":"BUSY","message":")" +
+                                              std::string(64 << 10, 'x') + "\"}}")),
+            "");
+  EXPECT_EQ(ErrorCode(Response()), "");
+}
+
 TEST(PercentDecodeTest, DecodesAndRejectsMalformed) {
   EXPECT_EQ(*PercentDecode("a%20b+c", false), "a b+c");
   EXPECT_EQ(*PercentDecode("a%20b+c", true), "a b c");

@@ -167,6 +167,43 @@ TEST_P(DelivererTest, ABusyReceiverGetsTheItemAgainAfterItsRetryAfterWithNoAttem
   EXPECT_EQ(Item(permit).attempts, 1);
 }
 
+// A provider's batch route answers 200 and turns one item away as busy: that item waits a second
+// (an item carries no Retry-After of its own) with no attempt counted, the other is done.
+TEST_P(DelivererTest, AnItemAnsweredBusyInsideABatchWaitsWithNoAttemptCounted) {
+  const std::string p1 = Permit("ref-1");
+  const std::string p2 = Permit("ref-2");
+  answer_ = [](const http::ClientRequest&) {
+    return http::Response::Json(
+        200, http::BatchResponseJson(
+                 {http::Response::Json(200, R"({"status":"accepted"})"),
+                  http::Response::Error(503, "BUSY", "BUSY: full", RequestId::Generate())}));
+  };
+  const TimePoint t0 = clock_.Now();
+  EXPECT_EQ(deliverer_->pump().RunOnce(), 2);
+  ASSERT_EQ(sent().size(), 1u);
+  EXPECT_EQ(sent()[0].url, "https://node-12.example:8443/node/v1/batch/provision-requests");
+  EXPECT_EQ(Item(p1).state, store::OutboxState::kDone);
+  const store::OutboxItem deferred = Item(p2);
+  EXPECT_EQ(deferred.state, store::OutboxState::kPending);
+  EXPECT_EQ(deferred.attempts, 0);
+  EXPECT_EQ(deferred.last_error, "HTTP 503");
+  EXPECT_EQ(deferred.not_before, t0 + seconds(1));  // not the backoff: 0.8–1 s with jitter
+  EXPECT_EQ(deliverer_->stats().busy, 1);
+  EXPECT_THAT(counts(), ElementsAre(1, 0, 0));
+  EXPECT_EQ(deliverer_->pump().stats().deferred, 1);
+  EXPECT_EQ(deliverer_->pump().stats().retried, 0);
+
+  answer_ = [](const http::ClientRequest&) { return http::Response::Json(201, "{}"); };
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(deliverer_->pump().RunOnce(), 1);
+  ASSERT_EQ(sent().size(), 2u);
+  EXPECT_EQ(sent()[1].url, "https://node-12.example:8443/node/v1/provision-requests");
+  EXPECT_EQ(sent()[1].headers.Get("X-Chukan-Permit-Id"), p2);
+  EXPECT_EQ(Item(p2).state, store::OutboxState::kDone);
+  EXPECT_EQ(Item(p2).attempts, 1);
+  EXPECT_THAT(counts(), ElementsAre(2, 0, 0));
+}
+
 TEST_P(DelivererTest, AFailedAnswerIsRetriedAfterTheConfiguredBackoff) {
   const std::string permit = Permit("ref-1");
   answer_ = [](const http::ClientRequest&) { return http::Response::Json(503, "{}"); };

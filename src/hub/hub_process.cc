@@ -184,8 +184,10 @@ void HubProcess::Stop() {
               {{"job", std::string(kSweepJob)}, log::StatusField(r.status())});
   }
   const Deliverer::Stats st = deliverer_->stats();
-  log::Info("hub.stopped",
-            {{"delivered", st.delivered}, {"refused", st.refused}, {"retried", st.retried}});
+  log::Info("hub.stopped", {{"delivered", st.delivered},
+                            {"refused", st.refused},
+                            {"retried", st.retried},
+                            {"busy", st.busy}});
 }
 
 uint16_t HubProcess::port() const { return server_ ? server_->port() : 0; }

@@ -30,6 +30,7 @@ namespace chukan::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const OrgCode kCityA = OrgCode::Parse("0000000000000021").value();
 const OrgCode kCityB = OrgCode::Parse("0000000000000022").value();
@@ -102,8 +103,8 @@ class HubProcessTest : public ::testing::Test {
     ASSERT_OK(ca_->Issue(req).status());
   }
 
-  void StartNode(const OrgCode& org, const std::string& name,
-                 std::chrono::milliseconds delay = {}) {
+  void StartNode(const OrgCode& org, const std::string& name, std::chrono::milliseconds delay = {},
+                 bool batches = false) {
     TestNode::Options o;
     o.org = org;
     o.cert_file = dir_.File("pki/" + name + ".crt");
@@ -111,6 +112,7 @@ class HubProcessTest : public ::testing::Test {
     o.ca_file = dir_.File("pki/ca.crt");
     o.hub_key = hub_key_;
     o.delay = delay;
+    o.batches = batches;
     std::string error;
     nodes_[org] = TestNode::Start(o, &error);
     ASSERT_NE(nodes_[org], nullptr) << error;
@@ -432,6 +434,64 @@ TEST_F(HubProcessTest, AFullDeliveryBacklogTurnsNewPermitRequestsAwayUntilItDrai
   const std::string log = ReadFile(dir_.File("hub.log"));
   EXPECT_EQ(log.find("hub.delivery_dead"), std::string::npos);
   EXPECT_EQ(log.find("hub.delivery_failed"), std::string::npos);  // busy is no failure
+}
+
+// A provider that takes batches and, overloaded, answers each item 503 BUSY inside a batch
+// answered 200: the hub rebuilds each item's answer from the batch and defers it (no failed
+// attempt, no backoff) until the provider recovers; then each permit arrives once.
+TEST_F(HubProcessTest, ItemsAnsweredBusyInsideABatchWaitUntilTheProviderRecovers) {
+  hub_.Stop();
+  nodes_.erase(kCityB);
+  StartNode(kCityB, "city-b", {}, /*batches=*/true);
+  Register(kCityB, "city-b", "municipality");
+  StartHub();
+  nodes_[kCityB]->set_busy(true);
+  auto a = ClientFor("city-a");
+  Code(*ClientFor("city-b"), "44444444444");
+  const std::string code_a = Code(*a, "44444444444");
+  constexpr int kPermits = 3;
+  std::vector<std::string> items;
+  for (int n = 0; n < kPermits; ++n) {
+    items.push_back(InquiryBody(kCityB, "JT90000000000101", "TM00000000000002", code_a,
+                                "batch-busy-" + std::to_string(n)));
+  }
+  // One request, so that the permits wait in the outbox together and travel as one batch.
+  http::Response posted = Post(*a, "/hub/v1/batch/inquiries", http::BatchRequestJson(items));
+  ASSERT_EQ(posted.status, 200) << posted.body;
+  ASSERT_OK_AND_ASSIGN(std::vector<http::Response> answers,
+                       http::ParseBatchResponse(posted.body, kPermits));
+  std::set<std::string> issued;
+  for (const http::Response& r : answers) {
+    ASSERT_EQ(r.status, 201) << r.body;
+    issued.insert(json::ParseJsonObject(r.body)->GetString("permit_id", 64).value());
+  }
+  // Turned away inside batches, round after round (each round a Retry-After later).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (nodes_[kCityB]->busy_in_batches() < 2 * kPermits &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE(nodes_[kCityB]->busy_in_batches(), 2 * kPermits);
+  EXPECT_TRUE(nodes_[kCityB]->permits().empty());
+
+  nodes_[kCityB]->set_busy(false);
+  ASSERT_TRUE(nodes_[kCityB]->WaitForPermits(kPermits, std::chrono::seconds(20)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // late duplicates, if any
+  const std::vector<std::string> got = nodes_[kCityB]->permits();
+  EXPECT_EQ(got.size(), static_cast<size_t>(kPermits));  // each once
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()), issued);
+  EXPECT_TRUE(nodes_[kCityB]->refused().empty());
+  hub_.Stop();
+  const std::string log = ReadFile(dir_.File("hub.log"));
+  EXPECT_EQ(log.find("hub.delivery_dead"), std::string::npos);
+  EXPECT_EQ(log.find("hub.delivery_failed"), std::string::npos);  // busy is no failed attempt
+  // The hub's own count, logged as it stopped: every busy answer deferred, none retried.
+  const size_t stopped = log.rfind(R"("event":"hub.stopped")");
+  ASSERT_NE(stopped, std::string::npos);
+  const std::string line = log.substr(stopped, log.find('\n', stopped) - stopped);
+  EXPECT_THAT(line, HasSubstr(R"("retried":0,)")) << line;
+  EXPECT_THAT(line, Not(HasSubstr(R"("busy":0})"))) << line;
+  EXPECT_THAT(line, HasSubstr(R"("delivered":3,)")) << line;
 }
 
 TEST_F(HubProcessTest, UnknownForeignAndDisabledOrganisationsAreRefused) {

@@ -75,8 +75,10 @@ class TestNode {
             std::vector<http::Response> answers;
             for (const std::string& item : *items) {
               http::Response a = self->HandlePermit(item);
-              // A batch's answers are JSON; a refusal's reason is one plain ASCII word.
-              if (a.status != 200)
+              if (a.status == 503) self->busy_in_batches_.fetch_add(1);
+              // A batch's answers are JSON (a busy answer already is); a refusal's reason is one
+              // plain ASCII word.
+              if (a.content_type != "application/json")
                 a = http::Response::Json(a.status, R"({"error":")" + a.body + "\"}");
               answers.push_back(std::move(a));
             }
@@ -126,8 +128,11 @@ class TestNode {
     on_result_ = std::move(f);
   }
 
-  // While busy, every permit is answered 503 with Retry-After: 1 (an overloaded node).
+  // While busy, every permit is answered 503 with Retry-After: 1 (an overloaded node); inside a
+  // batch, each item is answered so, in a batch answered 200.
   void set_busy(bool busy) { busy_.store(busy); }
+  // Items answered 503 BUSY inside a batch.
+  int64_t busy_in_batches() const { return busy_in_batches_.load(); }
 
   // Permit ids handed to the application, in arrival order (each once).
   std::vector<std::string> permits() const {
@@ -255,6 +260,7 @@ class TestNode {
   std::function<void(const linkage::ProvisionPermit&, const linkage::SignedDocument&)> on_result_;
   std::atomic<int64_t> wire_permits_{0};
   std::atomic<bool> busy_{false};
+  std::atomic<int64_t> busy_in_batches_{0};
   std::atomic<int64_t> wire_results_{0};
 };
 
