@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/mutex.h"
+#include "http/message.h"
 
 namespace chukan::cli {
 namespace {
@@ -67,7 +68,7 @@ Outcome OneLinkage(LocalNetwork& net, int person) {
                {"query", {{"IT00000200000001", "2026"}}}};
   Result<http::Response> r =
       net.Call(kBenchInquirer, Role::kSystem, "POST", "/api/v1/inquiries", body.dump());
-  if (r.ok() && r->status == 503 && r->body.find("BUSY: ") != std::string::npos) {
+  if (r.ok() && r->status == 503 && http::ErrorCode(*r) == "BUSY") {
     if (!r->headers.Get("Retry-After")) return failed("POST: HTTP 503 BUSY without Retry-After");
     out.turned_away = true;
     return out;
