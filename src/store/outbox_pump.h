@@ -21,8 +21,9 @@
 // `batch_items`), and hand them to the courier in one Deliver call. One source (a tenant) with a
 // slow or failing receiver therefore holds at most `peer_requests` workers and `in_hand` claimed
 // items (all together hold at most 4 · in_hand); the others go on. A lane whose receiver answered
-// busy (kBusy) is paused for the longest Retry-After of that answer: its other items wait in the
-// pump (leases renewed) instead of each being sent and turned away; the other lanes go on. The
+// busy (kBusy) rests 100 ms (or the answer's Retry-After, if shorter): its other items wait in
+// the pump instead of each being sent and turned away, then the next batch probes the receiver
+// again; the other lanes go on. (The busy items themselves wait their Retry-After.) The
 // dispatcher renews the leases of the items the pump holds (waiting or in flight) once half their
 // lease passed.
 //
