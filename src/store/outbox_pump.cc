@@ -442,8 +442,9 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   outcomes.resize(items.size(), Delivery{DeliveryOutcome::kRetry, "no outcome from the courier"});
   Duration pause{};
   for (const Delivery& d : outcomes) {
-    if (d.outcome == DeliveryOutcome::kBusy)
+    if (d.outcome == DeliveryOutcome::kBusy) {
       pause = std::max(pause, std::min(d.retry_after, kBusyPause));
+    }
   }
   // The lane's delivery is over: the next batch for the same receiver may go while this one's
   // outcomes are written. (Waiting for the durable write first put a database commit into every
