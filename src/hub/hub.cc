@@ -767,7 +767,7 @@ Result<std::vector<RecordView>> Hub::ListRecords(const OrgCode& org, int64_t aft
 
 Result<std::string> Hub::PublishedPermissionList() {
   ASSIGN_OR_RETURN(PublishedListCopy copy, PublishedPermissionListCopy());
-  return std::move(copy.body);
+  return *copy.body;
 }
 
 Result<Hub::PublishedListCopy> Hub::PublishedPermissionListCopy() {
@@ -791,9 +791,9 @@ Result<Hub::PublishedListCopy> Hub::PublishedPermissionListCopy() {
       s->list->rules(), s->list->classes(), s->list->local_gov_codes());
   ASSIGN_OR_RETURN(linkage::SignedDocument signed_list,
                    linkage::SignDocument(list.Document(), keys_.signing));
-  std::string body = linkage::PublishedListJson(signed_list);
+  auto body = std::make_shared<const std::string>(linkage::PublishedListJson(signed_list));
   const crypto::Bytes digest =
-      crypto::Sha256(std::span(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
+      crypto::Sha256(std::span(reinterpret_cast<const uint8_t*>(body->data()), body->size()));
   std::string etag =
       "\"" + crypto::ToHex(std::span(digest.data(), std::min<size_t>(16, digest.size()))) + "\"";
   MutexLock lock(mu_);

@@ -205,7 +205,7 @@ class Hub {
   // copy with that tag (If-None-Match) is answered 304 and keeps the copy it verified.
   // kFailedPrecondition when no list was ever loaded.
   struct PublishedListCopy {
-    std::string body;
+    std::shared_ptr<const std::string> body;  // shared with the hub's copy: a 304 copies nothing
     std::string etag;
   };
   Result<PublishedListCopy> PublishedPermissionListCopy() EXCLUDES(mu_);
@@ -287,7 +287,7 @@ class Hub {
     int64_t version = 0;
     std::string stamp;
     TimePoint signed_at;
-    std::string body;
+    std::shared_ptr<const std::string> body;
     std::string etag;
   };
   std::optional<PublishedList> published_ GUARDED_BY(mu_);

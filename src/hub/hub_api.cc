@@ -330,7 +330,7 @@ Status HubApi::Register(http::Router& router) {
             r.headers.Set("ETag", copy.etag);
             return r;
           }
-          http::Response r = http::Response::Json(200, std::move(copy.body));
+          http::Response r = http::Response::Json(200, *copy.body);
           r.headers.Set("ETag", copy.etag);
           return r;
         });
