@@ -114,24 +114,6 @@ int PortIn(const std::string& line) {
   return at == std::string::npos ? 0 : std::atoi(line.c_str() + at + 10);
 }
 
-// A TCP port free on 127.0.0.1 now (for the balancer's frontends, which cannot bind port 0 and
-// say which they got). Another process could take it before the balancer does; on loopback in
-// tests that is rare, and the balancer then fails to start with a clear error.
-Result<int> FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return InternalError("socket: " + std::string(std::strerror(errno)));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  close(fd);
-  if (!ok) return InternalError("cannot find a free port on 127.0.0.1");
-  return static_cast<int>(ntohs(a.sin_port));
-}
-
 // Whether something accepts TCP connections on 127.0.0.1:port.
 bool Accepts(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -163,6 +145,26 @@ std::string Quote(const std::string& s) {
 }
 
 }  // namespace
+
+Result<int> ReservePort(int& fd) {
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return InternalError("socket: " + std::string(std::strerror(errno)));
+  const int one = 1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  const bool ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+                  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  if (!ok) {
+    close(fd);
+    fd = -1;
+    return InternalError("cannot reserve a free port on 127.0.0.1");
+  }
+  return static_cast<int>(ntohs(a.sin_port));
+}
 
 Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::string& binary,
                                                           const std::vector<std::string>& args,
@@ -407,10 +409,16 @@ Status LocalNetwork::Build() {
   }
 
   if (options_.balancer) {
-    ASSIGN_OR_RETURN(balancer_hub_port_, FreePort());
+    auto reserve = [this]() -> Result<int> {
+      int fd = -1;
+      Result<int> port = ReservePort(fd);
+      if (fd >= 0) reserved_ports_.push_back(fd);
+      return port;
+    };
+    ASSIGN_OR_RETURN(balancer_hub_port_, reserve());
     for (int i = 0; i < options_.servers; ++i) {
-      ASSIGN_OR_RETURN(int api, FreePort());
-      ASSIGN_OR_RETURN(int node, FreePort());
+      ASSIGN_OR_RETURN(int api, reserve());
+      ASSIGN_OR_RETURN(int node, reserve());
       balancer_api_ports_.push_back(api);
       balancer_node_ports_.push_back(node);
     }
@@ -723,7 +731,13 @@ Status LocalNetwork::StartBalancer() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
+  ReleasePorts();
   return Status();
+}
+
+void LocalNetwork::ReleasePorts() {
+  for (int fd : reserved_ports_) close(fd);
+  reserved_ports_.clear();
 }
 
 const std::string& LocalNetwork::token(const OrgCode& org, Role role) const {
@@ -904,6 +918,7 @@ int LocalNetwork::StopAll() {
   const int code = StopHub();
   if (first == 0 && code != 0) first = code;
   if (balancer_) balancer_->Stop();  // haproxy's own exit code on SIGTERM is not ours to report
+  ReleasePorts();
   return first;
 }
 

@@ -75,6 +75,15 @@ class ChildProcess {
   std::vector<std::string> lines_;
 };
 
+// Reserves a free TCP port on 127.0.0.1 for a listener that cannot bind port 0 and say which it
+// got (the balancer's frontends). The socket stays bound, not listening, with SO_REUSEADDR, until
+// the caller closes `fd`: a listener that sets SO_REUSEADDR too (haproxy does) may bind and
+// listen beside it, while the kernel gives the port to no bind(0), no outgoing connection and no
+// bind without SO_REUSEADDR meanwhile. (A port found free and closed at once stayed free for
+// the minute until haproxy started; once in CI a server node's own bind(0) took it first.)
+// Returns the port; on success the caller owns `fd`, on an error it is -1.
+Result<int> ReservePort(int& fd);
+
 // Runs `binary args…` to completion and returns its standard output. Errors: kInternal with
 // the exit code and the end of its standard error (kept in `stderr_file`).
 Result<std::string> RunCommand(const std::string& binary, const std::vector<std::string>& args,
@@ -264,6 +273,8 @@ class LocalNetwork {
   Server& NodeAt(int i, int node);
   Status StartHubProcess();
   void Progress(const std::string& what) const;
+  // Closes the sockets in reserved_ports_.
+  void ReleasePorts();
 
   LocalNetworkOptions options_;
   std::unique_ptr<ChildProcess> hub_;
@@ -276,6 +287,8 @@ class LocalNetwork {
   int balancer_hub_port_ = 0;
   std::vector<int> balancer_api_ports_;   // [server]
   std::vector<int> balancer_node_ports_;  // [server]
+  // Bound sockets holding the balancer's ports until haproxy has bound them (ReservePort).
+  std::vector<int> reserved_ports_;
   std::map<std::pair<OrgCode, Role>, std::string> tokens_;
   std::unique_ptr<http::Client> client_;
 };
