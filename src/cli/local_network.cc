@@ -226,6 +226,15 @@ int ChildProcess::Stop() {
   return exit_code_;
 }
 
+bool ChildProcess::Exited() {
+  if (pid_ <= 0) return true;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  pid_ = -1;
+  return true;
+}
+
 void ChildProcess::Kill() {
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
@@ -723,10 +732,12 @@ Status LocalNetwork::StartBalancer() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (int port : fronts) {
     while (!Accepts(port)) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return UnavailableError("balancer: 127.0.0.1:" + std::to_string(port) +
-                                " does not accept connections (" + Path("balancer/stderr.log") +
-                                ")");
+      const bool exited = balancer_->Exited();
+      if (exited || std::chrono::steady_clock::now() > deadline) {
+        return UnavailableError(
+            "balancer: 127.0.0.1:" + std::to_string(port) + " does not accept connections" +
+            (exited ? " (haproxy exited)" : "") + "; the end of " + Path("balancer/stderr.log") +
+            ":\n" + Tail(Path("balancer/stderr.log")));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

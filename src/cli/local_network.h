@@ -60,6 +60,8 @@ class ChildProcess {
   // SIGTERM, then waits. Returns the exit code (-1 when killed by a signal); repeated calls
   // return the first result.
   int Stop();
+  // Whether the process has exited (reaped here; Stop then returns its exit code).
+  bool Exited();
   // SIGKILL: the process dies wherever it is.
   void Kill();
   pid_t pid() const { return pid_; }

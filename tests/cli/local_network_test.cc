@@ -10,6 +10,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
 
 namespace chukan::cli {
 namespace {
@@ -93,6 +97,27 @@ TEST(ReservePortTest, AListenerWithReuseAddrBindsAndListensBesideTheReservation)
   close(client);
   close(listener);
   close(held);
+}
+
+// The balancer's start watches haproxy with Exited, so that a haproxy that cannot bind is
+// reported at once with its own words rather than after 30 s of refused connections.
+TEST(ChildProcessTest, ExitedSeesTheExitAndStopReturnsItsCode) {
+  const std::string err = ::testing::TempDir() + "/child-exited.err";
+  Result<std::unique_ptr<ChildProcess>> p = ChildProcess::Start(
+      "/bin/sh", {"-c", "echo ready; exec sleep 30"}, err, "ready", std::chrono::seconds(10));
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  // Still running: it sleeps.
+  EXPECT_FALSE((*p)->Exited());
+  Result<std::unique_ptr<ChildProcess>> q = ChildProcess::Start(
+      "/bin/sh", {"-c", "echo ready; exit 3"}, err, "ready", std::chrono::seconds(10));
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!(*q)->Exited() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE((*q)->Exited());
+  EXPECT_EQ((*q)->Stop(), 3);
+  EXPECT_EQ((*q)->Stop(), 3);
 }
 
 }  // namespace
