@@ -504,6 +504,18 @@ Status Outbox::Bury(Transaction& tx, int64_t id, std::string_view owner,
   return Finish(tx, id, owner, Outcome::kDead, error);
 }
 
+Result<std::optional<TimePoint>> Outbox::NextDue(Transaction& tx, std::string_view topic,
+                                                 std::string_view owner) const {
+  ASSIGN_OR_RETURN(
+      std::optional<Row> row,
+      tx.QueryOne("SELECT MIN(" + std::string(kDue) + ") FROM outbox WHERE " + std::string(kOpen) +
+                      " AND topic = ? AND (lease_owner IS NULL OR lease_owner <> ?)",
+                  {std::string(topic), std::string(owner)}));
+  if (!row || row->IsNull(0)) return std::optional<TimePoint>();
+  ASSIGN_OR_RETURN(const int64_t us, row->GetInt(0));
+  return std::optional<TimePoint>(FromUnixMicros(us));
+}
+
 Result<bool> Outbox::Renew(Transaction& tx, int64_t id, std::string_view owner,
                            Duration lease) const {
   if (lease <= Duration::zero())
