@@ -316,21 +316,38 @@ Result<std::vector<OutboxItem>> Outbox::Claim(Transaction& tx, std::string_view 
     if (want <= 0) break;
     const bool expired = std::string_view(state) == "leased";
     if (expired && !look_for_expired) continue;
+    const std::string where = std::string(kOpen) + " AND state = ? AND " + std::string(kDue) +
+                              " <= ?" + (topic.empty() ? "" : " AND topic = ?");
+    std::vector<Value> find = {std::string(state), now};
+    if (!topic.empty()) find.emplace_back(std::string(topic));
+    // SQLite: a look first. An UPDATE … WHERE id IN (subquery) … RETURNING builds two ephemeral
+    // tables (the id list, the returned rows) even when it finds nothing: 29 µs against 2.3 µs
+    // for the SELECT of the same items, and most claims find nothing (a topic woken with the
+    // other, an idle tenant). PostgreSQL keeps the one statement (a look would be a round trip).
+    if (tx.backend() == Backend::kSqlite) {
+      ASSIGN_OR_RETURN(std::optional<Row> any,
+                       tx.QueryOne("SELECT 1 FROM outbox WHERE " + where + " LIMIT 1", find));
+      if (!any) {
+        if (expired) {
+          MutexLock hold(looked_mu_);
+          expired_looked_us_.insert_or_assign(std::string(topic), now);
+        }
+        continue;
+      }
+    }
+    std::vector<Value> params = {std::string(owner), until, now};
+    for (Value& v : find) params.push_back(std::move(v));
+    params.emplace_back(want);
     ASSIGN_OR_RETURN(
         std::vector<Row> rows,
-        tx.Query(
-            std::string("UPDATE outbox SET state = 'leased', lease_owner = ?, lease_until = ?,"
-                        " attempts = attempts + 1, updated_at = ? WHERE ") +
-                KeyIn(tx.backend(), "id",
-                      "SELECT id FROM outbox WHERE " + std::string(kOpen) + " AND state = ? AND " +
-                          std::string(kDue) + " <= ?" + (topic.empty() ? "" : " AND topic = ?") +
-                          " ORDER BY " + std::string(kDue) + ", id LIMIT ?" + lock) +
-                " RETURNING " + std::string(kColumns) +
-                ", (SELECT payload FROM outbox_payload p WHERE p.id = outbox.id)",
-            topic.empty()
-                ? std::vector<Value>{std::string(owner), until, now, std::string(state), now, want}
-                : std::vector<Value>{std::string(owner), until, now, std::string(state), now,
-                                     std::string(topic), want}));
+        tx.Query(std::string("UPDATE outbox SET state = 'leased', lease_owner = ?, lease_until = ?,"
+                             " attempts = attempts + 1, updated_at = ? WHERE ") +
+                     KeyIn(tx.backend(), "id",
+                           "SELECT id FROM outbox WHERE " + where + " ORDER BY " +
+                               std::string(kDue) + ", id LIMIT ?" + lock) +
+                     " RETURNING " + std::string(kColumns) +
+                     ", (SELECT payload FROM outbox_payload p WHERE p.id = outbox.id)",
+                 params));
     // The payload comes with its item (column 8), not in a statement of its own per item.
     for (const Row& r : rows) {
       ASSIGN_OR_RETURN(OutboxItem item, ItemFromRow(r));

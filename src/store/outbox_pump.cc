@@ -212,7 +212,7 @@ void OutboxPump::Round(const std::vector<std::string>& topics) {
   {
     // Quiet times that are over (and those of sources gone since) are forgotten.
     MutexLock lock(mu_);
-    std::erase_if(quiet_until_, [&](const auto& q) { return q.second <= steady_now; });
+    std::erase_if(quiet_until_, [&](const auto& q) { return q.second.until <= steady_now; });
   }
   for (const std::string& topic : topics) {
     const DeliveryPolicy& policy = outbox_.Policy(topic);
@@ -305,16 +305,19 @@ void OutboxPump::Claimed(const std::string& source, const std::string& topic, si
     }
     held += items.size();
     stats_.claimed += static_cast<int64_t>(items.size());
-    // Found nothing, held nothing, and no Notify meanwhile: quiet until the next item is due.
-    if (s.ok() && got.looked_ahead && items.empty() && !again && wakeups == wakeups_) {
+    // Found nothing, and no Notify meanwhile: quiet until the next item is due, or (the source
+    // held items, so nobody asked) until the source holds nothing.
+    if (s.ok() && items.empty() && !again && wakeups == wakeups_) {
       const Duration most = kQuietPolls * outbox_.Policy(topic).poll_interval;
       Duration until = most;
       if (got.next_due) until = std::clamp(*got.next_due - clock_.Now(), Duration::zero(), most);
       if (until > Duration::zero()) {
         quiet_until_[{source, topic}] =
-            clock_.SteadyNow() + std::chrono::duration_cast<SteadyDuration>(until);
+            Quiet{clock_.SteadyNow() + std::chrono::duration_cast<SteadyDuration>(until),
+                  !got.looked_ahead};
       }
     }
+    if (held == 0) SourceIdle(source);
     // A full claim suggests more is waiting: claim again at once.
     if (s.ok() && (again || (!items.empty() && items.size() == reserved))) {
       more_.insert(topic);
@@ -330,6 +333,13 @@ void OutboxPump::Claimed(const std::string& source, const std::string& topic, si
     WriteBack();
   }
   if (!items.empty()) work_cv_.SignalAll();
+}
+
+void OutboxPump::SourceIdle(const std::string& source) {
+  for (auto it = quiet_until_.lower_bound({source, std::string()});
+       it != quiet_until_.end() && it->first.first == source;) {
+    it = it->second.until_idle ? quiet_until_.erase(it) : std::next(it);
+  }
 }
 
 void OutboxPump::WriteBack() {
@@ -599,6 +609,7 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   for (const OutboxItem& item : items) held_.erase({source, item.id});
   size_t& held = held_per_source_[source];
   held -= std::min(held, items.size());
+  if (held == 0) SourceIdle(source);
   if (!starved_.empty()) {
     more_.insert(starved_.begin(), starved_.end());
     starved_.clear();

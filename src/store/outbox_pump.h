@@ -224,6 +224,8 @@ class OutboxPump {
   // came back with `got`.
   void Claimed(const std::string& source, const std::string& topic, size_t reserved,
                uint64_t wakeups, const Status& s, ClaimResult got) EXCLUDES(mu_);
+  // `source` holds nothing now: its pairs quiet until then are polled again.
+  void SourceIdle(const std::string& source) REQUIRES(mu_);
   // One of the dispatcher's writes came back (Claimed, a renewal).
   void WriteBack() REQUIRES(mu_);
   // Resumes the lanes whose pause is over; returns how long until the next pause ends, or
@@ -264,8 +266,14 @@ class OutboxPump {
   // 10 poll intervals later — an idle tenant costs no write every poll. Notify() ends every
   // quiet; `wakeups_` counts the Notify calls, so that a claim that was out during one does not
   // make its pair quiet with the news it missed.
-  std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> quiet_until_
-      GUARDED_BY(mu_);
+  // A claim that found nothing while its source held items (of any topic) cannot cheaply ask
+  // when the next item is due (the walk would cross what is held and its backlog): its pair is
+  // quiet only until the source holds nothing again (`until_idle`), when the next poll asks.
+  struct Quiet {
+    std::chrono::steady_clock::time_point until;
+    bool until_idle = false;
+  };
+  std::map<std::pair<std::string, std::string>, Quiet> quiet_until_ GUARDED_BY(mu_);
   uint64_t wakeups_ GUARDED_BY(mu_) = 0;
   bool started_ GUARDED_BY(mu_) = false;
   bool stopping_ GUARDED_BY(mu_) = false;
