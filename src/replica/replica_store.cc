@@ -427,13 +427,21 @@ class NonceSequence {
   uint64_t counter_ = 0;
 };
 
-// INSERT into replica_history of the current version of one record key, ended by an update:
-// parameters superseded_by, valid_until_us, key_hash.
-const char kHistoryOfOneSql[] =
+// SQLite: while an import writes, every UPDATE of a record copies the version it overwrites into
+// the history, ended by that update (superseded_by and valid_until_us are the new version's
+// import_id and updated_at_us). A TEMP trigger: it lives on the import's connection only, is
+// created inside the import's transaction and dropped before its commit, and a rollback undoes
+// its creation with the rest — no other statement, connection or transaction ever sees it.
+// It makes an update one statement (the UPDATE) where it was two (an INSERT … SELECT of the old
+// version, then the UPDATE), each seeking the key_hash index and then the row
+// (docs/performance.md, "Replica import and export").
+const char kHistoryTriggerSql[] =
+    "CREATE TEMP TRIGGER replica_import_history AFTER UPDATE ON main.replica_record BEGIN "
     "INSERT INTO replica_history (key_hash, tm, version, sealed, import_id, valid_from_us, "
-    "superseded_by, valid_until_us, end_reason, publish_from, publish_until) "
-    "SELECT key_hash, tm, version, sealed, import_id, updated_at_us, ?, ?, 'update', "
-    "publish_from, publish_until FROM replica_record WHERE key_hash IN (?)";
+    "superseded_by, valid_until_us, end_reason, publish_from, publish_until) VALUES ("
+    "OLD.key_hash, OLD.tm, OLD.version, OLD.sealed, OLD.import_id, OLD.updated_at_us, "
+    "NEW.import_id, NEW.updated_at_us, 'update', OLD.publish_from, OLD.publish_until); END";
+const char kDropHistoryTriggerSql[] = "DROP TRIGGER temp.replica_import_history";
 
 // PostgreSQL: the sealed records of one chunk of the spool, copied in (binary COPY) before
 // set-based statements move them into replica_record. Temporary (private to the import's
@@ -484,9 +492,11 @@ const char kInsertOneSql[] =
     "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us, "
     "publish_from, publish_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_hash) DO "
     "NOTHING";
-const char kUpdateSql[] =
-    "UPDATE replica_record SET version = ?, sealed = ?, import_id = ?, updated_at_us = ?, "
-    "publish_from = ?, publish_until = ? WHERE key_hash = ?";
+// SQLite only (numbered parameters): the same parameters as kInsertOneSql, tm (?2) unused — an
+// update keeps the record's TM, as it keeps its id.
+const char kUpdateOneSql[] =
+    "UPDATE replica_record SET version = ?3, sealed = ?4, import_id = ?5, updated_at_us = ?6, "
+    "publish_from = ?7, publish_until = ?8 WHERE key_hash = ?1";
 
 // The replica_record columns a history row keeps, in WriteHistoryRow's order: "key_hash, tm,
 // version, sealed, import_id, updated_at_us, publish_from, publish_until".
@@ -954,6 +964,15 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   // per chunk where 256-row INSERTs took one per 256 records, and a re-import no longer
   // costs an UPDATE round trip per record (docs/replica.md, docs/performance.md).
   const bool row_at_a_time = tx->backend() == store::Backend::kSqlite;
+  // SQLite: the history of an updated record is written by a trigger for the time of the writes
+  // (kHistoryTriggerSql), so each record is one statement when it is written the way the record
+  // before it was: an UPDATE first after a key that existed, an INSERT first after one that did
+  // not. A re-import is then one UPDATE a record, a first import one INSERT a record; only where
+  // the file switches from one to the other does a record take both. SQLite runs one writer at a
+  // time, so a key the first statement did not find (or found) stays so for the second.
+  const bool history_trigger = row_at_a_time;
+  if (history_trigger) RETURN_IF_ERROR(tx->Exec(kHistoryTriggerSql));
+  bool last_existed = false;
   std::vector<store::Value> params;
   auto write_rows = [&](const SealedBatch& batch) -> Status {
     if (params.size() != 8) {
@@ -970,19 +989,19 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       sealed.assign(sb.begin(), sb.end());
       params[6] = DateValue(batch.publish_from(i));
       params[7] = DateValue(batch.publish_until(i));
-      ASSIGN_OR_RETURN(const int64_t n, tx->ExecCount(kInsertOneSql, params));
-      if (n == 1) {
-        report.inserted++;
-        continue;
+      // The statement the previous record needed first; if it wrote nothing, the other one.
+      bool exists = last_existed;
+      ASSIGN_OR_RETURN(int64_t written,
+                       tx->ExecCount(exists ? kUpdateOneSql : kInsertOneSql, params));
+      if (written == 0) {
+        exists = !exists;
+        ASSIGN_OR_RETURN(written, tx->ExecCount(exists ? kUpdateOneSql : kInsertOneSql, params));
       }
-      // The key exists: its current version goes to the history, then is overwritten. One
-      // single-row INSERT … SELECT (it changes about two pages, so its statement journal should
-      // stay in memory, under SQLite's 64 KiB spill threshold; docs/performance.md).
-      ASSIGN_OR_RETURN(const int64_t kept, tx->ExecCount(kHistoryOfOneSql, {import_id, now, key}));
-      if (kept != 1) return InternalError("replica_record: a conflicting key is gone");
-      RETURN_IF_ERROR(tx->Exec(
-          kUpdateSql, {version.version(), sealed, import_id, now, params[6], params[7], key}));
-      report.updated++;
+      if (written != 1) {
+        return InternalError("replica_record: a record was neither inserted nor updated");
+      }
+      (exists ? report.updated : report.inserted)++;
+      last_existed = exists;
     }
     return Status();
   };
@@ -1121,6 +1140,7 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   }
   RETURN_IF_ERROR(write_batch(batch));
   std::fill(sealed.begin(), sealed.end(), 0);
+  if (history_trigger) RETURN_IF_ERROR(tx->Exec(kDropHistoryTriggerSql));
   if (request.mode == ImportMode::kReplace && report.deleted > 0) {
     // The dropped records the file brought back under the same key were updated, not deleted.
     RETURN_IF_ERROR(tx->Exec(

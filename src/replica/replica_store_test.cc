@@ -865,6 +865,98 @@ TEST_P(ReplicaStoreTest, AnImportThatFailsWritesNoHistory) {
   EXPECT_EQ(current[0].values[3], "1000");
 }
 
+// A file that switches between runs of existing and new keys (on SQLite each record tries first
+// the statement the record before it needed: every switch is taken here, both ways): each key
+// counted once, one history row per existing key, written in the file's order, none for a new
+// key, records updated in place and the new ones appended in the file's order.
+TEST_P(ReplicaStoreTest, RunsOfExistingAndNewKeysAreCountedAndKeptInTheFilesOrder) {
+  std::string first = kTaxHeader;
+  for (int p : {1, 2, 3, 7, 8}) first += TaxRow(p, 2026, std::to_string(1000 + p));
+  ASSERT_OK_AND_ASSIGN(ImportReport a, Import(first));
+  EXPECT_EQ(a.inserted, 5);
+
+  clock_.Advance(std::chrono::hours(1));
+  std::string second = kTaxHeader;
+  for (int p = 1; p <= 9; ++p) second += TaxRow(p, 2026, std::to_string(5000 + p));
+  ASSERT_OK_AND_ASSIGN(ImportReport b, Import(second));
+  EXPECT_TRUE(b.committed);
+  EXPECT_EQ(b.inserted, 4);
+  EXPECT_EQ(b.updated, 5);
+  EXPECT_EQ(*store_->Count(kTax), 9);
+
+  std::string want = kTaxHeader;
+  for (int p : {1, 2, 3, 7, 8, 4, 5, 6, 9}) want += TaxRow(p, 2026, std::to_string(5000 + p));
+  EXPECT_EQ(ExportAll(), AsExported(want));
+
+  // The history rows, in the order they were written, are of the first file's five records, in
+  // that file's order (their record ids are the five lowest).
+  ASSERT_OK_AND_ASSIGN(auto tx, db_->BeginRead());
+  ASSERT_OK_AND_ASSIGN(std::vector<store::Row> history,
+                       tx->Query("SELECT r.id, h.import_id, h.superseded_by, h.valid_until_us, "
+                                 "h.end_reason FROM replica_history h JOIN replica_record r ON "
+                                 "r.key_hash = h.key_hash ORDER BY h.id"));
+  ASSERT_OK_AND_ASSIGN(std::vector<store::Row> oldest,
+                       tx->Query("SELECT id FROM replica_record ORDER BY id LIMIT 5"));
+  ASSERT_EQ(history.size(), 5u);
+  ASSERT_EQ(oldest.size(), 5u);
+  for (size_t i = 0; i < history.size(); ++i) {
+    EXPECT_EQ(history[i].GetInt(0).value(), oldest[i].GetInt(0).value()) << i;
+    EXPECT_EQ(history[i].GetText(1).value(), a.import_id) << i;
+    EXPECT_EQ(history[i].GetText(2).value(), b.import_id) << i;
+    EXPECT_EQ(history[i].GetInt(3).value(), kStartUs + kHourUs) << i;
+    EXPECT_EQ(history[i].GetText(4).value(), "update") << i;
+  }
+  ASSERT_OK(tx->Commit());
+  ASSERT_OK_AND_ASSIGN(auto h7, store_->History(AtenaNo::Parse("000000000000007").value(), kTax));
+  ASSERT_EQ(h7.size(), 1u);
+  EXPECT_EQ(h7[0].record.values[3], "1007");
+  ASSERT_OK_AND_ASSIGN(auto h9, store_->History(AtenaNo::Parse("000000000000009").value(), kTax));
+  EXPECT_TRUE(h9.empty());
+}
+
+// SQLite writes an update's history through a TEMP trigger on the import's (writer) connection:
+// it exists only inside the import's transaction. After an import that commits and after one
+// that fails, the connection has no temporary schema object, and an UPDATE of a record outside
+// an import writes no history row.
+TEST_P(ReplicaStoreTest, TheHistoryTriggerDoesNotOutliveTheImport) {
+  if (GetParam() != store::Backend::kSqlite) GTEST_SKIP() << "SQLite's TEMP trigger";
+  auto expect_no_trigger = [&](int64_t history_rows, const std::string& after) {
+    ASSERT_OK_AND_ASSIGN(auto w, db_->Begin());
+    ASSERT_OK_AND_ASSIGN(std::optional<store::Row> temp,
+                         w->QueryOne("SELECT COUNT(*) FROM sqlite_temp_master"));
+    ASSERT_TRUE(temp.has_value());
+    EXPECT_EQ(temp->GetInt(0).value(), 0) << after;
+    ASSERT_OK_AND_ASSIGN(int64_t changed,
+                         w->ExecCount("UPDATE replica_record SET updated_at_us = updated_at_us"));
+    EXPECT_EQ(changed, 2) << after;
+    ASSERT_OK_AND_ASSIGN(std::optional<store::Row> count,
+                         w->QueryOne("SELECT COUNT(*) FROM replica_history"));
+    ASSERT_TRUE(count.has_value());
+    EXPECT_EQ(count->GetInt(0).value(), history_rows) << after;
+    // Rolled back: the records stay as the imports left them.
+  };
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1000") + TaxRow(2, 2026, "2000")));
+  ASSERT_OK_AND_ASSIGN(ImportReport updated,
+                       Import(kTaxHeader + TaxRow(1, 2026, "1500") + TaxRow(2, 2026, "2500")));
+  EXPECT_EQ(updated.updated, 2);
+  expect_no_trigger(2, "a committed import");
+
+  ASSERT_OK_AND_ASSIGN(auto factory,
+                       MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(
+                                                   kTaxHeader + TaxRow(1, 2026, "1700")),
+                                               FileFormat::kCsv, "utf-8"));
+  EXPECT_THAT(
+      store_->Import({kTax, "", ImportMode::kUpsert, "", "client:test", "req-2", {}}, *factory,
+                     [](store::Transaction* tx, const ImportReport&) {
+                       return tx == nullptr ? Status() : UnavailableError("audit log unavailable");
+                     }),
+      StatusIs(StatusCode::kUnavailable));
+  expect_no_trigger(2, "a failed import");
+  ASSERT_OK_AND_ASSIGN(auto current, store_->Find(kPerson1, kTax));
+  ASSERT_EQ(current.size(), 1u);
+  EXPECT_EQ(current[0].values[3], "1500");
+}
+
 // More records than one PostgreSQL staging chunk (8,192): a first import, then a file with as
 // many new keys as existing ones interleaved, then the same file again (every record an update)
 // — counts, history and export order as for a small file, on both backends; and a re-import whose
