@@ -609,7 +609,11 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   for (const OutboxItem& item : items) held_.erase({source, item.id});
   size_t& held = held_per_source_[source];
   held -= std::min(held, items.size());
-  if (held == 0) SourceIdle(source);
+  // Outcomes were recorded: what they left pending (a retry, a busy answer's Retry-After) may be
+  // due before the quiet's end, so the pairs quiet while the source held items are polled again.
+  // Under an overload the source always holds items and its admissions stop, so nothing else
+  // would wake them: its deferred items would wait the whole 2 s.
+  SourceIdle(source);
   if (!starved_.empty()) {
     more_.insert(starved_.begin(), starved_.end());
     starved_.clear();

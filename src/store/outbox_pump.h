@@ -224,7 +224,8 @@ class OutboxPump {
   // came back with `got`.
   void Claimed(const std::string& source, const std::string& topic, size_t reserved,
                uint64_t wakeups, const Status& s, ClaimResult got) EXCLUDES(mu_);
-  // `source` holds nothing now: its pairs quiet until then are polled again.
+  // `source` holds nothing now, or outcomes of its items were recorded: its pairs quiet until
+  // then (Quiet::until_idle) are polled again.
   void SourceIdle(const std::string& source) REQUIRES(mu_);
   // One of the dispatcher's writes came back (Claimed, a renewal).
   void WriteBack() REQUIRES(mu_);
@@ -268,7 +269,8 @@ class OutboxPump {
   // make its pair quiet with the news it missed.
   // A claim that found nothing while its source held items (of any topic) cannot cheaply ask
   // when the next item is due (the walk would cross what is held and its backlog): its pair is
-  // quiet only until the source holds nothing again (`until_idle`), when the next poll asks.
+  // quiet only until the source holds nothing again or records an outcome (`until_idle`), when
+  // the next poll looks again.
   struct Quiet {
     std::chrono::steady_clock::time_point until;
     bool until_idle = false;
