@@ -306,7 +306,7 @@ void OutboxPump::Claimed(const std::string& source, const std::string& topic, si
     held += items.size();
     stats_.claimed += static_cast<int64_t>(items.size());
     // Found nothing, and no Notify meanwhile: quiet until the next item is due, or (the source
-    // held items, so nobody asked) until the source holds nothing.
+    // held items, so nobody asked) until the source holds nothing or records an outcome.
     if (s.ok() && items.empty() && !again && wakeups == wakeups_) {
       const Duration most = kQuietPolls * outbox_.Policy(topic).poll_interval;
       Duration until = most;
@@ -317,7 +317,7 @@ void OutboxPump::Claimed(const std::string& source, const std::string& topic, si
                   !got.looked_ahead};
       }
     }
-    if (held == 0) SourceIdle(source);
+    if (held == 0) WakeQuietPairs(source);
     // A full claim suggests more is waiting: claim again at once.
     if (s.ok() && (again || (!items.empty() && items.size() == reserved))) {
       more_.insert(topic);
@@ -335,7 +335,7 @@ void OutboxPump::Claimed(const std::string& source, const std::string& topic, si
   if (!items.empty()) work_cv_.SignalAll();
 }
 
-void OutboxPump::SourceIdle(const std::string& source) {
+void OutboxPump::WakeQuietPairs(const std::string& source) {
   for (auto it = quiet_until_.lower_bound({source, std::string()});
        it != quiet_until_.end() && it->first.first == source;) {
     it = it->second.until_idle ? quiet_until_.erase(it) : std::next(it);
@@ -613,7 +613,7 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   // due before the quiet's end, so the pairs quiet while the source held items are polled again.
   // Under an overload the source always holds items and its admissions stop, so nothing else
   // would wake them: its deferred items would wait the whole 2 s.
-  SourceIdle(source);
+  WakeQuietPairs(source);
   if (!starved_.empty()) {
     more_.insert(starved_.begin(), starved_.end());
     starved_.clear();

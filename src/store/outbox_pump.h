@@ -15,7 +15,8 @@
 // source's database; a source whose claim has not come back is skipped until it has), for each
 // topic whose poll is due (or after Notify(), or at once again after a claim that filled its
 // batch), up to the topic's batch from every source that holds fewer than `in_hand` items in the
-// pump, into a LaneBatcher with one lane per source, topic and OutboxCourier::Lane (e.g. the
+// pump and is not quiet (a source and topic whose last claim found nothing; see quiet_until_),
+// into a LaneBatcher with one lane per source, topic and OutboxCourier::Lane (e.g. the
 // receiving organisation). `threads` workers take the oldest item whose lane has fewer than
 // `peer_requests` deliveries in flight, with the other items waiting in that lane (up to
 // `batch_items`), and hand them to the courier in one Deliver call. One source (a tenant) with a
@@ -226,7 +227,7 @@ class OutboxPump {
                uint64_t wakeups, const Status& s, ClaimResult got) EXCLUDES(mu_);
   // `source` holds nothing now, or outcomes of its items were recorded: its pairs quiet until
   // then (Quiet::until_idle) are polled again.
-  void SourceIdle(const std::string& source) REQUIRES(mu_);
+  void WakeQuietPairs(const std::string& source) REQUIRES(mu_);
   // One of the dispatcher's writes came back (Claimed, a renewal).
   void WriteBack() REQUIRES(mu_);
   // Resumes the lanes whose pause is over; returns how long until the next pause ends, or
