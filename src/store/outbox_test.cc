@@ -128,6 +128,27 @@ TEST_P(OutboxTest, NotClaimedBeforeNotBefore) {
   EXPECT_EQ(one.size(), 1u);
 }
 
+// On SQLite an empty claim is a look, not an UPDATE … RETURNING (which builds two ephemeral
+// tables even when it finds nothing, 29 µs against 2.3 µs): a claim that finds an item runs one
+// statement more than one that finds none. PostgreSQL runs its one UPDATE either way.
+TEST_P(OutboxTest, AnEmptyClaimOnSqliteOnlyLooks) {
+  ASSERT_OK_AND_ASSIGN(auto first, outbox_->Claim(*db_, "w", 10, seconds(5), "t"));
+  EXPECT_TRUE(first.empty());  // also looked for expired leases: not again within a second
+  auto statements = [&] { return db_->stats().statements_executed; };
+  int64_t before = statements();
+  ASSERT_OK_AND_ASSIGN(auto none, outbox_->Claim(*db_, "w", 10, seconds(5), "t"));
+  EXPECT_TRUE(none.empty());
+  const int64_t empty = statements() - before;
+  Enqueue("a", clock_.Now());
+  before = statements();
+  ASSERT_OK_AND_ASSIGN(auto one, outbox_->Claim(*db_, "w", 10, seconds(5), "t"));
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].dedupe_key, "a");
+  const int64_t full = statements() - before;
+  EXPECT_EQ(full - empty, GetParam() == Backend::kSqlite ? 1 : 0)
+      << "empty claim " << empty << " statements, full claim " << full;
+}
+
 TEST_P(OutboxTest, SameDedupeKeyIsNotDuplicated) {
   Enqueue("k", clock_.Now());
   {
