@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/mutex.h"
+#include "common/thread_name.h"
 
 namespace chukan {
 
@@ -21,10 +22,10 @@ class BackgroundLoop {
  public:
   BackgroundLoop(std::chrono::milliseconds first_delay, std::chrono::milliseconds interval,
                  std::function<void()> fn)
-      : first_delay_(first_delay),
-        interval_(interval),
-        fn_(std::move(fn)),
-        thread_([this] { Run(); }) {}
+      : first_delay_(first_delay), interval_(interval), fn_(std::move(fn)), thread_([this] {
+          NameThisThread("background");
+          Run();
+        }) {}
   ~BackgroundLoop() { Stop(); }
   BackgroundLoop(const BackgroundLoop&) = delete;
   BackgroundLoop& operator=(const BackgroundLoop&) = delete;

@@ -12,13 +12,17 @@
 #include <thread>
 
 #include "common/mutex.h"
+#include "common/thread_name.h"
 
 namespace chukan {
 
 class PeriodicTask {
  public:
   PeriodicTask(std::chrono::milliseconds interval, std::function<void()> fn)
-      : interval_(interval), fn_(std::move(fn)), thread_([this] { Run(); }) {}
+      : interval_(interval), fn_(std::move(fn)), thread_([this] {
+          NameThisThread("periodic");
+          Run();
+        }) {}
   ~PeriodicTask() { Stop(); }
   PeriodicTask(const PeriodicTask&) = delete;
   PeriodicTask& operator=(const PeriodicTask&) = delete;

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "common/mutex.h"
+#include "common/thread_name.h"
 #include "http/asio_waker.h"
 #include "http/stream_pipe.h"
 
@@ -374,7 +375,10 @@ Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   }
   impl->work.emplace(impl->io.get_executor());
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->io.run(); });
+  impl->thread = std::thread([raw] {
+    NameThisThread("http-client");
+    raw->io.run();
+  });
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 

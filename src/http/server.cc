@@ -46,6 +46,7 @@
 
 #include "common/log.h"
 #include "common/mutex.h"
+#include "common/thread_name.h"
 #include "http/asio_waker.h"
 #include "http/server_metrics.h"
 #include "http/stream_pipe.h"
@@ -161,7 +162,12 @@ struct ConnState {
 class StreamPool {
  public:
   void Start(int n) {
-    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+    for (int i = 0; i < n; ++i) {
+      threads_.emplace_back([this] {
+        NameThisThread("http-work");
+        Run();
+      });
+    }
   }
   void Submit(std::function<void()> task) EXCLUDES(mu_) {
     {
@@ -481,7 +487,10 @@ Status Server::Start() {
   s.pool.Start(s.options.workers);
   asio::co_spawn(s.io, s.Accept(), asio::detached);
   for (int i = 0; i < s.options.threads; ++i) {
-    s.threads.emplace_back([&s] { s.io.run(); });
+    s.threads.emplace_back([&s] {
+      NameThisThread("http-io");
+      s.io.run();
+    });
   }
   log::Info("http.listen", {{"host", s.options.host},
                             {"port", static_cast<int>(port())},

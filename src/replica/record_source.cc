@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/mutex.h"
+#include "common/thread_name.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "layout/date.h"
@@ -324,12 +325,12 @@ class Dbm20113RecordSource final : public RecordSource {
 };
 
 // Reads a RecordSource on a thread of its own, a bounded number of rows ahead of the caller:
-// the DBM_20113 reader (XML, two libxml2 parser contexts a record) then runs beside the import's checks
-// and sealing instead of before them (docs/performance.md, "DBM_20113 replica registration").
-// Rows travel in batches, copied into the batch's own storage; at most kMaxBatches are queued,
-// so memory stays bounded whatever the file. The thread reads the byte source alone until it
-// ends; Stop() (the destructor, and the factory before Drain) makes it stop after the row it is
-// reading and waits for it.
+// the DBM_20113 reader (XML, two libxml2 parser contexts a record) then runs beside the import's
+// checks and sealing instead of before them (docs/performance.md, "DBM_20113 replica
+// registration"). Rows travel in batches, copied into the batch's own storage; at most kMaxBatches
+// are queued, so memory stays bounded whatever the file. The thread reads the byte source alone
+// until it ends; Stop() (the destructor, and the factory before Drain) makes it stop after the row
+// it is reading and waits for it.
 class ReadAhead {
  public:
   static constexpr size_t kBatchRows = 256;
@@ -363,7 +364,10 @@ class ReadAhead {
   };
 
   explicit ReadAhead(std::unique_ptr<RecordSource> source) : source_(std::move(source)) {
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      NameThisThread("import-read");
+      Run();
+    });
   }
   ~ReadAhead() { Stop(); }
   ReadAhead(const ReadAhead&) = delete;

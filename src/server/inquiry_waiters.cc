@@ -2,12 +2,20 @@
 
 #include <algorithm>
 
+#include "common/thread_name.h"
+
 namespace chukan::server {
 
 InquiryWaiters::InquiryWaiters(Limits limits) : limits_(limits) {
-  threads_.emplace_back([this] { RunTimer(); });
+  threads_.emplace_back([this] {
+    NameThisThread("poll-timer");
+    RunTimer();
+  });
   for (int i = 0; i < std::max(1, limits_.threads); ++i) {
-    threads_.emplace_back([this] { RunWorker(); });
+    threads_.emplace_back([this] {
+      NameThisThread("poll-answer");
+      RunWorker();
+    });
   }
 }
 

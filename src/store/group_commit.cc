@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <exception>
 
+#include "common/thread_name.h"
+
 namespace chukan::store {
 
 GroupCommitter::GroupCommitter(std::shared_ptr<Database> db, Options options)
@@ -15,7 +17,10 @@ Result<std::unique_ptr<GroupCommitter>> GroupCommitter::Create(std::shared_ptr<D
     return InvalidArgumentError("group commit: max_batch must be >= 1 and max_delay >= 0");
   }
   std::unique_ptr<GroupCommitter> gc(new GroupCommitter(std::move(db), options));  // private
-  gc->thread_ = std::thread([p = gc.get()] { p->Run(); });
+  gc->thread_ = std::thread([p = gc.get()] {
+    NameThisThread("commit");
+    p->Run();
+  });
   return gc;
 }
 

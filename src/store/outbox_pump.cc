@@ -4,6 +4,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace chukan::store {
 namespace {
@@ -85,8 +86,15 @@ Status OutboxPump::Start() {
   MutexLock lock(mu_);
   if (started_ || stopping_) return FailedPreconditionError("outbox pump: already started");
   started_ = true;
-  dispatcher_ = std::thread([this] { Dispatch(); });
-  for (int i = 0; i < options_.threads; ++i) workers_.emplace_back([this] { Work(); });
+  dispatcher_ = std::thread([this] {
+    NameThisThread("pump-dispatch");
+    Dispatch();
+  });
+  for (int i = 0; i < options_.threads; ++i)
+    workers_.emplace_back([this] {
+      NameThisThread("pump-send");
+      Work();
+    });
   return Status();
 }
 
@@ -291,7 +299,10 @@ void OutboxPump::Claimed(const std::string& source, const std::string& topic, si
     }
     WriteBack();
   }
-  if (!items.empty()) work_cv_.SignalAll();
+  // One worker: it wakes the next if more is ready (Work). Waking all of them for one batch
+  // had every idle worker wake, find nothing and sleep again — on the hub, 16 threads for each
+  // claim, the most context switches of any thread there.
+  if (!items.empty()) work_cv_.Signal();
 }
 
 void OutboxPump::WriteBack() {
@@ -387,18 +398,23 @@ void OutboxPump::Work() {
     LaneBatcher<Job>::Batch batch;
     {
       MutexLock lock(mu_);
+      bool woken = false;  // by a signal, not by a pause's end
       while (!stopping_) {
         const std::optional<Duration> pause = ResumeLanes();
         if (queue_.Ready()) break;
+        if (woken) ++stats_.idle_wakes;
         if (pause) {
           // By the pump's clock, looked at again at least every second.
-          work_cv_.WaitFor(lock, std::min(*pause, kLongestWait));
+          woken = work_cv_.WaitFor(lock, std::min(*pause, kLongestWait));
         } else {
           work_cv_.Wait(lock);
+          woken = true;
         }
       }
       if (stopping_) return;
       batch = std::move(*queue_.Take());
+      // More is ready than this worker takes: the next worker goes too (each wakes one more).
+      if (queue_.Ready()) work_cv_.Signal();
     }
     DeliverBatch(batch);
   }
@@ -450,6 +466,7 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   // outcomes are written. (Waiting for the durable write first put a database commit into every
   // lane's cycle: on PostgreSQL the hub's one receiver waited for it with both its slots.) The
   // items stay held, and their leases renewed, until their outcomes are recorded (below).
+  bool more = false;
   {
     MutexLock lock(mu_);
     queue_.Done(batch.lane);
@@ -460,8 +477,10 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
       queue_.Pause(batch.lane);
       ++stats_.paused;
     }
+    more = queue_.Ready();
   }
-  work_cv_.SignalAll();  // the lane has room again (or another lane may go)
+  // The lane has room again: one worker, if that made a batch ready (as in the claim).
+  if (more) work_cv_.Signal();
 
   // Record every outcome in one write (one durable commit for the batch).
   auto lost = std::make_shared<std::vector<bool>>(items.size(), false);

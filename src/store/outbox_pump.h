@@ -153,6 +153,9 @@ class OutboxPump {
     int64_t lost = 0;       // outcomes not recorded: the lease had passed to another claimer
     int64_t renewed = 0;    // leases renewed
     int64_t rounds = 0;     // dispatcher rounds (claims over every due topic and source)
+    // Workers woken that found nothing to take and waited again (a wake-up for nothing costs
+    // two context switches; one batch wakes one worker, which wakes the next if more is ready).
+    int64_t idle_wakes = 0;
   };
 
   // `outbox`, `courier` and `clock` must outlive the pump. kInvalidArgument for no topics, an

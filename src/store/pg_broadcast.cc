@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace chukan::store {
 namespace {
@@ -57,7 +58,10 @@ Result<std::unique_ptr<PgBroadcast>> PgBroadcast::Open(Options options) {
   b->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (b->wake_fd_ < 0) return InternalError("broadcast: eventfd failed");
   RETURN_IF_ERROR(b->Connect());
-  b->thread_ = std::thread([p = b.get()] { p->Run(); });
+  b->thread_ = std::thread([p = b.get()] {
+    NameThisThread("pg-listen");
+    p->Run();
+  });
   return b;
 }
 

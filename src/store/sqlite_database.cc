@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "common/mutex.h"
+#include "common/thread_name.h"
 #include "store/database.h"
 #include "store/database_internal.h"
 
@@ -542,7 +543,10 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
     if (ckpt_stop_) return;
     ckpt_wanted_ = true;
     if (!ckpt_thread_.joinable()) {
-      ckpt_thread_ = std::thread([this] { CheckpointLoop(); });
+      ckpt_thread_ = std::thread([this] {
+        NameThisThread("wal-checkpoint");
+        CheckpointLoop();
+      });
     }
     ckpt_cv_.SignalAll();
   }
