@@ -38,6 +38,9 @@ class Responder {
   struct Slot;
   Responder() = default;
   explicit Responder(std::shared_ptr<Slot> slot);
+  // A Responder tied to no connection: Send (or dropping it unsent: a 500) calls `deliver` with
+  // the response, on the sending thread — for calling an AsyncHandler in-process (tests).
+  static Responder Calling(std::function<void(Response)> deliver);
   Responder(Responder&&) noexcept = default;
   Responder& operator=(Responder&&) noexcept = default;
   Responder(const Responder&) = delete;

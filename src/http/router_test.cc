@@ -20,6 +20,27 @@ std::string Call(const Router::Match& m) {
   return (*m.handler)(req).body;
 }
 
+TEST(ResponderTest, CallingHandsTheFirstSentResponseToItsFunctionOnTheSendingThread) {
+  std::vector<Response> got;
+  Responder out = Responder::Calling([&](Response r) { got.push_back(std::move(r)); });
+  EXPECT_TRUE(out.pending());
+  out.Send(Response::Text(202, "first"));
+  out.Send(Response::Text(200, "second"));  // ignored: only the first counts
+  EXPECT_FALSE(out.pending());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].status, 202);
+  EXPECT_EQ(got[0].body, "first");
+}
+
+TEST(ResponderTest, ACallingResponderDroppedUnsentAnswers500) {
+  std::vector<Response> got;
+  {
+    Responder out = Responder::Calling([&](Response r) { got.push_back(std::move(r)); });
+  }
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].status, 500);
+}
+
 TEST(RouterTest, ExactAndParamSegments) {
   Router r;
   ASSERT_OK(r.Add("GET", "/api/v1/items/{id}", Named("item")));

@@ -268,6 +268,17 @@ struct Responder::Slot {
 
 Responder::Responder(std::shared_ptr<Slot> slot) : slot_(std::move(slot)) {}
 
+Responder Responder::Calling(std::function<void(Response)> deliver) {
+  auto slot = std::make_shared<Slot>();
+  // Armed from the start, so that Put wakes at once; the wake takes what Put stored (the slot
+  // outlives its own Put).
+  slot->Take();
+  slot->wake = [raw = slot.get(), deliver = std::move(deliver)] {
+    if (std::optional<Response> r = raw->Take()) deliver(std::move(*r));
+  };
+  return Responder(std::move(slot));
+}
+
 Responder::~Responder() {
   if (slot_) {
     slot_->Put(

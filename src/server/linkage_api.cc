@@ -114,6 +114,15 @@ Result<http::Response> AnswerBatchBody(
                            [&](const Status& s) { return ErrorResponse(s, req.request_id); });
 }
 
+// Sends `response` through `out` once `event` is durable in `tenant`'s audit log (or its
+// failure logged): no thread waits for the commit meanwhile.
+void AnswerAfterAudit(TenantContext& tenant, audit::AuditEvent event, http::Response response,
+                      http::Responder out) {
+  auto answer = std::make_shared<http::Response>(std::move(response));
+  auto responder = std::make_shared<http::Responder>(std::move(out));
+  tenant.AuditThen(std::move(event), [answer, responder] { responder->Send(std::move(*answer)); });
+}
+
 }  // namespace
 
 Status LinkageApi::AddApi(http::Router& router, std::string_view method, std::string_view pattern,
@@ -133,18 +142,21 @@ Status LinkageApi::AddApi(http::Router& router, std::string_view method, std::st
   }
   // ApiAuth's gate has authenticated the caller (and checked its role) before the body was
   // read; the handler runs with the body, and every call is audited in the tenant's log (the
-  // service adds entries for the state changes themselves).
-  return router.Add(
+  // service adds entries for the state changes themselves). The answer goes out once the call's
+  // entry is durable, as before, but no worker waits for that commit: the committer hands the
+  // answer to the connection (TenantContext::AuditThen).
+  return router.AddAsync(
       method, pattern,
-      [this, handler](http::Request& req) -> http::Response {
+      [this, handler](http::Request& req, http::Responder out) {
         const ApiPrincipal& caller = ApiAuth::Caller(req);
         const ClientIdentity& who = caller.who;
         Result<http::Response> r = (this->*handler)(who, req);
-        caller.tenant->Audit({who.tenant.str(), "client:" + who.name, "api." + req.method,
-                              req.path.substr(0, 200), AuditOutcome(r.status()),
-                              req.request_id.str()});
-        if (!r.ok()) return ErrorResponse(r.status(), req.request_id);
-        return std::move(*r);
+        audit::AuditEvent event{who.tenant.str(),         "client:" + who.name,
+                                "api." + req.method,      req.path.substr(0, 200),
+                                AuditOutcome(r.status()), req.request_id.str()};
+        AnswerAfterAudit(*caller.tenant, std::move(event),
+                         r.ok() ? std::move(*r) : ErrorResponse(r.status(), req.request_id),
+                         std::move(out));
       },
       std::move(options));
 }
@@ -542,9 +554,12 @@ void LinkageApi::GetInquiry(http::Request& req, http::Responder out) {
   // when the inquiry ends or the time is up, and the wait holds no thread (the waits are
   // InquiryWaiters').
   const ApiPrincipal& caller = ApiAuth::Caller(req);
+  auto responder = std::make_shared<http::Responder>(std::move(out));
+  // Audits the call and answers once its entry is durable (AnswerAfterAudit): a long poll's
+  // answer is sent from the waiters' thread without it waiting for that commit.
   auto answer = [tenant = caller.tenant, who = caller.who, method = req.method,
-                 path = req.path.substr(0, 200),
-                 rid = req.request_id](const Result<InquiryView>& v) -> http::Response {
+                 path = req.path.substr(0, 200), rid = req.request_id,
+                 responder](const Result<InquiryView>& v, bool busy) {
     Result<http::Response> r = v.status();
     if (v.ok()) {
       json::JsonWriter w;
@@ -553,31 +568,30 @@ void LinkageApi::GetInquiry(http::Request& req, http::Responder out) {
       r = json.ok() ? Result<http::Response>(http::Response::Json(200, std::move(*json)))
                     : Result<http::Response>(json.status());
     }
-    tenant->Audit({who.tenant.str(), "client:" + who.name, "api." + method, path,
-                   AuditOutcome(r.status()), rid.str()});
-    return r.ok() ? std::move(*r) : ErrorResponse(r.status(), rid);
+    audit::AuditEvent event{who.tenant.str(),         "client:" + who.name,
+                            "api." + method,          path,
+                            AuditOutcome(r.status()), rid.str()};
+    http::Response response = r.ok() ? std::move(*r) : ErrorResponse(r.status(), rid);
+    if (busy) response.headers.Set("Retry-After", "1");
+    AnswerAfterAudit(*tenant, std::move(event), std::move(response), std::move(*responder));
   };
   // An inquiry id is a 処理通番 of 32 hex digits; anything else names no inquiry.
   Result<PermitId> id = PermitId::Parse(req.PathParam("id").value_or(""));
   if (!id.ok()) {
-    out.Send(answer(NotFoundError("no such inquiry")));
+    answer(NotFoundError("no such inquiry"), false);
     return;
   }
   Result<int64_t> wait_ms = QueryInt(req, "wait_ms", 0, 0, 30'000);
   if (!wait_ms.ok() || *wait_ms == 0) {
-    out.Send(answer(wait_ms.ok() ? linkage_.GetInquiry(caller.who.tenant, id->str())
-                                 : Result<InquiryView>(wait_ms.status())));
+    answer(wait_ms.ok() ? linkage_.GetInquiry(caller.who.tenant, id->str())
+                        : Result<InquiryView>(wait_ms.status()),
+           false);
     return;
   }
-  auto responder = std::make_shared<http::Responder>(std::move(out));
-  Status watching = linkage_.WatchInquiry(
-      caller.who.tenant, id->str(), caller.who.name, std::chrono::milliseconds(*wait_ms),
-      [responder, answer](Result<InquiryView> v) { responder->Send(answer(v)); });
-  if (!watching.ok()) {
-    http::Response busy = answer(watching);
-    busy.headers.Set("Retry-After", "1");
-    responder->Send(std::move(busy));
-  }
+  Status watching = linkage_.WatchInquiry(caller.who.tenant, id->str(), caller.who.name,
+                                          std::chrono::milliseconds(*wait_ms),
+                                          [answer](Result<InquiryView> v) { answer(v, false); });
+  if (!watching.ok()) answer(watching, true);
 }
 
 Result<http::Response> LinkageApi::ListInquiries(const ClientIdentity& who, http::Request& req) {

@@ -38,7 +38,8 @@ class LinkageApiTest : public LinkageTestBase {
     LinkageTestBase::TearDown();
   }
 
-  // One request through the router: the gate, then the (synchronous) handler.
+  // One request through the router: the gate, then the handler (an asynchronous one is waited
+  // for, up to 30 s).
   http::Response Call(std::string method, std::string target, std::string token,
                       std::string body = "") {
     http::Request req(RequestId::Generate());
@@ -57,9 +58,13 @@ class LinkageApiTest : public LinkageTestBase {
     }
     if (body.size() > m.options->max_body_bytes) return http::Response::Json(413, "{}");
     req.body = std::move(body);
-    EXPECT_NE(m.handler, nullptr) << "asynchronous routes are not driven here";
-    if (m.handler == nullptr) return http::Response::Json(500, "{}");
-    return (*m.handler)(req);
+    if (m.handler != nullptr) return (*m.handler)(req);
+    std::promise<http::Response> answered;
+    (*m.async)(req, http::Responder::Calling(
+                        [&answered](http::Response r) { answered.set_value(std::move(r)); }));
+    std::future<http::Response> answer = answered.get_future();
+    EXPECT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    return answer.get();
   }
 
   // The error code of an error response ({"error":{"code":…}}).
@@ -395,6 +400,56 @@ TEST_P(LinkageApiServerTest, ALongPollAnswersWhenTheInquiryEnds) {
   ASSERT_OK_AND_ASSIGN(http::Response r, poll.get());
   EXPECT_EQ(r.status, 200);
   EXPECT_THAT(r.body, HasSubstr(R"("state":"refused","reason":"NO_RULE")"));
+}
+
+// An API call is answered only once its audit entry is durable, but no worker waits for that
+// commit: with one worker and the tenant's committer held, a call waits for its entry while the
+// worker goes on to answer another caller. Before, the worker itself waited (TenantContext::
+// Audit), and nobody else was answered until the committer went on.
+TEST_P(LinkageApiServerTest, AnAnswerWaitsForItsAuditEntryWithoutHoldingAWorker) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->CreateInquiry(A(), TaxInquiry()));
+  http::Router router;
+  ASSERT_OK(api_->Register(router));
+  http::ServerOptions o;
+  o.workers = 1;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Server> server,
+                       http::Server::Create(o, std::move(router)));
+  ASSERT_OK(server->Start());
+  http::ClientOptions co;
+  co.request_timeout = std::chrono::seconds(5);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Client> other_client, http::Client::Create(co));
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(server->port()) + "/api/v1/inquiries/" + v.inquiry_id;
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, platform_->Tenant(A()));
+  const int64_t audited_before = AuditCount(A(), "ok");
+  std::future<Result<http::Response>> audited;
+  {
+    store::testing::HeldCommitter held(*st);
+    audited = std::async(std::launch::async, [&] {
+      http::ClientRequest r;
+      r.url = url;
+      r.headers.Set("Authorization", "Bearer " + system_a_);
+      return client_->Send(r);
+    });
+    // Not answered while its entry cannot be written.
+    EXPECT_EQ(audited.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout);
+    // The one worker is free: a caller with an unknown token (refused without a write) is
+    // answered meanwhile.
+    std::string unknown = system_a_;
+    unknown.back() = unknown.back() == 'A' ? 'B' : 'A';
+    http::ClientRequest r;
+    r.url = url;
+    r.headers.Set("Authorization", "Bearer " + unknown);
+    ASSERT_OK_AND_ASSIGN(http::Response refused, other_client->Send(r));
+    EXPECT_EQ(refused.status, 401);
+    EXPECT_EQ(audited.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  }
+  ASSERT_EQ(audited.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_OK_AND_ASSIGN(http::Response answered, audited.get());
+  EXPECT_EQ(answered.status, 200);
+  EXPECT_EQ(AuditCount(A(), "ok"), audited_before + 1);
+  server->Stop(std::chrono::seconds(5));
 }
 
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageApiTest);

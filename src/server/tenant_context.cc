@@ -133,6 +133,24 @@ void TenantContext::Audit(const audit::AuditEvent& event) {
   }
 }
 
+void TenantContext::AuditThen(audit::AuditEvent event, std::function<void()> then) {
+  audit::AuditLog* log = audit.get();
+  auto shared = std::make_shared<const audit::AuditEvent>(std::move(event));
+  // Safe to run twice, as in Audit.
+  SubmitAsync(
+      [log, shared](store::Transaction& tx) -> Status { return log->Append(tx, *shared).status(); },
+      [tenant = id.str(), shared, then = std::move(then)](Status s) {
+        if (!s.ok()) {
+          log::Error("audit.append_failed", {{"tenant", tenant},
+                                             {"action", shared->action},
+                                             {"request_id", shared->request_id},
+                                             log::StatusField(s)});
+        }
+        then();
+      },
+      store::GroupCommitter::Rerun::kSafe);
+}
+
 Status TenantContext::AdmitNewWork() {
   if (Status s = outbox_backlog.RecountIfDue(*db); !s.ok()) {
     log::Warn("server.backlog_count_failed", {{"tenant", id.str()}, log::StatusField(s)});

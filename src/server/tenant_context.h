@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -109,6 +110,12 @@ class TenantContext {
   // Failures are logged (an operation is not undone because its record could not be written;
   // the log line names the tenant and the request). Blocks.
   void Audit(const audit::AuditEvent& event);
+  // As Audit, holding no thread: `then` is called once the entry is durable (or its failure
+  // logged), on the committer's thread (or the caller's, when the tenant is no longer served).
+  // `then` must be quick (hand a response to its connection). An API call's answer goes out
+  // this way only after the call's entry is written, as with Audit, without a worker waiting
+  // for that commit.
+  void AuditThen(audit::AuditEvent event, std::function<void()> then);
 
   // Backpressure: OK while fewer of the tenant's messages than [delivery] max_backlog wait to be
   // sent to the hub (outbox_backlog), else kUnavailable "BUSY: …" (answered 503 with
