@@ -113,6 +113,8 @@ Result<std::unique_ptr<LocalNetwork>> StartNetwork(const BenchArgs& args, const 
   o.balancer = args.server_nodes > 1;
   o.hub_max_backlog = args.hub_max_backlog;
   o.server_max_backlog = args.server_max_backlog;
+  o.poll_interval_ms = args.poll_interval_ms;
+  o.list_refresh_seconds = args.list_refresh_seconds;
   o.in_process = in_process;
   o.progress = [](const std::string& s) { std::printf("  setup: %s\n", s.c_str()); };
   ASSIGN_OR_RETURN(std::unique_ptr<LocalNetwork> net, LocalNetwork::Start(o));

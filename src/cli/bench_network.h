@@ -50,6 +50,10 @@ struct BenchArgs {
   // [delivery] max_backlog of the hub and the servers (backpressure; bench overload lowers them)
   int64_t hub_max_backlog = 2000;
   int64_t server_max_backlog = 1000;
+  // [delivery] poll_interval_ms and [hub] list_refresh_seconds of the network (LocalNetworkOptions;
+  // bench icount sets both long, so that its windows hold no timed polls).
+  int64_t poll_interval_ms = 200;
+  int64_t list_refresh_seconds = 1;
 };
 
 // A bench command's work directory, owned for the length of its run: the one given with

@@ -23,6 +23,7 @@
 #include "hub/hub_process.h"
 #include "json/json.h"
 #include "pki/certificate_authority.h"
+#include "server/hub_link.h"
 #include "server/intermediate_server.h"
 #include "server/server_config.h"
 
@@ -569,6 +570,7 @@ Status LocalNetwork::WriteHubNodeConfig(int node, int port) const {
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
     << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n"
     << "lease_seconds = " << options_.delivery_lease_seconds << "\n"
+    << "poll_interval_ms = " << options_.poll_interval_ms << "\n"
     << (options_.approval_permit_seconds > 0
             ? "[permits]\napproval_validity_seconds = " +
                   std::to_string(options_.approval_permit_seconds) + "\n"
@@ -606,7 +608,8 @@ Status LocalNetwork::WriteNodeConfig(int i, int node, int api_port, int node_por
     << "[hub]\nurl = \"https://127.0.0.1:" << HubEntryPort() << "\"\n"
     << "ca = " << Quote(Path("pki/ca.crt")) << "\n"
     << "public_key = " << Quote(Path("hub/state/keys/hub-signing.pub")) << "\n"
-    << "tenant_tls_dir = " << Quote(Path("pki")) << "\nlist_refresh_seconds = 1\n"
+    << "tenant_tls_dir = " << Quote(Path("pki"))
+    << "\nlist_refresh_seconds = " << options_.list_refresh_seconds << "\n"
     << "[node]\nhost = \"127.0.0.1\"\nport = " << node_port << "\n"
     << "cert = " << Quote(Path("pki/node-" + n + ".crt")) << "\n"
     << "key = " << Quote(Path("pki/node-" + n + ".key")) << "\n"
@@ -620,7 +623,8 @@ Status LocalNetwork::WriteNodeConfig(int i, int node, int api_port, int node_por
     << "\nmax_backlog = " << options_.server_max_backlog
     << "\nbackoff_base_ms = " << options_.backoff_base_ms
     << "\nbackoff_cap_ms = " << options_.backoff_cap_ms << "\ntimeout_ms = 5000\n"
-    << "lease_seconds = " << options_.delivery_lease_seconds << "\n";
+    << "lease_seconds = " << options_.delivery_lease_seconds << "\n"
+    << "poll_interval_ms = " << options_.poll_interval_ms << "\n";
   return WriteFile(NodeConfig(i, node), c.str());
 }
 
@@ -795,6 +799,13 @@ Status LocalNetwork::WaitForPermissionLists(std::chrono::seconds timeout) {
           break;
         }
         last = r.ok() ? r->body : r.status().ToString();
+        // An in-process server is asked for a new copy at once: with a long list_refresh_seconds
+        // (bench icount) its first copy, fetched before every organisation was registered,
+        // would otherwise stand for that long.
+        if (server::IntermediateServer* in = node_in_process(i, n);
+            in != nullptr && in->hub_link() != nullptr) {
+          (void)in->hub_link()->RefreshPermissionList(first->org);  // checked by the next look
+        }
         if (std::chrono::steady_clock::now() > deadline) {
           return DeadlineExceededError("server " + std::to_string(i + 1) + " node " +
                                        std::to_string(n + 1) +

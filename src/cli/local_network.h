@@ -135,6 +135,14 @@ struct LocalNetworkOptions {
   int64_t server_max_backlog = 1000;
   int64_t backoff_base_ms = 100;
   int64_t backoff_cap_ms = 2'000;
+  // [delivery] poll_interval_ms of the hub and the servers: how often their outboxes are looked
+  // at for what no commit announced.
+  int64_t poll_interval_ms = 200;
+  // [hub] list_refresh_seconds of the servers. Organisations register at the hub after the
+  // servers start, so a server's first copy may not know them all; with the 1 s default the
+  // next copy does. Longer is for in-process networks only, whose servers
+  // WaitForPermissionLists asks for a new copy itself.
+  int64_t list_refresh_seconds = 1;
   std::string log_level = "info";
   // PostgreSQL instead of SQLite for the hub and every server: a libpq connection string, and
   // a prefix ([a-z0-9_]) for their schemas (<prefix>_hub, <prefix>_s1, …). Empty: SQLite.

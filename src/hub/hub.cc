@@ -111,7 +111,7 @@ Result<std::unique_ptr<Hub>> Hub::Open(const HubConfig& config, std::shared_ptr<
   oo.backoff_cap = config.delivery.backoff_cap;
   // Both topics are delivered alike ([delivery]); see docs/hub.md.
   store::DeliveryPolicy policy;
-  policy.poll_interval = std::chrono::milliseconds(200);
+  policy.poll_interval = config.delivery.poll_interval;
   policy.batch = config.delivery.batch;
   policy.lease = config.delivery.lease;
   policy.max_attempts = config.delivery.max_attempts;

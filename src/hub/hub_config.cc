@@ -33,6 +33,7 @@ Result<HubConfig> LoadHubConfig(const std::string& path) {
                                     "delivery.batch_items",
                                     "delivery.peer_requests",
                                     "delivery.max_backlog",
+                                    "delivery.poll_interval_ms",
                                     "records.retention_days",
                                     "records.permit_days",
                                     "records.delivered_hours",
@@ -109,6 +110,8 @@ Result<HubConfig> LoadHubConfig(const std::string& path) {
   ASSIGN_OR_RETURN(int64_t peer_requests, c.GetInt("delivery.peer_requests", 2, 1, 256));
   d.peer_requests = static_cast<int>(peer_requests);
   ASSIGN_OR_RETURN(d.max_backlog, c.GetInt("delivery.max_backlog", 2000, 0, 10'000'000));
+  ASSIGN_OR_RETURN(int64_t poll_ms, c.GetInt("delivery.poll_interval_ms", 200, 10, 3'600'000));
+  d.poll_interval = std::chrono::milliseconds(poll_ms);
 
   // 7 years: the legal retention of records of provision (情報提供等記録) is a minimum.
   ASSIGN_OR_RETURN(cfg.retention_days, c.GetInt("records.retention_days", 2557, 2557, 36'500));

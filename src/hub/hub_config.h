@@ -14,7 +14,8 @@
 //   [permission_list]  validity_seconds (86400): lifetime of each published, signed copy
 //   [delivery]         threads (16), timeout_ms (10000), max_attempts (12),
 //                      backoff_base_ms (1000), backoff_cap_ms (600000), lease_seconds (60),
-//                      batch (256), batch_items (64), peer_requests (2), max_backlog (2000)
+//                      batch (256), batch_items (64), peer_requests (2), max_backlog (2000),
+//                      poll_interval_ms (200)
 //   [records]          retention_days (2557 = 7 years, the legal minimum), permit_days (30),
 //                      delivered_hours (24), dead_days (30), audit_days (2557), sweep_batch (5000),
 //                      sweep_interval_seconds (3600)
@@ -49,6 +50,9 @@ struct DeliveryConfig {
   // Backpressure: while this many messages or more wait to be delivered, new permit requests
   // are answered 503 with Retry-After (store::OutboxBacklog); 0 = never.
   int64_t max_backlog = 2000;
+  // How often the outbox is looked at for messages nobody announced (retries that came due,
+  // what another hub node queued); a commit that queues a message wakes delivery at once.
+  std::chrono::milliseconds poll_interval{200};
 };
 
 struct HubConfig {

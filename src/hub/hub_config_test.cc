@@ -92,6 +92,26 @@ TEST(HubConfigTest, RetentionKeysHaveTheirLegalAndSaneBounds) {
   EXPECT_EQ(c.sweep_batch, 5000);
 }
 
+// How often the outbox is polled for what no commit announced: 200 ms unless set, 10 ms to 1 h
+// (it replaced a fixed 200 ms).
+TEST(HubConfigTest, DeliveryPollIntervalDefaultsAndIsBounded) {
+  TempDir dir;
+  const std::string tls = "[tls]\ncert = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\n";
+  ASSERT_OK_AND_ASSIGN(HubConfig d, LoadHubConfig(Write(dir, tls)));
+  EXPECT_EQ(d.delivery.poll_interval, std::chrono::milliseconds(200));
+  ASSERT_OK_AND_ASSIGN(HubConfig c,
+                       LoadHubConfig(Write(dir, tls + "[delivery]\npoll_interval_ms = 60000\n")));
+  EXPECT_EQ(c.delivery.poll_interval, std::chrono::milliseconds(60'000));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[delivery]\npoll_interval_ms = 9\n")),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("hub.toml:6: key 'delivery.poll_interval_ms': 9 is outside "
+                                 "[10, 3600000]")));
+  EXPECT_THAT(LoadHubConfig(Write(dir, tls + "[delivery]\npoll_interval_ms = 3600001\n")),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("hub.toml:6: key 'delivery.poll_interval_ms': 3600001 is "
+                                 "outside [10, 3600000]")));
+}
+
 TEST(HubConfigTest, ErrorsNameTheKey) {
   TempDir dir;
   const std::string tls = "[tls]\ncert = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\n";

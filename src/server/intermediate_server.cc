@@ -104,12 +104,14 @@ Result<std::unique_ptr<IntermediateServer>> IntermediateServer::Create(const Ser
   lo.outbox.max_attempts = cfg.delivery_max_attempts;
   lo.outbox.backoff_base = std::chrono::milliseconds(cfg.delivery_backoff_base_ms);
   lo.outbox.backoff_cap = std::chrono::milliseconds(cfg.delivery_backoff_cap_ms);
-  // Both topics with the configured retries and the node's lease ([delivery] lease_seconds).
+  // Both topics with the configured retries, the node's lease and the poll interval ([delivery]
+  // lease_seconds, poll_interval_ms).
   store::DeliveryPolicy policy;
   policy.max_attempts = lo.outbox.max_attempts;
   policy.backoff_base = lo.outbox.backoff_base;
   policy.backoff_cap = lo.outbox.backoff_cap;
   policy.lease = std::chrono::seconds(cfg.delivery_lease_seconds);
+  policy.poll_interval = std::chrono::milliseconds(cfg.delivery_poll_interval_ms);
   lo.outbox.topics.emplace(kTopicPermitRequest, policy);
   lo.outbox.topics.emplace(kTopicProvision, policy);
   // The inquiry result file's layouts. Not configured and not there: the defaults (every item

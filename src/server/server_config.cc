@@ -70,7 +70,8 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
                                     "delivery.batch_items",
                                     "delivery.peer_requests",
                                     "delivery.max_backlog",
-                                    "delivery.lease_seconds"};
+                                    "delivery.lease_seconds",
+                                    "delivery.poll_interval_ms"};
   for (std::string& k : store::StoreConfigKeys()) known.push_back(std::move(k));
   RETURN_IF_ERROR(c.CheckKnownKeys(known));
   const std::string base = ConfigDirectory(path);
@@ -211,6 +212,8 @@ Result<ServerConfig> LoadServerConfig(const std::string& path) {
   cfg.delivery_peer_requests = static_cast<int>(peer_requests);
   ASSIGN_OR_RETURN(cfg.delivery_max_backlog, c.GetInt("delivery.max_backlog", 1000, 0, 10'000'000));
   ASSIGN_OR_RETURN(cfg.delivery_lease_seconds, c.GetInt("delivery.lease_seconds", 60, 1, 3600));
+  ASSIGN_OR_RETURN(cfg.delivery_poll_interval_ms,
+                   c.GetInt("delivery.poll_interval_ms", 200, 10, 3'600'000));
   if (cfg.delivery_lease_seconds * 1000 <= cfg.delivery_timeout_ms) {
     return InvalidArgumentError(cfg.source +
                                 ": key 'delivery.lease_seconds' must exceed delivery.timeout_ms");

@@ -19,7 +19,7 @@
 //              items; audit_days (2557, at least 7 years): audit log entries (pruned up to a signed
 //              checkpoint)
 //   [delivery] threads, timeout_ms, max_attempts, backoff_base_ms, backoff_cap_ms, batch_items,
-//              peer_requests, lease_seconds, max_backlog
+//              peer_requests, lease_seconds, max_backlog, poll_interval_ms
 //
 // Relative paths are resolved against the directory of the configuration file.
 // An immutable value type.
@@ -114,6 +114,10 @@ struct ServerConfig {
   // its new inquiries are answered 429 and provision requests for it 503, with Retry-After
   // (store::OutboxBacklog); 0 = never.
   int64_t delivery_max_backlog = 1000;
+  // How often the outbox is looked at for messages nobody announced (retries that came due,
+  // what another node queued); a commit that queues a message wakes delivery at once. 10 ms to
+  // 1 h; the bench network of `chukan bench icount` sets it long, so that only linkages move.
+  int64_t delivery_poll_interval_ms = 200;
 
   // [console]: the staff web console under /console/ (docs/console.md).
   bool console_enabled = true;

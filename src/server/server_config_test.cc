@@ -109,6 +109,26 @@ TEST(ServerConfigTest, PlainHttpBeyondLoopbackNeedsAnExplicitYes) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("server.metrics_token")));
 }
 
+// How often the outbox is polled for what no commit announced: 200 ms unless set, 10 ms to 1 h.
+TEST(ServerConfigTest, DeliveryPollIntervalDefaultsAndIsBounded) {
+  chukan::testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(ServerConfig d, LoadServerConfig(Write(dir, "[server]\n")));
+  EXPECT_EQ(d.delivery_poll_interval_ms, 200);
+  ASSERT_OK_AND_ASSIGN(ServerConfig c,
+                       LoadServerConfig(Write(dir, "[delivery]\npoll_interval_ms = 60000\n")));
+  EXPECT_EQ(c.delivery_poll_interval_ms, 60'000);
+  EXPECT_THAT(LoadServerConfig(Write(dir, "[delivery]\npoll_interval_ms = 9\n")),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("chukan.toml:2: key 'delivery.poll_interval_ms': 9 is outside "
+                                 "[10, 3600000]")));
+  EXPECT_THAT(LoadServerConfig(Write(dir,
+                                     "[server]\nport = 0\n[delivery]\n"
+                                     "poll_interval_ms = 3600001\n")),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("chukan.toml:4: key 'delivery.poll_interval_ms': 3600001 is "
+                                 "outside [10, 3600000]")));
+}
+
 TEST(ServerConfigTest, LongPollLimitsDefaultSmallAndAreBounded) {
   chukan::testing::TempDir dir;
   ASSERT_OK_AND_ASSIGN(ServerConfig d, LoadServerConfig(Write(dir, "[server]\n")));

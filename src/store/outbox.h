@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -123,6 +124,14 @@ class Outbox {
   // commit: the items are leased only once `tx` commits, so they must not be sent before.
   Result<std::vector<OutboxItem>> Claim(Transaction& tx, std::string_view owner, int limit,
                                         Duration lease, std::string_view topic = {}) const;
+
+  // When the next item of `topic` may be claimable that nobody but `owner` holds: the earliest
+  // not_before of its pending items, or lease_until of items another claimer holds (claimable
+  // when that lease runs out). nullopt when there is none. For a claimer that found nothing
+  // and holds nothing, to sleep until then (OutboxPump's quiet pairs); it walks the open items,
+  // so it is not for a claimer with a backlog in hand.
+  Result<std::optional<TimePoint>> NextDue(Transaction& tx, std::string_view topic,
+                                           std::string_view owner) const;
 
   // Extends the lease of an item `owner` still holds to now + lease. Returns false (and changes
   // nothing) when the item is no longer leased by `owner`. kInvalidArgument for lease <= 0.

@@ -23,6 +23,10 @@ constexpr Duration kLongestWait = std::chrono::seconds(1);
 // the throughput under overload to 0.33× the sustainable rate (bench overload, dev tree). The
 // busy item itself waits its Retry-After (Outbox::Defer); the lane's next batch is a probe.
 constexpr Duration kBusyPause = std::chrono::milliseconds(100);
+// A quiet source and topic (nothing found, nothing held) is claimed from again after at most
+// this many poll intervals even when nothing is known to be due: what another process queued
+// without telling this one (another node of a cluster) is found within that time.
+constexpr int kQuietPolls = 10;
 
 }  // namespace
 
@@ -102,6 +106,8 @@ void OutboxPump::Notify() {
   {
     MutexLock lock(mu_);
     notified_ = true;
+    ++wakeups_;
+    quiet_until_.clear();
   }
   dispatch_cv_.Signal();
 }
@@ -210,17 +216,29 @@ void OutboxPump::Round(const std::vector<std::string>& topics) {
   }
   const Outbox& outbox = outbox_;
   const std::string owner = owner_;
+  const auto steady_now = clock_.SteadyNow();
+  {
+    // Quiet times that are over (and those of sources gone since) are forgotten.
+    MutexLock lock(mu_);
+    std::erase_if(quiet_until_, [&](const auto& q) { return q.second.until <= steady_now; });
+  }
   for (const std::string& topic : topics) {
     const DeliveryPolicy& policy = outbox_.Policy(topic);
     const Duration lease = policy.lease;
     for (const std::string& source : *sources) {
       size_t limit = 0;
+      bool look_ahead = false;
+      uint64_t wakeups = 0;
       {
         MutexLock lock(mu_);
         if (stopping_) return;
         // The last claim has not come back (its database is slow): not another.
         if (claiming_.count({source, topic}) > 0) {
           claim_again_.insert({source, topic});
+          continue;
+        }
+        if (quiet_until_.count({source, topic}) > 0) {
+          ++stats_.quiet;
           continue;
         }
         const size_t held = held_per_source_[source];  // with its claims in flight
@@ -233,22 +251,31 @@ void OutboxPump::Round(const std::vector<std::string>& topics) {
           continue;
         }
         limit = std::min<size_t>(room, static_cast<size_t>(policy.batch));
+        // Nothing in hand from this source: if the claim finds nothing, it also asks when the
+        // next item is due (a walk of the open items, cheap only while there are few).
+        look_ahead = held == 0;
+        wakeups = wakeups_;
         claiming_.insert({source, topic});
         held_per_source_[source] += limit;
         reserved_ += limit;
         ++writes_in_flight_;
+        ++stats_.claims;
       }
-      auto items = std::make_shared<std::vector<OutboxItem>>();
+      auto got = std::make_shared<ClaimResult>();
       const int want = static_cast<int>(limit);
       courier_.SubmitAsync(
           source,
-          [&outbox, items, owner, want, lease, topic](Transaction& tx) -> Status {
-            ASSIGN_OR_RETURN(*items, outbox.Claim(tx, owner, want, lease, topic));
+          [&outbox, got, owner, want, lease, topic, look_ahead](Transaction& tx) -> Status {
+            *got = ClaimResult();  // as if for the first time, if run again
+            ASSIGN_OR_RETURN(got->items, outbox.Claim(tx, owner, want, lease, topic));
+            if (look_ahead && got->items.empty()) {
+              ASSIGN_OR_RETURN(got->next_due, outbox.NextDue(tx, topic, owner));
+              got->looked_ahead = true;
+            }
             return Status();
           },
-          [this, items, source, topic, limit](Status s) {
-            Claimed(source, topic, limit, s,
-                    s.ok() ? std::move(*items) : std::vector<OutboxItem>());
+          [this, got, source, topic, limit, wakeups](Status s) {
+            Claimed(source, topic, limit, wakeups, s, s.ok() ? std::move(*got) : ClaimResult());
           });
     }
   }
@@ -257,7 +284,8 @@ void OutboxPump::Round(const std::vector<std::string>& topics) {
 }
 
 void OutboxPump::Claimed(const std::string& source, const std::string& topic, size_t reserved,
-                         const Status& s, std::vector<OutboxItem> items) {
+                         uint64_t wakeups, const Status& s, ClaimResult got) {
+  std::vector<OutboxItem>& items = got.items;
   if (!s.ok()) {
     // This source only: the others are claimed from as usual.
     log::Warn(options_.log_prefix + ".delivery_claim_failed",
@@ -285,6 +313,19 @@ void OutboxPump::Claimed(const std::string& source, const std::string& topic, si
     }
     held += items.size();
     stats_.claimed += static_cast<int64_t>(items.size());
+    // Found nothing, and no Notify meanwhile: quiet until the next item is due, or (the source
+    // held items, so nobody asked) until the source holds nothing or records an outcome.
+    if (s.ok() && items.empty() && !again && wakeups == wakeups_) {
+      const Duration most = kQuietPolls * outbox_.Policy(topic).poll_interval;
+      Duration until = most;
+      if (got.next_due) until = std::clamp(*got.next_due - clock_.Now(), Duration::zero(), most);
+      if (until > Duration::zero()) {
+        quiet_until_[{source, topic}] =
+            Quiet{clock_.SteadyNow() + std::chrono::duration_cast<SteadyDuration>(until),
+                  !got.looked_ahead};
+      }
+    }
+    if (held == 0) WakeQuietPairs(source);
     // A full claim suggests more is waiting: claim again at once.
     if (s.ok() && (again || (!items.empty() && items.size() == reserved))) {
       more_.insert(topic);
@@ -303,6 +344,13 @@ void OutboxPump::Claimed(const std::string& source, const std::string& topic, si
   // had every idle worker wake, find nothing and sleep again — on the hub, 16 threads for each
   // claim, the most context switches of any thread there.
   if (!items.empty()) work_cv_.Signal();
+}
+
+void OutboxPump::WakeQuietPairs(const std::string& source) {
+  for (auto it = quiet_until_.lower_bound({source, std::string()});
+       it != quiet_until_.end() && it->first.first == source;) {
+    it = it->second.until_idle ? quiet_until_.erase(it) : std::next(it);
+  }
 }
 
 void OutboxPump::WriteBack() {
@@ -580,6 +628,11 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   for (const OutboxItem& item : items) held_.erase({source, item.id});
   size_t& held = held_per_source_[source];
   held -= std::min(held, items.size());
+  // Outcomes were recorded: what they left pending (a retry, a busy answer's Retry-After) may be
+  // due before the quiet's end, so the pairs quiet while the source held items are polled again.
+  // Under an overload the source always holds items and its admissions stop, so nothing else
+  // would wake them: its deferred items would wait the whole 2 s.
+  WakeQuietPairs(source);
   if (!starved_.empty()) {
     more_.insert(starved_.begin(), starved_.end());
     starved_.clear();

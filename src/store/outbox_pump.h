@@ -15,7 +15,8 @@
 // source's database; a source whose claim has not come back is skipped until it has), for each
 // topic whose poll is due (or after Notify(), or at once again after a claim that filled its
 // batch), up to the topic's batch from every source that holds fewer than `in_hand` items in the
-// pump, into a LaneBatcher with one lane per source, topic and OutboxCourier::Lane (e.g. the
+// pump and is not quiet (a source and topic whose last claim found nothing; see quiet_until_),
+// into a LaneBatcher with one lane per source, topic and OutboxCourier::Lane (e.g. the
 // receiving organisation). `threads` workers take the oldest item whose lane has fewer than
 // `peer_requests` deliveries in flight, with the other items waiting in that lane (up to
 // `batch_items`), and hand them to the courier in one Deliver call. One source (a tenant) with a
@@ -153,6 +154,8 @@ class OutboxPump {
     int64_t lost = 0;       // outcomes not recorded: the lease had passed to another claimer
     int64_t renewed = 0;    // leases renewed
     int64_t rounds = 0;     // dispatcher rounds (claims over every due topic and source)
+    int64_t claims = 0;     // claims made (one per source and topic a round looked at)
+    int64_t quiet = 0;      // claims a round skipped: the source and topic were quiet (below)
     // Workers woken that found nothing to take and waited again (a wake-up for nothing costs
     // two context switches; one batch wakes one worker, which wakes the next if more is ready).
     int64_t idle_wakes = 0;
@@ -214,9 +217,20 @@ class OutboxPump {
   // Claims the due topics from every source into the queue (each claim's items are queued when
   // its write comes back: Claimed).
   void Round(const std::vector<std::string>& topics) EXCLUDES(mu_);
-  // A claim of `reserved` items of `topic` from `source` came back with `items`.
+  // What a claim brought back: its items and, when it found none while its source held
+  // nothing, when the topic's next item may be due (Outbox::NextDue).
+  struct ClaimResult {
+    std::vector<OutboxItem> items;
+    bool looked_ahead = false;
+    std::optional<TimePoint> next_due;
+  };
+  // A claim of `reserved` items of `topic` from `source`, made at wake-up generation `wakeups`,
+  // came back with `got`.
   void Claimed(const std::string& source, const std::string& topic, size_t reserved,
-               const Status& s, std::vector<OutboxItem> items) EXCLUDES(mu_);
+               uint64_t wakeups, const Status& s, ClaimResult got) EXCLUDES(mu_);
+  // `source` holds nothing now, or outcomes of its items were recorded: its pairs quiet until
+  // then (Quiet::until_idle) are polled again.
+  void WakeQuietPairs(const std::string& source) REQUIRES(mu_);
   // One of the dispatcher's writes came back (Claimed, a renewal).
   void WriteBack() REQUIRES(mu_);
   // Resumes the lanes whose pause is over; returns how long until the next pause ends, or
@@ -252,6 +266,21 @@ class OutboxPump {
   std::set<std::string> more_ GUARDED_BY(mu_);     // topics whose last claim filled its batch
   std::set<std::string> starved_ GUARDED_BY(mu_);  // topics a source had no room for
   bool notified_ GUARDED_BY(mu_) = false;
+  // Quiet pairs: a source and topic whose claim found nothing while the source held nothing are
+  // not claimed from again until their next item is due (Outbox::NextDue) or, at the latest,
+  // 10 poll intervals later — an idle tenant costs no write every poll. Notify() ends every
+  // quiet; `wakeups_` counts the Notify calls, so that a claim that was out during one does not
+  // make its pair quiet with the news it missed.
+  // A claim that found nothing while its source held items (of any topic) cannot cheaply ask
+  // when the next item is due (the walk would cross what is held and its backlog): its pair is
+  // quiet only until the source holds nothing again or records an outcome (`until_idle`), when
+  // the next poll looks again.
+  struct Quiet {
+    std::chrono::steady_clock::time_point until;
+    bool until_idle = false;
+  };
+  std::map<std::pair<std::string, std::string>, Quiet> quiet_until_ GUARDED_BY(mu_);
+  uint64_t wakeups_ GUARDED_BY(mu_) = 0;
   bool started_ GUARDED_BY(mu_) = false;
   bool stopping_ GUARDED_BY(mu_) = false;
   Stats stats_ GUARDED_BY(mu_);

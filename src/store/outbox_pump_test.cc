@@ -261,6 +261,23 @@ class OutboxPumpTest : public testing::StoreTest {
     return row.ok() && *row ? (*row)->GetInt(0).value() : -1;
   }
 
+  // Enqueues `key` in `lane` of `topic`, not due before `not_before`; returns its id.
+  int64_t WriteItem(const std::string& key, TimePoint not_before, const std::string& lane = "x",
+                    const std::string& topic = "t") {
+    auto tx = db_->Begin();
+    EXPECT_OK(tx);
+    EXPECT_OK(outbox_->Enqueue(**tx, topic, key, ToBytes(lane + "|" + key), not_before));
+    EXPECT_OK((*tx)->Commit());
+    return IdOf(key);
+  }
+
+  // The id of the item with dedupe key `key` in the test's source, or -1.
+  int64_t IdOf(const std::string& key) {
+    auto rtx = db_->BeginRead();
+    auto row = (*rtx)->QueryOne("SELECT id FROM outbox WHERE dedupe_key = ?", {key});
+    return row.ok() && *row ? (*row)->GetInt(0).value() : -1;
+  }
+
   OutboxItem Get(int64_t id, Database* db = nullptr) {
     auto item = outbox_->Get(db ? *db : *db_, id);
     EXPECT_OK(item);
@@ -461,7 +478,7 @@ TEST_P(OutboxPumpTest, StopWhileALaneRestsReturnsAndReleasesWhatWaited) {
   ASSERT_OK(pump->Start());
   ASSERT_EQ(answered_busy.get_future().wait_for(seconds(20)), std::future_status::ready);
   // The fake clock stands still: the lane rests until Stop.
-  const int64_t a2 = Enqueue("a2", "t", "A");
+  WriteItem("a2", clock_.Now(), "A");
   pump->Notify();
   const auto claimed = std::chrono::steady_clock::now() + seconds(20);
   while (pump->stats().claimed < 2 && std::chrono::steady_clock::now() < claimed) {
@@ -472,7 +489,7 @@ TEST_P(OutboxPumpTest, StopWhileALaneRestsReturnsAndReleasesWhatWaited) {
   ASSERT_EQ(stopped.wait_for(seconds(20)), std::future_status::ready)
       << "Stop() waited for the resting lane";
   EXPECT_EQ(busy_answers.load(), 1);  // a2 was never sent to the resting lane
-  EXPECT_EQ(Get(a2).state, OutboxState::kPending);
+  EXPECT_EQ(Get(IdOf("a2")).state, OutboxState::kPending);
   EXPECT_EQ(Get(a1).state, OutboxState::kPending);  // deferred by its busy answer
   // Released: another claimer has a2 at once (a1 waits out its Retry-After).
   auto other = outbox_->Claim(*db_, "other:1", 5, seconds(1), "t");
@@ -513,17 +530,140 @@ TEST_P(OutboxPumpTest, PollsAtTheTopicsIntervalAndNotifyMakesEveryTopicDue) {
   MakeOutbox({{"t", p}});
   auto pump = Pump();
   ASSERT_NE(pump, nullptr);
-  EXPECT_EQ(pump->RunOnce(), 0);  // the first poll
   Enqueue("a");
-  EXPECT_EQ(pump->RunOnce(), 0);
+  Enqueue("b");
+  EXPECT_EQ(pump->RunOnce(), 2);  // the first poll
+  // An item that is not due for 1.2 s: polls every 500 ms look at nothing else.
+  WriteItem("c", clock_.Now() + milliseconds(1200));
+  EXPECT_EQ(pump->RunOnce(), 0);  // not due yet: no round
   clock_.Advance(milliseconds(499));
   EXPECT_EQ(pump->RunOnce(), 0);
   clock_.Advance(milliseconds(1));
-  EXPECT_EQ(pump->RunOnce(), 1);  // the next poll, 500 ms after the first
-  Enqueue("b");
+  EXPECT_EQ(pump->RunOnce(), 0);  // the next poll, 500 ms after the first: c is not due
+  EXPECT_EQ(pump->stats().rounds, 2);
+  Enqueue("d");
   pump->Notify();
   EXPECT_EQ(pump->RunOnce(), 1);  // at once
   EXPECT_EQ(pump->stats().rounds, 3);
+}
+
+// The defect: every pump wrote a claim to every tenant's database for every topic each poll
+// (200 ms), whether anything was there or not — 15–21 M instructions in a 5 s idle window of
+// `chukan bench icount`, and a write per tenant and topic five times a second on a server with
+// many tenants. A source and topic whose claim found nothing while it held nothing are now quiet:
+// not claimed from again for 10 poll intervals, or until their next item is due, or a Notify.
+TEST_P(OutboxPumpTest, AnIdleSourceIsQuietForTenPollsUnlessNotified) {
+  DeliveryPolicy p;
+  p.poll_interval = milliseconds(500);
+  MakeOutbox({{"t", p}});
+  auto pump = Pump();
+  ASSERT_NE(pump, nullptr);
+  EXPECT_EQ(pump->RunOnce(), 0);  // found nothing, holds nothing: quiet for 5 s
+  OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.claims, 1);
+  EXPECT_EQ(st.quiet, 0);
+  Enqueue("a");  // queued by someone who does not tell this pump (another node)
+  for (int i = 1; i < 10; ++i) {
+    clock_.Advance(milliseconds(500));
+    EXPECT_EQ(pump->RunOnce(), 0) << "poll " << i;
+  }
+  st = pump->stats();
+  EXPECT_EQ(st.rounds, 10);
+  EXPECT_EQ(st.claims, 1);  // nine polls, no claim
+  EXPECT_EQ(st.quiet, 9);
+  clock_.Advance(milliseconds(500));  // 5 s after the empty claim
+  EXPECT_EQ(pump->RunOnce(), 1);
+  EXPECT_EQ(pump->stats().claims, 2);
+  // Quiet again (nothing more, nothing held); a Notify ends it at once.
+  clock_.Advance(milliseconds(500));
+  EXPECT_EQ(pump->RunOnce(), 0);
+  Enqueue("b");
+  clock_.Advance(milliseconds(500));
+  EXPECT_EQ(pump->RunOnce(), 0);
+  pump->Notify();
+  EXPECT_EQ(pump->RunOnce(), 1);
+}
+
+// Quiet lasts until the next item is due, not longer: an item waiting out its backoff is
+// claimed when due, and so is one whose lease another claimer let run out.
+TEST_P(OutboxPumpTest, AQuietSourceIsClaimedFromWhenItsNextItemIsDue) {
+  DeliveryPolicy p;
+  p.poll_interval = milliseconds(500);
+  MakeOutbox({{"t", p}});
+  auto pump = Pump();
+  ASSERT_NE(pump, nullptr);
+  const int64_t later = WriteItem("later", clock_.Now() + milliseconds(1200));
+  EXPECT_EQ(pump->RunOnce(), 0);  // quiet until 1.2 s, not 5 s
+  clock_.Advance(milliseconds(1000));
+  EXPECT_EQ(pump->RunOnce(), 0);
+  EXPECT_EQ(pump->stats().quiet, 1);
+  clock_.Advance(milliseconds(200));
+  EXPECT_EQ(pump->RunOnce(), 0);  // due, and the quiet over, but the next poll is at 1.5 s
+  clock_.Advance(milliseconds(300));
+  EXPECT_EQ(pump->RunOnce(), 1);
+  EXPECT_EQ(Get(later).state, OutboxState::kDone);
+
+  // Another claimer holds an item for 2 s and is not heard from again.
+  const int64_t held = Enqueue("held");
+  auto other = outbox_->Claim(*db_, "other:1", 1, seconds(2), "t");
+  ASSERT_OK(other);
+  ASSERT_EQ(other->size(), 1u);
+  clock_.Advance(milliseconds(500));
+  EXPECT_EQ(pump->RunOnce(), 0);  // quiet until the other's lease runs out
+  clock_.Advance(milliseconds(1000));
+  EXPECT_EQ(pump->RunOnce(), 0);
+  clock_.Advance(milliseconds(500));  // the lease is out
+  EXPECT_EQ(pump->RunOnce(), 1);
+  EXPECT_EQ(Get(held).state, OutboxState::kDone);
+  EXPECT_EQ(pump->stats().quiet, 2);
+}
+
+// A claim that finds nothing while its source holds items of another topic does not ask when
+// its next item is due (that walk would cross them): its pair is quiet until the source holds
+// nothing, then the next poll asks. (Before, such pairs were polled every interval for as long
+// as the source was busy, which the idle windows of `chukan bench icount` did not match.)
+TEST_P(OutboxPumpTest, APairQuietWhileItsSourceHeldItemsIsPolledOnceThoseAreRecorded) {
+  DeliveryPolicy p;
+  p.poll_interval = milliseconds(500);
+  MakeOutbox({{"t", p}, {"u", p}});
+  OutboxPumpOptions o;
+  o.topics = {"t", "u"};
+  auto pump = Pump(o);
+  ASSERT_NE(pump, nullptr);
+  Enqueue("a", "t");
+  const int64_t later = WriteItem("later", clock_.Now() + milliseconds(700), "x", "u");
+  // t's claim takes a; u's, made while a is held, finds nothing and asks nothing: quiet until a
+  // is recorded, which this RunOnce does.
+  EXPECT_EQ(pump->RunOnce(), 1);
+  EXPECT_EQ(pump->stats().claims, 2);
+  clock_.Advance(milliseconds(500));
+  // u is polled again, holds nothing now, and learns that `later` is due at 700 ms; t has
+  // nothing at all (quiet for 10 polls).
+  EXPECT_EQ(pump->RunOnce(), 0);
+  EXPECT_EQ(pump->stats().claims, 4);
+  clock_.Advance(milliseconds(500));
+  EXPECT_EQ(pump->RunOnce(), 1);  // u: `later`, not 5 s after; t: quiet
+  EXPECT_EQ(Get(later).state, OutboxState::kDone);
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.claims, 5);
+  EXPECT_EQ(st.quiet, 1);
+}
+
+// A claim that was out while a Notify came does not make its pair quiet: it looked before the
+// news. (Without the wake-up count, the Notify would end no quiet — there was none yet — and the
+// late claim would then silence the pair for 10 polls with an item waiting.)
+TEST_P(OutboxPumpTest, AClaimOutDuringANotifyLeavesItsSourceAwake) {
+  OutboxPumpOptions o;
+  o.run_once_wait = milliseconds(100);
+  auto pump = Pump(o);
+  ASSERT_NE(pump, nullptr);
+  courier_.Late("a");  // the claim runs, its answer waits
+  EXPECT_EQ(pump->RunOnce(), 0);
+  Enqueue("a1");
+  pump->Notify();
+  courier_.Unstall("a");  // the empty claim comes back after the Notify
+  EXPECT_EQ(pump->RunOnce(), 1);
+  EXPECT_EQ(pump->stats().quiet, 0);
 }
 
 TEST_P(OutboxPumpTest, ANotifyWakesTheStartedPumpWithoutWaitingForThePoll) {
