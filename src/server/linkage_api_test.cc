@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <thread>
 
 #include "common/status_matchers.h"
 #include "http/client.h"
@@ -400,6 +401,25 @@ TEST_P(LinkageApiServerTest, ALongPollAnswersWhenTheInquiryEnds) {
   ASSERT_OK_AND_ASSIGN(http::Response r, poll.get());
   EXPECT_EQ(r.status, 200);
   EXPECT_THAT(r.body, HasSubstr(R"("state":"refused","reason":"NO_RULE")"));
+}
+
+// AuditThen goes on (`then`) only once the entry is committed, on another thread than the
+// caller's, which does not wait.
+TEST_P(LinkageApiTest, AuditThenGoesOnOnceTheEntryIsCommitted) {
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, platform_->Tenant(A()));
+  const int64_t before = AuditCount(A(), "ok");
+  std::promise<std::thread::id> then_ran;
+  {
+    store::testing::HeldCommitter held(*st);
+    st->AuditThen({A().str(), "client:tax", "api.GET", "/api/v1/test", "ok", ""},
+                  [&then_ran] { then_ran.set_value(std::this_thread::get_id()); });
+    // Queued behind the held write: not written, and `then` not called.
+    EXPECT_EQ(AuditCount(A(), "ok"), before);
+  }
+  std::future<std::thread::id> ran = then_ran.get_future();
+  ASSERT_EQ(ran.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_NE(ran.get(), std::this_thread::get_id());
+  EXPECT_EQ(AuditCount(A(), "ok"), before + 1);
 }
 
 // An API call is answered only once its audit entry is durable, but no worker waits for that

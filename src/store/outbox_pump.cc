@@ -94,11 +94,12 @@ Status OutboxPump::Start() {
     NameThisThread("pump-dispatch");
     Dispatch();
   });
-  for (int i = 0; i < options_.threads; ++i)
+  for (int i = 0; i < options_.threads; ++i) {
     workers_.emplace_back([this] {
       NameThisThread("pump-send");
       Work();
     });
+  }
   return Status();
 }
 
