@@ -409,14 +409,16 @@ TEST_P(LinkageApiTest, AuditThenGoesOnOnceTheEntryIsCommitted) {
   ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, platform_->Tenant(A()));
   const int64_t before = AuditCount(A(), "ok");
   std::promise<std::thread::id> then_ran;
+  std::future<std::thread::id> then_ran_seen = then_ran.get_future();
   {
     store::testing::HeldCommitter held(*st);
     st->AuditThen({A().str(), "client:tax", "api.GET", "/api/v1/test", "ok", ""},
                   [&then_ran] { then_ran.set_value(std::this_thread::get_id()); });
     // Queued behind the held write: not written, and `then` not called.
     EXPECT_EQ(AuditCount(A(), "ok"), before);
+    EXPECT_EQ(then_ran_seen.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
   }
-  std::future<std::thread::id> ran = then_ran.get_future();
+  std::future<std::thread::id>& ran = then_ran_seen;
   ASSERT_EQ(ran.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   EXPECT_NE(ran.get(), std::this_thread::get_id());
   EXPECT_EQ(AuditCount(A(), "ok"), before + 1);
