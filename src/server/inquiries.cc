@@ -3,6 +3,7 @@
 #include <future>
 #include <memory>
 
+#include "common/log.h"
 #include "crypto/aead.h"
 #include "crypto/hash.h"
 #include "crypto/sealed_box.h"
@@ -96,7 +97,41 @@ Inquiries::Inquiries(const LinkageEnv& env, Options options)
       waiters_(std::make_unique<InquiryWaiters>(
           InquiryWaiters::Limits{options.waits_per_client, options.waits_total, 4})) {}
 
-Inquiries::~Inquiries() = default;
+Inquiries::~Inquiries() {
+  // The completions of CreateAsync's writes use this object: wait for those still in flight
+  // (each ends with its commit, which the tenant's committer finishes), then stop the waiters'
+  // threads while every member is still here (a task they run may use any of them).
+  MutexLock lock(async_mu_);
+  while (async_in_flight_ > 0) async_idle_.Wait(lock);
+  lock.Unlock();
+  waiters_.reset();
+}
+
+// One inquiry between its checks and the end of its write (StartCreate, CreateAsync), set up
+// in full before the write is submitted: the write's completion may come before Submit or
+// SubmitAsync has even returned, and finds all it needs here.
+struct Inquiries::Started {
+  // Set when the idempotency key found the first inquiry: nothing is written.
+  std::optional<InquiryView> first;
+  // Otherwise, the row to write and what its completion needs.
+  std::shared_ptr<TenantContext> st;      // the tenant's context: its id is the tenant
+  std::shared_ptr<const NewInquiry> row;  // shared with the write (it may run twice: kSafe)
+  std::string target;                     // the audit entries' target
+};
+
+namespace {
+
+// kAlreadyExists IDEMPOTENCY_KEY_REUSED when `prev` was stored for another request than the one
+// hashed to `request_hash`.
+Status SameRequest(const IdempotentInquiry& prev, const std::string& request_hash) {
+  if (prev.request_hash && *prev.request_hash != request_hash) {
+    return AlreadyExistsError(
+        "IDEMPOTENCY_KEY_REUSED: this idempotency key was used for a different inquiry");
+  }
+  return Status();
+}
+
+}  // namespace
 
 Result<InquiryView> Inquiries::Create(const TenantId& tenant, const InquiryInput& in) {
   ASSIGN_OR_RETURN(PendingInquiry pending, StartCreate(tenant, in));
@@ -105,6 +140,68 @@ Result<InquiryView> Inquiries::Create(const TenantId& tenant, const InquiryInput
 
 Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
                                                          const InquiryInput& in) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Started> started, Prepare(tenant, in));
+  if (started->first) {
+    return PendingInquiry([first = *started->first]() -> Result<InquiryView> { return first; });
+  }
+  // Started now, waited for by the caller: a batch starts many before it waits for any, so
+  // they share durable commits.
+  auto wait = std::make_shared<std::future<Status>>(
+      started->st->Submit(WriteOf(started), store::GroupCommitter::Rerun::kSafe));
+  return PendingInquiry([this, started, wait]() -> Result<InquiryView> {
+    Status s = wait->get();
+    return s.ok() ? Accepted(*started) : Settle(*started, s);
+  });
+}
+
+void Inquiries::CreateAsync(const TenantId& tenant, const InquiryInput& in, Done done) {
+  Result<std::shared_ptr<Started>> prepared = Prepare(tenant, in);
+  if (!prepared.ok()) {
+    done(prepared.status());
+    return;
+  }
+  std::shared_ptr<Started> started = std::move(*prepared);
+  if (started->first) {
+    done(*started->first);
+    return;
+  }
+  {
+    MutexLock lock(async_mu_);
+    ++async_in_flight_;
+  }
+  // Shared by the completion and the task it may post, so that a task refused (or dropped at
+  // shutdown) leaves `done` to be called (or destroyed, which answers) by whoever holds it last.
+  auto finish = std::make_shared<Done>(std::move(done));
+  std::shared_ptr<TenantContext> st = started->st;
+  st->SubmitAsync(
+      WriteOf(started),
+      // On the committer's thread (or this one, when the tenant is no longer served): the
+      // success path is quick and finishes here; a failure may block, so it goes to a waiters'
+      // thread.
+      [this, started, finish](Status committed) {
+        if (committed.ok()) {
+          (*finish)(Accepted(*started));
+        } else {
+          Status posted = waiters_->Post(
+              [this, started, finish, committed] { (*finish)(Settle(*started, committed)); });
+          if (!posted.ok()) {
+            log::Warn("server.inquiry_settle_refused", {{"tenant", started->st->id.str()},
+                                                        {"inquiry_id", started->row->inquiry_id},
+                                                        log::StatusField(committed),
+                                                        {"post", posted.ToString()}});
+            // Not settled (no race resolved, no inquiry.create entry): the caller retries, and
+            // its idempotency key, if any, finds the first inquiry.
+            (*finish)(UnavailableError("BUSY: the inquiry could not be finished; retry later"));
+          }
+        }
+        MutexLock lock(async_mu_);
+        if (--async_in_flight_ == 0) async_idle_.SignalAll();  // under the lock: see ~Inquiries
+      },
+      store::GroupCommitter::Rerun::kSafe);  // all in the transaction: safe to run twice
+}
+
+Result<std::shared_ptr<Inquiries::Started>> Inquiries::Prepare(const TenantId& tenant,
+                                                               const InquiryInput& in) {
   RETURN_IF_ERROR(env_.NeedHub());
   RETURN_IF_ERROR(linkage::CheckQuery(in.query));
   RETURN_IF_ERROR(CheckRequester(in));
@@ -156,13 +253,6 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
   if (in.provider_delegator) request_text += "|provider_delegator=" + in.provider_delegator->str();
   const std::string request_hash =
       crypto::ToHex(crypto::Blake2bKeyed(st->index_key, crypto::AsBytes(request_text), 16));
-  auto same_request = [request_hash](const IdempotentInquiry& prev) -> Status {
-    if (prev.request_hash && *prev.request_hash != request_hash) {
-      return AlreadyExistsError(
-          "IDEMPOTENCY_KEY_REUSED: this idempotency key was used for a different inquiry");
-    }
-    return Status();
-  };
   std::string subject;
   {
     ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
@@ -170,11 +260,11 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
       ASSIGN_OR_RETURN(std::optional<IdempotentInquiry> prev,
                        FindInquiryByKey(*tx, in.idempotency_key));
       if (prev) {
-        RETURN_IF_ERROR(same_request(*prev));
+        RETURN_IF_ERROR(SameRequest(*prev, request_hash));
         RETURN_IF_ERROR(tx->Commit());
-        ASSIGN_OR_RETURN(InquiryView first, Get(tenant, prev->inquiry_id));
-        return PendingInquiry(
-            [first = std::move(first)]() -> Result<InquiryView> { return first; });
+        auto known = std::make_shared<Started>();
+        ASSIGN_OR_RETURN(known->first, Get(tenant, prev->inquiry_id));
+        return known;
       }
     }
     ASSIGN_OR_RETURN(std::optional<std::string> code, SubjectCodes::FindCode(*tx, index));
@@ -217,64 +307,66 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
   row.layout_version = version->version();
   row.provider = in.provider.str();
   row.request_hash = request_hash;
-  const std::string target =
+  auto started = std::make_shared<Started>();
+  started->target =
       "inquiry " + id + " " + in.procedure.str() + " " + in.tm.str() + " → " + in.provider.str();
-  // Started now, waited for by the caller: a batch starts many before it waits for any, so
-  // they share durable commits. The write owns what it needs (it may run after this returns).
-  auto shared_row = std::make_shared<const NewInquiry>(std::move(row));
-  const std::string client = in.client;
-  std::future<Status> committed = st->Submit(
-      [this, shared_row, tenant, target, client,
-       st_raw = st.get()](store::Transaction& tx) -> Status {
-        const NewInquiry& r = *shared_row;
-        RETURN_IF_ERROR(InsertInquiry(tx, r));
-        RETURN_IF_ERROR(env_.outbox.Enqueue(tx, kTopicPermitRequest, r.inquiry_id,
-                                            crypto::ToBytes(r.inquiry_id), env_.clock.Now()));
-        // The audit entry commits with the inquiry (one durable commit, not two).
-        return st_raw->audit
-            ->Append(tx, {tenant.str(), "client:" + client, "inquiry.create", target, "ok", ""})
-            .status();
-      },
-      store::GroupCommitter::Rerun::kSafe);  // all in the transaction: safe to run twice
-  auto wait = std::make_shared<std::future<Status>>(std::move(committed));
-  return PendingInquiry([this, st, wait, shared_row, tenant, target, client,
-                         same_request = std::function<Status(const IdempotentInquiry&)>(
-                             same_request)]() -> Result<InquiryView> {
-    const NewInquiry& stored = *shared_row;
-    Status s = wait->get();
-    if (s.code() == StatusCode::kAlreadyExists && !stored.idempotency_key.empty()) {
-      // The same key raced in twice: answer with the one that was stored.
-      ASSIGN_OR_RETURN(auto tx, st->db->BeginRead());
-      ASSIGN_OR_RETURN(std::optional<IdempotentInquiry> prev,
-                       FindInquiryByKey(*tx, stored.idempotency_key));
-      if (prev) {
-        RETURN_IF_ERROR(same_request(*prev));
-        return Get(tenant, prev->inquiry_id);
-      }
+  started->st = std::move(st);
+  started->row = std::make_shared<const NewInquiry>(std::move(row));
+  return started;
+}
+
+store::GroupCommitter::WriteFn Inquiries::WriteOf(const std::shared_ptr<Started>& started) {
+  // The write owns what it needs (it runs after the caller has gone on).
+  return [this, row = started->row, target = started->target,
+          st_raw = started->st.get()](store::Transaction& tx) -> Status {
+    const NewInquiry& r = *row;
+    RETURN_IF_ERROR(InsertInquiry(tx, r));
+    RETURN_IF_ERROR(env_.outbox.Enqueue(tx, kTopicPermitRequest, r.inquiry_id,
+                                        crypto::ToBytes(r.inquiry_id), env_.clock.Now()));
+    // The audit entry commits with the inquiry (one durable commit, not two).
+    return st_raw->audit
+        ->Append(tx, {st_raw->id.str(), "client:" + r.client, "inquiry.create", target, "ok", ""})
+        .status();
+  };
+}
+
+InquiryView Inquiries::Accepted(const Started& started) {
+  // The inquiry as stored, not re-read: the sender may already have moved it on.
+  const NewInquiry& stored = *started.row;
+  InquiryView v;
+  v.inquiry_id = stored.inquiry_id;
+  v.state = std::string(InquiryStateName(InquiryState::kAccepted));
+  v.provider = stored.provider;
+  v.procedure = stored.procedure;
+  v.tm = stored.tm;
+  v.layout_version = stored.layout_version;
+  v.department = stored.department;
+  v.user_id = stored.user_id;
+  v.non_disclosure = stored.non_disclosure;
+  v.inquirer_delegator = stored.inquirer_delegator;
+  v.provider_delegator = stored.provider_delegator;
+  v.created_at_us = stored.created_at_us;
+  v.expires_at_us = stored.expires_at_us;
+  started.st->outbox_backlog.Added(1);
+  env_.notify();
+  return v;
+}
+
+Result<InquiryView> Inquiries::Settle(const Started& started, const Status& committed) {
+  const NewInquiry& stored = *started.row;
+  if (committed.code() == StatusCode::kAlreadyExists && !stored.idempotency_key.empty()) {
+    // The same key raced in twice: answer with the one that was stored.
+    ASSIGN_OR_RETURN(auto tx, started.st->db->BeginRead());
+    ASSIGN_OR_RETURN(std::optional<IdempotentInquiry> prev,
+                     FindInquiryByKey(*tx, stored.idempotency_key));
+    if (prev) {
+      RETURN_IF_ERROR(SameRequest(*prev, stored.request_hash));
+      return Get(started.st->id, prev->inquiry_id);
     }
-    if (!s.ok()) {
-      AuditLinkage(*st, "client:" + client, "inquiry.create", target, AuditOutcome(s));
-      return s;
-    }
-    // The inquiry as stored, not re-read: the sender may already have moved it on.
-    InquiryView v;
-    v.inquiry_id = stored.inquiry_id;
-    v.state = std::string(InquiryStateName(InquiryState::kAccepted));
-    v.provider = stored.provider;
-    v.procedure = stored.procedure;
-    v.tm = stored.tm;
-    v.layout_version = stored.layout_version;
-    v.department = stored.department;
-    v.user_id = stored.user_id;
-    v.non_disclosure = stored.non_disclosure;
-    v.inquirer_delegator = stored.inquirer_delegator;
-    v.provider_delegator = stored.provider_delegator;
-    v.created_at_us = stored.created_at_us;
-    v.expires_at_us = stored.expires_at_us;
-    st->outbox_backlog.Added(1);
-    env_.notify();
-    return v;
-  });
+  }
+  AuditLinkage(*started.st, "client:" + stored.client, "inquiry.create", started.target,
+               AuditOutcome(committed));
+  return committed;
 }
 
 Result<InquiryView> Inquiries::Get(const TenantId& tenant, const std::string& inquiry_id) {

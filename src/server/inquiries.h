@@ -24,6 +24,7 @@
 #include "server/inquiry_table.h"
 #include "server/inquiry_waiters.h"
 #include "server/linkage_env.h"
+#include "store/group_commit.h"
 
 namespace chukan::server {
 
@@ -67,7 +68,8 @@ class Inquiries {
   };
   // `env` must outlive this.
   Inquiries(const LinkageEnv& env, Options options);
-  ~Inquiries();
+  // Waits for the writes CreateAsync started to complete (their completions use this object).
+  ~Inquiries() EXCLUDES(async_mu_);
 
   // Stores the inquiry durably (state accepted) with its outbox entry and audit entry, and
   // returns at once. The same idempotency key returns the first inquiry. Errors:
@@ -81,12 +83,23 @@ class Inquiries {
   // commits. The pending call may be made on any thread, once.
   using PendingInquiry = std::function<Result<InquiryView>()>;
   Result<PendingInquiry> StartCreate(const TenantId& tenant, const InquiryInput& input);
+  // Create holding no thread while the inquiry commits: calls `done` once with Create's answer.
+  // Where: on the caller's thread for an error of the checks and for an idempotency key that
+  // found the first inquiry; on the tenant's group committer's thread when the write succeeded
+  // (then `done` must be quick and must not block on the committer: TenantContext::AuditThen,
+  // not Audit); on one of the waiters' threads (InquiryWaiters::Post) when the write failed,
+  // since finishing it blocks (it reads the inquiry of a raced idempotency key, or writes the
+  // failure's audit entry). If no thread can take the failure (the server is stopping or too
+  // many wait), `done` gets kUnavailable "BUSY: …" at once; a failure still queued at shutdown
+  // drops `done` uncalled (a Responder it holds then answers 500). Never blocks on the commit.
+  using Done = std::function<void(Result<InquiryView>)>;
+  void CreateAsync(const TenantId& tenant, const InquiryInput& input, Done done)
+      EXCLUDES(async_mu_);
   // The inquiry with its unsealed result. kNotFound for an id of another tenant or none.
   Result<InquiryView> Get(const TenantId& tenant, const std::string& inquiry_id);
   // A long poll: calls `done` once, on one of the waiters' threads, with Get's answer as soon
   // as the inquiry is no longer open, or when `wait` has passed. Holds no thread meanwhile.
   // kResourceExhausted (and `done` is never called) beyond the waits' limits.
-  using Done = std::function<void(Result<InquiryView>)>;
   Status Watch(const TenantId& tenant, const std::string& inquiry_id, const std::string& client,
                std::chrono::milliseconds wait, Done done);
   // kInvalidArgument for a limit outside 1–1000.
@@ -112,11 +125,26 @@ class Inquiries {
   void PeerChanged(std::string_view message);
 
  private:
+  struct Started;  // an inquiry checked, its row made, its write not yet done (inquiries.cc)
+  // The checks and the row of Create (no write yet); an idempotency key that finds the first
+  // inquiry answers it in Started::first. Errors as Create's, except those of the write.
+  Result<std::shared_ptr<Started>> Prepare(const TenantId& tenant, const InquiryInput& input);
+  // The inquiry's durable write: the row, its outbox entry and its audit entry.
+  store::GroupCommitter::WriteFn WriteOf(const std::shared_ptr<Started>& started);
+  // After a successful write: the inquiry as stored, counted in the backlog and the sender
+  // woken. Quick, does not block: runs on the committer's thread for CreateAsync.
+  InquiryView Accepted(const Started& started);
+  // After a failed write: the first inquiry when the same idempotency key raced in twice,
+  // else `committed` (audited). Blocks (a read, TenantContext::Audit): never on the committer.
+  Result<InquiryView> Settle(const Started& started, const Status& committed);
   void TellPeers(const std::string& message) EXCLUDES(peers_mu_);
 
   const LinkageEnv& env_;
   const Options options_;
-  std::unique_ptr<InquiryWaiters> waiters_;
+  std::unique_ptr<InquiryWaiters> waiters_;  // reset first by the destructor
+  Mutex async_mu_;
+  CondVar async_idle_;
+  int async_in_flight_ GUARDED_BY(async_mu_) = 0;  // CreateAsync writes not completed yet
   Mutex peers_mu_;
   std::function<void(const std::string&)> peers_ GUARDED_BY(peers_mu_);
 };

@@ -20,16 +20,39 @@ InquiryWaiters::InquiryWaiters(Limits limits) : limits_(limits) {
 }
 
 InquiryWaiters::~InquiryWaiters() {
+  std::deque<std::function<void()>> dropped;
   {
     MutexLock lock(mu_);
     stopping_ = true;
     work_.clear();
+    dropped.swap(tasks_);
   }
   timer_cv_.SignalAll();
   work_cv_.SignalAll();
   for (std::thread& t : threads_) t.join();
-  // The waits left are dropped unfired: their owners' destructors answer (a Responder dropped
-  // without an answer sends 500 to a connection that is being closed anyway).
+  // The waits and tasks left are dropped unrun: their owners' destructors answer (a Responder
+  // dropped without an answer sends 500 to a connection that is being closed anyway). The tasks
+  // are destroyed here, outside the lock, since what they own may do anything when destroyed.
+  dropped.clear();
+}
+
+Status InquiryWaiters::Post(std::function<void()> task) {
+  {
+    MutexLock lock(mu_);
+    if (stopping_) {
+      lock.Unlock();
+      task = nullptr;  // destroyed outside the lock (see the destructor)
+      return UnavailableError("the server is stopping");
+    }
+    if (static_cast<int>(tasks_.size()) >= limits_.tasks) {
+      lock.Unlock();
+      task = nullptr;
+      return ResourceExhaustedError("too many tasks are waiting for a thread; retry later");
+    }
+    tasks_.push_back(std::move(task));
+  }
+  work_cv_.Signal();
+  return Status();
 }
 
 Status InquiryWaiters::Add(const std::string& key, const std::string& client,
@@ -132,8 +155,17 @@ void InquiryWaiters::RunTimer() {
 void InquiryWaiters::RunWorker() {
   MutexLock lock(mu_);
   for (;;) {
-    while (!stopping_ && work_.empty()) work_cv_.Wait(lock);
+    while (!stopping_ && work_.empty() && tasks_.empty()) work_cv_.Wait(lock);
     if (stopping_) return;
+    if (!tasks_.empty()) {
+      std::function<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.Unlock();
+      task();
+      task = nullptr;  // what it owns is let go of outside the lock
+      lock.Lock();
+      continue;
+    }
     const auto [id, timed_out] = work_.front();
     work_.pop_front();
     auto it = waits_.find(id);

@@ -12,8 +12,14 @@
 // Limits: at most `per_client` waits of one client and `total` waits in all; Add() beyond them
 // fails with kResourceExhausted (the API answers 429).
 //
-// Thread-safety: thread-safe. The destructor stops the threads and drops the waits that are
-// left without firing them (their owners' destructors answer).
+// The same worker threads also run tasks handed over with Post(): work that must not run where
+// it arises because it blocks — an inquiry whose write failed, found out on the group
+// committer's thread, is finished here (it reads, and writes an audit entry with the blocking
+// TenantContext::Audit, which on the committer's own thread would wait for itself).
+//
+// Thread-safety: thread-safe. The destructor stops the threads and drops the waits and the
+// tasks that are left without running them (their owners' destructors answer: a Responder
+// dropped unsent answers 500).
 #ifndef CHUKAN_SERVER_INQUIRY_WAITERS_H_
 #define CHUKAN_SERVER_INQUIRY_WAITERS_H_
 
@@ -37,7 +43,8 @@ class InquiryWaiters {
   struct Limits {
     int per_client = 16;
     int total = 10'000;
-    int threads = 4;  // run the fires (each reads the inquiry and may write an audit entry)
+    int threads = 4;    // run the fires (each reads the inquiry and may write an audit entry)
+    int tasks = 1'000;  // Post()ed tasks queued and not yet running
   };
   using Fire = std::function<bool(bool timed_out)>;
   using Clock = std::chrono::steady_clock;
@@ -56,6 +63,13 @@ class InquiryWaiters {
   // Fires the waits of `key` / of every key (see the file comment). Never blocks for long.
   void Wake(const std::string& key) EXCLUDES(mu_);
   void WakeAll() EXCLUDES(mu_);
+
+  // Queues `task` to run once on one of the worker threads (before the waits' fires queued
+  // meanwhile). Errors, and `task` is then destroyed without running: kUnavailable once the
+  // destructor has begun, kResourceExhausted while Limits::tasks tasks are queued. A task still
+  // queued when the destructor runs is destroyed without running (outside the lock). Never
+  // blocks for long; may be called from any thread, a task included.
+  Status Post(std::function<void()> task) EXCLUDES(mu_);
 
   // Waits registered now (tests and metrics).
   int size() const EXCLUDES(mu_);
@@ -86,6 +100,7 @@ class InquiryWaiters {
   std::set<std::pair<Clock::time_point, uint64_t>> by_deadline_ GUARDED_BY(mu_);
   std::map<std::string, int> per_client_ GUARDED_BY(mu_);
   std::deque<std::pair<uint64_t, bool>> work_ GUARDED_BY(mu_);  // id, timed out
+  std::deque<std::function<void()>> tasks_ GUARDED_BY(mu_);     // Post()ed, not yet running
   std::vector<std::thread> threads_;  // the constructor and destructor only
 };
 

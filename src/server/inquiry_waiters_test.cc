@@ -106,5 +106,55 @@ TEST(InquiryWaitersTest, ManyWaitsShareFewThreads) {
   EXPECT_EQ(w.size(), 0);
 }
 
+// Post() runs a task on a worker thread; beyond Limits::tasks queued it refuses the task, which
+// is destroyed unrun.
+TEST(InquiryWaitersTest, PostRunsTasksUpToTheLimit) {
+  InquiryWaiters w({16, 100, 1, 1});
+  std::promise<void> running;
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  ASSERT_OK(w.Post([&running, opened] {
+    running.set_value();
+    opened.wait();
+  }));
+  running.get_future().wait();  // the one worker is busy; the queue is empty
+  std::promise<void> second_ran;
+  ASSERT_OK(w.Post([&second_ran] { second_ran.set_value(); }));  // queued: 1 of 1
+  auto refused = std::make_shared<int>(0);
+  std::weak_ptr<int> refused_alive = refused;
+  EXPECT_THAT(w.Post([refused = std::move(refused)] { ++*refused; }),
+              StatusIs(StatusCode::kResourceExhausted));
+  EXPECT_TRUE(refused_alive.expired());  // destroyed, never run
+  gate.set_value();
+  EXPECT_EQ(second_ran.get_future().wait_for(5s), std::future_status::ready);
+}
+
+// Tasks still queued when the waiters stop are destroyed without running (whatever they own
+// then answers: a dropped Responder sends 500); a Post() after the stop begins is refused.
+TEST(InquiryWaitersTest, TasksLeftAtTheStopAreDroppedUnrun) {
+  auto w = std::make_unique<InquiryWaiters>(InquiryWaiters::Limits{16, 100, 1, 1'000'000});
+  std::promise<void> running;
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  ASSERT_OK(w->Post([&running, opened] {
+    running.set_value();
+    opened.wait();
+  }));
+  running.get_future().wait();
+  std::atomic<bool> ran{false};
+  auto owned = std::make_shared<int>(0);
+  std::weak_ptr<int> owned_alive = owned;
+  ASSERT_OK(w->Post([&ran, owned = std::move(owned)] { ran = true; }));
+  // The destructor waits for the running task, so the object stays while the gate is shut.
+  InquiryWaiters* raw = w.get();
+  std::future<void> stopped = std::async(std::launch::async, [&w] { w.reset(); });
+  // Once the stop has begun, Post() refuses (kUnavailable): then let the running task end.
+  while (raw->Post([] {}).code() != StatusCode::kUnavailable) std::this_thread::sleep_for(1ms);
+  gate.set_value();
+  ASSERT_EQ(stopped.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(ran.load());
+  EXPECT_TRUE(owned_alive.expired());
+}
+
 }  // namespace
 }  // namespace chukan::server

@@ -127,6 +127,28 @@ void AnswerAfterAudit(TenantContext& tenant, audit::AuditEvent event, http::Resp
 
 Status LinkageApi::AddApi(http::Router& router, std::string_view method, std::string_view pattern,
                           ApiRole role, uint64_t max_body, ApiHandler handler, Backlog backlog) {
+  return AddApiRoute(
+      router, method, pattern, role, max_body,
+      [this, handler](const ClientIdentity& who, http::Request& req, const ApiAnswer& answer) {
+        answer((this->*handler)(who, req));
+      },
+      backlog);
+}
+
+Status LinkageApi::AddAsyncApi(http::Router& router, std::string_view method,
+                               std::string_view pattern, ApiRole role, uint64_t max_body,
+                               AsyncApiHandler handler, Backlog backlog) {
+  return AddApiRoute(
+      router, method, pattern, role, max_body,
+      [this, handler](const ClientIdentity& who, http::Request& req, ApiAnswer answer) {
+        (this->*handler)(who, req, std::move(answer));
+      },
+      backlog);
+}
+
+Status LinkageApi::AddApiRoute(http::Router& router, std::string_view method,
+                               std::string_view pattern, ApiRole role, uint64_t max_body,
+                               AnyApiHandler handler, Backlog backlog) {
   http::RouteOptions options = auth_.Route(role, max_body);
   if (backlog == Backlog::kNewWork) {
     // ApiAuth's gate runs on a worker (it may read the token store), so a due count may be too.
@@ -147,16 +169,21 @@ Status LinkageApi::AddApi(http::Router& router, std::string_view method, std::st
   // answer to the connection (TenantContext::AuditThen).
   return router.AddAsync(
       method, pattern,
-      [this, handler](http::Request& req, http::Responder out) {
+      [handler = std::move(handler)](http::Request& req, http::Responder out) {
         const ApiPrincipal& caller = ApiAuth::Caller(req);
-        const ClientIdentity& who = caller.who;
-        Result<http::Response> r = (this->*handler)(who, req);
-        audit::AuditEvent event{who.tenant.str(),         "client:" + who.name,
-                                "api." + req.method,      req.path.substr(0, 200),
-                                AuditOutcome(r.status()), req.request_id.str()};
-        AnswerAfterAudit(*caller.tenant, std::move(event),
-                         r.ok() ? std::move(*r) : ErrorResponse(r.status(), req.request_id),
-                         std::move(out));
+        // What the answer needs, copied: an asynchronous handler answers after it returned.
+        auto responder = std::make_shared<http::Responder>(std::move(out));
+        ApiAnswer answer = [tenant = caller.tenant, who = caller.who, method = req.method,
+                            path = req.path.substr(0, 200), rid = req.request_id,
+                            responder](Result<http::Response> r) {
+          audit::AuditEvent event{who.tenant.str(),         "client:" + who.name,
+                                  "api." + method,          path,
+                                  AuditOutcome(r.status()), rid.str()};
+          AnswerAfterAudit(*tenant, std::move(event),
+                           r.ok() ? std::move(*r) : ErrorResponse(r.status(), rid),
+                           std::move(*responder));
+        };
+        handler(caller.who, req, std::move(answer));
       },
       std::move(options));
 }
@@ -170,8 +197,8 @@ Status LinkageApi::Register(http::Router& router) {
                          &LinkageApi::LoadAtenaMap));
   RETURN_IF_ERROR(
       AddApi(router, "GET", "/api/v1/atena-map", ApiRole::kSystem, 0, &LinkageApi::AtenaMapStatus));
-  RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries", ApiRole::kSystem, kMaxSmallBody,
-                         &LinkageApi::CreateInquiry, Backlog::kNewWork));
+  RETURN_IF_ERROR(AddAsyncApi(router, "POST", "/api/v1/inquiries", ApiRole::kSystem, kMaxSmallBody,
+                              &LinkageApi::CreateInquiry, Backlog::kNewWork));
   RETURN_IF_ERROR(AddApi(router, "POST", "/api/v1/inquiries/batch", ApiRole::kSystem, kMaxBulkBody,
                          &LinkageApi::CreateBatchInquiries, Backlog::kNewWork));
   RETURN_IF_ERROR(AddApi(router, "GET", "/api/v1/inquiries/batch/{id}", ApiRole::kSystem, 0,
@@ -288,7 +315,10 @@ Result<http::Response> LinkageApi::RegisterCodes(const ClientIdentity& who, http
   return http::Response::Json(failed == 0 ? 200 : 207, std::move(json));
 }
 
-Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http::Request& req) {
+namespace {
+
+// POST /api/v1/inquiries's body as an inquiry of `who`.
+Result<InquiryInput> ParseInquiryBody(const ClientIdentity& who, http::Request& req) {
   ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(req.body, {kMaxSmallBody, 3}));
   RETURN_IF_ERROR(
       o.RejectUnknownFields({"atena_no", "procedure", "tm", "layout_version", "provider", "query",
@@ -318,11 +348,31 @@ Result<http::Response> LinkageApi::CreateInquiry(const ClientIdentity& who, http
   ASSIGN_OR_RETURN(in.inquirer_delegator, linkage::OptionalOrgField(o, "inquirer_delegator"));
   ASSIGN_OR_RETURN(in.provider_delegator, linkage::OptionalOrgField(o, "provider_delegator"));
   in.client = who.name;
-  ASSIGN_OR_RETURN(InquiryView v, linkage_.CreateInquiry(who.tenant, in));
+  return in;
+}
+
+// POST /api/v1/inquiries's answer: 202 with the inquiry.
+Result<http::Response> InquiryAccepted(const Result<InquiryView>& v) {
+  RETURN_IF_ERROR(v.status());
   json::JsonWriter w;
-  WriteInquiry(w, v, false);
+  WriteInquiry(w, *v, false);
   ASSIGN_OR_RETURN(std::string json, w.Finish());
   return http::Response::Json(202, std::move(json));
+}
+
+}  // namespace
+
+void LinkageApi::CreateInquiry(const ClientIdentity& who, http::Request& req, ApiAnswer answer) {
+  Result<InquiryInput> in = ParseInquiryBody(who, req);
+  if (!in.ok()) {
+    answer(in.status());
+    return;
+  }
+  // Answered where the inquiry's write completes (usually the tenant's committer thread), with
+  // no worker waiting for the commit.
+  linkage_.CreateInquiryAsync(who.tenant, *in, [answer = std::move(answer)](Result<InquiryView> v) {
+    answer(InquiryAccepted(v));
+  });
 }
 
 Result<http::Response> LinkageApi::CreateBatchInquiries(const ClientIdentity& who,

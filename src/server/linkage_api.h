@@ -91,6 +91,20 @@ class LinkageApi {
   Status AddApi(http::Router& router, std::string_view method, std::string_view pattern,
                 ApiRole role, uint64_t max_body, ApiHandler handler,
                 Backlog backlog = Backlog::kAdmitAll);
+  // An /api/v1 handler that answers later, holding no thread meanwhile: it calls `answer` once,
+  // from any thread (quickly: `answer` audits the call through TenantContext::AuditThen and
+  // hands the response to its connection; it never blocks). The Request lives until then.
+  using ApiAnswer = std::function<void(Result<http::Response>)>;
+  using AsyncApiHandler = void (LinkageApi::*)(const ClientIdentity& who, http::Request& req,
+                                               ApiAnswer answer);
+  Status AddAsyncApi(http::Router& router, std::string_view method, std::string_view pattern,
+                     ApiRole role, uint64_t max_body, AsyncApiHandler handler,
+                     Backlog backlog = Backlog::kAdmitAll);
+  // What AddApi and AddAsyncApi share: the gate (and backlog check), the audit of every call.
+  using AnyApiHandler =
+      std::function<void(const ClientIdentity& who, http::Request& req, ApiAnswer answer)>;
+  Status AddApiRoute(http::Router& router, std::string_view method, std::string_view pattern,
+                     ApiRole role, uint64_t max_body, AnyApiHandler handler, Backlog backlog);
   Status AddNode(http::Router& router, std::string_view pattern, uint64_t max_body,
                  NodeHandler handler);
 
@@ -102,8 +116,8 @@ class LinkageApi {
   Result<http::Response> LoadAtenaMap(const ClientIdentity& who, http::Request& req);
   // GET /api/v1/atena-map
   Result<http::Response> AtenaMapStatus(const ClientIdentity& who, http::Request& req);
-  // POST /api/v1/inquiries
-  Result<http::Response> CreateInquiry(const ClientIdentity& who, http::Request& req);
+  // POST /api/v1/inquiries (asynchronous: no thread waits while the inquiry commits)
+  void CreateInquiry(const ClientIdentity& who, http::Request& req, ApiAnswer answer);
   // POST /api/v1/inquiries/batch
   Result<http::Response> CreateBatchInquiries(const ClientIdentity& who, http::Request& req);
   // GET /api/v1/inquiries/batch/{id}

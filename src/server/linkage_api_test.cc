@@ -474,6 +474,138 @@ TEST_P(LinkageApiServerTest, AnAnswerWaitsForItsAuditEntryWithoutHoldingAWorker)
   server->Stop(std::chrono::seconds(5));
 }
 
+// POST /api/v1/inquiries holds no worker while its inquiry commits: with one worker and the
+// tenant's committer held, the POST waits for its write while the worker answers another
+// caller; once the committer goes on, the POST answers 202 with the inquiry as stored. Before,
+// the worker waited for the commit (Inquiries::Create), and the other caller timed out.
+TEST_P(LinkageApiServerTest, CreateInquiryHoldsNoWorkerWhileItsInquiryCommits) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  http::Router router;
+  ASSERT_OK(api_->Register(router));
+  http::ServerOptions o;
+  o.workers = 1;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Server> server,
+                       http::Server::Create(o, std::move(router)));
+  ASSERT_OK(server->Start());
+  http::ClientOptions co;
+  co.request_timeout = std::chrono::seconds(5);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Client> other_client, http::Client::Create(co));
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(server->port()) + "/api/v1/inquiries";
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, platform_->Tenant(A()));
+  std::future<Result<http::Response>> created;
+  {
+    store::testing::HeldCommitter held(*st);
+    created = std::async(std::launch::async, [&] {
+      http::ClientRequest r;
+      r.method = "POST";
+      r.url = url;
+      r.headers.Set("Authorization", "Bearer " + system_a_);
+      r.body = R"({"atena_no":"000000000000101","procedure":"JT90000000000101",)"
+               R"("tm":"TM00000000000002","provider":"0000000000000012"})";
+      return client_->Send(r);
+    });
+    // Not answered while its inquiry cannot be written.
+    EXPECT_EQ(created.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout);
+    // The one worker is free: a caller with an unknown token is answered meanwhile.
+    std::string unknown = system_a_;
+    unknown.back() = unknown.back() == 'A' ? 'B' : 'A';
+    http::ClientRequest r;
+    r.url = url;
+    r.headers.Set("Authorization", "Bearer " + unknown);
+    ASSERT_OK_AND_ASSIGN(http::Response refused, other_client->Send(r));
+    EXPECT_EQ(refused.status, 401);
+    EXPECT_EQ(created.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  }
+  ASSERT_EQ(created.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_OK_AND_ASSIGN(http::Response answered, created.get());
+  ASSERT_EQ(answered.status, 202) << answered.body;
+  ASSERT_OK_AND_ASSIGN(json::JsonObject body, json::ParseJsonObject(answered.body));
+  ASSERT_OK_AND_ASSIGN(std::string id, body.GetString("inquiry_id", 64));
+  EXPECT_EQ(body.GetString("state", 32).value_or(""), "accepted");
+  ASSERT_OK_AND_ASSIGN(InquiryView stored, linkage_->GetInquiry(A(), id));
+  EXPECT_EQ(stored.tm, "TM00000000000002");
+  server->Stop(std::chrono::seconds(5));
+}
+
+// The same idempotency key posted twice while the committer is held: both writes are queued,
+// the second fails on the key (kAlreadyExists), and is finished off the committer's thread by
+// reading the first — both answer 202 with the same inquiry. A different request under the
+// same key, raced in the same way, answers 409 IDEMPOTENCY_KEY_REUSED.
+TEST_P(LinkageApiServerTest, CreateInquiryRacingOnAnIdempotencyKeyAnswersTheFirst) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(server_->port()) + "/api/v1/inquiries";
+  auto post = [&](std::string body) {
+    return std::async(std::launch::async, [this, url, body = std::move(body)] {
+      http::ClientRequest r;
+      r.method = "POST";
+      r.url = url;
+      r.headers.Set("Authorization", "Bearer " + system_a_);
+      r.body = body;
+      return client_->Send(r);
+    });
+  };
+  const std::string same = R"({"atena_no":"000000000000101","procedure":"JT90000000000101",)"
+                           R"("tm":"TM00000000000002","provider":"0000000000000012",)"
+                           R"("idempotency_key":"race-1"})";
+  const std::string other = R"({"atena_no":"000000000000101","procedure":"JT90000000000101",)"
+                            R"("tm":"TM00000000000002","provider":"0000000000000012",)"
+                            R"("idempotency_key":"race-1","timeout_seconds":5})";
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, platform_->Tenant(A()));
+  std::vector<std::future<Result<http::Response>>> answers;
+  {
+    store::testing::HeldCommitter held(*st);
+    answers.push_back(post(same));
+    answers.push_back(post(same));
+    answers.push_back(post(other));
+    // All three are checked (the key is not stored yet) and their writes queued behind the
+    // held one; none is answered meanwhile.
+    EXPECT_EQ(answers[2].wait_for(std::chrono::milliseconds(500)), std::future_status::timeout);
+  }
+  std::vector<http::Response> got;
+  for (auto& f : answers) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    ASSERT_OK_AND_ASSIGN(http::Response r, f.get());
+    got.push_back(std::move(r));
+  }
+  ASSERT_EQ(got[0].status, 202) << got[0].body;
+  ASSERT_EQ(got[1].status, 202) << got[1].body;
+  auto id_of = [](const http::Response& r) {
+    return json::ParseJsonObject(r.body).value().GetString("inquiry_id", 64).value_or("?");
+  };
+  EXPECT_EQ(id_of(got[0]), id_of(got[1]));
+  EXPECT_EQ(got[2].status, 409) << got[2].body;
+  EXPECT_EQ(ErrorCode(got[2]), "IDEMPOTENCY_KEY_REUSED");
+  EXPECT_EQ(linkage_->ListInquiries(A(), std::nullopt, 0, 10).value().size(), 1u);
+}
+
+// A write that fails (here: the inquiries table is away) is finished off the committer's
+// thread: its failure is audited with the blocking TenantContext::Audit — on the committer's
+// own thread that would wait for itself — and the caller gets the error.
+TEST_P(LinkageApiTest, CreateInquiryWhoseWriteFailsAnswersTheErrorAndAuditsIt) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, platform_->Tenant(A()));
+  ASSERT_OK(st->Commit([](store::Transaction& tx) {
+    return tx.Exec("ALTER TABLE inquiries RENAME TO inquiries_away");
+  }));
+  http::Response r = Call("POST", "/api/v1/inquiries", system_a_,
+                          R"({"atena_no":"000000000000101","procedure":"JT90000000000101",)"
+                          R"("tm":"TM00000000000002","provider":"0000000000000012"})");
+  ASSERT_OK(st->Commit([](store::Transaction& tx) {
+    return tx.Exec("ALTER TABLE inquiries_away RENAME TO inquiries");
+  }));
+  // The store's error (a statement the schema refuses), answered without its details.
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("storage error"));
+  auto tx = st->db->BeginRead().value();
+  ASSERT_OK_AND_ASSIGN(auto row, tx->QueryOne("SELECT COUNT(*) FROM audit_log WHERE action = "
+                                              "'inquiry.create' AND outcome LIKE 'error:%'",
+                                              {}));
+  EXPECT_EQ(row->GetInt(0).value(), 1);
+  EXPECT_EQ(AuditCount(A(), "ok"), 0);
+}
+
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageApiTest);
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageApiServerTest);
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(LinkageApiBacklogTest);

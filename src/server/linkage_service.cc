@@ -75,6 +75,11 @@ Result<LinkageService::PendingInquiry> LinkageService::StartCreateInquiry(const 
   return inquiries_.StartCreate(tenant, in);
 }
 
+void LinkageService::CreateInquiryAsync(const TenantId& tenant, const InquiryInput& in,
+                                        InquiryDone done) {
+  inquiries_.CreateAsync(tenant, in, std::move(done));
+}
+
 Result<InquiryView> LinkageService::GetInquiry(const TenantId& tenant,
                                                const std::string& inquiry_id) {
   return inquiries_.Get(tenant, inquiry_id);

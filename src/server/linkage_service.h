@@ -112,6 +112,10 @@ class LinkageService {
   // share durable commits (the batch file).
   using PendingInquiry = Inquiries::PendingInquiry;
   Result<PendingInquiry> StartCreateInquiry(const TenantId& tenant, const InquiryInput& input);
+  // The same holding no thread while the inquiry commits (Inquiries::CreateAsync: where `done`
+  // is called and what it must not do).
+  using InquiryDone = std::function<void(Result<InquiryView>)>;
+  void CreateInquiryAsync(const TenantId& tenant, const InquiryInput& input, InquiryDone done);
   // kNotFound for an id of another tenant or none.
   Result<InquiryView> GetInquiry(const TenantId& tenant, const std::string& inquiry_id);
   // A long poll, so that existing systems need not poll in a loop: calls `done` once, on one
@@ -119,7 +123,6 @@ class LinkageService {
   // (accepted or permitted), or when `wait` has passed. Holds no thread meanwhile.
   // Errors (then `done` is never called): kResourceExhausted when `client` already has
   // Options::waits_per_client long polls waiting, or the server Options::waits_total.
-  using InquiryDone = std::function<void(Result<InquiryView>)>;
   Status WatchInquiry(const TenantId& tenant, const std::string& inquiry_id,
                       const std::string& client, std::chrono::milliseconds wait, InquiryDone done);
   Result<std::vector<InquiryView>> ListInquiries(const TenantId& tenant,
