@@ -1,6 +1,9 @@
 #include "server/tenant_context.h"
 
+#include <thread>
+
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "server/data_key_rotation.h"
@@ -67,7 +70,8 @@ Result<std::shared_ptr<TenantContext>> TenantContext::Open(Parts parts) {
   ASSIGN_OR_RETURN(std::unique_ptr<store::GroupCommitter> committer,
                    store::GroupCommitter::Create(parts.db, co));
   std::shared_ptr<TenantContext> ctx(
-      new TenantContext(std::move(parts), std::move(data_keys), std::move(keys), std::move(log)));
+      new TenantContext(std::move(parts), std::move(data_keys), std::move(keys), std::move(log)),
+      &TenantContext::Delete);
   ctx->committer_ = std::move(committer);
   ctx->replicas_ = std::move(replicas);
   return ctx;
@@ -85,6 +89,21 @@ TenantContext::TenantContext(Parts parts, std::shared_ptr<crypto::DataKeys> data
       outbox_backlog(parts.outbox_backlog_limit, *parts.clock),
       clock_(*parts.clock),
       sign_key_(std::move(keys.sign)) {}
+
+void TenantContext::Delete(TenantContext* ctx) {
+  // The last reference may go on the context's own committer thread: a completion run there
+  // (SubmitAsync's `done`, or what it captured) held one while the tenant was evicted. Stopping
+  // the committer joins that thread, which would wait for itself (std::terminate): such a
+  // context is destroyed on a short-lived thread of its own instead.
+  if (ctx->committer_ && ctx->committer_->OnCommitThread()) {
+    std::thread([ctx] {
+      NameThisThread("tenant-close");
+      delete ctx;
+    }).detach();
+    return;
+  }
+  delete ctx;
+}
 
 TenantContext::~TenantContext() {
   // The committer drains what was submitted before the database handle goes.

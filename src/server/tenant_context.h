@@ -85,6 +85,8 @@ class TenantContext {
   // organisation signing key and the index key from the key table (tenant_keys.h: storing the
   // derived ones of a tenant made before it), and starts the group committer.
   // Errors: from the store (migrations), kDataLoss for a key that does not open.
+  // The last reference may go on any thread, the committer's own included (a completion that
+  // held one): the context is then destroyed on a thread of its own (Delete).
   static Result<std::shared_ptr<TenantContext>> Open(Parts parts);
   ~TenantContext();
   TenantContext(const TenantContext&) = delete;
@@ -171,6 +173,9 @@ class TenantContext {
   store::OutboxBacklog outbox_backlog;
 
  private:
+  // The deleter of Open's shared_ptr: destroys `ctx` at once, or on a thread of its own when the
+  // last reference went on its own committer's thread.
+  static void Delete(TenantContext* ctx);
   TenantContext(Parts parts, std::shared_ptr<crypto::DataKeys> data_keys, TenantKeys keys,
                 std::unique_ptr<audit::AuditLog> audit);
   const Clock& clock_;

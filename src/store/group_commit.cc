@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "common/log.h"
 #include "common/thread_name.h"
 
 namespace chukan::store {
@@ -19,10 +20,37 @@ Result<std::unique_ptr<GroupCommitter>> GroupCommitter::Create(std::shared_ptr<D
   std::unique_ptr<GroupCommitter> gc(new GroupCommitter(std::move(db), options));  // private
   gc->thread_ = std::thread([p = gc.get()] {
     NameThisThread("commit");
+    p->commit_thread_.store(std::this_thread::get_id(), std::memory_order_release);
     p->Run();
   });
   return gc;
 }
+
+namespace {
+
+// A `done` that throws (it should not: they are quick hand-overs) is logged, and the rest of the
+// batch is still told: an exception must not end the writer thread, and with it the process.
+void CallDone(const GroupCommitter::DoneFn& done, Status s) {
+  try {
+    done(std::move(s));
+  } catch (const std::exception& e) {
+    log::Error("store.commit_done_threw", {{"what", std::string(e.what()).substr(0, 200)}});
+  } catch (...) {
+    log::Error("store.commit_done_threw", {{"what", "a non-standard exception"}});
+  }
+}
+
+Status RunWrite(const GroupCommitter::WriteFn& write, Transaction& t) {
+  try {
+    return write(t);
+  } catch (const std::exception& e) {
+    return InternalError(std::string("group commit: write threw: ") + e.what());
+  } catch (...) {
+    return InternalError("group commit: write threw a non-standard exception");
+  }
+}
+
+}  // namespace
 
 GroupCommitter::~GroupCommitter() { Stop(); }
 
@@ -89,24 +117,10 @@ void GroupCommitter::Run() {
       stats_.batches += 1;
       stats_.writes += static_cast<int64_t>(batch.size());
     }
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+    for (size_t i = 0; i < batch.size(); ++i) CallDone(batch[i].done, std::move(results[i]));
     batch.clear();
   }
 }
-
-namespace {
-
-Status RunWrite(const GroupCommitter::WriteFn& write, Transaction& t) {
-  try {
-    return write(t);
-  } catch (const std::exception& e) {
-    return InternalError(std::string("group commit: write threw: ") + e.what());
-  } catch (...) {
-    return InternalError("group commit: write threw a non-standard exception");
-  }
-}
-
-}  // namespace
 
 std::optional<std::vector<Status>> GroupCommitter::RunBatchAtOnce(std::deque<Pending>& batch,
                                                                   Transaction& t) {

@@ -17,6 +17,7 @@
 #ifndef CHUKAN_STORE_GROUP_COMMIT_H_
 #define CHUKAN_STORE_GROUP_COMMIT_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -98,6 +99,12 @@ class GroupCommitter {
 
   Stats stats() const EXCLUDES(mu_);
 
+  // Whether the caller runs on this committer's own thread (inside a write or a `done`). Its
+  // owner must then not destroy it there: Stop() would wait for the thread it runs on.
+  bool OnCommitThread() const {
+    return commit_thread_.load(std::memory_order_acquire) == std::this_thread::get_id();
+  }
+
  private:
   struct Pending {
     WriteFn write;
@@ -125,6 +132,8 @@ class GroupCommitter {
   Mutex stop_mu_ ACQUIRED_BEFORE(mu_);  // serialises Stop() (join once)
   // Set by Create before any other thread can see the committer, joined under stop_mu_.
   std::thread thread_;
+  // The writer thread's id, set by that thread before it runs anything submitted.
+  std::atomic<std::thread::id> commit_thread_{};
 };
 
 }  // namespace chukan::store

@@ -336,6 +336,50 @@ TEST_P(GroupCommitTest, StopDrainsThenRefuses) {
   EXPECT_EQ(txn->QueryOne("SELECT COUNT(*) FROM t")->value().GetInt(0).value(), 50);
 }
 
+// A `done` that throws is logged and the rest of its batch is still told; the committer goes on.
+// Before, the exception left the writer thread: std::terminate ended the process.
+TEST_P(GroupCommitTest, ADoneThatThrowsDoesNotEndTheCommitter) {
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
+  std::atomic<bool> thrower_ran{false};
+  std::future<Status> after;
+  {
+    testing::HeldCommitter blocker(*gc, Insert(1));  // the next two share one batch
+    gc->SubmitAsync(Insert(2), [&thrower_ran](Status s) {
+      EXPECT_OK(s);
+      thrower_ran = true;
+      throw std::runtime_error("done threw");
+    });
+    after = gc->Submit(Insert(3));
+  }
+  EXPECT_OK(after.get());
+  EXPECT_TRUE(thrower_ran.load());
+  EXPECT_OK(gc->Submit(Insert(4)).get());  // still committing
+  EXPECT_EQ(gc->stats().writes, 4);
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->BeginRead());
+  EXPECT_EQ(txn->QueryOne("SELECT COUNT(*) FROM t")->value().GetInt(0).value(), 4);
+}
+
+// The writer thread knows itself: OnCommitThread is true inside a write and a `done` only.
+TEST_P(GroupCommitTest, OnCommitThreadIsTrueOnTheWriterThreadOnly) {
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
+  EXPECT_FALSE(gc->OnCommitThread());
+  std::atomic<bool> in_write{false};
+  std::promise<bool> in_done;
+  GroupCommitter* raw = gc.get();
+  gc->SubmitAsync(
+      [raw, &in_write](Transaction& txn) {
+        in_write = raw->OnCommitThread();
+        return Insert(1)(txn);
+      },
+      [raw, &in_done](Status s) {
+        EXPECT_OK(s);
+        in_done.set_value(raw->OnCommitThread());
+      });
+  EXPECT_TRUE(in_done.get_future().get());
+  EXPECT_TRUE(in_write.load());
+  EXPECT_FALSE(gc->OnCommitThread());
+}
+
 TEST_P(GroupCommitTest, MaxBatchBoundsATransaction) {
   GroupCommitter::Options o;
   o.max_batch = 10;

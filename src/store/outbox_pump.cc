@@ -24,9 +24,11 @@ constexpr Duration kLongestWait = std::chrono::seconds(1);
 // busy item itself waits its Retry-After (Outbox::Defer); the lane's next batch is a probe.
 constexpr Duration kBusyPause = std::chrono::milliseconds(100);
 // A quiet source and topic (nothing found, nothing held) is claimed from again after at most
-// this many poll intervals even when nothing is known to be due: what another process queued
-// without telling this one (another node of a cluster) is found within that time.
-constexpr int kQuietPolls = 10;
+// this long (or one poll interval, when that is longer) even when nothing is known to be due:
+// what another process queued without telling this one (another node of a cluster) is found
+// within that time. Ten polls of the default 200 ms; a fixed bound rather than ten intervals,
+// which stretched a long `poll_interval_ms` tenfold (1 h → 10 h).
+constexpr Duration kQuietMost = std::chrono::seconds(2);
 
 }  // namespace
 
@@ -317,7 +319,7 @@ void OutboxPump::Claimed(const std::string& source, const std::string& topic, si
     // Found nothing, and no Notify meanwhile: quiet until the next item is due, or (the source
     // held items, so nobody asked) until the source holds nothing or records an outcome.
     if (s.ok() && items.empty() && !again && wakeups == wakeups_) {
-      const Duration most = kQuietPolls * outbox_.Policy(topic).poll_interval;
+      const Duration most = std::max<Duration>(kQuietMost, outbox_.Policy(topic).poll_interval);
       Duration until = most;
       if (got.next_due) until = std::clamp(*got.next_due - clock_.Now(), Duration::zero(), most);
       if (until > Duration::zero()) {

@@ -551,37 +551,58 @@ TEST_P(OutboxPumpTest, PollsAtTheTopicsIntervalAndNotifyMakesEveryTopicDue) {
 // (200 ms), whether anything was there or not — 15–21 M instructions in a 5 s idle window of
 // `chukan bench icount`, and a write per tenant and topic five times a second on a server with
 // many tenants. A source and topic whose claim found nothing while it held nothing are now quiet:
-// not claimed from again for 10 poll intervals, or until their next item is due, or a Notify.
-TEST_P(OutboxPumpTest, AnIdleSourceIsQuietForTenPollsUnlessNotified) {
+// not claimed from again for 2 s (ten default polls), or until their next item is due, or a
+// Notify.
+TEST_P(OutboxPumpTest, AnIdleSourceIsQuietForTwoSecondsUnlessNotified) {
   DeliveryPolicy p;
-  p.poll_interval = milliseconds(500);
+  p.poll_interval = milliseconds(200);
   MakeOutbox({{"t", p}});
   auto pump = Pump();
   ASSERT_NE(pump, nullptr);
-  EXPECT_EQ(pump->RunOnce(), 0);  // found nothing, holds nothing: quiet for 5 s
+  EXPECT_EQ(pump->RunOnce(), 0);  // found nothing, holds nothing: quiet for 2 s
   OutboxPump::Stats st = pump->stats();
   EXPECT_EQ(st.claims, 1);
   EXPECT_EQ(st.quiet, 0);
   Enqueue("a");  // queued by someone who does not tell this pump (another node)
   for (int i = 1; i < 10; ++i) {
-    clock_.Advance(milliseconds(500));
+    clock_.Advance(milliseconds(200));
     EXPECT_EQ(pump->RunOnce(), 0) << "poll " << i;
   }
   st = pump->stats();
   EXPECT_EQ(st.rounds, 10);
   EXPECT_EQ(st.claims, 1);  // nine polls, no claim
   EXPECT_EQ(st.quiet, 9);
-  clock_.Advance(milliseconds(500));  // 5 s after the empty claim
+  clock_.Advance(milliseconds(200));  // 2 s after the empty claim
   EXPECT_EQ(pump->RunOnce(), 1);
   EXPECT_EQ(pump->stats().claims, 2);
   // Quiet again (nothing more, nothing held); a Notify ends it at once.
-  clock_.Advance(milliseconds(500));
+  clock_.Advance(milliseconds(200));
   EXPECT_EQ(pump->RunOnce(), 0);
   Enqueue("b");
-  clock_.Advance(milliseconds(500));
+  clock_.Advance(milliseconds(200));
   EXPECT_EQ(pump->RunOnce(), 0);
   pump->Notify();
   EXPECT_EQ(pump->RunOnce(), 1);
+}
+
+// A long poll interval is not stretched: the quiet lasts one interval when that is longer than
+// 2 s. Before, a quiet lasted ten intervals: with `poll_interval_ms` at its 1 h maximum, what
+// another node queued waited 10 h.
+TEST_P(OutboxPumpTest, AQuietPairWithALongPollIntervalIsPolledEveryInterval) {
+  DeliveryPolicy p;
+  p.poll_interval = std::chrono::hours(1);
+  MakeOutbox({{"t", p}});
+  auto pump = Pump();
+  ASSERT_NE(pump, nullptr);
+  EXPECT_EQ(pump->RunOnce(), 0);  // found nothing, holds nothing: quiet for 1 h
+  Enqueue("a");                   // by another node
+  clock_.Advance(std::chrono::minutes(59));
+  EXPECT_EQ(pump->RunOnce(), 0);  // the next poll is not due yet
+  clock_.Advance(std::chrono::minutes(1));
+  EXPECT_EQ(pump->RunOnce(), 1);  // the poll one interval after the empty claim is not skipped
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.claims, 2);
+  EXPECT_EQ(st.quiet, 0);
 }
 
 // Quiet lasts until the next item is due, not longer: an item waiting out its backoff is
@@ -593,7 +614,7 @@ TEST_P(OutboxPumpTest, AQuietSourceIsClaimedFromWhenItsNextItemIsDue) {
   auto pump = Pump();
   ASSERT_NE(pump, nullptr);
   const int64_t later = WriteItem("later", clock_.Now() + milliseconds(1200));
-  EXPECT_EQ(pump->RunOnce(), 0);  // quiet until 1.2 s, not 5 s
+  EXPECT_EQ(pump->RunOnce(), 0);  // quiet until 1.2 s, not 2 s
   clock_.Advance(milliseconds(1000));
   EXPECT_EQ(pump->RunOnce(), 0);
   EXPECT_EQ(pump->stats().quiet, 1);
@@ -638,11 +659,11 @@ TEST_P(OutboxPumpTest, APairQuietWhileItsSourceHeldItemsIsPolledOnceThoseAreReco
   EXPECT_EQ(pump->stats().claims, 2);
   clock_.Advance(milliseconds(500));
   // u is polled again, holds nothing now, and learns that `later` is due at 700 ms; t has
-  // nothing at all (quiet for 10 polls).
+  // nothing at all (quiet for 2 s).
   EXPECT_EQ(pump->RunOnce(), 0);
   EXPECT_EQ(pump->stats().claims, 4);
   clock_.Advance(milliseconds(500));
-  EXPECT_EQ(pump->RunOnce(), 1);  // u: `later`, not 5 s after; t: quiet
+  EXPECT_EQ(pump->RunOnce(), 1);  // u: `later`, not 2 s after; t: quiet
   EXPECT_EQ(Get(later).state, OutboxState::kDone);
   const OutboxPump::Stats st = pump->stats();
   EXPECT_EQ(st.claims, 5);
@@ -651,7 +672,7 @@ TEST_P(OutboxPumpTest, APairQuietWhileItsSourceHeldItemsIsPolledOnceThoseAreReco
 
 // A claim that was out while a Notify came does not make its pair quiet: it looked before the
 // news. (Without the wake-up count, the Notify would end no quiet — there was none yet — and the
-// late claim would then silence the pair for 10 polls with an item waiting.)
+// late claim would then silence the pair for 2 s with an item waiting.)
 TEST_P(OutboxPumpTest, AClaimOutDuringANotifyLeavesItsSourceAwake) {
   OutboxPumpOptions o;
   o.run_once_wait = milliseconds(100);
