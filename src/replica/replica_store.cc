@@ -1,6 +1,7 @@
 // ReplicaStore (see replica_store.h). Over 1,100 lines: import (read, check, seal, stage, apply),
 // view, history, export and reconcile share the record encoding, the keyed hashes and the sealing
-// here; the import's staging file is import_spool.cc and the readers are in replica_io/.
+// here; the import's staging file is import_spool.cc, its sealing thread import_sealer.cc, and the
+// readers are in replica_io/.
 #include "replica/replica_store.h"
 
 #include <malloc.h>
@@ -20,6 +21,7 @@
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "layout/value_check.h"
+#include "replica/import_sealer.h"
 #include "replica/import_spool.h"
 #include "replica_io/csv_writer.h"
 #include "replica_io/dbm20113_writer.h"
@@ -400,33 +402,6 @@ class SealedBatch {
   std::vector<size_t> ends_;  // ends_[i]: the end of record i in bytes_
 };
 
-// XChaCha20 nonces for one import: 16 random bytes drawn once, then a 64-bit counter. Unique
-// under the tenant key with overwhelming probability across imports (a 128-bit random prefix),
-// and it spares the getrandom() system call per record that random nonces would cost.
-class NonceSequence {
- public:
-  NonceSequence() {
-    const crypto::Bytes r = crypto::RandomBytes(16);
-    std::copy(r.begin(), r.end(), nonce_.begin());
-  }
-  // Sets `out` to nonce || ciphertext || tag: the format crypto::Decrypt reads.
-  Status Seal(const crypto::DataKeySet& keys, std::span<const uint8_t> plain,
-              std::span<const uint8_t> ad, std::vector<uint8_t>& out) {
-    for (int i = 0; i < 8; ++i)
-      nonce_[16 + static_cast<size_t>(i)] = static_cast<uint8_t>(counter_ >> (8 * i));
-    ++counter_;
-    ASSIGN_OR_RETURN(crypto::Bytes body, keys.SealWithNonce(nonce_, plain, ad));
-    out.resize(nonce_.size() + body.size());
-    std::copy(nonce_.begin(), nonce_.end(), out.begin());
-    std::copy(body.begin(), body.end(), out.begin() + nonce_.size());
-    return Status();
-  }
-
- private:
-  std::array<uint8_t, 24> nonce_{};
-  uint64_t counter_ = 0;
-};
-
 // SQLite: while an import writes, every UPDATE of a record copies the version it overwrites into
 // the history, ended by that update (superseded_by and valid_until_us are the new version's
 // import_id and updated_at_us). A TEMP trigger: it lives on the import's connection only, is
@@ -536,13 +511,24 @@ struct ReplicaStore::Keys {
   std::shared_ptr<const crypto::DataKeys> seal;
   crypto::SecretBytes index;  // blind-index key (tenant_keys.h; never rotated)
   std::string ad_prefix;      // "chukan-replica-v1\0" + tenant + "\0"
+  // The keyed hashers above with their domain labels already fed in ("atena\0", "key\0"),
+  // copied per hash: a keyed BLAKE2b starts by compressing a block made of the key, and a
+  // first import hashes every row twice (docs/performance.md, "First import").
+  crypto::Blake2bHasher atena_hasher;
+  crypto::Blake2bHasher key_hasher;
+  void PrepareHashers() {
+    atena_hasher = crypto::Blake2bHasher(index, kHashBytes);
+    atena_hasher.Update(std::string_view("atena\0", 6));
+    key_hasher = crypto::Blake2bHasher(index, kHashBytes);
+    key_hasher.Update(std::string_view("key\0", 4));
+  }
 
   // The first 8 bytes of every key_hash of a resident: a keyed hash of atena_no. A collision
   // between two residents only costs an extra decryption, since Find() compares the decrypted
   // atena_no.
   std::array<uint8_t, 8> AtenaPrefix(std::string_view atena_no) const {
-    crypto::Blake2bHasher h(index, kHashBytes);
-    h.Update(std::string_view("atena\0", 6)).Update(atena_no);
+    crypto::Blake2bHasher h = atena_hasher;
+    h.Update(atena_no);
     const crypto::Bytes d = h.Finish();
     std::array<uint8_t, 8> out;
     std::copy(d.begin(), d.begin() + 8, out.begin());
@@ -553,8 +539,8 @@ struct ReplicaStore::Keys {
   // among that resident's own records.
   Hash16 KeyHash(std::string_view tm, std::string_view atena_no,
                  std::span<const std::string_view> values, std::span<const size_t> key_idx) const {
-    crypto::Blake2bHasher h(index, kHashBytes);
-    h.Update(std::string_view("key\0", 4)).Update(tm).Update(std::string_view("\0", 1));
+    crypto::Blake2bHasher h = key_hasher;
+    h.Update(tm).Update(std::string_view("\0", 1));
     h.Update(atena_no);
     for (size_t i : key_idx) {
       const uint32_t len = static_cast<uint32_t>(values[i].size());
@@ -664,6 +650,7 @@ Result<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(
   keys->seal = std::move(data_keys);
   keys->index = index_key.Clone();
   keys->ad_prefix = std::string(kRecordAadPrefix) + tenant.str() + std::string(1, '\0');
+  keys->PrepareHashers();
   return std::unique_ptr<ReplicaStore>(new ReplicaStore(
       std::move(tenant), std::move(db), std::move(keys), std::move(catalogue), clock));
 }
@@ -757,13 +744,13 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   ASSIGN_OR_RETURN(std::unique_ptr<ImportSpool> spool, ImportSpool::Create());
   ProblemList problems;
   SeenKeys seen;
-  NonceSequence nonces;
   // One key for the whole import (a rotation starting meanwhile is caught by its re-encryption).
-  const std::shared_ptr<const crypto::DataKeySet> seal_keys = keys_->seal->Snapshot();
+  // Records are sealed and spooled on the sealer's thread, beside the checks of the rows after
+  // them; the spool is the sealer's until its Finish().
+  std::optional<ImportSealer> sealer;
+  sealer.emplace(keys_->seal->Snapshot(), keys_->ad_prefix + tm + std::string(1, '\0'), *spool);
   std::vector<layout::FieldProblem> field_problems;
   std::vector<uint8_t> plain;
-  std::vector<uint8_t> ad;
-  std::vector<uint8_t> sealed_record;
   const std::span<const size_t> key_idx = version->key_item_indexes();
   bool writing = true;
   RowView row;
@@ -834,15 +821,17 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
     }
     if (!writing) continue;  // keep validating to count every problem, but stage nothing more
     if (request.mode == ImportMode::kDelete || row.remove) {
-      RETURN_IF_ERROR(spool->Append(key_hash, {}));
+      RETURN_IF_ERROR(sealer->AddDeletion(key_hash));
       continue;
     }
     EncodeRecord(row.atena_no, row.values, row.envelope, plain);
-    keys_->Ad(tm, key_hash, ad);
-    RETURN_IF_ERROR(nonces.Seal(*seal_keys, plain, ad, sealed_record));
+    const Status added = sealer->Add(key_hash, plain, row.publish_from, row.publish_until);
     std::fill(plain.begin(), plain.end(), 0);
-    RETURN_IF_ERROR(spool->Append(key_hash, sealed_record, row.publish_from, row.publish_until));
+    RETURN_IF_ERROR(added);
   }
+  // A file with problems stages nothing (nothing more was queued after the first one).
+  if (writing) RETURN_IF_ERROR(sealer->Finish());
+  sealer.reset();
   RETURN_IF_ERROR(factory.Drain());
   report.file_hash = factory.FileHash();
   report.problem_count = problems.count;

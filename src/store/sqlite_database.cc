@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <functional>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -35,9 +37,15 @@ constexpr int kSubJournalSpillBytes = 2 << 20;
 
 // Process-wide SQLite settings: they must precede sqlite3_initialize(), which the first open
 // performs. If SQLite was initialised by someone else first, its default stands.
+// Memory statistics off: with them on (Debian's build), every sqlite3_malloc and sqlite3_free
+// takes a process-wide mutex to count the bytes, and Debian's SQLite is built without lookaside,
+// so each row a statement writes allocates several times (pthread_mutex_lock and unlock were
+// 2.4 % of a first replica import's writing, docs/performance.md "First import"). Nothing here
+// reads the statistics (sqlite3_memory_used, sqlite3_soft_heap_limit64).
 void internal::ConfigureSqliteOnce() {
   [[maybe_unused]] static const int rc =
-      sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalSpillBytes);
+      sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalSpillBytes) |
+      sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
 namespace {
@@ -129,7 +137,15 @@ int DenyAttach(void*, int action, const char*, const char*, const char*, const c
 struct Conn {
   DbPtr db;
   std::string path;  // the database file, named in every error
-  std::unordered_map<std::string, StmtPtr> stmts;
+  // Looked up by the caller's string_view (transparent hash): no std::string is built from the
+  // SQL per execution (a first import runs one statement a record).
+  struct SqlHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>()(s);
+    }
+  };
+  std::unordered_map<std::string, StmtPtr, SqlHash, std::equal_to<>> stmts;
   ~Conn() { stmts.clear(); }
 
   Status Error(int rc, std::string_view sql) const {
@@ -137,7 +153,7 @@ struct Conn {
   }
 
   Result<sqlite3_stmt*> Prepare(std::string_view sql, Counters* counters) {
-    auto it = stmts.find(std::string(sql));
+    auto it = stmts.find(sql);
     if (it != stmts.end()) return it->second.get();
     if (sql.size() > 1000000) return InvalidArgumentError("sqlite: statement too long");
     sqlite3_stmt* raw = nullptr;
