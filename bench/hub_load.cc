@@ -9,7 +9,8 @@
 // Closed loop (default): --concurrency senders each send the next permit request when the last
 // is answered. Latency of one permit = from sending POST /hub/v1/inquiries to the permit's
 // arrival at the provider's node; also reported: the HTTP answer latency (the permit is durable
-// by then). Throughput = permits / (last arrival − first send). Prints the hub's peak RSS.
+// by then). Throughput = permits / (last arrival − first send). Prints the hub's peak RSS, and
+// the hub's CPU (user + system) from the first send to the last arrival, per delivered permit.
 //
 // Open loop (--rate R --duration S): R × S permits, permit i due at t0 + i / R whatever the hub
 // answers, sent by whichever of the --concurrency senders is free; both latencies run from the
@@ -23,9 +24,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,6 +65,43 @@ long PeakRssKib(pid_t pid) {
     if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
+}
+
+// User + system CPU seconds `pid` has used so far (/proc/PID/stat, clock ticks).
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  long ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
+  }
+  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds of `pid`'s threads so far, summed by thread name (/proc/PID/task/*/comm).
+std::map<std::string, double> CpuByThread(pid_t pid) {
+  std::map<std::string, double> out;
+  const std::string task = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(task)) {
+    std::string name;
+    std::getline(std::ifstream(entry.path() / "comm"), name);
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || name.empty()) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    long ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
+    }
+    out[name] += static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+  return out;
 }
 
 int Run(int argc, char** argv) {
@@ -227,6 +268,8 @@ int Run(int argc, char** argv) {
   std::atomic<int> next{0};
   std::atomic<int> failures{0};
   std::atomic<int> late{0};
+  const double cpu0 = CpuSeconds(hub.pid());
+  const std::map<std::string, double> threads0 = CpuByThread(hub.pid());
   const auto t0 = Clock::now();
   {
     std::vector<std::thread> ts;
@@ -268,6 +311,9 @@ int Run(int argc, char** argv) {
   const int expected = permits - failures.load();
   const bool all = node->WaitForPermits(static_cast<size_t>(expected), std::chrono::seconds(120));
   const long rss = PeakRssKib(hub.pid());
+  const double hub_cpu = CpuSeconds(hub.pid()) - cpu0;  // the permits' phase only
+  std::map<std::string, double> threads = CpuByThread(hub.pid());
+  for (const auto& [name, used] : threads0) threads[name] -= used;
   hub.Stop();
   LatencyHistogram e2e;
   Clock::time_point last = t0;
@@ -305,6 +351,13 @@ int Run(int argc, char** argv) {
   std::printf("  %s → 201 (durable):         %s\n", from, Percentiles(answers).c_str());
   std::printf("  failures %d, wire deliveries %lld, hub peak RSS %.1f MiB\n", failures.load(),
               static_cast<long long>(node->wire_permits()), static_cast<double>(rss) / 1024.0);
+  std::printf("  hub CPU %.2f s = %.3f ms a delivered permit\n", hub_cpu,
+              e2e.Count() > 0 ? hub_cpu * 1000.0 / static_cast<double>(e2e.Count()) : 0.0);
+  std::printf("   by thread (s):");
+  for (const auto& [name, used] : threads) {
+    if (used >= 0.01) std::printf(" %s %.2f", name.c_str(), used);
+  }
+  std::printf("\n");
   return all && failures.load() == 0 ? 0 : 1;
 }
 

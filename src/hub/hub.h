@@ -191,6 +191,21 @@ class Hub {
   using PendingPermit = std::function<Result<PermitOutcome>()>;
   using PendingStatus = std::function<Status()>;
   Result<PendingPermit> StartRequestPermit(const OrgCode& inquirer, const PermitRequest& request);
+
+  // As RequestPermit, but no thread waits for the permit's commit: `done` gets the outcome (or
+  // the error RequestPermit would return) once the permit is durable, on the group committer's
+  // thread — so it must be quick (hand the answer to a connection) and must not wait for another
+  // commit. An outcome known without a commit of its own (an earlier answer for the reference, a
+  // malformed request) is given to `done` on the caller's thread before this returns, and so is
+  // a refusal, which is recorded first (this blocks for that commit: refusals are rare).
+  using PermitDone = std::function<void(Result<PermitOutcome>)>;
+  void RequestPermitThen(const OrgCode& inquirer, const PermitRequest& request, PermitDone done);
+  // As AcceptProvision, the same way: `done` gets its status once the provision is durable, on
+  // the group committer's thread; an error found before any write (the errors above) or a
+  // re-sent envelope is given on the caller's thread before this returns.
+  using StatusDone = std::function<void(Status)>;
+  void AcceptProvisionThen(const OrgCode& provider, const linkage::SignedDocument& envelope,
+                           StatusDone done);
   Result<PendingStatus> StartAcceptProvision(const OrgCode& provider,
                                              const linkage::SignedDocument& envelope);
 
@@ -258,6 +273,17 @@ class Hub {
                                std::string_view reason, std::string message, bool non_disclosure);
   Result<std::optional<PermitOutcome>> Previous(const OrgCode& inquirer,
                                                 const std::string& reference);
+  static Result<std::optional<PermitOutcome>> PreviousIn(store::Transaction& tx,
+                                                         const OrgCode& inquirer,
+                                                         const std::string& reference);
+  // A permit request decided (StartRequestPermit's checks, signature and refusals): its outcome
+  // when known without a write of its own, else the permit's write and its outcome once written.
+  struct Decision;
+  Result<Decision> Decide(const OrgCode& inquirer, const PermitRequest& request);
+  // A provision checked (StartAcceptProvision's checks): a re-send, or its write.
+  struct ProvisionDecision;
+  Result<ProvisionDecision> DecideProvision(const OrgCode& provider,
+                                            const linkage::SignedDocument& envelope);
   // What the hub knows of a request before deciding it, read in one statement (one round trip
   // on PostgreSQL): an earlier outcome for the same reference, and the subject's code at the
   // provider.

@@ -1,5 +1,9 @@
 #include "hub/hub_api.h"
 
+#include <atomic>
+#include <memory>
+#include <vector>
+
 #include "common/log.h"
 #include "crypto/bytes.h"
 #include "http/api_util.h"
@@ -91,6 +95,29 @@ Result<http::Response> PermitResponse(const PermitOutcome& out, const RequestId&
   return http::Response::Json(out.repeated ? 200 : 201, std::move(json));
 }
 
+// The answers of a batch's items as they come in, on whichever thread each is decided on; the
+// batch response (http::BatchResponseJson, 200) goes to `out` with the last one. Each item is
+// answered once.
+class BatchAnswers {
+ public:
+  BatchAnswers(size_t items, http::Responder out)
+      : results_(items), left_(items), out_(std::move(out)) {
+    if (items == 0) Finish();
+  }
+  void Set(size_t i, http::Response r) {
+    results_[i] = std::move(r);
+    // acq_rel: the thread that answers the last item sees every other item's slot.
+    if (left_.fetch_sub(1, std::memory_order_acq_rel) == 1) Finish();
+  }
+
+ private:
+  void Finish() { out_.Send(http::Response::Json(200, http::BatchResponseJson(results_))); }
+
+  std::vector<http::Response> results_;
+  std::atomic<size_t> left_;
+  http::Responder out_;
+};
+
 }  // namespace
 
 namespace {
@@ -178,80 +205,103 @@ Status HubApi::Register(http::Router& router) {
   }
 
   {
-    auto handler = Route{handle([this](const OrgRecord& caller, http::Request& req,
-                                       const std::string& body) -> Result<http::Response> {
-                           ASSIGN_OR_RETURN(PermitRequest pr, ParsePermitRequest(body));
-                           ASSIGN_OR_RETURN(PermitOutcome out, hub_.RequestPermit(caller.code, pr));
-                           return PermitResponse(out, req.request_id);
-                         }),
-                         admitting(kMaxSmallBody)};
-    RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/inquiries", std::move(handler)));
+    // Answered once the permit is durable, as before, but no worker waits for that commit: the
+    // group committer hands the answer to the connection (Hub::RequestPermitThen). The worker
+    // that checked and signed the permit is free again at once.
+    RETURN_IF_ERROR(router.AddAsync(
+        "POST", "/hub/v1/inquiries",
+        [this, caller_of](http::Request& req, http::Responder out) {
+          auto responder = std::make_shared<http::Responder>(std::move(out));
+          auto answer = [responder, rid = req.request_id](Result<PermitOutcome> r) {
+            Result<http::Response> resp =
+                r.ok() ? PermitResponse(*r, rid) : Result<http::Response>(r.status());
+            responder->Send(resp.ok() ? std::move(*resp) : ErrorResponse(resp.status(), rid));
+          };
+          Result<PermitRequest> pr = ParsePermitRequest(req.body);
+          if (!pr.ok()) return answer(pr.status());
+          hub_.RequestPermitThen(caller_of(req).code, *pr, std::move(answer));
+        },
+        admitting(kMaxSmallBody)));
   }
 
   {
-    auto handler =
-        route(linkage::kMaxEnvelopeMessageBytes,
-              [this](const OrgRecord& caller, http::Request&,
-                     const std::string& body) -> Result<http::Response> {
-                Result<linkage::SignedDocument> envelope = linkage::ParseSignedEnvelopeJson(body);
-                if (!envelope.ok()) {
-                  return InvalidArgumentError("MALFORMED_ENVELOPE: " + envelope.status().message());
-                }
-                RETURN_IF_ERROR(hub_.AcceptProvision(caller.code, *envelope));
-                return http::Response::Json(202, R"({"status":"accepted"})");
-              });
-    RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/provisions", std::move(handler)));
+    // Answered from the provision's commit (Hub::AcceptProvisionThen), as the inquiries are.
+    RETURN_IF_ERROR(router.AddAsync(
+        "POST", "/hub/v1/provisions",
+        [this, caller_of](http::Request& req, http::Responder out) {
+          auto responder = std::make_shared<http::Responder>(std::move(out));
+          auto answer = [responder, rid = req.request_id](const Status& s) {
+            responder->Send(s.ok() ? http::Response::Json(202, R"({"status":"accepted"})")
+                                   : ErrorResponse(s, rid));
+          };
+          Result<linkage::SignedDocument> envelope = linkage::ParseSignedEnvelopeJson(req.body);
+          if (!envelope.ok()) {
+            return answer(
+                InvalidArgumentError("MALFORMED_ENVELOPE: " + envelope.status().message()));
+          }
+          hub_.AcceptProvisionThen(caller_of(req).code, *envelope, std::move(answer));
+        },
+        options(linkage::kMaxEnvelopeMessageBytes)));
   }
 
   // The batch forms of the two (http::ParseBatchRequest): every item is started (checked,
-  // signed, its write handed to the group committer) before any is waited for, so a batch
-  // shares its commits.
-  using Finish = http::BatchFinish;
-  auto batch = [options, admitting, caller_of](auto start, bool admit) {
-    return Route{[start, caller_of](http::Request& req) -> http::Response {
-                   Result<std::vector<std::string>> items = http::ParseBatchRequest(req.body);
-                   if (!items.ok()) return ErrorResponse(items.status(), req.request_id);
-                   const OrgRecord& caller = caller_of(req);
-                   return http::AnswerBatch(
-                       *items, [&](const std::string& item) { return start(caller, req, item); },
-                       [&](const Status& s) { return ErrorResponse(s, req.request_id); });
-                 },
-                 admit ? admitting(http::kMaxBatchBytes) : options(http::kMaxBatchBytes)};
-  };
+  // signed, its write handed to the group committer) before any commit is waited for, so a
+  // batch shares its commits.
   {
-    auto handler = batch(
-        [this](const OrgRecord& caller, http::Request& req,
-               const std::string& item) -> Result<Finish> {
-          if (item.size() > kMaxSmallBody) {
-            return InvalidArgumentError("body: larger than " + std::to_string(kMaxSmallBody) +
-                                        " bytes");
+    // As /hub/v1/inquiries, each item answered from its permit's commit: the batch response goes
+    // out once the last item's outcome is in, and no worker waits for the commits.
+    RETURN_IF_ERROR(router.AddAsync(
+        "POST", "/hub/v1/batch/inquiries",
+        [this, caller_of](http::Request& req, http::Responder out) {
+          Result<std::vector<std::string>> items = http::ParseBatchRequest(req.body);
+          if (!items.ok()) return out.Send(ErrorResponse(items.status(), req.request_id));
+          auto answers = std::make_shared<BatchAnswers>(items->size(), std::move(out));
+          const OrgCode caller = caller_of(req).code;
+          for (size_t i = 0; i < items->size(); ++i) {
+            auto answer = [answers, i, rid = req.request_id](Result<PermitOutcome> r) {
+              Result<http::Response> resp =
+                  r.ok() ? PermitResponse(*r, rid) : Result<http::Response>(r.status());
+              answers->Set(i, resp.ok() ? std::move(*resp) : ErrorResponse(resp.status(), rid));
+            };
+            const std::string& item = (*items)[i];
+            if (item.size() > kMaxSmallBody) {
+              answer(InvalidArgumentError("body: larger than " + std::to_string(kMaxSmallBody) +
+                                          " bytes"));
+              continue;
+            }
+            Result<PermitRequest> pr = ParsePermitRequest(item);
+            if (!pr.ok()) {
+              answer(pr.status());
+              continue;
+            }
+            hub_.RequestPermitThen(caller, *pr, std::move(answer));
           }
-          ASSIGN_OR_RETURN(PermitRequest pr, ParsePermitRequest(item));
-          ASSIGN_OR_RETURN(Hub::PendingPermit pending, hub_.StartRequestPermit(caller.code, pr));
-          return Finish([pending, rid = req.request_id]() -> Result<http::Response> {
-            ASSIGN_OR_RETURN(PermitOutcome out, pending());
-            return PermitResponse(out, rid);
-          });
         },
-        /*admit=*/true);
-    RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/batch/inquiries", std::move(handler)));
+        admitting(http::kMaxBatchBytes)));
   }
   {
-    auto handler = batch(
-        [this](const OrgRecord& caller, http::Request&, const std::string& item) -> Result<Finish> {
-          Result<linkage::SignedDocument> envelope = linkage::ParseSignedEnvelopeJson(item);
-          if (!envelope.ok()) {
-            return InvalidArgumentError("MALFORMED_ENVELOPE: " + envelope.status().message());
+    RETURN_IF_ERROR(router.AddAsync(
+        "POST", "/hub/v1/batch/provisions",
+        [this, caller_of](http::Request& req, http::Responder out) {
+          Result<std::vector<std::string>> items = http::ParseBatchRequest(req.body);
+          if (!items.ok()) return out.Send(ErrorResponse(items.status(), req.request_id));
+          auto answers = std::make_shared<BatchAnswers>(items->size(), std::move(out));
+          const OrgCode caller = caller_of(req).code;
+          for (size_t i = 0; i < items->size(); ++i) {
+            auto answer = [answers, i, rid = req.request_id](const Status& s) {
+              answers->Set(i, s.ok() ? http::Response::Json(202, R"({"status":"accepted"})")
+                                     : ErrorResponse(s, rid));
+            };
+            Result<linkage::SignedDocument> envelope =
+                linkage::ParseSignedEnvelopeJson((*items)[i]);
+            if (!envelope.ok()) {
+              answer(InvalidArgumentError("MALFORMED_ENVELOPE: " + envelope.status().message()));
+              continue;
+            }
+            hub_.AcceptProvisionThen(caller, *envelope, std::move(answer));
           }
-          ASSIGN_OR_RETURN(Hub::PendingStatus pending,
-                           hub_.StartAcceptProvision(caller.code, *envelope));
-          return Finish([pending]() -> Result<http::Response> {
-            RETURN_IF_ERROR(pending());
-            return http::Response::Json(202, R"({"status":"accepted"})");
-          });
         },
-        /*admit=*/false);
-    RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/batch/provisions", std::move(handler)));
+        options(http::kMaxBatchBytes)));
   }
 
   {

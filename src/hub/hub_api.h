@@ -9,8 +9,10 @@
 //   GET  /hub/v1/permission-list  the current list, signed by the hub
 //   GET  /hub/v1/orgs/{org_code}  a registered organisation's public data (its signing key)
 //
-// Handlers block on durable commits, so they run as streaming routes on the server's worker
-// threads (http::ServerOptions::workers), not on the io threads.
+// Handlers run on the server's worker threads (http::ServerOptions::workers), not on the io
+// threads: most block on durable commits. POST /hub/v1/inquiries and /hub/v1/batch/inquiries do
+// not: they are answered from the permits' commits (Hub::RequestPermitThen), so no worker waits
+// for them.
 //
 // Thread-safety: Register once; the handlers are thread-safe.
 #ifndef CHUKAN_HUB_HUB_API_H_

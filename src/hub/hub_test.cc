@@ -5,7 +5,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
+#include <optional>
+#include <thread>
 
 #include "crypto/bytes.h"
 #include "crypto/sealed_box.h"
@@ -165,6 +168,100 @@ TEST_P(HubTest, PermitCarriesTheProvidersCodeAndIsRecordedAndQueuedOnce) {
   EXPECT_EQ(again.permit_id, out.permit_id);
   EXPECT_EQ(Queued(kTopicProvisionRequest).size(), 1u);
   EXPECT_EQ(CountRecords("permitted"), 1);
+}
+
+// RequestPermitThen answers from the permit's commit: nothing before it is durable, and no
+// thread of the caller's waits for it.
+TEST_P(HubTest, RequestPermitThenAnswersOnceThePermitIsDurable) {
+  ASSERT_OK_AND_ASSIGN(SubjectCode a, hub_->IssueCode(kCityA, kRid));
+  ASSERT_OK(hub_->IssueCode(kCityB, kRid).status());
+  std::promise<std::pair<Result<PermitOutcome>, std::thread::id>> answered;
+  std::future<std::pair<Result<PermitOutcome>, std::thread::id>> answer = answered.get_future();
+  {
+    store::testing::HeldCommitter held(hub_->committer());
+    hub_->RequestPermitThen(kCityA,
+                            Request(kCityB, "JT90000000000101", "TM00000000000002", a, "then-1"),
+                            [&answered](Result<PermitOutcome> r) {
+                              answered.set_value({std::move(r), std::this_thread::get_id()});
+                            });
+    // Queued behind the held write: not recorded, not queued for delivery, not answered.
+    EXPECT_EQ(answer.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+    EXPECT_EQ(CountRecords("permitted"), 0);
+    EXPECT_EQ(Queued(kTopicProvisionRequest).size(), 0u);
+  }
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto [out, thread] = answer.get();
+  EXPECT_NE(thread, std::this_thread::get_id());  // the committer's
+  ASSERT_OK(out.status());
+  ASSERT_TRUE(out->permitted) << out->reason;
+  EXPECT_FALSE(out->repeated);
+  EXPECT_EQ(out->expires_at_ms, ToUnixMicros(clock_.Now()) / 1000 + 600'000);
+  EXPECT_EQ(CountRecords("permitted"), 1);
+  const std::vector<store::OutboxItem> queued = Queued(kTopicProvisionRequest);
+  ASSERT_EQ(queued.size(), 1u);
+  EXPECT_EQ(queued[0].dedupe_key, out->permit_id->str());
+
+  // An outcome known without a commit of its own (the reference answered before, a refusal) is
+  // given before RequestPermitThen returns, on the caller's thread.
+  std::optional<Result<PermitOutcome>> again;
+  hub_->RequestPermitThen(kCityA,
+                          Request(kCityB, "JT90000000000101", "TM00000000000002", a, "then-1"),
+                          [&again](Result<PermitOutcome> r) { again = std::move(r); });
+  ASSERT_TRUE(again.has_value());
+  ASSERT_OK(again->status());
+  EXPECT_TRUE((*again)->repeated);
+  EXPECT_EQ((*again)->permit_id, out->permit_id);
+  std::optional<Result<PermitOutcome>> refused;
+  hub_->RequestPermitThen(kCityA,
+                          Request(kCityB, "JT90000000000102", "TM00000000000004", a, "then-2"),
+                          [&refused](Result<PermitOutcome> r) { refused = std::move(r); });
+  ASSERT_TRUE(refused.has_value());
+  ASSERT_OK(refused->status());
+  EXPECT_FALSE((*refused)->permitted);
+  EXPECT_EQ((*refused)->reason, kNotPermitted);
+  std::optional<Result<PermitOutcome>> malformed;
+  PermitRequest bad = Request(kCityB, "JT90000000000101", "TM00000000000002", a, "then-3");
+  bad.reply_key.resize(31);
+  hub_->RequestPermitThen(kCityA, bad,
+                          [&malformed](Result<PermitOutcome> r) { malformed = std::move(r); });
+  ASSERT_TRUE(malformed.has_value());
+  EXPECT_THAT(malformed->status(), StatusIs(StatusCode::kInvalidArgument));
+}
+
+// Two requests with one reference that both got past the look-up (neither was committed yet):
+// the second write fails on the unique (inquirer, reference), and its caller is answered with
+// the permit that was recorded, read through the committer.
+TEST_P(HubTest, RequestPermitThenAnswersARacedReferenceWithTheRecordedPermit) {
+  ASSERT_OK_AND_ASSIGN(SubjectCode a, hub_->IssueCode(kCityA, kRid));
+  ASSERT_OK(hub_->IssueCode(kCityB, kRid).status());
+  std::promise<Result<PermitOutcome>> first_answered;
+  std::promise<Result<PermitOutcome>> second_answered;
+  std::future<Result<PermitOutcome>> first = first_answered.get_future();
+  std::future<Result<PermitOutcome>> second = second_answered.get_future();
+  {
+    store::testing::HeldCommitter held(hub_->committer());
+    for (auto* answered : {&first_answered, &second_answered}) {
+      hub_->RequestPermitThen(
+          kCityA, Request(kCityB, "JT90000000000101", "TM00000000000002", a, "raced"),
+          [answered](Result<PermitOutcome> r) { answered->set_value(std::move(r)); });
+    }
+  }
+  ASSERT_EQ(first.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_EQ(second.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  Result<PermitOutcome> one = first.get();
+  Result<PermitOutcome> two = second.get();
+  ASSERT_OK(one.status());
+  ASSERT_OK(two.status());
+  ASSERT_TRUE(one->permitted);
+  ASSERT_TRUE(two->permitted);
+  EXPECT_FALSE(one->repeated);
+  EXPECT_TRUE(two->repeated);
+  EXPECT_EQ(two->permit_id, one->permit_id);  // the recorded one, not the one it signed
+  EXPECT_EQ(two->permit_sha256, one->permit_sha256);
+  EXPECT_EQ(CountRecords("permitted"), 1);
+  const std::vector<store::OutboxItem> queued = Queued(kTopicProvisionRequest);
+  ASSERT_EQ(queued.size(), 1u);
+  EXPECT_EQ(queued[0].dedupe_key, one->permit_id->str());
 }
 
 TEST_P(HubTest, RefusalsCarryReasonsAreRecordedAndContactNobody) {
@@ -335,6 +432,57 @@ TEST_P(HubTest, ProvisionIsVerifiedRecordedAndRelayedUnopened) {
   // A different envelope for the answered permit: a replay.
   EXPECT_THAT(hub_->AcceptProvision(kCityB, Answer(p, kCityB, "other")),
               StatusIs(StatusCode::kAlreadyExists, HasSubstr("ALREADY_PROVIDED")));
+}
+
+// AcceptProvisionThen answers from the provision's commit; of two different envelopes for one
+// permit that both passed the checks before either was committed, the first is accepted and the
+// second refused as a replay (decided by the one recorded, read through the committer).
+TEST_P(HubTest, AcceptProvisionThenAnswersOnceDurableAndRefusesTheLoserOfARace) {
+  linkage::ProvisionPermit p = IssueTaxPermit("ref-then");
+  const linkage::SignedDocument first = Answer(p, kCityB, "first");
+  const linkage::SignedDocument second = Answer(p, kCityB, "second");
+  std::promise<std::pair<Status, std::thread::id>> first_answered;
+  std::promise<Status> second_answered;
+  auto one = first_answered.get_future();
+  auto two = second_answered.get_future();
+  {
+    store::testing::HeldCommitter held(hub_->committer());
+    hub_->AcceptProvisionThen(kCityB, first, [&first_answered](Status s) {
+      first_answered.set_value({std::move(s), std::this_thread::get_id()});
+    });
+    hub_->AcceptProvisionThen(kCityB, second,
+                              [&second_answered](Status s) { second_answered.set_value(s); });
+    // Queued behind the held write: nothing recorded or relayed, nobody answered.
+    EXPECT_EQ(one.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+    EXPECT_EQ(two.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+    EXPECT_EQ(CountRecords("provided"), 0);
+  }
+  ASSERT_EQ(one.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_EQ(two.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto [accepted, thread] = one.get();
+  EXPECT_OK(accepted);
+  EXPECT_NE(thread, std::this_thread::get_id());  // the committer's
+  EXPECT_THAT(two.get(), StatusIs(StatusCode::kAlreadyExists, HasSubstr("ALREADY_PROVIDED")));
+  EXPECT_EQ(CountRecords("provided"), 1);
+  const std::vector<store::OutboxItem> relayed = Queued(kTopicInquiryResult);
+  ASSERT_EQ(relayed.size(), 1u);
+  const std::string payload(relayed[0].payload.begin(), relayed[0].payload.end());
+  ASSERT_OK_AND_ASSIGN(linkage::ProvisionResult result,
+                       linkage::ParseProvisionResultJson(payload.substr(17)));
+  EXPECT_EQ(result.envelope.document, first.document);
+  // The winner sent again: accepted at once, on this thread; an unknown permit refused at once.
+  std::optional<Status> resent;
+  hub_->AcceptProvisionThen(kCityB, first, [&resent](Status s) { resent = s; });
+  ASSERT_TRUE(resent.has_value());
+  EXPECT_OK(*resent);
+  EXPECT_EQ(Queued(kTopicInquiryResult).size(), 1u);
+  linkage::ProvisionPermit unknown = p;
+  unknown.id = PermitId::GenerateTimeOrdered(ToUnixMicros(clock_.Now()) / 1000);
+  std::optional<Status> refused;
+  hub_->AcceptProvisionThen(kCityB, Answer(unknown, kCityB, "x"),
+                            [&refused](Status s) { refused = s; });
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_THAT(*refused, StatusIs(StatusCode::kNotFound, HasSubstr("UNKNOWN_PERMIT")));
 }
 
 TEST_P(HubTest, ForgedTamperedWrongProviderUnknownAndExpiredEnvelopesAreRefused) {

@@ -378,6 +378,41 @@ TEST_F(HubProcessTest, RefusedCombinationIsRecordedAndTheProviderNeverContacted)
   EXPECT_THAT(Get(*b, "/hub/v1/records").body, ::testing::Not(HasSubstr("refused")));
 }
 
+// A batch of permit requests is answered item by item, in order, once every permitted item is
+// durable (each from its commit, POST /hub/v1/batch/inquiries): permits 201, the same reference
+// twice in one batch one permit (the second item answered with the first's id), a refusal 403
+// with its reason, a malformed item 400 — and only the permit is delivered, once.
+TEST_F(HubProcessTest, ABatchIsAnsweredItemByItemInOrderOnceItsPermitsAreDurable) {
+  auto a = ClientFor("city-a");
+  Code(*ClientFor("city-b"), "55555555555");
+  const std::string code_a = Code(*a, "55555555555");
+  const std::vector<std::string> items = {
+      InquiryBody(kCityB, "JT90000000000101", "TM00000000000002", code_a, "mixed-1"),
+      R"({"provider":"not a code"})",
+      InquiryBody(kCityB, "JT90000000000102", "TM00000000000004", code_a, "mixed-2"),
+      InquiryBody(kCityB, "JT90000000000101", "TM00000000000002", code_a, "mixed-1"),
+  };
+  http::Response posted = Post(*a, "/hub/v1/batch/inquiries", http::BatchRequestJson(items));
+  ASSERT_EQ(posted.status, 200) << posted.body;
+  ASSERT_OK_AND_ASSIGN(std::vector<http::Response> answers,
+                       http::ParseBatchResponse(posted.body, items.size()));
+  ASSERT_EQ(answers[0].status, 201) << answers[0].body;
+  const std::string permit_id =
+      json::ParseJsonObject(answers[0].body)->GetString("permit_id", 64).value();
+  EXPECT_EQ(answers[1].status, 400) << answers[1].body;
+  EXPECT_EQ(answers[2].status, 403) << answers[2].body;
+  EXPECT_THAT(answers[2].body, HasSubstr(R"("reason":"NOT_PERMITTED")"));
+  // Decided before the first item's write committed (a race with itself) or after it: either
+  // way a repeat (200) with the recorded permit.
+  ASSERT_EQ(answers[3].status, 200) << answers[3].body;
+  EXPECT_EQ(json::ParseJsonObject(answers[3].body)->GetString("permit_id", 64).value(), permit_id);
+  ASSERT_TRUE(nodes_[kCityB]->WaitForPermits(1, std::chrono::seconds(20)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a second delivery, if any
+  EXPECT_EQ(nodes_[kCityB]->permits(), std::vector<std::string>{permit_id});
+  EXPECT_THAT(Get(*a, "/hub/v1/records").body,
+              HasSubstr(R"("outcome":"refused","reason":"NOT_PERMITTED")"));
+}
+
 // Backpressure (issue 16): while [delivery] max_backlog messages wait to be delivered (here the
 // provider answers every permit 503 with Retry-After), a new permit request is answered 503 with
 // Retry-After before it is decided; the waiting messages go again after the provider's
