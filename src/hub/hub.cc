@@ -127,15 +127,10 @@ Result<std::unique_ptr<Hub>> Hub::Open(const HubConfig& config, std::shared_ptr<
   // resets what it sets outside the transaction.
   store::GroupCommitter::Options commit_options;
   commit_options.optimistic = true;
-  // Each commit costs the hub its fsync, its WAL pages (the same leaf pages again for a commit of
-  // one write as for one of thirty) and their checkpoint; a permit needs three writes (its
-  // record, the claim, the acknowledgement). Waiting up to kCommitDelay for more writes makes
-  // fewer, larger commits at low and middle rates: at 1,000 permits/s 0.66–0.68 ms of hub CPU a
-  // permit against 0.76–0.87 ms at once, and the checkpoint thread's CPU a tenth
-  // (docs/performance.md, "Hub: answered from the commit"). Under load batches form anyway; at
-  // idle a lone request waits up to this much more for its answer.
-  constexpr std::chrono::microseconds kCommitDelay{2000};
-  commit_options.max_delay = kCommitDelay;
+  // No max_delay: waiting 2 ms for more writes made fewer, larger commits (at 1,000 permits/s
+  // 0.66–0.68 ms of hub CPU a permit against 0.76–0.87 ms), but every linkage crosses about six
+  // hub commits, and at 100 linkages/s its p50 went from 9.5 to 22.0 ms (docs/performance.md,
+  // "Hub: answered from the commit").
   ASSIGN_OR_RETURN(hub->committer_, store::GroupCommitter::Create(hub->db_, commit_options));
   RETURN_IF_ERROR(hub->Refresh());
   return hub;
