@@ -268,13 +268,12 @@ class OutboxPump {
   bool notified_ GUARDED_BY(mu_) = false;
   // Quiet pairs: a source and topic whose claim found nothing while the source held nothing are
   // not claimed from again until their next item is due (Outbox::NextDue) or, at the latest,
-  // 2 s later (one poll interval when that is longer) — an idle tenant costs no write every poll. Notify() ends every
-  // quiet; `wakeups_` counts the Notify calls, so that a claim that was out during one does not
-  // make its pair quiet with the news it missed.
-  // A claim that found nothing while its source held items (of any topic) cannot cheaply ask
-  // when the next item is due (the walk would cross what is held and its backlog): its pair is
-  // quiet only until the source holds nothing again or records an outcome (`until_idle`), when
-  // the next poll looks again.
+  // 2 s later (one poll interval when that is longer) — an idle tenant costs no write every poll.
+  // Notify() ends every quiet; `wakeups_` counts the Notify calls, so that a claim that was out
+  // during one does not make its pair quiet with the news it missed. A claim that found nothing
+  // while its source held items (of any topic) cannot cheaply ask when the next item is due (the
+  // walk would cross what is held and its backlog): its pair is quiet only until the source holds
+  // nothing again or records an outcome (`until_idle`), when the next poll looks again.
   struct Quiet {
     std::chrono::steady_clock::time_point until;
     bool until_idle = false;
