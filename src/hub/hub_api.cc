@@ -1,7 +1,9 @@
 #include "hub/hub_api.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "common/log.h"
@@ -204,105 +206,76 @@ Status HubApi::Register(http::Router& router) {
     RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/codes", std::move(handler)));
   }
 
-  {
-    // Answered once the permit is durable, as before, but no worker waits for that commit: the
-    // group committer hands the answer to the connection (Hub::RequestPermitThen). The worker
-    // that checked and signed the permit is free again at once.
-    RETURN_IF_ERROR(router.AddAsync(
-        "POST", "/hub/v1/inquiries",
-        [this, caller_of](http::Request& req, http::Responder out) {
+  // A permit request (/hub/v1/inquiries) and an answer to one (/hub/v1/provisions) are each
+  // answered from their own commit (Hub::RequestPermitThen, Hub::AcceptProvisionThen): the worker
+  // that checked and signed is free again at once, and the group committer hands the answer on
+  // once the write is durable. Each `start` takes one item's body and gives its response to
+  // `answer` once, on whichever thread decides it.
+  using Answer = std::function<void(http::Response)>;
+  using Start = std::function<void(const OrgCode&, std::string_view, const RequestId&, Answer)>;
+  Start start_permit = [this](const OrgCode& caller, std::string_view body, const RequestId& rid,
+                              Answer answer) {
+    auto done = [answer = std::move(answer), rid](Result<PermitOutcome> r) {
+      Result<http::Response> resp =
+          r.ok() ? PermitResponse(*r, rid) : Result<http::Response>(r.status());
+      answer(resp.ok() ? std::move(*resp) : ErrorResponse(resp.status(), rid));
+    };
+    // A batch's item is bounded here; a lone request already was, by its route's body limit.
+    if (body.size() > kMaxSmallBody) {
+      return done(
+          InvalidArgumentError("body: larger than " + std::to_string(kMaxSmallBody) + " bytes"));
+    }
+    Result<PermitRequest> pr = ParsePermitRequest(body);
+    if (!pr.ok()) return done(pr.status());
+    hub_.RequestPermitThen(caller, *pr, std::move(done));
+  };
+  Start start_provision = [this](const OrgCode& caller, std::string_view body, const RequestId& rid,
+                                 Answer answer) {
+    auto done = [answer = std::move(answer), rid](const Status& s) {
+      answer(s.ok() ? http::Response::Json(202, R"({"status":"accepted"})")
+                    : ErrorResponse(s, rid));
+    };
+    Result<linkage::SignedDocument> envelope = linkage::ParseSignedEnvelopeJson(body);
+    if (!envelope.ok()) {
+      return done(InvalidArgumentError("MALFORMED_ENVELOPE: " + envelope.status().message()));
+    }
+    hub_.AcceptProvisionThen(caller, *envelope, std::move(done));
+  };
+  auto add_one = [&router, caller_of](std::string_view path, Start start, http::RouteOptions o) {
+    return router.AddAsync(
+        "POST", path,
+        [start = std::move(start), caller_of](http::Request& req, http::Responder out) {
           auto responder = std::make_shared<http::Responder>(std::move(out));
-          auto answer = [responder, rid = req.request_id](Result<PermitOutcome> r) {
-            Result<http::Response> resp =
-                r.ok() ? PermitResponse(*r, rid) : Result<http::Response>(r.status());
-            responder->Send(resp.ok() ? std::move(*resp) : ErrorResponse(resp.status(), rid));
-          };
-          Result<PermitRequest> pr = ParsePermitRequest(req.body);
-          if (!pr.ok()) return answer(pr.status());
-          hub_.RequestPermitThen(caller_of(req).code, *pr, std::move(answer));
+          start(caller_of(req).code, req.body, req.request_id,
+                [responder](http::Response r) { responder->Send(std::move(r)); });
         },
-        admitting(kMaxSmallBody)));
-  }
-
-  {
-    // Answered from the provision's commit (Hub::AcceptProvisionThen), as the inquiries are.
-    RETURN_IF_ERROR(router.AddAsync(
-        "POST", "/hub/v1/provisions",
-        [this, caller_of](http::Request& req, http::Responder out) {
-          auto responder = std::make_shared<http::Responder>(std::move(out));
-          auto answer = [responder, rid = req.request_id](const Status& s) {
-            responder->Send(s.ok() ? http::Response::Json(202, R"({"status":"accepted"})")
-                                   : ErrorResponse(s, rid));
-          };
-          Result<linkage::SignedDocument> envelope = linkage::ParseSignedEnvelopeJson(req.body);
-          if (!envelope.ok()) {
-            return answer(
-                InvalidArgumentError("MALFORMED_ENVELOPE: " + envelope.status().message()));
-          }
-          hub_.AcceptProvisionThen(caller_of(req).code, *envelope, std::move(answer));
-        },
-        options(linkage::kMaxEnvelopeMessageBytes)));
-  }
-
-  // The batch forms of the two (http::ParseBatchRequest): every item is started (checked,
-  // signed, its write handed to the group committer) before any commit is waited for, so a
-  // batch shares its commits.
-  {
-    // As /hub/v1/inquiries, each item answered from its permit's commit: the batch response goes
-    // out once the last item's outcome is in, and no worker waits for the commits.
-    RETURN_IF_ERROR(router.AddAsync(
-        "POST", "/hub/v1/batch/inquiries",
-        [this, caller_of](http::Request& req, http::Responder out) {
+        std::move(o));
+  };
+  // The batch forms (http::ParseBatchRequest): every item is started before any commit is
+  // waited for, so a batch shares its commits; the batch response goes out once the last
+  // item's answer is in, and no worker waits for the commits.
+  auto add_batch = [&router, caller_of](std::string_view path, Start start, http::RouteOptions o) {
+    return router.AddAsync(
+        "POST", path,
+        [start = std::move(start), caller_of](http::Request& req, http::Responder out) {
           Result<std::vector<std::string>> items = http::ParseBatchRequest(req.body);
           if (!items.ok()) return out.Send(ErrorResponse(items.status(), req.request_id));
           auto answers = std::make_shared<BatchAnswers>(items->size(), std::move(out));
           const OrgCode caller = caller_of(req).code;
           for (size_t i = 0; i < items->size(); ++i) {
-            auto answer = [answers, i, rid = req.request_id](Result<PermitOutcome> r) {
-              Result<http::Response> resp =
-                  r.ok() ? PermitResponse(*r, rid) : Result<http::Response>(r.status());
-              answers->Set(i, resp.ok() ? std::move(*resp) : ErrorResponse(resp.status(), rid));
-            };
-            const std::string& item = (*items)[i];
-            if (item.size() > kMaxSmallBody) {
-              answer(InvalidArgumentError("body: larger than " + std::to_string(kMaxSmallBody) +
-                                          " bytes"));
-              continue;
-            }
-            Result<PermitRequest> pr = ParsePermitRequest(item);
-            if (!pr.ok()) {
-              answer(pr.status());
-              continue;
-            }
-            hub_.RequestPermitThen(caller, *pr, std::move(answer));
+            start(caller, (*items)[i], req.request_id,
+                  [answers, i](http::Response r) { answers->Set(i, std::move(r)); });
           }
         },
-        admitting(http::kMaxBatchBytes)));
-  }
-  {
-    RETURN_IF_ERROR(router.AddAsync(
-        "POST", "/hub/v1/batch/provisions",
-        [this, caller_of](http::Request& req, http::Responder out) {
-          Result<std::vector<std::string>> items = http::ParseBatchRequest(req.body);
-          if (!items.ok()) return out.Send(ErrorResponse(items.status(), req.request_id));
-          auto answers = std::make_shared<BatchAnswers>(items->size(), std::move(out));
-          const OrgCode caller = caller_of(req).code;
-          for (size_t i = 0; i < items->size(); ++i) {
-            auto answer = [answers, i, rid = req.request_id](const Status& s) {
-              answers->Set(i, s.ok() ? http::Response::Json(202, R"({"status":"accepted"})")
-                                     : ErrorResponse(s, rid));
-            };
-            Result<linkage::SignedDocument> envelope =
-                linkage::ParseSignedEnvelopeJson((*items)[i]);
-            if (!envelope.ok()) {
-              answer(InvalidArgumentError("MALFORMED_ENVELOPE: " + envelope.status().message()));
-              continue;
-            }
-            hub_.AcceptProvisionThen(caller, *envelope, std::move(answer));
-          }
-        },
-        options(http::kMaxBatchBytes)));
-  }
+        std::move(o));
+  };
+  RETURN_IF_ERROR(add_one("/hub/v1/inquiries", start_permit, admitting(kMaxSmallBody)));
+  RETURN_IF_ERROR(
+      add_one("/hub/v1/provisions", start_provision, options(linkage::kMaxEnvelopeMessageBytes)));
+  RETURN_IF_ERROR(
+      add_batch("/hub/v1/batch/inquiries", start_permit, admitting(http::kMaxBatchBytes)));
+  RETURN_IF_ERROR(
+      add_batch("/hub/v1/batch/provisions", start_provision, options(http::kMaxBatchBytes)));
 
   {
     auto handler =
