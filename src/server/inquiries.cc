@@ -94,8 +94,8 @@ Status CheckRequester(const InquiryInput& in) {
 Inquiries::Inquiries(const LinkageEnv& env, Options options)
     : env_(env),
       options_(options),
-      waiters_(std::make_unique<InquiryWaiters>(
-          InquiryWaiters::Limits{options.waits_per_client, options.waits_total, 4})) {}
+      waiters_(std::make_unique<InquiryWaiters>(InquiryWaiters::Limits{
+          options.waits_per_client, options.waits_total, 4, options.settle_tasks})) {}
 
 Inquiries::~Inquiries() {
   // The completions of CreateAsync's writes use this object: wait for those still in flight

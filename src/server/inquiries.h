@@ -65,6 +65,8 @@ class Inquiries {
     std::chrono::seconds inquiry_timeout{3600};
     int waits_per_client = 16;
     int waits_total = 10'000;
+    // Failed creates (CreateAsync) queued for a waiters' thread to finish; beyond it, BUSY.
+    int settle_tasks = 1'000;
   };
   // `env` must outlive this.
   Inquiries(const LinkageEnv& env, Options options);

@@ -351,10 +351,37 @@ class LinkageApiServerTest : public LinkageApiTest {
     ASSERT_OK_AND_ASSIGN(client_, http::Client::Create({}));
   }
   void TearDown() override {
+    if (one_worker_) one_worker_->Stop(std::chrono::seconds(5));
+    one_worker_.reset();
     if (server_) server_->Stop(std::chrono::seconds(5));
     server_.reset();
     client_.reset();
     LinkageApiTest::TearDown();
+  }
+  // Starts a second server of the same API with one worker (stopped in TearDown); its base URL,
+  // "http://127.0.0.1:port", is one_worker_url_.
+  void StartOneWorkerServer() {
+    http::Router router;
+    ASSERT_OK(api_->Register(router));
+    http::ServerOptions o;
+    o.workers = 1;
+    ASSERT_OK_AND_ASSIGN(one_worker_, http::Server::Create(o, std::move(router)));
+    ASSERT_OK(one_worker_->Start());
+    one_worker_url_ = "http://127.0.0.1:" + std::to_string(one_worker_->port());
+  }
+  // Expects a caller with an unknown token (refused without a write) to be answered 401 at
+  // `url` within 5 s: the one worker is free to answer it.
+  void ExpectAnsweredMeanwhile(const std::string& url) {
+    http::ClientOptions co;
+    co.request_timeout = std::chrono::seconds(5);
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Client> other_client, http::Client::Create(co));
+    std::string unknown = system_a_;
+    unknown.back() = unknown.back() == 'A' ? 'B' : 'A';
+    http::ClientRequest r;
+    r.url = url;
+    r.headers.Set("Authorization", "Bearer " + unknown);
+    ASSERT_OK_AND_ASSIGN(http::Response refused, other_client->Send(r));
+    EXPECT_EQ(refused.status, 401);
   }
   Result<http::Response> Get(const std::string& path) {
     http::ClientRequest r;
@@ -365,6 +392,8 @@ class LinkageApiServerTest : public LinkageApiTest {
 
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<http::Client> client_;
+  std::unique_ptr<http::Server> one_worker_;
+  std::string one_worker_url_;
 };
 
 TEST_P(LinkageApiServerTest, GetInquiryChecksTheIdAndTheWait) {
@@ -431,18 +460,8 @@ TEST_P(LinkageApiTest, AuditThenGoesOnOnceTheEntryIsCommitted) {
 TEST_P(LinkageApiServerTest, AnAnswerWaitsForItsAuditEntryWithoutHoldingAWorker) {
   ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
   ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->CreateInquiry(A(), TaxInquiry()));
-  http::Router router;
-  ASSERT_OK(api_->Register(router));
-  http::ServerOptions o;
-  o.workers = 1;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Server> server,
-                       http::Server::Create(o, std::move(router)));
-  ASSERT_OK(server->Start());
-  http::ClientOptions co;
-  co.request_timeout = std::chrono::seconds(5);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Client> other_client, http::Client::Create(co));
-  const std::string url =
-      "http://127.0.0.1:" + std::to_string(server->port()) + "/api/v1/inquiries/" + v.inquiry_id;
+  ASSERT_NO_FATAL_FAILURE(StartOneWorkerServer());
+  const std::string url = one_worker_url_ + "/api/v1/inquiries/" + v.inquiry_id;
   ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, platform_->Tenant(A()));
   const int64_t audited_before = AuditCount(A(), "ok");
   std::future<Result<http::Response>> audited;
@@ -456,22 +475,13 @@ TEST_P(LinkageApiServerTest, AnAnswerWaitsForItsAuditEntryWithoutHoldingAWorker)
     });
     // Not answered while its entry cannot be written.
     EXPECT_EQ(audited.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout);
-    // The one worker is free: a caller with an unknown token (refused without a write) is
-    // answered meanwhile.
-    std::string unknown = system_a_;
-    unknown.back() = unknown.back() == 'A' ? 'B' : 'A';
-    http::ClientRequest r;
-    r.url = url;
-    r.headers.Set("Authorization", "Bearer " + unknown);
-    ASSERT_OK_AND_ASSIGN(http::Response refused, other_client->Send(r));
-    EXPECT_EQ(refused.status, 401);
+    ExpectAnsweredMeanwhile(url);
     EXPECT_EQ(audited.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
   }
   ASSERT_EQ(audited.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   ASSERT_OK_AND_ASSIGN(http::Response answered, audited.get());
   EXPECT_EQ(answered.status, 200);
   EXPECT_EQ(AuditCount(A(), "ok"), audited_before + 1);
-  server->Stop(std::chrono::seconds(5));
 }
 
 // POST /api/v1/inquiries holds no worker while its inquiry commits: with one worker and the
@@ -480,18 +490,8 @@ TEST_P(LinkageApiServerTest, AnAnswerWaitsForItsAuditEntryWithoutHoldingAWorker)
 // the worker waited for the commit (Inquiries::Create), and the other caller timed out.
 TEST_P(LinkageApiServerTest, CreateInquiryHoldsNoWorkerWhileItsInquiryCommits) {
   ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
-  http::Router router;
-  ASSERT_OK(api_->Register(router));
-  http::ServerOptions o;
-  o.workers = 1;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Server> server,
-                       http::Server::Create(o, std::move(router)));
-  ASSERT_OK(server->Start());
-  http::ClientOptions co;
-  co.request_timeout = std::chrono::seconds(5);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Client> other_client, http::Client::Create(co));
-  const std::string url =
-      "http://127.0.0.1:" + std::to_string(server->port()) + "/api/v1/inquiries";
+  ASSERT_NO_FATAL_FAILURE(StartOneWorkerServer());
+  const std::string url = one_worker_url_ + "/api/v1/inquiries";
   ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, platform_->Tenant(A()));
   std::future<Result<http::Response>> created;
   {
@@ -507,14 +507,7 @@ TEST_P(LinkageApiServerTest, CreateInquiryHoldsNoWorkerWhileItsInquiryCommits) {
     });
     // Not answered while its inquiry cannot be written.
     EXPECT_EQ(created.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout);
-    // The one worker is free: a caller with an unknown token is answered meanwhile.
-    std::string unknown = system_a_;
-    unknown.back() = unknown.back() == 'A' ? 'B' : 'A';
-    http::ClientRequest r;
-    r.url = url;
-    r.headers.Set("Authorization", "Bearer " + unknown);
-    ASSERT_OK_AND_ASSIGN(http::Response refused, other_client->Send(r));
-    EXPECT_EQ(refused.status, 401);
+    ExpectAnsweredMeanwhile(url);
     EXPECT_EQ(created.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
   }
   ASSERT_EQ(created.wait_for(std::chrono::seconds(30)), std::future_status::ready);
@@ -525,7 +518,6 @@ TEST_P(LinkageApiServerTest, CreateInquiryHoldsNoWorkerWhileItsInquiryCommits) {
   EXPECT_EQ(body.GetString("state", 32).value_or(""), "accepted");
   ASSERT_OK_AND_ASSIGN(InquiryView stored, linkage_->GetInquiry(A(), id));
   EXPECT_EQ(stored.tm, "TM00000000000002");
-  server->Stop(std::chrono::seconds(5));
 }
 
 // The same idempotency key posted twice while the committer is held: both writes are queued,

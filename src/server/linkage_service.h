@@ -87,6 +87,8 @@ class LinkageService {
     // Long polls (WatchInquiry): per client and in all.
     int waits_per_client = 16;
     int waits_total = 10'000;
+    // Failed creates of CreateInquiryAsync queued to be finished (Inquiries::Options).
+    int settle_tasks = 1'000;
     // The inquiry result file's layouts; null: the defaults built from the catalogue.
     std::shared_ptr<const layout::ResultLayouts> result_layouts;
   };

@@ -151,6 +151,53 @@ TEST_P(LinkageServiceTest, TheSameIdempotencyKeyGivesTheFirstInquiry) {
   EXPECT_NE(third.inquiry_id, first.inquiry_id);
 }
 
+// A create whose write failed is finished on a waiters' thread (InquiryWaiters::Post); with none
+// to take it (here: Options::settle_tasks 0), its caller is answered BUSY at once, and nothing is
+// recorded for it: no inquiry.create entry, no second inquiry. Its retry under the same
+// idempotency key finds the first inquiry.
+TEST_P(LinkageServiceTest, AFailedCreateWithNoThreadToFinishItIsAnsweredBusy) {
+  LinkageService::Options o;
+  o.settle_tasks = 0;
+  LinkageService limited(*platform_, FakeHub::Catalogue(), &hub_, o, clock_);
+  ASSERT_OK(limited.RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, platform_->Tenant(A()));
+  auto created_entries = [&]() -> int64_t {
+    auto tx = st->db->BeginRead().value();
+    return tx->QueryOne("SELECT COUNT(*) FROM audit_log WHERE action = 'inquiry.create'", {})
+        .value()
+        ->GetInt(0)
+        .value();
+  };
+  const int64_t entries_before = created_entries();
+  std::promise<Result<InquiryView>> first_done;
+  std::promise<Result<InquiryView>> second_done;
+  {
+    // Both get past the key's look-up before either is written: the second write fails on the
+    // unique key, in the same batch as the first.
+    store::testing::HeldCommitter held(*st);
+    for (auto* done : {&first_done, &second_done}) {
+      limited.CreateInquiryAsync(A(), TaxInquiry("k-busy"),
+                                 [done](Result<InquiryView> r) { done->set_value(std::move(r)); });
+    }
+  }
+  std::future<Result<InquiryView>> first = first_done.get_future();
+  std::future<Result<InquiryView>> second = second_done.get_future();
+  ASSERT_EQ(first.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_EQ(second.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  Result<InquiryView> one = first.get();
+  ASSERT_OK(one.status());
+  EXPECT_EQ(one->state, "accepted");
+  EXPECT_THAT(second.get().status(),
+              StatusIs(StatusCode::kUnavailable,
+                       HasSubstr("BUSY: the inquiry could not be finished; retry later")));
+  EXPECT_EQ(created_entries(), entries_before + 1);  // the first's only
+  ASSERT_OK_AND_ASSIGN(auto all, limited.ListInquiries(A(), std::nullopt, 0, 100));
+  EXPECT_EQ(all.size(), 1u);
+  // The retry finds the first inquiry (no write of its own, so no thread is needed).
+  ASSERT_OK_AND_ASSIGN(InquiryView again, limited.CreateInquiry(A(), TaxInquiry("k-busy")));
+  EXPECT_EQ(again.inquiry_id, one->inquiry_id);
+}
+
 TEST_P(LinkageServiceTest, CreateInquiryRefusesBadInput) {
   InquiryInput in = TaxInquiry();
   EXPECT_THAT(linkage_->CreateInquiry(A(), in),
