@@ -253,6 +253,68 @@ TEST(HttpServerCoreTest, AsyncWaitsHoldNoThread) {
   }
 }
 
+// A graceful stop waits for an asynchronous answer still to come, as for a handler still running
+// (the hub's permit routes answer from their commit): sent within the grace, it reaches the
+// caller, marked "Connection: close". One that comes after the grace ran out — even after the
+// server is gone, as when a group committer drains its last writes at shutdown — is dropped
+// without harm (under ASan, a use after free would end the test).
+TEST(HttpServerCoreTest, AStopWaitsForAnAsyncAnswerWithinItsGraceAndDropsALateOne) {
+  std::mutex mu;
+  std::vector<Responder> parked;
+  auto park = [&](Request&, Responder out) {
+    std::lock_guard<std::mutex> lock(mu);
+    parked.push_back(std::move(out));
+  };
+  auto wait_parked = [&](size_t n) {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (parked.size() == n) return;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+  };
+  Router r;
+  ASSERT_OK(r.AddAsync("GET", "/wait", park));
+  auto server = StartPlain(std::move(r));
+  auto client = MakeClient();
+  auto in_flight =
+      std::async(std::launch::async, [&] { return Get(*client, Url(*server, "/wait")); });
+  wait_parked(1);
+  auto stopping = std::async(std::launch::async, [&] { server->Stop(10s); });
+  std::this_thread::sleep_for(100ms);  // Stop has closed the listener and waits
+  EXPECT_EQ(stopping.wait_for(0s), std::future_status::timeout);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    parked[0].Send(Response::Text(200, "committed"));
+  }
+  Result<Response> answered = in_flight.get();
+  ASSERT_EQ(stopping.wait_for(5s), std::future_status::ready);  // not the whole 10 s
+  ASSERT_OK(answered.status());
+  EXPECT_EQ(answered->status, 200);
+  EXPECT_EQ(answered->body, "committed");
+  EXPECT_EQ(answered->headers.Get("Connection"), "close");
+
+  // The grace runs out first: the caller's connection is closed unanswered, and the answer,
+  // sent once the server is destroyed, goes nowhere.
+  parked.clear();
+  Router r2;
+  ASSERT_OK(r2.AddAsync("GET", "/wait", park));
+  auto second = StartPlain(std::move(r2));
+  auto other = MakeClient();
+  auto late = std::async(std::launch::async, [&] { return Get(*client, Url(*second, "/wait")); });
+  auto dropped = std::async(std::launch::async, [&] { return Get(*other, Url(*second, "/wait")); });
+  wait_parked(2);
+  second->Stop(200ms);
+  EXPECT_FALSE(late.get().ok());
+  EXPECT_FALSE(dropped.get().ok());
+  second.reset();
+  std::lock_guard<std::mutex> lock(mu);
+  parked[0].Send(Response::Text(200, "too late"));
+  EXPECT_FALSE(parked[0].pending());
+  parked.clear();  // the other dropped unsent: its 500 goes nowhere either
+}
+
 // A Responder dropped without Send answers 500 instead of leaving the connection hanging.
 TEST(HttpServerCoreTest, ADroppedResponderAnswers500) {
   Router r;
