@@ -5,6 +5,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "common/status_matchers.h"
@@ -83,6 +84,36 @@ TEST_P(TenantContextTest, ALastReferenceDroppedElsewhereIsDestroyedAtOnce) {
   ASSERT_GT(db_.use_count(), held_before);
   ctx.reset();
   EXPECT_EQ(db_.use_count(), held_before);
+}
+
+// AuditThen goes on once the entry is durable, on the committer's thread; once the tenant is
+// closed (deleted, or its server stopping: its database is closed too), nothing is submitted and
+// `then` runs at once on the caller's thread, so that the call it holds is still answered.
+TEST_P(TenantContextTest, AuditThenOnAClosedTenantGoesOnAtOnce) {
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> ctx, OpenContext());
+  auto entries = [&]() -> Result<int64_t> {
+    ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
+    ASSIGN_OR_RETURN(std::optional<store::Row> row,
+                     tx->QueryOne("SELECT COUNT(*) FROM audit_log WHERE action = 'api.GET'"));
+    if (!row) return InternalError("no row");
+    return row->GetInt(0);
+  };
+  const audit::AuditEvent event{ctx->id.str(),       "client:tax", "api.GET",
+                                "/api/v1/inquiries", "ok",         ""};
+  const std::thread::id test_thread = std::this_thread::get_id();
+  std::promise<std::thread::id> written;
+  std::future<std::thread::id> written_seen = written.get_future();
+  ctx->AuditThen(event, [&written] { written.set_value(std::this_thread::get_id()); });
+  ASSERT_EQ(written_seen.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_NE(written_seen.get(), test_thread);
+  ASSERT_OK_AND_ASSIGN(int64_t written_entries, entries());
+  EXPECT_EQ(written_entries, 1);
+
+  ctx->Close();
+  std::optional<std::thread::id> went_on;
+  ctx->AuditThen(event, [&went_on] { went_on = std::this_thread::get_id(); });
+  ASSERT_TRUE(went_on.has_value());  // before AuditThen returned
+  EXPECT_EQ(*went_on, test_thread);
 }
 
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(TenantContextTest);
