@@ -131,9 +131,9 @@ Result<std::unique_ptr<Hub>> Hub::Open(const HubConfig& config, std::shared_ptr<
   // Wait up to 2 ms for more writes, but only behind a queue: when the committer takes up a batch
   // with at least 4 writes pending beside its first (delay_siblings). An unconditional 2 ms wait
   // made fewer, larger commits under load (0.84x the hub's CPU a permit), but every linkage
-  // crosses about six hub commits, and at 100 linkages/s its p50 went from 9.5 to 22.0 ms; at low
-  // rates a batch rarely finds 4 others pending, so it commits at once (docs/performance.md,
-  // "Hub: a commit wait only behind a queue").
+  // crosses about six hub commits, and at 100 linkages/s its p50 went from 9.5 to 22.0 ms. At low
+  // rates a batch should rarely find 4 others pending and commit at once; measured only on a
+  // loaded machine so far (docs/performance.md, "Hub: a commit wait only behind a queue").
   commit_options.max_delay = std::chrono::milliseconds(2);
   commit_options.delay_siblings = 4;
   ASSIGN_OR_RETURN(hub->committer_, store::GroupCommitter::Create(hub->db_, commit_options));
