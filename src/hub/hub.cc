@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -127,10 +128,14 @@ Result<std::unique_ptr<Hub>> Hub::Open(const HubConfig& config, std::shared_ptr<
   // resets what it sets outside the transaction.
   store::GroupCommitter::Options commit_options;
   commit_options.optimistic = true;
-  // No max_delay: waiting 2 ms for more writes made fewer, larger commits (at 1,000 permits/s
-  // 0.66–0.68 ms of hub CPU a permit against 0.76–0.87 ms), but every linkage crosses about six
-  // hub commits, and at 100 linkages/s its p50 went from 9.5 to 22.0 ms (docs/performance.md,
-  // "Hub: answered from the commit").
+  // Wait up to 2 ms for more writes, but only behind a queue: when the committer takes up a batch
+  // with at least 4 writes pending beside its first (delay_siblings). An unconditional 2 ms wait
+  // made fewer, larger commits under load (0.84x the hub's CPU a permit), but every linkage
+  // crosses about six hub commits, and at 100 linkages/s its p50 went from 9.5 to 22.0 ms. At low
+  // rates a batch should rarely find 4 others pending and commit at once; measured only on a
+  // loaded machine so far (docs/performance.md, "Hub: a commit wait only behind a queue").
+  commit_options.max_delay = std::chrono::milliseconds(2);
+  commit_options.delay_siblings = 4;
   ASSIGN_OR_RETURN(hub->committer_, store::GroupCommitter::Create(hub->db_, commit_options));
   RETURN_IF_ERROR(hub->Refresh());
   return hub;

@@ -1,6 +1,7 @@
 #include "store/group_commit.h"
 
 #include <algorithm>
+#include <climits>
 #include <exception>
 
 #include "common/log.h"
@@ -14,8 +15,9 @@ GroupCommitter::GroupCommitter(std::shared_ptr<Database> db, Options options)
 Result<std::unique_ptr<GroupCommitter>> GroupCommitter::Create(std::shared_ptr<Database> db,
                                                                Options options) {
   if (!db) return InvalidArgumentError("group commit: null database");
-  if (options.max_batch < 1 || options.max_delay.count() < 0) {
-    return InvalidArgumentError("group commit: max_batch must be >= 1 and max_delay >= 0");
+  if (options.max_batch < 1 || options.max_delay.count() < 0 || options.delay_siblings < 0) {
+    return InvalidArgumentError(
+        "group commit: max_batch must be >= 1, max_delay >= 0 and delay_siblings >= 0");
   }
   std::unique_ptr<GroupCommitter> gc(new GroupCommitter(std::move(db), options));  // private
   gc->thread_ = std::thread([p = gc.get()] {
@@ -98,7 +100,10 @@ void GroupCommitter::Run() {
       MutexLock lock(mu_);
       while (!stopping_ && queue_.empty()) cv_.Wait(lock);
       if (queue_.empty()) return;  // stopping, and everything drained
-      if (options_.max_delay.count() > 0) {
+      const int pending = static_cast<int>(std::min<size_t>(queue_.size(), INT_MAX));
+      if (options_.max_delay.count() > 0 && pending < options_.max_batch &&
+          pending - 1 >= options_.delay_siblings) {
+        stats_.waited += 1;
         const auto deadline = std::chrono::steady_clock::now() + options_.max_delay;
         while (!stopping_ && static_cast<int>(queue_.size()) < options_.max_batch &&
                cv_.WaitUntil(lock, deadline)) {

@@ -392,6 +392,80 @@ TEST_P(GroupCommitTest, MaxBatchBoundsATransaction) {
   EXPECT_THAT(GroupCommitter::Create(nullptr, {}), StatusIs(StatusCode::kInvalidArgument));
 }
 
+// delay_siblings: a write that finds the committer idle is alone; it commits at once, however long
+// max_delay is (ten minutes here: a wait would outlast the test's bound). Without the option
+// the same lone write waits.
+TEST_P(GroupCommitTest, ALoneWriteDoesNotWaitWhenDelaySiblingsIsSet) {
+  GroupCommitter::Options o;
+  o.max_delay = std::chrono::minutes(10);
+  o.delay_siblings = 1;
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, o));
+  for (int i = 0; i < 3; ++i) {
+    std::future<Status> f = gc->Submit(Insert(i));
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "write " << i;
+    EXPECT_OK(f.get());
+  }
+  EXPECT_EQ(gc->stats().batches, 3);
+  EXPECT_EQ(gc->stats().waited, 0);
+
+  GroupCommitter::Options always;
+  always.max_delay = std::chrono::milliseconds(1);  // delay_siblings = 0: every batch waits
+  ASSERT_OK_AND_ASSIGN(auto waits, GroupCommitter::Create(db_, always));
+  EXPECT_OK(waits->Submit(Insert(10)).get());
+  EXPECT_EQ(waits->stats().waited, 1);
+
+  o.delay_siblings = -1;
+  EXPECT_THAT(GroupCommitter::Create(db_, o), StatusIs(StatusCode::kInvalidArgument));
+}
+
+// Fewer writes pending than the first plus delay_siblings: the batch commits at once.
+TEST_P(GroupCommitTest, ABatchWithFewerSiblingsThanDelaySiblingsCommitsAtOnce) {
+  GroupCommitter::Options o;
+  o.max_delay = std::chrono::minutes(10);
+  o.delay_siblings = 2;
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, o));
+  testing::HeldCommitter blocker(*gc, Insert(0));
+  std::future<Status> a = gc->Submit(Insert(1));
+  std::future<Status> b = gc->Submit(Insert(2));  // the first and one sibling
+  EXPECT_OK(blocker.Release());
+  ASSERT_EQ(b.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  EXPECT_OK(a.get());
+  EXPECT_OK(b.get());
+  EXPECT_EQ(gc->stats().batches, 2);
+  EXPECT_EQ(gc->stats().waited, 0);
+}
+
+// A queue behind a commit is concurrency: the next batch waits for more, and gathers what arrives
+// until max_batch.
+TEST_P(GroupCommitTest, ABatchBehindAQueueWaitsAndGathersUpToMaxBatch) {
+  GroupCommitter::Options o;
+  o.max_batch = 8;
+  o.max_delay = std::chrono::minutes(10);
+  o.delay_siblings = 2;
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, o));
+  std::vector<std::future<Status>> futures;
+  {
+    testing::HeldCommitter blocker(*gc, Insert(0));  // alone: commits at once when released
+    for (int i = 1; i <= 3; ++i) futures.push_back(gc->Submit(Insert(i)));
+    EXPECT_OK(blocker.Release());
+  }
+  // The committer takes up the three (the first and two siblings) and starts to wait.
+  const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (gc->stats().waited < 1 && std::chrono::steady_clock::now() < bound) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(gc->stats().waited, 1);
+  for (auto& f : futures) {
+    EXPECT_EQ(f.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  }
+  for (int i = 4; i <= 8; ++i) futures.push_back(gc->Submit(Insert(i)));  // the batch is full
+  for (auto& f : futures) EXPECT_OK(f.get());
+  EXPECT_EQ(gc->stats().batches, 2);  // {0}, then {1 … 8}
+  EXPECT_EQ(gc->stats().writes, 9);
+  EXPECT_EQ(gc->stats().waited, 1);
+  EXPECT_EQ(CountFromFreshHandle(), 9);
+}
+
 CHUKAN_INSTANTIATE_BOTH_BACKENDS(GroupCommitTest);
 
 }  // namespace
