@@ -12,6 +12,10 @@ void WipeBytes(Bytes& b) {
   if (!b.empty()) sodium_memzero(b.data(), b.size());
 }
 
+void WipeMemory(void* p, size_t n) {
+  if (n > 0) sodium_memzero(p, n);
+}
+
 std::string ToHex(std::span<const uint8_t> bytes) {
   internal::InitializeOrDie();
   std::string out(bytes.size() * 2 + 1, '\0');

@@ -7,6 +7,7 @@
 #ifndef CHUKAN_CRYPTO_BYTES_H_
 #define CHUKAN_CRYPTO_BYTES_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -29,6 +30,30 @@ inline Bytes ToBytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
 // Zeroes a temporary copy of secret material (sodium_memzero: not optimised away).
 void WipeBytes(Bytes& b);
+// Zeroes `n` bytes at `p` (sodium_memzero).
+void WipeMemory(void* p, size_t n);
+
+// Makes room for at least `n` bytes in `v` without leaving its contents behind: where the
+// capacity has to grow, the bytes are copied into a new block (at least twice the old capacity,
+// so appends stay amortised O(1)) and the old block is wiped before it is freed. A plain
+// reserve() or insert() that reallocates hands the old block, contents and all, back to the heap.
+// For buffers of plaintext that is not SecretBytes (a record being encoded or batched).
+template <class Allocator>
+void ReserveWiping(std::vector<uint8_t, Allocator>& v, size_t n) {
+  if (n <= v.capacity()) return;
+  std::vector<uint8_t, Allocator> grown(v.get_allocator());
+  grown.reserve(std::max(n, 2 * v.capacity()));
+  grown.assign(v.begin(), v.end());
+  if (!v.empty()) WipeMemory(v.data(), v.size());
+  v.swap(grown);
+}
+
+// Appends `bytes` to `v`, growing it as ReserveWiping does.
+template <class Allocator>
+void AppendWiping(std::vector<uint8_t, Allocator>& v, std::span<const uint8_t> bytes) {
+  ReserveWiping(v, v.size() + bytes.size());
+  v.insert(v.end(), bytes.begin(), bytes.end());
+}
 
 // Lower-case hexadecimal, two digits per byte. Runs in time independent of the byte values.
 std::string ToHex(std::span<const uint8_t> bytes);

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <memory>
+
 #include "common/status_matchers.h"
 
 namespace chukan::crypto {
@@ -81,6 +84,85 @@ TEST(ConstantTimeEqualsTest, ComparesContentAndLength) {
   EXPECT_FALSE(ConstantTimeEquals(AsBytes("abc"), AsBytes("abcd")));
   EXPECT_FALSE(ConstantTimeEquals(AsBytes(""), AsBytes("a")));
   EXPECT_TRUE(ConstantTimeEquals(AsBytes(""), AsBytes("")));
+}
+
+// Heap blocks a vector handed back, and how many of them still held a non-zero byte. Blocks are
+// zeroed when allocated, so every byte read at deallocation is defined.
+struct FreedBlocks {
+  int freed = 0;
+  int dirty = 0;
+};
+
+template <class T>
+struct InspectingAllocator {
+  using value_type = T;
+  explicit InspectingAllocator(FreedBlocks* l) : log(l) {}
+  template <class U>
+  InspectingAllocator(const InspectingAllocator<U>& other) : log(other.log) {}  // NOLINT
+  T* allocate(size_t n) {
+    T* p = std::allocator<T>().allocate(n);
+    std::memset(static_cast<void*>(p), 0, n * sizeof(T));
+    return p;
+  }
+  void deallocate(T* p, size_t n) {
+    log->freed++;
+    const auto* b = reinterpret_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n * sizeof(T); ++i) {
+      if (b[i] != 0) {
+        log->dirty++;
+        break;
+      }
+    }
+    std::allocator<T>().deallocate(p, n);
+  }
+  bool operator==(const InspectingAllocator& other) const { return log == other.log; }
+  FreedBlocks* log;
+};
+
+using InspectedBytes = std::vector<uint8_t, InspectingAllocator<uint8_t>>;
+
+TEST(AppendWipingTest, GrowthLeavesNoContentsInFreedBlocks) {
+  FreedBlocks freed;
+  const Bytes record(100, 0xab);
+  {
+    InspectedBytes v{InspectingAllocator<uint8_t>(&freed)};
+    for (int i = 0; i < 50; ++i) AppendWiping(v, record);
+    ASSERT_EQ(v.size(), 5000u);
+    EXPECT_TRUE(std::all_of(v.begin(), v.end(), [](uint8_t b) { return b == 0xab; }));
+    EXPECT_GE(freed.freed, 5);  // it did grow: 100, 200, 400 … 6400 bytes
+    WipeMemory(v.data(), v.size());
+  }
+  EXPECT_EQ(freed.dirty, 0);
+}
+
+TEST(AppendWipingTest, ThePlainInsertItReplacesLeftContentsBehind) {
+  // The inspection above can fail: an insert that reallocates frees a block with the bytes in it.
+  FreedBlocks freed;
+  const Bytes record(100, 0xab);
+  {
+    InspectedBytes v{InspectingAllocator<uint8_t>(&freed)};
+    for (int i = 0; i < 50; ++i) v.insert(v.end(), record.begin(), record.end());
+    WipeMemory(v.data(), v.size());
+  }
+  EXPECT_GT(freed.dirty, 0);
+}
+
+TEST(ReserveWipingTest, KeepsContentsAndReservesAtLeastTheSizeAsked) {
+  FreedBlocks freed;
+  {
+    InspectedBytes v{InspectingAllocator<uint8_t>(&freed)};
+    v.assign({1, 2, 3});
+    const size_t cap = v.capacity();
+    ReserveWiping(v, 1000);
+    EXPECT_GE(v.capacity(), 1000u);
+    EXPECT_THAT(v, ElementsAre(1, 2, 3));
+    const uint8_t* const data = v.data();
+    ReserveWiping(v, cap);  // no smaller: nothing moves
+    EXPECT_EQ(v.data(), data);
+    WipeMemory(v.data(), v.size());
+  }
+  EXPECT_EQ(freed.freed, 2);
+  EXPECT_EQ(freed.dirty, 0);
 }
 
 }  // namespace

@@ -9,6 +9,14 @@
 
 namespace chukan::replica {
 
+ImportSealer::Batch::Batch() {
+  keys.reserve(kBatchRecords);
+  plain.reserve(kBatchRecords * kReservedPlainBytes);
+  ends.reserve(kBatchRecords);
+  deletion.reserve(kBatchRecords);
+  dates.reserve(kBatchRecords);
+}
+
 void ImportSealer::Batch::Clear() {
   crypto::WipeBytes(plain);  // before clear(): the bytes stay in the reused capacity
   keys.clear();
@@ -60,7 +68,8 @@ Status ImportSealer::Queue(const ImportSpool::KeyHash& key_hash, std::span<const
                            std::string_view publish_until) {
   Batch& b = *filling_;
   b.keys.push_back(key_hash);
-  b.plain.insert(b.plain.end(), plain.begin(), plain.end());
+  // Not insert(): growing the buffer must not free a block with plaintext in it.
+  crypto::AppendWiping(b.plain, plain);
   b.ends.push_back(b.plain.size());
   b.deletion.push_back(deletion);
   std::array<char, 2 * ImportSpool::kDateBytes>& d = b.dates.emplace_back();

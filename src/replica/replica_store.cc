@@ -190,6 +190,13 @@ bool GetVarint(std::span<const uint8_t> in, size_t& pos, uint64_t& v) {
 // (RowView::envelope).
 void EncodeRecord(std::string_view atena_no, std::span<const std::string_view> values,
                   std::span<const std::string_view> envelope, std::vector<uint8_t>& out) {
+  // The whole record's room first (an upper bound: 10 bytes a varint at most), grown by
+  // ReserveWiping where it has to grow, so no part of a record is left in a freed block.
+  constexpr size_t kMaxVarint = 10;
+  size_t bound = 1 + 2 * kMaxVarint + kMaxVarint + atena_no.size();
+  for (std::string_view v : values) bound += kMaxVarint + v.size();
+  for (std::string_view v : envelope) bound += kMaxVarint + v.size();
+  crypto::ReserveWiping(out, bound);  // before clear(): what the block held is wiped too
   out.clear();
   out.push_back(envelope.empty() ? kRecordFormatV1 : kRecordFormatV2);
   PutVarint(out, values.size() + 1);
