@@ -31,7 +31,12 @@ namespace {
 // which cost the hub more pwrite calls than its WAL did. A savepoint's journal is emptied when it
 // is released, so memory is bounded by one write, and by this figure. (SQLite holds it as one
 // chunk of this size, allocated at a savepoint's first write and freed at its release.)
-constexpr int kSubJournalSpillBytes = 2 << 20;
+// No larger than 0x1ffff bytes: a spill copies that chunk to the temp file in ONE write, and the
+// unix VFS writes at most 17 bits' worth of bytes a call (seekAndWriteFd masks the length), so a
+// larger chunk was written short and the statement failed with SQLITE_FULL, "database or disk is
+// full", once its journal passed the spill size (it was 2 MiB until 2026-12-06:
+// SqliteDatabaseTest.ASavepointJournalPastTheSpillSizeSpillsAndStillWrites).
+constexpr int kSubJournalSpillBytes = 0x1ffff;
 
 }  // namespace
 
