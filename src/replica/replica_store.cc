@@ -156,6 +156,42 @@ ALTER TABLE replica_history ADD COLUMN publish_from TEXT;
 ALTER TABLE replica_history ADD COLUMN publish_until TEXT;
 )sql";
 
+// key_hash's uniqueness as a named index (migration 6), so that a first import can drop it and
+// build it sorted after loading (Apply, "first import into an empty table"); an inline UNIQUE
+// cannot be dropped. The same definition in the migration and in Apply.
+const char kCreateKeyIndexSql[] =
+    "CREATE UNIQUE INDEX replica_record_key ON replica_record (key_hash)";
+const char kDropKeyIndexSql[] = "DROP INDEX replica_record_key";
+
+// SQLite keeps an inline UNIQUE as an automatic index no statement can drop, so the table is
+// rebuilt without it (SQLite's documented way to change a column's constraints): the records are
+// copied with their ids, in id order, and the index made after the copy. One pass over the
+// records, inside the migration's transaction.
+const char kNamedKeyIndexSqlite[] = R"sql(
+CREATE TABLE replica_record_v6 (
+  id            INTEGER PRIMARY KEY,
+  key_hash      BLOB    NOT NULL,
+  tm            TEXT    NOT NULL,
+  version       TEXT    NOT NULL,
+  sealed        BLOB    NOT NULL,
+  import_id     TEXT    NOT NULL,
+  updated_at_us INTEGER NOT NULL,
+  publish_from  TEXT,
+  publish_until TEXT
+);
+INSERT INTO replica_record_v6 (id, key_hash, tm, version, sealed, import_id, updated_at_us,
+                               publish_from, publish_until)
+  SELECT id, key_hash, tm, version, sealed, import_id, updated_at_us, publish_from, publish_until
+  FROM replica_record ORDER BY id;
+DROP TABLE replica_record;
+ALTER TABLE replica_record_v6 RENAME TO replica_record;
+)sql";
+
+// PostgreSQL: the constraint (and the index behind it, named by PostgreSQL's rule) replaced by the
+// same named index. ON CONFLICT (key_hash) infers a unique index as it inferred the constraint.
+const char kNamedKeyIndexPostgres[] =
+    "ALTER TABLE replica_record DROP CONSTRAINT replica_record_key_hash_key;\n";
+
 using Hash16 = std::array<uint8_t, kHashBytes>;
 
 struct Hash16Hasher {
@@ -476,9 +512,49 @@ const char kInsertOneSql[] =
     "NOTHING";
 // SQLite only (numbered parameters): the same parameters as kInsertOneSql, tm (?2) unused — an
 // update keeps the record's TM, as it keeps its id.
+// A first import into an empty table (Apply): no index to check against, and nothing to conflict
+// with.
+const char kInsertNewSql[] =
+    "INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, updated_at_us, "
+    "publish_from, publish_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 const char kUpdateOneSql[] =
     "UPDATE replica_record SET version = ?3, sealed = ?4, import_id = ?5, updated_at_us = ?6, "
     "publish_from = ?7, publish_until = ?8 WHERE key_hash = ?1";
+
+// Builds the key_hash index once a first import has loaded an empty replica_record without it
+// (Apply). `deletions`: the positions in the file (from 1, ascending) of the records that were
+// deletions, which wrote no row. A key that repeats fails the build with kInternal — the checks
+// refuse such a file before any transaction (SeenKeys), so it would be a defect — naming the two
+// records by their positions in the file, never by their values; the caller's rollback then
+// undoes the whole import. The savepoint undoes the failed statement so that they can be found.
+Status BuildKeyIndex(store::Transaction& tx, std::span<const int64_t> deletions) {
+  constexpr std::string_view kSavepoint = "replica_key_index";
+  RETURN_IF_ERROR(tx.Savepoint(kSavepoint));
+  const Status built = tx.Exec(kCreateKeyIndexSql);
+  if (built.ok()) return tx.ReleaseSavepoint(kSavepoint);
+  if (built.code() != StatusCode::kAlreadyExists) return built;
+  RETURN_IF_ERROR(tx.RollbackToSavepoint(kSavepoint));
+  // The records are this import's alone, inserted in file order with consecutive ids.
+  ASSIGN_OR_RETURN(std::optional<store::Row> pair,
+                   tx.QueryOne("SELECT MIN(r.id) - f.first, MAX(r.id) - f.first FROM "
+                               "replica_record r, (SELECT MIN(id) AS first FROM replica_record) f "
+                               "GROUP BY r.key_hash HAVING COUNT(*) > 1 ORDER BY 1 LIMIT 1"));
+  if (!pair) return built;                // not a repeated key after all: the database's own error
+  auto position = [&](int64_t written) {  // the written-th record inserted, from 0
+    int64_t p = written + 1;
+    for (int64_t d : deletions) {
+      if (d > p) break;
+      ++p;
+    }
+    return p;
+  };
+  ASSIGN_OR_RETURN(const int64_t first, pair->GetInt(0));
+  ASSIGN_OR_RETURN(const int64_t second, pair->GetInt(1));
+  return InternalError("replica import: records " + std::to_string(position(first)) + " and " +
+                       std::to_string(position(second)) +
+                       " of the file have the same record key, which the checks did not catch; "
+                       "nothing was imported");
+}
 
 // The replica_record columns a history row keeps, in WriteHistoryRow's order: "key_hash, tm,
 // version, sealed, import_id, updated_at_us, publish_from, publish_until".
@@ -602,6 +678,8 @@ const std::vector<store::Migration>& ReplicaMigrations() {
       // Retention finds the versions that ended long enough ago through it. valid_until_us is
       // the time of the import that superseded them, so new entries land at the index's end.
       {5, "index replica_history by valid_until_us", kHistoryUntilSql, kHistoryUntilSql},
+      {6, "name key_hash's unique index", std::string(kNamedKeyIndexSqlite) + kCreateKeyIndexSql,
+       std::string(kNamedKeyIndexPostgres) + kCreateKeyIndexSql},
   };
   return *kMigrations;
 }
@@ -968,6 +1046,29 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   // time, so a key the first statement did not find (or found) stays so for the second.
   const bool history_trigger = row_at_a_time;
   if (history_trigger) RETURN_IF_ERROR(tx->Exec(kHistoryTriggerSql));
+  // SQLite, a first import: when replica_record holds no record at all — of any TM, after a
+  // replace's drop above — the key_hash index is dropped, the records appended with no index to
+  // seek, and the index built from them, sorted, before the commit (docs/replica.md, "First
+  // import into an empty table"). Safe because this transaction holds the tenant database's one
+  // write lock (BEGIN IMMEDIATE) from before the look-up until it ends: no other import or write
+  // can add a record meanwhile, readers see the committed table, index included, until the
+  // commit, and a rollback brings the index back with the rest. Nothing can conflict: the table
+  // was empty and the staging refused a file whose record keys repeat (SeenKeys) — and should a
+  // duplicate slip through, building the unique index fails the import. A table with any record
+  // keeps its index: its writes need the look-ups, and rebuilding would cost the whole table.
+  bool index_after_load = false;
+  if (row_at_a_time && request.mode != ImportMode::kDelete) {
+    ASSIGN_OR_RETURN(std::optional<store::Row> any,
+                     tx->QueryOne("SELECT 1 FROM replica_record LIMIT 1"));
+    if (!any) {
+      RETURN_IF_ERROR(tx->Exec(kDropKeyIndexSql));
+      index_after_load = true;
+    }
+  }
+  // The positions in the file (from 1) of the deletions met while the index was away: they found
+  // nothing (the table was empty, and the file's keys are distinct), and they shift the mapping
+  // from a record's id to its position should the index build fail.
+  std::vector<int64_t> deletions_unindexed;
   bool last_existed = false;
   std::vector<store::Value> params;
   auto write_rows = [&](const SealedBatch& batch) -> Status {
@@ -985,6 +1086,12 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       sealed.assign(sb.begin(), sb.end());
       params[6] = DateValue(batch.publish_from(i));
       params[7] = DateValue(batch.publish_until(i));
+      if (index_after_load) {
+        ASSIGN_OR_RETURN(const int64_t written, tx->ExecCount(kInsertNewSql, params));
+        if (written != 1) return InternalError("replica_record: a record was not inserted");
+        report.inserted++;
+        continue;
+      }
       // The statement the previous record needed first; if it wrote nothing, the other one.
       bool exists = last_existed;
       ASSIGN_OR_RETURN(int64_t written,
@@ -1111,12 +1218,19 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   while (true) {
     ASSIGN_OR_RETURN(bool more, spool.Next(key_hash, sealed, from, until));
     if (!more) break;
-    if (request.progress && ++applied % kProgressRows == 0) {
+    ++applied;
+    if (request.progress && applied % kProgressRows == 0) {
       request.progress(ImportPhase::kApplying, applied);
     }
     // A deletion: delete mode, or a DBM_20113 record of 登録削除区分 2 (sealed records are never
     // empty: a nonce and a tag at least).
     if (request.mode == ImportMode::kDelete || sealed.empty()) {
+      if (index_after_load) {
+        // Nothing to delete, and without the index the look-up would scan the table.
+        deletions_unindexed.push_back(applied);
+        report.not_found++;
+        continue;
+      }
       ASSIGN_OR_RETURN(
           std::optional<store::Row> gone,
           tx->QueryOne(kDeleteReturningSql, {store::Bytes(key_hash.begin(), key_hash.end())}));
@@ -1136,6 +1250,9 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   }
   RETURN_IF_ERROR(write_batch(batch));
   std::fill(sealed.begin(), sealed.end(), 0);
+  if (index_after_load) {
+    RETURN_IF_ERROR(BuildKeyIndex(*tx, deletions_unindexed));
+  }
   if (history_trigger) RETURN_IF_ERROR(tx->Exec(kDropHistoryTriggerSql));
   if (request.mode == ImportMode::kReplace && report.deleted > 0) {
     // The dropped records the file brought back under the same key were updated, not deleted.

@@ -31,6 +31,7 @@ using ::chukan::testing::kCanaryName;
 using ::chukan::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // One valid row of 地方税関係情報 version 0002.
 std::string TaxRow(int person, int year, const std::string& income) {
@@ -1291,6 +1292,197 @@ TEST_P(ReplicaStoreTest, NoImportedValueIsStoredInPlaintext) {
     }
     EXPECT_EQ(raw.find(hex), std::string::npos) << hex;
   }
+}
+
+// SQLite's schema cookie: it moves when an import drops and rebuilds the key_hash index.
+// PostgreSQL (which never does): 0.
+int64_t SchemaVersion(store::Database& db) {
+  auto tx = db.BeginRead();
+  EXPECT_OK(tx);
+  if (!tx.ok()) return -1;
+  if ((*tx)->backend() != store::Backend::kSqlite) return 0;
+  auto row = (*tx)->QueryOne("PRAGMA schema_version");
+  EXPECT_OK(row);
+  if (!row.ok() || !row->has_value()) return -1;
+  return (**row).GetInt(0).value_or(-1);
+}
+
+// The named unique index of key_hash exists (and, on SQLite, no automatic one beside it).
+void ExpectNamedKeyIndex(store::Database& db, const std::string& after) {
+  ASSERT_OK_AND_ASSIGN(auto tx, db.BeginRead());
+  if (tx->backend() == store::Backend::kSqlite) {
+    ASSERT_OK_AND_ASSIGN(std::optional<store::Row> sql,
+                         tx->QueryOne("SELECT sql FROM sqlite_master WHERE type = 'index' AND "
+                                      "name = 'replica_record_key'"));
+    ASSERT_TRUE(sql.has_value()) << after;
+    EXPECT_THAT(*sql->GetText(0), HasSubstr("UNIQUE")) << after;
+    ASSERT_OK_AND_ASSIGN(std::optional<store::Row> auto_index,
+                         tx->QueryOne("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' "
+                                      "AND tbl_name = 'replica_record' AND name LIKE "
+                                      "'sqlite_autoindex%'"));
+    EXPECT_EQ(auto_index->GetInt(0).value(), 0) << after;
+  } else {
+    ASSERT_OK_AND_ASSIGN(std::optional<store::Row> unique,
+                         tx->QueryOne("SELECT COUNT(*) FROM pg_index WHERE indexrelid = "
+                                      "to_regclass('replica_record_key') AND indisunique"));
+    EXPECT_EQ(unique->GetInt(0).value(), 1) << after;
+    ASSERT_OK_AND_ASSIGN(std::optional<store::Row> constraints,
+                         tx->QueryOne("SELECT COUNT(*) FROM pg_constraint WHERE conrelid = "
+                                      "'replica_record'::regclass AND contype = 'u'"));
+    EXPECT_EQ(constraints->GetInt(0).value(), 0) << after;
+  }
+}
+
+// Migration 6 on a database of the schema before it (migrations 1–5): the records keep their
+// ids and values, key_hash's uniqueness is now the named index replica_record_key, and imports
+// work on the migrated table (through the index: it holds records).
+TEST_P(ReplicaStoreTest, TheKeyIndexMigrationKeepsTheRecordsOfAnOldDatabase) {
+  const TenantId old = TenantId::ForOrg(OrgCode::Parse("0000000000000133").value());
+  ASSERT_OK(ts_->CreateTenant(old));
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<store::Database> db, ts_->Tenant(old));
+  const std::vector<store::Migration> before(ReplicaMigrations().begin(),
+                                             ReplicaMigrations().begin() + 5);
+  ASSERT_EQ(before.back().version, 5);
+  ASSERT_OK(store::ApplyMigrations(*db, "replica", before, clock_));
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db->Begin());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_OK(tx->Exec(
+          "INSERT INTO replica_record (id, key_hash, tm, version, sealed, import_id, "
+          "updated_at_us, publish_from, publish_until) VALUES (?, ?, ?, '0002', ?, 'i', ?, ?, ?)",
+          {int64_t{10 + 5 * i}, store::Bytes(16, static_cast<uint8_t>(i + 1)),
+           std::string("TM00000000000002"), store::Bytes{static_cast<uint8_t>(i), 2, 3},
+           int64_t{100 + i},
+           i == 1 ? store::Value(std::string("2026-04-01")) : store::Value(nullptr), nullptr}));
+    }
+    ASSERT_OK(tx->Commit());
+  }
+  ASSERT_OK_AND_ASSIGN(auto reopened,
+                       ReplicaStore::Open(old, db, key_, ShippedCatalogue(), clock_));
+  ExpectNamedKeyIndex(*db, "migration 6");
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db->Begin());
+    ASSERT_OK_AND_ASSIGN(auto rows,
+                         tx->Query("SELECT id, key_hash, sealed, updated_at_us, publish_from FROM "
+                                   "replica_record ORDER BY id"));
+    ASSERT_EQ(rows.size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(rows[i].GetInt(0).value(), 10 + 5 * i);
+      EXPECT_EQ(rows[i].GetBlob(1).value(), store::Bytes(16, static_cast<uint8_t>(i + 1)));
+      EXPECT_EQ(rows[i].GetBlob(2).value(), (store::Bytes{static_cast<uint8_t>(i), 2, 3}));
+      EXPECT_EQ(rows[i].GetInt(3).value(), 100 + i);
+    }
+    EXPECT_EQ(rows[1].GetText(4).value(), "2026-04-01");
+    EXPECT_THAT(tx->Exec("INSERT INTO replica_record (key_hash, tm, version, sealed, import_id, "
+                         "updated_at_us) VALUES (?, 'TM00000000000002', '0002', ?, 'j', 0)",
+                         {store::Bytes(16, 2), store::Bytes{1}}),
+                StatusIs(StatusCode::kAlreadyExists));
+  }
+  const int64_t migrated = SchemaVersion(*db);
+  auto factory = MakeRecordSourceFactory(
+      std::make_unique<replica_io::StringSource>(kTaxHeader + TaxRow(1, 2026, "1")),
+      FileFormat::kCsv, "utf-8");
+  ASSERT_OK(factory);
+  ASSERT_OK_AND_ASSIGN(
+      ImportReport r,
+      reopened->Import({kTax, "", ImportMode::kUpsert, "", "client:test", "req-3", {}}, **factory,
+                       nullptr));
+  EXPECT_EQ(r.inserted, 1);
+  EXPECT_EQ(SchemaVersion(*db), migrated);  // not a first import: the table held records
+}
+
+// ---- a first import into an empty table (SQLite): the key index after the load ----
+
+// A first import drops key_hash's index, appends the records and builds the index after them,
+// sorted (the schema cookie moves); what it stored reads back; an import into a table that holds
+// records keeps the index (the cookie stays); a replace that drops every record is a first import
+// again. PostgreSQL copies a first import instead (AFirstImportIsCopiedStraightIntoTheRecords...).
+TEST_P(ReplicaStoreTest, AFirstImportBuildsTheKeyIndexAfterItsLoad) {
+  if (GetParam() != store::Backend::kSqlite) GTEST_SKIP() << "SQLite only";
+  const int64_t empty = SchemaVersion(*db_);
+  std::string file = kTaxHeader;
+  for (int i = 1; i <= 40; ++i) file += TaxRow(i, 2026, std::to_string(1000 + i));
+  ASSERT_OK_AND_ASSIGN(ImportReport first, Import(file));
+  ASSERT_TRUE(first.committed);
+  EXPECT_EQ(first.inserted, 40);
+  EXPECT_EQ(SchemaVersion(*db_), empty + 2);  // dropped, then created
+  ExpectNamedKeyIndex(*db_, "a first import");
+  EXPECT_EQ(ExportAll(), AsExported(file));
+  ASSERT_OK_AND_ASSIGN(auto found, store_->Find(kPerson2, kTax));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].values[3], "1002");
+
+  ASSERT_OK_AND_ASSIGN(ImportReport again,
+                       Import(kTaxHeader + TaxRow(2, 2026, "7") + TaxRow(41, 2026, "8")));
+  EXPECT_EQ(again.updated, 1);
+  EXPECT_EQ(again.inserted, 1);
+  EXPECT_EQ(SchemaVersion(*db_), empty + 2);  // the table held records: through the index
+  EXPECT_EQ(*store_->Count(kTax), 41);
+
+  ASSERT_OK_AND_ASSIGN(
+      ImportReport replaced,
+      Import(kTaxHeader + TaxRow(3, 2026, "9") + TaxRow(50, 2026, "10"), ImportMode::kReplace));
+  EXPECT_EQ(replaced.deleted, 41);  // all dropped; the one the file brings back counts as new
+  EXPECT_EQ(replaced.inserted, 2);
+  EXPECT_EQ(SchemaVersion(*db_), empty + 4);
+  ExpectNamedKeyIndex(*db_, "a replace of every record");
+  EXPECT_EQ(*store_->Count(kTax), 2);
+  ASSERT_OK_AND_ASSIGN(auto kept, store_->History(kPerson3, kTax));
+  ASSERT_EQ(kept.size(), 1u);  // the version the replace overwrote
+  EXPECT_EQ(kept[0].record.values[3], "1003");
+}
+
+// A first import that fails inside its transaction (here at its audit entry) leaves the empty
+// table with its index, and the next import works.
+TEST_P(ReplicaStoreTest, AFirstImportThatFailsLeavesTheEmptyTableWithItsIndex) {
+  if (GetParam() != store::Backend::kSqlite) GTEST_SKIP() << "SQLite only";
+  const int64_t empty = SchemaVersion(*db_);
+  ASSERT_OK_AND_ASSIGN(
+      auto factory,
+      MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(
+                                  kTaxHeader + TaxRow(1, 2026, "1") + TaxRow(2, 2026, "2")),
+                              FileFormat::kCsv, "utf-8"));
+  EXPECT_THAT(
+      store_->Import({kTax, "", ImportMode::kUpsert, "", "client:test", "req-2", {}}, *factory,
+                     [](store::Transaction* tx, const ImportReport&) {
+                       return tx == nullptr ? Status() : UnavailableError("audit log unavailable");
+                     }),
+      StatusIs(StatusCode::kUnavailable));
+  EXPECT_EQ(SchemaVersion(*db_), empty);
+  ExpectNamedKeyIndex(*db_, "a failed first import");
+  EXPECT_EQ(*store_->Count(kTax), 0);
+  ASSERT_OK_AND_ASSIGN(ImportReport next, Import(kTaxHeader + TaxRow(1, 2026, "3")));
+  EXPECT_EQ(next.inserted, 1);
+}
+
+// Should two records of one key reach the index build — the checks refuse such a file before any
+// transaction, so a test trigger makes one: the third record's key becomes the first's as it is
+// written — the build fails, the import fails naming the two records by their positions in the
+// file and no value, and nothing is left: the table is empty, with its index.
+TEST_P(ReplicaStoreTest, ARepeatedKeyThatReachesTheIndexBuildFailsTheImportByPosition) {
+  if (GetParam() != store::Backend::kSqlite) GTEST_SKIP() << "SQLite only";
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK(tx->ExecScript(
+        "CREATE TEMP TRIGGER test_repeat_key AFTER INSERT ON main.replica_record WHEN NEW.id = 3 "
+        "BEGIN UPDATE replica_record SET key_hash = (SELECT key_hash FROM replica_record WHERE "
+        "id = 1) WHERE id = 3; END"));
+    ASSERT_OK(tx->Commit());
+  }
+  const Result<ImportReport> r =
+      Import(kTaxHeader + TaxRow(1, 2026, "1") + TaxRow(2, 2026, "2") + TaxRow(3, 2026, "3"));
+  EXPECT_THAT(r, StatusIs(StatusCode::kInternal,
+                          HasSubstr("records 1 and 3 of the file have the same record key")));
+  EXPECT_THAT(r.status().message(), Not(HasSubstr("000000000000001")));
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK(tx->ExecScript("DROP TRIGGER temp.test_repeat_key"));
+    ASSERT_OK(tx->Commit());
+  }
+  ExpectNamedKeyIndex(*db_, "a failed index build");
+  EXPECT_EQ(*store_->Count(kTax), 0);
+  ASSERT_OK_AND_ASSIGN(auto h, store_->History(kPerson1, kTax));
+  EXPECT_TRUE(h.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ReplicaStoreTest,
