@@ -1391,6 +1391,28 @@ TEST_P(ReplicaStoreTest, TheKeyIndexMigrationKeepsTheRecordsOfAnOldDatabase) {
   EXPECT_EQ(SchemaVersion(*db), migrated);  // not a first import: the table held records
 }
 
+// A replace of a replica of some thousands of records (a defect until 2026-12-06): marking the
+// history rows of the records the file brings back ("update", one statement after the load)
+// journals the original of every history page it changes inside the import's transaction; past
+// 2 MiB of journal SQLite failed the statement with SQLITE_FULL, "database or disk is full" —
+// the spill size was larger than SQLite's unix VFS can write (docs/storage.md, "Savepoint
+// journals"), and the import failed as "storage is unavailable" for any replace of more than
+// a few thousand records.
+TEST_P(ReplicaStoreTest, AReplaceOfTwentyThousandRecordsCommits) {
+  std::string file = kTaxHeader;
+  for (int i = 1; i <= 20'000; ++i) file += TaxRow(i, 2026, std::to_string(i));
+  ASSERT_OK_AND_ASSIGN(ImportReport first, Import(file));
+  ASSERT_TRUE(first.committed);
+  ASSERT_OK_AND_ASSIGN(ImportReport replaced, Import(file, ImportMode::kReplace));
+  EXPECT_TRUE(replaced.committed);
+  EXPECT_EQ(replaced.deleted, 20'000);
+  EXPECT_EQ(replaced.inserted, 20'000);
+  EXPECT_EQ(*store_->Count(kTax), 20'000);
+  ASSERT_OK_AND_ASSIGN(auto h, store_->History(kPerson1, kTax));
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0].end, VersionEnd::kUpdated);
+}
+
 // ---- a first import into an empty table (SQLite): the key index after the load ----
 
 // A first import drops key_hash's index, appends the records and builds the index after them,
