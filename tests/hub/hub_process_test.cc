@@ -727,6 +727,15 @@ TEST_F(HubProcessTest, AStopWithPermitsCommittingLosesNoAnsweredPermit) {
   int failed = 0;                  // requests whose connection failed (the hub stopping)
   std::map<int, int> other;        // any other status, by status
   std::atomic<bool> go_on{true};
+  // The stop signal's time (steady clock, ns; 0 before it), and the requests sent before it that
+  // ended — answered or failed — after it: those the stop met in flight.
+  std::atomic<int64_t> stop_at{0};
+  int in_flight_at_stop = 0;
+  auto now_ns = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
   std::vector<std::thread> threads;
   for (int t = 0; t < kSenders; ++t) {
     threads.emplace_back([&, t] {
@@ -738,8 +747,12 @@ TEST_F(HubProcessTest, AStopWithPermitsCommittingLosesNoAnsweredPermit) {
         req.body =
             InquiryBody(kCityB, "JT90000000000101", "TM00000000000002", codes[i % kResidents],
                         "stop-" + std::to_string(t) + "-" + std::to_string(i));
+        const int64_t sent = now_ns();
         Result<http::Response> r = senders[t]->Send(req);
+        const int64_t ended = now_ns();
         std::lock_guard<std::mutex> lock(mu);
+        const int64_t stopped = stop_at.load();
+        if (stopped != 0 && sent < stopped && ended >= stopped) ++in_flight_at_stop;
         if (!r.ok()) {
           ++failed;
           return;  // the hub is gone
@@ -762,9 +775,13 @@ TEST_F(HubProcessTest, AStopWithPermitsCommittingLosesNoAnsweredPermit) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no permits answered";
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  stop_at.store(now_ns());
   EXPECT_EQ(hub_.Stop(), 0);
   go_on.store(false);
   for (std::thread& t : threads) t.join();
+  // The stop met requests in flight (else this tests an idle stop): with six senders sending
+  // back to back, nearly always all six.
+  EXPECT_GE(in_flight_at_stop, 1);
   // Refused while stopping, if at all, with 503.
   for (const auto& [status, n] : other) EXPECT_EQ(status, 503) << n << " answered " << status;
   EXPECT_LT(answered.size(), static_cast<size_t>(kSenders * 2000)) << "the stop came too late";
