@@ -42,6 +42,21 @@ TEST(LogTest, EscapesControlAndInvalidUtf8) {
   EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\u0001\xEF\xBF\xBD日本\"");
 }
 
+// Runs of plain ASCII are copied whole (one append a run); what needs an escape, at a run's
+// start, end or between two, is escaped as before.
+TEST(LogTest, AppendJsonStringCopiesRunsAndEscapesBetweenThem) {
+  const std::string run(300, 'x');
+  std::string out = "{";
+  AppendJsonString(out, "\"" + run + "\x7f" + run + "\\\n~ \t");
+  EXPECT_EQ(out, "{\"\\\"" + run + "\\u007f" + run + "\\\\\\n~ \\t\"");
+  out.clear();
+  AppendJsonString(out, "");
+  EXPECT_EQ(out, "\"\"");
+  out.clear();
+  AppendJsonString(out, "abc\xe6\x97\xa5z\xc3");  // 日, then a truncated sequence
+  EXPECT_EQ(out, "\"abc\xe6\x97\xa5z\xEF\xBF\xBD\"");
+}
+
 TEST(LogTest, WritesToFileAndHonoursLevel) {
   chukan::testing::TempDir dir;
   ASSERT_OK(Init({Level::kInfo, dir.File("log.jsonl")}));
