@@ -51,6 +51,19 @@ bool AppendQuoted(std::string& out, std::string_view s) {
   out.push_back('"');
   size_t i = 0;
   while (i < s.size()) {
+    // A run of ASCII written as it is (not '"', '\\' or a control character) goes in with one
+    // append — most of a signed document: base64url, codes, ids, times.
+    size_t run = i;
+    while (run < s.size()) {
+      const uint8_t r = static_cast<uint8_t>(s[run]);
+      if (r < 0x20 || r >= 0x80 || r == '"' || r == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      continue;
+    }
     const uint8_t c = static_cast<uint8_t>(s[i]);
     if (c >= 0x80) {
       const size_t len = Utf8SequenceLength(s, i);

@@ -46,6 +46,15 @@ TEST(CanonicalJsonTest, StringEscapesAreMinimal) {
   EXPECT_EQ(Canon(R"(["\u00e9\u3042\ud83d\ude00"])"), "[\"é\u3042😀\"]");
 }
 
+// Runs of plain ASCII are copied whole; escapes and UTF-8 between, before and after them are
+// written as one by one.
+TEST(CanonicalJsonTest, RunsOfPlainAsciiAroundEscapesAndUtf8) {
+  const std::string run(200, 'x');
+  EXPECT_EQ(Canon("[\"\\\"" + run + "\\\\ab\\n\\u0001cd日本" + run + "\\u007f~\\t\"]"),
+            "[\"\\\"" + run + "\\\\ab\\n\\u0001cd日本" + run + "\x7f~\\t\"]");
+  EXPECT_EQ(Canon(R"({"key with spaces":"","k\"":"v"})"), R"({"k\"":"v","key with spaces":""})");
+}
+
 TEST(CanonicalJsonTest, JapaneseTextUnchanged) {
   const std::string doc = R"({"name":"山田 太郎","tm":"地方税関係情報","note":"全角　スペース"})";
   EXPECT_EQ(Canon(doc), R"({"name":"山田 太郎","note":"全角　スペース","tm":"地方税関係情報"})");
