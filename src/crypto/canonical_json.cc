@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/utf8.h"
+
 namespace chukan::crypto {
 
 namespace {
@@ -14,36 +16,6 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr uint64_t kMaxMagnitude = static_cast<uint64_t>(kCanonicalJsonMaxInteger);
-
-// Returns the length of the UTF-8 sequence starting at s[i], or 0 if it is ill-formed
-// (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
-  const uint8_t b0 = byte(i);
-  if (b0 < 0x80) return 1;
-  size_t len = 0;
-  uint8_t lo = 0x80;
-  uint8_t hi = 0xBF;  // allowed range of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    if (b0 == 0xE0) lo = 0xA0;  // overlong
-    if (b0 == 0xED) hi = 0x9F;  // surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    if (b0 == 0xF0) lo = 0x90;  // overlong
-    if (b0 == 0xF4) hi = 0x8F;  // above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (size_t k = 2; k < len; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
-  }
-  return len;
-}
 
 // Appends `s` as a canonical JSON string literal. Returns false on invalid UTF-8.
 bool AppendQuoted(std::string& out, std::string_view s) {
@@ -53,12 +25,7 @@ bool AppendQuoted(std::string& out, std::string_view s) {
   while (i < s.size()) {
     // A run of ASCII written as it is (not '"', '\\' or a control character) goes in with one
     // append — most of a signed document: base64url, codes, ids, times.
-    size_t run = i;
-    while (run < s.size()) {
-      const uint8_t r = static_cast<uint8_t>(s[run]);
-      if (r < 0x20 || r >= 0x80 || r == '"' || r == '\\') break;
-      ++run;
-    }
+    const size_t run = PlainJsonRunEnd(s, i, /*del_as_is=*/true);
     if (run > i) {
       out.append(s.data() + i, run - i);
       i = run;

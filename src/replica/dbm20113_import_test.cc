@@ -19,7 +19,9 @@ namespace chukan::replica {
 namespace {
 
 using ::chukan::layout::testing::ShippedCatalogue;
+using testing::InstallRepeatKeyTrigger;
 using testing::kTax;
+using testing::RemoveRepeatKeyTrigger;
 
 using ::chukan::testing::StatusIs;
 using ::testing::ElementsAre;
@@ -324,24 +326,14 @@ TEST_P(Dbm20113ImportTest, RegistersAndDeletesPerRecordInOneFile) {
 // gives the third record written (the file's fourth) the first one's key.
 TEST_P(Dbm20113ImportTest, AFirstImportsDeletionsCountInThePositionsTheIndexBuildNames) {
   if (GetParam() != store::Backend::kSqlite) GTEST_SKIP() << "SQLite only";
-  {
-    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
-    ASSERT_OK(tx->ExecScript(
-        "CREATE TEMP TRIGGER test_repeat_key AFTER INSERT ON main.replica_record WHEN NEW.id = 3 "
-        "BEGIN UPDATE replica_record SET key_hash = (SELECT key_hash FROM replica_record WHERE "
-        "id = 1) WHERE id = 3; END"));
-    ASSERT_OK(tx->Commit());
-  }
+  InstallRepeatKeyTrigger(*db_);
+  if (HasFatalFailure()) return;
   EntryOptions del;
   del.segment = "2";
   EXPECT_THAT(Import(File({Entry(1), Entry(7, del), Entry(2), Entry(3)})),
               StatusIs(StatusCode::kInternal,
                        HasSubstr("records 1 and 4 of the file have the same record key")));
-  {
-    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
-    ASSERT_OK(tx->ExecScript("DROP TRIGGER temp.test_repeat_key"));
-    ASSERT_OK(tx->Commit());
-  }
+  RemoveRepeatKeyTrigger(*db_);
   EXPECT_EQ(*store_->Count(kTax), 0);
   ASSERT_OK_AND_ASSIGN(ImportReport r, Import(File({Entry(1), Entry(7, del), Entry(2)})));
   ASSERT_TRUE(r.committed);

@@ -22,8 +22,10 @@ namespace chukan::replica {
 namespace {
 
 using ::chukan::layout::testing::ShippedCatalogue;
+using testing::InstallRepeatKeyTrigger;
 using testing::kTax;
 using testing::kTaxHeader;
+using testing::RemoveRepeatKeyTrigger;
 
 using ::chukan::testing::EchoesNoCanary;
 using ::chukan::testing::kCanaryAtenaNo;
@@ -85,6 +87,22 @@ class ReplicaStoreTest : public store::testing::StoreTest {
                                                std::string(r.committed ? "ok" : "rejected"));
                             return Status();
                           });
+  }
+
+  // Imports `body` with an audit hook that fails inside the transaction (the entry the commit
+  // would have carried, "audit log unavailable"); returns what the import returned.
+  Status ImportFailingAtItsAuditEntry(const std::string& body,
+                                      ImportMode mode = ImportMode::kUpsert) {
+    ASSIGN_OR_RETURN(
+        auto factory,
+        MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(std::string(body)),
+                                FileFormat::kCsv, "utf-8"));
+    return store_
+        ->Import({kTax, "", mode, "", "client:test", "req-2", {}}, *factory,
+                 [](store::Transaction* tx, const ImportReport&) {
+                   return tx == nullptr ? Status() : UnavailableError("audit log unavailable");
+                 })
+        .status();
   }
 
   std::string ExportAll(const std::string& version = "") {
@@ -847,15 +865,7 @@ TEST_P(ReplicaStoreTest, AnImportThatFailsWritesNoHistory) {
 
   // The audit entry fails inside the transaction, after the history rows were written.
   for (ImportMode mode : {ImportMode::kUpsert, ImportMode::kReplace, ImportMode::kDelete}) {
-    ASSERT_OK_AND_ASSIGN(auto factory,
-                         MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(
-                                                     kTaxHeader + TaxRow(1, 2026, "1500")),
-                                                 FileFormat::kCsv, "utf-8"));
-    EXPECT_THAT(store_->Import({kTax, "", mode, "", "client:test", "req-2", {}}, *factory,
-                               [](store::Transaction* tx, const ImportReport&) {
-                                 return tx == nullptr ? Status()
-                                                      : UnavailableError("audit log unavailable");
-                               }),
+    EXPECT_THAT(ImportFailingAtItsAuditEntry(kTaxHeader + TaxRow(1, 2026, "1500"), mode),
                 StatusIs(StatusCode::kUnavailable))
         << ImportModeName(mode);
     ASSERT_OK_AND_ASSIGN(auto after, store_->History(kPerson1, kTax));
@@ -942,16 +952,8 @@ TEST_P(ReplicaStoreTest, TheHistoryTriggerDoesNotOutliveTheImport) {
   EXPECT_EQ(updated.updated, 2);
   expect_no_trigger(2, "a committed import");
 
-  ASSERT_OK_AND_ASSIGN(auto factory,
-                       MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(
-                                                   kTaxHeader + TaxRow(1, 2026, "1700")),
-                                               FileFormat::kCsv, "utf-8"));
-  EXPECT_THAT(
-      store_->Import({kTax, "", ImportMode::kUpsert, "", "client:test", "req-2", {}}, *factory,
-                     [](store::Transaction* tx, const ImportReport&) {
-                       return tx == nullptr ? Status() : UnavailableError("audit log unavailable");
-                     }),
-      StatusIs(StatusCode::kUnavailable));
+  EXPECT_THAT(ImportFailingAtItsAuditEntry(kTaxHeader + TaxRow(1, 2026, "1700")),
+              StatusIs(StatusCode::kUnavailable));
   expect_no_trigger(2, "a failed import");
   ASSERT_OK_AND_ASSIGN(auto current, store_->Find(kPerson1, kTax));
   ASSERT_EQ(current.size(), 1u);
@@ -1454,21 +1456,47 @@ TEST_P(ReplicaStoreTest, AFirstImportBuildsTheKeyIndexAfterItsLoad) {
   EXPECT_EQ(kept[0].record.values[3], "1003");
 }
 
+// While a first import writes without the key index (its transaction open, the index dropped in
+// it), another connection reads what was committed: the table with its index, here empty — and
+// a resident's look-up, which goes through the index, works. Read from another thread in the
+// middle of the apply phase.
+TEST_P(ReplicaStoreTest, AReaderDuringAFirstImportSeesTheCommittedTableWithItsIndex) {
+  if (GetParam() != store::Backend::kSqlite) GTEST_SKIP() << "SQLite only";
+  std::string file = kTaxHeader;
+  for (int i = 1; i <= 5000; ++i) file += TaxRow(i, 2026, std::to_string(i));
+  ASSERT_OK_AND_ASSIGN(auto factory,
+                       MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(file),
+                                               FileFormat::kCsv, "utf-8"));
+  int reads = 0;
+  ImportRequest request{kTax, "", ImportMode::kUpsert, "", "client:test", "req-1", {}};
+  request.progress = [&](ImportPhase phase, int64_t rows) {
+    if (phase != ImportPhase::kApplying || rows < kProgressRows) return;
+    std::thread reader([&] {
+      Result<std::vector<Record>> found = store_->Find(kPerson1, kTax);
+      EXPECT_OK(found);
+      if (found.ok()) {
+        EXPECT_TRUE(found->empty());
+      }
+      ExpectNamedKeyIndex(*db_, "beside a first import");
+      ++reads;
+    });
+    reader.join();
+  };
+  ASSERT_OK_AND_ASSIGN(ImportReport r, store_->Import(request, *factory, nullptr));
+  EXPECT_TRUE(r.committed);
+  EXPECT_EQ(reads, 1);
+  ASSERT_OK_AND_ASSIGN(auto found, store_->Find(kPerson1, kTax));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].values[3], "1");
+}
+
 // A first import that fails inside its transaction (here at its audit entry) leaves the empty
 // table with its index, and the next import works.
 TEST_P(ReplicaStoreTest, AFirstImportThatFailsLeavesTheEmptyTableWithItsIndex) {
   if (GetParam() != store::Backend::kSqlite) GTEST_SKIP() << "SQLite only";
   const int64_t empty = SchemaVersion(*db_);
-  ASSERT_OK_AND_ASSIGN(
-      auto factory,
-      MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(
-                                  kTaxHeader + TaxRow(1, 2026, "1") + TaxRow(2, 2026, "2")),
-                              FileFormat::kCsv, "utf-8"));
   EXPECT_THAT(
-      store_->Import({kTax, "", ImportMode::kUpsert, "", "client:test", "req-2", {}}, *factory,
-                     [](store::Transaction* tx, const ImportReport&) {
-                       return tx == nullptr ? Status() : UnavailableError("audit log unavailable");
-                     }),
+      ImportFailingAtItsAuditEntry(kTaxHeader + TaxRow(1, 2026, "1") + TaxRow(2, 2026, "2")),
       StatusIs(StatusCode::kUnavailable));
   EXPECT_EQ(SchemaVersion(*db_), empty);
   ExpectNamedKeyIndex(*db_, "a failed first import");
@@ -1483,24 +1511,14 @@ TEST_P(ReplicaStoreTest, AFirstImportThatFailsLeavesTheEmptyTableWithItsIndex) {
 // file and no value, and nothing is left: the table is empty, with its index.
 TEST_P(ReplicaStoreTest, ARepeatedKeyThatReachesTheIndexBuildFailsTheImportByPosition) {
   if (GetParam() != store::Backend::kSqlite) GTEST_SKIP() << "SQLite only";
-  {
-    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
-    ASSERT_OK(tx->ExecScript(
-        "CREATE TEMP TRIGGER test_repeat_key AFTER INSERT ON main.replica_record WHEN NEW.id = 3 "
-        "BEGIN UPDATE replica_record SET key_hash = (SELECT key_hash FROM replica_record WHERE "
-        "id = 1) WHERE id = 3; END"));
-    ASSERT_OK(tx->Commit());
-  }
+  InstallRepeatKeyTrigger(*db_);
+  if (HasFatalFailure()) return;
   const Result<ImportReport> r =
       Import(kTaxHeader + TaxRow(1, 2026, "1") + TaxRow(2, 2026, "2") + TaxRow(3, 2026, "3"));
   EXPECT_THAT(r, StatusIs(StatusCode::kInternal,
                           HasSubstr("records 1 and 3 of the file have the same record key")));
   EXPECT_THAT(r.status().message(), Not(HasSubstr("000000000000001")));
-  {
-    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
-    ASSERT_OK(tx->ExecScript("DROP TRIGGER temp.test_repeat_key"));
-    ASSERT_OK(tx->Commit());
-  }
+  RemoveRepeatKeyTrigger(*db_);
   ExpectNamedKeyIndex(*db_, "a failed index build");
   EXPECT_EQ(*store_->Count(kTax), 0);
   ASSERT_OK_AND_ASSIGN(auto h, store_->History(kPerson1, kTax));
