@@ -68,7 +68,8 @@ std::string ToBase64Url(std::span<const uint8_t> bytes);
 
 // Parses unpadded base64url. Strict: rejects padding, whitespace, the standard alphabet's '+'
 // and '/', impossible lengths and non-canonical encodings (non-zero unused trailing bits), so
-// every byte string has exactly one accepted encoding.
+// every byte string has exactly one accepted encoding. Its time depends on the text: for public
+// data only; secret material is decoded by SecretBytes::FromBase64Url (constant-time).
 // Errors: kInvalidArgument.
 Result<Bytes> FromBase64Url(std::string_view text);
 
