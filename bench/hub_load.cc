@@ -5,6 +5,10 @@
 //   chukan_hub_load --chukan build/release/src/cli/chukan --layout data/layout
 //                   [--permits 20000] [--concurrency 64] [--persons 2000]
 //                   [--backend sqlite|postgres] [--dsn DSN] [--rate R --duration S]
+//                   [--workers N] [--peer-requests N]
+//
+// --workers sets the hub's [hub] workers (default: concurrency + 8, at most 256), and
+// --peer-requests its [delivery] peer_requests (default: the hub's own).
 //
 // Closed loop (default): --concurrency senders each send the next permit request when the last
 // is answered. Latency of one permit = from sending POST /hub/v1/inquiries to the permit's
@@ -124,6 +128,11 @@ int Run(int argc, char** argv) {
   app.add_option("--dsn", dsn);
   app.add_option("--rate", rate, "open loop: permits due per second (with --duration)");
   app.add_option("--duration", duration, "open loop: seconds of sending (with --rate)");
+  int peer_requests = 0;
+  int workers = 0;
+  app.add_option("--workers", workers, "the hub's request workers (0: concurrency + 8)");
+  app.add_option("--peer-requests", peer_requests,
+                 "the hub's [delivery] peer_requests (0: the hub's default)");
   CLI11_PARSE(app, argc, argv);
   const bool open = rate > 0;
   if (open != (duration > 0) || concurrency < 1 || (open && rate * duration > 10'000'000)) {
@@ -152,21 +161,30 @@ int Run(int argc, char** argv) {
   const std::string config = dir.File("hub.toml");
   {
     std::ofstream c(config);
-    c << "[hub]\nport = 0\nthreads = 2\nworkers = " << std::max(16, concurrency + 8) << "\n"
+    c << "[hub]\nport = 0\nthreads = 2\nworkers = "
+      << (workers > 0 ? std::min(workers, 256) : std::clamp(concurrency + 8, 16, 256)) << "\n"
       << "[tls]\ncert = \"pki/hub.crt\"\nkey = \"pki/hub.key\"\nclient_ca = \"pki/ca.crt\"\n"
       << "[store]\nbackend = \"" << backend << "\"\ndata_dir = \"state\"\n";
     if (!dsn.empty()) c << "dsn = \"" << dsn << "\"\npool_size = 16\n";
     c << "[layout]\ndir = \"" << layout << "\"\n"
-      << "[delivery]\nthreads = 32\n[log]\nlevel = \"warn\"\npath = \"hub.log\"\n";
+      << "[delivery]\nthreads = 32\n";
+    if (peer_requests > 0) c << "peer_requests = " << peer_requests << "\n";
+    c << "[log]\nlevel = \"warn\"\npath = \"hub.log\"\n";
   }
   auto run = [&](const std::string& args) {
     const std::string cmd = chukan_bin + " " + args + " >/dev/null 2>&1";
     return std::system(cmd.c_str());
   };
-  if (run("hub permissions show --config " + config) == -1) return 1;  // creates the keys
+  // Creates the hub's keys (and fails, as no list is loaded yet: only the keys are wanted).
+  if (run("hub permissions show --config " + config) == -1) return 1;
   std::ifstream pub(dir.File("state/keys/hub-signing.pub"));
   std::string hub_hex;
   pub >> hub_hex;
+  if (hub_hex.empty()) {
+    std::fprintf(stderr, "the hub made no signing key: does `chukan hub` accept %s?\n",
+                 config.c_str());
+    return 1;
+  }
   std::atomic<int64_t> arrived_count{0};
   std::mutex mu;
   std::map<std::string, Clock::time_point> arrivals;

@@ -281,12 +281,21 @@ std::vector<OrgKey> Hub::PublishedOrgKeys(const OrgCode& code) {
 }
 
 Result<SubjectCode> Hub::IssueCode(const OrgCode& org, const ResidentId& rid) {
+  std::promise<Result<SubjectCode>> issued;
+  std::future<Result<SubjectCode>> code = issued.get_future();
+  IssueCodeThen(org, rid, [&issued](Result<SubjectCode> r) { issued.set_value(std::move(r)); });
+  return code.get();
+}
+
+void Hub::IssueCodeThen(const OrgCode& org, const ResidentId& rid, CodeDone done) {
   crypto::Blake2bHasher hasher(keys_.code_secret, 32);
   hasher.Update(kRidHashContext).Update(std::string_view("\0", 1)).Update(rid.str());
   const crypto::Bytes rid_hash = hasher.Finish();
   const int64_t now = ToUnixMicros(clock_.Now());
   auto result = std::make_shared<std::optional<SubjectCode>>();
-  auto write = [&, result](store::Transaction& tx) -> Status {
+  // Sets *result on every path that succeeds, so a rerun leaves what its last run found.
+  store::GroupCommitter::WriteFn write = [org, rid_hash, now,
+                                          result](store::Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(auto person, tx.QueryOne("SELECT person_id FROM hub_person WHERE rid_hash = ?",
                                               {rid_hash}));
     int64_t person_id = 0;
@@ -315,12 +324,21 @@ Result<SubjectCode> Hub::IssueCode(const OrgCode& org, const ResidentId& rid) {
     *result = fresh;
     return Status();
   };
-  Status s = Commit(write);
-  // Two hubs (or two requests on PostgreSQL) creating the same person or code at once: one
-  // wins the unique constraint, the other reads the winner's row.
-  if (s.code() == StatusCode::kAlreadyExists) s = Commit(write);
-  RETURN_IF_ERROR(s);
-  return **result;
+  auto finish = [result, done](const Status& s) {
+    if (!s.ok()) return done(s);
+    done(**result);
+  };
+  committer_->SubmitAsync(
+      write,
+      [this, write, finish](Status s) {
+        // Two hubs (or two requests on PostgreSQL) creating the same person or code at once:
+        // one wins the unique constraint, the other reads the winner's row, in a second write.
+        if (s.code() == StatusCode::kAlreadyExists) {
+          return committer_->SubmitAsync(write, finish, store::GroupCommitter::Rerun::kSafe);
+        }
+        finish(s);
+      },
+      store::GroupCommitter::Rerun::kSafe);
 }
 
 namespace {

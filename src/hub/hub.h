@@ -170,6 +170,11 @@ class Hub {
 
   // The caller's subject code for the person with `rid`, created on first request.
   Result<SubjectCode> IssueCode(const OrgCode& org, const ResidentId& rid);
+  // As IssueCode, answered from the commit: `done` gets the code once it is durable, on the
+  // group committer's thread (or an error, on the thread that found it); no thread of the
+  // caller's waits. POST /hub/v1/codes runs on it, so that no request worker waits for a commit.
+  using CodeDone = std::function<void(Result<SubjectCode>)>;
+  void IssueCodeThen(const OrgCode& org, const ResidentId& rid, CodeDone done);
 
   // See the file comment. Errors (as Status) only for malformed requests (kInvalidArgument)
   // and storage failures; a refusal is an outcome.

@@ -189,22 +189,31 @@ Status HubApi::Register(http::Router& router) {
     return Route{handle(fn), options(max_body)};
   };
 
-  {
-    auto handler = route(
-        kMaxSmallBody,
-        [this](const OrgRecord& caller, http::Request&,
-               const std::string& body) -> Result<http::Response> {
-          ASSIGN_OR_RETURN(json::JsonObject o, json::ParseJsonObject(body, {kMaxSmallBody, 2}));
-          RETURN_IF_ERROR(o.RejectUnknownFields({"resident_id"}));
-          ASSIGN_OR_RETURN(ResidentId rid, IdField<ResidentId>(o, "resident_id"));
-          ASSIGN_OR_RETURN(SubjectCode code, hub_.IssueCode(caller.code, rid));
-          json::JsonWriter w;
-          w.BeginObject().Key("subject_code").String(code.str()).EndObject();
-          ASSIGN_OR_RETURN(std::string json, w.Finish());
-          return http::Response::Json(200, std::move(json));
-        });
-    RETURN_IF_ERROR(Add(router, "POST", "/hub/v1/codes", std::move(handler)));
-  }
+  // A subject code is answered from its commit (Hub::IssueCodeThen): no worker waits for it.
+  RETURN_IF_ERROR(router.AddAsync(
+      "POST", "/hub/v1/codes",
+      [this, caller_of](http::Request& req, http::Responder out) {
+        auto refuse = [&out, &req](const Status& s) { out.Send(ErrorResponse(s, req.request_id)); };
+        Result<json::JsonObject> o = json::ParseJsonObject(req.body, {kMaxSmallBody, 2});
+        if (!o.ok()) return refuse(o.status());
+        if (Status known = o->RejectUnknownFields({"resident_id"}); !known.ok()) {
+          return refuse(known);
+        }
+        Result<ResidentId> rid = IdField<ResidentId>(*o, "resident_id");
+        if (!rid.ok()) return refuse(rid.status());
+        auto responder = std::make_shared<http::Responder>(std::move(out));
+        hub_.IssueCodeThen(caller_of(req).code, *rid,
+                           [responder, request_id = req.request_id](Result<SubjectCode> code) {
+                             if (!code.ok())
+                               return responder->Send(ErrorResponse(code.status(), request_id));
+                             json::JsonWriter w;
+                             w.BeginObject().Key("subject_code").String(code->str()).EndObject();
+                             Result<std::string> json = w.Finish();
+                             responder->Send(json.ok() ? http::Response::Json(200, std::move(*json))
+                                                       : ErrorResponse(json.status(), request_id));
+                           });
+      },
+      options(kMaxSmallBody)));
 
   // A permit request (/hub/v1/inquiries) and an answer to one (/hub/v1/provisions) are each
   // answered from their own commit (Hub::RequestPermitThen, Hub::AcceptProvisionThen): the worker

@@ -170,6 +170,47 @@ TEST_P(HubTest, PermitCarriesTheProvidersCodeAndIsRecordedAndQueuedOnce) {
   EXPECT_EQ(CountRecords("permitted"), 1);
 }
 
+// IssueCodeThen (POST /hub/v1/codes) answers from the code's commit: not before it is durable,
+// on the committer's thread, so no request worker waits for it; two requests for one person
+// queued together get one code, and a code asked for again is the stored one.
+TEST_P(HubTest, IssueCodeThenAnswersOnceTheCodeIsDurable) {
+  auto count_codes = [this] {
+    auto tx = db_->BeginRead().value();
+    return tx->QueryOne("SELECT count(*) FROM hub_code").value()->GetInt(0).value();
+  };
+  using Answered = std::pair<Result<SubjectCode>, std::thread::id>;
+  std::promise<Answered> first_answered;
+  std::promise<Answered> second_answered;
+  std::future<Answered> first = first_answered.get_future();
+  std::future<Answered> second = second_answered.get_future();
+  {
+    store::testing::HeldCommitter held(hub_->committer());
+    for (auto* answered : {&first_answered, &second_answered}) {
+      hub_->IssueCodeThen(kCityA, kRid, [answered](Result<SubjectCode> r) {
+        answered->set_value({std::move(r), std::this_thread::get_id()});
+      });
+    }
+    // Queued behind the held write: nothing stored, nothing answered.
+    EXPECT_EQ(first.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+    EXPECT_EQ(count_codes(), 0);
+  }
+  ASSERT_EQ(first.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_EQ(second.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto [one, one_thread] = first.get();
+  auto [two, two_thread] = second.get();
+  EXPECT_NE(one_thread, std::this_thread::get_id());  // the committer's
+  EXPECT_NE(two_thread, std::this_thread::get_id());
+  ASSERT_OK(one.status());
+  ASSERT_OK(two.status());
+  EXPECT_EQ(*one, *two);
+  EXPECT_EQ(count_codes(), 1);
+  ASSERT_OK_AND_ASSIGN(SubjectCode again, hub_->IssueCode(kCityA, kRid));
+  EXPECT_EQ(again, *one);
+  ASSERT_OK_AND_ASSIGN(SubjectCode other, hub_->IssueCode(kCityB, kRid));
+  EXPECT_NE(other, *one);
+  EXPECT_EQ(count_codes(), 2);
+}
+
 // RequestPermitThen answers from the permit's commit: nothing before it is durable, and no
 // thread of the caller's waits for it.
 TEST_P(HubTest, RequestPermitThenAnswersOnceThePermitIsDurable) {
