@@ -204,8 +204,9 @@ Status HubApi::Register(http::Router& router) {
         auto responder = std::make_shared<http::Responder>(std::move(out));
         hub_.IssueCodeThen(caller_of(req).code, *rid,
                            [responder, request_id = req.request_id](Result<SubjectCode> code) {
-                             if (!code.ok())
+                             if (!code.ok()) {
                                return responder->Send(ErrorResponse(code.status(), request_id));
+                             }
                              json::JsonWriter w;
                              w.BeginObject().Key("subject_code").String(code->str()).EndObject();
                              Result<std::string> json = w.Finish();
