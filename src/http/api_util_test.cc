@@ -23,7 +23,42 @@ TEST(BatchTest, RequestItemsRoundTripAsTheirOwnJson) {
   const std::string body = BatchRequestJson({R"({"a":1})", R"({"b":"x\u00e9","c":[1,2]})"});
   EXPECT_EQ(body, R"({"items":[{"a":1},{"b":"x\u00e9","c":[1,2]}]})");
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> items, ParseBatchRequest(body));
-  EXPECT_THAT(items, ElementsAre(R"({"a":1})", "{\"b\":\"x\xC3\xA9\",\"c\":[1,2]}"));
+  EXPECT_THAT(items, ElementsAre(R"({"a":1})", R"({"b":"x\u00e9","c":[1,2]})"));
+}
+
+// The items are split off the body as the bytes they are, without a tree: braces and brackets
+// inside strings, escaped quotes and backslashes do not end an item, and whitespace between the
+// batch's own tokens is allowed.
+TEST(BatchTest, ItemsAreTheirOwnBytesWhateverTheirStringsHold) {
+  const std::string one = R"({"a":"}]\"{[","b":{"c":["\\",{}]}})";
+  const std::string two = "{ \"d\" : \"\xE5\x89\xAF\xE6\x9C\xAC\" }";
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> items,
+                       ParseBatchRequest(" {\n \"items\" : [ " + one + " ,\r\n\t" + two + " ] } "));
+  EXPECT_THAT(items, ElementsAre(one, two));
+  // What JSON allows beside the plain form goes through the full parse: an escaped key.
+  ASSERT_OK_AND_ASSIGN(items, ParseBatchRequest(R"({"\u0069tems":[{"a":1}]})"));
+  EXPECT_THAT(items, ElementsAre(R"({"a":1})"));
+}
+
+// An item is parsed by the route that takes it, as the single route parses its body: one whose
+// text is not valid JSON is handed on as it is (and answered in its own result), while the
+// batch's own structure around it is checked here.
+TEST(BatchTest, AnItemThatIsNotJsonIsHandedOnForItsOwnAnswer) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> items,
+                       ParseBatchRequest(R"({"items":[{"a":tru},{}]})"));
+  EXPECT_THAT(items, ElementsAre(R"({"a":tru})", "{}"));
+  for (const std::string body : {R"({"items":[{"a":"x}]})", R"({"items":[{"a":1]]})",
+                                 R"({"items":[{}]]})", R"({"items":[{}]} x)", R"({"items":[{})"}) {
+    EXPECT_THAT(ParseBatchRequest(body), StatusIs(StatusCode::kInvalidArgument)) << body;
+  }
+  // Deeper than the body's limit of 12 (the body and its array are two of them).
+  std::string deep(10, '[');
+  deep = "{\"a\":" + deep + std::string(10, ']') + "}";
+  EXPECT_THAT(ParseBatchRequest(R"({"items":[)" + deep + "]}"),
+              StatusIs(StatusCode::kInvalidArgument));
+  deep = "{\"a\":" + std::string(9, '[') + std::string(9, ']') + "}";
+  ASSERT_OK_AND_ASSIGN(items, ParseBatchRequest(R"({"items":[)" + deep + "]}"));
+  EXPECT_THAT(items, ElementsAre(deep));
 }
 
 TEST(BatchTest, MalformedRequestsNameTheField) {
