@@ -385,7 +385,8 @@ TEST_F(HubProcessTest, RefusedCombinationIsRecordedAndTheProviderNeverContacted)
 // A batch of permit requests is answered item by item, in order, once every permitted item is
 // durable (each from its commit, POST /hub/v1/batch/inquiries): permits 201, the same reference
 // twice in one batch one permit (the second item answered with the first's id), a refusal 403
-// with its reason, a malformed item 400 — and only the permit is delivered, once.
+// with its reason, a malformed item 400, an item that is not JSON 400 in its own result (the
+// batch's other items answered all the same) — and only the permit is delivered, once.
 TEST_F(HubProcessTest, ABatchIsAnsweredItemByItemInOrderOnceItsPermitsAreDurable) {
   auto a = ClientFor("city-a");
   Code(*ClientFor("city-b"), "55555555555");
@@ -395,6 +396,7 @@ TEST_F(HubProcessTest, ABatchIsAnsweredItemByItemInOrderOnceItsPermitsAreDurable
       R"({"provider":"not a code"})",
       InquiryBody(kCityB, "JT90000000000102", "TM00000000000004", code_a, "mixed-2"),
       InquiryBody(kCityB, "JT90000000000101", "TM00000000000002", code_a, "mixed-1"),
+      R"({"provider":tru})",
   };
   http::Response posted = Post(*a, "/hub/v1/batch/inquiries", http::BatchRequestJson(items));
   ASSERT_EQ(posted.status, 200) << posted.body;
@@ -410,6 +412,8 @@ TEST_F(HubProcessTest, ABatchIsAnsweredItemByItemInOrderOnceItsPermitsAreDurable
   // way a repeat (200) with the recorded permit.
   ASSERT_EQ(answers[3].status, 200) << answers[3].body;
   EXPECT_EQ(json::ParseJsonObject(answers[3].body)->GetString("permit_id", 64).value(), permit_id);
+  EXPECT_EQ(answers[4].status, 400) << answers[4].body;
+  EXPECT_THAT(answers[4].body, HasSubstr("invalid JSON"));
   ASSERT_TRUE(nodes_[kCityB]->WaitForPermits(1, std::chrono::seconds(20)));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a second delivery, if any
   EXPECT_EQ(nodes_[kCityB]->permits(), std::vector<std::string>{permit_id});
