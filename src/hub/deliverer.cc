@@ -78,9 +78,12 @@ Deliverer::Stats Deliverer::stats() const {
 Result<std::vector<std::string>> Deliverer::Sources() { return std::vector<std::string>{""}; }
 
 void Deliverer::SubmitAsync(const std::string& /*source*/, WriteFn write, DoneFn done) {
-  // Through the group committer: claims and acknowledgements share durable commits with the
-  // hub's other writes instead of paying one of their own.
-  hub_.committer().SubmitAsync(std::move(write), std::move(done));
+  // Through the group committer: claims and acknowledgements share commits with the hub's other
+  // writes, and a commit of nothing else waits for no disk (outbox_pump.h,
+  // OutboxCourier::SubmitAsync).
+  hub_.committer().SubmitAsync(std::move(write), std::move(done),
+                               store::GroupCommitter::Rerun::kOnce,
+                               store::GroupCommitter::Durability::kLazy);
 }
 
 namespace {

@@ -105,7 +105,13 @@ TEST_P(DelivererTest, SendsAPermitToTheProvidersNodeAndAcknowledgesIt) {
   const std::string permit = Permit("ref-1");
   const store::OutboxItem queued = Item(permit);
   const std::string stored(queued.payload.begin(), queued.payload.end());
+  const store::GroupCommitter::Stats before = hub_->committer().stats();
   EXPECT_EQ(deliverer_->pump().RunOnce(), 1);
+  // The claim and the acknowledgement, each a commit of its own here, both lazy: bookkeeping
+  // (docs/storage.md, "Lazy commits").
+  const store::GroupCommitter::Stats after = hub_->committer().stats();
+  EXPECT_GE(after.lazy - before.lazy, 2);
+  EXPECT_EQ(after.lazy - before.lazy, after.batches - before.batches);
   const std::vector<http::ClientRequest> requests = sent();
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].method, "POST");

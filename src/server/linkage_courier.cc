@@ -128,10 +128,12 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
       continue;
     }
     const int64_t id = items[i].id;
-    writes.push_back(st->Submit([outbox, id, owner](
-                                    store::Transaction& tx) { return outbox->Ack(tx, id, owner); },
-                                store::GroupCommitter::Rerun::kSafe)
-                         .share());
+    // Bookkeeping only: lazy (GroupCommitter::Durability).
+    writes.push_back(
+        st->Submit(
+              [outbox, id, owner](store::Transaction& tx) { return outbox->Ack(tx, id, owner); },
+              store::GroupCommitter::Rerun::kSafe, store::GroupCommitter::Durability::kLazy)
+            .share());
   }
   // Send: alone, or as one batch (http::SendItems).
   const std::vector<Result<http::Response>> answers =

@@ -74,12 +74,14 @@ Result<std::vector<std::string>> LinkageSender::Sources() {
 }
 
 void LinkageSender::SubmitAsync(const std::string& source, WriteFn write, DoneFn done) {
-  // The pump's writes are made to run twice (outbox_pump.h, OutboxCourier::SubmitAsync).
+  // The pump's writes are made to run twice, and are its bookkeeping: lazy (outbox_pump.h,
+  // OutboxCourier::SubmitAsync).
   Result<TenantId> tenant = TenantId::Parse(source);
   if (!tenant.ok()) return done(tenant.status());
   Result<std::shared_ptr<TenantContext>> ctx = linkage_.State(*tenant);
   if (!ctx.ok()) return done(ctx.status());
-  (*ctx)->SubmitAsync(std::move(write), std::move(done), store::GroupCommitter::Rerun::kSafe);
+  (*ctx)->SubmitAsync(std::move(write), std::move(done), store::GroupCommitter::Rerun::kSafe,
+                      store::GroupCommitter::Durability::kLazy);
 }
 
 std::vector<store::Delivery> LinkageSender::Deliver(const std::string& source,

@@ -41,6 +41,18 @@ class LinkageSenderTest : public store::testing::StoreTest {
     StoreTest::TearDown();
   }
 
+  // Queues an item of a topic the pump does not deliver (nothing is sent: there is no hub
+  // here), written through the sender's Submit, i.e. the tenant's committer.
+  Status Park(const std::string& key) {
+    const store::Outbox& outbox = linkage_->outbox();
+    return sender_
+        ->Submit(TenantId::ForOrg(kCityA).str(),
+                 [&outbox, key, this](store::Transaction& tx) {
+                   return outbox.Enqueue(tx, "parked", key, store::ToBytes("x"), clock_.Now());
+                 })
+        .get();
+  }
+
   FakeClock clock_;
   std::unique_ptr<Platform> platform_;
   std::unique_ptr<LinkageService> linkage_;
@@ -60,21 +72,24 @@ TEST_P(LinkageSenderTest, ItsSourcesAreTheOpenTenantsAndADeletedOneLeavesAtOnce)
               StatusIs(StatusCode::kNotFound));
 }
 
+// The pump's writes (claims, renewals, acknowledgements) are its bookkeeping: the tenant's
+// committer commits them lazily (docs/storage.md, "Lazy commits"), and they are committed.
+TEST_P(LinkageSenderTest, ThePumpsWritesAreCommittedLazilyInTheTenantsCommitter) {
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> ctx,
+                       platform_->Tenant(TenantId::ForOrg(kCityA)));
+  const store::GroupCommitter::Stats before = ctx->commit_stats();
+  ASSERT_OK(Park("k1"));
+  const store::GroupCommitter::Stats after = ctx->commit_stats();
+  EXPECT_EQ(after.batches - before.batches, 1);
+  EXPECT_EQ(after.lazy - before.lazy, 1);
+  ASSERT_OK_AND_ASSIGN(auto held, linkage_->outbox().Claim(*ctx->db, "srv:other", 10, seconds(60)));
+  EXPECT_EQ(held.size(), 1u);
+}
+
 TEST_P(LinkageSenderTest, StartReleasesThePreviousRunsLeasesInEachTenant) {
   ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> ctx,
                        platform_->Tenant(TenantId::ForOrg(kCityA)));
-  {
-    // Written through the sender's Submit, i.e. the tenant's committer. A topic the pump does
-    // not deliver, so that nothing is sent (there is no hub here).
-    const store::Outbox& outbox = linkage_->outbox();
-    ASSERT_OK(sender_
-                  ->Submit(TenantId::ForOrg(kCityA).str(),
-                           [&outbox, this](store::Transaction& tx) {
-                             return outbox.Enqueue(tx, "parked", "k1", store::ToBytes("x"),
-                                                   clock_.Now());
-                           })
-                  .get());
-  }
+  ASSERT_OK(Park("k1"));
   ASSERT_OK_AND_ASSIGN(auto held,
                        linkage_->outbox().Claim(*ctx->db, "srv:before", 10, seconds(60)));
   ASSERT_EQ(held.size(), 1u);

@@ -116,23 +116,25 @@ Status TenantContext::Commit(store::GroupCommitter::WriteFn write) {
 }
 
 std::future<Status> TenantContext::Submit(store::GroupCommitter::WriteFn write,
-                                          store::GroupCommitter::Rerun rerun) {
+                                          store::GroupCommitter::Rerun rerun,
+                                          store::GroupCommitter::Durability durability) {
   if (closed()) {
     std::promise<Status> refused;
     refused.set_value(FailedPreconditionError("tenant " + id.str() + " is no longer served"));
     return refused.get_future();
   }
-  return committer_->Submit(std::move(write), rerun);
+  return committer_->Submit(std::move(write), rerun, durability);
 }
 
 void TenantContext::SubmitAsync(store::GroupCommitter::WriteFn write,
                                 store::GroupCommitter::DoneFn done,
-                                store::GroupCommitter::Rerun rerun) {
+                                store::GroupCommitter::Rerun rerun,
+                                store::GroupCommitter::Durability durability) {
   if (closed()) {
     done(FailedPreconditionError("tenant " + id.str() + " is no longer served"));
     return;
   }
-  committer_->SubmitAsync(std::move(write), std::move(done), rerun);
+  committer_->SubmitAsync(std::move(write), std::move(done), rerun, durability);
 }
 
 void TenantContext::Audit(const audit::AuditEvent& event) {

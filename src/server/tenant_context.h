@@ -99,14 +99,21 @@ class TenantContext {
   // several writes can be started before any is waited for (they share commits). `rerun`: the
   // hot writes of linkage are marked kSafe (audited to run twice), so that on PostgreSQL their
   // batches go in one pipeline with the COMMIT (GroupCommitter::Rerun); the rest are kOnce.
+  // `durability`: kLazy only for the outbox's bookkeeping (GroupCommitter::Durability).
   std::future<Status> Submit(
       store::GroupCommitter::WriteFn write,
-      store::GroupCommitter::Rerun rerun = store::GroupCommitter::Rerun::kOnce);
+      store::GroupCommitter::Rerun rerun = store::GroupCommitter::Rerun::kOnce,
+      store::GroupCommitter::Durability durability = store::GroupCommitter::Durability::kDurable);
 
   // As Submit, calling `done` with the outcome (GroupCommitter::SubmitAsync: on the committer's
   // thread, or on the caller's when the tenant is no longer served). `done` must be quick.
-  void SubmitAsync(store::GroupCommitter::WriteFn write, store::GroupCommitter::DoneFn done,
-                   store::GroupCommitter::Rerun rerun = store::GroupCommitter::Rerun::kOnce);
+  void SubmitAsync(
+      store::GroupCommitter::WriteFn write, store::GroupCommitter::DoneFn done,
+      store::GroupCommitter::Rerun rerun = store::GroupCommitter::Rerun::kOnce,
+      store::GroupCommitter::Durability durability = store::GroupCommitter::Durability::kDurable);
+
+  // The committer's counts (GroupCommitter::stats).
+  store::GroupCommitter::Stats commit_stats() const { return committer_->stats(); }
 
   // Appends `event` to the tenant's audit log through the committer: durable when it returns.
   // Failures are logged (an operation is not undone because its record could not be written;

@@ -181,6 +181,17 @@ class Database {
   // kFailedPrecondition (database closed).
   virtual Result<std::unique_ptr<Transaction>> Begin() = 0;
 
+  // As Begin(), for a transaction whose Commit() need not wait for the disk (SQLite: committed at
+  // synchronous=NORMAL, no fsync; PostgreSQL: SET LOCAL synchronous_commit TO off). A crash of
+  // the machine, or a failover to a standby, may lose it — whole, never torn — until any later
+  // durable commit on the same database makes it durable too: both backends keep one log,
+  // written in order, so a durable commit survives only with everything committed before it.
+  // Only for writes whose loss repeats work and changes no answer anyone was given: the outbox's
+  // claims, renewals and acknowledgements, whose loss means one delivery again to an idempotent
+  // receiver (docs/storage.md, "Lazy commits"). On a database opened non-durable, the same as
+  // Begin(). Default (a wrapper that does not say): Begin(), a durable commit.
+  virtual Result<std::unique_ptr<Transaction>> BeginLazy() { return Begin(); }
+
   // Begins a read-only transaction that sees one consistent snapshot (SQLite: a reader connection
   // in WAL mode, concurrent with the writer; PostgreSQL: BEGIN READ ONLY, REPEATABLE READ).
   // Writes inside it fail with kFailedPrecondition. Errors as Begin().

@@ -54,6 +54,8 @@ class TransactionBase : public Transaction {
   Status Commit() final;
   Status Rollback() final;
   void HoldBackExecs() override {}
+  // Begin(…, lazy): the commit need not wait for the disk (Database::BeginLazy).
+  void MarkLazy() { lazy_commit_ = true; }
   // From now on the transaction runs one statement at most (Database::BeginReadOnce).
   void LimitToOneStatement() { one_statement_ = true; }
 
@@ -83,6 +85,9 @@ class TransactionBase : public Transaction {
   // Subclass destructors call this: rolls back if still open, then Finish().
   void EndInDestructor();
 
+  // Whether MarkLazy() was called (RunCommit reads it).
+  bool lazy_commit() const { return lazy_commit_; }
+
  private:
   // CheckUsable, and the one-statement limit (one SELECT): counts the statement.
   Status CheckStatement(std::string_view sql);
@@ -92,6 +97,7 @@ class TransactionBase : public Transaction {
   Counters* counters_;
   bool finished_ = false;
   bool one_statement_ = false;
+  bool lazy_commit_ = false;
   int statements_ = 0;
   Status poisoned_;
 };

@@ -84,8 +84,9 @@ class SqliteFaultTestBase {
     return f;
   }
 
-  static Status InsertRows(Database& db, int64_t first, int64_t n) {
-    ASSIGN_OR_RETURN(auto txn, db.Begin());
+  // `lazy`: in a transaction of Database::BeginLazy.
+  static Status InsertRows(Database& db, int64_t first, int64_t n, bool lazy = false) {
+    ASSIGN_OR_RETURN(auto txn, lazy ? db.BeginLazy() : db.Begin());
     for (int64_t id = first; id < first + n; ++id) {
       RETURN_IF_ERROR(
           txn->Exec("INSERT INTO t (id, v) VALUES (?, ?)", {id, std::string(100, 'x')}));
@@ -194,6 +195,45 @@ class SqliteFaultTest : public SqliteFaultTestBase, public ::testing::Test {
  protected:
   void TearDown() override { vfs().Disarm(); }
 };
+
+// Lazy commits (Database::BeginLazy; docs/storage.md, "Lazy commits"): the WAL is written but
+// not synced; the next write transaction that is not lazy sets synchronous=FULL again before it
+// begins, and its commit syncs. Counted as the calls of a fault armed never to hit.
+TEST_F(SqliteFaultTest, ALazyCommitSyncsNothingAndTheNextCommitIsDurableAgain) {
+  OpenAndCreateTable();
+  vfs().Arm(On(FaultVfs::Op::kSync, "-wal", /*skip=*/1'000'000));
+  ASSERT_OK(InsertRows(*db_, 0, 3, /*lazy=*/true));
+  ASSERT_OK(InsertRows(*db_, 10, 3, /*lazy=*/true));
+  EXPECT_EQ(vfs().matched(), 0);
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->BeginRead());  // committed: another connection sees them
+    ASSERT_OK_AND_ASSIGN(auto row, txn->QueryOne("SELECT COUNT(*) FROM t"));
+    EXPECT_EQ(row->GetInt(0).value(), 6);
+  }
+  ASSERT_OK(InsertRows(*db_, 20, 3));
+  const int64_t after_durable = vfs().matched();
+  EXPECT_GE(after_durable, 1);
+  ASSERT_OK(InsertRows(*db_, 30, 3, /*lazy=*/true));
+  EXPECT_EQ(vfs().matched(), after_durable);
+  ASSERT_OK(InsertRows(*db_, 40, 3));
+  EXPECT_GT(vfs().matched(), after_durable);
+  EXPECT_EQ(vfs().injected(), 0);
+  EXPECT_EQ(CountAfterReopen(0, 50), 15);
+}
+
+// A lazy commit does not sync, so a failing fsync does not fail it; the durable commit after it
+// fails, and the lazy one's rows stay (committed before it; only a crash of the machine could
+// take them, and the failed commit is rolled back alone).
+TEST_F(SqliteFaultTest, AFailingFsyncFailsTheDurableCommitAfterALazyOneAlone) {
+  OpenAndCreateTable();
+  vfs().Arm(On(FaultVfs::Op::kSync, "-wal"));
+  ASSERT_OK(InsertRows(*db_, 0, 3, /*lazy=*/true));
+  EXPECT_EQ(vfs().injected(), 0);
+  EXPECT_THAT(InsertRows(*db_, 10, 3), StatusIs(StatusCode::kUnavailable, HasSubstr("fsync")));
+  EXPECT_EQ(vfs().injected(), 1);
+  EXPECT_EQ(CountAfterReopen(0, 3), 3);
+  EXPECT_EQ(CountIn(path_, 10, 3), 0);
+}
 
 // A failed fsync while the database file is written back (the checkpoint thread): the thread
 // logs it, counts it and goes on; the WAL keeps the frames, and once the fault clears a later

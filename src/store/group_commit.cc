@@ -56,19 +56,20 @@ Status RunWrite(const GroupCommitter::WriteFn& write, Transaction& t) {
 
 GroupCommitter::~GroupCommitter() { Stop(); }
 
-std::future<Status> GroupCommitter::Submit(WriteFn write, Rerun rerun) {
+std::future<Status> GroupCommitter::Submit(WriteFn write, Rerun rerun, Durability durability) {
   auto promise = std::make_shared<std::promise<Status>>();
   std::future<Status> future = promise->get_future();
   SubmitAsync(
-      std::move(write), [promise](Status s) { promise->set_value(std::move(s)); }, rerun);
+      std::move(write), [promise](Status s) { promise->set_value(std::move(s)); }, rerun,
+      durability);
   return future;
 }
 
-void GroupCommitter::SubmitAsync(WriteFn write, DoneFn done, Rerun rerun) {
+void GroupCommitter::SubmitAsync(WriteFn write, DoneFn done, Rerun rerun, Durability durability) {
   {
     MutexLock lock(mu_);
     if (!stopping_) {
-      queue_.push_back(Pending{std::move(write), std::move(done), rerun});
+      queue_.push_back(Pending{std::move(write), std::move(done), rerun, durability});
       if (queue_.size() == 1 || static_cast<int>(queue_.size()) >= options_.max_batch) {
         cv_.Signal();
       }
@@ -120,6 +121,7 @@ void GroupCommitter::Run() {
       // Counted before anyone is told, so a caller who saw its future complete sees the stats.
       MutexLock lock(mu_);
       stats_.batches += 1;
+      if (AllLazy(batch)) stats_.lazy += 1;
       stats_.writes += static_cast<int64_t>(batch.size());
     }
     for (size_t i = 0; i < batch.size(); ++i) CallDone(batch[i].done, std::move(results[i]));
@@ -144,6 +146,11 @@ std::optional<std::vector<Status>> GroupCommitter::RunBatchAtOnce(std::deque<Pen
   return std::nullopt;
 }
 
+bool GroupCommitter::AllLazy(const std::deque<Pending>& batch) {
+  return std::all_of(batch.begin(), batch.end(),
+                     [](const Pending& p) { return p.durability == Durability::kLazy; });
+}
+
 bool GroupCommitter::MayRunAtOnce(const std::deque<Pending>& batch) const {
   if (options_.optimistic) return true;
   return std::all_of(batch.begin(), batch.end(),
@@ -153,14 +160,15 @@ bool GroupCommitter::MayRunAtOnce(const std::deque<Pending>& batch) const {
 std::vector<Status> GroupCommitter::RunBatch(std::deque<Pending>& batch) {
   std::vector<Status> results(batch.size());
   auto fail_all = [&](const Status& s) { return std::vector<Status>(batch.size(), s); };
-  auto txn = db_->Begin();
+  const bool lazy = AllLazy(batch);
+  auto txn = lazy ? db_->BeginLazy() : db_->Begin();
   if (!txn.ok()) return fail_all(txn.status());
   if ((*txn)->backend() == Backend::kPostgres && MayRunAtOnce(batch)) {
     std::optional<std::vector<Status>> at_once = RunBatchAtOnce(batch, **txn);
     if (at_once) return std::move(*at_once);
     // Something failed: the batch again, a savepoint per write, on a fresh transaction.
     (void)(*txn)->Rollback();
-    txn = db_->Begin();
+    txn = lazy ? db_->BeginLazy() : db_->Begin();
     if (!txn.ok()) return fail_all(txn.status());
   }
   Transaction& t = **txn;

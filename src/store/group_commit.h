@@ -6,7 +6,8 @@
 // pending (up to max_batch), runs each write in one transaction under its own SAVEPOINT, commits
 // once, and only then completes each write's future. A write that fails is rolled back to its
 // savepoint alone and gets its own error; the others commit. When a future completes with OK,
-// the write is durable.
+// the write is durable — unless it was submitted Durability::kLazy (below), when it is committed
+// and becomes durable with the next durable commit.
 //
 // A write function runs on the committer thread, inside the shared transaction: it must only
 // issue SQL through the Transaction it is given, must not begin another transaction on the same
@@ -46,6 +47,14 @@ class GroupCommitter {
   // outcome). Writes are kOnce unless marked.
   enum class Rerun { kOnce, kSafe };
 
+  // Whether a write must be on disk before its `done` is told (kDurable), or is bookkeeping
+  // whose loss in a crash of the machine only repeats work (kLazy: an outbox claim, renewal or
+  // acknowledgement — lost, it means one delivery again, to an idempotent receiver). A batch
+  // whose writes are all kLazy commits without waiting for the disk
+  // (Database::BeginLazy): its writes are visible at once, and durable with the next
+  // durable commit on the database. A batch with one kDurable write in it commits durably.
+  enum class Durability { kDurable, kLazy };
+
   struct Options {
     // Most writes in one transaction.
     int max_batch = 1024;
@@ -82,6 +91,7 @@ class GroupCommitter {
     int64_t batches = 0;  // transactions committed (or attempted)
     int64_t writes = 0;   // writes completed (OK or not)
     int64_t waited = 0;   // batches that waited max_delay for more writes (delay_siblings)
+    int64_t lazy = 0;     // batches committed lazily (every write kLazy)
   };
 
   // Starts the writer thread. kInvalidArgument for a null db, max_batch < 1, a negative delay or
@@ -96,12 +106,15 @@ class GroupCommitter {
   // Queues `write`; the future completes with its status after the batch commits (OK = durable),
   // with the write's own error if it failed, with the commit's error if the commit failed, or
   // with kFailedPrecondition if the committer is stopped. Never blocks on I/O.
-  // `rerun`: whether `write` may run twice (see Rerun, Options::optimistic).
-  std::future<Status> Submit(WriteFn write, Rerun rerun = Rerun::kOnce) EXCLUDES(mu_);
+  // `rerun`: whether `write` may run twice (see Rerun, Options::optimistic). `durability`: see
+  // Durability (a kLazy write's OK means committed, durable only with a later durable commit).
+  std::future<Status> Submit(WriteFn write, Rerun rerun = Rerun::kOnce,
+                             Durability durability = Durability::kDurable) EXCLUDES(mu_);
 
   // As Submit, but calls `done` (on the committer thread, or on the caller's when stopped) with
   // the status instead. `done` must be quick and must not call Stop().
-  void SubmitAsync(WriteFn write, DoneFn done, Rerun rerun = Rerun::kOnce) EXCLUDES(mu_);
+  void SubmitAsync(WriteFn write, DoneFn done, Rerun rerun = Rerun::kOnce,
+                   Durability durability = Durability::kDurable) EXCLUDES(mu_);
 
   // Stops accepting writes, commits everything already submitted, joins the thread. Idempotent.
   void Stop() EXCLUDES(stop_mu_, mu_);
@@ -119,6 +132,7 @@ class GroupCommitter {
     WriteFn write;
     DoneFn done;
     Rerun rerun = Rerun::kOnce;
+    Durability durability = Durability::kDurable;
   };
 
   GroupCommitter(std::shared_ptr<Database> db, Options options);
@@ -127,6 +141,8 @@ class GroupCommitter {
   std::vector<Status> RunBatch(std::deque<Pending>& batch);
   // Whether `batch` is tried at once first (Options::optimistic).
   bool MayRunAtOnce(const std::deque<Pending>& batch) const;
+  // Whether every write of `batch` is Durability::kLazy.
+  static bool AllLazy(const std::deque<Pending>& batch);
   // Options::optimistic: the batch in one pipeline without savepoints. nullopt when it must be
   // run again carefully (something failed; nothing committed).
   std::optional<std::vector<Status>> RunBatchAtOnce(std::deque<Pending>& batch, Transaction& t);

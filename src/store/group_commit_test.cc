@@ -321,6 +321,54 @@ TEST_P(GroupCommitTest, APrologueFailingInAnOptimisticBatchFailsTheBatchOnlyIfIt
   EXPECT_EQ(CountFromFreshHandle(), pg ? 1 : 0);
 }
 
+// Durability::kLazy (docs/storage.md, "Lazy commits"): a batch of lazy writes only commits
+// lazily; one durable write makes its batch durable. Either way every write is committed.
+// (SQLite's fsyncs are counted in fault_test.cc; on PostgreSQL this runs the SET LOCAL in the
+// COMMIT's pipeline, optimistic or careful.)
+TEST_P(GroupCommitTest, ABatchIsLazyOnlyWhenEveryWriteInItIsLazy) {
+  for (const bool optimistic : {false, true}) {
+    SCOPED_TRACE(optimistic ? "optimistic" : "careful");
+    GroupCommitter::Options o;
+    o.optimistic = optimistic;
+    ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, o));
+    const int64_t base = optimistic ? 100 : 0;
+    const auto lazy = GroupCommitter::Durability::kLazy;
+    ASSERT_OK(gc->Submit(Insert(base + 1), GroupCommitter::Rerun::kOnce, lazy).get());
+    EXPECT_EQ(gc->stats().lazy, 1);
+    {
+      // A durable write holds the committer; a lazy and a durable one queue behind it.
+      testing::HeldCommitter blocker(*gc, Insert(base + 2));
+      std::future<Status> a = gc->Submit(Insert(base + 3), GroupCommitter::Rerun::kOnce, lazy);
+      std::future<Status> b = gc->Submit(Insert(base + 4));
+      ASSERT_OK(blocker.Release());
+      ASSERT_OK(a.get());
+      ASSERT_OK(b.get());
+    }
+    // Two lazy writes in one batch, then a lazy write beside one that fails.
+    {
+      testing::HeldCommitter blocker(*gc, nullptr, GroupCommitter::Rerun::kOnce);
+      std::future<Status> c = gc->Submit(Insert(base + 5), GroupCommitter::Rerun::kSafe, lazy);
+      std::future<Status> d = gc->Submit(Insert(base + 6), GroupCommitter::Rerun::kSafe, lazy);
+      ASSERT_OK(blocker.Release());
+      ASSERT_OK(c.get());
+      ASSERT_OK(d.get());
+    }
+    {
+      testing::HeldCommitter blocker(*gc, nullptr, GroupCommitter::Rerun::kOnce);
+      std::future<Status> e = gc->Submit(Insert(base + 7), GroupCommitter::Rerun::kSafe, lazy);
+      std::future<Status> dup = gc->Submit(Insert(base + 7), GroupCommitter::Rerun::kSafe, lazy);
+      ASSERT_OK(blocker.Release());
+      ASSERT_OK(e.get());
+      EXPECT_THAT(dup.get(), StatusIs(StatusCode::kAlreadyExists));
+    }
+    // The lone lazy write, its batch of two, and the batch whose duplicate failed (its other
+    // write committed) — not the held ones, nor the batch with a durable write.
+    EXPECT_EQ(gc->stats().batches, 7);
+    EXPECT_EQ(gc->stats().lazy, 3);
+  }
+  EXPECT_EQ(CountFromFreshHandle(), 14);
+}
+
 TEST_P(GroupCommitTest, StopDrainsThenRefuses) {
   ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
   std::vector<std::future<Status>> futures;

@@ -95,13 +95,17 @@ class OutboxCourier {
   // (e.g. the tenant id; "" for a single database). Called once per dispatcher round.
   virtual Result<std::vector<std::string>> Sources() = 0;
   // Runs `write` in one write transaction of `source`'s database and calls `done` with the
-  // outcome once the write is durable (or failed): on whichever thread completes the write, or
+  // outcome once the write is committed (or failed): on whichever thread completes the write, or
   // on the caller's before returning. Usually through the database's group committer. The
   // pump's dispatcher claims and renews through it and never waits for one source's database,
   // so a tenant whose database stalls (a long import holding its SQLite writer, a row lock
   // another node holds) does not hold up the claims of the others. `done` is quick. The pump's
   // writes are safe to run twice (GroupCommitter::Rerun::kSafe): each resets what it sets
-  // outside the transaction before setting it, so a committer may try them at once.
+  // outside the transaction before setting it, so a committer may try them at once. And they are
+  // all bookkeeping (claims, renewals, acknowledgements, retries): one lost in a crash of the
+  // machine only means a delivery again, to an idempotent receiver, so a courier commits them
+  // lazily (GroupCommitter::Durability::kLazy): durable with the next durable commit, none of
+  // their own (docs/storage.md, "Lazy commits").
   using DoneFn = std::function<void(Status)>;
   virtual void SubmitAsync(const std::string& source, WriteFn write, DoneFn done) = 0;
   // As SubmitAsync, the outcome in a future (for the workers, whose records wait for it).

@@ -461,6 +461,8 @@ class PgTransaction final : public internal::TransactionBase {
     }
     if (once_) return Status();  // the statement was its own transaction
     if (read_only_) return SendWithoutWaiting("COMMIT");
+    // In the COMMIT's pipeline: no round trip of its own.
+    if (lazy_commit()) held_.push_back({"SET LOCAL synchronous_commit TO off", {}, false});
     std::string tag;
     Status s = RunOne("COMMIT", &tag);
     if (!s.ok() && conn_ && conn_->broken()) {
@@ -748,10 +750,14 @@ class PgPool : public std::enable_shared_from_this<PgPool> {
 
   // BEGIN is held back until the transaction's first statement (PgTransaction), which is also
   // where a pooled connection found dead is replaced.
-  Result<std::unique_ptr<Transaction>> Begin(bool read_only, bool once = false) {
+  // `lazy` (Database::BeginLazy): SET LOCAL synchronous_commit TO off goes in the COMMIT's
+  // pipeline (PgTransaction::RunCommit).
+  Result<std::unique_ptr<Transaction>> Begin(bool read_only, bool once = false, bool lazy = false) {
     ASSIGN_OR_RETURN(std::unique_ptr<Conn> conn, Acquire());
-    return std::unique_ptr<Transaction>(std::make_unique<PgTransaction>(
-        shared_from_this(), std::move(conn), &counters_, read_only, options_.pool_size, once));
+    auto txn = std::make_unique<PgTransaction>(shared_from_this(), std::move(conn), &counters_,
+                                               read_only, options_.pool_size, once);
+    if (lazy && !read_only) txn->MarkLazy();
+    return std::unique_ptr<Transaction>(std::move(txn));
   }
 
   Result<std::unique_ptr<Conn>> Acquire() EXCLUDES(mu_) {
@@ -844,6 +850,9 @@ class PgDatabase final : public Database {
   ~PgDatabase() override { pool_->Close().IgnoreError(); }  // Close() cannot fail
   Backend backend() const override { return Backend::kPostgres; }
   Result<std::unique_ptr<Transaction>> Begin() override { return pool_->Begin(false); }
+  Result<std::unique_ptr<Transaction>> BeginLazy() override {
+    return pool_->Begin(false, false, /*lazy=*/true);
+  }
   Result<std::unique_ptr<Transaction>> BeginRead() override { return pool_->Begin(true); }
   Result<std::unique_ptr<Transaction>> BeginReadOnce() override {
     return pool_->Begin(true, /*once=*/true);

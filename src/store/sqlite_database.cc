@@ -151,6 +151,11 @@ struct Conn {
     }
   };
   std::unordered_map<std::string, StmtPtr, SqlHash, std::equal_to<>> stmts;
+  // The writer's synchronous level: as the database was opened (FULL unless
+  // SqliteOptions::synchronous_full is false), and as it is now (NORMAL after a lazy commit,
+  // until the next commit that is not lazy sets it back before it commits).
+  bool opened_full = false;
+  bool now_full = false;
   ~Conn() { stmts.clear(); }
 
   Status Error(int rc, std::string_view sql) const {
@@ -364,6 +369,7 @@ Result<std::unique_ptr<Conn>> OpenConn(const SqliteOptions& o, bool read_only, C
     RETURN_IF_ERROR(exec("PRAGMA journal_mode=WAL"));
     RETURN_IF_ERROR(
         exec(o.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+    conn->opened_full = conn->now_full = o.synchronous_full;
   }
   RETURN_IF_ERROR(exec("PRAGMA foreign_keys=ON"));
   return conn;
@@ -403,8 +409,13 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
     return writer_.get();
   }
 
-  Result<std::unique_ptr<Transaction>> Begin(bool read_only, bool one_statement = false)
-      EXCLUDES(mu_) {
+  // `lazy` (Database::BeginLazy): the writer commits at synchronous=NORMAL — in WAL mode its
+  // frames are written but not synced, and the next synced commit syncs them with its own. Every
+  // other write transaction runs at the level the database was opened with, set again before its
+  // BEGIN when a lazy one changed it, so that a commit meant to be durable never depends on an
+  // earlier reset having worked. (SQLite refuses the PRAGMA inside a transaction.)
+  Result<std::unique_ptr<Transaction>> Begin(bool read_only, bool one_statement = false,
+                                             bool lazy = false) EXCLUDES(mu_) {
     Conn* conn = nullptr;
     std::unique_ptr<Conn> reader;
     if (!read_only) {
@@ -436,6 +447,24 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
     auto txn = std::make_unique<SqliteTransaction>(shared_from_this(), conn, std::move(reader),
                                                    &counters_);
     if (one_statement) txn->LimitToOneStatement();
+    if (!read_only && conn->now_full != (conn->opened_full && !lazy)) {
+      const bool full = !conn->now_full;
+      const char* pragma = full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+      auto set = conn->Prepare(pragma, &counters_);
+      int rc = SQLITE_ERROR;
+      if (set.ok()) {
+        StmtReset reset(*set);
+        rc = sqlite3_step(*set);
+      }
+      if (rc != SQLITE_DONE) {
+        Status s = set.ok() ? conn->Error(rc, pragma) : set.status();
+        Status ignored = txn->Rollback();  // returns the connection
+        ignored.IgnoreError();
+        return s;
+      }
+      conn->now_full = full;
+    }
+    if (lazy && !read_only) txn->MarkLazy();
     // Raw statement, not Exec(): a failed BEGIN must not count as a poisoned transaction.
     sqlite3_stmt* stmt = nullptr;
     auto prepared = conn->Prepare(read_only ? "BEGIN" : "BEGIN IMMEDIATE", &counters_);
@@ -655,6 +684,9 @@ class SqliteDatabase final : public Database {
   ~SqliteDatabase() override { pool_->Close().IgnoreError(); }  // Close() cannot fail
   Backend backend() const override { return Backend::kSqlite; }
   Result<std::unique_ptr<Transaction>> Begin() override { return pool_->Begin(false); }
+  Result<std::unique_ptr<Transaction>> BeginLazy() override {
+    return pool_->Begin(false, false, /*lazy=*/true);
+  }
   Result<std::unique_ptr<Transaction>> BeginRead() override { return pool_->Begin(true); }
   Result<std::unique_ptr<Transaction>> BeginReadOnce() override {
     return pool_->Begin(true, /*one_statement=*/true);
