@@ -16,6 +16,7 @@
 #include "crypto/password.h"
 #include "crypto/sealed_box.h"
 #include "crypto/secret_bytes.h"
+#include "json/json.h"
 
 namespace chukan::crypto {
 namespace {
@@ -124,6 +125,81 @@ void BM_BaselineNlohmannParseDumpPermit(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
 }
 BENCHMARK(BM_BaselineNlohmannParseDumpPermit);
+
+// The same through nlohmann's parser alone, as CanonicalizeJson ran before its fast reader
+// (json/sax_reader.h): the two side by side in one run.
+void BM_CanonicalizePermitNlohmannOnly(benchmark::State& state) {
+  const std::string text = kPermit;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(Unwrap(internal::CanonicalizeJsonWithNlohmann(text)));
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
+}
+BENCHMARK(BM_CanonicalizePermitNlohmannOnly);
+
+// A signed envelope's shape: a few short fields and the sealed answer, base64url (here 3 KB,
+// an answer of about 2 KB).
+std::string EnvelopeText() {
+  std::string sealed;
+  for (int i = 0; i < 3000; ++i) {
+    sealed.push_back(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[i * 7 % 64]);
+  }
+  return R"({"type":"chukan.envelope.v1","permit_id":"P-2026-000000123",)"
+         R"("provider":"6543210987654321","issued_at":"2026-11-26T15:00:01.000000Z",)"
+         R"("sealed":")" +
+         sealed + R"(","status":"answered","layout_version":"0001"})";
+}
+
+void BM_CanonicalizeEnvelope(benchmark::State& state) {
+  const std::string text = EnvelopeText();
+  for (auto _ : state) benchmark::DoNotOptimize(Unwrap(CanonicalizeJson(text)));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
+}
+BENCHMARK(BM_CanonicalizeEnvelope);
+
+void BM_CanonicalizeEnvelopeNlohmannOnly(benchmark::State& state) {
+  const std::string text = EnvelopeText();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(Unwrap(internal::CanonicalizeJsonWithNlohmann(text)));
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
+}
+BENCHMARK(BM_CanonicalizeEnvelopeNlohmannOnly);
+
+// ParseJsonObject (every request body and signed document is read by it), with its fast reader
+// and through nlohmann alone.
+void BM_ParseJsonObjectEnvelope(benchmark::State& state) {
+  const std::string text = EnvelopeText();
+  for (auto _ : state) benchmark::DoNotOptimize(Unwrap(json::ParseJsonObject(text)));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
+}
+BENCHMARK(BM_ParseJsonObjectEnvelope);
+
+void BM_ParseJsonObjectEnvelopeNlohmannOnly(benchmark::State& state) {
+  const std::string text = EnvelopeText();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(Unwrap(json::internal::ParseJsonObjectWithNlohmann(text, {})));
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
+}
+BENCHMARK(BM_ParseJsonObjectEnvelopeNlohmannOnly);
+
+void BM_ParseJsonObjectPermit(benchmark::State& state) {
+  const std::string text = kPermit;
+  for (auto _ : state) benchmark::DoNotOptimize(Unwrap(json::ParseJsonObject(text)));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
+}
+BENCHMARK(BM_ParseJsonObjectPermit);
+
+void BM_ParseJsonObjectPermitNlohmannOnly(benchmark::State& state) {
+  const std::string text = kPermit;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(Unwrap(json::internal::ParseJsonObjectWithNlohmann(text, {})));
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
+}
+BENCHMARK(BM_ParseJsonObjectPermitNlohmannOnly);
 
 void BM_SignCanonicalPermit(benchmark::State& state) {
   const SigningKey key = SigningKey::Generate();

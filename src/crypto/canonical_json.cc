@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/utf8.h"
+#include "json/sax_reader.h"
 
 namespace chukan::crypto {
 
@@ -225,10 +226,10 @@ class CanonicalWriter {
   std::string error_;
 };
 
-}  // namespace
+constexpr std::string_view kPrefix = "canonical JSON: ";
 
-Result<std::string> CanonicalizeJson(std::string_view json_text) {
-  constexpr std::string_view kPrefix = "canonical JSON: ";
+// The size limit, and no byte order mark.
+Status CheckText(std::string_view json_text) {
   if (json_text.size() > kCanonicalJsonMaxBytes) {
     return InvalidArgumentError(std::string(kPrefix) + "text of " +
                                 std::to_string(json_text.size()) +
@@ -237,6 +238,24 @@ Result<std::string> CanonicalizeJson(std::string_view json_text) {
   if (json_text.substr(0, 3) == "\xEF\xBB\xBF") {
     return InvalidArgumentError(std::string(kPrefix) + "byte order mark not allowed");
   }
+  return Status();
+}
+
+}  // namespace
+
+Result<std::string> CanonicalizeJson(std::string_view json_text) {
+  RETURN_IF_ERROR(CheckText(json_text));
+  {
+    // The fast reader first; anything it does not accept goes to nlohmann, which decides and
+    // names the error (json/sax_reader.h).
+    CanonicalWriter fast;
+    if (json::ReadSax(json_text, fast)) return std::move(fast.result());
+  }
+  return internal::CanonicalizeJsonWithNlohmann(json_text);
+}
+
+Result<std::string> internal::CanonicalizeJsonWithNlohmann(std::string_view json_text) {
+  RETURN_IF_ERROR(CheckText(json_text));
   CanonicalWriter writer;
   bool ok = false;
   try {

@@ -38,6 +38,13 @@ inline constexpr int64_t kCanonicalJsonMaxInteger = (int64_t{1} << 53) - 1;
 // a duplicate key, a non-integer number, an integer out of range.
 Result<std::string> CanonicalizeJson(std::string_view json_text);
 
+namespace internal {
+// CanonicalizeJson reads with a fast reader first (json/sax_reader.h) and gives what it does not
+// accept to nlohmann's parser, which decides and names every error. This is nlohmann's parser
+// alone, for fuzz/json_reader to hold the two against each other.
+Result<std::string> CanonicalizeJsonWithNlohmann(std::string_view json_text);
+}  // namespace internal
+
 // Signs the canonical form of `json_text` (64-byte Ed25519 signature).
 // Errors: those of CanonicalizeJson.
 Result<Bytes> SignCanonical(const SigningKey& key, std::string_view json_text);

@@ -106,6 +106,17 @@ Result<Id> IdField(const JsonObject& o, std::string_view field) {
 // object is depth 1; the key is not quoted), "body: nested deeper than N".
 Result<JsonObject> ParseJsonObject(std::string_view body, const JsonLimits& limits = {});
 
+namespace internal {
+// ParseJsonObject reads with a fast reader first (json/sax_reader.h) and gives what it does not
+// accept to nlohmann's parser, which decides and names every error. This is nlohmann's parser
+// alone, for tests and fuzz targets to hold the two against each other.
+Result<JsonObject> ParseJsonObjectWithNlohmann(std::string_view body, const JsonLimits& limits);
+// Empty when the fast reader agrees with nlohmann on `body` — it accepts nothing nlohmann
+// refuses, and what it accepts it builds into the same tree, types included; otherwise what
+// differs (fuzz/json_reader).
+std::string CheckFastReader(std::string_view body, const JsonLimits& limits);
+}  // namespace internal
+
 // Builds compact JSON text. Calls must be well nested (a programming error otherwise, caught by
 // Finish() returning kInternal); strings are escaped and invalid UTF-8 replaced by U+FFFD.
 //   JsonWriter w; w.BeginObject().Key("id").String("7").Key("n").Int(3).EndObject();
