@@ -156,7 +156,7 @@ bool SameTree(const json& a, const json& b) {
 Result<JsonObject> ParseJsonObject(std::string_view body, const JsonLimits& limits) {
   if (body.size() <= limits.max_bytes && limits.max_depth > 0) {
     // The fast reader first; anything it does not accept goes to nlohmann below, which decides
-    // and names the error (docs/api.md, "Request bodies").
+    // and names the error (docs/http.md, "The fast reader").
     TreeBuilder tree(limits.max_depth);
     if (ReadSax(body, tree)) return Wrap(std::move(tree.root()));
   }

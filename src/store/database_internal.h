@@ -85,7 +85,8 @@ class TransactionBase : public Transaction {
   // Subclass destructors call this: rolls back if still open, then Finish().
   void EndInDestructor();
 
-  // Whether MarkLazy() was called (RunCommit reads it).
+  // Whether MarkLazy() was called (PostgreSQL's RunCommit reads it; SQLite set its level before
+  // BEGIN).
   bool lazy_commit() const { return lazy_commit_; }
 
  private:

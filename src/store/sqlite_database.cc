@@ -152,8 +152,8 @@ struct Conn {
   };
   std::unordered_map<std::string, StmtPtr, SqlHash, std::equal_to<>> stmts;
   // The writer's synchronous level: as the database was opened (FULL unless
-  // SqliteOptions::synchronous_full is false), and as it is now (NORMAL after a lazy commit,
-  // until the next commit that is not lazy sets it back before it commits).
+  // SqliteOptions::synchronous_full is false), and as it is now (NORMAL after a lazy write
+  // transaction, until the next one that is not lazy sets it back before its BEGIN).
   bool opened_full = false;
   bool now_full = false;
   ~Conn() { stmts.clear(); }
