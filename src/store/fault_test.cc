@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <iterator>
 #include <ostream>
 #include <thread>
+#include <vector>
 
 #include "common/log.h"
 #include "common/status_matchers.h"
@@ -233,6 +235,45 @@ TEST_F(SqliteFaultTest, AFailingFsyncFailsTheDurableCommitAfterALazyOneAlone) {
   EXPECT_EQ(vfs().injected(), 1);
   EXPECT_EQ(CountAfterReopen(0, 3), 3);
   EXPECT_EQ(CountIn(path_, 10, 3), 0);
+}
+
+// Lazy and durable writes from eight threads at once through one committer, every third write
+// durable: the writer's level flips back and forth between batches. Every write commits, a
+// batch with a durable write in it is not counted lazy, and afterwards a durable commit syncs
+// the WAL again (the level is FULL, whatever the last batch of the storm was).
+TEST_F(SqliteFaultTest, LazyAndDurableWritesFromManyThreadsAllCommitAndTheLevelComesBack) {
+  OpenAndCreateTable();
+  ASSERT_OK_AND_ASSIGN(auto gc, GroupCommitter::Create(db_, {}));
+  auto insert = [](int64_t id) {
+    return [id](Transaction& txn) {
+      return txn.Exec("INSERT INTO t (id, v) VALUES (?, ?)", {id, std::string(100, 'x')});
+    };
+  };
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int64_t t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int64_t i = 0; i < 50; ++i) {
+        const auto durability =
+            i % 3 == 0 ? GroupCommitter::Durability::kDurable : GroupCommitter::Durability::kLazy;
+        if (!gc->Submit(insert(t * 1000 + i), GroupCommitter::Rerun::kOnce, durability)
+                 .get()
+                 .ok()) {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  const GroupCommitter::Stats st = gc->stats();
+  EXPECT_EQ(st.writes, 400);
+  EXPECT_LT(st.lazy, st.batches);  // 136 writes were durable: their batches are not lazy
+  vfs().Arm(On(FaultVfs::Op::kSync, "-wal", /*skip=*/1'000'000));
+  ASSERT_OK(gc->Submit(insert(99'999)).get());
+  EXPECT_GE(vfs().matched(), 1);
+  gc.reset();
+  EXPECT_EQ(CountAfterReopen(0, 100'000), 401);
 }
 
 // A failed fsync while the database file is written back (the checkpoint thread): the thread
