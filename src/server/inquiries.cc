@@ -154,7 +154,8 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
   });
 }
 
-void Inquiries::CreateAsync(const TenantId& tenant, const InquiryInput& in, Done done) {
+void Inquiries::CreateAsync(const TenantId& tenant, const InquiryInput& in, Done done,
+                            std::shared_ptr<CallEntry> call) {
   Result<std::shared_ptr<Started>> prepared = Prepare(tenant, in);
   if (!prepared.ok()) {
     done(prepared.status());
@@ -174,12 +175,13 @@ void Inquiries::CreateAsync(const TenantId& tenant, const InquiryInput& in, Done
   auto finish = std::make_shared<Done>(std::move(done));
   std::shared_ptr<TenantContext> st = started->st;
   st->SubmitAsync(
-      WriteOf(started),
+      WriteOf(started, call),
       // On the committer's thread (or this one, when the tenant is no longer served): the
       // success path is quick and finishes here; a failure may block, so it goes to a waiters'
       // thread.
-      [this, started, finish](Status committed) {
+      [this, started, finish, call](Status committed) {
         if (committed.ok()) {
+          if (call != nullptr) call->written = true;
           (*finish)(Accepted(*started));
         } else {
           Status posted = waiters_->Post(
@@ -315,18 +317,22 @@ Result<std::shared_ptr<Inquiries::Started>> Inquiries::Prepare(const TenantId& t
   return started;
 }
 
-store::GroupCommitter::WriteFn Inquiries::WriteOf(const std::shared_ptr<Started>& started) {
+store::GroupCommitter::WriteFn Inquiries::WriteOf(const std::shared_ptr<Started>& started,
+                                                  std::shared_ptr<const CallEntry> call) {
   // The write owns what it needs (it runs after the caller has gone on).
-  return [this, row = started->row, target = started->target,
-          st_raw = started->st.get()](store::Transaction& tx) -> Status {
+  return [this, row = started->row, target = started->target, st_raw = started->st.get(),
+          call = std::move(call)](store::Transaction& tx) -> Status {
     const NewInquiry& r = *row;
     RETURN_IF_ERROR(InsertInquiry(tx, r));
     RETURN_IF_ERROR(env_.outbox.Enqueue(tx, kTopicPermitRequest, r.inquiry_id,
                                         crypto::ToBytes(r.inquiry_id), env_.clock.Now()));
-    // The audit entry commits with the inquiry (one durable commit, not two).
-    return st_raw->audit
-        ->Append(tx, {st_raw->id.str(), "client:" + r.client, "inquiry.create", target, "ok", ""})
-        .status();
+    // The audit entries commit with the inquiry (one durable commit, not two or three).
+    RETURN_IF_ERROR(
+        st_raw->audit
+            ->Append(tx, {st_raw->id.str(), "client:" + r.client, "inquiry.create", target, "ok", ""})
+            .status());
+    if (call == nullptr) return Status();
+    return st_raw->audit->Append(tx, call->event).status();
   };
 }
 

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "audit/audit_log.h"
 #include "common/ids.h"
 #include "common/mutex.h"
 #include "common/status.h"
@@ -95,8 +96,17 @@ class Inquiries {
   // many wait), `done` gets kUnavailable "BUSY: …" at once; a failure still queued at shutdown
   // drops `done` uncalled (a Responder it holds then answers 500). Never blocks on the commit.
   using Done = std::function<void(Result<InquiryView>)>;
-  void CreateAsync(const TenantId& tenant, const InquiryInput& input, Done done)
-      EXCLUDES(async_mu_);
+  // An audit entry of the caller's (the API call's own, LinkageApi) appended in the inquiry's
+  // write, after its inquiry.create entry, so that both commit in one durable commit. `written`
+  // is set, on the thread that then calls `done`, when the write committed; when it stays
+  // false (an error, an idempotency key that found the first inquiry) the caller writes the
+  // entry itself. The write may run twice (Rerun::kSafe): `event` is only read.
+  struct CallEntry {
+    audit::AuditEvent event;
+    bool written = false;
+  };
+  void CreateAsync(const TenantId& tenant, const InquiryInput& input, Done done,
+                   std::shared_ptr<CallEntry> call = nullptr) EXCLUDES(async_mu_);
   // The inquiry with its unsealed result. kNotFound for an id of another tenant or none.
   Result<InquiryView> Get(const TenantId& tenant, const std::string& inquiry_id);
   // A long poll: calls `done` once, on one of the waiters' threads, with Get's answer as soon
@@ -132,7 +142,9 @@ class Inquiries {
   // inquiry answers it in Started::first. Errors as Create's, except those of the write.
   Result<std::shared_ptr<Started>> Prepare(const TenantId& tenant, const InquiryInput& input);
   // The inquiry's durable write: the row, its outbox entry and its audit entry.
-  store::GroupCommitter::WriteFn WriteOf(const std::shared_ptr<Started>& started);
+  // `call`, when set, is appended after the inquiry's own entry (CreateAsync).
+  store::GroupCommitter::WriteFn WriteOf(const std::shared_ptr<Started>& started,
+                                         std::shared_ptr<const CallEntry> call = nullptr);
   // After a successful write: the inquiry as stored, counted in the backlog and the sender
   // woken. Quick, does not block: runs on the committer's thread for CreateAsync.
   InquiryView Accepted(const Started& started);

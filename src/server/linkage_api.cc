@@ -172,20 +172,45 @@ Status LinkageApi::AddApiRoute(http::Router& router, std::string_view method,
       [handler = std::move(handler)](http::Request& req, http::Responder out) {
         const ApiPrincipal& caller = ApiAuth::Caller(req);
         // What the answer needs, copied: an asynchronous handler answers after it returned.
-        auto responder = std::make_shared<http::Responder>(std::move(out));
-        ApiAnswer answer = [tenant = caller.tenant, who = caller.who, method = req.method,
-                            path = req.path.substr(0, 200), rid = req.request_id,
-                            responder](Result<http::Response> r) {
-          audit::AuditEvent event{who.tenant.str(),         "client:" + who.name,
-                                  "api." + method,          path,
-                                  AuditOutcome(r.status()), rid.str()};
-          AnswerAfterAudit(*tenant, std::move(event),
-                           r.ok() ? std::move(*r) : ErrorResponse(r.status(), rid),
-                           std::move(*responder));
-        };
-        handler(caller.who, req, std::move(answer));
+        auto call = std::make_shared<ApiAnswer::Call>(
+            caller.tenant, caller.who, req.method, req.path.substr(0, 200), req.request_id,
+            std::make_shared<http::Responder>(std::move(out)));
+        handler(caller.who, req, ApiAnswer(std::move(call)));
       },
       std::move(options));
+}
+
+struct LinkageApi::ApiAnswer::Call {
+  Call(std::shared_ptr<TenantContext> t, ClientIdentity w, std::string m, std::string p,
+       RequestId r, std::shared_ptr<http::Responder> out)
+      : tenant(std::move(t)),
+        who(std::move(w)),
+        method(std::move(m)),
+        path(std::move(p)),
+        rid(std::move(r)),
+        responder(std::move(out)) {}
+  std::shared_ptr<TenantContext> tenant;
+  ClientIdentity who;
+  std::string method;
+  std::string path;  // at most 200 bytes of it
+  RequestId rid;
+  // Moved from once, by the one answer (an ApiAnswer is called once).
+  std::shared_ptr<http::Responder> responder;
+};
+
+audit::AuditEvent LinkageApi::ApiAnswer::Entry(std::string outcome) const {
+  return {call_->who.tenant.str(), "client:" + call_->who.name, "api." + call_->method,
+          call_->path,             std::move(outcome),          call_->rid.str()};
+}
+
+void LinkageApi::ApiAnswer::operator()(Result<http::Response> r) const {
+  AnswerAfterAudit(*call_->tenant, Entry(AuditOutcome(r.status())),
+                   r.ok() ? std::move(*r) : ErrorResponse(r.status(), call_->rid),
+                   std::move(*call_->responder));
+}
+
+void LinkageApi::ApiAnswer::Audited(http::Response r) const {
+  call_->responder->Send(std::move(r));
 }
 
 Status LinkageApi::Register(http::Router& router) {
@@ -369,10 +394,26 @@ void LinkageApi::CreateInquiry(const ClientIdentity& who, http::Request& req, Ap
     return;
   }
   // Answered where the inquiry's write completes (usually the tenant's committer thread), with
-  // no worker waiting for the commit.
-  linkage_.CreateInquiryAsync(who.tenant, *in, [answer = std::move(answer)](Result<InquiryView> v) {
-    answer(InquiryAccepted(v));
-  });
+  // no worker waiting for the commit. The call's audit entry goes into the inquiry's write, so
+  // that a created inquiry is one durable commit, not two in a row (the second the answer's
+  // wait); when nothing was written (an error, an idempotent repeat) it is written on its own.
+  auto call = std::make_shared<Inquiries::CallEntry>();
+  call->event = answer.Entry("ok");
+  linkage_.CreateInquiryAsync(
+      who.tenant, *in,
+      [answer = std::move(answer), call](Result<InquiryView> v) {
+        Result<http::Response> r = InquiryAccepted(v);
+        if (!call->written) {
+          answer(std::move(r));
+        } else if (r.ok()) {
+          answer.Audited(std::move(*r));
+        } else {
+          // Created and audited as such, but the answer could not be made: its failure is
+          // audited too (a second entry), and answered.
+          answer(std::move(r));
+        }
+      },
+      call);
 }
 
 Result<http::Response> LinkageApi::CreateBatchInquiries(const ClientIdentity& who,

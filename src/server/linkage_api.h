@@ -91,10 +91,24 @@ class LinkageApi {
   Status AddApi(http::Router& router, std::string_view method, std::string_view pattern,
                 ApiRole role, uint64_t max_body, ApiHandler handler,
                 Backlog backlog = Backlog::kAdmitAll);
-  // An /api/v1 handler that answers later, holding no thread meanwhile: it calls `answer` once,
-  // from any thread (quickly: `answer` audits the call through TenantContext::AuditThen and
-  // hands the response to its connection; it never blocks). The Request lives until then.
-  using ApiAnswer = std::function<void(Result<http::Response>)>;
+  // How an /api/v1 handler answers, once, from any thread, quickly (it never blocks). The
+  // Request lives until then.
+  class ApiAnswer {
+   public:
+    struct Call;  // the caller, the call and its connection (linkage_api.cc)
+    explicit ApiAnswer(std::shared_ptr<const Call> call) : call_(std::move(call)) {}
+    // Audits the call in the tenant's log with the outcome of `r` (TenantContext::AuditThen)
+    // and hands `r` to the connection once that entry is durable.
+    void operator()(Result<http::Response> r) const;
+    // The call's audit entry as operator() writes it, with `outcome`: for a handler that
+    // appends it in its own write transaction, so that the call costs one durable commit.
+    audit::AuditEvent Entry(std::string outcome) const;
+    // Hands `r` to the connection at once: only after Entry() committed (with r's outcome).
+    void Audited(http::Response r) const;
+
+   private:
+    std::shared_ptr<const Call> call_;
+  };
   using AsyncApiHandler = void (LinkageApi::*)(const ClientIdentity& who, http::Request& req,
                                                ApiAnswer answer);
   Status AddAsyncApi(http::Router& router, std::string_view method, std::string_view pattern,

@@ -588,6 +588,50 @@ TEST_P(LinkageApiServerTest, CreateInquiryRacingOnAnIdempotencyKeyAnswersTheFirs
   EXPECT_EQ(all[0].inquiry_id, stored);
 }
 
+// The call's own audit entry (api.POST) is appended in the inquiry's write: a created inquiry
+// is one write and one commit of the tenant's committer, not two in a row (the second one the
+// answer waited for). An idempotent repeat writes nothing but the call's entry, on its own.
+TEST_P(LinkageApiTest, ACreatedInquiryAndItsCallsAuditEntryAreOneCommit) {
+  ASSERT_OK(linkage_->RegisterCode(A(), kAtena, kRid).status());
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<TenantContext> st, platform_->Tenant(A()));
+  const std::string body = R"({"atena_no":"000000000000101","procedure":"JT90000000000101",)"
+                           R"("tm":"TM00000000000002","provider":"0000000000000012",)"
+                           R"("idempotency_key":"once"})";
+  const store::GroupCommitter::Stats before = st->commit_stats();
+  http::Response created = Call("POST", "/api/v1/inquiries", system_a_, body);
+  ASSERT_EQ(created.status, 202) << created.body;
+  const store::GroupCommitter::Stats after = st->commit_stats();
+  EXPECT_EQ(after.writes - before.writes, 1);
+  EXPECT_EQ(after.batches - before.batches, 1);
+  EXPECT_EQ(after.lazy - before.lazy, 0);
+  auto entries = [&] {
+    auto tx = st->db->BeginRead().value();
+    std::vector<std::string> out;
+    std::vector<store::Row> rows =
+        tx->Query("SELECT action, outcome, request_id FROM audit_log"
+                  " WHERE action IN ('inquiry.create', 'api.POST') ORDER BY seq")
+            .value();
+    for (const store::Row& row : rows) {
+      out.push_back(row.GetText(0).value() + " " + row.GetText(1).value() + " " +
+                    (row.GetText(2).value().empty() ? "-" : "rid"));
+    }
+    return out;
+  };
+  EXPECT_THAT(entries(), ::testing::ElementsAre("inquiry.create ok -", "api.POST ok rid"));
+
+  // The same key again answers the first inquiry and writes the call's entry alone.
+  http::Response repeated = Call("POST", "/api/v1/inquiries", system_a_, body);
+  ASSERT_EQ(repeated.status, 202) << repeated.body;
+  EXPECT_EQ(st->commit_stats().writes - after.writes, 1);
+  EXPECT_THAT(entries(), ::testing::ElementsAre("inquiry.create ok -", "api.POST ok rid",
+                                                "api.POST ok rid"));
+  // A refused call writes its entry alone too, with its outcome.
+  http::Response refused = Call("POST", "/api/v1/inquiries", system_a_, "{}");
+  ASSERT_EQ(refused.status, 400);
+  EXPECT_THAT(entries(), ::testing::ElementsAre("inquiry.create ok -", "api.POST ok rid",
+                                                "api.POST ok rid", "api.POST error:INVALID_ARGUMENT rid"));
+}
+
 // A write that fails (here: the inquiries table is away) is finished off the committer's
 // thread: its failure is audited with the blocking TenantContext::Audit — on the committer's
 // own thread that would wait for itself — and the caller gets the error.

@@ -76,8 +76,9 @@ Result<LinkageService::PendingInquiry> LinkageService::StartCreateInquiry(const 
 }
 
 void LinkageService::CreateInquiryAsync(const TenantId& tenant, const InquiryInput& in,
-                                        InquiryDone done) {
-  inquiries_.CreateAsync(tenant, in, std::move(done));
+                                        InquiryDone done,
+                                        std::shared_ptr<Inquiries::CallEntry> call) {
+  inquiries_.CreateAsync(tenant, in, std::move(done), std::move(call));
 }
 
 Result<InquiryView> LinkageService::GetInquiry(const TenantId& tenant,

@@ -117,7 +117,9 @@ class LinkageService {
   // The same holding no thread while the inquiry commits (Inquiries::CreateAsync: where `done`
   // is called and what it must not do).
   using InquiryDone = std::function<void(Result<InquiryView>)>;
-  void CreateInquiryAsync(const TenantId& tenant, const InquiryInput& input, InquiryDone done);
+  // `call`: the API call's own audit entry, written in the inquiry's write (Inquiries::CallEntry).
+  void CreateInquiryAsync(const TenantId& tenant, const InquiryInput& input, InquiryDone done,
+                          std::shared_ptr<Inquiries::CallEntry> call = nullptr);
   // kNotFound for an id of another tenant or none.
   Result<InquiryView> GetInquiry(const TenantId& tenant, const std::string& inquiry_id);
   // A long poll, so that existing systems need not poll in a loop: calls `done` once, on one
