@@ -211,6 +211,56 @@ TEST_P(HubTest, IssueCodeThenAnswersOnceTheCodeIsDurable) {
   EXPECT_EQ(count_codes(), 2);
 }
 
+// Two hubs on one database (a cluster on one PostgreSQL) issuing the codes of the same residents
+// at once: for each resident one wins the unique keys of hub_person and hub_code, the other's
+// write fails with kAlreadyExists and IssueCodeThen runs it again, reading the winner's rows, so
+// both answer the same code and each resident has one person and one code. On SQLite the two
+// writers take turns, so no write fails; the answers are the same.
+TEST_P(HubTest, TwoHubsIssuingTheSameResidentsCodesAtOnceAnswerTheSameCodes) {
+  // The same keys for both, as the nodes of one hub share them.
+  const crypto::SigningKey signing = crypto::SigningKey::Generate();
+  const crypto::SecretBytes code_secret = crypto::SecretBytes::Random(32);
+  auto keys = [&] { return HubKeys{signing.Clone(), code_secret.Clone(), signing.Clone()}; };
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Hub> one, Hub::Open(config_, db_, keys(), catalogue_, clock_));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Hub> two, Hub::Open(config_, db_, keys(), catalogue_, clock_));
+  constexpr int kResidents = 200;
+  std::vector<ResidentId> rids;
+  for (int i = 0; i < kResidents; ++i) {
+    rids.push_back(ResidentId::Parse(std::to_string(50000000000LL + i)).value());
+  }
+  std::vector<std::promise<Result<SubjectCode>>> answered(2 * kResidents);
+  std::vector<std::future<Result<SubjectCode>>> codes;
+  for (auto& p : answered) codes.push_back(p.get_future());
+  // Both hubs' writes queued before either committer runs one: every pair meets.
+  {
+    store::testing::HeldCommitter hold_one(one->committer());
+    store::testing::HeldCommitter hold_two(two->committer());
+    for (int i = 0; i < kResidents; ++i) {
+      for (int h = 0; h < 2; ++h) {
+        (h == 0 ? *one : *two).IssueCodeThen(kCityA, rids[static_cast<size_t>(i)],
+                                             [&answered, i, h](Result<SubjectCode> r) {
+                                               answered[static_cast<size_t>(2 * i + h)].set_value(
+                                                   std::move(r));
+                                             });
+      }
+    }
+  }
+  for (int i = 0; i < kResidents; ++i) {
+    auto& a = codes[static_cast<size_t>(2 * i)];
+    auto& b = codes[static_cast<size_t>(2 * i + 1)];
+    ASSERT_EQ(a.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+    ASSERT_EQ(b.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+    Result<SubjectCode> ca = a.get();
+    Result<SubjectCode> cb = b.get();
+    ASSERT_OK(ca.status()) << "resident " << i;
+    ASSERT_OK(cb.status()) << "resident " << i;
+    EXPECT_EQ(*ca, *cb) << "resident " << i;
+  }
+  auto tx = db_->BeginRead().value();
+  EXPECT_EQ(tx->QueryOne("SELECT count(*) FROM hub_person").value()->GetInt(0).value(), kResidents);
+  EXPECT_EQ(tx->QueryOne("SELECT count(*) FROM hub_code").value()->GetInt(0).value(), kResidents);
+}
+
 // RequestPermitThen answers from the permit's commit: nothing before it is durable, and no
 // thread of the caller's waits for it.
 TEST_P(HubTest, RequestPermitThenAnswersOnceThePermitIsDurable) {
