@@ -212,10 +212,11 @@ TEST_P(HubTest, IssueCodeThenAnswersOnceTheCodeIsDurable) {
 }
 
 // Two hubs on one database (a cluster on one PostgreSQL) issuing the codes of the same residents
-// at once: for each resident one wins the unique keys of hub_person and hub_code, the other's
-// write fails with kAlreadyExists and IssueCodeThen runs it again, reading the winner's rows, so
-// both answer the same code and each resident has one person and one code. On SQLite the two
-// writers take turns, so no write fails; the answers are the same.
+// at once: both answer the same code for each resident, and each resident has one person and
+// one code. On PostgreSQL the loser of a unique key fails its optimistic batch, whose careful
+// rerun then reads the winner's rows; on SQLite the two writers take turns. (IssueCodeThen's own
+// retry on kAlreadyExists covers a winner that commits between the read and the insert of one
+// write inside that careful rerun: this test does not force that, and passes without it.)
 TEST_P(HubTest, TwoHubsIssuingTheSameResidentsCodesAtOnceAnswerTheSameCodes) {
   // The same keys for both, as the nodes of one hub share them.
   const crypto::SigningKey signing = crypto::SigningKey::Generate();
@@ -231,18 +232,15 @@ TEST_P(HubTest, TwoHubsIssuingTheSameResidentsCodesAtOnceAnswerTheSameCodes) {
   std::vector<std::promise<Result<SubjectCode>>> answered(2 * kResidents);
   std::vector<std::future<Result<SubjectCode>>> codes;
   for (auto& p : answered) codes.push_back(p.get_future());
-  // Both hubs' writes queued before either committer runs one: every pair meets.
-  {
-    store::testing::HeldCommitter hold_one(one->committer());
-    store::testing::HeldCommitter hold_two(two->committer());
-    for (int i = 0; i < kResidents; ++i) {
-      for (int h = 0; h < 2; ++h) {
-        (h == 0 ? *one : *two).IssueCodeThen(kCityA, rids[static_cast<size_t>(i)],
-                                             [&answered, i, h](Result<SubjectCode> r) {
-                                               answered[static_cast<size_t>(2 * i + h)].set_value(
-                                                   std::move(r));
-                                             });
-      }
+  // Both hubs' writes submitted at once, resident by resident: their committers run side by
+  // side (not held: on SQLite a held committer keeps the one write lock, and the other could
+  // not be held beside it).
+  for (int i = 0; i < kResidents; ++i) {
+    for (int h = 0; h < 2; ++h) {
+      (h == 0 ? *one : *two)
+          .IssueCodeThen(kCityA, rids[static_cast<size_t>(i)], [&answered, i, h](Result<SubjectCode> r) {
+            answered[static_cast<size_t>(2 * i + h)].set_value(std::move(r));
+          });
     }
   }
   for (int i = 0; i < kResidents; ++i) {
