@@ -222,8 +222,10 @@ TEST_P(HubTest, TwoHubsIssuingTheSameResidentsCodesAtOnceAnswerTheSameCodes) {
   const crypto::SigningKey signing = crypto::SigningKey::Generate();
   const crypto::SecretBytes code_secret = crypto::SecretBytes::Random(32);
   auto keys = [&] { return HubKeys{signing.Clone(), code_secret.Clone(), signing.Clone()}; };
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Hub> one, Hub::Open(config_, db_, keys(), catalogue_, clock_));
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Hub> two, Hub::Open(config_, db_, keys(), catalogue_, clock_));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Hub> one,
+                       Hub::Open(config_, db_, keys(), catalogue_, clock_));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Hub> two,
+                       Hub::Open(config_, db_, keys(), catalogue_, clock_));
   constexpr int kResidents = 200;
   std::vector<ResidentId> rids;
   for (int i = 0; i < kResidents; ++i) {
@@ -238,9 +240,10 @@ TEST_P(HubTest, TwoHubsIssuingTheSameResidentsCodesAtOnceAnswerTheSameCodes) {
   for (int i = 0; i < kResidents; ++i) {
     for (int h = 0; h < 2; ++h) {
       (h == 0 ? *one : *two)
-          .IssueCodeThen(kCityA, rids[static_cast<size_t>(i)], [&answered, i, h](Result<SubjectCode> r) {
-            answered[static_cast<size_t>(2 * i + h)].set_value(std::move(r));
-          });
+          .IssueCodeThen(kCityA, rids[static_cast<size_t>(i)],
+                         [&answered, i, h](Result<SubjectCode> r) {
+                           answered[static_cast<size_t>(2 * i + h)].set_value(std::move(r));
+                         });
     }
   }
   for (int i = 0; i < kResidents; ++i) {

@@ -327,10 +327,10 @@ store::GroupCommitter::WriteFn Inquiries::WriteOf(const std::shared_ptr<Started>
     RETURN_IF_ERROR(env_.outbox.Enqueue(tx, kTopicPermitRequest, r.inquiry_id,
                                         crypto::ToBytes(r.inquiry_id), env_.clock.Now()));
     // The audit entries commit with the inquiry (one durable commit, not two or three).
-    RETURN_IF_ERROR(
-        st_raw->audit
-            ->Append(tx, {st_raw->id.str(), "client:" + r.client, "inquiry.create", target, "ok", ""})
-            .status());
+    RETURN_IF_ERROR(st_raw->audit
+                        ->Append(tx, {st_raw->id.str(), "client:" + r.client, "inquiry.create",
+                                      target, "ok", ""})
+                        .status());
     if (call == nullptr) return Status();
     return st_raw->audit->Append(tx, call->event).status();
   };

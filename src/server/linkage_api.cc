@@ -199,8 +199,9 @@ struct LinkageApi::ApiAnswer::Call {
 };
 
 audit::AuditEvent LinkageApi::ApiAnswer::Entry(std::string outcome) const {
-  return {call_->who.tenant.str(), "client:" + call_->who.name, "api." + call_->method,
-          call_->path,             std::move(outcome),          call_->rid.str()};
+  return {call_->who.tenant.str(), "client:" + call_->who.name,
+          "api." + call_->method,  call_->path,
+          std::move(outcome),      call_->rid.str()};
 }
 
 void LinkageApi::ApiAnswer::operator()(Result<http::Response> r) const {

@@ -608,8 +608,9 @@ TEST_P(LinkageApiTest, ACreatedInquiryAndItsCallsAuditEntryAreOneCommit) {
     auto tx = st->db->BeginRead().value();
     std::vector<std::string> out;
     std::vector<store::Row> rows =
-        tx->Query("SELECT action, outcome, request_id FROM audit_log"
-                  " WHERE action IN ('inquiry.create', 'api.POST') ORDER BY seq")
+        tx->Query(
+              "SELECT action, outcome, request_id FROM audit_log"
+              " WHERE action IN ('inquiry.create', 'api.POST') ORDER BY seq")
             .value();
     for (const store::Row& row : rows) {
       out.push_back(row.GetText(0).value() + " " + row.GetText(1).value() + " " +
@@ -623,13 +624,14 @@ TEST_P(LinkageApiTest, ACreatedInquiryAndItsCallsAuditEntryAreOneCommit) {
   http::Response repeated = Call("POST", "/api/v1/inquiries", system_a_, body);
   ASSERT_EQ(repeated.status, 202) << repeated.body;
   EXPECT_EQ(st->commit_stats().writes - after.writes, 1);
-  EXPECT_THAT(entries(), ::testing::ElementsAre("inquiry.create ok -", "api.POST ok rid",
-                                                "api.POST ok rid"));
+  EXPECT_THAT(entries(),
+              ::testing::ElementsAre("inquiry.create ok -", "api.POST ok rid", "api.POST ok rid"));
   // A refused call writes its entry alone too, with its outcome.
   http::Response refused = Call("POST", "/api/v1/inquiries", system_a_, "{}");
   ASSERT_EQ(refused.status, 400);
-  EXPECT_THAT(entries(), ::testing::ElementsAre("inquiry.create ok -", "api.POST ok rid",
-                                                "api.POST ok rid", "api.POST error:INVALID_ARGUMENT rid"));
+  EXPECT_THAT(entries(),
+              ::testing::ElementsAre("inquiry.create ok -", "api.POST ok rid", "api.POST ok rid",
+                                     "api.POST error:INVALID_ARGUMENT rid"));
 }
 
 // A write that fails (here: the inquiries table is away) is finished off the committer's

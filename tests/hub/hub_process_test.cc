@@ -686,20 +686,23 @@ TEST_F(HubProcessTest, A304ToAServerThatHoldsNoCopyIsAFailedRefresh) {
   so.tls = true;
   so.tls_options = {dir_.File("pki/hub.crt"), dir_.File("pki/hub.key"), dir_.File("pki/ca.crt"),
                     true};
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Server> fake, http::Server::Create(so, std::move(router)));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Server> fake,
+                       http::Server::Create(so, std::move(router)));
   ASSERT_OK(fake->Start());
   std::filesystem::create_directories(dir_.File("tls"));
-  std::filesystem::copy_file(dir_.File("pki/city-a.crt"), dir_.File("tls/" + kCityA.str() + ".crt"));
-  std::filesystem::copy_file(dir_.File("pki/city-a.key"), dir_.File("tls/" + kCityA.str() + ".key"));
+  std::filesystem::copy_file(dir_.File("pki/city-a.crt"),
+                             dir_.File("tls/" + kCityA.str() + ".crt"));
+  std::filesystem::copy_file(dir_.File("pki/city-a.key"),
+                             dir_.File("tls/" + kCityA.str() + ".key"));
   server::HubLink::Options o;
   o.url = "https://127.0.0.1:" + std::to_string(fake->port());
   o.ca_file = dir_.File("pki/ca.crt");
   o.public_key_file = dir_.File("state/keys/hub-signing.pub");
   o.tenant_tls_dir = dir_.File("tls");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::HubLink> link, server::HubLink::Create(o));
-  EXPECT_THAT(link->RefreshPermissionList(kCityA),
-              StatusIs(StatusCode::kUnavailable,
-                       HasSubstr("fetching the permission list: HTTP 304")));
+  EXPECT_THAT(
+      link->RefreshPermissionList(kCityA),
+      StatusIs(StatusCode::kUnavailable, HasSubstr("fetching the permission list: HTTP 304")));
   EXPECT_EQ(asked_with_etag.load(), 0);  // it held no copy, so it named none
   EXPECT_EQ(link->list_fetches().not_modified, 0);
   EXPECT_EQ(link->list_fetches().verified, 0);
