@@ -404,15 +404,9 @@ void LinkageApi::CreateInquiry(const ClientIdentity& who, http::Request& req, Ap
       who.tenant, *in,
       [answer = std::move(answer), call](Result<InquiryView> v) {
         Result<http::Response> r = InquiryAccepted(v);
-        if (!call->written) {
-          answer(std::move(r));
-        } else if (r.ok()) {
-          answer.Audited(std::move(*r));
-        } else {
-          // Created and audited as such, but the answer could not be made: its failure is
-          // audited too (a second entry), and answered.
-          answer(std::move(r));
-        }
+        if (call->written && r.ok()) return answer.Audited(std::move(*r));
+        // Nothing written, or (never seen) created but its answer not made: audited on its own.
+        answer(std::move(r));
       },
       call);
 }

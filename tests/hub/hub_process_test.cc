@@ -143,6 +143,23 @@ class HubProcessTest : public ::testing::Test {
     ASSERT_TRUE(hub_.Start(config_, &log, "hub")) << log;
   }
 
+  // A server's link to a hub on `port`, as city A (its certificate under tenant_tls_dir),
+  // checking permission lists with the hub's public key.
+  Result<std::unique_ptr<server::HubLink>> LinkAsCityA(int port) {
+    std::filesystem::create_directories(dir_.File("tls"));
+    for (const char* ext : {".crt", ".key"}) {
+      std::filesystem::copy_file(dir_.File(std::string("pki/city-a") + ext),
+                                 dir_.File("tls/" + kCityA.str() + ext),
+                                 std::filesystem::copy_options::skip_existing);
+    }
+    server::HubLink::Options o;
+    o.url = "https://127.0.0.1:" + std::to_string(port);
+    o.ca_file = dir_.File("pki/ca.crt");
+    o.public_key_file = dir_.File("state/keys/hub-signing.pub");
+    o.tenant_tls_dir = dir_.File("tls");
+    return server::HubLink::Create(o);
+  }
+
   std::unique_ptr<http::Client> ClientFor(const std::string& name) {
     http::ClientOptions o;
     o.ca_file = dir_.File("pki/ca.crt");
@@ -618,18 +635,8 @@ TEST_F(HubProcessTest, LocalGovCodesAreRegisteredUniqueAndResolvedThroughHubLink
   list = RunChukan("hub org list --config " + config_);
   EXPECT_THAT(list.out, HasSubstr("3 機関 / organisations"));
 
-  // A server's link to the hub, as city A (its certificate under tenant_tls_dir).
-  std::filesystem::create_directories(dir_.File("tls"));
-  std::filesystem::copy_file(dir_.File("pki/city-a.crt"),
-                             dir_.File("tls/" + kCityA.str() + ".crt"));
-  std::filesystem::copy_file(dir_.File("pki/city-a.key"),
-                             dir_.File("tls/" + kCityA.str() + ".key"));
-  server::HubLink::Options o;
-  o.url = "https://127.0.0.1:" + std::to_string(hub_.port());
-  o.ca_file = dir_.File("pki/ca.crt");
-  o.public_key_file = dir_.File("state/keys/hub-signing.pub");
-  o.tenant_tls_dir = dir_.File("tls");
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::HubLink> link, server::HubLink::Create(o));
+  // A server's link to the hub, as city A.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::HubLink> link, LinkAsCityA(hub_.port()));
   EXPECT_THAT(
       link->OrgByLocalGovCode("13101"),
       StatusIs(StatusCode::kFailedPrecondition, HasSubstr("照会許可用照合リストがありません")));
@@ -689,17 +696,7 @@ TEST_F(HubProcessTest, A304ToAServerThatHoldsNoCopyIsAFailedRefresh) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<http::Server> fake,
                        http::Server::Create(so, std::move(router)));
   ASSERT_OK(fake->Start());
-  std::filesystem::create_directories(dir_.File("tls"));
-  std::filesystem::copy_file(dir_.File("pki/city-a.crt"),
-                             dir_.File("tls/" + kCityA.str() + ".crt"));
-  std::filesystem::copy_file(dir_.File("pki/city-a.key"),
-                             dir_.File("tls/" + kCityA.str() + ".key"));
-  server::HubLink::Options o;
-  o.url = "https://127.0.0.1:" + std::to_string(fake->port());
-  o.ca_file = dir_.File("pki/ca.crt");
-  o.public_key_file = dir_.File("state/keys/hub-signing.pub");
-  o.tenant_tls_dir = dir_.File("tls");
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::HubLink> link, server::HubLink::Create(o));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<server::HubLink> link, LinkAsCityA(fake->port()));
   EXPECT_THAT(
       link->RefreshPermissionList(kCityA),
       StatusIs(StatusCode::kUnavailable, HasSubstr("fetching the permission list: HTTP 304")));
