@@ -678,6 +678,56 @@ TEST_F(HubProcessTest, LocalGovCodesAreRegisteredUniqueAndResolvedThroughHubLink
   EXPECT_EQ(link->list_fetches().verified, 2);
 }
 
+// The load generator's stand-in provider (TestNode::Options::verify_signatures_later) takes a
+// permit whose signature is not the hub's on arrival, as it must to keep the check off the
+// timed run, and VerifyDeferredSignatures then finds it: the benchmark fails such a run. A node
+// that checks on arrival refuses the same permit.
+TEST_F(HubProcessTest, ADeferredSignatureCheckFindsAPermitTheHubDidNotSign) {
+  linkage::ProvisionPermit p;
+  p.id = PermitId::Parse("00112233445566778899aabbccddeeff").value();
+  p.issued_at_ms = ToUnixMicros(SystemClock::Get().Now()) / 1000;
+  p.expires_at_ms = p.issued_at_ms + 600'000;
+  p.inquirer = kCityA;
+  p.provider = kCityB;
+  p.procedure = JtCode::Parse("JT90000000000101").value();
+  p.tm = TmCode::Parse("TM00000000000002").value();
+  p.layout_version = "0001";
+  p.subject = SubjectCode::Parse("ffeeddccbbaa99887766554433221100").value();
+  p.reply_key = crypto::Bytes(32, 7);
+  p.reference = "forged-1";
+  const std::string forged = linkage::SignedPermitJson(
+      linkage::SignPermit(p, crypto::SigningKey::Generate()));  // not the hub's key
+  auto client = ClientFor("city-a");
+  auto post_to = [&](TestNode& node) {
+    http::ClientRequest req;
+    req.method = "POST";
+    req.url = node.endpoint() + "/node/v1/provision-requests";
+    req.body = forged;
+    Result<http::Response> r = client->Send(req);
+    return r.ok() ? r->status : -1;
+  };
+  TestNode::Options o;
+  o.org = kCityB;
+  o.cert_file = dir_.File("pki/city-b.crt");
+  o.key_file = dir_.File("pki/city-b.key");
+  o.ca_file = dir_.File("pki/ca.crt");
+  o.hub_key = hub_key_;
+  std::string error;
+  std::unique_ptr<TestNode> checking = TestNode::Start(o, &error);
+  ASSERT_NE(checking, nullptr) << error;
+  EXPECT_EQ(post_to(*checking), 401);
+  o.verify_signatures_later = true;
+  std::unique_ptr<TestNode> deferring = TestNode::Start(o, &error);
+  ASSERT_NE(deferring, nullptr) << error;
+  EXPECT_EQ(post_to(*deferring), 200);
+  EXPECT_EQ(deferring->permits(), std::vector<std::string>{p.id.str()});
+  int64_t checked = -1;
+  EXPECT_EQ(deferring->VerifyDeferredSignatures(&checked), 1);
+  EXPECT_EQ(checked, 1);
+  EXPECT_EQ(deferring->VerifyDeferredSignatures(&checked), 0);  // checked once, then forgotten
+  EXPECT_EQ(checked, 0);
+}
+
 // A 304 answers a copy the server asked about (If-None-Match). A hub (or anything in its place)
 // that answers 304 to a server holding no copy has said nothing: the refresh fails, naming the
 // status, and no copy appears.
