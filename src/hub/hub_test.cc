@@ -222,18 +222,20 @@ TEST_P(HubTest, TwoHubsIssuingTheSameResidentsCodesAtOnceAnswerTheSameCodes) {
   const crypto::SigningKey signing = crypto::SigningKey::Generate();
   const crypto::SecretBytes code_secret = crypto::SecretBytes::Random(32);
   auto keys = [&] { return HubKeys{signing.Clone(), code_secret.Clone(), signing.Clone()}; };
+  constexpr int kResidents = 200;
+  // Before the hubs, so that they outlive them: a hub stopped early (a failed assertion) still
+  // answers what its committer held, into these.
+  std::vector<std::promise<Result<SubjectCode>>> answered(2 * kResidents);
+  std::vector<std::future<Result<SubjectCode>>> codes;
+  for (auto& p : answered) codes.push_back(p.get_future());
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Hub> one,
                        Hub::Open(config_, db_, keys(), catalogue_, clock_));
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Hub> two,
                        Hub::Open(config_, db_, keys(), catalogue_, clock_));
-  constexpr int kResidents = 200;
   std::vector<ResidentId> rids;
   for (int i = 0; i < kResidents; ++i) {
     rids.push_back(ResidentId::Parse(std::to_string(50000000000LL + i)).value());
   }
-  std::vector<std::promise<Result<SubjectCode>>> answered(2 * kResidents);
-  std::vector<std::future<Result<SubjectCode>>> codes;
-  for (auto& p : answered) codes.push_back(p.get_future());
   // Both hubs' writes submitted at once, resident by resident: their committers run side by
   // side (not held: on SQLite a held committer keeps the one write lock, and the other could
   // not be held beside it).
