@@ -146,9 +146,9 @@ std::shared_ptr<const Hub::Snapshot> Hub::snapshot() const {
   return snapshot_;
 }
 
-void Hub::SetDeliveryNotifier(std::function<void()> notify) {
+void Hub::SetDeliveryPump(store::OutboxPump* pump) {
   MutexLock lock(mu_);
-  notify_ = std::move(notify);
+  pump_ = pump;
 }
 
 Status Hub::AdmitPermit() const { return backlog_->Admit(); }
@@ -157,14 +157,14 @@ Status Hub::RecountBacklog() { return backlog_->Recount(*db_); }
 
 void Hub::Delivered(int64_t n) { backlog_->Delivered(n); }
 
-void Hub::Notify() {
-  backlog_->Added(1);  // one item queued by the commit that calls this
-  std::function<void()> notify;
+std::shared_ptr<store::OutboxHandoff> Hub::HandOff() {
+  store::OutboxPump* pump = nullptr;
   {
     MutexLock lock(mu_);
-    notify = notify_;
+    pump = pump_;
   }
-  if (notify) notify();
+  if (pump != nullptr) return pump->HandOff("");
+  return std::make_shared<store::OutboxHandoff>(*outbox_, nullptr);
 }
 
 Status Hub::Commit(store::GroupCommitter::WriteFn write) {
@@ -472,13 +472,22 @@ struct Hub::Decision {
   std::optional<Result<PermitOutcome>> known;  // decided without a write of its own
   store::GroupCommitter::WriteFn write;        // else the permit's write …
   PermitOutcome out;                           // … and its outcome once written
+  // The permit's way to the deliverer: settled by the write's completion.
+  std::shared_ptr<store::OutboxHandoff> handoff;
 };
 
 Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
                                                    const PermitRequest& request) {
   ASSIGN_OR_RETURN(Decision d, Decide(inquirer, request));
   if (d.known) return Done(std::move(*d.known));
-  std::shared_future<Status> committed = committer_->Submit(std::move(d.write)).share();
+  // The permit goes to the deliverer when its write is over, not when the caller waits.
+  auto settled = std::make_shared<std::promise<Status>>();
+  std::shared_future<Status> committed = settled->get_future().share();
+  committer_->SubmitAsync(std::move(d.write), [this, handoff = d.handoff, settled](Status written) {
+    handoff->Settle(written);
+    if (written.ok()) backlog_->Added(1);
+    settled->set_value(std::move(written));
+  });
   return PendingPermit([this, committed, inquirer, reference = request.reference,
                         out = std::move(d.out)]() -> Result<PermitOutcome> {
     const Status written = committed.get();
@@ -488,7 +497,6 @@ Result<Hub::PendingPermit> Hub::StartRequestPermit(const OrgCode& inquirer,
       if (raced) return *raced;
     }
     RETURN_IF_ERROR(written);
-    Notify();
     return out;
   });
 }
@@ -499,8 +507,9 @@ void Hub::RequestPermitThen(const OrgCode& inquirer, const PermitRequest& reques
   if (!d.ok()) return done(d.status());
   if (d->known) return done(std::move(*d->known));
   committer_->SubmitAsync(std::move(d->write), [this, inquirer, reference = request.reference,
-                                                out = std::move(d->out),
+                                                out = std::move(d->out), handoff = d->handoff,
                                                 done = std::move(done)](Status written) mutable {
+    handoff->Settle(written);
     if (written.code() == StatusCode::kAlreadyExists) {
       // The same reference raced in twice: answer with the one that was recorded, read
       // through the committer as well (its thread begins no transaction of its own).
@@ -521,7 +530,7 @@ void Hub::RequestPermitThen(const OrgCode& inquirer, const PermitRequest& reques
       return;
     }
     if (!written.ok()) return done(written);
-    Notify();
+    backlog_->Added(1);
     done(std::move(out));
   });
 }
@@ -650,12 +659,11 @@ Result<Hub::Decision> Hub::Decide(const OrgCode& inquirer, const PermitRequest& 
   const linkage::SignedDocument signed_permit = linkage::SignPermit(permit, keys_.signing);
   const std::string body = linkage::SignedPermitJson(signed_permit);
   const int64_t now = ToUnixMicros(clock_.Now());
-  store::Outbox* outbox = outbox_.get();
-  const Clock* clock = &clock_;
   const std::string payload = OutboxPayload(request.provider, body);
   const std::string provider_code_text = provider_code->str();
   Decision d;
-  d.write = [=](store::Transaction& tx) -> Status {
+  d.handoff = HandOff();
+  d.write = [=, handoff = d.handoff](store::Transaction& tx) -> Status {
     RETURN_IF_ERROR(
         tx.Exec("INSERT INTO hub_record (inquirer, reference, provider, procedure_code, tm,"
                 " layout_version, inquirer_code, provider_code, permit_id, "
@@ -674,8 +682,7 @@ Result<Hub::Decision> Hub::Decide(const OrgCode& inquirer, const PermitRequest& 
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 {permit.id.str(), inquirer.str(), request.provider.str(), permit.expires_at_ms,
                  signed_permit.document, signed_permit.signature, now}));
-    return outbox->Enqueue(tx, kTopicProvisionRequest, permit.id.str(), crypto::ToBytes(payload),
-                           clock->Now());
+    return handoff->Enqueue(tx, kTopicProvisionRequest, permit.id.str(), crypto::ToBytes(payload));
   };
   d.out.permitted = true;
   d.out.permit_id = permit.id;
@@ -696,6 +703,8 @@ struct Hub::ProvisionDecision {
   std::shared_ptr<bool> again;
   std::string permit_id;
   crypto::Bytes hash;  // of the envelope's document
+  // The result's way to the deliverer: settled by the write's completion.
+  std::shared_ptr<store::OutboxHandoff> handoff;
 };
 
 namespace {
@@ -720,7 +729,14 @@ Result<Hub::PendingStatus> Hub::StartAcceptProvision(const OrgCode& provider,
                                                      const linkage::SignedDocument& envelope) {
   ASSIGN_OR_RETURN(ProvisionDecision d, DecideProvision(provider, envelope));
   if (d.resent) return PendingStatus([] { return Status(); });
-  std::shared_future<Status> committed = committer_->Submit(std::move(d.write)).share();
+  auto settled = std::make_shared<std::promise<Status>>();
+  std::shared_future<Status> committed = settled->get_future().share();
+  committer_->SubmitAsync(std::move(d.write),
+                          [this, handoff = d.handoff, again = d.again, settled](Status written) {
+                            handoff->Settle(written);
+                            if (written.ok() && !*again) backlog_->Added(1);
+                            settled->set_value(std::move(written));
+                          });
   return PendingStatus(
       [this, committed, again = d.again, permit_id = d.permit_id, hash = d.hash]() -> Status {
         RETURN_IF_ERROR(committed.get());
@@ -729,7 +745,6 @@ Result<Hub::PendingStatus> Hub::StartAcceptProvision(const OrgCode& provider,
           ASSIGN_OR_RETURN(auto tx, db_->BeginReadOnce());
           return DecideByTheWinner(*tx, permit_id, hash);
         }
-        Notify();
         return Status();
       });
 }
@@ -741,7 +756,8 @@ void Hub::AcceptProvisionThen(const OrgCode& provider, const linkage::SignedDocu
   if (d->resent) return done(Status());
   committer_->SubmitAsync(
       std::move(d->write), [this, again = d->again, permit_id = d->permit_id, hash = d->hash,
-                            done = std::move(done)](Status written) mutable {
+                            handoff = d->handoff, done = std::move(done)](Status written) mutable {
+        handoff->Settle(written);
         if (!written.ok()) return done(written);
         if (*again) {
           // Decide by the envelope that won, read through the committer as well (its thread
@@ -756,7 +772,7 @@ void Hub::AcceptProvisionThen(const OrgCode& provider, const linkage::SignedDocu
               store::GroupCommitter::Rerun::kSafe);
           return;
         }
-        Notify();
+        backlog_->Added(1);
         done(Status());
       });
 }
@@ -828,11 +844,10 @@ Result<Hub::ProvisionDecision> Hub::DecideProvision(const OrgCode& provider,
   const int64_t now = ToUnixMicros(clock_.Now());
   auto again = std::make_shared<bool>(false);
   const std::string permit_id = parsed->permit_id.str();
-  store::Outbox* outbox = outbox_.get();
-  const Clock* clock = &clock_;
   const std::string payload = OutboxPayload(inquirer, body);
   ProvisionDecision d;
-  d.write = [=](store::Transaction& tx) -> Status {
+  d.handoff = HandOff();
+  d.write = [=, handoff = d.handoff](store::Transaction& tx) -> Status {
     *again = false;  // as if for the first time, if run again
     ASSIGN_OR_RETURN(int64_t n, tx.ExecCount("UPDATE hub_permit SET envelope_sha256 = ?,"
                                              " provided_at_us = ? WHERE permit_id = ?"
@@ -846,8 +861,7 @@ Result<Hub::ProvisionDecision> Hub::DecideProvision(const OrgCode& provider,
         tx.Exec("UPDATE hub_record SET provided_at_us = ?, outcome = 'provided'"
                 " WHERE permit_id = ?",
                 {now, permit_id}));
-    return outbox->Enqueue(tx, kTopicInquiryResult, permit_id, crypto::ToBytes(payload),
-                           clock->Now());
+    return handoff->Enqueue(tx, kTopicInquiryResult, permit_id, crypto::ToBytes(payload));
   };
   d.again = again;
   d.permit_id = permit_id;

@@ -50,6 +50,7 @@
 #include "store/group_commit.h"
 #include "store/outbox.h"
 #include "store/outbox_backlog.h"
+#include "store/outbox_pump.h"
 #include "store/tenant_store.h"
 
 namespace chukan::hub {
@@ -241,8 +242,10 @@ class Hub {
   // returned). Blocks: the hub's housekeeping thread runs it.
   Result<SweepReport> Sweep();
 
-  // Called after a commit that queued outbox items (wakes the deliverer).
-  void SetDeliveryNotifier(std::function<void()> notify) EXCLUDES(mu_);
+  // The deliverer's pump, which must outlive the hub's use: a write that queues an outbox item
+  // hands it over (store::OutboxHandoff), or adds it pending and wakes the pump. Unset: items
+  // are added pending, for a pump that polls. nullptr: no pump (any more).
+  void SetDeliveryPump(store::OutboxPump* pump) EXCLUDES(mu_);
 
   // Backpressure ([delivery] max_backlog, store::OutboxBacklog): OK while fewer messages than
   // the limit wait to be delivered, else kUnavailable "BUSY: …" — the permit routes answer 503
@@ -299,7 +302,9 @@ class Hub {
   };
   Result<Known> LookUp(const OrgCode& inquirer, const PermitRequest& request);
   Status Commit(store::GroupCommitter::WriteFn write);
-  void Notify() EXCLUDES(mu_);
+  // For a write that queues an outbox item: the delivery pump's handoff, or one that adds the
+  // item pending.
+  std::shared_ptr<store::OutboxHandoff> HandOff() EXCLUDES(mu_);
 
   const HubConfig config_;
   std::shared_ptr<store::Database> db_;
@@ -313,7 +318,7 @@ class Hub {
 
   mutable Mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_ GUARDED_BY(mu_);
-  std::function<void()> notify_ GUARDED_BY(mu_);
+  store::OutboxPump* pump_ GUARDED_BY(mu_) = nullptr;
   struct PublishedList {
     int64_t version = 0;
     std::string stamp;

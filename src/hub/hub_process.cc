@@ -65,7 +65,7 @@ Result<std::unique_ptr<HubProcess>> HubProcess::Create(const HubConfig& config, 
     return StepError("配送を準備できません", "cannot set up delivery", deliverer.status());
   }
   p->deliverer_ = std::move(*deliverer);
-  p->hub_->SetDeliveryNotifier([d = p->deliverer_.get()] { d->Notify(); });
+  p->hub_->SetDeliveryPump(&p->deliverer_->pump());
 
   p->router_ = std::make_unique<http::Router>();
   p->api_ = std::make_unique<HubApi>(*p->hub_);
@@ -170,6 +170,7 @@ void HubProcess::Stop() {
   stopped_ = true;
   if (!started_) return;
   if (server_) server_->Stop(std::chrono::seconds(10));
+  hub_->SetDeliveryPump(nullptr);  // a late write adds its item pending, for the next start
   deliverer_->Stop();
   housekeeper_.reset();
   backlog_counter_.reset();

@@ -82,6 +82,7 @@ class HubProcess {
   std::string url() const;
   const HubConfig& config() const { return config_; }
   Hub& hub() { return *hub_; }
+  Deliverer& deliverer() { return *deliverer_; }
 
  private:
   explicit HubProcess(HubConfig config);

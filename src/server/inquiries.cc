@@ -117,6 +117,8 @@ struct Inquiries::Started {
   std::shared_ptr<TenantContext> st;      // the tenant's context: its id is the tenant
   std::shared_ptr<const NewInquiry> row;  // shared with the write (it may run twice: kSafe)
   std::string target;                     // the audit entries' target
+  // The permit request's way to the sender (WriteOf takes it, the write's completion settles it).
+  std::shared_ptr<store::OutboxHandoff> handoff;
 };
 
 namespace {
@@ -145,9 +147,17 @@ Result<Inquiries::PendingInquiry> Inquiries::StartCreate(const TenantId& tenant,
     return PendingInquiry([first = *started->first]() -> Result<InquiryView> { return first; });
   }
   // Started now, waited for by the caller: a batch starts many before it waits for any, so
-  // they share durable commits.
-  auto wait = std::make_shared<std::future<Status>>(
-      started->st->Submit(WriteOf(started), store::GroupCommitter::Rerun::kSafe));
+  // they share durable commits. The permit request goes to the sender when the write is over,
+  // not when the caller waits (its handoff's lease runs from the write).
+  auto written = std::make_shared<std::promise<Status>>();
+  auto wait = std::make_shared<std::future<Status>>(written->get_future());
+  started->st->SubmitAsync(
+      WriteOf(started),
+      [started, written](Status s) {
+        started->handoff->Settle(s);
+        written->set_value(std::move(s));
+      },
+      store::GroupCommitter::Rerun::kSafe);
   return PendingInquiry([this, started, wait]() -> Result<InquiryView> {
     Status s = wait->get();
     return s.ok() ? Accepted(*started) : Settle(*started, s);
@@ -180,6 +190,7 @@ void Inquiries::CreateAsync(const TenantId& tenant, const InquiryInput& in, Done
       // success path is quick and finishes here; a failure may block, so it goes to a waiters'
       // thread.
       [this, started, finish, call](Status committed) {
+        started->handoff->Settle(committed);
         if (committed.ok()) {
           if (call != nullptr) call->written = true;
           (*finish)(Accepted(*started));
@@ -319,13 +330,15 @@ Result<std::shared_ptr<Inquiries::Started>> Inquiries::Prepare(const TenantId& t
 
 store::GroupCommitter::WriteFn Inquiries::WriteOf(const std::shared_ptr<Started>& started,
                                                   std::shared_ptr<const CallEntry> call) {
+  // Taken now, just before the write is submitted: settled by the write's completion.
+  started->handoff = env_.hand_off(started->st->id);
   // The write owns what it needs (it runs after the caller has gone on).
-  return [this, row = started->row, target = started->target, st_raw = started->st.get(),
-          call = std::move(call)](store::Transaction& tx) -> Status {
+  return [row = started->row, target = started->target, st_raw = started->st.get(),
+          handoff = started->handoff, call = std::move(call)](store::Transaction& tx) -> Status {
     const NewInquiry& r = *row;
     RETURN_IF_ERROR(InsertInquiry(tx, r));
-    RETURN_IF_ERROR(env_.outbox.Enqueue(tx, kTopicPermitRequest, r.inquiry_id,
-                                        crypto::ToBytes(r.inquiry_id), env_.clock.Now()));
+    RETURN_IF_ERROR(
+        handoff->Enqueue(tx, kTopicPermitRequest, r.inquiry_id, crypto::ToBytes(r.inquiry_id)));
     // The audit entries commit with the inquiry (one durable commit, not two or three).
     RETURN_IF_ERROR(st_raw->audit
                         ->Append(tx, {st_raw->id.str(), "client:" + r.client, "inquiry.create",
@@ -353,8 +366,7 @@ InquiryView Inquiries::Accepted(const Started& started) {
   v.provider_delegator = stored.provider_delegator;
   v.created_at_us = stored.created_at_us;
   v.expires_at_us = stored.expires_at_us;
-  started.st->outbox_backlog.Added(1);
-  env_.notify();
+  started.st->outbox_backlog.Added(1);  // the sender was told (the handoff's Settle)
   return v;
 }
 

@@ -150,7 +150,7 @@ Result<std::unique_ptr<IntermediateServer>> IntermediateServer::Create(const Ser
     return StepError("送信を準備できません", "cannot set up delivery", sender.status());
   }
   s->sender_ = std::move(*sender);
-  s->linkage_->SetNotifier([sender = s->sender_.get()] { sender->Notify(); });
+  s->linkage_->SetPump(&s->sender_->pump());
   RETURN_IF_ERROR(s->AddConsole(*options.clock));
   return s;
 }
@@ -399,7 +399,10 @@ void IntermediateServer::Stop() {
       }
     }
   }
-  if (sender_) sender_->Stop();
+  if (sender_) {
+    linkage_->SetPump(nullptr);  // a late write adds its item pending, for the next start
+    sender_->Stop();
+  }
   if (auth_flush_) auth_flush_->Stop();
   if (console_sweep_) console_sweep_->Stop();
   if (audit_checkpoints_) audit_checkpoints_->Stop();

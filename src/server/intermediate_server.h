@@ -106,6 +106,8 @@ class IntermediateServer {
   // The linkage, or nullptr without a [hub] section.
   LinkageService* linkage() { return linkage_.get(); }
   HubLink* hub_link() { return hub_link_.get(); }
+  // The sender of the tenants' outboxes, or nullptr without a [hub] section.
+  LinkageSender* sender() { return sender_.get(); }
 
  private:
   explicit IntermediateServer(ServerConfig config);

@@ -1,6 +1,6 @@
 // LinkageEnv: what the parts of the intermediate server's linkage share — the platform (tenant
-// contexts), the data standard layout, the hub, the clock, the tenants' outbox and the notice
-// that something was queued for the sender — and the small helpers they all use. LinkageService
+// contexts), the data standard layout, the hub, the clock, the tenants' outbox and the way to
+// the sender's pump — and the small helpers they all use. LinkageService
 // builds one and hands it to its parts (subject codes, inquiries, provisions, records, the
 // courier).
 //
@@ -21,6 +21,7 @@
 #include "server/hub_port.h"
 #include "server/platform.h"
 #include "store/outbox.h"
+#include "store/outbox_pump.h"
 
 namespace chukan::server {
 
@@ -34,8 +35,9 @@ struct LinkageEnv {
   HubPort* hub;  // null: no hub is configured
   const Clock& clock;
   store::Outbox& outbox;
-  // Called after a commit that queued outbox items (wakes the sender).
-  std::function<void()> notify;
+  // For a write that queues an outbox item: the item handed to the sender's pump (or added
+  // pending and the sender woken, when there is no room in it or no pump yet).
+  std::function<std::shared_ptr<store::OutboxHandoff>(const TenantId&)> hand_off;
 
   // The context of an active tenant (Platform::Tenant: checked against the registry).
   Result<std::shared_ptr<TenantContext>> Tenant(const TenantId& tenant) const {

@@ -16,7 +16,9 @@ LinkageService::LinkageService(Platform& platform,
     : options_(options),
       // Invariant: the options come from a validated configuration.
       outbox_(store::Outbox::Create(options.outbox, clock).value()),
-      env_{platform, std::move(catalogue), hub, clock, *outbox_, [this] { Notify(); }},
+      env_{platform, std::move(catalogue),
+           hub,      clock,
+           *outbox_, [this](const TenantId& tenant) { return HandOff(tenant); }},
       codes_(env_),
       inquiries_(env_, Inquiries::Options{options.inquiry_timeout, options.waits_per_client,
                                           options.waits_total, options.settle_tasks}),
@@ -37,6 +39,23 @@ LinkageService::~LinkageService() = default;
 void LinkageService::SetNotifier(std::function<void()> notify) {
   MutexLock lock(mu_);
   notify_ = std::move(notify);
+}
+
+void LinkageService::SetPump(store::OutboxPump* pump) {
+  MutexLock lock(mu_);
+  pump_ = pump;
+  notify_ = nullptr;
+  if (pump != nullptr) notify_ = [pump] { pump->Notify(); };
+}
+
+std::shared_ptr<store::OutboxHandoff> LinkageService::HandOff(const TenantId& tenant) {
+  store::OutboxPump* pump = nullptr;
+  {
+    MutexLock lock(mu_);
+    pump = pump_;
+  }
+  if (pump != nullptr) return pump->HandOff(tenant.str());
+  return std::make_shared<store::OutboxHandoff>(*outbox_, [this] { Notify(); });
 }
 
 void LinkageService::Notify() {

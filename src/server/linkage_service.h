@@ -207,7 +207,11 @@ class LinkageService {
   HubPort* hub() { return env_.hub; }
   // Now, by the service's clock (Unix microseconds).
   int64_t NowUs() const { return env_.NowUs(); }
-  // Called after a commit that queued outbox items.
+  // The pump delivering the tenants' outboxes (LinkageSender's), which must outlive the
+  // service's use: a write that queues an item hands it over (store::OutboxHandoff), or adds it
+  // pending and wakes the pump. nullptr: no pump (any more).
+  void SetPump(store::OutboxPump* pump) EXCLUDES(mu_);
+  // Without a pump (tests): called after a commit that queued an outbox item.
   void SetNotifier(std::function<void()> notify) EXCLUDES(mu_);
   // The other nodes sharing the store (Inquiries::SetPeers / PeerChanged): told when an
   // inquiry ends here, and telling when one ended there, so that a long poll is answered on
@@ -219,6 +223,8 @@ class LinkageService {
 
  private:
   void Notify() EXCLUDES(mu_);
+  // LinkageEnv::hand_off: the pump's handoff, or without a pump one that calls Notify.
+  std::shared_ptr<store::OutboxHandoff> HandOff(const TenantId& tenant) EXCLUDES(mu_);
 
   const Options options_;
   std::shared_ptr<const layout::ResultLayouts> result_layouts_;
@@ -231,6 +237,7 @@ class LinkageService {
   std::unique_ptr<LinkageCourier> courier_;
   Mutex mu_;
   std::function<void()> notify_ GUARDED_BY(mu_);
+  store::OutboxPump* pump_ GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace chukan::server

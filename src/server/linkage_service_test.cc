@@ -70,7 +70,10 @@ TEST_P(LinkageServiceTest, RegisterCodeKeepsTheHubsCodeAndFindsItBothWays) {
   EXPECT_EQ(none, std::nullopt);
   ASSERT_OK(tx->Commit());
 
-  LinkageEnv env{*platform_, FakeHub::Catalogue(), &hub_, clock_, linkage_->outbox(), [] {}};
+  LinkageEnv env{
+      *platform_, FakeHub::Catalogue(), &hub_, clock_, linkage_->outbox(), [this](const TenantId&) {
+        return std::make_shared<store::OutboxHandoff>(linkage_->outbox(), nullptr);
+      }};
   SubjectCodes codes(env);
   ASSERT_OK_AND_ASSIGN(std::optional<AtenaNo> atena, codes.FindAtena(*st, code));
   EXPECT_EQ(atena, kAtena);

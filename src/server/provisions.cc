@@ -273,39 +273,43 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
   const int64_t now = env_.NowUs();
   // The write runs later, on the committer's thread: it owns copies of what it needs.
   const std::string document = signed_permit.document;
-  store::Outbox* outbox = &env_.outbox;
-  const Clock* clock = &env_.clock;
+  // The answer's way to the sender, settled by the write's completion.
+  std::shared_ptr<store::OutboxHandoff> handoff = env_.hand_off(st.id);
   TenantContext* stp = &st;
   const std::string target = "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
                              permit.procedure.str() + " " + permit.tm.str();
-  std::shared_future<Status> committed =
-      st.Submit(
-            [=](store::Transaction& tx) -> Status {
-              RETURN_IF_ERROR(tx.Exec(
-                  "INSERT INTO provisions (permit_id, inquirer, procedure_code, tm, layout_version,"
-                  " subject_code, permit, state, reason, answer, received_at_us,"
-                  " permit_expires_at_us, non_disclosure, inquirer_delegator, provider_delegator)"
-                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                  {permit.id.str(), permit.inquirer.str(), permit.procedure.str(), permit.tm.str(),
-                   permit.layout_version, permit.subject.str(), document, outcome,
-                   outcome == "refused" ? store::Value(std::string("NOT_PERMITTED_LOCALLY"))
-                                        : store::Value(nullptr),
-                   stored_answer ? store::Value(*stored_answer) : store::Value(nullptr), now,
-                   permit.expires_at_ms * 1000, static_cast<int64_t>(permit.non_disclosure ? 1 : 0),
-                   permit.inquirer_delegator ? store::Value(permit.inquirer_delegator->str())
-                                             : store::Value(nullptr),
-                   permit.provider_delegator ? store::Value(permit.provider_delegator->str())
-                                             : store::Value(nullptr)}));
-              if (!body.empty()) {
-                RETURN_IF_ERROR(outbox->Enqueue(tx, kTopicProvision, permit.id.str(),
-                                                crypto::ToBytes(body), clock->Now()));
-              }
-              return stp->audit
-                  ->Append(tx, {tenant.str(), "hub", "provision.request", target, outcome, ""})
-                  .status();
-            },
-            store::GroupCommitter::Rerun::kSafe)
-          .share();  // all in the transaction: safe to run twice
+  auto written = std::make_shared<std::promise<Status>>();
+  std::shared_future<Status> committed = written->get_future().share();
+  st.SubmitAsync(
+      [=](store::Transaction& tx) -> Status {
+        RETURN_IF_ERROR(tx.Exec(
+            "INSERT INTO provisions (permit_id, inquirer, procedure_code, tm, layout_version,"
+            " subject_code, permit, state, reason, answer, received_at_us,"
+            " permit_expires_at_us, non_disclosure, inquirer_delegator, provider_delegator)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            {permit.id.str(), permit.inquirer.str(), permit.procedure.str(), permit.tm.str(),
+             permit.layout_version, permit.subject.str(), document, outcome,
+             outcome == "refused" ? store::Value(std::string("NOT_PERMITTED_LOCALLY"))
+                                  : store::Value(nullptr),
+             stored_answer ? store::Value(*stored_answer) : store::Value(nullptr), now,
+             permit.expires_at_ms * 1000, static_cast<int64_t>(permit.non_disclosure ? 1 : 0),
+             permit.inquirer_delegator ? store::Value(permit.inquirer_delegator->str())
+                                       : store::Value(nullptr),
+             permit.provider_delegator ? store::Value(permit.provider_delegator->str())
+                                       : store::Value(nullptr)}));
+        if (!body.empty()) {
+          RETURN_IF_ERROR(
+              handoff->Enqueue(tx, kTopicProvision, permit.id.str(), crypto::ToBytes(body)));
+        }
+        return stp->audit
+            ->Append(tx, {tenant.str(), "hub", "provision.request", target, outcome, ""})
+            .status();
+      },
+      [handoff, written](Status s) {
+        handoff->Settle(s);  // the answer to the sender as soon as it is written
+        written->set_value(std::move(s));
+      },
+      store::GroupCommitter::Rerun::kSafe);  // all in the transaction: safe to run twice
   const int64_t list_version = (*list)->version();
   const bool sent = !body.empty();
   return PendingOutcome([this, committed, stp, permit_id = permit.id.str(), target, outcome, sent,
@@ -320,10 +324,7 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
       AuditLinkage(*stp, "hub", "provision.request", target, AuditOutcome(s));
       return s;
     }
-    if (sent) {
-      stp->outbox_backlog.Added(1);
-      env_.notify();
-    }
+    if (sent) stp->outbox_backlog.Added(1);  // the sender was told (the handoff's Settle)
     if (outcome == "refused") {
       log::Warn("server.provision_refused_locally", {{"permit_id", permit_id},
                                                      {"permission_list_version", list_version},
@@ -406,6 +407,7 @@ Status Provisions::DecideApproval(const TenantId& tenant, const PermitId& permit
   ASSIGN_OR_RETURN(std::string body, SealedEnvelopeBody(*st, permit, answer));
   const int64_t now = env_.NowUs();
   const std::string new_state = approve ? "answered" : "rejected";
+  std::shared_ptr<store::OutboxHandoff> handoff = env_.hand_off(st->id);
   Status s = st->Commit([&](store::Transaction& tx) -> Status {
     ASSIGN_OR_RETURN(int64_t n,
                      tx.ExecCount("UPDATE provisions SET state = ?, answer = NULL, decided_by = ?,"
@@ -413,13 +415,12 @@ Status Provisions::DecideApproval(const TenantId& tenant, const PermitId& permit
                                   " AND state = 'awaiting_approval'",
                                   {new_state, actor, comment, now, permit_id.str()}));
     if (n == 0) return NotFoundError("no provision " + permit_id.str() + " awaits approval");
-    return env_.outbox.Enqueue(tx, kTopicProvision, permit_id.str(), crypto::ToBytes(body),
-                               env_.clock.Now());
+    return handoff->Enqueue(tx, kTopicProvision, permit_id.str(), crypto::ToBytes(body));
   });
+  handoff->Settle(s);
   AuditLinkage(*st, actor, action, target, AuditOutcome(s));
   RETURN_IF_ERROR(s);
   st->outbox_backlog.Added(1);
-  env_.notify();
   return Status();
 }
 

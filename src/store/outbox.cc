@@ -247,6 +247,53 @@ Status Outbox::Enqueue(Transaction& txn, std::string_view topic, std::string_vie
   return txn.Exec("INSERT INTO outbox_payload (id, payload) VALUES (?, ?)", {id, payload});
 }
 
+Result<std::optional<OutboxItem>> Outbox::EnqueueLeased(Transaction& txn, std::string_view topic,
+                                                        std::string_view dedupe_key,
+                                                        const Bytes& payload,
+                                                        std::string_view owner,
+                                                        Duration lease) const {
+  if (topic.empty() || topic.size() > 200 || dedupe_key.empty() || dedupe_key.size() > 200) {
+    return InvalidArgumentError("outbox: topic and dedupe key must be 1..200 bytes");
+  }
+  if (owner.empty() || lease <= Duration::zero()) {
+    return InvalidArgumentError("outbox: EnqueueLeased needs an owner and a positive lease");
+  }
+  const TimePoint now = clock_.Now();
+  const TimePoint until = now + lease;
+  std::vector<Value> params = {std::string(topic), std::string(dedupe_key), ToUnixMicros(now),
+                               std::string(owner), ToUnixMicros(until),     ToUnixMicros(now)};
+  constexpr std::string_view kInsert =
+      "INSERT INTO outbox (topic, dedupe_key, state, attempts, not_before, lease_owner,"
+      " lease_until, updated_at) VALUES (?, ?, 'leased', 1, ?, ?, ?, ?)"
+      " ON CONFLICT (topic, dedupe_key) DO NOTHING RETURNING id";
+  std::vector<Row> added;
+  if (txn.backend() == Backend::kPostgres) {
+    params.push_back(payload);
+    ASSIGN_OR_RETURN(added, txn.Query("WITH added AS (" + std::string(kInsert) +
+                                          "), stored AS (INSERT INTO outbox_payload (id, payload)"
+                                          " SELECT id, ? FROM added) SELECT id FROM added",
+                                      params));
+  } else {
+    ASSIGN_OR_RETURN(added, txn.Query(std::string(kInsert), params));
+  }
+  if (added.empty()) return std::optional<OutboxItem>();  // already there
+  OutboxItem item;
+  ASSIGN_OR_RETURN(item.id, added[0].GetInt(0));
+  if (txn.backend() != Backend::kPostgres) {
+    RETURN_IF_ERROR(
+        txn.Exec("INSERT INTO outbox_payload (id, payload) VALUES (?, ?)", {item.id, payload}));
+  }
+  item.topic = std::string(topic);
+  item.dedupe_key = std::string(dedupe_key);
+  item.payload = payload;
+  item.attempts = 1;
+  // As stored: whole microseconds.
+  item.not_before = FromUnixMicros(ToUnixMicros(now));
+  item.lease_until = FromUnixMicros(ToUnixMicros(until));
+  item.state = OutboxState::kLeased;
+  return std::optional<OutboxItem>(std::move(item));
+}
+
 Result<std::vector<OutboxItem>> Outbox::Claim(Database& db, std::string_view owner, int limit,
                                               Duration lease, std::string_view topic) const {
   if (owner.empty() || limit < 1 || lease <= Duration::zero()) {

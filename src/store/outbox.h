@@ -107,6 +107,14 @@ class Outbox {
   // (returns OK). kInvalidArgument for an empty topic or dedupe key (or longer than 200 bytes).
   Status Enqueue(Transaction& txn, std::string_view topic, std::string_view dedupe_key,
                  const Bytes& payload, TimePoint not_before) const;
+  // As Enqueue, due now, but added already leased by `owner` until now + lease, its first attempt
+  // counted: for a claimer that delivers it without claiming it (OutboxHandoff). Returns the item
+  // as a claim would (payload included), or nullopt when an item with the same (topic, dedupe_key)
+  // is present (nothing added). Errors as Enqueue, and kInvalidArgument for an empty owner or
+  // lease <= 0. On PostgreSQL one statement, whose answer the write waits for (Enqueue's is not).
+  Result<std::optional<OutboxItem>> EnqueueLeased(Transaction& txn, std::string_view topic,
+                                                  std::string_view dedupe_key, const Bytes& payload,
+                                                  std::string_view owner, Duration lease) const;
 
   // Claims up to `limit` claimable items (pending and due, or leased with an expired lease) for
   // `owner` until now + lease, in one transaction of its own; items whose lease expired first,
@@ -191,6 +199,8 @@ class Outbox {
 
   // The policy of `topic`: its own from OutboxOptions::topics, or the default one.
   const DeliveryPolicy& Policy(std::string_view topic) const;
+  // The clock the outbox reads time from.
+  const Clock& clock() const { return clock_; }
 
  private:
   enum class Outcome { kDone, kRetry, kDead };

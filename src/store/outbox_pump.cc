@@ -32,6 +32,113 @@ constexpr Duration kQuietMost = std::chrono::seconds(2);
 
 }  // namespace
 
+struct OutboxPumpLink {
+  Mutex mu;
+  OutboxPump* pump GUARDED_BY(mu) = nullptr;  // null once the pump stops
+};
+
+OutboxHandoff::OutboxHandoff(const Outbox& outbox, std::function<void()> notify)
+    : outbox_(outbox), notify_(std::move(notify)) {}
+
+OutboxHandoff::OutboxHandoff(const Outbox& outbox, std::shared_ptr<OutboxPumpLink> link,
+                             std::string source, std::string owner)
+    : outbox_(outbox),
+      link_(std::move(link)),
+      source_(std::move(source)),
+      owner_(std::move(owner)),
+      reserved_(!owner_.empty()) {}
+
+OutboxHandoff::~OutboxHandoff() {
+  Settle(CancelledError("outbox handoff: its write never finished"));
+}
+
+Status OutboxHandoff::Enqueue(Transaction& tx, std::string_view topic, std::string_view dedupe_key,
+                              const Bytes& payload) {
+  leased_.reset();  // as if for the first time, if run again
+  pending_ = false;
+  if (!reserved_) {
+    RETURN_IF_ERROR(outbox_.Enqueue(tx, topic, dedupe_key, payload, outbox_.clock().Now()));
+    pending_ = true;
+    return Status();
+  }
+  ASSIGN_OR_RETURN(leased_, outbox_.EnqueueLeased(tx, topic, dedupe_key, payload, owner_,
+                                                  outbox_.Policy(topic).lease));
+  return Status();
+}
+
+void OutboxHandoff::Settle(const Status& committed) {
+  if (settled_) return;
+  settled_ = true;
+  const bool handed = committed.ok() && leased_.has_value();
+  const bool announce = committed.ok() && pending_;
+  if (link_ != nullptr) {
+    MutexLock lock(link_->mu);
+    OutboxPump* pump = link_->pump;
+    if (pump == nullptr) {
+      // The pump stopped: the item waits for its lease to end (or this instance's next Start).
+      if (handed) {
+        log::Info("outbox.handoff_after_stop",
+                  {{"source", source_}, {"topic", leased_->topic}, {"item", leased_->id}});
+      }
+      return;
+    }
+    if (handed) {
+      pump->Offer(source_, std::move(*leased_));
+    } else if (reserved_) {
+      pump->Unreserve(source_);
+    }
+    if (announce) pump->Notify();
+    return;
+  }
+  if (announce && notify_) notify_();
+}
+
+std::shared_ptr<OutboxHandoff> OutboxPump::HandOff(const std::string& source) {
+  bool room = false;
+  {
+    MutexLock lock(mu_);
+    if (started_ && !stopping_ && Room(source) > 0) {
+      room = true;
+      ++held_per_source_[source];
+      ++reserved_;
+    }
+  }
+  // Private constructor: make_shared cannot reach it.
+  return std::shared_ptr<OutboxHandoff>(
+      new OutboxHandoff(outbox_, link_, source, room ? owner_ : std::string()));
+}
+
+void OutboxPump::Offer(const std::string& source, OutboxItem item) {
+  std::string lane = source + "\n" + item.topic + "\n" + courier_.Lane(item);
+  const Duration lease = outbox_.Policy(item.topic).lease;
+  {
+    MutexLock lock(mu_);
+    reserved_ -= std::min<size_t>(reserved_, 1);  // the room it reserved is held now
+    held_[{source, item.id}] = Held{item.topic, item.lease_until, item.lease_until - lease / 2};
+    ++stats_.handed;
+    const size_t bytes = item.payload.size();
+    queue_.Add(std::move(lane), bytes, Job{source, std::move(item)});
+  }
+  work_cv_.Signal();
+}
+
+void OutboxPump::Unreserve(const std::string& source) {
+  MutexLock lock(mu_);
+  reserved_ -= std::min<size_t>(reserved_, 1);
+  size_t& held = held_per_source_[source];
+  held -= std::min<size_t>(held, 1);
+  RoomFreed(source);
+}
+
+void OutboxPump::RoomFreed(const std::string& source) {
+  if (held_per_source_[source] == 0) WakeQuietPairs(source);
+  if (!starved_.empty()) {
+    more_.insert(starved_.begin(), starved_.end());
+    starved_.clear();
+    dispatch_cv_.Signal();
+  }
+}
+
 Result<std::unique_ptr<OutboxPump>> OutboxPump::Create(const Outbox& outbox, OutboxCourier& courier,
                                                        OutboxPumpOptions options,
                                                        const Clock& clock) {
@@ -62,8 +169,12 @@ OutboxPump::OutboxPump(const Outbox& outbox, OutboxCourier& courier, OutboxPumpO
                    ? options_.in_hand
                    : std::max<size_t>(2 * static_cast<size_t>(options_.threads),
                                       4 * static_cast<size_t>(options_.batch_items))),
+      link_(std::make_shared<OutboxPumpLink>()),
       queue_(static_cast<size_t>(options_.peer_requests), static_cast<size_t>(options_.batch_items),
-             options_.batch_bytes) {}
+             options_.batch_bytes) {
+  MutexLock lock(link_->mu);
+  link_->pump = this;
+}
 
 OutboxPump::~OutboxPump() { Stop(); }
 
@@ -116,6 +227,13 @@ void OutboxPump::Notify() {
 }
 
 void OutboxPump::Stop() {
+  {
+    // No handoff reaches the pump from here on (one settling now is waited for: it holds the
+    // link's lock). What was handed over before is held, and released below if not delivered;
+    // an item whose write commits later stays leased by this pump until its lease ends.
+    MutexLock cut(link_->mu);
+    link_->pump = nullptr;
+  }
   {
     MutexLock lock(mu_);
     if (stopping_) return;
@@ -245,10 +363,7 @@ void OutboxPump::Round(const std::vector<std::string>& topics) {
           continue;
         }
         const size_t held = held_per_source_[source];  // with its claims in flight
-        const size_t all = held_.size() + reserved_;
-        const size_t room =
-            std::min(in_hand_ > held ? in_hand_ - held : 0,
-                     kSourcesInHand * in_hand_ > all ? kSourcesInHand * in_hand_ - all : 0);
+        const size_t room = Room(source);
         if (room == 0) {
           starved_.insert(topic);  // full: claim again when one of its deliveries is done
           continue;
@@ -284,6 +399,13 @@ void OutboxPump::Round(const std::vector<std::string>& topics) {
   }
   MutexLock lock(mu_);
   ++stats_.rounds;
+}
+
+size_t OutboxPump::Room(const std::string& source) {
+  const size_t held = held_per_source_[source];  // with claims in flight and handoffs reserved
+  const size_t all = held_.size() + reserved_;
+  return std::min(in_hand_ > held ? in_hand_ - held : 0,
+                  kSourcesInHand * in_hand_ > all ? kSourcesInHand * in_hand_ - all : 0);
 }
 
 void OutboxPump::Claimed(const std::string& source, const std::string& topic, size_t reserved,
@@ -636,11 +758,7 @@ void OutboxPump::DeliverBatch(LaneBatcher<Job>::Batch& batch) {
   // Under an overload the source always holds items and its admissions stop, so nothing else
   // would wake them: its deferred items would wait the whole 2 s.
   WakeQuietPairs(source);
-  if (!starved_.empty()) {
-    more_.insert(starved_.begin(), starved_.end());
-    starved_.clear();
-    dispatch_cv_.Signal();
-  }
+  RoomFreed(source);
 }
 
 }  // namespace chukan::store

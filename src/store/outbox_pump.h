@@ -28,6 +28,11 @@
 // dispatcher renews the leases of the items the pump holds (waiting or in flight) once half their
 // lease passed.
 //
+// Handoffs (HandOff, OutboxHandoff): a process whose writes add the items its own pump delivers
+// (a tenant's inquiry, the hub's permit) hands each item over in memory, added leased by the
+// pump, instead of waking the pump to claim it: no claim, no wake-up of the dispatcher, one write
+// fewer on every message's path. Handed items take the same room (`in_hand`) as claimed ones.
+//
 // Waiting: the pump reads time only from its Clock; its threads wait on one condition variable
 // until the next poll or renewal (by that clock, looked at again at least every second) or a
 // wake-up (Notify, room freed, Stop). Tests use a FakeClock and call RunOnce() on their own
@@ -47,6 +52,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -123,6 +129,62 @@ class OutboxCourier {
   virtual void OnStop() {}
 };
 
+class OutboxPump;
+struct OutboxPumpLink;  // a handoff's way to its pump, cut when the pump stops (outbox_pump.cc)
+
+// One outbox item handed from the write that adds it to the pump that delivers it, with no claim
+// between (OutboxPump::HandOff). A claim is a write of its own, and a wake-up of the dispatcher,
+// the database's committer and a worker, on every message's path: with a handoff the write adds
+// the item already leased by the pump (Outbox::EnqueueLeased), and once it committed the item
+// goes straight to the pump's queue, as if claimed. When the pump had no room for another item
+// (OutboxPumpOptions::in_hand), or is not running, the item is added pending and the pump told
+// (Notify), to claim it as before. A crash between the commit and the delivery leaves a lease
+// that ends, as after a claim.
+//
+// Use: take the handoff before submitting the write; call Enqueue inside the write in place of
+// Outbox::Enqueue; call Settle once the write is over, with its outcome, on the committer's
+// completion (not later: the item's lease runs from the write, and is renewed only once the pump
+// holds it).
+//
+// Thread-safety: Enqueue and Settle may run on different threads, one after the other (the
+// write, then its completion); a handoff is for one write.
+class OutboxHandoff {
+ public:
+  // A handoff without a pump: Enqueue adds a pending item, and Settle calls `notify` (if any)
+  // after a commit that added one.
+  OutboxHandoff(const Outbox& outbox, std::function<void()> notify);
+  ~OutboxHandoff();  // Settle(an error), if not settled
+  OutboxHandoff(const OutboxHandoff&) = delete;
+  OutboxHandoff& operator=(const OutboxHandoff&) = delete;
+
+  // Inside the write, in place of Outbox::Enqueue (the same errors; the item is due now): added
+  // leased by the pump when it reserved room for it, else pending. One item per handoff: a write
+  // run again replaces what its first run added (that transaction was rolled back).
+  Status Enqueue(Transaction& tx, std::string_view topic, std::string_view dedupe_key,
+                 const Bytes& payload);
+  // The write is over: when it committed, a leased item goes to the pump's queue and a pending
+  // one is announced (Notify); the room reserved for an item not handed over (a failed write, a
+  // write that added nothing) is given back. Once; later calls do nothing.
+  void Settle(const Status& committed);
+  // Whether the pump reserved room for the item (it goes without a claim if the write commits).
+  bool reserved() const { return reserved_; }
+
+ private:
+  friend class OutboxPump;
+  OutboxHandoff(const Outbox& outbox, std::shared_ptr<OutboxPumpLink> link, std::string source,
+                std::string owner);
+
+  const Outbox& outbox_;
+  std::function<void()> notify_;          // without a pump
+  std::shared_ptr<OutboxPumpLink> link_;  // with one
+  std::string source_;
+  std::string owner_;
+  bool reserved_ = false;
+  std::optional<OutboxItem> leased_;  // added leased by the pump
+  bool pending_ = false;              // added pending
+  bool settled_ = false;
+};
+
 struct OutboxPumpOptions {
   // The topics to deliver; each by the outbox's Policy(topic).
   std::vector<std::string> topics;
@@ -163,6 +225,7 @@ class OutboxPump {
     // Workers woken that found nothing to take and waited again (a wake-up for nothing costs
     // two context switches; one batch wakes one worker, which wakes the next if more is ready).
     int64_t idle_wakes = 0;
+    int64_t handed = 0;  // items handed over by the writes that added them, without a claim
   };
 
   // `outbox`, `courier` and `clock` must outlive the pump. kInvalidArgument for no topics, an
@@ -194,11 +257,18 @@ class OutboxPump {
   // The dispatcher calls it at each wake.
   int64_t RenewLeases() EXCLUDES(mu_);
 
+  // A handoff of one item the caller's write will add to `source` (OutboxHandoff): with room
+  // reserved for it in the pump when the pump is running and `source` holds fewer than
+  // `in_hand` items (all sources fewer than 4 · in_hand), else a handoff that adds the item
+  // pending and calls Notify.
+  std::shared_ptr<OutboxHandoff> HandOff(const std::string& source) EXCLUDES(mu_);
+
   Stats stats() const EXCLUDES(mu_);
   // The lease owner, "<instance>:<boot id>".
   const std::string& owner() const { return owner_; }
 
  private:
+  friend class OutboxHandoff;  // Offer, Unreserve
   struct Job {
     std::string source;
     OutboxItem item;
@@ -218,6 +288,8 @@ class OutboxPump {
   std::vector<std::string> DueTopics() REQUIRES(mu_);
   // How long the dispatcher may sleep: until the next poll or lease renewal.
   Duration UntilNextRound() const REQUIRES(mu_);
+  // How many more items `source` may have in the pump (in_hand), within the room of all sources.
+  size_t Room(const std::string& source) REQUIRES(mu_);
   // Claims the due topics from every source into the queue (each claim's items are queued when
   // its write comes back: Claimed).
   void Round(const std::vector<std::string>& topics) EXCLUDES(mu_);
@@ -242,6 +314,13 @@ class OutboxPump {
   std::optional<Duration> ResumeLanes() REQUIRES(mu_);
   // Delivers one batch, frees its lane, and records its outcomes.
   void DeliverBatch(LaneBatcher<Job>::Batch& batch) EXCLUDES(mu_);
+  // A handoff's item committed, leased by this pump: queued as if claimed (its room was
+  // reserved by HandOff).
+  void Offer(const std::string& source, OutboxItem item) EXCLUDES(mu_);
+  // A handoff's reserved room is not needed: given back.
+  void Unreserve(const std::string& source) EXCLUDES(mu_);
+  // Room freed in `source`: what waited for it goes on. (Quiet pairs, starved topics.)
+  void RoomFreed(const std::string& source) REQUIRES(mu_);
 
   const Outbox& outbox_;
   OutboxCourier& courier_;
@@ -249,6 +328,8 @@ class OutboxPump {
   const Clock& clock_;
   const std::string owner_;
   const size_t in_hand_;
+  // Handoffs reach the pump through it until Stop cuts it.
+  const std::shared_ptr<OutboxPumpLink> link_;
 
   mutable Mutex mu_;
   CondVar dispatch_cv_;  // the dispatcher: wake-ups, room, stop

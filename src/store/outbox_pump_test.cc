@@ -1125,6 +1125,128 @@ TEST_P(OutboxPumpTest, ATopicWithoutRoomWhileAnotherTopicsClaimIsOutIsClaimedWhe
   EXPECT_EQ(Get(u1).state, OutboxState::kDone);
 }
 
+// Writes `key` through `handoff` in the test's source, committed when `commit`; returns the
+// transaction's outcome.
+Status WriteThrough(Database& db, OutboxHandoff& handoff, const std::string& key, bool commit) {
+  ASSIGN_OR_RETURN(auto tx, db.Begin());
+  RETURN_IF_ERROR(handoff.Enqueue(*tx, "t", key, ToBytes("x|" + key)));
+  return commit ? tx->Commit() : Status();  // not committed: rolled back
+}
+
+// The write that adds an item hands it to the running pump: delivered with no claim, as leased
+// by the pump; a write run again hands over what its second run added.
+TEST_P(OutboxPumpTest, AHandedOverItemIsDeliveredWithoutAClaim) {
+  std::promise<std::string> got;
+  courier_.deliver = [&](const std::string&, const std::vector<OutboxItem>& items,
+                         const std::string&) {
+    got.set_value(items[0].dedupe_key + " " + std::to_string(items[0].attempts));
+    return All(items.size(), DeliveryOutcome::kDone);
+  };
+  OutboxPumpOptions o;
+  o.threads = 2;
+  auto pump = Pump(o);
+  ASSERT_NE(pump, nullptr);
+  ASSERT_OK(pump->Start());
+  std::shared_ptr<OutboxHandoff> handoff = pump->HandOff("a");
+  ASSERT_TRUE(handoff->reserved());
+  ASSERT_OK(WriteThrough(*db_, *handoff, "k", false));  // a first run, rolled back
+  ASSERT_OK(WriteThrough(*db_, *handoff, "k", true));
+  const int64_t id = IdOf("k");
+  const OutboxItem leased = Get(id);
+  EXPECT_EQ(leased.state, OutboxState::kLeased);  // before Settle: the pump's, not claimable
+  handoff->Settle(Status());
+  auto f = got.get_future();
+  ASSERT_EQ(f.wait_for(seconds(30)), std::future_status::ready);
+  EXPECT_EQ(f.get(), "k 1");
+  pump->Stop();
+  EXPECT_EQ(Get(id).state, OutboxState::kDone);
+  const std::vector<Call> calls = courier_.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].owner, pump->owner());
+  EXPECT_THAT(calls[0].lease_until, ElementsAre(clock_.Now() + seconds(60)));
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.handed, 1);
+  EXPECT_EQ(st.claimed, 0);
+  EXPECT_EQ(st.delivered, 1);
+  handoff->Settle(Status());  // once: nothing more
+  EXPECT_EQ(pump->stats().handed, 1);
+}
+
+// Handed items take the room claimed ones do: a handoff finding none adds its item pending and
+// wakes the pump, whose claim waits for room; room reserved by a write that never commits is
+// given back. A pump not running reserves nothing.
+TEST_P(OutboxPumpTest, AHandoffWithoutRoomAddsAPendingItemThatIsClaimedOnceRoomIsBack) {
+  std::promise<std::string> got;
+  courier_.deliver = [&](const std::string&, const std::vector<OutboxItem>& items,
+                         const std::string&) {
+    got.set_value(items[0].dedupe_key);
+    return All(items.size(), DeliveryOutcome::kDone);
+  };
+  auto idle = OneAtATime(1, 1);
+  ASSERT_NE(idle, nullptr);
+  EXPECT_FALSE(idle->HandOff("a")->reserved());  // not started
+  idle.reset();
+  auto pump = OneAtATime(1, 1);  // one item in hand at most
+  ASSERT_NE(pump, nullptr);
+  ASSERT_OK(pump->Start());
+  // The first round's claim (which finds nothing) reserves the one place while it is out.
+  for (int i = 0; i < 3000 && pump->stats().rounds == 0; ++i)
+    std::this_thread::sleep_for(milliseconds(10));
+  ASSERT_EQ(pump->stats().rounds, 1);
+  std::shared_ptr<OutboxHandoff> first = pump->HandOff("a");
+  std::shared_ptr<OutboxHandoff> second = pump->HandOff("a");
+  EXPECT_TRUE(first->reserved());
+  EXPECT_FALSE(second->reserved());  // the pump's one place is taken
+  ASSERT_OK(WriteThrough(*db_, *second, "k2", true));
+  EXPECT_EQ(Get(IdOf("k2")).state, OutboxState::kPending);
+  second->Settle(Status());  // announced: the pump's claim finds no room yet
+  auto f = got.get_future();
+  EXPECT_EQ(f.wait_for(milliseconds(300)), std::future_status::timeout);
+  ASSERT_OK(WriteThrough(*db_, *first, "k1", false));  // never committed …
+  first.reset();                                       // … and dropped: the room is back
+  ASSERT_EQ(f.wait_for(seconds(30)), std::future_status::ready);
+  EXPECT_EQ(f.get(), "k2");
+  pump->Stop();
+  EXPECT_EQ(IdOf("k1"), -1);
+  EXPECT_EQ(Get(IdOf("k2")).state, OutboxState::kDone);
+  const OutboxPump::Stats st = pump->stats();
+  EXPECT_EQ(st.handed, 0);
+  EXPECT_EQ(st.claimed, 1);
+  EXPECT_EQ(st.delivered, 1);
+}
+
+// A write that commits after its pump stopped (and was destroyed) leaves its item leased by that
+// pump: the instance's next Start releases it, as after a crash.
+TEST_P(OutboxPumpTest, AnItemHandedOverAfterItsPumpStoppedWaitsForTheNextStart) {
+  auto pump = Named("p");
+  ASSERT_NE(pump, nullptr);
+  ASSERT_OK(pump->Start());
+  std::shared_ptr<OutboxHandoff> handoff = pump->HandOff("a");
+  ASSERT_TRUE(handoff->reserved());
+  ASSERT_OK(WriteThrough(*db_, *handoff, "k", true));
+  const std::string owner = pump->owner();
+  pump.reset();               // stopped and gone
+  handoff->Settle(Status());  // reaches no pump
+  const OutboxItem item = Get(IdOf("k"));
+  EXPECT_EQ(item.state, OutboxState::kLeased);
+  EXPECT_EQ(item.attempts, 1);
+  EXPECT_TRUE(courier_.calls().empty());
+  std::promise<void> got;
+  courier_.deliver = [&](const std::string&, const std::vector<OutboxItem>& items,
+                         const std::string& by) {
+    EXPECT_NE(by, owner);
+    got.set_value();
+    return All(items.size(), DeliveryOutcome::kDone);
+  };
+  auto next = Named("p");
+  ASSERT_NE(next, nullptr);
+  ASSERT_OK(next->Start());  // releases the leases of "p:…"
+  ASSERT_EQ(got.get_future().wait_for(seconds(30)), std::future_status::ready);
+  next->Stop();
+  EXPECT_EQ(Get(IdOf("k")).state, OutboxState::kDone);
+  EXPECT_EQ(next->stats().claimed, 1);
+}
+
 TEST_P(OutboxPumpTest, CreateRefusesBadOptions) {
   OutboxPumpOptions none;
   none.topics = {};

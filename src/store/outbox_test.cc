@@ -194,6 +194,67 @@ TEST_P(OutboxTest, ExpiredLeaseIsReclaimable) {
   EXPECT_OK(outbox_->Ack(*db_, first[0].id, "w2"));
 }
 
+// An item added already leased (for the pump of the process whose write adds it) is held by its
+// owner like a claimed one: nobody else claims it until its lease ends, then it is claimable as
+// after a claim whose claimer went silent.
+TEST_P(OutboxTest, AnItemEnqueuedLeasedIsHeldByItsOwnerUntilItsLeaseEnds) {
+  std::optional<OutboxItem> item;
+  {
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK_AND_ASSIGN(
+        item, outbox_->EnqueueLeased(*txn, "t", "a", ToBytes("payload a"), "w1", seconds(30)));
+    ASSERT_OK(txn->Commit());
+  }
+  ASSERT_TRUE(item.has_value());
+  EXPECT_EQ(item->topic, "t");
+  EXPECT_EQ(item->dedupe_key, "a");
+  EXPECT_EQ(item->payload, ToBytes("payload a"));
+  EXPECT_EQ(item->attempts, 1);
+  EXPECT_EQ(item->state, OutboxState::kLeased);
+  EXPECT_EQ(item->not_before, clock_.Now());
+  EXPECT_EQ(item->lease_until, clock_.Now() + seconds(30));
+  ASSERT_OK_AND_ASSIGN(OutboxItem stored, outbox_->Get(*db_, item->id));
+  EXPECT_EQ(stored.state, OutboxState::kLeased);
+  EXPECT_EQ(stored.attempts, 1);
+  EXPECT_EQ(stored.lease_until, item->lease_until);
+  EXPECT_EQ(stored.payload, ToBytes("payload a"));
+  {
+    // The same key again: nothing added, whatever the owner.
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK_AND_ASSIGN(
+        auto again, outbox_->EnqueueLeased(*txn, "t", "a", ToBytes("other"), "w2", seconds(30)));
+    EXPECT_FALSE(again.has_value());
+    ASSERT_OK(txn->Commit());
+  }
+  EXPECT_EQ(Count(), 1);
+  {
+    // Rolled back: nothing stays.
+    ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+    ASSERT_OK_AND_ASSIGN(auto gone,
+                         outbox_->EnqueueLeased(*txn, "t", "b", ToBytes("b"), "w1", seconds(30)));
+    EXPECT_TRUE(gone.has_value());
+  }
+  EXPECT_EQ(Count(), 1);
+  ASSERT_OK_AND_ASSIGN(auto none, outbox_->Claim(*db_, "w2", 10, seconds(30)));
+  EXPECT_TRUE(none.empty());
+  clock_.Advance(seconds(30));
+  ASSERT_OK_AND_ASSIGN(auto taken, outbox_->Claim(*db_, "w2", 10, seconds(30)));
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].id, item->id);
+  EXPECT_EQ(taken[0].attempts, 2);
+  EXPECT_EQ(taken[0].payload, ToBytes("payload a"));
+  EXPECT_THAT(outbox_->Ack(*db_, item->id, "w1"),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("another owner")));
+
+  ASSERT_OK_AND_ASSIGN(auto txn, db_->Begin());
+  EXPECT_THAT(outbox_->EnqueueLeased(*txn, "t", "c", ToBytes("c"), "", seconds(30)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("owner")));
+  EXPECT_THAT(outbox_->EnqueueLeased(*txn, "t", "c", ToBytes("c"), "w1", seconds(0)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("positive lease")));
+  EXPECT_THAT(outbox_->EnqueueLeased(*txn, "", "c", ToBytes("c"), "w1", seconds(1)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("1..200 bytes")));
+}
+
 int64_t PayloadRows(Database& db) {
   auto txn = db.BeginRead();
   EXPECT_OK(txn);

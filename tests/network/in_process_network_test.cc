@@ -21,10 +21,12 @@
 #include "common/log.h"
 #include "common/status_matchers.h"
 #include "common/test_util.h"
+#include "hub/deliverer.h"
 #include "hub/hub_process.h"
 #include "pki/certificate_authority.h"
 #include "server/data_key_rotation.h"
 #include "server/intermediate_server.h"
+#include "server/linkage_sender.h"
 #include "server/linkage_service.h"
 #include "server/platform.h"
 #include "store/node_lease.h"
@@ -166,6 +168,18 @@ TEST_F(InProcessNetworkTest, InquiryReturnsTheProvidersReplicaValue) {
   ASSERT_EQ(records.size(), 1u) << done.dump();
   EXPECT_EQ(records[0].value("IT00000200000004", ""), "2345678");  // 所得割額
   EXPECT_EQ(records[0].value("IT00000200000001", ""), "2026");     // 賦課年度
+  // Each of the four messages went from the write that queued it to its pump in memory: none
+  // was claimed (the inquirer's permit request, the hub's permit and result, the provider's
+  // answer). The fake clock never moves, so no poll could have found them either.
+  const store::OutboxPump::Stats hub = net_->hub_in_process()->deliverer().pump().stats();
+  const store::OutboxPump::Stats inquirer = net_->server_in_process(0)->sender()->pump().stats();
+  const store::OutboxPump::Stats provider = net_->server_in_process(1)->sender()->pump().stats();
+  EXPECT_EQ(hub.handed, 2);
+  EXPECT_EQ(hub.claimed, 0);
+  EXPECT_EQ(inquirer.handed, 1);
+  EXPECT_EQ(inquirer.claimed, 0);
+  EXPECT_EQ(provider.handed, 1);
+  EXPECT_EQ(provider.claimed, 0);
   // Nothing expires: the fake clock did not move.
   EXPECT_EQ(net_->server_in_process(0)->linkage()->Sweep(TenantId::ForOrg(kCityA))->expired, 0);
   // Running objects refuse a second Start.
