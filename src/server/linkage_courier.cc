@@ -153,6 +153,11 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
     const Result<http::Response>& r = answers[k];
     const int64_t item_id = item.id;
     store::GroupCommitter::WriteFn record;
+    // Whether the outcome is one a repeat would get again from the hub (the same permit for the
+    // same inquiry, 202 for the same envelope): then its record is bookkeeping, as an
+    // acknowledgement is, and commits lazily — lost in a crash of the machine, the item is sent
+    // again and the same answer recorded. An outcome that ends an inquiry is durable.
+    bool repeatable = false;
     const http::Delivery delivery = http::Classify(r);
     if (delivery == http::Delivery::kBusy) {
       // The hub is overloaded: again after its Retry-After, no attempt counted (not logged item
@@ -180,6 +185,7 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
         std::string permit_id = o.ok() ? o->GetString("permit_id", 64).value_or("") : "";
         std::optional<crypto::Bytes> digest = PermitDigest(o);
         // Still open: long polls wait for the end, so nobody is woken for this.
+        repeatable = true;
         record = [outbox, item_id, owner, permit_id, digest, now,
                   id](store::Transaction& tx) -> Status {
           RETURN_IF_ERROR(MarkInquiryPermitted(tx, id, permit_id, digest, now).status());
@@ -198,6 +204,7 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
       }
     } else {
       const bool sent = r->status == 202;
+      repeatable = sent;
       const std::string reason = sent ? "" : HubReason(*r);
       const std::string permit_id = item.dedupe_key;
       record = [outbox, item_id, owner, sent, reason, now,
@@ -209,7 +216,10 @@ Status LinkageCourier::Deliver(const TenantId& tenant, const std::vector<store::
     }
     if (delivery != http::Delivery::kBusy && delivery != http::Delivery::kRetry) ++ended_items;
     // Each record is all in the transaction: safe to run twice.
-    writes.push_back(st->Submit(std::move(record), store::GroupCommitter::Rerun::kSafe).share());
+    writes.push_back(st->Submit(std::move(record), store::GroupCommitter::Rerun::kSafe,
+                                repeatable ? store::GroupCommitter::Durability::kLazy
+                                           : store::GroupCommitter::Durability::kDurable)
+                         .share());
   }
   Status first_error;
   for (std::shared_future<Status>& w : writes) {

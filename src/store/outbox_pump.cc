@@ -111,6 +111,7 @@ std::shared_ptr<OutboxHandoff> OutboxPump::HandOff(const std::string& source) {
 void OutboxPump::Offer(const std::string& source, OutboxItem item) {
   std::string lane = source + "\n" + item.topic + "\n" + courier_.Lane(item);
   const Duration lease = outbox_.Policy(item.topic).lease;
+  bool ready = false;
   {
     MutexLock lock(mu_);
     reserved_ -= std::min<size_t>(reserved_, 1);  // the room it reserved is held now
@@ -118,8 +119,11 @@ void OutboxPump::Offer(const std::string& source, OutboxItem item) {
     ++stats_.handed;
     const size_t bytes = item.payload.size();
     queue_.Add(std::move(lane), bytes, Job{source, std::move(item)});
+    // Its lane may be full (peer_requests in flight): then a delivery's end takes it, and a
+    // worker woken now would find nothing.
+    ready = queue_.Ready();
   }
-  work_cv_.Signal();
+  if (ready) work_cv_.Signal();
 }
 
 void OutboxPump::Unreserve(const std::string& source) {
