@@ -272,38 +272,33 @@ TEST_P(LinkageServiceTest, AnUnavailableHubLeavesTheInquiryAcceptedForARetry) {
 // acknowledgement lazily, durable with the next durable commit. An outcome that ends an inquiry
 // is recorded durably.
 TEST_P(LinkageServiceTest, APermitOrAnAnswerTheHubTookIsRecordedLazilyAnEndDurably) {
-  auto stats = [this](const TenantId& t) { return platform_->Tenant(t).value()->commit_stats(); };
+  // The tenant committer's batches and lazy batches while the test delivers `t`'s outbox: the
+  // test's claim (a commit of its own), then each outcome's record with its acknowledgement.
+  auto deliver = [this](const TenantId& t) {
+    auto stats = [&] { return platform_->Tenant(t).value()->commit_stats(); };
+    const store::GroupCommitter::Stats before = stats();
+    EXPECT_OK(DeliverAll(t));
+    const store::GroupCommitter::Stats after = stats();
+    return std::pair<int64_t, int64_t>(after.batches - before.batches, after.lazy - before.lazy);
+  };
   const SubjectCode b_code = RegisterBoth();
   ASSERT_OK_AND_ASSIGN(InquiryView v, linkage_->CreateInquiry(A(), TaxInquiry()));
   const PermitId permit_id = PermitId::Generate();
   hub_.SetPermitAnswer(http::Response::Json(201, R"({"permit_id":")" + permit_id.str() + "\"}"));
-  const store::GroupCommitter::Stats a0 = stats(A());
-  ASSERT_OK(DeliverAll(A()));
-  const store::GroupCommitter::Stats a1 = stats(A());
-  // The test's claim (a commit of its own), then the permit's record with its acknowledgement.
-  EXPECT_EQ(a1.batches - a0.batches, 2);
-  EXPECT_EQ(a1.lazy - a0.lazy, 1);
+  EXPECT_EQ(deliver(A()), (std::pair<int64_t, int64_t>(2, 1)));
   ASSERT_OK_AND_ASSIGN(InquiryView permitted, linkage_->GetInquiry(A(), v.inquiry_id));
   EXPECT_EQ(permitted.state, "permitted");
   const linkage::ProvisionPermit permit =
       PermitFor(hub_.Calls("/hub/v1/inquiries").back(), permit_id, b_code);
   ASSERT_OK_AND_ASSIGN(std::string outcome, linkage_->OnProvisionRequest(hub_.Sign(permit)));
   EXPECT_EQ(outcome, "answered");
-  const store::GroupCommitter::Stats b0 = stats(B());
-  ASSERT_OK(DeliverAll(B()));  // the hub answers 202
-  const store::GroupCommitter::Stats b1 = stats(B());
-  EXPECT_EQ(b1.batches - b0.batches, 2);
-  EXPECT_EQ(b1.lazy - b0.lazy, 1);
+  EXPECT_EQ(deliver(B()), (std::pair<int64_t, int64_t>(2, 1)));  // the hub answers 202
   EXPECT_EQ(OutboxCount(B()), 0);
 
   // A refused permit ends its inquiry: durable.
   ASSERT_OK_AND_ASSIGN(InquiryView refused, linkage_->CreateInquiry(A(), TaxInquiry()));
   hub_.SetPermitAnswer(http::Response::Json(403, R"({"error":{"reason":"NO_RULE"}})"));
-  const store::GroupCommitter::Stats a2 = stats(A());
-  ASSERT_OK(DeliverAll(A()));
-  const store::GroupCommitter::Stats a3 = stats(A());
-  EXPECT_EQ(a3.batches - a2.batches, 2);
-  EXPECT_EQ(a3.lazy - a2.lazy, 0);
+  EXPECT_EQ(deliver(A()), (std::pair<int64_t, int64_t>(2, 0)));
   ASSERT_OK_AND_ASSIGN(InquiryView ended, linkage_->GetInquiry(A(), refused.inquiry_id));
   EXPECT_EQ(ended.state, "refused");
 }
