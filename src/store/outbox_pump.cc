@@ -97,7 +97,7 @@ std::shared_ptr<OutboxHandoff> OutboxPump::HandOff(const std::string& source) {
   bool room = false;
   {
     MutexLock lock(mu_);
-    if (started_ && !stopping_ && Room(source) > 0) {
+    if (started_ && !stopping_ && HandOffRoom(source) > 0) {
       room = true;
       ++held_per_source_[source];
       ++reserved_;
@@ -380,6 +380,8 @@ void OutboxPump::Round(const std::vector<std::string>& topics) {
         claiming_.insert({source, topic});
         held_per_source_[source] += limit;
         reserved_ += limit;
+        claims_reserved_per_source_[source] += limit;
+        claims_reserved_ += limit;
         ++writes_in_flight_;
         ++stats_.claims;
       }
@@ -412,6 +414,18 @@ size_t OutboxPump::Room(const std::string& source) {
                   kSourcesInHand * in_hand_ > all ? kSourcesInHand * in_hand_ - all : 0);
 }
 
+size_t OutboxPump::HandOffRoom(const std::string& source) {
+  // What claims in flight reserved is left out: a claim reserves up to a whole batch (all of
+  // `in_hand`, by default) and mostly finds little, and a handoff refused during one adds its item
+  // pending and wakes the pump for another claim, which reserved the room again — under load the
+  // handoffs fell back to claims. So a source may hold, for the time of a claim, up to twice its
+  // room.
+  const size_t held = held_per_source_[source] - claims_reserved_per_source_[source];
+  const size_t all = held_.size() + reserved_ - claims_reserved_;
+  return std::min(in_hand_ > held ? in_hand_ - held : 0,
+                  kSourcesInHand * in_hand_ > all ? kSourcesInHand * in_hand_ - all : 0);
+}
+
 void OutboxPump::Claimed(const std::string& source, const std::string& topic, size_t reserved,
                          uint64_t wakeups, const Status& s, ClaimResult got) {
   std::vector<OutboxItem>& items = got.items;
@@ -434,6 +448,9 @@ void OutboxPump::Claimed(const std::string& source, const std::string& topic, si
     size_t& held = held_per_source_[source];
     held -= std::min(held, reserved);
     reserved_ -= std::min(reserved_, reserved);
+    size_t& by_claims = claims_reserved_per_source_[source];
+    by_claims -= std::min(by_claims, reserved);
+    claims_reserved_ -= std::min(claims_reserved_, reserved);
     for (size_t i = 0; i < items.size(); ++i) {
       OutboxItem& item = items[i];
       held_[{source, item.id}] = Held{topic, item.lease_until, item.lease_until - lease / 2};

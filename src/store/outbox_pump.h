@@ -259,8 +259,8 @@ class OutboxPump {
 
   // A handoff of one item the caller's write will add to `source` (OutboxHandoff): with room
   // reserved for it in the pump when the pump is running and `source` holds fewer than
-  // `in_hand` items (all sources fewer than 4 · in_hand), else a handoff that adds the item
-  // pending and calls Notify.
+  // `in_hand` items (all sources fewer than 4 · in_hand), not counting what claims in flight
+  // reserved, else a handoff that adds the item pending and calls Notify.
   std::shared_ptr<OutboxHandoff> HandOff(const std::string& source) EXCLUDES(mu_);
 
   Stats stats() const EXCLUDES(mu_);
@@ -290,6 +290,8 @@ class OutboxPump {
   Duration UntilNextRound() const REQUIRES(mu_);
   // How many more items `source` may have in the pump (in_hand), within the room of all sources.
   size_t Room(const std::string& source) REQUIRES(mu_);
+  // The same for a handoff, leaving out what claims in flight reserved.
+  size_t HandOffRoom(const std::string& source) REQUIRES(mu_);
   // Claims the due topics from every source into the queue (each claim's items are queued when
   // its write comes back: Claimed).
   void Round(const std::vector<std::string>& topics) EXCLUDES(mu_);
@@ -336,9 +338,12 @@ class OutboxPump {
   CondVar work_cv_;      // the workers: batches, stop
   LaneBatcher<Job> queue_ GUARDED_BY(mu_);
   std::map<Key, Held> held_ GUARDED_BY(mu_);  // claimed, not yet recorded
-  // Per source: items held, and items reserved by its claims in flight.
+  // Per source: items held, and items reserved by its claims in flight and its handoffs.
   std::map<std::string, size_t> held_per_source_ GUARDED_BY(mu_);
-  size_t reserved_ GUARDED_BY(mu_) = 0;  // all sources' claims in flight, items reserved
+  size_t reserved_ GUARDED_BY(mu_) = 0;  // all sources' claims in flight and handoffs, reserved
+  // Of those, what the claims in flight reserved (per source, and in all).
+  std::map<std::string, size_t> claims_reserved_per_source_ GUARDED_BY(mu_);
+  size_t claims_reserved_ GUARDED_BY(mu_) = 0;
   std::set<std::pair<std::string, std::string>> claiming_ GUARDED_BY(mu_);  // source, topic
   // Claims a round skipped because the last was still out: made once that one comes back (the
   // wake-up that made the round is not lost).
