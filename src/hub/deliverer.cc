@@ -52,8 +52,6 @@ Deliverer::~Deliverer() { Stop(); }
 
 Status Deliverer::Start() { return pump_->Start(); }
 
-void Deliverer::Notify() { pump_->Notify(); }
-
 void Deliverer::Stop() {
   // Items still queued are released by the pump for the next claim.
   if (pump_) pump_->Stop();

@@ -19,7 +19,7 @@
 // cannot read is dead at once; one for an unknown or disabled organisation is retried (it may be
 // registered or enabled again).
 //
-// Thread-safety: Notify/Stop/stats are thread-safe.
+// Thread-safety: Stop/stats are thread-safe.
 #ifndef CHUKAN_HUB_DELIVERER_H_
 #define CHUKAN_HUB_DELIVERER_H_
 
@@ -69,8 +69,6 @@ class Deliverer final : public store::OutboxCourier {
 
   // Releases this instance's stale leases and starts the threads.
   Status Start();
-  // Wakes the pump (something was queued).
-  void Notify();
   // Stops claiming, lets the deliveries in hand finish, joins. Idempotent.
   void Stop();
   Stats stats() const;

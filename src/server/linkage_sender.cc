@@ -38,8 +38,6 @@ LinkageSender::~LinkageSender() { Stop(); }
 
 Status LinkageSender::Start() { return pump_->Start(); }
 
-void LinkageSender::Notify() { pump_->Notify(); }
-
 void LinkageSender::Stop() {
   // Items claimed but not sent are released by the pump for the next claim.
   if (pump_) pump_->Stop();

@@ -3,12 +3,12 @@
 // the active tenants' databases (claims and records through each tenant's group committer), and
 // it hands each batch of one tenant and topic to LinkageService::Deliver, which sends it (alone,
 // or several items in one request) and records each outcome together with the acknowledgement.
-// A store::OutboxPump does the rest: threads, wake-ups (Notify() after a commit that queued
-// something), polling, claims in batches from every tenant, lanes (one per tenant and kind of
-// message: a tenant's slow deliveries hold up no other tenant), lease renewal, and retries by
-// the topics' DeliveryPolicy (LinkageService::Options::outbox).
+// A store::OutboxPump does the rest: threads, wake-ups (a write that queued something hands
+// it over, store::OutboxHandoff), polling, claims in batches from every tenant, lanes (one per
+// tenant and kind of message: a tenant's slow deliveries hold up no other tenant), lease renewal,
+// and retries by the topics' DeliveryPolicy (LinkageService::Options::outbox).
 //
-// Thread-safety: Notify/Stop are thread-safe.
+// Thread-safety: Stop is thread-safe.
 #ifndef CHUKAN_SERVER_LINKAGE_SENDER_H_
 #define CHUKAN_SERVER_LINKAGE_SENDER_H_
 
@@ -41,7 +41,6 @@ class LinkageSender final : public store::OutboxCourier {
 
   // Releases this instance's stale leases in every tenant, then starts the workers.
   Status Start();
-  void Notify();
   // Stops claiming; deliveries in hand finish. Idempotent.
   void Stop();
   // The pump (for tests: RunOnce with a fake clock, stats).

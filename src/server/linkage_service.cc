@@ -44,8 +44,6 @@ void LinkageService::SetNotifier(std::function<void()> notify) {
 void LinkageService::SetPump(store::OutboxPump* pump) {
   MutexLock lock(mu_);
   pump_ = pump;
-  notify_ = nullptr;
-  if (pump != nullptr) notify_ = [pump] { pump->Notify(); };
 }
 
 std::shared_ptr<store::OutboxHandoff> LinkageService::HandOff(const TenantId& tenant) {

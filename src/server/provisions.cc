@@ -273,8 +273,10 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
   const int64_t now = env_.NowUs();
   // The write runs later, on the committer's thread: it owns copies of what it needs.
   const std::string document = signed_permit.document;
-  // The answer's way to the sender, settled by the write's completion.
-  std::shared_ptr<store::OutboxHandoff> handoff = env_.hand_off(st.id);
+  // The answer's way to the sender, settled by the write's completion; none when nothing is
+  // sent yet (an answer awaiting approval).
+  std::shared_ptr<store::OutboxHandoff> handoff;
+  if (!body.empty()) handoff = env_.hand_off(st.id);
   TenantContext* stp = &st;
   const std::string target = "permit " + permit.id.str() + " from " + permit.inquirer.str() + " " +
                              permit.procedure.str() + " " + permit.tm.str();
@@ -306,7 +308,7 @@ Result<Provisions::PendingOutcome> Provisions::StartRequest(
             .status();
       },
       [handoff, written](Status s) {
-        handoff->Settle(s);  // the answer to the sender as soon as it is written
+        if (handoff) handoff->Settle(s);  // the answer to the sender as soon as it is written
         written->set_value(std::move(s));
       },
       store::GroupCommitter::Rerun::kSafe);  // all in the transaction: safe to run twice

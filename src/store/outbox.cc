@@ -220,31 +220,61 @@ Duration Outbox::Backoff(int attempts, const DeliveryPolicy& policy) const {
   return d - cut;
 }
 
-Status Outbox::Enqueue(Transaction& txn, std::string_view topic, std::string_view dedupe_key,
-                       const Bytes& payload, TimePoint not_before) const {
+namespace {
+
+// The topic and key rules Enqueue and EnqueueLeased share.
+Status CheckTopicAndKey(std::string_view topic, std::string_view dedupe_key) {
   if (topic.empty() || topic.size() > 200 || dedupe_key.empty() || dedupe_key.size() > 200) {
     return InvalidArgumentError("outbox: topic and dedupe key must be 1..200 bytes");
   }
+  return Status();
+}
+
+// Adds one item: `insert` is an "INSERT INTO outbox … ON CONFLICT (topic, dedupe_key) DO
+// NOTHING RETURNING id" taking `params`; its payload row follows. On PostgreSQL both are one
+// statement (SQLite has no INSERT inside WITH), sent without waiting for its answer (which a
+// group commit can pipeline) unless `want_id`. The new item's id; nullopt when the key was
+// there already, or when the id was not asked for on PostgreSQL.
+Result<std::optional<int64_t>> InsertItem(Transaction& txn, std::string_view insert,
+                                          std::vector<Value> params, const Bytes& payload,
+                                          bool want_id) {
   if (txn.backend() == Backend::kPostgres) {
-    // One statement, which a group commit can send without waiting for its answer (SQLite has
-    // no INSERT inside WITH).
-    return txn.Exec(
-        "WITH added AS (INSERT INTO outbox (topic, dedupe_key, state, attempts, not_before,"
-        " updated_at) VALUES (?, ?, 'pending', 0, ?, ?) ON CONFLICT (topic, dedupe_key) DO NOTHING"
-        " RETURNING id) INSERT INTO outbox_payload (id, payload) SELECT id, ? FROM added",
-        {std::string(topic), std::string(dedupe_key), ToUnixMicros(not_before),
-         ToUnixMicros(clock_.Now()), payload});
+    params.push_back(payload);
+    const std::string with = "WITH added AS (" + std::string(insert) + ") ";
+    if (!want_id) {
+      RETURN_IF_ERROR(txn.Exec(
+          with + "INSERT INTO outbox_payload (id, payload) SELECT id, ? FROM added", params));
+      return std::optional<int64_t>();
+    }
+    ASSIGN_OR_RETURN(std::vector<Row> added,
+                     txn.Query(with + ", stored AS (INSERT INTO outbox_payload (id, payload)"
+                                      " SELECT id, ? FROM added) SELECT id FROM added",
+                               params));
+    if (added.empty()) return std::optional<int64_t>();
+    ASSIGN_OR_RETURN(int64_t id, added[0].GetInt(0));
+    return std::optional<int64_t>(id);
   }
-  ASSIGN_OR_RETURN(
-      std::vector<Row> added,
-      txn.Query("INSERT INTO outbox (topic, dedupe_key, state, attempts, not_before, updated_at)"
-                " VALUES (?, ?, 'pending', 0, ?, ?) ON CONFLICT (topic, dedupe_key) DO NOTHING"
-                " RETURNING id",
-                {std::string(topic), std::string(dedupe_key), ToUnixMicros(not_before),
-                 ToUnixMicros(clock_.Now())}));
-  if (added.empty()) return Status();  // already there
+  ASSIGN_OR_RETURN(std::vector<Row> added, txn.Query(std::string(insert), params));
+  if (added.empty()) return std::optional<int64_t>();
   ASSIGN_OR_RETURN(int64_t id, added[0].GetInt(0));
-  return txn.Exec("INSERT INTO outbox_payload (id, payload) VALUES (?, ?)", {id, payload});
+  RETURN_IF_ERROR(
+      txn.Exec("INSERT INTO outbox_payload (id, payload) VALUES (?, ?)", {id, payload}));
+  return std::optional<int64_t>(id);
+}
+
+}  // namespace
+
+Status Outbox::Enqueue(Transaction& txn, std::string_view topic, std::string_view dedupe_key,
+                       const Bytes& payload, TimePoint not_before) const {
+  RETURN_IF_ERROR(CheckTopicAndKey(topic, dedupe_key));
+  return InsertItem(txn,
+                    "INSERT INTO outbox (topic, dedupe_key, state, attempts, not_before,"
+                    " updated_at) VALUES (?, ?, 'pending', 0, ?, ?)"
+                    " ON CONFLICT (topic, dedupe_key) DO NOTHING RETURNING id",
+                    {std::string(topic), std::string(dedupe_key), ToUnixMicros(not_before),
+                     ToUnixMicros(clock_.Now())},
+                    payload, /*want_id=*/false)
+      .status();
 }
 
 Result<std::optional<OutboxItem>> Outbox::EnqueueLeased(Transaction& txn, std::string_view topic,
@@ -252,37 +282,24 @@ Result<std::optional<OutboxItem>> Outbox::EnqueueLeased(Transaction& txn, std::s
                                                         const Bytes& payload,
                                                         std::string_view owner,
                                                         Duration lease) const {
-  if (topic.empty() || topic.size() > 200 || dedupe_key.empty() || dedupe_key.size() > 200) {
-    return InvalidArgumentError("outbox: topic and dedupe key must be 1..200 bytes");
-  }
+  RETURN_IF_ERROR(CheckTopicAndKey(topic, dedupe_key));
   if (owner.empty() || lease <= Duration::zero()) {
     return InvalidArgumentError("outbox: EnqueueLeased needs an owner and a positive lease");
   }
   const TimePoint now = clock_.Now();
   const TimePoint until = now + lease;
-  std::vector<Value> params = {std::string(topic), std::string(dedupe_key), ToUnixMicros(now),
-                               std::string(owner), ToUnixMicros(until),     ToUnixMicros(now)};
-  constexpr std::string_view kInsert =
-      "INSERT INTO outbox (topic, dedupe_key, state, attempts, not_before, lease_owner,"
-      " lease_until, updated_at) VALUES (?, ?, 'leased', 1, ?, ?, ?, ?)"
-      " ON CONFLICT (topic, dedupe_key) DO NOTHING RETURNING id";
-  std::vector<Row> added;
-  if (txn.backend() == Backend::kPostgres) {
-    params.push_back(payload);
-    ASSIGN_OR_RETURN(added, txn.Query("WITH added AS (" + std::string(kInsert) +
-                                          "), stored AS (INSERT INTO outbox_payload (id, payload)"
-                                          " SELECT id, ? FROM added) SELECT id FROM added",
-                                      params));
-  } else {
-    ASSIGN_OR_RETURN(added, txn.Query(std::string(kInsert), params));
-  }
-  if (added.empty()) return std::optional<OutboxItem>();  // already there
+  ASSIGN_OR_RETURN(
+      std::optional<int64_t> id,
+      InsertItem(txn,
+                 "INSERT INTO outbox (topic, dedupe_key, state, attempts, not_before, lease_owner,"
+                 " lease_until, updated_at) VALUES (?, ?, 'leased', 1, ?, ?, ?, ?)"
+                 " ON CONFLICT (topic, dedupe_key) DO NOTHING RETURNING id",
+                 {std::string(topic), std::string(dedupe_key), ToUnixMicros(now),
+                  std::string(owner), ToUnixMicros(until), ToUnixMicros(now)},
+                 payload, /*want_id=*/true));
+  if (!id) return std::optional<OutboxItem>();  // already there
   OutboxItem item;
-  ASSIGN_OR_RETURN(item.id, added[0].GetInt(0));
-  if (txn.backend() != Backend::kPostgres) {
-    RETURN_IF_ERROR(
-        txn.Exec("INSERT INTO outbox_payload (id, payload) VALUES (?, ?)", {item.id, payload}));
-  }
+  item.id = *id;
   item.topic = std::string(topic);
   item.dedupe_key = std::string(dedupe_key);
   item.payload = payload;

@@ -1222,6 +1222,33 @@ TEST_P(OutboxPumpTest, AHandoffWithoutRoomAddsAPendingItemThatIsClaimedOnceRoomI
   EXPECT_EQ(st.delivered, 1);
 }
 
+// A handed-over write whose key is already in the outbox adds nothing (the item there stays as
+// it was, to be claimed when due) and gives its room back on Settle.
+TEST_P(OutboxPumpTest, AHandoffWhoseKeyIsAlreadyThereAddsNothingAndGivesItsRoomBack) {
+  auto pump = OneAtATime(1, 1);  // one item in hand at most
+  ASSERT_NE(pump, nullptr);
+  const int64_t id = WriteItem("k", clock_.Now() + seconds(3600));  // pending, not yet due
+  ASSERT_NO_FATAL_FAILURE(StartAndWaitForTheFirstRound(*pump));
+  std::shared_ptr<OutboxHandoff> handoff = pump->HandOff("a");
+  ASSERT_TRUE(handoff->reserved());
+  EXPECT_FALSE(pump->HandOff("a")->reserved());  // the one place is taken
+  {
+    auto tx = db_->Begin();
+    ASSERT_OK(tx);
+    ASSERT_OK(handoff->Enqueue(**tx, "t", "k", ToBytes("x|other")));
+    ASSERT_OK((*tx)->Commit());
+  }
+  handoff->Settle(Status());
+  EXPECT_TRUE(pump->HandOff("a")->reserved());  // the room is back
+  pump->Stop();
+  const OutboxItem item = Get(id);
+  EXPECT_EQ(item.state, OutboxState::kPending);
+  EXPECT_EQ(item.attempts, 0);
+  EXPECT_EQ(item.payload, ToBytes("x|k"));
+  EXPECT_EQ(pump->stats().handed, 0);
+  EXPECT_TRUE(courier_.calls().empty());
+}
+
 // A write that commits after its pump stopped (and was destroyed) leaves its item leased by that
 // pump: the instance's next Start releases it, as after a crash.
 TEST_P(OutboxPumpTest, AnItemHandedOverAfterItsPumpStoppedWaitsForTheNextStart) {

@@ -432,6 +432,70 @@ TEST_F(InProcessNetworkTest, UnansweredInquiryExpiresWhenTheFakeClockPassesItsTi
   EXPECT_TRUE(expired["result"].is_null()) << expired.dump();
 }
 
+// An answer that waited for approval (自動応答不可) goes from the approver's decision to the
+// provider's running pump in memory, unclaimed; a decision taken after the server stopped adds
+// its answer pending, for the next start's pump to claim (none leased by the stopped one).
+TEST_F(InProcessNetworkTest, AnApprovedAnswerIsHandedToThePumpAndOneApprovedAfterStopWaitsPending) {
+  const http::Response imported =
+      Call(kCityB, "POST", "/api/v1/replica/imports?tm=TM90000000000102", WelfareCsv(), "text/csv");
+  ASSERT_EQ(imported.status, 201) << imported.body;
+  const json inquiry = {{"atena_no", Atena(100 + kPerson)},
+                        {"procedure", "JT90000000000402"},
+                        {"tm", "TM90000000000102"},
+                        {"provider", kCityB.str()}};
+  const std::string first = PostInquiry(inquiry);
+  const std::string second = PostInquiry(inquiry);
+  ASSERT_FALSE(first.empty());
+  ASSERT_FALSE(second.empty());
+  ASSERT_EQ(WaitForState(first, {"permitted", "completed", "refused"}).value("state", ""),
+            "permitted");
+  ASSERT_EQ(WaitForState(second, {"permitted", "completed", "refused"}).value("state", ""),
+            "permitted");
+  // Both answers wait at city B: nothing was queued for them, so nothing handed over.
+  const store::OutboxPump& provider = net_->server_in_process(1)->sender()->pump();
+  EXPECT_EQ(provider.stats().handed, 0);
+  std::vector<std::string> permits;
+  for (int i = 0; i < 500 && permits.size() < 2; ++i) {
+    permits.clear();
+    const Result<http::Response> list =
+        net_->Call(kCityB, Role::kApprover, "GET", "/api/v1/approvals", "", "application/json");
+    ASSERT_OK(list.status());
+    ASSERT_EQ(list->status, 200) << list->body;
+    const json body = json::parse(list->body);
+    for (const json& a : body["approvals"]) permits.push_back(a["permit_id"]);
+    if (permits.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(permits.size(), 2u);
+
+  const Result<http::Response> approved =
+      net_->Call(kCityB, Role::kApprover, "POST", "/api/v1/approvals/" + permits[0],
+                 R"({"decision":"approve"})", "application/json");
+  ASSERT_OK(approved.status());
+  ASSERT_EQ(approved->status, 200) << approved->body;
+  // Whichever of the two that permit was for completes; the other still waits.
+  std::string states;
+  for (int i = 0; i < 1500; ++i) {
+    states = GetInquiry(first).value("state", "") + " " + GetInquiry(second).value("state", "");
+    if (states != "permitted permitted") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_THAT(states, ::testing::AnyOf("completed permitted", "permitted completed"));
+  EXPECT_EQ(provider.stats().handed, 1);
+  EXPECT_EQ(provider.stats().claimed, 0);
+
+  server::IntermediateServer* b = net_->server_in_process(1);
+  b->Stop();
+  const TenantId tenant = TenantId::ForOrg(kCityB);
+  ASSERT_OK(b->linkage()->DecideApproval(tenant, PermitId::Parse(permits[1]).value(), true, "",
+                                         "staff:test"));
+  ASSERT_OK_AND_ASSIGN(std::vector<store::OutboxItem> waiting,
+                       b->linkage()->ClaimOutbox(tenant, "probe", 10, std::chrono::seconds(30)));
+  ASSERT_EQ(waiting.size(), 1u);  // pending, so claimable: not leased by the stopped pump
+  EXPECT_EQ(waiting[0].dedupe_key, permits[1]);
+  EXPECT_EQ(waiting[0].attempts, 1);  // this claim's
+  EXPECT_EQ(provider.stats().handed, 1);
+}
+
 // Several nodes sharing one store sweep once: only the node holding the "server.sweep" lease
 // expires inquiries. Another node (here a foreign owner of the lease) holds it first: the
 // server's own sweeps leave the overdue inquiry alone; once that node steps down, the server
