@@ -156,13 +156,15 @@ int RunLinkageBench(const BenchArgs& args) {
   const bool open = args.rate > 0 || !args.rates.empty();
   if (args.inquiries < 1 || !in(args.concurrency, 1, open ? 1024 : 256) ||
       !in(args.people, 1, 100'000) || !in(args.server_workers, 1, 256) ||
+      !in(args.server_threads, 1, 64) || !in(args.hub_threads, 1, 64) ||
       !in(args.hub_workers, 1, 256) || !in(args.delivery_threads, 1, 256) ||
       !in(args.hub_delivery_threads, 1, 256) || !in(args.batch_items, 1, 64) ||
       !in(args.peer_requests, 1, 256) || !in(args.server_nodes, 1, 4) ||
       (args.server_nodes > 1 && args.pg_dsn.empty())) {
     std::fprintf(stderr,
                  "chukan bench linkage: --inquiries ≥ 1, --concurrency 1–256 (1–1024 with "
-                 "--rate), --people 1–100000, worker and delivery thread counts 1–256, "
+                 "--rate), --people 1–100000, I/O threads 1–64, worker and delivery thread counts "
+                 "1–256, "
                  "--batch-items 1–64, --peer-requests 1–256, --server-nodes 1–4 (2 or more "
                  "with --pg-dsn)\n");
     return 2;
@@ -500,6 +502,9 @@ void RegisterBenchCommands(CLI::App& app, Action& action) {
                       "--rates: the p99 a step must stay under (default 50)");
   linkage->add_option("--people", args->people, "residents in the replica (default 1000)");
   linkage->add_option("--warmup", args->warmup, "unmeasured linkages first (default 300)");
+  linkage->add_option("--server-threads", args->server_threads,
+                      "[server] threads (I/O) of both servers (default 2)");
+  linkage->add_option("--hub-threads", args->hub_threads, "[hub] threads (I/O) (default 2)");
   linkage->add_option("--server-workers", args->server_workers,
                       "[server] workers of both servers (default 64)");
   linkage->add_option("--hub-workers", args->hub_workers, "[hub] workers (default 64)");

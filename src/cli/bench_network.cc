@@ -89,7 +89,8 @@ Result<std::unique_ptr<LocalNetwork>> StartNetwork(const BenchArgs& args, const 
   o.permissions_file = args.permissions_file;
   o.servers = 2;
   o.log_level = "warn";
-  o.server_threads = 2;
+  o.server_threads = args.server_threads;
+  o.hub_threads = args.hub_threads;
   o.server_workers = args.server_workers;
   o.hub_workers = args.hub_workers;
   o.server_delivery_threads = args.delivery_threads;

@@ -24,6 +24,8 @@ struct BenchArgs {
   int concurrency = 32;
   int people = 1000;
   int warmup = 300;
+  int server_threads = 2;  // [server] threads (I/O threads of each listener)
+  int hub_threads = 2;     // [hub] threads
   int server_workers = 64;
   int hub_workers = 64;
   int delivery_threads = 8;

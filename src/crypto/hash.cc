@@ -85,11 +85,16 @@ Blake2bHasher& Blake2bHasher::Update(std::span<const uint8_t> data) {
 Blake2bHasher& Blake2bHasher::Update(std::string_view data) { return Update(AsBytes(data)); }
 
 Bytes Blake2bHasher::Finish() {
-  if (finished_) Die("Finish called twice");
-  finished_ = true;
   Bytes out(out_len_);
-  crypto_generichash_final(State(state_), out.data(), out.size());
+  Finish(out);
   return out;
+}
+
+void Blake2bHasher::Finish(std::span<uint8_t> out) {
+  if (finished_) Die("Finish called twice");
+  if (out.size() != out_len_) Die("Finish: the output is not the digest length");
+  finished_ = true;
+  crypto_generichash_final(State(state_), out.data(), out.size());
 }
 
 Bytes Sha256(std::span<const uint8_t> data) {

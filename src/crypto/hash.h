@@ -56,6 +56,8 @@ class Blake2bHasher {
 
   // The digest. Call once: afterwards the hasher must not be used again (aborts).
   Bytes Finish();
+  // The same into `out`, whose size must be the digest length (aborts otherwise).
+  void Finish(std::span<uint8_t> out);
 
  private:
   // Storage for libsodium's crypto_generichash_state (384 bytes, 64-byte aligned in 1.0.18;

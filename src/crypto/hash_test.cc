@@ -34,6 +34,20 @@ TEST(Blake2bTest, IncrementalMatchesOneShotForEverySplit) {
   EXPECT_EQ(ToHex(h512.Finish()), kAbc512);
 }
 
+TEST(Blake2bTest, FinishIntoASpanGivesTheSameDigest) {
+  Blake2bHasher h(64);
+  h.Update("abc");
+  std::array<uint8_t, 64> out{};
+  h.Finish(out);
+  EXPECT_EQ(ToHex(out), kAbc512);
+}
+
+TEST(Blake2bDeathTest, FinishIntoASpanOfAnotherLengthAborts) {
+  Blake2bHasher wrong(32);
+  std::array<uint8_t, 16> small{};
+  EXPECT_DEATH(wrong.Finish(small), "not the digest length");
+}
+
 TEST(Blake2bTest, CopiedHasherContinuesIndependently) {
   Blake2bHasher a;
   a.Update("prefix|");

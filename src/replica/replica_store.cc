@@ -612,7 +612,8 @@ struct ReplicaStore::Keys {
   std::array<uint8_t, 8> AtenaPrefix(std::string_view atena_no) const {
     crypto::Blake2bHasher h = atena_hasher;
     h.Update(atena_no);
-    const crypto::Bytes d = h.Finish();
+    std::array<uint8_t, kHashBytes> d;  // no allocation: this runs for every row of an import
+    h.Finish(d);
     std::array<uint8_t, 8> out;
     std::copy(d.begin(), d.begin() + 8, out.begin());
     return out;
@@ -631,7 +632,8 @@ struct ReplicaStore::Keys {
                              static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len)};
       h.Update(std::span<const uint8_t>(lb, 4)).Update(values[i]);
     }
-    const crypto::Bytes d = h.Finish();
+    std::array<uint8_t, kHashBytes> d;
+    h.Finish(d);
     const std::array<uint8_t, 8> prefix = AtenaPrefix(atena_no);
     Hash16 out;
     std::copy(prefix.begin(), prefix.end(), out.begin());

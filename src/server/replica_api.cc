@@ -1,5 +1,7 @@
 #include "server/replica_api.h"
 
+#include <array>
+#include <chrono>
 #include <cstdio>
 
 #include "common/log.h"
@@ -195,6 +197,14 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
                             req.request_id.str(),
                             {},
                             msg_mode == "1"};
+  // When each phase began (steady clock): logged with the outcome, for operators to see where an
+  // import's time went (the upload and its checks, the apply, the commit).
+  std::array<std::chrono::steady_clock::time_point, 3> began{};
+  const auto start = std::chrono::steady_clock::now();
+  ir.progress = [&began](replica::ImportPhase phase, int64_t) {
+    auto& t = began[static_cast<size_t>(phase)];
+    if (t == std::chrono::steady_clock::time_point{}) t = std::chrono::steady_clock::now();
+  };
   audit::AuditLog& log = *caller.tenant->audit;
   auto audit_hook = [&](store::Transaction* tx, const replica::ImportReport& r) -> Status {
     const std::string target = "import " + r.import_id + " tm=" + r.tm + " v=" + r.version +
@@ -212,6 +222,30 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
   };
   Result<replica::ImportReport> report = (*store)->Import(ir, **source, audit_hook);
   if (!report.ok()) return fail(report.status());
+  {
+    const auto end = std::chrono::steady_clock::now();
+    // Milliseconds from `from` to the next phase that began (or the end); -1: never began.
+    auto ms = [&](size_t from) -> int64_t {
+      if (began[from] == std::chrono::steady_clock::time_point{}) return -1;
+      auto to = end;
+      for (size_t next = from + 1; next < began.size(); ++next) {
+        if (began[next] != std::chrono::steady_clock::time_point{}) {
+          to = began[next];
+          break;
+        }
+      }
+      return std::chrono::duration_cast<std::chrono::milliseconds>(to - began[from]).count();
+    };
+    chukan::log::Info(
+        "replica.import_done",
+        {{"import_id", report->import_id},
+         {"rows", report->rows},
+         {"committed", report->committed},
+         {"staging_ms", ms(static_cast<size_t>(replica::ImportPhase::kStaging))},
+         {"applying_ms", ms(static_cast<size_t>(replica::ImportPhase::kApplying))},
+         {"committing_ms", ms(static_cast<size_t>(replica::ImportPhase::kCommitting))},
+         {"total_ms", std::chrono::duration_cast<std::chrono::milliseconds>(end - start).count()}});
+  }
   json::JsonWriter w;
   WriteImportReport(w, *report);
   if (report->replayed) {

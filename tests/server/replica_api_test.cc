@@ -79,7 +79,8 @@ class ReplicaApiTest : public store::testing::StoreTest {
     {
       std::ofstream out(config_);
       out << "[server]\nport = 0\nthreads = 2\n[layout]\ndir = \"" << CHUKAN_LAYOUT_DIR
-          << "\"\n[log]\nlevel = \"warn\"\n[store]\n";
+          << "\"\n[log]\nlevel = \"info\"\npath = \"" << dir().File("server.log")
+          << "\"\n[store]\n";
       if (GetParam() == store::Backend::kPostgres) {
         out << "backend = \"postgres\"\ndsn = \"" << dsn() << "\"\npg_prefix = \"" << prefix()
             << "\"\n";
@@ -174,6 +175,42 @@ TEST_P(ReplicaApiTest, ImportViewExportAndIdempotentResend) {
   EXPECT_EQ(json::parse(again.body)["import_id"], report["import_id"]);
   http::Response reused = Import(token_a_, TaxFile(1, 5), "text/csv", "batch-20260401");
   EXPECT_EQ(reused.status, 409);
+}
+
+// Each import leaves one line in the server log saying how long each phase took — the upload
+// and its checks (staging), the writes (applying), the index and the commit (committing) — with
+// counts only, never a value from the file.
+TEST_P(ReplicaApiTest, EachImportLogsTheTimeOfItsPhases) {
+  ASSERT_EQ(Import(token_a_, TaxFile(1, 300), "text/csv", "").status, 201);
+  std::string bad = TaxFile(1, 1);
+  bad.replace(bad.find('\n') + 1, 15, "not-an-atena-00");  // atena_no: 15 digits expected
+  ASSERT_EQ(Import(token_a_, bad, "text/csv", "").status, 422);
+  std::vector<json> done;
+  for (int i = 0; i < 200 && done.size() < 2; ++i) {  // the log is written as it goes
+    done.clear();
+    std::ifstream in(dir().File("server.log"));
+    for (std::string line; std::getline(in, line);) {
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.value("event", "") == "replica.import_done") done.push_back(j);
+    }
+    if (done.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0]["rows"], 300);
+  EXPECT_EQ(done[0]["committed"], true);
+  for (const char* phase : {"staging_ms", "applying_ms", "committing_ms"}) {
+    EXPECT_GE(done[0][phase].get<int64_t>(), 0) << phase;
+  }
+  EXPECT_GE(done[0]["total_ms"].get<int64_t>(), done[0]["staging_ms"].get<int64_t>() +
+                                                    done[0]["applying_ms"].get<int64_t>() +
+                                                    done[0]["committing_ms"].get<int64_t>());
+  // A rejected file was staged, never applied.
+  EXPECT_EQ(done[1]["rows"], 1);
+  EXPECT_EQ(done[1]["committed"], false);
+  EXPECT_GE(done[1]["staging_ms"].get<int64_t>(), 0);
+  EXPECT_EQ(done[1]["applying_ms"], -1);
+  EXPECT_EQ(done[1]["committing_ms"], -1);
+  EXPECT_EQ(done[1].dump().find("not-an-atena"), std::string::npos);
 }
 
 TEST_P(ReplicaApiTest, TenantsNeverSeeOrChangeEachOthersRows) {
