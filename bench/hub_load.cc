@@ -5,10 +5,11 @@
 //   chukan_hub_load --chukan build/release/src/cli/chukan --layout data/layout
 //                   [--permits 20000] [--concurrency 64] [--persons 2000]
 //                   [--backend sqlite|postgres] [--dsn DSN] [--rate R --duration S]
-//                   [--workers N] [--peer-requests N]
+//                   [--workers N] [--peer-requests N] [--threads N]
 //
 // --workers sets the hub's [hub] workers (default: concurrency + 8, at most 256), and
-// --peer-requests its [delivery] peer_requests (default: the hub's own).
+// --peer-requests its [delivery] peer_requests (default: the hub's own), --threads its [hub]
+// threads (I/O; default 2).
 //
 // Closed loop (default): --concurrency senders each send the next permit request when the last
 // is answered. Latency of one permit = from sending POST /hub/v1/inquiries to the permit's
@@ -133,6 +134,10 @@ int Run(int argc, char** argv) {
   app.add_option("--rate", rate, "open loop: permits due per second (with --duration)");
   app.add_option("--duration", duration, "open loop: seconds of sending (with --rate)");
   int peer_requests = 0;
+  int io_threads = 2;
+  app.add_option("--threads", io_threads, "the hub's [hub] threads (I/O)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   int workers = 0;
   app.add_option("--workers", workers, "the hub's request workers (0: concurrency + 8)");
   app.add_option("--peer-requests", peer_requests,
@@ -165,7 +170,7 @@ int Run(int argc, char** argv) {
   const std::string config = dir.File("hub.toml");
   {
     std::ofstream c(config);
-    c << "[hub]\nport = 0\nthreads = 2\nworkers = "
+    c << "[hub]\nport = 0\nthreads = " << io_threads << "\nworkers = "
       << (workers > 0 ? std::min(workers, 256) : std::clamp(concurrency + 8, 16, 256)) << "\n"
       << "[tls]\ncert = \"pki/hub.crt\"\nkey = \"pki/hub.key\"\nclient_ca = \"pki/ca.crt\"\n"
       << "[store]\nbackend = \"" << backend << "\"\ndata_dir = \"state\"\n";

@@ -22,7 +22,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -149,7 +148,7 @@ std::vector<std::string> RouteLabels(const Router& router) {
   return labels;
 }
 
-// One connection's state as seen by Stop(): touched only on the connection's strand.
+// One connection's state as seen by Stop(): touched only on the connection's io thread.
 struct ConnState {
   explicit ConnState(asio::any_io_executor ex) : executor(std::move(ex)) {}
   asio::any_io_executor executor;
@@ -293,6 +292,13 @@ void Responder::Send(Response response) {
   slot->Put(std::move(response));
 }
 
+std::vector<std::unique_ptr<asio::io_context>> MakeIoContexts(int threads) {
+  std::vector<std::unique_ptr<asio::io_context>> ios;
+  for (int i = 0; i < std::max(threads, 1); ++i)
+    ios.push_back(std::make_unique<asio::io_context>(1));
+  return ios;
+}
+
 struct Server::Impl {
   Impl(ServerOptions o, Router r)
       : options(std::move(o)), router(std::move(r)), metrics(RouteLabels(router)) {}
@@ -322,10 +328,15 @@ struct Server::Impl {
   std::set<std::shared_ptr<internal::StreamPipe>> streams GUARDED_BY(streams_mu);
   StreamPool pool;
 
-  // The concurrency hint lets Asio skip cross-thread bookkeeping with a single io thread.
-  asio::io_context io{options.threads};
-  tcp::acceptor acceptor{io};
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  // One io_context per io thread, each run by its thread alone (the concurrency hint 1 lets Asio
+  // skip the bookkeeping of several threads), a connection on one of them for its whole life
+  // (round robin). Several threads sharing one io_context passed its reactor from one to the
+  // other by futex: 17 wake-ups a linkage at 200/s (docs/performance.md, "One io_context per
+  // io thread").
+  std::vector<std::unique_ptr<asio::io_context>> ios = MakeIoContexts(options.threads);
+  size_t next_io = 0;  // the Accept coroutine's: where the next connection goes
+  tcp::acceptor acceptor{*ios[0]};
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   // Ended by Stop() once the io threads are joined: wake functions held by workers and parked
   // long polls stop touching this io_context's timers (see asio_waker.h).
@@ -494,13 +505,13 @@ Status Server::Start() {
   if (s.started) return FailedPreconditionError("http server: already started");
   s.started = true;
   s.bound_port = port();
-  s.work.emplace(s.io.get_executor());
+  for (const auto& io : s.ios) s.work.push_back(asio::make_work_guard(*io));
   s.pool.Start(s.options.workers);
-  asio::co_spawn(s.io, s.Accept(), asio::detached);
-  for (int i = 0; i < s.options.threads; ++i) {
-    s.threads.emplace_back([&s] {
+  asio::co_spawn(*s.ios[0], s.Accept(), asio::detached);
+  for (const auto& io : s.ios) {
+    s.threads.emplace_back([io = io.get()] {
       NameThisThread("http-io");
-      s.io.run();
+      io->run();
     });
   }
   log::Info("http.listen", {{"host", s.options.host},
@@ -542,7 +553,7 @@ void Server::Stop(Duration grace) {
     }
     for (const auto& c : s.conns) close_idle(c, true);
   }
-  s.work.reset();
+  s.work.clear();
   // Give the closes a moment to run, then stop whatever is left.
   {
     MutexLock lock(s.mu);
@@ -550,7 +561,7 @@ void Server::Stop(Duration grace) {
     while (!s.conns.empty() && s.cv.WaitUntil(lock, deadline)) {
     }
   }
-  s.io.stop();
+  for (const auto& io : s.ios) io->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
   s.io_life->End();
@@ -571,16 +582,15 @@ uint64_t Server::MaxStreamBufferedBytes() const {
 
 asio::awaitable<void> Server::Impl::Accept() {
   for (;;) {
-    // One io thread needs no strand (and its mutex); several threads get one per connection.
-    asio::any_io_executor conn_executor = options.threads == 1
-                                              ? asio::any_io_executor(io.get_executor())
-                                              : asio::any_io_executor(asio::make_strand(io));
-    auto [ec, socket] = co_await acceptor.async_accept(conn_executor, kUse);
+    // Each io_context has one thread: a connection needs no strand (nor its mutex).
+    asio::io_context& conn_io = *ios[next_io];
+    next_io = (next_io + 1) % ios.size();
+    auto [ec, socket] = co_await acceptor.async_accept(conn_io.get_executor(), kUse);
     if (ec) {
       if (ec == asio::error::operation_aborted || stopping.load()) co_return;
       // EMFILE and friends: back off briefly instead of spinning.
       log::Warn("http.accept_error", {{"error", ec.message()}});
-      asio::steady_timer t(io, std::chrono::milliseconds(50));
+      asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(50));
       co_await t.async_wait(kUse);
       continue;
     }

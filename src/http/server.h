@@ -1,6 +1,7 @@
-// Server: an HTTP/1.1 server (Boost.Beast underneath, C++20 coroutines on an io_context thread
-// pool) with keep-alive, optional TLS 1.3 and mutual TLS, size limits, header/idle timeouts,
-// graceful shutdown, and built-in /healthz and /metrics. Handlers come from a Router.
+// Server: an HTTP/1.1 server (Boost.Beast underneath, C++20 coroutines on io threads, each
+// running an io_context of its own that holds its share of the connections) with keep-alive,
+// optional TLS 1.3 and mutual TLS, size limits, header/idle timeouts, graceful shutdown, and
+// built-in /healthz and /metrics. Handlers come from a Router.
 //
 // Threads: the io threads (`threads`) only move bytes and parse; they never run a handler, a
 // gate or anything that may block. Every handler, gate (unless inline) and response producer
@@ -96,7 +97,7 @@ enum class MetricsAccess { kLoopback, kAnyone, kToken };
 struct ServerOptions {
   std::string host = "127.0.0.1";  // an IP address literal
   uint16_t port = 0;               // 0: an ephemeral port, see Server::port()
-  int threads = 1;                 // io_context threads (1..256)
+  int threads = 1;                 // io threads (1..256), each with its own io_context
   // Worker threads (1..256) that run handlers, gates and response producers. Work waits for a
   // free worker when all are busy (holding no io thread meanwhile).
   int workers = 2;

@@ -273,6 +273,43 @@ TEST(HttpServerTest, SeveralIoThreadsAndConcurrentClientCalls) {
   EXPECT_LE(MetricValue(m, "chukan_http_connections_total"), 4u);
 }
 
+// Each io thread runs an io_context of its own and holds its share of the connections: requests
+// on connections spread over three io threads are all answered, and Stop closes the idle ones
+// of every thread at once (not after the grace period) and ends.
+TEST(HttpServerTest, ConnectionsSpreadOverIoThreadsAreServedAndClosedByStop) {
+  ServerOptions o;
+  o.threads = 3;
+  auto server = StartServer(o);
+  ASSERT_NE(server, nullptr);
+  std::vector<int> fds;
+  for (int i = 0; i < 7; ++i) {
+    const int fd = RawConnect(server->port());
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+    const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(::send(fd, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+    char buf[512];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(std::string(buf, static_cast<size_t>(n)).substr(0, 15), "HTTP/1.1 200 OK") << i;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  server->Stop(10s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  for (int fd : fds) {
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[512];
+    ssize_t n = 0;
+    do {
+      n = ::recv(fd, buf, sizeof buf, 0);
+    } while (n > 0);
+    EXPECT_EQ(n, 0);  // the end of the stream, closed by the server (not the 5 s timeout)
+    ::close(fd);
+  }
+  EXPECT_EQ(MetricValue(server->MetricsText(), "chukan_http_connections_total"), 7u);
+}
+
 TEST(HttpServerTest, GracefulStopFinishesInFlightRequest) {
   std::promise<void> entered;
   std::promise<void> release;
