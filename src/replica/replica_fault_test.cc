@@ -99,6 +99,9 @@ class ReplicaFaultTest : public ::testing::TestWithParam<ImportFault> {
   std::unique_ptr<ReplicaStore> replicas_;
 };
 
+// The same store, for tests of one fault of their own.
+class ReplicaFaultIndexTest : public ReplicaFaultTest {};
+
 TEST_P(ReplicaFaultTest, AnImportThatMeetsTheFaultIsRefusedWholeAndItsRetryImportsEveryRow) {
   const ImportFault& f = GetParam();
   ASSERT_OK_AND_ASSIGN(ImportReport before, Import(TaxRows(900'001, 3), "before"));
@@ -140,6 +143,48 @@ TEST_P(ReplicaFaultTest, AnImportThatMeetsTheFaultIsRefusedWholeAndItsRetryImpor
   EXPECT_EQ(after, kRows + 3);
   ASSERT_OK_AND_ASSIGN(auto last, replicas_->Find(AtenaNo::Parse("000000000002000").value(), kTax));
   EXPECT_EQ(last.size(), 1u);
+}
+
+// A first import into an empty table builds the key index after its load (docs/replica.md). A
+// disk that fills while the index is built fails the import with the disk's error — not as a
+// repeated key — and leaves the empty table with its index; sent again, every row is imported
+// and indexed. 100,000 rows: the build's 8 MiB page cache spills to the WAL, where the fault is.
+TEST_F(ReplicaFaultIndexTest, ADiskFullWhileTheKeyIndexIsBuiltFailsTheImportAndLeavesTheIndex) {
+  constexpr int kMany = 100'000;
+  auto index_count = [&]() -> int64_t {
+    auto tx = db_->BeginRead();
+    EXPECT_OK(tx);
+    auto row = (*tx)->QueryOne(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'replica_record_key'");
+    EXPECT_OK(row);
+    return row.ok() && *row ? (*row)->GetInt(0).value_or(-1) : -1;
+  };
+  ASSERT_EQ(index_count(), 1);
+  const std::string file = ts_->TenantPath(tenant_);
+  FaultVfs::Fault fault;
+  fault.op = FaultVfs::Op::kFull;
+  fault.file_suffix = "-wal";
+  fault.path_contains = file;
+  FaultVfs::Get().Arm(fault);
+  const std::string body = TaxRows(1, kMany);
+  const Result<ImportReport> failed = Import(body, "first");
+  // In the build itself (the statement named), as the disk's error.
+  EXPECT_THAT(failed, StatusIs(StatusCode::kUnavailable,
+                               AllOf(HasSubstr(file), HasSubstr("disk full"),
+                                     HasSubstr("CREATE UNIQUE INDEX replica_record_key"))));
+  EXPECT_GE(FaultVfs::Get().injected(), 1);
+  FaultVfs::Get().Disarm();
+  ASSERT_OK_AND_ASSIGN(int64_t count, replicas_->Count(kTax));
+  EXPECT_EQ(count, 0);
+  EXPECT_EQ(index_count(), 1);  // the rollback brought the dropped index back
+
+  ASSERT_OK_AND_ASSIGN(ImportReport retry, Import(body, "first"));
+  EXPECT_TRUE(retry.committed);
+  EXPECT_EQ(retry.inserted, kMany);
+  EXPECT_EQ(index_count(), 1);
+  ASSERT_OK_AND_ASSIGN(auto found,
+                       replicas_->Find(AtenaNo::Parse("000000000054321").value(), kTax));
+  EXPECT_EQ(found.size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Faults, ReplicaFaultTest, ::testing::ValuesIn(kImportFaults),
