@@ -241,6 +241,7 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
         {{"import_id", report->import_id},
          {"rows", report->rows},
          {"committed", report->committed},
+         {"replayed", report->replayed},  // a resend answered from the first: no phase ran
          {"staging_ms", ms(static_cast<size_t>(replica::ImportPhase::kStaging))},
          {"applying_ms", ms(static_cast<size_t>(replica::ImportPhase::kApplying))},
          {"committing_ms", ms(static_cast<size_t>(replica::ImportPhase::kCommitting))},

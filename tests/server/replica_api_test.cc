@@ -185,19 +185,22 @@ TEST_P(ReplicaApiTest, EachImportLogsTheTimeOfItsPhases) {
   std::string bad = TaxFile(1, 1);
   bad.replace(bad.find('\n') + 1, 15, "not-an-atena-00");  // atena_no: 15 digits expected
   ASSERT_EQ(Import(token_a_, bad, "text/csv", "").status, 422);
+  ASSERT_EQ(Import(token_a_, TaxFile(400, 2), "text/csv", "resent").status, 201);
+  ASSERT_EQ(Import(token_a_, TaxFile(400, 2), "text/csv", "resent").status, 200);  // replayed
   std::vector<json> done;
-  for (int i = 0; i < 200 && done.size() < 2; ++i) {  // the log is written as it goes
+  for (int i = 0; i < 200 && done.size() < 4; ++i) {  // the log is written as it goes
     done.clear();
     std::ifstream in(dir().File("server.log"));
     for (std::string line; std::getline(in, line);) {
       json j = json::parse(line, nullptr, false);
       if (!j.is_discarded() && j.value("event", "") == "replica.import_done") done.push_back(j);
     }
-    if (done.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (done.size() < 4) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_EQ(done.size(), 2u);
+  ASSERT_EQ(done.size(), 4u);
   EXPECT_EQ(done[0]["rows"], 300);
   EXPECT_EQ(done[0]["committed"], true);
+  EXPECT_EQ(done[0]["replayed"], false);
   for (const char* phase : {"staging_ms", "applying_ms", "committing_ms"}) {
     EXPECT_GE(done[0][phase].get<int64_t>(), 0) << phase;
   }
@@ -211,6 +214,13 @@ TEST_P(ReplicaApiTest, EachImportLogsTheTimeOfItsPhases) {
   EXPECT_EQ(done[1]["applying_ms"], -1);
   EXPECT_EQ(done[1]["committing_ms"], -1);
   EXPECT_EQ(done[1].dump().find("not-an-atena"), std::string::npos);
+  // A resend answered from the first import: no phase ran.
+  EXPECT_EQ(done[2]["replayed"], false);
+  EXPECT_EQ(done[3]["replayed"], true);
+  EXPECT_EQ(done[3]["import_id"], done[2]["import_id"]);
+  for (const char* phase : {"staging_ms", "applying_ms", "committing_ms"}) {
+    EXPECT_EQ(done[3][phase], -1) << phase;
+  }
 }
 
 TEST_P(ReplicaApiTest, TenantsNeverSeeOrChangeEachOthersRows) {
