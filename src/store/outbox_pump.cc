@@ -97,7 +97,7 @@ std::shared_ptr<OutboxHandoff> OutboxPump::HandOff(const std::string& source) {
   bool room = false;
   {
     MutexLock lock(mu_);
-    if (started_ && !stopping_ && HandOffRoom(source) > 0) {
+    if (started_ && !stopping_ && Room(source, /*count_claims=*/false) > 0) {
       room = true;
       ++held_per_source_[source];
       ++reserved_;
@@ -407,21 +407,18 @@ void OutboxPump::Round(const std::vector<std::string>& topics) {
   ++stats_.rounds;
 }
 
-size_t OutboxPump::Room(const std::string& source) {
-  const size_t held = held_per_source_[source];  // with claims in flight and handoffs reserved
-  const size_t all = held_.size() + reserved_;
-  return std::min(in_hand_ > held ? in_hand_ - held : 0,
-                  kSourcesInHand * in_hand_ > all ? kSourcesInHand * in_hand_ - all : 0);
-}
-
-size_t OutboxPump::HandOffRoom(const std::string& source) {
-  // What claims in flight reserved is left out: a claim reserves up to a whole batch (all of
-  // `in_hand`, by default) and mostly finds little, and a handoff refused during one adds its item
-  // pending and wakes the pump for another claim, which reserved the room again — under load the
-  // handoffs fell back to claims. So a source may hold, for the time of a claim, up to twice its
-  // room.
-  const size_t held = held_per_source_[source] - claims_reserved_per_source_[source];
-  const size_t all = held_.size() + reserved_ - claims_reserved_;
+size_t OutboxPump::Room(const std::string& source, bool count_claims) {
+  // Held, with claims in flight and handoffs reserved. A handoff leaves out what claims in flight
+  // reserved: a claim reserves up to a whole batch (all of `in_hand`, by default) and mostly
+  // finds little, and a handoff refused during one adds its item pending and wakes the pump for
+  // another claim, which reserved the room again — under load the handoffs fell back to claims.
+  // So a source may hold, for the time of a claim, up to twice its room.
+  size_t held = held_per_source_[source];
+  size_t all = held_.size() + reserved_;
+  if (!count_claims) {
+    held -= claims_reserved_per_source_[source];
+    all -= claims_reserved_;
+  }
   return std::min(in_hand_ > held ? in_hand_ - held : 0,
                   kSourcesInHand * in_hand_ > all ? kSourcesInHand * in_hand_ - all : 0);
 }

@@ -288,10 +288,9 @@ class OutboxPump {
   std::vector<std::string> DueTopics() REQUIRES(mu_);
   // How long the dispatcher may sleep: until the next poll or lease renewal.
   Duration UntilNextRound() const REQUIRES(mu_);
-  // How many more items `source` may have in the pump (in_hand), within the room of all sources.
-  size_t Room(const std::string& source) REQUIRES(mu_);
-  // The same for a handoff, leaving out what claims in flight reserved.
-  size_t HandOffRoom(const std::string& source) REQUIRES(mu_);
+  // How many more items `source` may have in the pump (in_hand), within the room of all sources;
+  // without `count_claims` (a handoff's room), leaving out what claims in flight reserved.
+  size_t Room(const std::string& source, bool count_claims = true) REQUIRES(mu_);
   // Claims the due topics from every source into the queue (each claim's items are queued when
   // its write comes back: Claimed).
   void Round(const std::vector<std::string>& topics) EXCLUDES(mu_);
