@@ -227,6 +227,14 @@ bool IsChunkedOnly(std::string_view te) {
   return EqualsIgnoreCase(te, "chunked");
 }
 
+// One io_context for each io thread (at least one), each run by that thread alone.
+std::vector<std::unique_ptr<asio::io_context>> MakeIoContexts(int threads) {
+  std::vector<std::unique_ptr<asio::io_context>> ios;
+  for (int i = 0; i < std::max(threads, 1); ++i)
+    ios.push_back(std::make_unique<asio::io_context>(1));
+  return ios;
+}
+
 }  // namespace
 
 // Where a worker (or any thread, for an AsyncHandler) leaves a response for the connection's
@@ -290,13 +298,6 @@ void Responder::Send(Response response) {
   std::shared_ptr<Slot> slot = std::move(slot_);
   slot_.reset();
   slot->Put(std::move(response));
-}
-
-std::vector<std::unique_ptr<asio::io_context>> MakeIoContexts(int threads) {
-  std::vector<std::unique_ptr<asio::io_context>> ios;
-  for (int i = 0; i < std::max(threads, 1); ++i)
-    ios.push_back(std::make_unique<asio::io_context>(1));
-  return ios;
 }
 
 struct Server::Impl {
