@@ -129,8 +129,8 @@ document.addEventListener('click', function (e) {
       fetch('/console/imports/progress?job=' + job, { credentials: 'same-origin' })
         .then(function (r) { return r.json(); })
         .then(function (p) {
-          if (p.phase === 'staging') $('process-text').textContent = p.rows + ' 行を読み込み、確認しました';
-          if (p.phase === 'applying') $('process-text').textContent = p.rows + ' 件を書き込みました';
+          if (p.phase === 'receiving') $('process-text').textContent = p.rows + ' 行を受け取りました';
+          if (p.phase === 'applying') $('process-text').textContent = p.rows + ' 行を確認し、書き込んでいます';
           if (p.phase === 'committing') $('process-text').textContent = p.rows + ' 件を書き込み、確定しています';
           if (!done) window.setTimeout(poll, 500);
         })

@@ -37,7 +37,7 @@ using Form = std::vector<std::pair<std::string, std::string>>;
 
 // One upload of the 取込 screen, as its progress poll sees it.
 struct ImportJob {
-  std::atomic<int> phase{0};  // 0 waiting, 1 staging, 2 applying, 3 committing
+  std::atomic<int> phase{0};  // 0 waiting, 1 receiving, 2 applying, 3 committing
   std::atomic<int64_t> rows{0};
   std::atomic<bool> done{false};
   TimePoint started{};

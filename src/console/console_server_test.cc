@@ -250,9 +250,9 @@ TEST_P(ConsoleServerTest, ATrickledUploadHoldsNobodyElseUp) {
   http::Response progress;
   for (int i = 0; i < 100; ++i) {
     progress = up.Get("/console/imports/progress?job=" + Job(0));
-    if (progress.body.find("staging") != std::string::npos) break;
+    if (progress.body.find("receiving") != std::string::npos) break;
   }
-  EXPECT_THAT(progress.body, HasSubstr("\"phase\":\"staging\""));
+  EXPECT_THAT(progress.body, HasSubstr("\"phase\":\"receiving\""));
 
   // Three more from the same member: each refused at once, before its body, and closed.
   for (int i = 1; i <= 3; ++i) {

@@ -166,7 +166,7 @@ http::Response Console::Impl::ImportProgress(http::Request& req) {
     w.Key("phase").String(job->done    ? "done"
                           : phase == 3 ? "committing"
                           : phase == 2 ? "applying"
-                                       : "staging");
+                                       : "receiving");
     w.Key("rows").Int(job->rows.load());
   }
   w.EndObject();

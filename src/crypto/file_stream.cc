@@ -129,6 +129,42 @@ Bytes FullAd(std::string_view ad) {
   return full;
 }
 
+// Fills the chunk buffer `plain` (its first `fill` bytes taken) from `data`, calling `push` each
+// time it is full — so that the final chunk is always short (possibly empty), as the readers
+// expect. For FileStreamWriter and TempStream.
+template <typename Push>
+Status FillChunks(std::span<const uint8_t> data, SecretBytes& plain, size_t& fill, Push push) {
+  while (!data.empty()) {
+    const size_t n = std::min(data.size(), kFileStreamChunkBytes - fill);
+    std::memcpy(plain.data() + fill, data.data(), n);
+    fill += n;
+    data = data.subspan(n);
+    if (fill == kFileStreamChunkBytes) RETURN_IF_ERROR(push());
+  }
+  return Status();
+}
+
+// Fills `out` from the opened chunk `plain` [pos, len), calling `next` for the next chunk when
+// one is used up, until `out` is full or the stream is `done`. For FileStreamReader and
+// TempStream.
+template <typename Next>
+Result<size_t> DrainChunks(std::span<uint8_t> out, const SecretBytes& plain, size_t& pos,
+                           const size_t& len, const bool& done, Next next) {
+  size_t got = 0;
+  while (got < out.size()) {
+    if (pos == len) {
+      if (done) break;
+      RETURN_IF_ERROR(next());
+      continue;
+    }
+    const size_t n = std::min(out.size() - got, len - pos);
+    std::memcpy(out.data() + got, plain.data() + pos, n);
+    pos += n;
+    got += n;
+  }
+  return got;
+}
+
 }  // namespace
 
 struct FileStreamWriter::State {
@@ -205,16 +241,7 @@ Status FileStreamWriter::Push(bool final) {
 Status FileStreamWriter::Write(std::span<const uint8_t> data) {
   State& st = *state_;
   if (st.finished) return FailedPreconditionError(st.path + ": stream already finished");
-  while (!data.empty()) {
-    // A full chunk is pushed as soon as it fills, so that the final chunk is always short
-    // (possibly empty), as the reader expects.
-    const size_t n = std::min(data.size(), kFileStreamChunkBytes - st.fill);
-    std::memcpy(st.plain.data() + st.fill, data.data(), n);
-    st.fill += n;
-    data = data.subspan(n);
-    if (st.fill == kFileStreamChunkBytes) RETURN_IF_ERROR(Push(false));
-  }
-  return Status();
+  return FillChunks(data, st.plain, st.fill, [this] { return Push(false); });
 }
 
 Result<FileStreamInfo> FileStreamWriter::Finish() {
@@ -344,19 +371,7 @@ Status FileStreamReader::NextChunk() {
 
 Result<size_t> FileStreamReader::Read(std::span<uint8_t> out) {
   State& st = *state_;
-  size_t got = 0;
-  while (got < out.size()) {
-    if (st.pos == st.len) {
-      if (st.done) break;
-      RETURN_IF_ERROR(NextChunk());
-      continue;
-    }
-    const size_t n = std::min(out.size() - got, st.len - st.pos);
-    std::memcpy(out.data() + got, st.plain.data() + st.pos, n);
-    st.pos += n;
-    got += n;
-  }
-  return got;
+  return DrainChunks(out, st.plain, st.pos, st.len, st.done, [this] { return NextChunk(); });
 }
 
 FileStreamInfo FileStreamReader::info() const { return state_->info; }
@@ -380,6 +395,122 @@ Result<FileStreamInfo> DecryptFileStream(const std::string& in_path, const std::
   cleanup.Keep();
   return in->info();
 }
+
+struct TempStream::State {
+  State(int fd, std::string d) : file(fd), dir(std::move(d)) {}
+  Fd file;
+  std::string dir;
+  StreamState stream;
+  SecretBytes key{kFileStreamKeyBytes};
+  uint8_t header[crypto_secretstream_xchacha20poly1305_HEADERBYTES] = {};
+  SecretBytes plain{kFileStreamChunkBytes};
+  std::vector<uint8_t> cipher = std::vector<uint8_t>(kCipherChunkBytes);
+  size_t fill = 0;  // writing: bytes in `plain`; reading: its end
+  size_t pos = 0;   // reading: the next byte of `plain`
+  int64_t written = 0;
+  int64_t chunk = 0;
+  bool reading = false;
+  bool done = false;
+
+  Status IoError(const char* what) const {
+    return UnavailableError("temporary file in " + dir + ": " + what + ": " + std::strerror(errno));
+  }
+};
+
+TempStream::TempStream(std::unique_ptr<State> state) : state_(std::move(state)) {}
+TempStream::~TempStream() = default;
+
+Result<std::unique_ptr<TempStream>> TempStream::Create(const std::string& dir) {
+  RETURN_IF_ERROR(EnsureInitialized());
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    // No O_TMPFILE on this file system: a named file, unlinked at once.
+    std::string path = dir + "/chukan-tmp-XXXXXX";
+    fd = ::mkstemp(path.data());
+    if (fd < 0) {
+      return UnavailableError("cannot create a temporary file in " + dir + ": " +
+                              std::strerror(errno));
+    }
+    ::unlink(path.c_str());
+    ::fchmod(fd, 0600);
+  }
+  auto state = std::make_unique<State>(fd, dir);
+  crypto_secretstream_xchacha20poly1305_keygen(state->key.data());
+  crypto_secretstream_xchacha20poly1305_init_push(&state->stream.s, state->header,
+                                                  state->key.data());
+  return std::unique_ptr<TempStream>(new TempStream(std::move(state)));
+}
+
+Status TempStream::Push(bool final) {
+  State& st = *state_;
+  unsigned long long clen = 0;
+  crypto_secretstream_xchacha20poly1305_push(
+      &st.stream.s, st.cipher.data(), &clen, st.plain.data(),
+      static_cast<unsigned long long>(st.fill), nullptr, 0,
+      final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
+  st.written += static_cast<int64_t>(st.fill);
+  st.fill = 0;
+  if (!WriteFull(st.file.get(), st.cipher.data(), static_cast<size_t>(clen))) {
+    return st.IoError("write");
+  }
+  return Status();
+}
+
+Status TempStream::Write(std::span<const uint8_t> data) {
+  State& st = *state_;
+  if (st.reading) return FailedPreconditionError("temporary stream: written after Rewind");
+  return FillChunks(data, st.plain, st.fill, [this] { return Push(false); });
+}
+
+Status TempStream::Rewind() {
+  State& st = *state_;
+  if (st.reading) return FailedPreconditionError("temporary stream: rewound twice");
+  RETURN_IF_ERROR(Push(true));
+  if (::lseek(st.file.get(), 0, SEEK_SET) != 0) return st.IoError("seek");
+  if (crypto_secretstream_xchacha20poly1305_init_pull(&st.stream.s, st.header, st.key.data()) !=
+      0) {
+    return InternalError("temporary stream: invalid stream header");
+  }
+  st.reading = true;
+  st.fill = 0;
+  st.pos = 0;
+  return Status();
+}
+
+Status TempStream::NextChunk() {
+  State& st = *state_;
+  const ssize_t r = ReadFull(st.file.get(), st.cipher.data(), st.cipher.size());
+  if (r < 0) return st.IoError("read");
+  const size_t n = static_cast<size_t>(r);
+  const std::string at = " (chunk " + std::to_string(st.chunk) + ")";
+  if (n < crypto_secretstream_xchacha20poly1305_ABYTES) {
+    return DataLossError("temporary stream: cut short" + at);
+  }
+  unsigned long long mlen = 0;
+  uint8_t tag = 0;
+  if (crypto_secretstream_xchacha20poly1305_pull(&st.stream.s, st.plain.data(), &mlen, &tag,
+                                                 st.cipher.data(), n, nullptr, 0) != 0) {
+    return DataLossError("temporary stream: authentication failed" + at);
+  }
+  const bool final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+  if (!final && n < st.cipher.size()) return DataLossError("temporary stream: cut short" + at);
+  st.done = final;
+  st.fill = static_cast<size_t>(mlen);
+  st.pos = 0;
+  ++st.chunk;
+  return Status();
+}
+
+Result<size_t> TempStream::Read(std::span<uint8_t> out) {
+  State& st = *state_;
+  if (!st.reading) return FailedPreconditionError("temporary stream: read before Rewind");
+  return DrainChunks(out, st.plain, st.pos, st.fill, st.done, [this] { return NextChunk(); });
+}
+
+int64_t TempStream::plain_bytes() const {
+  return state_->written + static_cast<int64_t>(state_->reading ? 0 : state_->fill);
+}
+int TempStream::descriptor_for_test() const { return state_->file.get(); }
 
 Result<FileStreamInfo> HashFile(const std::string& path) {
   ASSIGN_OR_RETURN(int fd, OpenIn(path));

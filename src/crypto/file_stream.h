@@ -116,6 +116,46 @@ class FileStreamReader {
   std::unique_ptr<State> state_;
 };
 
+// A temporary file that never holds plaintext: what Write() is given is sealed chunk by chunk
+// (the format above, without magic or version, the stream header kept in memory) under a key
+// drawn for this stream alone, which lives only in this object, so the bytes are unreadable once
+// it is gone — even after a crash. The file has no name (O_TMPFILE in `dir`, else a name unlinked
+// at once), mode 0600, and is never synced: it is scratch space, read back by the same process
+// (an import's upload, received whole before the import takes the tenant's write lock,
+// replica/record_source.h). Write everything, Rewind() once, then Read.
+//
+// Thread-compatible: one thread at a time.
+class TempStream {
+ public:
+  // Errors: kUnavailable naming `dir` and the system's reason.
+  static Result<std::unique_ptr<TempStream>> Create(const std::string& dir);
+  ~TempStream();
+  TempStream(const TempStream&) = delete;
+  TempStream& operator=(const TempStream&) = delete;
+
+  // Encrypts `data` (buffered up to one chunk). Errors: kUnavailable (disk full, I/O) naming the
+  // directory; kFailedPrecondition after Rewind().
+  Status Write(std::span<const uint8_t> data);
+  // Ends writing (the final chunk) and starts reading from the first byte. Call once.
+  // Errors: as Write.
+  Status Rewind();
+  // Fills `out` with the next plaintext bytes; returns how many (fewer than out.size() only at
+  // the end, and 0 after it). Errors: kDataLoss (the file was changed under us), kUnavailable
+  // (I/O); kFailedPrecondition before Rewind().
+  Result<size_t> Read(std::span<uint8_t> out);
+
+  int64_t plain_bytes() const;  // bytes written
+  // The descriptor of the file (for tests that look at what reached the disk).
+  int descriptor_for_test() const;
+
+ private:
+  struct State;
+  explicit TempStream(std::unique_ptr<State> state);
+  Status Push(bool final);
+  Status NextChunk();
+  std::unique_ptr<State> state_;
+};
+
 // BLAKE2b-256 and size of a file, read in chunks. Errors: kNotFound, kInternal naming the file.
 Result<FileStreamInfo> HashFile(const std::string& path);
 

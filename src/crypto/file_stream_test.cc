@@ -2,7 +2,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sodium.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -139,6 +142,84 @@ TEST_F(FileStreamTest, WriterAfterAPrefixAndReaderAtItsOffsetRoundTripInSmallPie
     ASSERT_OK(w->Write(random));
   }
   EXPECT_FALSE(std::filesystem::exists(Path("gone")));
+}
+
+// The import's upload spool: what goes in comes back, in pieces of any size, around chunk
+// boundaries; the file never holds it in plaintext; a changed byte is refused.
+TEST(TempStreamTest, ReadsBackWhatWasWrittenAtEverySizeAroundChunkBoundaries) {
+  chukan::testing::TempDir dir;
+  for (size_t size : {size_t{0}, size_t{1}, kFileStreamChunkBytes - 1, kFileStreamChunkBytes,
+                      kFileStreamChunkBytes + 1, 2 * kFileStreamChunkBytes + 7}) {
+    const Bytes data = RandomBytes(size);
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<TempStream> t, TempStream::Create(dir.path()));
+    // Written in uneven pieces (1, 1000, 70,000 … bytes).
+    size_t at = 0;
+    for (size_t piece = 1; at < size; piece = piece * 37 + 963) {
+      const size_t n = std::min(piece, size - at);
+      ASSERT_OK(t->Write(std::span<const uint8_t>(data).subspan(at, n)));
+      at += n;
+    }
+    EXPECT_EQ(t->plain_bytes(), static_cast<int64_t>(size));
+    ASSERT_OK(t->Rewind());
+    Bytes back;
+    std::vector<uint8_t> buf(5000);
+    while (true) {
+      ASSERT_OK_AND_ASSIGN(size_t n, t->Read(buf));
+      back.insert(back.end(), buf.begin(), buf.begin() + static_cast<ptrdiff_t>(n));
+      if (n < buf.size()) break;
+    }
+    EXPECT_EQ(back, data) << size;
+    ASSERT_OK_AND_ASSIGN(size_t after, t->Read(buf));
+    EXPECT_EQ(after, 0u) << size;
+    // The file: every chunk sealed (17 bytes more each, the final one possibly empty).
+    const off_t file_size = ::lseek(t->descriptor_for_test(), 0, SEEK_END);
+    EXPECT_EQ(
+        static_cast<size_t>(file_size),
+        size + (size / kFileStreamChunkBytes + 1) * crypto_secretstream_xchacha20poly1305_ABYTES)
+        << size;
+  }
+}
+
+TEST(TempStreamTest, TheFileHoldsNoPlaintextAndAChangedByteIsRefused) {
+  chukan::testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<TempStream> t, TempStream::Create(dir.path()));
+  std::string text;
+  while (text.size() < 3 * kFileStreamChunkBytes) text += "707070707070707,山田太郎,\n";
+  ASSERT_OK(t->Write(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+  ASSERT_OK(t->Rewind());
+  // No name in the directory, and no plaintext in the file.
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+  std::string raw(text.size() + 1024, '\0');
+  const ssize_t got = ::pread(t->descriptor_for_test(), raw.data(), raw.size(), 0);
+  ASSERT_GT(got, static_cast<ssize_t>(text.size()));
+  raw.resize(static_cast<size_t>(got));
+  EXPECT_EQ(raw.find("707070707070707"), std::string::npos);
+  EXPECT_EQ(raw.find("山田"), std::string::npos);
+  // One byte of the second chunk changed: the first chunk reads, the second is refused.
+  const off_t second = static_cast<off_t>(kFileStreamChunkBytes +
+                                          crypto_secretstream_xchacha20poly1305_ABYTES + 100);
+  uint8_t b = 0;
+  ASSERT_EQ(::pread(t->descriptor_for_test(), &b, 1, second), 1);
+  b ^= 0x01;
+  ASSERT_EQ(::pwrite(t->descriptor_for_test(), &b, 1, second), 1);
+  std::vector<uint8_t> buf(kFileStreamChunkBytes);
+  ASSERT_OK_AND_ASSIGN(size_t first, t->Read(buf));
+  EXPECT_EQ(first, buf.size());
+  EXPECT_THAT(t->Read(buf), StatusIs(StatusCode::kDataLoss, HasSubstr("chunk 1")));
+}
+
+TEST(TempStreamTest, OrderIsWriteRewindReadAndAMissingDirectoryIsNamed) {
+  chukan::testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<TempStream> t, TempStream::Create(dir.path()));
+  std::vector<uint8_t> buf(10);
+  EXPECT_THAT(t->Read(buf), StatusIs(StatusCode::kFailedPrecondition));
+  ASSERT_OK(t->Write(buf));
+  ASSERT_OK(t->Rewind());
+  EXPECT_THAT(t->Write(buf), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(t->Rewind(), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(TempStream::Create(dir.File("missing")),
+              StatusIs(StatusCode::kUnavailable, HasSubstr(dir.File("missing"))));
 }
 
 }  // namespace

@@ -27,10 +27,10 @@ void ImportSealer::Batch::Clear() {
 }
 
 ImportSealer::ImportSealer(std::shared_ptr<const crypto::DataKeySet> keys, std::string ad_head,
-                           ImportSpool& spool)
+                           SealedQueue& out)
     : keys_(std::move(keys)),
       ad_head_(std::move(ad_head)),
-      spool_(spool),
+      out_(out),
       filling_(std::make_unique<Batch>()) {
   const crypto::Bytes r = crypto::RandomBytes(16);
   std::copy(r.begin(), r.end(), nonce_.begin());
@@ -54,16 +54,16 @@ ImportSealer::~ImportSealer() {
   if (filling_ != nullptr) filling_->Clear();
 }
 
-Status ImportSealer::Add(const ImportSpool::KeyHash& key_hash, std::span<const uint8_t> plain,
+Status ImportSealer::Add(const SealedQueue::KeyHash& key_hash, std::span<const uint8_t> plain,
                          std::string_view publish_from, std::string_view publish_until) {
   return Queue(key_hash, plain, false, publish_from, publish_until);
 }
 
-Status ImportSealer::AddDeletion(const ImportSpool::KeyHash& key_hash) {
+Status ImportSealer::AddDeletion(const SealedQueue::KeyHash& key_hash) {
   return Queue(key_hash, {}, true, {}, {});
 }
 
-Status ImportSealer::Queue(const ImportSpool::KeyHash& key_hash, std::span<const uint8_t> plain,
+Status ImportSealer::Queue(const SealedQueue::KeyHash& key_hash, std::span<const uint8_t> plain,
                            bool deletion, std::string_view publish_from,
                            std::string_view publish_until) {
   Batch& b = *filling_;
@@ -72,11 +72,11 @@ Status ImportSealer::Queue(const ImportSpool::KeyHash& key_hash, std::span<const
   crypto::AppendWiping(b.plain, plain);
   b.ends.push_back(b.plain.size());
   b.deletion.push_back(deletion);
-  std::array<char, 2 * ImportSpool::kDateBytes>& d = b.dates.emplace_back();
+  std::array<char, 2 * SealedQueue::kDateBytes>& d = b.dates.emplace_back();
   d.fill('\0');
   // string_view::copy, not memcpy: an absent date's data() may be null.
-  publish_from.copy(d.data(), ImportSpool::kDateBytes);
-  publish_until.copy(d.data() + ImportSpool::kDateBytes, ImportSpool::kDateBytes);
+  publish_from.copy(d.data(), SealedQueue::kDateBytes);
+  publish_until.copy(d.data() + SealedQueue::kDateBytes, SealedQueue::kDateBytes);
   if (b.size() < kBatchRecords) return Status();
   return HandOver();
 }
@@ -95,6 +95,7 @@ Status ImportSealer::HandOver() {
       filling_ = std::make_unique<Batch>();
     }
   }
+  lock.Unlock();  // before the signal: the woken thread must not wake into a held lock
   ready_.Signal();
   return Status();
 }
@@ -135,20 +136,18 @@ void ImportSealer::Run() {
       space_.SignalAll();
       return;
     }
+    lock.Unlock();
     space_.Signal();
   }
 }
 
 Status ImportSealer::SealBatch(const Batch& b) {
-  std::vector<uint8_t> sealed;
+  std::unique_ptr<SealedQueue::Batch> out = out_.Empty();
   for (size_t i = 0; i < b.size(); ++i) {
-    const std::string_view from(b.dates[i].data(),
-                                strnlen(b.dates[i].data(), ImportSpool::kDateBytes));
-    const std::string_view until(
-        b.dates[i].data() + ImportSpool::kDateBytes,
-        strnlen(b.dates[i].data() + ImportSpool::kDateBytes, ImportSpool::kDateBytes));
+    out->keys.push_back(b.keys[i]);
+    out->dates.push_back(b.dates[i]);
     if (b.deletion[i]) {
-      RETURN_IF_ERROR(spool_.Append(b.keys[i], {}, from, until));
+      out->ends.push_back(out->bytes.size());
       continue;
     }
     const size_t begin = i == 0 ? 0 : b.ends[i - 1];
@@ -160,12 +159,104 @@ Status ImportSealer::SealBatch(const Batch& b) {
     ++counter_;
     ASSIGN_OR_RETURN(crypto::Bytes body, keys_->SealWithNonce(nonce_, plain, ad_));
     // nonce || ciphertext || tag: the format crypto::Decrypt reads.
-    sealed.resize(nonce_.size() + body.size());
-    std::copy(nonce_.begin(), nonce_.end(), sealed.begin());
-    std::copy(body.begin(), body.end(), sealed.begin() + static_cast<ptrdiff_t>(nonce_.size()));
-    RETURN_IF_ERROR(spool_.Append(b.keys[i], sealed, from, until));
+    out->bytes.insert(out->bytes.end(), nonce_.begin(), nonce_.end());
+    out->bytes.insert(out->bytes.end(), body.begin(), body.end());
+    out->ends.push_back(out->bytes.size());
   }
+  return out_.Push(std::move(out));
+}
+
+void SealedQueue::Batch::Clear() {
+  keys.clear();
+  bytes.clear();
+  ends.clear();
+  dates.clear();
+}
+
+std::unique_ptr<SealedQueue::Batch> SealedQueue::Empty() {
+  MutexLock lock(mu_);
+  if (free_.empty()) return std::make_unique<Batch>();
+  std::unique_ptr<Batch> b = std::move(free_.back());
+  free_.pop_back();
+  return b;
+}
+
+Status SealedQueue::Push(std::unique_ptr<Batch> batch) {
+  MutexLock lock(mu_);
+  while (full_.size() >= kMaxBatches && cancel_.ok() && !closed_ && !abandoned_) {
+    space_.Wait(lock);
+  }
+  if (!cancel_.ok()) return cancel_;
+  if (closed_ || abandoned_) return CancelledError("sealed queue: closed");
+  full_.push_back(std::move(batch));
+  lock.Unlock();
+  ready_.Signal();
   return Status();
+}
+
+void SealedQueue::Close(Status end) {
+  {
+    MutexLock lock(mu_);
+    closed_ = true;
+    end_ = std::move(end);
+  }
+  ready_.SignalAll();
+  space_.SignalAll();
+}
+
+void SealedQueue::Abandon() {
+  {
+    MutexLock lock(mu_);
+    abandoned_ = true;
+    full_.clear();
+  }
+  ready_.SignalAll();
+  space_.SignalAll();
+}
+
+void SealedQueue::Cancel(Status why) {
+  {
+    MutexLock lock(mu_);
+    cancel_ = why.ok() ? CancelledError("sealed queue: cancelled") : std::move(why);
+    full_.clear();
+  }
+  space_.SignalAll();
+}
+
+bool SealedQueue::complete() const {
+  MutexLock lock(mu_);
+  return closed_ && end_.ok() && !abandoned_;
+}
+
+Result<bool> SealedQueue::Next(KeyHash& key_hash, std::vector<uint8_t>& sealed,
+                               std::string& publish_from, std::string& publish_until) {
+  if (reading_ == nullptr || next_ == reading_->size()) {
+    MutexLock lock(mu_);
+    if (reading_ != nullptr) {
+      reading_->Clear();
+      free_.push_back(std::move(reading_));
+    }
+    while (full_.empty() && !closed_ && !abandoned_) ready_.Wait(lock);
+    if (abandoned_) return false;
+    if (full_.empty()) {
+      if (!end_.ok()) return end_;
+      return false;
+    }
+    reading_ = std::move(full_.front());
+    full_.pop_front();
+    next_ = 0;
+    lock.Unlock();
+    space_.Signal();
+  }
+  const size_t i = next_++;
+  key_hash = reading_->keys[i];
+  const size_t begin = i == 0 ? 0 : reading_->ends[i - 1];
+  sealed.assign(reading_->bytes.begin() + static_cast<ptrdiff_t>(begin),
+                reading_->bytes.begin() + static_cast<ptrdiff_t>(reading_->ends[i]));
+  const char* d = reading_->dates[i].data();
+  publish_from.assign(d, strnlen(d, kDateBytes));
+  publish_until.assign(d + kDateBytes, strnlen(d + kDateBytes, kDateBytes));
+  return true;
 }
 
 }  // namespace chukan::replica

@@ -1,6 +1,7 @@
 #include "replica/record_source.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <thread>
@@ -9,6 +10,7 @@
 #include "common/mutex.h"
 #include "common/thread_name.h"
 #include "crypto/bytes.h"
+#include "crypto/file_stream.h"
 #include "crypto/hash.h"
 #include "layout/date.h"
 #include "replica_io/charset.h"
@@ -21,6 +23,19 @@ namespace {
 
 constexpr std::string_view kAtenaColumn = "atena_no";
 
+// Reads a crypto::TempStream back as a byte source.
+class TempStreamSource final : public replica_io::ByteSource {
+ public:
+  explicit TempStreamSource(std::unique_ptr<crypto::TempStream> stream)
+      : stream_(std::move(stream)) {}
+  Result<size_t> Read(char* buf, size_t n) override {
+    return stream_->Read(std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf), n));
+  }
+
+ private:
+  std::unique_ptr<crypto::TempStream> stream_;
+};
+
 // Passes bytes through and hashes them, so the import records the hash of what it received.
 class HashingSource final : public replica_io::ByteSource {
  public:
@@ -30,6 +45,33 @@ class HashingSource final : public replica_io::ByteSource {
     ASSIGN_OR_RETURN(size_t got, inner_->Read(buf, n));
     hasher_.Update(std::string_view(buf, got));
     return got;
+  }
+  // Reads what is left of the input into a temporary file and reads from that file from now on
+  // (RecordSourceFactory::Receive); nothing is hashed twice — the file's bytes are hashed as
+  // they are read back.
+  Status Receive(const std::function<void(int64_t lines)>& progress) {
+    const char* tmp = std::getenv("TMPDIR");
+    ASSIGN_OR_RETURN(std::unique_ptr<crypto::TempStream> spool,
+                     crypto::TempStream::Create(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp"));
+    crypto::Bytes buf(crypto::kFileStreamChunkBytes);
+    // The upload's plaintext passes through `buf`: wiped before it is freed, however this ends.
+    struct Wipe {
+      crypto::Bytes& b;
+      ~Wipe() { crypto::WipeBytes(b); }
+    } wipe{buf};
+    int64_t lines = 0;
+    while (true) {
+      ASSIGN_OR_RETURN(size_t got, inner_->Read(reinterpret_cast<char*>(buf.data()), buf.size()));
+      if (got == 0) break;
+      RETURN_IF_ERROR(spool->Write(std::span<const uint8_t>(buf.data(), got)));
+      if (progress) {
+        lines += std::count(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(got), '\n');
+        progress(lines);
+      }
+    }
+    RETURN_IF_ERROR(spool->Rewind());
+    inner_ = std::make_unique<TempStreamSource>(std::move(spool));
+    return Status();
   }
   std::string Hash() const {
     crypto::Blake2bHasher copy = hasher_;  // Finish() consumes; hash a copy
@@ -548,6 +590,11 @@ class StreamFactory final : public RecordSourceFactory {
     auto csv = std::make_unique<CsvRecordSource>(*decoded_, version);
     RETURN_IF_ERROR(csv->ReadHeader());
     return std::unique_ptr<RecordSource>(std::move(csv));
+  }
+
+  Status Receive(const std::function<void(int64_t lines)>& progress) override {
+    if (opened_) return FailedPreconditionError("record source already opened");
+    return hashing_->Receive(progress);
   }
 
   Status Drain() override {

@@ -11,6 +11,7 @@
 #define CHUKAN_REPLICA_RECORD_SOURCE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -83,6 +84,14 @@ class RecordSourceFactory {
   // without its header row has values there —, "line 1: the header has no atena_no column",
   // "line 1, column K: item IT… appears twice").
   virtual Result<std::unique_ptr<RecordSource>> Open(const layout::LayoutVersion& version) = 0;
+  // Reads the whole input into a local temporary file first (sealed under a key of its own,
+  // crypto::TempStream, in $TMPDIR or /tmp), from which Open()'s source then reads: after it,
+  // reading the rows waits on no client, so an import may hold the tenant's write lock while it
+  // reads them (ReplicaStore::Import). Call before Open(), at most once. Errors: the input's (the
+  // connection dropped …), kUnavailable for the temporary file (disk full) naming its directory;
+  // kFailedPrecondition after Open(). `progress` (may be empty) is called as chunks arrive with
+  // the number of lines (newline bytes) received so far.
+  virtual Status Receive(const std::function<void(int64_t lines)>& progress) = 0;
   // Reads whatever is left of the input (so the hash covers the whole file).
   virtual Status Drain() = 0;
   // "blake2b-256:<hex>" of every byte read so far.

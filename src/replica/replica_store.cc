@@ -1,12 +1,13 @@
-// ReplicaStore (see replica_store.h). Over 1,100 lines: import (read, check, seal, stage, apply),
+// ReplicaStore (see replica_store.h). Over 1,100 lines: import (receive, read, check, seal, write),
 // view, history, export and reconcile share the record encoding, the keyed hashes and the sealing
-// here; the import's staging file is import_spool.cc, its sealing thread import_sealer.cc, and the
-// readers are in replica_io/.
+// here; the import's sealing thread and its queue to the writer are import_sealer.cc, its upload's
+// temporary file crypto/file_stream.cc (TempStream), and the readers are in replica_io/.
 #include "replica/replica_store.h"
 
 #include <malloc.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,12 +18,12 @@
 #include <variant>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "crypto/aead.h"
 #include "crypto/bytes.h"
 #include "crypto/hash.h"
 #include "layout/value_check.h"
 #include "replica/import_sealer.h"
-#include "replica/import_spool.h"
 #include "replica_io/csv_writer.h"
 #include "replica_io/dbm20113_writer.h"
 #include "store/sql_util.h"
@@ -787,6 +788,13 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   report.version = version->version();
   report.mode = std::string(ImportModeName(request.mode));
 
+  // The whole upload into a local temporary file first, with no transaction open: a slow or
+  // stalled client holds no lock of the tenant's, and reading the rows afterwards waits on no one.
+  if (request.progress) request.progress(ImportPhase::kReceiving, 0);
+  RETURN_IF_ERROR(factory.Receive([&request](int64_t lines) {
+    if (request.progress) request.progress(ImportPhase::kReceiving, lines);
+  }));
+
   // A re-sent import: answer with the first one's report, after checking it is the same file.
   if (!request.idempotency_key.empty()) {
     ASSIGN_OR_RETURN(auto rtx, db_->BeginRead());
@@ -824,125 +832,155 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   report.import_id = NewImportId();
   const int64_t now = ToUnixMicros(clock_.Now());
 
-  // Stage, then commit. Phase 1 reads, checks and seals the whole upload into a local spool
-  // with no transaction open, so a slow or stalled client (the upload comes off the network)
-  // holds no lock of the tenant's. Phase 2 applies the spool — local disk only — in one write
-  // transaction, which is what the tenant's other writes may wait for (docs/replica.md).
-  ASSIGN_OR_RETURN(std::unique_ptr<ImportSpool> spool, ImportSpool::Create());
-  ProblemList problems;
-  SeenKeys seen;
-  // One key for the whole import (a rotation starting meanwhile is caught by its re-encryption).
-  // Records are sealed and spooled on the sealer's thread, beside the checks of the rows after
-  // them; the spool is the sealer's until its Finish().
-  std::optional<ImportSealer> sealer;
-  sealer.emplace(keys_->seal->Snapshot(), keys_->ad_prefix + tm + std::string(1, '\0'), *spool);
-  std::vector<layout::FieldProblem> field_problems;
-  std::vector<uint8_t> plain;
-  const std::span<const size_t> key_idx = version->key_item_indexes();
-  bool writing = true;
-  RowView row;
-  std::optional<RowProblem> row_problem;
-  auto staged = [&] {
-    if (request.progress && report.rows % kProgressRows == 0) {
-      request.progress(ImportPhase::kStaging, report.rows);
-    }
-  };
-  if (request.progress) request.progress(ImportPhase::kStaging, 0);
-  while (true) {
-    Result<bool> more = rows->Next(row, row_problem);
-    if (!more.ok()) {
-      // The file cannot be read further (broken quoting, bad Shift_JIS …): one problem, stop.
-      // Anything else (the connection dropped, a disk error) fails the import.
-      if (!IsFileProblem(more.status())) return more.status();
-      problems.Add(MalformedFile(more.status()));
+  // Read, seal and write at once. The upload is local by now (Receive above), so the write
+  // transaction may be open while the rows are read: a thread of the import's reads and checks
+  // them (this lambda), the sealer seals them on another, and this thread writes them into the
+  // transaction as they come (Apply; CountChanges in test mode). At the file's first problem the
+  // reading thread abandons the queue: the writer rolls back at once — the lock is given back —
+  // while the reader goes on to count every problem (docs/replica.md, "Import").
+  SealedQueue queue;
+  StagedImport staged;
+  std::atomic<bool> stop_reading{false};
+  auto stage = [&]() -> Status {
+    ProblemList problems;
+    SeenKeys seen;
+    // One key for the whole import (a rotation starting meanwhile is caught by its re-encryption).
+    std::optional<ImportSealer> sealer;
+    sealer.emplace(keys_->seal->Snapshot(), keys_->ad_prefix + tm + std::string(1, '\0'), queue);
+    std::vector<layout::FieldProblem> field_problems;
+    std::vector<uint8_t> plain;
+    const std::span<const size_t> key_idx = version->key_item_indexes();
+    bool writing = true;
+    RowView row;
+    std::optional<RowProblem> row_problem;
+    int64_t rows_read = 0;
+    // The file's first problem: nothing more is queued, and the writer is told to roll back.
+    auto refuse = [&] {
+      if (!writing) return;
       writing = false;
-      break;
-    }
-    if (!*more) break;
-    if (row_problem) {
-      problems.Add(ToProblem(*row_problem));
-      writing = false;
-      report.rows++;
-      staged();
-      continue;
-    }
-    report.rows++;
-    staged();
-    bool row_ok = true;
-    if (!layout::IsValidAtenaNo(row.atena_no)) {
-      problems.Add(RowProblemAt(row, "atena_no", "bad_atena_no",
-                                "atena_no (団体内統合宛名番号): expected 15 digits"));
-      row_ok = false;
-    }
-    if (row.remove && request.mode != ImportMode::kUpsert) {
-      problems.Add(
-          RowProblemAt(row, "SegmentOfRegistrationDelete", "remove_needs_upsert",
-                       "a record to delete (登録削除区分 2) needs the import mode upsert"));
-      row_ok = false;
-    }
-    const bool check_all = request.mode != ImportMode::kDelete && !row.remove;
-    if (check_all && layout::CheckRecord(*version, row.values, field_problems) > 0) {
-      for (const layout::FieldProblem& fp : field_problems) {
-        if (fp.error == layout::ValueError::kFieldCount) {
-          problems.Add(RowProblemAt(row, "", "field_count", "wrong number of values"));
-          continue;
-        }
-        const layout::Item& item = version->item(fp.index);
-        problems.Add(
-            RowProblemAt(row, item.code(), std::string(layout::ValueErrorName(fp.error)),
-                         layout::DescribeValueError(item, fp.error, row.values[fp.index])));
+      queue.Abandon();
+      sealer.reset();  // drops and wipes what it still held
+    };
+    while (true) {
+      if (stop_reading.load(std::memory_order_relaxed)) {
+        return CancelledError("import: the writer stopped");
       }
-      row_ok = false;
+      Result<bool> more = rows->Next(row, row_problem);
+      if (!more.ok()) {
+        // The file cannot be read further (broken quoting, bad Shift_JIS …): one problem, stop.
+        // Anything else (a disk error) fails the import.
+        if (!IsFileProblem(more.status())) return more.status();
+        problems.Add(MalformedFile(more.status()));
+        refuse();
+        break;
+      }
+      if (!*more) break;
+      ++rows_read;
+      if (request.progress && rows_read % kProgressRows == 0) {
+        request.progress(ImportPhase::kApplying, rows_read);
+      }
+      if (row_problem) {
+        problems.Add(ToProblem(*row_problem));
+        refuse();
+        continue;
+      }
+      bool row_ok = true;
+      if (!layout::IsValidAtenaNo(row.atena_no)) {
+        problems.Add(RowProblemAt(row, "atena_no", "bad_atena_no",
+                                  "atena_no (団体内統合宛名番号): expected 15 digits"));
+        row_ok = false;
+      }
+      if (row.remove && request.mode != ImportMode::kUpsert) {
+        problems.Add(
+            RowProblemAt(row, "SegmentOfRegistrationDelete", "remove_needs_upsert",
+                         "a record to delete (登録削除区分 2) needs the import mode upsert"));
+        row_ok = false;
+      }
+      const bool check_all = request.mode != ImportMode::kDelete && !row.remove;
+      if (check_all && layout::CheckRecord(*version, row.values, field_problems) > 0) {
+        for (const layout::FieldProblem& fp : field_problems) {
+          if (fp.error == layout::ValueError::kFieldCount) {
+            problems.Add(RowProblemAt(row, "", "field_count", "wrong number of values"));
+            continue;
+          }
+          const layout::Item& item = version->item(fp.index);
+          problems.Add(
+              RowProblemAt(row, item.code(), std::string(layout::ValueErrorName(fp.error)),
+                           layout::DescribeValueError(item, fp.error, row.values[fp.index])));
+        }
+        row_ok = false;
+      }
+      if (!row_ok) {
+        refuse();
+        continue;
+      }
+      const Hash16 key_hash = keys_->KeyHash(tm, row.atena_no, row.values, key_idx);
+      if (const int64_t first = seen.InsertOrGet(key_hash, row.line); first != 0) {
+        problems.Add(RowProblemAt(
+            row, "", "duplicate_key",
+            "the record key (atena_no and key items) repeats line " + std::to_string(first)));
+        refuse();
+        continue;
+      }
+      if (!writing) continue;  // keep validating to count every problem, but queue nothing more
+      if (request.mode == ImportMode::kDelete || row.remove) {
+        RETURN_IF_ERROR(sealer->AddDeletion(key_hash));
+        continue;
+      }
+      EncodeRecord(row.atena_no, row.values, row.envelope, plain);
+      const Status added = sealer->Add(key_hash, plain, row.publish_from, row.publish_until);
+      std::fill(plain.begin(), plain.end(), 0);
+      RETURN_IF_ERROR(added);
     }
-    if (!row_ok) {
-      writing = false;
-      continue;
-    }
-    const Hash16 key_hash = keys_->KeyHash(tm, row.atena_no, row.values, key_idx);
-    if (const int64_t first = seen.InsertOrGet(key_hash, row.line); first != 0) {
-      problems.Add(RowProblemAt(
-          row, "", "duplicate_key",
-          "the record key (atena_no and key items) repeats line " + std::to_string(first)));
-      writing = false;
-      continue;
-    }
-    if (!writing) continue;  // keep validating to count every problem, but stage nothing more
-    if (request.mode == ImportMode::kDelete || row.remove) {
-      RETURN_IF_ERROR(sealer->AddDeletion(key_hash));
-      continue;
-    }
-    EncodeRecord(row.atena_no, row.values, row.envelope, plain);
-    const Status added = sealer->Add(key_hash, plain, row.publish_from, row.publish_until);
-    std::fill(plain.begin(), plain.end(), 0);
-    RETURN_IF_ERROR(added);
+    if (writing) RETURN_IF_ERROR(sealer->Finish());
+    sealer.reset();
+    RETURN_IF_ERROR(factory.Drain());
+    // Published to the writer by the queue's Close (below), which it reads after.
+    staged.rows = rows_read;
+    staged.file_hash = factory.FileHash();
+    staged.problem_count = problems.count;
+    staged.problems = std::move(problems.list);
+    return Status();
+  };
+  if (request.progress) request.progress(ImportPhase::kApplying, 0);
+  Status read_status;
+  std::thread reader([&] {
+    NameThisThread("import-check");
+    read_status = stage();
+    queue.Close(read_status);
+  });
+  Result<bool> applied = request.test_mode ? CountChanges(request, queue, report)
+                                           : Apply(request, *version, report.import_id, now, queue,
+                                                   staged, report, audit);
+  if (!applied.ok()) {
+    stop_reading.store(true, std::memory_order_relaxed);
+    queue.Cancel(applied.status());
   }
-  // A file with problems stages nothing (nothing more was queued after the first one).
-  if (writing) RETURN_IF_ERROR(sealer->Finish());
-  sealer.reset();
-  RETURN_IF_ERROR(factory.Drain());
-  report.file_hash = factory.FileHash();
-  report.problem_count = problems.count;
-  report.problems = std::move(problems.list);
+  reader.join();
+  if (!applied.ok()) return applied.status();
+  RETURN_IF_ERROR(read_status);
+  report.rows = staged.rows;
+  report.file_hash = staged.file_hash;
+  report.problem_count = staged.problem_count;
+  report.problems = std::move(staged.problems);
   if (report.problem_count > 0) {
-    // Nothing was written: a rejected file never opened a transaction.
+    // Nothing was written: the writer rolled back at the first problem.
+    report.inserted = report.updated = report.deleted = report.not_found = 0;
     report.committed = false;
     if (audit) RETURN_IF_ERROR(audit(nullptr, report));
     return report;
   }
-  RETURN_IF_ERROR(spool->Rewind());
+  if (!*applied) return InternalError("import: the file ended without every record written");
   if (request.test_mode) {
-    RETURN_IF_ERROR(CountChanges(request, *spool, report));
     report.test_mode = true;
     report.committed = false;
     if (audit) RETURN_IF_ERROR(audit(nullptr, report));
-    return report;
   }
-  RETURN_IF_ERROR(Apply(request, *version, report.import_id, now, *spool, report, audit));
   return report;
 }
 
-Status ReplicaStore::CountChanges(const ImportRequest& request, ImportSpool& spool,
-                                  ImportReport& report) {
+Result<bool> ReplicaStore::CountChanges(const ImportRequest& request, SealedQueue& queue,
+                                        ImportReport& report) {
   // One snapshot: what the import would have found had it been applied now.
   ASSIGN_OR_RETURN(auto tx, db_->BeginRead());
   Hash16 key_hash;
@@ -952,7 +990,7 @@ Status ReplicaStore::CountChanges(const ImportRequest& request, ImportSpool& spo
     ASSIGN_OR_RETURN(report.deleted, Count(request.tm));
   }
   while (true) {
-    ASSIGN_OR_RETURN(bool more, spool.Next(key_hash, sealed, from, until));
+    ASSIGN_OR_RETURN(bool more, queue.Next(key_hash, sealed, from, until));
     if (!more) break;
     ASSIGN_OR_RETURN(std::optional<store::Row> found,
                      tx->QueryOne("SELECT 1 FROM replica_record WHERE key_hash = ?",
@@ -966,13 +1004,13 @@ Status ReplicaStore::CountChanges(const ImportRequest& request, ImportSpool& spo
       (found ? report.updated : report.inserted)++;
     }
   }
-  std::fill(sealed.begin(), sealed.end(), 0);
-  return Status();
+  return queue.complete();
 }
 
-Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVersion& version,
-                           const std::string& import_id, int64_t now, ImportSpool& spool,
-                           ImportReport& report, const AuditHook& audit) {
+Result<bool> ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVersion& version,
+                                 const std::string& import_id, int64_t now, SealedQueue& queue,
+                                 const StagedImport& staged, ImportReport& report,
+                                 const AuditHook& audit) {
   const std::string tm = request.tm.str();
   // Gives the writer connection its page cache size back when the import is over (declared
   // before `tx`, so it runs after `tx` has ended and returned the connection). The pool keeps
@@ -1176,7 +1214,7 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       staging_made = true;
     }
     size_t next = 0;
-    ASSIGN_OR_RETURN(const int64_t staged,
+    ASSIGN_OR_RETURN(const int64_t copied_in,
                      tx->CopyRows("replica_import_staging", staging_columns,
                                   [&](std::vector<store::Value>& row) -> Result<bool> {
                                     if (next == batch.size()) return false;
@@ -1199,7 +1237,7 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
                      tx->ExecCount(kInsertStagedSql, {tm, version.version(), import_id, now}));
     // Under READ COMMITTED another import may have inserted or deleted one of these records
     // between the statements: the counts would not add up, and neither would replica_count.
-    if (kept != updated || updated + inserted != staged) {
+    if (kept != updated || updated + inserted != copied_in) {
       return AbortedError(kKeysChangedMessage);
     }
     report.updated += updated;
@@ -1216,14 +1254,10 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   std::vector<uint8_t> sealed;
   std::string from, until;
   int64_t applied = 0;
-  if (request.progress) request.progress(ImportPhase::kApplying, 0);
   while (true) {
-    ASSIGN_OR_RETURN(bool more, spool.Next(key_hash, sealed, from, until));
+    ASSIGN_OR_RETURN(bool more, queue.Next(key_hash, sealed, from, until));
     if (!more) break;
     ++applied;
-    if (request.progress && applied % kProgressRows == 0) {
-      request.progress(ImportPhase::kApplying, applied);
-    }
     // A deletion: delete mode, or a DBM_20113 record of 登録削除区分 2 (sealed records are never
     // empty: a nonce and a tag at least).
     if (request.mode == ImportMode::kDelete || sealed.empty()) {
@@ -1250,8 +1284,15 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
       batch.Clear();
     }
   }
+  // The file had a problem (the reader abandoned the queue): nothing of it is committed — the
+  // transaction rolls back as it ends here, and the lock is free while the reader counts on.
+  // (The problem count too, read only once the queue is complete — closed, so `staged` is
+  // published: a file with a problem is never committed, whether or not it abandoned the queue.)
+  if (!queue.complete() || staged.problem_count > 0) return false;
   RETURN_IF_ERROR(write_batch(batch));
-  std::fill(sealed.begin(), sealed.end(), 0);
+  // What the reader found, published by the queue's Close before Next() returned the end.
+  report.rows = staged.rows;
+  report.file_hash = staged.file_hash;
   if (index_after_load) {
     // The build sorts every key. With the import's 64 MiB cache SQLite's sorter sorts them all in
     // memory on this thread; with a cache of 8 MiB it sorts runs and merges them, and with
@@ -1295,7 +1336,8 @@ Status ReplicaStore::Apply(const ImportRequest& request, const layout::LayoutVer
   RETURN_IF_ERROR(recorded);
   report.committed = true;
   if (audit) RETURN_IF_ERROR(audit(tx.get(), report));
-  return tx->Commit();
+  RETURN_IF_ERROR(tx->Commit());
+  return true;
 }
 
 Result<std::vector<Record>> ReplicaStore::Find(const AtenaNo& atena_no,

@@ -74,7 +74,7 @@ struct ImportReport {
   std::string file_hash;          // "blake2b-256:<hex>" of the bytes as received
 };
 
-enum class ImportPhase { kStaging, kApplying, kCommitting };
+enum class ImportPhase { kReceiving, kApplying, kCommitting };
 inline constexpr int64_t kProgressRows = 4096;
 
 struct ImportRequest {
@@ -84,12 +84,14 @@ struct ImportRequest {
   std::string idempotency_key;  // optional
   std::string actor;            // for the audit log: "client:<name>"
   std::string request_id;
-  // Called on the importing thread as the import advances: while the upload is read and checked
-  // (kStaging, rows read so far) and while the staged records are written (kApplying, records
-  // written so far) — at each phase's start and every kProgressRows rows — and once when every
-  // record is written and the transaction is being committed (kCommitting, records written: on
-  // SQLite the commit of a million-row import writes the last dirty pages and takes about a
-  // second, docs/performance.md "Console"). May be empty.
+  // Called as the import advances: while the upload is received into the server's temporary
+  // file (kReceiving, lines received so far, as chunks arrive); while the rows are read, checked
+  // and written (kApplying, rows read so far: at the phase's start and every kProgressRows rows —
+  // from the import's reading thread, the records written follow a few batches behind); and once
+  // when every record is written and the transaction is being committed (kCommitting, records
+  // written: on SQLite the commit of a million-row import writes the last dirty pages and builds
+  // a first import's key index, ~0.4 s, docs/performance.md). Calls come one at a time, but
+  // from more than one thread. May be empty.
   std::function<void(ImportPhase phase, int64_t rows)> progress;
   // MsgMode 1 (テスト): read and check everything, count what would be inserted, updated and
   // deleted, store nothing (no transaction is opened; the audit hook is called without one).
@@ -184,7 +186,15 @@ crypto::SecretBytes LegacyIndexKey(const crypto::SecretBytes& data_key);
 std::vector<uint8_t> RecordAad(const TenantId& tenant, std::string_view tm,
                                std::span<const uint8_t> key_hash);
 
-class ImportSpool;
+class SealedQueue;
+
+// What an import's reading thread found in the file: its rows, its problems and its hash.
+struct StagedImport {
+  int64_t rows = 0;
+  std::string file_hash;
+  int64_t problem_count = 0;
+  std::vector<Problem> problems;  // the first kMaxReportedProblems
+};
 
 class ReplicaStore {
  public:
@@ -203,12 +213,15 @@ class ReplicaStore {
       TenantId tenant, std::shared_ptr<store::Database> db, const crypto::SecretBytes& data_key,
       std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock = SystemClock::Get());
 
-  // Imports the rows of `source` (CSV or JSON Lines, see record_source.h) in two phases: the
-  // whole source is read, checked and sealed into a local spool (ImportSpool) with no
-  // transaction open — a slow upload holds no lock — and then the spool is applied in one write
-  // transaction (all or nothing). `audit` is called inside that transaction when it commits (so
-  // the import and its audit entry commit together), and without one when the file is refused.
-  // Blocks for the upload and the apply.
+  // Imports the rows of `source` (CSV, JSON Lines or DBM_20113, see record_source.h): the whole
+  // upload is first received into a local temporary file sealed under a key of its own
+  // (RecordSourceFactory::Receive) with no transaction open — a slow upload holds no lock —, and
+  // then read, checked, sealed and written in one write transaction (all or nothing) at once, on
+  // three threads (docs/replica.md, "Import"). A file with a problem writes nothing: at its first
+  // problem the transaction is rolled back, and the rest is read only to report every problem.
+  // `audit` is called inside that transaction when it commits (so the import and its audit entry
+  // commit together), and without one when the file is refused or in test mode.
+  // Blocks for the upload and the writes.
   // Returns the report whether or not it committed (problems are not errors). Errors:
   // kNotFound (unknown TM or version), kAlreadyExists (idempotency key reused for different
   // content), kInvalidArgument (a malformed header, which names line 1 and the column), and
@@ -278,14 +291,17 @@ class ReplicaStore {
   ReplicaStore(TenantId tenant, std::shared_ptr<store::Database> db, std::unique_ptr<Keys> keys,
                std::shared_ptr<const layout::Catalogue> catalogue, const Clock& clock);
   Result<const layout::LayoutVersion*> FindVersion(const TmCode& tm, const std::string& version);
-  // Phase 2 of Import: applies the spooled records in one write transaction.
   Result<int64_t> ExportDbm20113(const TmCode& tm, const layout::LayoutVersion& version,
                                  const ChunkSink& sink);
-  // Test mode (MsgMode 1): counts what applying the spool would insert, update and delete.
-  Status CountChanges(const ImportRequest& request, ImportSpool& spool, ImportReport& report);
-  Status Apply(const ImportRequest& request, const layout::LayoutVersion& version,
-               const std::string& import_id, int64_t now, ImportSpool& spool, ImportReport& report,
-               const AuditHook& audit);
+  // Test mode (MsgMode 1): counts what writing the queued records would insert, update and
+  // delete. False: the reader abandoned the queue (the file has a problem).
+  Result<bool> CountChanges(const ImportRequest& request, SealedQueue& queue, ImportReport& report);
+  // Writes the queued records in one write transaction and commits it once the reader closed
+  // the queue with every record (report's rows and file hash from `staged` then). False, with
+  // nothing committed: the reader abandoned the queue.
+  Result<bool> Apply(const ImportRequest& request, const layout::LayoutVersion& version,
+                     const std::string& import_id, int64_t now, SealedQueue& queue,
+                     const StagedImport& staged, ImportReport& report, const AuditHook& audit);
 
  public:
   ~ReplicaStore();

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -338,6 +339,53 @@ TEST_P(ReplicaStoreTest, BadRowDeepInFileLeavesStoreUnchanged) {
   EXPECT_EQ(r.inserted, 0);
   EXPECT_THAT(audited_, ElementsAre("own:rejected"));
   EXPECT_EQ(*store_->Count(kTax), 1);  // unchanged
+}
+
+// An import holds the tenant's write lock while it reads its rows (local by then: the upload is
+// received first); a file with a problem gives the lock back at its first problem, not after
+// reading the rest. Here the reader, 8,192 rows past a bad line 2, waits until another write of
+// the tenant commits — which it can only do once the import's transaction is gone.
+TEST_P(ReplicaStoreTest, AFileWithAProblemGivesTheWriteLockBackAtItsFirstProblem) {
+  std::string body = kTaxHeader;
+  body += "not-an-atena-00" + TaxRow(1, 2026, "1").substr(15);
+  for (int p = 2; p <= 30000; ++p) body += TaxRow(p, 2026, "1000");
+  ASSERT_OK_AND_ASSIGN(
+      auto factory,
+      MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(std::move(body)),
+                              FileFormat::kCsv, "utf-8"));
+  std::promise<Status> written;
+  std::future<Status> other_write = written.get_future();
+  std::thread other;
+  bool wrote_while_reading = false;
+  ImportRequest request{kTax, "", ImportMode::kUpsert, "", "client:test", "req-1", {}};
+  request.progress = [&](ImportPhase phase, int64_t rows) {
+    if (phase != ImportPhase::kApplying || rows < 2 * kProgressRows || other.joinable()) return;
+    other = std::thread([&] {
+      Status s;
+      if (Result<std::unique_ptr<store::Transaction>> tx = db_->Begin(); !tx.ok()) {
+        s = tx.status();
+      } else if (s = (*tx)->Exec("INSERT INTO replica_count (tm, records) VALUES (?, 0)",
+                                 {std::string("TM99999999999999")});
+                 s.ok()) {
+        s = (*tx)->Commit();
+      }
+      written.set_value(s);
+    });
+    wrote_while_reading =
+        other_write.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+  };
+  Result<ImportReport> report = store_->Import(request, *factory, nullptr);
+  if (other.joinable()) other.join();
+  ASSERT_OK(report.status());
+  EXPECT_TRUE(wrote_while_reading);
+  EXPECT_OK(other_write.get());
+  EXPECT_FALSE(report->committed);
+  EXPECT_EQ(report->rows, 30000);
+  EXPECT_EQ(report->inserted, 0);
+  ASSERT_EQ(report->problem_count, 1);
+  EXPECT_EQ(report->problems[0].line, 2);
+  EXPECT_EQ(report->problems[0].field, "atena_no");
+  EXPECT_EQ(*store_->Count(kTax), 0);
 }
 
 TEST_P(ReplicaStoreTest, ReportsFirstHundredProblemsAndTotal) {
@@ -1033,8 +1081,10 @@ TEST_P(ReplicaStoreTest, ImportsAcrossStagingChunksInsertUpdateAndKeepHistory) {
 }
 
 // A bad row deep in a file of several staging chunks: the file is refused with the problem's
-// line and item, and the database is not even reached (no round trip on PostgreSQL).
-TEST_P(ReplicaStoreTest, ABadRowPastTheFirstChunkReachesNoDatabase) {
+// line and item, and nothing of it is committed. (Until 7 December 2026 the database was not
+// even reached; now the rows before the problem are being written when it is found — on
+// PostgreSQL the first chunk of 8,192 — and the transaction rolls back.)
+TEST_P(ReplicaStoreTest, ABadRowPastTheFirstChunkCommitsNothing) {
   ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1")));
   std::string file = kTaxHeader;
   for (int i = 1; i <= 20000; ++i) {
@@ -1042,11 +1092,10 @@ TEST_P(ReplicaStoreTest, ABadRowPastTheFirstChunkReachesNoDatabase) {
     if (i == 15000) row.replace(row.find("2026-01-01"), 10, "2026-02-30");  // line 15001
     file += row;
   }
-  const int64_t before = db_->stats().round_trips;
   ASSERT_OK_AND_ASSIGN(ImportReport r, Import(file));
-  EXPECT_EQ(db_->stats().round_trips, before);
   EXPECT_FALSE(r.committed);
   EXPECT_EQ(r.rows, 20000);
+  EXPECT_EQ(r.inserted + r.updated, 0);
   ASSERT_EQ(r.problems.size(), 1u);
   EXPECT_EQ(r.problems[0].line, 15001);
   EXPECT_EQ(r.problems[0].field, "IT00000200000002");

@@ -198,7 +198,7 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
                             {},
                             msg_mode == "1"};
   // When each phase began (steady clock): logged with the outcome, for operators to see where an
-  // import's time went (the upload and its checks, the apply, the commit).
+  // import's time went (the upload received, the rows read, checked and written, the commit).
   std::array<std::chrono::steady_clock::time_point, 3> began{};
   const auto start = std::chrono::steady_clock::now();
   ir.progress = [&began](replica::ImportPhase phase, int64_t) {
@@ -241,8 +241,8 @@ http::Response ReplicaApi::Import(http::Request& req, http::BodyReader& body) {
         {{"import_id", report->import_id},
          {"rows", report->rows},
          {"committed", report->committed},
-         {"replayed", report->replayed},  // a resend answered from the first: no phase ran
-         {"staging_ms", ms(static_cast<size_t>(replica::ImportPhase::kStaging))},
+         {"replayed", report->replayed},  // a resend answered from the first: received only
+         {"receiving_ms", ms(static_cast<size_t>(replica::ImportPhase::kReceiving))},
          {"applying_ms", ms(static_cast<size_t>(replica::ImportPhase::kApplying))},
          {"committing_ms", ms(static_cast<size_t>(replica::ImportPhase::kCommitting))},
          {"total_ms", std::chrono::duration_cast<std::chrono::milliseconds>(end - start).count()}});

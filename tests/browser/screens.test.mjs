@@ -99,7 +99,7 @@ test('取込: a 20,000-row CSV is uploaded with progress and imported', async (t
   assert.equal(await fukuhon.locator('#upload-text').innerText(),
                `${size} / ${size} MiB を送信しました`);
   const texts = await fukuhon.evaluate(() => window.__texts);
-  assert.ok(texts.some((t) => /^[1-9]\d* (行を読み込み、確認しました|件を書き込みました)$/.test(t)),
+  assert.ok(texts.some((t) => /^[1-9]\d* (行を受け取りました|行を確認し、書き込んでいます|件を書き込み、確定しています)$/.test(t)),
             `the processing line never showed rows: ${JSON.stringify(texts)}`);
   assert.equal(texts.at(-1), '処理が終わりました');
   t.diagnostic(`processing line: ${texts.join(' → ')}`);
