@@ -38,7 +38,7 @@ build-asan: deps
 TSAN_TESTS := chukan_common_test chukan_store_test chukan_http_unit_test chukan_audit_test \
               chukan_linkage_test chukan_hub_test chukan_server_test \
               chukan_http_server_test chukan_http_stream_test chukan_http_server_core_test \
-              chukan_console_test
+              chukan_console_test chukan_replica_test
 
 build-tsan: deps
 	cmake --preset tsan >/dev/null
