@@ -248,6 +248,21 @@ TEST_P(Dbm20113ImportTest, ManyRecordsImportAndExportBackEqual) {
   EXPECT_EQ(b.list_segment(), "1");
 }
 
+// The repeat check is sized by the upload's line count (a row per line at most: CSV, JSON
+// Lines). A DBM_20113 file may put everything on one line: the check then starts small and grows
+// — past its first 4,096 slots here — and still finds a record key that repeats.
+TEST_P(Dbm20113ImportTest, ARepeatedKeyIsFoundInAFileOnOneLine) {
+  std::vector<std::string> entries;
+  for (int i = 1; i <= 5000; ++i) entries.push_back(Entry(i));
+  entries.push_back(Entry(1));  // record 5001 repeats record 1's key
+  std::string file = File(entries);
+  std::erase(file, '\n');
+  const Problem p = OnlyProblem(file);
+  EXPECT_EQ(p.reason, "duplicate_key");
+  EXPECT_EQ(p.record, 5001);
+  EXPECT_THAT(p.message, HasSubstr("repeats line 1"));
+}
+
 TEST_P(Dbm20113ImportTest, StoresPublicationDatesAndTheEnvelope) {
   EntryOptions o;
   o.end = "2027-03-31";

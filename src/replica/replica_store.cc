@@ -361,7 +361,10 @@ struct ProblemList {
 // (24 bytes a slot) for duplicate-key detection over millions of rows.
 class SeenKeys {
  public:
-  SeenKeys() : slots_(1 << 12) {}
+  // Sized for `expected` keys (an import knows its file's line count once received), so that it
+  // need not grow — each doubling rehashes every key and briefly holds old and new slots — but at
+  // most for kMaxPresized keys: beyond, it grows as keys come.
+  explicit SeenKeys(int64_t expected = 0) : slots_(SlotsFor(expected)) {}
   // Returns the line of an earlier identical key, or 0 after inserting this one.
   int64_t InsertOrGet(const Hash16& h, int64_t line) {
     if ((size_ + 1) * 10 > slots_.size() * 7) Grow();
@@ -399,6 +402,14 @@ class SeenKeys {
     for (const Slot& s : old) {
       if (s.line != 0) InsertOrGet(s.hash, s.line);
     }
+  }
+  static constexpr int64_t kMaxPresized = 1'400'000;  // 2^21 slots, 48 MiB
+  static size_t SlotsFor(int64_t expected) {
+    const int64_t keys = std::clamp<int64_t>(expected, 0, kMaxPresized);
+    size_t slots = 1 << 12;
+    // The load InsertOrGet keeps: (size + 1) * 10 <= slots * 7.
+    while (static_cast<size_t>(keys + 1) * 10 > slots * 7) slots *= 2;
+    return slots;
   }
   std::vector<Slot> slots_;
   size_t size_ = 0;
@@ -791,7 +802,9 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   // The whole upload into a local temporary file first, with no transaction open: a slow or
   // stalled client holds no lock of the tenant's, and reading the rows afterwards waits on no one.
   if (request.progress) request.progress(ImportPhase::kReceiving, 0);
-  RETURN_IF_ERROR(factory.Receive([&request](int64_t lines) {
+  int64_t lines_received = 0;
+  RETURN_IF_ERROR(factory.Receive([&request, &lines_received](int64_t lines) {
+    lines_received = lines;
     if (request.progress) request.progress(ImportPhase::kReceiving, lines);
   }));
 
@@ -843,7 +856,7 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   std::atomic<bool> stop_reading{false};
   auto stage = [&]() -> Status {
     ProblemList problems;
-    SeenKeys seen;
+    SeenKeys seen(lines_received);  // a row per line at most (CSV, JSON Lines)
     // One key for the whole import (a rotation starting meanwhile is caught by its re-encryption).
     std::optional<ImportSealer> sealer;
     sealer.emplace(keys_->seal->Snapshot(), keys_->ad_prefix + tm + std::string(1, '\0'), queue);
