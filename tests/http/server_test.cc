@@ -310,6 +310,64 @@ TEST(HttpServerTest, ConnectionsSpreadOverIoThreadsAreServedAndClosedByStop) {
   EXPECT_EQ(MetricValue(server->MetricsText(), "chukan_http_connections_total"), 7u);
 }
 
+// Stop with a request in flight on one io thread while idle keep-alive connections sit on every
+// io thread (each runs an io_context of its own): the idle ones are closed at once, whichever
+// thread holds them, while the request in flight still runs; it then finishes with its answer
+// (Connection: close) and Stop returns inside its grace.
+TEST(HttpServerTest, StopClosesIdleConnectionsOnEveryIoThreadWhileARequestRunsOnOne) {
+  std::promise<void> entered;
+  std::promise<void> release;
+  auto release_future = release.get_future().share();
+  Router r;
+  ASSERT_OK(r.Add("GET", "/ping", [](Request&) { return Response::Text(200, "pong"); }));
+  ASSERT_OK(r.Add("GET", "/wait", [&](Request&) {
+    entered.set_value();
+    release_future.wait();
+    return Response::Text(200, "finished");
+  }));
+  ServerOptions o;
+  o.threads = 3;
+  auto server = StartServer(o, std::move(r));
+  ASSERT_NE(server, nullptr);
+  // Six idle connections: two on each io thread (connections go round robin).
+  std::vector<int> idle;
+  for (int i = 0; i < 6; ++i) {
+    const int fd = RawConnect(server->port());
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+    ASSERT_TRUE(SendAll(fd, "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"));
+    char buf[512];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(std::string(buf, static_cast<size_t>(n)).substr(0, 15), "HTTP/1.1 200 OK") << i;
+  }
+  const int busy = RawConnect(server->port());
+  ASSERT_GE(busy, 0);
+  ASSERT_TRUE(SendAll(busy, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+  entered.get_future().wait();
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto stopping = std::async(std::launch::async, [&] { server->Stop(10s); });
+  for (int fd : idle) {
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[512];
+    EXPECT_EQ(::recv(fd, buf, sizeof buf, 0), 0);  // closed by the server, not the timeout
+    ::close(fd);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  // The request is still running: Stop waits for it.
+  EXPECT_EQ(stopping.wait_for(0s), std::future_status::timeout);
+  release.set_value();
+  const std::string answer = ReadAll(busy);
+  ::close(busy);
+  stopping.get();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s);
+  EXPECT_THAT(answer, ::testing::StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_THAT(answer, ::testing::HasSubstr("Connection: close"));
+  EXPECT_THAT(answer, ::testing::EndsWith("finished"));
+}
+
 TEST(HttpServerTest, GracefulStopFinishesInFlightRequest) {
   std::promise<void> entered;
   std::promise<void> release;
