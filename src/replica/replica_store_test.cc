@@ -388,6 +388,26 @@ TEST_P(ReplicaStoreTest, AFileWithAProblemGivesTheWriteLockBackAtItsFirstProblem
   EXPECT_EQ(*store_->Count(kTax), 0);
 }
 
+// The upload goes to a temporary file in $TMPDIR first: a directory that cannot take it fails
+// the import before anything is read or written, naming the directory (not the file's content).
+TEST_P(ReplicaStoreTest, AnUploadThatCannotBeReceivedFailsNamingTheDirectory) {
+  const char* before = std::getenv("TMPDIR");
+  const std::string saved = before != nullptr ? before : "";
+  const std::string missing = "/nonexistent-chukan-tmp";
+  ::setenv("TMPDIR", missing.c_str(), 1);
+  Result<ImportReport> r = Import(kTaxHeader + TaxRow(1, 2026, "1"));
+  if (before != nullptr) {
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  } else {
+    ::unsetenv("TMPDIR");
+  }
+  EXPECT_THAT(r, StatusIs(StatusCode::kUnavailable, HasSubstr(missing)));
+  EXPECT_TRUE(audited_.empty());
+  EXPECT_EQ(*store_->Count(kTax), 0);
+  ASSERT_OK(Import(kTaxHeader + TaxRow(1, 2026, "1")).status());
+  EXPECT_EQ(*store_->Count(kTax), 1);
+}
+
 TEST_P(ReplicaStoreTest, ReportsFirstHundredProblemsAndTotal) {
   std::string file = kTaxHeader;
   for (int i = 1; i <= 150; ++i) file += "12345," + TaxRow(i, 2026, "1").substr(16);
