@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <exception>
 #include <span>
 #include <thread>
 #include <variant>
@@ -536,7 +537,7 @@ const char kUpdateOneSql[] =
 // Builds the key_hash index once a first import has loaded an empty replica_record without it
 // (Apply). `deletions`: the positions in the file (from 1, ascending) of the records that were
 // deletions, which wrote no row. A key that repeats fails the build with kInternal — the checks
-// refuse such a file before any transaction (SeenKeys), so it would be a defect — naming the two
+// refuse such a file before its commit (SeenKeys), so it would be a defect — naming the two
 // records by their positions in the file, never by their values; the caller's rollback then
 // undoes the whole import. The savepoint undoes the failed statement so that they can be found.
 Status BuildKeyIndex(store::Transaction& tx, std::span<const int64_t> deletions) {
@@ -959,7 +960,12 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
   Status read_status;
   std::thread reader([&] {
     NameThisThread("import-check");
-    read_status = stage();
+    try {
+      read_status = stage();
+    } catch (const std::exception&) {
+      // (std::bad_alloc …): the import fails, not the process. Not what(): it may quote input.
+      read_status = InternalError("import: reading the rows ended in an exception");
+    }
     queue.Close(read_status);
   });
   Result<bool> applied = request.test_mode ? CountChanges(request, queue, report)
@@ -1106,7 +1112,7 @@ Result<bool> ReplicaStore::Apply(const ImportRequest& request, const layout::Lay
   // write lock (BEGIN IMMEDIATE) from before the look-up until it ends: no other import or write
   // can add a record meanwhile, readers see the committed table, index included, until the
   // commit, and a rollback brings the index back with the rest. Nothing can conflict: the table
-  // was empty and the staging refused a file whose record keys repeat (SeenKeys) — and should a
+  // was empty and the reader refuses a file whose record keys repeat (SeenKeys) — and should a
   // duplicate slip through, building the unique index fails the import. A table with any record
   // keeps its index: its writes need the look-ups, and rebuilding would cost the whole table.
   bool index_after_load = false;
