@@ -134,6 +134,32 @@ class ReplicaApiTest : public store::testing::StoreTest {
     return Call(token, "POST", "/api/v1/replica/imports?tm=TM00000000000002", std::move(body),
                 content_type, key);
   }
+  // An import of `file` on a connection of its own whose upload stops half way: the head and
+  // the first half sent. Returns the connection (-1 when it failed); FinishStalledImport sends
+  // the rest and answers the response.
+  int StartStalledImport(const std::string& token, const std::string& file) {
+    const int fd = RawConnect(static_cast<uint16_t>(server_.port()));
+    EXPECT_GE(fd, 0);
+    if (fd < 0) return -1;
+    const bool sent = SendAll(fd,
+                              "POST /api/v1/replica/imports?tm=TM00000000000002 HTTP/1.1\r\n"
+                              "Host: x\r\nAuthorization: Bearer " +
+                                  token + "\r\nContent-Type: text/csv\r\nContent-Length: " +
+                                  std::to_string(file.size()) + "\r\nConnection: close\r\n\r\n") &&
+                      SendAll(fd, std::string_view(file).substr(0, file.size() / 2));
+    EXPECT_TRUE(sent);
+    if (!sent) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+  std::string FinishStalledImport(int fd, const std::string& file) {
+    EXPECT_TRUE(SendAll(fd, std::string_view(file).substr(file.size() / 2)));
+    std::string resp = ReadAll(fd, 60);
+    ::close(fd);
+    return resp;
+  }
   std::string Export(const std::string& token) {
     http::Response r = Call(token, "GET", "/api/v1/replica/export?tm=TM00000000000002");
     EXPECT_EQ(r.status, 200) << r.body;
@@ -427,24 +453,19 @@ TEST_P(ReplicaApiTest, NoImportedValueIsStoredInPlaintext) {
 // stops half way — must block nobody. Before, the import held the tenant's write lock while it
 // waited for body bytes; two views of the same tenant, each waiting to write its audit entry,
 // took both io threads, and /healthz, every tenant and SIGTERM stopped answering. Now the
-// upload is staged without a lock; views, exports, other tenants and /healthz answer at once,
-// and the import commits when its body is complete.
+// upload is received into a temporary file without a lock; views, exports, another import of
+// the same tenant, other tenants and /healthz answer at once, and the import commits when its
+// body is complete.
 TEST_P(ReplicaApiTest, AStalledImportBlocksNobody) {
   ASSERT_EQ(Import(token_b_, TaxFile(1, 10)).status, 201);
   const std::string file = TaxFile(100, 20000);
-  const size_t half = file.size() / 2;
-  int fd = RawConnect(static_cast<uint16_t>(server_.port()));
+  const int fd = StartStalledImport(token_b_, file);
   ASSERT_GE(fd, 0);
-  ASSERT_TRUE(SendAll(fd,
-                      "POST /api/v1/replica/imports?tm=TM00000000000002 HTTP/1.1\r\n"
-                      "Host: x\r\nAuthorization: Bearer " +
-                          token_b_ + "\r\nContent-Type: text/csv\r\nContent-Length: " +
-                          std::to_string(file.size()) + "\r\nConnection: close\r\n\r\n"));
-  ASSERT_TRUE(SendAll(fd, std::string_view(file).substr(0, half)));
   std::this_thread::sleep_for(500ms);  // the import is now waiting for the rest of its body
 
-  // Two concurrent views of the importing tenant (the reviewer's scenario), its export, the
-  // other tenant, and /healthz — each within a few seconds, while the upload stays stalled.
+  // Two concurrent views of the importing tenant (the reviewer's scenario), its export, another
+  // import of it, the other tenant, and /healthz — each within a few seconds, while the upload
+  // stays stalled.
   const auto t0 = std::chrono::steady_clock::now();
   auto view = [&] { return Records(token_b_, 3); };
   auto v1 = std::async(std::launch::async, view);
@@ -452,16 +473,15 @@ TEST_P(ReplicaApiTest, AStalledImportBlocksNobody) {
   EXPECT_EQ(v1.get()["records"].size(), 1u);
   EXPECT_EQ(v2.get()["records"].size(), 1u);
   EXPECT_THAT(Export(token_b_), StartsWith(AsExported(kTaxHeader)));
+  EXPECT_EQ(Import(token_b_, TaxFile(50000, 10)).status, 201);
   EXPECT_EQ(Records(token_a_, 3)["records"].size(), 0u);
   EXPECT_EQ(Call("", "GET", "/healthz").status, 200);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
 
   // The rest of the body arrives: the import commits.
-  ASSERT_TRUE(SendAll(fd, std::string_view(file).substr(half)));
-  const std::string resp = ReadAll(fd, 60);
-  ::close(fd);
-  EXPECT_THAT(resp, StartsWith("HTTP/1.1 201 "));
+  EXPECT_THAT(FinishStalledImport(fd, file), StartsWith("HTTP/1.1 201 "));
   EXPECT_EQ(Records(token_b_, 10099)["records"].size(), 1u);
+  EXPECT_EQ(Records(token_b_, 50009)["records"].size(), 1u);
 }
 
 // An upload is received whole into a temporary file before the import takes the tenant's write
@@ -472,15 +492,8 @@ TEST_P(ReplicaApiTest, AStalledImportBlocksNobody) {
 TEST_P(ReplicaApiTest, AnUploadWaitsOnTheServersDiskOnlySealed) {
   const std::string marker = "918273645546";  // an income no other row has
   const std::string file = TaxFile(100, 20000, marker);
-  const size_t half = file.size() / 2;
-  int fd = RawConnect(static_cast<uint16_t>(server_.port()));
+  const int fd = StartStalledImport(token_b_, file);
   ASSERT_GE(fd, 0);
-  ASSERT_TRUE(SendAll(fd,
-                      "POST /api/v1/replica/imports?tm=TM00000000000002 HTTP/1.1\r\n"
-                      "Host: x\r\nAuthorization: Bearer " +
-                          token_b_ + "\r\nContent-Type: text/csv\r\nContent-Length: " +
-                          std::to_string(file.size()) + "\r\nConnection: close\r\n\r\n"));
-  ASSERT_TRUE(SendAll(fd, std::string_view(file).substr(0, half)));
   const std::string fd_dir = "/proc/" + std::to_string(server_.pid()) + "/fd";
   // Wait until the server holds its temporary file with what arrived (> 500 kB written).
   int64_t spool_bytes = 0;
@@ -509,10 +522,7 @@ TEST_P(ReplicaApiTest, AnUploadWaitsOnTheServersDiskOnlySealed) {
   }
   EXPECT_GE(files_read, 2u);  // the temporary file and at least one database
   // The rest arrives: the import commits.
-  ASSERT_TRUE(SendAll(fd, std::string_view(file).substr(half)));
-  const std::string resp = ReadAll(fd, 60);
-  ::close(fd);
-  EXPECT_THAT(resp, StartsWith("HTTP/1.1 201 "));
+  EXPECT_THAT(FinishStalledImport(fd, file), StartsWith("HTTP/1.1 201 "));
   EXPECT_EQ(Records(token_b_, 100)["records"].size(), 1u);
 }
 
