@@ -411,6 +411,8 @@ struct TempStream::State {
   int64_t chunk = 0;
   bool reading = false;
   bool done = false;
+  // A chunk's write failed: the stream has a hole, and every call from then on says so.
+  bool broken = false;
 
   Status IoError(const char* what) const {
     return UnavailableError("temporary file in " + dir + ": " + what + ": " + std::strerror(errno));
@@ -451,19 +453,26 @@ Status TempStream::Push(bool final) {
   st.written += static_cast<int64_t>(st.fill);
   st.fill = 0;
   if (!WriteFull(st.file.get(), st.cipher.data(), static_cast<size_t>(clen))) {
+    st.broken = true;
     return st.IoError("write");
   }
   return Status();
 }
 
+namespace {
+Status Broken() { return FailedPreconditionError("temporary stream: a write failed before"); }
+}  // namespace
+
 Status TempStream::Write(std::span<const uint8_t> data) {
   State& st = *state_;
+  if (st.broken) return Broken();
   if (st.reading) return FailedPreconditionError("temporary stream: written after Rewind");
   return FillChunks(data, st.plain, st.fill, [this] { return Push(false); });
 }
 
 Status TempStream::Rewind() {
   State& st = *state_;
+  if (st.broken) return Broken();
   if (st.reading) return FailedPreconditionError("temporary stream: rewound twice");
   RETURN_IF_ERROR(Push(true));
   if (::lseek(st.file.get(), 0, SEEK_SET) != 0) return st.IoError("seek");
@@ -503,6 +512,7 @@ Status TempStream::NextChunk() {
 
 Result<size_t> TempStream::Read(std::span<uint8_t> out) {
   State& st = *state_;
+  if (st.broken) return Broken();
   if (!st.reading) return FailedPreconditionError("temporary stream: read before Rewind");
   return DrainChunks(out, st.plain, st.pos, st.fill, st.done, [this] { return NextChunk(); });
 }

@@ -3,9 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sodium.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,6 +22,7 @@ namespace chukan::crypto {
 namespace {
 
 using ::chukan::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 std::string Read(const std::string& path) {
@@ -220,6 +225,32 @@ TEST(TempStreamTest, OrderIsWriteRewindReadAndAMissingDirectoryIsNamed) {
   EXPECT_THAT(t->Rewind(), StatusIs(StatusCode::kFailedPrecondition));
   EXPECT_THAT(TempStream::Create(dir.File("missing")),
               StatusIs(StatusCode::kUnavailable, HasSubstr(dir.File("missing"))));
+}
+
+// A write the disk refuses (full, or here over the process's file-size limit: RLIMIT_FSIZE, its
+// signal ignored, makes write() fail with EFBIG) fails with kUnavailable naming the directory and
+// the cause; the stream then refuses every call instead of going on with a hole in it.
+TEST(TempStreamTest, AWriteTheDiskRefusesNamesTheDirectoryAndEndsTheStream) {
+  chukan::testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<TempStream> t, TempStream::Create(dir.path()));
+  const std::vector<uint8_t> data(4 * kFileStreamChunkBytes, 0x41);
+  struct rlimit before {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+  void (*const handler)(int) = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = before;
+  small.rlim_cur = kFileStreamChunkBytes;  // the first chunk's end is past it
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const Status first = t->Write(data);
+  const Status second = t->Write(data);
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  std::signal(SIGXFSZ, handler);
+  EXPECT_THAT(first, StatusIs(StatusCode::kUnavailable,
+                              AllOf(HasSubstr("temporary file in " + dir.path() + ": write"),
+                                    HasSubstr(std::strerror(EFBIG)))));
+  EXPECT_THAT(second, StatusIs(StatusCode::kFailedPrecondition, HasSubstr("a write failed")));
+  EXPECT_THAT(t->Rewind(), StatusIs(StatusCode::kFailedPrecondition, HasSubstr("a write failed")));
+  std::vector<uint8_t> buf(10);
+  EXPECT_THAT(t->Read(buf), StatusIs(StatusCode::kFailedPrecondition));
 }
 
 }  // namespace
