@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <iconv.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -386,6 +387,54 @@ TEST_P(ReplicaStoreTest, AFileWithAProblemGivesTheWriteLockBackAtItsFirstProblem
   EXPECT_EQ(report->problems[0].line, 2);
   EXPECT_EQ(report->problems[0].field, "atena_no");
   EXPECT_EQ(*store_->Count(kTax), 0);
+}
+
+// A write that fails while the rows are still being read (a disk error on SQLite, a lost
+// connection on PostgreSQL): the import fails with that error at once — the reading thread is
+// stopped, not left to read the rest of the file or wait on a full queue — nothing of it is
+// committed, and the next import of the tenant works. The database refuses the first write of
+// a record after the 3,000th (SQLite: a record an INSERT; PostgreSQL: a chunk of 8,192 a COPY,
+// so its second chunk), with 30,000 rows in the file.
+TEST_P(ReplicaStoreTest, AWriteThatFailsWhileTheRowsAreReadStopsTheReaderAndCommitsNothing) {
+  std::string body = kTaxHeader;
+  for (int p = 1; p <= 30000; ++p) body += TaxRow(p, 2026, "1000");
+  std::atomic<int> records_written{0};
+  auto failing = std::make_shared<store::testing::WatchedDatabase>(
+      db_, nullptr, [&](std::string_view sql) -> Status {
+        const bool record =
+            sql.starts_with("INSERT INTO replica_record") || sql.starts_with("COPY replica_record");
+        if (!record) return Status();
+        const int before = records_written.fetch_add(sql.starts_with("COPY") ? 8192 : 1);
+        return before >= 3000 ? UnavailableError("test: the disk went away") : Status();
+      });
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ReplicaStore> store,
+                       ReplicaStore::Open(tenant_, failing, key_, ShippedCatalogue(), clock_));
+  ASSERT_OK_AND_ASSIGN(
+      auto factory,
+      MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(std::move(body)),
+                              FileFormat::kCsv, "utf-8"));
+  ImportRequest request{kTax, "", ImportMode::kUpsert, "", "client:test", "req-1", {}};
+  std::atomic<int64_t> rows_read{0};
+  request.progress = [&](ImportPhase phase, int64_t rows) {
+    if (phase == ImportPhase::kApplying) rows_read = rows;
+  };
+  bool audited = false;
+  EXPECT_THAT(store->Import(request, *factory,
+                            [&](store::Transaction*, const ImportReport&) {
+                              audited = true;
+                              return Status();
+                            }),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("the disk went away")));
+  // The reader reads ahead of the writer by its queues only (a few batches of 256 rows; its
+  // progress is told every kProgressRows): with neither the queue's cancellation nor the stop
+  // flag the reader is not told, and the import never returns.
+  const int64_t consumed = GetParam() == store::Backend::kSqlite ? 3000 : 2 * 8192;
+  EXPECT_LE(rows_read.load(), consumed + kProgressRows);
+  EXPECT_FALSE(audited);
+  EXPECT_EQ(*store_->Count(kTax), 0);
+  ASSERT_OK_AND_ASSIGN(ImportReport next, Import(kTaxHeader + TaxRow(1, 2026, "1")));
+  EXPECT_TRUE(next.committed);
+  EXPECT_EQ(*store_->Count(kTax), 1);
 }
 
 // The upload goes to a temporary file in $TMPDIR first: a directory that cannot take it fails

@@ -246,20 +246,28 @@ inline Bytes RandomCanary(size_t n = 32) {
 
 // A transaction that passes every statement on to another, telling `seen` of each (its SQL and
 // parameters) and running `between` after its first ExecCount: another transaction's commit
-// placed between two statements of one call, as PostgreSQL's read committed allows.
+// placed between two statements of one call, as PostgreSQL's read committed allows. `refuse`,
+// when set, is asked first of every write (Exec, ExecCount; CopyRows as "COPY <table>"): an
+// error it returns fails that write as a database's would, the statement not sent.
 class WatchedTransaction final : public Transaction {
  public:
   using Seen = std::function<void(std::string_view sql, const std::vector<Value>& params)>;
+  using Refuse = std::function<Status(std::string_view sql)>;
   WatchedTransaction(std::unique_ptr<Transaction> tx, std::function<void()> between,
-                     Seen seen = nullptr)
-      : tx_(std::move(tx)), between_(std::move(between)), seen_(std::move(seen)) {}
+                     Seen seen = nullptr, Refuse refuse = nullptr)
+      : tx_(std::move(tx)),
+        between_(std::move(between)),
+        seen_(std::move(seen)),
+        refuse_(std::move(refuse)) {}
   Backend backend() const override { return tx_->backend(); }
   Status Exec(std::string_view sql, const std::vector<Value>& params) override {
     Saw(sql, params);
+    if (refuse_) RETURN_IF_ERROR(refuse_(sql));
     return tx_->Exec(sql, params);
   }
   Result<int64_t> ExecCount(std::string_view sql, const std::vector<Value>& params) override {
     Saw(sql, params);
+    if (refuse_) RETURN_IF_ERROR(refuse_(sql));
     Result<int64_t> r = tx_->ExecCount(sql, params);
     if (between_) std::exchange(between_, nullptr)();
     return r;
@@ -276,6 +284,7 @@ class WatchedTransaction final : public Transaction {
   Status ExecScript(std::string_view sql) override { return tx_->ExecScript(sql); }
   Result<int64_t> CopyRows(std::string_view table, const std::vector<std::string>& columns,
                            const RowSupplier& next) override {
+    if (refuse_) RETURN_IF_ERROR(refuse_("COPY " + std::string(table)));
     return tx_->CopyRows(table, columns, next);
   }
   Status Savepoint(std::string_view name) override { return tx_->Savepoint(name); }
@@ -295,20 +304,23 @@ class WatchedTransaction final : public Transaction {
   std::unique_ptr<Transaction> tx_;
   std::function<void()> between_;
   Seen seen_;
+  Refuse refuse_;
 };
 
 // A database that passes everything on to another, its read-write transactions wrapped in
-// WatchedTransactions that tell `seen` of each statement: the statements a function that begins
-// its own transactions (a sweep) really sends. Thread-safe if `seen` is.
+// WatchedTransactions that tell `seen` of each statement (and ask `refuse` of each write): the
+// statements a function that begins its own transactions (a sweep) really sends. Thread-safe if
+// `seen` and `refuse` are.
 class WatchedDatabase final : public Database {
  public:
-  WatchedDatabase(std::shared_ptr<Database> db, WatchedTransaction::Seen seen)
-      : db_(std::move(db)), seen_(std::move(seen)) {}
+  WatchedDatabase(std::shared_ptr<Database> db, WatchedTransaction::Seen seen,
+                  WatchedTransaction::Refuse refuse = nullptr)
+      : db_(std::move(db)), seen_(std::move(seen)), refuse_(std::move(refuse)) {}
   Backend backend() const override { return db_->backend(); }
   Result<std::unique_ptr<Transaction>> Begin() override {
     ASSIGN_OR_RETURN(std::unique_ptr<Transaction> tx, db_->Begin());
     return std::unique_ptr<Transaction>(
-        std::make_unique<WatchedTransaction>(std::move(tx), nullptr, seen_));
+        std::make_unique<WatchedTransaction>(std::move(tx), nullptr, seen_, refuse_));
   }
   Result<std::unique_ptr<Transaction>> BeginRead() override { return db_->BeginRead(); }
   Result<std::unique_ptr<Transaction>> BeginReadOnce() override { return db_->BeginReadOnce(); }
@@ -319,6 +331,7 @@ class WatchedDatabase final : public Database {
  private:
   std::shared_ptr<Database> db_;
   WatchedTransaction::Seen seen_;
+  WatchedTransaction::Refuse refuse_;
 };
 
 // PostgreSQL's plan of `sql` with `params`, as sent (EXPLAIN without ANALYZE only plans): the
