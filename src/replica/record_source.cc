@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <span>
 #include <thread>
 #include <utility>
 
@@ -37,6 +38,21 @@ class TempStreamSource final : public replica_io::ByteSource {
 };
 
 // Passes bytes through and hashes them, so the import records the hash of what it received.
+// The line feeds in `b`, by memchr (vectorised by libc): a byte-at-a-time count was a quarter
+// of the receiving thread's time (docs/performance.md).
+int64_t CountLineFeeds(std::span<const uint8_t> b) {
+  int64_t n = 0;
+  const uint8_t* p = b.data();
+  const uint8_t* const end = p + b.size();
+  while (p < end) {
+    p = static_cast<const uint8_t*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    if (p == nullptr) break;
+    ++n;
+    ++p;
+  }
+  return n;
+}
+
 class HashingSource final : public replica_io::ByteSource {
  public:
   explicit HashingSource(std::unique_ptr<replica_io::ByteSource> inner)
@@ -65,7 +81,7 @@ class HashingSource final : public replica_io::ByteSource {
       if (got == 0) break;
       RETURN_IF_ERROR(spool->Write(std::span<const uint8_t>(buf.data(), got)));
       if (progress) {
-        lines += std::count(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(got), '\n');
+        lines += CountLineFeeds(std::span<const uint8_t>(buf.data(), got));
         progress(lines);
       }
     }
