@@ -374,7 +374,9 @@ struct ProblemList {
 };
 
 // Open-addressing set of 16-byte hashes mapping to the line first seen: bounded and compact
-// (24 bytes a slot) for duplicate-key detection over millions of rows.
+// (24 bytes a slot) for duplicate-key detection over millions of rows. A probe lands at random in
+// up to 48 MiB — a cache miss, and three quarters of the import loop's own time: Prefetch()
+// starts the fetch of a key's first slot before InsertOrGet() needs it.
 class SeenKeys {
  public:
   // Sized for `expected` keys (an import knows its file's line count once received), so that it
@@ -403,6 +405,9 @@ class SeenKeys {
       if (s.line == 0) return false;
       if (s.hash == h) return true;
     }
+  }
+  void Prefetch(const Hash16& h) const {
+    __builtin_prefetch(&slots_[Hash16Hasher()(h) & (slots_.size() - 1)]);
   }
 
  private:
@@ -879,6 +884,8 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
     std::vector<layout::FieldProblem> field_problems;
     std::vector<uint8_t> plain;
     const std::span<const size_t> key_idx = version->key_item_indexes();
+    const size_t key_idx_end =
+        key_idx.empty() ? 0 : *std::max_element(key_idx.begin(), key_idx.end()) + 1;
     bool writing = true;
     RowView row;
     std::optional<RowProblem> row_problem;
@@ -913,6 +920,14 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
         refuse();
         continue;
       }
+      // The key's hash first, and its slot in the repeat check fetched from memory while the
+      // values are checked (used only once they pass; a row without all its values has none).
+      const bool hashable = key_idx_end <= row.values.size();
+      Hash16 key_hash{};
+      if (hashable) {
+        key_hash = keys_->KeyHash(tm, row.atena_no, row.values, key_idx);
+        seen.Prefetch(key_hash);
+      }
       bool row_ok = true;
       if (!layout::IsValidAtenaNo(row.atena_no)) {
         problems.Add(RowProblemAt(row, "atena_no", "bad_atena_no",
@@ -943,7 +958,7 @@ Result<ImportReport> ReplicaStore::Import(const ImportRequest& request,
         refuse();
         continue;
       }
-      const Hash16 key_hash = keys_->KeyHash(tm, row.atena_no, row.values, key_idx);
+      if (!hashable) return InternalError("import: a row passed its checks without its values");
       if (const int64_t first = seen.InsertOrGet(key_hash, row.line); first != 0) {
         problems.Add(RowProblemAt(
             row, "", "duplicate_key",
