@@ -32,7 +32,25 @@ std::string_view ValueTypeName(ValueType type) {
   return "?";
 }
 
+uint64_t CodeList::PackCode(std::string_view code) noexcept {
+  uint64_t v = 0;
+  for (size_t i = 0; i < code.size() && i < 8; ++i) {
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(code[i])) << (56 - 8 * i);
+  }
+  return v;
+}
+
 const CodeEntry* CodeList::FindEntry(std::string_view code) const noexcept {
+  if (code.size() > max_code_length_) return nullptr;
+  if (!packed_.empty()) {
+    // A value every record checks against a code list (a few a row on an import): integers
+    // compared instead of strings. A value with NULs may pack as a code does; the length tells.
+    const uint64_t key = PackCode(code);
+    const auto at = std::lower_bound(packed_.begin(), packed_.end(), key);
+    if (at == packed_.end() || *at != key) return nullptr;
+    const CodeEntry& e = entries_[sorted_[static_cast<size_t>(at - packed_.begin())]];
+    return e.code.size() == code.size() ? &e : nullptr;
+  }
   auto it = std::lower_bound(
       sorted_.begin(), sorted_.end(), code,
       [this](uint32_t i, std::string_view c) { return std::string_view(entries_[i].code) < c; });

@@ -82,11 +82,17 @@ class CodeList {
   friend class internal::CatalogueBuilder;
   CodeList() = default;
   const CodeEntry* FindEntry(std::string_view code) const noexcept;
+  // The bytes of a code of at most 8, big-endian from the top and zero-padded: the order of the
+  // integers is the order of the codes, and codes (never holding a NUL) pack apart.
+  static uint64_t PackCode(std::string_view code) noexcept;
 
   std::string id_;
   std::string name_;
   std::vector<CodeEntry> entries_;
   std::vector<uint32_t> sorted_;  // indexes into entries_, ordered by code
+  // When every code is at most 8 bytes: sorted_'s codes packed into integers (PackCode), in the
+  // same order — a look-up compares integers, not strings. Empty otherwise.
+  std::vector<uint64_t> packed_;
   size_t max_code_length_ = 0;
 };
 

@@ -336,6 +336,11 @@ Status CatalogueBuilder::AddCodeList(const std::string& path, const toml::table&
   std::sort(list->sorted_.begin(), list->sorted_.end(), [&](uint32_t a, uint32_t b) {
     return list->entries_[a].code < list->entries_[b].code;
   });
+  if (list->max_code_length_ <= 8) {
+    for (uint32_t i : list->sorted_) {
+      list->packed_.push_back(CodeList::PackCode(list->entries_[i].code));
+    }
+  }
   code_list_where_.emplace(id, f.where());
   catalogue_->code_lists_.emplace(id, std::move(list));
   return Status();

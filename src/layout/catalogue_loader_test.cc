@@ -116,6 +116,31 @@ TEST(CatalogueLoaderTest, MinimalCatalogueLoads) {
   EXPECT_EQ(c->procedures()[0].affair.str(), "JM90000000000001");
 }
 
+// Codes of up to 8 bytes are found packed into integers, longer ones as strings: a list with
+// one code of 9 bytes is searched as strings, and both kinds answer the same.
+TEST(CatalogueLoaderTest, CodesOfEveryLengthAreFoundAndNothingElse) {
+  for (const char* second : {"2", "123456789"}) {
+    TempDir dir;
+    const std::string text = Replace(kBase, "{ code = \"2\", label = \"非課税\" }",
+                                     std::string("{ code = \"") + second +
+                                         "\", label = \"非課税\" }, { code = "
+                                         "\"12345678\", label = \"x\" }");
+    dir.Write("tm.toml", text);
+    ASSERT_OK_AND_ASSIGN(auto c, LoadCatalogue(dir.path()));
+    const CodeList* list = c->FindCodeList("kubun");
+    ASSERT_NE(list, nullptr);
+    EXPECT_TRUE(list->Contains("1")) << second;
+    EXPECT_TRUE(list->Contains(second)) << second;
+    EXPECT_TRUE(list->Contains("12345678")) << second;
+    EXPECT_EQ(*list->Label("12345678"), "x");
+    EXPECT_FALSE(list->Contains("1234567")) << second;
+    EXPECT_FALSE(list->Contains(std::string_view("1\0", 2))) << second;
+    EXPECT_FALSE(list->Contains("")) << second;
+    EXPECT_FALSE(list->Contains("0")) << second;
+    EXPECT_FALSE(list->Contains("1234567890")) << second;
+  }
+}
+
 TEST(CatalogueLoaderTest, UnknownCodeListNamesFileLineAndItem) {
   TempDir dir;
   const std::string text = Replace(kBase, "code_list = \"kubun\"", "code_list = \"sex\"");

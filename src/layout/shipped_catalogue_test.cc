@@ -239,6 +239,12 @@ TEST(ShippedCatalogueTest, SharedCodeLists) {
   EXPECT_EQ(sex->name(), "男女区分");
   EXPECT_EQ(*sex->Label("2"), "女");
   EXPECT_EQ(sex->Label("3"), nullptr);
+  // Codes of up to 8 bytes are looked up packed into integers: a value that packs as a code does
+  // (trailing NULs), an empty value and one longer than any code are not codes.
+  EXPECT_FALSE(sex->Contains(std::string_view("2\0", 2)));
+  EXPECT_FALSE(sex->Contains(""));
+  EXPECT_FALSE(sex->Contains("21"));
+  for (const CodeEntry& e : sex->entries()) EXPECT_TRUE(sex->Contains(e.code)) << e.code;
   EXPECT_NE(c->FindCodeList("zokugara"), nullptr);
   EXPECT_EQ(c->FindCodeList("nope"), nullptr);
 }
