@@ -37,7 +37,6 @@ class TempStreamSource final : public replica_io::ByteSource {
   std::unique_ptr<crypto::TempStream> stream_;
 };
 
-// Passes bytes through and hashes them, so the import records the hash of what it received.
 // The line feeds in `b`, by memchr (vectorised by libc): a byte-at-a-time count was a quarter
 // of the receiving thread's time (docs/performance.md).
 int64_t CountLineFeeds(std::span<const uint8_t> b) {
@@ -53,6 +52,7 @@ int64_t CountLineFeeds(std::span<const uint8_t> b) {
   return n;
 }
 
+// Passes bytes through and hashes them, so the import records the hash of what it received.
 class HashingSource final : public replica_io::ByteSource {
  public:
   explicit HashingSource(std::unique_ptr<replica_io::ByteSource> inner)
