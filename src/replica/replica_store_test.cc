@@ -9,6 +9,7 @@
 #include <fstream>
 #include <future>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "common/canary_matchers.h"
@@ -431,6 +432,32 @@ TEST_P(ReplicaStoreTest, AWriteThatFailsWhileTheRowsAreReadStopsTheReaderAndComm
   const int64_t consumed = GetParam() == store::Backend::kSqlite ? 3000 : 2 * 8192;
   EXPECT_LE(rows_read.load(), consumed + kProgressRows);
   EXPECT_FALSE(audited);
+  EXPECT_EQ(*store_->Count(kTax), 0);
+  ASSERT_OK_AND_ASSIGN(ImportReport next, Import(kTaxHeader + TaxRow(1, 2026, "1")));
+  EXPECT_TRUE(next.committed);
+  EXPECT_EQ(*store_->Count(kTax), 1);
+}
+
+// An exception on the reading thread (std::bad_alloc, or one a callback throws) fails the import
+// with kInternal — it would otherwise end the process (std::thread) — without quoting what(),
+// which may hold input; the writer rolls back and the next import works. Here the progress
+// callback, which the reading thread calls every kProgressRows rows, throws.
+TEST_P(ReplicaStoreTest, AnExceptionOnTheReadingThreadFailsTheImportNotTheProcess) {
+  std::string body = kTaxHeader;
+  for (int p = 1; p <= 3 * kProgressRows; ++p) body += TaxRow(p, 2026, "1000");
+  ASSERT_OK_AND_ASSIGN(
+      auto factory,
+      MakeRecordSourceFactory(std::make_unique<replica_io::StringSource>(std::move(body)),
+                              FileFormat::kCsv, "utf-8"));
+  ImportRequest request{kTax, "", ImportMode::kUpsert, "", "client:test", "req-1", {}};
+  request.progress = [](ImportPhase phase, int64_t rows) {
+    if (phase == ImportPhase::kApplying && rows >= kProgressRows) {
+      throw std::runtime_error(std::string(kCanaryName));
+    }
+  };
+  Result<ImportReport> r = store_->Import(request, *factory, nullptr);
+  EXPECT_THAT(r, StatusIs(StatusCode::kInternal, HasSubstr("ended in an exception")));
+  EXPECT_THAT(r.status().message(), Not(HasSubstr(kCanaryName)));
   EXPECT_EQ(*store_->Count(kTax), 0);
   ASSERT_OK_AND_ASSIGN(ImportReport next, Import(kTaxHeader + TaxRow(1, 2026, "1")));
   EXPECT_TRUE(next.committed);
