@@ -273,9 +273,6 @@ TEST(HttpServerTest, SeveralIoThreadsAndConcurrentClientCalls) {
   EXPECT_LE(MetricValue(m, "chukan_http_connections_total"), 4u);
 }
 
-// Each io thread runs an io_context of its own and holds its share of the connections: requests
-// on connections spread over three io threads are all answered, and Stop closes the idle ones
-// of every thread at once (not after the grace period) and ends.
 // A keep-alive connection that has had one GET of `path` answered 200 (and is left open, idle);
 // -1 when it was not.
 int ConnectAndGet(uint16_t port, const std::string& path) {
@@ -293,6 +290,9 @@ int ConnectAndGet(uint16_t port, const std::string& path) {
   return fd;
 }
 
+// Each io thread runs an io_context of its own and holds its share of the connections: requests
+// on connections spread over three io threads are all answered, and Stop closes the idle ones
+// of every thread at once (not after the grace period) and ends.
 TEST(HttpServerTest, ConnectionsSpreadOverIoThreadsAreServedAndClosedByStop) {
   ServerOptions o;
   o.threads = 3;
