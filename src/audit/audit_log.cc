@@ -225,61 +225,111 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(std::shared_ptr<store::Database
 
 Result<int64_t> AuditLog::Append(store::Transaction& tx, const AuditEvent& event) {
   RETURN_IF_ERROR(CheckEvent(event));
-  // Updating the head first takes its row lock, which serialises concurrent appenders on
-  // PostgreSQL; SQLite write transactions are already exclusive. When checkpoints are due by
-  // time, the same statement returns the newest checkpoint's time (column 2): one statement
-  // less per entry. On PostgreSQL that read uses the statement's snapshot, taken before any
-  // wait for the head's lock, so it may miss a checkpoint the previous holder of the lock just
-  // committed: when it says a checkpoint is due, the newest is read again (below).
   const bool by_time =
       options_.checkpoint_key != nullptr && options_.checkpoint_interval > Duration::zero();
-  ASSIGN_OR_RETURN(
-      std::optional<store::Row> head,
-      tx.QueryOne(by_time
-                      ? "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash,"
-                        " (SELECT time_us FROM audit_checkpoint ORDER BY seq DESC LIMIT 1)"
-                      : "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"));
-  if (!head) return DataLossError("audit log: the head row is missing (table altered)");
-  ASSIGN_OR_RETURN(const int64_t seq, head->GetInt(0));
-  ASSIGN_OR_RETURN(std::vector<uint8_t> prev, head->GetBlob(1));
-  const int64_t time_us = ToUnixMicros(options_.clock->Now());
-  std::vector<uint8_t> hash = EntryHash(seq, time_us, event, prev);
-  RETURN_IF_ERROR(tx.Exec(
-      "INSERT INTO audit_log (seq, time_us, scope, actor, action, target, outcome, request_id, "
-      "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      {seq, time_us, event.scope, event.actor, event.action, event.target, event.outcome,
-       event.request_id, prev, hash}));
-  RETURN_IF_ERROR(tx.Exec("UPDATE audit_head SET hash = ? WHERE id = 1", {hash}));
-  if (options_.checkpoint_key == nullptr) return seq;
-  bool due = options_.checkpoint_every > 0 && seq % options_.checkpoint_every == 0;
-  if (!due && by_time) {
-    const int64_t interval_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(options_.checkpoint_interval).count();
-    // Due when nothing is signed yet (the first entry, or an old unsigned chain), when the
-    // newest checkpoint is "in the future" (a clock set back), or once the interval has passed.
-    auto due_after = [&](const std::optional<int64_t>& newest) {
-      return !newest || time_us < *newest || time_us - *newest >= interval_us;
-    };
-    ASSIGN_OR_RETURN(const std::optional<int64_t> newest, head->GetOptionalInt(2));
-    due = due_after(newest);
-    if (due && tx.backend() == store::Backend::kPostgres) {
-      // The head's subquery saw its statement's snapshot, which may predate a checkpoint that
-      // the previous holder of the head's lock committed while this one waited: ask again,
-      // now that the lock is held (a new statement sees that commit). Only when a checkpoint
-      // seems due, which is rare; so no checkpoint is signed twice over.
-      ASSIGN_OR_RETURN(std::optional<store::Row> fresh,
-                       tx.QueryOne("SELECT time_us FROM audit_checkpoint ORDER BY seq DESC"
-                                   " LIMIT 1"));
-      std::optional<int64_t> fresh_newest;
-      if (fresh) {
-        ASSIGN_OR_RETURN(fresh_newest, fresh->GetOptionalInt(0));
-      }
-      due = due_after(fresh_newest);
+  int64_t seq = 0;
+  int64_t time_us = 0;
+  std::vector<uint8_t> hash;
+  std::optional<int64_t> newest;  // the newest checkpoint's time, as last known
+  bool appended = false;
+  auto insert_entry = [&](const std::vector<uint8_t>& prev) {
+    return tx.Exec(
+        "INSERT INTO audit_log (seq, time_us, scope, actor, action, target, outcome, request_id, "
+        "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        {seq, time_us, event.scope, event.actor, event.action, event.target, event.outcome,
+         event.request_id, prev, hash});
+  };
+  // The head as this log last wrote or read it (docs/audit.md, "The head kept in memory"): one
+  // compare-and-set moves the head from it to the new entry, and the entry is inserted — two
+  // statements where reading the head first takes three. The set matches only while the
+  // database's head is still exactly that (seq and hash): after a rollback, another appender
+  // (another node on PostgreSQL), a prune or an edit it matches nothing, and the head is read.
+  // On PostgreSQL the update waits for the head's row lock as the read below does, and compares
+  // against the row as committed by the lock's previous holder.
+  std::optional<Head> cached;
+  {
+    MutexLock lock(head_mu_);
+    cached = head_;
+  }
+  if (cached) {
+    seq = cached->seq + 1;
+    time_us = ToUnixMicros(options_.clock->Now());
+    hash = EntryHash(seq, time_us, event, cached->hash);
+    ASSIGN_OR_RETURN(const int64_t moved, tx.ExecCount("UPDATE audit_head SET seq = ?, hash = ? "
+                                                       "WHERE id = 1 AND seq = ? AND hash = ?",
+                                                       {seq, hash, cached->seq, cached->hash}));
+    if (moved == 1) {
+      RETURN_IF_ERROR(insert_entry(cached->hash));
+      newest = cached->newest_checkpoint_us;
+      appended = true;
     }
   }
-  // The checkpoint covers this entry and commits or rolls back with it: a checkpoint never
-  // signs an entry that does not exist, and no separate transaction (or fsync) is needed.
-  if (due) RETURN_IF_ERROR(WriteCheckpoint(tx, seq, hash));
+  if (!appended) {
+    // Updating the head first takes its row lock, which serialises concurrent appenders on
+    // PostgreSQL; SQLite write transactions are already exclusive. When checkpoints are due by
+    // time, the same statement returns the newest checkpoint's time (column 2). On PostgreSQL
+    // that read uses the statement's snapshot, taken before any wait for the head's lock, so it
+    // may miss a checkpoint the previous holder of the lock just committed: when it says a
+    // checkpoint is due, the newest is read again (below).
+    ASSIGN_OR_RETURN(
+        std::optional<store::Row> head,
+        tx.QueryOne(by_time
+                        ? "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash,"
+                          " (SELECT time_us FROM audit_checkpoint ORDER BY seq DESC LIMIT 1)"
+                        : "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"));
+    if (!head) return DataLossError("audit log: the head row is missing (table altered)");
+    ASSIGN_OR_RETURN(seq, head->GetInt(0));
+    ASSIGN_OR_RETURN(std::vector<uint8_t> prev, head->GetBlob(1));
+    if (by_time) {
+      ASSIGN_OR_RETURN(newest, head->GetOptionalInt(2));
+    }
+    time_us = ToUnixMicros(options_.clock->Now());
+    hash = EntryHash(seq, time_us, event, prev);
+    RETURN_IF_ERROR(insert_entry(prev));
+    RETURN_IF_ERROR(tx.Exec("UPDATE audit_head SET hash = ? WHERE id = 1", {hash}));
+  }
+  bool due = false;
+  if (options_.checkpoint_key != nullptr) {
+    due = options_.checkpoint_every > 0 && seq % options_.checkpoint_every == 0;
+    if (!due && by_time) {
+      const int64_t interval_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(options_.checkpoint_interval)
+              .count();
+      // Due when nothing is signed yet (the first entry, or an old unsigned chain), when the
+      // newest checkpoint is "in the future" (a clock set back), or once the interval has
+      // passed.
+      auto due_after = [&](const std::optional<int64_t>& newest_us) {
+        return !newest_us || time_us < *newest_us || time_us - *newest_us >= interval_us;
+      };
+      due = due_after(newest);
+      if (due && (appended || tx.backend() == store::Backend::kPostgres)) {
+        // Asked again before a checkpoint is signed: the time this log remembers may be older
+        // than the newest checkpoint (one signed by CheckpointIfBehind() or another node), and
+        // on PostgreSQL the head's subquery saw its statement's snapshot, which may predate a
+        // checkpoint that the previous holder of the head's lock committed while this one
+        // waited (a new statement sees that commit). Only when a checkpoint seems due, which is
+        // rare; so no checkpoint is signed twice over.
+        ASSIGN_OR_RETURN(std::optional<store::Row> fresh,
+                         tx.QueryOne("SELECT time_us FROM audit_checkpoint ORDER BY seq DESC"
+                                     " LIMIT 1"));
+        newest.reset();
+        if (fresh) {
+          ASSIGN_OR_RETURN(newest, fresh->GetOptionalInt(0));
+        }
+        due = due_after(newest);
+      }
+    }
+    // The checkpoint covers this entry and commits or rolls back with it: a checkpoint never
+    // signs an entry that does not exist, and no separate transaction (or fsync) is needed.
+    if (due) {
+      ASSIGN_OR_RETURN(newest, WriteCheckpoint(tx, seq, hash));
+    }
+  }
+  // What the head now is, in this transaction. Should it roll back, the next append's
+  // compare-and-set finds another head and reads it; the checkpoint time remembered here is
+  // trusted only while the head matches, which it does only after this transaction committed.
+  MutexLock lock(head_mu_);
+  head_ = Head{seq, std::move(hash), newest};
   return seq;
 }
 
@@ -333,6 +383,12 @@ Result<AuditPrune> AuditLog::Prune(store::Transaction& tx, int64_t before_us, in
   ASSIGN_OR_RETURN(std::vector<uint8_t> hash, cp->GetBlob(2));
   ASSIGN_OR_RETURN(std::vector<uint8_t> verify_key, cp->GetBlob(3));
   ASSIGN_OR_RETURN(std::vector<uint8_t> signature, cp->GetBlob(4));
+  // The checkpoints it deletes may include the newest, which the head kept in memory remembers:
+  // the next append reads the head (and the newest checkpoint) again.
+  {
+    MutexLock lock(head_mu_);
+    head_.reset();
+  }
   // The anchor first: the trigger lets a delete through only at or below it.
   RETURN_IF_ERROR(
       tx.Exec("UPDATE audit_anchor SET seq = ?, time_us = ?, hash = ?, "
@@ -366,8 +422,8 @@ Result<bool> AuditLog::PruneDue(store::Transaction& tx, int64_t before_us) {
   return time_us < before_us;
 }
 
-Status AuditLog::WriteCheckpoint(store::Transaction& tx, int64_t seq,
-                                 const std::vector<uint8_t>& hash) {
+Result<int64_t> AuditLog::WriteCheckpoint(store::Transaction& tx, int64_t seq,
+                                          const std::vector<uint8_t>& hash) {
   const int64_t time_us = ToUnixMicros(options_.clock->Now());
   const crypto::SigningKey& key = *options_.checkpoint_key;
   std::vector<uint8_t> signature = key.Sign(CheckpointMessage(seq, hash, time_us));
@@ -376,7 +432,7 @@ Status AuditLog::WriteCheckpoint(store::Transaction& tx, int64_t seq,
               "VALUES (?, ?, ?, ?, ?)",
               {seq, time_us, hash, key.verify_key().bytes(), signature}));
   export_pending_.store(true);
-  return Status();
+  return time_us;
 }
 
 Result<bool> AuditLog::SignHead(int64_t* seq) {
@@ -397,7 +453,7 @@ Result<bool> AuditLog::SignHead(int64_t* seq) {
                    tx->QueryOne("SELECT seq FROM audit_checkpoint WHERE seq = ?", {*seq}));
   if (existing) return false;  // the head is already covered
   ASSIGN_OR_RETURN(std::vector<uint8_t> hash, head->GetBlob(1));
-  RETURN_IF_ERROR(WriteCheckpoint(*tx, *seq, hash));
+  RETURN_IF_ERROR(WriteCheckpoint(*tx, *seq, hash).status());
   RETURN_IF_ERROR(tx->Commit());
   return true;
 }

@@ -26,8 +26,8 @@
 // ("inquiry 0123…", "tenant t…"), not a resident's values.
 //
 // Thread-safety: thread-safe. Appends are serialised by the database (the head row is updated
-// first in each appending transaction, which takes its row lock); exports are serialised by a
-// mutex of the log.
+// first in each appending transaction, which takes its row lock); the head the log keeps in
+// memory, and exports, by mutexes of the log.
 #ifndef CHUKAN_AUDIT_AUDIT_LOG_H_
 #define CHUKAN_AUDIT_AUDIT_LOG_H_
 
@@ -130,7 +130,7 @@ class AuditLog {
   // transaction of this log's database. When a checkpoint is due (by count or by time, see
   // Options) it is written in `tx` too and covers this entry; it is exported later (Options).
   // Errors: kInvalidArgument (a field over its limit or not valid UTF-8), store errors.
-  Result<int64_t> Append(store::Transaction& tx, const AuditEvent& event);
+  Result<int64_t> Append(store::Transaction& tx, const AuditEvent& event) EXCLUDES(head_mu_);
 
   // Appends `event` in a transaction of its own and commits it (durably). Returns the seq. When
   // that transaction wrote a checkpoint and a sink is set, exports it after the commit; an export
@@ -147,7 +147,8 @@ class AuditLog {
   // only if every entry up to it is older than `before_us`; deletes those entries and the
   // checkpoints up to it. The caller records the prune in the log (in `tx`). Nothing is due: a
   // result with deleted == 0. Errors: kInvalidArgument (max_entries < 1), store errors.
-  Result<AuditPrune> Prune(store::Transaction& tx, int64_t before_us, int64_t max_entries);
+  Result<AuditPrune> Prune(store::Transaction& tx, int64_t before_us, int64_t max_entries)
+      EXCLUDES(head_mu_);
   // Prune(), and when it deleted something, the prune recorded in the log in the same `tx`:
   // action "audit.prune" by "system" in `scope`, target "N entries up to seq S" (what every
   // owner of a log — a tenant's sweep, the hub's, the platform's — writes). Errors: Prune's and
@@ -178,7 +179,9 @@ class AuditLog {
  private:
   AuditLog(std::shared_ptr<store::Database> db, Options options)
       : db_(std::move(db)), options_(std::move(options)) {}
-  Status WriteCheckpoint(store::Transaction& tx, int64_t seq, const std::vector<uint8_t>& hash);
+  // Writes a signed checkpoint of (seq, hash) in `tx`; returns its time (microseconds).
+  Result<int64_t> WriteCheckpoint(store::Transaction& tx, int64_t seq,
+                                  const std::vector<uint8_t>& hash);
   // Signs the head unless covered; sets *seq to the head's seq. Returns whether it signed.
   Result<bool> SignHead(int64_t* seq);
   // Copies committed checkpoints after the sink's last one to the sink (no-op without a sink).
@@ -186,6 +189,15 @@ class AuditLog {
 
   std::shared_ptr<store::Database> db_;
   const Options options_;
+  // The head as this log last wrote or read it, and the newest checkpoint's time as known with
+  // it (nullopt: none). Append() moves the database's head from it by compare-and-set.
+  struct Head {
+    int64_t seq = 0;
+    std::vector<uint8_t> hash;
+    std::optional<int64_t> newest_checkpoint_us;
+  };
+  Mutex head_mu_;
+  std::optional<Head> head_ GUARDED_BY(head_mu_);
   // Set when this process wrote a checkpoint row that may not be exported yet.
   std::atomic<bool> export_pending_{false};
   // Serialises ExportPending() and so every call into the sink (it guards no member: the sink

@@ -266,6 +266,55 @@ TEST_P(AuditLogTest, AppendInRolledBackTransactionLeavesNoTrace) {
   EXPECT_EQ(r.checkpoints, 2);
 }
 
+// The log keeps the head it wrote (docs/audit.md, "The head kept in memory"): an entry after it
+// is the head's compare-and-set and the entry's insert, not a read of the head first.
+TEST_P(AuditLogTest, AnAppendAfterTheLogsOwnIsTwoStatements) {
+  auto log = OpenLog(0, std::chrono::hours(1));
+  ASSERT_OK(log->Append(Event(1)));  // reads the head, and signs it (nothing was signed)
+  ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+  const int64_t before = db_->stats().statements_executed;
+  ASSERT_OK_AND_ASSIGN(int64_t seq, log->Append(*tx, Event(2)));
+  EXPECT_EQ(seq, 2);
+  ASSERT_OK_AND_ASSIGN(seq, log->Append(*tx, Event(3)));
+  EXPECT_EQ(seq, 3);
+  EXPECT_EQ(db_->stats().statements_executed - before, 4);
+  ASSERT_OK(tx->Commit());
+  ASSERT_OK(log->CheckpointIfBehind());
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.last_seq, 3);
+}
+
+// The head this log remembers never committed (its transaction rolled back), and another
+// appender — another node, the CLI — then wrote an entry with the same seq. The next append
+// must chain from that entry, not from the one it remembers: the compare-and-set compares the
+// hash as well as the seq, matches nothing, and the head is read.
+TEST_P(AuditLogTest, AnEntryOfAnotherAppenderAfterARollbackIsChainedFrom) {
+  auto log = OpenLog(0, std::chrono::hours(1));
+  auto other = OpenLog(0, std::chrono::hours(1));
+  ASSERT_OK(log->Append(Event(1)));
+  {
+    ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+    ASSERT_OK_AND_ASSIGN(int64_t seq, log->Append(*tx, Event(2)));
+    EXPECT_EQ(seq, 2);
+    // rolled back: `log` remembers a head at 2 that does not exist
+  }
+  clock_.Advance(seconds(1));
+  ASSERT_OK_AND_ASSIGN(int64_t theirs, other->Append(Event(3)));
+  EXPECT_EQ(theirs, 2);
+  clock_.Advance(seconds(1));
+  ASSERT_OK_AND_ASSIGN(int64_t ours, log->Append(Event(4)));
+  EXPECT_EQ(ours, 3);
+  std::vector<AuditEntry> chain = ReadChain();
+  ASSERT_EQ(chain.size(), 3u);
+  EXPECT_EQ(chain[1].event.request_id, Event(3).request_id);
+  EXPECT_EQ(chain[2].prev_hash, chain[1].hash);
+  ASSERT_OK(log->CheckpointIfBehind());
+  VerifyReport r = MustVerify();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.last_seq, 3);
+}
+
 TEST_P(AuditLogTest, RejectsBadFields) {
   auto log = OpenLog();
   AuditEvent e = Event(1);
@@ -837,6 +886,27 @@ TEST_P(AuditPruneTest, BatchesEndAtCheckpointsAndAWholePrunedChainStillVerifies)
   r = MustVerify(Pinned());
   EXPECT_TRUE(r.ok) << r.problem;
   EXPECT_EQ(r.entries, 1);
+}
+
+// A prune that deletes the newest checkpoint leaves nothing signed: the entry that records it
+// is signed in the same transaction (as any first entry of an unsigned chain), although the log
+// remembered a checkpoint younger than the interval.
+TEST_P(AuditPruneTest, APruneOfTheNewestCheckpointHasItsRecordSigned) {
+  auto log = OpenLog(0, seconds(5));
+  AppendN(*log, 3);  // at 1, 2 and 3 s; signed at 1 (the log remembers that checkpoint)
+  ASSERT_OK_AND_ASSIGN(const bool signed_now, log->CheckpointIfBehind());  // and 3
+  EXPECT_TRUE(signed_now);
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(1, 3));
+  clock_.Advance(seconds(1));  // 4 s: 3 s after the checkpoint the log remembers
+  ASSERT_OK_AND_ASSIGN(auto tx, db_->Begin());
+  ASSERT_OK_AND_ASSIGN(AuditPrune p, log->PruneRecorded(*tx, "platform", At(3.5), 1000));
+  EXPECT_EQ(p.deleted, 3);
+  ASSERT_OK(tx->Commit());
+  EXPECT_THAT(CheckpointSeqs(), ElementsAre(4));
+  VerifyReport r = MustVerify(Pinned());
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.anchor_seq, 3);
+  EXPECT_EQ(r.last_seq, 4);
 }
 
 TEST_P(AuditPruneTest, AnEntryYoungerThanTheCutoffBeforeTheCheckpointStopsThePrune) {
