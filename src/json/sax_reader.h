@@ -88,11 +88,8 @@ inline bool ReadString(std::string_view text, const char** pp, std::string& out)
   out.clear();
   for (;;) {
     const char* run = p;
-    while (p != end) {
-      const auto c = static_cast<unsigned char>(*p);
-      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
-      ++p;
-    }
+    p = text.data() + PlainJsonRunEnd(text, static_cast<size_t>(p - text.data()),
+                                      /*del_as_is=*/true);
     out.append(run, p);
     if (p == end) return false;
     const auto c = static_cast<unsigned char>(*p);
