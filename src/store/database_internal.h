@@ -34,6 +34,35 @@ void ConfigureSqliteOnce();
 // The first 120 bytes of `sql`, newlines folded, for error messages.
 std::string SqlExcerpt(std::string_view sql);
 
+// When the SQLite writer's WAL hook wakes the checkpoint thread: once a commit leaves the WAL at
+// `mark` frames or more, and after that each time the WAL has grown by another quarter of the
+// mark (or has restarted from its start since). Not at every commit past the mark: while readers
+// keep the WAL from restarting it stays past the mark, and a checkpoint a commit — two fsyncs
+// and the hot pages copied again each time — was 30 % of a linkage's fsyncs
+// (docs/performance.md, "WAL checkpoints by growth"). Used by the writer connection's holder
+// only (one at a time).
+class WalCheckpointTrigger {
+ public:
+  explicit WalCheckpointTrigger(int mark) : mark_(mark), step_(mark / 4 > 1 ? mark / 4 : 1) {}
+  // The WAL holds `pages` frames after a commit; true: wake the checkpoint thread. Every commit
+  // the hook sees wrote at least one frame, so a count no higher than the last one's means that
+  // the WAL restarted in between. (A restart followed by a commit bigger than the WAL was is
+  // seen as growth: that wake-up comes at most a quarter of the mark late.)
+  bool OnCommit(int pages) {
+    if (pages <= seen_) woken_at_ = 0;  // restarted: its frames count from the start again
+    seen_ = pages;
+    if (pages < mark_ || pages - woken_at_ < step_) return false;
+    woken_at_ = pages;
+    return true;
+  }
+
+ private:
+  const int mark_;
+  const int step_;
+  int seen_ = 0;      // the WAL's frames after the last commit
+  int woken_at_ = 0;  // ... after the commit that last woke the thread (0: none since a restart)
+};
+
 // True iff `name` matches [A-Za-z_][A-Za-z0-9_]{0,62}.
 bool IsPlainIdentifier(std::string_view name);
 

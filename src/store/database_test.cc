@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/database_internal.h"
 #include "store/store_test_util.h"
 
 namespace chukan::store {
@@ -581,6 +582,31 @@ TEST(SqliteDatabaseTest, TheCheckpointRunsOnTheDatabasesOwnThreadNotInTheCommit)
   negative.checkpoint_pages = -1;
   EXPECT_THAT(OpenSqlite(negative).status(),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("checkpoint_pages")));
+}
+
+// When the writer's WAL hook wakes the checkpoint thread: at the mark, then each time the WAL has
+// grown by a quarter of it — not at every commit past the mark — and again from the start once
+// the WAL has restarted.
+TEST(WalCheckpointTriggerTest, WakesAtTheMarkThenEachQuarterOfItAndAfterARestart) {
+  internal::WalCheckpointTrigger t(1000);
+  EXPECT_FALSE(t.OnCommit(3));
+  EXPECT_FALSE(t.OnCommit(999));
+  EXPECT_TRUE(t.OnCommit(1002));  // the mark
+  EXPECT_FALSE(t.OnCommit(1005));
+  EXPECT_FALSE(t.OnCommit(1251));  // 249 frames since
+  EXPECT_TRUE(t.OnCommit(1252));   // 250
+  EXPECT_FALSE(t.OnCommit(1400));
+  // Restarted: counts from the start, below the mark and past it again.
+  EXPECT_FALSE(t.OnCommit(4));
+  EXPECT_FALSE(t.OnCommit(700));
+  EXPECT_TRUE(t.OnCommit(1000));
+  // Restarted with a commit that alone leaves the WAL past the mark (a count no higher than the
+  // last one's).
+  EXPECT_TRUE(t.OnCommit(1000));
+  EXPECT_FALSE(t.OnCommit(1100));
+  // A mark of 1: every commit.
+  internal::WalCheckpointTrigger every(1);
+  for (const int pages : {2, 2, 3, 1, 5}) EXPECT_TRUE(every.OnCommit(pages)) << pages;
 }
 
 // Writers crossing the mark again and again, readers reading, then Close while a checkpoint

@@ -596,10 +596,11 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
 
   // The WAL hook of the writer connection: runs on the committing thread, after the commit
   // (its data is durable), with the WAL's size in pages. Wakes the checkpoint thread (started
-  // on the first call) when the WAL has reached checkpoint_pages; never waits for it.
+  // on the first call) when the WAL has reached checkpoint_pages, and again each time it has
+  // grown by a quarter of that (WalCheckpointTrigger); never waits for it.
   static int OnWalCommit(void* self, sqlite3* /*db*/, const char* /*name*/, int pages) {
     auto* pool = static_cast<SqlitePool*>(self);
-    if (pages >= pool->options_.checkpoint_pages) pool->RequestCheckpoint();
+    if (pool->ckpt_trigger_.OnCommit(pages)) pool->RequestCheckpoint();
     return SQLITE_OK;
   }
 
@@ -680,6 +681,8 @@ class SqlitePool : public std::enable_shared_from_this<SqlitePool> {
   CondVar ckpt_cv_;
   bool ckpt_stop_ GUARDED_BY(ckpt_mu_) = false;
   bool ckpt_wanted_ GUARDED_BY(ckpt_mu_) = false;
+  // Used by the WAL hook, i.e. by whoever holds the writer connection.
+  internal::WalCheckpointTrigger ckpt_trigger_{options_.checkpoint_pages};
   std::thread ckpt_thread_ GUARDED_BY(ckpt_mu_);
   Mutex mu_;
   CondVar cv_;
