@@ -6,9 +6,13 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "common/mutex.h"
 #include "http/message.h"
+#include "json/json.h"
 
 namespace chukan::cli {
 namespace {
@@ -78,22 +82,32 @@ Outcome OneLinkage(LocalNetwork& net, int person) {
                          : r.status().ToString());
   }
   out.accepted_at = std::chrono::steady_clock::now();
-  const json posted = json::parse(r->body, nullptr, false);
-  if (!posted.is_object()) return failed("POST: an answer that is no JSON object");
-  const std::string id = posted.value("inquiry_id", "");
+  // The answers are read with the servers' own reader (json::ParseJsonObject), not nlohmann's
+  // parser: the driver shares the machine's two cores with the servers it measures.
+  Result<chukan::json::JsonObject> posted = chukan::json::ParseJsonObject(r->body);
+  if (!posted.ok()) return failed("POST: " + posted.status().message());
+  Result<std::string> id = posted->GetString("inquiry_id", 128);
+  if (!id.ok()) return failed("POST: " + id.status().message());
   while (true) {
     Result<http::Response> g = net.Call(kBenchInquirer, Role::kSystem, "GET",
-                                        "/api/v1/inquiries/" + id + "?wait_ms=10000");
+                                        "/api/v1/inquiries/" + *id + "?wait_ms=10000");
     if (!g.ok() || g->status != 200) {
       return failed(g.ok() ? "GET: HTTP " + std::to_string(g->status) : g.status().ToString());
     }
-    json j = json::parse(g->body, nullptr, false);
-    const std::string state = j.is_object() ? j.value("state", "") : "";
-    if (state == "completed") {
-      return j["result"]["records"].size() == 1 ? out : failed("completed without the record");
+    Result<chukan::json::JsonObject> j = chukan::json::ParseJsonObject(g->body);
+    if (!j.ok()) return failed("GET: " + j.status().message());
+    Result<std::optional<std::string>> state = j->GetOptionalString("state", 32);
+    if (!state.ok()) return failed("GET: " + state.status().message());
+    if (*state == "completed") {
+      Result<chukan::json::JsonObject> result = j->GetObject("result");
+      if (!result.ok()) return failed("GET: " + result.status().message());
+      Result<std::vector<chukan::json::JsonObject>> records = result->GetObjectArray("records", 16);
+      if (!records.ok()) return failed("GET: " + records.status().message());
+      return records->size() == 1 ? out : failed("completed without the record");
     }
-    if (state == "refused" || state == "failed" || state == "expired") {
-      return failed("ended " + state + " " + j.value("reason", ""));
+    if (*state == "refused" || *state == "failed" || *state == "expired") {
+      Result<std::optional<std::string>> reason = j->GetOptionalString("reason", 1024);
+      return failed("ended " + **state + " " + (reason.ok() ? reason->value_or("") : ""));
     }
   }
 }
