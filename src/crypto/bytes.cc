@@ -121,28 +121,48 @@ Result<Bytes> FromBase64Url(std::string_view text) {
   if (text.size() % 4 == 1) {
     return InvalidArgumentError("base64url: impossible length " + std::to_string(text.size()));
   }
-  Bytes out;
-  out.reserve(text.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const int v = kBase64UrlValues[static_cast<unsigned char>(text[i])];
-    if (v < 0) {
-      return InvalidArgumentError("base64url: invalid character or padding near offset " +
-                                  std::to_string(i));
-    }
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<uint8_t>(acc >> bits));
-      acc &= (1u << bits) - 1;
-    }
-  }
-  // The unused low bits of the last character must be zero: one encoding per byte string.
-  if (acc != 0) {
+  const auto bad = [](size_t offset) {
     return InvalidArgumentError("base64url: invalid character or padding near offset " +
-                                std::to_string(text.size() - 1));
+                                std::to_string(offset));
+  };
+  const auto value = [&](size_t i) {
+    return kBase64UrlValues[static_cast<unsigned char>(text[i])];
+  };
+  Bytes out(text.size() / 4 * 3 + (text.size() % 4 == 0 ? 0 : text.size() % 4 - 1));
+  uint8_t* o = out.data();
+  size_t i = 0;
+  // Four characters to three bytes; any character outside the alphabet makes the OR negative.
+  for (; i + 4 <= text.size(); i += 4) {
+    const int a = value(i), b = value(i + 1), c = value(i + 2), d = value(i + 3);
+    if ((a | b | c | d) < 0) {
+      for (size_t k = i;; ++k) {
+        if (value(k) < 0) return bad(k);
+      }
+    }
+    const uint32_t v = (static_cast<uint32_t>(a) << 18) | (static_cast<uint32_t>(b) << 12) |
+                       (static_cast<uint32_t>(c) << 6) | static_cast<uint32_t>(d);
+    *o++ = static_cast<uint8_t>(v >> 16);
+    *o++ = static_cast<uint8_t>(v >> 8);
+    *o++ = static_cast<uint8_t>(v);
+  }
+  // The last 2 or 3 characters: 1 or 2 bytes, and the unused low bits of the last character
+  // must be zero (one encoding per byte string).
+  const size_t rest = text.size() - i;
+  if (rest > 0) {
+    uint32_t v = 0;
+    for (size_t k = i; k < text.size(); ++k) {
+      const int x = value(k);
+      if (x < 0) return bad(k);
+      v = (v << 6) | static_cast<uint32_t>(x);
+    }
+    if (rest == 2) {
+      if ((v & 0xf) != 0) return bad(text.size() - 1);
+      *o++ = static_cast<uint8_t>(v >> 4);
+    } else {  // 3
+      if ((v & 0x3) != 0) return bad(text.size() - 1);
+      *o++ = static_cast<uint8_t>(v >> 10);
+      *o++ = static_cast<uint8_t>(v >> 2);
+    }
   }
   return out;
 }

@@ -113,6 +113,34 @@ TEST(Base64UrlTest, TheTableDecoderAcceptsWhatLibsodiumDoes) {
   }
 }
 
+// The error names the offset of the first character outside the alphabet — in a whole group of
+// four or in the last two or three — and, for unused bits that are not zero, the last character.
+TEST(Base64UrlTest, AnErrorNamesTheOffsetOfTheFirstBadCharacter) {
+  const auto offset_of = [](std::string_view text) {
+    Result<Bytes> r = FromBase64Url(text);
+    EXPECT_FALSE(r.ok()) << text;
+    const std::string m(r.status().message());
+    const size_t at = m.rfind(' ');
+    return at == std::string::npos ? std::string("?") : m.substr(at + 1);
+  };
+  EXPECT_EQ(offset_of("AAAAA*A="), "5");
+  EXPECT_EQ(offset_of("AAAA.AAA"), "4");
+  EXPECT_EQ(offset_of("AAAAAAA*AAAA"), "7");
+  EXPECT_EQ(offset_of("AAAAA*"), "5");
+  EXPECT_EQ(offset_of("AAAAAA*"), "6");
+  EXPECT_EQ(offset_of("AAAAAB"), "5");   // 2 characters: 4 unused bits, not zero
+  EXPECT_EQ(offset_of("AAAAAAB"), "6");  // 3 characters: 2 unused bits, not zero
+  EXPECT_THAT(FromBase64Url("AAAAA*A="),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("base64url: invalid character or padding near offset 5")));
+  // And what is accepted decodes to the bytes encoded, over every length of the last group.
+  for (size_t n = 0; n < 40; ++n) {
+    const Bytes bytes = RandomBytes(n);
+    ASSERT_OK_AND_ASSIGN(Bytes back, FromBase64Url(ToBase64Url(bytes)));
+    EXPECT_EQ(back, bytes) << n;
+  }
+}
+
 TEST(RandomBytesTest, SizeAndDistinct) {
   EXPECT_TRUE(RandomBytes(0).empty());
   const Bytes a = RandomBytes(32);
