@@ -39,8 +39,8 @@ std::string SqlExcerpt(std::string_view sql);
 // mark (or has restarted from its start since). Not at every commit past the mark: while readers
 // keep the WAL from restarting it stays past the mark, and a checkpoint a commit — two fsyncs
 // and the hot pages copied again each time — was 30 % of a linkage's fsyncs
-// (docs/performance.md, "WAL checkpoints by growth"). Used by the writer connection's holder
-// only (one at a time).
+// (docs/performance.md, "Statements, scans and checkpoints cut"). Used by the writer
+// connection's holder only (one at a time).
 class WalCheckpointTrigger {
  public:
   explicit WalCheckpointTrigger(int mark) : mark_(mark), step_(mark / 4 > 1 ? mark / 4 : 1) {}
